@@ -1,0 +1,97 @@
+/*
+ * A Prometheus registry (text exposition format 0.0.4) of counters, gauges
+ * and fixed-bucket histograms, optionally labelled, with lock-free atomic
+ * updates, and a libmicrohttpd server for GET /metrics.
+ */
+#ifndef CJ_METRICS_H
+#define CJ_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+/* Label names per family, at most. */
+#define CJ_METRICS_MAX_LABELS 4
+/*
+ * Labelled series per family, at most. Past it, updates go to one overflow
+ * series whose label values are all "other", so a label set stays bounded
+ * even when fed unexpected values.
+ */
+#define CJ_METRICS_MAX_SERIES 64
+/* Histogram bucket upper bounds per family, at most (+Inf is implicit). */
+#define CJ_METRICS_MAX_BUCKETS 32
+
+struct cj_metrics; /* the registry */
+struct cj_metric;  /* one family: a name, help, type and label names */
+struct cj_series;  /* one series of a family, for one set of label values */
+
+/* Creates an empty registry. NULL on allocation failure. */
+struct cj_metrics *cj_metrics_new(void);
+
+/* Frees the registry with its families and series. NULL-safe. */
+void cj_metrics_free(struct cj_metrics *reg);
+
+/*
+ * Registers a family. Names follow [a-zA-Z_:][a-zA-Z0-9_:]*, label names
+ * [a-zA-Z_][a-zA-Z0-9_]*. label_names has label_count entries (NULL and 0
+ * for none). Returns NULL on an invalid or duplicate name. The registry
+ * owns the family; register everything at start.
+ */
+struct cj_metric *cj_metrics_counter(struct cj_metrics *reg, const char *name,
+                                     const char *help,
+                                     const char *const *label_names,
+                                     size_t label_count);
+struct cj_metric *cj_metrics_gauge(struct cj_metrics *reg, const char *name,
+                                   const char *help,
+                                   const char *const *label_names,
+                                   size_t label_count);
+/* bounds: strictly increasing upper bounds, in the metric's unit. */
+struct cj_metric *cj_metrics_histogram(struct cj_metrics *reg, const char *name,
+                                       const char *help,
+                                       const char *const *label_names,
+                                       size_t label_count, const double *bounds,
+                                       size_t bound_count);
+
+/*
+ * Returns the series for these label values (label_count of them, NULL for
+ * an unlabelled family), creating it on first use. The pointer stays valid
+ * until cj_metrics_free, so hot paths can keep it. Never a secret as a
+ * label value: ids of routes, methods and status classes only.
+ */
+struct cj_series *cj_metric_series(struct cj_metric *metric,
+                                   const char *const *label_values);
+
+/* Updates; a NULL series is ignored. */
+void cj_counter_add(struct cj_series *series, uint64_t n);
+void cj_gauge_set(struct cj_series *series, double value);
+void cj_gauge_add(struct cj_series *series, double delta);
+void cj_histogram_observe(struct cj_series *series, double value);
+
+/* Shortcut for cj_counter_add(cj_metric_series(metric, NULL), 1). */
+void cj_counter_inc(struct cj_metric *metric);
+
+/*
+ * Renders the registry in the text format. Returns a NUL-terminated string
+ * the caller frees, or NULL on allocation failure.
+ */
+char *cj_metrics_render(struct cj_metrics *reg, size_t *len);
+
+struct cj_metrics_server;
+
+/*
+ * Serves GET /metrics for reg on address:port (address an IPv4 literal,
+ * normally 127.0.0.1; port 0 picks a free one) in a libmicrohttpd thread.
+ * Other paths get 404, other methods 405.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_metrics_server_start(struct cj_metrics *reg, const char *address,
+                        uint16_t port, struct cj_metrics_server **out);
+
+/* The port actually bound, useful after asking for port 0. */
+uint16_t cj_metrics_server_port(const struct cj_metrics_server *server);
+
+/* Stops the server and frees it. NULL-safe. */
+void cj_metrics_server_stop(struct cj_metrics_server *server);
+
+#endif
