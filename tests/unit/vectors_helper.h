@@ -6,6 +6,7 @@
 #ifndef CJ_TEST_VECTORS_HELPER_H
 #define CJ_TEST_VECTORS_HELPER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
