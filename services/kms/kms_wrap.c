@@ -7,8 +7,10 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
+
+#include "aead.h"
+#include "crypto_util.h"
 
 #define DATA_KEY_CONTEXT   "cerrojo-kms data key"
 #define STORED_KEY_CONTEXT "cerrojo-kms stored key"
@@ -21,66 +23,29 @@
  * in bytes. */
 #define STORED_PLAIN_MAX 8192
 
-/*
- * AES-256-GCM with a 12-byte nonce and 16-byte tag.
- * TODO: switch to the shared AEAD of common/aead.h once it lands on main.
- */
+/* AES-256-GCM; the tag follows the ciphertext. */
 static enum cj_status gcm_seal(const unsigned char *key,
                                const unsigned char *nonce,
                                const unsigned char *aad, size_t aad_len,
                                const unsigned char *plain, size_t len,
-                               unsigned char *cipher, unsigned char *tag)
+                               unsigned char *out)
 {
-    enum cj_status st = CJ_ERR_INTERNAL;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int n = 0;
-
-    if (ctx == NULL || len > INT32_MAX || aad_len > INT32_MAX)
-        goto out;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-        EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1 ||
-        EVP_EncryptUpdate(ctx, cipher, &n, plain, (int)len) != 1 ||
-        EVP_EncryptFinal_ex(ctx, cipher + n, &n) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KMS_WRAP_TAG_BYTES,
-                            tag) != 1)
-        goto out;
-    st = CJ_OK;
-out:
-    EVP_CIPHER_CTX_free(ctx);
-    return st;
+    return cj_aead_seal(CJ_AEAD_AES_256_GCM, key, KMS_WRAP_KEY_BYTES, nonce,
+                        aad, aad_len, plain, len, out);
 }
 
-/* Decrypts into plain only after the tag verified (plain is wiped on
- * failure). */
+/* Opens ciphertext || tag (len + 16 bytes); plain is zeroed on failure. */
 static enum cj_status gcm_open(const unsigned char *key,
                                const unsigned char *nonce,
                                const unsigned char *aad, size_t aad_len,
                                const unsigned char *cipher, size_t len,
-                               const unsigned char *tag, unsigned char *plain)
+                               unsigned char *plain)
 {
-    enum cj_status st = CJ_ERR_INTERNAL;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    unsigned char tag_copy[KMS_WRAP_TAG_BYTES];
-    int n = 0;
-
-    memcpy(tag_copy, tag, sizeof(tag_copy));
-    if (ctx == NULL || len > INT32_MAX || aad_len > INT32_MAX)
-        goto out;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KMS_WRAP_TAG_BYTES,
-                            tag_copy) != 1 ||
-        EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1 ||
-        EVP_DecryptUpdate(ctx, plain, &n, cipher, (int)len) != 1)
-        goto out;
-    if (EVP_DecryptFinal_ex(ctx, plain + n, &n) != 1) {
-        st = CJ_ERR_CRYPTO;
-        goto out;
-    }
-    st = CJ_OK;
-out:
+    enum cj_status st =
+        cj_aead_open(CJ_AEAD_AES_256_GCM, key, KMS_WRAP_KEY_BYTES, nonce, aad,
+                     aad_len, cipher, len + KMS_WRAP_TAG_BYTES, plain);
     if (st != CJ_OK)
-        sodium_memzero(plain, len);
-    EVP_CIPHER_CTX_free(ctx);
+        cj_wipe(plain, len);
     return st;
 }
 
@@ -130,9 +95,9 @@ enum cj_status kms_wrap_data_key(const unsigned char *kek, uint32_t kek_version,
     size_t aad_len = data_key_aad(aad, out, user_id);
     if (aad_len == 0 || kek_version == 0)
         return CJ_ERR_INVALID;
-    randombytes_buf(nonce, KMS_WRAP_NONCE_BYTES);
+    cj_random_bytes(nonce, KMS_WRAP_NONCE_BYTES);
     return gcm_seal(kek, nonce, aad, aad_len, data_key, KMS_DATA_KEY_BYTES,
-                    cipher, cipher + KMS_DATA_KEY_BYTES);
+                    cipher);
 }
 
 enum cj_status kms_wrapped_data_key_version(const unsigned char *wrapped,
@@ -164,7 +129,7 @@ enum cj_status kms_unwrap_data_key(const unsigned char *kek,
     const unsigned char *nonce = wrapped + DATA_HEADER_BYTES;
     const unsigned char *cipher = nonce + KMS_WRAP_NONCE_BYTES;
     return gcm_open(kek, nonce, aad, aad_len, cipher, KMS_DATA_KEY_BYTES,
-                    cipher + KMS_DATA_KEY_BYTES, data_key);
+                    data_key);
 }
 
 size_t kms_stored_wrap_len(size_t len)
@@ -197,9 +162,8 @@ enum cj_status kms_wrap_stored(const unsigned char *root, const char *label,
     if (aad_len == 0 || len == 0 || len > STORED_PLAIN_MAX)
         return CJ_ERR_INVALID;
     out[0] = KMS_WRAP_FORMAT;
-    randombytes_buf(nonce, KMS_WRAP_NONCE_BYTES);
-    return gcm_seal(root, nonce, aad, aad_len, plain, len, cipher,
-                    cipher + len);
+    cj_random_bytes(nonce, KMS_WRAP_NONCE_BYTES);
+    return gcm_seal(root, nonce, aad, aad_len, plain, len, cipher);
 }
 
 enum cj_status kms_unwrap_stored(const unsigned char *root, const char *label,
@@ -224,7 +188,7 @@ enum cj_status kms_unwrap_stored(const unsigned char *root, const char *label,
         goto out;
     const unsigned char *nonce = wrapped + 1;
     const unsigned char *cipher = nonce + KMS_WRAP_NONCE_BYTES;
-    st = gcm_open(root, nonce, aad, aad_len, cipher, n, cipher + n, buf);
+    st = gcm_open(root, nonce, aad, aad_len, cipher, n, buf);
     if (st != CJ_OK)
         goto out;
     *plain = buf;
