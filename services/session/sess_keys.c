@@ -1,0 +1,263 @@
+/*
+ * Wrapping of stored epoch keys under the service's key, and the epoch
+ * arithmetic that decides which key a request may use.
+ */
+#include "sess_keys.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "aead.h"
+#include "crypto_util.h"
+#include "hkdf.h"
+
+#define SESS_WRAP_VERSION 1
+#define SESS_WRAP_NONCE_OFFSET (1 + SESS_WRAP_KEY_ID_LEN)
+#define SESS_WRAP_CT_OFFSET    (SESS_WRAP_NONCE_OFFSET + CJ_AEAD_NONCE_LEN)
+/* Additional data: label, session id, epoch (8 bytes big-endian), header. */
+#define SESS_WRAP_AAD_LABEL "cerrojo session epoch key v1"
+#define SESS_WRAP_AAD_MAX                                                      \
+    (sizeof(SESS_WRAP_AAD_LABEL) + 64 + 8 + SESS_WRAP_NONCE_OFFSET)
+#define SESS_KEY_ID_LABEL "cerrojo session wrapping key id"
+#define SESS_LOG_KEY_INFO "cerrojo session log id"
+#define SESS_LOG_KEY_LEN  32
+#define SESS_LOG_HASH_LEN 8
+/* Longest base64 text of a wrapping key accepted, white space included. */
+#define SESS_WRAP_KEY_TEXT_MAX 128
+
+struct sess_wrapping {
+    struct cj_secret *current;
+    unsigned char current_id[SESS_WRAP_KEY_ID_LEN];
+    struct cj_secret *previous; /* NULL outside a rotation */
+    unsigned char previous_id[SESS_WRAP_KEY_ID_LEN];
+    struct cj_secret *log_key;
+};
+
+static void key_id(const unsigned char *key,
+                   unsigned char out[SESS_WRAP_KEY_ID_LEN])
+{
+    crypto_generichash(out, SESS_WRAP_KEY_ID_LEN,
+                       (const unsigned char *)SESS_KEY_ID_LABEL,
+                       strlen(SESS_KEY_ID_LABEL), key, SESS_WRAP_KEY_LEN);
+}
+
+enum cj_status sess_wrapping_new(const unsigned char *current,
+                                 const unsigned char *previous,
+                                 struct sess_wrapping **out)
+{
+    struct sess_wrapping *w = NULL;
+    enum cj_status st = CJ_ERR_NOMEM;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        goto out;
+    }
+    w->current = cj_secret_from(current, SESS_WRAP_KEY_LEN);
+    w->log_key = cj_secret_new(SESS_LOG_KEY_LEN);
+    if (w->current == NULL || w->log_key == NULL) {
+        goto out;
+    }
+    key_id(current, w->current_id);
+    if (previous != NULL) {
+        w->previous = cj_secret_from(previous, SESS_WRAP_KEY_LEN);
+        if (w->previous == NULL) {
+            goto out;
+        }
+        key_id(previous, w->previous_id);
+    }
+    st = cj_hkdf(w->log_key->bytes, SESS_LOG_KEY_LEN, NULL, 0, current,
+                 SESS_WRAP_KEY_LEN, (const uint8_t *)SESS_LOG_KEY_INFO,
+                 strlen(SESS_LOG_KEY_INFO));
+    if (st != CJ_OK) {
+        goto out;
+    }
+    *out = w;
+    w = NULL;
+out:
+    sess_wrapping_free(w);
+    return st;
+}
+
+void sess_wrapping_free(struct sess_wrapping *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    cj_secret_free(w->current);
+    cj_secret_free(w->previous);
+    cj_secret_free(w->log_key);
+    free(w);
+}
+
+enum cj_status sess_wrap_key_decode(const char *text,
+                                    unsigned char key[SESS_WRAP_KEY_LEN])
+{
+    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+    unsigned char buf[SESS_WRAP_KEY_TEXT_MAX];
+    size_t start = 0;
+    size_t end;
+    size_t len = 0;
+    enum cj_status st = CJ_ERR_INVALID;
+
+    end = text != NULL ? strlen(text) : 0;
+    while (start < end && isspace((unsigned char)text[start])) {
+        start++;
+    }
+    while (end > start && isspace((unsigned char)text[end - 1])) {
+        end--;
+    }
+    if (end == start || end - start >= SESS_WRAP_KEY_TEXT_MAX) {
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        if (sodium_base642bin(buf, sizeof(buf), text + start, end - start,
+                              NULL, &len, NULL, variants[i]) == 0 &&
+            len == SESS_WRAP_KEY_LEN) {
+            memcpy(key, buf, SESS_WRAP_KEY_LEN);
+            st = CJ_OK;
+            goto out;
+        }
+    }
+out:
+    cj_wipe(buf, sizeof(buf));
+    return st;
+}
+
+static void put_u64_be(unsigned char *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+/* Builds the additional data that ties a wrapped key to its session, its
+ * epoch and its header (version and wrapping key id). */
+static size_t wrap_aad(unsigned char *aad, const char *sid, uint64_t epoch,
+                       const unsigned char *header)
+{
+    size_t sid_len = strnlen(sid, 64);
+    size_t n = 0;
+
+    memcpy(aad, SESS_WRAP_AAD_LABEL, sizeof(SESS_WRAP_AAD_LABEL));
+    n += sizeof(SESS_WRAP_AAD_LABEL); /* the NUL separates the label */
+    aad[n++] = (unsigned char)sid_len;
+    memcpy(aad + n, sid, sid_len);
+    n += sid_len;
+    put_u64_be(aad + n, epoch);
+    n += 8;
+    memcpy(aad + n, header, SESS_WRAP_NONCE_OFFSET);
+    n += SESS_WRAP_NONCE_OFFSET;
+    return n;
+}
+
+enum cj_status sess_key_wrap(const struct sess_wrapping *w, const char *sid,
+                             uint64_t epoch,
+                             const unsigned char key[SESS_EPOCH_KEY_LEN],
+                             unsigned char out[SESS_WRAPPED_LEN])
+{
+    unsigned char aad[SESS_WRAP_AAD_MAX];
+    size_t aad_len;
+
+    out[0] = SESS_WRAP_VERSION;
+    memcpy(out + 1, w->current_id, SESS_WRAP_KEY_ID_LEN);
+    cj_random_bytes(out + SESS_WRAP_NONCE_OFFSET, CJ_AEAD_NONCE_LEN);
+    aad_len = wrap_aad(aad, sid, epoch, out);
+    return cj_aead_seal(CJ_AEAD_AES_256_GCM, w->current->bytes,
+                        SESS_WRAP_KEY_LEN, out + SESS_WRAP_NONCE_OFFSET, aad,
+                        aad_len, key, SESS_EPOCH_KEY_LEN,
+                        out + SESS_WRAP_CT_OFFSET);
+}
+
+enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
+                               uint64_t epoch, const unsigned char *wrapped,
+                               size_t wrapped_len,
+                               unsigned char key[SESS_EPOCH_KEY_LEN])
+{
+    unsigned char aad[SESS_WRAP_AAD_MAX];
+    const struct cj_secret *wrap_key = NULL;
+    size_t aad_len;
+    enum cj_status st;
+
+    memset(key, 0, SESS_EPOCH_KEY_LEN);
+    if (wrapped_len != SESS_WRAPPED_LEN || wrapped[0] != SESS_WRAP_VERSION) {
+        return CJ_ERR_CRYPTO;
+    }
+    if (cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN)) {
+        wrap_key = w->current;
+    } else if (w->previous != NULL &&
+               cj_ct_equal(wrapped + 1, w->previous_id,
+                           SESS_WRAP_KEY_ID_LEN)) {
+        wrap_key = w->previous;
+    } else {
+        return CJ_ERR_CRYPTO;
+    }
+    aad_len = wrap_aad(aad, sid, epoch, wrapped);
+    st = cj_aead_open(CJ_AEAD_AES_256_GCM, wrap_key->bytes, SESS_WRAP_KEY_LEN,
+                      wrapped + SESS_WRAP_NONCE_OFFSET, aad, aad_len,
+                      wrapped + SESS_WRAP_CT_OFFSET,
+                      SESS_EPOCH_KEY_LEN + CJ_AEAD_TAG_LEN, key);
+    if (st != CJ_OK) {
+        memset(key, 0, SESS_EPOCH_KEY_LEN);
+        return CJ_ERR_CRYPTO;
+    }
+    return CJ_OK;
+}
+
+bool sess_key_is_current(const struct sess_wrapping *w,
+                         const unsigned char *wrapped, size_t wrapped_len)
+{
+    return wrapped_len == SESS_WRAPPED_LEN &&
+           cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN);
+}
+
+void sess_log_id(const struct sess_wrapping *w, const char *sid,
+                 char out[SESS_LOG_ID_SIZE])
+{
+    unsigned char hash[SESS_LOG_HASH_LEN];
+
+    crypto_generichash(hash, sizeof(hash), (const unsigned char *)sid,
+                       strlen(sid), w->log_key->bytes, SESS_LOG_KEY_LEN);
+    sodium_bin2hex(out, SESS_LOG_ID_SIZE, hash, sizeof(hash));
+}
+
+uint64_t sess_epoch_at(const struct sess_epoch_policy *p, int64_t created_ms,
+                       int64_t now_ms)
+{
+    if (now_ms <= created_ms || p->epoch_ms <= 0) {
+        return 0;
+    }
+    return (uint64_t)((now_ms - created_ms) / p->epoch_ms);
+}
+
+int64_t sess_epoch_start(const struct sess_epoch_policy *p, int64_t created_ms,
+                         uint64_t epoch)
+{
+    return created_ms + (int64_t)epoch * p->epoch_ms;
+}
+
+enum sess_epoch_choice sess_epoch_choose(const struct sess_epoch_policy *p,
+                                         int64_t created_ms, int64_t now_ms,
+                                         uint64_t client_epoch)
+{
+    uint64_t current = sess_epoch_at(p, created_ms, now_ms);
+
+    if (client_epoch == current) {
+        return SESS_EPOCH_CURRENT;
+    }
+    if (current > 0 && client_epoch == current - 1 &&
+        now_ms < sess_epoch_start(p, created_ms, current) + p->grace_ms) {
+        return SESS_EPOCH_PREVIOUS;
+    }
+    if (client_epoch == current + 1 &&
+        sess_epoch_start(p, created_ms, current + 1) - now_ms <=
+            p->leeway_ms) {
+        return SESS_EPOCH_NEXT;
+    }
+    return SESS_EPOCH_REJECTED;
+}
