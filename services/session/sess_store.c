@@ -300,7 +300,7 @@ static enum cj_status command_failed(enum cj_status st, redisReply *r,
 /* Runs a script; *out is the caller's to free and set only on CJ_OK. */
 static enum cj_status eval(struct cj_redis_pool *pool,
                            struct cj_redis_script *s, const char *what,
-                           int key_count, const struct sess_args *a,
+                           int key_count, struct sess_args *a,
                            redisReply **out)
 {
     redisReply *r = NULL;
@@ -317,7 +317,7 @@ static enum cj_status eval(struct cj_redis_pool *pool,
 }
 
 static enum cj_status command(struct cj_redis_pool *pool,
-                              const struct sess_args *a, const char *what,
+                              struct sess_args *a, const char *what,
                               redisReply **out)
 {
     redisReply *r = NULL;
@@ -732,6 +732,25 @@ enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms, size_t
     freeReplyObject(r);
     *count = n;
     return CJ_OK;
+}
+
+enum cj_status sess_store_schedule(struct cj_redis_pool *pool,
+                                   const char *sid, int64_t due_ms)
+{
+    struct sess_args a = {0};
+    redisReply *r = NULL;
+    enum cj_status st;
+
+    args_str(&a, "ZADD");
+    args_str(&a, KEY_DUE);
+    args_str(&a, "XX");
+    args_i64(&a, due_ms);
+    args_str(&a, sid);
+    st = command(pool, &a, "ZADD", &r);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return st;
 }
 
 enum cj_status sess_store_unschedule(struct cj_redis_pool *pool, const char *sid)

@@ -140,6 +140,11 @@ enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms, size_t
                               char ids[][SESS_ID_LEN + 1],
                               size_t *count) CJ_WARN_UNUSED;
 
+/* Moves a scheduled session to due_ms; never adds one (ZADD XX). */
+enum cj_status sess_store_schedule(struct cj_redis_pool *pool,
+                                   const char *sid,
+                                   int64_t due_ms) CJ_WARN_UNUSED;
+
 /* Removes a session from the worker's schedule (the session expired). */
 enum cj_status sess_store_unschedule(struct cj_redis_pool *pool,
                                      const char *sid) CJ_WARN_UNUSED;

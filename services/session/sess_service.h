@@ -1,0 +1,167 @@
+/*
+ * The session service's core, independent of gRPC: session lifecycle
+ * (create, open, advance, bind, delete) and the revocation cache. The RPC
+ * handlers translate messages to these calls; the worker and the tests
+ * call them directly.
+ */
+#ifndef SESS_SERVICE_H
+#define SESS_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redis.h"
+#include "sess_crypto.h"
+#include "sess_keys.h"
+#include "sess_store.h"
+#include "status.h"
+
+/* Defaults, each overridable by configuration. */
+#define SESS_DEFAULT_EPOCH_SECONDS        900
+#define SESS_DEFAULT_GRACE_SECONDS        60
+#define SESS_DEFAULT_LEEWAY_SECONDS       60
+#define SESS_DEFAULT_IDLE_SECONDS         300
+#define SESS_DEFAULT_BOUND_IDLE_SECONDS   1800
+#define SESS_DEFAULT_ABSOLUTE_SECONDS     43200
+#define SESS_DEFAULT_TOKEN_LIFETIME_SECONDS 900
+/* Largest sealed body OpenRequest accepts, in bytes. */
+#define SESS_CIPHERTEXT_MAX (4 * 1024 * 1024)
+/* Largest additional data OpenRequest accepts, in bytes. */
+#define SESS_AAD_MAX 4096
+/* How long the loaded marker lives unless the worker extends it, in ms. */
+#define SESS_LOADED_MARKER_TTL_MS (60 * 60 * 1000)
+
+/* Settings in milliseconds. */
+struct sess_settings {
+    struct sess_epoch_policy epochs;
+    int64_t idle_ms;       /* unbound sessions */
+    int64_t bound_idle_ms; /* after BindUser */
+    int64_t absolute_ms;   /* from creation, bound or not */
+    /* Longest access-token lifetime plus the clock leeway: how long a
+     * deleted session's tombstone and a token revocation must outlive the
+     * tokens they stop. */
+    int64_t token_lifetime_ms;
+};
+
+struct sess_service {
+    struct cj_redis_pool *redis; /* borrowed */
+    struct sess_wrapping *wrapping; /* borrowed */
+    struct sess_settings settings;
+};
+
+/* What CreateSession and BindUser return; times in Unix ms. */
+struct sess_info {
+    char session_id[SESS_ID_LEN + 1];
+    int64_t created_ms;
+    int64_t server_time_ms;
+    uint32_t epoch_seconds;
+    uint32_t grace_seconds;
+    int64_t idle_expires_ms;
+    int64_t absolute_expires_ms;
+};
+
+/* What OpenRequest returns. plaintext is the caller's to free with
+ * sess_opened_clear, which also wipes it and the response key. */
+struct sess_opened {
+    unsigned char *plaintext;
+    size_t plaintext_len;
+    char user_id[SESS_NAME_MAX + 1];
+    unsigned char response_key[SESS_RESPONSE_KEY_LEN];
+    uint64_t current_epoch;
+};
+
+/* Returns the wall clock in Unix milliseconds. */
+int64_t sess_now_ms(void);
+
+/* Fills settings with the defaults above. */
+void sess_settings_default(struct sess_settings *s);
+
+enum cj_status sess_create(const struct sess_service *svc,
+                           const unsigned char *secret, size_t secret_len,
+                           struct sess_info *out) CJ_WARN_UNUSED;
+
+/*
+ * Opens one stateful request: lazily advances the epoch, picks the key,
+ * opens, and only after the tag verifies commits the sequence number to the
+ * replay window. CJ_ERR_CRYPTO for a wrong key, tag or epoch,
+ * CJ_ERR_REPLAYED for a replay, CJ_ERR_NOT_FOUND for an unknown session.
+ */
+enum cj_status sess_open(const struct sess_service *svc, const char *sid,
+                         uint64_t epoch, uint64_t sequence,
+                         const unsigned char *aad, size_t aad_len,
+                         const unsigned char *ct, size_t ct_len,
+                         struct sess_opened *out) CJ_WARN_UNUSED;
+
+void sess_opened_clear(struct sess_opened *o);
+
+/*
+ * Brings a session's stored epoch up to now_ms and drops its previous key
+ * once the grace period is over, by compare-and-set. *advanced tells
+ * whether this call changed the stored epoch. CJ_ERR_NOT_FOUND when the
+ * session is gone.
+ */
+enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
+                            int64_t now_ms, bool *advanced) CJ_WARN_UNUSED;
+
+enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
+                         const char *user_id,
+                         struct sess_info *out) CJ_WARN_UNUSED;
+
+enum cj_status sess_delete(const struct sess_service *svc, const char *sid,
+                           bool *deleted) CJ_WARN_UNUSED;
+
+enum cj_status sess_delete_user(const struct sess_service *svc,
+                                const char *user_id,
+                                uint32_t *count) CJ_WARN_UNUSED;
+
+/* Revocation cache (sess_revoke.c). Times in Unix seconds. */
+enum cj_status sess_revoke_token(const struct sess_service *svc,
+                                 const char *token_id,
+                                 int64_t expires_at) CJ_WARN_UNUSED;
+
+enum cj_status sess_revoke_user(const struct sess_service *svc,
+                                const char *user_id,
+                                int64_t revoked_at) CJ_WARN_UNUSED;
+
+enum cj_status sess_is_revoked(const struct sess_service *svc,
+                               const char *token_id, const char *user_id,
+                               int64_t issued_at, const char *sid,
+                               enum sess_revoked_reason *out) CJ_WARN_UNUSED;
+
+/* Returns "token", "user", "session" or "" for IsRevokedResponse.reason. */
+const char *sess_revoked_reason_name(enum sess_revoked_reason reason);
+
+enum cj_status sess_cache_status(const struct sess_service *svc,
+                                 bool *loaded) CJ_WARN_UNUSED;
+
+/* One revoked token of a LoadRevocations batch; expires_at in Unix s. */
+struct sess_revoked_token {
+    const char *token_id;
+    int64_t expires_at;
+};
+
+/* One user revocation of a LoadRevocations batch; revoked_at in Unix s. */
+struct sess_revoked_user {
+    const char *user_id;
+    int64_t revoked_at;
+};
+
+/*
+ * Writes one LoadRevocations batch, skipping entries that have already
+ * expired; with complete set, the loaded marker is set in the same script.
+ */
+enum cj_status sess_load_revocations(const struct sess_service *svc,
+                                     const struct sess_revoked_token *tokens,
+                                     size_t token_count,
+                                     const struct sess_revoked_user *users,
+                                     size_t user_count,
+                                     const char *const *session_ids,
+                                     size_t session_count,
+                                     bool complete) CJ_WARN_UNUSED;
+
+/* Extends the loaded marker when present; the worker calls it. */
+enum cj_status sess_cache_keep_loaded(const struct sess_service *svc)
+    CJ_WARN_UNUSED;
+
+#endif
