@@ -82,8 +82,8 @@ sess_crypto_response_key(const unsigned char key[SESS_EPOCH_KEY_LEN],
                         (const uint8_t *)INTERIM_S2C_INFO,
                         strlen(INTERIM_S2C_INFO));
     if (st == CJ_OK) {
-        st = cj_hkdf_expand(out, SESS_RESPONSE_KEY_LEN, s2c, sizeof(s2c),
-                            info, sizeof(info));
+        st = cj_hkdf_expand(out, SESS_RESPONSE_KEY_LEN, s2c, sizeof(s2c), info,
+                            sizeof(info));
     }
     cj_wipe(s2c, sizeof(s2c));
     return st;

@@ -21,15 +21,15 @@
 
 /* Derives the key of the first epoch from the client's secret, salted
  * with the session id. */
-enum cj_status sess_crypto_first_key(const unsigned char *secret,
-                                     size_t secret_len, const char *sid,
-                                     unsigned char out[SESS_EPOCH_KEY_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_crypto_first_key(const unsigned char *secret, size_t secret_len,
+                      const char *sid,
+                      unsigned char out[SESS_EPOCH_KEY_LEN]) CJ_WARN_UNUSED;
 
 /* Derives the key of epoch e + 1 from the key of epoch e. */
-enum cj_status sess_crypto_next_key(const unsigned char in[SESS_EPOCH_KEY_LEN],
-                                    unsigned char out[SESS_EPOCH_KEY_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_crypto_next_key(const unsigned char in[SESS_EPOCH_KEY_LEN],
+                     unsigned char out[SESS_EPOCH_KEY_LEN]) CJ_WARN_UNUSED;
 
 /*
  * Opens a request sealed under the epoch's client-to-server key with the
@@ -44,10 +44,8 @@ enum cj_status sess_crypto_open(const unsigned char key[SESS_EPOCH_KEY_LEN],
 
 /* Derives the key for the one response to request `sequence` from the
  * epoch's server-to-client key. */
-enum cj_status
-sess_crypto_response_key(const unsigned char key[SESS_EPOCH_KEY_LEN],
-                         uint64_t sequence,
-                         unsigned char out[SESS_RESPONSE_KEY_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status sess_crypto_response_key(
+    const unsigned char key[SESS_EPOCH_KEY_LEN], uint64_t sequence,
+    unsigned char out[SESS_RESPONSE_KEY_LEN]) CJ_WARN_UNUSED;
 
 #endif

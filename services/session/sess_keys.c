@@ -14,7 +14,7 @@
 #include "crypto_util.h"
 #include "hkdf.h"
 
-#define SESS_WRAP_VERSION 1
+#define SESS_WRAP_VERSION      1
 #define SESS_WRAP_NONCE_OFFSET (1 + SESS_WRAP_KEY_ID_LEN)
 #define SESS_WRAP_CT_OFFSET    (SESS_WRAP_NONCE_OFFSET + CJ_AEAD_NONCE_LEN)
 /* Additional data: label, session id, epoch (8 bytes big-endian), header. */
@@ -115,8 +115,8 @@ enum cj_status sess_wrap_key_decode(const char *text,
         goto out;
     }
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-        if (sodium_base642bin(buf, sizeof(buf), text + start, end - start,
-                              NULL, &len, NULL, variants[i]) == 0 &&
+        if (sodium_base642bin(buf, sizeof(buf), text + start, end - start, NULL,
+                              &len, NULL, variants[i]) == 0 &&
             len == SESS_WRAP_KEY_LEN) {
             memcpy(key, buf, SESS_WRAP_KEY_LEN);
             st = CJ_OK;
@@ -191,8 +191,7 @@ enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
     if (cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN)) {
         wrap_key = w->current;
     } else if (w->previous != NULL &&
-               cj_ct_equal(wrapped + 1, w->previous_id,
-                           SESS_WRAP_KEY_ID_LEN)) {
+               cj_ct_equal(wrapped + 1, w->previous_id, SESS_WRAP_KEY_ID_LEN)) {
         wrap_key = w->previous;
     } else {
         return CJ_ERR_CRYPTO;
@@ -255,8 +254,7 @@ enum sess_epoch_choice sess_epoch_choose(const struct sess_epoch_policy *p,
         return SESS_EPOCH_PREVIOUS;
     }
     if (client_epoch == current + 1 &&
-        sess_epoch_start(p, created_ms, current + 1) - now_ms <=
-            p->leeway_ms) {
+        sess_epoch_start(p, created_ms, current + 1) - now_ms <= p->leeway_ms) {
         return SESS_EPOCH_NEXT;
     }
     return SESS_EPOCH_REJECTED;

@@ -45,19 +45,18 @@ void sess_wrapping_free(struct sess_wrapping *w);
  * base64url without) into 32 bytes. Surrounding white space is ignored.
  * CJ_ERR_INVALID when the text is not base64 or not 32 bytes long.
  */
-enum cj_status sess_wrap_key_decode(const char *text,
-                                    unsigned char key[SESS_WRAP_KEY_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_wrap_key_decode(const char *text,
+                     unsigned char key[SESS_WRAP_KEY_LEN]) CJ_WARN_UNUSED;
 
 /*
  * Wraps an epoch key for session sid and epoch under the current key.
  * out must hold SESS_WRAPPED_LEN bytes.
  */
-enum cj_status sess_key_wrap(const struct sess_wrapping *w, const char *sid,
-                             uint64_t epoch,
-                             const unsigned char key[SESS_EPOCH_KEY_LEN],
-                             unsigned char out[SESS_WRAPPED_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_key_wrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,
+              const unsigned char key[SESS_EPOCH_KEY_LEN],
+              unsigned char out[SESS_WRAPPED_LEN]) CJ_WARN_UNUSED;
 
 /*
  * Unwraps a key wrapped by sess_key_wrap under the current or the previous
@@ -65,11 +64,10 @@ enum cj_status sess_key_wrap(const struct sess_wrapping *w, const char *sid,
  * unknown, or the blob belongs to another session or epoch; key is then
  * left zeroed.
  */
-enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
-                               uint64_t epoch, const unsigned char *wrapped,
-                               size_t wrapped_len,
-                               unsigned char key[SESS_EPOCH_KEY_LEN])
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_key_unwrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,
+                const unsigned char *wrapped, size_t wrapped_len,
+                unsigned char key[SESS_EPOCH_KEY_LEN]) CJ_WARN_UNUSED;
 
 /* Tells whether wrapped was made with the current wrapping key. */
 bool sess_key_is_current(const struct sess_wrapping *w,

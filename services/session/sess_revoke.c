@@ -123,8 +123,7 @@ enum cj_status sess_load_revocations(const struct sess_service *svc,
     st = CJ_ERR_INVALID;
     for (size_t i = 0; i < token_count; i++) {
         int64_t expire_ms;
-        if (!sess_name_valid(tokens[i].token_id) ||
-            tokens[i].expires_at <= 0) {
+        if (!sess_name_valid(tokens[i].token_id) || tokens[i].expires_at <= 0) {
             goto out;
         }
         expire_ms = token_entry_expiry_ms(svc, tokens[i].expires_at);

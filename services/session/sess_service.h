@@ -18,12 +18,12 @@
 #include "status.h"
 
 /* Defaults, each overridable by configuration. */
-#define SESS_DEFAULT_EPOCH_SECONDS        900
-#define SESS_DEFAULT_GRACE_SECONDS        60
-#define SESS_DEFAULT_LEEWAY_SECONDS       60
-#define SESS_DEFAULT_IDLE_SECONDS         300
-#define SESS_DEFAULT_BOUND_IDLE_SECONDS   1800
-#define SESS_DEFAULT_ABSOLUTE_SECONDS     43200
+#define SESS_DEFAULT_EPOCH_SECONDS          900
+#define SESS_DEFAULT_GRACE_SECONDS          60
+#define SESS_DEFAULT_LEEWAY_SECONDS         60
+#define SESS_DEFAULT_IDLE_SECONDS           300
+#define SESS_DEFAULT_BOUND_IDLE_SECONDS     1800
+#define SESS_DEFAULT_ABSOLUTE_SECONDS       43200
 #define SESS_DEFAULT_TOKEN_LIFETIME_SECONDS 900
 /* Largest sealed body OpenRequest accepts, in bytes. */
 #define SESS_CIPHERTEXT_MAX (4 * 1024 * 1024)
@@ -45,7 +45,7 @@ struct sess_settings {
 };
 
 struct sess_service {
-    struct cj_redis_pool *redis; /* borrowed */
+    struct cj_redis_pool *redis;    /* borrowed */
     struct sess_wrapping *wrapping; /* borrowed */
     struct sess_settings settings;
 };
@@ -151,17 +151,15 @@ struct sess_revoked_user {
  * Writes one LoadRevocations batch, skipping entries that have already
  * expired; with complete set, the loaded marker is set in the same script.
  */
-enum cj_status sess_load_revocations(const struct sess_service *svc,
-                                     const struct sess_revoked_token *tokens,
-                                     size_t token_count,
-                                     const struct sess_revoked_user *users,
-                                     size_t user_count,
-                                     const char *const *session_ids,
-                                     size_t session_count,
-                                     bool complete) CJ_WARN_UNUSED;
+enum cj_status
+sess_load_revocations(const struct sess_service *svc,
+                      const struct sess_revoked_token *tokens,
+                      size_t token_count, const struct sess_revoked_user *users,
+                      size_t user_count, const char *const *session_ids,
+                      size_t session_count, bool complete) CJ_WARN_UNUSED;
 
 /* Extends the loaded marker when present; the worker calls it. */
-enum cj_status sess_cache_keep_loaded(const struct sess_service *svc)
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_cache_keep_loaded(const struct sess_service *svc) CJ_WARN_UNUSED;
 
 #endif

@@ -98,9 +98,8 @@ enum cj_status sess_create(const struct sess_service *svc,
             goto out;
         }
         rec.key_wrapped_len = SESS_WRAPPED_LEN;
-        st = sess_store_create(
-            svc->redis, sid, &rec, now,
-            sess_epoch_start(&svc->settings.epochs, now, 1));
+        st = sess_store_create(svc->redis, sid, &rec, now,
+                               sess_epoch_start(&svc->settings.epochs, now, 1));
         if (st != CJ_ERR_EXISTS) {
             break;
         }
@@ -193,8 +192,7 @@ static enum cj_status advance_record(const struct sess_service *svc,
     keep_prev = now_ms < prev_until;
     st = sess_key_wrap(svc->wrapping, sid, target, key, key_wrapped);
     if (st == CJ_OK && keep_prev) {
-        st = sess_key_wrap(svc->wrapping, sid, target - 1, prev,
-                           prev_wrapped);
+        st = sess_key_wrap(svc->wrapping, sid, target - 1, prev, prev_wrapped);
     }
     if (st != CJ_OK) {
         goto out;
@@ -209,8 +207,7 @@ static enum cj_status advance_record(const struct sess_service *svc,
         sess_log_id(svc->wrapping, sid, log_id);
         cj_log(CJ_LOG_INFO, "session.epoch_advanced", NULL,
                CJ_F_STR("session_hash", log_id),
-               CJ_F_INT("from_epoch", rec->epoch),
-               CJ_F_INT("epoch", target));
+               CJ_F_INT("from_epoch", rec->epoch), CJ_F_INT("epoch", target));
     }
 out:
     cj_wipe(key, sizeof(key));
@@ -241,8 +238,8 @@ enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
         /* Nothing to do yet: the schedule was early (another replica's
          * clock, or a lazy advance already done); move it to the next
          * change. */
-        int64_t next_start = sess_epoch_start(
-            &svc->settings.epochs, rec.created_ms, rec.epoch + 1);
+        int64_t next_start = sess_epoch_start(&svc->settings.epochs,
+                                              rec.created_ms, rec.epoch + 1);
         int64_t due = rec.prev_wrapped_len > 0 && rec.prev_until_ms < next_start
                           ? rec.prev_until_ms
                           : next_start;
@@ -333,17 +330,17 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     memset(out, 0, sizeof(*out));
     memset(key, 0, sizeof(key));
     memset(&rec, 0, sizeof(rec));
-    if (!sess_id_valid(sid) || sequence == 0 ||
-        sequence >= SESS_SEQUENCE_MAX || ct_len < SESS_TAG_LEN ||
-        ct_len > SESS_CIPHERTEXT_MAX || aad_len > SESS_AAD_MAX) {
+    if (!sess_id_valid(sid) || sequence == 0 || sequence >= SESS_SEQUENCE_MAX ||
+        ct_len < SESS_TAG_LEN || ct_len > SESS_CIPHERTEXT_MAX ||
+        aad_len > SESS_AAD_MAX) {
         goto out;
     }
     st = load_current(svc, sid, now, &rec);
     if (st != CJ_OK) {
         goto out;
     }
-    if (sess_epoch_choose(&svc->settings.epochs, rec.created_ms, now,
-                          epoch) == SESS_EPOCH_REJECTED) {
+    if (sess_epoch_choose(&svc->settings.epochs, rec.created_ms, now, epoch) ==
+        SESS_EPOCH_REJECTED) {
         log_open_failed(svc, sid, "epoch", epoch);
         st = CJ_ERR_CRYPTO;
         goto out;

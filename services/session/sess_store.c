@@ -300,8 +300,7 @@ static enum cj_status command_failed(enum cj_status st, redisReply *r,
 /* Runs a script; *out is the caller's to free and set only on CJ_OK. */
 static enum cj_status eval(struct cj_redis_pool *pool,
                            struct cj_redis_script *s, const char *what,
-                           int key_count, struct sess_args *a,
-                           redisReply **out)
+                           int key_count, struct sess_args *a, redisReply **out)
 {
     redisReply *r = NULL;
     enum cj_status st;
@@ -316,9 +315,8 @@ static enum cj_status eval(struct cj_redis_pool *pool,
     return CJ_OK;
 }
 
-static enum cj_status command(struct cj_redis_pool *pool,
-                              struct sess_args *a, const char *what,
-                              redisReply **out)
+static enum cj_status command(struct cj_redis_pool *pool, struct sess_args *a,
+                              const char *what, redisReply **out)
 {
     redisReply *r = NULL;
     enum cj_status st;
@@ -437,8 +435,8 @@ static bool element_i64(const redisReply *e, int64_t *out)
     return true;
 }
 
-static bool element_blob(const redisReply *e, unsigned char *out,
-                         size_t size, size_t *len)
+static bool element_blob(const redisReply *e, unsigned char *out, size_t size,
+                         size_t *len)
 {
     if (e->type == REDIS_REPLY_NIL) {
         *len = 0;
@@ -475,8 +473,8 @@ static bool parse_record(const redisReply *r, struct sess_record *out)
     if (!element_i64(r->element[0], &out->created_ms) ||
         !element_name(r->element[1], out->user_id, sizeof(out->user_id)) ||
         !element_i64(r->element[2], &epoch) || epoch < 0 ||
-        !element_blob(r->element[3], out->key_wrapped,
-                      sizeof(out->key_wrapped), &out->key_wrapped_len) ||
+        !element_blob(r->element[3], out->key_wrapped, sizeof(out->key_wrapped),
+                      &out->key_wrapped_len) ||
         out->key_wrapped_len == 0 ||
         !element_blob(r->element[4], out->prev_wrapped,
                       sizeof(out->prev_wrapped), &out->prev_wrapped_len) ||
@@ -557,8 +555,9 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
     return st;
 }
 
-enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
-                                          uint64_t sequence, int64_t now_ms,
+enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
+                                          const char *sid, uint64_t sequence,
+                                          int64_t now_ms,
                                           struct sess_commit *out)
 {
     char key[SESS_REDIS_KEY_MAX];
@@ -664,8 +663,9 @@ enum cj_status sess_store_delete(struct cj_redis_pool *pool, const char *sid,
     return st;
 }
 
-enum cj_status sess_store_delete_user(struct cj_redis_pool *pool, const char *user_id,
-                                      int64_t tombstone_ms, uint32_t *count)
+enum cj_status sess_store_delete_user(struct cj_redis_pool *pool,
+                                      const char *user_id, int64_t tombstone_ms,
+                                      uint32_t *count)
 {
     char index[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
@@ -693,8 +693,9 @@ enum cj_status sess_store_delete_user(struct cj_redis_pool *pool, const char *us
     return st;
 }
 
-enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms, size_t max,
-                              char ids[][SESS_ID_LEN + 1], size_t *count)
+enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms,
+                              size_t max, char ids[][SESS_ID_LEN + 1],
+                              size_t *count)
 {
     struct sess_args a = {0};
     redisReply *r = NULL;
@@ -734,8 +735,8 @@ enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms, size_t
     return CJ_OK;
 }
 
-enum cj_status sess_store_schedule(struct cj_redis_pool *pool,
-                                   const char *sid, int64_t due_ms)
+enum cj_status sess_store_schedule(struct cj_redis_pool *pool, const char *sid,
+                                   int64_t due_ms)
 {
     struct sess_args a = {0};
     redisReply *r = NULL;
@@ -753,7 +754,8 @@ enum cj_status sess_store_schedule(struct cj_redis_pool *pool,
     return st;
 }
 
-enum cj_status sess_store_unschedule(struct cj_redis_pool *pool, const char *sid)
+enum cj_status sess_store_unschedule(struct cj_redis_pool *pool,
+                                     const char *sid)
 {
     struct sess_args a = {0};
     redisReply *r = NULL;
@@ -813,7 +815,8 @@ enum cj_status sess_store_unlock(struct cj_redis_pool *pool, const char *name,
     return st;
 }
 
-enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool, const char *token_id,
+enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool,
+                                       const char *token_id,
                                        int64_t expire_at_ms)
 {
     char key[SESS_REDIS_KEY_MAX];
@@ -834,8 +837,9 @@ enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool, const char *t
     return st;
 }
 
-enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool, const char *user_id,
-                                      int64_t revoked_at, int64_t expire_at_ms)
+enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool,
+                                      const char *user_id, int64_t revoked_at,
+                                      int64_t expire_at_ms)
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
@@ -874,9 +878,9 @@ enum cj_status sess_store_tombstone(struct cj_redis_pool *pool, const char *sid,
     return st;
 }
 
-enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool, const char *token_id,
-                                     const char *user_id, int64_t issued_at,
-                                     const char *sid,
+enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
+                                     const char *token_id, const char *user_id,
+                                     int64_t issued_at, const char *sid,
                                      enum sess_revoked_reason *out)
 {
     char jti_key[SESS_REDIS_KEY_MAX];
@@ -889,8 +893,7 @@ enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool, const char *tok
 
     *out = SESS_NOT_REVOKED;
     snprintf(jti_key, sizeof(jti_key), SESS_REVOKE_PREFIX "jti:%s", token_id);
-    snprintf(user_key, sizeof(user_key), SESS_REVOKE_PREFIX "user:%s",
-             user_id);
+    snprintf(user_key, sizeof(user_key), SESS_REVOKE_PREFIX "user:%s", user_id);
     key_tombstone(sid_key, sizeof(sid_key), has_sid ? sid : "");
     args_str(&a, KEY_LOADED);
     args_str(&a, jti_key);
@@ -932,7 +935,8 @@ enum cj_status sess_store_cache_loaded(struct cj_redis_pool *pool, bool *loaded)
     return CJ_OK;
 }
 
-enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool, int64_t ttl_ms)
+enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool,
+                                      int64_t ttl_ms)
 {
     struct sess_args a = {0};
     redisReply *r = NULL;
@@ -950,7 +954,8 @@ enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool, int64_t ttl_ms
     return st;
 }
 
-enum cj_status sess_store_refresh_loaded(struct cj_redis_pool *pool, int64_t ttl_ms)
+enum cj_status sess_store_refresh_loaded(struct cj_redis_pool *pool,
+                                         int64_t ttl_ms)
 {
     struct sess_args a = {0};
     redisReply *r = NULL;
@@ -1022,8 +1027,8 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     if (total > SESS_LOAD_BATCH_MAX) {
         return CJ_ERR_TOO_LARGE;
     }
-    a.capacity = (int)(9 + 2 * b->token_count + 3 * b->user_count +
-                       b->session_count);
+    a.capacity =
+        (int)(9 + 2 * b->token_count + 3 * b->user_count + b->session_count);
     a.value = calloc((size_t)a.capacity, sizeof(*a.value));
     a.len = calloc((size_t)a.capacity, sizeof(*a.len));
     a.num = calloc((size_t)a.capacity, sizeof(*a.num));
@@ -1052,8 +1057,8 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
         vargs_str(&a, b->session_ids[i]);
     }
     pthread_once(&scripts_once, scripts_init);
-    st = cj_redis_eval(pool, &script_load_batch, 1, a.count, a.value, a.len,
-                       &r);
+    st =
+        cj_redis_eval(pool, &script_load_batch, 1, a.count, a.value, a.len, &r);
     if (st != CJ_OK) {
         st = command_failed(st, r, "load_batch");
         r = NULL;

@@ -104,10 +104,10 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
  * the request's tag verified. Returns CJ_ERR_REPLAYED for a number already
  * seen or older than the window, CJ_ERR_NOT_FOUND when the session is gone.
  */
-enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
-                                          uint64_t sequence, int64_t now_ms,
-                                          struct sess_commit *out)
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
+                           uint64_t sequence, int64_t now_ms,
+                           struct sess_commit *out) CJ_WARN_UNUSED;
 
 /*
  * Binds the session to user_id, switches it to the bound idle timeout and
@@ -128,21 +128,20 @@ enum cj_status sess_store_delete(struct cj_redis_pool *pool, const char *sid,
                                  bool *deleted) CJ_WARN_UNUSED;
 
 /* Deletes every session in user_id's index, each with a tombstone. */
-enum cj_status sess_store_delete_user(struct cj_redis_pool *pool, const char *user_id,
-                                      int64_t tombstone_ms,
+enum cj_status sess_store_delete_user(struct cj_redis_pool *pool,
+                                      const char *user_id, int64_t tombstone_ms,
                                       uint32_t *count) CJ_WARN_UNUSED;
 
 /*
  * Lists up to max (<= SESS_DUE_BATCH_MAX) sessions scheduled at or before
  * now_ms; ids must hold max entries.
  */
-enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms, size_t max,
-                              char ids[][SESS_ID_LEN + 1],
+enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms,
+                              size_t max, char ids[][SESS_ID_LEN + 1],
                               size_t *count) CJ_WARN_UNUSED;
 
 /* Moves a scheduled session to due_ms; never adds one (ZADD XX). */
-enum cj_status sess_store_schedule(struct cj_redis_pool *pool,
-                                   const char *sid,
+enum cj_status sess_store_schedule(struct cj_redis_pool *pool, const char *sid,
                                    int64_t due_ms) CJ_WARN_UNUSED;
 
 /* Removes a session from the worker's schedule (the session expired). */
@@ -162,15 +161,16 @@ enum cj_status sess_store_unlock(struct cj_redis_pool *pool, const char *name,
                                  const char *token) CJ_WARN_UNUSED;
 
 /* Caches token_id as revoked until expire_at_ms. */
-enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool, const char *token_id,
+enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool,
+                                       const char *token_id,
                                        int64_t expire_at_ms) CJ_WARN_UNUSED;
 
 /*
  * Caches user_id's revocation time (Unix seconds) until expire_at_ms,
  * keeping the later of the stored and the given time.
  */
-enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool, const char *user_id,
-                                      int64_t revoked_at,
+enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool,
+                                      const char *user_id, int64_t revoked_at,
                                       int64_t expire_at_ms) CJ_WARN_UNUSED;
 
 /* Writes a deleted session's tombstone for ttl_ms. */
@@ -182,11 +182,10 @@ enum cj_status sess_store_tombstone(struct cj_redis_pool *pool, const char *sid,
  * seconds) and a session tombstone (sid may be NULL or "") in one script.
  * CJ_ERR_PRECONDITION when the loaded marker is missing.
  */
-enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool, const char *token_id,
-                                     const char *user_id, int64_t issued_at,
-                                     const char *sid,
-                                     enum sess_revoked_reason *out)
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_store_is_revoked(struct cj_redis_pool *pool, const char *token_id,
+                      const char *user_id, int64_t issued_at, const char *sid,
+                      enum sess_revoked_reason *out) CJ_WARN_UNUSED;
 
 /* Tells whether the loaded marker is present. */
 enum cj_status sess_store_cache_loaded(struct cj_redis_pool *pool,
@@ -230,9 +229,9 @@ struct sess_load_batch {
  * Writes one batch in one script, so no reader sees half of it;
  * CJ_ERR_TOO_LARGE above SESS_LOAD_BATCH_MAX entries.
  */
-enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
-                                     const struct sess_load_batch *batch)
-    CJ_WARN_UNUSED;
+enum cj_status
+sess_store_load_batch(struct cj_redis_pool *pool,
+                      const struct sess_load_batch *batch) CJ_WARN_UNUSED;
 
 /* Sends PING; CJ_ERR_UNAVAILABLE when Redis does not answer PONG. */
 enum cj_status sess_store_ping(struct cj_redis_pool *pool) CJ_WARN_UNUSED;

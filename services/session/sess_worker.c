@@ -63,8 +63,8 @@ static enum cj_status advance_due(const struct sess_service *svc,
 
     for (int b = 0; b < SESS_WORKER_BATCHES_MAX && st == CJ_OK; b++) {
         size_t count = 0;
-        st = sess_store_due(svc->redis, now_ms, SESS_DUE_BATCH_MAX, ids,
-                            &count);
+        st =
+            sess_store_due(svc->redis, now_ms, SESS_DUE_BATCH_MAX, ids, &count);
         if (st != CJ_OK || count == 0) {
             break;
         }
@@ -111,8 +111,7 @@ enum cj_status sess_worker_pass(const struct sess_service *svc, int64_t now_ms,
     if (st == CJ_OK) {
         st = sess_cache_keep_loaded(svc);
     }
-    if (sess_store_unlock(svc->redis, SESS_WORKER_LOCK_NAME, token) !=
-        CJ_OK) {
+    if (sess_store_unlock(svc->redis, SESS_WORKER_LOCK_NAME, token) != CJ_OK) {
         /* The lock's TTL frees it. */
         cj_log(CJ_LOG_WARN, "session.worker_unlock_failed", NULL);
     }
@@ -164,9 +163,8 @@ static void *worker_main(void *arg)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        while (!w->stop &&
-               pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) !=
-                   ETIMEDOUT) {
+        while (!w->stop && pthread_cond_timedwait(&w->cond, &w->mutex,
+                                                  &deadline) != ETIMEDOUT) {
         }
     }
     pthread_mutex_unlock(&w->mutex);
@@ -174,8 +172,8 @@ static void *worker_main(void *arg)
 }
 
 enum cj_status sess_worker_start(const struct sess_service *svc,
-                                 sess_worker_redis_state_fn on_state,
-                                 void *arg, struct sess_worker **out)
+                                 sess_worker_redis_state_fn on_state, void *arg,
+                                 struct sess_worker **out)
 {
     struct sess_worker *w = calloc(1, sizeof(*w));
 

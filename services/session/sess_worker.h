@@ -32,13 +32,11 @@ int64_t sess_worker_interval_ms(const struct sess_settings *s);
  * keys of every due session and extends the loaded marker.
  */
 enum cj_status sess_worker_pass(const struct sess_service *svc, int64_t now_ms,
-                                struct sess_worker_stats *stats)
-    CJ_WARN_UNUSED;
+                                struct sess_worker_stats *stats) CJ_WARN_UNUSED;
 
 /* Starts the worker thread; svc must outlive it. on_state may be NULL. */
 enum cj_status sess_worker_start(const struct sess_service *svc,
-                                 sess_worker_redis_state_fn on_state,
-                                 void *arg,
+                                 sess_worker_redis_state_fn on_state, void *arg,
                                  struct sess_worker **out) CJ_WARN_UNUSED;
 
 /* Stops and joins the thread, then frees; NULL-safe. */

@@ -1,0 +1,259 @@
+/* Unit tests of epoch-key wrapping and epoch selection (sess_keys.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto_util.h"
+#include "sess_keys.h"
+
+static const char SID_A[] = "AAAAAAAAAAAAAAAAAAAAAA";
+static const char SID_B[] = "BBBBBBBBBBBBBBBBBBBBBB";
+
+struct fixture {
+    unsigned char wrap_current[SESS_WRAP_KEY_LEN];
+    unsigned char wrap_previous[SESS_WRAP_KEY_LEN];
+    unsigned char epoch_key[SESS_EPOCH_KEY_LEN];
+    struct sess_wrapping *w;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+
+    assert_int_equal(cj_crypto_init(), CJ_OK);
+    cj_random_bytes(f.wrap_current, sizeof(f.wrap_current));
+    cj_random_bytes(f.wrap_previous, sizeof(f.wrap_previous));
+    cj_random_bytes(f.epoch_key, sizeof(f.epoch_key));
+    assert_int_equal(sess_wrapping_new(f.wrap_current, NULL, &f.w), CJ_OK);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    sess_wrapping_free(f->w);
+    f->w = NULL;
+    return 0;
+}
+
+static void test_wrap_round_trips(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 7, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_memory_not_equal(wrapped + SESS_WRAPPED_LEN - 48, f->epoch_key,
+                            SESS_EPOCH_KEY_LEN);
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 7, wrapped, sizeof(wrapped), out), CJ_OK);
+    assert_memory_equal(out, f->epoch_key, SESS_EPOCH_KEY_LEN);
+    assert_true(sess_key_is_current(f->w, wrapped, sizeof(wrapped)));
+}
+
+static void test_unwrap_rejects_other_session(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 7, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_B, 7, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
+    assert_true(cj_ct_is_zero(out, sizeof(out)));
+}
+
+static void test_unwrap_rejects_other_epoch(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 7, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 8, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
+}
+
+static void test_unwrap_rejects_tampered_tag(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 1, f->epoch_key, wrapped),
+                     CJ_OK);
+    wrapped[SESS_WRAPPED_LEN - 1] ^= 0x01;
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 1, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
+}
+
+static void test_unwrap_rejects_truncated_blob(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 1, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 1, wrapped, sizeof(wrapped) - 1, out),
+        CJ_ERR_CRYPTO);
+}
+
+static void test_previous_wrapping_key_still_unwraps(void **state)
+{
+    struct fixture *f = *state;
+    struct sess_wrapping *old = NULL;
+    struct sess_wrapping *rotated = NULL;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_wrapping_new(f->wrap_previous, NULL, &old), CJ_OK);
+    assert_int_equal(sess_key_wrap(old, SID_A, 3, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_int_equal(
+        sess_wrapping_new(f->wrap_current, f->wrap_previous, &rotated), CJ_OK);
+    assert_int_equal(
+        sess_key_unwrap(rotated, SID_A, 3, wrapped, sizeof(wrapped), out),
+        CJ_OK);
+    assert_memory_equal(out, f->epoch_key, SESS_EPOCH_KEY_LEN);
+    assert_false(sess_key_is_current(rotated, wrapped, sizeof(wrapped)));
+    /* Without the previous key the blob is unknown. */
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 3, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
+    sess_wrapping_free(old);
+    sess_wrapping_free(rotated);
+}
+
+static void test_wrap_key_decode_accepts_both_alphabets(void **state)
+{
+    unsigned char key[SESS_WRAP_KEY_LEN];
+    (void)state;
+
+    /* 32 bytes 0xfb..: standard base64 uses '+' and '/', base64url '-'
+     * and '_'. */
+    assert_int_equal(sess_wrap_key_decode(
+                         "+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=\n", key),
+                     CJ_OK);
+    assert_int_equal(key[0], 0xfb);
+    assert_int_equal(sess_wrap_key_decode(
+                         "-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s", key),
+                     CJ_OK);
+    assert_int_equal(key[31], 0xfb);
+}
+
+static void test_wrap_key_decode_rejects_wrong_length(void **state)
+{
+    unsigned char key[SESS_WRAP_KEY_LEN];
+    (void)state;
+
+    assert_int_equal(sess_wrap_key_decode("AAAA", key), CJ_ERR_INVALID);
+    assert_int_equal(sess_wrap_key_decode("", key), CJ_ERR_INVALID);
+    assert_int_equal(sess_wrap_key_decode("not base64 at all!!", key),
+                     CJ_ERR_INVALID);
+}
+
+static void test_log_id_is_stable_and_hides_id(void **state)
+{
+    struct fixture *f = *state;
+    char a1[SESS_LOG_ID_SIZE];
+    char a2[SESS_LOG_ID_SIZE];
+    char b[SESS_LOG_ID_SIZE];
+
+    sess_log_id(f->w, SID_A, a1);
+    sess_log_id(f->w, SID_A, a2);
+    sess_log_id(f->w, SID_B, b);
+    assert_string_equal(a1, a2);
+    assert_string_not_equal(a1, b);
+    assert_int_equal(strlen(a1), SESS_LOG_ID_SIZE - 1);
+    assert_null(strstr(a1, "AAAA"));
+}
+
+static const struct sess_epoch_policy POLICY = {
+    .epoch_ms = 900000, .grace_ms = 60000, .leeway_ms = 60000};
+static const int64_t CREATED = 1700000000000;
+
+static void test_epoch_at_counts_from_creation(void **state)
+{
+    (void)state;
+    assert_int_equal(sess_epoch_at(&POLICY, CREATED, CREATED), 0);
+    assert_int_equal(sess_epoch_at(&POLICY, CREATED, CREATED + 899999), 0);
+    assert_int_equal(sess_epoch_at(&POLICY, CREATED, CREATED + 900000), 1);
+    assert_int_equal(sess_epoch_at(&POLICY, CREATED, CREATED - 5000), 0);
+    assert_int_equal(sess_epoch_start(&POLICY, CREATED, 2), CREATED + 1800000);
+}
+
+static void test_epoch_choose_previous_only_during_grace(void **state)
+{
+    int64_t start1 = CREATED + 900000;
+    (void)state;
+
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 + 59999, 0),
+                     SESS_EPOCH_PREVIOUS);
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 + 60000, 0),
+                     SESS_EPOCH_REJECTED);
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 + 1, 1),
+                     SESS_EPOCH_CURRENT);
+}
+
+static void test_epoch_choose_next_only_within_leeway(void **state)
+{
+    int64_t start1 = CREATED + 900000;
+    (void)state;
+
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 - 60000, 1),
+                     SESS_EPOCH_NEXT);
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 - 60001, 1),
+                     SESS_EPOCH_REJECTED);
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, start1 - 1, 2),
+                     SESS_EPOCH_REJECTED);
+}
+
+static void test_epoch_choose_rejects_far_epochs(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        sess_epoch_choose(&POLICY, CREATED, CREATED + 5 * 900000, 2),
+        SESS_EPOCH_REJECTED);
+    assert_int_equal(sess_epoch_choose(&POLICY, CREATED, CREATED, UINT64_MAX),
+                     SESS_EPOCH_REJECTED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_wrap_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_rejects_other_session,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_rejects_other_epoch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_rejects_tampered_tag, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_rejects_truncated_blob,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_previous_wrapping_key_still_unwraps, setup, teardown),
+        cmocka_unit_test(test_wrap_key_decode_accepts_both_alphabets),
+        cmocka_unit_test(test_wrap_key_decode_rejects_wrong_length),
+        cmocka_unit_test_setup_teardown(test_log_id_is_stable_and_hides_id,
+                                        setup, teardown),
+        cmocka_unit_test(test_epoch_at_counts_from_creation),
+        cmocka_unit_test(test_epoch_choose_previous_only_during_grace),
+        cmocka_unit_test(test_epoch_choose_next_only_within_leeway),
+        cmocka_unit_test(test_epoch_choose_rejects_far_epochs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
