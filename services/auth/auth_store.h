@@ -1,0 +1,322 @@
+/*
+ * Every SQL statement of cerrojo-auth, grouped by table: users
+ * (auth_store_users.c), refresh tokens (auth_store_tokens.c), user data
+ * (auth_store_data.c), revocations and audit events (auth_store_audit.c).
+ * Each function runs explicit parameterized SQL on a borrowed connection;
+ * transactions are the caller's.
+ */
+#ifndef AUTH_STORE_H
+#define AUTH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "status.h"
+
+/* A UUID in its canonical text form, with the NUL. */
+#define AUTH_UUID_TEXT_SIZE 37
+/* libsodium's crypto_pwhash_STRBYTES. */
+#define AUTH_PASSWORD_HASH_SIZE 128
+/* Wrapped data keys are at most this long (checked by the schema too). */
+#define AUTH_WRAPPED_KEY_MAX 1024
+#define AUTH_USERNAME_MAX    256
+#define AUTH_EMAIL_MAX       256
+/* Session ids are 22 characters of base64url; room for any sane id. */
+#define AUTH_SESSION_ID_MAX 64
+/* A refresh token's SHA-256. */
+#define AUTH_TOKEN_HASH_SIZE 32
+
+enum auth_user_status {
+    AUTH_USER_ACTIVE = 0,
+    AUTH_USER_DISABLED,
+};
+
+struct auth_user {
+    char id[AUTH_UUID_TEXT_SIZE];
+    char username[AUTH_USERNAME_MAX + 1];
+    char email[AUTH_EMAIL_MAX + 1];
+    char password_hash[AUTH_PASSWORD_HASH_SIZE];
+    unsigned char wrapped_key[AUTH_WRAPPED_KEY_MAX];
+    size_t wrapped_key_len;
+    uint32_t kek_version;
+    enum auth_user_status status;
+    int64_t created_at_ms;
+};
+
+/* A new user's row; every string borrowed. */
+struct auth_user_new {
+    const char *id;
+    const char *username;
+    const char *username_norm;
+    const char *username_skeleton;
+    const char *email;
+    const char *email_norm;
+    const char *password_hash;
+    const unsigned char *wrapped_key;
+    size_t wrapped_key_len;
+    uint32_t kek_version;
+};
+
+/* Which unique name an insert or check collided with. */
+enum auth_name_conflict {
+    AUTH_CONFLICT_NONE = 0,
+    AUTH_CONFLICT_USERNAME, /* same normalized form or same skeleton */
+    AUTH_CONFLICT_EMAIL,
+};
+
+/*
+ * Finds whether a username (by normalized form or skeleton) or an email
+ * is taken, so register can fail before calling kms. The unique indexes
+ * remain the authority under concurrency.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_check_names(struct cj_db_conn *conn, const char *username_norm,
+                            const char *skeleton, const char *email_norm,
+                            enum auth_name_conflict *conflict);
+
+/* Inserts a user; CJ_ERR_EXISTS with *conflict set on a unique name. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_insert(struct cj_db_conn *conn, const struct auth_user_new *user,
+                       enum auth_name_conflict *conflict);
+
+/* Loads the user whose normalized username or email is login_norm. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_find_by_login(struct cj_db_conn *conn, const char *login_norm,
+                              struct auth_user *out);
+
+/* Loads a user by id; CJ_ERR_NOT_FOUND when there is none. */
+CJ_WARN_UNUSED enum cj_status auth_store_user_get(struct cj_db_conn *conn,
+                                                  const char *user_id,
+                                                  struct auth_user *out);
+
+/* Replaces the password hash (rehash after a parameter change). */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_set_password_hash(struct cj_db_conn *conn, const char *user_id,
+                                  const char *password_hash);
+
+/* Records a successful login's time. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_touch_login(struct cj_db_conn *conn, const char *user_id);
+
+/*
+ * Replaces a user's wrapped key only if it still equals old_wrapped, so a
+ * concurrent re-wrap never overwrites a newer one. *updated says whether it
+ * did.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_user_replace_wrapped_key(
+    struct cj_db_conn *conn, const char *user_id,
+    const unsigned char *old_wrapped, size_t old_len,
+    const unsigned char *new_wrapped, size_t new_len, uint32_t kek_version,
+    bool *updated);
+
+/*
+ * Lists up to `limit` users with id greater than after_id ("" for the
+ * first page), ordered by id, for the re-wrap job. Fills out[0..*count).
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_list_after(struct cj_db_conn *conn, const char *after_id,
+                           struct auth_user *out, size_t limit, size_t *count);
+
+/* A refresh token row. Times in Unix milliseconds, 0 for NULL. */
+struct auth_refresh_row {
+    char id[AUTH_UUID_TEXT_SIZE];
+    char family_id[AUTH_UUID_TEXT_SIZE];
+    char user_id[AUTH_UUID_TEXT_SIZE];
+    char session_id[AUTH_SESSION_ID_MAX + 1]; /* "" when none */
+    unsigned char token_hash[AUTH_TOKEN_HASH_SIZE];
+    int64_t issued_at_ms;
+    int64_t expires_at_ms;
+    int64_t family_expires_at_ms;
+    int64_t used_at_ms;
+    int64_t revoked_at_ms;
+    char replaced_by[AUTH_UUID_TEXT_SIZE]; /* "" when none */
+};
+
+/* Inserts a new, live token. issued/expiry times come from the row. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_insert(struct cj_db_conn *conn,
+                        const struct auth_refresh_row *row);
+
+/* Loads a token by its hash without locking; CJ_ERR_NOT_FOUND if none. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_find(struct cj_db_conn *conn, const unsigned char *hash,
+                      struct auth_refresh_row *out);
+
+/*
+ * Takes the transaction-scoped lock of a family. Every change to a family
+ * (rotation, revocation) runs under it, so a revocation sees every
+ * successor a concurrent rotation created.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_family_lock(struct cj_db_conn *conn, const char *family_id);
+
+/* Loads a token by id with SELECT ... FOR UPDATE. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_get_for_update(struct cj_db_conn *conn, const char *token_id,
+                                struct auth_refresh_row *out);
+
+/* Marks a token used and links its successor. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_mark_used(struct cj_db_conn *conn, const char *token_id,
+                           const char *successor_id);
+
+/* Revokes one token (for the grace retry's unseen successor). */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_revoke(struct cj_db_conn *conn, const char *token_id,
+                        const char *reason);
+
+/* Revokes every not yet revoked token of a family; *count gets how many. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_family_revoke(struct cj_db_conn *conn, const char *family_id,
+                         const char *reason, unsigned *count);
+
+/*
+ * Lists the family ids of a user's families that still have a live token,
+ * ordered by id (the order logout of all devices locks them in).
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_live_families(struct cj_db_conn *conn, const char *user_id,
+                              char (*families)[AUTH_UUID_TEXT_SIZE],
+                              size_t limit, size_t *count);
+
+/* Revokes every live token of a user; *count gets how many. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_tokens_revoke(struct cj_db_conn *conn, const char *user_id,
+                              const char *reason, unsigned *count);
+
+/* Deletes tokens whose family has expired; *count gets how many. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_tokens_delete_expired(struct cj_db_conn *conn, long long limit,
+                                 unsigned *count);
+
+/* One field of user data, decrypted or public. Both strings owned. */
+struct auth_data_field {
+    char *name;
+    char *value;
+};
+
+/* One stored encrypted field, as read from the table. Buffers owned. */
+struct auth_sealed_field {
+    char *name;
+    unsigned char *nonce;
+    size_t nonce_len;
+    unsigned char *ciphertext;
+    size_t ciphertext_len;
+};
+
+enum auth_data_class {
+    AUTH_DATA_PUBLIC = 1,
+    AUTH_DATA_PRIVATE = 2,
+    AUTH_DATA_PROTECTED = 3,
+};
+
+/* Returns "public", "private" or "protected"; NULL for anything else. */
+const char *auth_data_class_name(enum auth_data_class cls);
+
+/*
+ * Reads every public field of a user into a new array (*out, *count) that
+ * the caller frees with auth_data_fields_free.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_public_get(struct cj_db_conn *conn, const char *user_id,
+                      struct auth_data_field **out, size_t *count);
+void auth_data_fields_free(struct auth_data_field *fields, size_t count);
+
+/* Sets a public field, or deletes it when value is NULL. */
+CJ_WARN_UNUSED enum cj_status auth_store_public_put(struct cj_db_conn *conn,
+                                                    const char *user_id,
+                                                    const char *field,
+                                                    const char *value);
+
+/*
+ * Reads every encrypted field of a user in the private or protected table
+ * into a new array the caller frees with auth_sealed_fields_free.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_sealed_get(struct cj_db_conn *conn, enum auth_data_class cls,
+                      const char *user_id, struct auth_sealed_field **out,
+                      size_t *count);
+void auth_sealed_fields_free(struct auth_sealed_field *fields, size_t count);
+
+/* Sets an encrypted field (nonce NULL: deletes the field). */
+CJ_WARN_UNUSED enum cj_status
+auth_store_sealed_put(struct cj_db_conn *conn, enum auth_data_class cls,
+                      const char *user_id, const char *field,
+                      const unsigned char *nonce, size_t nonce_len,
+                      const unsigned char *ciphertext, size_t ciphertext_len);
+
+/* Counts a user's fields of one class (to enforce the per-user limit). */
+CJ_WARN_UNUSED enum cj_status auth_store_data_count(struct cj_db_conn *conn,
+                                                    enum auth_data_class cls,
+                                                    const char *user_id,
+                                                    long long *count);
+
+enum auth_revocation_kind {
+    AUTH_REVOKED_TOKEN = 0, /* subject: an access token's jti */
+    AUTH_REVOKED_SESSION,   /* subject: a deleted session's id */
+    AUTH_REVOKED_USER,      /* subject: a user id; revoked_at matters */
+};
+
+/* One durable revocation, times in Unix seconds. */
+struct auth_revocation {
+    enum auth_revocation_kind kind;
+    char subject[AUTH_SESSION_ID_MAX + 1];
+    int64_t revoked_at;
+    int64_t expires_at;
+};
+
+/*
+ * Records a revocation. For AUTH_REVOKED_USER an existing row keeps the
+ * later revoked_at and expires_at; for the other kinds a repeat is a
+ * no-op. user_id may be NULL.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_revocation_put(struct cj_db_conn *conn,
+                          enum auth_revocation_kind kind, const char *subject,
+                          const char *user_id, int64_t revoked_at,
+                          int64_t expires_at);
+
+/*
+ * Lists unexpired revocations after the key (after_kind, after_subject),
+ * in key order, up to limit; *count gets how many. Start with
+ * AUTH_REVOKED_TOKEN and "".
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_revocations_list(
+    struct cj_db_conn *conn, enum auth_revocation_kind after_kind,
+    const char *after_subject, struct auth_revocation *out, size_t limit,
+    size_t *count);
+
+/* The user's revocation time in Unix seconds, 0 when none is recorded. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_revoked_at(struct cj_db_conn *conn, const char *user_id,
+                           int64_t *revoked_at);
+
+/* Deletes expired revocations, at most limit; *count gets how many. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_revocations_delete_expired(struct cj_db_conn *conn,
+                                      long long limit, unsigned *count);
+
+/* One audit event; every field but event may be NULL or empty. */
+struct auth_audit_event {
+    const char *event;
+    const char *user_id;
+    const char *session_id;
+    const char *client_ip;
+    const char *user_agent;
+    const char *request_id;
+    const char *detail_json; /* a JSON object; NULL for {} */
+};
+
+/* Appends an audit event. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_audit_insert(struct cj_db_conn *conn,
+                        const struct auth_audit_event *event);
+
+/* Deletes audit rows older than retention_days, at most limit. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_audit_delete_old(struct cj_db_conn *conn, long long retention_days,
+                            long long limit, unsigned *count);
+
+#endif

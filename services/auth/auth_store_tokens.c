@@ -1,0 +1,284 @@
+/* SQL on auth.refresh_tokens. */
+#include "auth_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_store_rows.h"
+
+/*
+ * First key of the two-key advisory locks that guard refresh families
+ * (pg_advisory_xact_lock(int, int)). Two-key locks never collide with the
+ * one-key locks the jobs take.
+ */
+#define FAMILY_LOCK_CLASS 0x61757468 /* "auth" */
+
+#define TOKEN_COLUMNS                                                          \
+    "id::text, family_id::text, user_id::text, session_id, token_hash, "       \
+    "(extract(epoch FROM issued_at) * 1000)::bigint, "                         \
+    "(extract(epoch FROM expires_at) * 1000)::bigint, "                        \
+    "(extract(epoch FROM family_expires_at) * 1000)::bigint, "                 \
+    "(extract(epoch FROM used_at) * 1000)::bigint, "                           \
+    "(extract(epoch FROM revoked_at) * 1000)::bigint, replaced_by::text"
+
+static enum cj_status read_token(const PGresult *res, int row,
+                                 struct auth_refresh_row *out)
+{
+    size_t hash_len = 0;
+    enum cj_status rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = auth_row_text(res, row, 0, out->id, sizeof(out->id));
+    if (rc == CJ_OK) {
+        rc = auth_row_text(res, row, 1, out->family_id,
+                           sizeof(out->family_id));
+    }
+    if (rc == CJ_OK) {
+        rc = auth_row_text(res, row, 2, out->user_id, sizeof(out->user_id));
+    }
+    if (rc == CJ_OK) {
+        rc = auth_row_text(res, row, 3, out->session_id,
+                           sizeof(out->session_id));
+    }
+    if (rc == CJ_OK) {
+        rc = auth_row_bytea(res, row, 4, out->token_hash,
+                            sizeof(out->token_hash), &hash_len);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_row_text(res, row, 10, out->replaced_by,
+                           sizeof(out->replaced_by));
+    }
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    out->issued_at_ms = auth_row_int64(res, row, 5);
+    out->expires_at_ms = auth_row_int64(res, row, 6);
+    out->family_expires_at_ms = auth_row_int64(res, row, 7);
+    out->used_at_ms = auth_row_int64(res, row, 8);
+    out->revoked_at_ms = auth_row_int64(res, row, 9);
+    return CJ_OK;
+}
+
+static enum cj_status query_one_token(struct cj_db_conn *conn,
+                                      const char *sql,
+                                      const struct cj_db_param *param,
+                                      struct auth_refresh_row *out)
+{
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    rc = cj_db_query(conn, sql, param, 1, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    if (PQntuples(res) != 1) {
+        rc = CJ_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = read_token(res, 0, out);
+out:
+    PQclear(res);
+    return rc;
+}
+
+enum cj_status auth_store_token_insert(struct cj_db_conn *conn,
+                                       const struct auth_refresh_row *row)
+{
+    static const char sql[] =
+        "INSERT INTO auth.refresh_tokens (id, family_id, user_id, "
+        "session_id, token_hash, issued_at, expires_at, family_expires_at) "
+        "VALUES ($1::uuid, $2::uuid, $3::uuid, nullif($4, ''), $5, "
+        "to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), "
+        "to_timestamp($8::bigint / 1000.0))";
+    char issued[AUTH_INT_PARAM_SIZE];
+    char expires[AUTH_INT_PARAM_SIZE];
+    char family_expires[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(row->id),
+        CJ_DB_TEXT(row->family_id),
+        CJ_DB_TEXT(row->user_id),
+        CJ_DB_TEXT(row->session_id),
+        CJ_DB_BIN(row->token_hash, sizeof(row->token_hash)),
+        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), row->issued_at_ms)),
+        CJ_DB_TEXT(
+            auth_int_param(expires, sizeof(expires), row->expires_at_ms)),
+        CJ_DB_TEXT(auth_int_param(family_expires, sizeof(family_expires),
+                                  row->family_expires_at_ms)),
+    };
+
+    return cj_db_query(conn, sql, params, 8, false, NULL);
+}
+
+enum cj_status auth_store_token_find(struct cj_db_conn *conn,
+                                     const unsigned char *hash,
+                                     struct auth_refresh_row *out)
+{
+    static const char sql[] = "SELECT " TOKEN_COLUMNS
+                              " FROM auth.refresh_tokens WHERE token_hash = $1";
+    const struct cj_db_param params[] = {
+        CJ_DB_BIN(hash, AUTH_TOKEN_HASH_SIZE)};
+
+    return query_one_token(conn, sql, params, out);
+}
+
+enum cj_status auth_store_family_lock(struct cj_db_conn *conn,
+                                      const char *family_id)
+{
+    static const char sql[] =
+        "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))";
+    char lock_class[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(auth_int_param(lock_class, sizeof(lock_class),
+                                  FAMILY_LOCK_CLASS)),
+        CJ_DB_TEXT(family_id),
+    };
+
+    return cj_db_query(conn, sql, params, 2, false, NULL);
+}
+
+enum cj_status auth_store_token_get_for_update(struct cj_db_conn *conn,
+                                               const char *token_id,
+                                               struct auth_refresh_row *out)
+{
+    static const char sql[] = "SELECT " TOKEN_COLUMNS
+                              " FROM auth.refresh_tokens WHERE id = $1::uuid "
+                              "FOR UPDATE";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
+
+    return query_one_token(conn, sql, params, out);
+}
+
+/* Runs an UPDATE that must change exactly one row. */
+static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
+                                 const struct cj_db_param *params, int count)
+{
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    rc = cj_db_query(conn, sql, params, count, false, &res);
+    if (rc == CJ_OK && strcmp(PQcmdTuples(res), "1") != 0) {
+        rc = CJ_ERR_NOT_FOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+enum cj_status auth_store_token_mark_used(struct cj_db_conn *conn,
+                                          const char *token_id,
+                                          const char *successor_id)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET used_at = now(), "
+        "replaced_by = $2::uuid WHERE id = $1::uuid AND used_at IS NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
+                                         CJ_DB_TEXT(successor_id)};
+
+    return update_one(conn, sql, params, 2);
+}
+
+enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
+                                       const char *token_id,
+                                       const char *reason)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = $2 WHERE id = $1::uuid AND revoked_at IS NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
+                                         CJ_DB_TEXT(reason)};
+
+    return update_one(conn, sql, params, 2);
+}
+
+/* Runs an UPDATE or DELETE and returns how many rows it touched. */
+static enum cj_status change_rows(struct cj_db_conn *conn, const char *sql,
+                                  const struct cj_db_param *params,
+                                  int nparams, unsigned *count)
+{
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    *count = 0;
+    rc = cj_db_query(conn, sql, params, nparams, false, &res);
+    if (rc == CJ_OK) {
+        *count = (unsigned)strtoul(PQcmdTuples(res), NULL, 10);
+    }
+    PQclear(res);
+    return rc;
+}
+
+enum cj_status auth_store_family_revoke(struct cj_db_conn *conn,
+                                        const char *family_id,
+                                        const char *reason, unsigned *count)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = $2 WHERE family_id = $1::uuid AND revoked_at IS NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(family_id),
+                                         CJ_DB_TEXT(reason)};
+
+    return change_rows(conn, sql, params, 2, count);
+}
+
+enum cj_status auth_store_user_live_families(
+    struct cj_db_conn *conn, const char *user_id,
+    char (*families)[AUTH_UUID_TEXT_SIZE], size_t limit, size_t *count)
+{
+    static const char sql[] =
+        "SELECT DISTINCT family_id::text FROM auth.refresh_tokens "
+        "WHERE user_id = $1::uuid AND used_at IS NULL AND revoked_at IS NULL "
+        "ORDER BY 1 LIMIT $2::integer";
+    char limit_text[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(user_id),
+        CJ_DB_TEXT(
+            auth_int_param(limit_text, sizeof(limit_text), (long long)limit)),
+    };
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    *count = 0;
+    rc = cj_db_query(conn, sql, params, 2, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(res) && (size_t)i < limit; i++) {
+        rc = auth_row_text(res, i, 0, families[i], AUTH_UUID_TEXT_SIZE);
+        if (rc != CJ_OK) {
+            goto out;
+        }
+        *count = (size_t)i + 1;
+    }
+out:
+    PQclear(res);
+    return rc;
+}
+
+enum cj_status auth_store_user_tokens_revoke(struct cj_db_conn *conn,
+                                             const char *user_id,
+                                             const char *reason,
+                                             unsigned *count)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = $2 WHERE user_id = $1::uuid AND revoked_at IS NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id),
+                                         CJ_DB_TEXT(reason)};
+
+    return change_rows(conn, sql, params, 2, count);
+}
+
+enum cj_status auth_store_tokens_delete_expired(struct cj_db_conn *conn,
+                                                long long limit,
+                                                unsigned *count)
+{
+    /* An expired token can be neither used nor detected as reused, so it
+     * goes; ON DELETE SET NULL clears replaced_by links that point to it. */
+    static const char sql[] =
+        "DELETE FROM auth.refresh_tokens WHERE id IN (SELECT id FROM "
+        "auth.refresh_tokens WHERE expires_at < now() LIMIT $1::integer)";
+    char limit_text[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(auth_int_param(limit_text, sizeof(limit_text), limit))};
+
+    return change_rows(conn, sql, params, 1, count);
+}
