@@ -78,7 +78,8 @@ auth_store_user_check_names(struct cj_db_conn *conn, const char *username_norm,
 
 /* Inserts a user; CJ_ERR_EXISTS with *conflict set on a unique name. */
 CJ_WARN_UNUSED enum cj_status
-auth_store_user_insert(struct cj_db_conn *conn, const struct auth_user_new *user,
+auth_store_user_insert(struct cj_db_conn *conn,
+                       const struct auth_user_new *user,
                        enum auth_name_conflict *conflict);
 
 /* Loads the user whose normalized username or email is login_norm. */
@@ -149,8 +150,8 @@ auth_store_token_find(struct cj_db_conn *conn, const unsigned char *hash,
  * (rotation, revocation) runs under it, so a revocation sees every
  * successor a concurrent rotation created.
  */
-CJ_WARN_UNUSED enum cj_status
-auth_store_family_lock(struct cj_db_conn *conn, const char *family_id);
+CJ_WARN_UNUSED enum cj_status auth_store_family_lock(struct cj_db_conn *conn,
+                                                     const char *family_id);
 
 /* Loads a token by id with SELECT ... FOR UPDATE. */
 CJ_WARN_UNUSED enum cj_status
@@ -162,15 +163,21 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_mark_used(struct cj_db_conn *conn, const char *token_id,
                            const char *successor_id);
 
+/* Points a used token at a new successor (after a grace retry). */
+CJ_WARN_UNUSED enum cj_status auth_store_token_relink(struct cj_db_conn *conn,
+                                                      const char *token_id,
+                                                      const char *successor_id);
+
 /* Revokes one token (for the grace retry's unseen successor). */
-CJ_WARN_UNUSED enum cj_status
-auth_store_token_revoke(struct cj_db_conn *conn, const char *token_id,
-                        const char *reason);
+CJ_WARN_UNUSED enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
+                                                      const char *token_id,
+                                                      const char *reason);
 
 /* Revokes every not yet revoked token of a family; *count gets how many. */
-CJ_WARN_UNUSED enum cj_status
-auth_store_family_revoke(struct cj_db_conn *conn, const char *family_id,
-                         const char *reason, unsigned *count);
+CJ_WARN_UNUSED enum cj_status auth_store_family_revoke(struct cj_db_conn *conn,
+                                                       const char *family_id,
+                                                       const char *reason,
+                                                       unsigned *count);
 
 /*
  * Lists the family ids of a user's families that still have a live token,
@@ -259,7 +266,9 @@ enum auth_revocation_kind {
     AUTH_REVOKED_USER,      /* subject: a user id; revoked_at matters */
 };
 
-/* One durable revocation, times in Unix seconds. */
+/* One durable revocation as session's cache takes it, in Unix seconds:
+ * revoked_at rounded up and expires_at rounded up, so that rounding never
+ * shortens a revocation. */
 struct auth_revocation {
     enum auth_revocation_kind kind;
     char subject[AUTH_SESSION_ID_MAX + 1];
@@ -275,8 +284,8 @@ struct auth_revocation {
 CJ_WARN_UNUSED enum cj_status
 auth_store_revocation_put(struct cj_db_conn *conn,
                           enum auth_revocation_kind kind, const char *subject,
-                          const char *user_id, int64_t revoked_at,
-                          int64_t expires_at);
+                          const char *user_id, int64_t revoked_at_ms,
+                          int64_t expires_at_ms);
 
 /*
  * Lists unexpired revocations after the key (after_kind, after_subject),
@@ -288,15 +297,15 @@ CJ_WARN_UNUSED enum cj_status auth_store_revocations_list(
     const char *after_subject, struct auth_revocation *out, size_t limit,
     size_t *count);
 
-/* The user's revocation time in Unix seconds, 0 when none is recorded. */
+/* The user's revocation time in Unix milliseconds, 0 when none. */
 CJ_WARN_UNUSED enum cj_status
 auth_store_user_revoked_at(struct cj_db_conn *conn, const char *user_id,
-                           int64_t *revoked_at);
+                           int64_t *revoked_at_ms);
 
 /* Deletes expired revocations, at most limit; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status
-auth_store_revocations_delete_expired(struct cj_db_conn *conn,
-                                      long long limit, unsigned *count);
+auth_store_revocations_delete_expired(struct cj_db_conn *conn, long long limit,
+                                      unsigned *count);
 
 /* One audit event; every field but event may be NULL or empty. */
 struct auth_audit_event {

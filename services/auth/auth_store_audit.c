@@ -40,9 +40,9 @@ enum cj_status auth_store_audit_insert(struct cj_db_conn *conn,
         "$4::inet, "
         "left($5, 512), left($6, 128), coalesce($7::jsonb, '{}'::jsonb))";
     const struct cj_db_param params[] = {
-        CJ_DB_TEXT(event->event),        optional_text(event->user_id),
-        optional_text(event->session_id), ip_param(event->client_ip),
-        optional_text(event->user_agent), optional_text(event->request_id),
+        CJ_DB_TEXT(event->event),          optional_text(event->user_id),
+        optional_text(event->session_id),  ip_param(event->client_ip),
+        optional_text(event->user_agent),  optional_text(event->request_id),
         optional_text(event->detail_json),
     };
 

@@ -6,19 +6,6 @@
 
 #include "auth_store_rows.h"
 
-const char *auth_data_class_name(enum auth_data_class cls)
-{
-    switch (cls) {
-    case AUTH_DATA_PUBLIC:
-        return "public";
-    case AUTH_DATA_PRIVATE:
-        return "private";
-    case AUTH_DATA_PROTECTED:
-        return "protected";
-    }
-    return NULL;
-}
-
 void auth_data_fields_free(struct auth_data_field *fields, size_t count)
 {
     if (fields == NULL) {
@@ -96,8 +83,8 @@ enum cj_status auth_store_public_put(struct cj_db_conn *conn,
         "DO UPDATE SET value = excluded.value, updated_at = now()";
     static const char delete[] = "DELETE FROM auth.data_public "
                                  "WHERE user_id = $1::uuid AND field = $2";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id),
-                                         CJ_DB_TEXT(field), CJ_DB_TEXT(value)};
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id), CJ_DB_TEXT(field),
+                                         CJ_DB_TEXT(value)};
 
     if (value == NULL) {
         return cj_db_query(conn, delete, params, 2, false, NULL);
@@ -165,13 +152,11 @@ out:
     return rc;
 }
 
-enum cj_status auth_store_sealed_put(struct cj_db_conn *conn,
-                                     enum auth_data_class cls,
-                                     const char *user_id, const char *field,
-                                     const unsigned char *nonce,
-                                     size_t nonce_len,
-                                     const unsigned char *ciphertext,
-                                     size_t ciphertext_len)
+enum cj_status
+auth_store_sealed_put(struct cj_db_conn *conn, enum auth_data_class cls,
+                      const char *user_id, const char *field,
+                      const unsigned char *nonce, size_t nonce_len,
+                      const unsigned char *ciphertext, size_t ciphertext_len)
 {
     static const char private_upsert[] =
         "INSERT INTO auth.data_private (user_id, field, nonce, ciphertext) "

@@ -21,15 +21,16 @@ enum cj_status auth_store_revocation_put(struct cj_db_conn *conn,
                                          enum auth_revocation_kind kind,
                                          const char *subject,
                                          const char *user_id,
-                                         int64_t revoked_at,
-                                         int64_t expires_at)
+                                         int64_t revoked_at_ms,
+                                         int64_t expires_at_ms)
 {
     /* A user's later revocation supersedes an earlier one; a token or
      * session is revoked once and for good. */
     static const char sql[] =
         "INSERT INTO auth.revocations (kind, subject, user_id, revoked_at, "
-        "expires_at) VALUES ($1, $2, $3::uuid, to_timestamp($4::bigint), "
-        "to_timestamp($5::bigint)) ON CONFLICT (kind, subject) DO UPDATE SET "
+        "expires_at) VALUES ($1, $2, $3::uuid, "
+        "to_timestamp($4::bigint / 1000.0), to_timestamp($5::bigint / 1000.0)) "
+        "ON CONFLICT (kind, subject) DO UPDATE SET "
         "revoked_at = greatest(auth.revocations.revoked_at, "
         "excluded.revoked_at), expires_at = greatest("
         "auth.revocations.expires_at, excluded.expires_at) "
@@ -41,8 +42,8 @@ enum cj_status auth_store_revocation_put(struct cj_db_conn *conn,
         CJ_DB_TEXT(subject),
         user_id != NULL && user_id[0] != '\0' ? CJ_DB_TEXT(user_id)
                                               : CJ_DB_NULL,
-        CJ_DB_TEXT(auth_int_param(revoked, sizeof(revoked), revoked_at)),
-        CJ_DB_TEXT(auth_int_param(expires, sizeof(expires), expires_at)),
+        CJ_DB_TEXT(auth_int_param(revoked, sizeof(revoked), revoked_at_ms)),
+        CJ_DB_TEXT(auth_int_param(expires, sizeof(expires), expires_at_ms)),
     };
 
     if (!kind_valid(kind)) {
@@ -70,7 +71,7 @@ enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
 {
     /* Keyset pagination on the primary key (kind, subject). */
     static const char sql[] =
-        "SELECT kind, subject, extract(epoch FROM revoked_at)::bigint, "
+        "SELECT kind, subject, ceil(extract(epoch FROM revoked_at))::bigint, "
         "ceil(extract(epoch FROM expires_at))::bigint FROM auth.revocations "
         "WHERE expires_at > now() AND (kind, subject) > ($1, $2) "
         "ORDER BY kind, subject LIMIT $3::integer";
@@ -106,19 +107,20 @@ out:
 
 enum cj_status auth_store_user_revoked_at(struct cj_db_conn *conn,
                                           const char *user_id,
-                                          int64_t *revoked_at)
+                                          int64_t *revoked_at_ms)
 {
     static const char sql[] =
-        "SELECT extract(epoch FROM revoked_at)::bigint FROM auth.revocations "
+        "SELECT (extract(epoch FROM revoked_at) * 1000)::bigint "
+        "FROM auth.revocations "
         "WHERE kind = 'user' AND subject = $1";
     const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
     PGresult *res = NULL;
     enum cj_status rc;
 
-    *revoked_at = 0;
+    *revoked_at_ms = 0;
     rc = cj_db_query(conn, sql, params, 1, false, &res);
     if (rc == CJ_OK && PQntuples(res) == 1) {
-        *revoked_at = auth_row_int64(res, 0, 0);
+        *revoked_at_ms = auth_row_int64(res, 0, 0);
     }
     PQclear(res);
     return rc;

@@ -43,8 +43,8 @@ enum cj_status auth_row_bytea_dup(const PGresult *res, int row, int col,
 
     *out = NULL;
     *len = 0;
-    decoded = PQunescapeBytea(
-        (const unsigned char *)PQgetvalue(res, row, col), &n);
+    decoded =
+        PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &n);
     if (decoded == NULL) {
         return CJ_ERR_NOMEM;
     }

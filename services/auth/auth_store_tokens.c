@@ -30,8 +30,7 @@ static enum cj_status read_token(const PGresult *res, int row,
     memset(out, 0, sizeof(*out));
     rc = auth_row_text(res, row, 0, out->id, sizeof(out->id));
     if (rc == CJ_OK) {
-        rc = auth_row_text(res, row, 1, out->family_id,
-                           sizeof(out->family_id));
+        rc = auth_row_text(res, row, 1, out->family_id, sizeof(out->family_id));
     }
     if (rc == CJ_OK) {
         rc = auth_row_text(res, row, 2, out->user_id, sizeof(out->user_id));
@@ -59,8 +58,7 @@ static enum cj_status read_token(const PGresult *res, int row,
     return CJ_OK;
 }
 
-static enum cj_status query_one_token(struct cj_db_conn *conn,
-                                      const char *sql,
+static enum cj_status query_one_token(struct cj_db_conn *conn, const char *sql,
                                       const struct cj_db_param *param,
                                       struct auth_refresh_row *out)
 {
@@ -115,8 +113,7 @@ enum cj_status auth_store_token_find(struct cj_db_conn *conn,
 {
     static const char sql[] = "SELECT " TOKEN_COLUMNS
                               " FROM auth.refresh_tokens WHERE token_hash = $1";
-    const struct cj_db_param params[] = {
-        CJ_DB_BIN(hash, AUTH_TOKEN_HASH_SIZE)};
+    const struct cj_db_param params[] = {CJ_DB_BIN(hash, AUTH_TOKEN_HASH_SIZE)};
 
     return query_one_token(conn, sql, params, out);
 }
@@ -128,8 +125,8 @@ enum cj_status auth_store_family_lock(struct cj_db_conn *conn,
         "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))";
     char lock_class[AUTH_INT_PARAM_SIZE];
     const struct cj_db_param params[] = {
-        CJ_DB_TEXT(auth_int_param(lock_class, sizeof(lock_class),
-                                  FAMILY_LOCK_CLASS)),
+        CJ_DB_TEXT(
+            auth_int_param(lock_class, sizeof(lock_class), FAMILY_LOCK_CLASS)),
         CJ_DB_TEXT(family_id),
     };
 
@@ -140,9 +137,9 @@ enum cj_status auth_store_token_get_for_update(struct cj_db_conn *conn,
                                                const char *token_id,
                                                struct auth_refresh_row *out)
 {
-    static const char sql[] = "SELECT " TOKEN_COLUMNS
-                              " FROM auth.refresh_tokens WHERE id = $1::uuid "
-                              "FOR UPDATE";
+    static const char sql[] =
+        "SELECT " TOKEN_COLUMNS " FROM auth.refresh_tokens WHERE id = $1::uuid "
+        "FOR UPDATE";
     const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
 
     return query_one_token(conn, sql, params, out);
@@ -176,9 +173,21 @@ enum cj_status auth_store_token_mark_used(struct cj_db_conn *conn,
     return update_one(conn, sql, params, 2);
 }
 
-enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
+enum cj_status auth_store_token_relink(struct cj_db_conn *conn,
                                        const char *token_id,
-                                       const char *reason)
+                                       const char *successor_id)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET replaced_by = $2::uuid "
+        "WHERE id = $1::uuid AND used_at IS NOT NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
+                                         CJ_DB_TEXT(successor_id)};
+
+    return update_one(conn, sql, params, 2);
+}
+
+enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
+                                       const char *token_id, const char *reason)
 {
     static const char sql[] =
         "UPDATE auth.refresh_tokens SET revoked_at = now(), "
@@ -191,8 +200,8 @@ enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
 
 /* Runs an UPDATE or DELETE and returns how many rows it touched. */
 static enum cj_status change_rows(struct cj_db_conn *conn, const char *sql,
-                                  const struct cj_db_param *params,
-                                  int nparams, unsigned *count)
+                                  const struct cj_db_param *params, int nparams,
+                                  unsigned *count)
 {
     PGresult *res = NULL;
     enum cj_status rc;
@@ -219,9 +228,10 @@ enum cj_status auth_store_family_revoke(struct cj_db_conn *conn,
     return change_rows(conn, sql, params, 2, count);
 }
 
-enum cj_status auth_store_user_live_families(
-    struct cj_db_conn *conn, const char *user_id,
-    char (*families)[AUTH_UUID_TEXT_SIZE], size_t limit, size_t *count)
+enum cj_status
+auth_store_user_live_families(struct cj_db_conn *conn, const char *user_id,
+                              char (*families)[AUTH_UUID_TEXT_SIZE],
+                              size_t limit, size_t *count)
 {
     static const char sql[] =
         "SELECT DISTINCT family_id::text FROM auth.refresh_tokens "

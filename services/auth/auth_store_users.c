@@ -32,8 +32,7 @@ static enum cj_status read_user(const PGresult *res, int row,
                            sizeof(out->username));
     }
     if (rc == CJ_OK) {
-        rc = auth_row_text(res, row, COL_EMAIL, out->email,
-                           sizeof(out->email));
+        rc = auth_row_text(res, row, COL_EMAIL, out->email, sizeof(out->email));
     }
     if (rc == CJ_OK) {
         rc = auth_row_text(res, row, COL_PASSWORD_HASH, out->password_hash,
@@ -156,8 +155,8 @@ enum cj_status auth_store_user_find_by_login(struct cj_db_conn *conn,
     return query_one_user(conn, sql, login_norm, out);
 }
 
-enum cj_status auth_store_user_get(struct cj_db_conn *conn,
-                                   const char *user_id, struct auth_user *out)
+enum cj_status auth_store_user_get(struct cj_db_conn *conn, const char *user_id,
+                                   struct auth_user *out)
 {
     static const char sql[] =
         "SELECT " USER_COLUMNS " FROM auth.users WHERE id = $1::uuid";
@@ -221,11 +220,10 @@ enum cj_status auth_store_user_list_after(struct cj_db_conn *conn,
                                           struct auth_user *out, size_t limit,
                                           size_t *count)
 {
-    static const char sql[] =
-        "SELECT " USER_COLUMNS " FROM auth.users "
-        "WHERE id > coalesce(nullif($1, '')::uuid, "
-        "'00000000-0000-0000-0000-000000000000'::uuid) "
-        "ORDER BY id LIMIT $2::integer";
+    static const char sql[] = "SELECT " USER_COLUMNS " FROM auth.users "
+                              "WHERE id > coalesce(nullif($1, '')::uuid, "
+                              "'00000000-0000-0000-0000-000000000000'::uuid) "
+                              "ORDER BY id LIMIT $2::integer";
     char limit_text[AUTH_INT_PARAM_SIZE];
     const struct cj_db_param params[] = {
         CJ_DB_TEXT(after_id),

@@ -1,0 +1,42 @@
+/*
+ * Random identifiers and opaque tokens: UUIDs for rows and token ids, and
+ * refresh tokens (256 random bits, base64url), of which only the SHA-256
+ * is ever stored.
+ */
+#ifndef AUTH_IDS_H
+#define AUTH_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth_store.h"
+#include "status.h"
+
+#define AUTH_REFRESH_TOKEN_BYTES 32
+/* base64url without padding of 32 bytes is 43 characters, plus the NUL. */
+#define AUTH_REFRESH_TOKEN_TEXT_SIZE 44
+
+/* Writes a random (version 4) UUID in canonical text form. */
+void auth_uuid_new(char out[AUTH_UUID_TEXT_SIZE]);
+
+/* Returns true when text is a canonical lower-case UUID. */
+bool auth_uuid_valid(const char *text);
+
+/*
+ * Creates a refresh token: its text for the client and its SHA-256 for
+ * the database. The caller wipes text once it has been sent.
+ */
+void auth_refresh_token_new(char text[AUTH_REFRESH_TOKEN_TEXT_SIZE],
+                            uint8_t hash[AUTH_TOKEN_HASH_SIZE]);
+
+/*
+ * Hashes a refresh token presented by a client. CJ_ERR_UNAUTHENTICATED when
+ * it is not 43 characters of canonical base64url, which no issued token
+ * can be.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_refresh_token_hash(const char *text, size_t len,
+                        uint8_t hash[AUTH_TOKEN_HASH_SIZE]);
+
+#endif
