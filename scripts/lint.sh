@@ -16,5 +16,5 @@ clang-format --dry-run --Werror "${files[@]}"
 echo "lint: cppcheck"
 cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
     --enable=warning,portability,performance \
-    --suppress=missingIncludeSystem -I common "${files[@]}"
+    --suppress=missingIncludeSystem -DCJ_LINT_CPPCHECK -I common "${files[@]}"
 echo "lint: clean"

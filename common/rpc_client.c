@@ -1,0 +1,397 @@
+/* Channel creation and synchronous unary calls on the gRPC C core. */
+#include "rpc_client.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <sodium.h>
+
+#include "log.h"
+#include "rpc_internal.h"
+#include "rpc_message.h"
+
+/* Longest target list accepted, in bytes. */
+#define CJ_RPC_TARGETS_MAX_LEN 1024
+
+/* The service config that selects gRPC's round_robin load balancer. */
+#define CJ_RPC_ROUND_ROBIN_CONFIG                                              \
+    "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}"
+
+struct cj_rpc_client {
+    grpc_channel *channel;
+    size_t max_message_bytes;
+    int64_t default_timeout_ms;
+};
+
+enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
+
+/* Classifies "host:port" or "[v6]:port" and copies its host part. */
+static bool address_parse(const char *address, enum address_kind *kind,
+                          char *host, size_t host_size)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    const char *colon;
+    size_t host_len;
+
+    if (address[0] == '[') {
+        const char *end = strchr(address, ']');
+        if (end == NULL || end[1] != ':' || end[2] == '\0') {
+            return false;
+        }
+        host_len = (size_t)(end - address - 1);
+        if (host_len == 0 || host_len >= host_size) {
+            return false;
+        }
+        memcpy(host, address + 1, host_len);
+        host[host_len] = '\0';
+        *kind = ADDRESS_IPV6;
+        return inet_pton(AF_INET6, host, buf) == 1;
+    }
+    colon = strrchr(address, ':');
+    if (colon == NULL || colon == address || colon[1] == '\0') {
+        return false;
+    }
+    host_len = (size_t)(colon - address);
+    if (host_len >= host_size) {
+        return false;
+    }
+    memcpy(host, address, host_len);
+    host[host_len] = '\0';
+    *kind = inet_pton(AF_INET, host, buf) == 1 ? ADDRESS_IPV4 : ADDRESS_NAME;
+    return strchr(host, ':') == NULL;
+}
+
+/*
+ * Turns "a:1,b:2" into a gRPC target URI: "ipv4:a:1,b:2" or "ipv6:..." for
+ * address lists (all of one family), "dns:///name:port" for one name.
+ * Writes the first host to `first_host`.
+ */
+static enum cj_status target_build(const char *targets, char *uri,
+                                   size_t uri_size, char *first_host,
+                                   size_t host_size)
+{
+    char copy[CJ_RPC_TARGETS_MAX_LEN + 1];
+    char host[256];
+    char *save = NULL;
+    size_t count = 0;
+    size_t pos = 0;
+    enum address_kind first_kind = ADDRESS_NAME;
+
+    if (targets == NULL || strlen(targets) > CJ_RPC_TARGETS_MAX_LEN) {
+        return CJ_ERR_INVALID;
+    }
+    snprintf(copy, sizeof(copy), "%s", targets);
+    for (char *item = strtok_r(copy, ", ", &save); item != NULL;
+         item = strtok_r(NULL, ", ", &save)) {
+        enum address_kind kind;
+        if (!address_parse(item, &kind, host, sizeof(host)) ||
+            count == CJ_RPC_CLIENT_MAX_ADDRESSES) {
+            return CJ_ERR_INVALID;
+        }
+        if (count == 0) {
+            first_kind = kind;
+            snprintf(first_host, host_size, "%s", host);
+            const char *scheme = kind == ADDRESS_IPV4   ? "ipv4:"
+                                 : kind == ADDRESS_IPV6 ? "ipv6:"
+                                                        : "dns:///";
+            pos = (size_t)snprintf(uri, uri_size, "%s%s", scheme, item);
+        } else {
+            /* gRPC resolves a list only for literal addresses of one family. */
+            if (kind != first_kind || kind == ADDRESS_NAME) {
+                return CJ_ERR_INVALID;
+            }
+            pos += (size_t)snprintf(
+                uri + pos, pos < uri_size ? uri_size - pos : 0, ",%s", item);
+        }
+        if (pos >= uri_size) {
+            return CJ_ERR_INVALID;
+        }
+        count++;
+    }
+    return count > 0 ? CJ_OK : CJ_ERR_INVALID;
+}
+
+static enum cj_status channel_credentials(const struct cj_rpc_client_options *o,
+                                          grpc_channel_credentials **out)
+{
+    enum cj_status result;
+    char *ca = NULL;
+    char *cert = NULL;
+    char *key = NULL;
+
+    *out = NULL;
+    if (o->plaintext) {
+        *out = grpc_insecure_credentials_create();
+        return CJ_OK;
+    }
+    if (o->tls_ca_file == NULL || o->tls_cert_file == NULL ||
+        o->tls_key_file == NULL) {
+        return CJ_ERR_INVALID;
+    }
+    result = cj_rpc_read_pem(o->tls_ca_file, &ca);
+    if (result == CJ_OK) {
+        result = cj_rpc_read_pem(o->tls_cert_file, &cert);
+    }
+    if (result == CJ_OK) {
+        result = cj_rpc_read_pem(o->tls_key_file, &key);
+    }
+    if (result == CJ_OK) {
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = key,
+                                           .cert_chain = cert};
+        *out = grpc_ssl_credentials_create(ca, &pair, NULL, NULL);
+        result = *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+    }
+    if (ca != NULL) {
+        sodium_free(ca);
+    }
+    if (cert != NULL) {
+        sodium_free(cert);
+    }
+    if (key != NULL) {
+        sodium_free(key);
+    }
+    return result;
+}
+
+enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
+                                    struct cj_rpc_client **out)
+{
+    enum cj_status result;
+    struct cj_rpc_client *client = NULL;
+    grpc_channel_credentials *creds = NULL;
+    char uri[CJ_RPC_TARGETS_MAX_LEN + 16];
+    char first_host[256];
+
+    *out = NULL;
+    /* sodium_malloc (key files) and randombytes (request ids) need it. */
+    if (sodium_init() < 0) {
+        return CJ_ERR_INTERNAL;
+    }
+    result = target_build(o->targets, uri, sizeof(uri), first_host,
+                          sizeof(first_host));
+    if (result != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "rpc.client_targets_invalid", NULL,
+               CJ_F_STR("targets", o->targets != NULL ? o->targets : ""));
+        return result;
+    }
+    client = calloc(1, sizeof(*client));
+    if (client == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    grpc_init();
+    client->max_message_bytes = o->max_message_bytes != 0
+                                    ? o->max_message_bytes
+                                    : CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE;
+    client->default_timeout_ms = o->default_timeout_ms > 0
+                                     ? o->default_timeout_ms
+                                     : CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS;
+    result = channel_credentials(o, &creds);
+    if (result != CJ_OK) {
+        goto out;
+    }
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_ARG_SERVICE_CONFIG,
+         .value.string = CJ_RPC_ROUND_ROBIN_CONFIG},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = (int)client->max_message_bytes},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+         .value.integer = (int)client->max_message_bytes},
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+         .value.string =
+             (char *)(o->tls_server_name != NULL ? o->tls_server_name
+                                                 : first_host)},
+    };
+    grpc_channel_args channel_args = {
+        .num_args = o->plaintext ? 3 : 4,
+        .args = args,
+    };
+    client->channel = grpc_channel_create(uri, creds, &channel_args);
+    if (client->channel == NULL) {
+        result = CJ_ERR_INVALID;
+        goto out;
+    }
+    *out = client;
+    client = NULL;
+    result = CJ_OK;
+out:
+    if (creds != NULL) {
+        grpc_channel_credentials_release(creds);
+    }
+    cj_rpc_client_destroy(client);
+    return result;
+}
+
+void cj_rpc_client_destroy(struct cj_rpc_client *client)
+{
+    if (client == NULL) {
+        return;
+    }
+    if (client->channel != NULL) {
+        grpc_channel_destroy(client->channel);
+    }
+    free(client);
+    grpc_shutdown();
+}
+
+/* The state of one call, kept together for the cleanup. */
+struct client_call {
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    struct cj_caller_metadata caller_md;
+    grpc_byte_buffer *send;
+    grpc_byte_buffer *recv;
+    grpc_metadata_array initial_md;
+    grpc_metadata_array trailing_md;
+    grpc_status_code code;
+    grpc_slice details;
+};
+
+/* Runs the single batch of a unary call and waits for it. */
+static enum cj_status client_call_run(struct client_call *c)
+{
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = c->caller_md.count;
+    ops[0].data.send_initial_metadata.metadata = c->caller_md.items;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = c->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &c->recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+    ops[5].data.recv_status_on_client.status = &c->code;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+
+    if (grpc_call_start_batch(c->call, ops, 6, c, NULL) != GRPC_CALL_OK) {
+        return CJ_ERR_INTERNAL;
+    }
+    /* The call's deadline bounds this wait: the core completes the batch
+     * with DEADLINE_EXCEEDED at the latest then. */
+    grpc_event ev = grpc_completion_queue_pluck(
+        c->cq, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    return ev.type == GRPC_OP_COMPLETE && ev.success ? CJ_OK : CJ_ERR_INTERNAL;
+}
+
+static void client_call_cleanup(struct client_call *c)
+{
+    if (c->call != NULL) {
+        grpc_call_unref(c->call);
+    }
+    if (c->cq != NULL) {
+        grpc_completion_queue_shutdown(c->cq);
+        while (grpc_completion_queue_pluck(
+                   c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(c->cq);
+    }
+    if (c->send != NULL) {
+        grpc_byte_buffer_destroy(c->send);
+    }
+    if (c->recv != NULL) {
+        grpc_byte_buffer_destroy(c->recv);
+    }
+    cj_caller_metadata_release(&c->caller_md);
+    grpc_metadata_array_destroy(&c->initial_md);
+    grpc_metadata_array_destroy(&c->trailing_md);
+    grpc_slice_unref(c->details);
+}
+
+static void error_set(char *error, const char *format, const char *text)
+{
+    if (error != NULL) {
+        snprintf(error, CJ_RPC_CLIENT_ERROR_MAX, format, text);
+    }
+}
+
+enum cj_status
+cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
+                   const ProtobufCMessage *request,
+                   const ProtobufCMessageDescriptor *response_type,
+                   const struct cj_caller_context *caller, int64_t timeout_ms,
+                   ProtobufCMessage **response, int *grpc_code, char *error)
+{
+    enum cj_status result;
+    struct client_call c;
+    char caller_error[CJ_CALLER_ERROR_MAX];
+
+    memset(&c, 0, sizeof(c));
+    c.code = GRPC_STATUS_UNKNOWN;
+    c.details = grpc_empty_slice();
+    grpc_metadata_array_init(&c.initial_md);
+    grpc_metadata_array_init(&c.trailing_md);
+    *response = NULL;
+    if (grpc_code != NULL) {
+        *grpc_code = GRPC_STATUS_UNKNOWN;
+    }
+    error_set(error, "%s", "");
+
+    if (caller != NULL) {
+        result = cj_caller_metadata_build(caller, &c.caller_md, caller_error);
+        if (result != CJ_OK) {
+            error_set(error, "%s", caller_error);
+            goto out;
+        }
+    }
+    result = cj_rpc_message_pack(request, client->max_message_bytes, &c.send);
+    if (result != CJ_OK) {
+        error_set(error, "request to %s is too large", path);
+        goto out;
+    }
+    gpr_timespec deadline = gpr_time_add(
+        gpr_now(GPR_CLOCK_MONOTONIC),
+        gpr_time_from_millis(timeout_ms > 0 ? timeout_ms
+                                            : client->default_timeout_ms,
+                             GPR_TIMESPAN));
+    c.cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice method = grpc_slice_from_static_string(path);
+    c.call =
+        grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
+                                 c.cq, method, NULL, deadline, NULL);
+    if (c.call == NULL) {
+        result = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    result = client_call_run(&c);
+    if (result != CJ_OK) {
+        error_set(error, "call to %s could not run", path);
+        goto out;
+    }
+    if (grpc_code != NULL) {
+        *grpc_code = c.code;
+    }
+    if (c.code != GRPC_STATUS_OK) {
+        if (error != NULL) {
+            snprintf(error, CJ_RPC_CLIENT_ERROR_MAX, "%.*s",
+                     (int)GRPC_SLICE_LENGTH(c.details),
+                     (const char *)GRPC_SLICE_START_PTR(c.details));
+        }
+        result = cj_status_from_grpc(c.code);
+        goto out;
+    }
+    if (c.recv == NULL) {
+        error_set(error, "%s returned OK without a message", path);
+        result = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    result = cj_rpc_message_unpack(c.recv, response_type,
+                                   client->max_message_bytes, response);
+    if (result != CJ_OK) {
+        error_set(error, "response of %s does not parse", path);
+    }
+out:
+    client_call_cleanup(&c);
+    return result;
+}

@@ -1,0 +1,80 @@
+/*
+ * The gRPC client helper: a channel to one service (mutual TLS or dev
+ * plaintext, round-robin over several addresses) and synchronous unary
+ * calls with a deadline and the caller-context metadata.
+ */
+#ifndef CJ_RPC_CLIENT_H
+#define CJ_RPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "rpc_caller.h"
+#include "status.h"
+
+/* Default per-call timeout and message limit, used where a field is 0. */
+#define CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS  5000
+#define CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE (1024 * 1024)
+#define CJ_RPC_CLIENT_MAX_ADDRESSES       16
+
+/* Size of the buffer that receives the server's status message. */
+#define CJ_RPC_CLIENT_ERROR_MAX 256
+
+struct cj_rpc_client_options {
+    /*
+     * One address ("127.0.0.1:50052", "localhost:50052") or several IP
+     * addresses separated by commas, used round-robin. A single host name
+     * is resolved by DNS and its addresses are used round-robin too.
+     */
+    const char *targets;
+    bool plaintext;            /* dev only */
+    const char *tls_ca_file;   /* PEM of the platform CA */
+    const char *tls_cert_file; /* this service's certificate (client cert) */
+    const char *tls_key_file;
+    /*
+     * Name checked against the server certificate; default: the host of the
+     * first address. Development certificates carry localhost and
+     * 127.0.0.1.
+     */
+    const char *tls_server_name;
+    size_t max_message_bytes;
+    int64_t default_timeout_ms;
+};
+
+struct cj_rpc_client;
+
+/*
+ * Creates a channel (connecting lazily) and calls grpc_init(). Returns
+ * CJ_ERR_INVALID on malformed targets or missing TLS settings,
+ * CJ_ERR_UNAVAILABLE when a TLS file cannot be read. Free with
+ * cj_rpc_client_destroy. A client may be used from several threads.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_client_create(const struct cj_rpc_client_options *options,
+                     struct cj_rpc_client **out);
+
+/* Frees the client and calls grpc_shutdown(); accepts NULL. */
+void cj_rpc_client_destroy(struct cj_rpc_client *client);
+
+/*
+ * Calls the unary method `path` with `request` and waits for the answer or
+ * the deadline (timeout_ms; 0 means the default). `caller` (may be NULL) is
+ * sent as caller-context metadata. On CJ_OK, *response is a new message of
+ * type `response_type`; free it with cj_rpc_message_free(). On failure,
+ * *response is NULL, the status is the server's code mapped with
+ * cj_status_from_grpc() (CJ_ERR_TIMEOUT at the deadline, CJ_ERR_UNAVAILABLE
+ * when no server answers) and `error` (CJ_RPC_CLIENT_ERROR_MAX bytes, may
+ * be NULL) holds the server's message. `grpc_code`, when not NULL, receives
+ * the raw gRPC status code.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
+                   const ProtobufCMessage *request,
+                   const ProtobufCMessageDescriptor *response_type,
+                   const struct cj_caller_context *caller, int64_t timeout_ms,
+                   ProtobufCMessage **response, int *grpc_code, char *error);
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * One unary call from request slot to reply: access check, deadline,
+ * caller context, request unpacking, the handler (on a queue thread or the
+ * worker pool) and the single reply batch. Also answers calls to
+ * unregistered methods with UNIMPLEMENTED.
+ */
+#include "rpc_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "rpc_message.h"
+
+struct cj_rpc_call {
+    struct cj_rpc_tag tag;
+    struct cj_rpc_server *server;
+    struct cj_rpc_entry *entry; /* NULL for an unregistered method */
+
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array request_md;
+    grpc_byte_buffer *request_payload;
+    grpc_call_details details; /* unregistered methods only */
+
+    char identity[CJ_RPC_IDENTITY_MAX_LEN + 1];
+    struct cj_caller_context caller;
+    char request_id[CJ_CALLER_REQUEST_ID_MAX_LEN + 1];
+    char error[CJ_RPC_ERROR_MAX_LEN + 1];
+    char unregistered_path[256];
+    ProtobufCMessage *request;
+
+    grpc_byte_buffer *response_payload;
+    grpc_slice status_details;
+    bool status_details_set;
+    int cancelled;
+};
+
+const char *cj_rpc_call_path(const struct cj_rpc_call *call)
+{
+    return call->entry != NULL ? call->entry->method->path
+                               : call->unregistered_path;
+}
+
+const char *cj_rpc_call_identity(const struct cj_rpc_call *call)
+{
+    return call->identity;
+}
+
+const struct cj_caller_context *
+cj_rpc_call_caller(const struct cj_rpc_call *call)
+{
+    return &call->caller;
+}
+
+const char *cj_rpc_call_request_id(const struct cj_rpc_call *call)
+{
+    return call->request_id;
+}
+
+int64_t cj_rpc_call_remaining_ms(const struct cj_rpc_call *call)
+{
+    if (gpr_time_cmp(call->deadline,
+                     gpr_inf_future(call->deadline.clock_type)) == 0) {
+        return INT64_MAX;
+    }
+    gpr_timespec left =
+        gpr_time_sub(call->deadline, gpr_now(call->deadline.clock_type));
+    int64_t ms = gpr_time_to_millis(left);
+    return ms > 0 ? ms : 0;
+}
+
+void cj_rpc_call_set_error(struct cj_rpc_call *call, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(call->error, sizeof(call->error), format, ap);
+    va_end(ap);
+}
+
+static void call_free(struct cj_rpc_call *call)
+{
+    struct cj_rpc_server *server = call->server;
+
+    cj_rpc_message_free(call->request);
+    if (call->request_payload != NULL) {
+        grpc_byte_buffer_destroy(call->request_payload);
+    }
+    if (call->response_payload != NULL) {
+        grpc_byte_buffer_destroy(call->response_payload);
+    }
+    if (call->status_details_set) {
+        grpc_slice_unref(call->status_details);
+    }
+    grpc_metadata_array_destroy(&call->request_md);
+    if (call->entry == NULL) {
+        grpc_call_details_destroy(&call->details);
+    }
+    if (call->call != NULL) {
+        grpc_call_unref(call->call);
+    }
+    sodium_memzero(&call->caller, sizeof(call->caller));
+    free(call);
+    cj_rpc_live_remove(server);
+}
+
+static void on_reply_sent(struct cj_rpc_tag *tag, bool ok)
+{
+    (void)ok; /* the call is over either way; nothing to retry */
+    call_free((struct cj_rpc_call *)(void *)tag);
+}
+
+/*
+ * Sends the reply: the response (when status is CJ_OK and one is packed)
+ * and the status with call->error or a default message.
+ */
+static void call_reply(struct cj_rpc_call *call, enum cj_status status)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    grpc_status_code code = cj_status_to_grpc(status);
+
+    if (code != GRPC_STATUS_OK && call->error[0] == '\0') {
+        cj_rpc_call_set_error(call, "%s failed: %s", cj_rpc_call_path(call),
+                              cj_status_name(status));
+    }
+    memset(ops, 0, sizeof(ops));
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+    if (code == GRPC_STATUS_OK && call->response_payload != NULL) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = call->response_payload;
+        n++;
+    }
+    call->status_details = grpc_slice_from_copied_string(call->error);
+    call->status_details_set = true;
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n].data.send_status_from_server.status_details =
+        code != GRPC_STATUS_OK ? &call->status_details : NULL;
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &call->cancelled;
+    n++;
+
+    call->tag.complete = on_reply_sent;
+    if (grpc_call_start_batch(call->call, ops, n, &call->tag, NULL) !=
+        GRPC_CALL_OK) {
+        cj_log(CJ_LOG_ERROR, "rpc.reply_failed", call->request_id,
+               CJ_F_STR("method", cj_rpc_call_path(call)));
+        call_free(call);
+    }
+}
+
+/* Runs the handler and replies; on a queue thread or a pool worker. */
+static void call_run_handler(struct cj_rpc_call *call)
+{
+    const struct cj_rpc_method *method = call->entry->method;
+    ProtobufCMessage *response = NULL;
+    enum cj_status status;
+
+    if (cj_rpc_deadline_passed(call->deadline)) {
+        cj_rpc_call_set_error(call, "deadline passed before %s ran",
+                              method->path);
+        call_reply(call, CJ_ERR_TIMEOUT);
+        return;
+    }
+    status =
+        method->handler(call, call->request, &response, call->entry->state);
+    if (status == CJ_OK && response == NULL) {
+        cj_log(CJ_LOG_ERROR, "rpc.handler_no_response", call->request_id,
+               CJ_F_STR("method", method->path));
+        cj_rpc_call_set_error(call, "%s returned no response", method->path);
+        status = CJ_ERR_INTERNAL;
+    }
+    if (status == CJ_OK && response->descriptor != method->response) {
+        cj_log(CJ_LOG_ERROR, "rpc.handler_wrong_type", call->request_id,
+               CJ_F_STR("method", method->path));
+        cj_rpc_call_set_error(call, "%s returned the wrong message type",
+                              method->path);
+        status = CJ_ERR_INTERNAL;
+    }
+    if (status == CJ_OK) {
+        status = cj_rpc_message_pack(response, call->server->max_message_bytes,
+                                     &call->response_payload);
+        if (status == CJ_ERR_TOO_LARGE) {
+            cj_rpc_call_set_error(call, "response of %s exceeds %zu bytes",
+                                  method->path,
+                                  call->server->max_message_bytes);
+            status = CJ_ERR_INTERNAL;
+        }
+    }
+    cj_rpc_message_free(response);
+    call_reply(call, status);
+}
+
+static void pool_job(void *arg)
+{
+    call_run_handler(arg);
+}
+
+static void request_id_generate(char out[CJ_CALLER_REQUEST_ID_MAX_LEN + 1])
+{
+    unsigned char random_bytes[CJ_RPC_REQUEST_ID_BYTES];
+    randombytes_buf(random_bytes, sizeof(random_bytes));
+    sodium_bin2hex(out, CJ_CALLER_REQUEST_ID_MAX_LEN + 1, random_bytes,
+                   sizeof(random_bytes));
+}
+
+/*
+ * Establishes who calls and whether they may: identity, access rule, caller
+ * context. Returns the status to answer with when the call must stop here.
+ */
+static enum cj_status call_admit(struct cj_rpc_call *call)
+{
+    const struct cj_rpc_method *method = call->entry->method;
+    struct cj_rpc_server *server = call->server;
+    char context_error[CJ_CALLER_ERROR_MAX];
+    bool trusted_caller = server->plaintext;
+
+    if (!server->plaintext) {
+        if (cj_rpc_peer_identity(call->call, call->identity) != CJ_OK) {
+            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", NULL,
+                   CJ_F_STR("method", method->path));
+            cj_rpc_call_set_error(call, "no valid client certificate for %s",
+                                  method->path);
+            return CJ_ERR_UNAUTHENTICATED;
+        }
+        if (!cj_rpc_access_allowed(method->allowed, call->identity)) {
+            cj_log(CJ_LOG_WARN, "rpc.permission_denied", NULL,
+                   CJ_F_STR("identity", call->identity),
+                   CJ_F_STR("method", method->path));
+            cj_rpc_call_set_error(call, "caller '%s' may not call %s",
+                                  call->identity, method->path);
+            return CJ_ERR_PERMISSION;
+        }
+        trusted_caller = strcmp(call->identity, CJ_RPC_ID_GATEWAY) == 0;
+    }
+    if (trusted_caller &&
+        cj_caller_context_parse(&call->request_md, &call->caller,
+                                context_error) != CJ_OK) {
+        cj_rpc_call_set_error(call, "%s", context_error);
+        return CJ_ERR_INVALID;
+    }
+    if (call->caller.request_id[0] != '\0') {
+        memcpy(call->request_id, call->caller.request_id,
+               sizeof(call->request_id));
+    }
+    if (cj_rpc_deadline_passed(call->deadline)) {
+        cj_rpc_call_set_error(call, "deadline passed before %s started",
+                              method->path);
+        return CJ_ERR_TIMEOUT;
+    }
+    return CJ_OK;
+}
+
+static enum cj_status call_unpack(struct cj_rpc_call *call)
+{
+    const struct cj_rpc_method *method = call->entry->method;
+    enum cj_status status;
+
+    if (call->request_payload == NULL) {
+        cj_rpc_call_set_error(call, "%s received no request message",
+                              method->path);
+        return CJ_ERR_INVALID;
+    }
+    status =
+        cj_rpc_message_unpack(call->request_payload, method->request,
+                              call->server->max_message_bytes, &call->request);
+    if (status == CJ_ERR_INVALID) {
+        cj_rpc_call_set_error(call, "request is not a valid %s request",
+                              method->path);
+    } else if (status == CJ_ERR_TOO_LARGE) {
+        cj_rpc_call_set_error(call, "request exceeds %zu bytes",
+                              call->server->max_message_bytes);
+    }
+    return status;
+}
+
+static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
+{
+    struct cj_rpc_call *call = (struct cj_rpc_call *)(void *)tag;
+    struct cj_rpc_server *server = call->server;
+    enum cj_status status;
+
+    if (!ok) {
+        call_free(call); /* the server is shutting down */
+        return;
+    }
+    if (cj_rpc_accepting(server)) {
+        cj_rpc_unary_post(server, call->entry);
+    }
+    request_id_generate(call->request_id);
+
+    status = call_admit(call);
+    if (status == CJ_OK) {
+        status = call_unpack(call);
+    }
+    if (status != CJ_OK) {
+        call_reply(call, status);
+        return;
+    }
+    if (!call->entry->method->blocking) {
+        call_run_handler(call);
+        return;
+    }
+    if (cj_pool_submit(server->pool, pool_job, call) != CJ_OK) {
+        cj_log(CJ_LOG_WARN, "rpc.worker_queue_full", call->request_id,
+               CJ_F_STR("method", call->entry->method->path));
+        cj_rpc_call_set_error(call,
+                              "server busy: worker queue full for %s, "
+                              "retry later",
+                              call->entry->method->path);
+        call_reply(call, CJ_ERR_UNAVAILABLE);
+    }
+}
+
+void cj_rpc_unary_post(struct cj_rpc_server *server, struct cj_rpc_entry *entry)
+{
+    struct cj_rpc_call *call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        cj_log(CJ_LOG_ERROR, "rpc.slot_alloc_failed", NULL,
+               CJ_F_STR("method", entry->method->path));
+        return;
+    }
+    call->tag.complete = on_unary_requested;
+    call->server = server;
+    call->entry = entry;
+    grpc_metadata_array_init(&call->request_md);
+    cj_rpc_live_add(server);
+    grpc_call_error err = grpc_server_request_registered_call(
+        server->server, entry->handle, &call->call, &call->deadline,
+        &call->request_md, &call->request_payload, server->cq, server->cq,
+        &call->tag);
+    if (err != GRPC_CALL_OK) {
+        cj_log(CJ_LOG_ERROR, "rpc.slot_post_failed", NULL,
+               CJ_F_STR("method", entry->method->path), CJ_F_INT("error", err));
+        call_free(call);
+    }
+}
+
+static void on_unregistered_requested(struct cj_rpc_tag *tag, bool ok)
+{
+    struct cj_rpc_call *call = (struct cj_rpc_call *)(void *)tag;
+    struct cj_rpc_server *server = call->server;
+
+    if (!ok) {
+        call_free(call);
+        return;
+    }
+    if (cj_rpc_accepting(server)) {
+        cj_rpc_unregistered_post(server);
+    }
+    request_id_generate(call->request_id);
+    snprintf(call->unregistered_path, sizeof(call->unregistered_path), "%.*s",
+             (int)GRPC_SLICE_LENGTH(call->details.method),
+             (const char *)GRPC_SLICE_START_PTR(call->details.method));
+    cj_log(CJ_LOG_INFO, "rpc.unknown_method", call->request_id,
+           CJ_F_STR("method", call->unregistered_path));
+    cj_rpc_call_set_error(call, "method %s is not implemented by %s",
+                          call->unregistered_path, server->service->name);
+    call_reply(call, CJ_ERR_UNIMPLEMENTED);
+}
+
+void cj_rpc_unregistered_post(struct cj_rpc_server *server)
+{
+    struct cj_rpc_call *call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        return;
+    }
+    call->tag.complete = on_unregistered_requested;
+    call->server = server;
+    grpc_metadata_array_init(&call->request_md);
+    grpc_call_details_init(&call->details);
+    cj_rpc_live_add(server);
+    if (grpc_server_request_call(server->server, &call->call, &call->details,
+                                 &call->request_md, server->cq, server->cq,
+                                 &call->tag) != GRPC_CALL_OK) {
+        call_free(call);
+    }
+}
+
+bool cj_rpc_send_status_only(grpc_call *call, grpc_status_code code,
+                             const char *message, grpc_slice *details,
+                             int *cancelled, struct cj_rpc_tag *tag)
+{
+    grpc_op ops[3];
+
+    memset(ops, 0, sizeof(ops));
+    *details = grpc_slice_from_copied_string(message);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[1].data.send_status_from_server.status = code;
+    ops[1].data.send_status_from_server.status_details = details;
+    ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[2].data.recv_close_on_server.cancelled = cancelled;
+    return grpc_call_start_batch(call, ops, 3, tag, NULL) == GRPC_CALL_OK;
+}
