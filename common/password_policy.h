@@ -1,0 +1,67 @@
+/*
+ * Rules a new password must meet at registration or change, checked in
+ * this order:
+ *   1. at most CJ_PASSWORD_MAX_BYTES bytes (CJ_PASSWORD_RULE_TOO_LONG);
+ *   2. no NUL byte (CJ_PASSWORD_RULE_NUL);
+ *   3. valid UTF-8 (CJ_PASSWORD_RULE_INVALID_UTF8);
+ *   4. at least min_code_points Unicode code points, default 10
+ *      (CJ_PASSWORD_RULE_TOO_SHORT);
+ *   5. cracklib's FascistCheckUser with the configured dictionary and the
+ *      account's username: rejects dictionary words and their common
+ *      mangled forms, too few distinct characters, keyboard-like runs and
+ *      passwords derived from the username (CJ_PASSWORD_RULE_WEAK).
+ * cracklib keeps state in static buffers, so rule 5 runs under a mutex.
+ */
+#ifndef CJ_PASSWORD_POLICY_H
+#define CJ_PASSWORD_POLICY_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+#define CJ_PASSWORD_MIN_CODE_POINTS_DEFAULT 10
+/* Debian's cracklib-runtime dictionary (files .pwd, .pwi and .hwm). */
+#define CJ_PASSWORD_DICT_DEFAULT_PATH "/var/cache/cracklib/cracklib_dict"
+
+struct cj_password_policy {
+    size_t min_code_points;
+    const char *dict_path; /* borrowed; cracklib dictionary prefix */
+};
+
+enum cj_password_rule {
+    CJ_PASSWORD_RULE_OK = 0,
+    CJ_PASSWORD_RULE_TOO_LONG,
+    CJ_PASSWORD_RULE_NUL,
+    CJ_PASSWORD_RULE_INVALID_UTF8,
+    CJ_PASSWORD_RULE_TOO_SHORT,
+    CJ_PASSWORD_RULE_WEAK,
+};
+
+/* Fills the defaults: 10 code points, the Debian dictionary. */
+void cj_password_policy_default(struct cj_password_policy *policy);
+
+/*
+ * Validates a policy: min_code_points in [1, CJ_PASSWORD_MAX_BYTES] and
+ * the dictionary's three files readable. CJ_ERR_INVALID otherwise.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_password_policy_check_config(const struct cj_password_policy *policy);
+
+/*
+ * Applies the rules to a candidate password. username may be NULL. CJ_OK
+ * when every rule passes; CJ_ERR_INVALID with *failed set to the first
+ * broken rule; CJ_ERR_UNAVAILABLE when the dictionary cannot be read (the
+ * password is then not accepted).
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_password_policy_check(const struct cj_password_policy *policy,
+                         const char *password, size_t password_len,
+                         const char *username, enum cj_password_rule *failed);
+
+/* Returns a stable name for logs ("too_short"). */
+const char *cj_password_rule_name(enum cj_password_rule rule);
+
+/* Returns a sentence for the client ("The password is too short."). */
+const char *cj_password_rule_message(enum cj_password_rule rule);
+
+#endif
