@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto_util.h"
 #include "jose.h"
 #include "jwk_internal.h"
 
@@ -61,13 +62,13 @@ bool cj_jwk_alg_parse(const char *name, enum cj_jwk_alg *out)
     return true;
 }
 
-/* Allocates a key; NULL also when libsodium cannot start (sodium_init is
- * idempotent and thread-safe, and sodium_malloc needs it). */
+/* Allocates a key; NULL also when libsodium cannot start, since
+ * sodium_malloc needs it started. */
 static struct cj_jwk *jwk_alloc(enum cj_jwk_alg alg)
 {
     struct cj_jwk *key;
 
-    if (sodium_init() < 0) {
+    if (cj_crypto_init() != CJ_OK) {
         return NULL;
     }
     key = calloc(1, sizeof(*key));
@@ -295,7 +296,7 @@ enum cj_status cj_jwk_generate(enum cj_jwk_alg alg, struct cj_jwk **out)
         status = key->pkey != NULL ? CJ_OK : CJ_ERR_INTERNAL;
         break;
     case CJ_JWK_ALG_EDDSA:
-        randombytes_buf(seed, sizeof(seed));
+        cj_random_bytes(seed, sizeof(seed));
         status = ed25519_from_seed(key, seed);
         break;
     }
@@ -410,7 +411,7 @@ static enum cj_status import_pkcs8(struct cj_jwk *key, const unsigned char *in,
     PKCS8_PRIV_KEY_INFO *p8 = NULL;
     const unsigned char *cursor = in;
 
-    if (len > CJ_JWK_JSON_MAX_BYTES) {
+    if (len > CJ_JWK_PRIVATE_MAX_BYTES) {
         goto out;
     }
     p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &cursor, (long)len);

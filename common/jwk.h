@@ -19,11 +19,14 @@
 #define CJ_JWK_RSA_DEFAULT_BITS   2048
 #define CJ_JWK_ED25519_SEED_BYTES 32
 /* Length of a SHA-256 thumbprint in base64url without padding. */
-#define CJ_JWK_THUMBPRINT_LEN  43
-#define CJ_JWK_KID_MAX_BYTES   128          /* longer kid values rejected */
-#define CJ_JWK_JSON_MAX_BYTES  (16 * 1024)  /* one JWK as JSON text */
-#define CJ_JWKS_JSON_MAX_BYTES (128 * 1024) /* a whole JWK Set */
-#define CJ_JWKS_MAX_KEYS       32
+#define CJ_JWK_THUMBPRINT_LEN 43
+#define CJ_JWK_KID_MAX_BYTES  128 /* longer kid values rejected */
+/* Largest private key accepted by import (an 8192-bit RSA PKCS#8 is
+ * about 4.9 KiB). */
+#define CJ_JWK_PRIVATE_MAX_BYTES 8192
+#define CJ_JWK_JSON_MAX_BYTES    (16 * 1024)  /* one JWK as JSON text */
+#define CJ_JWKS_JSON_MAX_BYTES   (128 * 1024) /* a whole JWK Set */
+#define CJ_JWKS_MAX_KEYS         32
 
 enum cj_jwk_alg {
     CJ_JWK_ALG_RS256 = 1,

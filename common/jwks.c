@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto_util.h"
 #include "jose.h"
 #include "jwk_internal.h"
 
@@ -293,7 +294,7 @@ static enum cj_status jwk_from_object(json_t *obj, struct cj_jwk **out)
     if (status != CJ_OK) {
         return status;
     }
-    if (sodium_init() < 0) {
+    if (cj_crypto_init() != CJ_OK) {
         return CJ_ERR_INTERNAL;
     }
     key = calloc(1, sizeof(*key));

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "crypto_util.h"
 #include "jws.h"
 
 /* RFC 9068 section 4 also allows the full media type. */
@@ -46,9 +47,6 @@ enum cj_status cj_jwt_claims_init(struct cj_jwt_claims *claims, const char *iss,
     unsigned char jti[CJ_JWT_JTI_RANDOM_BYTES];
 
     memset(claims, 0, sizeof(*claims));
-    if (sodium_init() < 0) {
-        return CJ_ERR_INTERNAL;
-    }
     if (!copy_claim(claims->iss, iss) || !copy_claim(claims->aud, aud) ||
         !copy_claim(claims->sub, sub) ||
         (sid != NULL && !copy_claim(claims->sid, sid))) {
@@ -61,7 +59,7 @@ enum cj_status cj_jwt_claims_init(struct cj_jwt_claims *claims, const char *iss,
     claims->iat = now_s;
     claims->nbf = now_s;
     claims->exp = now_s + lifetime_s;
-    randombytes_buf(jti, sizeof(jti));
+    cj_random_bytes(jti, sizeof(jti));
     sodium_bin2base64(claims->jti, sizeof(claims->jti), jti, sizeof(jti),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return CJ_OK;
