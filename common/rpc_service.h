@@ -1,6 +1,6 @@
 /*
- * What every gRPC service binary shares: its gRPC settings from the
- * environment, the `serve` loop with signal handling, and the
+ * What every gRPC service binary shares: the gRPC options of its
+ * configuration table, the `serve` loop with signal handling, and the
  * `healthcheck` subcommand.
  */
 #ifndef CJ_RPC_SERVICE_H
@@ -8,55 +8,81 @@
 
 #include <signal.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stddef.h>
 
+#include "config.h"
 #include "rpc_server.h"
 #include "status.h"
-
-#define CJ_RPC_SETTING_MAX_LEN 1024
 
 /* Timeout of one `healthcheck` call, in milliseconds. */
 #define CJ_RPC_HEALTHCHECK_TIMEOUT_MS 3000
 
-enum cj_profile {
-    CJ_PROFILE_DEV = 0,
-    CJ_PROFILE_STAGE,
-    CJ_PROFILE_PROD,
-};
+/* Variable that turns TLS off for every gRPC server and client (dev only). */
+#define CJ_RPC_PLAINTEXT_VAR "CERROJO_GRPC_PLAINTEXT"
 
-/*
- * gRPC settings of one service, read from CERROJO_PROFILE,
- * CERROJO_GRPC_PLAINTEXT, CERROJO_TLS_CA and CERROJO_<SVC>_LISTEN,
- * CERROJO_<SVC>_TLS_CERT, CERROJO_<SVC>_TLS_KEY, CERROJO_LOG_LEVEL.
- */
+/* gRPC settings of one service; embed it in the service's config struct. */
 struct cj_rpc_settings {
-    char service[16];    /* "kms" */
-    char env_prefix[32]; /* "CERROJO_KMS" */
-    enum cj_profile profile;
-    char listen[CJ_RPC_SETTING_MAX_LEN];
+    char *listen;
     bool plaintext;
-    char tls_ca[CJ_RPC_SETTING_MAX_LEN];
-    char tls_cert[CJ_RPC_SETTING_MAX_LEN];
-    char tls_key[CJ_RPC_SETTING_MAX_LEN];
-    char log_level[16];
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    long long max_message_bytes;
+    long long worker_threads;
+    long long worker_queue;
+    long long shutdown_grace_seconds;
 };
 
 /*
- * Loads the settings of `service` ("kms") with its default listen address.
- * Returns CJ_ERR_INVALID with a message naming the variable in `error`
- * (CJ_RPC_SETTING_MAX_LEN bytes) when a value is malformed, plaintext is
- * requested outside the dev profile, or TLS is on and a file is not set.
+ * The configuration options that fill a struct cj_rpc_settings at
+ * `member` of `type`, for a service whose variables start with `prefix`
+ * ("CERROJO_KMS"). Put it in the service's option table, then call
+ * cj_rpc_settings_check() after cj_config_load().
  */
-CJ_WARN_UNUSED enum cj_status cj_rpc_settings_load(const char *service,
-                                                   const char *default_listen,
-                                                   struct cj_rpc_settings *out,
-                                                   char *error);
+/* clang-format off */
+#define CJ_RPC_OPTION(var, kind, off, def, lo, hi, text)                      \
+    {.name = (var), .type = (kind), .offset = (off), .default_value = (def),  \
+     .min = (lo), .max = (hi), .help = (text)}
 
-/* Prints the settings as NAME=value lines (no secret is among them). */
-void cj_rpc_settings_print(const struct cj_rpc_settings *settings, FILE *out);
+#define CJ_RPC_CONFIG_OPTIONS(prefix, type, member, listen_default)           \
+    CJ_RPC_OPTION(prefix "_LISTEN", CJ_CONFIG_STRING,                         \
+        offsetof(type, member.listen), listen_default, 0, 0,                  \
+        "gRPC listen address, host:port (port 0 picks a free port)"),         \
+    CJ_RPC_OPTION(CJ_RPC_PLAINTEXT_VAR, CJ_CONFIG_BOOL,                       \
+        offsetof(type, member.plaintext), "false", 0, 0,                      \
+        "true: gRPC without TLS and without access rules (dev only)"),        \
+    CJ_RPC_OPTION("CERROJO_TLS_CA", CJ_CONFIG_PATH,                           \
+        offsetof(type, member.tls_ca), NULL, 0, 0,                            \
+        "PEM file of the platform CA that signs every service certificate"),  \
+    CJ_RPC_OPTION(prefix "_TLS_CERT", CJ_CONFIG_PATH,                         \
+        offsetof(type, member.tls_cert), NULL, 0, 0,                          \
+        "PEM file of this service's certificate (server and client)"),        \
+    CJ_RPC_OPTION(prefix "_TLS_KEY", CJ_CONFIG_PATH,                          \
+        offsetof(type, member.tls_key), NULL, 0, 0,                           \
+        "PEM file of the private key of that certificate"),                   \
+    CJ_RPC_OPTION(prefix "_GRPC_MAX_MESSAGE", CJ_CONFIG_BYTES,                \
+        offsetof(type, member.max_message_bytes), "1MiB", 1024,               \
+        64LL * 1024 * 1024, "largest gRPC request or response, in bytes"),    \
+    CJ_RPC_OPTION(prefix "_GRPC_WORKERS", CJ_CONFIG_INT,                      \
+        offsetof(type, member.worker_threads), "4", 1, 256,                   \
+        "threads that run blocking gRPC handlers"),                           \
+    CJ_RPC_OPTION(prefix "_GRPC_QUEUE", CJ_CONFIG_INT,                        \
+        offsetof(type, member.worker_queue), "256", 1, 100000,                \
+        "blocking calls that may wait for a worker before UNAVAILABLE"),      \
+    CJ_RPC_OPTION(prefix "_GRPC_SHUTDOWN_GRACE", CJ_CONFIG_DURATION,          \
+        offsetof(type, member.shutdown_grace_seconds), "5s", 1, 3600,         \
+        "time calls in flight get to finish at shutdown, in seconds")
+/* clang-format on */
 
-/* Returns "dev", "stage" or "prod". */
-const char *cj_profile_name(enum cj_profile profile);
+/*
+ * Checks the combination of settings: plaintext only in the dev profile,
+ * and with TLS, all three files set. `prefix` is the one given to
+ * CJ_RPC_CONFIG_OPTIONS, for the messages.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_settings_check(const struct cj_rpc_settings *settings,
+                      enum cj_profile profile, const char *prefix, char *err,
+                      size_t err_size);
 
 /* Fills server options from the settings; strings point into settings. */
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *settings,
@@ -74,8 +100,9 @@ int cj_rpc_serve(const struct cj_rpc_service *service,
 /*
  * Calls grpc.health.v1.Health/Check ("" service) on the service's own
  * listen address with its own certificate. Returns 0 when SERVING, 1
- * otherwise, with a one-line message on stderr.
+ * otherwise, with a one-line message naming `program` on stderr.
  */
-int cj_rpc_healthcheck(const struct cj_rpc_settings *settings);
+int cj_rpc_healthcheck(const char *program,
+                       const struct cj_rpc_settings *settings);
 
 #endif
