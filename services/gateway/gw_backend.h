@@ -1,0 +1,55 @@
+/*
+ * Calls to the backend services (kms, session, auth) over gRPC with the
+ * caller's context as metadata, and their readiness for /readyz.
+ */
+#ifndef GW_BACKEND_H
+#define GW_BACKEND_H
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+
+#include "gw_routes.h"
+#include "gw_settings.h"
+#include "status.h"
+
+/* The caller's context, sent as the fixed cerrojo-* metadata. Every value
+ * comes from the gateway's own checks, never from a client header. NULL
+ * or 0 members are not sent. */
+struct gw_caller {
+    const char *user_id;
+    const char *session_id;
+    const char *token_id;
+    long long token_expires_at; /* Unix seconds */
+    const char *channel;        /* "stateless" or "stateful" */
+    const char *client_ip;
+    const char *user_agent;
+    const char *request_id;
+};
+
+struct gw_backends;
+
+/* Creates the backend clients from the settings (they connect lazily).
+ * Returns NULL when out of memory. */
+struct gw_backends *gw_backends_new(const struct gw_settings *settings);
+
+void gw_backends_free(struct gw_backends *backends);
+
+/*
+ * Calls `rpc` with `request` and the caller's context, waiting at most the
+ * configured deadline. On GRPC_STATUS_OK *response is a new message of
+ * rpc->response (free it with gw_json_message_free()); otherwise it is
+ * NULL. `detail` gets the status message for the log, never for clients.
+ */
+grpc_status_code gw_backend_call(struct gw_backends *backends,
+                                 const struct gw_rpc *rpc,
+                                 const struct gw_caller *caller,
+                                 const ProtobufCMessage *request,
+                                 ProtobufCMessage **response, char *detail,
+                                 size_t detail_size);
+
+/* The last known state of a dependency for /readyz: "up", "down" or
+ * "unknown". `name` is "kms", "session", "auth" or "redis". */
+const char *gw_backends_state(struct gw_backends *backends, const char *name);
+
+#endif

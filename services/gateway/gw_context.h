@@ -1,0 +1,21 @@
+/*
+ * Everything a request handler shares with the others: settings, the
+ * backends and the files served from memory. Built once at start,
+ * read-only afterwards (the backends synchronise themselves).
+ */
+#ifndef GW_CONTEXT_H
+#define GW_CONTEXT_H
+
+#include <stddef.h>
+
+#include "gw_backend.h"
+#include "gw_settings.h"
+
+struct gw_context {
+    const struct gw_settings *settings;
+    struct gw_backends *backends;
+    char *openapi; /* the OpenAPI file, or NULL when absent */
+    size_t openapi_len;
+};
+
+#endif

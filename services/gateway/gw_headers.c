@@ -1,0 +1,209 @@
+/*
+ * Security headers, CORS origin matching and the header parsing the
+ * request checks need (Content-Type, Accept-Encoding).
+ */
+#include "gw_headers.h"
+
+#include <ctype.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Two years, as the HSTS preload list asks. */
+#define GW_HSTS_VALUE "max-age=63072000; includeSubDomains"
+/* The API serves JSON only: nothing may load, embed or submit. */
+#define GW_CSP_VALUE                                                           \
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "            \
+    "form-action 'none'"
+
+static bool gw_origin_valid(const char *origin, size_t len)
+{
+    const char *host;
+    const char *p;
+    bool port = false;
+
+    if (strncmp(origin, "https://", 8) == 0) {
+        host = origin + 8;
+    } else if (strncmp(origin, "http://", 7) == 0) {
+        host = origin + 7;
+    } else {
+        return false;
+    }
+    if (*host == '\0' || len > GW_ORIGIN_CHARS_MAX) {
+        return false;
+    }
+    for (p = host; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == ':') {
+            if (port || p == host || p[1] == '\0') {
+                return false;
+            }
+            port = true;
+        } else if (port) {
+            if (!isdigit(c)) {
+                return false;
+            }
+        } else if (!(islower(c) || isdigit(c) || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum cj_status gw_origin_list_parse(const char *text,
+                                    struct gw_origin_list *out)
+{
+    const char *p = text;
+
+    memset(out, 0, sizeof(*out));
+    if (text == NULL) {
+        return CJ_OK;
+    }
+    while (*p != '\0') {
+        size_t len;
+        const char *comma;
+
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        if (len > GW_ORIGIN_CHARS_MAX || out->count >= GW_CORS_ORIGINS_MAX) {
+            return CJ_ERR_INVALID;
+        }
+        memcpy(out->items[out->count], p, len);
+        out->items[out->count][len] = '\0';
+        if (!gw_origin_valid(out->items[out->count], len)) {
+            return CJ_ERR_INVALID;
+        }
+        out->count++;
+        p += len;
+    }
+    return CJ_OK;
+}
+
+bool gw_origin_allowed(const struct gw_origin_list *list, const char *origin)
+{
+    if (origin == NULL || strlen(origin) > GW_ORIGIN_CHARS_MAX ||
+        strcmp(origin, "null") == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        if (strcmp(list->items[i], origin) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool gw_headers_add_security(struct MHD_Response *response)
+{
+    return MHD_add_response_header(response, "Strict-Transport-Security",
+                                   GW_HSTS_VALUE) == MHD_YES &&
+           MHD_add_response_header(response, "X-Content-Type-Options",
+                                   "nosniff") == MHD_YES &&
+           MHD_add_response_header(response, "X-Frame-Options", "DENY") ==
+               MHD_YES &&
+           MHD_add_response_header(response, "Content-Security-Policy",
+                                   GW_CSP_VALUE) == MHD_YES &&
+           MHD_add_response_header(response, "Referrer-Policy",
+                                   "no-referrer") == MHD_YES;
+}
+
+bool gw_headers_add_cors(struct MHD_Response *response, const char *origin)
+{
+    return MHD_add_response_header(response, "Access-Control-Allow-Origin",
+                                   origin) == MHD_YES &&
+           MHD_add_response_header(response, "Access-Control-Expose-Headers",
+                                   GW_CORS_EXPOSE_HEADERS) == MHD_YES &&
+           MHD_add_response_header(response, "Vary", "Origin") == MHD_YES;
+}
+
+/* Moves *p past spaces and tabs. */
+static void gw_skip_space(const char **p)
+{
+    while (**p == ' ' || **p == '\t') {
+        (*p)++;
+    }
+}
+
+bool gw_accepts_gzip(const char *accept_encoding)
+{
+    const char *p = accept_encoding;
+
+    if (p == NULL) {
+        return false;
+    }
+    while (*p != '\0') {
+        const char *token;
+        size_t token_len;
+        bool zero_q = false;
+
+        gw_skip_space(&p);
+        token = p;
+        while (*p != '\0' && *p != ',' && *p != ';' && *p != ' ') {
+            p++;
+        }
+        token_len = (size_t)(p - token);
+        /* Parameters: only q matters; q=0 (and 0.0...) means refused. */
+        while (*p != '\0' && *p != ',') {
+            if (*p == ';') {
+                p++;
+                gw_skip_space(&p);
+                if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+                    double q = strtod(p + 2, NULL);
+                    zero_q = q <= 0.0;
+                }
+            } else {
+                p++;
+            }
+        }
+        if (token_len == 4 && strncasecmp(token, "gzip", 4) == 0 && !zero_q) {
+            return true;
+        }
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+bool gw_content_type_is_json(const char *content_type)
+{
+    static const char json[] = "application/json";
+    const char *p;
+
+    if (content_type == NULL ||
+        strncasecmp(content_type, json, sizeof(json) - 1) != 0) {
+        return false;
+    }
+    p = content_type + sizeof(json) - 1;
+    gw_skip_space(&p);
+    if (*p == '\0') {
+        return true;
+    }
+    if (*p != ';') {
+        return false;
+    }
+    p++;
+    gw_skip_space(&p);
+    if (strncasecmp(p, "charset=", 8) != 0) {
+        return false;
+    }
+    p += 8;
+    if (strncasecmp(p, "utf-8", 5) == 0 || strncasecmp(p, "\"utf-8\"", 7) == 0) {
+        p += p[0] == '"' ? 7 : 5;
+        gw_skip_space(&p);
+        return *p == '\0';
+    }
+    return false;
+}

@@ -1,0 +1,61 @@
+/*
+ * Response headers every answer carries (security headers) and the CORS
+ * policy: only configured origins, matched exactly, are ever answered.
+ */
+#ifndef GW_HEADERS_H
+#define GW_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_limits.h"
+#include "status.h"
+
+struct MHD_Response;
+
+/* Configured CORS origins, each "scheme://host[:port]" in lower case. */
+struct gw_origin_list {
+    char items[GW_CORS_ORIGINS_MAX][GW_ORIGIN_CHARS_MAX + 1];
+    size_t count;
+};
+
+/*
+ * Parses a comma-separated origin list. Each entry must be an http or
+ * https origin in its serialized form (lower case, no path, no trailing
+ * slash, no userinfo); "*" and "null" are rejected, since a wildcard
+ * cannot be combined with a list and "null" is sent by sandboxed and file
+ * documents that anyone can create. An empty or NULL text gives an empty
+ * list (no cross-origin access).
+ */
+CJ_WARN_UNUSED enum cj_status gw_origin_list_parse(const char *text,
+                                                   struct gw_origin_list *out);
+
+/* True when `origin` (the request's Origin header) equals a configured
+ * origin byte for byte. */
+bool gw_origin_allowed(const struct gw_origin_list *list, const char *origin);
+
+/* The request headers a cross-origin client may send, for preflight. */
+#define GW_CORS_ALLOW_HEADERS                                                  \
+    "Content-Type, Cerrojo-Session, Cerrojo-Seal, X-Request-Id"
+/* The response headers a cross-origin client may read. */
+#define GW_CORS_EXPOSE_HEADERS "Retry-After, X-Request-Id"
+
+/*
+ * Adds the security headers to a response: HSTS, nosniff, frame denial
+ * (X-Frame-Options and CSP frame-ancestors), a CSP that loads nothing, and
+ * Referrer-Policy no-referrer. Returns false when MHD refused a header.
+ */
+bool gw_headers_add_security(struct MHD_Response *response);
+
+/* Adds the CORS answer headers for an allowed origin (never "*", never
+ * credentials) and Vary: Origin. */
+bool gw_headers_add_cors(struct MHD_Response *response, const char *origin);
+
+/* True when Accept-Encoding names gzip with a non-zero q value. */
+bool gw_accepts_gzip(const char *accept_encoding);
+
+/* True when Content-Type is application/json, with an optional charset
+ * parameter that must be utf-8. */
+bool gw_content_type_is_json(const char *content_type);
+
+#endif

@@ -1,0 +1,549 @@
+/*
+ * The HTTP servers on libmicrohttpd: the public API and the admin port
+ * (/metrics). MHD runs one thread per connection under an internal polling
+ * thread, because backend RPCs block until their deadline: a slow backend
+ * then holds only its own connection's thread, and GW_CONNECTIONS_MAX
+ * bounds the threads. This file owns connection limits, header extraction,
+ * body accumulation, the common response headers and the access log.
+ */
+#include "gw_http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gw_compress.h"
+#include "gw_headers.h"
+#include "gw_pipeline.h"
+#include "log.h"
+
+/* Bytes of an over-limit chunked body read and dropped before the
+ * connection is closed instead of answered with 413. */
+#define GW_BODY_DISCARD_BYTES_MAX (256 * 1024)
+/* Room for a line of MHD's own error log. */
+#define GW_MHD_LOG_CHARS 512
+/* Room for the joined X-Forwarded-For values. */
+#define GW_FORWARDED_CHARS 1024
+
+struct gw_http {
+    const struct gw_context *ctx;
+    struct MHD_Daemon *api;
+    struct MHD_Daemon *admin;
+};
+
+/* Per-request state, MHD's con_cls. */
+struct gw_http_request {
+    struct gw_request req;
+    struct gw_reply reply;
+    bool answered;
+};
+
+static double gw_elapsed_seconds(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void gw_mhd_log(void *cls, const char *format, va_list args)
+{
+    char line[GW_MHD_LOG_CHARS];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), format, args);
+    line[strcspn(line, "\n")] = '\0';
+    cj_log(CJ_LOG_WARN, "gateway.http_server", NULL, CJ_F_STR("detail", line));
+}
+
+/* ---- reading the request ---- */
+
+struct gw_forwarded {
+    char text[GW_FORWARDED_CHARS];
+    size_t len;
+};
+
+static enum MHD_Result gw_collect_forwarded(void *cls, enum MHD_ValueKind kind,
+                                            const char *key, const char *value)
+{
+    struct gw_forwarded *fw = cls;
+    size_t len;
+
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL) {
+        return MHD_YES;
+    }
+    len = strlen(value);
+    if (fw->len + len + 2 >= sizeof(fw->text)) {
+        return MHD_NO;
+    }
+    if (fw->len > 0) {
+        fw->text[fw->len++] = ',';
+    }
+    memcpy(fw->text + fw->len, value, len + 1);
+    fw->len += len;
+    return MHD_YES;
+}
+
+static void gw_read_addresses(const struct gw_context *ctx,
+                              struct MHD_Connection *conn,
+                              struct gw_request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    bool trusted;
+    const char *id;
+
+    gw_sockaddr_format(info ? info->client_addr : NULL, req->peer_ip,
+                       sizeof(req->peer_ip));
+    trusted = gw_cidr_list_contains_ip(&ctx->settings->trusted_proxies,
+                                       req->peer_ip);
+    snprintf(req->client_ip, sizeof(req->client_ip), "%s", req->peer_ip);
+    if (trusted) {
+        struct gw_forwarded fw = {.len = 0};
+
+        fw.text[0] = '\0';
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, gw_collect_forwarded,
+                                  &fw);
+        gw_client_ip(&ctx->settings->trusted_proxies, req->peer_ip,
+                     fw.len > 0 ? fw.text : NULL, req->client_ip,
+                     sizeof(req->client_ip));
+    }
+    /* A request id is taken only from a proxy we trust to have set it. */
+    id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (trusted && gw_request_id_valid(id)) {
+        snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+    } else {
+        gw_request_id_generate(req->request_id, sizeof(req->request_id));
+    }
+}
+
+/* Copies the User-Agent as printable ASCII, truncated, for the services'
+ * caller context (never logged). */
+static void gw_read_user_agent(struct MHD_Connection *conn,
+                               struct gw_request *req)
+{
+    const char *ua =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+    size_t n = 0;
+
+    for (; ua != NULL && ua[n] != '\0' && n < GW_USER_AGENT_CHARS_MAX; n++) {
+        unsigned char c = (unsigned char)ua[n];
+
+        req->user_agent[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    req->user_agent[n] = '\0';
+}
+
+static void gw_read_headers(struct MHD_Connection *conn,
+                            struct gw_request *req)
+{
+    const char *length;
+    const char *transfer;
+
+    req->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    req->content_type =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    req->content_encoding =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
+    req->session_header =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cerrojo-Session");
+    req->seal_header =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cerrojo-Seal");
+    req->cors_request_method = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
+    req->accepts_gzip = gw_accepts_gzip(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+    length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         "Content-Length");
+    if (length != NULL) {
+        /* MHD has already rejected a malformed Content-Length. */
+        req->has_content_length = true;
+        req->content_length = strtoull(length, NULL, 10);
+    }
+    transfer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           "Transfer-Encoding");
+    req->chunked = transfer != NULL && strcasestr(transfer, "chunked") != NULL;
+}
+
+static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
+                                              struct MHD_Connection *conn,
+                                              const char *url,
+                                              const char *method)
+{
+    struct gw_http_request *hr = calloc(1, sizeof(*hr));
+
+    if (hr == NULL) {
+        return NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &hr->req.started);
+    hr->req.path = url;
+    hr->req.method = gw_method_parse(method);
+    hr->req.rejection = GW_REJECT_COUNT;
+    gw_read_addresses(ctx, conn, &hr->req);
+    gw_read_user_agent(conn, &hr->req);
+    gw_read_headers(conn, &hr->req);
+    return hr;
+}
+
+/* Appends upload data up to the route's limit; beyond it, counts and drops
+ * bytes so that 413 can be sent without buffering the rest. Returns false
+ * when the connection should be closed instead. */
+static bool gw_accumulate(struct gw_request *req, const char *data,
+                          size_t size)
+{
+    size_t limit = req->route->body_bytes_max;
+
+    if (req->body_discarded > 0 || req->body_len + size > limit) {
+        req->body_discarded += size;
+        return req->body_discarded <= GW_BODY_DISCARD_BYTES_MAX;
+    }
+    if (req->body == NULL) {
+        req->body = malloc(limit);
+        if (req->body == NULL) {
+            return false;
+        }
+    }
+    memcpy(req->body + req->body_len, data, size);
+    req->body_len += size;
+    return true;
+}
+
+/* ---- writing the response ---- */
+
+/* Swaps a sealed body for its gzip form when the client accepts gzip and
+ * the body is large enough to gain from it. */
+static void gw_maybe_gzip(const struct gw_request *req, struct gw_reply *reply,
+                          bool *gzipped)
+{
+    unsigned char *packed = NULL;
+    size_t packed_len = 0;
+
+    *gzipped = false;
+    if (!reply->sealed || !req->accepts_gzip ||
+        reply->body_len < GW_GZIP_THRESHOLD_BYTES) {
+        return;
+    }
+    if (gw_gzip(reply->body, reply->body_len, &packed, &packed_len) !=
+        CJ_OK) {
+        return;
+    }
+    free(reply->body);
+    reply->body = (char *)packed;
+    reply->body_len = packed_len;
+    *gzipped = true;
+}
+
+static bool gw_add_headers(const struct gw_context *ctx,
+                           const struct gw_request *req,
+                           const struct gw_reply *reply,
+                           struct MHD_Response *response, bool gzipped)
+{
+    char allow[64];
+    char number[16];
+    bool ok = gw_headers_add_security(response);
+
+    ok = ok && MHD_add_response_header(response, "X-Request-Id",
+                                       req->request_id) == MHD_YES;
+    ok = ok && MHD_add_response_header(response, "Cache-Control",
+                                       reply->cache_control
+                                           ? reply->cache_control
+                                           : "no-store") == MHD_YES;
+    if (reply->content_type != NULL && reply->body_len > 0) {
+        ok = ok && MHD_add_response_header(response, "Content-Type",
+                                           reply->content_type) == MHD_YES;
+    }
+    if (reply->allow != 0) {
+        gw_methods_format(reply->allow, allow, sizeof(allow));
+        ok = ok && MHD_add_response_header(response, "Allow", allow) == MHD_YES;
+    }
+    if (reply->status == 429 || reply->status == 503) {
+        snprintf(number, sizeof(number), "%d", GW_RETRY_AFTER_SECONDS);
+        ok = ok &&
+             MHD_add_response_header(response, "Retry-After", number) == MHD_YES;
+    }
+    if (gzipped) {
+        ok = ok && MHD_add_response_header(response, "Content-Encoding",
+                                           "gzip") == MHD_YES;
+    }
+    if (reply->sealed) {
+        ok = ok && MHD_add_response_header(response, "Vary",
+                                           "Accept-Encoding") == MHD_YES;
+    }
+    if (req->origin != NULL &&
+        gw_origin_allowed(&ctx->settings->cors_origins, req->origin)) {
+        ok = ok && gw_headers_add_cors(response, req->origin);
+        if (reply->cors_preflight) {
+            gw_methods_format(reply->allow, allow, sizeof(allow));
+            snprintf(number, sizeof(number), "%d", GW_CORS_MAX_AGE_SECONDS);
+            ok = ok &&
+                 MHD_add_response_header(response,
+                                         "Access-Control-Allow-Methods",
+                                         allow) == MHD_YES &&
+                 MHD_add_response_header(response,
+                                         "Access-Control-Allow-Headers",
+                                         GW_CORS_ALLOW_HEADERS) == MHD_YES &&
+                 MHD_add_response_header(response, "Access-Control-Max-Age",
+                                         number) == MHD_YES;
+        }
+    }
+    return ok;
+}
+
+static enum MHD_Result gw_send(const struct gw_context *ctx,
+                               struct MHD_Connection *conn,
+                               struct gw_http_request *hr)
+{
+    struct gw_reply *reply = &hr->reply;
+    struct MHD_Response *response;
+    enum MHD_Result result;
+    bool gzipped;
+
+    gw_maybe_gzip(&hr->req, reply, &gzipped);
+    response = MHD_create_response_from_buffer(reply->body_len, reply->body,
+                                               MHD_RESPMEM_MUST_FREE);
+    if (response == NULL) {
+        return MHD_NO;
+    }
+    reply->body = NULL; /* MHD frees it with the response */
+    if (!gw_add_headers(ctx, &hr->req, reply, response, gzipped)) {
+        MHD_destroy_response(response);
+        return MHD_NO;
+    }
+    hr->req.status = reply->status;
+    hr->answered = true;
+    result = MHD_queue_response(conn, reply->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+/* ---- MHD callbacks ---- */
+
+static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
+                                     const char *url, const char *method,
+                                     const char *version,
+                                     const char *upload_data,
+                                     size_t *upload_data_size, void **con_cls)
+{
+    const struct gw_context *ctx = cls;
+    struct gw_http_request *hr = *con_cls;
+
+    (void)version;
+    if (hr == NULL) {
+        hr = gw_request_new(ctx, conn, url, method);
+        if (hr == NULL) {
+            return MHD_NO;
+        }
+        *con_cls = hr;
+        if (gw_pipeline_begin(ctx, &hr->req, &hr->reply)) {
+            return MHD_YES;
+        }
+        /* An answer queued before the body is read makes MHD close the
+         * connection; without a body, wait for the next call and keep the
+         * connection alive. */
+        if (hr->req.chunked ||
+            (hr->req.has_content_length && hr->req.content_length > 0)) {
+            return gw_send(ctx, conn, hr);
+        }
+        return MHD_YES;
+    }
+    if (hr->reply.ready && !hr->answered && *upload_data_size == 0) {
+        return gw_send(ctx, conn, hr);
+    }
+    if (hr->answered || hr->reply.ready) {
+        /* Data after an early answer: drop it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        bool keep = gw_accumulate(&hr->req, upload_data, *upload_data_size);
+
+        *upload_data_size = 0;
+        return keep ? MHD_YES : MHD_NO;
+    }
+    gw_pipeline_finish(ctx, &hr->req, &hr->reply);
+    return gw_send(ctx, conn, hr);
+}
+
+static void gw_api_completed(void *cls, struct MHD_Connection *conn,
+                             void **con_cls,
+                             enum MHD_RequestTerminationCode toe)
+{
+    struct gw_http_request *hr = *con_cls;
+    const struct gw_request *req;
+    double seconds;
+    char method[16];
+
+    (void)cls;
+    (void)conn;
+    if (hr == NULL) {
+        return;
+    }
+    req = &hr->req;
+    seconds = gw_elapsed_seconds(&req->started);
+    gw_methods_format(req->method, method, sizeof(method));
+    gw_metrics_record_request(req->route ? gw_route_index(req->route)
+                                         : (size_t)-1,
+                              req->method, req->status, seconds);
+    /* Only fixed names reach the log: the route template, never the raw
+     * path; a known method name or "other". */
+    cj_log(CJ_LOG_INFO, "gateway.request", req->request_id,
+           CJ_F_STR("method", method[0] ? method : "other"),
+           CJ_F_STR("route", req->route ? req->route->path : "unmatched"),
+           CJ_F_INT("status", req->status),
+           CJ_F_DOUBLE("duration_ms", seconds * 1000.0),
+           CJ_F_STR("client_ip", req->client_ip),
+           CJ_F_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    if (hr->req.body != NULL) {
+        /* The body is a sealed envelope, but wipe it like any input. */
+        explicit_bzero(hr->req.body, hr->req.body_len);
+        free(hr->req.body);
+    }
+    gw_reply_clear(&hr->reply);
+    free(hr);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
+                                       const char *url, const char *method,
+                                       const char *version,
+                                       const char *upload_data,
+                                       size_t *upload_data_size,
+                                       void **con_cls)
+{
+    struct MHD_Response *response;
+    enum MHD_Result result;
+    char *text = NULL;
+    unsigned status = 404;
+    static const char not_found[] = "not found\n";
+
+    (void)cls;
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0) {
+        text = gw_metrics_render();
+        status = text != NULL ? 200 : 500;
+    }
+    if (text != NULL) {
+        response = MHD_create_response_from_buffer(strlen(text), text,
+                                                   MHD_RESPMEM_MUST_FREE);
+    } else {
+        response = MHD_create_response_from_buffer(
+            sizeof(not_found) - 1, (void *)not_found, MHD_RESPMEM_PERSISTENT);
+    }
+    if (response == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (!gw_headers_add_security(response) ||
+        MHD_add_response_header(response, "Content-Type",
+                                status == 200 ? "text/plain; version=0.0.4"
+                                              : "text/plain") != MHD_YES) {
+        MHD_destroy_response(response);
+        return MHD_NO;
+    }
+    result = MHD_queue_response(conn, status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+/* ---- start and stop ---- */
+
+static bool gw_sockaddr_build(const char *host, uint16_t port,
+                              struct sockaddr_storage *out, bool *ipv6)
+{
+    struct sockaddr_in *in4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        *ipv6 = false;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *ipv6 = true;
+        return true;
+    }
+    return false;
+}
+
+static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
+                                          uint16_t port, bool admin)
+{
+    struct sockaddr_storage addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG;
+    bool ipv6;
+
+    if (!gw_sockaddr_build(ctx->settings->http_host, port, &addr, &ipv6)) {
+        return NULL;
+    }
+    if (ipv6) {
+        flags |= MHD_USE_IPv6;
+    }
+    return MHD_start_daemon(
+        flags, port, NULL, NULL, admin ? gw_admin_access : gw_api_access,
+        (void *)ctx, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)GW_CONNECTIONS_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)GW_CONNECTIONS_PER_IP_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)GW_CONNECTION_IDLE_SECONDS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)GW_CONNECTION_MEMORY_BYTES, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_NOTIFY_COMPLETED, admin ? NULL : gw_api_completed, NULL,
+        MHD_OPTION_END);
+}
+
+struct gw_http *gw_http_start(const struct gw_context *ctx)
+{
+    struct gw_http *http = calloc(1, sizeof(*http));
+
+    if (http == NULL) {
+        return NULL;
+    }
+    http->ctx = ctx;
+    http->api = gw_daemon_start(ctx, ctx->settings->http_port, false);
+    if (http->api == NULL) {
+        cj_log(CJ_LOG_ERROR, "gateway.listen_failed", NULL,
+               CJ_F_STR("host", ctx->settings->http_host),
+               CJ_F_INT("port", ctx->settings->http_port));
+        gw_http_stop(http);
+        return NULL;
+    }
+    http->admin = gw_daemon_start(ctx, ctx->settings->admin_port, true);
+    if (http->admin == NULL) {
+        cj_log(CJ_LOG_ERROR, "gateway.listen_failed", NULL,
+               CJ_F_STR("host", ctx->settings->http_host),
+               CJ_F_INT("port", ctx->settings->admin_port));
+        gw_http_stop(http);
+        return NULL;
+    }
+    return http;
+}
+
+void gw_http_stop(struct gw_http *http)
+{
+    if (http == NULL) {
+        return;
+    }
+    if (http->api != NULL) {
+        MHD_stop_daemon(http->api);
+    }
+    if (http->admin != NULL) {
+        MHD_stop_daemon(http->admin);
+    }
+    free(http);
+}

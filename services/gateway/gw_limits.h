@@ -1,0 +1,68 @@
+/*
+ * Every size, count and time limit of the gateway, as named constants with
+ * their unit. The settings that operators may change start from these
+ * defaults (see gw_settings.h).
+ */
+#ifndef GW_LIMITS_H
+#define GW_LIMITS_H
+
+/* Request bodies. A body over its route's limit gets 413, decided from
+ * Content-Length before reading or while reading, never after. */
+#define GW_BODY_BYTES_DEFAULT   (16 * 1024)
+#define GW_BODY_BYTES_HANDSHAKE (4 * 1024)
+#define GW_BODY_BYTES_DATA_PUT  (128 * 1024)
+/* The largest limit of any route: the size of the accumulation buffer. */
+#define GW_BODY_BYTES_MAX GW_BODY_BYTES_DATA_PUT
+
+/* Memory MHD may use per connection for the request line, the headers and
+ * its read buffer. A request line plus headers that do not fit get 431 from
+ * MHD itself. */
+#define GW_CONNECTION_MEMORY_BYTES (16 * 1024)
+
+/* JSON: nesting depth counts every object and array, the outermost one
+ * being depth 1. Strings are measured in bytes after unescaping. */
+#define GW_JSON_DEPTH_MAX        16
+#define GW_JSON_STRING_BYTES_MAX (32 * 1024)
+#define GW_JSON_MEMBERS_MAX      256
+
+/* Request ids: accepted from a trusted proxy only when 1 to this many
+ * characters of [A-Za-z0-9._-]. */
+#define GW_REQUEST_ID_CHARS_MAX 64
+/* Generated ids: this many random bytes, base64url (22 characters). */
+#define GW_REQUEST_ID_RANDOM_BYTES 16
+
+/* Values the gateway forwards to the services as caller context. */
+#define GW_USER_AGENT_CHARS_MAX 256
+#define GW_TRUSTED_PROXIES_MAX  32
+#define GW_CORS_ORIGINS_MAX     32
+#define GW_ORIGIN_CHARS_MAX     255
+/* X-Forwarded-For entries examined from the right, at most. */
+#define GW_FORWARDED_HOPS_MAX 16
+
+/* Connections: MHD runs one thread per connection, so these bound the
+ * threads too. */
+#define GW_CONNECTIONS_MAX        512
+#define GW_CONNECTIONS_PER_IP_MAX 64
+#define GW_CONNECTION_IDLE_SECONDS 15
+
+/* gzip of sealed response envelopes above this size, when accepted. */
+#define GW_GZIP_THRESHOLD_BYTES 1024
+
+/* Deadline of one backend RPC; a dependency that does not answer in time
+ * gives 503 with this Retry-After. */
+#define GW_RPC_DEADLINE_MS        3000
+#define GW_RETRY_AFTER_SECONDS    5
+
+/* Longest Cache-Control max-age of /.well-known/jwks.json, in seconds:
+ * short, so that verifiers pick up a new signing key well before it is
+ * promoted (promotion waits twice the gateway's JWKS refresh period). */
+#define GW_JWKS_MAX_AGE_SECONDS 300
+
+/* CORS preflight cache lifetime sent in Access-Control-Max-Age. */
+#define GW_CORS_MAX_AGE_SECONDS 600
+
+/* The OpenAPI file is served from memory; larger files are refused at
+ * start. */
+#define GW_OPENAPI_BYTES_MAX (1024 * 1024)
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * cerrojo-gateway: reads the settings, starts the HTTP servers, waits for
+ * SIGINT or SIGTERM and shuts down.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_context.h"
+#include "gw_http.h"
+#include "gw_limits.h"
+#include "gw_settings.h"
+#include "log.h"
+
+static const char gw_usage[] =
+    "usage: cerrojo-gateway\n"
+    "The HTTP front of cerrojo. Settings come from the environment:\n"
+    "  CERROJO_PROFILE                  dev, stage or prod (default dev)\n"
+    "  CERROJO_LOG_LEVEL                debug, info, warn or error\n"
+    "  CERROJO_GATEWAY_HOST             listen address (default 127.0.0.1)\n"
+    "  CERROJO_GATEWAY_PORT             API port (default 8080)\n"
+    "  CERROJO_GATEWAY_ADMIN_PORT       /metrics port (default 9090)\n"
+    "  CERROJO_GATEWAY_TRUSTED_PROXIES  proxies whose X-Forwarded-For and\n"
+    "                                   X-Request-Id are believed (CIDR list)\n"
+    "  CERROJO_GATEWAY_CORS_ORIGINS     origins answered for CORS\n"
+    "  CERROJO_GATEWAY_OPENAPI_FILE     file served at /openapi.json\n"
+    "  CERROJO_KMS_ADDR, CERROJO_SESSION_ADDR, CERROJO_AUTH_ADDR,\n"
+    "  CERROJO_REDIS_ADDR               host:port of each dependency\n";
+
+/* Loads the OpenAPI file into memory; absent is fine (404), too large or
+ * unreadable is logged and treated as absent. */
+static void gw_load_openapi(struct gw_context *ctx)
+{
+    FILE *f = fopen(ctx->settings->openapi_file, "rb");
+    char *buf = NULL;
+    size_t len;
+
+    if (f == NULL) {
+        cj_log(CJ_LOG_INFO, "gateway.openapi_absent", NULL,
+               CJ_F_STR("file", ctx->settings->openapi_file));
+        return;
+    }
+    buf = malloc(GW_OPENAPI_BYTES_MAX + 1);
+    if (buf == NULL) {
+        goto out;
+    }
+    len = fread(buf, 1, GW_OPENAPI_BYTES_MAX + 1, f);
+    if (ferror(f) || len > GW_OPENAPI_BYTES_MAX) {
+        cj_log(CJ_LOG_WARN, "gateway.openapi_unreadable", NULL,
+               CJ_F_STR("file", ctx->settings->openapi_file),
+               CJ_F_INT("bytes_max", GW_OPENAPI_BYTES_MAX));
+        goto out;
+    }
+    buf[len] = '\0';
+    ctx->openapi = buf;
+    ctx->openapi_len = len;
+    buf = NULL;
+
+out:
+    free(buf);
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    static struct gw_settings settings;
+    struct gw_context ctx = {.settings = &settings};
+    struct gw_http *http = NULL;
+    char err[256] = "";
+    sigset_t signals;
+    int signal_number = 0;
+    int exit_code = EXIT_FAILURE;
+
+    if (argc > 1) {
+        fputs(gw_usage, strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return strcmp(argv[1], "--help") == 0 ? EXIT_SUCCESS : 2;
+    }
+    cj_log_init("gateway", CJ_LOG_INFO);
+    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
+               CJ_F_STR("detail", err));
+        fprintf(stderr, "cerrojo-gateway: %s\n", err);
+        return 2;
+    }
+    cj_log_init("gateway", settings.log_level);
+
+    /* Block the stop signals in every thread; main waits for them. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    gw_load_openapi(&ctx);
+    ctx.backends = gw_backends_new(&settings);
+    if (ctx.backends == NULL) {
+        goto out;
+    }
+    http = gw_http_start(&ctx);
+    if (http == NULL) {
+        goto out;
+    }
+    cj_log(CJ_LOG_INFO, "gateway.started", NULL,
+           CJ_F_STR("profile", gw_profile_name(settings.profile)),
+           CJ_F_STR("host", settings.http_host),
+           CJ_F_INT("port", settings.http_port),
+           CJ_F_INT("admin_port", settings.admin_port));
+    sigwait(&signals, &signal_number);
+    cj_log(CJ_LOG_INFO, "gateway.stopping", NULL,
+           CJ_F_INT("signal", signal_number));
+    exit_code = EXIT_SUCCESS;
+
+out:
+    gw_http_stop(http);
+    gw_backends_free(ctx.backends);
+    free(ctx.openapi);
+    cj_log(CJ_LOG_INFO, "gateway.stopped", NULL,
+           CJ_F_INT("exit_code", exit_code));
+    return exit_code;
+}

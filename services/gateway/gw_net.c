@@ -1,0 +1,272 @@
+/*
+ * Trusted-proxy matching, client-IP selection and request ids.
+ */
+#include "gw_net.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest "address/prefix" entry accepted in a CIDR list. */
+#define GW_CIDR_TEXT_CHARS 64
+
+static bool gw_ip_parse(const char *text, int *family, unsigned char *addr)
+{
+    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0,    0,
+                                                0, 0, 0, 0, 0xff, 0xff};
+
+    if (inet_pton(AF_INET, text, addr) == 1) {
+        *family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, addr) == 1) {
+        if (memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0) {
+            memmove(addr, addr + 12, 4);
+            *family = AF_INET;
+        } else {
+            *family = AF_INET6;
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool gw_prefix_matches(const unsigned char *a, const unsigned char *b,
+                              unsigned bits)
+{
+    unsigned whole = bits / 8;
+    unsigned rest = bits % 8;
+
+    if (memcmp(a, b, whole) != 0) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    return ((a[whole] ^ b[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0;
+}
+
+static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
+{
+    char buf[GW_CIDR_TEXT_CHARS];
+    char *slash;
+    unsigned max_bits;
+    unsigned char masked[16];
+
+    if (strlen(text) >= sizeof(buf) || text[0] == '\0') {
+        return CJ_ERR_INVALID;
+    }
+    strcpy(buf, text);
+    slash = strchr(buf, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    memset(out, 0, sizeof(*out));
+    if (!gw_ip_parse(buf, &out->family, out->addr)) {
+        return CJ_ERR_INVALID;
+    }
+    max_bits = out->family == AF_INET ? 32 : 128;
+    out->prefix_bits = max_bits;
+    if (slash != NULL) {
+        char *end = NULL;
+        unsigned long bits;
+
+        if (!isdigit((unsigned char)slash[1])) {
+            return CJ_ERR_INVALID;
+        }
+        errno = 0;
+        bits = strtoul(slash + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || bits > max_bits) {
+            return CJ_ERR_INVALID;
+        }
+        out->prefix_bits = (unsigned)bits;
+    }
+    /* Host bits beyond the prefix are a typo more often than intent. */
+    memcpy(masked, out->addr, sizeof(masked));
+    for (unsigned i = out->prefix_bits; i < max_bits; i++) {
+        masked[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    }
+    if (memcmp(masked, out->addr, max_bits / 8) != 0) {
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
+{
+    const char *p = text;
+
+    memset(out, 0, sizeof(*out));
+    if (text == NULL) {
+        return CJ_OK;
+    }
+    while (*p != '\0') {
+        char entry[GW_CIDR_TEXT_CHARS];
+        size_t len;
+        const char *comma;
+
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        if (len >= sizeof(entry) || out->count >= GW_TRUSTED_PROXIES_MAX) {
+            return CJ_ERR_INVALID;
+        }
+        memcpy(entry, p, len);
+        entry[len] = '\0';
+        if (gw_cidr_parse_one(entry, &out->items[out->count]) != CJ_OK) {
+            return CJ_ERR_INVALID;
+        }
+        out->count++;
+        p += len;
+    }
+    return CJ_OK;
+}
+
+bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list, const char *ip)
+{
+    unsigned char addr[16];
+    int family;
+
+    if (ip == NULL || !gw_ip_parse(ip, &family, addr)) {
+        return false;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        const struct gw_cidr *net = &list->items[i];
+
+        if (net->family == family &&
+            gw_prefix_matches(net->addr, addr, net->prefix_bits)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size)
+{
+    char text[GW_IP_CHARS];
+    unsigned char addr[16];
+    int family;
+
+    snprintf(out, size, "unknown");
+    if (sa == NULL) {
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+
+        if (inet_ntop(AF_INET, &in4->sin_addr, text, sizeof(text))) {
+            snprintf(out, size, "%s", text);
+        }
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text)) &&
+            gw_ip_parse(text, &family, addr) &&
+            inet_ntop(family, addr, text, sizeof(text))) {
+            snprintf(out, size, "%s", text);
+        }
+    }
+}
+
+/* Copies the entry of `list` that ends just before `end` into `out`, trimmed;
+ * returns where that entry starts. */
+static const char *gw_forwarded_previous(const char *list, const char *end,
+                                         char *out, size_t size)
+{
+    const char *start = end;
+    const char *a;
+    const char *b;
+    size_t len;
+
+    while (start > list && start[-1] != ',') {
+        start--;
+    }
+    a = start;
+    b = end;
+    while (a < b && (*a == ' ' || *a == '\t')) {
+        a++;
+    }
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+        b--;
+    }
+    len = (size_t)(b - a);
+    if (len >= size) {
+        len = 0;
+    }
+    memcpy(out, a, len);
+    out[len] = '\0';
+    return start;
+}
+
+void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
+                  const char *forwarded_for, char *out, size_t size)
+{
+    char current[GW_IP_CHARS];
+    const char *end;
+
+    snprintf(current, sizeof(current), "%s", peer_ip);
+    if (forwarded_for != NULL) {
+        end = forwarded_for + strlen(forwarded_for);
+        for (int hop = 0; hop < GW_FORWARDED_HOPS_MAX &&
+                          gw_cidr_list_contains_ip(trusted, current);
+             hop++) {
+            char entry[GW_IP_CHARS];
+            unsigned char addr[16];
+            int family;
+            const char *start;
+
+            if (end <= forwarded_for) {
+                break;
+            }
+            start = gw_forwarded_previous(forwarded_for, end, entry,
+                                          sizeof(entry));
+            if (!gw_ip_parse(entry, &family, addr) ||
+                inet_ntop(family, addr, current, sizeof(current)) == NULL) {
+                break;
+            }
+            end = start > forwarded_for ? start - 1 : forwarded_for;
+        }
+    }
+    snprintf(out, size, "%s", current);
+}
+
+bool gw_request_id_valid(const char *id)
+{
+    size_t len;
+
+    if (id == NULL) {
+        return false;
+    }
+    len = strlen(id);
+    if (len == 0 || len > GW_REQUEST_ID_CHARS_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+void gw_request_id_generate(char *out, size_t size)
+{
+    unsigned char random[GW_REQUEST_ID_RANDOM_BYTES];
+
+    randombytes_buf(random, sizeof(random));
+    sodium_bin2base64(out, size, random, sizeof(random),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}

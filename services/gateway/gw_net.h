@@ -1,0 +1,70 @@
+/*
+ * Addresses and ids at the edge: trusted-proxy CIDR lists, the client IP
+ * (from X-Forwarded-For only behind a trusted proxy), and request ids
+ * (taken from a trusted proxy when valid, generated otherwise).
+ */
+#ifndef GW_NET_H
+#define GW_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "gw_limits.h"
+#include "status.h"
+
+/* Longest text form of an address (IPv6), with the NUL. */
+#define GW_IP_CHARS INET6_ADDRSTRLEN
+
+/* Room for a request id with the NUL. */
+#define GW_REQUEST_ID_SIZE (GW_REQUEST_ID_CHARS_MAX + 1)
+
+/* One network: an IPv4 or IPv6 prefix. IPv4 is stored as itself, never
+ * as an IPv4-mapped IPv6 address. */
+struct gw_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned prefix_bits;
+};
+
+struct gw_cidr_list {
+    struct gw_cidr items[GW_TRUSTED_PROXIES_MAX];
+    size_t count;
+};
+
+/*
+ * Parses a comma-separated list such as "127.0.0.1/32, 10.0.0.0/8, ::1"
+ * (a bare address is a host route). An empty or NULL text gives an empty
+ * list. Returns CJ_ERR_INVALID on a malformed entry, host bits set beyond
+ * the prefix, or more than GW_TRUSTED_PROXIES_MAX entries.
+ */
+CJ_WARN_UNUSED enum cj_status gw_cidr_list_parse(const char *text,
+                                                 struct gw_cidr_list *out);
+
+/* True when the textual address `ip` is inside any network of the list. */
+bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list,
+                              const char *ip);
+
+/* Writes the text form of a socket address (IPv4-mapped IPv6 as IPv4);
+ * "unknown" when it has another family. */
+void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size);
+
+/*
+ * Decides the client IP. When `peer_ip` is a trusted proxy and
+ * `forwarded_for` (every X-Forwarded-For value joined by commas, may be
+ * NULL) is present, walks the list from the right past trusted proxies and
+ * takes the first address that is not one, or the leftmost valid one. An
+ * invalid entry stops the walk at the hop that sent it. Otherwise the peer
+ * itself.
+ */
+void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
+                  const char *forwarded_for, char *out, size_t size);
+
+/* True for 1 to GW_REQUEST_ID_CHARS_MAX characters of [A-Za-z0-9._-]. */
+bool gw_request_id_valid(const char *id);
+
+/* Writes a new random request id (base64url of 16 random bytes). */
+void gw_request_id_generate(char *out, size_t size);
+
+#endif

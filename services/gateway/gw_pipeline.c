@@ -1,0 +1,343 @@
+/*
+ * The request pipeline: header checks before the body is read, then the
+ * route's handler. Every answer, success or error, leaves here as a
+ * struct gw_reply; the HTTP layer only adds the common headers.
+ */
+#include "gw_pipeline.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cerrojo/v1/kms.pb-c.h"
+#include "gw_json.h"
+#include "gw_sealed.h"
+#include "log.h"
+
+/* Room for a backend's status message in the log. */
+#define GW_DETAIL_CHARS 256
+
+void gw_reply_json(struct gw_reply *reply, unsigned status, char *body)
+{
+    gw_reply_clear(reply);
+    reply->status = status;
+    reply->body = body;
+    reply->body_len = body != NULL ? strlen(body) : 0;
+    reply->content_type = "application/json";
+    reply->ready = true;
+}
+
+void gw_reply_clear(struct gw_reply *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+    reply->body_len = 0;
+}
+
+void gw_reply_error(struct gw_request *req, struct gw_reply *reply,
+                    enum gw_error error, const char *message,
+                    enum gw_rejection reason, const char *log_reason)
+{
+    char *body = gw_error_body_new(error, message, req->request_id);
+
+    gw_reply_json(reply, gw_error_http_status(error), body);
+    if (body == NULL) {
+        reply->status = 500;
+    }
+    req->rejected = true;
+    req->rejection = reason;
+    gw_metrics_record_rejection(reason);
+    cj_log(error == GW_ERR_INTERNAL ? CJ_LOG_ERROR : CJ_LOG_INFO,
+           "gateway.request_rejected", req->request_id,
+           CJ_F_STR("code", gw_error_code(error)),
+           CJ_F_STR("reason", gw_rejection_name(reason)),
+           CJ_F_STR("detail", log_reason != NULL ? log_reason : ""));
+}
+
+/* ---- checks on the headers ---- */
+
+static bool gw_begin_preflight(const struct gw_context *ctx,
+                               struct gw_request *req, struct gw_reply *reply)
+{
+    enum gw_method requested;
+
+    reply->allow = req->allowed_methods;
+    if (req->origin == NULL || req->cors_request_method == NULL) {
+        /* A plain OPTIONS: list the methods. */
+        gw_reply_json(reply, 204, NULL);
+        return false;
+    }
+    if (!gw_origin_allowed(&ctx->settings->cors_origins, req->origin)) {
+        gw_reply_error(req, reply, GW_ERR_FORBIDDEN,
+                       "The origin is not allowed.", GW_REJECT_CORS_ORIGIN,
+                       "preflight from an origin not configured");
+        return false;
+    }
+    requested = gw_method_parse(req->cors_request_method);
+    if (requested == GW_METHOD_NONE ||
+        !(req->allowed_methods & (unsigned)requested)) {
+        gw_reply_error(req, reply, GW_ERR_METHOD_NOT_ALLOWED, NULL,
+                       GW_REJECT_METHOD, "preflight for a method not allowed");
+        return false;
+    }
+    gw_reply_json(reply, 204, NULL);
+    reply->cors_preflight = true;
+    return false;
+}
+
+static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
+{
+    size_t limit = req->route->body_bytes_max;
+
+    if (limit == 0) {
+        if ((req->has_content_length && req->content_length > 0) ||
+            req->chunked) {
+            gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                           "This route takes no request body.",
+                           GW_REJECT_JSON_INVALID, "body on a GET route");
+            return false;
+        }
+        return true;
+    }
+    /* Sealed routes take sealed JSON envelopes only: a compressed body
+     * would be decompressed before the size limit could apply, and
+     * compression under encryption leaks through length. */
+    if (req->content_encoding != NULL &&
+        strcasecmp(req->content_encoding, "identity") != 0) {
+        gw_reply_error(req, reply, GW_ERR_UNSUPPORTED_MEDIA_TYPE,
+                       "Content-Encoding is not accepted on this route.",
+                       GW_REJECT_MEDIA_TYPE, "request with Content-Encoding");
+        return false;
+    }
+    if (!gw_content_type_is_json(req->content_type)) {
+        gw_reply_error(req, reply, GW_ERR_UNSUPPORTED_MEDIA_TYPE,
+                       "Content-Type must be application/json.",
+                       GW_REJECT_MEDIA_TYPE, "content type is not JSON");
+        return false;
+    }
+    if (req->has_content_length && req->content_length > limit) {
+        char message[GW_JSON_ERROR_CHARS];
+
+        snprintf(message, sizeof(message),
+                 "The request body is larger than %zu bytes.", limit);
+        gw_reply_error(req, reply, GW_ERR_PAYLOAD_TOO_LARGE, message,
+                       GW_REJECT_BODY_TOO_LARGE,
+                       "Content-Length over the route's limit");
+        return false;
+    }
+    return true;
+}
+
+bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
+                       struct gw_reply *reply)
+{
+    req->route =
+        gw_route_find(req->path, req->method, &req->allowed_methods);
+    if (req->allowed_methods == 0) {
+        gw_reply_error(req, reply, GW_ERR_NOT_FOUND, NULL,
+                       GW_REJECT_NOT_FOUND, "no route for the path");
+        return false;
+    }
+    if (req->method == GW_METHOD_OPTIONS) {
+        return gw_begin_preflight(ctx, req, reply);
+    }
+    if (req->route == NULL) {
+        reply->allow = req->allowed_methods;
+        gw_reply_error(req, reply, GW_ERR_METHOD_NOT_ALLOWED, NULL,
+                       GW_REJECT_METHOD, "method not allowed on the route");
+        return false;
+    }
+    /* Browsers enforce CORS on reads only; a request from an origin that
+     * was never configured is refused outright. */
+    if (req->origin != NULL &&
+        !gw_origin_allowed(&ctx->settings->cors_origins, req->origin)) {
+        gw_reply_error(req, reply, GW_ERR_FORBIDDEN,
+                       "The origin is not allowed.", GW_REJECT_CORS_ORIGIN,
+                       "request from an origin not configured");
+        return false;
+    }
+    return gw_begin_body(req, reply);
+}
+
+/* ---- handlers ---- */
+
+static void gw_handle_healthz(struct gw_request *req, struct gw_reply *reply)
+{
+    (void)req;
+    gw_reply_json(reply, 200, strdup("{\"status\":\"ok\"}"));
+    reply->cache_control = "no-store";
+}
+
+static void gw_handle_readyz(const struct gw_context *ctx,
+                             struct gw_request *req, struct gw_reply *reply)
+{
+    static const char *const deps[] = {"kms", "session", "auth", "redis"};
+    json_t *root = json_object();
+    json_t *states = json_object();
+    bool ready = true;
+
+    for (size_t i = 0; i < sizeof(deps) / sizeof(deps[0]); i++) {
+        const char *state = gw_backends_state(ctx->backends, deps[i]);
+
+        ready = ready && strcmp(state, "up") == 0;
+        json_object_set_new(states, deps[i], json_string(state));
+    }
+    json_object_set_new(root, "status",
+                        json_string(ready ? "ready" : "not_ready"));
+    json_object_set_new(root, "dependencies", states);
+    gw_reply_json(reply, ready ? 200 : 503, json_dumps(root, JSON_COMPACT));
+    json_decref(root);
+    if (reply->body == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "out of memory rendering readiness");
+    }
+}
+
+static void gw_handle_openapi(const struct gw_context *ctx,
+                              struct gw_request *req, struct gw_reply *reply)
+{
+    char *copy;
+
+    if (ctx->openapi == NULL) {
+        gw_reply_error(req, reply, GW_ERR_NOT_FOUND,
+                       "No API description is installed.",
+                       GW_REJECT_NOT_FOUND, "OpenAPI file absent at start");
+        return;
+    }
+    copy = malloc(ctx->openapi_len + 1);
+    if (copy == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "out of memory copying the OpenAPI file");
+        return;
+    }
+    memcpy(copy, ctx->openapi, ctx->openapi_len + 1);
+    gw_reply_json(reply, 200, copy);
+    reply->cache_control = "no-cache";
+}
+
+/* Answers a backend failure with the route's error class; the status
+ * message goes to the log only. */
+static void gw_reply_backend_error(struct gw_request *req,
+                                   struct gw_reply *reply,
+                                   grpc_status_code code, const char *detail)
+{
+    enum gw_error error =
+        gw_error_from_grpc(code, req->route->unauthenticated_as);
+    enum gw_rejection reason = GW_REJECT_COUNT;
+
+    if (error == GW_ERR_UNAVAILABLE) {
+        reason = GW_REJECT_BACKEND_UNAVAILABLE;
+    } else if (error == GW_ERR_RATE_LIMITED) {
+        reason = GW_REJECT_RATE_LIMITED;
+    }
+    cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
+           CJ_F_STR("rpc", req->route->rpc.path),
+           CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+    gw_reply_error(req, reply, error, NULL, reason, "backend call failed");
+}
+
+/* Serves kms's JWK set as is, cacheable for as long as kms allows but no
+ * longer than GW_JWKS_MAX_AGE_SECONDS, so verifiers follow a rotation. */
+static void gw_reply_jwks(struct gw_request *req, struct gw_reply *reply,
+                          const ProtobufCMessage *message)
+{
+    const Cerrojo__V1__GetJwksResponse *jwks =
+        (const Cerrojo__V1__GetJwksResponse *)message;
+    unsigned max_age = jwks->max_age_seconds;
+
+    if (max_age > GW_JWKS_MAX_AGE_SECONDS) {
+        max_age = GW_JWKS_MAX_AGE_SECONDS;
+    }
+    gw_reply_json(reply, 200, strdup(jwks->jwks_json));
+    if (reply->body == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "out of memory copying the JWK set");
+        return;
+    }
+    reply->content_type = "application/jwk-set+json";
+    snprintf(reply->cache_control_buf, sizeof(reply->cache_control_buf),
+             "public, max-age=%u", max_age);
+    reply->cache_control = reply->cache_control_buf;
+}
+
+/* Calls a plain route's RPC with an empty request and renders the answer. */
+static void gw_handle_plain_rpc(const struct gw_context *ctx,
+                                struct gw_request *req, struct gw_reply *reply)
+{
+    const struct gw_rpc *rpc = &req->route->rpc;
+    ProtobufCMessage *request = NULL;
+    ProtobufCMessage *response = NULL;
+    json_t *json = NULL;
+    char detail[GW_DETAIL_CHARS] = "";
+    struct gw_caller caller = {.client_ip = req->client_ip,
+                               .user_agent = req->user_agent,
+                               .request_id = req->request_id};
+    grpc_status_code code;
+
+    request = calloc(1, rpc->request->sizeof_message);
+    if (request == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "out of memory");
+        goto out;
+    }
+    rpc->request->message_init(request);
+    code = gw_backend_call(ctx->backends, rpc, &caller, request, &response,
+                           detail, sizeof(detail));
+    if (code != GRPC_STATUS_OK) {
+        gw_reply_backend_error(req, reply, code, detail);
+        goto out;
+    }
+    if (req->route->handler == GW_HANDLER_JWKS) {
+        gw_reply_jwks(req, reply, response);
+        goto out;
+    }
+    json = gw_json_from_message(response);
+    gw_reply_json(reply, 200, json ? json_dumps(json, JSON_COMPACT) : NULL);
+    if (reply->body == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "backend answer not representable as JSON");
+        goto out;
+    }
+    reply->cache_control = "no-cache";
+
+out:
+    json_decref(json);
+    gw_json_message_free(request);
+    gw_json_message_free(response);
+}
+
+void gw_pipeline_finish(const struct gw_context *ctx, struct gw_request *req,
+                        struct gw_reply *reply)
+{
+    if (req->body_discarded > 0) {
+        char message[GW_JSON_ERROR_CHARS];
+
+        snprintf(message, sizeof(message),
+                 "The request body is larger than %zu bytes.",
+                 req->route->body_bytes_max);
+        gw_reply_error(req, reply, GW_ERR_PAYLOAD_TOO_LARGE, message,
+                       GW_REJECT_BODY_TOO_LARGE, "body over the route's limit");
+        return;
+    }
+    switch (req->route->handler) {
+    case GW_HANDLER_HEALTHZ:
+        gw_handle_healthz(req, reply);
+        return;
+    case GW_HANDLER_READYZ:
+        gw_handle_readyz(ctx, req, reply);
+        return;
+    case GW_HANDLER_OPENAPI:
+        gw_handle_openapi(ctx, req, reply);
+        return;
+    case GW_HANDLER_JWKS:
+    case GW_HANDLER_RPC:
+        break;
+    }
+    if (req->route->modes == GW_MODE_PLAIN) {
+        gw_handle_plain_rpc(ctx, req, reply);
+        return;
+    }
+    gw_sealed_handle(ctx, req, reply);
+}

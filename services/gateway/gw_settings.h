@@ -1,0 +1,78 @@
+/*
+ * The gateway's settings, read from the environment at start. Each has a
+ * default from gw_limits.h or the design's defaults table; stage and prod
+ * refuse settings that are only safe on a laptop.
+ */
+#ifndef GW_SETTINGS_H
+#define GW_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_headers.h"
+#include "gw_net.h"
+#include "log.h"
+#include "status.h"
+
+/* Longest host:port of a backend or Redis, with the NUL. */
+#define GW_ADDRESS_SIZE 256
+/* Longest file path in a setting, with the NUL. */
+#define GW_PATH_SIZE 1024
+
+#define GW_HTTP_PORT_DEFAULT  8080
+#define GW_ADMIN_PORT_DEFAULT 9090
+#define GW_KMS_ADDR_DEFAULT     "127.0.0.1:50052"
+#define GW_SESSION_ADDR_DEFAULT "127.0.0.1:50053"
+#define GW_AUTH_ADDR_DEFAULT    "127.0.0.1:50051"
+#define GW_REDIS_ADDR_DEFAULT   "127.0.0.1:56379"
+#define GW_OPENAPI_FILE_DEFAULT "docs/api/openapi.json"
+/* Stateless timestamp window, each side, in seconds. */
+#define GW_TIMESTAMP_WINDOW_SECONDS_DEFAULT 60
+/* Clock leeway added to the anti-replay TTL, in seconds. */
+#define GW_CLOCK_LEEWAY_SECONDS_DEFAULT 60
+/* JWKS refresh period, in seconds. */
+#define GW_JWKS_REFRESH_SECONDS_DEFAULT 300
+/* Per-IP rate limits: requests per minute, with a burst. */
+#define GW_RATE_PER_MINUTE_DEFAULT           600
+#define GW_RATE_BURST_DEFAULT                60
+#define GW_HANDSHAKE_RATE_PER_MINUTE_DEFAULT 30
+#define GW_HANDSHAKE_RATE_BURST_DEFAULT      10
+
+enum gw_profile { GW_PROFILE_DEV = 0, GW_PROFILE_STAGE, GW_PROFILE_PROD };
+
+struct gw_settings {
+    enum gw_profile profile;
+    enum cj_log_level log_level;
+    char http_host[GW_IP_CHARS];
+    uint16_t http_port;
+    uint16_t admin_port;
+    struct gw_cidr_list trusted_proxies;
+    struct gw_origin_list cors_origins;
+    char kms_addr[GW_ADDRESS_SIZE];
+    char session_addr[GW_ADDRESS_SIZE];
+    char auth_addr[GW_ADDRESS_SIZE];
+    char redis_addr[GW_ADDRESS_SIZE];
+    char openapi_file[GW_PATH_SIZE];
+    unsigned timestamp_window_seconds;
+    unsigned clock_leeway_seconds;
+    unsigned jwks_refresh_seconds;
+    unsigned rpc_deadline_ms;
+    unsigned rate_per_minute;
+    unsigned rate_burst;
+    unsigned handshake_rate_per_minute;
+    unsigned handshake_rate_burst;
+    /* True when CERROJO_GATEWAY_TRUSTED_PROXIES was set (even empty). */
+    int trusted_proxies_set;
+};
+
+/*
+ * Fills `out` from the environment (CERROJO_PROFILE, CERROJO_LOG_LEVEL,
+ * CERROJO_GATEWAY_*, CERROJO_{KMS,SESSION,AUTH}_ADDR, CERROJO_REDIS_ADDR).
+ * Returns CJ_ERR_INVALID with the variable's name and the problem in err.
+ */
+CJ_WARN_UNUSED enum cj_status gw_settings_load(struct gw_settings *out,
+                                               char *err, size_t err_size);
+
+const char *gw_profile_name(enum gw_profile profile);
+
+#endif

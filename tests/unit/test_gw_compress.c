@@ -1,0 +1,61 @@
+/* Tests for gzip of sealed response envelopes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "gw_compress.h"
+
+static void test_gzip_round_trips_through_zlib(void **state)
+{
+    char in[4096];
+    unsigned char *out = NULL;
+    size_t out_len = 0;
+    unsigned char back[sizeof(in)];
+    z_stream z = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(in); i++) {
+        in[i] = "ABCDEFGHabcdefgh-_"[i % 18];
+    }
+    assert_int_equal(gw_gzip(in, sizeof(in), &out, &out_len), CJ_OK);
+    assert_true(out_len < sizeof(in));
+    /* gzip magic bytes (RFC 1952 section 2.3.1). */
+    assert_int_equal(out[0], 0x1f);
+    assert_int_equal(out[1], 0x8b);
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = out;
+    z.avail_in = (uInt)out_len;
+    z.next_out = back;
+    z.avail_out = sizeof(back);
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, sizeof(in));
+    assert_memory_equal(back, in, sizeof(in));
+    inflateEnd(&z);
+    free(out);
+}
+
+static void test_gzip_of_empty_input_is_valid(void **state)
+{
+    unsigned char *out = NULL;
+    size_t out_len = 0;
+
+    (void)state;
+    assert_int_equal(gw_gzip("", 0, &out, &out_len), CJ_OK);
+    assert_true(out_len >= 18);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gzip_round_trips_through_zlib),
+        cmocka_unit_test(test_gzip_of_empty_input_is_valid),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

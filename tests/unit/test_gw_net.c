@@ -1,0 +1,120 @@
+/* Tests for trusted-proxy matching, client-IP selection and request ids. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "gw_net.h"
+
+static void test_cidr_list_matches_v4_and_v6(void **state)
+{
+    struct gw_cidr_list list;
+
+    (void)state;
+    assert_int_equal(
+        gw_cidr_list_parse("10.0.0.0/8, 192.168.1.7, fd00::/8", &list), CJ_OK);
+    assert_int_equal(list.count, 3);
+    assert_true(gw_cidr_list_contains_ip(&list, "10.200.3.4"));
+    assert_false(gw_cidr_list_contains_ip(&list, "11.0.0.1"));
+    assert_true(gw_cidr_list_contains_ip(&list, "192.168.1.7"));
+    assert_false(gw_cidr_list_contains_ip(&list, "192.168.1.8"));
+    assert_true(gw_cidr_list_contains_ip(&list, "fd12::1"));
+    assert_false(gw_cidr_list_contains_ip(&list, "fe80::1"));
+    /* An IPv4-mapped IPv6 address is the IPv4 address. */
+    assert_true(gw_cidr_list_contains_ip(&list, "::ffff:10.1.2.3"));
+    assert_false(gw_cidr_list_contains_ip(&list, "not-an-ip"));
+}
+
+static void test_cidr_list_rejects_malformed_entries(void **state)
+{
+    static const char *const bad[] = {
+        "10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/", "10.0.0/8",
+        "::1/129",     "host",       "10.0.0.0/-1",
+    };
+    struct gw_cidr_list list;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (gw_cidr_list_parse(bad[i], &list) == CJ_OK) {
+            fail_msg("CIDR list \"%s\" accepted", bad[i]);
+        }
+    }
+    assert_int_equal(gw_cidr_list_parse("", &list), CJ_OK);
+    assert_int_equal(list.count, 0);
+}
+
+static void test_client_ip_ignores_forwarded_from_untrusted_peer(void **state)
+{
+    struct gw_cidr_list trusted;
+    char ip[GW_IP_CHARS];
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("10.0.0.1", &trusted), CJ_OK);
+    gw_client_ip(&trusted, "203.0.113.9", "1.2.3.4", ip, sizeof(ip));
+    assert_string_equal(ip, "203.0.113.9");
+}
+
+static void test_client_ip_walks_past_trusted_proxies(void **state)
+{
+    struct gw_cidr_list trusted;
+    char ip[GW_IP_CHARS];
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8", &trusted), CJ_OK);
+    /* The client forged the leftmost entry; the rightmost untrusted wins. */
+    gw_client_ip(&trusted, "10.0.0.1", "6.6.6.6, 198.51.100.4, 10.0.0.2", ip,
+                 sizeof(ip));
+    assert_string_equal(ip, "198.51.100.4");
+    gw_client_ip(&trusted, "10.0.0.1", NULL, ip, sizeof(ip));
+    assert_string_equal(ip, "10.0.0.1");
+    /* An invalid entry stops the walk at the proxy that sent it. */
+    gw_client_ip(&trusted, "10.0.0.1", "1.1.1.1, junk", ip, sizeof(ip));
+    assert_string_equal(ip, "10.0.0.1");
+}
+
+static void test_request_id_validation(void **state)
+{
+    char long_id[GW_REQUEST_ID_CHARS_MAX + 2];
+
+    (void)state;
+    assert_true(gw_request_id_valid("abc-123_X.y"));
+    assert_false(gw_request_id_valid(""));
+    assert_false(gw_request_id_valid(NULL));
+    assert_false(gw_request_id_valid("a b"));
+    assert_false(gw_request_id_valid("a\"b"));
+    assert_false(gw_request_id_valid("a\nb"));
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_false(gw_request_id_valid(long_id));
+    long_id[GW_REQUEST_ID_CHARS_MAX] = '\0';
+    assert_true(gw_request_id_valid(long_id));
+}
+
+static void test_generated_request_ids_are_valid_and_distinct(void **state)
+{
+    char a[GW_REQUEST_ID_SIZE];
+    char b[GW_REQUEST_ID_SIZE];
+
+    (void)state;
+    gw_request_id_generate(a, sizeof(a));
+    gw_request_id_generate(b, sizeof(b));
+    assert_true(gw_request_id_valid(a));
+    assert_int_equal(strlen(a), 22);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cidr_list_matches_v4_and_v6),
+        cmocka_unit_test(test_cidr_list_rejects_malformed_entries),
+        cmocka_unit_test(test_client_ip_ignores_forwarded_from_untrusted_peer),
+        cmocka_unit_test(test_client_ip_walks_past_trusted_proxies),
+        cmocka_unit_test(test_request_id_validation),
+        cmocka_unit_test(test_generated_request_ids_are_valid_and_distinct),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
