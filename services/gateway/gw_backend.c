@@ -27,12 +27,10 @@ void gw_backends_free(struct gw_backends *backends)
     free(backends);
 }
 
-grpc_status_code gw_backend_call(struct gw_backends *backends,
-                                 const struct gw_rpc *rpc,
-                                 const struct gw_caller *caller,
-                                 const ProtobufCMessage *request,
-                                 ProtobufCMessage **response, char *detail,
-                                 size_t detail_size)
+grpc_status_code
+gw_backend_call(struct gw_backends *backends, const struct gw_rpc *rpc,
+                const struct gw_caller *caller, const ProtobufCMessage *request,
+                ProtobufCMessage **response, char *detail, size_t detail_size)
 {
     (void)backends;
     (void)caller;

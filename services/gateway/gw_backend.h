@@ -41,12 +41,10 @@ void gw_backends_free(struct gw_backends *backends);
  * rpc->response (free it with gw_json_message_free()); otherwise it is
  * NULL. `detail` gets the status message for the log, never for clients.
  */
-grpc_status_code gw_backend_call(struct gw_backends *backends,
-                                 const struct gw_rpc *rpc,
-                                 const struct gw_caller *caller,
-                                 const ProtobufCMessage *request,
-                                 ProtobufCMessage **response, char *detail,
-                                 size_t detail_size);
+grpc_status_code
+gw_backend_call(struct gw_backends *backends, const struct gw_rpc *rpc,
+                const struct gw_caller *caller, const ProtobufCMessage *request,
+                ProtobufCMessage **response, char *detail, size_t detail_size);
 
 /* The last known state of a dependency for /readyz: "up", "down" or
  * "unknown". `name` is "kms", "session", "auth" or "redis". */

@@ -126,9 +126,9 @@ char *gw_error_body_new(enum gw_error error, const char *message,
     if (message == NULL) {
         message = gw_error_default_message(error);
     }
-    root = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code",
-                     gw_error_code(error), "message", message, "request_id",
-                     request_id);
+    root =
+        json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", gw_error_code(error),
+                  "message", message, "request_id", request_id);
     if (root == NULL) {
         goto out;
     }

@@ -200,7 +200,8 @@ bool gw_content_type_is_json(const char *content_type)
         return false;
     }
     p += 8;
-    if (strncasecmp(p, "utf-8", 5) == 0 || strncasecmp(p, "\"utf-8\"", 7) == 0) {
+    if (strncasecmp(p, "utf-8", 5) == 0 ||
+        strncasecmp(p, "\"utf-8\"", 7) == 0) {
         p += p[0] == '"' ? 7 : 5;
         gw_skip_space(&p);
         return *p == '\0';

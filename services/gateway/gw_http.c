@@ -101,8 +101,8 @@ static void gw_read_addresses(const struct gw_context *ctx,
 
     gw_sockaddr_format(info ? info->client_addr : NULL, req->peer_ip,
                        sizeof(req->peer_ip));
-    trusted = gw_cidr_list_contains_ip(&ctx->settings->trusted_proxies,
-                                       req->peer_ip);
+    trusted =
+        gw_cidr_list_contains_ip(&ctx->settings->trusted_proxies, req->peer_ip);
     snprintf(req->client_ip, sizeof(req->client_ip), "%s", req->peer_ip);
     if (trusted) {
         struct gw_forwarded fw = {.len = 0};
@@ -140,8 +140,7 @@ static void gw_read_user_agent(struct MHD_Connection *conn,
     req->user_agent[n] = '\0';
 }
 
-static void gw_read_headers(struct MHD_Connection *conn,
-                            struct gw_request *req)
+static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
 {
     const char *length;
     const char *transfer;
@@ -159,15 +158,15 @@ static void gw_read_headers(struct MHD_Connection *conn,
         conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
     req->accepts_gzip = gw_accepts_gzip(
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
-    length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                         "Content-Length");
+    length =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (length != NULL) {
         /* MHD has already rejected a malformed Content-Length. */
         req->has_content_length = true;
         req->content_length = strtoull(length, NULL, 10);
     }
-    transfer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                           "Transfer-Encoding");
+    transfer =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
     req->chunked = transfer != NULL && strcasestr(transfer, "chunked") != NULL;
 }
 
@@ -194,8 +193,7 @@ static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
 /* Appends upload data up to the route's limit; beyond it, counts and drops
  * bytes so that 413 can be sent without buffering the rest. Returns false
  * when the connection should be closed instead. */
-static bool gw_accumulate(struct gw_request *req, const char *data,
-                          size_t size)
+static bool gw_accumulate(struct gw_request *req, const char *data, size_t size)
 {
     size_t limit = req->route->body_bytes_max;
 
@@ -229,8 +227,7 @@ static void gw_maybe_gzip(const struct gw_request *req, struct gw_reply *reply,
         reply->body_len < GW_GZIP_THRESHOLD_BYTES) {
         return;
     }
-    if (gw_gzip(reply->body, reply->body_len, &packed, &packed_len) !=
-        CJ_OK) {
+    if (gw_gzip(reply->body, reply->body_len, &packed, &packed_len) != CJ_OK) {
         return;
     }
     free(reply->body);
@@ -250,10 +247,10 @@ static bool gw_add_headers(const struct gw_context *ctx,
 
     ok = ok && MHD_add_response_header(response, "X-Request-Id",
                                        req->request_id) == MHD_YES;
-    ok = ok && MHD_add_response_header(response, "Cache-Control",
-                                       reply->cache_control
-                                           ? reply->cache_control
-                                           : "no-store") == MHD_YES;
+    ok = ok &&
+         MHD_add_response_header(response, "Cache-Control",
+                                 reply->cache_control ? reply->cache_control
+                                                      : "no-store") == MHD_YES;
     if (reply->content_type != NULL && reply->body_len > 0) {
         ok = ok && MHD_add_response_header(response, "Content-Type",
                                            reply->content_type) == MHD_YES;
@@ -264,8 +261,8 @@ static bool gw_add_headers(const struct gw_context *ctx,
     }
     if (reply->status == 429 || reply->status == 503) {
         snprintf(number, sizeof(number), "%d", GW_RETRY_AFTER_SECONDS);
-        ok = ok &&
-             MHD_add_response_header(response, "Retry-After", number) == MHD_YES;
+        ok = ok && MHD_add_response_header(response, "Retry-After", number) ==
+                       MHD_YES;
     }
     if (gzipped) {
         ok = ok && MHD_add_response_header(response, "Content-Encoding",
@@ -413,8 +410,7 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
                                        const char *url, const char *method,
                                        const char *version,
                                        const char *upload_data,
-                                       size_t *upload_data_size,
-                                       void **con_cls)
+                                       size_t *upload_data_size, void **con_cls)
 {
     struct MHD_Response *response;
     enum MHD_Result result;
@@ -498,13 +494,11 @@ static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
         (void *)ctx, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)GW_CONNECTIONS_MAX,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)GW_CONNECTIONS_PER_IP_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)GW_CONNECTION_IDLE_SECONDS,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)GW_CONNECTION_MEMORY_BYTES, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_NOTIFY_COMPLETED, admin ? NULL : gw_api_completed, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)GW_CONNECTIONS_PER_IP_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_CONNECTION_IDLE_SECONDS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONNECTION_MEMORY_BYTES,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_COMPLETED,
+        admin ? NULL : gw_api_completed, NULL, MHD_OPTION_END);
 }
 
 struct gw_http *gw_http_start(const struct gw_context *ctx)

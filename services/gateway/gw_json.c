@@ -73,8 +73,8 @@ enum cj_status gw_json_check_depth(const char *text, size_t len,
     return CJ_OK;
 }
 
-enum cj_status gw_json_parse_object(const char *text, size_t len,
-                                    json_t **out, char *err, size_t err_size)
+enum cj_status gw_json_parse_object(const char *text, size_t len, json_t **out,
+                                    char *err, size_t err_size)
 {
     json_error_t parse_error;
     json_t *root = NULL;
@@ -130,8 +130,7 @@ static void gw_json_enum_prefix(const char *type_name, char *buf, size_t size)
 }
 
 void gw_json_enum_name(const ProtobufCEnumDescriptor *desc,
-                       const ProtobufCEnumValue *value, char *buf,
-                       size_t size)
+                       const ProtobufCEnumValue *value, char *buf, size_t size)
 {
     char prefix[GW_JSON_ENUM_NAME_CHARS];
     const char *name = value->name;
@@ -177,7 +176,8 @@ static bool gw_json_is_map_entry(const ProtobufCFieldDescriptor *field)
     name_len = strlen(entry->name);
     return entry->n_fields == 2 && name_len > 5 &&
            strcmp(entry->name + name_len - 5, "Entry") == 0 &&
-           entry->fields[0].id == 1 && strcmp(entry->fields[0].name, "key") == 0 &&
+           entry->fields[0].id == 1 &&
+           strcmp(entry->fields[0].name, "key") == 0 &&
            entry->fields[1].id == 2 &&
            strcmp(entry->fields[1].name, "value") == 0;
 }
@@ -228,17 +228,15 @@ static const void *gw_json_member_cptr(const void *message, unsigned offset)
 
 /* ---- JSON to protobuf ---- */
 
-static enum cj_status gw_json_to_message_at(const json_t *object,
-                                            const ProtobufCMessageDescriptor *desc,
-                                            const char *excluded_field,
-                                            size_t depth,
-                                            ProtobufCMessage **out, char *err,
-                                            size_t err_size);
+static enum cj_status
+gw_json_to_message_at(const json_t *object,
+                      const ProtobufCMessageDescriptor *desc,
+                      const char *excluded_field, size_t depth,
+                      ProtobufCMessage **out, char *err, size_t err_size);
 
 /* Reads a JSON integer, or a decimal string when `allow_string`. */
 static bool gw_json_read_signed(const json_t *value, bool allow_string,
-                                long long min, long long max,
-                                long long *out)
+                                long long min, long long max, long long *out)
 {
     long long v;
 
@@ -371,8 +369,7 @@ static enum cj_status gw_json_read_bytes(const json_t *value,
  */
 static enum cj_status gw_json_read_value(const ProtobufCFieldDescriptor *field,
                                          const json_t *value, size_t depth,
-                                         void *dst, char *err,
-                                         size_t err_size)
+                                         void *dst, char *err, size_t err_size)
 {
     long long s;
     unsigned long long u;
@@ -505,7 +502,8 @@ static enum cj_status gw_json_read_map(const ProtobufCFieldDescriptor *field,
         return CJ_ERR_NOMEM;
     }
     /* The fields are a child object: entry messages sit one level down. */
-    json_object_foreach ((json_t *)value, key, item) {
+    json_object_foreach((json_t *)value, key, item)
+    {
         ProtobufCMessage *entry = calloc(1, entry_desc->sizeof_message);
         json_t *key_json;
         enum cj_status status;
@@ -532,10 +530,9 @@ static enum cj_status gw_json_read_map(const ProtobufCFieldDescriptor *field,
                           field->name);
             return CJ_ERR_INVALID;
         }
-        status = gw_json_read_value(value_field, item, depth + 1,
-                                    gw_json_member_ptr(entry,
-                                                       value_field->offset),
-                                    err, err_size);
+        status = gw_json_read_value(
+            value_field, item, depth + 1,
+            gw_json_member_ptr(entry, value_field->offset), err, err_size);
         if (status != CJ_OK) {
             return status;
         }
@@ -543,10 +540,10 @@ static enum cj_status gw_json_read_map(const ProtobufCFieldDescriptor *field,
     return CJ_OK;
 }
 
-static enum cj_status gw_json_read_repeated(const ProtobufCFieldDescriptor *field,
-                                            const json_t *value, size_t depth,
-                                            void *message, char *err,
-                                            size_t err_size)
+static enum cj_status
+gw_json_read_repeated(const ProtobufCFieldDescriptor *field,
+                      const json_t *value, size_t depth, void *message,
+                      char *err, size_t err_size)
 {
     size_t *count = gw_json_member_ptr(message, field->quantifier_offset);
     void **array = gw_json_member_ptr(message, field->offset);
@@ -619,25 +616,24 @@ static enum cj_status gw_json_read_field(const ProtobufCFieldDescriptor *field,
         *which = field->id;
     }
     status = gw_json_read_value(field, value, depth,
-                                gw_json_member_ptr(message, field->offset),
-                                err, err_size);
+                                gw_json_member_ptr(message, field->offset), err,
+                                err_size);
     if (status == CJ_OK && field->label == PROTOBUF_C_LABEL_OPTIONAL &&
         field->quantifier_offset != 0 &&
         !(field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
         field->type != PROTOBUF_C_TYPE_MESSAGE &&
         field->type != PROTOBUF_C_TYPE_STRING) {
-        *(protobuf_c_boolean *)gw_json_member_ptr(
-            message, field->quantifier_offset) = 1;
+        *(protobuf_c_boolean *)gw_json_member_ptr(message,
+                                                  field->quantifier_offset) = 1;
     }
     return status;
 }
 
-static enum cj_status gw_json_to_message_at(const json_t *object,
-                                            const ProtobufCMessageDescriptor *desc,
-                                            const char *excluded_field,
-                                            size_t depth,
-                                            ProtobufCMessage **out, char *err,
-                                            size_t err_size)
+static enum cj_status
+gw_json_to_message_at(const json_t *object,
+                      const ProtobufCMessageDescriptor *desc,
+                      const char *excluded_field, size_t depth,
+                      ProtobufCMessage **out, char *err, size_t err_size)
 {
     ProtobufCMessage *message = NULL;
     enum cj_status status = CJ_ERR_INVALID;
@@ -661,7 +657,8 @@ static enum cj_status gw_json_to_message_at(const json_t *object,
     }
     desc->message_init(message);
 
-    json_object_foreach ((json_t *)object, key, value) {
+    json_object_foreach((json_t *)object, key, value)
+    {
         const ProtobufCFieldDescriptor *field =
             protobuf_c_message_descriptor_get_field_by_name(desc, key);
 
@@ -675,8 +672,8 @@ static enum cj_status gw_json_to_message_at(const json_t *object,
         if (json_is_null(value)) {
             continue;
         }
-        status = gw_json_read_field(field, value, depth, message, err,
-                                    err_size);
+        status =
+            gw_json_read_field(field, value, depth, message, err, err_size);
         if (status != CJ_OK) {
             goto out;
         }
@@ -791,7 +788,8 @@ static json_t *gw_json_write_map(const ProtobufCFieldDescriptor *field,
                                                                field->offset);
     json_t *object = json_object();
 
-    if (object == NULL || entry_desc->fields[0].type != PROTOBUF_C_TYPE_STRING) {
+    if (object == NULL ||
+        entry_desc->fields[0].type != PROTOBUF_C_TYPE_STRING) {
         json_decref(object);
         return NULL;
     }
@@ -887,7 +885,8 @@ json_t *gw_json_from_message(const ProtobufCMessage *message)
             value = gw_json_write_value(
                 field, gw_json_member_cptr(message, field->offset));
         }
-        if (value == NULL || json_object_set_new(object, field->name, value) != 0) {
+        if (value == NULL ||
+            json_object_set_new(object, field->name, value) != 0) {
             json_decref(object);
             return NULL;
         }
@@ -897,8 +896,7 @@ json_t *gw_json_from_message(const ProtobufCMessage *message)
 
 /* ---- wiping free ---- */
 
-static void gw_json_wipe_value(const ProtobufCFieldDescriptor *field,
-                               void *src)
+static void gw_json_wipe_value(const ProtobufCFieldDescriptor *field, void *src)
 {
     if (field->type == PROTOBUF_C_TYPE_STRING) {
         char *text = *(char **)src;
@@ -943,8 +941,8 @@ static void gw_json_wipe_field(const ProtobufCFieldDescriptor *field,
         return;
     }
     if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-        gw_json_wipe(*(ProtobufCMessage **)gw_json_member_ptr(message,
-                                                              field->offset));
+        gw_json_wipe(
+            *(ProtobufCMessage **)gw_json_member_ptr(message, field->offset));
         return;
     }
     gw_json_wipe_value(field, gw_json_member_ptr(message, field->offset));

@@ -34,8 +34,7 @@
  * parser sees it. Returns CJ_ERR_TOO_LARGE above depth_max, CJ_OK
  * otherwise; syntax is left to the parser.
  */
-CJ_WARN_UNUSED enum cj_status gw_json_check_depth(const char *text,
-                                                  size_t len,
+CJ_WARN_UNUSED enum cj_status gw_json_check_depth(const char *text, size_t len,
                                                   size_t depth_max);
 
 /*
@@ -44,9 +43,8 @@ CJ_WARN_UNUSED enum cj_status gw_json_check_depth(const char *text,
  * object, NUL in a string) or CJ_ERR_TOO_LARGE (depth) with a message in
  * err.
  */
-CJ_WARN_UNUSED enum cj_status gw_json_parse_object(const char *text,
-                                                   size_t len, json_t **out,
-                                                   char *err,
+CJ_WARN_UNUSED enum cj_status gw_json_parse_object(const char *text, size_t len,
+                                                   json_t **out, char *err,
                                                    size_t err_size);
 
 /*
@@ -75,7 +73,6 @@ void gw_json_message_free(ProtobufCMessage *message);
 
 /* Writes the JSON name of an enum value ("public") into buf. */
 void gw_json_enum_name(const ProtobufCEnumDescriptor *desc,
-                       const ProtobufCEnumValue *value, char *buf,
-                       size_t size);
+                       const ProtobufCEnumValue *value, char *buf, size_t size);
 
 #endif

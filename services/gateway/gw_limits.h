@@ -41,8 +41,8 @@
 
 /* Connections: MHD runs one thread per connection, so these bound the
  * threads too. */
-#define GW_CONNECTIONS_MAX        512
-#define GW_CONNECTIONS_PER_IP_MAX 64
+#define GW_CONNECTIONS_MAX         512
+#define GW_CONNECTIONS_PER_IP_MAX  64
 #define GW_CONNECTION_IDLE_SECONDS 15
 
 /* gzip of sealed response envelopes above this size, when accepted. */
@@ -50,8 +50,8 @@
 
 /* Deadline of one backend RPC; a dependency that does not answer in time
  * gives 503 with this Retry-After. */
-#define GW_RPC_DEADLINE_MS        3000
-#define GW_RETRY_AFTER_SECONDS    5
+#define GW_RPC_DEADLINE_MS     3000
+#define GW_RETRY_AFTER_SECONDS 5
 
 /* Longest Cache-Control max-age of /.well-known/jwks.json, in seconds:
  * short, so that verifiers pick up a new signing key well before it is

@@ -24,16 +24,15 @@ static const unsigned gw_metrics_statuses[] = {
 /* Methods: GET, HEAD, POST, PUT, OPTIONS, other. */
 #define GW_METRICS_METHOD_COUNT 6
 /* Latency bucket bounds in seconds; the last bucket is +Inf. */
-static const double gw_metrics_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05,
-                                            0.1,   0.25,  0.5,  1.0,   2.5,
-                                            5.0};
+static const double gw_metrics_buckets[] = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0};
 #define GW_METRICS_BUCKET_COUNT                                                \
     (sizeof(gw_metrics_buckets) / sizeof(gw_metrics_buckets[0]))
 /* Initial size of the rendered text; it grows as needed. */
 #define GW_METRICS_TEXT_BYTES_INITIAL (16 * 1024)
 
 static uint64_t gw_requests[GW_METRICS_ROUTES_MAX][GW_METRICS_METHOD_COUNT]
-                          [GW_METRICS_STATUS_COUNT];
+                           [GW_METRICS_STATUS_COUNT];
 static uint64_t gw_latency_buckets[GW_METRICS_ROUTES_MAX]
                                   [GW_METRICS_BUCKET_COUNT + 1];
 /* Sum of latencies in microseconds, so it can be an atomic integer. */
@@ -114,8 +113,7 @@ void gw_metrics_record_request(size_t route_index, unsigned method_bit,
             break;
         }
     }
-    __atomic_fetch_add(&gw_latency_buckets[route][bucket], 1,
-                       __ATOMIC_RELAXED);
+    __atomic_fetch_add(&gw_latency_buckets[route][bucket], 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&gw_latency_sum_us[route],
                        (uint64_t)(seconds > 0 ? seconds * 1e6 : 0),
                        __ATOMIC_RELAXED);
@@ -185,8 +183,8 @@ static void gw_metrics_render_requests(struct gw_text *t)
     for (size_t r = 0; r < GW_METRICS_ROUTES_MAX; r++) {
         for (size_t m = 0; m < GW_METRICS_METHOD_COUNT; m++) {
             for (size_t s = 0; s < GW_METRICS_STATUS_COUNT; s++) {
-                uint64_t v = __atomic_load_n(&gw_requests[r][m][s],
-                                             __ATOMIC_RELAXED);
+                uint64_t v =
+                    __atomic_load_n(&gw_requests[r][m][s], __ATOMIC_RELAXED);
                 char status[16];
 
                 if (v == 0) {
@@ -219,16 +217,16 @@ static void gw_metrics_render_latency(struct gw_text *t)
         const char *route = gw_metrics_route_label(r);
 
         for (size_t b = 0; b <= GW_METRICS_BUCKET_COUNT; b++) {
-            cumulative += __atomic_load_n(&gw_latency_buckets[r][b],
-                                          __ATOMIC_RELAXED);
+            cumulative +=
+                __atomic_load_n(&gw_latency_buckets[r][b], __ATOMIC_RELAXED);
         }
         if (cumulative == 0) {
             continue;
         }
         cumulative = 0;
         for (size_t b = 0; b <= GW_METRICS_BUCKET_COUNT; b++) {
-            cumulative += __atomic_load_n(&gw_latency_buckets[r][b],
-                                          __ATOMIC_RELAXED);
+            cumulative +=
+                __atomic_load_n(&gw_latency_buckets[r][b], __ATOMIC_RELAXED);
             if (b < GW_METRICS_BUCKET_COUNT) {
                 gw_text_printf(t,
                                "cerrojo_gateway_request_duration_seconds_"
@@ -274,8 +272,8 @@ char *gw_metrics_render(void)
                        "cerrojo_gateway_rejections_total{reason=\"%s\"} "
                        "%llu\n",
                        gw_rejection_names[i],
-                       (unsigned long long)__atomic_load_n(
-                           &gw_rejections[i], __ATOMIC_RELAXED));
+                       (unsigned long long)__atomic_load_n(&gw_rejections[i],
+                                                           __ATOMIC_RELAXED));
     }
     if (t.failed) {
         free(t.data);

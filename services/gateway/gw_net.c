@@ -229,8 +229,8 @@ void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
             if (end <= forwarded_for) {
                 break;
             }
-            start = gw_forwarded_previous(forwarded_for, end, entry,
-                                          sizeof(entry));
+            start =
+                gw_forwarded_previous(forwarded_for, end, entry, sizeof(entry));
             if (!gw_ip_parse(entry, &family, addr) ||
                 inet_ntop(family, addr, current, sizeof(current)) == NULL) {
                 break;

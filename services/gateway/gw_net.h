@@ -43,8 +43,7 @@ CJ_WARN_UNUSED enum cj_status gw_cidr_list_parse(const char *text,
                                                  struct gw_cidr_list *out);
 
 /* True when the textual address `ip` is inside any network of the list. */
-bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list,
-                              const char *ip);
+bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list, const char *ip);
 
 /* Writes the text form of a socket address (IPv4-mapped IPv6 as IPv4);
  * "unknown" when it has another family. */

@@ -133,11 +133,10 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
-    req->route =
-        gw_route_find(req->path, req->method, &req->allowed_methods);
+    req->route = gw_route_find(req->path, req->method, &req->allowed_methods);
     if (req->allowed_methods == 0) {
-        gw_reply_error(req, reply, GW_ERR_NOT_FOUND, NULL,
-                       GW_REJECT_NOT_FOUND, "no route for the path");
+        gw_reply_error(req, reply, GW_ERR_NOT_FOUND, NULL, GW_REJECT_NOT_FOUND,
+                       "no route for the path");
         return false;
     }
     if (req->method == GW_METHOD_OPTIONS) {
@@ -202,8 +201,8 @@ static void gw_handle_openapi(const struct gw_context *ctx,
 
     if (ctx->openapi == NULL) {
         gw_reply_error(req, reply, GW_ERR_NOT_FOUND,
-                       "No API description is installed.",
-                       GW_REJECT_NOT_FOUND, "OpenAPI file absent at start");
+                       "No API description is installed.", GW_REJECT_NOT_FOUND,
+                       "OpenAPI file absent at start");
         return;
     }
     copy = malloc(ctx->openapi_len + 1);
@@ -233,8 +232,8 @@ static void gw_reply_backend_error(struct gw_request *req,
         reason = GW_REJECT_RATE_LIMITED;
     }
     cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
-           CJ_F_STR("rpc", req->route->rpc.path),
-           CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+           CJ_F_STR("rpc", req->route->rpc.path), CJ_F_INT("grpc_status", code),
+           CJ_F_STR("detail", detail));
     gw_reply_error(req, reply, error, NULL, reason, "backend call failed");
 }
 

@@ -35,8 +35,8 @@ struct gw_request {
     const char *origin;
     const char *content_type;
     const char *content_encoding;
-    const char *session_header; /* Cerrojo-Session */
-    const char *seal_header;    /* Cerrojo-Seal, for sealed GET requests */
+    const char *session_header;      /* Cerrojo-Session */
+    const char *seal_header;         /* Cerrojo-Seal, for sealed GET requests */
     const char *cors_request_method; /* Access-Control-Request-Method */
     bool has_content_length;
     unsigned long long content_length;
@@ -62,10 +62,10 @@ struct gw_reply {
     const char *content_type;
     const char *cache_control; /* NULL for no-store */
     char cache_control_buf[64];
-    unsigned allow;            /* methods for Allow, 0 for none */
-    bool cors_preflight;       /* answer with the preflight headers */
-    bool sealed;               /* a sealed envelope: may be gzipped */
-    bool ready;                /* the pipeline has decided the answer */
+    unsigned allow;      /* methods for Allow, 0 for none */
+    bool cors_preflight; /* answer with the preflight headers */
+    bool sealed;         /* a sealed envelope: may be gzipped */
+    bool ready;          /* the pipeline has decided the answer */
 };
 
 /* Sets `reply` to the error shape for `error` with `message` (NULL for the

@@ -17,8 +17,11 @@
 #define GW_SEALED (GW_MODE_STATELESS | GW_MODE_STATEFUL)
 
 #define GW_AUTH_RPC(name, req, resp)                                           \
-    {GW_BACKEND_AUTH, "/cerrojo.v1.Auth/" name,                                \
-     &cerrojo__v1__##req##__descriptor, &cerrojo__v1__##resp##__descriptor}
+    {                                                                          \
+        GW_BACKEND_AUTH, "/cerrojo.v1.Auth/" name,                             \
+            &cerrojo__v1__##req##__descriptor,                                 \
+            &cerrojo__v1__##resp##__descriptor                                 \
+    }
 
 static const struct gw_route gw_route_table[] = {
     {.path = "/v1/keys",
@@ -175,8 +178,8 @@ enum gw_method gw_method_parse(const char *name)
         const char *name;
         enum gw_method method;
     } methods[] = {
-        {"GET", GW_METHOD_GET},   {"HEAD", GW_METHOD_HEAD},
-        {"POST", GW_METHOD_POST}, {"PUT", GW_METHOD_PUT},
+        {"GET", GW_METHOD_GET},         {"HEAD", GW_METHOD_HEAD},
+        {"POST", GW_METHOD_POST},       {"PUT", GW_METHOD_PUT},
         {"OPTIONS", GW_METHOD_OPTIONS},
     };
 

@@ -39,9 +39,8 @@ void gw_sealed_handle(const struct gw_context *ctx, struct gw_request *req,
                                       &envelope, err, sizeof(err));
         if (status != CJ_OK) {
             gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST, err,
-                           status == CJ_ERR_TOO_LARGE
-                               ? GW_REJECT_JSON_TOO_DEEP
-                               : GW_REJECT_JSON_INVALID,
+                           status == CJ_ERR_TOO_LARGE ? GW_REJECT_JSON_TOO_DEEP
+                                                      : GW_REJECT_JSON_INVALID,
                            "envelope is not a JSON object");
             goto out;
         }

@@ -19,9 +19,8 @@ static const char *gw_env(const char *name, const char *fallback)
 }
 
 static enum cj_status gw_env_unsigned(const char *name, unsigned fallback,
-                                      unsigned min, unsigned max,
-                                      unsigned *out, char *err,
-                                      size_t err_size)
+                                      unsigned min, unsigned max, unsigned *out,
+                                      char *err, size_t err_size)
 {
     const char *text = getenv(name);
     char *end = NULL;
@@ -50,8 +49,7 @@ static enum cj_status gw_env_copy(const char *name, const char *fallback,
     const char *value = gw_env(name, fallback);
 
     if (strlen(value) >= size) {
-        snprintf(err, err_size, "%s is longer than %zu bytes", name,
-                 size - 1);
+        snprintf(err, err_size, "%s is longer than %zu bytes", name, size - 1);
         return CJ_ERR_INVALID;
     }
     strcpy(out, value);
@@ -89,13 +87,13 @@ static enum cj_status gw_settings_load_network(struct gw_settings *out,
                  "CERROJO_GATEWAY_HOST must be an IPv4 or IPv6 address");
         return CJ_ERR_INVALID;
     }
-    if (gw_env_unsigned("CERROJO_GATEWAY_PORT", GW_HTTP_PORT_DEFAULT, 1,
-                        65535, &port, err, err_size) != CJ_OK) {
+    if (gw_env_unsigned("CERROJO_GATEWAY_PORT", GW_HTTP_PORT_DEFAULT, 1, 65535,
+                        &port, err, err_size) != CJ_OK) {
         return CJ_ERR_INVALID;
     }
     out->http_port = (uint16_t)port;
-    if (gw_env_unsigned("CERROJO_GATEWAY_ADMIN_PORT", GW_ADMIN_PORT_DEFAULT,
-                        1, 65535, &port, err, err_size) != CJ_OK) {
+    if (gw_env_unsigned("CERROJO_GATEWAY_ADMIN_PORT", GW_ADMIN_PORT_DEFAULT, 1,
+                        65535, &port, err, err_size) != CJ_OK) {
         return CJ_ERR_INVALID;
     }
     out->admin_port = (uint16_t)port;
@@ -155,8 +153,7 @@ static enum cj_status gw_settings_load_numbers(struct gw_settings *out,
         {"CERROJO_CLOCK_LEEWAY_SECONDS", GW_CLOCK_LEEWAY_SECONDS_DEFAULT, 0,
          3600, &out->clock_leeway_seconds},
         {"CERROJO_GATEWAY_JWKS_REFRESH_SECONDS",
-         GW_JWKS_REFRESH_SECONDS_DEFAULT, 1, 86400,
-         &out->jwks_refresh_seconds},
+         GW_JWKS_REFRESH_SECONDS_DEFAULT, 1, 86400, &out->jwks_refresh_seconds},
         {"CERROJO_GATEWAY_RPC_DEADLINE_MS", GW_RPC_DEADLINE_MS, 10, 60000,
          &out->rpc_deadline_ms},
         {"CERROJO_GATEWAY_RATE_PER_MINUTE", GW_RATE_PER_MINUTE_DEFAULT, 1,
@@ -173,8 +170,8 @@ static enum cj_status gw_settings_load_numbers(struct gw_settings *out,
 
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
         if (gw_env_unsigned(numbers[i].name, numbers[i].fallback,
-                            numbers[i].min, numbers[i].max, numbers[i].dst,
-                            err, err_size) != CJ_OK) {
+                            numbers[i].min, numbers[i].max, numbers[i].dst, err,
+                            err_size) != CJ_OK) {
             return CJ_ERR_INVALID;
         }
     }
@@ -195,8 +192,7 @@ enum cj_status gw_settings_load(struct gw_settings *out, char *err,
     } else if (strcmp(profile, "prod") == 0) {
         out->profile = GW_PROFILE_PROD;
     } else {
-        snprintf(err, err_size,
-                 "CERROJO_PROFILE must be dev, stage or prod");
+        snprintf(err, err_size, "CERROJO_PROFILE must be dev, stage or prod");
         return CJ_ERR_INVALID;
     }
     if (!cj_log_level_parse(level, &out->log_level)) {

@@ -19,8 +19,8 @@
 /* Longest file path in a setting, with the NUL. */
 #define GW_PATH_SIZE 1024
 
-#define GW_HTTP_PORT_DEFAULT  8080
-#define GW_ADMIN_PORT_DEFAULT 9090
+#define GW_HTTP_PORT_DEFAULT    8080
+#define GW_ADMIN_PORT_DEFAULT   9090
 #define GW_KMS_ADDR_DEFAULT     "127.0.0.1:50052"
 #define GW_SESSION_ADDR_DEFAULT "127.0.0.1:50053"
 #define GW_AUTH_ADDR_DEFAULT    "127.0.0.1:50051"

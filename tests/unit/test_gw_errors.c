@@ -96,8 +96,8 @@ static void test_retry_after_only_for_429_and_503(void **state)
 
 static void test_error_body_has_the_one_shape(void **state)
 {
-    char *text = gw_error_body_new(GW_ERR_PAYLOAD_TOO_LARGE, "too \"big\"",
-                                   "req-1");
+    char *text =
+        gw_error_body_new(GW_ERR_PAYLOAD_TOO_LARGE, "too \"big\"", "req-1");
     json_t *root;
     json_t *error;
 
@@ -112,8 +112,8 @@ static void test_error_body_has_the_one_shape(void **state)
                         "payload_too_large");
     assert_string_equal(json_string_value(json_object_get(error, "message")),
                         "too \"big\"");
-    assert_string_equal(
-        json_string_value(json_object_get(error, "request_id")), "req-1");
+    assert_string_equal(json_string_value(json_object_get(error, "request_id")),
+                        "req-1");
     json_decref(root);
     free(text);
 }

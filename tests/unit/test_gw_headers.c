@@ -62,8 +62,7 @@ static void test_origin_matching_is_exact(void **state)
     };
 
     (void)state;
-    assert_int_equal(gw_origin_list_parse("https://app.example", &list),
-                     CJ_OK);
+    assert_int_equal(gw_origin_list_parse("https://app.example", &list), CJ_OK);
     assert_true(gw_origin_allowed(&list, "https://app.example"));
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         if (gw_origin_allowed(&list, refused[i])) {

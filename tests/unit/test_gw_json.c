@@ -70,9 +70,10 @@ static void test_strings_and_bytes_convert(void **state)
     assert_int_equal(req->client_secret.data[31], 32);
     out = render(&req->base);
     assert_string_equal(
-        out, "{\"client_secret\":\"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA\","
-             "\"email\":\"a@b.example\",\"password\":\"correct horse\","
-             "\"username\":\"ana\"}");
+        out,
+        "{\"client_secret\":\"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA\","
+        "\"email\":\"a@b.example\",\"password\":\"correct horse\","
+        "\"username\":\"ana\"}");
     free(out);
     gw_json_message_free(&req->base);
 }
@@ -81,8 +82,8 @@ static void test_absent_and_null_members_keep_defaults(void **state)
 {
     enum cj_status status;
     Cerrojo__V1__RegisterRequest *req = (Cerrojo__V1__RegisterRequest *)convert(
-        "{\"username\":null}", &cerrojo__v1__register_request__descriptor,
-        NULL, &status);
+        "{\"username\":null}", &cerrojo__v1__register_request__descriptor, NULL,
+        &status);
 
     (void)state;
     assert_int_equal(status, CJ_OK);
@@ -118,8 +119,8 @@ static void test_excluded_field_is_rejected(void **state)
 {
     enum cj_status status;
     ProtobufCMessage *msg =
-        convert("{\"class\":\"public\"}", &cerrojo__v1__get_data_request__descriptor,
-                "class", &status);
+        convert("{\"class\":\"public\"}",
+                &cerrojo__v1__get_data_request__descriptor, "class", &status);
 
     (void)state;
     assert_null(msg);
@@ -142,8 +143,8 @@ static void test_int64_accepts_number_and_string(void **state)
     assert_true(p->created_at_ms == INT64_MIN);
     gw_json_message_free(&p->base);
     p = (Cerrojo__V1__Profile *)convert("{\"created_at_ms\":1733300000000}",
-                                        &cerrojo__v1__profile__descriptor,
-                                        NULL, &status);
+                                        &cerrojo__v1__profile__descriptor, NULL,
+                                        &status);
     assert_int_equal(status, CJ_OK);
     assert_true(p->created_at_ms == 1733300000000LL);
     gw_json_message_free(&p->base);
@@ -157,8 +158,7 @@ static void test_nested_and_repeated_messages_convert(void **state)
             "{\"key_list_jws\":\"a.b.c\",\"keys\":[{\"key_id\":7,\"kem_id\":32,"
             "\"public_key\":\"AAEC\",\"state\":\"active\"},{\"key_id\":8}],"
             "\"signer_fingerprints\":[\"f1\",\"f2\"]}",
-            &cerrojo__v1__list_public_keys_response__descriptor, NULL,
-            &status);
+            &cerrojo__v1__list_public_keys_response__descriptor, NULL, &status);
     char *out;
 
     (void)state;
@@ -213,7 +213,8 @@ static void test_uint64_above_int64_renders_as_string(void **state)
     opt.has_double_value = 1;
     opt.double_value = 0.5;
     out = render(&opt.base);
-    assert_non_null(strstr(out, "\"positive_int_value\":\"18446744073709551615\""));
+    assert_non_null(
+        strstr(out, "\"positive_int_value\":\"18446744073709551615\""));
     assert_non_null(strstr(out, "\"negative_int_value\":-5"));
     assert_non_null(strstr(out, "\"double_value\":0.5"));
     /* Proto2 optional fields left unset are omitted. */
@@ -248,10 +249,11 @@ static void test_proto2_enum_and_repeated_int32(void **state)
     assert_true(f->has_number);
     assert_int_equal(f->number, 3);
     assert_true(f->has_label);
-    assert_int_equal(f->label,
-                     GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED);
-    assert_int_equal(f->type,
-                     GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64);
+    assert_int_equal(
+        f->label,
+        GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED);
+    assert_int_equal(
+        f->type, GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64);
     gw_json_message_free(&f->base);
 
     loc = (Google__Protobuf__SourceCodeInfo__Location *)convert(
@@ -290,8 +292,8 @@ static void test_oneof_takes_one_member(void **state)
 
     r = (Grpc__Reflection__V1alpha__ServerReflectionRequest *)convert(
         "{\"file_by_filename\":\"a\",\"list_services\":\"*\"}",
-        &grpc__reflection__v1alpha__server_reflection_request__descriptor,
-        NULL, &status);
+        &grpc__reflection__v1alpha__server_reflection_request__descriptor, NULL,
+        &status);
     assert_null(r);
     assert_int_equal(status, CJ_ERR_INVALID);
 }
@@ -319,9 +321,8 @@ static void test_depth_check_counts_brackets_outside_strings(void **state)
     (void)state;
     memset(deep, '[', sizeof(deep) - 1);
     deep[sizeof(deep) - 1] = '\0';
-    assert_int_equal(gw_json_check_depth(deep, GW_JSON_DEPTH_MAX, 
-                                         GW_JSON_DEPTH_MAX),
-                     CJ_OK);
+    assert_int_equal(
+        gw_json_check_depth(deep, GW_JSON_DEPTH_MAX, GW_JSON_DEPTH_MAX), CJ_OK);
     assert_int_equal(gw_json_check_depth(deep, strlen(deep), GW_JSON_DEPTH_MAX),
                      CJ_ERR_TOO_LARGE);
     assert_int_equal(gw_json_check_depth(quoted, strlen(quoted), 2), CJ_OK);
@@ -404,8 +405,7 @@ static void test_invalid_inputs_are_each_rejected(void **state)
         }
         desc = target_for(entry->d_name);
         if (desc == NULL) {
-            fail_msg("%s: no target message for this file name",
-                     entry->d_name);
+            fail_msg("%s: no target message for this file name", entry->d_name);
         }
         snprintf(path, sizeof(path), "%s/%s", INVALID_DIR, entry->d_name);
         text = read_file(path, &len);

@@ -20,8 +20,7 @@ static void test_requests_are_counted_by_route_and_status(void **state)
     (void)state;
     gw_metrics_record_request(gw_route_index(login), GW_METHOD_POST, 413,
                               0.002);
-    gw_metrics_record_request(gw_route_index(login), GW_METHOD_POST, 413,
-                              0.3);
+    gw_metrics_record_request(gw_route_index(login), GW_METHOD_POST, 413, 0.3);
     gw_metrics_record_request((size_t)-1, GW_METHOD_NONE, 404, 0.0001);
     text = gw_metrics_render();
     assert_non_null(text);

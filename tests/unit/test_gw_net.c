@@ -30,7 +30,7 @@ static void test_cidr_list_matches_v4_and_v6(void **state)
 static void test_cidr_list_rejects_malformed_entries(void **state)
 {
     static const char *const bad[] = {
-        "10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/", "10.0.0/8",
+        "10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/",   "10.0.0/8",
         "::1/129",     "host",       "10.0.0.0/-1",
     };
     struct gw_cidr_list list;

@@ -21,9 +21,8 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    if (f == NULL ||
-        gw_origin_list_parse("https://app.example", &f->settings.cors_origins) !=
-            CJ_OK) {
+    if (f == NULL || gw_origin_list_parse("https://app.example",
+                                          &f->settings.cors_origins) != CJ_OK) {
         return -1;
     }
     f->ctx.settings = &f->settings;

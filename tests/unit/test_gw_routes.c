@@ -37,8 +37,7 @@ static void test_every_design_route_is_in_the_table(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (gw_route_find(routes[i].path, routes[i].method, &allowed) ==
-            NULL) {
+        if (gw_route_find(routes[i].path, routes[i].method, &allowed) == NULL) {
             fail_msg("%s is missing", routes[i].path);
         }
     }

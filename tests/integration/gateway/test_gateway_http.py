@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Integration test of cerrojo-gateway's HTTP edge: routing, limits, error
+shape, security headers, CORS, request ids, metrics and the access log.
+
+Starts the gateway binary given as the first argument on free loopback
+ports, sends real HTTP requests and stops it by its process id.
+"""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+GATEWAY = None
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+}
+ORIGIN = "https://app.example"
+STARTUP_SECONDS = 10
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """One gateway process with its own ports and log file."""
+
+    def __init__(self, extra_env=None):
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="gw-", suffix=".log",
+                                               delete=False)
+        env = dict(os.environ)
+        env.update({
+            "CERROJO_PROFILE": "dev",
+            "CERROJO_GATEWAY_PORT": str(self.port),
+            "CERROJO_GATEWAY_ADMIN_PORT": str(self.admin_port),
+            "CERROJO_GATEWAY_CORS_ORIGINS": ORIGIN,
+            "CERROJO_GATEWAY_OPENAPI_FILE": "/nonexistent/openapi.json",
+            # Nothing listens there: backends are down for this test.
+            "CERROJO_KMS_ADDR": "127.0.0.1:%d" % free_port(),
+            "CERROJO_SESSION_ADDR": "127.0.0.1:%d" % free_port(),
+            "CERROJO_AUTH_ADDR": "127.0.0.1:%d" % free_port(),
+            "CERROJO_REDIS_ADDR": "127.0.0.1:%d" % free_port(),
+        })
+        env.update(extra_env or {})
+        self.proc = subprocess.Popen([GATEWAY], env=env, stdout=self.log,
+                                     stderr=self.log)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError("gateway did not start; log:\n" + self.log_text())
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port,
+                                          timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def raw(self, payload):
+        """Sends raw bytes; returns the status code of the first response."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(payload)
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        return int(line.split()[1]) if line.startswith("HTTP/") else 0
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_text(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        """Stops the gateway; raises when it did not exit cleanly or a
+        sanitizer reported anything."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        log = self.log_text()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the gateway log:\n"
+                                     + log[-4000:])
+        if self.proc.returncode != 0:
+            raise AssertionError("gateway exited with %d" % self.proc.returncode)
+
+
+class GatewayHttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.gw.stop()
+        finally:
+            os.unlink(cls.gw.log.name)
+
+    def assert_error(self, status, headers, body, expected_status, code):
+        self.assertEqual(status, expected_status)
+        self.assertEqual(headers.get("content-type"), "application/json")
+        doc = json.loads(body)
+        self.assertEqual(list(doc.keys()), ["error"])
+        self.assertEqual(doc["error"]["code"], code)
+        self.assertTrue(doc["error"]["message"])
+        self.assertEqual(doc["error"]["request_id"], headers["x-request-id"])
+
+    def assert_security_headers(self, headers):
+        for name, fragment in SECURITY_HEADERS.items():
+            self.assertIn(name, headers)
+            self.assertIn(fragment, headers[name])
+
+    def test_healthz_has_security_headers(self):
+        status, headers, body = self.gw.request("GET", "/healthz")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), {"status": "ok"})
+        self.assert_security_headers(headers)
+        self.assertEqual(headers["cache-control"], "no-store")
+
+    def test_head_on_healthz_has_no_body(self):
+        status, _, body = self.gw.request("HEAD", "/healthz")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"")
+
+    def test_unknown_route_is_404(self):
+        status, headers, body = self.gw.request("GET", "/v1/unknown")
+        self.assert_error(status, headers, body, 404, "not_found")
+        self.assert_security_headers(headers)
+
+    def test_unused_method_is_405_with_allow(self):
+        status, headers, body = self.gw.request("DELETE", "/v1/login")
+        self.assert_error(status, headers, body, 405, "method_not_allowed")
+        self.assertEqual(headers["allow"], "POST, OPTIONS")
+        status, headers, _ = self.gw.request("GET", "/v1/me/data/private",
+                                             headers={"Cerrojo-Seal": "x"})
+        status, headers, _ = self.gw.request("POST", "/v1/me/data/private")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["allow"], "GET, PUT, OPTIONS")
+
+    def test_trace_and_connect_are_refused(self):
+        status, headers, _ = self.gw.request("TRACE", "/v1/login")
+        self.assertEqual(status, 405)
+        code = self.gw.raw(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\n"
+                           b"Host: 127.0.0.1\r\n\r\n")
+        self.assertIn(code, (400, 404, 405))
+
+    def test_body_over_content_length_limit_is_413(self):
+        body = b"{" + b" " * (20 * 1024) + b"}"
+        status, headers, data = self.gw.request(
+            "POST", "/v1/login", body=body,
+            headers={"Content-Type": "application/json"})
+        self.assert_error(status, headers, data, 413, "payload_too_large")
+
+    def test_chunked_body_over_limit_is_413(self):
+        chunk = b" " * 8192
+        payload = (b"POST /v1/handshake HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
+        for _ in range(3):
+            payload += b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        payload += b"0\r\n\r\n"
+        self.assertEqual(self.gw.raw(payload), 413)
+
+    def test_non_json_content_type_is_415(self):
+        status, headers, data = self.gw.request(
+            "POST", "/v1/login", body=b"{}",
+            headers={"Content-Type": "text/plain"})
+        self.assert_error(status, headers, data, 415, "unsupported_media_type")
+
+    def test_compressed_body_on_sealed_route_is_415(self):
+        status, headers, data = self.gw.request(
+            "POST", "/v1/login", body=b"{}",
+            headers={"Content-Type": "application/json",
+                     "Content-Encoding": "gzip"})
+        self.assert_error(status, headers, data, 415, "unsupported_media_type")
+
+    def test_oversized_headers_are_431(self):
+        payload = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                   b"a" * (32 * 1024) + b"\r\n\r\n")
+        self.assertEqual(self.gw.raw(payload), 431)
+
+    def test_deep_nesting_is_400_and_gateway_survives(self):
+        body = b"[" * 100000
+        status, headers, data = self.gw.request(
+            "PUT", "/v1/me/data/private", body=body,
+            headers={"Content-Type": "application/json"})
+        self.assert_error(status, headers, data, 400, "invalid_request")
+        self.assertIn("nesting", json.loads(data)["error"]["message"])
+        self.assertTrue(self.gw.alive())
+        self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
+
+    def test_sealed_route_without_backends_is_503(self):
+        status, headers, data = self.gw.request(
+            "POST", "/v1/login", body=b"{}",
+            headers={"Content-Type": "application/json"})
+        self.assert_error(status, headers, data, 503, "unavailable")
+        self.assertIn("retry-after", headers)
+
+    def test_plain_route_with_backend_down_is_503(self):
+        start = time.monotonic()
+        status, headers, data = self.gw.request("GET", "/v1/keys")
+        self.assert_error(status, headers, data, 503, "unavailable")
+        self.assertIn("retry-after", headers)
+        self.assertLess(time.monotonic() - start, 10)
+
+    def test_readyz_lists_dependencies(self):
+        status, _, data = self.gw.request("GET", "/readyz")
+        self.assertEqual(status, 503)
+        deps = json.loads(data)["dependencies"]
+        self.assertEqual(sorted(deps), ["auth", "kms", "redis", "session"])
+
+    def test_openapi_absent_is_404(self):
+        status, headers, data = self.gw.request("GET", "/openapi.json")
+        self.assert_error(status, headers, data, 404, "not_found")
+
+    def test_cors_preflight_for_configured_origin(self):
+        status, headers, _ = self.gw.request(
+            "OPTIONS", "/v1/login",
+            headers={"Origin": ORIGIN,
+                     "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "content-type"})
+        self.assertEqual(status, 204)
+        self.assertEqual(headers["access-control-allow-origin"], ORIGIN)
+        self.assertIn("POST", headers["access-control-allow-methods"])
+        self.assertIn("Content-Type", headers["access-control-allow-headers"])
+        self.assertNotIn("access-control-allow-credentials", headers)
+        self.assertIn("Origin", headers["vary"])
+        self.assert_security_headers(headers)
+
+    def test_cors_refuses_null_and_look_alike_origins(self):
+        for origin in ("null", "https://app.example.evil.example",
+                       "http://app.example", "https://APP.example", "*"):
+            status, headers, _ = self.gw.request(
+                "OPTIONS", "/v1/login",
+                headers={"Origin": origin,
+                         "Access-Control-Request-Method": "POST"})
+            self.assertEqual(status, 403, origin)
+            self.assertNotIn("access-control-allow-origin", headers)
+            status, headers, _ = self.gw.request("GET", "/healthz",
+                                                 headers={"Origin": origin})
+            self.assertEqual(status, 403, origin)
+            self.assertNotIn("access-control-allow-origin", headers)
+
+    def test_cors_simple_request_from_configured_origin(self):
+        status, headers, _ = self.gw.request("GET", "/healthz",
+                                             headers={"Origin": ORIGIN})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["access-control-allow-origin"], ORIGIN)
+
+    def test_request_id_from_untrusted_peer_is_replaced(self):
+        _, headers, _ = self.gw.request("GET", "/healthz",
+                                        headers={"X-Request-Id": "client-id"})
+        self.assertNotEqual(headers["x-request-id"], "client-id")
+        self.assertRegex(headers["x-request-id"], r"^[A-Za-z0-9_-]{22}$")
+
+    def test_metrics_on_admin_port(self):
+        self.gw.request("GET", "/healthz")
+        status, headers, data = self.gw.request("GET", "/metrics",
+                                                port=self.gw.admin_port)
+        self.assertEqual(status, 200)
+        self.assertIn("text/plain", headers["content-type"])
+        text = data.decode()
+        self.assertIn('cerrojo_gateway_requests_total{route="/healthz",'
+                      'method="GET",status="200"}', text)
+        self.assertIn("cerrojo_gateway_request_duration_seconds_bucket", text)
+        self.assertIn("cerrojo_gateway_rejections_total", text)
+        status, _, _ = self.gw.request("GET", "/metrics")
+        self.assertEqual(status, 404)
+
+    def test_access_log_has_fields_but_no_secrets(self):
+        secret = "secret-token-5e1f"
+        self.gw.request("GET", "/v1/me?token=" + secret,
+                        headers={"Authorization": "Bearer " + secret,
+                                 "User-Agent": "agent-" + secret,
+                                 "Cerrojo-Session": secret,
+                                 "Cerrojo-Seal": secret})
+        time.sleep(0.2)
+        log = self.gw.log_text()
+        self.assertNotIn(secret, log)
+        entries = [json.loads(l) for l in log.splitlines() if l.strip()]
+        access = [e for e in entries if e.get("event") == "gateway.request"]
+        self.assertTrue(access)
+        for field in ("method", "route", "status", "duration_ms",
+                      "request_id", "client_ip"):
+            self.assertIn(field, access[-1])
+
+
+class TrustedProxyTest(unittest.TestCase):
+    def test_request_id_from_trusted_proxy_is_kept_when_valid(self):
+        gw = Gateway({"CERROJO_GATEWAY_TRUSTED_PROXIES": "127.0.0.0/8"})
+        try:
+            _, headers, _ = gw.request("GET", "/healthz",
+                                       headers={"X-Request-Id": "proxy-id.1"})
+            self.assertEqual(headers["x-request-id"], "proxy-id.1")
+            _, headers, _ = gw.request("GET", "/healthz",
+                                       headers={"X-Request-Id": "bad id"})
+            self.assertNotEqual(headers["x-request-id"], "bad id")
+            gw.request("GET", "/healthz",
+                       headers={"X-Forwarded-For": "198.51.100.7"})
+            time.sleep(0.2)
+            self.assertIn('"client_ip":"198.51.100.7"', gw.log_text())
+        finally:
+            gw.stop()
+            os.unlink(gw.log.name)
+
+
+if __name__ == "__main__":
+    GATEWAY = sys.argv.pop(1)
+    unittest.main(verbosity=2)
