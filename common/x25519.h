@@ -6,6 +6,7 @@
 #ifndef CJ_X25519_H
 #define CJ_X25519_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -29,5 +30,12 @@ cj_x25519_public(uint8_t pk[CJ_X25519_KEY_LEN],
 enum cj_status cj_x25519_dh(uint8_t shared[CJ_X25519_KEY_LEN],
                             const uint8_t sk[CJ_X25519_KEY_LEN],
                             const uint8_t pk[CJ_X25519_KEY_LEN]) CJ_WARN_UNUSED;
+
+/*
+ * Returns true when pk is one of the X25519 points of small order (or a
+ * non-canonical encoding of one), compared with the top bit masked as RFC
+ * 7748 5 decodes it. Such a share makes every DH output all zeros.
+ */
+bool cj_x25519_is_low_order(const uint8_t pk[CJ_X25519_KEY_LEN]);
 
 #endif
