@@ -58,6 +58,7 @@ static void test_keygen_pairs_agree(void **state)
     assert_int_equal(cj_x25519_keygen(a_sk, a_pk), CJ_OK);
     assert_int_equal(cj_x25519_keygen(b_sk, b_pk), CJ_OK);
     assert_memory_not_equal(a_pk, b_pk, 32);
+    assert_false(cj_x25519_is_low_order(a_pk));
     assert_int_equal(cj_x25519_dh(s1, a_sk, b_pk), CJ_OK);
     assert_int_equal(cj_x25519_dh(s2, b_sk, a_pk), CJ_OK);
     assert_memory_equal(s1, s2, 32);
@@ -79,6 +80,9 @@ static void test_dh_rejects_low_order_points(void **state)
     for (size_t i = 0; i < sizeof(low_order) / sizeof(low_order[0]); i++) {
         hex_to(peer, 32, low_order[i]);
         memset(out, 0xaa, sizeof(out));
+        assert_true(cj_x25519_is_low_order(peer));
+        peer[31] |= 0x80;
+        assert_true(cj_x25519_is_low_order(peer));
         assert_int_equal(cj_x25519_dh(out, sk, peer), CJ_ERR_CRYPTO);
         assert_true(cj_ct_is_zero(out, sizeof(out)));
     }
