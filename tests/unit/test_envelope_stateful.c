@@ -87,6 +87,8 @@ static void test_round_trip_across_epochs(void **state)
                              CJ_OK);
             assert_int_equal(body_len, 5);
             assert_memory_equal(body, "saved", 5);
+            free(body);
+            body = NULL;
 
             /* The response does not open as the answer to another seq. */
             assert_int_equal(cj_stateful_open_response(
