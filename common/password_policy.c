@@ -1,0 +1,197 @@
+/*
+ * The password policy of password_policy.h: byte and code-point limits,
+ * UTF-8 validity, and cracklib's dictionary check.
+ */
+#include "password_policy.h"
+
+#include <crack.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "password.h"
+
+#define STRINGIFY_VALUE(x) #x
+#define STRINGIFY(x)       STRINGIFY_VALUE(x)
+
+/* cracklib's untranslated message when it cannot open the dictionary. */
+#define CRACKLIB_DICT_ERROR "error loading dictionary"
+
+/*
+ * cracklib 2.9 keeps its mangling buffers in static storage (Mangle,
+ * Lowercase, Reverse), so FascistCheckUser is not thread-safe: every call
+ * holds this lock.
+ */
+static pthread_mutex_t cracklib_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const dict_suffixes[] = {".pwd", ".pwi", ".hwm"};
+
+void cj_password_policy_default(struct cj_password_policy *policy)
+{
+    policy->min_code_points = CJ_PASSWORD_MIN_CODE_POINTS_DEFAULT;
+    policy->dict_path = CJ_PASSWORD_DICT_DEFAULT_PATH;
+}
+
+static bool dictionary_readable(const char *prefix)
+{
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(dict_suffixes) / sizeof(dict_suffixes[0]);
+         i++) {
+        int len =
+            snprintf(path, sizeof(path), "%s%s", prefix, dict_suffixes[i]);
+
+        if (len < 0 || (size_t)len >= sizeof(path) || access(path, R_OK) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum cj_status
+cj_password_policy_check_config(const struct cj_password_policy *policy)
+{
+    if (policy->min_code_points < 1 ||
+        policy->min_code_points > CJ_PASSWORD_MAX_BYTES) {
+        return CJ_ERR_INVALID;
+    }
+    if (policy->dict_path == NULL || !dictionary_readable(policy->dict_path)) {
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+/* Counts code points; returns false on invalid UTF-8 (overlongs,
+ * surrogates and values above U+10FFFF included). */
+static bool count_code_points(const char *text, size_t len, size_t *count)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
+    utf8proc_int32_t code_point;
+    size_t pos = 0;
+
+    *count = 0;
+    while (pos < len) {
+        utf8proc_ssize_t n = utf8proc_iterate(
+            p + pos, (utf8proc_ssize_t)(len - pos), &code_point);
+
+        if (n <= 0) {
+            return false;
+        }
+        pos += (size_t)n;
+        (*count)++;
+    }
+    return true;
+}
+
+/* Runs cracklib; sets *weak, or returns CJ_ERR_UNAVAILABLE when the
+ * dictionary cannot be read. */
+static enum cj_status dictionary_check(const struct cj_password_policy *policy,
+                                       const char *password, size_t len,
+                                       const char *username, bool *weak)
+{
+    char copy[CJ_PASSWORD_MAX_BYTES + 1];
+    const char *message;
+    enum cj_status status = CJ_OK;
+
+    *weak = false;
+    memcpy(copy, password, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&cracklib_lock);
+    if (!dictionary_readable(policy->dict_path)) {
+        status = CJ_ERR_UNAVAILABLE;
+    } else {
+        /* A non-NULL user keeps cracklib from comparing against the
+         * process owner's passwd entry. */
+        message = FascistCheckUser(copy, policy->dict_path,
+                                   username != NULL ? username : "", NULL);
+        if (message != NULL && strcmp(message, CRACKLIB_DICT_ERROR) == 0) {
+            status = CJ_ERR_UNAVAILABLE;
+        } else {
+            *weak = message != NULL;
+        }
+    }
+    /* NOTE: cracklib leaves lowercased and mangled copies of the password
+     * in its own static buffers; only our copy is wiped here. */
+    pthread_mutex_unlock(&cracklib_lock);
+    sodium_memzero(copy, sizeof(copy));
+    return status;
+}
+
+enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
+                                        const char *password,
+                                        size_t password_len,
+                                        const char *username,
+                                        enum cj_password_rule *failed)
+{
+    size_t code_points;
+    bool weak = false;
+    enum cj_status status;
+
+    *failed = CJ_PASSWORD_RULE_OK;
+    if (password_len > CJ_PASSWORD_MAX_BYTES) {
+        *failed = CJ_PASSWORD_RULE_TOO_LONG;
+    } else if (password == NULL ||
+               memchr(password, '\0', password_len) != NULL) {
+        *failed = CJ_PASSWORD_RULE_NUL;
+    } else if (!count_code_points(password, password_len, &code_points)) {
+        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
+    } else if (code_points < policy->min_code_points) {
+        *failed = CJ_PASSWORD_RULE_TOO_SHORT;
+    }
+    if (*failed != CJ_PASSWORD_RULE_OK) {
+        return CJ_ERR_INVALID;
+    }
+    status = dictionary_check(policy, password, password_len, username, &weak);
+    if (status != CJ_OK) {
+        return status;
+    }
+    if (weak) {
+        *failed = CJ_PASSWORD_RULE_WEAK;
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+const char *cj_password_rule_name(enum cj_password_rule rule)
+{
+    switch (rule) {
+    case CJ_PASSWORD_RULE_OK:
+        return "ok";
+    case CJ_PASSWORD_RULE_TOO_LONG:
+        return "too_long";
+    case CJ_PASSWORD_RULE_NUL:
+        return "nul";
+    case CJ_PASSWORD_RULE_INVALID_UTF8:
+        return "invalid_utf8";
+    case CJ_PASSWORD_RULE_TOO_SHORT:
+        return "too_short";
+    case CJ_PASSWORD_RULE_WEAK:
+        return "weak";
+    }
+    return "unknown";
+}
+
+const char *cj_password_rule_message(enum cj_password_rule rule)
+{
+    switch (rule) {
+    case CJ_PASSWORD_RULE_OK:
+        return "The password is accepted.";
+    case CJ_PASSWORD_RULE_TOO_LONG:
+        return "The password is too long: at most " STRINGIFY(
+            CJ_PASSWORD_MAX_BYTES) " bytes.";
+    case CJ_PASSWORD_RULE_NUL:
+        return "The password must not contain a NUL character.";
+    case CJ_PASSWORD_RULE_INVALID_UTF8:
+        return "The password is not valid UTF-8.";
+    case CJ_PASSWORD_RULE_TOO_SHORT:
+        return "The password is too short.";
+    case CJ_PASSWORD_RULE_WEAK:
+        return "The password is too easy to guess: avoid dictionary words, "
+               "your username and simple patterns.";
+    }
+    return "The password is invalid.";
+}

@@ -1,0 +1,248 @@
+/*
+ * Tests for the password policy: each rule in its order, code points
+ * rather than bytes, cracklib's dictionary check with the installed
+ * Debian dictionary, and a missing dictionary.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+
+#include "password.h"
+#include "password_policy.h"
+
+#define THREADS           4
+#define CHECKS_PER_THREAD 10
+
+static struct cj_password_policy policy;
+
+static int setup(void **state)
+{
+    (void)state;
+    cj_password_policy_default(&policy);
+    return 0;
+}
+
+static enum cj_password_rule rule_for(const char *password, size_t len,
+                                      const char *username)
+{
+    enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
+    enum cj_status status =
+        cj_password_policy_check(&policy, password, len, username, &rule);
+
+    assert_int_equal(status,
+                     rule == CJ_PASSWORD_RULE_OK ? CJ_OK : CJ_ERR_INVALID);
+    return rule;
+}
+
+static enum cj_password_rule rule_of(const char *password)
+{
+    return rule_for(password, strlen(password), NULL);
+}
+
+static void test_default_config_is_valid(void **state)
+{
+    (void)state;
+    assert_int_equal(policy.min_code_points, 10);
+    assert_string_equal(policy.dict_path, "/var/cache/cracklib/cracklib_dict");
+    assert_int_equal(cj_password_policy_check_config(&policy), CJ_OK);
+}
+
+static void test_config_rejects_bad_values(void **state)
+{
+    struct cj_password_policy bad = policy;
+
+    (void)state;
+    bad.min_code_points = 0;
+    assert_int_equal(cj_password_policy_check_config(&bad), CJ_ERR_INVALID);
+    bad.min_code_points = CJ_PASSWORD_MAX_BYTES + 1;
+    assert_int_equal(cj_password_policy_check_config(&bad), CJ_ERR_INVALID);
+    bad = policy;
+    bad.dict_path = "/nonexistent/cracklib_dict";
+    assert_int_equal(cj_password_policy_check_config(&bad), CJ_ERR_INVALID);
+    bad.dict_path = NULL;
+    assert_int_equal(cj_password_policy_check_config(&bad), CJ_ERR_INVALID);
+}
+
+static void test_rejects_over_max_bytes(void **state)
+{
+    char big[CJ_PASSWORD_MAX_BYTES + 1];
+
+    (void)state;
+    memset(big, 'q', sizeof(big));
+    assert_int_equal(rule_for(big, sizeof(big), NULL),
+                     CJ_PASSWORD_RULE_TOO_LONG);
+}
+
+static void test_rejects_embedded_nul(void **state)
+{
+    static const char text[] = "Tr1cky-Quokka\0-Nebula-42";
+
+    (void)state;
+    assert_int_equal(rule_for(text, sizeof(text) - 1, NULL),
+                     CJ_PASSWORD_RULE_NUL);
+    assert_int_equal(rule_for(NULL, 0, NULL), CJ_PASSWORD_RULE_NUL);
+}
+
+static void test_rejects_invalid_utf8(void **state)
+{
+    const char *bad[] = {
+        "Tr1cky-Quokka-\xc0\x80",     /* overlong NUL */
+        "Tr1cky-Quokka-\xff",         /* never valid */
+        "Tr1cky-Quokka-\xed\xa0\x80", /* a UTF-16 surrogate */
+        "Tr1cky-Quokka-\xe2\x82",     /* truncated sequence */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(rule_of(bad[i]), CJ_PASSWORD_RULE_INVALID_UTF8);
+    }
+}
+
+static void test_counts_code_points_not_bytes(void **state)
+{
+    /* Nine code points in 18 bytes: too short despite its size. */
+    static const char nine[] = "\xc3\xb1\xc3\xa7\xc3\xa9\xc3\xbc\xc3\xa5"
+                               "\xc3\xb8\xc3\xa6\xc3\x9f\xc3\xb0";
+    struct cj_password_policy five = policy;
+    enum cj_password_rule rule;
+
+    (void)state;
+    assert_int_equal(strlen(nine), 18);
+    assert_int_equal(rule_of(nine), CJ_PASSWORD_RULE_TOO_SHORT);
+    assert_int_equal(rule_of("Sh0rt-pw!"), CJ_PASSWORD_RULE_TOO_SHORT);
+    /* With a lower minimum the same nine code points pass. */
+    five.min_code_points = 9;
+    assert_int_equal(
+        cj_password_policy_check(&five, nine, strlen(nine), NULL, &rule),
+        CJ_OK);
+    assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
+}
+
+static void test_rejects_weakest_passwords(void **state)
+{
+    const char *weak[] = {
+        "password123",                /* dictionary word with digits */
+        "Password123",                /* the same, capitalised */
+        "iloveyou123",  "qwertyuiop", /* keyboard row in the dictionary */
+        "aaaaaaaaaaaa",               /* too few different characters */
+        "abcdefghijkl",               /* a systematic run */
+        "1234567890",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        assert_int_equal(rule_of(weak[i]), CJ_PASSWORD_RULE_WEAK);
+    }
+}
+
+static void test_rejects_password_equal_to_username(void **state)
+{
+    static const char name[] = "zqxvbnmtrw";
+
+    (void)state;
+    assert_int_equal(rule_of(name), CJ_PASSWORD_RULE_OK);
+    assert_int_equal(rule_for(name, strlen(name), name), CJ_PASSWORD_RULE_WEAK);
+}
+
+static void test_accepts_strong_passwords(void **state)
+{
+    const char *strong[] = {
+        "Tr1cky-Quokka-Nebula-42",
+        "\xc2\xa1M\xc3\xbasica-\xc3\x91"
+        "and\xc3\xba-2026!", /* Música */
+        "vivid plum orbit 7 lantern",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(strong) / sizeof(strong[0]); i++) {
+        assert_int_equal(rule_for(strong[i], strlen(strong[i]), "alice"),
+                         CJ_PASSWORD_RULE_OK);
+    }
+}
+
+static void test_missing_dictionary_is_unavailable(void **state)
+{
+    struct cj_password_policy missing = policy;
+    enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
+    static const char pw[] = "Tr1cky-Quokka-Nebula-42";
+
+    (void)state;
+    missing.dict_path = "/nonexistent/cracklib_dict";
+    assert_int_equal(
+        cj_password_policy_check(&missing, pw, strlen(pw), NULL, &rule),
+        CJ_ERR_UNAVAILABLE);
+    assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
+}
+
+static void *run_checks(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < CHECKS_PER_THREAD; i++) {
+        enum cj_password_rule rule;
+
+        if (cj_password_policy_check(&policy, "password123", 11, NULL, &rule) !=
+                CJ_ERR_INVALID ||
+            rule != CJ_PASSWORD_RULE_WEAK ||
+            cj_password_policy_check(&policy, "Tr1cky-Quokka-Nebula-42", 23,
+                                     NULL, &rule) != CJ_OK) {
+            return &policy;
+        }
+    }
+    return NULL;
+}
+
+static void test_checks_agree_across_threads(void **state)
+{
+    pthread_t threads[THREADS];
+    void *result;
+
+    (void)state;
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, run_checks, NULL),
+                         0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(threads[i], &result), 0);
+        assert_null(result);
+    }
+}
+
+static void test_rule_names_and_messages(void **state)
+{
+    (void)state;
+    for (int a = CJ_PASSWORD_RULE_OK; a <= CJ_PASSWORD_RULE_WEAK; a++) {
+        assert_string_not_equal(cj_password_rule_name(a), "unknown");
+        assert_true(strlen(cj_password_rule_message(a)) > 10);
+        for (int b = a + 1; b <= CJ_PASSWORD_RULE_WEAK; b++) {
+            assert_string_not_equal(cj_password_rule_name(a),
+                                    cj_password_rule_name(b));
+        }
+    }
+    assert_non_null(
+        strstr(cj_password_rule_message(CJ_PASSWORD_RULE_TOO_LONG), "1024"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_config_is_valid),
+        cmocka_unit_test(test_config_rejects_bad_values),
+        cmocka_unit_test(test_rejects_over_max_bytes),
+        cmocka_unit_test(test_rejects_embedded_nul),
+        cmocka_unit_test(test_rejects_invalid_utf8),
+        cmocka_unit_test(test_counts_code_points_not_bytes),
+        cmocka_unit_test(test_rejects_weakest_passwords),
+        cmocka_unit_test(test_rejects_password_equal_to_username),
+        cmocka_unit_test(test_accepts_strong_passwords),
+        cmocka_unit_test(test_missing_dictionary_is_unavailable),
+        cmocka_unit_test(test_checks_agree_across_threads),
+        cmocka_unit_test(test_rule_names_and_messages),
+    };
+
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
