@@ -134,15 +134,18 @@ enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
     *failed = CJ_PASSWORD_RULE_OK;
     if (password_len > CJ_PASSWORD_MAX_BYTES) {
         *failed = CJ_PASSWORD_RULE_TOO_LONG;
-    } else if (password == NULL ||
-               memchr(password, '\0', password_len) != NULL) {
-        *failed = CJ_PASSWORD_RULE_NUL;
-    } else if (!count_code_points(password, password_len, &code_points)) {
-        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
-    } else if (code_points < policy->min_code_points) {
-        *failed = CJ_PASSWORD_RULE_TOO_SHORT;
+        return CJ_ERR_INVALID;
     }
-    if (*failed != CJ_PASSWORD_RULE_OK) {
+    if (password == NULL || memchr(password, '\0', password_len) != NULL) {
+        *failed = CJ_PASSWORD_RULE_NUL;
+        return CJ_ERR_INVALID;
+    }
+    if (!count_code_points(password, password_len, &code_points)) {
+        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
+        return CJ_ERR_INVALID;
+    }
+    if (code_points < policy->min_code_points) {
+        *failed = CJ_PASSWORD_RULE_TOO_SHORT;
         return CJ_ERR_INVALID;
     }
     status = dictionary_check(policy, password, password_len, username, &weak);
