@@ -29,10 +29,23 @@ struct gw_caller {
 
 struct gw_backends;
 
+/* Returns true when Redis answers; called from the probe thread. */
+typedef bool (*gw_redis_probe_fn)(void *arg);
+
 /* Creates the backend clients from the settings (they connect lazily).
- * Returns NULL when out of memory. */
+ * Returns NULL, after logging why, when a client cannot be created. */
 struct gw_backends *gw_backends_new(const struct gw_settings *settings);
 
+/* Names the function the probe thread uses for Redis's readiness. Call
+ * before gw_backends_start_probes(). */
+void gw_backends_set_redis_probe(struct gw_backends *backends,
+                                 gw_redis_probe_fn probe, void *arg);
+
+/* Starts the thread that probes each dependency every few seconds. */
+CJ_WARN_UNUSED enum cj_status
+gw_backends_start_probes(struct gw_backends *backends);
+
+/* Stops the probe thread and frees the clients. Accepts NULL. */
 void gw_backends_free(struct gw_backends *backends);
 
 /*

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "gw_context.h"
 #include "gw_http.h"
 #include "gw_limits.h"
@@ -26,7 +27,13 @@ static const char gw_usage[] =
     "  CERROJO_GATEWAY_CORS_ORIGINS     origins answered for CORS\n"
     "  CERROJO_GATEWAY_OPENAPI_FILE     file served at /openapi.json\n"
     "  CERROJO_KMS_ADDR, CERROJO_SESSION_ADDR, CERROJO_AUTH_ADDR,\n"
-    "  CERROJO_REDIS_ADDR               host:port of each dependency\n";
+    "  CERROJO_REDIS_ADDR               host:port of each dependency\n"
+    "  CERROJO_GRPC_PLAINTEXT           true: gRPC without TLS (dev only)\n"
+    "  CERROJO_TLS_CA, CERROJO_GATEWAY_TLS_CERT, CERROJO_GATEWAY_TLS_KEY\n"
+    "                                   PEM files for mutual TLS to backends\n"
+    "  CERROJO_AUTH_ISSUER, CERROJO_AUTH_AUDIENCE\n"
+    "                                   iss and aud access tokens must carry\n"
+    "A .env file (CERROJO_ENV_FILE, default ./.env) is read first.\n";
 
 /* Loads the OpenAPI file into memory; absent is fine (404), too large or
  * unreadable is logged and treated as absent. */
@@ -77,7 +84,8 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 ? EXIT_SUCCESS : 2;
     }
     cj_log_init("gateway", CJ_LOG_INFO);
-    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
+    if (cj_config_load_env_file(err, sizeof(err)) != CJ_OK ||
+        gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
                CJ_F_STR("detail", err));
         fprintf(stderr, "cerrojo-gateway: %s\n", err);
@@ -94,7 +102,8 @@ int main(int argc, char **argv)
 
     gw_load_openapi(&ctx);
     ctx.backends = gw_backends_new(&settings);
-    if (ctx.backends == NULL) {
+    if (ctx.backends == NULL ||
+        gw_backends_start_probes(ctx.backends) != CJ_OK) {
         goto out;
     }
     http = gw_http_start(&ctx);

@@ -137,6 +137,45 @@ static enum cj_status gw_settings_load_backends(struct gw_settings *out,
     return CJ_OK;
 }
 
+static enum cj_status gw_settings_load_grpc(struct gw_settings *out, char *err,
+                                            size_t err_size)
+{
+    const char *plaintext = gw_env("CERROJO_GRPC_PLAINTEXT", "false");
+
+    if (strcmp(plaintext, "true") == 0 || strcmp(plaintext, "1") == 0 ||
+        strcmp(plaintext, "yes") == 0) {
+        out->grpc_plaintext = true;
+    } else if (strcmp(plaintext, "false") != 0 && strcmp(plaintext, "0") != 0 &&
+               strcmp(plaintext, "no") != 0) {
+        snprintf(err, err_size, "CERROJO_GRPC_PLAINTEXT must be true or false");
+        return CJ_ERR_INVALID;
+    }
+    if (gw_env_copy("CERROJO_TLS_CA", "", out->tls_ca, sizeof(out->tls_ca), err,
+                    err_size) != CJ_OK ||
+        gw_env_copy("CERROJO_GATEWAY_TLS_CERT", "", out->tls_cert,
+                    sizeof(out->tls_cert), err, err_size) != CJ_OK ||
+        gw_env_copy("CERROJO_GATEWAY_TLS_KEY", "", out->tls_key,
+                    sizeof(out->tls_key), err, err_size) != CJ_OK ||
+        gw_env_copy("CERROJO_AUTH_ISSUER", GW_JWT_ISSUER_DEFAULT,
+                    out->jwt_issuer, sizeof(out->jwt_issuer), err,
+                    err_size) != CJ_OK ||
+        gw_env_copy("CERROJO_AUTH_AUDIENCE", GW_JWT_AUDIENCE_DEFAULT,
+                    out->jwt_audience, sizeof(out->jwt_audience), err,
+                    err_size) != CJ_OK) {
+        return CJ_ERR_INVALID;
+    }
+    if (!out->grpc_plaintext &&
+        (out->tls_ca[0] == '\0' || out->tls_cert[0] == '\0' ||
+         out->tls_key[0] == '\0')) {
+        snprintf(err, err_size,
+                 "CERROJO_TLS_CA, CERROJO_GATEWAY_TLS_CERT and "
+                 "CERROJO_GATEWAY_TLS_KEY must all be set, or "
+                 "CERROJO_GRPC_PLAINTEXT=true in the dev profile");
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
 static enum cj_status gw_settings_load_numbers(struct gw_settings *out,
                                                char *err, size_t err_size)
 {
@@ -202,7 +241,15 @@ enum cj_status gw_settings_load(struct gw_settings *out, char *err,
     }
     if (gw_settings_load_network(out, err, err_size) != CJ_OK ||
         gw_settings_load_backends(out, err, err_size) != CJ_OK ||
+        gw_settings_load_grpc(out, err, err_size) != CJ_OK ||
         gw_settings_load_numbers(out, err, err_size) != CJ_OK) {
+        return CJ_ERR_INVALID;
+    }
+    if (out->profile != GW_PROFILE_DEV && out->grpc_plaintext) {
+        snprintf(err, err_size,
+                 "CERROJO_GRPC_PLAINTEXT: plaintext gRPC is allowed only in "
+                 "the dev profile (profile is %s)",
+                 gw_profile_name(out->profile));
         return CJ_ERR_INVALID;
     }
     /* Behind a load balancer every client would share the proxy's IP (one

@@ -6,6 +6,7 @@
 #ifndef GW_SETTINGS_H
 #define GW_SETTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,8 @@
 #define GW_ADDRESS_SIZE 256
 /* Longest file path in a setting, with the NUL. */
 #define GW_PATH_SIZE 1024
+/* Longest issuer or audience, with the NUL (the JWT verifier's limit). */
+#define GW_CLAIM_SIZE 256
 
 #define GW_HTTP_PORT_DEFAULT    8080
 #define GW_ADMIN_PORT_DEFAULT   9090
@@ -26,6 +29,9 @@
 #define GW_AUTH_ADDR_DEFAULT    "127.0.0.1:50051"
 #define GW_REDIS_ADDR_DEFAULT   "127.0.0.1:56379"
 #define GW_OPENAPI_FILE_DEFAULT "docs/api/openapi.json"
+/* The defaults auth issues tokens with. */
+#define GW_JWT_ISSUER_DEFAULT   "https://cerrojo.local"
+#define GW_JWT_AUDIENCE_DEFAULT "cerrojo"
 /* Stateless timestamp window, each side, in seconds. */
 #define GW_TIMESTAMP_WINDOW_SECONDS_DEFAULT 60
 /* Clock leeway added to the anti-replay TTL, in seconds. */
@@ -63,11 +69,22 @@ struct gw_settings {
     unsigned handshake_rate_burst;
     /* True when CERROJO_GATEWAY_TRUSTED_PROXIES was set (even empty). */
     int trusted_proxies_set;
+    /* gRPC to the backends: plaintext (dev only) or mutual TLS. */
+    bool grpc_plaintext;
+    char tls_ca[GW_PATH_SIZE];
+    char tls_cert[GW_PATH_SIZE];
+    char tls_key[GW_PATH_SIZE];
+    /* What access tokens must carry in iss and aud; the same variables
+     * configure auth, which issues them. */
+    char jwt_issuer[GW_CLAIM_SIZE];
+    char jwt_audience[GW_CLAIM_SIZE];
 };
 
 /*
  * Fills `out` from the environment (CERROJO_PROFILE, CERROJO_LOG_LEVEL,
- * CERROJO_GATEWAY_*, CERROJO_{KMS,SESSION,AUTH}_ADDR, CERROJO_REDIS_ADDR).
+ * CERROJO_GATEWAY_*, CERROJO_{KMS,SESSION,AUTH}_ADDR, CERROJO_REDIS_ADDR,
+ * CERROJO_GRPC_PLAINTEXT, CERROJO_TLS_CA, CERROJO_AUTH_ISSUER and
+ * CERROJO_AUTH_AUDIENCE).
  * Returns CJ_ERR_INVALID with the variable's name and the problem in err.
  */
 CJ_WARN_UNUSED enum cj_status gw_settings_load(struct gw_settings *out,

@@ -25,6 +25,12 @@ static int setup(void **state)
                                           &f->settings.cors_origins) != CJ_OK) {
         return -1;
     }
+    /* Nothing listens on port 1: every backend call fails fast. */
+    f->settings.grpc_plaintext = true;
+    f->settings.rpc_deadline_ms = 500;
+    strcpy(f->settings.kms_addr, "127.0.0.1:1");
+    strcpy(f->settings.session_addr, "127.0.0.1:1");
+    strcpy(f->settings.auth_addr, "127.0.0.1:1");
     f->ctx.settings = &f->settings;
     f->ctx.backends = gw_backends_new(&f->settings);
     strcpy(f->req.request_id, "test-request");

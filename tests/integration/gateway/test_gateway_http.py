@@ -44,6 +44,7 @@ class Gateway:
         env = dict(os.environ)
         env.update({
             "CERROJO_PROFILE": "dev",
+            "CERROJO_GRPC_PLAINTEXT": "true",
             "CERROJO_GATEWAY_PORT": str(self.port),
             "CERROJO_GATEWAY_ADMIN_PORT": str(self.admin_port),
             "CERROJO_GATEWAY_CORS_ORIGINS": ORIGIN,
