@@ -9,7 +9,7 @@ packages=(
     protobuf-compiler libprotobuf-dev protobuf-compiler-grpc
     libpq-dev libhiredis-dev libssl-dev libsodium-dev libjansson-dev
     libcmocka-dev libmicrohttpd-dev libutf8proc-dev libicu-dev
-    libcrack2-dev cracklib-runtime zlib1g-dev
+    libcrack2-dev cracklib-runtime zlib1g-dev libcurl4-openssl-dev
     postgresql postgresql-client redis-server redis-tools
     python3 python3-grpcio python3-protobuf
     clang libclang-rt-14-dev clang-format cppcheck

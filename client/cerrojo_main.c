@@ -1,0 +1,513 @@
+/*
+ * cerrojo: the command-line client. Parses the global options and the
+ * command, reads secrets without putting them in argv, and prints each
+ * result as text or, with --json, as one JSON object.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cjc_client.h"
+#include "cli_input.h"
+
+#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+
+/* Exit statuses: 0 success, 1 the request failed, 2 bad usage. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILED = 1,
+    CLI_EXIT_USAGE = 2,
+};
+
+struct cli {
+    struct cjc_client_options opts;
+    bool json;
+    struct cjc_client *client;
+};
+
+static const char global_usage[] =
+    "usage: cerrojo [--url URL] [--state FILE] [--pin FINGERPRINT]... "
+    "[--json] COMMAND\n"
+    "\n"
+    "Commands:\n"
+    "  keys                                   list the server's HPKE keys\n"
+    "  handshake                              open a stateful session\n"
+    "  register --username NAME --email ADDR [--password-file FILE]\n"
+    "  login --login NAME_OR_EMAIL [--password-file FILE]\n"
+    "  me                                     show the profile\n"
+    "  data get CLASS                         CLASS: public, private, "
+    "protected\n"
+    "  data put CLASS [--value-file FILE]     the value is read from stdin "
+    "otherwise\n"
+    "  refresh\n"
+    "  logout [--all]\n"
+    "\n"
+    "Options:\n"
+    "  --url URL          gateway URL (default $CERROJO_URL or " CLI_DEFAULT_URL
+    ")\n"
+    "  --state FILE       state file with the session and tokens, mode 0600\n"
+    "                     (default ~/.local/state/cerrojo/state.json)\n"
+    "  --pin FINGERPRINT  accept only a key list signed by this key "
+    "(repeatable)\n"
+    "  --json             print each result as one JSON object\n"
+    "\n"
+    "register and login take --stateful (the default: open a session) or\n"
+    "--stateless. Without --password-file they prompt without echo.\n"
+    "Run 'cerrojo COMMAND --help' for a command's options.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "cerrojo: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nRun 'cerrojo --help' for usage.\n");
+    return CLI_EXIT_USAGE;
+}
+
+static int fail(const struct cjc_error *err)
+{
+    if (err->code[0] != '\0')
+        fprintf(stderr, "cerrojo: %s (%s)\n", err->message, err->code);
+    else
+        fprintf(stderr, "cerrojo: %s\n", err->message);
+    if (err->retry_after_seconds > 0)
+        fprintf(stderr, "cerrojo: retry after %ld s\n",
+                err->retry_after_seconds);
+    return CLI_EXIT_FAILED;
+}
+
+/* Prints result as JSON (--json) or as indented text, then frees it. */
+static int print_result(const struct cli *cli, const char *what, json_t *result)
+{
+    if (cli->json) {
+        json_t *wrapped = json_pack("{s:b,s:s,s:O}", "ok", 1, "command", what,
+                                    "result", result ? result : json_null());
+        json_dumpf(wrapped, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(wrapped);
+    } else if (result != NULL && json_object_size(result) > 0) {
+        printf("%s:\n", what);
+        json_dumpf(result, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+    } else {
+        printf("%s: ok\n", what);
+    }
+    json_decref(result);
+    return CLI_EXIT_OK;
+}
+
+/* True when argv holds --help or -h anywhere after the command. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int cmd_keys(struct cli *cli, int argc, char **argv)
+{
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo keys\n\nFetches the server's HPKE key list, "
+             "checks its signature\nagainst the pinned fingerprints, and "
+             "prints the keys.");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("keys takes no arguments, got '%s'", argv[1]);
+    if (cjc_keys(cli->client, &out, &err) != CJ_OK)
+        return fail(&err);
+    return print_result(cli, "keys", out);
+}
+
+static int cmd_handshake(struct cli *cli, int argc, char **argv)
+{
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo handshake\n\nOpens a stateful session with a "
+             "fresh 32-byte secret, sealed to\nthe server's HPKE key, and "
+             "keeps it in the state file.");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("handshake takes no arguments, got '%s'", argv[1]);
+    if (cjc_handshake(cli->client, &out, &err) != CJ_OK)
+        return fail(&err);
+    return print_result(cli, "handshake", out);
+}
+
+/* Options shared by register and login. */
+struct credential_args {
+    const char *username;
+    const char *email;
+    const char *login;
+    const char *password_file;
+    enum cjc_mode mode;
+};
+
+static int parse_credential_args(bool is_register, int argc, char **argv,
+                                 struct credential_args *args)
+{
+    enum { OPT_STATELESS = 1000, OPT_STATEFUL };
+    static const struct option options[] = {
+        {"username", required_argument, NULL, 'u'},
+        {"email", required_argument, NULL, 'e'},
+        {"login", required_argument, NULL, 'l'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"stateless", no_argument, NULL, OPT_STATELESS},
+        {"stateful", no_argument, NULL, OPT_STATEFUL},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    args->mode = CJC_MODE_STATEFUL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            args->username = optarg;
+            break;
+        case 'e':
+            args->email = optarg;
+            break;
+        case 'l':
+            args->login = optarg;
+            break;
+        case 'p':
+            args->password_file = optarg;
+            break;
+        case OPT_STATELESS:
+            args->mode = CJC_MODE_STATELESS;
+            break;
+        case OPT_STATEFUL:
+            args->mode = CJC_MODE_STATEFUL;
+            break;
+        default:
+            return usage_error("invalid option for %s", argv[0]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (is_register && (args->username == NULL || args->email == NULL))
+        return usage_error("%s needs --username and --email", argv[0]);
+    if (!is_register && args->login == NULL)
+        return usage_error("%s needs --login", argv[0]);
+    if (is_register && args->login != NULL)
+        return usage_error("%s takes --username, not --login", argv[0]);
+    if (!is_register && (args->username != NULL || args->email != NULL))
+        return usage_error("%s takes --login, not --username or --email",
+                           argv[0]);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_credentials(struct cli *cli, bool is_register, int argc,
+                           char **argv)
+{
+    struct credential_args args = {0};
+    struct cjc_error err = {0};
+    char ioerr[256] = "";
+    char *password = NULL;
+    json_t *out = NULL;
+    enum cj_status rc;
+    int status;
+
+    if (wants_help(argc, argv)) {
+        if (is_register)
+            puts("usage: cerrojo register --username NAME --email ADDR "
+                 "[--password-file FILE]\n"
+                 "                        [--stateful | --stateless]\n\n"
+                 "Creates a user. --stateful (the default) also opens a "
+                 "session in the\nsame round trip. Without --password-file "
+                 "the password is prompted\nfor without echo; it is never "
+                 "taken from the command line.");
+        else
+            puts("usage: cerrojo login --login NAME_OR_EMAIL "
+                 "[--password-file FILE]\n"
+                 "                     [--stateful | --stateless]\n\n"
+                 "Logs in and stores the tokens. --stateful (the default) "
+                 "also opens a\nsession in the same round trip.");
+        return CLI_EXIT_OK;
+    }
+    status = parse_credential_args(is_register, argc, argv, &args);
+    if (status != CLI_EXIT_OK)
+        return status;
+    if (cli_read_password(args.password_file, "Password: ", &password, ioerr,
+                          sizeof(ioerr)) != CJ_OK) {
+        fprintf(stderr, "cerrojo: %s\n", ioerr);
+        return CLI_EXIT_FAILED;
+    }
+    if (is_register)
+        rc = cjc_register(cli->client, args.username, args.email, password,
+                          args.mode, &out, &err);
+    else
+        rc =
+            cjc_login(cli->client, args.login, password, args.mode, &out, &err);
+    cli_secret_free(password);
+    if (rc != CJ_OK)
+        return fail(&err);
+    return print_result(cli, argv[0], out);
+}
+
+static int cmd_me(struct cli *cli, int argc, char **argv)
+{
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo me\n\nShows the profile of the logged-in user.");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("me takes no arguments, got '%s'", argv[1]);
+    if (cjc_me(cli->client, &out, &err) != CJ_OK)
+        return fail(&err);
+    return print_result(cli, "me", out);
+}
+
+static bool valid_class(const char *name)
+{
+    return strcmp(name, "public") == 0 || strcmp(name, "private") == 0 ||
+           strcmp(name, "protected") == 0;
+}
+
+/*
+ * Turns the value read for `data put` into fields: a JSON object of
+ * strings is taken as the fields; anything else is one field, "value".
+ */
+static json_t *value_to_fields(const char *text, size_t len)
+{
+    json_t *parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *key;
+    json_t *v;
+
+    if (json_is_object(parsed)) {
+        bool all_strings = true;
+        json_object_foreach(parsed, key, v) all_strings &= json_is_string(v);
+        if (all_strings)
+            return parsed;
+    }
+    json_decref(parsed);
+    /* A trailing newline from `echo` is not part of the value. */
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    return json_pack("{s:s%}", "value", text, len);
+}
+
+static int cmd_data(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"value-file", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cjc_error err = {0};
+    const char *value_file = NULL;
+    json_t *out = NULL;
+    int c;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo data get CLASS\n"
+             "       cerrojo data put CLASS [--value-file FILE]\n\n"
+             "CLASS is public, private or protected (protected needs a "
+             "stateful\nsession). put reads the value from FILE or stdin: a "
+             "JSON object of\nstrings sets those fields; any other text sets "
+             "the field \"value\".");
+        return CLI_EXIT_OK;
+    }
+    if (argc < 3)
+        return usage_error("%s needs get|put and a CLASS", argv[0]);
+    const char *verb = argv[1];
+    const char *data_class = argv[2];
+    if (!valid_class(data_class))
+        return usage_error(
+            "invalid class '%s': expected public, private or protected",
+            data_class);
+    if (strcmp(verb, "get") == 0) {
+        if (argc > 3)
+            return usage_error("unexpected argument '%s'", argv[3]);
+        if (cjc_data_get(cli->client, data_class, &out, &err) != CJ_OK)
+            return fail(&err);
+        return print_result(cli, "data get", out);
+    }
+    if (strcmp(verb, "put") != 0)
+        return usage_error("invalid data command '%s': expected get or put",
+                           verb);
+
+    optind = 1;
+    argc -= 2;
+    argv += 2;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (c != 'f')
+            return usage_error("invalid option for %s", "data put");
+        value_file = optarg;
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+
+    char ioerr[256] = "";
+    char *text = NULL;
+    size_t len = 0;
+    if (cli_read_value(value_file, &text, &len, ioerr, sizeof(ioerr)) !=
+        CJ_OK) {
+        fprintf(stderr, "cerrojo: %s\n", ioerr);
+        return CLI_EXIT_FAILED;
+    }
+    json_t *fields = value_to_fields(text, len);
+    sodium_memzero(text, len);
+    free(text);
+    if (fields == NULL) {
+        fprintf(stderr, "cerrojo: the value is not valid UTF-8 text\n");
+        return CLI_EXIT_FAILED;
+    }
+    enum cj_status rc =
+        cjc_data_put(cli->client, data_class, fields, &out, &err);
+    json_decref(fields);
+    if (rc != CJ_OK)
+        return fail(&err);
+    return print_result(cli, "data put", out);
+}
+
+static int cmd_refresh(struct cli *cli, int argc, char **argv)
+{
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo refresh\n\nRotates the refresh token and "
+             "stores the new access and refresh tokens.");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("refresh takes no arguments, got '%s'", argv[1]);
+    if (cjc_refresh(cli->client, &out, &err) != CJ_OK)
+        return fail(&err);
+    return print_result(cli, "refresh", out);
+}
+
+static int cmd_logout(struct cli *cli, int argc, char **argv)
+{
+    struct cjc_error err = {0};
+    bool all = false;
+
+    if (wants_help(argc, argv)) {
+        puts("usage: cerrojo logout [--all]\n\nRevokes this device's "
+             "refresh family, session and access token;\n--all revokes "
+             "every device of the user.");
+        return CLI_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--all") != 0)
+            return usage_error("unexpected argument '%s'", argv[i]);
+        all = true;
+    }
+    if (cjc_logout(cli->client, all, &err) != CJ_OK)
+        return fail(&err);
+    return print_result(cli, all ? "logout --all" : "logout", NULL);
+}
+
+struct command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+static int cmd_register(struct cli *cli, int argc, char **argv)
+{
+    return cmd_credentials(cli, true, argc, argv);
+}
+
+static int cmd_login(struct cli *cli, int argc, char **argv)
+{
+    return cmd_credentials(cli, false, argc, argv);
+}
+
+static const struct command commands[] = {
+    {"keys", cmd_keys},
+    {"handshake", cmd_handshake},
+    {"register", cmd_register},
+    {"login", cmd_login},
+    {"me", cmd_me},
+    {"data", cmd_data},
+    {"refresh", cmd_refresh},
+    {"logout", cmd_logout},
+};
+
+/* Parses the global options; returns the index of the command or -1. */
+static int parse_globals(struct cli *cli, int argc, char **argv)
+{
+    int i = 1;
+
+    cli->opts.url = getenv("CERROJO_URL");
+    if (cli->opts.url == NULL || cli->opts.url[0] == '\0')
+        cli->opts.url = CLI_DEFAULT_URL;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *opt = argv[i];
+        if (strcmp(opt, "--json") == 0) {
+            cli->json = true;
+            continue;
+        }
+        if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+            fputs(global_usage, stdout);
+            exit(CLI_EXIT_OK);
+        }
+        if (i + 1 >= argc) {
+            usage_error("option %s needs a value", opt);
+            return -1;
+        }
+        if (strcmp(opt, "--url") == 0) {
+            cli->opts.url = argv[++i];
+        } else if (strcmp(opt, "--state") == 0) {
+            cli->opts.state_path = argv[++i];
+        } else if (strcmp(opt, "--pin") == 0) {
+            if (cli->opts.n_pins == CJC_MAX_PINS) {
+                usage_error("at most 8 --pin options, got more at '%s'",
+                            argv[i + 1]);
+                return -1;
+            }
+            cli->opts.pins[cli->opts.n_pins++] = argv[++i];
+        } else {
+            usage_error("unknown option '%s'", opt);
+            return -1;
+        }
+    }
+    if (i >= argc) {
+        usage_error("%s", "missing COMMAND");
+        return -1;
+    }
+    return i;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct cjc_error err = {0};
+    const struct command *cmd = NULL;
+    int status;
+
+    if (sodium_init() < 0) {
+        fprintf(stderr, "cerrojo: libsodium failed to initialize\n");
+        return CLI_EXIT_FAILED;
+    }
+    int first = parse_globals(&cli, argc, argv);
+    if (first < 0)
+        return CLI_EXIT_USAGE;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[first], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL)
+        return usage_error("unknown command '%s'", argv[first]);
+    /* A command's --help needs no state file and no server. */
+    if (wants_help(argc - first, argv + first))
+        return cmd->run(&cli, argc - first, argv + first);
+
+    if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
+        return fail(&err);
+    status = cmd->run(&cli, argc - first, argv + first);
+    cjc_client_close(cli.client);
+    return status;
+}

@@ -1,0 +1,915 @@
+/*
+ * The client's calls: the signed key list, stateless and stateful sealing
+ * of each request, opening of each response, and the state they leave
+ * behind (session position, tokens, clock offset).
+ */
+#include "cjc_client.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "cjc_http.h"
+#include "cjc_keys.h"
+#include "cjc_state.h"
+#include "envelope_stateful.h"
+#include "envelope_stateless.h"
+#include "ratchet.h"
+
+/* Largest response error message kept, in bytes. */
+#define CJC_MESSAGE_MAX 400
+
+struct cjc_client {
+    struct cjc_http *http;
+    char state_path[PATH_MAX];
+    json_t *state; /* owned; written back by cjc_client_save */
+    bool dirty;
+    const char *pins[CJC_MAX_PINS];
+    size_t n_pins;
+    bool have_key;
+    struct cjc_server_key key;
+};
+
+static void set_error(struct cjc_error *err, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 3, 4)));
+
+static void set_error(struct cjc_error *err, const char *code, const char *fmt,
+                      ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The server's time as the client estimates it from the saved offset. */
+static uint64_t server_ms(const struct cjc_client *c)
+{
+    json_int_t offset =
+        json_integer_value(json_object_get(c->state, "clock_offset_ms"));
+    return (uint64_t)((json_int_t)wall_ms() + offset);
+}
+
+/* Reads an integer member that may arrive as a JSON number or string. */
+static bool get_int(const json_t *obj, const char *key, json_int_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        char *end = NULL;
+        long long n = strtoll(json_string_value(v), &end, 10);
+        if (end != NULL && *end == '\0' && end != json_string_value(v)) {
+            *out = n;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum cj_status cjc_client_open(const struct cjc_client_options *opts,
+                               struct cjc_client **out, struct cjc_error *err)
+{
+    enum cj_status rc = CJ_ERR_NOMEM;
+    struct cjc_client *c = calloc(1, sizeof(*c));
+    const char *url;
+
+    *out = NULL;
+    if (c == NULL)
+        goto fail;
+    if (opts->state_path != NULL) {
+        if (snprintf(c->state_path, sizeof(c->state_path), "%s",
+                     opts->state_path) >= (int)sizeof(c->state_path)) {
+            set_error(err, NULL, "state file path is too long");
+            rc = CJ_ERR_INVALID;
+            goto fail;
+        }
+    } else if (cjc_state_default_path(c->state_path, sizeof(c->state_path)) !=
+               CJ_OK) {
+        set_error(err, NULL, "no HOME to keep the state file in; use --state");
+        rc = CJ_ERR_INVALID;
+        goto fail;
+    }
+    rc = cjc_state_load(c->state_path, &c->state, err->message,
+                        sizeof(err->message));
+    if (rc != CJ_OK)
+        goto fail;
+    /* A state file written for another server is not reused. */
+    url = json_string_value(json_object_get(c->state, "url"));
+    if (url != NULL && strcmp(url, opts->url) != 0) {
+        json_object_clear(c->state);
+        c->dirty = true;
+    }
+    json_object_set_new(c->state, "url", json_string(opts->url));
+    rc = cjc_http_new(opts->url, &c->http);
+    if (rc != CJ_OK) {
+        set_error(err, NULL, "invalid URL '%s'", opts->url);
+        goto fail;
+    }
+    memcpy(c->pins, opts->pins, sizeof(c->pins));
+    c->n_pins = opts->n_pins;
+    *out = c;
+    return CJ_OK;
+
+fail:
+    cjc_client_close(c);
+    return rc;
+}
+
+enum cj_status cjc_client_save(struct cjc_client *c, struct cjc_error *err)
+{
+    enum cj_status rc;
+
+    if (!c->dirty)
+        return CJ_OK;
+    rc = cjc_state_save(c->state_path, c->state, err->message,
+                        sizeof(err->message));
+    if (rc == CJ_OK)
+        c->dirty = false;
+    return rc;
+}
+
+void cjc_client_close(struct cjc_client *c)
+{
+    struct cjc_error err = {0};
+
+    if (c == NULL)
+        return;
+    if (c->state != NULL && c->dirty && cjc_client_save(c, &err) != CJ_OK)
+        fprintf(stderr, "cerrojo: %s\n", err.message);
+    json_decref(c->state);
+    cjc_http_free(c->http);
+    sodium_memzero(&c->key, sizeof(c->key));
+    free(c);
+}
+
+bool cjc_client_has_session(const struct cjc_client *c)
+{
+    return json_is_object(json_object_get(c->state, "session"));
+}
+
+/* Fills err from an error response: the gateway's one error shape. */
+static void error_from_response(long status, const json_t *body,
+                                long retry_after, struct cjc_error *err)
+{
+    const json_t *e = json_object_get(body, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *message = json_string_value(json_object_get(e, "message"));
+    const char *request_id =
+        json_string_value(json_object_get(e, "request_id"));
+
+    err->http_status = status;
+    err->retry_after_seconds = retry_after;
+    if (message == NULL)
+        message = "the server returned an error";
+    if (request_id != NULL)
+        set_error(err, code, "%.*s (HTTP %ld, request %s)", CJC_MESSAGE_MAX,
+                  message, status, request_id);
+    else
+        set_error(err, code, "%.*s (HTTP %ld)", CJC_MESSAGE_MAX, message,
+                  status);
+}
+
+/* Parses a plain JSON response body; NULL when it is not JSON. */
+static json_t *parse_plain(const struct cjc_http_response *resp)
+{
+    if (resp->body == NULL || resp->body_len == 0)
+        return json_object();
+    return json_loadb(resp->body, resp->body_len, JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* True when a JSON response looks like a sealed response envelope. */
+static bool is_sealed_envelope(const json_t *obj)
+{
+    return json_is_object(obj) && json_object_get(obj, "nonce") != NULL &&
+           json_object_get(obj, "ct") != NULL;
+}
+
+/*
+ * Turns an opened (or plain) response into *out or an error. Takes
+ * ownership of body.
+ */
+static enum cj_status finish_response(long status, long retry_after,
+                                      json_t *body, json_t **out,
+                                      struct cjc_error *err)
+{
+    if (body == NULL) {
+        set_error(err, NULL,
+                  "the server returned a response that is not "
+                  "JSON (HTTP %ld)",
+                  status);
+        err->http_status = status;
+        return CJ_ERR_INVALID;
+    }
+    if (status < 200 || status > 299) {
+        error_from_response(status, body, retry_after, err);
+        json_decref(body);
+        if (status == 429)
+            return CJ_ERR_RATE_LIMITED;
+        if (status == 401)
+            return CJ_ERR_UNAUTHENTICATED;
+        if (status == 503)
+            return CJ_ERR_UNAVAILABLE;
+        return CJ_ERR_INVALID;
+    }
+    *out = body;
+    return CJ_OK;
+}
+
+/* Makes sure the client has a server HPKE key from a checked key list. */
+static enum cj_status ensure_key(struct cjc_client *c, struct cjc_error *err)
+{
+    json_t *list = NULL;
+    enum cj_status rc;
+
+    if (c->have_key)
+        return CJ_OK;
+    rc = cjc_keys(c, &list, err);
+    json_decref(list);
+    return rc;
+}
+
+enum cj_status cjc_keys(struct cjc_client *c, json_t **out,
+                        struct cjc_error *err)
+{
+    struct cjc_http_response resp = {0};
+    enum cj_status rc;
+    json_t *body = NULL;
+
+    *out = NULL;
+    rc = cjc_http_request(c->http, "GET", "/v1/keys", NULL, 0, NULL, 0, &resp,
+                          err->message, sizeof(err->message));
+    if (rc != CJ_OK)
+        return rc;
+    body = parse_plain(&resp);
+    if (resp.status != 200) {
+        rc = finish_response(resp.status, resp.retry_after_seconds, body, out,
+                             err);
+        cjc_http_response_clear(&resp);
+        return rc == CJ_OK ? CJ_ERR_INVALID : rc;
+    }
+    cjc_http_response_clear(&resp);
+    rc = cjc_keys_check(body, c->pins, c->n_pins, &c->key, out, err->message,
+                        sizeof(err->message));
+    json_decref(body);
+    if (rc == CJ_OK)
+        c->have_key = true;
+    return rc;
+}
+
+/* Wipes and frees a heap buffer of len bytes; accepts NULL. */
+static void free_wiped(void *buf, size_t len)
+{
+    if (buf == NULL)
+        return;
+    sodium_memzero(buf, len);
+    free(buf);
+}
+
+/* Serializes body (or {} for NULL) to compact JSON text. */
+static char *body_text(const json_t *body)
+{
+    json_t *empty = NULL;
+    char *text;
+
+    if (body == NULL)
+        body = empty = json_object();
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(empty);
+    return text;
+}
+
+/* Sends an envelope as the body, or in Cerrojo-Seal for a GET. */
+static enum cj_status send_envelope(struct cjc_client *c, const char *method,
+                                    const char *path, const char *session_id,
+                                    const char *envelope, size_t envelope_len,
+                                    struct cjc_http_response *resp,
+                                    struct cjc_error *err)
+{
+    struct cjc_http_header headers[3];
+    size_t n = 0;
+    char *seal_header = NULL;
+    enum cj_status rc;
+    bool has_body = strcmp(method, "GET") != 0;
+
+    headers[n++] = (struct cjc_http_header){"Accept", "application/json"};
+    if (session_id != NULL)
+        headers[n++] =
+            (struct cjc_http_header){CJ_SESSION_HEADER_NAME, session_id};
+    if (has_body) {
+        headers[n++] =
+            (struct cjc_http_header){"Content-Type", "application/json"};
+    } else {
+        rc = cj_seal_header_encode(envelope, envelope_len, &seal_header);
+        if (rc != CJ_OK) {
+            set_error(err, NULL, "sealed request is too large for a header");
+            return rc;
+        }
+        headers[n++] =
+            (struct cjc_http_header){CJ_SEAL_HEADER_NAME, seal_header};
+    }
+    rc = cjc_http_request(
+        c->http, method, path, headers, n, has_body ? envelope : NULL,
+        has_body ? envelope_len : 0, resp, err->message, sizeof(err->message));
+    free(seal_header);
+    return rc;
+}
+
+/* Opens a stateless response (sealed, or plain for early errors). */
+static enum cj_status
+open_stateless_response(const struct cj_stateless_client *sc,
+                        const struct cjc_http_response *resp, json_t **out,
+                        struct cjc_error *err)
+{
+    json_t *outer = parse_plain(resp);
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    enum cj_seal_reason why = CJ_SEAL_OK;
+    json_t *body = NULL;
+
+    if (!is_sealed_envelope(outer))
+        return finish_response(resp->status, resp->retry_after_seconds, outer,
+                               out, err);
+    json_decref(outer);
+    if (cj_stateless_open_response(sc, resp->body, resp->body_len, &plain,
+                                   &plain_len, &why) != CJ_OK) {
+        set_error(err, "decryption_failed",
+                  "the sealed response did not open (%s)",
+                  cj_seal_reason_name(why));
+        return CJ_ERR_CRYPTO;
+    }
+    body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
+                      NULL);
+    free_wiped(plain, plain_len);
+    return finish_response(resp->status, resp->retry_after_seconds, body, out,
+                           err);
+}
+
+static enum cj_status request_stateless(struct cjc_client *c,
+                                        const char *method, const char *path,
+                                        json_t *body, bool with_token,
+                                        json_t **out, struct cjc_error *err)
+{
+    struct cj_stateless_client sc = {0};
+    struct cjc_http_response resp = {0};
+    struct cj_seal_plaintext pt = {0};
+    char *text = NULL;
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+    enum cj_status rc;
+    const char *token = NULL;
+
+    rc = ensure_key(c, err);
+    if (rc != CJ_OK)
+        goto out;
+    if (with_token) {
+        token = json_string_value(json_object_get(
+            json_object_get(c->state, "tokens"), "access_token"));
+        if (token == NULL) {
+            set_error(err, NULL, "not logged in; run 'cerrojo login' first");
+            rc = CJ_ERR_UNAUTHENTICATED;
+            goto out;
+        }
+    }
+    rc = CJ_ERR_NOMEM;
+    text = body_text(body);
+    if (text == NULL)
+        goto out;
+    pt.ts_ms = server_ms(c);
+    pt.token = (const uint8_t *)token;
+    pt.token_len = token != NULL ? strlen(token) : 0;
+    pt.body = (const uint8_t *)text;
+    pt.body_len = strlen(text);
+    rc = cj_stateless_seal_request(&c->key.header, c->key.public_key, method,
+                                   path, &pt, &envelope, &envelope_len, &sc);
+    if (rc != CJ_OK) {
+        set_error(err, NULL, "sealing the request failed (%s)",
+                  cj_status_name(rc));
+        goto out;
+    }
+    rc = send_envelope(c, method, path, NULL, envelope, envelope_len, &resp,
+                       err);
+    if (rc != CJ_OK)
+        goto out;
+    rc = open_stateless_response(&sc, &resp, out, err);
+
+out:
+    cj_stateless_client_wipe(&sc);
+    cjc_http_response_clear(&resp);
+    free_wiped(text, text != NULL ? strlen(text) : 0);
+    free(envelope);
+    return rc;
+}
+
+/*
+ * The session's position: its id, the epoch key of `epoch`, and the last
+ * sequence number used. The key is kept in the state file (mode 0600).
+ */
+struct session_position {
+    const char *id;
+    uint64_t created_ms;
+    uint64_t epoch_ms;
+    uint32_t epoch;
+    uint8_t key[CJ_RATCHET_KEY_LEN];
+    uint64_t seq;
+};
+
+static enum cj_status load_position(struct cjc_client *c,
+                                    struct session_position *pos,
+                                    struct cjc_error *err)
+{
+    json_t *s = json_object_get(c->state, "session");
+    const char *key_text = json_string_value(json_object_get(s, "epoch_key"));
+    json_int_t created, epoch_seconds, epoch, seq;
+    size_t key_len = 0;
+
+    pos->id = json_string_value(json_object_get(s, "id"));
+    if (pos->id == NULL || key_text == NULL ||
+        !get_int(s, "created_at_ms", &created) ||
+        !get_int(s, "epoch_seconds", &epoch_seconds) ||
+        !get_int(s, "epoch", &epoch) || !get_int(s, "seq", &seq) ||
+        epoch_seconds <= 0 || epoch < 0 || epoch > UINT32_MAX || seq < 0) {
+        set_error(err, NULL,
+                  "no stateful session; run 'cerrojo handshake' "
+                  "or log in with --stateful");
+        return CJ_ERR_PRECONDITION;
+    }
+    if (sodium_base642bin(pos->key, sizeof(pos->key), key_text,
+                          strlen(key_text), NULL, &key_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        key_len != sizeof(pos->key)) {
+        set_error(err, NULL,
+                  "the state file's session key is damaged; "
+                  "run 'cerrojo handshake'");
+        return CJ_ERR_INVALID;
+    }
+    pos->created_ms = (uint64_t)created;
+    pos->epoch_ms = (uint64_t)epoch_seconds * 1000u;
+    pos->epoch = (uint32_t)epoch;
+    pos->seq = (uint64_t)seq;
+    return CJ_OK;
+}
+
+/* Writes the position back: the new epoch key and sequence number. */
+static enum cj_status save_position(struct cjc_client *c,
+                                    const struct session_position *pos)
+{
+    json_t *s = json_object_get(c->state, "session");
+    char *key_text = cj_base64url_encode(pos->key, sizeof(pos->key));
+
+    if (key_text == NULL)
+        return CJ_ERR_NOMEM;
+    json_object_set_new(s, "epoch_key", json_string(key_text));
+    json_object_set_new(s, "epoch", json_integer(pos->epoch));
+    json_object_set_new(s, "seq", json_integer((json_int_t)pos->seq));
+    sodium_memzero(key_text, strlen(key_text));
+    free(key_text);
+    c->dirty = true;
+    return CJ_OK;
+}
+
+/* Opens a stateful response (sealed, or plain for early errors). */
+static enum cj_status open_stateful_response(
+    const struct session_position *pos, const uint8_t s2c[CJ_RATCHET_KEY_LEN],
+    const struct cjc_http_response *resp, json_t **out, struct cjc_error *err)
+{
+    uint8_t response_key[CJ_RATCHET_KEY_LEN];
+    json_t *outer = parse_plain(resp);
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    enum cj_seal_reason why = CJ_SEAL_OK;
+    enum cj_status rc;
+    json_t *body = NULL;
+
+    if (!is_sealed_envelope(outer))
+        return finish_response(resp->status, resp->retry_after_seconds, outer,
+                               out, err);
+    json_decref(outer);
+    rc = cj_ratchet_response_key(response_key, s2c, pos->seq);
+    if (rc == CJ_OK)
+        rc = cj_stateful_open_response(
+            response_key, (const uint8_t *)pos->id, strlen(pos->id), pos->epoch,
+            pos->seq, resp->body, resp->body_len, &plain, &plain_len, &why);
+    sodium_memzero(response_key, sizeof(response_key));
+    if (rc != CJ_OK) {
+        set_error(err, "decryption_failed",
+                  "the sealed response did not open (%s)",
+                  cj_seal_reason_name(why));
+        return CJ_ERR_CRYPTO;
+    }
+    body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
+                      NULL);
+    free_wiped(plain, plain_len);
+    return finish_response(resp->status, resp->retry_after_seconds, body, out,
+                           err);
+}
+
+static enum cj_status request_stateful(struct cjc_client *c, const char *method,
+                                       const char *path, json_t *body,
+                                       json_t **out, struct cjc_error *err)
+{
+    struct session_position pos = {0};
+    struct cjc_http_response resp = {0};
+    struct cj_seal_plaintext pt = {0};
+    uint8_t c2s[CJ_RATCHET_KEY_LEN], s2c[CJ_RATCHET_KEY_LEN];
+    char *text = NULL;
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+    uint32_t epoch_now = 0;
+    enum cj_status rc;
+
+    rc = load_position(c, &pos, err);
+    if (rc != CJ_OK)
+        goto out;
+    /* Follow the epochs from the session's creation; never step back. */
+    rc = cj_epoch_at(pos.created_ms, pos.epoch_ms, server_ms(c), &epoch_now);
+    if (rc == CJ_OK && epoch_now > pos.epoch) {
+        rc = cj_ratchet_advance(pos.key, pos.epoch, epoch_now);
+        if (rc == CJ_OK)
+            pos.epoch = epoch_now;
+    }
+    if (rc != CJ_OK) {
+        set_error(err, NULL,
+                  "the session's epoch cannot be computed; "
+                  "run 'cerrojo handshake'");
+        goto out;
+    }
+    pos.seq++;
+    rc = save_position(c, &pos);
+    if (rc != CJ_OK)
+        goto out;
+    rc = cj_ratchet_direction_keys(pos.key, c2s, s2c);
+    if (rc != CJ_OK)
+        goto out;
+
+    rc = CJ_ERR_NOMEM;
+    text = body_text(body);
+    if (text == NULL)
+        goto out;
+    pt.ts_ms = server_ms(c);
+    pt.body = (const uint8_t *)text;
+    pt.body_len = strlen(text);
+    rc = cj_stateful_seal_request(c2s, (const uint8_t *)pos.id, strlen(pos.id),
+                                  pos.epoch, pos.seq, method, path, &pt,
+                                  &envelope, &envelope_len);
+    if (rc != CJ_OK) {
+        set_error(err, NULL, "sealing the request failed (%s)",
+                  cj_status_name(rc));
+        goto out;
+    }
+    rc = send_envelope(c, method, path, pos.id, envelope, envelope_len, &resp,
+                       err);
+    if (rc != CJ_OK)
+        goto out;
+    rc = open_stateful_response(&pos, s2c, &resp, out, err);
+
+out:
+    sodium_memzero(&pos.key, sizeof(pos.key));
+    sodium_memzero(c2s, sizeof(c2s));
+    sodium_memzero(s2c, sizeof(s2c));
+    cjc_http_response_clear(&resp);
+    free_wiped(text, text != NULL ? strlen(text) : 0);
+    free(envelope);
+    return rc;
+}
+
+enum cj_status cjc_request(struct cjc_client *c, const char *method,
+                           const char *path, json_t *body, enum cjc_mode mode,
+                           bool with_token, json_t **out, struct cjc_error *err)
+{
+    *out = NULL;
+    memset(err, 0, sizeof(*err));
+    err->retry_after_seconds = -1;
+    if (mode == CJC_MODE_AUTO)
+        mode =
+            cjc_client_has_session(c) ? CJC_MODE_STATEFUL : CJC_MODE_STATELESS;
+    if (mode == CJC_MODE_STATEFUL)
+        return request_stateful(c, method, path, body, out, err);
+    return request_stateless(c, method, path, body, with_token, out, err);
+}
+
+/*
+ * Keeps a session the server opened from client_secret: derives the
+ * epoch-0 key and stores the position. session is SessionInfo's JSON.
+ */
+static enum cj_status keep_session(struct cjc_client *c, const json_t *info,
+                                   const uint8_t *client_secret,
+                                   struct cjc_error *err)
+{
+    const char *id = json_string_value(json_object_get(info, "session_id"));
+    json_int_t created, server_now, epoch_seconds;
+    uint8_t key[CJ_RATCHET_KEY_LEN];
+    json_t *s = NULL;
+    char *key_text = NULL;
+    enum cj_status rc;
+
+    if (id == NULL || !get_int(info, "created_at_ms", &created) ||
+        !get_int(info, "epoch_seconds", &epoch_seconds) || epoch_seconds <= 0) {
+        set_error(err, NULL,
+                  "the server's session description is "
+                  "incomplete");
+        return CJ_ERR_INVALID;
+    }
+    rc = cj_ratchet_first_key(key, (const uint8_t *)id, strlen(id),
+                              client_secret);
+    if (rc != CJ_OK) {
+        set_error(err, NULL, "the session key cannot be derived");
+        return rc;
+    }
+    key_text = cj_base64url_encode(key, sizeof(key));
+    sodium_memzero(key, sizeof(key));
+    if (key_text == NULL)
+        return CJ_ERR_NOMEM;
+    /* The clock offset makes timestamps and epochs follow the server. */
+    if (get_int(info, "server_time_ms", &server_now))
+        json_object_set_new(c->state, "clock_offset_ms",
+                            json_integer(server_now - (json_int_t)wall_ms()));
+    s = json_deep_copy(info);
+    json_object_set_new(s, "id", json_string(id));
+    json_object_set_new(s, "epoch_key", json_string(key_text));
+    json_object_set_new(s, "epoch", json_integer(0));
+    json_object_set_new(s, "seq", json_integer(0));
+    json_object_set_new(c->state, "session", s);
+    sodium_memzero(key_text, strlen(key_text));
+    free(key_text);
+    c->dirty = true;
+    return CJ_OK;
+}
+
+/* A response without the secret parts, for printing. */
+static json_t *public_view(const json_t *result)
+{
+    json_t *copy = json_deep_copy(result);
+
+    json_object_del(copy, "access_token");
+    json_object_del(copy, "refresh_token");
+    return copy;
+}
+
+/* Stores the tokens of a TokenSet response. */
+static void keep_tokens(struct cjc_client *c, const json_t *result)
+{
+    json_t *tokens = json_object();
+    json_int_t expires_in = 0;
+
+    json_object_set(tokens, "access_token",
+                    json_object_get(result, "access_token"));
+    json_object_set(tokens, "refresh_token",
+                    json_object_get(result, "refresh_token"));
+    json_object_set(tokens, "user_id", json_object_get(result, "user_id"));
+    if (get_int(result, "expires_in", &expires_in))
+        json_object_set_new(
+            tokens, "access_expires_at_ms",
+            json_integer((json_int_t)server_ms(c) + expires_in * 1000));
+    json_object_set_new(c->state, "tokens", tokens);
+    c->dirty = true;
+}
+
+enum cj_status cjc_handshake(struct cjc_client *c, json_t **out,
+                             struct cjc_error *err)
+{
+    uint8_t secret[CJ_RATCHET_CLIENT_SECRET_LEN];
+    char *secret_text = NULL;
+    json_t *body = NULL;
+    json_t *info = NULL;
+    enum cj_status rc = CJ_ERR_NOMEM;
+
+    *out = NULL;
+    randombytes_buf(secret, sizeof(secret));
+    secret_text = cj_base64url_encode(secret, sizeof(secret));
+    if (secret_text == NULL)
+        goto out;
+    body = json_pack("{s:s}", "client_secret", secret_text);
+    if (body == NULL)
+        goto out;
+    rc = cjc_request(c, "POST", "/v1/handshake", body, CJC_MODE_STATELESS,
+                     false, &info, err);
+    if (rc != CJ_OK)
+        goto out;
+    rc = keep_session(c, info, secret, err);
+    if (rc == CJ_OK)
+        *out = json_incref(info);
+
+out:
+    sodium_memzero(secret, sizeof(secret));
+    if (secret_text != NULL) {
+        sodium_memzero(secret_text, strlen(secret_text));
+        free(secret_text);
+    }
+    json_decref(body);
+    json_decref(info);
+    return rc;
+}
+
+/*
+ * Register and login: in stateful mode the request carries a fresh
+ * handshake secret and the session it opens is kept with the tokens.
+ */
+static enum cj_status credentials_call(struct cjc_client *c, const char *path,
+                                       json_t *body, enum cjc_mode mode,
+                                       json_t **out, struct cjc_error *err)
+{
+    uint8_t secret[CJ_RATCHET_CLIENT_SECRET_LEN];
+    char *secret_text = NULL;
+    json_t *result = NULL;
+    enum cj_status rc = CJ_ERR_NOMEM;
+    bool stateful = mode != CJC_MODE_STATELESS;
+
+    *out = NULL;
+    if (stateful) {
+        randombytes_buf(secret, sizeof(secret));
+        secret_text = cj_base64url_encode(secret, sizeof(secret));
+        if (secret_text == NULL)
+            goto out;
+        json_object_set_new(body, "client_secret", json_string(secret_text));
+    }
+    /* A new login replaces the old session and tokens. */
+    json_object_del(c->state, "session");
+    json_object_del(c->state, "tokens");
+    c->dirty = true;
+    rc = cjc_request(c, "POST", path, body, CJC_MODE_STATELESS, false, &result,
+                     err);
+    if (rc != CJ_OK)
+        goto out;
+    keep_tokens(c, result);
+    if (stateful) {
+        json_t *session = json_object_get(result, "session");
+        if (!json_is_object(session)) {
+            set_error(err, NULL, "the server opened no session");
+            rc = CJ_ERR_INVALID;
+            goto out;
+        }
+        rc = keep_session(c, session, secret, err);
+        if (rc != CJ_OK)
+            goto out;
+    }
+    *out = public_view(result);
+
+out:
+    sodium_memzero(secret, sizeof(secret));
+    if (secret_text != NULL) {
+        sodium_memzero(secret_text, strlen(secret_text));
+        free(secret_text);
+    }
+    json_decref(result);
+    return rc;
+}
+
+/* Wipes the password copy jansson made inside body before freeing it. */
+static void free_credentials_body(json_t *body)
+{
+    json_t *pw = json_object_get(body, "password");
+
+    if (json_is_string(pw)) {
+        char *text = (char *)json_string_value(pw);
+        sodium_memzero(text, json_string_length(pw));
+    }
+    json_t *secret = json_object_get(body, "client_secret");
+    if (json_is_string(secret)) {
+        char *text = (char *)json_string_value(secret);
+        sodium_memzero(text, json_string_length(secret));
+    }
+    json_decref(body);
+}
+
+enum cj_status cjc_register(struct cjc_client *c, const char *username,
+                            const char *email, const char *password,
+                            enum cjc_mode mode, json_t **out,
+                            struct cjc_error *err)
+{
+    json_t *body = json_pack("{s:s,s:s,s:s}", "username", username, "email",
+                             email, "password", password);
+    enum cj_status rc;
+
+    if (body == NULL) {
+        set_error(err, NULL, "username, email and password must be UTF-8");
+        return CJ_ERR_INVALID;
+    }
+    rc = credentials_call(c, "/v1/register", body, mode, out, err);
+    free_credentials_body(body);
+    return rc;
+}
+
+enum cj_status cjc_login(struct cjc_client *c, const char *login,
+                         const char *password, enum cjc_mode mode, json_t **out,
+                         struct cjc_error *err)
+{
+    json_t *body = json_pack("{s:s,s:s}", "login", login, "password", password);
+    enum cj_status rc;
+
+    if (body == NULL) {
+        set_error(err, NULL, "login and password must be UTF-8");
+        return CJ_ERR_INVALID;
+    }
+    rc = credentials_call(c, "/v1/login", body, mode, out, err);
+    free_credentials_body(body);
+    return rc;
+}
+
+enum cj_status cjc_me(struct cjc_client *c, json_t **out, struct cjc_error *err)
+{
+    return cjc_request(c, "GET", "/v1/me", NULL, CJC_MODE_AUTO, true, out, err);
+}
+
+enum cj_status cjc_data_get(struct cjc_client *c, const char *data_class,
+                            json_t **out, struct cjc_error *err)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/v1/me/data/%s", data_class);
+    return cjc_request(c, "GET", path, NULL, CJC_MODE_AUTO, true, out, err);
+}
+
+enum cj_status cjc_data_put(struct cjc_client *c, const char *data_class,
+                            json_t *fields, json_t **out, struct cjc_error *err)
+{
+    char path[64];
+    json_t *body = json_pack("{s:O}", "fields", fields);
+    enum cj_status rc;
+
+    if (body == NULL)
+        return CJ_ERR_NOMEM;
+    snprintf(path, sizeof(path), "/v1/me/data/%s", data_class);
+    rc = cjc_request(c, "PUT", path, body, CJC_MODE_AUTO, true, out, err);
+    json_decref(body);
+    return rc;
+}
+
+/* The stored refresh token, or NULL with err set. */
+static const char *refresh_token(const struct cjc_client *c,
+                                 struct cjc_error *err)
+{
+    const char *token = json_string_value(
+        json_object_get(json_object_get(c->state, "tokens"), "refresh_token"));
+
+    if (token == NULL)
+        set_error(err, NULL, "no refresh token; run 'cerrojo login' first");
+    return token;
+}
+
+enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
+                           struct cjc_error *err)
+{
+    const char *token = refresh_token(c, err);
+    json_t *body = NULL;
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    *out = NULL;
+    if (token == NULL)
+        return CJ_ERR_UNAUTHENTICATED;
+    body = json_pack("{s:s}", "refresh_token", token);
+    if (body == NULL)
+        return CJ_ERR_NOMEM;
+    rc = cjc_request(c, "POST", "/v1/refresh", body, CJC_MODE_AUTO, false,
+                     &result, err);
+    json_decref(body);
+    if (rc != CJ_OK)
+        return rc;
+    keep_tokens(c, result);
+    *out = public_view(result);
+    json_decref(result);
+    return CJ_OK;
+}
+
+enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
+{
+    const char *token = json_string_value(
+        json_object_get(json_object_get(c->state, "tokens"), "refresh_token"));
+    json_t *body =
+        json_pack("{s:s,s:b}", "refresh_token", token ? token : "", "all", all);
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    if (body == NULL)
+        return CJ_ERR_NOMEM;
+    rc = cjc_request(c, "POST", "/v1/logout", body, CJC_MODE_AUTO, true,
+                     &result, err);
+    json_decref(body);
+    json_decref(result);
+    if (rc != CJ_OK)
+        return rc;
+    /* Nothing of the session or the tokens is of use any more. */
+    json_object_del(c->state, "session");
+    json_object_del(c->state, "tokens");
+    c->dirty = true;
+    return CJ_OK;
+}

@@ -1,0 +1,119 @@
+/*
+ * The cerrojo client library: seals every request to the gateway, in
+ * stateless mode (HPKE to a key from the signed key list) or stateful mode
+ * (the session's epoch keys), opens the sealed responses, and keeps the
+ * session and the tokens in a state file.
+ */
+#ifndef CJC_CLIENT_H
+#define CJC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "status.h"
+
+/* Largest number of pinned key-list signing keys. */
+#define CJC_MAX_PINS 8
+
+enum cjc_mode {
+    CJC_MODE_AUTO = 0,  /* stateful when a session exists, else stateless */
+    CJC_MODE_STATELESS, /* HPKE per request */
+    CJC_MODE_STATEFUL,  /* the session's epoch keys */
+};
+
+/* What went wrong, for a one-line message; never holds a secret. */
+struct cjc_error {
+    char message[512];
+    char code[64];    /* the server's error code, e.g. "invalid_token" */
+    long http_status; /* 0 when no response arrived */
+    long retry_after_seconds;
+};
+
+struct cjc_client_options {
+    const char *url;        /* gateway base URL */
+    const char *state_path; /* state file; NULL for the default */
+    const char *pins[CJC_MAX_PINS];
+    size_t n_pins; /* 0: accept any key-list signer (and say so) */
+};
+
+struct cjc_client;
+
+/* Opens a client and loads its state file. Free with cjc_client_close. */
+CJ_WARN_UNUSED enum cj_status
+cjc_client_open(const struct cjc_client_options *opts, struct cjc_client **out,
+                struct cjc_error *err);
+
+/* Saves the state when it changed, wipes keys and frees. Accepts NULL. */
+void cjc_client_close(struct cjc_client *client);
+
+/* Writes the state file now. */
+CJ_WARN_UNUSED enum cj_status cjc_client_save(struct cjc_client *client,
+                                              struct cjc_error *err);
+
+/* True when the state holds a stateful session. */
+bool cjc_client_has_session(const struct cjc_client *client);
+
+/*
+ * Fetches and checks the signed key list; *out is a new reference to the
+ * list of keys ({"keys":[...], "signer": fingerprint}).
+ */
+CJ_WARN_UNUSED enum cj_status cjc_keys(struct cjc_client *client, json_t **out,
+                                       struct cjc_error *err);
+
+/* Opens a stateful session; *out is the session description. */
+CJ_WARN_UNUSED enum cj_status
+cjc_handshake(struct cjc_client *client, json_t **out, struct cjc_error *err);
+
+/*
+ * Registers a user. With CJC_MODE_STATEFUL the request carries a handshake
+ * and the new session is kept; the password is wiped by the caller.
+ */
+CJ_WARN_UNUSED enum cj_status
+cjc_register(struct cjc_client *client, const char *username, const char *email,
+             const char *password, enum cjc_mode mode, json_t **out,
+             struct cjc_error *err);
+
+/* Logs in by username or email; like cjc_register for the modes. */
+CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
+                                        const char *login, const char *password,
+                                        enum cjc_mode mode, json_t **out,
+                                        struct cjc_error *err);
+
+/* The caller's profile. */
+CJ_WARN_UNUSED enum cj_status cjc_me(struct cjc_client *client, json_t **out,
+                                     struct cjc_error *err);
+
+/* Reads the data of class "public", "private" or "protected". */
+CJ_WARN_UNUSED enum cj_status cjc_data_get(struct cjc_client *client,
+                                           const char *data_class, json_t **out,
+                                           struct cjc_error *err);
+
+/* Writes fields (a JSON object of strings) to a class. */
+CJ_WARN_UNUSED enum cj_status cjc_data_put(struct cjc_client *client,
+                                           const char *data_class,
+                                           json_t *fields, json_t **out,
+                                           struct cjc_error *err);
+
+/* Rotates the refresh token and stores the new tokens. */
+CJ_WARN_UNUSED enum cj_status cjc_refresh(struct cjc_client *client,
+                                          json_t **out, struct cjc_error *err);
+
+/* Logs out this device, or every device with all; clears the state. */
+CJ_WARN_UNUSED enum cj_status cjc_logout(struct cjc_client *client, bool all,
+                                         struct cjc_error *err);
+
+/*
+ * Sends one sealed request: the building block of the calls above, also
+ * used by the load generator. body may be NULL; *out receives the opened
+ * JSON response. with_token puts the access token inside the stateless
+ * seal.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_request(struct cjc_client *client,
+                                          const char *method, const char *path,
+                                          json_t *body, enum cjc_mode mode,
+                                          bool with_token, json_t **out,
+                                          struct cjc_error *err);
+
+#endif

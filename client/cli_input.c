@@ -1,0 +1,172 @@
+/* Password prompts without echo, password files, and value input. */
+#include "cli_input.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+void cli_secret_free(char *secret)
+{
+    if (secret != NULL)
+        sodium_free(secret); /* sodium_free wipes before freeing */
+}
+
+/* Reads at most max bytes from fd into buf; returns the count or -1. */
+static ssize_t read_all(int fd, char *buf, size_t max)
+{
+    size_t got = 0;
+
+    while (got < max) {
+        ssize_t n = read(fd, buf + got, max - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Reads one line from the terminal with echo off. */
+static ssize_t read_tty_line(const char *prompt, char *buf, size_t max)
+{
+    struct termios saved, quiet;
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    ssize_t len = -1;
+    size_t got = 0;
+
+    if (fd < 0)
+        return -1;
+    if (tcgetattr(fd, &saved) != 0)
+        goto out;
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    quiet.c_lflag |= ICANON;
+    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
+        goto out;
+    if (write(fd, prompt, strlen(prompt)) < 0)
+        goto restore;
+    while (got < max) {
+        char c;
+        ssize_t n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || c == '\n')
+            break;
+        buf[got++] = c;
+    }
+    len = (ssize_t)got;
+    if (write(fd, "\n", 1) < 0)
+        len = -1;
+restore:
+    tcsetattr(fd, TCSAFLUSH, &saved);
+out:
+    close(fd);
+    return len;
+}
+
+enum cj_status cli_read_password(const char *file, const char *prompt,
+                                 char **out, char *err, size_t errlen)
+{
+    enum cj_status rc = CJ_ERR_INVALID;
+    /* One byte more than the limit detects an oversize password. */
+    char *buf = sodium_malloc(CLI_PASSWORD_MAX + 2);
+    ssize_t len;
+
+    *out = NULL;
+    if (buf == NULL)
+        return CJ_ERR_NOMEM;
+    if (file != NULL) {
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot read password file %s: %s", file,
+                     strerror(errno));
+            goto out;
+        }
+        len = read_all(fd, buf, CLI_PASSWORD_MAX + 1);
+        close(fd);
+        if (len >= 0) {
+            /* The password is the first line, without its newline. */
+            char *nl = memchr(buf, '\n', (size_t)len);
+            if (nl != NULL)
+                len = nl - buf;
+            if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        }
+    } else {
+        len = read_tty_line(prompt, buf, CLI_PASSWORD_MAX + 1);
+        if (len < 0) {
+            snprintf(err, errlen,
+                     "no terminal to prompt for the password; use "
+                     "--password-file");
+            goto out;
+        }
+    }
+    if (len < 0) {
+        snprintf(err, errlen, "cannot read the password");
+        goto out;
+    }
+    if (len > CLI_PASSWORD_MAX) {
+        snprintf(err, errlen, "password is longer than %d bytes",
+                 CLI_PASSWORD_MAX);
+        goto out;
+    }
+    if (memchr(buf, '\0', (size_t)len) != NULL) {
+        snprintf(err, errlen, "password contains a NUL byte");
+        goto out;
+    }
+    if (len == 0) {
+        snprintf(err, errlen, "password is empty");
+        goto out;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = CJ_OK;
+out:
+    cli_secret_free(buf);
+    return rc;
+}
+
+enum cj_status cli_read_value(const char *file, char **out, size_t *len,
+                              char *err, size_t errlen)
+{
+    int fd = file != NULL ? open(file, O_RDONLY | O_CLOEXEC) : 0;
+    char *buf = NULL;
+    ssize_t n;
+
+    *out = NULL;
+    *len = 0;
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", file, strerror(errno));
+        return CJ_ERR_INVALID;
+    }
+    buf = malloc(CLI_VALUE_MAX + 2);
+    if (buf == NULL) {
+        if (file != NULL)
+            close(fd);
+        return CJ_ERR_NOMEM;
+    }
+    n = read_all(fd, buf, CLI_VALUE_MAX + 1);
+    if (file != NULL)
+        close(fd);
+    if (n < 0 || (size_t)n > CLI_VALUE_MAX) {
+        snprintf(err, errlen,
+                 n < 0 ? "cannot read the value"
+                       : "value is larger than 64 KiB");
+        free(buf);
+        return n < 0 ? CJ_ERR_INVALID : CJ_ERR_TOO_LARGE;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = (size_t)n;
+    return CJ_OK;
+}
