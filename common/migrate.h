@@ -25,7 +25,7 @@ struct cj_migrate_schema {
 
 struct cj_migrate_options {
     const char *dsn; /* an admin role that may create roles and schemas */
-    const char *dir; /* the migrations folder; files are dir/<schema>/*.sql */
+    const char *dir; /* migrations folder, holding <schema>/NNN_name.sql */
     const struct cj_migrate_schema *schemas;
     size_t schema_count;
     long long lock_timeout_s; /* wait for another runner at most this long */

@@ -1,0 +1,516 @@
+/*
+ * Postgres pool: a fixed array of libpq connections guarded by one mutex and
+ * condition variable. Connections open lazily and are reopened when found
+ * broken; statements go through PQexecParams only.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+
+/* Parameters per statement, at most. */
+#define CJ_DB_MAX_PARAMS    64
+#define CJ_DB_ERROR_SIZE    256
+#define CJ_DB_SQLSTATE_SIZE 6
+#define CJ_MS_PER_S         1000LL
+#define CJ_NS_PER_MS        1000000LL
+#define CJ_NS_PER_S         1000000000LL
+
+struct cj_db_conn {
+    struct cj_db_pool *pool;
+    PGconn *pg;
+    bool in_use;
+    unsigned advisory_locks; /* taken through this API, freed on release */
+    char sqlstate[CJ_DB_SQLSTATE_SIZE];
+    char error[CJ_DB_ERROR_SIZE];
+};
+
+struct cj_db_pool {
+    pthread_mutex_t mutex;
+    pthread_cond_t freed;
+    char *dsn;
+    char *application_name;
+    long long connect_timeout_s;
+    long long statement_timeout_ms;
+    long long acquire_timeout_ms;
+    unsigned size;
+    struct cj_db_conn *conns;
+};
+
+static void set_conn_error(struct cj_db_conn *c, const char *sqlstate,
+                           const char *message)
+{
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", sqlstate ? sqlstate : "");
+    snprintf(c->error, sizeof(c->error), "%s", message ? message : "");
+    /* libpq messages end in a newline; logs want one line. */
+    size_t n = strlen(c->error);
+    while (n > 0 && (c->error[n - 1] == '\n' || c->error[n - 1] == ' ')) {
+        c->error[--n] = '\0';
+    }
+}
+
+enum cj_status cj_db_status_from_sqlstate(const char *sqlstate)
+{
+    if (sqlstate == NULL || sqlstate[0] == '\0') {
+        return CJ_ERR_INTERNAL;
+    }
+    if (strcmp(sqlstate, "23505") == 0) {
+        return CJ_ERR_EXISTS;
+    }
+    /* Class 08 is connection exceptions; 57P01-57P03 are admin shutdown,
+     * crash shutdown and "cannot connect now" (server starting). */
+    if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+        strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0) {
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (strcmp(sqlstate, "57014") == 0 || strcmp(sqlstate, "55P03") == 0) {
+        return CJ_ERR_TIMEOUT;
+    }
+    if (strcmp(sqlstate, "42501") == 0) {
+        return CJ_ERR_PERMISSION;
+    }
+    return CJ_ERR_INTERNAL;
+}
+
+enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
+                              struct cj_db_pool **out)
+{
+    *out = NULL;
+    if (opts == NULL || opts->dsn == NULL || opts->pool_size == 0 ||
+        opts->pool_size > CJ_DB_MAX_POOL_SIZE) {
+        return CJ_ERR_INVALID;
+    }
+    char *parse_error = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(opts->dsn, &parse_error);
+    if (parsed == NULL) {
+        /* The message names the bad keyword, never a value. */
+        cj_log(CJ_LOG_ERROR, "db.dsn_invalid", NULL,
+               CJ_F_STR("error", parse_error ? parse_error : "out of memory"));
+        PQfreemem(parse_error);
+        return CJ_ERR_INVALID;
+    }
+    PQconninfoFree(parsed);
+
+    enum cj_status st = CJ_ERR_NOMEM;
+    struct cj_db_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        goto out;
+    }
+    p->size = opts->pool_size;
+    p->connect_timeout_s = opts->connect_timeout_s;
+    p->statement_timeout_ms = opts->statement_timeout_ms;
+    p->acquire_timeout_ms = opts->acquire_timeout_ms;
+    p->dsn = strdup(opts->dsn);
+    p->application_name =
+        strdup(opts->application_name ? opts->application_name : "cerrojo");
+    p->conns = calloc(p->size, sizeof(*p->conns));
+    if (p->dsn == NULL || p->application_name == NULL || p->conns == NULL) {
+        goto out;
+    }
+    for (unsigned i = 0; i < p->size; i++) {
+        p->conns[i].pool = p;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->freed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&p->mutex, NULL);
+    *out = p;
+    p = NULL;
+    st = CJ_OK;
+
+out:
+    if (p != NULL) {
+        free(p->dsn);
+        free(p->application_name);
+        free(p->conns);
+        free(p);
+    }
+    return st;
+}
+
+void cj_db_pool_free(struct cj_db_pool *pool)
+{
+    if (pool == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < pool->size; i++) {
+        if (pool->conns[i].pg != NULL) {
+            PQfinish(pool->conns[i].pg);
+        }
+    }
+    pthread_cond_destroy(&pool->freed);
+    pthread_mutex_destroy(&pool->mutex);
+    free(pool->dsn);
+    free(pool->application_name);
+    free(pool->conns);
+    free(pool);
+}
+
+/*
+ * An idle connection should have nothing to read. Readable means the server
+ * closed it or sent a termination error (restart, pg_terminate_backend), so
+ * the connection is replaced before use instead of failing the caller's
+ * first statement.
+ */
+static bool conn_is_broken(PGconn *pg)
+{
+    if (PQstatus(pg) != CONNECTION_OK) {
+        return true;
+    }
+    int fd = PQsocket(pg);
+    if (fd < 0) {
+        return true;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int n = poll(&pfd, 1, 0);
+    return n != 0;
+}
+
+/* Sends server notices ("schema already exists, skipping") to the debug
+ * log instead of libpq's default, stderr. */
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    cj_log(CJ_LOG_DEBUG, "db.notice", NULL, CJ_F_STR("message", message));
+}
+
+static enum cj_status conn_open(struct cj_db_conn *c)
+{
+    struct cj_db_pool *p = c->pool;
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%lld", p->connect_timeout_s);
+    /* Listed before the DSN so that the DSN's own settings win. */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname",
+                          NULL};
+    const char *values[] = {timeout, p->application_name, p->dsn, NULL};
+
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+    }
+    c->advisory_locks = 0;
+    c->pg = PQconnectdbParams(keys, values, 1);
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+        set_conn_error(c, "08001",
+                       c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        cj_log(CJ_LOG_WARN, "db.connect_failed", NULL,
+               CJ_F_STR("error", c->error));
+        PQfinish(c->pg);
+        c->pg = NULL;
+        return CJ_ERR_UNAVAILABLE;
+    }
+    PQsetNoticeProcessor(c->pg, log_notice, NULL);
+    if (p->statement_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET statement_timeout = %lld",
+                 p->statement_timeout_ms);
+        enum cj_status st = cj_db_exec(c, sql);
+        if (st != CJ_OK) {
+            PQfinish(c->pg);
+            c->pg = NULL;
+            return st;
+        }
+    }
+    return CJ_OK;
+}
+
+static void deadline_after(struct timespec *ts, long long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / CJ_MS_PER_S;
+    ts->tv_nsec += (ms % CJ_MS_PER_S) * CJ_NS_PER_MS;
+    if (ts->tv_nsec >= CJ_NS_PER_S) {
+        ts->tv_sec++;
+        ts->tv_nsec -= CJ_NS_PER_S;
+    }
+}
+
+/* Takes a free slot, preferring one already connected; NULL if none. */
+static struct cj_db_conn *take_free_slot(struct cj_db_pool *p)
+{
+    struct cj_db_conn *fallback = NULL;
+    for (unsigned i = 0; i < p->size; i++) {
+        struct cj_db_conn *c = &p->conns[i];
+        if (c->in_use) {
+            continue;
+        }
+        if (c->pg != NULL) {
+            c->in_use = true;
+            return c;
+        }
+        if (fallback == NULL) {
+            fallback = c;
+        }
+    }
+    if (fallback != NULL) {
+        fallback->in_use = true;
+    }
+    return fallback;
+}
+
+static void give_back_slot(struct cj_db_conn *c)
+{
+    struct cj_db_pool *p = c->pool;
+    pthread_mutex_lock(&p->mutex);
+    c->in_use = false;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->mutex);
+}
+
+enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
+                             struct cj_db_conn **out)
+{
+    *out = NULL;
+    if (timeout_ms < 0) {
+        timeout_ms = pool->acquire_timeout_ms;
+    }
+    struct timespec deadline;
+    deadline_after(&deadline, timeout_ms);
+
+    pthread_mutex_lock(&pool->mutex);
+    struct cj_db_conn *c = take_free_slot(pool);
+    while (c == NULL) {
+        int rc = pthread_cond_timedwait(&pool->freed, &pool->mutex, &deadline);
+        c = take_free_slot(pool);
+        if (c == NULL && rc == ETIMEDOUT) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    if (c == NULL) {
+        return CJ_ERR_TIMEOUT;
+    }
+
+    c->sqlstate[0] = '\0';
+    c->error[0] = '\0';
+    if (c->pg == NULL || conn_is_broken(c->pg)) {
+        if (c->pg != NULL) {
+            cj_log(CJ_LOG_INFO, "db.reconnect", NULL);
+        }
+        enum cj_status st = conn_open(c);
+        if (st != CJ_OK) {
+            give_back_slot(c);
+            return st;
+        }
+    }
+    *out = c;
+    return CJ_OK;
+}
+
+void cj_db_release(struct cj_db_conn *conn)
+{
+    if (conn == NULL) {
+        return;
+    }
+    PGconn *pg = conn->pg;
+    if (pg != NULL && PQstatus(pg) == CONNECTION_OK) {
+        PGTransactionStatusType ts = PQtransactionStatus(pg);
+        if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+            PQclear(PQexec(pg, "ROLLBACK"));
+        }
+        if (conn->advisory_locks > 0) {
+            PQclear(PQexec(pg, "SELECT pg_advisory_unlock_all()"));
+            conn->advisory_locks = 0;
+        }
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
+            /* Still busy or unknown: a fresh connection is cheaper than
+             * guessing its state. */
+            PQfinish(pg);
+            conn->pg = NULL;
+        }
+    }
+    give_back_slot(conn);
+}
+
+PGconn *cj_db_pgconn(struct cj_db_conn *conn)
+{
+    return conn->pg;
+}
+
+const char *cj_db_last_sqlstate(const struct cj_db_conn *conn)
+{
+    return conn->sqlstate;
+}
+
+const char *cj_db_last_error(const struct cj_db_conn *conn)
+{
+    return conn->error;
+}
+
+/* Turns a finished result into a status, recording the error if any. */
+static enum cj_status result_status(struct cj_db_conn *c, PGresult *res)
+{
+    ExecStatusType es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        return CJ_OK;
+    }
+    const char *sqlstate =
+        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (primary == NULL) {
+        primary = PQerrorMessage(c->pg);
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* The connection is gone; the next acquire reopens it. */
+        set_conn_error(c, sqlstate ? sqlstate : "08006", primary);
+        return CJ_ERR_UNAVAILABLE;
+    }
+    set_conn_error(c, sqlstate, primary);
+    return cj_db_status_from_sqlstate(sqlstate);
+}
+
+enum cj_status cj_db_query(struct cj_db_conn *conn, const char *sql,
+                           const struct cj_db_param *params, int nparams,
+                           bool binary_results, PGresult **result)
+{
+    if (result != NULL) {
+        *result = NULL;
+    }
+    if (conn == NULL || conn->pg == NULL || sql == NULL || nparams < 0 ||
+        nparams > CJ_DB_MAX_PARAMS || (nparams > 0 && params == NULL)) {
+        return CJ_ERR_INVALID;
+    }
+    const char *values[CJ_DB_MAX_PARAMS];
+    int lengths[CJ_DB_MAX_PARAMS];
+    int formats[CJ_DB_MAX_PARAMS];
+    for (int i = 0; i < nparams; i++) {
+        values[i] = params[i].value;
+        lengths[i] = params[i].binary ? params[i].length : 0;
+        formats[i] = params[i].binary ? 1 : 0;
+    }
+    conn->sqlstate[0] = '\0';
+    conn->error[0] = '\0';
+    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, values, lengths,
+                                 formats, binary_results ? 1 : 0);
+    enum cj_status st = result_status(conn, res);
+    if (st == CJ_OK && result != NULL) {
+        *result = res;
+    } else {
+        PQclear(res);
+    }
+    return st;
+}
+
+enum cj_status cj_db_exec(struct cj_db_conn *conn, const char *sql)
+{
+    return cj_db_query(conn, sql, NULL, 0, false, NULL);
+}
+
+enum cj_status cj_db_begin(struct cj_db_conn *conn)
+{
+    return cj_db_exec(conn, "BEGIN");
+}
+
+enum cj_status cj_db_commit(struct cj_db_conn *conn)
+{
+    /* COMMIT of a failed transaction reports success but rolls back. */
+    if (conn != NULL && conn->pg != NULL &&
+        PQtransactionStatus(conn->pg) == PQTRANS_INERROR) {
+        enum cj_status st = cj_db_exec(conn, "ROLLBACK");
+        set_conn_error(conn, "25P02",
+                       "commit of a failed transaction; rolled back");
+        return st == CJ_OK ? CJ_ERR_INTERNAL : st;
+    }
+    return cj_db_exec(conn, "COMMIT");
+}
+
+enum cj_status cj_db_rollback(struct cj_db_conn *conn)
+{
+    return cj_db_exec(conn, "ROLLBACK");
+}
+
+int64_t cj_db_lock_key(const char *name)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(name, strlen(name), digest, &len, EVP_sha256(), NULL) != 1 ||
+        len < sizeof(uint64_t)) {
+        /* EVP_Digest of SHA-256 fails only when OpenSSL is broken. */
+        abort();
+    }
+    uint64_t key = 0;
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key = (key << 8) | digest[i];
+    }
+    int64_t signed_key;
+    memcpy(&signed_key, &key, sizeof(signed_key));
+    return signed_key;
+}
+
+static enum cj_status lock_query(struct cj_db_conn *conn, const char *sql,
+                                 int64_t key, PGresult **res)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%" PRId64, key);
+    const struct cj_db_param p[] = {CJ_DB_TEXT(text)};
+    return cj_db_query(conn, sql, p, 1, false, res);
+}
+
+enum cj_status cj_db_advisory_lock(struct cj_db_conn *conn, int64_t key)
+{
+    enum cj_status st =
+        lock_query(conn, "SELECT pg_advisory_lock($1::bigint)", key, NULL);
+    if (st == CJ_OK) {
+        conn->advisory_locks++;
+    }
+    return st;
+}
+
+enum cj_status cj_db_advisory_try_lock(struct cj_db_conn *conn, int64_t key,
+                                       bool *acquired)
+{
+    *acquired = false;
+    PGresult *res = NULL;
+    enum cj_status st =
+        lock_query(conn, "SELECT pg_try_advisory_lock($1::bigint)", key, &res);
+    if (st != CJ_OK) {
+        goto out;
+    }
+    if (PQntuples(res) != 1) {
+        st = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    *acquired = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (*acquired) {
+        conn->advisory_locks++;
+    }
+
+out:
+    PQclear(res);
+    return st;
+}
+
+enum cj_status cj_db_advisory_unlock(struct cj_db_conn *conn, int64_t key)
+{
+    PGresult *res = NULL;
+    enum cj_status st =
+        lock_query(conn, "SELECT pg_advisory_unlock($1::bigint)", key, &res);
+    if (st != CJ_OK) {
+        goto out;
+    }
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        /* Postgres also warns: the lock was not held by this session. */
+        set_conn_error(conn, "", "advisory lock was not held");
+        st = CJ_ERR_PRECONDITION;
+        goto out;
+    }
+    if (conn->advisory_locks > 0) {
+        conn->advisory_locks--;
+    }
+
+out:
+    PQclear(res);
+    return st;
+}

@@ -1,0 +1,363 @@
+/* Tests for the Postgres pool against the real Postgres of scripts/test.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "db.h"
+#include "itest.h"
+
+static const char *admin_dsn;
+static char schema[64]; /* per run, so parallel runs do not collide */
+
+static struct cj_db_pool *new_pool(unsigned size, long long statement_ms)
+{
+    struct cj_db_options o = {.dsn = admin_dsn,
+                              .pool_size = size,
+                              .connect_timeout_s = 5,
+                              .statement_timeout_ms = statement_ms,
+                              .acquire_timeout_ms = 5000,
+                              .application_name = "cerrojo-test-db"};
+    struct cj_db_pool *p = NULL;
+    assert_int_equal(cj_db_pool_new(&o, &p), CJ_OK);
+    return p;
+}
+
+static void exec_ok(struct cj_db_conn *c, const char *fmt, const char *arg)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), fmt, arg, arg, arg);
+    enum cj_status st = cj_db_exec(c, sql);
+    if (st != CJ_OK) {
+        fail_msg("%s: %s %s", sql, cj_db_last_sqlstate(c), cj_db_last_error(c));
+    }
+}
+
+static int setup_schema(void **state)
+{
+    (void)state;
+    snprintf(schema, sizeof(schema), "cj_itest_db_%d", (int)getpid());
+    struct cj_db_pool *p = new_pool(1, 0);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    exec_ok(c, "CREATE SCHEMA %s", schema);
+    exec_ok(c, "CREATE TABLE %s.items (name text PRIMARY KEY, data bytea)",
+            schema);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+    return 0;
+}
+
+static int teardown_schema(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 0);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    exec_ok(c, "DROP SCHEMA %s CASCADE", schema);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+    return 0;
+}
+
+static void insert_item(struct cj_db_conn *c, const char *name,
+                        enum cj_status expected)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s.items (name, data) VALUES ($1, $2)", schema);
+    const unsigned char data[] = {0x00, 0xff, 0x10};
+    const struct cj_db_param params[] = {CJ_DB_TEXT(name),
+                                         CJ_DB_BIN(data, sizeof(data))};
+    assert_int_equal(cj_db_query(c, sql, params, 2, false, NULL), expected);
+}
+
+static long count_items(struct cj_db_conn *c, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.items WHERE name = $1",
+             schema);
+    const struct cj_db_param params[] = {CJ_DB_TEXT(name)};
+    PGresult *res = NULL;
+    assert_int_equal(cj_db_query(c, sql, params, 1, false, &res), CJ_OK);
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+static void test_query_round_trips_binary_param(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(2, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    insert_item(c, "binary", CJ_OK);
+
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT data FROM %s.items WHERE name = $1",
+             schema);
+    const struct cj_db_param params[] = {CJ_DB_TEXT("binary")};
+    PGresult *res = NULL;
+    assert_int_equal(cj_db_query(c, sql, params, 1, true, &res), CJ_OK);
+    assert_int_equal(PQntuples(res), 1);
+    assert_int_equal(PQgetlength(res, 0, 0), 3);
+    const unsigned char expected[] = {0x00, 0xff, 0x10};
+    assert_memory_equal(PQgetvalue(res, 0, 0), expected, 3);
+    PQclear(res);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_unique_violation_maps_to_exists(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    insert_item(c, "twice", CJ_OK);
+    insert_item(c, "twice", CJ_ERR_EXISTS);
+    assert_string_equal(cj_db_last_sqlstate(c), "23505");
+    /* The primary message names the constraint, never the row's values. */
+    assert_null(strstr(cj_db_last_error(c), "twice"));
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_syntax_error_maps_to_internal(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_int_equal(cj_db_exec(c, "SELEC 1"), CJ_ERR_INTERNAL);
+    assert_string_equal(cj_db_last_sqlstate(c), "42601");
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_statement_timeout_maps_to_timeout(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 200);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_int_equal(cj_db_exec(c, "SELECT pg_sleep(5)"), CJ_ERR_TIMEOUT);
+    assert_string_equal(cj_db_last_sqlstate(c), "57014");
+    assert_int_equal(cj_db_exec(c, "SELECT 1"), CJ_OK);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_acquire_times_out_when_pool_busy(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *held = NULL;
+    struct cj_db_conn *other = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &held), CJ_OK);
+    assert_int_equal(cj_db_acquire(p, 100, &other), CJ_ERR_TIMEOUT);
+    assert_null(other);
+    cj_db_release(held);
+    assert_int_equal(cj_db_acquire(p, 100, &other), CJ_OK);
+    cj_db_release(other);
+    cj_db_pool_free(p);
+}
+
+static void test_release_rolls_back_open_transaction(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "abandoned", CJ_OK);
+    cj_db_release(c);
+
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_int_equal(count_items(c, "abandoned"), 0);
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "committed", CJ_OK);
+    assert_int_equal(cj_db_commit(c), CJ_OK);
+    assert_int_equal(count_items(c, "committed"), 1);
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "rolled_back", CJ_OK);
+    assert_int_equal(cj_db_rollback(c), CJ_OK);
+    assert_int_equal(count_items(c, "rolled_back"), 0);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_commit_of_failed_transaction_fails(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    insert_item(c, "dup", CJ_OK);
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "never", CJ_OK);
+    insert_item(c, "dup", CJ_ERR_EXISTS);
+    assert_int_equal(cj_db_commit(c), CJ_ERR_INTERNAL);
+    assert_int_equal(count_items(c, "never"), 0);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static char *backend_pid(struct cj_db_conn *c)
+{
+    PGresult *res = NULL;
+    assert_int_equal(
+        cj_db_query(c, "SELECT pg_backend_pid()", NULL, 0, false, &res), CJ_OK);
+    char *pid = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return pid;
+}
+
+static void test_terminated_connection_reopens(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_pool *killer = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    char *pid = backend_pid(c);
+    cj_db_release(c);
+
+    struct cj_db_conn *k = NULL;
+    assert_int_equal(cj_db_acquire(killer, -1, &k), CJ_OK);
+    const struct cj_db_param params[] = {CJ_DB_TEXT(pid)};
+    assert_int_equal(cj_db_query(k, "SELECT pg_terminate_backend($1::int)",
+                                 params, 1, false, NULL),
+                     CJ_OK);
+    cj_db_release(k);
+    usleep(200 * 1000); /* let the termination message arrive */
+
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    char *new_pid = backend_pid(c);
+    assert_string_not_equal(pid, new_pid);
+    cj_db_release(c);
+    free(pid);
+    free(new_pid);
+    cj_db_pool_free(killer);
+    cj_db_pool_free(p);
+}
+
+static void test_unreachable_server_is_unavailable(void **state)
+{
+    (void)state;
+    /* Port 1 on loopback: nothing listens there, so connect is refused. */
+    struct cj_db_options o = {.dsn = "host=127.0.0.1 port=1 dbname=x",
+                              .pool_size = 1,
+                              .connect_timeout_s = 2,
+                              .acquire_timeout_ms = 1000};
+    struct cj_db_pool *p = NULL;
+    assert_int_equal(cj_db_pool_new(&o, &p), CJ_OK);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_ERR_UNAVAILABLE);
+    assert_null(c);
+    /* The failed slot is free again. */
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_ERR_UNAVAILABLE);
+    cj_db_pool_free(p);
+}
+
+static void test_invalid_dsn_rejected(void **state)
+{
+    (void)state;
+    struct cj_db_options o = {.dsn = "host=127.0.0.1 nonsense_keyword=1",
+                              .pool_size = 1};
+    struct cj_db_pool *p = NULL;
+    assert_int_equal(cj_db_pool_new(&o, &p), CJ_ERR_INVALID);
+    assert_null(p);
+}
+
+static void test_advisory_lock_excludes_other_session(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(2, 5000);
+    int64_t key = cj_db_lock_key("cerrojo.itest.lock");
+    assert_true(key == cj_db_lock_key("cerrojo.itest.lock"));
+    assert_true(key != cj_db_lock_key("cerrojo.itest.other"));
+
+    struct cj_db_conn *a = NULL;
+    struct cj_db_conn *b = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &a), CJ_OK);
+    assert_int_equal(cj_db_acquire(p, -1, &b), CJ_OK);
+    bool got = false;
+    assert_int_equal(cj_db_advisory_try_lock(a, key, &got), CJ_OK);
+    assert_true(got);
+    assert_int_equal(cj_db_advisory_try_lock(b, key, &got), CJ_OK);
+    assert_false(got);
+
+    /* Releasing a connection frees the locks it holds. */
+    cj_db_release(a);
+    assert_int_equal(cj_db_advisory_try_lock(b, key, &got), CJ_OK);
+    assert_true(got);
+    assert_int_equal(cj_db_advisory_unlock(b, key), CJ_OK);
+    assert_int_equal(cj_db_advisory_unlock(b, key), CJ_ERR_PRECONDITION);
+    assert_int_equal(cj_db_advisory_lock(b, key), CJ_OK);
+    assert_int_equal(cj_db_advisory_unlock(b, key), CJ_OK);
+    cj_db_release(b);
+    cj_db_pool_free(p);
+}
+
+#define WORKERS            4
+#define QUERIES_PER_WORKER 50
+
+static void *run_queries(void *arg)
+{
+    struct cj_db_pool *p = arg;
+    long failures = 0;
+    for (int i = 0; i < QUERIES_PER_WORKER; i++) {
+        struct cj_db_conn *c = NULL;
+        if (cj_db_acquire(p, -1, &c) != CJ_OK) {
+            failures++;
+            continue;
+        }
+        if (cj_db_exec(c, "SELECT 1") != CJ_OK) {
+            failures++;
+        }
+        cj_db_release(c);
+    }
+    return (void *)failures;
+}
+
+static void test_threads_share_small_pool(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(2, 5000);
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, run_queries, p), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        void *failures = NULL;
+        pthread_join(t[i], &failures);
+        assert_int_equal((long)failures, 0);
+    }
+    cj_db_pool_free(p);
+}
+
+int main(void)
+{
+    admin_dsn = itest_require_env("test_db", "CERROJO_TEST_PG_ADMIN_DSN");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_query_round_trips_binary_param),
+        cmocka_unit_test(test_unique_violation_maps_to_exists),
+        cmocka_unit_test(test_syntax_error_maps_to_internal),
+        cmocka_unit_test(test_statement_timeout_maps_to_timeout),
+        cmocka_unit_test(test_acquire_times_out_when_pool_busy),
+        cmocka_unit_test(test_release_rolls_back_open_transaction),
+        cmocka_unit_test(test_commit_of_failed_transaction_fails),
+        cmocka_unit_test(test_terminated_connection_reopens),
+        cmocka_unit_test(test_unreachable_server_is_unavailable),
+        cmocka_unit_test(test_invalid_dsn_rejected),
+        cmocka_unit_test(test_advisory_lock_excludes_other_session),
+        cmocka_unit_test(test_threads_share_small_pool),
+    };
+    return cmocka_run_group_tests(tests, setup_schema, teardown_schema);
+}
