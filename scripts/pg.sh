@@ -9,7 +9,8 @@
 # cannot reach DIR (a checkout inside a mode-0700 home) the cluster lives in
 # /var/tmp/cerrojo-<hash of DIR>/ instead, and DIR/pg.location records where.
 # `start` also creates the database named by CERROJO_PG_DATABASE (default
-# cerrojo). Every action is idempotent.
+# cerrojo); CERROJO_PG_EXTRA_OPTS adds server options (scripts/test.sh turns
+# fsync off). Every action is idempotent.
 set -euo pipefail
 
 PG_BIN=${CERROJO_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -109,7 +110,7 @@ start() {
         # /var/run/postgresql is needed or touched.
         as_owner "$PG_BIN/pg_ctl" -D "$home/data" -l "$home/postgres.log" \
             -w -t "$START_TIMEOUT_S" \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $home" start >/dev/null || {
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $home ${CERROJO_PG_EXTRA_OPTS:-}" start >/dev/null || {
             echo "pg.sh: postgres did not start; see $home/postgres.log" >&2
             tail -n 20 "$home/postgres.log" >&2 || true
             exit 1

@@ -1,9 +1,76 @@
 #!/usr/bin/env bash
 # Runs every test (unit, integration, end-to-end, interop) with ctest against
-# a fresh Postgres and Redis of its own, stopped again on exit.
+# a fresh Postgres and Redis of its own on free ports in a temporary folder,
+# migrated with build/bin/cerrojo-migrate, and stopped again on exit whatever
+# happened. ctest's summary is the last thing printed.
+#
+# Exported for the tests: CERROJO_TEST_PG_ADMIN_DSN, CERROJO_TEST_PG_PORT,
+# CERROJO_TEST_REDIS_HOST, CERROJO_TEST_REDIS_PORT and CERROJO_VECTORS.
+# CTEST_ARGS passes extra arguments to ctest (e.g. "-L unit" or "-R db").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 build_dir=${BUILD_DIR:-build}
+case $build_dir in
+/*) ;;
+*) build_dir=$root/$build_dir ;;
+esac
+if [[ ! -x $build_dir/bin/cerrojo-migrate ]]; then
+    echo "test: $build_dir/bin/cerrojo-migrate is missing; run scripts/build.sh first" >&2
+    exit 1
+fi
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+tmp=$(mktemp -d /tmp/cerrojo-test.XXXXXX)
+# The postgres user must be able to reach the cluster folder.
+chmod 0755 "$tmp"
+pg_port=$(free_port)
+redis_port=$(free_port)
+while [[ $redis_port == "$pg_port" ]]; do
+    redis_port=$(free_port)
+done
+
+cleanup() {
+    "$root/scripts/pg.sh" stop "$tmp/pg" "$pg_port" >/dev/null 2>&1 || true
+    "$root/scripts/redis.sh" stop "$tmp/redis" "$redis_port" >/dev/null 2>&1 || true
+    local home
+    home=$(cat "$tmp/pg/pg.location" 2>/dev/null || true)
+    if [[ $home == /var/tmp/cerrojo-* ]]; then
+        rm -rf "$home"
+    fi
+    rm -rf "$tmp"
+}
+trap 'rc=$?; cleanup; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export CERROJO_PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+scripts/pg.sh start "$tmp/pg" "$pg_port"
+scripts/redis.sh start "$tmp/redis" "$redis_port"
+
+export CERROJO_TEST_PG_PORT=$pg_port
+export CERROJO_TEST_PG_ADMIN_DSN="host=127.0.0.1 port=$pg_port dbname=cerrojo user=postgres"
+export CERROJO_TEST_REDIS_HOST=127.0.0.1
+export CERROJO_TEST_REDIS_PORT=$redis_port
+if [[ -z ${CERROJO_VECTORS:-} ]]; then
+    export CERROJO_VECTORS=$root/../shared/vectors
+fi
+
+# A developer's .env must not change what the tests see.
+if ! migrate_output=$(CERROJO_ENV_FILE=/dev/null CERROJO_PROFILE=dev \
+    CERROJO_MIGRATE_DSN=$CERROJO_TEST_PG_ADMIN_DSN \
+    CERROJO_MIGRATE_DIR=$root/migrations \
+    "$build_dir/bin/cerrojo-migrate" up 2>&1); then
+    echo "$migrate_output" >&2
+    echo "test: migrations failed" >&2
+    exit 1
+fi
+echo "$migrate_output" | grep -v '"level":"info"' || true
+
+echo "test: Postgres on 127.0.0.1:$pg_port, Redis on 127.0.0.1:$redis_port"
 cd "$build_dir"
 ctest --output-on-failure ${CTEST_ARGS:-}

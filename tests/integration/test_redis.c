@@ -136,7 +136,8 @@ static void test_script_error_maps_to_internal(void **state)
     assert_int_equal(cj_redis_eval(p, &script, 0, 0, NULL, NULL, &r),
                      CJ_ERR_INTERNAL);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
-    assert_string_equal(r->str, "REPLAYED");
+    /* Redis 7 prefixes "ERR " to an error without its own code. */
+    assert_non_null(strstr(r->str, "REPLAYED"));
     freeReplyObject(r);
     cj_redis_pool_free(p);
 }
