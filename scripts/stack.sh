@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Starts, stops or reports the local development stack, all on 127.0.0.1:
+# Postgres and Redis under var/, the migrations, then each service binary
+# found in build/bin (cerrojo-kms, cerrojo-session, cerrojo-auth,
+# cerrojo-gateway) in the background, logs in var/log/, pidfiles in var/run/.
+#
+#   scripts/stack.sh up|down|status
+#
+# `up` returns once every started service is ready and writes the settings
+# it used to var/stack.env (source it to reach the stack from a script).
+# Every port is configurable through the variable named below; `up` and
+# `down` are idempotent. A service whose binary is missing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+build_dir=${BUILD_DIR:-build}
+case $build_dir in
+/*) ;;
+*) build_dir=$root/$build_dir ;;
+esac
+bin=$build_dir/bin
+var=$root/var
+
+: "${CERROJO_PG_PORT:=55432}"
+: "${CERROJO_REDIS_PORT:=56379}"
+: "${CERROJO_GATEWAY_PORT:=8080}"
+: "${CERROJO_GATEWAY_ADMIN_PORT:=9090}"
+: "${CERROJO_AUTH_PORT:=50051}"
+: "${CERROJO_KMS_PORT:=50052}"
+: "${CERROJO_SESSION_PORT:=50053}"
+: "${CERROJO_AUTH_METRICS_PORT:=9091}"
+: "${CERROJO_KMS_METRICS_PORT:=9092}"
+: "${CERROJO_SESSION_METRICS_PORT:=9093}"
+: "${CERROJO_MIGRATE_KMS_PASSWORD:=cerrojo-kms-dev}"
+: "${CERROJO_MIGRATE_AUTH_PASSWORD:=cerrojo-auth-dev}"
+# Seconds a service gets to become ready after start, and to exit on TERM.
+READY_TIMEOUT_S=${CERROJO_STACK_READY_TIMEOUT:-60}
+STOP_TIMEOUT_S=10
+
+# Start order: each service comes after the ones it calls.
+SERVICES=(kms session auth gateway)
+
+service_port() {
+    case $1 in
+    kms) echo "$CERROJO_KMS_PORT" ;;
+    session) echo "$CERROJO_SESSION_PORT" ;;
+    auth) echo "$CERROJO_AUTH_PORT" ;;
+    gateway) echo "$CERROJO_GATEWAY_PORT" ;;
+    esac
+}
+
+port_in_use() {
+    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+}
+
+# Writes var/stack.env: what the services read, in the names they declare.
+write_env() {
+    local pg="host=127.0.0.1 port=$CERROJO_PG_PORT dbname=cerrojo"
+    local redis_vars=""
+    local svc
+    for svc in AUTH SESSION GATEWAY; do
+        redis_vars+="CERROJO_${svc}_REDIS_HOST=127.0.0.1
+CERROJO_${svc}_REDIS_PORT=$CERROJO_REDIS_PORT
+"
+    done
+    cat >"$var/stack.env" <<EOF
+# Written by scripts/stack.sh up; development settings only.
+CERROJO_PROFILE=dev
+CERROJO_GRPC_PLAINTEXT=true
+CERROJO_PG_PORT=$CERROJO_PG_PORT
+CERROJO_REDIS_PORT=$CERROJO_REDIS_PORT
+CERROJO_MIGRATE_DSN='$pg user=postgres'
+CERROJO_MIGRATE_DIR=$root/migrations
+CERROJO_MIGRATE_KMS_PASSWORD='$CERROJO_MIGRATE_KMS_PASSWORD'
+CERROJO_MIGRATE_AUTH_PASSWORD='$CERROJO_MIGRATE_AUTH_PASSWORD'
+CERROJO_KMS_DATABASE_URL='$pg user=cerrojo_kms password=$CERROJO_MIGRATE_KMS_PASSWORD'
+CERROJO_AUTH_DATABASE_URL='$pg user=cerrojo_auth password=$CERROJO_MIGRATE_AUTH_PASSWORD'
+CERROJO_REDIS_HOST=127.0.0.1
+CERROJO_REDIS_ADDR=127.0.0.1:$CERROJO_REDIS_PORT
+${redis_vars}CERROJO_KMS_LISTEN=127.0.0.1:$CERROJO_KMS_PORT
+CERROJO_SESSION_LISTEN=127.0.0.1:$CERROJO_SESSION_PORT
+CERROJO_AUTH_LISTEN=127.0.0.1:$CERROJO_AUTH_PORT
+CERROJO_KMS_ADDR=127.0.0.1:$CERROJO_KMS_PORT
+CERROJO_SESSION_ADDR=127.0.0.1:$CERROJO_SESSION_PORT
+CERROJO_AUTH_ADDR=127.0.0.1:$CERROJO_AUTH_PORT
+CERROJO_AUTH_KMS_TARGET=127.0.0.1:$CERROJO_KMS_PORT
+CERROJO_AUTH_SESSION_TARGET=127.0.0.1:$CERROJO_SESSION_PORT
+CERROJO_GATEWAY_KMS_TARGET=127.0.0.1:$CERROJO_KMS_PORT
+CERROJO_GATEWAY_SESSION_TARGET=127.0.0.1:$CERROJO_SESSION_PORT
+CERROJO_GATEWAY_AUTH_TARGET=127.0.0.1:$CERROJO_AUTH_PORT
+CERROJO_AUTH_METRICS_PORT=$CERROJO_AUTH_METRICS_PORT
+CERROJO_KMS_METRICS_PORT=$CERROJO_KMS_METRICS_PORT
+CERROJO_SESSION_METRICS_PORT=$CERROJO_SESSION_METRICS_PORT
+CERROJO_GATEWAY_HOST=127.0.0.1
+CERROJO_GATEWAY_PORT=$CERROJO_GATEWAY_PORT
+CERROJO_GATEWAY_ADMIN_PORT=$CERROJO_GATEWAY_ADMIN_PORT
+CERROJO_GATEWAY_URL=http://127.0.0.1:$CERROJO_GATEWAY_PORT
+CERROJO_KMS_VAR_DIR=$var/kms
+EOF
+}
+
+# Prints the pid in var/run/cerrojo-$1.pid when that process still runs the
+# service's binary (a recycled pid is never taken for ours).
+service_pid() {
+    local pidfile=$var/run/cerrojo-$1.pid pid exe
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    [[ -n $pid ]] || return 0
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    if [[ $exe == "$bin/cerrojo-$1" || $exe == "$bin/cerrojo-$1 (deleted)" ]]; then
+        echo "$pid"
+    fi
+}
+
+is_ready() {
+    local svc=$1
+    if [[ $svc == gateway ]]; then
+        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$CERROJO_GATEWAY_PORT/healthz" 2>/dev/null
+    else
+        "$bin/cerrojo-$svc" healthcheck >/dev/null 2>&1
+    fi
+}
+
+start_service() {
+    local svc=$1 exe=$bin/cerrojo-$1 log=$var/log/cerrojo-$1.log
+    if [[ ! -x $exe ]]; then
+        echo "stack: $exe not built; skipping $svc"
+        return
+    fi
+    local pid
+    pid=$(service_pid "$svc")
+    if [[ -n $pid ]]; then
+        echo "stack: $svc already running (pid $pid)"
+        return
+    fi
+    local port
+    port=$(service_port "$svc")
+    if port_in_use "$port"; then
+        echo "stack: port $port for $svc is already in use by another process; set CERROJO_${svc^^}_PORT" >&2
+        exit 1
+    fi
+    # setsid: a Ctrl-C in the terminal reaches run.sh, which stops the
+    # stack in order, not each service at once.
+    setsid "$exe" >>"$log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$var/run/cerrojo-$svc.pid"
+    local waited=0
+    until is_ready "$svc"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "stack: $svc exited during start; last lines of $log:" >&2
+            tail -n 20 "$log" >&2 || true
+            rm -f "$var/run/cerrojo-$svc.pid"
+            exit 1
+        fi
+        if ((waited >= READY_TIMEOUT_S * 5)); then
+            echo "stack: $svc (pid $pid) not ready after ${READY_TIMEOUT_S}s; last lines of $log:" >&2
+            tail -n 20 "$log" >&2 || true
+            exit 1
+        fi
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    echo "stack: $svc ready on 127.0.0.1:$port (pid $pid, log $log)"
+}
+
+stop_service() {
+    local svc=$1 pid
+    pid=$(service_pid "$svc")
+    if [[ -z $pid ]]; then
+        rm -f "$var/run/cerrojo-$svc.pid"
+        return
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    local waited=0
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((waited >= STOP_TIMEOUT_S * 10)); then
+            echo "stack: $svc (pid $pid) ignored TERM for ${STOP_TIMEOUT_S}s; sending KILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    rm -f "$var/run/cerrojo-$svc.pid"
+    echo "stack: $svc stopped (pid $pid)"
+}
+
+up() {
+    mkdir -p "$var/log" "$var/run" "$var/kms"
+    write_env
+    CERROJO_PG_PORT=$CERROJO_PG_PORT scripts/pg.sh start "$var/pg" "$CERROJO_PG_PORT"
+    scripts/redis.sh start "$var/redis" "$CERROJO_REDIS_PORT"
+    set -a
+    # shellcheck source=/dev/null
+    source "$var/stack.env"
+    set +a
+    if [[ -x $bin/cerrojo-migrate ]]; then
+        "$bin/cerrojo-migrate" up 2>>"$var/log/cerrojo-migrate.log" || {
+            echo "stack: migrations failed; see $var/log/cerrojo-migrate.log" >&2
+            tail -n 5 "$var/log/cerrojo-migrate.log" >&2
+            exit 1
+        }
+    else
+        echo "stack: $bin/cerrojo-migrate not built; migrations not applied" >&2
+    fi
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        start_service "$svc"
+    done
+    echo "stack: up; settings in $var/stack.env"
+}
+
+down() {
+    local i
+    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+        stop_service "${SERVICES[i]}"
+    done
+    if [[ -d $var/redis ]]; then
+        scripts/redis.sh stop "$var/redis" "$CERROJO_REDIS_PORT"
+    fi
+    if [[ -d $var/pg ]]; then
+        scripts/pg.sh stop "$var/pg" "$CERROJO_PG_PORT"
+    fi
+}
+
+status() {
+    local rc=0 svc pid
+    scripts/pg.sh status "$var/pg" "$CERROJO_PG_PORT" || rc=3
+    scripts/redis.sh status "$var/redis" "$CERROJO_REDIS_PORT" || rc=3
+    for svc in "${SERVICES[@]}"; do
+        pid=$(service_pid "$svc")
+        if [[ -n $pid ]]; then
+            echo "stack: $svc running on 127.0.0.1:$(service_port "$svc") (pid $pid)"
+        elif [[ -x $bin/cerrojo-$svc ]]; then
+            echo "stack: $svc not running"
+            rc=3
+        else
+            echo "stack: $svc not built"
+        fi
+    done
+    return $rc
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+status) status ;;
+*)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac
