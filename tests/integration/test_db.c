@@ -31,7 +31,7 @@ static struct cj_db_pool *new_pool(unsigned size, long long statement_ms)
 static void exec_ok(struct cj_db_conn *c, const char *fmt, const char *arg)
 {
     char sql[512];
-    snprintf(sql, sizeof(sql), fmt, arg, arg, arg);
+    snprintf(sql, sizeof(sql), fmt, arg);
     enum cj_status st = cj_db_exec(c, sql);
     if (st != CJ_OK) {
         fail_msg("%s: %s %s", sql, cj_db_last_sqlstate(c), cj_db_last_error(c));
