@@ -71,6 +71,20 @@ if ! migrate_output=$(CERROJO_ENV_FILE=/dev/null CERROJO_PROFILE=dev \
 fi
 echo "$migrate_output" | grep -v '"level":"info"' || true
 
+# Bounded fuzzing of the envelope parsers, before ctest so that ctest's
+# summary stays last; skipped with a message when clang is absent, and off
+# with FUZZ_SECONDS=0.
+fuzz_rc=0
+if [[ ${FUZZ_SECONDS:-30} != 0 ]]; then
+    "$root/scripts/fuzz.sh" || fuzz_rc=$?
+fi
+
 echo "test: Postgres on 127.0.0.1:$pg_port, Redis on 127.0.0.1:$redis_port"
 cd "$build_dir"
-ctest --output-on-failure ${CTEST_ARGS:-}
+ctest_rc=0
+ctest --output-on-failure ${CTEST_ARGS:-} || ctest_rc=$?
+if ((fuzz_rc != 0)); then
+    echo "test: fuzzing failed (exit $fuzz_rc), see its output above" >&2
+    exit 1
+fi
+exit "$ctest_rc"
