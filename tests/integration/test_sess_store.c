@@ -1,0 +1,761 @@
+/*
+ * Integration tests of the session core against real Redis: replay window,
+ * epoch rotation, the worker racing lazy advances, TTLs, user deletion and
+ * the revocation cache. Tests that flush or stop Redis start their own with
+ * scripts/redis.sh on a free port, so the shared one is left alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aead.h"
+#include "crypto_util.h"
+#include "itest.h"
+#include "redis.h"
+#include "sess_crypto.h"
+#include "sess_service.h"
+#include "sess_worker.h"
+#include "sess_client.h"
+
+/* A two-second epoch keeps the rotation tests short; grace and leeway are
+ * shorter than an epoch so that both of their edges can be observed. */
+#define TEST_EPOCH_MS      2000
+#define TEST_GRACE_MS      800
+#define TEST_LEEWAY_MS     500
+#define CONCURRENT_CREATES 500
+#define CREATE_THREADS     10
+#define OPEN_THREADS       8
+#define OPEN_SEQUENCES     150
+
+static const char *redis_host;
+static int redis_port;
+
+struct fixture {
+    struct cj_redis_pool *pool;
+    struct sess_wrapping *wrapping;
+    struct sess_service svc;
+};
+
+static struct cj_redis_pool *pool_at(const char *host, int port)
+{
+    struct cj_redis_options o = {.host = host,
+                                 .port = port,
+                                 .pool_size = 16,
+                                 .connect_timeout_ms = 1000,
+                                 .command_timeout_ms = 2000,
+                                 .acquire_timeout_ms = 5000};
+    struct cj_redis_pool *p = NULL;
+
+    assert_int_equal(cj_redis_pool_new(&o, &p), CJ_OK);
+    return p;
+}
+
+/* One wrapping key for the whole run, as one service has, so that the
+ * worker can open the sessions every test leaves behind. */
+static unsigned char wrap_key[SESS_WRAP_KEY_LEN];
+
+static void fixture_init(struct fixture *f, const char *host, int port)
+{
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(sess_wrapping_new(wrap_key, NULL, &f->wrapping), CJ_OK);
+    f->pool = pool_at(host, port);
+    sess_settings_default(&f->svc.settings);
+    f->svc.settings.epochs.epoch_ms = TEST_EPOCH_MS;
+    f->svc.settings.epochs.grace_ms = TEST_GRACE_MS;
+    f->svc.settings.epochs.leeway_ms = TEST_LEEWAY_MS;
+    f->svc.redis = f->pool;
+    f->svc.wrapping = f->wrapping;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    fixture_init(f, redis_host, redis_port);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    cj_redis_pool_free(f->pool);
+    sess_wrapping_free(f->wrapping);
+    free(f);
+    return 0;
+}
+
+/* Runs a command of NUL-terminated words; returns the reply. */
+static redisReply *run(struct cj_redis_pool *p, int argc, const char **argv)
+{
+    size_t lens[8];
+    redisReply *r = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+    assert_int_equal(cj_redis_command(p, argc, argv, lens, &r), CJ_OK);
+    return r;
+}
+
+static void sleep_until(int64_t when_ms)
+{
+    int64_t now = sess_now_ms();
+
+    if (when_ms > now) {
+        usleep((useconds_t)(when_ms - now) * 1000);
+    }
+}
+
+/* A client of one session: its secret, its keys and its next sequence. */
+struct client {
+    struct sess_info info;
+    struct sess_client_keys keys;
+    uint64_t next_sequence;
+};
+
+static void client_create(struct fixture *f, struct client *c)
+{
+    unsigned char secret[SESS_CLIENT_SECRET_LEN];
+
+    cj_random_bytes(secret, sizeof(secret));
+    assert_int_equal(sess_create(&f->svc, secret, sizeof(secret), &c->info),
+                     CJ_OK);
+    assert_int_equal(
+        sess_client_keys_init(&c->keys, secret, c->info.session_id), CJ_OK);
+    c->next_sequence = 1;
+}
+
+/* Seals "hello" for epoch and sequence and opens it through the server. */
+static enum cj_status client_send(struct fixture *f, struct client *c,
+                                  uint64_t epoch, uint64_t sequence,
+                                  struct sess_opened *opened)
+{
+    static const unsigned char body[] = "hello";
+    static const unsigned char aad[] = "POST /v1/me";
+    unsigned char ct[sizeof(body) + CJ_AEAD_TAG_LEN];
+    enum cj_status st;
+
+    st = sess_client_seal(&c->keys, epoch, sequence, aad, sizeof(aad), body,
+                          sizeof(body), ct);
+    assert_int_equal(st, CJ_OK);
+    return sess_open(&f->svc, c->info.session_id, epoch, sequence, aad,
+                     sizeof(aad), ct, sizeof(ct), opened);
+}
+
+static enum cj_status send_once(struct fixture *f, struct client *c,
+                                uint64_t epoch, uint64_t sequence)
+{
+    struct sess_opened opened;
+    enum cj_status st = client_send(f, c, epoch, sequence, &opened);
+
+    sess_opened_clear(&opened);
+    return st;
+}
+
+static void test_open_round_trips_and_returns_response_key(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_opened opened;
+    unsigned char expected[SESS_RESPONSE_KEY_LEN];
+
+    client_create(f, &c);
+    assert_int_equal(client_send(f, &c, 0, 1, &opened), CJ_OK);
+    assert_int_equal(opened.plaintext_len, 6);
+    assert_memory_equal(opened.plaintext, "hello", 6);
+    assert_string_equal(opened.user_id, "");
+    assert_int_equal(opened.current_epoch, 0);
+    assert_int_equal(sess_client_response_key(&c.keys, 0, 1, expected), CJ_OK);
+    assert_memory_equal(opened.response_key, expected, sizeof(expected));
+    sess_opened_clear(&opened);
+}
+
+static void test_window_rejects_replay_and_old(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+
+    client_create(f, &c);
+    assert_int_equal(send_once(f, &c, 0, 5), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 5), CJ_ERR_REPLAYED);
+    /* Out of order within the window: accepted once. */
+    assert_int_equal(send_once(f, &c, 0, 3), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 3), CJ_ERR_REPLAYED);
+    /* A jump of a whole window slides it: the window is now 6..133, so 5
+     * fell out, while 6, never seen, is accepted once. */
+    assert_int_equal(send_once(f, &c, 0, 5 + SESS_WINDOW_SIZE), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 5), CJ_ERR_REPLAYED);
+    assert_int_equal(send_once(f, &c, 0, 4), CJ_ERR_REPLAYED);
+    assert_int_equal(send_once(f, &c, 0, 6), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 6), CJ_ERR_REPLAYED);
+    /* A slide by one (window 7..134) drops 6 and keeps the flag of 133. */
+    assert_int_equal(send_once(f, &c, 0, 6 + SESS_WINDOW_SIZE), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 6), CJ_ERR_REPLAYED);
+    assert_int_equal(send_once(f, &c, 0, 7), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 5 + SESS_WINDOW_SIZE),
+                     CJ_ERR_REPLAYED);
+}
+
+static void test_forged_huge_sequence_leaves_window(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_opened opened;
+    unsigned char forged[64];
+    static const unsigned char aad[] = "POST /v1/me";
+
+    client_create(f, &c);
+    cj_random_bytes(forged, sizeof(forged));
+    assert_int_equal(sess_open(&f->svc, c.info.session_id, 0,
+                               SESS_SEQUENCE_MAX - 1, aad, sizeof(aad), forged,
+                               sizeof(forged), &opened),
+                     CJ_ERR_CRYPTO);
+    assert_null(opened.plaintext);
+    /* The real client still starts at 1. */
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 2), CJ_OK);
+}
+
+static void test_open_rejects_unknown_session(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+
+    client_create(f, &c);
+    memcpy(c.info.session_id, "ZZZZZZZZZZZZZZZZZZZZZZ", SESS_ID_LEN);
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_ERR_NOT_FOUND);
+}
+
+struct open_race {
+    struct fixture *f;
+    struct client *c;
+    pthread_barrier_t *barrier;
+    int accepted;
+};
+
+static void *open_race_main(void *arg)
+{
+    struct open_race *r = arg;
+
+    pthread_barrier_wait(r->barrier);
+    for (uint64_t seq = 1; seq <= OPEN_SEQUENCES; seq++) {
+        if (send_once(r->f, r->c, 0, seq) == CJ_OK) {
+            r->accepted++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_opens_accept_each_once(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    pthread_t threads[OPEN_THREADS];
+    struct open_race races[OPEN_THREADS];
+    pthread_barrier_t barrier;
+    int total = 0;
+
+    client_create(f, &c);
+    pthread_barrier_init(&barrier, NULL, OPEN_THREADS);
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        races[i] = (struct open_race){.f = f, .c = &c, .barrier = &barrier};
+        pthread_create(&threads[i], NULL, open_race_main, &races[i]);
+    }
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        total += races[i].accepted;
+    }
+    pthread_barrier_destroy(&barrier);
+    assert_int_equal(total, OPEN_SEQUENCES);
+}
+
+/* Reads one field of a session hash; NULL-safe reply to free. */
+static redisReply *session_field(struct fixture *f, const char *sid,
+                                 const char *field)
+{
+    char key[64];
+    const char *argv[] = {"HGET", key, field};
+
+    snprintf(key, sizeof(key), SESS_KEY_PREFIX "s:%s", sid);
+    return run(f->pool, 3, argv);
+}
+
+static void test_rotation_follows_client_ratchet(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_worker_stats stats;
+    int64_t t0;
+    unsigned char server_key[SESS_EPOCH_KEY_LEN];
+    unsigned char client_key[SESS_EPOCH_KEY_LEN];
+    redisReply *r;
+
+    client_create(f, &c);
+    t0 = c.info.created_ms;
+    assert_int_equal(c.info.epoch_seconds, TEST_EPOCH_MS / 1000);
+
+    /* Epoch 0. The next epoch is rejected outside the leeway. */
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
+    assert_int_equal(send_once(f, &c, 1, 2), CJ_ERR_CRYPTO);
+
+    /* Within the leeway before epoch 1, epoch 1 is accepted. */
+    sleep_until(t0 + TEST_EPOCH_MS - TEST_LEEWAY_MS + 150);
+    assert_int_equal(send_once(f, &c, 1, 3), CJ_OK);
+
+    /* Epoch 1 during the grace period: epoch 0 still works. */
+    sleep_until(t0 + TEST_EPOCH_MS + 100);
+    assert_int_equal(send_once(f, &c, 0, 4), CJ_OK);
+    assert_int_equal(send_once(f, &c, 1, 5), CJ_OK);
+
+    /* After the grace period epoch 0 is rejected, and the worker erased
+     * its key. */
+    sleep_until(t0 + TEST_EPOCH_MS + TEST_GRACE_MS + 100);
+    assert_int_equal(send_once(f, &c, 0, 6), CJ_ERR_CRYPTO);
+    assert_int_equal(sess_worker_pass(&f->svc, sess_now_ms(), &stats), CJ_OK);
+    r = session_field(f, c.info.session_id, "p");
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+
+    /* Epoch 2, advanced by the worker alone: the stored key is the one
+     * the client ratchets to, and epoch 1's key stays only for the grace
+     * period. */
+    sleep_until(t0 + 2 * TEST_EPOCH_MS + 100);
+    assert_int_equal(sess_worker_pass(&f->svc, sess_now_ms(), &stats), CJ_OK);
+    r = session_field(f, c.info.session_id, "e");
+    assert_string_equal(r->str, "2");
+    freeReplyObject(r);
+    r = session_field(f, c.info.session_id, "k");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_int_equal(sess_key_unwrap(f->wrapping, c.info.session_id, 2,
+                                     (const unsigned char *)r->str, r->len,
+                                     server_key),
+                     CJ_OK);
+    freeReplyObject(r);
+    assert_int_equal(sess_client_epoch_key(&c.keys, 2, client_key), CJ_OK);
+    assert_memory_equal(server_key, client_key, SESS_EPOCH_KEY_LEN);
+    r = session_field(f, c.info.session_id, "p");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    assert_int_equal(send_once(f, &c, 2, 7), CJ_OK);
+    assert_int_equal(send_once(f, &c, 1, 8), CJ_OK);
+
+    /* Epoch 3 after its grace: only epoch 3's key is left. */
+    sleep_until(t0 + 3 * TEST_EPOCH_MS + TEST_GRACE_MS + 100);
+    assert_int_equal(sess_worker_pass(&f->svc, sess_now_ms(), &stats), CJ_OK);
+    r = session_field(f, c.info.session_id, "e");
+    assert_string_equal(r->str, "3");
+    freeReplyObject(r);
+    r = session_field(f, c.info.session_id, "p");
+    assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    assert_int_equal(send_once(f, &c, 2, 9), CJ_ERR_CRYPTO);
+    assert_int_equal(send_once(f, &c, 3, 10), CJ_OK);
+    cj_wipe(server_key, sizeof(server_key));
+    cj_wipe(client_key, sizeof(client_key));
+}
+
+struct advance_race {
+    struct fixture *f;
+    struct client *c;
+    pthread_barrier_t *barrier;
+    bool worker;
+    uint64_t sequence;
+};
+
+static void *advance_race_main(void *arg)
+{
+    struct advance_race *r = arg;
+    struct sess_worker_stats stats;
+    bool advanced = false;
+
+    pthread_barrier_wait(r->barrier);
+    if (r->worker) {
+        assert_int_equal(sess_worker_pass(&r->f->svc, sess_now_ms(), &stats),
+                         CJ_OK);
+        assert_int_equal(sess_advance(&r->f->svc, r->c->info.session_id,
+                                      sess_now_ms(), &advanced),
+                         CJ_OK);
+    } else {
+        assert_int_equal(send_once(r->f, r->c, 1, r->sequence), CJ_OK);
+    }
+    return NULL;
+}
+
+static void test_worker_and_lazy_advance_once(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    pthread_t threads[OPEN_THREADS];
+    struct advance_race races[OPEN_THREADS];
+    pthread_barrier_t barrier;
+    redisReply *r;
+
+    client_create(f, &c);
+    sleep_until(c.info.created_ms + TEST_EPOCH_MS + 50);
+    pthread_barrier_init(&barrier, NULL, OPEN_THREADS);
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        races[i] = (struct advance_race){.f = f,
+                                         .c = &c,
+                                         .barrier = &barrier,
+                                         .worker = i % 2 == 0,
+                                         .sequence = (uint64_t)i + 1};
+        pthread_create(&threads[i], NULL, advance_race_main, &races[i]);
+    }
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    pthread_barrier_destroy(&barrier);
+    r = session_field(f, c.info.session_id, "n");
+    assert_string_equal(r->str, "1");
+    freeReplyObject(r);
+    r = session_field(f, c.info.session_id, "e");
+    assert_string_equal(r->str, "1");
+    freeReplyObject(r);
+}
+
+struct create_batch {
+    struct fixture *f;
+    int count;
+    int created;
+};
+
+static void *create_main(void *arg)
+{
+    struct create_batch *b = arg;
+    unsigned char secret[SESS_CLIENT_SECRET_LEN];
+    struct sess_info info;
+
+    for (int i = 0; i < b->count; i++) {
+        cj_random_bytes(secret, sizeof(secret));
+        if (sess_create(&b->f->svc, secret, sizeof(secret), &info) == CJ_OK) {
+            b->created++;
+        }
+    }
+    return NULL;
+}
+
+/* Checks that every key under the pattern has a TTL; returns the count. */
+static size_t check_ttls(struct cj_redis_pool *p, const char *pattern)
+{
+    char cursor[32] = "0";
+    size_t count = 0;
+
+    do {
+        const char *scan[] = {"SCAN",  cursor,  "MATCH",
+                              pattern, "COUNT", "1000"};
+        redisReply *r = run(p, 6, scan);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *ttl[] = {"PTTL", r->element[1]->element[i]->str};
+            redisReply *t = run(p, 2, ttl);
+            if (t->integer < 0) {
+                fail_msg("key %s has no TTL (%lld)",
+                         r->element[1]->element[i]->str, t->integer);
+            }
+            freeReplyObject(t);
+            count++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return count;
+}
+
+static void test_concurrent_creates_leave_ttls(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t threads[CREATE_THREADS];
+    struct create_batch batches[CREATE_THREADS];
+    int created = 0;
+
+    for (int i = 0; i < CREATE_THREADS; i++) {
+        batches[i] = (struct create_batch){
+            .f = f, .count = CONCURRENT_CREATES / CREATE_THREADS};
+        pthread_create(&threads[i], NULL, create_main, &batches[i]);
+    }
+    for (int i = 0; i < CREATE_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        created += batches[i].created;
+    }
+    assert_int_equal(created, CONCURRENT_CREATES);
+    assert_true(check_ttls(f->pool, SESS_KEY_PREFIX "*") >= CONCURRENT_CREATES);
+    check_ttls(f->pool, SESS_REVOKE_PREFIX "*");
+}
+
+static void make_user(char *out, size_t size, const char *tag)
+{
+    unsigned char raw[6];
+    char hex[13];
+
+    cj_random_bytes(raw, sizeof(raw));
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    }
+    snprintf(out, size, "user-%s-%s", tag, hex);
+}
+
+static void test_delete_user_sessions_only_theirs(void **state)
+{
+    struct fixture *f = *state;
+    struct client a[3];
+    struct client b[2];
+    struct client unbound;
+    struct sess_info info;
+    char user_a[64];
+    char user_b[64];
+    uint32_t count = 0;
+
+    make_user(user_a, sizeof(user_a), "a");
+    make_user(user_b, sizeof(user_b), "b");
+    for (int i = 0; i < 3; i++) {
+        client_create(f, &a[i]);
+        assert_int_equal(
+            sess_bind(&f->svc, a[i].info.session_id, user_a, &info), CJ_OK);
+        assert_true(info.idle_expires_ms > a[i].info.idle_expires_ms + 60000);
+    }
+    for (int i = 0; i < 2; i++) {
+        client_create(f, &b[i]);
+        assert_int_equal(
+            sess_bind(&f->svc, b[i].info.session_id, user_b, &info), CJ_OK);
+    }
+    client_create(f, &unbound);
+    assert_int_equal(sess_bind(&f->svc, a[0].info.session_id, user_b, &info),
+                     CJ_ERR_PRECONDITION);
+
+    assert_int_equal(sess_delete_user(&f->svc, user_a, &count), CJ_OK);
+    assert_int_equal(count, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(send_once(f, &a[i], 0, 1), CJ_ERR_NOT_FOUND);
+    }
+    for (int i = 0; i < 2; i++) {
+        struct sess_opened opened;
+        assert_int_equal(client_send(f, &b[i], 0, 1, &opened), CJ_OK);
+        assert_string_equal(opened.user_id, user_b);
+        sess_opened_clear(&opened);
+    }
+    assert_int_equal(send_once(f, &unbound, 0, 1), CJ_OK);
+    assert_int_equal(sess_delete_user(&f->svc, user_a, &count), CJ_OK);
+    assert_int_equal(count, 0);
+}
+
+static void test_is_revoked_reports_each_reason(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    enum sess_revoked_reason reason;
+    char user[64];
+    char jti[64];
+    int64_t now_s = sess_now_ms() / 1000;
+    bool deleted = false;
+
+    make_user(user, sizeof(user), "r");
+    make_user(jti, sizeof(jti), "jti");
+    assert_int_equal(
+        sess_load_revocations(&f->svc, NULL, 0, NULL, 0, NULL, 0, true), CJ_OK);
+    client_create(f, &c);
+
+    assert_int_equal(
+        sess_is_revoked(&f->svc, jti, user, now_s, c.info.session_id, &reason),
+        CJ_OK);
+    assert_int_equal(reason, SESS_NOT_REVOKED);
+
+    assert_int_equal(sess_revoke_token(&f->svc, jti, now_s + 900), CJ_OK);
+    assert_int_equal(sess_is_revoked(&f->svc, jti, user, now_s, NULL, &reason),
+                     CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_TOKEN);
+
+    assert_int_equal(sess_revoke_user(&f->svc, user, now_s), CJ_OK);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "other-jti", user, now_s - 10, NULL, &reason),
+        CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_USER);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "other-jti", user, now_s + 10, NULL, &reason),
+        CJ_OK);
+    assert_int_equal(reason, SESS_NOT_REVOKED);
+    /* An earlier revocation time never replaces a later one. */
+    assert_int_equal(sess_revoke_user(&f->svc, user, now_s - 100), CJ_OK);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "other-jti", user, now_s - 10, NULL, &reason),
+        CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_USER);
+
+    assert_int_equal(sess_delete(&f->svc, c.info.session_id, &deleted), CJ_OK);
+    assert_true(deleted);
+    assert_int_equal(sess_is_revoked(&f->svc, "other-jti", "other-user", now_s,
+                                     c.info.session_id, &reason),
+                     CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_SESSION);
+    assert_int_equal(sess_delete(&f->svc, c.info.session_id, &deleted), CJ_OK);
+    assert_false(deleted);
+}
+
+/* A Redis of this test's own, for flushing and stopping. */
+static char own_dir[128];
+static int own_port;
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void own_redis(const char *action)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "%s/scripts/redis.sh %s %s %d >/dev/null",
+             CJ_SOURCE_DIR, action, own_dir, own_port);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int own_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    snprintf(own_dir, sizeof(own_dir), "/tmp/cerrojo-sess-test-%d",
+             (int)getpid());
+    own_port = free_port();
+    own_redis("start");
+    fixture_init(f, "127.0.0.1", own_port);
+    *state = f;
+    return 0;
+}
+
+static int own_teardown(void **state)
+{
+    char cmd[256];
+
+    teardown(state);
+    own_redis("stop");
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", own_dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static void test_flush_unloads_revocation_cache(void **state)
+{
+    struct fixture *f = *state;
+    enum sess_revoked_reason reason;
+    bool loaded = true;
+    struct sess_revoked_token token = {
+        .token_id = "jti-flush", .expires_at = sess_now_ms() / 1000 + 600};
+    const char *flush[] = {"FLUSHALL"};
+    redisReply *r;
+
+    assert_int_equal(
+        sess_load_revocations(&f->svc, &token, 1, NULL, 0, NULL, 0, true),
+        CJ_OK);
+    assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_OK);
+    assert_true(loaded);
+    r = run(f->pool, 1, flush);
+    freeReplyObject(r);
+
+    assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_OK);
+    assert_false(loaded);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason),
+        CJ_ERR_PRECONDITION);
+    /* A partial load does not set the marker; the last batch does. */
+    assert_int_equal(
+        sess_load_revocations(&f->svc, &token, 1, NULL, 0, NULL, 0, false),
+        CJ_OK);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason),
+        CJ_ERR_PRECONDITION);
+    assert_int_equal(
+        sess_load_revocations(&f->svc, NULL, 0, NULL, 0, NULL, 0, true), CJ_OK);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason), CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_TOKEN);
+}
+
+static void test_redis_down_is_unavailable_then_recovers(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_info info;
+    unsigned char secret[SESS_CLIENT_SECRET_LEN] = {1};
+    bool loaded;
+
+    client_create(f, &c);
+    own_redis("stop");
+    assert_int_equal(sess_create(&f->svc, secret, sizeof(secret), &info),
+                     CJ_ERR_UNAVAILABLE);
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_ERR_UNAVAILABLE);
+    assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_ERR_UNAVAILABLE);
+
+    /* Append-only persistence brings the session back with Redis. */
+    own_redis("start");
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
+    assert_int_equal(sess_create(&f->svc, secret, sizeof(secret), &info),
+                     CJ_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test_setup_teardown(
+            test_open_round_trips_and_returns_response_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_rejects_replay_and_old,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_huge_sequence_leaves_window,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_rejects_unknown_session,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_opens_accept_each_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_follows_client_ratchet,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_and_lazy_advance_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_creates_leave_ttls,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_user_sessions_only_theirs,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_is_revoked_reports_each_reason,
+                                        setup, teardown),
+    };
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test_setup_teardown(test_flush_unloads_revocation_cache,
+                                        own_setup, own_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_redis_down_is_unavailable_then_recovers, own_setup,
+            own_teardown),
+    };
+    int failed;
+
+    redis_host =
+        itest_require_env("test_sess_store", "CERROJO_TEST_REDIS_HOST");
+    redis_port =
+        atoi(itest_require_env("test_sess_store", "CERROJO_TEST_REDIS_PORT"));
+    assert_int_equal(cj_crypto_init(), CJ_OK);
+    cj_random_bytes(wrap_key, sizeof(wrap_key));
+    failed = cmocka_run_group_tests_name("shared redis", shared, NULL, NULL);
+    failed += cmocka_run_group_tests_name("own redis", own, NULL, NULL);
+    return failed;
+}
