@@ -1,33 +1,115 @@
 /*
- * cerrojo-session: Sessions and the revocation cache in Redis.
- * This file reads the arguments and configuration and runs the gRPC server
- * until SIGTERM or SIGINT.
+ * cerrojo-session: sessions and the revocation cache in Redis.
+ * This file reads the arguments and configuration, loads the wrapping key,
+ * and runs the gRPC server and the worker until SIGTERM or SIGINT.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include "config.h"
+#include "crypto_util.h"
 #include "log.h"
+#include "redis.h"
 #include "rpc_service.h"
+#include "sess_keys.h"
 #include "sess_rpc.h"
+#include "sess_service.h"
+#include "sess_worker.h"
 
 #define SESS_ENV_PREFIX     "CERROJO_SESSION"
 #define SESS_DEFAULT_LISTEN "127.0.0.1:50053"
+/* Where the dev profile keeps a generated wrapping key. */
+#define SESS_DEV_KEY_DIR  "var"
+#define SESS_DEV_KEY_FILE "var/session.key"
+/* Longest wrapping-key file read, in bytes (a base64 key is 44). */
+#define SESS_KEY_FILE_MAX 256
 
 struct sess_config {
     struct cj_rpc_settings grpc;
     char *log_level;
+    char *redis_host;
+    long long redis_port;
+    char *redis_password;
+    long long redis_pool_size;
+    char *key;
+    char *key_file;
+    char *key_previous;
+    char *key_previous_file;
+    long long epoch_seconds;
+    long long grace_seconds;
+    long long leeway_seconds;
+    long long idle_seconds;
+    long long bound_idle_seconds;
+    long long absolute_seconds;
+    long long token_lifetime_seconds;
 };
+
+#define SESS_OPTION(var, kind, field, def, lo, hi, text)                       \
+    {                                                                          \
+        .name = (var), .type = (kind),                                         \
+        .offset = offsetof(struct sess_config, field), .default_value = (def), \
+        .min = (lo), .max = (hi), .help = (text)                               \
+    }
+
+#define SESS_SECRET(var, field, text)                                          \
+    {                                                                          \
+        .name = (var), .type = CJ_CONFIG_STRING,                               \
+        .offset = offsetof(struct sess_config, field), .secret = true,         \
+        .help = (text)                                                         \
+    }
 
 static const struct cj_config_option sess_options[] = {
     CJ_RPC_CONFIG_OPTIONS(SESS_ENV_PREFIX, struct sess_config, grpc,
                           SESS_DEFAULT_LISTEN),
-    {.name = "CERROJO_LOG_LEVEL",
-     .type = CJ_CONFIG_STRING,
-     .offset = offsetof(struct sess_config, log_level),
-     .default_value = "info",
-     .help = "minimum log level: debug, info, warn or error"},
+    SESS_OPTION("CERROJO_LOG_LEVEL", CJ_CONFIG_STRING, log_level, "info", 0, 0,
+                "minimum log level: debug, info, warn or error"),
+    SESS_OPTION("CERROJO_REDIS_HOST", CJ_CONFIG_STRING, redis_host, "127.0.0.1",
+                0, 0, "Redis host (the primary)"),
+    SESS_OPTION("CERROJO_REDIS_PORT", CJ_CONFIG_INT, redis_port, "56379", 1,
+                65535, "Redis TCP port"),
+    SESS_SECRET("CERROJO_REDIS_PASSWORD", redis_password,
+                "Redis password (AUTH); unset for none"),
+    SESS_OPTION("CERROJO_SESSION_REDIS_POOL", CJ_CONFIG_INT, redis_pool_size,
+                "8", 1, CJ_REDIS_MAX_POOL_SIZE, "Redis connections"),
+    SESS_SECRET("CERROJO_SESSION_KEY", key,
+                "wrapping key of stored epoch keys: 32 bytes in base64; "
+                "generated under var/ when unset in the dev profile"),
+    SESS_OPTION("CERROJO_SESSION_KEY_FILE", CJ_CONFIG_PATH, key_file, NULL, 0,
+                0, "file holding CERROJO_SESSION_KEY instead"),
+    SESS_SECRET("CERROJO_SESSION_KEY_PREVIOUS", key_previous,
+                "the wrapping key being rotated out, still used to unwrap"),
+    SESS_OPTION("CERROJO_SESSION_KEY_PREVIOUS_FILE", CJ_CONFIG_PATH,
+                key_previous_file, NULL, 0, 0,
+                "file holding CERROJO_SESSION_KEY_PREVIOUS instead"),
+    SESS_OPTION("CERROJO_SESSION_EPOCH_SECONDS", CJ_CONFIG_DURATION,
+                epoch_seconds, "15m", 1, 86400,
+                "length of one epoch of session keys, in seconds"),
+    SESS_OPTION("CERROJO_SESSION_GRACE_SECONDS", CJ_CONFIG_DURATION,
+                grace_seconds, "60s", 0, 86400,
+                "how long the previous epoch stays accepted, in seconds"),
+    SESS_OPTION("CERROJO_CLOCK_LEEWAY", CJ_CONFIG_DURATION, leeway_seconds,
+                "60s", 0, 3600,
+                "clock leeway for epochs and token expiry, in seconds"),
+    SESS_OPTION("CERROJO_SESSION_IDLE_SECONDS", CJ_CONFIG_DURATION,
+                idle_seconds, "5m", 1, 86400,
+                "idle expiry of a session not bound to a user, in seconds"),
+    SESS_OPTION("CERROJO_SESSION_BOUND_IDLE_SECONDS", CJ_CONFIG_DURATION,
+                bound_idle_seconds, "30m", 1, 86400,
+                "idle expiry of a session bound to a user, in seconds"),
+    SESS_OPTION("CERROJO_SESSION_ABSOLUTE_SECONDS", CJ_CONFIG_DURATION,
+                absolute_seconds, "12h", 1, 30LL * 86400,
+                "absolute lifetime of a session from its creation, seconds"),
+    SESS_OPTION("CERROJO_ACCESS_TOKEN_LIFETIME", CJ_CONFIG_DURATION,
+                token_lifetime_seconds, "15m", 1, 86400,
+                "longest access-token lifetime, which sets how long "
+                "tombstones and user revocations are kept, in seconds"),
 };
 #define SESS_OPTION_COUNT (sizeof(sess_options) / sizeof(sess_options[0]))
 
@@ -43,10 +125,6 @@ static void usage(FILE *out)
     cj_config_print_help(sess_options, SESS_OPTION_COUNT, out);
 }
 
-/*
- * Loads the configuration, and checks the gRPC settings unless only
- * printing it. Returns false after printing why it is unusable.
- */
 static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
                         bool check)
 {
@@ -71,6 +149,214 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
     return true;
 }
 
+/* Reads a key file's text into buf (NUL-terminated). */
+static bool read_key_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL) {
+        return false;
+    }
+    n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0;
+}
+
+/* Creates var/session.key with a new random key, or reads the one there. */
+static bool dev_key(unsigned char key[SESS_WRAP_KEY_LEN])
+{
+    char text[SESS_KEY_FILE_MAX];
+    int fd;
+    bool ok = false;
+
+    if (read_key_file(SESS_DEV_KEY_FILE, text, sizeof(text))) {
+        ok = sess_wrap_key_decode(text, key) == CJ_OK;
+        goto out;
+    }
+    if (mkdir(SESS_DEV_KEY_DIR, 0700) != 0 && errno != EEXIST) {
+        goto out;
+    }
+    cj_random_bytes(key, SESS_WRAP_KEY_LEN);
+    sodium_bin2base64(text, sizeof(text), key, SESS_WRAP_KEY_LEN,
+                      sodium_base64_VARIANT_ORIGINAL);
+    fd = open(SESS_DEV_KEY_FILE, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        goto out;
+    }
+    ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    ok = close(fd) == 0 && ok;
+    if (ok) {
+        cj_log(CJ_LOG_WARN, "session.dev_key_generated", NULL,
+               CJ_F_STR("path", SESS_DEV_KEY_FILE));
+    }
+out:
+    cj_wipe(text, sizeof(text));
+    return ok;
+}
+
+/*
+ * Decodes one wrapping key from its variable or its file. *present is
+ * false when neither is set. Prints the reason and returns false on a bad
+ * value.
+ */
+static bool wrap_key_from(const char *text, const char *file, const char *name,
+                          unsigned char key[SESS_WRAP_KEY_LEN], bool *present)
+{
+    char buf[SESS_KEY_FILE_MAX];
+    bool ok = true;
+
+    *present = false;
+    if (text != NULL && text[0] != '\0') {
+        *present = true;
+        ok = sess_wrap_key_decode(text, key) == CJ_OK;
+    } else if (file != NULL && file[0] != '\0') {
+        *present = true;
+        ok = read_key_file(file, buf, sizeof(buf)) &&
+             sess_wrap_key_decode(buf, key) == CJ_OK;
+    }
+    if (!ok) {
+        fprintf(stderr,
+                "cerrojo-session: %s: expected 32 bytes in base64 (for "
+                "example from `openssl rand -base64 32`)\n",
+                name);
+    }
+    cj_wipe(buf, sizeof(buf));
+    return ok;
+}
+
+static bool load_wrapping(const struct sess_config *cfg,
+                          enum cj_profile profile, struct sess_wrapping **out)
+{
+    unsigned char current[SESS_WRAP_KEY_LEN];
+    unsigned char previous[SESS_WRAP_KEY_LEN];
+    bool have_current = false;
+    bool have_previous = false;
+    bool ok = false;
+
+    if (!wrap_key_from(cfg->key, cfg->key_file, "CERROJO_SESSION_KEY", current,
+                       &have_current) ||
+        !wrap_key_from(cfg->key_previous, cfg->key_previous_file,
+                       "CERROJO_SESSION_KEY_PREVIOUS", previous,
+                       &have_previous)) {
+        goto out;
+    }
+    if (!have_current && profile != CJ_PROFILE_DEV) {
+        fprintf(stderr,
+                "cerrojo-session: CERROJO_SESSION_KEY or "
+                "CERROJO_SESSION_KEY_FILE is required in the %s profile\n",
+                cj_profile_name(profile));
+        goto out;
+    }
+    if (!have_current && !dev_key(current)) {
+        fprintf(stderr, "cerrojo-session: cannot create or read %s\n",
+                SESS_DEV_KEY_FILE);
+        goto out;
+    }
+    ok = sess_wrapping_new(current, have_previous ? previous : NULL, out) ==
+         CJ_OK;
+out:
+    cj_wipe(current, sizeof(current));
+    cj_wipe(previous, sizeof(previous));
+    return ok;
+}
+
+static void settings_from(const struct sess_config *cfg,
+                          struct sess_settings *s)
+{
+    sess_settings_default(s);
+    s->epochs.epoch_ms = cfg->epoch_seconds * 1000;
+    s->epochs.grace_ms = cfg->grace_seconds * 1000;
+    s->epochs.leeway_ms = cfg->leeway_seconds * 1000;
+    s->idle_ms = cfg->idle_seconds * 1000;
+    s->bound_idle_ms = cfg->bound_idle_seconds * 1000;
+    s->absolute_ms = cfg->absolute_seconds * 1000;
+    s->token_lifetime_ms =
+        (cfg->token_lifetime_seconds + cfg->leeway_seconds) * 1000;
+}
+
+/* Marks the server NOT_SERVING while Redis is down: without Redis every
+ * RPC of this service fails. */
+static void on_redis_state(bool up, void *arg)
+{
+    struct cj_rpc_server *server = arg;
+    enum cj_rpc_health_status h =
+        up ? CJ_RPC_HEALTH_SERVING : CJ_RPC_HEALTH_NOT_SERVING;
+
+    if (cj_rpc_health_set(server, "", h) != CJ_OK ||
+        cj_rpc_health_set(server, SESS_RPC_SERVICE_NAME, h) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "session.health_update_failed", NULL);
+    }
+}
+
+static int serve(const struct sess_config *cfg, enum cj_profile profile,
+                 const sigset_t *signals)
+{
+    struct cj_redis_options ro = {
+        .host = cfg->redis_host,
+        .port = (int)cfg->redis_port,
+        .password = cfg->redis_password,
+        .pool_size = (unsigned)cfg->redis_pool_size,
+        .connect_timeout_ms = CJ_REDIS_DEFAULT_CONNECT_TIMEOUT_MS,
+        .command_timeout_ms = CJ_REDIS_DEFAULT_COMMAND_TIMEOUT_MS,
+        .acquire_timeout_ms = CJ_REDIS_DEFAULT_ACQUIRE_TIMEOUT_MS,
+    };
+    struct cj_rpc_server_options so;
+    struct cj_rpc_service service;
+    struct cj_rpc_server *server = NULL;
+    struct sess_worker *worker = NULL;
+    struct sess_service svc = {0};
+    int exit_status = 1;
+    int sig;
+
+    if (!load_wrapping(cfg, profile, &svc.wrapping)) {
+        goto out;
+    }
+    if (cj_redis_pool_new(&ro, &svc.redis) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: invalid Redis settings\n");
+        goto out;
+    }
+    settings_from(cfg, &svc.settings);
+    sess_rpc_service_init(&service, &svc);
+    cj_rpc_settings_server_options(&cfg->grpc, &so);
+    if (cj_rpc_server_create(&service, &so, &server) != CJ_OK ||
+        cj_rpc_server_start(server) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: cannot start the gRPC server on %s\n",
+                cfg->grpc.listen);
+        goto out;
+    }
+    if (sess_worker_start(&svc, on_redis_state, server, &worker) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: cannot start the worker thread\n");
+        goto out;
+    }
+    cj_log(CJ_LOG_INFO, "session.started", NULL,
+           CJ_F_INT("port", cj_rpc_server_port(server)),
+           CJ_F_INT("epoch_seconds", cfg->epoch_seconds),
+           CJ_F_STR("profile", cj_profile_name(profile)));
+    sig = cj_rpc_server_wait_signal(signals);
+    cj_log(CJ_LOG_INFO, "session.stopping", NULL, CJ_F_INT("signal", sig));
+    exit_status = 0;
+out:
+    sess_worker_stop(worker);
+    cj_rpc_server_destroy(server);
+    cj_redis_pool_free(svc.redis);
+    sess_wrapping_free(svc.wrapping);
+    return exit_status;
+}
+
+/* Wipes the secret strings before cj_config_free releases them. */
+static void wipe_secrets(struct sess_config *cfg)
+{
+    char *secrets[] = {cfg->key, cfg->key_previous, cfg->redis_password};
+
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        if (secrets[i] != NULL) {
+            cj_wipe(secrets[i], strlen(secrets[i]));
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct sess_config cfg;
@@ -91,7 +377,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(command, "serve") == 0) {
-        exit_status = cj_rpc_serve(&sess_rpc_service, &cfg.grpc, &signals);
+        if (cj_crypto_init() != CJ_OK) {
+            fprintf(stderr, "cerrojo-session: libsodium failed to start\n");
+            goto out;
+        }
+        exit_status = serve(&cfg, profile, &signals);
     } else if (strcmp(command, "healthcheck") == 0) {
         exit_status = cj_rpc_healthcheck("cerrojo-session", &cfg.grpc);
     } else if (strcmp(command, "--print-config") == 0) {
@@ -102,6 +392,7 @@ int main(int argc, char **argv)
         usage(stderr);
     }
 out:
+    wipe_secrets(&cfg);
     cj_config_free(sess_options, SESS_OPTION_COUNT, &cfg);
     return exit_status;
 }

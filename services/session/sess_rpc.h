@@ -3,8 +3,13 @@
 #define SESS_RPC_H
 
 #include "rpc_server.h"
+#include "sess_service.h"
 
-/* The method table with the access rule of every RPC. */
-extern const struct cj_rpc_service sess_rpc_service;
+#define SESS_RPC_SERVICE_NAME "cerrojo.v1.Session"
+
+/* Fills out with the method table (each with its access rule) and svc as
+ * the handlers' state; svc must outlive the server. */
+void sess_rpc_service_init(struct cj_rpc_service *out,
+                           struct sess_service *svc);
 
 #endif
