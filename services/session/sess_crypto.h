@@ -1,7 +1,7 @@
 /*
  * The stateful sealing steps the session service needs, as thin calls
- * into the crypto library's ratchet and envelope functions, so that the
- * server derives exactly the keys a client derives.
+ * into the crypto library's ratchet, so that the server derives exactly
+ * the keys a client derives.
  */
 #ifndef SESS_CRYPTO_H
 #define SESS_CRYPTO_H
@@ -33,13 +33,17 @@ sess_crypto_next_key(const unsigned char in[SESS_EPOCH_KEY_LEN],
 
 /*
  * Opens a request sealed under the epoch's client-to-server key with the
- * nonce of (epoch, sequence). pt receives ct_len - SESS_TAG_LEN bytes, and
- * only when the tag verifies. CJ_ERR_CRYPTO otherwise.
+ * nonce u32(epoch) || u64(sequence). The additional data must start with
+ * the version, sid, epoch and sequence (the stateful layout). pt receives
+ * ct_len - SESS_TAG_LEN bytes, and only when the tag verifies.
+ * CJ_ERR_CRYPTO otherwise; CJ_ERR_INVALID for an epoch above 2^32 - 1 or a
+ * sequence outside 1..2^53 - 1.
  */
 enum cj_status sess_crypto_open(const unsigned char key[SESS_EPOCH_KEY_LEN],
-                                uint64_t epoch, uint64_t sequence,
-                                const unsigned char *aad, size_t aad_len,
-                                const unsigned char *ct, size_t ct_len,
+                                const char *sid, uint64_t epoch,
+                                uint64_t sequence, const unsigned char *aad,
+                                size_t aad_len, const unsigned char *ct,
+                                size_t ct_len,
                                 unsigned char *pt) CJ_WARN_UNUSED;
 
 /* Derives the key for the one response to request `sequence` from the

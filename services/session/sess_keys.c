@@ -13,6 +13,7 @@
 #include "aead.h"
 #include "crypto_util.h"
 #include "hkdf.h"
+#include "ratchet.h"
 
 #define SESS_WRAP_VERSION      1
 #define SESS_WRAP_NONCE_OFFSET (1 + SESS_WRAP_KEY_ID_LEN)
@@ -228,10 +229,15 @@ void sess_log_id(const struct sess_wrapping *w, const char *sid,
 uint64_t sess_epoch_at(const struct sess_epoch_policy *p, int64_t created_ms,
                        int64_t now_ms)
 {
-    if (now_ms <= created_ms || p->epoch_ms <= 0) {
+    uint32_t epoch = 0;
+
+    /* A clock behind the creation time counts as epoch 0. */
+    if (now_ms <= created_ms || p->epoch_ms <= 0 ||
+        cj_epoch_at((uint64_t)created_ms, (uint64_t)p->epoch_ms,
+                    (uint64_t)now_ms, &epoch) != CJ_OK) {
         return 0;
     }
-    return (uint64_t)((now_ms - created_ms) / p->epoch_ms);
+    return epoch;
 }
 
 int64_t sess_epoch_start(const struct sess_epoch_policy *p, int64_t created_ms,

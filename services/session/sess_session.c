@@ -10,6 +10,7 @@
 
 #include "crypto_util.h"
 #include "log.h"
+#include "ratchet.h"
 #include "sess_service.h"
 
 /* Random bytes of a session id (128 bits). */
@@ -20,9 +21,6 @@
 /* Rounds of load-advance-load in one OpenRequest before giving up: each
  * lost compare-and-set means another writer advanced, so two suffice. */
 #define SESS_ADVANCE_ROUNDS 3
-/* Most ratchet steps in one advance: a 12-hour session with 1-second
- * epochs needs 43,200. */
-#define SESS_RATCHET_STEPS_MAX 100000
 
 int64_t sess_now_ms(void)
 {
@@ -118,21 +116,6 @@ out:
     return st;
 }
 
-/* Ratchets key forward `steps` times in place. */
-static enum cj_status ratchet(unsigned char key[SESS_EPOCH_KEY_LEN],
-                              uint64_t steps)
-{
-    unsigned char next[SESS_EPOCH_KEY_LEN];
-    enum cj_status st = CJ_OK;
-
-    for (uint64_t i = 0; i < steps && st == CJ_OK; i++) {
-        st = sess_crypto_next_key(key, next);
-        memcpy(key, next, SESS_EPOCH_KEY_LEN);
-    }
-    cj_wipe(next, sizeof(next));
-    return st;
-}
-
 /*
  * Computes and stores the state the session should have at now_ms: the
  * epoch of the wall clock with its key, and the previous epoch's key while
@@ -169,16 +152,12 @@ static enum cj_status advance_record(const struct sess_service *svc,
             sess_epoch_start(p, rec->created_ms, rec->epoch + 1), &dropped);
         goto out;
     }
-    if (target - rec->epoch > SESS_RATCHET_STEPS_MAX) {
-        st = CJ_ERR_INTERNAL;
-        goto out;
-    }
     st = sess_key_unwrap(svc->wrapping, sid, rec->epoch, rec->key_wrapped,
                          rec->key_wrapped_len, prev);
     if (st != CJ_OK) {
         goto out;
     }
-    st = ratchet(prev, target - 1 - rec->epoch);
+    st = cj_ratchet_advance(prev, (uint32_t)rec->epoch, (uint32_t)(target - 1));
     if (st != CJ_OK) {
         goto out;
     }
@@ -330,9 +309,9 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     memset(out, 0, sizeof(*out));
     memset(key, 0, sizeof(key));
     memset(&rec, 0, sizeof(rec));
-    if (!sess_id_valid(sid) || sequence == 0 || sequence >= SESS_SEQUENCE_MAX ||
-        ct_len < SESS_TAG_LEN || ct_len > SESS_CIPHERTEXT_MAX ||
-        aad_len > SESS_AAD_MAX) {
+    if (!sess_id_valid(sid) || epoch > UINT32_MAX || sequence == 0 ||
+        sequence >= SESS_SEQUENCE_MAX || ct_len < SESS_TAG_LEN ||
+        ct_len > SESS_CIPHERTEXT_MAX || aad_len > SESS_AAD_MAX) {
         goto out;
     }
     st = load_current(svc, sid, now, &rec);
@@ -357,7 +336,8 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
         st = CJ_ERR_NOMEM;
         goto out;
     }
-    st = sess_crypto_open(key, epoch, sequence, aad, aad_len, ct, ct_len, pt);
+    st = sess_crypto_open(key, sid, epoch, sequence, aad, aad_len, ct, ct_len,
+                          pt);
     if (st != CJ_OK) {
         log_open_failed(svc, sid, "tag", epoch);
         st = CJ_ERR_CRYPTO;

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "aead.h"
+#include "envelope.h"
 #include "crypto_util.h"
 #include "itest.h"
 #include "redis.h"
@@ -120,23 +121,17 @@ static void sleep_until(int64_t when_ms)
     }
 }
 
-/* A client of one session: its secret, its keys and its next sequence. */
+/* A client of one session: its handshake secret and the session. */
 struct client {
     struct sess_info info;
-    struct sess_client_keys keys;
-    uint64_t next_sequence;
+    unsigned char secret[SESS_CLIENT_SECRET_LEN];
 };
 
 static void client_create(struct fixture *f, struct client *c)
 {
-    unsigned char secret[SESS_CLIENT_SECRET_LEN];
-
-    cj_random_bytes(secret, sizeof(secret));
-    assert_int_equal(sess_create(&f->svc, secret, sizeof(secret), &c->info),
-                     CJ_OK);
+    cj_random_bytes(c->secret, sizeof(c->secret));
     assert_int_equal(
-        sess_client_keys_init(&c->keys, secret, c->info.session_id), CJ_OK);
-    c->next_sequence = 1;
+        sess_create(&f->svc, c->secret, sizeof(c->secret), &c->info), CJ_OK);
 }
 
 /* Seals "hello" for epoch and sequence and opens it through the server. */
@@ -145,15 +140,17 @@ static enum cj_status client_send(struct fixture *f, struct client *c,
                                   struct sess_opened *opened)
 {
     static const unsigned char body[] = "hello";
-    static const unsigned char aad[] = "POST /v1/me";
-    unsigned char ct[sizeof(body) + CJ_AEAD_TAG_LEN];
+    struct sess_client_request req;
     enum cj_status st;
 
-    st = sess_client_seal(&c->keys, epoch, sequence, aad, sizeof(aad), body,
-                          sizeof(body), ct);
-    assert_int_equal(st, CJ_OK);
-    return sess_open(&f->svc, c->info.session_id, epoch, sequence, aad,
-                     sizeof(aad), ct, sizeof(ct), opened);
+    assert_int_equal(sess_client_seal(c->secret, c->info.session_id,
+                                      (uint32_t)epoch, sequence, body,
+                                      sizeof(body), &req),
+                     CJ_OK);
+    st = sess_open(&f->svc, c->info.session_id, epoch, sequence, req.aad,
+                   req.aad_len, req.ct, req.ct_len, opened);
+    sess_client_request_clear(&req);
+    return st;
 }
 
 static enum cj_status send_once(struct fixture *f, struct client *c,
@@ -171,15 +168,22 @@ static void test_open_round_trips_and_returns_response_key(void **state)
     struct fixture *f = *state;
     struct client c;
     struct sess_opened opened;
+    struct cj_seal_plaintext pt;
+    enum cj_seal_reason reason;
     unsigned char expected[SESS_RESPONSE_KEY_LEN];
 
     client_create(f, &c);
     assert_int_equal(client_send(f, &c, 0, 1, &opened), CJ_OK);
-    assert_int_equal(opened.plaintext_len, 6);
-    assert_memory_equal(opened.plaintext, "hello", 6);
+    assert_int_equal(cj_seal_plaintext_decode(
+                         opened.plaintext, opened.plaintext_len, &pt, &reason),
+                     CJ_OK);
+    assert_int_equal(pt.body_len, 6);
+    assert_memory_equal(pt.body, "hello", 6);
     assert_string_equal(opened.user_id, "");
     assert_int_equal(opened.current_epoch, 0);
-    assert_int_equal(sess_client_response_key(&c.keys, 0, 1, expected), CJ_OK);
+    assert_int_equal(
+        sess_client_response_key(c.secret, c.info.session_id, 0, 1, expected),
+        CJ_OK);
     assert_memory_equal(opened.response_key, expected, sizeof(expected));
     sess_opened_clear(&opened);
 }
@@ -217,6 +221,7 @@ static void test_forged_huge_sequence_leaves_window(void **state)
     struct sess_opened opened;
     unsigned char forged[64];
     static const unsigned char aad[] = "POST /v1/me";
+    struct sess_client_request req;
 
     client_create(f, &c);
     cj_random_bytes(forged, sizeof(forged));
@@ -224,6 +229,18 @@ static void test_forged_huge_sequence_leaves_window(void **state)
                                SESS_SEQUENCE_MAX - 1, aad, sizeof(aad), forged,
                                sizeof(forged), &opened),
                      CJ_ERR_CRYPTO);
+    assert_null(opened.plaintext);
+    /* A forgery with well-formed additional data fails on its tag. */
+    assert_int_equal(sess_client_seal(c.secret, c.info.session_id, 0,
+                                      SESS_SEQUENCE_MAX - 1,
+                                      (const uint8_t *)"x", 1, &req),
+                     CJ_OK);
+    req.ct[0] ^= 0x01;
+    assert_int_equal(sess_open(&f->svc, c.info.session_id, 0,
+                               SESS_SEQUENCE_MAX - 1, req.aad, req.aad_len,
+                               req.ct, req.ct_len, &opened),
+                     CJ_ERR_CRYPTO);
+    sess_client_request_clear(&req);
     assert_null(opened.plaintext);
     /* The real client still starts at 1. */
     assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
@@ -345,7 +362,9 @@ static void test_rotation_follows_client_ratchet(void **state)
                                      server_key),
                      CJ_OK);
     freeReplyObject(r);
-    assert_int_equal(sess_client_epoch_key(&c.keys, 2, client_key), CJ_OK);
+    assert_int_equal(
+        sess_client_epoch_key(c.secret, c.info.session_id, 2, client_key),
+        CJ_OK);
     assert_memory_equal(server_key, client_key, SESS_EPOCH_KEY_LEN);
     r = session_field(f, c.info.session_id, "p");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
