@@ -1,0 +1,279 @@
+"""Shared pieces of the gRPC integration tests: development certificates,
+Python stubs for health and reflection, starting and stopping the service
+binaries on free loopback ports, and a reflection client.
+
+Run with Debian's /usr/bin/python3, which has python3-grpcio. The tests read
+CJ_BIN_DIR (build/bin) and CJ_SOURCE_DIR (the repository) from the
+environment; ctest sets both.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+SOURCE_DIR = os.environ.get(
+    "CJ_SOURCE_DIR",
+    os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))))
+BIN_DIR = os.environ.get("CJ_BIN_DIR", os.path.join(SOURCE_DIR, "build", "bin"))
+GRPC_PROTO_DIR = "/usr/share/grpc-proto"
+
+# Generated modules live under this package so that they do not shadow the
+# real `grpc` package (health.proto would otherwise become grpc.health...).
+STUB_PACKAGE = "cjpb"
+
+START_TIMEOUT_S = 20  # generous: sanitizer builds start slowly
+STOP_TIMEOUT_S = 20
+CALL_TIMEOUT_S = 10
+
+# The services, their environment prefixes and their gRPC service names.
+SERVICES = {
+    "auth": ("CERROJO_AUTH", "cerrojo.v1.Auth"),
+    "kms": ("CERROJO_KMS", "cerrojo.v1.Kms"),
+    "session": ("CERROJO_SESSION", "cerrojo.v1.Session"),
+}
+
+_work_dir = None
+
+
+def work_dir():
+    """Returns a temporary directory removed at exit."""
+    global _work_dir
+    if _work_dir is None:
+        _work_dir = tempfile.mkdtemp(prefix="cerrojo-rpc-test-")
+        import atexit
+        atexit.register(shutil.rmtree, _work_dir, True)
+    return _work_dir
+
+
+def make_certs():
+    """Runs scripts/dev-certs.sh into the work directory; returns its path."""
+    certs = os.path.join(work_dir(), "certs")
+    subprocess.run([os.path.join(SOURCE_DIR, "scripts", "dev-certs.sh"), certs],
+                   check=True, stdout=subprocess.DEVNULL)
+    return certs
+
+
+def load_stubs():
+    """Generates the health and reflection stubs and makes them importable."""
+    root = os.path.join(work_dir(), "stubs")
+    if not os.path.isdir(root):
+        proto_root = os.path.join(root, "proto")
+        out = os.path.join(root, "gen")
+        os.makedirs(out)
+        names = ["grpc/health/v1/health.proto",
+                 "grpc/reflection/v1alpha/reflection.proto",
+                 "grpc/reflection/v1/reflection.proto"]
+        for name in names:
+            dest = os.path.join(proto_root, STUB_PACKAGE, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy(os.path.join(GRPC_PROTO_DIR, name), dest)
+        subprocess.run(
+            ["protoc", "-I", proto_root, "--python_out", out,
+             "--grpc_python_out", out,
+             "--plugin=protoc-gen-grpc_python=" + shutil.which("grpc_python_plugin")]
+            + [os.path.join(proto_root, STUB_PACKAGE, n) for n in names],
+            check=True)
+        for dirpath, _, _ in os.walk(os.path.join(out, STUB_PACKAGE)):
+            open(os.path.join(dirpath, "__init__.py"), "a").close()
+        sys.path.insert(0, out)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def channel(port, certs=None, identity=None, ca="ca"):
+    """Opens a channel to 127.0.0.1:port: plaintext without `certs`, else
+    TLS trusting `ca` and presenting `identity`'s certificate (none when
+    identity is None)."""
+    target = "127.0.0.1:%d" % port
+    if certs is None:
+        return grpc.insecure_channel(target)
+    key = read(os.path.join(certs, identity + ".key")) if identity else None
+    cert = read(os.path.join(certs, identity + ".pem")) if identity else None
+    creds = grpc.ssl_channel_credentials(
+        read(os.path.join(certs, ca + ".pem")), key, cert)
+    return grpc.secure_channel(target, creds)
+
+
+class Service:
+    """One service binary running on a free port."""
+
+    def __init__(self, name, certs=None, extra_env=None):
+        self.name = name
+        self.prefix, self.grpc_name = SERVICES[name]
+        self.port = free_port()
+        self.certs = certs
+        self.env = dict(os.environ)
+        self.env.update({
+            "CERROJO_PROFILE": "dev",
+            self.prefix + "_LISTEN": "127.0.0.1:%d" % self.port,
+            "CERROJO_ENV_FILE": os.devnull,
+        })
+        if certs is None:
+            self.env["CERROJO_GRPC_PLAINTEXT"] = "true"
+        else:
+            self.env.update({
+                "CERROJO_GRPC_PLAINTEXT": "false",
+                "CERROJO_TLS_CA": os.path.join(certs, "ca.pem"),
+                self.prefix + "_TLS_CERT": os.path.join(certs, name + ".pem"),
+                self.prefix + "_TLS_KEY": os.path.join(certs, name + ".key"),
+            })
+        self.env.update(extra_env or {})
+        self.log_path = os.path.join(work_dir(), "%s-%d.log" % (name, self.port))
+        self.proc = None
+
+    def binary(self):
+        return os.path.join(BIN_DIR, "cerrojo-" + self.name)
+
+    def start(self):
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([self.binary(), "serve"], env=self.env,
+                                     stdout=log, stderr=log)
+        log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        """Waits until the port accepts connections."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s at start:\n%s" % (
+                    self.name, self.proc.returncode, self.log()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("%s did not listen within %d s" % (
+            self.name, START_TIMEOUT_S))
+
+    def channel(self, identity=None, ca="ca"):
+        return channel(self.port, self.certs, identity, ca)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signals the process and waits; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("%s did not stop within %d s after signal %d" %
+                               (self.name, STOP_TIMEOUT_S, sig))
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+
+def reflection_stub(chan, version="v1alpha"):
+    load_stubs()
+    mod = __import__("%s.grpc.reflection.%s.reflection_pb2_grpc" %
+                     (STUB_PACKAGE, version), fromlist=["x"])
+    return mod.ServerReflectionStub(chan)
+
+
+def reflection_messages(version="v1alpha"):
+    load_stubs()
+    return __import__("%s.grpc.reflection.%s.reflection_pb2" %
+                      (STUB_PACKAGE, version), fromlist=["x"])
+
+
+def reflect(chan, requests, version="v1alpha"):
+    """Sends reflection requests on one stream; returns the responses."""
+    stub = reflection_stub(chan, version)
+    return list(stub.ServerReflectionInfo(iter(requests),
+                                          timeout=CALL_TIMEOUT_S))
+
+
+def health_modules():
+    load_stubs()
+    pb2 = __import__(STUB_PACKAGE + ".grpc.health.v1.health_pb2",
+                     fromlist=["x"])
+    grpc_mod = __import__(STUB_PACKAGE + ".grpc.health.v1.health_pb2_grpc",
+                          fromlist=["x"])
+    return pb2, grpc_mod
+
+
+def health_check(chan, service=""):
+    pb2, grpc_mod = health_modules()
+    stub = grpc_mod.HealthStub(chan)
+    return stub.Check(pb2.HealthCheckRequest(service=service),
+                      timeout=CALL_TIMEOUT_S)
+
+
+def message_class(desc):
+    """Returns the Python class of a message descriptor (protobuf 3 and 4)."""
+    if hasattr(message_factory, "GetMessageClass"):
+        return message_factory.GetMessageClass(desc)
+    return message_factory.MessageFactory(desc.file.pool).GetPrototype(desc)
+
+
+def service_from_reflection(chan, service_name, version="v1alpha"):
+    """Rebuilds a service's descriptors from reflection alone, as grpcurl
+    does: file_containing_symbol, then each file after its dependencies."""
+    msgs = reflection_messages(version)
+    [resp] = reflect(chan, [msgs.ServerReflectionRequest(
+        file_containing_symbol=service_name)], version)
+    if resp.HasField("error_response"):
+        raise LookupError(resp.error_response.error_message)
+    files = {}
+    for blob in resp.file_descriptor_response.file_descriptor_proto:
+        fd = descriptor_pb2.FileDescriptorProto.FromString(blob)
+        files[fd.name] = fd
+    pool = descriptor_pool.DescriptorPool()
+    added = set()
+
+    def add(name):
+        if name in added:
+            return
+        for dep in files[name].dependency:
+            add(dep)  # KeyError here means a dependency was not sent
+        pool.Add(files[name])
+        added.add(name)
+
+    for name in files:
+        add(name)
+    return pool.FindServiceByName(service_name)
+
+
+def unary(chan, service_desc, method_name):
+    """Returns a callable for a method of a reflected service, with the
+    request class."""
+    method = service_desc.FindMethodByName(method_name)
+    req_cls = message_class(method.input_type)
+    resp_cls = message_class(method.output_type)
+    call = chan.unary_unary("/%s/%s" % (service_desc.full_name, method.name),
+                            request_serializer=req_cls.SerializeToString,
+                            response_deserializer=resp_cls.FromString)
+    return call, req_cls
+
+
+def call_code(fn, request, metadata=None):
+    """Calls fn; returns (code, details)."""
+    try:
+        fn(request, timeout=CALL_TIMEOUT_S, metadata=metadata)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details()

@@ -1,0 +1,148 @@
+"""Mutual TLS and access rules of the three gRPC services: every method
+against every platform identity, callers without a certificate or with one
+from another CA, and the caller context accepted only from the gateway."""
+
+import unittest
+
+import grpc
+
+import rpc_harness as h
+
+ANY = "any platform certificate"
+IDENTITIES = ["gateway", "auth", "kms", "session", "platform-service"]
+
+# The access rule of every RPC, as the design fixes them.
+ACCESS = {
+    "kms": {
+        "CreateUserKey": {"auth"}, "DecryptKey": {"auth"},
+        "RewrapKey": {"auth"}, "SignToken": {"auth"},
+        "GetJwks": {"auth", "gateway"}, "OpenSealed": {"gateway"},
+        "ListPublicKeys": {"gateway"},
+    },
+    "session": {
+        "OpenRequest": {"gateway"}, "CreateSession": {"gateway", "auth"},
+        "BindUser": {"auth"}, "DeleteSession": {"auth"},
+        "DeleteUserSessions": {"auth"}, "RevokeToken": {"auth"},
+        "RevokeUser": {"auth"}, "GetRevocationCacheStatus": {"auth"},
+        "LoadRevocations": {"auth"}, "IsRevoked": {"gateway", "auth"},
+    },
+    "auth": {
+        "Register": {"gateway"}, "Login": {"gateway"},
+        "Refresh": {"gateway"}, "Logout": {"gateway"},
+        "GetProfile": {"gateway"}, "GetData": {"gateway"},
+        "PutData": {"gateway"}, "RecordAudit": {"gateway"},
+        "Introspect": ANY,
+    },
+}
+
+
+class MutualTls(unittest.TestCase):
+    services = {}
+
+    @classmethod
+    def setUpClass(cls):
+        h.load_stubs()
+        cls.certs = h.make_certs()
+        for name in h.SERVICES:
+            cls.services[name] = h.Service(name, certs=cls.certs).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for svc in cls.services.values():
+            status = svc.stop()
+            assert status == 0, "%s exited with %s:\n%s" % (
+                svc.name, status, svc.log())
+
+    def test_access_rules_of_every_method(self):
+        for name, svc in self.services.items():
+            for identity in IDENTITIES:
+                with svc.channel(identity) as chan:
+                    desc = h.service_from_reflection(chan, svc.grpc_name)
+                    self.assertEqual({m.name for m in desc.methods},
+                                     set(ACCESS[name]))
+                    for method, allowed in ACCESS[name].items():
+                        with self.subTest(service=name, identity=identity,
+                                          method=method):
+                            fn, req_cls = h.unary(chan, desc, method)
+                            code, details = h.call_code(fn, req_cls())
+                            path = "/%s/%s" % (svc.grpc_name, method)
+                            if allowed == ANY or identity in allowed:
+                                self.assertEqual(
+                                    code, grpc.StatusCode.UNIMPLEMENTED)
+                            else:
+                                self.assertEqual(
+                                    code, grpc.StatusCode.PERMISSION_DENIED)
+                                self.assertEqual(
+                                    details, "caller '%s' may not call %s" %
+                                    (identity, path))
+
+    def test_denial_is_logged_with_identity_and_method(self):
+        svc = self.services["kms"]
+        with svc.channel("gateway") as chan:
+            fn = chan.unary_unary("/cerrojo.v1.Kms/OpenSealed")
+            self.assertEqual(h.call_code(fn, b"")[0],
+                             grpc.StatusCode.UNIMPLEMENTED)
+            fn = chan.unary_unary("/cerrojo.v1.Kms/DecryptKey")
+            self.assertEqual(h.call_code(fn, b"")[0],
+                             grpc.StatusCode.PERMISSION_DENIED)
+        log = svc.log()
+        self.assertIn('"event":"rpc.permission_denied","identity":"gateway",'
+                      '"method":"/cerrojo.v1.Kms/DecryptKey"', log)
+
+    def test_health_and_reflection_for_any_platform_identity(self):
+        pb2, _ = h.health_modules()
+        msgs = h.reflection_messages()
+        for name, svc in self.services.items():
+            with svc.channel("platform-service") as chan:
+                self.assertEqual(h.health_check(chan).status,
+                                 pb2.HealthCheckResponse.SERVING)
+                [resp] = h.reflect(chan, [msgs.ServerReflectionRequest(
+                    list_services="")])
+                self.assertIn(svc.grpc_name, [
+                    s.name for s in resp.list_services_response.service])
+
+    def test_caller_without_certificate_fails(self):
+        for name, svc in self.services.items():
+            with svc.channel(None) as chan:
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    h.health_check(chan)
+                self.assertEqual(ctx.exception.code(),
+                                 grpc.StatusCode.UNAVAILABLE)
+
+    def test_certificate_of_other_ca_fails(self):
+        # other.pem says CN=gateway but comes from an unrelated CA; the
+        # client trusts the real CA so only the server's check can fail.
+        for name, svc in self.services.items():
+            with svc.channel("other") as chan:
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    h.health_check(chan)
+                self.assertEqual(ctx.exception.code(),
+                                 grpc.StatusCode.UNAVAILABLE)
+
+    def test_caller_context_validated_from_gateway(self):
+        svc = self.services["session"]
+        with svc.channel("gateway") as chan:
+            fn = chan.unary_unary("/cerrojo.v1.Session/OpenRequest")
+            good = [("cerrojo-session-id", "s-1"),
+                    ("cerrojo-channel", "stateful"),
+                    ("cerrojo-user-agent", "cerrojo-cli/0.1"),
+                    ("cerrojo-request-id", "req-7")]
+            self.assertEqual(h.call_code(fn, b"", good)[0],
+                             grpc.StatusCode.UNIMPLEMENTED)
+            code, details = h.call_code(
+                fn, b"", [("cerrojo-client-ip", "999.1.1.1")])
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("cerrojo-client-ip", details)
+
+    def test_caller_context_ignored_from_other_services(self):
+        svc = self.services["session"]
+        with svc.channel("auth") as chan:
+            fn = chan.unary_unary("/cerrojo.v1.Session/IsRevoked")
+            code, _ = h.call_code(fn, b"", [("cerrojo-client-ip", "999.1.1.1"),
+                                           ("cerrojo-user-id", "bad id")])
+            # Not parsed at all, so not rejected: the stub answers.
+            self.assertEqual(code, grpc.StatusCode.UNIMPLEMENTED)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
