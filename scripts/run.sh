@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make run`: starts the local stack (scripts/stack.sh up), prints where each
+# part listens, then keeps the stack in the foreground until Ctrl-C, INT or
+# TERM, or until a service exits, and stops it again (scripts/stack.sh down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# Seconds between checks that every started service is still running.
+WATCH_INTERVAL_S=2
+
+stopped=0
+stop_stack() {
+    if ((stopped)); then
+        return
+    fi
+    stopped=1
+    echo
+    echo "run: stopping the stack"
+    scripts/stack.sh down || true
+}
+trap 'stop_stack; exit 0' INT TERM
+trap stop_stack EXIT
+
+scripts/stack.sh up
+set -a
+# shellcheck source=/dev/null
+source var/stack.env
+set +a
+
+echo
+echo "run: the stack, all on 127.0.0.1 (settings in var/stack.env, logs in var/log/):"
+echo "  gateway   $CERROJO_GATEWAY_URL  admin and metrics :$CERROJO_GATEWAY_ADMIN_PORT"
+echo "  auth      gRPC $CERROJO_AUTH_LISTEN  metrics :$CERROJO_AUTH_METRICS_PORT"
+echo "  kms       gRPC $CERROJO_KMS_LISTEN  metrics :$CERROJO_KMS_METRICS_PORT"
+echo "  session   gRPC $CERROJO_SESSION_LISTEN  metrics :$CERROJO_SESSION_METRICS_PORT"
+echo "  postgres  127.0.0.1:$CERROJO_PG_PORT (database cerrojo)"
+echo "  redis     127.0.0.1:$CERROJO_REDIS_PORT"
+if [[ -x ${BUILD_DIR:-build}/bin/cerrojo ]]; then
+    # TODO: run the client through handshake, register, login, me, data,
+    # refresh and logout here once that walkthrough script exists.
+    echo "  client    ${BUILD_DIR:-build}/bin/cerrojo --url $CERROJO_GATEWAY_URL keys"
+fi
+echo
+echo "run: press Ctrl-C to stop"
+
+while true; do
+    sleep "$WATCH_INTERVAL_S" &
+    wait $! || true
+    for pidfile in "$root"/var/run/cerrojo-*.pid; do
+        [[ -e $pidfile ]] || continue
+        pid=$(cat "$pidfile")
+        if ! kill -0 "$pid" 2>/dev/null; then
+            name=$(basename "$pidfile" .pid)
+            echo "run: $name (pid $pid) exited; last lines of var/log/$name.log:" >&2
+            tail -n 20 "var/log/$name.log" >&2 || true
+            exit 1
+        fi
+    done
+done
