@@ -1,107 +1,175 @@
 /*
- * cerrojo-auth: Users, credentials, tokens, user data and the audit log.
- * This file reads the arguments and configuration and runs the gRPC server
- * until SIGTERM or SIGINT.
+ * cerrojo-auth: users, credentials, tokens, user data and the audit log.
+ * This file reads the arguments and configuration, then serves gRPC until
+ * SIGTERM or SIGINT, or runs one maintenance job and exits.
  */
-#include <stddef.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "auth_app.h"
+#include "auth_config.h"
+#include "auth_jobs.h"
+#include "auth_revocations.h"
+#include "auth_rpc.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc_service.h"
-#include "auth_rpc.h"
 
-#define AUTH_ENV_PREFIX     "CERROJO_AUTH"
-#define AUTH_DEFAULT_LISTEN "127.0.0.1:50051"
-
-struct auth_config {
-    struct cj_rpc_settings grpc;
-    char *log_level;
-};
-
-static const struct cj_config_option auth_options[] = {
-    CJ_RPC_CONFIG_OPTIONS(AUTH_ENV_PREFIX, struct auth_config, grpc,
-                          AUTH_DEFAULT_LISTEN),
-    {.name = "CERROJO_LOG_LEVEL",
-     .type = CJ_CONFIG_STRING,
-     .offset = offsetof(struct auth_config, log_level),
-     .default_value = "info",
-     .help = "minimum log level: debug, info, warn or error"},
-};
-#define AUTH_OPTION_COUNT (sizeof(auth_options) / sizeof(auth_options[0]))
+#define METRICS_ADDRESS "127.0.0.1"
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cerrojo-auth [serve|healthcheck|--print-config|--help]\n"
-            "  serve           run the gRPC server (default)\n"
-            "  healthcheck     call the running server's Health/Check; "
-            "exit 0 when SERVING\n"
-            "  --print-config  print the configuration, secrets redacted\n"
-            "configuration (environment or .env file):\n");
-    cj_config_print_help(auth_options, AUTH_OPTION_COUNT, out);
+    fprintf(out, "usage: cerrojo-auth [COMMAND]\n"
+                 "  serve           run the gRPC server (default)\n"
+                 "  healthcheck     call the running server's Health/Check; "
+                 "exit 0 when SERVING\n"
+                 "  cleanup         delete expired refresh tokens and "
+                 "revocations, and audit rows past retention, once\n"
+                 "  rewrap-keys     re-wrap every user's data key under kms's "
+                 "newest key-encryption key, once\n"
+                 "  --print-config  print the configuration, secrets redacted\n"
+                 "configuration (environment or .env file):\n");
+    cj_config_print_help(auth_config_options, auth_config_option_count, out);
 }
 
-/*
- * Loads the configuration, and checks the gRPC settings unless only
- * printing it. Returns false after printing why it is unusable.
- */
-static bool load_config(struct auth_config *cfg, enum cj_profile *profile,
-                        bool check)
+/* Loads the configuration; returns false after printing why it is bad. */
+static bool load_config(struct auth_service *svc, bool check)
 {
     char err[CJ_CONFIG_ERROR_MAX];
     enum cj_log_level level;
 
-    if (cj_config_load(auth_options, AUTH_OPTION_COUNT, profile, cfg, err,
-                       sizeof(err)) != CJ_OK ||
-        (check && cj_rpc_settings_check(&cfg->grpc, *profile, AUTH_ENV_PREFIX,
-                                        err, sizeof(err)) != CJ_OK)) {
+    if (cj_config_load(auth_config_options, auth_config_option_count,
+                       &svc->profile, &svc->cfg, err, sizeof(err)) != CJ_OK ||
+        (check &&
+         cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, AUTH_ENV_PREFIX,
+                               err, sizeof(err)) != CJ_OK)) {
         fprintf(stderr, "cerrojo-auth: %s\n", err);
         return false;
     }
-    if (!cj_log_level_parse(cfg->log_level, &level)) {
+    if (!cj_log_level_parse(svc->cfg.log_level, &level)) {
         fprintf(stderr,
                 "cerrojo-auth: CERROJO_LOG_LEVEL: expected debug, info, "
                 "warn or error, got '%s'\n",
-                cfg->log_level);
+                svc->cfg.log_level);
         return false;
     }
     cj_log_init("auth", level);
     return true;
 }
 
+/* Serves until a signal; background threads run alongside. */
+static int serve(struct auth_service *svc, const sigset_t *signals)
+{
+    struct cj_rpc_service service;
+    struct cj_metrics_server *metrics = NULL;
+    pthread_t watcher;
+    pthread_t cleaner;
+    bool watcher_started = false;
+    bool cleaner_started = false;
+    int exit_status = 1;
+
+    if (cj_metrics_server_start(svc->metrics, METRICS_ADDRESS,
+                                (uint16_t)svc->cfg.metrics_port,
+                                &metrics) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "metrics server"),
+               CJ_F_INT("port", svc->cfg.metrics_port));
+        return 1;
+    }
+    cj_log(CJ_LOG_INFO, "auth.metrics_listening", NULL,
+           CJ_F_INT("port", cj_metrics_server_port(metrics)));
+    watcher_started =
+        pthread_create(&watcher, NULL, auth_revocations_watch, svc) == 0;
+    cleaner_started =
+        pthread_create(&cleaner, NULL, auth_jobs_cleanup_loop, svc) == 0;
+    if (watcher_started && cleaner_started) {
+        auth_rpc_service_init(svc, &service);
+        exit_status = cj_rpc_serve(&service, &svc->cfg.grpc, signals);
+    }
+
+    pthread_mutex_lock(&svc->wait_lock);
+    atomic_store(&svc->stopping, true);
+    pthread_cond_broadcast(&svc->wait_cond);
+    pthread_mutex_unlock(&svc->wait_lock);
+    if (watcher_started) {
+        pthread_join(watcher, NULL);
+    }
+    if (cleaner_started) {
+        pthread_join(cleaner, NULL);
+    }
+    cj_metrics_server_stop(metrics);
+    return exit_status;
+}
+
+static int run_job(struct auth_service *svc, const char *command)
+{
+    struct auth_job_report report;
+    enum cj_status rc;
+
+    if (strcmp(command, "cleanup") == 0) {
+        rc = auth_job_cleanup(svc, &report);
+        printf("cleanup: %s; refresh tokens %llu, revocations %llu, audit "
+               "events %llu\n",
+               report.ran ? "ran" : "skipped (another replica holds the lock)",
+               report.tokens, report.revocations, report.audit_events);
+    } else {
+        rc = auth_job_rewrap(svc, &report);
+        printf("rewrap-keys: %s; users %llu, re-wrapped %llu, failures %llu\n",
+               report.ran ? "ran" : "skipped (another replica holds the lock)",
+               report.users_seen, report.keys_rewrapped, report.failures);
+    }
+    if (rc != CJ_OK) {
+        fprintf(stderr, "cerrojo-auth: %s failed: %s\n", command,
+                cj_status_name(rc));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    struct auth_config cfg;
-    enum cj_profile profile = CJ_PROFILE_DEV;
+    static struct auth_service svc;
     sigset_t signals;
     const char *command = argc > 1 ? argv[1] : "serve";
+    bool is_job;
     int exit_status = 2;
 
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
-    memset(&cfg, 0, sizeof(cfg));
     if (argc > 2 || strcmp(command, "--help") == 0 ||
         strcmp(command, "-h") == 0) {
         usage(argc > 2 ? stderr : stdout);
         return argc > 2 ? 2 : 0;
     }
-    if (!load_config(&cfg, &profile, strcmp(command, "--print-config") != 0)) {
-        goto out;
-    }
-    if (strcmp(command, "serve") == 0) {
-        exit_status = cj_rpc_serve(&auth_rpc_service, &cfg.grpc, &signals);
-    } else if (strcmp(command, "healthcheck") == 0) {
-        exit_status = cj_rpc_healthcheck("cerrojo-auth", &cfg.grpc);
-    } else if (strcmp(command, "--print-config") == 0) {
-        cj_config_dump(auth_options, AUTH_OPTION_COUNT, profile, &cfg, stdout);
-        exit_status = 0;
-    } else {
+    is_job =
+        strcmp(command, "cleanup") == 0 || strcmp(command, "rewrap-keys") == 0;
+    if (!is_job && strcmp(command, "serve") != 0 &&
+        strcmp(command, "healthcheck") != 0 &&
+        strcmp(command, "--print-config") != 0) {
         fprintf(stderr, "cerrojo-auth: unknown command '%s'\n", command);
         usage(stderr);
+        return 2;
     }
+    if (!load_config(&svc, strcmp(command, "--print-config") != 0)) {
+        goto out;
+    }
+    if (strcmp(command, "--print-config") == 0) {
+        cj_config_dump(auth_config_options, auth_config_option_count,
+                       svc.profile, &svc.cfg, stdout);
+        exit_status = 0;
+    } else if (strcmp(command, "healthcheck") == 0) {
+        exit_status = cj_rpc_healthcheck("cerrojo-auth", &svc.cfg.grpc);
+    } else if (auth_app_open(&svc) != CJ_OK) {
+        exit_status = 1;
+    } else if (is_job) {
+        exit_status = run_job(&svc, command);
+    } else {
+        exit_status = serve(&svc, &signals);
+    }
+    auth_app_close(&svc);
 out:
-    cj_config_free(auth_options, AUTH_OPTION_COUNT, &cfg);
+    cj_config_free(auth_config_options, auth_config_option_count, &svc.cfg);
     return exit_status;
 }

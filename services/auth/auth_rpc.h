@@ -2,9 +2,14 @@
 #ifndef AUTH_RPC_H
 #define AUTH_RPC_H
 
+#include "auth_service.h"
 #include "rpc_server.h"
 
-/* The method table with the access rule of every RPC. */
-extern const struct cj_rpc_service auth_rpc_service;
+/*
+ * Fills `out` with the method table, every RPC with its access rule, and
+ * svc as the handlers' state. svc must outlive the server.
+ */
+void auth_rpc_service_init(struct auth_service *svc,
+                           struct cj_rpc_service *out);
 
 #endif

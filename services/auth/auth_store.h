@@ -23,8 +23,9 @@
 #define AUTH_WRAPPED_KEY_MAX 1024
 #define AUTH_USERNAME_MAX    256
 #define AUTH_EMAIL_MAX       256
-/* Session ids are 22 characters of base64url; room for any sane id. */
-#define AUTH_SESSION_ID_MAX 64
+/* Session ids are 22 characters of base64url; the caller context allows
+ * ids of up to 128 bytes. */
+#define AUTH_SESSION_ID_MAX 128
 /* A refresh token's SHA-256. */
 #define AUTH_TOKEN_HASH_SIZE 32
 
@@ -158,12 +159,16 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_get_for_update(struct cj_db_conn *conn, const char *token_id,
                                 struct auth_refresh_row *out);
 
-/* Marks a token used and links its successor. */
+/*
+ * Marks a token used. Rotation marks the old token first, inserts the
+ * successor, then links it with auth_store_token_relink, because the
+ * one-live-token index and the replaced_by foreign key are both checked
+ * per statement.
+ */
 CJ_WARN_UNUSED enum cj_status
-auth_store_token_mark_used(struct cj_db_conn *conn, const char *token_id,
-                           const char *successor_id);
+auth_store_token_mark_used(struct cj_db_conn *conn, const char *token_id);
 
-/* Points a used token at a new successor (after a grace retry). */
+/* Points a used token at its (new) successor. */
 CJ_WARN_UNUSED enum cj_status auth_store_token_relink(struct cj_db_conn *conn,
                                                       const char *token_id,
                                                       const char *successor_id);
@@ -266,9 +271,12 @@ enum auth_revocation_kind {
     AUTH_REVOKED_USER,      /* subject: a user id; revoked_at matters */
 };
 
-/* One durable revocation as session's cache takes it, in Unix seconds:
- * revoked_at rounded up and expires_at rounded up, so that rounding never
- * shortens a revocation. */
+/*
+ * One durable revocation as session's cache takes it, in Unix seconds:
+ * revoked_at rounded down (session counts a token with iat <= revoked_at
+ * as revoked, and iat is rounded down too) and expires_at rounded up, so
+ * rounding never shortens a revocation.
+ */
 struct auth_revocation {
     enum auth_revocation_kind kind;
     char subject[AUTH_SESSION_ID_MAX + 1];
@@ -289,8 +297,8 @@ auth_store_revocation_put(struct cj_db_conn *conn,
 
 /*
  * Lists unexpired revocations after the key (after_kind, after_subject),
- * in key order, up to limit; *count gets how many. Start with
- * AUTH_REVOKED_TOKEN and "".
+ * in key order, up to limit; *count gets how many. after_subject NULL
+ * starts at the first row.
  */
 CJ_WARN_UNUSED enum cj_status auth_store_revocations_list(
     struct cj_db_conn *conn, enum auth_revocation_kind after_kind,

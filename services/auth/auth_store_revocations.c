@@ -71,14 +71,16 @@ enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
 {
     /* Keyset pagination on the primary key (kind, subject). */
     static const char sql[] =
-        "SELECT kind, subject, ceil(extract(epoch FROM revoked_at))::bigint, "
+        "SELECT kind, subject, floor(extract(epoch FROM revoked_at))::bigint, "
         "ceil(extract(epoch FROM expires_at))::bigint FROM auth.revocations "
         "WHERE expires_at > now() AND (kind, subject) > ($1, $2) "
         "ORDER BY kind, subject LIMIT $3::integer";
     char limit_text[AUTH_INT_PARAM_SIZE];
     const struct cj_db_param params[] = {
-        CJ_DB_TEXT(kind_valid(after_kind) ? kind_names[after_kind] : ""),
-        CJ_DB_TEXT(after_subject),
+        CJ_DB_TEXT(after_subject == NULL || !kind_valid(after_kind)
+                       ? ""
+                       : kind_names[after_kind]),
+        CJ_DB_TEXT(after_subject == NULL ? "" : after_subject),
         CJ_DB_TEXT(
             auth_int_param(limit_text, sizeof(limit_text), (long long)limit)),
     };

@@ -161,16 +161,13 @@ static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
 }
 
 enum cj_status auth_store_token_mark_used(struct cj_db_conn *conn,
-                                          const char *token_id,
-                                          const char *successor_id)
+                                          const char *token_id)
 {
-    static const char sql[] =
-        "UPDATE auth.refresh_tokens SET used_at = now(), "
-        "replaced_by = $2::uuid WHERE id = $1::uuid AND used_at IS NULL";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
-                                         CJ_DB_TEXT(successor_id)};
+    static const char sql[] = "UPDATE auth.refresh_tokens SET used_at = now() "
+                              "WHERE id = $1::uuid AND used_at IS NULL";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
 
-    return update_one(conn, sql, params, 2);
+    return update_one(conn, sql, params, 1);
 }
 
 enum cj_status auth_store_token_relink(struct cj_db_conn *conn,

@@ -1,0 +1,177 @@
+/* Process state of cerrojo-auth: pools, clients, hasher, metrics. */
+#include "auth_app.h"
+
+#include <string.h>
+
+#include "crypto_util.h"
+#include "log.h"
+
+static enum cj_status open_password(struct auth_service *svc)
+{
+    struct cj_password_params params;
+    enum cj_status rc;
+
+    cj_password_params_default(&params);
+    params.memlimit_bytes = (size_t)svc->cfg.argon2_memory_bytes;
+    params.opslimit = (unsigned long long)svc->cfg.argon2_passes;
+    rc = cj_password_params_check(&params);
+    if (rc == CJ_OK) {
+        rc = cj_password_hasher_new(&params, &svc->hasher);
+    }
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "password hasher"),
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
+    cj_password_policy_default(&svc->password_policy);
+    svc->password_policy.min_code_points = (size_t)svc->cfg.password_min_chars;
+    svc->password_policy.dict_path = svc->cfg.cracklib_dict;
+    rc = cj_password_policy_check_config(&svc->password_policy);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "password dictionary"),
+               CJ_F_STR("path", svc->cfg.cracklib_dict));
+    }
+    return rc;
+}
+
+static enum cj_status open_stores(struct auth_service *svc)
+{
+    struct cj_db_options db = {
+        .dsn = svc->cfg.database_url,
+        .pool_size = (unsigned)svc->cfg.db_pool_size,
+        .connect_timeout_s = CJ_DB_DEFAULT_CONNECT_TIMEOUT_S,
+        .statement_timeout_ms = CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS,
+        .acquire_timeout_ms = CJ_DB_DEFAULT_ACQUIRE_TIMEOUT_MS,
+        .application_name = "cerrojo-auth",
+    };
+    struct cj_redis_options redis = {
+        .host = svc->cfg.redis_host,
+        .port = (int)svc->cfg.redis_port,
+        .password = svc->cfg.redis_password,
+        .pool_size = (unsigned)svc->cfg.redis_pool_size,
+        .connect_timeout_ms = CJ_REDIS_DEFAULT_CONNECT_TIMEOUT_MS,
+        .command_timeout_ms = CJ_REDIS_DEFAULT_COMMAND_TIMEOUT_MS,
+        .acquire_timeout_ms = CJ_REDIS_DEFAULT_ACQUIRE_TIMEOUT_MS,
+    };
+    enum cj_status rc = cj_db_pool_new(&db, &svc->db);
+
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "postgres pool"),
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
+    rc = cj_redis_pool_new(&redis, &svc->redis);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "redis pool"),
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+    return rc;
+}
+
+static enum cj_status open_client(struct auth_service *svc, const char *target,
+                                  const char *part, struct cj_rpc_client **out)
+{
+    struct cj_rpc_client_options opts = {
+        .targets = target,
+        .plaintext = svc->cfg.grpc.plaintext,
+        .tls_ca_file = svc->cfg.grpc.tls_ca,
+        .tls_cert_file = svc->cfg.grpc.tls_cert,
+        .tls_key_file = svc->cfg.grpc.tls_key,
+        .tls_server_name = svc->cfg.tls_server_name,
+        .default_timeout_ms = svc->cfg.rpc_timeout_ms,
+    };
+    enum cj_status rc = cj_rpc_client_create(&opts, out);
+
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL, CJ_F_STR("part", part),
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+    return rc;
+}
+
+static enum cj_status open_metrics(struct auth_service *svc)
+{
+    static const char *const result_label[] = {"result"};
+    struct auth_metrics *m = &svc->m;
+
+    svc->metrics = cj_metrics_new();
+    if (svc->metrics == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    m->password_verifications = cj_metrics_counter(
+        svc->metrics, "auth_password_verifications_total",
+        "Argon2 password verifications run by login (real and dummy)", NULL, 0);
+    m->logins = cj_metrics_counter(svc->metrics, "auth_logins_total",
+                                   "Login attempts by result", result_label, 1);
+    m->registrations =
+        cj_metrics_counter(svc->metrics, "auth_registrations_total",
+                           "Registrations by result", result_label, 1);
+    m->refreshes =
+        cj_metrics_counter(svc->metrics, "auth_refreshes_total",
+                           "Refresh attempts by result", result_label, 1);
+    m->throttled = cj_metrics_counter(
+        svc->metrics, "auth_login_throttled_total",
+        "Login attempts refused by the per-account throttle", NULL, 0);
+    m->cache_reloads = cj_metrics_counter(
+        svc->metrics, "auth_revocation_cache_reloads_total",
+        "Reloads of session's revocation cache from Postgres", NULL, 0);
+    if (m->password_verifications == NULL || m->logins == NULL ||
+        m->registrations == NULL || m->refreshes == NULL ||
+        m->throttled == NULL || m->cache_reloads == NULL) {
+        return CJ_ERR_INTERNAL;
+    }
+    return CJ_OK;
+}
+
+enum cj_status auth_app_open(struct auth_service *svc)
+{
+    enum cj_status rc = cj_crypto_init();
+
+    pthread_mutex_init(&svc->jwks.lock, NULL);
+    pthread_mutex_init(&svc->wait_lock, NULL);
+    pthread_cond_init(&svc->wait_cond, NULL);
+    atomic_store(&svc->stopping, false);
+    svc->throttle.free_attempts = svc->cfg.login_free_attempts;
+    svc->throttle.base_delay_ms = svc->cfg.login_base_delay_ms;
+    svc->throttle.max_delay_ms = svc->cfg.login_max_delay_ms;
+    svc->throttle.streak_ttl_ms = svc->cfg.login_streak_ttl_s * 1000;
+    if (rc == CJ_OK) {
+        rc = open_password(svc);
+    }
+    if (rc == CJ_OK) {
+        rc = open_stores(svc);
+    }
+    if (rc == CJ_OK) {
+        rc = open_client(svc, svc->cfg.kms_target, "kms client", &svc->kms);
+    }
+    if (rc == CJ_OK) {
+        rc = open_client(svc, svc->cfg.session_target, "session client",
+                         &svc->session);
+    }
+    if (rc == CJ_OK) {
+        rc = open_metrics(svc);
+    }
+    return rc;
+}
+
+void auth_app_close(struct auth_service *svc)
+{
+    cj_rpc_client_destroy(svc->kms);
+    cj_rpc_client_destroy(svc->session);
+    cj_redis_pool_free(svc->redis);
+    cj_db_pool_free(svc->db);
+    cj_password_hasher_free(svc->hasher);
+    cj_jwks_free(svc->jwks.keys);
+    cj_metrics_free(svc->metrics);
+    svc->kms = NULL;
+    svc->session = NULL;
+    svc->redis = NULL;
+    svc->db = NULL;
+    svc->hasher = NULL;
+    svc->jwks.keys = NULL;
+    svc->metrics = NULL;
+}

@@ -1,0 +1,68 @@
+/* Configuration of cerrojo-auth: the option table and the parsed struct. */
+#ifndef AUTH_CONFIG_H
+#define AUTH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "rpc_service.h"
+
+#define AUTH_DEFAULT_LISTEN         "127.0.0.1:50051"
+#define AUTH_DEFAULT_METRICS_PORT   9091
+#define AUTH_DEFAULT_KMS_TARGET     "127.0.0.1:50052"
+#define AUTH_DEFAULT_SESSION_TARGET "127.0.0.1:50053"
+#define AUTH_DEFAULT_ISSUER         "https://cerrojo.local"
+#define AUTH_DEFAULT_AUDIENCE       "cerrojo"
+/* Access-token lifetime, seconds (15 minutes). */
+#define AUTH_DEFAULT_ACCESS_TTL_S 900
+/* Clock leeway for token time claims, seconds. */
+#define AUTH_DEFAULT_JWT_LEEWAY_S 60
+/* Audit rows are kept this long; the table's trigger keeps at least it. */
+#define AUTH_DEFAULT_AUDIT_RETENTION_DAYS 400
+/* How often the revocation-cache watcher asks session, seconds. */
+#define AUTH_DEFAULT_CACHE_WATCH_S 2
+/* How often the cleanup job runs inside the service, seconds. */
+#define AUTH_DEFAULT_CLEANUP_INTERVAL_S 3600
+/* Deadline of one call to kms or session, milliseconds. */
+#define AUTH_DEFAULT_RPC_TIMEOUT_MS 3000
+#define AUTH_ENV_PREFIX             "CERROJO_AUTH"
+
+struct auth_config {
+    struct cj_rpc_settings grpc; /* listen, TLS, workers; shared options */
+    long long metrics_port;
+    char *database_url;
+    long long db_pool_size;
+    char *redis_host;
+    long long redis_port;
+    char *redis_password;
+    long long redis_pool_size;
+    char *kms_target;
+    char *session_target;
+    char *tls_server_name;
+    long long rpc_timeout_ms;
+    char *issuer;
+    char *audience;
+    long long access_ttl_s;
+    long long jwt_leeway_s;
+    long long refresh_ttl_s;
+    long long family_ttl_s;
+    long long refresh_grace_s;
+    long long argon2_memory_bytes;
+    long long argon2_passes;
+    long long password_min_chars;
+    char *cracklib_dict;
+    long long login_free_attempts;
+    long long login_base_delay_ms;
+    long long login_max_delay_ms;
+    long long login_streak_ttl_s;
+    long long audit_retention_days;
+    long long cache_watch_s;
+    long long cleanup_interval_s;
+    char *log_level;
+};
+
+extern const struct cj_config_option auth_config_options[];
+extern const size_t auth_config_option_count;
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * Introspect (RFC 7662 semantics): the token is active only when its
+ * signature verifies against kms's JWKS (cached here), its claims pass the
+ * RFC 8725 checks, session's revocation cache says it is not revoked and
+ * its user is active. A revocation cache that is not loaded fails closed:
+ * the call fails with UNAVAILABLE and never answers active.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_flows.h"
+#include "auth_ids.h"
+#include "auth_remote.h"
+#include "auth_store.h"
+#include "jwt.h"
+#include "log.h"
+#include "rpc_message.h"
+
+/* Refetch for an unknown kid at most this often, so that junk tokens
+ * cannot make auth hammer kms. */
+#define JWKS_FORCED_REFRESH_MIN_MS 10000
+/* Used when kms gives no max age. */
+#define JWKS_DEFAULT_MAX_AGE_MS 300000
+
+/* Fetches the JWKS from kms and swaps it in; call with the lock held. */
+static enum cj_status jwks_fetch_locked(struct auth_service *svc,
+                                        const char *request_id)
+{
+    struct auth_jwks_cache *cache = &svc->jwks;
+    struct cj_jwks *keys = NULL;
+    char *json = NULL;
+    uint32_t max_age_s = 0;
+    enum cj_status rc;
+
+    rc = auth_kms_get_jwks(svc, request_id, &json, &max_age_s);
+    if (rc == CJ_OK) {
+        rc = cj_jwks_parse(json, strlen(json), &keys);
+    }
+    free(json);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.jwks_fetch_failed", request_id,
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
+    cj_jwks_free(cache->keys);
+    cache->keys = keys;
+    cache->fetched_at_ms = auth_monotonic_ms();
+    cache->max_age_ms =
+        max_age_s > 0 ? (int64_t)max_age_s * 1000 : JWKS_DEFAULT_MAX_AGE_MS;
+    return CJ_OK;
+}
+
+/* Verifies under the cache lock, refreshing the set when stale or when
+ * the token names a kid the cached set lacks. */
+static enum cj_status verify_token(struct auth_service *svc,
+                                   struct auth_call *call, const char *token,
+                                   struct cj_jwt_claims *claims,
+                                   enum cj_jose_reason *reason)
+{
+    struct auth_jwks_cache *cache = &svc->jwks;
+    struct cj_jwt_verify_config config;
+    int64_t now_ms = auth_monotonic_ms();
+    enum cj_status rc = CJ_OK;
+
+    cj_jwt_verify_config_init(&config, svc->cfg.issuer, svc->cfg.audience);
+    config.leeway_s = svc->cfg.jwt_leeway_s;
+    pthread_mutex_lock(&cache->lock);
+    if (cache->keys == NULL ||
+        now_ms - cache->fetched_at_ms >= cache->max_age_ms) {
+        rc = jwks_fetch_locked(svc, call->request_id);
+    }
+    if (rc == CJ_OK) {
+        rc = cj_jwt_verify(cache->keys, &config, auth_now_ms() / 1000, token,
+                           strlen(token), claims, reason);
+        if (*reason == CJ_JOSE_KID_UNKNOWN &&
+            now_ms - cache->last_forced_ms >= JWKS_FORCED_REFRESH_MIN_MS) {
+            cache->last_forced_ms = now_ms;
+            rc = jwks_fetch_locked(svc, call->request_id);
+            if (rc == CJ_OK) {
+                rc = cj_jwt_verify(cache->keys, &config, auth_now_ms() / 1000,
+                                   token, strlen(token), claims, reason);
+            }
+        }
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+static enum cj_status inactive(Cerrojo__V1__IntrospectResponse **out)
+{
+    Cerrojo__V1__IntrospectResponse *resp = malloc(sizeof(*resp));
+
+    if (resp == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    cerrojo__v1__introspect_response__init(resp);
+    *out = resp;
+    return CJ_OK;
+}
+
+/* Copies a claim into a reply string; false on allocation failure. */
+static bool set_string(char **field, const char *value)
+{
+    *field = strdup(value);
+    return *field != NULL;
+}
+
+static enum cj_status active(const struct cj_jwt_claims *claims,
+                             const struct auth_user *user,
+                             struct auth_data_field *fields, size_t count,
+                             Cerrojo__V1__IntrospectResponse **out)
+{
+    Cerrojo__V1__IntrospectResponse *resp = NULL;
+    enum cj_status rc = inactive(&resp);
+    bool ok;
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    resp->active = true;
+    resp->iat = claims->iat;
+    resp->nbf = claims->nbf;
+    resp->exp = claims->exp;
+    ok = set_string(&resp->sub, claims->sub) &&
+         set_string(&resp->sid, claims->sid) &&
+         set_string(&resp->jti, claims->jti) &&
+         set_string(&resp->iss, claims->iss) &&
+         set_string(&resp->aud, claims->aud) &&
+         set_string(&resp->token_type, "Bearer") &&
+         set_string(&resp->username, user->username);
+    resp->public_data = calloc(count > 0 ? count : 1, sizeof(void *));
+    ok = ok && resp->public_data != NULL;
+    for (size_t i = 0; ok && i < count; i++) {
+        Cerrojo__V1__IntrospectResponse__PublicDataEntry *e =
+            malloc(sizeof(*e));
+
+        if (e == NULL) {
+            ok = false;
+            break;
+        }
+        cerrojo__v1__introspect_response__public_data_entry__init(e);
+        e->key = fields[i].name;
+        e->value = fields[i].value;
+        fields[i].name = NULL;
+        fields[i].value = NULL;
+        resp->public_data[resp->n_public_data++] = e;
+    }
+    if (!ok) {
+        cj_rpc_message_free(&resp->base);
+        return CJ_ERR_NOMEM;
+    }
+    *out = resp;
+    return CJ_OK;
+}
+
+enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
+                               const Cerrojo__V1__IntrospectRequest *req,
+                               Cerrojo__V1__IntrospectResponse **out)
+{
+    struct cj_jwt_claims claims;
+    enum cj_jose_reason reason = CJ_JOSE_OK;
+    struct auth_user user;
+    struct auth_data_field *fields = NULL;
+    size_t count = 0;
+    struct cj_db_conn *conn = NULL;
+    bool revoked = true;
+    enum cj_status rc;
+
+    *out = NULL;
+    memset(&claims, 0, sizeof(claims));
+    rc = verify_token(svc, call, req->token, &claims, &reason);
+    if (rc != CJ_OK || reason != CJ_JOSE_OK) {
+        if (reason == CJ_JOSE_OK) {
+            /* kms unreachable: the answer is unknown, not "inactive". */
+            auth_call_error(call, "token keys are unavailable");
+            return CJ_ERR_UNAVAILABLE;
+        }
+        cj_log(CJ_LOG_INFO, "auth.introspect_inactive", call->request_id,
+               CJ_F_STR("reason", cj_jose_reason_name(reason)));
+        return inactive(out);
+    }
+
+    rc = auth_session_is_revoked(svc, call->request_id, claims.jti, claims.sub,
+                                 claims.iat, claims.sid, &revoked);
+    if (rc != CJ_OK) {
+        auth_call_error(call, rc == CJ_ERR_PRECONDITION
+                                  ? "revocation cache is not loaded"
+                                  : "revocation check is unavailable");
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (revoked || !auth_uuid_valid(claims.sub)) {
+        return inactive(out);
+    }
+
+    rc = auth_db_acquire(svc, call->request_id, &conn);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_user_get(conn, claims.sub, &user);
+    if (rc == CJ_OK) {
+        rc = auth_store_public_get(conn, claims.sub, &fields, &count);
+    }
+    cj_db_release(conn);
+    if (rc == CJ_ERR_NOT_FOUND ||
+        (rc == CJ_OK && user.status != AUTH_USER_ACTIVE)) {
+        auth_data_fields_free(fields, count);
+        return inactive(out);
+    }
+    if (rc == CJ_OK) {
+        rc = active(&claims, &user, fields, count, out);
+    }
+    auth_data_fields_free(fields, count);
+    return rc;
+}

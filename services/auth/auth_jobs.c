@@ -1,0 +1,199 @@
+/* The cleanup and re-wrap jobs and the periodic cleanup thread. */
+#include "auth_jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_remote.h"
+#include "auth_revocations.h"
+#include "auth_store.h"
+#include "log.h"
+
+/* Repeats a batched delete until a batch comes back short. */
+static enum cj_status delete_all(struct cj_db_conn *conn,
+                                 enum cj_status (*step)(struct cj_db_conn *,
+                                                        long long, unsigned *),
+                                 unsigned long long *total)
+{
+    unsigned count = 0;
+    enum cj_status rc;
+
+    do {
+        rc = step(conn, AUTH_JOB_DELETE_BATCH, &count);
+        *total += count;
+    } while (rc == CJ_OK && count == AUTH_JOB_DELETE_BATCH);
+    return rc;
+}
+
+static enum cj_status delete_old_audit(struct cj_db_conn *conn,
+                                       long long retention_days,
+                                       unsigned long long *total)
+{
+    unsigned count = 0;
+    enum cj_status rc;
+
+    do {
+        rc = auth_store_audit_delete_old(conn, retention_days,
+                                         AUTH_JOB_DELETE_BATCH, &count);
+        *total += count;
+    } while (rc == CJ_OK && count == AUTH_JOB_DELETE_BATCH);
+    return rc;
+}
+
+/* Runs body under the named advisory lock; report->ran says if it did. */
+static enum cj_status with_lock(struct auth_service *svc, const char *name,
+                                struct cj_db_conn **conn, bool *acquired)
+{
+    enum cj_status rc = auth_db_acquire(svc, NULL, conn);
+
+    *acquired = false;
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = cj_db_advisory_try_lock(*conn, cj_db_lock_key(name), acquired);
+    if (rc == CJ_OK && !*acquired) {
+        cj_log(CJ_LOG_INFO, "auth.job_skipped", NULL, CJ_F_STR("job", name),
+               CJ_F_STR("reason", "another replica holds the lock"));
+    }
+    return rc;
+}
+
+static void release_lock(struct cj_db_conn *conn, const char *name,
+                         bool acquired)
+{
+    if (acquired) {
+        enum cj_status rc = cj_db_advisory_unlock(conn, cj_db_lock_key(name));
+
+        /* Releasing the connection ends the lock anyway. */
+        (void)rc;
+    }
+    cj_db_release(conn);
+}
+
+enum cj_status auth_job_cleanup(struct auth_service *svc,
+                                struct auth_job_report *report)
+{
+    struct cj_db_conn *conn = NULL;
+    bool acquired = false;
+    enum cj_status rc;
+
+    memset(report, 0, sizeof(*report));
+    rc = with_lock(svc, AUTH_JOB_CLEANUP_LOCK, &conn, &acquired);
+    if (rc == CJ_OK && acquired) {
+        report->ran = true;
+        rc =
+            delete_all(conn, auth_store_tokens_delete_expired, &report->tokens);
+        if (rc == CJ_OK) {
+            rc = delete_all(conn, auth_store_revocations_delete_expired,
+                            &report->revocations);
+        }
+        if (rc == CJ_OK) {
+            rc = delete_old_audit(conn, svc->cfg.audit_retention_days,
+                                  &report->audit_events);
+        }
+    }
+    if (conn != NULL) {
+        release_lock(conn, AUTH_JOB_CLEANUP_LOCK, acquired);
+    }
+    if (rc == CJ_OK && report->ran) {
+        cj_log(CJ_LOG_INFO, "auth.cleanup_done", NULL,
+               CJ_F_INT("refresh_tokens", report->tokens),
+               CJ_F_INT("revocations", report->revocations),
+               CJ_F_INT("audit_events", report->audit_events));
+    } else if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.cleanup_failed", NULL,
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+    return rc;
+}
+
+/* Re-wraps one user's key; a failure is counted, not fatal. */
+static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
+                        const struct auth_user *user,
+                        struct auth_job_report *report)
+{
+    unsigned char wrapped[AUTH_WRAPPED_KEY_MAX];
+    size_t len = 0;
+    uint32_t version = 0;
+    bool changed = false;
+    bool updated = false;
+    enum cj_status rc;
+
+    rc = auth_kms_rewrap_key(svc, NULL, user->id, user->wrapped_key,
+                             user->wrapped_key_len, wrapped, sizeof(wrapped),
+                             &len, &version, &changed);
+    if (rc == CJ_OK && changed) {
+        rc = auth_store_user_replace_wrapped_key(
+            conn, user->id, user->wrapped_key, user->wrapped_key_len, wrapped,
+            len, version, &updated);
+    }
+    if (rc != CJ_OK) {
+        report->failures++;
+        cj_log(CJ_LOG_ERROR, "auth.rewrap_failed", NULL,
+               CJ_F_STR("user_id", user->id),
+               CJ_F_STR("status", cj_status_name(rc)));
+    } else if (updated) {
+        report->keys_rewrapped++;
+    }
+}
+
+enum cj_status auth_job_rewrap(struct auth_service *svc,
+                               struct auth_job_report *report)
+{
+    struct auth_user *users = calloc(AUTH_JOB_REWRAP_PAGE, sizeof(*users));
+    char after[AUTH_UUID_TEXT_SIZE] = "";
+    struct cj_db_conn *conn = NULL;
+    bool acquired = false;
+    size_t count = 0;
+    enum cj_status rc = CJ_ERR_NOMEM;
+
+    memset(report, 0, sizeof(*report));
+    if (users == NULL) {
+        return rc;
+    }
+    rc = with_lock(svc, AUTH_JOB_REWRAP_LOCK, &conn, &acquired);
+    if (rc == CJ_OK && acquired) {
+        report->ran = true;
+        do {
+            rc = auth_store_user_list_after(conn, after, users,
+                                            AUTH_JOB_REWRAP_PAGE, &count);
+            for (size_t i = 0; rc == CJ_OK && i < count; i++) {
+                report->users_seen++;
+                rewrap_user(svc, conn, &users[i], report);
+            }
+            if (count > 0) {
+                memcpy(after, users[count - 1].id, sizeof(after));
+            }
+        } while (rc == CJ_OK && count == AUTH_JOB_REWRAP_PAGE);
+    }
+    if (conn != NULL) {
+        release_lock(conn, AUTH_JOB_REWRAP_LOCK, acquired);
+    }
+    free(users);
+    if (rc == CJ_OK && report->failures > 0) {
+        rc = CJ_ERR_UNAVAILABLE;
+    }
+    cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR, "auth.rewrap_done", NULL,
+           CJ_F_INT("users", report->users_seen),
+           CJ_F_INT("rewrapped", report->keys_rewrapped),
+           CJ_F_INT("failures", report->failures),
+           CJ_F_STR("status", cj_status_name(rc)));
+    return rc;
+}
+
+void *auth_jobs_cleanup_loop(void *arg)
+{
+    struct auth_service *svc = arg;
+    struct auth_job_report report;
+
+    if (svc->cfg.cleanup_interval_s <= 0) {
+        return NULL;
+    }
+    while (auth_service_sleep(svc, svc->cfg.cleanup_interval_s * 1000)) {
+        /* Logged inside; the next round retries. */
+        enum cj_status rc = auth_job_cleanup(svc, &report);
+
+        (void)rc;
+    }
+    return NULL;
+}

@@ -1,0 +1,42 @@
+/*
+ * Maintenance jobs, each under a Postgres advisory lock so one replica
+ * runs it at a time: cleanup of expired refresh tokens, revocations and
+ * audit rows past retention, and the re-wrap of every user's data key
+ * after a key-encryption key rotation. Both run once from the command
+ * line (`cerrojo-auth cleanup`, `cerrojo-auth rewrap-keys`); cleanup also
+ * runs periodically inside the service.
+ */
+#ifndef AUTH_JOBS_H
+#define AUTH_JOBS_H
+
+#include <stdbool.h>
+
+#include "auth_service.h"
+
+#define AUTH_JOB_CLEANUP_LOCK "auth.cleanup"
+#define AUTH_JOB_REWRAP_LOCK  "auth.rewrap_keys"
+/* Rows deleted per statement, so no delete holds locks for long. */
+#define AUTH_JOB_DELETE_BATCH 1000
+/* Users re-wrapped per page. */
+#define AUTH_JOB_REWRAP_PAGE 100
+
+struct auth_job_report {
+    bool ran; /* false when another replica held the lock */
+    unsigned long long tokens;
+    unsigned long long revocations;
+    unsigned long long audit_events;
+    unsigned long long users_seen;
+    unsigned long long keys_rewrapped;
+    unsigned long long failures;
+};
+
+CJ_WARN_UNUSED enum cj_status auth_job_cleanup(struct auth_service *svc,
+                                               struct auth_job_report *report);
+
+CJ_WARN_UNUSED enum cj_status auth_job_rewrap(struct auth_service *svc,
+                                              struct auth_job_report *report);
+
+/* Thread body: runs cleanup every cfg.cleanup_interval_s. */
+void *auth_jobs_cleanup_loop(void *svc);
+
+#endif

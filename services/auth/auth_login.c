@@ -1,0 +1,349 @@
+/*
+ * Login: find the account, reserve an attempt with the throttle, run
+ * exactly one Argon2 verification (against the dummy hash when the account
+ * does not exist), and only on success open the session and issue tokens.
+ * Unknown user, wrong password and disabled account give the same error
+ * at the same cost; the audit event records which it was.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth_audit.h"
+#include "auth_flows.h"
+#include "auth_names.h"
+#include "auth_remote.h"
+#include "auth_store.h"
+#include "auth_throttle.h"
+#include "auth_tokens.h"
+#include "crypto_util.h"
+#include "log.h"
+#include "password.h"
+#include "rpc_message.h"
+
+#define INVALID_CREDENTIALS "invalid credentials"
+
+/* Why a login failed, for the audit log only. */
+enum login_failure {
+    LOGIN_FAILURE_NONE = 0,
+    LOGIN_FAILURE_UNKNOWN_USER,
+    LOGIN_FAILURE_WRONG_PASSWORD,
+    LOGIN_FAILURE_DISABLED,
+};
+
+static const char *failure_name(enum login_failure failure)
+{
+    switch (failure) {
+    case LOGIN_FAILURE_UNKNOWN_USER:
+        return "unknown_user";
+    case LOGIN_FAILURE_WRONG_PASSWORD:
+        return "wrong_password";
+    case LOGIN_FAILURE_DISABLED:
+        return "disabled";
+    case LOGIN_FAILURE_NONE:
+        break;
+    }
+    return "none";
+}
+
+struct login_state {
+    char login_norm[AUTH_NAME_BUF_BYTES];
+    struct auth_user user;
+    bool user_found;
+    char throttle_key[AUTH_THROTTLE_KEY_SIZE];
+    char session_id[AUTH_SESSION_ID_MAX + 1];
+    bool session_created;
+    Cerrojo__V1__SessionInfo *session;
+    struct auth_access_token access;
+    struct auth_new_refresh refresh;
+};
+
+static enum cj_status find_user(struct auth_service *svc,
+                                struct auth_call *call, struct login_state *st)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_user_find_by_login(conn, st->login_norm, &st->user);
+    cj_db_release(conn);
+    if (rc == CJ_OK) {
+        st->user_found = true;
+    } else if (rc == CJ_ERR_NOT_FOUND) {
+        rc = CJ_OK;
+    }
+    return rc;
+}
+
+/*
+ * Runs the one Argon2 verification of this attempt and says whether the
+ * credentials hold. A disabled account still runs the real verification,
+ * so its cost matches the other failures.
+ */
+static enum cj_status verify(struct auth_service *svc,
+                             const Cerrojo__V1__LoginRequest *req,
+                             const struct login_state *st,
+                             enum login_failure *failure)
+{
+    size_t len = strlen(req->password);
+    enum cj_status rc;
+
+    *failure = LOGIN_FAILURE_NONE;
+    if (st->user_found) {
+        rc = cj_password_verify(svc->hasher, st->user.password_hash,
+                                req->password, len);
+    } else {
+        rc = cj_password_verify_dummy(svc->hasher, req->password, len);
+    }
+    auth_metrics_count_verification(svc);
+    if (!st->user_found) {
+        *failure = LOGIN_FAILURE_UNKNOWN_USER;
+        return CJ_OK;
+    }
+    if (rc == CJ_ERR_UNAUTHENTICATED) {
+        *failure = LOGIN_FAILURE_WRONG_PASSWORD;
+        return CJ_OK;
+    }
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    if (st->user.status != AUTH_USER_ACTIVE) {
+        *failure = LOGIN_FAILURE_DISABLED;
+    }
+    return CJ_OK;
+}
+
+/* Replaces a hash made with older parameters; failure only delays it. */
+static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
+                             const Cerrojo__V1__LoginRequest *req,
+                             const struct auth_user *user)
+{
+    char hash[CJ_PASSWORD_HASH_BYTES];
+    bool needed = false;
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc;
+
+    rc = cj_password_needs_rehash(svc->hasher, user->password_hash, &needed);
+    if (rc != CJ_OK || !needed) {
+        return;
+    }
+    rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
+                          hash);
+    if (rc == CJ_OK) {
+        rc = auth_db_acquire(svc, call->request_id, &conn);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_user_set_password_hash(conn, user->id, hash);
+        cj_db_release(conn);
+    }
+    cj_wipe(hash, sizeof(hash));
+    if (rc == CJ_OK) {
+        cj_log(CJ_LOG_INFO, "auth.password_rehashed", call->request_id,
+               CJ_F_STR("user_id", user->id));
+    } else {
+        cj_log(CJ_LOG_WARN, "auth.password_rehash_failed", call->request_id,
+               CJ_F_STR("user_id", user->id),
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+}
+
+static void audit_failure(struct auth_service *svc, struct auth_call *call,
+                          const struct login_state *st,
+                          enum login_failure failure)
+{
+    json_t *detail = json_pack("{s:s}", "reason", failure_name(failure));
+
+    auth_audit_record(svc, call, AUTH_EVENT_LOGIN_FAILURE,
+                      st->user_found ? st->user.id : NULL, NULL, detail);
+    cj_log(CJ_LOG_INFO, "auth.login_failed", call->request_id,
+           CJ_F_STR("reason", failure_name(failure)),
+           CJ_F_STR("user_id", st->user_found ? st->user.id : ""));
+}
+
+/* Writes the refresh token, the login time and the audit event. */
+static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
+                              struct login_state *st)
+{
+    struct cj_db_conn *conn = NULL;
+    json_t *detail;
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = cj_db_begin(conn);
+    if (rc == CJ_OK) {
+        rc = auth_store_token_insert(conn, &st->refresh.row);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_user_touch_login(conn, st->user.id);
+    }
+    if (rc == CJ_OK) {
+        detail = json_pack("{s:s, s:b}", "family_id", st->refresh.row.family_id,
+                           "session", st->session_id[0] != '\0');
+        rc = auth_audit_write(conn, call, AUTH_EVENT_LOGIN_SUCCESS, st->user.id,
+                              st->session_id, detail);
+    }
+    if (rc == CJ_OK) {
+        rc = cj_db_commit(conn);
+    }
+    if (rc != CJ_OK) {
+        auth_db_abort(conn);
+    }
+    cj_db_release(conn);
+    return rc;
+}
+
+/* Everything after the credentials held: session, tokens, rows. */
+static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
+                               const Cerrojo__V1__LoginRequest *req,
+                               struct login_state *st,
+                               Cerrojo__V1__TokenSet **out)
+{
+    enum cj_status rc;
+
+    rc = auth_session_open_for(svc, call, &req->client_secret, st->user.id,
+                               st->session_id, sizeof(st->session_id),
+                               &st->session_created, &st->session);
+    if (rc == CJ_OK) {
+        rc = auth_access_token_sign(svc, call->request_id, st->user.id,
+                                    st->session_id, &st->access);
+    }
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    auth_new_refresh_make(svc, st->user.id, st->session_id, NULL, 0,
+                          auth_now_ms(), &st->refresh);
+    rc = persist(svc, call, st);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_token_set_new(svc, &st->access, &st->refresh, st->session,
+                            st->user.id, out);
+    st->session = NULL;
+    return rc;
+}
+
+static enum cj_status check_request(struct auth_call *call,
+                                    const Cerrojo__V1__LoginRequest *req,
+                                    struct login_state *st)
+{
+    size_t password_len = strlen(req->password);
+
+    if (password_len > CJ_PASSWORD_MAX_BYTES) {
+        auth_call_error(call, "password is longer than %d bytes",
+                        CJ_PASSWORD_MAX_BYTES);
+        return CJ_ERR_INVALID;
+    }
+    if (password_len == 0 || req->login[0] == '\0') {
+        auth_call_error(call, "login and password are required");
+        return CJ_ERR_INVALID;
+    }
+    if (req->client_secret.len != 0 &&
+        req->client_secret.len != AUTH_CLIENT_SECRET_SIZE) {
+        auth_call_error(call, "client_secret must be 32 bytes");
+        return CJ_ERR_INVALID;
+    }
+    if (auth_login_normalize(req->login, strlen(req->login), st->login_norm,
+                             sizeof(st->login_norm)) != CJ_OK) {
+        auth_call_error(call, "login is not a valid username or email");
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+static void login_state_clear(struct login_state *st)
+{
+    auth_access_token_clear(&st->access);
+    auth_new_refresh_clear(&st->refresh);
+    cj_wipe(st->user.password_hash, sizeof(st->user.password_hash));
+    if (st->session != NULL) {
+        cj_rpc_message_free(&st->session->base);
+    }
+}
+
+enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
+                          const Cerrojo__V1__LoginRequest *req,
+                          Cerrojo__V1__TokenSet **out)
+{
+    struct login_state *st = calloc(1, sizeof(*st));
+    enum login_failure failure = LOGIN_FAILURE_NONE;
+    bool admitted = false;
+    const char *result = "error";
+    enum cj_status rc = CJ_ERR_NOMEM;
+
+    *out = NULL;
+    if (st == NULL) {
+        goto out;
+    }
+    rc = check_request(call, req, st);
+    if (rc == CJ_OK) {
+        rc = find_user(svc, call, st);
+    }
+    if (rc != CJ_OK) {
+        goto out;
+    }
+
+    auth_throttle_key(st->user_found ? st->user.id : NULL, st->login_norm,
+                      st->throttle_key);
+    rc = auth_throttle_reserve(svc->redis, &svc->throttle, st->throttle_key,
+                               &admitted, &call->retry_after_s);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.throttle_unavailable", call->request_id,
+               CJ_F_STR("status", cj_status_name(rc)));
+        rc = CJ_ERR_UNAVAILABLE;
+        goto out;
+    }
+    if (!admitted) {
+        cj_counter_inc(svc->m.throttled);
+        auth_audit_record(svc, call, AUTH_EVENT_LOGIN_FAILURE,
+                          st->user_found ? st->user.id : NULL, NULL,
+                          json_pack("{s:s, s:I}", "reason", "throttled",
+                                    "retry_after_s",
+                                    (json_int_t)call->retry_after_s));
+        auth_call_error(call,
+                        "too many login attempts; retry after %lld seconds",
+                        call->retry_after_s);
+        result = "throttled";
+        rc = CJ_ERR_RATE_LIMITED;
+        goto out;
+    }
+
+    rc = verify(svc, req, st, &failure);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    if (failure != LOGIN_FAILURE_NONE) {
+        audit_failure(svc, call, st, failure);
+        auth_call_error(call, INVALID_CREDENTIALS);
+        result = "invalid_credentials";
+        rc = CJ_ERR_UNAUTHENTICATED;
+        goto out;
+    }
+
+    if (auth_throttle_reset(svc->redis, st->throttle_key) != CJ_OK) {
+        cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
+               CJ_F_STR("user_id", st->user.id));
+    }
+    rehash_if_needed(svc, call, req, &st->user);
+    rc = complete(svc, call, req, st, out);
+    if (rc == CJ_OK) {
+        result = "ok";
+        cj_log(CJ_LOG_INFO, "auth.logged_in", call->request_id,
+               CJ_F_STR("user_id", st->user.id),
+               CJ_F_BOOL("session", st->session_id[0] != '\0'));
+    }
+out:
+    if (st != NULL) {
+        if (rc != CJ_OK && st->session_created) {
+            auth_session_discard(svc, call, st->session_id);
+        }
+        login_state_clear(st);
+        free(st);
+    }
+    auth_metrics_inc(svc->m.logins, result);
+    return rc;
+}

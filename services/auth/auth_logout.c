@@ -1,0 +1,238 @@
+/*
+ * Logout. The durable records come first, in one transaction: the refresh
+ * family (or, with `all`, every live token of the user) is revoked, the
+ * access token's jti and the session are written to auth.revocations (or
+ * the user's revocation time, with `all`), and the audit event. Then
+ * session's cache and sessions are updated. Every step is idempotent, so
+ * a second logout, or a retry after a failed cache update, is harmless.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth_audit.h"
+#include "auth_flows.h"
+#include "auth_ids.h"
+#include "auth_remote.h"
+#include "auth_store.h"
+#include "log.h"
+
+/* Families locked by one logout of all devices, at most; more are revoked
+ * by the same UPDATE, just without waiting for their rotations. */
+#define LOGOUT_ALL_MAX_LOCKED_FAMILIES 256
+
+struct logout_state {
+    const char *user_id;
+    struct auth_refresh_row family_token;
+    bool has_family;
+    char session_id[AUTH_SESSION_ID_MAX + 1];
+    int64_t now_ms;
+    unsigned revoked_tokens;
+};
+
+/* The token whose family to revoke, when it belongs to the caller. */
+static enum cj_status find_family(struct auth_service *svc,
+                                  struct auth_call *call,
+                                  const Cerrojo__V1__LogoutRequest *req,
+                                  struct logout_state *st)
+{
+    uint8_t hash[AUTH_TOKEN_HASH_SIZE];
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc;
+
+    if (req->refresh_token[0] == '\0') {
+        return CJ_OK;
+    }
+    if (auth_refresh_token_hash(req->refresh_token, strlen(req->refresh_token),
+                                hash) != CJ_OK) {
+        auth_call_error(call, "invalid refresh token");
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    rc = auth_db_acquire(svc, call->request_id, &conn);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_token_find(conn, hash, &st->family_token);
+    cj_db_release(conn);
+    if (rc == CJ_ERR_NOT_FOUND) {
+        return CJ_OK;
+    }
+    if (rc == CJ_OK) {
+        /* Another user's token is left alone: no one revokes for others. */
+        st->has_family = strcmp(st->family_token.user_id, st->user_id) == 0;
+    }
+    return rc;
+}
+
+static int64_t revocation_expiry_ms(const struct auth_service *svc,
+                                    int64_t now_ms)
+{
+    return now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
+}
+
+static enum cj_status revoke_one(struct auth_service *svc,
+                                 struct auth_call *call,
+                                 struct cj_db_conn *conn,
+                                 struct logout_state *st)
+{
+    const struct cj_caller_context *caller = call->caller;
+    enum cj_status rc = CJ_OK;
+
+    if (st->has_family) {
+        rc = auth_store_family_lock(conn, st->family_token.family_id);
+        if (rc == CJ_OK) {
+            rc = auth_store_family_revoke(conn, st->family_token.family_id,
+                                          "logout", &st->revoked_tokens);
+        }
+    }
+    if (rc == CJ_OK && st->session_id[0] != '\0') {
+        rc = auth_store_revocation_put(conn, AUTH_REVOKED_SESSION,
+                                       st->session_id, st->user_id, st->now_ms,
+                                       revocation_expiry_ms(svc, st->now_ms));
+    }
+    if (rc == CJ_OK && caller->token_id[0] != '\0' &&
+        caller->token_expires_at > 0) {
+        rc = auth_store_revocation_put(
+            conn, AUTH_REVOKED_TOKEN, caller->token_id, st->user_id, st->now_ms,
+            (caller->token_expires_at + svc->cfg.jwt_leeway_s) * 1000);
+    }
+    return rc;
+}
+
+static enum cj_status revoke_all(struct auth_service *svc,
+                                 struct cj_db_conn *conn,
+                                 struct logout_state *st)
+{
+    char(*families)[AUTH_UUID_TEXT_SIZE] =
+        calloc(LOGOUT_ALL_MAX_LOCKED_FAMILIES, AUTH_UUID_TEXT_SIZE);
+    size_t count = 0;
+    enum cj_status rc;
+
+    if (families == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    /* Locks in id order, so that a rotation in flight commits first and
+     * its successor is revoked with the rest. */
+    rc = auth_store_user_live_families(conn, st->user_id, families,
+                                       LOGOUT_ALL_MAX_LOCKED_FAMILIES, &count);
+    for (size_t i = 0; rc == CJ_OK && i < count; i++) {
+        rc = auth_store_family_lock(conn, families[i]);
+    }
+    free(families);
+    if (rc == CJ_OK) {
+        rc = auth_store_user_tokens_revoke(conn, st->user_id, "logout_all",
+                                           &st->revoked_tokens);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_revocation_put(conn, AUTH_REVOKED_USER, st->user_id,
+                                       st->user_id, st->now_ms,
+                                       revocation_expiry_ms(svc, st->now_ms));
+    }
+    return rc;
+}
+
+static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
+                              bool all, struct logout_state *st)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = cj_db_begin(conn);
+    if (rc == CJ_OK) {
+        rc = all ? revoke_all(svc, conn, st) : revoke_one(svc, call, conn, st);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_audit_write(
+            conn, call, all ? AUTH_EVENT_LOGOUT_ALL : AUTH_EVENT_LOGOUT,
+            st->user_id, st->session_id,
+            json_pack("{s:s?, s:i}", "family_id",
+                      st->has_family ? st->family_token.family_id : NULL,
+                      "revoked_tokens", (int)st->revoked_tokens));
+    }
+    if (rc == CJ_OK) {
+        rc = cj_db_commit(conn);
+    }
+    if (rc != CJ_OK) {
+        auth_db_abort(conn);
+    }
+    cj_db_release(conn);
+    return rc;
+}
+
+/* Updates session's sessions and cache to match what was recorded. */
+static enum cj_status update_session_service(struct auth_service *svc,
+                                             struct auth_call *call, bool all,
+                                             const struct logout_state *st)
+{
+    const struct cj_caller_context *caller = call->caller;
+    enum cj_status rc = CJ_OK;
+
+    if (all) {
+        rc = auth_session_delete_user(svc, call->request_id, st->user_id);
+        if (rc == CJ_OK) {
+            rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
+                                          st->now_ms / 1000);
+        }
+        return rc;
+    }
+    if (st->session_id[0] != '\0') {
+        rc = auth_session_delete(svc, call->request_id, st->session_id);
+    }
+    if (rc == CJ_OK && caller->token_id[0] != '\0' &&
+        caller->token_expires_at > 0) {
+        rc = auth_session_revoke_token(svc, call->request_id, caller->token_id,
+                                       caller->token_expires_at);
+    }
+    return rc;
+}
+
+enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
+                           const Cerrojo__V1__LogoutRequest *req,
+                           Cerrojo__V1__LogoutResponse **out)
+{
+    struct logout_state st;
+    enum cj_status rc;
+
+    *out = NULL;
+    memset(&st, 0, sizeof(st));
+    st.user_id = call->caller->user_id;
+    st.now_ms = auth_now_ms();
+    if (!auth_uuid_valid(st.user_id)) {
+        auth_call_error(call, "logout needs an authenticated caller");
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    rc = find_family(svc, call, req, &st);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    /* The session to end: the family's, else the one the request came on. */
+    if (st.has_family && st.family_token.session_id[0] != '\0') {
+        snprintf(st.session_id, sizeof(st.session_id), "%s",
+                 st.family_token.session_id);
+    } else if (call->caller->session_id[0] != '\0') {
+        snprintf(st.session_id, sizeof(st.session_id), "%s",
+                 call->caller->session_id);
+    }
+
+    rc = persist(svc, call, req->all, &st);
+    if (rc == CJ_OK) {
+        rc = update_session_service(svc, call, req->all, &st);
+    }
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    *out = malloc(sizeof(**out));
+    if (*out == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    cerrojo__v1__logout_response__init(*out);
+    cj_log(CJ_LOG_INFO, "auth.logged_out", call->request_id,
+           CJ_F_STR("user_id", st.user_id), CJ_F_BOOL("all", req->all),
+           CJ_F_INT("revoked_tokens", st.revoked_tokens));
+    return CJ_OK;
+}

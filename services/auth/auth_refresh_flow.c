@@ -1,0 +1,273 @@
+/*
+ * The Refresh RPC. The rotation runs in one transaction under the family's
+ * advisory lock and the token's row lock, so concurrent refreshes with one
+ * token serialize: the first rotates, the others find the token used and,
+ * with the grace period off, revoke the family. The access token is signed
+ * before the transaction so that nothing is committed that the reply then
+ * fails to carry.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth_audit.h"
+#include "auth_flows.h"
+#include "auth_ids.h"
+#include "auth_refresh.h"
+#include "auth_remote.h"
+#include "auth_store.h"
+#include "auth_tokens.h"
+#include "log.h"
+
+#define INVALID_REFRESH_TOKEN "invalid refresh token"
+
+struct refresh_state {
+    struct auth_refresh_row presented; /* as first read, unlocked */
+    struct auth_refresh_row token;     /* locked */
+    struct auth_refresh_row successor;
+    bool has_successor;
+    int64_t user_revoked_at_ms;
+    enum auth_refresh_action action;
+    unsigned revoked_count;
+    struct auth_access_token access;
+    struct auth_new_refresh next;
+};
+
+static enum cj_status find_presented(struct auth_service *svc,
+                                     struct auth_call *call,
+                                     const uint8_t *hash,
+                                     struct refresh_state *st)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_token_find(conn, hash, &st->presented);
+    cj_db_release(conn);
+    return rc;
+}
+
+/* Loads the locked state the decision needs. */
+static enum cj_status load_locked(struct cj_db_conn *conn,
+                                  struct refresh_state *st)
+{
+    enum cj_status rc;
+
+    rc = auth_store_family_lock(conn, st->presented.family_id);
+    if (rc == CJ_OK) {
+        rc =
+            auth_store_token_get_for_update(conn, st->presented.id, &st->token);
+    }
+    if (rc == CJ_OK && st->token.replaced_by[0] != '\0') {
+        rc = auth_store_token_get_for_update(conn, st->token.replaced_by,
+                                             &st->successor);
+        st->has_successor = rc == CJ_OK;
+        if (rc == CJ_ERR_NOT_FOUND) {
+            rc = CJ_OK;
+        }
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_user_revoked_at(conn, st->token.user_id,
+                                        &st->user_revoked_at_ms);
+    }
+    return rc;
+}
+
+/* Issues the successor: the old token is marked used (or, on a grace
+ * retry, its unseen successor revoked) before the new one is inserted. */
+static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
+                             struct cj_db_conn *conn, struct refresh_state *st)
+{
+    bool grace = st->action == AUTH_REFRESH_GRACE_RETRY;
+    enum cj_status rc;
+
+    auth_new_refresh_make(svc, st->token.user_id, st->token.session_id,
+                          st->token.family_id, st->token.family_expires_at_ms,
+                          auth_now_ms(), &st->next);
+    if (grace) {
+        rc = auth_store_token_revoke(conn, st->successor.id, "grace_retry");
+    } else {
+        rc = auth_store_token_mark_used(conn, st->token.id);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_token_insert(conn, &st->next.row);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_token_relink(conn, st->token.id, st->next.row.id);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_audit_write(conn, call, AUTH_EVENT_REFRESH, st->token.user_id,
+                              st->token.session_id,
+                              json_pack("{s:s, s:b}", "family_id",
+                                        st->token.family_id, "grace_retry",
+                                        grace));
+    }
+    return rc;
+}
+
+/*
+ * Revokes the family of a reused token and records its session as
+ * revoked. Only the first revocation of a family writes the audit event,
+ * so a burst of replays leaves one refresh_reuse event.
+ */
+static enum cj_status revoke_family(struct auth_service *svc,
+                                    struct auth_call *call,
+                                    struct cj_db_conn *conn,
+                                    struct refresh_state *st)
+{
+    int64_t now_ms = auth_now_ms();
+    enum cj_status rc;
+
+    rc = auth_store_family_revoke(conn, st->token.family_id, "reuse",
+                                  &st->revoked_count);
+    if (rc != CJ_OK || st->revoked_count == 0) {
+        return rc;
+    }
+    if (st->token.session_id[0] != '\0') {
+        rc = auth_store_revocation_put(
+            conn, AUTH_REVOKED_SESSION, st->token.session_id, st->token.user_id,
+            now_ms,
+            now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_audit_write(conn, call, AUTH_EVENT_REFRESH_REUSE,
+                              st->token.user_id, st->token.session_id,
+                              json_pack("{s:s, s:s, s:i}", "family_id",
+                                        st->token.family_id, "token_id",
+                                        st->token.id, "revoked_tokens",
+                                        (int)st->revoked_count));
+    }
+    return rc;
+}
+
+static enum cj_status run_transaction(struct auth_service *svc,
+                                      struct auth_call *call,
+                                      struct refresh_state *st)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = cj_db_begin(conn);
+    if (rc == CJ_OK) {
+        rc = load_locked(conn, st);
+    }
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    st->action = auth_refresh_decide(
+        &st->token, st->has_successor ? &st->successor : NULL, auth_now_ms(),
+        svc->cfg.refresh_grace_s * 1000, st->user_revoked_at_ms);
+    switch (st->action) {
+    case AUTH_REFRESH_ROTATE:
+    case AUTH_REFRESH_GRACE_RETRY:
+        rc = rotate(svc, call, conn, st);
+        break;
+    case AUTH_REFRESH_REUSE:
+        rc = revoke_family(svc, call, conn, st);
+        break;
+    case AUTH_REFRESH_EXPIRED:
+        break;
+    }
+    if (rc == CJ_OK) {
+        rc = cj_db_commit(conn);
+    }
+out:
+    if (rc != CJ_OK) {
+        auth_db_abort(conn);
+    }
+    cj_db_release(conn);
+    return rc;
+}
+
+/* Reports a reuse and deletes the family's session. */
+static void after_reuse(struct auth_service *svc, struct auth_call *call,
+                        const struct refresh_state *st)
+{
+    cj_log(CJ_LOG_WARN, "auth.refresh_reuse", call->request_id,
+           CJ_F_STR("user_id", st->token.user_id),
+           CJ_F_STR("family_id", st->token.family_id),
+           CJ_F_INT("revoked_tokens", st->revoked_count));
+    if (st->revoked_count > 0 && st->token.session_id[0] != '\0') {
+        enum cj_status rc =
+            auth_session_delete(svc, call->request_id, st->token.session_id);
+
+        if (rc != CJ_OK) {
+            /* The durable session revocation is written; the cache gets it
+             * at the next reload. */
+            cj_log(CJ_LOG_ERROR, "auth.session_delete_failed", call->request_id,
+                   CJ_F_STR("user_id", st->token.user_id),
+                   CJ_F_STR("status", cj_status_name(rc)));
+        }
+    }
+}
+
+enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
+                            const Cerrojo__V1__RefreshRequest *req,
+                            Cerrojo__V1__TokenSet **out)
+{
+    struct refresh_state *st = calloc(1, sizeof(*st));
+    uint8_t hash[AUTH_TOKEN_HASH_SIZE];
+    const char *result = "error";
+    enum cj_status rc = CJ_ERR_NOMEM;
+
+    *out = NULL;
+    if (st == NULL) {
+        goto out;
+    }
+    rc = auth_refresh_token_hash(req->refresh_token, strlen(req->refresh_token),
+                                 hash);
+    if (rc == CJ_OK) {
+        rc = find_presented(svc, call, hash, st);
+    }
+    if (rc == CJ_ERR_UNAUTHENTICATED || rc == CJ_ERR_NOT_FOUND) {
+        auth_call_error(call, INVALID_REFRESH_TOKEN);
+        result = "invalid";
+        rc = CJ_ERR_UNAUTHENTICATED;
+    }
+    if (rc != CJ_OK) {
+        goto out;
+    }
+
+    rc = auth_access_token_sign(svc, call->request_id, st->presented.user_id,
+                                st->presented.session_id, &st->access);
+    if (rc == CJ_OK) {
+        rc = run_transaction(svc, call, st);
+    }
+    if (rc != CJ_OK) {
+        goto out;
+    }
+
+    switch (st->action) {
+    case AUTH_REFRESH_ROTATE:
+    case AUTH_REFRESH_GRACE_RETRY:
+        rc = auth_token_set_new(svc, &st->access, &st->next, NULL,
+                                st->token.user_id, out);
+        result = st->action == AUTH_REFRESH_ROTATE ? "rotated" : "grace_retry";
+        break;
+    case AUTH_REFRESH_REUSE:
+        after_reuse(svc, call, st);
+        auth_call_error(call, INVALID_REFRESH_TOKEN);
+        result = "reuse";
+        rc = CJ_ERR_UNAUTHENTICATED;
+        break;
+    case AUTH_REFRESH_EXPIRED:
+        auth_call_error(call, "refresh token expired");
+        result = "expired";
+        rc = CJ_ERR_UNAUTHENTICATED;
+        break;
+    }
+out:
+    if (st != NULL) {
+        auth_access_token_clear(&st->access);
+        auth_new_refresh_clear(&st->next);
+        free(st);
+    }
+    auth_metrics_inc(svc->m.refreshes, result);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * The state of one cerrojo-auth process, shared by every handler, and the
+ * per-call context the flows take. Flows (auth_register.c, auth_login.c,
+ * ...) take an auth_call and fill its error message; auth_rpc.c turns
+ * their status into the gRPC reply.
+ */
+#ifndef AUTH_SERVICE_H
+#define AUTH_SERVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth_config.h"
+#include "auth_throttle.h"
+#include "config.h"
+#include "db.h"
+#include "jwk.h"
+#include "metrics.h"
+#include "password.h"
+#include "password_policy.h"
+#include "redis.h"
+#include "rpc_caller.h"
+#include "rpc_client.h"
+#include "status.h"
+
+/* Size of the message a flow may return to the client, in bytes. */
+#define AUTH_ERROR_MAX 256
+
+/* Counters exported on the metrics port. */
+struct auth_metrics {
+    struct cj_metric *password_verifications; /* Argon2 verifications */
+    struct cj_metric *logins;                 /* label result */
+    struct cj_metric *registrations;          /* label result */
+    struct cj_metric *refreshes;              /* label result */
+    struct cj_metric *throttled;              /* logins refused by throttle */
+    struct cj_metric *cache_reloads;          /* revocation-cache reloads */
+};
+
+/* The JWKS from kms, cached for Introspect. */
+struct auth_jwks_cache {
+    pthread_mutex_t lock;
+    struct cj_jwks *keys;   /* NULL until fetched */
+    int64_t fetched_at_ms;  /* monotonic */
+    int64_t max_age_ms;     /* from kms */
+    int64_t last_forced_ms; /* last refetch for an unknown kid */
+};
+
+struct auth_service {
+    struct auth_config cfg;
+    enum cj_profile profile;
+    struct cj_db_pool *db;
+    struct cj_redis_pool *redis;
+    struct cj_rpc_client *kms;
+    struct cj_rpc_client *session;
+    struct cj_password_hasher *hasher;
+    struct cj_password_policy password_policy;
+    struct auth_throttle_policy throttle;
+    struct cj_metrics *metrics;
+    struct auth_metrics m;
+    struct auth_jwks_cache jwks;
+    /* Background threads (revocation-cache watcher, cleanup). */
+    atomic_bool stopping;
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond;
+};
+
+/* What a flow knows about its call and what it reports back. */
+struct auth_call {
+    const struct cj_caller_context *caller; /* never NULL */
+    const char *request_id;                 /* never NULL */
+    char error[AUTH_ERROR_MAX];             /* message for the client */
+    long long retry_after_s;                /* set with CJ_ERR_RATE_LIMITED */
+};
+
+/* Sets call->error, printf-style. */
+void auth_call_error(struct auth_call *call, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t auth_now_ms(void);
+
+/* Milliseconds of the monotonic clock, for intervals. */
+int64_t auth_monotonic_ms(void);
+
+/* Borrows a database connection with the pool's default wait; logs why
+ * when it fails. */
+CJ_WARN_UNUSED enum cj_status auth_db_acquire(struct auth_service *svc,
+                                              const char *request_id,
+                                              struct cj_db_conn **out);
+
+/* Rolls back an open transaction after a failure, ignoring errors. */
+void auth_db_abort(struct cj_db_conn *conn);
+
+/* Counts one Argon2 verification in the metrics. */
+void auth_metrics_count_verification(struct auth_service *svc);
+
+/* Adds one to a counter with one label value. */
+void auth_metrics_inc(struct cj_metric *metric, const char *label);
+
+#endif

@@ -1,0 +1,82 @@
+/* Opening and binding the stateful session of a register or login. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth_flows.h"
+#include "auth_remote.h"
+#include "log.h"
+#include "rpc_message.h"
+
+enum cj_status auth_session_open_for(struct auth_service *svc,
+                                     struct auth_call *call,
+                                     const ProtobufCBinaryData *client_secret,
+                                     const char *user_id, char *session_id,
+                                     size_t session_id_size, bool *created,
+                                     Cerrojo__V1__SessionInfo **info)
+{
+    Cerrojo__V1__SessionInfo *opened = NULL;
+    Cerrojo__V1__SessionInfo *bound = NULL;
+    enum cj_status rc;
+
+    session_id[0] = '\0';
+    *created = false;
+    *info = NULL;
+    if (client_secret->len == 0) {
+        if (call->caller->channel != CJ_CHANNEL_STATEFUL ||
+            call->caller->session_id[0] == '\0') {
+            return CJ_OK;
+        }
+        rc = auth_session_bind(svc, call->request_id, call->caller->session_id,
+                               user_id, NULL);
+        if (rc == CJ_OK) {
+            snprintf(session_id, session_id_size, "%s",
+                     call->caller->session_id);
+        }
+        return rc;
+    }
+
+    rc = auth_session_create(svc, call->request_id, client_secret->data,
+                             client_secret->len, &opened);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    if (opened->session_id == NULL ||
+        strlen(opened->session_id) >= session_id_size) {
+        cj_rpc_message_free(&opened->base);
+        return CJ_ERR_INTERNAL;
+    }
+    snprintf(session_id, session_id_size, "%s", opened->session_id);
+    *created = true;
+    rc = auth_session_bind(svc, call->request_id, session_id, user_id, &bound);
+    if (rc != CJ_OK) {
+        cj_rpc_message_free(&opened->base);
+        auth_session_discard(svc, call, session_id);
+        session_id[0] = '\0';
+        *created = false;
+        return rc;
+    }
+    /* Binding lengthens the expiry times; the rest is from the handshake. */
+    if (bound != NULL) {
+        opened->idle_expires_at_ms = bound->idle_expires_at_ms;
+        opened->absolute_expires_at_ms = bound->absolute_expires_at_ms;
+        cj_rpc_message_free(&bound->base);
+    }
+    *info = opened;
+    return CJ_OK;
+}
+
+void auth_session_discard(struct auth_service *svc, struct auth_call *call,
+                          const char *session_id)
+{
+    enum cj_status rc;
+
+    if (session_id == NULL || session_id[0] == '\0') {
+        return;
+    }
+    rc = auth_session_delete(svc, call->request_id, session_id);
+    if (rc != CJ_OK) {
+        /* An unbound or orphan session expires on its own idle timer. */
+        cj_log(CJ_LOG_WARN, "auth.session_discard_failed", call->request_id,
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+}
