@@ -357,6 +357,31 @@ enum cj_status kms_store_now(struct cj_db_conn *conn, int64_t *now)
                      now);
 }
 
+enum cj_status kms_store_missing(struct cj_db_conn *conn,
+                                 struct kms_missing *out)
+{
+    PGresult *res = NULL;
+    enum cj_status st = cj_db_query(
+        conn,
+        "SELECT "
+        "NOT EXISTS (SELECT 1 FROM kms.key_encryption_keys "
+        "WHERE state = 'active'), "
+        "NOT EXISTS (SELECT 1 FROM kms.signing_keys WHERE state = 'active'), "
+        "NOT EXISTS (SELECT 1 FROM kms.hpke_keys WHERE state = 'active'), "
+        "NOT EXISTS (SELECT 1 FROM kms.key_list_signers "
+        "WHERE state = 'active')",
+        NULL, 0, false, &res);
+
+    if (st != CJ_OK)
+        return st;
+    out->kek = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    out->signing = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    out->hpke = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    out->signer = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    PQclear(res);
+    return CJ_OK;
+}
+
 enum cj_status kms_store_max_kek_version(struct cj_db_conn *conn,
                                          uint32_t *version)
 {

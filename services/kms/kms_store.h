@@ -108,6 +108,17 @@ CJ_WARN_UNUSED enum cj_status kms_store_lock_keys(struct cj_db_conn *conn);
 CJ_WARN_UNUSED enum cj_status kms_store_now(struct cj_db_conn *conn,
                                             int64_t *now);
 
+/* Which purposes have no active key yet (a fresh database). */
+struct kms_missing {
+    bool kek;
+    bool signing;
+    bool hpke;
+    bool signer;
+};
+
+CJ_WARN_UNUSED enum cj_status kms_store_missing(struct cj_db_conn *conn,
+                                                struct kms_missing *out);
+
 /* --- Key-encryption keys ------------------------------------------------ */
 
 /* Highest KEK version ever stored (0 when none). */

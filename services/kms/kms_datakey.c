@@ -1,0 +1,169 @@
+/*
+ * Data-key operations over the current key set. kms records, per user, the
+ * KEK version of the wrapped key it last issued or was shown, because
+ * destroy-expired may remove a retired KEK only when no user still has a
+ * key under it (kms cannot read auth's tables).
+ */
+#include "kms_datakey.h"
+
+#include <string.h>
+
+#include "crypto_util.h"
+#include "log.h"
+
+static bool user_id_valid(const char *user_id)
+{
+    size_t len = user_id != NULL ? strlen(user_id) : 0;
+    return len > 0 && len <= KMS_USER_ID_MAX;
+}
+
+static enum cj_status note_version(struct kms_service *svc, const char *user_id,
+                                   uint32_t version, const char *request_id)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+
+    if (st == CJ_OK)
+        st = kms_store_note_data_key(conn, user_id, version);
+    cj_db_release(conn);
+    if (st != CJ_OK)
+        cj_log(CJ_LOG_ERROR, "kms.note_data_key_failed", request_id,
+               CJ_F_INT("kek_version", version),
+               CJ_F_STR("status", cj_status_name(st)));
+    return st == CJ_OK ? CJ_OK : CJ_ERR_UNAVAILABLE;
+}
+
+enum cj_status kms_create_user_key(struct kms_service *svc, const char *user_id,
+                                   const char *request_id,
+                                   unsigned char *data_key,
+                                   unsigned char *wrapped,
+                                   uint32_t *kek_version)
+{
+    struct kms_keyring *ring = NULL;
+    enum cj_status st = CJ_ERR_INVALID;
+
+    if (!user_id_valid(user_id))
+        goto out;
+    st = CJ_ERR_UNAVAILABLE;
+    ring = kms_service_keys(svc);
+    const struct kms_kek *kek = ring ? kms_keyring_active_kek(ring) : NULL;
+    if (kek == NULL)
+        goto out;
+    cj_random_bytes(data_key, KMS_DATA_KEY_BYTES);
+    st = kms_wrap_data_key(kek->key, kek->version, user_id, data_key, wrapped);
+    if (st != CJ_OK)
+        goto out;
+    *kek_version = kek->version;
+    st = note_version(svc, user_id, kek->version, request_id);
+out:
+    if (st != CJ_OK)
+        cj_wipe(data_key, KMS_DATA_KEY_BYTES);
+    kms_keyring_unref(ring);
+    return st;
+}
+
+/* Logs why an unwrap failed, with key ids only, and returns CJ_ERR_CRYPTO. */
+static enum cj_status unwrap_failed(const char *request_id, const char *reason,
+                                    uint32_t version)
+{
+    cj_log(CJ_LOG_WARN, "kms.unwrap_failed", request_id,
+           CJ_F_STR("reason", reason), CJ_F_INT("kek_version", version));
+    return CJ_ERR_CRYPTO;
+}
+
+/* Opens wrapped with the KEK its header names, from ring. */
+static enum cj_status open_data_key(const struct kms_keyring *ring,
+                                    const char *user_id,
+                                    const unsigned char *wrapped, size_t len,
+                                    const char *request_id,
+                                    unsigned char *data_key, uint32_t *version)
+{
+    *version = 0;
+    if (kms_wrapped_data_key_version(wrapped, len, version) != CJ_OK)
+        return unwrap_failed(request_id, "malformed", 0);
+    const struct kms_kek *kek = kms_keyring_kek(ring, *version);
+    if (kek == NULL)
+        return unwrap_failed(request_id, "unknown_kek_version", *version);
+    if (kms_unwrap_data_key(kek->key, kek->version, user_id, wrapped, len,
+                            data_key) != CJ_OK)
+        return unwrap_failed(request_id, "tag_mismatch", *version);
+    return CJ_OK;
+}
+
+enum cj_status kms_decrypt_key(struct kms_service *svc, const char *user_id,
+                               const unsigned char *wrapped, size_t len,
+                               const char *request_id, unsigned char *data_key,
+                               uint32_t *kek_version)
+{
+    struct kms_keyring *ring = NULL;
+    enum cj_status st = CJ_ERR_INVALID;
+
+    if (!user_id_valid(user_id))
+        goto out;
+    st = CJ_ERR_UNAVAILABLE;
+    ring = kms_service_keys(svc);
+    if (ring == NULL)
+        goto out;
+    st = open_data_key(ring, user_id, wrapped, len, request_id, data_key,
+                       kek_version);
+    if (st != CJ_OK)
+        goto out;
+    /* A key under an older KEK keeps that KEK alive until it is re-wrapped.
+     */
+    const struct kms_kek *active = kms_keyring_active_kek(ring);
+    if (active == NULL || active->version != *kek_version)
+        st = note_version(svc, user_id, *kek_version, request_id);
+out:
+    if (st != CJ_OK)
+        cj_wipe(data_key, KMS_DATA_KEY_BYTES);
+    kms_keyring_unref(ring);
+    return st;
+}
+
+enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
+                              const unsigned char *wrapped, size_t len,
+                              const char *request_id, unsigned char *out,
+                              uint32_t *kek_version, bool *changed)
+{
+    struct kms_keyring *ring = NULL;
+    struct cj_secret *data_key = NULL;
+    uint32_t old_version = 0;
+    enum cj_status st = CJ_ERR_INVALID;
+
+    *changed = false;
+    if (!user_id_valid(user_id))
+        goto out;
+    st = CJ_ERR_NOMEM;
+    data_key = cj_secret_new(KMS_DATA_KEY_BYTES);
+    if (data_key == NULL)
+        goto out;
+    st = CJ_ERR_UNAVAILABLE;
+    ring = kms_service_keys(svc);
+    const struct kms_kek *active = ring ? kms_keyring_active_kek(ring) : NULL;
+    if (active == NULL)
+        goto out;
+    st = open_data_key(ring, user_id, wrapped, len, request_id, data_key->bytes,
+                       &old_version);
+    if (st != CJ_OK)
+        goto out;
+    *kek_version = active->version;
+    if (old_version == active->version) {
+        memcpy(out, wrapped, KMS_WRAPPED_DATA_KEY_BYTES);
+        st = CJ_OK;
+        goto out;
+    }
+    st = kms_wrap_data_key(active->key, active->version, user_id,
+                           data_key->bytes, out);
+    if (st != CJ_OK)
+        goto out;
+    *changed = true;
+    st = note_version(svc, user_id, active->version, request_id);
+    if (st == CJ_OK)
+        cj_log(CJ_LOG_INFO, "kms.data_key_rewrapped", request_id,
+               CJ_F_INT("from_kek_version", old_version),
+               CJ_F_INT("kek_version", active->version));
+out:
+    cj_secret_free(data_key);
+    kms_keyring_unref(ring);
+    return st;
+}

@@ -1,0 +1,89 @@
+/*
+ * Key lifecycle of cerrojo-kms: the first key set, rotation, promotion,
+ * retirement, destruction and re-wrapping under a new root key. Each step
+ * runs in one transaction under the key-set lock, so replicas and
+ * one-shot commands never race, and logs a security event with key ids.
+ */
+#ifndef KMS_LIFECYCLE_H
+#define KMS_LIFECYCLE_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "jwk.h"
+#include "kms_rootkey.h"
+#include "kms_store.h"
+#include "status.h"
+
+/* What the lifecycle steps need: borrowed for the duration of each call. */
+struct kms_lifecycle {
+    struct cj_db_pool *pool;
+    const struct kms_root_key *root;
+    enum cj_jwk_alg signing_alg;
+    const uint16_t *hpke_aead_ids; /* preferred first */
+    size_t n_hpke_aead_ids;
+    int64_t promote_after_s;
+    int64_t hpke_accept_s;
+    int64_t hpke_destroy_s;
+    int64_t leeway_s;
+    int64_t settle_s;
+};
+
+/* Purposes a rotation can name. */
+enum kms_purpose {
+    KMS_PURPOSE_SIGNING = 0,
+    KMS_PURPOSE_HPKE,
+    KMS_PURPOSE_KEK,
+    KMS_PURPOSE_KEYLIST,
+};
+
+bool kms_purpose_parse(const char *name, enum kms_purpose *out);
+const char *kms_purpose_name(enum kms_purpose purpose);
+
+/*
+ * Creates an active key for every purpose that has none (a first start).
+ * Safe to run from several replicas at once: the lock makes exactly one
+ * create them and the others find them.
+ */
+CJ_WARN_UNUSED enum cj_status kms_bootstrap(const struct kms_lifecycle *lc);
+
+/*
+ * Rotates one purpose. signing: adds a `next` key (promote activates it
+ * later); CJ_ERR_EXISTS when a next key is already waiting. hpke: a new
+ * active key, the old one retired with its acceptance window. kek: a new
+ * active version; older versions still unwrap. keylist: a new active
+ * signer, the old one kept as `previous` (CJ_ERR_EXISTS while a previous
+ * one remains; retire it first).
+ */
+CJ_WARN_UNUSED enum cj_status kms_rotate(const struct kms_lifecycle *lc,
+                                         enum kms_purpose purpose);
+
+/*
+ * Activates the next signing key once it has been published for
+ * promote_after_s, retiring the active one. CJ_ERR_NOT_FOUND without a
+ * next key, CJ_ERR_PRECONDITION when it is too young.
+ */
+CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc);
+
+/*
+ * Ends an overlap early. signing: drops the waiting next key. hpke: ends
+ * the acceptance window of retired HPKE keys. keylist: stops signing with
+ * the previous key-list signer and destroys it. Others: CJ_ERR_INVALID.
+ */
+CJ_WARN_UNUSED enum cj_status kms_retire(const struct kms_lifecycle *lc,
+                                         enum kms_purpose purpose);
+
+/* Destroys what has expired, as kms_store_destroy_expired defines. */
+CJ_WARN_UNUSED enum cj_status
+kms_destroy_expired(const struct kms_lifecycle *lc,
+                    struct kms_destroy_report *report);
+
+/*
+ * Re-wraps every stored key under new_root in one transaction, then checks
+ * that each opens under it. *count gets the number of keys re-wrapped.
+ */
+CJ_WARN_UNUSED enum cj_status kms_rewrap_root(const struct kms_lifecycle *lc,
+                                              const unsigned char *new_root,
+                                              unsigned *count);
+
+#endif

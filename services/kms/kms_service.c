@@ -1,0 +1,206 @@
+/*
+ * Start-up and the shared key set of cerrojo-kms. A reload that fails
+ * keeps the previous key set in service and logs the failure.
+ */
+#include "kms_service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Name of the generated development root key under CERROJO_KMS_VAR_DIR. */
+#define KMS_DEV_ROOT_KEY_NAME "kms-root-key"
+
+int64_t kms_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static enum cj_status load_root(struct kms_service *svc, char *err,
+                                size_t err_size)
+{
+    char path[4096];
+    bool dev = svc->profile == CJ_PROFILE_DEV;
+    const char *var_dir = svc->cfg.var_dir != NULL ? svc->cfg.var_dir : "var";
+
+    snprintf(path, sizeof(path), "%s/%s", var_dir, KMS_DEV_ROOT_KEY_NAME);
+    if (dev && svc->cfg.root_key_file == NULL && svc->cfg.root_key == NULL &&
+        mkdir(var_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_size,
+                 "CERROJO_KMS_VAR_DIR: cannot create %s for the generated "
+                 "development root key",
+                 var_dir);
+        return CJ_ERR_UNAVAILABLE;
+    }
+    struct kms_root_key_source src = {
+        .file_path = svc->cfg.root_key_file,
+        .value = svc->cfg.root_key,
+        .allow_generated = dev,
+        .generated_path = path,
+    };
+    return kms_root_key_load(&src, &svc->root, err, err_size);
+}
+
+static enum cj_status check_signing_alg(struct kms_service *svc, char *err,
+                                        size_t err_size)
+{
+    if (cj_jwk_alg_parse(svc->cfg.signing_alg, &svc->lifecycle.signing_alg))
+        return CJ_OK;
+    snprintf(err, err_size,
+             "CERROJO_KMS_SIGNING_ALG: expected RS256, ES256 or EdDSA, got "
+             "'%s'",
+             svc->cfg.signing_alg);
+    return CJ_ERR_INVALID;
+}
+
+enum cj_status kms_service_init(struct kms_service *svc,
+                                enum cj_profile profile, char *err,
+                                size_t err_size)
+{
+    static const uint16_t aeads[] = KMS_HPKE_AEADS;
+    enum cj_status st;
+
+    memset(svc, 0, sizeof(*svc));
+    pthread_mutex_init(&svc->lock, NULL);
+    pthread_cond_init(&svc->wake, NULL);
+    svc->profile = profile;
+    st = cj_config_parse(kms_config_options, kms_config_option_count, profile,
+                         &svc->cfg, err, err_size);
+    if (st != CJ_OK)
+        return st;
+    st = check_signing_alg(svc, err, err_size);
+    if (st != CJ_OK)
+        return st;
+    st = load_root(svc, err, err_size);
+    if (st != CJ_OK)
+        return st;
+
+    struct cj_db_options db = {
+        .dsn = svc->cfg.database_url,
+        .pool_size = (unsigned)svc->cfg.db_pool_size,
+        .connect_timeout_s = CJ_DB_DEFAULT_CONNECT_TIMEOUT_S,
+        .statement_timeout_ms = CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS,
+        .acquire_timeout_ms = CJ_DB_DEFAULT_ACQUIRE_TIMEOUT_MS,
+        .application_name = "cerrojo-kms",
+    };
+    st = cj_db_pool_new(&db, &svc->pool);
+    if (st != CJ_OK) {
+        snprintf(err, err_size, "%s",
+                 "CERROJO_KMS_DATABASE_URL: not a valid libpq URI");
+        return st;
+    }
+
+    memcpy(svc->hpke_aead_ids, aeads, sizeof(aeads));
+    svc->lifecycle = (struct kms_lifecycle){
+        .pool = svc->pool,
+        .root = svc->root,
+        .signing_alg = svc->lifecycle.signing_alg,
+        .hpke_aead_ids = svc->hpke_aead_ids,
+        .n_hpke_aead_ids = sizeof(aeads) / sizeof(aeads[0]),
+        .promote_after_s = svc->cfg.promote_after_s,
+        .hpke_accept_s = svc->cfg.hpke_accept_s,
+        .hpke_destroy_s = svc->cfg.hpke_destroy_s,
+        .leeway_s = svc->cfg.leeway_s,
+        .settle_s = svc->cfg.settle_s,
+    };
+    return CJ_OK;
+}
+
+enum cj_status kms_service_reload(struct kms_service *svc)
+{
+    struct cj_db_conn *conn = NULL;
+    struct kms_key_rows rows = {0};
+    struct kms_keyring *ring = NULL;
+    struct kms_keyring *old = NULL;
+    char failed[KMS_LABEL_MAX + 1] = "";
+    enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+
+    if (st != CJ_OK)
+        goto out;
+    st = kms_store_load(conn, &rows);
+    cj_db_release(conn);
+    if (st != CJ_OK)
+        goto out;
+    st = kms_keyring_build(&rows, svc->root->bytes, kms_now(),
+                           svc->cfg.leeway_s, &ring, failed);
+    if (st != CJ_OK)
+        goto out;
+    pthread_mutex_lock(&svc->lock);
+    old = svc->ring;
+    svc->ring = ring;
+    pthread_mutex_unlock(&svc->lock);
+    kms_keyring_unref(old);
+out:
+    kms_key_rows_free(&rows);
+    if (st != CJ_OK)
+        cj_log(CJ_LOG_ERROR, "kms.reload_failed", NULL,
+               CJ_F_STR("status", cj_status_name(st)), CJ_F_STR("key", failed));
+    return st;
+}
+
+struct kms_keyring *kms_service_keys(struct kms_service *svc)
+{
+    struct kms_keyring *ring = NULL;
+
+    pthread_mutex_lock(&svc->lock);
+    if (svc->ring != NULL)
+        ring = kms_keyring_ref(svc->ring);
+    pthread_mutex_unlock(&svc->lock);
+    return ring;
+}
+
+static void *reloader_main(void *arg)
+{
+    struct kms_service *svc = arg;
+
+    pthread_mutex_lock(&svc->lock);
+    while (!svc->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += svc->cfg.reload_s;
+        pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+        if (svc->stopping)
+            break;
+        pthread_mutex_unlock(&svc->lock);
+        /* A failure is logged and the previous key set stays in use. */
+        if (kms_service_reload(svc) != CJ_OK)
+            cj_log(CJ_LOG_WARN, "kms.keys_kept", NULL,
+                   CJ_F_INT("retry_in_s", svc->cfg.reload_s));
+        pthread_mutex_lock(&svc->lock);
+    }
+    pthread_mutex_unlock(&svc->lock);
+    return NULL;
+}
+
+enum cj_status kms_service_start_reloader(struct kms_service *svc)
+{
+    if (pthread_create(&svc->reloader, NULL, reloader_main, svc) != 0)
+        return CJ_ERR_INTERNAL;
+    svc->reloader_running = true;
+    return CJ_OK;
+}
+
+void kms_service_free(struct kms_service *svc)
+{
+    if (svc->reloader_running) {
+        pthread_mutex_lock(&svc->lock);
+        svc->stopping = true;
+        pthread_cond_signal(&svc->wake);
+        pthread_mutex_unlock(&svc->lock);
+        pthread_join(svc->reloader, NULL);
+        svc->reloader_running = false;
+    }
+    kms_keyring_unref(svc->ring);
+    svc->ring = NULL;
+    cj_db_pool_free(svc->pool);
+    svc->pool = NULL;
+    kms_root_key_free(svc->root);
+    svc->root = NULL;
+    cj_config_free(kms_config_options, kms_config_option_count, &svc->cfg);
+    pthread_mutex_destroy(&svc->lock);
+    pthread_cond_destroy(&svc->wake);
+}

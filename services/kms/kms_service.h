@@ -1,0 +1,69 @@
+/*
+ * The running state of cerrojo-kms shared by the RPC handlers and the
+ * one-shot commands: configuration, database pool, root key and the
+ * current key set, which a background thread reloads from Postgres so
+ * that rotations done by other replicas or commands take effect.
+ */
+#ifndef KMS_SERVICE_H
+#define KMS_SERVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "kms_config.h"
+#include "kms_keys.h"
+#include "kms_lifecycle.h"
+#include "kms_rootkey.h"
+
+/* AEAD ids offered with new HPKE keys, preferred first. */
+#define KMS_HPKE_AEADS                                                         \
+    {                                                                          \
+        0x0002, 0x0001, 0x0003                                                 \
+    }
+
+struct kms_service {
+    struct kms_config cfg;
+    enum cj_profile profile;
+    struct cj_db_pool *pool;
+    struct kms_root_key *root;
+    struct kms_lifecycle lifecycle;
+    uint16_t hpke_aead_ids[KMS_HPKE_AEADS_MAX];
+
+    pthread_mutex_t lock; /* guards ring and stopping */
+    pthread_cond_t wake;
+    struct kms_keyring *ring;
+    bool stopping;
+    bool reloader_running;
+    pthread_t reloader;
+};
+
+/*
+ * Loads the kms options for `profile`, the root key and the database pool
+ * into svc; the caller has read the .env file. On failure err names the
+ * variable to fix. Free with kms_service_free (also after a failure).
+ */
+CJ_WARN_UNUSED enum cj_status kms_service_init(struct kms_service *svc,
+                                               enum cj_profile profile,
+                                               char *err, size_t err_size);
+
+/* Rereads every key from Postgres and swaps the key set in. */
+CJ_WARN_UNUSED enum cj_status kms_service_reload(struct kms_service *svc);
+
+/* Starts the thread that reloads every cfg.reload_s seconds. */
+CJ_WARN_UNUSED enum cj_status
+kms_service_start_reloader(struct kms_service *svc);
+
+/* Returns a reference to the current key set (kms_keyring_unref it), or
+ * NULL before the first load. */
+struct kms_keyring *kms_service_keys(struct kms_service *svc);
+
+/* The clock used for key decisions, Unix seconds. */
+int64_t kms_now(void);
+
+/* Stops the reloader and frees everything; accepts a zeroed struct. */
+void kms_service_free(struct kms_service *svc);
+
+#endif
