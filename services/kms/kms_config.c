@@ -1,7 +1,7 @@
 /*
  * The option table of cerrojo-kms; defaults are the named constants. The
- * gRPC settings (listen address, TLS files, plaintext, log level) are read
- * by rpc_service.h like every service's.
+ * gRPC options (listen address, TLS files, plaintext) come from
+ * rpc_service.h like every service's.
  */
 #include "kms_config.h"
 
@@ -13,6 +13,13 @@
 #define XSTR(x) STR(x)
 
 const struct cj_config_option kms_config_options[] = {
+    CJ_RPC_CONFIG_OPTIONS(KMS_ENV_PREFIX, struct kms_config, grpc,
+                          KMS_DEFAULT_LISTEN),
+    {.name = "CERROJO_LOG_LEVEL",
+     .type = CJ_CONFIG_STRING,
+     .offset = offsetof(struct kms_config, log_level),
+     .default_value = "info",
+     .help = "minimum log level: debug, info, warn or error"},
     {.name = "CERROJO_KMS_DATABASE_URL",
      .type = CJ_CONFIG_STRING,
      .offset = offsetof(struct kms_config, database_url),

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "rpc_service.h"
 
 /* Defaults, in seconds unless named otherwise. */
 #define KMS_DEFAULT_SIGNING_ALG          "RS256"
@@ -19,7 +20,12 @@
 #define KMS_DEFAULT_SETTLE_S             600
 #define KMS_DEFAULT_KEY_LIST_LIFETIME_S  3600
 
+#define KMS_ENV_PREFIX     "CERROJO_KMS"
+#define KMS_DEFAULT_LISTEN "127.0.0.1:50052"
+
 struct kms_config {
+    struct cj_rpc_settings grpc;
+    char *log_level;
     char *database_url;
     long long db_pool_size;
     char *root_key_file;

@@ -1,69 +1,71 @@
 /*
- * cerrojo-kms: Key management: wraps and unwraps user data keys, signs tokens,
- * opens HPKE-sealed requests and publishes the public keys. This file reads the
- * arguments and configuration and runs the gRPC server until SIGTERM or SIGINT.
+ * cerrojo-kms: holds every long-term private key; wraps and unwraps user
+ * data keys, signs tokens, opens HPKE-sealed requests and publishes the
+ * public keys. This file reads the command line and settings, runs the
+ * gRPC server until SIGTERM or SIGINT, or runs one key-lifecycle command.
  */
-#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "crypto_util.h"
+#include "kms_lifecycle.h"
+#include "kms_rpc.h"
+#include "kms_service.h"
 #include "log.h"
 #include "rpc_service.h"
-#include "kms_rpc.h"
 
-#define KMS_ENV_PREFIX     "CERROJO_KMS"
-#define KMS_DEFAULT_LISTEN "127.0.0.1:50052"
-
-struct kms_config {
-    struct cj_rpc_settings grpc;
-    char *log_level;
-};
-
-static const struct cj_config_option kms_options[] = {
-    CJ_RPC_CONFIG_OPTIONS(KMS_ENV_PREFIX, struct kms_config, grpc,
-                          KMS_DEFAULT_LISTEN),
-    {.name = "CERROJO_LOG_LEVEL",
-     .type = CJ_CONFIG_STRING,
-     .offset = offsetof(struct kms_config, log_level),
-     .default_value = "info",
-     .help = "minimum log level: debug, info, warn or error"},
-};
-#define KMS_OPTION_COUNT (sizeof(kms_options) / sizeof(kms_options[0]))
+/* Exit statuses: 0 success, 1 the command failed, 2 usage or settings, 3 a
+ * command that is not due yet (promote too early). */
+#define KMS_EXIT_FAILED  1
+#define KMS_EXIT_USAGE   2
+#define KMS_EXIT_NOT_DUE 3
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cerrojo-kms [serve|healthcheck|--print-config|--help]\n"
-            "  serve           run the gRPC server (default)\n"
-            "  healthcheck     call the running server's Health/Check; "
-            "exit 0 when SERVING\n"
-            "  --print-config  print the configuration, secrets redacted\n"
-            "configuration (environment or .env file):\n");
-    cj_config_print_help(kms_options, KMS_OPTION_COUNT, out);
+    fprintf(
+        out,
+        "usage: cerrojo-kms [COMMAND]\n"
+        "  serve                 run the gRPC server (default)\n"
+        "  healthcheck           call the server's own Health/Check\n"
+        "  --print-config        print the settings (secrets redacted)\n"
+        "key lifecycle (run with the kms database role, never over RPC):\n"
+        "  rotate signing|hpke|kek|keylist\n"
+        "                        add a new key: a next signing key, a new\n"
+        "                        active HPKE key, KEK version or key-list\n"
+        "                        signer\n"
+        "  promote               activate the next signing key once it has\n"
+        "                        been published for CERROJO_KMS_PROMOTE_AFTER\n"
+        "  retire signing|hpke|keylist\n"
+        "                        drop the waiting next signing key, end the\n"
+        "                        acceptance window of retired HPKE keys, or\n"
+        "                        stop signing with the previous key-list "
+        "signer\n"
+        "  destroy-expired       destroy keys nothing can use any more\n"
+        "  rewrap-root FILE      re-wrap every stored key under the root key\n"
+        "                        in FILE (32 random bytes in base64)\n"
+        "settings: see --print-config; gRPC: CERROJO_KMS_LISTEN, "
+        "CERROJO_TLS_CA,\n"
+        "  CERROJO_KMS_TLS_CERT, CERROJO_KMS_TLS_KEY, CERROJO_GRPC_PLAINTEXT "
+        "(dev only)\n");
 }
 
-/*
- * Loads the configuration, and checks the gRPC settings unless only
- * printing it. Returns false after printing why it is unusable.
- */
-static bool load_config(struct kms_config *cfg, enum cj_profile *profile,
-                        bool check)
+/* Loads the .env file, the profile and the configuration, and sets the
+ * log level. Returns false after printing why. */
+static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
 {
-    char err[CJ_CONFIG_ERROR_MAX];
-    enum cj_log_level level;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+    enum cj_log_level level = CJ_LOG_INFO;
 
-    if (cj_config_load(kms_options, KMS_OPTION_COUNT, profile, cfg, err,
-                       sizeof(err)) != CJ_OK ||
-        (check && cj_rpc_settings_check(&cfg->grpc, *profile, KMS_ENV_PREFIX,
-                                        err, sizeof(err)) != CJ_OK)) {
+    if (cj_config_load(kms_config_options, kms_config_option_count, profile,
+                       cfg, err, sizeof(err)) != CJ_OK) {
         fprintf(stderr, "cerrojo-kms: %s\n", err);
         return false;
     }
     if (!cj_log_level_parse(cfg->log_level, &level)) {
         fprintf(stderr,
-                "cerrojo-kms: CERROJO_LOG_LEVEL: expected debug, info, "
-                "warn or error, got '%s'\n",
+                "cerrojo-kms: CERROJO_LOG_LEVEL: expected debug, info, warn "
+                "or error, got '%s'\n",
                 cfg->log_level);
         return false;
     }
@@ -71,37 +73,149 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile,
     return true;
 }
 
+static int serve(struct kms_service *svc, const sigset_t *signals)
+{
+    struct cj_rpc_service service;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+
+    if (cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, KMS_ENV_PREFIX, err,
+                              sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: %s\n", err);
+        return KMS_EXIT_USAGE;
+    }
+    if (kms_bootstrap(&svc->lifecycle) != CJ_OK) {
+        fprintf(stderr,
+                "cerrojo-kms: creating the first keys failed; is "
+                "Postgres up and migrated (CERROJO_KMS_DATABASE_URL)?\n");
+        return KMS_EXIT_FAILED;
+    }
+    if (kms_service_reload(svc) != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: the stored keys do not load; a wrong "
+                        "root key (CERROJO_KMS_ROOT_KEY_FILE or "
+                        "CERROJO_KMS_ROOT_KEY)?\n");
+        return KMS_EXIT_FAILED;
+    }
+    if (kms_service_start_reloader(svc) != CJ_OK)
+        return KMS_EXIT_FAILED;
+    kms_rpc_service_init(&service, svc);
+    return cj_rpc_serve(&service, &svc->cfg.grpc, signals);
+}
+
+/* Maps a lifecycle status to an exit status, with a one-line message. */
+static int report(const char *command, enum cj_status st)
+{
+    if (st == CJ_OK)
+        return 0;
+    if (st == CJ_ERR_PRECONDITION) {
+        fprintf(stderr, "cerrojo-kms %s: not due yet\n", command);
+        return KMS_EXIT_NOT_DUE;
+    }
+    fprintf(stderr, "cerrojo-kms %s: failed (%s)\n", command,
+            st == CJ_ERR_NOT_FOUND ? "no such key"
+            : st == CJ_ERR_EXISTS  ? "a previous rotation is still open"
+                                   : cj_status_name(st));
+    return KMS_EXIT_FAILED;
+}
+
+static int run_rewrap_root(struct kms_service *svc, const char *path)
+{
+    char err[KMS_ROOT_KEY_ERROR_MAX] = "";
+    struct kms_root_key *new_root = NULL;
+    unsigned count = 0;
+
+    if (kms_root_key_read_file(path, svc->profile == CJ_PROFILE_DEV, &new_root,
+                               err, sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms rewrap-root: %s\n", err);
+        return KMS_EXIT_USAGE;
+    }
+    enum cj_status st =
+        kms_rewrap_root(&svc->lifecycle, new_root->bytes, &count);
+    kms_root_key_free(new_root);
+    if (st == CJ_OK)
+        printf("re-wrapped %u keys; point CERROJO_KMS_ROOT_KEY_FILE at %s "
+               "and restart every kms replica\n",
+               count, path);
+    return report("rewrap-root", st);
+}
+
+static int run_command(struct kms_service *svc, int argc, char **argv)
+{
+    const char *command = argv[1];
+    enum kms_purpose purpose;
+    struct kms_destroy_report destroyed;
+
+    if (strcmp(command, "rotate") == 0 || strcmp(command, "retire") == 0) {
+        if (argc != 3 || !kms_purpose_parse(argv[2], &purpose)) {
+            usage(stderr);
+            return KMS_EXIT_USAGE;
+        }
+        if (command[1] == 'o')
+            return report(command, kms_rotate(&svc->lifecycle, purpose));
+        return report(command, kms_retire(&svc->lifecycle, purpose));
+    }
+    if (strcmp(command, "promote") == 0 && argc == 2)
+        return report(command, kms_promote(&svc->lifecycle));
+    if (strcmp(command, "destroy-expired") == 0 && argc == 2) {
+        enum cj_status st = kms_destroy_expired(&svc->lifecycle, &destroyed);
+        if (st == CJ_OK)
+            printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed.hpke,
+                   destroyed.signing, destroyed.kek);
+        return report(command, st);
+    }
+    if (strcmp(command, "rewrap-root") == 0 && argc == 3)
+        return run_rewrap_root(svc, argv[2]);
+    usage(stderr);
+    return KMS_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
+    struct kms_service svc;
     struct kms_config cfg;
     enum cj_profile profile = CJ_PROFILE_DEV;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
     sigset_t signals;
     const char *command = argc > 1 ? argv[1] : "serve";
-    int exit_status = 2;
+    int rc = KMS_EXIT_USAGE;
 
-    /* Before any thread exists, so that only sigwait receives them. */
+    /* Before any thread exists, so that only sigwait sees the signals. */
     cj_rpc_signals_block(&signals);
+    memset(&svc, 0, sizeof(svc));
     memset(&cfg, 0, sizeof(cfg));
-    if (argc > 2 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "-h") == 0) {
-        usage(argc > 2 ? stderr : stdout);
-        return argc > 2 ? 2 : 0;
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+        usage(stdout);
+        cj_config_print_help(kms_config_options, kms_config_option_count,
+                             stdout);
+        return 0;
     }
-    if (!load_config(&cfg, &profile, strcmp(command, "--print-config") != 0)) {
+    if (!load_config(&cfg, &profile))
+        goto out;
+    if (strcmp(command, "healthcheck") == 0) {
+        rc = cj_rpc_healthcheck("cerrojo-kms", &cfg.grpc);
         goto out;
     }
-    if (strcmp(command, "serve") == 0) {
-        exit_status = cj_rpc_serve(&kms_rpc_service, &cfg.grpc, &signals);
-    } else if (strcmp(command, "healthcheck") == 0) {
-        exit_status = cj_rpc_healthcheck("cerrojo-kms", &cfg.grpc);
-    } else if (strcmp(command, "--print-config") == 0) {
-        cj_config_dump(kms_options, KMS_OPTION_COUNT, profile, &cfg, stdout);
-        exit_status = 0;
-    } else {
-        fprintf(stderr, "cerrojo-kms: unknown command '%s'\n", command);
-        usage(stderr);
+    if (strcmp(command, "--print-config") == 0) {
+        cj_config_dump(kms_config_options, kms_config_option_count, profile,
+                       &cfg, stdout);
+        rc = 0;
+        goto out;
     }
+    rc = KMS_EXIT_FAILED;
+    if (cj_crypto_init() != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: libsodium failed to initialize\n");
+        goto out;
+    }
+    if (kms_service_init(&svc, profile, &cfg, err, sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: %s\n", err);
+        rc = KMS_EXIT_USAGE;
+        goto out;
+    }
+    if (strcmp(command, "serve") == 0 && argc <= 2)
+        rc = serve(&svc, &signals);
+    else
+        rc = run_command(&svc, argc, argv);
 out:
-    cj_config_free(kms_options, KMS_OPTION_COUNT, &cfg);
-    return exit_status;
+    kms_service_free(&svc);
+    cj_config_free(kms_config_options, kms_config_option_count, &cfg);
+    return rc;
 }

@@ -2,9 +2,11 @@
 #ifndef KMS_RPC_H
 #define KMS_RPC_H
 
+#include "kms_service.h"
 #include "rpc_server.h"
 
-/* The method table with the access rule of every RPC. */
-extern const struct cj_rpc_service kms_rpc_service;
+/* Fills *out with the method table (access rules included) bound to svc,
+ * which must outlive the server. */
+void kms_rpc_service_init(struct cj_rpc_service *out, struct kms_service *svc);
 
 #endif

@@ -58,8 +58,8 @@ static enum cj_status check_signing_alg(struct kms_service *svc, char *err,
 }
 
 enum cj_status kms_service_init(struct kms_service *svc,
-                                enum cj_profile profile, char *err,
-                                size_t err_size)
+                                enum cj_profile profile, struct kms_config *cfg,
+                                char *err, size_t err_size)
 {
     static const uint16_t aeads[] = KMS_HPKE_AEADS;
     enum cj_status st;
@@ -68,10 +68,8 @@ enum cj_status kms_service_init(struct kms_service *svc,
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->wake, NULL);
     svc->profile = profile;
-    st = cj_config_parse(kms_config_options, kms_config_option_count, profile,
-                         &svc->cfg, err, err_size);
-    if (st != CJ_OK)
-        return st;
+    svc->cfg = *cfg; /* svc owns the strings from here on */
+    memset(cfg, 0, sizeof(*cfg));
     st = check_signing_alg(svc, err, err_size);
     if (st != CJ_OK)
         return st;

@@ -41,12 +41,14 @@ struct kms_service {
 };
 
 /*
- * Loads the kms options for `profile`, the root key and the database pool
- * into svc; the caller has read the .env file. On failure err names the
- * variable to fix. Free with kms_service_free (also after a failure).
+ * Sets svc up from a loaded configuration (whose strings it takes over;
+ * *cfg is left zeroed): the root key by the rules of `profile` and the
+ * database pool. On failure err names the variable to fix. Free with
+ * kms_service_free, also after a failure.
  */
 CJ_WARN_UNUSED enum cj_status kms_service_init(struct kms_service *svc,
                                                enum cj_profile profile,
+                                               struct kms_config *cfg,
                                                char *err, size_t err_size);
 
 /* Rereads every key from Postgres and swaps the key set in. */
