@@ -1,0 +1,607 @@
+/*
+ * kms key lifecycle against a real Postgres: first start, concurrent first
+ * starts, restart, data-key failures, rotation of every purpose with
+ * destroy-expired, and re-wrapping under a new root key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+
+#include "crypto_util.h"
+#include "envelope_stateless.h"
+#include "jwt.h"
+#include "kms_datakey.h"
+#include "kms_hpke.h"
+#include "kms_itest.h"
+#include "kms_service.h"
+#include "kms_sign.h"
+#include "log.h"
+
+/* Two root keys: 32 bytes of 0x01..0x20 and of 0xA0..0xBF, base64. */
+#define ROOT_A "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define ROOT_B "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="
+#define CONCURRENT_STARTS 4
+
+static struct kms_itest_db db;
+
+static void set_env(const char *root, const char *promote_after)
+{
+    setenv("CERROJO_ENV_FILE", "/dev/null", 1);
+    setenv("CERROJO_PROFILE", "dev", 1);
+    setenv("CERROJO_KMS_DATABASE_URL", db.kms_dsn, 1);
+    setenv("CERROJO_KMS_ROOT_KEY", root, 1);
+    unsetenv("CERROJO_KMS_ROOT_KEY_FILE");
+    setenv("CERROJO_KMS_SETTLE", "0", 1);
+    setenv("CERROJO_KMS_PROMOTE_AFTER", promote_after, 1);
+    setenv("CERROJO_KMS_SIGNING_ALG", "EdDSA", 1);
+}
+
+/* Sets a service up from the environment; bootstrap and load when asked. */
+static enum cj_status service_open(struct kms_service *svc, bool load)
+{
+    struct kms_config cfg;
+    enum cj_profile profile;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(cj_config_load(kms_config_options,
+                                    kms_config_option_count, &profile, &cfg,
+                                    err, sizeof(err)),
+                     CJ_OK);
+    enum cj_status st = kms_service_init(svc, profile, &cfg, err, sizeof(err));
+    cj_config_free(kms_config_options, kms_config_option_count, &cfg);
+    if (st != CJ_OK) {
+        fprintf(stderr, "service_open: %s\n", err);
+        return st;
+    }
+    if (!load)
+        return CJ_OK;
+    st = kms_bootstrap(&svc->lifecycle);
+    if (st == CJ_OK)
+        st = kms_service_reload(svc);
+    return st;
+}
+
+/* Returns one integer the admin role reads from the test database. */
+static long long admin_int(const char *sql)
+{
+    PGconn *conn = PQconnectdb(db.admin_db_dsn);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    PGresult *res = PQexec(conn, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(conn);
+    return v;
+}
+
+static void admin_sql(const char *sql)
+{
+    assert_true(kms_itest_exec(db.admin_db_dsn, sql));
+}
+
+static void assert_one_active_per_purpose(void)
+{
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_encryption_keys"),
+                     1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys"), 1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.hpke_keys"), 1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers"),
+                     1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys "
+                               "WHERE state = 'active'"),
+                     1);
+}
+
+static int reset(void **state)
+{
+    (void)state;
+    set_env(ROOT_A, "0");
+    return kms_itest_db_reset(&db) ? 0 : -1;
+}
+
+static void test_first_start_creates_one_key_set(void **state)
+{
+    (void)state;
+    struct kms_service a;
+    struct kms_service b;
+
+    assert_int_equal(service_open(&a, true), CJ_OK);
+    assert_one_active_per_purpose();
+    assert_int_equal(service_open(&b, true), CJ_OK);
+    assert_one_active_per_purpose();
+    kms_service_free(&a);
+    kms_service_free(&b);
+}
+
+static void *start_one(void *arg)
+{
+    struct kms_service *svc = arg;
+    enum cj_status st = kms_bootstrap(&svc->lifecycle);
+    return (void *)(intptr_t)st;
+}
+
+static void test_concurrent_first_starts_create_one_set(void **state)
+{
+    (void)state;
+    struct kms_service svcs[CONCURRENT_STARTS];
+    pthread_t threads[CONCURRENT_STARTS];
+
+    for (int i = 0; i < CONCURRENT_STARTS; i++)
+        assert_int_equal(service_open(&svcs[i], false), CJ_OK);
+    for (int i = 0; i < CONCURRENT_STARTS; i++)
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, start_one, &svcs[i]), 0);
+    for (int i = 0; i < CONCURRENT_STARTS; i++) {
+        void *result = NULL;
+        assert_int_equal(pthread_join(threads[i], &result), 0);
+        assert_int_equal((intptr_t)result, CJ_OK);
+    }
+    assert_one_active_per_purpose();
+
+    /* Every replica loads the same signing key. */
+    char first_kid[KMS_KID_MAX + 1] = "";
+    for (int i = 0; i < CONCURRENT_STARTS; i++) {
+        assert_int_equal(kms_service_reload(&svcs[i]), CJ_OK);
+        struct kms_keyring *ring = kms_service_keys(&svcs[i]);
+        struct kms_signing_key *key = kms_keyring_active_signing(ring);
+        assert_non_null(key);
+        if (i == 0)
+            snprintf(first_kid, sizeof(first_kid), "%s", key->kid);
+        assert_string_equal(key->kid, first_kid);
+        kms_keyring_unref(ring);
+        kms_service_free(&svcs[i]);
+    }
+}
+
+static void make_user_key(struct kms_service *svc, const char *user,
+                          unsigned char *data_key, unsigned char *wrapped,
+                          uint32_t *version)
+{
+    assert_int_equal(
+        kms_create_user_key(svc, user, NULL, data_key, wrapped, version),
+        CJ_OK);
+}
+
+static void test_restart_keeps_every_key(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char data_key[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    uint32_t version = 0;
+    struct kms_key_list before;
+    struct kms_key_list after;
+    char *jwks_before = NULL;
+    char *jwks_after = NULL;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    make_user_key(&svc, "user-restart", data_key, wrapped, &version);
+    assert_int_equal(kms_list_public_keys(&svc, &before), CJ_OK);
+    assert_int_equal(kms_get_jwks(&svc, &jwks_before), CJ_OK);
+    kms_service_free(&svc);
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    assert_int_equal(kms_decrypt_key(&svc, "user-restart", wrapped,
+                                     sizeof(wrapped), NULL, opened, &version),
+                     CJ_OK);
+    assert_memory_equal(opened, data_key, sizeof(opened));
+    assert_int_equal(kms_list_public_keys(&svc, &after), CJ_OK);
+    assert_int_equal(kms_get_jwks(&svc, &jwks_after), CJ_OK);
+    assert_string_equal(jwks_before, jwks_after);
+    assert_int_equal(before.n_keys, after.n_keys);
+    assert_memory_equal(before.keys[0].public_key, after.keys[0].public_key,
+                        KMS_HPKE_PK_BYTES);
+    assert_string_equal(before.fingerprints[0], after.fingerprints[0]);
+    assert_one_active_per_purpose();
+    kms_key_list_clear(&before);
+    kms_key_list_clear(&after);
+    free(jwks_before);
+    free(jwks_after);
+    kms_service_free(&svc);
+}
+
+static void test_decrypt_rejects_bad_inputs(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char data_key[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    uint32_t version = 0;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    make_user_key(&svc, "user-a", data_key, wrapped, &version);
+
+    /* Another user's id. */
+    assert_int_equal(kms_decrypt_key(&svc, "user-b", wrapped, sizeof(wrapped),
+                                     NULL, opened, &version),
+                     CJ_ERR_CRYPTO);
+    /* A flipped byte anywhere. */
+    for (size_t i = 0; i < sizeof(wrapped); i++) {
+        wrapped[i] ^= 0x04;
+        assert_int_equal(kms_decrypt_key(&svc, "user-a", wrapped,
+                                         sizeof(wrapped), NULL, opened,
+                                         &version),
+                         CJ_ERR_CRYPTO);
+        wrapped[i] ^= 0x04;
+    }
+    /* A truncated input. */
+    assert_int_equal(kms_decrypt_key(&svc, "user-a", wrapped,
+                                     sizeof(wrapped) - 1, NULL, opened,
+                                     &version),
+                     CJ_ERR_CRYPTO);
+    /* An unknown KEK version. */
+    wrapped[4] = 99;
+    assert_int_equal(kms_decrypt_key(&svc, "user-a", wrapped, sizeof(wrapped),
+                                     NULL, opened, &version),
+                     CJ_ERR_CRYPTO);
+    wrapped[4] = 1;
+    /* The untouched input still opens. */
+    assert_int_equal(kms_decrypt_key(&svc, "user-a", wrapped, sizeof(wrapped),
+                                     NULL, opened, &version),
+                     CJ_OK);
+    assert_memory_equal(opened, data_key, sizeof(opened));
+    kms_service_free(&svc);
+}
+
+/* Signs a token expiring in lifetime_s seconds; returns it (free it). */
+static char *sign(struct kms_service *svc, const char *jti,
+                  int64_t lifetime_s, char *kid)
+{
+    const char *alg = NULL;
+    char *token = NULL;
+    int64_t now = kms_now();
+    struct kms_token_request req = {
+        .user_id = "user-t",
+        .session_id = "",
+        .token_id = jti,
+        .issuer = "https://cerrojo.test",
+        .audience = "cerrojo",
+        .issued_at = now,
+        .expires_at = now + lifetime_s,
+    };
+    assert_int_equal(kms_sign_token(svc, &req, NULL, &token, kid, &alg),
+                     CJ_OK);
+    assert_string_equal(alg, "EdDSA");
+    return token;
+}
+
+/* Verifies token against the service's current JWKS. */
+static enum cj_status verify(struct kms_service *svc, const char *token)
+{
+    char *json = NULL;
+    struct cj_jwks *set = NULL;
+    struct cj_jwt_verify_config config;
+    struct cj_jwt_claims claims;
+    enum cj_jose_reason reason;
+
+    assert_int_equal(kms_get_jwks(svc, &json), CJ_OK);
+    assert_int_equal(cj_jwks_parse(json, strlen(json), &set), CJ_OK);
+    cj_jwt_verify_config_init(&config, "https://cerrojo.test", "cerrojo");
+    enum cj_status st = cj_jwt_verify(set, &config, kms_now(), token,
+                                      strlen(token), &claims, &reason);
+    cj_jwks_free(set);
+    free(json);
+    return st;
+}
+
+/* Seals a request to the active HPKE key as a client would. */
+struct sealed {
+    char *envelope;
+    struct cj_stateless_request req;
+    struct cj_stateless_client client;
+};
+
+static void seal_to_active(struct kms_service *svc, struct sealed *out)
+{
+    struct kms_key_list list;
+    static const uint8_t body[] = "{\"hello\":1}";
+    struct cj_seal_plaintext pt = {
+        .ts_ms = 1, .body = body, .body_len = sizeof(body) - 1};
+    size_t len = 0;
+    enum cj_seal_reason reason;
+
+    assert_int_equal(kms_list_public_keys(svc, &list), CJ_OK);
+    assert_true(list.n_keys > 0);
+    assert_string_equal(list.keys[0].state, "active");
+    struct cj_stateless_header hdr = {
+        .version = 1,
+        .key_id = list.keys[0].key_id,
+        .suite = {.kem_id = list.keys[0].kem_id,
+                  .kdf_id = list.keys[0].kdf_id,
+                  .aead_id = list.keys[0].aead_id}};
+    assert_int_equal(cj_stateless_seal_request(&hdr, list.keys[0].public_key,
+                                               "POST", "/v1/login", &pt,
+                                               &out->envelope, &len,
+                                               &out->client),
+                     CJ_OK);
+    assert_int_equal(cj_stateless_parse_request(out->envelope, len, &out->req,
+                                                &reason),
+                     CJ_OK);
+    kms_key_list_clear(&list);
+}
+
+static enum cj_status open_sealed(struct kms_service *svc,
+                                  const struct sealed *s)
+{
+    uint8_t *aad = NULL;
+    size_t aad_len = 0;
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    uint8_t secret[CJ_OHTTP_MAX_SECRET_LEN];
+    size_t secret_len = 0;
+
+    assert_int_equal(cj_stateless_build_aad("POST", "/v1/login", &aad,
+                                            &aad_len),
+                     CJ_OK);
+    struct kms_sealed_request req = {
+        .version = s->req.header.version,
+        .key_id = s->req.header.key_id,
+        .kem_id = s->req.header.suite.kem_id,
+        .kdf_id = s->req.header.suite.kdf_id,
+        .aead_id = s->req.header.suite.aead_id,
+        .enc = s->req.enc,
+        .enc_len = sizeof(s->req.enc),
+        .aad = aad,
+        .aad_len = aad_len,
+        .ct = s->req.ct,
+        .ct_len = s->req.ct_len,
+    };
+    enum cj_status st =
+        kms_open_sealed(svc, &req, NULL, &pt, &pt_len, secret, &secret_len);
+    if (st == CJ_OK) {
+        /* The exported secret equals the client's own. */
+        assert_int_equal(secret_len, s->client.secret_len);
+        assert_memory_equal(secret, s->client.secret, secret_len);
+    }
+    free(pt);
+    free(aad);
+    return st;
+}
+
+static void sealed_clear(struct sealed *s)
+{
+    free(s->envelope);
+    cj_stateless_request_clear(&s->req);
+    cj_stateless_client_wipe(&s->client);
+}
+
+static void test_rotation_keeps_old_keys_until_expiry(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char key1[KMS_DATA_KEY_BYTES];
+    unsigned char key2[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped1[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char wrapped2[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char rewrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    uint32_t version = 0;
+    bool changed = false;
+    char kid1[KMS_KID_MAX + 1];
+    char kid2[KMS_KID_MAX + 1];
+    struct sealed sealed1;
+    struct kms_destroy_report destroyed;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    make_user_key(&svc, "user-1", key1, wrapped1, &version);
+    make_user_key(&svc, "user-2", key2, wrapped2, &version);
+    assert_int_equal(version, 1);
+    char *token1 = sign(&svc, "jti-1", 900, kid1);
+    seal_to_active(&svc, &sealed1);
+
+    /* Rotate every purpose. */
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING),
+                     CJ_ERR_EXISTS);
+    assert_int_equal(kms_promote(&svc.lifecycle), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEYLIST), CJ_OK);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+
+    /* Old data keys open; rewrap moves one user to version 2. */
+    assert_int_equal(kms_decrypt_key(&svc, "user-1", wrapped1,
+                                     sizeof(wrapped1), NULL, opened, &version),
+                     CJ_OK);
+    assert_int_equal(version, 1);
+    assert_memory_equal(opened, key1, sizeof(opened));
+    assert_int_equal(kms_rewrap_key(&svc, "user-1", wrapped1,
+                                    sizeof(wrapped1), NULL, rewrapped,
+                                    &version, &changed),
+                     CJ_OK);
+    assert_true(changed);
+    assert_int_equal(version, 2);
+    assert_int_equal(kms_decrypt_key(&svc, "user-1", rewrapped,
+                                     sizeof(rewrapped), NULL, opened,
+                                     &version),
+                     CJ_OK);
+    assert_memory_equal(opened, key1, sizeof(opened));
+    assert_int_equal(kms_rewrap_key(&svc, "user-1", rewrapped,
+                                    sizeof(rewrapped), NULL, wrapped1,
+                                    &version, &changed),
+                     CJ_OK);
+    assert_false(changed);
+
+    /* The old token still verifies; new tokens use the promoted key. */
+    char *token2 = sign(&svc, "jti-2", 900, kid2);
+    assert_string_not_equal(kid1, kid2);
+    assert_int_equal(verify(&svc, token1), CJ_OK);
+    assert_int_equal(verify(&svc, token2), CJ_OK);
+
+    /* A request sealed to the retired HPKE key still opens. */
+    assert_int_equal(open_sealed(&svc, &sealed1), CJ_OK);
+    struct kms_key_list list;
+    assert_int_equal(kms_list_public_keys(&svc, &list), CJ_OK);
+    assert_non_null(list.previous_jws);
+    assert_int_equal(list.n_fingerprints, 2);
+    kms_key_list_clear(&list);
+
+    /* Nothing has expired yet; user-2 still holds a version-1 key. */
+    assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
+    assert_int_equal(destroyed.hpke, 0);
+    assert_int_equal(destroyed.signing, 0);
+    assert_int_equal(destroyed.kek, 0);
+
+    /* Let everything expire, and move user-2 as well. */
+    assert_int_equal(kms_rewrap_key(&svc, "user-2", wrapped2,
+                                    sizeof(wrapped2), NULL, rewrapped,
+                                    &version, &changed),
+                     CJ_OK);
+    admin_sql("UPDATE kms.signing_keys SET last_token_expires_at = now() - "
+              "interval '2 minutes' WHERE state = 'retired'");
+    admin_sql("UPDATE kms.hpke_keys SET accept_until = now() - interval "
+              "'1 minute', destroy_after = now() - interval '1 minute' "
+              "WHERE state = 'retired'");
+    assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
+    assert_int_equal(destroyed.hpke, 1);
+    assert_int_equal(destroyed.signing, 1);
+    assert_int_equal(destroyed.kek, 1);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+
+    /* What was destroyed is gone; what is active still works. */
+    assert_int_not_equal(verify(&svc, token1), CJ_OK);
+    assert_int_equal(verify(&svc, token2), CJ_OK);
+    assert_int_equal(open_sealed(&svc, &sealed1), CJ_ERR_CRYPTO);
+    assert_int_equal(kms_decrypt_key(&svc, "user-2", wrapped2,
+                                     sizeof(wrapped2), NULL, opened, &version),
+                     CJ_ERR_CRYPTO);
+    assert_int_equal(kms_decrypt_key(&svc, "user-2", rewrapped,
+                                     sizeof(rewrapped), NULL, opened,
+                                     &version),
+                     CJ_OK);
+    assert_memory_equal(opened, key2, sizeof(opened));
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
+                               "WHERE state <> 'destroyed'"),
+                     2);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_KEYLIST), CJ_OK);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
+                               "WHERE state <> 'destroyed'"),
+                     1);
+
+    sealed_clear(&sealed1);
+    free(token1);
+    free(token2);
+    kms_service_free(&svc);
+}
+
+static void test_promote_waits_for_publication(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+
+    set_env(ROOT_A, "10m");
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    assert_int_equal(kms_promote(&svc.lifecycle), CJ_ERR_NOT_FOUND);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    assert_int_equal(kms_promote(&svc.lifecycle), CJ_ERR_PRECONDITION);
+    /* The next key is published at once. */
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    char *jwks = NULL;
+    assert_int_equal(kms_get_jwks(&svc, &jwks), CJ_OK);
+    struct cj_jwks *set = NULL;
+    assert_int_equal(cj_jwks_parse(jwks, strlen(jwks), &set), CJ_OK);
+    assert_int_equal(cj_jwks_count(set), 2);
+    cj_jwks_free(set);
+    free(jwks);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    kms_service_free(&svc);
+}
+
+static void test_sign_records_last_token_expiry(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    char kid[KMS_KID_MAX + 1];
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    int64_t before = kms_now();
+    char *token = sign(&svc, "jti-exp", 600, kid);
+    long long recorded =
+        admin_int("SELECT extract(epoch FROM last_token_expires_at)::bigint "
+                  "FROM kms.signing_keys WHERE state = 'active'");
+    assert_true(recorded >= before + 600);
+    assert_true(recorded <= kms_now() + 600 + KMS_TOKEN_EXPIRY_STEP_S);
+    free(token);
+    kms_service_free(&svc);
+}
+
+static void test_rewrap_root_moves_every_key(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char data_key[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    unsigned char root_b[KMS_ROOT_KEY_BYTES];
+    bool generated = false;
+    uint32_t version = 0;
+    unsigned count = 0;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    make_user_key(&svc, "user-root", data_key, wrapped, &version);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK), CJ_OK);
+    long long live = admin_int(
+        "SELECT (SELECT count(*) FROM kms.key_encryption_keys WHERE state <> "
+        "'destroyed') + (SELECT count(*) FROM kms.signing_keys WHERE state "
+        "<> 'destroyed') + (SELECT count(*) FROM kms.hpke_keys WHERE state "
+        "<> 'destroyed') + (SELECT count(*) FROM kms.key_list_signers WHERE "
+        "state <> 'destroyed')");
+    assert_int_equal(kms_root_key_parse(ROOT_B, strlen(ROOT_B), root_b,
+                                        &generated),
+                     CJ_OK);
+    assert_int_equal(kms_rewrap_root(&svc.lifecycle, root_b, &count), CJ_OK);
+    assert_int_equal(count, live);
+    kms_service_free(&svc);
+
+    /* The old root opens nothing any more. */
+    set_env(ROOT_A, "0");
+    assert_int_equal(service_open(&svc, false), CJ_OK);
+    assert_int_equal(kms_service_reload(&svc), CJ_ERR_CRYPTO);
+    kms_service_free(&svc);
+
+    /* The new root opens everything, and old data keys still open. */
+    set_env(ROOT_B, "0");
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    assert_int_equal(kms_decrypt_key(&svc, "user-root", wrapped,
+                                     sizeof(wrapped), NULL, opened, &version),
+                     CJ_OK);
+    assert_memory_equal(opened, data_key, sizeof(opened));
+    char kid[KMS_KID_MAX + 1];
+    char *token = sign(&svc, "jti-root", 300, kid);
+    assert_int_equal(verify(&svc, token), CJ_OK);
+    free(token);
+    kms_service_free(&svc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_first_start_creates_one_key_set, reset),
+        cmocka_unit_test_setup(test_concurrent_first_starts_create_one_set,
+                               reset),
+        cmocka_unit_test_setup(test_restart_keeps_every_key, reset),
+        cmocka_unit_test_setup(test_decrypt_rejects_bad_inputs, reset),
+        cmocka_unit_test_setup(test_rotation_keeps_old_keys_until_expiry,
+                               reset),
+        cmocka_unit_test_setup(test_promote_waits_for_publication, reset),
+        cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
+        cmocka_unit_test_setup(test_rewrap_root_moves_every_key, reset),
+    };
+
+    cj_log_init("kms-test", CJ_LOG_ERROR);
+    if (cj_crypto_init() != CJ_OK)
+        return 1;
+    if (!kms_itest_db_create(&db, "kms_lifecycle"))
+        return 1;
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    kms_itest_db_drop(&db);
+    return failed;
+}
