@@ -47,8 +47,7 @@ static inline bool kms_itest_exec(const char *dsn, const char *sql)
 }
 
 /* Creates and migrates a fresh database named after `tag` and the pid. */
-static inline bool kms_itest_db_create(struct kms_itest_db *db,
-                                       const char *tag)
+static inline bool kms_itest_db_create(struct kms_itest_db *db, const char *tag)
 {
     char sql[256];
     char err[CJ_MIGRATE_ERROR_MAX] = "";

@@ -22,8 +22,8 @@
 #include "log.h"
 
 /* Two root keys: 32 bytes of 0x01..0x20 and of 0xA0..0xBF, base64. */
-#define ROOT_A "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-#define ROOT_B "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="
+#define ROOT_A            "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define ROOT_B            "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="
 #define CONCURRENT_STARTS 4
 
 static struct kms_itest_db db;
@@ -48,9 +48,8 @@ static enum cj_status service_open(struct kms_service *svc, bool load)
     char err[CJ_CONFIG_ERROR_MAX] = "";
 
     memset(&cfg, 0, sizeof(cfg));
-    assert_int_equal(cj_config_load(kms_config_options,
-                                    kms_config_option_count, &profile, &cfg,
-                                    err, sizeof(err)),
+    assert_int_equal(cj_config_load(kms_config_options, kms_config_option_count,
+                                    &profile, &cfg, err, sizeof(err)),
                      CJ_OK);
     enum cj_status st = kms_service_init(svc, profile, &cfg, err, sizeof(err));
     cj_config_free(kms_config_options, kms_config_option_count, &cfg);
@@ -90,8 +89,7 @@ static void assert_one_active_per_purpose(void)
                      1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys"), 1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.hpke_keys"), 1);
-    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers"),
-                     1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers"), 1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys "
                                "WHERE state = 'active'"),
                      1);
@@ -134,8 +132,8 @@ static void test_concurrent_first_starts_create_one_set(void **state)
     for (int i = 0; i < CONCURRENT_STARTS; i++)
         assert_int_equal(service_open(&svcs[i], false), CJ_OK);
     for (int i = 0; i < CONCURRENT_STARTS; i++)
-        assert_int_equal(
-            pthread_create(&threads[i], NULL, start_one, &svcs[i]), 0);
+        assert_int_equal(pthread_create(&threads[i], NULL, start_one, &svcs[i]),
+                         0);
     for (int i = 0; i < CONCURRENT_STARTS; i++) {
         void *result = NULL;
         assert_int_equal(pthread_join(threads[i], &result), 0);
@@ -251,8 +249,8 @@ static void test_decrypt_rejects_bad_inputs(void **state)
 }
 
 /* Signs a token expiring in lifetime_s seconds; returns it (free it). */
-static char *sign(struct kms_service *svc, const char *jti,
-                  int64_t lifetime_s, char *kid)
+static char *sign(struct kms_service *svc, const char *jti, int64_t lifetime_s,
+                  char *kid)
 {
     const char *alg = NULL;
     char *token = NULL;
@@ -266,8 +264,7 @@ static char *sign(struct kms_service *svc, const char *jti,
         .issued_at = now,
         .expires_at = now + lifetime_s,
     };
-    assert_int_equal(kms_sign_token(svc, &req, NULL, &token, kid, &alg),
-                     CJ_OK);
+    assert_int_equal(kms_sign_token(svc, &req, NULL, &token, kid, &alg), CJ_OK);
     assert_string_equal(alg, "EdDSA");
     return token;
 }
@@ -316,14 +313,13 @@ static void seal_to_active(struct kms_service *svc, struct sealed *out)
         .suite = {.kem_id = list.keys[0].kem_id,
                   .kdf_id = list.keys[0].kdf_id,
                   .aead_id = list.keys[0].aead_id}};
-    assert_int_equal(cj_stateless_seal_request(&hdr, list.keys[0].public_key,
-                                               "POST", "/v1/login", &pt,
-                                               &out->envelope, &len,
-                                               &out->client),
+    assert_int_equal(cj_stateless_seal_request(
+                         &hdr, list.keys[0].public_key, "POST", "/v1/login",
+                         &pt, &out->envelope, &len, &out->client),
                      CJ_OK);
-    assert_int_equal(cj_stateless_parse_request(out->envelope, len, &out->req,
-                                                &reason),
-                     CJ_OK);
+    assert_int_equal(
+        cj_stateless_parse_request(out->envelope, len, &out->req, &reason),
+        CJ_OK);
     kms_key_list_clear(&list);
 }
 
@@ -337,9 +333,8 @@ static enum cj_status open_sealed(struct kms_service *svc,
     uint8_t secret[CJ_OHTTP_MAX_SECRET_LEN];
     size_t secret_len = 0;
 
-    assert_int_equal(cj_stateless_build_aad("POST", "/v1/login", &aad,
-                                            &aad_len),
-                     CJ_OK);
+    assert_int_equal(
+        cj_stateless_build_aad("POST", "/v1/login", &aad, &aad_len), CJ_OK);
     struct kms_sealed_request req = {
         .version = s->req.header.version,
         .key_id = s->req.header.key_id,
@@ -407,25 +402,23 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
 
     /* Old data keys open; rewrap moves one user to version 2. */
-    assert_int_equal(kms_decrypt_key(&svc, "user-1", wrapped1,
-                                     sizeof(wrapped1), NULL, opened, &version),
+    assert_int_equal(kms_decrypt_key(&svc, "user-1", wrapped1, sizeof(wrapped1),
+                                     NULL, opened, &version),
                      CJ_OK);
     assert_int_equal(version, 1);
     assert_memory_equal(opened, key1, sizeof(opened));
-    assert_int_equal(kms_rewrap_key(&svc, "user-1", wrapped1,
-                                    sizeof(wrapped1), NULL, rewrapped,
-                                    &version, &changed),
+    assert_int_equal(kms_rewrap_key(&svc, "user-1", wrapped1, sizeof(wrapped1),
+                                    NULL, rewrapped, &version, &changed),
                      CJ_OK);
     assert_true(changed);
     assert_int_equal(version, 2);
     assert_int_equal(kms_decrypt_key(&svc, "user-1", rewrapped,
-                                     sizeof(rewrapped), NULL, opened,
-                                     &version),
+                                     sizeof(rewrapped), NULL, opened, &version),
                      CJ_OK);
     assert_memory_equal(opened, key1, sizeof(opened));
     assert_int_equal(kms_rewrap_key(&svc, "user-1", rewrapped,
-                                    sizeof(rewrapped), NULL, wrapped1,
-                                    &version, &changed),
+                                    sizeof(rewrapped), NULL, wrapped1, &version,
+                                    &changed),
                      CJ_OK);
     assert_false(changed);
 
@@ -450,9 +443,8 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(destroyed.kek, 0);
 
     /* Let everything expire, and move user-2 as well. */
-    assert_int_equal(kms_rewrap_key(&svc, "user-2", wrapped2,
-                                    sizeof(wrapped2), NULL, rewrapped,
-                                    &version, &changed),
+    assert_int_equal(kms_rewrap_key(&svc, "user-2", wrapped2, sizeof(wrapped2),
+                                    NULL, rewrapped, &version, &changed),
                      CJ_OK);
     admin_sql("UPDATE kms.signing_keys SET last_token_expires_at = now() - "
               "interval '2 minutes' WHERE state = 'retired'");
@@ -469,12 +461,11 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_not_equal(verify(&svc, token1), CJ_OK);
     assert_int_equal(verify(&svc, token2), CJ_OK);
     assert_int_equal(open_sealed(&svc, &sealed1), CJ_ERR_CRYPTO);
-    assert_int_equal(kms_decrypt_key(&svc, "user-2", wrapped2,
-                                     sizeof(wrapped2), NULL, opened, &version),
+    assert_int_equal(kms_decrypt_key(&svc, "user-2", wrapped2, sizeof(wrapped2),
+                                     NULL, opened, &version),
                      CJ_ERR_CRYPTO);
     assert_int_equal(kms_decrypt_key(&svc, "user-2", rewrapped,
-                                     sizeof(rewrapped), NULL, opened,
-                                     &version),
+                                     sizeof(rewrapped), NULL, opened, &version),
                      CJ_OK);
     assert_memory_equal(opened, key2, sizeof(opened));
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
@@ -554,9 +545,8 @@ static void test_rewrap_root_moves_every_key(void **state)
         "<> 'destroyed') + (SELECT count(*) FROM kms.hpke_keys WHERE state "
         "<> 'destroyed') + (SELECT count(*) FROM kms.key_list_signers WHERE "
         "state <> 'destroyed')");
-    assert_int_equal(kms_root_key_parse(ROOT_B, strlen(ROOT_B), root_b,
-                                        &generated),
-                     CJ_OK);
+    assert_int_equal(
+        kms_root_key_parse(ROOT_B, strlen(ROOT_B), root_b, &generated), CJ_OK);
     assert_int_equal(kms_rewrap_root(&svc.lifecycle, root_b, &count), CJ_OK);
     assert_int_equal(count, live);
     kms_service_free(&svc);
