@@ -11,10 +11,17 @@
 #include "gw_backend.h"
 #include "gw_settings.h"
 
+struct gw_audit;
+struct gw_jwks_cache;
+struct gw_redis;
+
 struct gw_context {
     const struct gw_settings *settings;
     struct gw_backends *backends;
-    char *openapi; /* the OpenAPI file, or NULL when absent */
+    struct gw_jwks_cache *jwks;
+    struct gw_redis *redis; /* NULL: replay checks fail closed (503) */
+    struct gw_audit *audit; /* NULL: rejections are only logged */
+    char *openapi;          /* the OpenAPI file, or NULL when absent */
     size_t openapi_len;
 };
 

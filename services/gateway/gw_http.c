@@ -260,7 +260,9 @@ static bool gw_add_headers(const struct gw_context *ctx,
         ok = ok && MHD_add_response_header(response, "Allow", allow) == MHD_YES;
     }
     if (reply->status == 429 || reply->status == 503) {
-        snprintf(number, sizeof(number), "%d", GW_RETRY_AFTER_SECONDS);
+        snprintf(number, sizeof(number), "%u",
+                 reply->retry_after > 0 ? reply->retry_after
+                                        : GW_RETRY_AFTER_SECONDS);
         ok = ok && MHD_add_response_header(response, "Retry-After", number) ==
                        MHD_YES;
     }

@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "gw_audit.h"
 #include "gw_context.h"
 #include "gw_http.h"
+#include "gw_jwks.h"
 #include "gw_limits.h"
+#include "gw_redis.h"
 #include "gw_settings.h"
 #include "log.h"
 
@@ -102,7 +105,18 @@ int main(int argc, char **argv)
 
     gw_load_openapi(&ctx);
     ctx.backends = gw_backends_new(&settings);
-    if (ctx.backends == NULL ||
+    if (ctx.backends == NULL) {
+        goto out;
+    }
+    if (gw_redis_new(settings.redis_addr, &ctx.redis) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "gateway.redis_invalid", NULL,
+               CJ_F_STR("address", settings.redis_addr));
+        goto out;
+    }
+    gw_backends_set_redis_probe(ctx.backends, gw_redis_ping, ctx.redis);
+    ctx.jwks = gw_jwks_cache_new(ctx.backends, settings.jwks_refresh_seconds);
+    ctx.audit = gw_audit_start(ctx.backends);
+    if (ctx.jwks == NULL || ctx.audit == NULL ||
         gw_backends_start_probes(ctx.backends) != CJ_OK) {
         goto out;
     }
@@ -122,7 +136,10 @@ int main(int argc, char **argv)
 
 out:
     gw_http_stop(http);
+    gw_audit_stop(ctx.audit);
+    gw_jwks_cache_free(ctx.jwks);
     gw_backends_free(ctx.backends);
+    gw_redis_free(ctx.redis);
     free(ctx.openapi);
     cj_log(CJ_LOG_INFO, "gateway.stopped", NULL,
            CJ_F_INT("exit_code", exit_code));

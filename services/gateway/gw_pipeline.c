@@ -10,14 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
-#include "cerrojo/v1/kms.pb-c.h"
+#include "gw_audit.h"
 #include "gw_json.h"
+#include "gw_jwks.h"
+#include "gw_redis.h"
 #include "gw_sealed.h"
 #include "log.h"
 
 /* Room for a backend's status message in the log. */
 #define GW_DETAIL_CHARS 256
+/* Least time between two warnings that the rate limiter cannot reach
+ * Redis, in seconds. */
+#define GW_RATE_LIMIT_WARNING_SECONDS 10
 
 void gw_reply_json(struct gw_reply *reply, unsigned status, char *body)
 {
@@ -130,6 +136,47 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
     return true;
 }
 
+/* Takes one request from the client IP's bucket (the handshake route has
+ * its own, smaller one). Health probes are never limited. When Redis
+ * cannot answer the request passes: replay protection, which needs Redis
+ * too, still fails closed. */
+static bool gw_begin_rate_limit(const struct gw_context *ctx,
+                                struct gw_request *req, struct gw_reply *reply)
+{
+    static int64_t last_warning_s;
+    const struct gw_settings *s = ctx->settings;
+    bool handshake = strcmp(req->route->path, "/v1/handshake") == 0;
+    unsigned retry_after = 0;
+    enum cj_status status;
+    int64_t now_s;
+
+    if (ctx->redis == NULL || req->route->handler == GW_HANDLER_HEALTHZ ||
+        req->route->handler == GW_HANDLER_READYZ) {
+        return true;
+    }
+    status = gw_ratelimit_take(
+        ctx->redis, handshake ? "handshake" : "api", req->client_ip,
+        handshake ? s->handshake_rate_per_minute : s->rate_per_minute,
+        handshake ? s->handshake_rate_burst : s->rate_burst, &retry_after);
+    if (status == CJ_ERR_RATE_LIMITED) {
+        gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
+                        req->client_ip, req->request_id);
+        gw_reply_error(req, reply, GW_ERR_RATE_LIMITED, NULL,
+                       GW_REJECT_RATE_LIMITED, "per-IP rate limit");
+        reply->retry_after = retry_after;
+        return false;
+    }
+    now_s = (int64_t)time(NULL);
+    if (status != CJ_OK &&
+        now_s - __atomic_load_n(&last_warning_s, __ATOMIC_RELAXED) >=
+            GW_RATE_LIMIT_WARNING_SECONDS) {
+        __atomic_store_n(&last_warning_s, now_s, __ATOMIC_RELAXED);
+        cj_log(CJ_LOG_WARN, "gateway.rate_limit_unavailable", req->request_id,
+               CJ_F_STR("status", cj_status_name(status)));
+    }
+    return true;
+}
+
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
@@ -146,6 +193,9 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
         reply->allow = req->allowed_methods;
         gw_reply_error(req, reply, GW_ERR_METHOD_NOT_ALLOWED, NULL,
                        GW_REJECT_METHOD, "method not allowed on the route");
+        return false;
+    }
+    if (!gw_begin_rate_limit(ctx, req, reply)) {
         return false;
     }
     /* Browsers enforce CORS on reads only; a request from an origin that
@@ -237,24 +287,27 @@ static void gw_reply_backend_error(struct gw_request *req,
     gw_reply_error(req, reply, error, NULL, reason, "backend call failed");
 }
 
-/* Serves kms's JWK set as is, cacheable for as long as kms allows but no
- * longer than GW_JWKS_MAX_AGE_SECONDS, so verifiers follow a rotation. */
-static void gw_reply_jwks(struct gw_request *req, struct gw_reply *reply,
-                          const ProtobufCMessage *message)
+/* Serves kms's JWK set from the cache, cacheable for as long as kms allows
+ * but no longer than GW_JWKS_MAX_AGE_SECONDS, so verifiers follow a
+ * rotation. */
+static void gw_handle_jwks(const struct gw_context *ctx, struct gw_request *req,
+                           struct gw_reply *reply)
 {
-    const Cerrojo__V1__GetJwksResponse *jwks =
-        (const Cerrojo__V1__GetJwksResponse *)message;
-    unsigned max_age = jwks->max_age_seconds;
+    char *json = NULL;
+    unsigned max_age = 0;
+    enum cj_status status = gw_jwks_json(ctx->jwks, &json, &max_age);
 
+    if (status != CJ_OK) {
+        gw_reply_error(
+            req, reply,
+            status == CJ_ERR_NOMEM ? GW_ERR_INTERNAL : GW_ERR_UNAVAILABLE, NULL,
+            GW_REJECT_BACKEND_UNAVAILABLE, "no JWK set from kms");
+        return;
+    }
     if (max_age > GW_JWKS_MAX_AGE_SECONDS) {
         max_age = GW_JWKS_MAX_AGE_SECONDS;
     }
-    gw_reply_json(reply, 200, strdup(jwks->jwks_json));
-    if (reply->body == NULL) {
-        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
-                       "out of memory copying the JWK set");
-        return;
-    }
+    gw_reply_json(reply, 200, json);
     reply->content_type = "application/jwk-set+json";
     snprintf(reply->cache_control_buf, sizeof(reply->cache_control_buf),
              "public, max-age=%u", max_age);
@@ -286,10 +339,6 @@ static void gw_handle_plain_rpc(const struct gw_context *ctx,
                            detail, sizeof(detail));
     if (code != GRPC_STATUS_OK) {
         gw_reply_backend_error(req, reply, code, detail);
-        goto out;
-    }
-    if (req->route->handler == GW_HANDLER_JWKS) {
-        gw_reply_jwks(req, reply, response);
         goto out;
     }
     json = gw_json_from_message(response);
@@ -331,6 +380,8 @@ void gw_pipeline_finish(const struct gw_context *ctx, struct gw_request *req,
         gw_handle_openapi(ctx, req, reply);
         return;
     case GW_HANDLER_JWKS:
+        gw_handle_jwks(ctx, req, reply);
+        return;
     case GW_HANDLER_RPC:
         break;
     }

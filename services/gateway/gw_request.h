@@ -62,10 +62,11 @@ struct gw_reply {
     const char *content_type;
     const char *cache_control; /* NULL for no-store */
     char cache_control_buf[64];
-    unsigned allow;      /* methods for Allow, 0 for none */
-    bool cors_preflight; /* answer with the preflight headers */
-    bool sealed;         /* a sealed envelope: may be gzipped */
-    bool ready;          /* the pipeline has decided the answer */
+    unsigned allow;       /* methods for Allow, 0 for none */
+    unsigned retry_after; /* seconds for 429 and 503; 0: the default */
+    bool cors_preflight;  /* answer with the preflight headers */
+    bool sealed;          /* a sealed envelope: may be gzipped */
+    bool ready;           /* the pipeline has decided the answer */
 };
 
 /* Sets `reply` to the error shape for `error` with `message` (NULL for the

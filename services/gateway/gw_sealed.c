@@ -1,31 +1,597 @@
 /*
- * The sealed-route handler. Errors raised before the body is opened are
- * plain JSON; errors raised after are sealed like any answer.
+ * The sealed-route handler: open the request (stateless through kms
+ * OpenSealed, stateful through session OpenRequest), check freshness and
+ * replay, authenticate, call the route's RPC with the opened JSON, and
+ * seal the answer. Errors raised before the body is opened are plain JSON;
+ * errors raised after are sealed like any answer.
  */
 #include "gw_sealed.h"
 
 #include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cerrojo/v1/kms.pb-c.h"
+#include "cerrojo/v1/session.pb-c.h"
+#include "envelope_stateful.h"
+#include "envelope_stateless.h"
+#include "gw_audit.h"
+#include "gw_auth.h"
 #include "gw_json.h"
+#include "gw_limits.h"
+#include "gw_redis.h"
 #include "log.h"
+#include "rpc_caller.h"
 
-/* Decides the mode from the headers: a Cerrojo-Session header means
- * stateful, anything else stateless. */
-static enum gw_mode gw_sealed_mode(const struct gw_request *req)
+/* Room for a backend's status message in the log. */
+#define GW_SEALED_DETAIL_CHARS 256
+/* Longest session id accepted in Cerrojo-Session, in characters. */
+#define GW_SESSION_ID_CHARS_MAX 128
+
+static const struct gw_rpc gw_open_sealed_rpc = {
+    GW_BACKEND_KMS, "/cerrojo.v1.Kms/OpenSealed",
+    &cerrojo__v1__open_sealed_request__descriptor,
+    &cerrojo__v1__open_sealed_response__descriptor};
+
+static const struct gw_rpc gw_open_request_rpc = {
+    GW_BACKEND_SESSION, "/cerrojo.v1.Session/OpenRequest",
+    &cerrojo__v1__open_request_request__descriptor,
+    &cerrojo__v1__open_request_response__descriptor};
+
+/* An opened request and what its answer must be sealed with. Holds keys
+ * and plaintext: wiped by gw_opened_clear(). */
+struct gw_opened {
+    enum gw_mode mode;
+    char method[16];
+    /* Stateless: the response secret of RFC 9458 section 4.4. */
+    uint16_t aead_id;
+    uint8_t enc[CJ_HPKE_ENC_LEN];
+    uint8_t secret[CJ_OHTTP_MAX_SECRET_LEN];
+    size_t secret_len;
+    /* Stateful: the one-response key and the request's position. */
+    const char *session_id;
+    uint32_t epoch;
+    uint64_t seq;
+    uint8_t response_key[CJ_RATCHET_KEY_LEN];
+    char user_id[CJ_CALLER_ID_MAX_LEN + 1];
+    /* Both: the opened plaintext and views into it. */
+    ProtobufCMessage *open_response; /* owns the plaintext bytes */
+    struct cj_seal_plaintext pt;
+};
+
+static void gw_opened_clear(struct gw_opened *opened)
 {
-    return req->session_header != NULL ? GW_MODE_STATEFUL : GW_MODE_STATELESS;
+    gw_json_message_free(opened->open_response);
+    sodium_memzero(opened, sizeof(*opened));
+}
+
+static int64_t gw_now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* ---- sealing the answer ---- */
+
+/* Replaces the reply's plain JSON body by its sealed envelope. On a
+ * sealing failure the reply becomes a bodiless 500: never plaintext. */
+static void gw_seal_reply(const struct gw_opened *opened,
+                          struct gw_reply *reply)
+{
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+    enum cj_status status;
+    const uint8_t *body = (const uint8_t *)(reply->body ? reply->body : "");
+
+    if (opened->mode == GW_MODE_STATELESS) {
+        status = cj_stateless_seal_response(
+            opened->aead_id, opened->secret, opened->secret_len, opened->enc,
+            sizeof(opened->enc), body, reply->body_len, &envelope,
+            &envelope_len);
+    } else {
+        status = cj_stateful_seal_response(
+            opened->response_key, (const uint8_t *)opened->session_id,
+            strlen(opened->session_id), opened->epoch, opened->seq, body,
+            reply->body_len, &envelope, &envelope_len);
+    }
+    if (reply->body != NULL) {
+        sodium_memzero(reply->body, reply->body_len);
+    }
+    if (status != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "gateway.seal_failed", NULL,
+               CJ_F_STR("status", cj_status_name(status)));
+        gw_reply_clear(reply);
+        reply->status = 500;
+        reply->content_type = NULL;
+        return;
+    }
+    free(reply->body);
+    reply->body = envelope;
+    reply->body_len = envelope_len;
+    reply->sealed = true;
+    reply->content_type = "application/json";
+    reply->cache_control = NULL; /* no-store */
+}
+
+static void gw_sealed_error(struct gw_request *req, struct gw_reply *reply,
+                            const struct gw_opened *opened, enum gw_error error,
+                            const char *message, enum gw_rejection reason,
+                            const char *log_reason)
+{
+    gw_reply_error(req, reply, error, message, reason, log_reason);
+    gw_seal_reply(opened, reply);
+}
+
+/* ---- opening ---- */
+
+/* Answers a rejected envelope (before opening) with a plain error. */
+static void gw_envelope_rejected(const struct gw_context *ctx,
+                                 struct gw_request *req, struct gw_reply *reply,
+                                 enum cj_seal_reason why)
+{
+    enum cj_status status = cj_seal_reason_status(why);
+
+    if (status == CJ_ERR_CRYPTO) {
+        gw_audit_record(ctx->audit, "gateway.decryption_failed",
+                        req->route->path, req->client_ip, req->request_id);
+        gw_reply_error(req, reply, GW_ERR_DECRYPTION_FAILED, NULL,
+                       GW_REJECT_DECRYPTION_FAILED, cj_seal_reason_name(why));
+        return;
+    }
+    gw_reply_error(req, reply,
+                   status == CJ_ERR_TOO_LARGE ? GW_ERR_PAYLOAD_TOO_LARGE
+                                              : GW_ERR_INVALID_REQUEST,
+                   "The sealed envelope is malformed.", GW_REJECT_JSON_INVALID,
+                   cj_seal_reason_name(why));
+}
+
+/* Fetches the envelope text: the body, or the Cerrojo-Seal header of a
+ * request without one. *owned is set when the text must be freed. */
+static bool gw_envelope_text(const struct gw_context *ctx,
+                             struct gw_request *req, struct gw_reply *reply,
+                             const char **text, size_t *len, char **owned)
+{
+    enum cj_seal_reason why = CJ_SEAL_OK;
+
+    *owned = NULL;
+    if (req->route->body_bytes_max > 0) {
+        if (req->body_len == 0) {
+            gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                           "The request needs a sealed body.", GW_REJECT_MODE,
+                           "empty body on a sealed route");
+            return false;
+        }
+        *text = (const char *)req->body;
+        *len = req->body_len;
+        return true;
+    }
+    if (req->seal_header == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "A sealed GET needs the Cerrojo-Seal header.",
+                       GW_REJECT_MODE, "sealed GET without a seal header");
+        return false;
+    }
+    if (cj_seal_header_decode(req->seal_header, strlen(req->seal_header), owned,
+                              len, &why) != CJ_OK) {
+        gw_envelope_rejected(ctx, req, reply, why);
+        return false;
+    }
+    *text = *owned;
+    return true;
+}
+
+/* Rejects deep JSON before the envelope parser sees it. */
+static bool gw_envelope_depth_ok(struct gw_request *req, struct gw_reply *reply,
+                                 const char *text, size_t len)
+{
+    char message[GW_JSON_ERROR_CHARS];
+
+    if (gw_json_check_depth(text, len, GW_JSON_DEPTH_MAX) == CJ_OK) {
+        return true;
+    }
+    snprintf(message, sizeof(message), "JSON nesting is deeper than %d levels",
+             GW_JSON_DEPTH_MAX);
+    gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST, message,
+                   GW_REJECT_JSON_TOO_DEEP, "envelope nesting too deep");
+    return false;
+}
+
+/* Maps a failed open RPC to a plain error; audits decryption failures. */
+static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
+                           struct gw_reply *reply, grpc_status_code code,
+                           const char *detail)
+{
+    enum gw_error error = gw_error_from_grpc(code, GW_ERR_DECRYPTION_FAILED);
+    enum gw_rejection reason = GW_REJECT_DECRYPTION_FAILED;
+
+    if (code == GRPC_STATUS_NOT_FOUND && req->session_header != NULL) {
+        error = GW_ERR_INVALID_TOKEN; /* unknown or expired session */
+        reason = GW_REJECT_TOKEN;
+    } else if (code == GRPC_STATUS_ABORTED) {
+        reason = GW_REJECT_REPLAYED;
+        gw_audit_record(ctx->audit, "gateway.replayed", req->route->path,
+                        req->client_ip, req->request_id);
+    } else if (error == GW_ERR_UNAVAILABLE || error == GW_ERR_INTERNAL ||
+               error == GW_ERR_RATE_LIMITED) {
+        reason = GW_REJECT_BACKEND_UNAVAILABLE;
+    } else {
+        /* Unknown key id, wrong suite, bad tag: one class for clients. */
+        error = GW_ERR_DECRYPTION_FAILED;
+        gw_audit_record(ctx->audit, "gateway.decryption_failed",
+                        req->route->path, req->client_ip, req->request_id);
+    }
+    cj_log(CJ_LOG_INFO, "gateway.open_failed", req->request_id,
+           CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+    gw_reply_error(req, reply, error, NULL, reason, "sealed body not opened");
+}
+
+static bool gw_decode_plaintext(struct gw_request *req, struct gw_reply *reply,
+                                struct gw_opened *opened,
+                                const ProtobufCBinaryData *plaintext)
+{
+    enum cj_seal_reason why = CJ_SEAL_OK;
+
+    if (cj_seal_plaintext_decode(plaintext->data, plaintext->len, &opened->pt,
+                                 &why) != CJ_OK) {
+        gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
+                        "The sealed plaintext is malformed.",
+                        GW_REJECT_JSON_INVALID, cj_seal_reason_name(why));
+        return false;
+    }
+    return true;
+}
+
+static bool gw_open_stateless(const struct gw_context *ctx,
+                              struct gw_request *req, struct gw_reply *reply,
+                              const char *text, size_t len,
+                              struct gw_opened *opened)
+{
+    struct cj_stateless_request sreq = {0};
+    Cerrojo__V1__OpenSealedRequest request =
+        CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
+    const Cerrojo__V1__OpenSealedResponse *response;
+    struct gw_caller caller = {.channel = "stateless",
+                               .client_ip = req->client_ip,
+                               .user_agent = req->user_agent,
+                               .request_id = req->request_id};
+    char detail[GW_SEALED_DETAIL_CHARS] = "";
+    enum cj_seal_reason why = CJ_SEAL_OK;
+    uint8_t *aad = NULL;
+    size_t aad_len = 0;
+    grpc_status_code code;
+    bool ok = false;
+
+    if (cj_stateless_parse_request(text, len, &sreq, &why) != CJ_OK) {
+        gw_envelope_rejected(ctx, req, reply, why);
+        goto out;
+    }
+    if (cj_stateless_build_aad(opened->method, req->route->path, &aad,
+                               &aad_len) != CJ_OK) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "AAD of a route path failed");
+        goto out;
+    }
+    request.version = sreq.header.version;
+    request.key_id = sreq.header.key_id;
+    request.kem_id = sreq.header.suite.kem_id;
+    request.kdf_id = sreq.header.suite.kdf_id;
+    request.aead_id = sreq.header.suite.aead_id;
+    request.enc.data = sreq.enc;
+    request.enc.len = sizeof(sreq.enc);
+    request.aad.data = aad;
+    request.aad.len = aad_len;
+    request.ciphertext.data = sreq.ct;
+    request.ciphertext.len = sreq.ct_len;
+    code = gw_backend_call(ctx->backends, &gw_open_sealed_rpc, &caller,
+                           &request.base, &opened->open_response, detail,
+                           sizeof(detail));
+    if (code != GRPC_STATUS_OK) {
+        gw_open_failed(ctx, req, reply, code, detail);
+        goto out;
+    }
+    response = (const Cerrojo__V1__OpenSealedResponse *)opened->open_response;
+    if (response->response_secret.len == 0 ||
+        response->response_secret.len > sizeof(opened->secret)) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "kms returned a response secret of a wrong length");
+        goto out;
+    }
+    opened->mode = GW_MODE_STATELESS;
+    opened->aead_id = sreq.header.suite.aead_id;
+    memcpy(opened->enc, sreq.enc, sizeof(opened->enc));
+    memcpy(opened->secret, response->response_secret.data,
+           response->response_secret.len);
+    opened->secret_len = response->response_secret.len;
+    ok = gw_decode_plaintext(req, reply, opened, &response->plaintext);
+
+out:
+    free(aad);
+    cj_stateless_request_clear(&sreq);
+    return ok;
+}
+
+static bool gw_session_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+
+    if (len == 0 || len > GW_SESSION_ID_CHARS_MAX) {
+        return false;
+    }
+    return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_") == len;
+}
+
+static bool gw_open_stateful(const struct gw_context *ctx,
+                             struct gw_request *req, struct gw_reply *reply,
+                             const char *text, size_t len,
+                             struct gw_opened *opened)
+{
+    struct cj_stateful_request sreq = {0};
+    Cerrojo__V1__OpenRequestRequest request =
+        CERROJO__V1__OPEN_REQUEST_REQUEST__INIT;
+    const Cerrojo__V1__OpenRequestResponse *response;
+    const char *sid = req->session_header;
+    struct gw_caller caller = {.session_id = sid,
+                               .channel = "stateful",
+                               .client_ip = req->client_ip,
+                               .user_agent = req->user_agent,
+                               .request_id = req->request_id};
+    char detail[GW_SEALED_DETAIL_CHARS] = "";
+    enum cj_seal_reason why = CJ_SEAL_OK;
+    uint8_t *aad = NULL;
+    size_t aad_len = 0;
+    grpc_status_code code;
+    bool ok = false;
+
+    if (!gw_session_id_valid(sid)) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "The Cerrojo-Session header is malformed.",
+                       GW_REJECT_MODE, "malformed session id");
+        goto out;
+    }
+    if (cj_stateful_parse_request(text, len, &sreq, &why) != CJ_OK) {
+        gw_envelope_rejected(ctx, req, reply, why);
+        goto out;
+    }
+    if (cj_stateful_build_aad((const uint8_t *)sid, strlen(sid), sreq.epoch,
+                              sreq.seq, opened->method, req->route->path, &aad,
+                              &aad_len) != CJ_OK) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "AAD of a route path failed");
+        goto out;
+    }
+    request.session_id = (char *)sid;
+    request.epoch = sreq.epoch;
+    request.sequence = sreq.seq;
+    request.aad.data = aad;
+    request.aad.len = aad_len;
+    request.ciphertext.data = sreq.ct;
+    request.ciphertext.len = sreq.ct_len;
+    code = gw_backend_call(ctx->backends, &gw_open_request_rpc, &caller,
+                           &request.base, &opened->open_response, detail,
+                           sizeof(detail));
+    if (code != GRPC_STATUS_OK) {
+        gw_open_failed(ctx, req, reply, code, detail);
+        goto out;
+    }
+    response = (const Cerrojo__V1__OpenRequestResponse *)opened->open_response;
+    if (response->response_key.len != CJ_RATCHET_KEY_LEN ||
+        strlen(response->user_id) > CJ_CALLER_ID_MAX_LEN) {
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "session returned a malformed answer");
+        goto out;
+    }
+    opened->mode = GW_MODE_STATEFUL;
+    opened->session_id = sid;
+    opened->epoch = sreq.epoch;
+    opened->seq = sreq.seq;
+    memcpy(opened->response_key, response->response_key.data,
+           CJ_RATCHET_KEY_LEN);
+    snprintf(opened->user_id, sizeof(opened->user_id), "%s", response->user_id);
+    ok = gw_decode_plaintext(req, reply, opened, &response->plaintext);
+
+out:
+    free(aad);
+    cj_stateful_request_clear(&sreq);
+    return ok;
+}
+
+/* ---- after opening ---- */
+
+/* Checks the stateless timestamp window, then records enc against replay.
+ * The record comes only now, after a successful open, so that forged
+ * envelopes cannot fill Redis or block a real client's enc. */
+static bool gw_check_fresh(const struct gw_context *ctx, struct gw_request *req,
+                           struct gw_reply *reply,
+                           const struct gw_opened *opened)
+{
+    const struct gw_settings *s = ctx->settings;
+    enum cj_seal_reason why = CJ_SEAL_OK;
+    unsigned ttl = 2 * s->timestamp_window_seconds + s->clock_leeway_seconds;
+    enum cj_status status;
+
+    if (cj_seal_check_timestamp(opened->pt.ts_ms, (uint64_t)gw_now_ms(),
+                                (uint64_t)s->timestamp_window_seconds * 1000,
+                                &why) != CJ_OK) {
+        gw_audit_record(ctx->audit, "gateway.stale_timestamp", req->route->path,
+                        req->client_ip, req->request_id);
+        gw_sealed_error(req, reply, opened, GW_ERR_REPLAYED,
+                        "The request timestamp is outside the accepted "
+                        "window; check the clock offset.",
+                        GW_REJECT_TIMESTAMP, "timestamp outside the window");
+        return false;
+    }
+    status = ctx->redis != NULL ? gw_replay_record(ctx->redis, opened->enc,
+                                                   sizeof(opened->enc), ttl)
+                                : CJ_ERR_UNAVAILABLE;
+    if (status == CJ_ERR_REPLAYED) {
+        gw_audit_record(ctx->audit, "gateway.replayed", req->route->path,
+                        req->client_ip, req->request_id);
+        gw_sealed_error(req, reply, opened, GW_ERR_REPLAYED, NULL,
+                        GW_REJECT_REPLAYED, "enc already recorded");
+        return false;
+    }
+    if (status != CJ_OK) {
+        gw_sealed_error(req, reply, opened, GW_ERR_UNAVAILABLE, NULL,
+                        GW_REJECT_BACKEND_UNAVAILABLE,
+                        "replay record failed: Redis unavailable");
+        return false;
+    }
+    return true;
+}
+
+/* Decides the caller's identity. Token claims are kept in *claims so that
+ * the caller context can point into them. */
+static bool gw_authenticate(const struct gw_context *ctx,
+                            struct gw_request *req, struct gw_reply *reply,
+                            const struct gw_opened *opened,
+                            struct gw_caller *caller,
+                            struct cj_jwt_claims *claims)
+{
+    const char *reason = "no user";
+    enum gw_error error;
+
+    if (opened->mode == GW_MODE_STATEFUL) {
+        if (opened->user_id[0] != '\0') {
+            caller->user_id = opened->user_id;
+        }
+    } else if (req->route->user != GW_USER_NONE && opened->pt.token_len > 0) {
+        error = gw_auth_verify_token(ctx, req->request_id,
+                                     (const char *)opened->pt.token,
+                                     opened->pt.token_len, claims, &reason);
+        if (error != GW_OK) {
+            gw_sealed_error(req, reply, opened, error, NULL,
+                            error == GW_ERR_INVALID_TOKEN
+                                ? GW_REJECT_TOKEN
+                                : GW_REJECT_BACKEND_UNAVAILABLE,
+                            reason);
+            return false;
+        }
+        caller->user_id = claims->sub;
+        caller->session_id = claims->sid[0] != '\0' ? claims->sid : NULL;
+        caller->token_id = claims->jti;
+        caller->token_expires_at = claims->exp;
+    }
+    if (req->route->user == GW_USER_REQUIRED && caller->user_id == NULL) {
+        gw_sealed_error(req, reply, opened, GW_ERR_INVALID_TOKEN,
+                        "This route needs a logged-in user.", GW_REJECT_TOKEN,
+                        reason);
+        return false;
+    }
+    return true;
+}
+
+/* Builds the RPC request from the opened JSON body and the route's path
+ * field. */
+static ProtobufCMessage *gw_build_request(struct gw_request *req,
+                                          struct gw_reply *reply,
+                                          const struct gw_opened *opened)
+{
+    const struct gw_route *route = req->route;
+    const char *text = (const char *)opened->pt.body;
+    size_t len = opened->pt.body_len;
+    json_t *json = NULL;
+    ProtobufCMessage *message = NULL;
+    char err[GW_JSON_ERROR_CHARS] = "";
+    enum cj_status status;
+
+    if (len == 0) {
+        text = "{}";
+        len = 2;
+    }
+    status = gw_json_parse_object(text, len, &json, err, sizeof(err));
+    if (status == CJ_OK) {
+        status = gw_json_to_message(json, route->rpc.request, route->path_field,
+                                    &message, err, sizeof(err));
+    }
+    json_decref(json);
+    if (status != CJ_OK) {
+        gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST, err,
+                        status == CJ_ERR_TOO_LARGE ? GW_REJECT_JSON_TOO_DEEP
+                                                   : GW_REJECT_JSON_INVALID,
+                        "request JSON does not fit the RPC");
+        return NULL;
+    }
+    if (route->path_field != NULL) {
+        const ProtobufCFieldDescriptor *field =
+            protobuf_c_message_descriptor_get_field_by_name(route->rpc.request,
+                                                            route->path_field);
+
+        *(int32_t *)((char *)message + field->offset) = route->path_field_value;
+    }
+    return message;
+}
+
+static void gw_call_and_reply(const struct gw_context *ctx,
+                              struct gw_request *req, struct gw_reply *reply,
+                              const struct gw_opened *opened,
+                              const struct gw_caller *caller)
+{
+    ProtobufCMessage *request = gw_build_request(req, reply, opened);
+    ProtobufCMessage *response = NULL;
+    char detail[GW_SEALED_DETAIL_CHARS] = "";
+    json_t *json = NULL;
+    grpc_status_code code;
+
+    if (request == NULL) {
+        return;
+    }
+    code = gw_backend_call(ctx->backends, &req->route->rpc, caller, request,
+                           &response, detail, sizeof(detail));
+    if (code != GRPC_STATUS_OK) {
+        enum gw_error error =
+            gw_error_from_grpc(code, req->route->unauthenticated_as);
+
+        cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
+               CJ_F_STR("rpc", req->route->rpc.path),
+               CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+        gw_sealed_error(req, reply, opened, error, NULL,
+                        error == GW_ERR_UNAVAILABLE
+                            ? GW_REJECT_BACKEND_UNAVAILABLE
+                            : GW_REJECT_COUNT,
+                        "backend call failed");
+        goto out;
+    }
+    json = gw_json_from_message(response);
+    gw_reply_json(reply, 200, json ? json_dumps(json, JSON_COMPACT) : NULL);
+    if (reply->body == NULL) {
+        gw_sealed_error(req, reply, opened, GW_ERR_INTERNAL, NULL,
+                        GW_REJECT_COUNT, "answer not representable as JSON");
+        goto out;
+    }
+    gw_seal_reply(opened, reply);
+
+out:
+    json_decref(json);
+    gw_json_message_free(request);
+    gw_json_message_free(response);
 }
 
 void gw_sealed_handle(const struct gw_context *ctx, struct gw_request *req,
                       struct gw_reply *reply)
 {
-    enum gw_mode mode = gw_sealed_mode(req);
-    json_t *envelope = NULL;
-    char err[GW_JSON_ERROR_CHARS] = "";
-    enum cj_status status;
+    enum gw_mode mode =
+        req->session_header != NULL ? GW_MODE_STATEFUL : GW_MODE_STATELESS;
+    struct gw_opened opened;
+    struct gw_caller caller = {
+        .channel = mode == GW_MODE_STATEFUL ? "stateful" : "stateless",
+        .client_ip = req->client_ip,
+        .user_agent = req->user_agent,
+        .request_id = req->request_id};
+    struct cj_jwt_claims claims;
+    const char *text = NULL;
+    size_t len = 0;
+    char *owned = NULL;
+    bool ok;
 
-    (void)ctx;
+    memset(&opened, 0, sizeof(opened));
+    memset(&claims, 0, sizeof(claims));
+    gw_methods_format(req->method, opened.method, sizeof(opened.method));
     if (!(req->route->modes & mode)) {
         gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
                        mode == GW_MODE_STATEFUL
@@ -34,27 +600,30 @@ void gw_sealed_handle(const struct gw_context *ctx, struct gw_request *req,
                        GW_REJECT_MODE, "mode not accepted by the route");
         goto out;
     }
-    if (req->route->body_bytes_max > 0) {
-        status = gw_json_parse_object((const char *)req->body, req->body_len,
-                                      &envelope, err, sizeof(err));
-        if (status != CJ_OK) {
-            gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST, err,
-                           status == CJ_ERR_TOO_LARGE ? GW_REJECT_JSON_TOO_DEEP
-                                                      : GW_REJECT_JSON_INVALID,
-                           "envelope is not a JSON object");
-            goto out;
-        }
-    } else if (req->seal_header == NULL && req->session_header == NULL) {
-        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
-                       "A sealed GET needs the Cerrojo-Seal header.",
-                       GW_REJECT_MODE, "sealed GET without a seal header");
+    if (!gw_envelope_text(ctx, req, reply, &text, &len, &owned) ||
+        !gw_envelope_depth_ok(req, reply, text, len)) {
         goto out;
     }
-    /* TODO: open the envelope with the sealing API once it lands. */
-    gw_reply_error(req, reply, GW_ERR_UNAVAILABLE,
-                   "Sealed routes are not available yet.",
-                   GW_REJECT_BACKEND_UNAVAILABLE, "sealing not built in");
+    ok = mode == GW_MODE_STATELESS
+             ? gw_open_stateless(ctx, req, reply, text, len, &opened)
+             : gw_open_stateful(ctx, req, reply, text, len, &opened);
+    if (!ok) {
+        goto out;
+    }
+    if (mode == GW_MODE_STATELESS &&
+        !gw_check_fresh(ctx, req, reply, &opened)) {
+        goto out;
+    }
+    if (mode == GW_MODE_STATEFUL) {
+        caller.session_id = opened.session_id;
+    }
+    if (!gw_authenticate(ctx, req, reply, &opened, &caller, &claims)) {
+        goto out;
+    }
+    gw_call_and_reply(ctx, req, reply, &opened, &caller);
 
 out:
-    json_decref(envelope);
+    free(owned);
+    sodium_memzero(&claims, sizeof(claims));
+    gw_opened_clear(&opened);
 }

@@ -5,6 +5,7 @@ shape, security headers, CORS, request ids, metrics and the access log.
 Starts the gateway binary given as the first argument on free loopback
 ports, sends real HTTP requests and stops it by its process id.
 """
+import base64
 import http.client
 import json
 import os
@@ -25,6 +26,10 @@ SECURITY_HEADERS = {
 }
 ORIGIN = "https://app.example"
 STARTUP_SECONDS = 10
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def free_port():
@@ -224,12 +229,43 @@ class GatewayHttpTest(unittest.TestCase):
         self.assertTrue(self.gw.alive())
         self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
 
-    def test_sealed_route_without_backends_is_503(self):
+    def test_malformed_envelope_is_400(self):
+        for body in (b"{}", b'{"v":1}', b"[]", b'{"v":1,"kid":1,"kdf":1,'
+                     b'"aead":2,"enc":"AAAA","ct":"AAAA","x":1}'):
+            status, headers, data = self.gw.request(
+                "POST", "/v1/login", body=body,
+                headers={"Content-Type": "application/json"})
+            self.assert_error(status, headers, data, 400, "invalid_request")
+
+    def test_stateless_envelope_with_kms_down_is_503(self):
+        envelope = json.dumps({"v": 1, "kid": 1, "kdf": 1, "aead": 2,
+                               "enc": b64url(os.urandom(32)),
+                               "ct": b64url(os.urandom(48))})
+        start = time.monotonic()
         status, headers, data = self.gw.request(
-            "POST", "/v1/login", body=b"{}",
+            "POST", "/v1/login", body=envelope,
             headers={"Content-Type": "application/json"})
         self.assert_error(status, headers, data, 503, "unavailable")
         self.assertIn("retry-after", headers)
+        self.assertLess(time.monotonic() - start, 10)
+
+    def test_stateful_envelope_with_session_down_is_503(self):
+        envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
+                               "ct": b64url(os.urandom(48))})
+        status, headers, data = self.gw.request(
+            "POST", "/v1/logout", body=envelope,
+            headers={"Content-Type": "application/json",
+                     "Cerrojo-Session": "AAAAAAAAAAAAAAAAAAAAAA"})
+        self.assert_error(status, headers, data, 503, "unavailable")
+
+    def test_sealed_get_without_seal_header_is_400(self):
+        status, headers, data = self.gw.request("GET", "/v1/me")
+        self.assert_error(status, headers, data, 400, "invalid_request")
+
+    def test_protected_data_needs_a_session(self):
+        status, headers, data = self.gw.request(
+            "GET", "/v1/me/data/protected", headers={"Cerrojo-Seal": "e30"})
+        self.assert_error(status, headers, data, 400, "invalid_request")
 
     def test_plain_route_with_backend_down_is_503(self):
         start = time.monotonic()

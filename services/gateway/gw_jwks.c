@@ -1,0 +1,209 @@
+/*
+ * The JWKS cache. Readers verify under a read lock; a fetch runs without
+ * any lock (it is an RPC) and swaps the new set in under the write lock.
+ */
+#include "gw_jwks.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cerrojo/v1/kms.pb-c.h"
+#include "gw_json.h"
+#include "gw_routes.h"
+#include "log.h"
+
+/* Room for a backend's status message in the log. */
+#define GW_JWKS_DETAIL_CHARS 256
+
+struct gw_jwks_cache {
+    struct gw_backends *backends;
+    unsigned refresh_seconds;
+    pthread_rwlock_t lock;
+    /* Guarded by lock. */
+    struct cj_jwks *set;
+    char *json;
+    unsigned max_age_seconds;
+    int64_t fetched_ms; /* monotonic; 0 when never */
+    /* Last fetch attempt, monotonic ms; read and written atomically. */
+    int64_t attempted_ms;
+};
+
+static const struct gw_rpc gw_get_jwks_rpc = {
+    GW_BACKEND_KMS, "/cerrojo.v1.Kms/GetJwks",
+    &cerrojo__v1__get_jwks_request__descriptor,
+    &cerrojo__v1__get_jwks_response__descriptor};
+
+static int64_t gw_monotonic_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
+                                        unsigned refresh_seconds)
+{
+    struct gw_jwks_cache *cache = calloc(1, sizeof(*cache));
+
+    if (cache == NULL) {
+        return NULL;
+    }
+    cache->backends = backends;
+    cache->refresh_seconds = refresh_seconds;
+    pthread_rwlock_init(&cache->lock, NULL);
+    return cache;
+}
+
+void gw_jwks_cache_free(struct gw_jwks_cache *cache)
+{
+    if (cache == NULL) {
+        return;
+    }
+    cj_jwks_free(cache->set);
+    free(cache->json);
+    pthread_rwlock_destroy(&cache->lock);
+    free(cache);
+}
+
+/* True when the set is missing or older than the refresh period or kms's
+ * max-age. Call under the lock. */
+static bool gw_jwks_stale(const struct gw_jwks_cache *cache, int64_t now_ms)
+{
+    unsigned period = cache->refresh_seconds;
+
+    if (cache->set == NULL) {
+        return true;
+    }
+    if (cache->max_age_seconds > 0 && cache->max_age_seconds < period) {
+        period = cache->max_age_seconds;
+    }
+    return now_ms - cache->fetched_ms >= (int64_t)period * 1000;
+}
+
+/* Fetches the set from kms unless a fetch started less than
+ * GW_JWKS_FETCH_INTERVAL_MS ago. */
+static void gw_jwks_fetch(struct gw_jwks_cache *cache)
+{
+    Cerrojo__V1__GetJwksRequest request = CERROJO__V1__GET_JWKS_REQUEST__INIT;
+    ProtobufCMessage *message = NULL;
+    struct cj_jwks *set = NULL;
+    char *json = NULL;
+    char detail[GW_JWKS_DETAIL_CHARS] = "";
+    int64_t now = gw_monotonic_ms();
+    int64_t last = __atomic_load_n(&cache->attempted_ms, __ATOMIC_RELAXED);
+    const Cerrojo__V1__GetJwksResponse *response;
+    grpc_status_code code;
+    enum cj_status status;
+
+    if (last != 0 && now - last < GW_JWKS_FETCH_INTERVAL_MS) {
+        return;
+    }
+    if (!__atomic_compare_exchange_n(&cache->attempted_ms, &last, now, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        return; /* another thread is fetching */
+    }
+    code = gw_backend_call(cache->backends, &gw_get_jwks_rpc, NULL,
+                           &request.base, &message, detail, sizeof(detail));
+    if (code != GRPC_STATUS_OK) {
+        cj_log(CJ_LOG_WARN, "gateway.jwks_fetch_failed", NULL,
+               CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+        goto out;
+    }
+    response = (const Cerrojo__V1__GetJwksResponse *)message;
+    status =
+        cj_jwks_parse(response->jwks_json, strlen(response->jwks_json), &set);
+    json = strdup(response->jwks_json);
+    if (status != CJ_OK || json == NULL) {
+        cj_log(CJ_LOG_ERROR, "gateway.jwks_invalid", NULL,
+               CJ_F_STR("status", cj_status_name(status)));
+        goto out;
+    }
+    pthread_rwlock_wrlock(&cache->lock);
+    cj_jwks_free(cache->set);
+    free(cache->json);
+    cache->set = set;
+    cache->json = json;
+    cache->max_age_seconds = response->max_age_seconds;
+    cache->fetched_ms = gw_monotonic_ms();
+    pthread_rwlock_unlock(&cache->lock);
+    cj_log(CJ_LOG_INFO, "gateway.jwks_refreshed", NULL,
+           CJ_F_INT("keys", cj_jwks_count(set)));
+    set = NULL;
+    json = NULL;
+
+out:
+    cj_jwks_free(set);
+    free(json);
+    gw_json_message_free(message);
+}
+
+static void gw_jwks_refresh_if_stale(struct gw_jwks_cache *cache)
+{
+    bool stale;
+
+    pthread_rwlock_rdlock(&cache->lock);
+    stale = gw_jwks_stale(cache, gw_monotonic_ms());
+    pthread_rwlock_unlock(&cache->lock);
+    if (stale) {
+        gw_jwks_fetch(cache);
+    }
+}
+
+/* One verification under the read lock; CJ_ERR_UNAVAILABLE without a set. */
+static enum cj_status
+gw_jwks_verify_once(struct gw_jwks_cache *cache,
+                    const struct cj_jwt_verify_config *config,
+                    const char *token, size_t token_len,
+                    struct cj_jwt_claims *claims, enum cj_jose_reason *reason)
+{
+    enum cj_status status = CJ_ERR_UNAVAILABLE;
+
+    pthread_rwlock_rdlock(&cache->lock);
+    if (cache->set != NULL) {
+        status = cj_jwt_verify(cache->set, config, (int64_t)time(NULL), token,
+                               token_len, claims, reason);
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    return status;
+}
+
+enum cj_status gw_jwks_verify(struct gw_jwks_cache *cache,
+                              const struct cj_jwt_verify_config *config,
+                              const char *token, size_t token_len,
+                              struct cj_jwt_claims *claims,
+                              enum cj_jose_reason *reason)
+{
+    enum cj_status status;
+
+    gw_jwks_refresh_if_stale(cache);
+    status =
+        gw_jwks_verify_once(cache, config, token, token_len, claims, reason);
+    if (status != CJ_OK && status != CJ_ERR_UNAVAILABLE &&
+        *reason == CJ_JOSE_KID_UNKNOWN) {
+        /* A key published since the last fetch: fetch once, try again. */
+        gw_jwks_fetch(cache);
+        status = gw_jwks_verify_once(cache, config, token, token_len, claims,
+                                     reason);
+    }
+    return status;
+}
+
+enum cj_status gw_jwks_json(struct gw_jwks_cache *cache, char **json,
+                            unsigned *max_age)
+{
+    enum cj_status status = CJ_ERR_UNAVAILABLE;
+
+    *json = NULL;
+    gw_jwks_refresh_if_stale(cache);
+    pthread_rwlock_rdlock(&cache->lock);
+    if (cache->json != NULL) {
+        *json = strdup(cache->json);
+        *max_age = cache->max_age_seconds;
+        status = *json != NULL ? CJ_OK : CJ_ERR_NOMEM;
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    return status;
+}

@@ -1,0 +1,211 @@
+/*
+ * Anti-replay records and rate limits in Redis through the common pool.
+ */
+#include "gw_redis.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis.h"
+
+/* Room for a key: the prefix, a bucket name, an IPv6 address. */
+#define GW_REDIS_KEY_SIZE 160
+/* Room for "host" of a host:port setting. */
+#define GW_REDIS_HOST_SIZE 256
+/* Connections in the pool: one per concurrent request at most. */
+#define GW_REDIS_POOL_SIZE 16
+/* Per-command and acquire timeouts, in milliseconds: a slow Redis costs a
+ * request this much before it fails closed. */
+#define GW_REDIS_TIMEOUT_MS 500
+
+/*
+ * GCRA (generic cell rate algorithm). KEYS[1]: the bucket. ARGV[1]: the
+ * emission interval T in ms (a minute divided by the rate); ARGV[2]: the
+ * burst. The stored value is the theoretical arrival time (TAT) in ms. A
+ * request is allowed when the new TAT is at most burst * T ahead of now;
+ * otherwise it is refused with the wait until it would be. Redis's own
+ * clock is used so that every gateway replica agrees.
+ */
+static const char gw_gcra_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local interval = tonumber(ARGV[1])\n"
+    "local burst = tonumber(ARGV[2])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
+    "if tat < now then tat = now end\n"
+    "local new_tat = tat + interval\n"
+    "local allow_at = new_tat - burst * interval\n"
+    "if now < allow_at then return {0, allow_at - now} end\n"
+    "redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)\n"
+    "return {1, 0}\n";
+
+struct gw_redis {
+    struct cj_redis_pool *pool;
+    struct cj_redis_script gcra;
+};
+
+static enum cj_status gw_redis_parse_addr(const char *addr, char *host,
+                                          size_t host_size, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end = NULL;
+    long value;
+
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= host_size) {
+        return CJ_ERR_INVALID;
+    }
+    errno = 0;
+    value = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || value < 1 || value > 65535) {
+        return CJ_ERR_INVALID;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)value;
+    return CJ_OK;
+}
+
+enum cj_status gw_redis_new(const char *addr, struct gw_redis **out)
+{
+    char host[GW_REDIS_HOST_SIZE];
+    struct cj_redis_options options = {
+        .host = host,
+        .pool_size = GW_REDIS_POOL_SIZE,
+        .connect_timeout_ms = GW_REDIS_TIMEOUT_MS,
+        .command_timeout_ms = GW_REDIS_TIMEOUT_MS,
+        .acquire_timeout_ms = GW_REDIS_TIMEOUT_MS,
+    };
+    struct gw_redis *redis = NULL;
+    enum cj_status status;
+
+    *out = NULL;
+    status = gw_redis_parse_addr(addr, host, sizeof(host), &options.port);
+    if (status != CJ_OK) {
+        return status;
+    }
+    redis = calloc(1, sizeof(*redis));
+    if (redis == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    status = cj_redis_pool_new(&options, &redis->pool);
+    if (status != CJ_OK) {
+        free(redis);
+        return status;
+    }
+    cj_redis_script_init(&redis->gcra, gw_gcra_lua);
+    *out = redis;
+    return CJ_OK;
+}
+
+void gw_redis_free(struct gw_redis *redis)
+{
+    if (redis == NULL) {
+        return;
+    }
+    cj_redis_pool_free(redis->pool);
+    free(redis);
+}
+
+bool gw_redis_ping(void *arg)
+{
+    struct gw_redis *redis = arg;
+    const char *argv[] = {"PING"};
+    size_t argvlen[] = {4};
+    redisReply *reply = NULL;
+    enum cj_status status =
+        cj_redis_command(redis->pool, 1, argv, argvlen, &reply);
+
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return status == CJ_OK;
+}
+
+enum cj_status gw_replay_record(struct gw_redis *redis, const uint8_t *enc,
+                                size_t enc_len, unsigned ttl_seconds)
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char key[GW_REDIS_KEY_SIZE];
+    char ttl[16];
+    const char *argv[6];
+    size_t argvlen[6];
+    redisReply *reply = NULL;
+    enum cj_status status;
+    size_t prefix = sizeof(GW_REPLAY_KEY_PREFIX) - 1;
+
+    crypto_hash_sha256(digest, enc, enc_len);
+    memcpy(key, GW_REPLAY_KEY_PREFIX, prefix);
+    sodium_bin2hex(key + prefix, sizeof(key) - prefix, digest, sizeof(digest));
+    snprintf(ttl, sizeof(ttl), "%u", ttl_seconds);
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = "1";
+    argv[3] = "NX";
+    argv[4] = "EX";
+    argv[5] = ttl;
+    for (size_t i = 0; i < 6; i++) {
+        argvlen[i] = strlen(argv[i]);
+    }
+    status = cj_redis_command(redis->pool, 6, argv, argvlen, &reply);
+    if (status == CJ_OK) {
+        /* SET NX answers OK when it wrote and nil when the key existed. */
+        status = reply->type == REDIS_REPLY_NIL ? CJ_ERR_REPLAYED : CJ_OK;
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return status;
+}
+
+enum cj_status gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
+                                 const char *client_ip, unsigned per_minute,
+                                 unsigned burst, unsigned *retry_after_s)
+{
+    char key[GW_REDIS_KEY_SIZE];
+    char interval[16];
+    char burst_text[16];
+    const char *argv[3] = {key, interval, burst_text};
+    size_t argvlen[3];
+    redisReply *reply = NULL;
+    enum cj_status status;
+    unsigned interval_ms = per_minute > 0 ? 60000u / per_minute : 60000u;
+
+    *retry_after_s = 0;
+    snprintf(key, sizeof(key), "%s%s:%s", GW_RATELIMIT_KEY_PREFIX, bucket,
+             client_ip);
+    snprintf(interval, sizeof(interval), "%u",
+             interval_ms > 0 ? interval_ms : 1);
+    snprintf(burst_text, sizeof(burst_text), "%u", burst > 0 ? burst : 1);
+    for (size_t i = 0; i < 3; i++) {
+        argvlen[i] = strlen(argv[i]);
+    }
+    status =
+        cj_redis_eval(redis->pool, &redis->gcra, 1, 3, argv, argvlen, &reply);
+    if (status != CJ_OK) {
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER) {
+        status = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    if (reply->element[0]->integer == 0) {
+        long long wait_ms = reply->element[1]->integer;
+
+        *retry_after_s = (unsigned)((wait_ms + 999) / 1000);
+        if (*retry_after_s == 0) {
+            *retry_after_s = 1;
+        }
+        status = CJ_ERR_RATE_LIMITED;
+    }
+
+out:
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return status;
+}

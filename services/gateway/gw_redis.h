@@ -1,0 +1,52 @@
+/*
+ * The gateway's Redis namespaces: cerrojo:replay: (stateless anti-replay,
+ * one key per encapsulated key seen) and cerrojo:rl: (per-IP rate limits,
+ * GCRA in one Lua script so that the check and the update are atomic).
+ */
+#ifndef GW_REDIS_H
+#define GW_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define GW_REPLAY_KEY_PREFIX    "cerrojo:replay:"
+#define GW_RATELIMIT_KEY_PREFIX "cerrojo:rl:"
+
+struct gw_redis;
+
+/* Creates the pool for "host:port" (connections open lazily). Returns
+ * CJ_ERR_INVALID for a malformed address. */
+CJ_WARN_UNUSED enum cj_status gw_redis_new(const char *addr,
+                                           struct gw_redis **out);
+
+void gw_redis_free(struct gw_redis *redis);
+
+/* Returns true when Redis answers PING; the readiness probe. */
+bool gw_redis_ping(void *redis);
+
+/*
+ * Records an encapsulated key (SET NX with a TTL of ttl_seconds) under
+ * cerrojo:replay:<hex SHA-256 of enc>. Returns CJ_OK the first time,
+ * CJ_ERR_REPLAYED when the key was already recorded, CJ_ERR_UNAVAILABLE or
+ * CJ_ERR_TIMEOUT when Redis cannot say (the caller fails closed).
+ */
+CJ_WARN_UNUSED enum cj_status gw_replay_record(struct gw_redis *redis,
+                                               const uint8_t *enc,
+                                               size_t enc_len,
+                                               unsigned ttl_seconds);
+
+/*
+ * Takes one request from the bucket cerrojo:rl:<bucket>:<client_ip>, which
+ * allows `per_minute` requests a minute on average and `burst` at once.
+ * Returns CJ_OK when allowed, CJ_ERR_RATE_LIMITED with *retry_after_s (at
+ * least 1) when not, or the Redis failure.
+ */
+CJ_WARN_UNUSED enum cj_status
+gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
+                  const char *client_ip, unsigned per_minute, unsigned burst,
+                  unsigned *retry_after_s);
+
+#endif
