@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the envelope-parser fuzzer with clang (libFuzzer, ASan, UBSan) into
-# $FUZZ_BUILD_DIR and runs it for FUZZ_SECONDS (default 30, at most 60).
-# A crashing input is written to tests/fuzz/regressions/, where the
-# fuzz.envelope_replay ctest test replays it from then on: commit it with
-# the fix. Without clang the step is skipped, and says so.
+# Builds the fuzzers (envelope parsers; JWT verifier and JWK Set parser) with
+# clang (libFuzzer, ASan, UBSan) into $FUZZ_BUILD_DIR and runs each for
+# FUZZ_SECONDS (default 30, at most 60). A crashing input is written to the
+# target's regressions folder (tests/fuzz/regressions/ or
+# tests/fuzz/regressions-jwt/), where its fuzz.*_replay ctest test replays
+# it from then on: commit it with the fix. Without clang the step is
+# skipped, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,22 +26,32 @@ flags+=" -fno-sanitize-recover=undefined -g"
 cmake -S . -B "$build_dir" -DCMAKE_C_COMPILER=clang -DCERROJO_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-cmake --build "$build_dir" -j 2 --target fuzz_envelope >/dev/null
+cmake --build "$build_dir" -j 2 --target fuzz_envelope fuzz_jwt >/dev/null
 
-# New corpus entries go to the build folder; the checked-in seeds stay as
-# they are.
-work_corpus="$build_dir/fuzz-corpus"
-mkdir -p "$work_corpus" tests/fuzz/regressions
-echo "fuzz: envelope parsers for ${seconds} s"
-if ! "$build_dir/bin/fuzz_envelope" -max_total_time="$seconds" \
-    -max_len=65536 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
-    -artifact_prefix=tests/fuzz/regressions/ \
-    "$work_corpus" tests/fuzz/corpus 2>"$build_dir/fuzz.log"; then
-    tail -n 40 "$build_dir/fuzz.log" >&2
-    echo "fuzz: FAILED, the crashing input is in tests/fuzz/regressions/;" \
-        "fix the bug and commit the input as a regression test" >&2
-    exit 1
-fi
-grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" \
-    "$build_dir/fuzz.log" || true
-echo "fuzz: no crash"
+# Runs one fuzzer: name, corpus folder, regressions folder. New corpus
+# entries go to the build folder; the checked-in seeds stay as they are.
+run_fuzzer() {
+    local name=$1 corpus=$2 regressions=$3
+    local work_corpus="$build_dir/fuzz-corpus-$name"
+    local log="$build_dir/fuzz-$name.log"
+
+    mkdir -p "$work_corpus" "$regressions"
+    echo "fuzz: $name for ${seconds} s"
+    if ! "$build_dir/bin/fuzz_$name" -max_total_time="$seconds" \
+        -max_len=65536 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+        -artifact_prefix="$regressions/" \
+        "$work_corpus" "$corpus" 2>"$log"; then
+        tail -n 40 "$log" >&2
+        echo "fuzz: $name FAILED, the crashing input is in $regressions/;" \
+            "fix the bug and commit the input as a regression test" >&2
+        return 1
+    fi
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$log" ||
+        true
+    echo "fuzz: $name, no crash"
+}
+
+rc=0
+run_fuzzer envelope tests/fuzz/corpus tests/fuzz/regressions || rc=1
+run_fuzzer jwt tests/fuzz/corpus-jwt tests/fuzz/regressions-jwt || rc=1
+exit "$rc"

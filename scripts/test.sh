@@ -71,7 +71,7 @@ if ! migrate_output=$(CERROJO_ENV_FILE=/dev/null CERROJO_PROFILE=dev \
 fi
 echo "$migrate_output" | grep -v '"level":"info"' || true
 
-# Bounded fuzzing of the envelope parsers, before ctest so that ctest's
+# Bounded fuzzing (envelope parsers, JWT verifier), before ctest so that ctest's
 # summary stays last; skipped with a message when clang is absent, and off
 # with FUZZ_SECONDS=0.
 fuzz_rc=0
