@@ -1,0 +1,261 @@
+"""The stack that the auth integration tests run against: kms, session and
+auth started from build/bin on free loopback ports (plaintext gRPC, dev
+profile), over the Postgres and Redis that scripts/test.sh starts and
+migrates. Also Python stubs of the cerrojo protos, SQL through psql, Redis
+through redis-cli, and the auth metrics.
+
+Run with /usr/bin/python3 (python3-grpcio). Without CERROJO_TEST_PG_ADMIN_DSN
+and CERROJO_TEST_REDIS_PORT the tests exit 77, which ctest reports as
+skipped.
+"""
+
+import base64
+import os
+import random
+import shutil
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "rpc"))
+
+import grpc  # noqa: E402
+
+import rpc_harness as h  # noqa: E402
+
+SKIP = 77
+READY_TIMEOUT_S = 30
+CALL_TIMEOUT_S = 20
+# Argon2 settings small enough for tests; the cost is not what is tested.
+TEST_ARGON2_MEMORY = "1MiB"
+TEST_ARGON2_PASSES = "1"
+# The throttle settings the tests rely on.
+FREE_ATTEMPTS = 5
+
+# Letters without look-alikes among themselves or digits, for random names.
+NAME_LETTERS = "abcdefghjkmnpqrstuvwxyz"
+
+
+def require_env():
+    """Returns (admin_dsn, redis_host, redis_port) or exits 77."""
+    dsn = os.environ.get("CERROJO_TEST_PG_ADMIN_DSN")
+    port = os.environ.get("CERROJO_TEST_REDIS_PORT")
+    if not dsn or not port:
+        print("auth integration tests skipped: CERROJO_TEST_PG_ADMIN_DSN and "
+              "CERROJO_TEST_REDIS_PORT are not set (run scripts/test.sh)")
+        sys.exit(SKIP)
+    return dsn, os.environ.get("CERROJO_TEST_REDIS_HOST", "127.0.0.1"), port
+
+
+def load_stubs():
+    """Generates Python modules of the cerrojo protos; returns them."""
+    out = os.path.join(h.work_dir(), "cerrojo-stubs")
+    if not os.path.isdir(out):
+        os.makedirs(out)
+        proto_dir = os.path.join(h.SOURCE_DIR, "proto")
+        names = ["cerrojo/v1/%s.proto" % n
+                 for n in ("common", "kms", "session", "auth")]
+        subprocess.run(
+            ["protoc", "-I", proto_dir, "--python_out", out,
+             "--grpc_python_out", out,
+             "--plugin=protoc-gen-grpc_python=" +
+             shutil.which("grpc_python_plugin")]
+            + [os.path.join(proto_dir, n) for n in names], check=True)
+        for sub in ("cerrojo", "cerrojo/v1"):
+            open(os.path.join(out, sub, "__init__.py"), "a").close()
+        sys.path.insert(0, out)
+    import cerrojo.v1.auth_pb2 as auth_pb2
+    import cerrojo.v1.auth_pb2_grpc as auth_grpc
+    import cerrojo.v1.common_pb2 as common_pb2
+    import cerrojo.v1.session_pb2 as session_pb2
+    import cerrojo.v1.session_pb2_grpc as session_grpc
+    return auth_pb2, auth_grpc, common_pb2, session_pb2, session_grpc
+
+
+def random_name(prefix="u"):
+    return prefix + "".join(random.choice(NAME_LETTERS) for _ in range(12))
+
+
+def strong_password():
+    """A password cracklib accepts: long, mixed, random."""
+    alphabet = string.ascii_letters + string.digits
+    return "Pw-" + "".join(random.choice(alphabet) for _ in range(20)) + "!9"
+
+
+class Stack:
+    """kms, session and auth running on free ports."""
+
+    def __init__(self, auth_env=None):
+        self.dsn, self.redis_host, self.redis_port = require_env()
+        self.metrics_port = h.free_port()
+        root_key = base64.b64encode(os.urandom(32)).decode()
+        common = {
+            "CERROJO_LOG_LEVEL": "info",
+            "CERROJO_SESSION_REDIS_HOST": self.redis_host,
+            "CERROJO_SESSION_REDIS_PORT": self.redis_port,
+            "CERROJO_SESSION_METRICS_PORT": str(h.free_port()),
+            "CERROJO_KMS_METRICS_PORT": str(h.free_port()),
+        }
+        kms_env = dict(common)
+        kms_env.update({
+            "CERROJO_KMS_DATABASE_URL": self.dsn + " user=cerrojo_kms",
+            "CERROJO_KMS_ROOT_KEY": root_key,
+            "CERROJO_KMS_VAR_DIR": os.path.join(h.work_dir(), "kms"),
+            "CERROJO_KMS_SETTLE": "0",
+        })
+        self.kms = h.Service("kms", extra_env=kms_env)
+        self.kms.binary = lambda: os.environ.get(
+            "CJ_KMS_BIN", os.path.join(h.BIN_DIR, "cerrojo-kms"))
+        self.session = h.Service("session", extra_env=common)
+        self.session.binary = lambda: os.environ.get(
+            "CJ_SESSION_BIN", os.path.join(h.BIN_DIR, "cerrojo-session"))
+        env = dict(common)
+        env.update({
+            "CERROJO_AUTH_DATABASE_URL": self.dsn + " user=cerrojo_auth",
+            "CERROJO_AUTH_REDIS_HOST": self.redis_host,
+            "CERROJO_AUTH_REDIS_PORT": self.redis_port,
+            "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:%d" % self.kms.port,
+            "CERROJO_AUTH_SESSION_TARGET": "127.0.0.1:%d" % self.session.port,
+            "CERROJO_AUTH_METRICS_PORT": str(self.metrics_port),
+            "CERROJO_AUTH_ARGON2_MEMORY": TEST_ARGON2_MEMORY,
+            "CERROJO_AUTH_ARGON2_PASSES": TEST_ARGON2_PASSES,
+            "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
+            "CERROJO_AUTH_CACHE_WATCH_INTERVAL": "1",
+            "CERROJO_AUTH_GRPC_WORKERS": "8",
+        })
+        env.update(auth_env or {})
+        self.auth = h.Service("auth", extra_env=env)
+        (self.auth_pb2, auth_grpc, self.common_pb2, self.session_pb2,
+         session_grpc) = load_stubs()
+        self.auth_grpc = auth_grpc
+        self.session_grpc = session_grpc
+        self.channels = []
+
+    def start(self):
+        self.kms.start()
+        self.session.start()
+        self.auth.start()
+        chan = self.auth.channel()
+        self.channels.append(chan)
+        self.stub = self.auth_grpc.AuthStub(chan)
+        schan = self.session.channel()
+        self.channels.append(schan)
+        self.session_stub = self.session_grpc.SessionStub(schan)
+        self.wait_cache_loaded()
+        return self
+
+    def stop(self):
+        for chan in self.channels:
+            chan.close()
+        for svc in (self.auth, self.session, self.kms):
+            try:
+                svc.stop()
+            except Exception as e:  # keep stopping the others
+                print("stopping %s: %s" % (svc.name, e))
+
+    def logs(self):
+        return "\n".join("--- %s\n%s" % (s.name, s.log()[-4000:])
+                         for s in (self.kms, self.session, self.auth))
+
+    def wait_cache_loaded(self):
+        """Waits until auth has loaded session's revocation cache."""
+        req = self.session_pb2.GetRevocationCacheStatusRequest()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if self.session_stub.GetRevocationCacheStatus(
+                        req, timeout=CALL_TIMEOUT_S).loaded:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("revocation cache not loaded in time\n" +
+                           self.logs())
+
+    # --- calls ---------------------------------------------------------
+
+    def call(self, method, request, caller=None):
+        """Calls an Auth method; returns (reply, None) or (None, RpcError)."""
+        md = [("cerrojo-request-id", "it-" + random_name(""))]
+        for key, value in (caller or {}).items():
+            md.append(("cerrojo-" + key, str(value)))
+        try:
+            return getattr(self.stub, method)(
+                request, timeout=CALL_TIMEOUT_S, metadata=md), None
+        except grpc.RpcError as e:
+            return None, e
+
+    def register(self, username=None, email=None, password=None,
+                 secret=b""):
+        username = username or random_name()
+        email = email or username + "@example.com"
+        password = password or strong_password()
+        reply, err = self.call("Register", self.auth_pb2.RegisterRequest(
+            username=username, email=email, password=password,
+            client_secret=secret))
+        return reply, err, username, password
+
+    def login(self, login, password, secret=b"", caller=None):
+        return self.call("Login", self.auth_pb2.LoginRequest(
+            login=login, password=password, client_secret=secret), caller)
+
+    def refresh(self, token):
+        return self.call("Refresh",
+                         self.auth_pb2.RefreshRequest(refresh_token=token))
+
+    def introspect(self, token):
+        return self.call("Introspect",
+                         self.auth_pb2.IntrospectRequest(token=token))
+
+    def caller_for(self, tokens, channel="stateless"):
+        """The caller context the gateway would send for a token set."""
+        info = self.introspect(tokens.access_token)[0]
+        ctx = {"user-id": tokens.user_id, "channel": channel,
+               "client-ip": "198.51.100.7", "user-agent": "itest/1.0"}
+        if info is not None and info.active:
+            ctx["token-id"] = info.jti
+            ctx["token-expires-at"] = info.exp
+            if info.sid:
+                ctx["session-id"] = info.sid
+        return ctx
+
+    # --- stores and metrics -------------------------------------------
+
+    def sql(self, query):
+        """Runs SQL as the admin role; returns rows of '|'-separated text."""
+        out = subprocess.run(["psql", self.dsn, "-At", "-v", "ON_ERROR_STOP=1",
+                              "-c", query], check=True, capture_output=True,
+                             text=True).stdout
+        return [line.split("|") for line in out.splitlines() if line]
+
+    def sql_error(self, query):
+        """Runs SQL expected to fail; returns its stderr."""
+        res = subprocess.run(["psql", self.dsn, "-At", "-v",
+                              "ON_ERROR_STOP=1", "-c", query],
+                             capture_output=True, text=True)
+        return res.returncode, res.stderr
+
+    def redis(self, *args):
+        return subprocess.run(["redis-cli", "-h", self.redis_host, "-p",
+                               self.redis_port] + list(args), check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def metric(self, name):
+        """Sum of every series of a metric family on auth's metrics port."""
+        text = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % self.metrics_port,
+            timeout=CALL_TIMEOUT_S).read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def run_auth_command(self, command):
+        """Runs `cerrojo-auth COMMAND` with auth's environment."""
+        return subprocess.run([self.auth.binary(), command], env=self.auth.env,
+                              capture_output=True, text=True,
+                              timeout=READY_TIMEOUT_S)

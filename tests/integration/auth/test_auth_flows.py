@@ -1,0 +1,412 @@
+"""cerrojo-auth against real kms, session, Postgres and Redis: register,
+login and its throttle, refresh rotation and reuse, logout, introspection,
+the revocation cache after a Redis flush, user data, audit and jobs."""
+
+import concurrent.futures
+import os
+import time
+import unittest
+
+import grpc
+
+import auth_harness as ah
+
+SECRET_SIZE = 32
+CONCURRENT_REFRESHES = 20
+CONCURRENT_LOGINS = 50
+RELOAD_TIMEOUT_S = 15
+
+stack = None
+
+
+def setUpModule():
+    global stack
+    ah.require_env()
+    stack = ah.Stack().start()
+
+
+def tearDownModule():
+    if stack is not None:
+        stack.stop()
+
+
+def code(err):
+    return err.code() if err is not None else grpc.StatusCode.OK
+
+
+class Register(unittest.TestCase):
+    def test_register_issues_tokens(self):
+        reply, err, name, _ = stack.register()
+        self.assertIsNone(err)
+        self.assertTrue(reply.access_token)
+        self.assertEqual(reply.token_type, "Bearer")
+        self.assertEqual(len(reply.refresh_token), 43)
+        self.assertEqual(reply.expires_in, 900)
+        self.assertFalse(reply.HasField("session"))
+        rows = stack.sql("SELECT username, length(password_hash) > 20, "
+                         "kek_version FROM auth.users WHERE id = '%s'"
+                         % reply.user_id)
+        self.assertEqual(rows, [[name, "t", "1"]])
+
+    def test_register_with_handshake_opens_session(self):
+        reply, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        self.assertEqual(len(reply.session.session_id), 22)
+        info, _ = stack.introspect(reply.access_token)
+        self.assertTrue(info.active)
+        self.assertEqual(info.sid, reply.session.session_id)
+
+    def test_duplicate_and_lookalike_names_rejected(self):
+        base = ah.random_name("xl")
+        reply, err, _, _ = stack.register(username=base)
+        self.assertIsNone(err)
+        for dup in (base.upper(), "x1" + base[2:]):
+            _, err, _, _ = stack.register(username=dup)
+            self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS, dup)
+        _, err, _, _ = stack.register(email=base.upper() + "@EXAMPLE.com")
+        self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+
+    def test_invisible_username_rejected(self):
+        name = ah.random_name()
+        _, err, _, _ = stack.register(username=name[:3] + "\u200b" + name[3:])
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("invisible", err.details())
+
+    def test_weak_and_long_passwords_rejected(self):
+        _, err, _, _ = stack.register(password="password123")
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        _, err, _, _ = stack.register(password="Aa1!" * 257)
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class Login(unittest.TestCase):
+    def setUp(self):
+        reply, err, self.name, self.password = stack.register()
+        self.assertIsNone(err)
+        self.user_id = reply.user_id
+
+    def test_login_by_username_and_email(self):
+        reply, err = stack.login(self.name.upper(), self.password)
+        self.assertIsNone(err)
+        self.assertEqual(reply.user_id, self.user_id)
+        reply, err = stack.login(self.name + "@example.com", self.password)
+        self.assertIsNone(err)
+        self.assertEqual(reply.user_id, self.user_id)
+
+    def test_unknown_and_wrong_same_error_one_verification(self):
+        before = stack.metric("auth_password_verifications_total")
+        _, wrong = stack.login(self.name, self.password + "x")
+        middle = stack.metric("auth_password_verifications_total")
+        _, unknown = stack.login(ah.random_name(), self.password)
+        after = stack.metric("auth_password_verifications_total")
+        self.assertEqual(code(wrong), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(code(unknown), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(wrong.details(), unknown.details())
+        self.assertEqual(middle - before, 1)
+        self.assertEqual(after - middle, 1)
+
+    def test_long_password_refused_before_hashing(self):
+        before = stack.metric("auth_password_verifications_total")
+        _, err = stack.login(self.name, "a" * 1025)
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(stack.metric("auth_password_verifications_total"),
+                         before)
+
+    def test_concurrent_wrong_logins_are_throttled(self):
+        before = stack.metric("auth_password_verifications_total")
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENT_LOGINS) as ex:
+            results = list(ex.map(
+                lambda _: stack.login(self.name, "wrong-password-x"),
+                range(CONCURRENT_LOGINS)))
+        codes = [code(err) for _, err in results]
+        ran = stack.metric("auth_password_verifications_total") - before
+        self.assertLessEqual(ran, ah.FREE_ATTEMPTS)
+        self.assertEqual(codes.count(grpc.StatusCode.UNAUTHENTICATED), ran)
+        limited = [err for _, err in results
+                   if code(err) == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        self.assertEqual(len(limited), CONCURRENT_LOGINS - ran)
+        self.assertIn("retry after", limited[0].details())
+        # The right password is throttled too until the delay passes.
+        _, err = stack.login(self.name, self.password)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def test_unknown_user_throttled_like_known(self):
+        ghost = ah.random_name()
+        codes = [code(stack.login(ghost, "wrong-password-x")[1])
+                 for _ in range(ah.FREE_ATTEMPTS + 1)]
+        self.assertEqual(codes[:ah.FREE_ATTEMPTS],
+                         [grpc.StatusCode.UNAUTHENTICATED] * ah.FREE_ATTEMPTS)
+        self.assertEqual(codes[-1], grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def test_failed_login_creates_no_session(self):
+        _, err = stack.login(self.name, "wrong-password-x",
+                             secret=os.urandom(SECRET_SIZE))
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        reply, err = stack.login(self.name, self.password,
+                                 secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        self.assertTrue(reply.session.session_id)
+
+    def test_audit_records_reason_never_secret(self):
+        _, err = stack.login(self.name, "wrong-password-x")
+        self.assertIsNotNone(err)
+        reply, err = stack.login(self.name, self.password)
+        self.assertIsNone(err)
+        rows = stack.sql("SELECT event, detail->>'reason' FROM "
+                         "auth.audit_events WHERE user_id = '%s' "
+                         "ORDER BY id" % self.user_id)
+        events = [r[0] for r in rows]
+        self.assertEqual(events[0], "register")
+        self.assertIn(["login.failure", "wrong_password"], rows)
+        self.assertIn("login.success", events)
+        dump = "\n".join("|".join(r) for r in stack.sql(
+            "SELECT detail::text, coalesce(user_agent, ''), "
+            "coalesce(request_id, '') FROM auth.audit_events"))
+        for secret in (self.password, "wrong-password-x", reply.access_token,
+                       reply.refresh_token):
+            self.assertNotIn(secret, dump)
+
+
+class Refresh(unittest.TestCase):
+    def test_rotation_and_reuse_revokes_successor(self):
+        first, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        self.assertNotEqual(second.refresh_token, first.refresh_token)
+        _, err = stack.refresh(first.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.refresh(second.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        rows = stack.sql("SELECT count(*) FROM auth.audit_events WHERE "
+                         "event = 'refresh_reuse' AND user_id = '%s'"
+                         % first.user_id)
+        self.assertEqual(rows, [["1"]])
+
+    def test_malformed_token_rejected(self):
+        for token in ("", "x" * 43, "not a token"):
+            _, err = stack.refresh(token)
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_concurrent_refreshes_one_successor_family_revoked(self):
+        first, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENT_REFRESHES) as ex:
+            results = list(ex.map(lambda _: stack.refresh(first.refresh_token),
+                                  range(CONCURRENT_REFRESHES)))
+        codes = [code(err) for _, err in results]
+        self.assertEqual(codes.count(grpc.StatusCode.OK), 1, codes)
+        self.assertEqual(codes.count(grpc.StatusCode.UNAUTHENTICATED),
+                         CONCURRENT_REFRESHES - 1, codes)
+        rows = stack.sql("SELECT count(*), count(*) FILTER (WHERE revoked_at "
+                         "IS NULL AND used_at IS NULL) FROM "
+                         "auth.refresh_tokens WHERE user_id = '%s'"
+                         % first.user_id)
+        self.assertEqual(rows, [["2", "0"]])
+        rows = stack.sql("SELECT count(*) FROM auth.audit_events WHERE "
+                         "event = 'refresh_reuse' AND user_id = '%s'"
+                         % first.user_id)
+        self.assertEqual(rows, [["1"]])
+
+
+class Logout(unittest.TestCase):
+    def test_logout_then_refresh_and_introspect_fail(self):
+        tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        caller = stack.caller_for(tokens, "stateful")
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), caller)
+        self.assertIsNone(err, err)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        # A second logout is harmless.
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), caller)
+        self.assertIsNone(err)
+
+    def test_stateless_logout_revokes_access_token(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        caller = stack.caller_for(tokens)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), caller)
+        self.assertIsNone(err)
+        info, _ = stack.introspect(tokens.access_token)
+        self.assertFalse(info.active)
+        rows = stack.sql("SELECT count(*) FROM auth.revocations WHERE "
+                         "kind = 'token' AND subject = '%s'"
+                         % caller["token-id"])
+        self.assertEqual(rows, [["1"]])
+
+    def test_logout_all_invalidates_every_device(self):
+        first, err, name, password = stack.register(
+            secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        second, err = stack.login(name, password,
+                                  secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        third, err = stack.login(name, password)
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
+                            stack.caller_for(third))
+        self.assertIsNone(err, err)
+        for tokens in (first, second, third):
+            info, _ = stack.introspect(tokens.access_token)
+            self.assertFalse(info.active)
+            _, err = stack.refresh(tokens.refresh_token)
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_logout_needs_caller(self):
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest())
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+
+class RevocationCache(unittest.TestCase):
+    def test_flush_fails_closed_until_reloaded(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        live, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), stack.caller_for(tokens))
+        self.assertIsNone(err)
+        # Stop the watcher from racing the check: the flush and the first
+        # Introspect happen within one watch interval, or Introspect must
+        # still never answer active for the revoked token.
+        stack.redis("FLUSHALL")
+        info, err = stack.introspect(tokens.access_token)
+        if err is not None:
+            self.assertEqual(code(err), grpc.StatusCode.UNAVAILABLE)
+        else:
+            self.assertFalse(info.active)
+        stack.wait_cache_loaded()
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        info, err = stack.introspect(live.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+
+
+class Data(unittest.TestCase):
+    def setUp(self):
+        self.tokens, err, self.name, _ = stack.register()
+        self.assertIsNone(err)
+        self.caller = stack.caller_for(self.tokens)
+        self.stateful = dict(self.caller, channel="stateful")
+
+    def put(self, cls, fields, caller=None):
+        return stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields=fields, **{"class": cls}), caller or self.caller)
+
+    def get(self, cls, caller=None):
+        return stack.call("GetData", stack.auth_pb2.GetDataRequest(
+            **{"class": cls}), caller or self.caller)
+
+    def test_public_private_round_trip(self):
+        c = stack.common_pb2
+        _, err = self.put(c.DATA_CLASS_PUBLIC, {"display_name": "Ana"})
+        self.assertIsNone(err, err)
+        _, err = self.put(c.DATA_CLASS_PRIVATE, {"phone": "+34 600"})
+        self.assertIsNone(err, err)
+        reply, err = self.get(c.DATA_CLASS_PRIVATE)
+        self.assertIsNone(err, err)
+        self.assertEqual(dict(reply.fields), {"phone": "+34 600"})
+        profile, err = stack.call("GetProfile",
+                                  stack.auth_pb2.GetProfileRequest(),
+                                  self.caller)
+        self.assertIsNone(err)
+        self.assertEqual(profile.username, self.name)
+        self.assertEqual(dict(profile.public_data), {"display_name": "Ana"})
+        rows = stack.sql("SELECT position('+34' in convert_from(ciphertext, "
+                         "'SQL_ASCII')) FROM auth.data_private WHERE "
+                         "user_id = '%s'" % self.tokens.user_id)
+        self.assertEqual(rows, [["0"]])
+
+    def test_protected_needs_stateful_and_is_audited(self):
+        c = stack.common_pb2
+        _, err = self.put(c.DATA_CLASS_PROTECTED, {"id_number": "X1"})
+        self.assertEqual(code(err), grpc.StatusCode.PERMISSION_DENIED)
+        _, err = self.put(c.DATA_CLASS_PROTECTED, {"id_number": "X1"},
+                          self.stateful)
+        self.assertIsNone(err, err)
+        reply, err = self.get(c.DATA_CLASS_PROTECTED, self.stateful)
+        self.assertIsNone(err)
+        self.assertEqual(dict(reply.fields), {"id_number": "X1"})
+        rows = stack.sql("SELECT event FROM auth.audit_events WHERE "
+                         "user_id = '%s' AND event LIKE 'data.%%' ORDER BY id"
+                         % self.tokens.user_id)
+        self.assertEqual(rows, [["data.protected_write"],
+                                ["data.protected_read"]])
+
+    def test_private_value_copied_to_protected_fails(self):
+        c = stack.common_pb2
+        _, err = self.put(c.DATA_CLASS_PRIVATE, {"secret_note": "hello"})
+        self.assertIsNone(err)
+        stack.sql("INSERT INTO auth.data_protected (user_id, field, nonce, "
+                  "ciphertext) SELECT user_id, field, nonce, ciphertext FROM "
+                  "auth.data_private WHERE user_id = '%s'"
+                  % self.tokens.user_id)
+        _, err = self.get(c.DATA_CLASS_PROTECTED, self.stateful)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_wrapped_key_copied_to_other_user_fails(self):
+        c = stack.common_pb2
+        other, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = self.put(c.DATA_CLASS_PRIVATE, {"note": "mine"})
+        self.assertIsNone(err)
+        stack.sql("UPDATE auth.users SET wrapped_key = (SELECT wrapped_key "
+                  "FROM auth.users WHERE id = '%s') WHERE id = '%s'"
+                  % (other.user_id, self.tokens.user_id))
+        _, err = self.get(c.DATA_CLASS_PRIVATE)
+        self.assertIsNotNone(err)
+        self.assertNotEqual(code(err), grpc.StatusCode.OK)
+
+    def test_data_needs_caller(self):
+        _, err = stack.call("GetData", stack.auth_pb2.GetDataRequest(
+            **{"class": stack.common_pb2.DATA_CLASS_PUBLIC}))
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+
+class AuditAndJobs(unittest.TestCase):
+    def test_record_audit_from_gateway(self):
+        _, err = stack.call("RecordAudit", stack.auth_pb2.RecordAuditRequest(
+            event="gateway.rate_limited", detail_json='{"route":"/v1/login"}'),
+            {"client-ip": "203.0.113.9", "request-id": "gw-audit-1"})
+        self.assertIsNone(err, err)
+        rows = stack.sql("SELECT host(client_ip), detail->>'route' FROM "
+                         "auth.audit_events WHERE event = "
+                         "'gateway.rate_limited'")
+        self.assertIn(["203.0.113.9", "/v1/login"], rows)
+        _, err = stack.call("RecordAudit", stack.auth_pb2.RecordAuditRequest(
+            event="login.success", detail_json="{}"))
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_audit_is_append_only(self):
+        rc, stderr = stack.sql_error(
+            "SET ROLE cerrojo_auth; UPDATE auth.audit_events SET event = 'x'")
+        self.assertNotEqual(rc, 0)
+        rc, stderr = stack.sql_error("DELETE FROM auth.audit_events")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("append-only", stderr)
+
+    def test_cleanup_and_rewrap_commands(self):
+        stack.sql("INSERT INTO auth.revocations (kind, subject, revoked_at, "
+                  "expires_at) VALUES ('token', 'expired-jti', now() - "
+                  "interval '2 days', now() - interval '1 day')")
+        res = stack.run_auth_command("cleanup")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("cleanup: ran", res.stdout)
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.revocations "
+                                   "WHERE subject = 'expired-jti'"), [["0"]])
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("rewrap-keys: ran", res.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

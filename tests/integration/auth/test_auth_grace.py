@@ -1,0 +1,61 @@
+"""Refresh with the grace period on: of concurrent refreshes with one
+token, retries within the grace period replace the unseen successor, and
+the family ends with exactly one live token."""
+
+import concurrent.futures
+import unittest
+
+import grpc
+
+import auth_harness as ah
+
+GRACE_SECONDS = 30
+CONCURRENT_REFRESHES = 20
+
+
+class Grace(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack(
+            {"CERROJO_AUTH_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS)}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def test_concurrent_refreshes_leave_one_live_token(self):
+        s = self.stack
+        first, err, _, _ = s.register()
+        self.assertIsNone(err)
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENT_REFRESHES) as ex:
+            results = list(ex.map(lambda _: s.refresh(first.refresh_token),
+                                  range(CONCURRENT_REFRESHES)))
+        codes = [err.code() if err else grpc.StatusCode.OK
+                 for _, err in results]
+        self.assertEqual(codes.count(grpc.StatusCode.OK),
+                         CONCURRENT_REFRESHES, codes)
+        rows = s.sql("SELECT count(*) FROM auth.refresh_tokens WHERE "
+                     "user_id = '%s' AND used_at IS NULL AND revoked_at IS "
+                     "NULL" % first.user_id)
+        self.assertEqual(rows, [["1"]])
+        live = [r.refresh_token for r, _ in results]
+        ok = [t for t in live if s.refresh(t)[1] is None]
+        self.assertEqual(len(ok), 1)
+
+    def test_retry_after_successor_used_is_reuse(self):
+        s = self.stack
+        first, err, _, _ = s.register()
+        self.assertIsNone(err)
+        second, err = s.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        third, err = s.refresh(second.refresh_token)
+        self.assertIsNone(err)
+        _, err = s.refresh(first.refresh_token)
+        self.assertEqual(err.code(), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = s.refresh(third.refresh_token)
+        self.assertEqual(err.code(), grpc.StatusCode.UNAUTHENTICATED)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
