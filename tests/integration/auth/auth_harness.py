@@ -89,13 +89,15 @@ class Stack:
     """kms, session and auth running on free ports."""
 
     def __init__(self, auth_env=None):
-        self.dsn, self.redis_host, self.redis_port = require_env()
+        admin_dsn, self.redis_host, self.redis_port = require_env()
+        self.admin_dsn = admin_dsn
+        self.dsn = self.create_database(admin_dsn)
         self.metrics_port = h.free_port()
         root_key = base64.b64encode(os.urandom(32)).decode()
         common = {
             "CERROJO_LOG_LEVEL": "info",
-            "CERROJO_SESSION_REDIS_HOST": self.redis_host,
-            "CERROJO_SESSION_REDIS_PORT": self.redis_port,
+            "CERROJO_REDIS_HOST": self.redis_host,
+            "CERROJO_REDIS_PORT": self.redis_port,
             "CERROJO_SESSION_METRICS_PORT": str(h.free_port()),
             "CERROJO_KMS_METRICS_PORT": str(h.free_port()),
         }
@@ -134,6 +136,28 @@ class Stack:
         self.session_grpc = session_grpc
         self.channels = []
 
+    @staticmethod
+    def create_database(admin_dsn):
+        """Creates and migrates a database of this stack's own, so that its
+        kms root key and its rows meet no other test's; returns its DSN."""
+        name = random_name("cj_auth_it_")
+        subprocess.run(["psql", admin_dsn, "-Atq", "-c",
+                        "CREATE DATABASE %s" % name], check=True)
+        dsn = "%s dbname=%s" % (admin_dsn, name)
+        env = dict(os.environ, CERROJO_ENV_FILE=os.devnull,
+                   CERROJO_PROFILE="dev", CERROJO_MIGRATE_DSN=dsn,
+                   CERROJO_MIGRATE_DIR=os.path.join(h.SOURCE_DIR,
+                                                    "migrations"))
+        subprocess.run([os.path.join(h.BIN_DIR, "cerrojo-migrate"), "up"],
+                       env=env, check=True, capture_output=True)
+        return dsn
+
+    def drop_database(self):
+        name = self.dsn.rsplit("dbname=", 1)[1]
+        subprocess.run(["psql", self.admin_dsn, "-Atq", "-c",
+                        "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name],
+                       check=False, capture_output=True)
+
     def start(self):
         self.kms.start()
         self.session.start()
@@ -155,6 +179,7 @@ class Stack:
                 svc.stop()
             except Exception as e:  # keep stopping the others
                 print("stopping %s: %s" % (svc.name, e))
+        self.drop_database()
 
     def logs(self):
         return "\n".join("--- %s\n%s" % (s.name, s.log()[-4000:])
@@ -179,8 +204,10 @@ class Stack:
 
     def call(self, method, request, caller=None):
         """Calls an Auth method; returns (reply, None) or (None, RpcError)."""
-        md = [("cerrojo-request-id", "it-" + random_name(""))]
-        for key, value in (caller or {}).items():
+        caller = dict(caller or {})
+        caller.setdefault("request-id", "it-" + random_name(""))
+        md = []
+        for key, value in caller.items():
             md.append(("cerrojo-" + key, str(value)))
         try:
             return getattr(self.stub, method)(

@@ -321,9 +321,9 @@ class Data(unittest.TestCase):
         self.assertIsNone(err)
         self.assertEqual(profile.username, self.name)
         self.assertEqual(dict(profile.public_data), {"display_name": "Ana"})
-        rows = stack.sql("SELECT position('+34' in convert_from(ciphertext, "
-                         "'SQL_ASCII')) FROM auth.data_private WHERE "
-                         "user_id = '%s'" % self.tokens.user_id)
+        rows = stack.sql("SELECT position('+34'::bytea in ciphertext) FROM "
+                         "auth.data_private WHERE user_id = '%s'"
+                         % self.tokens.user_id)
         self.assertEqual(rows, [["0"]])
 
     def test_protected_needs_stateful_and_is_audited(self):
@@ -387,9 +387,12 @@ class AuditAndJobs(unittest.TestCase):
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
 
     def test_audit_is_append_only(self):
+        _, err, _, _ = stack.register()
+        self.assertIsNone(err)
         rc, stderr = stack.sql_error(
             "SET ROLE cerrojo_auth; UPDATE auth.audit_events SET event = 'x'")
         self.assertNotEqual(rc, 0)
+        self.assertIn("append-only", stderr)
         rc, stderr = stack.sql_error("DELETE FROM auth.audit_events")
         self.assertNotEqual(rc, 0)
         self.assertIn("append-only", stderr)
