@@ -236,12 +236,12 @@ out:
     return cj_seal_fail(reason, why);
 }
 
-enum cj_status cj_stateful_seal_response(
+enum cj_status cj_stateful_seal_response_with_nonce(
     const uint8_t response_key[CJ_RATCHET_KEY_LEN], const uint8_t *session_id,
-    size_t session_id_len, uint32_t epoch, uint64_t seq, const uint8_t *body,
+    size_t session_id_len, uint32_t epoch, uint64_t seq,
+    const uint8_t nonce[CJ_STATEFUL_NONCE_LEN], const uint8_t *body,
     size_t body_len, char **envelope, size_t *envelope_len)
 {
-    uint8_t nonce[CJ_STATEFUL_NONCE_LEN];
     uint8_t aad[BINDING_MAX_LEN];
     size_t aad_len;
     uint8_t *ct = NULL;
@@ -264,15 +264,12 @@ enum cj_status cj_stateful_seal_response(
         result = CJ_ERR_NOMEM;
         goto out;
     }
-    /* A random nonce keeps the key safe even if a caller ever sealed a
-     * second response with it. */
-    cj_random_bytes(nonce, sizeof(nonce));
     result = cj_aead_seal(CJ_AEAD_AES_256_GCM, response_key, CJ_RATCHET_KEY_LEN,
                           nonce, aad, aad_len, body, body_len, ct);
     if (result != CJ_OK) {
         goto out;
     }
-    nonce_text = cj_base64url_encode(nonce, sizeof(nonce));
+    nonce_text = cj_base64url_encode(nonce, CJ_STATEFUL_NONCE_LEN);
     ct_text = cj_base64url_encode(ct, body_len + CJ_AEAD_TAG_LEN);
     result = CJ_ERR_NOMEM;
     if (nonce_text == NULL || ct_text == NULL) {
@@ -289,6 +286,21 @@ out:
     free(nonce_text);
     free(ct_text);
     return result;
+}
+
+enum cj_status cj_stateful_seal_response(
+    const uint8_t response_key[CJ_RATCHET_KEY_LEN], const uint8_t *session_id,
+    size_t session_id_len, uint32_t epoch, uint64_t seq, const uint8_t *body,
+    size_t body_len, char **envelope, size_t *envelope_len)
+{
+    uint8_t nonce[CJ_STATEFUL_NONCE_LEN];
+
+    /* A random nonce keeps the key safe even if a caller ever sealed a
+     * second response with it. */
+    cj_random_bytes(nonce, sizeof(nonce));
+    return cj_stateful_seal_response_with_nonce(
+        response_key, session_id, session_id_len, epoch, seq, nonce, body,
+        body_len, envelope, envelope_len);
 }
 
 enum cj_status

@@ -88,6 +88,14 @@ enum cj_status cj_stateful_seal_response(
     size_t session_id_len, uint32_t epoch, uint64_t seq, const uint8_t *body,
     size_t body_len, char **envelope, size_t *envelope_len) CJ_WARN_UNUSED;
 
+/* As cj_stateful_seal_response() with a caller-chosen 12-byte nonce, for
+ * known-answer tests and the documented example only. */
+enum cj_status cj_stateful_seal_response_with_nonce(
+    const uint8_t response_key[CJ_RATCHET_KEY_LEN], const uint8_t *session_id,
+    size_t session_id_len, uint32_t epoch, uint64_t seq,
+    const uint8_t nonce[CJ_STATEFUL_NONCE_LEN], const uint8_t *body,
+    size_t body_len, char **envelope, size_t *envelope_len) CJ_WARN_UNUSED;
+
 /* Opens a response envelope on the client; *body is a new buffer of
  * *body_len bytes (at least 1 allocated), wiped and freed by the caller. */
 enum cj_status

@@ -301,9 +301,55 @@ static void test_seal_rejects_bad_arguments(void **state)
     assert_null(env);
 }
 
+/* The worked example of docs/protocol.md, reproduced byte for byte
+ * (values recomputed independently by docs/protocol_example.py). */
+static void test_documented_example_matches(void **state)
+{
+    (void)state;
+    static const char sid[] = "AAECAwQFBgcICQoLDA0ODw";
+    static const char want_request[] =
+        "{\"v\":1,\"epoch\":2,\"seq\":5,\"ct\":"
+        "\"uJgbJ5oNklupfjJ_UnBVRuVb7ARokqD8W0Y\"}";
+    static const char want_response[] =
+        "{\"v\":1,\"nonce\":\"VVVVVVVVVVVVVVVV\",\"ct\":"
+        "\"k6ddMJRZ8atoMf4pR98GCkKhEvqVXQZDIycIdWwH\"}";
+    const uint64_t created = 1764806400000ULL, len = 900000;
+    const uint64_t now = created + 2 * len + 1234;
+    uint8_t secret[32], key[32], c2s[32], s2c[32], resp_key[32], nonce[12];
+    struct cj_seal_plaintext pt = {.ts_ms = now};
+    char *env = NULL, *resp = NULL;
+    size_t env_len = 0, resp_len = 0;
+    uint32_t epoch = 0;
+
+    memset(secret, 0x44, sizeof(secret));
+    memset(nonce, 0x55, sizeof(nonce));
+    assert_int_equal(cj_epoch_at(created, len, now, &epoch), CJ_OK);
+    assert_int_equal(epoch, 2);
+    assert_int_equal(
+        cj_ratchet_first_key(key, (const uint8_t *)sid, strlen(sid), secret),
+        CJ_OK);
+    assert_int_equal(cj_ratchet_advance(key, 0, epoch), CJ_OK);
+    assert_int_equal(cj_ratchet_direction_keys(key, c2s, s2c), CJ_OK);
+    assert_int_equal(cj_stateful_seal_request(c2s, (const uint8_t *)sid,
+                                              strlen(sid), epoch, 5, "GET",
+                                              "/v1/me", &pt, &env, &env_len),
+                     CJ_OK);
+    assert_string_equal(env, want_request);
+    assert_int_equal(cj_ratchet_response_key(resp_key, s2c, 5), CJ_OK);
+    assert_int_equal(cj_stateful_seal_response_with_nonce(
+                         resp_key, (const uint8_t *)sid, strlen(sid), epoch, 5,
+                         nonce, (const uint8_t *)"{\"user\":\"ana\"}", 14,
+                         &resp, &resp_len),
+                     CJ_OK);
+    assert_string_equal(resp, want_response);
+    free(env);
+    free(resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_documented_example_matches),
         cmocka_unit_test(test_round_trip_across_epochs),
         cmocka_unit_test(test_open_rejects_changed_binding),
         cmocka_unit_test(test_parse_rejection_table),

@@ -11,6 +11,7 @@
 
 #include "crypto_util.h"
 #include "envelope_stateless.h"
+#include "vectors_helper.h"
 #include "x25519.h"
 
 struct fixture {
@@ -437,9 +438,58 @@ static void test_seal_rejects_bad_arguments(void **state)
     assert_null(env);
 }
 
+/* The worked example of docs/protocol.md: fixed keys and nonce give the
+ * documented envelopes byte for byte (values recomputed independently by
+ * docs/protocol_example.py). */
+static void test_documented_example_matches(void **state)
+{
+    (void)state;
+    static const char want_request[] =
+        "{\"v\":1,\"kid\":7,\"kdf\":1,\"aead\":2,\"enc\":"
+        "\"D6poTtKIZ7l_Smot7l34zpdOdrcBjj8iocTPJnhXDyA\",\"ct\":"
+        "\"SkzTLKsiD8r5U_IvR7fzpa47Jx9Wu4C6s2zJt7k9iGU85nZlZ7WOWuE\"}";
+    static const char want_response[] =
+        "{\"v\":1,\"nonce\":\"MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM\","
+        "\"ct\":\"AACDq9H241TmOzMByF68yB4IK1C4wT-Rx4OI\"}";
+    static const char want_secret[] =
+        "6711292712e4d58a9281fb429fe1f1703c4b5abcf0b5bea8e7a359986f19e315";
+    uint8_t sk_r[32], pk_r[32], sk_e[32], nonce[32], secret[32];
+    struct cj_stateless_header hdr = header_for(CJ_HPKE_AEAD_AES_256_GCM);
+    struct cj_seal_plaintext pt = {.ts_ms = 1764806400000ULL,
+                                   .body =
+                                       (const uint8_t *)"{\"login\":\"ana\"}",
+                                   .body_len = 15};
+    struct cj_stateless_client client;
+    char *env = NULL, *resp = NULL;
+    size_t env_len = 0, resp_len = 0;
+
+    memset(sk_r, 0x11, sizeof(sk_r));
+    memset(sk_e, 0x22, sizeof(sk_e));
+    memset(nonce, 0x33, sizeof(nonce));
+    hex_to(secret, 32, want_secret);
+    assert_int_equal(cj_x25519_public(pk_r, sk_r), CJ_OK);
+    assert_int_equal(cj_stateless_seal_request_with_ephemeral(
+                         &hdr, pk_r, sk_e, "POST", "/v1/login", &pt, &env,
+                         &env_len, &client),
+                     CJ_OK);
+    assert_string_equal(env, want_request);
+    assert_int_equal(client.secret_len, 32);
+    assert_memory_equal(client.secret, secret, 32);
+    assert_int_equal(
+        cj_stateless_seal_response_with_nonce(
+            CJ_HPKE_AEAD_AES_256_GCM, client.secret, 32, client.enc, 32, nonce,
+            (const uint8_t *)"{\"ok\":true}", 11, &resp, &resp_len),
+        CJ_OK);
+    assert_string_equal(resp, want_response);
+    cj_stateless_client_wipe(&client);
+    free(env);
+    free(resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_documented_example_matches),
         cmocka_unit_test_setup_teardown(test_round_trip_each_aead, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_get_request_through_header_form,
