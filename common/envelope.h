@@ -21,8 +21,8 @@
 /* Largest JSON envelope accepted: the base64url of the largest ciphertext
  * plus room for the other fields (1.5 MiB). */
 #define CJ_SEAL_MAX_ENVELOPE_LEN ((size_t)3 << 19)
-/* Largest value of the Cerrojo-Seal request header (8 KiB, the common
- * per-header limit of HTTP servers and proxies). */
+/* Largest value of the Cerrojo-Seal request header (8 KiB, the default
+ * size of one nginx large header buffer). */
 #define CJ_SEAL_MAX_HEADER_LEN 8192
 /* Largest access token carried in a sealed plaintext, in bytes. */
 #define CJ_SEAL_MAX_TOKEN_LEN 8192
@@ -38,7 +38,7 @@
 #define CJ_SESSION_HEADER_NAME "Cerrojo-Session"
 
 /*
- * Why an envelope was rejected. Each reason is for logs and metrics only:
+ * Reason for rejecting an envelope. Each reason is for logs and metrics only:
  * clients see one error class (decryption_failed or invalid_request).
  */
 enum cj_seal_reason {

@@ -81,7 +81,7 @@ enum cj_status cj_stateful_open_request(
  * Seals a response body with the one-response key (from
  * cj_ratchet_response_key()) and a random nonce: envelope
  * {"v":1,"nonce":...,"ct":...}. AAD: u8(version) || u16(len(sid)) || sid
- * || u32(epoch) || u64(seq) of the request it answers.
+ * || u32(epoch) || u64(seq) of the request it belongs to.
  */
 enum cj_status cj_stateful_seal_response(
     const uint8_t response_key[CJ_RATCHET_KEY_LEN], const uint8_t *session_id,
