@@ -21,7 +21,7 @@
 #include "db.h"
 #include "log.h"
 
-/* Longest schema or role name Postgres keeps (NAMEDATALEN - 1). */
+/* Maximum length of a schema or role name in Postgres (NAMEDATALEN - 1). */
 #define CJ_MIGRATE_NAME_MAX 63
 /* Largest migration file accepted, in bytes. */
 #define CJ_MIGRATE_FILE_MAX (16 * 1024 * 1024)
@@ -249,7 +249,7 @@ static enum cj_status apply_file(struct run *r, const char *schema,
     if (st != CJ_OK) {
         return st;
     }
-    /* The simple-query protocol, since a file holds many statements. Its
+    /* The simple-query protocol, since a file contains many statements. Its
      * text comes from the repository, never from a request. */
     PGresult *res = PQexec(pg, sql);
     ExecStatusType es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

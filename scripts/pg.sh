@@ -4,7 +4,7 @@
 #
 #   scripts/pg.sh start|stop|status DIR [PORT]
 #
-# DIR holds the cluster (DIR/data) and its log. initdb and postgres refuse to
+# DIR contains the cluster (DIR/data) and its log. initdb and postgres refuse to
 # run as root, so as root they run as the `postgres` user; when that user
 # cannot reach DIR (a checkout inside a mode-0700 home) the cluster lives in
 # /var/tmp/cerrojo-<hash of DIR>/ instead, and DIR/pg.location records where.
@@ -41,7 +41,7 @@ as_owner() {
     fi
 }
 
-# Prints the folder that holds data/ and the log, choosing it on first use.
+# Prints the folder that contains data/ and the log, choosing it on first use.
 cluster_home() {
     mkdir -p "$dir"
     local abs

@@ -5,7 +5,7 @@
 #
 #   scripts/redis.sh start|stop|status DIR [PORT]
 #
-# DIR holds the data, the log and the pidfile. Every action is idempotent.
+# DIR contains the data, the log and the pidfile. Every action is idempotent.
 set -euo pipefail
 
 START_TIMEOUT_S=30
@@ -74,7 +74,7 @@ start() {
     local waited=0
     until ping "$port"; do
         if ((waited >= START_TIMEOUT_S * 10)); then
-            echo "redis.sh: Redis did not answer on port $port; see $dir/redis.log" >&2
+            echo "redis.sh: Redis did not respond on port $port; see $dir/redis.log" >&2
             tail -n 20 "$dir/redis.log" >&2 || true
             exit 1
         fi
