@@ -1,0 +1,642 @@
+/*
+ * cerrojo-kms as a process, called over mutual TLS with the development
+ * certificates: a round trip of every RPC, the access rule of every RPC,
+ * DecryptKey failures as a caller sees them, Python grpcio against the C
+ * client, and a stage-profile start with a generated root key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "cerrojo/v1/kms.pb-c.h"
+#include "crypto_util.h"
+#include "envelope_stateless.h"
+#include "jwt.h"
+#include "kms_itest.h"
+#include "log.h"
+#include "rpc_client.h"
+#include "rpc_message.h"
+
+#define ROOT_KEY        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define KMS_BIN         CJ_BIN_DIR "/cerrojo-kms"
+#define START_WAIT_MS   15000
+#define CALL_TIMEOUT_MS 10000
+#define PYTHON          "/usr/bin/python3"
+
+static struct kms_itest_db db;
+static char tmp[64];
+static char certs[128];
+static char address[64];
+static pid_t server_pid = -1;
+
+enum caller { AUTH = 0, GATEWAY, SESSION, OTHER_CA, N_CALLERS };
+static const char *const caller_files[N_CALLERS] = {"auth", "gateway",
+                                                    "session", "other"};
+static struct cj_rpc_client *clients[N_CALLERS];
+
+static int free_port(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+        return -1;
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+/*
+ * Runs the kms binary with `argv` and the environment `env` (NULL ended),
+ * output to log_path. Returns the child's pid.
+ */
+static pid_t spawn_kms(char *const argv[], char *const env[],
+                       const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(KMS_BIN, argv, env);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Fills env with the settings every kms process of this test shares. */
+static void base_env(char store[][600], char *env[], size_t *n,
+                     const char *profile)
+{
+    size_t i = 0;
+    snprintf(store[i++], 600, "CERROJO_ENV_FILE=/dev/null");
+    snprintf(store[i++], 600, "CERROJO_PROFILE=%s", profile);
+    snprintf(store[i++], 600, "CERROJO_KMS_LISTEN=%s", address);
+    snprintf(store[i++], 600, "CERROJO_TLS_CA=%s/ca.pem", certs);
+    snprintf(store[i++], 600, "CERROJO_KMS_TLS_CERT=%s/kms.pem", certs);
+    snprintf(store[i++], 600, "CERROJO_KMS_TLS_KEY=%s/kms.key", certs);
+    snprintf(store[i++], 600, "CERROJO_KMS_DATABASE_URL=%s", db.kms_dsn);
+    snprintf(store[i++], 600, "CERROJO_LOG_LEVEL=warn");
+    for (size_t k = 0; k < i; k++)
+        env[k] = store[k];
+    env[i] = NULL;
+    *n = i;
+}
+
+static enum cj_status call(enum caller who, const char *method,
+                           const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *resp_type,
+                           ProtobufCMessage **resp)
+{
+    char path[128];
+    char error[CJ_RPC_CLIENT_ERROR_MAX] = "";
+
+    snprintf(path, sizeof(path), "/cerrojo.v1.Kms/%s", method);
+    *resp = NULL;
+    return cj_rpc_client_call(clients[who], path, req, resp_type, NULL,
+                              CALL_TIMEOUT_MS, resp, NULL, error);
+}
+
+static bool server_ready(void)
+{
+    Cerrojo__V1__GetJwksRequest req = CERROJO__V1__GET_JWKS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    enum cj_status st =
+        call(AUTH, "GetJwks", &req.base,
+             &cerrojo__v1__get_jwks_response__descriptor, &resp);
+    cj_rpc_message_free(resp);
+    return st == CJ_OK;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char cmd[512];
+    char log_path[160];
+
+    if (!kms_itest_db_create(&db, "kms_rpc"))
+        return -1;
+    snprintf(tmp, sizeof(tmp), "/tmp/cj-kms-rpc-XXXXXX");
+    if (mkdtemp(tmp) == NULL)
+        return -1;
+    snprintf(certs, sizeof(certs), "%s/certs", tmp);
+    snprintf(cmd, sizeof(cmd), "%s/scripts/dev-certs.sh %s >/dev/null",
+             CJ_SOURCE_DIR, certs);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(address, sizeof(address), "127.0.0.1:%d", free_port());
+
+    char store[16][600];
+    char *env[17];
+    size_t n = 0;
+    base_env(store, env, &n, "dev");
+    snprintf(store[n], 600, "CERROJO_KMS_ROOT_KEY=%s", ROOT_KEY);
+    env[n] = store[n];
+    env[++n] = NULL;
+    char *argv[] = {"cerrojo-kms", "serve", NULL};
+    snprintf(log_path, sizeof(log_path), "%s/kms.log", tmp);
+    server_pid = spawn_kms(argv, env, log_path);
+
+    for (int i = 0; i < N_CALLERS; i++) {
+        char cert[192];
+        char key[192];
+        char ca[192];
+        snprintf(cert, sizeof(cert), "%s/%s.pem", certs, caller_files[i]);
+        snprintf(key, sizeof(key), "%s/%s.key", certs, caller_files[i]);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", certs);
+        struct cj_rpc_client_options opts = {.targets = address,
+                                             .tls_ca_file = ca,
+                                             .tls_cert_file = cert,
+                                             .tls_key_file = key};
+        if (cj_rpc_client_create(&opts, &clients[i]) != CJ_OK)
+            return -1;
+    }
+    for (int waited = 0; waited < START_WAIT_MS; waited += 100) {
+        if (server_ready())
+            return 0;
+        usleep(100 * 1000);
+    }
+    snprintf(cmd, sizeof(cmd), "cat %s >&2", log_path);
+    (void)system(cmd);
+    return -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    int status = 0;
+
+    for (int i = 0; i < N_CALLERS; i++)
+        cj_rpc_client_destroy(clients[i]);
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, &status, 0);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+    (void)system(cmd);
+    kms_itest_db_drop(&db);
+    return 0;
+}
+
+static Cerrojo__V1__CreateUserKeyResponse *create_key(const char *user)
+{
+    Cerrojo__V1__CreateUserKeyRequest req =
+        CERROJO__V1__CREATE_USER_KEY_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.user_id = (char *)user;
+    assert_int_equal(call(AUTH, "CreateUserKey", &req.base,
+                          &cerrojo__v1__create_user_key_response__descriptor,
+                          &resp),
+                     CJ_OK);
+    return (Cerrojo__V1__CreateUserKeyResponse *)resp;
+}
+
+static enum cj_status decrypt(const char *user, const uint8_t *wrapped,
+                              size_t len, Cerrojo__V1__DecryptKeyResponse **out)
+{
+    Cerrojo__V1__DecryptKeyRequest req = CERROJO__V1__DECRYPT_KEY_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.user_id = (char *)user;
+    req.wrapped_key.data = (uint8_t *)wrapped;
+    req.wrapped_key.len = len;
+    enum cj_status st =
+        call(AUTH, "DecryptKey", &req.base,
+             &cerrojo__v1__decrypt_key_response__descriptor, &resp);
+    *out = (Cerrojo__V1__DecryptKeyResponse *)resp;
+    return st;
+}
+
+static void test_data_key_round_trip(void **state)
+{
+    (void)state;
+    Cerrojo__V1__CreateUserKeyResponse *created = create_key("rpc-user");
+    Cerrojo__V1__DecryptKeyResponse *opened = NULL;
+
+    assert_int_equal(created->data_key.len, 32);
+    assert_int_equal(created->wrapped_key.len, 65);
+    assert_int_equal(created->kek_version, 1);
+    assert_int_equal(decrypt("rpc-user", created->wrapped_key.data,
+                             created->wrapped_key.len, &opened),
+                     CJ_OK);
+    assert_memory_equal(opened->data_key.data, created->data_key.data, 32);
+    assert_int_equal(opened->kek_version, 1);
+
+    Cerrojo__V1__RewrapKeyRequest req = CERROJO__V1__REWRAP_KEY_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    req.user_id = "rpc-user";
+    req.wrapped_key = created->wrapped_key;
+    assert_int_equal(call(AUTH, "RewrapKey", &req.base,
+                          &cerrojo__v1__rewrap_key_response__descriptor, &resp),
+                     CJ_OK);
+    Cerrojo__V1__RewrapKeyResponse *rewrapped =
+        (Cerrojo__V1__RewrapKeyResponse *)resp;
+    assert_false(rewrapped->changed);
+    assert_int_equal(rewrapped->kek_version, 1);
+    assert_memory_equal(rewrapped->wrapped_key.data, created->wrapped_key.data,
+                        65);
+
+    cj_rpc_message_free(resp);
+    cj_rpc_message_free(&opened->base);
+    cj_rpc_message_free(&created->base);
+}
+
+static void test_decrypt_failures_look_alike(void **state)
+{
+    (void)state;
+    Cerrojo__V1__CreateUserKeyResponse *created = create_key("victim");
+    Cerrojo__V1__DecryptKeyResponse *opened = NULL;
+    uint8_t bad[65];
+
+    memcpy(bad, created->wrapped_key.data, sizeof(bad));
+    /* Another user's id. */
+    assert_int_equal(decrypt("intruder", bad, sizeof(bad), &opened),
+                     CJ_ERR_UNAUTHENTICATED);
+    /* A flipped byte. */
+    bad[30] ^= 0x01;
+    assert_int_equal(decrypt("victim", bad, sizeof(bad), &opened),
+                     CJ_ERR_UNAUTHENTICATED);
+    bad[30] ^= 0x01;
+    /* A truncated input. */
+    assert_int_equal(decrypt("victim", bad, 40, &opened),
+                     CJ_ERR_UNAUTHENTICATED);
+    /* An unknown KEK version. */
+    bad[1] = 0x7f;
+    assert_int_equal(decrypt("victim", bad, sizeof(bad), &opened),
+                     CJ_ERR_UNAUTHENTICATED);
+    assert_null(opened);
+    cj_rpc_message_free(&created->base);
+}
+
+static void test_sign_token_verifies_with_jwks(void **state)
+{
+    (void)state;
+    Cerrojo__V1__SignTokenRequest req = CERROJO__V1__SIGN_TOKEN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    ProtobufCMessage *jwks_resp = NULL;
+    int64_t now = (int64_t)time(NULL);
+
+    req.user_id = "rpc-user";
+    req.session_id = "sess-1";
+    req.token_id = "jti-rpc";
+    req.issuer = "https://cerrojo.test";
+    req.audience = "cerrojo";
+    req.issued_at = now;
+    req.expires_at = now + 900;
+    assert_int_equal(call(AUTH, "SignToken", &req.base,
+                          &cerrojo__v1__sign_token_response__descriptor, &resp),
+                     CJ_OK);
+    Cerrojo__V1__SignTokenResponse *signed_token =
+        (Cerrojo__V1__SignTokenResponse *)resp;
+    assert_string_equal(signed_token->alg, "RS256");
+
+    Cerrojo__V1__GetJwksRequest jreq = CERROJO__V1__GET_JWKS_REQUEST__INIT;
+    assert_int_equal(call(GATEWAY, "GetJwks", &jreq.base,
+                          &cerrojo__v1__get_jwks_response__descriptor,
+                          &jwks_resp),
+                     CJ_OK);
+    Cerrojo__V1__GetJwksResponse *jwks =
+        (Cerrojo__V1__GetJwksResponse *)jwks_resp;
+    assert_true(jwks->max_age_seconds > 0);
+    struct cj_jwks *set = NULL;
+    assert_int_equal(
+        cj_jwks_parse(jwks->jwks_json, strlen(jwks->jwks_json), &set), CJ_OK);
+    assert_non_null(cj_jwks_find(set, signed_token->kid));
+
+    struct cj_jwt_verify_config config;
+    struct cj_jwt_claims claims;
+    enum cj_jose_reason reason;
+    cj_jwt_verify_config_init(&config, "https://cerrojo.test", "cerrojo");
+    assert_int_equal(cj_jwt_verify(set, &config, now, signed_token->token,
+                                   strlen(signed_token->token), &claims,
+                                   &reason),
+                     CJ_OK);
+    assert_string_equal(claims.sub, "rpc-user");
+    assert_string_equal(claims.sid, "sess-1");
+    assert_string_equal(claims.jti, "jti-rpc");
+    assert_int_equal(claims.exp, now + 900);
+
+    /* A lifetime beyond the configured maximum is refused. */
+    req.expires_at = now + 30 * 86400;
+    cj_rpc_message_free(resp);
+    assert_int_equal(call(AUTH, "SignToken", &req.base,
+                          &cerrojo__v1__sign_token_response__descriptor, &resp),
+                     CJ_ERR_INVALID);
+
+    cj_jwks_free(set);
+    cj_rpc_message_free(jwks_resp);
+}
+
+static void test_open_sealed_round_trip(void **state)
+{
+    (void)state;
+    Cerrojo__V1__ListPublicKeysRequest lreq =
+        CERROJO__V1__LIST_PUBLIC_KEYS_REQUEST__INIT;
+    ProtobufCMessage *lresp = NULL;
+    static const uint8_t body[] = "{\"username\":\"ana\"}";
+    struct cj_seal_plaintext pt = {
+        .ts_ms = 1700000000000ULL, .body = body, .body_len = sizeof(body) - 1};
+    struct cj_stateless_client client;
+    struct cj_stateless_request parsed;
+    enum cj_seal_reason reason;
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+
+    assert_int_equal(call(GATEWAY, "ListPublicKeys", &lreq.base,
+                          &cerrojo__v1__list_public_keys_response__descriptor,
+                          &lresp),
+                     CJ_OK);
+    Cerrojo__V1__ListPublicKeysResponse *list =
+        (Cerrojo__V1__ListPublicKeysResponse *)lresp;
+    assert_true(list->n_keys >= 1);
+    assert_int_equal(list->n_signer_fingerprints, 1);
+    assert_non_null(strchr(list->key_list_jws, '.'));
+    Cerrojo__V1__HpkePublicKey *key = list->keys[0];
+    assert_int_equal(key->public_key.len, 32);
+
+    struct cj_stateless_header hdr = {
+        .version = 1,
+        .key_id = (uint8_t)key->key_id,
+        .suite = {.kem_id = (uint16_t)key->kem_id,
+                  .kdf_id = (uint16_t)key->kdf_id,
+                  .aead_id = (uint16_t)key->aead_id}};
+    assert_int_equal(cj_stateless_seal_request(
+                         &hdr, key->public_key.data, "POST", "/v1/login", &pt,
+                         &envelope, &envelope_len, &client),
+                     CJ_OK);
+    assert_int_equal(
+        cj_stateless_parse_request(envelope, envelope_len, &parsed, &reason),
+        CJ_OK);
+    uint8_t *aad = NULL;
+    size_t aad_len = 0;
+    assert_int_equal(
+        cj_stateless_build_aad("POST", "/v1/login", &aad, &aad_len), CJ_OK);
+
+    Cerrojo__V1__OpenSealedRequest oreq =
+        CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
+    oreq.version = 1;
+    oreq.key_id = key->key_id;
+    oreq.kem_id = key->kem_id;
+    oreq.kdf_id = key->kdf_id;
+    oreq.aead_id = key->aead_id;
+    oreq.enc.data = parsed.enc;
+    oreq.enc.len = sizeof(parsed.enc);
+    oreq.aad.data = aad;
+    oreq.aad.len = aad_len;
+    oreq.ciphertext.data = parsed.ct;
+    oreq.ciphertext.len = parsed.ct_len;
+    ProtobufCMessage *oresp = NULL;
+    assert_int_equal(call(GATEWAY, "OpenSealed", &oreq.base,
+                          &cerrojo__v1__open_sealed_response__descriptor,
+                          &oresp),
+                     CJ_OK);
+    Cerrojo__V1__OpenSealedResponse *opened =
+        (Cerrojo__V1__OpenSealedResponse *)oresp;
+    struct cj_seal_plaintext got;
+    assert_int_equal(cj_seal_plaintext_decode(opened->plaintext.data,
+                                              opened->plaintext.len, &got,
+                                              &reason),
+                     CJ_OK);
+    assert_int_equal(got.body_len, sizeof(body) - 1);
+    assert_memory_equal(got.body, body, got.body_len);
+    assert_int_equal(opened->response_secret.len, client.secret_len);
+    assert_memory_equal(opened->response_secret.data, client.secret,
+                        client.secret_len);
+
+    /* Another path in the AAD does not open. */
+    aad[aad_len - 1] ^= 0x01;
+    cj_rpc_message_free(oresp);
+    assert_int_equal(call(GATEWAY, "OpenSealed", &oreq.base,
+                          &cerrojo__v1__open_sealed_response__descriptor,
+                          &oresp),
+                     CJ_ERR_UNAUTHENTICATED);
+
+    free(aad);
+    free(envelope);
+    cj_stateless_request_clear(&parsed);
+    cj_stateless_client_wipe(&client);
+    cj_rpc_message_free(lresp);
+}
+
+/* One RPC and an identity its access rule does not name. */
+struct refusal {
+    const char *method;
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    enum caller who;
+};
+
+static void test_access_rules_refuse_unnamed_callers(void **state)
+{
+    (void)state;
+    const struct refusal cases[] = {
+        {"CreateUserKey", &cerrojo__v1__create_user_key_request__descriptor,
+         &cerrojo__v1__create_user_key_response__descriptor, GATEWAY},
+        {"CreateUserKey", &cerrojo__v1__create_user_key_request__descriptor,
+         &cerrojo__v1__create_user_key_response__descriptor, SESSION},
+        {"DecryptKey", &cerrojo__v1__decrypt_key_request__descriptor,
+         &cerrojo__v1__decrypt_key_response__descriptor, GATEWAY},
+        {"RewrapKey", &cerrojo__v1__rewrap_key_request__descriptor,
+         &cerrojo__v1__rewrap_key_response__descriptor, GATEWAY},
+        {"SignToken", &cerrojo__v1__sign_token_request__descriptor,
+         &cerrojo__v1__sign_token_response__descriptor, GATEWAY},
+        {"SignToken", &cerrojo__v1__sign_token_request__descriptor,
+         &cerrojo__v1__sign_token_response__descriptor, SESSION},
+        {"GetJwks", &cerrojo__v1__get_jwks_request__descriptor,
+         &cerrojo__v1__get_jwks_response__descriptor, SESSION},
+        {"OpenSealed", &cerrojo__v1__open_sealed_request__descriptor,
+         &cerrojo__v1__open_sealed_response__descriptor, AUTH},
+        {"ListPublicKeys", &cerrojo__v1__list_public_keys_request__descriptor,
+         &cerrojo__v1__list_public_keys_response__descriptor, AUTH},
+        {"ListPublicKeys", &cerrojo__v1__list_public_keys_request__descriptor,
+         &cerrojo__v1__list_public_keys_response__descriptor, SESSION},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ProtobufCMessage *req = calloc(1, cases[i].request->sizeof_message);
+        assert_non_null(req);
+        protobuf_c_message_init(cases[i].request, req);
+        ProtobufCMessage *resp = NULL;
+        enum cj_status st =
+            call(cases[i].who, cases[i].method, req, cases[i].response, &resp);
+        if (st != CJ_ERR_PERMISSION)
+            fail_msg("%s by %s: expected permission denied, got %s",
+                     cases[i].method, caller_files[cases[i].who],
+                     cj_status_name(st));
+        assert_null(resp);
+        free(req);
+    }
+
+    /* A certificate from another CA does not get through TLS at all. */
+    Cerrojo__V1__GetJwksRequest jreq = CERROJO__V1__GET_JWKS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    assert_int_not_equal(call(OTHER_CA, "GetJwks", &jreq.base,
+                              &cerrojo__v1__get_jwks_response__descriptor,
+                              &resp),
+                         CJ_OK);
+    assert_null(resp);
+}
+
+static void hex(const uint8_t *bytes, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++)
+        sprintf(out + 2 * i, "%02x", bytes[i]);
+}
+
+static void unhex(const char *text, uint8_t *out, size_t len)
+{
+    assert_int_equal(strlen(text), 2 * len);
+    for (size_t i = 0; i < len; i++) {
+        unsigned v = 0;
+        assert_int_equal(sscanf(text + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+}
+
+static void test_python_client_matches_c_client(void **state)
+{
+    (void)state;
+    char cmd[2048];
+    char stubs[128];
+    char wrapped_hex[131];
+    char output[4096];
+
+    snprintf(stubs, sizeof(stubs), "%s/py", tmp);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s && protoc -I %s/proto --python_out=%s "
+             "--grpc_python_out=%s "
+             "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin "
+             "%s/proto/cerrojo/v1/kms.proto",
+             stubs, CJ_SOURCE_DIR, stubs, stubs, CJ_SOURCE_DIR);
+    assert_int_equal(system(cmd), 0);
+
+    Cerrojo__V1__CreateUserKeyResponse *created = create_key("c-user");
+    hex(created->wrapped_key.data, created->wrapped_key.len, wrapped_hex);
+    snprintf(cmd, sizeof(cmd),
+             PYTHON " %s/tests/integration/kms/kms_python_client.py %s %s %s "
+                    "c-user %s",
+             CJ_SOURCE_DIR, stubs, address, certs, wrapped_hex);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(output, 1, sizeof(output) - 1, p);
+    output[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+
+    json_error_t err;
+    json_t *doc = json_loads(output, 0, &err);
+    assert_non_null(doc);
+    /* Python unwrapped the C client's key to the same bytes. */
+    uint8_t c_key_seen_by_python[32];
+    unhex(json_string_value(json_object_get(doc, "c_data_key")),
+          c_key_seen_by_python, 32);
+    assert_memory_equal(c_key_seen_by_python, created->data_key.data, 32);
+    assert_int_equal(json_integer_value(json_object_get(doc, "c_kek_version")),
+                     created->kek_version);
+    assert_string_equal(json_string_value(json_object_get(doc, "other_user")),
+                        "UNAUTHENTICATED");
+
+    /* The C client unwraps Python's key to what Python was given. */
+    uint8_t py_key[32];
+    uint8_t py_wrapped[65];
+    unhex(json_string_value(json_object_get(doc, "data_key")), py_key, 32);
+    unhex(json_string_value(json_object_get(doc, "wrapped_key")), py_wrapped,
+          65);
+    Cerrojo__V1__DecryptKeyResponse *opened = NULL;
+    assert_int_equal(decrypt("py-user", py_wrapped, 65, &opened), CJ_OK);
+    assert_memory_equal(opened->data_key.data, py_key, 32);
+
+    json_decref(doc);
+    cj_rpc_message_free(&opened->base);
+    cj_rpc_message_free(&created->base);
+}
+
+/* Runs the binary in the stage profile with one extra setting; returns the
+ * exit status and leaves its output in tmp/stage.log. */
+static int run_stage(const char *extra, char *log, size_t log_size)
+{
+    char store[16][600];
+    char *env[17];
+    size_t n = 0;
+    char log_path[160];
+    int status = 0;
+
+    base_env(store, env, &n, "stage");
+    if (extra != NULL) {
+        snprintf(store[n], 600, "%s", extra);
+        env[n] = store[n];
+        env[++n] = NULL;
+    }
+    char *argv[] = {"cerrojo-kms", "serve", NULL};
+    snprintf(log_path, sizeof(log_path), "%s/stage.log", tmp);
+    pid_t pid = spawn_kms(argv, env, log_path);
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    size_t len = fread(log, 1, log_size - 1, f);
+    log[len] = '\0';
+    fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_stage_rejects_generated_root_key(void **state)
+{
+    (void)state;
+    char key_file[160];
+    char setting[300];
+    char log[4096];
+
+    snprintf(key_file, sizeof(key_file), "%s/generated-root-key", tmp);
+    FILE *f = fopen(key_file, "w");
+    assert_non_null(f);
+    fprintf(f, "generated:%s\n", ROOT_KEY);
+    fclose(f);
+    snprintf(setting, sizeof(setting), "CERROJO_KMS_ROOT_KEY_FILE=%s",
+             key_file);
+    assert_int_equal(run_stage(setting, log, sizeof(log)), 2);
+    assert_non_null(strstr(log, "CERROJO_KMS_ROOT_KEY_FILE"));
+    assert_non_null(strstr(log, "generated"));
+
+    /* Without any root key, stage generates none. */
+    assert_int_equal(run_stage(NULL, log, sizeof(log)), 2);
+    assert_non_null(strstr(log, "CERROJO_KMS_ROOT_KEY_FILE"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_data_key_round_trip),
+        cmocka_unit_test(test_decrypt_failures_look_alike),
+        cmocka_unit_test(test_sign_token_verifies_with_jwks),
+        cmocka_unit_test(test_open_sealed_round_trip),
+        cmocka_unit_test(test_access_rules_refuse_unnamed_callers),
+        cmocka_unit_test(test_python_client_matches_c_client),
+        cmocka_unit_test(test_stage_rejects_generated_root_key),
+    };
+
+    cj_log_init("kms-test", CJ_LOG_ERROR);
+    if (cj_crypto_init() != CJ_OK)
+        return 1;
+    (void)itest_require_env("test_kms_rpc", "CERROJO_TEST_PG_ADMIN_DSN");
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
