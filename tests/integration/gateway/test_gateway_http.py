@@ -375,6 +375,68 @@ class TrustedProxyTest(unittest.TestCase):
             os.unlink(gw.log.name)
 
 
+@unittest.skipUnless(os.environ.get("CERROJO_TEST_REDIS_PORT"),
+                     "no test Redis (run scripts/test.sh); SKIPPED")
+class RedisBackedTest(unittest.TestCase):
+    """Rate limits and readiness against the real Redis of scripts/test.sh."""
+
+    @classmethod
+    def setUpClass(cls):
+        addr = "%s:%s" % (os.environ.get("CERROJO_TEST_REDIS_HOST",
+                                         "127.0.0.1"),
+                          os.environ["CERROJO_TEST_REDIS_PORT"])
+        cls.gw = Gateway({"CERROJO_REDIS_ADDR": addr,
+                          "CERROJO_GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
+                          "CERROJO_GATEWAY_HANDSHAKE_RATE_PER_MINUTE": "2",
+                          "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": "2"})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.gw.stop()
+        finally:
+            os.unlink(cls.gw.log.name)
+
+    def test_handshake_rate_limit_gives_429(self):
+        # A fresh client address per run (behind the trusted proxy), so
+        # that earlier runs against the same Redis do not count.
+        client = "2001:db8::%x:%x" % (int.from_bytes(os.urandom(2), "big"),
+                                        int.from_bytes(os.urandom(2), "big"))
+        headers_in = {"Content-Type": "application/json",
+                      "X-Forwarded-For": client}
+        statuses = []
+        for _ in range(3):
+            status, headers, data = self.gw.request(
+                "POST", "/v1/handshake", body=b"{}", headers=headers_in)
+            statuses.append(status)
+        self.assertEqual(statuses[:2], [400, 400])
+        self.assert_rate_limited(status, headers, data)
+        # Other routes have their own, larger bucket.
+        status, _, _ = self.gw.request("POST", "/v1/login", body=b"{}",
+                                       headers=headers_in)
+        self.assertEqual(status, 400)
+        # Another client is not limited.
+        status, _, _ = self.gw.request(
+            "POST", "/v1/handshake", body=b"{}",
+            headers={"Content-Type": "application/json",
+                     "X-Forwarded-For": client + ":1"})
+        self.assertEqual(status, 400)
+
+    def assert_rate_limited(self, status, headers, data):
+        self.assertEqual(status, 429)
+        self.assertEqual(json.loads(data)["error"]["code"], "rate_limited")
+        self.assertGreaterEqual(int(headers["retry-after"]), 1)
+
+    def test_readyz_reports_redis_up(self):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            _, _, data = self.gw.request("GET", "/readyz")
+            if json.loads(data)["dependencies"]["redis"] == "up":
+                return
+            time.sleep(0.1)
+        self.fail("redis never reported up")
+
+
 if __name__ == "__main__":
     GATEWAY = sys.argv.pop(1)
     unittest.main(verbosity=2)

@@ -1,0 +1,729 @@
+/*
+ * Tests for the sealed-route pipeline: a client seals real envelopes with
+ * the common envelope code, and the backends are replaced at link time
+ * (-Wl,--wrap= of gw_backend_call, gw_replay_record and
+ * gw_ratelimit_take) by doubles that open them with the same code, as kms
+ * and session do. Redis itself is tested in test_gw_redis.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cerrojo/v1/auth.pb-c.h"
+#include "cerrojo/v1/kms.pb-c.h"
+#include "cerrojo/v1/session.pb-c.h"
+#include "envelope_stateful.h"
+#include "envelope_stateless.h"
+#include "gw_jwks.h"
+#include "gw_pipeline.h"
+#include "gw_redis.h"
+#include "jwt.h"
+
+#define TEST_SESSION_ID "c2Vzc2lvbi1pZC0xMjM0NQ"
+#define TEST_USER_ID    "user-1"
+
+/* ---- what the doubles hold and saw ---- */
+
+static uint8_t hpke_sk[CJ_HPKE_SK_LEN];
+static uint8_t hpke_pk[CJ_HPKE_PK_LEN];
+static uint8_t c2s_key[CJ_RATCHET_KEY_LEN];
+static uint8_t response_key[CJ_RATCHET_KEY_LEN];
+static struct cj_jwk *signing_key;
+static char *jwks_json;
+
+static struct {
+    char rpc[64];
+    char user_id[64];
+    char session_id[64];
+    char token_id[64];
+    char channel[16];
+    char login[64];
+    int data_class;
+    int calls;
+} seen;
+static bool revoked;
+/* The path the stateful double opens requests for. */
+static const char *stateful_path;
+static grpc_status_code is_revoked_code;
+static const char *bound_user;
+/* Encapsulated keys recorded by the replay double. */
+static uint8_t replay_seen[16][CJ_HPKE_ENC_LEN];
+static size_t replay_count;
+
+static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *m = calloc(1, desc->sizeof_message);
+
+    desc->message_init(m);
+    return m;
+}
+
+static void set_bytes(ProtobufCBinaryData *dst, const void *src, size_t len)
+{
+    dst->data = malloc(len > 0 ? len : 1);
+    memcpy(dst->data, src, len);
+    dst->len = len;
+}
+
+static grpc_status_code open_sealed(const ProtobufCMessage *message,
+                                    ProtobufCMessage **out)
+{
+    const Cerrojo__V1__OpenSealedRequest *req =
+        (const Cerrojo__V1__OpenSealedRequest *)message;
+    struct cj_stateless_header hdr = {.version = (uint8_t)req->version,
+                                      .key_id = (uint8_t)req->key_id,
+                                      .suite = {(uint16_t)req->kem_id,
+                                                (uint16_t)req->kdf_id,
+                                                (uint16_t)req->aead_id}};
+    uint8_t secret[CJ_OHTTP_MAX_SECRET_LEN];
+    size_t secret_len = 0;
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    enum cj_seal_reason why;
+    Cerrojo__V1__OpenSealedResponse *resp;
+
+    if (cj_stateless_open(&hdr, hpke_sk, req->enc.data, req->enc.len,
+                          req->aad.data, req->aad.len, req->ciphertext.data,
+                          req->ciphertext.len, &pt, &pt_len, secret,
+                          &secret_len, &why) != CJ_OK) {
+        return GRPC_STATUS_UNAUTHENTICATED;
+    }
+    resp = (Cerrojo__V1__OpenSealedResponse *)new_message(
+        &cerrojo__v1__open_sealed_response__descriptor);
+    set_bytes(&resp->plaintext, pt, pt_len);
+    set_bytes(&resp->response_secret, secret, secret_len);
+    free(pt);
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code open_request(const ProtobufCMessage *message,
+                                     ProtobufCMessage **out)
+{
+    const Cerrojo__V1__OpenRequestRequest *req =
+        (const Cerrojo__V1__OpenRequestRequest *)message;
+    struct cj_stateful_request sreq = {.version = 1,
+                                       .epoch = (uint32_t)req->epoch,
+                                       .seq = req->sequence,
+                                       .ct = req->ciphertext.data,
+                                       .ct_len = req->ciphertext.len};
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    enum cj_seal_reason why;
+    Cerrojo__V1__OpenRequestResponse *resp;
+
+    if (strcmp(req->session_id, TEST_SESSION_ID) != 0) {
+        return GRPC_STATUS_NOT_FOUND;
+    }
+    if (cj_stateful_open_request(c2s_key, (const uint8_t *)req->session_id,
+                                 strlen(req->session_id), &sreq, "GET",
+                                 stateful_path, &pt, &pt_len, &why) != CJ_OK) {
+        return GRPC_STATUS_UNAUTHENTICATED;
+    }
+    resp = (Cerrojo__V1__OpenRequestResponse *)new_message(
+        &cerrojo__v1__open_request_response__descriptor);
+    set_bytes(&resp->plaintext, pt, pt_len);
+    set_bytes(&resp->response_key, response_key, sizeof(response_key));
+    resp->user_id = strdup(bound_user != NULL ? bound_user : "");
+    free(pt);
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
+static void remember_caller(const char *path, const struct gw_caller *caller)
+{
+    snprintf(seen.rpc, sizeof(seen.rpc), "%s", path);
+    snprintf(seen.user_id, sizeof(seen.user_id), "%s",
+             caller->user_id ? caller->user_id : "");
+    snprintf(seen.session_id, sizeof(seen.session_id), "%s",
+             caller->session_id ? caller->session_id : "");
+    snprintf(seen.token_id, sizeof(seen.token_id), "%s",
+             caller->token_id ? caller->token_id : "");
+    snprintf(seen.channel, sizeof(seen.channel), "%s",
+             caller->channel ? caller->channel : "");
+    seen.calls++;
+}
+
+grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
+                                        const struct gw_rpc *rpc,
+                                        const struct gw_caller *caller,
+                                        const ProtobufCMessage *request,
+                                        ProtobufCMessage **response,
+                                        char *detail, size_t detail_size);
+
+grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
+                                        const struct gw_rpc *rpc,
+                                        const struct gw_caller *caller,
+                                        const ProtobufCMessage *request,
+                                        ProtobufCMessage **response,
+                                        char *detail, size_t detail_size)
+{
+    const char *path = rpc->path;
+
+    (void)backends;
+    (void)detail_size;
+    detail[0] = '\0';
+    *response = NULL;
+    if (strcmp(path, "/cerrojo.v1.Kms/OpenSealed") == 0) {
+        return open_sealed(request, response);
+    }
+    if (strcmp(path, "/cerrojo.v1.Session/OpenRequest") == 0) {
+        return open_request(request, response);
+    }
+    if (strcmp(path, "/cerrojo.v1.Kms/GetJwks") == 0) {
+        Cerrojo__V1__GetJwksResponse *r =
+            (Cerrojo__V1__GetJwksResponse *)new_message(
+                &cerrojo__v1__get_jwks_response__descriptor);
+        r->jwks_json = strdup(jwks_json);
+        r->max_age_seconds = 300;
+        *response = &r->base;
+        return GRPC_STATUS_OK;
+    }
+    if (strcmp(path, "/cerrojo.v1.Session/IsRevoked") == 0) {
+        Cerrojo__V1__IsRevokedResponse *r;
+
+        if (is_revoked_code != GRPC_STATUS_OK) {
+            return is_revoked_code;
+        }
+        r = (Cerrojo__V1__IsRevokedResponse *)new_message(
+            &cerrojo__v1__is_revoked_response__descriptor);
+        r->revoked = revoked;
+        *response = &r->base;
+        return GRPC_STATUS_OK;
+    }
+    remember_caller(path, caller);
+    if (strcmp(path, "/cerrojo.v1.Auth/Login") == 0) {
+        Cerrojo__V1__TokenSet *t = (Cerrojo__V1__TokenSet *)new_message(
+            &cerrojo__v1__token_set__descriptor);
+
+        snprintf(seen.login, sizeof(seen.login), "%s",
+                 ((const Cerrojo__V1__LoginRequest *)request)->login);
+        t->access_token = strdup("issued.access.token");
+        *response = &t->base;
+        return GRPC_STATUS_OK;
+    }
+    if (strcmp(path, "/cerrojo.v1.Auth/GetData") == 0 ||
+        strcmp(path, "/cerrojo.v1.Auth/PutData") == 0) {
+        Cerrojo__V1__UserData *d = (Cerrojo__V1__UserData *)new_message(
+            &cerrojo__v1__user_data__descriptor);
+
+        seen.data_class =
+            ((const Cerrojo__V1__GetDataRequest *)request)->class_;
+        d->class_ = seen.data_class;
+        *response = &d->base;
+        return GRPC_STATUS_OK;
+    }
+    if (strcmp(path, "/cerrojo.v1.Auth/GetProfile") == 0) {
+        Cerrojo__V1__Profile *p = (Cerrojo__V1__Profile *)new_message(
+            &cerrojo__v1__profile__descriptor);
+
+        p->user_id = strdup(caller->user_id ? caller->user_id : "");
+        *response = &p->base;
+        return GRPC_STATUS_OK;
+    }
+    return GRPC_STATUS_UNIMPLEMENTED;
+}
+
+enum cj_status __wrap_gw_replay_record(struct gw_redis *redis,
+                                       const uint8_t *enc, size_t enc_len,
+                                       unsigned ttl_seconds);
+
+enum cj_status __wrap_gw_replay_record(struct gw_redis *redis,
+                                       const uint8_t *enc, size_t enc_len,
+                                       unsigned ttl_seconds)
+{
+    (void)redis;
+    assert_int_equal(enc_len, CJ_HPKE_ENC_LEN);
+    /* Twice the ±60 s window plus the 60 s leeway. */
+    assert_int_equal(ttl_seconds, 180);
+    for (size_t i = 0; i < replay_count; i++) {
+        if (memcmp(replay_seen[i], enc, enc_len) == 0) {
+            return CJ_ERR_REPLAYED;
+        }
+    }
+    assert_true(replay_count < 16);
+    memcpy(replay_seen[replay_count++], enc, enc_len);
+    return CJ_OK;
+}
+
+enum cj_status __wrap_gw_ratelimit_take(struct gw_redis *redis,
+                                        const char *bucket,
+                                        const char *client_ip,
+                                        unsigned per_minute, unsigned burst,
+                                        unsigned *retry_after_s);
+
+enum cj_status __wrap_gw_ratelimit_take(struct gw_redis *redis,
+                                        const char *bucket,
+                                        const char *client_ip,
+                                        unsigned per_minute, unsigned burst,
+                                        unsigned *retry_after_s)
+{
+    (void)redis;
+    (void)bucket;
+    (void)client_ip;
+    (void)per_minute;
+    (void)burst;
+    *retry_after_s = 0;
+    return CJ_OK;
+}
+
+/* ---- fixture ---- */
+
+struct fixture {
+    struct gw_settings settings;
+    struct gw_context ctx;
+    struct gw_request req;
+    struct gw_reply reply;
+    struct cj_stateless_client client;
+    char *envelope;
+    size_t envelope_len;
+};
+
+static int group_setup(void **state)
+{
+    static const uint8_t ikm[32] = {7};
+    const struct cj_jwk *keys[1];
+
+    (void)state;
+    if (cj_hpke_derive_key_pair(hpke_sk, hpke_pk, ikm, sizeof(ikm)) != CJ_OK ||
+        cj_jwk_generate(CJ_JWK_ALG_EDDSA, &signing_key) != CJ_OK) {
+        return -1;
+    }
+    keys[0] = signing_key;
+    if (cj_jwks_to_json(keys, 1, &jwks_json) != CJ_OK) {
+        return -1;
+    }
+    randombytes_buf(c2s_key, sizeof(c2s_key));
+    randombytes_buf(response_key, sizeof(response_key));
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    cj_jwk_free(signing_key);
+    free(jwks_json);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    f->settings.timestamp_window_seconds = 60;
+    f->settings.clock_leeway_seconds = 60;
+    f->settings.jwks_refresh_seconds = 300;
+    strcpy(f->settings.jwt_issuer, "https://cerrojo.test");
+    strcpy(f->settings.jwt_audience, "cerrojo");
+    f->ctx.settings = &f->settings;
+    f->ctx.jwks = gw_jwks_cache_new(NULL, 300);
+    /* Any non-NULL pool: the replay double never touches it. */
+    f->ctx.redis = (struct gw_redis *)f;
+    strcpy(f->req.request_id, "req-sealed");
+    strcpy(f->req.client_ip, "198.51.100.7");
+    f->req.rejection = GW_REJECT_COUNT;
+    memset(&seen, 0, sizeof(seen));
+    revoked = false;
+    is_revoked_code = GRPC_STATUS_OK;
+    bound_user = TEST_USER_ID;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    gw_reply_clear(&f->reply);
+    gw_jwks_cache_free(f->ctx.jwks);
+    cj_stateless_client_wipe(&f->client);
+    free(f->envelope);
+    free(f);
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    return (uint64_t)time(NULL) * 1000;
+}
+
+/* Seals `body` (and `token`) for method and path with timestamp ts_ms. */
+static void seal_stateless(struct fixture *f, const char *method,
+                           const char *path, const char *body,
+                           const char *token, uint64_t ts_ms)
+{
+    struct cj_stateless_header hdr = {.version = 1,
+                                      .key_id = 1,
+                                      .suite = {CJ_HPKE_KEM_X25519_SHA256,
+                                                CJ_HPKE_KDF_HKDF_SHA256,
+                                                CJ_HPKE_AEAD_AES_256_GCM}};
+    struct cj_seal_plaintext pt = {.ts_ms = ts_ms,
+                                   .token = (const uint8_t *)token,
+                                   .token_len = token ? strlen(token) : 0,
+                                   .body = (const uint8_t *)body,
+                                   .body_len = strlen(body)};
+
+    free(f->envelope);
+    cj_stateless_client_wipe(&f->client);
+    assert_int_equal(cj_stateless_seal_request(&hdr, hpke_pk, method, path, &pt,
+                                               &f->envelope, &f->envelope_len,
+                                               &f->client),
+                     CJ_OK);
+}
+
+/* Runs the pipeline for a request whose body or Cerrojo-Seal header is the
+ * current envelope. */
+static void run(struct fixture *f, enum gw_method method, const char *path)
+{
+    char *header = NULL;
+
+    gw_reply_clear(&f->reply);
+    memset(&f->reply, 0, sizeof(f->reply));
+    f->req.method = method;
+    f->req.path = path;
+    f->req.rejected = false;
+    if (method == GW_METHOD_GET) {
+        assert_int_equal(
+            cj_seal_header_encode(f->envelope, f->envelope_len, &header),
+            CJ_OK);
+        f->req.seal_header = header;
+        f->req.body = NULL;
+        f->req.body_len = 0;
+    } else {
+        f->req.content_type = "application/json";
+        f->req.has_content_length = true;
+        f->req.content_length = f->envelope_len;
+        f->req.body = (unsigned char *)f->envelope;
+        f->req.body_len = f->envelope_len;
+        f->req.seal_header = NULL;
+    }
+    assert_true(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    gw_pipeline_finish(&f->ctx, &f->req, &f->reply);
+    free(header);
+    f->req.seal_header = NULL;
+}
+
+/* Opens the sealed stateless answer into a NUL-terminated string. */
+static char *open_stateless_reply(struct fixture *f)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    enum cj_seal_reason why;
+    char *text;
+
+    assert_true(f->reply.sealed);
+    assert_int_equal(cj_stateless_open_response(&f->client, f->reply.body,
+                                                f->reply.body_len, &body, &len,
+                                                &why),
+                     CJ_OK);
+    text = malloc(len + 1);
+    memcpy(text, body, len);
+    text[len] = '\0';
+    free(body);
+    return text;
+}
+
+static char *make_token(const char *issuer, const char *sub)
+{
+    struct cj_jwt_claims claims;
+    char *token = NULL;
+
+    assert_int_equal(cj_jwt_claims_init(&claims, issuer, "cerrojo", sub,
+                                        "sid-1", (int64_t)time(NULL), 900),
+                     CJ_OK);
+    assert_int_equal(cj_jwt_sign(signing_key, &claims, &token), CJ_OK);
+    return token;
+}
+
+/* ---- tests ---- */
+
+static void test_stateless_login_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    assert_string_equal(seen.login, "ana");
+    assert_string_equal(seen.channel, "stateless");
+    assert_string_equal(seen.user_id, "");
+    /* The wire body is an envelope, never the token in clear. */
+    assert_null(strstr(f->reply.body, "issued.access.token"));
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"access_token\":\"issued.access.token\""));
+    free(answer);
+}
+
+static void test_replayed_envelope_is_rejected_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    seen.calls = 0;
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 409);
+    assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"replayed\""));
+    free(answer);
+}
+
+static void test_stale_timestamp_is_rejected_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms() - 61 * 1000);
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 409);
+    assert_int_equal(f->req.rejection, GW_REJECT_TIMESTAMP);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"replayed\""));
+    free(answer);
+}
+
+static void test_envelope_for_other_path_fails_plain(void **state)
+{
+    struct fixture *f = *state;
+
+    seal_stateless(f, "POST", "/v1/register", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 400);
+    assert_false(f->reply.sealed);
+    assert_non_null(strstr(f->reply.body, "\"decryption_failed\""));
+    assert_int_equal(seen.calls, 0);
+}
+
+static void test_tampered_ciphertext_fails_plain(void **state)
+{
+    struct fixture *f = *state;
+    char *ct;
+
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    ct = strstr(f->envelope, "\"ct\":\"");
+    assert_non_null(ct);
+    ct[6] = ct[6] == 'A' ? 'B' : 'A';
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 400);
+    assert_int_equal(f->req.rejection, GW_REJECT_DECRYPTION_FAILED);
+}
+
+static void test_unknown_member_in_plaintext_is_400_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"a\",\"user_id\":\"x\"}", NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 400);
+    assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"invalid_request\""));
+    free(answer);
+}
+
+static void test_stateless_get_with_token_names_user(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    char *answer;
+
+    seal_stateless(f, "GET", "/v1/me", "", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 200);
+    assert_string_equal(seen.user_id, TEST_USER_ID);
+    assert_string_equal(seen.session_id, "sid-1");
+    assert_true(strlen(seen.token_id) > 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"user_id\":\"" TEST_USER_ID "\""));
+    free(answer);
+    free(token);
+}
+
+static void test_missing_token_is_401_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "GET", "/v1/me", "", NULL, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 401);
+    assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"invalid_token\""));
+    free(answer);
+}
+
+static void test_wrong_issuer_token_is_401(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://evil.test", TEST_USER_ID);
+
+    seal_stateless(f, "GET", "/v1/me", "", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 401);
+    assert_int_equal(seen.calls, 0);
+    free(token);
+}
+
+static void test_revoked_token_is_401(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+
+    revoked = true;
+    seal_stateless(f, "GET", "/v1/me", "", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 401);
+    assert_int_equal(seen.calls, 0);
+    free(token);
+}
+
+static void test_unloaded_revocation_cache_is_503(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    char *answer;
+
+    is_revoked_code = GRPC_STATUS_FAILED_PRECONDITION;
+    seal_stateless(f, "GET", "/v1/me", "", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 503);
+    assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"unavailable\""));
+    free(answer);
+    free(token);
+}
+
+static void test_data_route_sets_class_from_path(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+
+    seal_stateless(f, "PUT", "/v1/me/data/private",
+                   "{\"fields\":{\"city\":\"Lima\"}}", token, now_ms());
+    run(f, GW_METHOD_PUT, "/v1/me/data/private");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(seen.data_class,
+                     CERROJO__V1__DATA_CLASS__DATA_CLASS_PRIVATE);
+    free(token);
+}
+
+static void test_class_in_json_is_rejected(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+
+    seal_stateless(f, "PUT", "/v1/me/data/private",
+                   "{\"class\":\"public\",\"fields\":{}}", token, now_ms());
+    run(f, GW_METHOD_PUT, "/v1/me/data/private");
+    assert_int_equal(f->reply.status, 400);
+    assert_int_equal(seen.calls, 0);
+    free(token);
+}
+
+/* Seals a stateful GET for `path` under the test session. */
+static void seal_stateful(struct fixture *f, const char *path, uint64_t seq)
+{
+    struct cj_seal_plaintext pt = {.ts_ms = now_ms()};
+
+    stateful_path = path;
+    free(f->envelope);
+    assert_int_equal(
+        cj_stateful_seal_request(c2s_key, (const uint8_t *)TEST_SESSION_ID,
+                                 strlen(TEST_SESSION_ID), 0, seq, "GET", path,
+                                 &pt, &f->envelope, &f->envelope_len),
+        CJ_OK);
+    f->req.session_header = TEST_SESSION_ID;
+}
+
+static void test_stateful_protected_read_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    enum cj_seal_reason why;
+
+    seal_stateful(f, "/v1/me/data/protected", 1);
+    run(f, GW_METHOD_GET, "/v1/me/data/protected");
+    assert_int_equal(f->reply.status, 200);
+    assert_string_equal(seen.user_id, TEST_USER_ID);
+    assert_string_equal(seen.session_id, TEST_SESSION_ID);
+    assert_string_equal(seen.channel, "stateful");
+    assert_int_equal(seen.data_class,
+                     CERROJO__V1__DATA_CLASS__DATA_CLASS_PROTECTED);
+    assert_int_equal(cj_stateful_open_response(
+                         response_key, (const uint8_t *)TEST_SESSION_ID,
+                         strlen(TEST_SESSION_ID), 0, 1, f->reply.body,
+                         f->reply.body_len, &body, &len, &why),
+                     CJ_OK);
+    assert_non_null(strstr((const char *)body, "\"protected\""));
+    free(body);
+}
+
+static void test_stateful_unbound_session_is_401(void **state)
+{
+    struct fixture *f = *state;
+
+    bound_user = NULL;
+    seal_stateful(f, "/v1/me", 2);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 401);
+    assert_true(f->reply.sealed);
+    assert_string_equal(seen.rpc, "");
+}
+
+static void test_stateful_unknown_session_is_401_plain(void **state)
+{
+    struct fixture *f = *state;
+
+    seal_stateful(f, "/v1/me", 3);
+    f->req.session_header = "b3RoZXItc2Vzc2lvbg";
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 401);
+    assert_false(f->reply.sealed);
+}
+
+#define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        SEALED_TEST(test_stateless_login_round_trip),
+        SEALED_TEST(test_replayed_envelope_is_rejected_sealed),
+        SEALED_TEST(test_stale_timestamp_is_rejected_sealed),
+        SEALED_TEST(test_envelope_for_other_path_fails_plain),
+        SEALED_TEST(test_tampered_ciphertext_fails_plain),
+        SEALED_TEST(test_unknown_member_in_plaintext_is_400_sealed),
+        SEALED_TEST(test_stateless_get_with_token_names_user),
+        SEALED_TEST(test_missing_token_is_401_sealed),
+        SEALED_TEST(test_wrong_issuer_token_is_401),
+        SEALED_TEST(test_revoked_token_is_401),
+        SEALED_TEST(test_unloaded_revocation_cache_is_503),
+        SEALED_TEST(test_data_route_sets_class_from_path),
+        SEALED_TEST(test_class_in_json_is_rejected),
+        SEALED_TEST(test_stateful_protected_read_round_trip),
+        SEALED_TEST(test_stateful_unbound_session_is_401),
+        SEALED_TEST(test_stateful_unknown_session_is_401_plain),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
