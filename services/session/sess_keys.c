@@ -26,7 +26,7 @@
 #define SESS_LOG_KEY_INFO "cerrojo session log id"
 #define SESS_LOG_KEY_LEN  32
 #define SESS_LOG_HASH_LEN 8
-/* Longest base64 text of a wrapping key accepted, white space included. */
+/* Maximum length of a wrapping key in base64, white space included. */
 #define SESS_WRAP_KEY_TEXT_MAX 128
 
 struct sess_wrapping {

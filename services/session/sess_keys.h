@@ -87,7 +87,7 @@ struct sess_epoch_policy {
     int64_t leeway_ms; /* the next epoch is accepted this early */
 };
 
-/* Which stored or derived key opens a request. */
+/* Key that opens a request: stored, kept from before, or derived. */
 enum sess_epoch_choice {
     SESS_EPOCH_REJECTED = 0,
     SESS_EPOCH_CURRENT,

@@ -25,10 +25,11 @@
 
 #define SESS_ENV_PREFIX     "CERROJO_SESSION"
 #define SESS_DEFAULT_LISTEN "127.0.0.1:50053"
-/* Where the dev profile keeps a generated wrapping key. */
+/* Folder and file of the wrapping key the dev profile generates. */
 #define SESS_DEV_KEY_DIR  "var"
 #define SESS_DEV_KEY_FILE "var/session.key"
-/* Longest wrapping-key file read, in bytes (a base64 key is 44). */
+/* Maximum size of a wrapping-key file read, in bytes (a base64 key is
+ * 44). */
 #define SESS_KEY_FILE_MAX 256
 
 struct sess_config {

@@ -1,8 +1,8 @@
 /*
  * The revocation cache: a copy, in Redis, of the revocations auth records
- * durably. Each entry lives exactly as long as a token it could stop, and a
- * marker says the copy is complete; without it IsRevoked fails, so a token
- * is never accepted against an unloaded cache.
+ * durably. Each entry lives as long as a token it could stop. A marker
+ * records that the copy is complete, and without it IsRevoked fails, so a
+ * token is never accepted against an unloaded cache.
  */
 #include <stdlib.h>
 

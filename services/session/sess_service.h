@@ -38,9 +38,8 @@ struct sess_settings {
     int64_t idle_ms;       /* unbound sessions */
     int64_t bound_idle_ms; /* after BindUser */
     int64_t absolute_ms;   /* from creation, bound or not */
-    /* Longest access-token lifetime plus the clock leeway: how long a
-     * deleted session's tombstone and a token revocation must outlive the
-     * tokens they stop. */
+    /* Maximum access-token lifetime plus the clock leeway, which is how
+     * long a deleted session's tombstone and a user revocation must last. */
     int64_t token_lifetime_ms;
 };
 
@@ -50,7 +49,7 @@ struct sess_service {
     struct sess_settings settings;
 };
 
-/* What CreateSession and BindUser return; times in Unix ms. */
+/* Session details for CreateSession and BindUser; times in Unix ms. */
 struct sess_info {
     char session_id[SESS_ID_LEN + 1];
     int64_t created_ms;
@@ -61,7 +60,7 @@ struct sess_info {
     int64_t absolute_expires_ms;
 };
 
-/* What OpenRequest returns. plaintext is the caller's to free with
+/* Result of OpenRequest. plaintext is the caller's to free with
  * sess_opened_clear, which also wipes it and the response key. */
 struct sess_opened {
     unsigned char *plaintext;
@@ -97,8 +96,8 @@ void sess_opened_clear(struct sess_opened *o);
 
 /*
  * Brings a session's stored epoch up to now_ms and drops its previous key
- * once the grace period is over, by compare-and-set. *advanced tells
- * whether this call changed the stored epoch. CJ_ERR_NOT_FOUND when the
+ * once the grace period is over, by compare-and-set. *advanced is true
+ * when this call changed the stored epoch. CJ_ERR_NOT_FOUND when the
  * session is gone.
  */
 enum cj_status sess_advance(const struct sess_service *svc, const char *sid,

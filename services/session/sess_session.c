@@ -228,7 +228,7 @@ enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
     return st;
 }
 
-/* Loads the session and brings it up to date; *rec holds the result. */
+/* Loads the session into *rec and brings it up to date. */
 static enum cj_status load_current(const struct sess_service *svc,
                                    const char *sid, int64_t now_ms,
                                    struct sess_record *rec)

@@ -1,8 +1,8 @@
 /*
  * Redis commands and Lua scripts of cerrojo-session. Every state change
  * that must be atomic (create, epoch compare-and-set, replay window, bind,
- * delete, revocation checks) is one Lua script; times are Unix milliseconds
- * passed in by the service so that epochs and expiries follow one clock.
+ * delete, revocation checks) is one Lua script. Times are Unix milliseconds
+ * passed in by the service, so that epochs and expiries follow one clock.
  */
 #include "sess_store.h"
 
@@ -65,7 +65,7 @@ static const char SCRIPT_ADVANCE_SRC[] =
  * The sliding replay window (the DTLS scheme of RFC 6347 4.1.2.6): ws is
  * the highest sequence accepted, wb a ring of W flags where sequence s sits
  * at s mod W. A number above ws slides the window and clears the slots it
- * passes; a number within the window is accepted once; an older one is
+ * passes. A number within the window is accepted once, and an older one is
  * rejected. Returns -1 when the session is gone, -2 for a replay.
  */
 static const char SCRIPT_COMMIT_SRC[] =

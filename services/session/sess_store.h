@@ -4,7 +4,7 @@
  * windows, the per-user index and the worker's schedule) and
  * cerrojo:revoked: (the revocation cache). Each function takes a connected
  * Redis pool and returns CJ_ERR_UNAVAILABLE when Redis cannot be
- * reached; a value and its expiry are always written by one command or one
+ * reached. A value and its expiry are always written by one command or one
  * script, so no key in either namespace exists without a TTL.
  */
 #ifndef SESS_STORE_H
@@ -22,7 +22,7 @@
 
 /* Length of a session id: 16 random bytes in base64url without padding. */
 #define SESS_ID_LEN 22
-/* Longest user id or token id accepted, in bytes. */
+/* Maximum length of a user id or token id, in bytes. */
 #define SESS_NAME_MAX 128
 /* Replay window width in sequence numbers (a ring of this many bits). */
 #define SESS_WINDOW_SIZE 128
@@ -49,14 +49,14 @@ struct sess_record {
     uint64_t advances;     /* successful epoch advances, for tests and logs */
 };
 
-/* What a committed sequence number returns. */
+/* Result of committing a sequence number. */
 struct sess_commit {
     char user_id[SESS_NAME_MAX + 1];
     uint64_t epoch;
     int64_t expires_ms;
 };
 
-/* Why IsRevoked matched. */
+/* Reason IsRevoked matched. */
 enum sess_revoked_reason {
     SESS_NOT_REVOKED = 0,
     SESS_REVOKED_TOKEN,
@@ -87,8 +87,8 @@ enum cj_status sess_store_load(struct cj_redis_pool *pool, const char *sid,
  * Compare-and-set of the epoch: when the stored epoch is still
  * expected_epoch, stores new_epoch with its wrapped key and the wrapped
  * previous key (prev_len 0 erases it), and reschedules the session at
- * due_ms. *advanced tells whether this call changed anything; false means
- * another writer moved the epoch first. CJ_ERR_NOT_FOUND when the session
+ * due_ms. *advanced is false when another writer moved the epoch first and
+ * this call changed nothing. CJ_ERR_NOT_FOUND when the session
  * is gone.
  */
 enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
@@ -233,7 +233,7 @@ enum cj_status
 sess_store_load_batch(struct cj_redis_pool *pool,
                       const struct sess_load_batch *batch) CJ_WARN_UNUSED;
 
-/* Sends PING; CJ_ERR_UNAVAILABLE when Redis does not answer PONG. */
+/* Sends PING; CJ_ERR_UNAVAILABLE when Redis does not reply PONG. */
 enum cj_status sess_store_ping(struct cj_redis_pool *pool) CJ_WARN_UNUSED;
 
 #endif

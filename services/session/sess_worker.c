@@ -1,9 +1,9 @@
 /*
  * The periodic worker: under a Redis lock, so that one replica at a time
  * does it, advances the epochs of sessions that no request advanced, drops
- * previous keys whose grace ended, forgets expired sessions, and keeps the
- * revocation cache's loaded marker alive. It also watches Redis and
- * reports whether it answers.
+ * previous keys whose grace ended, removes expired sessions from the
+ * schedule, and keeps the revocation cache's loaded marker alive. It also
+ * watches Redis and reports whether it answers.
  */
 #include "sess_worker.h"
 

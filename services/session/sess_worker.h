@@ -13,7 +13,7 @@
 
 struct sess_worker;
 
-/* What one pass did. */
+/* Counts of one worker pass. */
 struct sess_worker_stats {
     bool ran; /* false when another replica held the lock */
     uint32_t advanced;
