@@ -16,6 +16,7 @@
 #include "config.h"
 #include "crypto_util.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 #include "rpc_service.h"
 #include "sess_keys.h"
@@ -23,8 +24,9 @@
 #include "sess_service.h"
 #include "sess_worker.h"
 
-#define SESS_ENV_PREFIX     "CERROJO_SESSION"
-#define SESS_DEFAULT_LISTEN "127.0.0.1:50053"
+#define SESS_ENV_PREFIX      "CERROJO_SESSION"
+#define SESS_DEFAULT_LISTEN  "127.0.0.1:50053"
+#define SESS_METRICS_ADDRESS "127.0.0.1"
 /* Folder and file of the wrapping key the dev profile generates. */
 #define SESS_DEV_KEY_DIR  "var"
 #define SESS_DEV_KEY_FILE "var/session.key"
@@ -50,6 +52,8 @@ struct sess_config {
     long long bound_idle_seconds;
     long long absolute_seconds;
     long long token_lifetime_seconds;
+    long long clock_max_offset_seconds;
+    long long metrics_port;
 };
 
 #define SESS_OPTION(var, kind, field, def, lo, hi, text)                       \
@@ -111,6 +115,13 @@ static const struct cj_config_option sess_options[] = {
                 token_lifetime_seconds, "15m", 1, 86400,
                 "longest access-token lifetime, which sets how long "
                 "tombstones and user revocations are kept, in seconds"),
+    SESS_OPTION("CERROJO_CLOCK_MAX_OFFSET", CJ_CONFIG_DURATION,
+                clock_max_offset_seconds, "5s", 1, 3600,
+                "largest offset between this clock and Redis's at which the "
+                "service reports itself ready, in seconds"),
+    SESS_OPTION("CERROJO_SESSION_METRICS_PORT", CJ_CONFIG_INT, metrics_port,
+                "9093", 0, 65535,
+                "port of the Prometheus metrics on 127.0.0.1 (0: a free one)"),
 };
 #define SESS_OPTION_COUNT (sizeof(sess_options) / sizeof(sess_options[0]))
 
@@ -275,6 +286,7 @@ static void settings_from(const struct sess_config *cfg,
     s->absolute_ms = cfg->absolute_seconds * 1000;
     s->token_lifetime_ms =
         (cfg->token_lifetime_seconds + cfg->leeway_seconds) * 1000;
+    s->clock_max_offset_ms = cfg->clock_max_offset_seconds * 1000;
 }
 
 /* Marks the server NOT_SERVING while Redis is down: without Redis every
@@ -308,6 +320,8 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
     struct cj_rpc_server *server = NULL;
     struct sess_worker *worker = NULL;
     struct sess_service svc = {0};
+    struct cj_metrics *metrics = NULL;
+    struct cj_metrics_server *metrics_server = NULL;
     int exit_status = 1;
     int sig;
 
@@ -319,6 +333,20 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
         goto out;
     }
     settings_from(cfg, &svc.settings);
+    metrics = cj_metrics_new();
+    if (metrics == NULL ||
+        sess_metrics_register(metrics, &svc.metrics) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: cannot register the metrics\n");
+        goto out;
+    }
+    /* Metrics are not worth refusing service for: a taken port is logged
+     * and the service runs without them. */
+    if (cj_metrics_server_start(metrics, SESS_METRICS_ADDRESS,
+                                (uint16_t)cfg->metrics_port,
+                                &metrics_server) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "session.metrics_unavailable", NULL,
+               CJ_F_INT("port", cfg->metrics_port));
+    }
     sess_rpc_service_init(&service, &svc);
     cj_rpc_settings_server_options(&cfg->grpc, &so);
     if (cj_rpc_server_create(&service, &so, &server) != CJ_OK ||
@@ -327,6 +355,8 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
                 cfg->grpc.listen);
         goto out;
     }
+    /* Not ready until the worker's first pass has reached Redis. */
+    on_redis_state(false, server);
     if (sess_worker_start(&svc, on_redis_state, server, &worker) != CJ_OK) {
         fprintf(stderr, "cerrojo-session: cannot start the worker thread\n");
         goto out;
@@ -341,6 +371,8 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
 out:
     sess_worker_stop(worker);
     cj_rpc_server_destroy(server);
+    cj_metrics_server_stop(metrics_server);
+    cj_metrics_free(metrics);
     cj_redis_pool_free(svc.redis);
     sess_wrapping_free(svc.wrapping);
     return exit_status;

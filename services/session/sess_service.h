@@ -14,6 +14,7 @@
 #include "redis.h"
 #include "sess_crypto.h"
 #include "sess_keys.h"
+#include "sess_metrics.h"
 #include "sess_store.h"
 #include "status.h"
 
@@ -29,6 +30,10 @@
 #define SESS_CIPHERTEXT_MAX (4 * 1024 * 1024)
 /* Largest additional data OpenRequest accepts, in bytes. */
 #define SESS_AAD_MAX 4096
+/* Clock offset from Redis above which the service warns, and the default
+ * above which it reports NOT_SERVING, in ms. */
+#define SESS_CLOCK_WARN_OFFSET_MS        1000
+#define SESS_DEFAULT_CLOCK_MAX_OFFSET_MS 5000
 /* How long the loaded marker lives unless the worker extends it, in ms. */
 #define SESS_LOADED_MARKER_TTL_MS (60 * 60 * 1000)
 
@@ -41,12 +46,15 @@ struct sess_settings {
     /* Maximum access-token lifetime plus the clock leeway, which is how
      * long a deleted session's tombstone and a user revocation must last. */
     int64_t token_lifetime_ms;
+    /* Largest |Redis clock - own clock| at which the service is ready. */
+    int64_t clock_max_offset_ms;
 };
 
 struct sess_service {
     struct cj_redis_pool *redis;    /* borrowed */
     struct sess_wrapping *wrapping; /* borrowed */
     struct sess_settings settings;
+    struct sess_metrics metrics; /* all NULL when nothing is exported */
 };
 
 /* Session details for CreateSession and BindUser; times in Unix ms. */

@@ -41,6 +41,7 @@ void sess_settings_default(struct sess_settings *s)
     s->token_lifetime_ms = ((int64_t)SESS_DEFAULT_TOKEN_LIFETIME_SECONDS +
                             SESS_DEFAULT_LEEWAY_SECONDS) *
                            1000;
+    s->clock_max_offset_ms = SESS_DEFAULT_CLOCK_MAX_OFFSET_MS;
 }
 
 static void fill_info(const struct sess_service *svc, const char *sid,
@@ -105,6 +106,7 @@ enum cj_status sess_create(const struct sess_service *svc,
     if (st != CJ_OK) {
         goto out;
     }
+    cj_counter_add(svc->metrics.created, 1);
     fill_info(svc, sid, rec.created_ms,
               rec.created_ms + svc->settings.idle_ms < rec.absolute_ms
                   ? rec.created_ms + svc->settings.idle_ms
@@ -183,6 +185,7 @@ static enum cj_status advance_record(const struct sess_service *svc,
         advanced);
     if (st == CJ_OK && *advanced) {
         char log_id[SESS_LOG_ID_SIZE];
+        cj_counter_add(svc->metrics.advances, 1);
         sess_log_id(svc->wrapping, sid, log_id);
         cj_log(CJ_LOG_INFO, "session.epoch_advanced", NULL,
                CJ_F_STR("session_hash", log_id),
@@ -320,12 +323,14 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     }
     if (sess_epoch_choose(&svc->settings.epochs, rec.created_ms, now, epoch) ==
         SESS_EPOCH_REJECTED) {
+        cj_counter_add(svc->metrics.open_failed, 1);
         log_open_failed(svc, sid, "epoch", epoch);
         st = CJ_ERR_CRYPTO;
         goto out;
     }
     st = key_for_epoch(svc, sid, &rec, epoch, key);
     if (st != CJ_OK) {
+        cj_counter_add(svc->metrics.open_failed, 1);
         log_open_failed(svc, sid, "key", epoch);
         st = CJ_ERR_CRYPTO;
         goto out;
@@ -339,6 +344,7 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     st = sess_crypto_open(key, sid, epoch, sequence, aad, aad_len, ct, ct_len,
                           pt);
     if (st != CJ_OK) {
+        cj_counter_add(svc->metrics.open_failed, 1);
         log_open_failed(svc, sid, "tag", epoch);
         st = CJ_ERR_CRYPTO;
         goto out;
@@ -347,6 +353,7 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
      * window. */
     st = sess_store_commit_sequence(svc->redis, sid, sequence, now, &commit);
     if (st == CJ_ERR_REPLAYED) {
+        cj_counter_add(svc->metrics.open_replayed, 1);
         log_open_failed(svc, sid, "replay", epoch);
     }
     if (st != CJ_OK) {
@@ -356,6 +363,7 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     if (st != CJ_OK) {
         goto out;
     }
+    cj_counter_add(svc->metrics.open_ok, 1);
     snprintf(out->user_id, sizeof(out->user_id), "%s", commit.user_id);
     out->current_epoch = commit.epoch;
     out->plaintext = pt;

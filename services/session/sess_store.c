@@ -1072,3 +1072,28 @@ out:
     free(a.num);
     return st;
 }
+
+enum cj_status sess_store_time(struct cj_redis_pool *pool, int64_t *now_ms)
+{
+    struct sess_args a = {0};
+    redisReply *r = NULL;
+    int64_t seconds = 0;
+    int64_t micros = 0;
+    enum cj_status st;
+
+    *now_ms = 0;
+    args_str(&a, "TIME");
+    st = command(pool, &a, "TIME", &r);
+    if (st != CJ_OK) {
+        return st;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        !element_i64(r->element[0], &seconds) ||
+        !element_i64(r->element[1], &micros)) {
+        st = CJ_ERR_INTERNAL;
+    } else {
+        *now_ms = seconds * 1000 + micros / 1000;
+    }
+    freeReplyObject(r);
+    return st;
+}

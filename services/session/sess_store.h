@@ -233,6 +233,10 @@ enum cj_status
 sess_store_load_batch(struct cj_redis_pool *pool,
                       const struct sess_load_batch *batch) CJ_WARN_UNUSED;
 
+/* Reads Redis's clock (TIME) in Unix ms. */
+enum cj_status sess_store_time(struct cj_redis_pool *pool,
+                               int64_t *now_ms) CJ_WARN_UNUSED;
+
 /* Sends PING; CJ_ERR_UNAVAILABLE when Redis does not reply PONG. */
 enum cj_status sess_store_ping(struct cj_redis_pool *pool) CJ_WARN_UNUSED;
 

@@ -37,7 +37,8 @@ struct sess_worker {
     pthread_cond_t cond;
     bool stop;
     bool started;
-    int redis_up; /* -1 unknown, 0 down, 1 up */
+    int redis_up;      /* readiness: -1 unknown, 0 not ready, 1 ready */
+    bool clock_warned; /* the offset was above the warning level */
 };
 
 int64_t sess_worker_interval_ms(const struct sess_settings *s)
@@ -118,20 +119,52 @@ enum cj_status sess_worker_pass(const struct sess_service *svc, int64_t now_ms,
     return st;
 }
 
-static void report_state(struct sess_worker *w, bool up)
+static void report_state(struct sess_worker *w, bool up, const char *reason)
 {
     if (w->redis_up == (up ? 1 : 0)) {
         return;
     }
     w->redis_up = up ? 1 : 0;
     if (up) {
-        cj_log(CJ_LOG_INFO, "session.redis_up", NULL);
+        cj_log(CJ_LOG_INFO, "session.ready", NULL);
     } else {
-        cj_log(CJ_LOG_ERROR, "session.redis_down", NULL);
+        cj_log(CJ_LOG_ERROR, "session.not_ready", NULL,
+               CJ_F_STR("reason", reason));
     }
     if (w->on_state != NULL) {
         w->on_state(up, w->on_state_arg);
     }
+}
+
+/*
+ * Compares the Redis clock with this one: expiries are written as absolute
+ * times from this clock, so an offset shifts every TTL by as much. Warns
+ * once above SESS_CLOCK_WARN_OFFSET_MS; *ok is false above the configured
+ * bound.
+ */
+static enum cj_status check_clock(struct sess_worker *w, bool *ok)
+{
+    int64_t before = sess_now_ms();
+    int64_t redis_ms = 0;
+    int64_t offset;
+    enum cj_status st = sess_store_time(w->svc->redis, &redis_ms);
+
+    *ok = true;
+    if (st != CJ_OK) {
+        return st;
+    }
+    /* The midpoint of the round trip stands in for the instant Redis read
+     * its clock. */
+    offset = redis_ms - (before + sess_now_ms()) / 2;
+    cj_gauge_set(w->svc->metrics.clock_offset_seconds, (double)offset / 1000);
+    if (llabs(offset) > SESS_CLOCK_WARN_OFFSET_MS && !w->clock_warned) {
+        cj_log(CJ_LOG_WARN, "session.clock_offset", NULL,
+               CJ_F_INT("offset_ms", offset),
+               CJ_F_INT("max_offset_ms", w->svc->settings.clock_max_offset_ms));
+    }
+    w->clock_warned = llabs(offset) > SESS_CLOCK_WARN_OFFSET_MS;
+    *ok = llabs(offset) <= w->svc->settings.clock_max_offset_ms;
+    return CJ_OK;
 }
 
 static void *worker_main(void *arg)
@@ -142,10 +175,14 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&w->mutex);
     while (!w->stop) {
         struct sess_worker_stats stats;
+        bool clock_ok = true;
         enum cj_status st;
 
         pthread_mutex_unlock(&w->mutex);
         st = sess_store_ping(w->svc->redis);
+        if (st == CJ_OK) {
+            st = check_clock(w, &clock_ok);
+        }
         if (st == CJ_OK) {
             st = sess_worker_pass(w->svc, sess_now_ms(), &stats);
             if (st == CJ_OK && (stats.advanced > 0 || stats.expired > 0)) {
@@ -154,7 +191,11 @@ static void *worker_main(void *arg)
                        CJ_F_INT("expired", stats.expired));
             }
         }
-        report_state(w, st != CJ_ERR_UNAVAILABLE);
+        cj_gauge_set(w->svc->metrics.redis_up,
+                     st == CJ_ERR_UNAVAILABLE ? 0.0 : 1.0);
+        report_state(w, st != CJ_ERR_UNAVAILABLE && clock_ok,
+                     st == CJ_ERR_UNAVAILABLE ? "redis unreachable"
+                                              : "clock offset from Redis");
         pthread_mutex_lock(&w->mutex);
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += w->interval_ms / 1000;

@@ -1,7 +1,7 @@
 /*
  * The periodic worker of cerrojo-session: epoch advances for idle
  * sessions, cleanup of expired state, the revocation marker's lifetime, and
- * Redis health reports.
+ * readiness reports (Redis reachable, clocks close enough).
  */
 #ifndef SESS_WORKER_H
 #define SESS_WORKER_H
@@ -20,7 +20,8 @@ struct sess_worker_stats {
     uint32_t expired;
 };
 
-/* Called from the worker thread when Redis goes down or comes back. */
+/* Called from the worker thread when the service stops or starts being
+ * ready: Redis unreachable, or its clock too far from this one. */
 typedef void (*sess_worker_redis_state_fn)(bool up, void *arg);
 
 /* Returns the pass interval for these settings: a quarter epoch, kept
