@@ -20,7 +20,7 @@
 #define AUTH_DEFAULT_JWT_LEEWAY_S 60
 /* Audit rows are kept this long; the table's trigger keeps at least it. */
 #define AUTH_DEFAULT_AUDIT_RETENTION_DAYS 400
-/* How often the revocation-cache watcher asks session, seconds. */
+/* Interval of the revocation-cache status check, seconds. */
 #define AUTH_DEFAULT_CACHE_WATCH_S 2
 /* How often the cleanup job runs inside the service, seconds. */
 #define AUTH_DEFAULT_CLEANUP_INTERVAL_S 3600

@@ -172,7 +172,7 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
     rc = verify_token(svc, call, req->token, &claims, &reason);
     if (rc != CJ_OK || reason != CJ_JOSE_OK) {
         if (reason == CJ_JOSE_OK) {
-            /* kms unreachable: the answer is unknown, not "inactive". */
+            /* kms unreachable: the token state is unknown, not "inactive". */
             auth_call_error(call, "token keys are unavailable");
             return CJ_ERR_UNAVAILABLE;
         }

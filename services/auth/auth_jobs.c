@@ -40,7 +40,10 @@ static enum cj_status delete_old_audit(struct cj_db_conn *conn,
     return rc;
 }
 
-/* Runs body under the named advisory lock; report->ran says if it did. */
+/*
+ * Borrows a connection and tries the named advisory lock on it. *acquired
+ * is false when another replica holds the lock.
+ */
 static enum cj_status with_lock(struct auth_service *svc, const char *name,
                                 struct cj_db_conn **conn, bool *acquired)
 {

@@ -24,7 +24,7 @@
 
 #define INVALID_CREDENTIALS "invalid credentials"
 
-/* Why a login failed, for the audit log only. */
+/* Reason a login failed, for the audit log only. */
 enum login_failure {
     LOGIN_FAILURE_NONE = 0,
     LOGIN_FAILURE_UNKNOWN_USER,
@@ -79,9 +79,9 @@ static enum cj_status find_user(struct auth_service *svc,
 }
 
 /*
- * Runs the one Argon2 verification of this attempt and says whether the
- * credentials hold. A disabled account still runs the real verification,
- * so its cost matches the other failures.
+ * Runs the one Argon2 verification of this attempt and sets *failure
+ * unless the credentials hold. A disabled account still runs the real
+ * verification, so its cost matches the other failures.
  */
 static enum cj_status verify(struct auth_service *svc,
                              const Cerrojo__V1__LoginRequest *req,

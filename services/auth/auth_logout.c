@@ -86,6 +86,12 @@ static enum cj_status revoke_one(struct auth_service *svc,
             rc = auth_store_family_revoke(conn, st->family_token.family_id,
                                           "logout", &st->revoked_tokens);
         }
+    } else if (st->session_id[0] != '\0') {
+        /* A stateful logout may omit the refresh token: the families of
+         * the session end with it. */
+        rc = auth_store_session_tokens_revoke(conn, st->user_id,
+                                              st->session_id, "logout",
+                                              &st->revoked_tokens);
     }
     if (rc == CJ_OK && st->session_id[0] != '\0') {
         rc = auth_store_revocation_put(conn, AUTH_REVOKED_SESSION,

@@ -1,7 +1,7 @@
 /*
  * The Refresh RPC. The rotation runs in one transaction under the family's
  * advisory lock and the token's row lock, so concurrent refreshes with one
- * token serialize: the first rotates, the others find the token used and,
+ * token serialize. The first rotates. The others find the token used and,
  * with the grace period off, revoke the family. The access token is signed
  * before the transaction so that nothing is committed that the reply then
  * fails to carry.

@@ -23,7 +23,7 @@
 #include "password_policy.h"
 #include "rpc_message.h"
 
-/* What a registration has gathered before its transaction. */
+/* State a registration gathers before its transaction. */
 struct registration {
     struct auth_username username;
     struct auth_email email;

@@ -66,7 +66,7 @@ struct auth_service {
     pthread_cond_t wait_cond;
 };
 
-/* What a flow knows about its call and what it reports back. */
+/* Call context a flow reads, and the error it reports back. */
 struct auth_call {
     const struct cj_caller_context *caller; /* never NULL */
     const char *request_id;                 /* never NULL */

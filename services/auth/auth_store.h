@@ -60,7 +60,7 @@ struct auth_user_new {
     uint32_t kek_version;
 };
 
-/* Which unique name an insert or check collided with. */
+/* Unique name an insert or check collided with. */
 enum auth_name_conflict {
     AUTH_CONFLICT_NONE = 0,
     AUTH_CONFLICT_USERNAME, /* same normalized form or same skeleton */
@@ -192,6 +192,15 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_user_live_families(struct cj_db_conn *conn, const char *user_id,
                               char (*families)[AUTH_UUID_TEXT_SIZE],
                               size_t limit, size_t *count);
+
+/*
+ * Revokes every not yet revoked token of a user bound to one session (a
+ * stateful logout without a refresh token); *count gets how many.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_session_tokens_revoke(struct cj_db_conn *conn, const char *user_id,
+                                 const char *session_id, const char *reason,
+                                 unsigned *count);
 
 /* Revokes every live token of a user; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status

@@ -274,6 +274,22 @@ enum cj_status auth_store_user_tokens_revoke(struct cj_db_conn *conn,
     return change_rows(conn, sql, params, 2, count);
 }
 
+enum cj_status auth_store_session_tokens_revoke(struct cj_db_conn *conn,
+                                                const char *user_id,
+                                                const char *session_id,
+                                                const char *reason,
+                                                unsigned *count)
+{
+    static const char sql[] =
+        "UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = $3 WHERE user_id = $1::uuid AND session_id = $2 "
+        "AND revoked_at IS NULL";
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(user_id), CJ_DB_TEXT(session_id), CJ_DB_TEXT(reason)};
+
+    return change_rows(conn, sql, params, 3, count);
+}
+
 enum cj_status auth_store_tokens_delete_expired(struct cj_db_conn *conn,
                                                 long long limit,
                                                 unsigned *count)

@@ -172,14 +172,20 @@ class Stack:
         return self
 
     def stop(self):
+        """Stops every service; raises when auth did not exit cleanly (a
+        sanitizer report at exit makes its status non-zero)."""
         for chan in self.channels:
             chan.close()
+        statuses = {}
         for svc in (self.auth, self.session, self.kms):
             try:
-                svc.stop()
+                statuses[svc.name] = svc.stop()
             except Exception as e:  # keep stopping the others
                 print("stopping %s: %s" % (svc.name, e))
         self.drop_database()
+        if statuses.get("auth") not in (0, None):
+            raise RuntimeError("auth exited with %s\n%s" % (
+                statuses["auth"], self.auth.log()[-6000:]))
 
     def logs(self):
         return "\n".join("--- %s\n%s" % (s.name, s.log()[-4000:])

@@ -1,0 +1,76 @@
+/* Tests for the login throttle's delay schedule and keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "auth_throttle.h"
+
+static const struct auth_throttle_policy policy = {
+    .free_attempts = 5,
+    .base_delay_ms = 1000,
+    .max_delay_ms = 15 * 60 * 1000,
+    .streak_ttl_ms = 3600 * 1000,
+};
+
+static void test_delay_zero_before_free_attempts(void **state)
+{
+    (void)state;
+    for (long long attempt = 1; attempt < policy.free_attempts; attempt++) {
+        assert_int_equal(auth_throttle_delay_ms(&policy, attempt), 0);
+    }
+}
+
+static void test_delay_doubles_after_free_attempts(void **state)
+{
+    (void)state;
+    assert_int_equal(auth_throttle_delay_ms(&policy, 5), 1000);
+    assert_int_equal(auth_throttle_delay_ms(&policy, 6), 2000);
+    assert_int_equal(auth_throttle_delay_ms(&policy, 7), 4000);
+}
+
+static void test_delay_capped_at_max(void **state)
+{
+    (void)state;
+    assert_int_equal(auth_throttle_delay_ms(&policy, 15), policy.max_delay_ms);
+    assert_int_equal(auth_throttle_delay_ms(&policy, 1000000),
+                     policy.max_delay_ms);
+}
+
+static void test_key_by_user_id(void **state)
+{
+    char key[AUTH_THROTTLE_KEY_SIZE];
+
+    (void)state;
+    auth_throttle_key("11111111-1111-4111-8111-111111111111", "alice", key);
+    assert_string_equal(key,
+                        "cerrojo:login:u:11111111-1111-4111-8111-111111111111");
+}
+
+static void test_key_by_name_hides_name(void **state)
+{
+    char key[AUTH_THROTTLE_KEY_SIZE];
+    char other[AUTH_THROTTLE_KEY_SIZE];
+
+    (void)state;
+    auth_throttle_key(NULL, "alice@example.com", key);
+    auth_throttle_key("", "bob@example.com", other);
+    assert_int_equal(strncmp(key, "cerrojo:login:n:", 16), 0);
+    assert_int_equal(strlen(key), 16 + 64);
+    assert_null(strstr(key, "alice"));
+    assert_string_not_equal(key, other);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delay_zero_before_free_attempts),
+        cmocka_unit_test(test_delay_doubles_after_free_attempts),
+        cmocka_unit_test(test_delay_capped_at_max),
+        cmocka_unit_test(test_key_by_user_id),
+        cmocka_unit_test(test_key_by_name_hides_name),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
