@@ -89,9 +89,8 @@ static enum cj_status revoke_one(struct auth_service *svc,
     } else if (st->session_id[0] != '\0') {
         /* A stateful logout may omit the refresh token: the families of
          * the session end with it. */
-        rc = auth_store_session_tokens_revoke(conn, st->user_id,
-                                              st->session_id, "logout",
-                                              &st->revoked_tokens);
+        rc = auth_store_session_tokens_revoke(conn, st->user_id, st->session_id,
+                                              "logout", &st->revoked_tokens);
     }
     if (rc == CJ_OK && st->session_id[0] != '\0') {
         rc = auth_store_revocation_put(conn, AUTH_REVOKED_SESSION,
