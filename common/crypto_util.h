@@ -13,10 +13,11 @@
 #include "status.h"
 
 /*
- * Initializes libsodium once per process (thread-safe, idempotent). Every
- * binary's main() calls it before starting threads so that a failure stops
- * the process at start; cj_random_bytes() and cj_secret_new() also call it,
- * so a library caller that forgets cannot read uninitialized state.
+ * Initializes libsodium once per process (thread-safe, idempotent). Each
+ * binary's main() should call it before starting threads, so that a failure
+ * stops the process at start. cj_random_bytes(), cj_secret_new() and the
+ * X25519 functions call it too, so a caller that forgets still gets an
+ * initialized libsodium.
  */
 enum cj_status cj_crypto_init(void) CJ_WARN_UNUSED;
 

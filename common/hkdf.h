@@ -17,7 +17,7 @@
 
 /*
  * Computes PRK = HMAC-SHA256(salt, ikm) into prk (32 bytes). An empty salt
- * means 32 zero bytes, as RFC 5869 2.2 says.
+ * means 32 zero bytes, as RFC 5869 section 2.2 defines.
  */
 enum cj_status cj_hkdf_extract(uint8_t prk[CJ_HKDF_SHA256_LEN],
                                const uint8_t *salt, size_t salt_len,

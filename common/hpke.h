@@ -34,7 +34,7 @@
 #define CJ_HPKE_TAG_LEN     16
 #define CJ_HPKE_MAX_KEY_LEN 32
 /* Upper bound for info, psk, psk_id and exporter_context (64 KiB); RFC
- * 9180 7.2.1 asks for at least 64 bytes. */
+ * 9180 section 7.2.1 requires at least 64 bytes. */
 #define CJ_HPKE_MAX_INPUT_LEN 65536
 /* Minimum PSK length, 32 bytes of entropy (RFC 9180 5.1.2). */
 #define CJ_HPKE_MIN_PSK_LEN 32
@@ -51,9 +51,9 @@ enum cj_hpke_role {
 };
 
 /*
- * An encryption context (RFC 9180 5.2). It holds secrets: it lives on the
- * caller's stack or heap and the caller wipes it with cj_hpke_ctx_wipe()
- * when done, on every path.
+ * An encryption context (RFC 9180 5.2). It contains secrets, so the caller
+ * that places it on its stack or heap wipes it with cj_hpke_ctx_wipe() when
+ * done, on every path.
  */
 struct cj_hpke_ctx {
     struct cj_hpke_suite suite;

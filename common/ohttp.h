@@ -21,7 +21,7 @@
 /* max(Nn, Nk) for the supported AEADs: the response nonce and the
  * exported secret are this long at most. */
 #define CJ_OHTTP_MAX_SECRET_LEN 32
-/* Longest info label accepted by cj_ohttp_build_info(). */
+/* Maximum length of the info label accepted by cj_ohttp_build_info(). */
 #define CJ_OHTTP_MAX_LABEL_LEN 64
 
 /* Returns max(Nn, Nk) of an AEAD id, the length of the exported response

@@ -17,7 +17,8 @@
 enum cj_status cj_x25519_keygen(uint8_t sk[CJ_X25519_KEY_LEN],
                                 uint8_t pk[CJ_X25519_KEY_LEN]) CJ_WARN_UNUSED;
 
-/* Computes the public key of a private key (clamped as RFC 7748 5 says). */
+/* Computes the public key of a private key (with the scalar clamped as in RFC
+ * 7748 section 5). */
 enum cj_status
 cj_x25519_public(uint8_t pk[CJ_X25519_KEY_LEN],
                  const uint8_t sk[CJ_X25519_KEY_LEN]) CJ_WARN_UNUSED;

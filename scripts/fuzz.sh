@@ -5,7 +5,7 @@
 # target's regressions folder (tests/fuzz/regressions/ or
 # tests/fuzz/regressions-jwt/), where its fuzz.*_replay ctest test replays
 # it from then on: commit it with the fix. Without clang the step is
-# skipped, and says so.
+# skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
