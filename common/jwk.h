@@ -82,10 +82,12 @@ CJ_WARN_UNUSED enum cj_status cj_jwk_import_private(enum cj_jwk_alg alg,
  * Parses one public JWK (JSON text). kty, crv and key size must match a
  * supported alg; "alg", when present, must name it; "use", when present,
  * must be "sig"; "key_ops", when present, must contain "verify". Private
- * members (d, p, q, ...) are rejected. kid is the JWK's "kid" when present
- * (at most CJ_JWK_KID_MAX_BYTES), else the thumbprint. CJ_ERR_INVALID on
- * any violation, CJ_ERR_UNIMPLEMENTED for a well-formed key of an
- * unsupported type (oct, RSA with PS256, P-384, ...).
+ * or secret members (d, p, q, dp, dq, qi, oth, k) are rejected, and so are
+ * RSA moduli with the ROCA fingerprint (CVE-2017-15361) and EC points off
+ * the curve. kid is the JWK's "kid" when present (printable ASCII, at most
+ * CJ_JWK_KID_MAX_BYTES), else the thumbprint. CJ_ERR_INVALID on any
+ * violation, CJ_ERR_UNIMPLEMENTED for a well-formed key this verifier does
+ * not use (another kty, curve or alg, or a use other than signing).
  */
 CJ_WARN_UNUSED enum cj_status cj_jwk_from_json(const char *json, size_t len,
                                                struct cj_jwk **out);
@@ -133,10 +135,11 @@ CJ_WARN_UNUSED enum cj_status cj_jwks_to_json(const struct cj_jwk *const *keys,
 /*
  * Parses a JWK Set ({"keys":[...]}, at most CJ_JWKS_JSON_MAX_BYTES and
  * CJ_JWKS_MAX_KEYS keys) into a new set. Keys of unsupported types are
- * skipped (RFC 7517 section 5); a malformed supported key, a repeated kid
- * or a duplicate JSON member rejects the whole set (CJ_ERR_INVALID), and
- * so do more bytes or keys than the limits (CJ_ERR_TOO_LARGE). An empty
- * result is valid. Free with cj_jwks_free.
+ * skipped (RFC 7517 section 5); a malformed key, a key with private or
+ * secret members, a repeated kid or a duplicate JSON member rejects the
+ * whole set (CJ_ERR_INVALID), and so do more bytes or keys than the
+ * limits (CJ_ERR_TOO_LARGE). An empty result is valid. Free with
+ * cj_jwks_free.
  */
 CJ_WARN_UNUSED enum cj_status cj_jwks_parse(const char *json, size_t len,
                                             struct cj_jwks **out);

@@ -24,6 +24,14 @@
 /* Largest RSA public exponent accepted, in bytes (2^64 - 1). */
 #define RSA_E_MAX_BYTES 8
 
+/* The generator behind ROCA moduli (CVE-2017-15361), and the small primes
+ * whose residues identify them. */
+#define ROCA_GENERATOR 65537
+static const unsigned int roca_primes[] = {
+    3,   5,   7,   11,  13,  17,  19,  23,  29,  31,  37,  41,  43,
+    47,  53,  59,  61,  67,  71,  73,  79,  83,  89,  97,  101, 103,
+    107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167};
+
 struct cj_jwks {
     size_t count;
     struct cj_jwk *keys[CJ_JWKS_MAX_KEYS];
@@ -159,6 +167,41 @@ out:
     return status;
 }
 
+/* True when r is a power of ROCA_GENERATOR modulo the prime p. */
+static bool in_generator_subgroup(BN_ULONG r, unsigned int p)
+{
+    unsigned long x = 1;
+
+    for (unsigned int k = 0; k < p; k++) {
+        if (x == r) {
+            return true;
+        }
+        x = x * (ROCA_GENERATOR % p) % p;
+        if (x == 1) {
+            break; /* the powers started to repeat */
+        }
+    }
+    return false;
+}
+
+/*
+ * Detects moduli from the Infineon library flaw known as ROCA
+ * (CVE-2017-15361): their primes are built from powers of 65537, so the
+ * modulus modulo each small prime falls in the subgroup 65537 generates.
+ * A random modulus passes all these tests with negligible probability.
+ */
+static bool rsa_modulus_is_roca(const BIGNUM *n)
+{
+    for (size_t i = 0; i < sizeof(roca_primes) / sizeof(roca_primes[0]); i++) {
+        BN_ULONG r = BN_mod_word(n, roca_primes[i]);
+
+        if (r == (BN_ULONG)-1 || !in_generator_subgroup(r, roca_primes[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static enum cj_status rsa_from_object(json_t *obj, struct cj_jwk *key)
 {
     enum cj_status status;
@@ -193,7 +236,7 @@ static enum cj_status rsa_from_object(json_t *obj, struct cj_jwk *key)
     }
     bits = BN_num_bits(bn_n);
     if (bits < CJ_JWK_RSA_MIN_BITS || bits > CJ_JWK_RSA_MAX_BITS ||
-        BN_is_one(bn_e)) {
+        BN_is_one(bn_e) || rsa_modulus_is_roca(bn_n)) {
         goto out;
     }
     if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) != 1 ||

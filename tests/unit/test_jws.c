@@ -627,6 +627,81 @@ static void test_wycheproof_json_web_signature(void **state)
     json_decref(root);
 }
 
+/* Verifies a compact JWS against a set, picking the key by kid. */
+static bool jws_verifies_with_set(const struct cj_jwks *set, const char *token)
+{
+    struct cj_jws_decoded jws;
+    enum cj_jose_reason reason;
+    const struct cj_jwk *key;
+    bool ok = false;
+
+    if (cj_jws_decode(token, strlen(token), &jws, &reason) != CJ_OK) {
+        return false;
+    }
+    key = cj_jwks_find(set, jws.kid);
+    if (key != NULL) {
+        ok = cj_jws_check_signature(&jws, key, &reason) == CJ_OK;
+    }
+    cj_jws_decoded_clear(&jws);
+    return ok;
+}
+
+/*
+ * json_web_key groups apply when they carry a public key set; groups with
+ * only symmetric (private) sets test HMAC, which cerrojo never accepts.
+ */
+static void test_wycheproof_json_web_key(void **state)
+{
+    bool have = vectors_available("json_web_key");
+    const char *file = "wycheproof/json_web_key_test.json";
+    json_t *root;
+    json_t *group;
+    json_t *test;
+    size_t gi;
+    size_t ti;
+    struct wycheproof_count count = {0};
+
+    (void)state;
+    if (!have) {
+        skip();
+    }
+    root = load_vector_file(file);
+    assert_non_null(root);
+    json_array_foreach(json_object_get(root, "testGroups"), gi, group)
+    {
+        json_t *public_set = json_object_get(group, "public");
+        char *text;
+        struct cj_jwks *set = NULL;
+
+        if (public_set == NULL) {
+            count.skipped += json_array_size(json_object_get(group, "tests"));
+            continue;
+        }
+        text = json_dumps(public_set, JSON_COMPACT);
+        if (cj_jwks_parse(text, strlen(text), &set) != CJ_OK) {
+            set = NULL;
+        }
+        json_array_foreach(json_object_get(group, "tests"), ti, test)
+        {
+            const char *token = json_string_value(json_object_get(test, "jws"));
+            char id[32];
+
+            wycheproof_tally(&count,
+                             json_string_value(json_object_get(test, "result")),
+                             set != NULL && jws_verifies_with_set(set, token),
+                             file, tc_id_text(test, id));
+        }
+        cj_jwks_free(set);
+        free(text);
+    }
+    printf("wycheproof json_web_key: %zu tests, %zu mismatches "
+           "(%zu not applicable: symmetric key sets)\n",
+           count.tests, count.mismatches, count.skipped);
+    assert_true(count.tests > 0);
+    assert_int_equal(count.mismatches, 0);
+    json_decref(root);
+}
+
 static void test_sign_verify_round_trip_each_alg(void **state)
 {
     const enum cj_jwk_alg algs[] = {CJ_JWK_ALG_RS256, CJ_JWK_ALG_ES256,
@@ -942,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_wycheproof_ecdsa_p256_p1363),
         cmocka_unit_test(test_wycheproof_ed25519),
         cmocka_unit_test(test_wycheproof_json_web_signature),
+        cmocka_unit_test(test_wycheproof_json_web_key),
         cmocka_unit_test(test_sign_verify_round_trip_each_alg),
         cmocka_unit_test(test_verify_rejects_key_of_other_alg),
         cmocka_unit_test(test_sign_compact_rejects_header_of_other_alg),
