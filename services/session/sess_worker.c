@@ -78,10 +78,16 @@ static enum cj_status advance_due(const struct sess_service *svc,
             } else if (st == CJ_OK && advanced) {
                 stats->advanced++;
             } else if (st != CJ_OK && st != CJ_ERR_UNAVAILABLE) {
-                /* One broken session must not stall the others. */
+                /* One broken session (a key no configured wrapping key
+                 * opens) must not stall the others: it is retried an epoch
+                 * later, and expires with its TTL meanwhile. */
+                char log_id[SESS_LOG_ID_SIZE];
+                sess_log_id(svc->wrapping, ids[i], log_id);
                 cj_log(CJ_LOG_ERROR, "session.worker_advance_failed", NULL,
+                       CJ_F_STR("session_hash", log_id),
                        CJ_F_STR("status", cj_status_name(st)));
-                st = sess_store_unschedule(svc->redis, ids[i]);
+                st = sess_store_schedule(
+                    svc->redis, ids[i], now_ms + svc->settings.epochs.epoch_ms);
             }
         }
         if (count < SESS_DUE_BATCH_MAX) {
