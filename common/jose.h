@@ -14,8 +14,8 @@
 #define CJ_JOSE_TOKEN_MAX_BYTES 8192
 
 /*
- * Why a token or key was rejected. Each reason is for logs only (see
- * cj_jose_reason_name); callers answer clients with the one class that
+ * Reason a token or key was rejected. Each reason is for logs only (see
+ * cj_jose_reason_name). Callers reply to clients with the one class that
  * cj_jose_reason_status returns.
  */
 enum cj_jose_reason {

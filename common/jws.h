@@ -95,10 +95,11 @@ CJ_WARN_UNUSED enum cj_status cj_jws_sign(const struct cj_jwk *key,
 
 /*
  * Splits and decodes a compact JWS and applies the header rules that hold
- * for every token: size limit, three parts, canonical base64url, a JSON
- * object header without duplicate members, "alg" one of RS256, ES256,
- * EdDSA (none, HS* and others each get their own reason), no jwk, jku,
- * x5u, x5c, x5t, x5t#S256 or crit member, kid and typ strings when
+ * for every token. The token must fit the size limit and have three parts
+ * in canonical base64url. The header must be a JSON object without
+ * duplicate members whose "alg" is RS256, ES256 or EdDSA (none, HS* and
+ * others each get their own reason). It must have no jwk, jku, x5u, x5c,
+ * x5t, x5t#S256 or crit member, and kid and typ must be strings when
  * present. Does not check the signature. On CJ_OK, *out is filled and
  * must be cleared; on failure *reason says why and *out is empty.
  */

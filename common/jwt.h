@@ -20,7 +20,7 @@
 #define CJ_JWT_LIFETIME_DEFAULT_S 900  /* 15 minutes */
 /* Time claims must lie in [0, this]: 9999-12-31T23:59:59Z in seconds. */
 #define CJ_JWT_TIME_MAX_S 253402300799LL
-/* Longest iss, aud, sub, sid or jti, in bytes. */
+/* Maximum length of iss, aud, sub, sid or jti, in bytes. */
 #define CJ_JWT_CLAIM_MAX_BYTES 255
 /* Random bytes in a jti made by cj_jwt_claims_init (128 bits). */
 #define CJ_JWT_JTI_RANDOM_BYTES 16
@@ -41,7 +41,7 @@ struct cj_jwt_claims {
     int64_t exp;
 };
 
-/* What a verifier accepts. Strings are borrowed for the call. */
+/* Verifier settings. Strings are borrowed for the call. */
 struct cj_jwt_verify_config {
     const char *issuer;   /* iss must equal it */
     const char *audience; /* aud must equal it or be an array holding it */

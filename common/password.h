@@ -14,7 +14,7 @@
 
 #include "status.h"
 
-/* Longest password accepted, in bytes; longer input is never hashed. */
+/* Maximum password length in bytes. Longer input is never hashed. */
 #define CJ_PASSWORD_MAX_BYTES              1024
 #define CJ_PASSWORD_MEMLIMIT_DEFAULT_BYTES (19u * 1024u * 1024u)
 #define CJ_PASSWORD_OPSLIMIT_DEFAULT       2

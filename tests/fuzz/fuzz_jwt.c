@@ -1,9 +1,9 @@
 /*
  * libFuzzer target for the access-token verifier and the JWK Set parser.
- * The first input byte picks what the rest is: 0, a compact token for
- * cj_jwt_verify; 1, a payload that is signed with a known key and then
- * verified, so the claim rules behind the signature are reached; 2, a JWK
- * Set for cj_jwks_parse.
+ * The first input byte selects the mode. Mode 0 passes the rest to
+ * cj_jwt_verify as a compact token. Mode 1 signs the rest as a payload
+ * with a known key and verifies it, which reaches the claim rules behind
+ * the signature. Mode 2 passes the rest to cj_jwks_parse.
  */
 #include <stddef.h>
 #include <stdint.h>
