@@ -34,10 +34,16 @@ enum cj_jwk_alg {
     CJ_JWK_ALG_EDDSA,
 };
 
-/* A public key, or a key pair when it was generated or imported private. */
+/*
+ * A public key, or a key pair when it was generated or imported private.
+ * Apart from cj_jwk_set_kid nothing changes a key after it is made, so
+ * threads may sign and verify with one key at the same time (OpenSSL 3.0
+ * allows concurrent use of an EVP_PKEY that nobody modifies).
+ */
 struct cj_jwk;
 
-/* A set of public keys, looked up by kid. */
+/* A set of public keys, looked up by kid; read-only once parsed, so one
+ * set can serve every verifying thread. */
 struct cj_jwks;
 
 /* Returns the JWS "alg" name ("RS256", "ES256", "EdDSA"), or NULL. */
