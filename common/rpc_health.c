@@ -150,6 +150,7 @@ static void watch_push_locked(struct cj_rpc_watch *w)
 {
     grpc_op ops[2];
     size_t n = 0;
+    bool finishing = false;
 
     if (w->send_in_flight || w->closed || w->status_sent) {
         return;
@@ -157,7 +158,6 @@ static void watch_push_locked(struct cj_rpc_watch *w)
     memset(ops, 0, sizeof(ops));
     if (!w->metadata_sent) {
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-        w->metadata_sent = true;
     }
     int status = status_locked(w->server, w->name);
     if (status != w->last_sent) {
@@ -175,25 +175,30 @@ static void watch_push_locked(struct cj_rpc_watch *w)
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n].data.send_message.send_message = w->send_payload;
         n++;
-        w->last_sent = status;
     } else if (w->server->shutting_down) {
-        w->status_details = grpc_slice_from_static_string(
-            "server is shutting down; reconnect to another replica");
-        w->status_details_set = true;
+        if (!w->status_details_set) {
+            w->status_details = grpc_slice_from_static_string(
+                "server is shutting down; reconnect to another replica");
+            w->status_details_set = true;
+        }
         ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
         ops[n].data.send_status_from_server.status = GRPC_STATUS_UNAVAILABLE;
         ops[n].data.send_status_from_server.status_details = &w->status_details;
         n++;
-        w->status_sent = true;
+        finishing = true;
+    } else {
+        return; /* nothing new to say */
     }
-    if (n == 0) {
+    if (grpc_call_start_batch(w->call, ops, n, &w->send_tag, NULL) !=
+        GRPC_CALL_OK) {
+        w->closed = true; /* the call is unusable; the close batch frees */
         return;
     }
-    if (grpc_call_start_batch(w->call, ops, n, &w->send_tag, NULL) ==
-        GRPC_CALL_OK) {
-        w->send_in_flight = true;
-        w->refs++;
-    }
+    w->metadata_sent = true;
+    w->last_sent = status;
+    w->status_sent = finishing;
+    w->send_in_flight = true;
+    w->refs++;
 }
 
 /* Drops one batch reference; frees after unlocking when it was the last. */

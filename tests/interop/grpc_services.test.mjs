@@ -1,6 +1,8 @@
 // Interop of cerrojo's gRPC services with Node @grpc/grpc-js: health Check,
 // reflection (list_services, file_containing_symbol) on every service, a
 // client built from reflection alone, and mutual TLS with access rules.
+// The services start without Redis or Postgres, so health may be
+// NOT_SERVING and handlers may fail; the checks hold either way.
 // Reads CJ_BIN_DIR (build/bin) and CJ_SOURCE_DIR (the repository).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -188,14 +190,23 @@ after(async () => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-test('health check is SERVING on every service', async () => {
+// Codes that show a call did not pass the framework's checks.
+const REJECTED = [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED,
+                  grpc.status.DEADLINE_EXCEEDED];
+
+function passedFramework(err) {
+  return err === null ||
+    (!REJECTED.includes(err.code) && !err.details.startsWith("caller '"));
+}
+
+test('health check answers on every service', async () => {
   for (const svc of Object.values(plain)) {
     const client = new healthPkg.grpc.health.v1.Health(
       `127.0.0.1:${svc.port}`, grpc.credentials.createInsecure());
     for (const service of ['', svc.name]) {
       const { err, resp } = await unaryCall(client, 'Check', { service });
       assert.equal(err, null, `${svc.name} ${service}`);
-      assert.equal(resp.status, 'SERVING');
+      assert.ok(['SERVING', 'NOT_SERVING'].includes(resp.status), resp.status);
     }
     client.close();
   }
@@ -218,14 +229,16 @@ test('reflection lists services and files on both versions', async () => {
   }
 });
 
-test('client built from reflection reaches the stub', async () => {
+test('client built from reflection reaches the handler', async () => {
   for (const svc of Object.values(plain)) {
     const client = await clientFromReflection(
       `127.0.0.1:${svc.port}`, grpc.credentials.createInsecure(), svc.name);
     const { err } = await unaryCall(client, svc.first, {});
-    assert.equal(err.code, grpc.status.UNIMPLEMENTED);
-    assert.equal(err.details, `${svc.name.split('.')[2].toLowerCase()} ` +
-                              `${svc.first} is not implemented yet`);
+    assert.ok(passedFramework(err), `${svc.name}: ${err?.code} ${err?.details}`);
+    if (err?.code === grpc.status.UNIMPLEMENTED) {
+      assert.equal(err.details, `${svc.name.split('.')[2].toLowerCase()} ` +
+                                `${svc.first} is not implemented yet`);
+    }
     client.close();
   }
 });
@@ -251,7 +264,7 @@ test('mutual TLS enforces access rules', async () => {
                                             credentials(certs, 'auth'),
                                             svc.name);
   let { err } = await unaryCall(asAuth, 'SignToken', { user_id: 'u-1' });
-  assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+  assert.ok(passedFramework(err), `${err?.code} ${err?.details}`);
   asAuth.close();
 
   const asGateway = await clientFromReflection(target,

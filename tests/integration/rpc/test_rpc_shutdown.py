@@ -1,8 +1,11 @@
 """Graceful shutdown and the `healthcheck` subcommand: SIGTERM during a
-stream of calls answers every call and leaves no process; health watches
-end with NOT_SERVING; `healthcheck` exits 0 only against a running server."""
+stream of calls answers every call and leaves no process, a call in flight
+finishes, health watches end with NOT_SERVING, and `healthcheck` exits 0
+only against a running, serving server. rpc_testd gives the known states;
+the services are checked for what holds whatever their handlers do."""
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -16,15 +19,16 @@ CLIENT_THREADS = 6
 MAX_CALLS_PER_THREAD = 2000  # bounds the load even if the signal is late
 CALLS_BEFORE_SIGNAL = 200
 # Codes a call may end with when the server stops under it.
-ALLOWED_DURING_SHUTDOWN = {grpc.StatusCode.UNIMPLEMENTED,  # the stub's answer
+ALLOWED_DURING_SHUTDOWN = {grpc.StatusCode.OK,
                            grpc.StatusCode.UNAVAILABLE,
                            grpc.StatusCode.CANCELLED}
+HOLD_MS = "1500"  # a call kept in flight across the signal
 
 
 class Shutdown(unittest.TestCase):
 
     def test_sigterm_during_calls_answers_every_call(self):
-        svc = h.Service("kms").start()
+        svc = h.Service("testd").start()
         results = []
         lock = threading.Lock()
         stop = threading.Event()
@@ -32,13 +36,12 @@ class Shutdown(unittest.TestCase):
 
         def client():
             with svc.channel() as chan:
-                fn = chan.unary_unary("/cerrojo.v1.Kms/SignToken")
                 for i in range(MAX_CALLS_PER_THREAD):
-                    code, _ = h.call_code(fn, b"")
+                    code, _ = h.testd_call(chan, "Hold", "x", "0")
                     with lock:
                         results.append(code)
                     started.release()
-                    if stop.is_set() and code != grpc.StatusCode.UNIMPLEMENTED:
+                    if stop.is_set() and code != grpc.StatusCode.OK:
                         break  # the server is gone for this client
 
         threads = [threading.Thread(target=client)
@@ -60,9 +63,38 @@ class Shutdown(unittest.TestCase):
         self.assertNotIn(grpc.StatusCode.DEADLINE_EXCEEDED, codes)
         self.assertIn('"event":"rpc.shutdown_done"', svc.log())
 
+    def test_call_in_flight_finishes_after_sigterm(self):
+        svc = h.Service("testd").start()
+        outcome = {}
+
+        def held_call():
+            with svc.channel() as chan:
+                outcome["code"] = h.testd_call(chan, "Hold", "x", HOLD_MS)
+
+        t = threading.Thread(target=held_call)
+        t.start()
+        deadline = time.monotonic() + h.CALL_TIMEOUT_S
+        while ('"testd.hold_started"' not in svc.log()
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        self.assertIn('"testd.hold_started"', svc.log())
+        status = svc.stop()
+        t.join()
+        self.assertEqual(outcome["code"], (grpc.StatusCode.OK, ""))
+        self.assertEqual(status, 0, svc.log())
+        self.assertIn('"graceful":true', svc.log())
+
+    def test_services_stop_on_sigterm_and_sigint(self):
+        for name in h.SERVICES:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with self.subTest(service=name, signal=sig):
+                    svc = h.Service(name).start()
+                    self.assertEqual(svc.stop(sig), 0, svc.log())
+                    self.assertIsNotNone(svc.proc.poll())
+
     def test_health_watch_ends_at_shutdown(self):
         pb2, grpc_mod = h.health_modules()
-        svc = h.Service("session").start()
+        svc = h.Service("testd").start()
         chan = svc.channel()
         stream = grpc_mod.HealthStub(chan).Watch(
             pb2.HealthCheckRequest(service=""), timeout=h.CALL_TIMEOUT_S)
@@ -76,15 +108,41 @@ class Shutdown(unittest.TestCase):
         chan.close()
         self.assertEqual(svc.stop(), 0, svc.log())
 
-    def test_healthcheck_command_follows_server(self):
+    def healthcheck(self, svc, env=None):
+        return subprocess.run([svc.binary(), "healthcheck"],
+                              env=env or svc.env, capture_output=True,
+                              timeout=h.CALL_TIMEOUT_S * 2)
+
+    def test_healthcheck_command_follows_health(self):
+        certs = h.make_certs()
+        svc = h.Service("testd", certs=certs).start()
+        try:
+            check = self.healthcheck(svc)
+            self.assertEqual(check.returncode, 0, check.stderr)
+            with svc.channel("platform-service") as chan:
+                self.assertEqual(h.testd_call(chan, "SetHealth", "NOT_SERVING",
+                                              "")[0], grpc.StatusCode.OK)
+            check = self.healthcheck(svc)
+            self.assertEqual(check.returncode, 1)
+            self.assertIn(b"not serving", check.stderr)
+        finally:
+            self.assertEqual(svc.stop(), 0, svc.log())
+        check = self.healthcheck(svc)
+        self.assertNotEqual(check.returncode, 0)
+        self.assertIn(b"unavailable", check.stderr)
+
+    def test_healthcheck_command_of_each_service(self):
+        pb2, _ = h.health_modules()
         certs = h.make_certs()
         for name in h.SERVICES:
             with self.subTest(service=name):
                 svc = h.Service(name, certs=certs).start()
-                check = subprocess.run([svc.binary(), "healthcheck"],
-                                       env=svc.env, capture_output=True,
-                                       timeout=h.CALL_TIMEOUT_S * 2)
-                self.assertEqual(check.returncode, 0, check.stderr)
+                with svc.channel("platform-service") as chan:
+                    serving = (h.health_check(chan).status ==
+                               pb2.HealthCheckResponse.SERVING)
+                check = self.healthcheck(svc)
+                self.assertEqual(check.returncode, 0 if serving else 1,
+                                 check.stderr)
                 self.assertEqual(svc.stop(), 0, svc.log())
                 check = subprocess.run([svc.binary(), "healthcheck"],
                                        env=svc.env, capture_output=True,
@@ -94,14 +152,12 @@ class Shutdown(unittest.TestCase):
 
     def test_healthcheck_command_with_wrong_certificate_fails(self):
         certs = h.make_certs()
-        svc = h.Service("kms", certs=certs).start()
+        svc = h.Service("testd", certs=certs).start()
         try:
             env = dict(svc.env)
-            env["CERROJO_KMS_TLS_CERT"] = os.path.join(certs, "other.pem")
-            env["CERROJO_KMS_TLS_KEY"] = os.path.join(certs, "other.key")
-            check = subprocess.run([svc.binary(), "healthcheck"], env=env,
-                                   capture_output=True,
-                                   timeout=h.CALL_TIMEOUT_S * 2)
+            env["CERROJO_RPC_TESTD_TLS_CERT"] = os.path.join(certs, "other.pem")
+            env["CERROJO_RPC_TESTD_TLS_KEY"] = os.path.join(certs, "other.key")
+            check = self.healthcheck(svc, env)
             self.assertNotEqual(check.returncode, 0)
         finally:
             self.assertEqual(svc.stop(), 0, svc.log())
