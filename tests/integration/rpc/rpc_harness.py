@@ -40,9 +40,12 @@ SERVICES = {
     "kms": ("CERROJO_KMS", "cerrojo.v1.Kms"),
     "session": ("CERROJO_SESSION", "cerrojo.v1.Session"),
 }
-# rpc_testd, the framework's test server (tests/integration/rpc/rpc_testd.c).
-TESTD = ("CERROJO_RPC_TESTD", "cerrojo.test.Control")
-TESTD_IDENTITY = "platform-service"
+# rpc_testd (rpc_testd.c) serves its own "control" table or a service's
+# table with stub handlers; it presents the certificate of that service.
+TESTD_PREFIX = "CERROJO_RPC_TESTD"
+CONTROL = "control"
+CONTROL_SERVICE = "cerrojo.test.Control"
+CONTROL_IDENTITY = "platform-service"
 
 # Codes that show a call did not pass the framework's checks.
 REJECTED_BY_FRAMEWORK = {grpc.StatusCode.PERMISSION_DENIED,
@@ -120,13 +123,25 @@ def channel(port, certs=None, identity=None, ca="ca"):
     return grpc.secure_channel(target, creds)
 
 
-class Service:
-    """One service binary running on a free port."""
+class ServiceExited(RuntimeError):
+    """A server process stopped before it listened."""
 
-    def __init__(self, name, certs=None, extra_env=None):
+
+class Service:
+    """One server process on a free port: rpc_testd serving `name`'s table
+    ("control", "kms", "session" or "auth"), or with real=True the service
+    binary itself."""
+
+    def __init__(self, name, certs=None, extra_env=None, real=False):
         self.name = name
-        self.prefix, self.grpc_name = TESTD if name == "testd" else SERVICES[name]
-        cert_name = TESTD_IDENTITY if name == "testd" else name
+        self.real = real
+        if name == CONTROL:
+            self.grpc_name = CONTROL_SERVICE
+            cert_name = CONTROL_IDENTITY
+        else:
+            self.grpc_name = SERVICES[name][1]
+            cert_name = name
+        self.prefix = SERVICES[name][0] if real else TESTD_PREFIX
         self.port = free_port()
         self.certs = certs
         self.env = dict(os.environ)
@@ -134,6 +149,7 @@ class Service:
             "CERROJO_PROFILE": "dev",
             self.prefix + "_LISTEN": "127.0.0.1:%d" % self.port,
             "CERROJO_ENV_FILE": os.devnull,
+            TESTD_PREFIX + "_TABLE": name,
         })
         if certs is None:
             self.env["CERROJO_GRPC_PLAINTEXT"] = "true"
@@ -149,11 +165,13 @@ class Service:
         self.proc = None
 
     def binary(self):
-        if self.name == "testd":
-            return os.path.join(BIN_DIR, "rpc_testd")
-        return os.path.join(BIN_DIR, "cerrojo-" + self.name)
+        if self.real:
+            return os.path.join(BIN_DIR, "cerrojo-" + self.name)
+        return os.path.join(BIN_DIR, "rpc_testd")
 
     def start(self):
+        """Starts the process and waits for its port; raises
+        ServiceExited when it stops first."""
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([self.binary(), "serve"], env=self.env,
                                      stdout=log, stderr=log)
@@ -166,7 +184,7 @@ class Service:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s at start:\n%s" % (
+                raise ServiceExited("%s exited with %s at start:\n%s" % (
                     self.name, self.proc.returncode, self.log()))
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
@@ -299,9 +317,14 @@ def _testd_request(event, detail):
     return field(1, event) + field(2, detail)
 
 
+def stub_message(service_name, method):
+    """The answer of rpc_testd's stub handlers."""
+    return "/%s/%s reached the test stub" % (service_name, method)
+
+
 def testd_call(chan, method, event, detail, metadata=None):
     """Calls an rpc_testd method; returns (code, details)."""
-    fn = chan.unary_unary("/cerrojo.test.Control/" + method)
+    fn = chan.unary_unary("/%s/%s" % (CONTROL_SERVICE, method))
     return call_code(fn, _testd_request(event, detail), metadata)
 
 

@@ -1,8 +1,11 @@
 /*
- * rpc_testd: a small gRPC server on the framework, for the integration
- * tests of behaviour the real services cannot show on demand: switching
- * health status (to drive Watch) and a handler that holds a call in flight
- * during shutdown. It uses the services' serve and healthcheck helpers.
+ * rpc_testd: a gRPC server on the framework for the integration tests.
+ * With CERROJO_RPC_TESTD_TABLE=control (the default) it serves methods that
+ * the real services cannot offer on demand: switching health status (to
+ * drive Watch) and holding a call in flight during shutdown. With kms,
+ * session or auth it serves that service's own method table, access rules
+ * included, with every handler replaced by a stub, so that the rules can be
+ * tested without Postgres or Redis.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -11,22 +14,34 @@
 #include <time.h>
 
 #include "cerrojo/v1/auth.pb-c.h"
+#include "auth_rpc.h"
 #include "config.h"
+#include "kms_rpc.h"
 #include "log.h"
 #include "rpc_service.h"
+#include "sess_rpc.h"
 
 #define TESTD_ENV_PREFIX     "CERROJO_RPC_TESTD"
 #define TESTD_DEFAULT_LISTEN "127.0.0.1:0"
 /* Longest hold the Hold method accepts, in milliseconds. */
 #define TESTD_HOLD_MAX_MS 10000
 
+/* Longest method table served, in methods. */
+#define TESTD_METHODS_MAX 32
+
 struct testd_config {
     struct cj_rpc_settings grpc;
+    char *table;
 };
 
 static const struct cj_config_option testd_options[] = {
     CJ_RPC_CONFIG_OPTIONS(TESTD_ENV_PREFIX, struct testd_config, grpc,
                           TESTD_DEFAULT_LISTEN),
+    {.name = TESTD_ENV_PREFIX "_TABLE",
+     .type = CJ_CONFIG_STRING,
+     .offset = offsetof(struct testd_config, table),
+     .default_value = "control",
+     .help = "method table to serve: control, kms, session or auth"},
 };
 #define TESTD_OPTION_COUNT (sizeof(testd_options) / sizeof(testd_options[0]))
 
@@ -107,20 +122,67 @@ static const struct cj_rpc_method testd_methods[] = {
      .allowed = {CJ_RPC_ANY_PLATFORM}},
 };
 
-static const struct cj_rpc_service testd_service = {
-    .name = "cerrojo.test.Control",
-    .methods = testd_methods,
-    .n_methods = sizeof(testd_methods) / sizeof(testd_methods[0]),
-};
+/* Stands in for every handler of a service table: the call got this far,
+ * so it passed the framework's access, context and deadline checks. */
+static enum cj_status stub(struct cj_rpc_call *call,
+                           const ProtobufCMessage *request,
+                           ProtobufCMessage **response, void *state)
+{
+    (void)request;
+    (void)response;
+    (void)state;
+    cj_rpc_call_set_error(call, "%s reached the test stub",
+                          cj_rpc_call_path(call));
+    return CJ_ERR_UNIMPLEMENTED;
+}
+
+static struct cj_rpc_method stub_methods[TESTD_METHODS_MAX];
+
+/* Fills `service` with the table named `table`; false when unknown. */
+static bool table_select(const char *table, struct cj_rpc_service *service)
+{
+    if (strcmp(table, "control") == 0) {
+        *service = (struct cj_rpc_service){
+            .name = "cerrojo.test.Control",
+            .methods = testd_methods,
+            .n_methods = sizeof(testd_methods) / sizeof(testd_methods[0]),
+        };
+        return true;
+    }
+    if (strcmp(table, "kms") == 0) {
+        kms_rpc_service_init(service, NULL);
+    } else if (strcmp(table, "session") == 0) {
+        sess_rpc_service_init(service, NULL);
+    } else if (strcmp(table, "auth") == 0) {
+        auth_rpc_service_init(NULL, service);
+    } else {
+        return false;
+    }
+    if (service->n_methods > TESTD_METHODS_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < service->n_methods; i++) {
+        stub_methods[i] = service->methods[i];
+        stub_methods[i].handler = stub;
+        stub_methods[i].blocking = false;
+    }
+    service->methods = stub_methods;
+    service->state = NULL;
+    return true;
+}
 
 static int serve(const struct testd_config *cfg, const sigset_t *signals)
 {
     struct cj_rpc_server_options options;
+    struct cj_rpc_service service;
     int exit_status = 1;
 
+    if (!table_select(cfg->table, &service)) {
+        fprintf(stderr, "rpc_testd: unknown table '%s'\n", cfg->table);
+        return 2;
+    }
     cj_rpc_settings_server_options(&cfg->grpc, &options);
-    if (cj_rpc_server_create(&testd_service, &options, &testd_server) !=
-            CJ_OK ||
+    if (cj_rpc_server_create(&service, &options, &testd_server) != CJ_OK ||
         cj_rpc_server_start(testd_server) != CJ_OK) {
         fprintf(stderr, "rpc_testd: cannot start on %s\n", cfg->grpc.listen);
         goto out;

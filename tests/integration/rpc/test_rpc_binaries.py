@@ -1,0 +1,118 @@
+"""The real service binaries on the framework: their command line, and,
+where a binary can start without Postgres (session only needs Redis, and
+reports NOT_SERVING without it), health, reflection, the access check, the
+`healthcheck` subcommand and shutdown on SIGTERM and SIGINT. A binary that
+exits at start for want of a dependency is skipped with its message."""
+
+import os
+import signal
+import subprocess
+import unittest
+
+import grpc
+
+import rpc_harness as h
+
+HEALTH_ANSWERS = {1, 2}  # SERVING, NOT_SERVING
+
+
+def binary_env(name):
+    """Environment for a real binary: free ports, its own var folder, and
+    the test Redis when scripts/test.sh started one."""
+    prefix = h.SERVICES[name][0]
+    env = {
+        prefix + "_METRICS_PORT": str(h.free_port()),
+        prefix + "_VAR_DIR": os.path.join(h.work_dir(), name + "-var"),
+    }
+    if os.environ.get("CERROJO_TEST_REDIS_PORT"):
+        env["CERROJO_REDIS_HOST"] = os.environ["CERROJO_TEST_REDIS_HOST"]
+        env["CERROJO_REDIS_PORT"] = os.environ["CERROJO_TEST_REDIS_PORT"]
+    return env
+
+
+class Binaries(unittest.TestCase):
+
+    def run_binary(self, name, *args, env=None):
+        svc = h.Service(name, real=True, extra_env=env)
+        return subprocess.run([svc.binary()] + list(args), env=svc.env,
+                              capture_output=True, timeout=h.CALL_TIMEOUT_S)
+
+    def start_or_skip(self, name):
+        svc = h.Service(name, real=True, extra_env=binary_env(name))
+        try:
+            return svc.start()
+        except h.ServiceExited as e:
+            self.skipTest(str(e).strip().splitlines()[-1])
+
+    def test_help_lists_grpc_settings(self):
+        for name, (prefix, _) in h.SERVICES.items():
+            with self.subTest(service=name):
+                out = self.run_binary(name, "--help")
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn(b"healthcheck", out.stdout)
+                self.assertIn((prefix + "_LISTEN").encode(), out.stdout)
+                self.assertIn(b"CERROJO_GRPC_PLAINTEXT", out.stdout)
+
+    def test_plaintext_rejected_outside_dev(self):
+        # rpc_testd has only the gRPC options, so no other setting is
+        # reported first.
+        for profile in ("stage", "prod"):
+            svc = h.Service(h.CONTROL, extra_env={"CERROJO_PROFILE": profile})
+            out = subprocess.run([svc.binary(), "serve"], env=svc.env,
+                                 capture_output=True, timeout=h.CALL_TIMEOUT_S)
+            self.assertEqual(out.returncode, 2, out.stderr)
+            self.assertIn(b"CERROJO_GRPC_PLAINTEXT", out.stderr)
+
+    def test_tls_files_required_without_plaintext(self):
+        svc = h.Service(h.CONTROL,
+                        extra_env={"CERROJO_GRPC_PLAINTEXT": "false"})
+        out = subprocess.run([svc.binary(), "serve"], env=svc.env,
+                             capture_output=True, timeout=h.CALL_TIMEOUT_S)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn(b"CERROJO_TLS_CA: missing", out.stderr)
+
+    def test_healthcheck_fails_without_server(self):
+        for name in h.SERVICES:
+            with self.subTest(service=name):
+                out = self.run_binary(name, "healthcheck")
+                self.assertEqual(out.returncode, 1, out.stderr)
+                self.assertIn(b"unavailable", out.stderr)
+
+    def check_running(self, name, sig):
+        pb2, _ = h.health_modules()
+        svc = self.start_or_skip(name)
+        try:
+            with svc.channel() as chan:
+                status = h.health_check(chan).status
+                self.assertIn(status, HEALTH_ANSWERS)
+                desc = h.service_from_reflection(chan, svc.grpc_name)
+                fn, req_cls = h.unary(chan, desc, desc.methods[0].name)
+                code, details = h.call_code(fn, req_cls())
+                self.assertTrue(h.passed_framework(code, details),
+                                "%s %s" % (code, details))
+            check = subprocess.run([svc.binary(), "healthcheck"], env=svc.env,
+                                   capture_output=True,
+                                   timeout=h.CALL_TIMEOUT_S * 2)
+            serving = status == pb2.HealthCheckResponse.SERVING
+            self.assertEqual(check.returncode, 0 if serving else 1,
+                             check.stderr)
+        finally:
+            exit_status = svc.stop(sig)
+        self.assertEqual(exit_status, 0, svc.log())
+        self.assertIsNotNone(svc.proc.poll())
+
+    def test_kms_runs_and_stops(self):
+        self.check_running("kms", signal.SIGTERM)
+
+    def test_session_runs_and_stops(self):
+        self.check_running("session", signal.SIGTERM)
+
+    def test_session_stops_on_sigint(self):
+        self.check_running("session", signal.SIGINT)
+
+    def test_auth_runs_and_stops(self):
+        self.check_running("auth", signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
