@@ -128,20 +128,21 @@ class ServiceExited(RuntimeError):
 
 
 class Service:
-    """One server process on a free port: rpc_testd serving `name`'s table
-    ("control", "kms", "session" or "auth"), or with real=True the service
-    binary itself."""
+    """One server process on a free port: the service binary `name` ("kms",
+    "session" or "auth"), or with testd=True rpc_testd serving that
+    service's method table with stub handlers. The name "control" always
+    means rpc_testd's own table."""
 
-    def __init__(self, name, certs=None, extra_env=None, real=False):
+    def __init__(self, name, certs=None, extra_env=None, testd=False):
         self.name = name
-        self.real = real
+        self.real = not testd and name != CONTROL
         if name == CONTROL:
             self.grpc_name = CONTROL_SERVICE
             cert_name = CONTROL_IDENTITY
         else:
             self.grpc_name = SERVICES[name][1]
             cert_name = name
-        self.prefix = SERVICES[name][0] if real else TESTD_PREFIX
+        self.prefix = SERVICES[name][0] if self.real else TESTD_PREFIX
         self.port = free_port()
         self.certs = certs
         self.env = dict(os.environ)

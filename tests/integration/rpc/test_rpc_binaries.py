@@ -33,12 +33,12 @@ def binary_env(name):
 class Binaries(unittest.TestCase):
 
     def run_binary(self, name, *args, env=None):
-        svc = h.Service(name, real=True, extra_env=env)
+        svc = h.Service(name, extra_env=env)
         return subprocess.run([svc.binary()] + list(args), env=svc.env,
                               capture_output=True, timeout=h.CALL_TIMEOUT_S)
 
     def start_or_skip(self, name):
-        svc = h.Service(name, real=True, extra_env=binary_env(name))
+        svc = h.Service(name, extra_env=binary_env(name))
         try:
             return svc.start()
         except h.ServiceExited as e:

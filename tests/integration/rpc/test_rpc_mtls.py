@@ -46,7 +46,8 @@ class MutualTls(unittest.TestCase):
         h.load_stubs()
         cls.certs = h.make_certs()
         for name in h.SERVICES:
-            cls.services[name] = h.Service(name, certs=cls.certs).start()
+            cls.services[name] = h.Service(name, certs=cls.certs,
+                                           testd=True).start()
         cls.testd = h.Service(h.CONTROL, certs=cls.certs).start()
 
     @classmethod

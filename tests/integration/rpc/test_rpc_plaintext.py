@@ -38,7 +38,7 @@ class PlaintextServices(unittest.TestCase):
     def setUpClass(cls):
         h.load_stubs()
         for name in h.SERVICES:
-            cls.services[name] = h.Service(name).start()
+            cls.services[name] = h.Service(name, testd=True).start()
         cls.testd = h.Service(h.CONTROL).start()
 
     @classmethod
