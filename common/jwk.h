@@ -37,8 +37,9 @@ enum cj_jwk_alg {
 /*
  * A public key, or a key pair when it was generated or imported private.
  * Apart from cj_jwk_set_kid nothing changes a key after it is made, so
- * threads may sign and verify with one key at the same time (OpenSSL 3.0
- * allows concurrent use of an EVP_PKEY that nobody modifies).
+ * threads may share it: openssl-threads(7) of OpenSSL 3.0 deems an object
+ * thread-safe while the calls made on it do not modify it.
+ * NOTE: no test signs from several threads at once yet.
  */
 struct cj_jwk;
 
