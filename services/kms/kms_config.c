@@ -81,7 +81,7 @@ const struct cj_config_option kms_config_options[] = {
      .default_value = XSTR(KMS_DEFAULT_TOKEN_LIFETIME_MAX_S),
      .min = 60,
      .max = 30 * 86400,
-     .help = "longest exp - iat SignToken accepts"},
+     .help = "maximum exp - iat that SignToken accepts"},
     {.name = "CERROJO_KMS_JWT_LEEWAY",
      .type = CJ_CONFIG_DURATION,
      .offset = offsetof(struct kms_config, leeway_s),
@@ -110,7 +110,7 @@ const struct cj_config_option kms_config_options[] = {
      .default_value = XSTR(KMS_DEFAULT_SETTLE_S),
      .min = 0,
      .max = 30 * 86400,
-     .help = "least time a retired signing key or KEK is kept, so every "
+     .help = "minimum time a retired signing key or KEK is kept, so every "
              "replica has reloaded before destroy-expired removes it"},
     {.name = "CERROJO_KMS_KEY_LIST_LIFETIME",
      .type = CJ_CONFIG_DURATION,

@@ -1,7 +1,7 @@
 /*
  * OpenSealed and ListPublicKeys over the current key set. A retired HPKE
- * key opens requests until its accept_until time; the key list shows it as
- * "retired" until then so that clients move to the active key.
+ * key opens requests until its accept_until time. Until then the key list
+ * shows it as "retired", so that clients move to the active key.
  */
 #include "kms_hpke.h"
 

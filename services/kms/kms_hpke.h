@@ -34,7 +34,7 @@ struct kms_sealed_request {
 
 /*
  * Opens a sealed request. On success *pt is a new buffer of *pt_len bytes
- * and secret holds the exported response secret (*secret_len bytes); the
+ * and secret contains the exported response secret (*secret_len bytes); the
  * caller wipes and frees both. CJ_ERR_INVALID for an unknown version or
  * suite; CJ_ERR_CRYPTO for anything that does not open (an unknown,
  * expired or destroyed key id, an AEAD the key does not offer, a bad tag

@@ -31,7 +31,8 @@ struct kms_signing_key {
     int64_t last_token_expires_at; /* as loaded; 0 when none */
     /*
      * Latest token expiry this process has written to the database for
-     * this key, so that SignToken writes at most once per rounding step.
+     * this key, so that SignToken normally writes once per rounding step (two
+     * threads may both write, which is harmless).
      */
     _Atomic int64_t noted_expiry;
 };
@@ -98,7 +99,7 @@ const struct kms_hpke_key *kms_keyring_hpke(const struct kms_keyring *ring,
 const struct kms_list_signer *kms_keyring_signer(const struct kms_keyring *ring,
                                                  enum kms_state state);
 
-/* Root-key labels of stored keys; buf holds KMS_LABEL_MAX + 1 bytes. */
+/* Root-key labels of stored keys; buf has room for KMS_LABEL_MAX + 1 bytes. */
 void kms_label_kek(char *buf, uint32_t version);
 void kms_label_signing(char *buf, const char *kid);
 void kms_label_hpke(char *buf, const unsigned char *public_key);

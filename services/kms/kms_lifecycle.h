@@ -15,7 +15,7 @@
 #include "kms_store.h"
 #include "status.h"
 
-/* What the lifecycle steps need: borrowed for the duration of each call. */
+/* Dependencies of the lifecycle steps, borrowed for each call. */
 struct kms_lifecycle {
     struct cj_db_pool *pool;
     const struct kms_root_key *root;

@@ -1,5 +1,5 @@
 /*
- * cerrojo-kms: holds every long-term private key; wraps and unwraps user
+ * cerrojo-kms: keeps every long-term private key; wraps and unwraps user
  * data keys, signs tokens, opens HPKE-sealed requests and publishes the
  * public keys. This file reads the command line and settings, runs the
  * gRPC server until SIGTERM or SIGINT, or runs one key-lifecycle command.
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     const char *command = argc > 1 ? argv[1] : "serve";
     int rc = KMS_EXIT_USAGE;
 
-    /* Before any thread exists, so that only sigwait sees the signals. */
+    /* Before any thread exists, so that only sigwait receives the signals. */
     cj_rpc_signals_block(&signals);
     memset(&svc, 0, sizeof(svc));
     memset(&cfg, 0, sizeof(cfg));

@@ -206,9 +206,9 @@ enum cj_status kms_root_key_read_file(const char *path, bool allow_generated,
 }
 
 /*
- * Writes a fresh generated key to path with mode 0600. Creating it under a
- * temporary name and linking it into place means that of two processes
- * starting together exactly one creates it; the other gets CJ_ERR_EXISTS
+ * Writes a fresh generated key to path with mode 0600. The key is written
+ * under a temporary name and linked into place, so of two processes
+ * starting together exactly one creates it. The other gets CJ_ERR_EXISTS
  * and reads the winner's key.
  */
 static enum cj_status generate_key_file(const char *path)

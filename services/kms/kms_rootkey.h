@@ -16,19 +16,19 @@
 #define KMS_ROOT_KEY_GENERATED_PREFIX "generated:"
 #define KMS_ROOT_KEY_FILE_VAR         "CERROJO_KMS_ROOT_KEY_FILE"
 #define KMS_ROOT_KEY_ENV_VAR          "CERROJO_KMS_ROOT_KEY"
-/* Longest root-key file or value accepted, in bytes. */
+/* Maximum length of a root-key file or value, in bytes. */
 #define KMS_ROOT_KEY_TEXT_MAX 256
 /* Length of the error message buffer callers pass, in bytes. */
 #define KMS_ROOT_KEY_ERROR_MAX 256
 
-/* Where the root key comes from and what the profile allows. */
+/* Sources of the root key and what the profile allows. */
 struct kms_root_key_source {
     const char *file_path; /* CERROJO_KMS_ROOT_KEY_FILE or NULL */
     const char *value;     /* CERROJO_KMS_ROOT_KEY or NULL */
     /* Only the dev profile may generate a missing key or use a generated
      * one; stage and prod reject both. */
     bool allow_generated;
-    /* Where dev keeps a generated key (mode 0600), e.g. var/kms-root-key. */
+    /* Path of the generated dev key (mode 0600), e.g. var/kms-root-key. */
     const char *generated_path;
 };
 
@@ -49,7 +49,7 @@ enum cj_status kms_root_key_parse(const char *text, size_t len,
 
 /*
  * Loads the root key by the rules of src. On success *out is new (free it
- * with kms_root_key_free); on failure err holds a message that names the
+ * with kms_root_key_free); on failure err contains a message that names the
  * variable to fix. A generated key is announced with a warning log.
  */
 enum cj_status kms_root_key_load(const struct kms_root_key_source *src,

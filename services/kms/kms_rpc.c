@@ -14,7 +14,7 @@
 #include "kms_hpke.h"
 #include "kms_sign.h"
 
-/* Error messages the caller sees: one per class, no detail. */
+/* Error messages the caller receives: one per class, no detail. */
 #define KMS_MSG_UNWRAP      "wrapped key does not open for this user"
 #define KMS_MSG_INVALID     "invalid request"
 #define KMS_MSG_UNAVAILABLE "key store unavailable"

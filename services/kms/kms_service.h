@@ -1,8 +1,8 @@
 /*
  * The running state of cerrojo-kms shared by the RPC handlers and the
  * one-shot commands: configuration, database pool, root key and the
- * current key set, which a background thread reloads from Postgres so
- * that rotations done by other replicas or commands take effect.
+ * current key set. A background thread reloads the key set from Postgres,
+ * so rotations done by other replicas or commands take effect.
  */
 #ifndef KMS_SERVICE_H
 #define KMS_SERVICE_H

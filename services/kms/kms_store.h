@@ -2,7 +2,7 @@
  * Every SQL statement of cerrojo-kms, over the kms schema. Functions take a
  * borrowed connection; those that change keys run inside the caller's
  * transaction after kms_store_lock_keys. Wrapped key material passes
- * through opaque: this file never sees a plaintext key.
+ * through opaque, so this file never handles a plaintext key.
  */
 #ifndef KMS_STORE_H
 #define KMS_STORE_H
@@ -108,7 +108,7 @@ CJ_WARN_UNUSED enum cj_status kms_store_lock_keys(struct cj_db_conn *conn);
 CJ_WARN_UNUSED enum cj_status kms_store_now(struct cj_db_conn *conn,
                                             int64_t *now);
 
-/* Which purposes have no active key yet (a fresh database). */
+/* Purposes that have no active key yet (a fresh database). */
 struct kms_missing {
     bool kek;
     bool signing;
@@ -146,7 +146,7 @@ kms_store_insert_signing(struct cj_db_conn *conn, const char *kid,
  * Promotes the next key when it was published at least min_published_s
  * seconds ago and retires the active one. *kid gets the promoted kid;
  * CJ_ERR_NOT_FOUND without a next key, CJ_ERR_PRECONDITION when it is too
- * young (*ready_at then says when it will be ready).
+ * young (*ready_at is then the time it will be ready).
  */
 CJ_WARN_UNUSED enum cj_status
 kms_store_promote_signing(struct cj_db_conn *conn, int64_t min_published_s,
@@ -192,7 +192,7 @@ kms_store_retire_previous_signer(struct cj_db_conn *conn,
 
 /* --- Destruction and root rewrap ---------------------------------------- */
 
-/* What destroy-expired removed, by kind. */
+/* Counts of keys destroy-expired removed, by kind. */
 struct kms_destroy_report {
     unsigned hpke;
     unsigned signing;
@@ -209,7 +209,7 @@ CJ_WARN_UNUSED enum cj_status
 kms_store_destroy_expired(struct cj_db_conn *conn, int64_t leeway_s,
                           int64_t settle_s, struct kms_destroy_report *report);
 
-/* Which table a wrapped key lives in, for kms_store_replace_wrapped. */
+/* Table of a wrapped key, for kms_store_replace_wrapped. */
 enum kms_key_kind {
     KMS_KIND_KEK = 0,
     KMS_KIND_SIGNING,

@@ -16,7 +16,7 @@
 #define STORED_KEY_CONTEXT "cerrojo-kms stored key"
 /* Header of a wrapped data key: format byte and KEK version. */
 #define DATA_HEADER_BYTES 5
-/* Longest additional data built here, in bytes. */
+/* Maximum length of the additional data built here, in bytes. */
 #define AAD_MAX 320
 
 /* Largest plaintext a stored-key wrap accepts (a PKCS#8 RSA-4096 key fits),

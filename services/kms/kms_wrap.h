@@ -10,8 +10,8 @@
  *   17..48 encrypted data key
  *   49..64 GCM tag
  * Additional data: "cerrojo-kms data key" 0x00, bytes 0..4 above, the user
- * id's length (16-bit big-endian) and the user id; so the wrap only opens
- * for the same user id and KEK version.
+ * id's length (16-bit big-endian) and the user id. The wrap therefore opens
+ * only for the same user id and KEK version.
  *
  * Stored key: 0x01, 12-byte nonce, ciphertext, 16-byte tag, with the
  * additional data "cerrojo-kms stored key" 0x00 and a label naming the key
@@ -31,9 +31,9 @@
 #define KMS_WRAP_TAG_BYTES         16
 #define KMS_DATA_KEY_BYTES         32
 #define KMS_WRAPPED_DATA_KEY_BYTES 65
-/* Longest user id bound into a wrapped data key, in bytes. */
+/* Maximum length of the user id bound into a wrapped data key, in bytes. */
 #define KMS_USER_ID_MAX 256
-/* Longest label of a stored key, in bytes. */
+/* Maximum length of the label of a stored key, in bytes. */
 #define KMS_LABEL_MAX 200
 /* Overhead of a stored-key wrap over its plaintext, in bytes. */
 #define KMS_STORED_OVERHEAD (1 + KMS_WRAP_NONCE_BYTES + KMS_WRAP_TAG_BYTES)

@@ -436,7 +436,7 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(list.n_fingerprints, 2);
     kms_key_list_clear(&list);
 
-    /* Nothing has expired yet; user-2 still holds a version-1 key. */
+    /* Nothing has expired yet; user-2 still has a version-1 key. */
     assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
     assert_int_equal(destroyed.hpke, 0);
     assert_int_equal(destroyed.signing, 0);
