@@ -19,6 +19,8 @@
 #define KMS_DEFAULT_RELOAD_S             30
 #define KMS_DEFAULT_SETTLE_S             600
 #define KMS_DEFAULT_KEY_LIST_LIFETIME_S  3600
+#define KMS_DEFAULT_METRICS_PORT         9092
+#define KMS_DEFAULT_CLOCK_MAX_OFFSET_S   5
 
 #define KMS_ENV_PREFIX     "CERROJO_KMS"
 #define KMS_DEFAULT_LISTEN "127.0.0.1:50052"
@@ -42,6 +44,8 @@ struct kms_config {
     long long settle_s;
     long long key_list_lifetime_s;
     long long workers;
+    long long metrics_port;
+    long long clock_max_offset_s;
 };
 
 extern const struct cj_config_option kms_config_options[];

@@ -55,6 +55,8 @@ enum cj_status kms_create_user_key(struct kms_service *svc, const char *user_id,
         goto out;
     *kek_version = kek->version;
     st = note_version(svc, user_id, kek->version, request_id);
+    if (st == CJ_OK)
+        cj_counter_add(svc->metrics.data_keys_created, 1);
 out:
     if (st != CJ_OK)
         cj_wipe(data_key, KMS_DATA_KEY_BYTES);
@@ -63,16 +65,19 @@ out:
 }
 
 /* Logs why an unwrap failed, with key ids only, and returns CJ_ERR_CRYPTO. */
-static enum cj_status unwrap_failed(const char *request_id, const char *reason,
+static enum cj_status unwrap_failed(struct kms_service *svc,
+                                    const char *request_id, const char *reason,
                                     uint32_t version)
 {
+    cj_counter_add(svc->metrics.unwrap_failed, 1);
     cj_log(CJ_LOG_WARN, "kms.unwrap_failed", request_id,
            CJ_F_STR("reason", reason), CJ_F_INT("kek_version", version));
     return CJ_ERR_CRYPTO;
 }
 
 /* Opens wrapped with the KEK its header names, from ring. */
-static enum cj_status open_data_key(const struct kms_keyring *ring,
+static enum cj_status open_data_key(struct kms_service *svc,
+                                    const struct kms_keyring *ring,
                                     const char *user_id,
                                     const unsigned char *wrapped, size_t len,
                                     const char *request_id,
@@ -80,13 +85,13 @@ static enum cj_status open_data_key(const struct kms_keyring *ring,
 {
     *version = 0;
     if (kms_wrapped_data_key_version(wrapped, len, version) != CJ_OK)
-        return unwrap_failed(request_id, "malformed", 0);
+        return unwrap_failed(svc, request_id, "malformed", 0);
     const struct kms_kek *kek = kms_keyring_kek(ring, *version);
     if (kek == NULL)
-        return unwrap_failed(request_id, "unknown_kek_version", *version);
+        return unwrap_failed(svc, request_id, "unknown_kek_version", *version);
     if (kms_unwrap_data_key(kek->key, kek->version, user_id, wrapped, len,
                             data_key) != CJ_OK)
-        return unwrap_failed(request_id, "tag_mismatch", *version);
+        return unwrap_failed(svc, request_id, "tag_mismatch", *version);
     return CJ_OK;
 }
 
@@ -104,7 +109,7 @@ enum cj_status kms_decrypt_key(struct kms_service *svc, const char *user_id,
     ring = kms_service_keys(svc);
     if (ring == NULL)
         goto out;
-    st = open_data_key(ring, user_id, wrapped, len, request_id, data_key,
+    st = open_data_key(svc, ring, user_id, wrapped, len, request_id, data_key,
                        kek_version);
     if (st != CJ_OK)
         goto out;
@@ -142,8 +147,8 @@ enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
     const struct kms_kek *active = ring ? kms_keyring_active_kek(ring) : NULL;
     if (active == NULL)
         goto out;
-    st = open_data_key(ring, user_id, wrapped, len, request_id, data_key->bytes,
-                       &old_version);
+    st = open_data_key(svc, ring, user_id, wrapped, len, request_id,
+                       data_key->bytes, &old_version);
     if (st != CJ_OK)
         goto out;
     *kek_version = active->version;

@@ -32,9 +32,11 @@ static bool key_accepts(const struct kms_hpke_key *key, int64_t now_s)
            (key->state == KMS_STATE_RETIRED && now_s < key->accept_until);
 }
 
-static enum cj_status open_failed(const char *request_id, const char *reason,
+static enum cj_status open_failed(struct kms_service *svc,
+                                  const char *request_id, const char *reason,
                                   uint32_t key_id)
 {
+    cj_counter_add(svc->metrics.sealed_failed, 1);
     cj_log(CJ_LOG_WARN, "kms.open_failed", request_id,
            CJ_F_STR("reason", reason), CJ_F_INT("key_id", key_id));
     return CJ_ERR_CRYPTO;
@@ -73,23 +75,26 @@ enum cj_status kms_open_sealed(struct kms_service *svc,
         goto out;
     const struct kms_hpke_key *key = kms_keyring_hpke(ring, hdr.key_id);
     if (key == NULL) {
-        st = open_failed(request_id, "unknown_key_id", hdr.key_id);
+        st = open_failed(svc, request_id, "unknown_key_id", hdr.key_id);
         goto out;
     }
     if (!key_accepts(key, kms_now())) {
-        st = open_failed(request_id, "key_expired", hdr.key_id);
+        st = open_failed(svc, request_id, "key_expired", hdr.key_id);
         goto out;
     }
     if (key->kem_id != hdr.suite.kem_id || key->kdf_id != hdr.suite.kdf_id ||
         !key_offers(key, hdr.suite.aead_id)) {
-        st = open_failed(request_id, "suite_not_offered", hdr.key_id);
+        st = open_failed(svc, request_id, "suite_not_offered", hdr.key_id);
         goto out;
     }
     st = cj_stateless_open(&hdr, key->private_key, req->enc, req->enc_len,
                            req->aad, req->aad_len, req->ct, req->ct_len, pt,
                            pt_len, secret, secret_len, &reason);
     if (st != CJ_OK)
-        st = open_failed(request_id, cj_seal_reason_name(reason), hdr.key_id);
+        st = open_failed(svc, request_id, cj_seal_reason_name(reason),
+                         hdr.key_id);
+    else
+        cj_counter_add(svc->metrics.sealed_opened, 1);
 out:
     kms_keyring_unref(ring);
     return st;

@@ -13,7 +13,10 @@
 #include "kms_rpc.h"
 #include "kms_service.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc_service.h"
+
+#define KMS_METRICS_ADDRESS "127.0.0.1"
 
 /* Exit statuses: 0 success, 1 the command failed, 2 usage or settings, 3 a
  * command that is not due yet (promote too early). */
@@ -73,9 +76,51 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
     return true;
 }
 
+/* Runs the gRPC and metrics servers and the reloader until a signal. */
+static int run_server(struct kms_service *svc, const sigset_t *signals)
+{
+    struct cj_rpc_server_options options;
+    struct cj_rpc_service service;
+    struct cj_rpc_server *server = NULL;
+    struct cj_metrics_server *metrics = NULL;
+    int rc = KMS_EXIT_FAILED;
+
+    kms_rpc_service_init(&service, svc);
+    cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
+    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
+        cj_rpc_server_start(server) != CJ_OK) {
+        fprintf(stderr,
+                "cerrojo-kms: cannot start the gRPC server on %s "
+                "(CERROJO_KMS_LISTEN)\n",
+                svc->cfg.grpc.listen);
+        goto out;
+    }
+    svc->server = server;
+    /* Metrics are not worth refusing service for: a taken port is logged. */
+    if (cj_metrics_server_start(svc->registry, KMS_METRICS_ADDRESS,
+                                (uint16_t)svc->cfg.metrics_port,
+                                &metrics) != CJ_OK)
+        cj_log(CJ_LOG_ERROR, "kms.metrics_unavailable", NULL,
+               CJ_F_INT("port", svc->cfg.metrics_port));
+    kms_service_check_clock(svc);
+    if (kms_service_start_reloader(svc) != CJ_OK)
+        goto out;
+    cj_log(CJ_LOG_INFO, "kms.started", NULL,
+           CJ_F_INT("port", cj_rpc_server_port(server)),
+           CJ_F_STR("profile", cj_profile_name(svc->profile)));
+    int sig = cj_rpc_server_wait_signal(signals);
+    cj_log(CJ_LOG_INFO, "kms.stopping", NULL, CJ_F_INT("signal", sig));
+    rc = 0;
+out:
+    kms_service_stop_reloader(svc);
+    svc->server = NULL;
+    cj_rpc_server_destroy(server);
+    cj_metrics_server_stop(metrics);
+    return rc;
+}
+
 static int serve(struct kms_service *svc, const sigset_t *signals)
 {
-    struct cj_rpc_service service;
     char err[CJ_CONFIG_ERROR_MAX] = "";
 
     if (cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, KMS_ENV_PREFIX, err,
@@ -95,10 +140,7 @@ static int serve(struct kms_service *svc, const sigset_t *signals)
                         "CERROJO_KMS_ROOT_KEY)?\n");
         return KMS_EXIT_FAILED;
     }
-    if (kms_service_start_reloader(svc) != CJ_OK)
-        return KMS_EXIT_FAILED;
-    kms_rpc_service_init(&service, svc);
-    return cj_rpc_serve(&service, &svc->cfg.grpc, signals);
+    return run_server(svc, signals);
 }
 
 /* Maps a lifecycle status to an exit status, with a one-line message. */

@@ -415,7 +415,7 @@ static const struct cj_rpc_method kms_methods[] = {
 void kms_rpc_service_init(struct cj_rpc_service *out, struct kms_service *svc)
 {
     *out = (struct cj_rpc_service){
-        .name = "cerrojo.v1.Kms",
+        .name = KMS_RPC_SERVICE_NAME,
         .methods = kms_methods,
         .n_methods = sizeof(kms_methods) / sizeof(kms_methods[0]),
         .state = svc,

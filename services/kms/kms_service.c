@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "crypto_util.h"
 #include "log.h"
 
 /* Name of the generated development root key under CERROJO_KMS_VAR_DIR. */
@@ -74,6 +75,9 @@ enum cj_status kms_service_init(struct kms_service *svc,
     if (st != CJ_OK)
         return st;
     st = load_root(svc, err, err_size);
+    /* The key now lives in sodium_malloc memory only. */
+    if (svc->cfg.root_key != NULL)
+        cj_wipe(svc->cfg.root_key, strlen(svc->cfg.root_key));
     if (st != CJ_OK)
         return st;
 
@@ -92,6 +96,12 @@ enum cj_status kms_service_init(struct kms_service *svc,
         return st;
     }
 
+    svc->registry = cj_metrics_new();
+    if (svc->registry == NULL ||
+        kms_metrics_register(svc->registry, &svc->metrics) != CJ_OK) {
+        snprintf(err, err_size, "%s", "cannot register the kms metrics");
+        return CJ_ERR_NOMEM;
+    }
     memcpy(svc->hpke_aead_ids, aeads, sizeof(aeads));
     svc->lifecycle = (struct kms_lifecycle){
         .pool = svc->pool,
@@ -135,6 +145,8 @@ enum cj_status kms_service_reload(struct kms_service *svc)
 out:
     kms_key_rows_free(&rows);
     if (st != CJ_OK)
+        cj_counter_add(svc->metrics.reload_failed, 1);
+    if (st != CJ_OK)
         cj_log(CJ_LOG_ERROR, "kms.reload_failed", NULL,
                CJ_F_STR("status", cj_status_name(st)), CJ_F_STR("key", failed));
     return st;
@@ -151,6 +163,54 @@ struct kms_keyring *kms_service_keys(struct kms_service *svc)
     return ring;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_health(struct kms_service *svc, bool serving)
+{
+    enum cj_rpc_health_status h =
+        serving ? CJ_RPC_HEALTH_SERVING : CJ_RPC_HEALTH_NOT_SERVING;
+
+    if (svc->server == NULL)
+        return;
+    if (cj_rpc_health_set(svc->server, "", h) != CJ_OK ||
+        cj_rpc_health_set(svc->server, KMS_RPC_SERVICE_NAME, h) != CJ_OK)
+        cj_log(CJ_LOG_ERROR, "kms.health_update_failed", NULL);
+}
+
+void kms_service_check_clock(struct kms_service *svc)
+{
+    struct cj_db_conn *conn = NULL;
+    int64_t db_ms = 0;
+    int64_t before = now_ms();
+    enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+
+    if (st == CJ_OK)
+        st = kms_store_clock_ms(conn, &db_ms);
+    cj_db_release(conn);
+    int64_t after = now_ms();
+    cj_gauge_set(svc->metrics.postgres_up, st == CJ_OK ? 1 : 0);
+    if (st != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "kms.postgres_unreachable", NULL,
+               CJ_F_STR("status", cj_status_name(st)));
+        set_health(svc, false);
+        return;
+    }
+    /* The query ran somewhere between before and after. */
+    int64_t offset = db_ms - (before + after) / 2;
+    int64_t magnitude = offset < 0 ? -offset : offset;
+    cj_gauge_set(svc->metrics.clock_offset_seconds, (double)offset / 1000.0);
+    if (magnitude > KMS_CLOCK_WARN_MS)
+        cj_log(CJ_LOG_WARN, "kms.clock_offset", NULL,
+               CJ_F_INT("offset_ms", offset));
+    set_health(svc, magnitude <= svc->cfg.clock_max_offset_s * 1000);
+}
+
 static void *reloader_main(void *arg)
 {
     struct kms_service *svc = arg;
@@ -164,6 +224,7 @@ static void *reloader_main(void *arg)
         if (svc->stopping)
             break;
         pthread_mutex_unlock(&svc->lock);
+        kms_service_check_clock(svc);
         /* A failure is logged and the previous key set stays in use. */
         if (kms_service_reload(svc) != CJ_OK)
             cj_log(CJ_LOG_WARN, "kms.keys_kept", NULL,
@@ -182,20 +243,27 @@ enum cj_status kms_service_start_reloader(struct kms_service *svc)
     return CJ_OK;
 }
 
+void kms_service_stop_reloader(struct kms_service *svc)
+{
+    if (!svc->reloader_running)
+        return;
+    pthread_mutex_lock(&svc->lock);
+    svc->stopping = true;
+    pthread_cond_signal(&svc->wake);
+    pthread_mutex_unlock(&svc->lock);
+    pthread_join(svc->reloader, NULL);
+    svc->reloader_running = false;
+}
+
 void kms_service_free(struct kms_service *svc)
 {
-    if (svc->reloader_running) {
-        pthread_mutex_lock(&svc->lock);
-        svc->stopping = true;
-        pthread_cond_signal(&svc->wake);
-        pthread_mutex_unlock(&svc->lock);
-        pthread_join(svc->reloader, NULL);
-        svc->reloader_running = false;
-    }
+    kms_service_stop_reloader(svc);
     kms_keyring_unref(svc->ring);
     svc->ring = NULL;
     cj_db_pool_free(svc->pool);
     svc->pool = NULL;
+    cj_metrics_free(svc->registry);
+    svc->registry = NULL;
     kms_root_key_free(svc->root);
     svc->root = NULL;
     cj_config_free(kms_config_options, kms_config_option_count, &svc->cfg);

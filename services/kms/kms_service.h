@@ -16,7 +16,12 @@
 #include "kms_config.h"
 #include "kms_keys.h"
 #include "kms_lifecycle.h"
+#include "kms_metrics.h"
 #include "kms_rootkey.h"
+#include "rpc_server.h"
+
+/* Full name of the gRPC service, for health. */
+#define KMS_RPC_SERVICE_NAME "cerrojo.v1.Kms"
 
 /* AEAD ids offered with new HPKE keys, preferred first. */
 #define KMS_HPKE_AEADS                                                         \
@@ -31,6 +36,10 @@ struct kms_service {
     struct kms_root_key *root;
     struct kms_lifecycle lifecycle;
     uint16_t hpke_aead_ids[KMS_HPKE_AEADS_MAX];
+    struct cj_metrics *registry;
+    struct kms_metrics metrics;
+    /* Set while serving, so the reloader can report health; borrowed. */
+    struct cj_rpc_server *server;
 
     pthread_mutex_t lock; /* guards ring and stopping */
     pthread_cond_t wake;
@@ -62,8 +71,21 @@ kms_service_start_reloader(struct kms_service *svc);
  * NULL before the first load. */
 struct kms_keyring *kms_service_keys(struct kms_service *svc);
 
+/* Warning threshold of the Postgres clock offset, in milliseconds. */
+#define KMS_CLOCK_WARN_MS 1000
+
+/*
+ * Compares this clock with Postgres's, exports the offset, warns above
+ * KMS_CLOCK_WARN_MS and sets the health status: NOT_SERVING while Postgres
+ * is unreachable or the offset is above cfg.clock_max_offset_s.
+ */
+void kms_service_check_clock(struct kms_service *svc);
+
 /* The clock used for key decisions, Unix seconds. */
 int64_t kms_now(void);
+
+/* Stops the reloader thread, if running. */
+void kms_service_stop_reloader(struct kms_service *svc);
 
 /* Stops the reloader and frees everything; accepts a zeroed struct. */
 void kms_service_free(struct kms_service *svc);

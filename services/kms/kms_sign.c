@@ -109,6 +109,7 @@ enum cj_status kms_sign_token(struct kms_service *svc,
     st = cj_jwt_sign(key->jwk, &claims, token);
     if (st != CJ_OK)
         goto out;
+    cj_counter_add(svc->metrics.tokens_signed, 1);
     snprintf(kid, KMS_KID_MAX + 1, "%s", key->kid);
     *alg = cj_jwk_alg_name(cj_jwk_get_alg(key->jwk));
 out:

@@ -95,6 +95,7 @@ static void base_env(char store[][600], char *env[], size_t *n,
     snprintf(store[i++], 600, "CERROJO_KMS_TLS_KEY=%s/kms.key", certs);
     snprintf(store[i++], 600, "CERROJO_KMS_DATABASE_URL=%s", db.kms_dsn);
     snprintf(store[i++], 600, "CERROJO_LOG_LEVEL=warn");
+    snprintf(store[i++], 600, "CERROJO_KMS_METRICS_PORT=0");
     for (size_t k = 0; k < i; k++)
         env[k] = store[k];
     env[i] = NULL;
