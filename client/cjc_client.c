@@ -65,6 +65,40 @@ static uint64_t server_ms(const struct cjc_client *c)
     return (uint64_t)((json_int_t)wall_ms() + offset);
 }
 
+static const char *aead_name(uint16_t aead_id)
+{
+    switch (aead_id) {
+    case CJ_HPKE_AEAD_AES_128_GCM:
+        return "AES-128-GCM";
+    case CJ_HPKE_AEAD_AES_256_GCM:
+        return "AES-256-GCM";
+    case CJ_HPKE_AEAD_CHACHA20:
+        return "ChaCha20-Poly1305";
+    default:
+        return "unknown AEAD";
+    }
+}
+
+/*
+ * With CERROJO_TRACE set, prints to stderr what crossed the wire for each
+ * request: mode, keys by id, sizes and status. Never a body, token or key.
+ */
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void trace(const char *fmt, ...)
+{
+    const char *on = getenv("CERROJO_TRACE");
+    va_list ap;
+
+    if (on == NULL || on[0] == '\0' || strcmp(on, "0") == 0)
+        return;
+    va_start(ap, fmt);
+    fputs("  trace: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 /* Reads an integer member that may arrive as a JSON number or string. */
 static bool get_int(const json_t *obj, const char *key, json_int_t *out)
 {
@@ -405,10 +439,19 @@ static enum cj_status request_stateless(struct cjc_client *c,
                   cj_status_name(rc));
         goto out;
     }
+    trace("%s %s sealed stateless: HPKE X25519 to key %u, %s, %zu-byte "
+          "envelope%s",
+          method, path, c->key.header.key_id,
+          aead_name(c->key.header.suite.aead_id), envelope_len,
+          token != NULL ? ", access token inside the seal" : "");
     rc = send_envelope(c, method, path, NULL, envelope, envelope_len, &resp,
                        err);
     if (rc != CJ_OK)
         goto out;
+    trace("HTTP %ld, %zu-byte %s response", resp.status, resp.body_len,
+          strstr(resp.body != NULL ? resp.body : "", "\"nonce\"") != NULL
+              ? "sealed"
+              : "plain");
     rc = open_stateless_response(&sc, &resp, out, err);
 
 out:
@@ -575,10 +618,17 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
                   cj_status_name(rc));
         goto out;
     }
+    trace("%s %s sealed stateful: AES-256-GCM epoch %u, sequence %llu, "
+          "%zu-byte envelope",
+          method, path, pos.epoch, (unsigned long long)pos.seq, envelope_len);
     rc = send_envelope(c, method, path, pos.id, envelope, envelope_len, &resp,
                        err);
     if (rc != CJ_OK)
         goto out;
+    trace("HTTP %ld, %zu-byte %s response", resp.status, resp.body_len,
+          strstr(resp.body != NULL ? resp.body : "", "\"nonce\"") != NULL
+              ? "sealed"
+              : "plain");
     rc = open_stateful_response(&pos, s2c, &resp, out, err);
 
 out:

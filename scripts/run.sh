@@ -36,11 +36,13 @@ echo "  kms       gRPC $CERROJO_KMS_LISTEN  metrics :$CERROJO_KMS_METRICS_PORT"
 echo "  session   gRPC $CERROJO_SESSION_LISTEN  metrics :$CERROJO_SESSION_METRICS_PORT"
 echo "  postgres  127.0.0.1:$CERROJO_PG_PORT (database cerrojo)"
 echo "  redis     127.0.0.1:$CERROJO_REDIS_PORT"
-if [[ -x ${BUILD_DIR:-build}/bin/cerrojo ]]; then
-    # TODO: run the client through handshake, register, login, me, data,
-    # refresh and logout here once that walkthrough script exists.
-    echo "  client    ${BUILD_DIR:-build}/bin/cerrojo --url $CERROJO_GATEWAY_URL keys"
+echo
+if ! scripts/walkthrough.sh "$CERROJO_GATEWAY_URL" "$root/var/demo"; then
+    echo "run: the walkthrough failed; the stack stays up, logs in var/log/" >&2
 fi
+echo
+echo "run: try the client yourself:"
+echo "  ${BUILD_DIR:-build}/bin/cerrojo --url $CERROJO_GATEWAY_URL --state var/demo/state.json keys"
 echo
 echo "run: press Ctrl-C to stop"
 
