@@ -107,6 +107,7 @@ class Stack:
             "CERROJO_KMS_ROOT_KEY": root_key,
             "CERROJO_KMS_VAR_DIR": os.path.join(h.work_dir(), "kms"),
             "CERROJO_KMS_SETTLE": "0",
+            "CERROJO_KMS_RELOAD_INTERVAL": "1",
         })
         self.kms = h.Service("kms", extra_env=kms_env)
         self.kms.binary = lambda: os.environ.get(
@@ -286,6 +287,17 @@ class Stack:
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def run_kms_command(self, *args):
+        """Runs `cerrojo-kms ARGS` with kms's environment."""
+        return subprocess.run([self.kms.binary()] + list(args),
+                              env=self.kms.env, capture_output=True,
+                              text=True, timeout=READY_TIMEOUT_S)
+
+    def restart_auth(self):
+        """Stops and starts auth on the same port, as after a crash."""
+        self.auth.stop()
+        self.auth.start()
 
     def run_auth_command(self, command):
         """Runs `cerrojo-auth COMMAND` with auth's environment."""
