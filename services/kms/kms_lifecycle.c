@@ -193,8 +193,30 @@ out:
     return st;
 }
 
-/* Borrows a connection, begins and takes the key-set lock. */
+/* Loads every key and checks that it opens under root. */
+static enum cj_status check_root(struct cj_db_conn *conn,
+                                 const unsigned char *root)
+{
+    struct kms_key_rows rows = {0};
+    struct kms_keyring *ring = NULL;
+    char failed[KMS_LABEL_MAX + 1];
+    enum cj_status st = kms_store_load(conn, &rows);
+
+    if (st == CJ_OK)
+        st = kms_keyring_build(&rows, root, 0, 0, &ring, failed);
+    kms_keyring_unref(ring);
+    kms_key_rows_free(&rows);
+    return st;
+}
+
+/*
+ * Borrows a connection, begins and takes the key-set lock. With
+ * check_root, also proves that the configured root key opens every stored
+ * key, so that a command run with a stale root key (after rewrap-root)
+ * cannot add a key wrapped under it.
+ */
 static enum cj_status begin_locked(const struct kms_lifecycle *lc,
+                                   bool check_root_key,
                                    struct cj_db_conn **conn)
 {
     enum cj_status st = cj_db_acquire(lc->pool, -1, conn);
@@ -204,6 +226,12 @@ static enum cj_status begin_locked(const struct kms_lifecycle *lc,
     st = cj_db_begin(*conn);
     if (st == CJ_OK)
         st = kms_store_lock_keys(*conn);
+    if (st == CJ_OK && check_root_key) {
+        st = check_root(*conn, lc->root->bytes);
+        if (st != CJ_OK)
+            cj_log(CJ_LOG_ERROR, "kms.root_key_mismatch", NULL,
+                   CJ_F_STR("status", cj_status_name(st)));
+    }
     if (st != CJ_OK) {
         cj_db_release(*conn); /* rolls back */
         *conn = NULL;
@@ -231,7 +259,7 @@ enum cj_status kms_bootstrap(const struct kms_lifecycle *lc)
     char fp[KMS_FINGERPRINT_LEN + 1] = "";
     uint32_t version = 0;
     uint8_t key_id = 0;
-    enum cj_status st = begin_locked(lc, &conn);
+    enum cj_status st = begin_locked(lc, true, &conn);
 
     if (st != CJ_OK)
         return st;
@@ -272,7 +300,7 @@ enum cj_status kms_rotate(const struct kms_lifecycle *lc,
     char id[KMS_KID_MAX + 1] = "";
     uint32_t version = 0;
     uint8_t key_id = 0;
-    enum cj_status st = begin_locked(lc, &conn);
+    enum cj_status st = begin_locked(lc, true, &conn);
 
     if (st != CJ_OK)
         return st;
@@ -311,7 +339,7 @@ enum cj_status kms_promote(const struct kms_lifecycle *lc)
     struct cj_db_conn *conn = NULL;
     char kid[KMS_KID_MAX + 1] = "";
     int64_t ready_at = 0;
-    enum cj_status st = begin_locked(lc, &conn);
+    enum cj_status st = begin_locked(lc, false, &conn);
 
     if (st != CJ_OK)
         return st;
@@ -336,7 +364,7 @@ enum cj_status kms_retire(const struct kms_lifecycle *lc,
 
     if (purpose == KMS_PURPOSE_KEK)
         return CJ_ERR_INVALID;
-    st = begin_locked(lc, &conn);
+    st = begin_locked(lc, false, &conn);
     if (st != CJ_OK)
         return st;
     if (purpose == KMS_PURPOSE_SIGNING)
@@ -357,7 +385,7 @@ enum cj_status kms_destroy_expired(const struct kms_lifecycle *lc,
                                    struct kms_destroy_report *report)
 {
     struct cj_db_conn *conn = NULL;
-    enum cj_status st = begin_locked(lc, &conn);
+    enum cj_status st = begin_locked(lc, false, &conn);
 
     if (st != CJ_OK)
         return st;
@@ -443,28 +471,12 @@ static enum cj_status rewrap_rows(const struct kms_lifecycle *lc,
     return st;
 }
 
-/* Loads every key and checks that it opens under root. */
-static enum cj_status check_root(struct cj_db_conn *conn,
-                                 const unsigned char *root)
-{
-    struct kms_key_rows rows = {0};
-    struct kms_keyring *ring = NULL;
-    char failed[KMS_LABEL_MAX + 1];
-    enum cj_status st = kms_store_load(conn, &rows);
-
-    if (st == CJ_OK)
-        st = kms_keyring_build(&rows, root, 0, 0, &ring, failed);
-    kms_keyring_unref(ring);
-    kms_key_rows_free(&rows);
-    return st;
-}
-
 enum cj_status kms_rewrap_root(const struct kms_lifecycle *lc,
                                const unsigned char *new_root, unsigned *count)
 {
     struct cj_db_conn *conn = NULL;
     struct kms_key_rows rows = {0};
-    enum cj_status st = begin_locked(lc, &conn);
+    enum cj_status st = begin_locked(lc, false, &conn);
 
     *count = 0;
     if (st != CJ_OK)

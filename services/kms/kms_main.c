@@ -187,7 +187,8 @@ static int run_command(struct kms_service *svc, int argc, char **argv)
     struct kms_destroy_report destroyed;
 
     if (strcmp(command, "rotate") == 0 || strcmp(command, "retire") == 0) {
-        if (argc != 3 || !kms_purpose_parse(argv[2], &purpose)) {
+        if (argc != 3 || !kms_purpose_parse(argv[2], &purpose) ||
+            (command[1] == 'e' && purpose == KMS_PURPOSE_KEK)) {
             usage(stderr);
             return KMS_EXIT_USAGE;
         }

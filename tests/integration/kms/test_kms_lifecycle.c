@@ -555,6 +555,12 @@ static void test_rewrap_root_moves_every_key(void **state)
     set_env(ROOT_A, "0");
     assert_int_equal(service_open(&svc, false), CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_ERR_CRYPTO);
+    /* A command run with the old root adds no key wrapped under it. */
+    long long keks = admin_int("SELECT count(*) FROM kms.key_encryption_keys");
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK),
+                     CJ_ERR_CRYPTO);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.key_encryption_keys"),
+                     keks);
     kms_service_free(&svc);
 
     /* The new root opens everything, and old data keys still open. */
