@@ -3,6 +3,8 @@
  */
 #include "gw_compress.h"
 
+#include "gw_request.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,4 +60,22 @@ out:
     }
     free(buf);
     return status;
+}
+
+void gw_reply_compress(const struct gw_request *req, struct gw_reply *reply)
+{
+    unsigned char *packed = NULL;
+    size_t packed_len = 0;
+
+    if (!reply->sealed || reply->gzipped || !req->accepts_gzip ||
+        reply->body_len < GW_GZIP_THRESHOLD_BYTES) {
+        return;
+    }
+    if (gw_gzip(reply->body, reply->body_len, &packed, &packed_len) != CJ_OK) {
+        return; /* sent uncompressed: still sealed */
+    }
+    free(reply->body);
+    reply->body = (char *)packed;
+    reply->body_len = packed_len;
+    reply->gzipped = true;
 }

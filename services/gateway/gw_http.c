@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gw_compress.h"
 #include "gw_headers.h"
 #include "gw_pipeline.h"
 #include "log.h"
@@ -214,32 +213,10 @@ static bool gw_accumulate(struct gw_request *req, const char *data, size_t size)
 
 /* ---- writing the response ---- */
 
-/* Swaps a sealed body for its gzip form when the client accepts gzip and
- * the body is large enough to gain from it. */
-static void gw_maybe_gzip(const struct gw_request *req, struct gw_reply *reply,
-                          bool *gzipped)
-{
-    unsigned char *packed = NULL;
-    size_t packed_len = 0;
-
-    *gzipped = false;
-    if (!reply->sealed || !req->accepts_gzip ||
-        reply->body_len < GW_GZIP_THRESHOLD_BYTES) {
-        return;
-    }
-    if (gw_gzip(reply->body, reply->body_len, &packed, &packed_len) != CJ_OK) {
-        return;
-    }
-    free(reply->body);
-    reply->body = (char *)packed;
-    reply->body_len = packed_len;
-    *gzipped = true;
-}
-
 static bool gw_add_headers(const struct gw_context *ctx,
                            const struct gw_request *req,
                            const struct gw_reply *reply,
-                           struct MHD_Response *response, bool gzipped)
+                           struct MHD_Response *response)
 {
     char allow[64];
     char number[16];
@@ -266,7 +243,7 @@ static bool gw_add_headers(const struct gw_context *ctx,
         ok = ok && MHD_add_response_header(response, "Retry-After", number) ==
                        MHD_YES;
     }
-    if (gzipped) {
+    if (reply->gzipped) {
         ok = ok && MHD_add_response_header(response, "Content-Encoding",
                                            "gzip") == MHD_YES;
     }
@@ -301,16 +278,15 @@ static enum MHD_Result gw_send(const struct gw_context *ctx,
     struct gw_reply *reply = &hr->reply;
     struct MHD_Response *response;
     enum MHD_Result result;
-    bool gzipped;
 
-    gw_maybe_gzip(&hr->req, reply, &gzipped);
+    gw_reply_compress(&hr->req, reply);
     response = MHD_create_response_from_buffer(reply->body_len, reply->body,
                                                MHD_RESPMEM_MUST_FREE);
     if (response == NULL) {
         return MHD_NO;
     }
     reply->body = NULL; /* MHD frees it with the response */
-    if (!gw_add_headers(ctx, &hr->req, reply, response, gzipped)) {
+    if (!gw_add_headers(ctx, &hr->req, reply, response)) {
         MHD_destroy_response(response);
         return MHD_NO;
     }
@@ -369,6 +345,9 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
     return gw_send(ctx, conn, hr);
 }
 
+/* NOTE: answers MHD sends by itself (431 for oversized headers, 400 for a
+ * malformed request line) never reach the access handler, so they have no
+ * access-log line, no request id and no security headers. */
 static void gw_api_completed(void *cls, struct MHD_Connection *conn,
                              void **con_cls,
                              enum MHD_RequestTerminationCode toe)

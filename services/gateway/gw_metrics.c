@@ -62,7 +62,7 @@ static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {
 const char *gw_rejection_name(enum gw_rejection reason)
 {
     if ((unsigned)reason >= GW_REJECT_COUNT) {
-        return "unknown";
+        return "none";
     }
     return gw_rejection_names[reason];
 }

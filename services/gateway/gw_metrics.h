@@ -39,7 +39,9 @@ void gw_metrics_record_rejection(enum gw_rejection reason);
  * a new malloc'd string the caller frees; NULL when out of memory. */
 char *gw_metrics_render(void);
 
-/* The label value of a rejection reason ("body_too_large"). */
+/* The label value of a rejection reason ("body_too_large"); "none" for
+ * GW_REJECT_COUNT, which marks an error that is not a rejection (a
+ * backend's answer). */
 const char *gw_rejection_name(enum gw_rejection reason);
 
 #endif

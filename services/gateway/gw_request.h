@@ -66,6 +66,7 @@ struct gw_reply {
     unsigned retry_after; /* seconds for 429 and 503; 0: the default */
     bool cors_preflight;  /* answer with the preflight headers */
     bool sealed;          /* a sealed envelope: may be gzipped */
+    bool gzipped;         /* body is gzip: send Content-Encoding: gzip */
     bool ready;           /* the pipeline has decided the answer */
 };
 
@@ -78,6 +79,11 @@ void gw_reply_error(struct gw_request *req, struct gw_reply *reply,
 
 /* Sets `reply` to a JSON body that the reply now owns. */
 void gw_reply_json(struct gw_reply *reply, unsigned status, char *body);
+
+/* Replaces a sealed reply's body by its gzip form when the client accepts
+ * gzip and the body is at least GW_GZIP_THRESHOLD_BYTES; sets gzipped.
+ * Plain replies are never compressed. */
+void gw_reply_compress(const struct gw_request *req, struct gw_reply *reply);
 
 /* Frees the body of a reply that was not sent. */
 void gw_reply_clear(struct gw_reply *reply);

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "gw_compress.h"
+#include "gw_request.h"
 
 static void test_gzip_round_trips_through_zlib(void **state)
 {
@@ -50,11 +51,45 @@ static void test_gzip_of_empty_input_is_valid(void **state)
     free(out);
 }
 
+static void test_reply_compress_skips_plain_and_small(void **state)
+{
+    struct gw_request req = {.accepts_gzip = true};
+    struct gw_reply reply = {0};
+    char *body = malloc(4096);
+
+    (void)state;
+    memset(body, 'a', 4096);
+    reply.body = body;
+    reply.body_len = 4096;
+    /* Plain JSON is never compressed. */
+    gw_reply_compress(&req, &reply);
+    assert_false(reply.gzipped);
+    assert_int_equal(reply.body_len, 4096);
+    /* Sealed but the client did not ask. */
+    reply.sealed = true;
+    req.accepts_gzip = false;
+    gw_reply_compress(&req, &reply);
+    assert_false(reply.gzipped);
+    /* Sealed and small. */
+    req.accepts_gzip = true;
+    reply.body_len = GW_GZIP_THRESHOLD_BYTES - 1;
+    gw_reply_compress(&req, &reply);
+    assert_false(reply.gzipped);
+    /* Sealed, large, accepted. */
+    reply.body_len = 4096;
+    gw_reply_compress(&req, &reply);
+    assert_true(reply.gzipped);
+    assert_true(reply.body_len < 4096);
+    assert_int_equal((unsigned char)reply.body[0], 0x1f);
+    free(reply.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gzip_round_trips_through_zlib),
         cmocka_unit_test(test_gzip_of_empty_input_is_valid),
+        cmocka_unit_test(test_reply_compress_skips_plain_and_small),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "cerrojo/v1/auth.pb-c.h"
 #include "cerrojo/v1/kms.pb-c.h"
@@ -44,10 +45,14 @@ static struct {
     char token_id[64];
     char channel[16];
     char login[64];
+    char login_long[4096];
     int data_class;
     int calls;
 } seen;
 static bool revoked;
+/* The Login double returns the login name as the token, to make a long
+ * answer. */
+static bool echo_login;
 /* The path the stateful double opens requests for. */
 static const char *stateful_path;
 static grpc_status_code is_revoked_code;
@@ -204,7 +209,10 @@ grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
 
         snprintf(seen.login, sizeof(seen.login), "%s",
                  ((const Cerrojo__V1__LoginRequest *)request)->login);
-        t->access_token = strdup("issued.access.token");
+        snprintf(seen.login_long, sizeof(seen.login_long), "%s",
+                 ((const Cerrojo__V1__LoginRequest *)request)->login);
+        t->access_token =
+            strdup(echo_login ? seen.login_long : "issued.access.token");
         *response = &t->base;
         return GRPC_STATUS_OK;
     }
@@ -330,6 +338,7 @@ static int setup(void **state)
     f->req.rejection = GW_REJECT_COUNT;
     memset(&seen, 0, sizeof(seen));
     revoked = false;
+    echo_login = false;
     is_revoked_code = GRPC_STATUS_OK;
     bound_user = TEST_USER_ID;
     *state = f;
@@ -627,6 +636,44 @@ static void test_data_route_sets_class_from_path(void **state)
     free(token);
 }
 
+static void test_large_sealed_reply_gzips_then_opens(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    char body[4096];
+    uint8_t plain[16384] = {0};
+    z_stream z = {0};
+    char *answer;
+
+    /* A long login name comes back in the TokenSet's access token. */
+    memset(body, 0, sizeof(body));
+    strcpy(body, "{\"login\":\"");
+    memset(body + strlen(body), 'n', 3000);
+    strcat(body, "\"}");
+    echo_login = true;
+    seal_stateless(f, "POST", "/v1/login", body, NULL, now_ms());
+    f->req.accepts_gzip = true;
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    gw_reply_compress(&f->req, &f->reply);
+    assert_true(f->reply.gzipped);
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)f->reply.body;
+    z.avail_in = (uInt)f->reply.body_len;
+    z.next_out = plain;
+    z.avail_out = sizeof(plain);
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    inflateEnd(&z);
+    free(f->reply.body);
+    f->reply.body = malloc(z.total_out);
+    memcpy(f->reply.body, plain, z.total_out);
+    f->reply.body_len = z.total_out;
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "nnnnnnnnnn"));
+    free(answer);
+    free(token);
+}
+
 static void test_class_in_json_is_rejected(void **state)
 {
     struct fixture *f = *state;
@@ -720,6 +767,7 @@ int main(void)
         SEALED_TEST(test_unloaded_revocation_cache_is_503),
         SEALED_TEST(test_data_route_sets_class_from_path),
         SEALED_TEST(test_class_in_json_is_rejected),
+        SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
         SEALED_TEST(test_stateful_protected_read_round_trip),
         SEALED_TEST(test_stateful_unbound_session_is_401),
         SEALED_TEST(test_stateful_unknown_session_is_401_plain),
