@@ -29,6 +29,12 @@ if ! command -v node >/dev/null 2>&1; then
     missing+=(nodejs npm)
 fi
 
+# kubectl renders the Kubernetes overlays in the deploy tests. Debian's
+# kubernetes-client (1.20) only when no kubectl is installed from elsewhere.
+if ! command -v kubectl >/dev/null 2>&1; then
+    missing+=(kubernetes-client)
+fi
+
 if ((${#missing[@]} == 0)); then
     echo "deps: every package is installed"
     exit 0
