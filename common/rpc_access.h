@@ -1,7 +1,7 @@
 /*
  * Access rules of gRPC methods. A peer's identity is the common name (CN) of
- * its client certificate, verified against the platform CA during the TLS
- * handshake; a rule lists the identities that may call one method.
+ * its client certificate, which the TLS handshake verified against the
+ * platform CA. A rule lists the identities that may call one method.
  */
 #ifndef CJ_RPC_ACCESS_H
 #define CJ_RPC_ACCESS_H
@@ -27,8 +27,8 @@
 /*
  * Returns whether `identity` may call a method whose rule is `allowed`, a
  * list of at most CJ_RPC_ALLOWED_MAX identities ended by NULL or by the end
- * of the array. An empty rule allows nobody; an empty or NULL identity
- * matches nothing, not even CJ_RPC_ANY_PLATFORM.
+ * of the array. An empty rule allows no caller, and an empty or NULL
+ * identity matches no rule, not even CJ_RPC_ANY_PLATFORM.
  */
 bool cj_rpc_access_allowed(const char *const allowed[CJ_RPC_ALLOWED_MAX],
                            const char *identity);

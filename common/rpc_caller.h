@@ -62,9 +62,8 @@ struct cj_caller_context {
 
 /*
  * Fills `out` from the caller-context keys of `md`, ignoring every other
- * key. Returns CJ_ERR_INVALID, with a message naming the key (never its
- * value) in `error`, when a value is malformed or a key repeats; `out` is
- * then left empty.
+ * key. Returns CJ_ERR_INVALID when a value is malformed or a key repeats.
+ * `error` then names the key (never its value) and `out` is left empty.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_caller_context_parse(const grpc_metadata_array *md,

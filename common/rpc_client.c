@@ -14,7 +14,7 @@
 #include "rpc_internal.h"
 #include "rpc_message.h"
 
-/* Longest target list accepted, in bytes. */
+/* Maximum length of the target list, in bytes. */
 #define CJ_RPC_TARGETS_MAX_LEN 1024
 
 /* The service config that selects gRPC's round_robin load balancer. */

@@ -60,7 +60,7 @@ cj_rpc_client_create(const struct cj_rpc_client_options *options,
 void cj_rpc_client_destroy(struct cj_rpc_client *client);
 
 /*
- * Calls the unary method `path` with `request` and waits for the answer or
+ * Calls the unary method `path` with `request` and waits for the response or
  * the deadline (timeout_ms; 0 means the default). `caller` (may be NULL) is
  * sent as caller-context metadata. On CJ_OK, *response is a new message of
  * type `response_type`; free it with cj_rpc_message_free(). On failure,

@@ -250,7 +250,7 @@ static void on_watch_rejected(struct cj_rpc_tag *tag, bool ok)
     watch_free(CJ_CONTAINER_OF(tag, struct cj_rpc_watch, close_tag));
 }
 
-/* Answers with an error status and frees the watch when that completes. */
+/* Sends an error status and frees the watch once that completes. */
 static void watch_reject(struct cj_rpc_watch *w, grpc_status_code code,
                          const char *message)
 {

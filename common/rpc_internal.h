@@ -95,7 +95,7 @@ bool cj_rpc_accepting(struct cj_rpc_server *server);
 void cj_rpc_unary_post(struct cj_rpc_server *server,
                        struct cj_rpc_entry *entry);
 
-/* Posts one request slot for calls to methods nobody registered. */
+/* Posts one request slot for calls to unregistered methods. */
 void cj_rpc_unregistered_post(struct cj_rpc_server *server);
 
 /*
@@ -135,11 +135,12 @@ CJ_WARN_UNUSED enum cj_status
 cj_rpc_reflection_create(const char *service_name,
                          struct cj_rpc_reflection **out);
 void cj_rpc_reflection_destroy(struct cj_rpc_reflection *reflection);
-void cj_rpc_reflection_post(struct cj_rpc_server *server, int which);
+/* Posts one reflection slot: version_index 0 is v1alpha, 1 is v1. */
+void cj_rpc_reflection_post(struct cj_rpc_server *server, int version_index);
 
 /*
- * Answers one serialized ServerReflectionRequest with a serialized
- * ServerReflectionResponse (*out, malloc'ed, *out_len bytes). Returns
+ * Builds the serialized ServerReflectionResponse to one serialized
+ * ServerReflectionRequest (*out, malloc'ed, *out_len bytes). Returns
  * CJ_ERR_INVALID when the request does not parse.
  */
 CJ_WARN_UNUSED enum cj_status
@@ -148,7 +149,7 @@ cj_rpc_reflection_answer(const struct cj_rpc_reflection *reflection,
                          uint8_t **out, size_t *out_len);
 
 /*
- * Starts the whole answer of a call that sent no initial metadata yet:
+ * Starts the whole response to a call that sent no initial metadata yet:
  * initial metadata, `code` with `message`, and receiving the close.
  * *details keeps the message slice until the batch completes (unref it
  * then). Returns false when the batch could not start: no completion will

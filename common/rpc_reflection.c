@@ -1,5 +1,5 @@
 /*
- * Server reflection answers from the embedded descriptor set: an index of
+ * Server reflection responses from the embedded descriptor set: an index of
  * files, symbols and extensions, and one function that turns a serialized
  * ServerReflectionRequest into a serialized response. The v1alpha and v1
  * protocols share these wire messages.
@@ -16,7 +16,7 @@
 extern const unsigned char cj_descriptor_set[];
 extern const size_t cj_descriptor_set_len;
 
-/* Longest symbol name indexed, in bytes. */
+/* Maximum length of an indexed symbol name, in bytes. */
 #define CJ_REFL_SYMBOL_MAX_LEN 255
 
 /* Names listed by list_services besides the service's own. */
@@ -57,7 +57,7 @@ struct cj_rpc_reflection {
     const char *services[1 + N_BUILTIN_SERVICES];
 };
 
-/* Reads a base-128 varint; false on truncation or overflow. */
+/* Reads a base-128 varint. Returns false on truncation or overflow. */
 static bool read_varint(const uint8_t *p, size_t len, size_t *pos,
                         uint64_t *value)
 {
@@ -77,7 +77,7 @@ static bool read_varint(const uint8_t *p, size_t len, size_t *pos,
 
 /*
  * Splits FileDescriptorSet bytes into their `file` fields (field 1,
- * length-delimited), keeping each file's exact bytes for the answers.
+ * length-delimited), keeping each file's exact bytes for the responses.
  */
 static enum cj_status split_files(struct cj_rpc_reflection *r)
 {
@@ -177,7 +177,7 @@ static enum cj_status index_enum(struct cj_rpc_reflection *r,
                                  const char *scope, size_t file)
 {
     enum cj_status s = add_symbol(r, scope, e->name, file);
-    /* Enum values live in the scope that contains the enum (C++ rules). */
+    /* Enum values live in the scope that contains the enum, as in C++. */
     for (size_t i = 0; s == CJ_OK && i < e->n_value; i++) {
         s = add_symbol(r, scope, e->value[i]->name, file);
     }

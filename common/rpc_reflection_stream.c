@@ -1,6 +1,6 @@
 /*
  * The ServerReflectionInfo bidirectional stream, served on the v1alpha and
- * v1 paths by one state machine: read a request, send its answer together
+ * v1 paths by one state machine: read a request, send its response together
  * with the next read, and finish with OK once the client half-closes.
  */
 #include "rpc_internal.h"
@@ -24,7 +24,7 @@ enum refl_phase {
 struct refl_stream {
     struct cj_rpc_tag tag;
     struct cj_rpc_server *server;
-    int which; /* 0 v1alpha, 1 v1 */
+    int version_index; /* 0 v1alpha, 1 v1 */
     enum refl_phase phase;
     grpc_call *call;
     gpr_timespec deadline;
@@ -159,7 +159,7 @@ static void on_stream_event(struct cj_rpc_tag *tag, bool ok)
             return;
         }
         if (cj_rpc_accepting(server)) {
-            cj_rpc_reflection_post(server, s->which);
+            cj_rpc_reflection_post(server, s->version_index);
         }
         if (!server->plaintext &&
             cj_rpc_peer_identity(s->call, identity) != CJ_OK) {
@@ -186,7 +186,7 @@ static void on_stream_event(struct cj_rpc_tag *tag, bool ok)
     }
 }
 
-void cj_rpc_reflection_post(struct cj_rpc_server *server, int which)
+void cj_rpc_reflection_post(struct cj_rpc_server *server, int version_index)
 {
     struct refl_stream *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -194,12 +194,12 @@ void cj_rpc_reflection_post(struct cj_rpc_server *server, int which)
     }
     s->tag.complete = on_stream_event;
     s->server = server;
-    s->which = which;
+    s->version_index = version_index;
     s->phase = REFL_REQUESTED;
     grpc_metadata_array_init(&s->request_md);
     cj_rpc_live_add(server);
     if (grpc_server_request_registered_call(
-            server->server, server->reflection_handles[which], &s->call,
+            server->server, server->reflection_handles[version_index], &s->call,
             &s->deadline, &s->request_md, NULL, server->cq, server->cq,
             &s->tag) != GRPC_CALL_OK) {
         stream_free(s);

@@ -1,7 +1,7 @@
 /*
- * The gRPC server framework on the gRPC C core: a service declares a table
- * of unary methods with their protobuf-c types, handlers and access rules,
- * and the framework serves them with health checking, server reflection,
+ * The gRPC server framework on the gRPC C core. A service declares a table
+ * of unary methods with their protobuf-c types, handlers and access rules.
+ * The framework serves them with health checking, server reflection,
  * mutual TLS, caller context, deadlines and graceful shutdown.
  */
 #ifndef CJ_RPC_SERVER_H
@@ -41,7 +41,7 @@ struct cj_rpc_call;
  * the handler returns. On CJ_OK the handler sets *response to a message of
  * the method's response type, allocated with malloc together with every
  * string, bytes buffer and sub-message it points to (the layout
- * protobuf_c_message_unpack produces): the framework packs it, wipes its
+ * protobuf_c_message_unpack produces). The framework packs it, wipes its
  * string and bytes fields and frees it with protobuf_c_message_free_unpacked.
  * On an error status the handler leaves *response NULL (a non-NULL one is
  * freed unsent) and may explain with cj_rpc_call_set_error().

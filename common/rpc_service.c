@@ -10,7 +10,7 @@
 #include "rpc_client.h"
 #include "rpc_message.h"
 
-/* Longest listen address the healthcheck rewrites, in bytes. */
+/* Maximum length of the address the healthcheck calls, in bytes. */
 #define CJ_RPC_TARGET_MAX_LEN 1024
 
 enum cj_status cj_rpc_settings_check(const struct cj_rpc_settings *s,

@@ -1,5 +1,5 @@
 /*
- * What every gRPC service binary shares: the gRPC options of its
+ * The parts every gRPC service binary shares: the gRPC options of its
  * configuration table, the `serve` loop with signal handling, and the
  * `healthcheck` subcommand.
  */

@@ -1,8 +1,8 @@
 /*
  * One unary call from request slot to reply: access check, deadline,
  * caller context, request unpacking, the handler (on a queue thread or the
- * worker pool) and the single reply batch. Also answers calls to
- * unregistered methods with UNIMPLEMENTED.
+ * worker pool) and the single reply batch. Also replies UNIMPLEMENTED to
+ * calls of unregistered methods.
  */
 #include "rpc_internal.h"
 
@@ -213,7 +213,7 @@ static void request_id_generate(char out[CJ_CALLER_REQUEST_ID_MAX_LEN + 1])
 
 /*
  * Establishes who calls and whether they may: identity, access rule, caller
- * context. Returns the status to answer with when the call must stop here.
+ * context. Returns the status to reply with when the call must stop here.
  */
 static enum cj_status call_admit(struct cj_rpc_call *call)
 {

@@ -191,7 +191,8 @@ after(async () => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-// The answer of rpc_testd's stub handlers: the call passed every check.
+// Returns the error message of rpc_testd's stub handlers, which a call
+// reaches only after passing every check.
 function stubMessage(serviceName, method) {
   return `/${serviceName}/${method} reached the test stub`;
 }

@@ -97,7 +97,7 @@ static void test_full_queue_rejects_job(void **state)
     assert_int_equal(cj_pool_create(1, 2, &pool), CJ_OK);
     assert_int_equal(cj_pool_submit(pool, gated_job, (void *)0), CJ_OK);
     while (count_of(&started) < 1) {
-        usleep(POLL_US); /* the worker holds job 0 at the gate */
+        usleep(POLL_US); /* job 0 keeps the worker at the gate */
     }
     assert_int_equal(cj_pool_submit(pool, gated_job, (void *)1), CJ_OK);
     assert_int_equal(cj_pool_submit(pool, gated_job, (void *)2), CJ_OK);

@@ -1,7 +1,7 @@
 /*
- * Tests for the server reflection answers built from the embedded
+ * Tests for the server reflection responses built from the embedded
  * descriptor set, without a server: each request kind, symbol lookup with
- * dependencies, and the error answers.
+ * dependencies, and the error responses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,7 +38,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Packs `req`, asks, and unpacks the answer (free with free_unpacked). */
+/* Packs `req`, builds the response and unpacks it (free with
+ * free_unpacked). */
 static refl_response *ask(void **state, refl_request *req)
 {
     uint8_t packed[512];
@@ -66,7 +67,7 @@ static refl_response *ask_symbol(void **state, const char *symbol)
     return ask(state, &req);
 }
 
-/* Returns the file names of a file-descriptor answer, joined by spaces. */
+/* Writes the file names of a file-descriptor response, joined by spaces. */
 static void file_names(const refl_response *resp, char *out, size_t size)
 {
     const Grpc__Reflection__V1alpha__FileDescriptorResponse *files =

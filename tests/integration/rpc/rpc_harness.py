@@ -145,6 +145,7 @@ class Service:
         self.prefix = SERVICES[name][0] if self.real else TESTD_PREFIX
         self.port = free_port()
         self.certs = certs
+
         self.env = dict(os.environ)
         self.env.update({
             "CERROJO_PROFILE": "dev",
@@ -162,6 +163,7 @@ class Service:
                 self.prefix + "_TLS_KEY": os.path.join(certs, cert_name + ".key"),
             })
         self.env.update(extra_env or {})
+
         self.log_path = os.path.join(work_dir(), "%s-%d.log" % (name, self.port))
         self.proc = None
 
@@ -319,7 +321,7 @@ def _testd_request(event, detail):
 
 
 def stub_message(service_name, method):
-    """The answer of rpc_testd's stub handlers."""
+    """Returns the error message of rpc_testd's stub handlers."""
     return "/%s/%s reached the test stub" % (service_name, method)
 
 

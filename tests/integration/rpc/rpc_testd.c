@@ -23,10 +23,10 @@
 
 #define TESTD_ENV_PREFIX     "CERROJO_RPC_TESTD"
 #define TESTD_DEFAULT_LISTEN "127.0.0.1:0"
-/* Longest hold the Hold method accepts, in milliseconds. */
+/* Maximum time the Hold method keeps a call, in milliseconds. */
 #define TESTD_HOLD_MAX_MS 10000
 
-/* Longest method table served, in methods. */
+/* Maximum number of methods in a served table. */
 #define TESTD_METHODS_MAX 32
 
 struct testd_config {

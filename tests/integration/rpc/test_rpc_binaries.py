@@ -1,8 +1,9 @@
-"""The real service binaries on the framework: their command line, and,
-where a binary can start without Postgres (session only needs Redis, and
-reports NOT_SERVING without it), health, reflection, the access check, the
-`healthcheck` subcommand and shutdown on SIGTERM and SIGINT. A binary that
-exits at start for want of a dependency is skipped with its message."""
+"""The real service binaries on the framework. Their command line is
+checked always. Where a binary can start without Postgres (session needs
+Redis only, and reports NOT_SERVING without it), so are health, reflection,
+the access check, the `healthcheck` subcommand and shutdown on SIGTERM and
+SIGINT. A binary that exits at start for want of a dependency is skipped
+with its message."""
 
 import os
 import signal

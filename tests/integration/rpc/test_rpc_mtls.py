@@ -113,7 +113,7 @@ class MutualTls(unittest.TestCase):
                                  grpc.StatusCode.UNAVAILABLE)
 
     def test_certificate_of_other_ca_fails(self):
-        # other.pem says CN=gateway but comes from an unrelated CA; the
+        # other.pem claims CN=gateway but comes from an unrelated CA; the
         # client trusts the real CA so only the server's check can fail.
         for name, svc in self.services.items():
             with svc.channel("other") as chan:

@@ -3,8 +3,8 @@ health Check and Watch, server reflection (v1alpha and v1), a call built
 from reflection alone, unknown methods, limits and caller context.
 
 Each of kms, session and auth is served by rpc_testd from its own method
-table with stub handlers, so that no Postgres or Redis is needed;
-test_rpc_binaries.py starts the real binaries."""
+table with stub handlers, so no Postgres or Redis is needed. The real
+binaries are started by test_rpc_binaries.py."""
 
 import unittest
 

@@ -1,6 +1,6 @@
 """Graceful shutdown and the `healthcheck` subcommand, on rpc_testd's
-control table: SIGTERM during a stream of calls answers every call and
-leaves no process, a call in flight finishes, health watches end with
+control table: after SIGTERM during a stream of calls every call gets a
+response and no process is left, a call in flight finishes, health watches end with
 NOT_SERVING, and `healthcheck` exits 0 only against a running, serving
 server. test_rpc_binaries.py checks the same on the real binaries where
 they can start."""
