@@ -105,6 +105,42 @@ class Login(unittest.TestCase):
         self.assertEqual(middle - before, 1)
         self.assertEqual(after - middle, 1)
 
+    def test_disabled_account_same_error_and_cost(self):
+        stack.sql("UPDATE auth.users SET status = 'disabled' WHERE id = '%s'"
+                  % self.user_id)
+        before = stack.metric("auth_password_verifications_total")
+        _, disabled = stack.login(self.name, self.password)
+        after = stack.metric("auth_password_verifications_total")
+        _, unknown = stack.login(ah.random_name(), self.password)
+        self.assertEqual(code(disabled), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(disabled.details(), unknown.details())
+        self.assertEqual(after - before, 1)
+        rows = stack.sql("SELECT detail->>'reason' FROM auth.audit_events "
+                         "WHERE user_id = '%s' AND event = 'login.failure'"
+                         % self.user_id)
+        self.assertEqual(rows, [["disabled"]])
+
+    def test_introspect_returns_claims_and_profile(self):
+        tokens, err = stack.login(self.name, self.password)
+        self.assertIsNone(err)
+        _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields={"display_name": "Dev"},
+            **{"class": stack.common_pb2.DATA_CLASS_PUBLIC}),
+            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+        self.assertEqual(info.sub, self.user_id)
+        self.assertEqual(info.username, self.name)
+        self.assertEqual(info.token_type, "Bearer")
+        self.assertEqual(info.exp - info.iat, 900)
+        self.assertEqual(dict(info.public_data), {"display_name": "Dev"})
+        info, err = stack.introspect(tokens.access_token[:-2] + "AA")
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        self.assertEqual(info.sub, "")
+
     def test_long_password_refused_before_hashing(self):
         before = stack.metric("auth_password_verifications_total")
         _, err = stack.login(self.name, "a" * 1025)
