@@ -23,12 +23,6 @@
 /* Largest message the gateway accepts from a backend, in bytes. */
 #define GW_BACKEND_MESSAGE_BYTES_MAX (1024 * 1024)
 
-enum gw_dependency_state {
-    GW_DEP_UNKNOWN = 0,
-    GW_DEP_UP,
-    GW_DEP_DOWN,
-};
-
 struct gw_backends {
     const struct gw_settings *settings;
     struct cj_rpc_client *clients[GW_BACKEND_COUNT];
@@ -90,6 +84,20 @@ static enum cj_status gw_backends_connect(struct gw_backends *backends)
     return CJ_OK;
 }
 
+static const char *gw_dependency_state_name(int state)
+{
+    switch (state) {
+    case GW_DEP_UP:
+        return "up";
+    case GW_DEP_DOWN:
+        return "down";
+    case GW_DEP_CLOCK_SKEW:
+        return "clock_skew";
+    default:
+        return "unknown";
+    }
+}
+
 static void gw_state_set(int *slot, int state, const char *name)
 {
     int old = __atomic_exchange_n(slot, state, __ATOMIC_RELAXED);
@@ -97,7 +105,7 @@ static void gw_state_set(int *slot, int state, const char *name)
     if (old != state) {
         cj_log(state == GW_DEP_UP ? CJ_LOG_INFO : CJ_LOG_WARN,
                "gateway.dependency_state", NULL, CJ_F_STR("dependency", name),
-               CJ_F_STR("state", state == GW_DEP_UP ? "up" : "down"));
+               CJ_F_STR("state", gw_dependency_state_name(state)));
     }
 }
 
@@ -130,10 +138,7 @@ static void gw_probe_all(struct gw_backends *backends)
     }
     if (backends->redis_probe != NULL) {
         gw_state_set(&backends->redis_state,
-                     backends->redis_probe(backends->redis_probe_arg)
-                         ? GW_DEP_UP
-                         : GW_DEP_DOWN,
-                     "redis");
+                     backends->redis_probe(backends->redis_probe_arg), "redis");
     }
 }
 
@@ -285,7 +290,5 @@ const char *gw_backends_state(struct gw_backends *backends, const char *name)
             }
         }
     }
-    return state == GW_DEP_UP     ? "up"
-           : state == GW_DEP_DOWN ? "down"
-                                  : "unknown";
+    return gw_dependency_state_name(state);
 }

@@ -29,8 +29,16 @@ struct gw_caller {
 
 struct gw_backends;
 
-/* Returns true when Redis answers; called from the probe thread. */
-typedef bool (*gw_redis_probe_fn)(void *arg);
+/* The state of one dependency as /readyz reports it. */
+enum gw_dependency_state {
+    GW_DEP_UNKNOWN = 0, /* not probed yet */
+    GW_DEP_UP,
+    GW_DEP_DOWN,
+    GW_DEP_CLOCK_SKEW, /* answers, but its clock is too far from ours */
+};
+
+/* Probes Redis from the probe thread; returns its state. */
+typedef enum gw_dependency_state (*gw_redis_probe_fn)(void *arg);
 
 /* Creates the backend clients from the settings (they connect lazily).
  * Returns NULL, after logging why, when a client cannot be created. */
@@ -59,8 +67,8 @@ gw_backend_call(struct gw_backends *backends, const struct gw_rpc *rpc,
                 const struct gw_caller *caller, const ProtobufCMessage *request,
                 ProtobufCMessage **response, char *detail, size_t detail_size);
 
-/* The last known state of a dependency for /readyz: "up", "down" or
- * "unknown". `name` is "kms", "session", "auth" or "redis". */
+/* The last known state of a dependency for /readyz: "up", "down",
+ * "clock_skew" or "unknown". `name` is "kms", "session", "auth" or "redis". */
 const char *gw_backends_state(struct gw_backends *backends, const char *name);
 
 #endif

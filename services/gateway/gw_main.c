@@ -113,7 +113,9 @@ int main(int argc, char **argv)
                CJ_F_STR("address", settings.redis_addr));
         goto out;
     }
-    gw_backends_set_redis_probe(ctx.backends, gw_redis_ping, ctx.redis);
+    gw_redis_set_clock_offset_max(ctx.redis,
+                                  settings.redis_clock_offset_max_ms);
+    gw_backends_set_redis_probe(ctx.backends, gw_redis_probe, ctx.redis);
     ctx.jwks = gw_jwks_cache_new(ctx.backends, settings.jwks_refresh_seconds);
     ctx.audit = gw_audit_start(ctx.backends);
     if (ctx.jwks == NULL || ctx.audit == NULL ||

@@ -38,6 +38,7 @@ static uint64_t gw_latency_buckets[GW_METRICS_ROUTES_MAX]
 /* Sum of latencies in microseconds, so it can be an atomic integer. */
 static uint64_t gw_latency_sum_us[GW_METRICS_ROUTES_MAX];
 static uint64_t gw_rejections[GW_REJECT_COUNT];
+static long long gw_redis_clock_offset_ms;
 
 static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
     [GW_REJECT_NOT_FOUND] = "not_found",
@@ -117,6 +118,11 @@ void gw_metrics_record_request(size_t route_index, unsigned method_bit,
     __atomic_fetch_add(&gw_latency_sum_us[route],
                        (uint64_t)(seconds > 0 ? seconds * 1e6 : 0),
                        __ATOMIC_RELAXED);
+}
+
+void gw_metrics_set_redis_clock_offset_ms(long long offset_ms)
+{
+    __atomic_store_n(&gw_redis_clock_offset_ms, offset_ms, __ATOMIC_RELAXED);
 }
 
 void gw_metrics_record_rejection(enum gw_rejection reason)
@@ -275,6 +281,14 @@ char *gw_metrics_render(void)
                        (unsigned long long)__atomic_load_n(&gw_rejections[i],
                                                            __ATOMIC_RELAXED));
     }
+    gw_text_printf(
+        &t,
+        "# HELP cerrojo_gateway_redis_clock_offset_seconds "
+        "Redis's clock minus the gateway's, at the last probe.\n"
+        "# TYPE cerrojo_gateway_redis_clock_offset_seconds gauge\n"
+        "cerrojo_gateway_redis_clock_offset_seconds %.3f\n",
+        (double)__atomic_load_n(&gw_redis_clock_offset_ms, __ATOMIC_RELAXED) /
+            1000.0);
     if (t.failed) {
         free(t.data);
         return NULL;

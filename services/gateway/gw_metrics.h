@@ -35,6 +35,9 @@ void gw_metrics_record_request(size_t route_index, unsigned method_bit,
 
 void gw_metrics_record_rejection(enum gw_rejection reason);
 
+/* Records the last measured offset of Redis's clock from ours, in ms. */
+void gw_metrics_set_redis_clock_offset_ms(long long offset_ms);
+
 /* Renders every metric in the Prometheus text format (version 0.0.4) into
  * a new malloc'd string the caller frees; NULL when out of memory. */
 char *gw_metrics_render(void);

@@ -8,9 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "gw_metrics.h"
+#include "log.h"
 #include "redis.h"
 
+/* Clock offset above which Redis is not ready unless configured, in ms. */
+#define GW_REDIS_CLOCK_OFFSET_MAX_MS_DEFAULT 5000
 /* Room for a key: the prefix, a bucket name, an IPv6 address. */
 #define GW_REDIS_KEY_SIZE 160
 /* Room for "host" of a host:port setting. */
@@ -45,6 +50,8 @@ static const char gw_gcra_lua[] =
 struct gw_redis {
     struct cj_redis_pool *pool;
     struct cj_redis_script gcra;
+    long long clock_offset_max_ms; /* 0: never not-ready for the clock */
+    bool clock_warned;             /* touched by the probe thread only */
 };
 
 static enum cj_status gw_redis_parse_addr(const char *addr, char *host,
@@ -96,6 +103,7 @@ enum cj_status gw_redis_new(const char *addr, struct gw_redis **out)
         return status;
     }
     cj_redis_script_init(&redis->gcra, gw_gcra_lua);
+    redis->clock_offset_max_ms = GW_REDIS_CLOCK_OFFSET_MAX_MS_DEFAULT;
     *out = redis;
     return CJ_OK;
 }
@@ -109,19 +117,77 @@ void gw_redis_free(struct gw_redis *redis)
     free(redis);
 }
 
-bool gw_redis_ping(void *arg)
+void gw_redis_set_clock_offset_max(struct gw_redis *redis, long long max_ms)
 {
-    struct gw_redis *redis = arg;
-    const char *argv[] = {"PING"};
+    redis->clock_offset_max_ms = max_ms;
+}
+
+static long long gw_wall_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+enum cj_status gw_redis_clock_offset(struct gw_redis *redis,
+                                     long long *offset_ms)
+{
+    const char *argv[] = {"TIME"};
     size_t argvlen[] = {4};
     redisReply *reply = NULL;
+    long long before = gw_wall_ms();
+    long long after;
+    long long redis_ms;
     enum cj_status status =
         cj_redis_command(redis->pool, 1, argv, argvlen, &reply);
 
+    after = gw_wall_ms();
+    if (status != CJ_OK) {
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        status = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    redis_ms = strtoll(reply->element[0]->str, NULL, 10) * 1000 +
+               strtoll(reply->element[1]->str, NULL, 10) / 1000;
+    *offset_ms = redis_ms - (before + after) / 2;
+
+out:
     if (reply != NULL) {
         freeReplyObject(reply);
     }
-    return status == CJ_OK;
+    return status;
+}
+
+enum gw_dependency_state gw_redis_probe(void *arg)
+{
+    struct gw_redis *redis = arg;
+    long long offset = 0;
+    long long magnitude;
+    bool above_warning;
+
+    if (gw_redis_clock_offset(redis, &offset) != CJ_OK) {
+        return GW_DEP_DOWN;
+    }
+    gw_metrics_set_redis_clock_offset_ms(offset);
+    magnitude = offset < 0 ? -offset : offset;
+    /* Warn once per excursion above the warning level, not every probe. */
+    above_warning = magnitude > GW_REDIS_CLOCK_WARN_MS;
+    if (above_warning && !redis->clock_warned) {
+        cj_log(CJ_LOG_WARN, "gateway.redis_clock_offset", NULL,
+               CJ_F_INT("offset_ms", offset),
+               CJ_F_INT("not_ready_above_ms", redis->clock_offset_max_ms));
+    }
+    redis->clock_warned = above_warning;
+    if (redis->clock_offset_max_ms > 0 &&
+        magnitude > redis->clock_offset_max_ms) {
+        return GW_DEP_CLOCK_SKEW;
+    }
+    return GW_DEP_UP;
 }
 
 enum cj_status gw_replay_record(struct gw_redis *redis, const uint8_t *enc,

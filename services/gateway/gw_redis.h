@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_backend.h"
 #include "status.h"
 
 #define GW_REPLAY_KEY_PREFIX    "cerrojo:replay:"
@@ -24,8 +25,25 @@ CJ_WARN_UNUSED enum cj_status gw_redis_new(const char *addr,
 
 void gw_redis_free(struct gw_redis *redis);
 
-/* Returns true when Redis answers PING; the readiness probe. */
-bool gw_redis_ping(void *redis);
+/* Offset of Redis's clock above which a warning is logged, in ms. */
+#define GW_REDIS_CLOCK_WARN_MS 1000
+
+/* Sets the clock offset above which Redis counts as not ready (the
+ * replay TTLs and rate limits run on Redis's clock). */
+void gw_redis_set_clock_offset_max(struct gw_redis *redis, long long max_ms);
+
+/*
+ * Measures Redis's clock (TIME) against this one, halfway through the
+ * round trip. Returns CJ_OK with *offset_ms = Redis minus local, or the
+ * Redis failure.
+ */
+CJ_WARN_UNUSED enum cj_status gw_redis_clock_offset(struct gw_redis *redis,
+                                                    long long *offset_ms);
+
+/* The readiness probe (a gw_redis_probe_fn): returns GW_DEP_UP,
+ * GW_DEP_DOWN or GW_DEP_CLOCK_SKEW, exports the offset as a metric and
+ * warns when it passes GW_REDIS_CLOCK_WARN_MS. */
+enum gw_dependency_state gw_redis_probe(void *redis);
 
 /*
  * Records an encapsulated key (SET NX with a TTL of ttl_seconds) under

@@ -36,6 +36,9 @@
 #define GW_TIMESTAMP_WINDOW_SECONDS_DEFAULT 60
 /* Clock leeway added to the anti-replay TTL, in seconds. */
 #define GW_CLOCK_LEEWAY_SECONDS_DEFAULT 60
+/* Offset of Redis's clock from ours above which the gateway is not
+ * ready, in ms: replay TTLs and rate limits run on Redis's clock. */
+#define GW_REDIS_CLOCK_OFFSET_MAX_MS 5000
 /* JWKS refresh period, in seconds. */
 #define GW_JWKS_REFRESH_SECONDS_DEFAULT 300
 /* Per-IP rate limits: requests per minute, with a burst. */
@@ -63,6 +66,7 @@ struct gw_settings {
     unsigned clock_leeway_seconds;
     unsigned jwks_refresh_seconds;
     unsigned rpc_deadline_ms;
+    unsigned redis_clock_offset_max_ms;
     unsigned rate_per_minute;
     unsigned rate_burst;
     unsigned handshake_rate_per_minute;

@@ -44,7 +44,7 @@ static void test_replay_record_rejects_second_use(void **state)
     uint8_t enc[32];
 
     randombytes_buf(enc, sizeof(enc));
-    assert_true(gw_redis_ping(redis));
+    assert_int_equal(gw_redis_probe(redis), GW_DEP_UP);
     assert_int_equal(gw_replay_record(redis, enc, sizeof(enc), 180), CJ_OK);
     assert_int_equal(gw_replay_record(redis, enc, sizeof(enc), 180),
                      CJ_ERR_REPLAYED);
@@ -78,6 +78,20 @@ static void test_rate_limit_allows_burst_then_refuses(void **state)
                      CJ_OK);
 }
 
+static void test_clock_offset_of_local_redis_is_small(void **state)
+{
+    struct gw_redis *redis = *state;
+    long long offset = 1LL << 40;
+
+    assert_int_equal(gw_redis_clock_offset(redis, &offset), CJ_OK);
+    /* Same host, same clock: within a second either way. */
+    assert_true(offset > -1000);
+    assert_true(offset < 1000);
+    /* 0 means no bound: the probe only reports reachability. */
+    gw_redis_set_clock_offset_max(redis, 0);
+    assert_int_equal(gw_redis_probe(redis), GW_DEP_UP);
+}
+
 static void test_unreachable_redis_is_unavailable(void **state)
 {
     struct gw_redis *down = NULL;
@@ -87,7 +101,7 @@ static void test_unreachable_redis_is_unavailable(void **state)
     (void)state;
     /* Port 1 on loopback: nothing listens there. */
     assert_int_equal(gw_redis_new("127.0.0.1:1", &down), CJ_OK);
-    assert_false(gw_redis_ping(down));
+    assert_int_equal(gw_redis_probe(down), GW_DEP_DOWN);
     assert_int_equal(gw_replay_record(down, enc, sizeof(enc), 180),
                      CJ_ERR_UNAVAILABLE);
     assert_int_not_equal(
@@ -111,6 +125,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_record_rejects_second_use),
         cmocka_unit_test(test_rate_limit_allows_burst_then_refuses),
+        cmocka_unit_test(test_clock_offset_of_local_redis_is_small),
         cmocka_unit_test(test_unreachable_redis_is_unavailable),
         cmocka_unit_test(test_redis_address_must_have_port),
     };
