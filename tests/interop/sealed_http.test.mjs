@@ -1,0 +1,142 @@
+// Interop of the sealed HTTP API with an independent Node client
+// (cerrojo_client.mjs on @hpke/core, Node crypto and jose). It checks the
+// signed key list, stateless register, login and me with every offered
+// AEAD, and a stateful session opened by login. It also checks that
+// tampered and replayed envelopes are rejected. Runs under
+// interop_stack.py, which sets CJ_GATEWAY_URL.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  AEAD, Session, b64u, fetchKeyList, http, pickKey, randomUser,
+  statelessCall, unb64u,
+} from './cerrojo_client.mjs';
+import crypto from 'node:crypto';
+
+assert.ok(process.env.CJ_GATEWAY_URL, 'CJ_GATEWAY_URL is not set');
+
+const ERROR_CODES = new Set(['invalid_request', 'invalid_credentials',
+  'invalid_token', 'decryption_failed', 'replayed', 'rate_limited',
+  'unavailable', 'not_found', 'method_not_allowed', 'conflict', 'forbidden',
+  'payload_too_large', 'unsupported_media_type', 'headers_too_large',
+  'internal']);
+
+function assertError(body, code) {
+  assert.deepEqual(Object.keys(body), ['error']);
+  assert.deepEqual(Object.keys(body.error).sort(),
+                   ['code', 'message', 'request_id']);
+  assert.equal(body.error.code, code);
+  assert.ok(ERROR_CODES.has(body.error.code));
+}
+
+const keyList = await fetchKeyList();
+
+test('key list is an EdDSA JWS of X25519 keys', () => {
+  assert.ok(keyList.keys.length >= 1);
+  for (const k of keyList.keys) {
+    assert.equal(unb64u(k.public_key).length, 32);
+    assert.ok([AEAD.AES128GCM, AEAD.AES256GCM, AEAD.CHACHA].includes(k.aead_id));
+  }
+  assert.ok(pickKey(keyList.keys, AEAD.AES256GCM));
+});
+
+test('stateless register, login, me per AEAD', async () => {
+  const aeads = [...new Set(keyList.keys.filter((k) => k.state === 'active')
+    .map((k) => k.aead_id))];
+  assert.ok(aeads.includes(AEAD.AES256GCM));
+  for (const aeadId of aeads) {
+    const key = pickKey(keyList.keys, aeadId);
+    const user = randomUser();
+    const reg = await statelessCall(key, 'POST', '/v1/register', user);
+    assert.equal(reg.status, 200, `aead ${aeadId}: ${reg.text}`);
+    assert.equal(reg.headers.get('cache-control'), 'no-store');
+    assert.equal(reg.opened.token_type, 'Bearer');
+    assert.ok(reg.opened.access_token.split('.').length === 3);
+    assert.equal(reg.opened.session, undefined, 'no handshake, no session');
+
+    const login = await statelessCall(key, 'POST', '/v1/login',
+      { login: user.username, password: user.password });
+    assert.equal(login.status, 200, login.text);
+    assert.equal(login.opened.user_id, reg.opened.user_id);
+    assert.ok(login.opened.refresh_token.length >= 43);
+
+    const me = await statelessCall(key, 'GET', '/v1/me', undefined,
+                                   login.opened.access_token);
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.opened.user_id, reg.opened.user_id);
+    assert.equal(me.opened.username, user.username);
+    assert.equal(me.opened.email, user.email);
+  }
+});
+
+test('wrong password gets sealed invalid_credentials', async () => {
+  const key = pickKey(keyList.keys);
+  const user = randomUser();
+  assert.equal((await statelessCall(key, 'POST', '/v1/register', user)).status, 200);
+  const r = await statelessCall(key, 'POST', '/v1/login',
+    { login: user.username, password: user.password + 'x' });
+  assert.equal(r.status, 401);
+  assertError(r.opened, 'invalid_credentials');
+});
+
+test('flipped ciphertext byte gets plain decryption_failed', async () => {
+  const key = pickKey(keyList.keys);
+  const r0 = await statelessCall(key, 'POST', '/v1/login',
+    { login: 'nobody', password: 'irrelevant-password' });
+  const env = JSON.parse(r0.sent);
+  const ct = unb64u(env.ct);
+  ct[0] ^= 0x01;
+  env.ct = b64u(ct);
+  env.enc = b64u(crypto.randomBytes(32)); // a fresh enc: not a replay
+  const r = await http('POST', '/v1/login', {
+    body: JSON.stringify(env), headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  assertError(r.json, 'decryption_failed');
+});
+
+test('envelope for another path is rejected', async () => {
+  const key = pickKey(keyList.keys);
+  const sealed = await statelessCall(key, 'POST', '/v1/login',
+    { login: 'nobody', password: 'irrelevant-password' });
+  // The same ciphertext presented for another path fails the AAD check.
+  const r = await http('POST', '/v1/register', {
+    body: sealed.sent, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  assertError(r.json, 'decryption_failed');
+});
+
+test('replayed envelope is rejected', async () => {
+  const key = pickKey(keyList.keys);
+  const user = randomUser();
+  const first = await statelessCall(key, 'POST', '/v1/register', user);
+  assert.equal(first.status, 200, first.text);
+  const again = await http('POST', '/v1/register', {
+    body: first.sent, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(again.status, 409, again.text);
+  // Raised after opening: sealed to the original request's context.
+  assert.ok('nonce' in again.json, again.text);
+  assert.ok('ct' in again.json, again.text);
+});
+
+test('login with handshake opens a session', async () => {
+  const key = pickKey(keyList.keys);
+  const user = randomUser();
+  assert.equal((await statelessCall(key, 'POST', '/v1/register', user)).status, 200);
+  const secret = crypto.randomBytes(32);
+  const login = await statelessCall(key, 'POST', '/v1/login',
+    { login: user.email, password: user.password, client_secret: b64u(secret) });
+  assert.equal(login.status, 200, login.text);
+  const info = login.opened.session;
+  assert.ok(info, 'session in the token set');
+  assert.ok(info.session_id, 'session id in the token set');
+  const session = new Session(info, secret);
+  const me = await session.call('GET', '/v1/me');
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.opened.username, user.username);
+  const put = await session.call('PUT', '/v1/me/data/protected',
+                                 { fields: { note: 'kept sealed' } });
+  assert.equal(put.status, 200, put.text);
+  const got = await session.call('GET', '/v1/me/data/protected');
+  assert.equal(got.status, 200, got.text);
+  assert.equal(got.opened.fields.note, 'kept sealed');
+  assert.equal(got.opened.class, 'protected');
+});
