@@ -39,7 +39,6 @@ enum cj_jwk_alg {
  * Apart from cj_jwk_set_kid nothing changes a key after it is made, so
  * threads may share it: openssl-threads(7) of OpenSSL 3.0 deems an object
  * thread-safe while the calls made on it do not modify it.
- * NOTE: no test signs from several threads at once yet.
  */
 struct cj_jwk;
 

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <sodium.h>
 
 #include "jose.h"
@@ -702,6 +703,58 @@ static void test_wycheproof_json_web_key(void **state)
     json_decref(root);
 }
 
+#define SHARED_KEY_THREADS 4
+#define SHARED_KEY_ROUNDS  25
+
+/* Signs and verifies with one shared key; returns arg on a failure. */
+static void *sign_verify_rounds(void *arg)
+{
+    const struct cj_jwk *key = arg;
+
+    for (int i = 0; i < SHARED_KEY_ROUNDS; i++) {
+        char *token = NULL;
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        enum cj_jose_reason reason;
+        bool ok = cj_jws_sign(key, NULL, (const unsigned char *)"t", 1,
+                              &token) == CJ_OK &&
+                  cj_jws_verify(key, token, strlen(token), &out, &out_len,
+                                &reason) == CJ_OK &&
+                  out_len == 1;
+
+        free(out);
+        free(token);
+        if (!ok) {
+            return arg;
+        }
+    }
+    return NULL;
+}
+
+static void test_shared_key_works_across_threads(void **state)
+{
+    const enum cj_jwk_alg algs[] = {CJ_JWK_ALG_RS256, CJ_JWK_ALG_ES256,
+                                    CJ_JWK_ALG_EDDSA};
+
+    (void)state;
+    for (size_t a = 0; a < 3; a++) {
+        struct cj_jwk *key = NULL;
+        pthread_t threads[SHARED_KEY_THREADS];
+        void *result;
+
+        assert_int_equal(cj_jwk_generate(algs[a], &key), CJ_OK);
+        for (int i = 0; i < SHARED_KEY_THREADS; i++) {
+            assert_int_equal(
+                pthread_create(&threads[i], NULL, sign_verify_rounds, key), 0);
+        }
+        for (int i = 0; i < SHARED_KEY_THREADS; i++) {
+            assert_int_equal(pthread_join(threads[i], &result), 0);
+            assert_null(result);
+        }
+        cj_jwk_free(key);
+    }
+}
+
 static void test_sign_verify_round_trip_each_alg(void **state)
 {
     const enum cj_jwk_alg algs[] = {CJ_JWK_ALG_RS256, CJ_JWK_ALG_ES256,
@@ -1019,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_wycheproof_json_web_signature),
         cmocka_unit_test(test_wycheproof_json_web_key),
         cmocka_unit_test(test_sign_verify_round_trip_each_alg),
+        cmocka_unit_test(test_shared_key_works_across_threads),
         cmocka_unit_test(test_verify_rejects_key_of_other_alg),
         cmocka_unit_test(test_sign_compact_rejects_header_of_other_alg),
         cmocka_unit_test(test_sign_raw_needs_private_key),
