@@ -458,6 +458,11 @@ static bool gw_sockaddr_build(const char *host, uint16_t port,
 static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
                                           uint16_t port, bool admin)
 {
+    /* Behind trusted proxies every client shares the proxies' addresses,
+     * so a per-peer connection limit would throttle everyone at once. */
+    unsigned per_ip = ctx->settings->trusted_proxies.count > 0
+                          ? 0
+                          : (unsigned)GW_CONNECTIONS_PER_IP_MAX;
     struct sockaddr_storage addr;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
@@ -475,7 +480,7 @@ static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
         (void *)ctx, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)GW_CONNECTIONS_MAX,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)GW_CONNECTIONS_PER_IP_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_CONNECTION_IDLE_SECONDS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONNECTION_MEMORY_BYTES,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_COMPLETED,

@@ -2,6 +2,8 @@
  * cerrojo-gateway: reads the settings, starts the HTTP servers, waits for
  * SIGINT or SIGTERM and shuts down.
  */
+#include <jansson.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,16 @@
 #include "gw_redis.h"
 #include "gw_settings.h"
 #include "log.h"
+
+/* Frees jansson's memory after wiping it: parsed request bodies hold
+ * passwords and tokens in clear. */
+static void gw_json_free_wiped(void *ptr)
+{
+    if (ptr != NULL) {
+        explicit_bzero(ptr, malloc_usable_size(ptr));
+        free(ptr);
+    }
+}
 
 static const char gw_usage[] =
     "usage: cerrojo-gateway\n"
@@ -87,6 +99,7 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 ? EXIT_SUCCESS : 2;
     }
     cj_log_init("gateway", CJ_LOG_INFO);
+    json_set_alloc_funcs(malloc, gw_json_free_wiped);
     if (cj_config_load_env_file(err, sizeof(err)) != CJ_OK ||
         gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,

@@ -219,6 +219,11 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
     } else if (error == GW_ERR_UNAVAILABLE || error == GW_ERR_INTERNAL ||
                error == GW_ERR_RATE_LIMITED) {
         reason = GW_REJECT_BACKEND_UNAVAILABLE;
+    } else if (error == GW_ERR_FORBIDDEN) {
+        /* The access rule refused the gateway itself: a deployment error,
+         * not the client's. */
+        error = GW_ERR_INTERNAL;
+        reason = GW_REJECT_COUNT;
     } else {
         /* Unknown key id, wrong suite, bad tag: one class for clients. */
         error = GW_ERR_DECRYPTION_FAILED;
