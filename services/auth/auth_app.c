@@ -119,7 +119,14 @@ static enum cj_status open_metrics(struct auth_service *svc)
     m->cache_reloads = cj_metrics_counter(
         svc->metrics, "auth_revocation_cache_reloads_total",
         "Reloads of session's revocation cache from Postgres", NULL, 0);
-    if (m->password_verifications == NULL || m->logins == NULL ||
+    m->clock_offset = cj_metrics_gauge(
+        svc->metrics, "auth_clock_offset_seconds",
+        "Postgres clock minus this service's clock, in seconds", NULL, 0);
+    m->postgres_up = cj_metrics_gauge(
+        svc->metrics, "auth_postgres_up",
+        "1 when the last clock check reached Postgres, else 0", NULL, 0);
+    if (m->clock_offset == NULL || m->postgres_up == NULL ||
+        m->password_verifications == NULL || m->logins == NULL ||
         m->registrations == NULL || m->refreshes == NULL ||
         m->throttled == NULL || m->cache_reloads == NULL) {
         return CJ_ERR_INTERNAL;
@@ -135,6 +142,7 @@ enum cj_status auth_app_open(struct auth_service *svc)
     pthread_mutex_init(&svc->wait_lock, NULL);
     pthread_cond_init(&svc->wait_cond, NULL);
     atomic_store(&svc->stopping, false);
+    atomic_store(&svc->serving, true);
     svc->throttle.free_attempts = svc->cfg.login_free_attempts;
     svc->throttle.base_delay_ms = svc->cfg.login_base_delay_ms;
     svc->throttle.max_delay_ms = svc->cfg.login_max_delay_ms;

@@ -198,6 +198,14 @@ const struct cj_config_option auth_config_options[] = {
      .max = 3600,
      .help = "how often auth checks that session's revocation cache is "
              "loaded"},
+    {.name = "CERROJO_AUTH_CLOCK_MAX_OFFSET",
+     .type = CJ_CONFIG_DURATION,
+     .offset = OFF(clock_max_offset_s),
+     .default_value = XSTR(AUTH_DEFAULT_CLOCK_MAX_OFFSET_S),
+     .min = 1,
+     .max = 3600,
+     .help = "largest offset between this clock and Postgres's at which "
+             "auth still reports SERVING"},
     {.name = "CERROJO_AUTH_CLEANUP_INTERVAL",
      .type = CJ_CONFIG_DURATION,
      .offset = OFF(cleanup_interval_s),

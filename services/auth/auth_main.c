@@ -59,46 +59,78 @@ static bool load_config(struct auth_service *svc, bool check)
     return true;
 }
 
-/* Serves until a signal; background threads run alongside. */
-static int serve(struct auth_service *svc, const sigset_t *signals)
+/* Stops the background threads and waits for them. */
+static void stop_threads(struct auth_service *svc, pthread_t *threads,
+                         size_t count)
 {
-    struct cj_rpc_service service;
-    struct cj_metrics_server *metrics = NULL;
-    pthread_t watcher;
-    pthread_t cleaner;
-    bool watcher_started = false;
-    bool cleaner_started = false;
-    int exit_status = 1;
-
-    if (cj_metrics_server_start(svc->metrics, METRICS_ADDRESS,
-                                (uint16_t)svc->cfg.metrics_port,
-                                &metrics) != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
-               CJ_F_STR("part", "metrics server"),
-               CJ_F_INT("port", svc->cfg.metrics_port));
-        return 1;
-    }
-    cj_log(CJ_LOG_INFO, "auth.metrics_listening", NULL,
-           CJ_F_INT("port", cj_metrics_server_port(metrics)));
-    watcher_started =
-        pthread_create(&watcher, NULL, auth_revocations_watch, svc) == 0;
-    cleaner_started =
-        pthread_create(&cleaner, NULL, auth_jobs_cleanup_loop, svc) == 0;
-    if (watcher_started && cleaner_started) {
-        auth_rpc_service_init(svc, &service);
-        exit_status = cj_rpc_serve(&service, &svc->cfg.grpc, signals);
-    }
-
     pthread_mutex_lock(&svc->wait_lock);
     atomic_store(&svc->stopping, true);
     pthread_cond_broadcast(&svc->wait_cond);
     pthread_mutex_unlock(&svc->wait_lock);
-    if (watcher_started) {
-        pthread_join(watcher, NULL);
+    for (size_t i = 0; i < count; i++) {
+        pthread_join(threads[i], NULL);
     }
-    if (cleaner_started) {
-        pthread_join(cleaner, NULL);
+}
+
+/* Serves until a signal; background threads run alongside. */
+static int serve(struct auth_service *svc, const sigset_t *signals)
+{
+    struct cj_rpc_server_options options;
+    struct cj_rpc_service service;
+    struct cj_rpc_server *server = NULL;
+    struct cj_metrics_server *metrics = NULL;
+    pthread_t threads[2];
+    size_t started = 0;
+    int exit_status = 1;
+    int sig;
+
+    auth_rpc_service_init(svc, &service);
+    cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
+    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
+        cj_rpc_server_start(server) != CJ_OK) {
+        fprintf(stderr,
+                "cerrojo-auth: cannot start the gRPC server on %s "
+                "(CERROJO_AUTH_LISTEN)\n",
+                svc->cfg.grpc.listen);
+        goto out;
     }
+    svc->server = server;
+    if (cj_metrics_server_start(svc->metrics, METRICS_ADDRESS,
+                                (uint16_t)svc->cfg.metrics_port,
+                                &metrics) != CJ_OK) {
+        /* Metrics are not worth refusing service for. */
+        cj_log(CJ_LOG_ERROR, "auth.metrics_unavailable", NULL,
+               CJ_F_INT("port", svc->cfg.metrics_port));
+    }
+    if (pthread_create(&threads[started], NULL, auth_revocations_watch, svc) ==
+        0) {
+        started++;
+    }
+    if (pthread_create(&threads[started], NULL, auth_jobs_cleanup_loop, svc) ==
+        0) {
+        started++;
+    }
+    if (started != 2) {
+        cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
+               CJ_F_STR("part", "background threads"));
+        goto out;
+    }
+    cj_log(CJ_LOG_INFO, "auth.started", NULL,
+           CJ_F_INT("port", cj_rpc_server_port(server)),
+           CJ_F_INT("metrics_port",
+                    metrics != NULL ? cj_metrics_server_port(metrics) : 0),
+           CJ_F_STR("profile", cj_profile_name(svc->profile)));
+    sig = cj_rpc_server_wait_signal(signals);
+    cj_log(CJ_LOG_INFO, "auth.stopping", NULL, CJ_F_INT("signal", sig));
+    exit_status = 0;
+out:
+    /* The server stops first, so that no call runs on closed pools. */
+    if (server != NULL) {
+        cj_rpc_server_shutdown(server);
+    }
+    stop_threads(svc, threads, started);
+    svc->server = NULL;
+    cj_rpc_server_destroy(server);
     cj_metrics_server_stop(metrics);
     return exit_status;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth_clock.h"
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "log.h"
@@ -154,6 +155,7 @@ void *auth_revocations_watch(void *arg)
         enum cj_status rc = auth_revocations_check(svc, NULL);
 
         (void)rc;
+        auth_clock_check(svc);
     } while (auth_service_sleep(svc, svc->cfg.cache_watch_s * 1000));
     return NULL;
 }

@@ -21,7 +21,8 @@ CJ_WARN_UNUSED enum cj_status auth_revocations_reload(struct auth_service *svc,
 CJ_WARN_UNUSED enum cj_status auth_revocations_check(struct auth_service *svc,
                                                      const char *request_id);
 
-/* Thread body: checks every cfg.cache_watch_s until svc->stopping. */
+/* Thread body: checks the cache and the clock every cfg.cache_watch_s
+ * until svc->stopping. */
 void *auth_revocations_watch(void *svc);
 
 /* Waits up to ms or until svc->stopping; returns false when stopping. */

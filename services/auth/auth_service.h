@@ -23,6 +23,7 @@
 #include "redis.h"
 #include "rpc_caller.h"
 #include "rpc_client.h"
+#include "rpc_server.h"
 #include "status.h"
 
 /* Size of the message a flow may return to the client, in bytes. */
@@ -36,6 +37,8 @@ struct auth_metrics {
     struct cj_metric *refreshes;              /* label result */
     struct cj_metric *throttled;              /* logins refused by throttle */
     struct cj_metric *cache_reloads;          /* revocation-cache reloads */
+    struct cj_metric *clock_offset;           /* Postgres minus us, seconds */
+    struct cj_metric *postgres_up;            /* 1 when the last check ran */
 };
 
 /* The JWKS from kms, cached for Introspect. */
@@ -60,6 +63,9 @@ struct auth_service {
     struct cj_metrics *metrics;
     struct auth_metrics m;
     struct auth_jwks_cache jwks;
+    /* The running gRPC server, for its health status; NULL in jobs. */
+    struct cj_rpc_server *server;
+    atomic_bool serving;
     /* Background threads (revocation-cache watcher, cleanup). */
     atomic_bool stopping;
     pthread_mutex_t wait_lock;

@@ -468,6 +468,14 @@ class AuditAndJobs(unittest.TestCase):
         self.assertIsNone(err, err)
         self.assertEqual(dict(reply.fields), {"note": "kept"})
 
+    def test_clock_check_reaches_postgres(self):
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while (stack.metric("auth_postgres_up") != 1 and
+               time.monotonic() < deadline):
+            time.sleep(0.2)
+        self.assertEqual(stack.metric("auth_postgres_up"), 1)
+        self.assertLess(abs(stack.metric("auth_clock_offset_seconds")), 1)
+
     def test_cleanup_and_rewrap_commands(self):
         stack.sql("INSERT INTO auth.revocations (kind, subject, revoked_at, "
                   "expires_at) VALUES ('token', 'expired-jti', now() - "

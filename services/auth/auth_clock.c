@@ -1,0 +1,76 @@
+/* The clock comparison with Postgres and the health status it drives. */
+#include "auth_clock.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+#include "rpc_server.h"
+
+#define AUTH_RPC_SERVICE_NAME "cerrojo.v1.Auth"
+
+static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out)
+{
+    static const char sql[] =
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+    struct cj_db_conn *conn = NULL;
+    PGresult *res = NULL;
+    enum cj_status rc = cj_db_acquire(svc->db, -1, &conn);
+
+    if (rc == CJ_OK) {
+        rc = cj_db_query(conn, sql, NULL, 0, false, &res);
+    }
+    if (rc == CJ_OK) {
+        *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    PQclear(res);
+    cj_db_release(conn);
+    return rc;
+}
+
+static void set_health(struct auth_service *svc, bool serving)
+{
+    enum cj_rpc_health_status status =
+        serving ? CJ_RPC_HEALTH_SERVING : CJ_RPC_HEALTH_NOT_SERVING;
+    bool was = atomic_exchange(&svc->serving, serving);
+
+    if (svc->server == NULL || was == serving) {
+        return;
+    }
+    if (cj_rpc_health_set(svc->server, "", status) != CJ_OK ||
+        cj_rpc_health_set(svc->server, AUTH_RPC_SERVICE_NAME, status) !=
+            CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.health_update_failed", NULL);
+        return;
+    }
+    cj_log(serving ? CJ_LOG_INFO : CJ_LOG_WARN, "auth.health_changed", NULL,
+           CJ_F_BOOL("serving", serving));
+}
+
+void auth_clock_check(struct auth_service *svc)
+{
+    int64_t before = auth_now_ms();
+    int64_t db_ms = 0;
+    enum cj_status rc = postgres_clock_ms(svc, &db_ms);
+    int64_t after = auth_now_ms();
+    int64_t offset;
+    int64_t magnitude;
+
+    cj_gauge_set(cj_metric_series(svc->m.postgres_up, NULL),
+                 rc == CJ_OK ? 1 : 0);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.postgres_unreachable", NULL,
+               CJ_F_STR("status", cj_status_name(rc)));
+        set_health(svc, false);
+        return;
+    }
+    /* The query ran somewhere between before and after. */
+    offset = db_ms - (before + after) / 2;
+    magnitude = offset < 0 ? -offset : offset;
+    cj_gauge_set(cj_metric_series(svc->m.clock_offset, NULL),
+                 (double)offset / 1000.0);
+    if (magnitude > AUTH_CLOCK_WARN_MS) {
+        cj_log(CJ_LOG_WARN, "auth.clock_offset", NULL,
+               CJ_F_INT("offset_ms", offset));
+    }
+    set_health(svc, magnitude <= svc->cfg.clock_max_offset_s * 1000);
+}

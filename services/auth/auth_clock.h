@@ -1,0 +1,18 @@
+/*
+ * Compares this host's clock with Postgres's, which decides token and
+ * refresh expiry in SQL. The offset is exported as a metric, logged above
+ * AUTH_CLOCK_WARN_MS, and above the configured bound (or with Postgres
+ * unreachable) the gRPC health status turns NOT_SERVING.
+ */
+#ifndef AUTH_CLOCK_H
+#define AUTH_CLOCK_H
+
+#include "auth_service.h"
+
+/* An offset above this is logged, in milliseconds. */
+#define AUTH_CLOCK_WARN_MS 1000
+
+/* Measures the offset once and updates the metric and the health. */
+void auth_clock_check(struct auth_service *svc);
+
+#endif
