@@ -203,6 +203,16 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = (int)client->max_message_bytes},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = CJ_RPC_CLIENT_RECONNECT_MIN_MS},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = CJ_RPC_CLIENT_RECONNECT_MIN_MS},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = CJ_RPC_CLIENT_RECONNECT_MAX_MS},
+        /* Must stay last: plaintext channels leave it out. */
         {.type = GRPC_ARG_STRING,
          .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
          .value.string =
@@ -210,7 +220,7 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
                                                  : first_host)},
     };
     grpc_channel_args channel_args = {
-        .num_args = o->plaintext ? 3 : 4,
+        .num_args = sizeof(args) / sizeof(args[0]) - (o->plaintext ? 1 : 0),
         .args = args,
     };
     client->channel = grpc_channel_create(uri, creds, &channel_args);

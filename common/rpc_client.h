@@ -18,7 +18,15 @@
 /* Default per-call timeout and message limit, used where a field is 0. */
 #define CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS  5000
 #define CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE (1024 * 1024)
-#define CJ_RPC_CLIENT_MAX_ADDRESSES       16
+/*
+ * Reconnect backoff after a peer went away, in milliseconds. gRPC's own
+ * default grows to 120 s, which would keep a restarted kms or session
+ * unreachable long after it is back; a replica restart must cost about a
+ * second at most.
+ */
+#define CJ_RPC_CLIENT_RECONNECT_MIN_MS 100
+#define CJ_RPC_CLIENT_RECONNECT_MAX_MS 1000
+#define CJ_RPC_CLIENT_MAX_ADDRESSES    16
 
 /* Size of the buffer that receives the server's status message. */
 #define CJ_RPC_CLIENT_ERROR_MAX 256

@@ -1,0 +1,240 @@
+"""End-to-end: the `cerrojo` client through the gateway over real kms,
+session, auth, Postgres and Redis, for every flow in both sealing modes,
+epoch rotation, logout of every device, refresh reuse, and a kms or
+session restart in the middle of a client session."""
+
+import json
+import time
+import unittest
+
+import e2e_harness as e2e  # noqa: I100  (sets the import path)
+import auth_harness as ah  # noqa: E402
+
+# A short epoch, so that three epochs pass within a test.
+EPOCH_SECONDS = 2
+GRACE_SECONDS = 1
+
+stack = None
+
+
+def setUpModule():
+    global stack
+    e2e.require_env()
+    stack = e2e.E2EStack(session_env={
+        "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
+        "CERROJO_SESSION_GRACE_SECONDS": str(GRACE_SECONDS),
+    }).start()
+
+
+def tearDownModule():
+    if stack is not None:
+        stack.stop()
+
+
+def new_user(mode="--stateful"):
+    """Registers a fresh user; returns its client and name."""
+    client = e2e.Client(stack)
+    name = ah.random_name("e")
+    client.set_password(ah.strong_password())
+    client.ok("register", "--username", name, "--email",
+              name + "@example.com", "--password-file", client.password_file,
+              mode)
+    return client, name
+
+
+class Stateful(unittest.TestCase):
+    def test_stateful_flow_end_to_end(self):
+        client, name = new_user("--stateful")
+        state = client.saved_state()
+        self.assertIn("session", state)
+        self.assertEqual(client.ok("me")["username"], name)
+
+        client.ok("data", "put", "public", stdin='{"nick":"pub"}')
+        client.ok("data", "put", "private", stdin='{"phone":"123"}')
+        client.ok("data", "put", "protected", stdin="kept audited")
+        self.assertEqual(client.ok("data", "get", "public")["fields"],
+                         {"nick": "pub"})
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"phone": "123"})
+        self.assertEqual(client.ok("data", "get", "protected")["fields"],
+                         {"value": "kept audited"})
+
+        before = client.saved_state()["tokens"]["refresh_token"]
+        client.ok("refresh")
+        self.assertNotEqual(client.saved_state()["tokens"]["refresh_token"],
+                            before)
+        client.ok("logout")
+
+        # The session and tokens are gone from the state; a copy of the
+        # old state must not work either.
+        status, _, _ = client.run("me")
+        self.assertNotEqual(status, 0)
+
+    def test_old_session_state_fails_after_logout(self):
+        client, _ = new_user("--stateful")
+        client.ok("me")
+        stale = client.copy_state()
+        client.ok("logout")
+        status, _, err = stale.run("me")
+        self.assertNotEqual(status, 0)
+        status, _, err = stale.run("refresh")
+        self.assertNotEqual(status, 0, err)
+
+    def test_stateful_login_after_stateless_register(self):
+        client, name = new_user("--stateless")
+        client.ok("login", "--login", name, "--password-file",
+                  client.password_file, "--stateful")
+        self.assertIn("session", client.saved_state())
+        self.assertEqual(client.ok("me")["username"], name)
+
+
+class Stateless(unittest.TestCase):
+    def test_stateless_flow_end_to_end(self):
+        client, name = new_user("--stateless")
+        state = client.saved_state()
+        self.assertNotIn("session", state)
+        self.assertEqual(client.ok("me")["username"], name)
+        client.ok("data", "put", "private", stdin='{"k":"v"}')
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"k": "v"})
+        client.ok("refresh")
+        client.ok("me")
+
+    def test_protected_data_needs_stateful_session(self):
+        client, _ = new_user("--stateless")
+        status, _, err = client.run("data", "get", "protected")
+        self.assertNotEqual(status, 0)
+        self.assertIn("invalid_request", err)
+
+    def test_stateless_logout_revokes_access_token(self):
+        client, _ = new_user("--stateless")
+        stale = client.copy_state()
+        client.ok("logout")
+        # The copy still holds the access token, sealed inside requests.
+        status, _, err = stale.run("me")
+        self.assertNotEqual(status, 0)
+        self.assertIn("invalid_token", err)
+        status, _, err = stale.run("refresh")
+        self.assertNotEqual(status, 0)
+
+    def test_wrong_password_and_unknown_user_fail_alike(self):
+        client, name = new_user("--stateless")
+        other = e2e.Client(stack)
+        other.set_password("Wrong-Password-4242")
+        status_wrong, _, err_wrong = other.run(
+            "login", "--login", name, "--password-file",
+            other.password_file, "--stateless")
+        status_unknown, _, err_unknown = other.run(
+            "login", "--login", ah.random_name("nobody"), "--password-file",
+            other.password_file, "--stateless")
+        self.assertNotEqual(status_wrong, 0)
+        self.assertNotEqual(status_unknown, 0)
+        self.assertIn("invalid_credentials", err_wrong)
+        self.assertIn("invalid_credentials", err_unknown)
+
+
+class Rotation(unittest.TestCase):
+    def test_requests_follow_epochs_across_rotations(self):
+        client, name = new_user("--stateful")
+        seen = set()
+        deadline = time.monotonic() + EPOCH_SECONDS * 4
+        while time.monotonic() < deadline and len(seen) < 3:
+            self.assertEqual(client.ok("me")["username"], name)
+            seen.add(client.saved_state()["session"]["epoch"])
+            time.sleep(EPOCH_SECONDS / 2)
+        self.assertGreaterEqual(len(seen), 3, "epochs seen: %s" % seen)
+
+    def test_idle_client_catches_up_several_epochs(self):
+        client, name = new_user("--stateful")
+        client.ok("me")
+        first = client.saved_state()["session"]["epoch"]
+        time.sleep(EPOCH_SECONDS * 3 + 0.5)
+        self.assertEqual(client.ok("me")["username"], name)
+        self.assertGreaterEqual(client.saved_state()["session"]["epoch"],
+                                first + 3)
+
+
+class Devices(unittest.TestCase):
+    def test_logout_all_ends_every_device(self):
+        laptop, name = new_user("--stateful")
+        phone = e2e.Client(stack)
+        phone.password_file = laptop.password_file
+        phone.ok("login", "--login", name, "--password-file",
+                 phone.password_file, "--stateful")
+        tablet = e2e.Client(stack)
+        tablet.ok("login", "--login", name, "--password-file",
+                  laptop.password_file, "--stateless")
+        for device in (laptop, phone, tablet):
+            device.ok("me")
+        phone_copy = phone.copy_state()
+        tablet_copy = tablet.copy_state()
+
+        laptop.ok("logout", "--all")
+
+        for device in (phone_copy, tablet_copy):
+            status, _, _ = device.run("me")
+            self.assertNotEqual(status, 0)
+            status, _, _ = device.run("refresh")
+            self.assertNotEqual(status, 0)
+
+
+class RefreshReuse(unittest.TestCase):
+    def test_reused_refresh_token_revokes_family(self):
+        client, _ = new_user("--stateless")
+        thief = client.copy_state()
+        client.ok("refresh")
+        # The thief presents the already-used token: reuse.
+        status, _, err = thief.run("refresh")
+        self.assertNotEqual(status, 0)
+        self.assertIn("invalid_token", err)
+        # The whole family is revoked, the legitimate successor too.
+        status, _, _ = client.run("refresh")
+        self.assertNotEqual(status, 0)
+        rows = stack.sql("SELECT count(*) FROM auth.audit_events "
+                         "WHERE event = 'refresh_reuse'")
+        self.assertGreaterEqual(int(rows[0][0]), 1)
+
+
+class Restarts(unittest.TestCase):
+    def test_session_survives_session_service_restart(self):
+        client, name = new_user("--stateful")
+        client.ok("me")
+        stack.restart("session")
+        stack.wait_cache_loaded()
+        self.assertEqual(client.ok("me")["username"], name)
+        client.ok("data", "put", "private", stdin='{"after":"restart"}')
+
+    def test_tokens_survive_kms_restart(self):
+        client, name = new_user("--stateful")
+        client.ok("me")
+        stack.restart("kms")
+        # Signing (refresh) and unwrapping (private data) need kms.
+        client.ok("refresh")
+        client.ok("data", "put", "private", stdin='{"k":"after kms"}')
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"k": "after kms"})
+        stateless, _ = new_user("--stateless")
+        self.assertTrue(stateless.ok("me")["username"])
+
+
+class Keys(unittest.TestCase):
+    def test_pinned_signer_accepted_and_other_pin_refused(self):
+        client = e2e.Client(stack)
+        signer = client.ok("keys")["signer"]
+        client.ok("--pin", signer, "keys")
+        status, _, err = client.run(
+            "--pin", "A" * 43, "keys")
+        self.assertNotEqual(status, 0)
+        self.assertIn("not pinned", err)
+
+    def test_jwks_served(self):
+        import urllib.request
+        body = urllib.request.urlopen(stack.gateway.url +
+                                      "/.well-known/jwks.json").read()
+        keys = json.loads(body)["keys"]
+        self.assertGreaterEqual(len(keys), 1)
+        self.assertTrue(all("kid" in k for k in keys))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
