@@ -224,14 +224,14 @@ static enum cj_status call_admit(struct cj_rpc_call *call)
 
     if (!server->plaintext) {
         if (cj_rpc_peer_identity(call->call, call->identity) != CJ_OK) {
-            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", NULL,
+            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", call->request_id,
                    CJ_F_STR("method", method->path));
             cj_rpc_call_set_error(call, "no valid client certificate for %s",
                                   method->path);
             return CJ_ERR_UNAUTHENTICATED;
         }
         if (!cj_rpc_access_allowed(method->allowed, call->identity)) {
-            cj_log(CJ_LOG_WARN, "rpc.permission_denied", NULL,
+            cj_log(CJ_LOG_WARN, "rpc.permission_denied", call->request_id,
                    CJ_F_STR("identity", call->identity),
                    CJ_F_STR("method", method->path));
             cj_rpc_call_set_error(call, "caller '%s' may not call %s",

@@ -4,6 +4,7 @@ from another CA, and the caller context accepted only from the gateway.
 rpc_testd serves each service's own method table with stub handlers, so the
 rules checked are the ones the services declare."""
 
+import json
 import unittest
 
 import grpc
@@ -88,9 +89,17 @@ class MutualTls(unittest.TestCase):
             fn = chan.unary_unary("/cerrojo.v1.Kms/DecryptKey")
             self.assertEqual(h.call_code(fn, b"")[0],
                              grpc.StatusCode.PERMISSION_DENIED)
-        log = svc.log()
-        self.assertIn('"event":"rpc.permission_denied","identity":"gateway",'
-                      '"method":"/cerrojo.v1.Kms/DecryptKey"', log)
+        events = [json.loads(line) for line in svc.log().splitlines()
+                  if line.startswith("{")]
+        denials = [e for e in events
+                   if e.get("event") == "rpc.permission_denied"]
+        self.assertIn(("gateway", "/cerrojo.v1.Kms/DecryptKey"),
+                      [(e["identity"], e["method"]) for e in denials])
+        for e in denials:
+            # Identity and method only, besides the standard fields.
+            self.assertEqual(set(e), {"ts", "level", "service", "event",
+                                      "request_id", "identity", "method"})
+            self.assertEqual(e["level"], "warn")
 
     def test_health_and_reflection_for_any_platform_identity(self):
         pb2, _ = h.health_modules()
