@@ -8,9 +8,12 @@
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "log.h"
+#include "rpc_access.h"
 #include "rpc_internal.h"
 #include "rpc_message.h"
 
@@ -115,6 +118,38 @@ static enum cj_status target_build(const char *targets, char *uri,
     return count > 0 ? CJ_OK : CJ_ERR_INVALID;
 }
 
+/* Returns 0 when the leaf certificate `peer_pem` has the CN `expected`. */
+static int verify_server_identity(const char *target_name, const char *peer_pem,
+                                  void *expected)
+{
+    (void)target_name;
+    char cn[CJ_RPC_IDENTITY_MAX_LEN + 2];
+    int result = 1;
+    BIO *bio = BIO_new_mem_buf(peer_pem, -1);
+    X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+    if (cert != NULL) {
+        int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+                                            NID_commonName, cn, sizeof(cn));
+        if (len > 0 && (size_t)len < sizeof(cn) - 1 &&
+            strcmp(cn, (const char *)expected) == 0) {
+            result = 0;
+        }
+    }
+    if (result != 0) {
+        cj_log(CJ_LOG_WARN, "rpc.server_identity_mismatch", NULL,
+               CJ_F_STR("expected", (const char *)expected));
+    }
+    X509_free(cert);
+    BIO_free(bio);
+    return result;
+}
+
+static void free_expected_identity(void *expected)
+{
+    free(expected);
+}
+
 static enum cj_status channel_credentials(const struct cj_rpc_client_options *o,
                                           grpc_channel_credentials **out)
 {
@@ -142,8 +177,21 @@ static enum cj_status channel_credentials(const struct cj_rpc_client_options *o,
     if (result == CJ_OK) {
         grpc_ssl_pem_key_cert_pair pair = {.private_key = key,
                                            .cert_chain = cert};
-        *out = grpc_ssl_credentials_create(ca, &pair, NULL, NULL);
-        result = *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+        grpc_ssl_verify_peer_options verify = {0};
+        if (o->expected_server_identity != NULL) {
+            /* gRPC owns the copy and frees it with the credentials. */
+            verify.verify_peer_callback = verify_server_identity;
+            verify.verify_peer_callback_userdata =
+                strdup(o->expected_server_identity);
+            verify.verify_peer_destruct = free_expected_identity;
+            if (verify.verify_peer_callback_userdata == NULL) {
+                result = CJ_ERR_NOMEM;
+            }
+        }
+        if (result == CJ_OK) {
+            *out = grpc_ssl_credentials_create_ex(ca, &pair, &verify, NULL);
+            result = *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+        }
     }
     if (ca != NULL) {
         sodium_free(ca);

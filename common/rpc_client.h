@@ -48,6 +48,12 @@ struct cj_rpc_client_options {
      * 127.0.0.1.
      */
     const char *tls_server_name;
+    /*
+     * Certificate CN the server must present ("kms"); NULL accepts any
+     * certificate of the platform CA. A mismatch fails the handshake, so
+     * calls end with CJ_ERR_UNAVAILABLE.
+     */
+    const char *expected_server_identity;
     size_t max_message_bytes;
     int64_t default_timeout_ms;
 };
