@@ -18,10 +18,13 @@
 #define SESS_WRAP_VERSION      1
 #define SESS_WRAP_NONCE_OFFSET (1 + SESS_WRAP_KEY_ID_LEN)
 #define SESS_WRAP_CT_OFFSET    (SESS_WRAP_NONCE_OFFSET + CJ_AEAD_NONCE_LEN)
-/* Additional data: label, session id, epoch (8 bytes big-endian), header. */
+/* Additional data: label with its NUL, u8(len(sid)), sid (at most
+ * SESS_WRAP_SID_MAX bytes), u64(epoch) and the header. */
 #define SESS_WRAP_AAD_LABEL "cerrojo session epoch key v1"
+#define SESS_WRAP_SID_MAX   64
 #define SESS_WRAP_AAD_MAX                                                      \
-    (sizeof(SESS_WRAP_AAD_LABEL) + 64 + 8 + SESS_WRAP_NONCE_OFFSET)
+    (sizeof(SESS_WRAP_AAD_LABEL) + 1 + SESS_WRAP_SID_MAX + 8 +                 \
+     SESS_WRAP_NONCE_OFFSET)
 #define SESS_KEY_ID_LABEL "cerrojo session wrapping key id"
 #define SESS_LOG_KEY_INFO "cerrojo session log id"
 #define SESS_LOG_KEY_LEN  32
@@ -142,7 +145,7 @@ static void put_u64_be(unsigned char *out, uint64_t v)
 static size_t wrap_aad(unsigned char *aad, const char *sid, uint64_t epoch,
                        const unsigned char *header)
 {
-    size_t sid_len = strnlen(sid, 64);
+    size_t sid_len = strnlen(sid, SESS_WRAP_SID_MAX);
     size_t n = 0;
 
     memcpy(aad, SESS_WRAP_AAD_LABEL, sizeof(SESS_WRAP_AAD_LABEL));

@@ -58,6 +58,21 @@ static void test_wrap_round_trips(void **state)
     assert_true(sess_key_is_current(f->w, wrapped, sizeof(wrapped)));
 }
 
+static void test_wrap_handles_long_session_id(void **state)
+{
+    struct fixture *f = *state;
+    char sid[65];
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    memset(sid, 'x', 64);
+    sid[64] = '\0';
+    assert_int_equal(sess_key_wrap(f->w, sid, 1, f->epoch_key, wrapped), CJ_OK);
+    assert_int_equal(
+        sess_key_unwrap(f->w, sid, 1, wrapped, sizeof(wrapped), out), CJ_OK);
+    assert_memory_equal(out, f->epoch_key, SESS_EPOCH_KEY_LEN);
+}
+
 static void test_unwrap_rejects_other_session(void **state)
 {
     struct fixture *f = *state;
@@ -236,6 +251,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrap_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrap_handles_long_session_id,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwrap_rejects_other_session,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwrap_rejects_other_epoch, setup,
