@@ -1,8 +1,9 @@
 /*
- * GetProfile, GetData and PutData. The user is only ever the caller
- * context's; private and protected values go through the user's data key,
- * unwrapped by kms for this one request and wiped after; protected data
- * is served only on the stateful channel and every access is audited.
+ * GetProfile, GetData and PutData. The user always comes from the caller
+ * context. Private and protected values go through the user's data key,
+ * which kms unwraps for this one request and which is wiped after it.
+ * Protected data is served only on the stateful channel, and every access
+ * is audited.
  */
 #include <stdlib.h>
 #include <string.h>

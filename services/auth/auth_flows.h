@@ -1,8 +1,8 @@
 /*
  * The flows behind each Auth RPC. Each takes the service, the call
- * context and the unpacked request; on CJ_OK it sets *out to a reply the
- * framework frees, on failure it leaves *out NULL and call->error says
- * what failed in terms fit for the client.
+ * context and the unpacked request. On CJ_OK it sets *out to a reply the
+ * framework frees. On failure it leaves *out NULL, and call->error holds a
+ * message for the client that names what failed.
  */
 #ifndef AUTH_FLOWS_H
 #define AUTH_FLOWS_H

@@ -1,7 +1,7 @@
 /*
  * Introspect (RFC 7662 semantics): the token is active only when its
  * signature verifies against kms's JWKS (cached here), its claims pass the
- * RFC 8725 checks, session's revocation cache says it is not revoked and
+ * RFC 8725 checks, session's revocation cache does not list it and
  * its user is active. A revocation cache that is not loaded fails closed:
  * the call fails with UNAVAILABLE and never answers active.
  */

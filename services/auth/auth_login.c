@@ -227,6 +227,11 @@ static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
     return rc;
 }
 
+/*
+ * NOTE: protobuf-c hands strings over NUL-terminated, so a password with
+ * an embedded NUL arrives cut at it; the gateway rejects NUL in JSON
+ * strings before it gets here.
+ */
 static enum cj_status check_request(struct auth_call *call,
                                     const Cerrojo__V1__LoginRequest *req,
                                     struct login_state *st)

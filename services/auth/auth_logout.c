@@ -1,8 +1,8 @@
 /*
- * Logout. The durable records come first, in one transaction: the refresh
- * family (or, with `all`, every live token of the user) is revoked, the
- * access token's jti and the session are written to auth.revocations (or
- * the user's revocation time, with `all`), and the audit event. Then
+ * Logout. The durable records come first, in one transaction. The refresh
+ * family (with `all`, every live token of the user) is revoked. The access
+ * token's jti and the session (with `all`, the user's revocation time) are
+ * written to auth.revocations, with the audit event. Then
  * session's cache and sessions are updated. Every step is idempotent, so
  * a second logout, or a retry after a failed cache update, is harmless.
  */

@@ -18,6 +18,7 @@
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "auth_tokens.h"
+#include "crypto_util.h"
 #include "log.h"
 
 #define INVALID_REFRESH_TOKEN "invalid refresh token"
@@ -40,12 +41,22 @@ static enum cj_status find_presented(struct auth_service *svc,
                                      struct refresh_state *st)
 {
     struct cj_db_conn *conn = NULL;
+    struct auth_user user;
     enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
 
     if (rc != CJ_OK) {
         return rc;
     }
+
     rc = auth_store_token_find(conn, hash, &st->presented);
+    if (rc == CJ_OK) {
+        /* A disabled account gets no new tokens. */
+        rc = auth_store_user_get(conn, st->presented.user_id, &user);
+        if (rc == CJ_OK && user.status != AUTH_USER_ACTIVE) {
+            rc = CJ_ERR_UNAUTHENTICATED;
+        }
+        cj_wipe(user.password_hash, sizeof(user.password_hash));
+    }
     cj_db_release(conn);
     return rc;
 }

@@ -1,9 +1,9 @@
 /*
- * Keeps session's revocation cache whole. A background thread asks session
- * whether the cache is loaded and, when it is not (Redis restarted empty
- * or was flushed), loads every unexpired revocation from auth.revocations
- * in batches, the last one with complete=true, which sets the loaded
- * marker. Until then session answers "not loaded" and callers fail closed.
+ * Keeps session's revocation cache whole. A background thread calls
+ * session's GetRevocationCacheStatus. When the cache is not loaded (Redis
+ * restarted empty or was flushed), it sends every unexpired row of
+ * auth.revocations in batches, the last with complete=true, which sets the
+ * loaded marker. Until then IsRevoked fails and callers fail closed.
  */
 #ifndef AUTH_REVOCATIONS_H
 #define AUTH_REVOCATIONS_H

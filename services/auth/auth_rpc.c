@@ -1,7 +1,7 @@
 /*
  * The method table of cerrojo.v1.Auth: every RPC with its message types,
  * access rule and handler. Handlers adapt the framework's call to the
- * flows (auth_flows.h) and pass their message on; the status becomes a
+ * flows (auth_flows.h) and pass their message on. The status becomes a
  * gRPC code in cj_status_to_grpc, the one mapping of cerrojo.
  */
 #include "auth_rpc.h"

@@ -104,8 +104,8 @@ auth_store_user_touch_login(struct cj_db_conn *conn, const char *user_id);
 
 /*
  * Replaces a user's wrapped key only if it still equals old_wrapped, so a
- * concurrent re-wrap never overwrites a newer one. *updated says whether it
- * did.
+ * concurrent re-wrap never overwrites a newer one. *updated is true when
+ * the row changed.
  */
 CJ_WARN_UNUSED enum cj_status auth_store_user_replace_wrapped_key(
     struct cj_db_conn *conn, const char *user_id,

@@ -219,6 +219,14 @@ class Refresh(unittest.TestCase):
                          % first.user_id)
         self.assertEqual(rows, [["1"]])
 
+    def test_disabled_user_cannot_refresh(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        stack.sql("UPDATE auth.users SET status = 'disabled' WHERE id = '%s'"
+                  % tokens.user_id)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_malformed_token_rejected(self):
         for token in ("", "x" * 43, "not a token"):
             _, err = stack.refresh(token)
