@@ -30,7 +30,7 @@
 
 #define ROOT_KEY        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
 #define KMS_BIN         CJ_BIN_DIR "/cerrojo-kms"
-#define START_WAIT_MS   15000
+#define START_WAIT_MS   60000
 #define CALL_TIMEOUT_MS 10000
 #define PYTHON          "/usr/bin/python3"
 
