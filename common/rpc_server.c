@@ -260,8 +260,13 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = (int)server->max_message_bytes},
+        /* gRPC sets SO_REUSEPORT by default, which lets a second process
+         * bind the same port and silently share its calls. */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_ALLOW_REUSEPORT,
+         .value.integer = 0},
     };
-    grpc_channel_args channel_args = {.num_args = 2, .args = args};
+    grpc_channel_args channel_args = {.num_args = 3, .args = args};
     server->server = grpc_server_create(&channel_args, NULL);
     server->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(server->server, server->cq, NULL);

@@ -544,6 +544,21 @@ static void test_invalid_method_table_rejected(void **state)
     assert_null(server);
 }
 
+static void test_port_in_use_fails_to_bind(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_rpc_server *second = NULL;
+
+    fixture_start(&f, "A", 2, 8);
+    struct cj_rpc_server_options options = {.listen = f.target,
+                                            .plaintext = true};
+    assert_int_equal(cj_rpc_server_create(&f.service, &options, &second),
+                     CJ_ERR_UNAVAILABLE);
+    assert_null(second);
+    fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_client_without_server_unavailable),
         cmocka_unit_test(test_shutdown_lets_call_in_flight_finish),
         cmocka_unit_test(test_invalid_method_table_rejected),
+        cmocka_unit_test(test_port_in_use_fails_to_bind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
