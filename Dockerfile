@@ -42,9 +42,11 @@ COPY --from=build /build/bin/cerrojo-gateway /build/bin/cerrojo-auth \
     /build/bin/cerrojo-kms /build/bin/cerrojo-session \
     /build/bin/cerrojo-migrate /build/bin/cerrojo /usr/local/bin/
 COPY migrations /usr/local/share/cerrojo/migrations
+COPY docs/api/openapi.json /usr/local/share/cerrojo/openapi.json
 # Listen on every interface inside the container; the healthcheck
 # subcommands rewrite 0.0.0.0 to loopback.
 ENV CERROJO_MIGRATE_DIR=/usr/local/share/cerrojo/migrations \
+    CERROJO_GATEWAY_OPENAPI_FILE=/usr/local/share/cerrojo/openapi.json \
     CERROJO_KMS_VAR_DIR=/var/lib/cerrojo \
     CERROJO_GATEWAY_HOST=0.0.0.0 \
     CERROJO_KMS_LISTEN=0.0.0.0:50052 \

@@ -189,6 +189,7 @@ cp -a "$image_root" "$chroot_dir"
 install -m 0755 "${PROGRAMS[@]/#/$build_dir/bin/}" "$chroot_dir/usr/local/bin/"
 mkdir -p "$chroot_dir/usr/local/share/cerrojo"
 cp -r "$root_dir/migrations" "$chroot_dir/usr/local/share/cerrojo/migrations"
+cp "$root_dir/docs/api/openapi.json" "$chroot_dir/usr/local/share/cerrojo/openapi.json"
 install -d -o "$IMAGE_UID" -g "$IMAGE_UID" -m 0700 "$chroot_dir/var/lib/cerrojo"
 mount_into "$chroot_dir" proc -t proc proc
 mount_into "$chroot_dir" dev --bind /dev
@@ -230,6 +231,7 @@ image_env=(
     CERROJO_ENV_FILE=/dev/null CERROJO_PROFILE=dev CERROJO_GRPC_PLAINTEXT=true
     CERROJO_MIGRATE_DSN="$pg user=postgres"
     CERROJO_MIGRATE_DIR=/usr/local/share/cerrojo/migrations
+    CERROJO_GATEWAY_OPENAPI_FILE=/usr/local/share/cerrojo/openapi.json
     CERROJO_KMS_DATABASE_URL="$pg user=cerrojo_kms password=cerrojo-kms-dev"
     CERROJO_AUTH_DATABASE_URL="$pg user=cerrojo_auth password=cerrojo-auth-dev"
     CERROJO_KMS_VAR_DIR=/var/lib/cerrojo
@@ -291,5 +293,8 @@ for svc in kms session auth gateway; do
     done
     echo "image-check: cerrojo-$svc started as uid $IMAGE_UID in the runtime root and passed its health check"
 done
+in_root curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$gateway_port/openapi.json" ||
+    die "the gateway does not serve /usr/local/share/cerrojo/openapi.json at /openapi.json"
+echo "image-check: the gateway serves the installed API description"
 in_root cerrojo --help >/dev/null 2>&1 || die "the client cerrojo --help failed in the runtime root"
 echo "image-check: runtime stage proven (${#packages[@]} packages, root cached in $image_root)"

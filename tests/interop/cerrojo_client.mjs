@@ -228,6 +228,7 @@ export class Session {
       ? { headers: { ...headers, 'Cerrojo-Seal': b64u(Buffer.from(text)) } }
       : { body: text, headers: { ...headers, 'Content-Type': 'application/json' } };
     const r = await http(method, path, opts);
+    r.sent = text;
     if (r.json && 'nonce' in r.json && 'ct' in r.json) {
       const respKey = expandOnly(s2c, Buffer.concat([
         Buffer.from('cerrojo response key v1'), u64(seq)]), 32);
