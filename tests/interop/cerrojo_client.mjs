@@ -137,14 +137,15 @@ export function pickKey(keys, aeadId = AEAD.AES256GCM) {
 // Seals one request to `key` as docs/protocol.md's stateless mode says.
 // Returns { envelope (object), aad, context } where context opens the
 // response.
-export async function sealStateless(key, method, path, plaintext) {
+export async function sealStateless(key, method, path, plaintext,
+                                    label = REQUEST_LABEL) {
   const aead = AEADS[key.aead_id];
   const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(),
                                   kdf: new HkdfSha256(), aead: aead.impl() });
   const hdr = Buffer.concat([Buffer.from([ENVELOPE_VERSION, key.key_id]),
                              u16(key.kem_id), u16(key.kdf_id),
                              u16(key.aead_id)]);
-  const info = Buffer.concat([Buffer.from(REQUEST_LABEL), Buffer.from([0]), hdr]);
+  const info = Buffer.concat([Buffer.from(label), Buffer.from([0]), hdr]);
   const aad = Buffer.concat([lp(method), lp(path)]);
   const pkR = await suite.kem.importKey('raw', unb64u(key.public_key), true);
   const sender = await suite.createSenderContext({ recipientPublicKey: pkR, info });

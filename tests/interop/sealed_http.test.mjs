@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   AEAD, Session, b64u, fetchKeyList, http, pickKey, randomUser,
-  statelessCall, unb64u,
+  sealStateless, sealedPlaintext, statelessCall, unb64u,
 } from './cerrojo_client.mjs';
 import crypto from 'node:crypto';
 
@@ -100,6 +100,21 @@ test('envelope for another path is rejected', async () => {
   // The same ciphertext presented for another path fails the AAD check.
   const r = await http('POST', '/v1/register', {
     body: sealed.sent, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  assertError(r.json, 'decryption_failed');
+});
+
+test('request sealed with another info is rejected', async () => {
+  // The gateway must derive the HPKE context from the documented info, so
+  // a request sealed under any other info does not open.
+  const key = pickKey(keyList.keys);
+  const body = JSON.stringify({ login: 'nobody', password: 'irrelevant-password' });
+  const sealed = await sealStateless(key, 'POST', '/v1/login',
+                                     sealedPlaintext(body),
+                                     'cerrojo stateless request v2');
+  const r = await http('POST', '/v1/login', {
+    body: JSON.stringify(sealed.envelope),
+    headers: { 'Content-Type': 'application/json' } });
   assert.equal(r.status, 400, r.text);
   assertError(r.json, 'decryption_failed');
 });
