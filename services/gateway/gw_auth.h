@@ -16,7 +16,7 @@
 /*
  * Verifies `token` and its revocation state. Returns GW_OK with *claims
  * filled, GW_ERR_INVALID_TOKEN for a bad, expired or revoked token, or
- * GW_ERR_UNAVAILABLE when kms or session cannot answer (or the revocation
+ * GW_ERR_UNAVAILABLE when kms or session does not reply (or the revocation
  * cache is not loaded). `reason` receives a fixed text for the log.
  */
 enum gw_error gw_auth_verify_token(const struct gw_context *ctx,

@@ -34,7 +34,7 @@ enum gw_dependency_state {
     GW_DEP_UNKNOWN = 0, /* not probed yet */
     GW_DEP_UP,
     GW_DEP_DOWN,
-    GW_DEP_CLOCK_SKEW, /* answers, but its clock is too far from ours */
+    GW_DEP_CLOCK_SKEW, /* reachable, but its clock is too far from ours */
 };
 
 /* Probes Redis from the probe thread; returns its state. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-/* windowBits 15 plus 16 asks deflate for a gzip header and trailer. */
+/* windowBits 15 plus 16 makes deflate write a gzip header and trailer. */
 #define GW_GZIP_WINDOW_BITS (15 + 16)
 /* zlib's default memory level. */
 #define GW_GZIP_MEM_LEVEL 8

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Two years, as the HSTS preload list asks. */
+/* Two years; the HSTS preload list needs at least one. */
 #define GW_HSTS_VALUE "max-age=63072000; includeSubDomains"
 /* The API serves JSON only: nothing may load, embed or submit. */
 #define GW_CSP_VALUE                                                           \

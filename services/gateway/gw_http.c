@@ -21,7 +21,7 @@
 #include "log.h"
 
 /* Bytes of an over-limit chunked body read and dropped before the
- * connection is closed instead of answered with 413. */
+ * connection is closed instead of sent a 413 response. */
 #define GW_BODY_DISCARD_BYTES_MAX (256 * 1024)
 /* Room for a line of MHD's own error log. */
 #define GW_MHD_LOG_CHARS 512
@@ -318,7 +318,7 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
         if (gw_pipeline_begin(ctx, &hr->req, &hr->reply)) {
             return MHD_YES;
         }
-        /* An answer queued before the body is read makes MHD close the
+        /* A response queued before the body is read makes MHD close the
          * connection; without a body, wait for the next call and keep the
          * connection alive. */
         if (hr->req.chunked ||
@@ -331,7 +331,7 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
         return gw_send(ctx, conn, hr);
     }
     if (hr->answered || hr->reply.ready) {
-        /* Data after an early answer: drop it. */
+        /* Data after an early response: drop it. */
         *upload_data_size = 0;
         return MHD_YES;
     }

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-/* Why the gateway rejected a request before or instead of a backend. */
+/* Reason the gateway rejected a request itself, not a backend. */
 enum gw_rejection {
     GW_REJECT_NOT_FOUND = 0,
     GW_REJECT_METHOD,
@@ -44,7 +44,7 @@ char *gw_metrics_render(void);
 
 /* The label value of a rejection reason ("body_too_large"); "none" for
  * GW_REJECT_COUNT, which marks an error that is not a rejection (a
- * backend's answer). */
+ * backend's error). */
 const char *gw_rejection_name(enum gw_rejection reason);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest "address/prefix" entry accepted in a CIDR list. */
+/* Maximum length of one "address/prefix" entry of a CIDR list. */
 #define GW_CIDR_TEXT_CHARS 64
 
 static bool gw_ip_parse(const char *text, int *family, unsigned char *addr)

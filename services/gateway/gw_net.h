@@ -14,7 +14,7 @@
 #include "gw_limits.h"
 #include "status.h"
 
-/* Longest text form of an address (IPv6), with the NUL. */
+/* Maximum size of the text form of an address (IPv6), with the NUL. */
 #define GW_IP_CHARS INET6_ADDRSTRLEN
 
 /* Room for a request id with the NUL. */

@@ -1,6 +1,6 @@
 /*
  * The request pipeline: header checks before the body is read, then the
- * route's handler. Every answer, success or error, leaves here as a
+ * route's handler. Every response, success or error, leaves here as a
  * struct gw_reply; the HTTP layer only adds the common headers.
  */
 #include "gw_pipeline.h"
@@ -21,7 +21,7 @@
 
 /* Room for a backend's status message in the log. */
 #define GW_DETAIL_CHARS 256
-/* Least time between two warnings that the rate limiter cannot reach
+/* Minimum time between two warnings that the rate limiter cannot reach
  * Redis, in seconds. */
 #define GW_RATE_LIMIT_WARNING_SECONDS 10
 
@@ -138,8 +138,8 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
 
 /* Takes one request from the client IP's bucket (the handshake route has
  * its own, smaller one). Health probes are never limited. When Redis
- * cannot answer the request passes: replay protection, which needs Redis
- * too, still fails closed. */
+ * does not reply, the request passes, because replay protection, which
+ * needs Redis too, still fails closed. */
 static bool gw_begin_rate_limit(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {
@@ -266,7 +266,7 @@ static void gw_handle_openapi(const struct gw_context *ctx,
     reply->cache_control = "no-cache";
 }
 
-/* Answers a backend failure with the route's error class; the status
+/* Sets the response for a backend failure: the route's error class; the status
  * message goes to the log only. */
 static void gw_reply_backend_error(struct gw_request *req,
                                    struct gw_reply *reply,
@@ -314,7 +314,7 @@ static void gw_handle_jwks(const struct gw_context *ctx, struct gw_request *req,
     reply->cache_control = reply->cache_control_buf;
 }
 
-/* Calls a plain route's RPC with an empty request and renders the answer. */
+/* Calls a plain route's RPC with an empty request and renders the response. */
 static void gw_handle_plain_rpc(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {

@@ -217,7 +217,7 @@ enum cj_status gw_replay_record(struct gw_redis *redis, const uint8_t *enc,
     }
     status = cj_redis_command(redis->pool, 6, argv, argvlen, &reply);
     if (status == CJ_OK) {
-        /* SET NX answers OK when it wrote and nil when the key existed. */
+        /* SET NX returns OK when it wrote and nil when the key existed. */
         status = reply->type == REDIS_REPLY_NIL ? CJ_ERR_REPLAYED : CJ_OK;
     }
     if (reply != NULL) {

@@ -49,7 +49,7 @@ enum gw_dependency_state gw_redis_probe(void *redis);
  * Records an encapsulated key (SET NX with a TTL of ttl_seconds) under
  * cerrojo:replay:<hex SHA-256 of enc>. Returns CJ_OK the first time,
  * CJ_ERR_REPLAYED when the key was already recorded, CJ_ERR_UNAVAILABLE or
- * CJ_ERR_TIMEOUT when Redis cannot say (the caller fails closed).
+ * CJ_ERR_TIMEOUT when Redis does not reply (the caller fails closed).
  */
 CJ_WARN_UNUSED enum cj_status gw_replay_record(struct gw_redis *redis,
                                                const uint8_t *enc,

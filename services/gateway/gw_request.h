@@ -1,5 +1,5 @@
 /*
- * The state of one HTTP request as the pipeline sees it (no MHD types),
+ * The state of one HTTP request as the pipeline reads it (no MHD types),
  * and the reply the pipeline hands back to the HTTP layer.
  */
 #ifndef GW_REQUEST_H
@@ -48,13 +48,13 @@ struct gw_request {
     size_t body_len;
     size_t body_discarded; /* bytes over the limit, read and dropped */
 
-    /* Set when the request is answered; for the access log. */
+    /* Set when the response is queued; for the access log. */
     unsigned status;
     bool rejected;
     enum gw_rejection rejection;
 };
 
-/* What to send back. The HTTP layer adds the common headers. */
+/* The response to send. The HTTP layer adds the common headers. */
 struct gw_reply {
     unsigned status;
     char *body; /* malloc'd; the HTTP layer takes it */
@@ -64,10 +64,10 @@ struct gw_reply {
     char cache_control_buf[64];
     unsigned allow;       /* methods for Allow, 0 for none */
     unsigned retry_after; /* seconds for 429 and 503; 0: the default */
-    bool cors_preflight;  /* answer with the preflight headers */
+    bool cors_preflight;  /* send the CORS preflight headers */
     bool sealed;          /* a sealed envelope: may be gzipped */
     bool gzipped;         /* body is gzip: send Content-Encoding: gzip */
-    bool ready;           /* the pipeline has decided the answer */
+    bool ready;           /* the pipeline has decided the response */
 };
 
 /* Sets `reply` to the error shape for `error` with `message` (NULL for the

@@ -2,8 +2,8 @@
  * The sealed-route handler: open the request (stateless through kms
  * OpenSealed, stateful through session OpenRequest), check freshness and
  * replay, authenticate, call the route's RPC with the opened JSON, and
- * seal the answer. Errors raised before the body is opened are plain JSON;
- * errors raised after are sealed like any answer.
+ * seal the response. Errors raised before the body is opened are plain JSON;
+ * errors raised after are sealed like any response.
  */
 #include "gw_sealed.h"
 
@@ -28,7 +28,7 @@
 
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
-/* Longest session id accepted in Cerrojo-Session, in characters. */
+/* Maximum length of the Cerrojo-Session value, in characters. */
 #define GW_SESSION_ID_CHARS_MAX 128
 
 static const struct gw_rpc gw_open_sealed_rpc = {
@@ -41,7 +41,7 @@ static const struct gw_rpc gw_open_request_rpc = {
     &cerrojo__v1__open_request_request__descriptor,
     &cerrojo__v1__open_request_response__descriptor};
 
-/* An opened request and what its answer must be sealed with. Holds keys
+/* An opened request and the keys its response must be sealed with. Holds keys
  * and plaintext: wiped by gw_opened_clear(). */
 struct gw_opened {
     enum gw_mode mode;
@@ -76,7 +76,7 @@ static int64_t gw_now_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* ---- sealing the answer ---- */
+/* ---- sealing the response ---- */
 
 /* Replaces the reply's plain JSON body by its sealed envelope. On a
  * sealing failure the reply becomes a bodiless 500: never plaintext. */
@@ -185,7 +185,7 @@ static bool gw_envelope_text(const struct gw_context *ctx,
     return true;
 }
 
-/* Rejects deep JSON before the envelope parser sees it. */
+/* Rejects deep JSON before the envelope parser runs. */
 static bool gw_envelope_depth_ok(struct gw_request *req, struct gw_reply *reply,
                                  const char *text, size_t len)
 {

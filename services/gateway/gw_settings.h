@@ -15,11 +15,12 @@
 #include "log.h"
 #include "status.h"
 
-/* Longest host:port of a backend or Redis, with the NUL. */
+/* Maximum size of a backend's or Redis's host:port, with the NUL. */
 #define GW_ADDRESS_SIZE 256
-/* Longest file path in a setting, with the NUL. */
+/* Maximum size of a file path setting, with the NUL. */
 #define GW_PATH_SIZE 1024
-/* Longest issuer or audience, with the NUL (the JWT verifier's limit). */
+/* Maximum size of the issuer or audience, with the NUL (the JWT
+ * verifier's limit). */
 #define GW_CLAIM_SIZE 256
 
 #define GW_HTTP_PORT_DEFAULT    8080

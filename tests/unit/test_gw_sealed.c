@@ -51,7 +51,7 @@ static struct {
 } seen;
 static bool revoked;
 /* The Login double returns the login name as the token, to make a long
- * answer. */
+ * response. */
 static bool echo_login;
 /* The path the stateful double opens requests for. */
 static const char *stateful_path;
@@ -418,7 +418,7 @@ static void run(struct fixture *f, enum gw_method method, const char *path)
     f->req.seal_header = NULL;
 }
 
-/* Opens the sealed stateless answer into a NUL-terminated string. */
+/* Opens the sealed stateless response into a NUL-terminated string. */
 static char *open_stateless_reply(struct fixture *f)
 {
     uint8_t *body = NULL;
