@@ -134,13 +134,6 @@ const struct cj_config_option kms_config_options[] = {
      .max = 3600,
      .help = "largest offset between this clock and Postgres's at which the "
              "service still reports SERVING, in seconds"},
-    {.name = "CERROJO_KMS_WORKERS",
-     .type = CJ_CONFIG_INT,
-     .offset = offsetof(struct kms_config, workers),
-     .default_value = "4",
-     .min = 1,
-     .max = 64,
-     .help = "worker threads for calls that use Postgres"},
 };
 
 const size_t kms_config_option_count =

@@ -43,7 +43,6 @@ struct kms_config {
     long long reload_s;
     long long settle_s;
     long long key_list_lifetime_s;
-    long long workers;
     long long metrics_port;
     long long clock_max_offset_s;
 };
