@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "crypto_util.h"
 #include "kms_lifecycle.h"
 #include "kms_rpc.h"
@@ -17,6 +19,13 @@
 #include "rpc_service.h"
 
 #define KMS_METRICS_ADDRESS "127.0.0.1"
+/*
+ * OpenSSL's secure heap, where RSA and EC private keys keep their secret
+ * numbers (locked, guarded memory). A key set of a few dozen keys, loaded
+ * twice during a reload, needs well under a tenth of it.
+ */
+#define KMS_SECURE_HEAP_BYTES     (1u << 20)
+#define KMS_SECURE_HEAP_MIN_BYTES 32
 
 /* Exit statuses: 0 success, 1 the command failed, 2 usage or settings, 3 a
  * command that is not due yet (promote too early). */
@@ -143,6 +152,22 @@ static int serve(struct kms_service *svc, const sigset_t *signals)
     return run_server(svc, signals);
 }
 
+/* Starts OpenSSL's secure heap before any private key is loaded. */
+static void start_secure_heap(void)
+{
+    int rc = CRYPTO_secure_malloc_init(KMS_SECURE_HEAP_BYTES,
+                                       KMS_SECURE_HEAP_MIN_BYTES);
+
+    if (rc == 0)
+        cj_log(CJ_LOG_WARN, "kms.secure_heap_unavailable", NULL,
+               CJ_F_STR("effect", "RSA and EC private keys use the ordinary "
+                                  "heap"));
+    else if (rc == 2)
+        cj_log(CJ_LOG_WARN, "kms.secure_heap_not_locked", NULL,
+               CJ_F_STR("effect", "the secure heap may be swapped out; "
+                                  "raise RLIMIT_MEMLOCK"));
+}
+
 /* Maps a lifecycle status to an exit status, with a one-line message. */
 static int report(const char *command, enum cj_status st)
 {
@@ -244,6 +269,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = KMS_EXIT_FAILED;
+    start_secure_heap();
     if (cj_crypto_init() != CJ_OK) {
         fprintf(stderr, "cerrojo-kms: libsodium failed to initialize\n");
         goto out;
