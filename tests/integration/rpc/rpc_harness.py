@@ -176,8 +176,10 @@ class Service:
         """Starts the process and waits for its port; raises
         ServiceExited when it stops first."""
         log = open(self.log_path, "wb")
+        # The work directory as cwd keeps dev-profile files that binaries
+        # generate (var/...) out of the source tree.
         self.proc = subprocess.Popen([self.binary(), "serve"], env=self.env,
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, cwd=work_dir())
         log.close()
         self.wait_ready()
         return self
