@@ -14,6 +14,9 @@
 #include "rpc_pool.h"
 #include "rpc_server.h"
 
+/* Minimum interval between two rpc.worker_queue_full logs, in ms. */
+#define CJ_RPC_QUEUE_FULL_LOG_INTERVAL_MS 1000
+
 /* Length of a generated request id: 16 random bytes in hex. */
 #define CJ_RPC_REQUEST_ID_BYTES 16
 
@@ -80,6 +83,8 @@ struct cj_rpc_server {
     struct cj_rpc_health_entry health[CJ_RPC_HEALTH_MAX_NAMES];
     size_t n_health;
     struct cj_rpc_watch *watches;
+    int64_t queue_full_logged_ms; /* monotonic time of the last such log */
+    uint64_t queue_full_unlogged; /* rejections since then */
 
     struct cj_rpc_tag shutdown_tag;
 };

@@ -281,6 +281,34 @@ static enum cj_status call_unpack(struct cj_rpc_call *call)
     return status;
 }
 
+/*
+ * Logs a rejection for a full worker queue at most once per
+ * CJ_RPC_QUEUE_FULL_LOG_INTERVAL_MS, with the count since the last log, so
+ * that an overload does not also flood the logs.
+ */
+static void log_queue_full(struct cj_rpc_server *server,
+                           const struct cj_rpc_call *call)
+{
+    int64_t now_ms = gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
+    uint64_t rejected = 0;
+
+    pthread_mutex_lock(&server->lock);
+    server->queue_full_unlogged++;
+    if (server->queue_full_logged_ms == 0 ||
+        now_ms - server->queue_full_logged_ms >=
+            CJ_RPC_QUEUE_FULL_LOG_INTERVAL_MS) {
+        rejected = server->queue_full_unlogged;
+        server->queue_full_unlogged = 0;
+        server->queue_full_logged_ms = now_ms;
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (rejected > 0) {
+        cj_log(CJ_LOG_WARN, "rpc.worker_queue_full", call->request_id,
+               CJ_F_STR("method", call->entry->method->path),
+               CJ_F_INT("rejected", rejected));
+    }
+}
+
 static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
 {
     struct cj_rpc_call *call = (struct cj_rpc_call *)(void *)tag;
@@ -309,8 +337,7 @@ static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
         return;
     }
     if (cj_pool_submit(server->pool, pool_job, call) != CJ_OK) {
-        cj_log(CJ_LOG_WARN, "rpc.worker_queue_full", call->request_id,
-               CJ_F_STR("method", call->entry->method->path));
+        log_queue_full(server, call);
         cj_rpc_call_set_error(call,
                               "server busy: worker queue full for %s, "
                               "retry later",
