@@ -99,8 +99,8 @@ static const struct cj_config_option sess_options[] = {
     SESS_OPTION("CERROJO_SESSION_GRACE_SECONDS", CJ_CONFIG_DURATION,
                 grace_seconds, "60s", 0, 86400,
                 "how long the previous epoch stays accepted, in seconds"),
-    SESS_OPTION("CERROJO_CLOCK_LEEWAY", CJ_CONFIG_DURATION, leeway_seconds,
-                "60s", 0, 3600,
+    SESS_OPTION("CERROJO_CLOCK_LEEWAY_SECONDS", CJ_CONFIG_DURATION,
+                leeway_seconds, "60s", 0, 3600,
                 "clock leeway for epochs and token expiry, in seconds"),
     SESS_OPTION("CERROJO_SESSION_IDLE_SECONDS", CJ_CONFIG_DURATION,
                 idle_seconds, "5m", 1, 86400,
@@ -111,10 +111,10 @@ static const struct cj_config_option sess_options[] = {
     SESS_OPTION("CERROJO_SESSION_ABSOLUTE_SECONDS", CJ_CONFIG_DURATION,
                 absolute_seconds, "12h", 1, 30LL * 86400,
                 "absolute lifetime of a session from its creation, seconds"),
-    SESS_OPTION("CERROJO_ACCESS_TOKEN_LIFETIME", CJ_CONFIG_DURATION,
+    SESS_OPTION("CERROJO_AUTH_ACCESS_TOKEN_LIFETIME", CJ_CONFIG_DURATION,
                 token_lifetime_seconds, "15m", 1, 86400,
-                "longest access-token lifetime, which sets how long "
-                "tombstones and user revocations are kept, in seconds"),
+                "access-token lifetime (auth's setting): tombstones and "
+                "user revocations are kept this long plus the leeway"),
     SESS_OPTION("CERROJO_CLOCK_MAX_OFFSET", CJ_CONFIG_DURATION,
                 clock_max_offset_seconds, "5s", 1, 3600,
                 "largest offset between this clock and Redis's at which the "

@@ -114,7 +114,7 @@ class SessionRpc(unittest.TestCase):
             "CERROJO_SESSION_KEY": key,
             "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
             "CERROJO_SESSION_GRACE_SECONDS": "1",
-            "CERROJO_CLOCK_LEEWAY": "1",
+            "CERROJO_CLOCK_LEEWAY_SECONDS": "1",
             "CERROJO_SESSION_METRICS_PORT": "0",
         }).start()
         cls.channels = {i: cls.svc.channel(i) for i in IDENTITIES}
