@@ -29,26 +29,14 @@ static void gw_json_free_wiped(void *ptr)
     }
 }
 
-static const char gw_usage[] =
-    "usage: cerrojo-gateway\n"
-    "The HTTP front of cerrojo. Settings come from the environment:\n"
-    "  CERROJO_PROFILE                  dev, stage or prod (default dev)\n"
-    "  CERROJO_LOG_LEVEL                debug, info, warn or error\n"
-    "  CERROJO_GATEWAY_HOST             listen address (default 127.0.0.1)\n"
-    "  CERROJO_GATEWAY_PORT             API port (default 8080)\n"
-    "  CERROJO_GATEWAY_ADMIN_PORT       /metrics port (default 9090)\n"
-    "  CERROJO_GATEWAY_TRUSTED_PROXIES  proxies whose X-Forwarded-For and\n"
-    "                                   X-Request-Id are believed (CIDR list)\n"
-    "  CERROJO_GATEWAY_CORS_ORIGINS     origins answered for CORS\n"
-    "  CERROJO_GATEWAY_OPENAPI_FILE     file served at /openapi.json\n"
-    "  CERROJO_KMS_ADDR, CERROJO_SESSION_ADDR, CERROJO_AUTH_ADDR,\n"
-    "  CERROJO_REDIS_ADDR               host:port of each dependency\n"
-    "  CERROJO_GRPC_PLAINTEXT           true: gRPC without TLS (dev only)\n"
-    "  CERROJO_TLS_CA, CERROJO_GATEWAY_TLS_CERT, CERROJO_GATEWAY_TLS_KEY\n"
-    "                                   PEM files for mutual TLS to backends\n"
-    "  CERROJO_AUTH_ISSUER, CERROJO_AUTH_AUDIENCE\n"
-    "                                   iss and aud access tokens must carry\n"
-    "A .env file (CERROJO_ENV_FILE, default ./.env) is read first.\n";
+static void gw_usage(FILE *out)
+{
+    fputs("usage: cerrojo-gateway [--print-config|--help]\n"
+          "The HTTP front of cerrojo. Settings come from the environment,\n"
+          "after a .env file (CERROJO_ENV_FILE, default ./.env):\n",
+          out);
+    gw_settings_print_help(out);
+}
 
 /* Loads the OpenAPI file into memory; absent is fine (404), too large or
  * unreadable is logged and treated as absent. */
@@ -94,14 +82,29 @@ int main(int argc, char **argv)
     int signal_number = 0;
     int exit_code = EXIT_FAILURE;
 
-    if (argc > 1) {
-        fputs(gw_usage, strcmp(argv[1], "--help") == 0 ? stdout : stderr);
-        return strcmp(argv[1], "--help") == 0 ? EXIT_SUCCESS : 2;
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--help") != 0 &&
+                     strcmp(argv[1], "--print-config") != 0)) {
+        gw_usage(stderr);
+        return 2;
+    }
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        gw_usage(stdout);
+        return EXIT_SUCCESS;
     }
     cj_log_init("gateway", CJ_LOG_INFO);
     json_set_alloc_funcs(malloc, gw_json_free_wiped);
-    if (cj_config_load_env_file(err, sizeof(err)) != CJ_OK ||
-        gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
+    if (cj_config_load_env_file(err, sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-gateway: %s\n", err);
+        return 2;
+    }
+    if (argc == 2) { /* --print-config */
+        if (gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
+            fprintf(stderr, "cerrojo-gateway: %s\n", err);
+            return 2;
+        }
+        return EXIT_SUCCESS;
+    }
+    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
                CJ_F_STR("detail", err));
         fprintf(stderr, "cerrojo-gateway: %s\n", err);

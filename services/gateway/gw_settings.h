@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gw_headers.h"
 #include "gw_net.h"
@@ -96,5 +97,14 @@ CJ_WARN_UNUSED enum cj_status gw_settings_load(struct gw_settings *out,
                                                char *err, size_t err_size);
 
 const char *gw_profile_name(enum gw_profile profile);
+
+/* Writes one line per variable: name, form, default and help. */
+void gw_settings_print_help(FILE *out);
+
+/* Writes NAME=value for every variable as read now (for --print-config),
+ * secrets redacted. Returns CJ_ERR_INVALID with err set when a value does
+ * not parse. */
+CJ_WARN_UNUSED enum cj_status gw_settings_print(FILE *out, char *err,
+                                                size_t err_size);
 
 #endif

@@ -375,6 +375,52 @@ class TrustedProxyTest(unittest.TestCase):
             os.unlink(gw.log.name)
 
 
+class SettingsTest(unittest.TestCase):
+    """Settings that are wrong, or only safe on a laptop, stop the start."""
+
+    def start_fails(self, extra_env, variable):
+        env = {"PATH": os.environ.get("PATH", ""),
+               "CERROJO_ENV_FILE": "/dev/null"}
+        env.update(extra_env)
+        proc = subprocess.run([GATEWAY], env=env, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(variable, proc.stderr)
+
+    def test_plaintext_grpc_refused_outside_dev(self):
+        self.start_fails({"CERROJO_PROFILE": "prod",
+                          "CERROJO_GRPC_PLAINTEXT": "true",
+                          "CERROJO_GATEWAY_TRUSTED_PROXIES": ""},
+                         "CERROJO_GRPC_PLAINTEXT")
+
+    def test_trusted_proxies_required_outside_dev(self):
+        self.start_fails({"CERROJO_PROFILE": "stage",
+                          "CERROJO_TLS_CA": "/ca.pem",
+                          "CERROJO_GATEWAY_TLS_CERT": "/c.pem",
+                          "CERROJO_GATEWAY_TLS_KEY": "/k.pem"},
+                         "CERROJO_GATEWAY_TRUSTED_PROXIES")
+
+    def test_wildcard_cors_origin_refused(self):
+        self.start_fails({"CERROJO_GRPC_PLAINTEXT": "true",
+                          "CERROJO_GATEWAY_CORS_ORIGINS": "*"},
+                         "CERROJO_GATEWAY_CORS_ORIGINS")
+
+    def test_tls_files_required_without_plaintext(self):
+        self.start_fails({}, "CERROJO_TLS_CA")
+
+    def test_malformed_port_refused(self):
+        self.start_fails({"CERROJO_GRPC_PLAINTEXT": "true",
+                          "CERROJO_GATEWAY_PORT": "http"},
+                         "CERROJO_GATEWAY_PORT")
+
+    def test_print_config_lists_settings(self):
+        proc = subprocess.run([GATEWAY, "--print-config"],
+                              env={"CERROJO_ENV_FILE": "/dev/null"},
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("CERROJO_GATEWAY_PORT=8080", proc.stdout)
+
+
 @unittest.skipUnless(os.environ.get("CERROJO_TEST_REDIS_PORT"),
                      "no test Redis (run scripts/test.sh); SKIPPED")
 class RedisBackedTest(unittest.TestCase):
