@@ -58,8 +58,11 @@ void auth_clock_check(struct auth_service *svc)
     cj_gauge_set(cj_metric_series(svc->m.postgres_up, NULL),
                  rc == CJ_OK ? 1 : 0);
     if (rc != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "auth.postgres_unreachable", NULL,
-               CJ_F_STR("status", cj_status_name(rc)));
+        /* Logged when it starts; set_health logs the recovery. */
+        if (atomic_load(&svc->serving)) {
+            cj_log(CJ_LOG_ERROR, "auth.postgres_unreachable", NULL,
+                   CJ_F_STR("status", cj_status_name(rc)));
+        }
         set_health(svc, false);
         return;
     }
@@ -68,7 +71,9 @@ void auth_clock_check(struct auth_service *svc)
     magnitude = offset < 0 ? -offset : offset;
     cj_gauge_set(cj_metric_series(svc->m.clock_offset, NULL),
                  (double)offset / 1000.0);
-    if (magnitude > AUTH_CLOCK_WARN_MS) {
+    if (magnitude > AUTH_CLOCK_WARN_MS &&
+        after - svc->clock_warned_at_ms >= AUTH_CLOCK_WARN_EVERY_MS) {
+        svc->clock_warned_at_ms = after;
         cj_log(CJ_LOG_WARN, "auth.clock_offset", NULL,
                CJ_F_INT("offset_ms", offset));
     }

@@ -9,8 +9,10 @@
 
 #include "auth_service.h"
 
-/* An offset above this is logged, in milliseconds. */
-#define AUTH_CLOCK_WARN_MS 1000
+/* An offset above this is logged, in milliseconds, at most once per
+ * AUTH_CLOCK_WARN_EVERY_MS. */
+#define AUTH_CLOCK_WARN_MS       1000
+#define AUTH_CLOCK_WARN_EVERY_MS 60000
 
 /* Measures the offset once and updates the metric and the health. */
 void auth_clock_check(struct auth_service *svc);

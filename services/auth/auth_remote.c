@@ -16,12 +16,12 @@
  * kms and session log under the same id; no other caller field is sent,
  * since these RPCs name their user in the request.
  */
-static enum cj_status call(struct auth_service *svc,
-                           struct cj_rpc_client *client, const char *path,
-                           const char *request_id,
-                           const ProtobufCMessage *request,
-                           const ProtobufCMessageDescriptor *response_type,
-                           ProtobufCMessage **response)
+static enum cj_status call_logged(struct auth_service *svc,
+                                  struct cj_rpc_client *client,
+                                  const char *path, const char *request_id,
+                                  const ProtobufCMessage *request,
+                                  const ProtobufCMessageDescriptor *type,
+                                  ProtobufCMessage **response, bool log)
 {
     struct cj_caller_context ctx;
     char error[CJ_RPC_CLIENT_ERROR_MAX] = "";
@@ -33,14 +33,23 @@ static enum cj_status call(struct auth_service *svc,
         strlen(request_id) <= CJ_CALLER_REQUEST_ID_MAX_LEN) {
         strcpy(ctx.request_id, request_id);
     }
-    rc = cj_rpc_client_call(client, path, request, response_type, &ctx,
+    rc = cj_rpc_client_call(client, path, request, type, &ctx,
                             svc->cfg.rpc_timeout_ms, response, &code, error);
-    if (rc != CJ_OK) {
+    if (rc != CJ_OK && log) {
         cj_log(CJ_LOG_WARN, "auth.remote_call_failed", request_id,
                CJ_F_STR("method", path), CJ_F_STR("status", cj_status_name(rc)),
                CJ_F_INT("grpc_code", code), CJ_F_STR("message", error));
     }
     return rc;
+}
+
+static enum cj_status
+call(struct auth_service *svc, struct cj_rpc_client *client, const char *path,
+     const char *request_id, const ProtobufCMessage *request,
+     const ProtobufCMessageDescriptor *type, ProtobufCMessage **response)
+{
+    return call_logged(svc, client, path, request_id, request, type, response,
+                       true);
 }
 
 enum cj_status auth_kms_create_user_key(struct auth_service *svc,
@@ -345,10 +354,12 @@ enum cj_status auth_session_cache_loaded(struct auth_service *svc,
     enum cj_status rc;
 
     *loaded = false;
-    rc = call(svc, svc->session, SESSION_PATH("GetRevocationCacheStatus"),
-              request_id, &req.base,
-              &cerrojo__v1__get_revocation_cache_status_response__descriptor,
-              (ProtobufCMessage **)&resp);
+    /* Polled every few seconds: the watcher logs changes, not each miss. */
+    rc = call_logged(
+        svc, svc->session, SESSION_PATH("GetRevocationCacheStatus"), request_id,
+        &req.base,
+        &cerrojo__v1__get_revocation_cache_status_response__descriptor,
+        (ProtobufCMessage **)&resp, false);
     if (rc != CJ_OK) {
         return rc;
     }

@@ -95,7 +95,7 @@ auth_session_is_revoked(struct auth_service *svc, const char *request_id,
                         int64_t issued_at, const char *session_id,
                         bool *revoked);
 
-/* session GetRevocationCacheStatus. */
+/* session GetRevocationCacheStatus; a failure is returned, not logged. */
 CJ_WARN_UNUSED enum cj_status
 auth_session_cache_loaded(struct auth_service *svc, const char *request_id,
                           bool *loaded);

@@ -149,12 +149,18 @@ enum cj_status auth_revocations_check(struct auth_service *svc,
 void *auth_revocations_watch(void *arg)
 {
     struct auth_service *svc = arg;
+    enum cj_status last = CJ_OK;
 
     do {
-        /* Failures are logged where they happen; the next round retries. */
+        /* The next round retries; only a change of outcome is logged. */
         enum cj_status rc = auth_revocations_check(svc, NULL);
 
-        (void)rc;
+        if (rc != last) {
+            cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_WARN,
+                   "auth.revocation_watch_status", NULL,
+                   CJ_F_STR("status", cj_status_name(rc)));
+            last = rc;
+        }
         auth_clock_check(svc);
     } while (auth_service_sleep(svc, svc->cfg.cache_watch_s * 1000));
     return NULL;

@@ -66,6 +66,7 @@ struct auth_service {
     /* The running gRPC server, for its health status; NULL in jobs. */
     struct cj_rpc_server *server;
     atomic_bool serving;
+    int64_t clock_warned_at_ms; /* watcher thread only */
     /* Background threads (revocation-cache watcher, cleanup). */
     atomic_bool stopping;
     pthread_mutex_t wait_lock;

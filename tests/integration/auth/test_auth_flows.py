@@ -266,6 +266,8 @@ class Logout(unittest.TestCase):
         info, err = stack.introspect(tokens.access_token)
         self.assertIsNone(err)
         self.assertFalse(info.active)
+        self.assertEqual(stack.redis(
+            "EXISTS", "cerrojo:sess:s:" + tokens.session.session_id), "0")
         # A second logout is harmless.
         _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
             refresh_token=tokens.refresh_token), caller)
@@ -294,9 +296,16 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err)
         third, err = stack.login(name, password)
         self.assertIsNone(err)
+        sessions = [first.session.session_id, second.session.session_id]
+        for sid in sessions:
+            self.assertEqual(stack.redis("EXISTS", "cerrojo:sess:s:" + sid),
+                             "1")
         _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
                             stack.caller_for(third))
         self.assertIsNone(err, err)
+        for sid in sessions:
+            self.assertEqual(stack.redis("EXISTS", "cerrojo:sess:s:" + sid),
+                             "0")
         for tokens in (first, second, third):
             info, _ = stack.introspect(tokens.access_token)
             self.assertFalse(info.active)
