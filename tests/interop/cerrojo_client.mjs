@@ -166,11 +166,25 @@ export function openStatelessResponse(context, envelope) {
   assert.equal(envelope.v, ENVELOPE_VERSION);
   const nonce = unb64u(envelope.nonce);
   assert.equal(nonce.length, Math.max(aead.nn, aead.nk));
-  const prk = hkdfExtract(Buffer.concat([enc, nonce]), secret);
-  const key = expandOnly(prk, 'key', aead.nk);
-  const iv = expandOnly(prk, 'nonce', aead.nn);
+  const { key, iv } = responseKeys(aead, enc, nonce, secret);
   return aeadOpen(aead.node, key, iv, Buffer.alloc(0), unb64u(envelope.ct));
 }
+
+// Derives the response AEAD key and nonce of RFC 9458 section 4.4 from the
+// exported secret, enc and the response nonce.
+export function responseKeys(aead, enc, nonce, secret) {
+  const prk = hkdfExtract(Buffer.concat([enc, nonce]), secret);
+  return { key: expandOnly(prk, 'key', aead.nk),
+           iv: expandOnly(prk, 'nonce', aead.nn) };
+}
+
+// Returns the HPKE parameters and Node cipher name of an AEAD id.
+export function aeadParams(aeadId) {
+  assert.ok(AEADS[aeadId], `unknown AEAD id ${aeadId}`);
+  return AEADS[aeadId];
+}
+
+export { aeadOpen, aeadSeal };
 
 // Sends a stateless sealed request; returns the HTTP answer and, when the
 // answer is a sealed envelope, its opened JSON in `opened`.
