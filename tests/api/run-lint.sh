@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints docs/api/openapi.json with the Redocly CLI pinned in package-lock.json
 # and the rules in redocly.yaml. Runs `npm ci` first when node_modules is
-# missing. Without Node and npm it exits 77 (skipped), or fails under
+# missing or older than the lock file. Without Node and npm it exits 77 (skipped), or fails under
 # CI=true.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,7 +15,8 @@ for tool in node npm; do
         exit 77
     fi
 done
-if [[ ! -d node_modules ]]; then
+if [[ ! -f node_modules/.package-lock.json ||
+      package-lock.json -nt node_modules/.package-lock.json ]]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
 # No usage reports or update checks from a test run.
