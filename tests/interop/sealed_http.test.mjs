@@ -155,3 +155,43 @@ test('login with handshake opens a session', async () => {
   assert.equal(got.opened.fields.note, 'kept sealed');
   assert.equal(got.opened.class, 'protected');
 });
+
+test('handshake then stateful login and logout', async () => {
+  const key = pickKey(keyList.keys);
+  const user = randomUser();
+  assert.equal((await statelessCall(key, 'POST', '/v1/register', user)).status, 200);
+  const secret = crypto.randomBytes(32);
+  const hs = await statelessCall(key, 'POST', '/v1/handshake',
+                                 { client_secret: b64u(secret) });
+  assert.equal(hs.status, 200, hs.text);
+  assert.equal(hs.headers.get('cache-control'), 'no-store');
+  const session = new Session(hs.opened, secret);
+
+  // Before login the session has no user.
+  const anonymous = await session.call('GET', '/v1/me');
+  assert.equal(anonymous.status, 401, anonymous.text);
+  assert.equal(anonymous.opened.error.code, 'invalid_token');
+
+  const login = await session.call('POST', '/v1/login',
+    { login: user.username, password: user.password });
+  assert.equal(login.status, 200, login.text);
+  const refreshed = await session.call('POST', '/v1/refresh',
+    { refresh_token: login.opened.refresh_token });
+  assert.equal(refreshed.status, 200, refreshed.text);
+  assert.notEqual(refreshed.opened.refresh_token, login.opened.refresh_token);
+  const me = await session.call('GET', '/v1/me');
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.opened.username, user.username);
+
+  // A replayed stateful envelope is rejected by the session's window.
+  const again = await http('GET', '/v1/me', {
+    headers: { 'Cerrojo-Session': session.sid,
+               'Cerrojo-Seal': b64u(Buffer.from(me.sent)) } });
+  assert.equal(again.status, 409, again.text);
+
+  const logout = await session.call('POST', '/v1/logout', {});
+  assert.equal(logout.status, 200, logout.text);
+  assert.deepEqual(logout.opened, {});
+  const after = await session.call('GET', '/v1/me');
+  assert.equal(after.status, 401, after.text);
+});
