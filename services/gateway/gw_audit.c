@@ -88,7 +88,14 @@ static void *gw_audit_main(void *arg)
         while (audit->count == 0 && !audit->stopping) {
             pthread_cond_wait(&audit->ready, &audit->lock);
         }
-        if (audit->count == 0) {
+        if (audit->stopping) {
+            /* Each send may wait a whole RPC deadline when auth is down:
+             * at shutdown the rest is dropped (every event was logged when
+             * it was queued). */
+            if (audit->count > 0) {
+                cj_log(CJ_LOG_WARN, "gateway.audit_dropped_at_stop", NULL,
+                       CJ_F_INT("events", audit->count));
+            }
             break;
         }
         ev = audit->ring[audit->head];

@@ -19,8 +19,9 @@ struct gw_audit;
 /* Starts the sender thread. NULL when the thread or memory fails. */
 struct gw_audit *gw_audit_start(struct gw_backends *backends);
 
-/* Stops the thread after it sends what is queued (each send bounded by
- * the RPC deadline) and frees the queue. Accepts NULL. */
+/* Stops the thread once the send in progress (bounded by the RPC
+ * deadline) ends, drops and counts what is still queued, and frees the
+ * queue. Accepts NULL. */
 void gw_audit_stop(struct gw_audit *audit);
 
 /*

@@ -21,6 +21,7 @@
 #include "cerrojo/v1/session.pb-c.h"
 #include "envelope_stateful.h"
 #include "envelope_stateless.h"
+#include "gw_audit.h"
 #include "gw_jwks.h"
 #include "gw_pipeline.h"
 #include "gw_redis.h"
@@ -50,6 +51,10 @@ static struct {
     int calls;
 } seen;
 static bool revoked;
+/* What the RecordAudit double received. */
+static char audit_event[64];
+static char audit_detail[256];
+static int audit_calls;
 /* The Login double returns the login name as the token, to make a long
  * response. */
 static bool echo_login;
@@ -200,6 +205,18 @@ grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
             &cerrojo__v1__is_revoked_response__descriptor);
         r->revoked = revoked;
         *response = &r->base;
+        return GRPC_STATUS_OK;
+    }
+    if (strcmp(path, "/cerrojo.v1.Auth/RecordAudit") == 0) {
+        const Cerrojo__V1__RecordAuditRequest *a =
+            (const Cerrojo__V1__RecordAuditRequest *)request;
+
+        /* Runs on the audit thread: the test reads these after stop. */
+        snprintf(audit_event, sizeof(audit_event), "%s", a->event);
+        snprintf(audit_detail, sizeof(audit_detail), "%s", a->detail_json);
+        __atomic_add_fetch(&audit_calls, 1, __ATOMIC_SEQ_CST);
+        *response =
+            new_message(&cerrojo__v1__record_audit_response__descriptor);
         return GRPC_STATUS_OK;
     }
     remember_caller(path, caller);
@@ -674,6 +691,33 @@ static void test_large_sealed_reply_gzips_then_opens(void **state)
     free(token);
 }
 
+static void test_replay_is_sent_to_audit(void **state)
+{
+    struct fixture *f = *state;
+
+    audit_calls = 0;
+    f->ctx.audit = gw_audit_start(NULL);
+    assert_non_null(f->ctx.audit);
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 409);
+    /* The response did not wait for the audit; give the thread 2 s. */
+    for (int i = 0;
+         i < 200 && __atomic_load_n(&audit_calls, __ATOMIC_SEQ_CST) == 0; i++) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+
+        nanosleep(&pause, NULL);
+    }
+    gw_audit_stop(f->ctx.audit);
+    f->ctx.audit = NULL;
+    assert_int_equal(audit_calls, 1);
+    assert_string_equal(audit_event, "gateway.replayed");
+    assert_non_null(strstr(audit_detail, "\"client_ip\":\"198.51.100.7\""));
+    assert_non_null(strstr(audit_detail, "\"route\":\"/v1/login\""));
+}
+
 static void test_class_in_json_is_rejected(void **state)
 {
     struct fixture *f = *state;
@@ -767,6 +811,7 @@ int main(void)
         SEALED_TEST(test_unloaded_revocation_cache_is_503),
         SEALED_TEST(test_data_route_sets_class_from_path),
         SEALED_TEST(test_class_in_json_is_rejected),
+        SEALED_TEST(test_replay_is_sent_to_audit),
         SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
         SEALED_TEST(test_stateful_protected_read_round_trip),
         SEALED_TEST(test_stateful_unbound_session_is_401),
