@@ -375,6 +375,33 @@ class TrustedProxyTest(unittest.TestCase):
             os.unlink(gw.log.name)
 
 
+class SilentBackendTest(unittest.TestCase):
+    """A backend that accepts connections but never answers."""
+
+    def test_silent_kms_gives_503_within_the_deadline(self):
+        # The kernel completes the TCP handshake for a listening socket
+        # that never calls accept(), so gRPC connects and then waits.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(16)
+            gw = Gateway({"CERROJO_KMS_ADDR": "127.0.0.1:%d"
+                          % silent.getsockname()[1],
+                          "CERROJO_GATEWAY_RPC_DEADLINE_MS": "500"})
+            try:
+                start = time.monotonic()
+                status, headers, data = gw.request("GET", "/v1/keys")
+                elapsed = time.monotonic() - start
+                self.assertEqual(status, 503)
+                self.assertEqual(json.loads(data)["error"]["code"],
+                                 "unavailable")
+                self.assertIn("retry-after", headers)
+                # 500 ms deadline; the margin covers a loaded machine.
+                self.assertLess(elapsed, 5)
+            finally:
+                gw.stop()
+                os.unlink(gw.log.name)
+
+
 class SettingsTest(unittest.TestCase):
     """Settings that are wrong, or only safe on a laptop, stop the start."""
 
