@@ -92,6 +92,7 @@ class Stack:
         admin_dsn, self.redis_host, self.redis_port = require_env()
         self.admin_dsn = admin_dsn
         self.dsn = self.create_database(admin_dsn)
+
         self.metrics_port = h.free_port()
         root_key = base64.b64encode(os.urandom(32)).decode()
         common = {
@@ -101,6 +102,7 @@ class Stack:
             "CERROJO_SESSION_METRICS_PORT": str(h.free_port()),
             "CERROJO_KMS_METRICS_PORT": str(h.free_port()),
         }
+
         kms_env = dict(common)
         kms_env.update({
             "CERROJO_KMS_DATABASE_URL": self.dsn + " user=cerrojo_kms",
@@ -115,6 +117,7 @@ class Stack:
         self.session = h.Service("session", extra_env=common)
         self.session.binary = lambda: os.environ.get(
             "CJ_SESSION_BIN", os.path.join(h.BIN_DIR, "cerrojo-session"))
+
         env = dict(common)
         env.update({
             "CERROJO_AUTH_DATABASE_URL": self.dsn + " user=cerrojo_auth",
@@ -131,6 +134,7 @@ class Stack:
         })
         env.update(auth_env or {})
         self.auth = h.Service("auth", extra_env=env)
+
         (self.auth_pb2, auth_grpc, self.common_pb2, self.session_pb2,
          session_grpc) = load_stubs()
         self.auth_grpc = auth_grpc

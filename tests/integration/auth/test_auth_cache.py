@@ -1,6 +1,6 @@
-"""Session's revocation cache after Redis loses it: with the watcher too
+"""Session's revocation cache after Redis loses it. With the watcher too
 slow to step in, every Introspect fails closed (UNAVAILABLE) until auth
-reloads the cache, here by restarting; afterwards a token revoked before
+reloads the cache, here by restarting. Afterwards a token revoked before
 the flush stays inactive and a live one is active again."""
 
 import unittest
