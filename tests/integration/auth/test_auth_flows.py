@@ -183,6 +183,21 @@ class Login(unittest.TestCase):
         self.assertIsNone(err)
         self.assertTrue(reply.session.session_id)
 
+    def test_stateful_login_binds_request_session(self):
+        info = stack.session_stub.CreateSession(
+            stack.session_pb2.CreateSessionRequest(
+                client_secret=os.urandom(SECRET_SIZE)),
+            timeout=ah.CALL_TIMEOUT_S)
+        reply, err = stack.login(self.name, self.password, caller={
+            "channel": "stateful", "session-id": info.session_id})
+        self.assertIsNone(err, err)
+        self.assertFalse(reply.HasField("session"))
+        claims, _ = stack.introspect(reply.access_token)
+        self.assertTrue(claims.active)
+        self.assertEqual(claims.sid, info.session_id)
+        bound = stack.redis("HGET", "cerrojo:sess:s:" + info.session_id, "u")
+        self.assertEqual(bound, self.user_id)
+
     def test_audit_records_reason_never_secret(self):
         _, err = stack.login(self.name, "wrong-password-x")
         self.assertIsNotNone(err)
