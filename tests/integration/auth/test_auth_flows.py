@@ -512,11 +512,25 @@ class AuditAndJobs(unittest.TestCase):
         stack.sql("INSERT INTO auth.revocations (kind, subject, revoked_at, "
                   "expires_at) VALUES ('token', 'expired-jti', now() - "
                   "interval '2 days', now() - interval '1 day')")
+        first, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        # The used first token expired long ago; its successor is live.
+        stack.sql("UPDATE auth.refresh_tokens SET issued_at = now() - "
+                  "interval '40 days', expires_at = now() - interval "
+                  "'10 days' WHERE user_id = '%s' AND used_at IS NOT NULL"
+                  % first.user_id)
         res = stack.run_auth_command("cleanup")
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("cleanup: ran", res.stdout)
         self.assertEqual(stack.sql("SELECT count(*) FROM auth.revocations "
                                    "WHERE subject = 'expired-jti'"), [["0"]])
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.refresh_tokens "
+                                   "WHERE user_id = '%s'" % first.user_id),
+                         [["1"]])
+        _, err = stack.refresh(second.refresh_token)
+        self.assertIsNone(err, err)
         res = stack.run_auth_command("rewrap-keys")
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("rewrap-keys: ran", res.stdout)
