@@ -227,9 +227,15 @@ export class Session {
                           u32(epoch), u64(seq)]);
   }
 
-  async call(method, path, body) {
+  // The epoch the server's clock is in now, from the handshake's offset.
+  currentEpoch() {
+    return Math.floor((Date.now() + this.offset - this.created) / this.epochMs);
+  }
+
+  // Sends a sealed request; options.epoch overrides the current epoch.
+  async call(method, path, body, options = {}) {
     const now = Date.now() + this.offset;
-    const epoch = Math.floor((now - this.created) / this.epochMs);
+    const epoch = options.epoch ?? Math.floor((now - this.created) / this.epochMs);
     const seq = ++this.seq;
     const ek = this.epochKey(epoch);
     const c2s = expandOnly(ek, 'cerrojo client-to-server key v1', 32);

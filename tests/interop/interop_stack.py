@@ -10,8 +10,10 @@ Run with /usr/bin/python3 (python3-grpcio). As a program it starts the
 stack, runs one command with the stack's addresses in its environment,
 stops the stack whatever happened, and exits with the command's status:
 
-    interop_stack.py COMMAND [ARG]...
+    interop_stack.py [--session-env NAME=VALUE]... COMMAND [ARG]...
 
+--session-env sets a variable of cerrojo-session (CERROJO_SESSION_*), such
+as a short epoch length.
 The command gets CJ_GATEWAY_URL, CJ_AUTH_ADDR, CJ_KMS_ADDR,
 CJ_SESSION_ADDR, CJ_CERTS_DIR (ca.pem and one .pem/.key per identity) and
 CJ_GRPC_TLS=1.
@@ -77,9 +79,9 @@ def tls_env(prefix, certs, identity):
 class InteropStack(e2e.E2EStack):
     """The e2e stack; mutual TLS between the programs when tls is true."""
 
-    def __init__(self, tls=True):
+    def __init__(self, tls=True, session_env=None):
         require_env()
-        super().__init__()
+        super().__init__(session_env=session_env)
         # The gateway runs from the test's folder, not the repository.
         self.gateway.env["CERROJO_GATEWAY_OPENAPI_FILE"] = os.path.join(
             h.SOURCE_DIR, "docs", "api", "openapi.json")
@@ -144,23 +146,34 @@ class InteropStack(e2e.E2EStack):
 
 
 def main(argv):
-    if len(argv) < 2:
-        print("usage: interop_stack.py COMMAND [ARG]...", file=sys.stderr)
+    args = argv[1:]
+    session_env = {}
+    while len(args) >= 2 and args[0] == "--session-env":
+        name, sep, value = args[1].partition("=")
+        if not sep or not name.startswith("CERROJO_SESSION_"):
+            print("interop: --session-env takes CERROJO_SESSION_NAME=VALUE, "
+                  "got %r" % args[1], file=sys.stderr)
+            return 2
+        session_env[name] = value
+        args = args[2:]
+    if not args:
+        print("usage: interop_stack.py [--session-env NAME=VALUE]... "
+              "COMMAND [ARG]...", file=sys.stderr)
         return 2
-    if argv[1].endswith("run-node-test.sh"):
+    if args[0].endswith("run-node-test.sh"):
         require_tool("node")
         require_tool("npm")
-    stack = InteropStack().start()
+    stack = InteropStack(session_env=session_env).start()
     rc = 1
     try:
         env = dict(os.environ)
         env.update(stack.environ())
         try:
-            rc = subprocess.run(argv[1:], env=env,
+            rc = subprocess.run(args, env=env,
                                 timeout=COMMAND_TIMEOUT_S).returncode
         except subprocess.TimeoutExpired:
             print("interop: %s ran longer than %d s" %
-                  (argv[1], COMMAND_TIMEOUT_S))
+                  (args[0], COMMAND_TIMEOUT_S))
             rc = 1
         if rc != 0:
             print(stack.logs())
