@@ -22,7 +22,9 @@
  * Reconnect backoff after a peer went away, in milliseconds. gRPC's own
  * default grows to 120 s, which would keep a restarted kms or session
  * unreachable long after it is back; a replica restart must cost about a
- * second at most.
+ * second at most. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left at its default:
+ * despite its name it bounds each connection attempt, and 100 ms is too
+ * short for a TLS handshake on a loaded machine.
  */
 #define CJ_RPC_CLIENT_RECONNECT_MIN_MS 100
 #define CJ_RPC_CLIENT_RECONNECT_MAX_MS 1000
