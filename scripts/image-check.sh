@@ -259,6 +259,13 @@ in_root() { # runs a command in the root as the image's user, from its home
         "${image_env[@]}" sh -c 'cd /var/lib/cerrojo && exec "$@"' sh "$@"
 }
 
+# Starts a service in the background: exec turns the background subshell
+# into the service itself, so $! is the pid that cleanup's kill must reach.
+in_root_background() {
+    exec chroot --userspec="$IMAGE_UID:$IMAGE_UID" "$chroot_dir" /usr/bin/env -i \
+        "${image_env[@]}" sh -c 'cd /var/lib/cerrojo && exec "$@"' sh "$@"
+}
+
 if ! out=$(in_root cerrojo-migrate up 2>&1); then
     echo "$out" >&2
     die "cerrojo-migrate up failed in the runtime root"
@@ -275,7 +282,7 @@ is_ready() {
 
 for svc in kms session auth gateway; do
     log=$work/cerrojo-$svc.log
-    in_root "cerrojo-$svc" >"$log" 2>&1 &
+    in_root_background "cerrojo-$svc" >"$log" 2>&1 &
     pids+=($!)
     pid=$!
     waited=0
