@@ -28,6 +28,9 @@ struct gw_jwks_cache {
     int64_t fetched_ms; /* monotonic; 0 when never */
     /* Last fetch attempt, monotonic ms; read and written atomically. */
     int64_t attempted_ms;
+    /* Held for the whole of a fetch, so that a request that finds no set
+     * while the first fetch is in flight can wait for it. */
+    pthread_mutex_t fetch_lock;
 };
 
 static const struct gw_rpc gw_get_jwks_rpc = {
@@ -54,6 +57,7 @@ struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
     cache->backends = backends;
     cache->refresh_seconds = refresh_seconds;
     pthread_rwlock_init(&cache->lock, NULL);
+    pthread_mutex_init(&cache->fetch_lock, NULL);
     return cache;
 }
 
@@ -65,6 +69,7 @@ void gw_jwks_cache_free(struct gw_jwks_cache *cache)
     cj_jwks_free(cache->set);
     free(cache->json);
     pthread_rwlock_destroy(&cache->lock);
+    pthread_mutex_destroy(&cache->fetch_lock);
     free(cache);
 }
 
@@ -105,6 +110,7 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache)
                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         return; /* another thread is fetching */
     }
+    pthread_mutex_lock(&cache->fetch_lock);
     code = gw_backend_call(cache->backends, &gw_get_jwks_rpc, NULL,
                            &request.base, &message, detail, sizeof(detail));
     if (code != GRPC_STATUS_OK) {
@@ -135,9 +141,20 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache)
     json = NULL;
 
 out:
+    pthread_mutex_unlock(&cache->fetch_lock);
     cj_jwks_free(set);
     free(json);
     gw_json_message_free(message);
+}
+
+static bool gw_jwks_missing(struct gw_jwks_cache *cache)
+{
+    bool missing;
+
+    pthread_rwlock_rdlock(&cache->lock);
+    missing = cache->set == NULL;
+    pthread_rwlock_unlock(&cache->lock);
+    return missing;
 }
 
 static void gw_jwks_refresh_if_stale(struct gw_jwks_cache *cache)
@@ -147,8 +164,17 @@ static void gw_jwks_refresh_if_stale(struct gw_jwks_cache *cache)
     pthread_rwlock_rdlock(&cache->lock);
     stale = gw_jwks_stale(cache, gw_monotonic_ms());
     pthread_rwlock_unlock(&cache->lock);
-    if (stale) {
-        gw_jwks_fetch(cache);
+    if (!stale) {
+        return;
+    }
+    gw_jwks_fetch(cache);
+    /* With no set at all, another thread's fetch may be in flight (the
+     * first requests after start arrive together): wait for it, bounded
+     * by the backend deadline, instead of answering 503. A stale set is
+     * still used while it refreshes. */
+    if (gw_jwks_missing(cache)) {
+        pthread_mutex_lock(&cache->fetch_lock);
+        pthread_mutex_unlock(&cache->fetch_lock);
     }
 }
 
