@@ -16,6 +16,7 @@
 #include "gw_jwks.h"
 #include "gw_limits.h"
 #include "gw_redis.h"
+#include "gw_routes.h"
 #include "gw_settings.h"
 #include "log.h"
 
@@ -111,6 +112,11 @@ int main(int argc, char **argv)
         return 2;
     }
     cj_log_init("gateway", settings.log_level);
+    gw_routes_enable_bench(settings.bench_route);
+    if (settings.bench_route) {
+        cj_log(CJ_LOG_WARN, "gateway.bench_route_enabled", NULL,
+               CJ_F_STR("path", "/v1/bench/ping"));
+    }
 
     /* Block the stop signals in every thread; main waits for them. */
     sigemptyset(&signals);

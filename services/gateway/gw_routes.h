@@ -81,7 +81,17 @@ struct gw_route {
     /* The response carries tokens: Cache-Control: no-store. Every sealed
      * response gets no-store too. */
     bool token_response;
+    /* Served only after gw_routes_enable_bench(true); unknown (404)
+     * otherwise. */
+    bool bench_only;
 };
+
+/*
+ * Enables the benchmark-only routes (GET /v1/bench/ping, which makes one
+ * trivial gRPC call to auth). Called once at start from the
+ * CERROJO_GATEWAY_BENCH_ROUTE setting, which only the dev profile accepts.
+ */
+void gw_routes_enable_bench(bool enabled);
 
 /* Looks up (path, method). Returns the route, or NULL with *allowed set to
  * the methods the path accepts (0 when the path is unknown: 404). HEAD is

@@ -40,6 +40,7 @@ struct gw_raw_settings {
     long long rate_burst;
     long long handshake_rate_per_minute;
     long long handshake_rate_burst;
+    bool bench_route;
 };
 
 #define GW_OPT(var, kind, field, def, lo, hi, text)                            \
@@ -127,6 +128,9 @@ static const struct cj_config_option gw_options[] = {
     GW_OPT("CERROJO_GATEWAY_HANDSHAKE_RATE_BURST", CJ_CONFIG_INT,
            handshake_rate_burst, GW_XSTR(GW_HANDSHAKE_RATE_BURST_DEFAULT), 1,
            1000000, "handshakes per client IP allowed at once"),
+    GW_OPT("CERROJO_GATEWAY_BENCH_ROUTE", CJ_CONFIG_BOOL, bench_route,
+           "false", 0, 0,
+           "true: serve GET /v1/bench/ping for make bench (dev only)"),
 };
 /* clang-format on */
 
@@ -238,6 +242,7 @@ static void gw_convert_numbers(const struct gw_raw_settings *raw,
     out->rate_burst = (unsigned)raw->rate_burst;
     out->handshake_rate_per_minute = (unsigned)raw->handshake_rate_per_minute;
     out->handshake_rate_burst = (unsigned)raw->handshake_rate_burst;
+    out->bench_route = raw->bench_route;
 }
 
 /* Checks the rules that span variables or depend on the profile. */
@@ -257,6 +262,13 @@ static enum cj_status gw_settings_check(const struct gw_settings *s, char *err,
                  "CERROJO_TLS_CA, CERROJO_GATEWAY_TLS_CERT and "
                  "CERROJO_GATEWAY_TLS_KEY must all be set, or "
                  "CERROJO_GRPC_PLAINTEXT=true in the dev profile");
+        return CJ_ERR_INVALID;
+    }
+    if (s->profile != GW_PROFILE_DEV && s->bench_route) {
+        snprintf(err, err_size,
+                 "CERROJO_GATEWAY_BENCH_ROUTE: the benchmark route is allowed "
+                 "only in the dev profile (profile is %s)",
+                 gw_profile_name(s->profile));
         return CJ_ERR_INVALID;
     }
     /* Behind a load balancer every client would share the proxy's IP (one

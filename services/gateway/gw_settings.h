@@ -84,13 +84,15 @@ struct gw_settings {
      * configure auth, which issues them. */
     char jwt_issuer[GW_CLAIM_SIZE];
     char jwt_audience[GW_CLAIM_SIZE];
+    /* GET /v1/bench/ping for `make bench`; dev profile only. */
+    bool bench_route;
 };
 
 /*
  * Fills `out` from the environment (CERROJO_PROFILE, CERROJO_LOG_LEVEL,
  * CERROJO_GATEWAY_*, CERROJO_{KMS,SESSION,AUTH}_ADDR, CERROJO_REDIS_ADDR,
- * CERROJO_GRPC_PLAINTEXT, CERROJO_TLS_CA, CERROJO_AUTH_ISSUER and
- * CERROJO_AUTH_AUDIENCE).
+ * CERROJO_GRPC_PLAINTEXT, CERROJO_TLS_CA, CERROJO_AUTH_ISSUER,
+ * CERROJO_AUTH_AUDIENCE and CERROJO_GATEWAY_BENCH_ROUTE).
  * Returns CJ_ERR_INVALID with the variable's name and the problem in err.
  */
 CJ_WARN_UNUSED enum cj_status gw_settings_load(struct gw_settings *out,

@@ -133,6 +133,28 @@ static void test_sealed_routes_have_rpc_descriptors(void **state)
     }
 }
 
+static void test_bench_route_only_when_enabled(void **state)
+{
+    unsigned allowed = 0;
+    const struct gw_route *r;
+
+    (void)state;
+    gw_routes_enable_bench(false);
+    r = gw_route_find("/v1/bench/ping", GW_METHOD_GET, &allowed);
+    assert_null(r);
+    assert_int_equal(allowed, 0);
+
+    gw_routes_enable_bench(true);
+    r = gw_route_find("/v1/bench/ping", GW_METHOD_GET, &allowed);
+    assert_non_null(r);
+    assert_int_equal(r->modes, GW_MODE_PLAIN);
+    assert_int_equal(r->rpc.backend, GW_BACKEND_AUTH);
+    assert_string_equal(r->rpc.path, "/grpc.health.v1.Health/Check");
+
+    gw_routes_enable_bench(false);
+    assert_null(gw_route_find("/v1/bench/ping", GW_METHOD_GET, &allowed));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_head_only_on_plain_get_routes),
         cmocka_unit_test(test_method_parse_refuses_other_verbs),
         cmocka_unit_test(test_sealed_routes_have_rpc_descriptors),
+        cmocka_unit_test(test_bench_route_only_when_enabled),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
