@@ -116,6 +116,22 @@ static enum cj_status call(enum caller who, const char *method,
                               CALL_TIMEOUT_MS, resp, NULL, error);
 }
 
+/* Whether something accepts TCP connections on the server's address. */
+static bool port_open(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    int port = atoi(strchr(address, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((uint16_t)port);
+    bool open =
+        fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return open;
+}
+
 static bool server_ready(void)
 {
     Cerrojo__V1__GetJwksRequest req = CERROJO__V1__GET_JWKS_REQUEST__INIT;
@@ -156,6 +172,10 @@ static int group_setup(void **state)
     snprintf(log_path, sizeof(log_path), "%s/kms.log", tmp);
     server_pid = spawn_kms(argv, env, log_path);
 
+    /* Clients are made once the port accepts connections, so that their
+     * channels never start in reconnect backoff. */
+    for (int waited = 0; waited < START_WAIT_MS && !port_open(); waited += 100)
+        usleep(100 * 1000);
     for (int i = 0; i < N_CALLERS; i++) {
         char cert[192];
         char key[192];
