@@ -28,6 +28,7 @@ struct cj_rpc_client {
     grpc_channel *channel;
     size_t max_message_bytes;
     int64_t default_timeout_ms;
+    bool wait_for_ready;
 };
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
@@ -234,6 +235,7 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
     client->max_message_bytes = o->max_message_bytes != 0
                                     ? o->max_message_bytes
                                     : CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE;
+    client->wait_for_ready = o->wait_for_ready;
     client->default_timeout_ms = o->default_timeout_ms > 0
                                      ? o->default_timeout_ms
                                      : CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS;
@@ -307,6 +309,7 @@ struct client_call {
     grpc_metadata_array trailing_md;
     grpc_status_code code;
     grpc_slice details;
+    uint32_t initial_flags; /* GRPC_INITIAL_METADATA_* */
 };
 
 /* Runs the single batch of a unary call and waits for it. */
@@ -315,6 +318,7 @@ static enum cj_status client_call_run(struct client_call *c)
     grpc_op ops[6];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].flags = c->initial_flags;
     ops[0].data.send_initial_metadata.count = c->caller_md.count;
     ops[0].data.send_initial_metadata.metadata = c->caller_md.items;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
@@ -385,6 +389,8 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
     memset(&c, 0, sizeof(c));
     c.code = GRPC_STATUS_UNKNOWN;
     c.details = grpc_empty_slice();
+    c.initial_flags =
+        client->wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     grpc_metadata_array_init(&c.initial_md);
     grpc_metadata_array_init(&c.trailing_md);
     *response = NULL;

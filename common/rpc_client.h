@@ -58,6 +58,15 @@ struct cj_rpc_client_options {
     const char *expected_server_identity;
     size_t max_message_bytes;
     int64_t default_timeout_ms;
+    /*
+     * Wait for a connection until the deadline instead of failing at once
+     * while the channel is reconnecting, so that a restarted or newly
+     * started peer costs a short wait rather than an error. A peer that
+     * stays down then ends the call with CJ_ERR_TIMEOUT at the deadline.
+     * Waiting happens before anything is sent, so it is safe for calls
+     * that are not idempotent.
+     */
+    bool wait_for_ready;
 };
 
 struct cj_rpc_client;

@@ -83,6 +83,7 @@ static enum cj_status open_client(struct auth_service *svc, const char *target,
         .tls_key_file = svc->cfg.grpc.tls_key,
         .tls_server_name = svc->cfg.tls_server_name,
         .default_timeout_ms = svc->cfg.rpc_timeout_ms,
+        .wait_for_ready = true,
     };
     enum cj_status rc = cj_rpc_client_create(&opts, out);
 

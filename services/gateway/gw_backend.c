@@ -69,6 +69,7 @@ static enum cj_status gw_backends_connect(struct gw_backends *backends)
             .tls_key_file = settings->tls_key,
             .max_message_bytes = GW_BACKEND_MESSAGE_BYTES_MAX,
             .default_timeout_ms = settings->rpc_deadline_ms,
+            .wait_for_ready = true,
         };
         enum cj_status status =
             cj_rpc_client_create(&options, &backends->clients[b]);
