@@ -60,21 +60,24 @@ static const char global_usage[] =
 
 static int usage_error(const char *fmt, const char *arg)
 {
+    /* One line, as scripts expect: the problem, then where help is. */
     fprintf(stderr, "cerrojo: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nRun 'cerrojo --help' for usage.\n");
+    fprintf(stderr, " (see 'cerrojo --help')\n");
     return CLI_EXIT_USAGE;
 }
 
 static int fail(const struct cjc_error *err)
 {
-    if (err->code[0] != '\0')
-        fprintf(stderr, "cerrojo: %s (%s)\n", err->message, err->code);
-    else
-        fprintf(stderr, "cerrojo: %s\n", err->message);
+    char retry[48] = "";
+
     if (err->retry_after_seconds > 0)
-        fprintf(stderr, "cerrojo: retry after %ld s\n",
-                err->retry_after_seconds);
+        snprintf(retry, sizeof(retry), "; retry after %ld s",
+                 err->retry_after_seconds);
+    if (err->code[0] != '\0')
+        fprintf(stderr, "cerrojo: %s (%s)%s\n", err->message, err->code, retry);
+    else
+        fprintf(stderr, "cerrojo: %s%s\n", err->message, retry);
     return CLI_EXIT_FAILED;
 }
 
@@ -474,6 +477,13 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
             usage_error("unknown option '%s'", opt);
             return -1;
         }
+    }
+    if (strncmp(cli->opts.url, "http://", 7) != 0 &&
+        strncmp(cli->opts.url, "https://", 8) != 0) {
+        usage_error("invalid URL '%s': expected http://HOST:PORT or "
+                    "https://HOST:PORT",
+                    cli->opts.url);
+        return -1;
     }
     if (i >= argc) {
         usage_error("%s", "missing COMMAND");

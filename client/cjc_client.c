@@ -21,6 +21,8 @@
 #include "envelope_stateless.h"
 #include "ratchet.h"
 
+/* Refresh this long before the access token expires, in milliseconds. */
+#define CJC_TOKEN_REFRESH_MARGIN_MS 30000
 /* Largest response error message kept, in bytes. */
 #define CJC_MESSAGE_MAX 400
 
@@ -397,6 +399,30 @@ open_stateless_response(const struct cj_stateless_client *sc,
                            err);
 }
 
+/*
+ * Refreshes the tokens first when the access token has expired or is about
+ * to, so that a stateless call (logout included) does not fail with
+ * invalid_token while a valid refresh token sits in the state file.
+ */
+static enum cj_status ensure_fresh_access_token(struct cjc_client *c,
+                                                struct cjc_error *err)
+{
+    json_t *tokens = json_object_get(c->state, "tokens");
+    json_t *result = NULL;
+    json_int_t expires_at = 0;
+    enum cj_status rc;
+
+    if (!get_int(tokens, "access_expires_at_ms", &expires_at) ||
+        json_object_get(tokens, "refresh_token") == NULL ||
+        (json_int_t)server_ms(c) + CJC_TOKEN_REFRESH_MARGIN_MS < expires_at)
+        return CJ_OK;
+    trace("the access token expires within %d s: refreshing first",
+          CJC_TOKEN_REFRESH_MARGIN_MS / 1000);
+    rc = cjc_refresh(c, &result, err);
+    json_decref(result);
+    return rc;
+}
+
 static enum cj_status request_stateless(struct cjc_client *c,
                                         const char *method, const char *path,
                                         json_t *body, bool with_token,
@@ -415,6 +441,9 @@ static enum cj_status request_stateless(struct cjc_client *c,
     if (rc != CJ_OK)
         goto out;
     if (with_token) {
+        rc = ensure_fresh_access_token(c, err);
+        if (rc != CJ_OK)
+            goto out;
         token = json_string_value(json_object_get(
             json_object_get(c->state, "tokens"), "access_token"));
         if (token == NULL) {

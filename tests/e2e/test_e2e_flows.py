@@ -100,6 +100,29 @@ class Stateless(unittest.TestCase):
         client.ok("refresh")
         client.ok("me")
 
+    def test_expired_access_token_is_refreshed_first(self):
+        client, name = new_user("--stateless")
+        state = client.saved_state()
+        before = state["tokens"]["refresh_token"]
+        # Pretend the access token expired: the client must refresh before
+        # sealing it into a request, logout included.
+        state["tokens"]["access_expires_at_ms"] = 0
+        with open(client.state, "w") as f:
+            json.dump(state, f)
+        self.assertEqual(client.ok("me")["username"], name)
+        after = client.saved_state()["tokens"]["refresh_token"]
+        self.assertNotEqual(after, before)
+        state = client.saved_state()
+        state["tokens"]["access_expires_at_ms"] = 0
+        with open(client.state, "w") as f:
+            json.dump(state, f)
+        client.ok("logout")
+        rows = stack.sql("SELECT count(*) FROM auth.refresh_tokens t JOIN "
+                         "auth.users u ON u.id = t.user_id WHERE "
+                         "u.username = '%s' AND t.revoked_at IS NULL AND "
+                         "t.used_at IS NULL" % name)
+        self.assertEqual(rows, [["0"]])
+
     def test_protected_data_needs_stateful_session(self):
         client, _ = new_user("--stateless")
         status, _, err = client.run("data", "get", "protected")
