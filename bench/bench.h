@@ -30,7 +30,7 @@
 #define BENCH_SERIES_SLOT_MS 250
 #define BENCH_SERIES_SLOTS   (BENCH_SECONDS_MAX * 1000 / BENCH_SERIES_SLOT_MS + 8)
 /* Maximum processes one run watches with --watch. */
-#define BENCH_WATCH_MAX 8
+#define BENCH_WATCH_MAX 32
 /* Bytes signed per request in the signing flows: about the length of a
  * JWT's header and claims in base64url. */
 #define BENCH_SIGN_INPUT_BYTES 320

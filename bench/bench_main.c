@@ -393,6 +393,21 @@ static double cpu_seconds_self(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* Removes the client state files of a folder this run created, then the
+ * folder. */
+static void remove_state_dir(const char *dir, unsigned connections)
+{
+    char path[512];
+
+    for (unsigned i = 0; i < connections; i++) {
+        snprintf(path, sizeof(path), "%s/worker-%u.json", dir, i);
+        unlink(path);
+    }
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "cerrojo-bench: cannot remove %s: %s\n", dir,
+                strerror(errno));
+}
+
 static char *make_state_dir(char *buf, size_t size)
 {
     snprintf(buf, size, "/tmp/cerrojo-bench.XXXXXX");
@@ -425,6 +440,7 @@ int main(int argc, char **argv)
     double elapsed_s, rps, cpu_self0, cpu_self;
     uint64_t end_ns;
     size_t slots;
+    bool made_state_dir = false;
     int rc = 1;
 
     if (!parse_args(argc, argv, &config) || !check_targets(&config))
@@ -436,16 +452,18 @@ int main(int argc, char **argv)
     randombytes_buf(&config.run_id, sizeof(config.run_id));
     if (config.label == NULL)
         config.label = config.flow->name;
-    if (config.state_dir == NULL &&
-        (config.state_dir = make_state_dir(state_dir, sizeof(state_dir))) ==
-            NULL) {
-        fprintf(stderr, "cerrojo-bench: cannot create a state folder: %s\n",
-                strerror(errno));
-        return 1;
+    if (config.state_dir == NULL) {
+        config.state_dir = make_state_dir(state_dir, sizeof(state_dir));
+        if (config.state_dir == NULL) {
+            fprintf(stderr, "cerrojo-bench: cannot create a state folder: %s\n",
+                    strerror(errno));
+            return 1;
+        }
+        made_state_dir = true;
     }
     if (!bench_flows_setup(&config, setup_err, sizeof(setup_err))) {
         fprintf(stderr, "cerrojo-bench: %s\n", setup_err);
-        return 1;
+        goto out;
     }
 
     run.config = &config;
@@ -580,6 +598,8 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&run.started);
 
 out:
+    if (made_state_dir)
+        remove_state_dir(config.state_dir, config.connections);
     free(run.workers);
     free(args);
     free(threads);

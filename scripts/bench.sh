@@ -253,8 +253,23 @@ start_stack() {
     done
     # Idle memory: after a short settle, before any load.
     sleep 1
+    # RSS counts shared library pages too; Pss shares them out among the
+    # processes mapping them, Anonymous is the private heap and stacks.
     for svc in kms session auth gateway; do
-        echo "idle_rss_kb.$alg.$svc=$(awk '/^VmRSS:/ {print $2}' "/proc/${svc_pid[$svc]}/status")" >>"$meta"
+        local pid=${svc_pid[$svc]}
+        echo "idle_rss_kb.$alg.$svc=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")" >>"$meta"
+        echo "idle_pss_kb.$alg.$svc=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")" >>"$meta"
+        echo "idle_anon_kb.$alg.$svc=$(awk '/^Anonymous:/ {print $2}' "/proc/$pid/smaps_rollup")" >>"$meta"
+    done
+}
+
+# Stops and starts the four services over the same stores, now holding
+# their keys: the start-to-ready time of an ordinary restart.
+restart_services() {
+    local svc
+    stop_services
+    for svc in kms session auth gateway; do
+        start_service "$svc" restart
     done
 }
 
@@ -397,8 +412,17 @@ nginx_flows() {
             return 1
         fi
     done
-    measure nginx-static http $CONNS_HTTP "$BENCH_SECONDS" --url "http://127.0.0.1:$port_static" --path /small.json
-    measure nginx-proxy http $CONNS_HTTP "$BENCH_SECONDS" --url "http://127.0.0.1:$port_proxy" --path /small.json
+    # Every nginx process we started, masters and their workers (children
+    # by parent pid), for CPU per request.
+    local watch=() master child n=0
+    for master in "${nginx_pids[@]}"; do
+        for child in $master $(pgrep -P "$master" || true); do
+            n=$((n + 1))
+            watch+=(--watch "nginx$n=$child")
+        done
+    done
+    measure nginx-static http $CONNS_HTTP "$BENCH_SECONDS" --url "http://127.0.0.1:$port_static" --path /small.json "${watch[@]}"
+    measure nginx-proxy http $CONNS_HTTP "$BENCH_SECONDS" --url "http://127.0.0.1:$port_proxy" --path /small.json "${watch[@]}"
     local pid
     for pid in "${nginx_pids[@]}"; do
         stop_pid "$pid"
@@ -454,6 +478,7 @@ fi
 if want rs256; then
     start_stack RS256
     stack_flows RS256
+    restart_services
     stop_services
     stop_stores
 fi
