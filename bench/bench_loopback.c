@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Longest host text the checks accept, with the NUL. */
+/* Maximum host text the checks accept, with the NUL. */
 #define BENCH_HOST_MAX 256
 
 bool bench_host_is_loopback(const char *host)

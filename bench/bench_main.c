@@ -1,7 +1,7 @@
 /*
  * cerrojo-bench: a closed-loop load generator. Each connection is a thread
  * with its own client and keep-alive connection that sends its next request
- * as soon as the previous one is answered, for a bounded time and request
+ * as soon as the previous response arrives, for a bounded time and request
  * count. Every latency goes into a log-bucket histogram; the result is one
  * "RESULT key=value ..." line on stdout.
  */
@@ -200,7 +200,8 @@ static bool parse_args(int argc, char **argv, struct bench_config *c)
     }
     c->flow = bench_flow_find(argv[1]);
     if (c->flow == NULL) {
-        fprintf(stderr, "cerrojo-bench: unknown flow '%s'\n", argv[1]);
+        fprintf(stderr, "cerrojo-bench: unknown flow '%s'; see --help\n",
+                argv[1]);
         usage(stderr);
         return false;
     }

@@ -348,7 +348,9 @@ flood_flows() {
         if [[ $flow == introspect ]]; then
             measure "flood.$flow" introspect $CONNS_GRPC "$inner" "${g[@]}" --grpc "127.0.0.1:$auth_port"
         else
-            measure "flood.$flow" me-stateful $CONNS_HTTP "$inner" "${g[@]}"
+            # The gateway accepts 64 connections per client IP and the
+            # flood holds CONNS_LOGIN of them.
+            measure "flood.$flow" me-stateful $((CONNS_HTTP - CONNS_LOGIN)) "$inner" "${g[@]}"
         fi
         wait "$pid" || true
         bg_pids=("${bg_pids[@]/$pid/}")
