@@ -24,6 +24,16 @@
 #define CJ_MD_USER_AGENT       "cerrojo-user-agent"
 #define CJ_MD_REQUEST_ID       "cerrojo-request-id"
 
+/*
+ * Trailing metadata of an error status: whole seconds the client should
+ * wait before trying again, in decimal (the unit of HTTP's Retry-After).
+ * gRPC's own grpc-retry-pushback-ms is not used because the core's retry
+ * machinery acts on it, while this value is only passed on to the client.
+ */
+#define CJ_MD_RETRY_AFTER "retry-after-seconds"
+/* Largest retry-after value sent or accepted, in seconds (one day). */
+#define CJ_RETRY_AFTER_MAX_S 86400
+
 /* Length limits of the values, in bytes. */
 #define CJ_CALLER_ID_MAX_LEN         128
 #define CJ_CALLER_REQUEST_ID_MAX_LEN 64

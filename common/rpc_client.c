@@ -375,6 +375,37 @@ static void error_set(char *error, const char *format, const char *text)
     }
 }
 
+int64_t cj_rpc_retry_after_parse(const char *text, size_t len)
+{
+    int64_t seconds = 0;
+
+    if (len == 0 || len > 6 || text[0] == '0') {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return 0;
+        }
+        seconds = seconds * 10 + (text[i] - '0');
+    }
+    return seconds <= CJ_RETRY_AFTER_MAX_S ? seconds : 0;
+}
+
+/* Returns the retry-after value among `trailers`; 0 when absent. */
+static int64_t retry_after_find(const grpc_metadata_array *trailers)
+{
+    for (size_t i = 0; i < trailers->count; i++) {
+        const grpc_metadata *md = &trailers->metadata[i];
+
+        if (grpc_slice_str_cmp(md->key, CJ_MD_RETRY_AFTER) == 0) {
+            return cj_rpc_retry_after_parse(
+                (const char *)GRPC_SLICE_START_PTR(md->value),
+                GRPC_SLICE_LENGTH(md->value));
+        }
+    }
+    return 0;
+}
+
 enum cj_status
 cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
                    const ProtobufCMessage *request,
@@ -382,6 +413,30 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
                    const struct cj_caller_context *caller, int64_t timeout_ms,
                    ProtobufCMessage **response, int *grpc_code, char *error)
 {
+    struct cj_rpc_call_result result;
+    enum cj_status status =
+        cj_rpc_client_call_result(client, path, request, response_type, caller,
+                                  timeout_ms, response, &result);
+
+    if (grpc_code != NULL) {
+        *grpc_code = result.grpc_code;
+    }
+    if (error != NULL) {
+        memcpy(error, result.error, CJ_RPC_CLIENT_ERROR_MAX);
+    }
+    return status;
+}
+
+enum cj_status
+cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
+                          const ProtobufCMessage *request,
+                          const ProtobufCMessageDescriptor *response_type,
+                          const struct cj_caller_context *caller,
+                          int64_t timeout_ms, ProtobufCMessage **response,
+                          struct cj_rpc_call_result *call_result)
+{
+    struct cj_rpc_call_result ignored;
+    char *error;
     enum cj_status result;
     struct client_call c;
     char caller_error[CJ_CALLER_ERROR_MAX];
@@ -394,10 +449,12 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
     grpc_metadata_array_init(&c.initial_md);
     grpc_metadata_array_init(&c.trailing_md);
     *response = NULL;
-    if (grpc_code != NULL) {
-        *grpc_code = GRPC_STATUS_UNKNOWN;
+    if (call_result == NULL) {
+        call_result = &ignored;
     }
-    error_set(error, "%s", "");
+    memset(call_result, 0, sizeof(*call_result));
+    call_result->grpc_code = GRPC_STATUS_UNKNOWN;
+    error = call_result->error;
 
     if (caller != NULL) {
         result = cj_caller_metadata_build(caller, &c.caller_md, caller_error);
@@ -430,15 +487,12 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
         error_set(error, "call to %s could not run", path);
         goto out;
     }
-    if (grpc_code != NULL) {
-        *grpc_code = c.code;
-    }
+    call_result->grpc_code = c.code;
     if (c.code != GRPC_STATUS_OK) {
-        if (error != NULL) {
-            snprintf(error, CJ_RPC_CLIENT_ERROR_MAX, "%.*s",
-                     (int)GRPC_SLICE_LENGTH(c.details),
-                     (const char *)GRPC_SLICE_START_PTR(c.details));
-        }
+        snprintf(error, CJ_RPC_CLIENT_ERROR_MAX, "%.*s",
+                 (int)GRPC_SLICE_LENGTH(c.details),
+                 (const char *)GRPC_SLICE_START_PTR(c.details));
+        call_result->retry_after_s = retry_after_find(&c.trailing_md);
         result = cj_status_from_grpc(c.code);
         goto out;
     }

@@ -102,4 +102,34 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
                    const struct cj_caller_context *caller, int64_t timeout_ms,
                    ProtobufCMessage **response, int *grpc_code, char *error);
 
+/* Outcome of one call, apart from its response message. */
+struct cj_rpc_call_result {
+    int grpc_code;                       /* raw gRPC status code */
+    char error[CJ_RPC_CLIENT_ERROR_MAX]; /* the server's status message */
+    /*
+     * Seconds from the server's CJ_MD_RETRY_AFTER trailer, 1 to
+     * CJ_RETRY_AFTER_MAX_S; 0 when it sent none or an invalid one.
+     */
+    int64_t retry_after_s;
+};
+
+/*
+ * Calls like cj_rpc_client_call, and fills `result` (may be NULL) with the
+ * status code, the message and the retry-after value of the call.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
+                          const ProtobufCMessage *request,
+                          const ProtobufCMessageDescriptor *response_type,
+                          const struct cj_caller_context *caller,
+                          int64_t timeout_ms, ProtobufCMessage **response,
+                          struct cj_rpc_call_result *result);
+
+/*
+ * Parses a CJ_MD_RETRY_AFTER value: 1 to CJ_RETRY_AFTER_MAX_S decimal
+ * seconds without sign, spaces or leading zeros. Returns 0 for anything
+ * else.
+ */
+int64_t cj_rpc_retry_after_parse(const char *text, size_t len);
+
 #endif

@@ -172,6 +172,14 @@ int64_t cj_rpc_call_remaining_ms(const struct cj_rpc_call *call);
 void cj_rpc_call_set_error(struct cj_rpc_call *call, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * Attaches a retry-after value to the call's error status, sent as the
+ * trailing metadata CJ_MD_RETRY_AFTER. `seconds` is clamped to
+ * 1..CJ_RETRY_AFTER_MAX_S; a value of 0 or less removes it. It is ignored
+ * when the handler returns CJ_OK.
+ */
+void cj_rpc_call_set_retry_after(struct cj_rpc_call *call, int64_t seconds);
+
 /* --- Running a service process ----------------------------------------- */
 
 /*

@@ -37,6 +37,10 @@ struct cj_rpc_call {
     grpc_byte_buffer *response_payload;
     grpc_slice status_details;
     bool status_details_set;
+    /* Decimal seconds for CJ_MD_RETRY_AFTER; "" when none is sent. The
+     * trailer's slices point here, so it lives as long as the call. */
+    char retry_after[24];
+    grpc_metadata trailer;
     int cancelled;
 };
 
@@ -80,6 +84,19 @@ void cj_rpc_call_set_error(struct cj_rpc_call *call, const char *format, ...)
     va_start(ap, format);
     vsnprintf(call->error, sizeof(call->error), format, ap);
     va_end(ap);
+}
+
+void cj_rpc_call_set_retry_after(struct cj_rpc_call *call, int64_t seconds)
+{
+    if (seconds <= 0) {
+        call->retry_after[0] = '\0';
+        return;
+    }
+    if (seconds > CJ_RETRY_AFTER_MAX_S) {
+        seconds = CJ_RETRY_AFTER_MAX_S;
+    }
+    snprintf(call->retry_after, sizeof(call->retry_after), "%lld",
+             (long long)seconds);
 }
 
 static void call_free(struct cj_rpc_call *call)
@@ -142,6 +159,12 @@ static void call_reply(struct cj_rpc_call *call, enum cj_status status)
     ops[n].data.send_status_from_server.status = code;
     ops[n].data.send_status_from_server.status_details =
         code != GRPC_STATUS_OK ? &call->status_details : NULL;
+    if (code != GRPC_STATUS_OK && call->retry_after[0] != '\0') {
+        call->trailer.key = grpc_slice_from_static_string(CJ_MD_RETRY_AFTER);
+        call->trailer.value = grpc_slice_from_static_string(call->retry_after);
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = &call->trailer;
+    }
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &call->cancelled;

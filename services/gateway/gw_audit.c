@@ -63,8 +63,9 @@ static void gw_audit_send(struct gw_audit *audit,
     }
     request.event = (char *)ev->event;
     request.detail_json = text;
-    code = gw_backend_call(audit->backends, &gw_record_audit_rpc, &caller,
-                           &request.base, &response, detail, sizeof(detail));
+    code =
+        gw_backend_call(audit->backends, &gw_record_audit_rpc, &caller,
+                        &request.base, &response, detail, sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         cj_log(CJ_LOG_WARN, "gateway.audit_failed", ev->request_id,
                CJ_F_STR("audit_event", ev->event),

@@ -36,8 +36,9 @@ static enum gw_error gw_auth_check_revoked(const struct gw_context *ctx,
     request.user_id = (char *)claims->sub;
     request.issued_at = claims->iat;
     request.session_id = (char *)claims->sid;
-    code = gw_backend_call(ctx->backends, &gw_is_revoked_rpc, &caller,
-                           &request.base, &response, detail, sizeof(detail));
+    code =
+        gw_backend_call(ctx->backends, &gw_is_revoked_rpc, &caller,
+                        &request.base, &response, detail, sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         /* FAILED_PRECONDITION (cache not loaded) maps to unavailable too:
          * an unknown revocation state never lets a token through. */

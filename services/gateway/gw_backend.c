@@ -247,26 +247,35 @@ static void gw_caller_fill(const struct gw_caller *caller,
     gw_copy_id(out->request_id, sizeof(out->request_id), caller->request_id);
 }
 
-grpc_status_code
-gw_backend_call(struct gw_backends *backends, const struct gw_rpc *rpc,
-                const struct gw_caller *caller, const ProtobufCMessage *request,
-                ProtobufCMessage **response, char *detail, size_t detail_size)
+grpc_status_code gw_backend_call(struct gw_backends *backends,
+                                 const struct gw_rpc *rpc,
+                                 const struct gw_caller *caller,
+                                 const ProtobufCMessage *request,
+                                 ProtobufCMessage **response, char *detail,
+                                 size_t detail_size, unsigned *retry_after_s)
 {
     struct cj_caller_context context;
-    char error[CJ_RPC_CLIENT_ERROR_MAX] = "";
-    int code = -1;
+    struct cj_rpc_call_result result;
+    int code;
     enum cj_status status;
 
     *response = NULL;
+    if (retry_after_s != NULL) {
+        *retry_after_s = 0;
+    }
     if (rpc->backend <= GW_BACKEND_NONE || rpc->backend >= GW_BACKEND_COUNT) {
         snprintf(detail, detail_size, "route has no backend");
         return GRPC_STATUS_INTERNAL;
     }
     gw_caller_fill(caller, &context);
-    status = cj_rpc_client_call(
+    status = cj_rpc_client_call_result(
         backends->clients[rpc->backend], rpc->path, request, rpc->response,
-        &context, backends->settings->rpc_deadline_ms, response, &code, error);
-    snprintf(detail, detail_size, "%s", error);
+        &context, backends->settings->rpc_deadline_ms, response, &result);
+    snprintf(detail, detail_size, "%s", result.error);
+    code = result.grpc_code;
+    if (retry_after_s != NULL) {
+        *retry_after_s = (unsigned)result.retry_after_s;
+    }
     if (status == CJ_OK) {
         return GRPC_STATUS_OK;
     }

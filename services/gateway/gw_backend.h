@@ -61,11 +61,15 @@ void gw_backends_free(struct gw_backends *backends);
  * configured deadline. On GRPC_STATUS_OK *response is a new message of
  * rpc->response (free it with gw_json_message_free()); otherwise it is
  * NULL. `detail` gets the status message for the log, never for clients.
+ * `retry_after_s` (may be NULL) gets the seconds the backend asked the
+ * client to wait (its CJ_MD_RETRY_AFTER trailer), or 0 when it sent none.
  */
-grpc_status_code
-gw_backend_call(struct gw_backends *backends, const struct gw_rpc *rpc,
-                const struct gw_caller *caller, const ProtobufCMessage *request,
-                ProtobufCMessage **response, char *detail, size_t detail_size);
+grpc_status_code gw_backend_call(struct gw_backends *backends,
+                                 const struct gw_rpc *rpc,
+                                 const struct gw_caller *caller,
+                                 const ProtobufCMessage *request,
+                                 ProtobufCMessage **response, char *detail,
+                                 size_t detail_size, unsigned *retry_after_s);
 
 /* The last known state of a dependency for /readyz: "up", "down",
  * "clock_skew" or "unknown". `name` is "kms", "session", "auth" or "redis". */

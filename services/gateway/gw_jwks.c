@@ -111,8 +111,9 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache)
         return; /* another thread is fetching */
     }
     pthread_mutex_lock(&cache->fetch_lock);
-    code = gw_backend_call(cache->backends, &gw_get_jwks_rpc, NULL,
-                           &request.base, &message, detail, sizeof(detail));
+    code =
+        gw_backend_call(cache->backends, &gw_get_jwks_rpc, NULL, &request.base,
+                        &message, detail, sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         cj_log(CJ_LOG_WARN, "gateway.jwks_fetch_failed", NULL,
                CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));

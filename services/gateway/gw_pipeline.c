@@ -336,7 +336,7 @@ static void gw_handle_plain_rpc(const struct gw_context *ctx,
     }
     rpc->request->message_init(request);
     code = gw_backend_call(ctx->backends, rpc, &caller, request, &response,
-                           detail, sizeof(detail));
+                           detail, sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         gw_reply_backend_error(req, reply, code, detail);
         goto out;

@@ -294,7 +294,7 @@ static bool gw_open_stateless(const struct gw_context *ctx,
     request.ciphertext.len = sreq.ct_len;
     code = gw_backend_call(ctx->backends, &gw_open_sealed_rpc, &caller,
                            &request.base, &opened->open_response, detail,
-                           sizeof(detail));
+                           sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         gw_open_failed(ctx, req, reply, code, detail);
         goto out;
@@ -379,7 +379,7 @@ static bool gw_open_stateful(const struct gw_context *ctx,
     request.ciphertext.len = sreq.ct_len;
     code = gw_backend_call(ctx->backends, &gw_open_request_rpc, &caller,
                            &request.base, &opened->open_response, detail,
-                           sizeof(detail));
+                           sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         gw_open_failed(ctx, req, reply, code, detail);
         goto out;
@@ -541,13 +541,14 @@ static void gw_call_and_reply(const struct gw_context *ctx,
     ProtobufCMessage *response = NULL;
     char detail[GW_SEALED_DETAIL_CHARS] = "";
     json_t *json = NULL;
+    unsigned retry_after_s = 0;
     grpc_status_code code;
 
     if (request == NULL) {
         return;
     }
     code = gw_backend_call(ctx->backends, &req->route->rpc, caller, request,
-                           &response, detail, sizeof(detail));
+                           &response, detail, sizeof(detail), &retry_after_s);
     if (code != GRPC_STATUS_OK) {
         enum gw_error error =
             gw_error_from_grpc(code, req->route->unauthenticated_as);
@@ -560,6 +561,9 @@ static void gw_call_and_reply(const struct gw_context *ctx,
                             ? GW_REJECT_BACKEND_UNAVAILABLE
                             : GW_REJECT_COUNT,
                         "backend call failed");
+        /* The backend's own wait (auth's login throttle) when it sent
+         * one; 0 leaves the gateway's default Retry-After. */
+        reply->retry_after = retry_after_s;
         goto out;
     }
     json = gw_json_from_message(response);

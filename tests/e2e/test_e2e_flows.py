@@ -4,6 +4,7 @@ epoch rotation, logout of every device, refresh reuse, and a kms or
 session restart in the middle of a client session."""
 
 import json
+import re
 import time
 import unittest
 
@@ -13,6 +14,10 @@ import auth_harness as ah  # noqa: E402
 # A short epoch, so that three epochs pass within a test.
 EPOCH_SECONDS = 2
 GRACE_SECONDS = 1
+# Login throttle: the third attempt in a streak sets a wait of
+# THROTTLE_DELAY_S, far from the gateway's own Retry-After of 5 s.
+FREE_ATTEMPTS = 3
+THROTTLE_DELAY_S = 40
 
 stack = None
 
@@ -23,6 +28,9 @@ def setUpModule():
     stack = e2e.E2EStack(session_env={
         "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
         "CERROJO_SESSION_GRACE_SECONDS": str(GRACE_SECONDS),
+    }, auth_env={
+        "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
+        "CERROJO_AUTH_LOGIN_BASE_DELAY_MS": str(THROTTLE_DELAY_S * 1000),
     }).start()
 
 
@@ -154,6 +162,58 @@ class Stateless(unittest.TestCase):
         self.assertNotEqual(status_unknown, 0)
         self.assertIn("invalid_credentials", err_wrong)
         self.assertIn("invalid_credentials", err_unknown)
+
+
+class LoginThrottle(unittest.TestCase):
+    def throttle(self, login):
+        """Fails to log in as `login` until auth throttles it; returns the
+        client's stderr of the throttled attempt and its Retry-After."""
+        client = e2e.Client(stack)
+        client.set_password("Wrong-Password-4242")
+        for _ in range(FREE_ATTEMPTS):
+            status, _, err = client.run("login", "--login", login,
+                                        "--password-file",
+                                        client.password_file, "--stateless")
+            self.assertNotEqual(status, 0)
+            self.assertIn("invalid_credentials", err)
+        status, _, err = client.run("login", "--login", login,
+                                    "--password-file", client.password_file,
+                                    "--stateless")
+        self.assertNotEqual(status, 0)
+        self.assertIn("rate_limited", err)
+        match = re.search(r"retry after (\d+) s", err)
+        self.assertIsNotNone(match, err)
+        return err, int(match.group(1))
+
+    def auth_wait(self):
+        """The wait auth computed for its latest throttled login."""
+        rows = stack.sql("SELECT detail->>'retry_after_s' FROM "
+                         "auth.audit_events WHERE event = 'login.failure' "
+                         "AND detail->>'reason' = 'throttled' "
+                         "ORDER BY id DESC LIMIT 1")
+        self.assertEqual(len(rows), 1)
+        return int(rows[0][0])
+
+    def test_retry_after_is_auths_wait(self):
+        _, name = new_user("--stateless")
+        _, retry_after = self.throttle(name)
+        self.assertLessEqual(abs(retry_after - self.auth_wait()), 1)
+        self.assertGreater(retry_after, THROTTLE_DELAY_S - 5)
+        self.assertLessEqual(retry_after, THROTTLE_DELAY_S)
+
+    def test_unknown_name_throttled_alike(self):
+        _, name = new_user("--stateless")
+        err_known, retry_known = self.throttle(name)
+        err_unknown, retry_unknown = self.throttle(ah.random_name("nobody"))
+        self.assertLessEqual(abs(retry_unknown - self.auth_wait()), 1)
+        self.assertLessEqual(abs(retry_known - retry_unknown), 2)
+        # The error text differs only in the request id and the seconds.
+        self.assertEqual(self.shape(err_known), self.shape(err_unknown))
+
+    @staticmethod
+    def shape(err):
+        err = re.sub(r"request [A-Za-z0-9_.-]+", "request ID", err)
+        return re.sub(r"\d+", "N", err)
 
 
 class Rotation(unittest.TestCase):

@@ -61,6 +61,9 @@ static bool echo_login;
 /* The path the stateful double opens requests for. */
 static const char *stateful_path;
 static grpc_status_code is_revoked_code;
+/* The Login double rejects as auth's throttle does, with this trailer. */
+static bool login_throttled;
+static unsigned login_retry_after_s;
 static const char *bound_user;
 /* Encapsulated keys recorded by the replay double. */
 static uint8_t replay_seen[16][CJ_HPKE_ENC_LEN];
@@ -165,14 +168,16 @@ grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
                                         const struct gw_caller *caller,
                                         const ProtobufCMessage *request,
                                         ProtobufCMessage **response,
-                                        char *detail, size_t detail_size);
+                                        char *detail, size_t detail_size,
+                                        unsigned *retry_after_s);
 
 grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
                                         const struct gw_rpc *rpc,
                                         const struct gw_caller *caller,
                                         const ProtobufCMessage *request,
                                         ProtobufCMessage **response,
-                                        char *detail, size_t detail_size)
+                                        char *detail, size_t detail_size,
+                                        unsigned *retry_after_s)
 {
     const char *path = rpc->path;
 
@@ -180,6 +185,9 @@ grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
     (void)detail_size;
     detail[0] = '\0';
     *response = NULL;
+    if (retry_after_s != NULL) {
+        *retry_after_s = 0;
+    }
     if (strcmp(path, "/cerrojo.v1.Kms/OpenSealed") == 0) {
         return open_sealed(request, response);
     }
@@ -220,6 +228,12 @@ grpc_status_code __wrap_gw_backend_call(struct gw_backends *backends,
         return GRPC_STATUS_OK;
     }
     remember_caller(path, caller);
+    if (strcmp(path, "/cerrojo.v1.Auth/Login") == 0 && login_throttled) {
+        if (retry_after_s != NULL) {
+            *retry_after_s = login_retry_after_s;
+        }
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
     if (strcmp(path, "/cerrojo.v1.Auth/Login") == 0) {
         Cerrojo__V1__TokenSet *t = (Cerrojo__V1__TokenSet *)new_message(
             &cerrojo__v1__token_set__descriptor);
@@ -357,6 +371,8 @@ static int setup(void **state)
     revoked = false;
     echo_login = false;
     is_revoked_code = GRPC_STATUS_OK;
+    login_throttled = false;
+    login_retry_after_s = 0;
     bound_user = TEST_USER_ID;
     *state = f;
     return 0;
@@ -487,6 +503,38 @@ static void test_stateless_login_round_trip(void **state)
     answer = open_stateless_reply(f);
     assert_non_null(strstr(answer, "\"access_token\":\"issued.access.token\""));
     free(answer);
+}
+
+static void test_throttled_login_keeps_auths_retry_after(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    login_throttled = true;
+    login_retry_after_s = 37;
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 429);
+    assert_int_equal(f->reply.retry_after, 37);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"rate_limited\""));
+    free(answer);
+}
+
+static void test_throttled_login_without_trailer_uses_default(void **state)
+{
+    struct fixture *f = *state;
+
+    login_throttled = true;
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 429);
+    /* 0 lets the HTTP layer send GW_RETRY_AFTER_SECONDS. */
+    assert_int_equal(f->reply.retry_after, 0);
 }
 
 static void test_replayed_envelope_is_rejected_sealed(void **state)
@@ -799,6 +847,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         SEALED_TEST(test_stateless_login_round_trip),
+        SEALED_TEST(test_throttled_login_keeps_auths_retry_after),
+        SEALED_TEST(test_throttled_login_without_trailer_uses_default),
         SEALED_TEST(test_replayed_envelope_is_rejected_sealed),
         SEALED_TEST(test_stale_timestamp_is_rejected_sealed),
         SEALED_TEST(test_envelope_for_other_path_fails_plain),

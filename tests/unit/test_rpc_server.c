@@ -104,6 +104,35 @@ static enum cj_status fail_not_found(struct cj_rpc_call *call,
     return CJ_ERR_NOT_FOUND;
 }
 
+/* Rejects with RESOURCE_EXHAUSTED and a retry-after of the event's number
+ * of seconds. */
+static enum cj_status throttled(struct cj_rpc_call *call,
+                                const ProtobufCMessage *request,
+                                ProtobufCMessage **response, void *state)
+{
+    const Cerrojo__V1__RecordAuditRequest *req =
+        (const Cerrojo__V1__RecordAuditRequest *)request;
+
+    (void)response;
+    (void)state;
+    cj_rpc_call_set_retry_after(call, strtoll(req->event, NULL, 10));
+    cj_rpc_call_set_error(call, "too many attempts");
+    return CJ_ERR_RATE_LIMITED;
+}
+
+/* Sets a retry-after but succeeds: the value must not be sent. */
+static enum cj_status retry_after_on_ok(struct cj_rpc_call *call,
+                                        const ProtobufCMessage *request,
+                                        ProtobufCMessage **response,
+                                        void *state)
+{
+    (void)request;
+    (void)state;
+    cj_rpc_call_set_retry_after(call, 7);
+    *response = text_response("fine");
+    return CJ_OK;
+}
+
 static enum cj_status no_response(struct cj_rpc_call *call,
                                   const ProtobufCMessage *request,
                                   ProtobufCMessage **response, void *state)
@@ -129,6 +158,8 @@ static const struct cj_rpc_method test_methods[] = {
     TEST_METHOD("Slow", slow, true),
     TEST_METHOD("Fail", fail_not_found, false),
     TEST_METHOD("NoResponse", no_response, true),
+    TEST_METHOD("Throttled", throttled, false),
+    TEST_METHOD("RetryAfterOnOk", retry_after_on_ok, false),
 };
 
 struct fixture {
@@ -241,6 +272,87 @@ static void test_handler_error_reaches_client(void **state)
     assert_int_equal(code, GRPC_STATUS_NOT_FOUND);
     assert_string_equal(error, "thing 'x' not found");
     fixture_stop(&f);
+}
+
+/* Calls Throttled with `seconds` as the event; returns the result. */
+static void call_throttled(struct fixture *f, const char *seconds,
+                           struct cj_rpc_call_result *result)
+{
+    Cerrojo__V1__RecordAuditRequest req =
+        CERROJO__V1__RECORD_AUDIT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    req.event = (char *)seconds;
+    assert_int_equal(
+        cj_rpc_client_call_result(f->client, "/test.Echo/Throttled", &req.base,
+                                  &cerrojo__v1__get_jwks_response__descriptor,
+                                  NULL, CALL_TIMEOUT_MS, &resp, result),
+        CJ_ERR_RATE_LIMITED);
+    assert_null(resp);
+}
+
+static void test_retry_after_reaches_client(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_rpc_call_result result;
+
+    fixture_start(&f, "A", 2, 8);
+    call_throttled(&f, "42", &result);
+    assert_int_equal(result.grpc_code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_string_equal(result.error, "too many attempts");
+    assert_int_equal(result.retry_after_s, 42);
+
+    call_throttled(&f, "999999999", &result);
+    assert_int_equal(result.retry_after_s, CJ_RETRY_AFTER_MAX_S);
+
+    /* 0 sends no trailer. */
+    call_throttled(&f, "0", &result);
+    assert_int_equal(result.retry_after_s, 0);
+    assert_string_equal(result.error, "too many attempts");
+    fixture_stop(&f);
+}
+
+static void test_retry_after_not_sent_on_ok(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_rpc_call_result result;
+    Cerrojo__V1__RecordAuditRequest req =
+        CERROJO__V1__RECORD_AUDIT_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+
+    fixture_start(&f, "A", 2, 8);
+    assert_int_equal(cj_rpc_client_call_result(
+                         f.client, "/test.Echo/RetryAfterOnOk", &req.base,
+                         &cerrojo__v1__get_jwks_response__descriptor, NULL,
+                         CALL_TIMEOUT_MS, &resp, &result),
+                     CJ_OK);
+    assert_non_null(resp);
+    assert_int_equal(result.grpc_code, GRPC_STATUS_OK);
+    assert_int_equal(result.retry_after_s, 0);
+    cj_rpc_message_free(resp);
+    fixture_stop(&f);
+}
+
+static void test_retry_after_parse_accepts_only_decimal(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t seconds;
+    } cases[] = {
+        {"1", 1},  {"30", 30},   {"86400", CJ_RETRY_AFTER_MAX_S},
+        {"", 0},   {"0", 0},     {"030", 0},
+        {"-5", 0}, {"+5", 0},    {" 5", 0},
+        {"5s", 0}, {"86401", 0}, {"1000000", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(
+            cj_rpc_retry_after_parse(cases[i].text, strlen(cases[i].text)),
+            cases[i].seconds);
+    }
 }
 
 static void test_missing_response_is_internal(void **state)
@@ -564,6 +676,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_carries_caller_context),
         cmocka_unit_test(test_handler_error_reaches_client),
+        cmocka_unit_test(test_retry_after_reaches_client),
+        cmocka_unit_test(test_retry_after_not_sent_on_ok),
+        cmocka_unit_test(test_retry_after_parse_accepts_only_decimal),
         cmocka_unit_test(test_missing_response_is_internal),
         cmocka_unit_test(test_unknown_method_unimplemented),
         cmocka_unit_test(test_full_worker_queue_is_unavailable),
