@@ -138,8 +138,8 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
 
 /* Takes one request from the client IP's bucket (the handshake route has
  * its own, smaller one). Health probes are never limited. When Redis
- * does not reply, the request passes, because replay protection, which
- * needs Redis too, still fails closed. */
+ * does not reply, the request fails closed with 503 and Retry-After, as
+ * the replay check does: an unreachable limiter must not lift the limit. */
 static bool gw_begin_rate_limit(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {
@@ -158,6 +158,9 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         ctx->redis, handshake ? "handshake" : "api", req->client_ip,
         handshake ? s->handshake_rate_per_minute : s->rate_per_minute,
         handshake ? s->handshake_rate_burst : s->rate_burst, &retry_after);
+    if (status == CJ_OK) {
+        return true;
+    }
     if (status == CJ_ERR_RATE_LIMITED) {
         gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
                         req->client_ip, req->request_id);
@@ -167,14 +170,16 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         return false;
     }
     now_s = (int64_t)time(NULL);
-    if (status != CJ_OK &&
-        now_s - __atomic_load_n(&last_warning_s, __ATOMIC_RELAXED) >=
-            GW_RATE_LIMIT_WARNING_SECONDS) {
+    if (now_s - __atomic_load_n(&last_warning_s, __ATOMIC_RELAXED) >=
+        GW_RATE_LIMIT_WARNING_SECONDS) {
         __atomic_store_n(&last_warning_s, now_s, __ATOMIC_RELAXED);
         cj_log(CJ_LOG_WARN, "gateway.rate_limit_unavailable", req->request_id,
                CJ_F_STR("status", cj_status_name(status)));
     }
-    return true;
+    gw_reply_error(req, reply, GW_ERR_UNAVAILABLE, NULL,
+                   GW_REJECT_BACKEND_UNAVAILABLE,
+                   "rate limit check failed: Redis unavailable");
+    return false;
 }
 
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,

@@ -64,6 +64,8 @@ static grpc_status_code is_revoked_code;
 /* The Login double rejects as auth's throttle does, with this trailer. */
 static bool login_throttled;
 static unsigned login_retry_after_s;
+/* What the rate-limit double returns. */
+static enum cj_status ratelimit_status;
 static const char *bound_user;
 /* Encapsulated keys recorded by the replay double. */
 static uint8_t replay_seen[16][CJ_HPKE_ENC_LEN];
@@ -309,7 +311,7 @@ enum cj_status __wrap_gw_ratelimit_take(struct gw_redis *redis,
     (void)per_minute;
     (void)burst;
     *retry_after_s = 0;
-    return CJ_OK;
+    return ratelimit_status;
 }
 
 /* ---- fixture ---- */
@@ -373,6 +375,7 @@ static int setup(void **state)
     is_revoked_code = GRPC_STATUS_OK;
     login_throttled = false;
     login_retry_after_s = 0;
+    ratelimit_status = CJ_OK;
     bound_user = TEST_USER_ID;
     *state = f;
     return 0;
@@ -535,6 +538,27 @@ static void test_throttled_login_without_trailer_uses_default(void **state)
     assert_int_equal(f->reply.status, 429);
     /* 0 lets the HTTP layer send GW_RETRY_AFTER_SECONDS. */
     assert_int_equal(f->reply.retry_after, 0);
+}
+
+static void test_rate_limit_without_redis_is_503(void **state)
+{
+    struct fixture *f = *state;
+
+    ratelimit_status = CJ_ERR_UNAVAILABLE;
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    gw_reply_clear(&f->reply);
+    memset(&f->reply, 0, sizeof(f->reply));
+    f->req.method = GW_METHOD_POST;
+    f->req.path = "/v1/login";
+    f->req.content_type = "application/json";
+    f->req.has_content_length = true;
+    f->req.content_length = f->envelope_len;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 503);
+    assert_int_equal(f->req.rejection, GW_REJECT_BACKEND_UNAVAILABLE);
+    assert_non_null(strstr(f->reply.body, "\"unavailable\""));
+    assert_int_equal(seen.calls, 0);
 }
 
 static void test_replayed_envelope_is_rejected_sealed(void **state)
@@ -849,6 +873,7 @@ int main(void)
         SEALED_TEST(test_stateless_login_round_trip),
         SEALED_TEST(test_throttled_login_keeps_auths_retry_after),
         SEALED_TEST(test_throttled_login_without_trailer_uses_default),
+        SEALED_TEST(test_rate_limit_without_redis_is_503),
         SEALED_TEST(test_replayed_envelope_is_rejected_sealed),
         SEALED_TEST(test_stale_timestamp_is_rejected_sealed),
         SEALED_TEST(test_envelope_for_other_path_fails_plain),

@@ -3,12 +3,14 @@
 shape, security headers, CORS, request ids, metrics and the access log.
 
 Starts the gateway binary given as the first argument on free loopback
-ports, sends real HTTP requests and stops it by its process id.
+ports, with a Redis of its own (scripts/redis.sh in a temporary folder),
+sends real HTTP requests and stops both by their process ids.
 """
 import base64
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +28,11 @@ SECURITY_HEADERS = {
 }
 ORIGIN = "https://app.example"
 STARTUP_SECONDS = 10
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..",
+                                    ".."))
+REDIS_SCRIPT = os.path.join(ROOT, "scripts", "redis.sh")
+# The Redis every Gateway uses unless a test names another; started in main.
+SHARED_REDIS = None
 
 
 def b64url(data):
@@ -36,6 +43,25 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PrivateRedis:
+    """A Redis that only this test uses, so that a test may stop it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gw-redis-")
+        self.port = free_port()
+        self.addr = "127.0.0.1:%d" % self.port
+        subprocess.run([REDIS_SCRIPT, "start", self.dir, str(self.port)],
+                       check=True, capture_output=True, timeout=60)
+
+    def stop(self):
+        subprocess.run([REDIS_SCRIPT, "stop", self.dir, str(self.port)],
+                       check=True, capture_output=True, timeout=60)
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Gateway:
@@ -58,7 +84,7 @@ class Gateway:
             "CERROJO_KMS_ADDR": "127.0.0.1:%d" % free_port(),
             "CERROJO_SESSION_ADDR": "127.0.0.1:%d" % free_port(),
             "CERROJO_AUTH_ADDR": "127.0.0.1:%d" % free_port(),
-            "CERROJO_REDIS_ADDR": "127.0.0.1:%d" % free_port(),
+            "CERROJO_REDIS_ADDR": SHARED_REDIS.addr,
         })
         env.update(extra_env or {})
         self.proc = subprocess.Popen([GATEWAY], env=env, stdout=self.log,
@@ -510,6 +536,42 @@ class RedisBackedTest(unittest.TestCase):
         self.fail("redis never reported up")
 
 
+class RedisDownTest(unittest.TestCase):
+    """The per-IP limiter fails closed when its Redis stops."""
+
+    def test_limiter_without_redis_gives_503(self):
+        redis = PrivateRedis()
+        gw = None
+        try:
+            gw = Gateway({"CERROJO_REDIS_ADDR": redis.addr})
+            status, _, _ = gw.request(
+                "POST", "/v1/login", body=b"{}",
+                headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 400)
+            redis.stop()
+            status, headers, data = gw.request(
+                "POST", "/v1/login", body=b"{}",
+                headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 503)
+            self.assertEqual(json.loads(data)["error"]["code"], "unavailable")
+            self.assertGreaterEqual(int(headers["retry-after"]), 1)
+            self.assertIn("strict-transport-security", headers)
+            self.assertIn("gateway.rate_limit_unavailable", gw.log_text())
+            # Health probes are never limited, so /healthz still returns 200.
+            status, _, _ = gw.request("GET", "/healthz")
+            self.assertEqual(status, 200)
+        finally:
+            if gw is not None:
+                gw.stop()
+                os.unlink(gw.log.name)
+            redis.remove()
+
+
 if __name__ == "__main__":
     GATEWAY = sys.argv.pop(1)
-    unittest.main(verbosity=2)
+    SHARED_REDIS = PrivateRedis()
+    try:
+        result = unittest.main(verbosity=2, exit=False).result
+    finally:
+        SHARED_REDIS.remove()
+    sys.exit(0 if result.wasSuccessful() else 1)
