@@ -1,6 +1,9 @@
 /*
  * The JWKS cache. Readers verify under a read lock; a fetch runs without
- * any lock (it is an RPC) and swaps the new set in under the write lock.
+ * the read-write lock (it is an RPC) and swaps the new set in under the
+ * write lock. A background thread refetches the set when it reaches the
+ * refresh period, so that an idle gateway knows a new key before a token
+ * signed with it arrives.
  */
 #include "gw_jwks.h"
 
@@ -31,6 +34,12 @@ struct gw_jwks_cache {
     /* Held for the whole of a fetch, so that a request that finds no set
      * while the first fetch is in flight can wait for it. */
     pthread_mutex_t fetch_lock;
+    /* The refresh thread; stop and wake are guarded by thread_lock. */
+    pthread_t thread;
+    bool thread_started;
+    bool stopping;
+    pthread_mutex_t thread_lock;
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC */
 };
 
 static const struct gw_rpc gw_get_jwks_rpc = {
@@ -50,6 +59,7 @@ struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
                                         unsigned refresh_seconds)
 {
     struct gw_jwks_cache *cache = calloc(1, sizeof(*cache));
+    pthread_condattr_t attr;
 
     if (cache == NULL) {
         return NULL;
@@ -58,6 +68,11 @@ struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
     cache->refresh_seconds = refresh_seconds;
     pthread_rwlock_init(&cache->lock, NULL);
     pthread_mutex_init(&cache->fetch_lock, NULL);
+    pthread_mutex_init(&cache->thread_lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&cache->wake, &attr);
+    pthread_condattr_destroy(&attr);
     return cache;
 }
 
@@ -66,31 +81,43 @@ void gw_jwks_cache_free(struct gw_jwks_cache *cache)
     if (cache == NULL) {
         return;
     }
+    gw_jwks_stop_refresh(cache);
     cj_jwks_free(cache->set);
     free(cache->json);
     pthread_rwlock_destroy(&cache->lock);
     pthread_mutex_destroy(&cache->fetch_lock);
+    pthread_cond_destroy(&cache->wake);
+    pthread_mutex_destroy(&cache->thread_lock);
     free(cache);
+}
+
+/* The refresh period in seconds: the configured one, or kms's max-age
+ * when shorter. Call under the lock. */
+static unsigned gw_jwks_period_seconds(const struct gw_jwks_cache *cache)
+{
+    unsigned period = cache->refresh_seconds;
+
+    if (cache->max_age_seconds > 0 && cache->max_age_seconds < period) {
+        period = cache->max_age_seconds;
+    }
+    return period;
 }
 
 /* True when the set is missing or older than the refresh period or kms's
  * max-age. Call under the lock. */
 static bool gw_jwks_stale(const struct gw_jwks_cache *cache, int64_t now_ms)
 {
-    unsigned period = cache->refresh_seconds;
-
     if (cache->set == NULL) {
         return true;
     }
-    if (cache->max_age_seconds > 0 && cache->max_age_seconds < period) {
-        period = cache->max_age_seconds;
-    }
-    return now_ms - cache->fetched_ms >= (int64_t)period * 1000;
+    return now_ms - cache->fetched_ms >=
+           (int64_t)gw_jwks_period_seconds(cache) * 1000;
 }
 
 /* Fetches the set from kms unless a fetch started less than
- * GW_JWKS_FETCH_INTERVAL_MS ago. */
-static void gw_jwks_fetch(struct gw_jwks_cache *cache)
+ * GW_JWKS_FETCH_INTERVAL_MS ago. `trigger` names the reason in the log:
+ * "timer", "stale" or "unknown_kid". */
+static void gw_jwks_fetch(struct gw_jwks_cache *cache, const char *trigger)
 {
     Cerrojo__V1__GetJwksRequest request = CERROJO__V1__GET_JWKS_REQUEST__INIT;
     ProtobufCMessage *message = NULL;
@@ -116,7 +143,8 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache)
                         &message, detail, sizeof(detail), NULL);
     if (code != GRPC_STATUS_OK) {
         cj_log(CJ_LOG_WARN, "gateway.jwks_fetch_failed", NULL,
-               CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+               CJ_F_STR("trigger", trigger), CJ_F_INT("grpc_status", code),
+               CJ_F_STR("detail", detail));
         goto out;
     }
     response = (const Cerrojo__V1__GetJwksResponse *)message;
@@ -137,7 +165,7 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache)
     cache->fetched_ms = gw_monotonic_ms();
     pthread_rwlock_unlock(&cache->lock);
     cj_log(CJ_LOG_INFO, "gateway.jwks_refreshed", NULL,
-           CJ_F_INT("keys", cj_jwks_count(set)));
+           CJ_F_STR("trigger", trigger), CJ_F_INT("keys", cj_jwks_count(set)));
     set = NULL;
     json = NULL;
 
@@ -146,6 +174,88 @@ out:
     cj_jwks_free(set);
     free(json);
     gw_json_message_free(message);
+}
+
+/*
+ * Milliseconds the refresh thread waits before its next fetch: until the
+ * set reaches the refresh period, or GW_JWKS_RETRY_MS (at most the
+ * period) while there is no set or the last fetch failed.
+ */
+static int64_t gw_jwks_next_wait_ms(struct gw_jwks_cache *cache)
+{
+    int64_t period_ms;
+    int64_t wait_ms;
+    int64_t last_attempt =
+        __atomic_load_n(&cache->attempted_ms, __ATOMIC_RELAXED);
+
+    pthread_rwlock_rdlock(&cache->lock);
+    period_ms = (int64_t)gw_jwks_period_seconds(cache) * 1000;
+    if (cache->set == NULL || cache->fetched_ms < last_attempt) {
+        wait_ms = period_ms < GW_JWKS_RETRY_MS ? period_ms : GW_JWKS_RETRY_MS;
+    } else {
+        wait_ms = cache->fetched_ms + period_ms - gw_monotonic_ms();
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    /* A request may have fetched just now: never spin below the fetch
+     * interval. */
+    return wait_ms > GW_JWKS_FETCH_INTERVAL_MS ? wait_ms
+                                               : GW_JWKS_FETCH_INTERVAL_MS;
+}
+
+static void *gw_jwks_refresh_main(void *arg)
+{
+    struct gw_jwks_cache *cache = arg;
+    struct timespec deadline;
+    int64_t wait_ms;
+
+    for (;;) {
+        gw_jwks_fetch(cache, "timer");
+        wait_ms = gw_jwks_next_wait_ms(cache);
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += wait_ms / 1000;
+        deadline.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&cache->thread_lock);
+        while (!cache->stopping &&
+               pthread_cond_timedwait(&cache->wake, &cache->thread_lock,
+                                      &deadline) == 0) {
+        }
+        if (cache->stopping) {
+            pthread_mutex_unlock(&cache->thread_lock);
+            return NULL;
+        }
+        pthread_mutex_unlock(&cache->thread_lock);
+    }
+}
+
+enum cj_status gw_jwks_start_refresh(struct gw_jwks_cache *cache)
+{
+    if (cache->thread_started) {
+        return CJ_OK;
+    }
+    if (pthread_create(&cache->thread, NULL, gw_jwks_refresh_main, cache) !=
+        0) {
+        cj_log(CJ_LOG_ERROR, "gateway.jwks_thread_failed", NULL);
+        return CJ_ERR_INTERNAL;
+    }
+    cache->thread_started = true;
+    return CJ_OK;
+}
+
+void gw_jwks_stop_refresh(struct gw_jwks_cache *cache)
+{
+    if (!cache->thread_started) {
+        return;
+    }
+    pthread_mutex_lock(&cache->thread_lock);
+    cache->stopping = true;
+    pthread_cond_broadcast(&cache->wake);
+    pthread_mutex_unlock(&cache->thread_lock);
+    pthread_join(cache->thread, NULL);
+    cache->thread_started = false;
 }
 
 static bool gw_jwks_missing(struct gw_jwks_cache *cache)
@@ -168,7 +278,7 @@ static void gw_jwks_refresh_if_stale(struct gw_jwks_cache *cache)
     if (!stale) {
         return;
     }
-    gw_jwks_fetch(cache);
+    gw_jwks_fetch(cache, "stale");
     /* With no set at all, another thread's fetch may be in flight (the
      * first requests after start arrive together): wait for it, bounded
      * by the backend deadline, instead of answering 503. A stale set is
@@ -211,7 +321,7 @@ enum cj_status gw_jwks_verify(struct gw_jwks_cache *cache,
     if (status != CJ_OK && status != CJ_ERR_UNAVAILABLE &&
         *reason == CJ_JOSE_KID_UNKNOWN) {
         /* A key published since the last fetch: fetch once, try again. */
-        gw_jwks_fetch(cache);
+        gw_jwks_fetch(cache, "unknown_kid");
         status = gw_jwks_verify_once(cache, config, token, token_len, claims,
                                      reason);
     }

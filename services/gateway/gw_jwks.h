@@ -1,7 +1,8 @@
 /*
- * The gateway's copy of kms's JWK set: fetched with GetJwks, refreshed
- * when older than the refresh period (5 minutes by default, shorter when
- * kms says so) and on an unknown kid, at most once per second, so that a
+ * The gateway's copy of kms's JWK set: fetched with GetJwks, refreshed by
+ * a background thread every refresh period (5 minutes by default, shorter
+ * when kms's max-age is), by a request that finds it older than that, and
+ * on an unknown kid. Fetches start at most once per second, so that a
  * flood of tokens with made-up kids cannot hammer kms.
  */
 #ifndef GW_JWKS_H
@@ -17,6 +18,9 @@
 
 /* Least time between two fetches from kms, in milliseconds. */
 #define GW_JWKS_FETCH_INTERVAL_MS 1000
+/* Wait of the refresh thread after a failed fetch, in milliseconds (the
+ * refresh period instead when that is shorter). */
+#define GW_JWKS_RETRY_MS 5000
 
 struct gw_jwks_cache;
 
@@ -25,7 +29,20 @@ struct gw_jwks_cache;
 struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
                                         unsigned refresh_seconds);
 
+/* Stops the refresh thread if it runs and frees the cache. Accepts NULL. */
 void gw_jwks_cache_free(struct gw_jwks_cache *cache);
+
+/*
+ * Starts the thread that fetches the set at once and then whenever it
+ * reaches the refresh period (every GW_JWKS_RETRY_MS after a failure).
+ * Returns CJ_ERR_INTERNAL when the thread cannot be created.
+ */
+CJ_WARN_UNUSED enum cj_status
+gw_jwks_start_refresh(struct gw_jwks_cache *cache);
+
+/* Stops the refresh thread and waits for it, at most one fetch (bounded
+ * by the backend deadline). Safe to call when it never started. */
+void gw_jwks_stop_refresh(struct gw_jwks_cache *cache);
 
 /*
  * Verifies an access token against the cached set, fetching it first when

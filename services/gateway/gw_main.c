@@ -141,7 +141,8 @@ int main(int argc, char **argv)
     ctx.jwks = gw_jwks_cache_new(ctx.backends, settings.jwks_refresh_seconds);
     ctx.audit = gw_audit_start(ctx.backends);
     if (ctx.jwks == NULL || ctx.audit == NULL ||
-        gw_backends_start_probes(ctx.backends) != CJ_OK) {
+        gw_backends_start_probes(ctx.backends) != CJ_OK ||
+        gw_jwks_start_refresh(ctx.jwks) != CJ_OK) {
         goto out;
     }
     http = gw_http_start(&ctx);

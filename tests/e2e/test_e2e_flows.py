@@ -3,10 +3,13 @@ session, auth, Postgres and Redis, for every flow in both sealing modes,
 epoch rotation, logout of every device, refresh reuse, and a kms or
 session restart in the middle of a client session."""
 
+import base64
 import json
 import re
+import subprocess
 import time
 import unittest
+import urllib.request
 
 import e2e_harness as e2e  # noqa: I100  (sets the import path)
 import auth_harness as ah  # noqa: E402
@@ -18,6 +21,9 @@ GRACE_SECONDS = 1
 # THROTTLE_DELAY_S, far from the gateway's own Retry-After of 5 s.
 FREE_ATTEMPTS = 3
 THROTTLE_DELAY_S = 40
+# The gateway's JWKS refresh period, short so that its timer fires during
+# a test.
+JWKS_REFRESH_SECONDS = 2
 
 stack = None
 
@@ -28,6 +34,8 @@ def setUpModule():
     stack = e2e.E2EStack(session_env={
         "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
         "CERROJO_SESSION_GRACE_SECONDS": str(GRACE_SECONDS),
+    }, gateway_env={
+        "CERROJO_GATEWAY_JWKS_REFRESH_SECONDS": str(JWKS_REFRESH_SECONDS),
     }, auth_env={
         "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
         "CERROJO_AUTH_LOGIN_BASE_DELAY_MS": str(THROTTLE_DELAY_S * 1000),
@@ -298,6 +306,70 @@ class Restarts(unittest.TestCase):
                          {"k": "after kms"})
         stateless, _ = new_user("--stateless")
         self.assertTrue(stateless.ok("me")["username"])
+
+
+def token_kid(client):
+    """The kid in the header of the client's access token."""
+    token = client.saved_state()["tokens"]["access_token"]
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
+class SigningKeyRotation(unittest.TestCase):
+    def kms_command(self, *args):
+        env = dict(stack.kms.env)
+        env["CERROJO_KMS_PROMOTE_AFTER"] = "0"
+        proc = subprocess.run([stack.kms.binary()] + list(args), env=env,
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def jwks_refreshes(self, since):
+        """The gateway's jwks_refreshed events logged after offset `since`."""
+        events = []
+        for line in stack.gateway.log()[since:].splitlines():
+            if '"event":"gateway.jwks_refreshed"' in line:
+                events.append(json.loads(line))
+        return events
+
+    def published_kids(self):
+        with urllib.request.urlopen(stack.gateway.url
+                                    + "/.well-known/jwks.json") as resp:
+            return {key["kid"] for key in json.load(resp)["keys"]}
+
+    def test_gateway_learns_new_key_on_its_timer(self):
+        client, name = new_user("--stateless")
+        client.ok("me")
+        old_kid = token_kid(client)
+        keys_before = len(self.published_kids())
+        rotated_at = len(stack.gateway.log())
+        self.kms_command("rotate", "signing")
+
+        # Without any request, the timer fetches the set with the next key.
+        deadline = time.monotonic() + JWKS_REFRESH_SECONDS * 3 + 5
+        while time.monotonic() < deadline:
+            if any(e["trigger"] == "timer" and e["keys"] > keys_before
+                   for e in self.jwks_refreshes(rotated_at)):
+                break
+            time.sleep(0.2)
+        else:
+            self.fail("no timer refresh with the new key:\n" + stack.logs())
+
+        self.kms_command("promote")
+        promoted_at = len(stack.gateway.log())
+        # kms picks up the promotion on its next reload (1 s here).
+        deadline = time.monotonic() + 10
+        while True:
+            client.ok("login", "--login", name, "--password-file",
+                      client.password_file, "--stateless")
+            if token_kid(client) != old_kid:
+                break
+            self.assertLess(time.monotonic(), deadline,
+                            "kms still signs with the old key")
+            time.sleep(0.5)
+        self.assertIn(token_kid(client), self.published_kids())
+        self.assertEqual(client.ok("me")["username"], name)
+        triggers = [e["trigger"] for e in self.jwks_refreshes(promoted_at)]
+        self.assertNotIn("unknown_kid", triggers)
 
 
 class Keys(unittest.TestCase):

@@ -306,6 +306,17 @@ class GatewayHttpTest(unittest.TestCase):
         deps = json.loads(data)["dependencies"]
         self.assertEqual(sorted(deps), ["auth", "kms", "redis", "session"])
 
+    def test_jwks_fetched_on_timer_without_requests(self):
+        # kms is down here, so the refresh thread's first fetch fails.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for line in self.gw.log_text().splitlines():
+                if ('"event":"gateway.jwks_fetch_failed"' in line
+                        and '"trigger":"timer"' in line):
+                    return
+            time.sleep(0.1)
+        self.fail("no JWKS fetch by the timer:\n" + self.gw.log_text())
+
     def test_openapi_absent_is_404(self):
         status, headers, data = self.gw.request("GET", "/openapi.json")
         self.assert_error(status, headers, data, 404, "not_found")
