@@ -345,9 +345,10 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
     return gw_send(ctx, conn, hr);
 }
 
-/* NOTE: answers MHD sends by itself (431 for oversized headers, 400 for a
- * malformed request line) never reach the access handler, so they have no
- * access-log line, no request id and no security headers. */
+/* NOTE: responses MHD 0.9.75 sends by itself (431 for oversized headers,
+ * 400 for a malformed request line) come before the access handler and
+ * without this callback, so they have no access-log line, request id,
+ * error shape or security headers, and MHD offers no hook to change them. */
 static void gw_api_completed(void *cls, struct MHD_Connection *conn,
                              void **con_cls,
                              enum MHD_RequestTerminationCode toe)
