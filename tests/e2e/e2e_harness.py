@@ -137,7 +137,25 @@ class E2EStack(ah.Stack):
         svc = getattr(self, service)
         svc.stop()
         svc.start()
+        self.wait_serving(svc)
         self.wait_gateway_ready()
+
+    def wait_serving(self, svc):
+        """Waits until a service's own health check says SERVING: session,
+        for one, listens before its Redis pool is up."""
+        pb2, _ = h.health_modules()
+        deadline = time.monotonic() + GATEWAY_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                with svc.channel() as chan:
+                    if h.health_check(chan).status == \
+                            pb2.HealthCheckResponse.SERVING:
+                        return
+            except Exception:  # not listening yet, or not serving
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("%s not SERVING within %d s\n%s" % (
+            svc.name, GATEWAY_READY_TIMEOUT_S, self.logs()))
 
     def wait_gateway_ready(self):
         deadline = time.monotonic() + GATEWAY_READY_TIMEOUT_S
