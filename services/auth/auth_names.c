@@ -241,14 +241,13 @@ static const char *check_username_chars(const char *norm)
     return NULL;
 }
 
-/* Runs ICU's checks and computes the skeleton of a normalized username. */
-static const char *spoof_check_and_skeleton(const char *norm, char *skeleton,
-                                            size_t skeleton_size)
+/* Runs ICU's look-alike checks (script mixing, invisible characters and
+ * digit sets) on a normalized username. */
+static const char *spoof_check(const char *norm)
 {
     const USpoofChecker *sc = spoof_checker_get();
     UErrorCode err = U_ZERO_ERROR;
     int32_t failed;
-    int32_t n;
 
     if (sc == NULL) {
         return "username could not be checked";
@@ -266,12 +265,89 @@ static const char *spoof_check_and_skeleton(const char *norm, char *skeleton,
     if (failed & USPOOF_RESTRICTION_LEVEL) {
         return "username mixes scripts in a way that allows look-alikes";
     }
-    n = uspoof_getSkeletonUTF8(sc, 0, norm, -1, skeleton,
-                               (int32_t)skeleton_size, &err);
-    if (U_FAILURE(err) || n < 0 || (size_t)n >= skeleton_size) {
-        return "username could not be checked";
-    }
     return NULL;
+}
+
+/* Writes ICU's confusable skeleton (uspoof_getSkeleton) of text to out. */
+static enum cj_status skeleton_of(const char *text, char *out, size_t out_size)
+{
+    const USpoofChecker *sc = spoof_checker_get();
+    UErrorCode err = U_ZERO_ERROR;
+    int32_t n;
+
+    if (sc == NULL) {
+        return CJ_ERR_INTERNAL;
+    }
+    n = uspoof_getSkeletonUTF8(sc, 0, text, -1, out, (int32_t)out_size, &err);
+    if (U_FAILURE(err) || n < 0 || (size_t)n >= out_size) {
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+/* Writes text with each code point replaced by its simple uppercase
+ * mapping (UnicodeData.txt) to out. */
+static enum cj_status upper_of(const char *text, char *out, size_t out_size)
+{
+    const uint8_t *in = (const uint8_t *)text;
+    size_t len = strlen(text);
+    size_t pos = 0;
+    size_t used = 0;
+
+    while (pos < len) {
+        utf8proc_int32_t cp = 0;
+        utf8proc_uint8_t encoded[4];
+        utf8proc_ssize_t n =
+            utf8proc_iterate(in + pos, (utf8proc_ssize_t)(len - pos), &cp);
+        utf8proc_ssize_t width;
+
+        if (n <= 0) {
+            return CJ_ERR_INVALID;
+        }
+        width = utf8proc_encode_char(utf8proc_toupper(cp), encoded);
+        if (width <= 0 || used + (size_t)width >= out_size) {
+            return CJ_ERR_INVALID;
+        }
+        memcpy(out + used, encoded, (size_t)width);
+        used += (size_t)width;
+        pos += (size_t)n;
+    }
+    out[used] = '\0';
+    return CJ_OK;
+}
+
+/*
+ * Computes the look-alike key of a normalized (NFKC case-folded) username:
+ * fold(skeleton(fold(skeleton(upper(norm))))). TS #39 skeletons are
+ * case-sensitive, so both cases are needed. The skeleton of the uppercase
+ * form catches capital look-alikes ("I" and "1" become "l", "0" becomes
+ * "O", Cyrillic "ӏ" via its capital "Ӏ" becomes "l"), and the skeleton of
+ * the folded result catches lowercase ones ("rn" and "m"). The key is a
+ * function of norm alone, so all case variants of a name share it.
+ * Consequence: "i" and "l" share a key, because "I" (the capital of "i")
+ * looks like "l".
+ */
+static enum cj_status lookalike_key(const char *norm, char *out,
+                                    size_t out_size)
+{
+    char a[AUTH_NAME_BUF_BYTES];
+    char b[AUTH_NAME_BUF_BYTES];
+    enum cj_status rc;
+
+    rc = upper_of(norm, a, sizeof(a));
+    if (rc == CJ_OK) {
+        rc = skeleton_of(a, b, sizeof(b));
+    }
+    if (rc == CJ_OK) {
+        rc = fold(b, strlen(b), a, sizeof(a));
+    }
+    if (rc == CJ_OK) {
+        rc = skeleton_of(a, b, sizeof(b));
+    }
+    if (rc == CJ_OK) {
+        rc = fold(b, strlen(b), out, out_size);
+    }
+    return rc;
 }
 
 enum cj_status auth_username_parse(const char *input, size_t len,
@@ -301,8 +377,11 @@ enum cj_status auth_username_parse(const char *input, size_t len,
     }
     failed_rule = check_username_chars(out->norm);
     if (failed_rule == NULL) {
-        failed_rule = spoof_check_and_skeleton(out->norm, out->skeleton,
-                                               sizeof(out->skeleton));
+        failed_rule = spoof_check(out->norm);
+    }
+    if (failed_rule == NULL && lookalike_key(out->norm, out->skeleton,
+                                             sizeof(out->skeleton)) != CJ_OK) {
+        failed_rule = "username could not be checked";
     }
     if (failed_rule != NULL) {
         goto out;

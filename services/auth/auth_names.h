@@ -30,9 +30,11 @@
 #define AUTH_NAME_BUF_BYTES 1024
 
 struct auth_username {
-    char display[AUTH_NAME_BUF_BYTES];  /* NFC of the input, for display */
-    char norm[AUTH_NAME_BUF_BYTES];     /* NFKC with case folding */
-    char skeleton[AUTH_NAME_BUF_BYTES]; /* confusable skeleton of norm */
+    char display[AUTH_NAME_BUF_BYTES]; /* NFC of the input, for display */
+    char norm[AUTH_NAME_BUF_BYTES];    /* NFKC with case folding */
+    /* Look-alike key of norm: equal for names that differ only in case or
+     * in Unicode TS #39 confusables (stored as username_skeleton). */
+    char skeleton[AUTH_NAME_BUF_BYTES];
 };
 
 struct auth_email {

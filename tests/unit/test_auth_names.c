@@ -94,6 +94,79 @@ static void test_username_whole_cyrillic_shares_skeleton(void **state)
     assert_string_equal(latin.skeleton, cyrillic.skeleton);
 }
 
+/* Asserts that both names are accepted, differ in norm and share a key. */
+static void assert_lookalikes(const char *first, const char *second)
+{
+    struct auth_username a;
+    struct auth_username b;
+
+    assert_int_equal(parse_username(first, &a), CJ_OK);
+    assert_int_equal(parse_username(second, &b), CJ_OK);
+    assert_string_not_equal(a.norm, b.norm);
+    assert_string_equal(a.skeleton, b.skeleton);
+}
+
+/* Asserts that both names are accepted and have different keys. */
+static void assert_distinct_names(const char *first, const char *second)
+{
+    struct auth_username a;
+    struct auth_username b;
+
+    assert_int_equal(parse_username(first, &a), CJ_OK);
+    assert_int_equal(parse_username(second, &b), CJ_OK);
+    assert_string_not_equal(a.skeleton, b.skeleton);
+}
+
+static void test_username_capital_i_matches_l(void **state)
+{
+    (void)state;
+    assert_lookalikes("lana", "Iana");
+}
+
+static void test_username_digit_zero_matches_o(void **state)
+{
+    (void)state;
+    assert_lookalikes("bob", "b0b");
+}
+
+static void test_username_double_zero_matches_oo(void **state)
+{
+    (void)state;
+    assert_lookalikes("google", "g00gle");
+}
+
+static void test_username_cyrillic_palochka_matches_l(void **state)
+{
+    (void)state;
+    /* "раураӏ": Cyrillic er, a, u, er, a and U+04CF PALOCHKA. */
+    assert_lookalikes("paypal", "\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0"
+                                "\xd3\x8f");
+}
+
+static void test_username_key_ignores_case(void **state)
+{
+    struct auth_username lower;
+    struct auth_username upper;
+    struct auth_username mixed;
+
+    (void)state;
+    assert_int_equal(parse_username("alice", &lower), CJ_OK);
+    assert_int_equal(parse_username("ALICE", &upper), CJ_OK);
+    /* "aIice" with a capital I looks like "alice". */
+    assert_int_equal(parse_username("aIice", &mixed), CJ_OK);
+    assert_string_equal(lower.skeleton, upper.skeleton);
+    assert_string_equal(lower.skeleton, mixed.skeleton);
+}
+
+static void test_username_ordinary_names_stay_distinct(void **state)
+{
+    (void)state;
+    assert_distinct_names("anna", "anne");
+    assert_distinct_names("bob", "rob");
+    assert_distinct_names("lana", "luna");
+    assert_distinct_names("google", "goggle");
+}
+
 static void test_username_invisible_characters_rejected(void **state)
 {
     static const char *const cases[] = {
@@ -337,6 +410,12 @@ int main(void)
         cmocka_unit_test(test_username_rn_shares_skeleton_with_m),
         cmocka_unit_test(test_username_cyrillic_lookalike_rejected),
         cmocka_unit_test(test_username_whole_cyrillic_shares_skeleton),
+        cmocka_unit_test(test_username_capital_i_matches_l),
+        cmocka_unit_test(test_username_digit_zero_matches_o),
+        cmocka_unit_test(test_username_double_zero_matches_oo),
+        cmocka_unit_test(test_username_cyrillic_palochka_matches_l),
+        cmocka_unit_test(test_username_key_ignores_case),
+        cmocka_unit_test(test_username_ordinary_names_stay_distinct),
         cmocka_unit_test(test_username_invisible_characters_rejected),
         cmocka_unit_test(test_username_space_rejected),
         cmocka_unit_test(test_username_length_limits),

@@ -4,6 +4,7 @@ the revocation cache after a Redis flush, user data, audit and jobs."""
 
 import concurrent.futures
 import os
+import random
 import time
 import unittest
 
@@ -65,6 +66,26 @@ class Register(unittest.TestCase):
             self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS, dup)
         _, err, _, _ = stack.register(email=base.upper() + "@EXAMPLE.com")
         self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+
+    def test_lookalike_pairs_rejected(self):
+        # A random suffix of letters that look the same in Latin and
+        # Cyrillic, so that the Cyrillic name stays in one script.
+        latin, cyrillic = "aceopxy", "\u0430\u0441\u0435\u043e\u0440\u0445\u0443"
+        suffix = "".join(random.choice(latin) for _ in range(10))
+        cyrillic_suffix = suffix.translate(str.maketrans(latin, cyrillic))
+        pairs = (("lana" + suffix, "Iana" + suffix),
+                 ("bob" + suffix, "b0b" + suffix),
+                 ("google" + suffix, "g00gle" + suffix),
+                 ("paypal" + suffix,
+                  "\u0440\u0430\u0443\u0440\u0430\u04cf" + cyrillic_suffix))
+        for taken, lookalike in pairs:
+            with self.subTest(taken=taken, lookalike=lookalike):
+                _, err, _, _ = stack.register(username=taken)
+                self.assertIsNone(err, taken)
+                _, err, _, _ = stack.register(
+                    username=lookalike, email=ah.random_name() + "@example.com")
+                self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+                self.assertIn("too similar", err.details())
 
     def test_invisible_username_rejected(self):
         name = ah.random_name()
