@@ -129,12 +129,14 @@ static void gw_sealed_error(struct gw_request *req, struct gw_reply *reply,
 
 /* ---- opening ---- */
 
-/* Answers a rejected envelope (before opening) with a plain error. */
+/* Answers a rejected envelope (before opening) with a plain error.
+ * `from_header` says the envelope came in the Cerrojo-Seal header. */
 static void gw_envelope_rejected(const struct gw_context *ctx,
                                  struct gw_request *req, struct gw_reply *reply,
-                                 enum cj_seal_reason why)
+                                 enum cj_seal_reason why, bool from_header)
 {
     enum cj_status status = cj_seal_reason_status(why);
+    char message[GW_JSON_ERROR_CHARS];
 
     if (status == CJ_ERR_CRYPTO) {
         gw_audit_record(ctx->audit, "gateway.decryption_failed",
@@ -143,11 +145,22 @@ static void gw_envelope_rejected(const struct gw_context *ctx,
                        GW_REJECT_DECRYPTION_FAILED, cj_seal_reason_name(why));
         return;
     }
-    gw_reply_error(req, reply,
-                   status == CJ_ERR_TOO_LARGE ? GW_ERR_PAYLOAD_TOO_LARGE
-                                              : GW_ERR_INVALID_REQUEST,
-                   "The sealed envelope is malformed.", GW_REJECT_JSON_INVALID,
-                   cj_seal_reason_name(why));
+    if (status != CJ_ERR_TOO_LARGE) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "The sealed envelope is malformed.",
+                       GW_REJECT_JSON_INVALID, cj_seal_reason_name(why));
+        return;
+    }
+    if (from_header) {
+        snprintf(message, sizeof(message),
+                 "The " CJ_SEAL_HEADER_NAME " header is longer than %d bytes.",
+                 CJ_SEAL_MAX_HEADER_LEN);
+    } else {
+        snprintf(message, sizeof(message), "%s",
+                 "A field of the sealed envelope is longer than its limit.");
+    }
+    gw_reply_error(req, reply, GW_ERR_PAYLOAD_TOO_LARGE, message,
+                   GW_REJECT_JSON_INVALID, cj_seal_reason_name(why));
 }
 
 /* Fetches the envelope text: the body, or the Cerrojo-Seal header of a
@@ -178,7 +191,7 @@ static bool gw_envelope_text(const struct gw_context *ctx,
     }
     if (cj_seal_header_decode(req->seal_header, strlen(req->seal_header), owned,
                               len, &why) != CJ_OK) {
-        gw_envelope_rejected(ctx, req, reply, why);
+        gw_envelope_rejected(ctx, req, reply, why, true);
         return false;
     }
     *text = *owned;
@@ -272,7 +285,7 @@ static bool gw_open_stateless(const struct gw_context *ctx,
     bool ok = false;
 
     if (cj_stateless_parse_request(text, len, &sreq, &why) != CJ_OK) {
-        gw_envelope_rejected(ctx, req, reply, why);
+        gw_envelope_rejected(ctx, req, reply, why, false);
         goto out;
     }
     if (cj_stateless_build_aad(opened->method, req->route->path, &aad,
@@ -360,7 +373,7 @@ static bool gw_open_stateful(const struct gw_context *ctx,
         goto out;
     }
     if (cj_stateful_parse_request(text, len, &sreq, &why) != CJ_OK) {
-        gw_envelope_rejected(ctx, req, reply, why);
+        gw_envelope_rejected(ctx, req, reply, why, false);
         goto out;
     }
     if (cj_stateful_build_aad((const uint8_t *)sid, strlen(sid), sreq.epoch,

@@ -288,6 +288,14 @@ class GatewayHttpTest(unittest.TestCase):
         status, headers, data = self.gw.request("GET", "/v1/me")
         self.assert_error(status, headers, data, 400, "invalid_request")
 
+    def test_oversized_seal_header_is_413_naming_the_limit(self):
+        status, headers, data = self.gw.request(
+            "GET", "/v1/me", headers={"Cerrojo-Seal": "A" * 9000})
+        self.assert_error(status, headers, data, 413, "payload_too_large")
+        message = json.loads(data)["error"]["message"]
+        self.assertIn("Cerrojo-Seal header", message)
+        self.assertIn("8192 bytes", message)
+
     def test_protected_data_needs_a_session(self):
         status, headers, data = self.gw.request(
             "GET", "/v1/me/data/protected", headers={"Cerrojo-Seal": "e30"})
