@@ -117,6 +117,18 @@ enum gw_error gw_error_from_status(enum cj_status status,
     return gw_error_from_grpc(cj_status_to_grpc(status), unauthenticated_as);
 }
 
+const char *gw_error_backend_message(grpc_status_code code, const char *detail)
+{
+    if (detail == NULL || detail[0] == '\0') {
+        return NULL;
+    }
+    if (code == GRPC_STATUS_INVALID_ARGUMENT ||
+        code == GRPC_STATUS_ALREADY_EXISTS) {
+        return detail;
+    }
+    return NULL;
+}
+
 char *gw_error_body_new(enum gw_error error, const char *message,
                         const char *request_id)
 {
@@ -129,6 +141,14 @@ char *gw_error_body_new(enum gw_error error, const char *message,
     root =
         json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", gw_error_code(error),
                   "message", message, "request_id", request_id);
+    if (root == NULL) {
+        /* jansson rejects a string that is not valid UTF-8, such as a
+         * backend message cut inside a character. */
+        root = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code",
+                         gw_error_code(error), "message",
+                         gw_error_default_message(error), "request_id",
+                         request_id);
+    }
     if (root == NULL) {
         goto out;
     }

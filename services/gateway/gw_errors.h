@@ -58,9 +58,21 @@ enum gw_error gw_error_from_status(enum cj_status status,
                                    enum gw_error unauthenticated_as);
 
 /*
+ * Returns the backend's status message `detail` when the client may see
+ * it, or NULL for the class's generic message. Only INVALID_ARGUMENT and
+ * ALREADY_EXISTS pass: the gRPC framework's contract is that a handler's
+ * message reaches the client and holds no secret, and these two name the
+ * rule that failed. Authentication failures keep one message per class.
+ * Callers must not use it for kms OpenSealed or session OpenRequest,
+ * whose failures stay generic.
+ */
+const char *gw_error_backend_message(grpc_status_code code, const char *detail);
+
+/*
  * Renders the error body into a new malloc'd NUL-terminated string (the
  * caller frees it), or NULL when out of memory. `message` may be NULL for
- * the class's default message; `request_id` may be NULL.
+ * the class's default message, which also replaces a message that is not
+ * valid UTF-8; `request_id` may be NULL.
  */
 char *gw_error_body_new(enum gw_error error, const char *message,
                         const char *request_id);

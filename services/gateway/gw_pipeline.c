@@ -271,8 +271,8 @@ static void gw_handle_openapi(const struct gw_context *ctx,
     reply->cache_control = "no-cache";
 }
 
-/* Sets the response for a backend failure: the route's error class; the status
- * message goes to the log only. */
+/* Sets the response for a backend failure: the route's error class, with the
+ * status message for the client only where gw_error_backend_message allows. */
 static void gw_reply_backend_error(struct gw_request *req,
                                    struct gw_reply *reply,
                                    grpc_status_code code, const char *detail)
@@ -289,7 +289,8 @@ static void gw_reply_backend_error(struct gw_request *req,
     cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
            CJ_F_STR("rpc", req->route->rpc.path), CJ_F_INT("grpc_status", code),
            CJ_F_STR("detail", detail));
-    gw_reply_error(req, reply, error, NULL, reason, "backend call failed");
+    gw_reply_error(req, reply, error, gw_error_backend_message(code, detail),
+                   reason, "backend call failed");
 }
 
 /* Serves kms's JWK set from the cache, cacheable for as long as kms allows

@@ -569,11 +569,11 @@ static void gw_call_and_reply(const struct gw_context *ctx,
         cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
                CJ_F_STR("rpc", req->route->rpc.path),
                CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
-        gw_sealed_error(req, reply, opened, error, NULL,
-                        error == GW_ERR_UNAVAILABLE
-                            ? GW_REJECT_BACKEND_UNAVAILABLE
-                            : GW_REJECT_COUNT,
-                        "backend call failed");
+        gw_sealed_error(
+            req, reply, opened, error, gw_error_backend_message(code, detail),
+            error == GW_ERR_UNAVAILABLE ? GW_REJECT_BACKEND_UNAVAILABLE
+                                        : GW_REJECT_COUNT,
+            "backend call failed");
         /* The backend's own wait (auth's login throttle) when it sent
          * one; 0 leaves the gateway's default Retry-After. */
         reply->retry_after = retry_after_s;

@@ -156,6 +156,37 @@ class Stateless(unittest.TestCase):
         status, _, err = stale.run("refresh")
         self.assertNotEqual(status, 0)
 
+    def register_fails(self, username, email, password):
+        """Registers with the given values; returns the client's stderr."""
+        client = e2e.Client(stack)
+        client.set_password(password)
+        status, _, err = client.run(
+            "register", "--username", username, "--email", email,
+            "--password-file", client.password_file, "--stateless")
+        self.assertNotEqual(status, 0)
+        return err
+
+    def test_short_password_error_names_the_rule(self):
+        name = ah.random_name("e")
+        err = self.register_fails(name, name + "@example.com", "Ab1!x")
+        self.assertIn("invalid_request", err)
+        self.assertIn("The password is too short.", err)
+        self.assertNotIn("Ab1!x", err)
+
+    def test_bad_email_error_names_the_rule(self):
+        name = ah.random_name("e")
+        err = self.register_fails(name, name + "-at-example.com",
+                                  ah.strong_password())
+        self.assertIn("invalid_request", err)
+        self.assertIn("email must contain exactly one @", err)
+
+    def test_taken_username_error_says_so(self):
+        _, name = new_user("--stateless")
+        err = self.register_fails(name, ah.random_name() + "@example.com",
+                                  ah.strong_password())
+        self.assertIn("conflict", err)
+        self.assertIn("username is taken", err)
+
     def test_wrong_password_and_unknown_user_fail_alike(self):
         client, name = new_user("--stateless")
         other = e2e.Client(stack)

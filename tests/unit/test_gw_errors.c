@@ -118,6 +118,59 @@ static void test_error_body_has_the_one_shape(void **state)
     free(text);
 }
 
+static void test_backend_message_passes_for_rule_errors(void **state)
+{
+    const char *detail = "The password is too short.";
+
+    (void)state;
+    assert_ptr_equal(
+        gw_error_backend_message(GRPC_STATUS_INVALID_ARGUMENT, detail), detail);
+    assert_ptr_equal(
+        gw_error_backend_message(GRPC_STATUS_ALREADY_EXISTS, detail), detail);
+}
+
+static void test_backend_message_generic_for_other_codes(void **state)
+{
+    static const grpc_status_code codes[] = {
+        GRPC_STATUS_UNAUTHENTICATED,    GRPC_STATUS_PERMISSION_DENIED,
+        GRPC_STATUS_NOT_FOUND,          GRPC_STATUS_ABORTED,
+        GRPC_STATUS_RESOURCE_EXHAUSTED, GRPC_STATUS_FAILED_PRECONDITION,
+        GRPC_STATUS_UNAVAILABLE,        GRPC_STATUS_DEADLINE_EXCEEDED,
+        GRPC_STATUS_INTERNAL,           GRPC_STATUS_UNKNOWN,
+        GRPC_STATUS_OUT_OF_RANGE,       GRPC_STATUS_DATA_LOSS,
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        assert_null(gw_error_backend_message(codes[i], "wrong password"));
+    }
+}
+
+static void test_backend_message_empty_is_generic(void **state)
+{
+    (void)state;
+    assert_null(gw_error_backend_message(GRPC_STATUS_INVALID_ARGUMENT, ""));
+    assert_null(gw_error_backend_message(GRPC_STATUS_INVALID_ARGUMENT, NULL));
+}
+
+static void test_error_body_replaces_invalid_utf8_message(void **state)
+{
+    /* A message cut inside a two-byte character. */
+    char *text = gw_error_body_new(GW_ERR_INVALID_REQUEST, "caf\xc3", NULL);
+    json_t *root;
+    json_t *error;
+
+    (void)state;
+    assert_non_null(text);
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    error = json_object_get(root, "error");
+    assert_string_equal(json_string_value(json_object_get(error, "message")),
+                        gw_error_default_message(GW_ERR_INVALID_REQUEST));
+    json_decref(root);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +180,10 @@ int main(void)
         cmocka_unit_test(test_every_class_has_code_and_status),
         cmocka_unit_test(test_retry_after_only_for_429_and_503),
         cmocka_unit_test(test_error_body_has_the_one_shape),
+        cmocka_unit_test(test_backend_message_passes_for_rule_errors),
+        cmocka_unit_test(test_backend_message_generic_for_other_codes),
+        cmocka_unit_test(test_backend_message_empty_is_generic),
+        cmocka_unit_test(test_error_body_replaces_invalid_utf8_message),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
