@@ -21,7 +21,9 @@
 #include "log.h"
 
 /* Bytes of an over-limit chunked body read and dropped before the
- * connection is closed instead of sent a 413 response. */
+ * connection is closed instead of sent a 413 response.
+ * NOTE: the 413 cannot go out earlier, because libmicrohttpd 0.9.75
+ * refuses MHD_queue_response while a request body is still arriving. */
 #define GW_BODY_DISCARD_BYTES_MAX (256 * 1024)
 /* Room for a line of MHD's own error log. */
 #define GW_MHD_LOG_CHARS 512
