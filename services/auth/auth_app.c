@@ -2,9 +2,55 @@
 #include "auth_app.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto_util.h"
 #include "log.h"
+
+/*
+ * Sizes the password gate and the gRPC worker pool together. All auth
+ * methods share one worker pool, and a handler waiting for a gate slot
+ * holds its worker, so the gate also bounds its waiters: at most
+ * slots + waiting = workers - AUTH_RESERVED_WORKERS handlers are ever in
+ * password work, and the reserved workers stay free for Introspect and the
+ * data RPCs during a login flood. Logins past that get UNAVAILABLE at once
+ * instead of queueing. When the configured workers are too few for that,
+ * they are raised to 2 x slots + AUTH_RESERVED_WORKERS (one waiter per
+ * slot), which also bounds Argon2 memory to slots x its memory cost.
+ */
+static enum cj_status open_password_gate(struct auth_service *svc)
+{
+    long long slots = svc->cfg.argon2_concurrency;
+    long long workers = svc->cfg.grpc.worker_threads;
+    long long cpus;
+    enum cj_status rc;
+
+    if (slots <= 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        slots = cpus > 0 ? cpus : 1;
+        if (slots > AUTH_ARGON2_CONCURRENCY_MAX) {
+            slots = AUTH_ARGON2_CONCURRENCY_MAX;
+        }
+    }
+    if (workers < 2 * slots + AUTH_RESERVED_WORKERS) {
+        workers = 2 * slots + AUTH_RESERVED_WORKERS;
+        cj_log(CJ_LOG_INFO, "auth.workers_raised", NULL,
+               CJ_F_INT("from", svc->cfg.grpc.worker_threads),
+               CJ_F_INT("to", workers), CJ_F_INT("argon2_slots", slots));
+        svc->cfg.grpc.worker_threads = workers;
+    }
+    rc = auth_password_gate_init(
+        &svc->password_gate, (unsigned)slots,
+        (unsigned)(workers - slots - AUTH_RESERVED_WORKERS));
+    if (rc == CJ_OK) {
+        svc->password_gate_ready = true;
+        cj_log(CJ_LOG_INFO, "auth.password_gate", NULL,
+               CJ_F_INT("argon2_slots", slots),
+               CJ_F_INT("max_waiting", workers - slots - AUTH_RESERVED_WORKERS),
+               CJ_F_INT("workers", workers));
+    }
+    return rc;
+}
 
 static enum cj_status open_password(struct auth_service *svc)
 {
@@ -17,6 +63,9 @@ static enum cj_status open_password(struct auth_service *svc)
     rc = cj_password_params_check(&params);
     if (rc == CJ_OK) {
         rc = cj_password_hasher_new(&params, &svc->hasher);
+    }
+    if (rc == CJ_OK) {
+        rc = open_password_gate(svc);
     }
     if (rc != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "auth.start_failed", NULL,
@@ -97,6 +146,7 @@ static enum cj_status open_client(struct auth_service *svc, const char *target,
 static enum cj_status open_metrics(struct auth_service *svc)
 {
     static const char *const result_label[] = {"result"};
+    static const char *const reason_label[] = {"reason"};
     struct auth_metrics *m = &svc->m;
 
     svc->metrics = cj_metrics_new();
@@ -126,6 +176,20 @@ static enum cj_status open_metrics(struct auth_service *svc)
     m->postgres_up = cj_metrics_gauge(
         svc->metrics, "auth_postgres_up",
         "1 when the last clock check reached Postgres, else 0", NULL, 0);
+    m->password_in_flight = cj_metrics_gauge(
+        svc->metrics, "auth_password_in_flight",
+        "Argon2 operations running now (hash and verification)", NULL, 0);
+    m->password_in_flight_max = cj_metrics_gauge(
+        svc->metrics, "auth_password_in_flight_max",
+        "Most Argon2 operations that ran at once since start", NULL, 0);
+    m->password_refused = cj_metrics_counter(
+        svc->metrics, "auth_password_gate_refused_total",
+        "Calls refused a password slot, by reason (busy, timeout)",
+        reason_label, 1);
+    if (m->password_in_flight == NULL || m->password_in_flight_max == NULL ||
+        m->password_refused == NULL) {
+        return CJ_ERR_INTERNAL;
+    }
     if (m->clock_offset == NULL || m->postgres_up == NULL ||
         m->password_verifications == NULL || m->logins == NULL ||
         m->registrations == NULL || m->refreshes == NULL ||
@@ -174,6 +238,10 @@ void auth_app_close(struct auth_service *svc)
     cj_redis_pool_free(svc->redis);
     cj_db_pool_free(svc->db);
     cj_password_hasher_free(svc->hasher);
+    if (svc->password_gate_ready) {
+        auth_password_gate_destroy(&svc->password_gate);
+        svc->password_gate_ready = false;
+    }
     cj_jwks_free(svc->jwks.keys);
     cj_metrics_free(svc->metrics);
     svc->kms = NULL;

@@ -29,6 +29,10 @@
 /* Deadline of one call to kms or session, milliseconds. */
 #define AUTH_DEFAULT_RPC_TIMEOUT_MS 3000
 #define AUTH_ENV_PREFIX             "CERROJO_AUTH"
+/* Upper bound of CERROJO_AUTH_ARGON2_CONCURRENCY, in Argon2 operations. */
+#define AUTH_ARGON2_CONCURRENCY_MAX 64
+/* gRPC workers kept out of password work (gate slots and waiters). */
+#define AUTH_RESERVED_WORKERS 4
 
 struct auth_config {
     struct cj_rpc_settings grpc; /* listen, TLS, workers; shared options */
@@ -52,6 +56,7 @@ struct auth_config {
     long long refresh_grace_s;
     long long argon2_memory_bytes;
     long long argon2_passes;
+    long long argon2_concurrency; /* Argon2 operations at once; 0: CPUs */
     long long password_min_chars;
     char *cracklib_dict;
     long long login_free_attempts;

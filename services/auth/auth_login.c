@@ -1,9 +1,9 @@
 /*
- * Login: find the account, reserve an attempt with the throttle, run
- * exactly one Argon2 verification (against the dummy hash when the account
- * does not exist), and only on success open the session and issue tokens.
- * Unknown user, wrong password and disabled account give the same error
- * at the same cost; the audit event records which it was.
+ * Login: find the account, take a password slot, reserve an attempt with
+ * the throttle, run exactly one Argon2 verification (against the dummy hash
+ * when the account does not exist), and only on success open the session and
+ * issue tokens. Unknown user, wrong password and disabled account give the same
+ * error at the same cost; the audit event records which it was.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +130,12 @@ static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK || !needed) {
         return;
     }
-    rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
-                          hash);
+    rc = auth_password_begin(svc, call);
+    if (rc == CJ_OK) {
+        rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
+                              hash);
+        auth_password_end(svc);
+    }
     if (rc == CJ_OK) {
         rc = auth_db_acquire(svc, call->request_id, &conn);
     }
@@ -277,6 +281,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     struct login_state *st = calloc(1, sizeof(*st));
     enum login_failure failure = LOGIN_FAILURE_NONE;
     bool admitted = false;
+    bool holding_slot = false;
     const char *result = "error";
     enum cj_status rc = CJ_ERR_NOMEM;
 
@@ -291,6 +296,19 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK) {
         goto out;
     }
+
+    /*
+     * The password slot comes before the throttle's reservation, so a
+     * login the gate refuses (busy, or its deadline passed) spends no
+     * attempt, and every admitted attempt runs its one verification.
+     */
+    rc = auth_password_begin(svc, call);
+    if (rc != CJ_OK) {
+        auth_call_error(call, "password checks are busy; retry shortly");
+        result = "busy";
+        goto out;
+    }
+    holding_slot = true;
 
     auth_throttle_key(st->user_found ? st->user.id : NULL, st->login_norm,
                       st->throttle_key);
@@ -318,6 +336,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
 
     rc = verify(svc, req, st, &failure);
+    auth_password_end(svc);
+    holding_slot = false;
     if (rc != CJ_OK) {
         goto out;
     }
@@ -342,6 +362,9 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
                CJ_F_BOOL("session", st->session_id[0] != '\0'));
     }
 out:
+    if (holding_slot) {
+        auth_password_end(svc);
+    }
     if (st != NULL) {
         if (rc != CJ_OK && st->session_created) {
             auth_session_discard(svc, call, st->session_id);

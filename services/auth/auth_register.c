@@ -185,8 +185,14 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
+    rc = auth_password_begin(svc, call);
+    if (rc != CJ_OK) {
+        auth_call_error(call, "password checks are busy; retry shortly");
+        goto out;
+    }
     rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
                           reg->password_hash);
+    auth_password_end(svc);
     if (rc != CJ_OK) {
         goto out;
     }

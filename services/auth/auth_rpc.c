@@ -31,9 +31,15 @@
 
 static void call_init(struct cj_rpc_call *call, struct auth_call *ac)
 {
+    int64_t remaining;
+
     memset(ac, 0, sizeof(*ac));
     ac->caller = cj_rpc_call_caller(call);
     ac->request_id = cj_rpc_call_request_id(call);
+    remaining = cj_rpc_call_remaining_ms(call);
+    if (remaining != INT64_MAX) {
+        ac->deadline_ms = auth_monotonic_ms() + remaining;
+    }
 }
 
 static void call_finish(struct cj_rpc_call *call, const struct auth_call *ac,

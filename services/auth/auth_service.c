@@ -52,6 +52,44 @@ void auth_db_abort(struct cj_db_conn *conn)
     (void)rc;
 }
 
+enum cj_status auth_password_begin(struct auth_service *svc,
+                                   const struct auth_call *call)
+{
+    int64_t wait_ms = AUTH_PASSWORD_GATE_WAIT_MAX_MS;
+    unsigned running = 0;
+    unsigned peak = 0;
+    enum cj_status rc;
+
+    if (call->deadline_ms != 0) {
+        wait_ms = call->deadline_ms - auth_monotonic_ms();
+    }
+    rc = auth_password_gate_enter(&svc->password_gate, wait_ms);
+    if (rc != CJ_OK) {
+        auth_metrics_inc(svc->m.password_refused,
+                         rc == CJ_ERR_TIMEOUT ? "timeout" : "busy");
+        cj_log(CJ_LOG_WARN, "auth.password_gate_refused", call->request_id,
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
+    auth_password_gate_read(&svc->password_gate, &running, &peak);
+    cj_gauge_set(cj_metric_series(svc->m.password_in_flight, NULL),
+                 (double)running);
+    cj_gauge_set(cj_metric_series(svc->m.password_in_flight_max, NULL),
+                 (double)peak);
+    return CJ_OK;
+}
+
+void auth_password_end(struct auth_service *svc)
+{
+    unsigned running = 0;
+    unsigned peak = 0;
+
+    auth_password_gate_leave(&svc->password_gate);
+    auth_password_gate_read(&svc->password_gate, &running, &peak);
+    cj_gauge_set(cj_metric_series(svc->m.password_in_flight, NULL),
+                 (double)running);
+}
+
 void auth_metrics_count_verification(struct auth_service *svc)
 {
     cj_counter_inc(svc->m.password_verifications);

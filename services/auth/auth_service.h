@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth_config.h"
+#include "auth_password_gate.h"
 #include "auth_throttle.h"
 #include "config.h"
 #include "db.h"
@@ -39,6 +40,9 @@ struct auth_metrics {
     struct cj_metric *cache_reloads;          /* revocation-cache reloads */
     struct cj_metric *clock_offset;           /* Postgres minus us, seconds */
     struct cj_metric *postgres_up;            /* 1 when the last check ran */
+    struct cj_metric *password_in_flight;     /* Argon2 operations now */
+    struct cj_metric *password_in_flight_max; /* highest since start */
+    struct cj_metric *password_refused;       /* label reason: busy, timeout */
 };
 
 /* The JWKS from kms, cached for Introspect. */
@@ -59,6 +63,8 @@ struct auth_service {
     struct cj_rpc_client *session;
     struct cj_password_hasher *hasher;
     struct cj_password_policy password_policy;
+    struct auth_password_gate password_gate; /* bounds Argon2 work */
+    bool password_gate_ready;
     struct auth_throttle_policy throttle;
     struct cj_metrics *metrics;
     struct auth_metrics m;
@@ -79,6 +85,7 @@ struct auth_call {
     const char *request_id;                 /* never NULL */
     char error[AUTH_ERROR_MAX];             /* message for the client */
     long long retry_after_s;                /* set with CJ_ERR_RATE_LIMITED */
+    int64_t deadline_ms; /* monotonic ms of the client's deadline; 0: none */
 };
 
 /* Sets call->error, printf-style. */
@@ -99,6 +106,18 @@ CJ_WARN_UNUSED enum cj_status auth_db_acquire(struct auth_service *svc,
 
 /* Rolls back an open transaction after a failure, ignoring errors. */
 void auth_db_abort(struct cj_db_conn *conn);
+
+/*
+ * Takes a password-gate slot before one Argon2 operation, waiting at most
+ * until the call's deadline. CJ_ERR_UNAVAILABLE when too many calls
+ * already wait, CJ_ERR_TIMEOUT when the deadline passes first; both are
+ * counted and leave no slot held. On CJ_OK call auth_password_end.
+ */
+CJ_WARN_UNUSED enum cj_status auth_password_begin(struct auth_service *svc,
+                                                  const struct auth_call *call);
+
+/* Gives the slot back and updates the in-flight gauge. */
+void auth_password_end(struct auth_service *svc);
 
 /* Counts one Argon2 verification in the metrics. */
 void auth_metrics_count_verification(struct auth_service *svc);
