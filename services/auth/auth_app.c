@@ -15,8 +15,9 @@
  * password work, and the reserved workers stay free for Introspect and the
  * data RPCs during a login flood. Logins past that get UNAVAILABLE at once
  * instead of queueing. When the configured workers are too few for that,
- * they are raised to 2 x slots + AUTH_RESERVED_WORKERS (one waiter per
- * slot), which also bounds Argon2 memory to slots x its memory cost.
+ * they are raised to (1 + AUTH_WAITERS_PER_SLOT) x slots +
+ * AUTH_RESERVED_WORKERS. Argon2 memory stays bounded by slots x its
+ * memory cost whatever the worker count.
  */
 static enum cj_status open_password_gate(struct auth_service *svc)
 {
@@ -32,8 +33,8 @@ static enum cj_status open_password_gate(struct auth_service *svc)
             slots = AUTH_ARGON2_CONCURRENCY_MAX;
         }
     }
-    if (workers < 2 * slots + AUTH_RESERVED_WORKERS) {
-        workers = 2 * slots + AUTH_RESERVED_WORKERS;
+    if (workers < (1 + AUTH_WAITERS_PER_SLOT) * slots + AUTH_RESERVED_WORKERS) {
+        workers = (1 + AUTH_WAITERS_PER_SLOT) * slots + AUTH_RESERVED_WORKERS;
         cj_log(CJ_LOG_INFO, "auth.workers_raised", NULL,
                CJ_F_INT("from", svc->cfg.grpc.worker_threads),
                CJ_F_INT("to", workers), CJ_F_INT("argon2_slots", slots));
@@ -181,10 +182,10 @@ static enum cj_status open_metrics(struct auth_service *svc)
         "Argon2 operations running now (hash and verification)", NULL, 0);
     m->password_in_flight_max = cj_metrics_gauge(
         svc->metrics, "auth_password_in_flight_max",
-        "Most Argon2 operations that ran at once since start", NULL, 0);
+        "Maximum Argon2 operations running at once since start", NULL, 0);
     m->password_refused = cj_metrics_counter(
         svc->metrics, "auth_password_gate_refused_total",
-        "Calls refused a password slot, by reason (busy, timeout)",
+        "Calls rejected by the password gate, by reason (busy, timeout)",
         reason_label, 1);
     if (m->password_in_flight == NULL || m->password_in_flight_max == NULL ||
         m->password_refused == NULL) {

@@ -30,9 +30,11 @@
 #define AUTH_DEFAULT_RPC_TIMEOUT_MS 3000
 #define AUTH_ENV_PREFIX             "CERROJO_AUTH"
 /* Upper bound of CERROJO_AUTH_ARGON2_CONCURRENCY, in Argon2 operations. */
-#define AUTH_ARGON2_CONCURRENCY_MAX 64
+#define AUTH_ARGON2_CONCURRENCY_MAX 32
 /* gRPC workers kept out of password work (gate slots and waiters). */
 #define AUTH_RESERVED_WORKERS 4
+/* Waiters per Argon2 slot that the default worker count makes room for. */
+#define AUTH_WAITERS_PER_SLOT 3
 
 struct auth_config {
     struct cj_rpc_settings grpc; /* listen, TLS, workers; shared options */

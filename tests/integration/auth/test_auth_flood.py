@@ -1,4 +1,4 @@
-"""Login flood: while many logins run at once, Introspect keeps answering
+"""Login flood: while many logins run at once, Introspect keeps responding
 within a deadline well above its normal latency, no more Argon2 operations
 run at once than CERROJO_AUTH_ARGON2_CONCURRENCY allows, and every login
 that got past the password gate cost exactly one verification. Asserts
@@ -23,7 +23,7 @@ LOGIN_TIMEOUT_S = 5
 INTROSPECT_THREADS = 2
 INTROSPECT_TIMEOUT_S = 2
 INTROSPECT_MAX_CALLS_PER_THREAD = 400
-# Login codes that may come back during the flood: a refused or rejected
+# Login codes expected during the flood: a rejected or failed
 # attempt, never an internal error.
 FLOOD_CODES = {grpc.StatusCode.UNAUTHENTICATED,
                grpc.StatusCode.UNAVAILABLE,
