@@ -638,9 +638,18 @@ enum cj_status cj_metrics_server_start(struct cj_metrics *reg,
                                        struct cj_metrics_server **out)
 {
     *out = NULL;
+    const char *override = getenv(CJ_METRICS_HOST_ENV);
+    if (override != NULL && override[0] != '\0')
+        address = override;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (reg == NULL || address == NULL ||
-        inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+    if (reg == NULL || address == NULL) {
+        return CJ_ERR_INVALID;
+    }
+    if (inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+        cj_log(CJ_LOG_ERROR, "metrics.address_invalid", NULL,
+               CJ_F_STR("address", address),
+               CJ_F_STR("expected", "an IPv4 literal such as 127.0.0.1"),
+               CJ_F_STR("variable", CJ_METRICS_HOST_ENV));
         return CJ_ERR_INVALID;
     }
     struct cj_metrics_server *s = calloc(1, sizeof(*s));

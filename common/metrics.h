@@ -79,10 +79,16 @@ char *cj_metrics_render(struct cj_metrics *reg, size_t *len);
 
 struct cj_metrics_server;
 
+/* Variable that, when set, replaces the metrics listen address. */
+#define CJ_METRICS_HOST_ENV "CERROJO_METRICS_HOST"
+
 /*
  * Serves GET /metrics for reg on address:port (address an IPv4 literal,
  * normally 127.0.0.1; port 0 picks a free one) in a libmicrohttpd thread.
- * Other paths get 404, other methods 405.
+ * When CERROJO_METRICS_HOST is set, its value (an IPv4 literal such as
+ * 0.0.0.0 in a container) replaces address, so that every service's
+ * metrics port can be scraped from another pod. Other paths get 404,
+ * other methods 405.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_metrics_server_start(struct cj_metrics *reg, const char *address,
