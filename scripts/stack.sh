@@ -4,7 +4,14 @@
 # found in build/bin (cerrojo-kms, cerrojo-session, cerrojo-auth,
 # cerrojo-gateway) in the background, logs in var/log/, pidfiles in var/run/.
 #
-#   scripts/stack.sh up|down|status
+#   [REPLICAS=N] scripts/stack.sh up|down|status
+#
+# REPLICAS (1 to 4, default 1) starts that many replicas of each service.
+# Replica 1 uses the ports below; replica r uses each of them plus
+# (r - 1) * CERROJO_REPLICA_PORT_STEP (default 100), its gRPC or HTTP port
+# and its metrics or admin port alike. Every caller gets the comma-separated
+# addresses of all replicas of its callees. Replica 1 keeps the pidfile and
+# log names cerrojo-<service>.pid/.log; replica r adds "-r" to the service.
 #
 # `up` returns once every started service is ready and writes the settings
 # it used to var/stack.env (source it to reach the stack from a script).
@@ -32,22 +39,72 @@ var=$root/var
 : "${CERROJO_AUTH_METRICS_PORT:=9091}"
 : "${CERROJO_KMS_METRICS_PORT:=9092}"
 : "${CERROJO_SESSION_METRICS_PORT:=9093}"
+: "${CERROJO_REPLICA_PORT_STEP:=100}"
 : "${CERROJO_MIGRATE_KMS_PASSWORD:=cerrojo-kms-dev}"
 : "${CERROJO_MIGRATE_AUTH_PASSWORD:=cerrojo-auth-dev}"
 # Seconds a service gets to become ready after start, and to exit on TERM.
 READY_TIMEOUT_S=${CERROJO_STACK_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=10
+# The most replicas of one service; `down` and `status` look at all of them.
+MAX_REPLICAS=4
+REPLICAS=${REPLICAS:-1}
+if [[ ! $REPLICAS =~ ^[1-9][0-9]*$ ]] || ((REPLICAS > MAX_REPLICAS)); then
+    echo "stack: REPLICAS must be 1 to $MAX_REPLICAS, not '$REPLICAS'" >&2
+    exit 2
+fi
 
 # Start order: each service comes after the ones it calls.
 SERVICES=(kms session auth gateway)
 
+# The port of replica $2 (default 1) of service $1.
 service_port() {
+    local base
     case $1 in
-    kms) echo "$CERROJO_KMS_PORT" ;;
-    session) echo "$CERROJO_SESSION_PORT" ;;
-    auth) echo "$CERROJO_AUTH_PORT" ;;
-    gateway) echo "$CERROJO_GATEWAY_PORT" ;;
+    kms) base=$CERROJO_KMS_PORT ;;
+    session) base=$CERROJO_SESSION_PORT ;;
+    auth) base=$CERROJO_AUTH_PORT ;;
+    gateway) base=$CERROJO_GATEWAY_PORT ;;
     esac
+    echo $((base + (${2:-1} - 1) * CERROJO_REPLICA_PORT_STEP))
+}
+
+# The metrics port (the admin port for the gateway) of replica $2 of $1.
+service_admin_port() {
+    local base
+    case $1 in
+    kms) base=$CERROJO_KMS_METRICS_PORT ;;
+    session) base=$CERROJO_SESSION_METRICS_PORT ;;
+    auth) base=$CERROJO_AUTH_METRICS_PORT ;;
+    gateway) base=$CERROJO_GATEWAY_ADMIN_PORT ;;
+    esac
+    echo $((base + ($2 - 1) * CERROJO_REPLICA_PORT_STEP))
+}
+
+# Prints "127.0.0.1:a,127.0.0.1:b": the addresses of every replica of $1.
+service_targets() {
+    local list="" r
+    for ((r = 1; r <= REPLICAS; r++)); do
+        list+="${list:+,}127.0.0.1:$(service_port "$1" "$r")"
+    done
+    echo "$list"
+}
+
+# The name of replica $2 of $1 in pidfiles, logs and messages.
+replica_name() {
+    if (($2 == 1)); then echo "$1"; else echo "$1-$2"; fi
+}
+
+# The variables that set replica $2 of $1 apart from the others, one
+# NAME=value a line for env(1).
+replica_env() {
+    local svc=$1 r=$2
+    if [[ $svc == gateway ]]; then
+        echo "CERROJO_GATEWAY_PORT=$(service_port gateway "$r")"
+        echo "CERROJO_GATEWAY_ADMIN_PORT=$(service_admin_port gateway "$r")"
+    else
+        echo "CERROJO_${svc^^}_LISTEN=127.0.0.1:$(service_port "$svc" "$r")"
+        echo "CERROJO_${svc^^}_METRICS_PORT=$(service_admin_port "$svc" "$r")"
+    fi
 }
 
 port_in_use() {
@@ -58,7 +115,10 @@ port_in_use() {
 write_env() {
     local pg="host=127.0.0.1 port=$CERROJO_PG_PORT dbname=cerrojo"
     local redis_vars=""
-    local svc
+    local svc kms session auth
+    kms=$(service_targets kms)
+    session=$(service_targets session)
+    auth=$(service_targets auth)
     for svc in AUTH SESSION GATEWAY; do
         redis_vars+="CERROJO_${svc}_REDIS_HOST=127.0.0.1
 CERROJO_${svc}_REDIS_PORT=$CERROJO_REDIS_PORT
@@ -81,14 +141,14 @@ CERROJO_REDIS_ADDR=127.0.0.1:$CERROJO_REDIS_PORT
 ${redis_vars}CERROJO_KMS_LISTEN=127.0.0.1:$CERROJO_KMS_PORT
 CERROJO_SESSION_LISTEN=127.0.0.1:$CERROJO_SESSION_PORT
 CERROJO_AUTH_LISTEN=127.0.0.1:$CERROJO_AUTH_PORT
-CERROJO_KMS_ADDR=127.0.0.1:$CERROJO_KMS_PORT
-CERROJO_SESSION_ADDR=127.0.0.1:$CERROJO_SESSION_PORT
-CERROJO_AUTH_ADDR=127.0.0.1:$CERROJO_AUTH_PORT
-CERROJO_AUTH_KMS_TARGET=127.0.0.1:$CERROJO_KMS_PORT
-CERROJO_AUTH_SESSION_TARGET=127.0.0.1:$CERROJO_SESSION_PORT
-CERROJO_GATEWAY_KMS_TARGET=127.0.0.1:$CERROJO_KMS_PORT
-CERROJO_GATEWAY_SESSION_TARGET=127.0.0.1:$CERROJO_SESSION_PORT
-CERROJO_GATEWAY_AUTH_TARGET=127.0.0.1:$CERROJO_AUTH_PORT
+CERROJO_KMS_ADDR=$kms
+CERROJO_SESSION_ADDR=$session
+CERROJO_AUTH_ADDR=$auth
+CERROJO_AUTH_KMS_TARGET=$kms
+CERROJO_AUTH_SESSION_TARGET=$session
+CERROJO_GATEWAY_KMS_TARGET=$kms
+CERROJO_GATEWAY_SESSION_TARGET=$session
+CERROJO_GATEWAY_AUTH_TARGET=$auth
 CERROJO_AUTH_METRICS_PORT=$CERROJO_AUTH_METRICS_PORT
 CERROJO_KMS_METRICS_PORT=$CERROJO_KMS_METRICS_PORT
 CERROJO_SESSION_METRICS_PORT=$CERROJO_SESSION_METRICS_PORT
@@ -97,13 +157,16 @@ CERROJO_GATEWAY_PORT=$CERROJO_GATEWAY_PORT
 CERROJO_GATEWAY_ADMIN_PORT=$CERROJO_GATEWAY_ADMIN_PORT
 CERROJO_GATEWAY_URL=http://127.0.0.1:$CERROJO_GATEWAY_PORT
 CERROJO_KMS_VAR_DIR=$var/kms
+CERROJO_STACK_REPLICAS=$REPLICAS
+CERROJO_GATEWAY_ADDRS=$(service_targets gateway)
 EOF
 }
 
-# Prints the pid in var/run/cerrojo-$1.pid when that process still runs the
-# service's binary (a recycled pid is never taken for ours).
+# Prints the pid in the pidfile of replica $2 of $1 when that process still
+# runs the service's binary (a recycled pid is never taken for ours).
 service_pid() {
-    local pidfile=$var/run/cerrojo-$1.pid pid exe
+    local pidfile pid exe
+    pidfile=$var/run/cerrojo-$(replica_name "$1" "$2").pid
     pid=$(cat "$pidfile" 2>/dev/null || true)
     [[ -n $pid ]] || return 0
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
@@ -113,76 +176,86 @@ service_pid() {
 }
 
 is_ready() {
-    local svc=$1
+    local svc=$1 r=$2
     if [[ $svc == gateway ]]; then
-        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$CERROJO_GATEWAY_PORT/healthz" 2>/dev/null
+        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(service_port gateway "$r")/healthz" 2>/dev/null
     else
-        "$bin/cerrojo-$svc" healthcheck >/dev/null 2>&1
+        # The healthcheck calls the address in the replica's LISTEN variable.
+        local vars
+        mapfile -t vars < <(replica_env "$svc" "$r")
+        env "${vars[@]}" "$bin/cerrojo-$svc" healthcheck >/dev/null 2>&1
     fi
 }
 
+# Starts replica $2 of service $1 and waits until it is ready.
 start_service() {
-    local svc=$1 exe=$bin/cerrojo-$1 log=$var/log/cerrojo-$1.log
+    local svc=$1 r=$2 name
+    name=$(replica_name "$1" "$2")
+    local exe=$bin/cerrojo-$svc log=$var/log/cerrojo-$name.log
     if [[ ! -x $exe ]]; then
-        echo "stack: $exe not built; skipping $svc"
+        echo "stack: $exe not built; skipping $name"
         return
     fi
     local pid
-    pid=$(service_pid "$svc")
+    pid=$(service_pid "$svc" "$r")
     if [[ -n $pid ]]; then
-        echo "stack: $svc already running (pid $pid)"
+        echo "stack: $name already running (pid $pid)"
         return
     fi
     local port
-    port=$(service_port "$svc")
+    port=$(service_port "$svc" "$r")
     if port_in_use "$port"; then
-        echo "stack: port $port for $svc is already in use by another process; set CERROJO_${svc^^}_PORT" >&2
+        echo "stack: port $port for $name is already in use by another process; set CERROJO_${svc^^}_PORT" >&2
         exit 1
     fi
     # setsid: a Ctrl-C in the terminal reaches run.sh, which stops the
     # stack in order, not each service at once.
-    setsid "$exe" >>"$log" 2>&1 </dev/null &
+    local vars
+    mapfile -t vars < <(replica_env "$svc" "$r")
+    setsid env "${vars[@]}" "$exe" >>"$log" 2>&1 </dev/null &
     pid=$!
-    echo "$pid" >"$var/run/cerrojo-$svc.pid"
+    echo "$pid" >"$var/run/cerrojo-$name.pid"
     local waited=0
-    until is_ready "$svc"; do
+    until is_ready "$svc" "$r"; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "stack: $svc exited during start; last lines of $log:" >&2
+            echo "stack: $name exited during start; last lines of $log:" >&2
             tail -n 20 "$log" >&2 || true
-            rm -f "$var/run/cerrojo-$svc.pid"
+            rm -f "$var/run/cerrojo-$name.pid"
             exit 1
         fi
         if ((waited >= READY_TIMEOUT_S * 5)); then
-            echo "stack: $svc (pid $pid) not ready after ${READY_TIMEOUT_S}s; last lines of $log:" >&2
+            echo "stack: $name (pid $pid) not ready after ${READY_TIMEOUT_S}s; last lines of $log:" >&2
             tail -n 20 "$log" >&2 || true
             exit 1
         fi
         sleep 0.2
         waited=$((waited + 1))
     done
-    echo "stack: $svc ready on 127.0.0.1:$port (pid $pid, log $log)"
+    echo "stack: $name ready on 127.0.0.1:$port (pid $pid, log $log)"
 }
 
+# Stops replica $2 of service $1: TERM, then KILL after the timeout.
 stop_service() {
-    local svc=$1 pid
-    pid=$(service_pid "$svc")
+    local svc=$1 r=$2 name pid
+    name=$(replica_name "$1" "$2")
+    pid=$(service_pid "$svc" "$r")
     if [[ -z $pid ]]; then
-        rm -f "$var/run/cerrojo-$svc.pid"
+        rm -f "$var/run/cerrojo-$name.pid"
         return
     fi
     kill -TERM "$pid" 2>/dev/null || true
     local waited=0
     while kill -0 "$pid" 2>/dev/null; do
         if ((waited >= STOP_TIMEOUT_S * 10)); then
-            echo "stack: $svc (pid $pid) ignored TERM for ${STOP_TIMEOUT_S}s; sending KILL" >&2
+            echo "stack: $name (pid $pid) ignored TERM for ${STOP_TIMEOUT_S}s; sending KILL" >&2
             kill -KILL "$pid" 2>/dev/null || true
             break
         fi
         sleep 0.1
         waited=$((waited + 1))
     done
-    rm -f "$var/run/cerrojo-$svc.pid"
-    echo "stack: $svc stopped (pid $pid)"
+    rm -f "$var/run/cerrojo-$name.pid"
+    echo "stack: $name stopped (pid $pid)"
 }
 
 up() {
@@ -203,17 +276,22 @@ up() {
     else
         echo "stack: $bin/cerrojo-migrate not built; migrations not applied" >&2
     fi
-    local svc
+    local svc r
     for svc in "${SERVICES[@]}"; do
-        start_service "$svc"
+        for ((r = 1; r <= REPLICAS; r++)); do
+            start_service "$svc" "$r"
+        done
     done
     echo "stack: up; settings in $var/stack.env"
 }
 
 down() {
-    local i
+    # Every replica that has a pidfile, whatever REPLICAS `up` was given.
+    local i r
     for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-        stop_service "${SERVICES[i]}"
+        for ((r = MAX_REPLICAS; r >= 1; r--)); do
+            stop_service "${SERVICES[i]}" "$r"
+        done
     done
     if [[ -d $var/redis ]]; then
         scripts/redis.sh stop "$var/redis" "$CERROJO_REDIS_PORT"
@@ -224,19 +302,25 @@ down() {
 }
 
 status() {
-    local rc=0 svc pid
+    local rc=0 svc r name pid
     scripts/pg.sh status "$var/pg" "$CERROJO_PG_PORT" || rc=3
     scripts/redis.sh status "$var/redis" "$CERROJO_REDIS_PORT" || rc=3
+    # Replicas past REPLICAS are listed only when they run.
     for svc in "${SERVICES[@]}"; do
-        pid=$(service_pid "$svc")
-        if [[ -n $pid ]]; then
-            echo "stack: $svc running on 127.0.0.1:$(service_port "$svc") (pid $pid)"
-        elif [[ -x $bin/cerrojo-$svc ]]; then
-            echo "stack: $svc not running"
-            rc=3
-        else
-            echo "stack: $svc not built"
-        fi
+        for ((r = 1; r <= MAX_REPLICAS; r++)); do
+            name=$(replica_name "$svc" "$r")
+            pid=$(service_pid "$svc" "$r")
+            if [[ -n $pid ]]; then
+                echo "stack: $name running on 127.0.0.1:$(service_port "$svc" "$r") (pid $pid)"
+            elif ((r > REPLICAS)); then
+                continue
+            elif [[ -x $bin/cerrojo-$svc ]]; then
+                echo "stack: $name not running"
+                rc=3
+            else
+                echo "stack: $name not built"
+            fi
+        done
     done
     return $rc
 }
