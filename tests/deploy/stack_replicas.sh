@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# scripts/stack.sh with REPLICAS=2 in a private copy of the scripts (so
+# var/ is a temporary folder): every replica starts and is listed by
+# status, a client registers, reads its profile, refreshes and logs out
+# through the gateway, one auth replica is killed and the next calls still
+# succeed, and `down` leaves no replica running.
+#
+# Usage: stack_replicas.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+source_dir=$1
+build_dir=$(cd "$2" && pwd)
+bin=$build_dir/bin
+work=$(mktemp -d /tmp/cerrojo-replicas.XXXXXX)
+REPLICAS=2
+# Replica 2 uses the eight service ports of replica 1 plus this step, so
+# the two sets never overlap.
+PORT_STEP=10
+# Attempts at finding a free block of ports.
+PORT_TRIES=50
+
+fail() {
+    echo "replicas: FAIL $*" >&2
+    exit 1
+}
+
+cleanup() {
+    local rc=$?
+    BUILD_DIR=$build_dir "$work/scripts/stack.sh" down >/dev/null 2>&1 || true
+    local home
+    home=$(cat "$work/var/pg/pg.location" 2>/dev/null || true)
+    if [[ $home == /var/tmp/cerrojo-* ]]; then
+        rm -rf "$home"
+    fi
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+
+port_free() { [[ -z $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
+
+# Prints the first port of a run of $1 free ports.
+free_block() {
+    local n=$1 try base p ok
+    for ((try = 0; try < PORT_TRIES; try++)); do
+        base=$((20000 + RANDOM % 20000))
+        ok=1
+        for ((p = base; p < base + n; p++)); do
+            port_free "$p" || {
+                ok=0
+                break
+            }
+        done
+        if ((ok)); then
+            echo "$base"
+            return 0
+        fi
+    done
+    return 1
+}
+
+mkdir -p "$work/scripts"
+cp "$source_dir"/scripts/*.sh "$work/scripts/"
+ln -s "$source_dir/migrations" "$work/migrations"
+chmod 0755 "$work"
+
+base=$(free_block $((2 + PORT_STEP * REPLICAS))) || fail "no free block of ports"
+export BUILD_DIR=$build_dir REPLICAS CERROJO_REPLICA_PORT_STEP=$PORT_STEP
+export CERROJO_PG_PORT=$base CERROJO_REDIS_PORT=$((base + 1))
+b=$((base + 2))
+export CERROJO_GATEWAY_PORT=$b CERROJO_GATEWAY_ADMIN_PORT=$((b + 1))
+export CERROJO_AUTH_PORT=$((b + 2)) CERROJO_KMS_PORT=$((b + 3))
+export CERROJO_SESSION_PORT=$((b + 4)) CERROJO_AUTH_METRICS_PORT=$((b + 5))
+export CERROJO_KMS_METRICS_PORT=$((b + 6)) CERROJO_SESSION_METRICS_PORT=$((b + 7))
+
+"$work/scripts/stack.sh" up >"$work/up.log" 2>&1 || {
+    cat "$work/up.log" >&2
+    fail "stack.sh up failed"
+}
+status_out=$("$work/scripts/stack.sh" status 2>&1) || fail "status reports a stopped part: $status_out"
+for svc in kms session auth gateway; do
+    grep -q "stack: $svc running" <<<"$status_out" || fail "$svc replica 1 not listed as running"
+    grep -q "stack: $svc-2 running" <<<"$status_out" || fail "$svc replica 2 not listed as running"
+done
+grep -qx "CERROJO_AUTH_ADDR=127.0.0.1:$((b + 2)),127.0.0.1:$((b + 2 + PORT_STEP))" "$work/var/stack.env" ||
+    fail "stack.env does not list both auth replicas"
+
+url=http://127.0.0.1:$b
+state=$work/state.json
+printf 'replica test passphrase 1\n' >"$work/password"
+cli() { timeout 60 "$bin/cerrojo" --url "$url" --state "$state" "$@" >>"$work/client.log" 2>&1; }
+cli keys || fail "keys"
+cli register --username replica-user --email replica@example.test --password-file "$work/password" || fail "register"
+cli me || fail "me"
+cli refresh || fail "refresh"
+
+auth2=$(cat "$work/var/run/cerrojo-auth-2.pid")
+kill -KILL "$auth2"
+for i in 1 2 3; do
+    cli me || fail "me $i after killing auth replica 2"
+    cli refresh || fail "refresh $i after killing auth replica 2"
+done
+cli logout || fail "logout"
+
+pids=$(cat "$work"/var/run/cerrojo-*.pid)
+"$work/scripts/stack.sh" down >/dev/null 2>&1 || fail "stack.sh down failed"
+for pid in $pids; do
+    ! kill -0 "$pid" 2>/dev/null || fail "pid $pid still runs after down"
+done
+if compgen -G "$work/var/run/cerrojo-*.pid" >/dev/null; then
+    fail "pidfiles left after down"
+fi
+echo "replicas: ok"
