@@ -131,7 +131,10 @@ for n in $(seq 1 "$STREAMS"); do
                 near=1
             fi
         done
-        ((near)) || fail "stream $n: $op failed (started $start, ended $end), not in flight at a kill (kills at ${kills[*]})"
+        if ((!near)); then
+            tail -n 5 "$STACK_WORK/stream-$n.err" >&2 || true
+            fail "stream $n: $op failed (started $start, ended $end), not in flight at a kill (kills at ${kills[*]})"
+        fi
         echo "scale: stream $n: $op in flight at a kill failed (started $start, ended $end)"
     done <"$STACK_WORK/stream-$n.log"
     ((after >= MIN_SUCCESSES_AFTER)) || fail "stream $n: only $after successful requests after the last kill"
