@@ -304,7 +304,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
      */
     rc = auth_password_begin(svc, call);
     if (rc != CJ_OK) {
-        auth_call_error(call, "password verification is at capacity; retry shortly");
+        auth_call_error(call,
+                        "password verification is at capacity; retry shortly");
         result = "busy";
         goto out;
     }

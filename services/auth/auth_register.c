@@ -187,7 +187,8 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
 
     rc = auth_password_begin(svc, call);
     if (rc != CJ_OK) {
-        auth_call_error(call, "password verification is at capacity; retry shortly");
+        auth_call_error(call,
+                        "password verification is at capacity; retry shortly");
         goto out;
     }
     rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
