@@ -18,6 +18,10 @@ START_TIMEOUT_S=30
 pid=
 stop_service() {
     if [[ -n $pid ]]; then
+        # faketime runs the service as its child and waits for it, so the
+        # service must be signalled itself: killing faketime alone leaves
+        # it running.
+        pkill -TERM -P "$pid" 2>/dev/null || true
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         pid=
