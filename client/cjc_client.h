@@ -1,7 +1,7 @@
 /*
- * The cerrojo client library: seals every request to the gateway, in
+ * The cerrojo client library. It seals every request to the gateway, in
  * stateless mode (HPKE to a key from the signed key list) or stateful mode
- * (the session's epoch keys), opens the sealed responses, and keeps the
+ * (the session's epoch keys). It opens the sealed responses and keeps the
  * session and the tokens in a state file.
  */
 #ifndef CJC_CLIENT_H
@@ -23,7 +23,7 @@ enum cjc_mode {
     CJC_MODE_STATEFUL,  /* the session's epoch keys */
 };
 
-/* What went wrong, for a one-line message; never holds a secret. */
+/* The reason a call failed, for a one-line message. Contains no secret. */
 struct cjc_error {
     char message[512];
     char code[64];    /* the server's error code, e.g. "invalid_token" */
@@ -35,7 +35,7 @@ struct cjc_client_options {
     const char *url;        /* gateway base URL */
     const char *state_path; /* state file; NULL for the default */
     const char *pins[CJC_MAX_PINS];
-    size_t n_pins; /* 0: accept any key-list signer (and say so) */
+    size_t n_pins; /* 0: accept any key-list signer */
 };
 
 struct cjc_client;
@@ -52,7 +52,7 @@ void cjc_client_close(struct cjc_client *client);
 CJ_WARN_UNUSED enum cj_status cjc_client_save(struct cjc_client *client,
                                               struct cjc_error *err);
 
-/* True when the state holds a stateful session. */
+/* Returns true when the state contains a stateful session. */
 bool cjc_client_has_session(const struct cjc_client *client);
 
 /*
