@@ -10,6 +10,9 @@
 # BENCH_FLOWS    space-separated subset of steps to run (default: all); see
 #                the step names in run_all below
 # BENCH_OUT      report path (default docs/benchmarks.md)
+# BENCH_PROFILE  folder: record a system-wide perf profile (cpu-clock
+#                samples) of every measurement into FOLDER/<tag>.data and
+#                a per-symbol text report beside it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,6 +30,8 @@ plot_dir=$(dirname "$BENCH_OUT")/bench
 READY_POLL_S=0.01
 READY_TIMEOUT_S=60
 STOP_TIMEOUT_S=10
+# perf sampling rate per CPU when BENCH_PROFILE is set.
+PROFILE_HZ=499
 # Connections per kind of flow: CPU-bound ceilings use one thread per core;
 # the HTTP flows use the 64 connections the stateful target names.
 cores=$(nproc)
@@ -288,6 +293,14 @@ measure() {
     shift 4
     local line
     echo "bench: $tag ($flow, $conns connections, ${seconds}s)"
+    local perf_pid=""
+    if [[ -n ${BENCH_PROFILE:-} ]]; then
+        mkdir -p "$BENCH_PROFILE"
+        perf record -q -e cpu-clock -F "$PROFILE_HZ" -a -g \
+            -o "$BENCH_PROFILE/$tag.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        bg_pids+=("$perf_pid")
+    fi
     # shellcheck disable=SC2046
     if ! line=$("$bin/cerrojo-bench" "$flow" --connections "$conns" \
         --seconds "$seconds" --label "$tag" \
@@ -295,6 +308,14 @@ measure() {
         "$@" 2>"$tmp/$tag.err"); then
         echo "bench: $tag failed:" >&2
         cat "$tmp/$tag.err" >&2
+    fi
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        bg_pids=("${bg_pids[@]/$perf_pid/}")
+        perf report -i "$BENCH_PROFILE/$tag.data" --stdio --no-children \
+            --sort comm,dso,symbol -g none --percent-limit 0.3 \
+            >"$BENCH_PROFILE/$tag.txt" 2>/dev/null || true
     fi
     line=$(grep '^RESULT ' <<<"$line" || true)
     if [[ -n $line ]]; then
