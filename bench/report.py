@@ -289,7 +289,7 @@ def main():
                        ("libsodium", "libsodium"), ("postgres", "PostgreSQL"),
                        ("redis", "Redis"), ("nginx", "nginx"),
                        ("libcurl", "libcurl"), ("grpc", "gRPC C core"),
-                       ("perf", "perf usable")]:
+                       ("perf", "perf")]:
         w("| {} | {} |".format(label, meta.get(key, "?")))
     w("")
     w("Argon2id parameters: {} MiB, {} passes, 1 lane (libsodium), in the "
