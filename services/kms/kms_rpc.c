@@ -49,6 +49,33 @@ static void set_error(struct cj_rpc_call *call, enum cj_status st,
     }
 }
 
+/* A new, initialised message of the given type; NULL when out of memory. */
+static void *new_response(const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *msg = malloc(desc->sizeof_message);
+
+    if (msg != NULL)
+        protobuf_c_message_init(desc, msg);
+    return msg;
+}
+
+/*
+ * Ends every handler. On success the framework takes the response. On
+ * failure the response is freed, and the caller gets the one message of
+ * its error class (crypto_message for CJ_ERR_CRYPTO).
+ */
+static enum cj_status finish(struct cj_rpc_call *call, enum cj_status st,
+                             void *resp, ProtobufCMessage **response,
+                             const char *crypto_message)
+{
+    if (st == CJ_OK)
+        *response = resp;
+    else if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    set_error(call, st, crypto_message);
+    return st;
+}
+
 static enum cj_status handle_create_user_key(struct cj_rpc_call *call,
                                              const ProtobufCMessage *request,
                                              ProtobufCMessage **response,
@@ -66,24 +93,17 @@ static enum cj_status handle_create_user_key(struct cj_rpc_call *call,
 
     if (st != CJ_OK)
         goto out;
-    st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
-    if (resp == NULL)
-        goto out;
-    cerrojo__v1__create_user_key_response__init(resp);
-    if (!set_bytes(&resp->data_key, data_key, sizeof(data_key)) ||
-        !set_bytes(&resp->wrapped_key, wrapped, sizeof(wrapped)))
-        goto out;
-    resp->kek_version = version;
-    *response = &resp->base;
-    resp = NULL;
-    st = CJ_OK;
+    resp = new_response(&cerrojo__v1__create_user_key_response__descriptor);
+    st = resp != NULL &&
+                 set_bytes(&resp->data_key, data_key, sizeof(data_key)) &&
+                 set_bytes(&resp->wrapped_key, wrapped, sizeof(wrapped))
+             ? CJ_OK
+             : CJ_ERR_NOMEM;
+    if (resp != NULL)
+        resp->kek_version = version;
 out:
     cj_wipe(data_key, sizeof(data_key));
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_UNWRAP);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_UNWRAP);
 }
 
 static enum cj_status handle_decrypt_key(struct cj_rpc_call *call,
@@ -102,23 +122,15 @@ static enum cj_status handle_decrypt_key(struct cj_rpc_call *call,
 
     if (st != CJ_OK)
         goto out;
-    st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
-    if (resp == NULL)
-        goto out;
-    cerrojo__v1__decrypt_key_response__init(resp);
-    if (!set_bytes(&resp->data_key, data_key, sizeof(data_key)))
-        goto out;
-    resp->kek_version = version;
-    *response = &resp->base;
-    resp = NULL;
-    st = CJ_OK;
+    resp = new_response(&cerrojo__v1__decrypt_key_response__descriptor);
+    st = resp != NULL && set_bytes(&resp->data_key, data_key, sizeof(data_key))
+             ? CJ_OK
+             : CJ_ERR_NOMEM;
+    if (resp != NULL)
+        resp->kek_version = version;
 out:
     cj_wipe(data_key, sizeof(data_key));
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_UNWRAP);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_UNWRAP);
 }
 
 static enum cj_status handle_rewrap_key(struct cj_rpc_call *call,
@@ -138,23 +150,16 @@ static enum cj_status handle_rewrap_key(struct cj_rpc_call *call,
 
     if (st != CJ_OK)
         goto out;
-    st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
-    if (resp == NULL)
-        goto out;
-    cerrojo__v1__rewrap_key_response__init(resp);
-    if (!set_bytes(&resp->wrapped_key, wrapped, sizeof(wrapped)))
-        goto out;
-    resp->kek_version = version;
-    resp->changed = changed;
-    *response = &resp->base;
-    resp = NULL;
-    st = CJ_OK;
+    resp = new_response(&cerrojo__v1__rewrap_key_response__descriptor);
+    st = resp != NULL && set_bytes(&resp->wrapped_key, wrapped, sizeof(wrapped))
+             ? CJ_OK
+             : CJ_ERR_NOMEM;
+    if (resp != NULL) {
+        resp->kek_version = version;
+        resp->changed = changed;
+    }
 out:
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_UNWRAP);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_UNWRAP);
 }
 
 static enum cj_status handle_sign_token(struct cj_rpc_call *call,
@@ -183,25 +188,18 @@ static enum cj_status handle_sign_token(struct cj_rpc_call *call,
     if (st != CJ_OK)
         goto out;
     st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
+    resp = new_response(&cerrojo__v1__sign_token_response__descriptor);
     if (resp == NULL)
         goto out;
-    cerrojo__v1__sign_token_response__init(resp);
     resp->token = token;
     token = NULL;
     resp->kid = strdup(kid);
     resp->alg = strdup(alg);
-    if (resp->kid == NULL || resp->alg == NULL)
-        goto out;
-    *response = &resp->base;
-    resp = NULL;
-    st = CJ_OK;
+    if (resp->kid != NULL && resp->alg != NULL)
+        st = CJ_OK;
 out:
     free(token);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_INVALID);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_INVALID);
 }
 
 static enum cj_status handle_get_jwks(struct cj_rpc_call *call,
@@ -217,22 +215,16 @@ static enum cj_status handle_get_jwks(struct cj_rpc_call *call,
     if (st != CJ_OK)
         goto out;
     st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
+    resp = new_response(&cerrojo__v1__get_jwks_response__descriptor);
     if (resp == NULL)
         goto out;
-    cerrojo__v1__get_jwks_response__init(resp);
     resp->jwks_json = jwks;
     jwks = NULL;
     resp->max_age_seconds = (uint32_t)svc->cfg.jwks_max_age_s;
-    *response = &resp->base;
-    resp = NULL;
     st = CJ_OK;
 out:
     free(jwks);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_INVALID);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_INVALID);
 }
 
 static enum cj_status handle_open_sealed(struct cj_rpc_call *call,
@@ -267,40 +259,33 @@ static enum cj_status handle_open_sealed(struct cj_rpc_call *call,
     if (st != CJ_OK)
         goto out;
     st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
+    resp = new_response(&cerrojo__v1__open_sealed_response__descriptor);
     if (resp == NULL)
         goto out;
-    cerrojo__v1__open_sealed_response__init(resp);
     resp->plaintext.data = pt; /* the framework wipes and frees it */
     resp->plaintext.len = pt_len;
     pt = NULL;
-    if (!set_bytes(&resp->response_secret, secret, secret_len))
-        goto out;
-    *response = &resp->base;
-    resp = NULL;
-    st = CJ_OK;
+    if (set_bytes(&resp->response_secret, secret, secret_len))
+        st = CJ_OK;
 out:
     cj_wipe(secret, sizeof(secret));
     if (pt != NULL) {
         cj_wipe(pt, pt_len);
         free(pt);
     }
-    if (resp != NULL) {
+    if (st != CJ_OK && resp != NULL)
         cj_wipe(resp->plaintext.data, resp->plaintext.len);
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    }
-    set_error(call, st, KMS_MSG_OPEN);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_OPEN);
 }
 
 static Cerrojo__V1__HpkePublicKey *
 listed_key_message(const struct kms_listed_key *key)
 {
-    Cerrojo__V1__HpkePublicKey *msg = malloc(sizeof(*msg));
+    Cerrojo__V1__HpkePublicKey *msg =
+        new_response(&cerrojo__v1__hpke_public_key__descriptor);
 
     if (msg == NULL)
         return NULL;
-    cerrojo__v1__hpke_public_key__init(msg);
     msg->key_id = key->key_id;
     msg->kem_id = key->kem_id;
     msg->kdf_id = key->kdf_id;
@@ -356,22 +341,11 @@ static enum cj_status handle_list_public_keys(struct cj_rpc_call *call,
     (void)request;
     if (st != CJ_OK)
         goto out;
-    st = CJ_ERR_NOMEM;
-    resp = malloc(sizeof(*resp));
-    if (resp == NULL)
-        goto out;
-    cerrojo__v1__list_public_keys_response__init(resp);
-    st = fill_key_list(resp, &list);
-    if (st != CJ_OK)
-        goto out;
-    *response = &resp->base;
-    resp = NULL;
+    resp = new_response(&cerrojo__v1__list_public_keys_response__descriptor);
+    st = resp != NULL ? fill_key_list(resp, &list) : CJ_ERR_NOMEM;
 out:
     kms_key_list_clear(&list);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(&resp->base, NULL);
-    set_error(call, st, KMS_MSG_INVALID);
-    return st;
+    return finish(call, st, resp, response, KMS_MSG_INVALID);
 }
 
 /*
