@@ -246,6 +246,28 @@ char *cj_base64url_encode(const uint8_t *bytes, size_t len)
     return out;
 }
 
+enum cj_status cj_envelope_format_response(const uint8_t *nonce,
+                                           size_t nonce_len, const uint8_t *ct,
+                                           size_t ct_len, char **envelope,
+                                           size_t *envelope_len)
+{
+    char *nonce_text = cj_base64url_encode(nonce, nonce_len);
+    char *ct_text = cj_base64url_encode(ct, ct_len);
+    enum cj_status result = CJ_ERR_NOMEM;
+
+    if (nonce_text != NULL && ct_text != NULL) {
+        *envelope = cj_envelope_format(
+            envelope_len, "{\"v\":%u,\"nonce\":\"%s\",\"ct\":\"%s\"}",
+            (unsigned)CJ_ENVELOPE_VERSION, nonce_text, ct_text);
+        if (*envelope != NULL) {
+            result = CJ_OK;
+        }
+    }
+    free(nonce_text);
+    free(ct_text);
+    return result;
+}
+
 /* Decodes canonical base64url without padding into a new buffer of at most
  * max_len bytes. Returns a reason. */
 static enum cj_seal_reason base64url_decode(const char *text, size_t text_len,

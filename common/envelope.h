@@ -172,6 +172,13 @@ char *cj_base64url_encode(const uint8_t *bytes, size_t len);
 char *cj_envelope_format(size_t *len, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Formats the sealed response envelope {"v","nonce","ct"} of both modes
+ * from the binary nonce and ciphertext. CJ_ERR_NOMEM when out of memory. */
+enum cj_status cj_envelope_format_response(const uint8_t *nonce,
+                                           size_t nonce_len, const uint8_t *ct,
+                                           size_t ct_len, char **envelope,
+                                           size_t *envelope_len) CJ_WARN_UNUSED;
+
 /* Appends a 16-bit big-endian length and then the bytes of text to *p. */
 void cj_put_u16_string(uint8_t **p, const char *text, size_t len);
 

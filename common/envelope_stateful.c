@@ -245,7 +245,6 @@ enum cj_status cj_stateful_seal_response_with_nonce(
     uint8_t aad[BINDING_MAX_LEN];
     size_t aad_len;
     uint8_t *ct = NULL;
-    char *nonce_text = NULL, *ct_text = NULL;
     enum cj_status result = CJ_ERR_INVALID;
 
     *envelope = NULL;
@@ -269,22 +268,11 @@ enum cj_status cj_stateful_seal_response_with_nonce(
     if (result != CJ_OK) {
         goto out;
     }
-    nonce_text = cj_base64url_encode(nonce, CJ_STATEFUL_NONCE_LEN);
-    ct_text = cj_base64url_encode(ct, body_len + CJ_AEAD_TAG_LEN);
-    result = CJ_ERR_NOMEM;
-    if (nonce_text == NULL || ct_text == NULL) {
-        goto out;
-    }
-    *envelope = cj_envelope_format(
-        envelope_len, "{\"v\":%u,\"nonce\":\"%s\",\"ct\":\"%s\"}",
-        (unsigned)CJ_ENVELOPE_VERSION, nonce_text, ct_text);
-    if (*envelope != NULL) {
-        result = CJ_OK;
-    }
+    result = cj_envelope_format_response(nonce, CJ_STATEFUL_NONCE_LEN, ct,
+                                         body_len + CJ_AEAD_TAG_LEN, envelope,
+                                         envelope_len);
 out:
     free(ct);
-    free(nonce_text);
-    free(ct_text);
     return result;
 }
 

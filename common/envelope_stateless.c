@@ -325,7 +325,6 @@ enum cj_status cj_stateless_seal_response_with_nonce(
 {
     size_t nonce_len = cj_ohttp_response_nonce_len(aead_id);
     uint8_t *ct = NULL;
-    char *nonce_text = NULL, *ct_text = NULL;
     enum cj_status result = CJ_ERR_INVALID;
 
     *envelope = NULL;
@@ -347,22 +346,11 @@ enum cj_status cj_stateless_seal_response_with_nonce(
     if (result != CJ_OK) {
         goto out;
     }
-    nonce_text = cj_base64url_encode(response_nonce, nonce_len);
-    ct_text = cj_base64url_encode(ct, body_len + CJ_HPKE_TAG_LEN);
-    result = CJ_ERR_NOMEM;
-    if (nonce_text == NULL || ct_text == NULL) {
-        goto out;
-    }
-    *envelope = cj_envelope_format(
-        envelope_len, "{\"v\":%u,\"nonce\":\"%s\",\"ct\":\"%s\"}",
-        (unsigned)CJ_ENVELOPE_VERSION, nonce_text, ct_text);
-    if (*envelope != NULL) {
-        result = CJ_OK;
-    }
+    result = cj_envelope_format_response(response_nonce, nonce_len, ct,
+                                         body_len + CJ_HPKE_TAG_LEN, envelope,
+                                         envelope_len);
 out:
     free(ct);
-    free(nonce_text);
-    free(ct_text);
     return result;
 }
 
