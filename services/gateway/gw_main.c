@@ -15,6 +15,7 @@
 #include "gw_http.h"
 #include "gw_jwks.h"
 #include "gw_limits.h"
+#include "gw_rate_lease.h"
 #include "gw_redis.h"
 #include "gw_routes.h"
 #include "gw_settings.h"
@@ -138,9 +139,10 @@ int main(int argc, char **argv)
     gw_redis_set_clock_offset_max(ctx.redis,
                                   settings.redis_clock_offset_max_ms);
     gw_backends_set_redis_probe(ctx.backends, gw_redis_probe, ctx.redis);
+    ctx.leases = gw_rate_leases_new();
     ctx.jwks = gw_jwks_cache_new(ctx.backends, settings.jwks_refresh_seconds);
     ctx.audit = gw_audit_start(ctx.backends);
-    if (ctx.jwks == NULL || ctx.audit == NULL ||
+    if (ctx.leases == NULL || ctx.jwks == NULL || ctx.audit == NULL ||
         gw_backends_start_probes(ctx.backends) != CJ_OK ||
         gw_jwks_start_refresh(ctx.jwks) != CJ_OK) {
         goto out;
@@ -164,6 +166,7 @@ out:
     gw_audit_stop(ctx.audit);
     gw_jwks_cache_free(ctx.jwks);
     gw_backends_free(ctx.backends);
+    gw_rate_leases_free(ctx.leases);
     gw_redis_free(ctx.redis);
     free(ctx.openapi);
     cj_log(CJ_LOG_INFO, "gateway.stopped", NULL,

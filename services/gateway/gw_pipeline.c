@@ -15,6 +15,7 @@
 #include "gw_audit.h"
 #include "gw_json.h"
 #include "gw_jwks.h"
+#include "gw_rate_lease.h"
 #include "gw_redis.h"
 #include "gw_sealed.h"
 #include "log.h"
@@ -137,9 +138,11 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
 }
 
 /* Takes one request from the client IP's bucket (the handshake route has
- * its own, smaller one). Health probes are never limited. When Redis
- * does not reply, the request fails closed with 503 and Retry-After, as
- * the replay check does: an unreachable limiter must not lift the limit. */
+ * its own, smaller one), from a leased batch when one is left. Leases can
+ * admit a little over the limit, within the bound in gw_rate_lease.h.
+ * Health probes are never limited. When Redis does not reply, the request
+ * fails closed with 503 and Retry-After, as the replay check does: an
+ * unreachable limiter must not lift the limit. */
 static bool gw_begin_rate_limit(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {
@@ -154,8 +157,9 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         req->route->handler == GW_HANDLER_READYZ) {
         return true;
     }
-    status = gw_ratelimit_take(
-        ctx->redis, handshake ? "handshake" : "api", req->client_ip,
+    status = gw_rate_leases_take(
+        ctx->leases, ctx->redis, handshake ? "handshake" : "api",
+        req->client_ip,
         handshake ? s->handshake_rate_per_minute : s->rate_per_minute,
         handshake ? s->handshake_rate_burst : s->rate_burst, &retry_after);
     if (status == CJ_OK) {

@@ -27,25 +27,31 @@
 #define GW_REDIS_TIMEOUT_MS 500
 
 /*
- * GCRA (generic cell rate algorithm). KEYS[1]: the bucket. ARGV[1]: the
- * emission interval T in ms (a minute divided by the rate); ARGV[2]: the
- * burst. The stored value is the theoretical arrival time (TAT) in ms. A
- * request is allowed when the new TAT is at most burst * T ahead of now;
- * otherwise it is refused with the wait until it would be. Redis's own
- * clock is used so that every gateway replica agrees.
+ * GCRA (generic cell rate algorithm). KEYS[1] is the bucket, ARGV[1] the
+ * emission interval T in ms (a minute divided by the rate), ARGV[2] the
+ * burst and ARGV[3] the max count of requests to take. The stored value is
+ * the theoretical arrival time (TAT) in ms. A request fits when the new
+ * TAT is at most burst * T ahead of now, so floor((now + burst * T - TAT)
+ * / T) requests fit at once. The script takes as many as fit, up to
+ * ARGV[3], and returns {count, 0}. When none fits, it returns {0, the wait
+ * in ms until one does}. Redis's own clock is used so that every gateway
+ * replica agrees.
  */
 static const char gw_gcra_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local interval = tonumber(ARGV[1])\n"
     "local burst = tonumber(ARGV[2])\n"
+    "local max_count = tonumber(ARGV[3])\n"
     "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
     "if tat < now then tat = now end\n"
-    "local new_tat = tat + interval\n"
-    "local allow_at = new_tat - burst * interval\n"
-    "if now < allow_at then return {0, allow_at - now} end\n"
+    "local room = math.floor((now + burst * interval - tat) / interval)\n"
+    "if room < 1 then return {0, tat + interval - burst * interval - now} "
+    "end\n"
+    "local count = math.min(room, max_count)\n"
+    "local new_tat = tat + count * interval\n"
     "redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)\n"
-    "return {1, 0}\n";
+    "return {count, 0}\n";
 
 struct gw_redis {
     struct cj_redis_pool *pool;
@@ -230,26 +236,45 @@ enum cj_status gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
                                  const char *client_ip, unsigned per_minute,
                                  unsigned burst, unsigned *retry_after_s)
 {
+    unsigned granted = 0;
+
+    return gw_ratelimit_take_many(redis, bucket, client_ip, per_minute, burst,
+                                  1, &granted, retry_after_s);
+}
+
+enum cj_status gw_ratelimit_take_many(struct gw_redis *redis,
+                                      const char *bucket, const char *client_ip,
+                                      unsigned per_minute, unsigned burst,
+                                      unsigned max_count, unsigned *granted,
+                                      unsigned *retry_after_s)
+{
     char key[GW_REDIS_KEY_SIZE];
     char interval[16];
     char burst_text[16];
-    const char *argv[3] = {key, interval, burst_text};
-    size_t argvlen[3];
+    char count_text[16];
+    const char *argv[4] = {key, interval, burst_text, count_text};
+    size_t argvlen[4];
     redisReply *reply = NULL;
     enum cj_status status;
     unsigned interval_ms = per_minute > 0 ? 60000u / per_minute : 60000u;
+    long long count;
 
+    *granted = 0;
     *retry_after_s = 0;
     snprintf(key, sizeof(key), "%s%s:%s", GW_RATELIMIT_KEY_PREFIX, bucket,
              client_ip);
     snprintf(interval, sizeof(interval), "%u",
              interval_ms > 0 ? interval_ms : 1);
     snprintf(burst_text, sizeof(burst_text), "%u", burst > 0 ? burst : 1);
-    for (size_t i = 0; i < 3; i++) {
+    if (max_count == 0) {
+        max_count = 1;
+    }
+    snprintf(count_text, sizeof(count_text), "%u", max_count);
+    for (size_t i = 0; i < 4; i++) {
         argvlen[i] = strlen(argv[i]);
     }
     status =
-        cj_redis_eval(redis->pool, &redis->gcra, 1, 3, argv, argvlen, &reply);
+        cj_redis_eval(redis->pool, &redis->gcra, 1, 4, argv, argvlen, &reply);
     if (status != CJ_OK) {
         goto out;
     }
@@ -259,7 +284,12 @@ enum cj_status gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
         status = CJ_ERR_INTERNAL;
         goto out;
     }
-    if (reply->element[0]->integer == 0) {
+    count = reply->element[0]->integer;
+    if (count < 0 || count > (long long)max_count) {
+        status = CJ_ERR_INTERNAL;
+        goto out;
+    }
+    if (count == 0) {
         long long wait_ms = reply->element[1]->integer;
 
         *retry_after_s = (unsigned)((wait_ms + 999) / 1000);
@@ -267,7 +297,9 @@ enum cj_status gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
             *retry_after_s = 1;
         }
         status = CJ_ERR_RATE_LIMITED;
+        goto out;
     }
+    *granted = (unsigned)count;
 
 out:
     if (reply != NULL) {

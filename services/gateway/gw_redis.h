@@ -67,4 +67,16 @@ gw_ratelimit_take(struct gw_redis *redis, const char *bucket,
                   const char *client_ip, unsigned per_minute, unsigned burst,
                   unsigned *retry_after_s);
 
+/*
+ * Takes as many requests as fit now, up to max_count (0 counts as 1), from
+ * the same bucket in one script call. Returns CJ_OK with *granted in 1 to
+ * max_count, CJ_ERR_RATE_LIMITED with *granted = 0 and *retry_after_s (at
+ * least 1) when none fits, or the Redis failure.
+ */
+CJ_WARN_UNUSED enum cj_status
+gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
+                       const char *client_ip, unsigned per_minute,
+                       unsigned burst, unsigned max_count, unsigned *granted,
+                       unsigned *retry_after_s);
+
 #endif

@@ -2,8 +2,8 @@
  * Tests for the sealed-route pipeline: a client seals real envelopes with
  * the common envelope code, and the backends are replaced at link time
  * (-Wl,--wrap= of gw_backend_call, gw_replay_record and
- * gw_ratelimit_take) by doubles that open them with the same code, as kms
- * and session do. Redis itself is tested in test_gw_redis.c.
+ * gw_ratelimit_take_many) by doubles that open them with the same code, as
+ * kms and session do. Redis itself is tested in test_gw_redis.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -293,23 +293,24 @@ enum cj_status __wrap_gw_replay_record(struct gw_redis *redis,
     return CJ_OK;
 }
 
-enum cj_status __wrap_gw_ratelimit_take(struct gw_redis *redis,
-                                        const char *bucket,
-                                        const char *client_ip,
-                                        unsigned per_minute, unsigned burst,
-                                        unsigned *retry_after_s);
+enum cj_status
+__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
+                              const char *client_ip, unsigned per_minute,
+                              unsigned burst, unsigned max_count,
+                              unsigned *granted, unsigned *retry_after_s);
 
-enum cj_status __wrap_gw_ratelimit_take(struct gw_redis *redis,
-                                        const char *bucket,
-                                        const char *client_ip,
-                                        unsigned per_minute, unsigned burst,
-                                        unsigned *retry_after_s)
+enum cj_status
+__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
+                              const char *client_ip, unsigned per_minute,
+                              unsigned burst, unsigned max_count,
+                              unsigned *granted, unsigned *retry_after_s)
 {
     (void)redis;
     (void)bucket;
     (void)client_ip;
     (void)per_minute;
     (void)burst;
+    *granted = ratelimit_status == CJ_OK ? max_count : 0;
     *retry_after_s = 0;
     return ratelimit_status;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_rate_lease.h"
 #include "gw_redis.h"
 #include "itest.h"
 
@@ -78,6 +79,74 @@ static void test_rate_limit_allows_burst_then_refuses(void **state)
                      CJ_OK);
 }
 
+/* Fills `ip` with a fresh documentation address, so that earlier runs
+ * against the same Redis do not count. */
+static void fresh_client_ip(char *ip, size_t size)
+{
+    unsigned char random[4];
+
+    randombytes_buf(random, sizeof(random));
+    snprintf(ip, size, "2001:db8::%02x%02x:%02x%02x", random[0], random[1],
+             random[2], random[3]);
+}
+
+static void test_rate_limit_take_many_grants_what_fits(void **state)
+{
+    struct gw_redis *redis = *state;
+    char ip[64];
+    unsigned granted = 0;
+    unsigned retry_after = 0;
+
+    fresh_client_ip(ip, sizeof(ip));
+    assert_int_equal(gw_ratelimit_take_many(redis, "test", ip, 6, 5, 3,
+                                            &granted, &retry_after),
+                     CJ_OK);
+    assert_int_equal(granted, 3);
+    /* Only 2 of the burst of 5 are left. */
+    assert_int_equal(gw_ratelimit_take_many(redis, "test", ip, 6, 5, 3,
+                                            &granted, &retry_after),
+                     CJ_OK);
+    assert_int_equal(granted, 2);
+    assert_int_equal(gw_ratelimit_take_many(redis, "test", ip, 6, 5, 3,
+                                            &granted, &retry_after),
+                     CJ_ERR_RATE_LIMITED);
+    assert_int_equal(granted, 0);
+    assert_true(retry_after >= 1);
+    assert_true(retry_after <= 10);
+}
+
+/* Two lease tables stand for two gateway replicas sharing one bucket. */
+static void test_leases_of_two_gateways_share_the_burst(void **state)
+{
+    struct gw_redis *redis = *state;
+    struct gw_rate_leases *first = gw_rate_leases_new();
+    struct gw_rate_leases *second = gw_rate_leases_new();
+    char ip[64];
+    unsigned admitted = 0;
+    unsigned retry_after = 0;
+
+    assert_non_null(first);
+    assert_non_null(second);
+    fresh_client_ip(ip, sizeof(ip));
+    for (int i = 0; i < 60; i++) {
+        struct gw_rate_leases *leases = i % 3 == 0 ? second : first;
+
+        if (gw_rate_leases_take(leases, redis, "test", ip, 6, 40,
+                                &retry_after) == CJ_OK) {
+            admitted++;
+        }
+    }
+    /* 6 a minute: at most one more slot opens while the loop runs. */
+    assert_true(admitted >= 40);
+    assert_true(admitted <= 41);
+    assert_int_equal(
+        gw_rate_leases_take(first, redis, "test", ip, 6, 40, &retry_after),
+        CJ_ERR_RATE_LIMITED);
+    assert_true(retry_after >= 1);
+    gw_rate_leases_free(first);
+    gw_rate_leases_free(second);
+}
+
 static void test_clock_offset_of_local_redis_is_small(void **state)
 {
     struct gw_redis *redis = *state;
@@ -125,6 +194,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_record_rejects_second_use),
         cmocka_unit_test(test_rate_limit_allows_burst_then_refuses),
+        cmocka_unit_test(test_rate_limit_take_many_grants_what_fits),
+        cmocka_unit_test(test_leases_of_two_gateways_share_the_burst),
         cmocka_unit_test(test_clock_offset_of_local_redis_is_small),
         cmocka_unit_test(test_unreachable_redis_is_unavailable),
         cmocka_unit_test(test_redis_address_must_have_port),

@@ -1,0 +1,237 @@
+/*
+ * Tests for the leased rate-limit batches. The Redis script call
+ * (gw_ratelimit_take_many) is replaced at link time (-Wl,--wrap=) by a
+ * double that keeps one bucket per client IP as a plain count of requests
+ * left; the script itself is tested against Redis in test_gw_redis.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "gw_rate_lease.h"
+
+#define TEST_CLIENTS_MAX 4
+/* Retry-After that the double returns with a rejection, in seconds. */
+#define TEST_RETRY_AFTER_SECONDS 7
+
+struct test_bucket {
+    const char *client_ip;
+    unsigned left;
+};
+
+static struct test_bucket buckets[TEST_CLIENTS_MAX];
+static size_t bucket_count;
+static enum cj_status redis_status; /* a failure the double returns */
+static unsigned redis_calls;
+static unsigned largest_count;
+
+static struct test_bucket *bucket_for(const char *client_ip)
+{
+    for (size_t i = 0; i < bucket_count; i++) {
+        if (strcmp(buckets[i].client_ip, client_ip) == 0) {
+            return &buckets[i];
+        }
+    }
+    fail_msg("no bucket for client %s", client_ip);
+    return NULL;
+}
+
+enum cj_status
+__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
+                              const char *client_ip, unsigned per_minute,
+                              unsigned burst, unsigned max_count,
+                              unsigned *granted, unsigned *retry_after_s);
+
+enum cj_status
+__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
+                              const char *client_ip, unsigned per_minute,
+                              unsigned burst, unsigned max_count,
+                              unsigned *granted, unsigned *retry_after_s)
+{
+    struct test_bucket *b = bucket_for(client_ip);
+
+    (void)redis;
+    (void)bucket;
+    (void)per_minute;
+    (void)burst;
+    redis_calls++;
+    if (max_count > largest_count) {
+        largest_count = max_count;
+    }
+    *granted = 0;
+    *retry_after_s = 0;
+    if (redis_status != CJ_OK) {
+        return redis_status;
+    }
+    if (b->left == 0) {
+        *retry_after_s = TEST_RETRY_AFTER_SECONDS;
+        return CJ_ERR_RATE_LIMITED;
+    }
+    *granted = max_count < b->left ? max_count : b->left;
+    b->left -= *granted;
+    return CJ_OK;
+}
+
+static int setup(void **state)
+{
+    memset(buckets, 0, sizeof(buckets));
+    bucket_count = 0;
+    redis_status = CJ_OK;
+    redis_calls = 0;
+    largest_count = 0;
+    *state = gw_rate_leases_new();
+    return *state == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    gw_rate_leases_free(*state);
+    return 0;
+}
+
+static void add_client(const char *client_ip, unsigned left)
+{
+    assert_true(bucket_count < TEST_CLIENTS_MAX);
+    buckets[bucket_count].client_ip = client_ip;
+    buckets[bucket_count].left = left;
+    bucket_count++;
+}
+
+/* Sends `count` requests as fast as possible; returns how many passed. */
+static unsigned take_many_times(struct gw_rate_leases *leases,
+                                const char *client_ip, unsigned burst,
+                                unsigned count)
+{
+    unsigned admitted = 0;
+    unsigned retry_after = 0;
+
+    for (unsigned i = 0; i < count; i++) {
+        if (gw_rate_leases_take(leases, NULL, "api", client_ip, 60, burst,
+                                &retry_after) == CJ_OK) {
+            admitted++;
+        }
+    }
+    return admitted;
+}
+
+static void test_first_request_leases_one(void **state)
+{
+    unsigned retry_after = 99;
+
+    add_client("192.0.2.1", 100);
+    assert_int_equal(gw_rate_leases_take(*state, NULL, "api", "192.0.2.1", 60,
+                                         1000, &retry_after),
+                     CJ_OK);
+    assert_int_equal(redis_calls, 1);
+    assert_int_equal(largest_count, 1);
+    assert_int_equal(retry_after, 0);
+    assert_int_equal(buckets[0].left, 99);
+}
+
+static void test_fast_client_batches_grow(void **state)
+{
+    add_client("192.0.2.1", 1000);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 200), 200);
+    assert_int_equal(largest_count, GW_RATE_LEASE_BATCH_MAX);
+    /* 1 + 2 + 4 + 8 = 15 requests, then 185 in batches of 16. */
+    assert_int_equal(redis_calls, 4 + 12);
+    /* Redis counted every admitted request, plus at most one batch. */
+    assert_true(1000 - buckets[0].left >= 200);
+    assert_true(1000 - buckets[0].left < 200 + GW_RATE_LEASE_BATCH_MAX);
+}
+
+static void test_batch_capped_by_burst(void **state)
+{
+    add_client("192.0.2.1", 1000);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 8, 50), 50);
+    assert_int_equal(largest_count, 8 / GW_RATE_LEASE_BURST_DIVISOR);
+}
+
+static void test_admits_only_what_redis_grants(void **state)
+{
+    unsigned retry_after = 0;
+
+    add_client("192.0.2.1", 20);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 100), 20);
+    assert_int_equal(buckets[0].left, 0);
+    /* A rejected client stays rejected, with Redis's Retry-After. */
+    assert_int_equal(gw_rate_leases_take(*state, NULL, "api", "192.0.2.1", 60,
+                                         1000, &retry_after),
+                     CJ_ERR_RATE_LIMITED);
+    assert_int_equal(retry_after, TEST_RETRY_AFTER_SECONDS);
+}
+
+static void test_clients_have_separate_leases(void **state)
+{
+    add_client("192.0.2.1", 1000);
+    add_client("192.0.2.2", 3);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 40), 40);
+    assert_int_equal(take_many_times(*state, "192.0.2.2", 1000, 10), 3);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 10), 10);
+}
+
+static void test_redis_failure_fails_closed(void **state)
+{
+    unsigned retry_after = 0;
+
+    add_client("192.0.2.1", 1000);
+    redis_status = CJ_ERR_UNAVAILABLE;
+    assert_int_equal(gw_rate_leases_take(*state, NULL, "api", "192.0.2.1", 60,
+                                         1000, &retry_after),
+                     CJ_ERR_UNAVAILABLE);
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 5), 0);
+}
+
+static void test_unspent_lease_expires(void **state)
+{
+    unsigned retry_after = 0;
+
+    add_client("192.0.2.1", 1000);
+    /* 1 + 2 + 4 + 8 + 16 = 31 leased and 20 spent, so 11 are left. */
+    assert_int_equal(take_many_times(*state, "192.0.2.1", 1000, 20), 20);
+    redis_status = CJ_ERR_UNAVAILABLE;
+    assert_int_equal(gw_rate_leases_take(*state, NULL, "api", "192.0.2.1", 60,
+                                         1000, &retry_after),
+                     CJ_OK);
+    usleep((GW_RATE_LEASE_TTL_MS + 200) * 1000);
+    assert_int_equal(gw_rate_leases_take(*state, NULL, "api", "192.0.2.1", 60,
+                                         1000, &retry_after),
+                     CJ_ERR_UNAVAILABLE);
+}
+
+static void test_without_table_each_request_calls_redis(void **state)
+{
+    (void)state;
+    add_client("192.0.2.1", 1000);
+    assert_int_equal(take_many_times(NULL, "192.0.2.1", 1000, 10), 10);
+    assert_int_equal(redis_calls, 10);
+    assert_int_equal(largest_count, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_request_leases_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fast_client_batches_grow, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batch_capped_by_burst, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_admits_only_what_redis_grants,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_have_separate_leases,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_failure_fails_closed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unspent_lease_expires, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_without_table_each_request_calls_redis, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
