@@ -33,8 +33,12 @@
 #define AUTH_ARGON2_CONCURRENCY_MAX 32
 /* gRPC workers kept out of password work (gate slots and waiters). */
 #define AUTH_RESERVED_WORKERS 4
-/* Waiters per Argon2 slot that the default worker count makes room for. */
-#define AUTH_WAITERS_PER_SLOT 3
+/*
+ * Waiters per Argon2 slot that the worker count makes room for. A burst of
+ * this many logins per CPU queues instead of being rejected, and a waiter
+ * at the end of the line waits about this many Argon2 times.
+ */
+#define AUTH_WAITERS_PER_SLOT 16
 
 struct auth_config {
     struct cj_rpc_settings grpc; /* listen, TLS, workers; shared options */

@@ -122,6 +122,7 @@ static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
                              const struct auth_user *user)
 {
     char hash[CJ_PASSWORD_HASH_BYTES];
+    struct auth_password_slot slot;
     bool needed = false;
     struct cj_db_conn *conn = NULL;
     enum cj_status rc;
@@ -130,12 +131,15 @@ static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK || !needed) {
         return;
     }
-    rc = auth_password_begin(svc, call);
+    rc = auth_password_begin(svc, call, &slot);
     if (rc == CJ_OK) {
         rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
                               hash);
-        auth_password_end(svc);
+        auth_password_end(svc, &slot);
     }
+    /* A busy gate only delays the rehash; the login must not carry its
+     * Retry-After. */
+    call->retry_after_s = 0;
     if (rc == CJ_OK) {
         rc = auth_db_acquire(svc, call->request_id, &conn);
     }
@@ -279,6 +283,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
                           Cerrojo__V1__TokenSet **out)
 {
     struct login_state *st = calloc(1, sizeof(*st));
+    struct auth_password_slot slot;
     enum login_failure failure = LOGIN_FAILURE_NONE;
     bool admitted = false;
     bool holding_slot = false;
@@ -302,7 +307,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
      * login the gate refuses (busy, or its deadline passed) spends no
      * attempt, and every admitted attempt runs its one verification.
      */
-    rc = auth_password_begin(svc, call);
+    rc = auth_password_begin(svc, call, &slot);
     if (rc != CJ_OK) {
         auth_call_error(call,
                         "password verification is at capacity; retry shortly");
@@ -337,7 +342,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
 
     rc = verify(svc, req, st, &failure);
-    auth_password_end(svc);
+    auth_password_end(svc, &slot);
     holding_slot = false;
     if (rc != CJ_OK) {
         goto out;
@@ -364,7 +369,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
 out:
     if (holding_slot) {
-        auth_password_end(svc);
+        auth_password_end(svc, &slot);
     }
     if (st != NULL) {
         if (rc != CJ_OK && st->session_created) {

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <time.h>
 
+#define NS_PER_US  1000LL
 #define NS_PER_MS  1000000LL
 #define NS_PER_SEC 1000000000LL
+#define US_PER_SEC 1000000LL
 
 enum cj_status auth_password_gate_init(struct auth_password_gate *gate,
                                        unsigned slots, unsigned max_waiting)
@@ -18,6 +20,7 @@ enum cj_status auth_password_gate_init(struct auth_password_gate *gate,
     gate->running = 0;
     gate->waiting = 0;
     gate->running_peak = 0;
+    gate->hold_avg_us = 0;
     if (pthread_mutex_init(&gate->lock, NULL) != 0) {
         return CJ_ERR_INTERNAL;
     }
@@ -53,8 +56,46 @@ static void deadline_after(int64_t wait_ms, struct timespec *out)
     out->tv_nsec = (long)(ns % NS_PER_SEC);
 }
 
+static int64_t monotonic_us(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * US_PER_SEC + now.tv_nsec / NS_PER_US;
+}
+
+long long auth_password_gate_retry_after_s(unsigned queued, unsigned slots,
+                                           int64_t hold_avg_us)
+{
+    long long rounds;
+    long long seconds;
+
+    if (slots == 0) {
+        slots = 1;
+    }
+    if (hold_avg_us <= 0) {
+        return AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S;
+    }
+    /* Each round serves `slots` callers; a partial round still takes a
+     * whole hold time. */
+    rounds = ((long long)queued + slots - 1) / slots;
+    if (rounds >
+        AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S * US_PER_SEC / hold_avg_us) {
+        return AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S;
+    }
+    seconds = (rounds * hold_avg_us + US_PER_SEC - 1) / US_PER_SEC;
+    if (seconds < AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S) {
+        seconds = AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S;
+    }
+    if (seconds > AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S) {
+        seconds = AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S;
+    }
+    return seconds;
+}
+
 enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
-                                        int64_t wait_ms)
+                                        int64_t wait_ms,
+                                        struct auth_password_slot *slot)
 {
     struct timespec until;
     enum cj_status rc = CJ_OK;
@@ -66,10 +107,14 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
     if (wait_ms < 0) {
         wait_ms = 0;
     }
+    slot->entered_us = 0;
+    slot->retry_after_s = 0;
     deadline_after(wait_ms, &until);
     pthread_mutex_lock(&gate->lock);
     if (gate->running >= gate->slots) {
         if (gate->waiting >= gate->max_waiting) {
+            slot->retry_after_s = auth_password_gate_retry_after_s(
+                gate->running + gate->waiting, gate->slots, gate->hold_avg_us);
             rc = CJ_ERR_UNAVAILABLE;
             goto out;
         }
@@ -87,14 +132,27 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
     if (gate->running > gate->running_peak) {
         gate->running_peak = gate->running;
     }
+    slot->entered_us = monotonic_us();
 out:
     pthread_mutex_unlock(&gate->lock);
     return rc;
 }
 
-void auth_password_gate_leave(struct auth_password_gate *gate)
+void auth_password_gate_leave(struct auth_password_gate *gate,
+                              const struct auth_password_slot *slot)
 {
+    int64_t held_us = monotonic_us() - slot->entered_us;
+
+    if (held_us < 1) {
+        held_us = 1;
+    }
     pthread_mutex_lock(&gate->lock);
+    if (gate->hold_avg_us == 0) {
+        gate->hold_avg_us = held_us;
+    } else {
+        gate->hold_avg_us +=
+            (held_us - gate->hold_avg_us) / AUTH_PASSWORD_GATE_HOLD_AVG_WEIGHT;
+    }
     if (gate->running > 0) {
         gate->running--;
     }

@@ -14,6 +14,11 @@
 
 /* Longest wait for a slot when the call has no deadline, in ms. */
 #define AUTH_PASSWORD_GATE_WAIT_MAX_MS 10000
+/* Bounds of the Retry-After sent with a rejection, in seconds. */
+#define AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S 1
+#define AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S 60
+/* Weight of a new sample in the moving average of hold times, as 1/N. */
+#define AUTH_PASSWORD_GATE_HOLD_AVG_WEIGHT 8
 
 struct auth_password_gate {
     pthread_mutex_t lock;
@@ -23,6 +28,13 @@ struct auth_password_gate {
     unsigned running;      /* slots taken now */
     unsigned waiting;      /* handlers waiting now */
     unsigned running_peak; /* highest `running` since start */
+    int64_t hold_avg_us;   /* moving average of slot hold time; 0: none yet */
+};
+
+/* One caller's pass through the gate. */
+struct auth_password_slot {
+    int64_t entered_us;      /* monotonic time the slot was taken, in us */
+    long long retry_after_s; /* after a rejection: seconds until a retry */
 };
 
 /* slots >= 1. CJ_ERR_INTERNAL when the lock cannot be made. */
@@ -35,13 +47,28 @@ void auth_password_gate_destroy(struct auth_password_gate *gate);
 /*
  * Takes one slot, waiting at most wait_ms (capped at
  * AUTH_PASSWORD_GATE_WAIT_MAX_MS). CJ_ERR_UNAVAILABLE at once when
- * max_waiting handlers already wait; CJ_ERR_TIMEOUT when the wait ends
- * without a slot. On CJ_OK the caller must call auth_password_gate_leave.
+ * max_waiting handlers already wait, with slot->retry_after_s set from the
+ * line length and the measured hold time; CJ_ERR_TIMEOUT when the wait
+ * ends without a slot. On CJ_OK the caller must call
+ * auth_password_gate_leave with the same slot.
  */
 CJ_WARN_UNUSED enum cj_status
-auth_password_gate_enter(struct auth_password_gate *gate, int64_t wait_ms);
+auth_password_gate_enter(struct auth_password_gate *gate, int64_t wait_ms,
+                         struct auth_password_slot *slot);
 
-void auth_password_gate_leave(struct auth_password_gate *gate);
+/* Gives the slot back and adds its hold time to the moving average. */
+void auth_password_gate_leave(struct auth_password_gate *gate,
+                              const struct auth_password_slot *slot);
+
+/*
+ * Computes the seconds a rejected caller should wait: the time `slots`
+ * parallel slots take to serve `queued` callers (those running and waiting)
+ * at hold_avg_us each, rounded up and kept within
+ * AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S..AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S.
+ * A hold time of 0 (nothing measured yet) gives the minimum.
+ */
+long long auth_password_gate_retry_after_s(unsigned queued, unsigned slots,
+                                           int64_t hold_avg_us);
 
 /* Current slots taken, and the highest count seen, read under the lock. */
 void auth_password_gate_read(struct auth_password_gate *gate, unsigned *running,

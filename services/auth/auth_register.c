@@ -171,6 +171,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
                              Cerrojo__V1__TokenSet **out)
 {
     struct registration *reg = calloc(1, sizeof(*reg));
+    struct auth_password_slot slot;
     enum cj_status rc = CJ_ERR_NOMEM;
 
     *out = NULL;
@@ -185,7 +186,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
-    rc = auth_password_begin(svc, call);
+    rc = auth_password_begin(svc, call, &slot);
     if (rc != CJ_OK) {
         auth_call_error(call,
                         "password verification is at capacity; retry shortly");
@@ -193,7 +194,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
     }
     rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
                           reg->password_hash);
-    auth_password_end(svc);
+    auth_password_end(svc, &slot);
     if (rc != CJ_OK) {
         goto out;
     }

@@ -51,8 +51,10 @@ static void call_finish(struct cj_rpc_call *call, const struct auth_call *ac,
     if (ac->error[0] != '\0') {
         cj_rpc_call_set_error(call, "%s", ac->error);
     }
-    /* The throttle's wait reaches the gateway's Retry-After header. */
-    if (rc == CJ_ERR_RATE_LIMITED && ac->retry_after_s > 0) {
+    /* The throttle's wait, or the password gate's when its line is full,
+     * reaches the gateway's Retry-After header. */
+    if ((rc == CJ_ERR_RATE_LIMITED || rc == CJ_ERR_UNAVAILABLE) &&
+        ac->retry_after_s > 0) {
         cj_rpc_call_set_retry_after(call, ac->retry_after_s);
     }
     if (rc == CJ_ERR_INTERNAL || rc == CJ_ERR_NOMEM ||

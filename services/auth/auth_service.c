@@ -53,7 +53,8 @@ void auth_db_abort(struct cj_db_conn *conn)
 }
 
 enum cj_status auth_password_begin(struct auth_service *svc,
-                                   const struct auth_call *call)
+                                   struct auth_call *call,
+                                   struct auth_password_slot *slot)
 {
     int64_t wait_ms = AUTH_PASSWORD_GATE_WAIT_MAX_MS;
     unsigned running = 0;
@@ -63,12 +64,14 @@ enum cj_status auth_password_begin(struct auth_service *svc,
     if (call->deadline_ms != 0) {
         wait_ms = call->deadline_ms - auth_monotonic_ms();
     }
-    rc = auth_password_gate_enter(&svc->password_gate, wait_ms);
+    rc = auth_password_gate_enter(&svc->password_gate, wait_ms, slot);
     if (rc != CJ_OK) {
+        call->retry_after_s = slot->retry_after_s;
         auth_metrics_inc(svc->m.password_refused,
                          rc == CJ_ERR_TIMEOUT ? "timeout" : "busy");
         cj_log(CJ_LOG_WARN, "auth.password_gate_refused", call->request_id,
-               CJ_F_STR("status", cj_status_name(rc)));
+               CJ_F_STR("status", cj_status_name(rc)),
+               CJ_F_INT("retry_after_s", slot->retry_after_s));
         return rc;
     }
     auth_password_gate_read(&svc->password_gate, &running, &peak);
@@ -79,12 +82,13 @@ enum cj_status auth_password_begin(struct auth_service *svc,
     return CJ_OK;
 }
 
-void auth_password_end(struct auth_service *svc)
+void auth_password_end(struct auth_service *svc,
+                       const struct auth_password_slot *slot)
 {
     unsigned running = 0;
     unsigned peak = 0;
 
-    auth_password_gate_leave(&svc->password_gate);
+    auth_password_gate_leave(&svc->password_gate, slot);
     auth_password_gate_read(&svc->password_gate, &running, &peak);
     cj_gauge_set(cj_metric_series(svc->m.password_in_flight, NULL),
                  (double)running);

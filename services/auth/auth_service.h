@@ -84,7 +84,9 @@ struct auth_call {
     const struct cj_caller_context *caller; /* never NULL */
     const char *request_id;                 /* never NULL */
     char error[AUTH_ERROR_MAX];             /* message for the client */
-    long long retry_after_s;                /* set with CJ_ERR_RATE_LIMITED */
+    /* Seconds until a retry, sent with CJ_ERR_RATE_LIMITED (throttle) and
+     * CJ_ERR_UNAVAILABLE (password gate full); 0: none. */
+    long long retry_after_s;
     int64_t deadline_ms; /* monotonic ms of the client's deadline; 0: none */
 };
 
@@ -109,15 +111,18 @@ void auth_db_abort(struct cj_db_conn *conn);
 
 /*
  * Takes a password-gate slot before one Argon2 operation, waiting at most
- * until the call's deadline. CJ_ERR_UNAVAILABLE when too many calls
- * already wait, CJ_ERR_TIMEOUT when the deadline passes first; both are
- * counted and leave no slot held. On CJ_OK call auth_password_end.
+ * until the call's deadline. CJ_ERR_UNAVAILABLE when the line of waiters
+ * is full, with call->retry_after_s set; CJ_ERR_TIMEOUT when the deadline
+ * passes first. Both are counted and leave no slot held. On CJ_OK call
+ * auth_password_end with the same slot.
  */
-CJ_WARN_UNUSED enum cj_status auth_password_begin(struct auth_service *svc,
-                                                  const struct auth_call *call);
+CJ_WARN_UNUSED enum cj_status
+auth_password_begin(struct auth_service *svc, struct auth_call *call,
+                    struct auth_password_slot *slot);
 
 /* Gives the slot back and updates the in-flight gauge. */
-void auth_password_end(struct auth_service *svc);
+void auth_password_end(struct auth_service *svc,
+                       const struct auth_password_slot *slot);
 
 /* Counts one Argon2 verification in the metrics. */
 void auth_metrics_count_verification(struct auth_service *svc);

@@ -1,4 +1,5 @@
-/* Tests for the password gate: slot bound, waiter bound, timed waits. */
+/* Tests for the password gate: slot bound, waiter bound, timed waits and
+ * the Retry-After of a rejection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "auth_password_gate.h"
 
@@ -15,26 +17,35 @@
 #define TEST_ROUNDS         200
 #define TEST_SHORT_WAIT_MS  20
 #define TEST_THREAD_WAIT_MS 5000
+#define TEST_HOLD_MS        30
+#define US_PER_MS           1000
 
 static void test_gate_refuses_when_waiters_full(void **state)
 {
     struct auth_password_gate gate;
+    struct auth_password_slot first;
+    struct auth_password_slot second;
+    struct auth_password_slot third;
     unsigned running = 0;
     unsigned peak = 0;
 
     (void)state;
     assert_int_equal(auth_password_gate_init(&gate, TEST_SLOTS, 0), CJ_OK);
-    assert_int_equal(auth_password_gate_enter(&gate, 0), CJ_OK);
-    assert_int_equal(auth_password_gate_enter(&gate, 0), CJ_OK);
-    assert_int_equal(auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS),
-                     CJ_ERR_UNAVAILABLE);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &first), CJ_OK);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &second), CJ_OK);
+    assert_int_equal(
+        auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS, &third),
+        CJ_ERR_UNAVAILABLE);
+    /* Nothing measured yet: the rejection still names a wait. */
+    assert_int_equal(third.retry_after_s, AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S);
     auth_password_gate_read(&gate, &running, &peak);
     assert_int_equal(running, TEST_SLOTS);
     assert_int_equal(peak, TEST_SLOTS);
-    auth_password_gate_leave(&gate);
-    assert_int_equal(auth_password_gate_enter(&gate, 0), CJ_OK);
-    auth_password_gate_leave(&gate);
-    auth_password_gate_leave(&gate);
+    auth_password_gate_leave(&gate, &first);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &third), CJ_OK);
+    assert_int_equal(third.retry_after_s, 0);
+    auth_password_gate_leave(&gate, &second);
+    auth_password_gate_leave(&gate, &third);
     auth_password_gate_read(&gate, &running, &peak);
     assert_int_equal(running, 0);
     auth_password_gate_destroy(&gate);
@@ -43,15 +54,21 @@ static void test_gate_refuses_when_waiters_full(void **state)
 static void test_gate_wait_ends_at_its_deadline(void **state)
 {
     struct auth_password_gate gate;
+    struct auth_password_slot held;
+    struct auth_password_slot other;
 
     (void)state;
     assert_int_equal(auth_password_gate_init(&gate, 1, 1), CJ_OK);
-    assert_int_equal(auth_password_gate_enter(&gate, 0), CJ_OK);
-    assert_int_equal(auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS),
-                     CJ_ERR_TIMEOUT);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &held), CJ_OK);
+    assert_int_equal(
+        auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS, &other),
+        CJ_ERR_TIMEOUT);
+    /* A timeout is not a full line, so it names no wait. */
+    assert_int_equal(other.retry_after_s, 0);
     /* A deadline already past refuses without waiting. */
-    assert_int_equal(auth_password_gate_enter(&gate, -1), CJ_ERR_TIMEOUT);
-    auth_password_gate_leave(&gate);
+    assert_int_equal(auth_password_gate_enter(&gate, -1, &other),
+                     CJ_ERR_TIMEOUT);
+    auth_password_gate_leave(&gate, &held);
     auth_password_gate_destroy(&gate);
 }
 
@@ -65,9 +82,11 @@ struct worker_args {
 static void *worker(void *arg)
 {
     struct worker_args *w = arg;
+    struct auth_password_slot slot;
 
     for (int i = 0; i < TEST_ROUNDS; i++) {
-        if (auth_password_gate_enter(w->gate, TEST_THREAD_WAIT_MS) != CJ_OK) {
+        if (auth_password_gate_enter(w->gate, TEST_THREAD_WAIT_MS, &slot) !=
+            CJ_OK) {
             continue;
         }
         unsigned now = atomic_fetch_add(&w->inside, 1) + 1;
@@ -77,7 +96,7 @@ static void *worker(void *arg)
         }
         atomic_fetch_add(&w->entered, 1);
         atomic_fetch_sub(&w->inside, 1);
-        auth_password_gate_leave(w->gate);
+        auth_password_gate_leave(w->gate, &slot);
     }
     return NULL;
 }
@@ -109,12 +128,74 @@ static void test_gate_never_admits_more_than_its_slots(void **state)
     auth_password_gate_destroy(&gate);
 }
 
+static void test_retry_after_covers_the_line(void **state)
+{
+    static const struct {
+        unsigned queued;
+        unsigned slots;
+        int64_t hold_avg_us;
+        long long expected_s;
+    } cases[] = {
+        /* Nothing measured yet. */
+        {34, 2, 0, AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S},
+        /* 17 rounds of 26 ms: 0.44 s, rounded up to the minimum. */
+        {34, 2, 26000, 1},
+        /* 10 rounds of 250 ms: exactly 2.5 s, rounded up. */
+        {20, 2, 250000, 3},
+        /* A partial round counts whole: 3 callers on 2 slots, 1 s each. */
+        {3, 2, 1000000, 2},
+        /* 1000 rounds of 2 s: kept at the maximum. */
+        {1000, 1, 2000000, AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S},
+        /* A hold time large enough to overflow a naive product. */
+        {4, 1, INT64_MAX / 2, AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S},
+        /* Zero slots is read as one. */
+        {2, 0, 1000000, 2},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(auth_password_gate_retry_after_s(cases[i].queued,
+                                                          cases[i].slots,
+                                                          cases[i].hold_avg_us),
+                         cases[i].expected_s);
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec pause = {.tv_sec = ms / 1000,
+                             .tv_nsec = (ms % 1000) * 1000000L};
+
+    nanosleep(&pause, NULL);
+}
+
+static void test_gate_measures_hold_time(void **state)
+{
+    struct auth_password_gate gate;
+    struct auth_password_slot slot;
+
+    (void)state;
+    assert_int_equal(auth_password_gate_init(&gate, 1, 0), CJ_OK);
+    assert_int_equal(gate.hold_avg_us, 0);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &slot), CJ_OK);
+    sleep_ms(TEST_HOLD_MS);
+    auth_password_gate_leave(&gate, &slot);
+    /* The first sample is taken as it is; sleeping lasts at least as
+     * long as asked. */
+    assert_true(gate.hold_avg_us >= TEST_HOLD_MS * US_PER_MS);
+    assert_true(gate.hold_avg_us <
+                AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S * 1000LL * US_PER_MS);
+    auth_password_gate_destroy(&gate);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gate_refuses_when_waiters_full),
         cmocka_unit_test(test_gate_wait_ends_at_its_deadline),
         cmocka_unit_test(test_gate_never_admits_more_than_its_slots),
+        cmocka_unit_test(test_retry_after_covers_the_line),
+        cmocka_unit_test(test_gate_measures_hold_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
