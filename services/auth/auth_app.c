@@ -203,9 +203,16 @@ static enum cj_status open_metrics(struct auth_service *svc)
 
 enum cj_status auth_app_open(struct auth_service *svc)
 {
+    pthread_rwlockattr_t jwks_attr;
     enum cj_status rc = cj_crypto_init();
 
-    pthread_mutex_init(&svc->jwks.lock, NULL);
+    /* glibc prefers readers by default, which lets a steady stream of
+     * Introspect calls keep a refetch out indefinitely. */
+    pthread_rwlockattr_init(&jwks_attr);
+    pthread_rwlockattr_setkind_np(&jwks_attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&svc->jwks.lock, &jwks_attr);
+    pthread_rwlockattr_destroy(&jwks_attr);
     pthread_mutex_init(&svc->wait_lock, NULL);
     pthread_cond_init(&svc->wait_cond, NULL);
     atomic_store(&svc->stopping, false);

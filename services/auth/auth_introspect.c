@@ -23,7 +23,8 @@
 /* Used when kms gives no max age. */
 #define JWKS_DEFAULT_MAX_AGE_MS 300000
 
-/* Fetches the JWKS from kms and swaps it in; call with the lock held. */
+/* Fetches the JWKS from kms and swaps it in; call with the write lock
+ * held. */
 static enum cj_status jwks_fetch_locked(struct auth_service *svc,
                                         const char *request_id)
 {
@@ -51,23 +52,60 @@ static enum cj_status jwks_fetch_locked(struct auth_service *svc,
     return CJ_OK;
 }
 
-/* Verifies under the cache lock, refreshing the set when stale or when
- * the token names a kid the cached set lacks. */
-static enum cj_status verify_token(struct auth_service *svc,
-                                   struct auth_call *call, const char *token,
-                                   struct cj_jwt_claims *claims,
-                                   enum cj_jose_reason *reason)
+static bool jwks_stale(const struct auth_jwks_cache *cache, int64_t now_ms)
+{
+    return cache->keys == NULL ||
+           now_ms - cache->fetched_at_ms >= cache->max_age_ms;
+}
+
+static bool forced_refresh_due(const struct auth_jwks_cache *cache,
+                               int64_t now_ms)
+{
+    return now_ms - cache->last_forced_ms >= JWKS_FORCED_REFRESH_MIN_MS;
+}
+
+/*
+ * Verifies against the cached set under the read lock. Returns true when
+ * that settled the call, with its status in *rc; false when the set is
+ * stale, or lacks the token's kid and a refetch is due, which needs the
+ * write lock.
+ */
+static bool verify_shared(struct auth_service *svc,
+                          const struct cj_jwt_verify_config *config,
+                          const char *token, int64_t now_ms,
+                          struct cj_jwt_claims *claims,
+                          enum cj_jose_reason *reason, enum cj_status *rc)
 {
     struct auth_jwks_cache *cache = &svc->jwks;
-    struct cj_jwt_verify_config config;
-    int64_t now_ms = auth_monotonic_ms();
+    bool settled = false;
+
+    pthread_rwlock_rdlock(&cache->lock);
+    if (!jwks_stale(cache, now_ms)) {
+        *rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000, token,
+                            strlen(token), claims, reason);
+        settled = *reason != CJ_JOSE_KID_UNKNOWN ||
+                  !forced_refresh_due(cache, now_ms);
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    return settled;
+}
+
+/*
+ * Verifies under the write lock, refreshing the set when stale or when
+ * the token names a kid the cached set lacks. Another caller may have
+ * refetched between the two locks, so both conditions are checked again.
+ */
+static enum cj_status
+verify_exclusive(struct auth_service *svc, struct auth_call *call,
+                 const struct cj_jwt_verify_config *config, const char *token,
+                 int64_t now_ms, struct cj_jwt_claims *claims,
+                 enum cj_jose_reason *reason)
+{
+    struct auth_jwks_cache *cache = &svc->jwks;
     enum cj_status rc = CJ_OK;
 
-    cj_jwt_verify_config_init(&config, svc->cfg.issuer, svc->cfg.audience);
-    config.leeway_s = svc->cfg.jwt_leeway_s;
-    pthread_mutex_lock(&cache->lock);
-    if (cache->keys == NULL ||
-        now_ms - cache->fetched_at_ms >= cache->max_age_ms) {
+    pthread_rwlock_wrlock(&cache->lock);
+    if (jwks_stale(cache, now_ms)) {
         rc = jwks_fetch_locked(svc, call->request_id);
         /* A stale set still verifies what it verified before; a key that
          * kms published since is the unknown-kid case below. */
@@ -76,20 +114,41 @@ static enum cj_status verify_token(struct auth_service *svc,
         }
     }
     if (rc == CJ_OK) {
-        rc = cj_jwt_verify(cache->keys, &config, auth_now_ms() / 1000, token,
+        rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000, token,
                            strlen(token), claims, reason);
         if (*reason == CJ_JOSE_KID_UNKNOWN &&
-            now_ms - cache->last_forced_ms >= JWKS_FORCED_REFRESH_MIN_MS) {
+            forced_refresh_due(cache, now_ms)) {
             cache->last_forced_ms = now_ms;
             rc = jwks_fetch_locked(svc, call->request_id);
             if (rc == CJ_OK) {
-                rc = cj_jwt_verify(cache->keys, &config, auth_now_ms() / 1000,
+                rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000,
                                    token, strlen(token), claims, reason);
             }
         }
     }
-    pthread_mutex_unlock(&cache->lock);
+    pthread_rwlock_unlock(&cache->lock);
     return rc;
+}
+
+/* Verifies the token against the JWKS cache, refetching the set only when
+ * needed so that verifications run in parallel. */
+static enum cj_status verify_token(struct auth_service *svc,
+                                   struct auth_call *call, const char *token,
+                                   struct cj_jwt_claims *claims,
+                                   enum cj_jose_reason *reason)
+{
+    struct cj_jwt_verify_config config;
+    int64_t now_ms = auth_monotonic_ms();
+    enum cj_status rc = CJ_OK;
+
+    cj_jwt_verify_config_init(&config, svc->cfg.issuer, svc->cfg.audience);
+    config.leeway_s = svc->cfg.jwt_leeway_s;
+    if (verify_shared(svc, &config, token, now_ms, claims, reason, &rc)) {
+        return rc;
+    }
+    memset(claims, 0, sizeof(*claims));
+    *reason = CJ_JOSE_OK;
+    return verify_exclusive(svc, call, &config, token, now_ms, claims, reason);
 }
 
 static enum cj_status inactive(Cerrojo__V1__IntrospectResponse **out)
@@ -112,8 +171,7 @@ static bool set_string(char **field, const char *value)
 }
 
 static enum cj_status active(const struct cj_jwt_claims *claims,
-                             const struct auth_user *user,
-                             struct auth_data_field *fields, size_t count,
+                             struct auth_user_public *user,
                              Cerrojo__V1__IntrospectResponse **out)
 {
     Cerrojo__V1__IntrospectResponse *resp = NULL;
@@ -134,9 +192,10 @@ static enum cj_status active(const struct cj_jwt_claims *claims,
          set_string(&resp->aud, claims->aud) &&
          set_string(&resp->token_type, "Bearer") &&
          set_string(&resp->username, user->username);
-    resp->public_data = calloc(count > 0 ? count : 1, sizeof(void *));
+    resp->public_data =
+        calloc(user->count > 0 ? user->count : 1, sizeof(void *));
     ok = ok && resp->public_data != NULL;
-    for (size_t i = 0; ok && i < count; i++) {
+    for (size_t i = 0; ok && i < user->count; i++) {
         Cerrojo__V1__IntrospectResponse__PublicDataEntry *e =
             malloc(sizeof(*e));
 
@@ -145,10 +204,10 @@ static enum cj_status active(const struct cj_jwt_claims *claims,
             break;
         }
         cerrojo__v1__introspect_response__public_data_entry__init(e);
-        e->key = fields[i].name;
-        e->value = fields[i].value;
-        fields[i].name = NULL;
-        fields[i].value = NULL;
+        e->key = user->fields[i].name;
+        e->value = user->fields[i].value;
+        user->fields[i].name = NULL;
+        user->fields[i].value = NULL;
         resp->public_data[resp->n_public_data++] = e;
     }
     if (!ok) {
@@ -165,9 +224,7 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
 {
     struct cj_jwt_claims claims;
     enum cj_jose_reason reason = CJ_JOSE_OK;
-    struct auth_user user;
-    struct auth_data_field *fields = NULL;
-    size_t count = 0;
+    struct auth_user_public user;
     struct cj_db_conn *conn = NULL;
     bool revoked = true;
     enum cj_status rc;
@@ -202,19 +259,19 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK) {
         return rc;
     }
-    rc = auth_store_user_get(conn, claims.sub, &user);
-    if (rc == CJ_OK) {
-        rc = auth_store_public_get(conn, claims.sub, &fields, &count);
-    }
+    rc = auth_store_user_public_get(conn, claims.sub, &user);
     cj_db_release(conn);
-    if (rc == CJ_ERR_NOT_FOUND ||
-        (rc == CJ_OK && user.status != AUTH_USER_ACTIVE)) {
-        auth_data_fields_free(fields, count);
+    if (rc == CJ_ERR_NOT_FOUND) {
         return inactive(out);
     }
-    if (rc == CJ_OK) {
-        rc = active(&claims, &user, fields, count, out);
+    if (rc != CJ_OK) {
+        return rc;
     }
-    auth_data_fields_free(fields, count);
+    if (user.status == AUTH_USER_ACTIVE) {
+        rc = active(&claims, &user, out);
+    } else {
+        rc = inactive(out);
+    }
+    auth_data_fields_free(user.fields, user.count);
     return rc;
 }

@@ -45,9 +45,13 @@ struct auth_metrics {
     struct cj_metric *password_refused;       /* label reason: busy, timeout */
 };
 
-/* The JWKS from kms, cached for Introspect. */
+/*
+ * The JWKS from kms, cached for Introspect. Verifications share the set
+ * under the read lock; only a refetch, which replaces and frees it, takes
+ * the write lock.
+ */
 struct auth_jwks_cache {
-    pthread_mutex_t lock;
+    pthread_rwlock_t lock;  /* writer-preferring, so refetches get in */
     struct cj_jwks *keys;   /* NULL until fetched */
     int64_t fetched_at_ms;  /* monotonic */
     int64_t max_age_ms;     /* from kms */

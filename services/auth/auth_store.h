@@ -245,6 +245,23 @@ auth_store_public_get(struct cj_db_conn *conn, const char *user_id,
                       struct auth_data_field **out, size_t *count);
 void auth_data_fields_free(struct auth_data_field *fields, size_t count);
 
+/* What Introspect reads of a user: name, status and public data. */
+struct auth_user_public {
+    char username[AUTH_USERNAME_MAX + 1];
+    enum auth_user_status status;
+    struct auth_data_field *fields; /* owned, ordered by name */
+    size_t count;
+};
+
+/*
+ * Loads a user's name, status and public fields in one query;
+ * CJ_ERR_NOT_FOUND when there is no such user. On CJ_OK free out->fields
+ * with auth_data_fields_free(out->fields, out->count).
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_public_get(struct cj_db_conn *conn, const char *user_id,
+                           struct auth_user_public *out);
+
 /* Sets a public field, or deletes it when value is NULL. */
 CJ_WARN_UNUSED enum cj_status auth_store_public_put(struct cj_db_conn *conn,
                                                     const char *user_id,

@@ -31,6 +31,74 @@ void auth_sealed_fields_free(struct auth_sealed_field *fields, size_t count)
     free(fields);
 }
 
+enum user_public_column {
+    COL_USERNAME = 0,
+    COL_STATUS,
+    COL_FIELD,
+    COL_VALUE,
+};
+
+enum cj_status auth_store_user_public_get(struct cj_db_conn *conn,
+                                          const char *user_id,
+                                          struct auth_user_public *out)
+{
+    /* The LEFT JOIN returns one row of NULL fields for a user without
+     * public data, and no row for an unknown user. */
+    static const char sql[] =
+        "SELECT u.username, u.status, d.field, d.value FROM auth.users u "
+        "LEFT JOIN auth.data_public d ON d.user_id = u.id "
+        "WHERE u.id = $1::uuid ORDER BY d.field";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
+    struct auth_data_field *fields = NULL;
+    PGresult *res = NULL;
+    size_t rows = 0;
+    size_t count = 0;
+    enum cj_status rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cj_db_query(conn, sql, params, 1, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    rows = (size_t)PQntuples(res);
+    if (rows == 0) {
+        rc = CJ_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = auth_row_text(res, 0, COL_USERNAME, out->username,
+                       sizeof(out->username));
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    out->status = strcmp(PQgetvalue(res, 0, COL_STATUS), "active") == 0
+                      ? AUTH_USER_ACTIVE
+                      : AUTH_USER_DISABLED;
+    fields = calloc(rows, sizeof(*fields));
+    if (fields == NULL) {
+        rc = CJ_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        if (PQgetisnull(res, (int)i, COL_FIELD)) {
+            continue;
+        }
+        fields[count].name = strdup(PQgetvalue(res, (int)i, COL_FIELD));
+        fields[count].value = strdup(PQgetvalue(res, (int)i, COL_VALUE));
+        count++;
+        if (fields[count - 1].name == NULL || fields[count - 1].value == NULL) {
+            rc = CJ_ERR_NOMEM;
+            goto out;
+        }
+    }
+    out->fields = fields;
+    out->count = count;
+    fields = NULL;
+out:
+    auth_data_fields_free(fields, count);
+    PQclear(res);
+    return rc;
+}
+
 enum cj_status auth_store_public_get(struct cj_db_conn *conn,
                                      const char *user_id,
                                      struct auth_data_field **out,
