@@ -15,7 +15,7 @@
  * password work, and the reserved workers stay free for Introspect and the
  * data RPCs during a login flood. Logins past that get UNAVAILABLE at once
  * with a Retry-After computed from the line length and the measured slot
- * hold time; the line is sized for a burst (AUTH_WAITERS_PER_SLOT). When
+ * hold time. The line is sized for a burst (AUTH_WAITERS_PER_SLOT). When
  * the configured workers are too few for that, they are raised to
  * (1 + AUTH_WAITERS_PER_SLOT) x slots + AUTH_RESERVED_WORKERS. Argon2 memory
  * stays bounded by slots x its memory cost whatever the worker count.

@@ -35,7 +35,7 @@
 #define AUTH_RESERVED_WORKERS 4
 /*
  * Waiters per Argon2 slot that the worker count makes room for. A burst of
- * this many logins per CPU queues instead of being rejected, and a waiter
+ * this many logins per slot queues instead of being rejected, and a waiter
  * at the end of the line waits about this many Argon2 times.
  */
 #define AUTH_WAITERS_PER_SLOT 16

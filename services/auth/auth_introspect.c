@@ -23,7 +23,7 @@
 /* Used when kms gives no max age. */
 #define JWKS_DEFAULT_MAX_AGE_MS 300000
 
-/* Fetches the JWKS from kms and swaps it in; call with the write lock
+/* Fetches the JWKS from kms and swaps it in. Call with the write lock
  * held. */
 static enum cj_status jwks_fetch_locked(struct auth_service *svc,
                                         const char *request_id)
@@ -66,9 +66,9 @@ static bool forced_refresh_due(const struct auth_jwks_cache *cache,
 
 /*
  * Verifies against the cached set under the read lock. Returns true when
- * that settled the call, with its status in *rc; false when the set is
- * stale, or lacks the token's kid and a refetch is due, which needs the
- * write lock.
+ * that settled the call, with its status in *rc. Returns false when the
+ * set is stale, or lacks the token's kid while a refetch is due, because
+ * a refetch needs the write lock.
  */
 static bool verify_shared(struct auth_service *svc,
                           const struct cj_jwt_verify_config *config,

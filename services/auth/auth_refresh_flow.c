@@ -18,7 +18,6 @@
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "auth_tokens.h"
-#include "crypto_util.h"
 #include "log.h"
 
 #define INVALID_REFRESH_TOKEN "invalid refresh token"
@@ -41,23 +40,18 @@ static enum cj_status find_presented(struct auth_service *svc,
                                      struct refresh_state *st)
 {
     struct cj_db_conn *conn = NULL;
-    struct auth_user user;
+    enum auth_user_status status = AUTH_USER_DISABLED;
     enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
 
     if (rc != CJ_OK) {
         return rc;
     }
-
-    rc = auth_store_token_find(conn, hash, &st->presented);
-    if (rc == CJ_OK) {
-        /* A disabled account gets no new tokens. */
-        rc = auth_store_user_get(conn, st->presented.user_id, &user);
-        if (rc == CJ_OK && user.status != AUTH_USER_ACTIVE) {
-            rc = CJ_ERR_UNAUTHENTICATED;
-        }
-        cj_wipe(user.password_hash, sizeof(user.password_hash));
-    }
+    rc = auth_store_token_find_with_user(conn, hash, &st->presented, &status);
     cj_db_release(conn);
+    /* A disabled account gets no new tokens. */
+    if (rc == CJ_OK && status != AUTH_USER_ACTIVE) {
+        rc = CJ_ERR_UNAUTHENTICATED;
+    }
     return rc;
 }
 
@@ -88,7 +82,8 @@ static enum cj_status load_locked(struct cj_db_conn *conn,
 }
 
 /* Issues the successor: the old token is marked used (or, on a grace
- * retry, its unseen successor revoked) before the new one is inserted. */
+ * retry, its unseen successor revoked) and the new one inserted and linked
+ * in one statement, then the audit event is written. */
 static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
                              struct cj_db_conn *conn, struct refresh_state *st)
 {
@@ -98,17 +93,8 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
     auth_new_refresh_make(svc, st->token.user_id, st->token.session_id,
                           st->token.family_id, st->token.family_expires_at_ms,
                           auth_now_ms(), &st->next);
-    if (grace) {
-        rc = auth_store_token_revoke(conn, st->successor.id, "grace_retry");
-    } else {
-        rc = auth_store_token_mark_used(conn, st->token.id);
-    }
-    if (rc == CJ_OK) {
-        rc = auth_store_token_insert(conn, &st->next.row);
-    }
-    if (rc == CJ_OK) {
-        rc = auth_store_token_relink(conn, st->token.id, st->next.row.id);
-    }
+    rc = auth_store_token_rotate(
+        conn, st->token.id, grace ? st->successor.id : NULL, &st->next.row);
     if (rc == CJ_OK) {
         rc = auth_audit_write(conn, call, AUTH_EVENT_REFRESH, st->token.user_id,
                               st->token.session_id,

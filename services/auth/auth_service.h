@@ -47,8 +47,8 @@ struct auth_metrics {
 
 /*
  * The JWKS from kms, cached for Introspect. Verifications share the set
- * under the read lock; only a refetch, which replaces and frees it, takes
- * the write lock.
+ * under the read lock. Only a refetch, which replaces and frees the set,
+ * takes the write lock.
  */
 struct auth_jwks_cache {
     pthread_rwlock_t lock;  /* writer-preferring, so refetches get in */

@@ -147,6 +147,14 @@ auth_store_token_find(struct cj_db_conn *conn, const unsigned char *hash,
                       struct auth_refresh_row *out);
 
 /*
+ * Loads a token by its hash and, in the same query, whether its user is
+ * active. CJ_ERR_NOT_FOUND when there is no such token or user.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_token_find_with_user(
+    struct cj_db_conn *conn, const unsigned char *hash,
+    struct auth_refresh_row *out, enum auth_user_status *user_status);
+
+/*
  * Takes the transaction-scoped lock of a family. Every change to a family
  * (rotation, revocation) runs under it, so a revocation sees every
  * successor a concurrent rotation created.
@@ -160,23 +168,18 @@ auth_store_token_get_for_update(struct cj_db_conn *conn, const char *token_id,
                                 struct auth_refresh_row *out);
 
 /*
- * Marks a token used. Rotation marks the old token first, inserts the
- * successor, then links it with auth_store_token_relink, because the
- * one-live-token index and the replaced_by foreign key are both checked
- * per statement.
+ * Rotates token_id to its successor `next` in one statement. With
+ * revoked_successor_id NULL (first use) token_id is marked used and linked
+ * to next. On a grace retry token_id is already used, so its unseen
+ * successor revoked_successor_id is revoked ("grace_retry") and token_id
+ * is relinked to next. The old token leaves the family's one-live-token
+ * index before next is inserted. CJ_ERR_NOT_FOUND, with nothing written,
+ * when a row is not in the state the caller read under its locks.
  */
 CJ_WARN_UNUSED enum cj_status
-auth_store_token_mark_used(struct cj_db_conn *conn, const char *token_id);
-
-/* Points a used token at its (new) successor. */
-CJ_WARN_UNUSED enum cj_status auth_store_token_relink(struct cj_db_conn *conn,
-                                                      const char *token_id,
-                                                      const char *successor_id);
-
-/* Revokes one token (for the grace retry's unseen successor). */
-CJ_WARN_UNUSED enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
-                                                      const char *token_id,
-                                                      const char *reason);
+auth_store_token_rotate(struct cj_db_conn *conn, const char *token_id,
+                        const char *revoked_successor_id,
+                        const struct auth_refresh_row *next);
 
 /* Revokes every not yet revoked token of a family; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status auth_store_family_revoke(struct cj_db_conn *conn,
@@ -245,7 +248,7 @@ auth_store_public_get(struct cj_db_conn *conn, const char *user_id,
                       struct auth_data_field **out, size_t *count);
 void auth_data_fields_free(struct auth_data_field *fields, size_t count);
 
-/* What Introspect reads of a user: name, status and public data. */
+/* A user's name, status and public data, as Introspect reads them. */
 struct auth_user_public {
     char username[AUTH_USERNAME_MAX + 1];
     enum auth_user_status status;
@@ -254,7 +257,7 @@ struct auth_user_public {
 };
 
 /*
- * Loads a user's name, status and public fields in one query;
+ * Loads a user's name, status and public fields in one query. Returns
  * CJ_ERR_NOT_FOUND when there is no such user. On CJ_OK free out->fields
  * with auth_data_fields_free(out->fields, out->count).
  */

@@ -21,6 +21,9 @@
     "(extract(epoch FROM used_at) * 1000)::bigint, "                           \
     "(extract(epoch FROM revoked_at) * 1000)::bigint, replaced_by::text"
 
+/* Column of the user's status after TOKEN_COLUMNS. */
+#define COL_USER_STATUS 11
+
 static enum cj_status read_token(const PGresult *res, int row,
                                  struct auth_refresh_row *out)
 {
@@ -118,6 +121,36 @@ enum cj_status auth_store_token_find(struct cj_db_conn *conn,
     return query_one_token(conn, sql, params, out);
 }
 
+enum cj_status auth_store_token_find_with_user(
+    struct cj_db_conn *conn, const unsigned char *hash,
+    struct auth_refresh_row *out, enum auth_user_status *user_status)
+{
+    /* The status column is NULL when the user row is missing. */
+    static const char sql[] =
+        "SELECT " TOKEN_COLUMNS ", (SELECT u.status FROM auth.users u "
+        "WHERE u.id = t.user_id) FROM auth.refresh_tokens t "
+        "WHERE t.token_hash = $1";
+    const struct cj_db_param params[] = {CJ_DB_BIN(hash, AUTH_TOKEN_HASH_SIZE)};
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    rc = cj_db_query(conn, sql, params, 1, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, COL_USER_STATUS)) {
+        rc = CJ_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = read_token(res, 0, out);
+    *user_status = strcmp(PQgetvalue(res, 0, COL_USER_STATUS), "active") == 0
+                       ? AUTH_USER_ACTIVE
+                       : AUTH_USER_DISABLED;
+out:
+    PQclear(res);
+    return rc;
+}
+
 enum cj_status auth_store_family_lock(struct cj_db_conn *conn,
                                       const char *family_id)
 {
@@ -145,7 +178,7 @@ enum cj_status auth_store_token_get_for_update(struct cj_db_conn *conn,
     return query_one_token(conn, sql, params, out);
 }
 
-/* Runs an UPDATE that must change exactly one row. */
+/* Runs an UPDATE or INSERT that must change exactly one row. */
 static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
                                  const struct cj_db_param *params, int count)
 {
@@ -160,39 +193,59 @@ static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
     return rc;
 }
 
-enum cj_status auth_store_token_mark_used(struct cj_db_conn *conn,
-                                          const char *token_id)
-{
-    static const char sql[] = "UPDATE auth.refresh_tokens SET used_at = now() "
-                              "WHERE id = $1::uuid AND used_at IS NULL";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
+/*
+ * The INSERT reads the successor's values through the UPDATEs' RETURNING
+ * rows, so the old token (or the unseen successor) leaves the
+ * one-live-token index before the new row enters it, and nothing is
+ * inserted when an UPDATE matched no row. The replaced_by foreign key is
+ * checked at the end of the statement, after the insert.
+ */
+#define ROTATE_INSERT                                                          \
+    "INSERT INTO auth.refresh_tokens (id, family_id, user_id, session_id, "    \
+    "token_hash, issued_at, expires_at, family_expires_at) "                   \
+    "SELECT $1::uuid, $2::uuid, $3::uuid, nullif($4, ''), $5, "                \
+    "to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), "   \
+    "to_timestamp($8::bigint / 1000.0) FROM "
 
-    return update_one(conn, sql, params, 1);
-}
-
-enum cj_status auth_store_token_relink(struct cj_db_conn *conn,
+enum cj_status auth_store_token_rotate(struct cj_db_conn *conn,
                                        const char *token_id,
-                                       const char *successor_id)
+                                       const char *revoked_successor_id,
+                                       const struct auth_refresh_row *next)
 {
-    static const char sql[] =
-        "UPDATE auth.refresh_tokens SET replaced_by = $2::uuid "
-        "WHERE id = $1::uuid AND used_at IS NOT NULL";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
-                                         CJ_DB_TEXT(successor_id)};
+    static const char first_use_sql[] =
+        "WITH used AS (UPDATE auth.refresh_tokens SET used_at = now(), "
+        "replaced_by = $1::uuid WHERE id = $9::uuid AND used_at IS NULL "
+        "RETURNING id) " ROTATE_INSERT "used";
+    static const char grace_sql[] =
+        "WITH revoked AS (UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = 'grace_retry' WHERE id = $10::uuid AND "
+        "revoked_at IS NULL RETURNING id), "
+        "relinked AS (UPDATE auth.refresh_tokens SET replaced_by = $1::uuid "
+        "WHERE id = $9::uuid AND used_at IS NOT NULL AND "
+        "EXISTS (SELECT 1 FROM revoked) RETURNING id) " ROTATE_INSERT
+        "relinked";
+    char issued[AUTH_INT_PARAM_SIZE];
+    char expires[AUTH_INT_PARAM_SIZE];
+    char family_expires[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(next->id),
+        CJ_DB_TEXT(next->family_id),
+        CJ_DB_TEXT(next->user_id),
+        CJ_DB_TEXT(next->session_id),
+        CJ_DB_BIN(next->token_hash, sizeof(next->token_hash)),
+        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), next->issued_at_ms)),
+        CJ_DB_TEXT(
+            auth_int_param(expires, sizeof(expires), next->expires_at_ms)),
+        CJ_DB_TEXT(auth_int_param(family_expires, sizeof(family_expires),
+                                  next->family_expires_at_ms)),
+        CJ_DB_TEXT(token_id),
+        CJ_DB_TEXT(revoked_successor_id != NULL ? revoked_successor_id : ""),
+    };
 
-    return update_one(conn, sql, params, 2);
-}
-
-enum cj_status auth_store_token_revoke(struct cj_db_conn *conn,
-                                       const char *token_id, const char *reason)
-{
-    static const char sql[] =
-        "UPDATE auth.refresh_tokens SET revoked_at = now(), "
-        "revoked_reason = $2 WHERE id = $1::uuid AND revoked_at IS NULL";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id),
-                                         CJ_DB_TEXT(reason)};
-
-    return update_one(conn, sql, params, 2);
+    if (revoked_successor_id == NULL) {
+        return update_one(conn, first_use_sql, params, 9);
+    }
+    return update_one(conn, grace_sql, params, 10);
 }
 
 /* Runs an UPDATE or DELETE and returns how many rows it touched. */

@@ -180,8 +180,8 @@ static void test_gate_measures_hold_time(void **state)
     assert_int_equal(auth_password_gate_enter(&gate, 0, &slot), CJ_OK);
     sleep_ms(TEST_HOLD_MS);
     auth_password_gate_leave(&gate, &slot);
-    /* The first sample is taken as it is; sleeping lasts at least as
-     * long as asked. */
+    /* The first sample is taken as it is, and a sleep lasts at least as
+     * long as requested. */
     assert_true(gate.hold_avg_us >= TEST_HOLD_MS * US_PER_MS);
     assert_true(gate.hold_avg_us <
                 AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S * 1000LL * US_PER_MS);

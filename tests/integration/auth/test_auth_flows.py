@@ -167,6 +167,32 @@ class Login(unittest.TestCase):
         self.assertFalse(info.active)
         self.assertEqual(info.sub, "")
 
+    def test_introspect_public_data_and_disabled_user(self):
+        tokens, err = stack.login(self.name, self.password)
+        self.assertIsNone(err)
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+        self.assertEqual(info.username, self.name)
+        self.assertEqual(dict(info.public_data), {})
+        _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields={"locale": "es", "display_name": "Dev"},
+            **{"class": stack.common_pb2.DATA_CLASS_PUBLIC}),
+            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+        self.assertEqual(dict(info.public_data),
+                         {"display_name": "Dev", "locale": "es"})
+        stack.sql("UPDATE auth.users SET status = 'disabled' WHERE id = '%s'"
+                  % self.user_id)
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        self.assertEqual(info.username, "")
+        self.assertEqual(dict(info.public_data), {})
+
     def test_long_password_refused_before_hashing(self):
         before = stack.metric("auth_password_verifications_total")
         _, err = stack.login(self.name, "a" * 1025)
