@@ -1,7 +1,8 @@
 /*
  * Postgres pool: a fixed array of libpq connections guarded by one mutex and
  * condition variable. Connections open lazily and are reopened when found
- * broken; statements go through PQexecParams only.
+ * broken. Each connection caches the statements it has prepared on its
+ * server session, keyed by SQL text.
  */
 #include "db.h"
 
@@ -25,6 +26,20 @@
 #define CJ_MS_PER_S         1000LL
 #define CJ_NS_PER_MS        1000000LL
 #define CJ_NS_PER_S         1000000000LL
+/* Bytes of a generated statement name: "cj_s", a decimal counter, NUL. */
+#define CJ_DB_STATEMENT_NAME_SIZE 16
+/* 64-bit FNV-1a offset basis and prime. */
+#define CJ_DB_FNV_OFFSET 14695981039346656037ULL
+#define CJ_DB_FNV_PRIME  1099511628211ULL
+
+/* One statement prepared on a connection's server session. */
+struct cj_db_statement {
+    char *sql;     /* owned copy of the text; NULL once stale */
+    uint64_t hash; /* FNV-1a of sql, checked before the full compare */
+    int nparams;   /* parameter count it was prepared with */
+    bool stale;    /* still on the server but unusable: DEALLOCATE it */
+    char name[CJ_DB_STATEMENT_NAME_SIZE];
+};
 
 struct cj_db_conn {
     struct cj_db_pool *pool;
@@ -33,6 +48,13 @@ struct cj_db_conn {
     unsigned advisory_locks; /* taken through this API, freed on release */
     char sqlstate[CJ_DB_SQLSTATE_SIZE];
     char error[CJ_DB_ERROR_SIZE];
+    /* Entries [0, statement_count) are in use, stale ones included, so
+     * the server never has more than CJ_DB_STATEMENT_CACHE_MAX of ours. */
+    struct cj_db_statement statements[CJ_DB_STATEMENT_CACHE_MAX];
+    unsigned statement_count;
+    unsigned stale_count;
+    unsigned next_statement_id; /* names are unique per server session */
+    bool cache_full_logged;
 };
 
 struct cj_db_pool {
@@ -57,6 +79,21 @@ static void set_conn_error(struct cj_db_conn *c, const char *sqlstate,
     while (n > 0 && (c->error[n - 1] == '\n' || c->error[n - 1] == ' ')) {
         c->error[--n] = '\0';
     }
+}
+
+/*
+ * Forgets every cached statement without telling the server, for when the
+ * server session ends: its prepared statements end with it.
+ */
+static void statement_cache_clear(struct cj_db_conn *c)
+{
+    for (unsigned i = 0; i < c->statement_count; i++) {
+        free(c->statements[i].sql);
+    }
+    memset(c->statements, 0, sizeof(c->statements));
+    c->statement_count = 0;
+    c->stale_count = 0;
+    c->cache_full_logged = false;
 }
 
 enum cj_status cj_db_status_from_sqlstate(const char *sqlstate)
@@ -149,6 +186,7 @@ void cj_db_pool_free(struct cj_db_pool *pool)
         if (pool->conns[i].pg != NULL) {
             PQfinish(pool->conns[i].pg);
         }
+        statement_cache_clear(&pool->conns[i]);
     }
     pthread_cond_destroy(&pool->freed);
     pthread_mutex_destroy(&pool->mutex);
@@ -199,6 +237,7 @@ static enum cj_status conn_open(struct cj_db_conn *c)
     if (c->pg != NULL) {
         PQfinish(c->pg);
     }
+    statement_cache_clear(c);
     c->advisory_locks = 0;
     c->pg = PQconnectdbParams(keys, values, 1);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
@@ -328,6 +367,7 @@ void cj_db_release(struct cj_db_conn *conn)
              * guessing its state. */
             PQfinish(pg);
             conn->pg = NULL;
+            statement_cache_clear(conn);
         }
     }
     give_back_slot(conn);
@@ -346,6 +386,11 @@ const char *cj_db_last_sqlstate(const struct cj_db_conn *conn)
 const char *cj_db_last_error(const struct cj_db_conn *conn)
 {
     return conn->error;
+}
+
+unsigned cj_db_statement_cache_count(const struct cj_db_conn *conn)
+{
+    return conn->statement_count;
 }
 
 /* Turns a finished result into a status, recording the error if any. */
@@ -371,9 +416,20 @@ static enum cj_status result_status(struct cj_db_conn *c, PGresult *res)
     return cj_db_status_from_sqlstate(sqlstate);
 }
 
-enum cj_status cj_db_query(struct cj_db_conn *conn, const char *sql,
-                           const struct cj_db_param *params, int nparams,
-                           bool binary_results, PGresult **result)
+/* Parameters converted for libpq, and the requested result format. */
+struct statement_args {
+    const char *values[CJ_DB_MAX_PARAMS];
+    int lengths[CJ_DB_MAX_PARAMS];
+    int formats[CJ_DB_MAX_PARAMS];
+    int nparams;
+    int result_format; /* 0 text, 1 binary */
+};
+
+/* Checks the arguments of a query and clears the last error. */
+static enum cj_status args_init(struct cj_db_conn *conn, const char *sql,
+                                const struct cj_db_param *params, int nparams,
+                                bool binary_results, PGresult **result,
+                                struct statement_args *a)
 {
     if (result != NULL) {
         *result = NULL;
@@ -382,19 +438,30 @@ enum cj_status cj_db_query(struct cj_db_conn *conn, const char *sql,
         nparams > CJ_DB_MAX_PARAMS || (nparams > 0 && params == NULL)) {
         return CJ_ERR_INVALID;
     }
-    const char *values[CJ_DB_MAX_PARAMS];
-    int lengths[CJ_DB_MAX_PARAMS];
-    int formats[CJ_DB_MAX_PARAMS];
     for (int i = 0; i < nparams; i++) {
-        values[i] = params[i].value;
-        lengths[i] = params[i].binary ? params[i].length : 0;
-        formats[i] = params[i].binary ? 1 : 0;
+        a->values[i] = params[i].value;
+        a->lengths[i] = params[i].binary ? params[i].length : 0;
+        a->formats[i] = params[i].binary ? 1 : 0;
     }
+    a->nparams = nparams;
+    a->result_format = binary_results ? 1 : 0;
     conn->sqlstate[0] = '\0';
     conn->error[0] = '\0';
-    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, values, lengths,
-                                 formats, binary_results ? 1 : 0);
-    enum cj_status st = result_status(conn, res);
+    return CJ_OK;
+}
+
+static PGresult *exec_unprepared(struct cj_db_conn *c, const char *sql,
+                                 const struct statement_args *a)
+{
+    return PQexecParams(c->pg, sql, a->nparams, NULL, a->values, a->lengths,
+                        a->formats, a->result_format);
+}
+
+/* Maps res to a status and hands it to the caller or frees it. */
+static enum cj_status finish_query(struct cj_db_conn *c, PGresult *res,
+                                   PGresult **result)
+{
+    enum cj_status st = result_status(c, res);
     if (st == CJ_OK && result != NULL) {
         *result = res;
     } else {
@@ -403,9 +470,223 @@ enum cj_status cj_db_query(struct cj_db_conn *conn, const char *sql,
     return st;
 }
 
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = CJ_DB_FNV_OFFSET;
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++) {
+        h = (h ^ *p) * CJ_DB_FNV_PRIME;
+    }
+    return h;
+}
+
+static struct cj_db_statement *statement_find(struct cj_db_conn *c,
+                                              const char *sql, uint64_t hash,
+                                              int nparams)
+{
+    for (unsigned i = 0; i < c->statement_count; i++) {
+        struct cj_db_statement *s = &c->statements[i];
+        if (!s->stale && s->hash == hash && s->nparams == nparams &&
+            strcmp(s->sql, sql) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Frees entry s by moving the last entry into its place. */
+static void statement_remove(struct cj_db_conn *c, struct cj_db_statement *s)
+{
+    if (s->stale) {
+        c->stale_count--;
+    }
+    free(s->sql);
+    struct cj_db_statement *last = &c->statements[c->statement_count - 1];
+    if (s != last) {
+        *s = *last;
+    }
+    memset(last, 0, sizeof(*last));
+    c->statement_count--;
+}
+
+/*
+ * Deallocates the stale statements on the server and frees their entries.
+ * Call only outside a transaction block, where DEALLOCATE can run. A failed
+ * DEALLOCATE still frees the entry: either the statement is already gone, or
+ * the connection is, and a reopened connection starts with an empty cache.
+ */
+static void statement_deallocate_stale(struct cj_db_conn *c)
+{
+    unsigned i = c->statement_count;
+    while (i > 0 && c->stale_count > 0) {
+        i--;
+        struct cj_db_statement *s = &c->statements[i];
+        if (!s->stale) {
+            continue;
+        }
+        char sql[sizeof("DEALLOCATE ") + CJ_DB_STATEMENT_NAME_SIZE];
+        snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->name);
+        PGresult *res = PQexec(c->pg, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            cj_log(CJ_LOG_DEBUG, "db.deallocate_failed", NULL,
+                   CJ_F_STR("statement", s->name),
+                   CJ_F_STR("sqlstate",
+                            res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                : NULL));
+        }
+        PQclear(res);
+        statement_remove(c, s);
+    }
+}
+
+/*
+ * Prepares sql on the server and caches it in *out. A failed PQprepare is
+ * recorded and mapped exactly as a failed PQexecParams, and caches nothing.
+ * *out stays NULL with CJ_OK when the cache is full or memory is short: the
+ * caller then runs the statement unprepared.
+ */
+static enum cj_status statement_prepare(struct cj_db_conn *c, const char *sql,
+                                        uint64_t hash, int nparams,
+                                        struct cj_db_statement **out)
+{
+    *out = NULL;
+    if (c->statement_count >= CJ_DB_STATEMENT_CACHE_MAX) {
+        if (!c->cache_full_logged) {
+            /* Usually a caller passing SQL text built per call to
+             * cj_db_query instead of cj_db_query_uncached. */
+            cj_log(CJ_LOG_WARN, "db.statement_cache_full", NULL,
+                   CJ_F_INT("max", CJ_DB_STATEMENT_CACHE_MAX));
+            c->cache_full_logged = true;
+        }
+        return CJ_OK;
+    }
+    char *copy = strdup(sql);
+    if (copy == NULL) {
+        return CJ_OK;
+    }
+    struct cj_db_statement *s = &c->statements[c->statement_count];
+    snprintf(s->name, sizeof(s->name), "cj_s%u", c->next_statement_id++);
+    PGresult *res = PQprepare(c->pg, s->name, sql, nparams, NULL);
+    enum cj_status st = result_status(c, res);
+    PQclear(res);
+    if (st != CJ_OK) {
+        free(copy);
+        memset(s, 0, sizeof(*s));
+        return st;
+    }
+    s->sql = copy;
+    s->hash = hash;
+    s->nparams = nparams;
+    c->statement_count++;
+    *out = s;
+    return CJ_OK;
+}
+
+/*
+ * Reports whether a failed run of a cached statement makes its entry
+ * unusable. 26000 invalid_sql_statement_name means the server no longer has
+ * it, as after DEALLOCATE ALL. 0A000 feature_not_supported is what Postgres
+ * 15 raises as "cached plan must not change result type" when DDL such as
+ * ALTER TABLE ADD COLUMN changes the columns of a SELECT *.
+ */
+static bool statement_invalidated(const PGresult *res, bool *still_on_server)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return false;
+    }
+    const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (sqlstate == NULL) {
+        return false;
+    }
+    *still_on_server = strcmp(sqlstate, "0A000") == 0;
+    return *still_on_server || strcmp(sqlstate, "26000") == 0;
+}
+
+/* Runs s, or sql unprepared when s is NULL (cache full). */
+static PGresult *exec_statement(struct cj_db_conn *c, const char *sql,
+                                const struct cj_db_statement *s,
+                                const struct statement_args *a)
+{
+    if (s == NULL) {
+        return exec_unprepared(c, sql, a);
+    }
+    return PQexecPrepared(c->pg, s->name, a->nparams, a->values, a->lengths,
+                          a->formats, a->result_format);
+}
+
+enum cj_status cj_db_query(struct cj_db_conn *conn, const char *sql,
+                           const struct cj_db_param *params, int nparams,
+                           bool binary_results, PGresult **result)
+{
+    struct statement_args a;
+    enum cj_status st =
+        args_init(conn, sql, params, nparams, binary_results, result, &a);
+    if (st != CJ_OK) {
+        return st;
+    }
+    if (conn->stale_count > 0 &&
+        PQtransactionStatus(conn->pg) == PQTRANS_IDLE) {
+        statement_deallocate_stale(conn);
+    }
+    uint64_t hash = sql_hash(sql);
+    struct cj_db_statement *s = statement_find(conn, sql, hash, nparams);
+    if (s == NULL) {
+        st = statement_prepare(conn, sql, hash, nparams, &s);
+        if (st != CJ_OK) {
+            return st;
+        }
+    }
+    PGresult *res = exec_statement(conn, sql, s, &a);
+
+    bool still_on_server = false;
+    if (s != NULL && statement_invalidated(res, &still_on_server)) {
+        if (still_on_server) {
+            s->stale = true;
+            free(s->sql);
+            s->sql = NULL;
+            conn->stale_count++;
+        } else {
+            statement_remove(conn, s);
+        }
+        s = NULL;
+        /* Inside a transaction block the failure has already aborted it,
+         * so a retry could not succeed and the caller gets the error. */
+        if (PQstatus(conn->pg) == CONNECTION_OK &&
+            PQtransactionStatus(conn->pg) == PQTRANS_IDLE) {
+            PQclear(res);
+            statement_deallocate_stale(conn);
+            st = statement_prepare(conn, sql, hash, nparams, &s);
+            if (st != CJ_OK) {
+                return st;
+            }
+            res = exec_statement(conn, sql, s, &a);
+        }
+    }
+    return finish_query(conn, res, result);
+}
+
+enum cj_status cj_db_query_uncached(struct cj_db_conn *conn, const char *sql,
+                                    const struct cj_db_param *params,
+                                    int nparams, bool binary_results,
+                                    PGresult **result)
+{
+    struct statement_args a;
+    enum cj_status st =
+        args_init(conn, sql, params, nparams, binary_results, result, &a);
+    if (st != CJ_OK) {
+        return st;
+    }
+    return finish_query(conn, exec_unprepared(conn, sql, &a), result);
+}
+
+/*
+ * Control statements (BEGIN, COMMIT, ROLLBACK, SET) and DDL skip the cache.
+ * Postgres does not plan utility statements, so preparing them saves little.
+ * Texts such as "SET statement_timeout = 5000" or DDL naming a schema are
+ * also built per call and would only fill the cache.
+ */
 enum cj_status cj_db_exec(struct cj_db_conn *conn, const char *sql)
 {
-    return cj_db_query(conn, sql, NULL, 0, false, NULL);
+    return cj_db_query_uncached(conn, sql, NULL, 0, false, NULL);
 }
 
 enum cj_status cj_db_begin(struct cj_db_conn *conn)

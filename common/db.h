@@ -1,7 +1,8 @@
 /*
  * A fixed-size Postgres connection pool over libpq. Callers borrow a
  * connection, run parameterized statements on it (never SQL built from
- * input), and give it back; libpq errors become enum cj_status here.
+ * input), and give it back; libpq errors become enum cj_status here. Each
+ * connection keeps its statements prepared on the server.
  */
 #ifndef CJ_DB_H
 #define CJ_DB_H
@@ -19,6 +20,9 @@
 #define CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS 5000
 #define CJ_DB_DEFAULT_ACQUIRE_TIMEOUT_MS   5000
 #define CJ_DB_MAX_POOL_SIZE                256
+/* Statements each connection keeps prepared; new SQL texts past it run
+ * unprepared. */
+#define CJ_DB_STATEMENT_CACHE_MAX 128
 
 struct cj_db_pool;
 struct cj_db_conn; /* one borrowed connection; used by one thread at a time */
@@ -76,12 +80,24 @@ CJ_WARN_UNUSED enum cj_status cj_db_acquire(struct cj_db_pool *pool,
 void cj_db_release(struct cj_db_conn *conn);
 
 /*
- * Runs one parameterized statement (PQexecParams). On CJ_OK, *result (if
- * result is not NULL) is the caller's to PQclear; results are text unless
- * binary_results. Errors map as: 23505 unique violation CJ_ERR_EXISTS;
- * connection failures (class 08, 57P01-57P03) CJ_ERR_UNAVAILABLE; 57014
- * statement timeout and 55P03 lock not available CJ_ERR_TIMEOUT; 42501
- * insufficient privilege CJ_ERR_PERMISSION; anything else CJ_ERR_INTERNAL.
+ * Runs one parameterized statement. The first run of a SQL text on a
+ * connection prepares it under a generated name (PQprepare), and later runs
+ * with the same text and parameter count only execute it (PQexecPrepared),
+ * so Postgres parses and plans it once per connection. Pass only fixed SQL
+ * texts here: text built per call belongs in cj_db_query_uncached.
+ *
+ * On CJ_OK, *result (if result is not NULL) is the caller's to PQclear;
+ * results are text unless binary_results. Errors map as: 23505 unique
+ * violation CJ_ERR_EXISTS; connection failures (class 08, 57P01-57P03)
+ * CJ_ERR_UNAVAILABLE; 57014 statement timeout and 55P03 lock not available
+ * CJ_ERR_TIMEOUT; 42501 insufficient privilege CJ_ERR_PERMISSION; anything
+ * else CJ_ERR_INTERNAL.
+ *
+ * A prepared statement that no longer exists on the server (26000, after
+ * DEALLOCATE ALL) or whose result columns changed (0A000, after ALTER TABLE)
+ * is prepared again and run once more when the connection is outside a
+ * transaction block. Inside one, the error fails the transaction and is
+ * returned, and the statement is prepared again on its next run.
  */
 CJ_WARN_UNUSED enum cj_status cj_db_query(struct cj_db_conn *conn,
                                           const char *sql,
@@ -89,7 +105,20 @@ CJ_WARN_UNUSED enum cj_status cj_db_query(struct cj_db_conn *conn,
                                           int nparams, bool binary_results,
                                           PGresult **result);
 
-/* Runs a statement without parameters or a result (SET, DDL in tests). */
+/*
+ * Runs one parameterized statement as cj_db_query does, but unprepared
+ * (PQexecParams). Use it for SQL text built per call, such as statements
+ * that name a schema, so that one-off texts do not fill the statement cache.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_db_query_uncached(struct cj_db_conn *conn, const char *sql,
+                     const struct cj_db_param *params, int nparams,
+                     bool binary_results, PGresult **result);
+
+/*
+ * Runs a statement without parameters or a result (BEGIN, SET, DDL in
+ * tests), unprepared as cj_db_query_uncached does.
+ */
 CJ_WARN_UNUSED enum cj_status cj_db_exec(struct cj_db_conn *conn,
                                          const char *sql);
 
@@ -105,6 +134,12 @@ CJ_WARN_UNUSED enum cj_status cj_db_rollback(struct cj_db_conn *conn);
  */
 const char *cj_db_last_sqlstate(const struct cj_db_conn *conn);
 const char *cj_db_last_error(const struct cj_db_conn *conn);
+
+/*
+ * Number of statements this connection has prepared through its cache,
+ * including stale ones that wait for DEALLOCATE; for tests.
+ */
+unsigned cj_db_statement_cache_count(const struct cj_db_conn *conn);
 
 /* The raw libpq connection, for PQescapeIdentifier and the like. */
 PGconn *cj_db_pgconn(struct cj_db_conn *conn);

@@ -288,7 +288,8 @@ static enum cj_status apply_file(struct run *r, const char *schema,
              "VALUES ($1, $2)",
              schema);
     const struct cj_db_param params[] = {CJ_DB_TEXT(name), CJ_DB_TEXT(sha)};
-    st = cj_db_query(r->conn, insert, params, 2, false, NULL);
+    /* Uncached: the text names the schema, so it differs per schema. */
+    st = cj_db_query_uncached(r->conn, insert, params, 2, false, NULL);
     if (st != CJ_OK) {
         set_error(r, "%s: recording the checksum failed: %s", path,
                   cj_db_last_error(r->conn));
@@ -310,7 +311,7 @@ static enum cj_status load_applied(struct run *r, const char *schema,
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT filename, sha256 FROM %s.schema_migrations", schema);
-    enum cj_status st = cj_db_query(r->conn, sql, NULL, 0, false, out);
+    enum cj_status st = cj_db_query_uncached(r->conn, sql, NULL, 0, false, out);
     if (st != CJ_OK) {
         set_error(r, "%s.schema_migrations: reading failed: %s", schema,
                   cj_db_last_error(r->conn));

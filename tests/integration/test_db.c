@@ -226,6 +226,7 @@ static void test_terminated_connection_reopens(void **state)
     struct cj_db_conn *c = NULL;
     assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
     char *pid = backend_pid(c);
+    assert_int_equal(cj_db_statement_cache_count(c), 1);
     cj_db_release(c);
 
     struct cj_db_conn *k = NULL;
@@ -238,7 +239,10 @@ static void test_terminated_connection_reopens(void **state)
     usleep(200 * 1000); /* let the termination message arrive */
 
     assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    /* The new server session has none of the old one's statements. */
+    assert_int_equal(cj_db_statement_cache_count(c), 0);
     char *new_pid = backend_pid(c);
+    assert_int_equal(cj_db_statement_cache_count(c), 1);
     assert_string_not_equal(pid, new_pid);
     cj_db_release(c);
     free(pid);
@@ -305,6 +309,302 @@ static void test_advisory_lock_excludes_other_session(void **state)
     cj_db_pool_free(p);
 }
 
+/*
+ * Counts this session's prepared statements with the text sql, or all of
+ * them when sql is NULL, through the unprepared path so that the count does
+ * not include itself.
+ */
+static long prepared_count(struct cj_db_conn *c, const char *sql)
+{
+    const struct cj_db_param params[] = {CJ_DB_TEXT(sql)};
+    PGresult *res = NULL;
+    enum cj_status st =
+        sql != NULL ? cj_db_query_uncached(
+                          c,
+                          "SELECT count(*) FROM pg_prepared_statements "
+                          "WHERE statement = $1",
+                          params, 1, false, &res)
+                    : cj_db_query_uncached(
+                          c, "SELECT count(*) FROM pg_prepared_statements",
+                          NULL, 0, false, &res);
+    assert_int_equal(st, CJ_OK);
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+static void test_statement_prepared_once_per_session(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    char insert[256];
+    snprintf(insert, sizeof(insert),
+             "INSERT INTO %s.items (name, data) VALUES ($1, $2)", schema);
+    char select[256];
+    snprintf(select, sizeof(select),
+             "SELECT data FROM %s.items WHERE name = $1", schema);
+
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "prepared_%d", i);
+        unsigned char data[] = {(unsigned char)i, 0xab};
+        const struct cj_db_param params[] = {CJ_DB_TEXT(name),
+                                             CJ_DB_BIN(data, sizeof(data))};
+        assert_int_equal(cj_db_query(c, insert, params, 2, false, NULL), CJ_OK);
+    }
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "prepared_%d", i);
+        const struct cj_db_param params[] = {CJ_DB_TEXT(name)};
+        PGresult *res = NULL;
+        assert_int_equal(cj_db_query(c, select, params, 1, true, &res), CJ_OK);
+        assert_int_equal(PQntuples(res), 1);
+        assert_int_equal(PQgetlength(res, 0, 0), 2);
+        const unsigned char expected[] = {(unsigned char)i, 0xab};
+        assert_memory_equal(PQgetvalue(res, 0, 0), expected, 2);
+        PQclear(res);
+    }
+    assert_int_equal(prepared_count(c, insert), 1);
+    assert_int_equal(prepared_count(c, select), 1);
+    assert_int_equal(prepared_count(c, NULL), 2);
+    assert_int_equal(cj_db_statement_cache_count(c), 2);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_uncached_query_prepares_nothing(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    const struct cj_db_param params[] = {CJ_DB_TEXT("41")};
+    PGresult *res = NULL;
+    assert_int_equal(
+        cj_db_query_uncached(c, "SELECT $1::int + 1", params, 1, false, &res),
+        CJ_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "42");
+    PQclear(res);
+    assert_int_equal(cj_db_exec(c, "SELECT 1"), CJ_OK);
+    assert_int_equal(prepared_count(c, NULL), 0);
+    assert_int_equal(cj_db_statement_cache_count(c), 0);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_prepare_error_caches_nothing(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    static const char bad[] = "SELEC $1::int";
+    const struct cj_db_param params[] = {CJ_DB_TEXT("1")};
+
+    /* The unprepared path gives the error as it was before the cache. */
+    assert_int_equal(cj_db_query_uncached(c, bad, params, 1, false, NULL),
+                     CJ_ERR_INTERNAL);
+    char expected_error[256];
+    snprintf(expected_error, sizeof(expected_error), "%s", cj_db_last_error(c));
+    assert_string_equal(cj_db_last_sqlstate(c), "42601");
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cj_db_query(c, bad, params, 1, false, NULL),
+                         CJ_ERR_INTERNAL);
+        assert_string_equal(cj_db_last_sqlstate(c), "42601");
+        assert_string_equal(cj_db_last_error(c), expected_error);
+        assert_int_equal(cj_db_statement_cache_count(c), 0);
+    }
+    assert_int_equal(prepared_count(c, NULL), 0);
+
+    /* A missing table fails the same way and is not cached either. */
+    assert_int_equal(cj_db_query(c, "SELECT * FROM cj_itest_no_such_table",
+                                 NULL, 0, false, NULL),
+                     CJ_ERR_INTERNAL);
+    assert_string_equal(cj_db_last_sqlstate(c), "42P01");
+    assert_int_equal(cj_db_statement_cache_count(c), 0);
+
+    PGresult *res = NULL;
+    assert_int_equal(
+        cj_db_query(c, "SELECT $1::int + 1", params, 1, false, &res), CJ_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "2");
+    PQclear(res);
+    assert_string_equal(cj_db_last_sqlstate(c), "");
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_prepare_error_fails_transaction(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "prepare_error_txn", CJ_OK);
+    assert_int_equal(cj_db_query(c, "SELEC 1", NULL, 0, false, NULL),
+                     CJ_ERR_INTERNAL);
+    assert_int_equal(PQtransactionStatus(cj_db_pgconn(c)), PQTRANS_INERROR);
+
+    /* A cached statement now fails too: the transaction is aborted. */
+    insert_item(c, "prepare_error_txn_2", CJ_ERR_INTERNAL);
+    assert_string_equal(cj_db_last_sqlstate(c), "25P02");
+    assert_int_equal(cj_db_commit(c), CJ_ERR_INTERNAL);
+    assert_int_equal(count_items(c, "prepare_error_txn"), 0);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_deallocate_all_prepares_again(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    insert_item(c, "deallocated", CJ_OK);
+    assert_int_equal(count_items(c, "deallocated"), 1);
+    assert_int_equal(cj_db_exec(c, "DEALLOCATE ALL"), CJ_OK);
+    assert_int_equal(prepared_count(c, NULL), 0);
+
+    assert_int_equal(count_items(c, "deallocated"), 1);
+    insert_item(c, "deallocated_2", CJ_OK);
+    assert_int_equal(count_items(c, "deallocated_2"), 1);
+    assert_int_equal(prepared_count(c, NULL), 2);
+    assert_int_equal(cj_db_statement_cache_count(c), 2);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_deallocate_all_inside_transaction(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    insert_item(c, "dealloc_txn", CJ_OK);
+    assert_int_equal(cj_db_exec(c, "DEALLOCATE ALL"), CJ_OK);
+
+    /* Inside a transaction block the failure is returned, not retried. */
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    insert_item(c, "dealloc_txn_2", CJ_ERR_INTERNAL);
+    assert_string_equal(cj_db_last_sqlstate(c), "26000");
+    assert_int_equal(PQtransactionStatus(cj_db_pgconn(c)), PQTRANS_INERROR);
+    assert_int_equal(cj_db_rollback(c), CJ_OK);
+
+    insert_item(c, "dealloc_txn_2", CJ_OK);
+    assert_int_equal(count_items(c, "dealloc_txn_2"), 1);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+/* Creates table `name` in the test schema with one row (a = 1). */
+static void create_one_row_table(struct cj_db_conn *c, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE TABLE %s.%s (a int)", schema, name);
+    assert_int_equal(cj_db_exec(c, sql), CJ_OK);
+    snprintf(sql, sizeof(sql), "INSERT INTO %s.%s VALUES (1)", schema, name);
+    assert_int_equal(cj_db_exec(c, sql), CJ_OK);
+}
+
+static void add_column_b(struct cj_db_conn *c, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE %s.%s ADD COLUMN b int NOT NULL DEFAULT 7", schema,
+             name);
+    assert_int_equal(cj_db_exec(c, sql), CJ_OK);
+}
+
+/* Runs sql (a SELECT * of a one-row table) and returns its column count. */
+static int select_star_columns(struct cj_db_conn *c, const char *sql,
+                               enum cj_status expected)
+{
+    PGresult *res = NULL;
+    assert_int_equal(cj_db_query(c, sql, NULL, 0, false, &res), expected);
+    if (expected != CJ_OK) {
+        return 0;
+    }
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "1");
+    int n = PQnfields(res);
+    if (n == 2) {
+        assert_string_equal(PQfname(res, 1), "b");
+        assert_string_equal(PQgetvalue(res, 0, 1), "7");
+    }
+    PQclear(res);
+    return n;
+}
+
+static void test_select_star_sees_added_column(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    create_one_row_table(c, "widened");
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT * FROM %s.widened", schema);
+    assert_int_equal(select_star_columns(c, sql, CJ_OK), 1);
+    assert_int_equal(prepared_count(c, sql), 1);
+
+    add_column_b(c, "widened");
+    assert_int_equal(select_star_columns(c, sql, CJ_OK), 2);
+    /* The old statement was deallocated, not left beside the new one. */
+    assert_int_equal(prepared_count(c, sql), 1);
+    assert_int_equal(cj_db_statement_cache_count(c), 1);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_added_column_inside_transaction(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    create_one_row_table(c, "widened_txn");
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT * FROM %s.widened_txn", schema);
+    assert_int_equal(select_star_columns(c, sql, CJ_OK), 1);
+    add_column_b(c, "widened_txn");
+
+    assert_int_equal(cj_db_begin(c), CJ_OK);
+    select_star_columns(c, sql, CJ_ERR_INTERNAL);
+    assert_string_equal(cj_db_last_sqlstate(c), "0A000");
+    assert_int_equal(PQtransactionStatus(cj_db_pgconn(c)), PQTRANS_INERROR);
+    assert_int_equal(cj_db_rollback(c), CJ_OK);
+
+    assert_int_equal(select_star_columns(c, sql, CJ_OK), 2);
+    assert_int_equal(prepared_count(c, sql), 1);
+    assert_int_equal(prepared_count(c, NULL), 1);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_full_cache_runs_unprepared(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(1, 5000);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    const struct cj_db_param params[] = {CJ_DB_TEXT("1000")};
+    for (int i = 0; i < CJ_DB_STATEMENT_CACHE_MAX + 3; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SELECT $1::int + %d", i);
+        PGresult *res = NULL;
+        assert_int_equal(cj_db_query(c, sql, params, 1, false, &res), CJ_OK);
+        assert_int_equal(strtol(PQgetvalue(res, 0, 0), NULL, 10), 1000 + i);
+        PQclear(res);
+    }
+    assert_int_equal(cj_db_statement_cache_count(c), CJ_DB_STATEMENT_CACHE_MAX);
+    assert_int_equal(prepared_count(c, NULL), CJ_DB_STATEMENT_CACHE_MAX);
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
 #define WORKERS            4
 #define QUERIES_PER_WORKER 50
 
@@ -358,6 +658,15 @@ int main(void)
         cmocka_unit_test(test_invalid_dsn_rejected),
         cmocka_unit_test(test_advisory_lock_excludes_other_session),
         cmocka_unit_test(test_threads_share_small_pool),
+        cmocka_unit_test(test_statement_prepared_once_per_session),
+        cmocka_unit_test(test_uncached_query_prepares_nothing),
+        cmocka_unit_test(test_prepare_error_caches_nothing),
+        cmocka_unit_test(test_prepare_error_fails_transaction),
+        cmocka_unit_test(test_deallocate_all_prepares_again),
+        cmocka_unit_test(test_deallocate_all_inside_transaction),
+        cmocka_unit_test(test_select_star_sees_added_column),
+        cmocka_unit_test(test_added_column_inside_transaction),
+        cmocka_unit_test(test_full_cache_runs_unprepared),
     };
     return cmocka_run_group_tests(tests, setup_schema, teardown_schema);
 }
