@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "rpc_absl.h"
 #include "rpc_access.h"
 #include "rpc_internal.h"
 #include "rpc_message.h"
@@ -232,6 +233,7 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
     if (client == NULL) {
         return CJ_ERR_NOMEM;
     }
+    (void)cj_rpc_absl_disable_deadlock_detection();
     grpc_init();
     client->max_message_bytes = o->max_message_bytes != 0
                                     ? o->max_message_bytes

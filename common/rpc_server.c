@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "rpc_absl.h"
 
 /* Built-in unary methods served next to the service's own. */
 static const struct cj_rpc_method *const builtin_methods[] = {
@@ -234,6 +235,7 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
     if (server == NULL) {
         return CJ_ERR_NOMEM;
     }
+    (void)cj_rpc_absl_disable_deadlock_detection();
     grpc_init();
     server->service = service;
     server->shutdown_tag.complete = on_server_shutdown;
