@@ -61,9 +61,32 @@ cj_rpc_call_caller(const struct cj_rpc_call *call)
     return &call->caller;
 }
 
+static void request_id_generate(char out[CJ_CALLER_REQUEST_ID_MAX_LEN + 1])
+{
+    unsigned char random_bytes[CJ_RPC_REQUEST_ID_BYTES];
+    randombytes_buf(random_bytes, sizeof(random_bytes));
+    sodium_bin2hex(out, CJ_CALLER_REQUEST_ID_MAX_LEN + 1, random_bytes,
+                   sizeof(random_bytes));
+}
+
+/*
+ * Returns the call's request id, generating one on first use when the
+ * caller gave none. Most calls never log, so generating it lazily saves a
+ * getrandom() system call on each of them.
+ */
+static const char *call_request_id(struct cj_rpc_call *call)
+{
+    if (call->request_id[0] == '\0') {
+        request_id_generate(call->request_id);
+    }
+    return call->request_id;
+}
+
 const char *cj_rpc_call_request_id(const struct cj_rpc_call *call)
 {
-    return call->request_id;
+    /* Every call struct is allocated writable, and handlers get a const view.
+     */
+    return call_request_id((struct cj_rpc_call *)call);
 }
 
 int64_t cj_rpc_call_remaining_ms(const struct cj_rpc_call *call)
@@ -173,7 +196,7 @@ static void call_reply(struct cj_rpc_call *call, enum cj_status status)
     call->tag.complete = on_reply_sent;
     if (grpc_call_start_batch(call->call, ops, n, &call->tag, NULL) !=
         GRPC_CALL_OK) {
-        cj_log(CJ_LOG_ERROR, "rpc.reply_failed", call->request_id,
+        cj_log(CJ_LOG_ERROR, "rpc.reply_failed", call_request_id(call),
                CJ_F_STR("method", cj_rpc_call_path(call)));
         call_free(call);
     }
@@ -195,13 +218,13 @@ static void call_run_handler(struct cj_rpc_call *call)
     status =
         method->handler(call, call->request, &response, call->entry->state);
     if (status == CJ_OK && response == NULL) {
-        cj_log(CJ_LOG_ERROR, "rpc.handler_no_response", call->request_id,
+        cj_log(CJ_LOG_ERROR, "rpc.handler_no_response", call_request_id(call),
                CJ_F_STR("method", method->path));
         cj_rpc_call_set_error(call, "%s returned no response", method->path);
         status = CJ_ERR_INTERNAL;
     }
     if (status == CJ_OK && response->descriptor != method->response) {
-        cj_log(CJ_LOG_ERROR, "rpc.handler_wrong_type", call->request_id,
+        cj_log(CJ_LOG_ERROR, "rpc.handler_wrong_type", call_request_id(call),
                CJ_F_STR("method", method->path));
         cj_rpc_call_set_error(call, "%s returned the wrong message type",
                               method->path);
@@ -226,14 +249,6 @@ static void pool_job(void *arg)
     call_run_handler(arg);
 }
 
-static void request_id_generate(char out[CJ_CALLER_REQUEST_ID_MAX_LEN + 1])
-{
-    unsigned char random_bytes[CJ_RPC_REQUEST_ID_BYTES];
-    randombytes_buf(random_bytes, sizeof(random_bytes));
-    sodium_bin2hex(out, CJ_CALLER_REQUEST_ID_MAX_LEN + 1, random_bytes,
-                   sizeof(random_bytes));
-}
-
 /*
  * Establishes who calls and whether they may: identity, access rule, caller
  * context. Returns the status to reply with when the call must stop here.
@@ -247,14 +262,14 @@ static enum cj_status call_admit(struct cj_rpc_call *call)
 
     if (!server->plaintext) {
         if (cj_rpc_peer_identity(call->call, call->identity) != CJ_OK) {
-            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", call->request_id,
+            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", call_request_id(call),
                    CJ_F_STR("method", method->path));
             cj_rpc_call_set_error(call, "no valid client certificate for %s",
                                   method->path);
             return CJ_ERR_UNAUTHENTICATED;
         }
         if (!cj_rpc_access_allowed(method->allowed, call->identity)) {
-            cj_log(CJ_LOG_WARN, "rpc.permission_denied", call->request_id,
+            cj_log(CJ_LOG_WARN, "rpc.permission_denied", call_request_id(call),
                    CJ_F_STR("identity", call->identity),
                    CJ_F_STR("method", method->path));
             cj_rpc_call_set_error(call, "caller '%s' may not call %s",
@@ -310,7 +325,7 @@ static enum cj_status call_unpack(struct cj_rpc_call *call)
  * that an overload does not also flood the logs.
  */
 static void log_queue_full(struct cj_rpc_server *server,
-                           const struct cj_rpc_call *call)
+                           struct cj_rpc_call *call)
 {
     int64_t now_ms = gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
     uint64_t rejected = 0;
@@ -326,7 +341,7 @@ static void log_queue_full(struct cj_rpc_server *server,
     }
     pthread_mutex_unlock(&server->lock);
     if (rejected > 0) {
-        cj_log(CJ_LOG_WARN, "rpc.worker_queue_full", call->request_id,
+        cj_log(CJ_LOG_WARN, "rpc.worker_queue_full", call_request_id(call),
                CJ_F_STR("method", call->entry->method->path),
                CJ_F_INT("rejected", rejected));
     }
@@ -345,8 +360,6 @@ static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
     if (cj_rpc_accepting(server)) {
         cj_rpc_unary_post(server, call->entry);
     }
-    request_id_generate(call->request_id);
-
     status = call_admit(call);
     if (status == CJ_OK) {
         status = call_unpack(call);
@@ -405,11 +418,10 @@ static void on_unregistered_requested(struct cj_rpc_tag *tag, bool ok)
     if (cj_rpc_accepting(server)) {
         cj_rpc_unregistered_post(server);
     }
-    request_id_generate(call->request_id);
     snprintf(call->unregistered_path, sizeof(call->unregistered_path), "%.*s",
              (int)GRPC_SLICE_LENGTH(call->details.method),
              (const char *)GRPC_SLICE_START_PTR(call->details.method));
-    cj_log(CJ_LOG_INFO, "rpc.unknown_method", call->request_id,
+    cj_log(CJ_LOG_INFO, "rpc.unknown_method", call_request_id(call),
            CJ_F_STR("method", call->unregistered_path));
     cj_rpc_call_set_error(call, "method %s is not implemented by %s",
                           call->unregistered_path, server->service->name);
