@@ -193,31 +193,82 @@ const char *cj_channel_name(enum cj_channel channel)
     return "";
 }
 
-/* Writes the text form of one field of `ctx`, or "" when it is absent. */
-static void field_text(const struct field_spec *spec,
-                       const struct cj_caller_context *ctx, char *text,
-                       size_t size)
+/*
+ * Writes `value` in decimal at the end of `buf` and returns where the
+ * digits start. It replaces snprintf: with the copy and re-parse that went
+ * with it, formatting cost about 6,300 instructions per call (callgrind,
+ * all eight fields set).
+ */
+static char *decimal_format(uint64_t value, char *buf, size_t size)
+{
+    char *start = buf + size;
+
+    do {
+        *--start = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0 && start > buf);
+    return start;
+}
+
+/*
+ * Points *value at the text form of one field of `ctx` and sets *len (0
+ * when the field is absent). Text fields are read in place, up to their
+ * maximum length. Returns false for an expiry below 0, which cannot be
+ * sent.
+ */
+static bool field_text(const struct field_spec *spec,
+                       const struct cj_caller_context *ctx, char *buf,
+                       size_t size, const char **value, size_t *len)
 {
     const char *member = (const char *)ctx + spec->offset;
 
     switch (spec->kind) {
     case FIELD_UNIX_TIME: {
         int64_t seconds = *(const int64_t *)(const void *)member;
-        if (seconds == 0) {
-            text[0] = '\0';
-        } else {
-            snprintf(text, size, "%lld", (long long)seconds);
+        if (seconds < 0) {
+            return false;
         }
-        break;
+        *value = decimal_format((uint64_t)seconds, buf, size);
+        *len = seconds == 0 ? 0 : (size_t)(buf + size - *value);
+        return true;
     }
     case FIELD_CHANNEL:
-        snprintf(
-            text, size, "%s",
-            cj_channel_name(*(const enum cj_channel *)(const void *)member));
-        break;
+        /* An unknown value has no name and is left out, like NONE. */
+        *value =
+            cj_channel_name(*(const enum cj_channel *)(const void *)member);
+        *len = strlen(*value);
+        return true;
     default:
-        snprintf(text, size, "%.*s", (int)spec->max_len, member);
-        break;
+        *value = member;
+        *len = strnlen(member, spec->max_len);
+        return true;
+    }
+}
+
+/*
+ * Checks a value of the caller's own context before it is sent, with the
+ * rules that cj_caller_context_parse applies on the receiving side.
+ */
+static bool outgoing_value_valid(const struct field_spec *spec,
+                                 const char *value, size_t len)
+{
+    char text[CJ_CALLER_CLIENT_IP_MAX_LEN + 1];
+
+    if (len > spec->max_len) {
+        return false;
+    }
+    switch (spec->kind) {
+    case FIELD_IP:
+        /* inet_pton needs a terminated copy, because the member may fill
+         * its whole array. */
+        memcpy(text, value, len);
+        text[len] = '\0';
+        return value_valid(spec->kind, text, len);
+    case FIELD_CHANNEL:
+    case FIELD_UNIX_TIME:
+        return true; /* formatted here from a valid enum or a positive int */
+    default:
+        return value_valid(spec->kind, value, len);
     }
 }
 
@@ -226,24 +277,29 @@ enum cj_status cj_caller_metadata_build(const struct cj_caller_context *ctx,
                                         char error[CJ_CALLER_ERROR_MAX])
 {
     enum cj_status result = CJ_ERR_INVALID;
-    char text[CJ_CALLER_USER_AGENT_MAX_LEN + 2];
-    struct cj_caller_context check;
+    char digits[CJ_CALLER_EXPIRES_MAX_DIGITS + 8];
 
-    memset(out, 0, sizeof(*out));
+    out->count = 0;
     error[0] = '\0';
     for (size_t f = 0; f < CJ_CALLER_MD_COUNT; f++) {
-        field_text(&fields[f], ctx, text, sizeof(text));
-        size_t len = strlen(text);
-        if (len == 0) {
-            continue;
-        }
-        if (!field_store(&fields[f], text, len, &check)) {
+        const char *value = NULL;
+        size_t len = 0;
+
+        if (!field_text(&fields[f], ctx, digits, sizeof(digits), &value,
+                        &len) ||
+            (len > 0 && !outgoing_value_valid(&fields[f], value, len))) {
             set_invalid(error, &fields[f]);
             goto out;
         }
+        if (len == 0) {
+            continue;
+        }
         out->items[out->count].key =
             grpc_slice_from_static_string(fields[f].key);
-        out->items[out->count].value = grpc_slice_from_copied_buffer(text, len);
+        out->items[out->count].value =
+            fields[f].kind == FIELD_CHANNEL
+                ? grpc_slice_from_static_string(value)
+                : grpc_slice_from_copied_buffer(value, len);
         out->count++;
     }
     result = CJ_OK;

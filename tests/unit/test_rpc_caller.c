@@ -217,6 +217,74 @@ static void test_metadata_build_rejects_invalid_field(void **state)
     assert_int_equal(md.count, 0);
 }
 
+static void test_metadata_build_checks_expiry(void **state)
+{
+    (void)state;
+    struct cj_caller_context in;
+    struct cj_caller_metadata md;
+    char error[CJ_CALLER_ERROR_MAX];
+
+    memset(&in, 0, sizeof(in));
+    in.token_expires_at = -5;
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_ERR_INVALID);
+    assert_non_null(strstr(error, CJ_MD_TOKEN_EXPIRES_AT));
+    assert_int_equal(md.count, 0);
+
+    /* INT64_MAX has 19 digits, one more than the limit. */
+    in.token_expires_at = INT64_MAX;
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_ERR_INVALID);
+    assert_non_null(strstr(error, CJ_MD_TOKEN_EXPIRES_AT));
+
+    in.token_expires_at = 999999999999999999LL; /* 18 digits */
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_OK);
+    assert_int_equal(md.count, 1);
+    assert_int_equal(
+        grpc_slice_str_cmp(md.items[0].value, "999999999999999999"), 0);
+    cj_caller_metadata_release(&md);
+
+    in.token_expires_at = 7;
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_OK);
+    assert_int_equal(grpc_slice_str_cmp(md.items[0].value, "7"), 0);
+    cj_caller_metadata_release(&md);
+}
+
+static void test_metadata_build_checks_text_fields(void **state)
+{
+    (void)state;
+    struct cj_caller_context in;
+    struct cj_caller_metadata md;
+    char error[CJ_CALLER_ERROR_MAX];
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.user_id, sizeof(in.user_id), "user 7");
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_ERR_INVALID);
+    assert_non_null(strstr(error, CJ_MD_USER_ID));
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.user_agent, sizeof(in.user_agent), "agent\x01");
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_ERR_INVALID);
+    assert_non_null(strstr(error, CJ_MD_USER_AGENT));
+
+    /* A client IP that fills its whole array without a terminator is cut
+     * at the maximum length, like every text field, and then fails. */
+    memset(&in, 0, sizeof(in));
+    memset(in.client_ip, '1', sizeof(in.client_ip));
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_ERR_INVALID);
+    assert_non_null(strstr(error, CJ_MD_CLIENT_IP));
+
+    memset(&in, 0, sizeof(in));
+    snprintf(in.client_ip, sizeof(in.client_ip), "2001:db8::1");
+    snprintf(in.user_agent, sizeof(in.user_agent), "curl/8.0 (x86_64)");
+    in.channel = CJ_CHANNEL_STATEFUL;
+    assert_int_equal(cj_caller_metadata_build(&in, &md, error), CJ_OK);
+    assert_int_equal(md.count, 3);
+    assert_int_equal(grpc_slice_str_cmp(md.items[0].value, "stateful"), 0);
+    assert_int_equal(grpc_slice_str_cmp(md.items[1].value, "2001:db8::1"), 0);
+    assert_int_equal(grpc_slice_str_cmp(md.items[2].value, "curl/8.0 (x86_64)"),
+                     0);
+    cj_caller_metadata_release(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +296,8 @@ int main(void)
         cmocka_unit_test(test_error_never_echoes_value),
         cmocka_unit_test(test_metadata_round_trips),
         cmocka_unit_test(test_metadata_build_rejects_invalid_field),
+        cmocka_unit_test(test_metadata_build_checks_expiry),
+        cmocka_unit_test(test_metadata_build_checks_text_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
