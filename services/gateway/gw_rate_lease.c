@@ -15,22 +15,30 @@
 
 #include "gw_net.h"
 
-/* Mutexes over the slots: slot i uses mutex i % GW_RATE_LEASE_LOCKS. */
+/* Mutexes over the slots: slot i uses mutex i % GW_RATE_LEASE_LOCKS, and
+ * the condition variable beside it signals the end of a refill. */
 #define GW_RATE_LEASE_LOCKS 64
 /* Room for "<bucket>:<client IP>". */
 #define GW_RATE_LEASE_KEY_SIZE (GW_IP_CHARS + 32)
+/* Longest wait for another thread's refill, in ms: above the Redis pool's
+ * acquire plus command timeouts, so it only passes when a refill hangs. */
+#define GW_RATE_LEASE_WAIT_MS 2000
 
 struct gw_rate_lease_slot {
     char key[GW_RATE_LEASE_KEY_SIZE]; /* "" when the slot is free */
     unsigned left;                    /* leased requests not spent */
-    unsigned batch;                   /* size of the last lease */
+    unsigned batch;                   /* size of the last lease, 0 for none */
     int64_t leased_ms;                /* CLOCK_MONOTONIC of the last lease */
     bool refilling;                   /* a thread is leasing for this key */
+    unsigned generation;              /* refills finished, wrapping */
+    enum cj_status failure;           /* result of the last failed refill */
+    unsigned failure_retry_after_s;   /* with CJ_ERR_RATE_LIMITED */
 };
 
 struct gw_rate_leases {
     unsigned char hash_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t locks[GW_RATE_LEASE_LOCKS];
+    pthread_cond_t refilled[GW_RATE_LEASE_LOCKS];
     struct gw_rate_lease_slot slots[GW_RATE_LEASE_SLOTS];
 };
 
@@ -54,6 +62,7 @@ struct gw_rate_leases *gw_rate_leases_new(void)
     randombytes_buf(leases->hash_key, sizeof(leases->hash_key));
     for (size_t i = 0; i < GW_RATE_LEASE_LOCKS; i++) {
         pthread_mutex_init(&leases->locks[i], NULL);
+        pthread_cond_init(&leases->refilled[i], NULL);
     }
     return leases;
 }
@@ -64,13 +73,24 @@ void gw_rate_leases_free(struct gw_rate_leases *leases)
         return;
     }
     for (size_t i = 0; i < GW_RATE_LEASE_LOCKS; i++) {
+        pthread_cond_destroy(&leases->refilled[i]);
         pthread_mutex_destroy(&leases->locks[i]);
     }
     free(leases);
 }
 
-/* Returns the size of the next lease for a slot that already holds `key`:
- * double the last one when it was spent quickly, half of it otherwise. */
+/* Tells whether the slot's client spent most of its last batch within
+ * GW_RATE_LEASE_GROW_MS of leasing it. */
+static bool gw_lease_spent_fast(const struct gw_rate_lease_slot *slot,
+                                int64_t now_ms)
+{
+    return slot->batch > 0 &&
+           slot->left <= slot->batch / GW_RATE_LEASE_REFILL_DIVISOR &&
+           now_ms - slot->leased_ms <= GW_RATE_LEASE_GROW_MS;
+}
+
+/* Returns the size of the next lease: double the last one when it was
+ * spent fast, half of it otherwise, 1 for a new slot. */
 static unsigned gw_next_batch(const struct gw_rate_lease_slot *slot,
                               int64_t now_ms, unsigned burst)
 {
@@ -83,7 +103,7 @@ static unsigned gw_next_batch(const struct gw_rate_lease_slot *slot,
     if (limit < 1) {
         limit = 1;
     }
-    if (slot->left == 0 && now_ms - slot->leased_ms <= GW_RATE_LEASE_GROW_MS) {
+    if (gw_lease_spent_fast(slot, now_ms)) {
         batch = slot->batch * 2;
     } else {
         batch = slot->batch / 2;
@@ -94,6 +114,30 @@ static unsigned gw_next_batch(const struct gw_rate_lease_slot *slot,
     return batch < limit ? batch : limit;
 }
 
+/* Waits, with `lock` held, until the refill in progress on `slot` ends.
+ * Returns false when it took longer than GW_RATE_LEASE_WAIT_MS. */
+static bool gw_wait_for_refill(struct gw_rate_lease_slot *slot,
+                               pthread_mutex_t *lock, pthread_cond_t *refilled)
+{
+    unsigned generation = slot->generation;
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += GW_RATE_LEASE_WAIT_MS / 1000;
+    until.tv_nsec += (long)(GW_RATE_LEASE_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (slot->generation == generation) {
+        if (pthread_cond_timedwait(refilled, lock, &until) != 0 &&
+            slot->generation == generation) {
+            return false;
+        }
+    }
+    return true;
+}
+
 enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
                                    struct gw_redis *redis, const char *bucket,
                                    const char *client_ip, unsigned per_minute,
@@ -102,10 +146,12 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
     char key[GW_RATE_LEASE_KEY_SIZE];
     struct gw_rate_lease_slot *slot;
     pthread_mutex_t *lock;
+    pthread_cond_t *refilled;
     uint64_t hash;
-    unsigned batch = 1;
+    unsigned batch;
     unsigned granted = 0;
-    bool own_slot = false;
+    bool admitted = false;
+    bool waited = false;
     int64_t now_ms;
     int length;
     enum cj_status status;
@@ -120,52 +166,85 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
                      (unsigned long long)length, leases->hash_key);
     slot = &leases->slots[hash % GW_RATE_LEASE_SLOTS];
     lock = &leases->locks[(hash % GW_RATE_LEASE_SLOTS) % GW_RATE_LEASE_LOCKS];
-    now_ms = gw_monotonic_ms();
+    refilled =
+        &leases->refilled[(hash % GW_RATE_LEASE_SLOTS) % GW_RATE_LEASE_LOCKS];
 
     pthread_mutex_lock(lock);
-    if (strcmp(slot->key, key) == 0) {
+    for (;;) {
+        now_ms = gw_monotonic_ms();
+        if (strcmp(slot->key, key) != 0) {
+            if (slot->refilling) {
+                /* Another client's refill holds the slot: this request
+                 * goes to Redis alone. */
+                pthread_mutex_unlock(lock);
+                return gw_ratelimit_take_many(redis, bucket, client_ip,
+                                              per_minute, burst, 1, &granted,
+                                              retry_after_s);
+            }
+            /* Take the slot over, and drop the previous client's batch. */
+            snprintf(slot->key, sizeof(slot->key), "%s", key);
+            slot->left = 0;
+            slot->batch = 0;
+            slot->failure = CJ_OK;
+        }
         if (slot->left > 0 && now_ms - slot->leased_ms > GW_RATE_LEASE_TTL_MS) {
             slot->left = 0; /* expired, so dropped and not given back */
         }
         if (slot->left > 0) {
             slot->left--;
+            if (slot->refilling || !gw_lease_spent_fast(slot, now_ms)) {
+                pthread_mutex_unlock(lock);
+                return CJ_OK;
+            }
+            /* Admitted, and the batch runs low: lease the next one now so
+             * that the client's other requests need not wait for it. */
+            admitted = true;
+            break;
+        }
+        if (waited && !slot->refilling && slot->failure != CJ_OK) {
+            /* The refill this request waited for failed: share its result
+             * rather than queue one Redis call per waiting request. */
+            status = slot->failure;
+            *retry_after_s = slot->failure_retry_after_s;
             pthread_mutex_unlock(lock);
-            return CJ_OK;
+            return status;
         }
         if (!slot->refilling) {
-            batch = gw_next_batch(slot, now_ms, burst);
-            slot->refilling = true;
-            own_slot = true;
+            break;
         }
-    } else if (!slot->refilling) {
-        /* Take the slot over; the previous client's batch is dropped. */
-        snprintf(slot->key, sizeof(slot->key), "%s", key);
-        slot->left = 0;
-        slot->batch = 1;
-        slot->leased_ms = now_ms;
-        slot->refilling = true;
-        own_slot = true;
+        if (!gw_wait_for_refill(slot, lock, refilled)) {
+            pthread_mutex_unlock(lock);
+            return CJ_ERR_TIMEOUT;
+        }
+        waited = true;
     }
+    batch = gw_next_batch(slot, now_ms, burst);
+    slot->refilling = true;
     pthread_mutex_unlock(lock);
 
-    /* While another thread leases for this slot, this request is taken
-     * from Redis alone, so that a slot never holds more than one batch. */
     status = gw_ratelimit_take_many(redis, bucket, client_ip, per_minute, burst,
                                     batch, &granted, retry_after_s);
-    if (!own_slot) {
-        return status;
-    }
 
     pthread_mutex_lock(lock);
     slot->refilling = false;
+    slot->generation++;
     if (status == CJ_OK) {
-        slot->left = granted - 1;
+        slot->left += admitted ? granted : granted - 1;
         slot->batch = granted;
         slot->leased_ms = gw_monotonic_ms();
+        slot->failure = CJ_OK;
     } else {
-        slot->left = 0;
         slot->batch = 1;
+        slot->failure = status;
+        slot->failure_retry_after_s = *retry_after_s;
     }
+    pthread_cond_broadcast(refilled);
     pthread_mutex_unlock(lock);
+    if (admitted) {
+        /* A failed early refill leaves the failure to the request that
+         * finds the batch empty. */
+        *retry_after_s = 0;
+        return CJ_OK;
+    }
     return status;
 }

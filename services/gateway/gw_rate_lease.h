@@ -12,23 +12,29 @@
 /*
  * Largest batch one gateway leases from one bucket. Redis counts requests
  * when they are leased, so the leases never exceed the limit. A leased
- * request may be spent later, though, so within any time window a client
- * gets at most this many requests per gateway replica above the bucket's
- * own limit.
+ * request may be spent later, though, and a gateway holds at most
+ * GW_RATE_LEASE_BATCH_MAX + GW_RATE_LEASE_BATCH_MAX /
+ * GW_RATE_LEASE_REFILL_DIVISOR requests of a client at once (20). Within any
+ * time window a client therefore gets at most that many requests per gateway
+ * replica above the bucket's own limit.
  */
 #define GW_RATE_LEASE_BATCH_MAX 16
 /* A batch is at most the bucket's burst divided by this (and at least 1),
  * so that one replica cannot hold a small burst while the others reject
  * the same client. */
 #define GW_RATE_LEASE_BURST_DIVISOR 4
-/* The next batch doubles when the last one was spent within this many ms
- * of being leased, and halves otherwise. A client that sends requests
- * slowly therefore takes them from Redis one at a time. */
+/* The next batch doubles when the last one was spent (down to a quarter)
+ * within this many ms of being leased, and halves otherwise. A client that
+ * sends requests slowly therefore takes them from Redis one at a time. */
 #define GW_RATE_LEASE_GROW_MS 100
-/* Leased requests not spent within this many ms are dropped and not given
- * back, so a client that pauses loses at most one batch of its allowance.
- * Requests leased before Redis became unreachable are admitted for at most
- * this long. */
+/* A batch spent that fast is refilled once a quarter of it (this divisor)
+ * is left, by the request that takes it there, so that the client's other
+ * requests rarely wait for Redis. */
+#define GW_RATE_LEASE_REFILL_DIVISOR 4
+/* Leased requests not spent within this many ms of the last lease are
+ * dropped and not given back, so a client that pauses loses at most what
+ * the gateway held for it. Requests leased before Redis became unreachable
+ * are admitted for at most this long. */
 #define GW_RATE_LEASE_TTL_MS 1000
 /* Clients (bucket and IP) with a lease at once. A client whose slot is
  * taken by another loses its leased requests and leases again. */
