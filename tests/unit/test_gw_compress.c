@@ -40,6 +40,54 @@ static void test_gzip_round_trips_through_zlib(void **state)
     free(out);
 }
 
+/* Fills `buf` with text that repeats at long distances, like the
+ * base64url ciphertext of an envelope repeats its JSON framing. */
+static void fill_text(unsigned char *buf, size_t len)
+{
+    unsigned seed = 12345;
+
+    for (size_t i = 0; i < len; i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (i % 700 < 100) ? (unsigned char)"{\"sealed\":\""[i % 11]
+                                 : (unsigned char)('A' + (seed >> 16) % 64);
+    }
+}
+
+/* Every window size deflate picks, from the smallest to the default, makes
+ * a gzip stream that a default inflate (32 KiB window) reads back. */
+static void test_gzip_round_trips_at_every_size(void **state)
+{
+    static const size_t sizes[] = {1,    511,  512,   513,   1024,  1500,
+                                   2048, 4097, 16384, 32768, 32769, 200000};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t len = sizes[i];
+        unsigned char *in = malloc(len);
+        unsigned char *back = malloc(len + 1);
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        z_stream z = {0};
+
+        assert_non_null(in);
+        assert_non_null(back);
+        fill_text(in, len);
+        assert_int_equal(gw_gzip(in, len, &out, &out_len), CJ_OK);
+        assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+        z.next_in = out;
+        z.avail_in = (uInt)out_len;
+        z.next_out = back;
+        z.avail_out = (uInt)(len + 1);
+        assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+        assert_int_equal(z.total_out, len);
+        assert_memory_equal(back, in, len);
+        inflateEnd(&z);
+        free(out);
+        free(back);
+        free(in);
+    }
+}
+
 static void test_gzip_of_empty_input_is_valid(void **state)
 {
     unsigned char *out = NULL;
@@ -88,6 +136,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gzip_round_trips_through_zlib),
+        cmocka_unit_test(test_gzip_round_trips_at_every_size),
         cmocka_unit_test(test_gzip_of_empty_input_is_valid),
         cmocka_unit_test(test_reply_compress_skips_plain_and_small),
     };
