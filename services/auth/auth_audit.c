@@ -10,12 +10,13 @@
 #include "auth_store.h"
 #include "log.h"
 
-enum cj_status auth_audit_write(struct cj_db_conn *conn,
-                                const struct auth_call *call, const char *event,
-                                const char *user_id, const char *session_id,
-                                json_t *detail)
+enum cj_status auth_audit_event_make(const struct auth_call *call,
+                                     const char *event, const char *user_id,
+                                     const char *session_id, json_t *detail,
+                                     struct auth_audit_event *row,
+                                     char **detail_json)
 {
-    struct auth_audit_event row = {
+    *row = (struct auth_audit_event){
         .event = event,
         .user_id = user_id,
         .session_id = session_id,
@@ -23,17 +24,32 @@ enum cj_status auth_audit_write(struct cj_db_conn *conn,
         .user_agent = call->caller->user_agent,
         .request_id = call->request_id,
     };
-    char *detail_json = NULL;
-    enum cj_status rc;
-
+    *detail_json = NULL;
     if (detail != NULL) {
-        detail_json = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+        *detail_json = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(detail);
-        if (detail_json == NULL) {
+        if (*detail_json == NULL) {
             return CJ_ERR_NOMEM;
         }
     }
-    row.detail_json = detail_json;
+    row->detail_json = *detail_json;
+    return CJ_OK;
+}
+
+enum cj_status auth_audit_write(struct cj_db_conn *conn,
+                                const struct auth_call *call, const char *event,
+                                const char *user_id, const char *session_id,
+                                json_t *detail)
+{
+    struct auth_audit_event row;
+    char *detail_json = NULL;
+    enum cj_status rc;
+
+    rc = auth_audit_event_make(call, event, user_id, session_id, detail, &row,
+                               &detail_json);
+    if (rc != CJ_OK) {
+        return rc;
+    }
     rc = auth_store_audit_insert(conn, &row);
     free(detail_json);
     if (rc != CJ_OK) {

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "auth_service.h"
+#include "auth_store.h"
 
 /* Event names written by auth itself. */
 #define AUTH_EVENT_REGISTER        "register"
@@ -20,6 +21,18 @@
 #define AUTH_EVENT_LOGOUT_ALL      "logout.all"
 #define AUTH_EVENT_PROTECTED_READ  "data.protected_read"
 #define AUTH_EVENT_PROTECTED_WRITE "data.protected_write"
+
+/*
+ * Fills *row with an event and the caller's context, for a statement that
+ * writes the event together with other rows. Takes ownership of detail
+ * (may be NULL) and sets *detail_json to its text, which row points to and
+ * the caller frees. CJ_ERR_NOMEM when detail cannot be serialized.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_audit_event_make(const struct auth_call *call, const char *event,
+                      const char *user_id, const char *session_id,
+                      json_t *detail, struct auth_audit_event *row,
+                      char **detail_json);
 
 /*
  * Appends an event on conn (inside the caller's transaction when one is

@@ -82,25 +82,35 @@ static enum cj_status load_locked(struct cj_db_conn *conn,
 }
 
 /* Issues the successor: the old token is marked used (or, on a grace
- * retry, its unseen successor revoked) and the new one inserted and linked
- * in one statement, then the audit event is written. */
+ * retry, its unseen successor revoked), the new one inserted and linked,
+ * and the audit event appended, all in one statement. */
 static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
                              struct cj_db_conn *conn, struct refresh_state *st)
 {
     bool grace = st->action == AUTH_REFRESH_GRACE_RETRY;
+    struct auth_audit_event audit;
+    char *detail_json = NULL;
     enum cj_status rc;
 
     auth_new_refresh_make(svc, st->token.user_id, st->token.session_id,
                           st->token.family_id, st->token.family_expires_at_ms,
                           auth_now_ms(), &st->next);
-    rc = auth_store_token_rotate(
-        conn, st->token.id, grace ? st->successor.id : NULL, &st->next.row);
+    rc = auth_audit_event_make(
+        call, AUTH_EVENT_REFRESH, st->token.user_id, st->token.session_id,
+        json_pack("{s:s, s:b}", "family_id", st->token.family_id, "grace_retry",
+                  grace),
+        &audit, &detail_json);
     if (rc == CJ_OK) {
-        rc = auth_audit_write(conn, call, AUTH_EVENT_REFRESH, st->token.user_id,
-                              st->token.session_id,
-                              json_pack("{s:s, s:b}", "family_id",
-                                        st->token.family_id, "grace_retry",
-                                        grace));
+        rc = auth_store_token_rotate(conn, st->token.id,
+                                     grace ? st->successor.id : NULL,
+                                     &st->next.row, &audit);
+    }
+    free(detail_json);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.refresh_write_failed", call->request_id,
+               CJ_F_STR("user_id", st->token.user_id),
+               CJ_F_STR("status", cj_status_name(rc)),
+               CJ_F_STR("sqlstate", cj_db_last_sqlstate(conn)));
     }
     return rc;
 }

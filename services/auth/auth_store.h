@@ -167,19 +167,24 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_get_for_update(struct cj_db_conn *conn, const char *token_id,
                                 struct auth_refresh_row *out);
 
+struct auth_audit_event;
+
 /*
  * Rotates token_id to its successor `next` in one statement. With
  * revoked_successor_id NULL (first use) token_id is marked used and linked
  * to next. On a grace retry token_id is already used, so its unseen
  * successor revoked_successor_id is revoked ("grace_retry") and token_id
- * is relinked to next. The old token leaves the family's one-live-token
- * index before next is inserted. CJ_ERR_NOT_FOUND, with nothing written,
- * when a row is not in the state the caller read under its locks.
+ * is relinked to next. The same statement appends the audit event. The
+ * old token leaves the family's one-live-token index before next is
+ * inserted. Returns CJ_ERR_NOT_FOUND when a row is not in the state the
+ * caller read under its locks. The audit row is written even then, so the
+ * caller must roll back.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_store_token_rotate(struct cj_db_conn *conn, const char *token_id,
                         const char *revoked_successor_id,
-                        const struct auth_refresh_row *next);
+                        const struct auth_refresh_row *next,
+                        const struct auth_audit_event *audit);
 
 /* Revokes every not yet revoked token of a family; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status auth_store_family_revoke(struct cj_db_conn *conn,

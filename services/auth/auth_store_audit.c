@@ -31,22 +31,26 @@ static struct cj_db_param ip_param(const char *value)
     return CJ_DB_TEXT(value);
 }
 
+void auth_audit_params(const struct auth_audit_event *event,
+                       struct cj_db_param out[AUTH_AUDIT_PARAM_COUNT])
+{
+    out[0] = CJ_DB_TEXT(event->event);
+    out[1] = optional_text(event->user_id);
+    out[2] = optional_text(event->session_id);
+    out[3] = ip_param(event->client_ip);
+    out[4] = optional_text(event->user_agent);
+    out[5] = optional_text(event->request_id);
+    out[6] = optional_text(event->detail_json);
+}
+
 enum cj_status auth_store_audit_insert(struct cj_db_conn *conn,
                                        const struct auth_audit_event *event)
 {
-    static const char sql[] =
-        "INSERT INTO auth.audit_events (event, user_id, session_id, "
-        "client_ip, user_agent, request_id, detail) VALUES ($1, $2::uuid, $3, "
-        "$4::inet, "
-        "left($5, 512), left($6, 128), coalesce($7::jsonb, '{}'::jsonb))";
-    const struct cj_db_param params[] = {
-        CJ_DB_TEXT(event->event),          optional_text(event->user_id),
-        optional_text(event->session_id),  ip_param(event->client_ip),
-        optional_text(event->user_agent),  optional_text(event->request_id),
-        optional_text(event->detail_json),
-    };
+    struct cj_db_param params[AUTH_AUDIT_PARAM_COUNT];
 
-    return cj_db_query(conn, sql, params, 7, false, NULL);
+    auth_audit_params(event, params);
+    return cj_db_query(conn, AUTH_AUDIT_INSERT_SQL, params,
+                       AUTH_AUDIT_PARAM_COUNT, false, NULL);
 }
 
 enum cj_status auth_store_audit_delete_old(struct cj_db_conn *conn,

@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "auth_store.h"
+#include "db.h"
 #include "status.h"
 
 /*
@@ -42,5 +44,20 @@ const char *auth_int_param(char *buf, size_t size, long long value);
 
 /* Size of a buffer for auth_int_param. */
 #define AUTH_INT_PARAM_SIZE 24
+
+/*
+ * The INSERT of one audit event, with its values as $1..$7 in the order
+ * auth_audit_params writes them, for use alone or inside a WITH clause.
+ */
+#define AUTH_AUDIT_INSERT_SQL                                                  \
+    "INSERT INTO auth.audit_events (event, user_id, session_id, "              \
+    "client_ip, user_agent, request_id, detail) VALUES ($1, $2::uuid, $3, "    \
+    "$4::inet, left($5, 512), left($6, 128), "                                 \
+    "coalesce($7::jsonb, '{}'::jsonb))"
+#define AUTH_AUDIT_PARAM_COUNT 7
+
+/* Writes the query parameters of AUTH_AUDIT_INSERT_SQL for an event. */
+void auth_audit_params(const struct auth_audit_event *event,
+                       struct cj_db_param out[AUTH_AUDIT_PARAM_COUNT]);
 
 #endif

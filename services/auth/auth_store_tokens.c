@@ -194,58 +194,65 @@ static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
 }
 
 /*
- * The INSERT reads the successor's values through the UPDATEs' RETURNING
- * rows, so the old token (or the unseen successor) leaves the
- * one-live-token index before the new row enters it, and nothing is
- * inserted when an UPDATE matched no row. The replaced_by foreign key is
- * checked at the end of the statement, after the insert.
+ * The audit event is $1..$7 and the successor $8..$15. The INSERT of the
+ * successor reads the UPDATEs' RETURNING rows, so the old token (or the
+ * unseen successor) leaves the one-live-token index before the new row
+ * enters it, and nothing is inserted when an UPDATE matched no row. The
+ * replaced_by foreign key is checked at the end of the statement, after
+ * the insert.
  */
+#define ROTATE_AUDIT "WITH audit AS (" AUTH_AUDIT_INSERT_SQL "), "
 #define ROTATE_INSERT                                                          \
     "INSERT INTO auth.refresh_tokens (id, family_id, user_id, session_id, "    \
     "token_hash, issued_at, expires_at, family_expires_at) "                   \
-    "SELECT $1::uuid, $2::uuid, $3::uuid, nullif($4, ''), $5, "                \
-    "to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), "   \
-    "to_timestamp($8::bigint / 1000.0) FROM "
+    "SELECT $8::uuid, $9::uuid, $10::uuid, nullif($11, ''), $12, "             \
+    "to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), " \
+    "to_timestamp($15::bigint / 1000.0) FROM "
+/* Parameters before the token id ($16) and the revoked successor ($17). */
+#define ROTATE_ROW_PARAMS (AUTH_AUDIT_PARAM_COUNT + 8)
 
 enum cj_status auth_store_token_rotate(struct cj_db_conn *conn,
                                        const char *token_id,
                                        const char *revoked_successor_id,
-                                       const struct auth_refresh_row *next)
+                                       const struct auth_refresh_row *next,
+                                       const struct auth_audit_event *audit)
 {
     static const char first_use_sql[] =
-        "WITH used AS (UPDATE auth.refresh_tokens SET used_at = now(), "
-        "replaced_by = $1::uuid WHERE id = $9::uuid AND used_at IS NULL "
-        "RETURNING id) " ROTATE_INSERT "used";
-    static const char grace_sql[] =
-        "WITH revoked AS (UPDATE auth.refresh_tokens SET revoked_at = now(), "
-        "revoked_reason = 'grace_retry' WHERE id = $10::uuid AND "
+        ROTATE_AUDIT "used AS (UPDATE auth.refresh_tokens SET used_at = now(), "
+                     "replaced_by = $8::uuid WHERE id = $16::uuid AND "
+                     "used_at IS NULL RETURNING id) " ROTATE_INSERT "used";
+    static const char grace_sql[] = ROTATE_AUDIT
+        "revoked AS (UPDATE auth.refresh_tokens SET revoked_at = now(), "
+        "revoked_reason = 'grace_retry' WHERE id = $17::uuid AND "
         "revoked_at IS NULL RETURNING id), "
-        "relinked AS (UPDATE auth.refresh_tokens SET replaced_by = $1::uuid "
-        "WHERE id = $9::uuid AND used_at IS NOT NULL AND "
+        "relinked AS (UPDATE auth.refresh_tokens SET replaced_by = $8::uuid "
+        "WHERE id = $16::uuid AND used_at IS NOT NULL AND "
         "EXISTS (SELECT 1 FROM revoked) RETURNING id) " ROTATE_INSERT
         "relinked";
     char issued[AUTH_INT_PARAM_SIZE];
     char expires[AUTH_INT_PARAM_SIZE];
     char family_expires[AUTH_INT_PARAM_SIZE];
-    const struct cj_db_param params[] = {
-        CJ_DB_TEXT(next->id),
-        CJ_DB_TEXT(next->family_id),
-        CJ_DB_TEXT(next->user_id),
-        CJ_DB_TEXT(next->session_id),
-        CJ_DB_BIN(next->token_hash, sizeof(next->token_hash)),
-        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), next->issued_at_ms)),
-        CJ_DB_TEXT(
-            auth_int_param(expires, sizeof(expires), next->expires_at_ms)),
-        CJ_DB_TEXT(auth_int_param(family_expires, sizeof(family_expires),
-                                  next->family_expires_at_ms)),
-        CJ_DB_TEXT(token_id),
-        CJ_DB_TEXT(revoked_successor_id != NULL ? revoked_successor_id : ""),
-    };
+    struct cj_db_param params[ROTATE_ROW_PARAMS + 2];
 
+    auth_audit_params(audit, params);
+    params[AUTH_AUDIT_PARAM_COUNT + 0] = CJ_DB_TEXT(next->id);
+    params[AUTH_AUDIT_PARAM_COUNT + 1] = CJ_DB_TEXT(next->family_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 2] = CJ_DB_TEXT(next->user_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 3] = CJ_DB_TEXT(next->session_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 4] =
+        CJ_DB_BIN(next->token_hash, sizeof(next->token_hash));
+    params[AUTH_AUDIT_PARAM_COUNT + 5] =
+        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), next->issued_at_ms));
+    params[AUTH_AUDIT_PARAM_COUNT + 6] = CJ_DB_TEXT(
+        auth_int_param(expires, sizeof(expires), next->expires_at_ms));
+    params[AUTH_AUDIT_PARAM_COUNT + 7] = CJ_DB_TEXT(auth_int_param(
+        family_expires, sizeof(family_expires), next->family_expires_at_ms));
+    params[ROTATE_ROW_PARAMS] = CJ_DB_TEXT(token_id);
     if (revoked_successor_id == NULL) {
-        return update_one(conn, first_use_sql, params, 9);
+        return update_one(conn, first_use_sql, params, ROTATE_ROW_PARAMS + 1);
     }
-    return update_one(conn, grace_sql, params, 10);
+    params[ROTATE_ROW_PARAMS + 1] = CJ_DB_TEXT(revoked_successor_id);
+    return update_one(conn, grace_sql, params, ROTATE_ROW_PARAMS + 2);
 }
 
 /* Runs an UPDATE or DELETE and returns how many rows it touched. */

@@ -2,6 +2,7 @@
 login and its throttle, refresh rotation and reuse, logout, introspection,
 the revocation cache after a Redis flush, user data, audit and jobs."""
 
+import base64
 import concurrent.futures
 import os
 import random
@@ -29,6 +30,12 @@ def setUpModule():
 def tearDownModule():
     if stack is not None:
         stack.stop()
+
+
+def standard_base64(token):
+    """Standard padded base64 of a base64url refresh token, for SQL."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    return base64.b64encode(raw).decode()
 
 
 def code(err):
@@ -295,6 +302,29 @@ class Refresh(unittest.TestCase):
                          "event = 'refresh_reuse' AND user_id = '%s'"
                          % first.user_id)
         self.assertEqual(rows, [["1"]])
+
+    def test_rotation_links_successor_and_audits(self):
+        first, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        rows = stack.sql(
+            "SELECT used_at IS NOT NULL, revoked_at IS NULL, "
+            "replaced_by = (SELECT id FROM auth.refresh_tokens WHERE "
+            "token_hash = sha256(decode('%s', 'base64'))) "
+            "FROM auth.refresh_tokens WHERE token_hash = "
+            "sha256(decode('%s', 'base64'))"
+            % (standard_base64(second.refresh_token), standard_base64(first.refresh_token)))
+        self.assertEqual(rows, [["t", "t", "t"]])
+        rows = stack.sql("SELECT count(*) FROM auth.refresh_tokens WHERE "
+                         "user_id = '%s' AND used_at IS NULL AND "
+                         "revoked_at IS NULL" % first.user_id)
+        self.assertEqual(rows, [["1"]])
+        rows = stack.sql("SELECT detail->>'grace_retry', "
+                         "detail->>'family_id' IS NOT NULL FROM "
+                         "auth.audit_events WHERE event = 'refresh' AND "
+                         "user_id = '%s'" % first.user_id)
+        self.assertEqual(rows, [["false", "t"]])
 
     def test_disabled_user_cannot_refresh(self):
         tokens, err, _, _ = stack.register()

@@ -53,6 +53,17 @@ class Grace(unittest.TestCase):
             % first.user_id)
         returned = [token_hash(r.refresh_token) for r, _ in results]
         self.assertEqual(returned.count(live_hash), 1)
+        # One first use and CONCURRENT_REFRESHES - 1 grace retries, each
+        # revoking the successor before it and each audited.
+        rows = s.sql("SELECT count(*) FROM auth.refresh_tokens WHERE "
+                     "user_id = '%s' AND revoked_reason = 'grace_retry'"
+                     % first.user_id)
+        self.assertEqual(rows, [[str(CONCURRENT_REFRESHES - 1)]])
+        rows = s.sql("SELECT detail->>'grace_retry', count(*) FROM "
+                     "auth.audit_events WHERE event = 'refresh' AND "
+                     "user_id = '%s' GROUP BY 1 ORDER BY 1" % first.user_id)
+        self.assertEqual(rows, [["false", "1"],
+                                ["true", str(CONCURRENT_REFRESHES - 1)]])
 
     def test_retry_after_successor_used_is_reuse(self):
         s = self.stack
