@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,11 +264,79 @@ bool gw_request_id_valid(const char *id)
     return true;
 }
 
+/*
+ * Request ids come from a ChaCha20 keystream per thread, keyed from the
+ * system's random source at the thread's first id and with a counter as
+ * the nonce, so that an id costs no system call. Ids are sent to clients,
+ * so the key only keeps them unpredictable. It is wiped when its thread
+ * exits, except for the main thread's at process exit.
+ */
+struct gw_request_id_stream {
+    unsigned char key[crypto_stream_chacha20_KEYBYTES];
+    uint64_t counter;
+};
+
+static pthread_key_t gw_request_id_tls;
+static pthread_once_t gw_request_id_once = PTHREAD_ONCE_INIT;
+static bool gw_request_id_tls_ready;
+
+static void gw_request_id_stream_free(void *arg)
+{
+    struct gw_request_id_stream *stream = arg;
+
+    sodium_memzero(stream, sizeof(*stream));
+    free(stream);
+}
+
+static void gw_request_id_tls_init(void)
+{
+    gw_request_id_tls_ready =
+        pthread_key_create(&gw_request_id_tls, gw_request_id_stream_free) == 0;
+}
+
+/* Returns this thread's stream, creating it on first use, or NULL when
+ * thread-local storage or memory is unavailable. */
+static struct gw_request_id_stream *gw_request_id_stream_get(void)
+{
+    struct gw_request_id_stream *stream;
+
+    pthread_once(&gw_request_id_once, gw_request_id_tls_init);
+    if (!gw_request_id_tls_ready) {
+        return NULL;
+    }
+    stream = pthread_getspecific(gw_request_id_tls);
+    if (stream != NULL) {
+        return stream;
+    }
+    stream = malloc(sizeof(*stream));
+    if (stream == NULL) {
+        return NULL;
+    }
+    randombytes_buf(stream->key, sizeof(stream->key));
+    stream->counter = 0;
+    if (pthread_setspecific(gw_request_id_tls, stream) != 0) {
+        gw_request_id_stream_free(stream);
+        return NULL;
+    }
+    return stream;
+}
+
 void gw_request_id_generate(char *out, size_t size)
 {
     unsigned char random[GW_REQUEST_ID_RANDOM_BYTES];
+    unsigned char nonce[crypto_stream_chacha20_NONCEBYTES] = {0};
+    struct gw_request_id_stream *stream = gw_request_id_stream_get();
 
-    randombytes_buf(random, sizeof(random));
+    if (stream != NULL) {
+        uint64_t counter = stream->counter++;
+
+        for (size_t i = 0; i < sizeof(nonce) && i < sizeof(counter); i++) {
+            nonce[i] = (unsigned char)(counter >> (8 * i));
+        }
+        crypto_stream_chacha20(random, sizeof(random), nonce, stream->key);
+    } else {
+        randombytes_buf(random, sizeof(random));
+    }
     sodium_bin2base64(out, size, random, sizeof(random),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }

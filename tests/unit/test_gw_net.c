@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gw_net.h"
@@ -105,6 +107,58 @@ static void test_generated_request_ids_are_valid_and_distinct(void **state)
     assert_string_not_equal(a, b);
 }
 
+#define TEST_ID_THREADS     4
+#define TEST_IDS_PER_THREAD 256
+
+struct id_batch {
+    char ids[TEST_IDS_PER_THREAD][GW_REQUEST_ID_SIZE];
+};
+
+static void *generate_ids(void *arg)
+{
+    struct id_batch *batch = arg;
+
+    for (size_t i = 0; i < TEST_IDS_PER_THREAD; i++) {
+        gw_request_id_generate(batch->ids[i], sizeof(batch->ids[i]));
+    }
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Each thread has its own stream, and no two ids repeat within a thread or
+ * across threads. */
+static void test_request_ids_distinct_across_threads(void **state)
+{
+    struct id_batch *batches = calloc(TEST_ID_THREADS, sizeof(*batches));
+    pthread_t threads[TEST_ID_THREADS];
+    size_t count = (size_t)TEST_ID_THREADS * TEST_IDS_PER_THREAD;
+    char(*all)[GW_REQUEST_ID_SIZE];
+
+    (void)state;
+    assert_non_null(batches);
+    for (size_t t = 0; t < TEST_ID_THREADS; t++) {
+        assert_int_equal(
+            pthread_create(&threads[t], NULL, generate_ids, &batches[t]), 0);
+    }
+    for (size_t t = 0; t < TEST_ID_THREADS; t++) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+    }
+    all = (char(*)[GW_REQUEST_ID_SIZE])batches;
+    for (size_t i = 0; i < count; i++) {
+        assert_true(gw_request_id_valid(all[i]));
+        assert_int_equal(strlen(all[i]), 22);
+    }
+    qsort(all, count, sizeof(all[0]), compare_ids);
+    for (size_t i = 1; i < count; i++) {
+        assert_string_not_equal(all[i - 1], all[i]);
+    }
+    free(batches);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_client_ip_walks_past_trusted_proxies),
         cmocka_unit_test(test_request_id_validation),
         cmocka_unit_test(test_generated_request_ids_are_valid_and_distinct),
+        cmocka_unit_test(test_request_ids_distinct_across_threads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
