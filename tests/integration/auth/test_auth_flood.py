@@ -125,5 +125,80 @@ class Flood(unittest.TestCase):
         self.assertEqual(verifications, rejected)
 
 
+# A line of one Argon2 slot and its waiters, and more logins at once than
+# it holds. Each hash is meant to take long enough that the line drains
+# far slower than the logins arrive.
+LINE_ARGON2_SLOTS = 1
+LINE_ARGON2_MEMORY = "32MiB"
+LINE_ARGON2_PASSES = "3"
+LINE_LOGINS = 48
+LINE_LOGIN_TIMEOUT_S = 60
+RETRY_AFTER_KEY = "retry-after-seconds"
+RETRY_AFTER_MAX_S = 60
+
+
+class FullLine(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack(auth_env={
+            "CERROJO_AUTH_ARGON2_CONCURRENCY": str(LINE_ARGON2_SLOTS),
+            "CERROJO_AUTH_ARGON2_MEMORY": LINE_ARGON2_MEMORY,
+            "CERROJO_AUTH_ARGON2_PASSES": LINE_ARGON2_PASSES,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def login_once(self, start, results, lock):
+        s = self.stack
+        req = s.auth_pb2.LoginRequest(login=ah.random_name("nobody"),
+                                      password="not-the-password")
+        start.wait()
+        try:
+            s.stub.Login(req, timeout=LINE_LOGIN_TIMEOUT_S)
+            outcome = (grpc.StatusCode.OK, None)
+        except grpc.RpcError as e:
+            trailers = dict(e.trailing_metadata() or ())
+            outcome = (e.code(), trailers.get(RETRY_AFTER_KEY))
+        with lock:
+            results.append(outcome)
+
+    def test_full_line_rejects_with_retry_after(self):
+        start = threading.Barrier(LINE_LOGINS)
+        lock = threading.Lock()
+        results = []
+        threads = [threading.Thread(target=self.login_once,
+                                    args=(start, results, lock))
+                   for _ in range(LINE_LOGINS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        codes = [c for c, _ in results]
+        print("logins by code: %s" %
+              {c: codes.count(c) for c in set(codes)})
+        self.assertEqual(len(results), LINE_LOGINS)
+        # A login either found room in the line and was served, or was
+        # rejected at once; none timed out waiting.
+        self.assertTrue(set(codes) <= {grpc.StatusCode.UNAUTHENTICATED,
+                                       grpc.StatusCode.UNAVAILABLE}, codes)
+        self.assertGreater(codes.count(grpc.StatusCode.UNAUTHENTICATED), 1)
+        rejected = [r for c, r in results
+                    if c == grpc.StatusCode.UNAVAILABLE]
+        self.assertGreater(len(rejected), 0, codes)
+        for retry_after in rejected:
+            self.assertIsNotNone(retry_after)
+            self.assertTrue(retry_after.isdigit(), retry_after)
+            self.assertGreaterEqual(int(retry_after), 1)
+            self.assertLessEqual(int(retry_after), RETRY_AFTER_MAX_S)
+        # Every rejection was the gate's, and none was a timed-out wait.
+        self.assertEqual(
+            self.stack.metric("auth_password_gate_refused_total"),
+            len(rejected))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
