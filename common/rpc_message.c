@@ -69,6 +69,20 @@ cj_rpc_message_unpack(grpc_byte_buffer *buffer,
     size_t len = 0;
 
     *out = NULL;
+    /* One uncompressed slice, the usual case for a small message, is
+     * parsed in place, which saves a malloc, a copy and a wipe. */
+    if (buffer->type == GRPC_BB_RAW &&
+        buffer->data.raw.compression == GRPC_COMPRESS_NONE &&
+        buffer->data.raw.slice_buffer.count == 1) {
+        const grpc_slice *slice = &buffer->data.raw.slice_buffer.slices[0];
+        if (GRPC_SLICE_LENGTH(*slice) > max_bytes) {
+            return CJ_ERR_TOO_LARGE;
+        }
+        *out = protobuf_c_message_unpack(descriptor, NULL,
+                                         GRPC_SLICE_LENGTH(*slice),
+                                         GRPC_SLICE_START_PTR(*slice));
+        return *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+    }
     result = buffer_flatten(buffer, max_bytes, &data, &len);
     if (result != CJ_OK) {
         goto out;
