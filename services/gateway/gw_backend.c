@@ -13,6 +13,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "gw_json.h"
+#include "gw_net.h"
 #include "log.h"
 #include "rpc_client.h"
 
@@ -222,7 +223,7 @@ void gw_backends_free(struct gw_backends *backends)
 static void gw_copy_id(char *dst, size_t size, const char *src)
 {
     if (src != NULL) {
-        snprintf(dst, size, "%s", src);
+        gw_copy_text(dst, size, src);
     }
 }
 
@@ -271,7 +272,7 @@ grpc_status_code gw_backend_call(struct gw_backends *backends,
     status = cj_rpc_client_call_result(
         backends->clients[rpc->backend], rpc->path, request, rpc->response,
         &context, backends->settings->rpc_deadline_ms, response, &result);
-    snprintf(detail, detail_size, "%s", result.error);
+    gw_copy_text(detail, detail_size, result.error);
     code = result.grpc_code;
     if (retry_after_s != NULL) {
         *retry_after_s = (unsigned)result.retry_after_s;

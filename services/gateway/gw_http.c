@@ -104,7 +104,7 @@ static void gw_read_addresses(const struct gw_context *ctx,
                        sizeof(req->peer_ip));
     trusted =
         gw_cidr_list_contains_ip(&ctx->settings->trusted_proxies, req->peer_ip);
-    snprintf(req->client_ip, sizeof(req->client_ip), "%s", req->peer_ip);
+    gw_copy_text(req->client_ip, sizeof(req->client_ip), req->peer_ip);
     if (trusted) {
         struct gw_forwarded fw = {.len = 0};
 
@@ -118,7 +118,7 @@ static void gw_read_addresses(const struct gw_context *ctx,
     /* A request id is taken only from a proxy we trust to have set it. */
     id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (trusted && gw_request_id_valid(id)) {
-        snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+        gw_copy_text(req->request_id, sizeof(req->request_id), id);
     } else {
         gw_request_id_generate(req->request_id, sizeof(req->request_id));
     }

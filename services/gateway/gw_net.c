@@ -154,13 +154,21 @@ bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list, const char *ip)
     return false;
 }
 
+void gw_copy_text(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size)
 {
     char text[GW_IP_CHARS];
     unsigned char addr[16];
     int family;
 
-    snprintf(out, size, "unknown");
+    gw_copy_text(out, size, "unknown");
     if (sa == NULL) {
         return;
     }
@@ -168,7 +176,7 @@ void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size)
         const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
 
         if (inet_ntop(AF_INET, &in4->sin_addr, text, sizeof(text))) {
-            snprintf(out, size, "%s", text);
+            gw_copy_text(out, size, text);
         }
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
@@ -176,7 +184,7 @@ void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size)
         if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text)) &&
             gw_ip_parse(text, &family, addr) &&
             inet_ntop(family, addr, text, sizeof(text))) {
-            snprintf(out, size, "%s", text);
+            gw_copy_text(out, size, text);
         }
     }
 }

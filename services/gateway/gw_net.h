@@ -63,6 +63,11 @@ void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
 /* True for 1 to GW_REQUEST_ID_CHARS_MAX characters of [A-Za-z0-9._-]. */
 bool gw_request_id_valid(const char *id);
 
+/* Copies `src` into `dst` of `size` bytes (size > 0), truncated to size - 1
+ * bytes and NUL-terminated, as snprintf(dst, size, "%s", src) would, without
+ * parsing a format on every request. */
+void gw_copy_text(char *dst, size_t size, const char *src);
+
 /* Writes a new random request id (base64url of 16 random bytes). */
 void gw_request_id_generate(char *out, size_t size);
 

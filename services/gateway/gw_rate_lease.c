@@ -153,15 +153,19 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
     bool admitted = false;
     bool waited = false;
     int64_t now_ms;
-    int length;
+    size_t bucket_len = strlen(bucket);
+    size_t ip_len = strlen(client_ip);
+    size_t length = bucket_len + 1 + ip_len;
     enum cj_status status;
 
     *retry_after_s = 0;
-    length = snprintf(key, sizeof(key), "%s:%s", bucket, client_ip);
-    if (leases == NULL || length < 0 || (size_t)length >= sizeof(key)) {
+    if (leases == NULL || length >= sizeof(key)) {
         return gw_ratelimit_take_many(redis, bucket, client_ip, per_minute,
                                       burst, 1, &granted, retry_after_s);
     }
+    memcpy(key, bucket, bucket_len);
+    key[bucket_len] = ':';
+    memcpy(key + bucket_len + 1, client_ip, ip_len + 1);
     crypto_shorthash((unsigned char *)&hash, (const unsigned char *)key,
                      (unsigned long long)length, leases->hash_key);
     slot = &leases->slots[hash % GW_RATE_LEASE_SLOTS];
@@ -182,7 +186,7 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
                                               retry_after_s);
             }
             /* Take the slot over, and drop the previous client's batch. */
-            snprintf(slot->key, sizeof(slot->key), "%s", key);
+            memcpy(slot->key, key, length + 1);
             slot->left = 0;
             slot->batch = 0;
             slot->failure = CJ_OK;

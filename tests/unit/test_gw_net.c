@@ -159,6 +159,24 @@ static void test_request_ids_distinct_across_threads(void **state)
     free(batches);
 }
 
+static void test_copy_text_truncates_like_snprintf(void **state)
+{
+    char out[6];
+
+    (void)state;
+    memset(out, 'x', sizeof(out));
+    gw_copy_text(out, sizeof(out), "abc");
+    assert_string_equal(out, "abc");
+    gw_copy_text(out, sizeof(out), "abcde");
+    assert_string_equal(out, "abcde");
+    gw_copy_text(out, sizeof(out), "abcdefgh");
+    assert_string_equal(out, "abcde");
+    gw_copy_text(out, sizeof(out), "");
+    assert_string_equal(out, "");
+    gw_copy_text(out, 1, "abc");
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_request_id_validation),
         cmocka_unit_test(test_generated_request_ids_are_valid_and_distinct),
         cmocka_unit_test(test_request_ids_distinct_across_threads),
+        cmocka_unit_test(test_copy_text_truncates_like_snprintf),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
