@@ -20,8 +20,9 @@
 #define GW_RATE_LEASE_LOCKS 64
 /* Room for "<bucket>:<client IP>". */
 #define GW_RATE_LEASE_KEY_SIZE (GW_IP_CHARS + 32)
-/* Longest wait for another thread's refill, in ms: above the Redis pool's
- * acquire plus command timeouts, so it only passes when a refill hangs. */
+/* Maximum wait for another thread's refill, in ms. It is above the sum of
+ * the Redis pool's connect, acquire and command timeouts (500 ms each), so
+ * it only passes when a refill hangs. */
 #define GW_RATE_LEASE_WAIT_MS 2000
 
 struct gw_rate_lease_slot {
