@@ -121,6 +121,19 @@ class Login(unittest.TestCase):
         self.assertIsNone(err)
         self.assertEqual(reply.user_id, self.user_id)
 
+    def test_success_runs_one_verification(self):
+        # A hash made with the current parameters is neither rehashed nor
+        # verified twice, so a login costs exactly one Argon2 operation.
+        query = ("SELECT password_hash FROM auth.users WHERE id = '%s'"
+                 % self.user_id)
+        stored = stack.sql(query)
+        before = stack.metric("auth_password_verifications_total")
+        _, err = stack.login(self.name, self.password)
+        after = stack.metric("auth_password_verifications_total")
+        self.assertIsNone(err, err)
+        self.assertEqual(after - before, 1)
+        self.assertEqual(stack.sql(query), stored)
+
     def test_unknown_and_wrong_same_error_one_verification(self):
         before = stack.metric("auth_password_verifications_total")
         _, wrong = stack.login(self.name, self.password + "x")
