@@ -171,37 +171,38 @@ static void audit_failure(struct auth_service *svc, struct auth_call *call,
            CJ_F_STR("user_id", st->user_found ? st->user.id : ""));
 }
 
-/* Writes the refresh token, the login time and the audit event. */
+/*
+ * Writes the refresh token, the login time and the audit event in one
+ * statement, so a login costs one Postgres round trip here instead of a
+ * transaction of five.
+ */
 static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
                               struct login_state *st)
 {
     struct cj_db_conn *conn = NULL;
-    json_t *detail;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    struct auth_audit_event audit;
+    char *detail_json = NULL;
+    enum cj_status rc;
 
-    if (rc != CJ_OK) {
-        return rc;
-    }
-    rc = cj_db_begin(conn);
+    rc = auth_audit_event_make(
+        call, AUTH_EVENT_LOGIN_SUCCESS, st->user.id, st->session_id,
+        json_pack("{s:s, s:b}", "family_id", st->refresh.row.family_id,
+                  "session", st->session_id[0] != '\0'),
+        &audit, &detail_json);
     if (rc == CJ_OK) {
-        rc = auth_store_token_insert(conn, &st->refresh.row);
-    }
-    if (rc == CJ_OK) {
-        rc = auth_store_user_touch_login(conn, st->user.id);
+        rc = auth_db_acquire(svc, call->request_id, &conn);
     }
     if (rc == CJ_OK) {
-        detail = json_pack("{s:s, s:b}", "family_id", st->refresh.row.family_id,
-                           "session", st->session_id[0] != '\0');
-        rc = auth_audit_write(conn, call, AUTH_EVENT_LOGIN_SUCCESS, st->user.id,
-                              st->session_id, detail);
+        rc = auth_store_login_record(conn, &st->refresh.row, &audit);
+        if (rc != CJ_OK) {
+            cj_log(CJ_LOG_ERROR, "auth.login_record_failed", call->request_id,
+                   CJ_F_STR("user_id", st->user.id),
+                   CJ_F_STR("status", cj_status_name(rc)),
+                   CJ_F_STR("sqlstate", cj_db_last_sqlstate(conn)));
+        }
+        cj_db_release(conn);
     }
-    if (rc == CJ_OK) {
-        rc = cj_db_commit(conn);
-    }
-    if (rc != CJ_OK) {
-        auth_db_abort(conn);
-    }
-    cj_db_release(conn);
+    free(detail_json);
     return rc;
 }
 

@@ -98,10 +98,6 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_user_set_password_hash(struct cj_db_conn *conn, const char *user_id,
                                   const char *password_hash);
 
-/* Records a successful login's time. */
-CJ_WARN_UNUSED enum cj_status
-auth_store_user_touch_login(struct cj_db_conn *conn, const char *user_id);
-
 /*
  * Replaces a user's wrapped key only if it still equals old_wrapped, so a
  * concurrent re-wrap never overwrites a newer one. *updated is true when
@@ -184,6 +180,15 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_rotate(struct cj_db_conn *conn, const char *token_id,
                         const char *revoked_successor_id,
                         const struct auth_refresh_row *next,
+                        const struct auth_audit_event *audit);
+
+/*
+ * Records a successful login in one statement: inserts the new token,
+ * sets the user's last login time and appends the audit event.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_login_record(struct cj_db_conn *conn,
+                        const struct auth_refresh_row *row,
                         const struct auth_audit_event *audit);
 
 /* Revokes every not yet revoked token of a family; *count gets how many. */

@@ -110,6 +110,47 @@ enum cj_status auth_store_token_insert(struct cj_db_conn *conn,
     return cj_db_query(conn, sql, params, 8, false, NULL);
 }
 
+/*
+ * The audit event is $1..$7 and the token $8..$15. Every data-modifying
+ * WITH clause runs to completion whether or not the INSERT reads it, and
+ * the single statement commits or rolls back as a whole.
+ */
+#define LOGIN_RECORD_SQL                                                       \
+    "WITH audit AS (" AUTH_AUDIT_INSERT_SQL "), touched AS (UPDATE "           \
+    "auth.users SET last_login_at = now() WHERE id = $10::uuid) "              \
+    "INSERT INTO auth.refresh_tokens (id, family_id, user_id, session_id, "    \
+    "token_hash, issued_at, expires_at, family_expires_at) VALUES ($8::uuid, " \
+    "$9::uuid, $10::uuid, nullif($11, ''), $12, "                              \
+    "to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), " \
+    "to_timestamp($15::bigint / 1000.0))"
+#define LOGIN_RECORD_PARAMS (AUTH_AUDIT_PARAM_COUNT + 8)
+
+enum cj_status auth_store_login_record(struct cj_db_conn *conn,
+                                       const struct auth_refresh_row *row,
+                                       const struct auth_audit_event *audit)
+{
+    char issued[AUTH_INT_PARAM_SIZE];
+    char expires[AUTH_INT_PARAM_SIZE];
+    char family_expires[AUTH_INT_PARAM_SIZE];
+    struct cj_db_param params[LOGIN_RECORD_PARAMS];
+
+    auth_audit_params(audit, params);
+    params[AUTH_AUDIT_PARAM_COUNT + 0] = CJ_DB_TEXT(row->id);
+    params[AUTH_AUDIT_PARAM_COUNT + 1] = CJ_DB_TEXT(row->family_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 2] = CJ_DB_TEXT(row->user_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 3] = CJ_DB_TEXT(row->session_id);
+    params[AUTH_AUDIT_PARAM_COUNT + 4] =
+        CJ_DB_BIN(row->token_hash, sizeof(row->token_hash));
+    params[AUTH_AUDIT_PARAM_COUNT + 5] =
+        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), row->issued_at_ms));
+    params[AUTH_AUDIT_PARAM_COUNT + 6] = CJ_DB_TEXT(
+        auth_int_param(expires, sizeof(expires), row->expires_at_ms));
+    params[AUTH_AUDIT_PARAM_COUNT + 7] = CJ_DB_TEXT(auth_int_param(
+        family_expires, sizeof(family_expires), row->family_expires_at_ms));
+    return cj_db_query(conn, LOGIN_RECORD_SQL, params, LOGIN_RECORD_PARAMS,
+                       false, NULL);
+}
+
 enum cj_status auth_store_token_find(struct cj_db_conn *conn,
                                      const unsigned char *hash,
                                      struct auth_refresh_row *out)

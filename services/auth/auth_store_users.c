@@ -176,16 +176,6 @@ enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
     return cj_db_query(conn, sql, params, 2, false, NULL);
 }
 
-enum cj_status auth_store_user_touch_login(struct cj_db_conn *conn,
-                                           const char *user_id)
-{
-    static const char sql[] =
-        "UPDATE auth.users SET last_login_at = now() WHERE id = $1::uuid";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
-
-    return cj_db_query(conn, sql, params, 1, false, NULL);
-}
-
 enum cj_status auth_store_user_replace_wrapped_key(
     struct cj_db_conn *conn, const char *user_id,
     const unsigned char *old_wrapped, size_t old_len,

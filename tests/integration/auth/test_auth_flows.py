@@ -134,6 +134,28 @@ class Login(unittest.TestCase):
         self.assertEqual(after - before, 1)
         self.assertEqual(stack.sql(query), stored)
 
+    def test_login_writes_token_time_and_audit(self):
+        user = "user_id = '%s'" % self.user_id
+        tokens_before = stack.sql(
+            "SELECT count(*) FROM auth.refresh_tokens WHERE " + user)
+        _, err = stack.login(self.name, self.password)
+        self.assertIsNone(err, err)
+        [[tokens_after]] = stack.sql(
+            "SELECT count(*) FROM auth.refresh_tokens WHERE " + user)
+        self.assertEqual(int(tokens_after), int(tokens_before[0][0]) + 1)
+        [[last_login]] = stack.sql(
+            "SELECT last_login_at IS NOT NULL FROM auth.users WHERE id = '%s'"
+            % self.user_id)
+        self.assertEqual(last_login, "t")
+        [[family, session]] = stack.sql(
+            "SELECT detail->>'family_id', detail->>'session' FROM "
+            "auth.audit_events WHERE event = 'login.success' AND " + user)
+        [[newest_family]] = stack.sql(
+            "SELECT family_id FROM auth.refresh_tokens WHERE " + user +
+            " ORDER BY issued_at DESC, id LIMIT 1")
+        self.assertEqual(family, newest_family)
+        self.assertEqual(session, "false")
+
     def test_unknown_and_wrong_same_error_one_verification(self):
         before = stack.metric("auth_password_verifications_total")
         _, wrong = stack.login(self.name, self.password + "x")
