@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "db.h"
 #include "itest.h"
@@ -248,6 +249,54 @@ static void test_terminated_connection_reopens(void **state)
     free(pid);
     free(new_pid);
     cj_db_pool_free(killer);
+    cj_db_pool_free(p);
+}
+
+/* Returns the connection's gssencmode as libpq resolved it. */
+static const char *conn_gssencmode(struct cj_db_conn *c, char *out, size_t size)
+{
+    PQconninfoOption *options = PQconninfo(cj_db_pgconn(c));
+    assert_non_null(options);
+    out[0] = '\0';
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "gssencmode") == 0 && o->val != NULL) {
+            snprintf(out, size, "%s", o->val);
+        }
+    }
+    PQconninfoFree(options);
+    return out;
+}
+
+static void test_gss_encryption_off_by_default(void **state)
+{
+    (void)state;
+    char mode[16];
+    assert_null(getenv("PGGSSENCMODE"));
+    struct cj_db_pool *p = new_pool(1, 0);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_string_equal(conn_gssencmode(c, mode, sizeof(mode)), "disable");
+    cj_db_release(c);
+    cj_db_pool_free(p);
+}
+
+static void test_dsn_gssencmode_wins(void **state)
+{
+    (void)state;
+    char dsn[512];
+    char mode[16];
+    snprintf(dsn, sizeof(dsn), "%s gssencmode=prefer", admin_dsn);
+    struct cj_db_options o = {.dsn = dsn,
+                              .pool_size = 1,
+                              .connect_timeout_s = 5,
+                              .acquire_timeout_ms = 5000,
+                              .application_name = "cerrojo-test-db"};
+    struct cj_db_pool *p = NULL;
+    assert_int_equal(cj_db_pool_new(&o, &p), CJ_OK);
+    struct cj_db_conn *c = NULL;
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    assert_string_equal(conn_gssencmode(c, mode, sizeof(mode)), "prefer");
+    cj_db_release(c);
     cj_db_pool_free(p);
 }
 
@@ -656,6 +705,8 @@ int main(void)
         cmocka_unit_test(test_terminated_connection_reopens),
         cmocka_unit_test(test_unreachable_server_is_unavailable),
         cmocka_unit_test(test_invalid_dsn_rejected),
+        cmocka_unit_test(test_gss_encryption_off_by_default),
+        cmocka_unit_test(test_dsn_gssencmode_wins),
         cmocka_unit_test(test_advisory_lock_excludes_other_session),
         cmocka_unit_test(test_threads_share_small_pool),
         cmocka_unit_test(test_statement_prepared_once_per_session),
