@@ -40,7 +40,7 @@ MEASUREMENTS = [
     ("x25519", "ceiling", "X25519 Diffie-Hellman, one thread per core"),
     ("pg-write", "ceiling", "Postgres single-row INSERT, each its own "
      "commit (libpq, one connection per thread)"),
-    ("pg-refresh-writes", "ceiling", "Postgres: one transaction of the 4 "
+    ("pg-refresh-writes", "ceiling", "Postgres: one transaction of the 3 "
      "row writes a refresh makes"),
     ("grpc-health", "ceiling", "gRPC Health/Check on auth (the project's "
      "gRPC framework, trivial unary call)"),
@@ -384,8 +384,9 @@ def main():
     w("")
     w("Each target is a ratio of two rates measured in this run (or an "
       "absolute bound). The refresh ceiling chains the signing rate and "
-      "the rate of Postgres transactions made of the 4 row writes a "
-      "refresh makes (mark used, insert successor, relink, audit event); "
+      "the rate of Postgres transactions made of the 3 row writes a "
+      "refresh makes (mark the token used with its successor's id, insert "
+      "the successor, audit event); "
       "the stateless ceiling chains the one-hop route with one X25519 "
       "(the server's side of an HPKE open).")
     w("")

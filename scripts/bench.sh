@@ -347,9 +347,10 @@ stack_flows() {
     measure one-hop http $CONNS_HTTP "$BENCH_SECONDS" "${g[@]}" --path /v1/bench/ping "${w[@]}"
     local dsn="host=127.0.0.1 port=$pg_port dbname=cerrojo user=postgres"
     measure pg-write pg-write $CONNS_PG "$BENCH_SECONDS" --pg "$dsn"
-    # The 4 row writes of a refresh (mark used, insert, relink, audit) in
-    # one transaction, as auth makes them.
-    measure pg-refresh-writes pg-write $CONNS_PG "$BENCH_SECONDS" --pg "$dsn" --pg-writes 4
+    # The 3 row writes of a refresh (mark the token used with its
+    # successor's id, insert the successor, audit event) in one
+    # transaction, as auth makes them.
+    measure pg-refresh-writes pg-write $CONNS_PG "$BENCH_SECONDS" --pg "$dsn" --pg-writes 3
     flood_flows
 }
 
