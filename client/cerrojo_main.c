@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "cjc_client.h"
+#include "cjc_keys.h"
 #include "cli_input.h"
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
@@ -470,6 +471,12 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
             if (cli->opts.n_pins == CJC_MAX_PINS) {
                 usage_error("at most 8 --pin options, got more at '%s'",
                             argv[i + 1]);
+                return -1;
+            }
+            struct cjc_error why = {0};
+            if (cjc_pin_check(argv[i + 1], why.message, sizeof(why.message)) !=
+                CJ_OK) {
+                usage_error("%s", why.message);
                 return -1;
             }
             cli->opts.pins[cli->opts.n_pins++] = argv[++i];

@@ -160,6 +160,17 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
         set_error(err, NULL, "invalid URL '%s'", opts->url);
         goto fail;
     }
+    if (opts->n_pins > CJC_MAX_PINS) {
+        set_error(err, NULL, "at most %d pins, got %zu", CJC_MAX_PINS,
+                  opts->n_pins);
+        rc = CJ_ERR_INVALID;
+        goto fail;
+    }
+    for (size_t i = 0; i < opts->n_pins; i++) {
+        rc = cjc_pin_check(opts->pins[i], err->message, sizeof(err->message));
+        if (rc != CJ_OK)
+            goto fail;
+    }
     memcpy(c->pins, opts->pins, sizeof(c->pins));
     c->n_pins = opts->n_pins;
     *out = c;
@@ -820,14 +831,16 @@ static enum cj_status credentials_call(struct cjc_client *c, const char *path,
             goto out;
         json_object_set_new(body, "client_secret", json_string(secret_text));
     }
-    /* A new login replaces the old session and tokens. */
-    json_object_del(c->state, "session");
-    json_object_del(c->state, "tokens");
-    c->dirty = true;
     rc = cjc_request(c, "POST", path, body, CJC_MODE_STATELESS, false, &result,
                      err);
     if (rc != CJ_OK)
         goto out;
+    /*
+     * Only a successful call replaces the old session and tokens: after a
+     * failed one they are still valid on the server, and the user needs
+     * them to go on or to log out.
+     */
+    json_object_del(c->state, "session");
     keep_tokens(c, result);
     if (stateful) {
         json_t *session = json_object_get(result, "session");

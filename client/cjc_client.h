@@ -75,7 +75,10 @@ cjc_register(struct cjc_client *client, const char *username, const char *email,
              const char *password, enum cjc_mode mode, json_t **out,
              struct cjc_error *err);
 
-/* Logs in by username or email; like cjc_register for the modes. */
+/*
+ * Logs in by username or email; like cjc_register for the modes. Both
+ * replace the stored session and tokens only when the call succeeds.
+ */
 CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
                                         const char *login, const char *password,
                                         enum cjc_mode mode, json_t **out,

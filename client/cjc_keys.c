@@ -12,6 +12,8 @@
 
 /* The JWS "typ" kms puts on key lists. */
 #define CJC_KEY_LIST_TYP "cerrojo-keys+jws"
+/* Maximum number of bytes of an invalid pin that an error message repeats. */
+#define CJC_PIN_ECHO_MAX 64
 
 static bool pinned(const char *thumbprint, const char *const *pins,
                    size_t n_pins)
@@ -20,6 +22,28 @@ static bool pinned(const char *thumbprint, const char *const *pins,
         if (strcmp(thumbprint, pins[i]) == 0)
             return true;
     return false;
+}
+
+enum cj_status cjc_pin_check(const char *pin, char *err, size_t errlen)
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    size_t digest_len = 0;
+    size_t len = strlen(pin);
+
+    /* The decoder rejects characters outside the alphabet and padding. */
+    if (len != CJ_JWK_THUMBPRINT_LEN ||
+        sodium_base642bin(digest, sizeof(digest), pin, len, NULL, &digest_len,
+                          NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        digest_len != sizeof(digest)) {
+        snprintf(err, errlen,
+                 "invalid pin '%.*s': expected a key-list signer's "
+                 "fingerprint, the %d-character base64url SHA-256 "
+                 "thumbprint that 'cerrojo keys' prints as \"signer\"",
+                 CJC_PIN_ECHO_MAX, pin, CJ_JWK_THUMBPRINT_LEN);
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
 }
 
 /* Reads one listed key; false when a field is missing or malformed. */

@@ -21,6 +21,15 @@ struct cjc_server_key {
 };
 
 /*
+ * Checks that pin is a well-formed signer fingerprint: an RFC 7638
+ * SHA-256 thumbprint in base64url without padding (43 characters), as
+ * `cerrojo keys` prints it. Returns CJ_ERR_INVALID with a message in err
+ * otherwise.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_pin_check(const char *pin, char *err,
+                                            size_t errlen);
+
+/*
  * Checks the body of GET /v1/keys: the JWS in "key_list_jws" (or the one
  * in "previous_key_list_jws" during a signer rotation) must verify with
  * the signer its payload names, that signer must be pinned when pins are

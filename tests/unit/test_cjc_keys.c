@@ -124,6 +124,42 @@ static void test_keys_rejects_unpinned_signer(void **state)
     free(jws);
 }
 
+static void test_pin_check_accepts_thumbprint(void **state)
+{
+    struct fixture *f = *state;
+    char err[256] = "";
+
+    assert_int_equal(cjc_pin_check(f->thumbprint, err, sizeof(err)), CJ_OK);
+    assert_string_equal(err, "");
+}
+
+static void test_pin_check_rejects_malformed_values(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "not base64!",
+        "",
+        /* 42 and 44 characters */
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        /* standard base64 alphabet, and padding */
+        "+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        /* the last character sets bits beyond the 32 bytes */
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[256] = "";
+        print_message("pin '%s'\n", bad[i]);
+        assert_int_equal(cjc_pin_check(bad[i], err, sizeof(err)),
+                         CJ_ERR_INVALID);
+        assert_non_null(strstr(err, "invalid pin"));
+        assert_non_null(strstr(err, "43-character base64url"));
+        assert_null(strstr(err, "not pinned"));
+    }
+}
+
 static void test_keys_rejects_altered_payload(void **state)
 {
     struct fixture *f = *state;
@@ -221,6 +257,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_accepts_pinned_signer),
         cmocka_unit_test(test_keys_rejects_unpinned_signer),
+        cmocka_unit_test(test_pin_check_accepts_thumbprint),
+        cmocka_unit_test(test_pin_check_rejects_malformed_values),
         cmocka_unit_test(test_keys_rejects_altered_payload),
         cmocka_unit_test(test_keys_rejects_expired_list),
         cmocka_unit_test(test_keys_rejects_list_without_active_key),

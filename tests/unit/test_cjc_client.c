@@ -1,0 +1,296 @@
+/*
+ * Tests for the client library's handling of its state file around calls
+ * that fail: a failed login must leave the stored session and tokens as
+ * they were. The server is a small HTTP responder on 127.0.0.1 that sends
+ * one fixed error status to every request.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+
+#include "cjc_client.h"
+#include "cjc_state.h"
+
+/* How long the responder waits in poll() before it checks its stop flag. */
+#define TEST_POLL_INTERVAL_MS 50
+/* Maximum connections one responder serves, so its thread always ends. */
+#define TEST_MAX_CONNECTIONS 16
+/* Maximum size of the request head that the responder reads, in bytes. */
+#define TEST_REQUEST_MAX 8192
+/* Maximum size of a state file that the tests compare, in bytes. */
+#define TEST_STATE_MAX 4096
+
+struct responder {
+    int listen_fd;
+    int port;
+    int status; /* HTTP status sent to every request */
+    atomic_bool stop;
+    int served;
+    pthread_t thread;
+};
+
+static char dir[] = "/tmp/cjc_client_XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    if (sodium_init() < 0)
+        return -1;
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Binds a TCP socket to a free port on 127.0.0.1 and returns the port. */
+static int bind_loopback(int *fd_out)
+{
+    struct sockaddr_in addr = {0};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    *fd_out = fd;
+    return ntohs(addr.sin_port);
+}
+
+/* Reads a request head and sends the fixed error with Connection: close. */
+static void answer(int fd, int status)
+{
+    char request[TEST_REQUEST_MAX];
+    char response[512];
+    size_t used = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    while (used < sizeof(request) - 1 &&
+           poll(&p, 1, TEST_POLL_INTERVAL_MS * 10) == 1) {
+        ssize_t n = read(fd, request + used, sizeof(request) - 1 - used);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        request[used] = '\0';
+        if (strstr(request, "\r\n\r\n") != NULL)
+            break;
+    }
+    const char *body = "{\"error\":{\"code\":\"test_error\","
+                       "\"message\":\"fixed test error\"}}";
+    int len = snprintf(response, sizeof(response),
+                       "HTTP/1.1 %d Test\r\nContent-Type: application/json\r\n"
+                       "Retry-After: 5\r\nContent-Length: %zu\r\n"
+                       "Connection: close\r\n\r\n%s",
+                       status, strlen(body), body);
+    if (write(fd, response, (size_t)len) != len)
+        fprintf(stderr, "responder: short write\n");
+}
+
+static void *respond_loop(void *arg)
+{
+    struct responder *r = arg;
+    struct pollfd p = {.fd = r->listen_fd, .events = POLLIN};
+
+    while (!atomic_load(&r->stop) && r->served < TEST_MAX_CONNECTIONS) {
+        if (poll(&p, 1, TEST_POLL_INTERVAL_MS) != 1)
+            continue;
+        int fd = accept(r->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        answer(fd, r->status);
+        close(fd);
+        r->served++;
+    }
+    return NULL;
+}
+
+static void responder_start(struct responder *r, int status)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = status;
+    r->port = bind_loopback(&r->listen_fd);
+    assert_int_equal(listen(r->listen_fd, 8), 0);
+    assert_int_equal(pthread_create(&r->thread, NULL, respond_loop, r), 0);
+}
+
+static void responder_stop(struct responder *r)
+{
+    atomic_store(&r->stop, true);
+    assert_int_equal(pthread_join(r->thread, NULL), 0);
+    close(r->listen_fd);
+}
+
+/* Writes a logged-in state file for url and stores its path in path. */
+static void write_logged_in_state(const char *url, const char *name, char *path,
+                                  size_t size)
+{
+    char err[256];
+    json_t *st = json_pack(
+        "{s:s,s:{s:s,s:s,s:s,s:I},s:{s:s,s:s,s:i,s:i}}", "url", url, "tokens",
+        "access_token", "access-token-value", "refresh_token",
+        "refresh-token-value", "user_id", "user-1", "access_expires_at_ms",
+        (json_int_t)4102444800000, "session", "id", "session-1", "epoch_key",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "epoch", 0, "seq", 3);
+
+    assert_non_null(st);
+    snprintf(path, size, "%s/%s.json", dir, name);
+    assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
+    json_decref(st);
+}
+
+/* Reads a whole small file into buf as a string and returns its length. */
+static size_t read_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+/*
+ * Logs in through a client on url with state_path and checks that the
+ * call fails with want_rc and that the state file is byte for byte the
+ * one from before.
+ */
+static void check_failed_login_keeps_state(const char *url,
+                                           const char *state_path,
+                                           enum cjc_mode mode,
+                                           enum cj_status want_rc,
+                                           long want_http_status)
+{
+    struct cjc_client_options opts = {.url = url, .state_path = state_path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    char before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    json_t *out = NULL;
+    size_t before_len = read_file(state_path, before, sizeof(before));
+
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_equal(
+        cjc_login(client, "user5", "wrong password", mode, &out, &err),
+        want_rc);
+    assert_null(out);
+    assert_int_equal(err.http_status, want_http_status);
+    assert_true(cjc_client_has_session(client));
+    cjc_client_close(client);
+
+    size_t after_len = read_file(state_path, after, sizeof(after));
+    assert_int_equal(after_len, before_len);
+    assert_string_equal(after, before);
+}
+
+static void test_login_rejected_keeps_tokens(void **state)
+{
+    (void)state;
+    struct responder r;
+    char url[64], path[256];
+
+    responder_start(&r, 401);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_logged_in_state(url, "rejected", path, sizeof(path));
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATELESS,
+                                   CJ_ERR_UNAUTHENTICATED, 401);
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATEFUL,
+                                   CJ_ERR_UNAUTHENTICATED, 401);
+    responder_stop(&r);
+    assert_true(r.served >= 2);
+}
+
+static void test_login_unavailable_keeps_tokens(void **state)
+{
+    (void)state;
+    struct responder r;
+    char url[64], path[256];
+
+    responder_start(&r, 503);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_logged_in_state(url, "unavailable", path, sizeof(path));
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATELESS,
+                                   CJ_ERR_UNAVAILABLE, 503);
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATEFUL,
+                                   CJ_ERR_UNAVAILABLE, 503);
+    responder_stop(&r);
+    assert_true(r.served >= 2);
+}
+
+static void test_login_unreachable_keeps_tokens(void **state)
+{
+    (void)state;
+    char url[64], path[256];
+    int fd;
+    /* Bound but not listening: a connection is refused at once. */
+    int port = bind_loopback(&fd);
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    json_t *before = NULL, *after = NULL;
+    char errbuf[256];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    write_logged_in_state(url, "unreachable", path, sizeof(path));
+    assert_int_equal(cjc_state_load(path, &before, errbuf, sizeof(errbuf)),
+                     CJ_OK);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_not_equal(
+        cjc_login(client, "user5", "password", CJC_MODE_STATELESS, &out, &err),
+        CJ_OK);
+    assert_int_equal(err.http_status, 0);
+    cjc_client_close(client);
+    close(fd);
+    assert_int_equal(cjc_state_load(path, &after, errbuf, sizeof(errbuf)),
+                     CJ_OK);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+}
+
+static void test_open_rejects_malformed_pin(void **state)
+{
+    (void)state;
+    char path[256];
+    struct cjc_client_options opts = {
+        .url = "http://127.0.0.1:1", .state_path = path, .n_pins = 1};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+
+    snprintf(path, sizeof(path), "%s/pin.json", dir);
+    opts.pins[0] = "not base64!";
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_INVALID);
+    assert_null(client);
+    assert_non_null(strstr(err.message, "invalid pin 'not base64!'"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_rejected_keeps_tokens),
+        cmocka_unit_test(test_login_unavailable_keeps_tokens),
+        cmocka_unit_test(test_login_unreachable_keeps_tokens),
+        cmocka_unit_test(test_open_rejects_malformed_pin),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
