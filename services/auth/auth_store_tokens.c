@@ -82,6 +82,36 @@ out:
     return rc;
 }
 
+/* Text forms of a token row's times; they must outlive its parameters. */
+struct token_row_times {
+    char issued[AUTH_INT_PARAM_SIZE];
+    char expires[AUTH_INT_PARAM_SIZE];
+    char family_expires[AUTH_INT_PARAM_SIZE];
+};
+
+/* Number of parameters token_row_params fills. */
+#define TOKEN_ROW_PARAMS 8
+
+/* Fills params[0..7] with a token row: id, family, user, session, hash,
+ * issued, expiry and family expiry, in that order. */
+static void token_row_params(const struct auth_refresh_row *row,
+                             struct token_row_times *times,
+                             struct cj_db_param *params)
+{
+    params[0] = CJ_DB_TEXT(row->id);
+    params[1] = CJ_DB_TEXT(row->family_id);
+    params[2] = CJ_DB_TEXT(row->user_id);
+    params[3] = CJ_DB_TEXT(row->session_id);
+    params[4] = CJ_DB_BIN(row->token_hash, sizeof(row->token_hash));
+    params[5] = CJ_DB_TEXT(auth_int_param(times->issued, sizeof(times->issued),
+                                          row->issued_at_ms));
+    params[6] = CJ_DB_TEXT(auth_int_param(
+        times->expires, sizeof(times->expires), row->expires_at_ms));
+    params[7] = CJ_DB_TEXT(auth_int_param(times->family_expires,
+                                          sizeof(times->family_expires),
+                                          row->family_expires_at_ms));
+}
+
 enum cj_status auth_store_token_insert(struct cj_db_conn *conn,
                                        const struct auth_refresh_row *row)
 {
@@ -91,23 +121,11 @@ enum cj_status auth_store_token_insert(struct cj_db_conn *conn,
         "VALUES ($1::uuid, $2::uuid, $3::uuid, nullif($4, ''), $5, "
         "to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), "
         "to_timestamp($8::bigint / 1000.0))";
-    char issued[AUTH_INT_PARAM_SIZE];
-    char expires[AUTH_INT_PARAM_SIZE];
-    char family_expires[AUTH_INT_PARAM_SIZE];
-    const struct cj_db_param params[] = {
-        CJ_DB_TEXT(row->id),
-        CJ_DB_TEXT(row->family_id),
-        CJ_DB_TEXT(row->user_id),
-        CJ_DB_TEXT(row->session_id),
-        CJ_DB_BIN(row->token_hash, sizeof(row->token_hash)),
-        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), row->issued_at_ms)),
-        CJ_DB_TEXT(
-            auth_int_param(expires, sizeof(expires), row->expires_at_ms)),
-        CJ_DB_TEXT(auth_int_param(family_expires, sizeof(family_expires),
-                                  row->family_expires_at_ms)),
-    };
+    struct token_row_times times;
+    struct cj_db_param params[TOKEN_ROW_PARAMS];
 
-    return cj_db_query(conn, sql, params, 8, false, NULL);
+    token_row_params(row, &times, params);
+    return cj_db_query(conn, sql, params, TOKEN_ROW_PARAMS, false, NULL);
 }
 
 /*
@@ -123,30 +141,17 @@ enum cj_status auth_store_token_insert(struct cj_db_conn *conn,
     "$9::uuid, $10::uuid, nullif($11, ''), $12, "                              \
     "to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), " \
     "to_timestamp($15::bigint / 1000.0))"
-#define LOGIN_RECORD_PARAMS (AUTH_AUDIT_PARAM_COUNT + 8)
+#define LOGIN_RECORD_PARAMS (AUTH_AUDIT_PARAM_COUNT + TOKEN_ROW_PARAMS)
 
 enum cj_status auth_store_login_record(struct cj_db_conn *conn,
                                        const struct auth_refresh_row *row,
                                        const struct auth_audit_event *audit)
 {
-    char issued[AUTH_INT_PARAM_SIZE];
-    char expires[AUTH_INT_PARAM_SIZE];
-    char family_expires[AUTH_INT_PARAM_SIZE];
+    struct token_row_times times;
     struct cj_db_param params[LOGIN_RECORD_PARAMS];
 
     auth_audit_params(audit, params);
-    params[AUTH_AUDIT_PARAM_COUNT + 0] = CJ_DB_TEXT(row->id);
-    params[AUTH_AUDIT_PARAM_COUNT + 1] = CJ_DB_TEXT(row->family_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 2] = CJ_DB_TEXT(row->user_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 3] = CJ_DB_TEXT(row->session_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 4] =
-        CJ_DB_BIN(row->token_hash, sizeof(row->token_hash));
-    params[AUTH_AUDIT_PARAM_COUNT + 5] =
-        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), row->issued_at_ms));
-    params[AUTH_AUDIT_PARAM_COUNT + 6] = CJ_DB_TEXT(
-        auth_int_param(expires, sizeof(expires), row->expires_at_ms));
-    params[AUTH_AUDIT_PARAM_COUNT + 7] = CJ_DB_TEXT(auth_int_param(
-        family_expires, sizeof(family_expires), row->family_expires_at_ms));
+    token_row_params(row, &times, params + AUTH_AUDIT_PARAM_COUNT);
     return cj_db_query(conn, LOGIN_RECORD_SQL, params, LOGIN_RECORD_PARAMS,
                        false, NULL);
 }
@@ -250,7 +255,7 @@ static enum cj_status update_one(struct cj_db_conn *conn, const char *sql,
     "to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), " \
     "to_timestamp($15::bigint / 1000.0) FROM "
 /* Parameters before the token id ($16) and the revoked successor ($17). */
-#define ROTATE_ROW_PARAMS (AUTH_AUDIT_PARAM_COUNT + 8)
+#define ROTATE_ROW_PARAMS (AUTH_AUDIT_PARAM_COUNT + TOKEN_ROW_PARAMS)
 
 enum cj_status auth_store_token_rotate(struct cj_db_conn *conn,
                                        const char *token_id,
@@ -270,24 +275,11 @@ enum cj_status auth_store_token_rotate(struct cj_db_conn *conn,
         "WHERE id = $16::uuid AND used_at IS NOT NULL AND "
         "EXISTS (SELECT 1 FROM revoked) RETURNING id) " ROTATE_INSERT
         "relinked";
-    char issued[AUTH_INT_PARAM_SIZE];
-    char expires[AUTH_INT_PARAM_SIZE];
-    char family_expires[AUTH_INT_PARAM_SIZE];
+    struct token_row_times times;
     struct cj_db_param params[ROTATE_ROW_PARAMS + 2];
 
     auth_audit_params(audit, params);
-    params[AUTH_AUDIT_PARAM_COUNT + 0] = CJ_DB_TEXT(next->id);
-    params[AUTH_AUDIT_PARAM_COUNT + 1] = CJ_DB_TEXT(next->family_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 2] = CJ_DB_TEXT(next->user_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 3] = CJ_DB_TEXT(next->session_id);
-    params[AUTH_AUDIT_PARAM_COUNT + 4] =
-        CJ_DB_BIN(next->token_hash, sizeof(next->token_hash));
-    params[AUTH_AUDIT_PARAM_COUNT + 5] =
-        CJ_DB_TEXT(auth_int_param(issued, sizeof(issued), next->issued_at_ms));
-    params[AUTH_AUDIT_PARAM_COUNT + 6] = CJ_DB_TEXT(
-        auth_int_param(expires, sizeof(expires), next->expires_at_ms));
-    params[AUTH_AUDIT_PARAM_COUNT + 7] = CJ_DB_TEXT(auth_int_param(
-        family_expires, sizeof(family_expires), next->family_expires_at_ms));
+    token_row_params(next, &times, params + AUTH_AUDIT_PARAM_COUNT);
     params[ROTATE_ROW_PARAMS] = CJ_DB_TEXT(token_id);
     if (revoked_successor_id == NULL) {
         return update_one(conn, first_use_sql, params, ROTATE_ROW_PARAMS + 1);
