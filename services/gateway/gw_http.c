@@ -25,6 +25,9 @@
  * NOTE: the 413 cannot go out earlier, because libmicrohttpd 0.9.75
  * refuses MHD_queue_response while a request body is still arriving. */
 #define GW_BODY_DISCARD_BYTES_MAX (256 * 1024)
+/* Shortest time between two gateway.body_deadline_exceeded warnings, so
+ * that many slow clients cannot flood the log. */
+#define GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS 10
 /* Room for a line of MHD's own error log. */
 #define GW_MHD_LOG_CHARS 512
 /* Room for the joined X-Forwarded-For values. */
@@ -213,6 +216,60 @@ static bool gw_accumulate(struct gw_request *req, const char *data, size_t size)
     return true;
 }
 
+/* Logs a cut body at most once per GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS,
+ * with the number of cuts since the last warning. */
+static void gw_log_body_deadline(const struct gw_request *req)
+{
+    static long long last_logged_s;
+    static long long cuts_since_log;
+    struct timespec now;
+    long long last;
+    long long cuts;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    cuts = __atomic_add_fetch(&cuts_since_log, 1, __ATOMIC_RELAXED);
+    last = __atomic_load_n(&last_logged_s, __ATOMIC_RELAXED);
+    if (last != 0 &&
+        now.tv_sec - last < GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS) {
+        return;
+    }
+    if (!__atomic_compare_exchange_n(&last_logged_s, &last,
+                                     (long long)now.tv_sec, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        return;
+    }
+    cuts = __atomic_exchange_n(&cuts_since_log, 0, __ATOMIC_RELAXED);
+    cj_log(CJ_LOG_WARN, "gateway.body_deadline_exceeded", req->request_id,
+           CJ_F_INT("deadline_s", GW_BODY_DEADLINE_SECONDS),
+           CJ_F_INT("connections_closed", cuts),
+           CJ_F_STR("client_ip", req->client_ip));
+}
+
+/*
+ * Returns true when the request has had its body for longer than
+ * GW_BODY_DEADLINE_SECONDS. Otherwise shortens MHD's idle timeout of this
+ * connection to the time left, so that a client that stops sending is also
+ * dropped at the deadline and not GW_CONNECTION_IDLE_SECONDS after its last
+ * byte. gw_send() restores the idle timeout for the next request.
+ */
+static bool gw_body_deadline_passed(struct MHD_Connection *conn,
+                                    const struct gw_request *req)
+{
+    double elapsed = gw_elapsed_seconds(&req->started);
+    unsigned left_s;
+
+    if (elapsed >= GW_BODY_DEADLINE_SECONDS) {
+        return true;
+    }
+    /* Rounded up: MHD counts whole seconds and 0 would mean no timeout. */
+    left_s = (unsigned)(GW_BODY_DEADLINE_SECONDS - elapsed) + 1;
+    if (left_s < GW_CONNECTION_IDLE_SECONDS) {
+        (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                        left_s);
+    }
+    return false;
+}
+
 /* ---- writing the response ---- */
 
 static bool gw_add_headers(const struct gw_context *ctx,
@@ -294,6 +351,8 @@ static enum MHD_Result gw_send(const struct gw_context *ctx,
     }
     hr->req.status = reply->status;
     hr->answered = true;
+    (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                    (unsigned)GW_CONNECTION_IDLE_SECONDS);
     result = MHD_queue_response(conn, reply->status, response);
     MHD_destroy_response(response);
     return result;
@@ -318,6 +377,7 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
         }
         *con_cls = hr;
         if (gw_pipeline_begin(ctx, &hr->req, &hr->reply)) {
+            (void)gw_body_deadline_passed(conn, &hr->req);
             return MHD_YES;
         }
         /* A response queued before the body is read makes MHD close the
@@ -331,6 +391,13 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
     }
     if (hr->reply.ready && !hr->answered && *upload_data_size == 0) {
         return gw_send(ctx, conn, hr);
+    }
+    /* NOTE: no 408 here, because libmicrohttpd 0.9.75 refuses
+     * MHD_queue_response while the body is still arriving, so closing the
+     * connection is the only way to end a request whose body is late. */
+    if (*upload_data_size > 0 && gw_body_deadline_passed(conn, &hr->req)) {
+        gw_log_body_deadline(&hr->req);
+        return MHD_NO;
     }
     if (hr->answered || hr->reply.ready) {
         /* Data after an early response: drop it. */
@@ -478,6 +545,12 @@ static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
     if (ipv6) {
         flags |= MHD_USE_IPv6;
     }
+    /* NOTE: libmicrohttpd 0.9.75 has no deadline for the request line and
+     * headers. Its idle timeout restarts on every byte, so a client that
+     * trickles header bytes keeps a connection and its thread until it
+     * stops. GW_BODY_DEADLINE_SECONDS covers only the body. Where the port
+     * is reachable by untrusted clients, run the gateway behind a proxy
+     * that buffers whole requests and enforces a header timeout. */
     return MHD_start_daemon(
         flags, port, NULL, NULL, admin ? gw_admin_access : gw_api_access,
         (void *)ctx, MHD_OPTION_EXTERNAL_LOGGER, gw_mhd_log, NULL,

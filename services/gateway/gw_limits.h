@@ -44,6 +44,11 @@
 #define GW_CONNECTIONS_MAX         512
 #define GW_CONNECTIONS_PER_IP_MAX  64
 #define GW_CONNECTION_IDLE_SECONDS 15
+/* Time a request has to deliver its whole body, counted from the first
+ * call of the access handler for it (the headers are in). The idle
+ * timeout restarts on every byte, so without this a client sending one
+ * byte every few seconds would hold its connection and thread forever. */
+#define GW_BODY_DEADLINE_SECONDS 10
 
 /* gzip of sealed response envelopes above this size, when accepted. */
 #define GW_GZIP_THRESHOLD_BYTES 1024

@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -584,6 +585,109 @@ class RedisDownTest(unittest.TestCase):
                 gw.stop()
                 os.unlink(gw.log.name)
             redis.remove()
+
+
+# The gateway's GW_BODY_DEADLINE_SECONDS.
+BODY_DEADLINE_SECONDS = 10
+# Maximum time a body-deadline test waits for the gateway to close a
+# connection, in seconds.
+BODY_TEST_SECONDS = 20
+
+
+def slow_body_headers(length):
+    return (b"POST /v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % length)
+
+
+def closed_by_peer(sock):
+    """Returns True when the peer has closed `sock` (reads nothing)."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+
+
+class BodyDeadlineTest(unittest.TestCase):
+    """Every request body must arrive within the gateway's deadline."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.gw.stop()
+        finally:
+            os.unlink(cls.gw.log.name)
+
+    def test_trickled_and_stalled_bodies_are_cut(self):
+        # One client sends a byte every second, the other one byte and
+        # then nothing; both declared 1000 bytes.
+        trickle = socket.create_connection(("127.0.0.1", self.gw.port))
+        stalled = socket.create_connection(("127.0.0.1", self.gw.port))
+        closed_after = {}
+        start = time.monotonic()
+
+        try:
+            trickle.sendall(slow_body_headers(1000) + b"{")
+            stalled.sendall(slow_body_headers(1000) + b"{")
+            sent = 1
+            while (len(closed_after) < 2 and
+                   time.monotonic() - start < BODY_TEST_SECONDS):
+                time.sleep(0.2)
+                elapsed = time.monotonic() - start
+                if "trickle" not in closed_after and elapsed >= sent:
+                    try:
+                        trickle.sendall(b" ")
+                        sent += 1
+                    except (BrokenPipeError, ConnectionResetError):
+                        closed_after["trickle"] = elapsed
+                for name, sock in (("trickle", trickle),
+                                   ("stalled", stalled)):
+                    if name not in closed_after and closed_by_peer(sock):
+                        closed_after[name] = elapsed
+        finally:
+            trickle.close()
+            stalled.close()
+
+        self.assertIn("trickle", closed_after)
+        self.assertIn("stalled", closed_after)
+        # Cut at the first byte after the deadline: about 1 s late at most.
+        self.assertGreaterEqual(closed_after["trickle"],
+                                BODY_DEADLINE_SECONDS - 1)
+        self.assertLess(closed_after["trickle"], BODY_DEADLINE_SECONDS + 3)
+        # Cut by the shortened idle timeout, before the 15 s one.
+        self.assertGreaterEqual(closed_after["stalled"],
+                                BODY_DEADLINE_SECONDS - 1)
+        self.assertLess(closed_after["stalled"], BODY_DEADLINE_SECONDS + 3)
+        self.assertIn("gateway.body_deadline_exceeded", self.gw.log_text())
+        self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
+
+    def test_steady_upload_under_deadline_is_answered(self):
+        body = b"{" + b" " * 598 + b"}"
+        piece = 30
+        with socket.create_connection(("127.0.0.1", self.gw.port),
+                                      timeout=BODY_TEST_SECONDS) as sock:
+            sock.sendall(slow_body_headers(len(body)))
+            # 20 pieces every 0.25 s: about 5 s, half the deadline.
+            for offset in range(0, len(body), piece):
+                sock.sendall(body[offset:offset + piece])
+                time.sleep(0.25)
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        status_line = data.split(b"\r\n", 1)[0]
+        # The whole body was read and checked: an empty object is not an
+        # envelope, so the gateway returns 400 as it does to a fast client.
+        self.assertEqual(status_line, b"HTTP/1.1 400 Bad Request")
 
 
 if __name__ == "__main__":
