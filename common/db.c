@@ -34,6 +34,12 @@
 #define CJ_DB_FNV_OFFSET 14695981039346656037ULL
 #define CJ_DB_FNV_PRIME  1099511628211ULL
 
+/*
+ * During an outage every request fails to connect, so the event is
+ * rate-limited (across all pools of the process).
+ */
+static struct cj_log_limit connect_failed_limit = CJ_LOG_LIMIT_INIT;
+
 /* One statement prepared on a connection's server session. */
 struct cj_db_statement {
     char *sql;     /* owned copy of the text; NULL once stale */
@@ -256,12 +262,13 @@ static enum cj_status conn_open(struct cj_db_conn *c)
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
         set_conn_error(c, "08001",
                        c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        cj_log(CJ_LOG_WARN, "db.connect_failed", NULL,
-               CJ_F_STR("error", c->error));
+        cj_log_limited(&connect_failed_limit, CJ_LOG_WARN, "db.connect_failed",
+                       NULL, CJ_F_STR("error", c->error));
         PQfinish(c->pg);
         c->pg = NULL;
         return CJ_ERR_UNAVAILABLE;
     }
+    cj_log_recovered(&connect_failed_limit, "db.connect_recovered", NULL);
     PQsetNoticeProcessor(c->pg, log_notice, NULL);
     if (p->statement_timeout_ms > 0) {
         char sql[64];

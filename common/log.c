@@ -40,6 +40,62 @@ bool cj_log_enabled(enum cj_log_level level)
     return (int)level >= atomic_load(&log_min_level);
 }
 
+bool cj_log_limit_hit(struct cj_log_limit *limit, long long now_ms,
+                      long long interval_ms, long long *suppressed)
+{
+    bool log_now = false;
+
+    *suppressed = 0;
+    pthread_mutex_lock(&limit->mutex);
+    if (!atomic_load(&limit->failing)) {
+        atomic_store(&limit->failing, true);
+        limit->failures = 1;
+        limit->suppressed = 0;
+        limit->last_logged_ms = now_ms;
+        log_now = true;
+    } else {
+        limit->failures++;
+        if (now_ms - limit->last_logged_ms >= interval_ms) {
+            *suppressed = limit->suppressed;
+            limit->suppressed = 0;
+            limit->last_logged_ms = now_ms;
+            log_now = true;
+        } else {
+            limit->suppressed++;
+        }
+    }
+    pthread_mutex_unlock(&limit->mutex);
+    return log_now;
+}
+
+bool cj_log_limit_clear(struct cj_log_limit *limit, long long *failures)
+{
+    bool was_failing = false;
+
+    *failures = 0;
+    /* The common case, a success with no open streak, takes no lock. */
+    if (!atomic_load(&limit->failing))
+        return false;
+    pthread_mutex_lock(&limit->mutex);
+    if (atomic_load(&limit->failing)) {
+        atomic_store(&limit->failing, false);
+        *failures = limit->failures;
+        limit->failures = 0;
+        limit->suppressed = 0;
+        was_failing = true;
+    }
+    pthread_mutex_unlock(&limit->mutex);
+    return was_failing;
+}
+
+long long cj_log_monotonic_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 void cj_log_set_fd(int fd)
 {
     atomic_store(&log_fd, fd);

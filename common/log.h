@@ -6,6 +6,8 @@
 #ifndef CJ_LOG_H
 #define CJ_LOG_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -66,6 +68,77 @@ struct cj_log_field {
         }                                                                      \
     } while (0)
 #endif
+
+/* Minimum time between two lines of one rate-limited event, in ms. */
+#define CJ_LOG_REPEAT_INTERVAL_MS 10000
+
+/*
+ * A limiter for one call site that would otherwise log the same failure
+ * on every request during an outage. The first failure of a streak is
+ * logged, then at most one line per interval, each with the number of
+ * repeats left out since the previous line. The end of the streak is
+ * logged once with the number of failures. Declare one per call site as
+ * `static struct cj_log_limit name = CJ_LOG_LIMIT_INIT;`. Thread-safe.
+ */
+struct cj_log_limit {
+    pthread_mutex_t mutex;
+    atomic_bool failing;      /* a failure was recorded since the last clear */
+    long long last_logged_ms; /* monotonic time of the last line logged */
+    long long suppressed;     /* repeats not logged since that line */
+    long long failures;       /* failures since the streak began */
+};
+
+#define CJ_LOG_LIMIT_INIT                                                      \
+    {                                                                          \
+        .mutex = PTHREAD_MUTEX_INITIALIZER                                     \
+    }
+
+/*
+ * Records one failure at now_ms (monotonic). Returns true when the caller
+ * should log it: the first failure of a streak, or the first one at least
+ * interval_ms after the previous logged line. *suppressed then receives
+ * the number of repeats that were not logged in between.
+ */
+bool cj_log_limit_hit(struct cj_log_limit *limit, long long now_ms,
+                      long long interval_ms, long long *suppressed);
+
+/*
+ * Ends a streak after a success. Returns true once per streak, with
+ * *failures set to its number of failures, so the caller logs the
+ * recovery. Without an open streak it costs one atomic load.
+ */
+bool cj_log_limit_clear(struct cj_log_limit *limit, long long *failures);
+
+/* Returns CLOCK_MONOTONIC in milliseconds. */
+long long cj_log_monotonic_ms(void);
+
+/*
+ * Logs like cj_log, limited by limit (a struct cj_log_limit *), and adds
+ * the field "suppressed_repeats". It takes at least one field.
+ */
+#define cj_log_limited(limit, level, event, request_id, ...)                   \
+    do {                                                                       \
+        long long cj_log_suppressed_ = 0;                                      \
+        if (cj_log_limit_hit((limit), cj_log_monotonic_ms(),                   \
+                             CJ_LOG_REPEAT_INTERVAL_MS,                        \
+                             &cj_log_suppressed_)) {                           \
+            cj_log((level), (event), (request_id), __VA_ARGS__,                \
+                   CJ_F_INT("suppressed_repeats", cj_log_suppressed_));        \
+        }                                                                      \
+    } while (0)
+
+/*
+ * Ends the streak of limit after a success and, when one was open, logs
+ * event at CJ_LOG_INFO with the field "failures".
+ */
+#define cj_log_recovered(limit, event, request_id)                             \
+    do {                                                                       \
+        long long cj_log_failures_ = 0;                                        \
+        if (cj_log_limit_clear((limit), &cj_log_failures_)) {                  \
+            cj_log(CJ_LOG_INFO, (event), (request_id),                         \
+                   CJ_F_INT("failures", cj_log_failures_));                    \
+        }                                                                      \
+    } while (0)
 
 /* Sets the service name and minimum level; call once at start. */
 void cj_log_init(const char *service, enum cj_log_level min_level);

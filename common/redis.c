@@ -28,6 +28,13 @@
 /* EVALSHA, the SHA-1 and numkeys come before the script's own arguments. */
 #define CJ_REDIS_EVAL_PREFIX 3
 
+/*
+ * During an outage every request fails the same way, so these events are
+ * rate-limited per call site (across all pools of the process).
+ */
+static struct cj_log_limit connect_failed_limit = CJ_LOG_LIMIT_INIT;
+static struct cj_log_limit command_failed_limit = CJ_LOG_LIMIT_INIT;
+
 struct cj_redis_conn {
     struct cj_redis_pool *pool;
     redisContext *ctx;
@@ -195,8 +202,9 @@ static enum cj_status context_open(struct cj_redis_conn *c)
     if (c->ctx == NULL || c->ctx->err != 0) {
         set_last_error("cannot connect to Redis at %s:%d: %s", p->host, p->port,
                        c->ctx ? c->ctx->errstr : "out of memory");
-        cj_log(CJ_LOG_WARN, "redis.connect_failed", NULL,
-               CJ_F_STR("error", last_error));
+        cj_log_limited(&connect_failed_limit, CJ_LOG_WARN,
+                       "redis.connect_failed", NULL,
+                       CJ_F_STR("error", last_error));
         drop_context(c);
         return CJ_ERR_UNAVAILABLE;
     }
@@ -208,6 +216,7 @@ static enum cj_status context_open(struct cj_redis_conn *c)
                        p->host, p->port, c->ctx->errstr);
         goto out;
     }
+    cj_log_recovered(&connect_failed_limit, "redis.connect_recovered", NULL);
     st = p->password != NULL ? authenticate(c) : CJ_OK;
 
 out:
@@ -344,13 +353,15 @@ enum cj_status cj_redis_conn_command(struct cj_redis_conn *conn, int argc,
         set_last_error(timed_out ? "Redis at %s:%d: command timed out: %s"
                                  : "Redis at %s:%d: connection failed: %s",
                        p->host, p->port, conn->ctx->errstr);
-        cj_log(CJ_LOG_WARN, "redis.command_failed", NULL,
-               CJ_F_STR("error", last_error));
+        cj_log_limited(&command_failed_limit, CJ_LOG_WARN,
+                       "redis.command_failed", NULL,
+                       CJ_F_STR("error", last_error));
         /* A reply that arrives late would desynchronize the context. */
         drop_context(conn);
         return timed_out ? CJ_ERR_TIMEOUT : CJ_ERR_UNAVAILABLE;
     }
     *reply = r;
+    cj_log_recovered(&command_failed_limit, "redis.command_recovered", NULL);
 
     if (word_is(argv[0], argvlen[0], "MULTI") ||
         word_is(argv[0], argvlen[0], "WATCH")) {

@@ -45,7 +45,11 @@ static void call_init(struct cj_rpc_call *call, struct auth_call *ac)
 static void call_finish(struct cj_rpc_call *call, const struct auth_call *ac,
                         enum cj_status rc)
 {
+    /* During an outage every call fails alike, so log at most one per 10 s. */
+    static struct cj_log_limit failed_limit = CJ_LOG_LIMIT_INIT;
+
     if (rc == CJ_OK) {
+        cj_log_recovered(&failed_limit, "auth.calls_recovered", ac->request_id);
         return;
     }
     if (ac->error[0] != '\0') {
@@ -59,9 +63,10 @@ static void call_finish(struct cj_rpc_call *call, const struct auth_call *ac,
     }
     if (rc == CJ_ERR_INTERNAL || rc == CJ_ERR_NOMEM ||
         rc == CJ_ERR_UNAVAILABLE || rc == CJ_ERR_TIMEOUT) {
-        cj_log(CJ_LOG_ERROR, "auth.call_failed", ac->request_id,
-               CJ_F_STR("method", cj_rpc_call_path(call)),
-               CJ_F_STR("status", cj_status_name(rc)));
+        cj_log_limited(&failed_limit, CJ_LOG_ERROR, "auth.call_failed",
+                       ac->request_id,
+                       CJ_F_STR("method", cj_rpc_call_path(call)),
+                       CJ_F_STR("status", cj_status_name(rc)));
     }
 }
 

@@ -35,11 +35,15 @@ int64_t auth_monotonic_ms(void)
 enum cj_status auth_db_acquire(struct auth_service *svc, const char *request_id,
                                struct cj_db_conn **out)
 {
+    static struct cj_log_limit unavailable_limit = CJ_LOG_LIMIT_INIT;
     enum cj_status rc = cj_db_acquire(svc->db, -1, out);
 
+    /* One line per request would flood the log during an outage. */
     if (rc != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "auth.db_unavailable", request_id,
-               CJ_F_STR("status", cj_status_name(rc)));
+        cj_log_limited(&unavailable_limit, CJ_LOG_ERROR, "auth.db_unavailable",
+                       request_id, CJ_F_STR("status", cj_status_name(rc)));
+    } else {
+        cj_log_recovered(&unavailable_limit, "auth.db_recovered", request_id);
     }
     return rc;
 }
