@@ -224,8 +224,8 @@ static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK) {
         return rc;
     }
-    auth_new_refresh_make(svc, st->user.id, st->session_id, NULL, 0,
-                          auth_now_ms(), &st->refresh);
+    auth_new_refresh_make(svc, &st->access, st->user.id, st->session_id, NULL,
+                          0, auth_now_ms(), &st->refresh);
     rc = persist(svc, call, st);
     if (rc != CJ_OK) {
         return rc;

@@ -1,8 +1,10 @@
 /*
  * Logout. The durable records come first, in one transaction. The refresh
  * family (with `all`, every live token of the user) is revoked. The access
- * token's jti and the session (with `all`, the user's revocation time) are
- * written to auth.revocations, with the audit event. Then
+ * token's jti, the jti of every access token issued from the family that
+ * may still be live (another copy of the client may have refreshed), and
+ * the session (with `all`, the user's revocation time) are written to
+ * auth.revocations, with the audit event. Then
  * session's cache and sessions are updated. Every step is idempotent, so
  * a second logout, or a retry after a failed cache update, is harmless.
  */
@@ -30,6 +32,8 @@ struct logout_state {
     char session_id[AUTH_SESSION_ID_MAX + 1];
     int64_t now_ms;
     unsigned revoked_tokens;
+    struct auth_revoked_access *family_access; /* malloc */
+    size_t family_access_count;
 };
 
 /* The token whose family to revoke, when it belongs to the caller. */
@@ -85,6 +89,12 @@ static enum cj_status revoke_one(struct auth_service *svc,
         if (rc == CJ_OK) {
             rc = auth_store_family_revoke(conn, st->family_token.family_id,
                                           "logout", &st->revoked_tokens);
+        }
+        if (rc == CJ_OK) {
+            rc = auth_store_family_access_revoke(
+                conn, st->family_token.family_id, svc->cfg.access_ttl_s,
+                svc->cfg.jwt_leeway_s, &st->family_access,
+                &st->family_access_count);
         }
     } else if (st->session_id[0] != '\0') {
         /* A stateful logout may omit the refresh token: the families of
@@ -193,6 +203,11 @@ static enum cj_status update_session_service(struct auth_service *svc,
         rc = auth_session_revoke_token(svc, call->request_id, caller->token_id,
                                        caller->token_expires_at);
     }
+    for (size_t i = 0; rc == CJ_OK && i < st->family_access_count; i++) {
+        rc = auth_session_revoke_token(svc, call->request_id,
+                                       st->family_access[i].token_id,
+                                       st->family_access[i].expires_at);
+    }
     return rc;
 }
 
@@ -213,7 +228,7 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     }
     rc = find_family(svc, call, req, &st);
     if (rc != CJ_OK) {
-        return rc;
+        goto out;
     }
     /* The session to end: the family's, else the one the request came on. */
     if (st.has_family && st.family_token.session_id[0] != '\0') {
@@ -229,15 +244,19 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
         rc = update_session_service(svc, call, req->all, &st);
     }
     if (rc != CJ_OK) {
-        return rc;
+        goto out;
     }
     *out = malloc(sizeof(**out));
     if (*out == NULL) {
-        return CJ_ERR_NOMEM;
+        rc = CJ_ERR_NOMEM;
+        goto out;
     }
     cerrojo__v1__logout_response__init(*out);
     cj_log(CJ_LOG_INFO, "auth.logged_out", call->request_id,
            CJ_F_STR("user_id", st.user_id), CJ_F_BOOL("all", req->all),
-           CJ_F_INT("revoked_tokens", st.revoked_tokens));
-    return CJ_OK;
+           CJ_F_INT("revoked_tokens", st.revoked_tokens),
+           CJ_F_INT("revoked_access_tokens", st.family_access_count));
+out:
+    free(st.family_access);
+    return rc;
 }

@@ -30,6 +30,8 @@ struct refresh_state {
     int64_t user_revoked_at_ms;
     enum auth_refresh_action action;
     unsigned revoked_count;
+    struct auth_revoked_access *family_access; /* malloc */
+    size_t family_access_count;
     struct auth_access_token access;
     struct auth_new_refresh next;
 };
@@ -92,9 +94,10 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
     char *detail_json = NULL;
     enum cj_status rc;
 
-    auth_new_refresh_make(svc, st->token.user_id, st->token.session_id,
-                          st->token.family_id, st->token.family_expires_at_ms,
-                          auth_now_ms(), &st->next);
+    auth_new_refresh_make(svc, &st->access, st->token.user_id,
+                          st->token.session_id, st->token.family_id,
+                          st->token.family_expires_at_ms, auth_now_ms(),
+                          &st->next);
     rc = auth_audit_event_make(
         call, AUTH_EVENT_REFRESH, st->token.user_id, st->token.session_id,
         json_pack("{s:s, s:b}", "family_id", st->token.family_id, "grace_retry",
@@ -116,9 +119,10 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
 }
 
 /*
- * Revokes the family of a reused token and records its session as
- * revoked. Only the first revocation of a family writes the audit event,
- * so a burst of replays leaves one refresh_reuse event.
+ * Revokes the family of a reused token and records its session and the
+ * access tokens issued from it as revoked. Only the first revocation of a
+ * family writes the audit event, so a burst of replays leaves one refresh_reuse
+ * event.
  */
 static enum cj_status revoke_family(struct auth_service *svc,
                                     struct auth_call *call,
@@ -133,7 +137,10 @@ static enum cj_status revoke_family(struct auth_service *svc,
     if (rc != CJ_OK || st->revoked_count == 0) {
         return rc;
     }
-    if (st->token.session_id[0] != '\0') {
+    rc = auth_store_family_access_revoke(
+        conn, st->token.family_id, svc->cfg.access_ttl_s, svc->cfg.jwt_leeway_s,
+        &st->family_access, &st->family_access_count);
+    if (rc == CJ_OK && st->token.session_id[0] != '\0') {
         rc = auth_store_revocation_put(
             conn, AUTH_REVOKED_SESSION, st->token.session_id, st->token.user_id,
             now_ms,
@@ -192,14 +199,39 @@ out:
     return rc;
 }
 
-/* Reports a reuse and deletes the family's session. */
+/* Sends the family's revoked access tokens to session's cache. */
+static void cache_family_access(struct auth_service *svc,
+                                struct auth_call *call,
+                                const struct refresh_state *st)
+{
+    for (size_t i = 0; i < st->family_access_count; i++) {
+        enum cj_status rc = auth_session_revoke_token(
+            svc, call->request_id, st->family_access[i].token_id,
+            st->family_access[i].expires_at);
+
+        if (rc != CJ_OK) {
+            /* TODO: the durable row is written, but the cache gets it only
+             * when it is next reloaded, which happens only after Redis
+             * lost it; until then the token passes IsRevoked. */
+            cj_log(CJ_LOG_ERROR, "auth.token_revoke_failed", call->request_id,
+                   CJ_F_STR("user_id", st->token.user_id),
+                   CJ_F_STR("status", cj_status_name(rc)));
+            return;
+        }
+    }
+}
+
+/* Reports a reuse, revokes the family's access tokens in session's cache
+ * and deletes the family's session. */
 static void after_reuse(struct auth_service *svc, struct auth_call *call,
                         const struct refresh_state *st)
 {
     cj_log(CJ_LOG_WARN, "auth.refresh_reuse", call->request_id,
            CJ_F_STR("user_id", st->token.user_id),
            CJ_F_STR("family_id", st->token.family_id),
-           CJ_F_INT("revoked_tokens", st->revoked_count));
+           CJ_F_INT("revoked_tokens", st->revoked_count),
+           CJ_F_INT("revoked_access_tokens", st->family_access_count));
+    cache_family_access(svc, call, st);
     if (st->revoked_count > 0 && st->token.session_id[0] != '\0') {
         enum cj_status rc =
             auth_session_delete(svc, call->request_id, st->token.session_id);
@@ -273,6 +305,7 @@ out:
     if (st != NULL) {
         auth_access_token_clear(&st->access);
         auth_new_refresh_clear(&st->next);
+        free(st->family_access);
         free(st);
     }
     auth_metrics_inc(svc->m.refreshes, result);

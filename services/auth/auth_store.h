@@ -334,6 +334,23 @@ auth_store_revocation_put(struct cj_db_conn *conn,
                           const char *user_id, int64_t revoked_at_ms,
                           int64_t expires_at_ms);
 
+/* An access token revoked with its refresh family: jti and exp. */
+struct auth_revoked_access {
+    char token_id[AUTH_UUID_TEXT_SIZE];
+    int64_t expires_at; /* Unix seconds, the token's exp at the latest */
+};
+
+/*
+ * Records as revoked the access token issued with each token of a family
+ * (the refresh row's id is that token's jti) that may still be live: exp is
+ * taken as the row's issue second plus access_ttl_s, and the row is kept
+ * leeway_s longer. *out (malloc, free it) gets every such token, including
+ * those an earlier call recorded, so a retry can resend them to the cache.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_family_access_revoke(
+    struct cj_db_conn *conn, const char *family_id, int64_t access_ttl_s,
+    int64_t leeway_s, struct auth_revoked_access **out, size_t *count);
+
 /*
  * Lists unexpired revocations after the key (after_kind, after_subject),
  * in key order, up to limit; *count gets how many. after_subject NULL

@@ -52,6 +52,63 @@ enum cj_status auth_store_revocation_put(struct cj_db_conn *conn,
     return cj_db_query(conn, sql, params, 5, false, NULL);
 }
 
+enum cj_status
+auth_store_family_access_revoke(struct cj_db_conn *conn, const char *family_id,
+                                int64_t access_ttl_s, int64_t leeway_s,
+                                struct auth_revoked_access **out, size_t *count)
+{
+    /* The no-op update makes RETURNING include rows already recorded. */
+    static const char sql[] =
+        "WITH live AS (SELECT id::text AS jti, user_id, "
+        "floor(extract(epoch FROM issued_at))::bigint + $2::bigint AS exp "
+        "FROM auth.refresh_tokens WHERE family_id = $1::uuid) "
+        "INSERT INTO auth.revocations (kind, subject, user_id, revoked_at, "
+        "expires_at) SELECT 'token', jti, user_id, now(), "
+        "to_timestamp(exp + $3::bigint) FROM live "
+        "WHERE to_timestamp(exp + $3::bigint) > now() "
+        "ON CONFLICT (kind, subject) DO UPDATE SET kind = excluded.kind "
+        "RETURNING subject, "
+        "ceil(extract(epoch FROM expires_at))::bigint - $3::bigint";
+    char ttl[AUTH_INT_PARAM_SIZE];
+    char leeway[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(family_id),
+        CJ_DB_TEXT(auth_int_param(ttl, sizeof(ttl), access_ttl_s)),
+        CJ_DB_TEXT(auth_int_param(leeway, sizeof(leeway), leeway_s)),
+    };
+    struct auth_revoked_access *rows = NULL;
+    PGresult *res = NULL;
+    int n = 0;
+    enum cj_status rc;
+
+    *out = NULL;
+    *count = 0;
+    rc = cj_db_query(conn, sql, params, 3, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    n = PQntuples(res);
+    rows = calloc(n > 0 ? (size_t)n : 1, sizeof(*rows));
+    if (rows == NULL) {
+        rc = CJ_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < n && rc == CJ_OK; i++) {
+        rc = auth_row_text(res, i, 0, rows[i].token_id,
+                           sizeof(rows[i].token_id));
+        rows[i].expires_at = auth_row_int64(res, i, 1);
+    }
+    if (rc == CJ_OK) {
+        *out = rows;
+        *count = (size_t)n;
+        rows = NULL;
+    }
+out:
+    free(rows);
+    PQclear(res);
+    return rc;
+}
+
 static enum auth_revocation_kind kind_from_name(const char *name)
 {
     if (strcmp(name, "session") == 0) {

@@ -33,17 +33,18 @@ void auth_access_token_clear(struct auth_access_token *token)
     }
 }
 
-void auth_new_refresh_make(struct auth_service *svc, const char *user_id,
-                           const char *session_id, const char *family_id,
-                           int64_t family_expires_at_ms, int64_t now_ms,
-                           struct auth_new_refresh *out)
+void auth_new_refresh_make(struct auth_service *svc,
+                           const struct auth_access_token *access,
+                           const char *user_id, const char *session_id,
+                           const char *family_id, int64_t family_expires_at_ms,
+                           int64_t now_ms, struct auth_new_refresh *out)
 {
     struct auth_refresh_row *row = &out->row;
     int64_t family_end;
 
     memset(out, 0, sizeof(*out));
     auth_refresh_token_new(out->text, row->token_hash);
-    auth_uuid_new(row->id);
+    snprintf(row->id, sizeof(row->id), "%s", access->jti);
     if (family_id == NULL) {
         auth_uuid_new(row->family_id);
         family_end = now_ms + svc->cfg.family_ttl_s * 1000;

@@ -42,12 +42,16 @@ void auth_access_token_clear(struct auth_access_token *token);
 /*
  * Makes a refresh token. family_id NULL starts a new family whose absolute
  * expiry is now plus the family lifetime; otherwise the token joins that
- * family and never outlives family_expires_at_ms.
+ * family and never outlives family_expires_at_ms. The row's id is the jti
+ * of the access token issued with it, so revoking a family can revoke its
+ * access tokens too; make the row after signing, so that the row's
+ * issued_at is not earlier than the token's iat.
  */
-void auth_new_refresh_make(struct auth_service *svc, const char *user_id,
-                           const char *session_id, const char *family_id,
-                           int64_t family_expires_at_ms, int64_t now_ms,
-                           struct auth_new_refresh *out);
+void auth_new_refresh_make(struct auth_service *svc,
+                           const struct auth_access_token *access,
+                           const char *user_id, const char *session_id,
+                           const char *family_id, int64_t family_expires_at_ms,
+                           int64_t now_ms, struct auth_new_refresh *out);
 
 /* Wipes the token text. */
 void auth_new_refresh_clear(struct auth_new_refresh *refresh);

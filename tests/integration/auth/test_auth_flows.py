@@ -394,6 +394,23 @@ class Refresh(unittest.TestCase):
                          % first.user_id)
         self.assertEqual(rows, [["1"]])
 
+    def test_reuse_revokes_family_access_tokens(self):
+        first, err, name, password = stack.register()
+        self.assertIsNone(err)
+        other, err = stack.login(name, password)
+        self.assertIsNone(err)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        _, err = stack.refresh(first.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        for tokens in (first, second):
+            info, err = stack.introspect(tokens.access_token)
+            self.assertIsNone(err)
+            self.assertFalse(info.active)
+        info, err = stack.introspect(other.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+
 
 class Logout(unittest.TestCase):
     def test_logout_then_refresh_and_introspect_fail(self):
@@ -428,6 +445,28 @@ class Logout(unittest.TestCase):
                          "kind = 'token' AND subject = '%s'"
                          % caller["token-id"])
         self.assertEqual(rows, [["1"]])
+
+    def test_logout_revokes_access_token_refreshed_elsewhere(self):
+        # Device B holds a copy of A's tokens and refreshes; A logs out
+        # with the refresh token it still holds.
+        first, err, name, password = stack.register()
+        self.assertIsNone(err)
+        other, err = stack.login(name, password)
+        self.assertIsNone(err)
+        caller = stack.caller_for(first)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=first.refresh_token), caller)
+        self.assertIsNone(err, err)
+        info, err = stack.introspect(second.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        _, err = stack.refresh(second.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        info, err = stack.introspect(other.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
 
     def test_logout_all_invalidates_every_device(self):
         first, err, name, password = stack.register(
@@ -492,6 +531,26 @@ class RevocationCache(unittest.TestCase):
         self.assertIsNone(err)
         self.assertFalse(info.active)
         info, err = stack.introspect(live.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+
+    def test_family_revocation_survives_flush(self):
+        first, err, name, password = stack.register()
+        self.assertIsNone(err)
+        other, err = stack.login(name, password)
+        self.assertIsNone(err)
+        caller = stack.caller_for(first)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=first.refresh_token), caller)
+        self.assertIsNone(err, err)
+        stack.redis("FLUSHALL")
+        stack.wait_cache_loaded()
+        info, err = stack.introspect(second.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        info, err = stack.introspect(other.access_token)
         self.assertIsNone(err)
         self.assertTrue(info.active)
 
