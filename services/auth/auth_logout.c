@@ -1,10 +1,10 @@
 /*
  * Logout. The durable records come first, in one transaction. The refresh
  * family (with `all`, every live token of the user) is revoked. The access
- * token's jti, the jti of every access token issued from the family that
- * may still be live (another copy of the client may have refreshed), and
- * the session (with `all`, the user's revocation time) are written to
- * auth.revocations, with the audit event. Then
+ * token's jti and the session (with `all`, the user's revocation time) are
+ * written to auth.revocations, with the audit event. So is every access
+ * token issued from the family that may still be live, because another
+ * copy of the client may have refreshed. Then
  * session's cache and sessions are updated. Every step is idempotent, so
  * a second logout, or a retry after a failed cache update, is harmless.
  */

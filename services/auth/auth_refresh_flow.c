@@ -211,8 +211,8 @@ static void cache_family_access(struct auth_service *svc,
 
         if (rc != CJ_OK) {
             /* TODO: the durable row is written, but the cache gets it only
-             * when it is next reloaded, which happens only after Redis
-             * lost it; until then the token passes IsRevoked. */
+             * at its next reload, after Redis loses it. Until then the
+             * token passes IsRevoked. */
             cj_log(CJ_LOG_ERROR, "auth.token_revoke_failed", call->request_id,
                    CJ_F_STR("user_id", st->token.user_id),
                    CJ_F_STR("status", cj_status_name(rc)));

@@ -44,7 +44,7 @@ void auth_access_token_clear(struct auth_access_token *token);
  * expiry is now plus the family lifetime; otherwise the token joins that
  * family and never outlives family_expires_at_ms. The row's id is the jti
  * of the access token issued with it, so revoking a family can revoke its
- * access tokens too; make the row after signing, so that the row's
+ * access tokens too. Make the row after signing, so that the row's
  * issued_at is not earlier than the token's iat.
  */
 void auth_new_refresh_make(struct auth_service *svc,
