@@ -21,6 +21,9 @@
 #define GW_PROBE_INTERVAL_SECONDS 5
 /* Deadline of one probe, in milliseconds. */
 #define GW_PROBE_DEADLINE_MS 1000
+/* Deadline of the probe /readyz sends before it reports a backend down, in
+ * milliseconds: short, because the readiness request waits for it. */
+#define GW_READYZ_PROBE_DEADLINE_MS 500
 /* Largest message the gateway accepts from a backend, in bytes. */
 #define GW_BACKEND_MESSAGE_BYTES_MAX (1024 * 1024)
 
@@ -112,7 +115,7 @@ static void gw_state_set(int *slot, int state, const char *name)
 }
 
 static void gw_probe_backend(struct gw_backends *backends,
-                             enum gw_backend backend)
+                             enum gw_backend backend, int64_t deadline_ms)
 {
     Grpc__Health__V1__HealthCheckRequest request =
         GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -123,7 +126,7 @@ static void gw_probe_backend(struct gw_backends *backends,
     status = cj_rpc_client_call(
         backends->clients[backend], "/grpc.health.v1.Health/Check",
         &request.base, &grpc__health__v1__health_check_response__descriptor,
-        NULL, GW_PROBE_DEADLINE_MS, &response, NULL, NULL);
+        NULL, deadline_ms, &response, NULL, NULL);
     if (status == CJ_OK &&
         ((Grpc__Health__V1__HealthCheckResponse *)response)->status ==
             GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
@@ -136,7 +139,7 @@ static void gw_probe_backend(struct gw_backends *backends,
 static void gw_probe_all(struct gw_backends *backends)
 {
     for (int b = GW_BACKEND_KMS; b < GW_BACKEND_COUNT; b++) {
-        gw_probe_backend(backends, b);
+        gw_probe_backend(backends, b, GW_PROBE_DEADLINE_MS);
     }
     if (backends->redis_probe != NULL) {
         gw_state_set(&backends->redis_state,
@@ -280,7 +283,17 @@ grpc_status_code gw_backend_call(struct gw_backends *backends,
     if (status == CJ_OK) {
         return GRPC_STATUS_OK;
     }
-    if (status == CJ_ERR_UNAVAILABLE || status == CJ_ERR_TIMEOUT) {
+    /* Only a failure to reach the backend marks it down. A retry-after
+     * trailer shows that the backend itself sent the status to shed load
+     * (auth's password gate does so under a login burst), so it is busy,
+     * not down.
+     * NOTE: gRPC C core 1.51 reports a status the server sent and one it
+     * generated locally (connection refused, deadline) alike. So an
+     * UNAVAILABLE or DEADLINE_EXCEEDED without that trailer still marks
+     * the backend down here, and gw_backends_state() probes it again
+     * before /readyz reports it down. */
+    if ((status == CJ_ERR_UNAVAILABLE || status == CJ_ERR_TIMEOUT) &&
+        result.retry_after_s == 0) {
         gw_state_set(&backends->states[rpc->backend], GW_DEP_DOWN,
                      gw_backend_name(rpc->backend));
     }
@@ -296,7 +309,13 @@ const char *gw_backends_state(struct gw_backends *backends, const char *name)
         state = __atomic_load_n(&backends->redis_state, __ATOMIC_RELAXED);
     } else {
         for (int b = GW_BACKEND_KMS; b < GW_BACKEND_COUNT; b++) {
-            if (strcmp(name, gw_backend_name(b)) == 0) {
+            if (strcmp(name, gw_backend_name(b)) != 0) {
+                continue;
+            }
+            state = __atomic_load_n(&backends->states[b], __ATOMIC_RELAXED);
+            if (state == GW_DEP_DOWN) {
+                /* The mark may come from a failed call or an old probe. */
+                gw_probe_backend(backends, b, GW_READYZ_PROBE_DEADLINE_MS);
                 state = __atomic_load_n(&backends->states[b], __ATOMIC_RELAXED);
             }
         }

@@ -71,8 +71,10 @@ grpc_status_code gw_backend_call(struct gw_backends *backends,
                                  ProtobufCMessage **response, char *detail,
                                  size_t detail_size, unsigned *retry_after_s);
 
-/* The last known state of a dependency for /readyz: "up", "down",
- * "clock_skew" or "unknown". `name` is "kms", "session", "auth" or "redis". */
+/* Returns the state of a dependency for /readyz: "up", "down",
+ * "clock_skew" or "unknown". A backend last seen down is probed again with
+ * a short Health/Check first, so a stale mark is not reported. `name` is
+ * "kms", "session", "auth" or "redis". */
 const char *gw_backends_state(struct gw_backends *backends, const char *name);
 
 #endif

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 import unittest
+from concurrent import futures
+
+import grpc
 
 GATEWAY = None
 SECURITY_HEADERS = {
@@ -585,6 +588,100 @@ class RedisDownTest(unittest.TestCase):
                 gw.stop()
                 os.unlink(gw.log.name)
             redis.remove()
+
+
+# HealthCheckResponse{status: SERVING} in protobuf wire format.
+HEALTH_SERVING = b"\x08\x01"
+# Maximum time a readiness test waits for the gateway's first probe.
+FIRST_PROBE_SECONDS = 10
+
+
+class SheddingBackend:
+    """A gRPC server on a free loopback port that reports SERVING to
+    grpc.health.v1.Health/Check and rejects every other method with
+    UNAVAILABLE, with a retry-after-seconds trailer when `retry_after` is
+    set, like a service shedding load."""
+
+    def __init__(self, retry_after):
+        self.retry_after = retry_after
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((self,))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.addr = "127.0.0.1:%d" % self.port
+        self.server.start()
+
+    def service(self, details):
+        if details.method == "/grpc.health.v1.Health/Check":
+            return grpc.unary_unary_rpc_method_handler(
+                lambda request, context: HEALTH_SERVING)
+        return grpc.unary_unary_rpc_method_handler(self.shed)
+
+    def shed(self, request, context):
+        if self.retry_after:
+            context.set_trailing_metadata(
+                (("retry-after-seconds", str(self.retry_after)),))
+        context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
+
+    def stop(self):
+        self.server.stop(0).wait()
+
+
+class ReadinessTest(unittest.TestCase):
+    """/readyz distinguishes a busy backend from a stopped one."""
+
+    def start(self, retry_after):
+        backend = SheddingBackend(retry_after)
+        self.addCleanup(backend.stop)
+        gw = Gateway({"CERROJO_KMS_ADDR": backend.addr,
+                      "CERROJO_GATEWAY_RPC_DEADLINE_MS": "500"})
+        self.addCleanup(os.unlink, gw.log.name)
+        self.addCleanup(gw.stop)
+        deadline = time.monotonic() + FIRST_PROBE_SECONDS
+        while self.kms_state(gw) != "up" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.kms_state(gw), "up")
+        return backend, gw
+
+    @staticmethod
+    def kms_state(gw):
+        _, _, data = gw.request("GET", "/readyz")
+        return json.loads(data)["dependencies"]["kms"]
+
+    @staticmethod
+    def kms_marked_down(gw):
+        for line in gw.log_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (entry.get("event") == "gateway.dependency_state" and
+                    entry.get("dependency") == "kms" and
+                    entry.get("state") == "down"):
+                return True
+        return False
+
+    def test_shedding_backend_stays_up(self):
+        _, gw = self.start(retry_after=2)
+        status, _, _ = gw.request("GET", "/v1/keys")
+        self.assertEqual(status, 503)
+        self.assertEqual(self.kms_state(gw), "up")
+        self.assertFalse(self.kms_marked_down(gw))
+
+    def test_unavailable_without_retry_after_is_probed(self):
+        # The call marks kms down, but /readyz probes it first and finds
+        # it serving.
+        _, gw = self.start(retry_after=0)
+        status, _, _ = gw.request("GET", "/v1/keys")
+        self.assertEqual(status, 503)
+        self.assertEqual(self.kms_state(gw), "up")
+
+    def test_stopped_backend_turns_readiness_down(self):
+        backend, gw = self.start(retry_after=2)
+        backend.stop()
+        status, _, _ = gw.request("GET", "/v1/keys")
+        self.assertEqual(status, 503)
+        self.assertEqual(self.kms_state(gw), "down")
+        self.assertTrue(self.kms_marked_down(gw))
 
 
 # The gateway's GW_BODY_DEADLINE_SECONDS.
