@@ -434,6 +434,14 @@ static void gw_api_completed(void *cls, struct MHD_Connection *conn,
     }
     req = &hr->req;
     seconds = gw_elapsed_seconds(&req->started);
+    /* While a body arrives the idle timeout is shortened to the time left
+     * to the body deadline, so a timeout before any response is a cut by
+     * that deadline (a late chunk is logged where it is rejected). */
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && !hr->answered &&
+        (req->chunked ||
+         (req->has_content_length && req->content_length > 0))) {
+        gw_log_body_deadline(req);
+    }
     gw_methods_format(req->method, method, sizeof(method));
     gw_metrics_record_request(req->route ? gw_route_index(req->route)
                                          : (size_t)-1,
