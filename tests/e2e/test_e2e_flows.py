@@ -156,6 +156,21 @@ class Stateless(unittest.TestCase):
         status, _, err = stale.run("refresh")
         self.assertNotEqual(status, 0)
 
+    def test_logout_revokes_copy_that_refreshed(self):
+        client, name = new_user("--stateless")
+        other = e2e.Client(stack)
+        other.ok("login", "--login", name, "--password-file",
+                 client.password_file, "--stateless")
+        copy = client.copy_state()
+        copy.ok("refresh")
+        client.ok("logout")
+        # The copy's access token came from the same refresh family.
+        status, _, err = copy.run("me")
+        self.assertNotEqual(status, 0)
+        self.assertIn("invalid_token", err)
+        # Another device of the same user keeps its own family.
+        other.ok("me")
+
     def register_fails(self, username, email, password):
         """Registers with the given values; returns the client's stderr."""
         client = e2e.Client(stack)
@@ -309,7 +324,11 @@ class RefreshReuse(unittest.TestCase):
         status, _, err = thief.run("refresh")
         self.assertNotEqual(status, 0)
         self.assertIn("invalid_token", err)
-        # The whole family is revoked, the legitimate successor too.
+        # The whole family is revoked, the legitimate successor too, and
+        # so is the access token that came with it.
+        status, _, err = client.run("me")
+        self.assertNotEqual(status, 0)
+        self.assertIn("invalid_token", err)
         status, _, _ = client.run("refresh")
         self.assertNotEqual(status, 0)
         rows = stack.sql("SELECT count(*) FROM auth.audit_events "
