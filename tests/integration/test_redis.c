@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "log.h"
 #include "redis.h"
 
 static const char *redis_host;
@@ -278,6 +279,76 @@ static void test_unreachable_redis_is_unavailable(void **state)
     cj_redis_pool_free(p);
 }
 
+/* Counts the lines of text that contain needle. */
+static int count_lines_with(const char *text, const char *needle)
+{
+    int count = 0;
+
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+        const char *hit = strstr(line, needle);
+        if (hit != NULL && hit < line + len)
+            count++;
+        line += len + (end != NULL ? 1 : 0);
+    }
+    return count;
+}
+
+static void test_outage_logs_first_failure_and_recovery(void **state)
+{
+    (void)state;
+    /* Bound but not listening, so every connect is refused at once. */
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t addr_len = sizeof(addr);
+    int closed_fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int attempts = 20;
+    const char *ping[] = {"PING"};
+    redisReply *r = NULL;
+    char text[16384];
+
+    assert_true(closed_fd >= 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(closed_fd, (struct sockaddr *)&addr, sizeof(addr)),
+                     0);
+    assert_int_equal(
+        getsockname(closed_fd, (struct sockaddr *)&addr, &addr_len), 0);
+
+    /* A success first ends any streak that earlier tests left open. */
+    struct cj_redis_pool *good = new_pool(1);
+    assert_int_equal(run(good, &r, 1, ping), CJ_OK);
+    freeReplyObject(r);
+    r = NULL;
+    cj_redis_pool_free(good);
+
+    FILE *log_file = tmpfile();
+    assert_non_null(log_file);
+    cj_log_init("test_redis", CJ_LOG_INFO);
+    cj_log_set_fd(fileno(log_file));
+    struct cj_redis_pool *down =
+        new_pool_at("127.0.0.1", ntohs(addr.sin_port), 1);
+    for (int i = 0; i < attempts; i++)
+        assert_int_equal(run(down, &r, 1, ping), CJ_ERR_UNAVAILABLE);
+    cj_redis_pool_free(down);
+    good = new_pool(1);
+    assert_int_equal(run(good, &r, 1, ping), CJ_OK);
+    freeReplyObject(r);
+    cj_redis_pool_free(good);
+    cj_log_set_fd(2);
+    close(closed_fd);
+
+    rewind(log_file);
+    size_t n = fread(text, 1, sizeof(text) - 1, log_file);
+    text[n] = '\0';
+    fclose(log_file);
+    assert_int_equal(count_lines_with(text, "\"redis.connect_failed\""), 1);
+    assert_int_equal(count_lines_with(text, "\"suppressed_repeats\":0"), 1);
+    assert_int_equal(count_lines_with(text, "\"redis.connect_recovered\""), 1);
+    char failures[32];
+    snprintf(failures, sizeof(failures), "\"failures\":%d", attempts);
+    assert_int_equal(count_lines_with(text, failures), 1);
+}
+
 static int cleanup_keys(void **state)
 {
     (void)state;
@@ -311,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_acquire_times_out_when_pool_busy),
         cmocka_unit_test(test_reconnects_after_redis_restart),
         cmocka_unit_test(test_unreachable_redis_is_unavailable),
+        cmocka_unit_test(test_outage_logs_first_failure_and_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup_keys);
 }
