@@ -25,9 +25,6 @@
  * NOTE: the 413 cannot go out earlier, because libmicrohttpd 0.9.75
  * refuses MHD_queue_response while a request body is still arriving. */
 #define GW_BODY_DISCARD_BYTES_MAX (256 * 1024)
-/* Shortest time between two gateway.body_deadline_exceeded warnings, so
- * that many slow clients cannot flood the log. */
-#define GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS 10
 /* Room for a line of MHD's own error log. */
 #define GW_MHD_LOG_CHARS 512
 /* Room for the joined X-Forwarded-For values. */
@@ -216,41 +213,26 @@ static bool gw_accumulate(struct gw_request *req, const char *data, size_t size)
     return true;
 }
 
-/* Logs a cut body at most once per GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS,
- * with the number of cuts since the last warning. */
+/* Logs a request cut by the body deadline, at most one line per
+ * CJ_LOG_REPEAT_INTERVAL_MS, so that many slow clients cannot flood the
+ * log. */
 static void gw_log_body_deadline(const struct gw_request *req)
 {
-    static long long last_logged_s;
-    static long long cuts_since_log;
-    struct timespec now;
-    long long last;
-    long long cuts;
+    static struct cj_log_limit limit = CJ_LOG_LIMIT_INIT;
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    cuts = __atomic_add_fetch(&cuts_since_log, 1, __ATOMIC_RELAXED);
-    last = __atomic_load_n(&last_logged_s, __ATOMIC_RELAXED);
-    if (last != 0 &&
-        now.tv_sec - last < GW_BODY_DEADLINE_LOG_INTERVAL_SECONDS) {
-        return;
-    }
-    if (!__atomic_compare_exchange_n(&last_logged_s, &last,
-                                     (long long)now.tv_sec, false,
-                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-        return;
-    }
-    cuts = __atomic_exchange_n(&cuts_since_log, 0, __ATOMIC_RELAXED);
-    cj_log(CJ_LOG_WARN, "gateway.body_deadline_exceeded", req->request_id,
-           CJ_F_INT("deadline_s", GW_BODY_DEADLINE_SECONDS),
-           CJ_F_INT("connections_closed", cuts),
-           CJ_F_STR("client_ip", req->client_ip));
+    cj_log_limited(&limit, CJ_LOG_WARN, "gateway.body_deadline_exceeded",
+                   req->request_id,
+                   CJ_F_INT("deadline_s", GW_BODY_DEADLINE_SECONDS),
+                   CJ_F_STR("client_ip", req->client_ip));
 }
 
 /*
- * Returns true when the request has had its body for longer than
- * GW_BODY_DEADLINE_SECONDS. Otherwise shortens MHD's idle timeout of this
- * connection to the time left, so that a client that stops sending is also
- * dropped at the deadline and not GW_CONNECTION_IDLE_SECONDS after its last
- * byte. gw_send() restores the idle timeout for the next request.
+ * Returns true when GW_BODY_DEADLINE_SECONDS have passed since the first
+ * call of the access handler for this request. Otherwise shortens MHD's idle
+ * timeout of this connection to the time left, so that a client that stops
+ * sending is also dropped at the deadline and not GW_CONNECTION_IDLE_SECONDS
+ * after its last byte. gw_send() restores the idle timeout for the next
+ * request.
  */
 static bool gw_body_deadline_passed(struct MHD_Connection *conn,
                                     const struct gw_request *req)
