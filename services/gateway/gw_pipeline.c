@@ -337,6 +337,7 @@ static void gw_handle_plain_rpc(const struct gw_context *ctx,
                                .user_agent = req->user_agent,
                                .request_id = req->request_id};
     grpc_status_code code;
+    unsigned retry_after_s = 0;
 
     request = calloc(1, rpc->request->sizeof_message);
     if (request == NULL) {
@@ -346,9 +347,12 @@ static void gw_handle_plain_rpc(const struct gw_context *ctx,
     }
     rpc->request->message_init(request);
     code = gw_backend_call(ctx->backends, rpc, &caller, request, &response,
-                           detail, sizeof(detail), NULL);
+                           detail, sizeof(detail), &retry_after_s);
     if (code != GRPC_STATUS_OK) {
         gw_reply_backend_error(req, reply, code, detail);
+        /* The backend's own wait when it sent one; 0 leaves the gateway's
+         * default Retry-After. */
+        reply->retry_after = retry_after_s;
         goto out;
     }
     json = gw_json_from_message(response);

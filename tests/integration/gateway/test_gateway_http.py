@@ -662,8 +662,10 @@ class ReadinessTest(unittest.TestCase):
 
     def test_shedding_backend_stays_up(self):
         _, gw = self.start(retry_after=2)
-        status, _, _ = gw.request("GET", "/v1/keys")
+        status, headers, _ = gw.request("GET", "/v1/keys")
         self.assertEqual(status, 503)
+        # The backend's wait is passed on to the client.
+        self.assertEqual(headers.get("retry-after"), "2")
         self.assertEqual(self.kms_state(gw), "up")
         self.assertFalse(self.kms_marked_down(gw))
 
