@@ -217,6 +217,20 @@ class Stateless(unittest.TestCase):
         self.assertIn("invalid_credentials", err_wrong)
         self.assertIn("invalid_credentials", err_unknown)
 
+    def test_failed_login_keeps_saved_state(self):
+        for mode in ("--stateless", "--stateful"):
+            with self.subTest(mode=mode):
+                client, name = new_user(mode)
+                before = client.saved_state()
+                client.set_password("Wrong-Password-4242")
+                status, _, err = client.run(
+                    "login", "--login", name, "--password-file",
+                    client.password_file, mode)
+                self.assertNotEqual(status, 0)
+                self.assertIn("invalid_credentials", err)
+                self.assertEqual(client.saved_state(), before)
+                self.assertEqual(client.ok("me")["username"], name)
+
 
 class LoginThrottle(unittest.TestCase):
     def throttle(self, login):
@@ -431,6 +445,14 @@ class Keys(unittest.TestCase):
             "--pin", "A" * 43, "keys")
         self.assertNotEqual(status, 0)
         self.assertIn("not pinned", err)
+
+    def test_malformed_pin_reported_invalid(self):
+        client = e2e.Client(stack)
+        status, _, err = client.run("--pin", "not base64!", "keys")
+        self.assertEqual(status, 2)
+        self.assertIn("invalid pin 'not base64!'", err)
+        self.assertIn("43-character base64url", err)
+        self.assertNotIn("not pinned", err)
 
     def test_jwks_served(self):
         import urllib.request
