@@ -232,12 +232,13 @@ def main():
       "comes from that one run on the machine described here.".format(
           meta.get("date", "?"), meta.get("commit", "?")))
     w("")
-    w("**Read these numbers as noisy.** The machine's {} cores were shared "
-      "with other developers' builds and tests during the run (load average "
-      "{} when it started), and the load generator runs on the same cores "
-      "as the services it drives. Ratios taken within one run are more "
-      "telling than absolute rates; rerun on an idle machine before quoting "
-      "any figure.".format(meta.get("nproc", "?"), meta.get("loadavg", "?")))
+    w("**Read these numbers as one run on a shared VM.** The machine's {} "
+      "cores ran the services, Postgres, Redis and the load generator "
+      "together, and other tenants of the host may have taken a share (load "
+      "average {} when the run started). Ratios taken within one run are "
+      "more telling than absolute rates. Rerun on an idle machine before "
+      "quoting any figure.".format(meta.get("nproc", "?"),
+                                   meta.get("loadavg", "?")))
     w("")
 
     w("## Method")
