@@ -419,13 +419,14 @@ enum cj_status auth_get_profile(struct auth_service *svc,
                                 struct auth_call *call,
                                 Cerrojo__V1__Profile **out)
 {
-    struct auth_user user;
+    struct auth_user_public user;
     struct entry_list list = {0};
     struct cj_db_conn *conn = NULL;
     Cerrojo__V1__Profile *profile = NULL;
     enum cj_status rc;
 
     *out = NULL;
+    memset(&user, 0, sizeof(user));
     rc = require_user(call);
     if (rc == CJ_OK) {
         rc = auth_db_acquire(svc, call->request_id, &conn);
@@ -433,13 +434,21 @@ enum cj_status auth_get_profile(struct auth_service *svc,
     if (rc != CJ_OK) {
         return rc;
     }
-    rc = load_user(svc, call, conn, &user);
-    if (rc == CJ_OK) {
-        rc = read_fields(svc, call, conn, &user, AUTH_DATA_PUBLIC,
-                         &cerrojo__v1__profile__public_data_entry__descriptor,
-                         &list);
-    }
+    /* One query for the user row and its public data. */
+    rc = auth_store_user_public_get(conn, call->caller->user_id, &user);
     cj_db_release(conn);
+    if (rc == CJ_ERR_NOT_FOUND ||
+        (rc == CJ_OK && user.status != AUTH_USER_ACTIVE)) {
+        auth_call_error(call, "unknown or disabled user");
+        rc = CJ_ERR_UNAUTHENTICATED;
+    }
+    for (size_t i = 0; rc == CJ_OK && i < user.count; i++) {
+        rc = entry_add(&list,
+                       &cerrojo__v1__profile__public_data_entry__descriptor,
+                       user.fields[i].name, user.fields[i].value,
+                       strlen(user.fields[i].value));
+    }
+    auth_data_fields_free(user.fields, user.count);
     if (rc == CJ_OK) {
         profile = malloc(sizeof(*profile));
         rc = profile != NULL ? CJ_OK : CJ_ERR_NOMEM;
@@ -451,11 +460,10 @@ enum cj_status auth_get_profile(struct auth_service *svc,
     cerrojo__v1__profile__init(profile);
     profile->public_data = (Cerrojo__V1__Profile__PublicDataEntry **)list.items;
     profile->n_public_data = list.count;
-    profile->user_id = strdup(user.id);
+    profile->user_id = strdup(call->caller->user_id);
     profile->username = strdup(user.username);
     profile->email = strdup(user.email);
     profile->created_at_ms = user.created_at_ms;
-    cj_wipe(user.password_hash, sizeof(user.password_hash));
     if (profile->user_id == NULL || profile->username == NULL ||
         profile->email == NULL) {
         cj_rpc_message_free(&profile->base);

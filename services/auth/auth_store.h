@@ -258,16 +258,19 @@ auth_store_public_get(struct cj_db_conn *conn, const char *user_id,
                       struct auth_data_field **out, size_t *count);
 void auth_data_fields_free(struct auth_data_field *fields, size_t count);
 
-/* A user's name, status and public data, as Introspect reads them. */
+/* A user's profile and public data, as Introspect and GetProfile read
+ * them. */
 struct auth_user_public {
     char username[AUTH_USERNAME_MAX + 1];
+    char email[AUTH_EMAIL_MAX + 1];
+    int64_t created_at_ms;
     enum auth_user_status status;
     struct auth_data_field *fields; /* owned, ordered by name */
     size_t count;
 };
 
 /*
- * Loads a user's name, status and public fields in one query. Returns
+ * Loads a user's profile, status and public fields in one query. Returns
  * CJ_ERR_NOT_FOUND when there is no such user. On CJ_OK free out->fields
  * with auth_data_fields_free(out->fields, out->count).
  */

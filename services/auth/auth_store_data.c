@@ -33,6 +33,8 @@ void auth_sealed_fields_free(struct auth_sealed_field *fields, size_t count)
 
 enum user_public_column {
     COL_USERNAME = 0,
+    COL_EMAIL,
+    COL_CREATED_AT,
     COL_STATUS,
     COL_FIELD,
     COL_VALUE,
@@ -45,7 +47,9 @@ enum cj_status auth_store_user_public_get(struct cj_db_conn *conn,
     /* The LEFT JOIN returns one row of NULL fields for a user without
      * public data, and no row for an unknown user. */
     static const char sql[] =
-        "SELECT u.username, u.status, d.field, d.value FROM auth.users u "
+        "SELECT u.username, u.email, "
+        "(extract(epoch FROM u.created_at) * 1000)::bigint, u.status, "
+        "d.field, d.value FROM auth.users u "
         "LEFT JOIN auth.data_public d ON d.user_id = u.id "
         "WHERE u.id = $1::uuid ORDER BY d.field";
     const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
@@ -67,9 +71,13 @@ enum cj_status auth_store_user_public_get(struct cj_db_conn *conn,
     }
     rc = auth_row_text(res, 0, COL_USERNAME, out->username,
                        sizeof(out->username));
+    if (rc == CJ_OK) {
+        rc = auth_row_text(res, 0, COL_EMAIL, out->email, sizeof(out->email));
+    }
     if (rc != CJ_OK) {
         goto out;
     }
+    out->created_at_ms = auth_row_int64(res, 0, COL_CREATED_AT);
     out->status = strcmp(PQgetvalue(res, 0, COL_STATUS), "active") == 0
                       ? AUTH_USER_ACTIVE
                       : AUTH_USER_DISABLED;

@@ -585,6 +585,13 @@ class Data(unittest.TestCase):
         self.assertIsNone(err)
         self.assertEqual(profile.username, self.name)
         self.assertEqual(dict(profile.public_data), {"display_name": "Ana"})
+        self.assertEqual(profile.user_id, self.tokens.user_id)
+        row = stack.sql("SELECT email, (extract(epoch FROM created_at) * "
+                        "1000)::bigint FROM auth.users WHERE id = '%s'"
+                        % self.tokens.user_id)
+        self.assertEqual(profile.email, row[0][0])
+        self.assertEqual(profile.created_at_ms, int(row[0][1]))
+        self.assertGreater(profile.created_at_ms, 0)
         rows = stack.sql("SELECT position('+34'::bytea in ciphertext) FROM "
                          "auth.data_private WHERE user_id = '%s'"
                          % self.tokens.user_id)
