@@ -17,6 +17,11 @@ REPLICAS=2
 PORT_STEP=10
 # Attempts at finding a free block of ports.
 PORT_TRIES=50
+# Blocks are taken below Linux's ephemeral range (32768 and up by
+# default), where client connections of this very test, to Postgres for
+# one, would otherwise take ports of the block before the services bind.
+PORT_MIN=20000
+PORT_MAX=32768
 
 fail() {
     echo "replicas: FAIL $*" >&2
@@ -36,13 +41,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { [[ -z $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
+# Free means no TCP socket of any state uses the port: a client socket
+# bound to it also makes the bind of a server fail.
+port_free() { [[ -z $(ss -Htan "sport = :$1" 2>/dev/null) ]]; }
 
 # Prints the first port of a run of $1 free ports.
 free_block() {
     local n=$1 try base p ok
     for ((try = 0; try < PORT_TRIES; try++)); do
-        base=$((20000 + RANDOM % 20000))
+        base=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN - n)))
         ok=1
         for ((p = base; p < base + n; p++)); do
             port_free "$p" || {
