@@ -344,11 +344,12 @@ struct auth_revoked_access {
 };
 
 /*
- * Records as revoked the access token issued with each token of a family
- * (the refresh row's id is that token's jti) that may still be live: exp is
- * taken as the row's issue second plus access_ttl_s, and the row is kept
- * leeway_s longer. *out (malloc, free it) gets every such token, including
- * those an earlier call recorded, so a retry can resend them to the cache.
+ * Records as revoked every access token of a family that may still be
+ * live. Each refresh row's id is the jti of the access token issued with
+ * it. A token's exp is taken as its row's issue second plus access_ttl_s,
+ * and its revocation is kept leeway_s longer. *out (malloc, free it) gets
+ * every such token, including those an earlier call recorded, so that a
+ * retry can send them to the cache again.
  */
 CJ_WARN_UNUSED enum cj_status auth_store_family_access_revoke(
     struct cj_db_conn *conn, const char *family_id, int64_t access_ttl_s,

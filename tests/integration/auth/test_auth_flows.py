@@ -447,8 +447,8 @@ class Logout(unittest.TestCase):
         self.assertEqual(rows, [["1"]])
 
     def test_logout_revokes_access_token_refreshed_elsewhere(self):
-        # Device B holds a copy of A's tokens and refreshes; A logs out
-        # with the refresh token it still holds.
+        # Device B has a copy of A's tokens and refreshes. A then logs out
+        # with the refresh token it still has.
         first, err, name, password = stack.register()
         self.assertIsNone(err)
         other, err = stack.login(name, password)
