@@ -234,11 +234,11 @@ def main():
     w("")
     w("**Read these numbers as one run on a shared VM.** The machine's {} "
       "cores ran the services, Postgres, Redis and the load generator "
-      "together, and other tenants of the host may have taken a share (load "
-      "average {} when the run started). Ratios taken within one run are "
-      "more telling than absolute rates. Rerun on an idle machine before "
-      "quoting any figure.".format(meta.get("nproc", "?"),
-                                   meta.get("loadavg", "?")))
+      "together. Other tenants of the host may have taken a share, and the "
+      "load average was {} when the run started. Ratios taken within one "
+      "run are more telling than absolute rates. Rerun on an idle machine "
+      "before quoting any figure.".format(meta.get("nproc", "?"),
+                                          meta.get("loadavg", "?")))
     w("")
 
     w("## Method")
@@ -386,10 +386,10 @@ def main():
     w("Each target is a ratio of two rates measured in this run (or an "
       "absolute bound). The refresh ceiling chains the signing rate and "
       "the rate of Postgres transactions made of the 3 row writes a "
-      "refresh makes (mark the token used with its successor's id, insert "
-      "the successor, audit event); "
-      "the stateless ceiling chains the one-hop route with one X25519 "
-      "(the server's side of an HPKE open).")
+      "refresh makes: mark the token used with its successor's id, insert "
+      "the successor, and the audit event. The stateless ceiling chains "
+      "the one-hop route with one X25519 (the server's side of an HPKE "
+      "open).")
     w("")
     w("The result column judges the ratio of rates, as the targets are "
       "stated. Because other tenants took an uneven share of the cores "

@@ -454,9 +454,9 @@ nginx_flows() {
     nginx_pids=()
 }
 
-# perf stat exits 0 even where the VM exposes no hardware counters; only
-# its output tells. Sampling on the cpu-clock software event (what
-# BENCH_PROFILE uses) works either way.
+# perf stat exits 0 even where the VM exposes no hardware counters, so
+# only its output shows whether they work. Sampling on the cpu-clock
+# software event (what BENCH_PROFILE uses) works either way.
 perf_counters() {
     local out
     if ! out=$(perf stat -x, -e instructions true 2>&1); then

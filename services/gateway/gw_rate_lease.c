@@ -179,7 +179,7 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
         now_ms = gw_monotonic_ms();
         if (strcmp(slot->key, key) != 0) {
             if (slot->refilling) {
-                /* Another client's refill holds the slot: this request
+                /* Another client is refilling this slot, so this request
                  * goes to Redis alone. */
                 pthread_mutex_unlock(lock);
                 return gw_ratelimit_take_many(redis, bucket, client_ip,

@@ -202,38 +202,35 @@ static void check_failed_login_keeps_state(const char *url,
     assert_string_equal(after, before);
 }
 
-static void test_login_rejected_keeps_tokens(void **state)
+/* Serves `http_status` to every login in both modes and checks that each
+ * failed login leaves the saved state as it was. */
+static void check_answer_keeps_tokens(int http_status, enum cj_status want,
+                                      const char *name)
 {
-    (void)state;
     struct responder r;
     char url[64], path[256];
 
-    responder_start(&r, 401);
+    responder_start(&r, http_status);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
-    write_logged_in_state(url, "rejected", path, sizeof(path));
-    check_failed_login_keeps_state(url, path, CJC_MODE_STATELESS,
-                                   CJ_ERR_UNAUTHENTICATED, 401);
-    check_failed_login_keeps_state(url, path, CJC_MODE_STATEFUL,
-                                   CJ_ERR_UNAUTHENTICATED, 401);
+    write_logged_in_state(url, name, path, sizeof(path));
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATELESS, want,
+                                   http_status);
+    check_failed_login_keeps_state(url, path, CJC_MODE_STATEFUL, want,
+                                   http_status);
     responder_stop(&r);
     assert_true(r.served >= 2);
+}
+
+static void test_login_rejected_keeps_tokens(void **state)
+{
+    (void)state;
+    check_answer_keeps_tokens(401, CJ_ERR_UNAUTHENTICATED, "rejected");
 }
 
 static void test_login_unavailable_keeps_tokens(void **state)
 {
     (void)state;
-    struct responder r;
-    char url[64], path[256];
-
-    responder_start(&r, 503);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
-    write_logged_in_state(url, "unavailable", path, sizeof(path));
-    check_failed_login_keeps_state(url, path, CJC_MODE_STATELESS,
-                                   CJ_ERR_UNAVAILABLE, 503);
-    check_failed_login_keeps_state(url, path, CJC_MODE_STATEFUL,
-                                   CJ_ERR_UNAVAILABLE, 503);
-    responder_stop(&r);
-    assert_true(r.served >= 2);
+    check_answer_keeps_tokens(503, CJ_ERR_UNAVAILABLE, "unavailable");
 }
 
 static void test_login_unreachable_keeps_tokens(void **state)

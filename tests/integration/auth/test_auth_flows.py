@@ -412,6 +412,23 @@ class Refresh(unittest.TestCase):
         self.assertTrue(info.active)
 
 
+def refresh_elsewhere_then_logout(test):
+    """Registers a user, logs in a second family, refreshes the first
+    family on another device and logs the first device out. Returns the
+    refreshed tokens and the second family's tokens."""
+    first, err, name, password = stack.register()
+    test.assertIsNone(err)
+    other, err = stack.login(name, password)
+    test.assertIsNone(err)
+    caller = stack.caller_for(first)
+    second, err = stack.refresh(first.refresh_token)
+    test.assertIsNone(err)
+    _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+        refresh_token=first.refresh_token), caller)
+    test.assertIsNone(err, err)
+    return second, other
+
+
 class Logout(unittest.TestCase):
     def test_logout_then_refresh_and_introspect_fail(self):
         tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
@@ -449,16 +466,7 @@ class Logout(unittest.TestCase):
     def test_logout_revokes_access_token_refreshed_elsewhere(self):
         # Device B has a copy of A's tokens and refreshes. A then logs out
         # with the refresh token it still has.
-        first, err, name, password = stack.register()
-        self.assertIsNone(err)
-        other, err = stack.login(name, password)
-        self.assertIsNone(err)
-        caller = stack.caller_for(first)
-        second, err = stack.refresh(first.refresh_token)
-        self.assertIsNone(err)
-        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
-            refresh_token=first.refresh_token), caller)
-        self.assertIsNone(err, err)
+        second, other = refresh_elsewhere_then_logout(self)
         info, err = stack.introspect(second.access_token)
         self.assertIsNone(err)
         self.assertFalse(info.active)
@@ -535,16 +543,7 @@ class RevocationCache(unittest.TestCase):
         self.assertTrue(info.active)
 
     def test_family_revocation_survives_flush(self):
-        first, err, name, password = stack.register()
-        self.assertIsNone(err)
-        other, err = stack.login(name, password)
-        self.assertIsNone(err)
-        caller = stack.caller_for(first)
-        second, err = stack.refresh(first.refresh_token)
-        self.assertIsNone(err)
-        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
-            refresh_token=first.refresh_token), caller)
-        self.assertIsNone(err, err)
+        second, other = refresh_elsewhere_then_logout(self)
         stack.redis("FLUSHALL")
         stack.wait_cache_loaded()
         info, err = stack.introspect(second.access_token)
