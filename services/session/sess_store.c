@@ -297,22 +297,74 @@ static enum cj_status command_failed(enum cj_status st, redisReply *r,
     return st == CJ_ERR_TIMEOUT ? CJ_ERR_UNAVAILABLE : st;
 }
 
-/* Runs a script; *out is the caller's to free and set only on CJ_OK. */
-static enum cj_status eval(struct cj_redis_pool *pool,
-                           struct cj_redis_script *s, const char *what,
-                           int key_count, struct sess_args *a, redisReply **out)
+/*
+ * Runs a script over argc arguments, the first key_count of them keys, and
+ * logs a failure. *out is set only on CJ_OK and is then the caller's to free.
+ */
+static enum cj_status eval_argv(struct cj_redis_pool *pool,
+                                struct cj_redis_script *s,
+                                const char *command_name, int key_count,
+                                int argc, const char **argv,
+                                const size_t *argvlen, redisReply **out)
 {
     redisReply *r = NULL;
     enum cj_status st;
 
     *out = NULL;
     pthread_once(&scripts_once, scripts_init);
-    st = cj_redis_eval(pool, s, key_count, a->count, a->value, a->len, &r);
+    st = cj_redis_eval(pool, s, key_count, argc, argv, argvlen, &r);
     if (st != CJ_OK) {
-        return command_failed(st, r, what);
+        return command_failed(st, r, command_name);
     }
     *out = r;
     return CJ_OK;
+}
+
+/* Runs a script; *out is the caller's to free and set only on CJ_OK. */
+static enum cj_status eval(struct cj_redis_pool *pool,
+                           struct cj_redis_script *s, const char *what,
+                           int key_count, struct sess_args *a, redisReply **out)
+{
+    return eval_argv(pool, s, what, key_count, a->count, a->value, a->len, out);
+}
+
+/* Runs a script whose reply the caller does not need. */
+static enum cj_status eval_discard_reply(struct cj_redis_pool *pool,
+                                         struct cj_redis_script *s,
+                                         const char *command_name,
+                                         int key_count, struct sess_args *a)
+{
+    redisReply *r = NULL;
+    enum cj_status st = eval(pool, s, command_name, key_count, a, &r);
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return st;
+}
+
+/*
+ * Runs a script that replies with an integer and stores it in *value. Any
+ * other kind of reply is CJ_ERR_INTERNAL, and *value is set only on CJ_OK.
+ */
+static enum cj_status eval_integer(struct cj_redis_pool *pool,
+                                   struct cj_redis_script *s,
+                                   const char *command_name, int key_count,
+                                   struct sess_args *a, long long *value)
+{
+    redisReply *r = NULL;
+    enum cj_status st = eval(pool, s, command_name, key_count, a, &r);
+
+    if (st != CJ_OK) {
+        return st;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *value = r->integer;
+    } else {
+        st = CJ_ERR_INTERNAL;
+    }
+    freeReplyObject(r);
+    return st;
 }
 
 static enum cj_status command(struct cj_redis_pool *pool, struct sess_args *a,
@@ -328,6 +380,20 @@ static enum cj_status command(struct cj_redis_pool *pool, struct sess_args *a,
     }
     *out = r;
     return CJ_OK;
+}
+
+/* Runs a command whose reply the caller does not need. */
+static enum cj_status command_discard_reply(struct cj_redis_pool *pool,
+                                            struct sess_args *a,
+                                            const char *command_name)
+{
+    redisReply *r = NULL;
+    enum cj_status st = command(pool, a, command_name, &r);
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return st;
 }
 
 static void key_session(char *out, size_t size, const char *sid)
@@ -526,7 +592,7 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
 {
     char skey[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
+    long long reply = 0;
     enum cj_status st;
 
     *advanced = false;
@@ -540,19 +606,15 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
     args_bin(&a, prev_len > 0 ? prev : (const unsigned char *)"", prev_len);
     args_i64(&a, prev_until_ms);
     args_i64(&a, due_ms);
-    st = eval(pool, &script_advance, "advance", 2, &a, &r);
+    st = eval_integer(pool, &script_advance, "advance", 2, &a, &reply);
     if (st != CJ_OK) {
         return st;
     }
-    if (r->type != REDIS_REPLY_INTEGER) {
-        st = CJ_ERR_INTERNAL;
-    } else if (r->integer < 0) {
-        st = CJ_ERR_NOT_FOUND;
-    } else {
-        *advanced = r->integer == 1;
+    if (reply < 0) {
+        return CJ_ERR_NOT_FOUND;
     }
-    freeReplyObject(r);
-    return st;
+    *advanced = reply == 1;
+    return CJ_OK;
 }
 
 enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
@@ -638,7 +700,7 @@ enum cj_status sess_store_delete(struct cj_redis_pool *pool, const char *sid,
     char key[SESS_REDIS_KEY_MAX];
     char tomb[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
+    long long reply = 0;
     enum cj_status st;
 
     *deleted = false;
@@ -650,17 +712,12 @@ enum cj_status sess_store_delete(struct cj_redis_pool *pool, const char *sid,
     args_str(&a, sid);
     args_i64(&a, tombstone_ms);
     args_str(&a, SESS_KEY_PREFIX "u:");
-    st = eval(pool, &script_delete, "delete", 3, &a, &r);
+    st = eval_integer(pool, &script_delete, "delete", 3, &a, &reply);
     if (st != CJ_OK) {
         return st;
     }
-    if (r->type != REDIS_REPLY_INTEGER) {
-        st = CJ_ERR_INTERNAL;
-    } else {
-        *deleted = r->integer > 0;
-    }
-    freeReplyObject(r);
-    return st;
+    *deleted = reply > 0;
+    return CJ_OK;
 }
 
 enum cj_status sess_store_delete_user(struct cj_redis_pool *pool,
@@ -669,7 +726,7 @@ enum cj_status sess_store_delete_user(struct cj_redis_pool *pool,
 {
     char index[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
+    long long reply = 0;
     enum cj_status st;
 
     *count = 0;
@@ -680,17 +737,15 @@ enum cj_status sess_store_delete_user(struct cj_redis_pool *pool,
     args_i64(&a, tombstone_ms);
     args_str(&a, SESS_KEY_PREFIX "s:");
     args_str(&a, SESS_REVOKE_PREFIX "sid:");
-    st = eval(pool, &script_delete_user, "delete_user", 2, &a, &r);
+    st = eval_integer(pool, &script_delete_user, "delete_user", 2, &a, &reply);
     if (st != CJ_OK) {
         return st;
     }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-        st = CJ_ERR_INTERNAL;
-    } else {
-        *count = (uint32_t)r->integer;
+    if (reply < 0) {
+        return CJ_ERR_INTERNAL;
     }
-    freeReplyObject(r);
-    return st;
+    *count = (uint32_t)reply;
+    return CJ_OK;
 }
 
 enum cj_status sess_store_due(struct cj_redis_pool *pool, int64_t now_ms,
@@ -739,36 +794,24 @@ enum cj_status sess_store_schedule(struct cj_redis_pool *pool, const char *sid,
                                    int64_t due_ms)
 {
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     args_str(&a, "ZADD");
     args_str(&a, KEY_DUE);
     args_str(&a, "XX");
     args_i64(&a, due_ms);
     args_str(&a, sid);
-    st = command(pool, &a, "ZADD", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "ZADD");
 }
 
 enum cj_status sess_store_unschedule(struct cj_redis_pool *pool,
                                      const char *sid)
 {
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     args_str(&a, "ZREM");
     args_str(&a, KEY_DUE);
     args_str(&a, sid);
-    st = command(pool, &a, "ZREM", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "ZREM");
 }
 
 enum cj_status sess_store_lock(struct cj_redis_pool *pool, const char *name,
@@ -802,17 +845,11 @@ enum cj_status sess_store_unlock(struct cj_redis_pool *pool, const char *name,
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     snprintf(key, sizeof(key), SESS_KEY_PREFIX "lock:%s", name);
     args_str(&a, key);
     args_str(&a, token);
-    st = eval(pool, &script_unlock, "unlock", 1, &a, &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return eval_discard_reply(pool, &script_unlock, "unlock", 1, &a);
 }
 
 enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool,
@@ -821,8 +858,6 @@ enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool,
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     snprintf(key, sizeof(key), SESS_REVOKE_PREFIX "jti:%s", token_id);
     args_str(&a, "SET");
@@ -830,11 +865,7 @@ enum cj_status sess_store_revoke_token(struct cj_redis_pool *pool,
     args_str(&a, "1");
     args_str(&a, "PXAT");
     args_i64(&a, expire_at_ms);
-    st = command(pool, &a, "SET PXAT", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "SET PXAT");
 }
 
 enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool,
@@ -843,18 +874,12 @@ enum cj_status sess_store_revoke_user(struct cj_redis_pool *pool,
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     snprintf(key, sizeof(key), SESS_REVOKE_PREFIX "user:%s", user_id);
     args_str(&a, key);
     args_i64(&a, revoked_at);
     args_i64(&a, expire_at_ms);
-    st = eval(pool, &script_revoke_user, "revoke_user", 1, &a, &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return eval_discard_reply(pool, &script_revoke_user, "revoke_user", 1, &a);
 }
 
 enum cj_status sess_store_tombstone(struct cj_redis_pool *pool, const char *sid,
@@ -862,8 +887,6 @@ enum cj_status sess_store_tombstone(struct cj_redis_pool *pool, const char *sid,
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     key_tombstone(key, sizeof(key), sid);
     args_str(&a, "SET");
@@ -871,11 +894,7 @@ enum cj_status sess_store_tombstone(struct cj_redis_pool *pool, const char *sid,
     args_str(&a, "1");
     args_str(&a, "PX");
     args_i64(&a, ttl_ms);
-    st = command(pool, &a, "SET PX", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "SET PX");
 }
 
 enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
@@ -888,7 +907,7 @@ enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
     char sid_key[SESS_REDIS_KEY_MAX];
     bool has_sid = sid != NULL && sid[0] != '\0';
     struct sess_args a = {0};
-    redisReply *r = NULL;
+    long long reply = 0;
     enum cj_status st;
 
     *out = SESS_NOT_REVOKED;
@@ -901,20 +920,18 @@ enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
     args_str(&a, sid_key);
     args_i64(&a, issued_at);
     args_str(&a, has_sid ? "1" : "0");
-    st = eval(pool, &script_is_revoked, "is_revoked", 4, &a, &r);
+    st = eval_integer(pool, &script_is_revoked, "is_revoked", 4, &a, &reply);
     if (st != CJ_OK) {
         return st;
     }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < -1 ||
-        r->integer > SESS_REVOKED_SESSION) {
-        st = CJ_ERR_INTERNAL;
-    } else if (r->integer == -1) {
-        st = CJ_ERR_PRECONDITION;
-    } else {
-        *out = (enum sess_revoked_reason)r->integer;
+    if (reply < -1 || reply > SESS_REVOKED_SESSION) {
+        return CJ_ERR_INTERNAL;
     }
-    freeReplyObject(r);
-    return st;
+    if (reply == -1) {
+        return CJ_ERR_PRECONDITION;
+    }
+    *out = (enum sess_revoked_reason)reply;
+    return CJ_OK;
 }
 
 enum cj_status sess_store_cache_loaded(struct cj_redis_pool *pool, bool *loaded)
@@ -939,37 +956,25 @@ enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool,
                                       int64_t ttl_ms)
 {
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     args_str(&a, "SET");
     args_str(&a, KEY_LOADED);
     args_str(&a, "1");
     args_str(&a, "PX");
     args_i64(&a, ttl_ms);
-    st = command(pool, &a, "SET PX", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "SET PX");
 }
 
 enum cj_status sess_store_refresh_loaded(struct cj_redis_pool *pool,
                                          int64_t ttl_ms)
 {
     struct sess_args a = {0};
-    redisReply *r = NULL;
-    enum cj_status st;
 
     /* PEXPIRE on a missing key does nothing, so this never creates it. */
     args_str(&a, "PEXPIRE");
     args_str(&a, KEY_LOADED);
     args_i64(&a, ttl_ms);
-    st = command(pool, &a, "PEXPIRE", &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return st;
+    return command_discard_reply(pool, &a, "PEXPIRE");
 }
 
 enum cj_status sess_store_ping(struct cj_redis_pool *pool)
@@ -1056,13 +1061,8 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     for (size_t i = 0; i < b->session_count; i++) {
         vargs_str(&a, b->session_ids[i]);
     }
-    pthread_once(&scripts_once, scripts_init);
-    st =
-        cj_redis_eval(pool, &script_load_batch, 1, a.count, a.value, a.len, &r);
-    if (st != CJ_OK) {
-        st = command_failed(st, r, "load_batch");
-        r = NULL;
-    }
+    st = eval_argv(pool, &script_load_batch, "load_batch", 1, a.count, a.value,
+                   a.len, &r);
 out:
     if (r != NULL) {
         freeReplyObject(r);
