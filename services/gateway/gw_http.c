@@ -11,11 +11,13 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "gw_conn_count.h"
 #include "gw_headers.h"
 #include "gw_pipeline.h"
 #include "log.h"
@@ -30,10 +32,18 @@
 /* Room for the joined X-Forwarded-For values. */
 #define GW_FORWARDED_CHARS 1024
 
+/* Bits of a connection's MHD socket context, stored in the pointer itself
+ * so that a connection costs no allocation. */
+#define GW_CONN_COUNTED    ((uintptr_t)1) /* counted in gw_http.conn_count */
+#define GW_CONN_OVER_LIMIT ((uintptr_t)2) /* over GW_CONNECTIONS_PER_IP_MAX */
+
 struct gw_http {
     const struct gw_context *ctx;
     struct MHD_Daemon *api;
     struct MHD_Daemon *admin;
+    /* Open API connections per client IP address; NULL behind trusted
+     * proxies, where no per-IP limit applies. */
+    struct gw_conn_count *conn_count;
 };
 
 /* Per-request state, MHD's con_cls. */
@@ -171,6 +181,17 @@ static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
     req->chunked = transfer != NULL && strcasestr(transfer, "chunked") != NULL;
 }
 
+/* Tells whether the connection was opened over the per-IP limit, as
+ * gw_api_connection_notify() recorded. */
+static bool gw_connection_over_limit(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info != NULL &&
+           ((uintptr_t)info->socket_context & GW_CONN_OVER_LIMIT) != 0;
+}
+
 static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
                                               struct MHD_Connection *conn,
                                               const char *url,
@@ -188,6 +209,7 @@ static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
     gw_read_addresses(ctx, conn, &hr->req);
     gw_read_user_agent(conn, &hr->req);
     gw_read_headers(conn, &hr->req);
+    hr->req.over_connection_limit = gw_connection_over_limit(conn);
     return hr;
 }
 
@@ -292,6 +314,12 @@ static bool gw_add_headers(const struct gw_context *ctx,
         ok = ok && MHD_add_response_header(response, "Vary",
                                            "Accept-Encoding") == MHD_YES;
     }
+    if (reply->close_connection) {
+        /* libmicrohttpd closes the connection after a response that
+         * carries this header. */
+        ok = ok && MHD_add_response_header(response, "Connection", "close") ==
+                       MHD_YES;
+    }
     if (req->origin != NULL &&
         gw_origin_allowed(&ctx->settings->cors_origins, req->origin)) {
         ok = ok && gw_headers_add_cors(response, req->origin);
@@ -364,8 +392,8 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
         }
         /* A response queued before the body is read makes MHD close the
          * connection; without a body, wait for the next call and keep the
-         * connection alive. */
-        if (hr->req.chunked ||
+         * connection alive, unless the reply closes it anyway. */
+        if (hr->reply.close_connection || hr->req.chunked ||
             (hr->req.has_content_length && hr->req.content_length > 0)) {
             return gw_send(ctx, conn, hr);
         }
@@ -447,6 +475,40 @@ static void gw_api_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
+/* Counts the API's open connections per client IP address and marks a
+ * connection opened while its address already had GW_CONNECTIONS_PER_IP_MAX
+ * open, so that gw_pipeline_begin() rejects its requests with 429. MHD
+ * calls this in its polling thread at the start and in the connection's
+ * thread at the close. */
+static void gw_api_connection_notify(void *cls, struct MHD_Connection *conn,
+                                     void **socket_context,
+                                     enum MHD_ConnectionNotificationCode code)
+{
+    struct gw_http *http = cls;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *addr = info != NULL ? info->client_addr : NULL;
+    uintptr_t flags = (uintptr_t)*socket_context;
+    unsigned open;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if ((flags & GW_CONN_COUNTED) != 0) {
+            gw_conn_count_close(http->conn_count, addr);
+        }
+        *socket_context = NULL;
+        return;
+    }
+    open = gw_conn_count_open(http->conn_count, addr);
+    flags = 0;
+    if (open > 0) {
+        flags |= GW_CONN_COUNTED;
+    }
+    if (open > GW_CONNECTIONS_PER_IP_MAX) {
+        flags |= GW_CONN_OVER_LIMIT;
+    }
+    *socket_context = (void *)flags;
+}
+
 static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
                                        const char *url, const char *method,
                                        const char *version,
@@ -515,14 +577,19 @@ static bool gw_sockaddr_build(const char *host, uint16_t port,
     return false;
 }
 
-static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
-                                          uint16_t port, bool admin)
+static struct MHD_Daemon *gw_daemon_start(struct gw_http *http, uint16_t port,
+                                          bool admin)
 {
+    const struct gw_context *ctx = http->ctx;
     /* Behind trusted proxies every client shares the proxies' addresses,
-     * so a per-peer connection limit would throttle everyone at once. */
-    unsigned per_ip = ctx->settings->trusted_proxies.count > 0
-                          ? 0
-                          : (unsigned)GW_CONNECTIONS_PER_IP_MAX;
+     * so a per-peer connection limit would throttle everyone at once. The
+     * API counts connections itself up to GW_CONNECTIONS_PER_IP_MAX, and
+     * MHD's limit is only the hard ceiling above that. The admin port
+     * keeps MHD's limit alone. */
+    bool count_api = !admin && http->conn_count != NULL;
+    unsigned per_ip = ctx->settings->trusted_proxies.count > 0 ? 0
+                      : count_api ? (unsigned)GW_CONNECTIONS_PER_IP_HARD_MAX
+                                  : (unsigned)GW_CONNECTIONS_PER_IP_MAX;
     struct sockaddr_storage addr;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
@@ -550,7 +617,9 @@ static struct MHD_Daemon *gw_daemon_start(const struct gw_context *ctx,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_CONNECTION_IDLE_SECONDS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONNECTION_MEMORY_BYTES,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_COMPLETED,
-        admin ? NULL : gw_api_completed, NULL, MHD_OPTION_END);
+        admin ? NULL : gw_api_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        count_api ? gw_api_connection_notify : NULL, (void *)http,
+        MHD_OPTION_END);
 }
 
 struct gw_http *gw_http_start(const struct gw_context *ctx)
@@ -561,7 +630,14 @@ struct gw_http *gw_http_start(const struct gw_context *ctx)
         return NULL;
     }
     http->ctx = ctx;
-    http->api = gw_daemon_start(ctx, ctx->settings->http_port, false);
+    if (ctx->settings->trusted_proxies.count == 0) {
+        http->conn_count = gw_conn_count_new();
+        if (http->conn_count == NULL) {
+            gw_http_stop(http);
+            return NULL;
+        }
+    }
+    http->api = gw_daemon_start(http, ctx->settings->http_port, false);
     if (http->api == NULL) {
         cj_log(CJ_LOG_ERROR, "gateway.listen_failed", NULL,
                CJ_F_STR("host", ctx->settings->http_host),
@@ -569,7 +645,7 @@ struct gw_http *gw_http_start(const struct gw_context *ctx)
         gw_http_stop(http);
         return NULL;
     }
-    http->admin = gw_daemon_start(ctx, ctx->settings->admin_port, true);
+    http->admin = gw_daemon_start(http, ctx->settings->admin_port, true);
     if (http->admin == NULL) {
         cj_log(CJ_LOG_ERROR, "gateway.listen_failed", NULL,
                CJ_F_STR("host", ctx->settings->http_host),
@@ -591,5 +667,6 @@ void gw_http_stop(struct gw_http *http)
     if (http->admin != NULL) {
         MHD_stop_daemon(http->admin);
     }
+    gw_conn_count_free(http->conn_count);
     free(http);
 }

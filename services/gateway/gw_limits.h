@@ -42,8 +42,18 @@
 /* Connections: MHD runs one thread per connection, so these bound the
  * threads too. */
 #define GW_CONNECTIONS_MAX         512
-#define GW_CONNECTIONS_PER_IP_MAX  64
 #define GW_CONNECTION_IDLE_SECONDS 15
+/* Open connections per client IP address. The gateway counts them itself
+ * and rejects each request on a connection beyond GW_CONNECTIONS_PER_IP_MAX
+ * with 429 and Connection: close. libmicrohttpd closes connections beyond
+ * GW_CONNECTIONS_PER_IP_HARD_MAX without a response, which bounds the
+ * threads one address can hold. Neither applies behind trusted proxies,
+ * whose clients share the proxies' addresses. */
+#define GW_CONNECTIONS_PER_IP_MAX      64
+#define GW_CONNECTIONS_PER_IP_HARD_MAX 128
+/* Retry-After of the 429 to a connection over the per-IP limit, because a
+ * request in flight usually ends within this time. */
+#define GW_CONNECTION_LIMIT_RETRY_AFTER_SECONDS 1
 /* Time a request has to deliver its whole body, counted from the first
  * call of the access handler for it (the headers are in). The idle
  * timeout restarts on every byte, so without this a client sending one

@@ -55,6 +55,7 @@ static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
     [GW_REJECT_TOKEN] = "invalid_token",
     [GW_REJECT_MODE] = "mode_not_accepted",
     [GW_REJECT_BACKEND_UNAVAILABLE] = "backend_unavailable",
+    [GW_REJECT_CONNECTION_LIMIT] = "connection_limit",
 };
 
 static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {

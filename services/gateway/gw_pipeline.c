@@ -186,10 +186,34 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
     return false;
 }
 
+/* Rejects every request of a connection over the per-IP connection limit,
+ * health probes included, and closes the connection after the response, so
+ * that the client's other connections keep their threads. 429 rather than
+ * 503: the gateway is serving other clients, and only this address must
+ * slow down. A load balancer that counts 503s as an unhealthy instance
+ * would otherwise take the gateway out of service for one noisy client. */
+static void gw_begin_connection_limit(struct gw_request *req,
+                                      struct gw_reply *reply)
+{
+    char message[GW_JSON_ERROR_CHARS];
+
+    snprintf(message, sizeof(message),
+             "Too many open connections from this address (at most %d).",
+             GW_CONNECTIONS_PER_IP_MAX);
+    gw_reply_error(req, reply, GW_ERR_RATE_LIMITED, message,
+                   GW_REJECT_CONNECTION_LIMIT, "per-IP connection limit");
+    reply->retry_after = GW_CONNECTION_LIMIT_RETRY_AFTER_SECONDS;
+    reply->close_connection = true;
+}
+
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
     req->route = gw_route_find(req->path, req->method, &req->allowed_methods);
+    if (req->over_connection_limit) {
+        gw_begin_connection_limit(req, reply);
+        return false;
+    }
     if (req->allowed_methods == 0) {
         gw_reply_error(req, reply, GW_ERR_NOT_FOUND, NULL, GW_REJECT_NOT_FOUND,
                        "no route for the path");

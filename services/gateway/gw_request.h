@@ -42,6 +42,9 @@ struct gw_request {
     unsigned long long content_length;
     bool chunked;
     bool accepts_gzip;
+    /* The connection was opened while its client IP address already had
+     * GW_CONNECTIONS_PER_IP_MAX connections open. */
+    bool over_connection_limit;
 
     /* The body, accumulated up to the route's limit. */
     unsigned char *body;
@@ -62,12 +65,13 @@ struct gw_reply {
     const char *content_type;
     const char *cache_control; /* NULL for no-store */
     char cache_control_buf[64];
-    unsigned allow;       /* methods for Allow, 0 for none */
-    unsigned retry_after; /* seconds for 429 and 503; 0: the default */
-    bool cors_preflight;  /* send the CORS preflight headers */
-    bool sealed;          /* a sealed envelope: may be gzipped */
-    bool gzipped;         /* body is gzip: send Content-Encoding: gzip */
-    bool ready;           /* the pipeline has decided the response */
+    unsigned allow;        /* methods for Allow, 0 for none */
+    unsigned retry_after;  /* seconds for 429 and 503; 0: the default */
+    bool cors_preflight;   /* send the CORS preflight headers */
+    bool sealed;           /* a sealed envelope: may be gzipped */
+    bool gzipped;          /* body is gzip: send Content-Encoding: gzip */
+    bool close_connection; /* send Connection: close and close after it */
+    bool ready;            /* the pipeline has decided the response */
 };
 
 /* Sets `reply` to the error shape for `error` with `message` (NULL for the

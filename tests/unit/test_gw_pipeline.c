@@ -224,6 +224,36 @@ static void test_readyz_is_503_while_dependencies_unknown(void **state)
     assert_non_null(strstr(f->reply.body, "\"redis\""));
 }
 
+static void test_connection_over_limit_gets_429_and_close(void **state)
+{
+    struct fixture *f = *state;
+
+    /* Health probes too: the whole connection is over the limit. */
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    f->req.over_connection_limit = true;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 429);
+    assert_non_null(strstr(f->reply.body, "\"rate_limited\""));
+    assert_non_null(strstr(f->reply.body, "connections"));
+    assert_int_equal(f->reply.retry_after,
+                     GW_CONNECTION_LIMIT_RETRY_AFTER_SECONDS);
+    assert_true(f->reply.close_connection);
+    assert_int_equal(f->req.rejection, GW_REJECT_CONNECTION_LIMIT);
+}
+
+static void test_connection_under_limit_is_served(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    assert_true(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    gw_pipeline_finish(&f->ctx, &f->req, &f->reply);
+    assert_int_equal(f->reply.status, 200);
+    assert_false(f->reply.close_connection);
+}
+
 #define PIPELINE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -243,6 +273,8 @@ int main(void)
         PIPELINE_TEST(test_deep_envelope_gets_400),
         PIPELINE_TEST(test_protected_data_without_session_gets_400),
         PIPELINE_TEST(test_readyz_is_503_while_dependencies_unknown),
+        PIPELINE_TEST(test_connection_over_limit_gets_429_and_close),
+        PIPELINE_TEST(test_connection_under_limit_is_served),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

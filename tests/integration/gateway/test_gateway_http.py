@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -403,6 +404,143 @@ class GatewayHttpTest(unittest.TestCase):
         for field in ("method", "route", "status", "duration_ms",
                       "request_id", "client_ip"):
             self.assertIn(field, access[-1])
+
+
+# The gateway's GW_CONNECTIONS_PER_IP_MAX.
+CONNECTIONS_PER_IP = 64
+# Maximum time a connection-limit test waits for the gateway to count a
+# closed connection, in seconds.
+CONNECTION_CLOSE_SECONDS = 5
+
+
+def read_until_closed(sock):
+    """Reads from `sock` until the peer closes it; raises socket.timeout
+    when it stays open past the socket's timeout."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def parse_response(data):
+    """Splits one raw HTTP/1.1 response into (status, headers, body)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+class ConnectionLimitTest(unittest.TestCase):
+    """A client IP over the per-IP connection limit gets an HTTP response."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.gw.stop()
+        finally:
+            os.unlink(cls.gw.log.name)
+
+    def open_held(self, count, source):
+        """Opens `count` keep-alive connections from `source`, each after
+        one completed request, and closes them at the end of the test."""
+        held = []
+        for _ in range(count):
+            conn = http.client.HTTPConnection("127.0.0.1", self.gw.port,
+                                              timeout=10,
+                                              source_address=(source, 0))
+            self.addCleanup(conn.close)
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 200)
+            self.assertFalse(resp.will_close)
+            held.append(conn)
+        return held
+
+    def request_from(self, source, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port,
+                                          timeout=10,
+                                          source_address=(source, 0))
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def over_limit_response(self, source, path="/healthz"):
+        with socket.create_connection(("127.0.0.1", self.gw.port),
+                                      timeout=10,
+                                      source_address=(source, 0)) as sock:
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         % path.encode())
+            return parse_response(read_until_closed(sock))
+
+    def test_connection_over_limit_gets_429_and_close(self):
+        held = self.open_held(CONNECTIONS_PER_IP, "127.0.0.3")
+        status, headers, body = self.over_limit_response("127.0.0.3")
+        self.assertEqual(status, 429)
+        self.assertEqual(headers.get("content-type"), "application/json")
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertEqual(headers.get("retry-after"), "1")
+        self.assertRegex(headers.get("x-request-id", ""),
+                         r"^[A-Za-z0-9_-]{22}$")
+        for name, fragment in SECURITY_HEADERS.items():
+            self.assertIn(fragment, headers.get(name, ""))
+        error = json.loads(body)["error"]
+        self.assertEqual(error["code"], "rate_limited")
+        self.assertIn("connections", error["message"])
+        self.assertEqual(error["request_id"], headers["x-request-id"])
+        # The held connections still work.
+        held[0].request("GET", "/healthz")
+        resp = held[0].getresponse()
+        resp.read()
+        self.assertEqual(resp.status, 200)
+
+    def test_health_answers_other_clients_while_one_holds_limit(self):
+        self.open_held(CONNECTIONS_PER_IP, "127.0.0.4")
+        self.assertEqual(self.over_limit_response("127.0.0.4")[0], 429)
+        status, body = self.request_from("127.0.0.5", "/healthz")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), {"status": "ok"})
+        # Backends are down here, so /readyz returns 503 with its list.
+        status, body = self.request_from("127.0.0.5", "/readyz")
+        self.assertEqual(status, 503)
+        self.assertIn("kms", json.loads(body)["dependencies"])
+
+    def test_closed_connection_frees_its_place(self):
+        held = self.open_held(CONNECTIONS_PER_IP, "127.0.0.6")
+        self.assertEqual(self.over_limit_response("127.0.0.6")[0], 429)
+        held[0].close()
+        # The gateway counts the close when its connection thread ends.
+        deadline = time.monotonic() + CONNECTION_CLOSE_SECONDS
+        status = None
+        while time.monotonic() < deadline:
+            status = self.request_from("127.0.0.6", "/healthz")[0]
+            if status == 200:
+                break
+            time.sleep(0.1)
+        self.assertEqual(status, 200)
+
+    def test_rejections_are_counted_in_metrics(self):
+        self.open_held(CONNECTIONS_PER_IP, "127.0.0.7")
+        self.assertEqual(self.over_limit_response("127.0.0.7")[0], 429)
+        _, _, data = self.gw.request("GET", "/metrics",
+                                     port=self.gw.admin_port)
+        match = re.search(r'cerrojo_gateway_rejections_total'
+                          r'\{reason="connection_limit"\} (\d+)',
+                          data.decode())
+        self.assertIsNotNone(match)
+        self.assertGreaterEqual(int(match.group(1)), 1)
 
 
 class TrustedProxyTest(unittest.TestCase):
