@@ -1,13 +1,11 @@
 /*
- * Prometheus registry and /metrics server. Values are C11 atomics, so
- * updates take no lock; a family's rwlock guards only its series list, and
- * the registry mutex only the family list.
+ * Prometheus registry and its text format; metrics_http.c serves it. Values
+ * are C11 atomics, so updates take no lock; a family's rwlock guards only
+ * its series list, and the registry mutex only the family list.
  */
 #include "metrics.h"
 
-#include <arpa/inet.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,17 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <microhttpd.h>
-
-#include "log.h"
-
 /* Value written for the label values of the overflow series. */
 #define CJ_METRICS_OVERFLOW_VALUE "other"
 /* Initial capacity of the rendering buffer, in bytes; it grows by doubling. */
 #define CJ_METRICS_RENDER_INITIAL 4096
-/* Connections the /metrics server handles at once, and their idle timeout. */
-#define CJ_METRICS_HTTP_CONNECTION_LIMIT 16
-#define CJ_METRICS_HTTP_TIMEOUT_S        10
 
 enum metric_kind {
     KIND_COUNTER,
@@ -563,131 +554,4 @@ char *cj_metrics_render(struct cj_metrics *reg, size_t *len)
         *len = t.len;
     }
     return t.buf;
-}
-
-/* ---- HTTP server -------------------------------------------------------- */
-
-struct cj_metrics_server {
-    struct MHD_Daemon *daemon;
-    struct cj_metrics *reg;
-    uint16_t port;
-};
-
-static enum MHD_Result queue_text(struct MHD_Connection *conn,
-                                  unsigned int code, const char *body,
-                                  const char *allow)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/plain; charset=utf-8");
-    if (allow != NULL) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    }
-    enum MHD_Result ret = MHD_queue_response(conn, code, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
-                                      const char *url, const char *method,
-                                      const char *version,
-                                      const char *upload_data,
-                                      size_t *upload_data_size, void **state)
-{
-    (void)version;
-    (void)upload_data;
-    struct cj_metrics_server *server = cls;
-    if (*state == NULL) {
-        /* First call for this request: headers only, body may follow. */
-        *state = server;
-        return MHD_YES;
-    }
-    *upload_data_size = 0;
-    if (strcmp(url, "/metrics") != 0) {
-        return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
-    }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method not allowed\n", "GET, HEAD");
-    }
-    size_t len = 0;
-    char *body = cj_metrics_render(server->reg, &len);
-    if (body == NULL) {
-        return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "out of memory\n", NULL);
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8");
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-enum cj_status cj_metrics_server_start(struct cj_metrics *reg,
-                                       const char *address, uint16_t port,
-                                       struct cj_metrics_server **out)
-{
-    *out = NULL;
-    const char *override = getenv(CJ_METRICS_HOST_ENV);
-    if (override != NULL && override[0] != '\0')
-        address = override;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (reg == NULL || address == NULL) {
-        return CJ_ERR_INVALID;
-    }
-    if (inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
-        cj_log(CJ_LOG_ERROR, "metrics.address_invalid", NULL,
-               CJ_F_STR("address", address),
-               CJ_F_STR("expected", "an IPv4 literal such as 127.0.0.1"),
-               CJ_F_STR("variable", CJ_METRICS_HOST_ENV));
-        return CJ_ERR_INVALID;
-    }
-    struct cj_metrics_server *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return CJ_ERR_NOMEM;
-    }
-    s->reg = reg;
-    s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL, handle_request, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CJ_METRICS_HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CJ_METRICS_HTTP_TIMEOUT_S,
-        MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        cj_log(CJ_LOG_ERROR, "metrics.listen_failed", NULL,
-               CJ_F_STR("address", address), CJ_F_INT("port", port));
-        free(s);
-        return CJ_ERR_UNAVAILABLE;
-    }
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info != NULL ? info->port : port;
-    cj_log(CJ_LOG_INFO, "metrics.listening", NULL, CJ_F_STR("address", address),
-           CJ_F_INT("port", s->port));
-    *out = s;
-    return CJ_OK;
-}
-
-uint16_t cj_metrics_server_port(const struct cj_metrics_server *server)
-{
-    return server->port;
-}
-
-void cj_metrics_server_stop(struct cj_metrics_server *server)
-{
-    if (server == NULL) {
-        return;
-    }
-    MHD_stop_daemon(server->daemon);
-    free(server);
 }

@@ -1,7 +1,7 @@
 /*
  * A Prometheus registry (text exposition format 0.0.4) of counters, gauges
  * and fixed-bucket histograms, optionally labelled, with lock-free atomic
- * updates, and a libmicrohttpd server for GET /metrics.
+ * updates, and a small HTTP/1.1 server for GET /metrics.
  */
 #ifndef CJ_METRICS_H
 #define CJ_METRICS_H
@@ -82,22 +82,55 @@ struct cj_metrics_server;
 /* Variable that, when set, replaces the metrics listen address. */
 #define CJ_METRICS_HOST_ENV "CERROJO_METRICS_HOST"
 
+/* Connections the server keeps open at once, by default. */
+#define CJ_METRICS_HTTP_CONNECTION_LIMIT 16
+/* Seconds a connection has, by default, to send a full request head, and
+ * again after each response. */
+#define CJ_METRICS_HTTP_TIMEOUT_S 10
+/* Maximum size of a request head (request line and header fields), in
+ * bytes. A longer head gets 431. */
+#define CJ_METRICS_HTTP_HEAD_MAX_BYTES 8192
+
+/* Limits of the metrics server. A field left 0 takes the default above. */
+struct cj_metrics_server_options {
+    /* Connections open at once. A connection accepted over the limit is
+     * closed at once. */
+    unsigned connection_limit;
+    /* Milliseconds a connection has to send a full request head, counted
+     * from accept and again from the end of each response, and to read a
+     * response. A connection still waiting at the deadline is closed. */
+    unsigned timeout_ms;
+};
+
 /*
  * Serves GET /metrics for reg on address:port (address an IPv4 literal,
- * normally 127.0.0.1; port 0 picks a free one) in a libmicrohttpd thread.
+ * normally 127.0.0.1; port 0 picks a free one) in a thread of its own.
  * When CERROJO_METRICS_HOST is set, its value (an IPv4 literal such as
  * 0.0.0.0 in a container) replaces address, so that every service's
- * metrics port can be scraped from another pod. Other paths get 404,
- * other methods 405.
+ * metrics port can be scraped from another pod. GET and HEAD of /metrics
+ * get 200, other paths 404, other methods 405 with Allow: GET, HEAD, a
+ * malformed request 400, a request with a body 413 and a request head
+ * over CJ_METRICS_HTTP_HEAD_MAX_BYTES 431, each followed by closing the
+ * connection. HTTP/1.1 connections stay open unless the
+ * client sends Connection: close; HTTP/1.0 ones only on keep-alive.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_metrics_server_start(struct cj_metrics *reg, const char *address,
                         uint16_t port, struct cj_metrics_server **out);
 
+/* Like cj_metrics_server_start, with limits other than the defaults;
+ * options may be NULL. */
+CJ_WARN_UNUSED enum cj_status
+cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
+                                uint16_t port,
+                                const struct cj_metrics_server_options *options,
+                                struct cj_metrics_server **out);
+
 /* The port actually bound, useful after asking for port 0. */
 uint16_t cj_metrics_server_port(const struct cj_metrics_server *server);
 
-/* Stops the server and frees it. NULL-safe. */
+/* Stops the server thread, closes every connection and the listening
+ * socket, and frees the server. NULL-safe. */
 void cj_metrics_server_stop(struct cj_metrics_server *server);
 
 #endif

@@ -1,16 +1,12 @@
-/* Tests for the Prometheus registry, its text format and the /metrics server.
- */
+/* Tests for the Prometheus registry and its text format. The /metrics
+ * server is tested in test_metrics_http.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "metrics.h"
@@ -185,68 +181,6 @@ static void test_concurrent_adds_are_not_lost(void **state)
     cj_metrics_free(reg);
 }
 
-/* Sends one raw HTTP/1.0 request to 127.0.0.1:port; returns the response. */
-static char *http_request(uint16_t port, const char *request)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    size_t n = strlen(request);
-    assert_int_equal(write(fd, request, n), (ssize_t)n);
-    size_t cap = 65536;
-    size_t len = 0;
-    char *buf = calloc(1, cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-    }
-    close(fd);
-    return buf;
-}
-
-static void test_server_serves_metrics_only(void **state)
-{
-    (void)state;
-    struct cj_metrics *reg = cj_metrics_new();
-    cj_counter_inc(cj_metrics_counter(reg, "served_total", "Served.", NULL, 0));
-    struct cj_metrics_server *srv = NULL;
-    assert_int_equal(cj_metrics_server_start(reg, "127.0.0.1", 0, &srv), CJ_OK);
-    uint16_t port = cj_metrics_server_port(srv);
-    assert_true(port != 0);
-
-    char *ok = http_request(port, "GET /metrics HTTP/1.0\r\n\r\n");
-    assert_non_null(strstr(ok, " 200 OK\r\n"));
-    assert_non_null(strstr(ok, "text/plain; version=0.0.4"));
-    assert_non_null(strstr(ok, "\r\n\r\n# HELP served_total Served.\n"));
-    assert_non_null(strstr(ok, "served_total 1\n"));
-    free(ok);
-
-    char *missing = http_request(port, "GET /other HTTP/1.0\r\n\r\n");
-    assert_non_null(strstr(missing, " 404 "));
-    free(missing);
-
-    char *post = http_request(port, "POST /metrics HTTP/1.0\r\n"
-                                    "Content-Length: 0\r\n\r\n");
-    assert_non_null(strstr(post, " 405 "));
-    free(post);
-
-    cj_metrics_server_stop(srv);
-    cj_metrics_free(reg);
-}
-
-static void test_server_rejects_bad_address(void **state)
-{
-    (void)state;
-    struct cj_metrics *reg = cj_metrics_new();
-    struct cj_metrics_server *srv = NULL;
-    assert_int_equal(cj_metrics_server_start(reg, "localhost", 0, &srv),
-                     CJ_ERR_INVALID);
-    assert_null(srv);
-    cj_metrics_free(reg);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,8 +191,6 @@ int main(void)
         cmocka_unit_test(test_registration_rejects_bad_input),
         cmocka_unit_test(test_update_of_wrong_kind_is_ignored),
         cmocka_unit_test(test_concurrent_adds_are_not_lost),
-        cmocka_unit_test(test_server_serves_metrics_only),
-        cmocka_unit_test(test_server_rejects_bad_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
