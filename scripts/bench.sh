@@ -16,12 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
-build_dir=${BUILD_DIR:-build}
-case $build_dir in
-/*) ;;
-*) build_dir=$root/$build_dir ;;
-esac
+build_dir=$(cj_build_dir "$root")
 bin=$build_dir/bin
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_OUT=${BENCH_OUT:-$root/docs/benchmarks.md}
@@ -78,53 +76,28 @@ alloc_port() {
     if [[ -n ${BENCH_PORT_BASE:-} ]]; then
         port=$((BENCH_PORT_BASE + next_port_index))
     else
-        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        port=$(cj_free_port)
     fi
     next_port_index=$((next_port_index + 1))
-    if [[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then
+    if cj_port_in_use "$port"; then
         echo "bench: port $port is in use; set BENCH_PORT_BASE to a free range" >&2
         exit 1
     fi
     printf -v "$1" '%s' "$port"
 }
 
-# Stops one process we started, by pid: TERM, then KILL after a while.
-stop_pid() {
-    local pid=$1 waited=0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((waited >= STOP_TIMEOUT_S * 10)); then
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
-    wait "$pid" 2>/dev/null || true
-}
-
 stop_services() {
     local svc
     for svc in gateway auth session kms; do
         if [[ -n ${svc_pid[$svc]:-} ]]; then
-            stop_pid "${svc_pid[$svc]}"
+            cj_stop_pid "${svc_pid[$svc]}" "$STOP_TIMEOUT_S"
             unset "svc_pid[$svc]"
         fi
     done
 }
 
 stop_stores() {
-    if [[ -n $redis_dir ]]; then
-        scripts/redis.sh stop "$redis_dir" "$redis_port" >/dev/null 2>&1 || true
-    fi
-    if [[ -n $pg_dir ]]; then
-        scripts/pg.sh stop "$pg_dir" "$pg_port" >/dev/null 2>&1 || true
-        local home
-        home=$(cat "$pg_dir/pg.location" 2>/dev/null || true)
-        if [[ $home == /var/tmp/cerrojo-* ]]; then
-            rm -rf "$home"
-        fi
-    fi
+    cj_stop_stores "$pg_dir" "${pg_port:-0}" "$redis_dir" "${redis_port:-0}"
     pg_dir=""
     redis_dir=""
 }
@@ -132,10 +105,10 @@ stop_stores() {
 cleanup() {
     local pid
     for pid in "${bg_pids[@]}"; do
-        stop_pid "$pid"
+        cj_stop_pid "$pid" "$STOP_TIMEOUT_S"
     done
     for pid in "${nginx_pids[@]}"; do
-        stop_pid "$pid"
+        cj_stop_pid "$pid" "$STOP_TIMEOUT_S"
     done
     stop_services
     stop_stores
@@ -221,12 +194,12 @@ start_service() {
     until is_ready "$svc"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "bench: $svc exited during start; last lines of its log:" >&2
-            tail -n 20 "$log" >&2 || true
+            cj_log_tail "$log"
             exit 1
         fi
         if (($(now_ms) - t0 > READY_TIMEOUT_S * 1000)); then
             echo "bench: $svc not ready after ${READY_TIMEOUT_S}s" >&2
-            tail -n 20 "$log" >&2 || true
+            cj_log_tail "$log"
             exit 1
         fi
         sleep "$READY_POLL_S"
@@ -449,7 +422,7 @@ nginx_flows() {
     measure nginx-proxy http $CONNS_HTTP "$BENCH_SECONDS" --url "http://127.0.0.1:$port_proxy" --path /small.json "${watch[@]}"
     local pid
     for pid in "${nginx_pids[@]}"; do
-        stop_pid "$pid"
+        cj_stop_pid "$pid" "$STOP_TIMEOUT_S"
     done
     nginx_pids=()
 }

@@ -16,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir=$(pwd)
+# shellcheck source=scripts/lib.sh
+source "$root_dir/scripts/lib.sh"
 
 SUITE=bookworm
 # Seconds allowed for the mirror probe, debootstrap and the package install.
@@ -66,8 +68,7 @@ done <"$packages_file"
 ((${#packages[@]} > 0)) || die "$packages_file lists no package"
 
 # --- the programs, built without sanitizers ------------------------------
-build_dir=${BUILD_DIR:-build}
-[[ $build_dir == /* ]] || build_dir=$root_dir/$build_dir
+build_dir=$(cj_build_dir "$root_dir")
 if ! grep -q '^CERROJO_SANITIZE:BOOL=OFF' "$build_dir/CMakeCache.txt" 2>/dev/null; then
     build_dir=$root_dir/build-image
     echo "image-check: building the programs without sanitizers in $build_dir"
@@ -157,11 +158,8 @@ pg_dir=$work/pg
 redis_dir=$work/redis
 pids=()
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-pg_port=$(free_port)
-redis_port=$(free_port)
+pg_port=$(cj_free_port)
+redis_port=$(cj_free_port)
 
 cleanup() {
     local pid
@@ -172,13 +170,7 @@ cleanup() {
         timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     done
     unmount_all
-    "$root_dir/scripts/pg.sh" stop "$pg_dir" "$pg_port" >/dev/null 2>&1 || true
-    "$root_dir/scripts/redis.sh" stop "$redis_dir" "$redis_port" >/dev/null 2>&1 || true
-    local home
-    home=$(cat "$pg_dir/pg.location" 2>/dev/null || true)
-    if [[ $home == /var/tmp/cerrojo-* ]]; then
-        rm -rf "$home"
-    fi
+    cj_stop_stores "$pg_dir" "$pg_port" "$redis_dir" "$redis_port"
     rm -rf --one-file-system "$work"
 }
 trap 'rc=$?; cleanup; exit $rc' EXIT
@@ -214,14 +206,14 @@ done
 scripts/pg.sh start "$pg_dir" "$pg_port" >/dev/null
 scripts/redis.sh start "$redis_dir" "$redis_port" >/dev/null
 
-kms_port=$(free_port)
-session_port=$(free_port)
-auth_port=$(free_port)
-gateway_port=$(free_port)
-admin_port=$(free_port)
-auth_metrics=$(free_port)
-kms_metrics=$(free_port)
-session_metrics=$(free_port)
+kms_port=$(cj_free_port)
+session_port=$(cj_free_port)
+auth_port=$(cj_free_port)
+gateway_port=$(cj_free_port)
+admin_port=$(cj_free_port)
+auth_metrics=$(cj_free_port)
+kms_metrics=$(cj_free_port)
+session_metrics=$(cj_free_port)
 pg="host=127.0.0.1 port=$pg_port dbname=cerrojo"
 
 # The environment of every program in the root: the development profile
@@ -285,19 +277,8 @@ for svc in kms session auth gateway; do
     in_root_background "cerrojo-$svc" >"$log" 2>&1 &
     pids+=($!)
     pid=$!
-    waited=0
-    until is_ready "$svc" >/dev/null 2>&1; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$log" >&2
-            die "cerrojo-$svc exited during start in the runtime root"
-        fi
-        if ((waited >= READY_TIMEOUT_S * 5)); then
-            tail -n 20 "$log" >&2
-            die "cerrojo-$svc did not pass its health check within ${READY_TIMEOUT_S}s"
-        fi
-        sleep 0.2
-        waited=$((waited + 1))
-    done
+    cj_wait_ready "image-check: cerrojo-$svc in the runtime root" "$pid" "$log" \
+        "$READY_TIMEOUT_S" is_ready "$svc" || exit 1
     echo "image-check: cerrojo-$svc started as uid $IMAGE_UID in the runtime root and passed its health check"
 done
 in_root curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$gateway_port/openapi.json" ||

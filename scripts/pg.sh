@@ -12,6 +12,8 @@
 # cerrojo); CERROJO_PG_EXTRA_OPTS adds server options (scripts/test.sh turns
 # fsync off). Every action is idempotent.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_BIN=${CERROJO_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DATABASE=${CERROJO_PG_DATABASE:-cerrojo}
@@ -64,10 +66,6 @@ cluster_home() {
     echo "$home"
 }
 
-port_in_use() {
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-}
-
 is_running() {
     local home=$1
     [[ -f $home/data/PG_VERSION ]] && as_owner "$PG_BIN/pg_ctl" -D "$home/data" status >/dev/null 2>&1
@@ -94,7 +92,7 @@ start() {
         fi
         echo "pg.sh: already running on 127.0.0.1:$port ($home/data)"
     else
-        if port_in_use "$port"; then
+        if cj_port_in_use "$port"; then
             echo "pg.sh: port $port is already in use by another process; choose another with CERROJO_PG_PORT" >&2
             exit 1
         fi

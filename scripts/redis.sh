@@ -7,6 +7,8 @@
 #
 # DIR contains the data, the log and the pidfile. Every action is idempotent.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 START_TIMEOUT_S=30
 STOP_TIMEOUT_S=30
@@ -40,10 +42,6 @@ running_pid() {
     fi
 }
 
-port_in_use() {
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-}
-
 ping() {
     [[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
 }
@@ -61,7 +59,7 @@ start() {
         echo "redis.sh: already running on 127.0.0.1:$port (pid $pid)"
         return
     fi
-    if port_in_use "$port"; then
+    if cj_port_in_use "$port"; then
         echo "redis.sh: port $port is already in use by another process; choose another with CERROJO_REDIS_PORT" >&2
         exit 1
     fi

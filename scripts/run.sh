@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 # Seconds between checks that every started service is still running.
 WATCH_INTERVAL_S=2
@@ -55,7 +57,7 @@ while true; do
         if ! kill -0 "$pid" 2>/dev/null; then
             name=$(basename "$pidfile" .pid)
             echo "run: $name (pid $pid) exited; last lines of var/log/$name.log:" >&2
-            tail -n 20 "var/log/$name.log" >&2 || true
+            cj_log_tail "var/log/$name.log"
             exit 1
         fi
     done

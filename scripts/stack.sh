@@ -20,12 +20,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
-build_dir=${BUILD_DIR:-build}
-case $build_dir in
-/*) ;;
-*) build_dir=$root/$build_dir ;;
-esac
+build_dir=$(cj_build_dir "$root")
 bin=$build_dir/bin
 var=$root/var
 
@@ -105,10 +103,6 @@ replica_env() {
         echo "CERROJO_${svc^^}_LISTEN=127.0.0.1:$(service_port "$svc" "$r")"
         echo "CERROJO_${svc^^}_METRICS_PORT=$(service_admin_port "$svc" "$r")"
     fi
-}
-
-port_in_use() {
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
 }
 
 # Writes var/stack.env: what the services read, in the names they declare.
@@ -204,7 +198,7 @@ start_service() {
     fi
     local port
     port=$(service_port "$svc" "$r")
-    if port_in_use "$port"; then
+    if cj_port_in_use "$port"; then
         echo "stack: port $port for $name is already in use by another process; set CERROJO_${svc^^}_PORT" >&2
         exit 1
     fi
@@ -215,22 +209,14 @@ start_service() {
     setsid env "${vars[@]}" "$exe" >>"$log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$var/run/cerrojo-$name.pid"
-    local waited=0
-    until is_ready "$svc" "$r"; do
+    if ! cj_wait_ready "stack: $name" "$pid" "$log" "$READY_TIMEOUT_S" \
+        is_ready "$svc" "$r"; then
+        # A service that timed out still runs, so its pidfile stays for `down`.
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "stack: $name exited during start; last lines of $log:" >&2
-            tail -n 20 "$log" >&2 || true
             rm -f "$var/run/cerrojo-$name.pid"
-            exit 1
         fi
-        if ((waited >= READY_TIMEOUT_S * 5)); then
-            echo "stack: $name (pid $pid) not ready after ${READY_TIMEOUT_S}s; last lines of $log:" >&2
-            tail -n 20 "$log" >&2 || true
-            exit 1
-        fi
-        sleep 0.2
-        waited=$((waited + 1))
-    done
+        exit 1
+    fi
     echo "stack: $name ready on 127.0.0.1:$port (pid $pid, log $log)"
 }
 
@@ -243,17 +229,7 @@ stop_service() {
         rm -f "$var/run/cerrojo-$name.pid"
         return
     fi
-    kill -TERM "$pid" 2>/dev/null || true
-    local waited=0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((waited >= STOP_TIMEOUT_S * 10)); then
-            echo "stack: $name (pid $pid) ignored TERM for ${STOP_TIMEOUT_S}s; sending KILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    cj_stop_pid "$pid" "$STOP_TIMEOUT_S" "stack: $name"
     rm -f "$var/run/cerrojo-$name.pid"
     echo "stack: $name stopped (pid $pid)"
 }

@@ -10,38 +10,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
-build_dir=${BUILD_DIR:-build}
-case $build_dir in
-/*) ;;
-*) build_dir=$root/$build_dir ;;
-esac
+build_dir=$(cj_build_dir "$root")
 if [[ ! -x $build_dir/bin/cerrojo-migrate ]]; then
     echo "test: $build_dir/bin/cerrojo-migrate is missing; run scripts/build.sh first" >&2
     exit 1
 fi
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 tmp=$(mktemp -d /tmp/cerrojo-test.XXXXXX)
 # The postgres user must be able to reach the cluster folder.
 chmod 0755 "$tmp"
-pg_port=$(free_port)
-redis_port=$(free_port)
+pg_port=$(cj_free_port)
+redis_port=$(cj_free_port)
 while [[ $redis_port == "$pg_port" ]]; do
-    redis_port=$(free_port)
+    redis_port=$(cj_free_port)
 done
 
 cleanup() {
-    "$root/scripts/pg.sh" stop "$tmp/pg" "$pg_port" >/dev/null 2>&1 || true
-    "$root/scripts/redis.sh" stop "$tmp/redis" "$redis_port" >/dev/null 2>&1 || true
-    local home
-    home=$(cat "$tmp/pg/pg.location" 2>/dev/null || true)
-    if [[ $home == /var/tmp/cerrojo-* ]]; then
-        rm -rf "$home"
-    fi
+    cj_stop_stores "$tmp/pg" "$pg_port" "$tmp/redis" "$redis_port"
     rm -rf "$tmp"
 }
 trap 'rc=$?; cleanup; exit $rc' EXIT

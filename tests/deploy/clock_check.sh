@@ -85,8 +85,8 @@ readiness() { # service, port, env file
 clock_case() { # service, skew, expected readiness, offset low, offset high
     local svc=$1 skew=$2 expected=$3 low=$4 high=$5
     local port admin_port env_file=$STACK_WORK/$svc$skew.env log=$STACK_WORK/$svc$skew.log
-    port=$(stack_free_port)
-    admin_port=$(stack_free_port)
+    port=$(cj_free_port)
+    admin_port=$(cj_free_port)
     stack_env "$svc" 1 "$port" "$admin_port" | sed "s/'/'\\\\''/g; s/=\(.*\)/='\1'/" >"$env_file"
     echo "${BOUND[$svc]}" >>"$env_file"
     local wrapper=()

@@ -15,15 +15,15 @@ bin=$2/bin
 # Seconds allowed for each transition (start, loss noticed, recovery).
 TRANSITION_TIMEOUT_S=30
 
+# shellcheck source=scripts/lib.sh
+source "$source_dir/scripts/lib.sh"
+
 work=$(mktemp -d /tmp/cerrojo-failover.XXXXXX)
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-port_a=$(free_port)
-port_b=$(free_port)
-forward_port=$(free_port)
-grpc_port=$(free_port)
-metrics_port=$(free_port)
+port_a=$(cj_free_port)
+port_b=$(cj_free_port)
+forward_port=$(cj_free_port)
+grpc_port=$(cj_free_port)
+metrics_port=$(cj_free_port)
 session_pid=
 forward_pid=
 

@@ -6,8 +6,11 @@
 # by the gRPC client.
 #
 # Set STACK_SOURCE (repository root), STACK_BIN (build/bin) and STACK_WORK
-# (an empty folder) before calling stack_start_stores. stack_stop_all
-# stops everything it started; call it from an EXIT trap.
+# (an empty folder) before sourcing this file. stack_stop_all stops
+# everything it started, so call it from an EXIT trap.
+
+# shellcheck source=scripts/lib.sh
+source "$STACK_SOURCE/scripts/lib.sh"
 
 # Seconds a service gets to become ready after start, and to exit on TERM.
 STACK_READY_TIMEOUT_S=60
@@ -16,14 +19,10 @@ STACK_SERVICES=(kms session auth gateway)
 declare -A STACK_PIDS=()
 declare -A STACK_PORTS=()
 
-stack_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 stack_start_stores() {
     chmod 0755 "$STACK_WORK"
-    STACK_PG_PORT=$(stack_free_port)
-    STACK_REDIS_PORT=$(stack_free_port)
+    STACK_PG_PORT=$(cj_free_port)
+    STACK_REDIS_PORT=$(cj_free_port)
     CERROJO_PG_EXTRA_OPTS="-c fsync=off" "$STACK_SOURCE/scripts/pg.sh" start "$STACK_WORK/pg" "$STACK_PG_PORT" >/dev/null
     "$STACK_SOURCE/scripts/redis.sh" start "$STACK_WORK/redis" "$STACK_REDIS_PORT" >/dev/null
     STACK_PG_ADMIN="host=127.0.0.1 port=$STACK_PG_PORT dbname=cerrojo user=postgres"
@@ -96,9 +95,9 @@ stack_is_ready() { # service, port, env file
 # Starts replica $2 of service $1 and waits until it is ready.
 stack_start_one() {
     local svc=$1 replica=$2 key=$1/$2
-    local port=${STACK_PORTS[$key]:-$(stack_free_port)}
+    local port=${STACK_PORTS[$key]:-$(cj_free_port)}
     local admin_port
-    admin_port=$(stack_free_port)
+    admin_port=$(cj_free_port)
     STACK_PORTS[$key]=$port
     local env_file=$STACK_WORK/$svc-$replica.env
     stack_env "$svc" "$replica" "$port" "$admin_port" | sed "s/'/'\\\\''/g; s/=\(.*\)/='\1'/" >"$env_file"
@@ -109,20 +108,9 @@ stack_start_one() {
         exec "$STACK_BIN/cerrojo-$svc"
     ) >>"$STACK_WORK/log/$svc-$replica.log" 2>&1 &
     STACK_PIDS[$key]=$!
-    local waited=0
-    until stack_is_ready "$svc" "$port" "$env_file" >/dev/null 2>&1; do
-        if ! kill -0 "${STACK_PIDS[$key]}" 2>/dev/null; then
-            echo "stack: $svc replica $replica exited during start:" >&2
-            tail -n 10 "$STACK_WORK/log/$svc-$replica.log" >&2
-            return 1
-        fi
-        if ((waited >= STACK_READY_TIMEOUT_S * 5)); then
-            echo "stack: $svc replica $replica not ready after ${STACK_READY_TIMEOUT_S}s" >&2
-            return 1
-        fi
-        sleep 0.2
-        waited=$((waited + 1))
-    done
+    cj_wait_ready "stack: $svc replica $replica" "${STACK_PIDS[$key]}" \
+        "$STACK_WORK/log/$svc-$replica.log" "$STACK_READY_TIMEOUT_S" \
+        stack_is_ready "$svc" "$port" "$env_file"
 }
 
 # Starts $1 replicas (default 1) of every service, callees first. The
@@ -131,7 +119,7 @@ stack_start_services() {
     local replicas=${1:-1} svc r
     for svc in "${STACK_SERVICES[@]}"; do
         for ((r = 1; r <= replicas; r++)); do
-            STACK_PORTS[$svc/$r]=${STACK_PORTS[$svc/$r]:-$(stack_free_port)}
+            STACK_PORTS[$svc/$r]=${STACK_PORTS[$svc/$r]:-$(cj_free_port)}
         done
     done
     for svc in "${STACK_SERVICES[@]}"; do
@@ -147,17 +135,7 @@ stack_stop_one() {
     local key=$1/$2 pid
     pid=${STACK_PIDS[$key]:-}
     [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    local waited=0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((waited >= STACK_STOP_TIMEOUT_S * 10)); then
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
-    wait "$pid" 2>/dev/null || true
+    cj_stop_pid "$pid" "$STACK_STOP_TIMEOUT_S"
     unset "STACK_PIDS[$key]"
 }
 
@@ -172,11 +150,6 @@ stack_stop_services() {
 
 stack_stop_all() {
     stack_stop_services
-    "$STACK_SOURCE/scripts/pg.sh" stop "$STACK_WORK/pg" "${STACK_PG_PORT:-0}" >/dev/null 2>&1 || true
-    "$STACK_SOURCE/scripts/redis.sh" stop "$STACK_WORK/redis" "${STACK_REDIS_PORT:-0}" >/dev/null 2>&1 || true
-    local home
-    home=$(cat "$STACK_WORK/pg/pg.location" 2>/dev/null || true)
-    if [[ $home == /var/tmp/cerrojo-* ]]; then
-        rm -rf "$home"
-    fi
+    cj_stop_stores "$STACK_WORK/pg" "${STACK_PG_PORT:-0}" \
+        "$STACK_WORK/redis" "${STACK_REDIS_PORT:-0}"
 }
