@@ -21,6 +21,16 @@
  */
 enum cj_status cj_crypto_init(void) CJ_WARN_UNUSED;
 
+/*
+ * Keeps OpenSSL from loading its error strings, which OpenSSL 3 otherwise
+ * loads the first time any thread records an error. Each service calls it
+ * first in main(), before anything uses OpenSSL. Afterwards
+ * ERR_reason_error_string() returns NULL and ERR_error_string_n() writes
+ * the numeric library and reason codes, which `openssl errstr CODE`
+ * decodes. No cerrojo code formats OpenSSL errors.
+ */
+enum cj_status cj_openssl_skip_error_strings(void) CJ_WARN_UNUSED;
+
 /* Fills buf with len bytes from the operating system's CSPRNG. */
 void cj_random_bytes(void *buf, size_t len);
 

@@ -13,6 +13,7 @@
 #include "auth_revocations.h"
 #include "auth_rpc.h"
 #include "config.h"
+#include "crypto_util.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc_service.h"
@@ -168,6 +169,10 @@ int main(int argc, char **argv)
     bool is_job;
     int exit_status = 2;
 
+    if (cj_openssl_skip_error_strings() != CJ_OK) {
+        fprintf(stderr, "cerrojo-auth: OpenSSL failed to initialize\n");
+        return 1;
+    }
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
     if (argc > 2 || strcmp(command, "--help") == 0 ||

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypto_util.h"
 #include "gw_audit.h"
 #include "gw_context.h"
 #include "gw_http.h"
@@ -92,6 +93,10 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
         gw_usage(stdout);
         return EXIT_SUCCESS;
+    }
+    if (cj_openssl_skip_error_strings() != CJ_OK) {
+        fprintf(stderr, "cerrojo-gateway: OpenSSL failed to initialize\n");
+        return EXIT_FAILURE;
     }
     cj_log_init("gateway", CJ_LOG_INFO);
     json_set_alloc_funcs(malloc, gw_json_free_wiped);

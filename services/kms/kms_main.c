@@ -246,6 +246,10 @@ int main(int argc, char **argv)
     const char *command = argc > 1 ? argv[1] : "serve";
     int rc = KMS_EXIT_USAGE;
 
+    if (cj_openssl_skip_error_strings() != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: OpenSSL failed to initialize\n");
+        return KMS_EXIT_FAILED;
+    }
     /* Before any thread exists, so that only sigwait receives the signals. */
     cj_rpc_signals_block(&signals);
     memset(&svc, 0, sizeof(svc));

@@ -398,6 +398,10 @@ int main(int argc, char **argv)
     const char *command = argc > 1 ? argv[1] : "serve";
     int exit_status = 2;
 
+    if (cj_openssl_skip_error_strings() != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: OpenSSL failed to initialize\n");
+        return 1;
+    }
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
     memset(&cfg, 0, sizeof(cfg));

@@ -7,7 +7,30 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include "crypto_util.h"
+
+/* Runs first, because OpenSSL decides once per process whether to load its
+ * error strings. */
+static void test_openssl_error_strings_skipped(void **state)
+{
+    (void)state;
+    char text[256];
+
+    assert_int_equal(cj_openssl_skip_error_strings(), CJ_OK);
+    /* The first error a thread records would otherwise load the strings. */
+    ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);
+    unsigned long code = ERR_peek_last_error();
+    assert_int_equal(ERR_GET_REASON(code), EVP_R_BAD_DECRYPT);
+    assert_null(ERR_reason_error_string(code));
+    /* Without strings the code still shows in numbers. */
+    ERR_error_string_n(code, text, sizeof(text));
+    assert_non_null(strstr(text, "error:"));
+    assert_null(strstr(text, "bad decrypt"));
+    ERR_clear_error();
+}
 
 static void test_init_is_idempotent(void **state)
 {
@@ -81,6 +104,7 @@ static void test_secret_new_copies_and_frees(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openssl_error_strings_skipped),
         cmocka_unit_test(test_init_is_idempotent),
         cmocka_unit_test(test_random_bytes_differ_between_calls),
         cmocka_unit_test(test_ct_equal_detects_any_difference),
