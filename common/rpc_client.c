@@ -262,6 +262,9 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
          .value.integer = CJ_RPC_CLIENT_RECONNECT_MAX_MS},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = CJ_RPC_CLIENT_CONNECT_TIMEOUT_MS},
         /* Must stay last: plaintext channels leave it out. */
         {.type = GRPC_ARG_STRING,
          .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
@@ -448,6 +451,41 @@ static void error_set(char *error, const char *format, const char *text)
     }
 }
 
+/*
+ * Returns the initial-metadata flags for a call on a wait_for_ready client:
+ * GRPC_INITIAL_METADATA_WAIT_FOR_READY, unless the channel is in
+ * TRANSIENT_FAILURE, where the call should fail at once. An idle or
+ * connecting channel is first watched on `cq` until it is ready, fails or
+ * reaches `deadline`. Its state alone would be stale, because a channel
+ * notices a refused connection only while some thread polls a queue, and
+ * a call that waits for ready keeps waiting through that failure until its
+ * deadline.
+ */
+static uint32_t client_ready_flags(struct cj_rpc_client *client,
+                                   grpc_completion_queue *cq,
+                                   gpr_timespec deadline)
+{
+    grpc_connectivity_state state =
+        grpc_channel_check_connectivity_state(client->channel, 1);
+
+    while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
+        grpc_event ev;
+
+        /* The watch completes with success 0 at the deadline. */
+        grpc_channel_watch_connectivity_state(client->channel, state, deadline,
+                                              cq, &state);
+        ev = grpc_completion_queue_pluck(
+            cq, &state, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+            break;
+        }
+        state = grpc_channel_check_connectivity_state(client->channel, 0);
+    }
+    return state == GRPC_CHANNEL_TRANSIENT_FAILURE
+               ? 0
+               : GRPC_INITIAL_METADATA_WAIT_FOR_READY;
+}
+
 int64_t cj_rpc_retry_after_parse(const char *text, size_t len)
 {
     int64_t seconds = 0;
@@ -517,8 +555,6 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
     memset(&c, 0, sizeof(c));
     c.code = GRPC_STATUS_UNKNOWN;
     c.details = grpc_empty_slice();
-    c.initial_flags =
-        client->wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     grpc_metadata_array_init(&c.initial_md);
     grpc_metadata_array_init(&c.trailing_md);
     *response = NULL;
@@ -547,6 +583,9 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
                                             : client->default_timeout_ms,
                              GPR_TIMESPAN));
     c.cq = thread_cq_get(&c.cq_cached);
+    if (client->wait_for_ready) {
+        c.initial_flags = client_ready_flags(client, c.cq, deadline);
+    }
     grpc_slice method = grpc_slice_from_static_string(path);
     c.call =
         grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS,

@@ -19,16 +19,23 @@
 #define CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS  5000
 #define CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE (1024 * 1024)
 /*
- * Reconnect backoff after a peer went away, in milliseconds. gRPC's own
- * default grows to 120 s, which would keep a restarted kms or session
- * unreachable long after it is back; a replica restart must cost about a
- * second at most. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left at its default:
- * despite its name it bounds each connection attempt, and 100 ms is too
- * short for a TLS handshake on a loaded machine.
+ * Reconnect backoff after a peer went away, in milliseconds
+ * (GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS and
+ * GRPC_ARG_MAX_RECONNECT_BACKOFF_MS). gRPC's own default grows to 120 s, which
+ * would keep a restarted kms or session unreachable long after it is back. A
+ * replica restart must cost about a second at most.
  */
 #define CJ_RPC_CLIENT_RECONNECT_MIN_MS 100
 #define CJ_RPC_CLIENT_RECONNECT_MAX_MS 1000
-#define CJ_RPC_CLIENT_MAX_ADDRESSES    16
+/*
+ * Time one connection attempt may take, in milliseconds. gRPC names it
+ * GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, but in gRPC C core 1.51 it bounds each
+ * attempt: with 2,000 ms, a channel to a listener that never completes the
+ * HTTP/2 handshake went from CONNECTING to TRANSIENT_FAILURE after 2 s.
+ * It must leave room for a TLS handshake on a loaded machine.
+ */
+#define CJ_RPC_CLIENT_CONNECT_TIMEOUT_MS 10000
+#define CJ_RPC_CLIENT_MAX_ADDRESSES      16
 
 /* Size of the buffer that receives the server's status message. */
 #define CJ_RPC_CLIENT_ERROR_MAX 256
@@ -60,11 +67,13 @@ struct cj_rpc_client_options {
     int64_t default_timeout_ms;
     /*
      * Wait for a connection until the deadline instead of failing at once
-     * while the channel is reconnecting, so that a restarted or newly
-     * started peer costs a short wait rather than an error. A peer that
-     * stays down then ends the call with CJ_ERR_TIMEOUT at the deadline.
-     * Waiting happens before anything is sent, so it is safe for calls
-     * that are not idempotent.
+     * while the channel is idle or connecting, so that a restarted or newly
+     * started peer costs a short wait rather than an error. A channel in
+     * TRANSIENT_FAILURE (its last connection attempt failed, and gRPC keeps
+     * that state until a new attempt succeeds) fails the call at once with
+     * CJ_ERR_UNAVAILABLE instead, so a stopped peer does not cost every
+     * call its deadline. Waiting happens before anything is sent, so it is
+     * safe for calls that are not idempotent.
      */
     bool wait_for_ready;
 };

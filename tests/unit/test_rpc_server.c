@@ -591,6 +591,53 @@ static void test_client_without_server_unavailable(void **state)
     cj_rpc_client_destroy(client);
 }
 
+/* A client that waits for ready must still fail at once, not at the
+ * deadline, once its channel's connection attempt has been refused. */
+static void test_waiting_client_without_server_unavailable(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_rpc_client *client = NULL;
+    char target[64];
+    char error[CJ_RPC_CLIENT_ERROR_MAX];
+
+    fixture_start(&f, "A", 2, 8);
+    snprintf(target, sizeof(target), "%s", f.target);
+    fixture_stop(&f);
+    struct cj_rpc_client_options options = {
+        .targets = target, .plaintext = true, .wait_for_ready = true};
+    assert_int_equal(cj_rpc_client_create(&options, &client), CJ_OK);
+    /* The first call finds the channel idle, the second one in
+     * TRANSIENT_FAILURE. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, NULL, 0, error),
+            CJ_ERR_UNAVAILABLE);
+    }
+    cj_rpc_client_destroy(client);
+}
+
+static void test_waiting_client_reaches_server(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_rpc_client *client = NULL;
+    char text[32];
+    char error[CJ_RPC_CLIENT_ERROR_MAX];
+
+    fixture_start(&f, "A", 2, 8);
+    struct cj_rpc_client_options options = {
+        .targets = f.target, .plaintext = true, .wait_for_ready = true};
+    assert_int_equal(cj_rpc_client_create(&options, &client), CJ_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, text,
+                                   sizeof(text), error),
+                         CJ_OK);
+    }
+    cj_rpc_client_destroy(client);
+    fixture_stop(&f);
+}
+
 struct shutdown_call {
     struct cj_rpc_server *server;
     pthread_t thread;
@@ -687,6 +734,8 @@ int main(void)
         cmocka_unit_test(test_round_robin_uses_every_address),
         cmocka_unit_test(test_client_rejects_bad_targets),
         cmocka_unit_test(test_client_without_server_unavailable),
+        cmocka_unit_test(test_waiting_client_without_server_unavailable),
+        cmocka_unit_test(test_waiting_client_reaches_server),
         cmocka_unit_test(test_shutdown_lets_call_in_flight_finish),
         cmocka_unit_test(test_invalid_method_table_rejected),
         cmocka_unit_test(test_port_in_use_fails_to_bind),
