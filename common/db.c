@@ -17,15 +17,13 @@
 
 #include <openssl/evp.h>
 
+#include "deadline.h"
 #include "log.h"
 
 /* Parameters per statement, at most. */
 #define CJ_DB_MAX_PARAMS    64
 #define CJ_DB_ERROR_SIZE    256
 #define CJ_DB_SQLSTATE_SIZE 6
-#define CJ_MS_PER_S         1000LL
-#define CJ_NS_PER_MS        1000000LL
-#define CJ_NS_PER_S         1000000000LL
 /* Bytes of a generated statement name: "cj_s", a decimal counter, NUL. */
 #define CJ_DB_STATEMENT_NAME_SIZE 16
 /* libpq gssencmode when neither the DSN nor PGGSSENCMODE sets one. */
@@ -165,11 +163,10 @@ enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
     for (unsigned i = 0; i < p->size; i++) {
         p->conns[i].pool = p;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    if (cj_cond_init_monotonic(&p->freed) != CJ_OK) {
+        st = CJ_ERR_INTERNAL;
+        goto out;
+    }
     pthread_mutex_init(&p->mutex, NULL);
     *out = p;
     p = NULL;
@@ -284,17 +281,6 @@ static enum cj_status conn_open(struct cj_db_conn *c)
     return CJ_OK;
 }
 
-static void deadline_after(struct timespec *ts, long long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / CJ_MS_PER_S;
-    ts->tv_nsec += (ms % CJ_MS_PER_S) * CJ_NS_PER_MS;
-    if (ts->tv_nsec >= CJ_NS_PER_S) {
-        ts->tv_sec++;
-        ts->tv_nsec -= CJ_NS_PER_S;
-    }
-}
-
 /* Takes a free slot, preferring one already connected; NULL if none. */
 static struct cj_db_conn *take_free_slot(struct cj_db_pool *p)
 {
@@ -335,7 +321,7 @@ enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
         timeout_ms = pool->acquire_timeout_ms;
     }
     struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
+    cj_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms, &deadline);
 
     pthread_mutex_lock(&pool->mutex);
     struct cj_db_conn *c = take_free_slot(pool);

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
+
 /* A line longer than this is cut and marked truncated. */
 #define CJ_LOG_LINE_MAX 4096
 
@@ -90,10 +92,7 @@ bool cj_log_limit_clear(struct cj_log_limit *limit, long long *failures)
 
 long long cj_log_monotonic_ms(void)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return cj_monotonic_ms();
 }
 
 void cj_log_set_fd(int fd)

@@ -18,13 +18,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "deadline.h"
 #include "log.h"
 
 #define CJ_REDIS_ERROR_SIZE 256
-#define CJ_MS_PER_S         1000LL
 #define CJ_US_PER_MS        1000LL
-#define CJ_NS_PER_MS        1000000LL
-#define CJ_NS_PER_S         1000000000LL
 /* EVALSHA, the SHA-1 and numkeys come before the script's own arguments. */
 #define CJ_REDIS_EVAL_PREFIX 3
 
@@ -109,11 +107,10 @@ enum cj_status cj_redis_pool_new(const struct cj_redis_options *opts,
     for (unsigned i = 0; i < p->size; i++) {
         p->conns[i].pool = p;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->freed, &attr);
-    pthread_condattr_destroy(&attr);
+    if (cj_cond_init_monotonic(&p->freed) != CJ_OK) {
+        st = CJ_ERR_INTERNAL;
+        goto out;
+    }
     pthread_mutex_init(&p->mutex, NULL);
     *out = p;
     p = NULL;
@@ -267,13 +264,7 @@ enum cj_status cj_redis_acquire(struct cj_redis_pool *pool,
         timeout_ms = pool->acquire_timeout_ms;
     }
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / CJ_MS_PER_S;
-    deadline.tv_nsec += (timeout_ms % CJ_MS_PER_S) * CJ_NS_PER_MS;
-    if (deadline.tv_nsec >= CJ_NS_PER_S) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= CJ_NS_PER_S;
-    }
+    cj_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms, &deadline);
 
     pthread_mutex_lock(&pool->mutex);
     struct cj_redis_conn *c = take_free_slot(pool);

@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <sodium.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "rpc_absl.h"
 
@@ -220,7 +221,6 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
 {
     enum cj_status result = CJ_ERR_NOMEM;
     struct cj_rpc_server *server = NULL;
-    pthread_condattr_t cond_attr;
 
     *out = NULL;
     /* sodium_malloc (key files) and randombytes (request ids) need it. */
@@ -235,15 +235,16 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
     if (server == NULL) {
         return CJ_ERR_NOMEM;
     }
+    /* First, so that a failure leaves nothing else to undo. */
+    if (cj_cond_init_monotonic(&server->changed) != CJ_OK) {
+        free(server);
+        return CJ_ERR_INTERNAL;
+    }
     (void)cj_rpc_absl_disable_deadlock_detection();
     grpc_init();
     server->service = service;
     server->shutdown_tag.complete = on_server_shutdown;
     pthread_mutex_init(&server->lock, NULL);
-    pthread_condattr_init(&cond_attr);
-    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&server->changed, &cond_attr);
-    pthread_condattr_destroy(&cond_attr);
 
     result = apply_options(server, options);
     if (result != CJ_OK) {
@@ -372,13 +373,8 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     grpc_server_shutdown_and_notify(server->server, server->cq,
                                     &server->shutdown_tag);
 
-    clock_gettime(CLOCK_MONOTONIC, &grace_end);
-    grace_end.tv_sec += server->shutdown_grace_ms / 1000;
-    grace_end.tv_nsec += (server->shutdown_grace_ms % 1000) * 1000000L;
-    if (grace_end.tv_nsec >= 1000000000L) {
-        grace_end.tv_sec++;
-        grace_end.tv_nsec -= 1000000000L;
-    }
+    cj_deadline_after_ms(CLOCK_MONOTONIC, server->shutdown_grace_ms,
+                         &grace_end);
     pthread_mutex_lock(&server->lock);
     wait_flag_until(server, &server->shutdown_done, &grace_end);
     bool graceful = server->shutdown_done;

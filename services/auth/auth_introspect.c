@@ -13,6 +13,7 @@
 #include "auth_ids.h"
 #include "auth_remote.h"
 #include "auth_store.h"
+#include "deadline.h"
 #include "jwt.h"
 #include "log.h"
 #include "rpc_message.h"
@@ -46,7 +47,7 @@ static enum cj_status jwks_fetch_locked(struct auth_service *svc,
     }
     cj_jwks_free(cache->keys);
     cache->keys = keys;
-    cache->fetched_at_ms = auth_monotonic_ms();
+    cache->fetched_at_ms = cj_monotonic_ms();
     cache->max_age_ms =
         max_age_s > 0 ? (int64_t)max_age_s * 1000 : JWKS_DEFAULT_MAX_AGE_MS;
     return CJ_OK;
@@ -138,7 +139,7 @@ static enum cj_status verify_token(struct auth_service *svc,
                                    enum cj_jose_reason *reason)
 {
     struct cj_jwt_verify_config config;
-    int64_t now_ms = auth_monotonic_ms();
+    int64_t now_ms = cj_monotonic_ms();
     enum cj_status rc = CJ_OK;
 
     cj_jwt_verify_config_init(&config, svc->cfg.issuer, svc->cfg.audience);

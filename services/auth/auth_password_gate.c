@@ -4,17 +4,14 @@
 #include <errno.h>
 #include <time.h>
 
+#include "deadline.h"
+
 #define NS_PER_US  1000LL
-#define NS_PER_MS  1000000LL
-#define NS_PER_SEC 1000000000LL
 #define US_PER_SEC 1000000LL
 
 enum cj_status auth_password_gate_init(struct auth_password_gate *gate,
                                        unsigned slots, unsigned max_waiting)
 {
-    pthread_condattr_t attr;
-    enum cj_status rc = CJ_ERR_INTERNAL;
-
     gate->slots = slots > 0 ? slots : 1;
     gate->max_waiting = max_waiting;
     gate->running = 0;
@@ -24,36 +21,17 @@ enum cj_status auth_password_gate_init(struct auth_password_gate *gate,
     if (pthread_mutex_init(&gate->lock, NULL) != 0) {
         return CJ_ERR_INTERNAL;
     }
-    if (pthread_condattr_init(&attr) != 0) {
+    if (cj_cond_init_monotonic(&gate->freed) != CJ_OK) {
         pthread_mutex_destroy(&gate->lock);
         return CJ_ERR_INTERNAL;
     }
-    /* Waits are measured on the monotonic clock, immune to clock steps. */
-    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-        pthread_cond_init(&gate->freed, &attr) == 0) {
-        rc = CJ_OK;
-    }
-    pthread_condattr_destroy(&attr);
-    if (rc != CJ_OK) {
-        pthread_mutex_destroy(&gate->lock);
-    }
-    return rc;
+    return CJ_OK;
 }
 
 void auth_password_gate_destroy(struct auth_password_gate *gate)
 {
     pthread_cond_destroy(&gate->freed);
     pthread_mutex_destroy(&gate->lock);
-}
-
-static void deadline_after(int64_t wait_ms, struct timespec *out)
-{
-    int64_t ns;
-
-    clock_gettime(CLOCK_MONOTONIC, out);
-    ns = (int64_t)out->tv_nsec + wait_ms * NS_PER_MS;
-    out->tv_sec += (time_t)(ns / NS_PER_SEC);
-    out->tv_nsec = (long)(ns % NS_PER_SEC);
 }
 
 static int64_t monotonic_us(void)
@@ -109,7 +87,7 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
     }
     slot->entered_us = 0;
     slot->retry_after_s = 0;
-    deadline_after(wait_ms, &until);
+    cj_deadline_after_ms(CLOCK_MONOTONIC, wait_ms, &until);
     pthread_mutex_lock(&gate->lock);
     if (gate->running >= gate->slots) {
         if (gate->waiting >= gate->max_waiting) {

@@ -10,19 +10,14 @@
 #include "auth_clock.h"
 #include "auth_remote.h"
 #include "auth_store.h"
+#include "deadline.h"
 #include "log.h"
 
 bool auth_service_sleep(struct auth_service *svc, int64_t ms)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    cj_deadline_after_ms(CLOCK_REALTIME, ms, &until);
     pthread_mutex_lock(&svc->wait_lock);
     while (!atomic_load(&svc->stopping)) {
         if (pthread_cond_timedwait(&svc->wait_cond, &svc->wait_lock, &until) ==

@@ -10,6 +10,7 @@
 
 #include "auth_flows.h"
 #include "cerrojo/v1/auth.pb-c.h"
+#include "deadline.h"
 #include "log.h"
 
 /* Runs a flow with the call's caller context and reports its message. */
@@ -38,7 +39,7 @@ static void call_init(struct cj_rpc_call *call, struct auth_call *ac)
     ac->request_id = cj_rpc_call_request_id(call);
     remaining = cj_rpc_call_remaining_ms(call);
     if (remaining != INT64_MAX) {
-        ac->deadline_ms = auth_monotonic_ms() + remaining;
+        ac->deadline_ms = cj_monotonic_ms() + remaining;
     }
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "log.h"
 
 void auth_call_error(struct auth_call *call, const char *format, ...)
@@ -21,14 +22,6 @@ int64_t auth_now_ms(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t auth_monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -66,7 +59,7 @@ enum cj_status auth_password_begin(struct auth_service *svc,
     enum cj_status rc;
 
     if (call->deadline_ms != 0) {
-        wait_ms = call->deadline_ms - auth_monotonic_ms();
+        wait_ms = call->deadline_ms - cj_monotonic_ms();
     }
     rc = auth_password_gate_enter(&svc->password_gate, wait_ms, slot);
     if (rc != CJ_OK) {

@@ -101,9 +101,6 @@ void auth_call_error(struct auth_call *call, const char *format, ...)
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t auth_now_ms(void);
 
-/* Milliseconds of the monotonic clock, for intervals. */
-int64_t auth_monotonic_ms(void);
-
 /* Borrows a database connection with the pool's default wait; logs why
  * when it fails. */
 CJ_WARN_UNUSED enum cj_status auth_db_acquire(struct auth_service *svc,

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cerrojo/v1/kms.pb-c.h"
+#include "deadline.h"
 #include "gw_json.h"
 #include "gw_routes.h"
 #include "log.h"
@@ -47,21 +48,16 @@ static const struct gw_rpc gw_get_jwks_rpc = {
     &cerrojo__v1__get_jwks_request__descriptor,
     &cerrojo__v1__get_jwks_response__descriptor};
 
-static int64_t gw_monotonic_ms(void)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
                                         unsigned refresh_seconds)
 {
     struct gw_jwks_cache *cache = calloc(1, sizeof(*cache));
-    pthread_condattr_t attr;
 
     if (cache == NULL) {
+        return NULL;
+    }
+    if (cj_cond_init_monotonic(&cache->wake) != CJ_OK) {
+        free(cache);
         return NULL;
     }
     cache->backends = backends;
@@ -69,10 +65,6 @@ struct gw_jwks_cache *gw_jwks_cache_new(struct gw_backends *backends,
     pthread_rwlock_init(&cache->lock, NULL);
     pthread_mutex_init(&cache->fetch_lock, NULL);
     pthread_mutex_init(&cache->thread_lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&cache->wake, &attr);
-    pthread_condattr_destroy(&attr);
     return cache;
 }
 
@@ -124,7 +116,7 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache, const char *trigger)
     struct cj_jwks *set = NULL;
     char *json = NULL;
     char detail[GW_JWKS_DETAIL_CHARS] = "";
-    int64_t now = gw_monotonic_ms();
+    int64_t now = cj_monotonic_ms();
     int64_t last = __atomic_load_n(&cache->attempted_ms, __ATOMIC_RELAXED);
     const Cerrojo__V1__GetJwksResponse *response;
     grpc_status_code code;
@@ -162,7 +154,7 @@ static void gw_jwks_fetch(struct gw_jwks_cache *cache, const char *trigger)
     cache->set = set;
     cache->json = json;
     cache->max_age_seconds = response->max_age_seconds;
-    cache->fetched_ms = gw_monotonic_ms();
+    cache->fetched_ms = cj_monotonic_ms();
     pthread_rwlock_unlock(&cache->lock);
     cj_log(CJ_LOG_INFO, "gateway.jwks_refreshed", NULL,
            CJ_F_STR("trigger", trigger), CJ_F_INT("keys", cj_jwks_count(set)));
@@ -193,7 +185,7 @@ static int64_t gw_jwks_next_wait_ms(struct gw_jwks_cache *cache)
     if (cache->set == NULL || cache->fetched_ms < last_attempt) {
         wait_ms = period_ms < GW_JWKS_RETRY_MS ? period_ms : GW_JWKS_RETRY_MS;
     } else {
-        wait_ms = cache->fetched_ms + period_ms - gw_monotonic_ms();
+        wait_ms = cache->fetched_ms + period_ms - cj_monotonic_ms();
     }
     pthread_rwlock_unlock(&cache->lock);
     /* A request may have fetched just now: never spin below the fetch
@@ -211,13 +203,7 @@ static void *gw_jwks_refresh_main(void *arg)
     for (;;) {
         gw_jwks_fetch(cache, "timer");
         wait_ms = gw_jwks_next_wait_ms(cache);
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += wait_ms / 1000;
-        deadline.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
+        cj_deadline_after_ms(CLOCK_MONOTONIC, wait_ms, &deadline);
         pthread_mutex_lock(&cache->thread_lock);
         while (!cache->stopping &&
                pthread_cond_timedwait(&cache->wake, &cache->thread_lock,
@@ -273,7 +259,7 @@ static void gw_jwks_refresh_if_stale(struct gw_jwks_cache *cache)
     bool stale;
 
     pthread_rwlock_rdlock(&cache->lock);
-    stale = gw_jwks_stale(cache, gw_monotonic_ms());
+    stale = gw_jwks_stale(cache, cj_monotonic_ms());
     pthread_rwlock_unlock(&cache->lock);
     if (!stale) {
         return;

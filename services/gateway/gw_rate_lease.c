@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "gw_net.h"
 
 /* Mutexes over the slots: slot i uses mutex i % GW_RATE_LEASE_LOCKS, and
@@ -42,14 +43,6 @@ struct gw_rate_leases {
     pthread_cond_t refilled[GW_RATE_LEASE_LOCKS];
     struct gw_rate_lease_slot slots[GW_RATE_LEASE_SLOTS];
 };
-
-static int64_t gw_monotonic_ms(void)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 struct gw_rate_leases *gw_rate_leases_new(void)
 {
@@ -123,13 +116,7 @@ static bool gw_wait_for_refill(struct gw_rate_lease_slot *slot,
     unsigned generation = slot->generation;
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += GW_RATE_LEASE_WAIT_MS / 1000;
-    until.tv_nsec += (long)(GW_RATE_LEASE_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    cj_deadline_after_ms(CLOCK_REALTIME, GW_RATE_LEASE_WAIT_MS, &until);
     while (slot->generation == generation) {
         if (pthread_cond_timedwait(refilled, lock, &until) != 0 &&
             slot->generation == generation) {
@@ -176,7 +163,7 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
 
     pthread_mutex_lock(lock);
     for (;;) {
-        now_ms = gw_monotonic_ms();
+        now_ms = cj_monotonic_ms();
         if (strcmp(slot->key, key) != 0) {
             if (slot->refilling) {
                 /* Another client is refilling this slot, so this request
@@ -236,7 +223,7 @@ enum cj_status gw_rate_leases_take(struct gw_rate_leases *leases,
     if (status == CJ_OK) {
         slot->left += admitted ? granted : granted - 1;
         slot->batch = granted;
-        slot->leased_ms = gw_monotonic_ms();
+        slot->leased_ms = cj_monotonic_ms();
         slot->failure = CJ_OK;
     } else {
         slot->batch = 1;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "crypto_util.h"
+#include "deadline.h"
 #include "log.h"
 
 /* Bounds of the pass interval, derived from the epoch length. */
@@ -203,13 +204,7 @@ static void *worker_main(void *arg)
                      st == CJ_ERR_UNAVAILABLE ? "redis unreachable"
                                               : "clock offset from Redis");
         pthread_mutex_lock(&w->mutex);
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += w->interval_ms / 1000;
-        deadline.tv_nsec += (w->interval_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        cj_deadline_after_ms(CLOCK_REALTIME, w->interval_ms, &deadline);
         while (!w->stop && pthread_cond_timedwait(&w->cond, &w->mutex,
                                                   &deadline) != ETIMEDOUT) {
         }
