@@ -47,11 +47,27 @@ struct cj_rpc_health_entry {
 struct cj_rpc_watch;
 struct cj_rpc_reflection;
 
+/*
+ * The completion-queue threads: up to max_polling poll the queue, the rest
+ * are spares for the threads that blocking handlers hold. Guarded by lock.
+ */
+struct cj_rpc_threads {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* a token was granted, or closing */
+    pthread_t *ids;
+    size_t n;        /* threads started */
+    size_t to_start; /* threads to start */
+    size_t max_polling;
+    size_t polling; /* in or on their way back to the queue */
+    size_t parked;
+    size_t tokens; /* wake-ups granted to parked threads, not yet taken */
+    bool closing;
+};
+
 struct cj_rpc_server {
     grpc_server *server;
     grpc_completion_queue *cq;
-    pthread_t *cq_threads;
-    size_t n_cq_threads;
+    struct cj_rpc_threads threads;
     struct cj_pool *pool;
     const struct cj_rpc_service *service;
 
@@ -61,7 +77,6 @@ struct cj_rpc_server {
     char *tls_cert_file;
     char *tls_key_file;
     size_t max_message_bytes;
-    size_t cq_thread_count;
     size_t slots_per_method;
     int64_t shutdown_grace_ms;
     int port;
@@ -88,6 +103,24 @@ struct cj_rpc_server {
 
     struct cj_rpc_tag shutdown_tag;
 };
+
+void cj_rpc_threads_init(struct cj_rpc_threads *threads);
+/* At most `polling` threads poll; `spares` more stand by for them. */
+void cj_rpc_threads_size(struct cj_rpc_threads *threads, size_t polling,
+                         size_t spares);
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_threads_start(struct cj_rpc_server *server);
+/* Call after the queue is shut down: wakes the spares and joins all. */
+void cj_rpc_threads_join(struct cj_rpc_server *server);
+void cj_rpc_threads_destroy(struct cj_rpc_threads *threads);
+
+/*
+ * Around a blocking handler on a queue thread: busy wakes a spare when
+ * no thread would be left polling; idle returns the thread to polling or
+ * parks it when enough threads poll.
+ */
+void cj_rpc_thread_busy(struct cj_rpc_server *server);
+void cj_rpc_thread_idle(struct cj_rpc_server *server);
 
 /* Counts a per-call struct in or out; the last one out wakes shutdown. */
 void cj_rpc_live_add(struct cj_rpc_server *server);

@@ -1,7 +1,11 @@
 /*
- * A bounded worker pool for blocking work (Postgres, Redis, Argon2) so that
- * it never runs on a completion-queue thread. Jobs run in submission order
- * on a fixed set of threads; a full queue rejects new jobs at once.
+ * Admission for blocking work (Postgres, Redis, Argon2) in the gRPC server:
+ * at most `limit` jobs run at once and at most `queue_max` wait, and a full
+ * queue rejects new jobs at once. The pool owns no threads. A job runs on
+ * the thread that submits it, a completion-queue thread, so a call that
+ * need not wait is never handed to another thread; a job that had to wait
+ * runs on a thread that has just finished one. The caller admits a job,
+ * then runs it when told to.
  */
 #ifndef CJ_RPC_POOL_H
 #define CJ_RPC_POOL_H
@@ -15,26 +19,40 @@ struct cj_pool;
 typedef void (*cj_pool_job_fn)(void *arg);
 
 /*
- * Starts `threads` workers sharing a queue of at most `queue_max` waiting
- * jobs. Returns CJ_ERR_INVALID on a zero count, CJ_ERR_NOMEM or
- * CJ_ERR_INTERNAL when a thread cannot start. Free with cj_pool_destroy.
+ * Creates a pool running at most `limit` jobs at once with at most
+ * `queue_max` waiting. Returns CJ_ERR_INVALID on a zero size, CJ_ERR_NOMEM.
+ * Free with cj_pool_destroy.
  */
-CJ_WARN_UNUSED enum cj_status cj_pool_create(size_t threads, size_t queue_max,
+CJ_WARN_UNUSED enum cj_status cj_pool_create(size_t limit, size_t queue_max,
                                              struct cj_pool **out);
 
+/* What cj_pool_admit decided for a job. */
+enum cj_pool_admission {
+    CJ_POOL_RUN_HERE, /* the caller must now call cj_pool_run_here */
+    CJ_POOL_QUEUED,   /* a running thread will take it */
+    CJ_POOL_REJECTED, /* queue full or pool stopping; caller keeps arg */
+};
+
 /*
- * Queues fn(arg). Returns CJ_ERR_UNAVAILABLE when the queue is full or the
- * pool is stopping; the caller still owns arg then.
+ * Admits fn(arg): CJ_POOL_RUN_HERE when fewer than `limit` jobs run (the
+ * job now counts as running), else CJ_POOL_QUEUED while the queue has
+ * room, else CJ_POOL_REJECTED. A queued job is taken in submission order.
  */
-CJ_WARN_UNUSED enum cj_status cj_pool_submit(struct cj_pool *pool,
-                                             cj_pool_job_fn fn, void *arg);
+CJ_WARN_UNUSED enum cj_pool_admission
+cj_pool_admit(struct cj_pool *pool, cj_pool_job_fn fn, void *arg);
+
+/*
+ * Runs the job just admitted with CJ_POOL_RUN_HERE on the calling thread,
+ * then every job that queued meanwhile until the queue is empty.
+ */
+void cj_pool_run_here(struct cj_pool *pool, cj_pool_job_fn fn, void *arg);
 
 /* Returns the number of jobs waiting (not those running). */
 size_t cj_pool_queued(struct cj_pool *pool);
 
 /*
- * Rejects new jobs, runs every job already queued, then joins the workers.
- * Safe to call twice.
+ * Rejects new jobs and waits until every job queued or running has
+ * finished. Must not be called from a job. Safe to call twice.
  */
 void cj_pool_stop(struct cj_pool *pool);
 

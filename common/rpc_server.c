@@ -52,24 +52,6 @@ bool cj_rpc_deadline_passed(gpr_timespec deadline)
     return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) < 0;
 }
 
-static void *cq_thread_main(void *arg)
-{
-    struct cj_rpc_server *server = arg;
-
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_next(
-            server->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-            break;
-        }
-        if (ev.type == GRPC_OP_COMPLETE) {
-            struct cj_rpc_tag *tag = ev.tag;
-            tag->complete(tag, ev.success != 0);
-        }
-    }
-    return NULL;
-}
-
 static void on_server_shutdown(struct cj_rpc_tag *tag, bool ok)
 {
     (void)ok;
@@ -124,8 +106,16 @@ static enum cj_status apply_options(struct cj_rpc_server *server,
     server->max_message_bytes = o->max_message_bytes != 0
                                     ? o->max_message_bytes
                                     : CJ_RPC_DEFAULT_MAX_MESSAGE_BYTES;
-    server->cq_thread_count =
-        o->cq_threads != 0 ? o->cq_threads : CJ_RPC_DEFAULT_CQ_THREADS;
+    size_t workers = o->worker_threads != 0 ? o->worker_threads
+                                            : CJ_RPC_DEFAULT_WORKER_THREADS;
+    /* Blocking handlers run on queue threads (see rpc_pool.h), one spare
+     * per worker: a call then needs no hand-off to a worker thread and
+     * back, which cost more than the whole handler of the cheapest
+     * methods. */
+    cj_rpc_threads_size(&server->threads,
+                        o->cq_threads != 0 ? o->cq_threads
+                                           : CJ_RPC_DEFAULT_CQ_THREADS,
+                        workers);
     server->slots_per_method = o->slots_per_method != 0
                                    ? o->slots_per_method
                                    : CJ_RPC_DEFAULT_SLOTS_PER_METHOD;
@@ -135,11 +125,10 @@ static enum cj_status apply_options(struct cj_rpc_server *server,
     if (server->listen == NULL) {
         return CJ_ERR_NOMEM;
     }
-    return cj_pool_create(
-        o->worker_threads != 0 ? o->worker_threads
-                               : CJ_RPC_DEFAULT_WORKER_THREADS,
-        o->worker_queue != 0 ? o->worker_queue : CJ_RPC_DEFAULT_WORKER_QUEUE,
-        &server->pool);
+    return cj_pool_create(workers,
+                          o->worker_queue != 0 ? o->worker_queue
+                                               : CJ_RPC_DEFAULT_WORKER_QUEUE,
+                          &server->pool);
 }
 
 static enum cj_status register_methods(struct cj_rpc_server *server)
@@ -245,6 +234,7 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
     server->service = service;
     server->shutdown_tag.complete = on_server_shutdown;
     pthread_mutex_init(&server->lock, NULL);
+    cj_rpc_threads_init(&server->threads);
 
     result = apply_options(server, options);
     if (result != CJ_OK) {
@@ -315,17 +305,9 @@ enum cj_status cj_rpc_server_start(struct cj_rpc_server *server)
     pthread_mutex_unlock(&server->lock);
     post_all_slots(server);
 
-    server->cq_threads =
-        calloc(server->cq_thread_count, sizeof(*server->cq_threads));
-    if (server->cq_threads == NULL) {
-        return CJ_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < server->cq_thread_count; i++) {
-        if (pthread_create(&server->cq_threads[i], NULL, cq_thread_main,
-                           server) != 0) {
-            return CJ_ERR_INTERNAL;
-        }
-        server->n_cq_threads++;
+    enum cj_status rc = cj_rpc_threads_start(server);
+    if (rc != CJ_OK) {
+        return rc;
     }
     if (server->plaintext) {
         cj_log(CJ_LOG_WARN, "rpc.plaintext", NULL,
@@ -388,8 +370,9 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
         pthread_mutex_unlock(&server->lock);
     }
 
-    /* Blocking handlers still queued run now; their replies still need the
-     * queue, so it shuts down only once every call struct is gone. */
+    /* Blocking handlers still queued run now, on the queue threads that
+     * hold the running ones; their replies still need the queue, so it
+     * shuts down only once every call struct is gone. */
     cj_pool_stop(server->pool);
     pthread_mutex_lock(&server->lock);
     while (server->live_calls > 0) {
@@ -398,10 +381,7 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     pthread_mutex_unlock(&server->lock);
 
     grpc_completion_queue_shutdown(server->cq);
-    for (size_t i = 0; i < server->n_cq_threads; i++) {
-        pthread_join(server->cq_threads[i], NULL);
-    }
-    server->n_cq_threads = 0;
+    cj_rpc_threads_join(server);
     pthread_mutex_lock(&server->lock);
     server->stopped = true;
     pthread_mutex_unlock(&server->lock);
@@ -436,7 +416,7 @@ void cj_rpc_server_destroy(struct cj_rpc_server *server)
     cj_rpc_reflection_destroy(server->reflection);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
-    free(server->cq_threads);
+    cj_rpc_threads_destroy(&server->threads);
     free(server->entries);
     free(server->listen);
     free(server->tls_ca_file);

@@ -59,8 +59,10 @@ struct cj_rpc_method {
     const ProtobufCMessageDescriptor *response;
     cj_rpc_handler handler;
     /*
-     * True when the handler blocks (Postgres, Redis, Argon2): it then runs
-     * on the worker pool, never on a completion-queue thread.
+     * True when the handler blocks (Postgres, Redis, Argon2): at most
+     * worker_threads such handlers run at once, each on the thread that
+     * received its call while a spare thread takes over polling, and
+     * further calls wait in the worker queue.
      */
     bool blocking;
     /* Identities that may call it; see cj_rpc_access_allowed(). */
@@ -88,7 +90,8 @@ struct cj_rpc_server_options {
     const char *tls_cert_file; /* PEM of this service's certificate */
     const char *tls_key_file;  /* PEM of its private key */
     size_t max_message_bytes;  /* per request and response */
-    size_t cq_threads;
+    size_t cq_threads; /* threads polling the completion queue, at most */
+    /* Blocking handlers run at once; each adds a spare queue thread. */
     size_t worker_threads;
     size_t worker_queue;     /* waiting blocking calls before UNAVAILABLE */
     size_t slots_per_method; /* calls accepted ahead, per method */

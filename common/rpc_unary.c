@@ -1,8 +1,8 @@
 /*
  * One unary call from request slot to reply: access check, deadline,
- * caller context, request unpacking, the handler (on a queue thread or the
- * worker pool) and the single reply batch. Also replies UNIMPLEMENTED to
- * calls of unregistered methods.
+ * caller context, request unpacking, the handler (on a queue thread, under
+ * the worker limit when it blocks) and the single reply batch. Also replies
+ * UNIMPLEMENTED to calls of unregistered methods.
  */
 #include "rpc_internal.h"
 
@@ -202,7 +202,7 @@ static void call_reply(struct cj_rpc_call *call, enum cj_status status)
     }
 }
 
-/* Runs the handler and replies; on a queue thread or a pool worker. */
+/* Runs the handler and replies, on a completion-queue thread. */
 static void call_run_handler(struct cj_rpc_call *call)
 {
     const struct cj_rpc_method *method = call->entry->method;
@@ -372,13 +372,22 @@ static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
         call_run_handler(call);
         return;
     }
-    if (cj_pool_submit(server->pool, pool_job, call) != CJ_OK) {
+    switch (cj_pool_admit(server->pool, pool_job, call)) {
+    case CJ_POOL_RUN_HERE:
+        cj_rpc_thread_busy(server);
+        cj_pool_run_here(server->pool, pool_job, call);
+        cj_rpc_thread_idle(server);
+        break;
+    case CJ_POOL_QUEUED:
+        break;
+    case CJ_POOL_REJECTED:
         log_queue_full(server, call);
         cj_rpc_call_set_error(call,
                               "server busy: worker queue full for %s, "
                               "retry later",
                               call->entry->method->path);
         call_reply(call, CJ_ERR_UNAVAILABLE);
+        break;
     }
 }
 

@@ -9,6 +9,9 @@
 # BENCH_PORT_BASE first of 20 consecutive ports to use (default: free ports)
 # BENCH_FLOWS    space-separated subset of steps to run (default: all); see
 #                the step names in run_all below
+# BENCH_ONLY     extended regular expression: measure only the flows whose
+#                tag matches it (e.g. 'introspect|grpc-health'), for quick
+#                comparisons; the report then lacks the other flows
 # BENCH_OUT      report path (default docs/benchmarks.md)
 # BENCH_PROFILE  folder: record a system-wide perf profile (cpu-clock
 #                samples) of every measurement into FOLDER/<tag>.data and
@@ -265,6 +268,9 @@ measure() {
     local tag=$1 flow=$2 conns=$3 seconds=$4
     shift 4
     local line
+    if [[ -n ${BENCH_ONLY:-} && ! $tag =~ ^($BENCH_ONLY)$ ]]; then
+        return 0
+    fi
     echo "bench: $tag ($flow, $conns connections, ${seconds}s)"
     local perf_pid=""
     if [[ -n ${BENCH_PROFILE:-} ]]; then

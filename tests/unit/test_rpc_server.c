@@ -169,12 +169,14 @@ struct fixture {
     char target[64];
 };
 
-static void fixture_start(struct fixture *f, const char *tag,
-                          size_t worker_threads, size_t worker_queue)
+static void fixture_start_threads(struct fixture *f, const char *tag,
+                                  size_t cq_threads, size_t worker_threads,
+                                  size_t worker_queue)
 {
     struct cj_rpc_server_options options = {
         .listen = "127.0.0.1:0",
         .plaintext = true,
+        .cq_threads = cq_threads,
         .worker_threads = worker_threads,
         .worker_queue = worker_queue,
     };
@@ -194,6 +196,12 @@ static void fixture_start(struct fixture *f, const char *tag,
         .plaintext = true,
     };
     assert_int_equal(cj_rpc_client_create(&client_options, &f->client), CJ_OK);
+}
+
+static void fixture_start(struct fixture *f, const char *tag,
+                          size_t worker_threads, size_t worker_queue)
+{
+    fixture_start_threads(f, tag, 0, worker_threads, worker_queue);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -449,6 +457,39 @@ static void test_full_worker_queue_is_unavailable(void **state)
     assert_int_equal(running.status, CJ_OK);
     assert_int_equal(queued.status, CJ_OK);
     assert_int_equal(slow_entered_count(), 2);
+    fixture_stop(&f);
+}
+
+/*
+ * Blocking handlers run on the queue thread that received the call, so
+ * with one polling thread, every call after the first depends on a spare
+ * thread taking over the polling. Both blocking calls held at once and a
+ * non-blocking call beside them must all be served.
+ */
+static void test_spare_threads_poll_while_handlers_block(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct slow_call held[2];
+    char error[CJ_RPC_CLIENT_ERROR_MAX];
+    char text[64];
+
+    slow_entered = 0;
+    gate_set(false);
+    fixture_start_threads(&f, "A", 1, 2, 4);
+    slow_call_start(&held[0], f.client);
+    slow_call_start(&held[1], f.client);
+    wait_entered(2);
+    assert_int_equal(call_text(f.client, "Echo", NULL, CALL_TIMEOUT_MS, text,
+                               sizeof(text), error),
+                     CJ_OK);
+    assert_int_equal(cj_pool_queued(f.server->pool), 0);
+
+    gate_set(true);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(held[i].thread, NULL);
+        assert_int_equal(held[i].status, CJ_OK);
+    }
     fixture_stop(&f);
 }
 
@@ -729,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_missing_response_is_internal),
         cmocka_unit_test(test_unknown_method_unimplemented),
         cmocka_unit_test(test_full_worker_queue_is_unavailable),
+        cmocka_unit_test(test_spare_threads_poll_while_handlers_block),
         cmocka_unit_test(test_expired_call_skips_handler),
         cmocka_unit_test(test_health_status_can_change),
         cmocka_unit_test(test_round_robin_uses_every_address),
