@@ -25,6 +25,11 @@
 /* Timeout given to the server in the timeout test, in milliseconds. */
 #define TEST_SHORT_TIMEOUT_MS 500
 #define TEST_RESPONSE_MAX     65536
+/* Slow reader test: minimum size of the rendered registry in bytes, the
+ * client's receive buffer in bytes, and the requests it sends. */
+#define TEST_LARGE_BODY_BYTES   (256 * 1024)
+#define TEST_SMALL_RCVBUF_BYTES 4096
+#define TEST_SLOW_REQUESTS      64
 /* Bytes read to check a status line. */
 #define TEST_STATUS_LINE_MAX 32
 /* Attempts, and microseconds between them, to wait for the server to detect a
@@ -59,10 +64,17 @@ static void fixture_stop(struct fixture *f)
     cj_metrics_free(f->reg);
 }
 
-static int connect_to(uint16_t port)
+/* Connects to 127.0.0.1:port, with a receive buffer of rcvbuf bytes unless
+ * rcvbuf is 0. */
+static int connect_with_rcvbuf(uint16_t port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    /* Before connect, so that the advertised window follows it. */
+    if (rcvbuf > 0) {
+        assert_int_equal(
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    }
     struct timeval guard = {.tv_sec = TEST_READ_GUARD_S};
     assert_int_equal(
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard)), 0);
@@ -70,6 +82,11 @@ static int connect_to(uint16_t port)
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     return fd;
+}
+
+static int connect_to(uint16_t port)
+{
+    return connect_with_rcvbuf(port, 0);
 }
 
 static void send_text(int fd, const char *text)
@@ -468,6 +485,69 @@ static void test_timeout_closes_idle_connection(void **state)
     fixture_stop(&f);
 }
 
+/* Adds histogram families until the rendered registry is at least
+ * TEST_LARGE_BODY_BYTES long; returns its length. */
+static size_t grow_registry(struct cj_metrics *reg)
+{
+    static const double bounds[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    const char *labels[] = {"route"};
+    size_t len = 0;
+
+    for (int family = 0; len < TEST_LARGE_BODY_BYTES; family++) {
+        char name[32];
+        snprintf(name, sizeof(name), "large_%d_seconds", family);
+        struct cj_metric *h =
+            cj_metrics_histogram(reg, name, "Large.", labels, 1, bounds, 8);
+        assert_non_null(h);
+        for (int i = 0; i < CJ_METRICS_MAX_SERIES; i++) {
+            char route[32];
+            const char *values[] = {route};
+            snprintf(route, sizeof(route), "/a/long/route/number/%d", i);
+            cj_histogram_observe(cj_metric_series(h, values), i);
+        }
+        char *text = cj_metrics_render(reg, &len);
+        assert_non_null(text);
+        free(text);
+    }
+    return len;
+}
+
+static void test_slow_reader_does_not_block(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_metrics_server_options options = {.timeout_ms =
+                                                    TEST_SHORT_TIMEOUT_MS};
+    fixture_start(&f, &options);
+    size_t body_len = grow_registry(f.reg);
+
+    /* A client that asks for many responses and reads none: the server's
+     * send buffer fills and its writes would block. */
+    int slow = connect_with_rcvbuf(f.port, TEST_SMALL_RCVBUF_BYTES);
+    for (int i = 0; i < TEST_SLOW_REQUESTS; i++) {
+        send_text(slow, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+
+    /* Other clients are still served meanwhile. */
+    char *response = http_request(f.port, "HEAD /metrics HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(response, " 200 OK\r\n"));
+    free(response);
+
+    /* Past its deadline the slow connection is closed with responses still
+     * unsent. */
+    usleep(TEST_SHORT_TIMEOUT_MS * 2 * 1000);
+    char chunk[4096];
+    size_t received = 0;
+    ssize_t r;
+    while ((r = recv(slow, chunk, sizeof(chunk), 0)) > 0) {
+        received += (size_t)r;
+    }
+    assert_true(r == 0 || errno == ECONNRESET);
+    assert_true(received < body_len * TEST_SLOW_REQUESTS);
+    close(slow);
+    fixture_stop(&f);
+}
+
 static void test_server_rejects_bad_address(void **state)
 {
     (void)state;
@@ -495,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_connection_over_limit_closed),
         cmocka_unit_test(test_stop_with_connection_open),
         cmocka_unit_test(test_timeout_closes_idle_connection),
+        cmocka_unit_test(test_slow_reader_does_not_block),
         cmocka_unit_test(test_server_rejects_bad_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
