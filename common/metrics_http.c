@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_head.h"
 #include "log.h"
 
 /* Pending connections the kernel queues before accept. */
@@ -47,22 +48,6 @@
 #define HTTP_CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define HTTP_CONTENT_TYPE_TEXT    "text/plain; charset=utf-8"
 #define HTTP_ALLOW_METRICS        "GET, HEAD"
-
-enum http_method {
-    HTTP_METHOD_GET,
-    HTTP_METHOD_HEAD,
-    HTTP_METHOD_OTHER,
-};
-
-/* The parts of a request head that decide the response. */
-struct http_request {
-    enum http_method method;
-    bool metrics_path;
-    bool http11;
-    bool has_host;
-    bool connection_close;
-    bool connection_keep_alive;
-};
 
 struct http_conn {
     int fd;
@@ -98,203 +83,9 @@ struct cj_metrics_server {
     size_t *fd_slots;
 };
 
-struct span {
-    const char *p;
-    size_t n;
-};
-
 static struct cj_log_limit accept_log_limit = CJ_LOG_LIMIT_INIT;
 static struct cj_log_limit full_log_limit = CJ_LOG_LIMIT_INIT;
 static struct cj_log_limit poll_log_limit = CJ_LOG_LIMIT_INIT;
-
-/* ---- request head parsing (RFC 9112 sections 3 and 5) ------------------- */
-
-static bool span_is(struct span s, const char *literal)
-{
-    return s.n == strlen(literal) && memcmp(s.p, literal, s.n) == 0;
-}
-
-static bool span_is_nocase(struct span s, const char *literal)
-{
-    return s.n == strlen(literal) && strncasecmp(s.p, literal, s.n) == 0;
-}
-
-/* A token character (RFC 9110 section 5.6.2). */
-static bool is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static bool is_token(struct span s)
-{
-    if (s.n == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < s.n; i++) {
-        if (!is_tchar((unsigned char)s.p[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static struct span trim_whitespace(struct span s)
-{
-    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
-        s.p++;
-        s.n--;
-    }
-    while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t')) {
-        s.n--;
-    }
-    return s;
-}
-
-/* Splits s at the first sep: *head gets what precedes it, s what follows.
- * Returns false, with *head the whole of s, when sep does not occur. */
-static bool span_split(struct span *s, char sep, struct span *head)
-{
-    const char *at = memchr(s->p, sep, s->n);
-    if (at == NULL) {
-        *head = *s;
-        s->p += s->n;
-        s->n = 0;
-        return false;
-    }
-    *head = (struct span){s->p, (size_t)(at - s->p)};
-    s->n -= head->n + 1;
-    s->p = at + 1;
-    return true;
-}
-
-/* Parses "METHOD SP request-target SP HTTP-version". Returns 0 or 400. */
-static int parse_request_line(struct span line, struct http_request *req)
-{
-    struct span method;
-    struct span target;
-    struct span path;
-
-    if (!span_split(&line, ' ', &method) || !span_split(&line, ' ', &target) ||
-        !is_token(method) || target.n == 0 || target.p[0] != '/') {
-        return 400;
-    }
-    for (size_t i = 0; i < target.n; i++) {
-        unsigned char c = (unsigned char)target.p[i];
-        if (c <= ' ' || c >= 0x7f) {
-            return 400;
-        }
-    }
-    if (span_is(line, "HTTP/1.1")) {
-        req->http11 = true;
-    } else if (!span_is(line, "HTTP/1.0")) {
-        return 400;
-    }
-    req->method = span_is(method, "GET")    ? HTTP_METHOD_GET
-                  : span_is(method, "HEAD") ? HTTP_METHOD_HEAD
-                                            : HTTP_METHOD_OTHER;
-    /* The query, if any, does not select anything. */
-    span_split(&target, '?', &path);
-    req->metrics_path = span_is(path, "/metrics");
-    return 0;
-}
-
-/* Reads the comma-separated options of a Connection field. */
-static void parse_connection(struct span value, struct http_request *req)
-{
-    while (value.n > 0) {
-        struct span option;
-        span_split(&value, ',', &option);
-        option = trim_whitespace(option);
-        if (span_is_nocase(option, "close")) {
-            req->connection_close = true;
-        } else if (span_is_nocase(option, "keep-alive")) {
-            req->connection_keep_alive = true;
-        }
-    }
-}
-
-/* Checks a Content-Length value (1*DIGIT). Returns 0 for a length of 0 and
- * 413 for any other, because the server reads no body. */
-static int check_content_length(struct span value)
-{
-    bool zero = true;
-    for (size_t i = 0; i < value.n; i++) {
-        if (value.p[i] < '0' || value.p[i] > '9') {
-            return 400;
-        }
-        zero = zero && value.p[i] == '0';
-    }
-    if (value.n == 0) {
-        return 400;
-    }
-    return zero ? 0 : 413;
-}
-
-/* Parses one "name: value" line. Returns 0, 400 or 413. */
-static int parse_field_line(struct span line, struct http_request *req)
-{
-    struct span name;
-    /* A line that starts with white space continues the previous field
-     * (obs-fold), which RFC 9112 section 5.2 lets a server reject. */
-    if (!span_split(&line, ':', &name) || !is_token(name)) {
-        return 400;
-    }
-    struct span value = trim_whitespace(line);
-    for (size_t i = 0; i < value.n; i++) {
-        unsigned char c = (unsigned char)value.p[i];
-        if ((c < ' ' && c != '\t') || c == 0x7f) {
-            return 400;
-        }
-    }
-    if (span_is_nocase(name, "host")) {
-        /* RFC 9112 section 3.2: more than one Host is a bad request. */
-        if (req->has_host) {
-            return 400;
-        }
-        req->has_host = true;
-    } else if (span_is_nocase(name, "content-length")) {
-        return check_content_length(value);
-    } else if (span_is_nocase(name, "transfer-encoding")) {
-        return 413;
-    } else if (span_is_nocase(name, "connection")) {
-        parse_connection(value, req);
-    }
-    return 0;
-}
-
-/*
- * Parses a request head of len bytes, the request line and field lines
- * each ending in CRLF, without the empty line after them. Returns 0, or the
- * status to reply with before closing: 400 for a malformed head, 413 when
- * the request announces a body.
- */
-static int parse_head(const char *head, size_t len, struct http_request *req)
-{
-    struct span rest = {head, len};
-    struct span line;
-    bool first = true;
-
-    while (rest.n > 0) {
-        if (!span_split(&rest, '\n', &line) || line.n == 0 ||
-            line.p[line.n - 1] != '\r') {
-            return 400;
-        }
-        line.n--;
-        int status =
-            first ? parse_request_line(line, req) : parse_field_line(line, req);
-        if (status != 0) {
-            return status;
-        }
-        first = false;
-    }
-    /* RFC 9112 section 3.2: an HTTP/1.1 request must carry Host. */
-    if (first || (req->http11 && !req->has_host)) {
-        return 400;
-    }
-    return 0;
-}
 
 /* ---- responses ---------------------------------------------------------- */
 
@@ -416,6 +207,13 @@ static bool queue_metrics(struct cj_metrics_server *server,
     return queued;
 }
 
+static bool is_metrics_path(const struct cj_http_request *req)
+{
+    static const char metrics_path[] = "/metrics";
+    return req->path_len == sizeof(metrics_path) - 1 &&
+           memcmp(req->path, metrics_path, req->path_len) == 0;
+}
+
 /*
  * Replies to the request whose head takes the first head_len bytes of
  * conn->in (up to and including the empty line), and drops those bytes.
@@ -424,20 +222,23 @@ static bool queue_metrics(struct cj_metrics_server *server,
 static bool serve_request(struct cj_metrics_server *server,
                           struct http_conn *conn, size_t head_len)
 {
-    struct http_request req = {0};
+    struct cj_http_request req = {0};
     bool queued;
 
-    int status = parse_head(conn->in, head_len - 2, &req);
-    bool send_body = req.method != HTTP_METHOD_HEAD;
+    int status = cj_http_parse_head(conn->in, head_len - 2, &req);
+    bool send_body = req.method != CJ_HTTP_METHOD_HEAD;
     /* HTTP/1.1 keeps the connection by default, HTTP/1.0 only on request
      * (RFC 9112 section 9.3). */
     conn->close_after =
         req.connection_close || !(req.http11 || req.connection_keep_alive);
-    if (status != 0) {
+    if (status == 413) {
+        queued = queue_text(conn, status, "request body not accepted\n",
+                            send_body, true);
+    } else if (status != 0) {
         queued = queue_text(conn, status, "bad request\n", send_body, true);
-    } else if (!req.metrics_path) {
+    } else if (!is_metrics_path(&req)) {
         queued = queue_text(conn, 404, "not found\n", send_body, false);
-    } else if (req.method == HTTP_METHOD_OTHER) {
+    } else if (req.method == CJ_HTTP_METHOD_OTHER) {
         queued =
             queue_text(conn, 405, "method not allowed\n", send_body, false);
     } else {

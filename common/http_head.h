@@ -1,0 +1,43 @@
+/*
+ * A parser for HTTP/1.0 and 1.1 request heads (RFC 9112): the request line
+ * and the few header fields that decide how a small server responds.
+ */
+#ifndef CJ_HTTP_HEAD_H
+#define CJ_HTTP_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+enum cj_http_method {
+    CJ_HTTP_METHOD_GET,
+    CJ_HTTP_METHOD_HEAD,
+    CJ_HTTP_METHOD_OTHER,
+};
+
+/* The parts of a request head that decide the response. */
+struct cj_http_request {
+    enum cj_http_method method;
+    /* The request target up to any '?', pointing into the parsed head. */
+    const char *path;
+    size_t path_len;
+    bool http11;
+    bool has_host;
+    /* The Connection field named close or keep-alive. */
+    bool connection_close;
+    bool connection_keep_alive;
+};
+
+/*
+ * Parses a request head of len bytes: the request line and the field
+ * lines, each ending in CRLF, without the empty line after them. req must
+ * be zeroed. Returns 0, or the status to reply with before closing: 400
+ * for a malformed head (including HTTP/1.1 without exactly one Host), 413
+ * when the request announces a body (Content-Length over 0 or any
+ * Transfer-Encoding). On 400 or 413, the fields of req may be partly set.
+ */
+CJ_WARN_UNUSED int cj_http_parse_head(const char *head, size_t len,
+                                      struct cj_http_request *req);
+
+#endif

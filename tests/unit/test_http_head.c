@@ -1,0 +1,152 @@
+/* Tests for the HTTP/1.x request head parser. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "http_head.h"
+
+/* Parses head, a C string without the final empty line. */
+static int parse(const char *head, struct cj_http_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    return cj_http_parse_head(head, strlen(head), req);
+}
+
+static void assert_path(const struct cj_http_request *req, const char *path)
+{
+    assert_int_equal(req->path_len, strlen(path));
+    assert_memory_equal(req->path, path, req->path_len);
+}
+
+static void test_parse_get_http11(void **state)
+{
+    (void)state;
+    struct cj_http_request req;
+
+    assert_int_equal(parse("GET /metrics?name=x HTTP/1.1\r\n"
+                           "Host: localhost:9092\r\n"
+                           "Accept: text/plain\r\n",
+                           &req),
+                     0);
+    assert_int_equal(req.method, CJ_HTTP_METHOD_GET);
+    assert_path(&req, "/metrics");
+    assert_true(req.http11);
+    assert_true(req.has_host);
+    assert_false(req.connection_close);
+    assert_false(req.connection_keep_alive);
+}
+
+static void test_parse_methods(void **state)
+{
+    (void)state;
+    struct cj_http_request req;
+
+    assert_int_equal(parse("HEAD / HTTP/1.0\r\n", &req), 0);
+    assert_int_equal(req.method, CJ_HTTP_METHOD_HEAD);
+    assert_false(req.http11);
+    assert_path(&req, "/");
+    /* Methods are case-sensitive (RFC 9110 section 9.1). */
+    assert_int_equal(parse("get / HTTP/1.0\r\n", &req), 0);
+    assert_int_equal(req.method, CJ_HTTP_METHOD_OTHER);
+    assert_int_equal(parse("OPTIONS / HTTP/1.0\r\n", &req), 0);
+    assert_int_equal(req.method, CJ_HTTP_METHOD_OTHER);
+}
+
+static void test_parse_connection_options(void **state)
+{
+    (void)state;
+    struct cj_http_request req;
+
+    assert_int_equal(
+        parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n", &req), 0);
+    assert_true(req.connection_keep_alive);
+    assert_false(req.connection_close);
+    assert_int_equal(
+        parse("GET / HTTP/1.1\r\nHost: a\r\nconnection: TE ,\tclose\r\n", &req),
+        0);
+    assert_true(req.connection_close);
+    assert_false(req.connection_keep_alive);
+}
+
+static void test_parse_rejects_malformed(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "",
+        "hello\r\n",
+        "GET /metrics\r\n",
+        "GET  /metrics HTTP/1.0\r\n",
+        "GET /metrics  HTTP/1.0\r\n",
+        "GET metrics HTTP/1.0\r\n",
+        "GET http://x/metrics HTTP/1.0\r\n",
+        "GET /a\x7f HTTP/1.0\r\n",
+        "GET /metrics HTTP/2.0\r\n",
+        "GET /metrics http/1.0\r\n",
+        "GET /metrics HTTP/1.0\n",
+        "GET /metrics HTTP/1.0",
+        "G(T /metrics HTTP/1.0\r\n",
+        "GET /metrics HTTP/1.1\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
+        "GET /metrics HTTP/1.0\r\nno colon here\r\n",
+        "GET /metrics HTTP/1.0\r\nBad Name: x\r\n",
+        "GET /metrics HTTP/1.0\r\nName : x\r\n",
+        "GET /metrics HTTP/1.0\r\n: x\r\n",
+        "GET /metrics HTTP/1.0\r\nA: b\r\n folded\r\n",
+        "GET /metrics HTTP/1.0\r\nA: b\x01\r\n",
+        "GET /metrics HTTP/1.0\r\nA: b\rc\r\n",
+        "GET /metrics HTTP/1.0\r\nContent-Length: -1\r\n",
+        "GET /metrics HTTP/1.0\r\nContent-Length: \r\n",
+        "GET /metrics HTTP/1.0\r\nContent-Length: 0, 0\r\n",
+    };
+    struct cj_http_request req;
+
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        int status = parse(heads[i], &req);
+        if (status != 400) {
+            print_error("head %zu returned %d\n", i, status);
+        }
+        assert_int_equal(status, 400);
+    }
+}
+
+static void test_parse_nul_in_head_rejected(void **state)
+{
+    (void)state;
+    static const char head[] = "GET /metrics HTTP/1.0\r\nA: b\0c\r\n";
+    struct cj_http_request req = {0};
+
+    assert_int_equal(cj_http_parse_head(head, sizeof(head) - 1, &req), 400);
+}
+
+static void test_parse_body_gets_413(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "POST /metrics HTTP/1.0\r\nContent-Length: 5\r\n",
+        "POST /metrics HTTP/1.0\r\nContent-Length: 00010\r\n",
+        "POST /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n",
+    };
+    struct cj_http_request req;
+
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        assert_int_equal(parse(heads[i], &req), 413);
+    }
+    assert_int_equal(
+        parse("POST /metrics HTTP/1.0\r\nContent-Length: 000\r\n", &req), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_get_http11),
+        cmocka_unit_test(test_parse_methods),
+        cmocka_unit_test(test_parse_connection_options),
+        cmocka_unit_test(test_parse_rejects_malformed),
+        cmocka_unit_test(test_parse_nul_in_head_rejected),
+        cmocka_unit_test(test_parse_body_gets_413),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
