@@ -65,8 +65,8 @@ static enum cj_status load_locked(struct cj_db_conn *conn,
 
     rc = auth_store_family_lock(conn, st->presented.family_id);
     if (rc == CJ_OK) {
-        rc =
-            auth_store_token_get_for_update(conn, st->presented.id, &st->token);
+        rc = auth_store_token_get_for_update_with_revocation(
+            conn, st->presented.id, &st->token, &st->user_revoked_at_ms);
     }
     if (rc == CJ_OK && st->token.replaced_by[0] != '\0') {
         rc = auth_store_token_get_for_update(conn, st->token.replaced_by,
@@ -75,10 +75,6 @@ static enum cj_status load_locked(struct cj_db_conn *conn,
         if (rc == CJ_ERR_NOT_FOUND) {
             rc = CJ_OK;
         }
-    }
-    if (rc == CJ_OK) {
-        rc = auth_store_user_revoked_at(conn, st->token.user_id,
-                                        &st->user_revoked_at_ms);
     }
     return rc;
 }

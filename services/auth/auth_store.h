@@ -163,6 +163,15 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_get_for_update(struct cj_db_conn *conn, const char *token_id,
                                 struct auth_refresh_row *out);
 
+/*
+ * Loads a token by id with SELECT ... FOR UPDATE, and the time of its
+ * user's last revocation of every token (0 when none) in the same
+ * statement. Call it under the token's family lock.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_token_get_for_update_with_revocation(
+    struct cj_db_conn *conn, const char *token_id, struct auth_refresh_row *out,
+    int64_t *user_revoked_at_ms);
+
 struct auth_audit_event;
 
 /*
@@ -364,11 +373,6 @@ CJ_WARN_UNUSED enum cj_status auth_store_revocations_list(
     struct cj_db_conn *conn, enum auth_revocation_kind after_kind,
     const char *after_subject, struct auth_revocation *out, size_t limit,
     size_t *count);
-
-/* The user's revocation time in Unix milliseconds, 0 when none. */
-CJ_WARN_UNUSED enum cj_status
-auth_store_user_revoked_at(struct cj_db_conn *conn, const char *user_id,
-                           int64_t *revoked_at_ms);
 
 /* Deletes expired revocations, at most limit; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status

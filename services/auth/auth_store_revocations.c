@@ -164,27 +164,6 @@ out:
     return rc;
 }
 
-enum cj_status auth_store_user_revoked_at(struct cj_db_conn *conn,
-                                          const char *user_id,
-                                          int64_t *revoked_at_ms)
-{
-    static const char sql[] =
-        "SELECT (extract(epoch FROM revoked_at) * 1000)::bigint "
-        "FROM auth.revocations "
-        "WHERE kind = 'user' AND subject = $1";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
-    PGresult *res = NULL;
-    enum cj_status rc;
-
-    *revoked_at_ms = 0;
-    rc = cj_db_query(conn, sql, params, 1, false, &res);
-    if (rc == CJ_OK && PQntuples(res) == 1) {
-        *revoked_at_ms = auth_row_int64(res, 0, 0);
-    }
-    PQclear(res);
-    return rc;
-}
-
 enum cj_status auth_store_revocations_delete_expired(struct cj_db_conn *conn,
                                                      long long limit,
                                                      unsigned *count)

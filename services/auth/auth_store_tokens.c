@@ -21,8 +21,9 @@
     "(extract(epoch FROM used_at) * 1000)::bigint, "                           \
     "(extract(epoch FROM revoked_at) * 1000)::bigint, replaced_by::text"
 
-/* Column of the user's status after TOKEN_COLUMNS. */
-#define COL_USER_STATUS 11
+/* Column after TOKEN_COLUMNS: the user's status, or its revocation time. */
+#define COL_USER_STATUS     11
+#define COL_USER_REVOKED_AT 11
 
 static enum cj_status read_token(const PGresult *res, int row,
                                  struct auth_refresh_row *out)
@@ -222,6 +223,39 @@ enum cj_status auth_store_token_get_for_update(struct cj_db_conn *conn,
     const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
 
     return query_one_token(conn, sql, params, out);
+}
+
+enum cj_status auth_store_token_get_for_update_with_revocation(
+    struct cj_db_conn *conn, const char *token_id, struct auth_refresh_row *out,
+    int64_t *user_revoked_at_ms)
+{
+    /* The statement starts after the caller took the family lock, so its
+     * snapshot of the revocations is as fresh as a separate read's. A
+     * writer that revokes the row without that lock makes it wait for the
+     * row and read it again, revoked. */
+    static const char sql[] =
+        "SELECT " TOKEN_COLUMNS ", (SELECT (extract(epoch FROM r.revoked_at) "
+        "* 1000)::bigint FROM auth.revocations r WHERE r.kind = 'user' AND "
+        "r.subject = t.user_id::text) FROM auth.refresh_tokens t "
+        "WHERE t.id = $1::uuid FOR UPDATE OF t";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    *user_revoked_at_ms = 0;
+    rc = cj_db_query(conn, sql, params, 1, false, &res);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    if (PQntuples(res) != 1) {
+        rc = CJ_ERR_NOT_FOUND;
+        goto out;
+    }
+    rc = read_token(res, 0, out);
+    *user_revoked_at_ms = auth_row_int64(res, 0, COL_USER_REVOKED_AT);
+out:
+    PQclear(res);
+    return rc;
 }
 
 /* Runs an UPDATE or INSERT that must change exactly one row. */

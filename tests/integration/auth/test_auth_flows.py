@@ -476,6 +476,21 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err)
         self.assertTrue(info.active)
 
+    def test_refresh_rejects_token_older_than_user_revocation(self):
+        # The user's revocation time alone must stop a refresh token issued
+        # before it, even where the token row itself was not revoked (a
+        # rotation that raced a logout of every device).
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        stack.sql("INSERT INTO auth.revocations (kind, subject, revoked_at, "
+                  "expires_at) VALUES ('user', '%s', now() + interval "
+                  "'1 second', now() + interval '1 day')" % tokens.user_id)
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.refresh_tokens WHERE user_id = '%s' "
+            "AND revoked_at IS NULL" % tokens.user_id), [["1"]])
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_logout_all_invalidates_every_device(self):
         first, err, name, password = stack.register(
             secret=os.urandom(SECRET_SIZE))
