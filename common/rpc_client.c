@@ -31,6 +31,10 @@ struct cj_rpc_client {
     size_t max_message_bytes;
     int64_t default_timeout_ms;
     bool wait_for_ready;
+    /* When a call first found the channel in TRANSIENT_FAILURE since it was
+     * last found READY, in ms of GPR_CLOCK_MONOTONIC; 0 while it is not
+     * known to fail. Read and written atomically. */
+    int64_t failing_since_ms;
 };
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
@@ -451,15 +455,50 @@ static void error_set(char *error, const char *format, const char *text)
     }
 }
 
+static int64_t client_now_ms(void)
+{
+    return gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
+}
+
 /*
- * Returns the initial-metadata flags for a call on a wait_for_ready client:
- * GRPC_INITIAL_METADATA_WAIT_FOR_READY, unless the channel is in
- * TRANSIENT_FAILURE, where the call should fail at once. An idle or
- * connecting channel is first watched on `cq` until it is ready, fails or
- * reaches `deadline`. Its state alone would be stale, because a channel
- * notices a refused connection only while some thread polls a queue, and
- * a call that waits for ready keeps waiting through that failure until its
- * deadline.
+ * Returns when a call that found the channel in TRANSIENT_FAILURE stops
+ * waiting for it: CJ_RPC_CLIENT_FAILURE_WAIT_MS from now, or later while
+ * the failure is younger than CJ_RPC_CLIENT_RESTART_GRACE_MS, and never
+ * after `deadline`. The failure's age counts from the first call that found
+ * it, because nothing watches the channel between calls.
+ */
+static gpr_timespec client_failure_wait_end(struct cj_rpc_client *client,
+                                            gpr_timespec deadline)
+{
+    int64_t now_ms = client_now_ms();
+    int64_t since_ms = 0;
+    int64_t wait_ms = CJ_RPC_CLIENT_FAILURE_WAIT_MS;
+
+    /* The first call to find the failure stores its time. A later call's
+     * exchange fails and loads that time into since_ms. */
+    if (__atomic_compare_exchange_n(&client->failing_since_ms, &since_ms,
+                                    now_ms, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED)) {
+        since_ms = now_ms;
+    }
+    if (since_ms + CJ_RPC_CLIENT_RESTART_GRACE_MS - now_ms > wait_ms) {
+        wait_ms = since_ms + CJ_RPC_CLIENT_RESTART_GRACE_MS - now_ms;
+    }
+    return gpr_time_min(
+        deadline, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                               gpr_time_from_millis(wait_ms, GPR_TIMESPAN)));
+}
+
+/*
+ * Returns the initial-metadata flags for a call on a wait_for_ready client,
+ * after watching the channel on `cq` until it is READY or stops being worth
+ * waiting for. An idle or connecting channel is watched up to `deadline`,
+ * because its state alone may be stale: a channel notices a refused
+ * connection only while some thread polls a queue. A channel in
+ * TRANSIENT_FAILURE is watched only up to client_failure_wait_end(), and if
+ * it is still failing then the call goes without
+ * GRPC_INITIAL_METADATA_WAIT_FOR_READY and fails at once with UNAVAILABLE
+ * instead of waiting out its deadline.
  */
 static uint32_t client_ready_flags(struct cj_rpc_client *client,
                                    grpc_completion_queue *cq,
@@ -467,19 +506,32 @@ static uint32_t client_ready_flags(struct cj_rpc_client *client,
 {
     grpc_connectivity_state state =
         grpc_channel_check_connectivity_state(client->channel, 1);
+    gpr_timespec failure_end = deadline;
+    bool failure_seen = false;
 
-    while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
+    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN) {
+        gpr_timespec until = deadline;
         grpc_event ev;
 
-        /* The watch completes with success 0 at the deadline. */
-        grpc_channel_watch_connectivity_state(client->channel, state, deadline,
-                                              cq, &state);
+        if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+            if (!failure_seen) {
+                failure_end = client_failure_wait_end(client, deadline);
+                failure_seen = true;
+            }
+            until = failure_end;
+        }
+        /* The watch completes with success 0 at `until`. */
+        grpc_channel_watch_connectivity_state(client->channel, state, until, cq,
+                                              &state);
         ev = grpc_completion_queue_pluck(
             cq, &state, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
             break;
         }
         state = grpc_channel_check_connectivity_state(client->channel, 0);
+    }
+    if (state == GRPC_CHANNEL_READY) {
+        __atomic_store_n(&client->failing_since_ms, 0, __ATOMIC_RELAXED);
     }
     return state == GRPC_CHANNEL_TRANSIENT_FAILURE
                ? 0

@@ -35,7 +35,24 @@
  * It must leave room for a TLS handshake on a loaded machine.
  */
 #define CJ_RPC_CLIENT_CONNECT_TIMEOUT_MS 10000
-#define CJ_RPC_CLIENT_MAX_ADDRESSES      16
+/*
+ * How long a call on a wait_for_ready client waits, polling, for a channel
+ * in TRANSIENT_FAILURE to become ready before it fails with UNAVAILABLE, in
+ * milliseconds. The polling is what completes a reconnection attempt. With
+ * gRPC C core 1.51 here, a channel whose calls all failed at once did not
+ * reconnect within 4 s to a peer that was listening again. With this wait
+ * it reconnected on the first call after the peer was back.
+ */
+#define CJ_RPC_CLIENT_FAILURE_WAIT_MS 100
+/*
+ * For this long after a call first found the channel in TRANSIENT_FAILURE,
+ * in milliseconds, the failure counts as a peer restarting rather than
+ * down, so calls wait for the reconnection (up to their deadline) instead
+ * of failing. It covers the 1 s backoff ceiling plus a restart of about a
+ * second.
+ */
+#define CJ_RPC_CLIENT_RESTART_GRACE_MS 2000
+#define CJ_RPC_CLIENT_MAX_ADDRESSES    16
 
 /* Size of the buffer that receives the server's status message. */
 #define CJ_RPC_CLIENT_ERROR_MAX 256
@@ -70,10 +87,13 @@ struct cj_rpc_client_options {
      * while the channel is idle or connecting, so that a restarted or newly
      * started peer costs a short wait rather than an error. A channel in
      * TRANSIENT_FAILURE (its last connection attempt failed, and gRPC keeps
-     * that state until a new attempt succeeds) fails the call at once with
-     * CJ_ERR_UNAVAILABLE instead, so a stopped peer does not cost every
-     * call its deadline. Waiting happens before anything is sent, so it is
-     * safe for calls that are not idempotent.
+     * that state until a new attempt succeeds) gets the longer of
+     * CJ_RPC_CLIENT_FAILURE_WAIT_MS and what is left of
+     * CJ_RPC_CLIENT_RESTART_GRACE_MS since a call first found the failure,
+     * and then the call fails with
+     * CJ_ERR_UNAVAILABLE, so a stopped peer does not cost every call its
+     * deadline. Waiting happens before anything is sent, so it is safe for
+     * calls that are not idempotent.
      */
     bool wait_for_ready;
 };
