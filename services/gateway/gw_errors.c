@@ -40,6 +40,10 @@ static const struct gw_error_class gw_error_classes[GW_ERR_COUNT] = {
     [GW_ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415,
                                        "The body must be application/json "
                                        "without Content-Encoding."},
+    [GW_ERR_URI_TOO_LONG] = {"uri_too_long", 414,
+                             "The request target is too long."},
+    [GW_ERR_HEADERS_TOO_LARGE] = {"headers_too_large", 431,
+                                  "The request headers are too large."},
     [GW_ERR_CONFLICT] = {"conflict", 409, "The resource already exists."},
     [GW_ERR_FORBIDDEN] = {"forbidden", 403, "The request is not allowed."},
     [GW_ERR_INTERNAL] = {"internal", 500, "Internal error."},

@@ -151,6 +151,43 @@ static void gw_read_user_agent(struct MHD_Connection *conn,
     req->user_agent[n] = '\0';
 }
 
+/* A running total of value sizes, for MHD_get_connection_values(). */
+struct gw_value_bytes {
+    size_t total;
+    size_t per_value; /* separators counted for each value */
+};
+
+static enum MHD_Result gw_add_value_bytes(void *cls, enum MHD_ValueKind kind,
+                                          const char *key, const char *value)
+{
+    struct gw_value_bytes *bytes = cls;
+
+    (void)kind;
+    bytes->total +=
+        strlen(key) + (value != NULL ? strlen(value) : 0) + bytes->per_value;
+    return MHD_YES;
+}
+
+/* Measures the request target (path plus query arguments, each with "="
+ * and "&") and the whole head (request line plus each header with ": "
+ * and CRLF), after MHD's decoding, for the checks of gw_pipeline_begin(). */
+static void gw_measure_head(struct MHD_Connection *conn, const char *url,
+                            const char *method, const char *version,
+                            struct gw_request *req)
+{
+    struct gw_value_bytes query = {.total = 0, .per_value = 2};
+    struct gw_value_bytes headers = {.total = 0, .per_value = 4};
+
+    (void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND,
+                                    gw_add_value_bytes, &query);
+    (void)MHD_get_connection_values(conn, MHD_HEADER_KIND, gw_add_value_bytes,
+                                    &headers);
+    req->uri_bytes = strlen(url) + query.total;
+    /* "METHOD SP target SP version CRLF" */
+    req->head_bytes = strlen(method) + 1 + req->uri_bytes + 1 +
+                      strlen(version) + 2 + headers.total;
+}
+
 static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
 {
     const char *length;
@@ -192,10 +229,9 @@ static bool gw_connection_over_limit(struct MHD_Connection *conn)
            ((uintptr_t)info->socket_context & GW_CONN_OVER_LIMIT) != 0;
 }
 
-static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
-                                              struct MHD_Connection *conn,
-                                              const char *url,
-                                              const char *method)
+static struct gw_http_request *
+gw_request_new(const struct gw_context *ctx, struct MHD_Connection *conn,
+               const char *url, const char *method, const char *version)
 {
     struct gw_http_request *hr = calloc(1, sizeof(*hr));
 
@@ -209,6 +245,7 @@ static struct gw_http_request *gw_request_new(const struct gw_context *ctx,
     gw_read_addresses(ctx, conn, &hr->req);
     gw_read_user_agent(conn, &hr->req);
     gw_read_headers(conn, &hr->req);
+    gw_measure_head(conn, url, method, version, &hr->req);
     hr->req.over_connection_limit = gw_connection_over_limit(conn);
     return hr;
 }
@@ -379,9 +416,8 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
     const struct gw_context *ctx = cls;
     struct gw_http_request *hr = *con_cls;
 
-    (void)version;
     if (hr == NULL) {
-        hr = gw_request_new(ctx, conn, url, method);
+        hr = gw_request_new(ctx, conn, url, method, version);
         if (hr == NULL) {
             return MHD_NO;
         }
@@ -424,10 +460,11 @@ static enum MHD_Result gw_api_access(void *cls, struct MHD_Connection *conn,
     return gw_send(ctx, conn, hr);
 }
 
-/* NOTE: responses MHD 0.9.75 sends by itself (431 for oversized headers,
- * 400 for a malformed request line) come before the access handler and
- * without this callback, so they have no access-log line, request id,
- * error shape or security headers, and MHD offers no hook to change them. */
+/* NOTE: responses MHD 0.9.75 sends by itself (414 or 431 for a head over
+ * GW_CONNECTION_MEMORY_BYTES, 400 for a malformed request line) come
+ * before the access handler and without this callback, so they have no
+ * access-log line, request id, error shape or security headers, and MHD
+ * offers no hook to change them. */
 static void gw_api_completed(void *cls, struct MHD_Connection *conn,
                              void **con_cls,
                              enum MHD_RequestTerminationCode toe)

@@ -14,10 +14,19 @@
 /* The largest limit of any route: the size of the accumulation buffer. */
 #define GW_BODY_BYTES_MAX GW_BODY_BYTES_DATA_PUT
 
+/* The request head: the request target (path and query) and the request
+ * line plus headers, counted as the gateway receives them (each header as name,
+ * value and 4 bytes). Over these the gateway returns its JSON 414 and 431. */
+#define GW_URI_BYTES_MAX  (8 * 1024)
+#define GW_HEAD_BYTES_MAX (16 * 1024)
 /* Memory MHD may use per connection for the request line, the headers and
- * its read buffer. A request line plus headers that do not fit get 431 from
- * MHD itself. */
-#define GW_CONNECTION_MEMORY_BYTES (16 * 1024)
+ * its read buffer. A head that does not fit gets 414 or 431 from MHD itself
+ * (an HTML page, before the gateway receives the request), so this is eight
+ * times GW_HEAD_BYTES_MAX. With it a 120,000-byte header or URL still
+ * reached the gateway. MHD 0.9.75 touches the whole pool, so each open
+ * connection costs this much resident memory (measured in
+ * docs/architecture.md, Known limits). */
+#define GW_CONNECTION_MEMORY_BYTES (128 * 1024)
 
 /* JSON: nesting depth counts every object and array, the outermost one
  * being depth 1. Strings are measured in bytes after unescaping. */

@@ -56,6 +56,8 @@ static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
     [GW_REJECT_MODE] = "mode_not_accepted",
     [GW_REJECT_BACKEND_UNAVAILABLE] = "backend_unavailable",
     [GW_REJECT_CONNECTION_LIMIT] = "connection_limit",
+    [GW_REJECT_URI_TOO_LONG] = "uri_too_long",
+    [GW_REJECT_HEADERS_TOO_LARGE] = "headers_too_large",
 };
 
 static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {

@@ -206,12 +206,44 @@ static void gw_begin_connection_limit(struct gw_request *req,
     reply->close_connection = true;
 }
 
+/* Rejects a request target over GW_URI_BYTES_MAX with 414 and a head over
+ * GW_HEAD_BYTES_MAX with 431, and closes the connection after the
+ * response. MHD passes on heads that fit in GW_CONNECTION_MEMORY_BYTES, so
+ * these limits are the gateway's own and get the usual error shape. */
+static bool gw_begin_head_size(struct gw_request *req, struct gw_reply *reply)
+{
+    char message[GW_JSON_ERROR_CHARS];
+
+    if (req->uri_bytes > GW_URI_BYTES_MAX) {
+        snprintf(message, sizeof(message),
+                 "The request target is longer than %d bytes.",
+                 GW_URI_BYTES_MAX);
+        gw_reply_error(req, reply, GW_ERR_URI_TOO_LONG, message,
+                       GW_REJECT_URI_TOO_LONG, "request target too long");
+        reply->close_connection = true;
+        return false;
+    }
+    if (req->head_bytes > GW_HEAD_BYTES_MAX) {
+        snprintf(message, sizeof(message),
+                 "The request line and headers are larger than %d bytes.",
+                 GW_HEAD_BYTES_MAX);
+        gw_reply_error(req, reply, GW_ERR_HEADERS_TOO_LARGE, message,
+                       GW_REJECT_HEADERS_TOO_LARGE, "request head too large");
+        reply->close_connection = true;
+        return false;
+    }
+    return true;
+}
+
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
     req->route = gw_route_find(req->path, req->method, &req->allowed_methods);
     if (req->over_connection_limit) {
         gw_begin_connection_limit(req, reply);
+        return false;
+    }
+    if (!gw_begin_head_size(req, reply)) {
         return false;
     }
     if (req->allowed_methods == 0) {

@@ -42,6 +42,10 @@ struct gw_request {
     unsigned long long content_length;
     bool chunked;
     bool accepts_gzip;
+    /* Sizes of the request head as GW_URI_BYTES_MAX and GW_HEAD_BYTES_MAX
+     * count them. */
+    size_t uri_bytes;
+    size_t head_bytes;
     /* The connection was opened while its client IP address already had
      * GW_CONNECTIONS_PER_IP_MAX connections open. */
     bool over_connection_limit;

@@ -17,8 +17,8 @@ assert.ok(process.env.CJ_GATEWAY_URL, 'CJ_GATEWAY_URL is not set');
 const ERROR_CODES = new Set(['invalid_request', 'invalid_credentials',
   'invalid_token', 'decryption_failed', 'replayed', 'rate_limited',
   'unavailable', 'not_found', 'method_not_allowed', 'conflict', 'forbidden',
-  'payload_too_large', 'unsupported_media_type', 'headers_too_large',
-  'internal']);
+  'payload_too_large', 'unsupported_media_type', 'uri_too_long',
+  'headers_too_large', 'internal']);
 
 function assertError(body, code) {
   assert.deepEqual(Object.keys(body), ['error']);

@@ -254,6 +254,49 @@ static void test_connection_under_limit_is_served(void **state)
     assert_false(f->reply.close_connection);
 }
 
+static void test_long_request_target_gets_414(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    f->req.uri_bytes = GW_URI_BYTES_MAX + 1;
+    f->req.head_bytes = GW_URI_BYTES_MAX + 64;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 414);
+    assert_non_null(strstr(f->reply.body, "\"uri_too_long\""));
+    assert_true(f->reply.close_connection);
+    assert_int_equal(f->req.rejection, GW_REJECT_URI_TOO_LONG);
+}
+
+static void test_large_head_gets_431(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    f->req.uri_bytes = 8;
+    f->req.head_bytes = GW_HEAD_BYTES_MAX + 1;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 431);
+    assert_non_null(strstr(f->reply.body, "\"headers_too_large\""));
+    assert_true(f->reply.close_connection);
+    assert_int_equal(f->req.rejection, GW_REJECT_HEADERS_TOO_LARGE);
+}
+
+static void test_head_at_limits_is_served(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    f->req.uri_bytes = GW_URI_BYTES_MAX;
+    f->req.head_bytes = GW_HEAD_BYTES_MAX;
+    assert_true(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    gw_pipeline_finish(&f->ctx, &f->req, &f->reply);
+    assert_int_equal(f->reply.status, 200);
+}
+
 #define PIPELINE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -275,6 +318,9 @@ int main(void)
         PIPELINE_TEST(test_readyz_is_503_while_dependencies_unknown),
         PIPELINE_TEST(test_connection_over_limit_gets_429_and_close),
         PIPELINE_TEST(test_connection_under_limit_is_served),
+        PIPELINE_TEST(test_long_request_target_gets_414),
+        PIPELINE_TEST(test_large_head_gets_431),
+        PIPELINE_TEST(test_head_at_limits_is_served),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
