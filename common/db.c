@@ -17,8 +17,8 @@
 
 #include <openssl/evp.h>
 
-#include "deadline.h"
 #include "log.h"
+#include "slot_pool.h"
 
 /* Parameters per statement, at most. */
 #define CJ_DB_MAX_PARAMS    64
@@ -50,7 +50,6 @@ struct cj_db_statement {
 struct cj_db_conn {
     struct cj_db_pool *pool;
     PGconn *pg;
-    bool in_use;
     unsigned advisory_locks; /* taken through this API, freed on release */
     char sqlstate[CJ_DB_SQLSTATE_SIZE];
     char error[CJ_DB_ERROR_SIZE];
@@ -64,8 +63,7 @@ struct cj_db_conn {
 };
 
 struct cj_db_pool {
-    pthread_mutex_t mutex;
-    pthread_cond_t freed;
+    struct cj_slot_pool slots; /* slot i borrows conns[i] */
     char *dsn;
     char *application_name;
     long long connect_timeout_s;
@@ -125,6 +123,13 @@ enum cj_status cj_db_status_from_sqlstate(const char *sqlstate)
     return CJ_ERR_INTERNAL;
 }
 
+/* Slot i is open when its connection exists, broken or not. */
+static bool conn_is_open(const void *owner, unsigned i)
+{
+    const struct cj_db_pool *p = owner;
+    return p->conns[i].pg != NULL;
+}
+
 enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
                               struct cj_db_pool **out)
 {
@@ -163,11 +168,10 @@ enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
     for (unsigned i = 0; i < p->size; i++) {
         p->conns[i].pool = p;
     }
-    if (cj_cond_init_monotonic(&p->freed) != CJ_OK) {
-        st = CJ_ERR_INTERNAL;
+    st = cj_slot_pool_init(&p->slots, p->size, conn_is_open, p);
+    if (st != CJ_OK) {
         goto out;
     }
-    pthread_mutex_init(&p->mutex, NULL);
     *out = p;
     p = NULL;
     st = CJ_OK;
@@ -193,8 +197,7 @@ void cj_db_pool_free(struct cj_db_pool *pool)
         }
         statement_cache_clear(&pool->conns[i]);
     }
-    pthread_cond_destroy(&pool->freed);
-    pthread_mutex_destroy(&pool->mutex);
+    cj_slot_pool_destroy(&pool->slots);
     free(pool->dsn);
     free(pool->application_name);
     free(pool->conns);
@@ -281,36 +284,10 @@ static enum cj_status conn_open(struct cj_db_conn *c)
     return CJ_OK;
 }
 
-/* Takes a free slot, preferring one already connected; NULL if none. */
-static struct cj_db_conn *take_free_slot(struct cj_db_pool *p)
-{
-    struct cj_db_conn *fallback = NULL;
-    for (unsigned i = 0; i < p->size; i++) {
-        struct cj_db_conn *c = &p->conns[i];
-        if (c->in_use) {
-            continue;
-        }
-        if (c->pg != NULL) {
-            c->in_use = true;
-            return c;
-        }
-        if (fallback == NULL) {
-            fallback = c;
-        }
-    }
-    if (fallback != NULL) {
-        fallback->in_use = true;
-    }
-    return fallback;
-}
-
 static void give_back_slot(struct cj_db_conn *c)
 {
     struct cj_db_pool *p = c->pool;
-    pthread_mutex_lock(&p->mutex);
-    c->in_use = false;
-    pthread_cond_signal(&p->freed);
-    pthread_mutex_unlock(&p->mutex);
+    cj_slot_pool_give_back(&p->slots, (unsigned)(c - p->conns));
 }
 
 enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
@@ -320,22 +297,11 @@ enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
     if (timeout_ms < 0) {
         timeout_ms = pool->acquire_timeout_ms;
     }
-    struct timespec deadline;
-    cj_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms, &deadline);
-
-    pthread_mutex_lock(&pool->mutex);
-    struct cj_db_conn *c = take_free_slot(pool);
-    while (c == NULL) {
-        int rc = pthread_cond_timedwait(&pool->freed, &pool->mutex, &deadline);
-        c = take_free_slot(pool);
-        if (c == NULL && rc == ETIMEDOUT) {
-            break;
-        }
-    }
-    pthread_mutex_unlock(&pool->mutex);
-    if (c == NULL) {
+    unsigned slot;
+    if (cj_slot_pool_take(&pool->slots, timeout_ms, &slot) != CJ_OK) {
         return CJ_ERR_TIMEOUT;
     }
+    struct cj_db_conn *c = &pool->conns[slot];
 
     c->sqlstate[0] = '\0';
     c->error[0] = '\0';

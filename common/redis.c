@@ -20,6 +20,7 @@
 
 #include "deadline.h"
 #include "log.h"
+#include "slot_pool.h"
 
 #define CJ_REDIS_ERROR_SIZE 256
 #define CJ_US_PER_MS        1000LL
@@ -36,13 +37,11 @@ static struct cj_log_limit command_failed_limit = CJ_LOG_LIMIT_INIT;
 struct cj_redis_conn {
     struct cj_redis_pool *pool;
     redisContext *ctx;
-    bool in_use;
     bool in_transaction; /* inside MULTI or WATCH: dropped on release */
 };
 
 struct cj_redis_pool {
-    pthread_mutex_t mutex;
-    pthread_cond_t freed;
+    struct cj_slot_pool slots; /* slot i borrows conns[i] */
     char *host;
     char *password;
     int port;
@@ -71,6 +70,13 @@ static struct timeval ms_to_timeval(long long ms)
     struct timeval tv = {.tv_sec = ms / CJ_MS_PER_S,
                          .tv_usec = (ms % CJ_MS_PER_S) * CJ_US_PER_MS};
     return tv;
+}
+
+/* Slot i is open when its context exists, broken or not. */
+static bool context_is_open(const void *owner, unsigned i)
+{
+    const struct cj_redis_pool *p = owner;
+    return p->conns[i].ctx != NULL;
 }
 
 enum cj_status cj_redis_pool_new(const struct cj_redis_options *opts,
@@ -107,11 +113,10 @@ enum cj_status cj_redis_pool_new(const struct cj_redis_options *opts,
     for (unsigned i = 0; i < p->size; i++) {
         p->conns[i].pool = p;
     }
-    if (cj_cond_init_monotonic(&p->freed) != CJ_OK) {
-        st = CJ_ERR_INTERNAL;
+    st = cj_slot_pool_init(&p->slots, p->size, context_is_open, p);
+    if (st != CJ_OK) {
         goto out;
     }
-    pthread_mutex_init(&p->mutex, NULL);
     *out = p;
     p = NULL;
     st = CJ_OK;
@@ -136,8 +141,7 @@ void cj_redis_pool_free(struct cj_redis_pool *pool)
             redisFree(pool->conns[i].ctx);
         }
     }
-    pthread_cond_destroy(&pool->freed);
-    pthread_mutex_destroy(&pool->mutex);
+    cj_slot_pool_destroy(&pool->slots);
     free(pool->host);
     if (pool->password != NULL) {
         OPENSSL_cleanse(pool->password, strlen(pool->password));
@@ -223,35 +227,10 @@ out:
     return st;
 }
 
-static struct cj_redis_conn *take_free_slot(struct cj_redis_pool *p)
-{
-    struct cj_redis_conn *fallback = NULL;
-    for (unsigned i = 0; i < p->size; i++) {
-        struct cj_redis_conn *c = &p->conns[i];
-        if (c->in_use) {
-            continue;
-        }
-        if (c->ctx != NULL) {
-            c->in_use = true;
-            return c;
-        }
-        if (fallback == NULL) {
-            fallback = c;
-        }
-    }
-    if (fallback != NULL) {
-        fallback->in_use = true;
-    }
-    return fallback;
-}
-
 static void give_back_slot(struct cj_redis_conn *c)
 {
     struct cj_redis_pool *p = c->pool;
-    pthread_mutex_lock(&p->mutex);
-    c->in_use = false;
-    pthread_cond_signal(&p->freed);
-    pthread_mutex_unlock(&p->mutex);
+    cj_slot_pool_give_back(&p->slots, (unsigned)(c - p->conns));
 }
 
 enum cj_status cj_redis_acquire(struct cj_redis_pool *pool,
@@ -263,24 +242,13 @@ enum cj_status cj_redis_acquire(struct cj_redis_pool *pool,
     if (timeout_ms < 0) {
         timeout_ms = pool->acquire_timeout_ms;
     }
-    struct timespec deadline;
-    cj_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms, &deadline);
-
-    pthread_mutex_lock(&pool->mutex);
-    struct cj_redis_conn *c = take_free_slot(pool);
-    while (c == NULL) {
-        int rc = pthread_cond_timedwait(&pool->freed, &pool->mutex, &deadline);
-        c = take_free_slot(pool);
-        if (c == NULL && rc == ETIMEDOUT) {
-            break;
-        }
-    }
-    pthread_mutex_unlock(&pool->mutex);
-    if (c == NULL) {
+    unsigned slot;
+    if (cj_slot_pool_take(&pool->slots, timeout_ms, &slot) != CJ_OK) {
         snprintf(last_error, sizeof(last_error),
                  "no free Redis connection within %lld ms", timeout_ms);
         return CJ_ERR_TIMEOUT;
     }
+    struct cj_redis_conn *c = &pool->conns[slot];
 
     if (c->ctx == NULL || context_is_broken(c->ctx)) {
         if (c->ctx != NULL) {
