@@ -93,8 +93,10 @@ struct cj_metrics_server;
 
 /* Limits of the metrics server. A field left 0 takes the default above. */
 struct cj_metrics_server_options {
-    /* Connections open at once. A connection accepted over the limit is
-     * closed at once. */
+    /* Connections open at once. A connection accepted over the limit
+     * takes the place of the connection idle the longest (no request in
+     * progress, no response pending), or is closed at once when every
+     * connection has a request in progress. */
     unsigned connection_limit;
     /* Milliseconds a connection has to send a full request head, counted
      * from accept and again from the end of each response, and to read a

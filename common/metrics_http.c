@@ -58,6 +58,10 @@ struct http_conn {
     /* Set once the response is sent and the write side is shut. From then
      * on, input is read and dropped. */
     bool lingering;
+    /* Value of the server's idle_sequence when this connection last became
+     * idle (at accept or after a response). The lowest value among idle
+     * connections marks the one idle the longest. */
+    unsigned long long idle_since;
     /* Response bytes not yet sent, or NULL when none are pending. */
     char *out;
     size_t out_len;
@@ -75,6 +79,9 @@ struct cj_metrics_server {
     size_t connection_limit;
     long long timeout_ms;
     long long accept_paused_until_ms;
+    /* Counts the moments connections become idle, to order them without
+     * ties of the clock. */
+    unsigned long long idle_sequence;
     /* connection_limit slots, NULL when free. */
     struct http_conn **conns;
     /* HTTP_POLL_FIRST + connection_limit entries, and for each connection
@@ -85,6 +92,7 @@ struct cj_metrics_server {
 
 static struct cj_log_limit accept_log_limit = CJ_LOG_LIMIT_INIT;
 static struct cj_log_limit full_log_limit = CJ_LOG_LIMIT_INIT;
+static struct cj_log_limit evict_log_limit = CJ_LOG_LIMIT_INIT;
 static struct cj_log_limit poll_log_limit = CJ_LOG_LIMIT_INIT;
 
 /* ---- responses ---------------------------------------------------------- */
@@ -340,6 +348,7 @@ static bool conn_advance(struct cj_metrics_server *server,
                 return true;
             }
             conn->deadline_ms = now + server->timeout_ms;
+            conn->idle_since = server->idle_sequence++;
         }
         if (conn->lingering) {
             return true;
@@ -380,14 +389,54 @@ static void conn_handle(struct cj_metrics_server *server, size_t slot,
     }
 }
 
+/*
+ * Returns whether conn may be closed to make room for a new connection:
+ * no request is in progress and no response is pending. That holds for a
+ * connection that has not sent a byte since accept or since its last
+ * response, and for one lingering after its last response was sent.
+ */
+static bool conn_is_idle(const struct http_conn *conn)
+{
+    if (conn->lingering) {
+        return true;
+    }
+    if (conn->out != NULL || conn->in_len > 0) {
+        return false;
+    }
+    /* Bytes that arrived but were not yet read start a request too. A
+     * read of 0 (the peer closed) or an error leaves nothing to serve. */
+    char byte;
+    return recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/*
+ * Finds a free slot. When none is free, closes the connection that has
+ * been idle the longest and returns its slot, so that clients that hold
+ * connections without sending requests cannot lock others out. Returns
+ * NULL when every connection has a request in progress.
+ */
 static struct http_conn **free_slot(struct cj_metrics_server *server)
 {
+    struct http_conn **oldest = NULL;
+
     for (size_t i = 0; i < server->connection_limit; i++) {
-        if (server->conns[i] == NULL) {
+        struct http_conn *conn = server->conns[i];
+        if (conn == NULL) {
             return &server->conns[i];
         }
+        if (conn_is_idle(conn) &&
+            (oldest == NULL || conn->idle_since < (*oldest)->idle_since)) {
+            oldest = &server->conns[i];
+        }
     }
-    return NULL;
+    if (oldest != NULL) {
+        conn_free(*oldest);
+        *oldest = NULL;
+        cj_log_limited(&evict_log_limit, CJ_LOG_INFO,
+                       "metrics.idle_connection_closed", NULL,
+                       CJ_F_INT("limit", (long long)server->connection_limit));
+    }
+    return oldest;
 }
 
 /* Takes one pending connection. Returns false when none is left or
@@ -413,7 +462,8 @@ static bool accept_one(struct cj_metrics_server *server, long long now)
     struct http_conn **slot = free_slot(server);
     struct http_conn *conn = slot != NULL ? malloc(sizeof(*conn)) : NULL;
     if (conn == NULL) {
-        /* Over the limit (or out of memory) the newest connection goes. */
+        /* With every connection mid-request (or out of memory) the newest
+         * connection goes. */
         close(fd);
         cj_log_limited(&full_log_limit, CJ_LOG_WARN,
                        "metrics.connection_rejected", NULL,
@@ -424,6 +474,7 @@ static bool accept_one(struct cj_metrics_server *server, long long now)
     conn->deadline_ms = now + server->timeout_ms;
     conn->close_after = false;
     conn->lingering = false;
+    conn->idle_since = server->idle_sequence++;
     conn->out = NULL;
     conn->in_len = 0;
     *slot = conn;

@@ -32,10 +32,6 @@
 #define TEST_SLOW_REQUESTS      64
 /* Bytes read to check a status line. */
 #define TEST_STATUS_LINE_MAX 32
-/* Attempts, and microseconds between them, to wait for the server to detect a
- * closed connection. */
-#define TEST_RETRY_COUNT    100
-#define TEST_RETRY_PAUSE_US 10000
 
 struct fixture {
     struct cj_metrics *reg;
@@ -408,37 +404,91 @@ static void test_request_body_rejected(void **state)
     fixture_stop(&f);
 }
 
-static void test_connection_over_limit_closed(void **state)
+/* Connection limit in the tests of a full connection table. */
+#define TEST_SMALL_LIMIT 2
+
+static void test_full_of_silent_closes_oldest(void **state)
 {
     (void)state;
     struct fixture f;
-    struct cj_metrics_server_options options = {.connection_limit = 2};
+    struct cj_metrics_server_options options = {.connection_limit =
+                                                    TEST_SMALL_LIMIT};
     fixture_start(&f, &options);
-    int open[2];
-    /* A response proves that the server has accepted the connection. */
-    for (int i = 0; i < 2; i++) {
+    /* Connections that never send a byte. The server accepts them in the
+     * order they were made, so open[0] is idle the longest. */
+    int open[TEST_SMALL_LIMIT];
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        open[i] = connect_to(f.port);
+    }
+
+    assert_true(try_get_metrics(f.port));
+    assert_closed(open[0]);
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        close(open[i]);
+    }
+    fixture_stop(&f);
+}
+
+static void test_full_of_keep_alive_closes_oldest(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_metrics_server_options options = {.connection_limit =
+                                                    TEST_SMALL_LIMIT};
+    fixture_start(&f, &options);
+    /* Each connection has its response and stays open for the next
+     * request. */
+    int open[TEST_SMALL_LIMIT];
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
         open[i] = connect_to(f.port);
         send_text(open[i], "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         free(read_one_response(open[i], false));
+    }
+
+    assert_true(try_get_metrics(f.port));
+    assert_closed(open[0]);
+    /* The connection idle for a shorter time is still served. */
+    send_text(open[1], "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *response = read_one_response(open[1], false);
+    assert_non_null(strstr(response, "HTTP/1.1 200 OK\r\n"));
+    free(response);
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        close(open[i]);
+    }
+    fixture_stop(&f);
+}
+
+static void test_full_mid_request_rejects_new(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct cj_metrics_server_options options = {.connection_limit =
+                                                    TEST_SMALL_LIMIT};
+    fixture_start(&f, &options);
+    /* Every connection has sent part of a request head. */
+    int open[TEST_SMALL_LIMIT];
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        open[i] = connect_to(f.port);
+        send_text(open[i], "GET /metrics HTTP/1.1\r\nHost:");
     }
 
     int extra = connect_to(f.port);
     assert_closed(extra);
     close(extra);
 
-    /* Once one connection ends, a new one is served. The server detects the
-     * end some time after close returns, so a connection made at once may
-     * still be over the limit. */
-    close(open[0]);
-    bool served = false;
-    for (int i = 0; i < TEST_RETRY_COUNT && !served; i++) {
-        served = try_get_metrics(f.port);
-        if (!served) {
-            usleep(TEST_RETRY_PAUSE_US);
-        }
+    /* The requests in progress were kept and complete. */
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        send_text(open[i], " x\r\n\r\n");
+        char *response = read_one_response(open[i], true);
+        assert_non_null(strstr(response, "HTTP/1.1 200 OK\r\n"));
+        free(response);
     }
-    assert_true(served);
-    close(open[1]);
+
+    /* Now that they wait between requests, a new client is served. */
+    assert_true(try_get_metrics(f.port));
+    for (int i = 0; i < TEST_SMALL_LIMIT; i++) {
+        close(open[i]);
+    }
     fixture_stop(&f);
 }
 
@@ -572,7 +622,9 @@ int main(void)
         cmocka_unit_test(test_oversized_head_gets_431),
         cmocka_unit_test(test_malformed_request_gets_400),
         cmocka_unit_test(test_request_body_rejected),
-        cmocka_unit_test(test_connection_over_limit_closed),
+        cmocka_unit_test(test_full_of_silent_closes_oldest),
+        cmocka_unit_test(test_full_of_keep_alive_closes_oldest),
+        cmocka_unit_test(test_full_mid_request_rejects_new),
         cmocka_unit_test(test_stop_with_connection_open),
         cmocka_unit_test(test_timeout_closes_idle_connection),
         cmocka_unit_test(test_slow_reader_does_not_block),
