@@ -177,11 +177,15 @@ int cj_http_parse_head(const char *head, size_t len,
     bool first = true;
 
     while (rest.n > 0) {
-        if (!span_split(&rest, '\n', &line) || line.n == 0 ||
-            line.p[line.n - 1] != '\r') {
+        /* RFC 9112 section 2.2 lets a recipient take a bare LF as a line
+         * terminator. A CR anywhere else in a line fails the checks of the
+         * request line and field values. */
+        if (!span_split(&rest, '\n', &line)) {
             return 400;
         }
-        line.n--;
+        if (line.n > 0 && line.p[line.n - 1] == '\r') {
+            line.n--;
+        }
         int status =
             first ? parse_request_line(line, req) : parse_field_line(line, req);
         if (status != 0) {
@@ -192,6 +196,25 @@ int cj_http_parse_head(const char *head, size_t len,
     /* RFC 9112 section 3.2: an HTTP/1.1 request must carry Host. */
     if (first || (req->http11 && !req->has_host)) {
         return 400;
+    }
+    return 0;
+}
+
+size_t cj_http_find_head_end(const char *buf, size_t len, size_t *head_len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != '\n') {
+            continue;
+        }
+        /* An empty line follows the line that ends at i. */
+        if (i + 1 < len && buf[i + 1] == '\n') {
+            *head_len = i + 1;
+            return i + 2;
+        }
+        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
+            *head_len = i + 1;
+            return i + 3;
+        }
     }
     return 0;
 }

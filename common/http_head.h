@@ -31,13 +31,21 @@ struct cj_http_request {
 
 /*
  * Parses a request head of len bytes: the request line and the field
- * lines, each ending in CRLF, without the empty line after them. req must
- * be zeroed. Returns 0, or the status to reply with before closing: 400
- * for a malformed head (including HTTP/1.1 without exactly one Host), 413
- * when the request announces a body (Content-Length over 0 or any
+ * lines, each ending in CRLF or a bare LF, without the empty line after
+ * them. req must be zeroed. Returns 0, or the status to reply with before
+ * closing: 400 for a malformed head (including HTTP/1.1 without exactly one
+ * Host), 413 when the request announces a body (Content-Length over 0 or any
  * Transfer-Encoding). On 400 or 413, the fields of req may be partly set.
  */
 CJ_WARN_UNUSED int cj_http_parse_head(const char *head, size_t len,
                                       struct cj_http_request *req);
+
+/*
+ * Finds the empty line that ends a request head at the start of buf, where
+ * each line ends in CRLF or a bare LF and the first line is not empty.
+ * Returns the bytes up to and including the empty line, with *head_len set
+ * to the bytes before it, or 0 when the head is not complete in len bytes.
+ */
+size_t cj_http_find_head_end(const char *buf, size_t len, size_t *head_len);
 
 #endif

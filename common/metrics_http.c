@@ -224,16 +224,18 @@ static bool is_metrics_path(const struct cj_http_request *req)
 
 /*
  * Replies to the request whose head takes the first head_len bytes of
- * conn->in (up to and including the empty line), and drops those bytes.
- * Returns false on allocation failure.
+ * conn->in, followed by the empty line that ends it, and drops the first
+ * consumed bytes (head and empty line). Returns false on allocation
+ * failure.
  */
 static bool serve_request(struct cj_metrics_server *server,
-                          struct http_conn *conn, size_t head_len)
+                          struct http_conn *conn, size_t head_len,
+                          size_t consumed)
 {
     struct cj_http_request req = {0};
     bool queued;
 
-    int status = cj_http_parse_head(conn->in, head_len - 2, &req);
+    int status = cj_http_parse_head(conn->in, head_len, &req);
     bool send_body = req.method != CJ_HTTP_METHOD_HEAD;
     /* HTTP/1.1 keeps the connection by default, HTTP/1.0 only on request
      * (RFC 9112 section 9.3). */
@@ -252,8 +254,8 @@ static bool serve_request(struct cj_metrics_server *server,
     } else {
         queued = queue_metrics(server, conn, send_body);
     }
-    conn->in_len -= head_len;
-    memmove(conn->in, conn->in + head_len, conn->in_len);
+    conn->in_len -= consumed;
+    memmove(conn->in, conn->in + consumed, conn->in_len);
     return queued;
 }
 
@@ -312,13 +314,19 @@ static bool conn_read(struct http_conn *conn)
 }
 
 /* Drops the empty lines a client may send before a request line (RFC 9112
- * section 2.2). */
+ * section 2.2), each a CRLF or a bare LF. */
 static void conn_skip_empty_lines(struct http_conn *conn)
 {
     size_t skip = 0;
-    while (skip + 2 <= conn->in_len && conn->in[skip] == '\r' &&
-           conn->in[skip + 1] == '\n') {
-        skip += 2;
+    for (;;) {
+        if (skip + 1 <= conn->in_len && conn->in[skip] == '\n') {
+            skip += 1;
+        } else if (skip + 2 <= conn->in_len && conn->in[skip] == '\r' &&
+                   conn->in[skip + 1] == '\n') {
+            skip += 2;
+        } else {
+            break;
+        }
     }
     conn->in_len -= skip;
     memmove(conn->in, conn->in + skip, conn->in_len);
@@ -354,10 +362,12 @@ static bool conn_advance(struct cj_metrics_server *server,
             return true;
         }
         conn_skip_empty_lines(conn);
-        const char *end = memmem(conn->in, conn->in_len, "\r\n\r\n", 4);
+        size_t head_len = 0;
+        size_t consumed =
+            cj_http_find_head_end(conn->in, conn->in_len, &head_len);
         bool queued;
-        if (end != NULL) {
-            queued = serve_request(server, conn, (size_t)(end - conn->in) + 4);
+        if (consumed > 0) {
+            queued = serve_request(server, conn, head_len, consumed);
         } else if (conn->in_len == sizeof(conn->in)) {
             queued =
                 queue_text(conn, 431, "request head too large\n", true, true);

@@ -85,7 +85,8 @@ static void test_parse_rejects_malformed(void **state)
         "GET /a\x7f HTTP/1.0\r\n",
         "GET /metrics HTTP/2.0\r\n",
         "GET /metrics http/1.0\r\n",
-        "GET /metrics HTTP/1.0\n",
+        "GET /metrics HTTP/1.0\r\r\n",
+        "GET /metrics HTTP/1.0\rHost: x\n",
         "GET /metrics HTTP/1.0",
         "G(T /metrics HTTP/1.0\r\n",
         "GET /metrics HTTP/1.1\r\n",
@@ -110,6 +111,64 @@ static void test_parse_rejects_malformed(void **state)
         }
         assert_int_equal(status, 400);
     }
+}
+
+static void test_parse_accepts_bare_lf(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "GET /metrics HTTP/1.1\nHost: x\n",
+        "GET /metrics HTTP/1.1\r\nHost: x\n",
+        "GET /metrics HTTP/1.1\nHost: x\r\n",
+    };
+    struct cj_http_request req;
+
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        assert_int_equal(parse(heads[i], &req), 0);
+        assert_int_equal(req.method, CJ_HTTP_METHOD_GET);
+        assert_path(&req, "/metrics");
+        assert_true(req.http11);
+        assert_true(req.has_host);
+    }
+}
+
+/* Checks cj_http_find_head_end on buf: expected_end is its result, and
+ * expected_head the head length it reports when expected_end is not 0. */
+static void assert_head_end(const char *buf, size_t expected_end,
+                            size_t expected_head)
+{
+    size_t head_len = 0;
+    size_t end = cj_http_find_head_end(buf, strlen(buf), &head_len);
+    if (end != expected_end) {
+        print_error("head end of \"%s\" is %zu\n", buf, end);
+    }
+    assert_int_equal(end, expected_end);
+    if (expected_end != 0) {
+        assert_int_equal(head_len, expected_head);
+    }
+}
+
+static void test_find_head_end_line_endings(void **state)
+{
+    (void)state;
+    /* "GET / HTTP/1.0" is 14 bytes. */
+    assert_head_end("GET / HTTP/1.0\r\n\r\n", 18, 16);
+    assert_head_end("GET / HTTP/1.0\n\n", 16, 15);
+    assert_head_end("GET / HTTP/1.0\r\n\n", 17, 16);
+    assert_head_end("GET / HTTP/1.0\n\r\n", 17, 15);
+    assert_head_end("GET / HTTP/1.0\n\nGET", 16, 15);
+    assert_head_end("GET / HTTP/1.0\nA: b\n\n", 21, 20);
+}
+
+static void test_find_head_end_incomplete(void **state)
+{
+    (void)state;
+    assert_head_end("", 0, 0);
+    assert_head_end("GET / HTTP/1.0", 0, 0);
+    assert_head_end("GET / HTTP/1.0\r\n", 0, 0);
+    assert_head_end("GET / HTTP/1.0\r\n\r", 0, 0);
+    assert_head_end("GET / HTTP/1.0\n", 0, 0);
+    assert_head_end("GET / HTTP/1.0\nA: b\r\n", 0, 0);
 }
 
 static void test_parse_nul_in_head_rejected(void **state)
@@ -145,6 +204,9 @@ int main(void)
         cmocka_unit_test(test_parse_methods),
         cmocka_unit_test(test_parse_connection_options),
         cmocka_unit_test(test_parse_rejects_malformed),
+        cmocka_unit_test(test_parse_accepts_bare_lf),
+        cmocka_unit_test(test_find_head_end_line_endings),
+        cmocka_unit_test(test_find_head_end_incomplete),
         cmocka_unit_test(test_parse_nul_in_head_rejected),
         cmocka_unit_test(test_parse_body_gets_413),
     };

@@ -289,6 +289,35 @@ static void test_keep_alive_serves_two_requests(void **state)
     fixture_stop(&f);
 }
 
+static void test_bare_lf_request_served(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start(&f, NULL);
+    int fd = connect_to(f.port);
+
+    /* A server that needs CRLF would wait for more input until its
+     * timeout and then close, so the read would fail. */
+    send_text(fd, "GET /metrics HTTP/1.1\nHost: x\n\n");
+    char *first = read_one_response(fd, true);
+    assert_non_null(strstr(first, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(first, "served_total 1\n"));
+    free(first);
+
+    /* Mixed line endings and an empty line before the request line, then
+     * a second request in the same send. */
+    send_text(fd, "\nGET /metrics HTTP/1.1\r\nHost: x\n\r\n"
+                  "GET /nothing HTTP/1.1\nHost: x\r\n\n");
+    char *second = read_one_response(fd, true);
+    assert_non_null(strstr(second, "HTTP/1.1 200 OK\r\n"));
+    free(second);
+    char *third = read_one_response(fd, true);
+    assert_non_null(strstr(third, "HTTP/1.1 404 Not Found\r\n"));
+    free(third);
+    close(fd);
+    fixture_stop(&f);
+}
+
 static void test_http10_keep_alive_on_request(void **state)
 {
     (void)state;
@@ -367,7 +396,7 @@ static void test_malformed_request_gets_400(void **state)
         "GET /metrics HTTP/1.0\r\nno colon here\r\n\r\n",
         "GET /metrics HTTP/1.0\r\nBad Name: x\r\n\r\n",
         "GET /metrics HTTP/1.0\r\nA: b\r\n folded\r\n\r\n",
-        "GET /metrics HTTP/1.0\nA: b\r\n\r\n",
+        "GET /metrics HTTP/1.0\rA: b\r\n\r\n", /* bare CR */
         "GET /metrics HTTP/1.0\r\nA: b\x01\r\n\r\n",
         "GET /metrics HTTP/1.0\r\nContent-Length: -1\r\n\r\n",
     };
@@ -617,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_other_method_gets_405_allow),
         cmocka_unit_test(test_head_has_no_body),
         cmocka_unit_test(test_keep_alive_serves_two_requests),
+        cmocka_unit_test(test_bare_lf_request_served),
         cmocka_unit_test(test_http10_keep_alive_on_request),
         cmocka_unit_test(test_pipelined_requests_answered_in_order),
         cmocka_unit_test(test_oversized_head_gets_431),
