@@ -73,6 +73,48 @@ static bool span_split(struct span *s, char sep, struct span *head)
     return true;
 }
 
+/* Removes prefix from the start of s, ignoring case. Returns false, with s
+ * unchanged, when s does not start with it. */
+static bool span_skip_prefix_nocase(struct span *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (s->n < n || strncasecmp(s->p, prefix, n) != 0) {
+        return false;
+    }
+    s->p += n;
+    s->n -= n;
+    return true;
+}
+
+/*
+ * Reduces an absolute-form target "http://authority/path?query" (RFC 9112
+ * section 3.2.2, which a server must accept) to its path and query, with
+ * "/" for an empty path. Returns false for another scheme, an empty
+ * authority (RFC 9110 section 4.2.1) or userinfo (RFC 9110 section 4.2.4).
+ */
+static bool strip_absolute_form(struct span *target)
+{
+    if (!span_skip_prefix_nocase(target, "http://") &&
+        !span_skip_prefix_nocase(target, "https://")) {
+        return false;
+    }
+    size_t authority_len = 0;
+    while (authority_len < target->n && target->p[authority_len] != '/' &&
+           target->p[authority_len] != '?') {
+        authority_len++;
+    }
+    if (authority_len == 0 || memchr(target->p, '@', authority_len) != NULL) {
+        return false;
+    }
+    target->p += authority_len;
+    target->n -= authority_len;
+    if (target->n == 0 || target->p[0] == '?') {
+        static const char root[] = "/";
+        *target = (struct span){root, 1};
+    }
+    return true;
+}
+
 /* Parses "METHOD SP request-target SP HTTP-version". Returns 0 or 400. */
 static int parse_request_line(struct span line, struct cj_http_request *req)
 {
@@ -81,7 +123,7 @@ static int parse_request_line(struct span line, struct cj_http_request *req)
     struct span path;
 
     if (!span_split(&line, ' ', &method) || !span_split(&line, ' ', &target) ||
-        !is_token(method) || target.n == 0 || target.p[0] != '/') {
+        !is_token(method) || target.n == 0) {
         return 400;
     }
     for (size_t i = 0; i < target.n; i++) {
@@ -89,6 +131,9 @@ static int parse_request_line(struct span line, struct cj_http_request *req)
         if (c <= ' ' || c >= 0x7f) {
             return 400;
         }
+    }
+    if (target.p[0] != '/' && !strip_absolute_form(&target)) {
+        return 400;
     }
     if (span_is(line, "HTTP/1.1")) {
         req->http11 = true;

@@ -19,7 +19,9 @@ enum cj_http_method {
 /* The parts of a request head that decide the response. */
 struct cj_http_request {
     enum cj_http_method method;
-    /* The request target up to any '?', pointing into the parsed head. */
+    /* The path of the request target, without any query, pointing into the
+     * parsed head (or to a static "/" for an absolute-form target without
+     * a path). */
     const char *path;
     size_t path_len;
     bool http11;

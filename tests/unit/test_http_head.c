@@ -81,7 +81,11 @@ static void test_parse_rejects_malformed(void **state)
         "GET  /metrics HTTP/1.0\r\n",
         "GET /metrics  HTTP/1.0\r\n",
         "GET metrics HTTP/1.0\r\n",
-        "GET http://x/metrics HTTP/1.0\r\n",
+        "GET ftp://x/metrics HTTP/1.0\r\n",
+        "GET http:/x/metrics HTTP/1.0\r\n",
+        "GET http:///metrics HTTP/1.0\r\n",
+        "GET http://user@x/metrics HTTP/1.0\r\n",
+        "GET * HTTP/1.0\r\n",
         "GET /a\x7f HTTP/1.0\r\n",
         "GET /metrics HTTP/2.0\r\n",
         "GET /metrics http/1.0\r\n",
@@ -110,6 +114,33 @@ static void test_parse_rejects_malformed(void **state)
             print_error("head %zu returned %d\n", i, status);
         }
         assert_int_equal(status, 400);
+    }
+}
+
+static void test_parse_absolute_form_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *head;
+        const char *path;
+    } cases[] = {
+        {"GET http://x/metrics HTTP/1.0\r\n", "/metrics"},
+        {"GET HTTP://localhost:9092/metrics?a=b HTTP/1.0\r\n", "/metrics"},
+        {"GET https://x/metrics HTTP/1.0\r\n", "/metrics"},
+        {"GET http://x/other/metrics HTTP/1.0\r\n", "/other/metrics"},
+        {"GET http://x HTTP/1.0\r\n", "/"},
+        {"GET http://x?a=b HTTP/1.0\r\n", "/"},
+        {"GET http://x/metrics HTTP/1.1\r\nHost: x\r\n", "/metrics"},
+    };
+    struct cj_http_request req;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status = parse(cases[i].head, &req);
+        if (status != 0) {
+            print_error("head %zu returned %d\n", i, status);
+        }
+        assert_int_equal(status, 0);
+        assert_path(&req, cases[i].path);
     }
 }
 
@@ -204,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_parse_methods),
         cmocka_unit_test(test_parse_connection_options),
         cmocka_unit_test(test_parse_rejects_malformed),
+        cmocka_unit_test(test_parse_absolute_form_path),
         cmocka_unit_test(test_parse_accepts_bare_lf),
         cmocka_unit_test(test_find_head_end_line_endings),
         cmocka_unit_test(test_find_head_end_incomplete),

@@ -318,6 +318,25 @@ static void test_bare_lf_request_served(void **state)
     fixture_stop(&f);
 }
 
+static void test_absolute_form_routes_by_path(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_start(&f, NULL);
+
+    char *ok = http_request(f.port, "GET http://127.0.0.1/metrics HTTP/1.1\r\n"
+                                    "Host: 127.0.0.1\r\n"
+                                    "Connection: close\r\n\r\n");
+    assert_non_null(strstr(ok, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(ok, "served_total 1\n"));
+    free(ok);
+
+    char *missing = http_request(f.port, "GET http://x/other HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(missing, "HTTP/1.1 404 Not Found\r\n"));
+    free(missing);
+    fixture_stop(&f);
+}
+
 static void test_http10_keep_alive_on_request(void **state)
 {
     (void)state;
@@ -647,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_head_has_no_body),
         cmocka_unit_test(test_keep_alive_serves_two_requests),
         cmocka_unit_test(test_bare_lf_request_served),
+        cmocka_unit_test(test_absolute_form_routes_by_path),
         cmocka_unit_test(test_http10_keep_alive_on_request),
         cmocka_unit_test(test_pipelined_requests_answered_in_order),
         cmocka_unit_test(test_oversized_head_gets_431),
