@@ -26,6 +26,13 @@
 #define AUTH_DEFAULT_CLOCK_MAX_OFFSET_S 5
 /* How often the cleanup job runs inside the service, seconds. */
 #define AUTH_DEFAULT_CLEANUP_INTERVAL_S 3600
+/*
+ * Time a refresh must have left before its deadline to commit a rotation,
+ * in milliseconds: enough to build and send the reply. With less, the
+ * rotation is rolled back, so that the caller's retry finds the token
+ * unused.
+ */
+#define AUTH_REFRESH_COMMIT_MARGIN_MS 100
 /* Deadline of one call to kms or session, milliseconds. */
 #define AUTH_DEFAULT_RPC_TIMEOUT_MS 3000
 #define AUTH_ENV_PREFIX             "CERROJO_AUTH"

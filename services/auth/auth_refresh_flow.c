@@ -6,6 +6,7 @@
  * before the transaction so that nothing is committed that the reply then
  * fails to carry.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "auth_tokens.h"
+#include "deadline.h"
 #include "log.h"
 
 #define INVALID_REFRESH_TOKEN "invalid refresh token"
@@ -55,6 +57,19 @@ static enum cj_status find_presented(struct auth_service *svc,
         rc = CJ_ERR_UNAUTHENTICATED;
     }
     return rc;
+}
+
+/*
+ * Returns whether the caller's deadline is too close for the new tokens to
+ * reach it. A rotation committed after the caller gave up would leave it
+ * holding a used token, and its retry would then count as reuse and end
+ * the session.
+ */
+static bool caller_gone(const struct auth_call *call)
+{
+    return call->deadline_ms != 0 &&
+           cj_monotonic_ms() + AUTH_REFRESH_COMMIT_MARGIN_MS >=
+               call->deadline_ms;
 }
 
 /* Loads the locked state the decision needs. */
@@ -183,6 +198,14 @@ static enum cj_status run_transaction(struct auth_service *svc,
         break;
     case AUTH_REFRESH_EXPIRED:
         break;
+    }
+    if (rc == CJ_OK && st->action != AUTH_REFRESH_REUSE && caller_gone(call)) {
+        cj_log(CJ_LOG_WARN, "auth.refresh_abandoned", call->request_id,
+               CJ_F_STR("user_id", st->token.user_id),
+               CJ_F_INT("margin_ms", AUTH_REFRESH_COMMIT_MARGIN_MS));
+        auth_call_error(call, "deadline passed before the rotation was "
+                              "committed; retry with the same token");
+        rc = CJ_ERR_TIMEOUT;
     }
     if (rc == CJ_OK) {
         rc = cj_db_commit(conn);

@@ -236,7 +236,7 @@ class Stack:
 
     # --- calls ---------------------------------------------------------
 
-    def call(self, method, request, caller=None):
+    def call(self, method, request, caller=None, timeout_s=CALL_TIMEOUT_S):
         """Calls an Auth method; returns (reply, None) or (None, RpcError)."""
         caller = dict(caller or {})
         caller.setdefault("request-id", "it-" + random_name(""))
@@ -245,7 +245,7 @@ class Stack:
             md.append(("cerrojo-" + key, str(value)))
         try:
             return getattr(self.stub, method)(
-                request, timeout=CALL_TIMEOUT_S, metadata=md), None
+                request, timeout=timeout_s, metadata=md), None
         except grpc.RpcError as e:
             return None, e
 
@@ -263,9 +263,10 @@ class Stack:
         return self.call("Login", self.auth_pb2.LoginRequest(
             login=login, password=password, client_secret=secret), caller)
 
-    def refresh(self, token):
+    def refresh(self, token, timeout_s=CALL_TIMEOUT_S):
         return self.call("Refresh",
-                         self.auth_pb2.RefreshRequest(refresh_token=token))
+                         self.auth_pb2.RefreshRequest(refresh_token=token),
+                         timeout_s=timeout_s)
 
     def introspect(self, token):
         return self.call("Introspect",

@@ -6,6 +6,7 @@ import base64
 import concurrent.futures
 import os
 import random
+import subprocess
 import time
 import unittest
 
@@ -17,6 +18,9 @@ SECRET_SIZE = 32
 CONCURRENT_REFRESHES = 20
 CONCURRENT_LOGINS = 50
 RELOAD_TIMEOUT_S = 15
+# A refresh's deadline, and how long a lock on its table outlasts it, s.
+SHORT_DEADLINE_S = 1
+TABLE_LOCK_S = 2
 
 stack = None
 
@@ -475,6 +479,39 @@ class Logout(unittest.TestCase):
         info, err = stack.introspect(other.access_token)
         self.assertIsNone(err)
         self.assertTrue(info.active)
+
+    def test_refresh_past_deadline_leaves_token_unused(self):
+        # A refresh that finishes after its caller gave up must not commit
+        # the rotation: the caller still holds only the presented token,
+        # and its retry would otherwise count as reuse.
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        abandoned = stack.metric("auth_refreshes_total")
+        locker = subprocess.Popen(
+            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE auth.refresh_tokens IN ACCESS EXCLUSIVE "
+             "MODE; SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
+            stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while time.monotonic() < deadline and stack.sql(
+                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
+                "'AccessExclusiveLock' AND relation = "
+                "'auth.refresh_tokens'::regclass") != [["1"]]:
+            time.sleep(0.05)
+        _, err = stack.refresh(tokens.refresh_token,
+                               timeout_s=SHORT_DEADLINE_S)
+        self.assertEqual(code(err), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(locker.wait(timeout=RELOAD_TIMEOUT_S), 0)
+        # Auth counts the late call once it has rolled the rotation back.
+        while (time.monotonic() < deadline and
+               stack.metric("auth_refreshes_total") == abandoned):
+            time.sleep(0.05)
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.refresh_tokens WHERE user_id = '%s'"
+            % tokens.user_id), [["1"]])
+        second, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err, err)
+        self.assertTrue(second.refresh_token)
 
     def test_refresh_rejects_token_older_than_user_revocation(self):
         # The user's revocation time alone must stop a refresh token issued
