@@ -340,6 +340,7 @@ static void wait_flag_until(struct cj_rpc_server *server, const bool *flag,
 void cj_rpc_server_shutdown(struct cj_rpc_server *server)
 {
     struct timespec grace_end;
+    int64_t started_ms = cj_monotonic_ms();
 
     pthread_mutex_lock(&server->lock);
     if (server->stopped || !server->started) {
@@ -379,6 +380,12 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
         pthread_cond_wait(&server->changed, &server->lock);
     }
     pthread_mutex_unlock(&server->lock);
+    /* gRPC counts a call done once its client gave up, while its handler
+     * may still wait on a database, so the grace is judged here too. */
+    int64_t duration_ms = cj_monotonic_ms() - started_ms;
+    if (duration_ms > server->shutdown_grace_ms) {
+        graceful = false;
+    }
 
     grpc_completion_queue_shutdown(server->cq);
     cj_rpc_threads_join(server);
@@ -387,7 +394,9 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     pthread_mutex_unlock(&server->lock);
     cj_log(CJ_LOG_INFO, "rpc.shutdown_done", NULL,
            CJ_F_STR("grpc_service", server->service->name),
-           CJ_F_BOOL("graceful", graceful));
+           CJ_F_BOOL("graceful", graceful),
+           CJ_F_INT("duration_ms", duration_ms),
+           CJ_F_INT("grace_ms", server->shutdown_grace_ms));
 }
 
 void cj_rpc_server_destroy(struct cj_rpc_server *server)
