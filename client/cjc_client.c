@@ -29,6 +29,7 @@
 struct cjc_client {
     struct cjc_http *http;
     char state_path[PATH_MAX];
+    int lock_fd;   /* the state file's lock, held until close, or -1 */
     json_t *state; /* owned; written back by cjc_client_save */
     bool dirty;
     const char *pins[CJC_MAX_PINS];
@@ -131,6 +132,7 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
     *out = NULL;
     if (c == NULL)
         goto fail;
+    c->lock_fd = -1;
     if (opts->state_path != NULL) {
         if (snprintf(c->state_path, sizeof(c->state_path), "%s",
                      opts->state_path) >= (int)sizeof(c->state_path)) {
@@ -144,6 +146,12 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
         rc = CJ_ERR_INVALID;
         goto fail;
     }
+    rc = cjc_state_lock(c->state_path,
+                        opts->lock_wait_ms > 0 ? opts->lock_wait_ms
+                                               : CJC_STATE_LOCK_WAIT_MS,
+                        &c->lock_fd, err->message, sizeof(err->message));
+    if (rc != CJ_OK)
+        goto fail;
     rc = cjc_state_load(c->state_path, &c->state, err->message,
                         sizeof(err->message));
     if (rc != CJ_OK)
@@ -202,6 +210,8 @@ void cjc_client_close(struct cjc_client *c)
         return;
     if (c->state != NULL && c->dirty && cjc_client_save(c, &err) != CJ_OK)
         fprintf(stderr, "cerrojo: %s\n", err.message);
+    /* Released only after the save, so the next command reads it. */
+    cjc_state_unlock(c->lock_fd);
     json_decref(c->state);
     cjc_http_free(c->http);
     sodium_memzero(&c->key, sizeof(c->key));

@@ -36,16 +36,28 @@ struct cjc_client_options {
     const char *state_path; /* state file; NULL for the default */
     const char *pins[CJC_MAX_PINS];
     size_t n_pins; /* 0: accept any key-list signer */
+    /* Maximum wait for the state file's lock, in milliseconds. 0 selects
+     * CJC_STATE_LOCK_WAIT_MS. */
+    long lock_wait_ms;
 };
 
 struct cjc_client;
 
-/* Opens a client and loads its state file. Free with cjc_client_close. */
+/*
+ * Opens a client: locks its state file against other clients, then loads
+ * it. The lock is held until cjc_client_close, so that commands on one
+ * state file run one at a time and do not reuse a sequence number. Fails
+ * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait. Free
+ * with cjc_client_close.
+ */
 CJ_WARN_UNUSED enum cj_status
 cjc_client_open(const struct cjc_client_options *opts, struct cjc_client **out,
                 struct cjc_error *err);
 
-/* Saves the state when it changed, wipes keys and frees. Accepts NULL. */
+/*
+ * Saves the state when it changed, releases the lock, wipes keys and frees.
+ * Accepts NULL.
+ */
 void cjc_client_close(struct cjc_client *client);
 
 /* Writes the state file now. */

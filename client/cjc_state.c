@@ -1,17 +1,22 @@
-/* Loading and atomically saving the client's state file. */
+/* Loading, atomically saving and locking the client's state file. */
 #include "cjc_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Largest state file accepted, in bytes. */
 #define CJC_STATE_MAX_BYTES (256u * 1024u)
+/* Pause between two attempts to take a held lock, in milliseconds. */
+#define CJC_STATE_LOCK_RETRY_MS 10
 
 enum cj_status cjc_state_default_path(char *buf, size_t size)
 {
@@ -141,4 +146,70 @@ out:
         free(text);
     }
     return rc;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
+                              char *err, size_t errlen)
+{
+    const struct timespec pause = {
+        .tv_sec = 0, .tv_nsec = CJC_STATE_LOCK_RETRY_MS * 1000000L};
+    char lock_path[PATH_MAX];
+    int64_t deadline = monotonic_ms() + (wait_ms > 0 ? wait_ms : 0);
+    int fd;
+
+    *fd_out = -1;
+    if (snprintf(lock_path, sizeof(lock_path), "%s.lock", path) >=
+        (int)sizeof(lock_path)) {
+        snprintf(err, errlen, "state file path is too long");
+        return CJ_ERR_TOO_LARGE;
+    }
+    if (make_parent_dirs(path) != 0) {
+        snprintf(err, errlen, "cannot create the folder of %s: %s", path,
+                 strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open lock file %s: %s", lock_path,
+                 strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    /*
+     * flock(2) has no timeout, so a held lock is retried without blocking
+     * until the deadline. EINTR from a signal counts as one more attempt.
+     */
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, errlen, "cannot lock %s: %s", lock_path,
+                     strerror(errno));
+            close(fd);
+            return CJ_ERR_UNAVAILABLE;
+        }
+        if (monotonic_ms() >= deadline) {
+            snprintf(err, errlen,
+                     "another cerrojo command is using %s; retry when it "
+                     "ends (waited %ld ms for %s)",
+                     path, wait_ms, lock_path);
+            close(fd);
+            return CJ_ERR_TIMEOUT;
+        }
+        nanosleep(&pause, NULL);
+    }
+    *fd_out = fd;
+    return CJ_OK;
+}
+
+void cjc_state_unlock(int fd)
+{
+    /* Closing the only descriptor of the open file releases the lock. */
+    if (fd >= 0)
+        close(fd);
 }

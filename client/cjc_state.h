@@ -1,7 +1,8 @@
 /*
  * The client's state file: the session (its current epoch key, sequence
  * number and clock offset) and the tokens, as one JSON object in a file of
- * mode 0600. Saving is atomic (temporary file, fsync, rename).
+ * mode 0600. Saving is atomic (temporary file, fsync, rename), and a lock
+ * file beside it lets one command at a time use the state.
  */
 #ifndef CJC_STATE_H
 #define CJC_STATE_H
@@ -29,5 +30,23 @@ CJ_WARN_UNUSED enum cj_status cjc_state_load(const char *path, json_t **out,
 /* Saves state to path with mode 0600, creating the parent folder (0700). */
 CJ_WARN_UNUSED enum cj_status
 cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
+
+/* Default maximum wait for the state file's lock, in milliseconds. */
+#define CJC_STATE_LOCK_WAIT_MS 30000
+
+/*
+ * Takes an exclusive flock(2) on "<path>.lock" (mode 0600, created with
+ * the parent folder when missing) and stores its descriptor in *fd_out.
+ * The lock file, not the state file, is locked because saving replaces the
+ * state file's inode by rename. Waits up to wait_ms for another holder,
+ * then fails with CJ_ERR_TIMEOUT. The lock file is never removed, since
+ * removing it would let two commands lock two different inodes.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_state_lock(const char *path, long wait_ms,
+                                             int *fd_out, char *err,
+                                             size_t errlen);
+
+/* Releases a lock from cjc_state_lock. Accepts -1. */
+void cjc_state_unlock(int fd);
 
 #endif

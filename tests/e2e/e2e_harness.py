@@ -183,12 +183,16 @@ class Client:
         with open(self.password_file, "w") as f:
             f.write(password + "\n")
 
+    def argv(self, *args):
+        """The command line of cerrojo --json ARGS on this state file."""
+        return [os.path.join(h.BIN_DIR, "cerrojo"), "--url",
+                self.stack.gateway.url, "--state", self.state,
+                "--json"] + list(args)
+
     def run(self, *args, stdin=None):
         """Runs cerrojo --json ARGS; returns (exit status, result, stderr)."""
         proc = subprocess.run(
-            [os.path.join(h.BIN_DIR, "cerrojo"), "--url",
-             self.stack.gateway.url, "--state", self.state, "--json"]
-            + list(args), input=stdin, capture_output=True, text=True,
+            self.argv(*args), input=stdin, capture_output=True, text=True,
             timeout=CLIENT_TIMEOUT_S)
         result = None
         if proc.returncode == 0 and proc.stdout.strip():

@@ -330,6 +330,37 @@ class Devices(unittest.TestCase):
             self.assertNotEqual(status, 0)
 
 
+# Commands started at once on one state file. They take its lock in turn,
+# so each one must succeed.
+CONCURRENT_COMMANDS = 12
+
+
+class SharedStateFile(unittest.TestCase):
+    def test_concurrent_commands_on_one_state_succeed(self):
+        client, _ = new_user("--stateful")
+        client.ok("data", "put", "private", stdin='{"k":"v"}')
+        seq_before = client.saved_state()["session"]["seq"]
+        procs = [subprocess.Popen(client.argv("data", "get", "private"),
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for _ in range(CONCURRENT_COMMANDS)]
+        outputs = []
+        for proc in procs:
+            try:
+                out, err = proc.communicate(timeout=e2e.CLIENT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            outputs.append((proc.returncode, out, err))
+        for status, out, err in outputs:
+            self.assertEqual(status, 0, err)
+            self.assertEqual(json.loads(out)["result"]["fields"],
+                             {"k": "v"})
+        # Every command used its own sequence number and saved it.
+        self.assertEqual(client.saved_state()["session"]["seq"],
+                         seq_before + CONCURRENT_COMMANDS)
+
+
 class RefreshReuse(unittest.TestCase):
     def test_reused_refresh_token_revokes_family(self):
         client, _ = new_user("--stateless")

@@ -1,8 +1,8 @@
 /*
  * Tests for the client library's handling of its state file around calls
  * that fail: a failed login must leave the stored session and tokens as
- * they were. The server is a small HTTP responder on 127.0.0.1 that sends
- * one fixed error status to every request.
+ * they were, and a locked state file is not opened. The server is a small HTTP
+ * responder on 127.0.0.1 that sends one fixed error status to every request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +32,8 @@
 #define TEST_REQUEST_MAX 8192
 /* Maximum size of a state file that the tests compare, in bytes. */
 #define TEST_STATE_MAX 4096
+/* Lock wait for tests that expect a timeout, in milliseconds. */
+#define TEST_LOCK_WAIT_MS 50
 
 struct responder {
     int listen_fd;
@@ -281,6 +283,32 @@ static void test_open_rejects_malformed_pin(void **state)
     assert_non_null(strstr(err.message, "invalid pin 'not base64!'"));
 }
 
+static void test_open_times_out_on_locked_state(void **state)
+{
+    (void)state;
+    char path[256], lockerr[256];
+    struct cjc_client_options opts = {.url = "http://127.0.0.1:1",
+                                      .state_path = path,
+                                      .lock_wait_ms = TEST_LOCK_WAIT_MS};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    int holder_fd = -1;
+
+    snprintf(path, sizeof(path), "%s/busy.json", dir);
+    assert_int_equal(cjc_state_lock(path, TEST_LOCK_WAIT_MS, &holder_fd,
+                                    lockerr, sizeof(lockerr)),
+                     CJ_OK);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_TIMEOUT);
+    assert_null(client);
+    assert_non_null(strstr(err.message, "another cerrojo command is using"));
+    assert_non_null(strstr(err.message, path));
+
+    /* Once the holder ends, the next client opens. */
+    cjc_state_unlock(holder_fd);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    cjc_client_close(client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_login_unavailable_keeps_tokens),
         cmocka_unit_test(test_login_unreachable_keeps_tokens),
         cmocka_unit_test(test_open_rejects_malformed_pin),
+        cmocka_unit_test(test_open_times_out_on_locked_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

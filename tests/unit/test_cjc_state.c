@@ -1,4 +1,4 @@
-/* Tests for the client's state file: mode, atomic save, rejections. */
+/* Tests for the client's state file: mode, atomic save, rejections, lock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+/* Lock wait for tests that expect a timeout, in milliseconds. */
+#define TEST_LOCK_WAIT_MS 50
 
 #include "cjc_state.h"
 
@@ -96,6 +99,58 @@ static void test_state_rejects_non_object(void **state)
     assert_null(obj);
 }
 
+static void test_state_lock_times_out_while_held(void **state)
+{
+    (void)state;
+    char path[256], lock_path[300], err[512], want[400];
+    struct stat st;
+    int first = -1, second = -1;
+
+    snprintf(path, sizeof(path), "%s/locked/state.json", dir);
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &first, err, sizeof(err)),
+        CJ_OK);
+    assert_true(first >= 0);
+    assert_int_equal(stat(lock_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &second, err, sizeof(err)),
+        CJ_ERR_TIMEOUT);
+    assert_int_equal(second, -1);
+    snprintf(want, sizeof(want),
+             "another cerrojo command is using %s; retry when it ends", path);
+    assert_non_null(strstr(err, want));
+
+    cjc_state_unlock(first);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &second, err, sizeof(err)),
+        CJ_OK);
+    cjc_state_unlock(second);
+}
+
+static void test_state_lock_survives_save(void **state)
+{
+    (void)state;
+    char path[256], err[512];
+    json_t *saved = json_pack("{s:s}", "url", "http://x");
+    int first = -1, second = -1;
+
+    /* Saving replaces the state file by rename, and the lock must hold. */
+    snprintf(path, sizeof(path), "%s/replaced.json", dir);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &first, err, sizeof(err)),
+        CJ_OK);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)), CJ_OK);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)), CJ_OK);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &second, err, sizeof(err)),
+        CJ_ERR_TIMEOUT);
+    cjc_state_unlock(first);
+    json_decref(saved);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +158,8 @@ int main(void)
         cmocka_unit_test(test_state_save_is_private_and_loads_back),
         cmocka_unit_test(test_state_rejects_group_readable_file),
         cmocka_unit_test(test_state_rejects_non_object),
+        cmocka_unit_test(test_state_lock_times_out_while_held),
+        cmocka_unit_test(test_state_lock_survives_save),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
