@@ -444,6 +444,13 @@ static enum cj_status ensure_fresh_access_token(struct cjc_client *c,
     return rc;
 }
 
+/* Returns the stored access token, or NULL when the state has none. */
+static const char *stored_access_token(const struct cjc_client *c)
+{
+    return json_string_value(
+        json_object_get(json_object_get(c->state, "tokens"), "access_token"));
+}
+
 static enum cj_status request_stateless(struct cjc_client *c,
                                         const char *method, const char *path,
                                         json_t *body, bool with_token,
@@ -458,6 +465,12 @@ static enum cj_status request_stateless(struct cjc_client *c,
     enum cj_status rc;
     const char *token = NULL;
 
+    /* Without tokens the call cannot succeed, so no request is sent. */
+    if (with_token && stored_access_token(c) == NULL) {
+        set_error(err, NULL, "not logged in; run 'cerrojo login' first");
+        rc = CJ_ERR_UNAUTHENTICATED;
+        goto out;
+    }
     rc = ensure_key(c, err);
     if (rc != CJ_OK)
         goto out;
@@ -465,8 +478,8 @@ static enum cj_status request_stateless(struct cjc_client *c,
         rc = ensure_fresh_access_token(c, err);
         if (rc != CJ_OK)
             goto out;
-        token = json_string_value(json_object_get(
-            json_object_get(c->state, "tokens"), "access_token"));
+        /* Read again, because a refresh may have replaced the token. */
+        token = stored_access_token(c);
         if (token == NULL) {
             set_error(err, NULL, "not logged in; run 'cerrojo login' first");
             rc = CJ_ERR_UNAUTHENTICATED;

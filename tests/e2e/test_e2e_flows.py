@@ -534,6 +534,19 @@ class SigningKeyRotation(unittest.TestCase):
         self.assertNotIn("unknown_kid", triggers)
 
 
+class NoLogin(unittest.TestCase):
+    def test_data_get_without_login_unreachable(self):
+        client = e2e.Client(stack)
+        unreachable = "http://127.0.0.1:%d" % e2e.h.free_port()
+        argv = client.argv("data", "get", "private")
+        argv[argv.index("--url") + 1] = unreachable
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=e2e.CLIENT_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("not logged in; run 'cerrojo login' first",
+                      proc.stderr)
+
+
 class Keys(unittest.TestCase):
     def test_pinned_signer_accepted_and_other_pin_refused(self):
         client = e2e.Client(stack)

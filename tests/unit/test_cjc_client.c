@@ -1,8 +1,10 @@
 /*
  * Tests for the client library's handling of its state file around calls
  * that fail: a failed login must leave the stored session and tokens as
- * they were, and a locked state file is not opened. The server is a small HTTP
- * responder on 127.0.0.1 that sends one fixed error status to every request.
+ * they were, a locked state file is not opened, and a call that needs
+ * tokens fails before it sends anything when there are none. The server is a
+ * small HTTP responder on 127.0.0.1 that sends one fixed error status to every
+ * request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -309,6 +311,75 @@ static void test_open_times_out_on_locked_state(void **state)
     cjc_client_close(client);
 }
 
+/* Checks that a call that needs tokens failed as not logged in. */
+static void check_not_logged_in(enum cj_status rc, const struct cjc_error *err)
+{
+    assert_int_equal(rc, CJ_ERR_UNAUTHENTICATED);
+    assert_int_equal(err->http_status, 0);
+    assert_non_null(
+        strstr(err->message, "not logged in; run 'cerrojo login' first"));
+}
+
+/* Runs every call that needs tokens on a client without any. */
+static void check_calls_need_login(struct cjc_client *client)
+{
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    json_t *fields = json_pack("{s:s}", "k", "v");
+
+    assert_non_null(fields);
+    check_not_logged_in(cjc_me(client, &out, &err), &err);
+    assert_null(out);
+    check_not_logged_in(cjc_data_get(client, "private", &out, &err), &err);
+    assert_null(out);
+    check_not_logged_in(cjc_data_put(client, "private", fields, &out, &err),
+                        &err);
+    assert_null(out);
+    assert_int_equal(cjc_refresh(client, &out, &err), CJ_ERR_UNAUTHENTICATED);
+    assert_non_null(strstr(err.message, "run 'cerrojo login' first"));
+    assert_null(out);
+    check_not_logged_in(cjc_logout(client, false, &err), &err);
+    json_decref(fields);
+}
+
+static void test_no_login_unreachable_server(void **state)
+{
+    (void)state;
+    char url[64], path[256];
+    int fd;
+    /* Bound but not listening: a connection would be refused at once. */
+    int port = bind_loopback(&fd);
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    snprintf(path, sizeof(path), "%s/no-login.json", dir);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    check_calls_need_login(client);
+    cjc_client_close(client);
+    close(fd);
+}
+
+static void test_no_login_sends_no_request(void **state)
+{
+    (void)state;
+    struct responder r;
+    char url[64], path[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+
+    responder_start(&r, 500);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    snprintf(path, sizeof(path), "%s/no-request.json", dir);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    check_calls_need_login(client);
+    cjc_client_close(client);
+    responder_stop(&r);
+    assert_int_equal(r.served, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_login_unreachable_keeps_tokens),
         cmocka_unit_test(test_open_rejects_malformed_pin),
         cmocka_unit_test(test_open_times_out_on_locked_state),
+        cmocka_unit_test(test_no_login_unreachable_server),
+        cmocka_unit_test(test_no_login_sends_no_request),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
