@@ -321,7 +321,14 @@ class Devices(unittest.TestCase):
         phone_copy = phone.copy_state()
         tablet_copy = tablet.copy_state()
 
-        laptop.ok("logout", "--all")
+        # Without --json, the output includes the note to wait before the next
+        # login.
+        proc = subprocess.run(
+            [arg for arg in laptop.argv("logout", "--all") if arg != "--json"],
+            capture_output=True, text=True, timeout=e2e.CLIENT_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("logout --all: ok", proc.stdout)
+        self.assertIn("Wait one second before the next login", proc.stdout)
 
         for device in (phone_copy, tablet_copy):
             status, _, _ = device.run("me")
