@@ -31,11 +31,86 @@ struct cj_rpc_client {
     size_t max_message_bytes;
     int64_t default_timeout_ms;
     bool wait_for_ready;
-    /* When a call first found the channel in TRANSIENT_FAILURE since it was
+    /* When the channel was first found in TRANSIENT_FAILURE since it was
      * last found READY, in ms of GPR_CLOCK_MONOTONIC; 0 while it is not
      * known to fail. Read and written atomically. */
     int64_t failing_since_ms;
+    /* The thread that watches the channel of a wait_for_ready client (see
+     * client_watch_main), its queue, and its stop flag (atomic). */
+    pthread_t watcher;
+    bool watcher_started;
+    grpc_completion_queue *watch_cq;
+    int watch_stopping;
 };
+
+static int64_t client_now_ms(void)
+{
+    return gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
+}
+
+/* Records what a call or the watcher found: READY ends a failure, and the
+ * first TRANSIENT_FAILURE after it starts one. */
+static void client_note_state(struct cj_rpc_client *client,
+                              grpc_connectivity_state state)
+{
+    int64_t none = 0;
+
+    if (state == GRPC_CHANNEL_READY) {
+        __atomic_store_n(&client->failing_since_ms, 0, __ATOMIC_RELAXED);
+    } else if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+        (void)__atomic_compare_exchange_n(&client->failing_since_ms, &none,
+                                          client_now_ms(), false,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
+}
+
+/*
+ * Watches the channel of a wait_for_ready client for as long as the client
+ * lives, asking it to connect whenever it is idle. gRPC C core 1.51 moves a
+ * channel on (notices a lost or refused connection, completes a
+ * reconnection) only while some thread polls a queue. Without this thread a
+ * channel whose calls failed at once did not reconnect within 4 s to a peer
+ * that was listening again, and a channel nobody called kept a stale state.
+ */
+static void *client_watch_main(void *arg)
+{
+    struct cj_rpc_client *client = arg;
+
+    while (!__atomic_load_n(&client->watch_stopping, __ATOMIC_ACQUIRE)) {
+        grpc_connectivity_state state =
+            grpc_channel_check_connectivity_state(client->channel, 1);
+        gpr_timespec until = gpr_time_add(
+            gpr_now(GPR_CLOCK_MONOTONIC),
+            gpr_time_from_millis(CJ_RPC_CLIENT_WATCH_PERIOD_MS, GPR_TIMESPAN));
+
+        client_note_state(client, state);
+        /* Completes at the next state change or at `until`. */
+        grpc_channel_watch_connectivity_state(client->channel, state, until,
+                                              client->watch_cq, client);
+        (void)grpc_completion_queue_next(
+            client->watch_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    return NULL;
+}
+
+/* Stops and joins the watcher, then frees its queue. */
+static void client_watch_stop(struct cj_rpc_client *client)
+{
+    if (client->watcher_started) {
+        __atomic_store_n(&client->watch_stopping, 1, __ATOMIC_RELEASE);
+        pthread_join(client->watcher, NULL);
+        client->watcher_started = false;
+    }
+    if (client->watch_cq != NULL) {
+        grpc_completion_queue_shutdown(client->watch_cq);
+        while (grpc_completion_queue_next(
+                   client->watch_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(client->watch_cq);
+        client->watch_cq = NULL;
+    }
+}
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
 
@@ -285,6 +360,15 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
         result = CJ_ERR_INVALID;
         goto out;
     }
+    if (client->wait_for_ready) {
+        client->watch_cq = grpc_completion_queue_create_for_next(NULL);
+        if (pthread_create(&client->watcher, NULL, client_watch_main, client) !=
+            0) {
+            result = CJ_ERR_INTERNAL;
+            goto out;
+        }
+        client->watcher_started = true;
+    }
     *out = client;
     client = NULL;
     result = CJ_OK;
@@ -375,6 +459,7 @@ void cj_rpc_client_destroy(struct cj_rpc_client *client)
         return;
     }
     thread_cq_release();
+    client_watch_stop(client);
     if (client->channel != NULL) {
         grpc_channel_destroy(client->channel);
     }
@@ -455,17 +540,12 @@ static void error_set(char *error, const char *format, const char *text)
     }
 }
 
-static int64_t client_now_ms(void)
-{
-    return gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
-}
-
 /*
  * Returns when a call that found the channel in TRANSIENT_FAILURE stops
  * waiting for it: CJ_RPC_CLIENT_FAILURE_WAIT_MS from now, or later while
  * the failure is younger than CJ_RPC_CLIENT_RESTART_GRACE_MS, and never
  * after `deadline`. The failure's age counts from the first call that found
- * it, because nothing watches the channel between calls.
+ * it or the watcher that saw it.
  */
 static gpr_timespec client_failure_wait_end(struct cj_rpc_client *client,
                                             gpr_timespec deadline)
@@ -474,8 +554,8 @@ static gpr_timespec client_failure_wait_end(struct cj_rpc_client *client,
     int64_t since_ms = 0;
     int64_t wait_ms = CJ_RPC_CLIENT_FAILURE_WAIT_MS;
 
-    /* The first call to find the failure stores its time. A later call's
-     * exchange fails and loads that time into since_ms. */
+    /* The watcher or the first call to find the failure stored its time. A
+     * later exchange fails and loads that time into since_ms. */
     if (__atomic_compare_exchange_n(&client->failing_since_ms, &since_ms,
                                     now_ms, false, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED)) {
@@ -530,9 +610,7 @@ static uint32_t client_ready_flags(struct cj_rpc_client *client,
         }
         state = grpc_channel_check_connectivity_state(client->channel, 0);
     }
-    if (state == GRPC_CHANNEL_READY) {
-        __atomic_store_n(&client->failing_since_ms, 0, __ATOMIC_RELAXED);
-    }
+    client_note_state(client, state);
     return state == GRPC_CHANNEL_TRANSIENT_FAILURE
                ? 0
                : GRPC_INITIAL_METADATA_WAIT_FOR_READY;
