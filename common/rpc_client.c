@@ -31,86 +31,7 @@ struct cj_rpc_client {
     size_t max_message_bytes;
     int64_t default_timeout_ms;
     bool wait_for_ready;
-    /* When the channel was first found in TRANSIENT_FAILURE since it was
-     * last found READY, in ms of GPR_CLOCK_MONOTONIC; 0 while it is not
-     * known to fail. Read and written atomically. */
-    int64_t failing_since_ms;
-    /* The thread that watches the channel of a wait_for_ready client (see
-     * client_watch_main), its queue, and its stop flag (atomic). */
-    pthread_t watcher;
-    bool watcher_started;
-    grpc_completion_queue *watch_cq;
-    int watch_stopping;
 };
-
-static int64_t client_now_ms(void)
-{
-    return gpr_time_to_millis(gpr_now(GPR_CLOCK_MONOTONIC));
-}
-
-/* Records what a call or the watcher found: READY ends a failure, and the
- * first TRANSIENT_FAILURE after it starts one. */
-static void client_note_state(struct cj_rpc_client *client,
-                              grpc_connectivity_state state)
-{
-    int64_t none = 0;
-
-    if (state == GRPC_CHANNEL_READY) {
-        __atomic_store_n(&client->failing_since_ms, 0, __ATOMIC_RELAXED);
-    } else if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-        (void)__atomic_compare_exchange_n(&client->failing_since_ms, &none,
-                                          client_now_ms(), false,
-                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-    }
-}
-
-/*
- * Watches the channel of a wait_for_ready client for as long as the client
- * lives, asking it to connect whenever it is idle. gRPC C core 1.51 moves a
- * channel on (notices a lost or refused connection, completes a
- * reconnection) only while some thread polls a queue. Without this thread a
- * channel whose calls failed at once did not reconnect within 4 s to a peer
- * that was listening again, and a channel nobody called kept a stale state.
- */
-static void *client_watch_main(void *arg)
-{
-    struct cj_rpc_client *client = arg;
-
-    while (!__atomic_load_n(&client->watch_stopping, __ATOMIC_ACQUIRE)) {
-        grpc_connectivity_state state =
-            grpc_channel_check_connectivity_state(client->channel, 1);
-        gpr_timespec until = gpr_time_add(
-            gpr_now(GPR_CLOCK_MONOTONIC),
-            gpr_time_from_millis(CJ_RPC_CLIENT_WATCH_PERIOD_MS, GPR_TIMESPAN));
-
-        client_note_state(client, state);
-        /* Completes at the next state change or at `until`. */
-        grpc_channel_watch_connectivity_state(client->channel, state, until,
-                                              client->watch_cq, client);
-        (void)grpc_completion_queue_next(
-            client->watch_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    }
-    return NULL;
-}
-
-/* Stops and joins the watcher, then frees its queue. */
-static void client_watch_stop(struct cj_rpc_client *client)
-{
-    if (client->watcher_started) {
-        __atomic_store_n(&client->watch_stopping, 1, __ATOMIC_RELEASE);
-        pthread_join(client->watcher, NULL);
-        client->watcher_started = false;
-    }
-    if (client->watch_cq != NULL) {
-        grpc_completion_queue_shutdown(client->watch_cq);
-        while (grpc_completion_queue_next(
-                   client->watch_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                   .type != GRPC_QUEUE_SHUTDOWN) {
-        }
-        grpc_completion_queue_destroy(client->watch_cq);
-        client->watch_cq = NULL;
-    }
-}
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
 
@@ -341,9 +262,6 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
          .value.integer = CJ_RPC_CLIENT_RECONNECT_MAX_MS},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-         .value.integer = CJ_RPC_CLIENT_CONNECT_TIMEOUT_MS},
         /* Must stay last: plaintext channels leave it out. */
         {.type = GRPC_ARG_STRING,
          .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
@@ -359,15 +277,6 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
     if (client->channel == NULL) {
         result = CJ_ERR_INVALID;
         goto out;
-    }
-    if (client->wait_for_ready) {
-        client->watch_cq = grpc_completion_queue_create_for_next(NULL);
-        if (pthread_create(&client->watcher, NULL, client_watch_main, client) !=
-            0) {
-            result = CJ_ERR_INTERNAL;
-            goto out;
-        }
-        client->watcher_started = true;
     }
     *out = client;
     client = NULL;
@@ -459,7 +368,6 @@ void cj_rpc_client_destroy(struct cj_rpc_client *client)
         return;
     }
     thread_cq_release();
-    client_watch_stop(client);
     if (client->channel != NULL) {
         grpc_channel_destroy(client->channel);
     }
@@ -540,82 +448,6 @@ static void error_set(char *error, const char *format, const char *text)
     }
 }
 
-/*
- * Returns when a call that found the channel in TRANSIENT_FAILURE stops
- * waiting for it: CJ_RPC_CLIENT_FAILURE_WAIT_MS from now, or later while
- * the failure is younger than CJ_RPC_CLIENT_RESTART_GRACE_MS, and never
- * after `deadline`. The failure's age counts from the first call that found
- * it or the watcher that saw it.
- */
-static gpr_timespec client_failure_wait_end(struct cj_rpc_client *client,
-                                            gpr_timespec deadline)
-{
-    int64_t now_ms = client_now_ms();
-    int64_t since_ms = 0;
-    int64_t wait_ms = CJ_RPC_CLIENT_FAILURE_WAIT_MS;
-
-    /* The watcher or the first call to find the failure stored its time. A
-     * later exchange fails and loads that time into since_ms. */
-    if (__atomic_compare_exchange_n(&client->failing_since_ms, &since_ms,
-                                    now_ms, false, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED)) {
-        since_ms = now_ms;
-    }
-    if (since_ms + CJ_RPC_CLIENT_RESTART_GRACE_MS - now_ms > wait_ms) {
-        wait_ms = since_ms + CJ_RPC_CLIENT_RESTART_GRACE_MS - now_ms;
-    }
-    return gpr_time_min(
-        deadline, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                               gpr_time_from_millis(wait_ms, GPR_TIMESPAN)));
-}
-
-/*
- * Returns the initial-metadata flags for a call on a wait_for_ready client,
- * after watching the channel on `cq` until it is READY or stops being worth
- * waiting for. An idle or connecting channel is watched up to `deadline`,
- * because its state alone may be stale: a channel notices a refused
- * connection only while some thread polls a queue. A channel in
- * TRANSIENT_FAILURE is watched only up to client_failure_wait_end(), and if
- * it is still failing then the call goes without
- * GRPC_INITIAL_METADATA_WAIT_FOR_READY and fails at once with UNAVAILABLE
- * instead of waiting out its deadline.
- */
-static uint32_t client_ready_flags(struct cj_rpc_client *client,
-                                   grpc_completion_queue *cq,
-                                   gpr_timespec deadline)
-{
-    grpc_connectivity_state state =
-        grpc_channel_check_connectivity_state(client->channel, 1);
-    gpr_timespec failure_end = deadline;
-    bool failure_seen = false;
-
-    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN) {
-        gpr_timespec until = deadline;
-        grpc_event ev;
-
-        if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-            if (!failure_seen) {
-                failure_end = client_failure_wait_end(client, deadline);
-                failure_seen = true;
-            }
-            until = failure_end;
-        }
-        /* The watch completes with success 0 at `until`. */
-        grpc_channel_watch_connectivity_state(client->channel, state, until, cq,
-                                              &state);
-        ev = grpc_completion_queue_pluck(
-            cq, &state, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
-            break;
-        }
-        state = grpc_channel_check_connectivity_state(client->channel, 0);
-    }
-    client_note_state(client, state);
-    return state == GRPC_CHANNEL_TRANSIENT_FAILURE
-               ? 0
-               : GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-}
-
 int64_t cj_rpc_retry_after_parse(const char *text, size_t len)
 {
     int64_t seconds = 0;
@@ -685,6 +517,8 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
     memset(&c, 0, sizeof(c));
     c.code = GRPC_STATUS_UNKNOWN;
     c.details = grpc_empty_slice();
+    c.initial_flags =
+        client->wait_for_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     grpc_metadata_array_init(&c.initial_md);
     grpc_metadata_array_init(&c.trailing_md);
     *response = NULL;
@@ -713,9 +547,6 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
                                             : client->default_timeout_ms,
                              GPR_TIMESPAN));
     c.cq = thread_cq_get(&c.cq_cached);
-    if (client->wait_for_ready) {
-        c.initial_flags = client_ready_flags(client, c.cq, deadline);
-    }
     grpc_slice method = grpc_slice_from_static_string(path);
     c.call =
         grpc_channel_create_call(client->channel, NULL, GRPC_PROPAGATE_DEFAULTS,

@@ -19,42 +19,16 @@
 #define CJ_RPC_CLIENT_DEFAULT_TIMEOUT_MS  5000
 #define CJ_RPC_CLIENT_DEFAULT_MAX_MESSAGE (1024 * 1024)
 /*
- * Reconnect backoff after a peer went away, in milliseconds
- * (GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS and
- * GRPC_ARG_MAX_RECONNECT_BACKOFF_MS). gRPC's own default grows to 120 s,
- * which would keep a restarted kms or session unreachable long after it is
- * back. With 250 ms a peer is tried again at most that long after it is
- * back, so calls on a failing channel need to wait only that long.
+ * Reconnect backoff after a peer went away, in milliseconds. gRPC's own
+ * default grows to 120 s, which would keep a restarted kms or session
+ * unreachable long after it is back; a replica restart must cost about a
+ * second at most. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left at its default:
+ * despite its name it bounds each connection attempt, and 100 ms is too
+ * short for a TLS handshake on a loaded machine.
  */
 #define CJ_RPC_CLIENT_RECONNECT_MIN_MS 100
-#define CJ_RPC_CLIENT_RECONNECT_MAX_MS 250
-/*
- * Time one connection attempt may take, in milliseconds. gRPC names it
- * GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, but in gRPC C core 1.51 it bounds each
- * attempt: with 2,000 ms, a channel to a listener that never completes the
- * HTTP/2 handshake went from CONNECTING to TRANSIENT_FAILURE after 2 s.
- * It must leave room for a TLS handshake on a loaded machine.
- */
-#define CJ_RPC_CLIENT_CONNECT_TIMEOUT_MS 10000
-/*
- * How long a call on a wait_for_ready client waits for a channel in
- * TRANSIENT_FAILURE to become ready before it fails with UNAVAILABLE, in
- * milliseconds: the maximum backoff (CJ_RPC_CLIENT_RECONNECT_MAX_MS) plus
- * room for the handshake, so a call made after the peer is back sees the
- * next attempt succeed.
- */
-#define CJ_RPC_CLIENT_FAILURE_WAIT_MS 500
-/*
- * For this long after the channel was first found in TRANSIENT_FAILURE, in
- * milliseconds, the failure counts as a peer restarting rather than down,
- * so calls wait for the reconnection (up to their deadline) instead of
- * failing.
- */
-#define CJ_RPC_CLIENT_RESTART_GRACE_MS 3000
-/* Maximum time the watcher thread of a wait_for_ready client sleeps before
- * it checks whether the client is being destroyed, in milliseconds. */
-#define CJ_RPC_CLIENT_WATCH_PERIOD_MS 250
-#define CJ_RPC_CLIENT_MAX_ADDRESSES   16
+#define CJ_RPC_CLIENT_RECONNECT_MAX_MS 1000
+#define CJ_RPC_CLIENT_MAX_ADDRESSES    16
 
 /* Size of the buffer that receives the server's status message. */
 #define CJ_RPC_CLIENT_ERROR_MAX 256
@@ -86,17 +60,11 @@ struct cj_rpc_client_options {
     int64_t default_timeout_ms;
     /*
      * Wait for a connection until the deadline instead of failing at once
-     * while the channel is idle or connecting, so that a restarted or newly
-     * started peer costs a short wait rather than an error. A channel in
-     * TRANSIENT_FAILURE (its last connection attempt failed, and gRPC keeps
-     * that state until a new attempt succeeds) gets the longer of
-     * CJ_RPC_CLIENT_FAILURE_WAIT_MS and what is left of
-     * CJ_RPC_CLIENT_RESTART_GRACE_MS since the failure was first seen,
-     * and then the call fails with
-     * CJ_ERR_UNAVAILABLE, so a stopped peer does not cost every call its
-     * deadline. Waiting happens before anything is sent, so it is safe for
-     * calls that are not idempotent. Such a client keeps one thread that
-     * watches its channel and connects it at once instead of lazily.
+     * while the channel is reconnecting, so that a restarted or newly
+     * started peer costs a short wait rather than an error. A peer that
+     * stays down then ends the call with CJ_ERR_TIMEOUT at the deadline.
+     * Waiting happens before anything is sent, so it is safe for calls
+     * that are not idempotent.
      */
     bool wait_for_ready;
 };
@@ -104,8 +72,7 @@ struct cj_rpc_client_options {
 struct cj_rpc_client;
 
 /*
- * Creates a channel (connecting lazily unless wait_for_ready) and calls
- * grpc_init(). Returns
+ * Creates a channel (connecting lazily) and calls grpc_init(). Returns
  * CJ_ERR_INVALID on malformed targets or missing TLS settings,
  * CJ_ERR_UNAVAILABLE when a TLS file cannot be read. Free with
  * cj_rpc_client_destroy. A client may be used from several threads.

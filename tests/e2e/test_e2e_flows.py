@@ -9,7 +9,6 @@ import re
 import subprocess
 import time
 import unittest
-import urllib.error
 import urllib.request
 
 import e2e_harness as e2e  # noqa: I100  (sets the import path)
@@ -409,83 +408,6 @@ class Restarts(unittest.TestCase):
                          {"k": "after kms"})
         stateless, _ = new_user("--stateless")
         self.assertTrue(stateless.ok("me")["username"])
-
-
-# The gRPC status code UNAVAILABLE, as gateway.backend_failed logs it. A
-# call that waited out its deadline logs DEADLINE_EXCEEDED (4) instead.
-GRPC_UNAVAILABLE = 14
-# Requests sent at most while a backend is stopped, until the gateway
-# treats it as down. The first seconds after a stop look like a restart, so
-# requests then wait up to their deadline.
-STOPPED_REQUESTS_MAX = 10
-# Maximum time to wait for the gateway to use a restarted backend again,
-# in seconds. A bound for the loop, not a measured speed.
-RESTART_WAIT_SECONDS = 30
-
-
-def gateway_get(path):
-    """GETs `path` from the gateway; returns (status, headers, body)."""
-    try:
-        with urllib.request.urlopen(stack.gateway.url + path,
-                                    timeout=30) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
-
-
-def backend_failures(request_id):
-    """The gateway.backend_failed events logged for one request id."""
-    events = []
-    for line in stack.gateway.log().splitlines():
-        if ('"event":"gateway.backend_failed"' in line
-                and request_id in line):
-            event = json.loads(line)
-            if event.get("request_id") == request_id:
-                events.append(event)
-    return events
-
-
-class StoppedBackend(unittest.TestCase):
-    """A stopped backend fails each request at once as unavailable, and a
-    restarted one is used again."""
-
-    def stopped_kms_failure(self):
-        """GETs /v1/keys while kms is stopped, checks the 503, and returns
-        the gRPC status the gateway logged for the call."""
-        status, headers, body = gateway_get("/v1/keys")
-        self.assertEqual(status, 503)
-        self.assertGreaterEqual(int(headers["Retry-After"]), 1)
-        error = json.loads(body)["error"]
-        self.assertEqual(error["code"], "unavailable")
-        self.assertEqual(error["request_id"], headers["X-Request-Id"])
-        failures = backend_failures(headers["X-Request-Id"])
-        self.assertEqual(len(failures), 1, stack.gateway.log()[-2000:])
-        return failures[0]["grpc_status"]
-
-    def test_stopped_kms_fails_as_unavailable_then_recovers(self):
-        self.assertEqual(gateway_get("/v1/keys")[0], 200)
-        stack.kms.stop()
-        try:
-            codes = []
-            while (len(codes) < STOPPED_REQUESTS_MAX
-                   and GRPC_UNAVAILABLE not in codes):
-                codes.append(self.stopped_kms_failure())
-            # Once kms counts as down, calls fail because the channel knows
-            # it is down, not because they waited for their deadline.
-            self.assertIn(GRPC_UNAVAILABLE, codes)
-            self.assertEqual(self.stopped_kms_failure(), GRPC_UNAVAILABLE)
-        finally:
-            stack.kms.start()
-        stack.wait_serving(stack.kms)
-        deadline = time.monotonic() + RESTART_WAIT_SECONDS
-        status = None
-        while time.monotonic() < deadline:
-            status = gateway_get("/v1/keys")[0]
-            if status == 200:
-                break
-            time.sleep(0.1)
-        self.assertEqual(status, 200)
-        stack.wait_gateway_ready()
 
 
 def token_kid(client):

@@ -25,9 +25,6 @@
 
 /* Timeout of the calls that are expected to succeed, in milliseconds. */
 #define CALL_TIMEOUT_MS 10000
-/* Calls a test makes, at most, until a restarted server responds; each
- * failing call waits up to CJ_RPC_CLIENT_FAILURE_WAIT_MS. */
-#define RESTART_CALLS_MAX 200
 /* Deadline of the call that must expire while queued, in milliseconds. */
 #define SHORT_DEADLINE_MS 300
 /* Polling interval while waiting for server-side state, in microseconds. */
@@ -635,96 +632,6 @@ static void test_client_without_server_unavailable(void **state)
     cj_rpc_client_destroy(client);
 }
 
-/* A client that waits for ready must still fail at once, not at the
- * deadline, once its channel's connection attempt has been refused. */
-static void test_waiting_client_without_server_unavailable(void **state)
-{
-    (void)state;
-    struct fixture f;
-    struct cj_rpc_client *client = NULL;
-    char target[64];
-    char error[CJ_RPC_CLIENT_ERROR_MAX];
-
-    fixture_start(&f, "A", 2, 8);
-    snprintf(target, sizeof(target), "%s", f.target);
-    fixture_stop(&f);
-    struct cj_rpc_client_options options = {
-        .targets = target, .plaintext = true, .wait_for_ready = true};
-    assert_int_equal(cj_rpc_client_create(&options, &client), CJ_OK);
-    /* The first call finds the channel idle, the second one in
-     * TRANSIENT_FAILURE. */
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(
-            call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, NULL, 0, error),
-            CJ_ERR_UNAVAILABLE);
-    }
-    cj_rpc_client_destroy(client);
-}
-
-static void test_waiting_client_reaches_server(void **state)
-{
-    (void)state;
-    struct fixture f;
-    struct cj_rpc_client *client = NULL;
-    char text[32];
-    char error[CJ_RPC_CLIENT_ERROR_MAX];
-
-    fixture_start(&f, "A", 2, 8);
-    struct cj_rpc_client_options options = {
-        .targets = f.target, .plaintext = true, .wait_for_ready = true};
-    assert_int_equal(cj_rpc_client_create(&options, &client), CJ_OK);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, text,
-                                   sizeof(text), error),
-                         CJ_OK);
-    }
-    cj_rpc_client_destroy(client);
-    fixture_stop(&f);
-}
-
-/* A waiting client reaches a server restarted on the same port once it is
- * back: calls in between fail with UNAVAILABLE, and their waits let the
- * channel reconnect. The loop bounds the test, not a speed. */
-static void test_waiting_client_reaches_restarted_server(void **state)
-{
-    (void)state;
-    struct fixture f;
-    struct cj_rpc_client *client = NULL;
-    struct cj_rpc_server *again = NULL;
-    char text[32];
-    char error[CJ_RPC_CLIENT_ERROR_MAX];
-    enum cj_status status = CJ_ERR_UNAVAILABLE;
-
-    fixture_start(&f, "A", 2, 8);
-    struct cj_rpc_client_options options = {
-        .targets = f.target, .plaintext = true, .wait_for_ready = true};
-    assert_int_equal(cj_rpc_client_create(&options, &client), CJ_OK);
-    assert_int_equal(call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, text,
-                               sizeof(text), error),
-                     CJ_OK);
-    cj_rpc_server_destroy(f.server);
-    f.server = NULL;
-    assert_int_equal(
-        call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, NULL, 0, error),
-        CJ_ERR_UNAVAILABLE);
-
-    struct cj_rpc_server_options server_options = {.listen = f.target,
-                                                   .plaintext = true,
-                                                   .worker_threads = 2,
-                                                   .worker_queue = 8};
-    assert_int_equal(cj_rpc_server_create(&f.service, &server_options, &again),
-                     CJ_OK);
-    assert_int_equal(cj_rpc_server_start(again), CJ_OK);
-    for (int i = 0; i < RESTART_CALLS_MAX && status != CJ_OK; i++) {
-        status = call_text(client, "Echo", NULL, CALL_TIMEOUT_MS, text,
-                           sizeof(text), error);
-    }
-    assert_int_equal(status, CJ_OK);
-    cj_rpc_client_destroy(client);
-    cj_rpc_server_destroy(again);
-    cj_rpc_client_destroy(f.client);
-}
-
 struct shutdown_call {
     struct cj_rpc_server *server;
     pthread_t thread;
@@ -822,9 +729,6 @@ int main(void)
         cmocka_unit_test(test_round_robin_uses_every_address),
         cmocka_unit_test(test_client_rejects_bad_targets),
         cmocka_unit_test(test_client_without_server_unavailable),
-        cmocka_unit_test(test_waiting_client_without_server_unavailable),
-        cmocka_unit_test(test_waiting_client_reaches_server),
-        cmocka_unit_test(test_waiting_client_reaches_restarted_server),
         cmocka_unit_test(test_shutdown_lets_call_in_flight_finish),
         cmocka_unit_test(test_invalid_method_table_rejected),
         cmocka_unit_test(test_port_in_use_fails_to_bind),
