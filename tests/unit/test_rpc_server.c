@@ -18,6 +18,7 @@
 #include "cerrojo/v1/auth.pb-c.h"
 #include "cerrojo/v1/kms.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
 #include "rpc_client.h"
 #include "rpc_internal.h"
 #include "rpc_message.h"
@@ -27,6 +28,10 @@
 #define CALL_TIMEOUT_MS 10000
 /* Deadline of the call that must expire while queued, in milliseconds. */
 #define SHORT_DEADLINE_MS 300
+/* Shutdown grace of the overrun test, in milliseconds. */
+#define SHORT_GRACE_MS 100
+/* Bytes of a test's captured log read back. */
+#define LOG_READ_MAX 65536
 /* Polling interval while waiting for server-side state, in microseconds. */
 #define POLL_US 2000
 /* Calls tried before round-robin must have used both servers. */
@@ -169,6 +174,9 @@ struct fixture {
     char target[64];
 };
 
+/* Shutdown grace of the next fixture's server; 0 keeps the default. */
+static int64_t fixture_grace_ms;
+
 static void fixture_start_threads(struct fixture *f, const char *tag,
                                   size_t cq_threads, size_t worker_threads,
                                   size_t worker_queue)
@@ -176,6 +184,7 @@ static void fixture_start_threads(struct fixture *f, const char *tag,
     struct cj_rpc_server_options options = {
         .listen = "127.0.0.1:0",
         .plaintext = true,
+        .shutdown_grace_ms = fixture_grace_ms,
         .cq_threads = cq_threads,
         .worker_threads = worker_threads,
         .worker_queue = worker_queue,
@@ -670,6 +679,81 @@ static void test_shutdown_lets_call_in_flight_finish(void **state)
     fixture_stop(&f);
 }
 
+/*
+ * Runs a shutdown with its log written to a temporary file and returns
+ * whether rpc.shutdown_done reported graceful (fails when it is absent).
+ */
+static bool shutdown_logged_graceful(struct fixture *f, int64_t overrun_ms)
+{
+    char path[] = "/tmp/cj-test-shutdown-log-XXXXXX";
+    char text[LOG_READ_MAX + 1];
+    struct shutdown_call stopper = {.server = f->server};
+    int fd = mkstemp(path);
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    unlink(path);
+    cj_log_set_fd(fd);
+    assert_int_equal(
+        pthread_create(&stopper.thread, NULL, shutdown_main, &stopper), 0);
+    while (cj_rpc_accepting(f->server)) {
+        usleep(POLL_US);
+    }
+    usleep((useconds_t)overrun_ms * 1000);
+    gate_set(true);
+    pthread_join(stopper.thread, NULL);
+    cj_log_set_fd(STDERR_FILENO);
+    n = pread(fd, text, LOG_READ_MAX, 0);
+    close(fd);
+    assert_true(n > 0);
+    text[n] = '\0';
+    const char *done = strstr(text, "\"rpc.shutdown_done\"");
+    assert_non_null(done);
+    return strstr(done, "\"graceful\":true") != NULL;
+}
+
+static void test_shutdown_within_grace_logged_graceful(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct slow_call running;
+
+    slow_entered = 0;
+    gate_set(false);
+    fixture_start(&f, "A", 1, 4);
+    slow_call_start(&running, f.client);
+    wait_entered(1);
+    assert_true(shutdown_logged_graceful(&f, 0));
+    pthread_join(running.thread, NULL);
+    assert_int_equal(running.status, CJ_OK);
+    fixture_stop(&f);
+}
+
+/*
+ * A client that gave up ends its call for gRPC, but the handler still
+ * keeps its thread: a shutdown that waits for it past the grace must not be
+ * logged as graceful.
+ */
+static void test_shutdown_overrun_logged_not_graceful(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct slow_call abandoned;
+
+    slow_entered = 0;
+    gate_set(false);
+    fixture_grace_ms = SHORT_GRACE_MS;
+    fixture_start(&f, "A", 1, 4);
+    fixture_grace_ms = 0;
+    slow_call_start(&abandoned, f.client);
+    abandoned.timeout_ms = SHORT_DEADLINE_MS;
+    wait_entered(1);
+    pthread_join(abandoned.thread, NULL);
+    assert_int_equal(abandoned.status, CJ_ERR_TIMEOUT);
+    assert_false(shutdown_logged_graceful(&f, 2 * SHORT_GRACE_MS));
+    fixture_stop(&f);
+}
+
 static void test_invalid_method_table_rejected(void **state)
 {
     (void)state;
@@ -730,6 +814,8 @@ int main(void)
         cmocka_unit_test(test_client_rejects_bad_targets),
         cmocka_unit_test(test_client_without_server_unavailable),
         cmocka_unit_test(test_shutdown_lets_call_in_flight_finish),
+        cmocka_unit_test(test_shutdown_within_grace_logged_graceful),
+        cmocka_unit_test(test_shutdown_overrun_logged_not_graceful),
         cmocka_unit_test(test_invalid_method_table_rejected),
         cmocka_unit_test(test_port_in_use_fails_to_bind),
     };
