@@ -115,9 +115,9 @@ void cj_rpc_threads_join(struct cj_rpc_server *server);
 void cj_rpc_threads_destroy(struct cj_rpc_threads *threads);
 
 /*
- * Around a blocking handler on a queue thread: busy wakes a spare when
- * no thread would be left polling; idle returns the thread to polling or
- * parks it when enough threads poll.
+ * Called around a blocking handler on a queue thread. busy wakes a spare
+ * when no thread would be left polling. idle returns the thread to
+ * polling, or parks it when enough threads poll.
  */
 void cj_rpc_thread_busy(struct cj_rpc_server *server);
 void cj_rpc_thread_idle(struct cj_rpc_server *server);

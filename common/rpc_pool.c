@@ -1,8 +1,8 @@
 /*
  * The admission pool: a running count, a ring of waiting jobs, no threads.
- * Invariant: the ring holds jobs only while `limit` jobs run, so a thread
- * that finishes a job and finds the ring empty may leave, and a waiting
- * job is always taken by one of the running threads.
+ * Invariant: the ring contains jobs only while `limit` jobs run. So a
+ * thread that finishes a job and finds the ring empty may leave, and one
+ * of the running threads takes every waiting job.
  */
 #include "rpc_pool.h"
 

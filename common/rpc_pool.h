@@ -2,10 +2,10 @@
  * Admission for blocking work (Postgres, Redis, Argon2) in the gRPC server:
  * at most `limit` jobs run at once and at most `queue_max` wait, and a full
  * queue rejects new jobs at once. The pool owns no threads. A job runs on
- * the thread that submits it, a completion-queue thread, so a call that
- * need not wait is never handed to another thread; a job that had to wait
- * runs on a thread that has just finished one. The caller admits a job,
- * then runs it when told to.
+ * the completion-queue thread that submits it, so a call that need not
+ * wait is never handed to another thread. A job that had to wait runs on
+ * a thread that has just finished one. The caller admits a job, then runs
+ * it when cj_pool_admit returns CJ_POOL_RUN_HERE.
  */
 #ifndef CJ_RPC_POOL_H
 #define CJ_RPC_POOL_H
@@ -26,7 +26,7 @@ typedef void (*cj_pool_job_fn)(void *arg);
 CJ_WARN_UNUSED enum cj_status cj_pool_create(size_t limit, size_t queue_max,
                                              struct cj_pool **out);
 
-/* What cj_pool_admit decided for a job. */
+/* The decision of cj_pool_admit for a job. */
 enum cj_pool_admission {
     CJ_POOL_RUN_HERE, /* the caller must now call cj_pool_run_here */
     CJ_POOL_QUEUED,   /* a running thread will take it */

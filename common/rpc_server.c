@@ -371,9 +371,9 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
         pthread_mutex_unlock(&server->lock);
     }
 
-    /* Blocking handlers still queued run now, on the queue threads that
-     * hold the running ones; their replies still need the queue, so it
-     * shuts down only once every call struct is gone. */
+    /* Blocking handlers still queued run now, on the queue threads of the
+     * running ones. Their replies need the queue, so it shuts down only
+     * once every call struct is gone. */
     cj_pool_stop(server->pool);
     pthread_mutex_lock(&server->lock);
     while (server->live_calls > 0) {

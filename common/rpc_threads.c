@@ -10,7 +10,7 @@
 
 #include <stdlib.h>
 
-/* Fewest polling threads: below it, a parked spare is woken. */
+/* Minimum number of polling threads. Below it, a parked spare is woken. */
 #define MIN_POLLING 1
 
 static void *queue_thread_main(void *arg);

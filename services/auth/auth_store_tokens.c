@@ -62,9 +62,14 @@ static enum cj_status read_token(const PGresult *res, int row,
     return CJ_OK;
 }
 
+/*
+ * Runs a query for one token row. With user_revoked_at_ms set, it also
+ * reads the user's revocation time from the column after TOKEN_COLUMNS.
+ */
 static enum cj_status query_one_token(struct cj_db_conn *conn, const char *sql,
                                       const struct cj_db_param *param,
-                                      struct auth_refresh_row *out)
+                                      struct auth_refresh_row *out,
+                                      int64_t *user_revoked_at_ms)
 {
     PGresult *res = NULL;
     enum cj_status rc;
@@ -78,6 +83,9 @@ static enum cj_status query_one_token(struct cj_db_conn *conn, const char *sql,
         goto out;
     }
     rc = read_token(res, 0, out);
+    if (user_revoked_at_ms != NULL) {
+        *user_revoked_at_ms = auth_row_int64(res, 0, COL_USER_REVOKED_AT);
+    }
 out:
     PQclear(res);
     return rc;
@@ -165,7 +173,7 @@ enum cj_status auth_store_token_find(struct cj_db_conn *conn,
                               " FROM auth.refresh_tokens WHERE token_hash = $1";
     const struct cj_db_param params[] = {CJ_DB_BIN(hash, AUTH_TOKEN_HASH_SIZE)};
 
-    return query_one_token(conn, sql, params, out);
+    return query_one_token(conn, sql, params, out, NULL);
 }
 
 enum cj_status auth_store_token_find_with_user(
@@ -222,7 +230,7 @@ enum cj_status auth_store_token_get_for_update(struct cj_db_conn *conn,
         "FOR UPDATE";
     const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
 
-    return query_one_token(conn, sql, params, out);
+    return query_one_token(conn, sql, params, out, NULL);
 }
 
 enum cj_status auth_store_token_get_for_update_with_revocation(
@@ -239,23 +247,9 @@ enum cj_status auth_store_token_get_for_update_with_revocation(
         "r.subject = t.user_id::text) FROM auth.refresh_tokens t "
         "WHERE t.id = $1::uuid FOR UPDATE OF t";
     const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
-    PGresult *res = NULL;
-    enum cj_status rc;
 
     *user_revoked_at_ms = 0;
-    rc = cj_db_query(conn, sql, params, 1, false, &res);
-    if (rc != CJ_OK) {
-        goto out;
-    }
-    if (PQntuples(res) != 1) {
-        rc = CJ_ERR_NOT_FOUND;
-        goto out;
-    }
-    rc = read_token(res, 0, out);
-    *user_revoked_at_ms = auth_row_int64(res, 0, COL_USER_REVOKED_AT);
-out:
-    PQclear(res);
-    return rc;
+    return query_one_token(conn, sql, params, out, user_revoked_at_ms);
 }
 
 /* Runs an UPDATE or INSERT that must change exactly one row. */

@@ -487,6 +487,7 @@ class Logout(unittest.TestCase):
         tokens, err, _, _ = stack.register()
         self.assertIsNone(err)
         abandoned = stack.metric("auth_refreshes_total")
+
         locker = subprocess.Popen(
             ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
              "BEGIN; LOCK TABLE auth.refresh_tokens IN ACCESS EXCLUSIVE "
@@ -498,10 +499,12 @@ class Logout(unittest.TestCase):
                 "'AccessExclusiveLock' AND relation = "
                 "'auth.refresh_tokens'::regclass") != [["1"]]:
             time.sleep(0.05)
+
         _, err = stack.refresh(tokens.refresh_token,
                                timeout_s=SHORT_DEADLINE_S)
         self.assertEqual(code(err), grpc.StatusCode.DEADLINE_EXCEEDED)
         self.assertEqual(locker.wait(timeout=RELOAD_TIMEOUT_S), 0)
+
         # Auth counts the late call once it has rolled the rotation back.
         while (time.monotonic() < deadline and
                stack.metric("auth_refreshes_total") == abandoned):
@@ -509,6 +512,7 @@ class Logout(unittest.TestCase):
         self.assertEqual(stack.sql(
             "SELECT count(*) FROM auth.refresh_tokens WHERE user_id = '%s'"
             % tokens.user_id), [["1"]])
+
         second, err = stack.refresh(tokens.refresh_token)
         self.assertIsNone(err, err)
         self.assertTrue(second.refresh_token)
