@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "rpc_absl.h"
 #include "rpc_access.h"
@@ -31,6 +32,8 @@ struct cj_rpc_client {
     size_t max_message_bytes;
     int64_t default_timeout_ms;
     bool wait_for_ready;
+    /* Monotonic ms when a call last ended the reconnect backoff. */
+    int64_t backoff_ended_ms;
 };
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
@@ -500,6 +503,45 @@ cj_rpc_client_call(struct cj_rpc_client *client, const char *path,
     return status;
 }
 
+/*
+ * Returns the timeout of a call, shortened while the channel has no
+ * connection. Waiting for ready pays off while the first connection is
+ * made. Once a connection was lost or refused, the core keeps reporting
+ * TRANSIENT_FAILURE (or CONNECTING, during an attempt) until an attempt
+ * succeeds. A waiting call would then sit out its whole deadline for a
+ * peer that may stay down. Such a call instead ends the reconnect backoff
+ * so that the core makes a new attempt at once, and waits at most
+ * CJ_RPC_CLIENT_DOWN_WAIT_MS. A peer that is back completes the call, and
+ * one that is still down costs that wait instead of the deadline. The
+ * backoff is ended at most every CJ_RPC_CLIENT_DOWN_RETRY_MS, so that a
+ * stream of calls is no stream of connection attempts.
+ */
+static int64_t call_timeout_ms(struct cj_rpc_client *client, int64_t timeout_ms)
+{
+    int64_t timeout = timeout_ms > 0 ? timeout_ms : client->default_timeout_ms;
+    grpc_connectivity_state state;
+    int64_t now_ms;
+    int64_t last_ms;
+
+    if (!client->wait_for_ready) {
+        return timeout;
+    }
+    state = grpc_channel_check_connectivity_state(client->channel, 0);
+    if (state == GRPC_CHANNEL_READY || state == GRPC_CHANNEL_IDLE) {
+        return timeout;
+    }
+    now_ms = cj_monotonic_ms();
+    last_ms = __atomic_load_n(&client->backoff_ended_ms, __ATOMIC_RELAXED);
+    if (now_ms - last_ms >= CJ_RPC_CLIENT_DOWN_RETRY_MS &&
+        __atomic_compare_exchange_n(&client->backoff_ended_ms, &last_ms, now_ms,
+                                    false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED)) {
+        grpc_channel_reset_connect_backoff(client->channel);
+    }
+    return timeout < CJ_RPC_CLIENT_DOWN_WAIT_MS ? timeout
+                                                : CJ_RPC_CLIENT_DOWN_WAIT_MS;
+}
+
 enum cj_status
 cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
                           const ProtobufCMessage *request,
@@ -541,11 +583,10 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
         error_set(error, "request to %s is too large", path);
         goto out;
     }
-    gpr_timespec deadline = gpr_time_add(
-        gpr_now(GPR_CLOCK_MONOTONIC),
-        gpr_time_from_millis(timeout_ms > 0 ? timeout_ms
-                                            : client->default_timeout_ms,
-                             GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(call_timeout_ms(client, timeout_ms),
+                                          GPR_TIMESPAN));
     c.cq = thread_cq_get(&c.cq_cached);
     grpc_slice method = grpc_slice_from_static_string(path);
     c.call =

@@ -29,6 +29,14 @@
 #define CJ_RPC_CLIENT_RECONNECT_MIN_MS 100
 #define CJ_RPC_CLIENT_RECONNECT_MAX_MS 1000
 #define CJ_RPC_CLIENT_MAX_ADDRESSES    16
+/*
+ * While the channel has lost its connection, a call that waits for ready
+ * starts a new connection attempt at most every CJ_RPC_CLIENT_DOWN_RETRY_MS
+ * and waits at most CJ_RPC_CLIENT_DOWN_WAIT_MS, in milliseconds. The wait
+ * leaves room for a TCP and TLS handshake on a loaded machine.
+ */
+#define CJ_RPC_CLIENT_DOWN_RETRY_MS 100
+#define CJ_RPC_CLIENT_DOWN_WAIT_MS  500
 
 /* Size of the buffer that receives the server's status message. */
 #define CJ_RPC_CLIENT_ERROR_MAX 256
@@ -59,12 +67,13 @@ struct cj_rpc_client_options {
     size_t max_message_bytes;
     int64_t default_timeout_ms;
     /*
-     * Wait for a connection until the deadline instead of failing at once
-     * while the channel is reconnecting, so that a restarted or newly
-     * started peer costs a short wait rather than an error. A peer that
-     * stays down then ends the call with CJ_ERR_TIMEOUT at the deadline.
-     * Waiting happens before anything is sent, so it is safe for calls
-     * that are not idempotent.
+     * Wait for a connection until the deadline while one is being made,
+     * so that a restarted or newly started peer costs a short wait rather
+     * than an error. Once the connection was lost or refused, a call
+     * starts a new attempt and waits at most CJ_RPC_CLIENT_DOWN_WAIT_MS,
+     * so that a peer that stays down costs that wait (CJ_ERR_TIMEOUT)
+     * rather than the whole deadline. Waiting happens before anything is sent,
+     * so it is safe for calls that are not idempotent.
      */
     bool wait_for_ready;
 };

@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import e2e_harness as e2e  # noqa: I100  (sets the import path)
@@ -24,6 +25,15 @@ THROTTLE_DELAY_S = 40
 # The gateway's JWKS refresh period, short so that its timer fires during
 # a test.
 JWKS_REFRESH_SECONDS = 2
+
+# The gateway's default RPC deadline (CERROJO_GATEWAY_RPC_DEADLINE_MS).
+GATEWAY_RPC_DEADLINE_S = 3
+# Time the gateway's channel gets to notice that a service stopped.
+STOP_SETTLE_SECONDS = 1
+# Longest wait for a restarted service to be reached again. The first
+# request after the restart ends the reconnect backoff and gets through, so
+# the bound only leaves room for a loaded machine.
+RECONNECT_SECONDS = 4
 
 stack = None
 
@@ -408,6 +418,40 @@ class Restarts(unittest.TestCase):
                          {"k": "after kms"})
         stateless, _ = new_user("--stateless")
         self.assertTrue(stateless.ok("me")["username"])
+
+    def test_stopped_kms_fails_fast_then_recovers(self):
+        keys = stack.gateway.url + "/v1/keys"
+        stack.kms.stop()
+        try:
+            # Once kms's port refused a connection, a request waits a
+            # short while for a new attempt, not the gateway's whole RPC
+            # deadline.
+            time.sleep(STOP_SETTLE_SECONDS)
+            for _ in range(3):
+                start = time.monotonic()
+                self.assertEqual(http_status(keys), 503)
+                self.assertLess(time.monotonic() - start,
+                                GATEWAY_RPC_DEADLINE_S / 2)
+        finally:
+            stack.kms.start()
+        # The channel is in reconnect backoff. A request must end it and
+        # get through, not fail until the backoff runs out.
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while time.monotonic() < deadline:
+            if http_status(keys) == 200:
+                return
+            time.sleep(0.1)
+        self.fail("kms was not reached again within %d s\n%s" %
+                  (RECONNECT_SECONDS, stack.logs()))
+
+
+def http_status(url):
+    """Returns the HTTP status of a GET of url, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def token_kid(client):
