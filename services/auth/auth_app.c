@@ -94,7 +94,7 @@ static enum cj_status open_stores(struct auth_service *svc)
         .pool_size = (unsigned)svc->cfg.db_pool_size,
         .connect_timeout_s = CJ_DB_DEFAULT_CONNECT_TIMEOUT_S,
         .statement_timeout_ms = CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS,
-        .acquire_timeout_ms = CJ_DB_DEFAULT_ACQUIRE_TIMEOUT_MS,
+        .acquire_timeout_ms = svc->cfg.db_acquire_timeout_ms,
         .application_name = "cerrojo-auth",
     };
     struct cj_redis_options redis = {

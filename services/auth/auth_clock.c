@@ -8,7 +8,13 @@
 
 #define AUTH_RPC_SERVICE_NAME "cerrojo.v1.Auth"
 
-static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out)
+/*
+ * Reads Postgres's clock. Sets *pool_busy when no pooled connection came
+ * free within the pool's acquire timeout: every connection is in use, and
+ * Postgres itself may be reachable.
+ */
+static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out,
+                                        bool *pool_busy)
 {
     static const char sql[] =
         "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -16,6 +22,7 @@ static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out)
     PGresult *res = NULL;
     enum cj_status rc = cj_db_acquire(svc->db, -1, &conn);
 
+    *pool_busy = rc == CJ_ERR_TIMEOUT;
     if (rc == CJ_OK) {
         rc = cj_db_query(conn, sql, NULL, 0, false, &res);
     }
@@ -50,11 +57,25 @@ void auth_clock_check(struct auth_service *svc)
 {
     int64_t before = auth_now_ms();
     int64_t db_ms = 0;
-    enum cj_status rc = postgres_clock_ms(svc, &db_ms);
+    bool pool_busy = false;
+    enum cj_status rc = postgres_clock_ms(svc, &db_ms, &pool_busy);
     int64_t after = auth_now_ms();
     int64_t offset;
     int64_t magnitude;
 
+    /* Handlers hold every connection (a long lock, a burst) while
+     * Postgres itself may be fine, so health stays as it is until a check
+     * gets a connection. Only the start and the end are logged. */
+    if (pool_busy != svc->pool_busy_logged) {
+        svc->pool_busy_logged = pool_busy;
+        cj_log(pool_busy ? CJ_LOG_WARN : CJ_LOG_INFO,
+               pool_busy ? "auth.postgres_pool_busy"
+                         : "auth.postgres_pool_free",
+               NULL);
+    }
+    if (pool_busy) {
+        return;
+    }
     cj_gauge_set(cj_metric_series(svc->m.postgres_up, NULL),
                  rc == CJ_OK ? 1 : 0);
     if (rc != CJ_OK) {

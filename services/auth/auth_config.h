@@ -52,6 +52,7 @@ struct auth_config {
     long long metrics_port;
     char *database_url;
     long long db_pool_size;
+    long long db_acquire_timeout_ms;
     char *redis_host;
     long long redis_port;
     char *redis_password;

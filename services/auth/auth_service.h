@@ -77,6 +77,7 @@ struct auth_service {
     struct cj_rpc_server *server;
     atomic_bool serving;
     int64_t clock_warned_at_ms; /* watcher thread only */
+    bool pool_busy_logged;      /* watcher thread only */
     /* Background threads (revocation-cache watcher, cleanup). */
     atomic_bool stopping;
     pthread_mutex_t wait_lock;

@@ -189,15 +189,33 @@ void kms_service_check_clock(struct kms_service *svc)
     int64_t db_ms = 0;
     int64_t before = now_ms();
     enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+    /* No pooled connection came free because handlers hold every one (a
+     * long lock, a burst). Postgres itself may be fine, so health stays as
+     * it is until a check gets a connection. */
+    bool pool_busy = st == CJ_ERR_TIMEOUT;
 
+    if (pool_busy != svc->pool_busy_logged) {
+        svc->pool_busy_logged = pool_busy;
+        cj_log(pool_busy ? CJ_LOG_WARN : CJ_LOG_INFO,
+               pool_busy ? "kms.postgres_pool_busy" : "kms.postgres_pool_free",
+               NULL);
+    }
+    if (pool_busy)
+        return;
     if (st == CJ_OK)
         st = kms_store_clock_ms(conn, &db_ms);
     cj_db_release(conn);
     int64_t after = now_ms();
     cj_gauge_set(svc->metrics.postgres_up, st == CJ_OK ? 1 : 0);
+    if ((st != CJ_OK) != svc->postgres_failing) {
+        svc->postgres_failing = st != CJ_OK;
+        if (st != CJ_OK)
+            cj_log(CJ_LOG_ERROR, "kms.postgres_unreachable", NULL,
+                   CJ_F_STR("status", cj_status_name(st)));
+        else
+            cj_log(CJ_LOG_INFO, "kms.postgres_reachable", NULL);
+    }
     if (st != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "kms.postgres_unreachable", NULL,
-               CJ_F_STR("status", cj_status_name(st)));
         set_health(svc, false);
         return;
     }

@@ -47,6 +47,10 @@ struct kms_service {
     bool stopping;
     bool reloader_running;
     pthread_t reloader;
+    /* Outcome of the last clock check, so that only changes are logged;
+     * used by the thread that runs the checks only. */
+    bool postgres_failing;
+    bool pool_busy_logged;
 };
 
 /*
