@@ -50,6 +50,9 @@ struct cj_db_statement {
 struct cj_db_conn {
     struct cj_db_pool *pool;
     PGconn *pg;
+    /* Cancels the running statement from another thread; guarded by the
+     * pool's cancel_lock, NULL while the connection is closed. */
+    PGcancel *cancel;
     unsigned advisory_locks; /* taken through this API, freed on release */
     char sqlstate[CJ_DB_SQLSTATE_SIZE];
     char error[CJ_DB_ERROR_SIZE];
@@ -71,6 +74,8 @@ struct cj_db_pool {
     long long acquire_timeout_ms;
     unsigned size;
     struct cj_db_conn *conns;
+    pthread_mutex_t cancel_lock; /* guards each conns[i].cancel */
+    bool closing;                /* set by cj_db_pool_cancel; atomic */
 };
 
 static void set_conn_error(struct cj_db_conn *c, const char *sqlstate,
@@ -130,6 +135,36 @@ static bool conn_is_open(const void *owner, unsigned i)
     return p->conns[i].pg != NULL;
 }
 
+/* Sets the cancel handle of c under the pool's cancel_lock. */
+static void conn_set_cancel(struct cj_db_conn *c, PGcancel *cancel)
+{
+    PGcancel *old;
+
+    pthread_mutex_lock(&c->pool->cancel_lock);
+    old = c->cancel;
+    c->cancel = cancel;
+    pthread_mutex_unlock(&c->pool->cancel_lock);
+    if (old != NULL) {
+        PQfreeCancel(old);
+    }
+}
+
+/* Closes c's server session, if any, and clears its statement cache. */
+static void conn_close(struct cj_db_conn *c)
+{
+    conn_set_cancel(c, NULL);
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    statement_cache_clear(c);
+}
+
+static bool pool_closing(const struct cj_db_pool *p)
+{
+    return __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE);
+}
+
 enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
                               struct cj_db_pool **out)
 {
@@ -172,6 +207,7 @@ enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
     if (st != CJ_OK) {
         goto out;
     }
+    pthread_mutex_init(&p->cancel_lock, NULL);
     *out = p;
     p = NULL;
     st = CJ_OK;
@@ -192,16 +228,39 @@ void cj_db_pool_free(struct cj_db_pool *pool)
         return;
     }
     for (unsigned i = 0; i < pool->size; i++) {
-        if (pool->conns[i].pg != NULL) {
-            PQfinish(pool->conns[i].pg);
-        }
-        statement_cache_clear(&pool->conns[i]);
+        conn_close(&pool->conns[i]);
     }
     cj_slot_pool_destroy(&pool->slots);
+    pthread_mutex_destroy(&pool->cancel_lock);
     free(pool->dsn);
     free(pool->application_name);
     free(pool->conns);
     free(pool);
+}
+
+void cj_db_pool_cancel(struct cj_db_pool *pool)
+{
+    char error[CJ_DB_ERROR_SIZE];
+    unsigned sent = 0;
+
+    __atomic_store_n(&pool->closing, true, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&pool->cancel_lock);
+    for (unsigned i = 0; i < pool->size; i++) {
+        /* On an idle connection the server has nothing to cancel. */
+        if (pool->conns[i].cancel == NULL) {
+            continue;
+        }
+        if (PQcancel(pool->conns[i].cancel, error, sizeof(error))) {
+            sent++;
+        } else {
+            cj_log(CJ_LOG_WARN, "db.cancel_failed", NULL,
+                   CJ_F_STR("error", error));
+        }
+    }
+    pthread_mutex_unlock(&pool->cancel_lock);
+    cj_log(CJ_LOG_INFO, "db.pool_cancelled", NULL,
+           CJ_F_STR("application", pool->application_name),
+           CJ_F_INT("cancel_requests", sent));
 }
 
 /*
@@ -253,10 +312,7 @@ static enum cj_status conn_open(struct cj_db_conn *c)
                                                : CJ_DB_GSSENCMODE_DEFAULT,
                             p->dsn, NULL};
 
-    if (c->pg != NULL) {
-        PQfinish(c->pg);
-    }
-    statement_cache_clear(c);
+    conn_close(c);
     c->advisory_locks = 0;
     c->pg = PQconnectdbParams(keys, values, 1);
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
@@ -270,14 +326,16 @@ static enum cj_status conn_open(struct cj_db_conn *c)
     }
     cj_log_recovered(&connect_failed_limit, "db.connect_recovered", NULL);
     PQsetNoticeProcessor(c->pg, log_notice, NULL);
+    /* Without a handle the connection works, only cj_db_pool_cancel
+     * cannot reach it. */
+    conn_set_cancel(c, PQgetCancel(c->pg));
     if (p->statement_timeout_ms > 0) {
         char sql[64];
         snprintf(sql, sizeof(sql), "SET statement_timeout = %lld",
                  p->statement_timeout_ms);
         enum cj_status st = cj_db_exec(c, sql);
         if (st != CJ_OK) {
-            PQfinish(c->pg);
-            c->pg = NULL;
+            conn_close(c);
             return st;
         }
     }
@@ -303,6 +361,10 @@ enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
     }
     struct cj_db_conn *c = &pool->conns[slot];
 
+    if (pool_closing(pool)) {
+        give_back_slot(c);
+        return CJ_ERR_UNAVAILABLE;
+    }
     c->sqlstate[0] = '\0';
     c->error[0] = '\0';
     if (c->pg == NULL || conn_is_broken(c->pg)) {
@@ -337,9 +399,7 @@ void cj_db_release(struct cj_db_conn *conn)
         if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
             /* Still busy or unknown: a fresh connection is cheaper than
              * guessing its state. */
-            PQfinish(pg);
-            conn->pg = NULL;
-            statement_cache_clear(conn);
+            conn_close(conn);
         }
     }
     give_back_slot(conn);
@@ -409,6 +469,10 @@ static enum cj_status args_init(struct cj_db_conn *conn, const char *sql,
     if (conn == NULL || conn->pg == NULL || sql == NULL || nparams < 0 ||
         nparams > CJ_DB_MAX_PARAMS || (nparams > 0 && params == NULL)) {
         return CJ_ERR_INVALID;
+    }
+    if (pool_closing(conn->pool)) {
+        set_conn_error(conn, "57P01", "the pool is closing");
+        return CJ_ERR_UNAVAILABLE;
     }
     for (int i = 0; i < nparams; i++) {
         a->values[i] = params[i].value;

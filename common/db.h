@@ -64,6 +64,15 @@ CJ_WARN_UNUSED enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
 void cj_db_pool_free(struct cj_db_pool *pool);
 
 /*
+ * Ends the pool's work for a shutdown, from any thread. It sends a cancel
+ * request for the statement running on each open connection, whose caller
+ * gets CJ_ERR_TIMEOUT (SQLSTATE 57014). From then on cj_db_acquire and
+ * every query fail at once with CJ_ERR_UNAVAILABLE. Borrowed connections
+ * must still be released, and cj_db_pool_free frees the pool.
+ */
+void cj_db_pool_cancel(struct cj_db_pool *pool);
+
+/*
  * Borrows a connection, waiting up to timeout_ms (negative: the pool's
  * acquire_timeout_ms) for a free one: CJ_ERR_TIMEOUT when none frees up.
  * A broken connection is reopened here (CJ_ERR_UNAVAILABLE when that

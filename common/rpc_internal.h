@@ -79,6 +79,9 @@ struct cj_rpc_server {
     size_t max_message_bytes;
     size_t slots_per_method;
     int64_t shutdown_grace_ms;
+    void (*on_grace_expired)(void *arg);
+    void *on_grace_expired_arg;
+    bool grace_expired_ran; /* the shutting-down thread only */
     int port;
 
     struct cj_rpc_entry *entries; /* service methods, then built-ins */

@@ -122,6 +122,8 @@ static enum cj_status apply_options(struct cj_rpc_server *server,
     server->shutdown_grace_ms = o->shutdown_grace_ms > 0
                                     ? o->shutdown_grace_ms
                                     : CJ_RPC_DEFAULT_SHUTDOWN_GRACE_MS;
+    server->on_grace_expired = o->on_grace_expired;
+    server->on_grace_expired_arg = o->on_grace_expired_arg;
     if (server->listen == NULL) {
         return CJ_ERR_NOMEM;
     }
@@ -337,6 +339,19 @@ static void wait_flag_until(struct cj_rpc_server *server, const bool *flag,
     }
 }
 
+/* Runs the service's on_grace_expired hook, once per shutdown. */
+static void grace_expired(struct cj_rpc_server *server)
+{
+    if (server->grace_expired_ran || server->on_grace_expired == NULL) {
+        return;
+    }
+    server->grace_expired_ran = true;
+    cj_log(CJ_LOG_WARN, "rpc.shutdown_ending_work", NULL,
+           CJ_F_STR("grpc_service", server->service->name),
+           CJ_F_INT("grace_ms", server->shutdown_grace_ms));
+    server->on_grace_expired(server->on_grace_expired_arg);
+}
+
 void cj_rpc_server_shutdown(struct cj_rpc_server *server)
 {
     struct timespec grace_end;
@@ -365,6 +380,7 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     if (!graceful) {
         cj_log(CJ_LOG_WARN, "rpc.shutdown_cancelling", NULL,
                CJ_F_INT("grace_ms", server->shutdown_grace_ms));
+        grace_expired(server);
         grpc_server_cancel_all_calls(server->server);
         pthread_mutex_lock(&server->lock);
         wait_flag_until(server, &server->shutdown_done, NULL);
@@ -377,7 +393,20 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     cj_pool_stop(server->pool);
     pthread_mutex_lock(&server->lock);
     while (server->live_calls > 0) {
-        pthread_cond_wait(&server->changed, &server->lock);
+        if (pthread_cond_timedwait(&server->changed, &server->lock,
+                                   &grace_end) == ETIMEDOUT) {
+            break;
+        }
+    }
+    if (server->live_calls > 0) {
+        /* Handlers outlived the grace: gRPC counts a call done once its
+         * client gave up, so they may still wait on a database. */
+        pthread_mutex_unlock(&server->lock);
+        grace_expired(server);
+        pthread_mutex_lock(&server->lock);
+        while (server->live_calls > 0) {
+            pthread_cond_wait(&server->changed, &server->lock);
+        }
     }
     pthread_mutex_unlock(&server->lock);
     /* gRPC counts a call done once its client gave up, while its handler

@@ -96,6 +96,14 @@ struct cj_rpc_server_options {
     size_t worker_queue;     /* waiting blocking calls before UNAVAILABLE */
     size_t slots_per_method; /* calls accepted ahead, per method */
     int64_t shutdown_grace_ms;
+    /*
+     * Hook called once per shutdown, on the thread shutting down, when the
+     * grace period ends while handlers still run, or NULL. gRPC can cancel
+     * a call but not a handler that waits on a database, so the service
+     * ends that work here (with cj_db_pool_cancel, for one).
+     */
+    void (*on_grace_expired)(void *arg);
+    void *on_grace_expired_arg;
 };
 
 struct cj_rpc_server;

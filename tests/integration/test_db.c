@@ -169,6 +169,73 @@ static void test_acquire_times_out_when_pool_busy(void **state)
     cj_db_pool_free(p);
 }
 
+/* A statement that would outlast any test unless it is cancelled. */
+#define LONG_SLEEP_SQL "SELECT pg_sleep(30)"
+
+struct sleeper {
+    struct cj_db_conn *conn;
+    enum cj_status status;
+    char sqlstate[8];
+};
+
+static void *run_long_sleep(void *arg)
+{
+    struct sleeper *s = arg;
+
+    s->status = cj_db_exec(s->conn, LONG_SLEEP_SQL);
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s",
+             cj_db_last_sqlstate(s->conn));
+    return NULL;
+}
+
+/* Waits until the server runs the sleeper's statement, so that the cancel
+ * request cannot arrive before it. */
+static void wait_for_sleep_running(struct cj_db_pool *p)
+{
+    struct cj_db_conn *c = NULL;
+
+    assert_int_equal(cj_db_acquire(p, -1, &c), CJ_OK);
+    for (int i = 0; i < 100; i++) {
+        PGresult *res = NULL;
+        assert_int_equal(
+            cj_db_query(c,
+                        "SELECT count(*) FROM pg_stat_activity WHERE "
+                        "state = 'active' AND query = '" LONG_SLEEP_SQL "'",
+                        NULL, 0, false, &res),
+            CJ_OK);
+        bool running = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+        PQclear(res);
+        if (running) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    cj_db_release(c);
+}
+
+static void test_pool_cancel_ends_running_statement(void **state)
+{
+    (void)state;
+    struct cj_db_pool *p = new_pool(2, 0);
+    struct sleeper s = {0};
+    struct cj_db_conn *after = NULL;
+    pthread_t t;
+
+    assert_int_equal(cj_db_acquire(p, -1, &s.conn), CJ_OK);
+    assert_int_equal(pthread_create(&t, NULL, run_long_sleep, &s), 0);
+    wait_for_sleep_running(p);
+    cj_db_pool_cancel(p);
+    pthread_join(t, NULL);
+    assert_int_equal(s.status, CJ_ERR_TIMEOUT);
+    assert_string_equal(s.sqlstate, "57014");
+    /* A closing pool runs nothing more and lends nothing more. */
+    assert_int_equal(cj_db_exec(s.conn, "SELECT 1"), CJ_ERR_UNAVAILABLE);
+    cj_db_release(s.conn);
+    assert_int_equal(cj_db_acquire(p, 100, &after), CJ_ERR_UNAVAILABLE);
+    assert_null(after);
+    cj_db_pool_free(p);
+}
+
 static void test_release_rolls_back_open_transaction(void **state)
 {
     (void)state;
@@ -700,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error_maps_to_internal),
         cmocka_unit_test(test_statement_timeout_maps_to_timeout),
         cmocka_unit_test(test_acquire_times_out_when_pool_busy),
+        cmocka_unit_test(test_pool_cancel_ends_running_statement),
         cmocka_unit_test(test_release_rolls_back_open_transaction),
         cmocka_unit_test(test_commit_of_failed_transaction_fails),
         cmocka_unit_test(test_terminated_connection_reopens),

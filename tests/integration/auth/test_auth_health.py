@@ -1,8 +1,10 @@
-"""Auth's health status while its Postgres pool is busy. Handlers that
-hold every pooled connection (here, one waiting on a table lock) do not
-turn auth not-serving, because Postgres itself is still reachable."""
+"""Auth while Postgres is slow. Handlers that hold every pooled connection
+(here, one waiting on a table lock) do not turn auth not-serving, because
+Postgres itself is still reachable. A shutdown cancels the statements of
+handlers that outlive the grace period instead of waiting for them."""
 
 import concurrent.futures
+import json
 import subprocess
 import time
 import unittest
@@ -17,6 +19,40 @@ LOCK_SECONDS = 4
 ACQUIRE_TIMEOUT_MS = 300
 # Maximum wait for an expected log line, in seconds.
 LOG_WAIT_SECONDS = 5
+# auth's shutdown grace in the shutdown test, well under the 5 s statement
+# timeout that would otherwise end the blocked handler.
+GRACE_SECONDS = 1
+STATEMENT_TIMEOUT_MS = 5000
+
+
+def lock_users(dsn, seconds):
+    """Starts psql holding an exclusive lock on auth.users for `seconds`."""
+    locker = subprocess.Popen(
+        ["psql", dsn, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
+         "BEGIN; LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE; "
+         "SELECT pg_sleep(%d); COMMIT;" % seconds],
+        stdout=subprocess.DEVNULL)
+    # Gives psql time to take the lock before the test's login.
+    time.sleep(0.5)
+    return locker
+
+
+def wait_for_log(svc, event):
+    """Returns whether `event` appears in svc's log within LOG_WAIT_SECONDS."""
+    deadline = time.monotonic() + LOG_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if ('"event":"%s"' % event) in svc.log():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def log_entry(svc, event):
+    """Returns the first log entry of `event` in svc's log, or None."""
+    for line in svc.log().splitlines():
+        if ('"event":"%s"' % event) in line:
+            return json.loads(line)
+    return None
 
 
 class PoolBusy(unittest.TestCase):
@@ -32,28 +68,15 @@ class PoolBusy(unittest.TestCase):
     def tearDownClass(cls):
         cls.stack.stop()
 
-    def wait_for_log(self, event):
-        deadline = time.monotonic() + LOG_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if ('"event":"%s"' % event) in self.stack.auth.log():
-                return True
-            time.sleep(0.1)
-        return False
-
     def test_busy_pool_keeps_auth_serving(self):
         s = self.stack
         _, err, name, password = s.register()
         self.assertIsNone(err)
-        locker = subprocess.Popen(
-            ["psql", s.dsn, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
-             "BEGIN; LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE; "
-             "SELECT pg_sleep(%d); COMMIT;" % LOCK_SECONDS],
-            stdout=subprocess.DEVNULL)
+        locker = lock_users(s.dsn, LOCK_SECONDS)
         self.addCleanup(locker.wait)
-        time.sleep(0.5)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             login = pool.submit(s.login, name, password)
-            self.assertTrue(self.wait_for_log("auth.postgres_pool_busy"),
+            self.assertTrue(wait_for_log(s.auth, "auth.postgres_pool_busy"),
                             s.auth.log()[-3000:])
             pb2, _ = ah.h.health_modules()
             with s.auth.channel() as chan:
@@ -62,12 +85,47 @@ class PoolBusy(unittest.TestCase):
             _, err = login.result()
         self.assertIsNone(err, err)
         self.assertEqual(locker.wait(), 0)
-        self.assertTrue(self.wait_for_log("auth.postgres_pool_free"),
+        self.assertTrue(wait_for_log(s.auth, "auth.postgres_pool_free"),
                         s.auth.log()[-3000:])
         self.assertNotIn('"event":"auth.postgres_unreachable"',
                          s.auth.log())
         self.assertNotIn('"event":"auth.health_changed","serving":false',
                          s.auth.log())
+
+
+class ShutdownCancelsStatements(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def test_shutdown_cancels_blocked_statement(self):
+        s = self.stack
+        _, err, name, password = s.register()
+        self.assertIsNone(err)
+        locker = lock_users(s.dsn, 3 * STATEMENT_TIMEOUT_MS // 1000)
+        self.addCleanup(locker.wait)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            login = pool.submit(s.login, name, password)
+            # The login now waits on the lock inside a handler.
+            time.sleep(0.5)
+            self.assertEqual(s.auth.stop(), 0)
+            _, err = login.result()
+        self.assertIsNotNone(err)
+        self.assertIsNotNone(log_entry(s.auth, "db.pool_cancelled"),
+                             s.auth.log()[-3000:])
+        done = log_entry(s.auth, "rpc.shutdown_done")
+        self.assertIsNotNone(done, s.auth.log()[-3000:])
+        self.assertFalse(done["graceful"])
+        # Without the cancel, the handler would end at its statement
+        # timeout and the shutdown with it.
+        self.assertLess(done["duration_ms"], STATEMENT_TIMEOUT_MS)
 
 
 if __name__ == "__main__":
