@@ -616,7 +616,7 @@ cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
         goto out;
     }
     result = cj_rpc_message_unpack(c.recv, response_type,
-                                   client->max_message_bytes, response);
+                                   client->max_message_bytes, response, NULL);
     if (result != CJ_OK) {
         error_set(error, "response of %s does not parse", path);
     }

@@ -271,7 +271,7 @@ static bool watch_read_request(struct cj_rpc_watch *w)
         cj_rpc_message_unpack(
             w->request_payload,
             &grpc__health__v1__health_check_request__descriptor,
-            w->server->max_message_bytes, &msg) != CJ_OK) {
+            w->server->max_message_bytes, &msg, NULL) != CJ_OK) {
         return false;
     }
     const char *name = ((Grpc__Health__V1__HealthCheckRequest *)msg)->service;

@@ -2,12 +2,22 @@
 #include "rpc_message.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 #include <sodium.h>
+
+/* Protobuf wire types (the low 3 bits of a field key). */
+#define CJ_WIRE_VARINT           0
+#define CJ_WIRE_FIXED64          1
+#define CJ_WIRE_LENGTH_DELIMITED 2
+#define CJ_WIRE_FIXED32          5
+/* Nesting depth of messages that the NUL scan follows. No cerrojo message
+ * nests that deep, so deeper bytes are rejected. */
+#define CJ_RPC_MESSAGE_MAX_DEPTH 32
 
 /* Copies every slice of `buffer` into one malloc'ed block of *len bytes. */
 static enum cj_status buffer_flatten(grpc_byte_buffer *buffer, size_t max_bytes,
@@ -59,16 +69,124 @@ out:
     return result;
 }
 
-enum cj_status
-cj_rpc_message_unpack(grpc_byte_buffer *buffer,
-                      const ProtobufCMessageDescriptor *descriptor,
-                      size_t max_bytes, ProtobufCMessage **out)
+/* Reads a base-128 varint at *p, before end, and moves *p past it. */
+static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t value = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t byte = *(*p)++;
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0) {
+            *out = value;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum wire_scan { WIRE_CLEAN, WIRE_NUL, WIRE_TOO_DEEP, WIRE_MALFORMED };
+
+/*
+ * Walks the serialized `descriptor` message in [p, end) and looks for a
+ * NUL byte in its string fields, nested messages included. Malformed bytes
+ * are left to protobuf-c to reject.
+ */
+static enum wire_scan wire_scan_strings(const ProtobufCMessageDescriptor *d,
+                                        const uint8_t *p, const uint8_t *end,
+                                        unsigned depth, const char **field)
+{
+    while (p < end) {
+        uint64_t key;
+        uint64_t value;
+        const ProtobufCFieldDescriptor *f = NULL;
+
+        if (!wire_varint(&p, end, &key)) {
+            return WIRE_MALFORMED;
+        }
+        if ((key >> 3) <= UINT32_MAX) {
+            f = protobuf_c_message_descriptor_get_field(d,
+                                                        (unsigned)(key >> 3));
+        }
+        switch (key & 7) {
+        case CJ_WIRE_VARINT:
+            if (!wire_varint(&p, end, &value)) {
+                return WIRE_MALFORMED;
+            }
+            break;
+        case CJ_WIRE_FIXED64:
+        case CJ_WIRE_FIXED32: {
+            size_t width = (key & 7) == CJ_WIRE_FIXED64 ? 8 : 4;
+            if ((size_t)(end - p) < width) {
+                return WIRE_MALFORMED;
+            }
+            p += width;
+            break;
+        }
+        case CJ_WIRE_LENGTH_DELIMITED:
+            if (!wire_varint(&p, end, &value) || value > (uint64_t)(end - p)) {
+                return WIRE_MALFORMED;
+            }
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+                memchr(p, '\0', (size_t)value) != NULL) {
+                *field = f->name;
+                return WIRE_NUL;
+            }
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (depth >= CJ_RPC_MESSAGE_MAX_DEPTH) {
+                    return WIRE_TOO_DEEP;
+                }
+                enum wire_scan nested = wire_scan_strings(
+                    f->descriptor, p, p + value, depth + 1, field);
+                if (nested != WIRE_CLEAN) {
+                    return nested;
+                }
+            }
+            p += value;
+            break;
+        default: /* groups, long deprecated: protobuf-c decides */
+            return WIRE_MALFORMED;
+        }
+    }
+    return WIRE_CLEAN;
+}
+
+/*
+ * Unpacks len bytes at data, unless a string field contains a NUL byte.
+ * protobuf-c keeps strings as C strings, so every check after it would see
+ * the value cut at the NUL while the caller sent more.
+ */
+static enum cj_status unpack_flat(const ProtobufCMessageDescriptor *descriptor,
+                                  const uint8_t *data, size_t len,
+                                  ProtobufCMessage **out,
+                                  const char **nul_field)
+{
+    const char *field = NULL;
+    enum wire_scan scan =
+        wire_scan_strings(descriptor, data, data + len, 0, &field);
+
+    if (scan == WIRE_NUL && nul_field != NULL) {
+        *nul_field = field;
+    }
+    if (scan == WIRE_NUL || scan == WIRE_TOO_DEEP) {
+        return CJ_ERR_INVALID;
+    }
+    *out = protobuf_c_message_unpack(descriptor, NULL, len, data);
+    return *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+}
+
+enum cj_status cj_rpc_message_unpack(
+    grpc_byte_buffer *buffer, const ProtobufCMessageDescriptor *descriptor,
+    size_t max_bytes, ProtobufCMessage **out, const char **nul_field)
 {
     enum cj_status result;
     uint8_t *data = NULL;
     size_t len = 0;
 
     *out = NULL;
+    if (nul_field != NULL) {
+        *nul_field = NULL;
+    }
     /* One uncompressed slice, the usual case for a small message, is
      * parsed in place, which saves a malloc, a copy and a wipe. */
     if (buffer->type == GRPC_BB_RAW &&
@@ -78,17 +196,14 @@ cj_rpc_message_unpack(grpc_byte_buffer *buffer,
         if (GRPC_SLICE_LENGTH(*slice) > max_bytes) {
             return CJ_ERR_TOO_LARGE;
         }
-        *out = protobuf_c_message_unpack(descriptor, NULL,
-                                         GRPC_SLICE_LENGTH(*slice),
-                                         GRPC_SLICE_START_PTR(*slice));
-        return *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+        return unpack_flat(descriptor, GRPC_SLICE_START_PTR(*slice),
+                           GRPC_SLICE_LENGTH(*slice), out, nul_field);
     }
     result = buffer_flatten(buffer, max_bytes, &data, &len);
     if (result != CJ_OK) {
         goto out;
     }
-    *out = protobuf_c_message_unpack(descriptor, NULL, len, data);
-    result = *out != NULL ? CJ_OK : CJ_ERR_INVALID;
+    result = unpack_flat(descriptor, data, len, out, nul_field);
 out:
     if (data != NULL) {
         sodium_memzero(data, len);

@@ -16,13 +16,14 @@
 /*
  * Unpacks `buffer` as a `descriptor` message into *out (free it with
  * cj_rpc_message_free). Returns CJ_ERR_TOO_LARGE above `max_bytes`,
- * CJ_ERR_INVALID when the bytes do not parse. The flat copy of the bytes is
- * wiped before it is freed.
+ * CJ_ERR_INVALID when the bytes do not parse or a string field, in any
+ * nested message, contains a NUL byte. In that last case *nul_field (when
+ * nul_field is not NULL) names the field, and it is NULL otherwise. The
+ * flat copy of the bytes is wiped before it is freed.
  */
-CJ_WARN_UNUSED enum cj_status
-cj_rpc_message_unpack(grpc_byte_buffer *buffer,
-                      const ProtobufCMessageDescriptor *descriptor,
-                      size_t max_bytes, ProtobufCMessage **out);
+CJ_WARN_UNUSED enum cj_status cj_rpc_message_unpack(
+    grpc_byte_buffer *buffer, const ProtobufCMessageDescriptor *descriptor,
+    size_t max_bytes, ProtobufCMessage **out, const char **nul_field);
 
 /*
  * Packs `message` into a new byte buffer (*out, owned by the caller until

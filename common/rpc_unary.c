@@ -299,6 +299,7 @@ static enum cj_status call_admit(struct cj_rpc_call *call)
 static enum cj_status call_unpack(struct cj_rpc_call *call)
 {
     const struct cj_rpc_method *method = call->entry->method;
+    const char *nul_field = NULL;
     enum cj_status status;
 
     if (call->request_payload == NULL) {
@@ -306,10 +307,15 @@ static enum cj_status call_unpack(struct cj_rpc_call *call)
                               method->path);
         return CJ_ERR_INVALID;
     }
-    status =
-        cj_rpc_message_unpack(call->request_payload, method->request,
-                              call->server->max_message_bytes, &call->request);
-    if (status == CJ_ERR_INVALID) {
+    status = cj_rpc_message_unpack(call->request_payload, method->request,
+                                   call->server->max_message_bytes,
+                                   &call->request, &nul_field);
+    if (status == CJ_ERR_INVALID && nul_field != NULL) {
+        cj_rpc_call_set_error(call,
+                              "field %s of the %s request contains a "
+                              "NUL byte",
+                              nul_field, method->path);
+    } else if (status == CJ_ERR_INVALID) {
         cj_rpc_call_set_error(call, "request is not a valid %s request",
                               method->path);
     } else if (status == CJ_ERR_TOO_LARGE) {

@@ -37,10 +37,10 @@ static void test_pack_unpack_round_trip(void **state)
     req.user_id = (char *)"user-1";
     req.expires_at = 1767225600;
     assert_int_equal(cj_rpc_message_pack(&req.base, LIMIT, &buffer), CJ_OK);
-    assert_int_equal(
-        cj_rpc_message_unpack(
-            buffer, &cerrojo__v1__sign_token_request__descriptor, LIMIT, &out),
-        CJ_OK);
+    assert_int_equal(cj_rpc_message_unpack(
+                         buffer, &cerrojo__v1__sign_token_request__descriptor,
+                         LIMIT, &out, NULL),
+                     CJ_OK);
     const Cerrojo__V1__SignTokenRequest *copy =
         (const Cerrojo__V1__SignTokenRequest *)out;
     assert_string_equal(copy->user_id, "user-1");
@@ -67,10 +67,10 @@ static void test_unpack_spanning_slices(void **state)
     for (int i = 0; i < 3; i++) {
         grpc_slice_unref(parts[i]);
     }
-    assert_int_equal(
-        cj_rpc_message_unpack(
-            buffer, &cerrojo__v1__sign_token_request__descriptor, LIMIT, &out),
-        CJ_OK);
+    assert_int_equal(cj_rpc_message_unpack(
+                         buffer, &cerrojo__v1__sign_token_request__descriptor,
+                         LIMIT, &out, NULL),
+                     CJ_OK);
     assert_string_equal(((Cerrojo__V1__SignTokenRequest *)out)->user_id,
                         "split-across-slices");
     cj_rpc_message_free(out);
@@ -92,10 +92,10 @@ static void test_limits_apply_both_ways(void **state)
                      CJ_ERR_TOO_LARGE);
     assert_null(buffer);
     assert_int_equal(cj_rpc_message_pack(&req.base, LIMIT, &buffer), CJ_OK);
-    assert_int_equal(
-        cj_rpc_message_unpack(
-            buffer, &cerrojo__v1__sign_token_request__descriptor, 100, &out),
-        CJ_ERR_TOO_LARGE);
+    assert_int_equal(cj_rpc_message_unpack(
+                         buffer, &cerrojo__v1__sign_token_request__descriptor,
+                         100, &out, NULL),
+                     CJ_ERR_TOO_LARGE);
     assert_null(out);
     grpc_byte_buffer_destroy(buffer);
 }
@@ -107,12 +107,90 @@ static void test_unpack_rejects_garbage(void **state)
     grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
     ProtobufCMessage *out = NULL;
 
-    assert_int_equal(
-        cj_rpc_message_unpack(
-            buffer, &cerrojo__v1__sign_token_request__descriptor, LIMIT, &out),
-        CJ_ERR_INVALID);
+    assert_int_equal(cj_rpc_message_unpack(
+                         buffer, &cerrojo__v1__sign_token_request__descriptor,
+                         LIMIT, &out, NULL),
+                     CJ_ERR_INVALID);
     assert_null(out);
     grpc_byte_buffer_destroy(buffer);
+}
+
+/* Packs `message`, overwrites the first occurrence of `mark` in the bytes
+ * with a NUL and unpacks them as `descriptor`, reporting the NUL field. */
+static enum cj_status unpack_with_nul(const ProtobufCMessage *message,
+                                      const ProtobufCMessageDescriptor *d,
+                                      char mark, const char **nul_field)
+{
+    uint8_t packed[256];
+    ProtobufCMessage *out = NULL;
+    size_t len = protobuf_c_message_pack(message, packed);
+    uint8_t *at = memchr(packed, mark, len);
+
+    assert_non_null(at);
+    *at = '\0';
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)packed, len);
+    grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    enum cj_status status =
+        cj_rpc_message_unpack(buffer, d, LIMIT, &out, nul_field);
+    cj_rpc_message_free(out);
+    grpc_byte_buffer_destroy(buffer);
+    return status;
+}
+
+static void test_unpack_rejects_nul_in_string(void **state)
+{
+    (void)state;
+    Cerrojo__V1__LoginRequest req = CERROJO__V1__LOGIN_REQUEST__INIT;
+    const char *field = NULL;
+
+    req.login = (char *)"ana";
+    req.password = (char *)"first#rest";
+    assert_int_equal(unpack_with_nul(&req.base,
+                                     &cerrojo__v1__login_request__descriptor,
+                                     '#', &field),
+                     CJ_ERR_INVALID);
+    assert_non_null(field);
+    assert_string_equal(field, "password");
+}
+
+static void test_unpack_rejects_nul_in_nested_string(void **state)
+{
+    (void)state;
+    Cerrojo__V1__PutDataRequest req = CERROJO__V1__PUT_DATA_REQUEST__INIT;
+    Cerrojo__V1__PutDataRequest__FieldsEntry entry =
+        CERROJO__V1__PUT_DATA_REQUEST__FIELDS_ENTRY__INIT;
+    Cerrojo__V1__PutDataRequest__FieldsEntry *entries[1] = {&entry};
+    const char *field = NULL;
+
+    entry.key = (char *)"note";
+    entry.value = (char *)"abc#def";
+    req.n_fields = 1;
+    req.fields = entries;
+    assert_int_equal(unpack_with_nul(&req.base,
+                                     &cerrojo__v1__put_data_request__descriptor,
+                                     '#', &field),
+                     CJ_ERR_INVALID);
+    assert_non_null(field);
+    assert_string_equal(field, "value");
+}
+
+static void test_unpack_keeps_nul_in_bytes(void **state)
+{
+    (void)state;
+    Cerrojo__V1__LoginRequest req = CERROJO__V1__LOGIN_REQUEST__INIT;
+    uint8_t secret[4] = {'#', '#', '#', '#'};
+    const char *field = "unset";
+
+    req.login = (char *)"ana";
+    req.password = (char *)"secret-words";
+    req.client_secret.data = secret;
+    req.client_secret.len = sizeof(secret);
+    assert_int_equal(unpack_with_nul(&req.base,
+                                     &cerrojo__v1__login_request__descriptor,
+                                     '#', &field),
+                     CJ_OK);
+    assert_null(field);
 }
 
 static void test_wipe_clears_strings_bytes_and_maps(void **state)
@@ -179,6 +257,9 @@ int main(void)
         cmocka_unit_test(test_unpack_spanning_slices),
         cmocka_unit_test(test_limits_apply_both_ways),
         cmocka_unit_test(test_unpack_rejects_garbage),
+        cmocka_unit_test(test_unpack_rejects_nul_in_string),
+        cmocka_unit_test(test_unpack_rejects_nul_in_nested_string),
+        cmocka_unit_test(test_unpack_keeps_nul_in_bytes),
         cmocka_unit_test(test_wipe_clears_strings_bytes_and_maps),
         cmocka_unit_test(test_wipe_skips_unset_fields),
     };

@@ -104,6 +104,24 @@ class Register(unittest.TestCase):
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("invisible", err.details())
 
+    def test_nul_in_password_rejected(self):
+        # Cut at the NUL, the stored password would be the prefix alone.
+        name = ah.random_name()
+        _, err, _, _ = stack.register(
+            username=name, password=ah.strong_password() + "\x00tail")
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("password", err.details())
+        self.assertIn("NUL", err.details())
+        _, err = stack.login(name, "anything")
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_nul_after_token_rejected(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.introspect(tokens.access_token + "\x00junk")
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("token", err.details())
+
     def test_weak_and_long_passwords_rejected(self):
         _, err, _, _ = stack.register(password="password123")
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
