@@ -24,6 +24,9 @@
 
 #define INVALID_CREDENTIALS "invalid credentials"
 
+/* While Redis is down every login fails here, so the event is limited. */
+static struct cj_log_limit throttle_failed_limit = CJ_LOG_LIMIT_INIT;
+
 /* Reason a login failed, for the audit log only. */
 enum login_failure {
     LOGIN_FAILURE_NONE = 0,
@@ -322,8 +325,9 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     rc = auth_throttle_reserve(svc->redis, &svc->throttle, st->throttle_key,
                                &admitted, &call->retry_after_s);
     if (rc != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "auth.throttle_unavailable", call->request_id,
-               CJ_F_STR("status", cj_status_name(rc)));
+        cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
+                       "auth.throttle_unavailable", call->request_id,
+                       CJ_F_STR("status", cj_status_name(rc)));
         rc = CJ_ERR_UNAVAILABLE;
         goto out;
     }
@@ -334,9 +338,9 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
                           json_pack("{s:s, s:I}", "reason", "throttled",
                                     "retry_after_s",
                                     (json_int_t)call->retry_after_s));
-        auth_call_error(call,
-                        "too many login attempts; retry after %lld seconds",
-                        call->retry_after_s);
+        auth_call_error(
+            call, "too many login attempts; retry after %lld second%s",
+            call->retry_after_s, call->retry_after_s == 1 ? "" : "s");
         result = "throttled";
         rc = CJ_ERR_RATE_LIMITED;
         goto out;

@@ -11,6 +11,9 @@
 #define KMS_PATH(m)     "/cerrojo.v1.Kms/" m
 #define SESSION_PATH(m) "/cerrojo.v1.Session/" m
 
+/* While kms or session is down, every request that needs it fails here. */
+static struct cj_log_limit unreachable_limit = CJ_LOG_LIMIT_INIT;
+
 /*
  * Sends one call. The request id travels in the caller context so that
  * kms and session log under the same id; no other caller field is sent,
@@ -35,7 +38,16 @@ static enum cj_status call_logged(struct auth_service *svc,
     }
     rc = cj_rpc_client_call(client, path, request, type, &ctx,
                             svc->cfg.rpc_timeout_ms, response, &code, error);
-    if (rc != CJ_OK && log) {
+    if (rc == CJ_OK) {
+        cj_log_recovered(&unreachable_limit, "auth.remote_call_recovered",
+                         request_id);
+    } else if (log && (rc == CJ_ERR_UNAVAILABLE || rc == CJ_ERR_TIMEOUT)) {
+        cj_log_limited(&unreachable_limit, CJ_LOG_WARN,
+                       "auth.remote_call_failed", request_id,
+                       CJ_F_STR("method", path),
+                       CJ_F_STR("status", cj_status_name(rc)),
+                       CJ_F_INT("grpc_code", code), CJ_F_STR("message", error));
+    } else if (log) {
         cj_log(CJ_LOG_WARN, "auth.remote_call_failed", request_id,
                CJ_F_STR("method", path), CJ_F_STR("status", cj_status_name(rc)),
                CJ_F_INT("grpc_code", code), CJ_F_STR("message", error));

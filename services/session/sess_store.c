@@ -270,6 +270,9 @@ static void args_u64(struct sess_args *a, uint64_t value)
     args_str(a, a->num[a->count]);
 }
 
+/* While Redis is down, every command fails, so that event is limited. */
+static struct cj_log_limit redis_unavailable_limit = CJ_LOG_LIMIT_INIT;
+
 /*
  * Logs a failed command and frees its reply. The pool has already mapped
  * connection failures to CJ_ERR_UNAVAILABLE and error replies to
@@ -279,9 +282,10 @@ static enum cj_status command_failed(enum cj_status st, redisReply *r,
                                      const char *what)
 {
     if (st == CJ_ERR_UNAVAILABLE || st == CJ_ERR_TIMEOUT) {
-        cj_log(CJ_LOG_WARN, "session.redis_unavailable", NULL,
-               CJ_F_STR("command", what),
-               CJ_F_STR("error", cj_redis_last_error()));
+        cj_log_limited(&redis_unavailable_limit, CJ_LOG_WARN,
+                       "session.redis_unavailable", NULL,
+                       CJ_F_STR("command", what),
+                       CJ_F_STR("error", cj_redis_last_error()));
     } else {
         cj_log(CJ_LOG_ERROR, "session.redis_error", NULL,
                CJ_F_STR("command", what),
