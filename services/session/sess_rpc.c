@@ -265,6 +265,36 @@ static enum cj_status delete_user_sessions(struct cj_rpc_call *call,
     return CJ_OK;
 }
 
+/*
+ * Latest time a revocation may name, in Unix seconds: 9999-12-31T23:59:59Z,
+ * the bound the JWT code puts on time claims. It keeps the millisecond
+ * arithmetic of the store far from overflow.
+ */
+#define SESS_UNIX_TIME_MAX 253402300799LL
+/*
+ * How far a user revocation time may lie ahead of this server's clock, in
+ * seconds. It covers clock skew between auth and session; a revocation is
+ * not a schedule.
+ */
+#define SESS_REVOKED_AT_AHEAD_MAX_S 300
+
+#define MSG_EXPIRES_AT                                                         \
+    "expires_at is invalid: expected Unix seconds from 1 to 253402300799"
+#define MSG_REVOKED_AT                                                         \
+    "revoked_at is invalid: expected Unix seconds above 0 and at most 300 s "  \
+    "ahead of the session service's clock"
+
+static bool expires_at_valid(int64_t expires_at)
+{
+    return expires_at > 0 && expires_at <= SESS_UNIX_TIME_MAX;
+}
+
+static bool revoked_at_valid(int64_t revoked_at)
+{
+    return revoked_at > 0 &&
+           revoked_at <= sess_now_ms() / 1000 + SESS_REVOKED_AT_AHEAD_MAX_S;
+}
+
 static enum cj_status revoke_token(struct cj_rpc_call *call,
                                    const ProtobufCMessage *request,
                                    ProtobufCMessage **response, void *state)
@@ -277,9 +307,8 @@ static enum cj_status revoke_token(struct cj_rpc_call *call,
     if (!sess_name_valid(req->token_id)) {
         return invalid(call, MSG_TOKEN_ID);
     }
-    if (req->expires_at <= 0) {
-        return invalid(call, "expires_at is invalid: expected Unix seconds "
-                             "above 0");
+    if (!expires_at_valid(req->expires_at)) {
+        return invalid(call, MSG_EXPIRES_AT);
     }
     st = sess_revoke_token(state, req->token_id, req->expires_at);
     if (st != CJ_OK) {
@@ -306,9 +335,8 @@ static enum cj_status revoke_user(struct cj_rpc_call *call,
     if (!sess_name_valid(req->user_id)) {
         return invalid(call, MSG_USER_ID);
     }
-    if (req->revoked_at <= 0) {
-        return invalid(call, "revoked_at is invalid: expected Unix seconds "
-                             "above 0");
+    if (!revoked_at_valid(req->revoked_at)) {
+        return invalid(call, MSG_REVOKED_AT);
     }
     st = sess_revoke_user(state, req->user_id, req->revoked_at);
     if (st != CJ_OK) {
@@ -415,11 +443,11 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
     st = CJ_ERR_INVALID;
     for (size_t i = 0; i < req->n_tokens; i++) {
         if (!sess_name_valid(req->tokens[i]->token_id) ||
-            req->tokens[i]->expires_at <= 0) {
+            !expires_at_valid(req->tokens[i]->expires_at)) {
             cj_rpc_call_set_error(call,
                                   "tokens[%zu] is invalid: expected a "
-                                  "token_id and expires_at above 0",
-                                  i);
+                                  "token_id and expires_at from 1 to %lld",
+                                  i, SESS_UNIX_TIME_MAX);
             goto out;
         }
         tokens[i].token_id = req->tokens[i]->token_id;
@@ -427,11 +455,12 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
     }
     for (size_t i = 0; i < req->n_users; i++) {
         if (!sess_name_valid(req->users[i]->user_id) ||
-            req->users[i]->revoked_at <= 0) {
+            !revoked_at_valid(req->users[i]->revoked_at)) {
             cj_rpc_call_set_error(call,
                                   "users[%zu] is invalid: expected a "
-                                  "user_id and revoked_at above 0",
-                                  i);
+                                  "user_id and revoked_at above 0, at most "
+                                  "%d s ahead of this server's clock",
+                                  i, SESS_REVOKED_AT_AHEAD_MAX_S);
             goto out;
         }
         users[i].user_id = req->users[i]->user_id;

@@ -291,6 +291,25 @@ class SessionRpc(unittest.TestCase):
                         session_id=client.info.session_id)
         self.assertFalse(resp.deleted)
 
+    def test_revocation_times_out_of_range_rejected(self):
+        now = int(time.time())
+        user = "user-t-" + secrets.token_hex(6)
+        for name, fields in (
+                ("expires_at", {"token_id": "jti-" + secrets.token_hex(6),
+                                "expires_at": 2 ** 63 - 1}),
+                ("expires_at", {"token_id": "jti-" + secrets.token_hex(6),
+                                "expires_at": 253402300800})):
+            code, details = self.code("auth", "RevokeToken", **fields)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn(name, details)
+        for revoked_at in (2 ** 63 - 1, now + 3600):
+            code, details = self.code("auth", "RevokeUser", user_id=user,
+                                      revoked_at=revoked_at)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("revoked_at", details)
+        # A few seconds of skew between auth and session is accepted.
+        self.rpc("auth", "RevokeUser", user_id=user, revoked_at=now + 5)
+
     def test_concurrent_creates_leave_ttls(self):
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             results = list(pool.map(lambda _: self.create(),
