@@ -94,6 +94,14 @@ static enum cj_status load_locked(struct cj_db_conn *conn,
     return rc;
 }
 
+/* Expiry of the access token issued with the successor that a grace retry
+ * replaces, in ms. */
+static int64_t replaced_access_expiry_ms(const struct auth_service *svc,
+                                         const struct refresh_state *st)
+{
+    return st->successor.issued_at_ms + svc->cfg.access_ttl_s * 1000;
+}
+
 /* Issues the successor: the old token is marked used (or, on a grace
  * retry, its unseen successor revoked), the new one inserted and linked,
  * and the audit event appended, all in one statement. */
@@ -118,6 +126,15 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
         rc = auth_store_token_rotate(conn, st->token.id,
                                      grace ? st->successor.id : NULL,
                                      &st->next.row, &audit);
+    }
+    /* The replaced successor came with an access token whose jti is the
+     * successor's id. It is revoked too, or each retry would add one more
+     * live access token. */
+    if (rc == CJ_OK && grace) {
+        rc = auth_store_revocation_put(
+            conn, AUTH_REVOKED_TOKEN, st->successor.id, st->token.user_id,
+            auth_now_ms(),
+            replaced_access_expiry_ms(svc, st) + svc->cfg.jwt_leeway_s * 1000);
     }
     free(detail_json);
     if (rc != CJ_OK) {
@@ -240,6 +257,25 @@ static void cache_family_access(struct auth_service *svc,
     }
 }
 
+/* Sends the access token of the successor a grace retry replaced to
+ * session's cache; the durable row is already committed. */
+static void cache_replaced_access(struct auth_service *svc,
+                                  struct auth_call *call,
+                                  const struct refresh_state *st)
+{
+    enum cj_status rc =
+        auth_session_revoke_token(svc, call->request_id, st->successor.id,
+                                  replaced_access_expiry_ms(svc, st) / 1000);
+
+    if (rc != CJ_OK) {
+        /* TODO: as for a family's tokens, the cache gets the row only at
+         * its next reload, and until then the token passes IsRevoked. */
+        cj_log(CJ_LOG_ERROR, "auth.token_revoke_failed", call->request_id,
+               CJ_F_STR("user_id", st->token.user_id),
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
+}
+
 /* Reports a reuse, revokes the family's access tokens in session's cache
  * and deletes the family's session. */
 static void after_reuse(struct auth_service *svc, struct auth_call *call,
@@ -301,6 +337,9 @@ enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
+    if (st->action == AUTH_REFRESH_GRACE_RETRY) {
+        cache_replaced_access(svc, call, st);
+    }
     switch (st->action) {
     case AUTH_REFRESH_ROTATE:
     case AUTH_REFRESH_GRACE_RETRY:

@@ -64,6 +64,27 @@ class Grace(unittest.TestCase):
                      "user_id = '%s' GROUP BY 1 ORDER BY 1" % first.user_id)
         self.assertEqual(rows, [["false", "1"],
                                 ["true", str(CONCURRENT_REFRESHES - 1)]])
+        # Only the access token issued with the live refresh token stays
+        # active: each retry revoked the one issued with its predecessor.
+        active = [s.introspect(r.access_token)[0].active for r, _ in results]
+        self.assertEqual(active.count(True), 1, active)
+        winner = returned.index(live_hash)
+        self.assertTrue(active[winner])
+
+    def test_grace_retry_revokes_replaced_access_token(self):
+        s = self.stack
+        first, err, _, _ = s.register()
+        self.assertIsNone(err)
+        second, err = s.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        retry, err = s.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        info, err = s.introspect(second.access_token)
+        self.assertIsNone(err)
+        self.assertFalse(info.active)
+        info, err = s.introspect(retry.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
 
     def test_retry_after_successor_used_is_reuse(self):
         s = self.stack
