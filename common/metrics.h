@@ -115,6 +115,10 @@ struct cj_metrics_server_options {
  * over CJ_METRICS_HTTP_HEAD_MAX_BYTES 431, each followed by closing the
  * connection. HTTP/1.1 connections stay open unless the
  * client sends Connection: close; HTTP/1.0 ones only on keep-alive.
+ * A fixed port that is still in use (the process being replaced may hold
+ * it until its shutdown ends) is tried again in the background for 15 s,
+ * logging metrics.port_busy, then metrics.listening or
+ * metrics.listen_failed.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_metrics_server_start(struct cj_metrics *reg, const char *address,

@@ -38,6 +38,13 @@
 #define HTTP_ACCEPT_PAUSE_MS 100
 /* Milliseconds to wait before polling again after poll itself failed. */
 #define HTTP_POLL_RETRY_MS 100
+/*
+ * The process being replaced may hold the port for its whole shutdown
+ * grace. So a taken port is tried again every HTTP_BIND_RETRY_MS, for at
+ * most HTTP_BIND_WAIT_MS, before metrics give up, in milliseconds.
+ */
+#define HTTP_BIND_RETRY_MS 250
+#define HTTP_BIND_WAIT_MS  15000
 /* Size of the status line and header fields of a response, in bytes. */
 #define HTTP_RESPONSE_HEAD_MAX 512
 /* Poll slots before the connections: the stop event and the listener. */
@@ -72,8 +79,9 @@ struct http_conn {
 
 struct cj_metrics_server {
     struct cj_metrics *reg;
-    int listen_fd;
-    int wake_fd; /* eventfd written by cj_metrics_server_stop */
+    int listen_fd; /* -1 while the port is still taken */
+    int wake_fd;   /* eventfd written by cj_metrics_server_stop */
+    struct sockaddr_in addr;
     pthread_t thread;
     uint16_t port;
     size_t connection_limit;
@@ -544,10 +552,47 @@ static nfds_t fill_poll_set(struct cj_metrics_server *server, long long now,
     return n;
 }
 
+static enum cj_status server_bind(struct cj_metrics_server *server);
+
+/*
+ * Tries the port again until it is free, the wait ends or stop is asked.
+ * Returns whether the server now listens.
+ */
+static bool bind_wait(struct cj_metrics_server *server)
+{
+    struct pollfd wake = {.fd = server->wake_fd, .events = POLLIN};
+    long long give_up_at = monotonic_ms() + HTTP_BIND_WAIT_MS;
+
+    while (monotonic_ms() < give_up_at) {
+        int rc = poll(&wake, 1, HTTP_BIND_RETRY_MS);
+
+        if (rc > 0) {
+            return false;
+        }
+        if (server_bind(server) == CJ_OK) {
+            cj_log(CJ_LOG_INFO, "metrics.listening", NULL,
+                   CJ_F_INT("port", server->port));
+            return true;
+        }
+        if (errno != EADDRINUSE) {
+            break;
+        }
+    }
+    cj_log(CJ_LOG_ERROR, "metrics.listen_failed", NULL,
+           CJ_F_INT("port", server->port), CJ_F_STR("error", strerror(errno)));
+    /* Stays until stop, which joins this thread. */
+    while (poll(&wake, 1, -1) < 0 && errno == EINTR) {
+    }
+    return false;
+}
+
 static void *serve_thread(void *arg)
 {
     struct cj_metrics_server *server = arg;
 
+    if (server->listen_fd < 0 && !bind_wait(server)) {
+        return NULL;
+    }
     for (;;) {
         int timeout_ms;
         long long now = monotonic_ms();
@@ -638,29 +683,56 @@ server_new(struct cj_metrics *reg,
     return server;
 }
 
-/* Opens the listening socket and the stop event. */
-static enum cj_status server_listen(struct cj_metrics_server *server,
-                                    const struct sockaddr_in *addr)
+/* Opens and binds the listening socket on server->addr. On failure errno
+ * holds the cause. */
+static enum cj_status server_bind(struct cj_metrics_server *server)
 {
     struct sockaddr_in bound;
     socklen_t bound_len = sizeof(bound);
     int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-    server->listen_fd =
-        socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (server->listen_fd < 0 ||
-        setsockopt(server->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                   sizeof(one)) != 0 ||
-        bind(server->listen_fd, (const struct sockaddr *)addr, sizeof(*addr)) !=
-            0 ||
-        listen(server->listen_fd, HTTP_LISTEN_BACKLOG) != 0 ||
-        getsockname(server->listen_fd, (struct sockaddr *)&bound, &bound_len) !=
-            0) {
+    if (fd < 0) {
         return CJ_ERR_UNAVAILABLE;
     }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)&server->addr,
+             sizeof(server->addr)) != 0 ||
+        listen(fd, HTTP_LISTEN_BACKLOG) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return CJ_ERR_UNAVAILABLE;
+    }
+    server->listen_fd = fd;
     server->port = ntohs(bound.sin_port);
+    return CJ_OK;
+}
+
+/*
+ * Opens the stop event and the listening socket. A fixed port that is
+ * still in use is left to the serving thread to wait for (*bind_later).
+ */
+static enum cj_status server_listen(struct cj_metrics_server *server,
+                                    const struct sockaddr_in *addr,
+                                    bool *bind_later)
+{
+    *bind_later = false;
+    server->addr = *addr;
+    server->port = ntohs(addr->sin_port);
     server->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    return server->wake_fd >= 0 ? CJ_OK : CJ_ERR_UNAVAILABLE;
+    if (server->wake_fd < 0) {
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (server_bind(server) == CJ_OK) {
+        return CJ_OK;
+    }
+    if (errno == EADDRINUSE && server->port != 0) {
+        *bind_later = true;
+        return CJ_OK;
+    }
+    return CJ_ERR_UNAVAILABLE;
 }
 
 enum cj_status
@@ -693,7 +765,8 @@ cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
     if (server == NULL) {
         goto out;
     }
-    status = server_listen(server, &addr);
+    bool bind_later = false;
+    status = server_listen(server, &addr, &bind_later);
     if (status == CJ_OK) {
         int rc = pthread_create(&server->thread, NULL, serve_thread, server);
         if (rc != 0) {
@@ -709,8 +782,15 @@ cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
     }
     /* The name shows in top and perf; 15 characters at most. */
     pthread_setname_np(server->thread, "cj-metrics");
-    cj_log(CJ_LOG_INFO, "metrics.listening", NULL, CJ_F_STR("address", address),
-           CJ_F_INT("port", server->port));
+    if (bind_later) {
+        /* Most often the process this one replaces, still shutting down. */
+        cj_log(CJ_LOG_WARN, "metrics.port_busy", NULL,
+               CJ_F_STR("address", address), CJ_F_INT("port", port),
+               CJ_F_INT("wait_ms", HTTP_BIND_WAIT_MS));
+    } else {
+        cj_log(CJ_LOG_INFO, "metrics.listening", NULL,
+               CJ_F_STR("address", address), CJ_F_INT("port", server->port));
+    }
     *out = server;
     server = NULL;
 out:

@@ -646,6 +646,62 @@ static void test_slow_reader_does_not_block(void **state)
     fixture_stop(&f);
 }
 
+/* Tries for the port to come free, 50 times 100 ms apart. */
+#define TEST_BIND_TRIES    50
+#define TEST_BIND_PAUSE_US (100 * 1000)
+
+/* Listens on a free loopback port, as a process being replaced would. */
+static int hold_free_port(uint16_t *port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* Returns whether 127.0.0.1:port accepts a connection now. */
+static bool port_accepts(uint16_t port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok;
+
+    assert_true(fd >= 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void test_busy_port_taken_once_free(void **state)
+{
+    (void)state;
+    struct cj_metrics *reg = cj_metrics_new();
+    struct cj_metrics_server *server = NULL;
+    uint16_t port = 0;
+    int holder = hold_free_port(&port);
+    bool served = false;
+
+    assert_non_null(reg);
+    assert_int_equal(cj_metrics_server_start(reg, "127.0.0.1", port, &server),
+                     CJ_OK);
+    close(holder);
+    for (int i = 0; i < TEST_BIND_TRIES && !served; i++) {
+        usleep(TEST_BIND_PAUSE_US);
+        served = port_accepts(port) && try_get_metrics(port);
+    }
+    assert_true(served);
+    cj_metrics_server_stop(server);
+    cj_metrics_free(reg);
+}
+
 static void test_server_rejects_bad_address(void **state)
 {
     (void)state;
@@ -678,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_stop_with_connection_open),
         cmocka_unit_test(test_timeout_closes_idle_connection),
         cmocka_unit_test(test_slow_reader_does_not_block),
+        cmocka_unit_test(test_busy_port_taken_once_free),
         cmocka_unit_test(test_server_rejects_bad_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
