@@ -218,6 +218,7 @@ enum cj_status auth_app_open(struct auth_service *svc)
     atomic_store(&svc->stopping, false);
     atomic_store(&svc->serving, true);
     svc->throttle.free_attempts = svc->cfg.login_free_attempts;
+    svc->throttle.account_free_attempts = svc->cfg.login_account_free_attempts;
     svc->throttle.base_delay_ms = svc->cfg.login_base_delay_ms;
     svc->throttle.max_delay_ms = svc->cfg.login_max_delay_ms;
     svc->throttle.streak_ttl_ms = svc->cfg.login_streak_ttl_s * 1000;

@@ -54,7 +54,7 @@ struct login_state {
     char login_norm[AUTH_NAME_BUF_BYTES];
     struct auth_user user;
     bool user_found;
-    char throttle_key[AUTH_THROTTLE_KEY_SIZE];
+    struct auth_throttle_keys throttle_keys;
     char session_id[AUTH_SESSION_ID_MAX + 1];
     bool session_created;
     Cerrojo__V1__SessionInfo *session;
@@ -320,9 +320,9 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
     holding_slot = true;
 
-    auth_throttle_key(st->user_found ? st->user.id : NULL, st->login_norm,
-                      st->throttle_key);
-    rc = auth_throttle_reserve(svc->redis, &svc->throttle, st->throttle_key,
+    auth_throttle_keys(st->user_found ? st->user.id : NULL, st->login_norm,
+                       call->caller->client_ip, &st->throttle_keys);
+    rc = auth_throttle_reserve(svc->redis, &svc->throttle, &st->throttle_keys,
                                &admitted, &call->retry_after_s);
     if (rc != CJ_OK) {
         cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
@@ -360,7 +360,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
-    if (auth_throttle_reset(svc->redis, st->throttle_key) != CJ_OK) {
+    if (auth_throttle_reset(svc->redis, &st->throttle_keys) != CJ_OK) {
         cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
                CJ_F_STR("user_id", st->user.id));
     }

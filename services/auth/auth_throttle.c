@@ -8,28 +8,40 @@
 #include <openssl/sha.h>
 
 /*
- * KEYS[1] the account key. ARGV: free attempts, base delay ms, max delay
- * ms, streak TTL ms. Uses the Redis clock, so that replicas of auth with
- * skewed clocks agree. Returns {1, 0} when admitted, {0, wait_ms} when not.
- * Hash fields: n, attempts in the streak; next, earliest next attempt (ms).
+ * KEYS[1] the per-address key, KEYS[2] the account key. ARGV: free
+ * attempts per address, free attempts per account, base delay ms, max
+ * delay ms, streak TTL ms. Uses the Redis clock, so that replicas of auth
+ * with skewed clocks agree. Returns {1, 0} when admitted, {0, wait_ms}
+ * when either streak must wait. Hash fields: n, attempts in the streak;
+ * next, earliest next attempt (ms).
  */
 static const char reserve_source[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local v = redis.call('HMGET', KEYS[1], 'n', 'next')\n"
-    "local n = tonumber(v[1]) or 0\n"
-    "local next_at = tonumber(v[2]) or 0\n"
-    "if now < next_at then return {0, next_at - now} end\n"
-    "n = n + 1\n"
-    "local free = tonumber(ARGV[1])\n"
-    "local delay = 0\n"
-    "if n >= free then\n"
-    "  delay = tonumber(ARGV[2]) * 2 ^ math.min(n - free, 40)\n"
-    "  delay = math.min(delay, tonumber(ARGV[3]))\n"
+    "local n = {}\n"
+    "local wait = 0\n"
+    "for i = 1, 2 do\n"
+    "  local v = redis.call('HMGET', KEYS[i], 'n', 'next')\n"
+    "  n[i] = tonumber(v[1]) or 0\n"
+    "  wait = math.max(wait, (tonumber(v[2]) or 0) - now)\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'n', n, 'next', now + delay)\n"
-    "redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), delay))\n"
+    "if wait > 0 then return {0, wait} end\n"
+    "for i = 1, 2 do\n"
+    "  local count = n[i] + 1\n"
+    "  local free = tonumber(ARGV[i])\n"
+    "  local delay = 0\n"
+    "  if count >= free then\n"
+    "    delay = tonumber(ARGV[3]) * 2 ^ math.min(count - free, 40)\n"
+    "    delay = math.min(delay, tonumber(ARGV[4]))\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[i], 'n', count, 'next', now + delay)\n"
+    "  redis.call('PEXPIRE', KEYS[i], math.max(tonumber(ARGV[5]), delay))\n"
+    "end\n"
     "return {1, 0}\n";
+
+/* Keys, and keys plus arguments, of the reservation script. */
+#define RESERVE_KEYS 2
+#define RESERVE_ARGS 7
 
 static struct cj_redis_script reserve_script;
 static pthread_once_t reserve_once = PTHREAD_ONCE_INIT;
@@ -75,17 +87,33 @@ void auth_throttle_key(const char *user_id, const char *login_norm,
              hex);
 }
 
+void auth_throttle_keys(const char *user_id, const char *login_norm,
+                        const char *client_ip, struct auth_throttle_keys *out)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    char hex[AUTH_THROTTLE_SOURCE_HEX + 1];
+    const char *ip = client_ip != NULL ? client_ip : "";
+
+    auth_throttle_key(user_id, login_norm, out->account);
+    SHA256((const unsigned char *)ip, strlen(ip), digest);
+    for (size_t i = 0; i < AUTH_THROTTLE_SOURCE_HEX / 2; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+    snprintf(out->source, sizeof(out->source), "%s:%s", out->account, hex);
+}
+
 enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
                                      const struct auth_throttle_policy *policy,
-                                     const char *key, bool *admitted,
-                                     long long *retry_after_s)
+                                     const struct auth_throttle_keys *keys,
+                                     bool *admitted, long long *retry_after_s)
 {
     char free_text[24];
+    char account_free_text[24];
     char base_text[24];
     char max_text[24];
     char ttl_text[24];
-    const char *argv[5];
-    size_t argvlen[5];
+    const char *argv[RESERVE_ARGS];
+    size_t argvlen[RESERVE_ARGS];
     redisReply *reply = NULL;
     enum cj_status rc;
 
@@ -93,19 +121,24 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     *retry_after_s = 0;
     pthread_once(&reserve_once, reserve_script_init);
     snprintf(free_text, sizeof(free_text), "%lld", policy->free_attempts);
+    snprintf(account_free_text, sizeof(account_free_text), "%lld",
+             policy->account_free_attempts);
     snprintf(base_text, sizeof(base_text), "%lld", policy->base_delay_ms);
     snprintf(max_text, sizeof(max_text), "%lld", policy->max_delay_ms);
     snprintf(ttl_text, sizeof(ttl_text), "%lld", policy->streak_ttl_ms);
-    argv[0] = key;
-    argv[1] = free_text;
-    argv[2] = base_text;
-    argv[3] = max_text;
-    argv[4] = ttl_text;
-    for (int i = 0; i < 5; i++) {
+    argv[0] = keys->source;
+    argv[1] = keys->account;
+    argv[2] = free_text;
+    argv[3] = account_free_text;
+    argv[4] = base_text;
+    argv[5] = max_text;
+    argv[6] = ttl_text;
+    for (int i = 0; i < RESERVE_ARGS; i++) {
         argvlen[i] = strlen(argv[i]);
     }
 
-    rc = cj_redis_eval(redis, &reserve_script, 1, 5, argv, argvlen, &reply);
+    rc = cj_redis_eval(redis, &reserve_script, RESERVE_KEYS, RESERVE_ARGS, argv,
+                       argvlen, &reply);
     if (rc != CJ_OK) {
         goto out;
     }
@@ -128,12 +161,13 @@ out:
     return rc;
 }
 
-enum cj_status auth_throttle_reset(struct cj_redis_pool *redis, const char *key)
+enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
+                                   const struct auth_throttle_keys *keys)
 {
-    const char *argv[] = {"DEL", key};
-    size_t argvlen[] = {3, strlen(key)};
+    const char *argv[] = {"DEL", keys->source, keys->account};
+    size_t argvlen[] = {3, strlen(keys->source), strlen(keys->account)};
     redisReply *reply = NULL;
-    enum cj_status rc = cj_redis_command(redis, 2, argv, argvlen, &reply);
+    enum cj_status rc = cj_redis_command(redis, 3, argv, argvlen, &reply);
 
     if (reply != NULL) {
         freeReplyObject(reply);

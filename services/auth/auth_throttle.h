@@ -1,10 +1,13 @@
 /*
- * Per-account login throttling in Redis (namespace cerrojo:login:). An
- * attempt is reserved atomically, before any password work, by a Lua
- * script; each reservation counts as a failure until the login succeeds.
- * After AUTH_LOGIN_FREE_ATTEMPTS attempts in a row the account waits
- * between attempts, doubling from the base delay up to the maximum, so
- * guessing slows down but the owner is never locked out for good.
+ * Login throttling in Redis (namespace cerrojo:login:). An attempt is
+ * reserved atomically, before any password work, by a Lua script; each
+ * reservation counts as a failure until the login succeeds. Two streaks
+ * count: one per account and client address, and one per account. After
+ * free_attempts attempts in a row from one address, that address waits
+ * between attempts, doubling from the base delay up to the maximum. The
+ * account as a whole waits the same way only after account_free_attempts,
+ * which takes guesses from many addresses. So one guesser cannot keep the
+ * owner, who logs in from elsewhere, out.
  */
 #ifndef AUTH_THROTTLE_H
 #define AUTH_THROTTLE_H
@@ -19,19 +22,32 @@
 #define AUTH_THROTTLE_KEY_PREFIX "cerrojo:login:"
 /* "cerrojo:login:" + "n:" + 64 hex digits + NUL. */
 #define AUTH_THROTTLE_KEY_SIZE 96
+/* Hex digits of the address hash in a per-address key. */
+#define AUTH_THROTTLE_SOURCE_HEX 32
+/* An account key, ":" and the address hash. */
+#define AUTH_THROTTLE_SOURCE_KEY_SIZE                                          \
+    (AUTH_THROTTLE_KEY_SIZE + 1 + AUTH_THROTTLE_SOURCE_HEX)
 
 /* Defaults of the configuration settings below. */
-#define AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT 5
-#define AUTH_LOGIN_BASE_DELAY_MS_DEFAULT 1000
-#define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT  (15 * 60 * 1000)
+#define AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT         5
+#define AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS_DEFAULT 50
+#define AUTH_LOGIN_BASE_DELAY_MS_DEFAULT         1000
+#define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT          (15 * 60 * 1000)
 /* A streak of failures is forgotten after this long without attempts. */
 #define AUTH_LOGIN_STREAK_TTL_MS_DEFAULT (60 * 60 * 1000)
 
 struct auth_throttle_policy {
-    long long free_attempts; /* attempts in a row before any delay */
+    long long free_attempts;         /* per address, before any delay */
+    long long account_free_attempts; /* per account, from any address */
     long long base_delay_ms; /* first delay; doubles per attempt after */
     long long max_delay_ms;  /* cap of the delay */
     long long streak_ttl_ms; /* idle time after which a streak resets */
+};
+
+/* The two streaks one login attempt counts in. */
+struct auth_throttle_keys {
+    char source[AUTH_THROTTLE_SOURCE_KEY_SIZE]; /* account from one address */
+    char account[AUTH_THROTTLE_KEY_SIZE];       /* the account */
 };
 
 /*
@@ -43,18 +59,30 @@ void auth_throttle_key(const char *user_id, const char *login_norm,
                        char out[AUTH_THROTTLE_KEY_SIZE]);
 
 /*
- * Reserves one attempt. *admitted is false when the account must wait,
- * with *retry_after_s the whole seconds until it may try again (at least
- * 1). Redis errors come back as CJ_ERR_UNAVAILABLE: the caller fails the
- * login rather than skip the throttle.
+ * Builds both keys of an attempt. The per-address key appends a SHA-256
+ * prefix of client_ip ("" when unknown, which then counts as one address),
+ * so that no address is stored in clear.
  */
-CJ_WARN_UNUSED enum cj_status auth_throttle_reserve(
-    struct cj_redis_pool *redis, const struct auth_throttle_policy *policy,
-    const char *key, bool *admitted, long long *retry_after_s);
+void auth_throttle_keys(const char *user_id, const char *login_norm,
+                        const char *client_ip, struct auth_throttle_keys *out);
 
-/* Ends the streak after a successful login. */
-CJ_WARN_UNUSED enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
-                                                  const char *key);
+/*
+ * Reserves one attempt in both streaks. *admitted is false when either
+ * must wait, with *retry_after_s the whole seconds until the later of the
+ * two allows a try (at least 1). Redis errors come back as
+ * CJ_ERR_UNAVAILABLE: the caller fails the login rather than skip the
+ * throttle.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_throttle_reserve(struct cj_redis_pool *redis,
+                      const struct auth_throttle_policy *policy,
+                      const struct auth_throttle_keys *keys, bool *admitted,
+                      long long *retry_after_s);
+
+/* Ends both streaks after a successful login. */
+CJ_WARN_UNUSED enum cj_status
+auth_throttle_reset(struct cj_redis_pool *redis,
+                    const struct auth_throttle_keys *keys);
 
 /*
  * The delay that the attempt number `attempt` (1-based) of a streak puts

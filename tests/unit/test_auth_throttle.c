@@ -62,6 +62,24 @@ static void test_key_by_name_hides_name(void **state)
     assert_string_not_equal(key, other);
 }
 
+static void test_keys_split_by_address(void **state)
+{
+    static const char user[] = "11111111-1111-4111-8111-111111111111";
+    struct auth_throttle_keys first;
+    struct auth_throttle_keys second;
+
+    (void)state;
+    auth_throttle_keys(user, "alice", "203.0.113.9", &first);
+    auth_throttle_keys(user, "alice", "198.51.100.20", &second);
+    assert_string_equal(first.account, second.account);
+    assert_string_not_equal(first.source, second.source);
+    assert_int_equal(
+        strncmp(first.source, first.account, strlen(first.account)), 0);
+    assert_int_equal(strlen(first.source),
+                     strlen(first.account) + 1 + AUTH_THROTTLE_SOURCE_HEX);
+    assert_null(strstr(first.source, "203.0.113.9"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -70,6 +88,7 @@ int main(void)
         cmocka_unit_test(test_delay_capped_at_max),
         cmocka_unit_test(test_key_by_user_id),
         cmocka_unit_test(test_key_by_name_hides_name),
+        cmocka_unit_test(test_keys_split_by_address),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

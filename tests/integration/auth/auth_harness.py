@@ -32,8 +32,10 @@ CALL_TIMEOUT_S = 20
 # Argon2 settings small enough for tests; the cost is not what is tested.
 TEST_ARGON2_MEMORY = "1MiB"
 TEST_ARGON2_PASSES = "1"
-# The throttle settings the tests rely on.
+# The throttle settings the tests rely on: free attempts per account and
+# client address, and per account from every address.
 FREE_ATTEMPTS = 5
+ACCOUNT_FREE_ATTEMPTS = 8
 
 # Letters without look-alikes among themselves or digits, for random names.
 NAME_LETTERS = "abcdefghjkmnpqrstuvwxyz"
@@ -152,6 +154,8 @@ class Stack:
             "CERROJO_AUTH_ARGON2_MEMORY": TEST_ARGON2_MEMORY,
             "CERROJO_AUTH_ARGON2_PASSES": TEST_ARGON2_PASSES,
             "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
+            "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS":
+                str(ACCOUNT_FREE_ATTEMPTS),
             "CERROJO_AUTH_CACHE_WATCH_INTERVAL": "1",
             "CERROJO_AUTH_GRPC_WORKERS": "8",
         })

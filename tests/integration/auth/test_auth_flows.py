@@ -292,6 +292,28 @@ class Login(unittest.TestCase):
         _, err = stack.login(self.name, self.password)
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
+    def test_guesser_does_not_lock_out_owner(self):
+        attacker = {"client-ip": "203.0.113.9"}
+        for _ in range(ah.FREE_ATTEMPTS):
+            _, err = stack.login(self.name, "wrong-password-x", caller=attacker)
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, "wrong-password-x", caller=attacker)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "198.51.100.20"})
+        self.assertIsNone(err, err)
+
+    def test_account_throttled_across_addresses(self):
+        # One guess from each of many addresses: no address reaches its own
+        # limit, but the account does.
+        for i in range(ah.ACCOUNT_FREE_ATTEMPTS):
+            _, err = stack.login(self.name, "wrong-password-x",
+                                 caller={"client-ip": "203.0.113.%d" % i})
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "198.51.100.20"})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
     def test_unknown_user_throttled_like_known(self):
         ghost = ah.random_name()
         codes = [code(stack.login(ghost, "wrong-password-x")[1])
