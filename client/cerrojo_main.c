@@ -164,6 +164,34 @@ struct credential_args {
     enum cjc_mode mode;
 };
 
+/* Options that cerrojo reads before the command name. */
+static const char *const global_options[] = {"--url", "--state", "--pin",
+                                             "--json"};
+
+/*
+ * Rejects a global option placed after the command. getopt_long would
+ * otherwise report "--state" as an ambiguous prefix of --stateful and
+ * --stateless, or as an unknown option, and neither tells the user where
+ * the option belongs.
+ */
+static int reject_global_options(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        for (size_t k = 0;
+             k < sizeof(global_options) / sizeof(global_options[0]); k++) {
+            size_t n = strlen(global_options[k]);
+
+            if (strncmp(argv[i], global_options[k], n) == 0 &&
+                (argv[i][n] == '\0' || argv[i][n] == '=')) {
+                return usage_error("%s is a global option: put it before "
+                                   "the command",
+                                   global_options[k]);
+            }
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 static int parse_credential_args(bool is_register, int argc, char **argv,
                                  struct credential_args *args)
 {
@@ -180,6 +208,8 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     int c;
 
     args->mode = CJC_MODE_STATEFUL;
+    if (reject_global_options(argc, argv) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
@@ -289,16 +319,30 @@ static bool valid_class(const char *name)
            strcmp(name, "protected") == 0;
 }
 
+/* Returns whether text, after leading white space, opens a JSON object. */
+static bool looks_like_object(const char *text, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && strchr(" \t\r\n", text[i]) != NULL && text[i] != '\0')
+        i++;
+    return i < len && text[i] == '{';
+}
+
 /*
  * Turns the value read for `data put` into fields: a JSON object of
- * strings is taken as the fields; anything else is one field, "value".
+ * strings is taken as the fields, and other text is one field, "value".
+ * Text that opens an object but is no valid object of strings is refused
+ * (*not_fields set, NULL returned). A typo would otherwise store the raw
+ * text under "value" in place of the fields meant.
  */
-static json_t *value_to_fields(const char *text, size_t len)
+static json_t *value_to_fields(const char *text, size_t len, bool *not_fields)
 {
     json_t *parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     const char *key;
     json_t *v;
 
+    *not_fields = false;
     if (json_is_object(parsed)) {
         bool all_strings = true;
         json_object_foreach(parsed, key, v) all_strings &= json_is_string(v);
@@ -306,6 +350,10 @@ static json_t *value_to_fields(const char *text, size_t len)
             return parsed;
     }
     json_decref(parsed);
+    if (looks_like_object(text, len)) {
+        *not_fields = true;
+        return NULL;
+    }
     /* A trailing newline from `echo` is not part of the value. */
     if (len > 0 && text[len - 1] == '\n')
         len--;
@@ -328,10 +376,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "       cerrojo data put CLASS [--value-file FILE]\n\n"
              "CLASS is public, private or protected (protected needs a "
              "stateful\nsession). put reads the value from FILE or stdin: a "
-             "JSON object of\nstrings sets those fields; any other text sets "
-             "the field \"value\".");
+             "JSON object of\nstrings sets those fields; other text sets "
+             "the field \"value\". Text that\nstarts with '{' must be such "
+             "an object.");
         return CLI_EXIT_OK;
     }
+    if (reject_global_options(argc, argv) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
     if (argc < 3)
         return usage_error("%s needs get|put and a CLASS", argv[0]);
     const char *verb = argv[1];
@@ -370,9 +421,16 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "cerrojo: %s\n", ioerr);
         return CLI_EXIT_FAILED;
     }
-    json_t *fields = value_to_fields(text, len);
+    bool not_fields = false;
+    json_t *fields = value_to_fields(text, len, &not_fields);
     sodium_memzero(text, len);
     free(text);
+    if (not_fields) {
+        fprintf(stderr, "cerrojo: the value starts with '{' but is not a JSON "
+                        "object of string fields; fix it, or give text that "
+                        "does not start with '{' to set the field \"value\"\n");
+        return CLI_EXIT_USAGE;
+    }
     if (fields == NULL) {
         fprintf(stderr, "cerrojo: the value is not valid UTF-8 text\n");
         return CLI_EXIT_FAILED;

@@ -30,10 +30,13 @@ JWKS_REFRESH_SECONDS = 2
 GATEWAY_RPC_DEADLINE_S = 3
 # Time the gateway's channel gets to notice that a service stopped.
 STOP_SETTLE_SECONDS = 1
-# Longest wait for a restarted service to be reached again. The first
+# Maximum wait for a restarted service to be reached again, in seconds. The first
 # request after the restart ends the reconnect backoff and gets through, so
 # the bound only leaves room for a loaded machine.
 RECONNECT_SECONDS = 4
+
+# The client's exit status for a usage error.
+CLI_EXIT_USAGE = 2
 
 stack = None
 
@@ -443,6 +446,26 @@ class Restarts(unittest.TestCase):
             time.sleep(0.1)
         self.fail("kms was not reached again within %d s\n%s" %
                   (RECONNECT_SECONDS, stack.logs()))
+
+
+class CommandLine(unittest.TestCase):
+    def test_global_option_after_command_named(self):
+        client = e2e.Client(stack)
+        for args in (("login", "--login", "x", "--state", "other.json"),
+                     ("data", "get", "private", "--url=http://x")):
+            status, _, err = client.run(*args)
+            self.assertEqual(status, CLI_EXIT_USAGE)
+            self.assertIn("is a global option: put it before the command",
+                          err)
+            self.assertNotIn("ambiguous", err)
+
+    def test_malformed_object_value_refused(self):
+        client, _ = new_user("--stateless")
+        status, _, err = client.run("data", "put", "private",
+                                    stdin='{"phone": }')
+        self.assertEqual(status, CLI_EXIT_USAGE)
+        self.assertIn("not a JSON object of string fields", err)
+        self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
 
 def http_status(url):
