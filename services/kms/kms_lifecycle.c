@@ -370,7 +370,7 @@ enum cj_status kms_retire(const struct kms_lifecycle *lc,
     if (purpose == KMS_PURPOSE_SIGNING)
         st = kms_store_retire_next_signing(conn, id);
     else if (purpose == KMS_PURPOSE_HPKE)
-        st = kms_store_retire_hpke(conn, &count);
+        st = kms_store_retire_hpke(conn, &count, id);
     else
         st = kms_store_retire_previous_signer(conn, id);
     st = finish(conn, st);

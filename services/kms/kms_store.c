@@ -624,14 +624,25 @@ kms_store_insert_hpke(struct cj_db_conn *conn, const uint16_t *aead_ids,
                        params, 4, false, NULL);
 }
 
-enum cj_status kms_store_retire_hpke(struct cj_db_conn *conn, unsigned *count)
+enum cj_status kms_store_retire_hpke(struct cj_db_conn *conn, unsigned *count,
+                                     char key_ids[KMS_KID_MAX + 1])
 {
-    return exec_count(conn,
-                      "UPDATE kms.hpke_keys SET accept_until = now(), "
-                      "destroy_after = least(destroy_after, now() + "
-                      "(destroy_after - accept_until)) "
-                      "WHERE state = 'retired' AND accept_until > now()",
-                      NULL, 0, count);
+    static const char sql[] =
+        "WITH ended AS (UPDATE kms.hpke_keys SET accept_until = now(), "
+        "destroy_after = least(destroy_after, now() + "
+        "(destroy_after - accept_until)) "
+        "WHERE state = 'retired' AND accept_until > now() RETURNING key_id) "
+        "SELECT count(*), coalesce(string_agg(key_id::text, ',' "
+        "ORDER BY key_id), '') FROM ended";
+    PGresult *res = NULL;
+    enum cj_status st = cj_db_query(conn, sql, NULL, 0, false, &res);
+
+    if (st != CJ_OK)
+        return st;
+    *count = (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    snprintf(key_ids, KMS_KID_MAX + 1, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return CJ_OK;
 }
 
 enum cj_status kms_store_insert_signer(struct cj_db_conn *conn,

@@ -177,9 +177,13 @@ kms_store_insert_hpke(struct cj_db_conn *conn, const uint16_t *aead_ids,
                       size_t n_aead_ids, const unsigned char *public_key,
                       int64_t accept_s, int64_t destroy_s, uint8_t *key_id,
                       const unsigned char *wrapped, size_t len);
-/* Ends the acceptance window of every retired HPKE key now. */
-CJ_WARN_UNUSED enum cj_status kms_store_retire_hpke(struct cj_db_conn *conn,
-                                                    unsigned *count);
+/*
+ * Ends the acceptance window of every retired HPKE key now, and stores
+ * how many there were and their key ids, comma-separated and cut to fit.
+ */
+CJ_WARN_UNUSED enum cj_status
+kms_store_retire_hpke(struct cj_db_conn *conn, unsigned *count,
+                      char key_ids[KMS_KID_MAX + 1]);
 
 /* --- Key-list signers --------------------------------------------------- */
 

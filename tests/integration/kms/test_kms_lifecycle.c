@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include <libpq-fe.h>
@@ -19,6 +20,7 @@
 #include "kms_itest.h"
 #include "kms_service.h"
 #include "kms_sign.h"
+#include "kms_store.h"
 #include "log.h"
 
 /* Two root keys: 32 bytes of 0x01..0x20 and of 0xA0..0xBF, base64. */
@@ -505,6 +507,32 @@ static void test_promote_waits_for_publication(void **state)
     kms_service_free(&svc);
 }
 
+static void test_retire_hpke_names_retired_keys(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    struct cj_db_conn *conn = NULL;
+    char key_ids[KMS_KID_MAX + 1] = "";
+    char expected[32];
+    unsigned count = 0;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    long long retired = admin_int("SELECT key_id FROM kms.hpke_keys "
+                                  "WHERE state = 'retired'");
+    snprintf(expected, sizeof(expected), "%lld", retired);
+    assert_int_equal(cj_db_acquire(svc.pool, -1, &conn), CJ_OK);
+    assert_int_equal(kms_store_retire_hpke(conn, &count, key_ids), CJ_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(key_ids, expected);
+    /* The window is closed now, so a second call finds nothing. */
+    assert_int_equal(kms_store_retire_hpke(conn, &count, key_ids), CJ_OK);
+    assert_int_equal(count, 0);
+    assert_string_equal(key_ids, "");
+    cj_db_release(conn);
+    kms_service_free(&svc);
+}
+
 static void test_sign_records_last_token_expiry(void **state)
 {
     (void)state;
@@ -588,6 +616,7 @@ int main(void)
         cmocka_unit_test_setup(test_rotation_keeps_old_keys_until_expiry,
                                reset),
         cmocka_unit_test_setup(test_promote_waits_for_publication, reset),
+        cmocka_unit_test_setup(test_retire_hpke_names_retired_keys, reset),
         cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
         cmocka_unit_test_setup(test_rewrap_root_moves_every_key, reset),
     };
