@@ -135,7 +135,7 @@ enum cj_status auth_record_audit(struct auth_service *svc,
             return CJ_ERR_INVALID;
         }
     }
-    rc = auth_db_acquire(svc, call->request_id, &conn);
+    rc = auth_db_acquire_for(svc, call, &conn);
     if (rc != CJ_OK) {
         json_decref(detail);
         return rc;

@@ -240,7 +240,7 @@ enum cj_status auth_get_data(struct auth_service *svc, struct auth_call *call,
         rc = class_from_proto(call, req->class_, &cls);
     }
     if (rc == CJ_OK) {
-        rc = auth_db_acquire(svc, call->request_id, &conn);
+        rc = auth_db_acquire_for(svc, call, &conn);
     }
     if (rc != CJ_OK) {
         return rc;
@@ -398,7 +398,7 @@ enum cj_status auth_put_data(struct auth_service *svc, struct auth_call *call,
         rc = check_put(call, req);
     }
     if (rc == CJ_OK) {
-        rc = auth_db_acquire(svc, call->request_id, &conn);
+        rc = auth_db_acquire_for(svc, call, &conn);
     }
     if (rc != CJ_OK) {
         return rc;
@@ -429,7 +429,7 @@ enum cj_status auth_get_profile(struct auth_service *svc,
     memset(&user, 0, sizeof(user));
     rc = require_user(call);
     if (rc == CJ_OK) {
-        rc = auth_db_acquire(svc, call->request_id, &conn);
+        rc = auth_db_acquire_for(svc, call, &conn);
     }
     if (rc != CJ_OK) {
         return rc;

@@ -256,7 +256,7 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
         return inactive(out);
     }
 
-    rc = auth_db_acquire(svc, call->request_id, &conn);
+    rc = auth_db_acquire_for(svc, call, &conn);
     if (rc != CJ_OK) {
         return rc;
     }

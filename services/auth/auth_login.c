@@ -66,7 +66,7 @@ static enum cj_status find_user(struct auth_service *svc,
                                 struct auth_call *call, struct login_state *st)
 {
     struct cj_db_conn *conn = NULL;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;
@@ -193,7 +193,7 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
                   "session", st->session_id[0] != '\0'),
         &audit, &detail_json);
     if (rc == CJ_OK) {
-        rc = auth_db_acquire(svc, call->request_id, &conn);
+        rc = auth_db_acquire_for(svc, call, &conn);
     }
     if (rc == CJ_OK) {
         rc = auth_store_login_record(conn, &st->refresh.row, &audit);
@@ -328,6 +328,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
                        "auth.throttle_unavailable", call->request_id,
                        CJ_F_STR("status", cj_status_name(rc)));
+        auth_call_error(call, "the login throttle (Redis) is unavailable; "
+                              "retry later");
         rc = CJ_ERR_UNAVAILABLE;
         goto out;
     }

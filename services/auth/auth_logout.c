@@ -54,7 +54,7 @@ static enum cj_status find_family(struct auth_service *svc,
         auth_call_error(call, "invalid refresh token");
         return CJ_ERR_UNAUTHENTICATED;
     }
-    rc = auth_db_acquire(svc, call->request_id, &conn);
+    rc = auth_db_acquire_for(svc, call, &conn);
     if (rc != CJ_OK) {
         return rc;
     }
@@ -152,7 +152,7 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
                               bool all, struct logout_state *st)
 {
     struct cj_db_conn *conn = NULL;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;

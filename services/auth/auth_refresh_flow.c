@@ -45,7 +45,7 @@ static enum cj_status find_presented(struct auth_service *svc,
 {
     struct cj_db_conn *conn = NULL;
     enum auth_user_status status = AUTH_USER_DISABLED;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;
@@ -190,7 +190,7 @@ static enum cj_status run_transaction(struct auth_service *svc,
                                       struct refresh_state *st)
 {
     struct cj_db_conn *conn = NULL;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;

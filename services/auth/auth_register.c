@@ -88,7 +88,7 @@ static enum cj_status check_names_free(struct auth_service *svc,
 {
     struct cj_db_conn *conn = NULL;
     enum auth_name_conflict conflict = AUTH_CONFLICT_NONE;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;
@@ -123,7 +123,7 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
     enum auth_name_conflict conflict = AUTH_CONFLICT_NONE;
     struct cj_db_conn *conn = NULL;
     json_t *detail;
-    enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
+    enum cj_status rc = auth_db_acquire_for(svc, call, &conn);
 
     if (rc != CJ_OK) {
         return rc;

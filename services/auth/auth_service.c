@@ -41,6 +41,21 @@ enum cj_status auth_db_acquire(struct auth_service *svc, const char *request_id,
     return rc;
 }
 
+enum cj_status auth_db_acquire_for(struct auth_service *svc,
+                                   struct auth_call *call,
+                                   struct cj_db_conn **out)
+{
+    enum cj_status rc = auth_db_acquire(svc, call->request_id, out);
+
+    if (rc != CJ_OK && call->error[0] == '\0') {
+        auth_call_error(call,
+                        "the auth database (Postgres) is %s; retry "
+                        "later",
+                        rc == CJ_ERR_TIMEOUT ? "busy" : "unavailable");
+    }
+    return rc;
+}
+
 void auth_db_abort(struct cj_db_conn *conn)
 {
     enum cj_status rc = cj_db_rollback(conn);

@@ -108,6 +108,14 @@ CJ_WARN_UNUSED enum cj_status auth_db_acquire(struct auth_service *svc,
                                               const char *request_id,
                                               struct cj_db_conn **out);
 
+/*
+ * Borrows a connection like auth_db_acquire for a call, and on failure
+ * sets the call's message, unless one is set, to name the database.
+ */
+CJ_WARN_UNUSED enum cj_status auth_db_acquire_for(struct auth_service *svc,
+                                                  struct auth_call *call,
+                                                  struct cj_db_conn **out);
+
 /* Rolls back an open transaction after a failure, ignoring errors. */
 void auth_db_abort(struct cj_db_conn *conn);
 

@@ -72,6 +72,8 @@ class PoolBusy(unittest.TestCase):
         s = self.stack
         _, err, name, password = s.register()
         self.assertIsNone(err)
+        _, err, other, other_password = s.register()
+        self.assertIsNone(err)
         locker = lock_users(s.dsn, LOCK_SECONDS)
         self.addCleanup(locker.wait)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -82,6 +84,10 @@ class PoolBusy(unittest.TestCase):
             with s.auth.channel() as chan:
                 self.assertEqual(ah.h.health_check(chan).status,
                                  pb2.HealthCheckResponse.SERVING)
+            # A call that finds no free connection says which store.
+            _, err = s.login(other, other_password)
+            self.assertIsNotNone(err)
+            self.assertIn("database (Postgres) is busy", err.details())
             _, err = login.result()
         self.assertIsNone(err, err)
         self.assertEqual(locker.wait(), 0)
