@@ -238,6 +238,11 @@ void cj_db_pool_free(struct cj_db_pool *pool)
     free(pool);
 }
 
+bool cj_db_pool_closing(const struct cj_db_pool *pool)
+{
+    return pool_closing(pool);
+}
+
 void cj_db_pool_cancel(struct cj_db_pool *pool)
 {
     char error[CJ_DB_ERROR_SIZE];

@@ -72,6 +72,9 @@ void cj_db_pool_free(struct cj_db_pool *pool);
  */
 void cj_db_pool_cancel(struct cj_db_pool *pool);
 
+/* Returns whether cj_db_pool_cancel was called, from any thread. */
+bool cj_db_pool_closing(const struct cj_db_pool *pool);
+
 /*
  * Borrows a connection, waiting up to timeout_ms (negative: the pool's
  * acquire_timeout_ms) for a free one: CJ_ERR_TIMEOUT when none frees up.

@@ -9,11 +9,14 @@
 #define AUTH_RPC_SERVICE_NAME "cerrojo.v1.Auth"
 
 /*
- * Reads Postgres's clock. Sets *pool_busy when no pooled connection came
- * free within the pool's acquire timeout: every connection is in use, and
+ * Reads Postgres's clock, and this host's just before and after the query
+ * (*before_ms, *after_ms), so that a wait for a connection does not count
+ * as clock offset. Sets *pool_busy when no pooled connection came free
+ * within the pool's acquire timeout: every connection is in use, and
  * Postgres itself may be reachable.
  */
 static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out,
+                                        int64_t *before_ms, int64_t *after_ms,
                                         bool *pool_busy)
 {
     static const char sql[] =
@@ -23,9 +26,11 @@ static enum cj_status postgres_clock_ms(struct auth_service *svc, int64_t *out,
     enum cj_status rc = cj_db_acquire(svc->db, -1, &conn);
 
     *pool_busy = rc == CJ_ERR_TIMEOUT;
+    *before_ms = auth_now_ms();
     if (rc == CJ_OK) {
         rc = cj_db_query(conn, sql, NULL, 0, false, &res);
     }
+    *after_ms = auth_now_ms();
     if (rc == CJ_OK) {
         *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     }
@@ -55,11 +60,12 @@ static void set_health(struct auth_service *svc, bool serving)
 
 void auth_clock_check(struct auth_service *svc)
 {
-    int64_t before = auth_now_ms();
+    int64_t before = 0;
+    int64_t after = 0;
     int64_t db_ms = 0;
     bool pool_busy = false;
-    enum cj_status rc = postgres_clock_ms(svc, &db_ms, &pool_busy);
-    int64_t after = auth_now_ms();
+    enum cj_status rc =
+        postgres_clock_ms(svc, &db_ms, &before, &after, &pool_busy);
     int64_t offset;
     int64_t magnitude;
 
@@ -73,7 +79,8 @@ void auth_clock_check(struct auth_service *svc)
                          : "auth.postgres_pool_free",
                NULL);
     }
-    if (pool_busy) {
+    /* A shutdown cancelled the check, so Postgres itself is not at fault. */
+    if (pool_busy || (rc != CJ_OK && cj_db_pool_closing(svc->db))) {
         return;
     }
     cj_gauge_set(cj_metric_series(svc->m.postgres_up, NULL),

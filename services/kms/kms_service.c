@@ -187,8 +187,9 @@ void kms_service_check_clock(struct kms_service *svc)
 {
     struct cj_db_conn *conn = NULL;
     int64_t db_ms = 0;
-    int64_t before = now_ms();
     enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+    /* Timed from here, so that a wait for a connection is no offset. */
+    int64_t before = now_ms();
     /* No pooled connection came free because handlers hold every one (a
      * long lock, a burst). Postgres itself may be fine, so health stays as
      * it is until a check gets a connection. */
@@ -205,6 +206,9 @@ void kms_service_check_clock(struct kms_service *svc)
     if (st == CJ_OK)
         st = kms_store_clock_ms(conn, &db_ms);
     cj_db_release(conn);
+    /* A shutdown cancelled the check, so Postgres itself is not at fault. */
+    if (st != CJ_OK && cj_db_pool_closing(svc->pool))
+        return;
     int64_t after = now_ms();
     cj_gauge_set(svc->metrics.postgres_up, st == CJ_OK ? 1 : 0);
     if ((st != CJ_OK) != svc->postgres_failing) {
