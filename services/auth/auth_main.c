@@ -135,10 +135,13 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
     cj_log(CJ_LOG_INFO, "auth.stopping", NULL, CJ_F_INT("signal", sig));
     exit_status = 0;
 out:
-    /* The server stops first, so that no call runs on closed pools. */
+    /* The server stops first, so that no call runs on closed pools. Then
+     * the background threads' statements are cancelled, so that a long
+     * lock cannot hold the exit up to the statement timeout. */
     if (server != NULL) {
         cj_rpc_server_shutdown(server);
     }
+    cj_db_pool_cancel(svc->db);
     stop_threads(svc, threads, started);
     svc->server = NULL;
     cj_rpc_server_destroy(server);

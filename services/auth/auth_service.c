@@ -31,7 +31,11 @@ enum cj_status auth_db_acquire(struct auth_service *svc, const char *request_id,
     static struct cj_log_limit unavailable_limit = CJ_LOG_LIMIT_INIT;
     enum cj_status rc = cj_db_acquire(svc->db, -1, out);
 
-    /* One line per request would flood the log during an outage. */
+    /* One line per request would flood the log during an outage. A
+     * shutdown's cancel is no outage. */
+    if (rc != CJ_OK && cj_db_pool_closing(svc->db)) {
+        return rc;
+    }
     if (rc != CJ_OK) {
         cj_log_limited(&unavailable_limit, CJ_LOG_ERROR, "auth.db_unavailable",
                        request_id, CJ_F_STR("status", cj_status_name(rc)));

@@ -131,6 +131,12 @@ static int run_server(struct kms_service *svc, const sigset_t *signals)
     cj_log(CJ_LOG_INFO, "kms.stopping", NULL, CJ_F_INT("signal", sig));
     rc = 0;
 out:
+    /* Calls end first. Then the reloader's statement is cancelled, so
+     * that a reload stuck behind a lock cannot hold the exit up to the
+     * statement timeout. */
+    if (server != NULL)
+        cj_rpc_server_shutdown(server);
+    cj_db_pool_cancel(svc->pool);
     kms_service_stop_reloader(svc);
     svc->server = NULL;
     cj_rpc_server_destroy(server);
