@@ -39,16 +39,30 @@ static const char reserve_source[] =
     "end\n"
     "return {1, 0}\n";
 
+/*
+ * KEYS as for the reservation. Ends the per-address streak and takes the
+ * successful attempt back out of the account's count, which keeps the
+ * failures of other addresses. Deleting the account's streak would let a
+ * guesser go on after each login of the owner.
+ */
+static const char reset_source[] =
+    "redis.call('DEL', KEYS[1])\n"
+    "local n = tonumber(redis.call('HGET', KEYS[2], 'n'))\n"
+    "if n and n > 0 then redis.call('HSET', KEYS[2], 'n', n - 1) end\n"
+    "return 1\n";
+
 /* Keys, and keys plus arguments, of the reservation script. */
 #define RESERVE_KEYS 2
 #define RESERVE_ARGS 7
 
 static struct cj_redis_script reserve_script;
+static struct cj_redis_script reset_script;
 static pthread_once_t reserve_once = PTHREAD_ONCE_INIT;
 
 static void reserve_script_init(void)
 {
     cj_redis_script_init(&reserve_script, reserve_source);
+    cj_redis_script_init(&reset_script, reset_source);
 }
 
 long long auth_throttle_delay_ms(const struct auth_throttle_policy *policy,
@@ -164,10 +178,14 @@ out:
 enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
                                    const struct auth_throttle_keys *keys)
 {
-    const char *argv[] = {"DEL", keys->source, keys->account};
-    size_t argvlen[] = {3, strlen(keys->source), strlen(keys->account)};
+    const char *argv[] = {keys->source, keys->account};
+    size_t argvlen[] = {strlen(keys->source), strlen(keys->account)};
     redisReply *reply = NULL;
-    enum cj_status rc = cj_redis_command(redis, 3, argv, argvlen, &reply);
+    enum cj_status rc;
+
+    pthread_once(&reserve_once, reserve_script_init);
+    rc = cj_redis_eval(redis, &reset_script, RESERVE_KEYS, RESERVE_KEYS, argv,
+                       argvlen, &reply);
 
     if (reply != NULL) {
         freeReplyObject(reply);

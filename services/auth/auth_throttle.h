@@ -79,7 +79,11 @@ auth_throttle_reserve(struct cj_redis_pool *redis,
                       const struct auth_throttle_keys *keys, bool *admitted,
                       long long *retry_after_s);
 
-/* Ends both streaks after a successful login. */
+/*
+ * After a successful login: ends the per-address streak and takes the
+ * attempt back out of the account's count, keeping other addresses'
+ * failures and any wait they set.
+ */
 CJ_WARN_UNUSED enum cj_status
 auth_throttle_reset(struct cj_redis_pool *redis,
                     const struct auth_throttle_keys *keys);

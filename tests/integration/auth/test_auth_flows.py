@@ -314,6 +314,20 @@ class Login(unittest.TestCase):
                              caller={"client-ip": "198.51.100.20"})
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
+    def test_owner_login_keeps_account_streak(self):
+        # The owner's success must not wipe the failures of other
+        # addresses, or a guesser could go on after each of its logins.
+        for i in range(ah.ACCOUNT_FREE_ATTEMPTS - 1):
+            _, err = stack.login(self.name, "wrong-password-x",
+                                 caller={"client-ip": "203.0.113.%d" % i})
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "198.51.100.20"})
+        self.assertIsNone(err, err)
+        _, err = stack.login(self.name, "wrong-password-x",
+                             caller={"client-ip": "203.0.113.200"})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
     def test_unknown_user_throttled_like_known(self):
         ghost = ah.random_name()
         codes = [code(stack.login(ghost, "wrong-password-x")[1])
