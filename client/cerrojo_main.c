@@ -171,8 +171,8 @@ static const char *const global_options[] = {"--url", "--state", "--pin",
 /*
  * Rejects a global option placed after the command. getopt_long would
  * otherwise report "--state" as an ambiguous prefix of --stateful and
- * --stateless, or as an unknown option, and neither tells the user where
- * the option belongs.
+ * --stateless, or as an unknown option, and neither names the place
+ * where the option belongs.
  */
 static int reject_global_options(int argc, char **argv)
 {
@@ -208,8 +208,6 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     int c;
 
     args->mode = CJC_MODE_STATEFUL;
-    if (reject_global_options(argc, argv) != CLI_EXIT_OK)
-        return CLI_EXIT_USAGE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
@@ -381,8 +379,6 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "an object.");
         return CLI_EXIT_OK;
     }
-    if (reject_global_options(argc, argv) != CLI_EXIT_OK)
-        return CLI_EXIT_USAGE;
     if (argc < 3)
         return usage_error("%s needs get|put and a CLASS", argv[0]);
     const char *verb = argv[1];
@@ -594,6 +590,8 @@ int main(int argc, char **argv)
     /* A command's --help needs no state file and no server. */
     if (wants_help(argc - first, argv + first))
         return cmd->run(&cli, argc - first, argv + first);
+    if (reject_global_options(argc - first, argv + first) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
 
     if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
         return fail(&err);

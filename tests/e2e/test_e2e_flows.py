@@ -452,7 +452,8 @@ class CommandLine(unittest.TestCase):
     def test_global_option_after_command_named(self):
         client = e2e.Client(stack)
         for args in (("login", "--login", "x", "--state", "other.json"),
-                     ("data", "get", "private", "--url=http://x")):
+                     ("data", "get", "private", "--url=http://x"),
+                     ("me", "--json"), ("logout", "--pin", "x")):
             status, _, err = client.run(*args)
             self.assertEqual(status, CLI_EXIT_USAGE)
             self.assertIn("is a global option: put it before the command",
