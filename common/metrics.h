@@ -102,6 +102,9 @@ struct cj_metrics_server_options {
      * from accept and again from the end of each response, and to read a
      * response. A connection still waiting at the deadline is closed. */
     unsigned timeout_ms;
+    /* Milliseconds a taken fixed port is tried before an error is logged
+     * (the tries go on after it); 0 means 15 s. */
+    unsigned bind_wait_ms;
 };
 
 /*
@@ -116,9 +119,9 @@ struct cj_metrics_server_options {
  * connection. HTTP/1.1 connections stay open unless the
  * client sends Connection: close; HTTP/1.0 ones only on keep-alive.
  * A fixed port that is still in use (the process being replaced may hold
- * it until its shutdown ends) is tried again in the background for 15 s,
- * logging metrics.port_busy, then metrics.listening or
- * metrics.listen_failed.
+ * it until its shutdown ends) is tried again in the background until it is
+ * free, logging metrics.port_busy, metrics.port_still_busy after 15 s, and
+ * metrics.listening once bound.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_metrics_server_start(struct cj_metrics *reg, const char *address,

@@ -40,11 +40,13 @@
 #define HTTP_POLL_RETRY_MS 100
 /*
  * The process being replaced may hold the port for its whole shutdown
- * grace. So a taken port is tried again every HTTP_BIND_RETRY_MS, for at
- * most HTTP_BIND_WAIT_MS, before metrics give up, in milliseconds.
+ * grace. So a taken port is tried again every HTTP_BIND_RETRY_MS. After
+ * the bind wait (HTTP_BIND_WAIT_MS unless options set one) an error is
+ * logged and the tries go on every HTTP_BIND_RETRY_SLOW_MS; in ms.
  */
-#define HTTP_BIND_RETRY_MS 250
-#define HTTP_BIND_WAIT_MS  15000
+#define HTTP_BIND_RETRY_MS      250
+#define HTTP_BIND_RETRY_SLOW_MS 1000
+#define HTTP_BIND_WAIT_MS       15000
 /* Size of the status line and header fields of a response, in bytes. */
 #define HTTP_RESPONSE_HEAD_MAX 512
 /* Poll slots before the connections: the stop event and the listener. */
@@ -82,6 +84,7 @@ struct cj_metrics_server {
     int listen_fd; /* -1 while the port is still taken */
     int wake_fd;   /* eventfd written by cj_metrics_server_stop */
     struct sockaddr_in addr;
+    long long bind_wait_ms;
     pthread_t thread;
     uint16_t port;
     size_t connection_limit;
@@ -555,16 +558,20 @@ static nfds_t fill_poll_set(struct cj_metrics_server *server, long long now,
 static enum cj_status server_bind(struct cj_metrics_server *server);
 
 /*
- * Tries the port again until it is free, the wait ends or stop is asked.
- * Returns whether the server now listens.
+ * Tries the port again until it is free or stop is asked. A port still
+ * taken after the bind wait is logged once as an error, and tried less
+ * often from then on. Returns whether the server now listens.
  */
 static bool bind_wait(struct cj_metrics_server *server)
 {
     struct pollfd wake = {.fd = server->wake_fd, .events = POLLIN};
-    long long give_up_at = monotonic_ms() + HTTP_BIND_WAIT_MS;
+    long long late_at = monotonic_ms() + server->bind_wait_ms;
+    bool late_logged = false;
 
-    while (monotonic_ms() < give_up_at) {
-        int rc = poll(&wake, 1, HTTP_BIND_RETRY_MS);
+    for (;;) {
+        int rc =
+            poll(&wake, 1,
+                 late_logged ? HTTP_BIND_RETRY_SLOW_MS : HTTP_BIND_RETRY_MS);
 
         if (rc > 0) {
             return false;
@@ -576,6 +583,12 @@ static bool bind_wait(struct cj_metrics_server *server)
         }
         if (errno != EADDRINUSE) {
             break;
+        }
+        if (!late_logged && monotonic_ms() >= late_at) {
+            late_logged = true;
+            cj_log(CJ_LOG_ERROR, "metrics.port_still_busy", NULL,
+                   CJ_F_INT("port", server->port),
+                   CJ_F_INT("retry_ms", HTTP_BIND_RETRY_SLOW_MS));
         }
     }
     cj_log(CJ_LOG_ERROR, "metrics.listen_failed", NULL,
@@ -668,6 +681,10 @@ server_new(struct cj_metrics *reg,
     if (options != NULL && options->connection_limit > 0) {
         server->connection_limit = options->connection_limit;
     }
+    server->bind_wait_ms = HTTP_BIND_WAIT_MS;
+    if (options != NULL && options->bind_wait_ms > 0) {
+        server->bind_wait_ms = options->bind_wait_ms;
+    }
     if (options != NULL && options->timeout_ms > 0) {
         server->timeout_ms = options->timeout_ms;
     }
@@ -684,7 +701,7 @@ server_new(struct cj_metrics *reg,
 }
 
 /* Opens and binds the listening socket on server->addr. On failure errno
- * holds the cause. */
+ * is the cause. */
 static enum cj_status server_bind(struct cj_metrics_server *server)
 {
     struct sockaddr_in bound;
@@ -786,7 +803,7 @@ cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
         /* Most often the process this one replaces, still shutting down. */
         cj_log(CJ_LOG_WARN, "metrics.port_busy", NULL,
                CJ_F_STR("address", address), CJ_F_INT("port", port),
-               CJ_F_INT("wait_ms", HTTP_BIND_WAIT_MS));
+               CJ_F_INT("wait_ms", server->bind_wait_ms));
     } else {
         cj_log(CJ_LOG_INFO, "metrics.listening", NULL,
                CJ_F_STR("address", address), CJ_F_INT("port", server->port));

@@ -702,6 +702,32 @@ static void test_busy_port_taken_once_free(void **state)
     cj_metrics_free(reg);
 }
 
+static void test_busy_port_taken_after_bind_wait(void **state)
+{
+    (void)state;
+    struct cj_metrics_server_options options = {.bind_wait_ms = 100};
+    struct cj_metrics *reg = cj_metrics_new();
+    struct cj_metrics_server *server = NULL;
+    uint16_t port = 0;
+    int holder = hold_free_port(&port);
+    bool served = false;
+
+    assert_non_null(reg);
+    assert_int_equal(cj_metrics_server_start_options(reg, "127.0.0.1", port,
+                                                     &options, &server),
+                     CJ_OK);
+    /* Past the bind wait: the error is logged and the tries go on. */
+    usleep(3 * options.bind_wait_ms * 1000);
+    close(holder);
+    for (int i = 0; i < TEST_BIND_TRIES && !served; i++) {
+        usleep(TEST_BIND_PAUSE_US);
+        served = port_accepts(port) && try_get_metrics(port);
+    }
+    assert_true(served);
+    cj_metrics_server_stop(server);
+    cj_metrics_free(reg);
+}
+
 static void test_server_rejects_bad_address(void **state)
 {
     (void)state;
@@ -735,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_timeout_closes_idle_connection),
         cmocka_unit_test(test_slow_reader_does_not_block),
         cmocka_unit_test(test_busy_port_taken_once_free),
+        cmocka_unit_test(test_busy_port_taken_after_bind_wait),
         cmocka_unit_test(test_server_rejects_bad_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
