@@ -139,6 +139,9 @@ static enum wire_scan wire_scan_strings(const ProtobufCMessageDescriptor *d,
                 enum wire_scan nested = wire_scan_strings(
                     f->descriptor, p, p + value, depth + 1, field);
                 if (nested != WIRE_CLEAN) {
+                    /* The caller knows the request's own fields, not the
+                     * entries of a map or nested message. */
+                    *field = f->name;
                     return nested;
                 }
             }

@@ -18,7 +18,8 @@
  * cj_rpc_message_free). Returns CJ_ERR_TOO_LARGE above `max_bytes`,
  * CJ_ERR_INVALID when the bytes do not parse or a string field, in any
  * nested message, contains a NUL byte. In that last case *nul_field (when
- * nul_field is not NULL) names the field, and it is NULL otherwise. The
+ * nul_field is not NULL) names the message's own field that contains it,
+ * and it is NULL otherwise. The
  * flat copy of the bytes is wiped before it is freed.
  */
 CJ_WARN_UNUSED enum cj_status cj_rpc_message_unpack(

@@ -172,7 +172,7 @@ static void test_unpack_rejects_nul_in_nested_string(void **state)
                                      '#', &field),
                      CJ_ERR_INVALID);
     assert_non_null(field);
-    assert_string_equal(field, "value");
+    assert_string_equal(field, "fields");
 }
 
 static void test_unpack_keeps_nul_in_bytes(void **state)
