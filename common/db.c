@@ -160,11 +160,6 @@ static void conn_close(struct cj_db_conn *c)
     statement_cache_clear(c);
 }
 
-static bool pool_closing(const struct cj_db_pool *p)
-{
-    return __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE);
-}
-
 enum cj_status cj_db_pool_new(const struct cj_db_options *opts,
                               struct cj_db_pool **out)
 {
@@ -240,7 +235,12 @@ void cj_db_pool_free(struct cj_db_pool *pool)
 
 bool cj_db_pool_closing(const struct cj_db_pool *pool)
 {
-    return pool_closing(pool);
+    return __atomic_load_n(&pool->closing, __ATOMIC_ACQUIRE);
+}
+
+void cj_db_pool_cancel_hook(void *pool)
+{
+    cj_db_pool_cancel(pool);
 }
 
 void cj_db_pool_cancel(struct cj_db_pool *pool)
@@ -366,7 +366,7 @@ enum cj_status cj_db_acquire(struct cj_db_pool *pool, long long timeout_ms,
     }
     struct cj_db_conn *c = &pool->conns[slot];
 
-    if (pool_closing(pool)) {
+    if (cj_db_pool_closing(pool)) {
         give_back_slot(c);
         return CJ_ERR_UNAVAILABLE;
     }
@@ -475,7 +475,7 @@ static enum cj_status args_init(struct cj_db_conn *conn, const char *sql,
         nparams > CJ_DB_MAX_PARAMS || (nparams > 0 && params == NULL)) {
         return CJ_ERR_INVALID;
     }
-    if (pool_closing(conn->pool)) {
+    if (cj_db_pool_closing(conn->pool)) {
         set_conn_error(conn, "57P01", "the pool is closing");
         return CJ_ERR_UNAVAILABLE;
     }

@@ -75,6 +75,10 @@ void cj_db_pool_cancel(struct cj_db_pool *pool);
 /* Returns whether cj_db_pool_cancel was called, from any thread. */
 bool cj_db_pool_closing(const struct cj_db_pool *pool);
 
+/* Calls cj_db_pool_cancel on pool (a struct cj_db_pool *), in the shape of
+ * a hook such as the gRPC server's on_grace_expired. */
+void cj_db_pool_cancel_hook(void *pool);
+
 /*
  * Borrows a connection, waiting up to timeout_ms (negative: the pool's
  * acquire_timeout_ms) for a free one: CJ_ERR_TIMEOUT when none frees up.

@@ -73,14 +73,6 @@ static void stop_threads(struct auth_service *svc, pthread_t *threads,
     }
 }
 
-/* Cancels the Postgres statements of handlers that outlived the grace. */
-static void end_database_work(void *arg)
-{
-    struct auth_service *svc = arg;
-
-    cj_db_pool_cancel(svc->db);
-}
-
 /* Serves until a signal; background threads run alongside. */
 static int serve(struct auth_service *svc, const sigset_t *signals)
 {
@@ -95,8 +87,10 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
 
     auth_rpc_service_init(svc, &service);
     cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
-    options.on_grace_expired = end_database_work;
-    options.on_grace_expired_arg = svc;
+    /* Handlers past the grace may wait on Postgres, which gRPC cannot
+     * cancel. */
+    options.on_grace_expired = cj_db_pool_cancel_hook;
+    options.on_grace_expired_arg = svc->db;
     if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
         cj_rpc_server_start(server) != CJ_OK) {
         fprintf(stderr,

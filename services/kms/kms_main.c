@@ -85,14 +85,6 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
     return true;
 }
 
-/* Cancels the Postgres statements of handlers that outlived the grace. */
-static void end_database_work(void *arg)
-{
-    struct kms_service *svc = arg;
-
-    cj_db_pool_cancel(svc->pool);
-}
-
 /* Runs the gRPC and metrics servers and the reloader until a signal. */
 static int run_server(struct kms_service *svc, const sigset_t *signals)
 {
@@ -104,8 +96,10 @@ static int run_server(struct kms_service *svc, const sigset_t *signals)
 
     kms_rpc_service_init(&service, svc);
     cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
-    options.on_grace_expired = end_database_work;
-    options.on_grace_expired_arg = svc;
+    /* Handlers past the grace may wait on Postgres, which gRPC cannot
+     * cancel. */
+    options.on_grace_expired = cj_db_pool_cancel_hook;
+    options.on_grace_expired_arg = svc->pool;
     if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
         cj_rpc_server_start(server) != CJ_OK) {
         fprintf(stderr,

@@ -84,7 +84,7 @@ class PoolBusy(unittest.TestCase):
             with s.auth.channel() as chan:
                 self.assertEqual(ah.h.health_check(chan).status,
                                  pb2.HealthCheckResponse.SERVING)
-            # A call that finds no free connection says which store.
+            # A call that finds no free connection names the store.
             _, err = s.login(other, other_password)
             self.assertIsNotNone(err)
             self.assertIn("database (Postgres) is busy", err.details())
