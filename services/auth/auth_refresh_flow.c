@@ -60,6 +60,45 @@ static enum cj_status find_presented(struct auth_service *svc,
 }
 
 /*
+ * Checks that a stateful family's session still exists, because the
+ * family lives only as long as its session, whichever channel the refresh
+ * comes on. BindUser with the family's user fails for a session that
+ * expired or was deleted, and counts the refresh as activity otherwise.
+ * Returns CJ_ERR_UNAUTHENTICATED when the session is gone.
+ */
+static enum cj_status session_alive(struct auth_service *svc,
+                                    struct auth_call *call,
+                                    const struct auth_refresh_row *token)
+{
+    enum cj_status rc;
+
+    if (token->session_id[0] == '\0') {
+        return CJ_OK;
+    }
+    /* The gateway opened this very request with the session, which proves
+     * it alive and counted the activity already. */
+    if (call->caller->channel == CJ_CHANNEL_STATEFUL &&
+        strcmp(call->caller->session_id, token->session_id) == 0) {
+        return CJ_OK;
+    }
+    rc = auth_session_bind(svc, call->request_id, token->session_id,
+                           token->user_id, NULL);
+    if (rc == CJ_ERR_NOT_FOUND || rc == CJ_ERR_PRECONDITION) {
+        cj_log(CJ_LOG_INFO, "auth.refresh_session_ended", call->request_id,
+               CJ_F_STR("user_id", token->user_id),
+               CJ_F_STR("family_id", token->family_id),
+               CJ_F_STR("reason", rc == CJ_ERR_NOT_FOUND ? "session_gone"
+                                                         : "session_rebound"));
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    if (rc != CJ_OK) {
+        auth_call_error(call, "session service is unavailable");
+        return CJ_ERR_UNAVAILABLE;
+    }
+    return CJ_OK;
+}
+
+/*
  * Returns whether the caller's deadline is too close for the new tokens to
  * reach it. A rotation committed after the caller gave up would leave it
  * holding a used token, and its retry would then count as reuse and end
@@ -323,6 +362,13 @@ enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
         auth_call_error(call, INVALID_REFRESH_TOKEN);
         result = "invalid";
         rc = CJ_ERR_UNAUTHENTICATED;
+    }
+    if (rc == CJ_OK) {
+        rc = session_alive(svc, call, &st->presented);
+        if (rc == CJ_ERR_UNAUTHENTICATED) {
+            auth_call_error(call, INVALID_REFRESH_TOKEN);
+            result = "session_ended";
+        }
     }
     if (rc != CJ_OK) {
         goto out;

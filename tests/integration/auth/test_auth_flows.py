@@ -21,6 +21,8 @@ RELOAD_TIMEOUT_S = 15
 # A refresh's deadline, and how long a lock on its table outlasts it, s.
 SHORT_DEADLINE_S = 1
 TABLE_LOCK_S = 2
+# An idle expiry far below a bound session's 30 minutes, ms.
+SHORT_SESSION_TTL_MS = 60000
 
 stack = None
 
@@ -418,6 +420,29 @@ class Refresh(unittest.TestCase):
                          "auth.audit_events WHERE event = 'refresh' AND "
                          "user_id = '%s'" % first.user_id)
         self.assertEqual(rows, [["false", "t"]])
+
+    def test_stateful_family_lives_with_its_session(self):
+        tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        sid = tokens.session.session_id
+        key = "cerrojo:sess:s:" + sid
+        # A refresh counts as activity: the idle expiry moves out again.
+        stack.redis("PEXPIRE", key, str(SHORT_SESSION_TTL_MS))
+        second, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err, err)
+        self.assertGreater(int(stack.redis("PTTL", key)), SHORT_SESSION_TTL_MS)
+        info, _ = stack.introspect(second.access_token)
+        self.assertEqual(info.sid, sid)
+        # An expired session leaves no tombstone: its key is simply gone.
+        stack.redis("DEL", key)
+        _, err = stack.refresh(second.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(err.details(), "invalid refresh token")
+        self.assertIn("auth.refresh_session_ended", stack.logs())
+        rows = stack.sql("SELECT used_at IS NULL FROM auth.refresh_tokens "
+                         "WHERE token_hash = sha256(decode('%s', 'base64'))"
+                         % standard_base64(second.refresh_token))
+        self.assertEqual(rows, [["t"]])
 
     def test_disabled_user_cannot_refresh(self):
         tokens, err, _, _ = stack.register()
