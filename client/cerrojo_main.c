@@ -327,35 +327,95 @@ static bool looks_like_object(const char *text, size_t len)
     return i < len && text[i] == '{';
 }
 
-/*
- * Turns the value read for `data put` into fields: a JSON object of
- * strings is taken as the fields, and other text is one field, "value".
- * Text that opens an object but is no valid object of strings is refused
- * (*not_fields set, NULL returned). A typo would otherwise store the raw
- * text under "value" in place of the fields meant.
- */
-static json_t *value_to_fields(const char *text, size_t len, bool *not_fields)
+/* The UTF-8 byte order mark that some editors write at the start. */
+static const char UTF8_BOM[] = "\xEF\xBB\xBF";
+#define UTF8_BOM_LEN (sizeof(UTF8_BOM) - 1)
+/* Maximum length of a field name quoted back in an error. */
+#define FIELD_NAME_SHOWN_MAX 64
+
+/* Writes why text that opens an object failed to parse, and where. */
+static void describe_parse_error(const json_error_t *error, char *why,
+                                 size_t whylen)
 {
-    json_t *parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *reason;
+
+    switch (json_error_code(error)) {
+    case json_error_duplicate_key:
+        reason = "duplicate key";
+        break;
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        reason = "\\u0000 inside a string";
+        break;
+    case json_error_premature_end_of_input:
+        reason = "incomplete JSON";
+        break;
+    case json_error_invalid_utf8:
+        reason = "invalid UTF-8";
+        break;
+    default:
+        reason = "invalid JSON";
+        break;
+    }
+    snprintf(why, whylen, "%s at line %d, column %d", reason, error->line,
+             error->column);
+}
+
+/* Returns the first field whose value is not a string, or NULL. */
+static const char *first_non_string(json_t *object)
+{
     const char *key;
     json_t *v;
 
-    *not_fields = false;
-    if (json_is_object(parsed)) {
-        bool all_strings = true;
-        json_object_foreach(parsed, key, v) all_strings &= json_is_string(v);
-        if (all_strings)
-            return parsed;
+    json_object_foreach(object, key, v)
+    {
+        if (!json_is_string(v))
+            return key;
     }
-    json_decref(parsed);
-    if (looks_like_object(text, len)) {
-        *not_fields = true;
+    return NULL;
+}
+
+/*
+ * Turns the value read for `data put` into fields: a JSON object of
+ * strings is taken as the fields, and other text is one field, "value".
+ * Text that opens an object but is no valid object of strings is rejected
+ * (why set, NULL returned), because a typo would otherwise store the raw
+ * text under "value" in place of the fields meant. A leading byte order
+ * mark is dropped.
+ */
+static json_t *value_to_fields(const char *text, size_t len, char *why,
+                               size_t whylen)
+{
+    json_error_t error;
+    json_t *parsed;
+    const char *bad;
+
+    why[0] = '\0';
+    if (len >= UTF8_BOM_LEN && memcmp(text, UTF8_BOM, UTF8_BOM_LEN) == 0) {
+        text += UTF8_BOM_LEN;
+        len -= UTF8_BOM_LEN;
+    }
+    if (!looks_like_object(text, len)) {
+        /* A trailing newline from `echo` is not part of the value. */
+        if (len > 0 && text[len - 1] == '\n')
+            len--;
+        return json_pack("{s:s%}", "value", text, len);
+    }
+    parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    if (parsed == NULL) {
+        describe_parse_error(&error, why, whylen);
         return NULL;
     }
-    /* A trailing newline from `echo` is not part of the value. */
-    if (len > 0 && text[len - 1] == '\n')
-        len--;
-    return json_pack("{s:s%}", "value", text, len);
+    if (!json_is_object(parsed)) {
+        snprintf(why, whylen, "not an object");
+    } else if ((bad = first_non_string(parsed)) != NULL) {
+        snprintf(why, whylen, "field \"%.*s\" is not a string",
+                 FIELD_NAME_SHOWN_MAX, bad);
+    } else {
+        return parsed;
+    }
+    json_decref(parsed);
+    return NULL;
 }
 
 static int cmd_data(struct cli *cli, int argc, char **argv)
@@ -417,14 +477,16 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "cerrojo: %s\n", ioerr);
         return CLI_EXIT_FAILED;
     }
-    bool not_fields = false;
-    json_t *fields = value_to_fields(text, len, &not_fields);
+    char why[160];
+    json_t *fields = value_to_fields(text, len, why, sizeof(why));
     sodium_memzero(text, len);
     free(text);
-    if (not_fields) {
-        fprintf(stderr, "cerrojo: the value starts with '{' but is not a JSON "
-                        "object of string fields; fix it, or give text that "
-                        "does not start with '{' to set the field \"value\"\n");
+    if (why[0] != '\0') {
+        fprintf(stderr,
+                "cerrojo: the value starts with '{' but is not a JSON "
+                "object of string fields (%s); fix it, or give text that "
+                "does not start with '{' to set the field \"value\"\n",
+                why);
         return CLI_EXIT_USAGE;
     }
     if (fields == NULL) {

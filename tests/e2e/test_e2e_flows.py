@@ -462,11 +462,23 @@ class CommandLine(unittest.TestCase):
 
     def test_malformed_object_value_refused(self):
         client, _ = new_user("--stateless")
-        status, _, err = client.run("data", "put", "private",
-                                    stdin='{"phone": }')
-        self.assertEqual(status, CLI_EXIT_USAGE)
-        self.assertIn("not a JSON object of string fields", err)
+        cases = (('{"phone": }', "invalid JSON at line 1, column 11"),
+                 ('{"a":"1","a":"2"}', "duplicate key"),
+                 ('{"a":"x\\u0000"}', "\\u0000 inside a string"),
+                 ('{"a":1}', 'field "a" is not a string'),
+                 ('{"a":"1"', "incomplete JSON"))
+        for value, reason in cases:
+            status, _, err = client.run("data", "put", "private", stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, value)
+            self.assertIn("not a JSON object of string fields", err)
+            self.assertIn(reason, err)
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+
+    def test_byte_order_mark_dropped_from_value(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin='\ufeff{"k":"v"}')
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"k": "v"})
 
 
 def http_status(url):
