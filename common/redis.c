@@ -1,7 +1,8 @@
 /*
  * Redis pool: a fixed array of hiredis contexts guarded by one mutex and
  * condition variable. A context that failed, timed out or was left inside
- * MULTI/WATCH is dropped and reopened on its next use.
+ * MULTI/WATCH is dropped and reopened on its next use. At shutdown,
+ * cj_redis_pool_close ends the commands in flight through their sockets.
  */
 #include "redis.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -37,6 +39,10 @@ static struct cj_log_limit command_failed_limit = CJ_LOG_LIMIT_INIT;
 struct cj_redis_conn {
     struct cj_redis_pool *pool;
     redisContext *ctx;
+    /* Socket of ctx, or -1. Written under the pool's close_lock, and
+     * cleared before redisFree closes it, so that cj_redis_pool_close never
+     * shuts down a descriptor number that was closed and reused. */
+    int fd;
     bool in_transaction; /* inside MULTI or WATCH: dropped on release */
 };
 
@@ -50,6 +56,8 @@ struct cj_redis_pool {
     long long acquire_timeout_ms;
     unsigned size;
     struct cj_redis_conn *conns;
+    pthread_mutex_t close_lock; /* guards each conns[i].fd and closing */
+    bool closing; /* set by cj_redis_pool_close, read atomically */
 };
 
 static _Thread_local char last_error[CJ_REDIS_ERROR_SIZE];
@@ -112,11 +120,13 @@ enum cj_status cj_redis_pool_new(const struct cj_redis_options *opts,
     }
     for (unsigned i = 0; i < p->size; i++) {
         p->conns[i].pool = p;
+        p->conns[i].fd = -1;
     }
     st = cj_slot_pool_init(&p->slots, p->size, context_is_open, p);
     if (st != CJ_OK) {
         goto out;
     }
+    pthread_mutex_init(&p->close_lock, NULL);
     *out = p;
     p = NULL;
     st = CJ_OK;
@@ -142,6 +152,7 @@ void cj_redis_pool_free(struct cj_redis_pool *pool)
         }
     }
     cj_slot_pool_destroy(&pool->slots);
+    pthread_mutex_destroy(&pool->close_lock);
     free(pool->host);
     if (pool->password != NULL) {
         OPENSSL_cleanse(pool->password, strlen(pool->password));
@@ -151,9 +162,68 @@ void cj_redis_pool_free(struct cj_redis_pool *pool)
     free(pool);
 }
 
+bool cj_redis_pool_closing(const struct cj_redis_pool *pool)
+{
+    return __atomic_load_n(&pool->closing, __ATOMIC_ACQUIRE);
+}
+
+void cj_redis_pool_close_hook(void *pool)
+{
+    cj_redis_pool_close(pool);
+}
+
+void cj_redis_pool_close(struct cj_redis_pool *pool)
+{
+    unsigned shut_down = 0;
+
+    pthread_mutex_lock(&pool->close_lock);
+    __atomic_store_n(&pool->closing, true, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < pool->size; i++) {
+        /*
+         * SHUT_RD wakes a thread blocked reading a reply, and hiredis then
+         * reads end of file. SHUT_WR is left out because hiredis 0.14 sends
+         * with write(), which raises SIGPIPE on a socket shut for sending.
+         * NOTE: a thread blocked in write() on a full send buffer is not
+         * woken and still waits for the command timeout.
+         */
+        if (pool->conns[i].fd >= 0 &&
+            shutdown(pool->conns[i].fd, SHUT_RD) == 0) {
+            shut_down++;
+        }
+    }
+    pthread_mutex_unlock(&pool->close_lock);
+    cj_log(CJ_LOG_INFO, "redis.pool_closed", NULL, CJ_F_STR("host", pool->host),
+           CJ_F_INT("port", pool->port),
+           CJ_F_INT("connections_shut_down", shut_down));
+}
+
+/*
+ * Publishes fd as the socket of c for cj_redis_pool_close, or clears it
+ * (fd -1). Returns false, publishing nothing, once the pool is closing: a
+ * socket opened after the close would otherwise never be shut down.
+ */
+static bool conn_set_fd(struct cj_redis_conn *c, int fd)
+{
+    struct cj_redis_pool *p = c->pool;
+    bool pool_open;
+
+    pthread_mutex_lock(&p->close_lock);
+    pool_open = !cj_redis_pool_closing(p);
+    c->fd = pool_open ? fd : -1;
+    pthread_mutex_unlock(&p->close_lock);
+    return pool_open;
+}
+
+static void set_closing_error(const struct cj_redis_pool *p)
+{
+    set_last_error("Redis at %s:%d: %s", p->host, p->port,
+                   "the pool is closed for shutdown");
+}
+
 static void drop_context(struct cj_redis_conn *c)
 {
     if (c->ctx != NULL) {
+        conn_set_fd(c, -1);
         redisFree(c->ctx);
         c->ctx = NULL;
     }
@@ -210,6 +280,11 @@ static enum cj_status context_open(struct cj_redis_conn *c)
         return CJ_ERR_UNAVAILABLE;
     }
     enum cj_status st = CJ_ERR_UNAVAILABLE;
+    /* Published before AUTH, the first command that can wait on Redis. */
+    if (!conn_set_fd(c, c->ctx->fd)) {
+        set_closing_error(p);
+        goto out;
+    }
     if (redisSetTimeout(c->ctx, ms_to_timeval(p->command_timeout_ms)) !=
             REDIS_OK ||
         redisEnableKeepAlive(c->ctx) != REDIS_OK) {
@@ -250,6 +325,11 @@ enum cj_status cj_redis_acquire(struct cj_redis_pool *pool,
     }
     struct cj_redis_conn *c = &pool->conns[slot];
 
+    if (cj_redis_pool_closing(pool)) {
+        set_closing_error(pool);
+        give_back_slot(c);
+        return CJ_ERR_UNAVAILABLE;
+    }
     if (c->ctx == NULL || context_is_broken(c->ctx)) {
         if (c->ctx != NULL) {
             cj_log(CJ_LOG_INFO, "redis.reconnect", NULL);
@@ -303,18 +383,28 @@ enum cj_status cj_redis_conn_command(struct cj_redis_conn *conn, int argc,
         return CJ_ERR_INVALID;
     }
     struct cj_redis_pool *p = conn->pool;
+    if (cj_redis_pool_closing(p)) {
+        set_closing_error(p);
+        return CJ_ERR_UNAVAILABLE;
+    }
     errno = 0;
     redisReply *r = redisCommandArgv(conn->ctx, argc, argv, argvlen);
     if (r == NULL) {
         int saved_errno = errno;
         bool timed_out = conn->ctx->err == REDIS_ERR_IO &&
                          (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
-        set_last_error(timed_out ? "Redis at %s:%d: command timed out: %s"
-                                 : "Redis at %s:%d: connection failed: %s",
-                       p->host, p->port, conn->ctx->errstr);
-        cj_log_limited(&command_failed_limit, CJ_LOG_WARN,
-                       "redis.command_failed", NULL,
-                       CJ_F_STR("error", last_error));
+        if (cj_redis_pool_closing(p)) {
+            /* Ended by cj_redis_pool_close, which logs once for all. */
+            set_closing_error(p);
+            timed_out = false;
+        } else {
+            set_last_error(timed_out ? "Redis at %s:%d: command timed out: %s"
+                                     : "Redis at %s:%d: connection failed: %s",
+                           p->host, p->port, conn->ctx->errstr);
+            cj_log_limited(&command_failed_limit, CJ_LOG_WARN,
+                           "redis.command_failed", NULL,
+                           CJ_F_STR("error", last_error));
+        }
         /* A reply that arrives late would desynchronize the context. */
         drop_context(conn);
         return timed_out ? CJ_ERR_TIMEOUT : CJ_ERR_UNAVAILABLE;

@@ -6,6 +6,7 @@
 #ifndef CJ_REDIS_H
 #define CJ_REDIS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -46,6 +47,23 @@ cj_redis_pool_new(const struct cj_redis_options *opts,
 
 /* Closes every connection; all must have been released. NULL-safe. */
 void cj_redis_pool_free(struct cj_redis_pool *pool);
+
+/*
+ * Ends the pool's work for a shutdown, from any thread. It shuts down the
+ * receiving side of every open connection's socket, so a command waiting
+ * for its reply fails at once with CJ_ERR_UNAVAILABLE instead of at the
+ * command timeout. From then on cj_redis_acquire and every command fail at
+ * once with CJ_ERR_UNAVAILABLE. Borrowed connections must still be
+ * released, and cj_redis_pool_free frees the pool.
+ */
+void cj_redis_pool_close(struct cj_redis_pool *pool);
+
+/* Returns whether cj_redis_pool_close was called, from any thread. */
+bool cj_redis_pool_closing(const struct cj_redis_pool *pool);
+
+/* Calls cj_redis_pool_close on pool (a struct cj_redis_pool *), in the
+ * shape of a hook such as the gRPC server's on_grace_expired. */
+void cj_redis_pool_close_hook(void *pool);
 
 /*
  * Borrows a connection for commands that must share one (WATCH/MULTI).

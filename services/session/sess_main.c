@@ -41,6 +41,7 @@ struct sess_config {
     long long redis_port;
     char *redis_password;
     long long redis_pool_size;
+    long long redis_command_timeout_ms;
     char *key;
     char *key_file;
     char *key_previous;
@@ -55,6 +56,9 @@ struct sess_config {
     long long clock_max_offset_seconds;
     long long metrics_port;
 };
+
+#define SESS_STR(x)  #x
+#define SESS_XSTR(x) SESS_STR(x)
 
 #define SESS_OPTION(var, kind, field, def, lo, hi, text)                       \
     {                                                                          \
@@ -83,6 +87,10 @@ static const struct cj_config_option sess_options[] = {
                 "Redis password (AUTH); unset for none"),
     SESS_OPTION("CERROJO_SESSION_REDIS_POOL", CJ_CONFIG_INT, redis_pool_size,
                 "8", 1, CJ_REDIS_MAX_POOL_SIZE, "Redis connections"),
+    SESS_OPTION("CERROJO_SESSION_REDIS_COMMAND_TIMEOUT_MS", CJ_CONFIG_INT,
+                redis_command_timeout_ms,
+                SESS_XSTR(CJ_REDIS_DEFAULT_COMMAND_TIMEOUT_MS), 1, 60000,
+                "maximum wait for the reply to one Redis command, in ms"),
     SESS_SECRET("CERROJO_SESSION_KEY", key,
                 "wrapping key of stored epoch keys: 32 bytes in base64; "
                 "generated under var/ when unset in the dev profile"),
@@ -312,7 +320,7 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
         .password = cfg->redis_password,
         .pool_size = (unsigned)cfg->redis_pool_size,
         .connect_timeout_ms = CJ_REDIS_DEFAULT_CONNECT_TIMEOUT_MS,
-        .command_timeout_ms = CJ_REDIS_DEFAULT_COMMAND_TIMEOUT_MS,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
         .acquire_timeout_ms = CJ_REDIS_DEFAULT_ACQUIRE_TIMEOUT_MS,
     };
     struct cj_rpc_server_options so;
@@ -349,6 +357,10 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
     }
     sess_rpc_service_init(&service, &svc);
     cj_rpc_settings_server_options(&cfg->grpc, &so);
+    /* Handlers past the grace may wait on Redis, which gRPC cannot
+     * cancel. */
+    so.on_grace_expired = cj_redis_pool_close_hook;
+    so.on_grace_expired_arg = svc.redis;
     if (cj_rpc_server_create(&service, &so, &server) != CJ_OK ||
         cj_rpc_server_start(server) != CJ_OK) {
         fprintf(stderr, "cerrojo-session: cannot start the gRPC server on %s\n",
@@ -369,6 +381,13 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
     cj_log(CJ_LOG_INFO, "session.stopping", NULL, CJ_F_INT("signal", sig));
     exit_status = 0;
 out:
+    /* The server stops first: when its grace ends with handlers waiting on
+     * Redis, its hook closes the pool, which also ends a worker command
+     * waiting there. The worker may still set the health status until
+     * cj_rpc_server_destroy. */
+    if (server != NULL) {
+        cj_rpc_server_shutdown(server);
+    }
     sess_worker_stop(worker);
     cj_rpc_server_destroy(server);
     cj_metrics_server_stop(metrics_server);

@@ -4,10 +4,12 @@
 #include <stddef.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -209,6 +211,139 @@ static void test_acquire_times_out_when_pool_busy(void **state)
     cj_redis_pool_free(p);
 }
 
+/* Command timeout of the close test: long enough that a command it ends
+ * early cannot have ended by timing out. */
+#define CLOSE_TEST_COMMAND_TIMEOUT_MS 20000
+/* Maximum wait for the blocked command to show up in CLIENT LIST. */
+#define CLOSE_TEST_BLOCK_WAIT_MS 5000
+#define CLOSE_TEST_POLL_MS       50
+
+struct blocked_command {
+    struct cj_redis_pool *pool;
+    const char *client_name;
+    const char *list_key;
+    enum cj_status name_status;
+    enum cj_status status;
+    redisReply *reply;
+    long long elapsed_ms;
+    char error[256];
+};
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Names its connection, then waits in BLPOP with no server-side timeout,
+ * so only the command timeout or cj_redis_pool_close can end the wait. */
+static void *run_blocked_command(void *arg)
+{
+    struct blocked_command *b = arg;
+    struct cj_redis_conn *conn = NULL;
+    redisReply *r = NULL;
+
+    b->name_status = cj_redis_acquire(b->pool, -1, &conn);
+    if (b->name_status != CJ_OK) {
+        return NULL;
+    }
+    const char *setname[] = {"CLIENT", "SETNAME", b->client_name};
+    const size_t setname_len[] = {6, 7, strlen(b->client_name)};
+    b->name_status = cj_redis_conn_command(conn, 3, setname, setname_len, &r);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (b->name_status == CJ_OK) {
+        const char *blpop[] = {"BLPOP", b->list_key, "0"};
+        const size_t blpop_len[] = {5, strlen(b->list_key), 1};
+        long long start = monotonic_ms();
+        b->status = cj_redis_conn_command(conn, 3, blpop, blpop_len, &b->reply);
+        b->elapsed_ms = monotonic_ms() - start;
+        snprintf(b->error, sizeof(b->error), "%s", cj_redis_last_error());
+    }
+    cj_redis_release(conn);
+    return NULL;
+}
+
+/* Returns whether CLIENT LIST shows the named client blocked in BLPOP. */
+static bool client_is_blocked(struct cj_redis_pool *observer, const char *name)
+{
+    const char *list[] = {"CLIENT", "LIST"};
+    redisReply *r = NULL;
+    char needle[128];
+    bool blocked = false;
+
+    if (run(observer, &r, 2, list) == CJ_OK && r->type == REDIS_REPLY_STRING) {
+        snprintf(needle, sizeof(needle), "name=%s ", name);
+        const char *line = strstr(r->str, needle);
+        const char *end = line != NULL ? strchr(line, '\n') : NULL;
+        const char *cmd = line != NULL ? strstr(line, "cmd=blpop") : NULL;
+        blocked = cmd != NULL && (end == NULL || cmd < end);
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return blocked;
+}
+
+static void test_pool_close_ends_waiting_command(void **state)
+{
+    (void)state;
+    struct cj_redis_options o = {.host = redis_host,
+                                 .port = redis_port,
+                                 .pool_size = 2,
+                                 .connect_timeout_ms = 1000,
+                                 .command_timeout_ms =
+                                     CLOSE_TEST_COMMAND_TIMEOUT_MS,
+                                 .acquire_timeout_ms = 2000};
+    struct cj_redis_pool *p = NULL;
+    struct cj_redis_pool *observer = new_pool(1);
+    struct blocked_command b = {0};
+    char name[96];
+    char key[96];
+    pthread_t thread;
+
+    assert_int_equal(cj_redis_pool_new(&o, &p), CJ_OK);
+    snprintf(name, sizeof(name), "cjtest-close-%d", (int)getpid());
+    snprintf(key, sizeof(key), "%s:never-pushed", prefix);
+    b.pool = p;
+    b.client_name = name;
+    b.list_key = key;
+    assert_false(cj_redis_pool_closing(p));
+    assert_int_equal(pthread_create(&thread, NULL, run_blocked_command, &b), 0);
+
+    bool blocked = false;
+    for (int waited = 0; waited < CLOSE_TEST_BLOCK_WAIT_MS && !blocked;
+         waited += CLOSE_TEST_POLL_MS) {
+        usleep(CLOSE_TEST_POLL_MS * 1000);
+        blocked = client_is_blocked(observer, name);
+    }
+    cj_redis_pool_close(p);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+
+    assert_true(blocked);
+    assert_true(cj_redis_pool_closing(p));
+    assert_int_equal(b.name_status, CJ_OK);
+    assert_int_equal(b.status, CJ_ERR_UNAVAILABLE);
+    assert_null(b.reply);
+    assert_non_null(strstr(b.error, "closed for shutdown"));
+    /* Far under the command timeout, so the close ended the wait. */
+    assert_true(b.elapsed_ms < CLOSE_TEST_COMMAND_TIMEOUT_MS / 2);
+
+    /* The closed pool lends nothing more. */
+    struct cj_redis_conn *c = NULL;
+    assert_int_equal(cj_redis_acquire(p, 100, &c), CJ_ERR_UNAVAILABLE);
+    assert_null(c);
+    assert_non_null(strstr(cj_redis_last_error(), "closed for shutdown"));
+    redisReply *r = NULL;
+    const char *ping[] = {"PING"};
+    assert_int_equal(run(p, &r, 1, ping), CJ_ERR_UNAVAILABLE);
+    assert_null(r);
+    cj_redis_pool_free(p);
+    cj_redis_pool_free(observer);
+}
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -380,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_killed_connection_reopens),
         cmocka_unit_test(test_open_multi_drops_connection),
         cmocka_unit_test(test_acquire_times_out_when_pool_busy),
+        cmocka_unit_test(test_pool_close_ends_waiting_command),
         cmocka_unit_test(test_reconnects_after_redis_restart),
         cmocka_unit_test(test_unreachable_redis_is_unavailable),
         cmocka_unit_test(test_outage_logs_first_failure_and_recovery),
