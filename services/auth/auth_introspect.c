@@ -236,7 +236,8 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
     if (rc != CJ_OK || reason != CJ_JOSE_OK) {
         if (reason == CJ_JOSE_OK) {
             /* kms unreachable: the token state is unknown, not "inactive". */
-            auth_call_error(call, "token keys are unavailable");
+            auth_call_error(call, "the token keys from the key service (kms) "
+                                  "are unavailable; retry later");
             return CJ_ERR_UNAVAILABLE;
         }
         cj_log(CJ_LOG_INFO, "auth.introspect_inactive", call->request_id,
@@ -246,10 +247,12 @@ enum cj_status auth_introspect(struct auth_service *svc, struct auth_call *call,
 
     rc = auth_session_is_revoked(svc, call->request_id, claims.jti, claims.sub,
                                  claims.iat, claims.sid, &revoked);
+    if (rc == CJ_ERR_PRECONDITION) {
+        auth_call_error(call, "the revocation cache of the session service "
+                              "is not loaded; retry later");
+    }
     if (rc != CJ_OK) {
-        auth_call_error(call, rc == CJ_ERR_PRECONDITION
-                                  ? "revocation cache is not loaded"
-                                  : "revocation check is unavailable");
+        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         return CJ_ERR_UNAVAILABLE;
     }
     if (revoked || !auth_uuid_valid(claims.sub)) {

@@ -221,8 +221,8 @@ static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
                                st->session_id, sizeof(st->session_id),
                                &st->session_created, &st->session);
     if (rc == CJ_OK) {
-        rc = auth_access_token_sign(svc, call->request_id, st->user.id,
-                                    st->session_id, &st->access);
+        rc = auth_access_token_sign(svc, call, st->user.id, st->session_id,
+                                    &st->access);
     }
     if (rc != CJ_OK) {
         return rc;

@@ -193,6 +193,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
             rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
                                           st->now_ms / 1000);
         }
+        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         return rc;
     }
     if (st->session_id[0] != '\0') {
@@ -208,6 +209,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
                                        st->family_access[i].token_id,
                                        st->family_access[i].expires_at);
     }
+    auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
     return rc;
 }
 

@@ -92,7 +92,7 @@ static enum cj_status session_alive(struct auth_service *svc,
         return CJ_ERR_UNAUTHENTICATED;
     }
     if (rc != CJ_OK) {
-        auth_call_error(call, "session service is unavailable");
+        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         return CJ_ERR_UNAVAILABLE;
     }
     return CJ_OK;
@@ -374,7 +374,7 @@ enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
-    rc = auth_access_token_sign(svc, call->request_id, st->presented.user_id,
+    rc = auth_access_token_sign(svc, call, st->presented.user_id,
                                 st->presented.session_id, &st->access);
     if (rc == CJ_OK) {
         rc = run_transaction(svc, call, st);

@@ -203,14 +203,15 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
                                   reg->wrapped_key, sizeof(reg->wrapped_key),
                                   &reg->wrapped_len, &reg->kek_version);
     if (rc != CJ_OK) {
+        auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
         goto out;
     }
     rc = auth_session_open_for(svc, call, &req->client_secret, reg->user_id,
                                reg->session_id, sizeof(reg->session_id),
                                &reg->session_created, &reg->session);
     if (rc == CJ_OK) {
-        rc = auth_access_token_sign(svc, call->request_id, reg->user_id,
-                                    reg->session_id, &reg->access);
+        rc = auth_access_token_sign(svc, call, reg->user_id, reg->session_id,
+                                    &reg->access);
     }
     if (rc != CJ_OK) {
         goto out;

@@ -55,6 +55,26 @@ static enum cj_status call_logged(struct auth_service *svc,
     return rc;
 }
 
+void auth_remote_call_error(struct auth_call *call,
+                            enum auth_remote_service service, enum cj_status rc)
+{
+    const char *service_name = service == AUTH_REMOTE_KMS
+                                   ? "the key service (kms)"
+                                   : "the session service";
+
+    if (rc == CJ_OK || call->error[0] != '\0') {
+        return;
+    }
+    if (rc == CJ_ERR_UNAVAILABLE) {
+        auth_call_error(call, "%s is unavailable; retry later", service_name);
+    } else if (rc == CJ_ERR_TIMEOUT) {
+        auth_call_error(call, "%s timed out; retry later", service_name);
+    } else {
+        auth_call_error(call, "the call to %s failed: %s", service_name,
+                        cj_status_name(rc));
+    }
+}
+
 static enum cj_status
 call(struct auth_service *svc, struct cj_rpc_client *client, const char *path,
      const char *request_id, const ProtobufCMessage *request,

@@ -19,6 +19,21 @@
 /* Size of a session's data key from kms. */
 #define AUTH_USER_KEY_SIZE 32
 
+/* Service that auth calls, named in the message of a failed call. */
+enum auth_remote_service {
+    AUTH_REMOTE_KMS,
+    AUTH_REMOTE_SESSION,
+};
+
+/*
+ * Sets the call's message, unless one is set, to name the service whose
+ * call failed with rc and how it failed. The message contains the service
+ * and the status only, never a request field.
+ */
+void auth_remote_call_error(struct auth_call *call,
+                            enum auth_remote_service service,
+                            enum cj_status rc);
+
 /* kms CreateUserKey: the wrapped key only; the plaintext key is wiped. */
 CJ_WARN_UNUSED enum cj_status
 auth_kms_create_user_key(struct auth_service *svc, const char *request_id,

@@ -11,17 +11,22 @@
 #include "rpc_message.h"
 
 enum cj_status auth_access_token_sign(struct auth_service *svc,
-                                      const char *request_id,
+                                      struct auth_call *call,
                                       const char *user_id,
                                       const char *session_id,
                                       struct auth_access_token *out)
 {
+    enum cj_status rc;
+
     memset(out, 0, sizeof(*out));
     auth_uuid_new(out->jti);
     out->issued_at = auth_now_ms() / 1000;
     out->expires_at = out->issued_at + svc->cfg.access_ttl_s;
-    return auth_kms_sign_token(svc, request_id, user_id, session_id, out->jti,
-                               out->issued_at, out->expires_at, &out->token);
+    rc = auth_kms_sign_token(svc, call->request_id, user_id, session_id,
+                             out->jti, out->issued_at, out->expires_at,
+                             &out->token);
+    auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+    return rc;
 }
 
 void auth_access_token_clear(struct auth_access_token *token)

@@ -28,11 +28,12 @@ struct auth_new_refresh {
 };
 
 /*
- * Signs an access token for user_id, naming session_id as `sid` when not
- * empty. Free with auth_access_token_clear.
+ * Signs an access token for user_id through kms, naming session_id as
+ * `sid` when not empty. On failure sets the call's message, unless one is
+ * set, to name kms. Free with auth_access_token_clear.
  */
 CJ_WARN_UNUSED enum cj_status
-auth_access_token_sign(struct auth_service *svc, const char *request_id,
+auth_access_token_sign(struct auth_service *svc, struct auth_call *call,
                        const char *user_id, const char *session_id,
                        struct auth_access_token *out);
 

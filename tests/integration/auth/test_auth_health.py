@@ -1,13 +1,19 @@
-"""Auth while Postgres is slow. Handlers that hold every pooled connection
-(here, one waiting on a table lock) do not turn auth not-serving, because
-Postgres itself is still reachable. A shutdown cancels the statements of
-handlers that outlive the grace period instead of waiting for them."""
+"""Auth while Postgres is slow or kms or session is stopped. Handlers that
+hold every pooled connection (here, one waiting on a table lock) do not
+turn auth not-serving, because Postgres itself is still reachable. A
+shutdown cancels the statements of handlers that outlive the grace period
+instead of waiting for them. A call that fails because kms or session is
+stopped names that service in its message."""
 
 import concurrent.futures
 import json
+import os
+import re
 import subprocess
 import time
 import unittest
+
+import grpc
 
 import auth_harness as ah
 
@@ -23,6 +29,11 @@ LOG_WAIT_SECONDS = 5
 # timeout that would otherwise end the blocked handler.
 GRACE_SECONDS = 1
 STATEMENT_TIMEOUT_MS = 5000
+# auth's deadline for one call to kms or session, short so that a call to
+# a stopped service ends soon whether it is refused or times out.
+RPC_TIMEOUT_MS = 1000
+# Size of the handshake secret that makes login open a session.
+SECRET_SIZE = 32
 
 
 def lock_users(dsn, seconds):
@@ -132,6 +143,73 @@ class ShutdownCancelsStatements(unittest.TestCase):
         # Without the cancel, the handler would end at its statement
         # timeout and the shutdown with it.
         self.assertLess(done["duration_ms"], STATEMENT_TIMEOUT_MS)
+
+
+class BackendStopped(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_RPC_TIMEOUT_MS": str(RPC_TIMEOUT_MS),
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def assert_names_service(self, err, service, secrets):
+        """Checks that err names `service` and contains none of `secrets`."""
+        self.assertIsNotNone(err)
+        self.assertIn(err.code(), (grpc.StatusCode.UNAVAILABLE,
+                                   grpc.StatusCode.DEADLINE_EXCEEDED))
+        self.assertRegex(err.details(),
+                         "^the %s (is unavailable|timed out); retry later$"
+                         % re.escape(service))
+        for secret in secrets:
+            self.assertNotIn(secret, err.details())
+
+    def test_stopped_kms_named_in_error(self):
+        s = self.stack
+        _, err, name, password = s.register()
+        self.assertIsNone(err)
+        s.kms.stop()
+        try:
+            # Register fails at CreateUserKey, login at SignToken.
+            _, err, _, other_password = s.register()
+            self.assert_names_service(err, "key service (kms)",
+                                      [other_password])
+            _, err = s.login(name, password)
+            self.assert_names_service(err, "key service (kms)", [password])
+        finally:
+            s.kms.start()
+
+    def test_stopped_session_named_in_error(self):
+        s = self.stack
+        tokens, err, name, password = s.register()
+        self.assertIsNone(err)
+        caller = s.caller_for(tokens)
+        stateful, err, _, _ = s.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        s.session.stop()
+        try:
+            # Login fails at CreateSession, Introspect at IsRevoked, Logout
+            # at RevokeToken and the refresh of a stateful family at
+            # BindUser.
+            _, err = s.login(name, password, secret=os.urandom(SECRET_SIZE))
+            self.assert_names_service(err, "session service", [password])
+            _, err = s.introspect(tokens.access_token)
+            self.assert_names_service(err, "session service",
+                                      [tokens.access_token])
+            _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
+                refresh_token=tokens.refresh_token), caller)
+            self.assert_names_service(err, "session service",
+                                      [tokens.refresh_token])
+            _, err = s.refresh(stateful.refresh_token)
+            self.assert_names_service(err, "session service",
+                                      [stateful.refresh_token])
+        finally:
+            s.session.start()
+            s.wait_cache_loaded()
 
 
 if __name__ == "__main__":
