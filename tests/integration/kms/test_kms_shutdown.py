@@ -1,0 +1,187 @@
+"""cerrojo-kms stopping while a handler waits in Postgres. A second
+connection holds a table lock that CreateUserKey's insert waits on. After
+the shutdown grace, kms cancels its Postgres statements, so the handler and
+the process end soon instead of at the statement timeout, and the client
+gets a reply.
+
+Runs against the Postgres that scripts/test.sh starts (it exits 77,
+reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
+/usr/bin/python3 (python3-grpcio).
+"""
+
+import base64
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "auth"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "rpc"))
+
+import grpc  # noqa: E402
+
+import auth_harness as ah  # noqa: E402
+import rpc_harness as h  # noqa: E402
+
+SKIP = 77
+GRACE_SECONDS = 1
+# kms's Postgres statement timeout, CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS in
+# common/db.h. Without the cancel, the handler and the shutdown would end
+# only when it fires.
+STATEMENT_TIMEOUT_MS = 5000
+# How long the second connection holds its lock unless cancelled, well
+# past the statement timeout.
+LOCK_SECONDS = 3 * STATEMENT_TIMEOUT_MS // 1000
+# application_name of the lock holder, to find and cancel its backend.
+LOCKER_NAME = "cj-kms-shutdown-lock"
+READY_WAIT_S = 30
+# Maximum wait for the handler's insert to wait on the lock.
+BLOCK_WAIT_S = 10
+POLL_S = 0.1
+# The call's own deadline, past the statement timeout, so that only the
+# server can end it early.
+CALL_DEADLINE_S = 60
+
+
+def psql(dsn, query, env=None):
+    """Runs SQL and returns its output as text."""
+    return subprocess.run(["psql", dsn, "-Atq", "-v", "ON_ERROR_STOP=1",
+                           "-c", query], check=True, capture_output=True,
+                          text=True, env=env).stdout.strip()
+
+
+def log_entries(svc, event):
+    """Returns the log entries of `event` in svc's log."""
+    marker = '"event":"%s"' % event
+    return [json.loads(line) for line in svc.log().splitlines()
+            if marker in line]
+
+
+class ShutdownCancelsStatements(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.admin_dsn = os.environ.get("CERROJO_TEST_PG_ADMIN_DSN")
+        if not cls.admin_dsn:
+            print("kms shutdown test skipped: CERROJO_TEST_PG_ADMIN_DSN is "
+                  "not set (run scripts/test.sh)")
+            sys.exit(SKIP)
+        ah.load_stubs()
+        from cerrojo.v1 import kms_pb2
+        cls.kms_pb2 = kms_pb2
+        cls.dsn = ah.Stack.create_database(cls.admin_dsn)
+        cls.database = cls.dsn.rsplit("dbname=", 1)[1]
+        cls.svc = h.Service("kms", certs=h.make_certs(), extra_env={
+            "CERROJO_LOG_LEVEL": "info",
+            "CERROJO_KMS_DATABASE_URL": cls.dsn + " user=cerrojo_kms",
+            "CERROJO_KMS_ROOT_KEY":
+                base64.b64encode(os.urandom(32)).decode(),
+            "CERROJO_KMS_VAR_DIR": os.path.join(h.work_dir(), "kms"),
+            "CERROJO_KMS_SETTLE": "0",
+            "CERROJO_KMS_METRICS_PORT": "0",
+            "CERROJO_KMS_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
+        }).start()
+        cls.chan = cls.svc.channel("auth")
+        cls.create = cls.chan.unary_unary(
+            "/cerrojo.v1.Kms/CreateUserKey",
+            request_serializer=cls.kms_pb2.CreateUserKeyRequest
+            .SerializeToString,
+            response_deserializer=cls.kms_pb2.CreateUserKeyResponse
+            .FromString)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.chan.close()
+        try:
+            cls.svc.stop()
+        finally:
+            psql(cls.admin_dsn,
+                 "DROP DATABASE IF EXISTS %s WITH (FORCE)" % cls.database)
+
+    def request(self, user_id):
+        return self.kms_pb2.CreateUserKeyRequest(user_id=user_id)
+
+    def wait_ready(self):
+        """Waits until CreateUserKey succeeds: kms creates its first keys
+        at its first start."""
+        deadline = time.monotonic() + READY_WAIT_S
+        while True:
+            try:
+                return self.create(self.request("warm-up"),
+                                   timeout=h.CALL_TIMEOUT_S)
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(POLL_S)
+
+    def lock_table(self):
+        """Starts psql with an exclusive lock on kms.data_key_versions, and
+        waits until psql has the lock."""
+        env = dict(os.environ, PGAPPNAME=LOCKER_NAME)
+        locker = subprocess.Popen(
+            ["psql", self.dsn, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE kms.data_key_versions IN ACCESS EXCLUSIVE "
+             "MODE; SELECT pg_sleep(%d); COMMIT;" % LOCK_SECONDS],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(locker.wait)
+        self.addCleanup(psql, self.admin_dsn,
+                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = '%s'" % LOCKER_NAME)
+        self.assertTrue(self.wait_for_backends(
+            "application_name = '%s' AND wait_event = 'PgSleep'"
+            % LOCKER_NAME), "psql did not take the lock")
+
+    def wait_for_backends(self, condition):
+        """Returns whether a backend of the test database matches
+        `condition` within BLOCK_WAIT_S."""
+        query = ("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                 "'%s' AND %s" % (self.database, condition))
+        deadline = time.monotonic() + BLOCK_WAIT_S
+        while time.monotonic() < deadline:
+            if int(psql(self.admin_dsn, query)) > 0:
+                return True
+            time.sleep(POLL_S)
+        return False
+
+    def test_shutdown_cancels_statement_waiting_on_lock(self):
+        self.wait_ready()
+        self.lock_table()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            call = pool.submit(self.create, self.request("blocked-user"),
+                               timeout=CALL_DEADLINE_S)
+            self.assertTrue(self.wait_for_backends(
+                "usename = 'cerrojo_kms' AND wait_event_type = 'Lock'"),
+                "CreateUserKey did not wait on the lock")
+            started = time.monotonic()
+            status = self.svc.stop()
+            stop_seconds = time.monotonic() - started
+            with self.assertRaises(grpc.RpcError) as caught:
+                call.result()
+
+        log = self.svc.log()[-6000:]
+        self.assertEqual(status, 0, log)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE,
+                         caught.exception.details())
+        done = log_entries(self.svc, "rpc.shutdown_done")
+        self.assertEqual(len(done), 1, log)
+        self.assertFalse(done[0]["graceful"])
+        # The grace is 1 s, so half the statement timeout leaves a wide
+        # margin on either side.
+        self.assertLess(done[0]["duration_ms"], STATEMENT_TIMEOUT_MS / 2, log)
+        self.assertLess(stop_seconds, STATEMENT_TIMEOUT_MS / 2000, log)
+        # The grace hook cancels first. kms cancels once more at every
+        # shutdown, for its background work.
+        cancelled = log_entries(self.svc, "db.pool_cancelled")
+        self.assertTrue(cancelled, log)
+        self.assertGreaterEqual(cancelled[0]["cancel_requests"], 1)
+        # The handler itself returned after its insert failed.
+        self.assertEqual(
+            len(log_entries(self.svc, "kms.note_data_key_failed")), 1, log)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
