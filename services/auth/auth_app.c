@@ -222,6 +222,8 @@ enum cj_status auth_app_open(struct auth_service *svc)
     svc->throttle.base_delay_ms = svc->cfg.login_base_delay_ms;
     svc->throttle.max_delay_ms = svc->cfg.login_max_delay_ms;
     svc->throttle.streak_ttl_ms = svc->cfg.login_streak_ttl_s * 1000;
+    svc->throttle.known_address_ttl_ms =
+        svc->cfg.login_known_address_ttl_s * 1000;
     if (rc == CJ_OK) {
         rc = open_password(svc);
     }

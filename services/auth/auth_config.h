@@ -78,6 +78,7 @@ struct auth_config {
     long long login_base_delay_ms;
     long long login_max_delay_ms;
     long long login_streak_ttl_s;
+    long long login_known_address_ttl_s;
     long long audit_retention_days;
     long long cache_watch_s;
     long long clock_max_offset_s;

@@ -362,7 +362,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
-    if (auth_throttle_reset(svc->redis, &st->throttle_keys) != CJ_OK) {
+    if (auth_throttle_reset(svc->redis, &svc->throttle, &st->throttle_keys) !=
+        CJ_OK) {
         cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
                CJ_F_STR("user_id", st->user.id));
     }

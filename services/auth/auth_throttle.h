@@ -27,6 +27,8 @@
 /* An account key, ":" and the address hash. */
 #define AUTH_THROTTLE_SOURCE_KEY_SIZE                                          \
     (AUTH_THROTTLE_KEY_SIZE + 1 + AUTH_THROTTLE_SOURCE_HEX)
+/* The known-address marker: the account key, ":k:" and the address hash. */
+#define AUTH_THROTTLE_KNOWN_KEY_SIZE (AUTH_THROTTLE_SOURCE_KEY_SIZE + 2)
 
 /* Defaults of the configuration settings below. */
 #define AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT         5
@@ -42,12 +44,18 @@ struct auth_throttle_policy {
     long long base_delay_ms; /* first delay; doubles per attempt after */
     long long max_delay_ms;  /* cap of the delay */
     long long streak_ttl_ms; /* idle time after which a streak resets */
+    /* How long an address the account logged in from stays known; 0 turns
+     * the exemption off. */
+    long long known_address_ttl_ms;
 };
 
-/* The two streaks one login attempt counts in. */
+/* The streaks one login attempt counts in, and its address's marker. */
 struct auth_throttle_keys {
     char source[AUTH_THROTTLE_SOURCE_KEY_SIZE]; /* account from one address */
     char account[AUTH_THROTTLE_KEY_SIZE];       /* the account */
+    char known[AUTH_THROTTLE_KNOWN_KEY_SIZE];   /* address marker */
+    bool has_address;  /* the caller named a client address */
+    bool source_known; /* set by the reservation */
 };
 
 /*
@@ -59,33 +67,35 @@ void auth_throttle_key(const char *user_id, const char *login_norm,
                        char out[AUTH_THROTTLE_KEY_SIZE]);
 
 /*
- * Builds both keys of an attempt. The per-address key appends a SHA-256
- * prefix of client_ip ("" when unknown, which then counts as one address),
- * so that no address is stored in clear.
+ * Builds the keys of an attempt. The per-address key and the marker append
+ * a SHA-256 prefix of client_ip ("" when unknown, which then counts as one
+ * address and is never marked known), so that no address is stored in
+ * clear.
  */
 void auth_throttle_keys(const char *user_id, const char *login_norm,
                         const char *client_ip, struct auth_throttle_keys *out);
 
 /*
- * Reserves one attempt in both streaks. *admitted is false when either
- * must wait, with *retry_after_s the whole seconds until the later of the
- * two allows a try (at least 1). Redis errors come back as
- * CJ_ERR_UNAVAILABLE: the caller fails the login rather than skip the
- * throttle.
+ * Reserves one attempt in both streaks, or only in the per-address one
+ * when the account logged in from that address before (keys->source_known
+ * is set then). *admitted is false when a streak must wait, with
+ * *retry_after_s the whole seconds until the later of them allows a try
+ * (at least 1). Redis errors come back as CJ_ERR_UNAVAILABLE: the caller
+ * fails the login rather than skip the throttle.
  */
-CJ_WARN_UNUSED enum cj_status
-auth_throttle_reserve(struct cj_redis_pool *redis,
-                      const struct auth_throttle_policy *policy,
-                      const struct auth_throttle_keys *keys, bool *admitted,
-                      long long *retry_after_s);
+CJ_WARN_UNUSED enum cj_status auth_throttle_reserve(
+    struct cj_redis_pool *redis, const struct auth_throttle_policy *policy,
+    struct auth_throttle_keys *keys, bool *admitted, long long *retry_after_s);
 
 /*
- * After a successful login: ends the per-address streak and takes the
- * attempt back out of the account's count, keeping other addresses'
- * failures and any wait they set.
+ * After a successful login: ends the per-address streak, marks the
+ * address as known for policy->known_address_ttl_ms, and takes the attempt
+ * back out of the account's count when it was counted there, keeping
+ * other addresses' failures and any wait they set.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_throttle_reset(struct cj_redis_pool *redis,
+                    const struct auth_throttle_policy *policy,
                     const struct auth_throttle_keys *keys);
 
 /*

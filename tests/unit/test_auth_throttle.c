@@ -80,6 +80,27 @@ static void test_keys_split_by_address(void **state)
     assert_null(strstr(first.source, "203.0.113.9"));
 }
 
+static void test_known_marker_per_address(void **state)
+{
+    static const char user[] = "11111111-1111-4111-8111-111111111111";
+    struct auth_throttle_keys first;
+    struct auth_throttle_keys second;
+    struct auth_throttle_keys none;
+
+    (void)state;
+    auth_throttle_keys(user, "alice", "203.0.113.9", &first);
+    auth_throttle_keys(user, "alice", "198.51.100.20", &second);
+    auth_throttle_keys(user, "alice", NULL, &none);
+    assert_string_not_equal(first.known, second.known);
+    assert_string_not_equal(first.known, first.source);
+    assert_int_equal(strncmp(first.known, first.account, strlen(first.account)),
+                     0);
+    assert_null(strstr(first.known, "203.0.113.9"));
+    assert_true(first.has_address);
+    assert_false(none.has_address);
+    assert_false(first.source_known);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +110,7 @@ int main(void)
         cmocka_unit_test(test_key_by_user_id),
         cmocka_unit_test(test_key_by_name_hides_name),
         cmocka_unit_test(test_keys_split_by_address),
+        cmocka_unit_test(test_known_marker_per_address),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -316,6 +316,31 @@ class Login(unittest.TestCase):
                              caller={"client-ip": "198.51.100.20"})
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
+    def test_known_address_passes_account_streak(self):
+        home = {"client-ip": "198.51.100.30"}
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertIsNone(err, err)
+        for i in range(ah.ACCOUNT_FREE_ATTEMPTS):
+            _, err = stack.login(self.name, "wrong-password-x",
+                                 caller={"client-ip": "203.0.113.%d" % i})
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "198.51.100.31"})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        # The address the owner logged in from before still gets in, and
+        # its logins give the guessers no attempts back.
+        for _ in range(2):
+            _, err = stack.login(self.name, self.password, caller=home)
+            self.assertIsNone(err, err)
+        _, err = stack.login(self.name, "wrong-password-x",
+                             caller={"client-ip": "203.0.113.250"})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        # A known address still has its own streak.
+        for _ in range(ah.FREE_ATTEMPTS):
+            stack.login(self.name, "wrong-password-x", caller=home)
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
     def test_owner_login_keeps_account_streak(self):
         # The owner's success must not wipe the failures of other
         # addresses, or a guesser could go on after each of its logins.
