@@ -17,6 +17,7 @@
 #include "auth_throttle.h"
 #include "config.h"
 #include "db.h"
+#include "db_clock.h"
 #include "jwk.h"
 #include "metrics.h"
 #include "password.h"
@@ -76,8 +77,8 @@ struct auth_service {
     /* The running gRPC server, for its health status; NULL in jobs. */
     struct cj_rpc_server *server;
     atomic_bool serving;
-    int64_t clock_warned_at_ms; /* watcher thread only */
-    bool pool_busy_logged;      /* watcher thread only */
+    int64_t clock_warned_at_ms;           /* watcher thread only */
+    struct cj_db_clock_check clock_check; /* watcher thread only */
     /* Background threads (revocation-cache watcher, cleanup). */
     atomic_bool stopping;
     pthread_mutex_t wait_lock;

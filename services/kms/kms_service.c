@@ -163,13 +163,12 @@ struct kms_keyring *kms_service_keys(struct kms_service *svc)
     return ring;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const struct cj_db_clock_events clock_events = {
+    .pool_busy = "kms.postgres_pool_busy",
+    .pool_free = "kms.postgres_pool_free",
+    .unreachable = "kms.postgres_unreachable",
+    .reachable = "kms.postgres_reachable",
+};
 
 static void set_health(struct kms_service *svc, bool serving)
 {
@@ -185,46 +184,19 @@ static void set_health(struct kms_service *svc, bool serving)
 
 void kms_service_check_clock(struct kms_service *svc)
 {
-    struct cj_db_conn *conn = NULL;
-    int64_t db_ms = 0;
-    enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
-    /* Timed from here, so that a wait for a connection is no offset. */
-    int64_t before = now_ms();
-    /* No pooled connection came free because handlers hold every one (a
-     * long lock, a burst). Postgres itself may be fine, so health stays as
-     * it is until a check gets a connection. */
-    bool pool_busy = st == CJ_ERR_TIMEOUT;
+    int64_t offset = 0;
+    enum cj_db_clock_result result =
+        cj_db_clock_read(&svc->clock_check, &clock_events, svc->pool, &offset);
 
-    if (pool_busy != svc->pool_busy_logged) {
-        svc->pool_busy_logged = pool_busy;
-        cj_log(pool_busy ? CJ_LOG_WARN : CJ_LOG_INFO,
-               pool_busy ? "kms.postgres_pool_busy" : "kms.postgres_pool_free",
-               NULL);
-    }
-    if (pool_busy)
+    /* A busy pool or a shutdown leaves the health as it is. */
+    if (result == CJ_DB_CLOCK_POOL_BUSY || result == CJ_DB_CLOCK_CANCELLED)
         return;
-    if (st == CJ_OK)
-        st = kms_store_clock_ms(conn, &db_ms);
-    cj_db_release(conn);
-    /* A shutdown cancelled the check, so Postgres itself is not at fault. */
-    if (st != CJ_OK && cj_db_pool_closing(svc->pool))
-        return;
-    int64_t after = now_ms();
-    cj_gauge_set(svc->metrics.postgres_up, st == CJ_OK ? 1 : 0);
-    if ((st != CJ_OK) != svc->postgres_failing) {
-        svc->postgres_failing = st != CJ_OK;
-        if (st != CJ_OK)
-            cj_log(CJ_LOG_ERROR, "kms.postgres_unreachable", NULL,
-                   CJ_F_STR("status", cj_status_name(st)));
-        else
-            cj_log(CJ_LOG_INFO, "kms.postgres_reachable", NULL);
-    }
-    if (st != CJ_OK) {
+    cj_gauge_set(svc->metrics.postgres_up,
+                 result == CJ_DB_CLOCK_MEASURED ? 1 : 0);
+    if (result != CJ_DB_CLOCK_MEASURED) {
         set_health(svc, false);
         return;
     }
-    /* The query ran somewhere between before and after. */
-    int64_t offset = db_ms - (before + after) / 2;
     int64_t magnitude = offset < 0 ? -offset : offset;
     cj_gauge_set(svc->metrics.clock_offset_seconds, (double)offset / 1000.0);
     if (magnitude > KMS_CLOCK_WARN_MS)

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "db_clock.h"
 #include "kms_config.h"
 #include "kms_keys.h"
 #include "kms_lifecycle.h"
@@ -47,10 +48,8 @@ struct kms_service {
     bool stopping;
     bool reloader_running;
     pthread_t reloader;
-    /* Outcome of the last clock check, so that only changes are logged;
-     * used by the thread that runs the checks only. */
-    bool postgres_failing;
-    bool pool_busy_logged;
+    /* Log state of the clock checks, which run on one thread at a time. */
+    struct cj_db_clock_check clock_check;
 };
 
 /*

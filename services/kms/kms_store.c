@@ -351,13 +351,6 @@ static enum cj_status exec_count(struct cj_db_conn *conn, const char *sql,
     return CJ_OK;
 }
 
-enum cj_status kms_store_clock_ms(struct cj_db_conn *conn, int64_t *now_ms)
-{
-    return query_int(
-        conn, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-        NULL, 0, now_ms);
-}
-
 enum cj_status kms_store_now(struct cj_db_conn *conn, int64_t *now)
 {
     return query_int(conn, "SELECT extract(epoch FROM now())::bigint", NULL, 0,

@@ -104,10 +104,6 @@ void kms_key_rows_free(struct kms_key_rows *rows);
 /* Takes the transaction-level lock on the key set (inside a transaction). */
 CJ_WARN_UNUSED enum cj_status kms_store_lock_keys(struct cj_db_conn *conn);
 
-/* The database's clock_timestamp(), Unix milliseconds. */
-CJ_WARN_UNUSED enum cj_status kms_store_clock_ms(struct cj_db_conn *conn,
-                                                 int64_t *now_ms);
-
 /* The database clock, Unix seconds. */
 CJ_WARN_UNUSED enum cj_status kms_store_now(struct cj_db_conn *conn,
                                             int64_t *now);
