@@ -103,7 +103,7 @@ static enum cj_status open_stores(struct auth_service *svc)
         .password = svc->cfg.redis_password,
         .pool_size = (unsigned)svc->cfg.redis_pool_size,
         .connect_timeout_ms = CJ_REDIS_DEFAULT_CONNECT_TIMEOUT_MS,
-        .command_timeout_ms = CJ_REDIS_DEFAULT_COMMAND_TIMEOUT_MS,
+        .command_timeout_ms = svc->cfg.redis_command_timeout_ms,
         .acquire_timeout_ms = CJ_REDIS_DEFAULT_ACQUIRE_TIMEOUT_MS,
     };
     enum cj_status rc = cj_db_pool_new(&db, &svc->db);

@@ -57,6 +57,7 @@ struct auth_config {
     long long redis_port;
     char *redis_password;
     long long redis_pool_size;
+    long long redis_command_timeout_ms;
     char *kms_target;
     char *session_target;
     char *tls_server_name;

@@ -73,6 +73,16 @@ static void stop_threads(struct auth_service *svc, pthread_t *threads,
     }
 }
 
+/* Ends the handlers still waiting on Postgres or on Redis (the login
+ * throttle) when the shutdown grace runs out; gRPC cannot cancel those. */
+static void stop_store_waits(void *arg)
+{
+    struct auth_service *svc = arg;
+
+    cj_db_pool_cancel(svc->db);
+    cj_redis_pool_close(svc->redis);
+}
+
 /* Serves until a signal; background threads run alongside. */
 static int serve(struct auth_service *svc, const sigset_t *signals)
 {
@@ -87,10 +97,8 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
 
     auth_rpc_service_init(svc, &service);
     cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
-    /* Handlers past the grace may wait on Postgres, which gRPC cannot
-     * cancel. */
-    options.on_grace_expired = cj_db_pool_cancel_hook;
-    options.on_grace_expired_arg = svc->db;
+    options.on_grace_expired = stop_store_waits;
+    options.on_grace_expired_arg = svc;
     if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
         cj_rpc_server_start(server) != CJ_OK) {
         fprintf(stderr,

@@ -1,8 +1,9 @@
 """Auth while Postgres is slow or kms or session is stopped. Handlers that
 hold every pooled connection (here, one waiting on a table lock) do not
 turn auth not-serving, because Postgres itself is still reachable. A
-shutdown cancels the statements of handlers that outlive the grace period
-instead of waiting for them. A call that fails because kms or session is
+shutdown cancels the statements of handlers that outlive the grace period,
+and ends their waits on the login throttle's Redis, instead of waiting for
+them. A call that fails because kms or session is
 stopped names that service in its message."""
 
 import concurrent.futures
@@ -29,6 +30,9 @@ LOG_WAIT_SECONDS = 5
 # timeout that would otherwise end the blocked handler.
 GRACE_SECONDS = 1
 STATEMENT_TIMEOUT_MS = 5000
+# auth's Redis command timeout in the throttle shutdown test, long so that
+# a shutdown that waits for it is easy to tell from one that does not.
+REDIS_COMMAND_TIMEOUT_MS = 12000
 # auth's deadline for one call to kms or session, short so that a call to
 # a stopped service ends soon whether it is refused or times out.
 RPC_TIMEOUT_MS = 1000
@@ -143,6 +147,49 @@ class ShutdownCancelsStatements(unittest.TestCase):
         # Without the cancel, the handler would end at its statement
         # timeout and the shutdown with it.
         self.assertLess(done["duration_ms"], STATEMENT_TIMEOUT_MS)
+
+
+class ShutdownClosesThrottleRedis(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.own_redis = ah.h.OwnRedis("auth-throttle-redis").start()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
+            "CERROJO_AUTH_REDIS_PORT": str(cls.own_redis.port),
+            "CERROJO_AUTH_REDIS_COMMAND_TIMEOUT_MS":
+                str(REDIS_COMMAND_TIMEOUT_MS),
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stack.stop()
+        finally:
+            cls.own_redis.stop()
+
+    def test_shutdown_ends_login_waiting_on_redis(self):
+        s = self.stack
+        _, err, name, password = s.register()
+        self.assertIsNone(err)
+        self.own_redis.pause()
+        self.addCleanup(self.own_redis.resume)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            login = pool.submit(s.login, name, password)
+            # The login now waits on the throttle's Redis command.
+            time.sleep(0.5)
+            self.assertFalse(login.done())
+            self.assertEqual(s.auth.stop(), 0)
+            _, err = login.result()
+        self.assertIsNotNone(err)
+        log = s.auth.log()[-3000:]
+        self.assertIsNotNone(log_entry(s.auth, "redis.pool_closed"), log)
+        done = log_entry(s.auth, "rpc.shutdown_done")
+        self.assertIsNotNone(done, log)
+        self.assertFalse(done["graceful"])
+        # Without the close, the handler would end at its command timeout
+        # and the shutdown with it.
+        self.assertLess(done["duration_ms"], REDIS_COMMAND_TIMEOUT_MS / 2)
 
 
 class BackendStopped(unittest.TestCase):

@@ -109,6 +109,39 @@ def read(path):
         return f.read()
 
 
+class OwnRedis:
+    """A Redis of one test's own, started by scripts/redis.sh on a free
+    port, that the test may pause with SIGSTOP without touching the Redis
+    other tests share."""
+
+    def __init__(self, name):
+        self.dir = os.path.join(work_dir(), name)
+        self.port = free_port()
+        self.pid = None
+
+    def _script(self, action):
+        subprocess.run([os.path.join(SOURCE_DIR, "scripts", "redis.sh"),
+                        action, self.dir, str(self.port)],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def start(self):
+        self._script("start")
+        with open(os.path.join(self.dir, "redis.pid")) as f:
+            self.pid = int(f.read().strip())
+        return self
+
+    def pause(self):
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self):
+        # SIGCONT first, because a stopped Redis cannot handle SIGTERM.
+        self.resume()
+        self._script("stop")
+
+
 def channel(port, certs=None, identity=None, ca="ca"):
     """Opens a channel to 127.0.0.1:port: plaintext without `certs`, else
     TLS trusting `ca` and presenting `identity`'s certificate (none when

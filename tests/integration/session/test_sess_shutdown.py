@@ -12,8 +12,6 @@ import concurrent.futures
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
 import unittest
@@ -50,14 +48,10 @@ class ShutdownWithRedisStopped(unittest.TestCase):
     def setUpClass(cls):
         h.load_stubs()
         cls.certs = h.make_certs()
-        cls.redis_dir = os.path.join(h.work_dir(), "redis-shutdown")
-        cls.redis_port = h.free_port()
-        cls.redis("start")
-        with open(os.path.join(cls.redis_dir, "redis.pid")) as f:
-            cls.redis_pid = int(f.read().strip())
+        cls.own_redis = h.OwnRedis("redis-shutdown").start()
         cls.svc = h.Service("session", certs=cls.certs, extra_env={
             "CERROJO_REDIS_HOST": "127.0.0.1",
-            "CERROJO_REDIS_PORT": str(cls.redis_port),
+            "CERROJO_REDIS_PORT": str(cls.own_redis.port),
             "CERROJO_SESSION_KEY":
                 base64.b64encode(secrets.token_bytes(32)).decode(),
             "CERROJO_SESSION_METRICS_PORT": "0",
@@ -73,15 +67,7 @@ class ShutdownWithRedisStopped(unittest.TestCase):
         try:
             cls.svc.stop()
         finally:
-            # SIGCONT first, because a stopped Redis cannot handle SIGTERM.
-            os.kill(cls.redis_pid, signal.SIGCONT)
-            cls.redis("stop")
-
-    @classmethod
-    def redis(cls, action):
-        subprocess.run([os.path.join(h.SOURCE_DIR, "scripts", "redis.sh"),
-                        action, cls.redis_dir, str(cls.redis_port)],
-                       check=True, stdout=subprocess.DEVNULL)
+            cls.own_redis.stop()
 
     def wait_serving(self):
         serving = h.health_modules()[0].HealthCheckResponse.SERVING
@@ -105,8 +91,8 @@ class ShutdownWithRedisStopped(unittest.TestCase):
         request = req_cls(client_secret=secrets.token_bytes(32))
         create(request, timeout=h.CALL_TIMEOUT_S)
 
-        os.kill(self.redis_pid, signal.SIGSTOP)
-        self.addCleanup(os.kill, self.redis_pid, signal.SIGCONT)
+        self.own_redis.pause()
+        self.addCleanup(self.own_redis.resume)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             call = pool.submit(create, request, timeout=CALL_DEADLINE_S)
             time.sleep(BLOCK_WAIT_S)
