@@ -280,8 +280,9 @@ static enum cj_status delete_user_sessions(struct cj_rpc_call *call,
 
 #define MSG_EXPIRES_AT                                                         \
     "expires_at is invalid: expected Unix seconds from 1 to 253402300799"
-#define MSG_REVOKED_AT                                                         \
-    "revoked_at is invalid: expected Unix seconds above 0 and at most 300 s "  \
+/* A printf format that takes SESS_REVOKED_AT_AHEAD_MAX_S. */
+#define MSG_REVOKED_AT_FORMAT                                                  \
+    "revoked_at is invalid: expected Unix seconds above 0 and at most %d s "   \
     "ahead of the session service's clock"
 
 static bool expires_at_valid(int64_t expires_at)
@@ -336,7 +337,9 @@ static enum cj_status revoke_user(struct cj_rpc_call *call,
         return invalid(call, MSG_USER_ID);
     }
     if (!revoked_at_valid(req->revoked_at)) {
-        return invalid(call, MSG_REVOKED_AT);
+        cj_rpc_call_set_error(call, MSG_REVOKED_AT_FORMAT,
+                              SESS_REVOKED_AT_AHEAD_MAX_S);
+        return CJ_ERR_INVALID;
     }
     st = sess_revoke_user(state, req->user_id, req->revoked_at);
     if (st != CJ_OK) {

@@ -39,6 +39,9 @@ EPOCH_SECONDS = 2
 CONCURRENT_CREATES = 500
 CREATE_WORKERS = 16
 HEALTH_WAIT_S = 10
+# How far ahead of session's clock a user revocation time may lie, in
+# seconds (SESS_REVOKED_AT_AHEAD_MAX_S in sess_rpc.c).
+REVOKED_AT_AHEAD_MAX_S = 300
 
 # The stateful key schedule (HKDF-SHA256 labels of the crypto library).
 FIRST_LABEL = b"cerrojo epoch key v1"
@@ -307,6 +310,8 @@ class SessionRpc(unittest.TestCase):
                                       revoked_at=revoked_at)
             self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
             self.assertIn("revoked_at", details)
+            self.assertIn("at most %d s ahead" % REVOKED_AT_AHEAD_MAX_S,
+                          details)
         # A few seconds of skew between auth and session is accepted.
         self.rpc("auth", "RevokeUser", user_id=user, revoked_at=now + 5)
 
