@@ -16,14 +16,6 @@
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
 
-/*
- * The server compares the user's revocation time with a token's iat, which
- * has one-second resolution, so a token from the same second is revoked.
- */
-#define LOGOUT_ALL_NOTE                                                        \
-    "Wait one second before the next login, because tokens issued in\n"        \
-    "the same second as logout --all are revoked too."
-
 /* Exit statuses: 0 success, 1 the request failed, 2 bad usage. */
 enum cli_exit {
     CLI_EXIT_OK = 0,
@@ -522,12 +514,11 @@ static int cmd_logout(struct cli *cli, int argc, char **argv)
 {
     struct cjc_error err = {0};
     bool all = false;
-    int status;
 
     if (wants_help(argc, argv)) {
         puts("usage: cerrojo logout [--all]\n\nRevokes this device's "
              "refresh family, session and access token;\n--all revokes "
-             "every device of the user.\n" LOGOUT_ALL_NOTE);
+             "every device of the user.");
         return CLI_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
@@ -537,13 +528,7 @@ static int cmd_logout(struct cli *cli, int argc, char **argv)
     }
     if (cjc_logout(cli->client, all, &err) != CJ_OK)
         return fail(&err);
-    if (!all)
-        return print_result(cli, "logout", NULL);
-    status = print_result(cli, "logout --all", NULL);
-    /* --json keeps stdout to the one JSON object that scripts parse. */
-    if (!cli->json)
-        puts(LOGOUT_ALL_NOTE);
-    return status;
+    return print_result(cli, all ? "logout --all" : "logout", NULL);
 }
 
 struct command {

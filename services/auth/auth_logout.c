@@ -8,9 +8,11 @@
  * session's cache and sessions are updated. Every step is idempotent, so
  * a second logout, or a retry after a failed cache update, is harmless.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -24,6 +26,10 @@
 /* Families locked by one logout of all devices, at most; more are revoked
  * by the same UPDATE, just without waiting for their rotations. */
 #define LOGOUT_ALL_MAX_LOCKED_FAMILIES 256
+
+/* Margin past the second boundary that a logout of all devices waits for,
+ * for kms's clock (kms sets iat) running a little behind auth's. */
+#define LOGOUT_ALL_CLOCK_MARGIN_MS 50
 
 struct logout_state {
     const char *user_id;
@@ -213,6 +219,28 @@ static enum cj_status update_session_service(struct auth_service *svc,
     return rc;
 }
 
+/*
+ * Waits until the second of a user's revocation has passed. A token counts
+ * as revoked when its iat, in whole seconds, is at or before that second,
+ * so a login that started after an immediate reply could get tokens that
+ * are already revoked. Waiting at most a second here spares the client
+ * from knowing that.
+ */
+static void wait_past_revocation_second(int64_t revoked_ms)
+{
+    int64_t until = (revoked_ms / 1000 + 1) * 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS;
+    int64_t left = until - auth_now_ms();
+    struct timespec ts;
+
+    if (left <= 0) {
+        return;
+    }
+    ts.tv_sec = (time_t)(left / 1000);
+    ts.tv_nsec = (long)(left % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
                            const Cerrojo__V1__LogoutRequest *req,
                            Cerrojo__V1__LogoutResponse **out)
@@ -247,6 +275,9 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     }
     if (rc != CJ_OK) {
         goto out;
+    }
+    if (req->all) {
+        wait_past_revocation_second(st.now_ms);
     }
     *out = malloc(sizeof(**out));
     if (*out == NULL) {

@@ -661,6 +661,19 @@ class Logout(unittest.TestCase):
             _, err = stack.refresh(tokens.refresh_token)
             self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
 
+    def test_login_right_after_logout_all_is_valid(self):
+        tokens, err, name, password = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
+                            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        again, err = stack.login(name, password)
+        self.assertIsNone(err, err)
+        info, _ = stack.introspect(again.access_token)
+        self.assertTrue(info.active)
+        _, err = stack.refresh(again.refresh_token)
+        self.assertIsNone(err, err)
+
     def test_stateful_logout_without_token_ends_family(self):
         tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
         self.assertIsNone(err)
