@@ -450,6 +450,12 @@ static enum cj_status result_status(struct cj_db_conn *c, PGresult *res)
         return CJ_ERR_UNAVAILABLE;
     }
     set_conn_error(c, sqlstate, primary);
+    /* A statement that the shutdown cancelled did not time out: the service
+     * is going away, which callers report as unavailable. */
+    if (sqlstate != NULL && strcmp(sqlstate, "57014") == 0 &&
+        cj_db_pool_closing(c->pool)) {
+        return CJ_ERR_UNAVAILABLE;
+    }
     return cj_db_status_from_sqlstate(sqlstate);
 }
 

@@ -267,6 +267,13 @@ class Stack:
         return self.call("Login", self.auth_pb2.LoginRequest(
             login=login, password=password, client_secret=secret), caller)
 
+    def login_or_raise(self, login, password):
+        """Logs in; returns the reply or raises the call's grpc.RpcError."""
+        reply, err = self.login(login, password)
+        if err is not None:
+            raise err
+        return reply
+
     def refresh(self, token, timeout_s=CALL_TIMEOUT_S):
         return self.call("Refresh",
                          self.auth_pb2.RefreshRequest(refresh_token=token),

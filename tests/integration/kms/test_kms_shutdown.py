@@ -11,7 +11,6 @@ reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
 
 import base64
 import concurrent.futures
-import json
 import os
 import subprocess
 import sys
@@ -52,13 +51,6 @@ def psql(dsn, query, env=None):
     return subprocess.run(["psql", dsn, "-Atq", "-v", "ON_ERROR_STOP=1",
                            "-c", query], check=True, capture_output=True,
                           text=True, env=env).stdout.strip()
-
-
-def log_entries(svc, event):
-    """Returns the log entries of `event` in svc's log."""
-    marker = '"event":"%s"' % event
-    return [json.loads(line) for line in svc.log().splitlines()
-            if marker in line]
 
 
 class ShutdownCancelsStatements(unittest.TestCase):
@@ -156,31 +148,18 @@ class ShutdownCancelsStatements(unittest.TestCase):
             self.assertTrue(self.wait_for_backends(
                 "usename = 'cerrojo_kms' AND wait_event_type = 'Lock'"),
                 "CreateUserKey did not wait on the lock")
-            started = time.monotonic()
-            status = self.svc.stop()
-            stop_seconds = time.monotonic() - started
-            with self.assertRaises(grpc.RpcError) as caught:
-                call.result()
-
-        log = self.svc.log()[-6000:]
-        self.assertEqual(status, 0, log)
-        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE,
-                         caught.exception.details())
-        done = log_entries(self.svc, "rpc.shutdown_done")
-        self.assertEqual(len(done), 1, log)
-        self.assertFalse(done[0]["graceful"])
-        # The grace is 1 s, so half the statement timeout leaves a wide
-        # margin on either side.
-        self.assertLess(done[0]["duration_ms"], STATEMENT_TIMEOUT_MS / 2, log)
-        self.assertLess(stop_seconds, STATEMENT_TIMEOUT_MS / 2000, log)
+            # The grace is 1 s, so half the statement timeout leaves a wide
+            # margin on either side.
+            log = h.stop_with_blocked_call(self, self.svc, call,
+                                           STATEMENT_TIMEOUT_MS / 2)
         # The grace hook cancels first. kms cancels once more at every
         # shutdown, for its background work.
-        cancelled = log_entries(self.svc, "db.pool_cancelled")
+        cancelled = h.log_entries(self.svc, "db.pool_cancelled")
         self.assertTrue(cancelled, log)
         self.assertGreaterEqual(cancelled[0]["cancel_requests"], 1)
         # The handler itself returned after its insert failed.
         self.assertEqual(
-            len(log_entries(self.svc, "kms.note_data_key_failed")), 1, log)
+            len(h.log_entries(self.svc, "kms.note_data_key_failed")), 1, log)
 
 
 if __name__ == "__main__":

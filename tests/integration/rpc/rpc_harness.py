@@ -7,6 +7,7 @@ CJ_BIN_DIR (build/bin) and CJ_SOURCE_DIR (the repository) from the
 environment; ctest sets both.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -107,6 +108,36 @@ def free_port():
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def log_entries(svc, event):
+    """Returns the JSON log entries of `event` in svc's log."""
+    marker = '"event":"%s"' % event
+    return [json.loads(line) for line in svc.log().splitlines()
+            if marker in line]
+
+
+def stop_with_blocked_call(test, svc, call, bound_ms):
+    """Stops svc while `call` (a future) waits in one of its handlers, and
+    checks that svc exits 0 within bound_ms, past its grace, and that the
+    call ends with UNAVAILABLE. Returns the tail of svc's log."""
+    started = time.monotonic()
+    status = svc.stop()
+    stop_seconds = time.monotonic() - started
+    with test.assertRaises(grpc.RpcError) as caught:
+        call.result()
+    log = svc.log()[-6000:]
+    test.assertEqual(status, 0, log)
+    # gRPC cancels the calls left after the grace with UNAVAILABLE, so the
+    # client sees that code whichever reply goes out first.
+    test.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE,
+                     caught.exception.details())
+    done = log_entries(svc, "rpc.shutdown_done")
+    test.assertEqual(len(done), 1, log)
+    test.assertFalse(done[0]["graceful"])
+    test.assertLess(done[0]["duration_ms"], bound_ms, log)
+    test.assertLess(stop_seconds, bound_ms / 1000, log)
+    return log
 
 
 class OwnRedis:

@@ -9,7 +9,6 @@ Run with /usr/bin/python3 (python3-grpcio).
 
 import base64
 import concurrent.futures
-import json
 import os
 import secrets
 import sys
@@ -33,13 +32,6 @@ HEALTH_WAIT_S = 20
 # The call's own deadline, past the command timeout, so that only the
 # server can end it early.
 CALL_DEADLINE_S = 60
-
-
-def log_entries(svc, event):
-    """Returns the log entries of `event` in svc's log."""
-    marker = '"event":"%s"' % event
-    return [json.loads(line) for line in svc.log().splitlines()
-            if marker in line]
 
 
 class ShutdownWithRedisStopped(unittest.TestCase):
@@ -98,33 +90,19 @@ class ShutdownWithRedisStopped(unittest.TestCase):
             time.sleep(BLOCK_WAIT_S)
             self.assertFalse(call.done(), "CreateSession did not wait on "
                              "the stopped Redis")
-            started = time.monotonic()
-            status = self.svc.stop()
-            stop_seconds = time.monotonic() - started
-            with self.assertRaises(grpc.RpcError) as caught:
-                call.result()
-
-        log = self.svc.log()[-6000:]
-        self.assertEqual(status, 0, log)
-        # gRPC cancels the calls left after the grace with UNAVAILABLE, so
-        # the client sees that code whichever reply goes out first.
-        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE,
-                         caught.exception.details())
-        done = log_entries(self.svc, "rpc.shutdown_done")
-        self.assertEqual(len(done), 1, log)
-        self.assertFalse(done[0]["graceful"])
-        # Without the pool close, the handler and the shutdown would wait
-        # for the command timeout.
-        self.assertLess(done[0]["duration_ms"], COMMAND_TIMEOUT_MS / 2, log)
-        self.assertLess(stop_seconds, COMMAND_TIMEOUT_MS / 2000, log)
-        self.assertEqual(len(log_entries(self.svc, "redis.pool_closed")), 1,
+            # Without the pool close, the handler and the shutdown would
+            # wait for the command timeout.
+            log = h.stop_with_blocked_call(self, self.svc, call,
+                                           COMMAND_TIMEOUT_MS / 2)
+        self.assertEqual(len(h.log_entries(self.svc, "redis.pool_closed")), 1,
                          log)
         # The first failed command is logged: the handler's, or the
         # worker's when it also waited on Redis.
-        failures = log_entries(self.svc, "session.redis_unavailable")
+        failures = h.log_entries(self.svc, "session.redis_unavailable")
         self.assertTrue(failures, log)
         self.assertIn("closed for shutdown", failures[0]["error"])
         self.assertNotIn("command timed out", log)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
