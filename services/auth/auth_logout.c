@@ -21,6 +21,7 @@
 #include "auth_ids.h"
 #include "auth_remote.h"
 #include "auth_store.h"
+#include "deadline.h"
 #include "log.h"
 
 /* Families locked by one logout of all devices, at most; more are revoked
@@ -30,6 +31,9 @@
 /* Margin past the second boundary that a logout of all devices waits for,
  * for kms's clock (kms sets iat) running a little behind auth's. */
 #define LOGOUT_ALL_CLOCK_MARGIN_MS 50
+/* Time kept for the reply of a logout of all devices before the caller's
+ * deadline. */
+#define LOGOUT_ALL_REPLY_MARGIN_MS 100
 
 struct logout_state {
     const char *user_id;
@@ -224,14 +228,24 @@ static enum cj_status update_session_service(struct auth_service *svc,
  * as revoked when its iat, in whole seconds, is at or before that second,
  * so a login that started after an immediate reply could get tokens that
  * are already revoked. Waiting at most a second here spares the client
- * from knowing that.
+ * from knowing that. The wait ends early enough for the reply to reach a
+ * caller whose deadline is closer.
  */
-static void wait_past_revocation_second(int64_t revoked_ms)
+static void wait_past_revocation_second(const struct auth_call *call,
+                                        int64_t revoked_ms)
 {
     int64_t until = (revoked_ms / 1000 + 1) * 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS;
     int64_t left = until - auth_now_ms();
     struct timespec ts;
 
+    if (call->deadline_ms != 0) {
+        int64_t before_deadline =
+            call->deadline_ms - cj_monotonic_ms() - LOGOUT_ALL_REPLY_MARGIN_MS;
+
+        if (before_deadline < left) {
+            left = before_deadline;
+        }
+    }
     if (left <= 0) {
         return;
     }
@@ -277,7 +291,7 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
     if (req->all) {
-        wait_past_revocation_second(st.now_ms);
+        wait_past_revocation_second(call, st.now_ms);
     }
     *out = malloc(sizeof(**out));
     if (*out == NULL) {
