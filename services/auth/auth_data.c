@@ -155,7 +155,7 @@ static enum cj_status read_fields(
     }
     rc = auth_kms_decrypt_key(svc, call->request_id, user->id,
                               user->wrapped_key, user->wrapped_key_len, key);
-    auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+    rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
     for (size_t i = 0; rc == CJ_OK && i < count; i++) {
         size_t len = sealed[i].ciphertext_len - CJ_AEAD_TAG_LEN;
 
@@ -345,7 +345,7 @@ write_fields(struct auth_service *svc, struct auth_call *call,
         rc =
             auth_kms_decrypt_key(svc, call->request_id, user->id,
                                  user->wrapped_key, user->wrapped_key_len, key);
-        auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+        rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
     }
     if (rc == CJ_OK) {
         rc = cj_db_begin(conn);

@@ -29,7 +29,8 @@
 #define LOGOUT_ALL_MAX_LOCKED_FAMILIES 256
 
 /* Margin past the second boundary that a logout of all devices waits for,
- * for kms's clock (kms sets iat) running a little behind auth's. */
+ * for another auth replica's clock (auth sets iat) running a little
+ * behind this one's. */
 #define LOGOUT_ALL_CLOCK_MARGIN_MS 50
 /* Time kept for the reply of a logout of all devices before the caller's
  * deadline. */
@@ -203,7 +204,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
             rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
                                           st->now_ms / 1000);
         }
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+        rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         return rc;
     }
     if (st->session_id[0] != '\0') {
@@ -219,7 +220,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
                                        st->family_access[i].token_id,
                                        st->family_access[i].expires_at);
     }
-    auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+    rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
     return rc;
 }
 
@@ -238,6 +239,10 @@ static void wait_past_revocation_second(const struct auth_call *call,
     int64_t left = until - auth_now_ms();
     struct timespec ts;
 
+    /* A wall clock stepped back must not stretch the wait. */
+    if (left > 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS) {
+        left = 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS;
+    }
     if (call->deadline_ms != 0) {
         int64_t before_deadline =
             call->deadline_ms - cj_monotonic_ms() - LOGOUT_ALL_REPLY_MARGIN_MS;

@@ -59,6 +59,21 @@ static enum cj_status find_presented(struct auth_service *svc,
     return rc;
 }
 
+/* Returns whether the presented token may rotate: unused, or used within
+ * the grace period for a retry. */
+static bool may_rotate(const struct auth_service *svc,
+                       const struct auth_refresh_row *token)
+{
+    if (token->revoked_at_ms != 0) {
+        return false;
+    }
+    if (token->used_at_ms == 0) {
+        return true;
+    }
+    return svc->cfg.refresh_grace_s > 0 &&
+           auth_now_ms() - token->used_at_ms <= svc->cfg.refresh_grace_s * 1000;
+}
+
 /*
  * Checks that a stateful family's session still exists, because the
  * family lives only as long as its session, whichever channel the refresh
@@ -81,6 +96,12 @@ static enum cj_status session_alive(struct auth_service *svc,
         strcmp(call->caller->session_id, token->session_id) == 0) {
         return CJ_OK;
     }
+    /* A token that cannot rotate goes on to the transaction, which treats
+     * it as reuse: the family is revoked and the reuse audited even when
+     * its session is gone. */
+    if (!may_rotate(svc, token)) {
+        return CJ_OK;
+    }
     rc = auth_session_bind(svc, call->request_id, token->session_id,
                            token->user_id, NULL);
     if (rc == CJ_ERR_NOT_FOUND || rc == CJ_ERR_PRECONDITION) {
@@ -91,11 +112,7 @@ static enum cj_status session_alive(struct auth_service *svc,
                                                          : "session_rebound"));
         return CJ_ERR_UNAUTHENTICATED;
     }
-    if (rc != CJ_OK) {
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
-        return CJ_ERR_UNAVAILABLE;
-    }
-    return CJ_OK;
+    return auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
 }
 
 /*

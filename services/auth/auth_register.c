@@ -203,7 +203,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
                                   reg->wrapped_key, sizeof(reg->wrapped_key),
                                   &reg->wrapped_len, &reg->kek_version);
     if (rc != CJ_OK) {
-        auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+        rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
         goto out;
     }
     rc = auth_session_open_for(svc, call, &req->client_secret, reg->user_id,

@@ -55,24 +55,32 @@ static enum cj_status call_logged(struct auth_service *svc,
     return rc;
 }
 
-void auth_remote_call_error(struct auth_call *call,
-                            enum auth_remote_service service, enum cj_status rc)
+enum cj_status auth_remote_call_error(struct auth_call *call,
+                                      enum auth_remote_service service,
+                                      enum cj_status rc)
 {
     const char *service_name = service == AUTH_REMOTE_KMS
                                    ? "the key service (kms)"
                                    : "the session service";
 
-    if (rc == CJ_OK || call->error[0] != '\0') {
-        return;
+    if (rc == CJ_OK) {
+        return CJ_OK;
     }
-    if (rc == CJ_ERR_UNAVAILABLE) {
-        auth_call_error(call, "%s is unavailable; retry later", service_name);
-    } else if (rc == CJ_ERR_TIMEOUT) {
-        auth_call_error(call, "%s timed out; retry later", service_name);
-    } else {
-        auth_call_error(call, "the call to %s failed: %s", service_name,
-                        cj_status_name(rc));
+    if (call->error[0] == '\0') {
+        if (rc == CJ_ERR_UNAVAILABLE) {
+            auth_call_error(call, "%s is unavailable; retry later",
+                            service_name);
+        } else if (rc == CJ_ERR_TIMEOUT) {
+            auth_call_error(call, "%s timed out; retry later", service_name);
+        } else {
+            auth_call_error(call, "the call to %s failed: %s", service_name,
+                            cj_status_name(rc));
+        }
     }
+    /* Another status from a backend is this service's fault, not the
+     * client's: its own code (a 400, say) would mislead the client. */
+    return rc == CJ_ERR_UNAVAILABLE || rc == CJ_ERR_TIMEOUT ? rc
+                                                            : CJ_ERR_INTERNAL;
 }
 
 static enum cj_status

@@ -27,12 +27,14 @@ enum auth_remote_service {
 
 /*
  * Sets the call's message, unless one is set, to name the service whose
- * call failed with rc and how it failed. The message contains the service
- * and the status only, never a request field.
+ * call failed with rc and how it failed, and returns the status to answer
+ * with: rc for unavailable and timed out, CJ_ERR_INTERNAL for any other
+ * failure, CJ_OK for CJ_OK. The message contains the service and the
+ * status only, never a request field.
  */
-void auth_remote_call_error(struct auth_call *call,
-                            enum auth_remote_service service,
-                            enum cj_status rc);
+enum cj_status auth_remote_call_error(struct auth_call *call,
+                                      enum auth_remote_service service,
+                                      enum cj_status rc);
 
 /* kms CreateUserKey: the wrapped key only; the plaintext key is wiped. */
 CJ_WARN_UNUSED enum cj_status

@@ -32,27 +32,33 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
             snprintf(session_id, session_id_size, "%s",
                      call->caller->session_id);
         }
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
-        return rc;
+        /* The client's own session belongs to someone else: no retry
+         * helps, a new handshake does. */
+        if (rc == CJ_ERR_PRECONDITION) {
+            auth_call_error(call, "the session is bound to another user; "
+                                  "open a new session");
+            return CJ_ERR_EXISTS;
+        }
+        return auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
     }
 
     rc = auth_session_create(svc, call->request_id, client_secret->data,
                              client_secret->len, &opened);
     if (rc != CJ_OK) {
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+        rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         return rc;
     }
     if (opened->session_id == NULL ||
         strlen(opened->session_id) >= session_id_size) {
         cj_rpc_message_free(&opened->base);
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, CJ_ERR_INTERNAL);
-        return CJ_ERR_INTERNAL;
+        return auth_remote_call_error(call, AUTH_REMOTE_SESSION,
+                                      CJ_ERR_INTERNAL);
     }
     snprintf(session_id, session_id_size, "%s", opened->session_id);
     *created = true;
     rc = auth_session_bind(svc, call->request_id, session_id, user_id, &bound);
     if (rc != CJ_OK) {
-        auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+        rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         cj_rpc_message_free(&opened->base);
         auth_session_discard(svc, call, session_id);
         session_id[0] = '\0';

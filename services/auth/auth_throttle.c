@@ -11,27 +11,32 @@
  * KEYS[1] the per-address key, KEYS[2] the account key, KEYS[3] the
  * marker of an address the account logged in from. ARGV: free attempts
  * per address, free attempts per account, base delay ms, max delay ms,
- * streak TTL ms. An address with a marker counts only in its own streak,
- * so that guesses from many other addresses cannot keep the owner out.
+ * streak TTL ms, whether markers count (1 or 0), and the account count
+ * from which a marked address waits on the account too. Every attempt
+ * counts in both streaks. A marked address skips the account's wait
+ * below that count, so that guesses from many other addresses cannot keep
+ * the owner out. A guesser who shares the owner's address still adds to
+ * the account's count and meets its wait at the higher bound.
  * Uses the Redis clock, so that replicas of auth with skewed clocks agree.
- * Returns {1, 0, known} when admitted, {0, wait_ms, known} when a streak
- * must wait. Hash fields: n, attempts in the streak; next, earliest next
- * attempt (ms).
+ * Returns {1, 0} when admitted, {0, wait_ms} when a streak must wait.
+ * Hash fields: n, attempts in the streak; next, earliest next attempt
+ * (ms).
  */
 static const char reserve_source[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local known = redis.call('EXISTS', KEYS[3])\n"
-    "local streaks = 2 - known\n"
+    "local known = ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1\n"
     "local n = {}\n"
     "local wait = 0\n"
-    "for i = 1, streaks do\n"
+    "for i = 1, 2 do\n"
     "  local v = redis.call('HMGET', KEYS[i], 'n', 'next')\n"
     "  n[i] = tonumber(v[1]) or 0\n"
-    "  wait = math.max(wait, (tonumber(v[2]) or 0) - now)\n"
+    "  if i == 1 or not known or n[i] >= tonumber(ARGV[7]) then\n"
+    "    wait = math.max(wait, (tonumber(v[2]) or 0) - now)\n"
+    "  end\n"
     "end\n"
-    "if wait > 0 then return {0, wait, known} end\n"
-    "for i = 1, streaks do\n"
+    "if wait > 0 then return {0, wait} end\n"
+    "for i = 1, 2 do\n"
     "  local count = n[i] + 1\n"
     "  local free = tonumber(ARGV[i])\n"
     "  local delay = 0\n"
@@ -42,32 +47,28 @@ static const char reserve_source[] =
     "  redis.call('HSET', KEYS[i], 'n', count, 'next', now + delay)\n"
     "  redis.call('PEXPIRE', KEYS[i], math.max(tonumber(ARGV[5]), delay))\n"
     "end\n"
-    "return {1, 0, known}\n";
+    "return {1, 0}\n";
 
 /*
- * KEYS as for the reservation. ARGV: whether the address was known at the
- * reservation (1 or 0), the marker's TTL ms (0: no marker). Ends the
- * per-address streak, marks the address as known, and takes the
- * successful attempt back out of the account's count when it was counted
- * there, which keeps the failures of other addresses. Deleting the
- * account's streak would let a guesser go on after each login of the
- * owner.
+ * KEYS as for the reservation. ARGV: the marker's TTL ms (0: no marker).
+ * Ends the per-address streak, marks the address as known, and takes the
+ * successful attempt back out of the account's count, which keeps the
+ * failures of other addresses. Deleting the account's streak would let a
+ * guesser go on after each login of the owner.
  */
 static const char reset_source[] =
     "redis.call('DEL', KEYS[1])\n"
-    "if ARGV[1] == '0' then\n"
-    "  local n = tonumber(redis.call('HGET', KEYS[2], 'n'))\n"
-    "  if n and n > 0 then redis.call('HSET', KEYS[2], 'n', n - 1) end\n"
-    "end\n"
-    "if tonumber(ARGV[2]) > 0 then\n"
-    "  redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])\n"
+    "local n = tonumber(redis.call('HGET', KEYS[2], 'n'))\n"
+    "if n and n > 0 then redis.call('HSET', KEYS[2], 'n', n - 1) end\n"
+    "if tonumber(ARGV[1]) > 0 then\n"
+    "  redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])\n"
     "end\n"
     "return 1\n";
 
 /* Keys, and keys plus arguments, of the reservation script. */
 #define RESERVE_KEYS 3
-#define RESERVE_ARGS 8
-#define RESET_ARGS   5
+#define RESERVE_ARGS 10
+#define RESET_ARGS   4
 
 static struct cj_redis_script reserve_script;
 static struct cj_redis_script reset_script;
@@ -130,12 +131,11 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
     snprintf(out->source, sizeof(out->source), "%s:%s", out->account, hex);
     snprintf(out->known, sizeof(out->known), "%s:k:%s", out->account, hex);
     out->has_address = ip[0] != '\0';
-    out->source_known = false;
 }
 
 enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
                                      const struct auth_throttle_policy *policy,
-                                     struct auth_throttle_keys *keys,
+                                     const struct auth_throttle_keys *keys,
                                      bool *admitted, long long *retry_after_s)
 {
     char free_text[24];
@@ -143,6 +143,7 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     char base_text[24];
     char max_text[24];
     char ttl_text[24];
+    char known_wait_text[24];
     const char *argv[RESERVE_ARGS];
     size_t argvlen[RESERVE_ARGS];
     redisReply *reply = NULL;
@@ -157,6 +158,9 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     snprintf(base_text, sizeof(base_text), "%lld", policy->base_delay_ms);
     snprintf(max_text, sizeof(max_text), "%lld", policy->max_delay_ms);
     snprintf(ttl_text, sizeof(ttl_text), "%lld", policy->streak_ttl_ms);
+    snprintf(known_wait_text, sizeof(known_wait_text), "%lld",
+             policy->account_free_attempts *
+                 AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR);
     argv[0] = keys->source;
     argv[1] = keys->account;
     argv[2] = keys->known;
@@ -165,6 +169,9 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     argv[5] = base_text;
     argv[6] = max_text;
     argv[7] = ttl_text;
+    /* With markers off, markers written before exempt no address. */
+    argv[8] = policy->known_address_ttl_ms > 0 ? "1" : "0";
+    argv[9] = known_wait_text;
     for (int i = 0; i < RESERVE_ARGS; i++) {
         argvlen[i] = strlen(argv[i]);
     }
@@ -174,15 +181,13 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     if (rc != CJ_OK) {
         goto out;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER ||
-        reply->element[1]->type != REDIS_REPLY_INTEGER ||
-        reply->element[2]->type != REDIS_REPLY_INTEGER) {
+        reply->element[1]->type != REDIS_REPLY_INTEGER) {
         rc = CJ_ERR_INTERNAL;
         goto out;
     }
     *admitted = reply->element[0]->integer == 1;
-    keys->source_known = reply->element[2]->integer == 1;
     if (!*admitted) {
         long long wait_ms = reply->element[1]->integer;
 
@@ -211,8 +216,7 @@ enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
     argv[0] = keys->source;
     argv[1] = keys->account;
     argv[2] = keys->known;
-    argv[3] = keys->source_known ? "1" : "0";
-    argv[4] = ttl_text;
+    argv[3] = ttl_text;
     for (int i = 0; i < RESET_ARGS; i++) {
         argvlen[i] = strlen(argv[i]);
     }

@@ -37,6 +37,9 @@
 #define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT          (15 * 60 * 1000)
 /* A streak of failures is forgotten after this long without attempts. */
 #define AUTH_LOGIN_STREAK_TTL_MS_DEFAULT (60 * 60 * 1000)
+/* A known address waits on the account's streak too once it counts this
+ * many times the account's free attempts. */
+#define AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR 4
 
 struct auth_throttle_policy {
     long long free_attempts;         /* per address, before any delay */
@@ -54,8 +57,7 @@ struct auth_throttle_keys {
     char source[AUTH_THROTTLE_SOURCE_KEY_SIZE]; /* account from one address */
     char account[AUTH_THROTTLE_KEY_SIZE];       /* the account */
     char known[AUTH_THROTTLE_KNOWN_KEY_SIZE];   /* address marker */
-    bool has_address;  /* the caller named a client address */
-    bool source_known; /* set by the reservation */
+    bool has_address; /* the caller named a client address */
 };
 
 /*
@@ -76,22 +78,25 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
                         const char *client_ip, struct auth_throttle_keys *out);
 
 /*
- * Reserves one attempt in both streaks, or only in the per-address one
- * when the account logged in from that address before (keys->source_known
- * is set then). *admitted is false when a streak must wait, with
- * *retry_after_s the whole seconds until the later of them allows a try
- * (at least 1). Redis errors come back as CJ_ERR_UNAVAILABLE: the caller
- * fails the login rather than skip the throttle.
+ * Reserves one attempt in both streaks. An address the account logged in
+ * from before skips the account's wait until the account's count reaches
+ * AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts.
+ * *admitted is false when a streak must wait, with *retry_after_s the
+ * whole seconds until the later of them allows a try (at least 1). Redis
+ * errors come back as CJ_ERR_UNAVAILABLE: the caller fails the login
+ * rather than skip the throttle.
  */
-CJ_WARN_UNUSED enum cj_status auth_throttle_reserve(
-    struct cj_redis_pool *redis, const struct auth_throttle_policy *policy,
-    struct auth_throttle_keys *keys, bool *admitted, long long *retry_after_s);
+CJ_WARN_UNUSED enum cj_status
+auth_throttle_reserve(struct cj_redis_pool *redis,
+                      const struct auth_throttle_policy *policy,
+                      const struct auth_throttle_keys *keys, bool *admitted,
+                      long long *retry_after_s);
 
 /*
  * After a successful login: ends the per-address streak, marks the
  * address as known for policy->known_address_ttl_ms, and takes the attempt
- * back out of the account's count when it was counted there, keeping
- * other addresses' failures and any wait they set.
+ * back out of the account's count, keeping other addresses' failures and
+ * any wait they set.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_throttle_reset(struct cj_redis_pool *redis,

@@ -25,7 +25,7 @@ enum cj_status auth_access_token_sign(struct auth_service *svc,
     rc = auth_kms_sign_token(svc, call->request_id, user_id, session_id,
                              out->jti, out->issued_at, out->expires_at,
                              &out->token);
-    auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+    rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
     return rc;
 }
 

@@ -23,6 +23,8 @@ SHORT_DEADLINE_S = 1
 TABLE_LOCK_S = 2
 # An idle expiry far below a bound session's 30 minutes, ms.
 SHORT_SESSION_TTL_MS = 60000
+# A streak's next allowed attempt far past any test run, Unix ms.
+FAR_FUTURE_MS = 10 ** 15
 
 stack = None
 
@@ -316,6 +318,11 @@ class Login(unittest.TestCase):
                              caller={"client-ip": "198.51.100.20"})
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
+    def account_count(self):
+        """Attempts in the account's streak, from its Redis hash."""
+        n = stack.redis("HGET", "cerrojo:login:u:" + self.user_id, "n")
+        return int(n or 0)
+
     def test_known_address_passes_account_streak(self):
         home = {"client-ip": "198.51.100.30"}
         _, err = stack.login(self.name, self.password, caller=home)
@@ -329,15 +336,30 @@ class Login(unittest.TestCase):
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
         # The address the owner logged in from before still gets in, and
         # its logins give the guessers no attempts back.
-        for _ in range(2):
-            _, err = stack.login(self.name, self.password, caller=home)
-            self.assertIsNone(err, err)
-        _, err = stack.login(self.name, "wrong-password-x",
-                             caller={"client-ip": "203.0.113.250"})
+        before = self.account_count()
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertIsNone(err, err)
+        self.assertEqual(self.account_count(), before)
+        # A guess from the known address still counts for the account, so
+        # a guesser who shares the owner's address adds to its streak.
+        _, err = stack.login(self.name, "wrong-password-x", caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(self.account_count(), before + 1)
+        # Past four times the account's free attempts, the known address
+        # waits on the account too.
+        stack.redis("HSET", "cerrojo:login:u:" + self.user_id,
+                    "n", str(4 * ah.ACCOUNT_FREE_ATTEMPTS),
+                    "next", str(FAR_FUTURE_MS))
+        _, err = stack.login(self.name, self.password, caller=home)
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
-        # A known address still has its own streak.
+
+    def test_known_address_keeps_own_streak(self):
+        home = {"client-ip": "198.51.100.32"}
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertIsNone(err, err)
         for _ in range(ah.FREE_ATTEMPTS):
-            stack.login(self.name, "wrong-password-x", caller=home)
+            _, err = stack.login(self.name, "wrong-password-x", caller=home)
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
@@ -386,6 +408,21 @@ class Login(unittest.TestCase):
         self.assertEqual(claims.sid, info.session_id)
         bound = stack.redis("HGET", "cerrojo:sess:s:" + info.session_id, "u")
         self.assertEqual(bound, self.user_id)
+
+    def test_login_on_session_of_other_user_conflicts(self):
+        info = stack.session_stub.CreateSession(
+            stack.session_pb2.CreateSessionRequest(
+                client_secret=os.urandom(SECRET_SIZE)),
+            timeout=ah.CALL_TIMEOUT_S)
+        caller = {"channel": "stateful", "session-id": info.session_id}
+        _, err = stack.login(self.name, self.password, caller=caller)
+        self.assertIsNone(err, err)
+        other, err, name, password = stack.register()
+        self.assertIsNone(err, err)
+        _, err = stack.login(name, password, caller=caller)
+        self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+        self.assertEqual(err.details(), "the session is bound to another "
+                         "user; open a new session")
 
     def test_audit_records_reason_never_secret(self):
         _, err = stack.login(self.name, "wrong-password-x")
@@ -468,6 +505,42 @@ class Refresh(unittest.TestCase):
                          "WHERE token_hash = sha256(decode('%s', 'base64'))"
                          % standard_base64(second.refresh_token))
         self.assertEqual(rows, [["t"]])
+
+    def test_refresh_over_own_session_asks_session_nothing(self):
+        tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        sid = tokens.session.session_id
+        # The gateway opened this request with the session, so auth does
+        # not ask session again: with the key gone it still rotates.
+        stack.redis("DEL", "cerrojo:sess:s:" + sid)
+        caller = {"channel": "stateful", "session-id": sid}
+        reply, err = stack.call(
+            "Refresh", stack.auth_pb2.RefreshRequest(
+                refresh_token=tokens.refresh_token), caller)
+        self.assertIsNone(err, err)
+        self.assertTrue(reply.refresh_token)
+
+    def test_refresh_refused_on_session_of_other_user(self):
+        tokens, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        key = "cerrojo:sess:s:" + tokens.session.session_id
+        stack.redis("HSET", key, "u", "00000000-0000-4000-8000-000000000000")
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertIn('"reason":"session_rebound"', stack.logs())
+
+    def test_reuse_audited_after_session_ended(self):
+        first, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        _, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err, err)
+        stack.redis("DEL", "cerrojo:sess:s:" + first.session.session_id)
+        _, err = stack.refresh(first.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        rows = stack.sql("SELECT count(*) FROM auth.audit_events WHERE "
+                         "event = 'refresh_reuse' AND user_id = '%s'"
+                         % first.user_id)
+        self.assertEqual(rows, [["1"]])
 
     def test_disabled_user_cannot_refresh(self):
         tokens, err, _, _ = stack.register()
