@@ -361,10 +361,26 @@ static const char *first_non_string(json_t *object)
 
     json_object_foreach(object, key, v)
     {
-        if (!json_is_string(v))
+        if (!json_is_string(v)) {
             return key;
+        }
     }
     return NULL;
+}
+
+/* Copies at most FIELD_NAME_SHOWN_MAX bytes of a field name for an error,
+ * with control characters replaced, so that a file from elsewhere cannot
+ * write escape sequences to the terminal. */
+static void field_name_shown(const char *name, char *out, size_t outlen)
+{
+    size_t i = 0;
+
+    for (; name[i] != '\0' && i < FIELD_NAME_SHOWN_MAX && i + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[i] = '\0';
 }
 
 /*
@@ -378,6 +394,7 @@ static const char *first_non_string(json_t *object)
 static json_t *value_to_fields(const char *text, size_t len, char *why,
                                size_t whylen)
 {
+    char shown[FIELD_NAME_SHOWN_MAX + 1];
     json_error_t error;
     json_t *parsed;
     const char *bad;
@@ -389,23 +406,23 @@ static json_t *value_to_fields(const char *text, size_t len, char *why,
     }
     if (!looks_like_object(text, len)) {
         /* A trailing newline from `echo` is not part of the value. */
-        if (len > 0 && text[len - 1] == '\n')
+        if (len > 0 && text[len - 1] == '\n') {
             len--;
+        }
         return json_pack("{s:s%}", "value", text, len);
     }
+    /* Text that opens with '{' parses to an object or not at all. */
     parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     if (parsed == NULL) {
         describe_parse_error(&error, why, whylen);
         return NULL;
     }
-    if (!json_is_object(parsed)) {
-        snprintf(why, whylen, "not an object");
-    } else if ((bad = first_non_string(parsed)) != NULL) {
-        snprintf(why, whylen, "field \"%.*s\" is not a string",
-                 FIELD_NAME_SHOWN_MAX, bad);
-    } else {
+    bad = first_non_string(parsed);
+    if (bad == NULL) {
         return parsed;
     }
+    field_name_shown(bad, shown, sizeof(shown));
+    snprintf(why, whylen, "field \"%s\" is not a string", shown);
     json_decref(parsed);
     return NULL;
 }
