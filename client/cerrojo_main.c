@@ -375,7 +375,7 @@ static void field_name_shown(const char *name, char *out, size_t outlen)
 {
     size_t i = 0;
 
-    for (; name[i] != '\0' && i < FIELD_NAME_SHOWN_MAX && i + 1 < outlen; i++) {
+    for (; i < FIELD_NAME_SHOWN_MAX && i + 1 < outlen && name[i] != '\0'; i++) {
         unsigned char c = (unsigned char)name[i];
 
         out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
