@@ -219,6 +219,36 @@ static const char *gw_forwarded_previous(const char *list, const char *end,
     return start;
 }
 
+/* Removes a port from an X-Forwarded-For entry in place: "a.b.c.d:port"
+ * becomes "a.b.c.d" and "[addr]:port" or "[addr]" becomes "addr". Some
+ * proxies (Azure Application Gateway among them) append the client's port.
+ * An entry of another form is left as it is for gw_ip_parse() to judge. */
+static void gw_forwarded_strip_port(char *entry)
+{
+    char *colon;
+    char *close;
+
+    if (entry[0] == '[') {
+        close = strchr(entry, ']');
+        if (close == NULL ||
+            (close[1] != '\0' &&
+             (close[1] != ':' || close[2] == '\0' ||
+              strspn(close + 2, "0123456789") != strlen(close + 2)))) {
+            return;
+        }
+        *close = '\0';
+        memmove(entry, entry + 1, strlen(entry + 1) + 1);
+        return;
+    }
+    colon = strchr(entry, ':');
+    /* One colon only: an IPv6 address without brackets has several. */
+    if (colon == NULL || strchr(colon + 1, ':') != NULL || colon[1] == '\0' ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        return;
+    }
+    *colon = '\0';
+}
+
 void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
                   const char *forwarded_for, char *out, size_t size)
 {
@@ -241,6 +271,7 @@ void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
             }
             start =
                 gw_forwarded_previous(forwarded_for, end, entry, sizeof(entry));
+            gw_forwarded_strip_port(entry);
             if (!gw_ip_parse(entry, &family, addr) ||
                 inet_ntop(family, addr, current, sizeof(current)) == NULL) {
                 break;

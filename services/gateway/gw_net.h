@@ -54,8 +54,9 @@ void gw_sockaddr_format(const struct sockaddr *sa, char *out, size_t size);
  * `forwarded_for` (every X-Forwarded-For value joined by commas, may be
  * NULL) is present, walks the list from the right past trusted proxies and
  * takes the first address that is not one, or the leftmost valid one. An
- * invalid entry stops the walk at the hop that sent it. Otherwise the peer
- * itself.
+ * entry may carry a port ("a.b.c.d:port", "[addr]:port"), which is dropped.
+ * An invalid entry stops the walk at the hop that sent it. Otherwise the
+ * peer itself.
  */
 void gw_client_ip(const struct gw_cidr_list *trusted, const char *peer_ip,
                   const char *forwarded_for, char *out, size_t size);

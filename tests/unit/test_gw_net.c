@@ -76,6 +76,45 @@ static void test_client_ip_walks_past_trusted_proxies(void **state)
     assert_string_equal(ip, "10.0.0.1");
 }
 
+static void test_client_ip_drops_forwarded_ports(void **state)
+{
+    struct gw_cidr_list trusted;
+    char ip[GW_IP_CHARS];
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted), CJ_OK);
+    gw_client_ip(&trusted, "127.0.0.1", "10.0.0.4:5555", ip, sizeof(ip));
+    assert_string_equal(ip, "10.0.0.4");
+    gw_client_ip(&trusted, "127.0.0.1", "[2001:db8::1]:443", ip, sizeof(ip));
+    assert_string_equal(ip, "2001:db8::1");
+    gw_client_ip(&trusted, "127.0.0.1", "[2001:db8::2]", ip, sizeof(ip));
+    assert_string_equal(ip, "2001:db8::2");
+    /* A bare IPv6 address keeps its colons. */
+    gw_client_ip(&trusted, "127.0.0.1", "2001:db8::3", ip, sizeof(ip));
+    assert_string_equal(ip, "2001:db8::3");
+    /* A trusted proxy with a port is still walked past. */
+    gw_client_ip(&trusted, "127.0.0.1", "198.51.100.5:80, 127.0.0.1:9000", ip,
+                 sizeof(ip));
+    assert_string_equal(ip, "198.51.100.5");
+}
+
+static void test_client_ip_rejects_malformed_ports(void **state)
+{
+    static const char *const bad[] = {
+        "10.0.0.4:",    "10.0.0.4:x",     "10.0.0.4:80:81",   "[2001:db8::1]:",
+        "[2001:db8::1", "[2001:db8::1]x", "[2001:db8::1]:8a",
+    };
+    struct gw_cidr_list trusted;
+    char ip[GW_IP_CHARS];
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted), CJ_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gw_client_ip(&trusted, "127.0.0.1", bad[i], ip, sizeof(ip));
+        assert_string_equal(ip, "127.0.0.1");
+    }
+}
+
 static void test_request_id_validation(void **state)
 {
     char long_id[GW_REQUEST_ID_CHARS_MAX + 2];
@@ -184,6 +223,8 @@ int main(void)
         cmocka_unit_test(test_cidr_list_rejects_malformed_entries),
         cmocka_unit_test(test_client_ip_ignores_forwarded_from_untrusted_peer),
         cmocka_unit_test(test_client_ip_walks_past_trusted_proxies),
+        cmocka_unit_test(test_client_ip_drops_forwarded_ports),
+        cmocka_unit_test(test_client_ip_rejects_malformed_ports),
         cmocka_unit_test(test_request_id_validation),
         cmocka_unit_test(test_generated_request_ids_are_valid_and_distinct),
         cmocka_unit_test(test_request_ids_distinct_across_threads),

@@ -594,8 +594,15 @@ class TrustedProxyTest(unittest.TestCase):
             self.assertNotEqual(headers["x-request-id"], "bad id")
             gw.request("GET", "/healthz",
                        headers={"X-Forwarded-For": "198.51.100.7"})
+            gw.request("GET", "/healthz",
+                       headers={"X-Forwarded-For": "198.51.100.8:5555"})
+            gw.request("GET", "/healthz",
+                       headers={"X-Forwarded-For": "[2001:db8::9]:443"})
             time.sleep(0.2)
-            self.assertIn('"client_ip":"198.51.100.7"', gw.log_text())
+            log = gw.log_text()
+            self.assertIn('"client_ip":"198.51.100.7"', log)
+            self.assertIn('"client_ip":"198.51.100.8"', log)
+            self.assertIn('"client_ip":"2001:db8::9"', log)
         finally:
             gw.stop()
             os.unlink(gw.log.name)
