@@ -24,12 +24,11 @@
 #include "gw_limits.h"
 #include "gw_redis.h"
 #include "log.h"
+#include "ratchet.h"
 #include "rpc_caller.h"
 
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
-/* Maximum length of the Cerrojo-Session value, in characters. */
-#define GW_SESSION_ID_CHARS_MAX 128
 
 static const struct gw_rpc gw_open_sealed_rpc = {
     GW_BACKEND_KMS, "/cerrojo.v1.Kms/OpenSealed",
@@ -333,11 +332,14 @@ out:
     return ok;
 }
 
+/* Checks the Cerrojo-Session value against the length range that the
+ * stateful additional data accepts, so that an id outside it is a malformed
+ * request (400) and not a failure to build the additional data (500). */
 static bool gw_session_id_valid(const char *id)
 {
     size_t len = strlen(id);
 
-    if (len == 0 || len > GW_SESSION_ID_CHARS_MAX) {
+    if (len < CJ_SESSION_ID_MIN_LEN || len > CJ_SESSION_ID_MAX_LEN) {
         return false;
     }
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -866,6 +866,30 @@ static void test_stateful_unknown_session_is_401_plain(void **state)
     assert_false(f->reply.sealed);
 }
 
+static void test_session_id_of_wrong_length_is_400(void **state)
+{
+    /* Base64url characters, but outside the 16 to 64 that the stateful
+     * additional data accepts. */
+    static const char *const ids[] = {
+        "x",
+        "xxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        seal_stateful(f, "/v1/me", 4);
+        f->req.session_header = ids[i];
+        run(f, GW_METHOD_GET, "/v1/me");
+        assert_int_equal(f->reply.status, 400);
+        assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+        assert_non_null(strstr(f->reply.body, "Cerrojo-Session"));
+        assert_string_equal(seen.rpc, "");
+        gw_reply_clear(&f->reply);
+        memset(&f->reply, 0, sizeof(f->reply));
+    }
+}
+
 #define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -892,6 +916,7 @@ int main(void)
         SEALED_TEST(test_stateful_protected_read_round_trip),
         SEALED_TEST(test_stateful_unbound_session_is_401),
         SEALED_TEST(test_stateful_unknown_session_is_401_plain),
+        SEALED_TEST(test_session_id_of_wrong_length_is_400),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

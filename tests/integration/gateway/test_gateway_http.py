@@ -289,6 +289,19 @@ class GatewayHttpTest(unittest.TestCase):
         self.assertNotEqual(headers.get("content-type"), "application/json")
         self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
 
+    def test_session_id_of_wrong_length_is_400(self):
+        envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
+                               "ct": b64url(os.urandom(48))})
+        for length in (1, 15, 65, 128):
+            with self.subTest(length):
+                status, headers, data = self.gw.request(
+                    "POST", "/v1/logout", body=envelope,
+                    headers={"Content-Type": "application/json",
+                             "Cerrojo-Session": "x" * length})
+                self.assert_error(status, headers, data, 400,
+                                  "invalid_request")
+        self.assertNotIn('"level":"error"', self.gw.log_text())
+
     def test_deep_nesting_is_400_and_gateway_survives(self):
         body = b"[" * 100000
         status, headers, data = self.gw.request(
