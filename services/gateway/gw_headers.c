@@ -1,6 +1,7 @@
 /*
  * Security headers, CORS origin matching and the header parsing the
- * request checks need (Content-Type, Accept-Encoding).
+ * request checks need (Content-Type, Accept-Encoding, the framing
+ * headers).
  */
 #include "gw_headers.h"
 
@@ -207,4 +208,65 @@ bool gw_content_type_is_json(const char *content_type)
         return *p == '\0';
     }
     return false;
+}
+
+void gw_framing_add(struct gw_framing *framing, const char *name,
+                    const char *value)
+{
+    if (value == NULL) {
+        value = "";
+    }
+    if (strcasecmp(name, "Content-Length") == 0) {
+        if (framing->content_length_count == 0) {
+            framing->content_length = value;
+        } else if (strcmp(framing->content_length, value) != 0) {
+            framing->content_length_conflict = true;
+        }
+        framing->content_length_count++;
+    } else if (strcasecmp(name, "Host") == 0) {
+        framing->host_count++;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        if (framing->transfer_encoding_count == 0) {
+            framing->transfer_encoding = value;
+        }
+        framing->transfer_encoding_count++;
+    }
+}
+
+/* True when `value` is "chunked" in any case, with optional spaces or tabs
+ * around it. */
+static bool gw_is_chunked(const char *value)
+{
+    const char *p = value;
+    static const char chunked[] = "chunked";
+
+    gw_skip_space(&p);
+    if (strncasecmp(p, chunked, sizeof(chunked) - 1) != 0) {
+        return false;
+    }
+    p += sizeof(chunked) - 1;
+    gw_skip_space(&p);
+    return *p == '\0';
+}
+
+const char *gw_framing_problem(const struct gw_framing *framing)
+{
+    if (framing->content_length_conflict) {
+        return "The request has Content-Length headers with different values.";
+    }
+    if (framing->host_count > 1) {
+        return "The request has more than one Host header.";
+    }
+    if (framing->transfer_encoding_count == 0) {
+        return NULL;
+    }
+    if (framing->content_length_count > 0) {
+        return "The request has both Content-Length and Transfer-Encoding.";
+    }
+    if (framing->transfer_encoding_count > 1 ||
+        !gw_is_chunked(framing->transfer_encoding)) {
+        return "Transfer-Encoding must be chunked alone; no other transfer "
+               "coding is accepted.";
+    }
+    return NULL;
 }

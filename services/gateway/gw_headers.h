@@ -58,4 +58,34 @@ bool gw_accepts_gzip(const char *accept_encoding);
  * parameter that must be utf-8. */
 bool gw_content_type_is_json(const char *content_type);
 
+/*
+ * The header fields that decide where a request ends, counted over every
+ * header line. libmicrohttpd 0.9.75 frames a request by its first
+ * Content-Length line and passes any other on, so the gateway checks them
+ * itself. Start from all zeros and feed each header line to
+ * gw_framing_add().
+ */
+struct gw_framing {
+    unsigned content_length_count;
+    bool content_length_conflict; /* two Content-Length values differ */
+    const char *content_length;   /* the first value, borrowed */
+    unsigned host_count;
+    unsigned transfer_encoding_count;
+    const char *transfer_encoding; /* the first value, borrowed */
+};
+
+/* Counts one header line; `value` must outlive `framing`. */
+void gw_framing_add(struct gw_framing *framing, const char *name,
+                    const char *value);
+
+/*
+ * Returns the client message for a request whose framing a proxy in front
+ * could read differently (RFC 9112 sections 3.2, 6.1 and 6.3), or NULL when
+ * the framing is unambiguous. Ambiguous are Content-Length lines that
+ * differ, Content-Length with Transfer-Encoding, more than one Host line,
+ * and a Transfer-Encoding other than a single "chunked", which is the only
+ * coding the gateway decodes.
+ */
+const char *gw_framing_problem(const struct gw_framing *framing);
+
 #endif

@@ -188,10 +188,19 @@ static void gw_measure_head(struct MHD_Connection *conn, const char *url,
                       strlen(version) + 2 + headers.total;
 }
 
+static enum MHD_Result gw_add_framing_header(void *cls, enum MHD_ValueKind kind,
+                                             const char *key, const char *value)
+{
+    (void)kind;
+    gw_framing_add(cls, key, value);
+    return MHD_YES;
+}
+
 static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
 {
     const char *length;
     const char *transfer;
+    struct gw_framing framing = {0};
 
     req->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     req->content_type =
@@ -216,6 +225,9 @@ static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
     transfer =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
     req->chunked = transfer != NULL && strcasestr(transfer, "chunked") != NULL;
+    (void)MHD_get_connection_values(conn, MHD_HEADER_KIND,
+                                    gw_add_framing_header, &framing);
+    req->framing_problem = gw_framing_problem(&framing);
 }
 
 /* Tells whether the connection was opened over the per-IP limit, as

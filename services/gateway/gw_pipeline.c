@@ -239,6 +239,14 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
     req->route = gw_route_find(req->path, req->method, &req->allowed_methods);
+    if (req->framing_problem != NULL) {
+        /* Where this request ends is unclear, so nothing after it on the
+         * connection can be trusted to be a request of its own. */
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST, req->framing_problem,
+                       GW_REJECT_FRAMING, "ambiguous request framing");
+        reply->close_connection = true;
+        return false;
+    }
     if (req->over_connection_limit) {
         gw_begin_connection_limit(req, reply);
         return false;

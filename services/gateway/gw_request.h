@@ -42,6 +42,9 @@ struct gw_request {
     unsigned long long content_length;
     bool chunked;
     bool accepts_gzip;
+    /* The client message of gw_framing_problem(), or NULL when the
+     * request's framing headers are unambiguous. */
+    const char *framing_problem;
     /* Sizes of the request head as GW_URI_BYTES_MAX and GW_HEAD_BYTES_MAX
      * count them. */
     size_t uri_bytes;

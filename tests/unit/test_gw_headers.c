@@ -108,6 +108,75 @@ static void test_content_type_must_be_json(void **state)
     assert_false(gw_content_type_is_json(NULL));
 }
 
+/* Feeds `count` header lines, name and value in turn, to a new framing
+ * record and returns its problem. */
+static const char *framing_problem_of(const char *const *lines, size_t count)
+{
+    struct gw_framing framing = {0};
+
+    for (size_t i = 0; i + 1 < count; i += 2) {
+        gw_framing_add(&framing, lines[i], lines[i + 1]);
+    }
+    return gw_framing_problem(&framing);
+}
+
+#define FRAMING_PROBLEM(...)                                                   \
+    framing_problem_of((const char *const[]){__VA_ARGS__},                     \
+                       sizeof((const char *const[]){__VA_ARGS__}) /            \
+                           sizeof(const char *))
+
+static void test_framing_accepts_unambiguous_heads(void **state)
+{
+    (void)state;
+    assert_null(FRAMING_PROBLEM("Host", "x"));
+    assert_null(FRAMING_PROBLEM("Host", "x", "Content-Length", "12"));
+    /* Identical Content-Length lines name one length (RFC 9110 8.6). */
+    assert_null(
+        FRAMING_PROBLEM("content-length", "12", "Content-Length", "12"));
+    assert_null(FRAMING_PROBLEM("Host", "x", "Transfer-Encoding", "chunked"));
+    assert_null(FRAMING_PROBLEM("Transfer-Encoding", " Chunked "));
+}
+
+static void test_framing_rejects_conflicting_lengths(void **state)
+{
+    (void)state;
+    assert_non_null(
+        FRAMING_PROBLEM("Content-Length", "217", "Content-Length", "251"));
+    assert_non_null(
+        FRAMING_PROBLEM("Content-Length", "5", "content-length", "217"));
+}
+
+static void test_framing_rejects_length_with_chunked(void **state)
+{
+    (void)state;
+    assert_non_null(
+        FRAMING_PROBLEM("Transfer-Encoding", "chunked", "Content-Length", "3"));
+    assert_non_null(
+        FRAMING_PROBLEM("Content-Length", "3", "Transfer-Encoding", "chunked"));
+}
+
+static void test_framing_rejects_two_hosts(void **state)
+{
+    (void)state;
+    assert_non_null(FRAMING_PROBLEM("Host", "x", "Host", "x"));
+    assert_non_null(FRAMING_PROBLEM("Host", "x", "host", "y"));
+}
+
+static void test_framing_rejects_other_transfer_codings(void **state)
+{
+    static const char *const codings[] = {
+        "gzip, chunked", "identity", "chunked, chunked", "xchunked",
+        "chunkedx",      "",         "chunked;x=1",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+        assert_non_null(FRAMING_PROBLEM("Transfer-Encoding", codings[i]));
+    }
+    assert_non_null(FRAMING_PROBLEM("Transfer-Encoding", "chunked",
+                                    "Transfer-Encoding", "chunked"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +186,11 @@ int main(void)
         cmocka_unit_test(test_empty_origin_list_allows_nothing),
         cmocka_unit_test(test_accept_encoding_gzip_detection),
         cmocka_unit_test(test_content_type_must_be_json),
+        cmocka_unit_test(test_framing_accepts_unambiguous_heads),
+        cmocka_unit_test(test_framing_rejects_conflicting_lengths),
+        cmocka_unit_test(test_framing_rejects_length_with_chunked),
+        cmocka_unit_test(test_framing_rejects_two_hosts),
+        cmocka_unit_test(test_framing_rejects_other_transfer_codings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

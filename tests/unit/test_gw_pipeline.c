@@ -284,6 +284,21 @@ static void test_large_head_gets_431(void **state)
     assert_int_equal(f->req.rejection, GW_REJECT_HEADERS_TOO_LARGE);
 }
 
+static void test_ambiguous_framing_gets_400_and_close(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/healthz";
+    f->req.framing_problem = "The request has more than one Host header.";
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+    assert_non_null(strstr(f->reply.body, "more than one Host"));
+    assert_true(f->reply.close_connection);
+    assert_int_equal(f->req.rejection, GW_REJECT_FRAMING);
+}
+
 static void test_head_at_limits_is_served(void **state)
 {
     struct fixture *f = *state;
@@ -321,6 +336,7 @@ int main(void)
         PIPELINE_TEST(test_long_request_target_gets_414),
         PIPELINE_TEST(test_large_head_gets_431),
         PIPELINE_TEST(test_head_at_limits_is_served),
+        PIPELINE_TEST(test_ambiguous_framing_gets_400_and_close),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -289,6 +289,45 @@ class GatewayHttpTest(unittest.TestCase):
         self.assertNotEqual(headers.get("content-type"), "application/json")
         self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
 
+    def test_ambiguous_framing_is_400_and_closes(self):
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        body = b"{}" + smuggled
+        post = (b"POST /v1/login HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\n")
+        payloads = {
+            "two lengths": post + b"Content-Length: 2\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body,
+            "two lengths, long first": post + b"Content-Length: %d\r\n"
+            b"Content-Length: 2\r\n\r\n" % len(body) + body,
+            "length with chunked": post + b"Content-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+            + smuggled,
+            "two hosts": b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+            + smuggled,
+        }
+        for coding in (b"identity", b"gzip, chunked", b"chunked, chunked",
+                       b"xchunked"):
+            payloads[coding.decode()] = (
+                post + b"Transfer-Encoding: " + coding +
+                b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n" + smuggled)
+        for name, payload in payloads.items():
+            with self.subTest(name):
+                with socket.create_connection(("127.0.0.1", self.gw.port),
+                                              timeout=5) as sock:
+                    sock.sendall(payload)
+                    data = read_until_closed(sock)
+                # One response only: the request after it gets none.
+                self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
+                status, headers, body = parse_response(data)
+                self.assert_error(status, headers, body, 400,
+                                  "invalid_request")
+                self.assertEqual(headers.get("connection"), "close")
+
+    def test_repeated_equal_lengths_are_served(self):
+        status = self.gw.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 0\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual(status, 200)
+
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
                                "ct": b64url(os.urandom(48))})
