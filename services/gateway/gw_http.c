@@ -170,7 +170,8 @@ static enum MHD_Result gw_add_value_bytes(void *cls, enum MHD_ValueKind kind,
 
 /* Measures the request target (path plus query arguments, each with "="
  * and "&") and the whole head (request line plus each header with ": "
- * and CRLF), after MHD's decoding, for the checks of gw_pipeline_begin(). */
+ * and CRLF), as MHD split them with escapes left as sent, for the checks of
+ * gw_pipeline_begin(). */
 static void gw_measure_head(struct MHD_Connection *conn, const char *url,
                             const char *method, const char *version,
                             struct gw_request *req)
@@ -604,6 +605,18 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
 
 /* ---- start and stop ---- */
 
+/* Leaves the path and query arguments as sent, where MHD would decode
+ * "%HH" escapes by default. Routes are then matched, and sealed requests
+ * bound, on the path exactly as sent, so "/v1%2flogin" or "/v1/login%00"
+ * match no route. A proxy rule written on the raw path then applies to the
+ * same path that the gateway routes. */
+static size_t gw_keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
 static bool gw_sockaddr_build(const char *host, uint16_t port,
                               struct sockaddr_storage *out, bool *ipv6)
 {
@@ -665,7 +678,8 @@ static struct MHD_Daemon *gw_daemon_start(struct gw_http *http, uint16_t port,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_CONNECTION_IDLE_SECONDS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONNECTION_MEMORY_BYTES,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
+        gw_keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED,
         admin ? NULL : gw_api_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
         count_api ? gw_api_connection_notify : NULL, (void *)http,
         MHD_OPTION_END);

@@ -328,6 +328,21 @@ class GatewayHttpTest(unittest.TestCase):
                              b"Content-Length: 0\r\nContent-Length: 0\r\n\r\n")
         self.assertEqual(status, 200)
 
+    def test_percent_encoded_paths_match_no_route(self):
+        for path in ("/v1%2fkeys", "/v1/%6beys", "/v1/keys%00", "/healthz%00",
+                     "/%68ealthz"):
+            with self.subTest(path):
+                status, headers, body = self.gw.request("GET", path)
+                self.assert_error(status, headers, body, 404, "not_found")
+        for path in ("/v1%2flogin", "/v1/login%00junk"):
+            with self.subTest(path):
+                status, headers, body = self.gw.request(
+                    "POST", path, body=b"{}",
+                    headers={"Content-Type": "application/json"})
+                self.assert_error(status, headers, body, 404, "not_found")
+        status, _, _ = self.gw.request("GET", "/healthz?q=%2f%00")
+        self.assertEqual(status, 200)
+
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
                                "ct": b64url(os.urandom(48))})
