@@ -125,8 +125,7 @@ bool gw_headers_add_cors(struct MHD_Response *response, const char *origin)
     return MHD_add_response_header(response, "Access-Control-Allow-Origin",
                                    origin) == MHD_YES &&
            MHD_add_response_header(response, "Access-Control-Expose-Headers",
-                                   GW_CORS_EXPOSE_HEADERS) == MHD_YES &&
-           MHD_add_response_header(response, "Vary", "Origin") == MHD_YES;
+                                   GW_CORS_EXPOSE_HEADERS) == MHD_YES;
 }
 
 /* Moves *p past spaces and tabs. */

@@ -48,7 +48,7 @@ bool gw_origin_allowed(const struct gw_origin_list *list, const char *origin);
 bool gw_headers_add_security(struct MHD_Response *response);
 
 /* Adds the CORS answer headers for an allowed origin (never "*", never
- * credentials) and Vary: Origin. */
+ * credentials). The caller adds Vary: Origin to every response. */
 bool gw_headers_add_cors(struct MHD_Response *response, const char *origin);
 
 /* True when Accept-Encoding names gzip with a non-zero q value. */

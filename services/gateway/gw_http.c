@@ -360,10 +360,13 @@ static bool gw_add_headers(const struct gw_context *ctx,
         ok = ok && MHD_add_response_header(response, "Content-Encoding",
                                            "gzip") == MHD_YES;
     }
-    if (reply->sealed) {
-        ok = ok && MHD_add_response_header(response, "Vary",
-                                           "Accept-Encoding") == MHD_YES;
-    }
+    /* Every response varies by Origin, not only those that echo it: the
+     * same request gets the CORS headers from a configured origin, none
+     * without an Origin, and 403 from any other origin. A shared cache
+     * must not serve one of these for another. */
+    ok = ok && MHD_add_response_header(response, "Vary",
+                                       reply->sealed ? "Accept-Encoding, Origin"
+                                                     : "Origin") == MHD_YES;
     if (reply->close_connection) {
         /* libmicrohttpd closes the connection after a response that
          * carries this header. */

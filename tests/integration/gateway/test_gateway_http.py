@@ -356,6 +356,17 @@ class GatewayHttpTest(unittest.TestCase):
                                   "invalid_request")
         self.assertNotIn('"level":"error"', self.gw.log_text())
 
+    def test_responses_vary_by_origin(self):
+        for path, origin in (("/healthz", None), ("/healthz", ORIGIN),
+                             ("/.well-known/jwks.json", None),
+                             ("/v1/unknown", None),
+                             ("/healthz", "https://other.example")):
+            with self.subTest(path=path, origin=origin):
+                _, headers, _ = self.gw.request(
+                    "GET", path, headers={"Origin": origin} if origin else {})
+                vary = [v.strip() for v in headers.get("vary", "").split(",")]
+                self.assertIn("Origin", vary)
+
     def test_deep_nesting_is_400_and_gateway_survives(self):
         body = b"[" * 100000
         status, headers, data = self.gw.request(
