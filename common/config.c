@@ -11,11 +11,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "log.h"
 
 /* Longest accepted .env line, in bytes; longer lines are rejected. */
 #define CJ_CONFIG_LINE_MAX 8192
 /* Longest value echoed back in an error message, in characters. */
 #define CJ_CONFIG_ECHO_MAX 64
+/* Maximum length of a variable name that cj_config_warn_unknown logs, in
+ * bytes. A longer name is cut. */
+#define CJ_CONFIG_NAME_LOG_MAX 128
 
 #define CJ_SECONDS_PER_MINUTE 60LL
 #define CJ_SECONDS_PER_HOUR   3600LL
@@ -464,6 +470,71 @@ enum cj_status cj_config_load(const struct cj_config_option *options,
         return st;
     }
     return cj_config_parse(options, count, *profile, out, err, err_size);
+}
+
+/*
+ * Variables that one service reads under another service's prefix: the
+ * gateway's backend addresses. A shared environment (the Kubernetes
+ * ConfigMap, var/stack.env) gives them to every service.
+ */
+static const char *const SHARED_VARIABLES[] = {
+    "CERROJO_KMS_ADDR",
+    "CERROJO_SESSION_ADDR",
+    "CERROJO_AUTH_ADDR",
+};
+
+/* Returns true when the first name_len bytes of `entry` are `name`. */
+static bool name_equals(const char *entry, size_t name_len, const char *name)
+{
+    return strlen(name) == name_len && strncmp(entry, name, name_len) == 0;
+}
+
+static bool is_known_variable(const char *entry, size_t name_len,
+                              const struct cj_config_option *options,
+                              size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (name_equals(entry, name_len, options[i].name)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < sizeof(SHARED_VARIABLES) / sizeof(*SHARED_VARIABLES);
+         i++) {
+        if (name_equals(entry, name_len, SHARED_VARIABLES[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t cj_config_warn_unknown(const char *prefix,
+                              const struct cj_config_option *options,
+                              size_t count)
+{
+    size_t prefix_len = strlen(prefix);
+    size_t warnings = 0;
+
+    for (char **env = environ; env != NULL && *env != NULL; env++) {
+        const char *entry = *env;
+        if (strncmp(entry, prefix, prefix_len) != 0) {
+            continue;
+        }
+        const char *eq = strchr(entry, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+        if (is_known_variable(entry, name_len, options, count)) {
+            continue;
+        }
+        /* Copy the name only: the value may be a secret. */
+        char name[CJ_CONFIG_NAME_LOG_MAX + 1];
+        size_t n = name_len < CJ_CONFIG_NAME_LOG_MAX ? name_len
+                                                     : CJ_CONFIG_NAME_LOG_MAX;
+        memcpy(name, entry, n);
+        name[n] = '\0';
+        cj_log(CJ_LOG_WARN, "config.unknown_variable", NULL,
+               CJ_F_STR("variable", name));
+        warnings++;
+    }
+    return warnings;
 }
 
 void cj_config_free(const struct cj_config_option *options, size_t count,

@@ -104,6 +104,21 @@ CJ_WARN_UNUSED enum cj_status
 cj_config_load(const struct cj_config_option *options, size_t count,
                enum cj_profile *profile, void *out, char *err, size_t err_size);
 
+/*
+ * Logs one warning, event "config.unknown_variable" with the variable's
+ * name and never its value, for each environment variable that starts
+ * with `prefix` (such as "CERROJO_KMS_") but is not among `options`. A
+ * misspelt or misplaced setting then shows at start instead of silently
+ * leaving its default in force. Names that another service reads under
+ * this prefix (CERROJO_KMS_ADDR, CERROJO_SESSION_ADDR and
+ * CERROJO_AUTH_ADDR, read by the gateway) are not reported, so one shared
+ * environment can serve every service. Call it after cj_log_init.
+ * Returns the number of warnings logged.
+ */
+size_t cj_config_warn_unknown(const char *prefix,
+                              const struct cj_config_option *options,
+                              size_t count);
+
 /* Frees the strings cj_config_parse allocated in `cfg`; NULL-safe. */
 void cj_config_free(const struct cj_config_option *options, size_t count,
                     void *cfg);

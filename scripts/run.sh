@@ -32,19 +32,19 @@ set +a
 
 echo
 echo "run: the stack, all on 127.0.0.1 (settings in var/stack.env, logs in var/log/):"
-echo "  gateway   $CERROJO_GATEWAY_URL  admin and metrics :$CERROJO_GATEWAY_ADMIN_PORT"
+echo "  gateway   $CERROJO_STACK_GATEWAY_URL  admin and metrics :$CERROJO_GATEWAY_ADMIN_PORT"
 echo "  auth      gRPC $CERROJO_AUTH_LISTEN  metrics :$CERROJO_AUTH_METRICS_PORT"
 echo "  kms       gRPC $CERROJO_KMS_LISTEN  metrics :$CERROJO_KMS_METRICS_PORT"
 echo "  session   gRPC $CERROJO_SESSION_LISTEN  metrics :$CERROJO_SESSION_METRICS_PORT"
 echo "  postgres  127.0.0.1:$CERROJO_PG_PORT (database cerrojo)"
 echo "  redis     127.0.0.1:$CERROJO_REDIS_PORT"
 echo
-if ! scripts/walkthrough.sh "$CERROJO_GATEWAY_URL" "$root/var/demo"; then
+if ! scripts/walkthrough.sh "$CERROJO_STACK_GATEWAY_URL" "$root/var/demo"; then
     echo "run: the walkthrough failed; the stack stays up, logs in var/log/" >&2
 fi
 echo
 echo "run: try the client yourself:"
-echo "  ${BUILD_DIR:-build}/bin/cerrojo --url $CERROJO_GATEWAY_URL --state var/demo/state.json keys"
+echo "  ${BUILD_DIR:-build}/bin/cerrojo --url $CERROJO_STACK_GATEWAY_URL --state var/demo/state.json keys"
 echo
 echo "run: press Ctrl-C to stop"
 

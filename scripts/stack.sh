@@ -92,6 +92,10 @@ replica_name() {
     if (($2 == 1)); then echo "$1"; else echo "$1-$2"; fi
 }
 
+# The port inputs of this script that no service reads; they are removed
+# from each service's environment, where they would be reported as unknown.
+SCRIPT_ONLY_VARS=(-u CERROJO_AUTH_PORT -u CERROJO_KMS_PORT -u CERROJO_SESSION_PORT)
+
 # The variables that set replica $2 of $1 apart from the others, one
 # NAME=value a line for env(1).
 replica_env() {
@@ -105,19 +109,16 @@ replica_env() {
     fi
 }
 
-# Writes var/stack.env: what the services read, in the names they declare.
+# Writes var/stack.env: what the services read, in the names they declare,
+# and CERROJO_STACK_* for scripts that reach the stack. Every service gets
+# the whole file, so it contains no name that a service would report as
+# unknown (config.unknown_variable).
 write_env() {
     local pg="host=127.0.0.1 port=$CERROJO_PG_PORT dbname=cerrojo"
-    local redis_vars=""
-    local svc kms session auth
+    local kms session auth
     kms=$(service_targets kms)
     session=$(service_targets session)
     auth=$(service_targets auth)
-    for svc in AUTH SESSION GATEWAY; do
-        redis_vars+="CERROJO_${svc}_REDIS_HOST=127.0.0.1
-CERROJO_${svc}_REDIS_PORT=$CERROJO_REDIS_PORT
-"
-    done
     cat >"$var/stack.env" <<EOF
 # Written by scripts/stack.sh up; development settings only.
 CERROJO_PROFILE=dev
@@ -132,7 +133,9 @@ CERROJO_KMS_DATABASE_URL='$pg user=cerrojo_kms password=$CERROJO_MIGRATE_KMS_PAS
 CERROJO_AUTH_DATABASE_URL='$pg user=cerrojo_auth password=$CERROJO_MIGRATE_AUTH_PASSWORD'
 CERROJO_REDIS_HOST=127.0.0.1
 CERROJO_REDIS_ADDR=127.0.0.1:$CERROJO_REDIS_PORT
-${redis_vars}CERROJO_KMS_LISTEN=127.0.0.1:$CERROJO_KMS_PORT
+CERROJO_AUTH_REDIS_HOST=127.0.0.1
+CERROJO_AUTH_REDIS_PORT=$CERROJO_REDIS_PORT
+CERROJO_KMS_LISTEN=127.0.0.1:$CERROJO_KMS_PORT
 CERROJO_SESSION_LISTEN=127.0.0.1:$CERROJO_SESSION_PORT
 CERROJO_AUTH_LISTEN=127.0.0.1:$CERROJO_AUTH_PORT
 CERROJO_KMS_ADDR=$kms
@@ -140,19 +143,16 @@ CERROJO_SESSION_ADDR=$session
 CERROJO_AUTH_ADDR=$auth
 CERROJO_AUTH_KMS_TARGET=$kms
 CERROJO_AUTH_SESSION_TARGET=$session
-CERROJO_GATEWAY_KMS_TARGET=$kms
-CERROJO_GATEWAY_SESSION_TARGET=$session
-CERROJO_GATEWAY_AUTH_TARGET=$auth
 CERROJO_AUTH_METRICS_PORT=$CERROJO_AUTH_METRICS_PORT
 CERROJO_KMS_METRICS_PORT=$CERROJO_KMS_METRICS_PORT
 CERROJO_SESSION_METRICS_PORT=$CERROJO_SESSION_METRICS_PORT
 CERROJO_GATEWAY_HOST=127.0.0.1
 CERROJO_GATEWAY_PORT=$CERROJO_GATEWAY_PORT
 CERROJO_GATEWAY_ADMIN_PORT=$CERROJO_GATEWAY_ADMIN_PORT
-CERROJO_GATEWAY_URL=http://127.0.0.1:$CERROJO_GATEWAY_PORT
 CERROJO_KMS_VAR_DIR=$var/kms
+CERROJO_STACK_GATEWAY_URL=http://127.0.0.1:$CERROJO_GATEWAY_PORT
 CERROJO_STACK_REPLICAS=$REPLICAS
-CERROJO_GATEWAY_ADDRS=$(service_targets gateway)
+CERROJO_STACK_GATEWAY_ADDRS=$(service_targets gateway)
 EOF
 }
 
@@ -177,7 +177,7 @@ is_ready() {
         # The healthcheck calls the address in the replica's LISTEN variable.
         local vars
         mapfile -t vars < <(replica_env "$svc" "$r")
-        env "${vars[@]}" "$bin/cerrojo-$svc" healthcheck >/dev/null 2>&1
+        env "${SCRIPT_ONLY_VARS[@]}" "${vars[@]}" "$bin/cerrojo-$svc" healthcheck >/dev/null 2>&1
     fi
 }
 
@@ -206,7 +206,7 @@ start_service() {
     # stack in order, not each service at once.
     local vars
     mapfile -t vars < <(replica_env "$svc" "$r")
-    setsid env "${vars[@]}" "$exe" >>"$log" 2>&1 </dev/null &
+    setsid env "${SCRIPT_ONLY_VARS[@]}" "${vars[@]}" "$exe" >>"$log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$var/run/cerrojo-$name.pid"
     if ! cj_wait_ready "stack: $name" "$pid" "$log" "$READY_TIMEOUT_S" \

@@ -57,6 +57,8 @@ static bool load_config(struct auth_service *svc, bool check)
         return false;
     }
     cj_log_init("auth", level);
+    (void)cj_config_warn_unknown(AUTH_ENV_PREFIX "_", auth_config_options,
+                                 auth_config_option_count);
     return true;
 }
 

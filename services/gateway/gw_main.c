@@ -105,6 +105,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (argc == 2) { /* --print-config */
+        (void)gw_settings_warn_unknown();
         if (gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
             fprintf(stderr, "cerrojo-gateway: %s\n", err);
             return 2;
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cj_log_init("gateway", settings.log_level);
+    (void)gw_settings_warn_unknown();
     gw_routes_enable_bench(settings.bench_route);
     if (settings.bench_route) {
         cj_log(CJ_LOG_WARN, "gateway.bench_route_enabled", NULL,

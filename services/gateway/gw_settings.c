@@ -12,6 +12,9 @@
 #include "config.h"
 #include "gw_limits.h"
 
+/* Prefix of the variables only the gateway reads. */
+#define GW_ENV_PREFIX "CERROJO_GATEWAY_"
+
 /* Values as the configuration table parses them, before conversion. */
 struct gw_raw_settings {
     char *log_level;
@@ -334,6 +337,11 @@ enum cj_status gw_settings_load(struct gw_settings *out, char *err,
 out:
     cj_config_free(gw_options, GW_OPTION_COUNT, &raw);
     return status;
+}
+
+size_t gw_settings_warn_unknown(void)
+{
+    return cj_config_warn_unknown(GW_ENV_PREFIX, gw_options, GW_OPTION_COUNT);
 }
 
 void gw_settings_print_help(FILE *out)

@@ -103,6 +103,13 @@ const char *gw_profile_name(enum gw_profile profile);
 /* Writes one line per variable: name, form, default and help. */
 void gw_settings_print_help(FILE *out);
 
+/*
+ * Logs a warning for each CERROJO_GATEWAY_* variable in the environment
+ * that the gateway does not read (cj_config_warn_unknown). Returns the
+ * number of warnings.
+ */
+size_t gw_settings_warn_unknown(void);
+
 /* Writes NAME=value for every variable as read now (for --print-config),
  * secrets redacted. Returns CJ_ERR_INVALID with err set when a value does
  * not parse. */

@@ -82,6 +82,8 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
         return false;
     }
     cj_log_init("kms", level);
+    (void)cj_config_warn_unknown(KMS_ENV_PREFIX "_", kms_config_options,
+                                 kms_config_option_count);
     return true;
 }
 

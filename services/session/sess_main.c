@@ -166,6 +166,8 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
         return false;
     }
     cj_log_init("session", level);
+    (void)cj_config_warn_unknown(SESS_ENV_PREFIX "_", sess_options,
+                                 SESS_OPTION_COUNT);
     return true;
 }
 

@@ -2,7 +2,9 @@
 """Validates docker-compose.yml with Debian's docker-compose (no engine
 needed) and checks the properties the deployment relies on: Redis
 persistence and no eviction, a health check on every long-running service,
-start order by conditions, and a .env.example without a real secret.
+start order by conditions, a .env.example without a real secret, and that
+each cerrojo container gets only CERROJO_* variables its binary reads (the
+names its --help lists, from BUILD_DIR/bin).
 
 Usage: compose_check.py SOURCE_DIR BUILD_DIR
 """
@@ -17,6 +19,10 @@ import yaml
 SERVICES = ("kms", "session", "auth", "gateway")
 # Seconds docker-compose gets to render the file.
 COMPOSE_TIMEOUT_S = 60
+# Seconds a binary gets to print its --help.
+HELP_TIMEOUT_S = 30
+# Read by every binary outside its settings table (common/config.c).
+COMMON_VARIABLES = {"CERROJO_ENV_FILE", "CERROJO_PROFILE"}
 
 failures = []
 
@@ -33,8 +39,33 @@ def render(source, env_file):
         cwd=source, capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S)
 
 
+def variables_read(build, program):
+    """Returns the variable names that `program --help` lists, one per
+    line at the start of a line (cj_config_print_help)."""
+    result = subprocess.run(
+        [os.path.join(build, "bin", program), "--help"],
+        capture_output=True, text=True, timeout=HELP_TIMEOUT_S)
+    return set(re.findall(r"^(CERROJO_[A-Z0-9_]+)$", result.stdout,
+                          re.MULTILINE))
+
+
+def check_variables(services, build):
+    for name in SERVICES + ("migrate",):
+        program = f"cerrojo-{name}"
+        if not os.access(os.path.join(build, "bin", program), os.X_OK):
+            check(False, f"{program} not built in {build}/bin")
+            continue
+        known = variables_read(build, program) | COMMON_VARIABLES
+        check(len(known) > len(COMMON_VARIABLES),
+              f"{program} --help lists no CERROJO_ variable")
+        for variable in services[name].get("environment", {}):
+            check(not variable.startswith("CERROJO_") or variable in known,
+                  f"{name}: {program} does not read {variable}")
+
+
 def main():
     source = sys.argv[1]
+    build = sys.argv[2]
     example = os.path.join(source, ".env.example")
 
     result = render(source, example)
@@ -79,6 +110,8 @@ def main():
               f"gateway must wait for a healthy {dependency}")
     check(services["migrate"].get("restart") == "no",
           "migrate is a one-shot job and must not restart")
+
+    check_variables(services, build)
 
     published = [name for name, svc in services.items() if svc.get("ports")]
     check(published == ["gateway"],

@@ -27,4 +27,4 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     }
     echo "$want" >"$stamp"
 fi
-exec node "$here/k8s_validate.mjs" "$source_dir"
+exec node "$here/k8s_validate.mjs" "$source_dir" "$2"

@@ -3,16 +3,19 @@
 // package-lock.json): each overlay as kustomize renders it, and each file
 // that is not a kustomization or a patch. Then checks what the deployment
 // relies on: probes and resources on every container, placeholder-only
-// Secrets, and the access table encoded by the NetworkPolicies. A manifest
+// Secrets, the access table encoded by the NetworkPolicies, and that every
+// CERROJO_* variable a container gets is one that a cerrojo binary reads
+// (the names `BUILD_DIR/bin/cerrojo-<service> --help` lists). A manifest
 // under k8s-invalid/ must fail validation.
 //
-// Usage: node k8s_validate.mjs SOURCE_DIR
+// Usage: node k8s_validate.mjs SOURCE_DIR BUILD_DIR
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 
 const source = process.argv[2];
+const build = process.argv[3];
 const k8sDir = join(source, "deploy/k8s");
 const invalidDir = join(source, "tests/deploy/k8s-invalid");
 const failures = [];
@@ -183,6 +186,79 @@ for (const file of yamlFiles(join(k8sDir, "secrets"))) {
     if (object.data) fail(`${file}: ${object.metadata.name} has data; use placeholders in stringData`);
   }
 }
+
+// --- environment variables --------------------------------------------------
+// Read outside the settings tables: by every binary (common/config.c), and
+// by those with a metrics server (common/metrics_http.c).
+const COMMON_VARIABLES = ["CERROJO_ENV_FILE", "CERROJO_PROFILE", "CERROJO_METRICS_HOST"];
+// Read by the gateway under another service's prefix; cj_config_warn_unknown
+// in common/config.c does not report them either.
+const SHARED_VARIABLES = ["CERROJO_KMS_ADDR", "CERROJO_SESSION_ADDR", "CERROJO_AUTH_ADDR"];
+const PROGRAMS = ["kms", "session", "auth", "gateway", "migrate"];
+
+function variablesRead(program) {
+  const help = execFileSync(join(build, "bin", program), ["--help"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 30000,
+  });
+  return new Set([...help.matchAll(/^(CERROJO_[A-Z0-9_]+)$/gm)].map((m) => m[1]));
+}
+
+const readBy = {};
+for (const name of PROGRAMS) {
+  try {
+    readBy[`cerrojo-${name}`] = variablesRead(`cerrojo-${name}`);
+  } catch (error) {
+    fail(`cerrojo-${name} --help failed in ${build}/bin: ${error.message}`);
+    readBy[`cerrojo-${name}`] = new Set();
+  }
+}
+const readByAny = new Set([...COMMON_VARIABLES, ...Object.values(readBy).flatMap((s) => [...s])]);
+
+// Each container's variables: the ConfigMaps of envFrom, then env.
+function containerVariables(container, configMaps) {
+  const names = [];
+  for (const source of container.envFrom ?? []) {
+    const map = configMaps.find((m) => m.metadata.name === source.configMapRef?.name);
+    names.push(...Object.keys(map?.data ?? {}));
+  }
+  names.push(...(container.env ?? []).map((e) => e.name));
+  return names.filter((n) => n.startsWith("CERROJO_"));
+}
+
+function checkVariables(overlay, objects) {
+  const configMaps = objects.filter((o) => o.kind === "ConfigMap");
+  let containers = 0;
+  for (const o of objects) {
+    const pod = o.kind === "Deployment" || o.kind === "Job" ? o.spec.template.spec
+      : o.kind === "CronJob" ? o.spec.jobTemplate.spec.template.spec : null;
+    if (!pod) continue;
+    for (const c of pod.containers) {
+      // A command may wrap the binary in `sh -c`.
+      const program = (c.command ?? []).join(" ").match(/\bcerrojo-[a-z]+/)?.[0];
+      const own = readBy[program];
+      if (!own) {
+        fail(`overlay ${overlay}: ${o.metadata.name}: container runs ${program}, not a cerrojo service`);
+        continue;
+      }
+      containers++;
+      // The prefix the program reports unknown names under, as in
+      // CERROJO_KMS_ for cerrojo-kms.
+      const prefix = `CERROJO_${program.replace(/^cerrojo-/, "").toUpperCase()}_`;
+      for (const name of containerVariables(c, configMaps)) {
+        if (!readByAny.has(name) && !SHARED_VARIABLES.includes(name)) {
+          fail(`overlay ${overlay}: ${o.metadata.name}: no cerrojo binary reads ${name}`);
+        } else if (name.startsWith(prefix) && !own.has(name) && !SHARED_VARIABLES.includes(name)) {
+          fail(`overlay ${overlay}: ${o.metadata.name}: ${program} does not read ${name}`);
+        }
+      }
+    }
+  }
+  if (containers === 0) fail(`overlay ${overlay}: no container's variables checked`);
+}
+
+for (const [overlay, objects] of Object.entries(rendered)) checkVariables(overlay, objects);
 
 // --- the access table -----------------------------------------------------
 function matches(selector, labels) {

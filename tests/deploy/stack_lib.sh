@@ -69,7 +69,9 @@ stack_env() {
     echo "CERROJO_KMS_LISTEN=127.0.0.1:$port"
     echo "CERROJO_SESSION_LISTEN=127.0.0.1:$port"
     echo "CERROJO_AUTH_LISTEN=127.0.0.1:$port"
-    echo "CERROJO_${svc^^}_METRICS_PORT=$admin_port"
+    if [[ $svc != gateway ]]; then
+        echo "CERROJO_${svc^^}_METRICS_PORT=$admin_port"
+    fi
     echo "CERROJO_AUTH_KMS_TARGET=$(stack_targets kms)"
     echo "CERROJO_AUTH_SESSION_TARGET=$(stack_targets session)"
     echo "CERROJO_KMS_ADDR=$(stack_targets kms)"

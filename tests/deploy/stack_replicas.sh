@@ -88,6 +88,11 @@ for svc in kms session auth gateway; do
     grep -q "stack: $svc running" <<<"$status_out" || fail "$svc replica 1 not listed as running"
     grep -q "stack: $svc-2 running" <<<"$status_out" || fail "$svc replica 2 not listed as running"
 done
+# Every service gets var/stack.env and the port variables exported above;
+# none of them may be reported as a variable the service does not read.
+if unknown=$(grep -h '"event":"config.unknown_variable"' "$work"/var/log/cerrojo-*.log); then
+    fail "a service reports variables it does not read: $unknown"
+fi
 grep -qx "CERROJO_AUTH_ADDR=127.0.0.1:$((b + 2)),127.0.0.1:$((b + 2 + PORT_STEP))" "$work/var/stack.env" ||
     fail "stack.env does not list both auth replicas"
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 
 struct demo_config {
     char *listen;
@@ -72,6 +73,10 @@ static void clear_env(void)
     unsetenv("CJT_QUOTED");
     unsetenv("CJT_SINGLE");
     unsetenv("CJT_EXPORTED");
+    unsetenv("CJT_THREADZ");
+    unsetenv("CJTX_OTHER");
+    unsetenv("CERROJO_KMS_ADDR");
+    unsetenv("CERROJO_KMS_LISTN");
     unsetenv(CJ_CONFIG_ENV_FILE_VAR);
     unsetenv(CJ_CONFIG_PROFILE_VAR);
 }
@@ -387,6 +392,91 @@ static void test_env_file_named_but_missing_fails(void **state)
     assert_non_null(strstr(err, "/nonexistent/cerrojo.env"));
 }
 
+/*
+ * Runs cj_config_warn_unknown with the log sent to a temporary file and
+ * copies what it logged into text. Returns the number of warnings.
+ */
+static size_t warn_unknown_logged(const char *prefix,
+                                  const struct cj_config_option *options,
+                                  size_t count, char *text, size_t size)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    cj_log_init("test", CJ_LOG_INFO);
+    cj_log_set_fd(fileno(f));
+    size_t warnings = cj_config_warn_unknown(prefix, options, count);
+    cj_log_set_fd(STDERR_FILENO);
+    rewind(f);
+    size_t n = fread(text, 1, size - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return warnings;
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t lines = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '\n') {
+            lines++;
+        }
+    }
+    return lines;
+}
+
+static void test_warn_unknown_names_unread_variable(void **state)
+{
+    (void)state;
+    char text[4096];
+    setenv("CJT_THREADS", "8", 1);
+    setenv("CJT_THREADZ", "value-not-to-log", 1);
+    setenv("CJTX_OTHER", "1", 1);
+
+    size_t warnings = warn_unknown_logged("CJT_", DEMO_OPTIONS, DEMO_COUNT,
+                                          text, sizeof(text));
+
+    assert_int_equal(warnings, 1);
+    assert_int_equal(count_lines(text), 1);
+    assert_non_null(strstr(text, "\"event\":\"config.unknown_variable\""));
+    assert_non_null(strstr(text, "\"level\":\"warn\""));
+    assert_non_null(strstr(text, "\"variable\":\"CJT_THREADZ\""));
+    assert_null(strstr(text, "value-not-to-log"));
+    assert_null(strstr(text, "CJTX_OTHER"));
+}
+
+static void test_warn_unknown_silent_for_read_variables(void **state)
+{
+    (void)state;
+    char text[4096];
+    setenv("CJT_THREADS", "8", 1);
+    setenv("CJT_LISTEN", "127.0.0.1:1", 1);
+
+    size_t warnings = warn_unknown_logged("CJT_", DEMO_OPTIONS, DEMO_COUNT,
+                                          text, sizeof(text));
+
+    assert_int_equal(warnings, 0);
+    assert_string_equal(text, "");
+}
+
+static void test_warn_unknown_skips_gateway_backend_address(void **state)
+{
+    (void)state;
+    static const struct cj_config_option kms_options[] = {
+        {.name = "CERROJO_KMS_LISTEN", .type = CJ_CONFIG_STRING},
+    };
+    char text[4096];
+    /* The gateway reads CERROJO_KMS_ADDR; a shared environment gives it to
+     * kms too. The misspelt LISTN is still reported. */
+    setenv("CERROJO_KMS_ADDR", "127.0.0.1:1", 1);
+    setenv("CERROJO_KMS_LISTN", "127.0.0.1:2", 1);
+
+    (void)warn_unknown_logged("CERROJO_KMS_", kms_options, 1, text,
+                              sizeof(text));
+
+    assert_null(strstr(text, "\"CERROJO_KMS_ADDR\""));
+    assert_non_null(strstr(text, "\"variable\":\"CERROJO_KMS_LISTN\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +514,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_env_file_named_but_missing_fails,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warn_unknown_names_unread_variable,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warn_unknown_silent_for_read_variables, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warn_unknown_skips_gateway_backend_address, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
