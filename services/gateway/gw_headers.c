@@ -19,16 +19,33 @@
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "            \
     "form-action 'none'"
 
+/* True when the port text of an origin is what a browser sends in Origin:
+ * decimal without leading zeros, at most 65535, and not the scheme's
+ * default port, which browsers omit (RFC 6454 section 6.1). */
+static bool gw_origin_port_valid(const char *port, unsigned default_port)
+{
+    unsigned long value;
+
+    if (port[0] == '0' || strlen(port) > 5) {
+        return false;
+    }
+    value = strtoul(port, NULL, 10);
+    return value <= 65535 && value != default_port;
+}
+
 static bool gw_origin_valid(const char *origin, size_t len)
 {
     const char *host;
     const char *p;
     bool port = false;
+    unsigned default_port;
 
     if (strncmp(origin, "https://", 8) == 0) {
         host = origin + 8;
+        default_port = 443;
     } else if (strncmp(origin, "http://", 7) == 0) {
         host = origin + 7;
+        default_port = 80;
     } else {
         return false;
     }
@@ -39,7 +56,8 @@ static bool gw_origin_valid(const char *origin, size_t len)
         unsigned char c = (unsigned char)*p;
 
         if (c == ':') {
-            if (port || p == host || p[1] == '\0') {
+            if (port || p == host || p[1] == '\0' ||
+                !gw_origin_port_valid(p + 1, default_port)) {
                 return false;
             }
             port = true;

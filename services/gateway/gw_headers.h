@@ -22,7 +22,8 @@ struct gw_origin_list {
 /*
  * Parses a comma-separated origin list. Each entry must be an http or
  * https origin in its serialized form (lower case, no path, no trailing
- * slash, no userinfo); "*" and "null" are rejected, since a wildcard
+ * slash, no userinfo, no default port such as :443 for https, because
+ * browsers omit it); "*" and "null" are rejected, since a wildcard
  * cannot be combined with a list and "null" is sent by sandboxed and file
  * documents that anyone can create. An empty or NULL text gives an empty
  * list (no cross-origin access).

@@ -195,6 +195,26 @@ static enum cj_status gw_convert_strings(const struct gw_raw_settings *raw,
     return CJ_OK;
 }
 
+/* Writes an error and returns true when a trusted-proxy entry is a /0
+ * prefix. Trusting every address would let any client set its own
+ * X-Forwarded-For and X-Request-Id, and would lift the per-IP rate and
+ * connection limits. */
+static bool gw_trusted_proxies_cover_all(const struct gw_cidr_list *list,
+                                         char *err, size_t err_size)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        if (list->items[i].prefix_bits == 0) {
+            snprintf(err, err_size,
+                     "CERROJO_GATEWAY_TRUSTED_PROXIES: a /0 prefix trusts "
+                     "every address, so any client could set its own "
+                     "X-Forwarded-For; list only the proxies' addresses or "
+                     "prefixes");
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                                          struct gw_settings *out, char *err,
                                          size_t err_size)
@@ -220,11 +240,15 @@ static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                  GW_TRUSTED_PROXIES_MAX);
         return CJ_ERR_INVALID;
     }
+    if (gw_trusted_proxies_cover_all(&out->trusted_proxies, err, err_size)) {
+        return CJ_ERR_INVALID;
+    }
     if (gw_origin_list_parse(raw->cors_origins, &out->cors_origins) != CJ_OK) {
         snprintf(err, err_size,
                  "CERROJO_GATEWAY_CORS_ORIGINS: expected a comma-separated "
                  "list of at most %d origins such as https://app.example, "
-                 "without \"*\" or \"null\"",
+                 "in lower case, without a path, \"*\", \"null\" or the "
+                 "default port (:443 for https, :80 for http)",
                  GW_CORS_ORIGINS_MAX);
         return CJ_ERR_INVALID;
     }
@@ -272,6 +296,13 @@ static enum cj_status gw_settings_check(const struct gw_settings *s, char *err,
                  "CERROJO_GATEWAY_BENCH_ROUTE: the benchmark route is allowed "
                  "only in the dev profile (profile is %s)",
                  gw_profile_name(s->profile));
+        return CJ_ERR_INVALID;
+    }
+    if (s->http_port == s->admin_port) {
+        snprintf(err, err_size,
+                 "CERROJO_GATEWAY_PORT and CERROJO_GATEWAY_ADMIN_PORT are both "
+                 "%u; the API and the admin server need different ports",
+                 (unsigned)s->http_port);
         return CJ_ERR_INVALID;
     }
     /* Behind a load balancer every client would share the proxy's IP (one

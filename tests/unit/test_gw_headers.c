@@ -46,6 +46,35 @@ static void test_origin_list_rejects_wildcards_and_junk(void **state)
     }
 }
 
+static void test_origin_list_rejects_default_ports(void **state)
+{
+    /* Browsers never send these, so such an entry would never match. */
+    static const char *const bad[] = {
+        "https://app.example:443",    "http://app.example:80",
+        "https://app.example:0443",   "https://app.example:65536",
+        "https://app.example:123456",
+    };
+    static const char *const good[] = {
+        "https://app.example:8443",
+        "http://app.example:443",
+        "https://app.example:80",
+        "http://localhost:3000",
+    };
+    struct gw_origin_list list;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (gw_origin_list_parse(bad[i], &list) == CJ_OK) {
+            fail_msg("origin list \"%s\" accepted", bad[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (gw_origin_list_parse(good[i], &list) != CJ_OK) {
+            fail_msg("origin list \"%s\" rejected", good[i]);
+        }
+    }
+}
+
 static void test_origin_matching_is_exact(void **state)
 {
     struct gw_origin_list list;
@@ -182,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_list_accepts_serialized_origins),
         cmocka_unit_test(test_origin_list_rejects_wildcards_and_junk),
+        cmocka_unit_test(test_origin_list_rejects_default_ports),
         cmocka_unit_test(test_origin_matching_is_exact),
         cmocka_unit_test(test_empty_origin_list_allows_nothing),
         cmocka_unit_test(test_accept_encoding_gzip_detection),
