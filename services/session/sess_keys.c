@@ -5,6 +5,7 @@
 #include "sess_keys.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "aead.h"
 #include "crypto_util.h"
 #include "hkdf.h"
+#include "log.h"
 #include "ratchet.h"
 
 #define SESS_WRAP_VERSION      1
@@ -38,6 +40,10 @@ struct sess_wrapping {
     struct cj_secret *previous; /* NULL outside a rotation */
     unsigned char previous_id[SESS_WRAP_KEY_ID_LEN];
     struct cj_secret *log_key;
+    /* Limits session.unwrap_failed to one line per CJ_LOG_REPEAT_INTERVAL_MS,
+     * because a lost wrapping key fails every request of every session it
+     * wrapped. */
+    struct cj_log_limit *unwrap_failures;
 };
 
 static void key_id(const unsigned char *key,
@@ -62,9 +68,12 @@ enum cj_status sess_wrapping_new(const unsigned char *current,
     }
     w->current = cj_secret_from(current, SESS_WRAP_KEY_LEN);
     w->log_key = cj_secret_new(SESS_LOG_KEY_LEN);
-    if (w->current == NULL || w->log_key == NULL) {
+    w->unwrap_failures = calloc(1, sizeof(*w->unwrap_failures));
+    if (w->current == NULL || w->log_key == NULL ||
+        w->unwrap_failures == NULL) {
         goto out;
     }
+    pthread_mutex_init(&w->unwrap_failures->mutex, NULL);
     key_id(current, w->current_id);
     if (previous != NULL) {
         w->previous = cj_secret_from(previous, SESS_WRAP_KEY_LEN);
@@ -94,6 +103,10 @@ void sess_wrapping_free(struct sess_wrapping *w)
     cj_secret_free(w->current);
     cj_secret_free(w->previous);
     cj_secret_free(w->log_key);
+    if (w->unwrap_failures != NULL) {
+        pthread_mutex_destroy(&w->unwrap_failures->mutex);
+        free(w->unwrap_failures);
+    }
     free(w);
 }
 
@@ -178,6 +191,22 @@ enum cj_status sess_key_wrap(const struct sess_wrapping *w, const char *sid,
                         out + SESS_WRAP_CT_OFFSET);
 }
 
+/*
+ * Logs why a stored epoch key did not unwrap. Callers unwrap only records
+ * stored for this session and epoch, so a client cannot cause this: it
+ * means a lost wrapping key or a changed record in Redis.
+ */
+static void log_unwrap_failed(const struct sess_wrapping *w, const char *sid,
+                              uint64_t epoch, const char *reason)
+{
+    char log_id[SESS_LOG_ID_SIZE];
+
+    sess_log_id(w, sid, log_id);
+    cj_log_limited(w->unwrap_failures, CJ_LOG_ERROR, "session.unwrap_failed",
+                   NULL, CJ_F_STR("session_hash", log_id),
+                   CJ_F_STR("reason", reason), CJ_F_INT("epoch", epoch));
+}
+
 enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
                                uint64_t epoch, const unsigned char *wrapped,
                                size_t wrapped_len,
@@ -190,6 +219,7 @@ enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
 
     memset(key, 0, SESS_EPOCH_KEY_LEN);
     if (wrapped_len != SESS_WRAPPED_LEN || wrapped[0] != SESS_WRAP_VERSION) {
+        log_unwrap_failed(w, sid, epoch, "malformed");
         return CJ_ERR_CRYPTO;
     }
     if (cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN)) {
@@ -198,6 +228,10 @@ enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
                cj_ct_equal(wrapped + 1, w->previous_id, SESS_WRAP_KEY_ID_LEN)) {
         wrap_key = w->previous;
     } else {
+        /* Wrapped under a key that is neither CERROJO_SESSION_KEY nor
+         * CERROJO_SESSION_KEY_PREVIOUS, as after a rotation that dropped the
+         * previous key too early. */
+        log_unwrap_failed(w, sid, epoch, "unknown_wrapping_key");
         return CJ_ERR_CRYPTO;
     }
     aad_len = wrap_aad(aad, sid, epoch, wrapped);
@@ -207,6 +241,7 @@ enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
                       SESS_EPOCH_KEY_LEN + CJ_AEAD_TAG_LEN, key);
     if (st != CJ_OK) {
         memset(key, 0, SESS_EPOCH_KEY_LEN);
+        log_unwrap_failed(w, sid, epoch, "authentication_failed");
         return CJ_ERR_CRYPTO;
     }
     return CJ_OK;

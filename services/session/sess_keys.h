@@ -62,7 +62,9 @@ sess_key_wrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,
  * Unwraps a key wrapped by sess_key_wrap under the current or the previous
  * wrapping key. CJ_ERR_CRYPTO when the tag fails, the wrapping key is
  * unknown, or the blob belongs to another session or epoch; key is then
- * left zeroed.
+ * left zeroed and session.unwrap_failed is logged with the reason
+ * (malformed, unknown_wrapping_key or authentication_failed), at most once
+ * per CJ_LOG_REPEAT_INTERVAL_MS for one sess_wrapping.
  */
 enum cj_status
 sess_key_unwrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,

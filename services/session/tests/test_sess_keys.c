@@ -3,11 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "crypto_util.h"
+#include "log.h"
 #include "sess_keys.h"
 
 static const char SID_A[] = "AAAAAAAAAAAAAAAAAAAAAA";
@@ -153,6 +156,123 @@ static void test_previous_wrapping_key_still_unwraps(void **state)
     sess_wrapping_free(rotated);
 }
 
+/*
+ * Calls sess_key_unwrap with the log sent to a temporary file and copies
+ * what it logged into text. Returns the unwrap status.
+ */
+static enum cj_status unwrap_logged(const struct sess_wrapping *w,
+                                    const char *sid, uint64_t epoch,
+                                    const unsigned char *wrapped,
+                                    size_t wrapped_len, char *text, size_t size)
+{
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    cj_log_init("session", CJ_LOG_INFO);
+    cj_log_set_fd(fileno(f));
+    enum cj_status st =
+        sess_key_unwrap(w, sid, epoch, wrapped, wrapped_len, out);
+    cj_log_set_fd(STDERR_FILENO);
+    rewind(f);
+    size_t n = fread(text, 1, size - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return st;
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t lines = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '\n') {
+            lines++;
+        }
+    }
+    return lines;
+}
+
+static void test_unwrap_logs_unknown_wrapping_key(void **state)
+{
+    struct fixture *f = *state;
+    struct sess_wrapping *old = NULL;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    char text[2048];
+    char log_id[SESS_LOG_ID_SIZE];
+
+    /* A record wrapped under a key that the service no longer has, as
+     * after a rotation that dropped the previous key too early. */
+    assert_int_equal(sess_wrapping_new(f->wrap_previous, NULL, &old), CJ_OK);
+    assert_int_equal(sess_key_wrap(old, SID_A, 3, f->epoch_key, wrapped),
+                     CJ_OK);
+
+    assert_int_equal(unwrap_logged(f->w, SID_A, 3, wrapped, sizeof(wrapped),
+                                   text, sizeof(text)),
+                     CJ_ERR_CRYPTO);
+
+    sess_log_id(f->w, SID_A, log_id);
+    assert_int_equal(count_lines(text), 1);
+    assert_non_null(strstr(text, "\"event\":\"session.unwrap_failed\""));
+    assert_non_null(strstr(text, "\"level\":\"error\""));
+    assert_non_null(strstr(text, "\"reason\":\"unknown_wrapping_key\""));
+    assert_non_null(strstr(text, "\"epoch\":3"));
+    assert_non_null(strstr(text, log_id));
+    assert_null(strstr(text, SID_A));
+    sess_wrapping_free(old);
+}
+
+static void test_unwrap_logs_tampered_tag(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    char text[2048];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 5, f->epoch_key, wrapped),
+                     CJ_OK);
+    wrapped[SESS_WRAPPED_LEN - 1] ^= 0x01;
+
+    assert_int_equal(unwrap_logged(f->w, SID_A, 5, wrapped, sizeof(wrapped),
+                                   text, sizeof(text)),
+                     CJ_ERR_CRYPTO);
+
+    assert_non_null(strstr(text, "\"event\":\"session.unwrap_failed\""));
+    assert_non_null(strstr(text, "\"reason\":\"authentication_failed\""));
+}
+
+static void test_unwrap_failure_log_is_rate_limited(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    char text[2048];
+    const int failures = 5;
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 1, f->epoch_key, wrapped),
+                     CJ_OK);
+    for (int i = 0; i < failures; i++) {
+        /* Truncated: the blob is malformed. */
+        assert_int_equal(unwrap_logged(f->w, SID_A, 1, wrapped,
+                                       sizeof(wrapped) - 1, text, sizeof(text)),
+                         CJ_ERR_CRYPTO);
+        /* Five calls take far less than the repeat interval, so only the
+         * first one logs. */
+        assert_int_equal(count_lines(text), i == 0 ? 1 : 0);
+    }
+}
+
+static void test_unwrap_success_logs_nothing(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    char text[2048];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 2, f->epoch_key, wrapped),
+                     CJ_OK);
+
+    assert_int_equal(unwrap_logged(f->w, SID_A, 2, wrapped, sizeof(wrapped),
+                                   text, sizeof(text)),
+                     CJ_OK);
+    assert_string_equal(text, "");
+}
+
 static void test_wrap_key_decode_accepts_both_alphabets(void **state)
 {
     unsigned char key[SESS_WRAP_KEY_LEN];
@@ -263,6 +383,14 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_previous_wrapping_key_still_unwraps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_logs_unknown_wrapping_key,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_logs_tampered_tag, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_failure_log_is_rate_limited,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_success_logs_nothing, setup,
+                                        teardown),
         cmocka_unit_test(test_wrap_key_decode_accepts_both_alphabets),
         cmocka_unit_test(test_wrap_key_decode_rejects_wrong_length),
         cmocka_unit_test_setup_teardown(test_log_id_is_stable_and_hides_id,
