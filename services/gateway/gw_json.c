@@ -89,7 +89,10 @@ enum cj_status gw_json_parse_object(const char *text, size_t len, json_t **out,
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &parse_error);
     if (root == NULL) {
         /* parse_error.text may quote the input: report the position only. */
-        gw_json_error(err, err_size, "invalid JSON at line %d, column %d",
+        gw_json_error(err, err_size,
+                      json_error_code(&parse_error) == json_error_duplicate_key
+                          ? "duplicate member at line %d, column %d"
+                          : "invalid JSON at line %d, column %d",
                       parse_error.line, parse_error.column);
         return CJ_ERR_INVALID;
     }
@@ -662,10 +665,22 @@ gw_json_to_message_at(const json_t *object,
         const ProtobufCFieldDescriptor *field =
             protobuf_c_message_descriptor_get_field_by_name(desc, key);
 
-        if (field == NULL ||
-            (excluded_field != NULL && strcmp(key, excluded_field) == 0)) {
-            gw_json_error(err, err_size, "unknown member in \"%s\"",
-                          desc->name);
+        /* The member name is input, so the message names only where it
+         * was found, never the member or the protobuf type. */
+        if (excluded_field != NULL && strcmp(key, excluded_field) == 0) {
+            gw_json_error(err, err_size,
+                          "\"%s\" is set by the request path and must not "
+                          "appear in the body",
+                          excluded_field);
+            status = CJ_ERR_INVALID;
+            goto out;
+        }
+        if (field == NULL) {
+            gw_json_error(err, err_size,
+                          depth <= 1 ? "the body has a member that this "
+                                       "route does not accept"
+                                     : "a nested object has a member that "
+                                       "this route does not accept");
             status = CJ_ERR_INVALID;
             goto out;
         }

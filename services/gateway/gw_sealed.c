@@ -520,6 +520,12 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     char err[GW_JSON_ERROR_CHARS] = "";
     enum cj_status status;
 
+    if (len > 0 && route->body_bytes_max == 0) {
+        gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
+                        "This route takes no request body.",
+                        GW_REJECT_JSON_INVALID, "sealed body on a GET route");
+        return NULL;
+    }
     if (len == 0) {
         text = "{}";
         len = 2;

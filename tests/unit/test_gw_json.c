@@ -131,6 +131,50 @@ static void test_excluded_field_is_rejected(void **state)
     gw_json_message_free(msg);
 }
 
+/* Parses and converts `text` as convert() does and returns the error
+ * message, or "" when it was accepted. */
+static const char *conversion_error(const char *text,
+                                    const ProtobufCMessageDescriptor *desc,
+                                    const char *excluded)
+{
+    static char err[GW_JSON_ERROR_CHARS];
+    json_t *json = NULL;
+    ProtobufCMessage *message = NULL;
+
+    err[0] = '\0';
+    if (gw_json_parse_object(text, strlen(text), &json, err, sizeof(err)) ==
+            CJ_OK &&
+        gw_json_to_message(json, desc, excluded, &message, err, sizeof(err)) ==
+            CJ_OK) {
+        err[0] = '\0';
+    }
+    json_decref(json);
+    gw_json_message_free(message);
+    return err;
+}
+
+static void test_rejection_messages_name_no_types(void **state)
+{
+    const char *err;
+
+    (void)state;
+    err = conversion_error("{\"class\":\"public\"}",
+                           &cerrojo__v1__get_data_request__descriptor, "class");
+    assert_non_null(strstr(err, "\"class\" is set by the request path"));
+    err = conversion_error("{\"nope\":1}",
+                           &cerrojo__v1__get_data_request__descriptor, NULL);
+    assert_non_null(strstr(err, "the body has a member"));
+    assert_null(strstr(err, "cerrojo"));
+    assert_null(strstr(err, "nope"));
+    err = conversion_error("{\"login\":\"ana\",\"login\":\"bob\"}",
+                           &cerrojo__v1__login_request__descriptor, NULL);
+    assert_non_null(strstr(err, "duplicate member at line 1"));
+    assert_null(strstr(err, "bob"));
+    err = conversion_error(
+        "{\"login\":", &cerrojo__v1__login_request__descriptor, NULL);
+    assert_non_null(strstr(err, "invalid JSON at line 1"));
+}
+
 static void test_int64_accepts_number_and_string(void **state)
 {
     enum cj_status status;
@@ -436,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_absent_and_null_members_keep_defaults),
         cmocka_unit_test(test_enum_and_map_convert),
         cmocka_unit_test(test_excluded_field_is_rejected),
+        cmocka_unit_test(test_rejection_messages_name_no_types),
         cmocka_unit_test(test_int64_accepts_number_and_string),
         cmocka_unit_test(test_nested_and_repeated_messages_convert),
         cmocka_unit_test(test_unset_submessage_is_omitted),

@@ -795,12 +795,34 @@ static void test_class_in_json_is_rejected(void **state)
 {
     struct fixture *f = *state;
     char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    char *answer;
 
     seal_stateless(f, "PUT", "/v1/me/data/private",
                    "{\"class\":\"public\",\"fields\":{}}", token, now_ms());
     run(f, GW_METHOD_PUT, "/v1/me/data/private");
     assert_int_equal(f->reply.status, 400);
     assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"class\\\" is set by the request path"));
+    assert_null(strstr(answer, "cerrojo.v1"));
+    free(answer);
+    free(token);
+}
+
+static void test_sealed_get_with_body_is_400(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    char *answer;
+
+    seal_stateless(f, "GET", "/v1/me", "{}", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 400);
+    assert_int_equal(seen.calls, 0);
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "This route takes no request body."));
+    assert_null(strstr(answer, "cerrojo.v1"));
+    free(answer);
     free(token);
 }
 
@@ -911,6 +933,7 @@ int main(void)
         SEALED_TEST(test_unloaded_revocation_cache_is_503),
         SEALED_TEST(test_data_route_sets_class_from_path),
         SEALED_TEST(test_class_in_json_is_rejected),
+        SEALED_TEST(test_sealed_get_with_body_is_400),
         SEALED_TEST(test_replay_is_sent_to_audit),
         SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
         SEALED_TEST(test_stateful_protected_read_round_trip),
