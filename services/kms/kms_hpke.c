@@ -1,7 +1,8 @@
 /*
- * OpenSealed and ListPublicKeys over the current key set. A retired HPKE
- * key opens requests until its accept_until time. Until then the key list
- * shows it as "retired", so that clients move to the active key.
+ * OpenSealed and ListPublicKeys over the current key set. Every loaded key
+ * opens requests, a retired one until its accept_until time. The key list
+ * names a new key only once every replica has had time to load it, and
+ * shows older keys that still open requests as "retired".
  */
 #include "kms_hpke.h"
 
@@ -153,10 +154,42 @@ out:
     return st;
 }
 
-static void collect_keys(const struct kms_keyring *ring, int64_t now_s,
-                         struct kms_key_list *list)
+/*
+ * Picks the key that the list names as active: the newest accepting key
+ * that is at least publish_after_s old. Every replica reloads within that
+ * time, so every replica opens requests sealed to it. When no accepting key
+ * is that old, the oldest accepting key is used: the first key of a fresh
+ * install, or the new key after `retire hpke` has ended every older one.
+ * Returns an index into ring->hpke, or ring->n_hpke when no key accepts
+ * requests.
+ */
+static size_t listed_active_index(const struct kms_keyring *ring, int64_t now_s,
+                                  int64_t publish_after_s)
 {
+    size_t oldest = ring->n_hpke;
+
     for (size_t i = 0; i < ring->n_hpke; i++) {
+        const struct kms_hpke_key *key = &ring->hpke[i];
+        if (!key_accepts(key, now_s))
+            continue;
+        if (key->created_at + publish_after_s <= now_s)
+            return i;
+        oldest = i;
+    }
+    return oldest;
+}
+
+/*
+ * Lists the active key and the older keys that still accept requests, as
+ * "retired". Keys newer than the listed active key are left out until they
+ * are publish_after_s old. ring->hpke is newest first.
+ */
+static void collect_keys(const struct kms_keyring *ring, int64_t now_s,
+                         int64_t publish_after_s, struct kms_key_list *list)
+{
+    size_t active = listed_active_index(ring, now_s, publish_after_s);
+
+    for (size_t i = active; i < ring->n_hpke; i++) {
         const struct kms_hpke_key *key = &ring->hpke[i];
         if (!key_accepts(key, now_s))
             continue;
@@ -170,8 +203,7 @@ static void collect_keys(const struct kms_keyring *ring, int64_t now_s,
             entry->aead_id = key->aead_ids[a];
             memcpy(entry->public_key, key->public_key,
                    sizeof(entry->public_key));
-            entry->state =
-                key->state == KMS_STATE_ACTIVE ? "active" : "retired";
+            entry->state = i == active ? "active" : "retired";
         }
     }
 }
@@ -190,7 +222,7 @@ enum cj_status kms_list_public_keys(struct kms_service *svc,
         goto out;
     const struct kms_list_signer *previous =
         kms_keyring_signer(ring, KMS_STATE_PREVIOUS);
-    collect_keys(ring, now, out);
+    collect_keys(ring, now, kms_hpke_publish_after_s(&svc->cfg), out);
     st = sign_list(out, active, now, svc->cfg.key_list_lifetime_s, &out->jws);
     if (st != CJ_OK)
         goto out;

@@ -158,6 +158,7 @@ static enum cj_status open_hpke(const struct kms_key_rows *rows,
         memcpy(key->aead_ids, row->aead_ids, sizeof(key->aead_ids));
         key->n_aead_ids = row->n_aead_ids;
         key->state = row->state;
+        key->created_at = row->created_at;
         key->accept_until = row->accept_until;
         key->private_key = sk;
         memcpy(key->public_key, row->public_key, sizeof(key->public_key));

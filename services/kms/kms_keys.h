@@ -45,6 +45,7 @@ struct kms_hpke_key {
     uint16_t aead_ids[KMS_HPKE_AEADS_MAX];
     size_t n_aead_ids;
     enum kms_state state;
+    int64_t created_at;         /* Unix seconds, Postgres clock */
     int64_t accept_until;       /* 0 while active */
     unsigned char *private_key; /* 32 bytes, sodium_malloc */
     unsigned char public_key[KMS_HPKE_PK_BYTES];

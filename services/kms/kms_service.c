@@ -21,6 +21,11 @@ int64_t kms_now(void)
     return (int64_t)time(NULL);
 }
 
+int64_t kms_hpke_publish_after_s(const struct kms_config *cfg)
+{
+    return KMS_HPKE_PUBLISH_RELOADS * (int64_t)cfg->reload_s;
+}
+
 static enum cj_status load_root(struct kms_service *svc, char *err,
                                 size_t err_size)
 {

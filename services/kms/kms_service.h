@@ -87,6 +87,18 @@ void kms_service_check_clock(struct kms_service *svc);
 /* The clock used for key decisions, Unix seconds. */
 int64_t kms_now(void);
 
+/*
+ * Age of a new HPKE key, in reload intervals, at which ListPublicKeys first
+ * names it. Every replica reloads within one interval, so by then every
+ * replica opens requests sealed to the key. The second interval is margin
+ * for a slow reload. NOTE: a replica whose reloads fail keeps its old key
+ * set and rejects requests sealed to the new key until a reload succeeds.
+ */
+#define KMS_HPKE_PUBLISH_RELOADS 2
+
+/* Age in seconds at which ListPublicKeys names a new HPKE key. */
+int64_t kms_hpke_publish_after_s(const struct kms_config *cfg);
+
 /* Stops the reloader thread, if running. */
 void kms_service_stop_reloader(struct kms_service *svc);
 

@@ -533,6 +533,132 @@ static void test_retire_hpke_names_retired_keys(void **state)
     kms_service_free(&svc);
 }
 
+/* Returns the key id that svc's key list names as active; fails without. */
+static int listed_active_key(struct kms_service *svc)
+{
+    struct kms_key_list list;
+    int key_id = -1;
+
+    assert_int_equal(kms_list_public_keys(svc, &list), CJ_OK);
+    for (size_t i = 0; i < list.n_keys; i++) {
+        if (strcmp(list.keys[i].state, "active") == 0)
+            key_id = list.keys[i].key_id;
+    }
+    kms_key_list_clear(&list);
+    assert_true(key_id >= 0);
+    return key_id;
+}
+
+/* Whether svc's key list has any entry for key_id. */
+static bool list_names_key(struct kms_service *svc, long long key_id)
+{
+    struct kms_key_list list;
+    bool found = false;
+
+    assert_int_equal(kms_list_public_keys(svc, &list), CJ_OK);
+    for (size_t i = 0; i < list.n_keys; i++)
+        found = found || list.keys[i].key_id == key_id;
+    kms_key_list_clear(&list);
+    return found;
+}
+
+/* Moves the active HPKE key's creation back by seconds, as if that much
+ * time had passed. Stored times are rounded to whole seconds, so callers
+ * add one second to a threshold. */
+static void age_active_hpke_key(int64_t seconds)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "UPDATE kms.hpke_keys SET created_at = created_at - "
+             "make_interval(secs => %lld) WHERE state = 'active'",
+             (long long)seconds);
+    admin_sql(sql);
+}
+
+/*
+ * Two replicas on one database: the one that rotates reloads at once, the
+ * other not yet. No list may name the new key before both open requests
+ * sealed to it.
+ */
+static void test_new_hpke_key_listed_after_replicas_load(void **state)
+{
+    (void)state;
+    struct kms_service first;
+    struct kms_service second;
+    struct sealed before;
+    struct sealed during;
+    struct sealed after;
+
+    assert_int_equal(service_open(&first, true), CJ_OK);
+    age_active_hpke_key(kms_hpke_publish_after_s(&first.cfg) + 1);
+    assert_int_equal(kms_service_reload(&first), CJ_OK);
+    assert_int_equal(service_open(&second, true), CJ_OK);
+    int old_key = listed_active_key(&first);
+    seal_to_active(&first, &before);
+
+    assert_int_equal(kms_rotate(&first.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_service_reload(&first), CJ_OK);
+    long long new_key =
+        admin_int("SELECT key_id FROM kms.hpke_keys WHERE state = 'active'");
+    assert_int_not_equal(new_key, old_key);
+
+    /* The second replica has not reloaded: it cannot open the new key, so
+     * neither list names it yet, and the old key stays active. */
+    assert_false(list_names_key(&first, new_key));
+    assert_false(list_names_key(&second, new_key));
+    assert_int_equal(listed_active_key(&first), old_key);
+    seal_to_active(&first, &during);
+    assert_int_equal(open_sealed(&second, &during), CJ_OK);
+    assert_int_equal(open_sealed(&first, &during), CJ_OK);
+    assert_int_equal(open_sealed(&second, &before), CJ_OK);
+
+    /* After the publication delay every replica has reloaded at least
+     * once; the new key becomes active and the old one is listed as
+     * retired while it still opens requests. */
+    age_active_hpke_key(kms_hpke_publish_after_s(&first.cfg) + 1);
+    assert_int_equal(kms_service_reload(&first), CJ_OK);
+    assert_int_equal(kms_service_reload(&second), CJ_OK);
+    assert_int_equal(listed_active_key(&first), new_key);
+    assert_int_equal(listed_active_key(&second), new_key);
+    assert_true(list_names_key(&first, old_key));
+    seal_to_active(&first, &after);
+    assert_int_equal(after.req.header.key_id, new_key);
+    assert_int_equal(open_sealed(&second, &after), CJ_OK);
+    assert_int_equal(open_sealed(&second, &during), CJ_OK);
+
+    sealed_clear(&before);
+    sealed_clear(&during);
+    sealed_clear(&after);
+    kms_service_free(&first);
+    kms_service_free(&second);
+}
+
+/* `retire hpke` right after a rotation leaves only the new key, which the
+ * list then names at once, so that clients always have a key. */
+static void test_retire_hpke_lists_new_key_at_once(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    int old_key = listed_active_key(&svc);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    assert_int_equal(listed_active_key(&svc), old_key);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    /* Stored times are rounded to whole seconds, so move the end of the
+     * acceptance window a second back instead of waiting for it. */
+    admin_sql("UPDATE kms.hpke_keys SET accept_until = accept_until - "
+              "interval '1 second' WHERE state = 'retired'");
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    long long new_key =
+        admin_int("SELECT key_id FROM kms.hpke_keys WHERE state = 'active'");
+    assert_int_equal(listed_active_key(&svc), new_key);
+    assert_false(list_names_key(&svc, old_key));
+    kms_service_free(&svc);
+}
+
 static void test_sign_records_last_token_expiry(void **state)
 {
     (void)state;
@@ -617,6 +743,9 @@ int main(void)
                                reset),
         cmocka_unit_test_setup(test_promote_waits_for_publication, reset),
         cmocka_unit_test_setup(test_retire_hpke_names_retired_keys, reset),
+        cmocka_unit_test_setup(test_new_hpke_key_listed_after_replicas_load,
+                               reset),
+        cmocka_unit_test_setup(test_retire_hpke_lists_new_key_at_once, reset),
         cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
         cmocka_unit_test_setup(test_rewrap_root_moves_every_key, reset),
     };
