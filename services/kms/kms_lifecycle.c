@@ -381,6 +381,43 @@ enum cj_status kms_retire(const struct kms_lifecycle *lc,
     return st;
 }
 
+/* Puts a key in place of a destroyed active one: the next key when there
+ * is one, else a new key, active at once. */
+static enum cj_status replace_active(const struct kms_lifecycle *lc,
+                                     struct cj_db_conn *conn,
+                                     char kid[KMS_KID_MAX + 1])
+{
+    enum cj_status st = kms_store_activate_next_signing(conn, kid);
+
+    if (st == CJ_ERR_NOT_FOUND)
+        st = create_signing(lc, conn, KMS_STATE_ACTIVE, kid);
+    return st;
+}
+
+enum cj_status kms_destroy_signing(const struct kms_lifecycle *lc,
+                                   const char *kid)
+{
+    struct cj_db_conn *conn = NULL;
+    char replacement[KMS_KID_MAX + 1] = "";
+    bool was_active = false;
+    enum cj_status st = begin_locked(lc, false, &conn);
+
+    if (st != CJ_OK)
+        return st;
+    st = kms_store_destroy_signing_now(conn, kid, &was_active);
+    if (st == CJ_OK && was_active)
+        st = replace_active(lc, conn, replacement);
+    st = finish(conn, st);
+    if (st == CJ_OK)
+        cj_log(CJ_LOG_WARN, "kms.signing_key_destroyed", NULL,
+               CJ_F_STR("kid", kid), CJ_F_BOOL("was_active", was_active),
+               CJ_F_STR("active_kid", replacement));
+    else
+        cj_log(CJ_LOG_ERROR, "kms.signing_key_destroy_failed", NULL,
+               CJ_F_STR("kid", kid), CJ_F_STR("status", cj_status_name(st)));
+    return st;
+}
+
 enum cj_status kms_destroy_expired(const struct kms_lifecycle *lc,
                                    struct kms_destroy_report *report)
 {

@@ -73,6 +73,15 @@ CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc);
 CJ_WARN_UNUSED enum cj_status kms_retire(const struct kms_lifecycle *lc,
                                          enum kms_purpose purpose);
 
+/*
+ * Destroys the signing key kid at once, for a key that leaked: its tokens,
+ * forged ones included, stop verifying as soon as verifiers drop it from
+ * their JWKS. A destroyed active key is replaced by the next key, or by a
+ * new one, active at once.
+ */
+CJ_WARN_UNUSED enum cj_status
+kms_destroy_signing(const struct kms_lifecycle *lc, const char *kid);
+
 /* Destroys what has expired, as kms_store_destroy_expired defines. */
 CJ_WARN_UNUSED enum cj_status
 kms_destroy_expired(const struct kms_lifecycle *lc,

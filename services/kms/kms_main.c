@@ -54,6 +54,8 @@ static void usage(FILE *out)
         "                        stop signing with the previous key-list "
         "signer\n"
         "  destroy-expired       destroy keys nothing can use any more\n"
+        "  destroy-signing KID   destroy a leaked signing key now; an active\n"
+        "                        one is replaced by the next or a new key\n"
         "  rewrap-root FILE      re-wrap every stored key under the root key\n"
         "                        in FILE (32 random bytes in base64)\n"
         "settings: see --print-config; gRPC: CERROJO_KMS_LISTEN, "
@@ -242,6 +244,8 @@ static int run_command(struct kms_service *svc, int argc, char **argv)
                    destroyed.signing, destroyed.kek);
         return report(command, st);
     }
+    if (strcmp(command, "destroy-signing") == 0 && argc == 3)
+        return report(command, kms_destroy_signing(&svc->lifecycle, argv[2]));
     if (strcmp(command, "rewrap-root") == 0 && argc == 3)
         return run_rewrap_root(svc, argv[2]);
     usage(stderr);

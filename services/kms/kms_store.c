@@ -511,6 +511,53 @@ enum cj_status kms_store_promote_signing(struct cj_db_conn *conn,
                        params, 1, false, NULL);
 }
 
+enum cj_status kms_store_destroy_signing_now(struct cj_db_conn *conn,
+                                             const char *kid, bool *was_active)
+{
+    const struct cj_db_param params[] = {CJ_DB_TEXT(kid)};
+    PGresult *res = NULL;
+    enum cj_status st =
+        cj_db_query(conn,
+                    "SELECT state FROM kms.signing_keys WHERE kid = $1 AND "
+                    "state <> 'destroyed' FOR UPDATE",
+                    params, 1, false, &res);
+
+    *was_active = false;
+    if (st != CJ_OK)
+        return st;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return CJ_ERR_NOT_FOUND;
+    }
+    *was_active = strcmp(PQgetvalue(res, 0, 0), "active") == 0;
+    PQclear(res);
+    return cj_db_query(conn,
+                       "UPDATE kms.signing_keys SET state = 'destroyed', "
+                       "retired_at = coalesce(retired_at, now()), "
+                       "destroyed_at = now(), wrapped_key = NULL "
+                       "WHERE kid = $1",
+                       params, 1, false, NULL);
+}
+
+enum cj_status kms_store_activate_next_signing(struct cj_db_conn *conn,
+                                               char kid[KMS_KID_MAX + 1])
+{
+    PGresult *res = NULL;
+    enum cj_status st = cj_db_query(
+        conn,
+        "UPDATE kms.signing_keys SET state = 'active', activated_at = now() "
+        "WHERE state = 'next' RETURNING kid",
+        NULL, 0, false, &res);
+
+    if (st != CJ_OK)
+        return st;
+    st = PQntuples(res) == 1 ? CJ_OK : CJ_ERR_NOT_FOUND;
+    if (st == CJ_OK && !copy_text(kid, KMS_KID_MAX + 1, PQgetvalue(res, 0, 0)))
+        st = CJ_ERR_INTERNAL;
+    PQclear(res);
+    return st;
+}
+
 enum cj_status kms_store_retire_next_signing(struct cj_db_conn *conn,
                                              char kid[KMS_KID_MAX + 1])
 {

@@ -151,6 +151,19 @@ kms_store_insert_signing(struct cj_db_conn *conn, const char *kid,
 CJ_WARN_UNUSED enum cj_status
 kms_store_promote_signing(struct cj_db_conn *conn, int64_t min_published_s,
                           char kid[KMS_KID_MAX + 1], int64_t *ready_at);
+/*
+ * Destroys a signing key at once, whatever tokens it signed (a leaked
+ * key); *was_active tells whether it was the active one. CJ_ERR_NOT_FOUND
+ * when no such key is left.
+ */
+CJ_WARN_UNUSED enum cj_status
+kms_store_destroy_signing_now(struct cj_db_conn *conn, const char *kid,
+                              bool *was_active);
+/* Makes the next key active without the publication wait; for a leaked
+ * active key only. CJ_ERR_NOT_FOUND when there is no next key. */
+CJ_WARN_UNUSED enum cj_status
+kms_store_activate_next_signing(struct cj_db_conn *conn,
+                                char kid[KMS_KID_MAX + 1]);
 /* Retires the next key without promoting it; CJ_ERR_NOT_FOUND if none. */
 CJ_WARN_UNUSED enum cj_status
 kms_store_retire_next_signing(struct cj_db_conn *conn,

@@ -677,6 +677,70 @@ static void test_sign_records_last_token_expiry(void **state)
     kms_service_free(&svc);
 }
 
+/* Returns how many signing keys have kid and state. */
+static long long signing_keys_with(const char *kid, const char *key_state)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM kms.signing_keys WHERE kid = '%s' AND "
+             "state = '%s'",
+             kid, key_state);
+    return admin_int(sql);
+}
+
+static void test_destroy_signing_replaces_leaked_key(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    char leaked[KMS_KID_MAX + 1];
+    char after[KMS_KID_MAX + 1];
+
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    char *forged = sign(&svc, "jti-leaked", 600, leaked);
+    assert_int_equal(verify(&svc, forged), CJ_OK);
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked), CJ_OK);
+    /* The key is gone at once although its token is still unexpired. */
+    assert_int_equal(signing_keys_with(leaked, "destroyed"), 1);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys WHERE "
+                               "state = 'active'"),
+                     1);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    assert_int_not_equal(verify(&svc, forged), CJ_OK);
+    char *token = sign(&svc, "jti-after", 600, after);
+    assert_string_not_equal(after, leaked);
+    assert_int_equal(verify(&svc, token), CJ_OK);
+    /* Nothing is left to destroy under that kid. */
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked),
+                     CJ_ERR_NOT_FOUND);
+    free(token);
+    free(forged);
+    kms_service_free(&svc);
+}
+
+static void test_destroy_signing_activates_next_key(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    char leaked[KMS_KID_MAX + 1];
+    char after[KMS_KID_MAX + 1];
+
+    set_env(ROOT_A, "10m");
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    free(sign(&svc, "jti-before", 600, leaked));
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    /* The next key becomes active without its publication wait. */
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked), CJ_OK);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys WHERE "
+                               "state = 'next'"),
+                     0);
+    assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys"), 2);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    free(sign(&svc, "jti-after", 600, after));
+    assert_int_equal(signing_keys_with(after, "active"), 1);
+    kms_service_free(&svc);
+}
+
 static void test_rewrap_root_moves_every_key(void **state)
 {
     (void)state;
@@ -747,6 +811,8 @@ int main(void)
                                reset),
         cmocka_unit_test_setup(test_retire_hpke_lists_new_key_at_once, reset),
         cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
+        cmocka_unit_test_setup(test_destroy_signing_replaces_leaked_key, reset),
+        cmocka_unit_test_setup(test_destroy_signing_activates_next_key, reset),
         cmocka_unit_test_setup(test_rewrap_root_moves_every_key, reset),
     };
 
