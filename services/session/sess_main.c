@@ -145,6 +145,33 @@ static void usage(FILE *out)
     cj_config_print_help(sess_options, SESS_OPTION_COUNT, out);
 }
 
+/*
+ * Checks the session lifetimes against each other. Only the previous
+ * epoch's key is kept, so a grace period as long as an epoch could not be
+ * served, and an epoch as long as a session would never rotate its keys.
+ */
+static bool epochs_valid(const struct sess_config *cfg, char *err,
+                         size_t errlen)
+{
+    if (cfg->grace_seconds >= cfg->epoch_seconds) {
+        snprintf(err, errlen,
+                 "CERROJO_SESSION_GRACE_SECONDS (%lld s) must be shorter than "
+                 "CERROJO_SESSION_EPOCH_SECONDS (%lld s), because only the "
+                 "previous epoch's key is kept",
+                 cfg->grace_seconds, cfg->epoch_seconds);
+        return false;
+    }
+    if (cfg->epoch_seconds >= cfg->absolute_seconds) {
+        snprintf(err, errlen,
+                 "CERROJO_SESSION_EPOCH_SECONDS (%lld s) must be shorter than "
+                 "CERROJO_SESSION_ABSOLUTE_SECONDS (%lld s), or no session "
+                 "ever rotates its keys",
+                 cfg->epoch_seconds, cfg->absolute_seconds);
+        return false;
+    }
+    return true;
+}
+
 static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
                         bool check)
 {
@@ -154,7 +181,8 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
     if (cj_config_load(sess_options, SESS_OPTION_COUNT, profile, cfg, err,
                        sizeof(err)) != CJ_OK ||
         (check && cj_rpc_settings_check(&cfg->grpc, *profile, SESS_ENV_PREFIX,
-                                        err, sizeof(err)) != CJ_OK)) {
+                                        err, sizeof(err)) != CJ_OK) ||
+        (check && !epochs_valid(cfg, err, sizeof(err)))) {
         fprintf(stderr, "cerrojo-session: %s\n", err);
         return false;
     }

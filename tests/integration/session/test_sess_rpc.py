@@ -377,5 +377,33 @@ class SessionRpc(unittest.TestCase):
         self.create()
 
 
+
+class LifetimeSettings(unittest.TestCase):
+    def start_with(self, **settings):
+        """Runs cerrojo-session with settings; returns (status, stderr)."""
+        env = dict(os.environ, CERROJO_ENV_FILE="/dev/null",
+                   CERROJO_PROFILE="dev", CERROJO_GRPC_PLAINTEXT="true",
+                   CERROJO_SESSION_LISTEN="127.0.0.1:%d" % h.free_port())
+        env.update(settings)
+        proc = subprocess.run([os.path.join(h.BIN_DIR, "cerrojo-session")],
+                              env=env, capture_output=True, text=True,
+                              timeout=h.CALL_TIMEOUT_S)
+        return proc.returncode, proc.stderr
+
+    def test_grace_as_long_as_epoch_refused(self):
+        status, err = self.start_with(CERROJO_SESSION_EPOCH_SECONDS="10",
+                                      CERROJO_SESSION_GRACE_SECONDS="10")
+        self.assertEqual(status, 2, err)
+        self.assertIn("CERROJO_SESSION_GRACE_SECONDS (10 s) must be shorter",
+                      err)
+
+    def test_epoch_as_long_as_session_refused(self):
+        status, err = self.start_with(CERROJO_SESSION_EPOCH_SECONDS="1h",
+                                      CERROJO_SESSION_ABSOLUTE_SECONDS="1h")
+        self.assertEqual(status, 2, err)
+        self.assertIn("CERROJO_SESSION_EPOCH_SECONDS (3600 s) must be "
+                      "shorter", err)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
