@@ -67,7 +67,10 @@ const struct cj_config_option kms_config_options[] = {
      .default_value = XSTR(KMS_DEFAULT_HPKE_ACCEPT_S),
      .min = 0,
      .max = 7 * 86400,
-     .help = "how long a retired HPKE key still opens requests"},
+     .help = "how long a retired HPKE key still opens requests; raised to "
+             "CERROJO_KMS_KEY_LIST_LIFETIME + 2 x CERROJO_KMS_RELOAD_INTERVAL "
+             "+ CERROJO_CLOCK_MAX_OFFSET when shorter, so that every valid "
+             "key list names keys that open requests"},
     {.name = "CERROJO_KMS_HPKE_DESTROY_AFTER",
      .type = CJ_CONFIG_DURATION,
      .offset = offsetof(struct kms_config, hpke_destroy_s),

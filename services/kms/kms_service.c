@@ -26,6 +26,15 @@ int64_t kms_hpke_publish_after_s(const struct kms_config *cfg)
     return KMS_HPKE_PUBLISH_RELOADS * (int64_t)cfg->reload_s;
 }
 
+int64_t kms_hpke_accept_s(const struct kms_config *cfg)
+{
+    int64_t needed = kms_hpke_publish_after_s(cfg) +
+                     (int64_t)cfg->key_list_lifetime_s +
+                     (int64_t)cfg->clock_max_offset_s;
+
+    return cfg->hpke_accept_s > needed ? (int64_t)cfg->hpke_accept_s : needed;
+}
+
 static enum cj_status load_root(struct kms_service *svc, char *err,
                                 size_t err_size)
 {
@@ -115,7 +124,7 @@ enum cj_status kms_service_init(struct kms_service *svc,
         .hpke_aead_ids = svc->hpke_aead_ids,
         .n_hpke_aead_ids = sizeof(aeads) / sizeof(aeads[0]),
         .promote_after_s = svc->cfg.promote_after_s,
-        .hpke_accept_s = svc->cfg.hpke_accept_s,
+        .hpke_accept_s = kms_hpke_accept_s(&svc->cfg),
         .hpke_destroy_s = svc->cfg.hpke_destroy_s,
         .leeway_s = svc->cfg.leeway_s,
         .settle_s = svc->cfg.settle_s,

@@ -99,6 +99,15 @@ int64_t kms_now(void);
 /* Age in seconds at which ListPublicKeys names a new HPKE key. */
 int64_t kms_hpke_publish_after_s(const struct kms_config *cfg);
 
+/*
+ * How long a retired HPKE key still opens requests, in seconds from its
+ * retirement: CERROJO_KMS_HPKE_ACCEPT_RETIRED, raised when needed so that it
+ * covers a key list signed just before the successor was listed. Such a
+ * list stays valid for the key-list lifetime, and requests sealed with it
+ * may reach a replica whose clock is off by up to the clock offset limit.
+ */
+int64_t kms_hpke_accept_s(const struct kms_config *cfg);
+
 /* Stops the reloader thread, if running. */
 void kms_service_stop_reloader(struct kms_service *svc);
 

@@ -613,9 +613,8 @@ static void test_new_hpke_key_listed_after_replicas_load(void **state)
     assert_int_equal(open_sealed(&first, &during), CJ_OK);
     assert_int_equal(open_sealed(&second, &before), CJ_OK);
 
-    /* After the publication delay every replica has reloaded at least
-     * once; the new key becomes active and the old one is listed as
-     * retired while it still opens requests. */
+    /* After the publication delay every replica has reloaded. The new key
+     * is active, and the old one is listed as retired. */
     age_active_hpke_key(kms_hpke_publish_after_s(&first.cfg) + 1);
     assert_int_equal(kms_service_reload(&first), CJ_OK);
     assert_int_equal(kms_service_reload(&second), CJ_OK);
@@ -657,6 +656,48 @@ static void test_retire_hpke_lists_new_key_at_once(void **state)
     assert_int_equal(listed_active_key(&svc), new_key);
     assert_false(list_names_key(&svc, old_key));
     kms_service_free(&svc);
+}
+
+/* Seconds between the active HPKE key's creation and the end of the
+ * retired key's acceptance window. */
+static long long retired_accept_after_rotation(void)
+{
+    return admin_int("SELECT extract(epoch FROM retired.accept_until - "
+                     "active.created_at)::bigint FROM kms.hpke_keys retired, "
+                     "kms.hpke_keys active WHERE retired.state = 'retired' "
+                     "AND active.state = 'active'");
+}
+
+/*
+ * The last key list that names the old key as active is signed just before
+ * the new key is listed, and it stays valid for the key-list lifetime. The
+ * old key must open requests at least that long after the new key is listed.
+ */
+static void test_retired_hpke_key_outlives_key_lists(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+
+    setenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED", "600", 1);
+    setenv("CERROJO_KMS_KEY_LIST_LIFETIME", "3600", 1);
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    long long covered = kms_hpke_publish_after_s(&svc.cfg) +
+                        svc.cfg.key_list_lifetime_s +
+                        svc.cfg.clock_max_offset_s;
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_true(retired_accept_after_rotation() >= covered);
+    kms_service_free(&svc);
+
+    /* A longer configured window is kept as it is. */
+    assert_true(kms_itest_db_reset(&db));
+    setenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED", "7200", 1);
+    assert_int_equal(service_open(&svc, true), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_true(retired_accept_after_rotation() >= 7200);
+    assert_true(retired_accept_after_rotation() <= 7201);
+    kms_service_free(&svc);
+    unsetenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED");
+    unsetenv("CERROJO_KMS_KEY_LIST_LIFETIME");
 }
 
 static void test_sign_records_last_token_expiry(void **state)
@@ -810,6 +851,7 @@ int main(void)
         cmocka_unit_test_setup(test_new_hpke_key_listed_after_replicas_load,
                                reset),
         cmocka_unit_test_setup(test_retire_hpke_lists_new_key_at_once, reset),
+        cmocka_unit_test_setup(test_retired_hpke_key_outlives_key_lists, reset),
         cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
         cmocka_unit_test_setup(test_destroy_signing_replaces_leaked_key, reset),
         cmocka_unit_test_setup(test_destroy_signing_activates_next_key, reset),
