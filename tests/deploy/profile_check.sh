@@ -52,7 +52,7 @@ base_env() { # service
     echo "CERROJO_SESSION_LISTEN=127.0.0.1:0"
     echo "CERROJO_AUTH_LISTEN=127.0.0.1:0"
     echo "CERROJO_GATEWAY_PORT=1"
-    echo "CERROJO_GATEWAY_ADMIN_PORT=1"
+    echo "CERROJO_GATEWAY_ADMIN_PORT=2"
 }
 
 # Runs `program args` with the base settings changed by NAME=VALUE (an
