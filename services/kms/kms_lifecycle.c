@@ -334,50 +334,55 @@ enum cj_status kms_rotate(const struct kms_lifecycle *lc,
     return st;
 }
 
-enum cj_status kms_promote(const struct kms_lifecycle *lc)
+enum cj_status kms_promote(const struct kms_lifecycle *lc, int64_t *ready_at)
 {
     struct cj_db_conn *conn = NULL;
     char kid[KMS_KID_MAX + 1] = "";
-    int64_t ready_at = 0;
-    enum cj_status st = begin_locked(lc, false, &conn);
+    enum cj_status st;
 
+    *ready_at = 0;
+    st = begin_locked(lc, false, &conn);
     if (st != CJ_OK)
         return st;
-    st = kms_store_promote_signing(conn, lc->promote_after_s, kid, &ready_at);
+    st = kms_store_promote_signing(conn, lc->promote_after_s, kid, ready_at);
     st = finish(conn, st);
     if (st == CJ_OK)
         cj_log(CJ_LOG_WARN, "kms.key_promoted", NULL,
                CJ_F_STR("purpose", "signing"), CJ_F_STR("kid", kid));
     else if (st == CJ_ERR_PRECONDITION)
         cj_log(CJ_LOG_WARN, "kms.promote_too_early", NULL, CJ_F_STR("kid", kid),
-               CJ_F_INT("ready_at", ready_at));
+               CJ_F_INT("ready_at", *ready_at));
     return st;
 }
 
 enum cj_status kms_retire(const struct kms_lifecycle *lc,
-                          enum kms_purpose purpose)
+                          enum kms_purpose purpose, unsigned *count)
 {
     struct cj_db_conn *conn = NULL;
     char id[KMS_KID_MAX + 1] = "";
-    unsigned count = 0;
     enum cj_status st;
 
+    *count = 0;
     if (purpose == KMS_PURPOSE_KEK)
         return CJ_ERR_INVALID;
     st = begin_locked(lc, false, &conn);
     if (st != CJ_OK)
         return st;
+    /* The signing and key-list cases retire exactly one key or fail. */
     if (purpose == KMS_PURPOSE_SIGNING)
         st = kms_store_retire_next_signing(conn, id);
     else if (purpose == KMS_PURPOSE_HPKE)
-        st = kms_store_retire_hpke(conn, &count, id);
+        st = kms_store_retire_hpke(conn, count, id);
     else
         st = kms_store_retire_previous_signer(conn, id);
+    if (st == CJ_OK && purpose != KMS_PURPOSE_HPKE)
+        *count = 1;
     st = finish(conn, st);
-    if (st == CJ_OK)
+    /* Ending no window changes nothing, so it is no security event. */
+    if (st == CJ_OK && *count > 0)
         cj_log(CJ_LOG_WARN, "kms.key_retired", NULL,
                CJ_F_STR("purpose", kms_purpose_name(purpose)),
-               CJ_F_STR("key", id), CJ_F_INT("count", count));
+               CJ_F_STR("key", id), CJ_F_INT("count", *count));
     return st;
 }
 

@@ -61,17 +61,22 @@ CJ_WARN_UNUSED enum cj_status kms_rotate(const struct kms_lifecycle *lc,
 /*
  * Activates the next signing key once it has been published for
  * promote_after_s, retiring the active one. CJ_ERR_NOT_FOUND without a
- * next key, CJ_ERR_PRECONDITION when it is too young.
+ * next key, CJ_ERR_PRECONDITION when it is too young: *ready_at is then
+ * the Unix time at which it becomes due.
  */
-CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc);
+CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc,
+                                          int64_t *ready_at);
 
 /*
  * Ends an overlap early. signing: drops the waiting next key. hpke: ends
  * the acceptance window of retired HPKE keys. keylist: stops signing with
  * the previous key-list signer and destroys it. Others: CJ_ERR_INVALID.
+ * *count is the number of keys retired (0 when no HPKE window was open).
+ * CJ_ERR_NOT_FOUND when no next signing key or previous signer exists.
  */
 CJ_WARN_UNUSED enum cj_status kms_retire(const struct kms_lifecycle *lc,
-                                         enum kms_purpose purpose);
+                                         enum kms_purpose purpose,
+                                         unsigned *count);
 
 /*
  * Destroys the signing key kid at once, for a key that leaked: its tokens,

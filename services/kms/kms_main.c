@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -32,6 +33,12 @@
 #define KMS_EXIT_FAILED  1
 #define KMS_EXIT_USAGE   2
 #define KMS_EXIT_NOT_DUE 3
+
+/* Printed when the configured root key does not open the stored keys. */
+#define KMS_ROOT_KEY_MISMATCH                                                  \
+    "the stored keys do not open with the configured root key; after "         \
+    "rewrap-root, point CERROJO_KMS_ROOT_KEY_FILE (or CERROJO_KMS_ROOT_KEY) "  \
+    "at the new root key"
 
 static void usage(FILE *out)
 {
@@ -151,7 +158,12 @@ static int serve(struct kms_service *svc, const sigset_t *signals)
         fprintf(stderr, "cerrojo-kms: %s\n", err);
         return KMS_EXIT_USAGE;
     }
-    if (kms_bootstrap(&svc->lifecycle) != CJ_OK) {
+    enum cj_status st = kms_bootstrap(&svc->lifecycle);
+    if (st == CJ_ERR_CRYPTO) {
+        fprintf(stderr, "cerrojo-kms: %s\n", KMS_ROOT_KEY_MISMATCH);
+        return KMS_EXIT_FAILED;
+    }
+    if (st != CJ_OK) {
         fprintf(stderr,
                 "cerrojo-kms: creating the first keys failed; is "
                 "Postgres up and migrated (CERROJO_KMS_DATABASE_URL)?\n");
@@ -182,20 +194,65 @@ static void start_secure_heap(void)
                                   "raise RLIMIT_MEMLOCK"));
 }
 
-/* Maps a lifecycle status to an exit status, with a one-line message. */
-static int report(const char *command, enum cj_status st)
+/*
+ * Maps a lifecycle status to an exit status, with a one-line message.
+ * not_found explains CJ_ERR_NOT_FOUND for this command.
+ */
+static int report(const char *command, enum cj_status st, const char *not_found)
 {
     if (st == CJ_OK)
         return 0;
-    if (st == CJ_ERR_PRECONDITION) {
-        fprintf(stderr, "cerrojo-kms %s: not due yet\n", command);
-        return KMS_EXIT_NOT_DUE;
-    }
-    fprintf(stderr, "cerrojo-kms %s: failed (%s)\n", command,
-            st == CJ_ERR_NOT_FOUND ? "no such key"
-            : st == CJ_ERR_EXISTS  ? "a previous rotation is still open"
-                                   : cj_status_name(st));
+    if (st == CJ_ERR_NOT_FOUND)
+        fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command, not_found);
+    else if (st == CJ_ERR_EXISTS)
+        fprintf(stderr,
+                "cerrojo-kms %s: failed: a previous rotation is still open\n",
+                command);
+    else if (st == CJ_ERR_CRYPTO)
+        fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command,
+                KMS_ROOT_KEY_MISMATCH);
+    else
+        fprintf(stderr, "cerrojo-kms %s: failed (%s)\n", command,
+                cj_status_name(st));
     return KMS_EXIT_FAILED;
+}
+
+#define KMS_NO_NEXT_SIGNING_KEY                                                \
+    "no next signing key is waiting; run `cerrojo-kms rotate signing` first"
+
+static int run_promote(struct kms_service *svc)
+{
+    int64_t ready_at = 0;
+    enum cj_status st = kms_promote(&svc->lifecycle, &ready_at);
+    char when[32] = "";
+    struct tm tm;
+    time_t t = (time_t)ready_at;
+
+    if (st != CJ_ERR_PRECONDITION)
+        return report("promote", st, KMS_NO_NEXT_SIGNING_KEY);
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(when, sizeof(when), "%lld", (long long)ready_at);
+    fprintf(stderr,
+            "cerrojo-kms promote: not due yet: the next signing key can be "
+            "promoted from %s, CERROJO_KMS_PROMOTE_AFTER after its rotation\n",
+            when);
+    return KMS_EXIT_NOT_DUE;
+}
+
+static int run_retire(struct kms_service *svc, enum kms_purpose purpose)
+{
+    unsigned count = 0;
+    enum cj_status st = kms_retire(&svc->lifecycle, purpose, &count);
+    const char *not_found = purpose == KMS_PURPOSE_SIGNING
+                                ? KMS_NO_NEXT_SIGNING_KEY
+                                : "no previous key-list signer exists";
+
+    if (st == CJ_OK && purpose == KMS_PURPOSE_HPKE && count == 0)
+        printf("no retired HPKE key still opened requests; nothing changed\n");
+    else if (st == CJ_OK && purpose == KMS_PURPOSE_HPKE)
+        printf("ended the acceptance window of %u retired HPKE keys\n", count);
+    return report("retire", st, not_found);
 }
 
 static int run_rewrap_root(struct kms_service *svc, const char *path)
@@ -216,7 +273,7 @@ static int run_rewrap_root(struct kms_service *svc, const char *path)
         printf("re-wrapped %u keys; point CERROJO_KMS_ROOT_KEY_FILE at %s "
                "and restart every kms replica\n",
                count, path);
-    return report("rewrap-root", st);
+    return report("rewrap-root", st, "no such key");
 }
 
 static int run_command(struct kms_service *svc, int argc, char **argv)
@@ -232,20 +289,22 @@ static int run_command(struct kms_service *svc, int argc, char **argv)
             return KMS_EXIT_USAGE;
         }
         if (command[1] == 'o')
-            return report(command, kms_rotate(&svc->lifecycle, purpose));
-        return report(command, kms_retire(&svc->lifecycle, purpose));
+            return report(command, kms_rotate(&svc->lifecycle, purpose),
+                          "no such key");
+        return run_retire(svc, purpose);
     }
     if (strcmp(command, "promote") == 0 && argc == 2)
-        return report(command, kms_promote(&svc->lifecycle));
+        return run_promote(svc);
     if (strcmp(command, "destroy-expired") == 0 && argc == 2) {
         enum cj_status st = kms_destroy_expired(&svc->lifecycle, &destroyed);
         if (st == CJ_OK)
             printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed.hpke,
                    destroyed.signing, destroyed.kek);
-        return report(command, st);
+        return report(command, st, "no such key");
     }
     if (strcmp(command, "destroy-signing") == 0 && argc == 3)
-        return report(command, kms_destroy_signing(&svc->lifecycle, argv[2]));
+        return report(command, kms_destroy_signing(&svc->lifecycle, argv[2]),
+                      "no signing key has this kid");
     if (strcmp(command, "rewrap-root") == 0 && argc == 3)
         return run_rewrap_root(svc, argv[2]);
     usage(stderr);

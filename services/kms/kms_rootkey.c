@@ -172,9 +172,13 @@ out:
     return st;
 }
 
-/* Reads the key file at path; messages name it as `what`. */
+/*
+ * Reads the key file at path. Parse errors name the file as `what`. A read
+ * error names the path, and also the setting it came from unless setting
+ * is NULL.
+ */
 static enum cj_status read_file_as(const char *path, const char *what,
-                                   bool allow_generated,
+                                   const char *setting, bool allow_generated,
                                    struct kms_root_key **out, char *err,
                                    size_t err_size)
 {
@@ -183,10 +187,13 @@ static enum cj_status read_file_as(const char *path, const char *what,
     enum cj_status st = read_secret_file(path, &text, &len);
 
     if (st != CJ_OK) {
+        char failure[KMS_ROOT_KEY_ERROR_MAX];
+
+        snprintf(
+            failure, sizeof(failure), "%s%scannot read the root key file %s",
+            setting != NULL ? setting : "", setting != NULL ? ": " : "", path);
         set_err(err, err_size,
-                "cannot read the root key file named by %s (missing, "
-                "unreadable or larger than 256 bytes)",
-                what);
+                "%s (missing, unreadable or larger than 256 bytes)", failure);
         goto out;
     }
     st = parse_into(text, len, allow_generated, what, out, err, err_size);
@@ -202,7 +209,7 @@ enum cj_status kms_root_key_read_file(const char *path, bool allow_generated,
     char what[512];
 
     snprintf(what, sizeof(what), "the root key file %s", path);
-    return read_file_as(path, what, allow_generated, out, err, err_size);
+    return read_file_as(path, what, NULL, allow_generated, out, err, err_size);
 }
 
 /*
@@ -299,7 +306,8 @@ enum cj_status kms_root_key_load(const struct kms_root_key_source *src,
     }
     if (has_file)
         return read_file_as(src->file_path, KMS_ROOT_KEY_FILE_VAR,
-                            src->allow_generated, out, err, err_size);
+                            KMS_ROOT_KEY_FILE_VAR, src->allow_generated, out,
+                            err, err_size);
     if (has_value)
         return parse_into(src->value, strlen(src->value), src->allow_generated,
                           KMS_ROOT_KEY_ENV_VAR, out, err, err_size);

@@ -385,6 +385,8 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     char kid2[KMS_KID_MAX + 1];
     struct sealed sealed1;
     struct kms_destroy_report destroyed;
+    int64_t ready_at = 0;
+    unsigned count = 0;
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
     make_user_key(&svc, "user-1", key1, wrapped1, &version);
@@ -398,7 +400,7 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING),
                      CJ_ERR_EXISTS);
-    assert_int_equal(kms_promote(&svc.lifecycle), CJ_OK);
+    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_OK);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEYLIST), CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
@@ -473,7 +475,9 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
                                "WHERE state <> 'destroyed'"),
                      2);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_KEYLIST), CJ_OK);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_KEYLIST, &count),
+                     CJ_OK);
+    assert_int_equal(count, 1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
                                "WHERE state <> 'destroyed'"),
                      1);
@@ -488,12 +492,19 @@ static void test_promote_waits_for_publication(void **state)
 {
     (void)state;
     struct kms_service svc;
+    int64_t ready_at = 0;
+    unsigned count = 0;
 
     set_env(ROOT_A, "10m");
     assert_int_equal(service_open(&svc, true), CJ_OK);
-    assert_int_equal(kms_promote(&svc.lifecycle), CJ_ERR_NOT_FOUND);
+    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_ERR_NOT_FOUND);
+    int64_t rotated_at = kms_now();
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
-    assert_int_equal(kms_promote(&svc.lifecycle), CJ_ERR_PRECONDITION);
+    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at),
+                     CJ_ERR_PRECONDITION);
+    /* Due CERROJO_KMS_PROMOTE_AFTER (10 min) after the rotation. */
+    assert_true(ready_at >= rotated_at + 600 - 1);
+    assert_true(ready_at <= kms_now() + 600 + 1);
     /* The next key is published at once. */
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
     char *jwks = NULL;
@@ -503,7 +514,11 @@ static void test_promote_waits_for_publication(void **state)
     assert_int_equal(cj_jwks_count(set), 2);
     cj_jwks_free(set);
     free(jwks);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count),
+                     CJ_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count),
+                     CJ_ERR_NOT_FOUND);
     kms_service_free(&svc);
 }
 
@@ -639,13 +654,16 @@ static void test_retire_hpke_lists_new_key_at_once(void **state)
 {
     (void)state;
     struct kms_service svc;
+    unsigned count = 0;
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
     int old_key = listed_active_key(&svc);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
     assert_int_equal(listed_active_key(&svc), old_key);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE, &count),
+                     CJ_OK);
+    assert_int_equal(count, 1);
     /* Stored times are rounded to whole seconds, so move the end of the
      * acceptance window a second back instead of waiting for it. */
     admin_sql("UPDATE kms.hpke_keys SET accept_until = accept_until - "

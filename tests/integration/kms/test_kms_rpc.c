@@ -28,7 +28,9 @@
 #include "rpc_client.h"
 #include "rpc_message.h"
 
-#define ROOT_KEY        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define ROOT_KEY "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+/* A second root key (0xA0..0xBF) that opens none of the stored keys. */
+#define OTHER_ROOT_KEY  "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="
 #define KMS_BIN         CJ_BIN_DIR "/cerrojo-kms"
 #define START_WAIT_MS   60000
 #define CALL_TIMEOUT_MS 10000
@@ -602,9 +604,10 @@ static void test_python_client_matches_c_client(void **state)
     cj_rpc_message_free(&created->base);
 }
 
-/* Runs the binary in the stage profile with one extra setting; returns the
- * exit status and leaves its output in tmp/stage.log. */
-static int run_stage(const char *extra, char *log, size_t log_size)
+/* Runs the binary with argv in `profile` plus one extra setting (may be
+ * NULL); returns the exit status and leaves its output in log. */
+static int run_kms(char *const argv[], const char *profile, const char *extra,
+                   char *log, size_t log_size)
 {
     char store[16][600];
     char *env[17];
@@ -612,14 +615,13 @@ static int run_stage(const char *extra, char *log, size_t log_size)
     char log_path[160];
     int status = 0;
 
-    base_env(store, env, &n, "stage");
+    base_env(store, env, &n, profile);
     if (extra != NULL) {
         snprintf(store[n], 600, "%s", extra);
         env[n] = store[n];
         env[++n] = NULL;
     }
-    char *argv[] = {"cerrojo-kms", "serve", NULL};
-    snprintf(log_path, sizeof(log_path), "%s/stage.log", tmp);
+    snprintf(log_path, sizeof(log_path), "%s/command.log", tmp);
     pid_t pid = spawn_kms(argv, env, log_path);
     assert_true(pid > 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -629,6 +631,24 @@ static int run_stage(const char *extra, char *log, size_t log_size)
     log[len] = '\0';
     fclose(f);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs `cerrojo-kms serve` in the stage profile with one extra setting. */
+static int run_stage(const char *extra, char *log, size_t log_size)
+{
+    char *argv[] = {"cerrojo-kms", "serve", NULL};
+
+    return run_kms(argv, "stage", extra, log, log_size);
+}
+
+/* Runs one lifecycle command with the test's root key in the dev profile. */
+static int run_command(const char *command, const char *argument, char *log,
+                       size_t log_size)
+{
+    char *argv[] = {"cerrojo-kms", (char *)command, (char *)argument, NULL};
+
+    return run_kms(argv, "dev", "CERROJO_KMS_ROOT_KEY=" ROOT_KEY, log,
+                   log_size);
 }
 
 static void test_stage_rejects_generated_root_key(void **state)
@@ -654,6 +674,51 @@ static void test_stage_rejects_generated_root_key(void **state)
     assert_non_null(strstr(log, "CERROJO_KMS_ROOT_KEY_FILE"));
 }
 
+static void test_commands_explain_failures(void **state)
+{
+    (void)state;
+    char log[4096];
+
+    assert_int_equal(
+        run_command("rewrap-root", "/nonexistent", log, sizeof(log)), 2);
+    assert_non_null(strstr(log, "cannot read the root key file /nonexistent "
+                                "(missing"));
+
+    /* Without a next signing key, both commands name the step before. */
+    assert_int_equal(run_command("retire", "signing", log, sizeof(log)), 1);
+    assert_non_null(strstr(log, "no next signing key is waiting"));
+    assert_non_null(strstr(log, "rotate signing"));
+    assert_int_equal(run_command("promote", NULL, log, sizeof(log)), 1);
+    assert_non_null(strstr(log, "no next signing key is waiting"));
+
+    /* A promote that is not due names the time at which it will be. */
+    assert_int_equal(run_command("rotate", "signing", log, sizeof(log)), 0);
+    assert_int_equal(run_command("promote", NULL, log, sizeof(log)), 3);
+    assert_non_null(strstr(log, "not due yet"));
+    assert_non_null(strstr(log, "promoted from 20"));
+    assert_int_equal(run_command("retire", "signing", log, sizeof(log)), 0);
+
+    /* Ending no HPKE window succeeds but logs no security event. */
+    assert_int_equal(run_command("retire", "hpke", log, sizeof(log)), 0);
+    assert_non_null(strstr(log, "nothing changed"));
+    assert_null(strstr(log, "kms.key_retired"));
+
+    /* A stale root key is named as the cause, by a command and at start. */
+    char *rotate[] = {"cerrojo-kms", "rotate", "kek", NULL};
+    char *serve[] = {"cerrojo-kms", "serve", NULL};
+    assert_int_equal(run_kms(rotate, "dev",
+                             "CERROJO_KMS_ROOT_KEY=" OTHER_ROOT_KEY, log,
+                             sizeof(log)),
+                     1);
+    assert_non_null(strstr(log, "point CERROJO_KMS_ROOT_KEY_FILE"));
+    assert_int_equal(run_kms(serve, "dev",
+                             "CERROJO_KMS_ROOT_KEY=" OTHER_ROOT_KEY, log,
+                             sizeof(log)),
+                     1);
+    assert_non_null(strstr(log, "point CERROJO_KMS_ROOT_KEY_FILE"));
+    assert_null(strstr(log, "is Postgres up"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_access_rules_refuse_unnamed_callers),
         cmocka_unit_test(test_python_client_matches_c_client),
         cmocka_unit_test(test_stage_rejects_generated_root_key),
+        cmocka_unit_test(test_commands_explain_failures),
     };
 
     cj_log_init("kms-test", CJ_LOG_ERROR);
