@@ -506,6 +506,31 @@ static bool gw_authenticate(const struct gw_context *ctx,
     return true;
 }
 
+/* Returns whether text is a JSON object with no members, as the
+ * project's client seals for a route without a body. */
+static bool empty_object(const char *text, size_t len)
+{
+    static const char spaces[] = " \t\r\n";
+    size_t i = 0;
+
+    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
+        i++;
+    }
+    if (i >= len || text[i++] != '{') {
+        return false;
+    }
+    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
+        i++;
+    }
+    if (i >= len || text[i++] != '}') {
+        return false;
+    }
+    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
+        i++;
+    }
+    return i == len;
+}
+
 /* Builds the RPC request from the opened JSON body and the route's path
  * field. */
 static ProtobufCMessage *gw_build_request(struct gw_request *req,
@@ -520,7 +545,7 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     char err[GW_JSON_ERROR_CHARS] = "";
     enum cj_status status;
 
-    if (len > 0 && route->body_bytes_max == 0) {
+    if (len > 0 && route->body_bytes_max == 0 && !empty_object(text, len)) {
         gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
                         "This route takes no request body.",
                         GW_REJECT_JSON_INVALID, "sealed body on a GET route");

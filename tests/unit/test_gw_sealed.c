@@ -809,13 +809,26 @@ static void test_class_in_json_is_rejected(void **state)
     free(token);
 }
 
+static void test_sealed_get_with_empty_object_is_served(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+
+    /* The project's client seals {} when a route takes no body. */
+    seal_stateless(f, "GET", "/v1/me", " { } ", token, now_ms());
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(seen.calls, 1);
+    free(token);
+}
+
 static void test_sealed_get_with_body_is_400(void **state)
 {
     struct fixture *f = *state;
     char *token = make_token("https://cerrojo.test", TEST_USER_ID);
     char *answer;
 
-    seal_stateless(f, "GET", "/v1/me", "{}", token, now_ms());
+    seal_stateless(f, "GET", "/v1/me", "{\"a\":\"b\"}", token, now_ms());
     run(f, GW_METHOD_GET, "/v1/me");
     assert_int_equal(f->reply.status, 400);
     assert_int_equal(seen.calls, 0);
@@ -933,6 +946,7 @@ int main(void)
         SEALED_TEST(test_unloaded_revocation_cache_is_503),
         SEALED_TEST(test_data_route_sets_class_from_path),
         SEALED_TEST(test_class_in_json_is_rejected),
+        SEALED_TEST(test_sealed_get_with_empty_object_is_served),
         SEALED_TEST(test_sealed_get_with_body_is_400),
         SEALED_TEST(test_replay_is_sent_to_audit),
         SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
