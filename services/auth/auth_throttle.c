@@ -11,12 +11,15 @@
  * KEYS[1] the per-address key, KEYS[2] the account key, KEYS[3] the
  * marker of an address the account logged in from. ARGV: free attempts
  * per address, free attempts per account, base delay ms, max delay ms,
- * streak TTL ms, whether markers count (1 or 0), and the account count
- * from which a marked address waits on the account too. Every attempt
- * counts in both streaks. A marked address skips the account's wait
- * below that count, so that guesses from many other addresses cannot keep
- * the owner out. A guesser who shares the owner's address still adds to
- * the account's count and meets its wait at the higher bound.
+ * streak TTL ms, whether markers count (1 or 0), and how far the
+ * account's count may grow past its baseline before a marked address waits
+ * on the account too. Every attempt counts in both streaks. A marked
+ * address skips the account's wait below that bound, so that guesses from
+ * many other addresses cannot keep the owner out. A guesser who shares the
+ * owner's address still adds to the account's count and meets its wait at
+ * the bound. The baseline (field kb) is the count at the last successful
+ * login, so a slow guesser cannot use up the bound of an owner who keeps
+ * logging in.
  * Uses the Redis clock, so that replicas of auth with skewed clocks agree.
  * Returns {1, 0} when admitted, {0, wait_ms} when a streak must wait.
  * Hash fields: n, attempts in the streak; next, earliest next attempt
@@ -29,9 +32,10 @@ static const char reserve_source[] =
     "local n = {}\n"
     "local wait = 0\n"
     "for i = 1, 2 do\n"
-    "  local v = redis.call('HMGET', KEYS[i], 'n', 'next')\n"
+    "  local v = redis.call('HMGET', KEYS[i], 'n', 'next', 'kb')\n"
     "  n[i] = tonumber(v[1]) or 0\n"
-    "  if i == 1 or not known or n[i] >= tonumber(ARGV[7]) then\n"
+    "  local grown = n[i] - (tonumber(v[3]) or 0)\n"
+    "  if i == 1 or not known or grown >= tonumber(ARGV[7]) then\n"
     "    wait = math.max(wait, (tonumber(v[2]) or 0) - now)\n"
     "  end\n"
     "end\n"
@@ -51,15 +55,19 @@ static const char reserve_source[] =
 
 /*
  * KEYS as for the reservation. ARGV: the marker's TTL ms (0: no marker).
- * Ends the per-address streak, marks the address as known, and takes the
+ * Ends the per-address streak, marks the address as known, takes the
  * successful attempt back out of the account's count, which keeps the
- * failures of other addresses. Deleting the account's streak would let a
- * guesser go on after each login of the owner.
+ * failures of other addresses, and moves the known addresses' baseline to
+ * that count. Deleting the account's streak would let a guesser go on
+ * after each login of the owner.
  */
 static const char reset_source[] =
     "redis.call('DEL', KEYS[1])\n"
     "local n = tonumber(redis.call('HGET', KEYS[2], 'n'))\n"
-    "if n and n > 0 then redis.call('HSET', KEYS[2], 'n', n - 1) end\n"
+    "if n then\n"
+    "  n = math.max(n - 1, 0)\n"
+    "  redis.call('HSET', KEYS[2], 'n', n, 'kb', n)\n"
+    "end\n"
     "if tonumber(ARGV[1]) > 0 then\n"
     "  redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])\n"
     "end\n"

@@ -37,8 +37,9 @@
 #define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT          (15 * 60 * 1000)
 /* A streak of failures is forgotten after this long without attempts. */
 #define AUTH_LOGIN_STREAK_TTL_MS_DEFAULT (60 * 60 * 1000)
-/* A known address waits on the account's streak too once it counts this
- * many times the account's free attempts. */
+/* A known address waits on the account's streak too once that streak has
+ * grown by this many times the account's free attempts since the last
+ * successful login. */
 #define AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR 4
 
 struct auth_throttle_policy {
@@ -79,8 +80,9 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
 
 /*
  * Reserves one attempt in both streaks. An address the account logged in
- * from before skips the account's wait until the account's count reaches
- * AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts.
+ * from before skips the account's wait until the account's count has grown
+ * by AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts since
+ * the last successful login.
  * *admitted is false when a streak must wait, with *retry_after_s the
  * whole seconds until the later of them allows a try (at least 1). Redis
  * errors come back as CJ_ERR_UNAVAILABLE: the caller fails the login

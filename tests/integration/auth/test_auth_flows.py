@@ -340,16 +340,21 @@ class Login(unittest.TestCase):
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertIsNone(err, err)
         self.assertEqual(self.account_count(), before)
+        # The success moves the known addresses' baseline to the count.
+        self.assertEqual(stack.redis("HGET", "cerrojo:login:u:" +
+                                     self.user_id, "kb"), str(before))
         # A guess from the known address still counts for the account, so
         # a guesser who shares the owner's address adds to its streak.
         _, err = stack.login(self.name, "wrong-password-x", caller=home)
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(self.account_count(), before + 1)
-        # Past four times the account's free attempts, the known address
-        # waits on the account too.
+        # Once the count has grown by four times the account's free
+        # attempts since the last success, the known address waits too.
         stack.redis("HSET", "cerrojo:login:u:" + self.user_id,
-                    "n", str(4 * ah.ACCOUNT_FREE_ATTEMPTS),
+                    "n", str(before + 4 * ah.ACCOUNT_FREE_ATTEMPTS - 1),
                     "next", str(FAR_FUTURE_MS))
+        _, err = stack.login(self.name, "wrong-password-x", caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
