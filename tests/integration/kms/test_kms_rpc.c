@@ -2,7 +2,8 @@
  * cerrojo-kms as a process, called over mutual TLS with the development
  * certificates: a round trip of every RPC, the access rule of every RPC,
  * DecryptKey failures as a caller sees them, Python grpcio against the C
- * client, and a stage-profile start with a generated root key.
+ * client, a stage-profile start with a generated root key, the messages
+ * of failed lifecycle commands, and an HPKE rotation seen by two replicas.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,12 +87,12 @@ static pid_t spawn_kms(char *const argv[], char *const env[],
 
 /* Fills env with the settings every kms process of this test shares. */
 static void base_env(char store[][600], char *env[], size_t *n,
-                     const char *profile)
+                     const char *profile, const char *listen)
 {
     size_t i = 0;
     snprintf(store[i++], 600, "CERROJO_ENV_FILE=/dev/null");
     snprintf(store[i++], 600, "CERROJO_PROFILE=%s", profile);
-    snprintf(store[i++], 600, "CERROJO_KMS_LISTEN=%s", address);
+    snprintf(store[i++], 600, "CERROJO_KMS_LISTEN=%s", listen);
     snprintf(store[i++], 600, "CERROJO_TLS_CA=%s/ca.pem", certs);
     snprintf(store[i++], 600, "CERROJO_KMS_TLS_CERT=%s/kms.pem", certs);
     snprintf(store[i++], 600, "CERROJO_KMS_TLS_KEY=%s/kms.key", certs);
@@ -118,11 +119,11 @@ static enum cj_status call(enum caller who, const char *method,
                               CALL_TIMEOUT_MS, resp, NULL, error);
 }
 
-/* Whether something accepts TCP connections on the server's address. */
-static bool port_open(void)
+/* Whether something accepts TCP connections on listen (host:port). */
+static bool port_open(const char *listen)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET};
-    int port = atoi(strchr(address, ':') + 1);
+    int port = atoi(strchr(listen, ':') + 1);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -166,7 +167,7 @@ static int group_setup(void **state)
     char store[16][600];
     char *env[17];
     size_t n = 0;
-    base_env(store, env, &n, "dev");
+    base_env(store, env, &n, "dev", address);
     snprintf(store[n], 600, "CERROJO_KMS_ROOT_KEY=%s", ROOT_KEY);
     env[n] = store[n];
     env[++n] = NULL;
@@ -176,7 +177,8 @@ static int group_setup(void **state)
 
     /* Clients are made once the port accepts connections, so that their
      * channels never start in reconnect backoff. */
-    for (int waited = 0; waited < START_WAIT_MS && !port_open(); waited += 100)
+    for (int waited = 0; waited < START_WAIT_MS && !port_open(address);
+         waited += 100)
         usleep(100 * 1000);
     for (int i = 0; i < N_CALLERS; i++) {
         char cert[192];
@@ -615,7 +617,7 @@ static int run_kms(char *const argv[], const char *profile, const char *extra,
     char log_path[160];
     int status = 0;
 
-    base_env(store, env, &n, profile);
+    base_env(store, env, &n, profile, address);
     if (extra != NULL) {
         snprintf(store[n], 600, "%s", extra);
         env[n] = store[n];
@@ -719,6 +721,237 @@ static void test_commands_explain_failures(void **state)
     assert_null(strstr(log, "is Postgres up"));
 }
 
+/* Two kms processes that reload every second, for the rotation test. */
+#define REPLICAS           2
+#define REPLICA_RELOAD     "CERROJO_KMS_RELOAD_INTERVAL=1"
+#define REPLICA_POLL_MS    100
+#define REPLICA_WAIT_POLLS 100
+#define REPLICA_STAGGER_MS 500
+
+struct replica {
+    pid_t pid;
+    char address[64];
+    struct cj_rpc_client *client;
+};
+
+static struct replica replicas[REPLICAS];
+
+static ProtobufCMessage *replica_call(struct replica *r, const char *method,
+                                      const ProtobufCMessage *req,
+                                      const ProtobufCMessageDescriptor *type,
+                                      enum cj_status *st)
+{
+    char path[128];
+    char error[CJ_RPC_CLIENT_ERROR_MAX] = "";
+    ProtobufCMessage *resp = NULL;
+
+    snprintf(path, sizeof(path), "/cerrojo.v1.Kms/%s", method);
+    *st = cj_rpc_client_call(r->client, path, req, type, NULL, CALL_TIMEOUT_MS,
+                             &resp, NULL, error);
+    return resp;
+}
+
+static Cerrojo__V1__ListPublicKeysResponse *replica_list(struct replica *r)
+{
+    Cerrojo__V1__ListPublicKeysRequest req =
+        CERROJO__V1__LIST_PUBLIC_KEYS_REQUEST__INIT;
+    enum cj_status st = CJ_ERR_INTERNAL;
+    ProtobufCMessage *resp =
+        replica_call(r, "ListPublicKeys", &req.base,
+                     &cerrojo__v1__list_public_keys_response__descriptor, &st);
+
+    if (st != CJ_OK) {
+        cj_rpc_message_free(resp);
+        return NULL;
+    }
+    return (Cerrojo__V1__ListPublicKeysResponse *)resp;
+}
+
+/* Starts one kms process on a free port, as the gateway's client. */
+static void replica_start(struct replica *r)
+{
+    char store[16][600];
+    char *env[17];
+    size_t n = 0;
+    char log_path[160];
+    char cert[192];
+    char key[192];
+    char ca[192];
+
+    snprintf(r->address, sizeof(r->address), "127.0.0.1:%d", free_port());
+    base_env(store, env, &n, "dev", r->address);
+    snprintf(store[n], 600, "CERROJO_KMS_ROOT_KEY=%s", ROOT_KEY);
+    env[n] = store[n];
+    env[++n] = NULL;
+    snprintf(store[n], 600, "%s", REPLICA_RELOAD);
+    env[n] = store[n];
+    env[++n] = NULL;
+    char *argv[] = {"cerrojo-kms", "serve", NULL};
+    snprintf(log_path, sizeof(log_path), "%s/replica-%d.log", tmp,
+             (int)(r - replicas));
+    r->pid = spawn_kms(argv, env, log_path);
+    assert_true(r->pid > 0);
+
+    snprintf(cert, sizeof(cert), "%s/%s.pem", certs, caller_files[GATEWAY]);
+    snprintf(key, sizeof(key), "%s/%s.key", certs, caller_files[GATEWAY]);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certs);
+    for (int waited = 0; waited < START_WAIT_MS && !port_open(r->address);
+         waited += REPLICA_POLL_MS)
+        usleep(REPLICA_POLL_MS * 1000);
+    struct cj_rpc_client_options opts = {.targets = r->address,
+                                         .tls_ca_file = ca,
+                                         .tls_cert_file = cert,
+                                         .tls_key_file = key};
+    assert_int_equal(cj_rpc_client_create(&opts, &r->client), CJ_OK);
+    Cerrojo__V1__ListPublicKeysResponse *list = NULL;
+    for (int waited = 0; waited < START_WAIT_MS && list == NULL;
+         waited += REPLICA_POLL_MS) {
+        list = replica_list(r);
+        if (list == NULL)
+            usleep(REPLICA_POLL_MS * 1000);
+    }
+    assert_non_null(list);
+    cj_rpc_message_free(&list->base);
+}
+
+/* Stops the replicas; fails unless each exits cleanly, which in a
+ * sanitized build also means no sanitizer report. */
+static int replicas_stop(void **state)
+{
+    (void)state;
+    int failed = 0;
+
+    for (int i = 0; i < REPLICAS; i++) {
+        int status = 0;
+
+        cj_rpc_client_destroy(replicas[i].client);
+        replicas[i].client = NULL;
+        if (replicas[i].pid <= 0)
+            continue;
+        kill(replicas[i].pid, SIGTERM);
+        waitpid(replicas[i].pid, &status, 0);
+        replicas[i].pid = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            char cmd[160];
+
+            fprintf(stderr, "kms replica %d did not exit cleanly (status %d)\n",
+                    i, status);
+            snprintf(cmd, sizeof(cmd), "cat %s/replica-%d.log >&2", tmp, i);
+            (void)system(cmd);
+            failed = -1;
+        }
+    }
+    return failed;
+}
+
+/* Seals a request to key and returns the status of OpenSealed on r. */
+static enum cj_status replica_open(struct replica *r,
+                                   const Cerrojo__V1__HpkePublicKey *key)
+{
+    static const uint8_t body[] = "{\"username\":\"ana\"}";
+    struct cj_seal_plaintext pt = {
+        .ts_ms = 1700000000000ULL, .body = body, .body_len = sizeof(body) - 1};
+    struct cj_stateless_client client;
+    struct cj_stateless_request parsed;
+    enum cj_seal_reason reason;
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+    uint8_t *aad = NULL;
+    size_t aad_len = 0;
+    struct cj_stateless_header hdr = {
+        .version = 1,
+        .key_id = (uint8_t)key->key_id,
+        .suite = {.kem_id = (uint16_t)key->kem_id,
+                  .kdf_id = (uint16_t)key->kdf_id,
+                  .aead_id = (uint16_t)key->aead_id}};
+
+    assert_int_equal(cj_stateless_seal_request(
+                         &hdr, key->public_key.data, "POST", "/v1/login", &pt,
+                         &envelope, &envelope_len, &client),
+                     CJ_OK);
+    assert_int_equal(
+        cj_stateless_parse_request(envelope, envelope_len, &parsed, &reason),
+        CJ_OK);
+    assert_int_equal(
+        cj_stateless_build_aad("POST", "/v1/login", &aad, &aad_len), CJ_OK);
+    Cerrojo__V1__OpenSealedRequest req = CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
+    req.version = 1;
+    req.key_id = key->key_id;
+    req.kem_id = key->kem_id;
+    req.kdf_id = key->kdf_id;
+    req.aead_id = key->aead_id;
+    req.enc.data = parsed.enc;
+    req.enc.len = sizeof(parsed.enc);
+    req.aad.data = aad;
+    req.aad.len = aad_len;
+    req.ciphertext.data = parsed.ct;
+    req.ciphertext.len = parsed.ct_len;
+    enum cj_status st = CJ_ERR_INTERNAL;
+    ProtobufCMessage *resp =
+        replica_call(r, "OpenSealed", &req.base,
+                     &cerrojo__v1__open_sealed_response__descriptor, &st);
+
+    cj_rpc_message_free(resp);
+    free(aad);
+    free(envelope);
+    cj_stateless_request_clear(&parsed);
+    cj_stateless_client_wipe(&client);
+    return st;
+}
+
+/* Returns the entry that list names as active, or NULL. */
+static const Cerrojo__V1__HpkePublicKey *
+active_entry(const Cerrojo__V1__ListPublicKeysResponse *list)
+{
+    for (size_t i = 0; i < list->n_keys; i++) {
+        if (strcmp(list->keys[i]->state, "active") == 0)
+            return list->keys[i];
+    }
+    return NULL;
+}
+
+/*
+ * Two kms processes on one database reload at different moments. After
+ * `rotate hpke`, whenever either one lists the new key as active, the
+ * other must already open requests sealed to it.
+ */
+static void test_replicas_list_key_others_open(void **state)
+{
+    (void)state;
+    char log[4096];
+    bool listed[REPLICAS] = {false, false};
+
+    replica_start(&replicas[0]);
+    usleep(REPLICA_STAGGER_MS * 1000);
+    replica_start(&replicas[1]);
+    Cerrojo__V1__ListPublicKeysResponse *before = replica_list(&replicas[0]);
+    assert_non_null(before);
+    const Cerrojo__V1__HpkePublicKey *old_key = active_entry(before);
+    assert_non_null(old_key);
+    uint32_t old_key_id = old_key->key_id;
+    cj_rpc_message_free(&before->base);
+
+    assert_int_equal(run_command("rotate", "hpke", log, sizeof(log)), 0);
+    for (int poll = 0; poll < REPLICA_WAIT_POLLS && !(listed[0] && listed[1]);
+         poll++) {
+        for (int i = 0; i < REPLICAS; i++) {
+            Cerrojo__V1__ListPublicKeysResponse *list =
+                replica_list(&replicas[i]);
+            assert_non_null(list);
+            const Cerrojo__V1__HpkePublicKey *key = active_entry(list);
+            assert_non_null(key);
+            if (key->key_id != old_key_id) {
+                listed[i] = true;
+                assert_int_equal(replica_open(&replicas[1 - i], key), CJ_OK);
+            }
+            cj_rpc_message_free(&list->base);
+        }
+        usleep(REPLICA_POLL_MS * 1000);
+    }
+    assert_true(listed[0]);
+    assert_true(listed[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +963,8 @@ int main(void)
         cmocka_unit_test(test_python_client_matches_c_client),
         cmocka_unit_test(test_stage_rejects_generated_root_key),
         cmocka_unit_test(test_commands_explain_failures),
+        cmocka_unit_test_teardown(test_replicas_list_key_others_open,
+                                  replicas_stop),
     };
 
     cj_log_init("kms-test", CJ_LOG_ERROR);
