@@ -227,11 +227,53 @@ bool gw_content_type_is_json(const char *content_type)
     return false;
 }
 
+/* True for a tchar of RFC 9110 section 5.6.2, the bytes a field name may
+ * contain. */
+static bool gw_is_token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static bool gw_is_token(const char *text, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!gw_is_token_char((unsigned char)text[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 9110 section 5.5 lets a recipient reject or replace CR, LF and NUL
+ * in a field value, and the gateway rejects them. */
+static bool gw_value_has_line_control(const char *value, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0') {
+            return true;
+        }
+    }
+    return false;
+}
+
 void gw_framing_add(struct gw_framing *framing, const char *name,
-                    const char *value)
+                    size_t name_len, const char *value, size_t value_len)
 {
     if (value == NULL) {
         value = "";
+        value_len = 0;
+    }
+    if (name == NULL || !gw_is_token(name, name_len)) {
+        framing->name_invalid = true;
+        return;
+    }
+    if (gw_value_has_line_control(value, value_len)) {
+        framing->value_invalid = true;
     }
     if (strcasecmp(name, "Content-Length") == 0) {
         if (framing->content_length_count == 0) {
@@ -268,6 +310,14 @@ static bool gw_is_chunked(const char *value)
 
 const char *gw_framing_problem(const struct gw_framing *framing)
 {
+    if (framing->name_invalid) {
+        return "A header name is empty or contains a character other than "
+               "letters, digits and !#$%&'*+-.^_`|~, such as a space before "
+               "the colon.";
+    }
+    if (framing->value_invalid) {
+        return "A header value contains CR, LF or NUL.";
+    }
     if (framing->content_length_conflict) {
         return "The request has Content-Length headers with different values.";
     }

@@ -190,10 +190,12 @@ static void gw_measure_head(struct MHD_Connection *conn, const char *url,
 }
 
 static enum MHD_Result gw_add_framing_header(void *cls, enum MHD_ValueKind kind,
-                                             const char *key, const char *value)
+                                             const char *key, size_t key_size,
+                                             const char *value,
+                                             size_t value_size)
 {
     (void)kind;
-    gw_framing_add(cls, key, value);
+    gw_framing_add(cls, key, key_size, value, value_size);
     return MHD_YES;
 }
 
@@ -226,8 +228,8 @@ static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
     transfer =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
     req->chunked = transfer != NULL && strcasestr(transfer, "chunked") != NULL;
-    (void)MHD_get_connection_values(conn, MHD_HEADER_KIND,
-                                    gw_add_framing_header, &framing);
+    (void)MHD_get_connection_values_n(conn, MHD_HEADER_KIND,
+                                      gw_add_framing_header, &framing);
     req->framing_problem = gw_framing_problem(&framing);
 }
 

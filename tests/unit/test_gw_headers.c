@@ -6,6 +6,8 @@
 
 #include "gw_headers.h"
 
+#include <string.h>
+
 static void test_origin_list_accepts_serialized_origins(void **state)
 {
     struct gw_origin_list list;
@@ -144,7 +146,8 @@ static const char *framing_problem_of(const char *const *lines, size_t count)
     struct gw_framing framing = {0};
 
     for (size_t i = 0; i + 1 < count; i += 2) {
-        gw_framing_add(&framing, lines[i], lines[i + 1]);
+        gw_framing_add(&framing, lines[i], strlen(lines[i]), lines[i + 1],
+                       strlen(lines[i + 1]));
     }
     return gw_framing_problem(&framing);
 }
@@ -206,6 +209,56 @@ static void test_framing_rejects_other_transfer_codings(void **state)
                                     "Transfer-Encoding", "chunked"));
 }
 
+/* Returns the problem of a head with one line given with explicit lengths,
+ * so that a name or value may contain NUL. */
+static const char *line_problem(const char *name, size_t name_len,
+                                const char *value, size_t value_len)
+{
+    struct gw_framing framing = {0};
+
+    gw_framing_add(&framing, "Host", 4, "x", 1);
+    gw_framing_add(&framing, name, name_len, value, value_len);
+    return gw_framing_problem(&framing);
+}
+
+static void test_framing_rejects_names_not_tokens(void **state)
+{
+    static const char *const names[] = {
+        "Content-Length ",
+        "Content-Length\t",
+        " Host",
+        "X A",
+        "X-A:Content-Length: 35",
+        "X\x01"
+        "A",
+        "X\x7f"
+        "A",
+        "X-\xc3\xa9",
+        "X(A)",
+        "",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_non_null(line_problem(names[i], strlen(names[i]), "35", 2));
+    }
+    assert_non_null(line_problem("X\0A", 3, "b", 1));
+    assert_non_null(line_problem(NULL, 0, "b", 1));
+    assert_null(line_problem("X-A.b_c~d!#$%&'*+^`|", 20, "b", 1));
+}
+
+static void test_framing_rejects_cr_lf_nul_in_values(void **state)
+{
+    (void)state;
+    assert_non_null(line_problem("X-A", 3, "b\rc", 3));
+    assert_non_null(line_problem("X-A", 3, "b\r", 2));
+    assert_non_null(line_problem("X-A", 3, "b\nc", 3));
+    assert_non_null(line_problem("X-A", 3, "b\0c", 3));
+    /* Tabs, spaces and obs-text stay allowed in values (RFC 9110 5.5). */
+    assert_null(line_problem("X-A", 3, "b\tc d\xe9", 6));
+    assert_null(line_problem("X-A", 3, NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +274,8 @@ int main(void)
         cmocka_unit_test(test_framing_rejects_length_with_chunked),
         cmocka_unit_test(test_framing_rejects_two_hosts),
         cmocka_unit_test(test_framing_rejects_other_transfer_codings),
+        cmocka_unit_test(test_framing_rejects_names_not_tokens),
+        cmocka_unit_test(test_framing_rejects_cr_lf_nul_in_values),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

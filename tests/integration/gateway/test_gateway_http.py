@@ -323,6 +323,44 @@ class GatewayHttpTest(unittest.TestCase):
                                   "invalid_request")
                 self.assertEqual(headers.get("connection"), "close")
 
+    def test_malformed_header_lines_are_400_and_close(self):
+        # Each payload hides a second request where a front proxy that trims
+        # the name, or unfolds the line, reads a body of that length.
+        smuggled = b"GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n"
+        length = b"%d" % len(smuggled)
+        get = b"GET /healthz HTTP/1.1\r\nHost: a\r\n"
+        handshake = (b"POST /v1/handshake HTTP/1.1\r\nHost: a\r\n"
+                     b"Content-Type: application/json\r\n")
+        payloads = {
+            "space before colon": get + b"Content-Length : " + length
+            + b"\r\n\r\n" + smuggled,
+            "tab before colon": get + b"Content-Length\t: " + length
+            + b"\r\n\r\n" + smuggled,
+            "space before colon on handshake": handshake
+            + b"Content-Length : " + length + b"\r\n\r\n" + smuggled,
+            "folded length": get + b"X-A: b\r\n Content-Length: " + length
+            + b"\r\n\r\n" + smuggled,
+            "control byte in name": get + b"X\x01A: b\r\n\r\n" + smuggled,
+            "bare CR in value": get + b"X-A: b\rc\r\n\r\n" + smuggled,
+        }
+        for name, payload in payloads.items():
+            with self.subTest(name):
+                with socket.create_connection(("127.0.0.1", self.gw.port),
+                                              timeout=5) as sock:
+                    sock.sendall(payload)
+                    data = read_until_closed(sock)
+                # One response only: the smuggled request gets none.
+                self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
+                status, headers, body = parse_response(data)
+                self.assert_error(status, headers, body, 400,
+                                  "invalid_request")
+                self.assertEqual(headers.get("connection"), "close")
+
+    def test_token_names_and_tabs_are_served(self):
+        status = self.gw.raw(b"GET /healthz HTTP/1.1\r\nHost: a\r\n"
+                             b"X-A.b_c~d!#$%&'*+^`|: b\tc d\r\n\r\n")
+        self.assertEqual(status, 200)
+
     def test_repeated_equal_lengths_are_served(self):
         status = self.gw.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
                              b"Content-Length: 0\r\nContent-Length: 0\r\n\r\n")
