@@ -6,9 +6,12 @@
  */
 #include "rpc_pool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+
+#include "deadline.h"
 
 struct pool_job {
     cj_pool_job_fn fn;
@@ -45,8 +48,14 @@ enum cj_status cj_pool_create(size_t limit, size_t queue_max,
         free(pool);
         return CJ_ERR_NOMEM;
     }
+    /* Monotonic, so cj_pool_stop_until takes the same deadlines as the
+     * server's shutdown grace. */
+    if (cj_cond_init_monotonic(&pool->idle) != CJ_OK) {
+        free(pool->ring);
+        free(pool);
+        return CJ_ERR_INTERNAL;
+    }
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->idle, NULL);
     pool->ring_size = queue_max;
     pool->limit = limit;
     *out = pool;
@@ -108,15 +117,28 @@ size_t cj_pool_queued(struct cj_pool *pool)
     return n;
 }
 
-void cj_pool_stop(struct cj_pool *pool)
+bool cj_pool_stop_until(struct cj_pool *pool, const struct timespec *deadline)
 {
     pthread_mutex_lock(&pool->lock);
     pool->stopping = true;
     /* Queued jobs cannot outlast the running ones, which drain them. */
     while (pool->running > 0) {
-        pthread_cond_wait(&pool->idle, &pool->lock);
+        if (deadline == NULL) {
+            pthread_cond_wait(&pool->idle, &pool->lock);
+        } else if (pthread_cond_timedwait(&pool->idle, &pool->lock,
+                                          deadline) == ETIMEDOUT) {
+            break;
+        }
     }
+    bool idle = pool->running == 0;
     pthread_mutex_unlock(&pool->lock);
+    return idle;
+}
+
+void cj_pool_stop(struct cj_pool *pool)
+{
+    bool idle = cj_pool_stop_until(pool, NULL);
+    (void)idle; /* always true without a deadline */
 }
 
 void cj_pool_destroy(struct cj_pool *pool)

@@ -10,7 +10,9 @@
 #ifndef CJ_RPC_POOL_H
 #define CJ_RPC_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "status.h"
 
@@ -20,7 +22,8 @@ typedef void (*cj_pool_job_fn)(void *arg);
 
 /*
  * Creates a pool running at most `limit` jobs at once with at most
- * `queue_max` waiting. Returns CJ_ERR_INVALID on a zero size, CJ_ERR_NOMEM.
+ * `queue_max` waiting. Returns CJ_ERR_INVALID on a zero size, CJ_ERR_NOMEM,
+ * or CJ_ERR_INTERNAL when the condition variable cannot be made.
  * Free with cj_pool_destroy.
  */
 CJ_WARN_UNUSED enum cj_status cj_pool_create(size_t limit, size_t queue_max,
@@ -55,6 +58,16 @@ size_t cj_pool_queued(struct cj_pool *pool);
  * finished. Must not be called from a job. Safe to call twice.
  */
 void cj_pool_stop(struct cj_pool *pool);
+
+/*
+ * Rejects new jobs and waits until every job queued or running has
+ * finished or the CLOCK_MONOTONIC deadline passes (NULL waits without
+ * one). Returns true when no job runs any more. Must not be called from a
+ * job. Jobs left running keep running, so the caller must still call
+ * cj_pool_stop before freeing what they use.
+ */
+CJ_WARN_UNUSED bool cj_pool_stop_until(struct cj_pool *pool,
+                                       const struct timespec *deadline);
 
 /* Stops the pool if needed and frees it; accepts NULL. */
 void cj_pool_destroy(struct cj_pool *pool);

@@ -388,9 +388,15 @@ void cj_rpc_server_shutdown(struct cj_rpc_server *server)
     }
 
     /* Blocking handlers still queued run now, on the queue threads of the
-     * running ones. Their replies need the queue, so it shuts down only
-     * once every call struct is gone. */
-    cj_pool_stop(server->pool);
+     * running ones. gRPC counts a call done once its client gave up, so a
+     * handler may still wait on a database after shutdown_done: the hook
+     * must run when the grace ends whatever gRPC reported. */
+    if (!cj_pool_stop_until(server->pool, &grace_end)) {
+        grace_expired(server);
+        cj_pool_stop(server->pool);
+    }
+    /* Replies need the queue, so it shuts down only once every call
+     * struct is gone. */
     pthread_mutex_lock(&server->lock);
     while (server->live_calls > 0) {
         if (pthread_cond_timedwait(&server->changed, &server->lock,

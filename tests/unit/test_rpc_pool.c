@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "deadline.h"
 #include "rpc_pool.h"
 
 /* Polling interval while waiting for another thread, in microseconds. */
@@ -15,6 +16,8 @@
 #define MAX_JOBS 16
 /* How long a stop that ought to wait is given to return wrongly, in us. */
 #define STOP_GRACE_US 50000
+/* Deadline given to cj_pool_stop_until while a job is still blocked, ms. */
+#define STOP_DEADLINE_MS 50
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -266,6 +269,34 @@ static void test_pool_stop_waits_then_rejects(void **state)
     cj_pool_destroy(NULL);
 }
 
+static void test_stop_until_times_out_on_running_job(void **state)
+{
+    (void)state;
+    struct cj_pool *pool = NULL;
+    struct runner runner;
+    struct timespec deadline;
+
+    reset(false);
+    assert_int_equal(cj_pool_create(1, 8, &pool), CJ_OK);
+    runner_start(&runner, pool, 0);
+    wait_started(1);
+    assert_int_equal(pool_run(pool, 1), CJ_OK);
+
+    cj_deadline_after_ms(CLOCK_MONOTONIC, STOP_DEADLINE_MS, &deadline);
+    assert_false(cj_pool_stop_until(pool, &deadline));
+    /* The timed-out stop still rejects new jobs and leaves queued ones. */
+    assert_int_equal(pool_run(pool, 9), CJ_ERR_UNAVAILABLE);
+    assert_int_equal(cj_pool_queued(pool), 1);
+    assert_int_equal(count_of(&finished), 0);
+
+    open_gate();
+    cj_deadline_after_ms(CLOCK_MONOTONIC, STOP_DEADLINE_MS, &deadline);
+    pthread_join(runner.thread, NULL);
+    assert_true(cj_pool_stop_until(pool, &deadline));
+    assert_int_equal(count_of(&finished), 2);
+    cj_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_pool_limit_bounds_running),
         cmocka_unit_test(test_full_queue_rejects_job),
         cmocka_unit_test(test_pool_stop_waits_then_rejects),
+        cmocka_unit_test(test_stop_until_times_out_on_running_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
