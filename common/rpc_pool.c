@@ -125,8 +125,8 @@ bool cj_pool_stop_until(struct cj_pool *pool, const struct timespec *deadline)
     while (pool->running > 0) {
         if (deadline == NULL) {
             pthread_cond_wait(&pool->idle, &pool->lock);
-        } else if (pthread_cond_timedwait(&pool->idle, &pool->lock,
-                                          deadline) == ETIMEDOUT) {
+        } else if (pthread_cond_timedwait(&pool->idle, &pool->lock, deadline) ==
+                   ETIMEDOUT) {
             break;
         }
     }

@@ -33,6 +33,9 @@ STATEMENT_TIMEOUT_MS = 5000
 # auth's Redis command timeout in the throttle shutdown test, long so that
 # a shutdown that waits for it is easy to tell from one that does not.
 REDIS_COMMAND_TIMEOUT_MS = 12000
+# The client's own deadline for the login in the test where the caller
+# gives up before the shutdown starts, in seconds.
+GIVEN_UP_CALL_TIMEOUT_S = 1
 # auth's deadline for one call to kms or session, short so that a call to
 # a stopped service ends soon whether it is refused or times out.
 RPC_TIMEOUT_MS = 1000
@@ -178,6 +181,61 @@ class ShutdownClosesThrottleRedis(unittest.TestCase):
             log = ah.h.stop_with_blocked_call(self, s.auth, login,
                                               REDIS_COMMAND_TIMEOUT_MS / 2)
         self.assertIsNotNone(log_entry(s.auth, "redis.pool_closed"), log)
+
+
+class ShutdownAfterCallerGaveUp(unittest.TestCase):
+    """The caller's deadline passes before the shutdown, so gRPC reports
+    every call done at once while the handler still waits on Redis."""
+
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.own_redis = ah.h.OwnRedis("auth-given-up-redis").start()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
+            "CERROJO_AUTH_REDIS_PORT": str(cls.own_redis.port),
+            "CERROJO_AUTH_REDIS_COMMAND_TIMEOUT_MS":
+                str(REDIS_COMMAND_TIMEOUT_MS),
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stack.stop()
+        finally:
+            cls.own_redis.stop()
+
+    def test_shutdown_ends_handler_after_grace(self):
+        s = self.stack
+        _, err, name, password = s.register()
+        self.assertIsNone(err)
+        self.own_redis.pause()
+        self.addCleanup(self.own_redis.resume)
+        _, err = s.call("Login", s.auth_pb2.LoginRequest(
+            login=name, password=password),
+            timeout_s=GIVEN_UP_CALL_TIMEOUT_S)
+        self.assertIsNotNone(err)
+        self.assertEqual(err.code(), grpc.StatusCode.DEADLINE_EXCEEDED,
+                         err.details())
+
+        started = time.monotonic()
+        status = s.auth.stop()
+        stop_seconds = time.monotonic() - started
+        log = s.auth.log()[-6000:]
+        self.assertEqual(status, 0, log)
+        # Without the hook, auth would exit only when the Redis command
+        # timed out.
+        bound_seconds = REDIS_COMMAND_TIMEOUT_MS / 2000
+        self.assertLess(stop_seconds, bound_seconds, log)
+        self.assertGreaterEqual(stop_seconds, GRACE_SECONDS, log)
+        self.assertEqual(len(ah.h.log_entries(s.auth,
+                                              "rpc.shutdown_ending_work")),
+                         1, log)
+        self.assertIsNotNone(log_entry(s.auth, "redis.pool_closed"), log)
+        done = ah.h.log_entries(s.auth, "rpc.shutdown_done")
+        self.assertEqual(len(done), 1, log)
+        self.assertFalse(done[0]["graceful"], log)
+        self.assertLess(done[0]["duration_ms"], bound_seconds * 1000, log)
 
 
 class BackendStopped(unittest.TestCase):
