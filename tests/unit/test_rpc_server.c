@@ -30,6 +30,8 @@
 #define SHORT_DEADLINE_MS 300
 /* Shutdown grace of the overrun test, in milliseconds. */
 #define SHORT_GRACE_MS 100
+/* Graces the hook test waits for the hook before it fails. */
+#define HOOK_WAIT_GRACES 20
 /* Bytes of a test's captured log read back. */
 #define LOG_READ_MAX 65536
 /* Polling interval while waiting for server-side state, in microseconds. */
@@ -176,6 +178,8 @@ struct fixture {
 
 /* Shutdown grace of the next fixture's server; 0 keeps the default. */
 static int64_t fixture_grace_ms;
+/* on_grace_expired hook of the next fixture's server, or NULL. */
+static void (*fixture_grace_hook)(void *arg);
 
 static void fixture_start_threads(struct fixture *f, const char *tag,
                                   size_t cq_threads, size_t worker_threads,
@@ -185,6 +189,7 @@ static void fixture_start_threads(struct fixture *f, const char *tag,
         .listen = "127.0.0.1:0",
         .plaintext = true,
         .shutdown_grace_ms = fixture_grace_ms,
+        .on_grace_expired = fixture_grace_hook,
         .cq_threads = cq_threads,
         .worker_threads = worker_threads,
         .worker_queue = worker_queue,
@@ -754,6 +759,75 @@ static void test_shutdown_overrun_logged_not_graceful(void **state)
     fixture_stop(&f);
 }
 
+/* Times test_hook_opens_gate ran, read under gate_lock. */
+static int grace_hook_runs;
+
+/* Ends the blocked handlers, as a service's hook ends their store waits. */
+static void test_hook_opens_gate(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gate_lock);
+    grace_hook_runs++;
+    pthread_mutex_unlock(&gate_lock);
+    gate_set(true);
+}
+
+static int grace_hook_run_count(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    int n = grace_hook_runs;
+    pthread_mutex_unlock(&gate_lock);
+    return n;
+}
+
+/*
+ * The client gave up and closed its connection, so gRPC finishes its
+ * shutdown at once while the handler still blocks: the hook must still run
+ * when the grace ends, and the shutdown must not wait for the handler.
+ */
+static void test_shutdown_hook_runs_after_client_left(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct slow_call abandoned = {.timeout_ms = SHORT_DEADLINE_MS,
+                                  .status = CJ_ERR_INTERNAL};
+    struct shutdown_call stopper;
+
+    slow_entered = 0;
+    grace_hook_runs = 0;
+    gate_set(false);
+    fixture_grace_ms = SHORT_GRACE_MS;
+    fixture_grace_hook = test_hook_opens_gate;
+    fixture_start(&f, "A", 1, 4);
+    fixture_grace_ms = 0;
+    fixture_grace_hook = NULL;
+    abandoned.client = f.client;
+    assert_int_equal(
+        pthread_create(&abandoned.thread, NULL, slow_call_main, &abandoned), 0);
+    wait_entered(1);
+    pthread_join(abandoned.thread, NULL);
+    assert_int_equal(abandoned.status, CJ_ERR_TIMEOUT);
+    cj_rpc_client_destroy(f.client);
+    f.client = NULL;
+
+    stopper.server = f.server;
+    assert_int_equal(
+        pthread_create(&stopper.thread, NULL, shutdown_main, &stopper), 0);
+    int64_t waited_ms = 0;
+    while (grace_hook_run_count() == 0 &&
+           waited_ms < HOOK_WAIT_GRACES * SHORT_GRACE_MS) {
+        usleep(POLL_US);
+        waited_ms += POLL_US / 1000;
+    }
+    int runs = grace_hook_run_count();
+    /* Frees a shutdown that never ran the hook, so the test can fail. */
+    gate_set(true);
+    pthread_join(stopper.thread, NULL);
+    assert_int_equal(runs, 1);
+    assert_int_equal(grace_hook_run_count(), 1);
+    fixture_stop(&f);
+}
+
 static void test_invalid_method_table_rejected(void **state)
 {
     (void)state;
@@ -816,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_lets_call_in_flight_finish),
         cmocka_unit_test(test_shutdown_within_grace_logged_graceful),
         cmocka_unit_test(test_shutdown_overrun_logged_not_graceful),
+        cmocka_unit_test(test_shutdown_hook_runs_after_client_left),
         cmocka_unit_test(test_invalid_method_table_rejected),
         cmocka_unit_test(test_port_in_use_fails_to_bind),
     };
