@@ -146,11 +146,17 @@ class ShutdownCancelsStatements(unittest.TestCase):
         self.assertIsNotNone(log_entry(s.auth, "db.pool_cancelled"), log)
 
 
-class ShutdownClosesThrottleRedis(unittest.TestCase):
+class ThrottleRedisOfItsOwn(unittest.TestCase):
+    """A stack whose auth keeps its login throttle in a Redis of the
+    class's own, which a test may pause, with a short grace and a long
+    Redis command timeout. Subclasses name the Redis in REDIS_NAME."""
+
+    REDIS_NAME = None
+
     @classmethod
     def setUpClass(cls):
         ah.require_env()
-        cls.own_redis = ah.h.OwnRedis("auth-throttle-redis").start()
+        cls.own_redis = ah.h.OwnRedis(cls.REDIS_NAME).start()
         cls.stack = ah.Stack({
             "CERROJO_AUTH_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
             "CERROJO_AUTH_REDIS_PORT": str(cls.own_redis.port),
@@ -164,6 +170,10 @@ class ShutdownClosesThrottleRedis(unittest.TestCase):
             cls.stack.stop()
         finally:
             cls.own_redis.stop()
+
+
+class ShutdownClosesThrottleRedis(ThrottleRedisOfItsOwn):
+    REDIS_NAME = "auth-throttle-redis"
 
     def test_shutdown_ends_login_waiting_on_redis(self):
         s = self.stack
@@ -183,30 +193,14 @@ class ShutdownClosesThrottleRedis(unittest.TestCase):
         self.assertIsNotNone(log_entry(s.auth, "redis.pool_closed"), log)
 
 
-class ShutdownAfterCallerGaveUp(unittest.TestCase):
+class ShutdownAfterCallerGaveUp(ThrottleRedisOfItsOwn):
     """The caller's deadline passes before the shutdown while the handler
     still waits on Redis. NOTE: grpcio keeps the connection open here, so
     auth's gRPC shutdown still waits out the grace. The case where gRPC
     reports the calls done at once is covered in the rpc_server unit
     tests."""
 
-    @classmethod
-    def setUpClass(cls):
-        ah.require_env()
-        cls.own_redis = ah.h.OwnRedis("auth-given-up-redis").start()
-        cls.stack = ah.Stack({
-            "CERROJO_AUTH_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
-            "CERROJO_AUTH_REDIS_PORT": str(cls.own_redis.port),
-            "CERROJO_AUTH_REDIS_COMMAND_TIMEOUT_MS":
-                str(REDIS_COMMAND_TIMEOUT_MS),
-        }).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.stack.stop()
-        finally:
-            cls.own_redis.stop()
+    REDIS_NAME = "auth-given-up-redis"
 
     def test_shutdown_ends_handler_after_grace(self):
         s = self.stack
