@@ -18,18 +18,22 @@ START_TIMEOUT_S=30
 pid=
 stop_service() {
     if [[ -n $pid ]]; then
-        # faketime runs the service as its child and waits for it, so the
-        # service must be signalled itself: killing faketime alone leaves
-        # it running.
-        pkill -TERM -P "$pid" 2>/dev/null || true
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         pid=
     fi
 }
 trap 'rc=$?; stop_service; stack_stop_all; rm -rf "$STACK_WORK"; exit $rc' EXIT
-command -v faketime >/dev/null || {
-    echo "clock: faketime not found; run scripts/deps.sh" >&2
+# The library is preloaded directly rather than through the faketime
+# wrapper: the wrapper keeps a named semaphore and a shared-memory file per
+# process id in /dev/shm, which a killed service leaves behind, and a later
+# process that gets the same id then fails with "sem_open: File exists".
+faketime_lib=
+for candidate in /usr/lib/*/faketime/libfaketime.so.1; do
+    [[ -f $candidate ]] && faketime_lib=$candidate
+done
+[[ -n $faketime_lib ]] || {
+    echo "clock: libfaketime not found; run scripts/deps.sh" >&2
     exit 1
 }
 
@@ -94,9 +98,9 @@ clock_case() { # service, skew, expected readiness, offset low, offset high
         # The monotonic clock stays real, so timers keep their length. Under
         # AddressSanitizer, libfaketime comes first in the preload list,
         # which ASan accepts only with verify_asan_link_order=0.
-        wrapper=(env FAKETIME_DONT_FAKE_MONOTONIC=1
-            "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-            faketime -f "$skew")
+        wrapper=(env FAKETIME_DONT_FAKE_MONOTONIC=1 "FAKETIME=$skew"
+            "LD_PRELOAD=$faketime_lib${LD_PRELOAD:+:$LD_PRELOAD}"
+            "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
     fi
     (
         cd "$STACK_WORK"
