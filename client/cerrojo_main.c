@@ -657,6 +657,11 @@ int main(int argc, char **argv)
     if (reject_global_options(argc - first, argv + first) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
 
+    /* Only a command that starts a new login may replace one made at
+     * another URL. */
+    cli.opts.replace_other_login = strcmp(cmd->name, "login") == 0 ||
+                                   strcmp(cmd->name, "register") == 0 ||
+                                   strcmp(cmd->name, "handshake") == 0;
     if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
         return fail(&err);
     status = cmd->run(&cli, argc - first, argv + first);

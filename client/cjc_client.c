@@ -156,9 +156,20 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
                         sizeof(err->message));
     if (rc != CJ_OK)
         goto fail;
-    /* A state file written for another server is not reused. */
+    /* A state file written for another server is not reused, and its
+     * login is not dropped by a command that does not start a new one. */
     url = json_string_value(json_object_get(c->state, "url"));
     if (url != NULL && strcmp(url, opts->url) != 0) {
+        if (!opts->replace_other_login &&
+            (json_object_get(c->state, "tokens") != NULL ||
+             json_object_get(c->state, "session") != NULL)) {
+            set_error(err, NULL,
+                      "state file %s holds a login at %s; pass --url %s, or "
+                      "--state with another file for %s",
+                      c->state_path, url, url, opts->url);
+            rc = CJ_ERR_PRECONDITION;
+            goto fail;
+        }
         json_object_clear(c->state);
         c->dirty = true;
     }

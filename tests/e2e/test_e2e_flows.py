@@ -569,6 +569,20 @@ class NoLogin(unittest.TestCase):
                       proc.stderr)
 
 
+class OtherUrl(unittest.TestCase):
+    def test_login_kept_when_another_url_is_used(self):
+        client, name = new_user("--stateless")
+        other = "http://127.0.0.1:%d" % e2e.h.free_port()
+        argv = client.argv("me")
+        argv[argv.index("--url") + 1] = other
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=e2e.CLIENT_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("holds a login at " + stack.gateway.url, proc.stderr)
+        self.assertIn("tokens", client.saved_state())
+        self.assertEqual(client.ok("me")["username"], name)
+
+
 class Keys(unittest.TestCase):
     def test_pinned_signer_accepted_and_other_pin_refused(self):
         client = e2e.Client(stack)
