@@ -510,25 +510,11 @@ static bool gw_authenticate(const struct gw_context *ctx,
  * project's client seals for a route without a body. */
 static bool empty_object(const char *text, size_t len)
 {
-    static const char spaces[] = " \t\r\n";
-    size_t i = 0;
+    json_t *json = json_loadb(text, len, 0, NULL);
+    bool empty = json_is_object(json) && json_object_size(json) == 0;
 
-    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
-        i++;
-    }
-    if (i >= len || text[i++] != '{') {
-        return false;
-    }
-    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
-        i++;
-    }
-    if (i >= len || text[i++] != '}') {
-        return false;
-    }
-    while (i < len && text[i] != '\0' && strchr(spaces, text[i]) != NULL) {
-        i++;
-    }
-    return i == len;
+    json_decref(json);
+    return empty;
 }
 
 /* Builds the RPC request from the opened JSON body and the route's path
