@@ -39,8 +39,8 @@ struct cjc_client_options {
     /* Maximum wait for the state file's lock, in milliseconds. 0 selects
      * CJC_STATE_LOCK_WAIT_MS. */
     long lock_wait_ms;
-    /* A state file that holds a login at another URL is replaced (for a
-     * command that starts a new login); otherwise opening fails. */
+    /* Replace a state file that contains a login at another URL, for a
+     * command that starts a new login. Without it, opening fails. */
     bool replace_other_login;
 };
 

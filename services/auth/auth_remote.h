@@ -27,8 +27,8 @@ enum auth_remote_service {
 
 /*
  * Sets the call's message, unless one is set, to name the service whose
- * call failed with rc and how it failed, and returns the status to answer
- * with: rc for unavailable and timed out, CJ_ERR_INTERNAL for any other
+ * call failed with rc and how it failed. Returns the status for the
+ * caller: rc for unavailable and timed out, CJ_ERR_INTERNAL for any other
  * failure, CJ_OK for CJ_OK. The message contains the service and the
  * status only, never a request field.
  */

@@ -11,11 +11,11 @@
  * KEYS[1] the per-address key, KEYS[2] the account key, KEYS[3] the
  * marker of an address the account logged in from. ARGV: free attempts
  * per address, free attempts per account, base delay ms, max delay ms,
- * streak TTL ms, whether markers count (1 or 0), and how far the
- * account's count may grow past its baseline before a marked address waits
- * on the account too. Every attempt counts in both streaks. A marked
- * address skips the account's wait below that bound, so that guesses from
- * many other addresses cannot keep the owner out. A guesser who shares the
+ * streak TTL ms, and whether markers count (1 or 0). The last argument is
+ * how far the account's count may grow past its baseline before a marked
+ * address waits on the account too. Every attempt counts in both streaks. A
+ * marked address skips the account's wait below that bound, so that guesses
+ * from many other addresses cannot keep the owner out. A guesser who shares the
  * owner's address still adds to the account's count and meets its wait at
  * the bound. The baseline (field kb) is the count at the last successful
  * login, so a slow guesser cannot use up the bound of an owner who keeps

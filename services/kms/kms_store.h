@@ -153,7 +153,7 @@ kms_store_promote_signing(struct cj_db_conn *conn, int64_t min_published_s,
                           char kid[KMS_KID_MAX + 1], int64_t *ready_at);
 /*
  * Destroys a signing key at once, whatever tokens it signed (a leaked
- * key); *was_active tells whether it was the active one. CJ_ERR_NOT_FOUND
+ * key); *was_active is set when it was the active one. CJ_ERR_NOT_FOUND
  * when no such key is left.
  */
 CJ_WARN_UNUSED enum cj_status

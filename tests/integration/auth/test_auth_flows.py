@@ -327,6 +327,7 @@ class Login(unittest.TestCase):
         home = {"client-ip": "198.51.100.30"}
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertIsNone(err, err)
+
         for i in range(ah.ACCOUNT_FREE_ATTEMPTS):
             _, err = stack.login(self.name, "wrong-password-x",
                                  caller={"client-ip": "203.0.113.%d" % i})
@@ -334,20 +335,24 @@ class Login(unittest.TestCase):
         _, err = stack.login(self.name, self.password,
                              caller={"client-ip": "198.51.100.31"})
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
         # The address the owner logged in from before still gets in, and
         # its logins give the guessers no attempts back.
         before = self.account_count()
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertIsNone(err, err)
         self.assertEqual(self.account_count(), before)
+
         # The success moves the known addresses' baseline to the count.
         self.assertEqual(stack.redis("HGET", "cerrojo:login:u:" +
                                      self.user_id, "kb"), str(before))
+
         # A guess from the known address still counts for the account, so
         # a guesser who shares the owner's address adds to its streak.
         _, err = stack.login(self.name, "wrong-password-x", caller=home)
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(self.account_count(), before + 1)
+
         # Once the count has grown by four times the account's free
         # attempts since the last success, the known address waits too.
         stack.redis("HSET", "cerrojo:login:u:" + self.user_id,

@@ -209,7 +209,7 @@ class ShutdownAfterCallerGaveUp(ThrottleRedisOfItsOwn):
         self.own_redis.pause()
         self.addCleanup(self.own_redis.resume)
         # The client gives up before the shutdown, as the gateway does when
-        # it answers 503.
+        # it replies with 503.
         with s.auth.channel() as chan:
             stub = s.auth_grpc.AuthStub(chan)
             with self.assertRaises(grpc.RpcError) as caught:
