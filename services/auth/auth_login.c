@@ -323,6 +323,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     auth_throttle_keys(st->user_found ? st->user.id : NULL, st->login_norm,
                        call->caller->client_ip, &st->throttle_keys);
     rc = auth_throttle_reserve(svc->redis, &svc->throttle, &st->throttle_keys,
+                               st->user_found ? st->user.sessions_revoked_at_ms
+                                              : 0,
                                &admitted, &call->retry_after_s);
     if (rc != CJ_OK) {
         cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
@@ -362,8 +364,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
 
-    if (auth_throttle_reset(svc->redis, &svc->throttle, &st->throttle_keys) !=
-        CJ_OK) {
+    if (auth_throttle_reset(svc->redis, &svc->throttle, &st->throttle_keys,
+                            auth_now_ms()) != CJ_OK) {
         cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
                CJ_F_STR("user_id", st->user.id));
     }

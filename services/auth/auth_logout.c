@@ -4,7 +4,8 @@
  * token's jti and the session (with `all`, the user's revocation time) are
  * written to auth.revocations, with the audit event. So is every access
  * token issued from the family that may still be live, because another
- * copy of the client may have refreshed. Then
+ * copy of the client may have refreshed. With `all` the user's row keeps
+ * the revocation time too, for the login throttle. Then
  * session's cache and sessions are updated. Every step is idempotent, so
  * a second logout, or a retry after a failed cache update, is harmless.
  */
@@ -155,6 +156,13 @@ static enum cj_status revoke_all(struct auth_service *svc,
         rc = auth_store_revocation_put(conn, AUTH_REVOKED_USER, st->user_id,
                                        st->user_id, st->now_ms,
                                        revocation_expiry_ms(svc, st->now_ms));
+    }
+    /* The row above expires with the last access token it revokes, but
+     * the login throttle needs the time for as long as its known-address
+     * markers last. */
+    if (rc == CJ_OK) {
+        rc =
+            auth_store_user_set_sessions_revoked(conn, st->user_id, st->now_ms);
     }
     return rc;
 }

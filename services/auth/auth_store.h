@@ -44,6 +44,8 @@ struct auth_user {
     uint32_t kek_version;
     enum auth_user_status status;
     int64_t created_at_ms;
+    /* Time of the latest logout of all devices in Unix ms, or 0 if none. */
+    int64_t sessions_revoked_at_ms;
 };
 
 /* A new user's row; every string borrowed. */
@@ -97,6 +99,13 @@ CJ_WARN_UNUSED enum cj_status auth_store_user_get(struct cj_db_conn *conn,
 CJ_WARN_UNUSED enum cj_status
 auth_store_user_set_password_hash(struct cj_db_conn *conn, const char *user_id,
                                   const char *password_hash);
+
+/*
+ * Records revoked_at_ms as the time of the user's latest logout of all
+ * devices, unless a later one is already recorded.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_user_set_sessions_revoked(
+    struct cj_db_conn *conn, const char *user_id, int64_t revoked_at_ms);
 
 /*
  * Replaces a user's wrapped key only if it still equals old_wrapped, so a

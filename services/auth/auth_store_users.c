@@ -7,7 +7,8 @@
 
 #define USER_COLUMNS                                                           \
     "id::text, username, email, password_hash, wrapped_key, kek_version, "     \
-    "status, (extract(epoch FROM created_at) * 1000)::bigint"
+    "status, (extract(epoch FROM created_at) * 1000)::bigint, "                \
+    "(extract(epoch FROM sessions_revoked_at) * 1000)::bigint"
 
 enum user_column {
     COL_ID = 0,
@@ -18,6 +19,7 @@ enum user_column {
     COL_KEK_VERSION,
     COL_STATUS,
     COL_CREATED_AT,
+    COL_SESSIONS_REVOKED_AT,
 };
 
 static enum cj_status read_user(const PGresult *res, int row,
@@ -50,6 +52,8 @@ static enum cj_status read_user(const PGresult *res, int row,
                       ? AUTH_USER_ACTIVE
                       : AUTH_USER_DISABLED;
     out->created_at_ms = auth_row_int64(res, row, COL_CREATED_AT);
+    out->sessions_revoked_at_ms =
+        auth_row_int64(res, row, COL_SESSIONS_REVOKED_AT);
     return CJ_OK;
 }
 
@@ -172,6 +176,25 @@ enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
                               "updated_at = now() WHERE id = $1::uuid";
     const struct cj_db_param params[] = {CJ_DB_TEXT(user_id),
                                          CJ_DB_TEXT(password_hash)};
+
+    return cj_db_query(conn, sql, params, 2, false, NULL);
+}
+
+enum cj_status auth_store_user_set_sessions_revoked(struct cj_db_conn *conn,
+                                                    const char *user_id,
+                                                    int64_t revoked_at_ms)
+{
+    /* Replicas with skewed clocks may record revocations out of order, so
+     * the later time wins, as in auth.revocations. */
+    static const char sql[] =
+        "UPDATE auth.users SET sessions_revoked_at = greatest("
+        "sessions_revoked_at, to_timestamp($2::bigint / 1000.0)) "
+        "WHERE id = $1::uuid";
+    char revoked[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(user_id),
+        CJ_DB_TEXT(auth_int_param(revoked, sizeof(revoked), revoked_at_ms)),
+    };
 
     return cj_db_query(conn, sql, params, 2, false, NULL);
 }

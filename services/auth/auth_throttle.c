@@ -11,9 +11,12 @@
  * KEYS[1] the per-address key, KEYS[2] the account key, KEYS[3] the
  * marker of an address the account logged in from. ARGV: free attempts
  * per address, free attempts per account, base delay ms, max delay ms,
- * streak TTL ms, and whether markers count (1 or 0). The last argument is
- * how far the account's count may grow past its baseline before a marked
- * address waits on the account too. Every attempt counts in both streaks. A
+ * streak TTL ms, whether markers count (1 or 0), how far the account's
+ * count may grow past its baseline before a marked address waits on the
+ * account too, and the earliest creation time (Unix ms) of a marker that
+ * counts. A marker's value is its creation time. Markers written before
+ * that hold "1", which reads as 1 ms, so they count until the user's next
+ * logout of all devices. Every attempt counts in both streaks. A
  * marked address skips the account's wait below that bound, so that guesses
  * from many other addresses cannot keep the owner out. A guesser who shares the
  * owner's address still adds to the account's count and meets its wait at
@@ -28,7 +31,8 @@
 static const char reserve_source[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local known = ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1\n"
+    "local marked = ARGV[6] == '1' and tonumber(redis.call('GET', KEYS[3]))\n"
+    "local known = marked and marked >= tonumber(ARGV[8])\n"
     "local n = {}\n"
     "local wait = 0\n"
     "for i = 1, 2 do\n"
@@ -54,7 +58,8 @@ static const char reserve_source[] =
     "return {1, 0}\n";
 
 /*
- * KEYS as for the reservation. ARGV: the marker's TTL ms (0: no marker).
+ * KEYS as for the reservation. ARGV: the marker's TTL ms (0: no marker) and
+ * its value, the login's time in Unix ms.
  * Ends the per-address streak, marks the address as known, takes the
  * successful attempt back out of the account's count, which keeps the
  * failures of other addresses, and moves the known addresses' baseline to
@@ -69,14 +74,14 @@ static const char reset_source[] =
     "  redis.call('HSET', KEYS[2], 'n', n, 'kb', n)\n"
     "end\n"
     "if tonumber(ARGV[1]) > 0 then\n"
-    "  redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])\n"
+    "  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1])\n"
     "end\n"
     "return 1\n";
 
 /* Keys, and keys plus arguments, of the reservation script. */
 #define RESERVE_KEYS 3
-#define RESERVE_ARGS 10
-#define RESET_ARGS   4
+#define RESERVE_ARGS 11
+#define RESET_ARGS   5
 
 static struct cj_redis_script reserve_script;
 static struct cj_redis_script reset_script;
@@ -103,6 +108,14 @@ long long auth_throttle_delay_ms(const struct auth_throttle_policy *policy,
         delay *= 2;
     }
     return delay < policy->max_delay_ms ? delay : policy->max_delay_ms;
+}
+
+int64_t auth_throttle_marker_valid_from_ms(int64_t sessions_revoked_at_ms)
+{
+    if (sessions_revoked_at_ms <= 0) {
+        return 0;
+    }
+    return (sessions_revoked_at_ms / 1000 + 1) * 1000;
 }
 
 void auth_throttle_key(const char *user_id, const char *login_norm,
@@ -144,6 +157,7 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
 enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
                                      const struct auth_throttle_policy *policy,
                                      const struct auth_throttle_keys *keys,
+                                     int64_t sessions_revoked_at_ms,
                                      bool *admitted, long long *retry_after_s)
 {
     char free_text[24];
@@ -152,6 +166,7 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     char max_text[24];
     char ttl_text[24];
     char known_wait_text[24];
+    char valid_from_text[24];
     const char *argv[RESERVE_ARGS];
     size_t argvlen[RESERVE_ARGS];
     redisReply *reply = NULL;
@@ -169,6 +184,9 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     snprintf(known_wait_text, sizeof(known_wait_text), "%lld",
              policy->account_free_attempts *
                  AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR);
+    snprintf(
+        valid_from_text, sizeof(valid_from_text), "%lld",
+        (long long)auth_throttle_marker_valid_from_ms(sessions_revoked_at_ms));
     argv[0] = keys->source;
     argv[1] = keys->account;
     argv[2] = keys->known;
@@ -180,6 +198,7 @@ enum cj_status auth_throttle_reserve(struct cj_redis_pool *redis,
     /* With markers off, markers written before exempt no address. */
     argv[8] = policy->known_address_ttl_ms > 0 ? "1" : "0";
     argv[9] = known_wait_text;
+    argv[10] = valid_from_text;
     for (int i = 0; i < RESERVE_ARGS; i++) {
         argvlen[i] = strlen(argv[i]);
     }
@@ -210,9 +229,11 @@ out:
 
 enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
                                    const struct auth_throttle_policy *policy,
-                                   const struct auth_throttle_keys *keys)
+                                   const struct auth_throttle_keys *keys,
+                                   int64_t now_ms)
 {
     char ttl_text[24];
+    char now_text[24];
     const char *argv[RESET_ARGS];
     size_t argvlen[RESET_ARGS];
     redisReply *reply = NULL;
@@ -221,10 +242,12 @@ enum cj_status auth_throttle_reset(struct cj_redis_pool *redis,
     pthread_once(&reserve_once, reserve_script_init);
     snprintf(ttl_text, sizeof(ttl_text), "%lld",
              keys->has_address ? policy->known_address_ttl_ms : 0);
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now_ms);
     argv[0] = keys->source;
     argv[1] = keys->account;
     argv[2] = keys->known;
     argv[3] = ttl_text;
+    argv[4] = now_text;
     for (int i = 0; i < RESET_ARGS; i++) {
         argvlen[i] = strlen(argv[i]);
     }

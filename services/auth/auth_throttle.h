@@ -79,31 +79,43 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
                         const char *client_ip, struct auth_throttle_keys *out);
 
 /*
+ * Returns the earliest creation time (Unix ms) of a marker that counts
+ * after a logout of all devices at sessions_revoked_at_ms (0: none). A
+ * marker from the revocation's second is stale too, because a token whose
+ * iat (whole seconds) is in that second is revoked as well.
+ */
+int64_t auth_throttle_marker_valid_from_ms(int64_t sessions_revoked_at_ms);
+
+/*
  * Reserves one attempt in both streaks. An address the account logged in
  * from before skips the account's wait until the account's count has grown
  * by AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts since
- * the last successful login.
+ * the last successful login. A marker made before or in the second of the
+ * user's latest logout of all devices (sessions_revoked_at_ms, Unix ms, 0
+ * for none) does not count, so a revocation also ends the exemption of
+ * every address logged in from until then.
  * *admitted is false when a streak must wait, with *retry_after_s the
  * whole seconds until the later of them allows a try (at least 1). Redis
  * errors come back as CJ_ERR_UNAVAILABLE: the caller fails the login
  * rather than skip the throttle.
  */
-CJ_WARN_UNUSED enum cj_status
-auth_throttle_reserve(struct cj_redis_pool *redis,
-                      const struct auth_throttle_policy *policy,
-                      const struct auth_throttle_keys *keys, bool *admitted,
-                      long long *retry_after_s);
+CJ_WARN_UNUSED enum cj_status auth_throttle_reserve(
+    struct cj_redis_pool *redis, const struct auth_throttle_policy *policy,
+    const struct auth_throttle_keys *keys, int64_t sessions_revoked_at_ms,
+    bool *admitted, long long *retry_after_s);
 
 /*
  * After a successful login: ends the per-address streak, marks the
  * address as known for policy->known_address_ttl_ms, and takes the attempt
  * back out of the account's count, keeping other addresses' failures and
- * any wait they set.
+ * any wait they set. The marker stores now_ms, auth's clock at the login,
+ * because the revocation time it is compared with comes from auth's clock
+ * too, not from Redis's.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_throttle_reset(struct cj_redis_pool *redis,
                     const struct auth_throttle_policy *policy,
-                    const struct auth_throttle_keys *keys);
+                    const struct auth_throttle_keys *keys, int64_t now_ms);
 
 /*
  * The delay that the attempt number `attempt` (1-based) of a streak puts

@@ -1,4 +1,4 @@
-/* Tests for the login throttle's delay schedule and keys. */
+/* Tests for the login throttle's delay schedule, keys and marker cut-off. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,6 +100,22 @@ static void test_known_marker_per_address(void **state)
     assert_false(none.has_address);
 }
 
+static void test_marker_valid_from_revocation(void **state)
+{
+    (void)state;
+    /* Without a revocation every marker counts, even the "1" that older
+     * versions wrote. */
+    assert_int_equal(auth_throttle_marker_valid_from_ms(0), 0);
+    /* A marker from the revocation's second is stale, like a token whose
+     * iat is in that second. */
+    assert_int_equal(auth_throttle_marker_valid_from_ms(1700000000123LL),
+                     1700000001000LL);
+    assert_int_equal(auth_throttle_marker_valid_from_ms(1700000000000LL),
+                     1700000001000LL);
+    assert_int_equal(auth_throttle_marker_valid_from_ms(1700000000999LL),
+                     1700000001000LL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_key_by_name_hides_name),
         cmocka_unit_test(test_keys_split_by_address),
         cmocka_unit_test(test_known_marker_per_address),
+        cmocka_unit_test(test_marker_valid_from_revocation),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -373,6 +373,45 @@ class Login(unittest.TestCase):
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
+    def hold_account_streak(self):
+        """Makes the account's streak wait, as many guessers would. The
+        next admitted attempt sets the streak's next allowed time again."""
+        stack.redis("HSET", "cerrojo:login:u:" + self.user_id,
+                    "next", str(FAR_FUTURE_MS))
+
+    def test_logout_all_ends_known_address(self):
+        home = {"client-ip": "198.51.100.33"}
+        tokens, err = stack.login(self.name, self.password, caller=home)
+        self.assertIsNone(err, err)
+        self.hold_account_streak()
+        _, err = stack.login(self.name, "wrong-password-x", caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
+                            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        # Cleanup deletes the per-user revocation row once the access tokens
+        # it revokes have expired, long before the marker expires, so the
+        # end of the exemption must not depend on that row.
+        stack.sql("DELETE FROM auth.revocations WHERE kind = 'user' AND "
+                  "subject = '%s'" % self.user_id)
+
+        # The address the user logged in from before the revocation now
+        # waits on the account's streak like any other.
+        self.hold_account_streak()
+        _, err = stack.login(self.name, "wrong-password-x", caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+        # A login after the revocation marks the address as known again.
+        stack.redis("HDEL", "cerrojo:login:u:" + self.user_id, "next")
+        _, err = stack.login(self.name, self.password, caller=home)
+        self.assertIsNone(err, err)
+        self.hold_account_streak()
+        _, err = stack.login(self.name, "wrong-password-x", caller=home)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_owner_login_keeps_account_streak(self):
         # The owner's success must not wipe the failures of other
         # addresses, or a guesser could go on after each of its logins.
