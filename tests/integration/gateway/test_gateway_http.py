@@ -420,7 +420,10 @@ class GatewayHttpTest(unittest.TestCase):
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
                                "ct": b64url(os.urandom(48))})
-        for length in (1, 15, 65, 128):
+        # cerrojo-session issues ids of 22 characters. Other lengths, even
+        # those the envelope format admits (16 to 64), get 400 before any
+        # RPC.
+        for length in (1, 15, 16, 21, 23, 64, 65, 128):
             with self.subTest(length):
                 status, headers, data = self.gw.request(
                     "POST", "/v1/logout", body=envelope,
@@ -428,6 +431,8 @@ class GatewayHttpTest(unittest.TestCase):
                              "Cerrojo-Session": "x" * length})
                 self.assert_error(status, headers, data, 400,
                                   "invalid_request")
+                self.assertIn("Cerrojo-Session",
+                              json.loads(data)["error"]["message"])
         self.assertNotIn('"level":"error"', self.gw.log_text())
 
     def test_responses_vary_by_origin(self):
