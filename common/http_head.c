@@ -86,11 +86,23 @@ static bool span_skip_prefix_nocase(struct span *s, const char *prefix)
     return true;
 }
 
+/* A character allowed in the authority of an http or https URI (RFC 3986
+ * section 3.2): unreserved, sub-delims, "%" of a pct-encoded octet, ":"
+ * before the port and the brackets of an IP literal. "@" is left out
+ * because userinfo is an error (RFC 9110 section 4.2.4). */
+static bool is_authority_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=%:[]", c) != NULL);
+}
+
 /*
  * Reduces an absolute-form target "http://authority/path?query" (RFC 9112
  * section 3.2.2, which a server must accept) to its path and query, with
- * "/" for an empty path. Returns false for another scheme, an empty
- * authority (RFC 9110 section 4.2.1) or userinfo (RFC 9110 section 4.2.4).
+ * "/" for an empty path. Returns false for another scheme, an empty host
+ * (RFC 9110 section 4.2.1) or an authority with userinfo or another
+ * character outside RFC 3986's authority syntax.
  */
 static bool strip_absolute_form(struct span *target)
 {
@@ -101,9 +113,12 @@ static bool strip_absolute_form(struct span *target)
     size_t authority_len = 0;
     while (authority_len < target->n && target->p[authority_len] != '/' &&
            target->p[authority_len] != '?') {
+        if (!is_authority_char((unsigned char)target->p[authority_len])) {
+            return false;
+        }
         authority_len++;
     }
-    if (authority_len == 0 || memchr(target->p, '@', authority_len) != NULL) {
+    if (authority_len == 0 || target->p[0] == ':') {
         return false;
     }
     target->p += authority_len;
@@ -112,6 +127,19 @@ static bool strip_absolute_form(struct span *target)
         static const char root[] = "/";
         *target = (struct span){root, 1};
     }
+    return true;
+}
+
+bool cj_http_target_path(const char *target, size_t len, const char **path,
+                         size_t *path_len)
+{
+    struct span rest = {target, len};
+
+    if (len == 0 || (target[0] != '/' && !strip_absolute_form(&rest))) {
+        return false;
+    }
+    *path = rest.p;
+    *path_len = rest.n;
     return true;
 }
 
@@ -132,7 +160,7 @@ static int parse_request_line(struct span line, struct cj_http_request *req)
             return 400;
         }
     }
-    if (target.p[0] != '/' && !strip_absolute_form(&target)) {
+    if (!cj_http_target_path(target.p, target.n, &target.p, &target.n)) {
         return 400;
     }
     if (span_is(line, "HTTP/1.1")) {

@@ -43,6 +43,18 @@ CJ_WARN_UNUSED int cj_http_parse_head(const char *head, size_t len,
                                       struct cj_http_request *req);
 
 /*
+ * Finds the path of a request target of len bytes (RFC 9112 section 3.2).
+ * An origin-form target ("/path?query") is its own path. An absolute-form
+ * "http://" or "https://" URI (scheme in any case) gives what follows its
+ * authority, or "/" when that is empty or only a query. Returns false for
+ * any other target, the asterisk form "*" included, and for an empty host
+ * or userinfo. On success *path and *path_len cover the path and any
+ * query, pointing into target or at a static "/".
+ */
+CJ_WARN_UNUSED bool cj_http_target_path(const char *target, size_t len,
+                                        const char **path, size_t *path_len);
+
+/*
  * Finds the empty line that ends a request head at the start of buf, where
  * each line ends in CRLF or a bare LF and the first line is not empty.
  * Returns the bytes up to and including the empty line, with *head_len set

@@ -20,6 +20,10 @@
 /* Bounds of a session id (the HKDF salt), in bytes. */
 #define CJ_SESSION_ID_MIN_LEN 16
 #define CJ_SESSION_ID_MAX_LEN 64
+/* Length of the session ids that cerrojo-session issues: 16 random bytes in
+ * unpadded base64url. The stateful additional data admits the range above,
+ * but no session has an id of another length. */
+#define CJ_SESSION_ID_LEN 22
 /* Most ratchet steps one call may take (about 1.4 years of 15-minute
  * epochs), so a forged epoch number cannot buy unbounded work. */
 #define CJ_RATCHET_MAX_STEPS 50000

@@ -23,7 +23,7 @@ static const struct gw_error_class gw_error_classes[GW_ERR_COUNT] = {
     [GW_ERR_INVALID_TOKEN] = {"invalid_token", 401,
                               "The token or session is invalid or expired."},
     [GW_ERR_DECRYPTION_FAILED] = {"decryption_failed", 400,
-                                  "The sealed body could not be opened."},
+                                  "The sealed request could not be opened."},
     [GW_ERR_REPLAYED] = {"replayed", 409,
                          "The sealed request was already used or is too "
                          "old."},

@@ -254,7 +254,7 @@ gw_request_new(const struct gw_context *ctx, struct MHD_Connection *conn,
         return NULL;
     }
     clock_gettime(CLOCK_MONOTONIC, &hr->req.started);
-    hr->req.path = url;
+    hr->req.path = gw_route_target_path(url);
     hr->req.method = gw_method_parse(method);
     hr->req.rejection = GW_REJECT_COUNT;
     gw_read_addresses(ctx, conn, &hr->req);
@@ -573,6 +573,7 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
     struct MHD_Response *response;
     enum MHD_Result result;
     char *text = NULL;
+    const char *path;
     unsigned status = 404;
     static const char not_found[] = "not found\n";
 
@@ -581,7 +582,9 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0) {
+    path = gw_route_target_path(url);
+    if (strcmp(method, "GET") == 0 && path != NULL &&
+        strcmp(path, "/metrics") == 0) {
         text = gw_metrics_render();
         status = text != NULL ? 200 : 500;
     }

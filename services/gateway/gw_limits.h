@@ -48,6 +48,12 @@
 /* X-Forwarded-For entries examined from the right, at most. */
 #define GW_FORWARDED_HOPS_MAX 16
 
+/* Shortest trusted-proxy prefixes. Proxies sit in a few small networks,
+ * and a wider prefix trusts clients too. IPv6 allows /7 for the
+ * unique-local range fc00::/7. An IPv4-mapped prefix counts as IPv4. */
+#define GW_TRUSTED_PROXY_V4_PREFIX_MIN 8
+#define GW_TRUSTED_PROXY_V6_PREFIX_MIN 7
+
 /* Connections: MHD runs one thread per connection, so these bound the
  * threads too. */
 #define GW_CONNECTIONS_MAX         512

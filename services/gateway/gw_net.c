@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Maximum length of one "address/prefix" entry of a CIDR list. */
-#define GW_CIDR_TEXT_CHARS 64
+/* The IPv4-mapped range is ::ffff:0:0/96, so a mapped prefix of n bits is
+ * the IPv4 prefix of n - 96 bits. */
+#define GW_V4_MAPPED_PREFIX_BITS 96
 
 static bool gw_ip_parse(const char *text, int *family, unsigned char *addr)
 {
@@ -51,9 +52,29 @@ static bool gw_prefix_matches(const unsigned char *a, const unsigned char *b,
     return ((a[whole] ^ b[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0;
 }
 
+/* Parses the prefix length after the slash of a CIDR entry, which must be
+ * decimal digits only and at most `max_bits`. */
+static bool gw_prefix_bits_parse(const char *text, unsigned max_bits,
+                                 unsigned *out)
+{
+    char *end = NULL;
+    unsigned long bits;
+
+    if (!isdigit((unsigned char)text[0])) {
+        return false;
+    }
+    errno = 0;
+    bits = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || bits > max_bits) {
+        return false;
+    }
+    *out = (unsigned)bits;
+    return true;
+}
+
 static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
 {
-    char buf[GW_CIDR_TEXT_CHARS];
+    char buf[GW_CIDR_TEXT_SIZE];
     char *slash;
     unsigned max_bits;
     unsigned char masked[16];
@@ -61,30 +82,33 @@ static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
     if (strlen(text) >= sizeof(buf) || text[0] == '\0') {
         return CJ_ERR_INVALID;
     }
+    memset(out, 0, sizeof(*out));
+    strcpy(out->text, text);
     strcpy(buf, text);
     slash = strchr(buf, '/');
     if (slash != NULL) {
         *slash = '\0';
     }
-    memset(out, 0, sizeof(*out));
     if (!gw_ip_parse(buf, &out->family, out->addr)) {
         return CJ_ERR_INVALID;
     }
     max_bits = out->family == AF_INET ? 32 : 128;
     out->prefix_bits = max_bits;
-    if (slash != NULL) {
-        char *end = NULL;
-        unsigned long bits;
+    /* gw_ip_parse() turns ::ffff:a.b.c.d into IPv4, so a colon left in an
+     * IPv4 entry means the prefix length counts 128 bits. */
+    out->v4_mapped = out->family == AF_INET && strchr(buf, ':') != NULL;
+    if (slash != NULL && out->v4_mapped) {
+        unsigned bits;
 
-        if (!isdigit((unsigned char)slash[1])) {
+        /* Below /96 the mapped range's 0xffff lies in the host bits. */
+        if (!gw_prefix_bits_parse(slash + 1, 128, &bits) ||
+            bits < GW_V4_MAPPED_PREFIX_BITS) {
             return CJ_ERR_INVALID;
         }
-        errno = 0;
-        bits = strtoul(slash + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || bits > max_bits) {
-            return CJ_ERR_INVALID;
-        }
-        out->prefix_bits = (unsigned)bits;
+        out->prefix_bits = bits - GW_V4_MAPPED_PREFIX_BITS;
+    } else if (slash != NULL &&
+               !gw_prefix_bits_parse(slash + 1, max_bits, &out->prefix_bits)) {
+        return CJ_ERR_INVALID;
     }
     /* Host bits beyond the prefix are a typo more often than intent. */
     memcpy(masked, out->addr, sizeof(masked));
@@ -106,7 +130,7 @@ enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
         return CJ_OK;
     }
     while (*p != '\0') {
-        char entry[GW_CIDR_TEXT_CHARS];
+        char entry[GW_CIDR_TEXT_SIZE];
         size_t len;
         const char *comma;
 
@@ -133,6 +157,21 @@ enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
         p += len;
     }
     return CJ_OK;
+}
+
+const struct gw_cidr *gw_cidr_list_find_short(const struct gw_cidr_list *list,
+                                              unsigned v4_bits_min,
+                                              unsigned v6_bits_min)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        const struct gw_cidr *net = &list->items[i];
+        unsigned bits_min = net->family == AF_INET ? v4_bits_min : v6_bits_min;
+
+        if (net->prefix_bits < bits_min) {
+            return net;
+        }
+    }
+    return NULL;
 }
 
 bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list, const char *ip)

@@ -20,12 +20,18 @@
 /* Room for a request id with the NUL. */
 #define GW_REQUEST_ID_SIZE (GW_REQUEST_ID_CHARS_MAX + 1)
 
+/* Maximum size of one "address/prefix" entry of a CIDR list, with the NUL. */
+#define GW_CIDR_TEXT_SIZE 64
+
 /* One network: an IPv4 or IPv6 prefix. IPv4 is stored as itself, never
- * as an IPv4-mapped IPv6 address. */
+ * as an IPv4-mapped IPv6 address: "::ffff:10.0.0.0/104" is stored as
+ * 10.0.0.0/8 with v4_mapped set. */
 struct gw_cidr {
     int family; /* AF_INET or AF_INET6 */
     unsigned char addr[16];
-    unsigned prefix_bits;
+    unsigned prefix_bits;         /* counted in the bits of `family` */
+    bool v4_mapped;               /* written as an IPv4-mapped IPv6 prefix */
+    char text[GW_CIDR_TEXT_SIZE]; /* the entry as written, for messages */
 };
 
 struct gw_cidr_list {
@@ -36,11 +42,20 @@ struct gw_cidr_list {
 /*
  * Parses a comma-separated list such as "127.0.0.1/32, 10.0.0.0/8, ::1"
  * (a bare address is a host route). An empty or NULL text gives an empty
- * list. Returns CJ_ERR_INVALID on a malformed entry, host bits set beyond
- * the prefix, or more than GW_TRUSTED_PROXIES_MAX entries.
+ * list. An IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/96 to /128) becomes the
+ * IPv4 prefix of its last 32 bits. Returns CJ_ERR_INVALID on a malformed
+ * entry, host bits set beyond the prefix, or more than
+ * GW_TRUSTED_PROXIES_MAX entries.
  */
 CJ_WARN_UNUSED enum cj_status gw_cidr_list_parse(const char *text,
                                                  struct gw_cidr_list *out);
+
+/* Returns the first network of `list` whose prefix is shorter than
+ * `v4_bits_min` (IPv4, mapped ones included) or `v6_bits_min` (IPv6), or
+ * NULL when there is none. */
+const struct gw_cidr *gw_cidr_list_find_short(const struct gw_cidr_list *list,
+                                              unsigned v4_bits_min,
+                                              unsigned v6_bits_min);
 
 /* True when the textual address `ip` is inside any network of the list. */
 bool gw_cidr_list_contains_ip(const struct gw_cidr_list *list, const char *ip);

@@ -238,7 +238,10 @@ static bool gw_begin_head_size(struct gw_request *req, struct gw_reply *reply)
 bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
                        struct gw_reply *reply)
 {
-    req->route = gw_route_find(req->path, req->method, &req->allowed_methods);
+    if (req->path != NULL) {
+        req->route =
+            gw_route_find(req->path, req->method, &req->allowed_methods);
+    }
     if (req->framing_problem != NULL) {
         /* Where this request ends is unclear, so nothing after it on the
          * connection can be trusted to be a request of its own. */
@@ -252,6 +255,14 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
         return false;
     }
     if (!gw_begin_head_size(req, reply)) {
+        return false;
+    }
+    if (req->path == NULL) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "The request target must be a path such as /v1/me or "
+                       "an absolute http or https URI.",
+                       GW_REJECT_REQUEST_TARGET,
+                       "request target in neither origin nor absolute form");
         return false;
     }
     if (req->allowed_methods == 0) {

@@ -27,7 +27,10 @@ struct gw_request {
     struct timespec started; /* CLOCK_MONOTONIC */
 
     enum gw_method method;
-    const char *path; /* borrowed from MHD for the request's lifetime */
+    /* The path that routes the request (gw_route_target_path()), borrowed
+     * from MHD for the request's lifetime; NULL when the target is neither
+     * a path nor an absolute http or https URI. */
+    const char *path;
     const struct gw_route *route;
     unsigned allowed_methods;
 

@@ -14,6 +14,7 @@
 #include "cerrojo/v1/session.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "gw_limits.h"
+#include "http_head.h"
 
 #define GW_SEALED (GW_MODE_STATELESS | GW_MODE_STATEFUL)
 
@@ -189,6 +190,19 @@ const struct gw_route *gw_route_find(const char *path, enum gw_method method,
     }
     *allowed = mask;
     return found;
+}
+
+const char *gw_route_target_path(const char *target)
+{
+    const char *path = NULL;
+    size_t path_len = 0;
+
+    /* The path runs to the end of the target, because libmicrohttpd has
+     * cut the query off at the first "?". */
+    if (!cj_http_target_path(target, strlen(target), &path, &path_len)) {
+        return NULL;
+    }
+    return path;
 }
 
 enum gw_method gw_method_parse(const char *name)

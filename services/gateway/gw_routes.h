@@ -99,6 +99,17 @@ void gw_routes_enable_bench(bool enabled);
 const struct gw_route *gw_route_find(const char *path, enum gw_method method,
                                      unsigned *allowed);
 
+/*
+ * Returns the path that routes a request target, given as libmicrohttpd
+ * 0.9.75 passes it with the query cut off and escapes kept. An origin-form
+ * target ("/v1/me") is its own path. An absolute-form http or https URI
+ * gives the path after its authority ("http://127.0.0.1:8080/v1/me" gives
+ * "/v1/me"), or "/" when there is none. Returns NULL for any other form,
+ * the asterisk form "*" included. The result points into `target` or at a
+ * static "/".
+ */
+const char *gw_route_target_path(const char *target);
+
 /* Parses an HTTP method name (case-sensitive, RFC 9110 section 9.1);
  * GW_METHOD_NONE for any other method, TRACE and CONNECT included. */
 enum gw_method gw_method_parse(const char *name);

@@ -30,6 +30,22 @@
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
 
+/* Client messages of decryption_failed, one per mode. Each says what a
+ * client can do next and never which check failed, because that goes to
+ * the log. A stateless seal usually fails after the server's HPKE key
+ * rotated or was retired, a stateful one after the session's keys are
+ * gone. */
+#define GW_MSG_UNOPENED_STATELESS                                              \
+    "The sealed request could not be opened. The server key may have "         \
+    "rotated or been retired, so fetch GET /v1/keys and seal it again."
+#define GW_MSG_UNOPENED_STATEFUL                                               \
+    "The sealed request could not be opened with this session's keys. "        \
+    "Open a new session with a handshake and send it again."
+/* Client message of an unknown or expired session (invalid_token). */
+#define GW_MSG_SESSION_UNKNOWN                                                 \
+    "The session is unknown or has expired. Open a new session with a "        \
+    "handshake."
+
 static const struct gw_rpc gw_open_sealed_rpc = {
     GW_BACKEND_KMS, "/cerrojo.v1.Kms/OpenSealed",
     &cerrojo__v1__open_sealed_request__descriptor,
@@ -128,6 +144,20 @@ static void gw_sealed_error(struct gw_request *req, struct gw_reply *reply,
 
 /* ---- opening ---- */
 
+/* Rejects a request whose seal did not open with decryption_failed and the
+ * mode's message, and audits it. `log_reason` is the precise reason. */
+static void gw_reject_unopened(const struct gw_context *ctx,
+                               struct gw_request *req, struct gw_reply *reply,
+                               const char *log_reason)
+{
+    gw_audit_record(ctx->audit, "gateway.decryption_failed", req->route->path,
+                    req->client_ip, req->request_id);
+    gw_reply_error(req, reply, GW_ERR_DECRYPTION_FAILED,
+                   req->session_header != NULL ? GW_MSG_UNOPENED_STATEFUL
+                                               : GW_MSG_UNOPENED_STATELESS,
+                   GW_REJECT_DECRYPTION_FAILED, log_reason);
+}
+
 /* Answers a rejected envelope (before opening) with a plain error.
  * `from_header` says the envelope came in the Cerrojo-Seal header. */
 static void gw_envelope_rejected(const struct gw_context *ctx,
@@ -138,10 +168,7 @@ static void gw_envelope_rejected(const struct gw_context *ctx,
     char message[GW_JSON_ERROR_CHARS];
 
     if (status == CJ_ERR_CRYPTO) {
-        gw_audit_record(ctx->audit, "gateway.decryption_failed",
-                        req->route->path, req->client_ip, req->request_id);
-        gw_reply_error(req, reply, GW_ERR_DECRYPTION_FAILED, NULL,
-                       GW_REJECT_DECRYPTION_FAILED, cj_seal_reason_name(why));
+        gw_reject_unopened(ctx, req, reply, cj_seal_reason_name(why));
         return;
     }
     if (status != CJ_ERR_TOO_LARGE) {
@@ -219,32 +246,39 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
                            const char *detail)
 {
     enum gw_error error = gw_error_from_grpc(code, GW_ERR_DECRYPTION_FAILED);
-    enum gw_rejection reason = GW_REJECT_DECRYPTION_FAILED;
+    bool stateful = req->session_header != NULL;
 
-    if (code == GRPC_STATUS_NOT_FOUND && req->session_header != NULL) {
-        error = GW_ERR_INVALID_TOKEN; /* unknown or expired session */
-        reason = GW_REJECT_TOKEN;
+    cj_log(CJ_LOG_INFO, "gateway.open_failed", req->request_id,
+           CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
+    if (code == GRPC_STATUS_NOT_FOUND && stateful) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_TOKEN, GW_MSG_SESSION_UNKNOWN,
+                       GW_REJECT_TOKEN, "unknown or expired session");
+    } else if (error == GW_ERR_INVALID_REQUEST && stateful) {
+        /* Session rejects a malformed field before opening anything, and
+         * the gateway checks the same fields first, so this is a mismatch
+         * of the two checks and not a failed decryption. */
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "The sealed envelope is malformed.",
+                       GW_REJECT_JSON_INVALID,
+                       "session rejected the request as malformed");
     } else if (code == GRPC_STATUS_ABORTED) {
-        reason = GW_REJECT_REPLAYED;
         gw_audit_record(ctx->audit, "gateway.replayed", req->route->path,
                         req->client_ip, req->request_id);
+        gw_reply_error(req, reply, error, NULL, GW_REJECT_REPLAYED,
+                       "sealed body not opened");
     } else if (error == GW_ERR_UNAVAILABLE || error == GW_ERR_INTERNAL ||
                error == GW_ERR_RATE_LIMITED) {
-        reason = GW_REJECT_BACKEND_UNAVAILABLE;
+        gw_reply_error(req, reply, error, NULL, GW_REJECT_BACKEND_UNAVAILABLE,
+                       "sealed body not opened");
     } else if (error == GW_ERR_FORBIDDEN) {
         /* The access rule refused the gateway itself: a deployment error,
          * not the client's. */
-        error = GW_ERR_INTERNAL;
-        reason = GW_REJECT_COUNT;
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "sealed body not opened");
     } else {
         /* Unknown key id, wrong suite, bad tag: one class for clients. */
-        error = GW_ERR_DECRYPTION_FAILED;
-        gw_audit_record(ctx->audit, "gateway.decryption_failed",
-                        req->route->path, req->client_ip, req->request_id);
+        gw_reject_unopened(ctx, req, reply, "sealed body not opened");
     }
-    cj_log(CJ_LOG_INFO, "gateway.open_failed", req->request_id,
-           CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
-    gw_reply_error(req, reply, error, NULL, reason, "sealed body not opened");
 }
 
 static bool gw_decode_plaintext(struct gw_request *req, struct gw_reply *reply,
@@ -332,14 +366,15 @@ out:
     return ok;
 }
 
-/* Checks the Cerrojo-Session value against the length range that the
- * stateful additional data accepts, so that an id outside it is a malformed
- * request (400) and not a failure to build the additional data (500). */
+/* Checks that the Cerrojo-Session value has the form of the ids that
+ * cerrojo-session issues. An id of another form is a malformed request
+ * (400 naming the header), where session would reject it as an invalid
+ * argument. A well-formed id that no session has is unknown (401). */
 static bool gw_session_id_valid(const char *id)
 {
     size_t len = strlen(id);
 
-    if (len < CJ_SESSION_ID_MIN_LEN || len > CJ_SESSION_ID_MAX_LEN) {
+    if (len != CJ_SESSION_ID_LEN) {
         return false;
     }
     return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -369,8 +404,13 @@ static bool gw_open_stateful(const struct gw_context *ctx,
     bool ok = false;
 
     if (!gw_session_id_valid(sid)) {
-        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
-                       "The Cerrojo-Session header is malformed.",
+        char message[GW_JSON_ERROR_CHARS];
+
+        snprintf(message, sizeof(message),
+                 "The " CJ_SESSION_HEADER_NAME " header is malformed. Send the "
+                 "%d-character session id that the handshake returned.",
+                 CJ_SESSION_ID_LEN);
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST, message,
                        GW_REJECT_MODE, "malformed session id");
         goto out;
     }

@@ -69,9 +69,9 @@ static const struct cj_config_option gw_options[] = {
            "port of the admin server (/metrics)"),
     GW_OPT("CERROJO_GATEWAY_TRUSTED_PROXIES", CJ_CONFIG_STRING,
            trusted_proxies, NULL, 0, 0,
-           "comma-separated addresses or CIDR prefixes whose X-Forwarded-For "
-           "and X-Request-Id are believed; required (may be empty) outside "
-           "dev"),
+           "comma-separated addresses or CIDR prefixes (IPv4 /8 or longer, "
+           "IPv6 /7 or longer) whose X-Forwarded-For and X-Request-Id are "
+           "trusted; required (may be empty) outside dev"),
     GW_OPT("CERROJO_GATEWAY_CORS_ORIGINS", CJ_CONFIG_STRING, cors_origins,
            "", 0, 0,
            "comma-separated origins (https://app.example) answered for "
@@ -195,24 +195,40 @@ static enum cj_status gw_convert_strings(const struct gw_raw_settings *raw,
     return CJ_OK;
 }
 
-/* Writes an error and returns true when a trusted-proxy entry is a /0
- * prefix. Trusting every address would let any client set its own
- * X-Forwarded-For and X-Request-Id, and would lift the per-IP rate and
- * connection limits. */
-static bool gw_trusted_proxies_cover_all(const struct gw_cidr_list *list,
-                                         char *err, size_t err_size)
+/* Writes an error and returns true when a trusted-proxy entry is shorter
+ * than the bounds in gw_limits.h. Two halves such as 0.0.0.0/1 and
+ * 128.0.0.0/1 trust every address as /0 does, which would let any client
+ * set its own X-Forwarded-For and X-Request-Id and would lift the per-IP
+ * rate and connection limits. */
+static bool gw_trusted_proxies_too_wide(const struct gw_cidr_list *list,
+                                        char *err, size_t err_size)
 {
-    for (size_t i = 0; i < list->count; i++) {
-        if (list->items[i].prefix_bits == 0) {
-            snprintf(err, err_size,
-                     "CERROJO_GATEWAY_TRUSTED_PROXIES: a /0 prefix trusts "
-                     "every address, so any client could set its own "
-                     "X-Forwarded-For; list only the proxies' addresses or "
-                     "prefixes");
-            return true;
-        }
+    const struct gw_cidr *net = gw_cidr_list_find_short(
+        list, GW_TRUSTED_PROXY_V4_PREFIX_MIN, GW_TRUSTED_PROXY_V6_PREFIX_MIN);
+
+    if (net == NULL) {
+        return false;
     }
-    return false;
+    if (net->family == AF_INET6) {
+        snprintf(err, err_size,
+                 "CERROJO_GATEWAY_TRUSTED_PROXIES: '%s' is shorter than /%d, "
+                 "the shortest IPv6 prefix allowed; list only the proxies' "
+                 "addresses or prefixes",
+                 net->text, GW_TRUSTED_PROXY_V6_PREFIX_MIN);
+    } else if (net->v4_mapped) {
+        snprintf(err, err_size,
+                 "CERROJO_GATEWAY_TRUSTED_PROXIES: '%s' is the IPv4 prefix "
+                 "/%u, shorter than /%d, the shortest IPv4 prefix allowed; "
+                 "list only the proxies' addresses or prefixes",
+                 net->text, net->prefix_bits, GW_TRUSTED_PROXY_V4_PREFIX_MIN);
+    } else {
+        snprintf(err, err_size,
+                 "CERROJO_GATEWAY_TRUSTED_PROXIES: '%s' is shorter than /%d, "
+                 "the shortest IPv4 prefix allowed; list only the proxies' "
+                 "addresses or prefixes",
+                 net->text, GW_TRUSTED_PROXY_V4_PREFIX_MIN);
+    }
+    return true;
 }
 
 static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
@@ -240,7 +256,7 @@ static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                  GW_TRUSTED_PROXIES_MAX);
         return CJ_ERR_INVALID;
     }
-    if (gw_trusted_proxies_cover_all(&out->trusted_proxies, err, err_size)) {
+    if (gw_trusted_proxies_too_wide(&out->trusted_proxies, err, err_size)) {
         return CJ_ERR_INVALID;
     }
     if (gw_origin_list_parse(raw->cors_origins, &out->cors_origins) != CJ_OK) {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratchet.h"
 #include "redis.h"
 #include "status.h"
 
@@ -21,7 +22,7 @@
 #define SESS_REVOKE_PREFIX "cerrojo:revoked:"
 
 /* Length of a session id: 16 random bytes in base64url without padding. */
-#define SESS_ID_LEN 22
+#define SESS_ID_LEN CJ_SESSION_ID_LEN
 /* Maximum length of a user id or token id, in bytes. */
 #define SESS_NAME_MAX 128
 /* Replay window width in sequence numbers (a ring of this many bits). */

@@ -556,6 +556,41 @@ class SigningKeyRotation(unittest.TestCase):
         self.assertNotIn("unknown_kid", triggers)
 
 
+def post_stateful(path, session_id):
+    """POSTs a well-formed stateful envelope that no session sealed with the
+    given Cerrojo-Session; returns (status, error object)."""
+    envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
+                           "ct": base64.urlsafe_b64encode(bytes(32))
+                           .rstrip(b"=").decode()}).encode()
+    request = urllib.request.Request(
+        stack.gateway.url + path, data=envelope, method="POST",
+        headers={"Content-Type": "application/json",
+                 "Cerrojo-Session": session_id})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())["error"]
+
+
+class SessionHeader(unittest.TestCase):
+    def test_unknown_session_id_is_401(self):
+        status, error = post_stateful("/v1/logout", "A" * 22)
+        self.assertEqual(status, 401)
+        self.assertEqual(error["code"], "invalid_token")
+        self.assertIn("handshake", error["message"])
+
+    def test_session_id_of_other_length_is_400(self):
+        # Inside the 16 to 64 characters that the envelope format admits,
+        # but of a length that session never issues.
+        for length in (16, 21, 23, 64):
+            with self.subTest(length):
+                status, error = post_stateful("/v1/logout", "A" * length)
+                self.assertEqual(status, 400)
+                self.assertEqual(error["code"], "invalid_request")
+                self.assertIn("Cerrojo-Session", error["message"])
+
+
 class NoLogin(unittest.TestCase):
     def test_data_get_without_login_unreachable(self):
         client = e2e.Client(stack)

@@ -47,6 +47,53 @@ static void test_cidr_list_rejects_malformed_entries(void **state)
     assert_int_equal(list.count, 0);
 }
 
+static void test_cidr_list_mapped_prefix_counts_ipv4_bits(void **state)
+{
+    struct gw_cidr_list list;
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/104", &list), CJ_OK);
+    assert_int_equal(list.count, 1);
+    assert_int_equal(list.items[0].family, AF_INET);
+    assert_int_equal(list.items[0].prefix_bits, 8);
+    assert_true(list.items[0].v4_mapped);
+    assert_string_equal(list.items[0].text, "::ffff:10.0.0.0/104");
+    assert_true(gw_cidr_list_contains_ip(&list, "10.9.8.7"));
+    assert_false(gw_cidr_list_contains_ip(&list, "11.0.0.1"));
+
+    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/96", &list), CJ_OK);
+    assert_int_equal(list.items[0].prefix_bits, 0);
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.1.2.3", &list), CJ_OK);
+    assert_int_equal(list.items[0].prefix_bits, 32);
+
+    /* An IPv6 length below /96 leaves the mapped 0xffff in the host bits,
+     * so "::ffff:10.0.0.0/8" is invalid rather than IPv4 10.0.0.0/8. */
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/8", &list),
+                     CJ_ERR_INVALID);
+    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/95", &list),
+                     CJ_ERR_INVALID);
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/129", &list),
+                     CJ_ERR_INVALID);
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.1/104", &list),
+                     CJ_ERR_INVALID);
+}
+
+static void test_cidr_list_find_short_per_family(void **state)
+{
+    struct gw_cidr_list list;
+    const struct gw_cidr *net;
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8, fc00::/7", &list), CJ_OK);
+    assert_null(gw_cidr_list_find_short(&list, 8, 7));
+    net = gw_cidr_list_find_short(&list, 9, 7);
+    assert_non_null(net);
+    assert_string_equal(net->text, "10.0.0.0/8");
+    net = gw_cidr_list_find_short(&list, 8, 8);
+    assert_non_null(net);
+    assert_string_equal(net->text, "fc00::/7");
+}
+
 static void test_client_ip_ignores_forwarded_from_untrusted_peer(void **state)
 {
     struct gw_cidr_list trusted;
@@ -221,6 +268,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cidr_list_matches_v4_and_v6),
         cmocka_unit_test(test_cidr_list_rejects_malformed_entries),
+        cmocka_unit_test(test_cidr_list_mapped_prefix_counts_ipv4_bits),
+        cmocka_unit_test(test_cidr_list_find_short_per_family),
         cmocka_unit_test(test_client_ip_ignores_forwarded_from_untrusted_peer),
         cmocka_unit_test(test_client_ip_walks_past_trusted_proxies),
         cmocka_unit_test(test_client_ip_drops_forwarded_ports),

@@ -299,6 +299,20 @@ static void test_ambiguous_framing_gets_400_and_close(void **state)
     assert_int_equal(f->req.rejection, GW_REJECT_FRAMING);
 }
 
+static void test_unroutable_target_gets_400(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_OPTIONS;
+    f->req.path = NULL;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+    assert_non_null(strstr(f->reply.body, "request target"));
+    assert_int_equal(f->req.rejection, GW_REJECT_REQUEST_TARGET);
+    assert_null(f->req.route);
+}
+
 static void test_head_at_limits_is_served(void **state)
 {
     struct fixture *f = *state;
@@ -337,6 +351,7 @@ int main(void)
         PIPELINE_TEST(test_large_head_gets_431),
         PIPELINE_TEST(test_head_at_limits_is_served),
         PIPELINE_TEST(test_ambiguous_framing_gets_400_and_close),
+        PIPELINE_TEST(test_unroutable_target_gets_400),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,6 +155,26 @@ static void test_bench_route_only_when_enabled(void **state)
     assert_null(gw_route_find("/v1/bench/ping", GW_METHOD_GET, &allowed));
 }
 
+static void test_target_path_of_each_form(void **state)
+{
+    (void)state;
+    assert_string_equal(gw_route_target_path("/v1/me"), "/v1/me");
+    assert_string_equal(gw_route_target_path("http://127.0.0.1:8080/v1/me"),
+                        "/v1/me");
+    assert_string_equal(gw_route_target_path("HTTPS://gw.example/v1/keys"),
+                        "/v1/keys");
+    assert_string_equal(gw_route_target_path("http://gw.example"), "/");
+    /* Escapes stay as sent, so the path matches no route. */
+    assert_string_equal(gw_route_target_path("http://x/v1%2fme"), "/v1%2fme");
+    assert_null(gw_route_target_path("*"));
+    assert_null(gw_route_target_path("v1/me"));
+    assert_null(gw_route_target_path("ftp://x/v1/me"));
+    assert_null(gw_route_target_path("http:/v1/me"));
+    assert_null(gw_route_target_path("http:///v1/me"));
+    assert_null(gw_route_target_path("http://user@x/v1/me"));
+    assert_null(gw_route_target_path(""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_method_parse_refuses_other_verbs),
         cmocka_unit_test(test_sealed_routes_have_rpc_descriptors),
         cmocka_unit_test(test_bench_route_only_when_enabled),
+        cmocka_unit_test(test_target_path_of_each_form),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,8 @@ static unsigned login_retry_after_s;
 /* What the rate-limit double returns. */
 static enum cj_status ratelimit_status;
 static const char *bound_user;
+/* A status the OpenRequest double returns before anything else, or OK. */
+static grpc_status_code open_request_code;
 /* Encapsulated keys recorded by the replay double. */
 static uint8_t replay_seen[16][CJ_HPKE_ENC_LEN];
 static size_t replay_count;
@@ -133,6 +135,15 @@ static grpc_status_code open_request(const ProtobufCMessage *message,
     enum cj_seal_reason why;
     Cerrojo__V1__OpenRequestResponse *resp;
 
+    if (open_request_code != GRPC_STATUS_OK) {
+        return open_request_code;
+    }
+    /* Mirrors cerrojo-session, which rejects an id not of the issued form
+     * as an invalid argument and a well-formed id of no session as not
+     * found. */
+    if (strlen(req->session_id) != CJ_SESSION_ID_LEN) {
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    }
     if (strcmp(req->session_id, TEST_SESSION_ID) != 0) {
         return GRPC_STATUS_NOT_FOUND;
     }
@@ -378,6 +389,7 @@ static int setup(void **state)
     login_retry_after_s = 0;
     ratelimit_status = CJ_OK;
     bound_user = TEST_USER_ID;
+    open_request_code = GRPC_STATUS_OK;
     *state = f;
     return 0;
 }
@@ -895,19 +907,28 @@ static void test_stateful_unknown_session_is_401_plain(void **state)
     struct fixture *f = *state;
 
     seal_stateful(f, "/v1/me", 3);
-    f->req.session_header = "b3RoZXItc2Vzc2lvbg";
+    /* Well-formed (22 base64url characters) but no session's id. */
+    f->req.session_header = "b3RoZXItc2Vzc2lvbi1pZA";
     run(f, GW_METHOD_GET, "/v1/me");
     assert_int_equal(f->reply.status, 401);
     assert_false(f->reply.sealed);
+    assert_non_null(strstr(f->reply.body, "\"invalid_token\""));
+    assert_non_null(strstr(f->reply.body, "unknown or has expired"));
+    assert_non_null(strstr(f->reply.body, "handshake"));
+    assert_int_equal(f->req.rejection, GW_REJECT_TOKEN);
 }
 
 static void test_session_id_of_wrong_length_is_400(void **state)
 {
-    /* Base64url characters, but outside the 16 to 64 that the stateful
-     * additional data accepts. */
+    /* Base64url characters, inside and outside the 16 to 64 that the
+     * stateful additional data accepts, but not the 22 of an issued id. */
     static const char *const ids[] = {
         "x",
         "xxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     };
     struct fixture *f = *state;
@@ -916,13 +937,90 @@ static void test_session_id_of_wrong_length_is_400(void **state)
         seal_stateful(f, "/v1/me", 4);
         f->req.session_header = ids[i];
         run(f, GW_METHOD_GET, "/v1/me");
-        assert_int_equal(f->reply.status, 400);
+        if (f->reply.status != 400) {
+            fail_msg("id of %zu characters got %u", strlen(ids[i]),
+                     f->reply.status);
+        }
         assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
         assert_non_null(strstr(f->reply.body, "Cerrojo-Session"));
+        assert_non_null(strstr(f->reply.body, "22-character"));
         assert_string_equal(seen.rpc, "");
         gw_reply_clear(&f->reply);
         memset(&f->reply, 0, sizeof(f->reply));
     }
+}
+
+static void test_session_id_with_other_character_is_400(void **state)
+{
+    struct fixture *f = *state;
+
+    seal_stateful(f, "/v1/me", 5);
+    f->req.session_header = "c2Vzc2lvbi1pZC0xMjM0N+";
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "Cerrojo-Session"));
+}
+
+static void test_stateful_seal_failure_hints_handshake(void **state)
+{
+    struct fixture *f = *state;
+    char *ct;
+
+    /* A tampered byte, so the tag does not verify. */
+    seal_stateful(f, "/v1/me", 6);
+    ct = strstr(f->envelope, "\"ct\":\"");
+    assert_non_null(ct);
+    ct[6] = ct[6] == 'A' ? 'B' : 'A';
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 400);
+    assert_false(f->reply.sealed);
+    assert_non_null(strstr(f->reply.body, "\"decryption_failed\""));
+    assert_non_null(strstr(f->reply.body, "handshake"));
+    assert_null(strstr(f->reply.body, "/v1/keys"));
+    assert_int_equal(f->req.rejection, GW_REJECT_DECRYPTION_FAILED);
+}
+
+static void test_stateless_seal_failures_share_key_hint(void **state)
+{
+    struct fixture *f = *state;
+    char *first;
+    const char *message;
+    char *ct;
+
+    /* Two different causes: the wrong path, then a tampered byte. */
+    seal_stateless(f, "POST", "/v1/register", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "\"decryption_failed\""));
+    message = strstr(f->reply.body, "\"message\"");
+    assert_non_null(message);
+    assert_non_null(strstr(message, "GET /v1/keys"));
+    assert_non_null(strstr(message, "rotated or been retired"));
+    first =
+        strndup(message, (size_t)(strstr(message, "\"request_id\"") - message));
+
+    seal_stateless(f, "POST", "/v1/login", "{\"login\":\"ana\"}", NULL,
+                   now_ms());
+    ct = strstr(f->envelope, "\"ct\":\"");
+    assert_non_null(ct);
+    ct[6] = ct[6] == 'A' ? 'B' : 'A';
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, first));
+    free(first);
+}
+
+static void test_stateful_invalid_argument_is_not_decryption(void **state)
+{
+    struct fixture *f = *state;
+
+    open_request_code = GRPC_STATUS_INVALID_ARGUMENT;
+    seal_stateful(f, "/v1/me", 7);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+    assert_null(strstr(f->reply.body, "decryption_failed"));
 }
 
 #define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -954,6 +1052,10 @@ int main(void)
         SEALED_TEST(test_stateful_unbound_session_is_401),
         SEALED_TEST(test_stateful_unknown_session_is_401_plain),
         SEALED_TEST(test_session_id_of_wrong_length_is_400),
+        SEALED_TEST(test_session_id_with_other_character_is_400),
+        SEALED_TEST(test_stateful_seal_failure_hints_handshake),
+        SEALED_TEST(test_stateless_seal_failures_share_key_hint),
+        SEALED_TEST(test_stateful_invalid_argument_is_not_decryption),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -82,26 +82,55 @@ static void test_bench_route_rejected_outside_dev(void **state)
     }
 }
 
-static void test_trusted_proxies_covering_all_rejected(void **state)
+static void test_trusted_proxies_short_prefix_rejected(void **state)
 {
-    static const char *const bad[] = {"0.0.0.0/0", "::/0",
-                                      "10.0.0.1, 0.0.0.0/0"};
+    /* Each list, its offending entry and the bound the error names. Two
+     * halves trust every address as /0 does. */
+    static const struct {
+        const char *list;
+        const char *entry;
+        const char *bound;
+    } bad[] = {
+        {"0.0.0.0/0", "'0.0.0.0/0'", "/8"},
+        {"::/0", "'::/0'", "/7"},
+        {"10.0.0.1, 0.0.0.0/0", "'0.0.0.0/0'", "/8"},
+        {"0.0.0.0/1, 128.0.0.0/1", "'0.0.0.0/1'", "/8"},
+        {"10.0.0.0/8, 128.0.0.0/1", "'128.0.0.0/1'", "/8"},
+        {"::/1, 8000::/1", "'::/1'", "/7"},
+        {"8.0.0.0/7", "'8.0.0.0/7'", "/8"},
+        {"fc00::/6", "'fc00::/6'", "/7"},
+        {"::ffff:0:0/96", "'::ffff:0:0/96'", "/8"},
+        {"::ffff:128.0.0.0/97", "'::ffff:128.0.0.0/97'", "/8"},
+        {"::ffff:8.0.0.0/103", "'::ffff:8.0.0.0/103'", "/8"},
+    };
     struct gw_settings s;
-    char err_ok[256] = "";
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";
 
-        setenv("CERROJO_GATEWAY_TRUSTED_PROXIES", bad[i], 1);
-        assert_int_equal(gw_settings_load(&s, err, sizeof(err)),
-                         CJ_ERR_INVALID);
+        setenv("CERROJO_GATEWAY_TRUSTED_PROXIES", bad[i].list, 1);
+        if (gw_settings_load(&s, err, sizeof(err)) != CJ_ERR_INVALID) {
+            fail_msg("trusted proxies \"%s\" accepted", bad[i].list);
+        }
         assert_non_null(strstr(err, "CERROJO_GATEWAY_TRUSTED_PROXIES"));
-        assert_non_null(strstr(err, "/0"));
+        assert_non_null(strstr(err, bad[i].entry));
+        assert_non_null(strstr(err, bad[i].bound));
     }
-    setenv("CERROJO_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8, ::1", 1);
-    assert_int_equal(gw_settings_load(&s, err_ok, sizeof(err_ok)), CJ_OK);
-    assert_int_equal(s.trusted_proxies.count, 2);
+}
+
+static void test_trusted_proxies_bound_prefixes_accepted(void **state)
+{
+    struct gw_settings s;
+    char err[256] = "";
+
+    (void)state;
+    setenv("CERROJO_GATEWAY_TRUSTED_PROXIES",
+           "10.0.0.0/8, fc00::/7, ::ffff:11.0.0.0/104, ::1", 1);
+    assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
+    assert_int_equal(s.trusted_proxies.count, 4);
+    assert_true(gw_cidr_list_contains_ip(&s.trusted_proxies, "11.2.3.4"));
+    assert_true(gw_cidr_list_contains_ip(&s.trusted_proxies, "fd00::1"));
 }
 
 static void test_cors_origin_with_default_port_rejected(void **state)
@@ -135,7 +164,9 @@ int main(void)
         cmocka_unit_test_setup(test_bench_route_off_by_default, clear_env),
         cmocka_unit_test_setup(test_bench_route_enabled_in_dev, clear_env),
         cmocka_unit_test_setup(test_bench_route_rejects_bad_value, clear_env),
-        cmocka_unit_test_setup(test_trusted_proxies_covering_all_rejected,
+        cmocka_unit_test_setup(test_trusted_proxies_short_prefix_rejected,
+                               clear_env),
+        cmocka_unit_test_setup(test_trusted_proxies_bound_prefixes_accepted,
                                clear_env),
         cmocka_unit_test_setup(test_cors_origin_with_default_port_rejected,
                                clear_env),

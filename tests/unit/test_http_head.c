@@ -85,6 +85,9 @@ static void test_parse_rejects_malformed(void **state)
         "GET http:/x/metrics HTTP/1.0\r\n",
         "GET http:///metrics HTTP/1.0\r\n",
         "GET http://user@x/metrics HTTP/1.0\r\n",
+        "GET http://:9092/metrics HTTP/1.0\r\n",
+        "GET http://x#f/metrics HTTP/1.0\r\n",
+        "GET http://x\"y/metrics HTTP/1.0\r\n",
         "GET * HTTP/1.0\r\n",
         "GET /a\x7f HTTP/1.0\r\n",
         "GET /metrics HTTP/2.0\r\n",
@@ -131,6 +134,9 @@ static void test_parse_absolute_form_path(void **state)
         {"GET http://x HTTP/1.0\r\n", "/"},
         {"GET http://x?a=b HTTP/1.0\r\n", "/"},
         {"GET http://x/metrics HTTP/1.1\r\nHost: x\r\n", "/metrics"},
+        {"GET http://[::1]:9092/metrics HTTP/1.0\r\n", "/metrics"},
+        {"GET http://a-b.example_c~d%41!$&'()*+,;=/metrics HTTP/1.0\r\n",
+         "/metrics"},
     };
     struct cj_http_request req;
 
@@ -141,6 +147,45 @@ static void test_parse_absolute_form_path(void **state)
         }
         assert_int_equal(status, 0);
         assert_path(&req, cases[i].path);
+    }
+}
+
+static void test_target_path_by_form(void **state)
+{
+    (void)state;
+    /* Each target and its path, or NULL when the target is rejected. */
+    static const struct {
+        const char *target;
+        const char *path;
+    } cases[] = {
+        {"/v1/me?x=1", "/v1/me?x=1"},
+        {"/", "/"},
+        {"hTTpS://x:1/v1/me", "/v1/me"},
+        {"http://x?x=1", "/"},
+        {"http://x", "/"},
+        {"", NULL},
+        {"*", NULL},
+        {"v1/me", NULL},
+        {"ftp://x/v1/me", NULL},
+        {"http://", NULL},
+        {"http://@x/v1/me", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *target = cases[i].target;
+        const char *path = NULL;
+        size_t path_len = 0;
+        bool ok = cj_http_target_path(target, strlen(target), &path, &path_len);
+
+        if (ok != (cases[i].path != NULL)) {
+            print_error("target \"%s\" %s\n", target,
+                        ok ? "accepted" : "rejected");
+        }
+        assert_int_equal(ok, cases[i].path != NULL);
+        if (ok) {
+            assert_int_equal(path_len, strlen(cases[i].path));
+            assert_memory_equal(path, cases[i].path, path_len);
+        }
     }
 }
 
@@ -236,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_parse_connection_options),
         cmocka_unit_test(test_parse_rejects_malformed),
         cmocka_unit_test(test_parse_absolute_form_path),
+        cmocka_unit_test(test_target_path_by_form),
         cmocka_unit_test(test_parse_accepts_bare_lf),
         cmocka_unit_test(test_find_head_end_line_endings),
         cmocka_unit_test(test_find_head_end_incomplete),

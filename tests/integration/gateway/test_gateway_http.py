@@ -381,10 +381,49 @@ class GatewayHttpTest(unittest.TestCase):
         status, _, _ = self.gw.request("GET", "/healthz?q=%2f%00")
         self.assertEqual(status, 200)
 
+    def test_absolute_form_target_is_routed_by_path(self):
+        base = "127.0.0.1:%d" % self.gw.port
+        for target in ("http://%s/healthz" % base, "HTTP://%s/healthz" % base,
+                       "https://gw.example/healthz?q=1"):
+            with self.subTest(target):
+                status, _, body = self.gw.request("GET", target)
+                self.assertEqual(status, 200)
+                self.assertEqual(json.loads(body), {"status": "ok"})
+        status, headers, body = self.gw.request("GET", "http://%s" % base)
+        self.assert_error(status, headers, body, 404, "not_found")
+        # A sealed route returns the same error in either form.
+        answers = []
+        for target in ("/v1/login", "http://%s/v1/login" % base):
+            status, headers, body = self.gw.request(
+                "POST", target, body=b"{}",
+                headers={"Content-Type": "application/json"})
+            answers.append((status, json.loads(body)["error"]["code"]))
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0][0], 400)
+        status, _, _ = self.gw.request("GET", "http://%s/metrics" % base,
+                                       port=self.gw.admin_port)
+        self.assertEqual(status, 200)
+
+    def test_unroutable_request_target_is_400(self):
+        for method, target in (("GET", "healthz"), ("GET", "ftp://x/healthz"),
+                               ("GET", "http:///healthz"),
+                               ("GET", "http://user@x/healthz"),
+                               ("OPTIONS", "*")):
+            with self.subTest(target):
+                status, headers, body = self.gw.request(method, target)
+                self.assert_error(status, headers, body, 400,
+                                  "invalid_request")
+                self.assertIn("request target",
+                              json.loads(body)["error"]["message"])
+                self.assert_security_headers(headers)
+
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
                                "ct": b64url(os.urandom(48))})
-        for length in (1, 15, 65, 128):
+        # cerrojo-session issues ids of 22 characters. Other lengths, even
+        # those the envelope format admits (16 to 64), get 400 before any
+        # RPC.
+        for length in (1, 15, 16, 21, 23, 64, 65, 128):
             with self.subTest(length):
                 status, headers, data = self.gw.request(
                     "POST", "/v1/logout", body=envelope,
@@ -392,6 +431,8 @@ class GatewayHttpTest(unittest.TestCase):
                              "Cerrojo-Session": "x" * length})
                 self.assert_error(status, headers, data, 400,
                                   "invalid_request")
+                self.assertIn("Cerrojo-Session",
+                              json.loads(data)["error"]["message"])
         self.assertNotIn('"level":"error"', self.gw.log_text())
 
     def test_responses_vary_by_origin(self):
