@@ -82,6 +82,13 @@ static int fail(const struct cjc_error *err)
     return CLI_EXIT_FAILED;
 }
 
+/* Prints a notice from the client library on stderr, so that scripts that
+ * read stdout see only the result. */
+static void print_notice(const char *message)
+{
+    fprintf(stderr, "cerrojo: %s\n", message);
+}
+
 /* Prints result as JSON (--json) or as indented text, then frees it. */
 static int print_result(const struct cli *cli, const char *what, json_t *result)
 {
@@ -662,6 +669,7 @@ int main(int argc, char **argv)
     cli.opts.replace_other_login = strcmp(cmd->name, "login") == 0 ||
                                    strcmp(cmd->name, "register") == 0 ||
                                    strcmp(cmd->name, "handshake") == 0;
+    cli.opts.notice = print_notice;
     if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
         return fail(&err);
     status = cmd->run(&cli, argc - first, argv + first);

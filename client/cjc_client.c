@@ -36,6 +36,8 @@ struct cjc_client {
     size_t n_pins;
     bool have_key;
     struct cjc_server_key key;
+    void (*notice)(const char *message);
+    unsigned long refresh_count; /* successful refreshes since open */
 };
 
 static void set_error(struct cjc_error *err, const char *code, const char *fmt,
@@ -192,6 +194,7 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
     }
     memcpy(c->pins, opts->pins, sizeof(c->pins));
     c->n_pins = opts->n_pins;
+    c->notice = opts->notice;
     *out = c;
     return CJ_OK;
 
@@ -246,6 +249,8 @@ static void error_from_response(long status, const json_t *body,
 
     err->http_status = status;
     err->retry_after_seconds = retry_after;
+    snprintf(err->request_id, sizeof(err->request_id), "%s",
+             request_id != NULL ? request_id : "");
     if (message == NULL)
         message = "the server returned an error";
     if (request_id != NULL)
@@ -431,6 +436,55 @@ open_stateless_response(const struct cj_stateless_client *sc,
                            err);
 }
 
+/* Returns the stored refresh token, or NULL when the state has none. */
+static const char *stored_refresh_token(const struct cjc_client *c)
+{
+    return json_string_value(
+        json_object_get(json_object_get(c->state, "tokens"), "refresh_token"));
+}
+
+/*
+ * Refreshes the tokens for a call that needs a valid access token, saves
+ * them at once and passes notice to the client's notice callback. The save
+ * does not wait for cjc_client_close, because the server has already marked
+ * the old refresh token used. A state file that still contained it after a
+ * crash would make the next command present it again, which revokes the
+ * whole family as reuse. A rejected refresh (401) leaves the state as it
+ * was and sets an error message that tells the user to log in again.
+ */
+static enum cj_status refresh_for_call(struct cjc_client *c, const char *notice,
+                                       struct cjc_error *err)
+{
+    char saved[sizeof(err->message)];
+    char code[sizeof(err->code)];
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    rc = cjc_refresh(c, &result, err);
+    json_decref(result);
+    if (rc == CJ_ERR_UNAUTHENTICATED && err->http_status == 401) {
+        snprintf(code, sizeof(code), "%s", err->code);
+        set_error(err, code,
+                  "the server rejected the refresh token (HTTP 401%s%s), so "
+                  "this login has ended. Run 'cerrojo login' to log in again",
+                  err->request_id[0] != '\0' ? ", request " : "",
+                  err->request_id);
+        return rc;
+    }
+    if (rc != CJ_OK)
+        return rc;
+    rc = cjc_client_save(c, err);
+    if (rc != CJ_OK) {
+        snprintf(saved, sizeof(saved), "%s", err->message);
+        set_error(err, NULL, "saving the refreshed tokens failed: %.*s",
+                  CJC_MESSAGE_MAX, saved);
+        return rc;
+    }
+    if (c->notice != NULL)
+        c->notice(notice);
+    return CJ_OK;
+}
+
 /*
  * Refreshes the tokens first when the access token has expired or is about
  * to, so that a stateless call (logout included) does not fail with
@@ -440,19 +494,18 @@ static enum cj_status ensure_fresh_access_token(struct cjc_client *c,
                                                 struct cjc_error *err)
 {
     json_t *tokens = json_object_get(c->state, "tokens");
-    json_t *result = NULL;
     json_int_t expires_at = 0;
-    enum cj_status rc;
 
     if (!get_int(tokens, "access_expires_at_ms", &expires_at) ||
-        json_object_get(tokens, "refresh_token") == NULL ||
+        stored_refresh_token(c) == NULL ||
         (json_int_t)server_ms(c) + CJC_TOKEN_REFRESH_MARGIN_MS < expires_at)
         return CJ_OK;
     trace("the access token expires within %d s: refreshing first",
           CJC_TOKEN_REFRESH_MARGIN_MS / 1000);
-    rc = cjc_refresh(c, &result, err);
-    json_decref(result);
-    return rc;
+    return refresh_for_call(c,
+                            "the access token had expired or was about to, "
+                            "so the tokens were refreshed first",
+                            err);
 }
 
 /* Returns the stored access token, or NULL when the state has none. */
@@ -950,9 +1003,50 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
     return rc;
 }
 
+/* Returns whether the gateway rejected a call's credential. */
+static bool credential_rejected(enum cj_status rc, const struct cjc_error *err)
+{
+    return rc == CJ_ERR_UNAUTHENTICATED && err->http_status == 401 &&
+           strcmp(err->code, "invalid_token") == 0;
+}
+
+/*
+ * Sends a call that carries the stored access token, and when the gateway
+ * rejects that token, refreshes once and sends the same body (borrowed)
+ * again. In stateful mode the session, not the token, is the credential,
+ * and a refresh cannot revive a session, so nothing is retried. Neither is
+ * a call that refreshed before its first attempt, because the gateway then
+ * rejected a token fresh from the server, for a reason such as a
+ * revocation that a second refresh does not undo.
+ */
+static enum cj_status request_with_token(struct cjc_client *c,
+                                         const char *method, const char *path,
+                                         json_t *body, json_t **out,
+                                         struct cjc_error *err)
+{
+    bool stateless = !cjc_client_has_session(c);
+    unsigned long refreshes_before = c->refresh_count;
+    enum cj_status rc;
+
+    rc = cjc_request(c, method, path, body, CJC_MODE_AUTO, true, out, err);
+    if (!stateless || !credential_rejected(rc, err) ||
+        c->refresh_count != refreshes_before || stored_refresh_token(c) == NULL)
+        return rc;
+    trace("%s %s: access token rejected, refreshing and sending again", method,
+          path);
+    rc = refresh_for_call(c,
+                          "the server rejected the access token, so the "
+                          "tokens were refreshed and the request is sent "
+                          "once more",
+                          err);
+    if (rc != CJ_OK)
+        return rc;
+    return cjc_request(c, method, path, body, CJC_MODE_AUTO, true, out, err);
+}
+
 enum cj_status cjc_me(struct cjc_client *c, json_t **out, struct cjc_error *err)
 {
-    return cjc_request(c, "GET", "/v1/me", NULL, CJC_MODE_AUTO, true, out, err);
+    return request_with_token(c, "GET", "/v1/me", NULL, out, err);
 }
 
 enum cj_status cjc_data_get(struct cjc_client *c, const char *data_class,
@@ -961,7 +1055,7 @@ enum cj_status cjc_data_get(struct cjc_client *c, const char *data_class,
     char path[64];
 
     snprintf(path, sizeof(path), "/v1/me/data/%s", data_class);
-    return cjc_request(c, "GET", path, NULL, CJC_MODE_AUTO, true, out, err);
+    return request_with_token(c, "GET", path, NULL, out, err);
 }
 
 enum cj_status cjc_data_put(struct cjc_client *c, const char *data_class,
@@ -974,7 +1068,7 @@ enum cj_status cjc_data_put(struct cjc_client *c, const char *data_class,
     if (body == NULL)
         return CJ_ERR_NOMEM;
     snprintf(path, sizeof(path), "/v1/me/data/%s", data_class);
-    rc = cjc_request(c, "PUT", path, body, CJC_MODE_AUTO, true, out, err);
+    rc = request_with_token(c, "PUT", path, body, out, err);
     json_decref(body);
     return rc;
 }
@@ -1011,6 +1105,7 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     if (rc != CJ_OK)
         return rc;
     keep_tokens(c, result);
+    c->refresh_count++;
     *out = public_view(result);
     json_decref(result);
     return CJ_OK;
@@ -1027,8 +1122,10 @@ enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
 
     if (body == NULL)
         return CJ_ERR_NOMEM;
-    rc = cjc_request(c, "POST", "/v1/logout", body, CJC_MODE_AUTO, true,
-                     &result, err);
+    /* A retry sends the refresh token that a refresh has just spent. That
+     * is enough, because auth revokes the family of any of its tokens,
+     * spent ones included. */
+    rc = request_with_token(c, "POST", "/v1/logout", body, &result, err);
     json_decref(body);
     json_decref(result);
     if (rc != CJ_OK)

@@ -26,8 +26,9 @@ enum cjc_mode {
 /* The reason a call failed, for a one-line message. Contains no secret. */
 struct cjc_error {
     char message[512];
-    char code[64];    /* the server's error code, e.g. "invalid_token" */
-    long http_status; /* 0 when no response arrived */
+    char code[64];       /* the server's error code, e.g. "invalid_token" */
+    char request_id[64]; /* the server's request id, or "" */
+    long http_status;    /* 0 when no response arrived */
     long retry_after_seconds;
 };
 
@@ -42,6 +43,9 @@ struct cjc_client_options {
     /* Replace a state file that contains a login at another URL, for a
      * command that starts a new login. Without it, opening fails. */
     bool replace_other_login;
+    /* Receives a one-line notice each time the client refreshes the tokens
+     * by itself; NULL for none. */
+    void (*notice)(const char *message);
 };
 
 struct cjc_client;
@@ -98,6 +102,17 @@ CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
                                         const char *login, const char *password,
                                         enum cjc_mode mode, json_t **out,
                                         struct cjc_error *err);
+
+/*
+ * The calls below that need a user (me, data, logout) carry the stored
+ * access token in stateless mode. The client refreshes the tokens first
+ * when their stored expiry is within 30 s. When the gateway still rejects
+ * the token (401 invalid_token), it refreshes once, saves the new tokens
+ * and sends the same request again, at most once per call. When that
+ * refresh is rejected, the call fails with code "invalid_token" and a
+ * message that tells the user to log in again. In stateful mode the session is
+ * the credential, so none of this applies.
+ */
 
 /* The caller's profile. */
 CJ_WARN_UNUSED enum cj_status cjc_me(struct cjc_client *client, json_t **out,
