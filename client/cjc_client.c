@@ -436,6 +436,30 @@ open_stateless_response(const struct cj_stateless_client *sc,
                            err);
 }
 
+/* Returns whether the gateway rejected a call's credential. */
+static bool credential_rejected(enum cj_status rc, const struct cjc_error *err)
+{
+    return rc == CJ_ERR_UNAUTHENTICATED && err->http_status == 401 &&
+           strcmp(err->code, "invalid_token") == 0;
+}
+
+/*
+ * Replaces the message of a rejected credential that no retry can mend (a
+ * refresh token or a session that has expired, was revoked or was reused)
+ * with one that names the next step, keeping the code and request id.
+ */
+static void say_login_ended(struct cjc_error *err, const char *credential)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "the server rejected the %s (HTTP 401%s%s), so this login has "
+              "ended. Run 'cerrojo login' to log in again",
+              credential, err->request_id[0] != '\0' ? ", request " : "",
+              err->request_id);
+}
+
 /* Returns the stored refresh token, or NULL when the state has none. */
 static const char *stored_refresh_token(const struct cjc_client *c)
 {
@@ -456,21 +480,11 @@ static enum cj_status refresh_for_call(struct cjc_client *c, const char *notice,
                                        struct cjc_error *err)
 {
     char saved[sizeof(err->message)];
-    char code[sizeof(err->code)];
     json_t *result = NULL;
     enum cj_status rc;
 
     rc = cjc_refresh(c, &result, err);
     json_decref(result);
-    if (rc == CJ_ERR_UNAUTHENTICATED && err->http_status == 401) {
-        snprintf(code, sizeof(code), "%s", err->code);
-        set_error(err, code,
-                  "the server rejected the refresh token (HTTP 401%s%s), so "
-                  "this login has ended. Run 'cerrojo login' to log in again",
-                  err->request_id[0] != '\0' ? ", request " : "",
-                  err->request_id);
-        return rc;
-    }
     if (rc != CJ_OK)
         return rc;
     rc = cjc_client_save(c, err);
@@ -1003,18 +1017,12 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
     return rc;
 }
 
-/* Returns whether the gateway rejected a call's credential. */
-static bool credential_rejected(enum cj_status rc, const struct cjc_error *err)
-{
-    return rc == CJ_ERR_UNAUTHENTICATED && err->http_status == 401 &&
-           strcmp(err->code, "invalid_token") == 0;
-}
-
 /*
  * Sends a call that carries the stored access token, and when the gateway
  * rejects that token, refreshes once and sends the same body (borrowed)
  * again. In stateful mode the session, not the token, is the credential,
- * and a refresh cannot revive a session, so nothing is retried. Neither is
+ * and a refresh cannot revive a session, so nothing is retried and the
+ * message says to log in again. Neither is
  * a call that refreshed before its first attempt, because the gateway then
  * rejected a token fresh from the server, for a reason such as a
  * revocation that a second refresh does not undo.
@@ -1029,8 +1037,13 @@ static enum cj_status request_with_token(struct cjc_client *c,
     enum cj_status rc;
 
     rc = cjc_request(c, method, path, body, CJC_MODE_AUTO, true, out, err);
-    if (!stateless || !credential_rejected(rc, err) ||
-        c->refresh_count != refreshes_before || stored_refresh_token(c) == NULL)
+    if (!credential_rejected(rc, err))
+        return rc;
+    if (!stateless) {
+        say_login_ended(err, "session");
+        return rc;
+    }
+    if (c->refresh_count != refreshes_before || stored_refresh_token(c) == NULL)
         return rc;
     trace("%s %s: access token rejected, refreshing and sending again", method,
           path);
@@ -1102,6 +1115,9 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     rc = cjc_request(c, "POST", "/v1/refresh", body, CJC_MODE_AUTO, false,
                      &result, err);
     json_decref(body);
+    if (credential_rejected(rc, err))
+        say_login_ended(err, cjc_client_has_session(c) ? "session"
+                                                       : "refresh token");
     if (rc != CJ_OK)
         return rc;
     keep_tokens(c, result);

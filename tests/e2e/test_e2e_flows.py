@@ -37,6 +37,8 @@ RECONNECT_SECONDS = 4
 
 # The client's exit status for a usage error.
 CLI_EXIT_USAGE = 2
+# The client's exit status when a request failed.
+CLI_EXIT_FAILED = 1
 
 stack = None
 
@@ -104,10 +106,13 @@ class Stateful(unittest.TestCase):
         client.ok("me")
         stale = client.copy_state()
         client.ok("logout")
-        status, _, err = stale.run("me")
-        self.assertNotEqual(status, 0)
-        status, _, err = stale.run("refresh")
-        self.assertNotEqual(status, 0, err)
+        for command in ("me", "refresh"):
+            status, _, err = stale.run(command)
+            self.assertEqual(status, CLI_EXIT_FAILED, err)
+            # The session cannot come back, so the message says what to do.
+            self.assertIn("rejected the session", err)
+            self.assertIn("Run 'cerrojo login' to log in again", err)
+            self.assertIn("(invalid_token)", err)
 
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
