@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,6 +34,30 @@ int64_t kms_hpke_accept_s(const struct kms_config *cfg)
                      (int64_t)cfg->clock_max_offset_s;
 
     return cfg->hpke_accept_s > needed ? (int64_t)cfg->hpke_accept_s : needed;
+}
+
+/*
+ * Logs kms.hpke_accept_raised when kms_hpke_accept_s raises the configured
+ * acceptance window: a warning when the operator set the variable, and
+ * info for the default, which the default key-list lifetime always raises.
+ * A warning at every start with the defaults would teach operators to
+ * ignore it.
+ */
+static void log_hpke_accept_raised(const struct kms_config *cfg)
+{
+    int64_t effective = kms_hpke_accept_s(cfg);
+    bool configured = getenv(KMS_HPKE_ACCEPT_VAR) != NULL;
+
+    if (effective == (int64_t)cfg->hpke_accept_s)
+        return;
+    cj_log(configured ? CJ_LOG_WARN : CJ_LOG_INFO, "kms.hpke_accept_raised",
+           NULL, CJ_F_STR("variable", KMS_HPKE_ACCEPT_VAR),
+           CJ_F_INT("configured_s", cfg->hpke_accept_s),
+           CJ_F_INT("effective_s", effective),
+           CJ_F_BOOL("default", !configured),
+           CJ_F_INT("key_list_lifetime_s", cfg->key_list_lifetime_s),
+           CJ_F_INT("publish_after_s", kms_hpke_publish_after_s(cfg)),
+           CJ_F_INT("clock_max_offset_s", cfg->clock_max_offset_s));
 }
 
 static enum cj_status load_root(struct kms_service *svc, char *err,
@@ -130,6 +155,7 @@ enum cj_status kms_service_init(struct kms_service *svc,
         .leeway_s = svc->cfg.leeway_s,
         .settle_s = svc->cfg.settle_s,
     };
+    log_hpke_accept_raised(&svc->cfg);
     return CJ_OK;
 }
 

@@ -151,6 +151,7 @@ int64_t kms_hpke_publish_after_s(const struct kms_config *cfg);
  * covers a key list signed just before the successor was listed. Such a
  * list stays valid for the key-list lifetime, and requests sealed with it
  * may reach a replica whose clock is off by up to the clock offset limit.
+ * kms_service_init logs kms.hpke_accept_raised when it raises the value.
  */
 int64_t kms_hpke_accept_s(const struct kms_config *cfg);
 
