@@ -61,7 +61,7 @@ const struct cj_config_option kms_config_options[] = {
      .max = 365 * 86400,
      .help = "how long a next signing key is published before promote "
              "accepts it"},
-    {.name = "CERROJO_KMS_HPKE_ACCEPT_RETIRED",
+    {.name = KMS_HPKE_ACCEPT_VAR,
      .type = CJ_CONFIG_DURATION,
      .offset = offsetof(struct kms_config, hpke_accept_s),
      .default_value = XSTR(KMS_DEFAULT_HPKE_ACCEPT_S),
@@ -69,8 +69,9 @@ const struct cj_config_option kms_config_options[] = {
      .max = 7 * 86400,
      .help = "how long a retired HPKE key still opens requests; raised to "
              "CERROJO_KMS_KEY_LIST_LIFETIME + 2 x CERROJO_KMS_RELOAD_INTERVAL "
-             "+ CERROJO_CLOCK_MAX_OFFSET when shorter, so that every valid "
-             "key list names keys that open requests"},
+             "+ CERROJO_CLOCK_MAX_OFFSET when shorter (logged at start as "
+             "kms.hpke_accept_raised), so that every valid key list names "
+             "keys that open requests"},
     {.name = "CERROJO_KMS_HPKE_DESTROY_AFTER",
      .type = CJ_CONFIG_DURATION,
      .offset = offsetof(struct kms_config, hpke_destroy_s),

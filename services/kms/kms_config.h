@@ -25,6 +25,10 @@
 #define KMS_ENV_PREFIX     "CERROJO_KMS"
 #define KMS_DEFAULT_LISTEN "127.0.0.1:50052"
 
+/* Read by kms_service_init as well, to tell a configured value from the
+ * default. */
+#define KMS_HPKE_ACCEPT_VAR "CERROJO_KMS_HPKE_ACCEPT_RETIRED"
+
 struct kms_config {
     struct cj_rpc_settings grpc;
     char *log_level;

@@ -1,8 +1,9 @@
 /*
  * OpenSealed and ListPublicKeys over the current key set. Every loaded key
- * opens requests, a retired one until its accept_until time. The key list
- * names a new key only once every replica has had time to load it, and
- * shows older keys that still open requests as "retired".
+ * opens requests, a retired one until its accept_until time, and an unknown
+ * key id reloads the key set on demand. The key list names a new key only
+ * once every replica has had time to load it, and shows older keys that
+ * still open requests as "retired".
  */
 #include "kms_hpke.h"
 
@@ -43,6 +44,35 @@ static enum cj_status open_failed(struct kms_service *svc,
     return CJ_ERR_CRYPTO;
 }
 
+/*
+ * Reloads the key set for key_id, which *ring does not contain, and looks
+ * the key up again. After a reload *ring is the new key set, which the
+ * caller unrefs as before. Returns NULL, after counting and logging the
+ * failure with the outcome of the reload, when the key is still unknown.
+ */
+static const struct kms_hpke_key *reload_for_key(struct kms_service *svc,
+                                                 const char *request_id,
+                                                 uint8_t key_id,
+                                                 struct kms_keyring **ring)
+{
+    const struct kms_hpke_key *key = NULL;
+    enum kms_reload_outcome outcome =
+        kms_service_reload_on_demand(svc, request_id, key_id);
+
+    if (outcome == KMS_RELOAD_DONE) {
+        kms_keyring_unref(*ring);
+        *ring = kms_service_keys(svc);
+        key = *ring != NULL ? kms_keyring_hpke(*ring, key_id) : NULL;
+    }
+    if (key != NULL)
+        return key;
+    cj_counter_add(svc->metrics.sealed_failed, 1);
+    cj_log(CJ_LOG_WARN, "kms.open_failed", request_id,
+           CJ_F_STR("reason", "unknown_key_id"), CJ_F_INT("key_id", key_id),
+           CJ_F_STR("reload", kms_reload_outcome_name(outcome)));
+    return NULL;
+}
+
 enum cj_status kms_open_sealed(struct kms_service *svc,
                                const struct kms_sealed_request *req,
                                const char *request_id, uint8_t **pt,
@@ -75,8 +105,10 @@ enum cj_status kms_open_sealed(struct kms_service *svc,
     if (ring == NULL)
         goto out;
     const struct kms_hpke_key *key = kms_keyring_hpke(ring, hdr.key_id);
+    if (key == NULL)
+        key = reload_for_key(svc, request_id, hdr.key_id, &ring);
     if (key == NULL) {
-        st = open_failed(svc, request_id, "unknown_key_id", hdr.key_id);
+        st = CJ_ERR_CRYPTO;
         goto out;
     }
     if (!key_accepts(key, kms_now())) {

@@ -35,10 +35,12 @@ struct kms_sealed_request {
 /*
  * Opens a sealed request. On success *pt is a new buffer of *pt_len bytes
  * and secret contains the exported response secret (*secret_len bytes); the
- * caller wipes and frees both. CJ_ERR_INVALID for an unknown version or
- * suite; CJ_ERR_CRYPTO for anything that does not open (an unknown,
- * expired or destroyed key id, an AEAD the key does not offer, a bad tag
- * or enc), with the precise reason in the security log.
+ * caller wipes and frees both. A key id that the current key set does not
+ * contain reloads it first (kms_service_reload_on_demand). Returns
+ * CJ_ERR_INVALID for an unknown version or suite. Returns CJ_ERR_CRYPTO for
+ * anything that does not open (an unknown, expired or destroyed key id, an
+ * AEAD the key does not offer, a bad tag or enc), with the precise reason
+ * in the security log.
  */
 CJ_WARN_UNUSED enum cj_status
 kms_open_sealed(struct kms_service *svc, const struct kms_sealed_request *req,

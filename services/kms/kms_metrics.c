@@ -32,6 +32,10 @@ enum cj_status kms_metrics_register(struct cj_metrics *reg,
                               "Sealed requests that did not open.");
     m->reload_failed = family(reg, true, "cerrojo_kms_reload_failures_total",
                               "Key-set reloads from Postgres that failed.");
+    m->on_demand_reloads =
+        family(reg, true, "cerrojo_kms_on_demand_reloads_total",
+               "Key-set reloads started by a sealed request that named an "
+               "unknown key id.");
     m->postgres_up = family(reg, false, "cerrojo_kms_postgres_up",
                             "1 while the last query to Postgres succeeded.");
     m->clock_offset_seconds =
@@ -40,7 +44,8 @@ enum cj_status kms_metrics_register(struct cj_metrics *reg,
     if (m->data_keys_created == NULL || m->unwrap_failed == NULL ||
         m->tokens_signed == NULL || m->sealed_opened == NULL ||
         m->sealed_failed == NULL || m->reload_failed == NULL ||
-        m->postgres_up == NULL || m->clock_offset_seconds == NULL)
+        m->on_demand_reloads == NULL || m->postgres_up == NULL ||
+        m->clock_offset_seconds == NULL)
         return CJ_ERR_NOMEM;
     return CJ_OK;
 }

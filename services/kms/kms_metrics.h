@@ -14,6 +14,7 @@ struct kms_metrics {
     struct cj_series *sealed_opened;
     struct cj_series *sealed_failed;
     struct cj_series *reload_failed;
+    struct cj_series *on_demand_reloads;
     struct cj_series *postgres_up;
     struct cj_series *clock_offset_seconds;
 };

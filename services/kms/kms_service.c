@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,6 +34,30 @@ int64_t kms_hpke_accept_s(const struct kms_config *cfg)
                      (int64_t)cfg->clock_max_offset_s;
 
     return cfg->hpke_accept_s > needed ? (int64_t)cfg->hpke_accept_s : needed;
+}
+
+/*
+ * Logs kms.hpke_accept_raised when kms_hpke_accept_s raises the configured
+ * acceptance window: a warning when the operator set the variable, and
+ * info for the default, which the default key-list lifetime always raises.
+ * A warning at every start with the defaults would teach operators to
+ * ignore it.
+ */
+static void log_hpke_accept_raised(const struct kms_config *cfg)
+{
+    int64_t effective = kms_hpke_accept_s(cfg);
+    bool configured = getenv(KMS_HPKE_ACCEPT_VAR) != NULL;
+
+    if (effective == (int64_t)cfg->hpke_accept_s)
+        return;
+    cj_log(configured ? CJ_LOG_WARN : CJ_LOG_INFO, "kms.hpke_accept_raised",
+           NULL, CJ_F_STR("variable", KMS_HPKE_ACCEPT_VAR),
+           CJ_F_INT("configured_s", cfg->hpke_accept_s),
+           CJ_F_INT("effective_s", effective),
+           CJ_F_BOOL("default", !configured),
+           CJ_F_INT("key_list_lifetime_s", cfg->key_list_lifetime_s),
+           CJ_F_INT("publish_after_s", kms_hpke_publish_after_s(cfg)),
+           CJ_F_INT("clock_max_offset_s", cfg->clock_max_offset_s));
 }
 
 static enum cj_status load_root(struct kms_service *svc, char *err,
@@ -82,6 +107,7 @@ enum cj_status kms_service_init(struct kms_service *svc,
     memset(svc, 0, sizeof(*svc));
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->wake, NULL);
+    pthread_mutex_init(&svc->reload_lock, NULL);
     svc->profile = profile;
     svc->cfg = *cfg; /* svc owns the strings from here on */
     memset(cfg, 0, sizeof(*cfg));
@@ -129,10 +155,12 @@ enum cj_status kms_service_init(struct kms_service *svc,
         .leeway_s = svc->cfg.leeway_s,
         .settle_s = svc->cfg.settle_s,
     };
+    log_hpke_accept_raised(&svc->cfg);
     return CJ_OK;
 }
 
-enum cj_status kms_service_reload(struct kms_service *svc)
+/* Reloads as kms_service_reload does. The caller holds reload_lock. */
+static enum cj_status reload_locked(struct kms_service *svc)
 {
     struct cj_db_conn *conn = NULL;
     struct kms_key_rows rows = {0};
@@ -164,6 +192,62 @@ out:
         cj_log(CJ_LOG_ERROR, "kms.reload_failed", NULL,
                CJ_F_STR("status", cj_status_name(st)), CJ_F_STR("key", failed));
     return st;
+}
+
+enum cj_status kms_service_reload(struct kms_service *svc)
+{
+    pthread_mutex_lock(&svc->reload_lock);
+    enum cj_status st = reload_locked(svc);
+    pthread_mutex_unlock(&svc->reload_lock);
+    return st;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum kms_reload_outcome kms_service_reload_on_demand(struct kms_service *svc,
+                                                     const char *request_id,
+                                                     uint8_t key_id)
+{
+    enum kms_reload_outcome outcome = KMS_RELOAD_BUSY;
+    enum cj_status st = CJ_OK;
+
+    if (pthread_mutex_trylock(&svc->reload_lock) != 0)
+        return outcome;
+    int64_t now_ms = monotonic_ms();
+    outcome = KMS_RELOAD_TOO_SOON;
+    if (now_ms >= svc->on_demand_next_ms) {
+        svc->on_demand_next_ms = now_ms + KMS_RELOAD_ON_DEMAND_MIN_MS;
+        cj_counter_add(svc->metrics.on_demand_reloads, 1);
+        st = reload_locked(svc);
+        outcome = st == CJ_OK ? KMS_RELOAD_DONE : KMS_RELOAD_FAILED;
+    }
+    pthread_mutex_unlock(&svc->reload_lock);
+    if (outcome != KMS_RELOAD_TOO_SOON)
+        cj_log(CJ_LOG_INFO, "kms.reload_on_demand", request_id,
+               CJ_F_INT("key_id", key_id),
+               CJ_F_STR("status", cj_status_name(st)));
+    return outcome;
+}
+
+const char *kms_reload_outcome_name(enum kms_reload_outcome outcome)
+{
+    switch (outcome) {
+    case KMS_RELOAD_DONE:
+        return "reloaded";
+    case KMS_RELOAD_FAILED:
+        return "failed";
+    case KMS_RELOAD_BUSY:
+        return "busy";
+    case KMS_RELOAD_TOO_SOON:
+        return "too_soon";
+    }
+    return "unknown";
 }
 
 struct kms_keyring *kms_service_keys(struct kms_service *svc)
@@ -277,4 +361,5 @@ void kms_service_free(struct kms_service *svc)
     cj_config_free(kms_config_options, kms_config_option_count, &svc->cfg);
     pthread_mutex_destroy(&svc->lock);
     pthread_cond_destroy(&svc->wake);
+    pthread_mutex_destroy(&svc->reload_lock);
 }

@@ -2,7 +2,9 @@
  * The running state of cerrojo-kms shared by the RPC handlers and the
  * one-shot commands: configuration, database pool, root key and the
  * current key set. A background thread reloads the key set from Postgres,
- * so rotations done by other replicas or commands take effect.
+ * so rotations done by other replicas or commands take effect. An open
+ * that names an unknown HPKE key id also starts a reload, at most once per
+ * KMS_RELOAD_ON_DEMAND_MIN_MS.
  */
 #ifndef KMS_SERVICE_H
 #define KMS_SERVICE_H
@@ -45,6 +47,14 @@ struct kms_service {
     pthread_mutex_t lock; /* guards ring and stopping */
     pthread_cond_t wake;
     struct kms_keyring *ring;
+    /*
+     * Held for the whole of each reload, so that reloads never overlap and
+     * a slower, older read cannot replace a newer key set.
+     */
+    pthread_mutex_t reload_lock;
+    /* CLOCK_MONOTONIC time in milliseconds from which the next on-demand
+     * reload may start. Guarded by reload_lock. */
+    int64_t on_demand_next_ms;
     bool stopping;
     bool reloader_running;
     pthread_t reloader;
@@ -63,8 +73,41 @@ CJ_WARN_UNUSED enum cj_status kms_service_init(struct kms_service *svc,
                                                struct kms_config *cfg,
                                                char *err, size_t err_size);
 
-/* Rereads every key from Postgres and swaps the key set in. */
+/* Rereads every key from Postgres and swaps the key set in. Waits for a
+ * reload that is already running. */
 CJ_WARN_UNUSED enum cj_status kms_service_reload(struct kms_service *svc);
+
+/*
+ * Minimum time between the starts of two on-demand reloads, in
+ * milliseconds. Requests that name random key ids then cost at most one
+ * Postgres read per interval.
+ */
+#define KMS_RELOAD_ON_DEMAND_MIN_MS 1000
+
+/* Outcome of kms_service_reload_on_demand. */
+enum kms_reload_outcome {
+    KMS_RELOAD_DONE,     /* a new key set is in service */
+    KMS_RELOAD_FAILED,   /* the reload failed, so the old set stays */
+    KMS_RELOAD_BUSY,     /* another reload was running, so none started */
+    KMS_RELOAD_TOO_SOON, /* within KMS_RELOAD_ON_DEMAND_MIN_MS of the last */
+};
+
+/*
+ * Reloads the key set for a request (request_id, may be NULL) that names
+ * key_id, which the current key set does not contain. Counts the reload
+ * in cerrojo_kms_on_demand_reloads_total and logs kms.reload_on_demand.
+ * It does not wait for a reload that is already running (KMS_RELOAD_BUSY):
+ * under a flood of unknown key ids, waiting callers would hold every gRPC
+ * worker thread while Postgres is slow. That running reload serves the
+ * next requests.
+ */
+enum kms_reload_outcome kms_service_reload_on_demand(struct kms_service *svc,
+                                                     const char *request_id,
+                                                     uint8_t key_id);
+
+/* Returns the log name of an outcome: "reloaded", "failed", "busy" or
+ * "too_soon". */
+const char *kms_reload_outcome_name(enum kms_reload_outcome outcome);
 
 /* Starts the thread that reloads every cfg.reload_s seconds. */
 CJ_WARN_UNUSED enum cj_status
@@ -91,8 +134,11 @@ int64_t kms_now(void);
  * Age of a new HPKE key, in reload intervals, at which ListPublicKeys first
  * names it. Every replica reloads within one interval, so by then every
  * replica opens requests sealed to the key. The second interval is margin
- * for a slow reload. NOTE: a replica whose reloads fail keeps its old key
- * set and rejects requests sealed to the new key until a reload succeeds.
+ * for a slow reload. A replica that missed the key anyway (its periodic
+ * reloads failed, or it started just before the rotation) reloads on demand
+ * at the first request sealed to it. NOTE: while Postgres stays unreachable
+ * the on-demand reload fails too, so such a replica rejects requests sealed
+ * to the new key until a reload succeeds.
  */
 #define KMS_HPKE_PUBLISH_RELOADS 2
 
@@ -105,6 +151,7 @@ int64_t kms_hpke_publish_after_s(const struct kms_config *cfg);
  * covers a key list signed just before the successor was listed. Such a
  * list stays valid for the key-list lifetime, and requests sealed with it
  * may reach a replica whose clock is off by up to the clock offset limit.
+ * kms_service_init logs kms.hpke_accept_raised when it raises the value.
  */
 int64_t kms_hpke_accept_s(const struct kms_config *cfg);
 

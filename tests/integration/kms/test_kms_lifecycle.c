@@ -1,7 +1,8 @@
 /*
  * kms key lifecycle against a real Postgres: first start, concurrent first
  * starts, restart, data-key failures, rotation of every purpose with
- * destroy-expired, and re-wrapping under a new root key.
+ * destroy-expired, the warning about a raised HPKE acceptance window, and
+ * re-wrapping under a new root key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -718,6 +719,90 @@ static void test_retired_hpke_key_outlives_key_lists(void **state)
     unsetenv("CERROJO_KMS_KEY_LIST_LIFETIME");
 }
 
+/* Bytes of captured log read at most. */
+#define LOG_CAPTURE_MAX 8192
+/* The start of a kms.hpke_accept_raised line at each level. */
+#define ACCEPT_RAISED_WARN                                                     \
+    "\"level\":\"warn\",\"service\":\"kms-test\","                             \
+    "\"event\":\"kms.hpke_accept_raised\""
+#define ACCEPT_RAISED_INFO                                                     \
+    "\"level\":\"info\",\"service\":\"kms-test\","                             \
+    "\"event\":\"kms.hpke_accept_raised\""
+
+/*
+ * Sets a service up with CERROJO_KMS_HPKE_ACCEPT_RETIRED set to `accept`
+ * (NULL: unset) and returns in `log` what it logged at info and above.
+ */
+static void capture_service_log(const char *accept, char *log)
+{
+    struct kms_service svc;
+    char path[] = "/tmp/cj-kms-log-XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    if (accept != NULL)
+        setenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED", accept, 1);
+    else
+        unsetenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED");
+    cj_log_init("kms-test", CJ_LOG_INFO);
+    cj_log_set_fd(fd);
+    enum cj_status st = service_open(&svc, false);
+    cj_log_set_fd(2);
+    cj_log_init("kms-test", CJ_LOG_ERROR);
+    kms_service_free(&svc);
+    unsetenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED");
+    assert_int_equal(st, CJ_OK);
+
+    ssize_t len = pread(fd, log, LOG_CAPTURE_MAX - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(len >= 0);
+    log[len] = '\0';
+}
+
+/*
+ * A configured acceptance window shorter than a key list's lifetime plus
+ * the publication delay and the clock offset limit is raised with one
+ * warning that names both values. The default window, which the default
+ * key-list lifetime always raises, is reported at info level.
+ */
+static void test_raised_hpke_window_is_logged(void **state)
+{
+    (void)state;
+    char log[LOG_CAPTURE_MAX];
+    char effective[64];
+
+    setenv("CERROJO_KMS_KEY_LIST_LIFETIME", "3600", 1);
+    setenv("CERROJO_KMS_RELOAD_INTERVAL", "30", 1);
+    setenv("CERROJO_CLOCK_MAX_OFFSET", "5", 1);
+    snprintf(effective, sizeof(effective), "\"effective_s\":%d",
+             3600 + 2 * 30 + 5);
+
+    capture_service_log("600", log);
+    const char *line = strstr(log, ACCEPT_RAISED_WARN);
+    assert_non_null(line);
+    /* One line: no second event after the first. */
+    assert_null(
+        strstr(line + strlen(ACCEPT_RAISED_WARN), "kms.hpke_accept_raised"));
+    assert_non_null(strstr(log, "\"configured_s\":600"));
+    assert_non_null(strstr(log, effective));
+
+    /* A window that already covers the key lists is kept and not logged. */
+    capture_service_log("7200", log);
+    assert_null(strstr(log, "kms.hpke_accept_raised"));
+
+    /* The default window is raised too, at info level. */
+    capture_service_log(NULL, log);
+    assert_non_null(strstr(log, ACCEPT_RAISED_INFO));
+    assert_null(strstr(log, ACCEPT_RAISED_WARN));
+    assert_non_null(strstr(log, "\"default\":true"));
+    assert_non_null(strstr(log, effective));
+
+    unsetenv("CERROJO_KMS_KEY_LIST_LIFETIME");
+    unsetenv("CERROJO_KMS_RELOAD_INTERVAL");
+    unsetenv("CERROJO_CLOCK_MAX_OFFSET");
+}
+
 static void test_sign_records_last_token_expiry(void **state)
 {
     (void)state;
@@ -870,6 +955,7 @@ int main(void)
                                reset),
         cmocka_unit_test_setup(test_retire_hpke_lists_new_key_at_once, reset),
         cmocka_unit_test_setup(test_retired_hpke_key_outlives_key_lists, reset),
+        cmocka_unit_test_setup(test_raised_hpke_window_is_logged, reset),
         cmocka_unit_test_setup(test_sign_records_last_token_expiry, reset),
         cmocka_unit_test_setup(test_destroy_signing_replaces_leaked_key, reset),
         cmocka_unit_test_setup(test_destroy_signing_activates_next_key, reset),

@@ -3,7 +3,8 @@
  * certificates: a round trip of every RPC, the access rule of every RPC,
  * DecryptKey failures as a caller sees them, Python grpcio against the C
  * client, a stage-profile start with a generated root key, the messages
- * of failed lifecycle commands, and an HPKE rotation seen by two replicas.
+ * of failed lifecycle commands, an HPKE rotation seen by two replicas, and
+ * the on-demand reload of a replica that missed a rotation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -25,6 +28,8 @@
 #include "envelope_stateless.h"
 #include "jwt.h"
 #include "kms_itest.h"
+#include "kms_service.h"
+#include "kms_store.h"
 #include "log.h"
 #include "rpc_client.h"
 #include "rpc_message.h"
@@ -85,9 +90,10 @@ static pid_t spawn_kms(char *const argv[], char *const env[],
     return pid;
 }
 
-/* Fills env with the settings every kms process of this test shares. */
+/* Fills env with the settings every kms process of this test shares. With
+ * metrics_port 0 the metrics server takes a free port. */
 static void base_env(char store[][600], char *env[], size_t *n,
-                     const char *profile, const char *listen)
+                     const char *profile, const char *listen, int metrics_port)
 {
     size_t i = 0;
     snprintf(store[i++], 600, "CERROJO_ENV_FILE=/dev/null");
@@ -98,7 +104,7 @@ static void base_env(char store[][600], char *env[], size_t *n,
     snprintf(store[i++], 600, "CERROJO_KMS_TLS_KEY=%s/kms.key", certs);
     snprintf(store[i++], 600, "CERROJO_KMS_DATABASE_URL=%s", db.kms_dsn);
     snprintf(store[i++], 600, "CERROJO_LOG_LEVEL=warn");
-    snprintf(store[i++], 600, "CERROJO_KMS_METRICS_PORT=0");
+    snprintf(store[i++], 600, "CERROJO_KMS_METRICS_PORT=%d", metrics_port);
     for (size_t k = 0; k < i; k++)
         env[k] = store[k];
     env[i] = NULL;
@@ -167,7 +173,7 @@ static int group_setup(void **state)
     char store[16][600];
     char *env[17];
     size_t n = 0;
-    base_env(store, env, &n, "dev", address);
+    base_env(store, env, &n, "dev", address, 0);
     snprintf(store[n], 600, "CERROJO_KMS_ROOT_KEY=%s", ROOT_KEY);
     env[n] = store[n];
     env[++n] = NULL;
@@ -617,7 +623,7 @@ static int run_kms(char *const argv[], const char *profile, const char *extra,
     char log_path[160];
     int status = 0;
 
-    base_env(store, env, &n, profile, address);
+    base_env(store, env, &n, profile, address, 0);
     if (extra != NULL) {
         snprintf(store[n], 600, "%s", extra);
         env[n] = store[n];
@@ -731,6 +737,7 @@ static void test_commands_explain_failures(void **state)
 struct replica {
     pid_t pid;
     char address[64];
+    int metrics_port;
     struct cj_rpc_client *client;
 };
 
@@ -767,8 +774,9 @@ static Cerrojo__V1__ListPublicKeysResponse *replica_list(struct replica *r)
     return (Cerrojo__V1__ListPublicKeysResponse *)resp;
 }
 
-/* Starts one kms process on a free port, as the gateway's client. */
-static void replica_start(struct replica *r)
+/* Starts one kms process on free ports with the reload setting `reload`,
+ * as the gateway's client. */
+static void replica_start(struct replica *r, const char *reload)
 {
     char store[16][600];
     char *env[17];
@@ -779,11 +787,12 @@ static void replica_start(struct replica *r)
     char ca[192];
 
     snprintf(r->address, sizeof(r->address), "127.0.0.1:%d", free_port());
-    base_env(store, env, &n, "dev", r->address);
+    r->metrics_port = free_port();
+    base_env(store, env, &n, "dev", r->address, r->metrics_port);
     snprintf(store[n], 600, "CERROJO_KMS_ROOT_KEY=%s", ROOT_KEY);
     env[n] = store[n];
     env[++n] = NULL;
-    snprintf(store[n], 600, "%s", REPLICA_RELOAD);
+    snprintf(store[n], 600, "%s", reload);
     env[n] = store[n];
     env[++n] = NULL;
     char *argv[] = {"cerrojo-kms", "serve", NULL};
@@ -921,9 +930,9 @@ static void test_replicas_list_key_others_open(void **state)
     char log[4096];
     bool listed[REPLICAS] = {false, false};
 
-    replica_start(&replicas[0]);
+    replica_start(&replicas[0], REPLICA_RELOAD);
     usleep(REPLICA_STAGGER_MS * 1000);
-    replica_start(&replicas[1]);
+    replica_start(&replicas[1], REPLICA_RELOAD);
     Cerrojo__V1__ListPublicKeysResponse *before = replica_list(&replicas[0]);
     assert_non_null(before);
     const Cerrojo__V1__HpkePublicKey *old_key = active_entry(before);
@@ -952,6 +961,208 @@ static void test_replicas_list_key_others_open(void **state)
     assert_true(listed[1]);
 }
 
+/*
+ * A reload interval that no test lasts, so that a replica loads a change of
+ * the key set only through an on-demand reload.
+ */
+#define SLOW_RELOAD "CERROJO_KMS_RELOAD_INTERVAL=3600"
+/* Polls of the metrics port while the replica's metrics server starts. */
+#define METRICS_WAIT_POLLS 50
+/* Bytes read at most from a metrics page or a replica log. */
+#define PAGE_READ_MAX    65536
+#define ON_DEMAND_METRIC "cerrojo_kms_on_demand_reloads_total"
+/* Opens naming an unknown key id in the burst test. */
+#define UNKNOWN_KEY_BURST 40
+
+/* Sends one GET /metrics to the replica and returns the socket, or -1. */
+static int metrics_request(const struct replica *r)
+{
+    static const char request[] = "GET /metrics HTTP/1.1\r\n"
+                                  "Host: 127.0.0.1\r\n"
+                                  "Connection: close\r\n\r\n";
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)r->metrics_port)};
+    struct timeval guard = {.tv_sec = CALL_TIMEOUT_MS / 1000};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard)) != 0 ||
+        connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        write(fd, request, sizeof(request) - 1) !=
+            (ssize_t)(sizeof(request) - 1)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Returns the value of the unlabelled series `name` on the replica's
+ * metrics page. Fails the test when the page or the series is missing. */
+static double replica_metric(const struct replica *r, const char *name)
+{
+    static char page[PAGE_READ_MAX];
+    char needle[128];
+    size_t len = 0;
+    int fd = -1;
+
+    for (int poll = 0; poll < METRICS_WAIT_POLLS && fd < 0; poll++) {
+        fd = metrics_request(r);
+        if (fd < 0)
+            usleep(REPLICA_POLL_MS * 1000);
+    }
+    assert_true(fd >= 0);
+    for (ssize_t got = 1; got > 0 && len < sizeof(page) - 1; len += (size_t)got)
+        got = read(fd, page + len, sizeof(page) - 1 - len);
+    close(fd);
+    page[len] = '\0';
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *line = strstr(page, needle);
+    if (line == NULL)
+        fail_msg("metric %s missing from the metrics page", name);
+    return strtod(line + strlen(needle), NULL);
+}
+
+/* Reads every live key from the test database as the kms role. */
+static void load_stored_keys(struct kms_key_rows *rows)
+{
+    struct cj_db_options o = {.dsn = db.kms_dsn,
+                              .pool_size = 1,
+                              .connect_timeout_s = 5,
+                              .statement_timeout_ms = 30000,
+                              .acquire_timeout_ms = 5000};
+    struct cj_db_pool *pool = NULL;
+    struct cj_db_conn *conn = NULL;
+
+    memset(rows, 0, sizeof(*rows));
+    assert_int_equal(cj_db_pool_new(&o, &pool), CJ_OK);
+    assert_int_equal(cj_db_acquire(pool, -1, &conn), CJ_OK);
+    assert_int_equal(kms_store_load(conn, rows), CJ_OK);
+    cj_db_release(conn);
+    cj_db_pool_free(pool);
+}
+
+/* Fills entry with a stored HPKE key, as ListPublicKeys would list it with
+ * its preferred AEAD. The entry borrows the row's public key. */
+static void entry_from_row(const struct kms_hpke_row *row,
+                           Cerrojo__V1__HpkePublicKey *entry)
+{
+    *entry = (Cerrojo__V1__HpkePublicKey)CERROJO__V1__HPKE_PUBLIC_KEY__INIT;
+    entry->key_id = row->key_id;
+    entry->kem_id = row->kem_id;
+    entry->kdf_id = row->kdf_id;
+    entry->aead_id = row->aead_ids[0];
+    entry->public_key.data = (uint8_t *)row->public_key;
+    entry->public_key.len = sizeof(row->public_key);
+}
+
+/* Whether the replica's log contains text. */
+static bool replica_log_contains(const struct replica *r, const char *text)
+{
+    static char log[PAGE_READ_MAX];
+    char path[160];
+
+    snprintf(path, sizeof(path), "%s/replica-%d.log", tmp, (int)(r - replicas));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t len = fread(log, 1, sizeof(log) - 1, f);
+    log[len] = '\0';
+    fclose(f);
+    return strstr(log, text) != NULL;
+}
+
+/*
+ * A replica that reloads once an hour misses `rotate hpke`. The first
+ * request sealed to the new key reloads the key set on demand and opens.
+ */
+static void test_open_reloads_for_new_key(void **state)
+{
+    (void)state;
+    struct replica *r = &replicas[0];
+    struct kms_key_rows rows;
+    Cerrojo__V1__HpkePublicKey entry;
+    char log[4096];
+
+    replica_start(r, SLOW_RELOAD);
+    double before = replica_metric(r, ON_DEMAND_METRIC);
+    assert_int_equal(run_command("rotate", "hpke", log, sizeof(log)), 0);
+    load_stored_keys(&rows);
+    assert_true(rows.n_hpke >= 1);
+    assert_int_equal(rows.hpke[0].state, KMS_STATE_ACTIVE);
+    entry_from_row(&rows.hpke[0], &entry);
+
+    assert_int_equal(replica_open(r, &entry), CJ_OK);
+    assert_true(replica_metric(r, ON_DEMAND_METRIC) == before + 1);
+    /* The key set now contains the key: the next open needs no reload. */
+    assert_int_equal(replica_open(r, &entry), CJ_OK);
+    assert_true(replica_metric(r, ON_DEMAND_METRIC) == before + 1);
+    kms_key_rows_free(&rows);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Returns a key id that no stored HPKE key has. */
+static uint8_t unused_key_id(const struct kms_key_rows *rows)
+{
+    for (int id = UINT8_MAX; id >= 0; id--) {
+        bool used = false;
+        for (size_t i = 0; i < rows->n_hpke; i++)
+            used = used || rows->hpke[i].key_id == id;
+        if (!used)
+            return (uint8_t)id;
+    }
+    fail_msg("every HPKE key id is in use");
+    return 0;
+}
+
+/*
+ * A burst of opens naming a key id that no key has reloads the key set at
+ * most once per KMS_RELOAD_ON_DEMAND_MIN_MS, and each open fails as an
+ * unknown key id always has. The next interval allows one more reload.
+ */
+static void test_unknown_key_burst_reloads_once(void **state)
+{
+    (void)state;
+    struct replica *r = &replicas[0];
+    struct kms_key_rows rows;
+    Cerrojo__V1__HpkePublicKey entry;
+
+    replica_start(r, SLOW_RELOAD);
+    load_stored_keys(&rows);
+    assert_true(rows.n_hpke >= 1);
+    entry_from_row(&rows.hpke[0], &entry);
+    entry.key_id = unused_key_id(&rows);
+    double before = replica_metric(r, ON_DEMAND_METRIC);
+
+    int64_t start_ms = monotonic_ms();
+    for (int i = 0; i < UNKNOWN_KEY_BURST; i++)
+        assert_int_equal(replica_open(r, &entry), CJ_ERR_UNAUTHENTICATED);
+    int64_t elapsed_ms = monotonic_ms() - start_ms;
+
+    double reloads = replica_metric(r, ON_DEMAND_METRIC) - before;
+    double allowed = 1.0 + (double)(elapsed_ms / KMS_RELOAD_ON_DEMAND_MIN_MS);
+    if (reloads < 1.0 || reloads > allowed)
+        fail_msg("%d opens in %lld ms caused %.0f on-demand reloads; "
+                 "expected 1 to %.0f",
+                 UNKNOWN_KEY_BURST, (long long)elapsed_ms, reloads, allowed);
+    assert_true(replica_log_contains(r, "\"reason\":\"unknown_key_id\""));
+    assert_true(replica_log_contains(r, "\"reload\":\"reloaded\""));
+
+    /* Once the interval has passed, the next unknown key id reloads again. */
+    usleep((KMS_RELOAD_ON_DEMAND_MIN_MS + REPLICA_POLL_MS) * 1000);
+    double after_burst = replica_metric(r, ON_DEMAND_METRIC);
+    assert_int_equal(replica_open(r, &entry), CJ_ERR_UNAUTHENTICATED);
+    assert_true(replica_metric(r, ON_DEMAND_METRIC) == after_burst + 1);
+    kms_key_rows_free(&rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -964,6 +1175,9 @@ int main(void)
         cmocka_unit_test(test_stage_rejects_generated_root_key),
         cmocka_unit_test(test_commands_explain_failures),
         cmocka_unit_test_teardown(test_replicas_list_key_others_open,
+                                  replicas_stop),
+        cmocka_unit_test_teardown(test_open_reloads_for_new_key, replicas_stop),
+        cmocka_unit_test_teardown(test_unknown_key_burst_reloads_once,
                                   replicas_stop),
     };
 
