@@ -37,7 +37,9 @@ struct cjc_client {
     bool have_key;
     struct cjc_server_key key;
     void (*notice)(const char *message);
-    unsigned long refresh_count; /* successful refreshes since open */
+    /* Refreshes sent since open, failed ones too, so that a call never
+     * presents one refresh token twice. */
+    unsigned long refresh_attempts;
 };
 
 static void set_error(struct cjc_error *err, const char *code, const char *fmt,
@@ -489,8 +491,13 @@ static enum cj_status refresh_for_call(struct cjc_client *c, const char *notice,
         return rc;
     rc = cjc_client_save(c, err);
     if (rc != CJ_OK) {
+        /* The server has spent the stored refresh token, so the next
+         * command would present it again and revoke the family as reuse. */
         snprintf(saved, sizeof(saved), "%s", err->message);
-        set_error(err, NULL, "saving the refreshed tokens failed: %.*s",
+        set_error(err, NULL,
+                  "saving the refreshed tokens failed: %.*s. The stored "
+                  "refresh token is spent; run 'cerrojo login' to log in "
+                  "again",
                   CJC_MESSAGE_MAX, saved);
         return rc;
     }
@@ -1022,10 +1029,10 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
  * rejects that token, refreshes once and sends the same body (borrowed)
  * again. In stateful mode the session, not the token, is the credential,
  * and a refresh cannot revive a session, so nothing is retried and the
- * message says to log in again. Neither is
- * a call that refreshed before its first attempt, because the gateway then
- * rejected a token fresh from the server, for a reason such as a
- * revocation that a second refresh does not undo.
+ * message says to log in again. Nor is a call retried that already sent a
+ * refresh, successful or not, because a token fresh from the server was
+ * rejected for a reason such as a revocation that another refresh does not
+ * undo, and a rejected refresh token must not be presented twice.
  */
 static enum cj_status request_with_token(struct cjc_client *c,
                                          const char *method, const char *path,
@@ -1033,7 +1040,7 @@ static enum cj_status request_with_token(struct cjc_client *c,
                                          struct cjc_error *err)
 {
     bool stateless = !cjc_client_has_session(c);
-    unsigned long refreshes_before = c->refresh_count;
+    unsigned long attempts_before = c->refresh_attempts;
     enum cj_status rc;
 
     rc = cjc_request(c, method, path, body, CJC_MODE_AUTO, true, out, err);
@@ -1043,7 +1050,8 @@ static enum cj_status request_with_token(struct cjc_client *c,
         say_login_ended(err, "session");
         return rc;
     }
-    if (c->refresh_count != refreshes_before || stored_refresh_token(c) == NULL)
+    if (c->refresh_attempts != attempts_before ||
+        stored_refresh_token(c) == NULL)
         return rc;
     trace("%s %s: access token rejected, refreshing and sending again", method,
           path);
@@ -1112,6 +1120,7 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     body = json_pack("{s:s}", "refresh_token", token);
     if (body == NULL)
         return CJ_ERR_NOMEM;
+    c->refresh_attempts++;
     rc = cjc_request(c, "POST", "/v1/refresh", body, CJC_MODE_AUTO, false,
                      &result, err);
     json_decref(body);
@@ -1121,7 +1130,6 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     if (rc != CJ_OK)
         return rc;
     keep_tokens(c, result);
-    c->refresh_count++;
     *out = public_view(result);
     json_decref(result);
     return CJ_OK;

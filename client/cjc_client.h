@@ -16,6 +16,8 @@
 
 /* Largest number of pinned key-list signing keys. */
 #define CJC_MAX_PINS 8
+/* Maximum length of a request id that the gateway sends back. */
+#define CJC_REQUEST_ID_MAX_LEN 64
 
 enum cjc_mode {
     CJC_MODE_AUTO = 0,  /* stateful when a session exists, else stateless */
@@ -26,9 +28,9 @@ enum cjc_mode {
 /* The reason a call failed, for a one-line message. Contains no secret. */
 struct cjc_error {
     char message[512];
-    char code[64];       /* the server's error code, e.g. "invalid_token" */
-    char request_id[64]; /* the server's request id, or "" */
-    long http_status;    /* 0 when no response arrived */
+    char code[64]; /* the server's error code, e.g. "invalid_token" */
+    char request_id[CJC_REQUEST_ID_MAX_LEN + 1]; /* the server's, or "" */
+    long http_status; /* 0 when no response arrived */
     long retry_after_seconds;
 };
 
@@ -110,8 +112,9 @@ CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
  * the token (401 invalid_token), it refreshes once, saves the new tokens
  * and sends the same request again, at most once per call. When that
  * refresh is rejected, the call fails with code "invalid_token" and a
- * message that tells the user to log in again. In stateful mode the session is
- * the credential, so none of this applies.
+ * message that tells the user to log in again. In stateful mode the session
+ * is the credential, so nothing is refreshed or retried, and a rejected
+ * session gets the same log-in-again message.
  */
 
 /* The caller's profile. */

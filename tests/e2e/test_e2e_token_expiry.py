@@ -102,9 +102,9 @@ class ExpiredAccessToken(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.users = {case: new_user() for case in
-                     ("me", "put", "logout", "dead", "early")}
+                     ("me", "put", "logout", "dead", "early", "early_dead")}
         for case, (client, _) in cls.users.items():
-            if case != "early":
+            if case not in ("early", "early_dead"):
                 hide_expiry(client)
         last_exp = max(access_token_exp(client)
                        for client, _ in cls.users.values())
@@ -195,6 +195,20 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertIn(EARLY_NOTICE, err)
         self.assertEqual(gateway_requests(since, "GET", "/v1/me"), [200])
         self.assertEqual(refresh_token_count(name), 2)
+
+    def test_rejected_early_refresh_is_sent_once(self):
+        client, _ = self.users["early_dead"]
+        # Another copy uses the refresh token first, so the refresh that the
+        # stored expiry triggers is rejected.
+        client.copy_state().ok("refresh")
+        since = len(stack.gateway.log())
+        status, result, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED)
+        self.assertIsNone(result)
+        self.assertIn(LOG_IN_AGAIN, err)
+        self.assertEqual(gateway_requests(since, "POST", "/v1/refresh"),
+                         [401])
+        self.assertEqual(gateway_requests(since, "GET", "/v1/me"), [])
 
 
 if __name__ == "__main__":
