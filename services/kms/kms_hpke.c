@@ -34,13 +34,16 @@ static bool key_accepts(const struct kms_hpke_key *key, int64_t now_s)
            (key->state == KMS_STATE_RETIRED && now_s < key->accept_until);
 }
 
+/* Counts and logs a failed open. reload names the outcome of an on-demand
+ * reload, or is NULL (logged as null) when none was tried. */
 static enum cj_status open_failed(struct kms_service *svc,
                                   const char *request_id, const char *reason,
-                                  uint32_t key_id)
+                                  uint32_t key_id, const char *reload)
 {
     cj_counter_add(svc->metrics.sealed_failed, 1);
     cj_log(CJ_LOG_WARN, "kms.open_failed", request_id,
-           CJ_F_STR("reason", reason), CJ_F_INT("key_id", key_id));
+           CJ_F_STR("reason", reason), CJ_F_INT("key_id", key_id),
+           CJ_F_STR("reload", reload));
     return CJ_ERR_CRYPTO;
 }
 
@@ -64,13 +67,11 @@ static const struct kms_hpke_key *reload_for_key(struct kms_service *svc,
         *ring = kms_service_keys(svc);
         key = *ring != NULL ? kms_keyring_hpke(*ring, key_id) : NULL;
     }
-    if (key != NULL)
-        return key;
-    cj_counter_add(svc->metrics.sealed_failed, 1);
-    cj_log(CJ_LOG_WARN, "kms.open_failed", request_id,
-           CJ_F_STR("reason", "unknown_key_id"), CJ_F_INT("key_id", key_id),
-           CJ_F_STR("reload", kms_reload_outcome_name(outcome)));
-    return NULL;
+    if (key == NULL) {
+        (void)open_failed(svc, request_id, "unknown_key_id", key_id,
+                          kms_reload_outcome_name(outcome));
+    }
+    return key;
 }
 
 enum cj_status kms_open_sealed(struct kms_service *svc,
@@ -105,29 +106,32 @@ enum cj_status kms_open_sealed(struct kms_service *svc,
     if (ring == NULL)
         goto out;
     const struct kms_hpke_key *key = kms_keyring_hpke(ring, hdr.key_id);
-    if (key == NULL)
+    if (key == NULL) {
         key = reload_for_key(svc, request_id, hdr.key_id, &ring);
+    }
     if (key == NULL) {
         st = CJ_ERR_CRYPTO;
         goto out;
     }
     if (!key_accepts(key, kms_now())) {
-        st = open_failed(svc, request_id, "key_expired", hdr.key_id);
+        st = open_failed(svc, request_id, "key_expired", hdr.key_id, NULL);
         goto out;
     }
     if (key->kem_id != hdr.suite.kem_id || key->kdf_id != hdr.suite.kdf_id ||
         !key_offers(key, hdr.suite.aead_id)) {
-        st = open_failed(svc, request_id, "suite_not_offered", hdr.key_id);
+        st =
+            open_failed(svc, request_id, "suite_not_offered", hdr.key_id, NULL);
         goto out;
     }
     st = cj_stateless_open(&hdr, key->private_key, req->enc, req->enc_len,
                            req->aad, req->aad_len, req->ct, req->ct_len, pt,
                            pt_len, secret, secret_len, &reason);
-    if (st != CJ_OK)
+    if (st != CJ_OK) {
         st = open_failed(svc, request_id, cj_seal_reason_name(reason),
-                         hdr.key_id);
-    else
+                         hdr.key_id, NULL);
+    } else {
         cj_counter_add(svc->metrics.sealed_opened, 1);
+    }
 out:
     kms_keyring_unref(ring);
     return st;

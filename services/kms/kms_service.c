@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "crypto_util.h"
+#include "deadline.h"
 #include "log.h"
 
 /* Name of the generated development root key under CERROJO_KMS_VAR_DIR. */
@@ -202,14 +203,6 @@ enum cj_status kms_service_reload(struct kms_service *svc)
     return st;
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum kms_reload_outcome kms_service_reload_on_demand(struct kms_service *svc,
                                                      const char *request_id,
                                                      uint8_t key_id)
@@ -219,7 +212,7 @@ enum kms_reload_outcome kms_service_reload_on_demand(struct kms_service *svc,
 
     if (pthread_mutex_trylock(&svc->reload_lock) != 0)
         return outcome;
-    int64_t now_ms = monotonic_ms();
+    int64_t now_ms = cj_monotonic_ms();
     outcome = KMS_RELOAD_TOO_SOON;
     if (now_ms >= svc->on_demand_next_ms) {
         svc->on_demand_next_ms = now_ms + KMS_RELOAD_ON_DEMAND_MIN_MS;
