@@ -469,6 +469,30 @@ type_error:
     return CJ_ERR_INVALID;
 }
 
+/*
+ * Rewrites the error of a scalar map value, which names the entry's
+ * "value" member, to name the map the client sent. The key is left out
+ * because it may be long or not valid UTF-8.
+ */
+static void gw_json_map_value_error(const ProtobufCFieldDescriptor *field,
+                                    const ProtobufCFieldDescriptor *value_field,
+                                    enum cj_status status, char *err,
+                                    size_t err_size)
+{
+    if (value_field->type == PROTOBUF_C_TYPE_MESSAGE) {
+        return;
+    }
+    if (status == CJ_ERR_TOO_LARGE) {
+        gw_json_error(err, err_size,
+                      "a value in member \"%s\" is longer than %d bytes",
+                      field->name, GW_JSON_STRING_BYTES_MAX);
+    } else if (status == CJ_ERR_INVALID) {
+        gw_json_error(err, err_size,
+                      "a value in member \"%s\" has the wrong type or range",
+                      field->name);
+    }
+}
+
 static enum cj_status gw_json_read_map(const ProtobufCFieldDescriptor *field,
                                        const json_t *value, size_t depth,
                                        void *message, char *err,
@@ -537,6 +561,7 @@ static enum cj_status gw_json_read_map(const ProtobufCFieldDescriptor *field,
             value_field, item, depth + 1,
             gw_json_member_ptr(entry, value_field->offset), err, err_size);
         if (status != CJ_OK) {
+            gw_json_map_value_error(field, value_field, status, err, err_size);
             return status;
         }
     }

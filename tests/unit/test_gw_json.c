@@ -115,6 +115,27 @@ static void test_enum_and_map_convert(void **state)
     gw_json_message_free(&req->base);
 }
 
+static void test_map_value_error_names_the_map(void **state)
+{
+    json_t *json = NULL;
+    ProtobufCMessage *message = NULL;
+    char err[GW_JSON_ERROR_CHARS] = "";
+    const char *text = "{\"fields\":{\"a\":1}}";
+
+    (void)state;
+    assert_int_equal(
+        gw_json_parse_object(text, strlen(text), &json, err, sizeof(err)),
+        CJ_OK);
+    assert_int_equal(
+        gw_json_to_message(json, &cerrojo__v1__put_data_request__descriptor,
+                           NULL, &message, err, sizeof(err)),
+        CJ_ERR_INVALID);
+    assert_null(message);
+    assert_string_equal(
+        err, "a value in member \"fields\" has the wrong type or range");
+    json_decref(json);
+}
+
 static void test_excluded_field_is_rejected(void **state)
 {
     enum cj_status status;
@@ -479,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_strings_and_bytes_convert),
         cmocka_unit_test(test_absent_and_null_members_keep_defaults),
         cmocka_unit_test(test_enum_and_map_convert),
+        cmocka_unit_test(test_map_value_error_names_the_map),
         cmocka_unit_test(test_excluded_field_is_rejected),
         cmocka_unit_test(test_rejection_messages_name_no_types),
         cmocka_unit_test(test_int64_accepts_number_and_string),
