@@ -72,6 +72,24 @@ class Register(unittest.TestCase):
         self.assertTrue(info.active)
         self.assertEqual(info.sid, reply.session.session_id)
 
+    def test_audit_stores_session_hash_not_id(self):
+        reply, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        sid = reply.session.session_id
+        _, err = stack.refresh(reply.refresh_token)
+        self.assertIsNone(err, err)
+        rows = stack.sql(
+            "SELECT event, session_id IS NULL, session_hash = "
+            "encode(sha256(convert_to('%s', 'UTF8')), 'hex') FROM "
+            "auth.audit_events WHERE user_id = '%s' ORDER BY id"
+            % (sid, reply.user_id))
+        self.assertEqual(rows, [["register", "t", "t"],
+                                ["refresh", "t", "t"]])
+        dump = "\n".join("|".join(r) for r in stack.sql(
+            "SELECT a::text FROM auth.audit_events a WHERE user_id = '%s'"
+            % reply.user_id))
+        self.assertNotIn(sid, dump)
+
     def test_duplicate_and_lookalike_names_rejected(self):
         base = ah.random_name("xl")
         reply, err, _, _ = stack.register(username=base)
