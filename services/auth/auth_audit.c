@@ -19,11 +19,13 @@ enum cj_status auth_audit_event_make(const struct auth_call *call,
     *row = (struct auth_audit_event){
         .event = event,
         .user_id = user_id,
-        .session_id = session_id,
         .client_ip = call->caller->client_ip,
         .user_agent = call->caller->user_agent,
         .request_id = call->request_id,
     };
+    if (session_id != NULL && session_id[0] != '\0') {
+        auth_session_id_hash(session_id, row->session_hash);
+    }
     *detail_json = NULL;
     if (detail != NULL) {
         *detail_json = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);

@@ -24,9 +24,10 @@
 
 /*
  * Fills *row with an event and the caller's context, for a statement that
- * writes the event together with other rows. Takes ownership of detail
- * (may be NULL) and sets *detail_json to its text, which row points to and
- * the caller frees. CJ_ERR_NOMEM when detail cannot be serialized.
+ * writes the event together with other rows. session_id (may be NULL or
+ * empty) is stored as its SHA-256 (auth_session_id_hash). Takes ownership of
+ * detail (may be NULL) and sets *detail_json to its text, which row points to
+ * and the caller frees. CJ_ERR_NOMEM when detail cannot be serialized.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_audit_event_make(const struct auth_call *call, const char *event,

@@ -13,6 +13,11 @@
 /* Size of a handshake secret, bytes. */
 #define AUTH_CLIENT_SECRET_SIZE 32
 
+/* Client message of a register, login or refresh on a stateful session
+ * that is bound to another user (ALREADY_EXISTS). */
+#define AUTH_SESSION_OTHER_USER                                                \
+    "the session is bound to another user; open a new session"
+
 CJ_WARN_UNUSED enum cj_status
 auth_register(struct auth_service *svc, struct auth_call *call,
               const Cerrojo__V1__RegisterRequest *req,

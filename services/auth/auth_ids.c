@@ -53,6 +53,15 @@ void auth_refresh_token_new(char text[AUTH_REFRESH_TOKEN_TEXT_SIZE],
     cj_wipe(raw, sizeof(raw));
 }
 
+void auth_session_id_hash(const char *session_id,
+                          char out[AUTH_SESSION_HASH_TEXT_SIZE])
+{
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+
+    SHA256((const uint8_t *)session_id, strlen(session_id), hash);
+    sodium_bin2hex(out, AUTH_SESSION_HASH_TEXT_SIZE, hash, sizeof(hash));
+}
+
 enum cj_status auth_refresh_token_hash(const char *text, size_t len,
                                        uint8_t hash[AUTH_TOKEN_HASH_SIZE])
 {

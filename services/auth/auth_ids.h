@@ -39,4 +39,12 @@ CJ_WARN_UNUSED enum cj_status
 auth_refresh_token_hash(const char *text, size_t len,
                         uint8_t hash[AUTH_TOKEN_HASH_SIZE]);
 
+/*
+ * Writes the SHA-256 of a session id in lower-case hex, the form audit
+ * events store. The id is 128 random bits, so the hash cannot be reversed,
+ * and an operator who has an id finds its events by hashing it too.
+ */
+void auth_session_id_hash(const char *session_id,
+                          char out[AUTH_SESSION_HASH_TEXT_SIZE]);
+
 #endif

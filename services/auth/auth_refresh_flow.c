@@ -116,6 +116,32 @@ static enum cj_status session_alive(struct auth_service *svc,
 }
 
 /*
+ * Rejects a refresh on a stateful session bound to another user than the
+ * token's, as login and register do: one session serves one identity.
+ * Nothing is written, so the token stays unspent and its family live. A
+ * holder of the token could spend it on the stateless channel anyway, so
+ * revoking the family here would add no protection against a thief but
+ * would end the owner's sessions after a client mistake.
+ */
+static enum cj_status check_session_user(struct auth_call *call,
+                                         const struct auth_refresh_row *token)
+{
+    const struct cj_caller_context *caller = call->caller;
+
+    if (caller->channel != CJ_CHANNEL_STATEFUL || caller->user_id[0] == '\0' ||
+        strcmp(caller->user_id, token->user_id) == 0) {
+        return CJ_OK;
+    }
+    cj_log(CJ_LOG_WARN, "auth.refresh_rejected", call->request_id,
+           CJ_F_STR("reason", "session_bound_to_other_user"),
+           CJ_F_STR("user_id", token->user_id),
+           CJ_F_STR("session_user_id", caller->user_id),
+           CJ_F_STR("family_id", token->family_id));
+    auth_call_error(call, AUTH_SESSION_OTHER_USER);
+    return CJ_ERR_EXISTS;
+}
+
+/*
  * Returns whether the caller's deadline is too close for the new tokens to
  * reach it. A rotation committed after the caller gave up would leave it
  * holding a used token, and its retry would then count as reuse and end
@@ -379,6 +405,12 @@ enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
         auth_call_error(call, INVALID_REFRESH_TOKEN);
         result = "invalid";
         rc = CJ_ERR_UNAUTHENTICATED;
+    }
+    if (rc == CJ_OK) {
+        rc = check_session_user(call, &st->presented);
+        if (rc == CJ_ERR_EXISTS) {
+            result = "session_conflict";
+        }
     }
     if (rc == CJ_OK) {
         rc = session_alive(svc, call, &st->presented);

@@ -35,8 +35,7 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
         /* The client's own session belongs to someone else: no retry
          * helps, a new handshake does. */
         if (rc == CJ_ERR_PRECONDITION) {
-            auth_call_error(call, "the session is bound to another user; "
-                                  "open a new session");
+            auth_call_error(call, AUTH_SESSION_OTHER_USER);
             return CJ_ERR_EXISTS;
         }
         return auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);

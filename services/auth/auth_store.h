@@ -388,11 +388,16 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_revocations_delete_expired(struct cj_db_conn *conn, long long limit,
                                       unsigned *count);
 
+/* SHA-256 of a session id in lower-case hex, with the NUL. */
+#define AUTH_SESSION_HASH_TEXT_SIZE 65
+
 /* One audit event; every field but event may be NULL or empty. */
 struct auth_audit_event {
     const char *event;
     const char *user_id;
-    const char *session_id;
+    /* Stored in place of the session id, which is half of a credential.
+     * Empty for an event without a session. */
+    char session_hash[AUTH_SESSION_HASH_TEXT_SIZE];
     const char *client_ip;
     const char *user_agent;
     const char *request_id;

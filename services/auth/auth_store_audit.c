@@ -36,7 +36,7 @@ void auth_audit_params(const struct auth_audit_event *event,
 {
     out[0] = CJ_DB_TEXT(event->event);
     out[1] = optional_text(event->user_id);
-    out[2] = optional_text(event->session_id);
+    out[2] = optional_text(event->session_hash);
     out[3] = ip_param(event->client_ip);
     out[4] = optional_text(event->user_agent);
     out[5] = optional_text(event->request_id);

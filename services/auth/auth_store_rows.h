@@ -50,7 +50,7 @@ const char *auth_int_param(char *buf, size_t size, long long value);
  * auth_audit_params writes them, for use alone or inside a WITH clause.
  */
 #define AUTH_AUDIT_INSERT_SQL                                                  \
-    "INSERT INTO auth.audit_events (event, user_id, session_id, "              \
+    "INSERT INTO auth.audit_events (event, user_id, session_hash, "            \
     "client_ip, user_agent, request_id, detail) VALUES ($1, $2::uuid, $3, "    \
     "$4::inet, left($5, 512), left($6, 128), "                                 \
     "coalesce($7::jsonb, '{}'::jsonb))"

@@ -46,6 +46,12 @@
     "The session is unknown or has expired. Open a new session with a "        \
     "handshake."
 
+/* Client message of a stateful request whose plaintext carries a token. */
+#define GW_MSG_TOKEN_IN_STATEFUL                                               \
+    "An access token must not be sent in stateful mode, because the "          \
+    "session is the credential. Send the request with an empty token "         \
+    "(token_len 0)."
+
 static const struct gw_rpc gw_open_sealed_rpc = {
     GW_BACKEND_KMS, "/cerrojo.v1.Kms/OpenSealed",
     &cerrojo__v1__open_sealed_request__descriptor,
@@ -517,6 +523,14 @@ static bool gw_authenticate(const struct gw_context *ctx,
     enum gw_error error;
 
     if (opened->mode == GW_MODE_STATEFUL) {
+        /* The session is the credential. A token would be ignored, and the
+         * request would act for the session's user, not the token's. */
+        if (opened->pt.token_len > 0) {
+            gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
+                            GW_MSG_TOKEN_IN_STATEFUL, GW_REJECT_MODE,
+                            "access token in a stateful request");
+            return false;
+        }
         if (opened->user_id[0] != '\0') {
             caller->user_id = opened->user_id;
         }

@@ -1,4 +1,4 @@
-/* Tests for UUIDs and refresh tokens. */
+/* Tests for UUIDs, refresh tokens and session id hashes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,6 +47,18 @@ static void test_refresh_token_hash_matches_issued(void **state)
     assert_memory_equal(issued, presented, sizeof(issued));
 }
 
+static void test_session_id_hash_is_sha256_hex(void **state)
+{
+    char hash[AUTH_SESSION_HASH_TEXT_SIZE];
+
+    (void)state;
+    /* Computed with: printf %s c2Vzc2lvbi1pZC0xMjM0NQ | sha256sum */
+    auth_session_id_hash("c2Vzc2lvbi1pZC0xMjM0NQ", hash);
+    assert_string_equal(
+        hash,
+        "af01fc04dc06af6c027744faf2ee6bd87edec8f87f82f50c70c6d71488d8676c");
+}
+
 static void test_refresh_tokens_differ(void **state)
 {
     char a[AUTH_REFRESH_TOKEN_TEXT_SIZE];
@@ -88,6 +100,7 @@ int main(void)
         cmocka_unit_test(test_uuid_valid_rejects_bad_forms),
         cmocka_unit_test(test_refresh_token_hash_matches_issued),
         cmocka_unit_test(test_refresh_tokens_differ),
+        cmocka_unit_test(test_session_id_hash_is_sha256_hex),
         cmocka_unit_test(test_refresh_token_hash_rejects_malformed),
     };
 

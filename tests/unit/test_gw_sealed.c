@@ -851,10 +851,14 @@ static void test_sealed_get_with_body_is_400(void **state)
     free(token);
 }
 
-/* Seals a stateful GET for `path` under the test session. */
-static void seal_stateful(struct fixture *f, const char *path, uint64_t seq)
+/* Seals a stateful GET for `path` under the test session, with `token`
+ * (may be NULL) in the plaintext. */
+static void seal_stateful_with_token(struct fixture *f, const char *path,
+                                     uint64_t seq, const char *token)
 {
-    struct cj_seal_plaintext pt = {.ts_ms = now_ms()};
+    struct cj_seal_plaintext pt = {.ts_ms = now_ms(),
+                                   .token = (const uint8_t *)token,
+                                   .token_len = token ? strlen(token) : 0};
 
     stateful_path = path;
     free(f->envelope);
@@ -864,6 +868,12 @@ static void seal_stateful(struct fixture *f, const char *path, uint64_t seq)
                                  &pt, &f->envelope, &f->envelope_len),
         CJ_OK);
     f->req.session_header = TEST_SESSION_ID;
+}
+
+/* Seals a stateful GET for `path` under the test session. */
+static void seal_stateful(struct fixture *f, const char *path, uint64_t seq)
+{
+    seal_stateful_with_token(f, path, seq, NULL);
 }
 
 static void test_stateful_protected_read_round_trip(void **state)
@@ -900,6 +910,31 @@ static void test_stateful_unbound_session_is_401(void **state)
     assert_int_equal(f->reply.status, 401);
     assert_true(f->reply.sealed);
     assert_string_equal(seen.rpc, "");
+}
+
+static void test_stateful_request_with_token_is_400(void **state)
+{
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    enum cj_seal_reason why;
+
+    seal_stateful_with_token(f, "/v1/me", 4, token);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 400);
+    assert_true(f->reply.sealed);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(f->req.rejection, GW_REJECT_MODE);
+    assert_int_equal(cj_stateful_open_response(
+                         response_key, (const uint8_t *)TEST_SESSION_ID,
+                         strlen(TEST_SESSION_ID), 0, 4, f->reply.body,
+                         f->reply.body_len, &body, &len, &why),
+                     CJ_OK);
+    assert_non_null(strstr((const char *)body, "\"invalid_request\""));
+    assert_non_null(strstr((const char *)body, "stateful mode"));
+    free(body);
+    free(token);
 }
 
 static void test_stateful_unknown_session_is_401_plain(void **state)
@@ -1050,6 +1085,7 @@ int main(void)
         SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
         SEALED_TEST(test_stateful_protected_read_round_trip),
         SEALED_TEST(test_stateful_unbound_session_is_401),
+        SEALED_TEST(test_stateful_request_with_token_is_400),
         SEALED_TEST(test_stateful_unknown_session_is_401_plain),
         SEALED_TEST(test_session_id_of_wrong_length_is_400),
         SEALED_TEST(test_session_id_with_other_character_is_400),

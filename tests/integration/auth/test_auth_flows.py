@@ -72,6 +72,24 @@ class Register(unittest.TestCase):
         self.assertTrue(info.active)
         self.assertEqual(info.sid, reply.session.session_id)
 
+    def test_audit_stores_session_hash_not_id(self):
+        reply, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        sid = reply.session.session_id
+        _, err = stack.refresh(reply.refresh_token)
+        self.assertIsNone(err, err)
+        rows = stack.sql(
+            "SELECT event, session_id IS NULL, session_hash = "
+            "encode(sha256(convert_to('%s', 'UTF8')), 'hex') FROM "
+            "auth.audit_events WHERE user_id = '%s' ORDER BY id"
+            % (sid, reply.user_id))
+        self.assertEqual(rows, [["register", "t", "t"],
+                                ["refresh", "t", "t"]])
+        dump = "\n".join("|".join(r) for r in stack.sql(
+            "SELECT a::text FROM auth.audit_events a WHERE user_id = '%s'"
+            % reply.user_id))
+        self.assertNotIn(sid, dump)
+
     def test_duplicate_and_lookalike_names_rejected(self):
         base = ah.random_name("xl")
         reply, err, _, _ = stack.register(username=base)
@@ -577,6 +595,37 @@ class Refresh(unittest.TestCase):
         _, err = stack.refresh(tokens.refresh_token)
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         self.assertIn('"reason":"session_rebound"', stack.logs())
+
+    def test_refresh_on_session_of_other_user_conflicts(self):
+        info = stack.session_stub.CreateSession(
+            stack.session_pb2.CreateSessionRequest(
+                client_secret=os.urandom(SECRET_SIZE)),
+            timeout=ah.CALL_TIMEOUT_S)
+        owner, err, name, password = stack.register()
+        self.assertIsNone(err, err)
+        _, err = stack.login(name, password, caller={
+            "channel": "stateful", "session-id": info.session_id})
+        self.assertIsNone(err, err)
+        other, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        # The gateway names the session's bound user in the caller context.
+        caller = {"channel": "stateful", "session-id": info.session_id,
+                  "user-id": owner.user_id}
+        _, err = stack.call("Refresh", stack.auth_pb2.RefreshRequest(
+            refresh_token=other.refresh_token), caller)
+        self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+        self.assertEqual(err.details(), "the session is bound to another "
+                         "user; open a new session")
+        self.assertIn('"reason":"session_bound_to_other_user"', stack.logs())
+        # The rejection spends nothing: the token is unused and its family
+        # live, so its owner can still refresh with it.
+        rows = stack.sql("SELECT used_at IS NULL, revoked_at IS NULL FROM "
+                         "auth.refresh_tokens WHERE token_hash = "
+                         "sha256(decode('%s', 'base64'))"
+                         % standard_base64(other.refresh_token))
+        self.assertEqual(rows, [["t", "t"]])
+        _, err = stack.refresh(other.refresh_token)
+        self.assertIsNone(err, err)
 
     def test_reuse_audited_after_session_ended(self):
         first, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
