@@ -616,8 +616,10 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
 /* Leaves the path and query arguments as sent, where MHD would decode
  * "%HH" escapes by default. Routes are then matched, and sealed requests
  * bound, on the path exactly as sent, so "/v1%2flogin" or "/v1/login%00"
- * match no route. A proxy rule written on the raw path then applies to the
- * same path that the gateway routes. */
+ * match no route. A proxy rule on an origin-form target matches the path
+ * that the gateway routes. For an absolute-form target the gateway routes
+ * the path inside the URI, which a rule on the whole raw target does not
+ * see, so a front proxy must match that path or rewrite to origin form. */
 static size_t gw_keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
