@@ -255,12 +255,15 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
                        GW_REJECT_TOKEN, "unknown or expired session");
     } else if (error == GW_ERR_INVALID_REQUEST && stateful) {
         /* Session rejects a malformed field before opening anything, and
-         * the gateway checks the same fields first, so this is a mismatch
-         * of the two checks and not a failed decryption. */
-        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
-                       "The sealed envelope is malformed.",
-                       GW_REJECT_JSON_INVALID,
-                       "session rejected the request as malformed");
+         * the gateway checks the same fields first. So this is a mismatch
+         * of the two checks, a server bug or version skew that the client
+         * cannot fix, and not a failed decryption. */
+        cj_log(CJ_LOG_WARN, "gateway.session_check_mismatch", req->request_id,
+               CJ_F_STR("reason", "session rejected as invalid an envelope "
+                                  "that the gateway accepted"),
+               CJ_F_STR("detail", detail));
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "session and gateway checks disagree");
     } else if (code == GRPC_STATUS_ABORTED) {
         gw_audit_record(ctx->audit, "gateway.replayed", req->route->path,
                         req->client_ip, req->request_id);
