@@ -255,6 +255,7 @@ gw_request_new(const struct gw_context *ctx, struct MHD_Connection *conn,
     }
     clock_gettime(CLOCK_MONOTONIC, &hr->req.started);
     hr->req.path = gw_route_target_path(url);
+    hr->req.asterisk_target = strcmp(url, "*") == 0;
     hr->req.method = gw_method_parse(method);
     hr->req.rejection = GW_REJECT_COUNT;
     gw_read_addresses(ctx, conn, &hr->req);

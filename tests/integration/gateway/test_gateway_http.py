@@ -408,7 +408,7 @@ class GatewayHttpTest(unittest.TestCase):
         for method, target in (("GET", "healthz"), ("GET", "ftp://x/healthz"),
                                ("GET", "http:///healthz"),
                                ("GET", "http://user@x/healthz"),
-                               ("OPTIONS", "*")):
+                               ("GET", "*"), ("POST", "*")):
             with self.subTest(target):
                 status, headers, body = self.gw.request(method, target)
                 self.assert_error(status, headers, body, 400,
@@ -416,6 +416,13 @@ class GatewayHttpTest(unittest.TestCase):
                 self.assertIn("request target",
                               json.loads(body)["error"]["message"])
                 self.assert_security_headers(headers)
+
+    def test_options_asterisk_lists_methods(self):
+        status, headers, body = self.gw.request("OPTIONS", "*")
+        self.assertEqual(status, 204)
+        self.assertEqual(body, b"")
+        self.assertEqual(headers.get("allow"), "GET, HEAD, POST, PUT, OPTIONS")
+        self.assert_security_headers(headers)
 
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
