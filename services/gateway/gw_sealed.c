@@ -369,21 +369,6 @@ out:
     return ok;
 }
 
-/* Checks that the Cerrojo-Session value has the form of the ids that
- * cerrojo-session issues. An id of another form is a malformed request
- * (400 naming the header), where session would reject it as an invalid
- * argument. A well-formed id that no session has is unknown (401). */
-static bool gw_session_id_valid(const char *id)
-{
-    size_t len = strlen(id);
-
-    if (len != CJ_SESSION_ID_LEN) {
-        return false;
-    }
-    return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789-_") == len;
-}
-
 static bool gw_open_stateful(const struct gw_context *ctx,
                              struct gw_request *req, struct gw_reply *reply,
                              const char *text, size_t len,
@@ -406,7 +391,10 @@ static bool gw_open_stateful(const struct gw_context *ctx,
     grpc_status_code code;
     bool ok = false;
 
-    if (!gw_session_id_valid(sid)) {
+    /* An id not of the form that session issues is a malformed request
+     * (400 naming the header), which session would reject as an invalid
+     * argument. A well-formed id that no session has is unknown (401). */
+    if (!cj_session_id_valid(sid)) {
         char message[GW_JSON_ERROR_CHARS];
 
         snprintf(message, sizeof(message),
