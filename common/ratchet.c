@@ -12,6 +12,18 @@
 
 #define LABEL(s) (const uint8_t *)(s), (sizeof(s) - 1)
 
+/* The base64url alphabet (RFC 4648 section 5). */
+#define CJ_BASE64URL_ALPHABET                                                  \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+bool cj_session_id_valid(const char *id)
+{
+    if (id == NULL || strlen(id) != CJ_SESSION_ID_LEN) {
+        return false;
+    }
+    return strspn(id, CJ_BASE64URL_ALPHABET) == CJ_SESSION_ID_LEN;
+}
+
 enum cj_status
 cj_ratchet_first_key(uint8_t key[CJ_RATCHET_KEY_LEN], const uint8_t *session_id,
                      size_t session_id_len,

@@ -8,6 +8,7 @@
 #ifndef CJ_RATCHET_H
 #define CJ_RATCHET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@
  * unpadded base64url. The stateful additional data admits the range above,
  * but no session has an id of another length. */
 #define CJ_SESSION_ID_LEN 22
+
+/* Returns true when `id` has the form of an issued session id:
+ * CJ_SESSION_ID_LEN characters of the base64url alphabet, without padding.
+ * The gateway and session both use it, so their checks agree. */
+bool cj_session_id_valid(const char *id);
 /* Most ratchet steps one call may take (about 1.4 years of 15-minute
  * epochs), so a forged epoch number cannot buy unbounded work. */
 #define CJ_RATCHET_MAX_STEPS 50000

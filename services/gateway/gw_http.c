@@ -255,6 +255,7 @@ gw_request_new(const struct gw_context *ctx, struct MHD_Connection *conn,
     }
     clock_gettime(CLOCK_MONOTONIC, &hr->req.started);
     hr->req.path = gw_route_target_path(url);
+    hr->req.asterisk_target = strcmp(url, "*") == 0;
     hr->req.method = gw_method_parse(method);
     hr->req.rejection = GW_REJECT_COUNT;
     gw_read_addresses(ctx, conn, &hr->req);
@@ -616,8 +617,10 @@ static enum MHD_Result gw_admin_access(void *cls, struct MHD_Connection *conn,
 /* Leaves the path and query arguments as sent, where MHD would decode
  * "%HH" escapes by default. Routes are then matched, and sealed requests
  * bound, on the path exactly as sent, so "/v1%2flogin" or "/v1/login%00"
- * match no route. A proxy rule written on the raw path then applies to the
- * same path that the gateway routes. */
+ * match no route. A proxy rule on an origin-form target matches the path
+ * that the gateway routes. For an absolute-form target the gateway routes
+ * the path inside the URI, which a rule on the whole raw target does not
+ * see, so a front proxy must match that path or rewrite to origin form. */
 static size_t gw_keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;

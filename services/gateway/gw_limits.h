@@ -49,10 +49,12 @@
 #define GW_FORWARDED_HOPS_MAX 16
 
 /* Shortest trusted-proxy prefixes. Proxies sit in a few small networks,
- * and a wider prefix trusts clients too. IPv6 allows /7 for the
- * unique-local range fc00::/7. An IPv4-mapped prefix counts as IPv4. */
+ * and a wider prefix trusts clients too. An IPv4-mapped prefix counts as
+ * IPv4. An IPv6 prefix shorter than /32 is allowed only inside the
+ * unique-local range fc00::/7, which RFC 4193 keeps off the internet's
+ * routes. So fc00::/7 and fd00::/8 pass, and 2a00::/7 and 2000::/16 fail. */
 #define GW_TRUSTED_PROXY_V4_PREFIX_MIN 8
-#define GW_TRUSTED_PROXY_V6_PREFIX_MIN 7
+#define GW_TRUSTED_PROXY_V6_PREFIX_MIN 32
 
 /* Connections: MHD runs one thread per connection, so these bound the
  * threads too. */

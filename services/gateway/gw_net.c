@@ -16,6 +16,12 @@
  * the IPv4 prefix of n - 96 bits. */
 #define GW_V4_MAPPED_PREFIX_BITS 96
 
+/* The unique-local IPv6 range fc00::/7 (RFC 4193): its length, and the
+ * first byte of its addresses under a mask that keeps those 7 bits. */
+#define GW_UNIQUE_LOCAL_PREFIX_BITS 7
+#define GW_UNIQUE_LOCAL_MASK        0xfeu
+#define GW_UNIQUE_LOCAL_FIRST_BYTE  0xfcu
+
 static bool gw_ip_parse(const char *text, int *family, unsigned char *addr)
 {
     static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0,    0,
@@ -159,6 +165,15 @@ enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
     return CJ_OK;
 }
 
+/* True for an IPv6 network inside fc00::/7: a prefix of 7 bits or more
+ * whose first 7 bits are those of fc00::. */
+static bool gw_cidr_unique_local(const struct gw_cidr *net)
+{
+    return net->family == AF_INET6 &&
+           net->prefix_bits >= GW_UNIQUE_LOCAL_PREFIX_BITS &&
+           (net->addr[0] & GW_UNIQUE_LOCAL_MASK) == GW_UNIQUE_LOCAL_FIRST_BYTE;
+}
+
 const struct gw_cidr *gw_cidr_list_find_short(const struct gw_cidr_list *list,
                                               unsigned v4_bits_min,
                                               unsigned v6_bits_min)
@@ -167,7 +182,7 @@ const struct gw_cidr *gw_cidr_list_find_short(const struct gw_cidr_list *list,
         const struct gw_cidr *net = &list->items[i];
         unsigned bits_min = net->family == AF_INET ? v4_bits_min : v6_bits_min;
 
-        if (net->prefix_bits < bits_min) {
+        if (net->prefix_bits < bits_min && !gw_cidr_unique_local(net)) {
             return net;
         }
     }

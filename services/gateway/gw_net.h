@@ -52,7 +52,8 @@ CJ_WARN_UNUSED enum cj_status gw_cidr_list_parse(const char *text,
 
 /* Returns the first network of `list` whose prefix is shorter than
  * `v4_bits_min` (IPv4, mapped ones included) or `v6_bits_min` (IPv6), or
- * NULL when there is none. */
+ * NULL when there is none. An IPv6 network inside the unique-local range
+ * fc00::/7 never counts as short. */
 const struct gw_cidr *gw_cidr_list_find_short(const struct gw_cidr_list *list,
                                               unsigned v4_bits_min,
                                               unsigned v6_bits_min);

@@ -257,6 +257,14 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
     if (!gw_begin_head_size(req, reply)) {
         return false;
     }
+    if (req->path == NULL && req->asterisk_target &&
+        req->method == GW_METHOD_OPTIONS) {
+        /* A server-wide OPTIONS, such as a health probe, gets every method
+         * that some route serves. */
+        reply->allow = gw_routes_methods();
+        gw_reply_json(reply, 204, NULL);
+        return false;
+    }
     if (req->path == NULL) {
         gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
                        "The request target must be a path such as /v1/me or "

@@ -31,6 +31,9 @@ struct gw_request {
      * from MHD for the request's lifetime; NULL when the target is neither
      * a path nor an absolute http or https URI. */
     const char *path;
+    /* The target is "*", the asterisk form that RFC 9112 section 3.2.4
+     * allows only for a server-wide OPTIONS. */
+    bool asterisk_target;
     const struct gw_route *route;
     unsigned allowed_methods;
 

@@ -166,6 +166,21 @@ void gw_routes_enable_bench(bool enabled)
     gw_bench_routes_enabled = enabled;
 }
 
+/* Returns the methods that a table entry serves, HEAD included for a
+ * plain GET, or 0 for a benchmark route while those are off. */
+static unsigned gw_route_methods(const struct gw_route *route)
+{
+    unsigned methods = route->method;
+
+    if (route->bench_only && !gw_bench_routes_enabled) {
+        return 0;
+    }
+    if (route->method == GW_METHOD_GET && route->modes == GW_MODE_PLAIN) {
+        methods |= GW_METHOD_HEAD;
+    }
+    return methods;
+}
+
 const struct gw_route *gw_route_find(const char *path, enum gw_method method,
                                      unsigned *allowed)
 {
@@ -174,14 +189,10 @@ const struct gw_route *gw_route_find(const char *path, enum gw_method method,
 
     for (size_t i = 0; i < GW_ROUTE_COUNT; i++) {
         const struct gw_route *route = &gw_route_table[i];
-        unsigned route_methods = route->method;
+        unsigned route_methods = gw_route_methods(route);
 
-        if (strcmp(route->path, path) != 0 ||
-            (route->bench_only && !gw_bench_routes_enabled)) {
+        if (route_methods == 0 || strcmp(route->path, path) != 0) {
             continue;
-        }
-        if (route->method == GW_METHOD_GET && route->modes == GW_MODE_PLAIN) {
-            route_methods |= GW_METHOD_HEAD;
         }
         mask |= route_methods | GW_METHOD_OPTIONS;
         if ((route_methods & method) && method != GW_METHOD_OPTIONS) {
@@ -190,6 +201,16 @@ const struct gw_route *gw_route_find(const char *path, enum gw_method method,
     }
     *allowed = mask;
     return found;
+}
+
+unsigned gw_routes_methods(void)
+{
+    unsigned mask = GW_METHOD_OPTIONS;
+
+    for (size_t i = 0; i < GW_ROUTE_COUNT; i++) {
+        mask |= gw_route_methods(&gw_route_table[i]);
+    }
+    return mask;
 }
 
 const char *gw_route_target_path(const char *target)

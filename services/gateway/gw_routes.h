@@ -99,6 +99,10 @@ void gw_routes_enable_bench(bool enabled);
 const struct gw_route *gw_route_find(const char *path, enum gw_method method,
                                      unsigned *allowed);
 
+/* Returns the methods that any route serves, OPTIONS included. This is the
+ * Allow set of "OPTIONS *", a request about the server as a whole. */
+unsigned gw_routes_methods(void);
+
 /*
  * Returns the path that routes a request target, given as libmicrohttpd
  * 0.9.75 passes it with the query cut off and escapes kept. An origin-form

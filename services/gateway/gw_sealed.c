@@ -261,12 +261,15 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
                        GW_REJECT_TOKEN, "unknown or expired session");
     } else if (error == GW_ERR_INVALID_REQUEST && stateful) {
         /* Session rejects a malformed field before opening anything, and
-         * the gateway checks the same fields first, so this is a mismatch
-         * of the two checks and not a failed decryption. */
-        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
-                       "The sealed envelope is malformed.",
-                       GW_REJECT_JSON_INVALID,
-                       "session rejected the request as malformed");
+         * the gateway checks the same fields first. So this is a mismatch
+         * of the two checks, a server bug or version skew that the client
+         * cannot fix, and not a failed decryption. */
+        cj_log(CJ_LOG_WARN, "gateway.session_check_mismatch", req->request_id,
+               CJ_F_STR("reason", "session rejected as invalid an envelope "
+                                  "that the gateway accepted"),
+               CJ_F_STR("detail", detail));
+        gw_reply_error(req, reply, GW_ERR_INTERNAL, NULL, GW_REJECT_COUNT,
+                       "session and gateway checks disagree");
     } else if (code == GRPC_STATUS_ABORTED) {
         gw_audit_record(ctx->audit, "gateway.replayed", req->route->path,
                         req->client_ip, req->request_id);
@@ -372,21 +375,6 @@ out:
     return ok;
 }
 
-/* Checks that the Cerrojo-Session value has the form of the ids that
- * cerrojo-session issues. An id of another form is a malformed request
- * (400 naming the header), where session would reject it as an invalid
- * argument. A well-formed id that no session has is unknown (401). */
-static bool gw_session_id_valid(const char *id)
-{
-    size_t len = strlen(id);
-
-    if (len != CJ_SESSION_ID_LEN) {
-        return false;
-    }
-    return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789-_") == len;
-}
-
 static bool gw_open_stateful(const struct gw_context *ctx,
                              struct gw_request *req, struct gw_reply *reply,
                              const char *text, size_t len,
@@ -409,7 +397,10 @@ static bool gw_open_stateful(const struct gw_context *ctx,
     grpc_status_code code;
     bool ok = false;
 
-    if (!gw_session_id_valid(sid)) {
+    /* An id not of the form that session issues is a malformed request
+     * (400 naming the header), which session would reject as an invalid
+     * argument. A well-formed id that no session has is unknown (401). */
+    if (!cj_session_id_valid(sid)) {
         char message[GW_JSON_ERROR_CHARS];
 
         snprintf(message, sizeof(message),

@@ -70,8 +70,9 @@ static const struct cj_config_option gw_options[] = {
     GW_OPT("CERROJO_GATEWAY_TRUSTED_PROXIES", CJ_CONFIG_STRING,
            trusted_proxies, NULL, 0, 0,
            "comma-separated addresses or CIDR prefixes (IPv4 /8 or longer, "
-           "IPv6 /7 or longer) whose X-Forwarded-For and X-Request-Id are "
-           "trusted; required (may be empty) outside dev"),
+           "IPv6 /32 or longer, or inside fc00::/7) whose X-Forwarded-For "
+           "and X-Request-Id are trusted; required (may be empty) outside "
+           "dev"),
     GW_OPT("CERROJO_GATEWAY_CORS_ORIGINS", CJ_CONFIG_STRING, cors_origins,
            "", 0, 0,
            "comma-separated origins (https://app.example) answered for "
@@ -212,8 +213,9 @@ static bool gw_trusted_proxies_too_wide(const struct gw_cidr_list *list,
     if (net->family == AF_INET6) {
         snprintf(err, err_size,
                  "CERROJO_GATEWAY_TRUSTED_PROXIES: '%s' is shorter than /%d, "
-                 "the shortest IPv6 prefix allowed; list only the proxies' "
-                 "addresses or prefixes",
+                 "the shortest IPv6 prefix allowed outside the unique-local "
+                 "range fc00::/7; list only the proxies' addresses or "
+                 "prefixes",
                  net->text, GW_TRUSTED_PROXY_V6_PREFIX_MIN);
     } else if (net->v4_mapped) {
         snprintf(err, err_size,

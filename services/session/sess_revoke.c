@@ -65,7 +65,7 @@ enum cj_status sess_is_revoked(const struct sess_service *svc,
         issued_at < 0) {
         return CJ_ERR_INVALID;
     }
-    if (sid != NULL && sid[0] != '\0' && !sess_id_valid(sid)) {
+    if (sid != NULL && sid[0] != '\0' && !cj_session_id_valid(sid)) {
         return CJ_ERR_INVALID;
     }
     return sess_store_is_revoked(svc->redis, token_id, user_id, issued_at, sid,
@@ -147,7 +147,7 @@ enum cj_status sess_load_revocations(const struct sess_service *svc,
         }
     }
     for (size_t i = 0; i < session_count; i++) {
-        if (!sess_id_valid(session_ids[i])) {
+        if (!cj_session_id_valid(session_ids[i])) {
             goto out;
         }
     }

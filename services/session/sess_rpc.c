@@ -123,7 +123,7 @@ static enum cj_status open_request(struct cj_rpc_call *call,
     enum cj_status st;
 
     memset(&opened, 0, sizeof(opened));
-    if (!sess_id_valid(req->session_id)) {
+    if (!cj_session_id_valid(req->session_id)) {
         return invalid(call, MSG_SESSION_ID);
     }
     if (req->sequence == 0 || req->sequence >= SESS_SEQUENCE_MAX) {
@@ -182,7 +182,7 @@ static enum cj_status bind_user(struct cj_rpc_call *call,
     struct sess_info info;
     enum cj_status st;
 
-    if (!sess_id_valid(req->session_id)) {
+    if (!cj_session_id_valid(req->session_id)) {
         return invalid(call, MSG_SESSION_ID);
     }
     if (!sess_name_valid(req->user_id)) {
@@ -220,7 +220,7 @@ static enum cj_status delete_session(struct cj_rpc_call *call,
     bool deleted = false;
     enum cj_status st;
 
-    if (!sess_id_valid(req->session_id)) {
+    if (!cj_session_id_valid(req->session_id)) {
         return invalid(call, MSG_SESSION_ID);
     }
     st = sess_delete(state, req->session_id, &deleted);
@@ -373,7 +373,7 @@ static enum cj_status is_revoked(struct cj_rpc_call *call,
     if (req->issued_at < 0) {
         return invalid(call, "issued_at is invalid: expected Unix seconds");
     }
-    if (req->session_id[0] != '\0' && !sess_id_valid(req->session_id)) {
+    if (req->session_id[0] != '\0' && !cj_session_id_valid(req->session_id)) {
         return invalid(call, "session_id is invalid: expected empty or 22 "
                              "base64url characters");
     }
@@ -470,7 +470,7 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
         users[i].revoked_at = req->users[i]->revoked_at;
     }
     for (size_t i = 0; i < req->n_session_ids; i++) {
-        if (!sess_id_valid(req->session_ids[i])) {
+        if (!cj_session_id_valid(req->session_ids[i])) {
             cj_rpc_call_set_error(call,
                                   "session_ids[%zu] is invalid: "
                                   "expected 22 base64url characters",

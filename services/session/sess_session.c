@@ -312,7 +312,7 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     memset(out, 0, sizeof(*out));
     memset(key, 0, sizeof(key));
     memset(&rec, 0, sizeof(rec));
-    if (!sess_id_valid(sid) || epoch > UINT32_MAX || sequence == 0 ||
+    if (!cj_session_id_valid(sid) || epoch > UINT32_MAX || sequence == 0 ||
         sequence >= SESS_SEQUENCE_MAX || ct_len < SESS_TAG_LEN ||
         ct_len > SESS_CIPHERTEXT_MAX || aad_len > SESS_AAD_MAX) {
         goto out;
@@ -400,7 +400,7 @@ enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
     struct sess_record rec;
     enum cj_status st;
 
-    if (!sess_id_valid(sid) || !sess_name_valid(user_id)) {
+    if (!cj_session_id_valid(sid) || !sess_name_valid(user_id)) {
         return CJ_ERR_INVALID;
     }
     st = sess_store_bind(svc->redis, sid, user_id, svc->settings.bound_idle_ms,
@@ -417,7 +417,7 @@ enum cj_status sess_delete(const struct sess_service *svc, const char *sid,
                            bool *deleted)
 {
     *deleted = false;
-    if (!sess_id_valid(sid)) {
+    if (!cj_session_id_valid(sid)) {
         return CJ_ERR_INVALID;
     }
     return sess_store_delete(svc->redis, sid, svc->settings.token_lifetime_ms,

@@ -418,22 +418,6 @@ static void key_tombstone(char *out, size_t size, const char *sid)
 #define KEY_DUE    SESS_KEY_PREFIX "due"
 #define KEY_LOADED SESS_REVOKE_PREFIX "loaded"
 
-bool sess_id_valid(const char *id)
-{
-    if (id == NULL || strlen(id) != SESS_ID_LEN) {
-        return false;
-    }
-    for (size_t i = 0; i < SESS_ID_LEN; i++) {
-        char ch = id[i];
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool sess_name_valid(const char *name)
 {
     size_t len;

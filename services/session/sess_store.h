@@ -65,9 +65,6 @@ enum sess_revoked_reason {
     SESS_REVOKED_SESSION,
 };
 
-/* Returns true when id is SESS_ID_LEN base64url characters. */
-bool sess_id_valid(const char *id);
-
 /* Returns true when name is 1..SESS_NAME_MAX printable ASCII characters
  * without spaces (user ids and token ids). */
 bool sess_name_valid(const char *name);

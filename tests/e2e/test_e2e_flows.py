@@ -5,6 +5,7 @@ session restart in the middle of a client session."""
 
 import base64
 import json
+import os
 import re
 import subprocess
 import time
@@ -607,6 +608,34 @@ class NoLogin(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("not logged in; run 'cerrojo login' first",
                       proc.stderr)
+
+
+class AbsoluteForm(unittest.TestCase):
+    def test_sealed_requests_in_absolute_form(self):
+        # libcurl sends absolute-form targets ("POST http://gw.invalid/...")
+        # to an HTTP proxy, and the gateway acts as that proxy here. The
+        # ".invalid" name never resolves (RFC 2606), so a success shows
+        # that every request reached the gateway in absolute form.
+        client = e2e.Client(stack)
+        name = ah.random_name("e")
+        client.set_password(ah.strong_password())
+        env = dict(os.environ)
+        for var in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            env.pop(var, None)
+        env["http_proxy"] = stack.gateway.url
+
+        def run(*args):
+            argv = client.argv(*args)
+            argv[argv.index("--url") + 1] = "http://gw.invalid"
+            proc = subprocess.run(argv, env=env, capture_output=True,
+                                  text=True, timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, 0,
+                             proc.stderr + "\n" + stack.logs())
+            return json.loads(proc.stdout)["result"]
+
+        run("register", "--username", name, "--email", name + "@example.com",
+            "--password-file", client.password_file, "--stateless")
+        self.assertEqual(run("me")["username"], name)
 
 
 class OtherUrl(unittest.TestCase):

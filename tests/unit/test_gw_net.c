@@ -84,14 +84,38 @@ static void test_cidr_list_find_short_per_family(void **state)
     const struct gw_cidr *net;
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8, fc00::/7", &list), CJ_OK);
-    assert_null(gw_cidr_list_find_short(&list, 8, 7));
-    net = gw_cidr_list_find_short(&list, 9, 7);
+    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8, 2001:db8::/32", &list),
+                     CJ_OK);
+    assert_null(gw_cidr_list_find_short(&list, 8, 32));
+    net = gw_cidr_list_find_short(&list, 9, 32);
     assert_non_null(net);
     assert_string_equal(net->text, "10.0.0.0/8");
-    net = gw_cidr_list_find_short(&list, 8, 8);
+    net = gw_cidr_list_find_short(&list, 8, 33);
     assert_non_null(net);
-    assert_string_equal(net->text, "fc00::/7");
+    assert_string_equal(net->text, "2001:db8::/32");
+}
+
+static void test_cidr_list_find_short_unique_local(void **state)
+{
+    struct gw_cidr_list list;
+    const struct gw_cidr *net;
+
+    (void)state;
+    assert_int_equal(gw_cidr_list_parse("fc00::/7, fd00::/8, fdff::/16", &list),
+                     CJ_OK);
+    assert_null(gw_cidr_list_find_short(&list, 8, 32));
+    assert_int_equal(gw_cidr_list_parse("fd00::/8, fe00::/7", &list), CJ_OK);
+    net = gw_cidr_list_find_short(&list, 8, 32);
+    assert_non_null(net);
+    assert_string_equal(net->text, "fe00::/7");
+    assert_int_equal(gw_cidr_list_parse("2a00::/7", &list), CJ_OK);
+    net = gw_cidr_list_find_short(&list, 8, 32);
+    assert_non_null(net);
+    assert_string_equal(net->text, "2a00::/7");
+    assert_int_equal(gw_cidr_list_parse("fc00::/6", &list), CJ_OK);
+    net = gw_cidr_list_find_short(&list, 8, 32);
+    assert_non_null(net);
+    assert_string_equal(net->text, "fc00::/6");
 }
 
 static void test_client_ip_ignores_forwarded_from_untrusted_peer(void **state)
@@ -270,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_cidr_list_rejects_malformed_entries),
         cmocka_unit_test(test_cidr_list_mapped_prefix_counts_ipv4_bits),
         cmocka_unit_test(test_cidr_list_find_short_per_family),
+        cmocka_unit_test(test_cidr_list_find_short_unique_local),
         cmocka_unit_test(test_client_ip_ignores_forwarded_from_untrusted_peer),
         cmocka_unit_test(test_client_ip_walks_past_trusted_proxies),
         cmocka_unit_test(test_client_ip_drops_forwarded_ports),

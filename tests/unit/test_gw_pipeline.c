@@ -313,6 +313,34 @@ static void test_unroutable_target_gets_400(void **state)
     assert_null(f->req.route);
 }
 
+static void test_options_asterisk_gets_204_with_allow(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_OPTIONS;
+    f->req.path = NULL;
+    f->req.asterisk_target = true;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 204);
+    assert_null(f->reply.body);
+    assert_int_equal(f->reply.allow, gw_routes_methods());
+    assert_false(f->req.rejected);
+    assert_null(f->req.route);
+}
+
+static void test_get_asterisk_gets_400(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = NULL;
+    f->req.asterisk_target = true;
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "request target"));
+    assert_int_equal(f->req.rejection, GW_REJECT_REQUEST_TARGET);
+}
+
 static void test_head_at_limits_is_served(void **state)
 {
     struct fixture *f = *state;
@@ -352,6 +380,8 @@ int main(void)
         PIPELINE_TEST(test_head_at_limits_is_served),
         PIPELINE_TEST(test_ambiguous_framing_gets_400_and_close),
         PIPELINE_TEST(test_unroutable_target_gets_400),
+        PIPELINE_TEST(test_options_asterisk_gets_204_with_allow),
+        PIPELINE_TEST(test_get_asterisk_gets_400),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,6 +155,18 @@ static void test_bench_route_only_when_enabled(void **state)
     assert_null(gw_route_find("/v1/bench/ping", GW_METHOD_GET, &allowed));
 }
 
+static void test_server_methods_span_routes(void **state)
+{
+    char text[64];
+
+    (void)state;
+    assert_int_equal(gw_routes_methods(), GW_METHOD_GET | GW_METHOD_HEAD |
+                                              GW_METHOD_POST | GW_METHOD_PUT |
+                                              GW_METHOD_OPTIONS);
+    gw_methods_format(gw_routes_methods(), text, sizeof(text));
+    assert_string_equal(text, "GET, HEAD, POST, PUT, OPTIONS");
+}
+
 static void test_target_path_of_each_form(void **state)
 {
     (void)state;
@@ -186,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_method_parse_refuses_other_verbs),
         cmocka_unit_test(test_sealed_routes_have_rpc_descriptors),
         cmocka_unit_test(test_bench_route_only_when_enabled),
+        cmocka_unit_test(test_server_methods_span_routes),
         cmocka_unit_test(test_target_path_of_each_form),
     };
 

@@ -11,9 +11,11 @@
 #include <cmocka.h>
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "cerrojo/v1/auth.pb-c.h"
@@ -1046,16 +1048,32 @@ static void test_stateless_seal_failures_share_key_hint(void **state)
     free(first);
 }
 
-static void test_stateful_invalid_argument_is_not_decryption(void **state)
+static void test_stateful_check_mismatch_is_500(void **state)
 {
     struct fixture *f = *state;
+    FILE *log_file = tmpfile();
+    char log_text[4096] = "";
+    size_t log_len;
 
+    assert_non_null(log_file);
+    cj_log_set_fd(fileno(log_file));
     open_request_code = GRPC_STATUS_INVALID_ARGUMENT;
     seal_stateful(f, "/v1/me", 7);
     run(f, GW_METHOD_GET, "/v1/me");
-    assert_int_equal(f->reply.status, 400);
-    assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+    cj_log_set_fd(STDERR_FILENO);
+    rewind(log_file);
+    log_len = fread(log_text, 1, sizeof(log_text) - 1, log_file);
+    log_text[log_len] = '\0';
+    fclose(log_file);
+
+    assert_int_equal(f->reply.status, 500);
+    assert_false(f->reply.sealed);
+    assert_non_null(strstr(f->reply.body, "\"internal\""));
+    assert_null(strstr(f->reply.body, "invalid_request"));
     assert_null(strstr(f->reply.body, "decryption_failed"));
+    assert_non_null(strstr(log_text, "\"level\":\"warn\""));
+    assert_non_null(strstr(log_text, "gateway.session_check_mismatch"));
+    assert_null(strstr(log_text, TEST_SESSION_ID));
 }
 
 #define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1091,7 +1109,7 @@ int main(void)
         SEALED_TEST(test_session_id_with_other_character_is_400),
         SEALED_TEST(test_stateful_seal_failure_hints_handshake),
         SEALED_TEST(test_stateless_seal_failures_share_key_hint),
-        SEALED_TEST(test_stateful_invalid_argument_is_not_decryption),
+        SEALED_TEST(test_stateful_check_mismatch_is_500),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

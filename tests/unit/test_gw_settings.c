@@ -92,13 +92,19 @@ static void test_trusted_proxies_short_prefix_rejected(void **state)
         const char *bound;
     } bad[] = {
         {"0.0.0.0/0", "'0.0.0.0/0'", "/8"},
-        {"::/0", "'::/0'", "/7"},
+        {"::/0", "'::/0'", "/32"},
         {"10.0.0.1, 0.0.0.0/0", "'0.0.0.0/0'", "/8"},
         {"0.0.0.0/1, 128.0.0.0/1", "'0.0.0.0/1'", "/8"},
         {"10.0.0.0/8, 128.0.0.0/1", "'128.0.0.0/1'", "/8"},
-        {"::/1, 8000::/1", "'::/1'", "/7"},
+        {"::/1, 8000::/1", "'::/1'", "/32"},
         {"8.0.0.0/7", "'8.0.0.0/7'", "/8"},
-        {"fc00::/6", "'fc00::/6'", "/7"},
+        {"fc00::/6", "'fc00::/6'", "/32"},
+        {"2a00::/7", "'2a00::/7'", "/32"},
+        {"2400::/7", "'2400::/7'", "/32"},
+        {"2000::/16", "'2000::/16'", "/32"},
+        {"2001:db8::/31", "'2001:db8::/31'", "/32"},
+        {"fe00::/7", "'fe00::/7'", "/32"},
+        {"fd00::/8, 2a00::/7", "'2a00::/7'", "/32"},
         {"::ffff:0:0/96", "'::ffff:0:0/96'", "/8"},
         {"::ffff:128.0.0.0/97", "'::ffff:128.0.0.0/97'", "/8"},
         {"::ffff:8.0.0.0/103", "'::ffff:8.0.0.0/103'", "/8"},
@@ -119,6 +125,17 @@ static void test_trusted_proxies_short_prefix_rejected(void **state)
     }
 }
 
+static void test_trusted_proxies_v6_short_names_range(void **state)
+{
+    struct gw_settings s;
+    char err[256] = "";
+
+    (void)state;
+    setenv("CERROJO_GATEWAY_TRUSTED_PROXIES", "2a00::/7", 1);
+    assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "fc00::/7"));
+}
+
 static void test_trusted_proxies_bound_prefixes_accepted(void **state)
 {
     struct gw_settings s;
@@ -126,11 +143,15 @@ static void test_trusted_proxies_bound_prefixes_accepted(void **state)
 
     (void)state;
     setenv("CERROJO_GATEWAY_TRUSTED_PROXIES",
-           "10.0.0.0/8, fc00::/7, ::ffff:11.0.0.0/104, ::1", 1);
+           "10.0.0.0/8, fc00::/7, ::ffff:11.0.0.0/104, ::1, fd00::/8, "
+           "fd12::/16, 2001:db8::/32",
+           1);
     assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
-    assert_int_equal(s.trusted_proxies.count, 4);
+    assert_int_equal(s.trusted_proxies.count, 7);
     assert_true(gw_cidr_list_contains_ip(&s.trusted_proxies, "11.2.3.4"));
     assert_true(gw_cidr_list_contains_ip(&s.trusted_proxies, "fd00::1"));
+    assert_true(gw_cidr_list_contains_ip(&s.trusted_proxies, "2001:db8::1"));
+    assert_false(gw_cidr_list_contains_ip(&s.trusted_proxies, "2a00::1"));
 }
 
 static void test_cors_origin_with_default_port_rejected(void **state)
@@ -165,6 +186,8 @@ int main(void)
         cmocka_unit_test_setup(test_bench_route_enabled_in_dev, clear_env),
         cmocka_unit_test_setup(test_bench_route_rejects_bad_value, clear_env),
         cmocka_unit_test_setup(test_trusted_proxies_short_prefix_rejected,
+                               clear_env),
+        cmocka_unit_test_setup(test_trusted_proxies_v6_short_names_range,
                                clear_env),
         cmocka_unit_test_setup(test_trusted_proxies_bound_prefixes_accepted,
                                clear_env),

@@ -151,6 +151,39 @@ static void test_rejects_bad_session_id_and_backward_moves(void **state)
     cj_ratchet_free(NULL);
 }
 
+static void test_session_id_valid_issued_form(void **state)
+{
+    /* 22 characters, as 16 random bytes in unpadded base64url give. */
+    static const char *const good[] = {
+        "c2Vzc2lvbi1pZC0xMjM0NQ",
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "zz09-_zz09-_zz09-_zz09",
+    };
+    static const char *const bad[] = {
+        "",
+        "c2Vzc2lvbi1pZC0xMjM0N",
+        "c2Vzc2lvbi1pZC0xMjM0NQx",
+        "c2Vzc2lvbi1pZC0xMjM0N+",
+        "c2Vzc2lvbi1pZC0xMjM0N/",
+        "c2Vzc2lvbi1pZC0xMjM0N=",
+        "c2Vzc2lvbi1pZC0xMjM0N ",
+        "c2Vzc2lvbi1pZC0xMjM0N.",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!cj_session_id_valid(good[i])) {
+            fail_msg("session id \"%s\" rejected", good[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (cj_session_id_valid(bad[i])) {
+            fail_msg("session id \"%s\" accepted", bad[i]);
+        }
+    }
+    assert_false(cj_session_id_valid(NULL));
+}
+
 static void test_epoch_at_counts_from_creation(void **state)
 {
     (void)state;
@@ -183,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_response_keys_differ_per_sequence),
         cmocka_unit_test(test_rejects_bad_session_id_and_backward_moves),
         cmocka_unit_test(test_epoch_at_counts_from_creation),
+        cmocka_unit_test(test_session_id_valid_issued_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -391,13 +391,17 @@ class GatewayHttpTest(unittest.TestCase):
                 self.assertEqual(json.loads(body), {"status": "ok"})
         status, headers, body = self.gw.request("GET", "http://%s" % base)
         self.assert_error(status, headers, body, 404, "not_found")
-        # A sealed route returns the same error in either form.
+        # A sealed route returns the same error in either form. A rejected
+        # target is 400 invalid_request too, so the messages must match and
+        # must not name the request target.
         answers = []
         for target in ("/v1/login", "http://%s/v1/login" % base):
             status, headers, body = self.gw.request(
                 "POST", target, body=b"{}",
                 headers={"Content-Type": "application/json"})
-            answers.append((status, json.loads(body)["error"]["code"]))
+            error = json.loads(body)["error"]
+            self.assertNotIn("request target", error["message"], target)
+            answers.append((status, error["code"], error["message"]))
         self.assertEqual(answers[0], answers[1])
         self.assertEqual(answers[0][0], 400)
         status, _, _ = self.gw.request("GET", "http://%s/metrics" % base,
@@ -408,7 +412,7 @@ class GatewayHttpTest(unittest.TestCase):
         for method, target in (("GET", "healthz"), ("GET", "ftp://x/healthz"),
                                ("GET", "http:///healthz"),
                                ("GET", "http://user@x/healthz"),
-                               ("OPTIONS", "*")):
+                               ("GET", "*"), ("POST", "*")):
             with self.subTest(target):
                 status, headers, body = self.gw.request(method, target)
                 self.assert_error(status, headers, body, 400,
@@ -416,6 +420,13 @@ class GatewayHttpTest(unittest.TestCase):
                 self.assertIn("request target",
                               json.loads(body)["error"]["message"])
                 self.assert_security_headers(headers)
+
+    def test_options_asterisk_lists_methods(self):
+        status, headers, body = self.gw.request("OPTIONS", "*")
+        self.assertEqual(status, 204)
+        self.assertEqual(body, b"")
+        self.assertEqual(headers.get("allow"), "GET, HEAD, POST, PUT, OPTIONS")
+        self.assert_security_headers(headers)
 
     def test_session_id_of_wrong_length_is_400(self):
         envelope = json.dumps({"v": 1, "epoch": 0, "seq": 1,
