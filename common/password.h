@@ -53,6 +53,24 @@ cj_password_hasher_new(const struct cj_password_params *params,
 void cj_password_hasher_free(struct cj_password_hasher *hasher);
 
 /*
+ * Writes the NFKC form of a password into out, NUL-terminated, and its
+ * length in bytes into *out_len. Login and registration hash this form,
+ * so the composed and decomposed spellings of a character (U+00E9 and
+ * "e" U+0301) and compatibility forms (U+FB01 and "fi") give one
+ * password. CJ_ERR_TOO_LARGE when the input or the result is longer than
+ * CJ_PASSWORD_MAX_BYTES, CJ_ERR_INVALID for invalid UTF-8 or an embedded
+ * NUL, CJ_ERR_NOMEM when the work buffer cannot be allocated. On failure
+ * out is the empty string.
+ * NOTE: code points unassigned in utf8proc's Unicode version pass
+ * through unchanged. A later Unicode version may give them a
+ * decomposition, so such a password could stop matching after a
+ * utf8proc upgrade.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_password_normalize(const char *password, size_t password_len,
+                      char out[CJ_PASSWORD_MAX_BYTES + 1], size_t *out_len);
+
+/*
  * Hashes a password into out (a "$argon2id$..." string). Before any
  * hashing, rejects more than CJ_PASSWORD_MAX_BYTES (CJ_ERR_TOO_LARGE) and
  * an embedded NUL (CJ_ERR_INVALID). CJ_ERR_NOMEM when Argon2 cannot get

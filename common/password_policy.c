@@ -1,6 +1,6 @@
 /*
  * The password policy of password_policy.h: byte and code-point limits,
- * UTF-8 validity, and cracklib's dictionary check.
+ * UTF-8 validity, NFKC normalization and cracklib's dictionary check.
  */
 #include "password_policy.h"
 
@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "crypto_util.h"
 #include "password.h"
 
 #define STRINGIFY_VALUE(x) #x
@@ -159,6 +160,49 @@ enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
     return CJ_OK;
 }
 
+enum cj_status cj_password_policy_check_and_normalize(
+    const struct cj_password_policy *policy, const char *password,
+    size_t password_len, const char *username,
+    char normalized[CJ_PASSWORD_MAX_BYTES + 1], size_t *normalized_len,
+    enum cj_password_rule *failed)
+{
+    size_t code_points;
+    enum cj_status status;
+
+    *failed = CJ_PASSWORD_RULE_OK;
+    *normalized_len = 0;
+    normalized[0] = '\0';
+    /* Rules 1 to 3 judge the input, so input that cannot be normalized
+     * fails the same rule as before passwords were normalized. */
+    if (password_len > CJ_PASSWORD_MAX_BYTES) {
+        *failed = CJ_PASSWORD_RULE_TOO_LONG;
+        return CJ_ERR_INVALID;
+    }
+    if (password == NULL || memchr(password, '\0', password_len) != NULL) {
+        *failed = CJ_PASSWORD_RULE_NUL;
+        return CJ_ERR_INVALID;
+    }
+    if (!count_code_points(password, password_len, &code_points)) {
+        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
+        return CJ_ERR_INVALID;
+    }
+    status = cj_password_normalize(password, password_len, normalized,
+                                   normalized_len);
+    if (status == CJ_ERR_TOO_LARGE) {
+        *failed = CJ_PASSWORD_RULE_TOO_LONG;
+        return CJ_ERR_INVALID;
+    }
+    if (status == CJ_OK) {
+        status = cj_password_policy_check(policy, normalized, *normalized_len,
+                                          username, failed);
+    }
+    if (status != CJ_OK) {
+        cj_wipe(normalized, CJ_PASSWORD_MAX_BYTES + 1);
+        *normalized_len = 0;
+    }
+    return status;
+}
+
 const char *cj_password_rule_name(enum cj_password_rule rule)
 {
     switch (rule) {
@@ -185,7 +229,7 @@ const char *cj_password_rule_message(enum cj_password_rule rule)
         return "The password is accepted.";
     case CJ_PASSWORD_RULE_TOO_LONG:
         return "The password is too long: at most " STRINGIFY(
-            CJ_PASSWORD_MAX_BYTES) " bytes.";
+            CJ_PASSWORD_MAX_BYTES) " bytes in Unicode NFKC form.";
     case CJ_PASSWORD_RULE_NUL:
         return "The password must not contain a NUL character.";
     case CJ_PASSWORD_RULE_INVALID_UTF8:

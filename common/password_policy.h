@@ -1,6 +1,6 @@
 /*
  * Rules a new password must meet at registration or change, checked in
- * this order:
+ * this order on its NFKC form (cj_password_policy_check_and_normalize):
  *   1. at most CJ_PASSWORD_MAX_BYTES bytes (CJ_PASSWORD_RULE_TOO_LONG);
  *   2. no NUL byte (CJ_PASSWORD_RULE_NUL);
  *   3. valid UTF-8 (CJ_PASSWORD_RULE_INVALID_UTF8);
@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "password.h"
 #include "status.h"
 
 #define CJ_PASSWORD_MIN_CODE_POINTS_DEFAULT 10
@@ -48,7 +49,8 @@ CJ_WARN_UNUSED enum cj_status
 cj_password_policy_check_config(const struct cj_password_policy *policy);
 
 /*
- * Applies the rules to a candidate password. username may be NULL. CJ_OK
+ * Applies the rules to a candidate password exactly as given, with no
+ * normalization. username may be NULL. CJ_OK
  * when every rule passes; CJ_ERR_INVALID with *failed set to the first
  * broken rule; CJ_ERR_UNAVAILABLE when the dictionary cannot be read (the
  * password is then not accepted).
@@ -57,6 +59,22 @@ CJ_WARN_UNUSED enum cj_status
 cj_password_policy_check(const struct cj_password_policy *policy,
                          const char *password, size_t password_len,
                          const char *username, enum cj_password_rule *failed);
+
+/*
+ * Normalizes a candidate password to NFKC (cj_password_normalize) and
+ * applies the rules to that form, which is the one to hash. Rules 1 to 3
+ * also judge the input itself, so invalid UTF-8 gets
+ * CJ_PASSWORD_RULE_INVALID_UTF8, and an NFKC form over
+ * CJ_PASSWORD_MAX_BYTES gets CJ_PASSWORD_RULE_TOO_LONG. Statuses are
+ * those of cj_password_policy_check, plus CJ_ERR_NOMEM. On CJ_OK,
+ * normalized contains the NFKC form and *normalized_len its length in
+ * bytes; otherwise it is wiped. The caller wipes it after use.
+ */
+CJ_WARN_UNUSED enum cj_status cj_password_policy_check_and_normalize(
+    const struct cj_password_policy *policy, const char *password,
+    size_t password_len, const char *username,
+    char normalized[CJ_PASSWORD_MAX_BYTES + 1], size_t *normalized_len,
+    enum cj_password_rule *failed);
 
 /* Returns a stable name for logs ("too_short"). */
 const char *cj_password_rule_name(enum cj_password_rule rule);

@@ -4,6 +4,10 @@
  * when the account does not exist), and only on success open the session and
  * issue tokens. Unknown user, wrong password and disabled account give the same
  * error at the same cost; the audit event records which it was.
+ *
+ * Passwords are hashed in Unicode NFKC form. A hash made before that is of
+ * the exact bytes typed (password_normalized false), so login verifies
+ * those bytes and, on success, replaces the hash with one of the NFKC form.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +64,10 @@ struct login_state {
     Cerrojo__V1__SessionInfo *session;
     struct auth_access_token access;
     struct auth_new_refresh refresh;
+    /* NFKC form of the password, valid only when password_nfkc_ok. */
+    char password_nfkc[CJ_PASSWORD_MAX_BYTES + 1];
+    size_t password_nfkc_len;
+    bool password_nfkc_ok;
 };
 
 static enum cj_status find_user(struct auth_service *svc,
@@ -95,10 +103,18 @@ static enum cj_status verify(struct auth_service *svc,
     enum cj_status rc;
 
     *failure = LOGIN_FAILURE_NONE;
-    if (st->user_found) {
+    if (!st->user_found) {
+        rc = cj_password_verify_dummy(svc->hasher, req->password, len);
+    } else if (!st->user.password_normalized) {
         rc = cj_password_verify(svc->hasher, st->user.password_hash,
                                 req->password, len);
+    } else if (st->password_nfkc_ok) {
+        rc = cj_password_verify(svc->hasher, st->user.password_hash,
+                                st->password_nfkc, st->password_nfkc_len);
     } else {
+        /* Input without an NFKC form within the limit (invalid UTF-8, or
+         * a form over CJ_PASSWORD_MAX_BYTES) cannot match a hash of one.
+         * The dummy keeps the cost of one verification. */
         rc = cj_password_verify_dummy(svc->hasher, req->password, len);
     }
     auth_metrics_count_verification(svc);
@@ -119,25 +135,37 @@ static enum cj_status verify(struct auth_service *svc,
     return CJ_OK;
 }
 
-/* Replaces a hash made with older parameters; failure only delays it. */
+/*
+ * Replaces a hash made with older parameters, or of the exact bytes typed,
+ * by a hash of the NFKC form. A failure only delays it. Where the password
+ * has no NFKC form within the limit, a parameter rehash keeps the exact
+ * bytes.
+ */
 static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
                              const Cerrojo__V1__LoginRequest *req,
-                             const struct auth_user *user)
+                             const struct login_state *st)
 {
+    const struct auth_user *user = &st->user;
+    const char *password = req->password;
+    size_t password_len = strlen(req->password);
     char hash[CJ_PASSWORD_HASH_BYTES];
     struct auth_password_slot slot;
     bool needed = false;
+    bool normalize = !user->password_normalized && st->password_nfkc_ok;
     struct cj_db_conn *conn = NULL;
     enum cj_status rc;
 
     rc = cj_password_needs_rehash(svc->hasher, user->password_hash, &needed);
-    if (rc != CJ_OK || !needed) {
+    if (rc != CJ_OK || (!needed && !normalize)) {
         return;
+    }
+    if (st->password_nfkc_ok) {
+        password = st->password_nfkc;
+        password_len = st->password_nfkc_len;
     }
     rc = auth_password_begin(svc, call, &slot);
     if (rc == CJ_OK) {
-        rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
-                              hash);
+        rc = cj_password_hash(svc->hasher, password, password_len, hash);
         auth_password_end(svc, &slot);
     }
     /* A busy gate only delays the rehash; the login must not carry its
@@ -147,13 +175,15 @@ static void rehash_if_needed(struct auth_service *svc, struct auth_call *call,
         rc = auth_db_acquire(svc, call->request_id, &conn);
     }
     if (rc == CJ_OK) {
-        rc = auth_store_user_set_password_hash(conn, user->id, hash);
+        rc = auth_store_user_set_password_hash(conn, user->id, hash,
+                                               st->password_nfkc_ok);
         cj_db_release(conn);
     }
     cj_wipe(hash, sizeof(hash));
     if (rc == CJ_OK) {
         cj_log(CJ_LOG_INFO, "auth.password_rehashed", call->request_id,
-               CJ_F_STR("user_id", user->id));
+               CJ_F_STR("user_id", user->id),
+               CJ_F_BOOL("normalized", st->password_nfkc_ok));
     } else {
         cj_log(CJ_LOG_WARN, "auth.password_rehash_failed", call->request_id,
                CJ_F_STR("user_id", user->id),
@@ -249,6 +279,7 @@ static enum cj_status check_request(struct auth_call *call,
                                     struct login_state *st)
 {
     size_t password_len = strlen(req->password);
+    enum cj_status rc;
 
     if (password_len > CJ_PASSWORD_MAX_BYTES) {
         auth_call_error(call, "password is longer than %d bytes",
@@ -269,7 +300,16 @@ static enum cj_status check_request(struct auth_call *call,
         auth_call_error(call, "login is not a valid username or email");
         return CJ_ERR_INVALID;
     }
-    return CJ_OK;
+    /* Every login normalizes, whichever account it names, so an unknown
+     * user costs the same. Input without an NFKC form is left to verify,
+     * because an account hashed before normalization may still match it. */
+    rc = cj_password_normalize(req->password, password_len, st->password_nfkc,
+                               &st->password_nfkc_len);
+    st->password_nfkc_ok = rc == CJ_OK;
+    if (rc == CJ_ERR_INVALID || rc == CJ_ERR_TOO_LARGE) {
+        rc = CJ_OK;
+    }
+    return rc;
 }
 
 static void login_state_clear(struct login_state *st)
@@ -277,6 +317,7 @@ static void login_state_clear(struct login_state *st)
     auth_access_token_clear(&st->access);
     auth_new_refresh_clear(&st->refresh);
     cj_wipe(st->user.password_hash, sizeof(st->user.password_hash));
+    cj_wipe(st->password_nfkc, sizeof(st->password_nfkc));
     if (st->session != NULL) {
         cj_rpc_message_free(&st->session->base);
     }
@@ -369,7 +410,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
                CJ_F_STR("user_id", st->user.id));
     }
-    rehash_if_needed(svc, call, req, &st->user);
+    rehash_if_needed(svc, call, req, st);
     rc = complete(svc, call, req, st, out);
     if (rc == CJ_OK) {
         result = "ok";

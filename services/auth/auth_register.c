@@ -1,7 +1,8 @@
 /*
- * Register: check the names and the password, hash it, get a data key
- * from kms, open the session when asked, sign the access token, then write
- * the user, the refresh token and the audit event in one transaction.
+ * Register: check the names and the password, and hash the password's
+ * Unicode NFKC form. Then get a data key from kms, open the session when
+ * asked, sign the access token, and write the user, the refresh token and
+ * the audit event in one transaction.
  * Remote calls come first, so a failure leaves no row behind; a session
  * opened for a registration that then fails is deleted again.
  */
@@ -29,6 +30,10 @@ struct registration {
     struct auth_email email;
     char user_id[AUTH_UUID_TEXT_SIZE];
     char password_hash[CJ_PASSWORD_HASH_BYTES];
+    /* NFKC form of the password, which the policy judges and the hash is
+     * made of. */
+    char password_nfkc[CJ_PASSWORD_MAX_BYTES + 1];
+    size_t password_nfkc_len;
     unsigned char wrapped_key[AUTH_WRAPPED_KEY_MAX];
     size_t wrapped_len;
     uint32_t kek_version;
@@ -72,8 +77,10 @@ static enum cj_status check_request(struct auth_service *svc,
         auth_call_error(call, "client_secret must be 32 bytes");
         return CJ_ERR_INVALID;
     }
-    rc = cj_password_policy_check(&svc->password_policy, req->password,
-                                  password_len, reg->username.display, &rule);
+    rc = cj_password_policy_check_and_normalize(
+        &svc->password_policy, req->password, password_len,
+        reg->username.display, reg->password_nfkc, &reg->password_nfkc_len,
+        &rule);
     if (rc == CJ_ERR_INVALID) {
         auth_call_error(call, "%s", cj_password_rule_message(rule));
         return CJ_ERR_INVALID;
@@ -161,6 +168,7 @@ static void registration_clear(struct registration *reg)
     auth_access_token_clear(&reg->access);
     auth_new_refresh_clear(&reg->refresh);
     cj_wipe(reg->password_hash, sizeof(reg->password_hash));
+    cj_wipe(reg->password_nfkc, sizeof(reg->password_nfkc));
     if (reg->session != NULL) {
         cj_rpc_message_free(&reg->session->base);
     }
@@ -192,8 +200,8 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
                         "password verification is at capacity; retry shortly");
         goto out;
     }
-    rc = cj_password_hash(svc->hasher, req->password, strlen(req->password),
-                          reg->password_hash);
+    rc = cj_password_hash(svc->hasher, reg->password_nfkc,
+                          reg->password_nfkc_len, reg->password_hash);
     auth_password_end(svc, &slot);
     if (rc != CJ_OK) {
         goto out;

@@ -46,6 +46,9 @@ struct auth_user {
     int64_t created_at_ms;
     /* Time of the latest logout of all devices in Unix ms, or 0 if none. */
     int64_t sessions_revoked_at_ms;
+    /* True when password_hash is of the password's NFKC form, false for
+     * a hash of the exact bytes, made before passwords were normalized. */
+    bool password_normalized;
 };
 
 /* A new user's row; every string borrowed. */
@@ -95,10 +98,13 @@ CJ_WARN_UNUSED enum cj_status auth_store_user_get(struct cj_db_conn *conn,
                                                   const char *user_id,
                                                   struct auth_user *out);
 
-/* Replaces the password hash (rehash after a parameter change). */
+/*
+ * Replaces the password hash and records whether it is of the NFKC form
+ * (rehash after a parameter change or to normalize an older hash).
+ */
 CJ_WARN_UNUSED enum cj_status
 auth_store_user_set_password_hash(struct cj_db_conn *conn, const char *user_id,
-                                  const char *password_hash);
+                                  const char *password_hash, bool normalized);
 
 /*
  * Records revoked_at_ms as the time of the user's latest logout of all

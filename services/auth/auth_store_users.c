@@ -8,7 +8,8 @@
 #define USER_COLUMNS                                                           \
     "id::text, username, email, password_hash, wrapped_key, kek_version, "     \
     "status, (extract(epoch FROM created_at) * 1000)::bigint, "                \
-    "(extract(epoch FROM sessions_revoked_at) * 1000)::bigint"
+    "(extract(epoch FROM sessions_revoked_at) * 1000)::bigint, "               \
+    "password_normalized"
 
 enum user_column {
     COL_ID = 0,
@@ -20,6 +21,7 @@ enum user_column {
     COL_STATUS,
     COL_CREATED_AT,
     COL_SESSIONS_REVOKED_AT,
+    COL_PASSWORD_NORMALIZED,
 };
 
 static enum cj_status read_user(const PGresult *res, int row,
@@ -54,6 +56,8 @@ static enum cj_status read_user(const PGresult *res, int row,
     out->created_at_ms = auth_row_int64(res, row, COL_CREATED_AT);
     out->sessions_revoked_at_ms =
         auth_row_int64(res, row, COL_SESSIONS_REVOKED_AT);
+    out->password_normalized =
+        strcmp(PQgetvalue(res, row, COL_PASSWORD_NORMALIZED), "t") == 0;
     return CJ_OK;
 }
 
@@ -116,11 +120,12 @@ enum cj_status auth_store_user_insert(struct cj_db_conn *conn,
                                       const struct auth_user_new *user,
                                       enum auth_name_conflict *conflict)
 {
+    /* Registration always hashes the NFKC form of the password. */
     static const char sql[] =
         "INSERT INTO auth.users (id, username, username_norm, "
         "username_skeleton, email, email_norm, password_hash, wrapped_key, "
-        "kek_version) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, "
-        "$9::integer)";
+        "kek_version, password_normalized) VALUES ($1::uuid, $2, $3, $4, $5, "
+        "$6, $7, $8, $9::integer, true)";
     char version[AUTH_INT_PARAM_SIZE];
     const struct cj_db_param params[] = {
         CJ_DB_TEXT(user->id),
@@ -170,14 +175,18 @@ enum cj_status auth_store_user_get(struct cj_db_conn *conn, const char *user_id,
 
 enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
                                                  const char *user_id,
-                                                 const char *password_hash)
+                                                 const char *password_hash,
+                                                 bool normalized)
 {
-    static const char sql[] = "UPDATE auth.users SET password_hash = $2, "
-                              "updated_at = now() WHERE id = $1::uuid";
-    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id),
-                                         CJ_DB_TEXT(password_hash)};
+    static const char sql[] =
+        "UPDATE auth.users SET password_hash = $2, "
+        "password_normalized = $3::boolean, updated_at = now() "
+        "WHERE id = $1::uuid";
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(user_id), CJ_DB_TEXT(password_hash),
+        CJ_DB_TEXT(normalized ? "true" : "false")};
 
-    return cj_db_query(conn, sql, params, 2, false, NULL);
+    return cj_db_query(conn, sql, params, 3, false, NULL);
 }
 
 enum cj_status auth_store_user_set_sessions_revoked(struct cj_db_conn *conn,

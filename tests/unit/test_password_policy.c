@@ -165,6 +165,90 @@ static void test_accepts_strong_passwords(void **state)
     }
 }
 
+static enum cj_password_rule rule_after_normalizing(const char *password)
+{
+    char normalized[CJ_PASSWORD_MAX_BYTES + 1];
+    size_t normalized_len = 1;
+    enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
+    enum cj_status status = cj_password_policy_check_and_normalize(
+        &policy, password, strlen(password), NULL, normalized, &normalized_len,
+        &rule);
+
+    assert_int_equal(status,
+                     rule == CJ_PASSWORD_RULE_OK ? CJ_OK : CJ_ERR_INVALID);
+    if (rule != CJ_PASSWORD_RULE_OK) {
+        assert_int_equal(normalized_len, 0);
+    }
+    return rule;
+}
+
+static void test_normalizing_check_returns_nfkc(void **state)
+{
+    /* "Contraseña segura café 7" with ñ and é decomposed. */
+    static const char nfd[] = "Contrasen\xcc\x83"
+                              "a segura cafe\xcc\x81 7";
+    static const char nfc[] = "Contrase\xc3\xb1"
+                              "a segura caf\xc3\xa9 7";
+    char normalized[CJ_PASSWORD_MAX_BYTES + 1];
+    size_t normalized_len = 0;
+    enum cj_password_rule rule;
+
+    (void)state;
+    assert_int_equal(cj_password_policy_check_and_normalize(
+                         &policy, nfd, strlen(nfd), "alice", normalized,
+                         &normalized_len, &rule),
+                     CJ_OK);
+    assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
+    assert_int_equal(normalized_len, strlen(nfc));
+    assert_string_equal(normalized, nfc);
+}
+
+static void test_rules_judge_the_nfkc_form(void **state)
+{
+    /* Ten code points as typed, nine once "e" U+0301 composes. */
+    static const char nine_composed[] = "Xq7#Lm2pe\xcc\x81";
+    static const char full_width_weak[] =
+        "\xef\xbd\x90\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93\xef\xbd\x97"
+        "\xef\xbd\x8f\xef\xbd\x92\xef\xbd\x84\xef\xbc\x91\xef\xbc\x92"
+        "\xef\xbc\x93";
+    char long_form[CJ_PASSWORD_MAX_BYTES + 1];
+    const size_t ligatures = 40;
+
+    (void)state;
+    assert_int_equal(rule_of(nine_composed), CJ_PASSWORD_RULE_OK);
+    assert_int_equal(rule_after_normalizing(nine_composed),
+                     CJ_PASSWORD_RULE_TOO_SHORT);
+
+    /* U+FDFA is 3 bytes whose NFKC form is 33 bytes: 120 bytes typed
+     * become 1320 bytes, over the limit. */
+    for (size_t i = 0; i < ligatures; i++) {
+        memcpy(long_form + 3 * i, "\xef\xb7\xba", 3);
+    }
+    long_form[3 * ligatures] = '\0';
+    assert_int_equal(rule_after_normalizing(long_form),
+                     CJ_PASSWORD_RULE_TOO_LONG);
+
+    /* Full-width "password123" is weak once it folds to ASCII. */
+    assert_int_equal(rule_after_normalizing(full_width_weak),
+                     CJ_PASSWORD_RULE_WEAK);
+}
+
+static void test_normalizing_check_keeps_input_rules(void **state)
+{
+    char big[CJ_PASSWORD_MAX_BYTES + 2];
+
+    (void)state;
+    assert_int_equal(rule_after_normalizing("Tr1cky-Quokka-\xff"),
+                     CJ_PASSWORD_RULE_INVALID_UTF8);
+    assert_int_equal(rule_after_normalizing("Tr1cky-Quokka-\xed\xa0\x80"),
+                     CJ_PASSWORD_RULE_INVALID_UTF8);
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(rule_after_normalizing(big), CJ_PASSWORD_RULE_TOO_LONG);
+    assert_int_equal(rule_after_normalizing("password123"),
+                     CJ_PASSWORD_RULE_WEAK);
+}
+
 static void test_missing_dictionary_is_unavailable(void **state)
 {
     struct cj_password_policy missing = policy;
@@ -239,6 +323,9 @@ int main(void)
         cmocka_unit_test(test_rejects_weakest_passwords),
         cmocka_unit_test(test_rejects_password_equal_to_username),
         cmocka_unit_test(test_accepts_strong_passwords),
+        cmocka_unit_test(test_normalizing_check_returns_nfkc),
+        cmocka_unit_test(test_rules_judge_the_nfkc_form),
+        cmocka_unit_test(test_normalizing_check_keeps_input_rules),
         cmocka_unit_test(test_missing_dictionary_is_unavailable),
         cmocka_unit_test(test_checks_agree_across_threads),
         cmocka_unit_test(test_rule_names_and_messages),
