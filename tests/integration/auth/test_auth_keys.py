@@ -1,0 +1,60 @@
+"""Key-management commands against real kms, session, auth and Postgres:
+the messages of cerrojo-kms, and the jobs of cerrojo-auth that re-wrap
+data keys after a KEK rotation."""
+
+import unittest
+
+import auth_harness as ah
+
+# cerrojo-kms exit status for a usage error.
+EXIT_USAGE = 2
+
+stack = None
+
+
+def setUpModule():
+    global stack
+    ah.require_env()
+    stack = ah.Stack().start()
+
+
+def tearDownModule():
+    if stack is not None:
+        stack.stop()
+
+
+class KmsCommands(unittest.TestCase):
+    def test_unknown_command_is_named(self):
+        res = stack.run_kms_command("frobnicate")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unknown command 'frobnicate'", res.stderr)
+
+    def test_unknown_purpose_is_named(self):
+        res = stack.run_kms_command("rotate", "foo")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("invalid key purpose 'foo'", res.stderr)
+        res = stack.run_kms_command("retire", "kek")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("invalid key purpose 'kek'", res.stderr)
+
+    def test_extra_argument_is_named(self):
+        res = stack.run_kms_command("promote", "now")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unexpected argument 'now'", res.stderr)
+
+    def test_second_signing_rotation_names_next_step(self):
+        first = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(first.returncode, 0, first.stderr)
+        try:
+            second = stack.run_kms_command("rotate", "signing")
+            self.assertEqual(second.returncode, 1)
+            self.assertIn("cerrojo-kms promote", second.stderr)
+            self.assertIn("cerrojo-kms retire signing", second.stderr)
+        finally:
+            res = stack.run_kms_command("retire", "signing")
+            self.assertEqual(res.returncode, 0, res.stderr)
+
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
