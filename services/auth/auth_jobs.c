@@ -176,6 +176,11 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
     if (rc == CJ_OK && report->failures > 0) {
         rc = CJ_ERR_UNAVAILABLE;
     }
+    if (rc != CJ_OK && !report->ran) {
+        cj_log(CJ_LOG_ERROR, "auth.rewrap_job_failed", NULL,
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
     cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR, "auth.rewrap_done", NULL,
            CJ_F_INT("users", report->users_seen),
            CJ_F_INT("rewrapped", report->keys_rewrapped),

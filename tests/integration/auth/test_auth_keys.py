@@ -2,12 +2,15 @@
 the messages of cerrojo-kms, and the jobs of cerrojo-auth that re-wrap
 data keys after a KEK rotation."""
 
+import subprocess
 import unittest
 
 import auth_harness as ah
 
 # cerrojo-kms exit status for a usage error.
 EXIT_USAGE = 2
+# A Postgres address where nothing listens (port 1 is reserved).
+UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
 
 stack = None
 
@@ -54,6 +57,30 @@ class KmsCommands(unittest.TestCase):
             res = stack.run_kms_command("retire", "signing")
             self.assertEqual(res.returncode, 0, res.stderr)
 
+
+
+def run_auth_job_without_postgres(command):
+    env = dict(stack.auth.env,
+               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL)
+    return subprocess.run([stack.auth.binary(), command], env=env,
+                          capture_output=True, text=True,
+                          timeout=ah.READY_TIMEOUT_S)
+
+
+class JobsWithoutPostgres(unittest.TestCase):
+    def test_cleanup_reports_failure_not_lock(self):
+        res = run_auth_job_without_postgres("cleanup")
+        self.assertEqual(res.returncode, 1)
+        self.assertNotIn("another replica", res.stdout)
+        self.assertIn("cleanup: not run (the lock query to Postgres failed)",
+                      res.stdout)
+
+    def test_rewrap_reports_failure_not_lock(self):
+        res = run_auth_job_without_postgres("rewrap-keys")
+        self.assertEqual(res.returncode, 1)
+        self.assertNotIn("another replica", res.stdout)
+        self.assertIn("rewrap-keys: not run (the lock query to Postgres "
+                      "failed)", res.stdout)
 
 
 if __name__ == "__main__":
