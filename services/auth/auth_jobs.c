@@ -110,6 +110,16 @@ enum cj_status auth_job_cleanup(struct auth_service *svc,
     return rc;
 }
 
+static void note_kek_version(struct auth_job_report *report, uint32_t version)
+{
+    if (report->kek_version_min == 0 || version < report->kek_version_min) {
+        report->kek_version_min = version;
+    }
+    if (version > report->kek_version_max) {
+        report->kek_version_max = version;
+    }
+}
+
 /* Re-wraps one user's key; a failure is counted, not fatal. */
 static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
                         const struct auth_user *user,
@@ -135,9 +145,14 @@ static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
         cj_log(CJ_LOG_ERROR, "auth.rewrap_failed", NULL,
                CJ_F_STR("user_id", user->id),
                CJ_F_STR("status", cj_status_name(rc)));
-    } else if (updated) {
-        report->keys_rewrapped++;
+        return;
     }
+    if (updated) {
+        report->keys_rewrapped++;
+    } else if (!changed) {
+        report->keys_current++;
+    }
+    note_kek_version(report, version);
 }
 
 enum cj_status auth_job_rewrap(struct auth_service *svc,
@@ -184,6 +199,8 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
     cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR, "auth.rewrap_done", NULL,
            CJ_F_INT("users", report->users_seen),
            CJ_F_INT("rewrapped", report->keys_rewrapped),
+           CJ_F_INT("current", report->keys_current),
+           CJ_F_INT("kek_version", report->kek_version_max),
            CJ_F_INT("failures", report->failures),
            CJ_F_STR("status", cj_status_name(rc)));
     return rc;

@@ -10,6 +10,7 @@
 #define AUTH_JOBS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "auth_service.h"
 
@@ -27,7 +28,13 @@ struct auth_job_report {
     unsigned long long audit_events;
     unsigned long long users_seen;
     unsigned long long keys_rewrapped;
+    unsigned long long keys_current; /* already under kms's active KEK */
     unsigned long long failures;
+    /* Lowest and highest KEK version kms wrapped under, or 0 when no
+     * RewrapKey call succeeded. They differ while kms replicas disagree on
+     * the active version. */
+    uint32_t kek_version_min;
+    uint32_t kek_version_max;
 };
 
 CJ_WARN_UNUSED enum cj_status auth_job_cleanup(struct auth_service *svc,

@@ -168,6 +168,29 @@ static const char *job_outcome(const struct auth_job_report *report,
                        : "not run (the lock query to Postgres failed)";
 }
 
+/*
+ * Prints the rewrap-keys line. It names the KEK version kms wrapped under,
+ * so that an operator can see whether the rotation took effect.
+ */
+static void print_rewrap_report(const struct auth_job_report *report,
+                                enum cj_status rc)
+{
+    printf("rewrap-keys: %s; users %llu, re-wrapped %llu, already current "
+           "%llu, failures %llu",
+           job_outcome(report, rc), report->users_seen, report->keys_rewrapped,
+           report->keys_current, report->failures);
+    if (report->kek_version_min != report->kek_version_max) {
+        printf("; kms replicas wrapped under KEK versions %u to %u, so run "
+               "rewrap-keys again\n",
+               (unsigned)report->kek_version_min,
+               (unsigned)report->kek_version_max);
+    } else if (report->kek_version_max != 0) {
+        printf("; kek version %u\n", (unsigned)report->kek_version_max);
+    } else {
+        printf("\n");
+    }
+}
+
 static int run_job(struct auth_service *svc, const char *command)
 {
     struct auth_job_report report;
@@ -181,9 +204,7 @@ static int run_job(struct auth_service *svc, const char *command)
                report.audit_events);
     } else {
         rc = auth_job_rewrap(svc, &report);
-        printf("rewrap-keys: %s; users %llu, re-wrapped %llu, failures %llu\n",
-               job_outcome(&report, rc), report.users_seen,
-               report.keys_rewrapped, report.failures);
+        print_rewrap_report(&report, rc);
     }
     if (rc != CJ_OK) {
         fprintf(stderr, "cerrojo-auth: %s failed: %s\n", command,

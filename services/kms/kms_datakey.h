@@ -36,7 +36,9 @@ kms_decrypt_key(struct kms_service *svc, const char *user_id,
 
 /*
  * Re-wraps a data key under the active KEK; *changed is false when it
- * already used it (out then equals the input). Errors as kms_decrypt_key.
+ * already used it (out then equals the input). Reloads the key set first
+ * when Postgres has a newer KEK than the loaded one, so that a rotation
+ * takes effect for re-wrapping at once. Errors as kms_decrypt_key.
  */
 CJ_WARN_UNUSED enum cj_status
 kms_rewrap_key(struct kms_service *svc, const char *user_id,

@@ -287,10 +287,32 @@ static const char *rotation_open_message(enum kms_purpose purpose)
            "then rotate again";
 }
 
+/*
+ * Prints when a new KEK takes effect and what to run next. Running
+ * replicas keep wrapping new data keys under the old version until their
+ * next reload; RewrapKey loads the new version itself.
+ */
+static void print_kek_next_steps(const struct kms_service *svc,
+                                 const char *version)
+{
+    printf("KEK version %s is active. Running kms replicas wrap new data "
+           "keys under it after their next key-set reload, within "
+           "CERROJO_KMS_RELOAD_INTERVAL (%lld s).\n"
+           "Next: run `cerrojo-auth rewrap-keys` (kms loads the new version "
+           "for it) and check that it prints `kek version %s` and "
+           "`failures 0`; then `cerrojo-kms destroy-expired` destroys the old "
+           "version once CERROJO_KMS_SETTLE (%lld s) has passed.\n",
+           version, (long long)svc->cfg.reload_s, version,
+           (long long)svc->cfg.settle_s);
+}
+
 static int run_rotate(struct kms_service *svc, enum kms_purpose purpose)
 {
-    enum cj_status st = kms_rotate(&svc->lifecycle, purpose);
+    char new_key[KMS_KID_MAX + 1] = "";
+    enum cj_status st = kms_rotate(&svc->lifecycle, purpose, new_key);
 
+    if (st == CJ_OK && purpose == KMS_PURPOSE_KEK)
+        print_kek_next_steps(svc, new_key);
     return report("rotate", st, rotation_open_message(purpose));
 }
 

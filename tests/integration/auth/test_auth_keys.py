@@ -18,7 +18,10 @@ stack = None
 def setUpModule():
     global stack
     ah.require_env()
-    stack = ah.Stack().start()
+    # Running kms replicas never reload on their own during this module, so
+    # that only an explicit reload can make a new KEK take effect.
+    stack = ah.Stack(kms_env_overrides={
+        "CERROJO_KMS_RELOAD_INTERVAL": "3600"}).start()
 
 
 def tearDownModule():
@@ -81,6 +84,45 @@ class JobsWithoutPostgres(unittest.TestCase):
         self.assertNotIn("another replica", res.stdout)
         self.assertIn("rewrap-keys: not run (the lock query to Postgres "
                       "failed)", res.stdout)
+
+
+
+def newest_kek_version():
+    [[version]] = stack.sql("SELECT max(version) FROM kms.key_encryption_keys")
+    return int(version)
+
+
+class KekRotation(unittest.TestCase):
+    def test_rotate_kek_names_next_steps(self):
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        version = newest_kek_version()
+        self.assertIn("KEK version %d is active" % version, res.stdout)
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("`cerrojo-auth rewrap-keys`", res.stdout)
+
+    def test_rewrap_right_after_rotation_moves_keys(self):
+        _, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        version = newest_kek_version()
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("failures 0; kek version %d\n" % version, res.stdout)
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
+                                   "kek_version <> %d" % version), [["0"]])
+
+    def test_second_rewrap_counts_current_keys(self):
+        _, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        [[users]] = stack.sql("SELECT count(*) FROM auth.users")
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("users %s, re-wrapped 0, already current %s, "
+                      "failures 0" % (users, users), res.stdout)
 
 
 if __name__ == "__main__":
