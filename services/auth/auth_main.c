@@ -176,9 +176,9 @@ static void print_rewrap_report(const struct auth_job_report *report,
                                 enum cj_status rc)
 {
     printf("rewrap-keys: %s; users %llu, re-wrapped %llu, already current "
-           "%llu, failures %llu",
+           "%llu, failures %llu, kms records of unknown users dropped %llu",
            job_outcome(report, rc), report->users_seen, report->keys_rewrapped,
-           report->keys_current, report->failures);
+           report->keys_current, report->failures, report->records_forgotten);
     if (report->kek_version_min != report->kek_version_max) {
         printf("; kms replicas wrapped under KEK versions %u to %u, so run "
                "rewrap-keys again\n",

@@ -209,3 +209,54 @@ out:
     kms_keyring_unref(ring);
     return st;
 }
+
+enum cj_status kms_forget_user_key(struct kms_service *svc, const char *user_id,
+                                   const char *request_id, bool *forgotten)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st;
+
+    *forgotten = false;
+    if (!user_id_valid(user_id))
+        return CJ_ERR_INVALID;
+    st = cj_db_acquire(svc->pool, -1, &conn);
+    if (st == CJ_OK)
+        st = kms_store_forget_data_key(conn, user_id, forgotten);
+    cj_db_release(conn);
+    if (st != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "kms.forget_data_key_failed", request_id,
+               CJ_F_STR("status", cj_status_name(st)));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    cj_log(CJ_LOG_INFO, "kms.data_key_forgotten", request_id,
+           CJ_F_STR("user_id", user_id), CJ_F_BOOL("forgotten", *forgotten));
+    return CJ_OK;
+}
+
+enum cj_status kms_list_old_key_users(struct kms_service *svc,
+                                      const char *after_user_id,
+                                      unsigned max_users, char ***user_ids,
+                                      size_t *count)
+{
+    struct cj_db_conn *conn = NULL;
+    size_t after_len = after_user_id != NULL ? strlen(after_user_id) : 0;
+    enum cj_status st;
+
+    *user_ids = NULL;
+    *count = 0;
+    if (max_users == 0 || max_users > KMS_OLD_KEY_USERS_MAX ||
+        after_len > KMS_USER_ID_MAX)
+        return CJ_ERR_INVALID;
+    st = cj_db_acquire(svc->pool, -1, &conn);
+    if (st == CJ_OK)
+        st = kms_store_list_old_data_keys(
+            conn, after_user_id != NULL ? after_user_id : "",
+            KMS_OLD_KEY_MIN_AGE_S, max_users, user_ids, count);
+    cj_db_release(conn);
+    if (st != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "kms.list_old_key_users_failed", NULL,
+               CJ_F_STR("status", cj_status_name(st)));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    return CJ_OK;
+}

@@ -316,6 +316,27 @@ static int run_rotate(struct kms_service *svc, enum kms_purpose purpose)
     return report("rotate", st, rotation_open_message(purpose));
 }
 
+/* Prints what destroy-expired destroyed, and why each retired KEK stays. */
+static void print_destroy_report(const struct kms_service *svc,
+                                 const struct kms_destroy_report *destroyed)
+{
+    printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed->hpke,
+           destroyed->signing, destroyed->kek);
+    for (size_t i = 0; i < destroyed->n_kept_keks; i++) {
+        const struct kms_kept_kek *kept = &destroyed->kept_keks[i];
+
+        printf("kept: kek version %u", (unsigned)kept->version);
+        if (kept->users > 0)
+            printf(", users whose data key it wraps: %u (run "
+                   "`cerrojo-auth rewrap-keys`)",
+                   kept->users);
+        if (!kept->settled)
+            printf(", retired less than CERROJO_KMS_SETTLE (%lld s) ago",
+                   (long long)svc->cfg.settle_s);
+        printf("\n");
+    }
+}
+
 /* Runs a lifecycle command that check_arguments has accepted. */
 static int run_command(struct kms_service *svc, char **argv)
 {
@@ -335,8 +356,7 @@ static int run_command(struct kms_service *svc, char **argv)
     if (strcmp(command, "destroy-expired") == 0) {
         enum cj_status st = kms_destroy_expired(&svc->lifecycle, &destroyed);
         if (st == CJ_OK)
-            printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed.hpke,
-                   destroyed.signing, destroyed.kek);
+            print_destroy_report(svc, &destroyed);
         return report(command, st, "no such key");
     }
     if (strcmp(command, "destroy-signing") == 0)
