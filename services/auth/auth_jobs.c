@@ -1,13 +1,16 @@
 /* The cleanup and re-wrap jobs and the periodic cleanup thread. */
 #include "auth_jobs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_ids.h"
 #include "auth_remote.h"
 #include "auth_revocations.h"
 #include "auth_store.h"
 #include "log.h"
+#include "rpc_message.h"
 
 /* Repeats a batched delete until a batch comes back short. */
 static enum cj_status delete_all(struct cj_db_conn *conn,
@@ -110,6 +113,16 @@ enum cj_status auth_job_cleanup(struct auth_service *svc,
     return rc;
 }
 
+static void note_kek_version(struct auth_job_report *report, uint32_t version)
+{
+    if (report->kek_version_min == 0 || version < report->kek_version_min) {
+        report->kek_version_min = version;
+    }
+    if (version > report->kek_version_max) {
+        report->kek_version_max = version;
+    }
+}
+
 /* Re-wraps one user's key; a failure is counted, not fatal. */
 static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
                         const struct auth_user *user,
@@ -135,9 +148,75 @@ static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
         cj_log(CJ_LOG_ERROR, "auth.rewrap_failed", NULL,
                CJ_F_STR("user_id", user->id),
                CJ_F_STR("status", cj_status_name(rc)));
-    } else if (updated) {
-        report->keys_rewrapped++;
+        return;
     }
+    if (updated) {
+        report->keys_rewrapped++;
+    } else if (!changed) {
+        report->keys_current++;
+    }
+    note_kek_version(report, version);
+}
+
+/* Drops kms's record of user_id unless auth stores that user. */
+static enum cj_status forget_if_unknown(struct auth_service *svc,
+                                        struct cj_db_conn *conn,
+                                        const char *user_id,
+                                        struct auth_job_report *report)
+{
+    bool exists = false;
+    bool forgotten = false;
+    enum cj_status rc = CJ_OK;
+
+    /* auth creates users with canonical UUIDs only, so any other id is no
+     * user of auth's. */
+    if (auth_uuid_valid(user_id)) {
+        rc = auth_store_user_exists(conn, user_id, &exists);
+    }
+    if (rc != CJ_OK || exists) {
+        return rc;
+    }
+    rc = auth_kms_forget_user_key(svc, NULL, user_id, &forgotten);
+    if (rc == CJ_OK && forgotten) {
+        report->records_forgotten++;
+        cj_log(CJ_LOG_INFO, "auth.user_key_forgotten", NULL,
+               CJ_F_STR("user_id", user_id));
+    }
+    return rc;
+}
+
+/*
+ * Drops kms's records of data keys under a retired KEK that belong to no
+ * stored user: registrations that failed after CreateUserKey, including
+ * those whose own ForgetUserKey never ran because auth stopped. kms lists
+ * only records an hour old, so a registration still in progress is never
+ * among them.
+ */
+static enum cj_status forget_unknown_users(struct auth_service *svc,
+                                           struct cj_db_conn *conn,
+                                           struct auth_job_report *report)
+{
+    Cerrojo__V1__ListOldKeyUsersResponse *page = NULL;
+    char after[AUTH_JOB_USER_ID_MAX + 1] = "";
+    size_t count = 0;
+    enum cj_status rc;
+
+    do {
+        rc = auth_kms_list_old_key_users(svc, after, AUTH_JOB_OLD_KEY_PAGE,
+                                         &page);
+        if (rc != CJ_OK) {
+            return rc;
+        }
+        count = page->n_user_ids;
+        for (size_t i = 0; rc == CJ_OK && i < count; i++) {
+            rc = forget_if_unknown(svc, conn, page->user_ids[i], report);
+        }
+        if (count > 0) {
+            snprintf(after, sizeof(after), "%s", page->user_ids[count - 1]);
+        }
+        cj_rpc_message_free(&page->base);
+    } while (rc == CJ_OK && count == AUTH_JOB_OLD_KEY_PAGE);
+    return rc;
 }
 
 enum cj_status auth_job_rewrap(struct auth_service *svc,
@@ -168,6 +247,11 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
                 memcpy(after, users[count - 1].id, sizeof(after));
             }
         } while (rc == CJ_OK && count == AUTH_JOB_REWRAP_PAGE);
+        /* After the re-wrap, so that the stored users' records name the
+         * active KEK and the listed ones are few. */
+        if (rc == CJ_OK) {
+            rc = forget_unknown_users(svc, conn, report);
+        }
     }
     if (conn != NULL) {
         release_lock(conn, AUTH_JOB_REWRAP_LOCK, acquired);
@@ -176,9 +260,17 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
     if (rc == CJ_OK && report->failures > 0) {
         rc = CJ_ERR_UNAVAILABLE;
     }
+    if (rc != CJ_OK && !report->ran) {
+        cj_log(CJ_LOG_ERROR, "auth.rewrap_job_failed", NULL,
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
     cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR, "auth.rewrap_done", NULL,
            CJ_F_INT("users", report->users_seen),
            CJ_F_INT("rewrapped", report->keys_rewrapped),
+           CJ_F_INT("current", report->keys_current),
+           CJ_F_INT("forgotten", report->records_forgotten),
+           CJ_F_INT("kek_version", report->kek_version_max),
            CJ_F_INT("failures", report->failures),
            CJ_F_STR("status", cj_status_name(rc)));
     return rc;

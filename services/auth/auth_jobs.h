@@ -2,7 +2,8 @@
  * Maintenance jobs, each under a Postgres advisory lock so one replica
  * runs it at a time: cleanup of expired refresh tokens, revocations and
  * audit rows past retention, and the re-wrap of every user's data key
- * after a key-encryption key rotation. Both run once from the command
+ * after a key-encryption key rotation, which also drops kms's records of
+ * data keys that belong to no stored user. Both run once from the command
  * line (`cerrojo-auth cleanup`, `cerrojo-auth rewrap-keys`); cleanup also
  * runs periodically inside the service.
  */
@@ -10,6 +11,7 @@
 #define AUTH_JOBS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "auth_service.h"
 
@@ -19,6 +21,10 @@
 #define AUTH_JOB_DELETE_BATCH 1000
 /* Users re-wrapped per page. */
 #define AUTH_JOB_REWRAP_PAGE 100
+/* Maximum length of a user id that kms records, in bytes. */
+#define AUTH_JOB_USER_ID_MAX 256
+/* User ids per ListOldKeyUsers page (kms accepts up to 1000). */
+#define AUTH_JOB_OLD_KEY_PAGE 100
 
 struct auth_job_report {
     bool ran; /* false when another replica held the lock */
@@ -27,7 +33,16 @@ struct auth_job_report {
     unsigned long long audit_events;
     unsigned long long users_seen;
     unsigned long long keys_rewrapped;
+    unsigned long long keys_current; /* already under kms's active KEK */
     unsigned long long failures;
+    /* kms records of users auth does not store, dropped with
+     * ForgetUserKey. */
+    unsigned long long records_forgotten;
+    /* Lowest and highest KEK version kms wrapped under, or 0 when no
+     * RewrapKey call succeeded. They differ while kms replicas disagree on
+     * the active version. */
+    uint32_t kek_version_min;
+    uint32_t kek_version_max;
 };
 
 CJ_WARN_UNUSED enum cj_status auth_job_cleanup(struct auth_service *svc,

@@ -153,6 +153,44 @@ out:
     return exit_status;
 }
 
+/*
+ * Returns the outcome that starts a job's report line. A job that did not
+ * run either found the lock held by another replica (not an error) or could
+ * not ask Postgres for the lock at all.
+ */
+static const char *job_outcome(const struct auth_job_report *report,
+                               enum cj_status rc)
+{
+    if (report->ran) {
+        return rc == CJ_OK ? "ran" : "ran with errors";
+    }
+    return rc == CJ_OK ? "skipped (another replica holds the lock)"
+                       : "not run (the lock query to Postgres failed)";
+}
+
+/*
+ * Prints the rewrap-keys line. It names the KEK version kms wrapped under,
+ * so that an operator can see whether the rotation took effect.
+ */
+static void print_rewrap_report(const struct auth_job_report *report,
+                                enum cj_status rc)
+{
+    printf("rewrap-keys: %s; users %llu, re-wrapped %llu, already current "
+           "%llu, failures %llu, kms records of unknown users dropped %llu",
+           job_outcome(report, rc), report->users_seen, report->keys_rewrapped,
+           report->keys_current, report->failures, report->records_forgotten);
+    if (report->kek_version_min != report->kek_version_max) {
+        printf("; kms replicas wrapped under KEK versions %u to %u, so run "
+               "rewrap-keys again\n",
+               (unsigned)report->kek_version_min,
+               (unsigned)report->kek_version_max);
+    } else if (report->kek_version_max != 0) {
+        printf("; kek version %u\n", (unsigned)report->kek_version_max);
+    } else {
+        printf("\n");
+    }
+}
+
 static int run_job(struct auth_service *svc, const char *command)
 {
     struct auth_job_report report;
@@ -162,13 +200,11 @@ static int run_job(struct auth_service *svc, const char *command)
         rc = auth_job_cleanup(svc, &report);
         printf("cleanup: %s; refresh tokens %llu, revocations %llu, audit "
                "events %llu\n",
-               report.ran ? "ran" : "skipped (another replica holds the lock)",
-               report.tokens, report.revocations, report.audit_events);
+               job_outcome(&report, rc), report.tokens, report.revocations,
+               report.audit_events);
     } else {
         rc = auth_job_rewrap(svc, &report);
-        printf("rewrap-keys: %s; users %llu, re-wrapped %llu, failures %llu\n",
-               report.ran ? "ran" : "skipped (another replica holds the lock)",
-               report.users_seen, report.keys_rewrapped, report.failures);
+        print_rewrap_report(&report, rc);
     }
     if (rc != CJ_OK) {
         fprintf(stderr, "cerrojo-auth: %s failed: %s\n", command,

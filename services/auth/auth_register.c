@@ -3,8 +3,9 @@
  * Unicode NFKC form. Then get a data key from kms, open the session when
  * asked, sign the access token, and write the user, the refresh token and
  * the audit event in one transaction.
- * Remote calls come first, so a failure leaves no row behind; a session
- * opened for a registration that then fails is deleted again.
+ * Remote calls come first, so a failure leaves no row behind. A session
+ * opened for a registration that then fails is deleted again, and so is
+ * kms's record of the new data key's KEK version.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@ struct registration {
     unsigned char wrapped_key[AUTH_WRAPPED_KEY_MAX];
     size_t wrapped_len;
     uint32_t kek_version;
+    bool key_created;
+    /* Set once COMMIT was sent: after a failed COMMIT the user may exist. */
+    bool commit_sent;
     char session_id[AUTH_SESSION_ID_MAX + 1];
     bool session_created;
     Cerrojo__V1__SessionInfo *session;
@@ -151,6 +155,7 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
                               reg->session_id, detail);
     }
     if (rc == CJ_OK) {
+        reg->commit_sent = true;
         rc = cj_db_commit(conn);
     }
     if (rc != CJ_OK) {
@@ -161,6 +166,26 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
     }
     cj_db_release(conn);
     return rc;
+}
+
+/*
+ * Asks kms to drop its record of the data key of a registration that
+ * failed. That record would otherwise keep the KEK that wrapped the key
+ * from ever being destroyed. When this call fails, or auth stops first,
+ * the next `rewrap-keys` run finds the record and drops it.
+ */
+static void forget_data_key(struct auth_service *svc, struct auth_call *call,
+                            const struct registration *reg)
+{
+    bool forgotten = false;
+    enum cj_status rc = auth_kms_forget_user_key(svc, call->request_id,
+                                                 reg->user_id, &forgotten);
+
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_WARN, "auth.forget_user_key_failed", call->request_id,
+               CJ_F_STR("user_id", reg->user_id),
+               CJ_F_STR("status", cj_status_name(rc)));
+    }
 }
 
 static void registration_clear(struct registration *reg)
@@ -214,6 +239,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
         rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
         goto out;
     }
+    reg->key_created = true;
     rc = auth_session_open_for(svc, call, &req->client_secret, reg->user_id,
                                reg->session_id, sizeof(reg->session_id),
                                &reg->session_created, &reg->session);
@@ -243,6 +269,9 @@ out:
     if (reg != NULL) {
         if (rc != CJ_OK && reg->session_created) {
             auth_session_discard(svc, call, reg->session_id);
+        }
+        if (rc != CJ_OK && reg->key_created && !reg->commit_sent) {
+            forget_data_key(svc, call, reg);
         }
         auth_metrics_inc(svc->m.registrations,
                          rc == CJ_OK ? "ok" : cj_status_name(rc));

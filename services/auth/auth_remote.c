@@ -190,6 +190,43 @@ enum cj_status auth_kms_rewrap_key(struct auth_service *svc,
     return rc;
 }
 
+enum cj_status auth_kms_forget_user_key(struct auth_service *svc,
+                                        const char *request_id,
+                                        const char *user_id, bool *forgotten)
+{
+    Cerrojo__V1__ForgetUserKeyRequest req =
+        CERROJO__V1__FORGET_USER_KEY_REQUEST__INIT;
+    Cerrojo__V1__ForgetUserKeyResponse *resp = NULL;
+    enum cj_status rc;
+
+    *forgotten = false;
+    req.user_id = (char *)user_id;
+    rc = call(svc, svc->kms, KMS_PATH("ForgetUserKey"), request_id, &req.base,
+              &cerrojo__v1__forget_user_key_response__descriptor,
+              (ProtobufCMessage **)&resp);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    *forgotten = resp->forgotten;
+    cj_rpc_message_free(&resp->base);
+    return CJ_OK;
+}
+
+enum cj_status
+auth_kms_list_old_key_users(struct auth_service *svc, const char *after_user_id,
+                            unsigned max_users,
+                            Cerrojo__V1__ListOldKeyUsersResponse **out)
+{
+    Cerrojo__V1__ListOldKeyUsersRequest req =
+        CERROJO__V1__LIST_OLD_KEY_USERS_REQUEST__INIT;
+
+    req.after_user_id = (char *)after_user_id;
+    req.max_users = max_users;
+    return call(svc, svc->kms, KMS_PATH("ListOldKeyUsers"), NULL, &req.base,
+                &cerrojo__v1__list_old_key_users_response__descriptor,
+                (ProtobufCMessage **)out);
+}
+
 enum cj_status auth_kms_sign_token(struct auth_service *svc,
                                    const char *request_id, const char *user_id,
                                    const char *session_id, const char *token_id,

@@ -56,6 +56,18 @@ auth_kms_rewrap_key(struct auth_service *svc, const char *request_id,
                     size_t wrapped_len, unsigned char *out, size_t out_max,
                     size_t *out_len, uint32_t *kek_version, bool *changed);
 
+/* kms ForgetUserKey; *forgotten is false when kms had no record. */
+CJ_WARN_UNUSED enum cj_status auth_kms_forget_user_key(struct auth_service *svc,
+                                                       const char *request_id,
+                                                       const char *user_id,
+                                                       bool *forgotten);
+
+/* kms ListOldKeyUsers; free *out with cj_rpc_message_free. */
+CJ_WARN_UNUSED enum cj_status
+auth_kms_list_old_key_users(struct auth_service *svc, const char *after_user_id,
+                            unsigned max_users,
+                            Cerrojo__V1__ListOldKeyUsersResponse **out);
+
 /* kms SignToken; *token is a new string the caller frees. */
 CJ_WARN_UNUSED enum cj_status
 auth_kms_sign_token(struct auth_service *svc, const char *request_id,

@@ -132,6 +132,12 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_user_list_after(struct cj_db_conn *conn, const char *after_id,
                            struct auth_user *out, size_t limit, size_t *count);
 
+/* Sets *exists to whether a user with this id (canonical UUID text) is
+ * stored. */
+CJ_WARN_UNUSED enum cj_status auth_store_user_exists(struct cj_db_conn *conn,
+                                                     const char *user_id,
+                                                     bool *exists);
+
 /* A refresh token row. Times in Unix milliseconds, 0 for NULL. */
 struct auth_refresh_row {
     char id[AUTH_UUID_TEXT_SIZE];

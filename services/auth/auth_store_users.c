@@ -173,6 +173,22 @@ enum cj_status auth_store_user_get(struct cj_db_conn *conn, const char *user_id,
     return query_one_user(conn, sql, user_id, out);
 }
 
+enum cj_status auth_store_user_exists(struct cj_db_conn *conn,
+                                      const char *user_id, bool *exists)
+{
+    static const char sql[] = "SELECT 1 FROM auth.users WHERE id = $1::uuid";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
+    PGresult *res = NULL;
+    enum cj_status rc = cj_db_query(conn, sql, params, 1, false, &res);
+
+    *exists = false;
+    if (rc == CJ_OK) {
+        *exists = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    return rc;
+}
+
 enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
                                                  const char *user_id,
                                                  const char *password_hash,

@@ -125,6 +125,38 @@ out:
     return st;
 }
 
+/*
+ * Swaps *ring for a freshly loaded key set when Postgres has a newer KEK
+ * than *ring's active one. Without it, `rewrap-keys` run right after
+ * `rotate kek` would re-wrap nothing until the periodic reload.
+ */
+static enum cj_status use_newest_kek(struct kms_service *svc,
+                                     struct kms_keyring **ring,
+                                     const char *request_id)
+{
+    const struct kms_kek *active = kms_keyring_active_kek(*ring);
+    uint32_t loaded = active != NULL ? active->version : 0;
+    uint32_t newest = 0;
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
+
+    if (st == CJ_OK)
+        st = kms_store_max_kek_version(conn, &newest);
+    cj_db_release(conn);
+    if (st != CJ_OK)
+        return CJ_ERR_UNAVAILABLE;
+    if (newest <= loaded)
+        return CJ_OK;
+    cj_log(CJ_LOG_INFO, "kms.reload_for_rewrap", request_id,
+           CJ_F_INT("loaded_kek_version", loaded),
+           CJ_F_INT("kek_version", newest));
+    if (kms_service_reload(svc) != CJ_OK)
+        return CJ_ERR_UNAVAILABLE;
+    kms_keyring_unref(*ring);
+    *ring = kms_service_keys(svc);
+    return *ring != NULL ? CJ_OK : CJ_ERR_UNAVAILABLE;
+}
+
 enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
                               const unsigned char *wrapped, size_t len,
                               const char *request_id, unsigned char *out,
@@ -144,9 +176,14 @@ enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
         goto out;
     st = CJ_ERR_UNAVAILABLE;
     ring = kms_service_keys(svc);
-    const struct kms_kek *active = ring ? kms_keyring_active_kek(ring) : NULL;
-    if (active == NULL)
+    if (ring == NULL)
         goto out;
+    st = use_newest_kek(svc, &ring, request_id);
+    const struct kms_kek *active = ring ? kms_keyring_active_kek(ring) : NULL;
+    if (st != CJ_OK || active == NULL) {
+        st = CJ_ERR_UNAVAILABLE;
+        goto out;
+    }
     st = open_data_key(svc, ring, user_id, wrapped, len, request_id,
                        data_key->bytes, &old_version);
     if (st != CJ_OK)
@@ -171,4 +208,55 @@ out:
     cj_secret_free(data_key);
     kms_keyring_unref(ring);
     return st;
+}
+
+enum cj_status kms_forget_user_key(struct kms_service *svc, const char *user_id,
+                                   const char *request_id, bool *forgotten)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st;
+
+    *forgotten = false;
+    if (!user_id_valid(user_id))
+        return CJ_ERR_INVALID;
+    st = cj_db_acquire(svc->pool, -1, &conn);
+    if (st == CJ_OK)
+        st = kms_store_forget_data_key(conn, user_id, forgotten);
+    cj_db_release(conn);
+    if (st != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "kms.forget_data_key_failed", request_id,
+               CJ_F_STR("status", cj_status_name(st)));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    cj_log(CJ_LOG_INFO, "kms.data_key_forgotten", request_id,
+           CJ_F_STR("user_id", user_id), CJ_F_BOOL("forgotten", *forgotten));
+    return CJ_OK;
+}
+
+enum cj_status kms_list_old_key_users(struct kms_service *svc,
+                                      const char *after_user_id,
+                                      unsigned max_users, char ***user_ids,
+                                      size_t *count)
+{
+    struct cj_db_conn *conn = NULL;
+    size_t after_len = after_user_id != NULL ? strlen(after_user_id) : 0;
+    enum cj_status st;
+
+    *user_ids = NULL;
+    *count = 0;
+    if (max_users == 0 || max_users > KMS_OLD_KEY_USERS_MAX ||
+        after_len > KMS_USER_ID_MAX)
+        return CJ_ERR_INVALID;
+    st = cj_db_acquire(svc->pool, -1, &conn);
+    if (st == CJ_OK)
+        st = kms_store_list_old_data_keys(
+            conn, after_user_id != NULL ? after_user_id : "",
+            KMS_OLD_KEY_MIN_AGE_S, max_users, user_ids, count);
+    cj_db_release(conn);
+    if (st != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "kms.list_old_key_users_failed", NULL,
+               CJ_F_STR("status", cj_status_name(st)));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    return CJ_OK;
 }

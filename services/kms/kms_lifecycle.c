@@ -294,7 +294,8 @@ enum cj_status kms_bootstrap(const struct kms_lifecycle *lc)
 }
 
 enum cj_status kms_rotate(const struct kms_lifecycle *lc,
-                          enum kms_purpose purpose)
+                          enum kms_purpose purpose,
+                          char new_key[KMS_KID_MAX + 1])
 {
     struct cj_db_conn *conn = NULL;
     char id[KMS_KID_MAX + 1] = "";
@@ -323,6 +324,8 @@ enum cj_status kms_rotate(const struct kms_lifecycle *lc,
         st = CJ_ERR_INVALID;
     }
     st = finish(conn, st);
+    if (st == CJ_OK && new_key != NULL)
+        memcpy(new_key, id, sizeof(id));
     if (st == CJ_OK)
         cj_log(CJ_LOG_WARN, "kms.key_rotated", NULL,
                CJ_F_STR("purpose", kms_purpose_name(purpose)),

@@ -53,10 +53,12 @@ CJ_WARN_UNUSED enum cj_status kms_bootstrap(const struct kms_lifecycle *lc);
  * active key, the old one retired with its acceptance window. kek: a new
  * active version; older versions still unwrap. keylist: a new active
  * signer, the old one kept as `previous` (CJ_ERR_EXISTS while a previous
- * one remains; retire it first).
+ * one remains; retire it first). new_key, when not NULL, gets the new
+ * key's id: the kid, HPKE key id, KEK version or signer fingerprint.
  */
 CJ_WARN_UNUSED enum cj_status kms_rotate(const struct kms_lifecycle *lc,
-                                         enum kms_purpose purpose);
+                                         enum kms_purpose purpose,
+                                         char new_key[KMS_KID_MAX + 1]);
 
 /*
  * Activates the next signing key once it has been published for

@@ -196,18 +196,17 @@ static void start_secure_heap(void)
 
 /*
  * Maps a lifecycle status to an exit status, with a one-line message.
- * not_found explains CJ_ERR_NOT_FOUND for this command.
+ * detail explains CJ_ERR_NOT_FOUND or CJ_ERR_EXISTS, the two statuses whose
+ * cause depends on the command.
  */
-static int report(const char *command, enum cj_status st, const char *not_found)
+static int report(const char *command, enum cj_status st, const char *detail)
 {
     if (st == CJ_OK)
         return 0;
     if (st == CJ_ERR_NOT_FOUND)
-        fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command, not_found);
+        fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command, detail);
     else if (st == CJ_ERR_EXISTS)
-        fprintf(stderr,
-                "cerrojo-kms %s: failed: a previous rotation is still open\n",
-                command);
+        fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command, detail);
     else if (st == CJ_ERR_CRYPTO)
         fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command,
                 KMS_ROOT_KEY_MISMATCH);
@@ -276,39 +275,162 @@ static int run_rewrap_root(struct kms_service *svc, const char *path)
     return report("rewrap-root", st, "no such key");
 }
 
-static int run_command(struct kms_service *svc, int argc, char **argv)
+/* Returns the message for a rotation that finds the previous one still
+ * open, naming the command that ends it. */
+static const char *rotation_open_message(enum kms_purpose purpose)
+{
+    if (purpose == KMS_PURPOSE_KEYLIST)
+        return "the previous key-list signer is still in use; run "
+               "`cerrojo-kms retire keylist` first";
+    return "a next signing key is already waiting; run `cerrojo-kms promote` "
+           "once it is due, or drop it with `cerrojo-kms retire signing`, "
+           "then rotate again";
+}
+
+/*
+ * Prints when a new KEK takes effect and what to run next. Running
+ * replicas keep wrapping new data keys under the old version until their
+ * next reload; RewrapKey loads the new version itself.
+ */
+static void print_kek_next_steps(const struct kms_service *svc,
+                                 const char *version)
+{
+    printf("KEK version %s is active. Running kms replicas wrap new data "
+           "keys under it after their next key-set reload, within "
+           "CERROJO_KMS_RELOAD_INTERVAL (%lld s).\n"
+           "Next: run `cerrojo-auth rewrap-keys` (kms loads the new version "
+           "for it) and check that it prints `kek version %s` and "
+           "`failures 0`; then `cerrojo-kms destroy-expired` destroys the old "
+           "version once CERROJO_KMS_SETTLE (%lld s) has passed.\n",
+           version, (long long)svc->cfg.reload_s, version,
+           (long long)svc->cfg.settle_s);
+}
+
+static int run_rotate(struct kms_service *svc, enum kms_purpose purpose)
+{
+    char new_key[KMS_KID_MAX + 1] = "";
+    enum cj_status st = kms_rotate(&svc->lifecycle, purpose, new_key);
+
+    if (st == CJ_OK && purpose == KMS_PURPOSE_KEK)
+        print_kek_next_steps(svc, new_key);
+    return report("rotate", st, rotation_open_message(purpose));
+}
+
+/* Prints what destroy-expired destroyed, and why each retired KEK stays. */
+static void print_destroy_report(const struct kms_service *svc,
+                                 const struct kms_destroy_report *destroyed)
+{
+    printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed->hpke,
+           destroyed->signing, destroyed->kek);
+    for (size_t i = 0; i < destroyed->n_kept_keks; i++) {
+        const struct kms_kept_kek *kept = &destroyed->kept_keks[i];
+
+        printf("kept: kek version %u", (unsigned)kept->version);
+        if (kept->users > 0)
+            printf(", users whose data key it wraps: %u (run "
+                   "`cerrojo-auth rewrap-keys`)",
+                   kept->users);
+        if (!kept->settled)
+            printf(", retired less than CERROJO_KMS_SETTLE (%lld s) ago",
+                   (long long)svc->cfg.settle_s);
+        printf("\n");
+    }
+}
+
+/* Runs a lifecycle command that check_arguments has accepted. */
+static int run_command(struct kms_service *svc, char **argv)
 {
     const char *command = argv[1];
     enum kms_purpose purpose;
     struct kms_destroy_report destroyed;
 
     if (strcmp(command, "rotate") == 0 || strcmp(command, "retire") == 0) {
-        if (argc != 3 || !kms_purpose_parse(argv[2], &purpose) ||
-            (command[1] == 'e' && purpose == KMS_PURPOSE_KEK)) {
-            usage(stderr);
+        if (!kms_purpose_parse(argv[2], &purpose))
             return KMS_EXIT_USAGE;
-        }
-        if (command[1] == 'o')
-            return report(command, kms_rotate(&svc->lifecycle, purpose),
-                          "no such key");
+        if (strcmp(command, "rotate") == 0)
+            return run_rotate(svc, purpose);
         return run_retire(svc, purpose);
     }
-    if (strcmp(command, "promote") == 0 && argc == 2)
+    if (strcmp(command, "promote") == 0)
         return run_promote(svc);
-    if (strcmp(command, "destroy-expired") == 0 && argc == 2) {
+    if (strcmp(command, "destroy-expired") == 0) {
         enum cj_status st = kms_destroy_expired(&svc->lifecycle, &destroyed);
         if (st == CJ_OK)
-            printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed.hpke,
-                   destroyed.signing, destroyed.kek);
+            print_destroy_report(svc, &destroyed);
         return report(command, st, "no such key");
     }
-    if (strcmp(command, "destroy-signing") == 0 && argc == 3)
+    if (strcmp(command, "destroy-signing") == 0)
         return report(command, kms_destroy_signing(&svc->lifecycle, argv[2]),
                       "no signing key has this kid");
-    if (strcmp(command, "rewrap-root") == 0 && argc == 3)
-        return run_rewrap_root(svc, argv[2]);
+    return run_rewrap_root(svc, argv[2]);
+}
+
+/* A command of the binary, its argument count and the expected argument. */
+struct kms_command {
+    const char *name;
+    int n_args;
+    const char *arg_name;
+};
+
+static const struct kms_command kms_commands[] = {
+    {"serve", 0, NULL},
+    {"healthcheck", 0, NULL},
+    {"--print-config", 0, NULL},
+    {"rotate", 1, "signing, hpke, kek or keylist"},
+    {"promote", 0, NULL},
+    {"retire", 1, "signing, hpke or keylist"},
+    {"destroy-expired", 0, NULL},
+    {"destroy-signing", 1, "the kid of the signing key"},
+    {"rewrap-root", 1, "the file of the new root key"},
+};
+
+/* Checks the purpose argument of rotate and retire. */
+static bool purpose_valid(const char *command, const char *arg)
+{
+    enum kms_purpose purpose;
+
+    if (!kms_purpose_parse(arg, &purpose))
+        return false;
+    return strcmp(command, "retire") != 0 || purpose != KMS_PURPOSE_KEK;
+}
+
+/*
+ * Checks the command line before settings and Postgres are touched, so
+ * that a typing error gets a message that names it. Prints that message
+ * and the usage on failure.
+ */
+static bool check_arguments(int argc, char **argv)
+{
+    const char *command = argc > 1 ? argv[1] : "serve";
+    const struct kms_command *found = NULL;
+
+    /* No command at all means serve. */
+    if (argc <= 1)
+        return true;
+    for (size_t i = 0; i < sizeof(kms_commands) / sizeof(kms_commands[0]);
+         i++) {
+        if (strcmp(command, kms_commands[i].name) == 0)
+            found = &kms_commands[i];
+    }
+    if (found == NULL) {
+        fprintf(stderr, "cerrojo-kms: unknown command '%s'\n", command);
+    } else if (argc > 2 + found->n_args) {
+        fprintf(stderr, "cerrojo-kms %s: unexpected argument '%s'\n", command,
+                argv[2 + found->n_args]);
+    } else if (argc < 2 + found->n_args) {
+        fprintf(stderr, "cerrojo-kms %s: missing argument: expected %s\n",
+                command, found->arg_name);
+    } else if ((strcmp(command, "rotate") == 0 ||
+                strcmp(command, "retire") == 0) &&
+               !purpose_valid(command, argv[2])) {
+        fprintf(stderr,
+                "cerrojo-kms %s: invalid key purpose '%s': expected %s\n",
+                command, argv[2], found->arg_name);
+    } else {
+        return true;
+    }
     usage(stderr);
-    return KMS_EXIT_USAGE;
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -335,6 +457,8 @@ int main(int argc, char **argv)
                              stdout);
         return 0;
     }
+    if (!check_arguments(argc, argv))
+        goto out;
     if (!load_config(&cfg, &profile))
         goto out;
     if (strcmp(command, "healthcheck") == 0) {
@@ -358,10 +482,10 @@ int main(int argc, char **argv)
         rc = KMS_EXIT_USAGE;
         goto out;
     }
-    if (strcmp(command, "serve") == 0 && argc <= 2)
+    if (strcmp(command, "serve") == 0)
         rc = serve(&svc, &signals);
     else
-        rc = run_command(&svc, argc, argv);
+        rc = run_command(&svc, argv);
 out:
     kms_service_free(&svc);
     cj_config_free(kms_config_options, kms_config_option_count, &cfg);

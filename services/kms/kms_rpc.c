@@ -162,6 +162,55 @@ out:
     return finish(call, st, resp, response, KMS_MSG_UNWRAP);
 }
 
+static enum cj_status handle_forget_user_key(struct cj_rpc_call *call,
+                                             const ProtobufCMessage *request,
+                                             ProtobufCMessage **response,
+                                             void *state)
+{
+    const Cerrojo__V1__ForgetUserKeyRequest *req =
+        (const Cerrojo__V1__ForgetUserKeyRequest *)request;
+    bool forgotten = false;
+    Cerrojo__V1__ForgetUserKeyResponse *resp = NULL;
+    enum cj_status st = kms_forget_user_key(
+        state, req->user_id, cj_rpc_call_request_id(call), &forgotten);
+
+    if (st == CJ_OK) {
+        resp = new_response(&cerrojo__v1__forget_user_key_response__descriptor);
+        st = resp != NULL ? CJ_OK : CJ_ERR_NOMEM;
+    }
+    if (resp != NULL)
+        resp->forgotten = forgotten;
+    return finish(call, st, resp, response, KMS_MSG_INVALID);
+}
+
+static enum cj_status handle_list_old_key_users(struct cj_rpc_call *call,
+                                                const ProtobufCMessage *request,
+                                                ProtobufCMessage **response,
+                                                void *state)
+{
+    const Cerrojo__V1__ListOldKeyUsersRequest *req =
+        (const Cerrojo__V1__ListOldKeyUsersRequest *)request;
+    char **user_ids = NULL;
+    size_t count = 0;
+    Cerrojo__V1__ListOldKeyUsersResponse *resp = NULL;
+    enum cj_status st = kms_list_old_key_users(
+        state, req->after_user_id, req->max_users, &user_ids, &count);
+
+    if (st == CJ_OK) {
+        resp =
+            new_response(&cerrojo__v1__list_old_key_users_response__descriptor);
+        st = resp != NULL ? CJ_OK : CJ_ERR_NOMEM;
+    }
+    if (resp != NULL) {
+        /* The response takes the strings; freeing it frees them. */
+        resp->user_ids = user_ids;
+        resp->n_user_ids = count;
+        user_ids = NULL;
+    }
+    kms_store_free_user_ids(user_ids, count);
+    return finish(call, st, resp, response, KMS_MSG_INVALID);
+}
+
 static enum cj_status handle_sign_token(struct cj_rpc_call *call,
                                         const ProtobufCMessage *request,
                                         ProtobufCMessage **response,
@@ -371,6 +420,14 @@ static const struct cj_rpc_method kms_methods[] = {
     KMS_METHOD("RewrapKey", cerrojo__v1__rewrap_key_request__descriptor,
                cerrojo__v1__rewrap_key_response__descriptor, handle_rewrap_key,
                CJ_RPC_ID_AUTH),
+    KMS_METHOD("ForgetUserKey",
+               cerrojo__v1__forget_user_key_request__descriptor,
+               cerrojo__v1__forget_user_key_response__descriptor,
+               handle_forget_user_key, CJ_RPC_ID_AUTH),
+    KMS_METHOD("ListOldKeyUsers",
+               cerrojo__v1__list_old_key_users_request__descriptor,
+               cerrojo__v1__list_old_key_users_response__descriptor,
+               handle_list_old_key_users, CJ_RPC_ID_AUTH),
     KMS_METHOD("SignToken", cerrojo__v1__sign_token_request__descriptor,
                cerrojo__v1__sign_token_response__descriptor, handle_sign_token,
                CJ_RPC_ID_AUTH),

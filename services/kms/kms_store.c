@@ -436,6 +436,82 @@ enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
         params, 2, false, NULL);
 }
 
+enum cj_status kms_store_forget_data_key(struct cj_db_conn *conn,
+                                         const char *user_id, bool *forgotten)
+{
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
+    unsigned count = 0;
+    enum cj_status st =
+        exec_count(conn, "DELETE FROM kms.data_key_versions WHERE user_id = $1",
+                   params, 1, &count);
+
+    *forgotten = st == CJ_OK && count > 0;
+    return st;
+}
+
+void kms_store_free_user_ids(char **user_ids, size_t count)
+{
+    if (user_ids == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free(user_ids[i]);
+    free(user_ids);
+}
+
+/* Copies every first column of res into a new array of new strings. */
+static enum cj_status copy_user_ids(const PGresult *res, char ***user_ids,
+                                    size_t *count)
+{
+    size_t n = (size_t)PQntuples(res);
+    char **ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+
+    if (ids == NULL)
+        return CJ_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = strdup(PQgetvalue(res, (int)i, 0));
+        if (ids[i] == NULL) {
+            kms_store_free_user_ids(ids, i);
+            return CJ_ERR_NOMEM;
+        }
+    }
+    *user_ids = ids;
+    *count = n;
+    return CJ_OK;
+}
+
+enum cj_status kms_store_list_old_data_keys(struct cj_db_conn *conn,
+                                            const char *after_user_id,
+                                            int64_t min_age_s, unsigned max,
+                                            char ***user_ids, size_t *count)
+{
+    char age[24];
+    char limit[24];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(after_user_id),
+        CJ_DB_TEXT(int_text(age, sizeof(age), min_age_s)),
+        CJ_DB_TEXT(int_text(limit, sizeof(limit), max)),
+    };
+    PGresult *res = NULL;
+    enum cj_status st;
+
+    *user_ids = NULL;
+    *count = 0;
+    /* COLLATE "C" keeps the order byte order, as the cursor expects. */
+    st = cj_db_query(
+        conn,
+        "SELECT d.user_id FROM kms.data_key_versions d "
+        "JOIN kms.key_encryption_keys k ON k.version = d.kek_version "
+        "WHERE k.state <> 'active' AND d.user_id COLLATE \"C\" > $1 "
+        "AND d.updated_at <= now() - make_interval(secs => $2::bigint) "
+        "ORDER BY d.user_id COLLATE \"C\" LIMIT $3::integer",
+        params, 3, false, &res);
+    if (st != CJ_OK)
+        return st;
+    st = copy_user_ids(res, user_ids, count);
+    PQclear(res);
+    return st;
+}
+
 enum cj_status kms_store_insert_signing(struct cj_db_conn *conn,
                                         const char *kid, const char *algorithm,
                                         enum kms_state state,
@@ -739,6 +815,41 @@ kms_store_retire_previous_signer(struct cj_db_conn *conn,
     return st;
 }
 
+/* Fills report->kept_keks with the retired KEKs that remain; params[0] is
+ * the settle time in seconds. */
+static enum cj_status list_kept_keks(struct cj_db_conn *conn,
+                                     const struct cj_db_param *params,
+                                     struct kms_destroy_report *report)
+{
+    PGresult *res = NULL;
+    char limit[24];
+    const struct cj_db_param all[] = {
+        params[0],
+        CJ_DB_TEXT(int_text(limit, sizeof(limit), KMS_KEPT_KEKS_MAX)),
+    };
+    enum cj_status st = cj_db_query(
+        conn,
+        "SELECT k.version, (SELECT count(*) FROM kms.data_key_versions d "
+        "WHERE d.kek_version = k.version), "
+        "k.retired_at <= now() - make_interval(secs => $1::bigint) "
+        "FROM kms.key_encryption_keys k WHERE k.state = 'retired' "
+        "ORDER BY k.version LIMIT $2::integer",
+        all, 2, false, &res);
+
+    if (st != CJ_OK)
+        return st;
+    for (int i = 0; i < PQntuples(res) && i < KMS_KEPT_KEKS_MAX; i++) {
+        struct kms_kept_kek *kept = &report->kept_keks[i];
+
+        kept->version = (uint32_t)get_int(res, i, 0);
+        kept->users = (unsigned)get_int(res, i, 1);
+        kept->settled = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+        report->n_kept_keks++;
+    }
+    PQclear(res);
+    return CJ_OK;
+}
+
 enum cj_status kms_store_destroy_expired(struct cj_db_conn *conn,
                                          int64_t leeway_s, int64_t settle_s,
                                          struct kms_destroy_report *report)
@@ -769,7 +880,7 @@ enum cj_status kms_store_destroy_expired(struct cj_db_conn *conn,
         params, 2, &report->signing);
     if (st != CJ_OK)
         return st;
-    return exec_count(
+    st = exec_count(
         conn,
         "UPDATE kms.key_encryption_keys k SET state = 'destroyed', "
         "destroyed_at = now(), wrapped_key = NULL WHERE k.state = 'retired' "
@@ -777,6 +888,9 @@ enum cj_status kms_store_destroy_expired(struct cj_db_conn *conn,
         "AND NOT EXISTS (SELECT 1 FROM kms.data_key_versions d "
         "WHERE d.kek_version = k.version)",
         params + 1, 1, &report->kek);
+    if (st != CJ_OK)
+        return st;
+    return list_kept_keks(conn, params + 1, report);
 }
 
 enum cj_status kms_store_replace_wrapped(struct cj_db_conn *conn,

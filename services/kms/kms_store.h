@@ -207,20 +207,57 @@ CJ_WARN_UNUSED enum cj_status
 kms_store_retire_previous_signer(struct cj_db_conn *conn,
                                  char fingerprint[KMS_FINGERPRINT_LEN + 1]);
 
+/*
+ * Deletes user_id's data_key_versions row. *forgotten is false when there
+ * was none.
+ */
+CJ_WARN_UNUSED enum cj_status kms_store_forget_data_key(struct cj_db_conn *conn,
+                                                        const char *user_id,
+                                                        bool *forgotten);
+
+/*
+ * Lists up to max user ids after after_user_id, in byte order, whose row
+ * names a KEK version that is no longer active and has not changed for
+ * min_age_s. *user_ids is a new array of new strings; free it with
+ * kms_store_free_user_ids.
+ */
+CJ_WARN_UNUSED enum cj_status
+kms_store_list_old_data_keys(struct cj_db_conn *conn, const char *after_user_id,
+                             int64_t min_age_s, unsigned max, char ***user_ids,
+                             size_t *count);
+
+void kms_store_free_user_ids(char **user_ids, size_t count);
+
 /* --- Destruction and root rewrap ---------------------------------------- */
 
-/* Counts of keys destroy-expired removed, by kind. */
+/* Retired KEK versions a report names, at most. */
+#define KMS_KEPT_KEKS_MAX 8
+
+/* A retired KEK that destroy-expired kept, and why. */
+struct kms_kept_kek {
+    uint32_t version;
+    /* data_key_versions rows that name it: users whose key it wraps. */
+    unsigned users;
+    /* False while it was retired less than settle_s ago. */
+    bool settled;
+};
+
+/* Counts of keys destroy-expired removed, by kind, and the retired KEKs
+ * it kept. */
 struct kms_destroy_report {
     unsigned hpke;
     unsigned signing;
     unsigned kek;
+    struct kms_kept_kek kept_keks[KMS_KEPT_KEKS_MAX];
+    size_t n_kept_keks; /* at most KMS_KEPT_KEKS_MAX, oldest first */
 };
 
 /*
  * Destroys (removes the wrapped material of) HPKE keys past destroy_after,
  * retired signing keys retired at least settle_s ago whose last token
  * expired more than leeway_s ago, and retired KEKs retired at least
- * settle_s ago that no data_key_versions row names.
+ * settle_s ago that no data_key_versions row names. Fills kept_keks with
+ * the retired KEKs that remain, after the deletions.
  */
 CJ_WARN_UNUSED enum cj_status
 kms_store_destroy_expired(struct cj_db_conn *conn, int64_t leeway_s,

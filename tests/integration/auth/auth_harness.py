@@ -113,7 +113,7 @@ def strong_password():
 class Stack:
     """kms, session and auth running on free ports."""
 
-    def __init__(self, auth_env=None):
+    def __init__(self, auth_env=None, kms_env_overrides=None):
         admin_dsn, self.redis_host, self.redis_port = require_env()
         self.admin_dsn = admin_dsn
         self.dsn = self.create_database(admin_dsn)
@@ -136,6 +136,7 @@ class Stack:
             "CERROJO_KMS_SETTLE": "0",
             "CERROJO_KMS_RELOAD_INTERVAL": "1",
         })
+        kms_env.update(kms_env_overrides or {})
         self.kms = h.Service("kms", extra_env=kms_env)
         self.kms.binary = lambda: os.environ.get(
             "CJ_KMS_BIN", os.path.join(h.BIN_DIR, "cerrojo-kms"))

@@ -397,13 +397,15 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     seal_to_active(&svc, &sealed1);
 
     /* Rotate every purpose. */
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING),
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK, NULL), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
+                     CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
                      CJ_ERR_EXISTS);
     assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEYLIST), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEYLIST, NULL),
+                     CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
 
     /* Old data keys open; rewrap moves one user to version 2. */
@@ -500,7 +502,8 @@ static void test_promote_waits_for_publication(void **state)
     assert_int_equal(service_open(&svc, true), CJ_OK);
     assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_ERR_NOT_FOUND);
     int64_t rotated_at = kms_now();
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
+                     CJ_OK);
     assert_int_equal(kms_promote(&svc.lifecycle, &ready_at),
                      CJ_ERR_PRECONDITION);
     /* Due CERROJO_KMS_PROMOTE_AFTER (10 min) after the rotation. */
@@ -533,7 +536,7 @@ static void test_retire_hpke_names_retired_keys(void **state)
     unsigned count = 0;
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     long long retired = admin_int("SELECT key_id FROM kms.hpke_keys "
                                   "WHERE state = 'retired'");
     snprintf(expected, sizeof(expected), "%lld", retired);
@@ -613,7 +616,8 @@ static void test_new_hpke_key_listed_after_replicas_load(void **state)
     int old_key = listed_active_key(&first);
     seal_to_active(&first, &before);
 
-    assert_int_equal(kms_rotate(&first.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&first.lifecycle, KMS_PURPOSE_HPKE, NULL),
+                     CJ_OK);
     assert_int_equal(kms_service_reload(&first), CJ_OK);
     long long new_key =
         admin_int("SELECT key_id FROM kms.hpke_keys WHERE state = 'active'");
@@ -659,7 +663,7 @@ static void test_retire_hpke_lists_new_key_at_once(void **state)
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
     int old_key = listed_active_key(&svc);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
     assert_int_equal(listed_active_key(&svc), old_key);
     assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE, &count),
@@ -703,7 +707,7 @@ static void test_retired_hpke_key_outlives_key_lists(void **state)
     long long covered = kms_hpke_publish_after_s(&svc.cfg) +
                         svc.cfg.key_list_lifetime_s +
                         svc.cfg.clock_max_offset_s;
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     assert_true(retired_accept_after_rotation() >= covered);
     kms_service_free(&svc);
 
@@ -711,7 +715,7 @@ static void test_retired_hpke_key_outlives_key_lists(void **state)
     assert_true(kms_itest_db_reset(&db));
     setenv("CERROJO_KMS_HPKE_ACCEPT_RETIRED", "7200", 1);
     assert_int_equal(service_open(&svc, true), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     assert_true(retired_accept_after_rotation() >= 7200);
     assert_true(retired_accept_after_rotation() <= 7201);
     kms_service_free(&svc);
@@ -872,7 +876,8 @@ static void test_destroy_signing_activates_next_key(void **state)
     set_env(ROOT_A, "10m");
     assert_int_equal(service_open(&svc, true), CJ_OK);
     free(sign(&svc, "jti-before", 600, leaked));
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
+                     CJ_OK);
     /* The next key becomes active without its publication wait. */
     assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked), CJ_OK);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys WHERE "
@@ -899,8 +904,8 @@ static void test_rewrap_root_moves_every_key(void **state)
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
     make_user_key(&svc, "user-root", data_key, wrapped, &version);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE), CJ_OK);
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK, NULL), CJ_OK);
     long long live = admin_int(
         "SELECT (SELECT count(*) FROM kms.key_encryption_keys WHERE state <> "
         "'destroyed') + (SELECT count(*) FROM kms.signing_keys WHERE state "
@@ -919,7 +924,7 @@ static void test_rewrap_root_moves_every_key(void **state)
     assert_int_equal(kms_service_reload(&svc), CJ_ERR_CRYPTO);
     /* A command run with the old root adds no key wrapped under it. */
     long long keks = admin_int("SELECT count(*) FROM kms.key_encryption_keys");
-    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK),
+    assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEK, NULL),
                      CJ_ERR_CRYPTO);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_encryption_keys"),
                      keks);

@@ -18,7 +18,8 @@ IDENTITIES = ["gateway", "auth", "kms", "session", "platform-service"]
 ACCESS = {
     "kms": {
         "CreateUserKey": {"auth"}, "DecryptKey": {"auth"},
-        "RewrapKey": {"auth"}, "SignToken": {"auth"},
+        "RewrapKey": {"auth"}, "ForgetUserKey": {"auth"},
+        "ListOldKeyUsers": {"auth"}, "SignToken": {"auth"},
         "GetJwks": {"auth", "gateway"}, "OpenSealed": {"gateway"},
         "ListPublicKeys": {"gateway"},
     },

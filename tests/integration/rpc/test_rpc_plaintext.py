@@ -14,8 +14,9 @@ import rpc_harness as h
 
 # Every RPC of each service, from the .proto files.
 METHODS = {
-    "kms": ["CreateUserKey", "DecryptKey", "RewrapKey", "SignToken",
-            "GetJwks", "OpenSealed", "ListPublicKeys"],
+    "kms": ["CreateUserKey", "DecryptKey", "RewrapKey", "ForgetUserKey",
+            "ListOldKeyUsers", "SignToken", "GetJwks", "OpenSealed",
+            "ListPublicKeys"],
     "session": ["CreateSession", "OpenRequest", "BindUser", "DeleteSession",
                 "DeleteUserSessions", "RevokeToken", "RevokeUser",
                 "IsRevoked", "GetRevocationCacheStatus", "LoadRevocations"],

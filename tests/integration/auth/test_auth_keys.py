@@ -1,0 +1,194 @@
+"""Key-management commands against real kms, session, auth and Postgres:
+the messages of cerrojo-kms, and the jobs of cerrojo-auth that re-wrap
+data keys after a KEK rotation."""
+
+import os
+import subprocess
+import unittest
+
+import auth_harness as ah
+
+# cerrojo-kms exit status for a usage error.
+EXIT_USAGE = 2
+SECRET_SIZE = 32
+# Rows of kms.data_key_versions for user ids that auth does not store.
+UNKNOWN_USER_RECORDS_SQL = (
+    "SELECT count(*) FROM kms.data_key_versions d LEFT JOIN auth.users u "
+    "ON u.id::text = d.user_id WHERE u.id IS NULL")
+# A user id kms recorded but auth never stored, as a failed registration
+# leaves it (format of the ids auth creates).
+UNKNOWN_USER_ID = "00000000-0000-4000-8000-00000000f0e1"
+# A Postgres address where nothing listens (port 1 is reserved).
+UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
+
+stack = None
+
+
+def setUpModule():
+    global stack
+    ah.require_env()
+    # Running kms replicas never reload on their own during this module, so
+    # that only an explicit reload can make a new KEK take effect.
+    stack = ah.Stack(kms_env_overrides={
+        "CERROJO_KMS_RELOAD_INTERVAL": "3600"}).start()
+
+
+def tearDownModule():
+    if stack is not None:
+        stack.stop()
+
+
+class KmsCommands(unittest.TestCase):
+    def test_unknown_command_is_named(self):
+        res = stack.run_kms_command("frobnicate")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unknown command 'frobnicate'", res.stderr)
+
+    def test_unknown_purpose_is_named(self):
+        res = stack.run_kms_command("rotate", "foo")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("invalid key purpose 'foo'", res.stderr)
+        res = stack.run_kms_command("retire", "kek")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("invalid key purpose 'kek'", res.stderr)
+
+    def test_extra_argument_is_named(self):
+        res = stack.run_kms_command("promote", "now")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unexpected argument 'now'", res.stderr)
+
+    def test_second_signing_rotation_names_next_step(self):
+        first = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(first.returncode, 0, first.stderr)
+        try:
+            second = stack.run_kms_command("rotate", "signing")
+            self.assertEqual(second.returncode, 1)
+            self.assertIn("cerrojo-kms promote", second.stderr)
+            self.assertIn("cerrojo-kms retire signing", second.stderr)
+        finally:
+            res = stack.run_kms_command("retire", "signing")
+            self.assertEqual(res.returncode, 0, res.stderr)
+
+
+
+def run_auth_job_without_postgres(command):
+    env = dict(stack.auth.env,
+               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL)
+    return subprocess.run([stack.auth.binary(), command], env=env,
+                          capture_output=True, text=True,
+                          timeout=ah.READY_TIMEOUT_S)
+
+
+class JobsWithoutPostgres(unittest.TestCase):
+    def test_cleanup_reports_failure_not_lock(self):
+        res = run_auth_job_without_postgres("cleanup")
+        self.assertEqual(res.returncode, 1)
+        self.assertNotIn("another replica", res.stdout)
+        self.assertIn("cleanup: not run (the lock query to Postgres failed)",
+                      res.stdout)
+
+    def test_rewrap_reports_failure_not_lock(self):
+        res = run_auth_job_without_postgres("rewrap-keys")
+        self.assertEqual(res.returncode, 1)
+        self.assertNotIn("another replica", res.stdout)
+        self.assertIn("rewrap-keys: not run (the lock query to Postgres "
+                      "failed)", res.stdout)
+
+
+
+def newest_kek_version():
+    [[version]] = stack.sql("SELECT max(version) FROM kms.key_encryption_keys")
+    return int(version)
+
+
+class KekRotation(unittest.TestCase):
+    def test_rotate_kek_names_next_steps(self):
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        version = newest_kek_version()
+        self.assertIn("KEK version %d is active" % version, res.stdout)
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("`cerrojo-auth rewrap-keys`", res.stdout)
+
+    def test_rewrap_right_after_rotation_moves_keys(self):
+        _, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        version = newest_kek_version()
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("failures 0,", res.stdout)
+        self.assertIn("; kek version %d\n" % version, res.stdout)
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
+                                   "kek_version <> %d" % version), [["0"]])
+
+    def test_second_rewrap_counts_current_keys(self):
+        _, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        [[users]] = stack.sql("SELECT count(*) FROM auth.users")
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("users %s, re-wrapped 0, already current %s, "
+                      "failures 0" % (users, users), res.stdout)
+
+
+
+def unknown_user_records():
+    [[count]] = stack.sql(UNKNOWN_USER_RECORDS_SQL)
+    return int(count)
+
+
+def record_unknown_user(user_id, version, age):
+    stack.sql("INSERT INTO kms.data_key_versions (user_id, kek_version, "
+              "updated_at) VALUES ('%s', %d, now() - interval '%s')"
+              % (user_id, version, age))
+
+
+class UnknownUserRecords(unittest.TestCase):
+    def test_failed_registration_leaves_no_record(self):
+        before = unknown_user_records()
+        stack.session.stop()
+        try:
+            _, err, _, _ = stack.register(secret=os.urandom(SECRET_SIZE))
+        finally:
+            stack.session.start()
+            stack.wait_cache_loaded()
+        self.assertIsNotNone(err)
+        self.assertEqual(unknown_user_records(), before)
+
+    def test_rewrap_drops_old_records_of_unknown_users(self):
+        old_version = newest_kek_version()
+        old_id = UNKNOWN_USER_ID
+        recent_id = UNKNOWN_USER_ID[:-4] + "f0e2"
+        record_unknown_user(old_id, old_version, "2 hours")
+        record_unknown_user(recent_id, old_version, "1 minute")
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("kms records of unknown users dropped 1;", res.stdout)
+        self.assertEqual(stack.sql("SELECT user_id FROM kms.data_key_versions "
+                                   "WHERE user_id IN ('%s', '%s')"
+                                   % (old_id, recent_id)), [[recent_id]])
+        # The recent record still names the old version, which therefore
+        # stays, with the reason.
+        res = stack.run_kms_command("destroy-expired")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("kept: kek version %d, users whose data key it wraps: "
+                      "1 (run `cerrojo-auth rewrap-keys`)" % old_version,
+                      res.stdout)
+        stack.sql("DELETE FROM kms.data_key_versions WHERE user_id = '%s'"
+                  % recent_id)
+        res = stack.run_kms_command("destroy-expired")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertNotIn("kek version %d," % old_version, res.stdout)
+        self.assertEqual(stack.sql("SELECT state FROM kms.key_encryption_keys "
+                                   "WHERE version = %d" % old_version),
+                         [["destroyed"]])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
