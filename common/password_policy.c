@@ -122,6 +122,23 @@ static enum cj_status dictionary_check(const struct cj_password_policy *policy,
     return status;
 }
 
+/* Applies the rules on the bytes alone (length, NUL, UTF-8) and counts the
+ * code points; returns the first rule broken, or CJ_PASSWORD_RULE_OK. */
+static enum cj_password_rule
+check_encoding(const char *password, size_t password_len, size_t *code_points)
+{
+    if (password_len > CJ_PASSWORD_MAX_BYTES) {
+        return CJ_PASSWORD_RULE_TOO_LONG;
+    }
+    if (password == NULL || memchr(password, '\0', password_len) != NULL) {
+        return CJ_PASSWORD_RULE_NUL;
+    }
+    if (!count_code_points(password, password_len, code_points)) {
+        return CJ_PASSWORD_RULE_INVALID_UTF8;
+    }
+    return CJ_PASSWORD_RULE_OK;
+}
+
 enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
                                         const char *password,
                                         size_t password_len,
@@ -132,17 +149,8 @@ enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
     bool weak = false;
     enum cj_status status;
 
-    *failed = CJ_PASSWORD_RULE_OK;
-    if (password_len > CJ_PASSWORD_MAX_BYTES) {
-        *failed = CJ_PASSWORD_RULE_TOO_LONG;
-        return CJ_ERR_INVALID;
-    }
-    if (password == NULL || memchr(password, '\0', password_len) != NULL) {
-        *failed = CJ_PASSWORD_RULE_NUL;
-        return CJ_ERR_INVALID;
-    }
-    if (!count_code_points(password, password_len, &code_points)) {
-        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
+    *failed = check_encoding(password, password_len, &code_points);
+    if (*failed != CJ_PASSWORD_RULE_OK) {
         return CJ_ERR_INVALID;
     }
     if (code_points < policy->min_code_points) {
@@ -169,21 +177,12 @@ enum cj_status cj_password_policy_check_and_normalize(
     size_t code_points;
     enum cj_status status;
 
-    *failed = CJ_PASSWORD_RULE_OK;
     *normalized_len = 0;
     normalized[0] = '\0';
     /* Rules 1 to 3 judge the input, so input that cannot be normalized
      * fails the same rule as before passwords were normalized. */
-    if (password_len > CJ_PASSWORD_MAX_BYTES) {
-        *failed = CJ_PASSWORD_RULE_TOO_LONG;
-        return CJ_ERR_INVALID;
-    }
-    if (password == NULL || memchr(password, '\0', password_len) != NULL) {
-        *failed = CJ_PASSWORD_RULE_NUL;
-        return CJ_ERR_INVALID;
-    }
-    if (!count_code_points(password, password_len, &code_points)) {
-        *failed = CJ_PASSWORD_RULE_INVALID_UTF8;
+    *failed = check_encoding(password, password_len, &code_points);
+    if (*failed != CJ_PASSWORD_RULE_OK) {
         return CJ_ERR_INVALID;
     }
     status = cj_password_normalize(password, password_len, normalized,
