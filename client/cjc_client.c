@@ -476,7 +476,7 @@ static const char *stored_refresh_token(const struct cjc_client *c)
  * the old refresh token used. A state file that still contained it after a
  * crash would make the next command present it again, which revokes the
  * whole family as reuse. A rejected refresh (401) leaves the state as it
- * was and sets an error message that tells the user to log in again.
+ * was and sets an error message that asks the user to log in again.
  */
 static enum cj_status refresh_for_call(struct cjc_client *c, const char *notice,
                                        struct cjc_error *err)
@@ -1029,10 +1029,10 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
  * rejects that token, refreshes once and sends the same body (borrowed)
  * again. In stateful mode the session, not the token, is the credential,
  * and a refresh cannot revive a session, so nothing is retried and the
- * message says to log in again. Nor is a call retried that already sent a
- * refresh, successful or not, because a token fresh from the server was
- * rejected for a reason such as a revocation that another refresh does not
- * undo, and a rejected refresh token must not be presented twice.
+ * error message asks the user to log in again. Nor is a call retried that
+ * already sent a refresh, successful or not, because a token fresh from the
+ * server was rejected for a reason such as a revocation that another refresh
+ * does not undo, and a rejected refresh token must not be presented twice.
  */
 static enum cj_status request_with_token(struct cjc_client *c,
                                          const char *method, const char *path,

@@ -323,14 +323,14 @@ static void print_destroy_report(const struct kms_service *svc,
     printf("destroyed: hpke %u, signing %u, kek %u\n", destroyed->hpke,
            destroyed->signing, destroyed->kek);
     for (size_t i = 0; i < destroyed->n_kept_keks; i++) {
-        const struct kms_kept_kek *kept = &destroyed->kept_keks[i];
+        const struct kms_kept_kek *kek = &destroyed->kept_keks[i];
 
-        printf("kept: kek version %u", (unsigned)kept->version);
-        if (kept->users > 0)
+        printf("kept: kek version %u", (unsigned)kek->version);
+        if (kek->users > 0)
             printf(", users whose data key it wraps: %u (run "
                    "`cerrojo-auth rewrap-keys`)",
-                   kept->users);
-        if (!kept->settled)
+                   kek->users);
+        if (!kek->settled)
             printf(", retired less than CERROJO_KMS_SETTLE (%lld s) ago",
                    (long long)svc->cfg.settle_s);
         printf("\n");

@@ -110,7 +110,7 @@ class Stateful(unittest.TestCase):
         for command in ("me", "refresh"):
             status, _, err = stale.run(command)
             self.assertEqual(status, CLI_EXIT_FAILED, err)
-            # The session cannot come back, so the message says what to do.
+            # The session cannot come back, so the error names the next step.
             self.assertIn("rejected the session", err)
             self.assertIn("Run 'cerrojo login' to log in again", err)
             self.assertIn("(invalid_token)", err)
