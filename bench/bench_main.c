@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -394,14 +395,16 @@ static double cpu_seconds_self(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* Removes the client state files of a folder this run created, then the
- * folder. */
+/* Removes the client state files of a folder this run created, and the
+ * lock files the client library leaves beside them, then the folder. */
 static void remove_state_dir(const char *dir, unsigned connections)
 {
-    char path[512];
+    char path[PATH_MAX];
 
     for (unsigned i = 0; i < connections; i++) {
         snprintf(path, sizeof(path), "%s/worker-%u.json", dir, i);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/worker-%u.json.lock", dir, i);
         unlink(path);
     }
     if (rmdir(dir) != 0)
@@ -409,9 +412,18 @@ static void remove_state_dir(const char *dir, unsigned connections)
                 strerror(errno));
 }
 
+/* The client state folder goes under $TMPDIR when it is set, else /tmp. */
 static char *make_state_dir(char *buf, size_t size)
 {
-    snprintf(buf, size, "/tmp/cerrojo-bench.XXXXXX");
+    const char *tmp_root = getenv("TMPDIR");
+
+    if (tmp_root == NULL || tmp_root[0] == '\0')
+        tmp_root = "/tmp";
+    if ((size_t)snprintf(buf, size, "%s/cerrojo-bench.XXXXXX", tmp_root) >=
+        size) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
     return mkdtemp(buf);
 }
 
@@ -435,7 +447,7 @@ int main(int argc, char **argv)
     uint64_t error_sum = 0;
     unsigned prepared = 0;
     unsigned started = 0;
-    char state_dir[64];
+    char state_dir[PATH_MAX];
     char setup_err[512] = "";
     const char *first_error = NULL;
     double elapsed_s, rps, cpu_self0, cpu_self;

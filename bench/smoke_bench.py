@@ -60,8 +60,13 @@ class Smoke(unittest.TestCase):
                "--series", os.path.join(work, label + ".series"),
                "--percentiles", os.path.join(work, label + ".pct"),
                "--watch", "auth=%d" % stack.auth.proc.pid] + list(args)
+        # Each run gets its own TMPDIR. The run must leave it empty, so no
+        # client state or lock file outlives the run.
+        run_tmp = tempfile.mkdtemp(prefix="tmp-" + label + "-", dir=work)
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S)
+                              timeout=RUN_TIMEOUT_S,
+                              env=dict(os.environ, TMPDIR=run_tmp))
+        self.assertEqual(os.listdir(run_tmp), [], proc.stderr)
         result = parse_result(proc.stdout)
         self.assertIsNotNone(result, "no RESULT line from %s:\n%s\n%s" % (
             flow, proc.stdout, proc.stderr + stack.logs()))
