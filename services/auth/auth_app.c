@@ -216,6 +216,7 @@ enum cj_status auth_app_open(struct auth_service *svc)
     pthread_mutex_init(&svc->wait_lock, NULL);
     pthread_cond_init(&svc->wait_cond, NULL);
     atomic_store(&svc->stopping, false);
+    atomic_store(&svc->revocations_stale, false);
     atomic_store(&svc->serving, true);
     svc->throttle.free_attempts = svc->cfg.login_free_attempts;
     svc->throttle.account_free_attempts = svc->cfg.login_account_free_attempts;

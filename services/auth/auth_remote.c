@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_revocations.h"
 #include "crypto_util.h"
 #include "log.h"
 #include "rpc_message.h"
@@ -370,6 +371,17 @@ enum cj_status auth_session_delete_user(struct auth_service *svc,
         &cerrojo__v1__delete_user_sessions_response__descriptor);
 }
 
+/* Passes rc through. A revocation session did not store is already
+ * committed in auth.revocations, so session's cache is marked stale. */
+static enum cj_status revocation_sent(struct auth_service *svc,
+                                      enum cj_status rc)
+{
+    if (rc != CJ_OK) {
+        auth_revocations_mark_stale(svc);
+    }
+    return rc;
+}
+
 enum cj_status auth_session_revoke_token(struct auth_service *svc,
                                          const char *request_id,
                                          const char *token_id,
@@ -380,8 +392,10 @@ enum cj_status auth_session_revoke_token(struct auth_service *svc,
 
     req.token_id = (char *)token_id;
     req.expires_at = expires_at;
-    return call_session(svc, SESSION_PATH("RevokeToken"), request_id, &req.base,
-                        &cerrojo__v1__revoke_token_response__descriptor);
+    return revocation_sent(
+        svc,
+        call_session(svc, SESSION_PATH("RevokeToken"), request_id, &req.base,
+                     &cerrojo__v1__revoke_token_response__descriptor));
 }
 
 enum cj_status auth_session_revoke_user(struct auth_service *svc,
@@ -392,8 +406,10 @@ enum cj_status auth_session_revoke_user(struct auth_service *svc,
 
     req.user_id = (char *)user_id;
     req.revoked_at = revoked_at;
-    return call_session(svc, SESSION_PATH("RevokeUser"), request_id, &req.base,
-                        &cerrojo__v1__revoke_user_response__descriptor);
+    return revocation_sent(
+        svc,
+        call_session(svc, SESSION_PATH("RevokeUser"), request_id, &req.base,
+                     &cerrojo__v1__revoke_user_response__descriptor));
 }
 
 enum cj_status auth_session_is_revoked(struct auth_service *svc,

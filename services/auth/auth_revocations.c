@@ -13,13 +13,17 @@
 #include "deadline.h"
 #include "log.h"
 
-bool auth_service_sleep(struct auth_service *svc, int64_t ms)
+/* Waits up to ms, until svc->stopping, or until *wake is set (wake may be
+ * NULL); returns false when stopping. */
+static bool sleep_or_wake(struct auth_service *svc, int64_t ms,
+                          atomic_bool *wake)
 {
     struct timespec until;
 
     cj_deadline_after_ms(CLOCK_REALTIME, ms, &until);
     pthread_mutex_lock(&svc->wait_lock);
-    while (!atomic_load(&svc->stopping)) {
+    while (!atomic_load(&svc->stopping) &&
+           (wake == NULL || !atomic_load(wake))) {
         if (pthread_cond_timedwait(&svc->wait_cond, &svc->wait_lock, &until) ==
             ETIMEDOUT) {
             break;
@@ -27,6 +31,11 @@ bool auth_service_sleep(struct auth_service *svc, int64_t ms)
     }
     pthread_mutex_unlock(&svc->wait_lock);
     return !atomic_load(&svc->stopping);
+}
+
+bool auth_service_sleep(struct auth_service *svc, int64_t ms)
+{
+    return sleep_or_wake(svc, ms, NULL);
 }
 
 /* The arrays of one LoadRevocations batch, owned here. */
@@ -141,14 +150,42 @@ enum cj_status auth_revocations_check(struct auth_service *svc,
     return auth_revocations_reload(svc, request_id);
 }
 
+void auth_revocations_mark_stale(struct auth_service *svc)
+{
+    /* The flag is set under the lock, so the watcher cannot check it and
+     * then miss the broadcast. */
+    pthread_mutex_lock(&svc->wait_lock);
+    atomic_store(&svc->revocations_stale, true);
+    pthread_cond_broadcast(&svc->wait_cond);
+    pthread_mutex_unlock(&svc->wait_lock);
+}
+
+/* Reloads a stale cache, or checks a current one; a failed reload leaves
+ * the cache marked stale. */
+static enum cj_status watch_round(struct auth_service *svc)
+{
+    enum cj_status rc;
+
+    if (!atomic_exchange(&svc->revocations_stale, false)) {
+        return auth_revocations_check(svc, NULL);
+    }
+    cj_log(CJ_LOG_WARN, "auth.revocation_cache_stale", NULL);
+    rc = auth_revocations_reload(svc, NULL);
+    if (rc != CJ_OK) {
+        atomic_store(&svc->revocations_stale, true);
+    }
+    return rc;
+}
+
 void *auth_revocations_watch(void *arg)
 {
     struct auth_service *svc = arg;
     enum cj_status last = CJ_OK;
+    bool stale;
 
     do {
         /* The next round retries; only a change of outcome is logged. */
-        enum cj_status rc = auth_revocations_check(svc, NULL);
+        enum cj_status rc = watch_round(svc);
 
         if (rc != last) {
             cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_WARN,
@@ -157,6 +194,9 @@ void *auth_revocations_watch(void *arg)
             last = rc;
         }
         auth_clock_check(svc);
-    } while (auth_service_sleep(svc, svc->cfg.cache_watch_s * 1000));
+        stale = atomic_load(&svc->revocations_stale);
+    } while (stale ? auth_service_sleep(svc, AUTH_REVOCATION_RETRY_MS)
+                   : sleep_or_wake(svc, svc->cfg.cache_watch_s * 1000,
+                                   &svc->revocations_stale));
     return NULL;
 }

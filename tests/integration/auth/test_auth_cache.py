@@ -1,8 +1,11 @@
-"""Session's revocation cache after Redis loses it. With the watcher too
-slow to step in, every Introspect fails closed (UNAVAILABLE) until auth
-reloads the cache, here by restarting. Afterwards a token revoked before
-the flush stays inactive and a live one is active again."""
+"""Session's revocation cache after Redis loses it, and after session
+misses a revocation auth recorded. With the watcher too slow to step in,
+every Introspect fails closed (UNAVAILABLE) until auth reloads the cache,
+here by restarting. Afterwards a token revoked before the flush stays
+inactive and a live one is active again. A revocation session did not take
+while it was stopped reaches its cache once session is back."""
 
+import time
 import unittest
 
 import grpc
@@ -11,6 +14,12 @@ import auth_harness as ah
 
 # Long enough that the watcher never runs between the flush and the checks.
 SLOW_WATCH = "1h"
+# How long a revocation may take to reach session's cache once session is
+# back: auth retries every second, and its first call reconnects.
+RESEND_WAIT_S = 15
+# auth's deadline for one call to session, short so that a call to the
+# stopped session fails well within the test's own call deadline.
+RPC_TIMEOUT_MS = "1000"
 
 
 class CacheReload(unittest.TestCase):
@@ -38,7 +47,9 @@ class CacheReload(unittest.TestCase):
         for tokens in (revoked, live):
             info, err = s.introspect(tokens.access_token)
             self.assertIsNone(info)
-            self.assertEqual(err.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertIsNotNone(err)
+            self.assertIn(err.code(), (grpc.StatusCode.UNAVAILABLE,
+                                       grpc.StatusCode.DEADLINE_EXCEEDED))
 
         s.restart_auth()
         s.wait_cache_loaded()
@@ -48,6 +59,53 @@ class CacheReload(unittest.TestCase):
         info, err = s.introspect(live.access_token)
         self.assertIsNone(err)
         self.assertTrue(info.active)
+
+
+class CacheResend(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_CACHE_WATCH_INTERVAL": SLOW_WATCH,
+            "CERROJO_AUTH_RPC_TIMEOUT_MS": RPC_TIMEOUT_MS,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def introspect_when_up(self, token):
+        """Introspects until session replies again, and returns the reply."""
+        deadline = time.monotonic() + RESEND_WAIT_S
+        while True:
+            info, err = self.stack.introspect(token)
+            if err is None or time.monotonic() > deadline:
+                self.assertIsNone(err, self.stack.logs())
+                return info
+            time.sleep(0.2)
+
+    def test_missed_revocation_resent(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        s.session.stop()
+        try:
+            _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
+                refresh_token=tokens.refresh_token), s.caller_for(tokens))
+            self.assertIsNotNone(err)
+            self.assertIn(err.code(), (grpc.StatusCode.UNAVAILABLE,
+                                       grpc.StatusCode.DEADLINE_EXCEEDED))
+        finally:
+            s.session.start()
+
+        # The logout is recorded, so the access token must turn inactive
+        # even though session's cache stayed loaded across its restart.
+        deadline = time.monotonic() + RESEND_WAIT_S
+        while self.introspect_when_up(tokens.access_token).active:
+            self.assertLess(time.monotonic(), deadline,
+                            "revoked token still active\n" + s.logs())
+            time.sleep(0.2)
+        self.assertIn("auth.revocation_cache_stale", s.auth.log())
 
 
 if __name__ == "__main__":
