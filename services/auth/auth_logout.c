@@ -21,6 +21,7 @@
 #include "auth_flows.h"
 #include "auth_ids.h"
 #include "auth_remote.h"
+#include "auth_revocations.h"
 #include "auth_store.h"
 #include "deadline.h"
 #include "log.h"
@@ -198,6 +199,19 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
     return rc;
 }
 
+/* Reports a failed update of session. The steps after the failed one did
+ * not run, but their rows are committed, so the cache is marked stale and
+ * its reload sends them, deleting the recorded sessions too. */
+static enum cj_status session_update_result(struct auth_service *svc,
+                                            struct auth_call *call,
+                                            enum cj_status rc)
+{
+    if (rc != CJ_OK) {
+        auth_revocations_mark_stale(svc);
+    }
+    return auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+}
+
 /* Updates session's sessions and cache to match what was recorded. */
 static enum cj_status update_session_service(struct auth_service *svc,
                                              struct auth_call *call, bool all,
@@ -212,8 +226,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
             rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
                                           st->now_ms / 1000);
         }
-        rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
-        return rc;
+        return session_update_result(svc, call, rc);
     }
     if (st->session_id[0] != '\0') {
         rc = auth_session_delete(svc, call->request_id, st->session_id);
@@ -228,8 +241,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
                                        st->family_access[i].token_id,
                                        st->family_access[i].expires_at);
     }
-    rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
-    return rc;
+    return session_update_result(svc, call, rc);
 }
 
 /*

@@ -174,10 +174,13 @@ static const char SCRIPT_REVOKE_USER_SRC[] =
 /* One batch of a revocation-cache load; the entries' expiries were
  * computed by the caller. A user time never moves backwards. ARGV[4] > 0
  * sets the loaded marker (KEYS[1]) for that many ms after the batch. */
+/* A session whose revocation is loaded is also deleted, as DeleteSession
+ * does, because a deletion that failed during an outage leaves it usable
+ * for stateful requests, which read no tombstone. */
 static const char SCRIPT_LOAD_BATCH_SRC[] =
     "local nt, nu = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local ns = tonumber(ARGV[3])\n"
-    "local i = 9\n"
+    "local i = 12\n"
     "for _ = 1, nt do\n"
     "  redis.call('SET', ARGV[6] .. ARGV[i], '1', 'PXAT', ARGV[i + 1])\n"
     "  i = i + 2\n"
@@ -191,7 +194,13 @@ static const char SCRIPT_LOAD_BATCH_SRC[] =
     "  i = i + 3\n"
     "end\n"
     "for _ = 1, ns do\n"
-    "  redis.call('SET', ARGV[8] .. ARGV[i], '1', 'PX', ARGV[5])\n"
+    "  local sid = ARGV[i]\n"
+    "  local k = ARGV[9] .. sid\n"
+    "  local u = redis.call('HGET', k, 'u')\n"
+    "  redis.call('DEL', k)\n"
+    "  redis.call('ZREM', ARGV[10], sid)\n"
+    "  if u and u ~= '' then redis.call('SREM', ARGV[11] .. u, sid) end\n"
+    "  redis.call('SET', ARGV[8] .. sid, '1', 'PX', ARGV[5])\n"
     "  i = i + 1\n"
     "end\n"
     "if tonumber(ARGV[4]) > 0 then\n"
@@ -1009,6 +1018,10 @@ static void vargs_i64(struct sess_vargs *a, int64_t value)
     }
 }
 
+/* Arguments ahead of the entries in a load batch: the loaded marker key,
+ * three counts, two lifetimes and six key prefixes. */
+#define LOAD_BATCH_FIXED_ARGS 12
+
 enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
                                      const struct sess_load_batch *b)
 {
@@ -1020,8 +1033,8 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     if (total > SESS_LOAD_BATCH_MAX) {
         return CJ_ERR_TOO_LARGE;
     }
-    a.capacity =
-        (int)(9 + 2 * b->token_count + 3 * b->user_count + b->session_count);
+    a.capacity = (int)(LOAD_BATCH_FIXED_ARGS + 2 * b->token_count +
+                       3 * b->user_count + b->session_count);
     a.value = calloc((size_t)a.capacity, sizeof(*a.value));
     a.len = calloc((size_t)a.capacity, sizeof(*a.len));
     a.num = calloc((size_t)a.capacity, sizeof(*a.num));
@@ -1037,6 +1050,9 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     vargs_str(&a, SESS_REVOKE_PREFIX "jti:");
     vargs_str(&a, SESS_REVOKE_PREFIX "user:");
     vargs_str(&a, SESS_REVOKE_PREFIX "sid:");
+    vargs_str(&a, SESS_KEY_PREFIX "s:");
+    vargs_str(&a, KEY_DUE);
+    vargs_str(&a, SESS_KEY_PREFIX "u:");
     for (size_t i = 0; i < b->token_count; i++) {
         vargs_str(&a, b->tokens[i].token_id);
         vargs_i64(&a, b->tokens[i].expire_at_ms);

@@ -5,6 +5,7 @@ here by restarting. Afterwards a token revoked before the flush stays
 inactive and a live one is active again. A revocation session did not take
 while it was stopped reaches its cache once session is back."""
 
+import os
 import time
 import unittest
 
@@ -20,6 +21,8 @@ RESEND_WAIT_S = 15
 # auth's deadline for one call to session, short so that a call to the
 # stopped session fails well within the test's own call deadline.
 RPC_TIMEOUT_MS = "1000"
+# Size of the handshake secret that makes register open a session.
+SECRET_SIZE = 32
 
 
 class CacheReload(unittest.TestCase):
@@ -84,19 +87,24 @@ class CacheResend(unittest.TestCase):
                 return info
             time.sleep(0.2)
 
-    def test_missed_revocation_resent(self):
+    def logout_while_session_stopped(self, tokens, caller):
+        """Logs out while session is stopped; the call must fail."""
         s = self.stack
-        tokens, err, _, _ = s.register()
-        self.assertIsNone(err)
         s.session.stop()
         try:
             _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
-                refresh_token=tokens.refresh_token), s.caller_for(tokens))
+                refresh_token=tokens.refresh_token), caller)
             self.assertIsNotNone(err)
             self.assertIn(err.code(), (grpc.StatusCode.UNAVAILABLE,
                                        grpc.StatusCode.DEADLINE_EXCEEDED))
         finally:
             s.session.start()
+
+    def test_missed_revocation_resent(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        self.logout_while_session_stopped(tokens, s.caller_for(tokens))
 
         # The logout is recorded, so the access token must turn inactive
         # even though session's cache stayed loaded across its restart.
@@ -106,6 +114,24 @@ class CacheResend(unittest.TestCase):
                             "revoked token still active\n" + s.logs())
             time.sleep(0.2)
         self.assertIn("auth.revocation_cache_stale", s.auth.log())
+
+    def test_missed_session_end_resent(self):
+        s = self.stack
+        tokens, err, _, _ = s.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        caller = s.caller_for(tokens)
+        key = "cerrojo:sess:s:" + caller["session-id"]
+        self.assertEqual(s.redis("EXISTS", key), "1")
+        self.logout_while_session_stopped(tokens, caller)
+
+        # The deletion failed with the call, so the resent revocation must
+        # end the session itself, not only its access tokens.
+        deadline = time.monotonic() + RESEND_WAIT_S
+        while s.redis("EXISTS", key) != "0":
+            self.assertLess(time.monotonic(), deadline,
+                            "session still stored\n" + s.logs())
+            time.sleep(0.2)
+        self.assertFalse(self.introspect_when_up(tokens.access_token).active)
 
 
 if __name__ == "__main__":
