@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -81,6 +82,13 @@ struct cj_metrics_server;
 
 /* Variable that, when set, replaces the metrics listen address. */
 #define CJ_METRICS_HOST_ENV "CERROJO_METRICS_HOST"
+
+/*
+ * Writes the --help entry of CJ_METRICS_HOST_ENV in the layout of
+ * cj_config_print_help. A service that starts a metrics server prints it
+ * after its own settings, because no settings table contains the variable.
+ */
+void cj_metrics_print_help(FILE *out);
 
 /* Connections the server keeps open at once, by default. */
 #define CJ_METRICS_HTTP_CONNECTION_LIMIT 16

@@ -752,6 +752,15 @@ static enum cj_status server_listen(struct cj_metrics_server *server,
     return CJ_ERR_UNAVAILABLE;
 }
 
+void cj_metrics_print_help(FILE *out)
+{
+    fprintf(out,
+            "%s\n    IPv4 address that the Prometheus metrics port listens on "
+            "in place of 127.0.0.1, such as 0.0.0.0 so that other pods can "
+            "scrape it; an IPv4 literal; unset or empty keeps 127.0.0.1\n",
+            CJ_METRICS_HOST_ENV);
+}
+
 enum cj_status
 cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
                                 uint16_t port,

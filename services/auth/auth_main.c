@@ -33,6 +33,7 @@ static void usage(FILE *out)
                  "  --print-config  print the configuration, secrets redacted\n"
                  "configuration (environment or .env file):\n");
     cj_config_print_help(auth_config_options, auth_config_option_count, out);
+    cj_metrics_print_help(out);
 }
 
 /* Loads the configuration; returns false after printing why it is bad. */

@@ -290,6 +290,26 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
     }
 }
 
+/* Sends an open RPC and stores the response in opened->open_response. On a
+ * failure it replies through gw_open_failed and returns false. */
+static bool gw_call_open(const struct gw_context *ctx, struct gw_request *req,
+                         struct gw_reply *reply, const struct gw_rpc *rpc,
+                         const struct gw_caller *caller,
+                         const ProtobufCMessage *request,
+                         struct gw_opened *opened)
+{
+    char detail[GW_SEALED_DETAIL_CHARS] = "";
+    grpc_status_code code =
+        gw_backend_call(ctx->backends, rpc, caller, request,
+                        &opened->open_response, detail, sizeof(detail), NULL);
+
+    if (code != GRPC_STATUS_OK) {
+        gw_open_failed(ctx, req, reply, code, detail);
+        return false;
+    }
+    return true;
+}
+
 static bool gw_decode_plaintext(struct gw_request *req, struct gw_reply *reply,
                                 struct gw_opened *opened,
                                 const ProtobufCBinaryData *plaintext)
@@ -319,11 +339,9 @@ static bool gw_open_stateless(const struct gw_context *ctx,
                                .client_ip = req->client_ip,
                                .user_agent = req->user_agent,
                                .request_id = req->request_id};
-    char detail[GW_SEALED_DETAIL_CHARS] = "";
     enum cj_seal_reason why = CJ_SEAL_OK;
     uint8_t *aad = NULL;
     size_t aad_len = 0;
-    grpc_status_code code;
     bool ok = false;
 
     if (cj_stateless_parse_request(text, len, &sreq, &why) != CJ_OK) {
@@ -347,11 +365,8 @@ static bool gw_open_stateless(const struct gw_context *ctx,
     request.aad.len = aad_len;
     request.ciphertext.data = sreq.ct;
     request.ciphertext.len = sreq.ct_len;
-    code = gw_backend_call(ctx->backends, &gw_open_sealed_rpc, &caller,
-                           &request.base, &opened->open_response, detail,
-                           sizeof(detail), NULL);
-    if (code != GRPC_STATUS_OK) {
-        gw_open_failed(ctx, req, reply, code, detail);
+    if (!gw_call_open(ctx, req, reply, &gw_open_sealed_rpc, &caller,
+                      &request.base, opened)) {
         goto out;
     }
     response = (const Cerrojo__V1__OpenSealedResponse *)opened->open_response;
@@ -390,11 +405,9 @@ static bool gw_open_stateful(const struct gw_context *ctx,
                                .client_ip = req->client_ip,
                                .user_agent = req->user_agent,
                                .request_id = req->request_id};
-    char detail[GW_SEALED_DETAIL_CHARS] = "";
     enum cj_seal_reason why = CJ_SEAL_OK;
     uint8_t *aad = NULL;
     size_t aad_len = 0;
-    grpc_status_code code;
     bool ok = false;
 
     /* An id not of the form that session issues is a malformed request
@@ -429,11 +442,8 @@ static bool gw_open_stateful(const struct gw_context *ctx,
     request.aad.len = aad_len;
     request.ciphertext.data = sreq.ct;
     request.ciphertext.len = sreq.ct_len;
-    code = gw_backend_call(ctx->backends, &gw_open_request_rpc, &caller,
-                           &request.base, &opened->open_response, detail,
-                           sizeof(detail), NULL);
-    if (code != GRPC_STATUS_OK) {
-        gw_open_failed(ctx, req, reply, code, detail);
+    if (!gw_call_open(ctx, req, reply, &gw_open_request_rpc, &caller,
+                      &request.base, opened)) {
         goto out;
     }
     response = (const Cerrojo__V1__OpenRequestResponse *)opened->open_response;

@@ -455,6 +455,7 @@ int main(int argc, char **argv)
         usage(stdout);
         cj_config_print_help(kms_config_options, kms_config_option_count,
                              stdout);
+        cj_metrics_print_help(stdout);
         return 0;
     }
     if (!check_arguments(argc, argv))

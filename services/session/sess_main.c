@@ -143,6 +143,7 @@ static void usage(FILE *out)
             "  --print-config  print the configuration, secrets redacted\n"
             "configuration (environment or .env file):\n");
     cj_config_print_help(sess_options, SESS_OPTION_COUNT, out);
+    cj_metrics_print_help(out);
 }
 
 /*

@@ -30,6 +30,17 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Writes text to path and sets its permission bits to mode. */
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
 static void test_state_missing_file_is_empty(void **state)
 {
     (void)state;
@@ -67,14 +78,9 @@ static void test_state_rejects_group_readable_file(void **state)
     (void)state;
     char path[256], err[256];
     json_t *obj = NULL;
-    FILE *f;
 
     snprintf(path, sizeof(path), "%s/open.json", dir);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{}", f);
-    fclose(f);
-    assert_int_equal(chmod(path, 0644), 0);
+    write_file(path, "{}", 0644);
     assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
                      CJ_ERR_PERMISSION);
     assert_null(obj);
@@ -86,14 +92,9 @@ static void test_state_rejects_non_object(void **state)
     (void)state;
     char path[256], err[256];
     json_t *obj = NULL;
-    FILE *f;
 
     snprintf(path, sizeof(path), "%s/array.json", dir);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("[1,2]", f);
-    fclose(f);
-    assert_int_equal(chmod(path, 0600), 0);
+    write_file(path, "[1,2]", 0600);
     assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
                      CJ_ERR_INVALID);
     assert_null(obj);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gw_rate_lease.h"
+#include "gw_wraps.h"
 
 #define TEST_CLIENTS_MAX 4
 /* Retry-After that the double returns with a rejection, in seconds. */
@@ -45,12 +46,6 @@ static struct test_bucket *bucket_for(const char *client_ip)
     fail_msg("no bucket for client %s", client_ip);
     return NULL;
 }
-
-enum cj_status
-__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
-                              const char *client_ip, unsigned per_minute,
-                              unsigned burst, unsigned max_count,
-                              unsigned *granted, unsigned *retry_after_s);
 
 enum cj_status
 __wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,

@@ -27,6 +27,7 @@
 #include "gw_jwks.h"
 #include "gw_pipeline.h"
 #include "gw_redis.h"
+#include "gw_wraps.h"
 #include "jwt.h"
 
 #define TEST_SESSION_ID "c2Vzc2lvbi1pZC0xMjM0NQ"
@@ -305,12 +306,6 @@ enum cj_status __wrap_gw_replay_record(struct gw_redis *redis,
     memcpy(replay_seen[replay_count++], enc, enc_len);
     return CJ_OK;
 }
-
-enum cj_status
-__wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
-                              const char *client_ip, unsigned per_minute,
-                              unsigned burst, unsigned max_count,
-                              unsigned *granted, unsigned *retry_after_s);
 
 enum cj_status
 __wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,

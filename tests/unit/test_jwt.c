@@ -14,6 +14,7 @@
 
 #include "hmac.h"
 #include "jose.h"
+#include "jose_helper.h"
 #include "jwk.h"
 #include "jws.h"
 #include "jwt.h"
@@ -172,30 +173,6 @@ static enum cj_jose_reason claim_reason(const char *name, const char *value)
     return reason;
 }
 
-static char *b64_text(const char *text)
-{
-    char *out = NULL;
-
-    assert_int_equal(
-        cj_jose_b64url_encode((const unsigned char *)text, strlen(text), &out),
-        CJ_OK);
-    return out;
-}
-
-/* Builds header.payload.sig without any key, for forged algorithms. */
-static char *unsigned_token(const char *header, const char *payload,
-                            const char *sig)
-{
-    char *h = b64_text(header);
-    char *p = b64_text(payload);
-    char *token = NULL;
-
-    assert_true(asprintf(&token, "%s.%s.%s", h, p, sig) > 0);
-    free(h);
-    free(p);
-    return token;
-}
-
 /*
  * Signs header and payload with cj_jws_sign_raw, for headers that
  * cj_jws_sign_compact refuses to sign (duplicate members).
@@ -203,8 +180,8 @@ static char *unsigned_token(const char *header, const char *payload,
 static char *sign_by_hand(const struct cj_jwk *key, const char *header,
                           const char *payload)
 {
-    char *h = b64_text(header);
-    char *p = b64_text(payload);
+    char *h = b64url_text(header);
+    char *p = b64url_text(payload);
     char *input = NULL;
     char *sig_b64 = NULL;
     char *token = NULL;
@@ -430,8 +407,8 @@ static void test_verify_rejects_hs256_keyed_with_public_key(void **state)
                  "{\"alg\":\"HS256\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}",
                  cj_jwk_get_kid(fx.rsa)) > 0);
     assert_int_equal(cj_jwk_to_json(fx.rsa, &jwk), CJ_OK);
-    h = b64_text(header);
-    p = b64_text(payload);
+    h = b64url_text(header);
+    p = b64url_text(payload);
     assert_true(asprintf(&input, "%s.%s", h, p) > 0);
     assert_int_equal(cj_hmac_sha256(mac, (const unsigned char *)jwk,
                                     strlen(jwk), (const unsigned char *)input,

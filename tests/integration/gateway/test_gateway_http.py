@@ -262,6 +262,22 @@ class GatewayHttpTest(unittest.TestCase):
         self.assert_security_headers(headers)
         self.assertEqual(headers.get("connection"), "close")
 
+    def assert_smuggling_rejected(self, payloads):
+        """Sends each payload of the dict (case name to bytes) on its own
+        connection and checks for one 400 invalid_request and a close."""
+        for name, payload in payloads.items():
+            with self.subTest(name):
+                with socket.create_connection(("127.0.0.1", self.gw.port),
+                                              timeout=5) as sock:
+                    sock.sendall(payload)
+                    data = read_until_closed(sock)
+                # One response only: the smuggled request gets none.
+                self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
+                status, headers, body = parse_response(data)
+                self.assert_error(status, headers, body, 400,
+                                  "invalid_request")
+                self.assertEqual(headers.get("connection"), "close")
+
     def test_oversized_headers_are_431(self):
         for size in (32 * 1024, 60000):
             payload = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
@@ -310,18 +326,7 @@ class GatewayHttpTest(unittest.TestCase):
             payloads[coding.decode()] = (
                 post + b"Transfer-Encoding: " + coding +
                 b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n" + smuggled)
-        for name, payload in payloads.items():
-            with self.subTest(name):
-                with socket.create_connection(("127.0.0.1", self.gw.port),
-                                              timeout=5) as sock:
-                    sock.sendall(payload)
-                    data = read_until_closed(sock)
-                # One response only: the request after it gets none.
-                self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
-                status, headers, body = parse_response(data)
-                self.assert_error(status, headers, body, 400,
-                                  "invalid_request")
-                self.assertEqual(headers.get("connection"), "close")
+        self.assert_smuggling_rejected(payloads)
 
     def test_malformed_header_lines_are_400_and_close(self):
         # Each payload hides a second request where a front proxy that trims
@@ -343,18 +348,7 @@ class GatewayHttpTest(unittest.TestCase):
             "control byte in name": get + b"X\x01A: b\r\n\r\n" + smuggled,
             "bare CR in value": get + b"X-A: b\rc\r\n\r\n" + smuggled,
         }
-        for name, payload in payloads.items():
-            with self.subTest(name):
-                with socket.create_connection(("127.0.0.1", self.gw.port),
-                                              timeout=5) as sock:
-                    sock.sendall(payload)
-                    data = read_until_closed(sock)
-                # One response only: the smuggled request gets none.
-                self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
-                status, headers, body = parse_response(data)
-                self.assert_error(status, headers, body, 400,
-                                  "invalid_request")
-                self.assertEqual(headers.get("connection"), "close")
+        self.assert_smuggling_rejected(payloads)
 
     def test_token_names_and_tabs_are_served(self):
         status = self.gw.raw(b"GET /healthz HTTP/1.1\r\nHost: a\r\n"

@@ -24,18 +24,35 @@ struct kms_itest_db {
     char kms_dsn[512];      /* the kms role on the test database */
 };
 
-/* Runs one statement as the admin role; returns false on failure. */
-static inline bool kms_itest_exec(const char *dsn, const char *sql)
+/*
+ * Opens a pool of one connection on dsn and borrows that connection. Returns
+ * CJ_OK or the status of the step that failed. The caller releases *conn and
+ * frees *pool on every path, because either may be set after a failure.
+ */
+static inline enum cj_status kms_itest_connect(const char *dsn,
+                                               struct cj_db_pool **pool,
+                                               struct cj_db_conn **conn)
 {
     struct cj_db_options o = {.dsn = dsn,
                               .pool_size = 1,
                               .connect_timeout_s = 5,
                               .statement_timeout_ms = 30000,
                               .acquire_timeout_ms = 5000};
+
+    *pool = NULL;
+    *conn = NULL;
+    enum cj_status st = cj_db_pool_new(&o, pool);
+    if (st != CJ_OK)
+        return st;
+    return cj_db_acquire(*pool, -1, conn);
+}
+
+/* Runs one statement as the admin role; returns false on failure. */
+static inline bool kms_itest_exec(const char *dsn, const char *sql)
+{
     struct cj_db_pool *pool = NULL;
     struct cj_db_conn *conn = NULL;
-    bool ok = cj_db_pool_new(&o, &pool) == CJ_OK &&
-              cj_db_acquire(pool, -1, &conn) == CJ_OK &&
+    bool ok = kms_itest_connect(dsn, &pool, &conn) == CJ_OK &&
               cj_db_exec(conn, sql) == CJ_OK;
 
     if (!ok)

@@ -389,20 +389,86 @@ static void test_sign_token_verifies_with_jwks(void **state)
     cj_rpc_message_free(jwks_resp);
 }
 
+/* The body of every request that these tests seal. */
+static const uint8_t login_body[] = "{\"username\":\"ana\"}";
+
+/*
+ * A login request sealed to one HPKE key, with the OpenSealed request that
+ * carries it. The request points into parsed and aad, so the struct must
+ * not be copied or moved before sealed_login_clear.
+ */
+struct sealed_login {
+    char *envelope;
+    uint8_t *aad;
+    size_t aad_len;
+    struct cj_stateless_request parsed;
+    struct cj_stateless_client client;
+    Cerrojo__V1__OpenSealedRequest req;
+};
+
+/* Seals login_body as POST /v1/login to key, as a client would, and fills
+ * the OpenSealed request for it. */
+static void seal_login(const Cerrojo__V1__HpkePublicKey *key,
+                       struct sealed_login *out)
+{
+    struct cj_seal_plaintext pt = {.ts_ms = 1700000000000ULL,
+                                   .body = login_body,
+                                   .body_len = sizeof(login_body) - 1};
+    struct cj_stateless_header hdr = {
+        .version = 1,
+        .key_id = (uint8_t)key->key_id,
+        .suite = {.kem_id = (uint16_t)key->kem_id,
+                  .kdf_id = (uint16_t)key->kdf_id,
+                  .aead_id = (uint16_t)key->aead_id}};
+    enum cj_seal_reason reason;
+    size_t envelope_len = 0;
+
+    out->envelope = NULL;
+    out->aad = NULL;
+    out->aad_len = 0;
+    assert_int_equal(cj_stateless_seal_request(
+                         &hdr, key->public_key.data, "POST", "/v1/login", &pt,
+                         &out->envelope, &envelope_len, &out->client),
+                     CJ_OK);
+    assert_int_equal(cj_stateless_parse_request(out->envelope, envelope_len,
+                                                &out->parsed, &reason),
+                     CJ_OK);
+    assert_int_equal(
+        cj_stateless_build_aad("POST", "/v1/login", &out->aad, &out->aad_len),
+        CJ_OK);
+
+    Cerrojo__V1__OpenSealedRequest *req = &out->req;
+    *req =
+        (Cerrojo__V1__OpenSealedRequest)CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
+    req->version = 1;
+    req->key_id = key->key_id;
+    req->kem_id = key->kem_id;
+    req->kdf_id = key->kdf_id;
+    req->aead_id = key->aead_id;
+    req->enc.data = out->parsed.enc;
+    req->enc.len = sizeof(out->parsed.enc);
+    req->aad.data = out->aad;
+    req->aad.len = out->aad_len;
+    req->ciphertext.data = out->parsed.ct;
+    req->ciphertext.len = out->parsed.ct_len;
+}
+
+static void sealed_login_clear(struct sealed_login *s)
+{
+    free(s->aad);
+    free(s->envelope);
+    cj_stateless_request_clear(&s->parsed);
+    cj_stateless_client_wipe(&s->client);
+}
+
 static void test_open_sealed_round_trip(void **state)
 {
     (void)state;
     Cerrojo__V1__ListPublicKeysRequest lreq =
         CERROJO__V1__LIST_PUBLIC_KEYS_REQUEST__INIT;
     ProtobufCMessage *lresp = NULL;
-    static const uint8_t body[] = "{\"username\":\"ana\"}";
-    struct cj_seal_plaintext pt = {
-        .ts_ms = 1700000000000ULL, .body = body, .body_len = sizeof(body) - 1};
-    struct cj_stateless_client client;
-    struct cj_stateless_request parsed;
+    struct sealed_login sealed;
     enum cj_seal_reason reason;
-    char *envelope = NULL;
-    size_t envelope_len = 0;
 
     assert_int_equal(call(GATEWAY, "ListPublicKeys", &lreq.base,
                           &cerrojo__v1__list_public_keys_response__descriptor,
@@ -416,39 +482,9 @@ static void test_open_sealed_round_trip(void **state)
     Cerrojo__V1__HpkePublicKey *key = list->keys[0];
     assert_int_equal(key->public_key.len, 32);
 
-    struct cj_stateless_header hdr = {
-        .version = 1,
-        .key_id = (uint8_t)key->key_id,
-        .suite = {.kem_id = (uint16_t)key->kem_id,
-                  .kdf_id = (uint16_t)key->kdf_id,
-                  .aead_id = (uint16_t)key->aead_id}};
-    assert_int_equal(cj_stateless_seal_request(
-                         &hdr, key->public_key.data, "POST", "/v1/login", &pt,
-                         &envelope, &envelope_len, &client),
-                     CJ_OK);
-    assert_int_equal(
-        cj_stateless_parse_request(envelope, envelope_len, &parsed, &reason),
-        CJ_OK);
-    uint8_t *aad = NULL;
-    size_t aad_len = 0;
-    assert_int_equal(
-        cj_stateless_build_aad("POST", "/v1/login", &aad, &aad_len), CJ_OK);
-
-    Cerrojo__V1__OpenSealedRequest oreq =
-        CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
-    oreq.version = 1;
-    oreq.key_id = key->key_id;
-    oreq.kem_id = key->kem_id;
-    oreq.kdf_id = key->kdf_id;
-    oreq.aead_id = key->aead_id;
-    oreq.enc.data = parsed.enc;
-    oreq.enc.len = sizeof(parsed.enc);
-    oreq.aad.data = aad;
-    oreq.aad.len = aad_len;
-    oreq.ciphertext.data = parsed.ct;
-    oreq.ciphertext.len = parsed.ct_len;
+    seal_login(key, &sealed);
     ProtobufCMessage *oresp = NULL;
-    assert_int_equal(call(GATEWAY, "OpenSealed", &oreq.base,
+    assert_int_equal(call(GATEWAY, "OpenSealed", &sealed.req.base,
                           &cerrojo__v1__open_sealed_response__descriptor,
                           &oresp),
                      CJ_OK);
@@ -459,24 +495,21 @@ static void test_open_sealed_round_trip(void **state)
                                               opened->plaintext.len, &got,
                                               &reason),
                      CJ_OK);
-    assert_int_equal(got.body_len, sizeof(body) - 1);
-    assert_memory_equal(got.body, body, got.body_len);
-    assert_int_equal(opened->response_secret.len, client.secret_len);
-    assert_memory_equal(opened->response_secret.data, client.secret,
-                        client.secret_len);
+    assert_int_equal(got.body_len, sizeof(login_body) - 1);
+    assert_memory_equal(got.body, login_body, got.body_len);
+    assert_int_equal(opened->response_secret.len, sealed.client.secret_len);
+    assert_memory_equal(opened->response_secret.data, sealed.client.secret,
+                        sealed.client.secret_len);
 
     /* Another path in the AAD does not open. */
-    aad[aad_len - 1] ^= 0x01;
+    sealed.aad[sealed.aad_len - 1] ^= 0x01;
     cj_rpc_message_free(oresp);
-    assert_int_equal(call(GATEWAY, "OpenSealed", &oreq.base,
+    assert_int_equal(call(GATEWAY, "OpenSealed", &sealed.req.base,
                           &cerrojo__v1__open_sealed_response__descriptor,
                           &oresp),
                      CJ_ERR_UNAUTHENTICATED);
 
-    free(aad);
-    free(envelope);
-    cj_stateless_request_clear(&parsed);
-    cj_stateless_client_wipe(&client);
+    sealed_login_clear(&sealed);
     cj_rpc_message_free(lresp);
 }
 
@@ -862,54 +895,16 @@ static int replicas_stop(void **state)
 static enum cj_status replica_open(struct replica *r,
                                    const Cerrojo__V1__HpkePublicKey *key)
 {
-    static const uint8_t body[] = "{\"username\":\"ana\"}";
-    struct cj_seal_plaintext pt = {
-        .ts_ms = 1700000000000ULL, .body = body, .body_len = sizeof(body) - 1};
-    struct cj_stateless_client client;
-    struct cj_stateless_request parsed;
-    enum cj_seal_reason reason;
-    char *envelope = NULL;
-    size_t envelope_len = 0;
-    uint8_t *aad = NULL;
-    size_t aad_len = 0;
-    struct cj_stateless_header hdr = {
-        .version = 1,
-        .key_id = (uint8_t)key->key_id,
-        .suite = {.kem_id = (uint16_t)key->kem_id,
-                  .kdf_id = (uint16_t)key->kdf_id,
-                  .aead_id = (uint16_t)key->aead_id}};
-
-    assert_int_equal(cj_stateless_seal_request(
-                         &hdr, key->public_key.data, "POST", "/v1/login", &pt,
-                         &envelope, &envelope_len, &client),
-                     CJ_OK);
-    assert_int_equal(
-        cj_stateless_parse_request(envelope, envelope_len, &parsed, &reason),
-        CJ_OK);
-    assert_int_equal(
-        cj_stateless_build_aad("POST", "/v1/login", &aad, &aad_len), CJ_OK);
-    Cerrojo__V1__OpenSealedRequest req = CERROJO__V1__OPEN_SEALED_REQUEST__INIT;
-    req.version = 1;
-    req.key_id = key->key_id;
-    req.kem_id = key->kem_id;
-    req.kdf_id = key->kdf_id;
-    req.aead_id = key->aead_id;
-    req.enc.data = parsed.enc;
-    req.enc.len = sizeof(parsed.enc);
-    req.aad.data = aad;
-    req.aad.len = aad_len;
-    req.ciphertext.data = parsed.ct;
-    req.ciphertext.len = parsed.ct_len;
+    struct sealed_login sealed;
     enum cj_status st = CJ_ERR_INTERNAL;
+
+    seal_login(key, &sealed);
     ProtobufCMessage *resp =
-        replica_call(r, "OpenSealed", &req.base,
+        replica_call(r, "OpenSealed", &sealed.req.base,
                      &cerrojo__v1__open_sealed_response__descriptor, &st);
 
     cj_rpc_message_free(resp);
-    free(aad);
-    free(envelope);
-    cj_stateless_request_clear(&parsed);
-    cj_stateless_client_wipe(&client);
+    sealed_login_clear(&sealed);
     return st;
 }
 
@@ -1032,17 +1027,11 @@ static double replica_metric(const struct replica *r, const char *name)
 /* Reads every live key from the test database as the kms role. */
 static void load_stored_keys(struct kms_key_rows *rows)
 {
-    struct cj_db_options o = {.dsn = db.kms_dsn,
-                              .pool_size = 1,
-                              .connect_timeout_s = 5,
-                              .statement_timeout_ms = 30000,
-                              .acquire_timeout_ms = 5000};
     struct cj_db_pool *pool = NULL;
     struct cj_db_conn *conn = NULL;
 
     memset(rows, 0, sizeof(*rows));
-    assert_int_equal(cj_db_pool_new(&o, &pool), CJ_OK);
-    assert_int_equal(cj_db_acquire(pool, -1, &conn), CJ_OK);
+    assert_int_equal(kms_itest_connect(db.kms_dsn, &pool, &conn), CJ_OK);
     assert_int_equal(kms_store_load(conn, rows), CJ_OK);
     cj_db_release(conn);
     cj_db_pool_free(pool);

@@ -54,6 +54,17 @@ class Binaries(unittest.TestCase):
                 self.assertIn((prefix + "_LISTEN").encode(), out.stdout)
                 self.assertIn(b"CERROJO_GRPC_PLAINTEXT", out.stdout)
 
+    def test_help_lists_metrics_host(self):
+        # Each of these binaries serves metrics through common/metrics_http.c,
+        # which reads the variable outside the settings table. The deploy
+        # checks read the names that start a line of --help.
+        for name in h.SERVICES:
+            with self.subTest(service=name):
+                out = self.run_binary(name, "--help")
+                self.assertEqual(out.returncode, 0, out.stderr)
+                names = out.stdout.decode().splitlines()
+                self.assertIn("CERROJO_METRICS_HOST", names)
+
     def test_plaintext_rejected_outside_dev(self):
         # rpc_testd has only the gRPC options, so no other setting is
         # reported first.
