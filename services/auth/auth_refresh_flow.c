@@ -17,6 +17,7 @@
 #include "auth_ids.h"
 #include "auth_refresh.h"
 #include "auth_remote.h"
+#include "auth_revocations.h"
 #include "auth_store.h"
 #include "auth_tokens.h"
 #include "deadline.h"
@@ -372,8 +373,9 @@ static void after_reuse(struct auth_service *svc, struct auth_call *call,
             auth_session_delete(svc, call->request_id, st->token.session_id);
 
         if (rc != CJ_OK) {
-            /* The durable session revocation is written; the cache gets it
-             * at the next reload. */
+            /* The durable session revocation is written, and the reload of
+             * a stale cache deletes the session it names. */
+            auth_revocations_mark_stale(svc);
             cj_log(CJ_LOG_ERROR, "auth.session_delete_failed", call->request_id,
                    CJ_F_STR("user_id", st->token.user_id),
                    CJ_F_STR("status", cj_status_name(rc)));

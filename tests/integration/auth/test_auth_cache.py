@@ -133,6 +133,27 @@ class CacheResend(unittest.TestCase):
             time.sleep(0.2)
         self.assertFalse(self.introspect_when_up(tokens.access_token).active)
 
+    def test_missed_reuse_session_end_resent(self):
+        s = self.stack
+        tokens, err, _, _ = s.register(secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err)
+        key = "cerrojo:sess:s:" + s.caller_for(tokens)["session-id"]
+        _, err = s.refresh(tokens.refresh_token)
+        self.assertIsNone(err)
+        s.session.stop()
+        try:
+            # A used token is reuse whether or not session is reachable.
+            _, err = s.refresh(tokens.refresh_token)
+            self.assertIsNotNone(err)
+        finally:
+            s.session.start()
+
+        deadline = time.monotonic() + RESEND_WAIT_S
+        while s.redis("EXISTS", key) != "0":
+            self.assertLess(time.monotonic(), deadline,
+                            "session still stored\n" + s.logs())
+            time.sleep(0.2)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
