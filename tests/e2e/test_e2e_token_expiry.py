@@ -29,6 +29,12 @@ CLI_EXIT_FAILED = 1
 LOG_IN_AGAIN = "Run 'cerrojo login' to log in again"
 RETRY_NOTICE = "the server rejected the access token"
 EARLY_NOTICE = "so the tokens were refreshed first"
+# The gateway logs a request after its response is sent, so a command may
+# exit before the line of its last request is written. The log counts as
+# complete once no request line has been added for LOG_SETTLE_S, waiting
+# at most LOG_WAIT_S.
+LOG_SETTLE_S = 0.3
+LOG_WAIT_S = 3
 
 stack = None
 
@@ -85,11 +91,29 @@ def refresh_token_count(name):
     return int(rows[0][0])
 
 
+def settled_gateway_log(since):
+    """The gateway's log after offset `since`, once its request lines stop
+    growing."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    count = -1
+    changed_at = time.monotonic()
+    while True:
+        text = stack.gateway.log()[since:]
+        now = time.monotonic()
+        lines = text.count('"event":"gateway.request"')
+        if lines != count:
+            count = lines
+            changed_at = now
+        elif now - changed_at >= LOG_SETTLE_S or now > deadline:
+            return text
+        time.sleep(0.05)
+
+
 def gateway_requests(since, method, route):
     """HTTP statuses of the gateway's requests to a route, logged after
     offset `since` of its log."""
     statuses = []
-    for line in stack.gateway.log()[since:].splitlines():
+    for line in settled_gateway_log(since).splitlines():
         if '"event":"gateway.request"' not in line:
             continue
         event = json.loads(line)
