@@ -150,12 +150,16 @@ static const char SCRIPT_UNLOCK_SRC[] =
 
 /* A token issued in the same second as the user's revocation counts as
  * revoked: iat has one-second resolution, so this errs on the safe side. */
+/* A token of a stateful login lives only as long as its session: a sid
+ * with a tombstone (deleted) or with no session hash (expired, or lost with
+ * Redis) counts as revoked. */
 static const char SCRIPT_IS_REVOKED_SRC[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end\n"
     "local r = redis.call('GET', KEYS[3])\n"
     "if r and tonumber(ARGV[1]) <= tonumber(r) then return 2 end\n"
-    "if ARGV[2] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then\n"
+    "if ARGV[2] == '1' and (redis.call('EXISTS', KEYS[4]) == 1 or\n"
+    "    redis.call('EXISTS', KEYS[5]) == 0) then\n"
     "  return 3\n"
     "end\n"
     "return 0\n";
@@ -902,6 +906,7 @@ enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
     char jti_key[SESS_REDIS_KEY_MAX];
     char user_key[SESS_REDIS_KEY_MAX];
     char sid_key[SESS_REDIS_KEY_MAX];
+    char session_key[SESS_REDIS_KEY_MAX];
     bool has_sid = sid != NULL && sid[0] != '\0';
     struct sess_args a = {0};
     long long reply = 0;
@@ -911,13 +916,15 @@ enum cj_status sess_store_is_revoked(struct cj_redis_pool *pool,
     snprintf(jti_key, sizeof(jti_key), SESS_REVOKE_PREFIX "jti:%s", token_id);
     snprintf(user_key, sizeof(user_key), SESS_REVOKE_PREFIX "user:%s", user_id);
     key_tombstone(sid_key, sizeof(sid_key), has_sid ? sid : "");
+    key_session(session_key, sizeof(session_key), has_sid ? sid : "");
     args_str(&a, KEY_LOADED);
     args_str(&a, jti_key);
     args_str(&a, user_key);
     args_str(&a, sid_key);
+    args_str(&a, session_key);
     args_i64(&a, issued_at);
     args_str(&a, has_sid ? "1" : "0");
-    st = eval_integer(pool, &script_is_revoked, "is_revoked", 4, &a, &reply);
+    st = eval_integer(pool, &script_is_revoked, "is_revoked", 5, &a, &reply);
     if (st != CJ_OK) {
         return st;
     }

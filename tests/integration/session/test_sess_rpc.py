@@ -294,6 +294,25 @@ class SessionRpc(unittest.TestCase):
                         session_id=client.info.session_id)
         self.assertFalse(resp.deleted)
 
+        # A session that expired or was lost with Redis leaves no
+        # tombstone, and its tokens count as revoked all the same.
+        vanished = self.create()
+        redis_cli(self.redis_port, "DEL",
+                  "cerrojo:sess:s:" + vanished.info.session_id)
+        self.assertEqual(check("other", "someone", now,
+                               vanished.info.session_id),
+                         (True, "session"))
+
+    def test_loaded_session_revocation_deletes_session(self):
+        self.mark_loaded()
+        client = self.create()
+        self.assertEqual(self.open_code(client, client.current_epoch(), 1),
+                         grpc.StatusCode.OK)
+        self.rpc("auth", "LoadRevocations",
+                 session_ids=[client.info.session_id], complete=False)
+        self.assertEqual(self.open_code(client, client.current_epoch(), 2),
+                         grpc.StatusCode.NOT_FOUND)
+
     def test_revocation_times_out_of_range_rejected(self):
         now = int(time.time())
         user = "user-t-" + secrets.token_hex(6)
