@@ -18,6 +18,16 @@
 #define AUTH_SESSION_OTHER_USER                                                \
     "the session is bound to another user; open a new session"
 
+/*
+ * Checks the client_secret of a register or login: empty, or 32 bytes on
+ * the stateless channel. A stateful request binds the session it came on,
+ * so a secret there, which would open a second session, is rejected.
+ * CJ_ERR_INVALID with call->error set otherwise.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_client_secret_check(struct auth_call *call,
+                         const ProtobufCBinaryData *client_secret);
+
 CJ_WARN_UNUSED enum cj_status
 auth_register(struct auth_service *svc, struct auth_call *call,
               const Cerrojo__V1__RegisterRequest *req,

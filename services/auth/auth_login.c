@@ -290,9 +290,7 @@ static enum cj_status check_request(struct auth_call *call,
         auth_call_error(call, "login and password are required");
         return CJ_ERR_INVALID;
     }
-    if (req->client_secret.len != 0 &&
-        req->client_secret.len != AUTH_CLIENT_SECRET_SIZE) {
-        auth_call_error(call, "client_secret must be 32 bytes");
+    if (auth_client_secret_check(call, &req->client_secret) != CJ_OK) {
         return CJ_ERR_INVALID;
     }
     if (auth_login_normalize(req->login, strlen(req->login), st->login_norm,

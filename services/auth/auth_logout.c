@@ -76,11 +76,22 @@ static enum cj_status find_family(struct auth_service *svc,
     if (rc == CJ_ERR_NOT_FOUND) {
         return CJ_OK;
     }
-    if (rc == CJ_OK) {
-        /* Another user's token is left alone: no one revokes for others. */
-        st->has_family = strcmp(st->family_token.user_id, st->user_id) == 0;
+    if (rc != CJ_OK) {
+        return rc;
     }
-    return rc;
+    /* No one revokes for others, and a client that sent another user's
+     * token must not believe that its own family ended. */
+    if (strcmp(st->family_token.user_id, st->user_id) != 0) {
+        cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+               CJ_F_STR("reason", "refresh_token_of_other_user"),
+               CJ_F_STR("user_id", st->user_id),
+               CJ_F_STR("token_user_id", st->family_token.user_id));
+        auth_call_error(call, "the refresh token belongs to another user; "
+                              "send this user's own refresh token");
+        return CJ_ERR_EXISTS;
+    }
+    st->has_family = true;
+    return CJ_OK;
 }
 
 static int64_t revocation_expiry_ms(const struct auth_service *svc,

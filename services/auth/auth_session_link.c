@@ -7,6 +7,27 @@
 #include "log.h"
 #include "rpc_message.h"
 
+enum cj_status
+auth_client_secret_check(struct auth_call *call,
+                         const ProtobufCBinaryData *client_secret)
+{
+    if (client_secret->len == 0) {
+        return CJ_OK;
+    }
+    if (client_secret->len != AUTH_CLIENT_SECRET_SIZE) {
+        auth_call_error(call, "client_secret must be %d bytes",
+                        AUTH_CLIENT_SECRET_SIZE);
+        return CJ_ERR_INVALID;
+    }
+    if (call->caller->channel == CJ_CHANNEL_STATEFUL) {
+        auth_call_error(call, "client_secret is accepted only on the "
+                              "stateless channel; a stateful request binds "
+                              "the session it was sent on");
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
 enum cj_status auth_session_open_for(struct auth_service *svc,
                                      struct auth_call *call,
                                      const ProtobufCBinaryData *client_secret,

@@ -491,6 +491,30 @@ class Login(unittest.TestCase):
         self.assertEqual(err.details(), "the session is bound to another "
                          "user; open a new session")
 
+    def test_client_secret_on_stateful_channel_rejected(self):
+        info = stack.session_stub.CreateSession(
+            stack.session_pb2.CreateSessionRequest(
+                client_secret=os.urandom(SECRET_SIZE)),
+            timeout=ah.CALL_TIMEOUT_S)
+        caller = {"channel": "stateful", "session-id": info.session_id}
+        message = ("client_secret is accepted only on the stateless "
+                   "channel; a stateful request binds the session it was "
+                   "sent on")
+        _, err = stack.login(self.name, self.password,
+                             secret=os.urandom(SECRET_SIZE), caller=caller)
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(err.details(), message)
+        name = ah.random_name()
+        _, err = stack.call("Register", stack.auth_pb2.RegisterRequest(
+            username=name, email=name + "@example.com",
+            password=ah.strong_password(),
+            client_secret=os.urandom(SECRET_SIZE)), caller)
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(err.details(), message)
+        # The session stays unbound, ready for a login without a secret.
+        bound = stack.redis("HGET", "cerrojo:sess:s:" + info.session_id, "u")
+        self.assertEqual(bound, "")
+
     def test_audit_records_reason_never_secret(self):
         _, err = stack.login(self.name, "wrong-password-x")
         self.assertIsNotNone(err)
@@ -859,6 +883,24 @@ class Logout(unittest.TestCase):
     def test_logout_needs_caller(self):
         _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest())
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_logout_with_other_users_token_conflicts(self):
+        mine, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        theirs, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=theirs.refresh_token), stack.caller_for(mine))
+        self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+        self.assertEqual(err.details(), "the refresh token belongs to "
+                         "another user; send this user's own refresh token")
+        # Nothing was revoked, for either user.
+        info, _ = stack.introspect(mine.access_token)
+        self.assertTrue(info.active)
+        _, err = stack.refresh(mine.refresh_token)
+        self.assertIsNone(err)
+        _, err = stack.refresh(theirs.refresh_token)
+        self.assertIsNone(err)
 
 
 class RevocationCache(unittest.TestCase):
