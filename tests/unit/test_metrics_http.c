@@ -30,6 +30,13 @@
 #define TEST_LARGE_BODY_BYTES   (256 * 1024)
 #define TEST_SMALL_RCVBUF_BYTES 4096
 #define TEST_SLOW_REQUESTS      64
+/*
+ * Server timeout in the slow reader test, in milliseconds. Rendering the
+ * large registry can hold the server's loop for hundreds of milliseconds
+ * under a sanitizer on a loaded machine, and a shorter timeout could then
+ * close the other client's connection before it is served.
+ */
+#define TEST_SLOW_TIMEOUT_MS 3000
 /* Bytes read to check a status line. */
 #define TEST_STATUS_LINE_MAX 32
 
@@ -615,7 +622,7 @@ static void test_slow_reader_does_not_block(void **state)
     (void)state;
     struct fixture f;
     struct cj_metrics_server_options options = {.timeout_ms =
-                                                    TEST_SHORT_TIMEOUT_MS};
+                                                    TEST_SLOW_TIMEOUT_MS};
     fixture_start(&f, &options);
     size_t body_len = grow_registry(f.reg);
 
@@ -633,7 +640,7 @@ static void test_slow_reader_does_not_block(void **state)
 
     /* Past its deadline the slow connection is closed with responses still
      * unsent. */
-    usleep(TEST_SHORT_TIMEOUT_MS * 2 * 1000);
+    usleep(TEST_SLOW_TIMEOUT_MS * 2 * 1000);
     char chunk[4096];
     size_t received = 0;
     ssize_t r;
