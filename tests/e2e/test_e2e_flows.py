@@ -482,6 +482,28 @@ class CommandLine(unittest.TestCase):
             self.assertIn(reason, err)
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_empty_value_refused(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin="kept")
+        for value in ("", "\n", "\ufeff"):
+            status, _, err = client.run("data", "put", "private",
+                                        stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, repr(value))
+            self.assertIn("the value is empty, so nothing was stored", err)
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"value": "kept"})
+        # A field set to "" in an object is still deleted.
+        client.ok("data", "put", "private", stdin='{"value":""}')
+        self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+
+    def test_password_file_folder_named(self):
+        client = e2e.Client(stack)
+        status, _, err = client.run("login", "--login", "ana",
+                                    "--password-file", client.dir)
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("cannot read password file %s: Is a directory" %
+                      client.dir, err)
+
     def test_byte_order_mark_dropped_from_value(self):
         client, _ = new_user("--stateless")
         client.ok("data", "put", "private", stdin='\ufeff{"k":"v"}')
