@@ -694,6 +694,8 @@ int main(int argc, char **argv)
                                    strcmp(cmd->name, "register") == 0 ||
                                    strcmp(cmd->name, "handshake") == 0;
     cli.opts.notice = print_notice;
+    /* A user may stop a command with Ctrl-C at any point. */
+    cli.opts.save_before_send = true;
     if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
         return fail(&err);
     status = cmd->run(&cli, argc - first, argv + first);
