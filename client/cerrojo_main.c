@@ -391,6 +391,21 @@ static void field_name_shown(const char *name, char *out, size_t outlen)
 }
 
 /*
+ * Returns whether the value read for `data put` is empty once a leading
+ * byte order mark and one trailing newline are dropped. Such input usually
+ * comes from a failed producer in a pipe, and stored as "value" it would
+ * delete that field.
+ */
+static bool value_is_empty(const char *text, size_t len)
+{
+    if (len >= UTF8_BOM_LEN && memcmp(text, UTF8_BOM, UTF8_BOM_LEN) == 0)
+        len -= UTF8_BOM_LEN;
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    return len == 0;
+}
+
+/*
  * Turns the value read for `data put` into fields: a JSON object of
  * strings is taken as the fields, and other text is one field, "value".
  * Text that opens an object but is no valid object of strings is rejected
@@ -452,7 +467,8 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "stateful\nsession). put reads the value from FILE or stdin: a "
              "JSON object of\nstrings sets those fields; other text sets "
              "the field \"value\". Text that\nstarts with '{' must be such "
-             "an object.");
+             "an object. Empty input is rejected.\nA field that the object "
+             "sets to \"\" is deleted.");
         return CLI_EXIT_OK;
     }
     if (argc < 3)
@@ -492,6 +508,14 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
         CJ_OK) {
         fprintf(stderr, "cerrojo: %s\n", ioerr);
         return CLI_EXIT_FAILED;
+    }
+    if (value_is_empty(text, len)) {
+        free(text);
+        fprintf(stderr,
+                "cerrojo: the value is empty, so nothing was stored; to "
+                "delete a field, give a JSON object that sets it to \"\", "
+                "such as {\"value\":\"\"}\n");
+        return CLI_EXIT_USAGE;
     }
     char why[160];
     json_t *fields = value_to_fields(text, len, why, sizeof(why));
@@ -670,6 +694,8 @@ int main(int argc, char **argv)
                                    strcmp(cmd->name, "register") == 0 ||
                                    strcmp(cmd->name, "handshake") == 0;
     cli.opts.notice = print_notice;
+    /* A user may stop a command with Ctrl-C at any point. */
+    cli.opts.save_before_send = true;
     if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
         return fail(&err);
     status = cmd->run(&cli, argc - first, argv + first);

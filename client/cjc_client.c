@@ -40,6 +40,10 @@ struct cjc_client {
     /* Refreshes sent since open, failed ones too, so that a call never
      * presents one refresh token twice. */
     unsigned long refresh_attempts;
+    /* Whether the last stateful response opened under the session's keys,
+     * which shows that the server still has the session. */
+    bool session_answered;
+    bool save_before_send; /* from cjc_client_options */
 };
 
 static void set_error(struct cjc_error *err, const char *code, const char *fmt,
@@ -197,6 +201,7 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
     memcpy(c->pins, opts->pins, sizeof(c->pins));
     c->n_pins = opts->n_pins;
     c->notice = opts->notice;
+    c->save_before_send = opts->save_before_send;
     *out = c;
     return CJ_OK;
 
@@ -462,6 +467,18 @@ static void say_login_ended(struct cjc_error *err, const char *credential)
               err->request_id);
 }
 
+/* Replaces the message of a user route sent on a session without a user. */
+static void say_no_user(struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "no user is logged in on this session (HTTP 401%s%s). Run "
+              "'cerrojo login' to log in",
+              err->request_id[0] != '\0' ? ", request " : "", err->request_id);
+}
+
 /* Returns the stored refresh token, or NULL when the state has none. */
 static const char *stored_refresh_token(const struct cjc_client *c)
 {
@@ -659,9 +676,23 @@ static enum cj_status load_position(struct cjc_client *c,
     return CJ_OK;
 }
 
-/* Writes the position back: the new epoch key and sequence number. */
-static enum cj_status save_position(struct cjc_client *c,
-                                    const struct session_position *pos)
+/* Stores the last sequence number used. */
+static void save_sequence(struct cjc_client *c, uint64_t seq)
+{
+    json_t *s = json_object_get(c->state, "session");
+
+    json_object_set_new(s, "seq", json_integer((json_int_t)seq));
+    c->dirty = true;
+}
+
+/*
+ * Stores the epoch and its key. It is called only after a response sealed
+ * under that epoch opened. A request that the server rejected, from a clock
+ * that ran ahead for example, thus leaves no later epoch key behind, which
+ * the server has not reached and from which the ratchet cannot step back.
+ */
+static enum cj_status save_epoch(struct cjc_client *c,
+                                 const struct session_position *pos)
 {
     json_t *s = json_object_get(c->state, "session");
     char *key_text = cj_base64url_encode(pos->key, sizeof(pos->key));
@@ -670,17 +701,21 @@ static enum cj_status save_position(struct cjc_client *c,
         return CJ_ERR_NOMEM;
     json_object_set_new(s, "epoch_key", json_string(key_text));
     json_object_set_new(s, "epoch", json_integer(pos->epoch));
-    json_object_set_new(s, "seq", json_integer((json_int_t)pos->seq));
     sodium_memzero(key_text, strlen(key_text));
     free(key_text);
     c->dirty = true;
     return CJ_OK;
 }
 
-/* Opens a stateful response (sealed, or plain for early errors). */
-static enum cj_status open_stateful_response(
-    const struct session_position *pos, const uint8_t s2c[CJ_RATCHET_KEY_LEN],
-    const struct cjc_http_response *resp, json_t **out, struct cjc_error *err)
+/*
+ * Opens a stateful response (sealed, or plain for early errors). *opened
+ * is set when a sealed response opened under the session's keys.
+ */
+static enum cj_status
+open_stateful_response(const struct session_position *pos,
+                       const uint8_t s2c[CJ_RATCHET_KEY_LEN],
+                       const struct cjc_http_response *resp, bool *opened,
+                       json_t **out, struct cjc_error *err)
 {
     uint8_t response_key[CJ_RATCHET_KEY_LEN];
     json_t *outer = parse_plain(resp);
@@ -706,11 +741,32 @@ static enum cj_status open_stateful_response(
                   cj_seal_reason_name(why));
         return CJ_ERR_CRYPTO;
     }
+    *opened = true;
     body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
                       NULL);
     free_wiped(plain, plain_len);
     return finish_response(resp->status, resp->retry_after_seconds, body, out,
                            err);
+}
+
+/*
+ * Replaces the message of a stateful request that the server could not
+ * open. The gateway's own message names a new session from a handshake as
+ * the remedy, but a handshake alone binds no user, so a CLI user
+ * needs a login.
+ */
+static void say_session_unopened(struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "the server could not open the request with this session's "
+              "keys (HTTP %ld%s%s). If this machine's clock is wrong, correct "
+              "it and run the command again. Otherwise the session has "
+              "ended: run 'cerrojo login' to log in again",
+              err->http_status, err->request_id[0] != '\0' ? ", request " : "",
+              err->request_id);
 }
 
 static enum cj_status request_stateful(struct cjc_client *c, const char *method,
@@ -727,6 +783,7 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     uint32_t epoch_now = 0;
     enum cj_status rc;
 
+    c->session_answered = false;
     rc = load_position(c, &pos, err);
     if (rc != CJ_OK)
         goto out;
@@ -743,10 +800,17 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
                   "run 'cerrojo handshake'");
         goto out;
     }
+    /* The sequence number is stored before the request is sent and never
+     * goes back, even when the request fails, so that no two requests are
+     * sealed with one key and nonce. With save_before_send it reaches the
+     * file first too, so a command killed mid-request does not reuse it. */
     pos.seq++;
-    rc = save_position(c, &pos);
-    if (rc != CJ_OK)
-        goto out;
+    save_sequence(c, pos.seq);
+    if (c->save_before_send) {
+        rc = cjc_client_save(c, err);
+        if (rc != CJ_OK)
+            goto out;
+    }
     rc = cj_ratchet_direction_keys(pos.key, c2s, s2c);
     if (rc != CJ_OK)
         goto out;
@@ -777,7 +841,15 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
           strstr(resp.body != NULL ? resp.body : "", "\"nonce\"") != NULL
               ? "sealed"
               : "plain");
-    rc = open_stateful_response(&pos, s2c, &resp, out, err);
+    rc = open_stateful_response(&pos, s2c, &resp, &c->session_answered, out,
+                                err);
+    /* A failed save only leaves the older key, from which the next request
+     * steps forward again. */
+    if (c->session_answered)
+        (void)save_epoch(c, &pos);
+    else if (rc != CJ_OK && err->http_status == 400 &&
+             strcmp(err->code, "decryption_failed") == 0)
+        say_session_unopened(err);
 
 out:
     sodium_memzero(&pos.key, sizeof(pos.key));
@@ -1046,6 +1118,12 @@ static enum cj_status request_with_token(struct cjc_client *c,
     rc = cjc_request(c, method, path, body, CJC_MODE_AUTO, true, out, err);
     if (!credential_rejected(rc, err))
         return rc;
+    if (!stateless && c->session_answered) {
+        /* The 401 was sealed under the session's keys, so the session is
+         * alive but no login is bound to it (a handshake alone). */
+        say_no_user(err);
+        return rc;
+    }
     if (!stateless) {
         say_login_ended(err, "session");
         return rc;

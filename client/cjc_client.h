@@ -48,6 +48,10 @@ struct cjc_client_options {
     /* Receives a one-line notice each time the client refreshes the tokens
      * by itself; NULL for none. */
     void (*notice)(const char *message);
+    /* Write the state file before each stateful request is sent, so that a
+     * process killed during the request cannot seal the next one with the
+     * same sequence number and key. Each write costs an fsync. */
+    bool save_before_send;
 };
 
 struct cjc_client;

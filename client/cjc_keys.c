@@ -164,6 +164,8 @@ enum cj_status cjc_keys_check(const json_t *body, const char *const *pins,
     static const char *const members[] = {"key_list_jws",
                                           "previous_key_list_jws"};
     char thumbprint[CJ_JWK_THUMBPRINT_LEN + 1];
+    /* Verified signers that no pin matches, joined by " and ". */
+    char unpinned[2 * CJ_JWK_THUMBPRINT_LEN + 8] = "";
     json_t *payload = NULL;
     enum cj_status rc = CJ_ERR_CRYPTO;
 
@@ -179,13 +181,22 @@ enum cj_status cjc_keys_check(const json_t *body, const char *const *pins,
             continue;
         if (n_pins == 0 || pinned(thumbprint, pins, n_pins))
             break;
-        snprintf(err, errlen,
-                 "the key list is signed by %s, which is not pinned",
-                 thumbprint);
         rc = CJ_ERR_CRYPTO;
         json_decref(payload);
         payload = NULL;
+        if (unpinned[0] != '\0')
+            strcat(unpinned, " and ");
+        strcat(unpinned, thumbprint);
     }
+    /* Every verified signer is named, because during a rotation the two
+     * lists have different signers and 'cerrojo keys' prints the current
+     * one. */
+    if (rc != CJ_OK && unpinned[0] != '\0')
+        snprintf(err, errlen,
+                 "the key list is signed by %s, %s not pinned; compare the "
+                 "--pin values with the \"signer\" that 'cerrojo keys' prints",
+                 unpinned,
+                 strchr(unpinned, ' ') != NULL ? "which are" : "which is");
     if (rc != CJ_OK)
         return rc;
     if (!choose_key(json_object_get(payload, "keys"), key)) {

@@ -92,15 +92,20 @@ enum cj_status cli_read_password(const char *file, const char *prompt,
             goto out;
         }
         len = read_all(fd, buf, CLI_PASSWORD_MAX + 1);
+        int read_errno = errno;
         close(fd);
-        if (len >= 0) {
-            /* The password is the first line, without its newline. */
-            char *nl = memchr(buf, '\n', (size_t)len);
-            if (nl != NULL)
-                len = nl - buf;
-            if (len > 0 && buf[len - 1] == '\r')
-                len--;
+        if (len < 0) {
+            /* A folder opens, and only read(2) fails, with EISDIR. */
+            snprintf(err, errlen, "cannot read password file %s: %s", file,
+                     strerror(read_errno));
+            goto out;
         }
+        /* The password is the first line, without its newline. */
+        char *nl = memchr(buf, '\n', (size_t)len);
+        if (nl != NULL)
+            len = nl - buf;
+        if (len > 0 && buf[len - 1] == '\r')
+            len--;
     } else {
         len = read_tty_line(prompt, buf, CLI_PASSWORD_MAX + 1);
         if (len < 0) {
@@ -109,10 +114,6 @@ enum cj_status cli_read_password(const char *file, const char *prompt,
                      "--password-file");
             goto out;
         }
-    }
-    if (len < 0) {
-        snprintf(err, errlen, "cannot read the password");
-        goto out;
     }
     if (len > CLI_PASSWORD_MAX) {
         snprintf(err, errlen, "password is longer than %d bytes",
@@ -156,14 +157,20 @@ enum cj_status cli_read_value(const char *file, char **out, size_t *len,
         return CJ_ERR_NOMEM;
     }
     n = read_all(fd, buf, CLI_VALUE_MAX + 1);
+    int read_errno = errno;
     if (file != NULL)
         close(fd);
-    if (n < 0 || (size_t)n > CLI_VALUE_MAX) {
-        snprintf(err, errlen,
-                 n < 0 ? "cannot read the value"
-                       : "value is larger than 64 KiB");
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read %s: %s",
+                 file != NULL ? file : "the value from stdin",
+                 strerror(read_errno));
         free(buf);
-        return n < 0 ? CJ_ERR_INVALID : CJ_ERR_TOO_LARGE;
+        return CJ_ERR_INVALID;
+    }
+    if ((size_t)n > CLI_VALUE_MAX) {
+        snprintf(err, errlen, "value is larger than 64 KiB");
+        free(buf);
+        return CJ_ERR_TOO_LARGE;
     }
     buf[n] = '\0';
     *out = buf;

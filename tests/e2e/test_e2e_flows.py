@@ -74,6 +74,12 @@ def new_user(mode="--stateful"):
     return client, name
 
 
+def write_state(client, state):
+    """Replaces the client's state file, keeping its mode."""
+    with open(client.state, "w") as f:
+        json.dump(state, f)
+
+
 class Stateful(unittest.TestCase):
     def test_stateful_flow_end_to_end(self):
         client, name = new_user("--stateful")
@@ -114,6 +120,54 @@ class Stateful(unittest.TestCase):
             self.assertIn("rejected the session", err)
             self.assertIn("Run 'cerrojo login' to log in again", err)
             self.assertIn("(invalid_token)", err)
+
+    def test_clock_ahead_once_keeps_session(self):
+        client, name = new_user("--stateful")
+        client.ok("me")
+        state = client.saved_state()
+        offset = state.get("clock_offset_ms", 0)
+        epoch = state["session"]["epoch"]
+        seq = state["session"]["seq"]
+        # Five epochs ahead, where the server rejects the request.
+        state["clock_offset_ms"] = offset + EPOCH_SECONDS * 1000 * 5
+        write_state(client, state)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("(decryption_failed)", err)
+        state = client.saved_state()
+        self.assertEqual(state["session"]["epoch"], epoch)
+        # The rejected request's sequence number is not used again.
+        self.assertEqual(state["session"]["seq"], seq + 1)
+
+        state["clock_offset_ms"] = offset
+        write_state(client, state)
+        self.assertEqual(client.ok("me")["username"], name)
+        self.assertGreater(client.saved_state()["session"]["seq"], seq + 1)
+
+    def test_unopenable_session_says_login(self):
+        client, _ = new_user("--stateful")
+        client.ok("me")
+        state = client.saved_state()
+        # A key the server never derived, as after its keys were lost.
+        state["session"]["epoch_key"] = base64.urlsafe_b64encode(
+            os.urandom(32)).decode().rstrip("=")
+        write_state(client, state)
+        for _ in range(2):
+            status, _, err = client.run("me")
+            self.assertEqual(status, CLI_EXIT_FAILED, err)
+            self.assertIn("(decryption_failed)", err)
+            self.assertIn("run 'cerrojo login' to log in again", err)
+            self.assertNotIn("handshake", err)
+
+    def test_handshake_without_login_says_no_user(self):
+        client = e2e.Client(stack)
+        client.ok("handshake")
+        for args in (("me",), ("data", "get", "private")):
+            status, _, err = client.run(*args)
+            self.assertEqual(status, CLI_EXIT_FAILED, err)
+            self.assertIn("no user is logged in on this session", err)
+            self.assertIn("Run 'cerrojo login' to log in", err)
+            self.assertNotIn("login has ended", err)
 
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
@@ -481,6 +535,28 @@ class CommandLine(unittest.TestCase):
             self.assertIn("not a JSON object of string fields", err)
             self.assertIn(reason, err)
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+
+    def test_empty_value_refused(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin="kept")
+        for value in ("", "\n", "\ufeff"):
+            status, _, err = client.run("data", "put", "private",
+                                        stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, repr(value))
+            self.assertIn("the value is empty, so nothing was stored", err)
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"value": "kept"})
+        # A field set to "" in an object is still deleted.
+        client.ok("data", "put", "private", stdin='{"value":""}')
+        self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+
+    def test_password_file_folder_named(self):
+        client = e2e.Client(stack)
+        status, _, err = client.run("login", "--login", "ana",
+                                    "--password-file", client.dir)
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("cannot read password file %s: Is a directory" %
+                      client.dir, err)
 
     def test_byte_order_mark_dropped_from_value(self):
         client, _ = new_user("--stateless")

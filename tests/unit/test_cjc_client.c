@@ -2,8 +2,10 @@
  * Tests for the client library's handling of its state file around calls
  * that fail: a failed login must leave the stored session and tokens as
  * they were, a locked state file is not opened, and a call that needs
- * tokens fails before it sends anything when there are none. The server is a
- * small HTTP responder on 127.0.0.1 that sends one fixed error status to every
+ * tokens fails before it sends anything when there are none. A stateful
+ * request that gets no sealed response leaves the saved epoch key as it
+ * was, but its sequence number stays used. The server is a small HTTP
+ * responder on 127.0.0.1 that sends one fixed error status to every
  * request.
  */
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -380,6 +383,102 @@ static void test_no_login_sends_no_request(void **state)
     assert_int_equal(r.served, 0);
 }
 
+/* Epoch length of the stateful test session, in seconds. */
+#define TEST_EPOCH_SECONDS 900
+/* Epochs that have passed since the test session was created. */
+#define TEST_EPOCHS_PASSED 3
+
+/* Writes a stateful state file whose saved epoch 0 is TEST_EPOCHS_PASSED
+ * epochs behind the clock, with sequence number 3. */
+static void write_stateful_state(const char *url, const char *name, char *path,
+                                 size_t size)
+{
+    char err[256];
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_int_t now_ms = (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    json_int_t created_ms =
+        now_ms - (json_int_t)TEST_EPOCHS_PASSED * TEST_EPOCH_SECONDS * 1000 -
+        1000;
+    json_t *st = json_pack(
+        "{s:s,s:i,s:{s:s,s:s,s:I,s:i,s:i,s:i}}", "url", url, "clock_offset_ms",
+        0, "session", "id", "AAAAAAAAAAAAAAAAAAAAAA", "epoch_key",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "created_at_ms",
+        created_ms, "epoch_seconds", TEST_EPOCH_SECONDS, "epoch", 0, "seq", 3);
+
+    assert_non_null(st);
+    snprintf(path, size, "%s/%s.json", dir, name);
+    assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
+    json_decref(st);
+}
+
+/* Loads the saved session of the state file at path. */
+static json_t *saved_session(const char *path)
+{
+    char err[256];
+    json_t *st = NULL;
+
+    assert_int_equal(cjc_state_load(path, &st, err, sizeof(err)), CJ_OK);
+    json_t *session = json_incref(json_object_get(st, "session"));
+    json_decref(st);
+    assert_non_null(session);
+    return session;
+}
+
+/* Sends `me` on the stateful session, which gets a plain 503 from the
+ * responder, and returns the session saved in the file before close. */
+static json_t *stateful_me_unanswered(const char *url, const char *path,
+                                      bool save_before_send)
+{
+    struct cjc_client_options opts = {
+        .url = url, .state_path = path, .save_before_send = save_before_send};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_equal(cjc_me(client, &out, &err), CJ_ERR_UNAVAILABLE);
+    assert_null(out);
+    json_t *before_close = saved_session(path);
+    cjc_client_close(client);
+    return before_close;
+}
+
+static void test_unanswered_request_keeps_epoch(void **state)
+{
+    struct responder r;
+    char url[64], path[256];
+    (void)state;
+
+    responder_start(&r, 503);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "epoch", path, sizeof(path));
+
+    /* With save_before_send the sequence number is on disk before the
+     * request goes out. */
+    json_t *s = stateful_me_unanswered(url, path, true);
+    assert_int_equal(json_integer_value(json_object_get(s, "seq")), 4);
+    assert_int_equal(json_integer_value(json_object_get(s, "epoch")), 0);
+    json_decref(s);
+
+    /* Without it the file changes only at close. */
+    s = stateful_me_unanswered(url, path, false);
+    assert_int_equal(json_integer_value(json_object_get(s, "seq")), 4);
+    json_decref(s);
+
+    /* No response opened under epoch 3, so the saved key stays at epoch 0,
+     * and no sequence number was used twice. */
+    s = saved_session(path);
+    assert_int_equal(json_integer_value(json_object_get(s, "seq")), 5);
+    assert_int_equal(json_integer_value(json_object_get(s, "epoch")), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "epoch_key")),
+                        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    json_decref(s);
+    responder_stop(&r);
+    assert_int_equal(r.served, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_open_times_out_on_locked_state),
         cmocka_unit_test(test_no_login_unreachable_server),
         cmocka_unit_test(test_no_login_sends_no_request),
+        cmocka_unit_test(test_unanswered_request_keeps_epoch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

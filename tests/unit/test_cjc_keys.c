@@ -252,6 +252,36 @@ static void test_keys_accepts_previous_signer_in_rotation(void **state)
     cj_jwk_free(next);
 }
 
+static void test_keys_unpinned_rotation_names_both(void **state)
+{
+    struct fixture *f = *state;
+    struct cj_jwk *next = NULL;
+    char next_thumbprint[CJ_JWK_THUMBPRINT_LEN + 1];
+    assert_int_equal(cj_jwk_generate(CJ_JWK_ALG_EDDSA, &next), CJ_OK);
+    assert_int_equal(cj_jwk_thumbprint(next, next_thumbprint), CJ_OK);
+    char *new_list = sign_list(next, f->public_key, "active", 2, 3600);
+    char *old_list = sign_list(f->signer, f->public_key, "active", 2, 3600);
+    json_t *body = json_pack("{s:s,s:s}", "key_list_jws", new_list,
+                             "previous_key_list_jws", old_list);
+    const char *pins[] = {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    struct cjc_server_key key;
+    json_t *out = NULL;
+    char err[256];
+
+    assert_int_equal(
+        cjc_keys_check(body, pins, 1, &key, &out, err, sizeof(err)),
+        CJ_ERR_CRYPTO);
+    assert_null(out);
+    /* The current signer is the one 'cerrojo keys' prints. */
+    assert_non_null(strstr(err, next_thumbprint));
+    assert_non_null(strstr(err, f->thumbprint));
+    assert_non_null(strstr(err, "cerrojo keys"));
+    json_decref(body);
+    free(new_list);
+    free(old_list);
+    cj_jwk_free(next);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_keys_rejects_list_without_active_key),
         cmocka_unit_test(test_keys_rejects_missing_list),
         cmocka_unit_test(test_keys_accepts_previous_signer_in_rotation),
+        cmocka_unit_test(test_keys_unpinned_rotation_names_both),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
