@@ -440,6 +440,32 @@ class GatewayHttpTest(unittest.TestCase):
                               json.loads(data)["error"]["message"])
         self.assertNotIn('"level":"error"', self.gw.log_text())
 
+    def test_repeated_session_or_seal_is_400(self):
+        # A proxy in front may act on the last line while the gateway would
+        # read the first, so a repeat is rejected whatever the values.
+        session = b"Cerrojo-Session: " + b"A" * 22 + b"\r\n"
+        seal = b"Cerrojo-Seal: e30\r\n"
+        heads = {
+            "Cerrojo-Session": b"GET /v1/me HTTP/1.1\r\nHost: x\r\n"
+            + seal + session + session,
+            "Cerrojo-Seal": b"GET /v1/me HTTP/1.1\r\nHost: x\r\n"
+            + seal + seal,
+        }
+        for name, head in heads.items():
+            with self.subTest(name):
+                with socket.create_connection(("127.0.0.1", self.gw.port),
+                                              timeout=10) as sock:
+                    sock.sendall(head + b"\r\n")
+                    resp = http.client.HTTPResponse(sock, method="GET")
+                    resp.begin()
+                    data = resp.read()
+                    headers = {k.lower(): v for k, v in resp.getheaders()}
+                self.assert_error(resp.status, headers, data, 400,
+                                  "invalid_request")
+                message = json.loads(data)["error"]["message"]
+                self.assertIn("more than one " + name, message)
+        self.assertIn('"reason":"header_repeated"', self.gw.log_text())
+
     def test_responses_vary_by_origin(self):
         for path, origin in (("/healthz", None), ("/healthz", ORIGIN),
                              ("/.well-known/jwks.json", None),
