@@ -826,14 +826,27 @@ class SilentBackendTest(unittest.TestCase):
 class SettingsTest(unittest.TestCase):
     """Settings that are wrong, or only safe on a laptop, stop the start."""
 
-    def start_fails(self, extra_env, variable):
+    def run_gateway(self, extra_env, args=()):
         env = {"PATH": os.environ.get("PATH", ""),
                "CERROJO_ENV_FILE": "/dev/null"}
         env.update(extra_env)
-        proc = subprocess.run([GATEWAY], env=env, capture_output=True,
+        return subprocess.run([GATEWAY, *args], env=env, capture_output=True,
                               text=True, timeout=30)
+
+    def start_fails(self, extra_env, variable):
+        """Checks that both the start and --print-config exit 2 with the
+        same message, which names `variable`."""
+        proc = self.run_gateway(extra_env)
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn(variable, proc.stderr)
+        printed = self.run_gateway(extra_env, ["--print-config"])
+        self.assertEqual(printed.returncode, 2, printed.stdout)
+        self.assertEqual(printed.stdout, "")
+        message = [line for line in proc.stderr.splitlines()
+                   if line.startswith("cerrojo-gateway: ")]
+        self.assertEqual(len(message), 1, proc.stderr)
+        self.assertIn(message[0], printed.stderr.splitlines())
+        return message[0]
 
     def test_plaintext_grpc_refused_outside_dev(self):
         self.start_fails({"CERROJO_PROFILE": "prod",
@@ -861,10 +874,21 @@ class SettingsTest(unittest.TestCase):
                           "CERROJO_GATEWAY_PORT": "http"},
                          "CERROJO_GATEWAY_PORT")
 
+    def test_tls_files_required_in_prod(self):
+        self.start_fails({"CERROJO_PROFILE": "prod"}, "CERROJO_TLS_CA")
+
+    def test_invalid_trusted_proxy_is_named(self):
+        for entry in ("garbage", "10.0.0.0/33", "10.0.0.1/8"):
+            with self.subTest(entry):
+                message = self.start_fails(
+                    {"CERROJO_GRPC_PLAINTEXT": "true",
+                     "CERROJO_GATEWAY_TRUSTED_PROXIES": "127.0.0.1, " + entry},
+                    "CERROJO_GATEWAY_TRUSTED_PROXIES")
+                self.assertIn("'%s'" % entry, message)
+
     def test_print_config_lists_settings(self):
-        proc = subprocess.run([GATEWAY, "--print-config"],
-                              env={"CERROJO_ENV_FILE": "/dev/null"},
-                              capture_output=True, text=True, timeout=30)
+        proc = self.run_gateway({"CERROJO_GRPC_PLAINTEXT": "true"},
+                                ["--print-config"])
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("CERROJO_GATEWAY_PORT=8080", proc.stdout)
 
