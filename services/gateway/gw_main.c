@@ -106,8 +106,8 @@ int main(int argc, char **argv)
     }
     /* --print-config runs the settings checks of the start first, so that
      * a setting that stops the start fails here with the same message.
-     * NOTE: later start steps are not run: a CERROJO_REDIS_ADDR without
-     * host:port, or a TLS file that cannot be read, still passes here. */
+     * NOTE: later start steps are not run, so a TLS file that cannot be
+     * read still passes here. */
     if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
                CJ_F_STR("detail", err));

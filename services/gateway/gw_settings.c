@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "gw_limits.h"
+#include "gw_redis.h"
 
 /* Prefix of the variables only the gateway reads. */
 #define GW_ENV_PREFIX "CERROJO_GATEWAY_"
@@ -246,6 +247,13 @@ static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                  "CERROJO_GATEWAY_HOST: expected an IPv4 or IPv6 address, "
                  "got '%s'",
                  out->http_host);
+        return CJ_ERR_INVALID;
+    }
+    if (!gw_redis_addr_valid(out->redis_addr)) {
+        snprintf(err, err_size,
+                 "CERROJO_REDIS_ADDR: expected host:port with a port from 1 "
+                 "to 65535, got '%s'",
+                 out->redis_addr);
         return CJ_ERR_INVALID;
     }
     out->http_port = (uint16_t)raw->port;

@@ -904,6 +904,11 @@ class SettingsTest(unittest.TestCase):
                     "CERROJO_GATEWAY_TRUSTED_PROXIES")
                 self.assertIn("'%s'" % entry, message)
 
+    def test_malformed_redis_addr_refused(self):
+        self.start_fails({"CERROJO_GRPC_PLAINTEXT": "true",
+                          "CERROJO_REDIS_ADDR": "redis"},
+                         "CERROJO_REDIS_ADDR")
+
     def test_print_config_lists_settings(self):
         proc = self.run_gateway({"CERROJO_GRPC_PLAINTEXT": "true"},
                                 ["--print-config"])
