@@ -284,6 +284,10 @@ void gw_framing_add(struct gw_framing *framing, const char *name,
         framing->content_length_count++;
     } else if (strcasecmp(name, "Host") == 0) {
         framing->host_count++;
+    } else if (strcasecmp(name, "Cerrojo-Session") == 0) {
+        framing->session_count++;
+    } else if (strcasecmp(name, "Cerrojo-Seal") == 0) {
+        framing->seal_count++;
     } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
         if (framing->transfer_encoding_count == 0) {
             framing->transfer_encoding = value;
@@ -334,6 +338,19 @@ const char *gw_framing_problem(const struct gw_framing *framing)
         !gw_is_chunked(framing->transfer_encoding)) {
         return "Transfer-Encoding must be chunked alone; no other transfer "
                "coding is accepted.";
+    }
+    return NULL;
+}
+
+const char *gw_repeated_header_problem(const struct gw_framing *framing)
+{
+    if (framing->session_count > 1) {
+        return "The request has more than one Cerrojo-Session header; send "
+               "the session id once.";
+    }
+    if (framing->seal_count > 1) {
+        return "The request has more than one Cerrojo-Seal header; send the "
+               "sealed envelope once.";
     }
     return NULL;
 }

@@ -76,6 +76,11 @@ struct gw_framing {
     const char *transfer_encoding; /* the first value, borrowed */
     bool name_invalid;             /* a name is empty or not a token */
     bool value_invalid;            /* a value contains CR, LF or NUL */
+    /* Lines of the headers that must appear at most once, because
+     * MHD_lookup_connection_value() returns the first line while a proxy in
+     * front may act on the last. */
+    unsigned session_count; /* Cerrojo-Session */
+    unsigned seal_count;    /* Cerrojo-Seal */
 };
 
 /*
@@ -100,5 +105,12 @@ void gw_framing_add(struct gw_framing *framing, const char *name,
  * the gateway decodes.
  */
 const char *gw_framing_problem(const struct gw_framing *framing);
+
+/*
+ * Returns the client message for a request with more than one
+ * Cerrojo-Session or Cerrojo-Seal line, or NULL when each appears at most
+ * once. The request's end is still clear, so the connection may stay open.
+ */
+const char *gw_repeated_header_problem(const struct gw_framing *framing);
 
 #endif

@@ -231,6 +231,7 @@ static void gw_read_headers(struct MHD_Connection *conn, struct gw_request *req)
     (void)MHD_get_connection_values_n(conn, MHD_HEADER_KIND,
                                       gw_add_framing_header, &framing);
     req->framing_problem = gw_framing_problem(&framing);
+    req->repeated_header_problem = gw_repeated_header_problem(&framing);
 }
 
 /* Tells whether the connection was opened over the per-IP limit, as

@@ -104,6 +104,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "cerrojo-gateway: %s\n", err);
         return 2;
     }
+    /* --print-config runs the settings checks of the start first, so that
+     * a setting that stops the start fails here with the same message.
+     * NOTE: later start steps are not run, so a TLS file that cannot be
+     * read still passes here. */
+    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
+               CJ_F_STR("detail", err));
+        fprintf(stderr, "cerrojo-gateway: %s\n", err);
+        return 2;
+    }
     if (argc == 2) { /* --print-config */
         (void)gw_settings_warn_unknown();
         if (gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
@@ -111,12 +121,6 @@ int main(int argc, char **argv)
             return 2;
         }
         return EXIT_SUCCESS;
-    }
-    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
-        cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
-               CJ_F_STR("detail", err));
-        fprintf(stderr, "cerrojo-gateway: %s\n", err);
-        return 2;
     }
     cj_log_init("gateway", settings.log_level);
     (void)gw_settings_warn_unknown();

@@ -60,6 +60,7 @@ static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
     [GW_REJECT_HEADERS_TOO_LARGE] = "headers_too_large",
     [GW_REJECT_FRAMING] = "framing_invalid",
     [GW_REJECT_REQUEST_TARGET] = "request_target_invalid",
+    [GW_REJECT_HEADER_REPEATED] = "header_repeated",
 };
 
 static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,48 @@ static bool gw_prefix_bits_parse(const char *text, unsigned max_bits,
     return true;
 }
 
-static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
+/* Writes the reason an entry is invalid to `err`, when there is one. */
+#define GW_CIDR_ERROR(err, err_size, ...)                                      \
+    do {                                                                       \
+        if ((err) != NULL && (err_size) > 0) {                                 \
+            snprintf((err), (err_size), __VA_ARGS__);                          \
+        }                                                                      \
+    } while (0)
+
+/* Parses the prefix length of `out`'s entry after its slash into
+ * out->prefix_bits, counted in the bits of out->family. */
+static enum cj_status gw_cidr_parse_prefix(const char *bits_text,
+                                           struct gw_cidr *out, char *err,
+                                           size_t err_size)
+{
+    unsigned max_bits = out->family == AF_INET ? 32 : 128;
+    unsigned bits;
+
+    if (out->v4_mapped) {
+        /* Below /96 the mapped range's 0xffff lies in the host bits. */
+        if (!gw_prefix_bits_parse(bits_text, 128, &bits) ||
+            bits < GW_V4_MAPPED_PREFIX_BITS) {
+            GW_CIDR_ERROR(err, err_size,
+                          "'%s' is an IPv4-mapped IPv6 prefix with a length "
+                          "other than %d to 128",
+                          out->text, GW_V4_MAPPED_PREFIX_BITS);
+            return CJ_ERR_INVALID;
+        }
+        out->prefix_bits = bits - GW_V4_MAPPED_PREFIX_BITS;
+        return CJ_OK;
+    }
+    if (!gw_prefix_bits_parse(bits_text, max_bits, &bits)) {
+        GW_CIDR_ERROR(err, err_size,
+                      "'%s' has a prefix length other than 0 to %u", out->text,
+                      max_bits);
+        return CJ_ERR_INVALID;
+    }
+    out->prefix_bits = bits;
+    return CJ_OK;
+}
+
+static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out,
+                                        char *err, size_t err_size)
 {
     char buf[GW_CIDR_TEXT_SIZE];
     char *slash;
@@ -86,6 +128,9 @@ static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
     unsigned char masked[16];
 
     if (strlen(text) >= sizeof(buf) || text[0] == '\0') {
+        GW_CIDR_ERROR(err, err_size,
+                      "an entry is empty or longer than %zu characters",
+                      sizeof(buf) - 1);
         return CJ_ERR_INVALID;
     }
     memset(out, 0, sizeof(*out));
@@ -96,6 +141,10 @@ static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
         *slash = '\0';
     }
     if (!gw_ip_parse(buf, &out->family, out->addr)) {
+        GW_CIDR_ERROR(err, err_size,
+                      "'%s' is not an IPv4 or IPv6 address with an optional "
+                      "/prefix length",
+                      text);
         return CJ_ERR_INVALID;
     }
     max_bits = out->family == AF_INET ? 32 : 128;
@@ -103,17 +152,8 @@ static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
     /* gw_ip_parse() turns ::ffff:a.b.c.d into IPv4, so a colon left in an
      * IPv4 entry means the prefix length counts 128 bits. */
     out->v4_mapped = out->family == AF_INET && strchr(buf, ':') != NULL;
-    if (slash != NULL && out->v4_mapped) {
-        unsigned bits;
-
-        /* Below /96 the mapped range's 0xffff lies in the host bits. */
-        if (!gw_prefix_bits_parse(slash + 1, 128, &bits) ||
-            bits < GW_V4_MAPPED_PREFIX_BITS) {
-            return CJ_ERR_INVALID;
-        }
-        out->prefix_bits = bits - GW_V4_MAPPED_PREFIX_BITS;
-    } else if (slash != NULL &&
-               !gw_prefix_bits_parse(slash + 1, max_bits, &out->prefix_bits)) {
+    if (slash != NULL &&
+        gw_cidr_parse_prefix(slash + 1, out, err, err_size) != CJ_OK) {
         return CJ_ERR_INVALID;
     }
     /* Host bits beyond the prefix are a typo more often than intent. */
@@ -122,12 +162,17 @@ static enum cj_status gw_cidr_parse_one(const char *text, struct gw_cidr *out)
         masked[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
     }
     if (memcmp(masked, out->addr, max_bits / 8) != 0) {
+        GW_CIDR_ERROR(err, err_size,
+                      "'%s' sets address bits after its prefix, which a "
+                      "network address leaves zero",
+                      text);
         return CJ_ERR_INVALID;
     }
     return CJ_OK;
 }
 
-enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
+enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out,
+                                  char *err, size_t err_size)
 {
     const char *p = text;
 
@@ -151,12 +196,21 @@ enum cj_status gw_cidr_list_parse(const char *text, struct gw_cidr_list *out)
         while (len > 0 && p[len - 1] == ' ') {
             len--;
         }
-        if (len >= sizeof(entry) || out->count >= GW_TRUSTED_PROXIES_MAX) {
+        if (len >= sizeof(entry)) {
+            GW_CIDR_ERROR(err, err_size,
+                          "entry %zu is longer than %zu characters",
+                          out->count + 1, sizeof(entry) - 1);
+            return CJ_ERR_INVALID;
+        }
+        if (out->count >= GW_TRUSTED_PROXIES_MAX) {
+            GW_CIDR_ERROR(err, err_size, "more than %d entries",
+                          GW_TRUSTED_PROXIES_MAX);
             return CJ_ERR_INVALID;
         }
         memcpy(entry, p, len);
         entry[len] = '\0';
-        if (gw_cidr_parse_one(entry, &out->items[out->count]) != CJ_OK) {
+        if (gw_cidr_parse_one(entry, &out->items[out->count], err, err_size) !=
+            CJ_OK) {
             return CJ_ERR_INVALID;
         }
         out->count++;

@@ -23,6 +23,9 @@
 /* Maximum size of one "address/prefix" entry of a CIDR list, with the NUL. */
 #define GW_CIDR_TEXT_SIZE 64
 
+/* Room for gw_cidr_list_parse()'s reason, which quotes one entry. */
+#define GW_CIDR_ERROR_SIZE (GW_CIDR_TEXT_SIZE + 128)
+
 /* One network: an IPv4 or IPv6 prefix. IPv4 is stored as itself, never
  * as an IPv4-mapped IPv6 address: "::ffff:10.0.0.0/104" is stored as
  * 10.0.0.0/8 with v4_mapped set. */
@@ -45,10 +48,12 @@ struct gw_cidr_list {
  * list. An IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/96 to /128) becomes the
  * IPv4 prefix of its last 32 bits. Returns CJ_ERR_INVALID on a malformed
  * entry, host bits set beyond the prefix, or more than
- * GW_TRUSTED_PROXIES_MAX entries.
+ * GW_TRUSTED_PROXIES_MAX entries, and then writes the reason, naming the
+ * entry, to `err` unless it is NULL.
  */
 CJ_WARN_UNUSED enum cj_status gw_cidr_list_parse(const char *text,
-                                                 struct gw_cidr_list *out);
+                                                 struct gw_cidr_list *out,
+                                                 char *err, size_t err_size);
 
 /* Returns the first network of `list` whose prefix is shorter than
  * `v4_bits_min` (IPv4, mapped ones included) or `v6_bits_min` (IPv6), or

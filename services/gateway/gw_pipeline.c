@@ -257,6 +257,12 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
     if (!gw_begin_head_size(req, reply)) {
         return false;
     }
+    if (req->repeated_header_problem != NULL) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       req->repeated_header_problem, GW_REJECT_HEADER_REPEATED,
+                       "Cerrojo-Session or Cerrojo-Seal repeated");
+        return false;
+    }
     if (req->path == NULL && req->asterisk_target &&
         req->method == GW_METHOD_OPTIONS) {
         /* A server-wide OPTIONS, such as a health probe, gets every method

@@ -81,6 +81,14 @@ static enum cj_status gw_redis_parse_addr(const char *addr, char *host,
     return CJ_OK;
 }
 
+bool gw_redis_addr_valid(const char *addr)
+{
+    char host[GW_REDIS_HOST_SIZE];
+    int port;
+
+    return gw_redis_parse_addr(addr, host, sizeof(host), &port) == CJ_OK;
+}
+
 enum cj_status gw_redis_new(const char *addr, struct gw_redis **out)
 {
     char host[GW_REDIS_HOST_SIZE];

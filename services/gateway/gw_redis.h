@@ -18,6 +18,10 @@
 
 struct gw_redis;
 
+/* True when `addr` has the "host:port" form that gw_redis_new() accepts:
+ * a non-empty host and a port from 1 to 65535. */
+bool gw_redis_addr_valid(const char *addr);
+
 /* Creates the pool for "host:port" (connections open lazily). Returns
  * CJ_ERR_INVALID for a malformed address. */
 CJ_WARN_UNUSED enum cj_status gw_redis_new(const char *addr,

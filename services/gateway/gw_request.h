@@ -51,6 +51,8 @@ struct gw_request {
     /* The client message of gw_framing_problem(), or NULL when the
      * request's framing headers are unambiguous. */
     const char *framing_problem;
+    /* The client message of gw_repeated_header_problem(), or NULL. */
+    const char *repeated_header_problem;
     /* Sizes of the request head as GW_URI_BYTES_MAX and GW_HEAD_BYTES_MAX
      * count them. */
     size_t uri_bytes;

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "gw_limits.h"
+#include "gw_redis.h"
 
 /* Prefix of the variables only the gateway reads. */
 #define GW_ENV_PREFIX "CERROJO_GATEWAY_"
@@ -238,6 +239,7 @@ static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                                          size_t err_size)
 {
     unsigned char probe[16];
+    char reason[GW_CIDR_ERROR_SIZE];
 
     if (inet_pton(AF_INET, out->http_host, probe) != 1 &&
         inet_pton(AF_INET6, out->http_host, probe) != 1) {
@@ -247,15 +249,23 @@ static enum cj_status gw_convert_network(const struct gw_raw_settings *raw,
                  out->http_host);
         return CJ_ERR_INVALID;
     }
+    if (!gw_redis_addr_valid(out->redis_addr)) {
+        snprintf(err, err_size,
+                 "CERROJO_REDIS_ADDR: expected host:port with a port from 1 "
+                 "to 65535, got '%s'",
+                 out->redis_addr);
+        return CJ_ERR_INVALID;
+    }
     out->http_port = (uint16_t)raw->port;
     out->admin_port = (uint16_t)raw->admin_port;
     out->trusted_proxies_set = raw->trusted_proxies != NULL;
-    if (gw_cidr_list_parse(raw->trusted_proxies, &out->trusted_proxies) !=
-        CJ_OK) {
+    if (gw_cidr_list_parse(raw->trusted_proxies, &out->trusted_proxies, reason,
+                           sizeof(reason)) != CJ_OK) {
         snprintf(err, err_size,
-                 "CERROJO_GATEWAY_TRUSTED_PROXIES: expected a comma-separated "
-                 "list of at most %d addresses or CIDR prefixes",
-                 GW_TRUSTED_PROXIES_MAX);
+                 "CERROJO_GATEWAY_TRUSTED_PROXIES: %s. Expected a "
+                 "comma-separated list of at most %d addresses or CIDR "
+                 "prefixes",
+                 reason, GW_TRUSTED_PROXIES_MAX);
         return CJ_ERR_INVALID;
     }
     if (gw_trusted_proxies_too_wide(&out->trusted_proxies, err, err_size)) {

@@ -194,6 +194,57 @@ static void test_framing_rejects_two_hosts(void **state)
     assert_non_null(FRAMING_PROBLEM("Host", "x", "host", "y"));
 }
 
+/* Feeds `count` header lines, name and value in turn, and returns the
+ * repeated-header problem. */
+static const char *repeated_problem_of(const char *const *lines, size_t count)
+{
+    struct gw_framing framing = {0};
+
+    for (size_t i = 0; i + 1 < count; i += 2) {
+        gw_framing_add(&framing, lines[i], strlen(lines[i]), lines[i + 1],
+                       strlen(lines[i + 1]));
+    }
+    return gw_repeated_header_problem(&framing);
+}
+
+#define REPEATED_PROBLEM(...)                                                  \
+    repeated_problem_of((const char *const[]){__VA_ARGS__},                    \
+                        sizeof((const char *const[]){__VA_ARGS__}) /           \
+                            sizeof(const char *))
+
+static void test_repeated_session_header_rejected(void **state)
+{
+    const char *problem;
+
+    (void)state;
+    assert_null(REPEATED_PROBLEM("Host", "x", "Cerrojo-Session", "a"));
+    problem = REPEATED_PROBLEM("Cerrojo-Session", "a", "Cerrojo-Session", "b");
+    assert_non_null(problem);
+    assert_non_null(strstr(problem, "Cerrojo-Session"));
+    problem = REPEATED_PROBLEM("Cerrojo-Session", "a", "cerrojo-session", "a");
+    assert_non_null(problem);
+}
+
+static void test_repeated_seal_header_rejected(void **state)
+{
+    const char *problem;
+
+    (void)state;
+    assert_null(
+        REPEATED_PROBLEM("Cerrojo-Seal", "e30", "Cerrojo-Session", "a"));
+    problem = REPEATED_PROBLEM("Cerrojo-Seal", "e30", "CERROJO-SEAL", "e30");
+    assert_non_null(problem);
+    assert_non_null(strstr(problem, "Cerrojo-Seal"));
+}
+
+static void test_framing_ignores_repeated_session(void **state)
+{
+    (void)state;
+    /* The body's end is clear, so the framing check passes it on. */
+    assert_null(FRAMING_PROBLEM("Host", "x", "Cerrojo-Session", "a",
+                                "Cerrojo-Session", "b"));
+}
+
 static void test_framing_rejects_other_transfer_codings(void **state)
 {
     static const char *const codings[] = {
@@ -273,6 +324,9 @@ int main(void)
         cmocka_unit_test(test_framing_rejects_conflicting_lengths),
         cmocka_unit_test(test_framing_rejects_length_with_chunked),
         cmocka_unit_test(test_framing_rejects_two_hosts),
+        cmocka_unit_test(test_repeated_session_header_rejected),
+        cmocka_unit_test(test_repeated_seal_header_rejected),
+        cmocka_unit_test(test_framing_ignores_repeated_session),
         cmocka_unit_test(test_framing_rejects_other_transfer_codings),
         cmocka_unit_test(test_framing_rejects_names_not_tokens),
         cmocka_unit_test(test_framing_rejects_cr_lf_nul_in_values),

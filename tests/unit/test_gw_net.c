@@ -16,7 +16,8 @@ static void test_cidr_list_matches_v4_and_v6(void **state)
 
     (void)state;
     assert_int_equal(
-        gw_cidr_list_parse("10.0.0.0/8, 192.168.1.7, fd00::/8", &list), CJ_OK);
+        gw_cidr_list_parse("10.0.0.0/8, 192.168.1.7, fd00::/8", &list, NULL, 0),
+        CJ_OK);
     assert_int_equal(list.count, 3);
     assert_true(gw_cidr_list_contains_ip(&list, "10.200.3.4"));
     assert_false(gw_cidr_list_contains_ip(&list, "11.0.0.1"));
@@ -39,12 +40,40 @@ static void test_cidr_list_rejects_malformed_entries(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (gw_cidr_list_parse(bad[i], &list) == CJ_OK) {
+        if (gw_cidr_list_parse(bad[i], &list, NULL, 0) == CJ_OK) {
             fail_msg("CIDR list \"%s\" accepted", bad[i]);
         }
     }
-    assert_int_equal(gw_cidr_list_parse("", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("", &list, NULL, 0), CJ_OK);
     assert_int_equal(list.count, 0);
+}
+
+static void test_cidr_list_error_names_entry(void **state)
+{
+    static const struct {
+        const char *list;
+        const char *entry;
+    } cases[] = {
+        {"10.0.0.1, 10.0.0.0/33", "'10.0.0.0/33'"},
+        {"garbage", "'garbage'"},
+        {"10.0.0.1/8", "'10.0.0.1/8'"},
+        {"::ffff:0:0/95", "'::ffff:0:0/95'"},
+        {"::1/129", "'::1/129'"},
+    };
+    struct gw_cidr_list list;
+    char err[GW_CIDR_ERROR_SIZE];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(
+            gw_cidr_list_parse(cases[i].list, &list, err, sizeof(err)),
+            CJ_ERR_INVALID);
+        if (strstr(err, cases[i].entry) == NULL) {
+            fail_msg("error for \"%s\" does not name %s: %s", cases[i].list,
+                     cases[i].entry, err);
+        }
+    }
 }
 
 static void test_cidr_list_mapped_prefix_counts_ipv4_bits(void **state)
@@ -52,7 +81,8 @@ static void test_cidr_list_mapped_prefix_counts_ipv4_bits(void **state)
     struct gw_cidr_list list;
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/104", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/104", &list, NULL, 0),
+                     CJ_OK);
     assert_int_equal(list.count, 1);
     assert_int_equal(list.items[0].family, AF_INET);
     assert_int_equal(list.items[0].prefix_bits, 8);
@@ -61,20 +91,22 @@ static void test_cidr_list_mapped_prefix_counts_ipv4_bits(void **state)
     assert_true(gw_cidr_list_contains_ip(&list, "10.9.8.7"));
     assert_false(gw_cidr_list_contains_ip(&list, "11.0.0.1"));
 
-    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/96", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/96", &list, NULL, 0),
+                     CJ_OK);
     assert_int_equal(list.items[0].prefix_bits, 0);
-    assert_int_equal(gw_cidr_list_parse("::ffff:10.1.2.3", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.1.2.3", &list, NULL, 0),
+                     CJ_OK);
     assert_int_equal(list.items[0].prefix_bits, 32);
 
     /* An IPv6 length below /96 leaves the mapped 0xffff in the host bits,
      * so "::ffff:10.0.0.0/8" is invalid rather than IPv4 10.0.0.0/8. */
-    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/8", &list),
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/8", &list, NULL, 0),
                      CJ_ERR_INVALID);
-    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/95", &list),
+    assert_int_equal(gw_cidr_list_parse("::ffff:0:0/95", &list, NULL, 0),
                      CJ_ERR_INVALID);
-    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/129", &list),
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.0/129", &list, NULL, 0),
                      CJ_ERR_INVALID);
-    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.1/104", &list),
+    assert_int_equal(gw_cidr_list_parse("::ffff:10.0.0.1/104", &list, NULL, 0),
                      CJ_ERR_INVALID);
 }
 
@@ -84,8 +116,8 @@ static void test_cidr_list_find_short_per_family(void **state)
     const struct gw_cidr *net;
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8, 2001:db8::/32", &list),
-                     CJ_OK);
+    assert_int_equal(
+        gw_cidr_list_parse("10.0.0.0/8, 2001:db8::/32", &list, NULL, 0), CJ_OK);
     assert_null(gw_cidr_list_find_short(&list, 8, 32));
     net = gw_cidr_list_find_short(&list, 9, 32);
     assert_non_null(net);
@@ -101,18 +133,20 @@ static void test_cidr_list_find_short_unique_local(void **state)
     const struct gw_cidr *net;
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("fc00::/7, fd00::/8, fdff::/16", &list),
-                     CJ_OK);
+    assert_int_equal(
+        gw_cidr_list_parse("fc00::/7, fd00::/8, fdff::/16", &list, NULL, 0),
+        CJ_OK);
     assert_null(gw_cidr_list_find_short(&list, 8, 32));
-    assert_int_equal(gw_cidr_list_parse("fd00::/8, fe00::/7", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("fd00::/8, fe00::/7", &list, NULL, 0),
+                     CJ_OK);
     net = gw_cidr_list_find_short(&list, 8, 32);
     assert_non_null(net);
     assert_string_equal(net->text, "fe00::/7");
-    assert_int_equal(gw_cidr_list_parse("2a00::/7", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("2a00::/7", &list, NULL, 0), CJ_OK);
     net = gw_cidr_list_find_short(&list, 8, 32);
     assert_non_null(net);
     assert_string_equal(net->text, "2a00::/7");
-    assert_int_equal(gw_cidr_list_parse("fc00::/6", &list), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("fc00::/6", &list, NULL, 0), CJ_OK);
     net = gw_cidr_list_find_short(&list, 8, 32);
     assert_non_null(net);
     assert_string_equal(net->text, "fc00::/6");
@@ -124,7 +158,7 @@ static void test_client_ip_ignores_forwarded_from_untrusted_peer(void **state)
     char ip[GW_IP_CHARS];
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("10.0.0.1", &trusted), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("10.0.0.1", &trusted, NULL, 0), CJ_OK);
     gw_client_ip(&trusted, "203.0.113.9", "1.2.3.4", ip, sizeof(ip));
     assert_string_equal(ip, "203.0.113.9");
 }
@@ -135,7 +169,8 @@ static void test_client_ip_walks_past_trusted_proxies(void **state)
     char ip[GW_IP_CHARS];
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8", &trusted), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("10.0.0.0/8", &trusted, NULL, 0),
+                     CJ_OK);
     /* The client forged the leftmost entry; the rightmost untrusted wins. */
     gw_client_ip(&trusted, "10.0.0.1", "6.6.6.6, 198.51.100.4, 10.0.0.2", ip,
                  sizeof(ip));
@@ -153,7 +188,7 @@ static void test_client_ip_drops_forwarded_ports(void **state)
     char ip[GW_IP_CHARS];
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted, NULL, 0), CJ_OK);
     gw_client_ip(&trusted, "127.0.0.1", "10.0.0.4:5555", ip, sizeof(ip));
     assert_string_equal(ip, "10.0.0.4");
     gw_client_ip(&trusted, "127.0.0.1", "[2001:db8::1]:443", ip, sizeof(ip));
@@ -179,7 +214,7 @@ static void test_client_ip_rejects_malformed_ports(void **state)
     char ip[GW_IP_CHARS];
 
     (void)state;
-    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted), CJ_OK);
+    assert_int_equal(gw_cidr_list_parse("127.0.0.1", &trusted, NULL, 0), CJ_OK);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         gw_client_ip(&trusted, "127.0.0.1", bad[i], ip, sizeof(ip));
         assert_string_equal(ip, "127.0.0.1");
@@ -292,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cidr_list_matches_v4_and_v6),
         cmocka_unit_test(test_cidr_list_rejects_malformed_entries),
+        cmocka_unit_test(test_cidr_list_error_names_entry),
         cmocka_unit_test(test_cidr_list_mapped_prefix_counts_ipv4_bits),
         cmocka_unit_test(test_cidr_list_find_short_per_family),
         cmocka_unit_test(test_cidr_list_find_short_unique_local),

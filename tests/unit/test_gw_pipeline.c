@@ -299,6 +299,22 @@ static void test_ambiguous_framing_gets_400_and_close(void **state)
     assert_int_equal(f->req.rejection, GW_REJECT_FRAMING);
 }
 
+static void test_repeated_session_gets_400_kept_open(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.method = GW_METHOD_GET;
+    f->req.path = "/v1/me";
+    f->req.repeated_header_problem =
+        "The request has more than one Cerrojo-Session header.";
+    assert_false(gw_pipeline_begin(&f->ctx, &f->req, &f->reply));
+    assert_int_equal(f->reply.status, 400);
+    assert_non_null(strstr(f->reply.body, "\"invalid_request\""));
+    assert_non_null(strstr(f->reply.body, "more than one Cerrojo-Session"));
+    assert_false(f->reply.close_connection);
+    assert_int_equal(f->req.rejection, GW_REJECT_HEADER_REPEATED);
+}
+
 static void test_unroutable_target_gets_400(void **state)
 {
     struct fixture *f = *state;
@@ -379,6 +395,7 @@ int main(void)
         PIPELINE_TEST(test_large_head_gets_431),
         PIPELINE_TEST(test_head_at_limits_is_served),
         PIPELINE_TEST(test_ambiguous_framing_gets_400_and_close),
+        PIPELINE_TEST(test_repeated_session_gets_400_kept_open),
         PIPELINE_TEST(test_unroutable_target_gets_400),
         PIPELINE_TEST(test_options_asterisk_gets_204_with_allow),
         PIPELINE_TEST(test_get_asterisk_gets_400),

@@ -22,6 +22,7 @@ static int clear_env(void **state)
     unsetenv("CERROJO_GATEWAY_CORS_ORIGINS");
     unsetenv("CERROJO_GATEWAY_PORT");
     unsetenv("CERROJO_GATEWAY_ADMIN_PORT");
+    unsetenv("CERROJO_REDIS_ADDR");
     setenv("CERROJO_GRPC_PLAINTEXT", "true", 1);
     return 0;
 }
@@ -179,6 +180,27 @@ static void test_equal_api_and_admin_ports_rejected(void **state)
     assert_non_null(strstr(err, "22850"));
 }
 
+static void test_malformed_redis_addr_rejected(void **state)
+{
+    static const char *const bad[] = {"garbage",     ":6379",       "redis:0",
+                                      "redis:65536", "redis:63x79", "redis:"};
+    struct gw_settings s;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        setenv("CERROJO_REDIS_ADDR", bad[i], 1);
+        if (gw_settings_load(&s, err, sizeof(err)) != CJ_ERR_INVALID) {
+            fail_msg("CERROJO_REDIS_ADDR=%s accepted", bad[i]);
+        }
+        assert_non_null(strstr(err, "CERROJO_REDIS_ADDR"));
+        assert_non_null(strstr(err, bad[i]));
+    }
+    setenv("CERROJO_REDIS_ADDR", "redis.internal:6379", 1);
+    assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +219,7 @@ int main(void)
                                clear_env),
         cmocka_unit_test_setup(test_bench_route_rejected_outside_dev,
                                clear_env),
+        cmocka_unit_test_setup(test_malformed_redis_addr_rejected, clear_env),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
