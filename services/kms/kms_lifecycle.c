@@ -359,13 +359,16 @@ enum cj_status kms_promote(const struct kms_lifecycle *lc, int64_t *ready_at)
 }
 
 enum cj_status kms_retire(const struct kms_lifecycle *lc,
-                          enum kms_purpose purpose, unsigned *count)
+                          enum kms_purpose purpose, unsigned *count,
+                          char key[KMS_KID_MAX + 1])
 {
     struct cj_db_conn *conn = NULL;
     char id[KMS_KID_MAX + 1] = "";
     enum cj_status st;
 
     *count = 0;
+    if (key != NULL)
+        key[0] = '\0';
     if (purpose == KMS_PURPOSE_KEK)
         return CJ_ERR_INVALID;
     st = begin_locked(lc, false, &conn);
@@ -381,6 +384,8 @@ enum cj_status kms_retire(const struct kms_lifecycle *lc,
     if (st == CJ_OK && purpose != KMS_PURPOSE_HPKE)
         *count = 1;
     st = finish(conn, st);
+    if (st == CJ_OK && key != NULL)
+        memcpy(key, id, sizeof(id));
     /* Ending no window changes nothing, so it is no security event. */
     if (st == CJ_OK && *count > 0)
         cj_log(CJ_LOG_WARN, "kms.key_retired", NULL,
@@ -402,24 +407,47 @@ static enum cj_status replace_active(const struct kms_lifecycle *lc,
     return st;
 }
 
-enum cj_status kms_destroy_signing(const struct kms_lifecycle *lc,
-                                   const char *kid)
+/* Destroys kid and fills result, inside the caller's transaction. */
+static enum cj_status destroy_signing_locked(const struct kms_lifecycle *lc,
+                                             struct cj_db_conn *conn,
+                                             const char *kid,
+                                             struct kms_signing_destroy *result)
 {
-    struct cj_db_conn *conn = NULL;
-    char replacement[KMS_KID_MAX + 1] = "";
-    bool was_active = false;
-    enum cj_status st = begin_locked(lc, false, &conn);
+    enum kms_state previous = KMS_STATE_DESTROYED;
+    enum cj_status st = kms_store_destroy_signing_now(conn, kid, &previous);
 
     if (st != CJ_OK)
         return st;
-    st = kms_store_destroy_signing_now(conn, kid, &was_active);
-    if (st == CJ_OK && was_active)
-        st = replace_active(lc, conn, replacement);
+    result->already_destroyed = previous == KMS_STATE_DESTROYED;
+    result->was_active = previous == KMS_STATE_ACTIVE;
+    if (result->was_active)
+        return replace_active(lc, conn, result->active_kid);
+    return kms_store_active_signing_kid(conn, result->active_kid);
+}
+
+enum cj_status kms_destroy_signing(const struct kms_lifecycle *lc,
+                                   const char *kid,
+                                   struct kms_signing_destroy *result)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st;
+
+    memset(result, 0, sizeof(*result));
+    st = begin_locked(lc, false, &conn);
+    if (st != CJ_OK)
+        return st;
+    st = destroy_signing_locked(lc, conn, kid, result);
     st = finish(conn, st);
-    if (st == CJ_OK)
+    /* Destroying a destroyed key changes nothing, so it is no security
+     * event. */
+    if (st == CJ_OK && result->already_destroyed)
+        cj_log(CJ_LOG_INFO, "kms.signing_key_already_destroyed", NULL,
+               CJ_F_STR("kid", kid));
+    else if (st == CJ_OK)
         cj_log(CJ_LOG_WARN, "kms.signing_key_destroyed", NULL,
-               CJ_F_STR("kid", kid), CJ_F_BOOL("was_active", was_active),
-               CJ_F_STR("active_kid", replacement));
+               CJ_F_STR("kid", kid),
+               CJ_F_BOOL("was_active", result->was_active),
+               CJ_F_STR("active_kid", result->active_kid));
     else
         cj_log(CJ_LOG_ERROR, "kms.signing_key_destroy_failed", NULL,
                CJ_F_STR("kid", kid), CJ_F_STR("status", cj_status_name(st)));

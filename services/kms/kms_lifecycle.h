@@ -74,20 +74,32 @@ CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc,
  * the acceptance window of retired HPKE keys. keylist: stops signing with
  * the previous key-list signer and destroys it. Others: CJ_ERR_INVALID.
  * *count is the number of keys retired (0 when no HPKE window was open).
- * CJ_ERR_NOT_FOUND when no next signing key or previous signer exists.
+ * key, when not NULL, gets the retired key's id: the kid, the HPKE key ids
+ * comma-separated, or the signer fingerprint. CJ_ERR_NOT_FOUND when no
+ * next signing key or previous signer exists.
  */
 CJ_WARN_UNUSED enum cj_status kms_retire(const struct kms_lifecycle *lc,
                                          enum kms_purpose purpose,
-                                         unsigned *count);
+                                         unsigned *count,
+                                         char key[KMS_KID_MAX + 1]);
+
+/* Outcome of kms_destroy_signing. */
+struct kms_signing_destroy {
+    bool already_destroyed; /* destroyed before the call, so nothing changed */
+    bool was_active;        /* it was the active key, so another replaced it */
+    char active_kid[KMS_KID_MAX + 1]; /* the active signing key afterwards */
+};
 
 /*
  * Destroys the signing key kid at once, for a key that leaked: its tokens,
  * forged ones included, stop verifying as soon as verifiers drop it from
  * their JWKS. A destroyed active key is replaced by the next key, or by a
- * new one, active at once.
+ * new one, active at once. A key destroyed before stays as it is, with
+ * result->already_destroyed set. CJ_ERR_NOT_FOUND when no key has this kid.
  */
 CJ_WARN_UNUSED enum cj_status
-kms_destroy_signing(const struct kms_lifecycle *lc, const char *kid);
+kms_destroy_signing(const struct kms_lifecycle *lc, const char *kid,
+                    struct kms_signing_destroy *result);
 
 /* Destroys what has expired, as kms_store_destroy_expired defines. */
 CJ_WARN_UNUSED enum cj_status

@@ -219,19 +219,30 @@ static int report(const char *command, enum cj_status st, const char *detail)
 #define KMS_NO_NEXT_SIGNING_KEY                                                \
     "no next signing key is waiting; run `cerrojo-kms rotate signing` first"
 
+/* Size of a UTC time as format_utc writes it, with its terminator. */
+#define KMS_UTC_TIME_SIZE 32
+
+/* Writes Unix time t as an ISO 8601 UTC time, or as the number when it
+ * does not convert. */
+static void format_utc(int64_t t, char when[KMS_UTC_TIME_SIZE])
+{
+    struct tm tm;
+    time_t seconds = (time_t)t;
+
+    if (gmtime_r(&seconds, &tm) == NULL ||
+        strftime(when, KMS_UTC_TIME_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(when, KMS_UTC_TIME_SIZE, "%lld", (long long)t);
+}
+
 static int run_promote(struct kms_service *svc)
 {
     int64_t ready_at = 0;
     enum cj_status st = kms_promote(&svc->lifecycle, &ready_at);
-    char when[32] = "";
-    struct tm tm;
-    time_t t = (time_t)ready_at;
+    char when[KMS_UTC_TIME_SIZE] = "";
 
     if (st != CJ_ERR_PRECONDITION)
         return report("promote", st, KMS_NO_NEXT_SIGNING_KEY);
-    if (gmtime_r(&t, &tm) == NULL ||
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(when, sizeof(when), "%lld", (long long)ready_at);
+    format_utc(ready_at, when);
     fprintf(stderr,
             "cerrojo-kms promote: not due yet: the next signing key can be "
             "promoted from %s, CERROJO_KMS_PROMOTE_AFTER after its rotation\n",
@@ -239,18 +250,38 @@ static int run_promote(struct kms_service *svc)
     return KMS_EXIT_NOT_DUE;
 }
 
+/* Prints what a successful retire changed. */
+static void print_retired(const struct kms_service *svc,
+                          enum kms_purpose purpose, unsigned count,
+                          const char *key)
+{
+    if (purpose == KMS_PURPOSE_SIGNING)
+        printf("retired the next signing key %s without promoting it; the "
+               "active key keeps signing. Next: `cerrojo-kms rotate signing` "
+               "starts a new rotation, and `cerrojo-kms destroy-expired` "
+               "destroys %s once CERROJO_KMS_SETTLE (%lld s) has passed\n",
+               key, key, (long long)svc->cfg.settle_s);
+    else if (purpose == KMS_PURPOSE_KEYLIST)
+        printf("destroyed the previous key-list signer %s; the key list now "
+               "carries the active signer's signature only\n",
+               key);
+    else if (count == 0)
+        printf("no retired HPKE key still opened requests; nothing changed\n");
+    else
+        printf("ended the acceptance window of %u retired HPKE keys\n", count);
+}
+
 static int run_retire(struct kms_service *svc, enum kms_purpose purpose)
 {
     unsigned count = 0;
-    enum cj_status st = kms_retire(&svc->lifecycle, purpose, &count);
+    char key[KMS_KID_MAX + 1] = "";
+    enum cj_status st = kms_retire(&svc->lifecycle, purpose, &count, key);
     const char *not_found = purpose == KMS_PURPOSE_SIGNING
                                 ? KMS_NO_NEXT_SIGNING_KEY
                                 : "no previous key-list signer exists";
 
-    if (st == CJ_OK && purpose == KMS_PURPOSE_HPKE && count == 0)
-        printf("no retired HPKE key still opened requests; nothing changed\n");
-    else if (st == CJ_OK && purpose == KMS_PURPOSE_HPKE)
-        printf("ended the acceptance window of %u retired HPKE keys\n", count);
+    if (st == CJ_OK)
+        print_retired(svc, purpose, count, key);
     return report("retire", st, not_found);
 }
 
@@ -306,14 +337,101 @@ static void print_kek_next_steps(const struct kms_service *svc,
            (long long)svc->cfg.settle_s);
 }
 
+/*
+ * Prints the new next signing key and from when promote accepts it. The
+ * time comes from this host's clock, while promote checks Postgres's, so
+ * it is approximate. A promote run too early prints the exact time.
+ */
+static void print_signing_next_steps(const struct kms_service *svc,
+                                     const char *kid)
+{
+    char when[KMS_UTC_TIME_SIZE] = "";
+
+    format_utc(kms_now() + svc->cfg.promote_after_s, when);
+    printf("signing key %s is next: published now, signing nothing yet. "
+           "Next: run `cerrojo-kms promote` from about %s "
+           "(CERROJO_KMS_PROMOTE_AFTER, %lld s) to make it active\n",
+           kid, when, (long long)svc->cfg.promote_after_s);
+}
+
+/*
+ * Prints when GET /v1/keys lists a new HPKE key, how long the previous one
+ * still opens requests and from when destroy-expired destroys it, which
+ * is never before its acceptance window ends.
+ */
+static void print_hpke_next_steps(const struct kms_service *svc,
+                                  const char *key_id)
+{
+    int64_t accept_s = kms_hpke_accept_s(&svc->cfg);
+    int64_t destroy_s = (int64_t)svc->cfg.hpke_destroy_s;
+
+    if (destroy_s < accept_s)
+        destroy_s = accept_s;
+    printf("HPKE key %s is active; GET /v1/keys lists it once it is %lld s "
+           "old (twice CERROJO_KMS_RELOAD_INTERVAL). The previous key still "
+           "opens requests for %lld s. Next: `cerrojo-kms destroy-expired` "
+           "destroys it once %lld s have passed\n",
+           key_id, (long long)kms_hpke_publish_after_s(&svc->cfg),
+           (long long)accept_s, (long long)destroy_s);
+}
+
+static void print_rotated(const struct kms_service *svc,
+                          enum kms_purpose purpose, const char *new_key)
+{
+    if (purpose == KMS_PURPOSE_SIGNING)
+        print_signing_next_steps(svc, new_key);
+    else if (purpose == KMS_PURPOSE_HPKE)
+        print_hpke_next_steps(svc, new_key);
+    else if (purpose == KMS_PURPOSE_KEK)
+        print_kek_next_steps(svc, new_key);
+    else
+        printf("key-list signer %s is active; the previous signer signs a "
+               "second copy of the key list. Next: once every client pins "
+               "%s, run `cerrojo-kms retire keylist`\n",
+               new_key, new_key);
+}
+
 static int run_rotate(struct kms_service *svc, enum kms_purpose purpose)
 {
     char new_key[KMS_KID_MAX + 1] = "";
     enum cj_status st = kms_rotate(&svc->lifecycle, purpose, new_key);
 
-    if (st == CJ_OK && purpose == KMS_PURPOSE_KEK)
-        print_kek_next_steps(svc, new_key);
+    if (st == CJ_OK)
+        print_rotated(svc, purpose, new_key);
     return report("rotate", st, rotation_open_message(purpose));
+}
+
+/* Prints what destroy-signing changed and which key signs now. */
+static void print_signing_destroyed(const struct kms_service *svc,
+                                    const char *kid,
+                                    const struct kms_signing_destroy *result)
+{
+    if (result->already_destroyed)
+        printf("signing key %s is already destroyed; nothing changed. The "
+               "active signing key is %s\n",
+               kid, result->active_kid);
+    else if (result->was_active)
+        printf("destroyed signing key %s; %s is the active signing key now, "
+               "and running kms replicas sign with it after their next "
+               "key-set reload, within CERROJO_KMS_RELOAD_INTERVAL (%lld s). "
+               "Next: restart each gateway and auth to drop %s from their "
+               "JWKS at once\n",
+               kid, result->active_kid, (long long)svc->cfg.reload_s, kid);
+    else
+        printf("destroyed signing key %s; the active signing key %s is "
+               "unchanged. Next: restart each gateway and auth to drop %s "
+               "from their JWKS at once\n",
+               kid, result->active_kid, kid);
+}
+
+static int run_destroy_signing(struct kms_service *svc, const char *kid)
+{
+    struct kms_signing_destroy result;
+    enum cj_status st = kms_destroy_signing(&svc->lifecycle, kid, &result);
+
+    if (st == CJ_OK)
+        print_signing_destroyed(svc, kid, &result);
+    return report("destroy-signing", st, "no signing key has this kid");
 }
 
 /* Prints what destroy-expired destroyed, and why each retired KEK stays. */
@@ -360,8 +478,7 @@ static int run_command(struct kms_service *svc, char **argv)
         return report(command, st, "no such key");
     }
     if (strcmp(command, "destroy-signing") == 0)
-        return report(command, kms_destroy_signing(&svc->lifecycle, argv[2]),
-                      "no signing key has this kid");
+        return run_destroy_signing(svc, argv[2]);
     return run_rewrap_root(svc, argv[2]);
 }
 

@@ -109,6 +109,8 @@ enum cj_status kms_service_init(struct kms_service *svc,
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->wake, NULL);
     pthread_mutex_init(&svc->reload_lock, NULL);
+    /* The gRPC server starts with every health status at SERVING. */
+    svc->serving = true;
     svc->profile = profile;
     svc->cfg = *cfg; /* svc owns the strings from here on */
     memset(cfg, 0, sizeof(*cfg));
@@ -266,6 +268,7 @@ static void set_health(struct kms_service *svc, bool serving)
     enum cj_rpc_health_status h =
         serving ? CJ_RPC_HEALTH_SERVING : CJ_RPC_HEALTH_NOT_SERVING;
 
+    svc->serving = serving;
     if (svc->server == NULL)
         return;
     if (cj_rpc_health_set(svc->server, "", h) != CJ_OK ||
@@ -296,24 +299,79 @@ void kms_service_check_clock(struct kms_service *svc)
     set_health(svc, magnitude <= svc->cfg.clock_max_offset_s * 1000);
 }
 
+/* Reload schedule of the reloader thread, which alone uses it. */
+struct kms_reload_schedule {
+    int64_t due_ms; /* CLOCK_MONOTONIC time of the next periodic reload */
+    bool failed;    /* the last periodic reload failed */
+};
+
+/*
+ * Returns how long the reloader waits before its next round, in
+ * milliseconds: until the next periodic reload, or KMS_RECHECK_MS while
+ * kms is not serving, so that readiness returns soon after Postgres does.
+ */
+static int64_t next_round_in_ms(const struct kms_service *svc,
+                                const struct kms_reload_schedule *schedule)
+{
+    int64_t until_due = schedule->due_ms - cj_monotonic_ms();
+
+    if (until_due < 0)
+        until_due = 0;
+    if (!svc->serving && until_due > KMS_RECHECK_MS)
+        return KMS_RECHECK_MS;
+    return until_due;
+}
+
+/* Waits up to wait_ms on svc->wake, which svc->lock guards and the caller
+ * holds. */
+static void wait_locked(struct kms_service *svc, int64_t wait_ms)
+{
+    struct timespec until;
+
+    /* svc->wake was made with default attributes, so it waits on
+     * CLOCK_REALTIME. */
+    cj_deadline_after_ms(CLOCK_REALTIME, wait_ms, &until);
+    pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+}
+
+/*
+ * Checks the clock, then reloads the key set when the periodic reload is
+ * due, or at once when this check found Postgres back after a failed
+ * reload, so that the key set does not stay stale for a whole interval.
+ */
+static void run_round(struct kms_service *svc,
+                      struct kms_reload_schedule *schedule)
+{
+    bool was_serving = svc->serving;
+
+    kms_service_check_clock(svc);
+    bool recovered = !was_serving && svc->serving;
+    int64_t now_ms = cj_monotonic_ms();
+    if (now_ms < schedule->due_ms && !(recovered && schedule->failed))
+        return;
+    schedule->due_ms = now_ms + svc->cfg.reload_s * CJ_MS_PER_S;
+    schedule->failed = kms_service_reload(svc) != CJ_OK;
+    /* A failure is logged and the previous key set stays in use. */
+    if (schedule->failed)
+        cj_log(CJ_LOG_WARN, "kms.keys_kept", NULL,
+               CJ_F_INT("retry_in_s", svc->cfg.reload_s));
+}
+
 static void *reloader_main(void *arg)
 {
     struct kms_service *svc = arg;
+    struct kms_reload_schedule schedule = {
+        .due_ms = cj_monotonic_ms() + svc->cfg.reload_s * CJ_MS_PER_S,
+        .failed = false,
+    };
 
     pthread_mutex_lock(&svc->lock);
     while (!svc->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += svc->cfg.reload_s;
-        pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+        wait_locked(svc, next_round_in_ms(svc, &schedule));
         if (svc->stopping)
             break;
         pthread_mutex_unlock(&svc->lock);
-        kms_service_check_clock(svc);
-        /* A failure is logged and the previous key set stays in use. */
-        if (kms_service_reload(svc) != CJ_OK)
-            cj_log(CJ_LOG_WARN, "kms.keys_kept", NULL,
-                   CJ_F_INT("retry_in_s", svc->cfg.reload_s));
+        run_round(svc, &schedule);
         pthread_mutex_lock(&svc->lock);
     }
     pthread_mutex_unlock(&svc->lock);

@@ -60,6 +60,9 @@ struct kms_service {
     pthread_t reloader;
     /* Log state of the clock checks, which run on one thread at a time. */
     struct cj_db_clock_check clock_check;
+    /* Whether the last clock check set SERVING. Only the clock checks and
+     * the reloader use it: the first check runs before that thread starts. */
+    bool serving;
 };
 
 /*
@@ -109,7 +112,19 @@ enum kms_reload_outcome kms_service_reload_on_demand(struct kms_service *svc,
  * "too_soon". */
 const char *kms_reload_outcome_name(enum kms_reload_outcome outcome);
 
-/* Starts the thread that reloads every cfg.reload_s seconds. */
+/*
+ * Interval of the clock checks while kms is not serving, in milliseconds.
+ * Readiness then returns within about this long after Postgres accepts
+ * connections again. Healthy, kms checks only every cfg.reload_s.
+ */
+#define KMS_RECHECK_MS 1000
+
+/*
+ * Starts the thread that checks the clock and reloads the key set every
+ * cfg.reload_s seconds. While a check keeps kms not serving, the thread
+ * checks every KMS_RECHECK_MS, and it reloads at once when Postgres
+ * returns after a failed reload.
+ */
 CJ_WARN_UNUSED enum cj_status
 kms_service_start_reloader(struct kms_service *svc);
 

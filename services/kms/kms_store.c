@@ -588,31 +588,50 @@ enum cj_status kms_store_promote_signing(struct cj_db_conn *conn,
 }
 
 enum cj_status kms_store_destroy_signing_now(struct cj_db_conn *conn,
-                                             const char *kid, bool *was_active)
+                                             const char *kid,
+                                             enum kms_state *previous)
 {
     const struct cj_db_param params[] = {CJ_DB_TEXT(kid)};
     PGresult *res = NULL;
-    enum cj_status st =
-        cj_db_query(conn,
-                    "SELECT state FROM kms.signing_keys WHERE kid = $1 AND "
-                    "state <> 'destroyed' FOR UPDATE",
-                    params, 1, false, &res);
+    enum cj_status st = cj_db_query(
+        conn, "SELECT state FROM kms.signing_keys WHERE kid = $1 FOR UPDATE",
+        params, 1, false, &res);
 
-    *was_active = false;
+    *previous = KMS_STATE_DESTROYED;
     if (st != CJ_OK)
         return st;
     if (PQntuples(res) != 1) {
         PQclear(res);
         return CJ_ERR_NOT_FOUND;
     }
-    *was_active = strcmp(PQgetvalue(res, 0, 0), "active") == 0;
+    if (!kms_state_parse(PQgetvalue(res, 0, 0), previous))
+        st = CJ_ERR_INTERNAL;
     PQclear(res);
+    if (st != CJ_OK || *previous == KMS_STATE_DESTROYED)
+        return st;
     return cj_db_query(conn,
                        "UPDATE kms.signing_keys SET state = 'destroyed', "
                        "retired_at = coalesce(retired_at, now()), "
                        "destroyed_at = now(), wrapped_key = NULL "
                        "WHERE kid = $1",
                        params, 1, false, NULL);
+}
+
+enum cj_status kms_store_active_signing_kid(struct cj_db_conn *conn,
+                                            char kid[KMS_KID_MAX + 1])
+{
+    PGresult *res = NULL;
+    enum cj_status st = cj_db_query(
+        conn, "SELECT kid FROM kms.signing_keys WHERE state = 'active'", NULL,
+        0, false, &res);
+
+    if (st != CJ_OK)
+        return st;
+    st = PQntuples(res) == 1 ? CJ_OK : CJ_ERR_NOT_FOUND;
+    if (st == CJ_OK && !copy_text(kid, KMS_KID_MAX + 1, PQgetvalue(res, 0, 0)))
+        st = CJ_ERR_INTERNAL;
+    PQclear(res);
+    return st;
 }
 
 enum cj_status kms_store_activate_next_signing(struct cj_db_conn *conn,

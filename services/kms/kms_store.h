@@ -153,12 +153,17 @@ kms_store_promote_signing(struct cj_db_conn *conn, int64_t min_published_s,
                           char kid[KMS_KID_MAX + 1], int64_t *ready_at);
 /*
  * Destroys a signing key at once, whatever tokens it signed (a leaked
- * key); *was_active is set when it was the active one. CJ_ERR_NOT_FOUND
- * when no such key is left.
+ * key). *previous gets its state before the call. A key that is already
+ * destroyed stays unchanged. CJ_ERR_NOT_FOUND when no key has this kid.
  */
 CJ_WARN_UNUSED enum cj_status
 kms_store_destroy_signing_now(struct cj_db_conn *conn, const char *kid,
-                              bool *was_active);
+                              enum kms_state *previous);
+/* Stores the kid of the active signing key, or returns CJ_ERR_NOT_FOUND
+ * when there is none. */
+CJ_WARN_UNUSED enum cj_status
+kms_store_active_signing_kid(struct cj_db_conn *conn,
+                             char kid[KMS_KID_MAX + 1]);
 /* Makes the next key active without the publication wait; for a leaked
  * active key only. CJ_ERR_NOT_FOUND when there is no next key. */
 CJ_WARN_UNUSED enum cj_status

@@ -69,6 +69,94 @@ class KmsCommands(unittest.TestCase):
             res = stack.run_kms_command("retire", "signing")
             self.assertEqual(res.returncode, 0, res.stderr)
 
+    def test_rotate_signing_names_kid_and_promote(self):
+        res = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        kid = signing_kid("next")
+        self.assertIn("signing key %s is next" % kid, res.stdout)
+        self.assertIn("run `cerrojo-kms promote` from about ", res.stdout)
+        self.assertIn("(CERROJO_KMS_PROMOTE_AFTER, 600 s)", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+        res = stack.run_kms_command("retire", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("retired the next signing key %s without promoting it"
+                      % kid, res.stdout)
+        self.assertIn("`cerrojo-kms rotate signing`", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
+    def test_rotate_hpke_names_key_and_listing(self):
+        res = stack.run_kms_command("rotate", "hpke")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        [[key_id]] = stack.sql(
+            "SELECT key_id FROM kms.hpke_keys WHERE state = 'active'")
+        self.assertIn("HPKE key %s is active" % key_id, res.stdout)
+        # Twice the module's reload interval of 3600 s.
+        self.assertIn("lists it once it is 7200 s old", res.stdout)
+        # The acceptance window covers a key list signed just before the
+        # listing: 7200 s plus the default key-list lifetime (3600 s) and
+        # clock offset limit (5 s). Destruction waits for its end.
+        self.assertIn("still opens requests for 10805 s", res.stdout)
+        self.assertIn("`cerrojo-kms destroy-expired` destroys it once "
+                      "10805 s have passed", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
+    def test_rotate_keylist_names_signer_and_retire(self):
+        res = stack.run_kms_command("rotate", "keylist")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        [[active]] = stack.sql("SELECT fingerprint FROM kms.key_list_signers "
+                               "WHERE state = 'active'")
+        [[previous]] = stack.sql("SELECT fingerprint FROM "
+                                 "kms.key_list_signers WHERE state = "
+                                 "'previous'")
+        self.assertIn("key-list signer %s is active" % active, res.stdout)
+        self.assertIn("run `cerrojo-kms retire keylist`", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+        res = stack.run_kms_command("retire", "keylist")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("destroyed the previous key-list signer %s" % previous,
+                      res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
+    def test_destroy_signing_names_active_key(self):
+        # A next key is destroyed, so the key that the running kms signs
+        # with stays active for the other tests of this module.
+        res = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        kid = signing_kid("next")
+        active = signing_kid("active")
+        res = stack.run_kms_command("destroy-signing", kid)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("destroyed signing key %s; the active signing key %s "
+                      "is unchanged" % (kid, active), res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
+    def test_destroy_signing_twice_reports_destroyed(self):
+        res = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        kid = signing_kid("next")
+        res = stack.run_kms_command("destroy-signing", kid)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = stack.run_kms_command("destroy-signing", kid)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("signing key %s is already destroyed; nothing changed"
+                      % kid, res.stdout)
+        self.assertIn("The active signing key is %s" % signing_kid("active"),
+                      res.stdout)
+        self.assertEqual(res.stderr.count('"event":"kms.signing_key_'
+                                          'destroyed"'), 0, res.stderr)
+
+    def test_destroy_signing_unknown_kid_fails(self):
+        res = stack.run_kms_command("destroy-signing", "no-such-kid")
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("no signing key has this kid", res.stderr)
+
+
+def signing_kid(state):
+    """Returns the kid of the one signing key in `state`."""
+    [[kid]] = stack.sql("SELECT kid FROM kms.signing_keys WHERE state = '%s'"
+                        % state)
+    return kid
+
 
 
 def run_auth_job_without_postgres(command):

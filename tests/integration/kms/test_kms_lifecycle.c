@@ -478,8 +478,8 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
                                "WHERE state <> 'destroyed'"),
                      2);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_KEYLIST, &count),
-                     CJ_OK);
+    assert_int_equal(
+        kms_retire(&svc.lifecycle, KMS_PURPOSE_KEYLIST, &count, NULL), CJ_OK);
     assert_int_equal(count, 1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.key_list_signers "
                                "WHERE state <> 'destroyed'"),
@@ -518,11 +518,12 @@ static void test_promote_waits_for_publication(void **state)
     assert_int_equal(cj_jwks_count(set), 2);
     cj_jwks_free(set);
     free(jwks);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count),
-                     CJ_OK);
+    assert_int_equal(
+        kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count, NULL), CJ_OK);
     assert_int_equal(count, 1);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count),
-                     CJ_ERR_NOT_FOUND);
+    assert_int_equal(
+        kms_retire(&svc.lifecycle, KMS_PURPOSE_SIGNING, &count, NULL),
+        CJ_ERR_NOT_FOUND);
     kms_service_free(&svc);
 }
 
@@ -666,7 +667,7 @@ static void test_retire_hpke_lists_new_key_at_once(void **state)
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
     assert_int_equal(listed_active_key(&svc), old_key);
-    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE, &count),
+    assert_int_equal(kms_retire(&svc.lifecycle, KMS_PURPOSE_HPKE, &count, NULL),
                      CJ_OK);
     assert_int_equal(count, 1);
     /* Stored times are rounded to whole seconds, so move the end of the
@@ -841,13 +842,18 @@ static void test_destroy_signing_replaces_leaked_key(void **state)
 {
     (void)state;
     struct kms_service svc;
+    struct kms_signing_destroy result;
     char leaked[KMS_KID_MAX + 1];
     char after[KMS_KID_MAX + 1];
 
     assert_int_equal(service_open(&svc, true), CJ_OK);
     char *forged = sign(&svc, "jti-leaked", 600, leaked);
     assert_int_equal(verify(&svc, forged), CJ_OK);
-    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked), CJ_OK);
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked, &result),
+                     CJ_OK);
+    assert_false(result.already_destroyed);
+    assert_true(result.was_active);
+    assert_int_equal(signing_keys_with(result.active_kid, "active"), 1);
     /* The key is gone at once although its token is still unexpired. */
     assert_int_equal(signing_keys_with(leaked, "destroyed"), 1);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys WHERE "
@@ -858,9 +864,15 @@ static void test_destroy_signing_replaces_leaked_key(void **state)
     char *token = sign(&svc, "jti-after", 600, after);
     assert_string_not_equal(after, leaked);
     assert_int_equal(verify(&svc, token), CJ_OK);
-    /* Nothing is left to destroy under that kid. */
-    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked),
-                     CJ_ERR_NOT_FOUND);
+    /* A second destroy finds the key destroyed and changes nothing. */
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked, &result),
+                     CJ_OK);
+    assert_true(result.already_destroyed);
+    assert_false(result.was_active);
+    assert_string_equal(result.active_kid, after);
+    assert_int_equal(
+        kms_destroy_signing(&svc.lifecycle, "no-such-kid", &result),
+        CJ_ERR_NOT_FOUND);
     free(token);
     free(forged);
     kms_service_free(&svc);
@@ -870,6 +882,7 @@ static void test_destroy_signing_activates_next_key(void **state)
 {
     (void)state;
     struct kms_service svc;
+    struct kms_signing_destroy result;
     char leaked[KMS_KID_MAX + 1];
     char after[KMS_KID_MAX + 1];
 
@@ -879,7 +892,9 @@ static void test_destroy_signing_activates_next_key(void **state)
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
                      CJ_OK);
     /* The next key becomes active without its publication wait. */
-    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked), CJ_OK);
+    assert_int_equal(kms_destroy_signing(&svc.lifecycle, leaked, &result),
+                     CJ_OK);
+    assert_true(result.was_active);
     assert_int_equal(admin_int("SELECT count(*) FROM kms.signing_keys WHERE "
                                "state = 'next'"),
                      0);
@@ -887,6 +902,7 @@ static void test_destroy_signing_activates_next_key(void **state)
     assert_int_equal(kms_service_reload(&svc), CJ_OK);
     free(sign(&svc, "jti-after", 600, after));
     assert_int_equal(signing_keys_with(after, "active"), 1);
+    assert_string_equal(result.active_kid, after);
     kms_service_free(&svc);
 }
 
