@@ -133,6 +133,15 @@ const char *gw_error_backend_message(grpc_status_code code, const char *detail)
     return NULL;
 }
 
+const char *gw_error_busy_message(grpc_status_code code, unsigned retry_after_s)
+{
+    if (code != GRPC_STATUS_UNAVAILABLE || retry_after_s == 0) {
+        return NULL;
+    }
+    return "The service is busy; retry after the seconds given in "
+           "Retry-After.";
+}
+
 char *gw_error_body_new(enum gw_error error, const char *message,
                         const char *request_id)
 {

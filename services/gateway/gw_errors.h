@@ -71,6 +71,14 @@ enum gw_error gw_error_from_status(enum cj_status status,
 const char *gw_error_backend_message(grpc_status_code code, const char *detail);
 
 /*
+ * Returns the client message for an UNAVAILABLE that the backend sent with
+ * a retry-after (auth's password gate under a login burst): the service is
+ * busy, not down. NULL for any other status, or without a retry-after.
+ */
+const char *gw_error_busy_message(grpc_status_code code,
+                                  unsigned retry_after_s);
+
+/*
  * Renders the error body into a new malloc'd NUL-terminated string (the
  * caller frees it), or NULL when out of memory. `message` may be NULL for
  * the class's default message, which also replaces a message that is not

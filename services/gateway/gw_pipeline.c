@@ -368,11 +368,13 @@ static void gw_handle_openapi(const struct gw_context *ctx,
  * status message for the client only where gw_error_backend_message allows. */
 static void gw_reply_backend_error(struct gw_request *req,
                                    struct gw_reply *reply,
-                                   grpc_status_code code, const char *detail)
+                                   grpc_status_code code, const char *detail,
+                                   unsigned retry_after_s)
 {
     enum gw_error error =
         gw_error_from_grpc(code, req->route->unauthenticated_as);
     enum gw_rejection reason = GW_REJECT_COUNT;
+    const char *message = gw_error_busy_message(code, retry_after_s);
 
     if (error == GW_ERR_UNAVAILABLE) {
         reason = GW_REJECT_BACKEND_UNAVAILABLE;
@@ -382,8 +384,10 @@ static void gw_reply_backend_error(struct gw_request *req,
     cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
            CJ_F_STR("rpc", req->route->rpc.path), CJ_F_INT("grpc_status", code),
            CJ_F_STR("detail", detail));
-    gw_reply_error(req, reply, error, gw_error_backend_message(code, detail),
-                   reason, "backend call failed");
+    if (message == NULL) {
+        message = gw_error_backend_message(code, detail);
+    }
+    gw_reply_error(req, reply, error, message, reason, "backend call failed");
 }
 
 /* Serves kms's JWK set from the cache, cacheable for as long as kms allows
@@ -438,7 +442,7 @@ static void gw_handle_plain_rpc(const struct gw_context *ctx,
     code = gw_backend_call(ctx->backends, rpc, &caller, request, &response,
                            detail, sizeof(detail), &retry_after_s);
     if (code != GRPC_STATUS_OK) {
-        gw_reply_backend_error(req, reply, code, detail);
+        gw_reply_backend_error(req, reply, code, detail, retry_after_s);
         /* The backend's own wait when it sent one; 0 leaves the gateway's
          * default Retry-After. */
         reply->retry_after = retry_after_s;

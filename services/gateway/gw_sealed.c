@@ -639,15 +639,19 @@ static void gw_call_and_reply(const struct gw_context *ctx,
     if (code != GRPC_STATUS_OK) {
         enum gw_error error =
             gw_error_from_grpc(code, req->route->unauthenticated_as);
+        const char *message = gw_error_busy_message(code, retry_after_s);
 
+        if (message == NULL) {
+            message = gw_error_backend_message(code, detail);
+        }
         cj_log(CJ_LOG_INFO, "gateway.backend_failed", req->request_id,
                CJ_F_STR("rpc", req->route->rpc.path),
                CJ_F_INT("grpc_status", code), CJ_F_STR("detail", detail));
-        gw_sealed_error(
-            req, reply, opened, error, gw_error_backend_message(code, detail),
-            error == GW_ERR_UNAVAILABLE ? GW_REJECT_BACKEND_UNAVAILABLE
-                                        : GW_REJECT_COUNT,
-            "backend call failed");
+        gw_sealed_error(req, reply, opened, error, message,
+                        error == GW_ERR_UNAVAILABLE
+                            ? GW_REJECT_BACKEND_UNAVAILABLE
+                            : GW_REJECT_COUNT,
+                        "backend call failed");
         /* The backend's own wait (auth's login throttle) when it sent
          * one; 0 leaves the gateway's default Retry-After. */
         reply->retry_after = retry_after_s;

@@ -171,9 +171,21 @@ static void test_error_body_replaces_invalid_utf8_message(void **state)
     free(text);
 }
 
+static void test_busy_message_needs_retry_after(void **state)
+{
+    (void)state;
+    assert_non_null(gw_error_busy_message(GRPC_STATUS_UNAVAILABLE, 2));
+    assert_non_null(
+        strstr(gw_error_busy_message(GRPC_STATUS_UNAVAILABLE, 2), "busy"));
+    assert_null(gw_error_busy_message(GRPC_STATUS_UNAVAILABLE, 0));
+    assert_null(gw_error_busy_message(GRPC_STATUS_DEADLINE_EXCEEDED, 2));
+    assert_null(gw_error_busy_message(GRPC_STATUS_RESOURCE_EXHAUSTED, 2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_busy_message_needs_retry_after),
         cmocka_unit_test(test_grpc_codes_map_to_http_statuses),
         cmocka_unit_test(test_unauthenticated_takes_route_class),
         cmocka_unit_test(test_cj_status_goes_through_grpc),
