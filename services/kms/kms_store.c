@@ -617,51 +617,13 @@ enum cj_status kms_store_destroy_signing_now(struct cj_db_conn *conn,
                        params, 1, false, NULL);
 }
 
-enum cj_status kms_store_active_signing_kid(struct cj_db_conn *conn,
-                                            char kid[KMS_KID_MAX + 1])
+/* Runs a statement without parameters that returns one signing key id;
+ * CJ_ERR_NOT_FOUND when it returns no row. */
+static enum cj_status query_one_kid(struct cj_db_conn *conn, const char *sql,
+                                    char kid[KMS_KID_MAX + 1])
 {
     PGresult *res = NULL;
-    enum cj_status st = cj_db_query(
-        conn, "SELECT kid FROM kms.signing_keys WHERE state = 'active'", NULL,
-        0, false, &res);
-
-    if (st != CJ_OK)
-        return st;
-    st = PQntuples(res) == 1 ? CJ_OK : CJ_ERR_NOT_FOUND;
-    if (st == CJ_OK && !copy_text(kid, KMS_KID_MAX + 1, PQgetvalue(res, 0, 0)))
-        st = CJ_ERR_INTERNAL;
-    PQclear(res);
-    return st;
-}
-
-enum cj_status kms_store_activate_next_signing(struct cj_db_conn *conn,
-                                               char kid[KMS_KID_MAX + 1])
-{
-    PGresult *res = NULL;
-    enum cj_status st = cj_db_query(
-        conn,
-        "UPDATE kms.signing_keys SET state = 'active', activated_at = now() "
-        "WHERE state = 'next' RETURNING kid",
-        NULL, 0, false, &res);
-
-    if (st != CJ_OK)
-        return st;
-    st = PQntuples(res) == 1 ? CJ_OK : CJ_ERR_NOT_FOUND;
-    if (st == CJ_OK && !copy_text(kid, KMS_KID_MAX + 1, PQgetvalue(res, 0, 0)))
-        st = CJ_ERR_INTERNAL;
-    PQclear(res);
-    return st;
-}
-
-enum cj_status kms_store_retire_next_signing(struct cj_db_conn *conn,
-                                             char kid[KMS_KID_MAX + 1])
-{
-    PGresult *res = NULL;
-    enum cj_status st = cj_db_query(
-        conn,
-        "UPDATE kms.signing_keys SET state = 'retired', retired_at = now() "
-        "WHERE state = 'next' RETURNING kid",
-        NULL, 0, false, &res);
+    enum cj_status st = cj_db_query(conn, sql, NULL, 0, false, &res);
 
     if (st != CJ_OK)
         return st;
@@ -671,6 +633,33 @@ enum cj_status kms_store_retire_next_signing(struct cj_db_conn *conn,
         st = CJ_ERR_INTERNAL;
     PQclear(res);
     return st;
+}
+
+enum cj_status kms_store_active_signing_kid(struct cj_db_conn *conn,
+                                            char kid[KMS_KID_MAX + 1])
+{
+    return query_one_kid(
+        conn, "SELECT kid FROM kms.signing_keys WHERE state = 'active'", kid);
+}
+
+enum cj_status kms_store_activate_next_signing(struct cj_db_conn *conn,
+                                               char kid[KMS_KID_MAX + 1])
+{
+    return query_one_kid(
+        conn,
+        "UPDATE kms.signing_keys SET state = 'active', activated_at = now() "
+        "WHERE state = 'next' RETURNING kid",
+        kid);
+}
+
+enum cj_status kms_store_retire_next_signing(struct cj_db_conn *conn,
+                                             char kid[KMS_KID_MAX + 1])
+{
+    return query_one_kid(
+        conn,
+        "UPDATE kms.signing_keys SET state = 'retired', retired_at = now() "
+        "WHERE state = 'next' RETURNING kid",
+        kid);
 }
 
 enum cj_status kms_store_note_token_expiry(struct cj_db_conn *conn,
