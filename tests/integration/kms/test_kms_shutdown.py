@@ -9,24 +9,18 @@ reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
 /usr/bin/python3 (python3-grpcio).
 """
 
-import base64
 import concurrent.futures
 import os
 import subprocess
-import sys
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "auth"))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "rpc"))
+import grpc
 
-import grpc  # noqa: E402
-
-import auth_harness as ah  # noqa: E402
+# kms_test_stack puts the rpc and auth harnesses on the import path.
+import kms_test_stack as ks
 import rpc_harness as h  # noqa: E402
 
-SKIP = 77
 GRACE_SECONDS = 1
 # kms's Postgres statement timeout, CJ_DB_DEFAULT_STATEMENT_TIMEOUT_MS in
 # common/db.h. Without the cancel, the handler and the shutdown would end
@@ -46,38 +40,22 @@ POLL_S = 0.1
 CALL_DEADLINE_S = 60
 
 
-def psql(dsn, query, env=None):
-    """Runs SQL and returns its output as text."""
-    return subprocess.run(["psql", dsn, "-Atq", "-v", "ON_ERROR_STOP=1",
-                           "-c", query], check=True, capture_output=True,
-                          text=True, env=env).stdout.strip()
-
-
 class ShutdownCancelsStatements(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.admin_dsn = os.environ.get("CERROJO_TEST_PG_ADMIN_DSN")
-        if not cls.admin_dsn:
-            print("kms shutdown test skipped: CERROJO_TEST_PG_ADMIN_DSN is "
-                  "not set (run scripts/test.sh)")
-            sys.exit(SKIP)
-        ah.load_stubs()
+        cls.admin_dsn = ks.admin_dsn_or_skip("kms shutdown test")
+        cls.kms = ks.KmsOnOwnDatabase(cls.admin_dsn, {
+            "CERROJO_KMS_SETTLE": "0",
+            "CERROJO_KMS_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
+        })
+        # The stubs exist once KmsOnOwnDatabase has loaded them.
         from cerrojo.v1 import kms_pb2
         cls.kms_pb2 = kms_pb2
-        cls.dsn = ah.Stack.create_database(cls.admin_dsn)
-        cls.database = cls.dsn.rsplit("dbname=", 1)[1]
-        cls.svc = h.Service("kms", certs=h.make_certs(), extra_env={
-            "CERROJO_LOG_LEVEL": "info",
-            "CERROJO_KMS_DATABASE_URL": cls.dsn + " user=cerrojo_kms",
-            "CERROJO_KMS_ROOT_KEY":
-                base64.b64encode(os.urandom(32)).decode(),
-            "CERROJO_KMS_VAR_DIR": os.path.join(h.work_dir(), "kms"),
-            "CERROJO_KMS_SETTLE": "0",
-            "CERROJO_KMS_METRICS_PORT": "0",
-            "CERROJO_KMS_GRPC_SHUTDOWN_GRACE": "%ds" % GRACE_SECONDS,
-        }).start()
-        cls.chan = cls.svc.channel("auth")
+        cls.svc = cls.kms.svc
+        cls.dsn = cls.kms.dsn
+        cls.database = cls.kms.database
+        cls.chan = cls.kms.chan
         cls.create = cls.chan.unary_unary(
             "/cerrojo.v1.Kms/CreateUserKey",
             request_serializer=cls.kms_pb2.CreateUserKeyRequest
@@ -87,12 +65,7 @@ class ShutdownCancelsStatements(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.chan.close()
-        try:
-            cls.svc.stop()
-        finally:
-            psql(cls.admin_dsn,
-                 "DROP DATABASE IF EXISTS %s WITH (FORCE)" % cls.database)
+        cls.kms.stop()
 
     def request(self, user_id):
         return self.kms_pb2.CreateUserKeyRequest(user_id=user_id)
@@ -120,7 +93,7 @@ class ShutdownCancelsStatements(unittest.TestCase):
              "MODE; SELECT pg_sleep(%d); COMMIT;" % LOCK_SECONDS],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(locker.wait)
-        self.addCleanup(psql, self.admin_dsn,
+        self.addCleanup(ks.psql, self.admin_dsn,
                         "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                         "WHERE application_name = '%s'" % LOCKER_NAME)
         self.assertTrue(self.wait_for_backends(
@@ -134,7 +107,7 @@ class ShutdownCancelsStatements(unittest.TestCase):
                  "'%s' AND %s" % (self.database, condition))
         deadline = time.monotonic() + BLOCK_WAIT_S
         while time.monotonic() < deadline:
-            if int(psql(self.admin_dsn, query)) > 0:
+            if int(ks.psql(self.admin_dsn, query)) > 0:
                 return True
             time.sleep(POLL_S)
         return False

@@ -321,6 +321,21 @@ def health_check(chan, service=""):
                       timeout=CALL_TIMEOUT_S)
 
 
+def wait_for_health(chan, status, seconds, poll_s=0.1):
+    """Returns the seconds until the service's overall health is `status`,
+    or None when it is not within `seconds`. A failed call counts as no
+    status."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            if health_check(chan).status == status:
+                return time.monotonic() - started
+        except grpc.RpcError:
+            pass
+        time.sleep(poll_s)
+    return None
+
+
 def message_class(desc):
     """Returns the Python class of a message descriptor (protobuf 3 and 4)."""
     if hasattr(message_factory, "GetMessageClass"):

@@ -15,8 +15,6 @@ import sys
 import time
 import unittest
 
-import grpc
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "rpc"))
 import rpc_harness as h  # noqa: E402
@@ -63,18 +61,9 @@ class ShutdownWithRedisStopped(unittest.TestCase):
 
     def wait_serving(self):
         serving = h.health_modules()[0].HealthCheckResponse.SERVING
-        deadline = time.monotonic() + HEALTH_WAIT_S
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = h.health_check(self.chan).status
-            except grpc.RpcError:
-                status = None
-            if status == serving:
-                return
-            time.sleep(0.2)
-        self.fail("session not SERVING after %d s:\n%s" % (HEALTH_WAIT_S,
-                                                           self.svc.log()))
+        if h.wait_for_health(self.chan, serving, HEALTH_WAIT_S) is None:
+            self.fail("session not SERVING after %d s:\n%s"
+                      % (HEALTH_WAIT_S, self.svc.log()))
 
     def test_shutdown_ends_command_waiting_on_redis(self):
         self.wait_serving()
