@@ -13,6 +13,8 @@
 #include <unicode/uspoof.h>
 #include <utf8proc.h>
 
+#include "auth_idn.h"
+
 /* Characters allowed in a username besides letters, marks and digits. */
 #define USERNAME_PUNCTUATION "._-"
 /* RFC 5322 section 3.2.3 atext symbols, allowed in an email local part. */
@@ -515,6 +517,8 @@ enum cj_status auth_email_parse(const char *input, size_t len,
 {
     const char *failed_rule = NULL;
     const char *at;
+    char decoded[AUTH_NAME_BUF_BYTES];
+    bool is_decoded = false;
     size_t norm_len;
     enum cj_status rc = CJ_ERR_INVALID;
 
@@ -530,6 +534,21 @@ enum cj_status auth_email_parse(const char *input, size_t len,
     failed_rule = check_visible((const uint8_t *)input, len, &email_reasons);
     if (failed_rule != NULL) {
         goto out;
+    }
+    if (auth_idn_email_decode(input, len, decoded, sizeof(decoded),
+                              &is_decoded) != CJ_OK) {
+        failed_rule = "email domain has an xn-- label that is not a valid "
+                      "internationalized domain name";
+        goto out;
+    }
+    if (is_decoded) {
+        input = decoded;
+        len = strlen(decoded);
+        failed_rule =
+            check_visible((const uint8_t *)input, len, &email_reasons);
+        if (failed_rule != NULL) {
+            goto out;
+        }
     }
     if (nfc(input, len, out->display, sizeof(out->display)) != CJ_OK ||
         fold(input, len, out->norm, sizeof(out->norm)) != CJ_OK) {
@@ -569,9 +588,20 @@ out:
 enum cj_status auth_login_normalize(const char *input, size_t len, char *out,
                                     size_t out_size)
 {
+    char decoded[AUTH_NAME_BUF_BYTES];
+    bool is_decoded = false;
+
     if (len == 0 || len > AUTH_LOGIN_MAX_INPUT_BYTES ||
         memchr(input, '\0', len) != NULL) {
         return CJ_ERR_INVALID;
+    }
+    /* An email given with encoded domain labels finds the account
+     * registered with either form. A label that does not decode is folded
+     * as typed: it matches no account registered since decoding began. */
+    if (auth_idn_email_decode(input, len, decoded, sizeof(decoded),
+                              &is_decoded) == CJ_OK &&
+        is_decoded) {
+        return fold(decoded, strlen(decoded), out, out_size);
     }
     return fold(input, len, out, out_size);
 }

@@ -66,16 +66,19 @@ enum cj_status auth_username_parse(const char *input, size_t len,
  * domain of at least two dot-separated labels of letters, digits and
  * inner hyphens, each 1 to AUTH_EMAIL_LABEL_MAX_BYTES bytes, the last not
  * all digits. Internationalized domains are compared in their Unicode
- * form, not converted to A-labels.
+ * form: "xn--" labels are decoded first (auth_idn.h), so both spellings
+ * of a domain give one normalized address, and a label that does not
+ * decode is rejected.
  */
 enum cj_status auth_email_parse(const char *input, size_t len,
                                 struct auth_email *out,
                                 const char **reason) CJ_WARN_UNUSED;
 
 /*
- * Normalizes a login name (username or email) for lookup: NFKC with case
- * folding, no other rule, since a name that breaks the rules simply
- * matches no user. Returns CJ_ERR_INVALID for input that is not valid
+ * Normalizes a login name (username or email) for lookup: "xn--" domain
+ * labels decoded as auth_email_parse does, then NFKC with case folding,
+ * no other rule, since a name that breaks the rules simply matches no
+ * user. Returns CJ_ERR_INVALID for input that is not valid
  * UTF-8, is longer than AUTH_LOGIN_MAX_INPUT_BYTES or does not fit out.
  */
 enum cj_status auth_login_normalize(const char *input, size_t len, char *out,

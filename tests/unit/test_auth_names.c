@@ -363,6 +363,77 @@ static void test_email_international_accepted(void **state)
     assert_string_equal(e.norm, "jos\xc3\xa9@\xc3\xa9xample.es");
 }
 
+static void test_email_encoded_domain_same_account(void **state)
+{
+    struct auth_email unicode;
+    struct auth_email encoded;
+    struct auth_email upper;
+
+    (void)state;
+    /* "bücher.example" and its encoded form, in either case. */
+    assert_int_equal(parse_email("anna@b\xc3\xbc"
+                                 "cher.example",
+                                 &unicode),
+                     CJ_OK);
+    assert_int_equal(parse_email("anna@xn--bcher-kva.example", &encoded),
+                     CJ_OK);
+    assert_int_equal(parse_email("ANNA@XN--BCHER-KVA.EXAMPLE", &upper), CJ_OK);
+    assert_string_equal(unicode.norm, "anna@b\xc3\xbc"
+                                      "cher.example");
+    assert_string_equal(encoded.norm, unicode.norm);
+    assert_string_equal(upper.norm, unicode.norm);
+    assert_string_equal(encoded.display, "anna@b\xc3\xbc"
+                                         "cher.example");
+}
+
+static void test_email_bad_encoded_label_rejected(void **state)
+{
+    /* Each is plain ASCII letters, digits and inner hyphens, so only the
+     * decoding rejects it. */
+    static const char *const cases[] = {
+        "anna@mail.xn--0.example", /* not a valid encoding */
+        "anna@xn--a-wbb.example",  /* starts with a combining mark */
+        "anna@xn--a-ecp.example",  /* U+2488 maps to "1." (a dot) */
+        "anna@xn--n3h.example",    /* a snowman: not a letter or digit */
+    };
+    struct auth_email e;
+    const char *reason = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(
+            auth_email_parse(cases[i], strlen(cases[i]), &e, &reason),
+            CJ_ERR_INVALID);
+        assert_non_null(reason);
+    }
+}
+
+static void test_email_plain_domain_unchanged(void **state)
+{
+    struct auth_email e;
+
+    (void)state;
+    /* A label that merely contains "xn" is not an encoded label. */
+    assert_int_equal(parse_email("anna@axn--b.example", &e), CJ_OK);
+    assert_string_equal(e.norm, "anna@axn--b.example");
+}
+
+static void test_login_normalize_decodes_domain(void **state)
+{
+    struct auth_email e;
+    char norm[AUTH_NAME_BUF_BYTES];
+    static const char login[] = "Anna@XN--BCHER-KVA.example";
+
+    (void)state;
+    assert_int_equal(parse_email("anna@b\xc3\xbc"
+                                 "cher.example",
+                                 &e),
+                     CJ_OK);
+    assert_int_equal(
+        auth_login_normalize(login, strlen(login), norm, sizeof(norm)), CJ_OK);
+    assert_string_equal(norm, e.norm);
+}
+
 static void test_login_normalize_matches_register_forms(void **state)
 {
     struct auth_username u;
@@ -427,6 +498,10 @@ int main(void)
         cmocka_unit_test(test_email_syntax_rejected),
         cmocka_unit_test(test_email_length_limits),
         cmocka_unit_test(test_email_international_accepted),
+        cmocka_unit_test(test_email_encoded_domain_same_account),
+        cmocka_unit_test(test_email_bad_encoded_label_rejected),
+        cmocka_unit_test(test_email_plain_domain_unchanged),
+        cmocka_unit_test(test_login_normalize_decodes_domain),
         cmocka_unit_test(test_login_normalize_matches_register_forms),
         cmocka_unit_test(test_login_normalize_rejects_bad_input),
     };

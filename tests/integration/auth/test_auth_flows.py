@@ -100,6 +100,18 @@ class Register(unittest.TestCase):
         _, err, _, _ = stack.register(email=base.upper() + "@EXAMPLE.com")
         self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
 
+    def test_encoded_email_domain_is_same_address(self):
+        # "bücher.example" and its encoded form "xn--bcher-kva.example".
+        name = ah.random_name("idn")
+        reply, err, _, password = stack.register(
+            username=name, email=name + "@b\u00fccher.example")
+        self.assertIsNone(err)
+        _, err, _, _ = stack.register(email=name + "@XN--BCHER-KVA.example")
+        self.assertEqual(code(err), grpc.StatusCode.ALREADY_EXISTS)
+        login, err = stack.login(name + "@xn--bcher-kva.example", password)
+        self.assertIsNone(err)
+        self.assertEqual(login.user_id, reply.user_id)
+
     def test_lookalike_pairs_rejected(self):
         # A random suffix of letters that look the same in Latin and
         # Cyrillic, so that the Cyrillic name stays in one script.
