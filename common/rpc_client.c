@@ -124,6 +124,15 @@ static enum cj_status target_build(const char *targets, char *uri,
     return count > 0 ? CJ_OK : CJ_ERR_INVALID;
 }
 
+bool cj_rpc_targets_valid(const char *targets)
+{
+    char uri[CJ_RPC_TARGETS_MAX_LEN + 16];
+    char first_host[256];
+
+    return target_build(targets, uri, sizeof(uri), first_host,
+                        sizeof(first_host)) == CJ_OK;
+}
+
 /* Returns 0 when the leaf certificate `peer_pem` has the CN `expected`. */
 static int verify_server_identity(const char *target_name, const char *peer_pem,
                                   void *expected)

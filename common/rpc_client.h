@@ -80,6 +80,10 @@ struct cj_rpc_client_options {
 
 struct cj_rpc_client;
 
+/* Returns true when targets is an address list of the form
+ * cj_rpc_client_options.targets describes. */
+bool cj_rpc_targets_valid(const char *targets);
+
 /*
  * Creates a channel (connecting lazily) and calls grpc_init(). Returns
  * CJ_ERR_INVALID on malformed targets or missing TLS settings,

@@ -9,7 +9,10 @@
 #include "log.h"
 #include "rpc_client.h"
 #include "rpc_message.h"
+#include "tls_files.h"
 
+/* Room for a variable name such as "CERROJO_SESSION_TLS_CERT". */
+#define CJ_RPC_VAR_NAME_MAX 64
 /* Maximum length of the address the healthcheck calls, in bytes. */
 #define CJ_RPC_TARGET_MAX_LEN 1024
 
@@ -50,6 +53,32 @@ enum cj_status cj_rpc_settings_check(const struct cj_rpc_settings *s,
         }
     }
     return CJ_OK;
+}
+
+enum cj_status cj_rpc_settings_check_files(const struct cj_rpc_settings *s,
+                                           const char *prefix, char *err,
+                                           size_t err_size)
+{
+    char cert_var[CJ_RPC_VAR_NAME_MAX];
+    char key_var[CJ_RPC_VAR_NAME_MAX];
+    struct cj_tls_files files = {
+        .ca_var = "CERROJO_TLS_CA",
+        .ca = s->tls_ca,
+        .cert_var = cert_var,
+        .cert = s->tls_cert,
+        .key_var = key_var,
+        .key = s->tls_key,
+    };
+
+    if (s->plaintext) {
+        return CJ_OK;
+    }
+    if (s->tls_ca == NULL || s->tls_cert == NULL || s->tls_key == NULL) {
+        return cj_rpc_settings_check(s, CJ_PROFILE_PROD, prefix, err, err_size);
+    }
+    snprintf(cert_var, sizeof(cert_var), "%s_TLS_CERT", prefix);
+    snprintf(key_var, sizeof(key_var), "%s_TLS_KEY", prefix);
+    return cj_tls_files_check(&files, err, err_size);
 }
 
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *s,

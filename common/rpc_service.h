@@ -84,6 +84,15 @@ cj_rpc_settings_check(const struct cj_rpc_settings *settings,
                       enum cj_profile profile, const char *prefix, char *err,
                       size_t err_size);
 
+/*
+ * With TLS, reads the CA, certificate and key files and checks them
+ * (cj_tls_files_check), so that a configuration check catches a file the
+ * start would fail on. Does nothing for plaintext gRPC.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_settings_check_files(const struct cj_rpc_settings *settings,
+                            const char *prefix, char *err, size_t err_size);
+
 /* Fills server options from the settings; strings point into settings. */
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *settings,
                                     struct cj_rpc_server_options *out);

@@ -37,16 +37,15 @@ static void usage(FILE *out)
 }
 
 /* Loads the configuration; returns false after printing why it is bad. */
-static bool load_config(struct auth_service *svc, bool check)
+static bool load_config(struct auth_service *svc)
 {
     char err[CJ_CONFIG_ERROR_MAX];
     enum cj_log_level level;
 
     if (cj_config_load(auth_config_options, auth_config_option_count,
                        &svc->profile, &svc->cfg, err, sizeof(err)) != CJ_OK ||
-        (check &&
-         cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, AUTH_ENV_PREFIX,
-                               err, sizeof(err)) != CJ_OK)) {
+        cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, AUTH_ENV_PREFIX,
+                              err, sizeof(err)) != CJ_OK) {
         fprintf(stderr, "cerrojo-auth: %s\n", err);
         return false;
     }
@@ -61,6 +60,21 @@ static bool load_config(struct auth_service *svc, bool check)
     (void)cj_config_warn_unknown(AUTH_ENV_PREFIX "_", auth_config_options,
                                  auth_config_option_count);
     return true;
+}
+
+/* Checks the TLS files, then prints the settings; returns the exit code. */
+static int print_config(const struct auth_service *svc)
+{
+    char err[CJ_CONFIG_ERROR_MAX];
+
+    if (cj_rpc_settings_check_files(&svc->cfg.grpc, AUTH_ENV_PREFIX, err,
+                                    sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-auth: %s\n", err);
+        return 2;
+    }
+    cj_config_dump(auth_config_options, auth_config_option_count, svc->profile,
+                   &svc->cfg, stdout);
+    return 0;
 }
 
 /* Stops the background threads and waits for them. */
@@ -243,13 +257,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!load_config(&svc, strcmp(command, "--print-config") != 0)) {
+    if (!load_config(&svc)) {
         goto out;
     }
     if (strcmp(command, "--print-config") == 0) {
-        cj_config_dump(auth_config_options, auth_config_option_count,
-                       svc.profile, &svc.cfg, stdout);
-        exit_status = 0;
+        exit_status = print_config(&svc);
     } else if (strcmp(command, "healthcheck") == 0) {
         exit_status = cj_rpc_healthcheck("cerrojo-auth", &svc.cfg.grpc);
     } else if (auth_app_open(&svc) != CJ_OK) {

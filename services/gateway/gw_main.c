@@ -105,9 +105,7 @@ int main(int argc, char **argv)
         return 2;
     }
     /* --print-config runs the settings checks of the start first, so that
-     * a setting that stops the start fails here with the same message.
-     * NOTE: later start steps are not run, so a TLS file that cannot be
-     * read still passes here. */
+     * a setting that stops the start fails here with the same message. */
     if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
                CJ_F_STR("detail", err));
@@ -116,7 +114,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2) { /* --print-config */
         (void)gw_settings_warn_unknown();
-        if (gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
+        if (gw_settings_check_files(&settings, err, sizeof(err)) != CJ_OK ||
+            gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
             fprintf(stderr, "cerrojo-gateway: %s\n", err);
             return 2;
         }

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "rpc_client.h"
+#include "tls_files.h"
 #include "gw_limits.h"
 #include "gw_redis.h"
 
@@ -300,6 +302,22 @@ static void gw_convert_numbers(const struct gw_raw_settings *raw,
     out->bench_route = raw->bench_route;
 }
 
+/* The variables that name the gRPC backends. */
+static const char *const gw_backend_vars[] = {
+    "CERROJO_KMS_ADDR",
+    "CERROJO_SESSION_ADDR",
+    "CERROJO_AUTH_ADDR",
+};
+#define GW_BACKEND_VAR_COUNT                                                   \
+    ((int)(sizeof(gw_backend_vars) / sizeof(gw_backend_vars[0])))
+
+static const char *gw_backend_addr(const struct gw_settings *s, int index)
+{
+    const char *addrs[] = {s->kms_addr, s->session_addr, s->auth_addr};
+
+    return addrs[index];
+}
+
 /* Checks the rules that span variables or depend on the profile. */
 static enum cj_status gw_settings_check(const struct gw_settings *s, char *err,
                                         size_t err_size)
@@ -333,6 +351,17 @@ static enum cj_status gw_settings_check(const struct gw_settings *s, char *err,
                  (unsigned)s->http_port);
         return CJ_ERR_INVALID;
     }
+    for (int b = 0; b < GW_BACKEND_VAR_COUNT; b++) {
+        const char *addr = gw_backend_addr(s, b);
+
+        if (!cj_rpc_targets_valid(addr)) {
+            snprintf(err, err_size,
+                     "%s: expected host:port or a comma-separated list of IP "
+                     "addresses with ports, got '%s'",
+                     gw_backend_vars[b], addr);
+            return CJ_ERR_INVALID;
+        }
+    }
     /* Behind a load balancer every client would share the proxy's IP (one
      * rate-limit bucket) unless the proxies are named. */
     if (s->profile != GW_PROFILE_DEV && !s->trusted_proxies_set) {
@@ -343,6 +372,24 @@ static enum cj_status gw_settings_check(const struct gw_settings *s, char *err,
         return CJ_ERR_INVALID;
     }
     return CJ_OK;
+}
+
+enum cj_status gw_settings_check_files(const struct gw_settings *s, char *err,
+                                       size_t err_size)
+{
+    struct cj_tls_files files = {
+        .ca_var = "CERROJO_TLS_CA",
+        .ca = s->tls_ca,
+        .cert_var = "CERROJO_GATEWAY_TLS_CERT",
+        .cert = s->tls_cert,
+        .key_var = "CERROJO_GATEWAY_TLS_KEY",
+        .key = s->tls_key,
+    };
+
+    if (s->grpc_plaintext) {
+        return CJ_OK;
+    }
+    return cj_tls_files_check(&files, err, err_size);
 }
 
 const char *gw_profile_name(enum gw_profile profile)

@@ -98,6 +98,12 @@ struct gw_settings {
 CJ_WARN_UNUSED enum cj_status gw_settings_load(struct gw_settings *out,
                                                char *err, size_t err_size);
 
+/* With TLS to the backends, reads and checks the CA, certificate and key
+ * files (cj_tls_files_check). Does nothing for plaintext gRPC. */
+CJ_WARN_UNUSED enum cj_status
+gw_settings_check_files(const struct gw_settings *s, char *err,
+                        size_t err_size);
+
 const char *gw_profile_name(enum gw_profile profile);
 
 /* Writes one line per variable: name, form, default and help. */

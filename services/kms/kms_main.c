@@ -584,6 +584,12 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(command, "--print-config") == 0) {
+        if (cj_rpc_settings_check_files(&cfg.grpc, KMS_ENV_PREFIX, err,
+                                        sizeof(err)) != CJ_OK) {
+            fprintf(stderr, "cerrojo-kms: %s\n", err);
+            rc = KMS_EXIT_USAGE;
+            goto out;
+        }
         cj_config_dump(kms_config_options, kms_config_option_count, profile,
                        &cfg, stdout);
         rc = 0;

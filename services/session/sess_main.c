@@ -173,17 +173,30 @@ static bool epochs_valid(const struct sess_config *cfg, char *err,
     return true;
 }
 
-static bool load_config(struct sess_config *cfg, enum cj_profile *profile,
-                        bool check)
+/* Checks the TLS files, then prints the settings; returns the exit code. */
+static int print_config(const struct sess_config *cfg, enum cj_profile profile)
+{
+    char err[CJ_CONFIG_ERROR_MAX];
+
+    if (cj_rpc_settings_check_files(&cfg->grpc, SESS_ENV_PREFIX, err,
+                                    sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: %s\n", err);
+        return 2;
+    }
+    cj_config_dump(sess_options, SESS_OPTION_COUNT, profile, cfg, stdout);
+    return 0;
+}
+
+static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
 {
     char err[CJ_CONFIG_ERROR_MAX];
     enum cj_log_level level;
 
     if (cj_config_load(sess_options, SESS_OPTION_COUNT, profile, cfg, err,
                        sizeof(err)) != CJ_OK ||
-        (check && cj_rpc_settings_check(&cfg->grpc, *profile, SESS_ENV_PREFIX,
-                                        err, sizeof(err)) != CJ_OK) ||
-        (check && !epochs_valid(cfg, err, sizeof(err)))) {
+        cj_rpc_settings_check(&cfg->grpc, *profile, SESS_ENV_PREFIX, err,
+                              sizeof(err)) != CJ_OK ||
+        !epochs_valid(cfg, err, sizeof(err))) {
         fprintf(stderr, "cerrojo-session: %s\n", err);
         return false;
     }
@@ -460,7 +473,7 @@ int main(int argc, char **argv)
         usage(argc > 2 ? stderr : stdout);
         return argc > 2 ? 2 : 0;
     }
-    if (!load_config(&cfg, &profile, strcmp(command, "--print-config") != 0)) {
+    if (!load_config(&cfg, &profile)) {
         goto out;
     }
     if (strcmp(command, "serve") == 0) {
@@ -472,8 +485,7 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "healthcheck") == 0) {
         exit_status = cj_rpc_healthcheck("cerrojo-session", &cfg.grpc);
     } else if (strcmp(command, "--print-config") == 0) {
-        cj_config_dump(sess_options, SESS_OPTION_COUNT, profile, &cfg, stdout);
-        exit_status = 0;
+        exit_status = print_config(&cfg, profile);
     } else {
         fprintf(stderr, "cerrojo-session: unknown command '%s'\n", command);
         usage(stderr);

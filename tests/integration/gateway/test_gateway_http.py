@@ -909,6 +909,37 @@ class SettingsTest(unittest.TestCase):
                           "CERROJO_REDIS_ADDR": "redis"},
                          "CERROJO_REDIS_ADDR")
 
+    def test_malformed_backend_addr_refused(self):
+        message = self.start_fails({"CERROJO_GRPC_PLAINTEXT": "true",
+                                    "CERROJO_SESSION_ADDR": "session port"},
+                                   "CERROJO_SESSION_ADDR")
+        self.assertIn("'session port'", message)
+
+    def test_print_config_checks_tls_files(self):
+        certs = tempfile.mkdtemp(prefix="gw-certs-")
+        self.addCleanup(shutil.rmtree, certs)
+        subprocess.run([os.path.join(ROOT, "scripts", "dev-certs.sh"), certs],
+                       check=True, stdout=subprocess.DEVNULL)
+
+        def files(cert, key):
+            return {"CERROJO_TLS_CA": os.path.join(certs, "ca.pem"),
+                    "CERROJO_GATEWAY_TLS_CERT": os.path.join(certs, cert),
+                    "CERROJO_GATEWAY_TLS_KEY": os.path.join(certs, key)}
+
+        proc = self.run_gateway(files("gateway.pem", "gateway.key"),
+                                ["--print-config"])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = self.run_gateway(files("gateway.pem", "auth.key"),
+                                ["--print-config"])
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertIn("CERROJO_GATEWAY_TLS_KEY: ", proc.stderr)
+        self.assertIn("is not the key of the certificate", proc.stderr)
+        proc = self.run_gateway(files("other.pem", "other.key"),
+                                ["--print-config"])
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("does not verify against CERROJO_TLS_CA", proc.stderr)
+
     def test_print_config_lists_settings(self):
         proc = self.run_gateway({"CERROJO_GRPC_PLAINTEXT": "true"},
                                 ["--print-config"])

@@ -83,6 +83,47 @@ class Binaries(unittest.TestCase):
         self.assertEqual(out.returncode, 2, out.stderr)
         self.assertIn(b"CERROJO_TLS_CA: missing", out.stderr)
 
+    def print_config(self, name, certs, **files):
+        """Runs `name --print-config` with the development TLS files,
+        `files` replacing some of them (ca, cert, key)."""
+        prefix = h.SERVICES[name][0]
+        paths = {"ca": "ca.pem", "cert": name + ".pem", "key": name + ".key"}
+        paths.update(files)
+        svc = h.Service(name, certs=certs, extra_env={
+            "CERROJO_TLS_CA": os.path.join(certs, paths["ca"]),
+            prefix + "_TLS_CERT": os.path.join(certs, paths["cert"]),
+            prefix + "_TLS_KEY": os.path.join(certs, paths["key"]),
+        })
+        return subprocess.run([svc.binary(), "--print-config"], env=svc.env,
+                              capture_output=True, timeout=h.CALL_TIMEOUT_S)
+
+    def test_print_config_checks_tls_files(self):
+        certs = h.make_certs()
+        for name, (prefix, _) in h.SERVICES.items():
+            with self.subTest(service=name):
+                out = self.print_config(name, certs)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn((prefix + "_TLS_KEY=").encode(), out.stdout)
+
+                other = "kms.key" if name != "kms" else "auth.key"
+                out = self.print_config(name, certs, key=other)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn((prefix + "_TLS_KEY: ").encode(), out.stderr)
+                self.assertIn(b"is not the key of the certificate",
+                              out.stderr)
+                self.assertEqual(out.stdout, b"")
+
+                out = self.print_config(name, certs, cert="other.pem",
+                                        key="other.key")
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(b"does not verify against CERROJO_TLS_CA",
+                              out.stderr)
+
+                out = self.print_config(name, certs, ca="missing.pem")
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(b"CERROJO_TLS_CA: ", out.stderr)
+                self.assertIn(b"cannot be read", out.stderr)
+
     def test_healthcheck_fails_without_server(self):
         for name in h.SERVICES:
             with self.subTest(service=name):
