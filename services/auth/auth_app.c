@@ -172,6 +172,10 @@ static enum cj_status open_metrics(struct auth_service *svc)
     m->cache_reloads = cj_metrics_counter(
         svc->metrics, "auth_revocation_cache_reloads_total",
         "Reloads of session's revocation cache from Postgres", NULL, 0);
+    m->revocations_resent = cj_metrics_counter(
+        svc->metrics, "auth_revocations_resent_total",
+        "Revocations sent to session again because it never confirmed them",
+        NULL, 0);
     m->clock_offset = cj_metrics_gauge(
         svc->metrics, "auth_clock_offset_seconds",
         "Postgres clock minus this service's clock, in seconds", NULL, 0);
@@ -195,7 +199,8 @@ static enum cj_status open_metrics(struct auth_service *svc)
     if (m->clock_offset == NULL || m->postgres_up == NULL ||
         m->password_verifications == NULL || m->logins == NULL ||
         m->registrations == NULL || m->refreshes == NULL ||
-        m->throttled == NULL || m->cache_reloads == NULL) {
+        m->throttled == NULL || m->cache_reloads == NULL ||
+        m->revocations_resent == NULL) {
         return CJ_ERR_INTERNAL;
     }
     return CJ_OK;

@@ -240,7 +240,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
         return session_update_result(svc, call, rc);
     }
     if (st->session_id[0] != '\0') {
-        rc = auth_session_delete(svc, call->request_id, st->session_id);
+        rc = auth_session_delete_revoked(svc, call->request_id, st->session_id);
     }
     if (rc == CJ_OK && caller->token_id[0] != '\0' &&
         caller->token_expires_at > 0) {

@@ -369,13 +369,12 @@ static void after_reuse(struct auth_service *svc, struct auth_call *call,
            CJ_F_INT("revoked_access_tokens", st->family_access_count));
     cache_family_access(svc, call, st);
     if (st->revoked_count > 0 && st->token.session_id[0] != '\0') {
-        enum cj_status rc =
-            auth_session_delete(svc, call->request_id, st->token.session_id);
+        enum cj_status rc = auth_session_delete_revoked(svc, call->request_id,
+                                                        st->token.session_id);
 
         if (rc != CJ_OK) {
-            /* The durable session revocation is written, and the reload of
-             * a stale cache deletes the session it names. */
-            auth_revocations_mark_stale(svc);
+            /* The durable session revocation is written, the failed call
+             * marked the cache stale, and the reload deletes the session. */
             cj_log(CJ_LOG_ERROR, "auth.session_delete_failed", call->request_id,
                    CJ_F_STR("user_id", st->token.user_id),
                    CJ_F_STR("status", cj_status_name(rc)));

@@ -371,12 +371,21 @@ enum cj_status auth_session_delete_user(struct auth_service *svc,
         &cerrojo__v1__delete_user_sessions_response__descriptor);
 }
 
-/* Passes rc through. A revocation session did not store is already
- * committed in auth.revocations, so session's cache is marked stale. */
+/*
+ * Passes rc through. A revocation that session stored is marked confirmed
+ * in auth.revocations, so the watcher does not send it again. One that
+ * session did not store is already committed there, so session's cache is
+ * marked stale and the watcher reloads it.
+ */
 static enum cj_status revocation_sent(struct auth_service *svc,
+                                      const char *request_id,
+                                      enum auth_revocation_kind kind,
+                                      const char *subject, int64_t revoked_at,
                                       enum cj_status rc)
 {
-    if (rc != CJ_OK) {
+    if (rc == CJ_OK) {
+        auth_revocations_confirm(svc, request_id, kind, subject, revoked_at);
+    } else {
         auth_revocations_mark_stale(svc);
     }
     return rc;
@@ -393,7 +402,7 @@ enum cj_status auth_session_revoke_token(struct auth_service *svc,
     req.token_id = (char *)token_id;
     req.expires_at = expires_at;
     return revocation_sent(
-        svc,
+        svc, request_id, AUTH_REVOKED_TOKEN, token_id, 0,
         call_session(svc, SESSION_PATH("RevokeToken"), request_id, &req.base,
                      &cerrojo__v1__revoke_token_response__descriptor));
 }
@@ -407,9 +416,17 @@ enum cj_status auth_session_revoke_user(struct auth_service *svc,
     req.user_id = (char *)user_id;
     req.revoked_at = revoked_at;
     return revocation_sent(
-        svc,
+        svc, request_id, AUTH_REVOKED_USER, user_id, revoked_at,
         call_session(svc, SESSION_PATH("RevokeUser"), request_id, &req.base,
                      &cerrojo__v1__revoke_user_response__descriptor));
+}
+
+enum cj_status auth_session_delete_revoked(struct auth_service *svc,
+                                           const char *request_id,
+                                           const char *session_id)
+{
+    return revocation_sent(svc, request_id, AUTH_REVOKED_SESSION, session_id, 0,
+                           auth_session_delete(svc, request_id, session_id));
 }
 
 enum cj_status auth_session_is_revoked(struct auth_service *svc,

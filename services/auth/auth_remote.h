@@ -98,17 +98,27 @@ CJ_WARN_UNUSED enum cj_status auth_session_delete(struct auth_service *svc,
                                                   const char *request_id,
                                                   const char *session_id);
 
+/* session DeleteSession for a session whose revocation auth.revocations
+ * records. DeleteSession stores that revocation in session's cache, so the
+ * row is then marked confirmed. On failure the cache is marked stale. */
+CJ_WARN_UNUSED enum cj_status
+auth_session_delete_revoked(struct auth_service *svc, const char *request_id,
+                            const char *session_id);
+
 /* session DeleteUserSessions. */
 CJ_WARN_UNUSED enum cj_status auth_session_delete_user(struct auth_service *svc,
                                                        const char *request_id,
                                                        const char *user_id);
 
-/* session RevokeToken. */
+/* session RevokeToken; on success the token's row in auth.revocations is
+ * marked confirmed, on failure session's cache is marked stale. */
 CJ_WARN_UNUSED enum cj_status
 auth_session_revoke_token(struct auth_service *svc, const char *request_id,
                           const char *token_id, int64_t expires_at);
 
-/* session RevokeUser. */
+/* session RevokeUser (revoked_at in Unix seconds); on success the user's
+ * row is marked confirmed up to that second, on failure session's cache is
+ * marked stale. */
 CJ_WARN_UNUSED enum cj_status auth_session_revoke_user(struct auth_service *svc,
                                                        const char *request_id,
                                                        const char *user_id,

@@ -85,8 +85,57 @@ static void batch_fill(struct batch *b, struct auth_revocation *rows,
     b->req.complete = complete;
 }
 
-enum cj_status auth_revocations_reload(struct auth_service *svc,
-                                       const char *request_id)
+/* Rows a send takes from auth.revocations. */
+enum send_scope {
+    SEND_ALL,    /* every unexpired row, and the last batch sets the marker */
+    SEND_UNSENT, /* unconfirmed rows past the grace, marker left as it is */
+};
+
+/* Repeated failures to confirm rows, e.g. while Postgres is down. */
+static struct cj_log_limit confirm_limit = CJ_LOG_LIMIT_INIT;
+
+/* Marks rows that session stored as confirmed. A failure is logged and
+ * otherwise ignored: the rows stay unconfirmed and are sent again, which
+ * session handles idempotently. */
+static void confirm_rows(struct cj_db_conn *conn, const char *request_id,
+                         const struct auth_revocation *rows, size_t count)
+{
+    unsigned confirmed = 0;
+    enum cj_status rc =
+        auth_store_revocations_confirm(conn, rows, count, &confirmed);
+
+    if (rc == CJ_OK) {
+        cj_log_recovered(&confirm_limit, "auth.revocation_confirm_recovered",
+                         request_id);
+        return;
+    }
+    cj_log_limited(&confirm_limit, CJ_LOG_WARN,
+                   "auth.revocation_confirm_failed", request_id,
+                   CJ_F_STR("status", cj_status_name(rc)),
+                   CJ_F_STR("sqlstate", cj_db_last_sqlstate(conn)),
+                   CJ_F_INT("rows", count));
+}
+
+/* Lists one page of the scope after the key of the previous page. */
+static enum cj_status list_page(struct cj_db_conn *conn, enum send_scope scope,
+                                enum auth_revocation_kind after_kind,
+                                const char *after_subject,
+                                struct auth_revocation *rows, size_t *count)
+{
+    if (scope == SEND_UNSENT) {
+        return auth_store_revocations_list_unsent(
+            conn, after_kind, after_subject, AUTH_REVOCATION_RESEND_GRACE_S,
+            rows, AUTH_REVOCATION_BATCH, count);
+    }
+    return auth_store_revocations_list(conn, after_kind, after_subject, rows,
+                                       AUTH_REVOCATION_BATCH, count);
+}
+
+/* Sends the rows of scope to session in batches and confirms each batch
+ * that session stored; *total gets how many rows were sent. */
+static enum cj_status send_rows(struct auth_service *svc,
+                                const char *request_id, enum send_scope scope,
+                                size_t *total)
 {
     struct auth_revocation *rows = calloc(AUTH_REVOCATION_BATCH, sizeof(*rows));
     struct batch *b = calloc(1, sizeof(*b));
@@ -95,9 +144,9 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
     bool first_page = true;
     struct cj_db_conn *conn = NULL;
     size_t count = 0;
-    size_t total = 0;
     enum cj_status rc = CJ_ERR_NOMEM;
 
+    *total = 0;
     if (rows == NULL || b == NULL) {
         goto out;
     }
@@ -106,26 +155,41 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
         goto out;
     }
     do {
-        rc = auth_store_revocations_list(conn, after_kind,
-                                         first_page ? NULL : after_subject,
-                                         rows, AUTH_REVOCATION_BATCH, &count);
+        rc = list_page(conn, scope, after_kind,
+                       first_page ? NULL : after_subject, rows, &count);
         first_page = false;
+        /* A full load sends its last batch even when empty, because that
+         * batch sets the loaded marker. */
+        if (rc != CJ_OK || (scope == SEND_UNSENT && count == 0)) {
+            break;
+        }
+        batch_fill(b, rows, count,
+                   scope == SEND_ALL && count < AUTH_REVOCATION_BATCH);
+        rc = auth_session_load(svc, request_id, &b->req);
         if (rc != CJ_OK) {
             break;
         }
-        total += count;
-        batch_fill(b, rows, count, count < AUTH_REVOCATION_BATCH);
-        rc = auth_session_load(svc, request_id, &b->req);
+        *total += count;
+        confirm_rows(conn, request_id, rows, count);
         if (count > 0) {
             after_kind = rows[count - 1].kind;
             snprintf(after_subject, sizeof(after_subject), "%s",
                      rows[count - 1].subject);
         }
-    } while (rc == CJ_OK && count == AUTH_REVOCATION_BATCH);
+    } while (count == AUTH_REVOCATION_BATCH);
     cj_db_release(conn);
 out:
     free(rows);
     free(b);
+    return rc;
+}
+
+enum cj_status auth_revocations_reload(struct auth_service *svc,
+                                       const char *request_id)
+{
+    size_t total = 0;
+    enum cj_status rc = send_rows(svc, request_id, SEND_ALL, &total);
+
     if (rc == CJ_OK) {
         cj_counter_inc(svc->m.cache_reloads);
         cj_log(CJ_LOG_INFO, "auth.revocation_cache_loaded", request_id,
@@ -137,17 +201,64 @@ out:
     return rc;
 }
 
+/* Repeated failures to resend, e.g. while Postgres is down. */
+static struct cj_log_limit resend_limit = CJ_LOG_LIMIT_INIT;
+
+enum cj_status auth_revocations_resend(struct auth_service *svc,
+                                       const char *request_id)
+{
+    size_t total = 0;
+    enum cj_status rc = send_rows(svc, request_id, SEND_UNSENT, &total);
+
+    if (total > 0) {
+        cj_counter_add(cj_metric_series(svc->m.revocations_resent, NULL),
+                       total);
+        cj_log(CJ_LOG_WARN, "auth.revocation_resent", request_id,
+               CJ_F_INT("count", total),
+               CJ_F_INT("grace_s", AUTH_REVOCATION_RESEND_GRACE_S));
+    }
+    if (rc == CJ_OK) {
+        cj_log_recovered(&resend_limit, "auth.revocation_resend_recovered",
+                         request_id);
+    } else {
+        cj_log_limited(&resend_limit, CJ_LOG_ERROR,
+                       "auth.revocation_resend_failed", request_id,
+                       CJ_F_STR("status", cj_status_name(rc)),
+                       CJ_F_INT("sent", total));
+    }
+    return rc;
+}
+
 enum cj_status auth_revocations_check(struct auth_service *svc,
                                       const char *request_id)
 {
     bool loaded = false;
     enum cj_status rc = auth_session_cache_loaded(svc, request_id, &loaded);
 
-    if (rc != CJ_OK || loaded) {
+    if (rc != CJ_OK) {
         return rc;
+    }
+    if (loaded) {
+        return auth_revocations_resend(svc, request_id);
     }
     cj_log(CJ_LOG_WARN, "auth.revocation_cache_not_loaded", request_id);
     return auth_revocations_reload(svc, request_id);
+}
+
+void auth_revocations_confirm(struct auth_service *svc, const char *request_id,
+                              enum auth_revocation_kind kind,
+                              const char *subject, int64_t revoked_at)
+{
+    struct auth_revocation row = {.kind = kind, .revoked_at = revoked_at};
+    struct cj_db_conn *conn = NULL;
+
+    snprintf(row.subject, sizeof(row.subject), "%s", subject);
+    /* auth_db_acquire logs its own failure; the row is then resent. */
+    if (auth_db_acquire(svc, request_id, &conn) != CJ_OK) {
+        return;
+    }
+    confirm_rows(conn, request_id, &row, 1);
+    cj_db_release(conn);
 }
 
 void auth_revocations_mark_stale(struct auth_service *svc)

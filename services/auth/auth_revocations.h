@@ -5,32 +5,58 @@
  * auth.revocations in batches, the last with complete=true, which sets the
  * loaded marker. Until then IsRevoked fails and callers fail closed.
  *
- * A revocation that session did not store (RevokeToken or RevokeUser failed
- * after the row was committed) marks the cache stale. The thread then
- * sends every row again, retrying every AUTH_REVOCATION_RETRY_MS until a
+ * Each row records whether session confirmed it (sent_at). A flow that
+ * commits a revocation sends it (RevokeToken, RevokeUser, DeleteSession)
+ * and then marks the row confirmed, and so does every batch a reload
+ * sends. When the cache is loaded, the thread sends the unconfirmed rows
+ * older than AUTH_REVOCATION_RESEND_GRACE_S with complete=false, which
+ * leaves the loaded marker as it is, and confirms them. This covers an
+ * auth process that stopped between committing a row and sending it,
+ * which session's loaded marker would otherwise hide until the row
+ * expires. The thread does this at start and on every check.
+ *
+ * A revocation that session did not store (the call failed after the row
+ * was committed) also marks the cache stale in memory. The thread then
+ * sends every row at once, retrying every AUTH_REVOCATION_RETRY_MS until a
  * reload succeeds, because session's loaded marker may have outlived the
- * outage and IsRevoked would otherwise accept the token.
- * NOTE: the stale mark lives in this process only. If auth stops between
- * committing a revocation and sending it, the cache gets the row at its
- * next full reload, and until then IsRevoked accepts the token.
+ * outage. This is faster than waiting for the grace and the next check.
  */
 #ifndef AUTH_REVOCATIONS_H
 #define AUTH_REVOCATIONS_H
 
 #include "auth_service.h"
+#include "auth_store.h"
 
 /* Revocations sent per LoadRevocations call. */
 #define AUTH_REVOCATION_BATCH 500
 /* Pause between reloads while the cache is stale, in milliseconds. */
 #define AUTH_REVOCATION_RETRY_MS 1000
+/* Age in seconds before an unconfirmed row is sent again. It leaves time
+ * for the flow that committed it, on any replica, to send and confirm it
+ * in several calls of up to CERROJO_AUTH_RPC_TIMEOUT_MS each. A row sent
+ * twice is harmless. */
+#define AUTH_REVOCATION_RESEND_GRACE_S 10
 
 /* Loads every unexpired revocation into session's cache. */
 CJ_WARN_UNUSED enum cj_status auth_revocations_reload(struct auth_service *svc,
                                                       const char *request_id);
 
-/* Checks the cache once and reloads it when it is not loaded. */
+/* Sends the unconfirmed rows past the grace to session's cache without
+ * touching its loaded marker, and marks them confirmed. */
+CJ_WARN_UNUSED enum cj_status auth_revocations_resend(struct auth_service *svc,
+                                                      const char *request_id);
+
+/* Checks the cache once: reloads it when it is not loaded, and otherwise
+ * resends the unconfirmed rows. */
 CJ_WARN_UNUSED enum cj_status auth_revocations_check(struct auth_service *svc,
                                                      const char *request_id);
+
+/* Marks one row confirmed after session stored it. revoked_at is the
+ * Unix second sent with a user's revocation and is ignored for the other
+ * kinds. A failure is logged, and the watcher sends the row again. */
+void auth_revocations_confirm(struct auth_service *svc, const char *request_id,
+                              enum auth_revocation_kind kind,
+                              const char *subject, int64_t revoked_at);
 
 /* Marks session's cache stale after a revocation it did not store, and
  * wakes the watcher thread to reload it. */

@@ -357,9 +357,10 @@ struct auth_revocation {
 };
 
 /*
- * Records a revocation. For AUTH_REVOKED_USER an existing row keeps the
- * later revoked_at and expires_at; for the other kinds a repeat is a
- * no-op. user_id may be NULL.
+ * Records a revocation, not yet confirmed by session (sent_at NULL). For
+ * AUTH_REVOKED_USER an existing row keeps the later revoked_at and
+ * expires_at and becomes unconfirmed again; for the other kinds a repeat
+ * is a no-op. user_id may be NULL.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_store_revocation_put(struct cj_db_conn *conn,
@@ -394,6 +395,28 @@ CJ_WARN_UNUSED enum cj_status auth_store_revocations_list(
     struct cj_db_conn *conn, enum auth_revocation_kind after_kind,
     const char *after_subject, struct auth_revocation *out, size_t limit,
     size_t *count);
+
+/*
+ * Lists like auth_store_revocations_list, but only the rows session has
+ * not confirmed (sent_at NULL) whose revoked_at is at least min_age_s
+ * seconds old.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_revocations_list_unsent(
+    struct cj_db_conn *conn, enum auth_revocation_kind after_kind,
+    const char *after_subject, int64_t min_age_s, struct auth_revocation *out,
+    size_t limit, size_t *count);
+
+/*
+ * Marks rows confirmed by session (sent_at = now()), matched on kind and
+ * subject. revoked_at is used for AUTH_REVOKED_USER only: a user's row
+ * whose revocation time is in a later second than the one sent stays
+ * unconfirmed. *confirmed gets how many rows changed. CJ_ERR_INVALID for
+ * an invalid kind.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_revocations_confirm(struct cj_db_conn *conn,
+                               const struct auth_revocation *rows, size_t count,
+                               unsigned *confirmed);
 
 /* Deletes expired revocations, at most limit; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status

@@ -4,7 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "auth_store_rows.h"
+
+/* Parameters of a listing query: the key after which it starts and the
+ * row limit, then at most one more. */
+#define AUTH_REVOCATION_LIST_KEY_PARAMS 3
+#define AUTH_REVOCATION_LIST_MAX_PARAMS 4
 
 static const char *const kind_names[] = {
     [AUTH_REVOKED_TOKEN] = "token",
@@ -24,8 +31,9 @@ enum cj_status auth_store_revocation_put(struct cj_db_conn *conn,
                                          int64_t revoked_at_ms,
                                          int64_t expires_at_ms)
 {
-    /* A user's later revocation supersedes an earlier one; a token or
-     * session is revoked once and for good. */
+    /* A user's later revocation supersedes an earlier one, so session has
+     * to get the row again. A token or session is revoked once and for
+     * good. */
     static const char sql[] =
         "INSERT INTO auth.revocations (kind, subject, user_id, revoked_at, "
         "expires_at) VALUES ($1, $2, $3::uuid, "
@@ -33,7 +41,7 @@ enum cj_status auth_store_revocation_put(struct cj_db_conn *conn,
         "ON CONFLICT (kind, subject) DO UPDATE SET "
         "revoked_at = greatest(auth.revocations.revoked_at, "
         "excluded.revoked_at), expires_at = greatest("
-        "auth.revocations.expires_at, excluded.expires_at) "
+        "auth.revocations.expires_at, excluded.expires_at), sent_at = NULL "
         "WHERE auth.revocations.kind = 'user'";
     char revoked[AUTH_INT_PARAM_SIZE];
     char expires[AUTH_INT_PARAM_SIZE];
@@ -120,20 +128,18 @@ static enum auth_revocation_kind kind_from_name(const char *name)
     return AUTH_REVOKED_TOKEN;
 }
 
-enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
-                                           enum auth_revocation_kind after_kind,
-                                           const char *after_subject,
-                                           struct auth_revocation *out,
-                                           size_t limit, size_t *count)
+/* Runs a listing query whose parameters are the key after which to start
+ * ($1, $2) and the row limit ($3), then any extra ones, and parses its
+ * rows (kind, subject, revoked_at, expires_at) into out. */
+static enum cj_status list_rows(struct cj_db_conn *conn, const char *sql,
+                                enum auth_revocation_kind after_kind,
+                                const char *after_subject,
+                                const struct cj_db_param *extra,
+                                int extra_count, struct auth_revocation *out,
+                                size_t limit, size_t *count)
 {
-    /* Keyset pagination on the primary key (kind, subject). */
-    static const char sql[] =
-        "SELECT kind, subject, floor(extract(epoch FROM revoked_at))::bigint, "
-        "ceil(extract(epoch FROM expires_at))::bigint FROM auth.revocations "
-        "WHERE expires_at > now() AND (kind, subject) > ($1, $2) "
-        "ORDER BY kind, subject LIMIT $3::integer";
     char limit_text[AUTH_INT_PARAM_SIZE];
-    const struct cj_db_param params[] = {
+    struct cj_db_param params[AUTH_REVOCATION_LIST_MAX_PARAMS] = {
         CJ_DB_TEXT(after_subject == NULL || !kind_valid(after_kind)
                        ? ""
                        : kind_names[after_kind]),
@@ -141,11 +147,15 @@ enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
         CJ_DB_TEXT(
             auth_int_param(limit_text, sizeof(limit_text), (long long)limit)),
     };
+    int nparams = AUTH_REVOCATION_LIST_KEY_PARAMS;
     PGresult *res = NULL;
     enum cj_status rc;
 
     *count = 0;
-    rc = cj_db_query(conn, sql, params, 3, false, &res);
+    for (int i = 0; i < extra_count; i++) {
+        params[nparams++] = extra[i];
+    }
+    rc = cj_db_query(conn, sql, params, nparams, false, &res);
     if (rc != CJ_OK) {
         goto out;
     }
@@ -161,6 +171,118 @@ enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
     }
 out:
     PQclear(res);
+    return rc;
+}
+
+enum cj_status auth_store_revocations_list(struct cj_db_conn *conn,
+                                           enum auth_revocation_kind after_kind,
+                                           const char *after_subject,
+                                           struct auth_revocation *out,
+                                           size_t limit, size_t *count)
+{
+    /* Keyset pagination on the primary key (kind, subject). */
+    static const char sql[] =
+        "SELECT kind, subject, floor(extract(epoch FROM revoked_at))::bigint, "
+        "ceil(extract(epoch FROM expires_at))::bigint FROM auth.revocations "
+        "WHERE expires_at > now() AND (kind, subject) > ($1, $2) "
+        "ORDER BY kind, subject LIMIT $3::integer";
+
+    return list_rows(conn, sql, after_kind, after_subject, NULL, 0, out, limit,
+                     count);
+}
+
+enum cj_status auth_store_revocations_list_unsent(
+    struct cj_db_conn *conn, enum auth_revocation_kind after_kind,
+    const char *after_subject, int64_t min_age_s, struct auth_revocation *out,
+    size_t limit, size_t *count)
+{
+    /* Keyset pagination as above, on the partial index of unsent rows. */
+    static const char sql[] =
+        "SELECT kind, subject, floor(extract(epoch FROM revoked_at))::bigint, "
+        "ceil(extract(epoch FROM expires_at))::bigint FROM auth.revocations "
+        "WHERE sent_at IS NULL AND expires_at > now() "
+        "AND revoked_at <= now() - make_interval(secs => $4::bigint) "
+        "AND (kind, subject) > ($1, $2) "
+        "ORDER BY kind, subject LIMIT $3::integer";
+    char age_text[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param extra[] = {
+        CJ_DB_TEXT(auth_int_param(age_text, sizeof(age_text), min_age_s)),
+    };
+
+    return list_rows(conn, sql, after_kind, after_subject, extra, 1, out, limit,
+                     count);
+}
+
+/* Builds the JSON array of (kind, subject, revoked_at) objects that the
+ * confirmation statement reads; returns NULL when out of memory. Every
+ * kind must be valid. */
+static char *confirm_json(const struct auth_revocation *rows, size_t count)
+{
+    json_t *array = json_array();
+    char *text = NULL;
+
+    if (array == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *row = json_pack(
+            "{s:s, s:s, s:I}", "kind", kind_names[rows[i].kind], "subject",
+            rows[i].subject, "revoked_at", (json_int_t)rows[i].revoked_at);
+
+        if (json_array_append_new(array, row) != 0) {
+            goto out;
+        }
+    }
+    text = json_dumps(array, JSON_COMPACT);
+out:
+    json_decref(array);
+    return text;
+}
+
+enum cj_status
+auth_store_revocations_confirm(struct cj_db_conn *conn,
+                               const struct auth_revocation *rows, size_t count,
+                               unsigned *confirmed)
+{
+    /* A user's row confirms only up to the second that was sent: another
+     * replica may have recorded a later revocation time meanwhile, and
+     * that one still has to reach session. Session stores user times in
+     * whole seconds, so a later time within the same second is already
+     * covered. */
+    static const char sql[] =
+        "UPDATE auth.revocations AS r SET sent_at = now() "
+        "FROM jsonb_to_recordset($1::jsonb) "
+        "AS s(kind text, subject text, revoked_at bigint) "
+        "WHERE r.kind = s.kind AND r.subject = s.subject "
+        "AND r.sent_at IS NULL AND (r.kind <> 'user' OR "
+        "floor(extract(epoch FROM r.revoked_at))::bigint <= s.revoked_at)";
+    struct cj_db_param param;
+    char *json = NULL;
+    PGresult *res = NULL;
+    enum cj_status rc = CJ_OK;
+
+    *confirmed = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!kind_valid(rows[i].kind)) {
+            return CJ_ERR_INVALID;
+        }
+    }
+    if (count == 0) {
+        goto out;
+    }
+    json = confirm_json(rows, count);
+    if (json == NULL) {
+        rc = CJ_ERR_NOMEM;
+        goto out;
+    }
+    param = CJ_DB_TEXT(json);
+    rc = cj_db_query(conn, sql, &param, 1, false, &res);
+    if (rc == CJ_OK) {
+        *confirmed = (unsigned)strtoul(PQcmdTuples(res), NULL, 10);
+    }
+out:
+    PQclear(res);
+    free(json);
     return rc;
 }
 
