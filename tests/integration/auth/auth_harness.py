@@ -118,7 +118,6 @@ class Stack:
         self.admin_dsn = admin_dsn
         self.dsn = self.create_database(admin_dsn)
 
-        self.metrics_port = h.free_port()
         root_key = base64.b64encode(os.urandom(32)).decode()
         common = {
             "CERROJO_LOG_LEVEL": "info",
@@ -151,7 +150,9 @@ class Stack:
             "CERROJO_AUTH_REDIS_PORT": self.redis_port,
             "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:%d" % self.kms.port,
             "CERROJO_AUTH_SESSION_TARGET": "127.0.0.1:%d" % self.session.port,
-            "CERROJO_AUTH_METRICS_PORT": str(self.metrics_port),
+            # Port 0: auth binds a free port and logs it, so no other
+            # process on the machine can take it between choice and bind.
+            "CERROJO_AUTH_METRICS_PORT": "0",
             "CERROJO_AUTH_ARGON2_MEMORY": TEST_ARGON2_MEMORY,
             "CERROJO_AUTH_ARGON2_PASSES": TEST_ARGON2_PASSES,
             "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
@@ -317,10 +318,18 @@ class Stack:
                                self.redis_port] + list(args), check=True,
                               capture_output=True, text=True).stdout.strip()
 
+    def metrics_port(self):
+        """Returns the metrics port auth logged at its latest start."""
+        started = h.log_entries(self.auth, "metrics.listening")
+        if not started:
+            raise RuntimeError("auth logged no metrics.listening\n"
+                               + self.auth.log()[-4000:])
+        return started[-1]["port"]
+
     def metric(self, name):
         """Sum of every series of a metric family on auth's metrics port."""
         text = urllib.request.urlopen(
-            "http://127.0.0.1:%d/metrics" % self.metrics_port,
+            "http://127.0.0.1:%d/metrics" % self.metrics_port(),
             timeout=CALL_TIMEOUT_S).read().decode()
         total = 0.0
         for line in text.splitlines():
