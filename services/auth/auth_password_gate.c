@@ -2,12 +2,14 @@
 #include "auth_password_gate.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "deadline.h"
 
-#define NS_PER_US  1000LL
-#define US_PER_SEC 1000000LL
+#define NS_PER_US         1000LL
+#define MS_PER_US_DIVISOR 1000LL
+#define US_PER_SEC        1000000LL
 
 enum cj_status auth_password_gate_init(struct auth_password_gate *gate,
                                        unsigned slots, unsigned max_waiting)
@@ -71,38 +73,75 @@ long long auth_password_gate_retry_after_s(unsigned queued, unsigned slots,
     return seconds;
 }
 
+/* Returns the longest wait, in ms, that still leaves a caller whose
+ * deadline is wait_ms away the time of one hash and the reply after it. */
+static int64_t wait_budget_ms(const struct auth_password_gate *gate,
+                              int64_t wait_ms)
+{
+    return wait_ms - gate->hold_avg_us / MS_PER_US_DIVISOR -
+           AUTH_PASSWORD_GATE_REPLY_MARGIN_MS;
+}
+
+/* Returns true when the callers ahead of this one would take longer than
+ * budget_ms: each round of `slots` of them takes about the average hold time.
+ */
+static bool line_too_slow(const struct auth_password_gate *gate,
+                          int64_t budget_ms)
+{
+    int64_t rounds = (gate->waiting + gate->slots) / gate->slots;
+
+    return gate->hold_avg_us > 0 &&
+           rounds * gate->hold_avg_us / MS_PER_US_DIVISOR > budget_ms;
+}
+
+/* Sheds the caller with a Retry-After that covers the line. Call with the
+ * lock held. */
+static enum cj_status shed(const struct auth_password_gate *gate,
+                           struct auth_password_slot *slot, const char *reason)
+{
+    slot->shed_reason = reason;
+    slot->retry_after_s = auth_password_gate_retry_after_s(
+        gate->running + gate->waiting, gate->slots, gate->hold_avg_us);
+    return CJ_ERR_UNAVAILABLE;
+}
+
 enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
                                         int64_t wait_ms,
                                         struct auth_password_slot *slot)
 {
     struct timespec until;
     enum cj_status rc = CJ_OK;
+    int64_t budget_ms;
     int err = 0;
 
     if (wait_ms > AUTH_PASSWORD_GATE_WAIT_MAX_MS) {
         wait_ms = AUTH_PASSWORD_GATE_WAIT_MAX_MS;
     }
-    if (wait_ms < 0) {
-        wait_ms = 0;
-    }
     slot->entered_us = 0;
     slot->retry_after_s = 0;
-    cj_deadline_after_ms(CLOCK_MONOTONIC, wait_ms, &until);
+    slot->shed_reason = NULL;
     pthread_mutex_lock(&gate->lock);
     if (gate->running >= gate->slots) {
+        /* A caller that could not get its answer before its deadline is
+         * rejected at once with a Retry-After, instead of timing out in
+         * the line: a timed-out call looks to the gateway like an outage. */
+        budget_ms = wait_budget_ms(gate, wait_ms);
         if (gate->waiting >= gate->max_waiting) {
-            slot->retry_after_s = auth_password_gate_retry_after_s(
-                gate->running + gate->waiting, gate->slots, gate->hold_avg_us);
-            rc = CJ_ERR_UNAVAILABLE;
+            rc = shed(gate, slot, AUTH_PASSWORD_SHED_LINE_FULL);
             goto out;
         }
+        if (budget_ms <= 0 || line_too_slow(gate, budget_ms)) {
+            rc = shed(gate, slot, AUTH_PASSWORD_SHED_DEADLINE);
+            goto out;
+        }
+        cj_deadline_after_ms(CLOCK_MONOTONIC, budget_ms, &until);
         gate->waiting++;
         while (gate->running >= gate->slots && err != ETIMEDOUT) {
             err = pthread_cond_timedwait(&gate->freed, &gate->lock, &until);
         }
         gate->waiting--;
         if (gate->running >= gate->slots) {
-            rc = CJ_ERR_TIMEOUT;
+            rc = shed(gate, slot, AUTH_PASSWORD_SHED_DEADLINE);
             goto out;
         }
     }

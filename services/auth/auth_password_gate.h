@@ -17,6 +17,9 @@
 /* Bounds of the Retry-After sent with a rejection, in seconds. */
 #define AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S 1
 #define AUTH_PASSWORD_GATE_RETRY_AFTER_MAX_S 60
+/* Time a caller needs after its hash (store writes, signing, the reply),
+ * in ms: a wait that would leave less before the deadline is shed. */
+#define AUTH_PASSWORD_GATE_REPLY_MARGIN_MS 250
 /* Weight of a new sample in the moving average of hold times, as 1/N. */
 #define AUTH_PASSWORD_GATE_HOLD_AVG_WEIGHT 8
 
@@ -31,10 +34,15 @@ struct auth_password_gate {
     int64_t hold_avg_us;   /* moving average of slot hold time; 0: none yet */
 };
 
+/* Shed reasons, as the metric label and the log field give them. */
+#define AUTH_PASSWORD_SHED_LINE_FULL "busy"
+#define AUTH_PASSWORD_SHED_DEADLINE  "deadline"
+
 /* One caller's pass through the gate. */
 struct auth_password_slot {
     int64_t entered_us;      /* monotonic time the slot was taken, in us */
     long long retry_after_s; /* after a rejection: seconds until a retry */
+    const char *shed_reason; /* after a rejection: an AUTH_PASSWORD_SHED_* */
 };
 
 /* slots >= 1. CJ_ERR_INTERNAL when the lock cannot be made. */
@@ -45,12 +53,15 @@ auth_password_gate_init(struct auth_password_gate *gate, unsigned slots,
 void auth_password_gate_destroy(struct auth_password_gate *gate);
 
 /*
- * Takes one slot, waiting at most wait_ms (capped at
- * AUTH_PASSWORD_GATE_WAIT_MAX_MS). CJ_ERR_UNAVAILABLE at once when
- * max_waiting handlers already wait, with slot->retry_after_s set from the
- * line length and the measured hold time; CJ_ERR_TIMEOUT when the wait
- * ends without a slot. On CJ_OK the caller must call
- * auth_password_gate_leave with the same slot.
+ * Takes one slot. A free slot is taken at once. Otherwise the caller, whose
+ * deadline is wait_ms away (capped at AUTH_PASSWORD_GATE_WAIT_MAX_MS),
+ * waits in line only while a slot would still leave it one average hold
+ * time and AUTH_PASSWORD_GATE_REPLY_MARGIN_MS before the deadline. It gets
+ * CJ_ERR_UNAVAILABLE, with slot->retry_after_s set from the line length
+ * and the measured hold time, when max_waiting handlers already wait, when
+ * the callers ahead would take longer than that, or when its wait runs
+ * out. On CJ_OK the caller must call auth_password_gate_leave with the
+ * same slot.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_password_gate_enter(struct auth_password_gate *gate, int64_t wait_ms,

@@ -83,10 +83,10 @@ enum cj_status auth_password_begin(struct auth_service *svc,
     rc = auth_password_gate_enter(&svc->password_gate, wait_ms, slot);
     if (rc != CJ_OK) {
         call->retry_after_s = slot->retry_after_s;
-        auth_metrics_inc(svc->m.password_refused,
-                         rc == CJ_ERR_TIMEOUT ? "timeout" : "busy");
+        auth_metrics_inc(svc->m.password_refused, slot->shed_reason);
         cj_log(CJ_LOG_WARN, "auth.password_gate_refused", call->request_id,
                CJ_F_STR("status", cj_status_name(rc)),
+               CJ_F_STR("reason", slot->shed_reason),
                CJ_F_INT("retry_after_s", slot->retry_after_s));
         return rc;
     }

@@ -16,9 +16,23 @@
 #define TEST_THREADS        8
 #define TEST_ROUNDS         200
 #define TEST_SHORT_WAIT_MS  20
+#define TEST_LONG_WAIT_MS   2000
 #define TEST_THREAD_WAIT_MS 5000
 #define TEST_HOLD_MS        30
 #define US_PER_MS           1000
+/* A wait budget left after the reply margin, in ms. */
+#define TEST_WAIT_MS 50
+/* A slow average hold time, in ms. */
+#define TEST_SLOW_HOLD_MS 1000
+
+/* Returns the monotonic clock in ms. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void test_gate_refuses_when_waiters_full(void **state)
 {
@@ -33,9 +47,9 @@ static void test_gate_refuses_when_waiters_full(void **state)
     assert_int_equal(auth_password_gate_init(&gate, TEST_SLOTS, 0), CJ_OK);
     assert_int_equal(auth_password_gate_enter(&gate, 0, &first), CJ_OK);
     assert_int_equal(auth_password_gate_enter(&gate, 0, &second), CJ_OK);
-    assert_int_equal(
-        auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS, &third),
-        CJ_ERR_UNAVAILABLE);
+    assert_int_equal(auth_password_gate_enter(&gate, TEST_LONG_WAIT_MS, &third),
+                     CJ_ERR_UNAVAILABLE);
+    assert_string_equal(third.shed_reason, AUTH_PASSWORD_SHED_LINE_FULL);
     /* Nothing measured yet: the rejection still names a wait. */
     assert_int_equal(third.retry_after_s, AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S);
     auth_password_gate_read(&gate, &running, &peak);
@@ -51,7 +65,7 @@ static void test_gate_refuses_when_waiters_full(void **state)
     auth_password_gate_destroy(&gate);
 }
 
-static void test_gate_wait_ends_at_its_deadline(void **state)
+static void test_gate_sheds_wait_past_deadline(void **state)
 {
     struct auth_password_gate gate;
     struct auth_password_slot held;
@@ -60,14 +74,48 @@ static void test_gate_wait_ends_at_its_deadline(void **state)
     (void)state;
     assert_int_equal(auth_password_gate_init(&gate, 1, 1), CJ_OK);
     assert_int_equal(auth_password_gate_enter(&gate, 0, &held), CJ_OK);
+    /* Less time than the reply margin: no wait could end in time. */
     assert_int_equal(
         auth_password_gate_enter(&gate, TEST_SHORT_WAIT_MS, &other),
-        CJ_ERR_TIMEOUT);
-    /* A timeout is not a full line, so it names no wait. */
-    assert_int_equal(other.retry_after_s, 0);
-    /* A deadline already past refuses without waiting. */
+        CJ_ERR_UNAVAILABLE);
+    assert_string_equal(other.shed_reason, AUTH_PASSWORD_SHED_DEADLINE);
+    assert_int_equal(other.retry_after_s, AUTH_PASSWORD_GATE_RETRY_AFTER_MIN_S);
+    /* A deadline already past is shed as well. */
     assert_int_equal(auth_password_gate_enter(&gate, -1, &other),
-                     CJ_ERR_TIMEOUT);
+                     CJ_ERR_UNAVAILABLE);
+    /* A wait that runs out is shed before the deadline, not at it. */
+    int64_t started = now_ms();
+    assert_int_equal(
+        auth_password_gate_enter(
+            &gate, AUTH_PASSWORD_GATE_REPLY_MARGIN_MS + TEST_WAIT_MS, &other),
+        CJ_ERR_UNAVAILABLE);
+    assert_true(now_ms() - started <
+                AUTH_PASSWORD_GATE_REPLY_MARGIN_MS + TEST_WAIT_MS);
+    assert_string_equal(other.shed_reason, AUTH_PASSWORD_SHED_DEADLINE);
+    auth_password_gate_leave(&gate, &held);
+    auth_password_gate_destroy(&gate);
+}
+
+static void test_gate_sheds_line_slower_than_deadline(void **state)
+{
+    struct auth_password_gate gate;
+    struct auth_password_slot held;
+    struct auth_password_slot other;
+
+    (void)state;
+    assert_int_equal(auth_password_gate_init(&gate, 1, 4), CJ_OK);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &held), CJ_OK);
+    /* Each hold takes a second: a caller with two seconds left cannot
+     * get the slot and still hash before its deadline. */
+    gate.hold_avg_us = TEST_SLOW_HOLD_MS * US_PER_MS;
+    int64_t started = now_ms();
+    assert_int_equal(
+        auth_password_gate_enter(&gate, 2 * TEST_SLOW_HOLD_MS, &other),
+        CJ_ERR_UNAVAILABLE);
+    /* Shed at once, without waiting. */
+    assert_true(now_ms() - started < TEST_SLOW_HOLD_MS);
+    assert_string_equal(other.shed_reason, AUTH_PASSWORD_SHED_DEADLINE);
+    assert_true(other.retry_after_s >= 1);
     auth_password_gate_leave(&gate, &held);
     auth_password_gate_destroy(&gate);
 }
@@ -192,7 +240,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gate_refuses_when_waiters_full),
-        cmocka_unit_test(test_gate_wait_ends_at_its_deadline),
+        cmocka_unit_test(test_gate_sheds_wait_past_deadline),
+        cmocka_unit_test(test_gate_sheds_line_slower_than_deadline),
         cmocka_unit_test(test_gate_never_admits_more_than_its_slots),
         cmocka_unit_test(test_retry_after_covers_the_line),
         cmocka_unit_test(test_gate_measures_hold_time),
