@@ -551,6 +551,12 @@ static int64_t call_timeout_ms(struct cj_rpc_client *client, int64_t timeout_ms)
                                                 : CJ_RPC_CLIENT_DOWN_WAIT_MS;
 }
 
+bool cj_rpc_client_connected(struct cj_rpc_client *client)
+{
+    return grpc_channel_check_connectivity_state(client->channel, 0) ==
+           GRPC_CHANNEL_READY;
+}
+
 enum cj_status
 cj_rpc_client_call_result(struct cj_rpc_client *client, const char *path,
                           const ProtobufCMessage *request,

@@ -97,6 +97,10 @@ cj_rpc_client_create(const struct cj_rpc_client_options *options,
 /* Frees the client and calls grpc_shutdown(); accepts NULL. */
 void cj_rpc_client_destroy(struct cj_rpc_client *client);
 
+/* Returns true when the channel has a connection to a server now, without
+ * starting one. */
+bool cj_rpc_client_connected(struct cj_rpc_client *client);
+
 /*
  * Calls the unary method `path` with `request` and waits for the response or
  * the deadline (timeout_ms; 0 means the default). `caller` (may be NULL) is

@@ -283,17 +283,18 @@ grpc_status_code gw_backend_call(struct gw_backends *backends,
     if (status == CJ_OK) {
         return GRPC_STATUS_OK;
     }
-    /* Only a failure to reach the backend marks it down. A retry-after
-     * trailer shows that the backend itself sent the status to shed load
-     * (auth's password gate does so under a login burst), so it is busy,
-     * not down.
-     * NOTE: gRPC C core 1.51 reports a status the server sent and one it
-     * generated locally (connection refused, deadline) alike. So an
-     * UNAVAILABLE or DEADLINE_EXCEEDED without that trailer still marks
-     * the backend down here, and gw_backends_state() probes it again
+    /* Only a failure to reach the backend marks it down. gRPC C core 1.51
+     * reports a status the server sent and one it generated locally
+     * (connection refused, deadline) alike, so two signs distinguish them:
+     * a retry-after trailer, which the backend sends to shed load (auth's
+     * password gate under a login burst), and a channel that is still
+     * connected after the call, which shows the backend replied or was
+     * merely slow (waiting on kms during a kms outage, say). Either way
+     * the backend is up. gw_backends_state() also probes a backend again
      * before /readyz reports it down. */
     if ((status == CJ_ERR_UNAVAILABLE || status == CJ_ERR_TIMEOUT) &&
-        result.retry_after_s == 0) {
+        result.retry_after_s == 0 &&
+        !cj_rpc_client_connected(backends->clients[rpc->backend])) {
         gw_state_set(&backends->states[rpc->backend], GW_DEP_DOWN,
                      gw_backend_name(rpc->backend));
     }

@@ -510,6 +510,29 @@ class Restarts(unittest.TestCase):
                   (RECONNECT_SECONDS, stack.logs()))
 
 
+    def test_kms_outage_does_not_mark_auth_down(self):
+        client, _ = new_user()
+        client.ok("data", "put", "private", stdin='{"k":"v"}')
+        auth_down = '"dependency":"auth","state":"down"'
+        before = stack.gateway.log().count(auth_down)
+        stack.kms.stop()
+        try:
+            time.sleep(STOP_SETTLE_SECONDS)
+            # auth needs kms to open private data, so it replies that kms
+            # is unavailable. auth itself is up, and the gateway, which
+            # cannot tell auth's UNAVAILABLE from its own, must not mark
+            # auth down for it.
+            status, _, err = client.run("data", "get", "private")
+            self.assertEqual(status, CLI_EXIT_FAILED, err)
+            self.assertIn("503", err)
+        finally:
+            stack.kms.start()
+        stack.wait_serving(stack.kms)
+        self.assertEqual(stack.gateway.log().count(auth_down), before,
+                         stack.gateway.log()[-4000:])
+        client.ok("data", "get", "private")
+
+
 class CommandLine(unittest.TestCase):
     def test_global_option_after_command_named(self):
         client = e2e.Client(stack)
