@@ -95,10 +95,12 @@ sleep "$WARMUP_S"
 kills=()
 for svc in kms session auth gateway; do
     pid=${STACK_PIDS[$svc/1]}
+    # The time is taken before the signal: a request the kill breaks can
+    # fail before wait returns, and must still count as in flight.
+    kills+=("$(now_ms)")
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
     unset "STACK_PIDS[$svc/1]"
-    kills+=("$(now_ms)")
     echo "scale: killed $svc replica 1 (pid $pid)"
     sleep "$BETWEEN_KILLS_S"
 done
