@@ -236,6 +236,14 @@ const struct cj_config_option auth_config_options[] = {
      .max = 3600,
      .help = "how often auth checks that session's revocation cache is "
              "loaded"},
+    {.name = "CERROJO_AUTH_CACHE_RELOAD_INTERVAL",
+     .type = CJ_CONFIG_DURATION,
+     .offset = OFF(cache_reload_s),
+     .default_value = XSTR(AUTH_DEFAULT_CACHE_RELOAD_S),
+     .min = 1,
+     .max = 86400,
+     .help = "how often auth sends every unexpired revocation to session "
+             "again, which repairs writes that Redis lost"},
     {.name = "CERROJO_AUTH_CLOCK_MAX_OFFSET",
      .type = CJ_CONFIG_DURATION,
      .offset = OFF(clock_max_offset_s),

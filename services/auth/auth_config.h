@@ -22,6 +22,8 @@
 #define AUTH_DEFAULT_AUDIT_RETENTION_DAYS 400
 /* Interval of the revocation-cache status check, seconds. */
 #define AUTH_DEFAULT_CACHE_WATCH_S 2
+/* Interval of the full reload of session's revocation cache, seconds. */
+#define AUTH_DEFAULT_CACHE_RELOAD_S 600
 /* Largest clock offset from Postgres before auth turns not ready, s. */
 #define AUTH_DEFAULT_CLOCK_MAX_OFFSET_S 5
 /* How often the cleanup job runs inside the service, seconds. */
@@ -82,6 +84,7 @@ struct auth_config {
     long long login_known_address_ttl_s;
     long long audit_retention_days;
     long long cache_watch_s;
+    long long cache_reload_s;
     long long clock_max_offset_s;
     long long cleanup_interval_s;
     char *log_level;

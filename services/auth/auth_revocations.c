@@ -271,18 +271,26 @@ void auth_revocations_mark_stale(struct auth_service *svc)
     pthread_mutex_unlock(&svc->wait_lock);
 }
 
-/* Reloads a stale cache, or checks a current one; a failed reload leaves
- * the cache marked stale. */
-static enum cj_status watch_round(struct auth_service *svc)
+/* Reloads a stale cache, or one whose last full reload is older than
+ * cfg.cache_reload_s, or checks a current one. A failed reload leaves the
+ * cache marked stale; a successful one sets *reloaded_ms. */
+static enum cj_status watch_round(struct auth_service *svc,
+                                  int64_t *reloaded_ms)
 {
+    int64_t now = cj_monotonic_ms();
+    bool stale = atomic_exchange(&svc->revocations_stale, false);
     enum cj_status rc;
 
-    if (!atomic_exchange(&svc->revocations_stale, false)) {
+    if (!stale && now - *reloaded_ms < svc->cfg.cache_reload_s * 1000) {
         return auth_revocations_check(svc, NULL);
     }
-    cj_log(CJ_LOG_WARN, "auth.revocation_cache_stale", NULL);
+    if (stale) {
+        cj_log(CJ_LOG_WARN, "auth.revocation_cache_stale", NULL);
+    }
     rc = auth_revocations_reload(svc, NULL);
-    if (rc != CJ_OK) {
+    if (rc == CJ_OK) {
+        *reloaded_ms = now;
+    } else if (stale) {
         atomic_store(&svc->revocations_stale, true);
     }
     return rc;
@@ -292,11 +300,14 @@ void *auth_revocations_watch(void *arg)
 {
     struct auth_service *svc = arg;
     enum cj_status last = CJ_OK;
+    /* The first round checks the marker, and a cache it finds unloaded is
+     * reloaded then, so the periodic reload counts from the start. */
+    int64_t reloaded_ms = cj_monotonic_ms();
     bool stale;
 
     do {
         /* The next round retries; only a change of outcome is logged. */
-        enum cj_status rc = watch_round(svc);
+        enum cj_status rc = watch_round(svc, &reloaded_ms);
 
         if (rc != last) {
             cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_WARN,

@@ -20,6 +20,10 @@
  * sends every row at once, retrying every AUTH_REVOCATION_RETRY_MS until a
  * reload succeeds, because session's loaded marker may have outlived the
  * outage. This is faster than waiting for the grace and the next check.
+ *
+ * Every cfg.cache_reload_s the thread also sends every row again, because a
+ * confirmed row can still be lost when Redis drops acknowledged writes and
+ * keeps its loaded marker (a failover to a lagging replica, a crash).
  */
 #ifndef AUTH_REVOCATIONS_H
 #define AUTH_REVOCATIONS_H

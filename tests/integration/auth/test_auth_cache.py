@@ -64,6 +64,57 @@ class CacheReload(unittest.TestCase):
         self.assertTrue(info.active)
 
 
+# The full reload interval of the periodic-reload test, in seconds, and
+# how long the test waits for it: two intervals and the watch interval.
+RELOAD_INTERVAL_S = 3
+RELOAD_WAIT_S = 3 * RELOAD_INTERVAL_S
+
+
+class PeriodicReload(unittest.TestCase):
+    """A revocation that Redis lost after session stored it (a failover to
+    a replica that lagged, or writes lost in a crash) while the loaded
+    marker stayed: the periodic full reload puts it back."""
+
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": "%ds" % RELOAD_INTERVAL_S,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def test_lost_revocation_restored(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        info, err = s.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        jti = info.jti
+        _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), s.caller_for(tokens))
+        self.assertIsNone(err, err)
+        info, err = s.introspect(tokens.access_token)
+        self.assertFalse(info.active)
+
+        # Redis loses the token's revocation but keeps the loaded marker.
+        self.assertEqual(s.redis("DEL", "cerrojo:revoked:jti:" + jti), "1")
+        info, err = s.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+
+        deadline = time.monotonic() + RELOAD_WAIT_S
+        while time.monotonic() < deadline:
+            info, err = s.introspect(tokens.access_token)
+            if err is None and not info.active:
+                return
+            time.sleep(0.2)
+        self.fail("the lost revocation was not restored within %d s\n%s"
+                  % (RELOAD_WAIT_S, s.logs()))
+
+
 class CacheResend(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
