@@ -11,12 +11,14 @@
 #include <sodium.h>
 
 #include "cjc_client.h"
+#include "cjc_http.h"
 #include "cjc_keys.h"
 #include "cli_input.h"
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
 
-/* Exit statuses: 0 success, 1 the request failed, 2 bad usage. */
+/* Exit statuses: 0 success, 1 the request failed, 2 bad usage, which
+ * includes every local input error found before a request is sent. */
 enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAILED = 1,
@@ -25,6 +27,7 @@ enum cli_exit {
 
 struct cli {
     struct cjc_client_options opts;
+    char url[CJC_URL_MAX]; /* --url in canonical form */
     bool json;
     struct cjc_client *client;
 };
@@ -43,6 +46,8 @@ static const char global_usage[] =
     "protected\n"
     "  data put CLASS [--value-file FILE]     the value is read from stdin "
     "otherwise\n"
+    "                                         (at most 64 KiB, 4096 bytes "
+    "a field)\n"
     "  refresh\n"
     "  logout [--all]\n"
     "\n"
@@ -57,7 +62,10 @@ static const char global_usage[] =
     "\n"
     "register and login take --stateful (the default: open a session) or\n"
     "--stateless. Without --password-file they prompt without echo.\n"
-    "Run 'cerrojo COMMAND --help' for a command's options.\n";
+    "Run 'cerrojo COMMAND --help' for a command's options.\n"
+    "\n"
+    "Exit status: 0 on success, 1 when a request failed, 2 for bad usage or\n"
+    "invalid local input (no request sent).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -80,6 +88,14 @@ static int fail(const struct cjc_error *err)
     else
         fprintf(stderr, "cerrojo: %s%s\n", err->message, retry);
     return CLI_EXIT_FAILED;
+}
+
+/* Reports invalid local input (a file, a value or an option's text) that
+ * stopped the command before any request was sent. */
+static int input_error(const char *message)
+{
+    fprintf(stderr, "cerrojo: %s\n", message);
+    return CLI_EXIT_USAGE;
 }
 
 /* Prints a notice from the client library on stderr, so that scripts that
@@ -144,7 +160,9 @@ static int cmd_handshake(struct cli *cli, int argc, char **argv)
     if (wants_help(argc, argv)) {
         puts("usage: cerrojo handshake\n\nOpens a stateful session with a "
              "fresh 32-byte secret, sealed to\nthe server's HPKE key, and "
-             "keeps it in the state file.");
+             "keeps it in the state file. No user is\nlogged in on it, so "
+             "a state file that holds a login is rejected:\nrun 'cerrojo "
+             "logout' first, or 'cerrojo login' to log in again.");
         return CLI_EXIT_OK;
     }
     if (argc > 1)
@@ -161,6 +179,8 @@ struct credential_args {
     const char *login;
     const char *password_file;
     enum cjc_mode mode;
+    bool stateless_given;
+    bool stateful_given;
 };
 
 /* Options that cerrojo reads before the command name. */
@@ -187,6 +207,28 @@ static int reject_global_options(int argc, char **argv)
                                    global_options[k]);
             }
         }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Rejects option text that is not UTF-8, which no JSON request can carry. */
+static int check_credential_text(const struct credential_args *args)
+{
+    const struct {
+        const char *option;
+        const char *value;
+    } texts[] = {
+        {"--username", args->username},
+        {"--email", args->email},
+        {"--login", args->login},
+    };
+
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        const char *value = texts[i].value;
+
+        if (value != NULL && !cli_utf8_valid(value, strlen(value)))
+            return usage_error("invalid %s: the text is not valid UTF-8",
+                               texts[i].option);
     }
     return CLI_EXIT_OK;
 }
@@ -224,9 +266,11 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
             break;
         case OPT_STATELESS:
             args->mode = CJC_MODE_STATELESS;
+            args->stateless_given = true;
             break;
         case OPT_STATEFUL:
             args->mode = CJC_MODE_STATEFUL;
+            args->stateful_given = true;
             break;
         default:
             return usage_error("invalid option for %s", argv[0]);
@@ -234,6 +278,9 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (args->stateless_given && args->stateful_given)
+        return usage_error("%s takes --stateful or --stateless, not both",
+                           argv[0]);
     if (is_register && (args->username == NULL || args->email == NULL))
         return usage_error("%s needs --username and --email", argv[0]);
     if (!is_register && args->login == NULL)
@@ -243,7 +290,7 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     if (!is_register && (args->username != NULL || args->email != NULL))
         return usage_error("%s takes --login, not --username or --email",
                            argv[0]);
-    return CLI_EXIT_OK;
+    return check_credential_text(args);
 }
 
 static int cmd_credentials(struct cli *cli, bool is_register, int argc,
@@ -277,10 +324,17 @@ static int cmd_credentials(struct cli *cli, bool is_register, int argc,
     status = parse_credential_args(is_register, argc, argv, &args);
     if (status != CLI_EXIT_OK)
         return status;
-    if (cli_read_password(args.password_file, "Password: ", &password, ioerr,
-                          sizeof(ioerr)) != CJ_OK) {
-        fprintf(stderr, "cerrojo: %s\n", ioerr);
+    rc = cli_read_password(args.password_file, "Password: ", &password, ioerr,
+                           sizeof(ioerr));
+    if (rc == CJ_ERR_NOMEM) {
+        fprintf(stderr, "cerrojo: out of memory reading the password\n");
         return CLI_EXIT_FAILED;
+    }
+    if (rc != CJ_OK)
+        return input_error(ioerr);
+    if (!cli_utf8_valid(password, strlen(password))) {
+        cli_secret_free(password);
+        return input_error("the password is not valid UTF-8");
     }
     if (is_register)
         rc = cjc_register(cli->client, args.username, args.email, password,
@@ -391,6 +445,30 @@ static void field_name_shown(const char *name, char *out, size_t outlen)
 }
 
 /*
+ * Returns the first field whose value is longer than auth accepts, with
+ * why set to auth's own wording, or NULL when every value fits. Sending
+ * such a value would only get 400 from the server.
+ */
+static const char *first_oversize_field(json_t *fields, char *why,
+                                        size_t whylen)
+{
+    char shown[FIELD_NAME_SHOWN_MAX + 1];
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(fields, key, v)
+    {
+        if (json_string_length(v) > CLI_FIELD_VALUE_MAX) {
+            field_name_shown(key, shown, sizeof(shown));
+            snprintf(why, whylen, "field '%s' is longer than %u bytes", shown,
+                     CLI_FIELD_VALUE_MAX);
+            return key;
+        }
+    }
+    return NULL;
+}
+
+/*
  * Returns whether the value read for `data put` is empty once a leading
  * byte order mark and one trailing newline are dropped. Such input usually
  * comes from a failed producer in a pipe, and stored as "value" it would
@@ -468,7 +546,9 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "JSON object of\nstrings sets those fields; other text sets "
              "the field \"value\". Text that\nstarts with '{' must be such "
              "an object. Empty input is rejected.\nA field that the object "
-             "sets to \"\" is deleted.");
+             "sets to \"\" is deleted. The input is at most 64 KiB,\nand "
+             "each field value at most 4096 bytes of UTF-8. Invalid input "
+             "exits\nwith status 2 and sends nothing.");
         return CLI_EXIT_OK;
     }
     if (argc < 3)
@@ -504,11 +584,14 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
     char ioerr[256] = "";
     char *text = NULL;
     size_t len = 0;
-    if (cli_read_value(value_file, &text, &len, ioerr, sizeof(ioerr)) !=
-        CJ_OK) {
-        fprintf(stderr, "cerrojo: %s\n", ioerr);
+    enum cj_status read_rc =
+        cli_read_value(value_file, &text, &len, ioerr, sizeof(ioerr));
+    if (read_rc == CJ_ERR_NOMEM) {
+        fprintf(stderr, "cerrojo: out of memory reading the value\n");
         return CLI_EXIT_FAILED;
     }
+    if (read_rc != CJ_OK)
+        return input_error(ioerr);
     if (value_is_empty(text, len)) {
         free(text);
         fprintf(stderr,
@@ -519,6 +602,9 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
     }
     char why[160];
     json_t *fields = value_to_fields(text, len, why, sizeof(why));
+    /* Text that is no object fails to convert only when it is not UTF-8 or
+     * memory ran out. */
+    bool utf8 = fields != NULL || cli_utf8_valid(text, len);
     sodium_memzero(text, len);
     free(text);
     if (why[0] != '\0') {
@@ -529,9 +615,15 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                 why);
         return CLI_EXIT_USAGE;
     }
+    if (fields == NULL && !utf8)
+        return input_error("the value is not valid UTF-8 text");
     if (fields == NULL) {
-        fprintf(stderr, "cerrojo: the value is not valid UTF-8 text\n");
+        fprintf(stderr, "cerrojo: out of memory parsing the value\n");
         return CLI_EXIT_FAILED;
+    }
+    if (first_oversize_field(fields, why, sizeof(why)) != NULL) {
+        json_decref(fields);
+        return input_error(why);
     }
     enum cj_status rc =
         cjc_data_put(cli->client, data_class, fields, &out, &err);
@@ -566,7 +658,8 @@ static int cmd_logout(struct cli *cli, int argc, char **argv)
     if (wants_help(argc, argv)) {
         puts("usage: cerrojo logout [--all]\n\nRevokes this device's "
              "refresh family, session and access token;\n--all revokes "
-             "every device of the user.");
+             "every device of the user. When the server rejects the\nstored "
+             "session, the tokens are revoked without it.");
         return CLI_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
@@ -649,13 +742,14 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
             return -1;
         }
     }
-    if (strncmp(cli->opts.url, "http://", 7) != 0 &&
-        strncmp(cli->opts.url, "https://", 8) != 0) {
+    /* The client library compares and stores the URL in this form too. */
+    if (cjc_url_normalize(cli->opts.url, cli->url, sizeof(cli->url)) != CJ_OK) {
         usage_error("invalid URL '%s': expected http://HOST:PORT or "
                     "https://HOST:PORT",
                     cli->opts.url);
         return -1;
     }
+    cli->opts.url = cli->url;
     if (i >= argc) {
         usage_error("%s", "missing COMMAND");
         return -1;
@@ -689,10 +783,11 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
 
     /* Only a command that starts a new login may replace one made at
-     * another URL. */
-    cli.opts.replace_other_login = strcmp(cmd->name, "login") == 0 ||
-                                   strcmp(cmd->name, "register") == 0 ||
-                                   strcmp(cmd->name, "handshake") == 0;
+     * another URL. A handshake starts none, because it binds no user, so
+     * it replaces only a session without tokens. */
+    cli.opts.replace_other_login =
+        strcmp(cmd->name, "login") == 0 || strcmp(cmd->name, "register") == 0;
+    cli.opts.replace_other_session = strcmp(cmd->name, "handshake") == 0;
     cli.opts.notice = print_notice;
     /* A user may stop a command with Ctrl-C at any point. */
     cli.opts.save_before_send = true;

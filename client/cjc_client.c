@@ -28,6 +28,7 @@
 
 struct cjc_client {
     struct cjc_http *http;
+    char url[CJC_URL_MAX]; /* the gateway URL in its canonical form */
     char state_path[PATH_MAX];
     int lock_fd;   /* the state file's lock, held until close, or -1 */
     json_t *state; /* owned; written back by cjc_client_save */
@@ -130,12 +131,47 @@ static bool get_int(const json_t *obj, const char *key, json_int_t *out)
     return false;
 }
 
+/*
+ * Compares the URL stored in the state file with the client's, both in
+ * canonical form, so that "http://h:8080/" and "http://H:8080" name one
+ * gateway. A state file written for another server is not reused, and
+ * its login is not dropped by a command that does not start a new one.
+ */
+static enum cj_status check_stored_url(struct cjc_client *c,
+                                       const struct cjc_client_options *opts,
+                                       struct cjc_error *err)
+{
+    const char *stored = json_string_value(json_object_get(c->state, "url"));
+    bool has_tokens = json_object_get(c->state, "tokens") != NULL;
+    bool has_session = json_object_get(c->state, "session") != NULL;
+    char canonical[CJC_URL_MAX];
+
+    if (stored == NULL)
+        return CJ_OK;
+    /* A stored URL that does not parse is compared as it is. */
+    if (cjc_url_normalize(stored, canonical, sizeof(canonical)) != CJ_OK)
+        snprintf(canonical, sizeof(canonical), "%s", stored);
+    if (strcmp(canonical, c->url) == 0)
+        return CJ_OK;
+    if (!opts->replace_other_login &&
+        !(opts->replace_other_session && !has_tokens) &&
+        (has_tokens || has_session)) {
+        set_error(err, NULL,
+                  "state file %s holds a login at %s; pass --url %s, or "
+                  "--state with another file for %s",
+                  c->state_path, stored, stored, c->url);
+        return CJ_ERR_PRECONDITION;
+    }
+    json_object_clear(c->state);
+    c->dirty = true;
+    return CJ_OK;
+}
+
 enum cj_status cjc_client_open(const struct cjc_client_options *opts,
                                struct cjc_client **out, struct cjc_error *err)
 {
     enum cj_status rc = CJ_ERR_NOMEM;
     struct cjc_client *c = calloc(1, sizeof(*c));
-    const char *url;
 
     *out = NULL;
     if (c == NULL)
@@ -164,25 +200,19 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
                         sizeof(err->message));
     if (rc != CJ_OK)
         goto fail;
-    /* A state file written for another server is not reused, and its
-     * login is not dropped by a command that does not start a new one. */
-    url = json_string_value(json_object_get(c->state, "url"));
-    if (url != NULL && strcmp(url, opts->url) != 0) {
-        if (!opts->replace_other_login &&
-            (json_object_get(c->state, "tokens") != NULL ||
-             json_object_get(c->state, "session") != NULL)) {
-            set_error(err, NULL,
-                      "state file %s holds a login at %s; pass --url %s, or "
-                      "--state with another file for %s",
-                      c->state_path, url, url, opts->url);
-            rc = CJ_ERR_PRECONDITION;
-            goto fail;
-        }
-        json_object_clear(c->state);
-        c->dirty = true;
+    rc = cjc_url_normalize(opts->url, c->url, sizeof(c->url));
+    if (rc != CJ_OK) {
+        set_error(err, NULL,
+                  "invalid URL '%s': expected http://HOST:PORT or "
+                  "https://HOST:PORT",
+                  opts->url);
+        goto fail;
     }
-    json_object_set_new(c->state, "url", json_string(opts->url));
-    rc = cjc_http_new(opts->url, &c->http);
+    rc = check_stored_url(c, opts, err);
+    if (rc != CJ_OK)
+        goto fail;
+    json_object_set_new(c->state, "url", json_string(c->url));
+    rc = cjc_http_new(c->url, &c->http);
     if (rc != CJ_OK) {
         set_error(err, NULL, "invalid URL '%s'", opts->url);
         goto fail;
@@ -769,6 +799,21 @@ static void say_session_unopened(struct cjc_error *err)
               err->request_id);
 }
 
+/*
+ * Sets the error for a system clock behind the session's creation time,
+ * as after the clock was set back since the login. No epoch exists before
+ * creation. A new session would not mend the clock, and it would drop the
+ * session that the login is bound to.
+ */
+static void say_clock_behind(struct cjc_error *err, uint64_t behind_ms)
+{
+    set_error(err, NULL,
+              "the system clock is %llu s behind the session's creation "
+              "time, so no session key can be computed. Correct the system "
+              "clock and run the command again",
+              (unsigned long long)((behind_ms + 999) / 1000));
+}
+
 static enum cj_status request_stateful(struct cjc_client *c, const char *method,
                                        const char *path, json_t *body,
                                        json_t **out, struct cjc_error *err)
@@ -781,6 +826,7 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     char *envelope = NULL;
     size_t envelope_len = 0;
     uint32_t epoch_now = 0;
+    uint64_t now_ms;
     enum cj_status rc;
 
     c->session_answered = false;
@@ -788,16 +834,25 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     if (rc != CJ_OK)
         goto out;
     /* Follow the epochs from the session's creation; never step back. */
-    rc = cj_epoch_at(pos.created_ms, pos.epoch_ms, server_ms(c), &epoch_now);
+    now_ms = server_ms(c);
+    if (now_ms < pos.created_ms) {
+        say_clock_behind(err, pos.created_ms - now_ms);
+        rc = CJ_ERR_INVALID;
+        goto out;
+    }
+    rc = cj_epoch_at(pos.created_ms, pos.epoch_ms, now_ms, &epoch_now);
     if (rc == CJ_OK && epoch_now > pos.epoch) {
         rc = cj_ratchet_advance(pos.key, pos.epoch, epoch_now);
         if (rc == CJ_OK)
             pos.epoch = epoch_now;
     }
     if (rc != CJ_OK) {
+        /* The epoch number does not fit in 32 bits, so the clock is decades
+         * ahead. */
         set_error(err, NULL,
-                  "the session's epoch cannot be computed; "
-                  "run 'cerrojo handshake'");
+                  "the session's epoch cannot be computed from the system "
+                  "clock. Correct the system clock and run the command "
+                  "again");
         goto out;
     }
     /* The sequence number is stored before the request is sent and never
@@ -963,6 +1018,18 @@ enum cj_status cjc_handshake(struct cjc_client *c, json_t **out,
     enum cj_status rc = CJ_ERR_NOMEM;
 
     *out = NULL;
+    /* A handshake binds no user, so it would leave the tokens beside a
+     * session that cannot use them, and logout would lose the session that
+     * the login is bound to. */
+    if (json_object_get(c->state, "tokens") != NULL) {
+        set_error(err, NULL,
+                  "state file %s contains a login, and a handshake would "
+                  "replace its session with one that no user is logged in "
+                  "on. Run 'cerrojo logout' to end the login first, or "
+                  "'cerrojo login' to log in again",
+                  c->state_path);
+        return CJ_ERR_PRECONDITION;
+    }
     randombytes_buf(secret, sizeof(secret));
     secret_text = cj_base64url_encode(secret, sizeof(secret));
     if (secret_text == NULL)
@@ -1213,10 +1280,39 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     return CJ_OK;
 }
 
+/*
+ * Sends the logout without the session, for a session that the server
+ * rejected: one that no user is logged in on (a handshake replaced the
+ * login's session) or one that has ended. The stored tokens may still be
+ * valid on the stateless channel, and only a logout revokes their family.
+ * The session leaves the state for the call, so that a refresh on the way
+ * is stateless too, and comes back when the call fails.
+ */
+static enum cj_status logout_stateless(struct cjc_client *c, json_t *body,
+                                       struct cjc_error *err)
+{
+    json_t *session = json_incref(json_object_get(c->state, "session"));
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    trace("POST /v1/logout: the server rejected the session, so the tokens "
+          "are revoked over the stateless channel");
+    json_object_del(c->state, "session");
+    c->dirty = true;
+    rc = request_with_token(c, "POST", "/v1/logout", body, &result, err);
+    json_decref(result);
+    if (rc != CJ_OK)
+        json_object_set(c->state, "session", session);
+    else if (c->notice != NULL)
+        c->notice("the server rejected the session, so the tokens were "
+                  "revoked without it");
+    json_decref(session);
+    return rc;
+}
+
 enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
 {
-    const char *token = json_string_value(
-        json_object_get(json_object_get(c->state, "tokens"), "refresh_token"));
+    const char *token = stored_refresh_token(c);
     json_t *body =
         json_pack("{s:s,s:b}", "refresh_token", token ? token : "", "all", all);
     json_t *result = NULL;
@@ -1228,8 +1324,11 @@ enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
      * is enough, because auth revokes the family of any of its tokens,
      * spent ones included. */
     rc = request_with_token(c, "POST", "/v1/logout", body, &result, err);
-    json_decref(body);
     json_decref(result);
+    if (credential_rejected(rc, err) && cjc_client_has_session(c) &&
+        stored_access_token(c) != NULL)
+        rc = logout_stateless(c, body, err);
+    json_decref(body);
     if (rc != CJ_OK)
         return rc;
     /* Nothing of the session or the tokens is of use any more. */

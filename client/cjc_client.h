@@ -35,7 +35,9 @@ struct cjc_error {
 };
 
 struct cjc_client_options {
-    const char *url;        /* gateway base URL */
+    /* Gateway base URL, compared with the state file's in canonical form
+     * (see cjc_url_normalize). */
+    const char *url;
     const char *state_path; /* state file; NULL for the default */
     const char *pins[CJC_MAX_PINS];
     size_t n_pins; /* 0: accept any key-list signer */
@@ -45,6 +47,9 @@ struct cjc_client_options {
     /* Replace a state file that contains a login at another URL, for a
      * command that starts a new login. Without it, opening fails. */
     bool replace_other_login;
+    /* Replace a state file at another URL that contains a session but no
+     * tokens, for a handshake, which starts no login. */
+    bool replace_other_session;
     /* Receives a one-line notice each time the client refreshes the tokens
      * by itself; NULL for none. */
     void (*notice)(const char *message);
@@ -87,7 +92,12 @@ bool cjc_client_has_session(const struct cjc_client *client);
 CJ_WARN_UNUSED enum cj_status cjc_keys(struct cjc_client *client, json_t **out,
                                        struct cjc_error *err);
 
-/* Opens a stateful session; *out is the session description. */
+/*
+ * Opens a stateful session; *out is the session description. Fails with
+ * CJ_ERR_PRECONDITION, and sends nothing, when the state contains tokens,
+ * because the new session would have no user and would replace the one
+ * that the login is bound to.
+ */
 CJ_WARN_UNUSED enum cj_status
 cjc_handshake(struct cjc_client *client, json_t **out, struct cjc_error *err);
 
@@ -140,7 +150,12 @@ CJ_WARN_UNUSED enum cj_status cjc_data_put(struct cjc_client *client,
 CJ_WARN_UNUSED enum cj_status cjc_refresh(struct cjc_client *client,
                                           json_t **out, struct cjc_error *err);
 
-/* Logs out this device, or every device with all; clears the state. */
+/*
+ * Logs out this device, or every device with all; clears the state. The
+ * server may reject the stored session (401 invalid_token), because no
+ * user is logged in on it or it has ended. The logout is then sent again
+ * on the stateless channel, with the stored access and refresh tokens.
+ */
 CJ_WARN_UNUSED enum cj_status cjc_logout(struct cjc_client *client, bool all,
                                          struct cjc_error *err);
 

@@ -2,6 +2,7 @@
 #include "cjc_http.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,9 @@
 
 #include <curl/curl.h>
 
-/* Longest base URL accepted, in bytes. */
-#define CJC_HTTP_URL_MAX 1024
-
 struct cjc_http {
     CURL *curl;
-    char base_url[CJC_HTTP_URL_MAX];
+    char base_url[CJC_URL_MAX];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -30,7 +28,7 @@ enum cj_status cjc_http_new(const char *base_url, struct cjc_http **out)
     size_t len = strlen(base_url);
 
     *out = NULL;
-    if (len == 0 || len >= CJC_HTTP_URL_MAX)
+    if (len == 0 || len >= CJC_URL_MAX)
         return CJ_ERR_INVALID;
     pthread_once(&curl_once, curl_global_setup);
     http = calloc(1, sizeof(*http));
@@ -47,6 +45,80 @@ enum cj_status cjc_http_new(const char *base_url, struct cjc_http **out)
         http->base_url[len - 1] = '\0';
     *out = http;
     return CJ_OK;
+}
+
+/* Gets one part of a parsed URL into *out. Returns false when the part is
+ * absent, and sets *failed on any other error. */
+static bool url_part(CURLU *parsed, CURLUPart what, unsigned int flags,
+                     char **out, bool *failed)
+{
+    CURLUcode uc = curl_url_get(parsed, what, out, flags);
+
+    if (uc == CURLUE_OK)
+        return true;
+    *out = NULL;
+    if (uc != CURLUE_NO_PORT && uc != CURLUE_NO_QUERY &&
+        uc != CURLUE_NO_FRAGMENT && uc != CURLUE_NO_USER)
+        *failed = true;
+    return false;
+}
+
+static void lower_ascii(char *text)
+{
+    for (; *text != '\0'; text++)
+        if (*text >= 'A' && *text <= 'Z')
+            *text = (char)(*text - 'A' + 'a');
+}
+
+enum cj_status cjc_url_normalize(const char *url, char *out, size_t outlen)
+{
+    enum cj_status rc = CJ_ERR_INVALID;
+    CURLU *parsed = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    char *query = NULL, *fragment = NULL, *user = NULL;
+    bool failed = false;
+    size_t path_len;
+    int n;
+
+    if (parsed == NULL)
+        return CJ_ERR_NOMEM;
+    /* Without a scheme curl would guess one, and the CLI names it. */
+    if (strncasecmp(url, "http://", 7) != 0 &&
+        strncasecmp(url, "https://", 8) != 0)
+        goto out;
+    if (curl_url_set(parsed, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    url_part(parsed, CURLUPART_SCHEME, 0, &scheme, &failed);
+    url_part(parsed, CURLUPART_HOST, 0, &host, &failed);
+    /* CURLU_NO_DEFAULT_PORT reports the scheme's default port as absent. */
+    url_part(parsed, CURLUPART_PORT, CURLU_NO_DEFAULT_PORT, &port, &failed);
+    url_part(parsed, CURLUPART_PATH, 0, &path, &failed);
+    if (failed || scheme == NULL || host == NULL || path == NULL ||
+        url_part(parsed, CURLUPART_QUERY, 0, &query, &failed) ||
+        url_part(parsed, CURLUPART_FRAGMENT, 0, &fragment, &failed) ||
+        url_part(parsed, CURLUPART_USER, 0, &user, &failed) || failed)
+        goto out;
+    lower_ascii(scheme);
+    lower_ascii(host);
+    /* Request paths start with '/', so the base keeps none at its end. */
+    path_len = strlen(path);
+    while (path_len > 0 && path[path_len - 1] == '/')
+        path_len--;
+    n = snprintf(out, outlen, "%s://%s%s%s%.*s", scheme, host,
+                 port != NULL ? ":" : "", port != NULL ? port : "",
+                 (int)path_len, path);
+    rc = n >= 0 && (size_t)n < outlen ? CJ_OK : CJ_ERR_TOO_LARGE;
+
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_free(fragment);
+    curl_free(user);
+    curl_url_cleanup(parsed);
+    return rc;
 }
 
 void cjc_http_free(struct cjc_http *http)
@@ -132,7 +204,7 @@ enum cj_status cjc_http_request(struct cjc_http *http, const char *method,
 {
     enum cj_status rc = CJ_ERR_UNAVAILABLE;
     struct curl_slist *list = NULL;
-    char url[CJC_HTTP_URL_MAX + 2048];
+    char url[CJC_URL_MAX + 2048];
     CURL *c = http->curl;
     CURLcode cc;
 

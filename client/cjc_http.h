@@ -31,6 +31,21 @@ struct cjc_http_response {
     char content_type[128];
 };
 
+/* Maximum length of a gateway URL, in bytes, the terminating NUL included. */
+#define CJC_URL_MAX 1024
+
+/*
+ * Writes the canonical form of a gateway URL into out, so that two
+ * spellings of one gateway compare equal. The scheme and host are in lower
+ * case. A port that is the scheme's default (80 for http, 443 for https)
+ * is dropped, and so are trailing slashes.
+ * Accepts only http and https URLs without user name, query or fragment.
+ * Returns CJ_ERR_INVALID for any other URL, and CJ_ERR_TOO_LARGE when the
+ * result does not fit in outlen.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_url_normalize(const char *url, char *out,
+                                                size_t outlen);
+
 /* Creates a transport for base_url ("http://127.0.0.1:8080"). */
 CJ_WARN_UNUSED enum cj_status cjc_http_new(const char *base_url,
                                            struct cjc_http **out);

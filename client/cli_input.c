@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <utf8proc.h>
 
 void cli_secret_free(char *secret)
 {
@@ -168,7 +169,10 @@ enum cj_status cli_read_value(const char *file, char **out, size_t *len,
         return CJ_ERR_INVALID;
     }
     if ((size_t)n > CLI_VALUE_MAX) {
-        snprintf(err, errlen, "value is larger than 64 KiB");
+        snprintf(err, errlen,
+                 "the value is larger than %u bytes (64 KiB), the limit of "
+                 "'data put'",
+                 CLI_VALUE_MAX);
         free(buf);
         return CJ_ERR_TOO_LARGE;
     }
@@ -176,4 +180,22 @@ enum cj_status cli_read_value(const char *file, char **out, size_t *len,
     *out = buf;
     *len = (size_t)n;
     return CJ_OK;
+}
+
+bool cli_utf8_valid(const char *text, size_t len)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
+    size_t left = len;
+
+    while (left > 0) {
+        utf8proc_int32_t code_point;
+        utf8proc_ssize_t n =
+            utf8proc_iterate(p, (utf8proc_ssize_t)left, &code_point);
+
+        if (n <= 0)
+            return false;
+        p += n;
+        left -= (size_t)n;
+    }
+    return true;
 }

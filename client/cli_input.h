@@ -2,14 +2,18 @@
 #ifndef CJC_CLI_INPUT_H
 #define CJC_CLI_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
 
 /* Longest password accepted, in bytes, as the server enforces. */
 #define CLI_PASSWORD_MAX 1024
-/* Longest value read for `data put`, in bytes. */
+/* Largest input read for `data put` (text or a JSON object of fields), in
+ * bytes. */
 #define CLI_VALUE_MAX (64u * 1024u)
+/* Maximum length of one field value, in UTF-8 bytes, as auth enforces. */
+#define CLI_FIELD_VALUE_MAX 4096u
 
 /*
  * Reads a password from file (its first line), or, when file is NULL,
@@ -22,9 +26,16 @@ CJ_WARN_UNUSED enum cj_status cli_read_password(const char *file,
 
 void cli_secret_free(char *secret);
 
-/* Reads all of file, or stdin when file is NULL, up to CLI_VALUE_MAX. */
+/*
+ * Reads all of file, or stdin when file is NULL, up to CLI_VALUE_MAX bytes.
+ * Fails with CJ_ERR_TOO_LARGE on more.
+ */
 CJ_WARN_UNUSED enum cj_status cli_read_value(const char *file, char **out,
                                              size_t *len, char *err,
                                              size_t errlen);
+
+/* Returns whether the len bytes at text are valid UTF-8 (no overlong form,
+ * surrogate or code point above U+10FFFF). */
+bool cli_utf8_valid(const char *text, size_t len);
 
 #endif

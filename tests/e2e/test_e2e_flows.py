@@ -169,6 +169,86 @@ class Stateful(unittest.TestCase):
             self.assertIn("Run 'cerrojo login' to log in", err)
             self.assertNotIn("login has ended", err)
 
+    def test_handshake_with_login_rejected(self):
+        client, name = new_user("--stateful")
+        with open(client.state) as f:
+            before = f.read()
+        status, _, err = client.run("handshake")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("contains a login", err)
+        self.assertIn("Run 'cerrojo logout'", err)
+        self.assertIn("'cerrojo login'", err)
+        with open(client.state) as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(client.ok("me")["username"], name)
+
+    def check_family_revoked(self, name):
+        """Checks that every refresh token of the user is revoked or used."""
+        rows = stack.sql("SELECT count(*) FROM auth.refresh_tokens t JOIN "
+                         "auth.users u ON u.id = t.user_id WHERE "
+                         "u.username = '%s' AND t.revoked_at IS NULL AND "
+                         "t.used_at IS NULL" % name)
+        self.assertEqual(rows, [["0"]])
+
+    def test_logout_on_unbound_session_revokes_tokens(self):
+        client, name = new_user("--stateful")
+        # A session that no user is logged in on, in place of the login's,
+        # as an older client's handshake left it.
+        other = e2e.Client(stack)
+        other.ok("handshake")
+        unbound = other.saved_state()
+        state = client.saved_state()
+        state["session"] = unbound["session"]
+        state["clock_offset_ms"] = unbound.get("clock_offset_ms", 0)
+        write_state(client, state)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("no user is logged in on this session", err)
+        stale = client.copy_state()
+
+        client.ok("logout")
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+        # The stored tokens no longer work without the session either.
+        state = stale.saved_state()
+        del state["session"]
+        write_state(stale, state)
+        status, _, err = stale.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("invalid_token", err)
+
+    def test_logout_on_ended_session_revokes_tokens(self):
+        client, name = new_user("--stateful")
+        state = client.saved_state()
+        # An id of the right length that the session service never issued.
+        length = len(state["session"]["id"])
+        state["session"]["id"] = base64.urlsafe_b64encode(
+            os.urandom(length)).decode()[:length]
+        write_state(client, state)
+        client.ok("logout")
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+
+    def test_clock_behind_session_reported(self):
+        client, name = new_user("--stateful")
+        state = client.saved_state()
+        offset = state.get("clock_offset_ms", 0)
+        # 30 s behind the session's creation, as after the clock was set
+        # back since the login.
+        state["clock_offset_ms"] = offset - 30000
+        write_state(client, state)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("the system clock is", err)
+        self.assertIn("behind the session's creation time", err)
+        self.assertIn("Correct the system clock", err)
+        self.assertNotIn("handshake", err)
+
+        state = client.saved_state()
+        state["clock_offset_ms"] = offset
+        write_state(client, state)
+        self.assertEqual(client.ok("me")["username"], name)
+
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
         client.ok("login", "--login", name, "--password-file",
@@ -577,9 +657,51 @@ class CommandLine(unittest.TestCase):
         client = e2e.Client(stack)
         status, _, err = client.run("login", "--login", "ana",
                                     "--password-file", client.dir)
-        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertEqual(status, CLI_EXIT_USAGE, err)
         self.assertIn("cannot read password file %s: Is a directory" %
                       client.dir, err)
+
+    def write_file(self, client, name, data):
+        """Writes data to a file in the client's folder and returns its path."""
+        path = os.path.join(client.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_local_input_errors_exit_usage(self):
+        client, name = new_user("--stateless")
+        missing = os.path.join(client.dir, "missing")
+        not_utf8 = self.write_file(client, "not-utf8", b"caf\xe9")
+        too_large = self.write_file(client, "too-large", b"x" * 65537)
+        cases = (
+            (("login", "--login", name, "--password-file", missing),
+             None, "cannot read password file " + missing),
+            (("data", "put", "private", "--value-file", missing),
+             None, "cannot read " + missing),
+            (("login", "--login", os.fsdecode(b"\xff\xfe"),
+              "--password-file", client.password_file),
+             None, "invalid --login: the text is not valid UTF-8"),
+            (("data", "put", "private", "--value-file", not_utf8),
+             None, "the value is not valid UTF-8 text"),
+            (("data", "put", "private", "--value-file", too_large),
+             None, "larger than 65536 bytes (64 KiB)"),
+            (("data", "put", "private"), "x" * 4097,
+             "field 'value' is longer than 4096 bytes"),
+            (("data", "put", "private"), json.dumps({"a": "y" * 4097}),
+             "field 'a' is longer than 4096 bytes"),
+            (("login", "--login", name, "--password-file",
+              client.password_file, "--stateless", "--stateful"),
+             None, "login takes --stateful or --stateless, not both"),
+        )
+        for args, stdin, message in cases:
+            status, _, err = client.run(*args, stdin=stdin)
+            self.assertEqual(status, CLI_EXIT_USAGE, (args, err))
+            self.assertIn(message, err)
+        self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+        # A value of exactly 4096 bytes is stored.
+        client.ok("data", "put", "private", stdin="z" * 4096)
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"value": "z" * 4096})
 
     def test_byte_order_mark_dropped_from_value(self):
         client, _ = new_user("--stateless")
@@ -749,6 +871,21 @@ class OtherUrl(unittest.TestCase):
         self.assertIn("holds a login at " + stack.gateway.url, proc.stderr)
         self.assertIn("tokens", client.saved_state())
         self.assertEqual(client.ok("me")["username"], name)
+
+
+class UrlSpelling(unittest.TestCase):
+    def test_url_spellings_share_login(self):
+        client, name = new_user("--stateless")
+        url = stack.gateway.url
+        for spelling in (url + "/", url.upper(), url + "//"):
+            argv = client.argv("me")
+            argv[argv.index("--url") + 1] = spelling
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, 0, (spelling, proc.stderr))
+            self.assertEqual(json.loads(proc.stdout)["result"]["username"],
+                             name)
+        self.assertEqual(client.saved_state()["url"], url)
 
 
 class Keys(unittest.TestCase):

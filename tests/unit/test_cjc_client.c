@@ -4,9 +4,10 @@
  * they were, a locked state file is not opened, and a call that needs
  * tokens fails before it sends anything when there are none. A stateful
  * request that gets no sealed response leaves the saved epoch key as it
- * was, but its sequence number stays used. The server is a small HTTP
- * responder on 127.0.0.1 that sends one fixed error status to every
- * request.
+ * was, but its sequence number stays used. Handshake, logout, the clock
+ * check of stateful requests and the gateway URL's canonical form are
+ * covered too. The server is a small HTTP responder on 127.0.0.1 that
+ * sends one fixed error status and code to every request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include <sodium.h>
 
 #include "cjc_client.h"
+#include "cjc_http.h"
 #include "cjc_state.h"
 
 /* How long the responder waits in poll() before it checks its stop flag. */
@@ -43,7 +45,8 @@
 struct responder {
     int listen_fd;
     int port;
-    int status; /* HTTP status sent to every request */
+    int status;       /* HTTP status sent to every request */
+    const char *code; /* error code sent with it */
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -84,9 +87,10 @@ static int bind_loopback(int *fd_out)
 }
 
 /* Reads a request head and sends the fixed error with Connection: close. */
-static void answer(int fd, int status)
+static void answer(int fd, int status, const char *code)
 {
     char request[TEST_REQUEST_MAX];
+    char body[256];
     char response[512];
     size_t used = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -101,8 +105,10 @@ static void answer(int fd, int status)
         if (strstr(request, "\r\n\r\n") != NULL)
             break;
     }
-    const char *body = "{\"error\":{\"code\":\"test_error\","
-                       "\"message\":\"fixed test error\"}}";
+    snprintf(body, sizeof(body),
+             "{\"error\":{\"code\":\"%s\",\"message\":\"fixed test "
+             "error\"}}",
+             code);
     int len = snprintf(response, sizeof(response),
                        "HTTP/1.1 %d Test\r\nContent-Type: application/json\r\n"
                        "Retry-After: 5\r\nContent-Length: %zu\r\n"
@@ -123,20 +129,28 @@ static void *respond_loop(void *arg)
         int fd = accept(r->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
-        answer(fd, r->status);
+        answer(fd, r->status, r->code);
         close(fd);
         r->served++;
     }
     return NULL;
 }
 
-static void responder_start(struct responder *r, int status)
+/* Starts a responder that sends status with code to every request. */
+static void responder_start_code(struct responder *r, int status,
+                                 const char *code)
 {
     memset(r, 0, sizeof(*r));
     r->status = status;
+    r->code = code;
     r->port = bind_loopback(&r->listen_fd);
     assert_int_equal(listen(r->listen_fd, 8), 0);
     assert_int_equal(pthread_create(&r->thread, NULL, respond_loop, r), 0);
+}
+
+static void responder_start(struct responder *r, int status)
+{
+    responder_start_code(r, status, "test_error");
 }
 
 static void responder_stop(struct responder *r)
@@ -388,19 +402,24 @@ static void test_no_login_sends_no_request(void **state)
 /* Epochs that have passed since the test session was created. */
 #define TEST_EPOCHS_PASSED 3
 
-/* Writes a stateful state file whose saved epoch 0 is TEST_EPOCHS_PASSED
- * epochs behind the clock, with sequence number 3. */
-static void write_stateful_state(const char *url, const char *name, char *path,
-                                 size_t size)
+/* How far ahead of the clock the session of the clock test was created,
+ * in milliseconds. */
+#define TEST_CLOCK_BEHIND_MS 60000
+
+static json_int_t now_ms(void)
 {
-    char err[256];
     struct timespec now;
 
     clock_gettime(CLOCK_REALTIME, &now);
-    json_int_t now_ms = (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    json_int_t created_ms =
-        now_ms - (json_int_t)TEST_EPOCHS_PASSED * TEST_EPOCH_SECONDS * 1000 -
-        1000;
+    return (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Writes a stateful state file whose session was created at created_ms,
+ * with epoch 0 saved and sequence number 3. */
+static void write_session_state(const char *url, const char *name,
+                                json_int_t created_ms, char *path, size_t size)
+{
+    char err[256];
     json_t *st = json_pack(
         "{s:s,s:i,s:{s:s,s:s,s:I,s:i,s:i,s:i}}", "url", url, "clock_offset_ms",
         0, "session", "id", "AAAAAAAAAAAAAAAAAAAAAA", "epoch_key",
@@ -411,6 +430,18 @@ static void write_stateful_state(const char *url, const char *name, char *path,
     snprintf(path, size, "%s/%s.json", dir, name);
     assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
     json_decref(st);
+}
+
+/* Writes a stateful state file whose saved epoch 0 is TEST_EPOCHS_PASSED
+ * epochs behind the clock, with sequence number 3. */
+static void write_stateful_state(const char *url, const char *name, char *path,
+                                 size_t size)
+{
+    json_int_t created_ms =
+        now_ms() - (json_int_t)TEST_EPOCHS_PASSED * TEST_EPOCH_SECONDS * 1000 -
+        1000;
+
+    write_session_state(url, name, created_ms, path, size);
 }
 
 /* Loads the saved session of the state file at path. */
@@ -479,6 +510,208 @@ static void test_unanswered_request_keeps_epoch(void **state)
     assert_int_equal(r.served, 2);
 }
 
+/* Checks that a failed call left the state file byte for byte as it was
+ * and that the responder got no request. */
+static void check_state_unchanged(const char *path, const char *before,
+                                  struct responder *r)
+{
+    char after[TEST_STATE_MAX];
+
+    read_file(path, after, sizeof(after));
+    assert_string_equal(after, before);
+    responder_stop(r);
+    assert_int_equal(r->served, 0);
+}
+
+static void test_handshake_rejected_with_login(void **state)
+{
+    struct responder r;
+    char url[64], path[256], before[TEST_STATE_MAX];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    (void)state;
+
+    responder_start(&r, 500);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_logged_in_state(url, "handshake-login", path, sizeof(path));
+    read_file(path, before, sizeof(before));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_equal(cjc_handshake(client, &out, &err), CJ_ERR_PRECONDITION);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "contains a login"));
+    assert_non_null(strstr(err.message, "Run 'cerrojo logout'"));
+    assert_non_null(strstr(err.message, "'cerrojo login'"));
+    cjc_client_close(client);
+    check_state_unchanged(path, before, &r);
+}
+
+static void test_clock_behind_session_named(void **state)
+{
+    struct responder r;
+    char url[64], path[256], before[TEST_STATE_MAX];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    (void)state;
+
+    responder_start(&r, 500);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_session_state(url, "clock-behind", now_ms() + TEST_CLOCK_BEHIND_MS,
+                        path, sizeof(path));
+    read_file(path, before, sizeof(before));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_equal(cjc_me(client, &out, &err), CJ_ERR_INVALID);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "the system clock is "));
+    assert_non_null(strstr(err.message, " s behind the session's creation"));
+    assert_non_null(strstr(err.message, "Correct the system clock"));
+    assert_null(strstr(err.message, "handshake"));
+    cjc_client_close(client);
+    check_state_unchanged(path, before, &r);
+}
+
+/* Adds the tokens of a login to the state file at path. */
+static void add_tokens(const char *path)
+{
+    char err[256];
+    json_t *st = NULL;
+
+    assert_int_equal(cjc_state_load(path, &st, err, sizeof(err)), CJ_OK);
+    json_object_set_new(
+        st, "tokens",
+        json_pack("{s:s,s:s,s:s,s:I}", "access_token", "access-token-value",
+                  "refresh_token", "refresh-token-value", "user_id", "user-1",
+                  "access_expires_at_ms", (json_int_t)4102444800000));
+    assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
+    json_decref(st);
+}
+
+static void test_logout_rejected_session_goes_stateless(void **state)
+{
+    struct responder r;
+    char url[64], path[256], errbuf[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *st = NULL;
+    (void)state;
+
+    /* Every request gets a plain 401 invalid_token, as a session that the
+     * server no longer has does. */
+    responder_start_code(&r, 401, "invalid_token");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "logout-stateless", path, sizeof(path));
+    add_tokens(path);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_equal(cjc_logout(client, false, &err), CJ_ERR_UNAUTHENTICATED);
+    cjc_client_close(client);
+    responder_stop(&r);
+
+    /* After the stateful logout, the client fetched the key list for a
+     * stateless one, and the refresh that followed fetched it again. */
+    assert_int_equal(r.served, 3);
+    assert_non_null(strstr(err.message, "rejected the refresh token"));
+    /* The failed logout leaves the session and tokens in the state. */
+    assert_int_equal(cjc_state_load(path, &st, errbuf, sizeof(errbuf)), CJ_OK);
+    assert_non_null(json_object_get(st, "session"));
+    assert_non_null(json_object_get(st, "tokens"));
+    json_decref(st);
+}
+
+/* Checks that url normalizes to want. */
+static void check_url(const char *url, const char *want)
+{
+    char out[CJC_URL_MAX];
+
+    assert_int_equal(cjc_url_normalize(url, out, sizeof(out)), CJ_OK);
+    assert_string_equal(out, want);
+}
+
+static void test_url_normalized_forms(void **state)
+{
+    char out[CJC_URL_MAX];
+    (void)state;
+
+    check_url("http://127.0.0.1:8080", "http://127.0.0.1:8080");
+    check_url("http://127.0.0.1:8080/", "http://127.0.0.1:8080");
+    check_url("HTTP://LocalHost:8080//", "http://localhost:8080");
+    check_url("http://gw.example:80/", "http://gw.example");
+    check_url("https://GW.example:443", "https://gw.example");
+    check_url("https://gw.example:80", "https://gw.example:80");
+    check_url("http://[::1]:8080/", "http://[::1]:8080");
+    check_url("http://gw.example/api/", "http://gw.example/api");
+
+    assert_int_equal(cjc_url_normalize("ftp://gw.example", out, sizeof(out)),
+                     CJ_ERR_INVALID);
+    assert_int_equal(cjc_url_normalize("gw.example:8080", out, sizeof(out)),
+                     CJ_ERR_INVALID);
+    assert_int_equal(
+        cjc_url_normalize("http://gw.example/?a=1", out, sizeof(out)),
+        CJ_ERR_INVALID);
+    assert_int_equal(
+        cjc_url_normalize("http://u:p@gw.example", out, sizeof(out)),
+        CJ_ERR_INVALID);
+    assert_int_equal(cjc_url_normalize("http://gw.example:8080", out, 8),
+                     CJ_ERR_TOO_LARGE);
+}
+
+static void test_open_accepts_other_url_spelling(void **state)
+{
+    char url[64], other[64], path[256], errbuf[256];
+    struct cjc_client_options opts = {.url = other, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *st = NULL;
+    (void)state;
+
+    /* The stored URL is compared in canonical form too, since a client
+     * without the normalization stored --url as it was given. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", 8080);
+    snprintf(other, sizeof(other), "HTTP://127.0.0.1:%d", 8080);
+    write_logged_in_state(url, "url-spelling", path, sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    cjc_client_close(client);
+    assert_int_equal(cjc_state_load(path, &st, errbuf, sizeof(errbuf)), CJ_OK);
+    assert_non_null(json_object_get(st, "tokens"));
+    json_decref(st);
+
+    /* Another port is another gateway. */
+    snprintf(other, sizeof(other), "http://127.0.0.1:%d", 8081);
+    assert_int_equal(cjc_client_open(&opts, &client, &err),
+                     CJ_ERR_PRECONDITION);
+    assert_non_null(strstr(err.message, "holds a login at "));
+}
+
+static void test_handshake_other_url_keeps_login(void **state)
+{
+    char path[256], session_path[256];
+    struct cjc_client_options opts = {.url = "http://127.0.0.1:8081",
+                                      .state_path = path,
+                                      .replace_other_session = true};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    (void)state;
+
+    /* A login at another URL stays, because a handshake binds no user. */
+    write_logged_in_state("http://127.0.0.1:8080", "handshake-url", path,
+                          sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err),
+                     CJ_ERR_PRECONDITION);
+    assert_null(client);
+    assert_non_null(strstr(err.message, "holds a login at "));
+
+    /* A session without tokens is replaced. */
+    write_stateful_state("http://127.0.0.1:8080", "handshake-session",
+                         session_path, sizeof(session_path));
+    opts.state_path = session_path;
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_false(cjc_client_has_session(client));
+    cjc_client_close(client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +723,12 @@ int main(void)
         cmocka_unit_test(test_no_login_unreachable_server),
         cmocka_unit_test(test_no_login_sends_no_request),
         cmocka_unit_test(test_unanswered_request_keeps_epoch),
+        cmocka_unit_test(test_handshake_rejected_with_login),
+        cmocka_unit_test(test_clock_behind_session_named),
+        cmocka_unit_test(test_logout_rejected_session_goes_stateless),
+        cmocka_unit_test(test_url_normalized_forms),
+        cmocka_unit_test(test_open_accepts_other_url_spelling),
+        cmocka_unit_test(test_handshake_other_url_keeps_login),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,132 @@
+/*
+ * Tests for the command-line client's input checks: UTF-8 validation of
+ * option text and values, and the size limit of a `data put` value.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+
+#include "cli_input.h"
+
+static char dir[] = "/tmp/cjc_cli_input_XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    /* cli_read_password allocates with sodium_malloc. */
+    if (sodium_init() < 0)
+        return -1;
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static bool utf8_valid(const char *text)
+{
+    return cli_utf8_valid(text, strlen(text));
+}
+
+static void test_utf8_valid_text_accepted(void **state)
+{
+    (void)state;
+    assert_true(utf8_valid(""));
+    assert_true(utf8_valid("ana@example.com"));
+    assert_true(utf8_valid("jos\xC3\xA9"));      /* é */
+    assert_true(utf8_valid("\xE2\x82\xAC"));     /* € */
+    assert_true(utf8_valid("\xF0\x9F\x94\x92")); /* U+1F512 */
+    assert_true(utf8_valid("\xF4\x8F\xBF\xBF")); /* U+10FFFF */
+}
+
+static void test_utf8_invalid_text_rejected(void **state)
+{
+    (void)state;
+    assert_false(utf8_valid("\xFF\xFE"));
+    assert_false(utf8_valid("abc\x80"));          /* lone continuation byte */
+    assert_false(utf8_valid("\xC3"));             /* truncated sequence */
+    assert_false(utf8_valid("\xC0\xAF"));         /* overlong '/' */
+    assert_false(utf8_valid("\xED\xA0\x80"));     /* surrogate U+D800 */
+    assert_false(utf8_valid("\xF4\x90\x80\x80")); /* above U+10FFFF */
+}
+
+/* Writes len bytes of 'x' to a file in dir and returns its path. */
+static void write_value_file(const char *name, size_t len, char *path,
+                             size_t size)
+{
+    FILE *f;
+
+    snprintf(path, size, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(fputc('x', f), 'x');
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_value_at_limit_read(void **state)
+{
+    char path[256], err[256] = "";
+    char *text = NULL;
+    size_t len = 0;
+    (void)state;
+
+    write_value_file("at-limit", CLI_VALUE_MAX, path, sizeof(path));
+    assert_int_equal(cli_read_value(path, &text, &len, err, sizeof(err)),
+                     CJ_OK);
+    assert_int_equal(len, CLI_VALUE_MAX);
+    free(text);
+}
+
+static void test_value_over_limit_rejected(void **state)
+{
+    char path[256], err[256] = "";
+    char *text = NULL;
+    size_t len = 0;
+    (void)state;
+
+    write_value_file("over-limit", CLI_VALUE_MAX + 1, path, sizeof(path));
+    assert_int_equal(cli_read_value(path, &text, &len, err, sizeof(err)),
+                     CJ_ERR_TOO_LARGE);
+    assert_null(text);
+    assert_non_null(strstr(err, "larger than 65536 bytes (64 KiB)"));
+}
+
+static void test_missing_files_named(void **state)
+{
+    char path[256], err[256] = "";
+    char *text = NULL;
+    size_t len = 0;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    assert_int_equal(cli_read_value(path, &text, &len, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, path));
+    assert_int_equal(cli_read_password(path, "", &text, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "cannot read password file"));
+    assert_null(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_valid_text_accepted),
+        cmocka_unit_test(test_utf8_invalid_text_rejected),
+        cmocka_unit_test(test_value_at_limit_read),
+        cmocka_unit_test(test_value_over_limit_rejected),
+        cmocka_unit_test(test_missing_files_named),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
