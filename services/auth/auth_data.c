@@ -331,13 +331,37 @@ static enum cj_status write_field(struct cj_db_conn *conn,
     return rc;
 }
 
+/*
+ * Rejects the PUT when the class now has more than DATA_FIELDS_PER_USER
+ * fields and more than before, its count before the PUT's writes. A PUT
+ * that keeps or lowers the count passes even above the limit.
+ * So a class that concurrent PUTs pushed over the limit, before PUTs took
+ * the class lock, can still be updated and brought back under it.
+ */
+static enum cj_status check_class_limit(struct auth_call *call,
+                                        struct cj_db_conn *conn,
+                                        const struct auth_user *user,
+                                        enum auth_data_class cls,
+                                        long long before)
+{
+    long long after = 0;
+    enum cj_status rc = auth_store_data_count(conn, cls, user->id, &after);
+
+    if (rc == CJ_OK && after > DATA_FIELDS_PER_USER && after > before) {
+        auth_call_error(call, "at most %d fields per class",
+                        DATA_FIELDS_PER_USER);
+        rc = CJ_ERR_INVALID;
+    }
+    return rc;
+}
+
 static enum cj_status
 write_fields(struct auth_service *svc, struct auth_call *call,
              struct cj_db_conn *conn, const struct auth_user *user,
              enum auth_data_class cls, const Cerrojo__V1__PutDataRequest *req)
 {
     uint8_t key[AUTH_USER_KEY_SIZE];
-    long long stored = 0;
+    long long before = 0;
     json_t *names;
     enum cj_status rc = CJ_OK;
 
@@ -350,17 +374,21 @@ write_fields(struct auth_service *svc, struct auth_call *call,
     if (rc == CJ_OK) {
         rc = cj_db_begin(conn);
     }
+    /* Without the lock, concurrent PUTs of one class would each count only
+     * their own new rows, because read committed shows no uncommitted rows
+     * of other transactions. */
+    if (rc == CJ_OK) {
+        rc = auth_store_data_lock(conn, cls, user->id);
+    }
+    if (rc == CJ_OK) {
+        rc = auth_store_data_count(conn, cls, user->id, &before);
+    }
     for (size_t i = 0; rc == CJ_OK && i < req->n_fields; i++) {
         rc = write_field(conn, user, cls, key, req->fields[i]->key,
                          req->fields[i]->value);
     }
     if (rc == CJ_OK) {
-        rc = auth_store_data_count(conn, cls, user->id, &stored);
-    }
-    if (rc == CJ_OK && stored > DATA_FIELDS_PER_USER) {
-        auth_call_error(call, "at most %d fields per class",
-                        DATA_FIELDS_PER_USER);
-        rc = CJ_ERR_INVALID;
+        rc = check_class_limit(call, conn, user, cls, before);
     }
     if (rc == CJ_OK && cls == AUTH_DATA_PROTECTED) {
         names = json_array();

@@ -331,6 +331,16 @@ auth_store_sealed_put(struct cj_db_conn *conn, enum auth_data_class cls,
                       const unsigned char *nonce, size_t nonce_len,
                       const unsigned char *ciphertext, size_t ciphertext_len);
 
+/*
+ * Takes the transaction-scoped lock of one class of a user's data. Every
+ * PutData holds it from before its first count until its commit. Under
+ * read committed, each statement after the lock then reads the rows that
+ * every earlier PUT of that class committed, so the counts are exact.
+ */
+CJ_WARN_UNUSED enum cj_status auth_store_data_lock(struct cj_db_conn *conn,
+                                                   enum auth_data_class cls,
+                                                   const char *user_id);
+
 /* Counts a user's fields of one class (to enforce the per-user limit). */
 CJ_WARN_UNUSED enum cj_status auth_store_data_count(struct cj_db_conn *conn,
                                                     enum auth_data_class cls,

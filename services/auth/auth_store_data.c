@@ -6,6 +6,15 @@
 
 #include "auth_store_rows.h"
 
+/*
+ * First key of the two-key advisory lock on one class of one user's data.
+ * The class number is added to it, giving "dat1" to "dat3", and the second
+ * key is hashtext(user id). These first keys differ from the refresh
+ * family lock's, and PostgreSQL keeps two-key advisory locks apart from
+ * the one-key locks that the jobs take.
+ */
+#define DATA_LOCK_CLASS_BASE 0x64617430 /* "dat0" */
+
 void auth_data_fields_free(struct auth_data_field *fields, size_t count)
 {
     if (fields == NULL) {
@@ -266,6 +275,34 @@ auth_store_sealed_put(struct cj_db_conn *conn, enum auth_data_class cls,
     }
     return cj_db_query(conn, is_private ? private_upsert : protected_upsert,
                        params, 4, false, NULL);
+}
+
+enum cj_status auth_store_data_lock(struct cj_db_conn *conn,
+                                    enum auth_data_class cls,
+                                    const char *user_id)
+{
+    /*
+     * An advisory lock rather than SELECT ... FOR UPDATE on the user's row.
+     * That row lock would also block the PUTs of the user's other classes
+     * and every UPDATE of the row, such as a password rehash, a logout of
+     * all devices or a key rewrap. This lock covers one class of one user.
+     * Two users whose ids have the same hashtext value only wait for each
+     * other.
+     */
+    static const char sql[] =
+        "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))";
+    char lock_class[AUTH_INT_PARAM_SIZE];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(auth_int_param(lock_class, sizeof(lock_class),
+                                  DATA_LOCK_CLASS_BASE + (long long)cls)),
+        CJ_DB_TEXT(user_id),
+    };
+
+    if (cls != AUTH_DATA_PUBLIC && cls != AUTH_DATA_PRIVATE &&
+        cls != AUTH_DATA_PROTECTED) {
+        return CJ_ERR_INVALID;
+    }
+    return cj_db_query(conn, sql, params, 2, false, NULL);
 }
 
 enum cj_status auth_store_data_count(struct cj_db_conn *conn,
