@@ -123,6 +123,24 @@ static void note_kek_version(struct auth_job_report *report, uint32_t version)
     }
 }
 
+/*
+ * Shows kms the form auth now stores, so that kms drops the user's older
+ * KEK versions. Until then kms keeps them, so a store that failed or never
+ * ran cannot lose the key. When this fails, the next run confirms.
+ */
+static enum cj_status confirm_rewrap(struct auth_service *svc,
+                                     const char *user_id,
+                                     const unsigned char *stored, size_t len)
+{
+    unsigned char same[AUTH_WRAPPED_KEY_MAX];
+    size_t same_len = 0;
+    uint32_t version = 0;
+    bool changed = false;
+
+    return auth_kms_rewrap_key(svc, NULL, user_id, stored, len, same,
+                               sizeof(same), &same_len, &version, &changed);
+}
+
 /* Re-wraps one user's key; a failure is counted, not fatal. */
 static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
                         const struct auth_user *user,
@@ -142,6 +160,9 @@ static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
         rc = auth_store_user_replace_wrapped_key(
             conn, user->id, user->wrapped_key, user->wrapped_key_len, wrapped,
             len, version, &updated);
+    }
+    if (rc == CJ_OK && updated) {
+        rc = confirm_rewrap(svc, user->id, wrapped, len);
     }
     if (rc != CJ_OK) {
         report->failures++;

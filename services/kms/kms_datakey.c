@@ -1,8 +1,10 @@
 /*
- * Data-key operations over the current key set. kms records, per user, the
- * KEK version of the wrapped key it last issued or was shown, because
+ * Data-key operations over the current key set. kms records, per user,
+ * every KEK version that may wrap the data key auth stores, because
  * destroy-expired may remove a retired KEK only when no user still has a
- * key under it (kms cannot read auth's tables).
+ * key under it (kms cannot read auth's tables). RewrapKey drops a user's
+ * older versions only when given a form under the active one, because auth
+ * gives it only forms it stores. ForgetUserKey drops them all.
  */
 #include "kms_datakey.h"
 
@@ -17,20 +19,33 @@ static bool user_id_valid(const char *user_id)
     return len > 0 && len <= KMS_USER_ID_MAX;
 }
 
-static enum cj_status note_version(struct kms_service *svc, const char *user_id,
-                                   uint32_t version, const char *request_id)
+/*
+ * Records version for user_id. With confirm, also drops the user's older
+ * versions, for a form that auth has shown it stores.
+ */
+static enum cj_status record_version(struct kms_service *svc,
+                                     const char *user_id, uint32_t version,
+                                     bool confirm, const char *request_id)
 {
     struct cj_db_conn *conn = NULL;
     enum cj_status st = cj_db_acquire(svc->pool, -1, &conn);
 
-    if (st == CJ_OK)
+    if (st == CJ_OK && confirm)
+        st = kms_store_confirm_data_key(conn, user_id, version);
+    else if (st == CJ_OK)
         st = kms_store_note_data_key(conn, user_id, version);
     cj_db_release(conn);
     if (st != CJ_OK)
         cj_log(CJ_LOG_ERROR, "kms.note_data_key_failed", request_id,
-               CJ_F_INT("kek_version", version),
+               CJ_F_INT("kek_version", version), CJ_F_BOOL("confirm", confirm),
                CJ_F_STR("status", cj_status_name(st)));
     return st == CJ_OK ? CJ_OK : CJ_ERR_UNAVAILABLE;
+}
+
+static enum cj_status note_version(struct kms_service *svc, const char *user_id,
+                                   uint32_t version, const char *request_id)
+{
+    return record_version(svc, user_id, version, false, request_id);
 }
 
 enum cj_status kms_create_user_key(struct kms_service *svc, const char *user_id,
@@ -190,8 +205,12 @@ enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
         goto out;
     *kek_version = active->version;
     if (old_version == active->version) {
+        /* auth presents the form it stores, and it replaces that form only
+         * with a newer version, so older versions no longer wrap its key.
+         * This also drops an older version that a DecryptKey racing the
+         * re-wrap recorded again. */
         memcpy(out, wrapped, KMS_WRAPPED_DATA_KEY_BYTES);
-        st = CJ_OK;
+        st = record_version(svc, user_id, active->version, true, request_id);
         goto out;
     }
     st = kms_wrap_data_key(active->key, active->version, user_id,
@@ -199,6 +218,8 @@ enum cj_status kms_rewrap_key(struct kms_service *svc, const char *user_id,
     if (st != CJ_OK)
         goto out;
     *changed = true;
+    /* The old version stays recorded because auth stores out only after
+     * this returns, and that store may fail or never run. */
     st = note_version(svc, user_id, active->version, request_id);
     if (st == CJ_OK)
         cj_log(CJ_LOG_INFO, "kms.data_key_rewrapped", request_id,

@@ -38,7 +38,11 @@ kms_decrypt_key(struct kms_service *svc, const char *user_id,
  * Re-wraps a data key under the active KEK; *changed is false when it
  * already used it (out then equals the input). Reloads the key set first
  * when Postgres has a newer KEK than the loaded one, so that a rotation
- * takes effect for re-wrapping at once. Errors as kms_decrypt_key.
+ * takes effect for re-wrapping at once. A new form adds the active
+ * version to the user's record and keeps the old one. An input already
+ * under the active version confirms that version and drops the user's
+ * older ones, so auth calls this again with the form it stored. Errors as
+ * kms_decrypt_key, and CJ_ERR_UNAVAILABLE when Postgres fails.
  */
 CJ_WARN_UNUSED enum cj_status
 kms_rewrap_key(struct kms_service *svc, const char *user_id,
@@ -56,7 +60,7 @@ kms_rewrap_key(struct kms_service *svc, const char *user_id,
 #define KMS_OLD_KEY_USERS_MAX 1000
 
 /*
- * Drops the KEK version recorded for user_id, for a user whose data key
+ * Drops every KEK version recorded for user_id, for a user whose data key
  * auth does not store. *forgotten is false when none was recorded.
  * CJ_ERR_INVALID for a missing or overlong user id, CJ_ERR_UNAVAILABLE
  * when Postgres fails.
@@ -68,8 +72,8 @@ CJ_WARN_UNUSED enum cj_status kms_forget_user_key(struct kms_service *svc,
 
 /*
  * Lists up to max_users (1 to KMS_OLD_KEY_USERS_MAX) users after
- * after_user_id whose recorded KEK version is retired and whose record is
- * at least KMS_OLD_KEY_MIN_AGE_S old, as kms_store_list_old_data_keys
+ * after_user_id with a recorded KEK version that is retired and was
+ * recorded at least KMS_OLD_KEY_MIN_AGE_S ago, as kms_store_list_old_data_keys
  * does. CJ_ERR_INVALID for a page size out of range.
  */
 CJ_WARN_UNUSED enum cj_status

@@ -430,9 +430,28 @@ enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
     return cj_db_query(
         conn,
         "INSERT INTO kms.data_key_versions (user_id, kek_version) "
-        "VALUES ($1, $2::integer) ON CONFLICT (user_id) DO UPDATE "
-        "SET kek_version = EXCLUDED.kek_version, updated_at = now() "
-        "WHERE kms.data_key_versions.kek_version <> EXCLUDED.kek_version",
+        "VALUES ($1, $2::integer) "
+        "ON CONFLICT (user_id, kek_version) DO NOTHING",
+        params, 2, false, NULL);
+}
+
+enum cj_status kms_store_confirm_data_key(struct cj_db_conn *conn,
+                                          const char *user_id,
+                                          uint32_t kek_version)
+{
+    char v[24];
+    const struct cj_db_param params[] = {
+        CJ_DB_TEXT(user_id),
+        CJ_DB_TEXT(int_text(v, sizeof(v), kek_version)),
+    };
+
+    return cj_db_query(
+        conn,
+        "WITH older AS (DELETE FROM kms.data_key_versions "
+        "WHERE user_id = $1 AND kek_version < $2::integer) "
+        "INSERT INTO kms.data_key_versions (user_id, kek_version) "
+        "VALUES ($1, $2::integer) "
+        "ON CONFLICT (user_id, kek_version) DO NOTHING",
         params, 2, false, NULL);
 }
 
@@ -503,6 +522,7 @@ enum cj_status kms_store_list_old_data_keys(struct cj_db_conn *conn,
         "JOIN kms.key_encryption_keys k ON k.version = d.kek_version "
         "WHERE k.state <> 'active' AND d.user_id COLLATE \"C\" > $1 "
         "AND d.updated_at <= now() - make_interval(secs => $2::bigint) "
+        "GROUP BY d.user_id "
         "ORDER BY d.user_id COLLATE \"C\" LIMIT $3::integer",
         params, 3, false, &res);
     if (st != CJ_OK)

@@ -129,10 +129,21 @@ CJ_WARN_UNUSED enum cj_status kms_store_insert_kek(struct cj_db_conn *conn,
                                                    uint32_t version,
                                                    const unsigned char *wrapped,
                                                    size_t len);
-/* Records that user_id's stored data key is wrapped under kek_version. */
+/*
+ * Records that a data key auth stores, or may store, for user_id is
+ * wrapped under kek_version. Rows of other versions stay.
+ */
 CJ_WARN_UNUSED enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
                                                       const char *user_id,
                                                       uint32_t kek_version);
+/*
+ * Records kek_version for user_id and deletes the user's rows of older
+ * versions, for a wrapped key that auth has shown it stores. Rows of newer
+ * versions stay, because a re-wrap to them may still be stored.
+ */
+CJ_WARN_UNUSED enum cj_status
+kms_store_confirm_data_key(struct cj_db_conn *conn, const char *user_id,
+                           uint32_t kek_version);
 
 /* --- Signing keys ------------------------------------------------------- */
 
@@ -213,17 +224,17 @@ kms_store_retire_previous_signer(struct cj_db_conn *conn,
                                  char fingerprint[KMS_FINGERPRINT_LEN + 1]);
 
 /*
- * Deletes user_id's data_key_versions row. *forgotten is false when there
- * was none.
+ * Deletes user_id's data_key_versions rows. *forgotten is false when there
+ * were none.
  */
 CJ_WARN_UNUSED enum cj_status kms_store_forget_data_key(struct cj_db_conn *conn,
                                                         const char *user_id,
                                                         bool *forgotten);
 
 /*
- * Lists up to max user ids after after_user_id, in byte order, whose row
- * names a KEK version that is no longer active and has not changed for
- * min_age_s. *user_ids is a new array of new strings; free it with
+ * Lists up to max user ids after after_user_id, in byte order, that have a
+ * row naming a KEK version that is no longer active, written at least
+ * min_age_s ago. *user_ids is a new array of new strings; free it with
  * kms_store_free_user_ids.
  */
 CJ_WARN_UNUSED enum cj_status

@@ -4,7 +4,10 @@ data keys after a KEK rotation."""
 
 import os
 import subprocess
+import time
 import unittest
+
+import grpc
 
 import auth_harness as ah
 
@@ -20,6 +23,21 @@ UNKNOWN_USER_RECORDS_SQL = (
 UNKNOWN_USER_ID = "00000000-0000-4000-8000-00000000f0e1"
 # A Postgres address where nothing listens (port 1 is reserved).
 UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
+# Makes auth's store of every re-wrapped data key fail, as a Postgres error
+# after RewrapKey would.
+FAIL_WRAPPED_KEY_STORE_SQL = (
+    "CREATE FUNCTION public.it_fail_wrapped_key_store() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'store failed by the test'; "
+    "END$$; "
+    "CREATE TRIGGER it_fail_wrapped_key_store BEFORE UPDATE OF wrapped_key "
+    "ON auth.users FOR EACH ROW "
+    "EXECUTE FUNCTION public.it_fail_wrapped_key_store()")
+ALLOW_WRAPPED_KEY_STORE_SQL = (
+    "DROP TRIGGER it_fail_wrapped_key_store ON auth.users; "
+    "DROP FUNCTION public.it_fail_wrapped_key_store()")
+# Attempts of a call right after kms restarted, 0.5 s apart, while auth's
+# channel to kms reconnects.
+KMS_RECONNECT_ATTEMPTS = 20
 
 stack = None
 
@@ -222,6 +240,89 @@ class KekRotation(unittest.TestCase):
         self.assertIn("users %s, re-wrapped 0, already current %s, "
                       "failures 0" % (users, users), res.stdout)
 
+
+
+def kek_state(version):
+    [[state]] = stack.sql("SELECT state FROM kms.key_encryption_keys "
+                          "WHERE version = %d" % version)
+    return state
+
+
+class RewrapStoreFailure(unittest.TestCase):
+    """auth's store of a re-wrapped key fails after RewrapKey: the KEK of
+    the key that auth still stores must outlive destroy-expired."""
+
+    def setUp(self):
+        self.tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        self.caller = stack.caller_for(self.tokens)
+
+    def get_private(self):
+        """GetData of the private class, retried while kms is unreachable
+        after its restart."""
+        request = stack.auth_pb2.GetDataRequest(
+            **{"class": stack.common_pb2.DATA_CLASS_PRIVATE})
+        for _ in range(KMS_RECONNECT_ATTEMPTS):
+            reply, err = stack.call("GetData", request, self.caller)
+            if err is None or err.code() != grpc.StatusCode.UNAVAILABLE:
+                break
+            time.sleep(0.5)
+        return reply, err
+
+    def restart_kms(self):
+        """Restarts kms, so that it loads the key set without the KEKs
+        that destroy-expired destroyed."""
+        stack.kms.stop()
+        stack.kms.start()
+
+    def stored_kek_version(self):
+        [[version]] = stack.sql("SELECT kek_version FROM auth.users "
+                                "WHERE id = '%s'" % self.tokens.user_id)
+        return int(version)
+
+    def test_failed_store_keeps_old_kek(self):
+        fields = {"phone": "+34 600 000 000"}
+        _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields=fields, **{"class": stack.common_pb2.DATA_CLASS_PRIVATE}),
+            self.caller)
+        self.assertIsNone(err, err)
+        old_version = newest_kek_version()
+        res = stack.run_kms_command("rotate", "kek")
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+        stack.sql(FAIL_WRAPPED_KEY_STORE_SQL)
+        try:
+            res = stack.run_auth_command("rewrap-keys")
+        finally:
+            stack.sql(ALLOW_WRAPPED_KEY_STORE_SQL)
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertNotIn("failures 0,", res.stdout)
+        self.assertEqual(self.stored_kek_version(), old_version)
+
+        res = stack.run_kms_command("destroy-expired")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("kept: kek version %d, users whose data key it wraps: "
+                      % old_version, res.stdout)
+        self.assertEqual(kek_state(old_version), "retired")
+        self.restart_kms()
+        reply, err = self.get_private()
+        self.assertIsNone(err, err)
+        self.assertEqual(dict(reply.fields), fields)
+
+        # A run whose stores succeed confirms every new form to kms, so the
+        # next destroy-expired removes the old KEK.
+        res = stack.run_auth_command("rewrap-keys")
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("failures 0,", res.stdout)
+        self.assertEqual(self.stored_kek_version(), old_version + 1)
+        res = stack.run_kms_command("destroy-expired")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertNotIn("kept: kek version %d," % old_version, res.stdout)
+        self.assertEqual(kek_state(old_version), "destroyed")
+        self.restart_kms()
+        reply, err = self.get_private()
+        self.assertIsNone(err, err)
+        self.assertEqual(dict(reply.fields), fields)
 
 
 def unknown_user_records():

@@ -1,8 +1,8 @@
 /*
  * kms key lifecycle against a real Postgres: first start, concurrent first
  * starts, restart, data-key failures, rotation of every purpose with
- * destroy-expired, the warning about a raised HPKE acceptance window, and
- * re-wrapping under a new root key.
+ * destroy-expired, the KEK versions recorded around a re-wrap, the warning
+ * about a raised HPKE acceptance window, and re-wrapping under a new root key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -449,10 +449,16 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     assert_int_equal(destroyed.signing, 0);
     assert_int_equal(destroyed.kek, 0);
 
-    /* Let everything expire, and move user-2 as well. */
+    /* Let everything expire, and move user-2 as well. The second call
+     * presents the stored form, as auth does after storing it. */
     assert_int_equal(kms_rewrap_key(&svc, "user-2", wrapped2, sizeof(wrapped2),
                                     NULL, rewrapped, &version, &changed),
                      CJ_OK);
+    assert_int_equal(kms_rewrap_key(&svc, "user-2", rewrapped,
+                                    sizeof(rewrapped), NULL, wrapped1, &version,
+                                    &changed),
+                     CJ_OK);
+    assert_false(changed);
     admin_sql("UPDATE kms.signing_keys SET last_token_expires_at = now() - "
               "interval '2 minutes' WHERE state = 'retired'");
     admin_sql("UPDATE kms.hpke_keys SET accept_until = now() - interval "
@@ -488,6 +494,122 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     sealed_clear(&sealed1);
     free(token1);
     free(token2);
+    kms_service_free(&svc);
+}
+
+/* Returns 1 when kms records version for user, else 0. */
+static long long version_recorded(const char *user, uint32_t version)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM kms.data_key_versions "
+             "WHERE user_id = '%s' AND kek_version = %u",
+             user, (unsigned)version);
+    return admin_int(sql);
+}
+
+/* Creates a key for user under KEK 1, then rotates the KEK to version 2. */
+static void key_before_rotation(struct kms_service *svc, const char *user,
+                                unsigned char *data_key, unsigned char *wrapped)
+{
+    uint32_t version = 0;
+
+    assert_int_equal(service_open(svc, true), CJ_OK);
+    make_user_key(svc, user, data_key, wrapped, &version);
+    assert_int_equal(version, 1);
+    assert_int_equal(kms_rotate(&svc->lifecycle, KMS_PURPOSE_KEK, NULL), CJ_OK);
+    assert_int_equal(kms_service_reload(svc), CJ_OK);
+}
+
+static void test_rewrap_keeps_old_kek_until_confirmed(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char data_key[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char rewrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char same[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    struct kms_destroy_report destroyed;
+    uint32_t version = 0;
+    bool changed = false;
+
+    key_before_rotation(&svc, "user-k", data_key, wrapped);
+    assert_int_equal(kms_rewrap_key(&svc, "user-k", wrapped, sizeof(wrapped),
+                                    NULL, rewrapped, &version, &changed),
+                     CJ_OK);
+    assert_true(changed);
+    assert_int_equal(version, 2);
+
+    /* auth has not stored the new form yet, so version 1 stays. */
+    assert_int_equal(version_recorded("user-k", 1), 1);
+    assert_int_equal(version_recorded("user-k", 2), 1);
+    assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
+    assert_int_equal(destroyed.kek, 0);
+    assert_int_equal(destroyed.n_kept_keks, 1);
+    assert_int_equal(destroyed.kept_keks[0].version, 1);
+    assert_int_equal(destroyed.kept_keks[0].users, 1);
+    assert_int_equal(kms_service_reload(&svc), CJ_OK);
+    assert_int_equal(kms_decrypt_key(&svc, "user-k", wrapped, sizeof(wrapped),
+                                     NULL, opened, &version),
+                     CJ_OK);
+    assert_memory_equal(opened, data_key, sizeof(opened));
+
+    /* Presenting the stored new form confirms it and frees version 1. */
+    assert_int_equal(kms_rewrap_key(&svc, "user-k", rewrapped,
+                                    sizeof(rewrapped), NULL, same, &version,
+                                    &changed),
+                     CJ_OK);
+    assert_false(changed);
+    assert_memory_equal(same, rewrapped, sizeof(same));
+    assert_int_equal(version_recorded("user-k", 1), 0);
+    assert_int_equal(version_recorded("user-k", 2), 1);
+    assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
+    assert_int_equal(destroyed.kek, 1);
+    kms_service_free(&svc);
+}
+
+static void test_racing_decrypt_record_converges(void **state)
+{
+    (void)state;
+    struct kms_service svc;
+    unsigned char data_key[KMS_DATA_KEY_BYTES];
+    unsigned char wrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char rewrapped[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char same[KMS_WRAPPED_DATA_KEY_BYTES];
+    unsigned char opened[KMS_DATA_KEY_BYTES];
+    struct kms_destroy_report destroyed;
+    uint32_t version = 0;
+    bool changed = false;
+
+    key_before_rotation(&svc, "user-r", data_key, wrapped);
+    assert_int_equal(kms_rewrap_key(&svc, "user-r", wrapped, sizeof(wrapped),
+                                    NULL, rewrapped, &version, &changed),
+                     CJ_OK);
+    assert_int_equal(kms_rewrap_key(&svc, "user-r", rewrapped,
+                                    sizeof(rewrapped), NULL, same, &version,
+                                    &changed),
+                     CJ_OK);
+    assert_int_equal(version_recorded("user-r", 1), 0);
+
+    /* A DecryptKey of the old form, read before auth stored the new one,
+     * finishes late and records version 1 again. */
+    assert_int_equal(kms_decrypt_key(&svc, "user-r", wrapped, sizeof(wrapped),
+                                     NULL, opened, &version),
+                     CJ_OK);
+    assert_int_equal(version, 1);
+    assert_int_equal(version_recorded("user-r", 1), 1);
+
+    /* The next re-wrap run finds the stored form current and drops it. */
+    assert_int_equal(kms_rewrap_key(&svc, "user-r", rewrapped,
+                                    sizeof(rewrapped), NULL, same, &version,
+                                    &changed),
+                     CJ_OK);
+    assert_false(changed);
+    assert_int_equal(version_recorded("user-r", 1), 0);
+    assert_int_equal(kms_destroy_expired(&svc.lifecycle, &destroyed), CJ_OK);
+    assert_int_equal(destroyed.kek, 1);
     kms_service_free(&svc);
 }
 
@@ -970,6 +1092,9 @@ int main(void)
         cmocka_unit_test_setup(test_decrypt_rejects_bad_inputs, reset),
         cmocka_unit_test_setup(test_rotation_keeps_old_keys_until_expiry,
                                reset),
+        cmocka_unit_test_setup(test_rewrap_keeps_old_kek_until_confirmed,
+                               reset),
+        cmocka_unit_test_setup(test_racing_decrypt_record_converges, reset),
         cmocka_unit_test_setup(test_promote_waits_for_publication, reset),
         cmocka_unit_test_setup(test_retire_hpke_names_retired_keys, reset),
         cmocka_unit_test_setup(test_new_hpke_key_listed_after_replicas_load,
