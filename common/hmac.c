@@ -60,7 +60,7 @@ enum cj_status cj_hmac_sha256_verify(const uint8_t *tag, size_t tag_len,
     uint8_t expected[CJ_HMAC_SHA256_LEN];
     enum cj_status result;
 
-    if (tag_len == 0 || tag_len > CJ_HMAC_SHA256_LEN) {
+    if (tag_len != CJ_HMAC_SHA256_LEN) {
         return CJ_ERR_INVALID;
     }
     result = cj_hmac_sha256(expected, key, key_len, msg, msg_len);

@@ -17,9 +17,10 @@ enum cj_status cj_hmac_sha256(uint8_t out[CJ_HMAC_SHA256_LEN],
                               size_t msg_len) CJ_WARN_UNUSED;
 
 /*
- * Verifies a tag of tag_len bytes (1 to 32; a shorter tag is a truncated
- * HMAC) in constant time. Returns CJ_OK on a match, CJ_ERR_CRYPTO on a
- * mismatch, CJ_ERR_INVALID on a bad tag length.
+ * Verifies a full 32-byte tag in constant time. A truncated tag is rejected,
+ * because a caller that took tag_len from input would otherwise accept a
+ * forged 1-byte tag once in 256 guesses. Returns CJ_OK on a match,
+ * CJ_ERR_CRYPTO on a mismatch, CJ_ERR_INVALID when tag_len is not 32.
  */
 enum cj_status cj_hmac_sha256_verify(const uint8_t *tag, size_t tag_len,
                                      const uint8_t *key, size_t key_len,

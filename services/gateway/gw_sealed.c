@@ -470,29 +470,41 @@ out:
 
 /* ---- after opening ---- */
 
-/* Checks the stateless timestamp window, then records enc against replay.
- * The record comes only now, after a successful open, so that forged
- * envelopes cannot fill Redis or block a real client's enc. */
-static bool gw_check_fresh(const struct gw_context *ctx, struct gw_request *req,
-                           struct gw_reply *reply,
-                           const struct gw_opened *opened)
+/* Checks the sealed timestamp against the window in both modes. In stateful
+ * mode the epoch and the sequence window alone would accept a held request
+ * for up to an epoch plus its grace, so the timestamp bounds that too. */
+static bool gw_check_timestamp(const struct gw_context *ctx,
+                               struct gw_request *req, struct gw_reply *reply,
+                               const struct gw_opened *opened)
 {
     const struct gw_settings *s = ctx->settings;
     enum cj_seal_reason why = CJ_SEAL_OK;
-    unsigned ttl = 2 * s->timestamp_window_seconds + s->clock_leeway_seconds;
-    enum cj_status status;
 
     if (cj_seal_check_timestamp(opened->pt.ts_ms, (uint64_t)gw_now_ms(),
                                 (uint64_t)s->timestamp_window_seconds * 1000,
-                                &why) != CJ_OK) {
-        gw_audit_record(ctx->audit, "gateway.stale_timestamp", req->route->path,
-                        req->client_ip, req->request_id);
-        gw_sealed_error(req, reply, opened, GW_ERR_REPLAYED,
-                        "The request timestamp is outside the accepted "
-                        "window; check the clock offset.",
-                        GW_REJECT_TIMESTAMP, "timestamp outside the window");
-        return false;
+                                &why) == CJ_OK) {
+        return true;
     }
+    gw_audit_record(ctx->audit, "gateway.stale_timestamp", req->route->path,
+                    req->client_ip, req->request_id);
+    gw_sealed_error(req, reply, opened, GW_ERR_REPLAYED,
+                    "The request timestamp is outside the accepted "
+                    "window; check the clock offset.",
+                    GW_REJECT_TIMESTAMP, "timestamp outside the window");
+    return false;
+}
+
+/* Records a stateless request's enc against replay. The record comes only
+ * after a successful open and timestamp check, so that forged envelopes
+ * cannot fill Redis or block a real client's enc. */
+static bool gw_record_enc(const struct gw_context *ctx, struct gw_request *req,
+                          struct gw_reply *reply,
+                          const struct gw_opened *opened)
+{
+    const struct gw_settings *s = ctx->settings;
+    unsigned ttl = 2 * s->timestamp_window_seconds + s->clock_leeway_seconds;
+    enum cj_status status;
+
     status = ctx->redis != NULL ? gw_replay_record(ctx->redis, opened->enc,
                                                    sizeof(opened->enc), ttl)
                                 : CJ_ERR_UNAVAILABLE;
@@ -710,8 +722,12 @@ void gw_sealed_handle(const struct gw_context *ctx, struct gw_request *req,
     if (!ok) {
         goto out;
     }
-    if (mode == GW_MODE_STATELESS &&
-        !gw_check_fresh(ctx, req, reply, &opened)) {
+    /* Session has already committed a stateful request's sequence number,
+     * so a stale one cannot be sent again after this rejection. */
+    if (!gw_check_timestamp(ctx, req, reply, &opened)) {
+        goto out;
+    }
+    if (mode == GW_MODE_STATELESS && !gw_record_enc(ctx, req, reply, &opened)) {
         goto out;
     }
     if (mode == GW_MODE_STATEFUL) {

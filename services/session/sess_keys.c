@@ -17,7 +17,17 @@
 #include "log.h"
 #include "ratchet.h"
 
-#define SESS_WRAP_VERSION      1
+/* Version 1 seals under the wrapping key itself, so every wrap of every
+ * session draws a random nonce under one key. Version 2 seals under a key
+ * derived per session and epoch, so a nonce collision needs two wraps of the
+ * same session and epoch. New wraps use version 2; version 1 still unwraps
+ * for records stored before the upgrade. */
+#define SESS_WRAP_VERSION_SHARED_KEY  1
+#define SESS_WRAP_VERSION_DERIVED_KEY 2
+#define SESS_WRAP_VERSION             SESS_WRAP_VERSION_DERIVED_KEY
+/* HKDF-SHA256 info of a version 2 key: label with its NUL, u8(len(sid)),
+ * sid (at most SESS_WRAP_SID_MAX bytes) and u64(epoch). */
+#define SESS_WRAP_SUBKEY_LABEL "cerrojo session epoch key wrap v2"
 #define SESS_WRAP_NONCE_OFFSET (1 + SESS_WRAP_KEY_ID_LEN)
 #define SESS_WRAP_CT_OFFSET    (SESS_WRAP_NONCE_OFFSET + CJ_AEAD_NONCE_LEN)
 /* Additional data: label with its NUL, u8(len(sid)), sid (at most
@@ -27,6 +37,8 @@
 #define SESS_WRAP_AAD_MAX                                                      \
     (sizeof(SESS_WRAP_AAD_LABEL) + 1 + SESS_WRAP_SID_MAX + 8 +                 \
      SESS_WRAP_NONCE_OFFSET)
+#define SESS_WRAP_SUBKEY_INFO_MAX                                              \
+    (sizeof(SESS_WRAP_SUBKEY_LABEL) + 1 + SESS_WRAP_SID_MAX + 8)
 #define SESS_KEY_ID_LABEL "cerrojo session wrapping key id"
 #define SESS_LOG_KEY_INFO "cerrojo session log id"
 #define SESS_LOG_KEY_LEN  32
@@ -173,22 +185,49 @@ static size_t wrap_aad(unsigned char *aad, const char *sid, uint64_t epoch,
     return n;
 }
 
+/* Derives the AES-256-GCM key of a version 2 wrap for session sid and
+ * epoch. The caller wipes the derived key. */
+static enum cj_status derive_wrap_subkey(const struct cj_secret *wrap_key,
+                                         const char *sid, uint64_t epoch,
+                                         unsigned char out[SESS_WRAP_KEY_LEN])
+{
+    unsigned char info[SESS_WRAP_SUBKEY_INFO_MAX];
+    size_t sid_len = strnlen(sid, SESS_WRAP_SID_MAX);
+    size_t n = 0;
+
+    memcpy(info, SESS_WRAP_SUBKEY_LABEL, sizeof(SESS_WRAP_SUBKEY_LABEL));
+    n += sizeof(SESS_WRAP_SUBKEY_LABEL); /* the NUL separates the label */
+    info[n++] = (unsigned char)sid_len;
+    memcpy(info + n, sid, sid_len);
+    n += sid_len;
+    put_u64_be(info + n, epoch);
+    n += 8;
+    return cj_hkdf(out, SESS_WRAP_KEY_LEN, NULL, 0, wrap_key->bytes,
+                   SESS_WRAP_KEY_LEN, info, n);
+}
+
 enum cj_status sess_key_wrap(const struct sess_wrapping *w, const char *sid,
                              uint64_t epoch,
                              const unsigned char key[SESS_EPOCH_KEY_LEN],
                              unsigned char out[SESS_WRAPPED_LEN])
 {
     unsigned char aad[SESS_WRAP_AAD_MAX];
+    unsigned char subkey[SESS_WRAP_KEY_LEN];
     size_t aad_len;
+    enum cj_status st;
 
     out[0] = SESS_WRAP_VERSION;
     memcpy(out + 1, w->current_id, SESS_WRAP_KEY_ID_LEN);
     cj_random_bytes(out + SESS_WRAP_NONCE_OFFSET, CJ_AEAD_NONCE_LEN);
     aad_len = wrap_aad(aad, sid, epoch, out);
-    return cj_aead_seal(CJ_AEAD_AES_256_GCM, w->current->bytes,
-                        SESS_WRAP_KEY_LEN, out + SESS_WRAP_NONCE_OFFSET, aad,
-                        aad_len, key, SESS_EPOCH_KEY_LEN,
-                        out + SESS_WRAP_CT_OFFSET);
+    st = derive_wrap_subkey(w->current, sid, epoch, subkey);
+    if (st == CJ_OK) {
+        st = cj_aead_seal(CJ_AEAD_AES_256_GCM, subkey, sizeof(subkey),
+                          out + SESS_WRAP_NONCE_OFFSET, aad, aad_len, key,
+                          SESS_EPOCH_KEY_LEN, out + SESS_WRAP_CT_OFFSET);
+    }
+    cj_wipe(subkey, sizeof(subkey));
+    return st;
 }
 
 /*
@@ -207,27 +246,41 @@ static void log_unwrap_failed(const struct sess_wrapping *w, const char *sid,
                    CJ_F_STR("reason", reason), CJ_F_INT("epoch", epoch));
 }
 
+/* Returns the wrapping key whose id the record carries, or NULL. */
+static const struct cj_secret *find_wrap_key(const struct sess_wrapping *w,
+                                             const unsigned char *wrapped)
+{
+    if (cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN)) {
+        return w->current;
+    }
+    if (w->previous != NULL &&
+        cj_ct_equal(wrapped + 1, w->previous_id, SESS_WRAP_KEY_ID_LEN)) {
+        return w->previous;
+    }
+    return NULL;
+}
+
 enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
                                uint64_t epoch, const unsigned char *wrapped,
                                size_t wrapped_len,
                                unsigned char key[SESS_EPOCH_KEY_LEN])
 {
     unsigned char aad[SESS_WRAP_AAD_MAX];
-    const struct cj_secret *wrap_key = NULL;
+    unsigned char subkey[SESS_WRAP_KEY_LEN] = {0};
+    const struct cj_secret *wrap_key;
+    const unsigned char *aead_key;
     size_t aad_len;
     enum cj_status st;
 
     memset(key, 0, SESS_EPOCH_KEY_LEN);
-    if (wrapped_len != SESS_WRAPPED_LEN || wrapped[0] != SESS_WRAP_VERSION) {
+    if (wrapped_len != SESS_WRAPPED_LEN ||
+        (wrapped[0] != SESS_WRAP_VERSION_SHARED_KEY &&
+         wrapped[0] != SESS_WRAP_VERSION_DERIVED_KEY)) {
         log_unwrap_failed(w, sid, epoch, "malformed");
         return CJ_ERR_CRYPTO;
     }
-    if (cj_ct_equal(wrapped + 1, w->current_id, SESS_WRAP_KEY_ID_LEN)) {
-        wrap_key = w->current;
-    } else if (w->previous != NULL &&
-               cj_ct_equal(wrapped + 1, w->previous_id, SESS_WRAP_KEY_ID_LEN)) {
-        wrap_key = w->previous;
-    } else {
+    wrap_key = find_wrap_key(w, wrapped);
+    if (wrap_key == NULL) {
         /* Wrapped under a key that is neither CERROJO_SESSION_KEY nor
          * CERROJO_SESSION_KEY_PREVIOUS, as after a rotation that dropped the
          * previous key too early. */
@@ -235,10 +288,20 @@ enum cj_status sess_key_unwrap(const struct sess_wrapping *w, const char *sid,
         return CJ_ERR_CRYPTO;
     }
     aad_len = wrap_aad(aad, sid, epoch, wrapped);
-    st = cj_aead_open(CJ_AEAD_AES_256_GCM, wrap_key->bytes, SESS_WRAP_KEY_LEN,
+    aead_key = wrap_key->bytes;
+    if (wrapped[0] == SESS_WRAP_VERSION_DERIVED_KEY) {
+        if (derive_wrap_subkey(wrap_key, sid, epoch, subkey) != CJ_OK) {
+            cj_wipe(subkey, sizeof(subkey));
+            log_unwrap_failed(w, sid, epoch, "key_derivation_failed");
+            return CJ_ERR_CRYPTO;
+        }
+        aead_key = subkey;
+    }
+    st = cj_aead_open(CJ_AEAD_AES_256_GCM, aead_key, SESS_WRAP_KEY_LEN,
                       wrapped + SESS_WRAP_NONCE_OFFSET, aad, aad_len,
                       wrapped + SESS_WRAP_CT_OFFSET,
                       SESS_EPOCH_KEY_LEN + CJ_AEAD_TAG_LEN, key);
+    cj_wipe(subkey, sizeof(subkey));
     if (st != CJ_OK) {
         memset(key, 0, SESS_EPOCH_KEY_LEN);
         log_unwrap_failed(w, sid, epoch, "authentication_failed");

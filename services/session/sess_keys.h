@@ -1,8 +1,8 @@
 /*
  * Epoch keys at rest and in time: wrapping each stored epoch key under the
- * session service's own key (AES-256-GCM, bound to the session id and the
- * epoch), choosing which epoch a request may use, and the keyed hash that
- * stands for a session id in logs.
+ * session service's own key (AES-256-GCM under a key derived per session id
+ * and epoch, and bound to both), choosing which epoch a request may use, and
+ * the keyed hash that stands for a session id in logs.
  */
 #ifndef SESS_KEYS_H
 #define SESS_KEYS_H
@@ -50,8 +50,9 @@ sess_wrap_key_decode(const char *text,
                      unsigned char key[SESS_WRAP_KEY_LEN]) CJ_WARN_UNUSED;
 
 /*
- * Wraps an epoch key for session sid and epoch under the current key.
- * out must hold SESS_WRAPPED_LEN bytes.
+ * Wraps an epoch key for session sid and epoch in format version 2: the
+ * AES-256-GCM key is HKDF-SHA256 of the current wrapping key with the
+ * session id and the epoch in its info. out must hold SESS_WRAPPED_LEN bytes.
  */
 enum cj_status
 sess_key_wrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,
@@ -60,11 +61,13 @@ sess_key_wrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,
 
 /*
  * Unwraps a key wrapped by sess_key_wrap under the current or the previous
- * wrapping key. CJ_ERR_CRYPTO when the tag fails, the wrapping key is
- * unknown, or the blob belongs to another session or epoch; key is then
- * left zeroed and session.unwrap_failed is logged with the reason
- * (malformed, unknown_wrapping_key or authentication_failed), at most once
- * per CJ_LOG_REPEAT_INTERVAL_MS for one sess_wrapping.
+ * wrapping key, in format version 2 or in version 1 (sealed under the
+ * wrapping key itself, as written before version 2). CJ_ERR_CRYPTO when the
+ * tag fails, the wrapping key is unknown, or the blob belongs to another
+ * session or epoch. key is then left zeroed, and session.unwrap_failed is
+ * logged with the reason: malformed, unknown_wrapping_key,
+ * key_derivation_failed or authentication_failed. That log line comes at
+ * most once per CJ_LOG_REPEAT_INTERVAL_MS for one sess_wrapping.
  */
 enum cj_status
 sess_key_unwrap(const struct sess_wrapping *w, const char *sid, uint64_t epoch,

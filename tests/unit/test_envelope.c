@@ -245,6 +245,11 @@ static void test_parser_rejection_table(void **state)
         {"{\"n\":7,\"b\":\"AQI=\"}", CJ_SEAL_BAD_BASE64},
         {"{\"n\":7,\"b\":\"AQ+D\"}", CJ_SEAL_BAD_BASE64},
         {"{\"n\":7,\"b\":\"AQ D\"}", CJ_SEAL_BAD_BASE64},
+        /* Valid once the space is dropped, so only the alphabet check can
+         * reject these. */
+        {"{\"n\":7,\"b\":\"AQ ID\"}", CJ_SEAL_BAD_BASE64},
+        {"{\"n\":7,\"b\":\" AQID\"}", CJ_SEAL_BAD_BASE64},
+        {"{\"n\":7,\"b\":\"AQID \"}", CJ_SEAL_BAD_BASE64},
         /* "AQJ" leaves non-zero bits after the last byte: non-canonical. */
         {"{\"n\":7,\"b\":\"AQJ\"}", CJ_SEAL_BAD_BASE64},
         {"{\"n\":7,\"b\":\"AQ\"}", CJ_SEAL_BAD_LENGTH},

@@ -848,12 +848,12 @@ static void test_sealed_get_with_body_is_400(void **state)
     free(token);
 }
 
-/* Seals a stateful GET for `path` under the test session, with `token`
- * (may be NULL) in the plaintext. */
-static void seal_stateful_with_token(struct fixture *f, const char *path,
-                                     uint64_t seq, const char *token)
+/* Seals a stateful GET for `path` under the test session at timestamp ts_ms,
+ * with `token` (may be NULL) in the plaintext. */
+static void seal_stateful_at(struct fixture *f, const char *path, uint64_t seq,
+                             const char *token, uint64_t ts_ms)
 {
-    struct cj_seal_plaintext pt = {.ts_ms = now_ms(),
+    struct cj_seal_plaintext pt = {.ts_ms = ts_ms,
                                    .token = (const uint8_t *)token,
                                    .token_len = token ? strlen(token) : 0};
 
@@ -867,10 +867,84 @@ static void seal_stateful_with_token(struct fixture *f, const char *path,
     f->req.session_header = TEST_SESSION_ID;
 }
 
+/* Seals a stateful GET for `path` under the test session, with `token`
+ * (may be NULL) in the plaintext. */
+static void seal_stateful_with_token(struct fixture *f, const char *path,
+                                     uint64_t seq, const char *token)
+{
+    seal_stateful_at(f, path, seq, token, now_ms());
+}
+
 /* Seals a stateful GET for `path` under the test session. */
 static void seal_stateful(struct fixture *f, const char *path, uint64_t seq)
 {
     seal_stateful_with_token(f, path, seq, NULL);
+}
+
+/* Runs a stateful GET sealed at ts_ms and checks that the gateway rejects
+ * it as replayed, sealed under the response key, before any backend call. */
+static void check_stateful_stale(struct fixture *f, uint64_t seq,
+                                 uint64_t ts_ms)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    enum cj_seal_reason why;
+
+    seen.calls = 0;
+    seal_stateful_at(f, "/v1/me", seq, NULL, ts_ms);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 409);
+    assert_true(f->reply.sealed);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(f->req.rejection, GW_REJECT_TIMESTAMP);
+    assert_int_equal(cj_stateful_open_response(
+                         response_key, (const uint8_t *)TEST_SESSION_ID,
+                         strlen(TEST_SESSION_ID), 0, seq, f->reply.body,
+                         f->reply.body_len, &body, &len, &why),
+                     CJ_OK);
+    assert_non_null(strstr((const char *)body, "\"replayed\""));
+    free(body);
+}
+
+static void test_stateful_old_timestamp_is_rejected(void **state)
+{
+    check_stateful_stale(*state, 5, now_ms() - 61 * 1000);
+}
+
+static void test_stateful_future_timestamp_is_rejected(void **state)
+{
+    check_stateful_stale(*state, 6, now_ms() + 61 * 1000);
+}
+
+static void test_stateful_timestamp_in_window_is_served(void **state)
+{
+    struct fixture *f = *state;
+
+    seal_stateful_at(f, "/v1/me", 7, NULL, now_ms() - 50 * 1000);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 200);
+}
+
+static void test_stateful_stale_timestamp_is_audited(void **state)
+{
+    struct fixture *f = *state;
+
+    audit_calls = 0;
+    f->ctx.audit = gw_audit_start(NULL);
+    assert_non_null(f->ctx.audit);
+    check_stateful_stale(f, 8, 1);
+    /* The response did not wait for the audit; give the thread 2 s. */
+    for (int i = 0;
+         i < 200 && __atomic_load_n(&audit_calls, __ATOMIC_SEQ_CST) == 0; i++) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+
+        nanosleep(&pause, NULL);
+    }
+    gw_audit_stop(f->ctx.audit);
+    f->ctx.audit = NULL;
+    assert_int_equal(audit_calls, 1);
+    assert_string_equal(audit_event, "gateway.stale_timestamp");
+    assert_non_null(strstr(audit_detail, "\"route\":\"/v1/me\""));
 }
 
 static void test_stateful_protected_read_round_trip(void **state)
@@ -1095,6 +1169,10 @@ int main(void)
         SEALED_TEST(test_sealed_get_with_empty_object_is_served),
         SEALED_TEST(test_sealed_get_with_body_is_400),
         SEALED_TEST(test_replay_is_sent_to_audit),
+        SEALED_TEST(test_stateful_old_timestamp_is_rejected),
+        SEALED_TEST(test_stateful_future_timestamp_is_rejected),
+        SEALED_TEST(test_stateful_timestamp_in_window_is_served),
+        SEALED_TEST(test_stateful_stale_timestamp_is_audited),
         SEALED_TEST(test_large_sealed_reply_gzips_then_opens),
         SEALED_TEST(test_stateful_protected_read_round_trip),
         SEALED_TEST(test_stateful_unbound_session_is_401),

@@ -1,5 +1,5 @@
 /* Tests for HMAC-SHA256: RFC 4231 known answers and Wycheproof's
- * hmac_sha256 file, including truncated tags. */
+ * hmac_sha256 file, including truncated tags, which verify rejects. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +58,46 @@ static void test_verify_rejects_altered_tag(void **state)
                      CJ_ERR_INVALID);
 }
 
+static void test_verify_rejects_truncated_tag(void **state)
+{
+    (void)state;
+    uint8_t tag[CJ_HMAC_SHA256_LEN];
+
+    assert_int_equal(
+        cj_hmac_sha256(tag, (const uint8_t *)"k", 1, (const uint8_t *)"m", 1),
+        CJ_OK);
+    /* Each prefix is the correct truncated HMAC, so only the length check
+     * can reject it. */
+    for (size_t len = 1; len < CJ_HMAC_SHA256_LEN; len++) {
+        assert_int_equal(cj_hmac_sha256_verify(tag, len, (const uint8_t *)"k",
+                                               1, (const uint8_t *)"m", 1),
+                         CJ_ERR_INVALID);
+    }
+}
+
+/* Checks one Wycheproof case: a full tag through cj_hmac_sha256_verify, a
+ * truncated one against the prefix of the computed HMAC. */
+static bool wycheproof_tag_matches(const uint8_t *tag, size_t tag_len,
+                                   size_t group_tag_len, const uint8_t *key,
+                                   size_t key_len, const uint8_t *msg,
+                                   size_t msg_len)
+{
+    uint8_t full[CJ_HMAC_SHA256_LEN];
+
+    if (tag_len != group_tag_len) {
+        return false;
+    }
+    if (tag_len == CJ_HMAC_SHA256_LEN) {
+        return cj_hmac_sha256_verify(tag, tag_len, key, key_len, msg,
+                                     msg_len) == CJ_OK;
+    }
+    assert_int_equal(
+        cj_hmac_sha256_verify(tag, tag_len, key, key_len, msg, msg_len),
+        CJ_ERR_INVALID);
+    assert_int_equal(cj_hmac_sha256(full, key, key_len, msg, msg_len), CJ_OK);
+    return memcmp(full, tag, tag_len) == 0;
+}
+
 static void test_wycheproof_hmac_sha256(void **state)
 {
     (void)state;
@@ -83,9 +123,8 @@ static void test_wycheproof_hmac_sha256(void **state)
                 json_string_value(json_object_get(tc, "result"));
 
             /* A tag of another length than the group's is a mismatch. */
-            bool ok = tag_len == tag_bits / 8 &&
-                      cj_hmac_sha256_verify(tag, tag_len, key, key_len, msg,
-                                            msg_len) == CJ_OK;
+            bool ok = wycheproof_tag_matches(tag, tag_len, tag_bits / 8, key,
+                                             key_len, msg, msg_len);
             bool expect_ok = strcmp(result, "invalid") != 0;
             if (ok != expect_ok && strcmp(result, "acceptable") != 0) {
                 fprintf(stderr, "hmac tcId %lld: got %s, expected %s\n",
@@ -113,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_rfc4231_case2_matches),
         cmocka_unit_test(test_rfc4231_case1_matches),
         cmocka_unit_test(test_verify_rejects_altered_tag),
+        cmocka_unit_test(test_verify_rejects_truncated_tag),
         cmocka_unit_test(test_wycheproof_hmac_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,17 @@ static const char RFC8037_THUMBPRINT[] =
 static const char P256_X[] = "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4";
 static const char P256_Y[] = "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM";
 
+/* A 2048-bit RSA modulus p * q with the ROCA fingerprint (CVE-2017-15361),
+ * generated for this test. Each prime is k * M + (65537^a mod M) for random
+ * k and a, where M is the product of the odd primes 3 to 167. */
+static const char ROCA_N[] =
+    "hxQToCCtPsO9Kf28ONi3v1nRgp-yAxW5w88pBloH9KFDZkmShc8m2q2YqTDO1ptw"
+    "MpflgAB3JIJur9M2mxVW7AIKxDfcVbkr-vrogQawhocgnnggfvy-4YThtIMf1P-Y"
+    "G6nblNROImHcDCjw1l1uVu4X7vAN_85DJYNeZKl1vHeND31LQI3I7ufndJ1-XfPB"
+    "MeucxvztReSiNwR8bvR9xj5yfWXldgfzxuWQ2J3y82Wd0CbOaP3BJG9S1DTHOPuR"
+    "Zwtf_aRibo723jkJxDHYkXJiV2H4Sz-cR325qC0bYW9tp2SB3f-9wxM-MpIbxm5O"
+    "4RAI0SyeVG0QmvpftP22nw";
+
 static enum cj_status parse_jwk(const char *json, struct cj_jwk **key)
 {
     return cj_jwk_from_json(json, strlen(json), key);
@@ -298,6 +309,14 @@ static void test_from_json_rejects_private_members(void **state)
                                "\"p\":\"AQAB\"}",
                                RFC7638_N),
                      CJ_ERR_INVALID);
+    /* "k" is the secret value of a symmetric key (RFC 7518 section
+     * 6.4.1), so a JWK with it is rejected like one with "d". */
+    assert_int_equal(
+        parse_fmt(&key,
+                  "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\","
+                  "\"k\":\"GawgguFyGrWKav7AX4VKUg\"}",
+                  RFC8037_X),
+        CJ_ERR_INVALID);
     assert_null(key);
 }
 
@@ -335,6 +354,56 @@ static void test_from_json_rejects_bad_rsa_keys(void **state)
                                RFC7638_N),
                      CJ_ERR_INVALID);
     assert_null(key);
+}
+
+static void test_from_json_rejects_roca_modulus(void **state)
+{
+    struct cj_jwk *key = NULL;
+
+    (void)state;
+    assert_int_equal(parse_fmt(&key,
+                               "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"}",
+                               ROCA_N),
+                     CJ_ERR_INVALID);
+    assert_null(key);
+}
+
+/* Wycheproof's json_web_key_test.json has a ROCA key in the group whose
+ * comment is "jws_rsa_roca_key". */
+static void test_from_json_rejects_wycheproof_roca_key(void **state)
+{
+    json_t *root;
+    const json_t *group;
+    size_t i;
+    size_t found = 0;
+
+    (void)state;
+    if (!vectors_available("test_jwk wycheproof roca")) {
+        skip();
+    }
+    root = load_vector_file("wycheproof/json_web_key_test.json");
+    assert_non_null(root);
+    json_array_foreach(json_object_get(root, "testGroups"), i, group)
+    {
+        const char *comment =
+            json_string_value(json_object_get(group, "comment"));
+        json_t *keys;
+        char *text;
+        struct cj_jwk *key = NULL;
+
+        if (comment == NULL || strcmp(comment, "jws_rsa_roca_key") != 0) {
+            continue;
+        }
+        keys = json_object_get(json_object_get(group, "public"), "keys");
+        text = json_dumps(json_array_get(keys, 0), JSON_COMPACT);
+        assert_non_null(text);
+        assert_int_equal(parse_jwk(text, &key), CJ_ERR_INVALID);
+        assert_null(key);
+        free(text);
+        found++;
+    }
+    assert_int_equal(found, 1);
+    json_decref(root);
 }
 
 static void test_from_json_rejects_bad_curve_points(void **state)
@@ -567,6 +636,8 @@ int main(void)
         cmocka_unit_test(test_export_private_needs_private_key),
         cmocka_unit_test(test_public_jwk_has_no_private_members),
         cmocka_unit_test(test_from_json_rejects_private_members),
+        cmocka_unit_test(test_from_json_rejects_roca_modulus),
+        cmocka_unit_test(test_from_json_rejects_wycheproof_roca_key),
         cmocka_unit_test(test_from_json_rejects_bad_rsa_keys),
         cmocka_unit_test(test_from_json_rejects_bad_curve_points),
         cmocka_unit_test(test_from_json_reports_unusable_keys),

@@ -698,6 +698,24 @@ static void test_verify_rejects_wrong_issuer_and_audience(void **state)
                      CJ_JOSE_OK);
 }
 
+/* The audience must equal the configured one, not start it or extend it. */
+static void test_verify_rejects_prefix_audience(void **state)
+{
+    (void)state;
+    assert_string_equal(AUDIENCE, "cerrojo-gateway");
+    assert_int_equal(claim_reason("aud", "\"cerrojo-gatewa\""),
+                     CJ_JOSE_AUDIENCE);
+    assert_int_equal(claim_reason("aud", "\"cerrojo\""), CJ_JOSE_AUDIENCE);
+    assert_int_equal(claim_reason("aud", "\"\""), CJ_JOSE_AUDIENCE);
+    assert_int_equal(claim_reason("aud", "\"cerrojo-gateway-admin\""),
+                     CJ_JOSE_AUDIENCE);
+    assert_int_equal(claim_reason("aud", "\"cerrojo-gatewayx\""),
+                     CJ_JOSE_AUDIENCE);
+    assert_int_equal(
+        claim_reason("aud", "[\"cerrojo-gatewa\",\"cerrojo-gateway-admin\"]"),
+        CJ_JOSE_AUDIENCE);
+}
+
 static void test_verify_applies_leeway_to_exp_nbf_iat(void **state)
 {
     const int64_t exp = NOW + CJ_JWT_LIFETIME_DEFAULT_S;
@@ -789,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_verify_rejects_non_integer_time_claims),
         cmocka_unit_test(test_verify_rejects_time_order),
         cmocka_unit_test(test_verify_rejects_wrong_issuer_and_audience),
+        cmocka_unit_test(test_verify_rejects_prefix_audience),
         cmocka_unit_test(test_verify_applies_leeway_to_exp_nbf_iat),
         cmocka_unit_test(test_every_token_reason_maps_to_unauthenticated),
     };

@@ -8,13 +8,25 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
+#include "aead.h"
 #include "crypto_util.h"
+#include "hkdf.h"
 #include "log.h"
 #include "sess_keys.h"
 
 static const char SID_A[] = "AAAAAAAAAAAAAAAAAAAAAA";
 static const char SID_B[] = "BBBBBBBBBBBBBBBBBBBBBB";
+
+/* A version 1 record written by sess_key_wrap before version 2 existed:
+ * wrapping key bytes 0x00..0x1f, epoch key bytes 0xa0..0xbf, session SID_A,
+ * epoch 7. */
+static const char V1_RECORD_HEX[] =
+    "013437d806822fe83e821a1afed18a2358bbad897da9261e17b25aab0f5b5f8c"
+    "dba1bdd64958b152eb23e81f91facf027213a27208cdf0d91eb0c86339602de2"
+    "ed216dc8c2";
+#define V1_RECORD_EPOCH 7
 
 struct fixture {
     unsigned char wrap_current[SESS_WRAP_KEY_LEN];
@@ -154,6 +166,189 @@ static void test_previous_wrapping_key_still_unwraps(void **state)
         CJ_ERR_CRYPTO);
     sess_wrapping_free(old);
     sess_wrapping_free(rotated);
+}
+
+static void fill_counting(unsigned char *buf, size_t len, unsigned char first)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (unsigned char)(first + i);
+    }
+}
+
+static void v1_record(unsigned char out[SESS_WRAPPED_LEN])
+{
+    size_t len = 0;
+
+    assert_int_equal(sodium_hex2bin(out, SESS_WRAPPED_LEN, V1_RECORD_HEX,
+                                    strlen(V1_RECORD_HEX), NULL, &len, NULL),
+                     0);
+    assert_int_equal(len, SESS_WRAPPED_LEN);
+}
+
+static void test_wrap_writes_version_2(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 7, f->epoch_key, wrapped),
+                     CJ_OK);
+    assert_int_equal(wrapped[0], 2);
+}
+
+/* Opens a version 2 record by the documented format: AES-256-GCM under
+ * HKDF-SHA256(ikm = wrapping key, info = label || 0 || u8(len(sid)) || sid
+ * || u64(epoch)), and checks that the wrapping key itself does not open it. */
+static void test_version_2_key_is_derived_per_session(void **state)
+{
+    static const char label[] = "cerrojo session epoch key wrap v2";
+    static const char aad_label[] = "cerrojo session epoch key v1";
+    unsigned char wrap_key[SESS_WRAP_KEY_LEN];
+    unsigned char epoch_key[SESS_EPOCH_KEY_LEN];
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char info[sizeof(label) + 1 + sizeof(SID_A) + 8] = {0};
+    unsigned char aad[sizeof(aad_label) + 1 + sizeof(SID_A) + 8 + 9] = {0};
+    unsigned char subkey[SESS_WRAP_KEY_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+    struct sess_wrapping *w = NULL;
+    size_t sid_len = strlen(SID_A);
+    size_t n = 0;
+
+    (void)state;
+    fill_counting(wrap_key, sizeof(wrap_key), 0x00);
+    fill_counting(epoch_key, sizeof(epoch_key), 0xa0);
+    assert_int_equal(sess_wrapping_new(wrap_key, NULL, &w), CJ_OK);
+    assert_int_equal(sess_key_wrap(w, SID_A, 7, epoch_key, wrapped), CJ_OK);
+
+    memcpy(info, label, sizeof(label));
+    n = sizeof(label);
+    info[n++] = (unsigned char)sid_len;
+    memcpy(info + n, SID_A, sid_len);
+    n += sid_len + 7;
+    info[n++] = 7;
+    assert_int_equal(cj_hkdf(subkey, sizeof(subkey), NULL, 0, wrap_key,
+                             sizeof(wrap_key), info, n),
+                     CJ_OK);
+
+    memcpy(aad, aad_label, sizeof(aad_label));
+    n = sizeof(aad_label);
+    aad[n++] = (unsigned char)sid_len;
+    memcpy(aad + n, SID_A, sid_len);
+    n += sid_len + 7;
+    aad[n++] = 7;
+    memcpy(aad + n, wrapped, 9); /* version and wrapping key id */
+    n += 9;
+
+    assert_int_equal(cj_aead_open(CJ_AEAD_AES_256_GCM, subkey, sizeof(subkey),
+                                  wrapped + 9, aad, n, wrapped + 21,
+                                  SESS_EPOCH_KEY_LEN + CJ_AEAD_TAG_LEN, out),
+                     CJ_OK);
+    assert_memory_equal(out, epoch_key, SESS_EPOCH_KEY_LEN);
+    assert_int_not_equal(
+        cj_aead_open(CJ_AEAD_AES_256_GCM, wrap_key, sizeof(wrap_key),
+                     wrapped + 9, aad, n, wrapped + 21,
+                     SESS_EPOCH_KEY_LEN + CJ_AEAD_TAG_LEN, out),
+        CJ_OK);
+    cj_wipe(subkey, sizeof(subkey));
+    sess_wrapping_free(w);
+}
+
+static void test_version_1_record_still_unwraps(void **state)
+{
+    unsigned char wrap_key[SESS_WRAP_KEY_LEN];
+    unsigned char epoch_key[SESS_EPOCH_KEY_LEN];
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+    struct sess_wrapping *w = NULL;
+
+    (void)state;
+    fill_counting(wrap_key, sizeof(wrap_key), 0x00);
+    fill_counting(epoch_key, sizeof(epoch_key), 0xa0);
+    v1_record(wrapped);
+    assert_int_equal(wrapped[0], 1);
+    assert_int_equal(sess_wrapping_new(wrap_key, NULL, &w), CJ_OK);
+    assert_int_equal(sess_key_unwrap(w, SID_A, V1_RECORD_EPOCH, wrapped,
+                                     sizeof(wrapped), out),
+                     CJ_OK);
+    assert_memory_equal(out, epoch_key, SESS_EPOCH_KEY_LEN);
+    assert_true(sess_key_is_current(w, wrapped, sizeof(wrapped)));
+    sess_wrapping_free(w);
+}
+
+static void test_version_1_record_moved_fails(void **state)
+{
+    unsigned char wrap_key[SESS_WRAP_KEY_LEN];
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+    struct sess_wrapping *w = NULL;
+
+    (void)state;
+    fill_counting(wrap_key, sizeof(wrap_key), 0x00);
+    v1_record(wrapped);
+    assert_int_equal(sess_wrapping_new(wrap_key, NULL, &w), CJ_OK);
+    assert_int_equal(sess_key_unwrap(w, SID_B, V1_RECORD_EPOCH, wrapped,
+                                     sizeof(wrapped), out),
+                     CJ_ERR_CRYPTO);
+    assert_true(cj_ct_is_zero(out, sizeof(out)));
+    assert_int_equal(sess_key_unwrap(w, SID_A, V1_RECORD_EPOCH + 1, wrapped,
+                                     sizeof(wrapped), out),
+                     CJ_ERR_CRYPTO);
+    assert_true(cj_ct_is_zero(out, sizeof(out)));
+    sess_wrapping_free(w);
+}
+
+/* A version 1 record under the key being rotated out still unwraps, and
+ * wrapping its key again, as an advance does, gives version 2 under the new
+ * key. */
+static void test_version_1_record_unwraps_during_rotation(void **state)
+{
+    unsigned char old_key[SESS_WRAP_KEY_LEN];
+    unsigned char new_key[SESS_WRAP_KEY_LEN];
+    unsigned char epoch_key[SESS_EPOCH_KEY_LEN];
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char rewrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+    struct sess_wrapping *rotated = NULL;
+
+    (void)state;
+    fill_counting(old_key, sizeof(old_key), 0x00);
+    fill_counting(new_key, sizeof(new_key), 0x40);
+    fill_counting(epoch_key, sizeof(epoch_key), 0xa0);
+    v1_record(wrapped);
+    assert_int_equal(sess_wrapping_new(new_key, old_key, &rotated), CJ_OK);
+    assert_false(sess_key_is_current(rotated, wrapped, sizeof(wrapped)));
+    assert_int_equal(sess_key_unwrap(rotated, SID_A, V1_RECORD_EPOCH, wrapped,
+                                     sizeof(wrapped), out),
+                     CJ_OK);
+    assert_memory_equal(out, epoch_key, SESS_EPOCH_KEY_LEN);
+    assert_int_equal(
+        sess_key_wrap(rotated, SID_A, V1_RECORD_EPOCH, out, rewrapped), CJ_OK);
+    assert_int_equal(rewrapped[0], 2);
+    assert_true(sess_key_is_current(rotated, rewrapped, sizeof(rewrapped)));
+    assert_int_equal(sess_key_unwrap(rotated, SID_A, V1_RECORD_EPOCH, rewrapped,
+                                     sizeof(rewrapped), out),
+                     CJ_OK);
+    assert_memory_equal(out, epoch_key, SESS_EPOCH_KEY_LEN);
+    sess_wrapping_free(rotated);
+}
+
+static void test_unwrap_rejects_unknown_version(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char wrapped[SESS_WRAPPED_LEN];
+    unsigned char out[SESS_EPOCH_KEY_LEN];
+
+    assert_int_equal(sess_key_wrap(f->w, SID_A, 1, f->epoch_key, wrapped),
+                     CJ_OK);
+    wrapped[0] = 3;
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 1, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
+    /* The version is in the AAD, so a version 2 record relabeled as
+     * version 1 does not open either. */
+    wrapped[0] = 1;
+    assert_int_equal(
+        sess_key_unwrap(f->w, SID_A, 1, wrapped, sizeof(wrapped), out),
+        CJ_ERR_CRYPTO);
 }
 
 /*
@@ -371,6 +566,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrap_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrap_writes_version_2, setup,
+                                        teardown),
+        cmocka_unit_test(test_version_2_key_is_derived_per_session),
+        cmocka_unit_test(test_version_1_record_still_unwraps),
+        cmocka_unit_test(test_version_1_record_moved_fails),
+        cmocka_unit_test(test_version_1_record_unwraps_during_rotation),
+        cmocka_unit_test_setup_teardown(test_unwrap_rejects_unknown_version,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_handles_long_session_id,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwrap_rejects_other_session,
