@@ -217,6 +217,16 @@ static bool gw_envelope_text(const struct gw_context *ctx,
                            "empty body on a sealed route");
             return false;
         }
+        /* Two places for one envelope would leave it open which one the
+         * gateway and a proxy in front read. */
+        if (req->seal_header != NULL) {
+            gw_reply_error(
+                req, reply, GW_ERR_INVALID_REQUEST,
+                "A request with a body carries its envelope in "
+                "the body. Send it without the " CJ_SEAL_HEADER_NAME " header.",
+                GW_REJECT_MODE, "seal header on a request with a body");
+            return false;
+        }
         *text = (const char *)req->body;
         *len = req->body_len;
         return true;
