@@ -215,6 +215,12 @@ class SessionRpc(unittest.TestCase):
         self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("client_secret", details)
 
+    def test_create_session_rejects_zero_secret(self):
+        code, details = self.code("gateway", "CreateSession",
+                                  client_secret=bytes(32))
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("all bytes are zero", details)
+
     def test_open_request_round_trip(self):
         client = self.create()
         epoch = client.current_epoch()
