@@ -117,6 +117,23 @@ class KmsCommands(unittest.TestCase):
                       res.stdout)
         self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
 
+    def test_promote_names_active_and_retired_keys(self):
+        res = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        kid = signing_kid("next")
+        active = signing_kid("active")
+        env = dict(stack.kms.env, CERROJO_KMS_PROMOTE_AFTER="0")
+        res = subprocess.run([stack.kms.binary(), "promote"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(signing_kid("active"), kid)
+        self.assertIn("signing key %s is active" % kid, res.stdout)
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("The previous key %s is retired" % active, res.stdout)
+        self.assertIn("`cerrojo-kms destroy-expired`", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
     def test_destroy_signing_names_active_key(self):
         # A next key is destroyed, so the key that the running kms signs
         # with stays active for the other tests of this module.
