@@ -3,6 +3,7 @@ the messages of cerrojo-kms, and the jobs of cerrojo-auth that re-wrap
 data keys after a KEK rotation."""
 
 import os
+import socket
 import subprocess
 import unittest
 
@@ -18,6 +19,9 @@ UNKNOWN_USER_RECORDS_SQL = (
 # A user id kms recorded but auth never stored, as a failed registration
 # leaves it (format of the ids auth creates).
 UNKNOWN_USER_ID = "00000000-0000-4000-8000-00000000f0e1"
+# Consecutive unreachable-kms results after which rewrap-keys stops
+# (AUTH_JOB_KMS_FAILURES_MAX).
+REWRAP_KMS_FAILURES_MAX = 3
 # A Postgres address where nothing listens (port 1 is reserved).
 UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
 
@@ -168,6 +172,14 @@ class KmsCommands(unittest.TestCase):
         self.assertIn("no signing key has this kid", res.stderr)
 
 
+def closed_port():
+    """Returns a loopback port that was free a moment ago, where nothing
+    listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def signing_kid(state):
     """Returns the kid of the one signing key in `state`."""
     [[kid]] = stack.sql("SELECT kid FROM kms.signing_keys WHERE state = '%s'"
@@ -227,6 +239,26 @@ class KekRotation(unittest.TestCase):
         self.assertIn("; kek version %d\n" % version, res.stdout)
         self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
                                    "kek_version <> %d" % version), [["0"]])
+
+    def test_rewrap_stops_when_kms_is_unreachable(self):
+        # More users than the job tries before it stops.
+        for _ in range(REWRAP_KMS_FAILURES_MAX + 1):
+            _, err, _, _ = stack.register()
+            self.assertIsNone(err, err)
+        env = dict(stack.auth.env,
+                   CERROJO_AUTH_KMS_TARGET="127.0.0.1:%d" % closed_port())
+        res = subprocess.run([stack.auth.binary(), "rewrap-keys"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("rewrap-keys: stopped early, kms is unreachable; users "
+                      "%d," % REWRAP_KMS_FAILURES_MAX, res.stdout)
+        self.assertIn("kms is unreachable (%d RewrapKey calls in a row"
+                      % REWRAP_KMS_FAILURES_MAX, res.stderr)
+        self.assertIn("CERROJO_AUTH_KMS_TARGET", res.stderr)
+        self.assertEqual(res.stderr.count('"event":"auth.rewrap_failed"'),
+                         REWRAP_KMS_FAILURES_MAX, res.stderr)
+        self.assertIn('"event":"auth.rewrap_stopped"', res.stderr)
 
     def test_second_rewrap_counts_current_keys(self):
         _, err, _, _ = stack.register()
