@@ -210,6 +210,12 @@ static int report(const char *command, enum cj_status st, const char *detail)
     else if (st == CJ_ERR_CRYPTO)
         fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command,
                 KMS_ROOT_KEY_MISMATCH);
+    else if (st == CJ_ERR_UNAVAILABLE)
+        /* The key commands reach nothing but Postgres. */
+        fprintf(stderr,
+                "cerrojo-kms %s: failed: Postgres is unreachable; check "
+                "CERROJO_KMS_DATABASE_URL and that Postgres runs\n",
+                command);
     else
         fprintf(stderr, "cerrojo-kms %s: failed (%s)\n", command,
                 cj_status_name(st));

@@ -166,6 +166,18 @@ class KmsCommands(unittest.TestCase):
         self.assertEqual(res.stderr.count('"event":"kms.signing_key_'
                                           'destroyed"'), 0, res.stderr)
 
+    def test_destroy_expired_names_unreachable_postgres(self):
+        env = dict(stack.kms.env,
+                   CERROJO_KMS_DATABASE_URL="host=127.0.0.1 port=%d "
+                   "dbname=none user=none connect_timeout=5" % closed_port())
+        res = subprocess.run([stack.kms.binary(), "destroy-expired"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("cerrojo-kms destroy-expired: failed: Postgres is "
+                      "unreachable", res.stderr)
+        self.assertIn("CERROJO_KMS_DATABASE_URL", res.stderr)
+
     def test_destroy_signing_unknown_kid_fails(self):
         res = stack.run_kms_command("destroy-signing", "no-such-kid")
         self.assertEqual(res.returncode, 1)

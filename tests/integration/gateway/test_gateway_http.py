@@ -893,6 +893,18 @@ class SettingsTest(unittest.TestCase):
         return subprocess.run([GATEWAY, *args], env=env, capture_output=True,
                               text=True, timeout=30)
 
+    def test_unknown_arguments_are_named(self):
+        cases = ((["--bogus"], "unknown command '--bogus'"),
+                 (["healthcheck"], "GET /healthz"),
+                 (["--print-config", "extra"], "unexpected argument 'extra'"))
+        for args, expected in cases:
+            with self.subTest(args=args):
+                proc = self.run_gateway({}, args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                first_line = proc.stderr.splitlines()[0]
+                self.assertIn(expected, first_line)
+                self.assertIn("usage: cerrojo-gateway", proc.stderr)
+
     def start_fails(self, extra_env, variable):
         """Checks that both the start and --print-config exit 2 with the
         same message, which names `variable`."""
