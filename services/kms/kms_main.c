@@ -299,7 +299,11 @@ static void print_retired(const struct kms_service *svc,
     else if (count == 0)
         printf("no retired HPKE key still opened requests; nothing changed\n");
     else
-        printf("ended the acceptance window of %u retired HPKE keys\n", count);
+        printf("ended the acceptance window of %u retired HPKE keys. Running "
+               "kms replicas still open requests sealed to them until their "
+               "next key-set reload, within CERROJO_KMS_RELOAD_INTERVAL "
+               "(%lld s); restart every kms replica to end that at once\n",
+               count, (long long)svc->cfg.reload_s);
 }
 
 static int run_retire(struct kms_service *svc, enum kms_purpose purpose)

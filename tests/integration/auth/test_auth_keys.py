@@ -104,6 +104,17 @@ class KmsCommands(unittest.TestCase):
                       "10805 s have passed", res.stdout)
         self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
 
+    def test_retire_hpke_names_reload_bound(self):
+        res = stack.run_kms_command("rotate", "hpke")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = stack.run_kms_command("retire", "hpke")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("ended the acceptance window of", res.stdout)
+        # The module's reload interval, which bounds the running replicas.
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("restart every kms replica", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
     def test_rotate_keylist_names_signer_and_retire(self):
         res = stack.run_kms_command("rotate", "keylist")
         self.assertEqual(res.returncode, 0, res.stderr)
