@@ -22,8 +22,9 @@ UNKNOWN_USER_ID = "00000000-0000-4000-8000-00000000f0e1"
 # Consecutive unreachable-kms results after which rewrap-keys stops
 # (AUTH_JOB_KMS_FAILURES_MAX).
 REWRAP_KMS_FAILURES_MAX = 3
-# A Postgres address where nothing listens (port 1 is reserved).
-UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
+# A Postgres address with a port for closed_port(). Port 1 is reserved,
+# but a process on a shared machine may still listen there.
+UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=%d dbname=none user=none"
 
 stack = None
 
@@ -179,8 +180,8 @@ class KmsCommands(unittest.TestCase):
 
     def test_destroy_expired_names_unreachable_postgres(self):
         env = dict(stack.kms.env,
-                   CERROJO_KMS_DATABASE_URL="host=127.0.0.1 port=%d "
-                   "dbname=none user=none connect_timeout=5" % closed_port())
+                   CERROJO_KMS_DATABASE_URL=UNREACHABLE_DATABASE_URL
+                   % closed_port())
         res = subprocess.run([stack.kms.binary(), "destroy-expired"], env=env,
                              capture_output=True, text=True,
                              timeout=ah.READY_TIMEOUT_S)
@@ -213,7 +214,8 @@ def signing_kid(state):
 
 def run_auth_job_without_postgres(command):
     env = dict(stack.auth.env,
-               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL)
+               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL
+               % closed_port())
     return subprocess.run([stack.auth.binary(), command], env=env,
                           capture_output=True, text=True,
                           timeout=ah.READY_TIMEOUT_S)
