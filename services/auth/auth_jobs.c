@@ -141,21 +141,26 @@ static enum cj_status confirm_rewrap(struct auth_service *svc,
                                sizeof(same), &same_len, &version, &changed);
 }
 
-/* Re-wraps one user's key; a failure is counted, not fatal. */
-static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
-                        const struct auth_user *user,
-                        struct auth_job_report *report)
+/* Re-wraps one user's key; a failure is counted, not fatal. Returns the
+ * status of the RewrapKey call, so that the caller can tell kms's
+ * failures from Postgres's. */
+static enum cj_status rewrap_user(struct auth_service *svc,
+                                  struct cj_db_conn *conn,
+                                  const struct auth_user *user,
+                                  struct auth_job_report *report)
 {
     unsigned char wrapped[AUTH_WRAPPED_KEY_MAX];
     size_t len = 0;
     uint32_t version = 0;
     bool changed = false;
     bool updated = false;
+    enum cj_status kms_rc;
     enum cj_status rc;
 
-    rc = auth_kms_rewrap_key(svc, NULL, user->id, user->wrapped_key,
-                             user->wrapped_key_len, wrapped, sizeof(wrapped),
-                             &len, &version, &changed);
+    kms_rc = auth_kms_rewrap_key(svc, NULL, user->id, user->wrapped_key,
+                                 user->wrapped_key_len, wrapped,
+                                 sizeof(wrapped), &len, &version, &changed);
+    rc = kms_rc;
     if (rc == CJ_OK && changed) {
         rc = auth_store_user_replace_wrapped_key(
             conn, user->id, user->wrapped_key, user->wrapped_key_len, wrapped,
@@ -169,7 +174,7 @@ static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
         cj_log(CJ_LOG_ERROR, "auth.rewrap_failed", NULL,
                CJ_F_STR("user_id", user->id),
                CJ_F_STR("status", cj_status_name(rc)));
-        return;
+        return kms_rc;
     }
     if (updated) {
         report->keys_rewrapped++;
@@ -177,6 +182,31 @@ static void rewrap_user(struct auth_service *svc, struct cj_db_conn *conn,
         report->keys_current++;
     }
     note_kek_version(report, version);
+    return kms_rc;
+}
+
+/*
+ * Counts a RewrapKey result into *failures_in_row and returns whether the
+ * job should stop, which it does after AUTH_JOB_KMS_FAILURES_MAX
+ * consecutive calls that found kms unavailable or timed out.
+ */
+static bool kms_seems_unreachable(enum cj_status kms_rc,
+                                  unsigned *failures_in_row,
+                                  struct auth_job_report *report)
+{
+    if (kms_rc != CJ_ERR_UNAVAILABLE && kms_rc != CJ_ERR_TIMEOUT) {
+        *failures_in_row = 0;
+        return false;
+    }
+    if (++*failures_in_row < AUTH_JOB_KMS_FAILURES_MAX) {
+        return false;
+    }
+    report->kms_unreachable = true;
+    cj_log(CJ_LOG_ERROR, "auth.rewrap_stopped", NULL,
+           CJ_F_STR("reason", "kms unreachable"),
+           CJ_F_INT("failures_in_row", *failures_in_row),
+           CJ_F_STR("status", cj_status_name(kms_rc)));
+    return true;
 }
 
 /* Drops kms's record of user_id unless auth stores that user. */
@@ -248,6 +278,7 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
     struct cj_db_conn *conn = NULL;
     bool acquired = false;
     size_t count = 0;
+    unsigned failures_in_row = 0;
     enum cj_status rc = CJ_ERR_NOMEM;
 
     memset(report, 0, sizeof(*report));
@@ -261,8 +292,13 @@ enum cj_status auth_job_rewrap(struct auth_service *svc,
             rc = auth_store_user_list_after(conn, after, users,
                                             AUTH_JOB_REWRAP_PAGE, &count);
             for (size_t i = 0; rc == CJ_OK && i < count; i++) {
+                enum cj_status kms_rc;
+
                 report->users_seen++;
-                rewrap_user(svc, conn, &users[i], report);
+                kms_rc = rewrap_user(svc, conn, &users[i], report);
+                if (kms_seems_unreachable(kms_rc, &failures_in_row, report)) {
+                    rc = CJ_ERR_UNAVAILABLE;
+                }
             }
             if (count > 0) {
                 memcpy(after, users[count - 1].id, sizeof(after));

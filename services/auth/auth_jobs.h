@@ -25,6 +25,10 @@
 #define AUTH_JOB_USER_ID_MAX 256
 /* User ids per ListOldKeyUsers page (kms accepts up to 1000). */
 #define AUTH_JOB_OLD_KEY_PAGE 100
+/* Number of consecutive RewrapKey calls that find kms unavailable or time
+ * out before rewrap-keys stops. Each costs up to one call deadline, so
+ * trying every user would take hours on a large user table. */
+#define AUTH_JOB_KMS_FAILURES_MAX 3
 
 struct auth_job_report {
     bool ran; /* false when another replica held the lock */
@@ -35,6 +39,8 @@ struct auth_job_report {
     unsigned long long keys_rewrapped;
     unsigned long long keys_current; /* already under kms's active KEK */
     unsigned long long failures;
+    /* true when the re-wrap stopped early because kms was unreachable */
+    bool kms_unreachable;
     /* kms records of users auth does not store, dropped with
      * ForgetUserKey. */
     unsigned long long records_forgotten;

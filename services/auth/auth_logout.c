@@ -302,6 +302,16 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     memset(&st, 0, sizeof(st));
     st.user_id = call->caller->user_id;
     st.now_ms = auth_now_ms();
+    /* A stateless request that sent no credential at all is malformed,
+     * not a failed authentication, so it names what is missing. */
+    if (!auth_uuid_valid(st.user_id) &&
+        call->caller->channel == CJ_CHANNEL_STATELESS &&
+        req->refresh_token[0] == '\0') {
+        auth_call_error(call, "logout needs the access token in the sealed "
+                              "plaintext, and neither an access token nor a "
+                              "refresh_token was sent");
+        return CJ_ERR_INVALID;
+    }
     if (!auth_uuid_valid(st.user_id)) {
         auth_call_error(call, "logout needs an authenticated caller");
         return CJ_ERR_UNAUTHENTICATED;

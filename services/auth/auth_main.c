@@ -176,6 +176,9 @@ out:
 static const char *job_outcome(const struct auth_job_report *report,
                                enum cj_status rc)
 {
+    if (report->kms_unreachable) {
+        return "stopped early, kms is unreachable";
+    }
     if (report->ran) {
         return rc == CJ_OK ? "ran" : "ran with errors";
     }
@@ -220,6 +223,14 @@ static int run_job(struct auth_service *svc, const char *command)
     } else {
         rc = auth_job_rewrap(svc, &report);
         print_rewrap_report(&report, rc);
+    }
+    if (rc != CJ_OK && report.kms_unreachable) {
+        fprintf(stderr,
+                "cerrojo-auth: %s failed: kms is unreachable (%d RewrapKey "
+                "calls in a row were unavailable or timed out). Check that "
+                "kms runs at CERROJO_AUTH_KMS_TARGET, then run %s again\n",
+                command, AUTH_JOB_KMS_FAILURES_MAX, command);
+        return 1;
     }
     if (rc != CJ_OK) {
         fprintf(stderr, "cerrojo-auth: %s failed: %s\n", command,

@@ -4,6 +4,7 @@
 
 #include "auth_flows.h"
 #include "auth_remote.h"
+#include "crypto_util.h"
 #include "log.h"
 #include "rpc_message.h"
 
@@ -17,6 +18,13 @@ auth_client_secret_check(struct auth_call *call,
     if (client_secret->len != AUTH_CLIENT_SECRET_SIZE) {
         auth_call_error(call, "client_secret must be %d bytes",
                         AUTH_CLIENT_SECRET_SIZE);
+        return CJ_ERR_INVALID;
+    }
+    /* Checked here as well as in session, so that a login or a
+     * registration fails before it does any work. */
+    if (cj_ct_is_zero(client_secret->data, client_secret->len)) {
+        auth_call_error(call, "client_secret is invalid: all bytes are zero, "
+                              "so the client's random source is broken");
         return CJ_ERR_INVALID;
     }
     if (call->caller->channel == CJ_CHANNEL_STATEFUL) {

@@ -288,6 +288,14 @@ void gw_framing_add(struct gw_framing *framing, const char *name,
         framing->session_count++;
     } else if (strcasecmp(name, "Cerrojo-Seal") == 0) {
         framing->seal_count++;
+    } else if (strcasecmp(name, "Content-Type") == 0) {
+        /* Media type and charset names are case-insensitive (RFC 9110
+         * section 8.3), so only a difference beyond case conflicts. */
+        if (framing->content_type == NULL) {
+            framing->content_type = value;
+        } else if (strcasecmp(framing->content_type, value) != 0) {
+            framing->content_type_conflict = true;
+        }
     } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
         if (framing->transfer_encoding_count == 0) {
             framing->transfer_encoding = value;
@@ -351,6 +359,10 @@ const char *gw_repeated_header_problem(const struct gw_framing *framing)
     if (framing->seal_count > 1) {
         return "The request has more than one Cerrojo-Seal header; send the "
                "sealed envelope once.";
+    }
+    if (framing->content_type_conflict) {
+        return "The request has Content-Type headers with different values; "
+               "send one Content-Type: application/json.";
     }
     return NULL;
 }

@@ -81,6 +81,11 @@ struct gw_framing {
      * front may act on the last. */
     unsigned session_count; /* Cerrojo-Session */
     unsigned seal_count;    /* Cerrojo-Seal */
+    /* Content-Type may repeat with one value, as Content-Length may, but
+     * two values would let the gateway and a proxy disagree on the media
+     * type. */
+    const char *content_type;   /* the first value, borrowed */
+    bool content_type_conflict; /* two Content-Type values differ */
 };
 
 /*
@@ -108,8 +113,9 @@ const char *gw_framing_problem(const struct gw_framing *framing);
 
 /*
  * Returns the client message for a request with more than one
- * Cerrojo-Session or Cerrojo-Seal line, or NULL when each appears at most
- * once. The request's end is still clear, so the connection may stay open.
+ * Cerrojo-Session or Cerrojo-Seal line, or with Content-Type lines of
+ * different values, or NULL when none of these occurs. The request's end is
+ * still clear, so the connection may stay open.
  */
 const char *gw_repeated_header_problem(const struct gw_framing *framing);
 

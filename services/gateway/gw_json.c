@@ -73,6 +73,22 @@ enum cj_status gw_json_check_depth(const char *text, size_t len,
     return CJ_OK;
 }
 
+/* Returns the client message format, with line and column, for a failed
+ * parse. A \u0000 escape is valid JSON, so it gets its own message. */
+static const char *gw_json_parse_message(const json_error_t *parse_error)
+{
+    switch (json_error_code(parse_error)) {
+    case json_error_duplicate_key:
+        return "duplicate member at line %d, column %d";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "NUL (\\u0000) is not allowed in a string, at line %d, "
+               "column %d";
+    default:
+        return "invalid JSON at line %d, column %d";
+    }
+}
+
 enum cj_status gw_json_parse_object(const char *text, size_t len, json_t **out,
                                     char *err, size_t err_size)
 {
@@ -89,10 +105,7 @@ enum cj_status gw_json_parse_object(const char *text, size_t len, json_t **out,
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &parse_error);
     if (root == NULL) {
         /* parse_error.text may quote the input: report the position only. */
-        gw_json_error(err, err_size,
-                      json_error_code(&parse_error) == json_error_duplicate_key
-                          ? "duplicate member at line %d, column %d"
-                          : "invalid JSON at line %d, column %d",
+        gw_json_error(err, err_size, gw_json_parse_message(&parse_error),
                       parse_error.line, parse_error.column);
         return CJ_ERR_INVALID;
     }

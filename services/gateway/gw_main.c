@@ -41,6 +41,25 @@ static void gw_usage(FILE *out)
     gw_settings_print_help(out);
 }
 
+/*
+ * Names a command-line argument that the gateway does not take, then
+ * prints the usage. The gateway has no healthcheck command, because its
+ * health is an HTTP route, so that case names the route.
+ */
+static void gw_report_bad_arguments(int argc, char **argv)
+{
+    if (argc > 2) {
+        fprintf(stderr, "cerrojo-gateway: unexpected argument '%s'\n", argv[2]);
+    } else if (strcmp(argv[1], "healthcheck") == 0) {
+        fprintf(stderr, "cerrojo-gateway: unknown command 'healthcheck'; "
+                        "the gateway's health check is GET /healthz (or "
+                        "/readyz for its dependencies) on its HTTP port\n");
+    } else {
+        fprintf(stderr, "cerrojo-gateway: unknown command '%s'\n", argv[1]);
+    }
+    gw_usage(stderr);
+}
+
 /* Loads the OpenAPI file into memory; absent is fine (404), too large or
  * unreadable is logged and treated as absent. */
 static void gw_load_openapi(struct gw_context *ctx)
@@ -87,7 +106,7 @@ int main(int argc, char **argv)
 
     if (argc > 2 || (argc == 2 && strcmp(argv[1], "--help") != 0 &&
                      strcmp(argv[1], "--print-config") != 0)) {
-        gw_usage(stderr);
+        gw_report_bad_arguments(argc, argv);
         return 2;
     }
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {

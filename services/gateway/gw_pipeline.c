@@ -260,7 +260,7 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
     if (req->repeated_header_problem != NULL) {
         gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
                        req->repeated_header_problem, GW_REJECT_HEADER_REPEATED,
-                       "Cerrojo-Session or Cerrojo-Seal repeated");
+                       req->repeated_header_problem);
         return false;
     }
     if (req->path == NULL && req->asterisk_target &&

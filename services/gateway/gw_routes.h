@@ -41,7 +41,7 @@ enum gw_backend {
 
 /* Whether a route needs an authenticated user. */
 enum gw_user_rule {
-    GW_USER_NONE = 0, /* no user; a token in the plaintext is ignored */
+    GW_USER_NONE = 0, /* no user; a token in the plaintext gets 400 */
     GW_USER_OPTIONAL, /* verified and passed on when present */
     GW_USER_REQUIRED, /* 401 invalid_token without one */
 };

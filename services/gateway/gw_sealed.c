@@ -52,6 +52,12 @@
     "session is the credential. Send the request with an empty token "         \
     "(token_len 0)."
 
+/* Client message of a stateless request whose plaintext carries a token
+ * on a route that acts for no user. */
+#define GW_MSG_TOKEN_ON_USERLESS_ROUTE                                         \
+    "This route takes no access token. Send the request with an empty "        \
+    "token (token_len 0)."
+
 static const struct gw_rpc gw_open_sealed_rpc = {
     GW_BACKEND_KMS, "/cerrojo.v1.Kms/OpenSealed",
     &cerrojo__v1__open_sealed_request__descriptor,
@@ -209,6 +215,16 @@ static bool gw_envelope_text(const struct gw_context *ctx,
             gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
                            "The request needs a sealed body.", GW_REJECT_MODE,
                            "empty body on a sealed route");
+            return false;
+        }
+        /* Two places for one envelope would leave it open which one the
+         * gateway and a proxy in front read. */
+        if (req->seal_header != NULL) {
+            gw_reply_error(
+                req, reply, GW_ERR_INVALID_REQUEST,
+                "A request with a body carries its envelope in "
+                "the body. Send it without the " CJ_SEAL_HEADER_NAME " header.",
+                GW_REJECT_MODE, "seal header on a request with a body");
             return false;
         }
         *text = (const char *)req->body;
@@ -547,7 +563,14 @@ static bool gw_authenticate(const struct gw_context *ctx,
         if (opened->user_id[0] != '\0') {
             caller->user_id = opened->user_id;
         }
-    } else if (req->route->user != GW_USER_NONE && opened->pt.token_len > 0) {
+    } else if (req->route->user == GW_USER_NONE && opened->pt.token_len > 0) {
+        /* The route would ignore the token, so a client that sends one
+         * expects an effect that does not happen. */
+        gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
+                        GW_MSG_TOKEN_ON_USERLESS_ROUTE, GW_REJECT_MODE,
+                        "access token on a route that takes no user");
+        return false;
+    } else if (opened->pt.token_len > 0) {
         error = gw_auth_verify_token(ctx, req->request_id,
                                      (const char *)opened->pt.token,
                                      opened->pt.token_len, claims, &reason);

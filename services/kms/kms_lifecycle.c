@@ -337,21 +337,26 @@ enum cj_status kms_rotate(const struct kms_lifecycle *lc,
     return st;
 }
 
-enum cj_status kms_promote(const struct kms_lifecycle *lc, int64_t *ready_at)
+enum cj_status kms_promote(const struct kms_lifecycle *lc,
+                           char kid[KMS_KID_MAX + 1],
+                           char previous[KMS_KID_MAX + 1], int64_t *ready_at)
 {
     struct cj_db_conn *conn = NULL;
-    char kid[KMS_KID_MAX + 1] = "";
     enum cj_status st;
 
     *ready_at = 0;
+    kid[0] = '\0';
+    previous[0] = '\0';
     st = begin_locked(lc, false, &conn);
     if (st != CJ_OK)
         return st;
-    st = kms_store_promote_signing(conn, lc->promote_after_s, kid, ready_at);
+    st = kms_store_promote_signing(conn, lc->promote_after_s, kid, previous,
+                                   ready_at);
     st = finish(conn, st);
     if (st == CJ_OK)
         cj_log(CJ_LOG_WARN, "kms.key_promoted", NULL,
-               CJ_F_STR("purpose", "signing"), CJ_F_STR("kid", kid));
+               CJ_F_STR("purpose", "signing"), CJ_F_STR("kid", kid),
+               CJ_F_STR("retired_kid", previous));
     else if (st == CJ_ERR_PRECONDITION)
         cj_log(CJ_LOG_WARN, "kms.promote_too_early", NULL, CJ_F_STR("kid", kid),
                CJ_F_INT("ready_at", *ready_at));

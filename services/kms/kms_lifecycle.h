@@ -64,9 +64,12 @@ CJ_WARN_UNUSED enum cj_status kms_rotate(const struct kms_lifecycle *lc,
  * Activates the next signing key once it has been published for
  * promote_after_s, retiring the active one. CJ_ERR_NOT_FOUND without a
  * next key, CJ_ERR_PRECONDITION when it is too young: *ready_at is then
- * the Unix time at which it becomes due.
+ * the Unix time at which it becomes due. On success *kid gets the
+ * promoted kid and *previous the retired one (empty when none was active).
  */
 CJ_WARN_UNUSED enum cj_status kms_promote(const struct kms_lifecycle *lc,
+                                          char kid[KMS_KID_MAX + 1],
+                                          char previous[KMS_KID_MAX + 1],
                                           int64_t *ready_at);
 
 /*

@@ -210,6 +210,12 @@ static int report(const char *command, enum cj_status st, const char *detail)
     else if (st == CJ_ERR_CRYPTO)
         fprintf(stderr, "cerrojo-kms %s: failed: %s\n", command,
                 KMS_ROOT_KEY_MISMATCH);
+    else if (st == CJ_ERR_UNAVAILABLE)
+        /* The key commands reach nothing but Postgres. */
+        fprintf(stderr,
+                "cerrojo-kms %s: failed: Postgres is unreachable; check "
+                "CERROJO_KMS_DATABASE_URL and that Postgres runs\n",
+                command);
     else
         fprintf(stderr, "cerrojo-kms %s: failed (%s)\n", command,
                 cj_status_name(st));
@@ -234,12 +240,37 @@ static void format_utc(int64_t t, char when[KMS_UTC_TIME_SIZE])
         snprintf(when, KMS_UTC_TIME_SIZE, "%lld", (long long)t);
 }
 
+/*
+ * Prints which signing key is active after a promote, when running
+ * replicas sign with it, and when destroy-expired removes the retired
+ * one.
+ */
+static void print_promoted(const struct kms_service *svc, const char *kid,
+                           const char *previous)
+{
+    printf("signing key %s is active; running kms replicas sign with it "
+           "after their next key-set reload, within "
+           "CERROJO_KMS_RELOAD_INTERVAL (%lld s).",
+           kid, (long long)svc->cfg.reload_s);
+    if (previous[0] != '\0')
+        printf(" The previous key %s is retired and stays in the JWKS until "
+               "its last token has expired. Next: `cerrojo-kms "
+               "destroy-expired` destroys it after that and once "
+               "CERROJO_KMS_SETTLE (%lld s) has passed",
+               previous, (long long)svc->cfg.settle_s);
+    printf("\n");
+}
+
 static int run_promote(struct kms_service *svc)
 {
     int64_t ready_at = 0;
-    enum cj_status st = kms_promote(&svc->lifecycle, &ready_at);
+    char kid[KMS_KID_MAX + 1] = "";
+    char previous[KMS_KID_MAX + 1] = "";
+    enum cj_status st = kms_promote(&svc->lifecycle, kid, previous, &ready_at);
     char when[KMS_UTC_TIME_SIZE] = "";
 
+    if (st == CJ_OK)
+        print_promoted(svc, kid, previous);
     if (st != CJ_ERR_PRECONDITION)
         return report("promote", st, KMS_NO_NEXT_SIGNING_KEY);
     format_utc(ready_at, when);
@@ -268,7 +299,11 @@ static void print_retired(const struct kms_service *svc,
     else if (count == 0)
         printf("no retired HPKE key still opened requests; nothing changed\n");
     else
-        printf("ended the acceptance window of %u retired HPKE keys\n", count);
+        printf("ended the acceptance window of %u retired HPKE keys. Running "
+               "kms replicas still open requests sealed to them until their "
+               "next key-set reload, within CERROJO_KMS_RELOAD_INTERVAL "
+               "(%lld s); restart every kms replica to end that at once\n",
+               count, (long long)svc->cfg.reload_s);
 }
 
 static int run_retire(struct kms_service *svc, enum kms_purpose purpose)

@@ -557,9 +557,13 @@ enum cj_status kms_store_insert_signing(struct cj_db_conn *conn,
         params, 5, false, NULL);
 }
 
+static enum cj_status query_one_kid(struct cj_db_conn *conn, const char *sql,
+                                    char kid[KMS_KID_MAX + 1]);
+
 enum cj_status kms_store_promote_signing(struct cj_db_conn *conn,
                                          int64_t min_published_s,
                                          char kid[KMS_KID_MAX + 1],
+                                         char previous[KMS_KID_MAX + 1],
                                          int64_t *ready_at)
 {
     PGresult *res = NULL;
@@ -595,11 +599,15 @@ enum cj_status kms_store_promote_signing(struct cj_db_conn *conn,
         return st;
     if (ready == 0)
         return CJ_ERR_PRECONDITION;
-    st = cj_db_query(conn,
-                     "UPDATE kms.signing_keys SET state = 'retired', "
-                     "retired_at = now() WHERE state = 'active'",
-                     NULL, 0, false, NULL);
-    if (st != CJ_OK)
+    /* No active key is not an error here: the promotion then fills the
+     * gap, and *previous stays empty. */
+    previous[0] = '\0';
+    st = query_one_kid(conn,
+                       "UPDATE kms.signing_keys SET state = 'retired', "
+                       "retired_at = now() WHERE state = 'active' "
+                       "RETURNING kid",
+                       previous);
+    if (st != CJ_OK && st != CJ_ERR_NOT_FOUND)
         return st;
     return cj_db_query(conn,
                        "UPDATE kms.signing_keys SET state = 'active', "

@@ -155,13 +155,15 @@ kms_store_insert_signing(struct cj_db_conn *conn, const char *kid,
                          size_t len);
 /*
  * Promotes the next key when it was published at least min_published_s
- * seconds ago and retires the active one. *kid gets the promoted kid;
+ * seconds ago and retires the active one. *kid gets the promoted kid and
+ * *previous the retired one (empty when no key was active);
  * CJ_ERR_NOT_FOUND without a next key, CJ_ERR_PRECONDITION when it is too
  * young (*ready_at is then the time it will be ready).
  */
 CJ_WARN_UNUSED enum cj_status
 kms_store_promote_signing(struct cj_db_conn *conn, int64_t min_published_s,
-                          char kid[KMS_KID_MAX + 1], int64_t *ready_at);
+                          char kid[KMS_KID_MAX + 1],
+                          char previous[KMS_KID_MAX + 1], int64_t *ready_at);
 /*
  * Destroys a signing key at once, whatever tokens it signed (a leaked
  * key). *previous gets its state before the call. A key that is already

@@ -468,10 +468,22 @@ int main(int argc, char **argv)
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
     memset(&cfg, 0, sizeof(cfg));
-    if (argc > 2 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "-h") == 0) {
-        usage(argc > 2 ? stderr : stdout);
-        return argc > 2 ? 2 : 0;
+    if (argc > 2) {
+        fprintf(stderr, "cerrojo-session: unexpected argument '%s'\n", argv[2]);
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    /* Checked before the settings, so that a typing error is named even
+     * where the settings are incomplete. */
+    if (strcmp(command, "serve") != 0 && strcmp(command, "healthcheck") != 0 &&
+        strcmp(command, "--print-config") != 0) {
+        fprintf(stderr, "cerrojo-session: unknown command '%s'\n", command);
+        usage(stderr);
+        return 2;
     }
     if (!load_config(&cfg, &profile)) {
         goto out;
@@ -486,9 +498,6 @@ int main(int argc, char **argv)
         exit_status = cj_rpc_healthcheck("cerrojo-session", &cfg.grpc);
     } else if (strcmp(command, "--print-config") == 0) {
         exit_status = print_config(&cfg, profile);
-    } else {
-        fprintf(stderr, "cerrojo-session: unknown command '%s'\n", command);
-        usage(stderr);
     }
 out:
     wipe_secrets(&cfg);

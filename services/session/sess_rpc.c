@@ -98,6 +98,12 @@ static enum cj_status create_session(struct cj_rpc_call *call,
     if (req->client_secret.len != SESS_CLIENT_SECRET_LEN) {
         return invalid(call, "client_secret is invalid: expected 32 bytes");
     }
+    /* 32 zero bytes come from a broken random source, and a session keyed
+     * by a secret that others can guess protects nothing. */
+    if (cj_ct_is_zero(req->client_secret.data, req->client_secret.len)) {
+        return invalid(call, "client_secret is invalid: all bytes are zero, "
+                             "so the client's random source is broken");
+    }
     st = sess_create(state, req->client_secret.data, req->client_secret.len,
                      &info);
     if (st != CJ_OK) {

@@ -237,6 +237,19 @@ static void test_repeated_seal_header_rejected(void **state)
     assert_non_null(strstr(problem, "Cerrojo-Seal"));
 }
 
+static void test_conflicting_content_types_rejected(void **state)
+{
+    const char *problem;
+
+    (void)state;
+    assert_null(REPEATED_PROBLEM("Content-Type", "application/json",
+                                 "content-type", "Application/JSON"));
+    problem = REPEATED_PROBLEM("Content-Type", "application/json",
+                               "Content-Type", "text/plain");
+    assert_non_null(problem);
+    assert_non_null(strstr(problem, "Content-Type"));
+}
+
 static void test_framing_ignores_repeated_session(void **state)
 {
     (void)state;
@@ -326,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_framing_rejects_two_hosts),
         cmocka_unit_test(test_repeated_session_header_rejected),
         cmocka_unit_test(test_repeated_seal_header_rejected),
+        cmocka_unit_test(test_conflicting_content_types_rejected),
         cmocka_unit_test(test_framing_ignores_repeated_session),
         cmocka_unit_test(test_framing_rejects_other_transfer_codings),
         cmocka_unit_test(test_framing_rejects_names_not_tokens),

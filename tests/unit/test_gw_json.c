@@ -194,6 +194,13 @@ static void test_rejection_messages_name_no_types(void **state)
     err = conversion_error(
         "{\"login\":", &cerrojo__v1__login_request__descriptor, NULL);
     assert_non_null(strstr(err, "invalid JSON at line 1"));
+    err = conversion_error("{\"login\":\"a\\u0000b\"}",
+                           &cerrojo__v1__login_request__descriptor, NULL);
+    assert_non_null(strstr(err, "NUL (\\u0000) is not allowed"));
+    assert_null(strstr(err, "invalid JSON"));
+    err = conversion_error("{\"a\\u0000\":\"b\"}",
+                           &cerrojo__v1__login_request__descriptor, NULL);
+    assert_non_null(strstr(err, "NUL (\\u0000) is not allowed"));
 }
 
 static void test_int64_accepts_number_and_string(void **state)

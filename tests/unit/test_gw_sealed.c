@@ -73,7 +73,9 @@ static const char *bound_user;
 /* A status the OpenRequest double returns before anything else, or OK. */
 static grpc_status_code open_request_code;
 /* Encapsulated keys recorded by the replay double. */
-static uint8_t replay_seen[16][CJ_HPKE_ENC_LEN];
+/* Room for every enc that the whole group records. */
+#define REPLAY_SEEN_MAX 32
+static uint8_t replay_seen[REPLAY_SEEN_MAX][CJ_HPKE_ENC_LEN];
 static size_t replay_count;
 
 static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *desc)
@@ -302,7 +304,7 @@ enum cj_status __wrap_gw_replay_record(struct gw_redis *redis,
             return CJ_ERR_REPLAYED;
         }
     }
-    assert_true(replay_count < 16);
+    assert_true(replay_count < REPLAY_SEEN_MAX);
     memcpy(replay_seen[replay_count++], enc, enc_len);
     return CJ_OK;
 }
@@ -662,6 +664,29 @@ static void test_stateless_get_with_token_names_user(void **state)
     answer = open_stateless_reply(f);
     assert_non_null(strstr(answer, "\"user_id\":\"" TEST_USER_ID "\""));
     free(answer);
+    free(token);
+}
+
+static void test_token_on_userless_route_is_400(void **state)
+{
+    static const char *const paths[] = {"/v1/handshake", "/v1/register",
+                                        "/v1/login", "/v1/refresh"};
+    struct fixture *f = *state;
+    char *token = make_token("https://cerrojo.test", TEST_USER_ID);
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        char *answer;
+
+        seal_stateless(f, "POST", paths[i], "{}", token, now_ms());
+        run(f, GW_METHOD_POST, paths[i]);
+        assert_int_equal(f->reply.status, 400);
+        assert_int_equal(seen.calls, 0);
+        assert_int_equal(f->req.rejection, GW_REJECT_MODE);
+        answer = open_stateless_reply(f);
+        assert_non_null(strstr(answer, "\"invalid_request\""));
+        assert_non_null(strstr(answer, "takes no access token"));
+        free(answer);
+    }
     free(token);
 }
 
@@ -1160,6 +1185,7 @@ int main(void)
         SEALED_TEST(test_tampered_ciphertext_fails_plain),
         SEALED_TEST(test_unknown_member_in_plaintext_is_400_sealed),
         SEALED_TEST(test_stateless_get_with_token_names_user),
+        SEALED_TEST(test_token_on_userless_route_is_400),
         SEALED_TEST(test_missing_token_is_401_sealed),
         SEALED_TEST(test_wrong_issuer_token_is_401),
         SEALED_TEST(test_revoked_token_is_401),

@@ -503,6 +503,21 @@ class Login(unittest.TestCase):
         self.assertEqual(err.details(), "the session is bound to another "
                          "user; open a new session")
 
+    def test_zero_client_secret_rejected(self):
+        message = ("client_secret is invalid: all bytes are zero, so the "
+                   "client's random source is broken")
+        _, err = stack.login(self.name, self.password,
+                             secret=bytes(SECRET_SIZE))
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(err.details(), message)
+        name = ah.random_name()
+        _, err = stack.call("Register", stack.auth_pb2.RegisterRequest(
+            username=name, email=name + "@example.com",
+            password=ah.strong_password(),
+            client_secret=bytes(SECRET_SIZE)))
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(err.details(), message)
+
     def test_client_secret_on_stateful_channel_rejected(self):
         info = stack.session_stub.CreateSession(
             stack.session_pb2.CreateSessionRequest(
@@ -895,6 +910,13 @@ class Logout(unittest.TestCase):
     def test_logout_needs_caller(self):
         _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest())
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_stateless_logout_without_credentials_is_invalid(self):
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(),
+                            {"channel": "stateless"})
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("neither an access token nor a refresh_token",
+                      err.details())
 
     def test_logout_with_other_users_token_conflicts(self):
         mine, err, _, _ = stack.register()

@@ -3,6 +3,7 @@ the messages of cerrojo-kms, and the jobs of cerrojo-auth that re-wrap
 data keys after a KEK rotation."""
 
 import os
+import socket
 import subprocess
 import time
 import unittest
@@ -21,8 +22,6 @@ UNKNOWN_USER_RECORDS_SQL = (
 # A user id kms recorded but auth never stored, as a failed registration
 # leaves it (format of the ids auth creates).
 UNKNOWN_USER_ID = "00000000-0000-4000-8000-00000000f0e1"
-# A Postgres address where nothing listens (port 1 is reserved).
-UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=1 dbname=none user=none"
 # Makes auth's store of every re-wrapped data key fail, as a Postgres error
 # after RewrapKey would.
 FAIL_WRAPPED_KEY_STORE_SQL = (
@@ -38,6 +37,12 @@ ALLOW_WRAPPED_KEY_STORE_SQL = (
 # Attempts of a call right after kms restarted, 0.5 s apart, while auth's
 # channel to kms reconnects.
 KMS_RECONNECT_ATTEMPTS = 20
+# Consecutive unreachable-kms results after which rewrap-keys stops
+# (AUTH_JOB_KMS_FAILURES_MAX).
+REWRAP_KMS_FAILURES_MAX = 3
+# A Postgres address with a port for closed_port(). Port 1 is reserved,
+# but a process on a shared machine may still listen there.
+UNREACHABLE_DATABASE_URL = "host=127.0.0.1 port=%d dbname=none user=none"
 
 stack = None
 
@@ -118,6 +123,17 @@ class KmsCommands(unittest.TestCase):
                       "10805 s have passed", res.stdout)
         self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
 
+    def test_retire_hpke_names_reload_bound(self):
+        res = stack.run_kms_command("rotate", "hpke")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = stack.run_kms_command("retire", "hpke")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("ended the acceptance window of", res.stdout)
+        # The module's reload interval, which bounds the running replicas.
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("restart every kms replica", res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
     def test_rotate_keylist_names_signer_and_retire(self):
         res = stack.run_kms_command("rotate", "keylist")
         self.assertEqual(res.returncode, 0, res.stderr)
@@ -133,6 +149,23 @@ class KmsCommands(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("destroyed the previous key-list signer %s" % previous,
                       res.stdout)
+        self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
+
+    def test_promote_names_active_and_retired_keys(self):
+        res = stack.run_kms_command("rotate", "signing")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        kid = signing_kid("next")
+        active = signing_kid("active")
+        env = dict(stack.kms.env, CERROJO_KMS_PROMOTE_AFTER="0")
+        res = subprocess.run([stack.kms.binary(), "promote"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(signing_kid("active"), kid)
+        self.assertIn("signing key %s is active" % kid, res.stdout)
+        self.assertIn("CERROJO_KMS_RELOAD_INTERVAL (3600 s)", res.stdout)
+        self.assertIn("The previous key %s is retired" % active, res.stdout)
+        self.assertIn("`cerrojo-kms destroy-expired`", res.stdout)
         self.assertEqual(len(res.stdout.splitlines()), 1, res.stdout)
 
     def test_destroy_signing_names_active_key(self):
@@ -163,10 +196,30 @@ class KmsCommands(unittest.TestCase):
         self.assertEqual(res.stderr.count('"event":"kms.signing_key_'
                                           'destroyed"'), 0, res.stderr)
 
+    def test_destroy_expired_names_unreachable_postgres(self):
+        env = dict(stack.kms.env,
+                   CERROJO_KMS_DATABASE_URL=UNREACHABLE_DATABASE_URL
+                   % closed_port())
+        res = subprocess.run([stack.kms.binary(), "destroy-expired"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("cerrojo-kms destroy-expired: failed: Postgres is "
+                      "unreachable", res.stderr)
+        self.assertIn("CERROJO_KMS_DATABASE_URL", res.stderr)
+
     def test_destroy_signing_unknown_kid_fails(self):
         res = stack.run_kms_command("destroy-signing", "no-such-kid")
         self.assertEqual(res.returncode, 1)
         self.assertIn("no signing key has this kid", res.stderr)
+
+
+def closed_port():
+    """Returns a loopback port that was free a moment ago, where nothing
+    listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def signing_kid(state):
@@ -179,7 +232,8 @@ def signing_kid(state):
 
 def run_auth_job_without_postgres(command):
     env = dict(stack.auth.env,
-               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL)
+               CERROJO_AUTH_DATABASE_URL=UNREACHABLE_DATABASE_URL
+               % closed_port())
     return subprocess.run([stack.auth.binary(), command], env=env,
                           capture_output=True, text=True,
                           timeout=ah.READY_TIMEOUT_S)
@@ -228,6 +282,26 @@ class KekRotation(unittest.TestCase):
         self.assertIn("; kek version %d\n" % version, res.stdout)
         self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
                                    "kek_version <> %d" % version), [["0"]])
+
+    def test_rewrap_stops_when_kms_is_unreachable(self):
+        # More users than the job tries before it stops.
+        for _ in range(REWRAP_KMS_FAILURES_MAX + 1):
+            _, err, _, _ = stack.register()
+            self.assertIsNone(err, err)
+        env = dict(stack.auth.env,
+                   CERROJO_AUTH_KMS_TARGET="127.0.0.1:%d" % closed_port())
+        res = subprocess.run([stack.auth.binary(), "rewrap-keys"], env=env,
+                             capture_output=True, text=True,
+                             timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("rewrap-keys: stopped early, kms is unreachable; users "
+                      "%d," % REWRAP_KMS_FAILURES_MAX, res.stdout)
+        self.assertIn("kms is unreachable (%d RewrapKey calls in a row"
+                      % REWRAP_KMS_FAILURES_MAX, res.stderr)
+        self.assertIn("CERROJO_AUTH_KMS_TARGET", res.stderr)
+        self.assertEqual(res.stderr.count('"event":"auth.rewrap_failed"'),
+                         REWRAP_KMS_FAILURES_MAX, res.stderr)
+        self.assertIn('"event":"auth.rewrap_stopped"', res.stderr)
 
     def test_second_rewrap_counts_current_keys(self):
         _, err, _, _ = stack.register()

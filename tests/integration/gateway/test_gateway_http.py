@@ -484,6 +484,48 @@ class GatewayHttpTest(unittest.TestCase):
                 self.assertIn("more than one " + name, message)
         self.assertIn('"reason":"header_repeated"', self.gw.log_text())
 
+    def send_put_head(self, extra_lines):
+        """Sends a PUT of a small JSON body with `extra_lines` in its head
+        and returns (status, headers, body)."""
+        body = b"{}"
+        head = (b"PUT /v1/me/data/public HTTP/1.1\r\nHost: x\r\n"
+                + b"Content-Length: 2\r\n" + extra_lines + b"\r\n")
+        with socket.create_connection(("127.0.0.1", self.gw.port),
+                                      timeout=10) as sock:
+            sock.sendall(head + body)
+            resp = http.client.HTTPResponse(sock, method="PUT")
+            resp.begin()
+            data = resp.read()
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+        return resp.status, headers, data
+
+    def test_conflicting_content_types_are_400(self):
+        status, headers, data = self.send_put_head(
+            b"Content-Type: application/json\r\n"
+            b"Content-Type: text/plain\r\n")
+        self.assert_error(status, headers, data, 400, "invalid_request")
+        message = json.loads(data)["error"]["message"]
+        self.assertIn("Content-Type headers with different values", message)
+        self.assertIn("Content-Type headers with different values",
+                      self.gw.log_text())
+
+    def test_equal_content_types_pass(self):
+        # The envelope "{}" is malformed, so passing the header check shows
+        # as the envelope's 400, not the header's.
+        status, headers, data = self.send_put_head(
+            b"Content-Type: application/json\r\n"
+            b"content-type: application/json\r\n")
+        self.assert_error(status, headers, data, 400, "invalid_request")
+        message = json.loads(data)["error"]["message"]
+        self.assertEqual(message, "The sealed envelope is malformed.")
+
+    def test_seal_header_on_request_with_body_is_400(self):
+        status, headers, data = self.send_put_head(
+            b"Content-Type: application/json\r\nCerrojo-Seal: e30\r\n")
+        self.assert_error(status, headers, data, 400, "invalid_request")
+        message = json.loads(data)["error"]["message"]
+        self.assertIn("without the Cerrojo-Seal header", message)
+
     def test_responses_vary_by_origin(self):
         for path, origin in (("/healthz", None), ("/healthz", ORIGIN),
                              ("/.well-known/jwks.json", None),
@@ -850,6 +892,18 @@ class SettingsTest(unittest.TestCase):
         env.update(extra_env)
         return subprocess.run([GATEWAY, *args], env=env, capture_output=True,
                               text=True, timeout=30)
+
+    def test_unknown_arguments_are_named(self):
+        cases = ((["--bogus"], "unknown command '--bogus'"),
+                 (["healthcheck"], "GET /healthz"),
+                 (["--print-config", "extra"], "unexpected argument 'extra'"))
+        for args, expected in cases:
+            with self.subTest(args=args):
+                proc = self.run_gateway({}, args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                first_line = proc.stderr.splitlines()[0]
+                self.assertIn(expected, first_line)
+                self.assertIn("usage: cerrojo-gateway", proc.stderr)
 
     def start_fails(self, extra_env, variable):
         """Checks that both the start and --print-config exit 2 with the

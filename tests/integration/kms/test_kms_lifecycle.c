@@ -384,6 +384,8 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
     bool changed = false;
     char kid1[KMS_KID_MAX + 1];
     char kid2[KMS_KID_MAX + 1];
+    char promoted[KMS_KID_MAX + 1];
+    char retired[KMS_KID_MAX + 1];
     struct sealed sealed1;
     struct kms_destroy_report destroyed;
     int64_t ready_at = 0;
@@ -402,7 +404,11 @@ static void test_rotation_keeps_old_keys_until_expiry(void **state)
                      CJ_OK);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
                      CJ_ERR_EXISTS);
-    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_OK);
+    assert_int_equal(kms_promote(&svc.lifecycle, promoted, retired, &ready_at),
+                     CJ_OK);
+    /* The kids of the promotion name the key that signed token1. */
+    assert_string_equal(retired, kid1);
+    assert_string_not_equal(promoted, kid1);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_HPKE, NULL), CJ_OK);
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_KEYLIST, NULL),
                      CJ_OK);
@@ -619,14 +625,17 @@ static void test_promote_waits_for_publication(void **state)
     struct kms_service svc;
     int64_t ready_at = 0;
     unsigned count = 0;
+    char promoted[KMS_KID_MAX + 1];
+    char retired[KMS_KID_MAX + 1];
 
     set_env(ROOT_A, "10m");
     assert_int_equal(service_open(&svc, true), CJ_OK);
-    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at), CJ_ERR_NOT_FOUND);
+    assert_int_equal(kms_promote(&svc.lifecycle, promoted, retired, &ready_at),
+                     CJ_ERR_NOT_FOUND);
     int64_t rotated_at = kms_now();
     assert_int_equal(kms_rotate(&svc.lifecycle, KMS_PURPOSE_SIGNING, NULL),
                      CJ_OK);
-    assert_int_equal(kms_promote(&svc.lifecycle, &ready_at),
+    assert_int_equal(kms_promote(&svc.lifecycle, promoted, retired, &ready_at),
                      CJ_ERR_PRECONDITION);
     /* Due CERROJO_KMS_PROMOTE_AFTER (10 min) after the rotation. */
     assert_true(ready_at >= rotated_at + 600 - 1);

@@ -215,6 +215,12 @@ class SessionRpc(unittest.TestCase):
         self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("client_secret", details)
 
+    def test_create_session_rejects_zero_secret(self):
+        code, details = self.code("gateway", "CreateSession",
+                                  client_secret=bytes(32))
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("all bytes are zero", details)
+
     def test_open_request_round_trip(self):
         client = self.create()
         epoch = client.current_epoch()
@@ -415,6 +421,16 @@ class LifetimeSettings(unittest.TestCase):
         self.assertEqual(status, 2, err)
         self.assertIn("CERROJO_SESSION_GRACE_SECONDS (10 s) must be shorter",
                       err)
+
+    def test_unknown_command_named_without_settings(self):
+        env = {"PATH": os.environ.get("PATH", ""),
+               "CERROJO_ENV_FILE": "/dev/null"}
+        proc = subprocess.run(
+            [os.path.join(h.BIN_DIR, "cerrojo-session"), "--bogus"], env=env,
+            capture_output=True, text=True, timeout=h.CALL_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("unknown command '--bogus'", proc.stderr)
+        self.assertNotIn("CERROJO_TLS_CA", proc.stderr.splitlines()[0])
 
     def test_epoch_as_long_as_session_refused(self):
         status, err = self.start_with(CERROJO_SESSION_EPOCH_SECONDS="1h",
