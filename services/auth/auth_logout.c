@@ -212,7 +212,10 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
 
 /* Reports a failed update of session. The steps after the failed one did
  * not run, but their rows are committed, so the cache is marked stale and
- * its reload sends them, deleting the recorded sessions too. */
+ * its reload sends them. A `session` row makes session delete that session
+ * at once. A logout of all devices writes only the user's row, and session
+ * deletes each of the user's sessions that was bound at or before that
+ * time when the session is next opened or bound. */
 static enum cj_status session_update_result(struct auth_service *svc,
                                             struct auth_call *call,
                                             enum cj_status rc)
