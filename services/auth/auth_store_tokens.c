@@ -176,6 +176,17 @@ enum cj_status auth_store_token_find(struct cj_db_conn *conn,
     return query_one_token(conn, sql, params, out, NULL);
 }
 
+enum cj_status auth_store_token_find_by_id(struct cj_db_conn *conn,
+                                           const char *token_id,
+                                           struct auth_refresh_row *out)
+{
+    static const char sql[] =
+        "SELECT " TOKEN_COLUMNS " FROM auth.refresh_tokens WHERE id = $1::uuid";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
+
+    return query_one_token(conn, sql, params, out, NULL);
+}
+
 enum cj_status auth_store_token_find_with_user(
     struct cj_db_conn *conn, const unsigned char *hash,
     struct auth_refresh_row *out, enum auth_user_status *user_status)
