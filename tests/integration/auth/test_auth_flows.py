@@ -843,6 +843,23 @@ class Logout(unittest.TestCase):
         _, err = stack.refresh(tokens.refresh_token)
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
 
+    def test_refresh_rejected_after_revocation_row_deleted(self):
+        # A refresh token that missed the UPDATE of a logout of all devices
+        # (a rotation racing it) must stay rejected once cleanup has
+        # deleted the user's revocation row.
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
+                            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        stack.sql("UPDATE auth.refresh_tokens SET revoked_at = NULL, "
+                  "revoked_reason = NULL WHERE user_id = '%s'"
+                  % tokens.user_id)
+        stack.sql("DELETE FROM auth.revocations WHERE kind = 'user' AND "
+                  "subject = '%s'" % tokens.user_id)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_logout_all_invalidates_every_device(self):
         first, err, name, password = stack.register(
             secret=os.urandom(SECRET_SIZE))
