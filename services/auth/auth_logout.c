@@ -49,7 +49,52 @@ struct logout_state {
     size_t family_access_count;
 };
 
-/* The token whose family to revoke, when it belongs to the caller. */
+/* Message of a logout that can find no refresh family to revoke. */
+#define LOGOUT_NO_FAMILY_MESSAGE                                               \
+    "refresh_token is missing and the access token's refresh family was "      \
+    "not found; send the refresh token"
+
+/*
+ * Finds the family of the caller's access token, for a logout without a
+ * refresh token and without a session whose families could end instead.
+ * A refresh row's id is the jti of the access token issued with it.
+ * Returns CJ_ERR_INVALID when there is no such row, because an OK reply
+ * would tell the client that a family it can still use has ended.
+ */
+static enum cj_status find_family_of_access_token(struct auth_service *svc,
+                                                  struct auth_call *call,
+                                                  struct logout_state *st)
+{
+    const char *token_id = call->caller->token_id;
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc;
+
+    if (!auth_uuid_valid(token_id)) {
+        cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+               CJ_F_STR("reason", "refresh_token_missing"),
+               CJ_F_STR("user_id", st->user_id));
+        auth_call_error(call, "refresh_token is missing; send the refresh "
+                              "token whose family to end");
+        return CJ_ERR_INVALID;
+    }
+    rc = auth_db_acquire_for(svc, call, &conn);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_token_find_by_id(conn, token_id, &st->family_token);
+    cj_db_release(conn);
+    if (rc == CJ_ERR_NOT_FOUND) {
+        cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+               CJ_F_STR("reason", "access_token_family_not_found"),
+               CJ_F_STR("user_id", st->user_id));
+        auth_call_error(call, LOGOUT_NO_FAMILY_MESSAGE);
+        return CJ_ERR_INVALID;
+    }
+    return rc;
+}
+
+/* Finds the family to revoke, when it belongs to the caller: the refresh
+ * token's, else on a request without a session the access token's. */
 static enum cj_status find_family(struct auth_service *svc,
                                   struct auth_call *call,
                                   const Cerrojo__V1__LogoutRequest *req,
@@ -60,21 +105,27 @@ static enum cj_status find_family(struct auth_service *svc,
     enum cj_status rc;
 
     if (req->refresh_token[0] == '\0') {
-        return CJ_OK;
-    }
-    if (auth_refresh_token_hash(req->refresh_token, strlen(req->refresh_token),
-                                hash) != CJ_OK) {
+        /* With `all` every family of the user ends, and with a session
+         * the families of the session end with it. */
+        if (req->all || call->caller->session_id[0] != '\0') {
+            return CJ_OK;
+        }
+        rc = find_family_of_access_token(svc, call, st);
+    } else if (auth_refresh_token_hash(req->refresh_token,
+                                       strlen(req->refresh_token),
+                                       hash) != CJ_OK) {
         auth_call_error(call, "invalid refresh token");
         return CJ_ERR_UNAUTHENTICATED;
-    }
-    rc = auth_db_acquire_for(svc, call, &conn);
-    if (rc != CJ_OK) {
-        return rc;
-    }
-    rc = auth_store_token_find(conn, hash, &st->family_token);
-    cj_db_release(conn);
-    if (rc == CJ_ERR_NOT_FOUND) {
-        return CJ_OK;
+    } else {
+        rc = auth_db_acquire_for(svc, call, &conn);
+        if (rc != CJ_OK) {
+            return rc;
+        }
+        rc = auth_store_token_find(conn, hash, &st->family_token);
+        cj_db_release(conn);
+        if (rc == CJ_ERR_NOT_FOUND) {
+            return CJ_OK;
+        }
     }
     if (rc != CJ_OK) {
         return rc;
@@ -212,7 +263,10 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
 
 /* Reports a failed update of session. The steps after the failed one did
  * not run, but their rows are committed, so the cache is marked stale and
- * its reload sends them, deleting the recorded sessions too. */
+ * its reload sends them. A `session` row makes session delete that session
+ * at once. A logout of all devices writes only the user's row, and session
+ * deletes each of the user's sessions that was bound at or before that
+ * time when the session is next opened or bound. */
 static enum cj_status session_update_result(struct auth_service *svc,
                                             struct auth_call *call,
                                             enum cj_status rc)

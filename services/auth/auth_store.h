@@ -163,6 +163,12 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_token_find(struct cj_db_conn *conn, const unsigned char *hash,
                       struct auth_refresh_row *out);
 
+/* Loads a token by its id (a UUID) without locking; CJ_ERR_NOT_FOUND if
+ * none. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_token_find_by_id(struct cj_db_conn *conn, const char *token_id,
+                            struct auth_refresh_row *out);
+
 /*
  * Loads a token by its hash and, in the same query, whether its user is
  * active. CJ_ERR_NOT_FOUND when there is no such token or user.

@@ -176,6 +176,17 @@ enum cj_status auth_store_token_find(struct cj_db_conn *conn,
     return query_one_token(conn, sql, params, out, NULL);
 }
 
+enum cj_status auth_store_token_find_by_id(struct cj_db_conn *conn,
+                                           const char *token_id,
+                                           struct auth_refresh_row *out)
+{
+    static const char sql[] =
+        "SELECT " TOKEN_COLUMNS " FROM auth.refresh_tokens WHERE id = $1::uuid";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
+
+    return query_one_token(conn, sql, params, out, NULL);
+}
+
 enum cj_status auth_store_token_find_with_user(
     struct cj_db_conn *conn, const unsigned char *hash,
     struct auth_refresh_row *out, enum auth_user_status *user_status)
@@ -240,12 +251,18 @@ enum cj_status auth_store_token_get_for_update_with_revocation(
     /* The statement starts after the caller took the family lock, so its
      * snapshot of the revocations is as fresh as a separate read's. A
      * writer that revokes the row without that lock makes it wait for the
-     * row and read it again, revoked. */
+     * row and read it again, revoked. The user's sessions_revoked_at is
+     * kept, whereas cleanup deletes the `user` row of auth.revocations
+     * once the access tokens it revokes have expired. Reading both keeps
+     * a refresh token that missed the revocation of its row rejected.
+     * greatest() skips NULLs, and the result is NULL only when neither
+     * time exists. */
     static const char sql[] =
-        "SELECT " TOKEN_COLUMNS ", (SELECT (extract(epoch FROM r.revoked_at) "
-        "* 1000)::bigint FROM auth.revocations r WHERE r.kind = 'user' AND "
-        "r.subject = t.user_id::text) FROM auth.refresh_tokens t "
-        "WHERE t.id = $1::uuid FOR UPDATE OF t";
+        "SELECT " TOKEN_COLUMNS ", (SELECT (extract(epoch FROM greatest("
+        "u.sessions_revoked_at, (SELECT r.revoked_at FROM auth.revocations r "
+        "WHERE r.kind = 'user' AND r.subject = t.user_id::text))) * 1000)"
+        "::bigint FROM auth.users u WHERE u.id = t.user_id) "
+        "FROM auth.refresh_tokens t WHERE t.id = $1::uuid FOR UPDATE OF t";
     const struct cj_db_param params[] = {CJ_DB_TEXT(token_id)};
 
     *user_revoked_at_ms = 0;

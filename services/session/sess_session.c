@@ -213,7 +213,8 @@ enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
     enum cj_status st;
 
     *advanced = false;
-    st = sess_store_load(svc->redis, sid, &rec);
+    st =
+        sess_store_load(svc->redis, sid, svc->settings.token_lifetime_ms, &rec);
     if (st == CJ_OK && record_stale(svc, &rec, now_ms)) {
         st = advance_record(svc, sid, &rec, now_ms, advanced);
     } else if (st == CJ_OK) {
@@ -240,7 +241,8 @@ static enum cj_status load_current(const struct sess_service *svc,
     bool advanced = false;
 
     for (int round = 0; round < SESS_ADVANCE_ROUNDS; round++) {
-        st = sess_store_load(svc->redis, sid, rec);
+        st = sess_store_load(svc->redis, sid, svc->settings.token_lifetime_ms,
+                             rec);
         if (st != CJ_OK || !record_stale(svc, rec, now_ms)) {
             return st;
         }
@@ -249,7 +251,8 @@ static enum cj_status load_current(const struct sess_service *svc,
             return st;
         }
     }
-    return sess_store_load(svc->redis, sid, rec);
+    return sess_store_load(svc->redis, sid, svc->settings.token_lifetime_ms,
+                           rec);
 }
 
 /*
@@ -351,7 +354,8 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     }
     /* The tag verified: only now may the sequence number move the
      * window. */
-    st = sess_store_commit_sequence(svc->redis, sid, sequence, now, &commit);
+    st = sess_store_commit_sequence(svc->redis, sid, sequence, now,
+                                    svc->settings.token_lifetime_ms, &commit);
     if (st == CJ_ERR_REPLAYED) {
         cj_counter_add(svc->metrics.open_replayed, 1);
         log_open_failed(svc, sid, "replay", epoch);
@@ -404,7 +408,7 @@ enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
         return CJ_ERR_INVALID;
     }
     st = sess_store_bind(svc->redis, sid, user_id, svc->settings.bound_idle_ms,
-                         sess_now_ms(), &rec);
+                         sess_now_ms(), svc->settings.token_lifetime_ms, &rec);
     if (st == CJ_OK) {
         fill_info(svc, sid, rec.created_ms, rec.expires_ms, rec.absolute_ms,
                   out);

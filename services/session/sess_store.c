@@ -19,10 +19,40 @@
 #define SESS_REDIS_KEY_MAX                                                     \
     (sizeof(SESS_REVOKE_PREFIX) + sizeof("user:") + SESS_NAME_MAX + 1)
 
-/* Session hash fields: c created ms, u user ("" unbound), e epoch, k
- * wrapped key of e, p wrapped key of e - 1, pu when p is dropped, ws
- * highest sequence seen, wb window ring of '0'/'1', it idle timeout ms, ab
- * absolute expiry ms, n count of advances. */
+/* Session hash fields: c created ms, u user ("" unbound), b bound ms, e
+ * epoch, k wrapped key of e, p wrapped key of e - 1, pu when p is dropped,
+ * ws highest sequence seen, wb window ring of '0'/'1', it idle timeout ms,
+ * ab absolute expiry ms, n count of advances. */
+
+/*
+ * Lua function shared by the scripts that accept a bound session: it
+ * deletes the session, as DeleteSession does, when the user's revocation
+ * time (whole seconds, from a logout of all devices) is at or after the
+ * second the session was bound. This check does not depend on
+ * DeleteUserSessions, which can fail or be lost after auth's commit. A
+ * session stored before the bind time was recorded has no b, and its
+ * creation time stands in. A session is never bound before it is created,
+ * so that choice can only end a session, never keep a revoked one. The
+ * arguments are the hash key, the session id, the values of u, b and c,
+ * and the index i of five ARGV entries: the prefixes of the user
+ * revocation keys, the due set, the user index prefix, the tombstone
+ * prefix and the tombstone lifetime (ms).
+ */
+#define LUA_DROP_IF_REVOKED                                                    \
+    "local function drop_if_revoked(k, sid, u, b, c, i)\n"                     \
+    "  if not u or u == '' then return false end\n"                            \
+    "  local r = redis.call('GET', ARGV[i] .. u)\n"                            \
+    "  if not r then return false end\n"                                       \
+    "  local bound = tonumber(b or c)\n"                                       \
+    "  if bound and math.floor(bound / 1000) > tonumber(r) then\n"             \
+    "    return false\n"                                                       \
+    "  end\n"                                                                  \
+    "  redis.call('DEL', k)\n"                                                 \
+    "  redis.call('ZREM', ARGV[i + 1], sid)\n"                                 \
+    "  redis.call('SREM', ARGV[i + 2] .. u, sid)\n"                            \
+    "  redis.call('SET', ARGV[i + 3] .. sid, '1', 'PX', ARGV[i + 4])\n"        \
+    "  return true\n"                                                          \
+    "end\n"
 
 static const char SCRIPT_CREATE_SRC[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
@@ -38,10 +68,14 @@ static const char SCRIPT_CREATE_SRC[] =
     "end\n"
     "return 1\n";
 
-static const char SCRIPT_LOAD_SRC[] =
+/* A session bound before its user's revocation time reads as missing. */
+static const char SCRIPT_LOAD_SRC[] = LUA_DROP_IF_REVOKED
     "local v = redis.call('HMGET', KEYS[1], 'c', 'u', 'e', 'k', 'p', 'pu',\n"
-    "  'it', 'ab', 'n')\n"
+    "  'it', 'ab', 'n', 'b')\n"
     "if not v[1] then return false end\n"
+    "if drop_if_revoked(KEYS[1], ARGV[1], v[2], v[10], v[1], 2) then\n"
+    "  return false\n"
+    "end\n"
     "v[10] = redis.call('PEXPIRETIME', KEYS[1])\n"
     "return v\n";
 
@@ -66,12 +100,16 @@ static const char SCRIPT_ADVANCE_SRC[] =
  * the highest sequence accepted, wb a ring of W flags where sequence s sits
  * at s mod W. A number above ws slides the window and clears the slots it
  * passes. A number within the window is accepted once, and an older one is
- * rejected. Returns -1 when the session is gone, -2 for a replay.
+ * rejected. Returns -1 when the session is gone or was bound before its
+ * user's revocation time (and is deleted now), -2 for a replay.
  */
-static const char SCRIPT_COMMIT_SRC[] =
+static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "local v = redis.call('HMGET', KEYS[1], 'ws', 'wb', 'it', 'ab', 'u',\n"
-    "  'e')\n"
+    "  'e', 'b', 'c')\n"
     "if not v[1] then return -1 end\n"
+    "if drop_if_revoked(KEYS[1], ARGV[4], v[5], v[7], v[8], 5) then\n"
+    "  return -1\n"
+    "end\n"
     "local W = tonumber(ARGV[3])\n"
     "local top = tonumber(v[1])\n"
     "local bits = v[2]\n"
@@ -104,10 +142,25 @@ static const char SCRIPT_COMMIT_SRC[] =
     "redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', exp))\n"
     "return {1, v[5], v[6], exp}\n";
 
-static const char SCRIPT_BIND_SRC[] =
-    "local v = redis.call('HMGET', KEYS[1], 'u', 'ab', 'c')\n"
+/* Binding an unbound session records the bind time. Binding it again to
+ * the same user keeps the first bind time, so a session bound before the
+ * user's revocation time is deleted here too, and so is a fresh bind in
+ * that same second. Returns -1 when the session is gone or deleted, -2
+ * when it is bound to another user.
+ * NOTE: the bind time comes from session's clock and the revocation time
+ * from auth's. Auth replies to a logout of all devices only 50 ms after
+ * the revocation second, so a session clock further behind than that can
+ * fail a login that follows the reply at once. */
+static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED
+    "local v = redis.call('HMGET', KEYS[1], 'u', 'ab', 'c', 'b')\n"
     "if not v[2] then return -1 end\n"
     "if v[1] ~= '' and v[1] ~= ARGV[2] then return -2 end\n"
+    "local bound = v[4]\n"
+    "if v[1] == '' then bound = ARGV[4] end\n"
+    "if drop_if_revoked(KEYS[1], ARGV[1], ARGV[2], bound, v[3], 5) then\n"
+    "  return -1\n"
+    "end\n"
+    "if v[1] == '' then redis.call('HSET', KEYS[1], 'b', ARGV[4]) end\n"
     "redis.call('HSET', KEYS[1], 'u', ARGV[2], 'it', ARGV[3])\n"
     "local abs = tonumber(v[2])\n"
     "local exp = math.min(tonumber(ARGV[4]) + tonumber(ARGV[3]), abs)\n"
@@ -431,6 +484,16 @@ static void key_tombstone(char *out, size_t size, const char *sid)
 #define KEY_DUE    SESS_KEY_PREFIX "due"
 #define KEY_LOADED SESS_REVOKE_PREFIX "loaded"
 
+/* Adds the five arguments that LUA_DROP_IF_REVOKED reads. */
+static void args_revoked(struct sess_args *a, int64_t tombstone_ms)
+{
+    args_str(a, SESS_REVOKE_PREFIX "user:");
+    args_str(a, KEY_DUE);
+    args_str(a, SESS_KEY_PREFIX "u:");
+    args_str(a, SESS_REVOKE_PREFIX "sid:");
+    args_i64(a, tombstone_ms);
+}
+
 bool sess_name_valid(const char *name)
 {
     size_t len;
@@ -561,7 +624,7 @@ static bool parse_record(const redisReply *r, struct sess_record *out)
 }
 
 enum cj_status sess_store_load(struct cj_redis_pool *pool, const char *sid,
-                               struct sess_record *out)
+                               int64_t tombstone_ms, struct sess_record *out)
 {
     char key[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
@@ -570,6 +633,8 @@ enum cj_status sess_store_load(struct cj_redis_pool *pool, const char *sid,
 
     key_session(key, sizeof(key), sid);
     args_str(&a, key);
+    args_str(&a, sid);
+    args_revoked(&a, tombstone_ms);
     st = eval(pool, &script_load, "load", 1, &a, &r);
     if (st != CJ_OK) {
         return st;
@@ -620,7 +685,7 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
 
 enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
                                           const char *sid, uint64_t sequence,
-                                          int64_t now_ms,
+                                          int64_t now_ms, int64_t tombstone_ms,
                                           struct sess_commit *out)
 {
     char key[SESS_REDIS_KEY_MAX];
@@ -638,6 +703,8 @@ enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
     args_u64(&a, sequence);
     args_i64(&a, now_ms);
     args_i64(&a, SESS_WINDOW_SIZE);
+    args_str(&a, sid);
+    args_revoked(&a, tombstone_ms);
     st = eval(pool, &script_commit, "commit", 1, &a, &r);
     if (st != CJ_OK) {
         return st;
@@ -659,7 +726,8 @@ enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
 
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
                                const char *user_id, int64_t idle_ms,
-                               int64_t now_ms, struct sess_record *out)
+                               int64_t now_ms, int64_t tombstone_ms,
+                               struct sess_record *out)
 {
     char key[SESS_REDIS_KEY_MAX];
     char index[SESS_REDIS_KEY_MAX];
@@ -676,6 +744,7 @@ enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
     args_str(&a, user_id);
     args_i64(&a, idle_ms);
     args_i64(&a, now_ms);
+    args_revoked(&a, tombstone_ms);
     st = eval(pool, &script_bind, "bind", 2, &a, &r);
     if (st != CJ_OK) {
         return st;

@@ -77,8 +77,13 @@ enum cj_status sess_store_create(struct cj_redis_pool *pool, const char *sid,
                                  const struct sess_record *rec, int64_t now_ms,
                                  int64_t due_ms) CJ_WARN_UNUSED;
 
-/* Reads a session; CJ_ERR_NOT_FOUND when it is missing or expired. */
+/*
+ * Reads a session. CJ_ERR_NOT_FOUND when it is missing or expired, or when
+ * it was bound at or before its user's revocation time, in which case it
+ * is deleted with a tombstone of tombstone_ms.
+ */
 enum cj_status sess_store_load(struct cj_redis_pool *pool, const char *sid,
+                               int64_t tombstone_ms,
                                struct sess_record *out) CJ_WARN_UNUSED;
 
 /*
@@ -100,21 +105,27 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
  * Checks sequence against the session's sliding replay window and marks it
  * seen, in one script, and refreshes the idle expiry. Call it only after
  * the request's tag verified. Returns CJ_ERR_REPLAYED for a number already
- * seen or older than the window, CJ_ERR_NOT_FOUND when the session is gone.
+ * seen or older than the window, CJ_ERR_NOT_FOUND when the session is gone
+ * or was bound at or before its user's revocation time (then it is deleted
+ * as sess_store_load does).
  */
 enum cj_status
 sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
                            uint64_t sequence, int64_t now_ms,
+                           int64_t tombstone_ms,
                            struct sess_commit *out) CJ_WARN_UNUSED;
 
 /*
  * Binds the session to user_id, switches it to the bound idle timeout and
- * adds it to the user's index. CJ_ERR_PRECONDITION when it is bound to
- * another user; binding the same user again is accepted.
+ * adds it to the user's index. The first bind records now_ms as the bind
+ * time. CJ_ERR_PRECONDITION when it is bound to another user; binding the
+ * same user again is accepted. CJ_ERR_NOT_FOUND when the session is gone,
+ * or when its bind time is at or before the user's revocation time (then
+ * it is deleted as sess_store_load does).
  */
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
                                const char *user_id, int64_t idle_ms,
-                               int64_t now_ms,
+                               int64_t now_ms, int64_t tombstone_ms,
                                struct sess_record *out) CJ_WARN_UNUSED;
 
 /*

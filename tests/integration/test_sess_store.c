@@ -712,6 +712,119 @@ static void test_is_revoked_reports_each_reason(void **state)
     assert_false(deleted);
 }
 
+/* Checks whether a Redis key exists. */
+static bool key_exists(struct cj_redis_pool *p, const char *prefix,
+                       const char *name)
+{
+    char key[256];
+    const char *argv[] = {"EXISTS", key};
+    redisReply *r;
+    bool exists;
+
+    snprintf(key, sizeof(key), "%s%s", prefix, name);
+    r = run(p, 2, argv);
+    exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return exists;
+}
+
+static void test_bound_before_user_revocation_fails(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct client other;
+    struct sess_info info;
+    char user[64];
+    char index[128];
+    const char *members[] = {"SISMEMBER", index, NULL};
+    redisReply *r;
+
+    make_user(user, sizeof(user), "rb");
+    snprintf(index, sizeof(index), SESS_KEY_PREFIX "u:%s", user);
+    client_create(f, &c);
+    client_create(f, &other);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, &info),
+                     CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
+
+    /* The revocation reaches Redis without DeleteUserSessions, as after a
+     * failed call from auth. */
+    assert_int_equal(sess_revoke_user(&f->svc, user, sess_now_ms() / 1000),
+                     CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 2), CJ_ERR_NOT_FOUND);
+    assert_false(key_exists(f->pool, SESS_KEY_PREFIX "s:", c.info.session_id));
+    assert_true(
+        key_exists(f->pool, SESS_REVOKE_PREFIX "sid:", c.info.session_id));
+    members[2] = c.info.session_id;
+    r = run(f->pool, 3, members);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+
+    /* Binding the same user again does not renew a revoked session. */
+    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, &info),
+                     CJ_ERR_NOT_FOUND);
+    assert_false(
+        key_exists(f->pool, SESS_KEY_PREFIX "s:", other.info.session_id));
+    assert_int_equal(send_once(f, &other, 0, 1), CJ_ERR_NOT_FOUND);
+}
+
+/* Revokes user in the second the session of c was created, then waits for
+ * the next second, so that a bind from now on comes after the revocation. */
+static void revoke_at_creation(struct fixture *f, struct client *c,
+                               const char *user)
+{
+    int64_t created_s = c->info.created_ms / 1000;
+
+    assert_int_equal(sess_revoke_user(&f->svc, user, created_s), CJ_OK);
+    sleep_until((created_s + 1) * 1000 + 10);
+}
+
+static void test_bound_after_user_revocation_works(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_info info;
+    struct sess_opened opened;
+    char user[64];
+
+    make_user(user, sizeof(user), "ra");
+    client_create(f, &c);
+    revoke_at_creation(f, &c, user);
+
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(client_send(f, &c, 0, 1, &opened), CJ_OK);
+    assert_string_equal(opened.user_id, user);
+    sess_opened_clear(&opened);
+    assert_int_equal(send_once(f, &c, 0, 2), CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(send_once(f, &c, 0, 3), CJ_OK);
+}
+
+static void test_bind_time_missing_uses_creation(void **state)
+{
+    struct fixture *f = *state;
+    struct client c;
+    struct sess_info info;
+    char user[64];
+    char key[128];
+    const char *hdel[] = {"HDEL", key, "b"};
+    redisReply *r;
+
+    make_user(user, sizeof(user), "rl");
+    client_create(f, &c);
+    revoke_at_creation(f, &c, user);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+
+    /* A session stored before bind times were recorded has no b. */
+    snprintf(key, sizeof(key), SESS_KEY_PREFIX "s:%s", c.info.session_id);
+    r = run(f->pool, 3, hdel);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(send_once(f, &c, 0, 1), CJ_ERR_NOT_FOUND);
+    assert_false(key_exists(f->pool, SESS_KEY_PREFIX "s:", c.info.session_id));
+}
+
 /* A Redis of this test's own, for flushing and stopping. */
 static char own_dir[128];
 static int own_port;
@@ -846,6 +959,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_user_sessions_only_theirs,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_is_revoked_reports_each_reason,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bound_before_user_revocation_fails,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bound_after_user_revocation_works,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_time_missing_uses_creation,
                                         setup, teardown),
     };
     const struct CMUnitTest own[] = {

@@ -3,15 +3,22 @@ misses a revocation auth recorded. With the watcher too slow to step in,
 every Introspect fails closed (UNAVAILABLE) until auth reloads the cache,
 here by restarting. Afterwards a token revoked before the flush stays
 inactive and a live one is active again. A revocation session did not take
-while it was stopped reaches its cache once session is back."""
+while it was stopped reaches its cache once session is back, and a logout
+of all devices that missed the deletion of the user's sessions still ends
+them on the stateful channel."""
 
 import os
+import sys
 import time
 import unittest
 
 import grpc
 
 import auth_harness as ah
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "session"))
+from test_sess_rpc import Client  # noqa: E402
 
 # Long enough that the watcher never runs between the flush and the checks.
 SLOW_WATCH = "1h"
@@ -183,6 +190,65 @@ class CacheResend(unittest.TestCase):
                             "session still stored\n" + s.logs())
             time.sleep(0.2)
         self.assertFalse(self.introspect_when_up(tokens.access_token).active)
+
+    def open_request(self, client, seq):
+        """Sends one sealed request on the client's session; returns the
+        reply or the grpc.RpcError."""
+        s = self.stack
+        info = client.info
+        epoch = ((int(time.time() * 1000) - info.created_at_ms) //
+                 (info.epoch_seconds * 1000))
+        aad, ct = client.seal(epoch, seq, b"hello")
+        try:
+            return s.session_stub.OpenRequest(
+                s.session_pb2.OpenRequestRequest(
+                    session_id=info.session_id, epoch=epoch, sequence=seq,
+                    aad=aad, ciphertext=ct),
+                timeout=ah.CALL_TIMEOUT_S)
+        except grpc.RpcError as e:
+            return e
+
+    def test_missed_logout_all_ends_sessions(self):
+        s = self.stack
+        secret = os.urandom(SECRET_SIZE)
+        first, err, username, password = s.register(secret=secret)
+        self.assertIsNone(err)
+        second_secret = os.urandom(SECRET_SIZE)
+        second, err = s.login(username, password, secret=second_secret)
+        self.assertIsNone(err)
+        clients = [Client(first.session, secret),
+                   Client(second.session, second_secret)]
+        for client in clients:
+            reply = self.open_request(client, 1)
+            self.assertNotIsInstance(reply, grpc.RpcError, reply)
+            self.assertEqual(reply.user_id, first.user_id)
+        caller = s.caller_for(first)
+
+        s.session.stop()
+        try:
+            _, err = s.call("Logout", s.auth_pb2.LogoutRequest(all=True),
+                            caller)
+            self.assertIsNotNone(err)
+            self.assertIn(err.code(), (grpc.StatusCode.UNAVAILABLE,
+                                       grpc.StatusCode.DEADLINE_EXCEEDED))
+        finally:
+            s.session.start()
+
+        # Only the user's revocation time reaches session again, so the
+        # sessions must end by their bind time.
+        user_key = "cerrojo:revoked:user:" + first.user_id
+        deadline = time.monotonic() + RESEND_WAIT_S
+        while s.redis("EXISTS", user_key) != "1":
+            self.assertLess(time.monotonic(), deadline,
+                            "user revocation not resent\n" + s.logs())
+            time.sleep(0.2)
+        for client in clients:
+            reply = self.open_request(client, 2)
+            self.assertIsInstance(reply, grpc.RpcError)
+            self.assertEqual(reply.code(), grpc.StatusCode.NOT_FOUND)
+            self.assertEqual(
+                s.redis("EXISTS", "cerrojo:sess:s:" + client.info.session_id),
+                "0")
 
     def test_missed_reuse_session_end_resent(self):
         s = self.stack

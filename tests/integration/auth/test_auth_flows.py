@@ -858,6 +858,23 @@ class Logout(unittest.TestCase):
         _, err = stack.refresh(tokens.refresh_token)
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
 
+    def test_refresh_rejected_after_revocation_row_deleted(self):
+        # A refresh token that missed the UPDATE of a logout of all devices
+        # (a rotation racing it) must stay rejected once cleanup has
+        # deleted the user's revocation row.
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(all=True),
+                            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        stack.sql("UPDATE auth.refresh_tokens SET revoked_at = NULL, "
+                  "revoked_reason = NULL WHERE user_id = '%s'"
+                  % tokens.user_id)
+        stack.sql("DELETE FROM auth.revocations WHERE kind = 'user' AND "
+                  "subject = '%s'" % tokens.user_id)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_logout_all_invalidates_every_device(self):
         first, err, name, password = stack.register(
             secret=os.urandom(SECRET_SIZE))
@@ -906,6 +923,33 @@ class Logout(unittest.TestCase):
         self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
         info, _ = stack.introspect(tokens.access_token)
         self.assertFalse(info.active)
+
+    def test_stateless_logout_without_token_ends_family(self):
+        # The access token's jti names its refresh row, so the family ends
+        # without the refresh token, also after a rotation.
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        rotated, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(),
+                            stack.caller_for(rotated))
+        self.assertIsNone(err, err)
+        _, err = stack.refresh(rotated.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        info, _ = stack.introspect(rotated.access_token)
+        self.assertFalse(info.active)
+
+    def test_stateless_logout_without_any_token_rejected(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        caller = stack.caller_for(tokens)
+        del caller["token-id"]
+        del caller["token-expires-at"]
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(), caller)
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("refresh_token is missing", err.details())
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err, err)
 
     def test_logout_needs_caller(self):
         _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest())
