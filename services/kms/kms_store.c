@@ -417,9 +417,10 @@ enum cj_status kms_store_insert_kek(struct cj_db_conn *conn, uint32_t version,
                        params, 2, false, NULL);
 }
 
-enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
-                                       const char *user_id,
-                                       uint32_t kek_version)
+/* Runs a statement whose parameters are a user id and a KEK version. */
+static enum cj_status user_version_query(struct cj_db_conn *conn,
+                                         const char *sql, const char *user_id,
+                                         uint32_t kek_version)
 {
     char v[24];
     const struct cj_db_param params[] = {
@@ -427,32 +428,33 @@ enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
         CJ_DB_TEXT(int_text(v, sizeof(v), kek_version)),
     };
 
-    return cj_db_query(
+    return cj_db_query(conn, sql, params, 2, false, NULL);
+}
+
+enum cj_status kms_store_note_data_key(struct cj_db_conn *conn,
+                                       const char *user_id,
+                                       uint32_t kek_version)
+{
+    return user_version_query(
         conn,
         "INSERT INTO kms.data_key_versions (user_id, kek_version) "
         "VALUES ($1, $2::integer) "
         "ON CONFLICT (user_id, kek_version) DO NOTHING",
-        params, 2, false, NULL);
+        user_id, kek_version);
 }
 
 enum cj_status kms_store_confirm_data_key(struct cj_db_conn *conn,
                                           const char *user_id,
                                           uint32_t kek_version)
 {
-    char v[24];
-    const struct cj_db_param params[] = {
-        CJ_DB_TEXT(user_id),
-        CJ_DB_TEXT(int_text(v, sizeof(v), kek_version)),
-    };
-
-    return cj_db_query(
+    return user_version_query(
         conn,
         "WITH older AS (DELETE FROM kms.data_key_versions "
         "WHERE user_id = $1 AND kek_version < $2::integer) "
         "INSERT INTO kms.data_key_versions (user_id, kek_version) "
         "VALUES ($1, $2::integer) "
         "ON CONFLICT (user_id, kek_version) DO NOTHING",
-        params, 2, false, NULL);
+        user_id, kek_version);
 }
 
 enum cj_status kms_store_forget_data_key(struct cj_db_conn *conn,

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "temp_dir_helper.h"
+
 #include <sodium.h>
 
 #include "cli_input.h"
@@ -22,15 +24,13 @@ static int setup(void **state)
     /* cli_read_password allocates with sodium_malloc. */
     if (sodium_init() < 0)
         return -1;
-    return mkdtemp(dir) != NULL ? 0 : -1;
+    return temp_dir_make(dir);
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 static bool utf8_valid(const char *text)

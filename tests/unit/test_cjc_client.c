@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "temp_dir_helper.h"
+
 #include <sodium.h>
 
 #include "cjc_client.h"
@@ -59,15 +61,13 @@ static int setup(void **state)
     (void)state;
     if (sodium_init() < 0)
         return -1;
-    return mkdtemp(dir) != NULL ? 0 : -1;
+    return temp_dir_make(dir);
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 /* Binds a TCP socket to a free port on 127.0.0.1 and returns the port. */

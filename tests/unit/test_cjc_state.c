@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "temp_dir_helper.h"
+
 /* Lock wait for tests that expect a timeout, in milliseconds. */
 #define TEST_LOCK_WAIT_MS 50
 
@@ -19,15 +21,13 @@ static char dir[] = "/tmp/cjc_state_XXXXXX";
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(dir) != NULL ? 0 : -1;
+    return temp_dir_make(dir);
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 /* Writes text to path and sets its permission bits to mode. */
