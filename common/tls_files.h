@@ -21,9 +21,9 @@ struct cj_tls_files {
 };
 
 /*
- * Reads the three files and checks that the CA file contains at least one
- * certificate, that the certificate verifies against it (signature and
- * validity dates, at the current time), and that the key is an
+ * Reads the three files and checks them. The CA file must contain at
+ * least one certificate, and the certificate must verify against it
+ * (signature and validity dates, at the current time). The key must be an
  * unencrypted PEM private key that matches the certificate. On failure
  * writes "VARIABLE: path: reason" to err and returns CJ_ERR_INVALID.
  */

@@ -122,7 +122,7 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
     slot->shed_reason = NULL;
     pthread_mutex_lock(&gate->lock);
     if (gate->running >= gate->slots) {
-        /* A caller that could not get its answer before its deadline is
+        /* A caller that could not get its reply before its deadline is
          * rejected at once with a Retry-After, instead of timing out in
          * the line: a timed-out call looks to the gateway like an outage. */
         budget_ms = wait_budget_ms(gate, wait_ms);

@@ -339,7 +339,7 @@ auth_store_sealed_put(struct cj_db_conn *conn, enum auth_data_class cls,
 
 /*
  * Takes the transaction-scoped lock of one class of a user's data. Every
- * PutData holds it from before its first count until its commit. Under
+ * PutData keeps it from before its first count until its commit. Under
  * read committed, each statement after the lock then reads the rows that
  * every earlier PUT of that class committed, so the counts are exact.
  */

@@ -285,13 +285,13 @@ grpc_status_code gw_backend_call(struct gw_backends *backends,
     }
     /* Only a failure to reach the backend marks it down. gRPC C core 1.51
      * reports a status the server sent and one it generated locally
-     * (connection refused, deadline) alike, so two signs distinguish them:
-     * a retry-after trailer, which the backend sends to shed load (auth's
-     * password gate under a login burst), and a channel that is still
-     * connected after the call, which shows the backend replied or was
-     * merely slow (waiting on kms during a kms outage, say). Either way
-     * the backend is up. gw_backends_state() also probes a backend again
-     * before /readyz reports it down. */
+     * (connection refused, deadline) alike, so two signs distinguish them.
+     * A retry-after trailer shows the backend shedding load (auth's
+     * password gate under a login burst). A channel still connected after
+     * the call shows the backend replied or was merely slow (waiting on kms
+     * during a kms outage, say). Either way the backend is up.
+     * gw_backends_state() also probes a backend again before /readyz reports it
+     * down. */
     if ((status == CJ_ERR_UNAVAILABLE || status == CJ_ERR_TIMEOUT) &&
         result.retry_after_s == 0 &&
         !cj_rpc_client_connected(backends->clients[rpc->backend])) {

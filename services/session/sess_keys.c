@@ -165,24 +165,34 @@ static void put_u64_be(unsigned char *out, uint64_t v)
     }
 }
 
+/* Writes a label with its NUL, the session id with its length byte and
+ * the epoch to out, and returns the bytes written. */
+static size_t put_label_sid_epoch(unsigned char *out, const char *label,
+                                  size_t label_size, const char *sid,
+                                  uint64_t epoch)
+{
+    size_t sid_len = strnlen(sid, SESS_WRAP_SID_MAX);
+    size_t n = 0;
+
+    memcpy(out, label, label_size);
+    n += label_size; /* the NUL separates the label */
+    out[n++] = (unsigned char)sid_len;
+    memcpy(out + n, sid, sid_len);
+    n += sid_len;
+    put_u64_be(out + n, epoch);
+    return n + 8;
+}
+
 /* Builds the additional data that ties a wrapped key to its session, its
  * epoch and its header (version and wrapping key id). */
 static size_t wrap_aad(unsigned char *aad, const char *sid, uint64_t epoch,
                        const unsigned char *header)
 {
-    size_t sid_len = strnlen(sid, SESS_WRAP_SID_MAX);
-    size_t n = 0;
+    size_t n = put_label_sid_epoch(aad, SESS_WRAP_AAD_LABEL,
+                                   sizeof(SESS_WRAP_AAD_LABEL), sid, epoch);
 
-    memcpy(aad, SESS_WRAP_AAD_LABEL, sizeof(SESS_WRAP_AAD_LABEL));
-    n += sizeof(SESS_WRAP_AAD_LABEL); /* the NUL separates the label */
-    aad[n++] = (unsigned char)sid_len;
-    memcpy(aad + n, sid, sid_len);
-    n += sid_len;
-    put_u64_be(aad + n, epoch);
-    n += 8;
     memcpy(aad + n, header, SESS_WRAP_NONCE_OFFSET);
-    n += SESS_WRAP_NONCE_OFFSET;
-    return n;
+    return n + SESS_WRAP_NONCE_OFFSET;
 }
 
 /* Derives the AES-256-GCM key of a version 2 wrap for session sid and
@@ -192,16 +202,9 @@ static enum cj_status derive_wrap_subkey(const struct cj_secret *wrap_key,
                                          unsigned char out[SESS_WRAP_KEY_LEN])
 {
     unsigned char info[SESS_WRAP_SUBKEY_INFO_MAX];
-    size_t sid_len = strnlen(sid, SESS_WRAP_SID_MAX);
-    size_t n = 0;
+    size_t n = put_label_sid_epoch(info, SESS_WRAP_SUBKEY_LABEL,
+                                   sizeof(SESS_WRAP_SUBKEY_LABEL), sid, epoch);
 
-    memcpy(info, SESS_WRAP_SUBKEY_LABEL, sizeof(SESS_WRAP_SUBKEY_LABEL));
-    n += sizeof(SESS_WRAP_SUBKEY_LABEL); /* the NUL separates the label */
-    info[n++] = (unsigned char)sid_len;
-    memcpy(info + n, sid, sid_len);
-    n += sid_len;
-    put_u64_be(info + n, epoch);
-    n += 8;
     return cj_hkdf(out, SESS_WRAP_KEY_LEN, NULL, 0, wrap_key->bytes,
                    SESS_WRAP_KEY_LEN, info, n);
 }

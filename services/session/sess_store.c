@@ -19,13 +19,14 @@
 #define SESS_REDIS_KEY_MAX                                                     \
     (sizeof(SESS_REVOKE_PREFIX) + sizeof("user:") + SESS_NAME_MAX + 1)
 
-/* Session hash fields: c created ms, u user ("" unbound), b bound ms, e
- * epoch, k wrapped key of e, p wrapped key of e - 1, pu when p is dropped,
- * ws highest sequence seen, wb window ring of '0'/'1', it idle timeout ms,
- * ab absolute expiry ms, n count of advances. */
+/* Session hash fields: c created ms, u user ("" unbound), b bound ms and
+ * e epoch. k is the wrapped key of e, p the wrapped key of e - 1, pu when p
+ * is dropped, ws the highest sequence seen and wb the window ring of '0'
+ * and '1'. it is the idle timeout ms, ab the absolute expiry ms and n the
+ * count of advances. */
 
 /*
- * Lua function shared by the scripts that accept a bound session: it
+ * Lua function shared by the scripts that accept a bound session. It
  * deletes the session, as DeleteSession does, when the user's revocation
  * time (whole seconds, from a logout of all devices) is at or after the
  * second the session was bound. This check does not depend on

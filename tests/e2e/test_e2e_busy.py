@@ -1,9 +1,9 @@
 """End-to-end: a login burst that auth's password gate sheds. auth runs one
 Argon2 slot with a slow hash, so its line (the slot and its waiters) fills
 faster than it drains. A login the gate rejects reaches the `cerrojo`
-client as the gateway's 503 with Retry-After and the busy message, which
-asks a client to wait rather than report an outage. auth sheds a login
-that would wait past the gateway's RPC deadline instead of letting it time
+client as the gateway's 503 with Retry-After and the busy message. That
+message tells the client to wait, where an outage message would not. auth
+sheds a login that would wait past the gateway's RPC deadline instead of letting it time
 out, so the gateway never takes auth for down during the burst."""
 
 import re

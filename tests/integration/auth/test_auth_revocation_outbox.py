@@ -14,8 +14,6 @@ import time
 import unittest
 import uuid
 
-import grpc
-
 import auth_harness as ah
 
 # Long enough that the watcher runs only at start and when a failed call
@@ -150,10 +148,10 @@ class ConfirmedRowNotResent(unittest.TestCase):
 
     def test_sent_rows_confirmed_and_not_resent(self):
         s = self.stack
-        one, err, _, _ = s.register(secret=os.urandom(SECRET_SIZE))
+        tokens, err, _, _ = s.register(secret=os.urandom(SECRET_SIZE))
         self.assertIsNone(err)
         _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
-            refresh_token=one.refresh_token), s.caller_for(one))
+            refresh_token=tokens.refresh_token), s.caller_for(tokens))
         self.assertIsNone(err, err)
         all_devices, err, _, _ = s.register()
         self.assertIsNone(err)
@@ -163,7 +161,7 @@ class ConfirmedRowNotResent(unittest.TestCase):
 
         # Logout returns after session stored each row and auth confirmed
         # it, so no wait is needed here.
-        rows = self.rows_of(one.user_id)
+        rows = self.rows_of(tokens.user_id)
         self.assertIn("token", [kind for kind, _ in rows])
         self.assertIn("session", [kind for kind, _ in rows])
         for kind, confirmed in rows:
