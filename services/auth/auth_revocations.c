@@ -7,11 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "auth_clock.h"
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "deadline.h"
 #include "log.h"
+#include "crypto_util.h"
 
 /* Waits up to ms, until svc->stopping, or until *wake is set (wake may be
  * NULL); returns false when stopping. */
@@ -51,7 +54,13 @@ struct batch {
 static void batch_fill(struct batch *b, struct auth_revocation *rows,
                        size_t count, bool complete)
 {
+    /* Every batch of a full load keeps the load id that load_begin set. */
+    char *load_id = b->req.load_id;
+
     cerrojo__v1__load_revocations_request__init(&b->req);
+    if (load_id != NULL) {
+        b->req.load_id = load_id;
+    }
     b->req.tokens = b->token_ptrs;
     b->req.users = b->user_ptrs;
     b->req.session_ids = b->session_ids;
@@ -131,6 +140,30 @@ static enum cj_status list_page(struct cj_db_conn *conn, enum send_scope scope,
                                        AUTH_REVOCATION_BATCH, count);
 }
 
+/*
+ * Picks a random load id and records it in session before any row is
+ * read. Every later batch carries the id. Session rejects a batch whose
+ * record Redis has lost since (CJ_ERR_PRECONDITION), because a revocation
+ * that a flow sent directly during the load may have been lost too. The
+ * rows this load read earlier may not contain it.
+ */
+static enum cj_status load_begin(struct auth_service *svc,
+                                 const char *request_id, struct batch *b,
+                                 char load_id[AUTH_LOAD_ID_SIZE])
+{
+    unsigned char raw[AUTH_LOAD_ID_BYTES];
+    enum cj_status rc;
+
+    cj_random_bytes(raw, sizeof(raw));
+    sodium_bin2hex(load_id, AUTH_LOAD_ID_SIZE, raw, sizeof(raw));
+    cerrojo__v1__load_revocations_request__init(&b->req);
+    b->req.load_id = load_id;
+    b->req.begin = true;
+    rc = auth_session_load(svc, request_id, &b->req);
+    b->req.begin = false;
+    return rc;
+}
+
 /* Sends the rows of scope to session in batches and confirms each batch
  * that session stored; *total gets how many rows were sent. */
 static enum cj_status send_rows(struct auth_service *svc,
@@ -141,6 +174,7 @@ static enum cj_status send_rows(struct auth_service *svc,
     struct batch *b = calloc(1, sizeof(*b));
     enum auth_revocation_kind after_kind = AUTH_REVOKED_TOKEN;
     char after_subject[AUTH_SESSION_ID_MAX + 1] = "";
+    char load_id[AUTH_LOAD_ID_SIZE];
     bool first_page = true;
     struct cj_db_conn *conn = NULL;
     size_t count = 0;
@@ -149,6 +183,12 @@ static enum cj_status send_rows(struct auth_service *svc,
     *total = 0;
     if (rows == NULL || b == NULL) {
         goto out;
+    }
+    if (scope == SEND_ALL) {
+        rc = load_begin(svc, request_id, b, load_id);
+        if (rc != CJ_OK) {
+            goto out;
+        }
     }
     rc = auth_db_acquire(svc, request_id, &conn);
     if (rc != CJ_OK) {
@@ -189,6 +229,15 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
 {
     size_t total = 0;
     enum cj_status rc = send_rows(svc, request_id, SEND_ALL, &total);
+
+    /* Redis lost keys during the load, so start it again at once. Until a
+     * load completes, session's cache stays unloaded and Introspect fails. */
+    for (int attempt = 1;
+         rc == CJ_ERR_PRECONDITION && attempt < AUTH_LOAD_ATTEMPTS; attempt++) {
+        cj_log(CJ_LOG_WARN, "auth.revocation_cache_load_restarted", request_id,
+               CJ_F_INT("attempt", attempt + 1));
+        rc = send_rows(svc, request_id, SEND_ALL, &total);
+    }
 
     if (rc == CJ_OK) {
         cj_counter_inc(svc->m.cache_reloads);

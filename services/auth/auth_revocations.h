@@ -40,6 +40,12 @@
  * in several calls of up to CERROJO_AUTH_RPC_TIMEOUT_MS each. A row sent
  * twice is harmless. */
 #define AUTH_REVOCATION_RESEND_GRACE_S 10
+/* Random bytes of a full load's id, and the size of its hex text. */
+#define AUTH_LOAD_ID_BYTES 16
+#define AUTH_LOAD_ID_SIZE  (AUTH_LOAD_ID_BYTES * 2 + 1)
+/* Max full loads in a row while Redis loses keys during each. After that
+ * the watcher's next round tries again. */
+#define AUTH_LOAD_ATTEMPTS 3
 
 /* Loads every unexpired revocation into session's cache. */
 CJ_WARN_UNUSED enum cj_status auth_revocations_reload(struct auth_service *svc,

@@ -97,13 +97,55 @@ enum cj_status sess_cache_keep_loaded(const struct sess_service *svc)
     return sess_store_refresh_loaded(svc->redis, SESS_LOADED_MARKER_TTL_MS);
 }
 
+/* Copies the batch's unexpired token entries into t. Returns false when
+ * an entry is invalid. */
+static bool load_tokens(const struct sess_service *svc,
+                        const struct sess_revocation_batch *in, int64_t now,
+                        struct sess_load_token *t, size_t *count)
+{
+    for (size_t i = 0; i < in->token_count; i++) {
+        const struct sess_revoked_token *tok = &in->tokens[i];
+        int64_t expire_ms;
+
+        if (!sess_name_valid(tok->token_id) || tok->expires_at <= 0) {
+            return false;
+        }
+        expire_ms = token_entry_expiry_ms(svc, tok->expires_at);
+        if (expire_ms > now) {
+            t[*count].token_id = tok->token_id;
+            t[*count].expire_at_ms = expire_ms;
+            (*count)++;
+        }
+    }
+    return true;
+}
+
+/* Copies the batch's unexpired user entries into u. Returns false when
+ * an entry is invalid. */
+static bool load_users(const struct sess_service *svc,
+                       const struct sess_revocation_batch *in, int64_t now,
+                       struct sess_load_user *u, size_t *count)
+{
+    for (size_t i = 0; i < in->user_count; i++) {
+        const struct sess_revoked_user *user = &in->users[i];
+        int64_t expire_ms;
+
+        if (!sess_name_valid(user->user_id) || user->revoked_at <= 0) {
+            return false;
+        }
+        expire_ms = user_entry_expiry_ms(svc, user->revoked_at);
+        if (expire_ms > now) {
+            u[*count].user_id = user->user_id;
+            u[*count].revoked_at = user->revoked_at;
+            u[*count].expire_at_ms = expire_ms;
+            (*count)++;
+        }
+    }
+    return true;
+}
+
 enum cj_status sess_load_revocations(const struct sess_service *svc,
-                                     const struct sess_revoked_token *tokens,
-                                     size_t token_count,
-                                     const struct sess_revoked_user *users,
-                                     size_t user_count,
-                                     const char *const *session_ids,
-                                     size_t session_count, bool complete)
+                                     const struct sess_revocation_batch *in)
 {
     struct sess_load_token *t = NULL;
     struct sess_load_user *u = NULL;
@@ -111,61 +153,45 @@ enum cj_status sess_load_revocations(const struct sess_service *svc,
     int64_t now = sess_now_ms();
     enum cj_status st = CJ_ERR_TOO_LARGE;
 
-    if (token_count + user_count + session_count > SESS_LOAD_BATCH_MAX) {
+    if (in->token_count + in->user_count + in->session_count >
+        SESS_LOAD_BATCH_MAX) {
         goto out;
     }
     st = CJ_ERR_NOMEM;
-    t = calloc(token_count > 0 ? token_count : 1, sizeof(*t));
-    u = calloc(user_count > 0 ? user_count : 1, sizeof(*u));
+    t = calloc(in->token_count > 0 ? in->token_count : 1, sizeof(*t));
+    u = calloc(in->user_count > 0 ? in->user_count : 1, sizeof(*u));
     if (t == NULL || u == NULL) {
         goto out;
     }
     st = CJ_ERR_INVALID;
-    for (size_t i = 0; i < token_count; i++) {
-        int64_t expire_ms;
-        if (!sess_name_valid(tokens[i].token_id) || tokens[i].expires_at <= 0) {
-            goto out;
-        }
-        expire_ms = token_entry_expiry_ms(svc, tokens[i].expires_at);
-        if (expire_ms > now) {
-            t[batch.token_count].token_id = tokens[i].token_id;
-            t[batch.token_count].expire_at_ms = expire_ms;
-            batch.token_count++;
-        }
+    if (!load_tokens(svc, in, now, t, &batch.token_count) ||
+        !load_users(svc, in, now, u, &batch.user_count)) {
+        goto out;
     }
-    for (size_t i = 0; i < user_count; i++) {
-        int64_t expire_ms;
-        if (!sess_name_valid(users[i].user_id) || users[i].revoked_at <= 0) {
-            goto out;
-        }
-        expire_ms = user_entry_expiry_ms(svc, users[i].revoked_at);
-        if (expire_ms > now) {
-            u[batch.user_count].user_id = users[i].user_id;
-            u[batch.user_count].revoked_at = users[i].revoked_at;
-            u[batch.user_count].expire_at_ms = expire_ms;
-            batch.user_count++;
-        }
-    }
-    for (size_t i = 0; i < session_count; i++) {
-        if (!cj_session_id_valid(session_ids[i])) {
+    for (size_t i = 0; i < in->session_count; i++) {
+        if (!cj_session_id_valid(in->session_ids[i])) {
             goto out;
         }
     }
+    batch.load_id = in->load_id;
+    batch.step = in->step;
     batch.tokens = t;
     batch.users = u;
-    batch.session_ids = session_ids;
-    batch.session_count = session_count;
+    batch.session_ids = in->session_ids;
+    batch.session_count = in->session_count;
     /* The deletion time of a restored tombstone is unknown, so it gets
      * the full lifetime again: longer than needed, never shorter. */
     batch.tombstone_ms = svc->settings.token_lifetime_ms;
-    batch.marker_ttl_ms = complete ? SESS_LOADED_MARKER_TTL_MS : 0;
+    batch.marker_ttl_ms = in->complete ? SESS_LOADED_MARKER_TTL_MS : 0;
     st = sess_store_load_batch(svc->redis, &batch);
     if (st == CJ_OK) {
         cj_log(CJ_LOG_INFO, "session.revocations_loaded", NULL,
                CJ_F_INT("tokens", batch.token_count),
                CJ_F_INT("users", batch.user_count),
                CJ_F_INT("sessions", batch.session_count),
-               CJ_F_BOOL("complete", complete));
+               CJ_F_BOOL("complete", in->complete));
+    } else if (st == CJ_ERR_PRECONDITION) {
+        cj_log(CJ_LOG_WARN, "session.revocation_load_interrupted", NULL);
     }
 out:
     free(t);

@@ -426,6 +426,26 @@ static enum cj_status cache_status(struct cj_rpc_call *call,
     return CJ_OK;
 }
 
+/* Sets *step from the request's load_id and begin fields. */
+static enum cj_status load_step(struct cj_rpc_call *call,
+                                const Cerrojo__V1__LoadRevocationsRequest *req,
+                                enum sess_load_step *step)
+{
+    if (req->load_id == NULL || req->load_id[0] == '\0') {
+        if (req->begin) {
+            return invalid(call, "begin needs a load_id");
+        }
+        *step = SESS_LOAD_UNNAMED;
+        return CJ_OK;
+    }
+    if (!sess_name_valid(req->load_id)) {
+        return invalid(call, "load_id is invalid: expected 1 to 128 "
+                             "printable ASCII characters without spaces");
+    }
+    *step = req->begin ? SESS_LOAD_BEGIN : SESS_LOAD_CONTINUE;
+    return CJ_OK;
+}
+
 /* Converts the request's entries and checks each one, naming the first
  * invalid entry by its index. */
 static enum cj_status load_revocations(struct cj_rpc_call *call,
@@ -435,6 +455,7 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
     const Cerrojo__V1__LoadRevocationsRequest *req =
         (const Cerrojo__V1__LoadRevocationsRequest *)request;
     Cerrojo__V1__LoadRevocationsResponse *m = NULL;
+    struct sess_revocation_batch batch = {0};
     struct sess_revoked_token *tokens = NULL;
     struct sess_revoked_user *users = NULL;
     enum cj_status st = CJ_ERR_NOMEM;
@@ -484,10 +505,25 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
             goto out;
         }
     }
-    st =
-        sess_load_revocations(state, tokens, req->n_tokens, users, req->n_users,
-                              (const char *const *)req->session_ids,
-                              req->n_session_ids, req->complete);
+    st = load_step(call, req, &batch.step);
+    if (st != CJ_OK) {
+        goto out;
+    }
+    batch.tokens = tokens;
+    batch.token_count = req->n_tokens;
+    batch.users = users;
+    batch.user_count = req->n_users;
+    batch.session_ids = (const char *const *)req->session_ids;
+    batch.session_count = req->n_session_ids;
+    batch.complete = req->complete;
+    batch.load_id = req->load_id;
+    st = sess_load_revocations(state, &batch);
+    if (st == CJ_ERR_PRECONDITION) {
+        cj_rpc_call_set_error(call, "revocation load interrupted: Redis lost "
+                                    "keys since the load began; start the "
+                                    "load again");
+        goto out;
+    }
     if (st != CJ_OK) {
         st = fail(call, st);
         goto out;

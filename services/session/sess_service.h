@@ -154,16 +154,29 @@ struct sess_revoked_user {
     int64_t revoked_at;
 };
 
+/* One LoadRevocations batch. load_id is the id of its full load, unused
+ * with SESS_LOAD_UNNAMED. */
+struct sess_revocation_batch {
+    const struct sess_revoked_token *tokens;
+    size_t token_count;
+    const struct sess_revoked_user *users;
+    size_t user_count;
+    const char *const *session_ids;
+    size_t session_count;
+    bool complete;
+    const char *load_id;
+    enum sess_load_step step;
+};
+
 /*
  * Writes one LoadRevocations batch, skipping entries that have already
  * expired; with complete set, the loaded marker is set in the same script.
+ * Fails with CJ_ERR_PRECONDITION when the batch continues a load whose
+ * record Redis lost, so the caller must start the load again.
  */
 enum cj_status
 sess_load_revocations(const struct sess_service *svc,
-                      const struct sess_revoked_token *tokens,
-                      size_t token_count, const struct sess_revoked_user *users,
-                      size_t user_count, const char *const *session_ids,
-                      size_t session_count, bool complete) CJ_WARN_UNUSED;
+                      const struct sess_revocation_batch *in) CJ_WARN_UNUSED;
 
 /* Extends the loaded marker when present; the worker calls it. */
 enum cj_status

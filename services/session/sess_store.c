@@ -238,7 +238,13 @@ static const char SCRIPT_REVOKE_USER_SRC[] =
 static const char SCRIPT_LOAD_BATCH_SRC[] =
     "local nt, nu = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local ns = tonumber(ARGV[3])\n"
-    "local i = 12\n"
+    "local record, step = ARGV[12], tonumber(ARGV[13])\n"
+    "if step == 1 then\n"
+    "  redis.call('SET', record, '1', 'PX', ARGV[14])\n"
+    "elseif step == 2 then\n"
+    "  if redis.call('PEXPIRE', record, ARGV[14]) == 0 then return -1 end\n"
+    "end\n"
+    "local i = 15\n"
     "for _ = 1, nt do\n"
     "  redis.call('SET', ARGV[6] .. ARGV[i], '1', 'PXAT', ARGV[i + 1])\n"
     "  i = i + 2\n"
@@ -263,6 +269,7 @@ static const char SCRIPT_LOAD_BATCH_SRC[] =
     "end\n"
     "if tonumber(ARGV[4]) > 0 then\n"
     "  redis.call('SET', KEYS[1], '1', 'PX', ARGV[4])\n"
+    "  if step ~= 0 then redis.call('DEL', record) end\n"
     "end\n"
     "return nt + nu + ns\n";
 
@@ -1096,8 +1103,11 @@ static void vargs_i64(struct sess_vargs *a, int64_t value)
 }
 
 /* Arguments ahead of the entries in a load batch: the loaded marker key,
- * three counts, two lifetimes and six key prefixes. */
-#define LOAD_BATCH_FIXED_ARGS 12
+ * three counts, two lifetimes, six key prefixes, and the load's record
+ * key, step and record lifetime. */
+#define LOAD_BATCH_FIXED_ARGS 15
+/* Prefix of a full load's record, followed by its load id. */
+#define KEY_LOAD_RECORD SESS_REVOKE_PREFIX "load:"
 
 enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
                                      const struct sess_load_batch *b)
@@ -1106,9 +1116,16 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     redisReply *r = NULL;
     enum cj_status st = CJ_ERR_NOMEM;
     size_t total = b->token_count + b->user_count + b->session_count;
+    char record[sizeof(KEY_LOAD_RECORD) + SESS_NAME_MAX] = "";
 
     if (total > SESS_LOAD_BATCH_MAX) {
         return CJ_ERR_TOO_LARGE;
+    }
+    if (b->step != SESS_LOAD_UNNAMED) {
+        if (b->load_id == NULL || !sess_name_valid(b->load_id)) {
+            return CJ_ERR_INVALID;
+        }
+        snprintf(record, sizeof(record), KEY_LOAD_RECORD "%s", b->load_id);
     }
     a.capacity = (int)(LOAD_BATCH_FIXED_ARGS + 2 * b->token_count +
                        3 * b->user_count + b->session_count);
@@ -1130,6 +1147,9 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     vargs_str(&a, SESS_KEY_PREFIX "s:");
     vargs_str(&a, KEY_DUE);
     vargs_str(&a, SESS_KEY_PREFIX "u:");
+    vargs_str(&a, record);
+    vargs_i64(&a, (int64_t)b->step);
+    vargs_i64(&a, SESS_LOAD_RECORD_TTL_MS);
     for (size_t i = 0; i < b->token_count; i++) {
         vargs_str(&a, b->tokens[i].token_id);
         vargs_i64(&a, b->tokens[i].expire_at_ms);
@@ -1144,6 +1164,9 @@ enum cj_status sess_store_load_batch(struct cj_redis_pool *pool,
     }
     st = eval_argv(pool, &script_load_batch, "load_batch", 1, a.count, a.value,
                    a.len, &r);
+    if (st == CJ_OK && r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+        st = CJ_ERR_PRECONDITION;
+    }
 out:
     if (r != NULL) {
         freeReplyObject(r);

@@ -223,7 +223,19 @@ struct sess_load_user {
 };
 
 /* One batch of LoadRevocations, with every expiry already computed. */
+/* Step of a load batch within its full load. */
+enum sess_load_step {
+    SESS_LOAD_UNNAMED,  /* without a load id, so never rejected */
+    SESS_LOAD_BEGIN,    /* first batch, which records the load id */
+    SESS_LOAD_CONTINUE, /* later batch, rejected once the record is gone */
+};
+
+/* Lifetime of a load's record after its latest batch. */
+#define SESS_LOAD_RECORD_TTL_MS (2 * 60 * 1000)
+
 struct sess_load_batch {
+    const char *load_id; /* unused with SESS_LOAD_UNNAMED */
+    enum sess_load_step step;
     const struct sess_load_token *tokens;
     size_t token_count;
     const struct sess_load_user *users;
@@ -236,7 +248,9 @@ struct sess_load_batch {
 
 /*
  * Writes one batch in one script, so no reader sees half of it;
- * CJ_ERR_TOO_LARGE above SESS_LOAD_BATCH_MAX entries.
+ * CJ_ERR_TOO_LARGE above SESS_LOAD_BATCH_MAX entries. A SESS_LOAD_CONTINUE
+ * batch whose load record is gone writes nothing and fails with
+ * CJ_ERR_PRECONDITION, because Redis lost keys after the load began.
  */
 enum cj_status
 sess_store_load_batch(struct cj_redis_pool *pool,

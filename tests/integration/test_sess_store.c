@@ -660,6 +660,13 @@ static void test_delete_user_sessions_only_theirs(void **state)
     assert_int_equal(count, 0);
 }
 
+/* Sets the loaded marker with an empty, unnamed last batch. */
+static enum cj_status load_complete(struct fixture *f)
+{
+    return sess_load_revocations(
+        &f->svc, &(struct sess_revocation_batch){.complete = true});
+}
+
 static void test_is_revoked_reports_each_reason(void **state)
 {
     struct fixture *f = *state;
@@ -672,8 +679,7 @@ static void test_is_revoked_reports_each_reason(void **state)
 
     make_user(user, sizeof(user), "r");
     make_user(jti, sizeof(jti), "jti");
-    assert_int_equal(
-        sess_load_revocations(&f->svc, NULL, 0, NULL, 0, NULL, 0, true), CJ_OK);
+    assert_int_equal(load_complete(f), CJ_OK);
     client_create(f, &c);
 
     assert_int_equal(
@@ -888,9 +894,13 @@ static void test_flush_unloads_revocation_cache(void **state)
     const char *flush[] = {"FLUSHALL"};
     redisReply *r;
 
-    assert_int_equal(
-        sess_load_revocations(&f->svc, &token, 1, NULL, 0, NULL, 0, true),
-        CJ_OK);
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &token,
+                                               .token_count = 1,
+                                               .complete = true,
+                                           }),
+                     CJ_OK);
     assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_OK);
     assert_true(loaded);
     r = run(f->pool, 1, flush);
@@ -902,17 +912,88 @@ static void test_flush_unloads_revocation_cache(void **state)
         sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason),
         CJ_ERR_PRECONDITION);
     /* A partial load does not set the marker; the last batch does. */
-    assert_int_equal(
-        sess_load_revocations(&f->svc, &token, 1, NULL, 0, NULL, 0, false),
-        CJ_OK);
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &token,
+                                               .token_count = 1,
+                                           }),
+                     CJ_OK);
     assert_int_equal(
         sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason),
         CJ_ERR_PRECONDITION);
-    assert_int_equal(
-        sess_load_revocations(&f->svc, NULL, 0, NULL, 0, NULL, 0, true), CJ_OK);
+    assert_int_equal(load_complete(f), CJ_OK);
     assert_int_equal(
         sess_is_revoked(&f->svc, "jti-flush", "u", 1, NULL, &reason), CJ_OK);
     assert_int_equal(reason, SESS_REVOKED_TOKEN);
+}
+
+static void test_load_interrupted_by_flush_sets_no_marker(void **state)
+{
+    struct fixture *f = *state;
+    enum sess_revoked_reason reason;
+    bool loaded = true;
+    struct sess_revoked_token first = {
+        .token_id = "jti-first", .expires_at = sess_now_ms() / 1000 + 600};
+    struct sess_revoked_token last = {.token_id = "jti-last",
+                                      .expires_at = sess_now_ms() / 1000 + 600};
+    const char *flush[] = {"FLUSHALL"};
+    const char *record[] = {"EXISTS", SESS_REVOKE_PREFIX "load:load-b"};
+    redisReply *r;
+
+    /* Redis is flushed after load a's first batch. Its last batch must not
+     * set the marker over a copy without "jti-first". */
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &first,
+                                               .token_count = 1,
+                                               .load_id = "load-a",
+                                               .step = SESS_LOAD_BEGIN,
+                                           }),
+                     CJ_OK);
+    r = run(f->pool, 1, flush);
+    freeReplyObject(r);
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &last,
+                                               .token_count = 1,
+                                               .complete = true,
+                                               .load_id = "load-a",
+                                               .step = SESS_LOAD_CONTINUE,
+                                           }),
+                     CJ_ERR_PRECONDITION);
+    assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_OK);
+    assert_false(loaded);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "jti-first", "u", 1, NULL, &reason),
+        CJ_ERR_PRECONDITION);
+
+    /* Load b begins after the flush, completes and deletes its record. */
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &first,
+                                               .token_count = 1,
+                                               .load_id = "load-b",
+                                               .step = SESS_LOAD_BEGIN,
+                                           }),
+                     CJ_OK);
+    assert_int_equal(sess_load_revocations(&f->svc,
+                                           &(struct sess_revocation_batch){
+                                               .tokens = &last,
+                                               .token_count = 1,
+                                               .complete = true,
+                                               .load_id = "load-b",
+                                               .step = SESS_LOAD_CONTINUE,
+                                           }),
+                     CJ_OK);
+    assert_int_equal(sess_cache_status(&f->svc, &loaded), CJ_OK);
+    assert_true(loaded);
+    assert_int_equal(
+        sess_is_revoked(&f->svc, "jti-first", "u", 1, NULL, &reason), CJ_OK);
+    assert_int_equal(reason, SESS_REVOKED_TOKEN);
+    r = run(f->pool, 2, record);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
 }
 
 static void test_redis_down_is_unavailable_then_recovers(void **state)
@@ -970,6 +1051,9 @@ int main(void)
     const struct CMUnitTest own[] = {
         cmocka_unit_test_setup_teardown(test_flush_unloads_revocation_cache,
                                         own_setup, own_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_load_interrupted_by_flush_sets_no_marker, own_setup,
+            own_teardown),
         cmocka_unit_test_setup_teardown(
             test_redis_down_is_unavailable_then_recovers, own_setup,
             own_teardown),

@@ -379,6 +379,31 @@ class SessionRpc(unittest.TestCase):
                      issued_at=now)
         self.assertEqual((r.revoked, r.reason), (True, "token"))
 
+    def test_zz_load_after_flush_rejected(self):
+        jti = "jti-" + secrets.token_hex(6)
+        now = int(time.time())
+        tokens = [{"token_id": jti, "expires_at": now + 600}]
+        code, details = self.code("auth", "LoadRevocations", begin=True)
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("begin needs a load_id", details)
+
+        self.rpc("auth", "LoadRevocations", load_id="load-x", begin=True,
+                 tokens=tokens)
+        redis_cli(self.redis_port, "FLUSHALL")
+        code, details = self.code("auth", "LoadRevocations",
+                                  load_id="load-x", complete=True)
+        self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("revocation load interrupted", details)
+        self.assertFalse(self.rpc("auth", "GetRevocationCacheStatus").loaded)
+
+        self.rpc("auth", "LoadRevocations", load_id="load-y", begin=True)
+        self.rpc("auth", "LoadRevocations", load_id="load-y", tokens=tokens,
+                 complete=True)
+        self.assertTrue(self.rpc("auth", "GetRevocationCacheStatus").loaded)
+        r = self.rpc("gateway", "IsRevoked", token_id=jti, user_id="u",
+                     issued_at=now)
+        self.assertEqual((r.revoked, r.reason), (True, "token"))
+
     def test_zz_redis_down_is_unavailable_then_recovers(self):
         serving = h.health_modules()[0].HealthCheckResponse.SERVING
         not_serving = h.health_modules()[0].HealthCheckResponse.NOT_SERVING
