@@ -25,10 +25,24 @@ cj_build_dir() {
     echo "$build_dir"
 }
 
-# Prints a TCP port on 127.0.0.1 that the kernel reports free. Another
-# process may still take it before the caller binds it.
+# Prints a random TCP port on 127.0.0.1 that is free now. Another process
+# may still take it before the caller binds it. The port is below Linux's
+# default ephemeral range (32768 and up), because the kernel takes the
+# source port of each outgoing connection from that range.
 cj_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c '
+import random, socket, sys
+for _ in range(200):
+    port = random.randrange(20000, 32000)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    sys.exit(0)
+sys.exit("no free port found between 20000 and 32000 in 200 tries")
+'
 }
 
 # Succeeds when a TCP socket listens on port $1.

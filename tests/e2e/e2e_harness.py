@@ -117,10 +117,9 @@ class E2EStack(ah.Stack):
         self.session.env.update(session_env or {})
         self.gateway = Gateway(self, gateway_env)
 
-    def start(self):
-        super().start()
+    def start_services(self):
+        super().start_services()
         self.gateway.start()
-        return self
 
     def stop(self):
         try:

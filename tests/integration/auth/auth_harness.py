@@ -193,6 +193,24 @@ class Stack:
                        check=False, capture_output=True)
 
     def start(self):
+        """Starts kms, session and auth. When one fails to start, stops the
+        others before raising, because a leftover auth would keep loading
+        its own rows into the shared Redis during later tests."""
+        try:
+            self.start_services()
+        except BaseException:
+            self.stop_quietly()
+            raise
+        return self
+
+    def stop_quietly(self):
+        """Stops the services after a failed start and prints any error."""
+        try:
+            self.stop()
+        except Exception as e:
+            print("stopping after a failed start: %s" % e)
+
+    def start_services(self):
         self.kms.start()
         self.session.start()
         self.auth.start()

@@ -23,6 +23,10 @@ from concurrent import futures
 
 import grpc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "rpc"))
+from rpc_harness import free_port  # noqa: E402
+
 GATEWAY = None
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=",
@@ -42,12 +46,6 @@ SHARED_REDIS = None
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:

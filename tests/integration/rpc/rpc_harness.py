@@ -9,6 +9,7 @@ environment; ctest sets both.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -99,10 +100,28 @@ def load_stubs():
         sys.path.insert(0, out)
 
 
+# Range of the ports that tests pick, below Linux's default ephemeral range
+# (32768 and up). The kernel takes the source port of each outgoing
+# connection from that range, so a port picked there can be taken before
+# the test binds it.
+TEST_PORT_LOW = 20000
+TEST_PORT_HIGH = 32000
+TEST_PORT_TRIES = 200
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Returns a random port on 127.0.0.1 that is free now. Another process
+    may still take it before the caller binds it."""
+    for _ in range(TEST_PORT_TRIES):
+        port = random.randrange(TEST_PORT_LOW, TEST_PORT_HIGH)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found between %d and %d in %d tries" % (
+        TEST_PORT_LOW, TEST_PORT_HIGH, TEST_PORT_TRIES))
 
 
 def read(path):
