@@ -192,8 +192,18 @@ static enum cj_status open_metrics(struct auth_service *svc)
         svc->metrics, "auth_password_gate_refused_total",
         "Calls rejected by the password gate, by reason (busy, timeout)",
         reason_label, 1);
+    m->data_write_waiting = cj_metrics_gauge(
+        svc->metrics, "auth_data_write_waiting",
+        "PutData calls waiting for an earlier PUT of the same user and class",
+        NULL, 0);
+    m->data_write_refused = cj_metrics_counter(
+        svc->metrics, "auth_data_write_refused_total",
+        "PutData calls rejected while waiting for an earlier PUT of the same "
+        "user and class, by reason (busy, deadline)",
+        reason_label, 1);
     if (m->password_in_flight == NULL || m->password_in_flight_max == NULL ||
-        m->password_refused == NULL) {
+        m->password_refused == NULL || m->data_write_waiting == NULL ||
+        m->data_write_refused == NULL) {
         return CJ_ERR_INTERNAL;
     }
     if (m->clock_offset == NULL || m->postgres_up == NULL ||
@@ -234,6 +244,10 @@ enum cj_status auth_app_open(struct auth_service *svc)
         rc = open_password(svc);
     }
     if (rc == CJ_OK) {
+        rc = auth_data_locks_init(&svc->data_locks);
+        svc->data_locks_ready = rc == CJ_OK;
+    }
+    if (rc == CJ_OK) {
         rc = open_stores(svc);
     }
     if (rc == CJ_OK) {
@@ -245,6 +259,10 @@ enum cj_status auth_app_open(struct auth_service *svc)
     }
     if (rc == CJ_OK) {
         rc = open_metrics(svc);
+    }
+    if (rc == CJ_OK) {
+        svc->data_locks.waiting_gauge =
+            cj_metric_series(svc->m.data_write_waiting, NULL);
     }
     return rc;
 }
@@ -259,6 +277,10 @@ void auth_app_close(struct auth_service *svc)
     if (svc->password_gate_ready) {
         auth_password_gate_destroy(&svc->password_gate);
         svc->password_gate_ready = false;
+    }
+    if (svc->data_locks_ready) {
+        auth_data_locks_destroy(&svc->data_locks);
+        svc->data_locks_ready = false;
     }
     cj_jwks_free(svc->jwks.keys);
     cj_metrics_free(svc->metrics);

@@ -17,6 +17,7 @@
 #include "auth_remote.h"
 #include "auth_store.h"
 #include "crypto_util.h"
+#include "deadline.h"
 #include "log.h"
 #include "rpc_message.h"
 
@@ -409,12 +410,48 @@ write_fields(struct auth_service *svc, struct auth_call *call,
     return rc;
 }
 
+/*
+ * Takes this process's lock on the caller's class before the PUT borrows a
+ * connection. Without it, a burst of one user's PUTs to one class would
+ * park every pooled connection on the Postgres advisory lock, and every
+ * other request of this process would wait for a connection behind them.
+ */
+static enum cj_status class_lock_enter(struct auth_service *svc,
+                                       struct auth_call *call,
+                                       enum auth_data_class cls,
+                                       struct auth_data_lock_entry **out)
+{
+    int64_t wait_ms = AUTH_DATA_LOCK_WAIT_MAX_MS;
+    const char *reason = NULL;
+    enum cj_status rc;
+
+    if (call->deadline_ms != 0) {
+        wait_ms = call->deadline_ms - cj_monotonic_ms();
+    }
+    rc = auth_data_lock_enter(&svc->data_locks, call->caller->user_id, cls,
+                              wait_ms, out, &reason);
+    if (rc == CJ_ERR_UNAVAILABLE) {
+        call->retry_after_s = AUTH_DATA_LOCK_RETRY_AFTER_S;
+        auth_metrics_inc(svc->m.data_write_refused, reason);
+        cj_log(CJ_LOG_WARN, "auth.data_write_refused", call->request_id,
+               CJ_F_STR("reason", reason),
+               CJ_F_STR("user_id", call->caller->user_id),
+               CJ_F_STR("class", auth_data_class_name(cls)));
+        auth_call_error(call,
+                        "earlier writes to this data class are still "
+                        "running; retry after %d s",
+                        AUTH_DATA_LOCK_RETRY_AFTER_S);
+    }
+    return rc;
+}
+
 enum cj_status auth_put_data(struct auth_service *svc, struct auth_call *call,
                              const Cerrojo__V1__PutDataRequest *req,
                              Cerrojo__V1__UserData **out)
 {
     struct auth_user user;
     enum auth_data_class cls = AUTH_DATA_PUBLIC;
+    struct auth_data_lock_entry *class_lock = NULL;
     struct cj_db_conn *conn = NULL;
     enum cj_status rc;
 
@@ -428,12 +465,14 @@ enum cj_status auth_put_data(struct auth_service *svc, struct auth_call *call,
         rc = check_put(call, req);
     }
     if (rc == CJ_OK) {
+        rc = class_lock_enter(svc, call, cls, &class_lock);
+    }
+    if (rc == CJ_OK) {
         rc = auth_db_acquire_for(svc, call, &conn);
     }
-    if (rc != CJ_OK) {
-        return rc;
+    if (rc == CJ_OK) {
+        rc = load_user(svc, call, conn, &user);
     }
-    rc = load_user(svc, call, conn, &user);
     if (rc == CJ_OK) {
         rc = write_fields(svc, call, conn, &user, cls, req);
     }
@@ -442,6 +481,7 @@ enum cj_status auth_put_data(struct auth_service *svc, struct auth_call *call,
     }
     cj_wipe(user.password_hash, sizeof(user.password_hash));
     cj_db_release(conn);
+    auth_data_lock_leave(&svc->data_locks, class_lock);
     return rc;
 }
 

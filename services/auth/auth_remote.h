@@ -87,7 +87,8 @@ auth_session_create(struct auth_service *svc, const char *request_id,
                     const uint8_t *client_secret, size_t secret_len,
                     Cerrojo__V1__SessionInfo **info);
 
-/* session BindUser; *info (may be NULL) receives the updated SessionInfo. */
+/* session BindUser, with this process's clock as the bind time; *info (may
+ * be NULL) receives the updated SessionInfo. */
 CJ_WARN_UNUSED enum cj_status
 auth_session_bind(struct auth_service *svc, const char *request_id,
                   const char *session_id, const char *user_id,

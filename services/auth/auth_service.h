@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth_config.h"
+#include "auth_data_lock.h"
 #include "auth_password_gate.h"
 #include "auth_throttle.h"
 #include "config.h"
@@ -45,6 +46,8 @@ struct auth_metrics {
     struct cj_metric *password_in_flight;     /* Argon2 operations now */
     struct cj_metric *password_in_flight_max; /* highest since start */
     struct cj_metric *password_refused;       /* label reason: busy, timeout */
+    struct cj_metric *data_write_waiting;     /* PUTs waiting for a class */
+    struct cj_metric *data_write_refused;     /* label reason: busy, deadline */
 };
 
 /*
@@ -71,6 +74,8 @@ struct auth_service {
     struct cj_password_policy password_policy;
     struct auth_password_gate password_gate; /* bounds Argon2 work */
     bool password_gate_ready;
+    struct auth_data_locks data_locks; /* orders PUTs of one user's class */
+    bool data_locks_ready;
     struct auth_throttle_policy throttle;
     struct cj_metrics *metrics;
     struct auth_metrics m;
@@ -94,7 +99,7 @@ struct auth_call {
     const char *request_id;                 /* never NULL */
     char error[AUTH_ERROR_MAX];             /* message for the client */
     /* Seconds until a retry, sent with CJ_ERR_RATE_LIMITED (throttle) and
-     * CJ_ERR_UNAVAILABLE (password gate full); 0: none. */
+     * CJ_ERR_UNAVAILABLE (password gate or data class lock); 0: none. */
     long long retry_after_s;
     int64_t deadline_ms; /* monotonic ms of the client's deadline; 0: none */
 };

@@ -178,6 +178,25 @@ nomem:
     return fail(call, CJ_ERR_NOMEM);
 }
 
+/*
+ * How far a user revocation time may lie ahead of this server's clock, in
+ * seconds. It covers clock skew between auth and session; a revocation is
+ * not a schedule.
+ */
+#define SESS_REVOKED_AT_AHEAD_MAX_S 300
+/* A printf format that takes SESS_REVOKED_AT_AHEAD_MAX_S. A bind time
+ * comes from auth's clock, as a revocation time does, so it gets the same
+ * bound. */
+#define MSG_BOUND_AT_FORMAT                                                    \
+    "bound_at_ms is invalid: expected 0 or Unix ms at most %d s ahead of "     \
+    "the session service's clock"
+
+static bool bound_at_valid(int64_t bound_at_ms)
+{
+    return bound_at_ms >= 0 &&
+           bound_at_ms <= sess_now_ms() + SESS_REVOKED_AT_AHEAD_MAX_S * 1000LL;
+}
+
 static enum cj_status bind_user(struct cj_rpc_call *call,
                                 const ProtobufCMessage *request,
                                 ProtobufCMessage **response, void *state)
@@ -194,7 +213,13 @@ static enum cj_status bind_user(struct cj_rpc_call *call,
     if (!sess_name_valid(req->user_id)) {
         return invalid(call, MSG_USER_ID);
     }
-    st = sess_bind(state, req->session_id, req->user_id, &info);
+    if (!bound_at_valid(req->bound_at_ms)) {
+        cj_rpc_call_set_error(call, MSG_BOUND_AT_FORMAT,
+                              SESS_REVOKED_AT_AHEAD_MAX_S);
+        return CJ_ERR_INVALID;
+    }
+    st = sess_bind(state, req->session_id, req->user_id, req->bound_at_ms,
+                   &info);
     if (st == CJ_ERR_PRECONDITION) {
         cj_rpc_call_set_error(call, "session is bound to another user");
         return st;
@@ -277,12 +302,6 @@ static enum cj_status delete_user_sessions(struct cj_rpc_call *call,
  * arithmetic of the store far from overflow.
  */
 #define SESS_UNIX_TIME_MAX 253402300799LL
-/*
- * How far a user revocation time may lie ahead of this server's clock, in
- * seconds. It covers clock skew between auth and session; a revocation is
- * not a schedule.
- */
-#define SESS_REVOKED_AT_AHEAD_MAX_S 300
 
 #define MSG_EXPIRES_AT                                                         \
     "expires_at is invalid: expected Unix seconds from 1 to 253402300799"

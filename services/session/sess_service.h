@@ -111,8 +111,13 @@ void sess_opened_clear(struct sess_opened *o);
 enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
                             int64_t now_ms, bool *advanced) CJ_WARN_UNUSED;
 
+/*
+ * Binds a session to user_id. bound_at_ms is the bind time to record, in
+ * Unix ms on the clock that sets the user's revocation time (auth's). With
+ * 0, session's own clock sets it.
+ */
 enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
-                         const char *user_id,
+                         const char *user_id, int64_t bound_at_ms,
                          struct sess_info *out) CJ_WARN_UNUSED;
 
 enum cj_status sess_delete(const struct sess_service *svc, const char *sid,

@@ -399,16 +399,20 @@ void sess_opened_clear(struct sess_opened *o)
 }
 
 enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
-                         const char *user_id, struct sess_info *out)
+                         const char *user_id, int64_t bound_at_ms,
+                         struct sess_info *out)
 {
     struct sess_record rec;
+    int64_t now = sess_now_ms();
     enum cj_status st;
 
-    if (!cj_session_id_valid(sid) || !sess_name_valid(user_id)) {
+    if (!cj_session_id_valid(sid) || !sess_name_valid(user_id) ||
+        bound_at_ms < 0) {
         return CJ_ERR_INVALID;
     }
     st = sess_store_bind(svc->redis, sid, user_id, svc->settings.bound_idle_ms,
-                         sess_now_ms(), svc->settings.token_lifetime_ms, &rec);
+                         now, bound_at_ms != 0 ? bound_at_ms : now,
+                         svc->settings.token_lifetime_ms, &rec);
     if (st == CJ_OK) {
         fill_info(svc, sid, rec.created_ms, rec.expires_ms, rec.absolute_ms,
                   out);

@@ -143,25 +143,23 @@ static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', exp))\n"
     "return {1, v[5], v[6], exp}\n";
 
-/* Binding an unbound session records the bind time. Binding it again to
- * the same user keeps the first bind time, so a session bound before the
+/* Binding an unbound session records the bind time ARGV[10], which auth
+ * sends from the clock that also sets the user's revocation time, while
+ * ARGV[4], session's own time, sets the expiry. Binding it again to the
+ * same user keeps the first bind time, so a session bound before the
  * user's revocation time is deleted here too, and so is a fresh bind in
  * that same second. Returns -1 when the session is gone or deleted, -2
- * when it is bound to another user.
- * NOTE: the bind time comes from session's clock and the revocation time
- * from auth's. Auth replies to a logout of all devices only 50 ms after
- * the revocation second, so a session clock further behind than that can
- * fail a login that follows the reply at once. */
+ * when it is bound to another user. */
 static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED
     "local v = redis.call('HMGET', KEYS[1], 'u', 'ab', 'c', 'b')\n"
     "if not v[2] then return -1 end\n"
     "if v[1] ~= '' and v[1] ~= ARGV[2] then return -2 end\n"
     "local bound = v[4]\n"
-    "if v[1] == '' then bound = ARGV[4] end\n"
+    "if v[1] == '' then bound = ARGV[10] end\n"
     "if drop_if_revoked(KEYS[1], ARGV[1], ARGV[2], bound, v[3], 5) then\n"
     "  return -1\n"
     "end\n"
-    "if v[1] == '' then redis.call('HSET', KEYS[1], 'b', ARGV[4]) end\n"
+    "if v[1] == '' then redis.call('HSET', KEYS[1], 'b', ARGV[10]) end\n"
     "redis.call('HSET', KEYS[1], 'u', ARGV[2], 'it', ARGV[3])\n"
     "local abs = tonumber(v[2])\n"
     "local exp = math.min(tonumber(ARGV[4]) + tonumber(ARGV[3]), abs)\n"
@@ -734,8 +732,8 @@ enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
 
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
                                const char *user_id, int64_t idle_ms,
-                               int64_t now_ms, int64_t tombstone_ms,
-                               struct sess_record *out)
+                               int64_t now_ms, int64_t bound_ms,
+                               int64_t tombstone_ms, struct sess_record *out)
 {
     char key[SESS_REDIS_KEY_MAX];
     char index[SESS_REDIS_KEY_MAX];
@@ -753,6 +751,7 @@ enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
     args_i64(&a, idle_ms);
     args_i64(&a, now_ms);
     args_revoked(&a, tombstone_ms);
+    args_i64(&a, bound_ms);
     st = eval(pool, &script_bind, "bind", 2, &a, &r);
     if (st != CJ_OK) {
         return st;

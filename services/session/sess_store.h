@@ -116,16 +116,18 @@ sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
                            struct sess_commit *out) CJ_WARN_UNUSED;
 
 /*
- * Binds the session to user_id, switches it to the bound idle timeout and
- * adds it to the user's index. The first bind records now_ms as the bind
- * time. CJ_ERR_PRECONDITION when it is bound to another user; binding the
- * same user again is accepted. CJ_ERR_NOT_FOUND when the session is gone,
- * or when its bind time is at or before the user's revocation time (then
- * it is deleted as sess_store_load does).
+ * Binds the session to user_id, switches it to the bound idle timeout from
+ * now_ms and adds it to the user's index. The first bind records bound_ms
+ * as the bind time, which must come from the clock that sets the user's
+ * revocation time. CJ_ERR_PRECONDITION when it is bound to another user;
+ * binding the same user again is accepted. CJ_ERR_NOT_FOUND when the
+ * session is gone, or when its bind time is at or before the user's
+ * revocation time (then it is deleted as sess_store_load does).
  */
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
                                const char *user_id, int64_t idle_ms,
-                               int64_t now_ms, int64_t tombstone_ms,
+                               int64_t now_ms, int64_t bound_ms,
+                               int64_t tombstone_ms,
                                struct sess_record *out) CJ_WARN_UNUSED;
 
 /*

@@ -38,6 +38,8 @@
 #define CONCURRENT_CREATES 500
 #define CREATE_THREADS     10
 #define OPEN_THREADS       8
+/* Seconds before session's clock of the revocation in the bind-time test. */
+#define BIND_REVOKED_AGO_S 5
 #define OPEN_SEQUENCES     150
 /* Fresh sessions tried when a stall pushes a step past its window. */
 #define ROTATION_ATTEMPTS 4
@@ -632,16 +634,16 @@ static void test_delete_user_sessions_only_theirs(void **state)
     for (int i = 0; i < 3; i++) {
         client_create(f, &a[i]);
         assert_int_equal(
-            sess_bind(&f->svc, a[i].info.session_id, user_a, &info), CJ_OK);
+            sess_bind(&f->svc, a[i].info.session_id, user_a, 0, &info), CJ_OK);
         assert_true(info.idle_expires_ms > a[i].info.idle_expires_ms + 60000);
     }
     for (int i = 0; i < 2; i++) {
         client_create(f, &b[i]);
         assert_int_equal(
-            sess_bind(&f->svc, b[i].info.session_id, user_b, &info), CJ_OK);
+            sess_bind(&f->svc, b[i].info.session_id, user_b, 0, &info), CJ_OK);
     }
     client_create(f, &unbound);
-    assert_int_equal(sess_bind(&f->svc, a[0].info.session_id, user_b, &info),
+    assert_int_equal(sess_bind(&f->svc, a[0].info.session_id, user_b, 0, &info),
                      CJ_ERR_PRECONDITION);
 
     assert_int_equal(sess_delete_user(&f->svc, user_a, &count), CJ_OK);
@@ -749,8 +751,9 @@ static void test_bound_before_user_revocation_fails(void **state)
     snprintf(index, sizeof(index), SESS_KEY_PREFIX "u:%s", user);
     client_create(f, &c);
     client_create(f, &other);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
-    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, &info),
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
+                     CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, 0, &info),
                      CJ_OK);
     assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
 
@@ -768,7 +771,7 @@ static void test_bound_before_user_revocation_fails(void **state)
     freeReplyObject(r);
 
     /* Binding the same user again does not renew a revoked session. */
-    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, &info),
+    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, 0, &info),
                      CJ_ERR_NOT_FOUND);
     assert_false(
         key_exists(f->pool, SESS_KEY_PREFIX "s:", other.info.session_id));
@@ -798,13 +801,50 @@ static void test_bound_after_user_revocation_works(void **state)
     client_create(f, &c);
     revoke_at_creation(f, &c, user);
 
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
+                     CJ_OK);
     assert_int_equal(client_send(f, &c, 0, 1, &opened), CJ_OK);
     assert_string_equal(opened.user_id, user);
     sess_opened_clear(&opened);
     assert_int_equal(send_once(f, &c, 0, 2), CJ_OK);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
+                     CJ_OK);
     assert_int_equal(send_once(f, &c, 0, 3), CJ_OK);
+}
+
+/*
+ * The bind time a caller passes, not session's clock, decides against the
+ * user's revocation time, since auth's clock sets both.
+ */
+static void test_bind_time_from_caller_decides(void **state)
+{
+    struct fixture *f = *state;
+    struct client after;
+    struct client before;
+    struct sess_info info;
+    char user[64];
+    int64_t revoked_s = sess_now_ms() / 1000 - BIND_REVOKED_AGO_S;
+
+    make_user(user, sizeof(user), "rc");
+    client_create(f, &after);
+    client_create(f, &before);
+    assert_int_equal(sess_revoke_user(&f->svc, user, revoked_s), CJ_OK);
+
+    /* Bound after the revocation second on the caller's clock. */
+    assert_int_equal(sess_bind(&f->svc, after.info.session_id, user,
+                               (revoked_s + 1) * 1000, &info),
+                     CJ_OK);
+    assert_int_equal(send_once(f, &after, 0, 1), CJ_OK);
+
+    /* Bound in the revocation second on the caller's clock, although
+     * session's clock is seconds past it. */
+    assert_int_equal(sess_bind(&f->svc, before.info.session_id, user,
+                               revoked_s * 1000 + 999, &info),
+                     CJ_ERR_NOT_FOUND);
+    assert_false(
+        key_exists(f->pool, SESS_KEY_PREFIX "s:", before.info.session_id));
+    assert_int_equal(sess_bind(&f->svc, after.info.session_id, user, -1, &info),
+                     CJ_ERR_INVALID);
 }
 
 static void test_bind_time_missing_uses_creation(void **state)
@@ -820,7 +860,8 @@ static void test_bind_time_missing_uses_creation(void **state)
     make_user(user, sizeof(user), "rl");
     client_create(f, &c);
     revoke_at_creation(f, &c, user);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, &info), CJ_OK);
+    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
+                     CJ_OK);
 
     /* A session stored before bind times were recorded has no b. */
     snprintf(key, sizeof(key), SESS_KEY_PREFIX "s:%s", c.info.session_id);
@@ -1046,6 +1087,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bound_after_user_revocation_works,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_time_missing_uses_creation,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_time_from_caller_decides,
                                         setup, teardown),
     };
     const struct CMUnitTest own[] = {

@@ -113,7 +113,8 @@ def strong_password():
 class Stack:
     """kms, session and auth running on free ports."""
 
-    def __init__(self, auth_env=None, kms_env_overrides=None):
+    def __init__(self, auth_env=None, kms_env_overrides=None,
+                 session_env=None):
         admin_dsn, self.redis_host, self.redis_port = require_env()
         self.admin_dsn = admin_dsn
         self.dsn = self.create_database(admin_dsn)
@@ -139,7 +140,8 @@ class Stack:
         self.kms = h.Service("kms", extra_env=kms_env)
         self.kms.binary = lambda: os.environ.get(
             "CJ_KMS_BIN", os.path.join(h.BIN_DIR, "cerrojo-kms"))
-        self.session = h.Service("session", extra_env=common)
+        self.session = h.Service("session",
+                                 extra_env=dict(common, **(session_env or {})))
         self.session.binary = lambda: os.environ.get(
             "CJ_SESSION_BIN", os.path.join(h.BIN_DIR, "cerrojo-session"))
 

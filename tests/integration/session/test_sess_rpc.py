@@ -340,6 +340,24 @@ class SessionRpc(unittest.TestCase):
         # A few seconds of skew between auth and session is accepted.
         self.rpc("auth", "RevokeUser", user_id=user, revoked_at=now + 5)
 
+    def test_bind_time_out_of_range_rejected(self):
+        now_ms = int(time.time() * 1000)
+        user = "user-b-" + secrets.token_hex(6)
+        client = self.create()
+        for bound_at_ms in (-1, 2 ** 63 - 1, now_ms + 3600 * 1000):
+            code, details = self.code("auth", "BindUser",
+                                      session_id=client.info.session_id,
+                                      user_id=user, bound_at_ms=bound_at_ms)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("bound_at_ms", details)
+            self.assertIn("at most %d s ahead" % REVOKED_AT_AHEAD_MAX_S,
+                          details)
+        # A few seconds of skew between auth and session is accepted.
+        resp = self.rpc("auth", "BindUser", session_id=client.info.session_id,
+                        user_id=user, bound_at_ms=now_ms + 5000)
+        self.assertGreater(resp.session.idle_expires_at_ms,
+                           client.info.idle_expires_at_ms)
+
     def test_concurrent_creates_leave_ttls(self):
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             results = list(pool.map(lambda _: self.create(),
