@@ -23,6 +23,9 @@
 
 /* Refresh this long before the access token expires, in milliseconds. */
 #define CJC_TOKEN_REFRESH_MARGIN_MS 30000
+_Static_assert(CJC_STATE_SESSION_KEY_LEN == CJ_RATCHET_KEY_LEN,
+               "the state file check must accept the ratchet's key length");
+
 /* Largest response error message kept, in bytes. */
 #define CJC_MESSAGE_MAX 400
 
@@ -212,6 +215,7 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
     if (rc != CJ_OK)
         goto fail;
     json_object_set_new(c->state, "url", json_string(c->url));
+    json_object_set_new(c->state, "version", json_integer(CJC_STATE_VERSION));
     rc = cjc_http_new(c->url, &c->http);
     if (rc != CJ_OK) {
         set_error(err, NULL, "invalid URL '%s'", opts->url);
@@ -685,18 +689,23 @@ static enum cj_status load_position(struct cjc_client *c,
         !get_int(s, "epoch_seconds", &epoch_seconds) ||
         !get_int(s, "epoch", &epoch) || !get_int(s, "seq", &seq) ||
         epoch_seconds <= 0 || epoch < 0 || epoch > UINT32_MAX || seq < 0) {
+        /* cjc_state_load checked these members, so only a bug in this
+         * client reaches here. A handshake would not help, because it is
+         * rejected while the state contains a login. */
         set_error(err, NULL,
-                  "no stateful session; run 'cerrojo handshake' "
-                  "or log in with --stateful");
-        return CJ_ERR_PRECONDITION;
+                  "state file %s contains an incomplete session. Remove it "
+                  "with 'rm %s', then run 'cerrojo login' to log in again",
+                  c->state_path, c->state_path);
+        return CJ_ERR_INVALID;
     }
     if (sodium_base642bin(pos->key, sizeof(pos->key), key_text,
                           strlen(key_text), NULL, &key_len, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         key_len != sizeof(pos->key)) {
         set_error(err, NULL,
-                  "the state file's session key is damaged; "
-                  "run 'cerrojo handshake'");
+                  "state file %s contains a damaged session key. Remove it "
+                  "with 'rm %s', then run 'cerrojo login' to log in again",
+                  c->state_path, c->state_path);
         return CJ_ERR_INVALID;
     }
     pos->created_ms = (uint64_t)created;

@@ -65,8 +65,10 @@ struct cjc_client;
  * Opens a client: locks its state file against other clients, then loads
  * it. The lock is held until cjc_client_close, so that commands on one
  * state file run one at a time and do not reuse a sequence number. Fails
- * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait. Free
- * with cjc_client_close.
+ * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait, and
+ * with CJ_ERR_INVALID for invalid local input: a damaged state file (see
+ * cjc_state_load), a state path that is too long or missing, or invalid
+ * options. Free with cjc_client_close.
  */
 CJ_WARN_UNUSED enum cj_status
 cjc_client_open(const struct cjc_client_options *opts, struct cjc_client **out,

@@ -80,6 +80,12 @@ def write_state(client, state):
         json.dump(state, f)
 
 
+def write_state_text(client, text):
+    """Replaces the client's state file with text, keeping its mode."""
+    with open(client.state, "w") as f:
+        f.write(text)
+
+
 class Stateful(unittest.TestCase):
     def test_stateful_flow_end_to_end(self):
         client, name = new_user("--stateful")
@@ -702,6 +708,36 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin="z" * 4096)
         self.assertEqual(client.ok("data", "get", "private")["fields"],
                          {"value": "z" * 4096})
+
+    def test_damaged_state_file_named(self):
+        client, name = new_user("--stateful")
+        with open(client.state) as f:
+            text = f.read()
+        state = json.loads(text)
+        token = state["tokens"]["refresh_token"]
+        wrong_fields = dict(state, session={"id": state["session"]["id"]})
+        cases = (
+            (text[:text.index(token) + 20], "truncated"),
+            ("refresh_token=" + token + "\n", "not valid JSON"),
+            (json.dumps(wrong_fields), "session key"),
+            (json.dumps(dict(state, version=99)), '"version" is not 1'),
+        )
+        for damaged, reason in cases:
+            write_state_text(client, damaged)
+            for args in (("me",), ("logout",), ("handshake",)):
+                status, _, err = client.run(*args)
+                self.assertEqual(status, CLI_EXIT_USAGE, (args, err))
+                self.assertIn("state file %s is damaged" % client.state, err)
+                self.assertIn(reason, err)
+                self.assertIn("Remove it with 'rm %s'" % client.state, err)
+                self.assertNotIn("handshake", err)
+                self.assertNotIn(token[:20], err)
+        # The advice works: without the file, a login starts afresh.
+        os.remove(client.state)
+        client.ok("login", "--login", name, "--password-file",
+                  client.password_file)
+        self.assertEqual(client.ok("me")["username"], name)
+        self.assertEqual(client.saved_state()["version"], 1)
 
     def test_byte_order_mark_dropped_from_value(self):
         client, _ = new_user("--stateless")
