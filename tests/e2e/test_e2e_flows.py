@@ -854,6 +854,58 @@ class SessionHeader(unittest.TestCase):
                 self.assertIn("Cerrojo-Session", error["message"])
 
 
+def sealed_request_with_token(client, path, body):
+    """Sends a stateless sealed POST with the client's access token inside
+    the seal, which the cerrojo command never does on a route without a
+    user. Returns the outcome that e2e_sealed_request printed."""
+    proc = subprocess.run(
+        [os.path.join(e2e.h.BIN_DIR, "e2e_sealed_request"),
+         stack.gateway.url, client.state, "POST", path, json.dumps(body)],
+        capture_output=True, text=True, timeout=e2e.CLIENT_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise AssertionError("e2e_sealed_request %s failed (%d): %s" % (
+            path, proc.returncode, proc.stderr))
+    return json.loads(proc.stdout)
+
+
+class UserlessRoute(unittest.TestCase):
+    def test_token_on_userless_route_is_400(self):
+        client, name = new_user("--stateless")
+        with open(client.password_file) as f:
+            password = f.read().rstrip("\n")
+        refresh_token = client.saved_state()["tokens"]["refresh_token"]
+        other = ah.random_name("e")
+        secret = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        cases = (
+            ("/v1/refresh", {"refresh_token": refresh_token}),
+            ("/v1/login", {"login": name, "password": password}),
+            ("/v1/register", {"username": other, "password": password,
+                              "email": other + "@example.com"}),
+            ("/v1/handshake", {"client_secret": secret}),
+        )
+
+        log_start = len(stack.gateway.log())
+        for path, body in cases:
+            with self.subTest(path):
+                outcome = sealed_request_with_token(client, path, body)
+                self.assertFalse(outcome["ok"], outcome)
+                self.assertEqual(outcome["http_status"], 400)
+                self.assertEqual(outcome["code"], "invalid_request")
+                self.assertIn("This route takes no access token",
+                              outcome["message"])
+
+        rejections = stack.gateway.log()[log_start:].count(
+            "access token on a route that takes no user")
+        self.assertGreaterEqual(rejections, len(cases))
+        # The gateway stopped each request before auth: the refresh token
+        # is unspent, and the user of the register request does not exist.
+        before = client.saved_state()["tokens"]["refresh_token"]
+        self.assertEqual(before, refresh_token)
+        client.ok("refresh")
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
+                                   "username = '%s'" % other), [["0"]])
+
+
 class NoLogin(unittest.TestCase):
     def test_data_get_without_login_unreachable(self):
         client = e2e.Client(stack)
