@@ -659,7 +659,9 @@ static int cmd_logout(struct cli *cli, int argc, char **argv)
         puts("usage: cerrojo logout [--all]\n\nRevokes this device's "
              "refresh family, session and access token;\n--all revokes "
              "every device of the user. When the server rejects the\nstored "
-             "session, the tokens are revoked without it.");
+             "session, the tokens are revoked without it. When the server\n"
+             "no longer has the session, the refresh token alone revokes "
+             "its family,\nand --all cannot reach other devices.");
         return CLI_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {

@@ -1319,12 +1319,75 @@ static enum cj_status logout_stateless(struct cjc_client *c, json_t *body,
     return rc;
 }
 
+/*
+ * Returns whether a stateful call failed because the server could not use
+ * the stored session: it rejected the session (401 invalid_token), or it
+ * could not open the request with the session's keys (400
+ * decryption_failed), as when the stored key no longer matches the
+ * server's.
+ */
+static bool session_unusable(enum cj_status rc, const struct cjc_error *err)
+{
+    return credential_rejected(rc, err) ||
+           (err->http_status == 400 &&
+            strcmp(err->code, "decryption_failed") == 0);
+}
+
+/*
+ * Sends the logout with the refresh token alone, for a login whose
+ * session the server no longer has. The server then rejects the login's
+ * access and refresh tokens too, because they are bound to that session,
+ * but a logout that carries only the refresh token still revokes its
+ * family. Such a logout cannot end other devices, so with all the family
+ * is revoked, the state is cleared, and the call fails with a message that
+ * tells the user how to log out every device.
+ */
+static enum cj_status logout_refresh_token_only(struct cjc_client *c, bool all,
+                                                struct cjc_error *err)
+{
+    const char *token = stored_refresh_token(c);
+    json_t *body = json_pack("{s:s,s:b}", "refresh_token", token, "all", 0);
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    if (body == NULL)
+        return CJ_ERR_NOMEM;
+    trace("POST /v1/logout: the server rejected the session and its tokens, "
+          "so the refresh family is revoked with the refresh token alone");
+    rc = cjc_request(c, "POST", "/v1/logout", body, CJC_MODE_STATELESS, false,
+                     &result, err);
+    json_decref(result);
+    json_decref(body);
+    /* A failed logout leaves the state as it was, so the user can retry. */
+    if (credential_rejected(rc, err))
+        say_login_ended(err, "refresh token");
+    if (rc != CJ_OK)
+        return rc;
+    json_object_del(c->state, "session");
+    json_object_del(c->state, "tokens");
+    c->dirty = true;
+    if (all) {
+        set_error(err, NULL,
+                  "the server no longer has this login's session, so only "
+                  "its own refresh tokens were revoked and the state file "
+                  "was cleared. Other devices stay logged in: run 'cerrojo "
+                  "login', then 'cerrojo logout --all'");
+        return CJ_ERR_PRECONDITION;
+    }
+    if (c->notice != NULL)
+        c->notice("the server no longer has this login's session and "
+                  "rejected its tokens, so the refresh tokens were revoked "
+                  "with the refresh token alone");
+    return CJ_OK;
+}
+
 enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
 {
     const char *token = stored_refresh_token(c);
     json_t *body =
         json_pack("{s:s,s:b}", "refresh_token", token ? token : "", "all", all);
     json_t *result = NULL;
+    bool stateful = cjc_client_has_session(c);
     enum cj_status rc;
 
     if (body == NULL)
@@ -1334,10 +1397,12 @@ enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
      * spent ones included. */
     rc = request_with_token(c, "POST", "/v1/logout", body, &result, err);
     json_decref(result);
-    if (credential_rejected(rc, err) && cjc_client_has_session(c) &&
-        stored_access_token(c) != NULL)
+    if (stateful && session_unusable(rc, err) && stored_access_token(c) != NULL)
         rc = logout_stateless(c, body, err);
     json_decref(body);
+    if (stateful && credential_rejected(rc, err) &&
+        stored_refresh_token(c) != NULL)
+        return logout_refresh_token_only(c, all, err);
     if (rc != CJ_OK)
         return rc;
     /* Nothing of the session or the tokens is of use any more. */

@@ -155,8 +155,13 @@ CJ_WARN_UNUSED enum cj_status cjc_refresh(struct cjc_client *client,
 /*
  * Logs out this device, or every device with all; clears the state. The
  * server may reject the stored session (401 invalid_token), because no
- * user is logged in on it or it has ended. The logout is then sent again
- * on the stateless channel, with the stored access and refresh tokens.
+ * user is logged in on it or it has ended, or fail to open the request
+ * with its keys (400 decryption_failed). The logout is then sent again on
+ * the stateless channel, with the stored access and refresh tokens. When
+ * the server rejects those too, because the session they are bound to is
+ * gone, the logout is sent with the refresh token alone, which revokes
+ * only its family. With all the call then fails with CJ_ERR_PRECONDITION
+ * after clearing the state, because other devices stay logged in.
  */
 CJ_WARN_UNUSED enum cj_status cjc_logout(struct cjc_client *client, bool all,
                                          struct cjc_error *err);

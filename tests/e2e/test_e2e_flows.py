@@ -235,6 +235,53 @@ class Stateful(unittest.TestCase):
         self.assertNotIn("tokens", client.saved_state())
         self.check_family_revoked(name)
 
+    def lose_session(self, client):
+        """Deletes the client's session from Redis, as an expiry or a
+        flush of Redis does."""
+        session_id = client.saved_state()["session"]["id"]
+        self.assertEqual(stack.redis("DEL", "cerrojo:sess:s:" + session_id),
+                         "1")
+
+    def test_logout_after_session_lost_revokes_family(self):
+        client, name = new_user("--stateful")
+        self.lose_session(client)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("rejected the session", err)
+
+        status, _, err = client.run("logout")
+        self.assertEqual(status, 0, err + stack.logs())
+        self.assertIn("no longer has this login's session", err)
+        self.assertIn("revoked with the refresh token alone", err)
+        state = client.saved_state()
+        self.assertNotIn("tokens", state)
+        self.assertNotIn("session", state)
+        self.check_family_revoked(name)
+
+    def test_logout_all_after_session_lost_says_so(self):
+        client, name = new_user("--stateful")
+        self.lose_session(client)
+        status, _, err = client.run("logout", "--all")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("only its own refresh tokens were revoked", err)
+        self.assertIn("Other devices stay logged in", err)
+        self.assertIn("'cerrojo logout --all'", err)
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+
+    def test_logout_on_unopenable_session_revokes_tokens(self):
+        client, name = new_user("--stateful")
+        state = client.saved_state()
+        # A key the server never derived, so no request opens.
+        state["session"]["epoch_key"] = base64.urlsafe_b64encode(
+            os.urandom(32)).decode().rstrip("=")
+        write_state(client, state)
+        status, _, err = client.run("logout")
+        self.assertEqual(status, 0, err + stack.logs())
+        self.assertIn("revoked without it", err)
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+
     def test_clock_behind_session_reported(self):
         client, name = new_user("--stateful")
         state = client.saved_state()
