@@ -65,7 +65,7 @@ static const char global_usage[] =
     "Run 'cerrojo COMMAND --help' for a command's options.\n"
     "\n"
     "Exit status: 0 on success, 1 when a request failed, 2 for bad usage or\n"
-    "invalid local input (no request sent).\n";
+    "invalid local input, a damaged state file included (no request sent).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -659,7 +659,9 @@ static int cmd_logout(struct cli *cli, int argc, char **argv)
         puts("usage: cerrojo logout [--all]\n\nRevokes this device's "
              "refresh family, session and access token;\n--all revokes "
              "every device of the user. When the server rejects the\nstored "
-             "session, the tokens are revoked without it.");
+             "session, the tokens are revoked without it. When the server\n"
+             "no longer has the session, the refresh token alone revokes "
+             "its family,\nand --all cannot reach other devices.");
         return CLI_EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
@@ -791,7 +793,12 @@ int main(int argc, char **argv)
     cli.opts.notice = print_notice;
     /* A user may stop a command with Ctrl-C at any point. */
     cli.opts.save_before_send = true;
-    if (cjc_client_open(&cli.opts, &cli.client, &err) != CJ_OK)
+    enum cj_status rc = cjc_client_open(&cli.opts, &cli.client, &err);
+    /* CJ_ERR_INVALID means local input that no request can mend, such as
+     * a damaged state file or a state path that is too long. */
+    if (rc == CJ_ERR_INVALID)
+        return input_error(err.message);
+    if (rc != CJ_OK)
         return fail(&err);
     status = cmd->run(&cli, argc - first, argv + first);
     cjc_client_close(cli.client);

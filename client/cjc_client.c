@@ -23,6 +23,9 @@
 
 /* Refresh this long before the access token expires, in milliseconds. */
 #define CJC_TOKEN_REFRESH_MARGIN_MS 30000
+_Static_assert(CJC_STATE_SESSION_KEY_LEN == CJ_RATCHET_KEY_LEN,
+               "the state file check must accept the ratchet's key length");
+
 /* Largest response error message kept, in bytes. */
 #define CJC_MESSAGE_MAX 400
 
@@ -212,6 +215,7 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
     if (rc != CJ_OK)
         goto fail;
     json_object_set_new(c->state, "url", json_string(c->url));
+    json_object_set_new(c->state, "version", json_integer(CJC_STATE_VERSION));
     rc = cjc_http_new(c->url, &c->http);
     if (rc != CJ_OK) {
         set_error(err, NULL, "invalid URL '%s'", opts->url);
@@ -685,18 +689,23 @@ static enum cj_status load_position(struct cjc_client *c,
         !get_int(s, "epoch_seconds", &epoch_seconds) ||
         !get_int(s, "epoch", &epoch) || !get_int(s, "seq", &seq) ||
         epoch_seconds <= 0 || epoch < 0 || epoch > UINT32_MAX || seq < 0) {
+        /* cjc_state_load checked these members, so only a bug in this
+         * client reaches here. A handshake would not help, because it is
+         * rejected while the state contains a login. */
         set_error(err, NULL,
-                  "no stateful session; run 'cerrojo handshake' "
-                  "or log in with --stateful");
-        return CJ_ERR_PRECONDITION;
+                  "state file %s contains an incomplete session. Remove it "
+                  "with 'rm %s', then run 'cerrojo login' to log in again",
+                  c->state_path, c->state_path);
+        return CJ_ERR_INVALID;
     }
     if (sodium_base642bin(pos->key, sizeof(pos->key), key_text,
                           strlen(key_text), NULL, &key_len, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         key_len != sizeof(pos->key)) {
         set_error(err, NULL,
-                  "the state file's session key is damaged; "
-                  "run 'cerrojo handshake'");
+                  "state file %s contains a damaged session key. Remove it "
+                  "with 'rm %s', then run 'cerrojo login' to log in again",
+                  c->state_path, c->state_path);
         return CJ_ERR_INVALID;
     }
     pos->created_ms = (uint64_t)created;
@@ -1310,12 +1319,75 @@ static enum cj_status logout_stateless(struct cjc_client *c, json_t *body,
     return rc;
 }
 
+/*
+ * Returns whether a stateful call failed because the server could not use
+ * the stored session: it rejected the session (401 invalid_token), or it
+ * could not open the request with the session's keys (400
+ * decryption_failed), as when the stored key no longer matches the
+ * server's.
+ */
+static bool session_unusable(enum cj_status rc, const struct cjc_error *err)
+{
+    return credential_rejected(rc, err) ||
+           (err->http_status == 400 &&
+            strcmp(err->code, "decryption_failed") == 0);
+}
+
+/*
+ * Sends the logout with the refresh token alone, for a login whose
+ * session the server no longer has. The server then rejects the login's
+ * access and refresh tokens too, because they are bound to that session,
+ * but a logout that carries only the refresh token still revokes its
+ * family. Such a logout cannot end other devices, so with all the family
+ * is revoked, the state is cleared, and the call fails with a message that
+ * tells the user how to log out every device.
+ */
+static enum cj_status logout_refresh_token_only(struct cjc_client *c, bool all,
+                                                struct cjc_error *err)
+{
+    const char *token = stored_refresh_token(c);
+    json_t *body = json_pack("{s:s,s:b}", "refresh_token", token, "all", 0);
+    json_t *result = NULL;
+    enum cj_status rc;
+
+    if (body == NULL)
+        return CJ_ERR_NOMEM;
+    trace("POST /v1/logout: the server rejected the session and its tokens, "
+          "so the refresh family is revoked with the refresh token alone");
+    rc = cjc_request(c, "POST", "/v1/logout", body, CJC_MODE_STATELESS, false,
+                     &result, err);
+    json_decref(result);
+    json_decref(body);
+    /* A failed logout leaves the state as it was, so the user can retry. */
+    if (credential_rejected(rc, err))
+        say_login_ended(err, "refresh token");
+    if (rc != CJ_OK)
+        return rc;
+    json_object_del(c->state, "session");
+    json_object_del(c->state, "tokens");
+    c->dirty = true;
+    if (all) {
+        set_error(err, NULL,
+                  "the server no longer has this login's session, so only "
+                  "its own refresh tokens were revoked and the state file "
+                  "was cleared. Other devices stay logged in: run 'cerrojo "
+                  "login', then 'cerrojo logout --all'");
+        return CJ_ERR_PRECONDITION;
+    }
+    if (c->notice != NULL)
+        c->notice("the server no longer has this login's session and "
+                  "rejected its tokens, so the refresh tokens were revoked "
+                  "with the refresh token alone");
+    return CJ_OK;
+}
+
 enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
 {
     const char *token = stored_refresh_token(c);
     json_t *body =
         json_pack("{s:s,s:b}", "refresh_token", token ? token : "", "all", all);
     json_t *result = NULL;
+    bool stateful = cjc_client_has_session(c);
     enum cj_status rc;
 
     if (body == NULL)
@@ -1325,10 +1397,12 @@ enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
      * spent ones included. */
     rc = request_with_token(c, "POST", "/v1/logout", body, &result, err);
     json_decref(result);
-    if (credential_rejected(rc, err) && cjc_client_has_session(c) &&
-        stored_access_token(c) != NULL)
+    if (stateful && session_unusable(rc, err) && stored_access_token(c) != NULL)
         rc = logout_stateless(c, body, err);
     json_decref(body);
+    if (stateful && credential_rejected(rc, err) &&
+        stored_refresh_token(c) != NULL)
+        return logout_refresh_token_only(c, all, err);
     if (rc != CJ_OK)
         return rc;
     /* Nothing of the session or the tokens is of use any more. */

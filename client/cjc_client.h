@@ -65,8 +65,10 @@ struct cjc_client;
  * Opens a client: locks its state file against other clients, then loads
  * it. The lock is held until cjc_client_close, so that commands on one
  * state file run one at a time and do not reuse a sequence number. Fails
- * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait. Free
- * with cjc_client_close.
+ * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait, and
+ * with CJ_ERR_INVALID for invalid local input: a damaged state file (see
+ * cjc_state_load), a state path that is too long or missing, or invalid
+ * options. Free with cjc_client_close.
  */
 CJ_WARN_UNUSED enum cj_status
 cjc_client_open(const struct cjc_client_options *opts, struct cjc_client **out,
@@ -153,8 +155,13 @@ CJ_WARN_UNUSED enum cj_status cjc_refresh(struct cjc_client *client,
 /*
  * Logs out this device, or every device with all; clears the state. The
  * server may reject the stored session (401 invalid_token), because no
- * user is logged in on it or it has ended. The logout is then sent again
- * on the stateless channel, with the stored access and refresh tokens.
+ * user is logged in on it or it has ended, or fail to open the request
+ * with its keys (400 decryption_failed). The logout is then sent again on
+ * the stateless channel, with the stored access and refresh tokens. When
+ * the server rejects those too, because the session they are bound to is
+ * gone, the logout is sent with the refresh token alone, which revokes
+ * only its family. With all the call then fails with CJ_ERR_PRECONDITION
+ * after clearing the state, because other devices stay logged in.
  */
 CJ_WARN_UNUSED enum cj_status cjc_logout(struct cjc_client *client, bool all,
                                          struct cjc_error *err);

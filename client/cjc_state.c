@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 /* Largest state file accepted, in bytes. */
 #define CJC_STATE_MAX_BYTES (256u * 1024u)
@@ -33,9 +36,186 @@ enum cj_status cjc_state_default_path(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? CJ_OK : CJ_ERR_TOO_LARGE;
 }
 
+/* Writes the reason why text that did not parse as JSON is damaged.
+ * Jansson's own error text is not used, because it quotes the text near
+ * the error, which may be part of a token or the session key. */
+static void describe_json_error(const json_error_t *jerr, char *reason,
+                                size_t reason_len)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_premature_end_of_input:
+        snprintf(reason, reason_len,
+                 "it ends in the middle of the JSON text, "
+                 "as a truncated file does");
+        break;
+    case json_error_invalid_utf8:
+        snprintf(reason, reason_len, "it is not valid UTF-8");
+        break;
+    case json_error_duplicate_key:
+        snprintf(reason, reason_len, "a member appears twice, at line %d",
+                 jerr->line);
+        break;
+    default:
+        snprintf(reason, reason_len,
+                 "it is not valid JSON, at line %d, column %d", jerr->line,
+                 jerr->column);
+        break;
+    }
+}
+
+/* Sets the message of a damaged state file: the path, the reason and how to
+ * recover. */
+static void say_damaged(const char *path, const char *reason, char *err,
+                        size_t errlen)
+{
+    snprintf(err, errlen,
+             "state file %s is damaged (%s). Remove it with 'rm %s', then "
+             "run 'cerrojo login' to log in again",
+             path, reason, path);
+}
+
+/* Reads an integer member that the server may have sent as a JSON number
+ * or as a decimal string, as gRPC's JSON mapping does for 64-bit fields. */
+static bool int_member(const json_t *obj, const char *key, json_int_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    const char *text = json_string_value(v);
+    char *end = NULL;
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (text == NULL || text[0] == '\0')
+        return false;
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+/* Returns whether text is base64url without padding for exactly len bytes. */
+static bool is_base64url_key(const char *text, size_t len)
+{
+    unsigned char bytes[64];
+    size_t decoded = 0;
+    bool ok;
+
+    if (text == NULL || len > sizeof(bytes))
+        return false;
+    ok = sodium_base642bin(bytes, sizeof(bytes), text, strlen(text), NULL,
+                           &decoded, NULL,
+                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+         decoded == len;
+    sodium_memzero(bytes, sizeof(bytes));
+    return ok;
+}
+
+/* Checks the "session" member. On failure writes the reason and returns
+ * false. */
+static bool session_valid(const json_t *s, char *reason, size_t reason_len)
+{
+    const char *id = json_string_value(json_object_get(s, "id"));
+    json_int_t created, epoch_seconds, epoch, seq;
+
+    if (!json_is_object(s)) {
+        snprintf(reason, reason_len, "\"session\" is not an object");
+        return false;
+    }
+    if (id == NULL || id[0] == '\0') {
+        snprintf(reason, reason_len, "\"session\" has no \"id\"");
+        return false;
+    }
+    if (!is_base64url_key(json_string_value(json_object_get(s, "epoch_key")),
+                          CJC_STATE_SESSION_KEY_LEN)) {
+        snprintf(reason, reason_len,
+                 "the session key is missing or is not %d bytes "
+                 "of base64url",
+                 CJC_STATE_SESSION_KEY_LEN);
+        return false;
+    }
+    if (!int_member(s, "created_at_ms", &created) ||
+        !int_member(s, "epoch_seconds", &epoch_seconds) ||
+        !int_member(s, "epoch", &epoch) || !int_member(s, "seq", &seq) ||
+        created < 0 || epoch_seconds <= 0 || epoch < 0 || epoch > UINT32_MAX ||
+        seq < 0) {
+        snprintf(reason, reason_len,
+                 "\"session\" lacks a valid created_at_ms, epoch_seconds, "
+                 "epoch or seq");
+        return false;
+    }
+    return true;
+}
+
+/* Checks the "tokens" member. On failure writes the reason and returns
+ * false. */
+static bool tokens_valid(const json_t *t, char *reason, size_t reason_len)
+{
+    const json_t *refresh = json_object_get(t, "refresh_token");
+    json_int_t expires_at;
+
+    if (!json_is_object(t)) {
+        snprintf(reason, reason_len, "\"tokens\" is not an object");
+        return false;
+    }
+    if (!json_is_string(json_object_get(t, "access_token"))) {
+        snprintf(reason, reason_len, "\"tokens\" has no \"access_token\"");
+        return false;
+    }
+    if (refresh != NULL && !json_is_string(refresh)) {
+        snprintf(reason, reason_len, "\"refresh_token\" is not a string");
+        return false;
+    }
+    if (json_object_get(t, "access_expires_at_ms") != NULL &&
+        !int_member(t, "access_expires_at_ms", &expires_at)) {
+        snprintf(reason, reason_len,
+                 "\"access_expires_at_ms\" is not an integer");
+        return false;
+    }
+    return true;
+}
+
+enum cj_status cjc_state_check(const json_t *state, char *reason,
+                               size_t reason_len)
+{
+    const json_t *version = json_object_get(state, "version");
+    const json_t *url = json_object_get(state, "url");
+    const json_t *offset = json_object_get(state, "clock_offset_ms");
+    const json_t *session = json_object_get(state, "session");
+    const json_t *tokens = json_object_get(state, "tokens");
+
+    if (!json_is_object(state)) {
+        snprintf(reason, reason_len, "it is not a JSON object");
+        return CJ_ERR_INVALID;
+    }
+    /* A file without "version" comes from a client that wrote none, in
+     * this same layout. */
+    if (version != NULL && (!json_is_integer(version) ||
+                            json_integer_value(version) != CJC_STATE_VERSION)) {
+        snprintf(reason, reason_len,
+                 "its \"version\" is not %d, the only version this client "
+                 "reads",
+                 CJC_STATE_VERSION);
+        return CJ_ERR_INVALID;
+    }
+    if (url != NULL && !json_is_string(url)) {
+        snprintf(reason, reason_len, "\"url\" is not a string");
+        return CJ_ERR_INVALID;
+    }
+    if (offset != NULL && !json_is_integer(offset)) {
+        snprintf(reason, reason_len, "\"clock_offset_ms\" is not an integer");
+        return CJ_ERR_INVALID;
+    }
+    if (session != NULL && !session_valid(session, reason, reason_len))
+        return CJ_ERR_INVALID;
+    if (tokens != NULL && !tokens_valid(tokens, reason, reason_len))
+        return CJ_ERR_INVALID;
+    return CJ_OK;
+}
+
 enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
                               size_t errlen)
 {
+    char reason[160];
     struct stat st;
     json_error_t jerr;
 
@@ -57,14 +237,28 @@ enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
         return CJ_ERR_PERMISSION;
     }
     if (st.st_size > (off_t)CJC_STATE_MAX_BYTES) {
-        snprintf(err, errlen, "state file %s is larger than %u bytes", path,
+        snprintf(reason, sizeof(reason), "it is larger than %u bytes",
                  CJC_STATE_MAX_BYTES);
-        return CJ_ERR_TOO_LARGE;
+        say_damaged(path, reason, err, errlen);
+        return CJ_ERR_INVALID;
+    }
+    if (st.st_size == 0) {
+        say_damaged(path, "it is empty", err, errlen);
+        return CJ_ERR_INVALID;
     }
     *out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (*out == NULL || !json_is_object(*out)) {
-        snprintf(err, errlen, "state file %s is not a JSON object: %s", path,
-                 jerr.text);
+    if (*out == NULL) {
+        if (json_error_code(&jerr) == json_error_cannot_open_file) {
+            snprintf(err, errlen, "cannot read state file %s: %s", path,
+                     strerror(errno));
+            return CJ_ERR_UNAVAILABLE;
+        }
+        describe_json_error(&jerr, reason, sizeof(reason));
+        say_damaged(path, reason, err, errlen);
+        return CJ_ERR_INVALID;
+    }
+    if (cjc_state_check(*out, reason, sizeof(reason)) != CJ_OK) {
+        say_damaged(path, reason, err, errlen);
         json_decref(*out);
         *out = NULL;
         return CJ_ERR_INVALID;

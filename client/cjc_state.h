@@ -19,13 +19,30 @@
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_default_path(char *buf, size_t size);
 
+/* Layout version of the state file, stored as its "version" member. */
+#define CJC_STATE_VERSION 1
+/* Length of the session's epoch key, in bytes. */
+#define CJC_STATE_SESSION_KEY_LEN 32
+
 /*
  * Loads the state at path into *out (a new reference). A missing file
- * gives an empty object. A file readable by group or others is rejected,
- * since it may hold a session key.
+ * gives an empty object. A file readable by group or others is rejected
+ * with CJ_ERR_PERMISSION, since it may hold a session key. A damaged file
+ * (empty, truncated, not JSON, or failing cjc_state_check) is rejected
+ * with CJ_ERR_INVALID and a message that names the path, the reason and
+ * how to recover, and that quotes nothing of the file's content.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_load(const char *path, json_t **out,
                                              char *err, size_t errlen);
+
+/*
+ * Checks the members that the client reads: "version" (absent or
+ * CJC_STATE_VERSION), "url", "clock_offset_ms", "session" and "tokens".
+ * Other members are ignored. On failure writes a short reason, naming
+ * members but never their values, into reason.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_state_check(const json_t *state, char *reason,
+                                              size_t reason_len);
 
 /* Saves state to path with mode 0600, creating the parent folder (0700). */
 CJ_WARN_UNUSED enum cj_status

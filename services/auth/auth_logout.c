@@ -145,6 +145,57 @@ static enum cj_status find_family(struct auth_service *svc,
     return CJ_OK;
 }
 
+/*
+ * Finds the user of a stateless logout that carries a refresh token but no
+ * access token: the owner of the token's family. The refresh token is the
+ * credential, as on the refresh route, and the logout ends only its
+ * family. Clients send such a logout when the session that the family is
+ * bound to is gone, because the family's access and refresh tokens are
+ * then rejected everywhere else, and the family would otherwise stay
+ * unrevoked until it expires.
+ */
+static enum cj_status
+find_refresh_token_owner(struct auth_service *svc, struct auth_call *call,
+                         const Cerrojo__V1__LogoutRequest *req,
+                         struct logout_state *st)
+{
+    uint8_t hash[AUTH_TOKEN_HASH_SIZE];
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc;
+
+    if (req->all) {
+        cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+               CJ_F_STR("reason", "all_without_access_token"));
+        auth_call_error(call, "a logout of all devices needs the access "
+                              "token; a refresh token alone ends only its "
+                              "own family");
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    if (auth_refresh_token_hash(req->refresh_token, strlen(req->refresh_token),
+                                hash) != CJ_OK) {
+        auth_call_error(call, "invalid refresh token");
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    rc = auth_db_acquire_for(svc, call, &conn);
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    rc = auth_store_token_find(conn, hash, &st->family_token);
+    cj_db_release(conn);
+    if (rc == CJ_ERR_NOT_FOUND) {
+        cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+               CJ_F_STR("reason", "refresh_token_not_found"));
+        auth_call_error(call, "invalid refresh token");
+        return CJ_ERR_UNAUTHENTICATED;
+    }
+    if (rc != CJ_OK) {
+        return rc;
+    }
+    st->user_id = st->family_token.user_id;
+    st->has_family = true;
+    return CJ_OK;
+}
+
 static int64_t revocation_expiry_ms(const struct auth_service *svc,
                                     int64_t now_ms)
 {
@@ -366,11 +417,15 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
                               "refresh_token was sent");
         return CJ_ERR_INVALID;
     }
-    if (!auth_uuid_valid(st.user_id)) {
+    if (!auth_uuid_valid(st.user_id) &&
+        call->caller->channel == CJ_CHANNEL_STATELESS) {
+        rc = find_refresh_token_owner(svc, call, req, &st);
+    } else if (!auth_uuid_valid(st.user_id)) {
         auth_call_error(call, "logout needs an authenticated caller");
         return CJ_ERR_UNAUTHENTICATED;
+    } else {
+        rc = find_family(svc, call, req, &st);
     }
-    rc = find_family(svc, call, req, &st);
     if (rc != CJ_OK) {
         goto out;
     }

@@ -13,6 +13,8 @@ STACK_SOURCE=$1
 STACK_BIN=$2/bin
 STACK_WORK=$(mktemp -d /tmp/cerrojo-clock.XXXXXX)
 source "$STACK_SOURCE/tests/deploy/stack_lib.sh"
+# shellcheck source=tests/deploy/closed_port.sh
+source "$STACK_SOURCE/tests/deploy/closed_port.sh"
 # Seconds a service gets to publish its first offset after start.
 START_TIMEOUT_S=30
 pid=
@@ -23,7 +25,7 @@ stop_service() {
         pid=
     fi
 }
-trap 'rc=$?; stop_service; stack_stop_all; rm -rf "$STACK_WORK"; exit $rc' EXIT
+trap 'rc=$?; stop_service; closed_port_release; stack_stop_all; rm -rf "$STACK_WORK"; exit $rc' EXIT
 # The library is preloaded directly rather than through the faketime
 # wrapper: the wrapper keeps a named semaphore and a shared-memory file per
 # process id in /dev/shm, which a killed service leaves behind, and a later
@@ -144,11 +146,15 @@ stack_start_stores || {
     echo "clock: Postgres, Redis or the migrations did not start" >&2
     exit 1
 }
-# Callers need targets; nothing listens on port 1, and the clock check
-# does not need the callees.
-STACK_PORTS[kms/1]=1
-STACK_PORTS[session/1]=1
-STACK_PORTS[auth/1]=1
+# Callers need targets, but the clock check does not need the callees, so
+# every target is a port that refuses connections.
+closed_port_hold || {
+    echo "clock: could not hold a closed port on 127.0.0.1" >&2
+    exit 1
+}
+STACK_PORTS[kms/1]=$CLOSED_PORT
+STACK_PORTS[session/1]=$CLOSED_PORT
+STACK_PORTS[auth/1]=$CLOSED_PORT
 # The service's clock is behind, so the store's clock is ahead: positive.
 for svc in ${CLOCK_SERVICES:-kms session auth gateway}; do
     clock_case "$svc" none ready -1 1

@@ -13,8 +13,16 @@ bin=$2/bin
 # Seconds a program gets before it counts as started (not rejected).
 RUN_TIMEOUT_S=5
 
+# shellcheck source=tests/deploy/closed_port.sh
+source "$source_dir/tests/deploy/closed_port.sh"
+
 work=$(mktemp -d /tmp/cerrojo-profile.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'closed_port_release; rm -rf "$work"' EXIT
+# The stores' address for every program: connections to it are refused.
+closed_port_hold || {
+    echo "profile: could not hold a closed port on 127.0.0.1" >&2
+    exit 1
+}
 "$source_dir/scripts/dev-certs.sh" "$work/certs" >/dev/null
 head -c 32 /dev/urandom | base64 >"$work/root-key"
 {
@@ -28,7 +36,7 @@ failures=0
 cases=0
 
 # Settings every program gets: prod, mutual TLS with the development
-# certificates, nothing listening (ports from the dynamic range, unused).
+# certificates, and Postgres and Redis at a port that refuses connections.
 base_env() { # service
     local svc=$1
     echo "PATH=/usr/bin:/bin"
@@ -40,14 +48,14 @@ base_env() { # service
     echo "CERROJO_GATEWAY_TRUSTED_PROXIES="
     echo "CERROJO_KMS_ROOT_KEY_FILE=$work/root-key"
     echo "CERROJO_SESSION_KEY_FILE=$work/session-key"
-    echo "CERROJO_MIGRATE_DSN=host=127.0.0.1 port=1 dbname=cerrojo user=postgres connect_timeout=1"
+    echo "CERROJO_MIGRATE_DSN=host=127.0.0.1 port=$CLOSED_PORT dbname=cerrojo user=postgres connect_timeout=1"
     echo "CERROJO_MIGRATE_KMS_PASSWORD=a-long-random-kms-password"
     echo "CERROJO_MIGRATE_AUTH_PASSWORD=a-long-random-auth-password"
-    echo "CERROJO_KMS_DATABASE_URL=host=127.0.0.1 port=1 dbname=cerrojo connect_timeout=1"
-    echo "CERROJO_AUTH_DATABASE_URL=host=127.0.0.1 port=1 dbname=cerrojo connect_timeout=1"
-    echo "CERROJO_REDIS_ADDR=127.0.0.1:1"
-    echo "CERROJO_REDIS_PORT=1"
-    echo "CERROJO_AUTH_REDIS_PORT=1"
+    echo "CERROJO_KMS_DATABASE_URL=host=127.0.0.1 port=$CLOSED_PORT dbname=cerrojo connect_timeout=1"
+    echo "CERROJO_AUTH_DATABASE_URL=host=127.0.0.1 port=$CLOSED_PORT dbname=cerrojo connect_timeout=1"
+    echo "CERROJO_REDIS_ADDR=127.0.0.1:$CLOSED_PORT"
+    echo "CERROJO_REDIS_PORT=$CLOSED_PORT"
+    echo "CERROJO_AUTH_REDIS_PORT=$CLOSED_PORT"
     echo "CERROJO_KMS_LISTEN=127.0.0.1:0"
     echo "CERROJO_SESSION_LISTEN=127.0.0.1:0"
     echo "CERROJO_AUTH_LISTEN=127.0.0.1:0"

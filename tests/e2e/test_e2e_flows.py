@@ -80,6 +80,12 @@ def write_state(client, state):
         json.dump(state, f)
 
 
+def write_state_text(client, text):
+    """Replaces the client's state file with text, keeping its mode."""
+    with open(client.state, "w") as f:
+        f.write(text)
+
+
 class Stateful(unittest.TestCase):
     def test_stateful_flow_end_to_end(self):
         client, name = new_user("--stateful")
@@ -226,6 +232,53 @@ class Stateful(unittest.TestCase):
             os.urandom(length)).decode()[:length]
         write_state(client, state)
         client.ok("logout")
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+
+    def lose_session(self, client):
+        """Deletes the client's session from Redis, as an expiry or a
+        flush of Redis does."""
+        session_id = client.saved_state()["session"]["id"]
+        self.assertEqual(stack.redis("DEL", "cerrojo:sess:s:" + session_id),
+                         "1")
+
+    def test_logout_after_session_lost_revokes_family(self):
+        client, name = new_user("--stateful")
+        self.lose_session(client)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("rejected the session", err)
+
+        status, _, err = client.run("logout")
+        self.assertEqual(status, 0, err + stack.logs())
+        self.assertIn("no longer has this login's session", err)
+        self.assertIn("revoked with the refresh token alone", err)
+        state = client.saved_state()
+        self.assertNotIn("tokens", state)
+        self.assertNotIn("session", state)
+        self.check_family_revoked(name)
+
+    def test_logout_all_after_session_lost_says_so(self):
+        client, name = new_user("--stateful")
+        self.lose_session(client)
+        status, _, err = client.run("logout", "--all")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("only its own refresh tokens were revoked", err)
+        self.assertIn("Other devices stay logged in", err)
+        self.assertIn("'cerrojo logout --all'", err)
+        self.assertNotIn("tokens", client.saved_state())
+        self.check_family_revoked(name)
+
+    def test_logout_on_unopenable_session_revokes_tokens(self):
+        client, name = new_user("--stateful")
+        state = client.saved_state()
+        # A key the server never derived, so no request opens.
+        state["session"]["epoch_key"] = base64.urlsafe_b64encode(
+            os.urandom(32)).decode().rstrip("=")
+        write_state(client, state)
+        status, _, err = client.run("logout")
+        self.assertEqual(status, 0, err + stack.logs())
+        self.assertIn("revoked without it", err)
         self.assertNotIn("tokens", client.saved_state())
         self.check_family_revoked(name)
 
@@ -703,6 +756,36 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(client.ok("data", "get", "private")["fields"],
                          {"value": "z" * 4096})
 
+    def test_damaged_state_file_named(self):
+        client, name = new_user("--stateful")
+        with open(client.state) as f:
+            text = f.read()
+        state = json.loads(text)
+        token = state["tokens"]["refresh_token"]
+        wrong_fields = dict(state, session={"id": state["session"]["id"]})
+        cases = (
+            (text[:text.index(token) + 20], "truncated"),
+            ("refresh_token=" + token + "\n", "not valid JSON"),
+            (json.dumps(wrong_fields), "session key"),
+            (json.dumps(dict(state, version=99)), '"version" is not 1'),
+        )
+        for damaged, reason in cases:
+            write_state_text(client, damaged)
+            for args in (("me",), ("logout",), ("handshake",)):
+                status, _, err = client.run(*args)
+                self.assertEqual(status, CLI_EXIT_USAGE, (args, err))
+                self.assertIn("state file %s is damaged" % client.state, err)
+                self.assertIn(reason, err)
+                self.assertIn("Remove it with 'rm %s'" % client.state, err)
+                self.assertNotIn("handshake", err)
+                self.assertNotIn(token[:20], err)
+        # The advice works: without the file, a login starts afresh.
+        os.remove(client.state)
+        client.ok("login", "--login", name, "--password-file",
+                  client.password_file)
+        self.assertEqual(client.ok("me")["username"], name)
+        self.assertEqual(client.saved_state()["version"], 1)
+
     def test_byte_order_mark_dropped_from_value(self):
         client, _ = new_user("--stateless")
         client.ok("data", "put", "private", stdin='\ufeff{"k":"v"}')
@@ -816,6 +899,58 @@ class SessionHeader(unittest.TestCase):
                 self.assertEqual(status, 400)
                 self.assertEqual(error["code"], "invalid_request")
                 self.assertIn("Cerrojo-Session", error["message"])
+
+
+def sealed_request_with_token(client, path, body):
+    """Sends a stateless sealed POST with the client's access token inside
+    the seal, which the cerrojo command never does on a route without a
+    user. Returns the outcome that e2e_sealed_request printed."""
+    proc = subprocess.run(
+        [os.path.join(e2e.h.BIN_DIR, "e2e_sealed_request"),
+         stack.gateway.url, client.state, "POST", path, json.dumps(body)],
+        capture_output=True, text=True, timeout=e2e.CLIENT_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise AssertionError("e2e_sealed_request %s failed (%d): %s" % (
+            path, proc.returncode, proc.stderr))
+    return json.loads(proc.stdout)
+
+
+class UserlessRoute(unittest.TestCase):
+    def test_token_on_userless_route_is_400(self):
+        client, name = new_user("--stateless")
+        with open(client.password_file) as f:
+            password = f.read().rstrip("\n")
+        refresh_token = client.saved_state()["tokens"]["refresh_token"]
+        other = ah.random_name("e")
+        secret = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        cases = (
+            ("/v1/refresh", {"refresh_token": refresh_token}),
+            ("/v1/login", {"login": name, "password": password}),
+            ("/v1/register", {"username": other, "password": password,
+                              "email": other + "@example.com"}),
+            ("/v1/handshake", {"client_secret": secret}),
+        )
+
+        log_start = len(stack.gateway.log())
+        for path, body in cases:
+            with self.subTest(path):
+                outcome = sealed_request_with_token(client, path, body)
+                self.assertFalse(outcome["ok"], outcome)
+                self.assertEqual(outcome["http_status"], 400)
+                self.assertEqual(outcome["code"], "invalid_request")
+                self.assertIn("This route takes no access token",
+                              outcome["message"])
+
+        rejections = stack.gateway.log()[log_start:].count(
+            "access token on a route that takes no user")
+        self.assertGreaterEqual(rejections, len(cases))
+        # The gateway stopped each request before auth: the refresh token
+        # is unspent, and the user of the register request does not exist.
+        before = client.saved_state()["tokens"]["refresh_token"]
+        self.assertEqual(before, refresh_token)
+        client.ok("refresh")
+        self.assertEqual(stack.sql("SELECT count(*) FROM auth.users WHERE "
+                                   "username = '%s'" % other), [["0"]])
 
 
 class NoLogin(unittest.TestCase):

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "closed_port_helper.h"
 #include "db.h"
 #include "itest.h"
 
@@ -370,8 +371,12 @@ static void test_dsn_gssencmode_wins(void **state)
 static void test_unreachable_server_is_unavailable(void **state)
 {
     (void)state;
-    /* Port 1 on loopback: nothing listens there, so connect is refused. */
-    struct cj_db_options o = {.dsn = "host=127.0.0.1 port=1 dbname=x",
+    struct closed_port closed;
+    char dsn[64];
+
+    assert_int_equal(closed_port_hold(&closed), 0);
+    snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=x", closed.port);
+    struct cj_db_options o = {.dsn = dsn,
                               .pool_size = 1,
                               .connect_timeout_s = 2,
                               .acquire_timeout_ms = 1000};
@@ -383,6 +388,7 @@ static void test_unreachable_server_is_unavailable(void **state)
     /* The failed slot is free again. */
     assert_int_equal(cj_db_acquire(p, -1, &c), CJ_ERR_UNAVAILABLE);
     cj_db_pool_free(p);
+    closed_port_release(&closed);
 }
 
 static void test_invalid_dsn_rejected(void **state)

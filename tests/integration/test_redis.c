@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "closed_port_helper.h"
 #include "itest.h"
 #include "log.h"
 #include "redis.h"
@@ -404,8 +405,10 @@ static void test_reconnects_after_redis_restart(void **state)
 static void test_unreachable_redis_is_unavailable(void **state)
 {
     (void)state;
-    /* A port the kernel just handed out and took back has no listener. */
-    int port = free_port();
+    struct closed_port closed;
+
+    assert_int_equal(closed_port_hold(&closed), 0);
+    int port = closed.port;
     struct cj_redis_pool *p = new_pool_at("127.0.0.1", port, 1);
     redisReply *r = NULL;
     const char *ping[] = {"PING"};
@@ -417,6 +420,7 @@ static void test_unreachable_redis_is_unavailable(void **state)
     assert_null(r);
     assert_non_null(strstr(cj_redis_last_error(), expected));
     cj_redis_pool_free(p);
+    closed_port_release(&closed);
 }
 
 /* Counts the lines of text that contain needle. */
@@ -438,21 +442,14 @@ static int count_lines_with(const char *text, const char *needle)
 static void test_outage_logs_first_failure_and_recovery(void **state)
 {
     (void)state;
-    /* Bound but not listening, so every connect is refused at once. */
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    socklen_t addr_len = sizeof(addr);
-    int closed_fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* Every connect to the held port is refused at once. */
+    struct closed_port closed;
     const int attempts = 20;
     const char *ping[] = {"PING"};
     redisReply *r = NULL;
     char text[16384];
 
-    assert_true(closed_fd >= 0);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(closed_fd, (struct sockaddr *)&addr, sizeof(addr)),
-                     0);
-    assert_int_equal(
-        getsockname(closed_fd, (struct sockaddr *)&addr, &addr_len), 0);
+    assert_int_equal(closed_port_hold(&closed), 0);
 
     /* A success first ends any streak that earlier tests left open. */
     struct cj_redis_pool *good = new_pool(1);
@@ -465,8 +462,7 @@ static void test_outage_logs_first_failure_and_recovery(void **state)
     assert_non_null(log_file);
     cj_log_init("test_redis", CJ_LOG_INFO);
     cj_log_set_fd(fileno(log_file));
-    struct cj_redis_pool *down =
-        new_pool_at("127.0.0.1", ntohs(addr.sin_port), 1);
+    struct cj_redis_pool *down = new_pool_at("127.0.0.1", closed.port, 1);
     for (int i = 0; i < attempts; i++)
         assert_int_equal(run(down, &r, 1, ping), CJ_ERR_UNAVAILABLE);
     cj_redis_pool_free(down);
@@ -475,7 +471,7 @@ static void test_outage_logs_first_failure_and_recovery(void **state)
     freeReplyObject(r);
     cj_redis_pool_free(good);
     cj_log_set_fd(2);
-    close(closed_fd);
+    closed_port_release(&closed);
 
     rewind(log_file);
     size_t n = fread(text, 1, sizeof(text) - 1, log_file);

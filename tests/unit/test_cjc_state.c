@@ -16,6 +16,11 @@
 
 #include "cjc_state.h"
 
+/* A session key of 32 bytes in base64url, as the client stores it. */
+#define VALID_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+/* A token value that no error message may quote. */
+#define SECRET_TOKEN "eyJzZWNyZXQiOiJkby1ub3QtcHJpbnQifQ"
+
 static char dir[] = "/tmp/cjc_state_XXXXXX";
 
 static int setup(void **state)
@@ -59,8 +64,10 @@ static void test_state_save_is_private_and_loads_back(void **state)
     (void)state;
     char path[256], err[256];
     struct stat st;
-    json_t *saved =
-        json_pack("{s:s,s:{s:i}}", "url", "http://x", "session", "seq", 4);
+    json_t *saved = json_pack(
+        "{s:i,s:s,s:{s:s,s:s,s:i,s:s,s:i,s:i}}", "version", CJC_STATE_VERSION,
+        "url", "http://x", "session", "id", "sid", "epoch_key", VALID_KEY,
+        "created_at_ms", 1000, "epoch_seconds", "900", "epoch", 0, "seq", 4);
     json_t *loaded = NULL;
 
     snprintf(path, sizeof(path), "%s/nested/dir/state.json", dir);
@@ -98,6 +105,109 @@ static void test_state_rejects_non_object(void **state)
     assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
                      CJ_ERR_INVALID);
     assert_null(obj);
+}
+
+/* Loads text as a state file and checks that it is rejected as damaged
+ * with the path, the reason and the way to recover, and no token. */
+static void check_damaged(const char *name, const char *text,
+                          const char *reason)
+{
+    char path[256], err[512], remove_hint[300];
+    json_t *obj = NULL;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    write_file(path, text, 0600);
+    assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_null(obj);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "is damaged"));
+    assert_non_null(strstr(err, reason));
+    snprintf(remove_hint, sizeof(remove_hint), "Remove it with 'rm %s'", path);
+    assert_non_null(strstr(err, remove_hint));
+    assert_non_null(strstr(err, "cerrojo login"));
+    assert_null(strstr(err, "handshake"));
+    assert_null(strstr(err, SECRET_TOKEN));
+}
+
+static void test_state_truncated_file_damaged(void **state)
+{
+    (void)state;
+    check_damaged("truncated.json",
+                  "{\"tokens\":{\"access_token\":\"" SECRET_TOKEN, "truncated");
+    check_damaged("empty.json", "", "empty");
+}
+
+static void test_state_non_json_damaged(void **state)
+{
+    (void)state;
+    check_damaged("text.json", "access_token=" SECRET_TOKEN "\n",
+                  "not valid JSON");
+    check_damaged("array.json", "[\"" SECRET_TOKEN "\"]", "not a JSON object");
+    check_damaged("twice.json", "{\"url\":\"http://x\",\"url\":\"http://y\"}",
+                  "appears twice");
+}
+
+static void test_state_wrong_fields_damaged(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *reason;
+    } cases[] = {
+        {"{\"url\":8080}", "\"url\" is not a string"},
+        {"{\"clock_offset_ms\":\"x\"}", "\"clock_offset_ms\""},
+        {"{\"session\":\"" SECRET_TOKEN "\"}", "\"session\" is not an object"},
+        {"{\"session\":{\"epoch_key\":\"" VALID_KEY "\"}}", "no \"id\""},
+        {"{\"session\":{\"id\":\"s\",\"epoch_key\":\"" SECRET_TOKEN "\","
+         "\"created_at_ms\":1,\"epoch_seconds\":900,\"epoch\":0,"
+         "\"seq\":1}}",
+         "session key"},
+        {"{\"session\":{\"id\":\"s\",\"epoch_key\":\"" VALID_KEY "\","
+         "\"created_at_ms\":1,\"epoch_seconds\":0,\"epoch\":0,"
+         "\"seq\":1}}",
+         "epoch_seconds"},
+        {"{\"session\":{\"id\":\"s\",\"epoch_key\":\"" VALID_KEY "\","
+         "\"created_at_ms\":1,\"epoch_seconds\":900,\"epoch\":0}}",
+         "seq"},
+        {"{\"tokens\":[\"" SECRET_TOKEN "\"]}", "\"tokens\" is not an object"},
+        {"{\"tokens\":{\"refresh_token\":\"" SECRET_TOKEN "\"}}",
+         "no \"access_token\""},
+        {"{\"tokens\":{\"access_token\":\"a\",\"refresh_token\":7}}",
+         "\"refresh_token\" is not a string"},
+        {"{\"tokens\":{\"access_token\":\"a\","
+         "\"access_expires_at_ms\":\"soon\"}}",
+         "access_expires_at_ms"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_damaged("fields.json", cases[i].text, cases[i].reason);
+}
+
+static void test_state_other_version_damaged(void **state)
+{
+    (void)state;
+    check_damaged("v2.json", "{\"version\":2,\"url\":\"http://x\"}",
+                  "\"version\" is not 1");
+    check_damaged("v_text.json", "{\"version\":\"1\"}", "\"version\" is not 1");
+}
+
+static void test_state_without_version_loads(void **state)
+{
+    (void)state;
+    char path[256], err[512];
+    json_t *obj = NULL;
+
+    /* Clients before the version member wrote this layout. */
+    snprintf(path, sizeof(path), "%s/old.json", dir);
+    write_file(path,
+               "{\"url\":\"http://x\",\"clock_offset_ms\":-5,"
+               "\"tokens\":{\"access_token\":\"a\",\"refresh_token\":\"r\","
+               "\"access_expires_at_ms\":1}}",
+               0600);
+    assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)), CJ_OK);
+    assert_true(json_is_object(obj));
+    json_decref(obj);
 }
 
 static void test_state_lock_times_out_while_held(void **state)
@@ -159,6 +269,11 @@ int main(void)
         cmocka_unit_test(test_state_save_is_private_and_loads_back),
         cmocka_unit_test(test_state_rejects_group_readable_file),
         cmocka_unit_test(test_state_rejects_non_object),
+        cmocka_unit_test(test_state_truncated_file_damaged),
+        cmocka_unit_test(test_state_non_json_damaged),
+        cmocka_unit_test(test_state_wrong_fields_damaged),
+        cmocka_unit_test(test_state_other_version_damaged),
+        cmocka_unit_test(test_state_without_version_loads),
         cmocka_unit_test(test_state_lock_times_out_while_held),
         cmocka_unit_test(test_state_lock_survives_save),
     };

@@ -5,12 +5,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "closed_port_helper.h"
 #include "gw_pipeline.h"
 
 struct fixture {
+    struct closed_port backend_port;
     struct gw_settings settings;
     struct gw_context ctx;
     struct gw_request req;
@@ -25,12 +28,19 @@ static int setup(void **state)
                                           &f->settings.cors_origins) != CJ_OK) {
         return -1;
     }
-    /* Nothing listens on port 1: every backend call fails fast. */
+    /* Every backend is at a port that refuses connections, so every
+     * backend call fails fast. */
+    if (closed_port_hold(&f->backend_port) != 0) {
+        return -1;
+    }
     f->settings.grpc_plaintext = true;
     f->settings.rpc_deadline_ms = 500;
-    strcpy(f->settings.kms_addr, "127.0.0.1:1");
-    strcpy(f->settings.session_addr, "127.0.0.1:1");
-    strcpy(f->settings.auth_addr, "127.0.0.1:1");
+    snprintf(f->settings.kms_addr, sizeof(f->settings.kms_addr), "127.0.0.1:%d",
+             f->backend_port.port);
+    snprintf(f->settings.session_addr, sizeof(f->settings.session_addr),
+             "127.0.0.1:%d", f->backend_port.port);
+    snprintf(f->settings.auth_addr, sizeof(f->settings.auth_addr),
+             "127.0.0.1:%d", f->backend_port.port);
     f->ctx.settings = &f->settings;
     f->ctx.backends = gw_backends_new(&f->settings);
     strcpy(f->req.request_id, "test-request");
@@ -46,6 +56,7 @@ static int teardown(void **state)
 
     gw_reply_clear(&f->reply);
     gw_backends_free(f->ctx.backends);
+    closed_port_release(&f->backend_port);
     free(f);
     return 0;
 }

@@ -962,6 +962,36 @@ class Logout(unittest.TestCase):
         self.assertIn("neither an access token nor a refresh_token",
                       err.details())
 
+    def test_logout_by_refresh_token_alone_revokes_family(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), {"channel": "stateless"})
+        self.assertIsNone(err, err)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        # The family's access token is revoked with it.
+        info, _ = stack.introspect(tokens.access_token)
+        self.assertFalse(info.active)
+
+    def test_logout_all_by_refresh_token_alone_rejected(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token, all=True),
+            {"channel": "stateless"})
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertIn("a logout of all devices needs the access token",
+                      err.details())
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err, err)
+
+    def test_logout_by_unknown_refresh_token_rejected(self):
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token="A" * 43), {"channel": "stateless"})
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(err.details(), "invalid refresh token")
+
     def test_logout_with_other_users_token_conflicts(self):
         mine, err, _, _ = stack.register()
         self.assertIsNone(err)

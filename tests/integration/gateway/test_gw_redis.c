@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closed_port_helper.h"
 #include "gw_rate_lease.h"
 #include "gw_redis.h"
 #include "itest.h"
@@ -164,18 +165,22 @@ static void test_clock_offset_of_local_redis_is_small(void **state)
 static void test_unreachable_redis_is_unavailable(void **state)
 {
     struct gw_redis *down = NULL;
+    struct closed_port closed;
+    char addr[32];
     uint8_t enc[32] = {0};
     unsigned retry_after;
 
     (void)state;
-    /* Port 1 on loopback: nothing listens there. */
-    assert_int_equal(gw_redis_new("127.0.0.1:1", &down), CJ_OK);
+    assert_int_equal(closed_port_hold(&closed), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", closed.port);
+    assert_int_equal(gw_redis_new(addr, &down), CJ_OK);
     assert_int_equal(gw_redis_probe(down), GW_DEP_DOWN);
     assert_int_equal(gw_replay_record(down, enc, sizeof(enc), 180),
                      CJ_ERR_UNAVAILABLE);
     assert_int_not_equal(
         gw_ratelimit_take(down, "t", "192.0.2.1", 60, 1, &retry_after), CJ_OK);
     gw_redis_free(down);
+    closed_port_release(&closed);
 }
 
 static void test_redis_address_must_have_port(void **state)
