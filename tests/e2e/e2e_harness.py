@@ -80,6 +80,7 @@ class Gateway:
             [os.path.join(h.BIN_DIR, "cerrojo-gateway")], env=self.env,
             stdout=log, stderr=log)
         log.close()
+        h.kill_at_exit(self.proc, "gateway")
         deadline = time.monotonic() + GATEWAY_READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -119,7 +120,11 @@ class E2EStack(ah.Stack):
 
     def start(self):
         super().start()
-        self.gateway.start()
+        try:
+            self.gateway.start()
+        except BaseException:
+            self.stop_after_failed_start()
+            raise
         return self
 
     def stop(self):

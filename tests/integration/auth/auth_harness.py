@@ -193,17 +193,35 @@ class Stack:
                        check=False, capture_output=True)
 
     def start(self):
-        self.kms.start()
-        self.session.start()
-        self.auth.start()
-        chan = self.auth.channel()
-        self.channels.append(chan)
-        self.stub = self.auth_grpc.AuthStub(chan)
-        schan = self.session.channel()
-        self.channels.append(schan)
-        self.session_stub = self.session_grpc.SessionStub(schan)
-        self.wait_cache_loaded()
+        """Starts kms, session and auth. When one of them fails, stops
+        those already running and raises. The caller then has no Stack to
+        stop, and a process left running would keep using the shared
+        Redis, where its revocation watcher sets the loaded marker from
+        its own database."""
+        try:
+            self.kms.start()
+            self.session.start()
+            self.auth.start()
+            chan = self.auth.channel()
+            self.channels.append(chan)
+            self.stub = self.auth_grpc.AuthStub(chan)
+            schan = self.session.channel()
+            self.channels.append(schan)
+            self.session_stub = self.session_grpc.SessionStub(schan)
+            self.wait_cache_loaded()
+        except BaseException:
+            self.stop_after_failed_start()
+            raise
         return self
+
+    def stop_after_failed_start(self):
+        """Stops what a failed start left running, reporting but not
+        raising its own errors, so that the start's error is the one
+        raised."""
+        try:
+            self.stop()
+        except Exception as e:
+            print("stopping after a failed start: %s" % e)
 
     def stop(self):
         """Stops every service; raises when auth did not exit cleanly (a

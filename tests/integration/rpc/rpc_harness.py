@@ -7,6 +7,7 @@ CJ_BIN_DIR (build/bin) and CJ_SOURCE_DIR (the repository) from the
 environment; ctest sets both.
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -61,7 +62,6 @@ def work_dir():
     global _work_dir
     if _work_dir is None:
         _work_dir = tempfile.mkdtemp(prefix="cerrojo-rpc-test-")
-        import atexit
         atexit.register(shutil.rmtree, _work_dir, True)
     return _work_dir
 
@@ -103,6 +103,20 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def kill_at_exit(proc, name):
+    """Kills proc when the test process exits, if it still runs then. A
+    test that stops its services never needs this, but a set-up that fails
+    halfway would otherwise leave them running after the test, on the
+    Postgres and Redis that later tests share."""
+    def kill_if_running():
+        if proc.poll() is None:
+            print("%s (pid %d) was still running at exit; killed"
+                  % (name, proc.pid), file=sys.stderr)
+            proc.kill()
+            proc.wait()
+    atexit.register(kill_if_running)
 
 
 def read(path):
@@ -245,6 +259,7 @@ class Service:
         self.proc = subprocess.Popen([self.binary(), "serve"], env=self.env,
                                      stdout=log, stderr=log, cwd=work_dir())
         log.close()
+        kill_at_exit(self.proc, self.name)
         self.wait_ready()
         return self
 
