@@ -201,6 +201,12 @@ class Stack:
         try:
             self.kms.start()
             self.session.start()
+            # kms or session may have moved to another port at start.
+            self.auth.env.update({
+                "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:%d" % self.kms.port,
+                "CERROJO_AUTH_SESSION_TARGET":
+                    "127.0.0.1:%d" % self.session.port,
+            })
             self.auth.start()
             chan = self.auth.channel()
             self.channels.append(chan)

@@ -33,6 +33,9 @@ GRPC_PROTO_DIR = "/usr/share/grpc-proto"
 STUB_PACKAGE = "cjpb"
 
 START_TIMEOUT_S = 20  # generous: sanitizer builds start slowly
+# Maximum starts of a service, each on a new port, when another process
+# took its port between free_port() and the service's bind.
+START_ATTEMPTS = 3
 STOP_TIMEOUT_S = 20
 CALL_TIMEOUT_S = 10
 
@@ -221,13 +224,12 @@ class Service:
             self.grpc_name = SERVICES[name][1]
             cert_name = name
         self.prefix = SERVICES[name][0] if self.real else TESTD_PREFIX
-        self.port = free_port()
         self.certs = certs
+        self.started_once = False
 
         self.env = dict(os.environ)
         self.env.update({
             "CERROJO_PROFILE": "dev",
-            self.prefix + "_LISTEN": "127.0.0.1:%d" % self.port,
             "CERROJO_ENV_FILE": os.devnull,
             TESTD_PREFIX + "_TABLE": name,
         })
@@ -241,9 +243,15 @@ class Service:
                 self.prefix + "_TLS_KEY": os.path.join(certs, cert_name + ".key"),
             })
         self.env.update(extra_env or {})
-
-        self.log_path = os.path.join(work_dir(), "%s-%d.log" % (name, self.port))
+        self.use_port(free_port())
         self.proc = None
+
+    def use_port(self, port):
+        """Sets the port the service listens on, and its log file."""
+        self.port = port
+        self.env[self.prefix + "_LISTEN"] = "127.0.0.1:%d" % port
+        self.log_path = os.path.join(work_dir(),
+                                     "%s-%d.log" % (self.name, port))
 
     def binary(self):
         if self.real:
@@ -251,8 +259,26 @@ class Service:
         return os.path.join(BIN_DIR, "rpc_testd")
 
     def start(self):
-        """Starts the process and waits for its port; raises
-        ServiceExited when it stops first."""
+        """Starts the process and waits until it listens; raises
+        ServiceExited when it stops first. A first start that finds its
+        port taken by another process is retried on a new port. A restart
+        keeps its port, because callers already use it."""
+        attempts = 1 if self.started_once else START_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                self.start_once()
+                break
+            except ServiceExited:
+                if (attempt == attempts or
+                        '"event":"rpc.bind_failed"' not in self.log()):
+                    raise
+                print("%s: port %d was taken, starting on another port"
+                      % (self.name, self.port), file=sys.stderr)
+                self.use_port(free_port())
+        self.started_once = True
+        return self
+
+    def start_once(self):
         log = open(self.log_path, "wb")
         # The work directory as cwd keeps dev-profile files that binaries
         # generate (var/...) out of the source tree.
@@ -261,15 +287,30 @@ class Service:
         log.close()
         kill_at_exit(self.proc, self.name)
         self.wait_ready()
-        return self
+
+    def logs_listening(self):
+        """Returns whether the process logs rpc.listening, which the gRPC
+        server writes at info level once it has bound its port."""
+        level = self.env.get("CERROJO_LOG_LEVEL", "info")
+        return level in ("debug", "info")
+
+    def listening_logged(self):
+        marker = '"port":%d,' % self.port
+        return any('"event":"rpc.listening"' in line and marker in line
+                   for line in self.log().splitlines())
 
     def wait_ready(self):
-        """Waits until the port accepts connections."""
+        """Waits until the process has logged that it listens, and the port
+        accepts connections. A connection alone could reach another process
+        that took the port, before this one fails to bind it."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ServiceExited("%s exited with %s at start:\n%s" % (
                     self.name, self.proc.returncode, self.log()))
+            if self.logs_listening() and not self.listening_logged():
+                time.sleep(0.05)
+                continue
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 return
