@@ -23,6 +23,9 @@ import auth_harness as ah  # noqa: E402
 import rpc_harness as h  # noqa: E402
 
 GATEWAY_READY_TIMEOUT_S = 30
+# Maximum starts of the gateway, each on new ports, when another process
+# took one of its ports between free_port() and the gateway's bind.
+GATEWAY_START_ATTEMPTS = 3
 CLIENT_TIMEOUT_S = 60
 
 
@@ -41,23 +44,21 @@ def require_env():
     sys.exit(ah.SKIP)
 
 
+class GatewayExited(RuntimeError):
+    """The gateway process stopped before /healthz returned 200."""
+
+
 class Gateway:
     """cerrojo-gateway on free ports, pointed at a Stack's services."""
 
     def __init__(self, stack, extra_env=None):
-        self.port = h.free_port()
-        self.admin_port = h.free_port()
+        self.stack = stack
         self.env = dict(os.environ)
         self.env.update({
             "CERROJO_PROFILE": "dev",
             "CERROJO_ENV_FILE": os.devnull,
             "CERROJO_GRPC_PLAINTEXT": "true",
             "CERROJO_GATEWAY_HOST": "127.0.0.1",
-            "CERROJO_GATEWAY_PORT": str(self.port),
-            "CERROJO_GATEWAY_ADMIN_PORT": str(self.admin_port),
-            "CERROJO_KMS_ADDR": "127.0.0.1:%d" % stack.kms.port,
-            "CERROJO_SESSION_ADDR": "127.0.0.1:%d" % stack.session.port,
-            "CERROJO_AUTH_ADDR": "127.0.0.1:%d" % stack.auth.port,
             "CERROJO_REDIS_HOST": stack.redis_host,
             "CERROJO_REDIS_PORT": str(stack.redis_port),
             "CERROJO_REDIS_ADDR": "%s:%s" % (stack.redis_host,
@@ -69,22 +70,56 @@ class Gateway:
             "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": "10000",
         })
         self.env.update(extra_env or {})
-        self.log_path = os.path.join(h.work_dir(),
-                                     "gateway-%d.log" % self.port)
+        self.use_ports(h.free_port(), h.free_port())
         self.proc = None
-        self.url = "http://127.0.0.1:%d" % self.port
+
+    def use_ports(self, port, admin_port):
+        """Sets the gateway's HTTP and admin ports, and its log file."""
+        self.port = port
+        self.admin_port = admin_port
+        self.env["CERROJO_GATEWAY_PORT"] = str(port)
+        self.env["CERROJO_GATEWAY_ADMIN_PORT"] = str(admin_port)
+        self.log_path = os.path.join(h.work_dir(), "gateway-%d.log" % port)
+        self.url = "http://127.0.0.1:%d" % port
 
     def start(self):
+        """Starts the gateway and waits until /healthz returns 200. A
+        gateway that exits because one of its ports was taken is started
+        again on new ports."""
+        # The stack's services may have moved to other ports at start.
+        self.env.update({
+            "CERROJO_KMS_ADDR": "127.0.0.1:%d" % self.stack.kms.port,
+            "CERROJO_SESSION_ADDR": "127.0.0.1:%d" % self.stack.session.port,
+            "CERROJO_AUTH_ADDR": "127.0.0.1:%d" % self.stack.auth.port,
+        })
+        for attempt in range(1, GATEWAY_START_ATTEMPTS + 1):
+            try:
+                return self.start_once()
+            except GatewayExited:
+                if (attempt == GATEWAY_START_ATTEMPTS or
+                        '"event":"gateway.listen_failed"' not in self.log()):
+                    raise
+                print("gateway: port %d or %d was taken, starting on other "
+                      "ports" % (self.port, self.admin_port), file=sys.stderr)
+                self.use_ports(h.free_port(), h.free_port())
+
+    def start_once(self):
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [os.path.join(h.BIN_DIR, "cerrojo-gateway")], env=self.env,
             stdout=log, stderr=log)
         log.close()
+        h.kill_at_exit(self.proc, "gateway")
         deadline = time.monotonic() + GATEWAY_READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("gateway exited with %s:\n%s" % (
+                raise GatewayExited("gateway exited with %s:\n%s" % (
                     self.proc.returncode, self.log()))
+            # Until this gateway logs that it started, another process on
+            # the port could be the one that returns /healthz.
+            if '"event":"gateway.started"' not in self.log():
+                time.sleep(0.1)
+                continue
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=1)
                 return self
@@ -117,9 +152,14 @@ class E2EStack(ah.Stack):
         self.session.env.update(session_env or {})
         self.gateway = Gateway(self, gateway_env)
 
-    def start_services(self):
-        super().start_services()
-        self.gateway.start()
+    def start(self):
+        super().start()
+        try:
+            self.gateway.start()
+        except BaseException:
+            self.stop_after_failed_start()
+            raise
+        return self
 
     def stop(self):
         try:

@@ -18,6 +18,11 @@ import auth_harness as ah  # noqa: E402
 
 # A short epoch, so that three epochs pass within a test.
 EPOCH_SECONDS = 2
+# Maximum time the rotation test keeps sending requests until it has seen
+# three epochs. Two rotations take about 2 epochs, but on a loaded machine
+# one `cerrojo me` may take seconds, so the bound leaves room for several
+# slow requests.
+ROTATION_WAIT_SECONDS = EPOCH_SECONDS * 10
 GRACE_SECONDS = 1
 # Login throttle: the third attempt in a streak sets a wait of
 # THROTTLE_DELAY_S, far from the gateway's own Retry-After of 5 s.
@@ -494,7 +499,7 @@ class Rotation(unittest.TestCase):
     def test_requests_follow_epochs_across_rotations(self):
         client, name = new_user("--stateful")
         seen = set()
-        deadline = time.monotonic() + EPOCH_SECONDS * 4
+        deadline = time.monotonic() + ROTATION_WAIT_SECONDS
         while time.monotonic() < deadline and len(seen) < 3:
             self.assertEqual(client.ok("me")["username"], name)
             seen.add(client.saved_state()["session"]["epoch"])

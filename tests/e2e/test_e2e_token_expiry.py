@@ -30,11 +30,11 @@ LOG_IN_AGAIN = "Run 'cerrojo login' to log in again"
 RETRY_NOTICE = "the server rejected the access token"
 EARLY_NOTICE = "so the tokens were refreshed first"
 # The gateway logs a request after its response is sent, so a command may
-# exit before the line of its last request is written. The log counts as
-# complete once no request line has been added for LOG_SETTLE_S, waiting
-# at most LOG_WAIT_S.
+# exit before the line of its last request is written. The test waits at
+# most LOG_WAIT_S for the lines it expects, and then until no request line
+# has been added for LOG_SETTLE_S, so that an extra line is still seen.
 LOG_SETTLE_S = 0.3
-LOG_WAIT_S = 3
+LOG_WAIT_S = 10
 
 stack = None
 
@@ -91,29 +91,11 @@ def refresh_token_count(name):
     return int(rows[0][0])
 
 
-def settled_gateway_log(since):
-    """The gateway's log after offset `since`, once its request lines stop
-    growing."""
-    deadline = time.monotonic() + LOG_WAIT_S
-    count = -1
-    changed_at = time.monotonic()
-    while True:
-        text = stack.gateway.log()[since:]
-        now = time.monotonic()
-        lines = text.count('"event":"gateway.request"')
-        if lines != count:
-            count = lines
-            changed_at = now
-        elif now - changed_at >= LOG_SETTLE_S or now > deadline:
-            return text
-        time.sleep(0.05)
-
-
-def gateway_requests(since, method, route):
-    """HTTP statuses of the gateway's requests to a route, logged after
-    offset `since` of its log."""
+def route_statuses(text, method, route):
+    """Returns the HTTP statuses of the gateway's request lines for a route
+    in `text`."""
     statuses = []
-    for line in settled_gateway_log(since).splitlines():
+    for line in text.splitlines():
         if '"event":"gateway.request"' not in line:
             continue
         event = json.loads(line)
@@ -122,7 +104,35 @@ def gateway_requests(since, method, route):
     return statuses
 
 
+def gateway_requests(since, method, route, expected_count):
+    """Returns the HTTP statuses of the gateway's requests to a route,
+    logged after offset `since` of its log. Waits until there are
+    `expected_count` of them, at most LOG_WAIT_S, and until the request
+    lines stop growing."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    count = -1
+    changed_at = time.monotonic()
+    while True:
+        text = stack.gateway.log()[since:]
+        now = time.monotonic()
+        lines = text.count('"event":"gateway.request"')
+        statuses = route_statuses(text, method, route)
+        if lines != count:
+            count = lines
+            changed_at = now
+        elif now > deadline or (len(statuses) >= expected_count and
+                                now - changed_at >= LOG_SETTLE_S):
+            return statuses
+        time.sleep(0.05)
+
+
 class ExpiredAccessToken(unittest.TestCase):
+    def assert_requests(self, since, method, route, expected):
+        """Checks the statuses of the gateway's requests to a route since
+        offset `since` of its log."""
+        self.assertEqual(
+            gateway_requests(since, method, route, len(expected)), expected)
+
     @classmethod
     def setUpClass(cls):
         cls.users = {case: new_user() for case in
@@ -144,10 +154,8 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertEqual(status, 0, err)
         self.assertEqual(result["username"], name)
         self.assertIn(RETRY_NOTICE, err)
-        self.assertEqual(gateway_requests(since, "GET", "/v1/me"),
-                         [401, 200])
-        self.assertEqual(gateway_requests(since, "POST", "/v1/refresh"),
-                         [200])
+        self.assert_requests(since, "GET", "/v1/me", [401, 200])
+        self.assert_requests(since, "POST", "/v1/refresh", [200])
         self.assertEqual(refresh_token_count(name), 2)
         self.assertNotEqual(client.saved_state()["tokens"]["refresh_token"],
                             before)
@@ -165,7 +173,7 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertEqual(status, 0, err)
         self.assertIn(RETRY_NOTICE, err)
         route = "/v1/me/data/private"
-        self.assertEqual(gateway_requests(since, "PUT", route), [401, 200])
+        self.assert_requests(since, "PUT", route, [401, 200])
         # The retry sent the value read before the first attempt.
         self.assertEqual(result["fields"],
                          {"value": "first line\nsecond line"})
@@ -204,9 +212,8 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertIn("(invalid_token)", err)
         self.assertNotIn(RETRY_NOTICE, err)
         self.assertEqual(len(err.splitlines()), 1, err)
-        self.assertEqual(gateway_requests(since, "GET", "/v1/me"), [401])
-        self.assertEqual(gateway_requests(since, "POST", "/v1/refresh"),
-                         [401])
+        self.assert_requests(since, "GET", "/v1/me", [401])
+        self.assert_requests(since, "POST", "/v1/refresh", [401])
         with open(client.state, "rb") as f:
             self.assertEqual(f.read(), state_before)
 
@@ -217,7 +224,7 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertEqual(status, 0, err)
         self.assertEqual(result["username"], name)
         self.assertIn(EARLY_NOTICE, err)
-        self.assertEqual(gateway_requests(since, "GET", "/v1/me"), [200])
+        self.assert_requests(since, "GET", "/v1/me", [200])
         self.assertEqual(refresh_token_count(name), 2)
 
     def test_rejected_early_refresh_is_sent_once(self):
@@ -230,9 +237,8 @@ class ExpiredAccessToken(unittest.TestCase):
         self.assertEqual(status, CLI_EXIT_FAILED)
         self.assertIsNone(result)
         self.assertIn(LOG_IN_AGAIN, err)
-        self.assertEqual(gateway_requests(since, "POST", "/v1/refresh"),
-                         [401])
-        self.assertEqual(gateway_requests(since, "GET", "/v1/me"), [])
+        self.assert_requests(since, "POST", "/v1/refresh", [401])
+        self.assert_requests(since, "GET", "/v1/me", [])
 
 
 if __name__ == "__main__":

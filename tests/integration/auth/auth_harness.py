@@ -195,35 +195,41 @@ class Stack:
                        check=False, capture_output=True)
 
     def start(self):
-        """Starts kms, session and auth. When one fails to start, stops the
-        others before raising, because a leftover auth would keep loading
-        its own rows into the shared Redis during later tests."""
+        """Starts kms, session and auth. When one of them fails, stops
+        those already running and raises. The caller then has no Stack to
+        stop, and a process left running would keep using the shared
+        Redis, where its revocation watcher sets the loaded marker from
+        its own database."""
         try:
-            self.start_services()
+            self.kms.start()
+            self.session.start()
+            # kms or session may have moved to another port at start.
+            self.auth.env.update({
+                "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:%d" % self.kms.port,
+                "CERROJO_AUTH_SESSION_TARGET":
+                    "127.0.0.1:%d" % self.session.port,
+            })
+            self.auth.start()
+            chan = self.auth.channel()
+            self.channels.append(chan)
+            self.stub = self.auth_grpc.AuthStub(chan)
+            schan = self.session.channel()
+            self.channels.append(schan)
+            self.session_stub = self.session_grpc.SessionStub(schan)
+            self.wait_cache_loaded()
         except BaseException:
-            self.stop_quietly()
+            self.stop_after_failed_start()
             raise
         return self
 
-    def stop_quietly(self):
-        """Stops the services after a failed start and prints any error."""
+    def stop_after_failed_start(self):
+        """Stops what a failed start left running, reporting but not
+        raising its own errors, so that the start's error is the one
+        raised."""
         try:
             self.stop()
         except Exception as e:
             print("stopping after a failed start: %s" % e)
-
-    def start_services(self):
-        self.kms.start()
-        self.session.start()
-        self.auth.start()
-        chan = self.auth.channel()
-        self.channels.append(chan)
-        self.stub = self.auth_grpc.AuthStub(chan)
-        schan = self.session.channel()
-        self.channels.append(schan)
-        self.session_stub = self.session_grpc.SessionStub(schan)
-        self.wait_cache_loaded()
-        return self
 
     def stop(self):
         """Stops every service; raises when auth did not exit cleanly (a

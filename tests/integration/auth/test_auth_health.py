@@ -41,18 +41,57 @@ GIVEN_UP_CALL_TIMEOUT_S = 1
 RPC_TIMEOUT_MS = 1000
 # Size of the handshake secret that makes login open a session.
 SECRET_SIZE = 32
+# Maximum wait for psql to take its lock, or for a login to reach the
+# statement or Redis command it blocks on, in seconds. Each normally takes
+# well under a second, and the margin covers a loaded machine.
+BLOCK_WAIT_SECONDS = 20
+# application_name of the psql that takes the lock.
+LOCKER_NAME = "cj_auth_health_locker"
 
 
-def lock_users(dsn, seconds):
-    """Starts psql holding an exclusive lock on auth.users for `seconds`."""
+def wait_for_backend(stack, condition):
+    """Returns whether a backend of the stack's database matches the SQL
+    `condition` on pg_stat_activity within BLOCK_WAIT_SECONDS."""
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+             "current_database() AND %s" % condition)
+    deadline = time.monotonic() + BLOCK_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if stack.sql(query) != [["0"]]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def lock_users(test, stack, seconds):
+    """Starts psql with an exclusive lock on auth.users for `seconds`, and
+    waits until psql has the lock, so that the test's login blocks."""
+    env = dict(os.environ, PGAPPNAME=LOCKER_NAME)
     locker = subprocess.Popen(
-        ["psql", dsn, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
+        ["psql", stack.dsn, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
          "BEGIN; LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE; "
          "SELECT pg_sleep(%d); COMMIT;" % seconds],
-        stdout=subprocess.DEVNULL)
-    # Gives psql time to take the lock before the test's login.
-    time.sleep(0.5)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    test.addCleanup(locker.wait)
+    # A test that is done with the lock need not wait for psql's sleep.
+    test.addCleanup(stack.sql, "SELECT pg_cancel_backend(pid) FROM "
+                    "pg_stat_activity WHERE application_name = '%s'"
+                    % LOCKER_NAME)
+    # psql sleeps only after LOCK TABLE returned.
+    test.assertTrue(wait_for_backend(
+        stack, "application_name = '%s' AND wait_event = 'PgSleep'"
+        % LOCKER_NAME), "psql did not take the lock on auth.users")
     return locker
+
+
+def wait_for_metric(stack, name, value):
+    """Returns whether auth's metric `name` reaches `value` within
+    BLOCK_WAIT_SECONDS."""
+    deadline = time.monotonic() + BLOCK_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if stack.metric(name) == value:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_for_log(svc, event):
@@ -92,8 +131,7 @@ class PoolBusy(unittest.TestCase):
         self.assertIsNone(err)
         _, err, other, other_password = s.register()
         self.assertIsNone(err)
-        locker = lock_users(s.dsn, LOCK_SECONDS)
-        self.addCleanup(locker.wait)
+        locker = lock_users(self, s, LOCK_SECONDS)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             login = pool.submit(s.login, name, password)
             self.assertTrue(wait_for_log(s.auth, "auth.postgres_pool_busy"),
@@ -133,12 +171,12 @@ class ShutdownCancelsStatements(unittest.TestCase):
         s = self.stack
         _, err, name, password = s.register()
         self.assertIsNone(err)
-        locker = lock_users(s.dsn, 3 * STATEMENT_TIMEOUT_MS // 1000)
-        self.addCleanup(locker.wait)
+        lock_users(self, s, 3 * STATEMENT_TIMEOUT_MS // 1000)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             login = pool.submit(s.login_or_raise, name, password)
-            # The login now waits on the lock inside a handler.
-            time.sleep(0.5)
+            self.assertTrue(wait_for_backend(
+                s, "usename = 'cerrojo_auth' AND wait_event_type = 'Lock'"),
+                "the login did not wait on the lock\n" + s.auth.log()[-3000:])
             # Without the cancel, the handler would end at its statement
             # timeout and the shutdown with it.
             log = ah.h.stop_with_blocked_call(self, s.auth, login,
@@ -183,8 +221,12 @@ class ShutdownClosesThrottleRedis(ThrottleRedisOfItsOwn):
         self.addCleanup(self.own_redis.resume)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             login = pool.submit(s.login_or_raise, name, password)
-            # The login now waits on the throttle's Redis command.
-            time.sleep(0.5)
+            # The login takes its password slot right before the throttle's
+            # Redis command, and keeps it while that command waits.
+            self.assertTrue(
+                wait_for_metric(s, "auth_password_in_flight", 1),
+                "the login did not reach the throttle\n"
+                + s.auth.log()[-3000:])
             self.assertFalse(login.done())
             # Without the close, the handler would end at its command
             # timeout and the shutdown with it.

@@ -7,6 +7,7 @@ CJ_BIN_DIR (build/bin) and CJ_SOURCE_DIR (the repository) from the
 environment; ctest sets both.
 """
 
+import atexit
 import json
 import os
 import random
@@ -33,6 +34,9 @@ GRPC_PROTO_DIR = "/usr/share/grpc-proto"
 STUB_PACKAGE = "cjpb"
 
 START_TIMEOUT_S = 20  # generous: sanitizer builds start slowly
+# Maximum starts of a service, each on a new port, when another process
+# took its port between free_port() and the service's bind.
+START_ATTEMPTS = 3
 STOP_TIMEOUT_S = 20
 CALL_TIMEOUT_S = 10
 
@@ -62,7 +66,6 @@ def work_dir():
     global _work_dir
     if _work_dir is None:
         _work_dir = tempfile.mkdtemp(prefix="cerrojo-rpc-test-")
-        import atexit
         atexit.register(shutil.rmtree, _work_dir, True)
     return _work_dir
 
@@ -122,6 +125,20 @@ def free_port():
             return port
     raise RuntimeError("no free port found between %d and %d in %d tries" % (
         TEST_PORT_LOW, TEST_PORT_HIGH, TEST_PORT_TRIES))
+
+
+def kill_at_exit(proc, name):
+    """Kills proc when the test process exits, if it still runs then. A
+    test that stops its services never needs this, but a set-up that fails
+    halfway would otherwise leave them running after the test, on the
+    Postgres and Redis that later tests share."""
+    def kill_if_running():
+        if proc.poll() is None:
+            print("%s (pid %d) was still running at exit; killed"
+                  % (name, proc.pid), file=sys.stderr)
+            proc.kill()
+            proc.wait()
+    atexit.register(kill_if_running)
 
 
 def read(path):
@@ -226,13 +243,12 @@ class Service:
             self.grpc_name = SERVICES[name][1]
             cert_name = name
         self.prefix = SERVICES[name][0] if self.real else TESTD_PREFIX
-        self.port = free_port()
         self.certs = certs
+        self.started_once = False
 
         self.env = dict(os.environ)
         self.env.update({
             "CERROJO_PROFILE": "dev",
-            self.prefix + "_LISTEN": "127.0.0.1:%d" % self.port,
             "CERROJO_ENV_FILE": os.devnull,
             TESTD_PREFIX + "_TABLE": name,
         })
@@ -246,9 +262,15 @@ class Service:
                 self.prefix + "_TLS_KEY": os.path.join(certs, cert_name + ".key"),
             })
         self.env.update(extra_env or {})
-
-        self.log_path = os.path.join(work_dir(), "%s-%d.log" % (name, self.port))
+        self.use_port(free_port())
         self.proc = None
+
+    def use_port(self, port):
+        """Sets the port the service listens on, and its log file."""
+        self.port = port
+        self.env[self.prefix + "_LISTEN"] = "127.0.0.1:%d" % port
+        self.log_path = os.path.join(work_dir(),
+                                     "%s-%d.log" % (self.name, port))
 
     def binary(self):
         if self.real:
@@ -256,24 +278,58 @@ class Service:
         return os.path.join(BIN_DIR, "rpc_testd")
 
     def start(self):
-        """Starts the process and waits for its port; raises
-        ServiceExited when it stops first."""
+        """Starts the process and waits until it listens; raises
+        ServiceExited when it stops first. A first start that finds its
+        port taken by another process is retried on a new port. A restart
+        keeps its port, because callers already use it."""
+        attempts = 1 if self.started_once else START_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                self.start_once()
+                break
+            except ServiceExited:
+                if (attempt == attempts or
+                        '"event":"rpc.bind_failed"' not in self.log()):
+                    raise
+                print("%s: port %d was taken, starting on another port"
+                      % (self.name, self.port), file=sys.stderr)
+                self.use_port(free_port())
+        self.started_once = True
+        return self
+
+    def start_once(self):
         log = open(self.log_path, "wb")
         # The work directory as cwd keeps dev-profile files that binaries
         # generate (var/...) out of the source tree.
         self.proc = subprocess.Popen([self.binary(), "serve"], env=self.env,
                                      stdout=log, stderr=log, cwd=work_dir())
         log.close()
+        kill_at_exit(self.proc, self.name)
         self.wait_ready()
-        return self
+
+    def logs_listening(self):
+        """Returns whether the process logs rpc.listening, which the gRPC
+        server writes at info level once it has bound its port."""
+        level = self.env.get("CERROJO_LOG_LEVEL", "info")
+        return level in ("debug", "info")
+
+    def listening_logged(self):
+        marker = '"port":%d,' % self.port
+        return any('"event":"rpc.listening"' in line and marker in line
+                   for line in self.log().splitlines())
 
     def wait_ready(self):
-        """Waits until the port accepts connections."""
+        """Waits until the process has logged that it listens, and the port
+        accepts connections. A connection alone could reach another process
+        that took the port, before this one fails to bind it."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ServiceExited("%s exited with %s at start:\n%s" % (
                     self.name, self.proc.returncode, self.log()))
+            if self.logs_listening() and not self.listening_logged():
+                time.sleep(0.05)
+                continue
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 return
