@@ -44,7 +44,11 @@ CJ_WARN_UNUSED enum cj_status cjc_state_load(const char *path, json_t **out,
 CJ_WARN_UNUSED enum cj_status cjc_state_check(const json_t *state, char *reason,
                                               size_t reason_len);
 
-/* Saves state to path with mode 0600, creating the parent folder (0700). */
+/*
+ * Saves state to path with mode 0600, creating the parent folder (0700).
+ * The text goes to a new file with a random name beside path, created
+ * exclusively, which is then renamed over path. A failed save removes it.
+ */
 CJ_WARN_UNUSED enum cj_status
 cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
 
@@ -56,8 +60,10 @@ cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
  * the parent folder when missing) and stores its descriptor in *fd_out.
  * The lock file, not the state file, is locked because saving replaces the
  * state file's inode by rename. Waits up to wait_ms for another holder,
- * then fails with CJ_ERR_TIMEOUT. The lock file is never removed, since
- * removing it would let two commands lock two different inodes.
+ * then fails with CJ_ERR_TIMEOUT. Fails with CJ_ERR_PERMISSION when the
+ * lock file is a symbolic link, is not a regular file or belongs to another
+ * user. The lock file is never removed, since removing it would let two
+ * commands lock two different inodes.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_lock(const char *path, long wait_ms,
                                              int *fd_out, char *err,
