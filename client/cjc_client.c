@@ -193,6 +193,11 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
         rc = CJ_ERR_INVALID;
         goto fail;
     }
+    rc = cjc_state_resolve_path(c->state_path, c->state_path,
+                                sizeof(c->state_path), err->message,
+                                sizeof(err->message));
+    if (rc != CJ_OK)
+        goto fail;
     rc = cjc_state_lock(c->state_path,
                         opts->lock_wait_ms > 0 ? opts->lock_wait_ms
                                                : CJC_STATE_LOCK_WAIT_MS,

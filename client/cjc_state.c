@@ -266,6 +266,40 @@ enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
     return CJ_OK;
 }
 
+enum cj_status cjc_state_resolve_path(const char *path, char *out,
+                                      size_t outlen, char *err, size_t errlen)
+{
+    char target[PATH_MAX];
+    struct stat st;
+    bool is_link = false;
+
+    if (lstat(path, &st) == 0) {
+        is_link = S_ISLNK(st.st_mode);
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot read state file %s: %s", path,
+                 strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (!is_link) {
+        snprintf(target, sizeof(target), "%s", path);
+    } else if (realpath(path, target) == NULL) {
+        snprintf(err, errlen,
+                 "state file %s is a symbolic link that cannot be resolved "
+                 "(%s); fix or remove the link",
+                 path, strerror(errno));
+        return CJ_ERR_INVALID;
+    }
+    if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "state file %s is a folder; name a file", path);
+        return CJ_ERR_INVALID;
+    }
+    if (snprintf(out, outlen, "%s", target) >= (int)outlen) {
+        snprintf(err, errlen, "state file path is too long");
+        return CJ_ERR_TOO_LARGE;
+    }
+    return CJ_OK;
+}
+
 /* Creates every missing folder of path's parent with mode 0700. */
 static int make_parent_dirs(const char *path)
 {

@@ -25,6 +25,17 @@ CJ_WARN_UNUSED enum cj_status cjc_state_default_path(char *buf, size_t size);
 #define CJC_STATE_SESSION_KEY_LEN 32
 
 /*
+ * Writes into out the path that the lock and every save of the state file
+ * at path act on. When path is a symbolic link, that is the file it names
+ * (realpath(3)), so a save updates the target in place of replacing the
+ * link, and the link and its target share one lock. Fails with
+ * CJ_ERR_INVALID for a link that does not resolve and for a folder.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_state_resolve_path(const char *path,
+                                                     char *out, size_t outlen,
+                                                     char *err, size_t errlen);
+
+/*
  * Loads the state at path into *out (a new reference). A missing file
  * gives an empty object. A file readable by group or others is rejected
  * with CJ_ERR_PERMISSION, since it may hold a session key. A damaged file

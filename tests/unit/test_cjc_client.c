@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -511,6 +512,34 @@ static void test_unanswered_request_keeps_epoch(void **state)
     assert_int_equal(r.served, 2);
 }
 
+static void test_state_link_save_updates_target(void **state)
+{
+    struct responder r;
+    char url[64], path[256], link_path[300], link_lock[310];
+    struct stat st;
+    (void)state;
+
+    responder_start(&r, 503);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "link-target", path, sizeof(path));
+    snprintf(link_path, sizeof(link_path), "%s/link.json", dir);
+    assert_int_equal(symlink(path, link_path), 0);
+
+    json_t *s = stateful_me_unanswered(url, link_path, true);
+    json_decref(s);
+    responder_stop(&r);
+
+    /* The link still names the target, which got the used sequence
+     * number, and the lock was taken beside the target. */
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    s = saved_session(path);
+    assert_int_equal(json_integer_value(json_object_get(s, "seq")), 4);
+    json_decref(s);
+    snprintf(link_lock, sizeof(link_lock), "%s.lock", link_path);
+    assert_int_equal(lstat(link_lock, &st), -1);
+}
+
 /* Checks that a failed call left the state file byte for byte as it was
  * and that the responder got no request. */
 static void check_state_unchanged(const char *path, const char *before,
@@ -725,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_no_login_unreachable_server),
         cmocka_unit_test(test_no_login_sends_no_request),
         cmocka_unit_test(test_unanswered_request_keeps_epoch),
+        cmocka_unit_test(test_state_link_save_updates_target),
         cmocka_unit_test(test_handshake_rejected_with_login),
         cmocka_unit_test(test_clock_behind_session_named),
         cmocka_unit_test(test_logout_rejected_session_goes_stateless),

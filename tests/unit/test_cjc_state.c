@@ -7,6 +7,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -380,6 +381,37 @@ static void test_state_lock_rejects_foreign_lock_file(void **state)
     assert_non_null(strstr(err, "is owned by another user"));
 }
 
+static void test_state_resolve_follows_link(void **state)
+{
+    (void)state;
+    char path[256], link_path[256], resolved[PATH_MAX], want[PATH_MAX];
+    char err[512];
+
+    snprintf(path, sizeof(path), "%s/target.json", dir);
+    write_file(path, "{}", 0600);
+    snprintf(link_path, sizeof(link_path), "%s/link.json", dir);
+    assert_int_equal(symlink("target.json", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_OK);
+    assert_non_null(realpath(path, want));
+    assert_string_equal(resolved, want);
+
+    /* A missing file is kept as named, since the first save creates it. */
+    snprintf(path, sizeof(path), "%s/new.json", dir);
+    assert_int_equal(cjc_state_resolve_path(path, resolved, sizeof(resolved),
+                                            err, sizeof(err)),
+                     CJ_OK);
+    assert_string_equal(resolved, path);
+
+    snprintf(link_path, sizeof(link_path), "%s/dangling.json", dir);
+    assert_int_equal(symlink("missing.json", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_state_save_skips_prepared_temporary),
         cmocka_unit_test(test_state_failed_save_leaves_no_temporary),
         cmocka_unit_test(test_state_lock_rejects_foreign_lock_file),
+        cmocka_unit_test(test_state_resolve_follows_link),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
