@@ -714,6 +714,22 @@ class CommandLine(unittest.TestCase):
         self.assertIn("cannot read password file %s: Is a directory" %
                       client.dir, err)
 
+    def test_state_folder_rejected_before_lock(self):
+        client = e2e.Client(stack)
+        folder = os.path.join(client.dir, "folder")
+        os.mkdir(folder, 0o777)
+        os.chmod(folder, 0o777)
+        for state in (folder, folder + "/"):
+            argv = client.argv("me")
+            argv[argv.index("--state") + 1] = state
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, CLI_EXIT_USAGE, proc.stderr)
+            self.assertIn("--state %s is a folder; name a file" % state,
+                          proc.stderr)
+            self.assertNotIn("chmod", proc.stderr)
+        self.assertFalse(os.path.exists(folder + ".lock"))
+
     def write_file(self, client, name, data):
         """Writes data to a file in the client's folder and returns its path."""
         path = os.path.join(client.dir, name)

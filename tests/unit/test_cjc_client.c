@@ -540,6 +540,26 @@ static void test_state_link_save_updates_target(void **state)
     assert_int_equal(lstat(link_lock, &st), -1);
 }
 
+static void test_open_rejects_folder_state(void **state)
+{
+    char path[256], lock_path[300];
+    struct cjc_client_options opts = {.url = "http://127.0.0.1:1",
+                                      .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    struct stat st;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/folder-state", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_INVALID);
+    assert_null(client);
+    assert_non_null(strstr(err.message, "is a folder; name a file"));
+    assert_null(strstr(err.message, "chmod"));
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    assert_int_equal(lstat(lock_path, &st), -1);
+}
+
 /* Checks that a failed call left the state file byte for byte as it was
  * and that the responder got no request. */
 static void check_state_unchanged(const char *path, const char *before,
@@ -755,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_no_login_sends_no_request),
         cmocka_unit_test(test_unanswered_request_keeps_epoch),
         cmocka_unit_test(test_state_link_save_updates_target),
+        cmocka_unit_test(test_open_rejects_folder_state),
         cmocka_unit_test(test_handshake_rejected_with_login),
         cmocka_unit_test(test_clock_behind_session_named),
         cmocka_unit_test(test_logout_rejected_session_goes_stateless),
