@@ -302,6 +302,31 @@ class Stateful(unittest.TestCase):
         write_state(client, state)
         self.assertEqual(client.ok("me")["username"], name)
 
+    def test_invalid_session_values_named(self):
+        client, name = new_user("--stateful")
+        good = client.saved_state()
+        cases = (("session", "created_at_ms", 0,
+                  "has an invalid session (created_at_ms)"),
+                 (None, "clock_offset_ms", 2 ** 62,
+                  "has an invalid clock offset (clock_offset_ms)"),
+                 ("session", "id", "../../etc",
+                  "has an invalid session (id)"),
+                 ("session", "seq", 2 ** 53 - 1,
+                  "has an invalid session (seq)"))
+        for parent, member, value, message in cases:
+            state = json.loads(json.dumps(good))
+            (state[parent] if parent else state)[member] = value
+            write_state(client, state)
+            status, _, err = client.run("me")
+            self.assertEqual(status, CLI_EXIT_USAGE, (member, err))
+            self.assertIn("state file %s %s; run 'cerrojo login'" %
+                          (client.state, message), err)
+            self.assertNotIn("Correct the system clock", err)
+        # The message's remedy works on the damaged file.
+        client.ok("login", "--login", name, "--password-file",
+                  client.password_file)
+        self.assertEqual(client.ok("me")["username"], name)
+
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
         client.ok("login", "--login", name, "--password-file",

@@ -170,9 +170,10 @@ static void write_logged_in_state(const char *url, const char *name, char *path,
         "{s:s,s:{s:s,s:s,s:s,s:I},s:{s:s,s:s,s:I,s:i,s:i,s:i}}", "url", url,
         "tokens", "access_token", "access-token-value", "refresh_token",
         "refresh-token-value", "user_id", "user-1", "access_expires_at_ms",
-        (json_int_t)4102444800000, "session", "id", "session-1", "epoch_key",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "created_at_ms",
-        (json_int_t)1000, "epoch_seconds", 900, "epoch", 0, "seq", 3);
+        (json_int_t)4102444800000, "session", "id", "AAAAAAAAAAAAAAAAAAAAAA",
+        "epoch_key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "created_at_ms", (json_int_t)1767225600000, "epoch_seconds", 900,
+        "epoch", 0, "seq", 3);
 
     assert_non_null(st);
     snprintf(path, size, "%s/%s.json", dir, name);
@@ -560,6 +561,72 @@ static void test_open_rejects_folder_state(void **state)
     assert_int_equal(lstat(lock_path, &st), -1);
 }
 
+/* Sets member of the session (or of the state when session is false) in
+ * the state file at path to value, which the call takes. */
+static void damage_state(const char *path, bool session, const char *member,
+                         json_t *value)
+{
+    char err[256];
+    json_t *st = NULL;
+
+    assert_int_equal(cjc_state_load(path, &st, err, sizeof(err)), CJ_OK);
+    json_object_set_new(session ? json_object_get(st, "session") : st, member,
+                        value);
+    assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
+    json_decref(st);
+}
+
+static void test_open_rejects_invalid_session_values(void **state)
+{
+    const struct {
+        bool session;
+        const char *member;
+        json_t *value;
+        const char *want;
+    } cases[] = {
+        {true, "created_at_ms", json_integer(0),
+         "has an invalid session (created_at_ms)"},
+        {false, "clock_offset_ms", json_integer(INT64_C(1) << 62),
+         "has an invalid clock offset (clock_offset_ms)"},
+        {false, "clock_offset_ms", json_integer(-(INT64_C(1) << 62)),
+         "has an invalid clock offset (clock_offset_ms)"},
+        {true, "id", json_string("../../etc"), "has an invalid session (id)"},
+        {true, "id", json_string("AAAAAAAAAAAAAAAAAAAAAAA"),
+         "has an invalid session (id)"},
+        {true, "seq", json_integer((INT64_C(1) << 53) - 1),
+         "has an invalid session (seq)"},
+    };
+    char url[64], path[256], before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    (void)state;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", 8080);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_stateful_state(url, "damaged", path, sizeof(path));
+        damage_state(path, cases[i].session, cases[i].member, cases[i].value);
+        read_file(path, before, sizeof(before));
+
+        opts.replace_other_login = false;
+        assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_INVALID);
+        assert_null(client);
+        assert_non_null(strstr(err.message, path));
+        assert_non_null(strstr(err.message, cases[i].want));
+        assert_non_null(strstr(err.message, "run 'cerrojo login'"));
+        assert_null(strstr(err.message, "clock and run"));
+
+        /* A login replaces the session, so it opens the file, which stays
+         * as it was until a login succeeds. */
+        opts.replace_other_login = true;
+        assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+        assert_false(cjc_client_has_session(client));
+        cjc_client_close(client);
+        read_file(path, after, sizeof(after));
+        assert_string_equal(after, before);
+    }
+}
+
 /* Checks that a failed call left the state file byte for byte as it was
  * and that the responder got no request. */
 static void check_state_unchanged(const char *path, const char *before,
@@ -776,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_request_keeps_epoch),
         cmocka_unit_test(test_state_link_save_updates_target),
         cmocka_unit_test(test_open_rejects_folder_state),
+        cmocka_unit_test(test_open_rejects_invalid_session_values),
         cmocka_unit_test(test_handshake_rejected_with_login),
         cmocka_unit_test(test_clock_behind_session_named),
         cmocka_unit_test(test_logout_rejected_session_goes_stateless),
