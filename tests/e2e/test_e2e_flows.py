@@ -783,6 +783,8 @@ class CommandLine(unittest.TestCase):
              "field 'value' is longer than 4096 bytes"),
             (("data", "put", "private"), json.dumps({"a": "y" * 4097}),
              "field 'a' is longer than 4096 bytes"),
+            (("data", "put", "private"), "hello\0world",
+             "contains a NUL byte at byte offset 5 of the input"),
             (("login", "--login", name, "--password-file",
               client.password_file, "--stateless", "--stateful"),
              None, "login takes --stateful or --stateless, not both"),
