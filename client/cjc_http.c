@@ -100,13 +100,16 @@ enum cj_status cjc_url_normalize(const char *url, char *out, size_t outlen)
         goto out;
     lower_ascii(scheme);
     lower_ascii(host);
-    /* Request paths start with '/', so the base keeps none at its end. */
+    /* Every route starts at the gateway's root, so a path would only turn
+     * each request into a 404 that does not say why. Slashes alone are
+     * the root. */
     path_len = strlen(path);
     while (path_len > 0 && path[path_len - 1] == '/')
         path_len--;
-    n = snprintf(out, outlen, "%s://%s%s%s%.*s", scheme, host,
-                 port != NULL ? ":" : "", port != NULL ? port : "",
-                 (int)path_len, path);
+    if (path_len > 0)
+        goto out;
+    n = snprintf(out, outlen, "%s://%s%s%s", scheme, host,
+                 port != NULL ? ":" : "", port != NULL ? port : "");
     rc = n >= 0 && (size_t)n < outlen ? CJ_OK : CJ_ERR_TOO_LARGE;
 
 out:

@@ -739,6 +739,17 @@ class CommandLine(unittest.TestCase):
         self.assertIn("cannot read password file %s: Is a directory" %
                       client.dir, err)
 
+    def test_url_with_path_rejected(self):
+        client = e2e.Client(stack)
+        for url in (stack.gateway.url + "/v1", stack.gateway.url + "?x=1"):
+            argv = client.argv("keys")
+            argv[argv.index("--url") + 1] = url
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, CLI_EXIT_USAGE, proc.stderr)
+            self.assertIn("invalid URL '%s': expected http://HOST:PORT or "
+                          "https://HOST:PORT" % url, proc.stderr)
+
     def test_state_folder_rejected_before_lock(self):
         client = e2e.Client(stack)
         folder = os.path.join(client.dir, "folder")
