@@ -28,6 +28,9 @@ _Static_assert(CJC_STATE_SESSION_KEY_LEN == CJ_RATCHET_KEY_LEN,
 
 /* Largest response error message kept, in bytes. */
 #define CJC_MESSAGE_MAX 400
+/* The gateway's default window for a request's timestamp, each side, in
+ * seconds (CERROJO_GATEWAY_TIMESTAMP_WINDOW_SECONDS). */
+#define CJC_TIMESTAMP_WINDOW_DEFAULT_S 60
 /*
  * Bounds of a session's creation time, in Unix milliseconds: from
  * 2000-01-01T00:00:00Z, long before any cerrojo server ran, to the end of
@@ -672,6 +675,42 @@ static const char *stored_access_token(const struct cjc_client *c)
         json_object_get(json_object_get(c->state, "tokens"), "access_token"));
 }
 
+/*
+ * Replaces the message of a request that the gateway rejected for its
+ * timestamp (409 "replayed", with a message that names the timestamp).
+ * The gateway's advice to check the clock offset gives a CLI user nothing
+ * to set, because the client takes each timestamp from the system clock.
+ * The response's Date header, when present, shows by how much it is off.
+ */
+static void say_clock_off(const struct cjc_client *c,
+                          const struct cjc_http_response *resp,
+                          struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+    char gap[128] = "differs from the server's by more than";
+    long long ahead_s;
+
+    if (err->http_status != 409 || strcmp(err->code, "replayed") != 0 ||
+        strstr(err->message, "timestamp") == NULL)
+        return;
+    if (resp->date_seconds >= 0) {
+        ahead_s = (long long)(server_ms(c) / 1000) - resp->date_seconds;
+        /* The Date header has whole seconds, so 1 s is within its error. */
+        if (llabs(ahead_s) > 1)
+            snprintf(gap, sizeof(gap),
+                     "is about %lld s %s the server's clock (by the Date "
+                     "header of its response), more than",
+                     llabs(ahead_s), ahead_s > 0 ? "ahead of" : "behind");
+    }
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "this machine's clock, which sets each request's timestamp, "
+              "%s the server accepts (%d s each side by default). Correct "
+              "the system clock and run the command again (HTTP 409%s%s)",
+              gap, CJC_TIMESTAMP_WINDOW_DEFAULT_S,
+              err->request_id[0] != '\0' ? ", request " : "", err->request_id);
+}
+
 static enum cj_status request_stateless(struct cjc_client *c,
                                         const char *method, const char *path,
                                         json_t *body, bool with_token,
@@ -737,6 +776,8 @@ static enum cj_status request_stateless(struct cjc_client *c,
               ? "sealed"
               : "plain");
     rc = open_stateless_response(&sc, &resp, out, err);
+    if (rc != CJ_OK)
+        say_clock_off(c, &resp, err);
 
 out:
     cj_stateless_client_wipe(&sc);
@@ -999,6 +1040,8 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     else if (rc != CJ_OK && err->http_status == 400 &&
              strcmp(err->code, "decryption_failed") == 0)
         say_session_unopened(err);
+    if (rc != CJ_OK)
+        say_clock_off(c, &resp, err);
 
 out:
     sodium_memzero(&pos.key, sizeof(pos.key));

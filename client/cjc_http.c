@@ -139,6 +139,7 @@ void cjc_http_response_clear(struct cjc_http_response *resp)
     free(resp->body);
     memset(resp, 0, sizeof(*resp));
     resp->retry_after_seconds = -1;
+    resp->date_seconds = -1;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
@@ -170,6 +171,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Retry-After:", 12) == 0)
         resp->retry_after_seconds = strtol(line + 12, NULL, 10);
+    else if (strncasecmp(line, "Date:", 5) == 0)
+        resp->date_seconds = (long long)curl_getdate(line + 5, NULL);
     else if (strncasecmp(line, "Content-Type:", 13) == 0)
         snprintf(resp->content_type, sizeof(resp->content_type), "%s",
                  line + 13 + strspn(line + 13, " "));
@@ -213,6 +216,7 @@ enum cj_status cjc_http_request(struct cjc_http *http, const char *method,
 
     memset(resp, 0, sizeof(*resp));
     resp->retry_after_seconds = -1;
+    resp->date_seconds = -1;
     if (snprintf(url, sizeof(url), "%s%s", http->base_url, path) >=
         (int)sizeof(url)) {
         snprintf(err, errlen, "request path is too long");

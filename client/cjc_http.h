@@ -28,6 +28,9 @@ struct cjc_http_response {
     char *body;
     size_t body_len;
     long retry_after_seconds; /* -1 when absent */
+    /* The server's time from the Date header, in Unix seconds; -1 when
+     * absent or unreadable. */
+    long long date_seconds;
     char content_type[128];
 };
 

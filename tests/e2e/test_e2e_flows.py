@@ -327,6 +327,23 @@ class Stateful(unittest.TestCase):
                   client.password_file)
         self.assertEqual(client.ok("me")["username"], name)
 
+    def test_clock_outside_window_named(self):
+        client, name = new_user("--stateless")
+        # Two minutes ahead, as a machine whose clock runs fast.
+        state = client.saved_state()
+        state["clock_offset_ms"] = 120000
+        write_state(client, state)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("this machine's clock, which sets each request's "
+                      "timestamp, is about 12", err)
+        self.assertIn("s ahead of the server's clock", err)
+        self.assertIn("Correct the system clock", err)
+        self.assertNotIn("check the clock offset", err)
+        del state["clock_offset_ms"]
+        write_state(client, state)
+        self.assertEqual(client.ok("me")["username"], name)
+
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
         client.ok("login", "--login", name, "--password-file",

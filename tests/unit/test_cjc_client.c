@@ -48,8 +48,10 @@
 struct responder {
     int listen_fd;
     int port;
-    int status;       /* HTTP status sent to every request */
-    const char *code; /* error code sent with it */
+    int status;          /* HTTP status sent to every request */
+    const char *code;    /* error code sent with it */
+    const char *message; /* error message sent with it; NULL for a fixed one */
+    const char *date;    /* Date header value; NULL for none */
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -87,12 +89,13 @@ static int bind_loopback(int *fd_out)
     return ntohs(addr.sin_port);
 }
 
-/* Reads a request head and sends the fixed error with Connection: close. */
-static void answer(int fd, int status, const char *code)
+/* Reads a request head and sends r's error with Connection: close. */
+static void answer(int fd, const struct responder *r)
 {
     char request[TEST_REQUEST_MAX];
     char body[256];
-    char response[512];
+    char date[96] = "";
+    char response[640];
     size_t used = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
 
@@ -107,14 +110,15 @@ static void answer(int fd, int status, const char *code)
             break;
     }
     snprintf(body, sizeof(body),
-             "{\"error\":{\"code\":\"%s\",\"message\":\"fixed test "
-             "error\"}}",
-             code);
+             "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", r->code,
+             r->message != NULL ? r->message : "fixed test error");
+    if (r->date != NULL)
+        snprintf(date, sizeof(date), "Date: %s\r\n", r->date);
     int len = snprintf(response, sizeof(response),
                        "HTTP/1.1 %d Test\r\nContent-Type: application/json\r\n"
-                       "Retry-After: 5\r\nContent-Length: %zu\r\n"
+                       "Retry-After: 5\r\n%sContent-Length: %zu\r\n"
                        "Connection: close\r\n\r\n%s",
-                       status, strlen(body), body);
+                       r->status, date, strlen(body), body);
     if (write(fd, response, (size_t)len) != len)
         fprintf(stderr, "responder: short write\n");
 }
@@ -130,23 +134,34 @@ static void *respond_loop(void *arg)
         int fd = accept(r->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
-        answer(fd, r->status, r->code);
+        answer(fd, r);
         close(fd);
         r->served++;
     }
     return NULL;
 }
 
-/* Starts a responder that sends status with code to every request. */
-static void responder_start_code(struct responder *r, int status,
-                                 const char *code)
+/* Starts a responder that sends status with code, message (NULL for a
+ * fixed one) and a Date header of date (NULL for none) to every request. */
+static void responder_start_message(struct responder *r, int status,
+                                    const char *code, const char *message,
+                                    const char *date)
 {
     memset(r, 0, sizeof(*r));
     r->status = status;
     r->code = code;
+    r->message = message;
+    r->date = date;
     r->port = bind_loopback(&r->listen_fd);
     assert_int_equal(listen(r->listen_fd, 8), 0);
     assert_int_equal(pthread_create(&r->thread, NULL, respond_loop, r), 0);
+}
+
+/* Starts a responder that sends status with code to every request. */
+static void responder_start_code(struct responder *r, int status,
+                                 const char *code)
+{
+    responder_start_message(r, status, code, NULL, NULL);
 }
 
 static void responder_start(struct responder *r, int status)
@@ -627,6 +642,86 @@ static void test_open_rejects_invalid_session_values(void **state)
     }
 }
 
+/* The gateway's message for a request timestamp outside its window. */
+#define TEST_STALE_MESSAGE                                                     \
+    "The request timestamp is outside the accepted window; check the clock "   \
+    "offset."
+
+/* Sends `me` on a stateful session to a responder that rejects its
+ * timestamp with a Date header of date, and returns the message. */
+static void me_with_stale_timestamp(const char *name, const char *date,
+                                    char *message, size_t size)
+{
+    struct responder r;
+    char url[64], path[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    responder_start_message(&r, 409, "replayed", TEST_STALE_MESSAGE, date);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, name, path, sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_not_equal(cjc_me(client, &out, &err), CJ_OK);
+    assert_null(out);
+    assert_int_equal(err.http_status, 409);
+    assert_string_equal(err.code, "replayed");
+    cjc_client_close(client);
+    responder_stop(&r);
+    snprintf(message, size, "%s", err.message);
+}
+
+static void test_stale_timestamp_names_clock(void **state)
+{
+    char message[512];
+    (void)state;
+
+    /* A Date header an hour before now: this clock is that far ahead. */
+    time_t hour_ago = time(NULL) - 3600;
+    char date[64];
+    struct tm tm;
+    gmtime_r(&hour_ago, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    me_with_stale_timestamp("stale-date", date, message, sizeof(message));
+    assert_non_null(strstr(message, "this machine's clock"));
+    assert_non_null(strstr(message, "s ahead of the server's clock"));
+    assert_non_null(strstr(message, "is about 3"));
+    assert_non_null(strstr(message, "Correct the system clock"));
+    assert_null(strstr(message, "check the clock offset"));
+
+    /* Without a Date header the message names no amount. */
+    me_with_stale_timestamp("stale-no-date", NULL, message, sizeof(message));
+    assert_non_null(strstr(message, "differs from the server's by more than "
+                                    "the server accepts (60 s each side"));
+    assert_non_null(strstr(message, "Correct the system clock"));
+}
+
+static void test_replayed_request_message_kept(void **state)
+{
+    struct responder r;
+    char url[64], path[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    (void)state;
+
+    /* A replay that is not about the clock keeps the server's message. */
+    responder_start_message(&r, 409, "replayed",
+                            "The sealed request was already used or is too "
+                            "old.",
+                            NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "replayed", path, sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_not_equal(cjc_me(client, &out, &err), CJ_OK);
+    assert_non_null(strstr(err.message, "was already used"));
+    assert_null(strstr(err.message, "this machine's clock"));
+    cjc_client_close(client);
+    responder_stop(&r);
+}
+
 /* Checks that a failed call left the state file byte for byte as it was
  * and that the responder got no request. */
 static void check_state_unchanged(const char *path, const char *before,
@@ -849,6 +944,8 @@ int main(void)
         cmocka_unit_test(test_state_link_save_updates_target),
         cmocka_unit_test(test_open_rejects_folder_state),
         cmocka_unit_test(test_open_rejects_invalid_session_values),
+        cmocka_unit_test(test_stale_timestamp_names_clock),
+        cmocka_unit_test(test_replayed_request_message_kept),
         cmocka_unit_test(test_handshake_rejected_with_login),
         cmocka_unit_test(test_clock_behind_session_named),
         cmocka_unit_test(test_logout_rejected_session_goes_stateless),
