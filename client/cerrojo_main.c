@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -759,6 +760,25 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
     return i;
 }
 
+/*
+ * Rejects a --state that names a folder, before the client locks it and
+ * checks its mode. The lock would leave FOLDER.lock behind, and the mode
+ * check would advise chmod 600 on a folder such as /tmp.
+ */
+static int check_state_option(const char *state_path)
+{
+    struct stat st;
+    size_t len;
+
+    if (state_path == NULL)
+        return CLI_EXIT_OK;
+    len = strlen(state_path);
+    if ((len > 0 && state_path[len - 1] == '/') ||
+        (stat(state_path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return usage_error("--state %s is a folder; name a file", state_path);
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
@@ -782,6 +802,8 @@ int main(int argc, char **argv)
     if (wants_help(argc - first, argv + first))
         return cmd->run(&cli, argc - first, argv + first);
     if (reject_global_options(argc - first, argv + first) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    if (check_state_option(cli.opts.state_path) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
 
     /* Only a command that starts a new login may replace one made at

@@ -28,6 +28,18 @@ _Static_assert(CJC_STATE_SESSION_KEY_LEN == CJ_RATCHET_KEY_LEN,
 
 /* Largest response error message kept, in bytes. */
 #define CJC_MESSAGE_MAX 400
+/* The gateway's default window for a request's timestamp, each side, in
+ * seconds (CERROJO_GATEWAY_TIMESTAMP_WINDOW_SECONDS). */
+#define CJC_TIMESTAMP_WINDOW_DEFAULT_S 60
+/*
+ * Bounds of a session's creation time, in Unix milliseconds: from
+ * 2000-01-01T00:00:00Z, long before any cerrojo server ran, to the end of
+ * year 9999, the last year that an RFC 3339 timestamp can hold. A value
+ * outside them, such as proto3's default 0, is damage. A clock offset
+ * larger than the upper bound cannot be the difference of two such times.
+ */
+#define CJC_SESSION_CREATED_MIN_MS INT64_C(946684800000)
+#define CJC_TIME_MAX_MS            INT64_C(253402300799999)
 
 struct cjc_client {
     struct cjc_http *http;
@@ -170,6 +182,73 @@ static enum cj_status check_stored_url(struct cjc_client *c,
     return CJ_OK;
 }
 
+/*
+ * Returns the name of the first session member, or of clock_offset_ms, that
+ * holds a value no server sends, or NULL when all are plausible. Members
+ * that are missing or of another type are left to load_position, which
+ * rejects them when the session is used.
+ */
+static const char *invalid_session_member(const json_t *state)
+{
+    const json_t *s = json_object_get(state, "session");
+    const json_t *offset = json_object_get(state, "clock_offset_ms");
+    const char *id = json_string_value(json_object_get(s, "id"));
+    json_int_t value;
+
+    if (offset != NULL &&
+        (!json_is_integer(offset) ||
+         llabs((long long)json_integer_value(offset)) > CJC_TIME_MAX_MS))
+        return "clock_offset_ms";
+    if (!json_is_object(s))
+        return NULL;
+    if (id != NULL && !cj_session_id_valid(id))
+        return "id";
+    if (get_int(s, "created_at_ms", &value) &&
+        (value < CJC_SESSION_CREATED_MIN_MS || value > CJC_TIME_MAX_MS))
+        return "created_at_ms";
+    if (get_int(s, "epoch_seconds", &value) && value <= 0)
+        return "epoch_seconds";
+    if (get_int(s, "epoch", &value) && (value < 0 || value > UINT32_MAX))
+        return "epoch";
+    /* The next request uses seq + 1, which must stay a valid number. */
+    if (get_int(s, "seq", &value) &&
+        (value < 0 || (uint64_t)value >= CJ_STATEFUL_MAX_SEQ))
+        return "seq";
+    return NULL;
+}
+
+/*
+ * Rejects a state file whose session or clock offset holds a value that
+ * no server sends. Such a value would otherwise get advice to correct the
+ * clock, or a sealing error that names neither the file nor the value. A
+ * command that starts a new login replaces both, so for it the damaged
+ * members are only dropped from memory, and the file keeps them until the
+ * login succeeds.
+ */
+static enum cj_status
+check_stored_session(struct cjc_client *c,
+                     const struct cjc_client_options *opts,
+                     struct cjc_error *err)
+{
+    const char *member = invalid_session_member(c->state);
+
+    if (member == NULL)
+        return CJ_OK;
+    if (opts->replace_other_login) {
+        json_object_del(c->state, "session");
+        json_object_del(c->state, "clock_offset_ms");
+        return CJ_OK;
+    }
+    set_error(err, NULL,
+              "state file %s has an invalid %s (%s); run 'cerrojo "
+              "login'",
+              c->state_path,
+              strcmp(member, "clock_offset_ms") == 0 ? "clock offset"
+                                                     : "session",
+              member);
+    return CJ_ERR_INVALID;
+}
+
 enum cj_status cjc_client_open(const struct cjc_client_options *opts,
                                struct cjc_client **out, struct cjc_error *err)
 {
@@ -193,6 +272,11 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
         rc = CJ_ERR_INVALID;
         goto fail;
     }
+    rc = cjc_state_resolve_path(c->state_path, c->state_path,
+                                sizeof(c->state_path), err->message,
+                                sizeof(err->message));
+    if (rc != CJ_OK)
+        goto fail;
     rc = cjc_state_lock(c->state_path,
                         opts->lock_wait_ms > 0 ? opts->lock_wait_ms
                                                : CJC_STATE_LOCK_WAIT_MS,
@@ -203,6 +287,10 @@ enum cj_status cjc_client_open(const struct cjc_client_options *opts,
                         sizeof(err->message));
     if (rc != CJ_OK)
         goto fail;
+    rc = check_stored_session(c, opts, err);
+    if (rc != CJ_OK)
+        goto fail;
+
     rc = cjc_url_normalize(opts->url, c->url, sizeof(c->url));
     if (rc != CJ_OK) {
         set_error(err, NULL,
@@ -587,6 +675,42 @@ static const char *stored_access_token(const struct cjc_client *c)
         json_object_get(json_object_get(c->state, "tokens"), "access_token"));
 }
 
+/*
+ * Replaces the message of a request that the gateway rejected for its
+ * timestamp (409 "replayed", with a message that names the timestamp).
+ * The gateway's advice to check the clock offset gives a CLI user nothing
+ * to set, because the client takes each timestamp from the system clock.
+ * The response's Date header, when present, shows by how much it is off.
+ */
+static void say_clock_off(const struct cjc_client *c,
+                          const struct cjc_http_response *resp,
+                          struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+    char gap[128] = "differs from the server's by more than";
+    long long ahead_s;
+
+    if (err->http_status != 409 || strcmp(err->code, "replayed") != 0 ||
+        strstr(err->message, "timestamp") == NULL)
+        return;
+    if (resp->date_seconds >= 0) {
+        ahead_s = (long long)(server_ms(c) / 1000) - resp->date_seconds;
+        /* The Date header has whole seconds, so 1 s is within its error. */
+        if (llabs(ahead_s) > 1)
+            snprintf(gap, sizeof(gap),
+                     "is about %lld s %s the server's clock (by the Date "
+                     "header of its response), more than",
+                     llabs(ahead_s), ahead_s > 0 ? "ahead of" : "behind");
+    }
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "this machine's clock, which sets each request's timestamp, "
+              "%s the server accepts (%d s each side by default). Correct "
+              "the system clock and run the command again (HTTP 409%s%s)",
+              gap, CJC_TIMESTAMP_WINDOW_DEFAULT_S,
+              err->request_id[0] != '\0' ? ", request " : "", err->request_id);
+}
+
 static enum cj_status request_stateless(struct cjc_client *c,
                                         const char *method, const char *path,
                                         json_t *body, bool with_token,
@@ -652,6 +776,8 @@ static enum cj_status request_stateless(struct cjc_client *c,
               ? "sealed"
               : "plain");
     rc = open_stateless_response(&sc, &resp, out, err);
+    if (rc != CJ_OK)
+        say_clock_off(c, &resp, err);
 
 out:
     cj_stateless_client_wipe(&sc);
@@ -914,6 +1040,8 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     else if (rc != CJ_OK && err->http_status == 400 &&
              strcmp(err->code, "decryption_failed") == 0)
         say_session_unopened(err);
+    if (rc != CJ_OK)
+        say_clock_off(c, &resp, err);
 
 out:
     sodium_memzero(&pos.key, sizeof(pos.key));

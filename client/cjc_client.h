@@ -44,8 +44,9 @@ struct cjc_client_options {
     /* Maximum wait for the state file's lock, in milliseconds. 0 selects
      * CJC_STATE_LOCK_WAIT_MS. */
     long lock_wait_ms;
-    /* Replace a state file that contains a login at another URL, for a
-     * command that starts a new login. Without it, opening fails. */
+    /* Replace a state file that contains a login at another URL, or a
+     * session with invalid values, for a command that starts a new login.
+     * Without it, opening fails. */
     bool replace_other_login;
     /* Replace a state file at another URL that contains a session but no
      * tokens, for a handshake, which starts no login. */
@@ -65,10 +66,11 @@ struct cjc_client;
  * Opens a client: locks its state file against other clients, then loads
  * it. The lock is held until cjc_client_close, so that commands on one
  * state file run one at a time and do not reuse a sequence number. Fails
- * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait, and
- * with CJ_ERR_INVALID for invalid local input: a damaged state file (see
- * cjc_state_load), a state path that is too long or missing, or invalid
- * options. Free with cjc_client_close.
+ * with CJ_ERR_TIMEOUT when the lock stays held for the whole wait. Fails
+ * with CJ_ERR_INVALID for invalid local input. That is a damaged state
+ * file (see cjc_state_load), a stored session with values that no server
+ * sends, a state path that names a folder, is too long or is missing, or
+ * invalid options. Free with cjc_client_close.
  */
 CJ_WARN_UNUSED enum cj_status
 cjc_client_open(const struct cjc_client_options *opts, struct cjc_client **out,

@@ -100,13 +100,16 @@ enum cj_status cjc_url_normalize(const char *url, char *out, size_t outlen)
         goto out;
     lower_ascii(scheme);
     lower_ascii(host);
-    /* Request paths start with '/', so the base keeps none at its end. */
+    /* Every route starts at the gateway's root, so a path would only turn
+     * each request into a 404 that does not say why. Slashes alone are
+     * the root. */
     path_len = strlen(path);
     while (path_len > 0 && path[path_len - 1] == '/')
         path_len--;
-    n = snprintf(out, outlen, "%s://%s%s%s%.*s", scheme, host,
-                 port != NULL ? ":" : "", port != NULL ? port : "",
-                 (int)path_len, path);
+    if (path_len > 0)
+        goto out;
+    n = snprintf(out, outlen, "%s://%s%s%s", scheme, host,
+                 port != NULL ? ":" : "", port != NULL ? port : "");
     rc = n >= 0 && (size_t)n < outlen ? CJ_OK : CJ_ERR_TOO_LARGE;
 
 out:
@@ -136,6 +139,7 @@ void cjc_http_response_clear(struct cjc_http_response *resp)
     free(resp->body);
     memset(resp, 0, sizeof(*resp));
     resp->retry_after_seconds = -1;
+    resp->date_seconds = -1;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
@@ -167,6 +171,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Retry-After:", 12) == 0)
         resp->retry_after_seconds = strtol(line + 12, NULL, 10);
+    else if (strncasecmp(line, "Date:", 5) == 0)
+        resp->date_seconds = (long long)curl_getdate(line + 5, NULL);
     else if (strncasecmp(line, "Content-Type:", 13) == 0)
         snprintf(resp->content_type, sizeof(resp->content_type), "%s",
                  line + 13 + strspn(line + 13, " "));
@@ -210,6 +216,7 @@ enum cj_status cjc_http_request(struct cjc_http *http, const char *method,
 
     memset(resp, 0, sizeof(*resp));
     resp->retry_after_seconds = -1;
+    resp->date_seconds = -1;
     if (snprintf(url, sizeof(url), "%s%s", http->base_url, path) >=
         (int)sizeof(url)) {
         snprintf(err, errlen, "request path is too long");

@@ -28,6 +28,9 @@ struct cjc_http_response {
     char *body;
     size_t body_len;
     long retry_after_seconds; /* -1 when absent */
+    /* The server's time from the Date header, in Unix seconds; -1 when
+     * absent or unreadable. */
+    long long date_seconds;
     char content_type[128];
 };
 
@@ -39,7 +42,8 @@ struct cjc_http_response {
  * spellings of one gateway compare equal. The scheme and host are in lower
  * case. A port that is the scheme's default (80 for http, 443 for https)
  * is dropped, and so are trailing slashes.
- * Accepts only http and https URLs without user name, query or fragment.
+ * Accepts only http and https URLs without user name, path, query or
+ * fragment, because the gateway serves its routes at the root.
  * Returns CJ_ERR_INVALID for any other URL, and CJ_ERR_TOO_LARGE when the
  * result does not fit in outlen.
  */

@@ -266,6 +266,40 @@ enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
     return CJ_OK;
 }
 
+enum cj_status cjc_state_resolve_path(const char *path, char *out,
+                                      size_t outlen, char *err, size_t errlen)
+{
+    char target[PATH_MAX];
+    struct stat st;
+    bool is_link = false;
+
+    if (lstat(path, &st) == 0) {
+        is_link = S_ISLNK(st.st_mode);
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot read state file %s: %s", path,
+                 strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (!is_link) {
+        snprintf(target, sizeof(target), "%s", path);
+    } else if (realpath(path, target) == NULL) {
+        snprintf(err, errlen,
+                 "state file %s is a symbolic link that cannot be resolved "
+                 "(%s); fix or remove the link",
+                 path, strerror(errno));
+        return CJ_ERR_INVALID;
+    }
+    if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "state file %s is a folder; name a file", path);
+        return CJ_ERR_INVALID;
+    }
+    if (snprintf(out, outlen, "%s", target) >= (int)outlen) {
+        snprintf(err, errlen, "state file path is too long");
+        return CJ_ERR_TOO_LARGE;
+    }
+    return CJ_OK;
+}
+
 /* Creates every missing folder of path's parent with mode 0700. */
 static int make_parent_dirs(const char *path)
 {
@@ -284,19 +318,47 @@ static int make_parent_dirs(const char *path)
     return 0;
 }
 
+/*
+ * Creates the temporary file for a save beside path, under a random name,
+ * and stores that name in tmp. mkostemp(3) opens with O_CREAT | O_EXCL
+ * and mode 0600, so a name that another user created first, as a file or
+ * as a symbolic link, makes it pick another name instead of writing the
+ * secrets there. Returns the descriptor, or -1 with errno set.
+ */
+static int create_temporary(const char *path, char *tmp, size_t tmplen)
+{
+    if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return mkostemp(tmp, O_CLOEXEC);
+}
+
+/* Writes all of text to fd and flushes it to the disk. */
+static int write_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return fsync(fd);
+}
+
 enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
                               size_t errlen)
 {
     enum cj_status rc = CJ_ERR_UNAVAILABLE;
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX] = "";
+    bool created = false;
     char *text = NULL;
     int fd = -1;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
-        (int)sizeof(tmp)) {
-        snprintf(err, errlen, "state file path is too long");
-        return CJ_ERR_TOO_LARGE;
-    }
     if (make_parent_dirs(path) != 0) {
         snprintf(err, errlen, "cannot create the folder of %s: %s", path,
                  strerror(errno));
@@ -307,13 +369,14 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
         rc = CJ_ERR_NOMEM;
         goto out;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = create_temporary(path, tmp, sizeof(tmp));
     if (fd < 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot create a temporary file beside %s: %s",
+                 path, strerror(errno));
         goto out;
     }
-    size_t len = strlen(text);
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+    created = true;
+    if (write_all(fd, text, strlen(text)) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -332,10 +395,10 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != CJ_OK)
+    if (rc != CJ_OK && created)
         unlink(tmp);
     if (text != NULL) {
-        /* The text holds the session key and the tokens. */
+        /* The text contains the session key and the tokens. */
         explicit_bzero(text, strlen(text));
         free(text);
     }
@@ -348,6 +411,39 @@ static int64_t monotonic_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Rejects a lock file that is not a regular file of this user. In a folder
+ * that others can write, another user could create the name first and
+ * then hold the lock for as long as they like.
+ */
+static enum cj_status check_lock_file(int fd, const char *lock_path, char *err,
+                                      size_t errlen)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot read lock file %s: %s", lock_path,
+                 strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen,
+                 "lock file %s is not a regular file; remove it, or use "
+                 "--state with a file in a folder that only you can write",
+                 lock_path);
+        return CJ_ERR_PERMISSION;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "lock file %s is owned by another user (uid %ld); remove "
+                 "it, or use --state with a file in a folder that only you "
+                 "can write",
+                 lock_path, (long)st.st_uid);
+        return CJ_ERR_PERMISSION;
+    }
+    return CJ_OK;
 }
 
 enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
@@ -371,10 +467,21 @@ enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
         return CJ_ERR_UNAVAILABLE;
     }
     fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == ELOOP) {
+        snprintf(err, errlen,
+                 "lock file %s is a symbolic link; remove it, or use --state "
+                 "with a file in a folder that only you can write",
+                 lock_path);
+        return CJ_ERR_PERMISSION;
+    }
     if (fd < 0) {
         snprintf(err, errlen, "cannot open lock file %s: %s", lock_path,
                  strerror(errno));
         return CJ_ERR_UNAVAILABLE;
+    }
+    if (check_lock_file(fd, lock_path, err, errlen) != CJ_OK) {
+        close(fd);
+        return CJ_ERR_PERMISSION;
     }
     /*
      * flock(2) has no timeout, so a held lock is retried without blocking

@@ -25,6 +25,17 @@ CJ_WARN_UNUSED enum cj_status cjc_state_default_path(char *buf, size_t size);
 #define CJC_STATE_SESSION_KEY_LEN 32
 
 /*
+ * Writes into out the path that the lock and every save of the state file
+ * at path act on. When path is a symbolic link, that is the file it names
+ * (realpath(3)), so a save updates the target in place of replacing the
+ * link, and the link and its target share one lock. Fails with
+ * CJ_ERR_INVALID for a link that does not resolve and for a folder.
+ */
+CJ_WARN_UNUSED enum cj_status cjc_state_resolve_path(const char *path,
+                                                     char *out, size_t outlen,
+                                                     char *err, size_t errlen);
+
+/*
  * Loads the state at path into *out (a new reference). A missing file
  * gives an empty object. A file readable by group or others is rejected
  * with CJ_ERR_PERMISSION, since it may hold a session key. A damaged file
@@ -44,7 +55,11 @@ CJ_WARN_UNUSED enum cj_status cjc_state_load(const char *path, json_t **out,
 CJ_WARN_UNUSED enum cj_status cjc_state_check(const json_t *state, char *reason,
                                               size_t reason_len);
 
-/* Saves state to path with mode 0600, creating the parent folder (0700). */
+/*
+ * Saves state to path with mode 0600, creating the parent folder (0700).
+ * The text goes to a new file with a random name beside path, created
+ * exclusively, which is then renamed over path. A failed save removes it.
+ */
 CJ_WARN_UNUSED enum cj_status
 cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
 
@@ -56,8 +71,10 @@ cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
  * the parent folder when missing) and stores its descriptor in *fd_out.
  * The lock file, not the state file, is locked because saving replaces the
  * state file's inode by rename. Waits up to wait_ms for another holder,
- * then fails with CJ_ERR_TIMEOUT. The lock file is never removed, since
- * removing it would let two commands lock two different inodes.
+ * then fails with CJ_ERR_TIMEOUT. Fails with CJ_ERR_PERMISSION when the
+ * lock file is a symbolic link, is not a regular file or belongs to another
+ * user. The lock file is never removed, since removing it would let two
+ * commands lock two different inodes.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_lock(const char *path, long wait_ms,
                                              int *fd_out, char *err,

@@ -176,6 +176,18 @@ enum cj_status cli_read_value(const char *file, char **out, size_t *len,
         free(buf);
         return CJ_ERR_TOO_LARGE;
     }
+    /* The server rejects NUL in any field value, and it would report the
+     * position in the JSON body that the client builds, not in the input. */
+    const char *nul = memchr(buf, '\0', (size_t)n);
+    if (nul != NULL) {
+        snprintf(err, errlen,
+                 "the value contains a NUL byte at byte offset %zu of the "
+                 "input, and field values cannot contain NUL",
+                 (size_t)(nul - buf));
+        explicit_bzero(buf, (size_t)n);
+        free(buf);
+        return CJ_ERR_INVALID;
+    }
     buf[n] = '\0';
     *out = buf;
     *len = (size_t)n;

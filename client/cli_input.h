@@ -28,7 +28,8 @@ void cli_secret_free(char *secret);
 
 /*
  * Reads all of file, or stdin when file is NULL, up to CLI_VALUE_MAX bytes.
- * Fails with CJ_ERR_TOO_LARGE on more.
+ * Fails with CJ_ERR_TOO_LARGE on more, and with CJ_ERR_INVALID, naming the
+ * byte offset, when the input contains a NUL byte.
  */
 CJ_WARN_UNUSED enum cj_status cli_read_value(const char *file, char **out,
                                              size_t *len, char *err,

@@ -307,6 +307,48 @@ class Stateful(unittest.TestCase):
         write_state(client, state)
         self.assertEqual(client.ok("me")["username"], name)
 
+    def test_invalid_session_values_named(self):
+        client, name = new_user("--stateful")
+        good = client.saved_state()
+        cases = (("session", "created_at_ms", 0,
+                  "has an invalid session (created_at_ms)"),
+                 (None, "clock_offset_ms", 2 ** 62,
+                  "has an invalid clock offset (clock_offset_ms)"),
+                 ("session", "id", "../../etc",
+                  "has an invalid session (id)"),
+                 ("session", "seq", 2 ** 53 - 1,
+                  "has an invalid session (seq)"))
+        for parent, member, value, message in cases:
+            state = json.loads(json.dumps(good))
+            (state[parent] if parent else state)[member] = value
+            write_state(client, state)
+            status, _, err = client.run("me")
+            self.assertEqual(status, CLI_EXIT_USAGE, (member, err))
+            self.assertIn("state file %s %s; run 'cerrojo login'" %
+                          (client.state, message), err)
+            self.assertNotIn("Correct the system clock", err)
+        # The message's remedy works on the damaged file.
+        client.ok("login", "--login", name, "--password-file",
+                  client.password_file)
+        self.assertEqual(client.ok("me")["username"], name)
+
+    def test_clock_outside_window_named(self):
+        client, name = new_user("--stateless")
+        # Two minutes ahead, as a machine whose clock runs fast.
+        state = client.saved_state()
+        state["clock_offset_ms"] = 120000
+        write_state(client, state)
+        status, _, err = client.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("this machine's clock, which sets each request's "
+                      "timestamp, is about 12", err)
+        self.assertIn("s ahead of the server's clock", err)
+        self.assertIn("Correct the system clock", err)
+        self.assertNotIn("check the clock offset", err)
+        del state["clock_offset_ms"]
+        write_state(client, state)
+        self.assertEqual(client.ok("me")["username"], name)
+
     def test_stateful_login_after_stateless_register(self):
         client, name = new_user("--stateless")
         client.ok("login", "--login", name, "--password-file",
@@ -719,6 +761,33 @@ class CommandLine(unittest.TestCase):
         self.assertIn("cannot read password file %s: Is a directory" %
                       client.dir, err)
 
+    def test_url_with_path_rejected(self):
+        client = e2e.Client(stack)
+        for url in (stack.gateway.url + "/v1", stack.gateway.url + "?x=1"):
+            argv = client.argv("keys")
+            argv[argv.index("--url") + 1] = url
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, CLI_EXIT_USAGE, proc.stderr)
+            self.assertIn("invalid URL '%s': expected http://HOST:PORT or "
+                          "https://HOST:PORT" % url, proc.stderr)
+
+    def test_state_folder_rejected_before_lock(self):
+        client = e2e.Client(stack)
+        folder = os.path.join(client.dir, "folder")
+        os.mkdir(folder, 0o777)
+        os.chmod(folder, 0o777)
+        for state in (folder, folder + "/"):
+            argv = client.argv("me")
+            argv[argv.index("--state") + 1] = state
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, CLI_EXIT_USAGE, proc.stderr)
+            self.assertIn("--state %s is a folder; name a file" % state,
+                          proc.stderr)
+            self.assertNotIn("chmod", proc.stderr)
+        self.assertFalse(os.path.exists(folder + ".lock"))
+
     def write_file(self, client, name, data):
         """Writes data to a file in the client's folder and returns its path."""
         path = os.path.join(client.dir, name)
@@ -747,6 +816,8 @@ class CommandLine(unittest.TestCase):
              "field 'value' is longer than 4096 bytes"),
             (("data", "put", "private"), json.dumps({"a": "y" * 4097}),
              "field 'a' is longer than 4096 bytes"),
+            (("data", "put", "private"), "hello\0world",
+             "contains a NUL byte at byte offset 5 of the input"),
             (("login", "--login", name, "--password-file",
               client.password_file, "--stateless", "--stateful"),
              None, "login takes --stateful or --stateless, not both"),

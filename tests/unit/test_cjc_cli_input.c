@@ -102,6 +102,25 @@ static void test_value_over_limit_rejected(void **state)
     assert_non_null(strstr(err, "larger than 65536 bytes (64 KiB)"));
 }
 
+static void test_value_with_nul_rejected(void **state)
+{
+    char path[256], err[256] = "";
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/nul", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("hello\0world", 1, 11, f), 11);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(cli_read_value(path, &text, &len, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_null(text);
+    assert_non_null(strstr(err, "NUL byte at byte offset 5 of the input"));
+}
+
 static void test_missing_files_named(void **state)
 {
     char path[256], err[256] = "";
@@ -126,6 +145,7 @@ int main(void)
         cmocka_unit_test(test_utf8_invalid_text_rejected),
         cmocka_unit_test(test_value_at_limit_read),
         cmocka_unit_test(test_value_over_limit_rejected),
+        cmocka_unit_test(test_value_with_nul_rejected),
         cmocka_unit_test(test_missing_files_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -47,8 +48,10 @@
 struct responder {
     int listen_fd;
     int port;
-    int status;       /* HTTP status sent to every request */
-    const char *code; /* error code sent with it */
+    int status;          /* HTTP status sent to every request */
+    const char *code;    /* error code sent with it */
+    const char *message; /* error message sent with it; NULL for a fixed one */
+    const char *date;    /* Date header value; NULL for none */
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -86,12 +89,13 @@ static int bind_loopback(int *fd_out)
     return ntohs(addr.sin_port);
 }
 
-/* Reads a request head and sends the fixed error with Connection: close. */
-static void answer(int fd, int status, const char *code)
+/* Reads a request head and sends r's error with Connection: close. */
+static void answer(int fd, const struct responder *r)
 {
     char request[TEST_REQUEST_MAX];
     char body[256];
-    char response[512];
+    char date[96] = "";
+    char response[640];
     size_t used = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
 
@@ -106,14 +110,15 @@ static void answer(int fd, int status, const char *code)
             break;
     }
     snprintf(body, sizeof(body),
-             "{\"error\":{\"code\":\"%s\",\"message\":\"fixed test "
-             "error\"}}",
-             code);
+             "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", r->code,
+             r->message != NULL ? r->message : "fixed test error");
+    if (r->date != NULL)
+        snprintf(date, sizeof(date), "Date: %s\r\n", r->date);
     int len = snprintf(response, sizeof(response),
                        "HTTP/1.1 %d Test\r\nContent-Type: application/json\r\n"
-                       "Retry-After: 5\r\nContent-Length: %zu\r\n"
+                       "Retry-After: 5\r\n%sContent-Length: %zu\r\n"
                        "Connection: close\r\n\r\n%s",
-                       status, strlen(body), body);
+                       r->status, date, strlen(body), body);
     if (write(fd, response, (size_t)len) != len)
         fprintf(stderr, "responder: short write\n");
 }
@@ -129,23 +134,34 @@ static void *respond_loop(void *arg)
         int fd = accept(r->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
-        answer(fd, r->status, r->code);
+        answer(fd, r);
         close(fd);
         r->served++;
     }
     return NULL;
 }
 
-/* Starts a responder that sends status with code to every request. */
-static void responder_start_code(struct responder *r, int status,
-                                 const char *code)
+/* Starts a responder that sends status with code, message (NULL for a
+ * fixed one) and a Date header of date (NULL for none) to every request. */
+static void responder_start_message(struct responder *r, int status,
+                                    const char *code, const char *message,
+                                    const char *date)
 {
     memset(r, 0, sizeof(*r));
     r->status = status;
     r->code = code;
+    r->message = message;
+    r->date = date;
     r->port = bind_loopback(&r->listen_fd);
     assert_int_equal(listen(r->listen_fd, 8), 0);
     assert_int_equal(pthread_create(&r->thread, NULL, respond_loop, r), 0);
+}
+
+/* Starts a responder that sends status with code to every request. */
+static void responder_start_code(struct responder *r, int status,
+                                 const char *code)
+{
+    responder_start_message(r, status, code, NULL, NULL);
 }
 
 static void responder_start(struct responder *r, int status)
@@ -169,9 +185,10 @@ static void write_logged_in_state(const char *url, const char *name, char *path,
         "{s:s,s:{s:s,s:s,s:s,s:I},s:{s:s,s:s,s:I,s:i,s:i,s:i}}", "url", url,
         "tokens", "access_token", "access-token-value", "refresh_token",
         "refresh-token-value", "user_id", "user-1", "access_expires_at_ms",
-        (json_int_t)4102444800000, "session", "id", "session-1", "epoch_key",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "created_at_ms",
-        (json_int_t)1000, "epoch_seconds", 900, "epoch", 0, "seq", 3);
+        (json_int_t)4102444800000, "session", "id", "AAAAAAAAAAAAAAAAAAAAAA",
+        "epoch_key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "created_at_ms", (json_int_t)1767225600000, "epoch_seconds", 900,
+        "epoch", 0, "seq", 3);
 
     assert_non_null(st);
     snprintf(path, size, "%s/%s.json", dir, name);
@@ -511,6 +528,200 @@ static void test_unanswered_request_keeps_epoch(void **state)
     assert_int_equal(r.served, 2);
 }
 
+static void test_state_link_save_updates_target(void **state)
+{
+    struct responder r;
+    char url[64], path[256], link_path[300], link_lock[310];
+    struct stat st;
+    (void)state;
+
+    responder_start(&r, 503);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "link-target", path, sizeof(path));
+    snprintf(link_path, sizeof(link_path), "%s/link.json", dir);
+    assert_int_equal(symlink(path, link_path), 0);
+
+    json_t *s = stateful_me_unanswered(url, link_path, true);
+    json_decref(s);
+    responder_stop(&r);
+
+    /* The link still names the target, which got the used sequence
+     * number, and the lock was taken beside the target. */
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    s = saved_session(path);
+    assert_int_equal(json_integer_value(json_object_get(s, "seq")), 4);
+    json_decref(s);
+    snprintf(link_lock, sizeof(link_lock), "%s.lock", link_path);
+    assert_int_equal(lstat(link_lock, &st), -1);
+}
+
+static void test_open_rejects_folder_state(void **state)
+{
+    char path[256], lock_path[300];
+    struct cjc_client_options opts = {.url = "http://127.0.0.1:1",
+                                      .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    struct stat st;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/folder-state", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_INVALID);
+    assert_null(client);
+    assert_non_null(strstr(err.message, "is a folder; name a file"));
+    assert_null(strstr(err.message, "chmod"));
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    assert_int_equal(lstat(lock_path, &st), -1);
+}
+
+/* Sets member of the session (or of the state when session is false) in
+ * the state file at path to value, which the call takes. */
+static void damage_state(const char *path, bool session, const char *member,
+                         json_t *value)
+{
+    char err[256];
+    json_t *st = NULL;
+
+    assert_int_equal(cjc_state_load(path, &st, err, sizeof(err)), CJ_OK);
+    json_object_set_new(session ? json_object_get(st, "session") : st, member,
+                        value);
+    assert_int_equal(cjc_state_save(path, st, err, sizeof(err)), CJ_OK);
+    json_decref(st);
+}
+
+static void test_open_rejects_invalid_session_values(void **state)
+{
+    const struct {
+        bool session;
+        const char *member;
+        json_t *value;
+        const char *want;
+    } cases[] = {
+        {true, "created_at_ms", json_integer(0),
+         "has an invalid session (created_at_ms)"},
+        {false, "clock_offset_ms", json_integer(INT64_C(1) << 62),
+         "has an invalid clock offset (clock_offset_ms)"},
+        {false, "clock_offset_ms", json_integer(-(INT64_C(1) << 62)),
+         "has an invalid clock offset (clock_offset_ms)"},
+        {true, "id", json_string("../../etc"), "has an invalid session (id)"},
+        {true, "id", json_string("AAAAAAAAAAAAAAAAAAAAAAA"),
+         "has an invalid session (id)"},
+        {true, "seq", json_integer((INT64_C(1) << 53) - 1),
+         "has an invalid session (seq)"},
+    };
+    char url[64], path[256], before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    (void)state;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", 8080);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_stateful_state(url, "damaged", path, sizeof(path));
+        damage_state(path, cases[i].session, cases[i].member, cases[i].value);
+        read_file(path, before, sizeof(before));
+
+        opts.replace_other_login = false;
+        assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_ERR_INVALID);
+        assert_null(client);
+        assert_non_null(strstr(err.message, path));
+        assert_non_null(strstr(err.message, cases[i].want));
+        assert_non_null(strstr(err.message, "run 'cerrojo login'"));
+        assert_null(strstr(err.message, "clock and run"));
+
+        /* A login replaces the session, so it opens the file, which stays
+         * as it was until a login succeeds. */
+        opts.replace_other_login = true;
+        assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+        assert_false(cjc_client_has_session(client));
+        cjc_client_close(client);
+        read_file(path, after, sizeof(after));
+        assert_string_equal(after, before);
+    }
+}
+
+/* The gateway's message for a request timestamp outside its window. */
+#define TEST_STALE_MESSAGE                                                     \
+    "The request timestamp is outside the accepted window; check the clock "   \
+    "offset."
+
+/* Sends `me` on a stateful session to a responder that rejects its
+ * timestamp with a Date header of date, and returns the message. */
+static void me_with_stale_timestamp(const char *name, const char *date,
+                                    char *message, size_t size)
+{
+    struct responder r;
+    char url[64], path[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+
+    responder_start_message(&r, 409, "replayed", TEST_STALE_MESSAGE, date);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, name, path, sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_not_equal(cjc_me(client, &out, &err), CJ_OK);
+    assert_null(out);
+    assert_int_equal(err.http_status, 409);
+    assert_string_equal(err.code, "replayed");
+    cjc_client_close(client);
+    responder_stop(&r);
+    snprintf(message, size, "%s", err.message);
+}
+
+static void test_stale_timestamp_names_clock(void **state)
+{
+    char message[512];
+    (void)state;
+
+    /* A Date header an hour before now: this clock is that far ahead. */
+    time_t hour_ago = time(NULL) - 3600;
+    char date[64];
+    struct tm tm;
+    gmtime_r(&hour_ago, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    me_with_stale_timestamp("stale-date", date, message, sizeof(message));
+    assert_non_null(strstr(message, "this machine's clock"));
+    assert_non_null(strstr(message, "s ahead of the server's clock"));
+    assert_non_null(strstr(message, "is about 3"));
+    assert_non_null(strstr(message, "Correct the system clock"));
+    assert_null(strstr(message, "check the clock offset"));
+
+    /* Without a Date header the message names no amount. */
+    me_with_stale_timestamp("stale-no-date", NULL, message, sizeof(message));
+    assert_non_null(strstr(message, "differs from the server's by more than "
+                                    "the server accepts (60 s each side"));
+    assert_non_null(strstr(message, "Correct the system clock"));
+}
+
+static void test_replayed_request_message_kept(void **state)
+{
+    struct responder r;
+    char url[64], path[256];
+    struct cjc_client_options opts = {.url = url, .state_path = path};
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    json_t *out = NULL;
+    (void)state;
+
+    /* A replay that is not about the clock keeps the server's message. */
+    responder_start_message(&r, 409, "replayed",
+                            "The sealed request was already used or is too "
+                            "old.",
+                            NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    write_stateful_state(url, "replayed", path, sizeof(path));
+    assert_int_equal(cjc_client_open(&opts, &client, &err), CJ_OK);
+    assert_int_not_equal(cjc_me(client, &out, &err), CJ_OK);
+    assert_non_null(strstr(err.message, "was already used"));
+    assert_null(strstr(err.message, "this machine's clock"));
+    cjc_client_close(client);
+    responder_stop(&r);
+}
+
 /* Checks that a failed call left the state file byte for byte as it was
  * and that the responder got no request. */
 static void check_state_unchanged(const char *path, const char *before,
@@ -644,7 +855,6 @@ static void test_url_normalized_forms(void **state)
     check_url("https://GW.example:443", "https://gw.example");
     check_url("https://gw.example:80", "https://gw.example:80");
     check_url("http://[::1]:8080/", "http://[::1]:8080");
-    check_url("http://gw.example/api/", "http://gw.example/api");
 
     assert_int_equal(cjc_url_normalize("ftp://gw.example", out, sizeof(out)),
                      CJ_ERR_INVALID);
@@ -655,6 +865,12 @@ static void test_url_normalized_forms(void **state)
         CJ_ERR_INVALID);
     assert_int_equal(
         cjc_url_normalize("http://u:p@gw.example", out, sizeof(out)),
+        CJ_ERR_INVALID);
+    assert_int_equal(
+        cjc_url_normalize("http://gw.example:8080/v1", out, sizeof(out)),
+        CJ_ERR_INVALID);
+    assert_int_equal(
+        cjc_url_normalize("http://gw.example/api/", out, sizeof(out)),
         CJ_ERR_INVALID);
     assert_int_equal(cjc_url_normalize("http://gw.example:8080", out, 8),
                      CJ_ERR_TOO_LARGE);
@@ -725,6 +941,11 @@ int main(void)
         cmocka_unit_test(test_no_login_unreachable_server),
         cmocka_unit_test(test_no_login_sends_no_request),
         cmocka_unit_test(test_unanswered_request_keeps_epoch),
+        cmocka_unit_test(test_state_link_save_updates_target),
+        cmocka_unit_test(test_open_rejects_folder_state),
+        cmocka_unit_test(test_open_rejects_invalid_session_values),
+        cmocka_unit_test(test_stale_timestamp_names_clock),
+        cmocka_unit_test(test_replayed_request_message_kept),
         cmocka_unit_test(test_handshake_rejected_with_login),
         cmocka_unit_test(test_clock_behind_session_named),
         cmocka_unit_test(test_logout_rejected_session_goes_stateless),

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -262,6 +265,153 @@ static void test_state_lock_survives_save(void **state)
     json_decref(saved);
 }
 
+/* Counts the entries of folder whose names start with prefix. */
+static int count_entries(const char *folder, const char *prefix)
+{
+    DIR *d = opendir(folder);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/*
+ * Another user of a shared folder may create the temporary name that an
+ * older client used, FILE.tmp.PID, before the save. Neither a file nor a
+ * symbolic link there may receive the state.
+ */
+static void test_state_save_skips_prepared_temporary(void **state)
+{
+    (void)state;
+    char folder[256], path[300], planted[400], linked[400], victim[300];
+    char err[256], text[64] = "";
+    json_t *saved = json_pack("{s:s}", "secret", "session-key-text");
+    struct stat st;
+    int planted_fd;
+    FILE *f;
+
+    snprintf(folder, sizeof(folder), "%s/shared", dir);
+    assert_int_equal(mkdir(folder, 01777), 0);
+    snprintf(path, sizeof(path), "%s/s.json", folder);
+    snprintf(planted, sizeof(planted), "%s.tmp.%ld", path, (long)getpid());
+    planted_fd = open(planted, O_RDWR | O_CREAT | O_EXCL, 0666);
+    assert_true(planted_fd >= 0);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)), CJ_OK);
+    assert_int_equal(fstat(planted_fd, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    close(planted_fd);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(unlink(planted), 0);
+
+    snprintf(victim, sizeof(victim), "%s/victim.txt", dir);
+    write_file(victim, "precious", 0644);
+    snprintf(linked, sizeof(linked), "%s.tmp.%ld", path, (long)getpid());
+    assert_int_equal(symlink(victim, linked), 0);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)), CJ_OK);
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(text, sizeof(text), f));
+    fclose(f);
+    assert_string_equal(text, "precious");
+    assert_int_equal(lstat(linked, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(unlink(linked), 0);
+    assert_int_equal(count_entries(folder, "s.json.tmp."), 0);
+    json_decref(saved);
+}
+
+static void test_state_failed_save_leaves_no_temporary(void **state)
+{
+    (void)state;
+    char folder[256], path[300], err[256];
+    json_t *saved = json_pack("{s:s}", "url", "http://x");
+
+    /* rename(2) cannot replace a folder with a file. */
+    snprintf(folder, sizeof(folder), "%s/failing", dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    snprintf(path, sizeof(path), "%s/s.json", folder);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)),
+                     CJ_ERR_UNAVAILABLE);
+    assert_non_null(strstr(err, "cannot replace"));
+    assert_int_equal(count_entries(folder, "s.json.tmp."), 0);
+    json_decref(saved);
+}
+
+static void test_state_lock_rejects_foreign_lock_file(void **state)
+{
+    (void)state;
+    char path[256], lock_path[300], err[512];
+    int fd = -1;
+
+    snprintf(path, sizeof(path), "%s/fifo.json", dir);
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    assert_int_equal(mkfifo(lock_path, 0666), 0);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &fd, err, sizeof(err)),
+        CJ_ERR_PERMISSION);
+    assert_int_equal(fd, -1);
+    assert_non_null(strstr(err, "is not a regular file"));
+
+    snprintf(path, sizeof(path), "%s/linked.json", dir);
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    assert_int_equal(symlink("/dev/null", lock_path), 0);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &fd, err, sizeof(err)),
+        CJ_ERR_PERMISSION);
+    assert_non_null(strstr(err, "is a symbolic link"));
+
+    /* Only root can give a file to another user. */
+    if (geteuid() != 0)
+        return;
+    snprintf(path, sizeof(path), "%s/foreign.json", dir);
+    snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    write_file(lock_path, "", 0666);
+    assert_int_equal(chown(lock_path, 65534, 65534), 0);
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &fd, err, sizeof(err)),
+        CJ_ERR_PERMISSION);
+    assert_non_null(strstr(err, "is owned by another user"));
+}
+
+static void test_state_resolve_follows_link(void **state)
+{
+    (void)state;
+    char path[256], link_path[256], resolved[PATH_MAX], want[PATH_MAX];
+    char err[512];
+
+    snprintf(path, sizeof(path), "%s/target.json", dir);
+    write_file(path, "{}", 0600);
+    snprintf(link_path, sizeof(link_path), "%s/link.json", dir);
+    assert_int_equal(symlink("target.json", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_OK);
+    assert_non_null(realpath(path, want));
+    assert_string_equal(resolved, want);
+
+    /* A missing file is kept as named, since the first save creates it. */
+    snprintf(path, sizeof(path), "%s/new.json", dir);
+    assert_int_equal(cjc_state_resolve_path(path, resolved, sizeof(resolved),
+                                            err, sizeof(err)),
+                     CJ_OK);
+    assert_string_equal(resolved, path);
+
+    snprintf(link_path, sizeof(link_path), "%s/dangling.json", dir);
+    assert_int_equal(symlink("missing.json", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +426,10 @@ int main(void)
         cmocka_unit_test(test_state_without_version_loads),
         cmocka_unit_test(test_state_lock_times_out_while_held),
         cmocka_unit_test(test_state_lock_survives_save),
+        cmocka_unit_test(test_state_save_skips_prepared_temporary),
+        cmocka_unit_test(test_state_failed_save_leaves_no_temporary),
+        cmocka_unit_test(test_state_lock_rejects_foreign_lock_file),
+        cmocka_unit_test(test_state_resolve_follows_link),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
