@@ -356,6 +356,34 @@ static void wait_past_revocation_second(const struct auth_call *call,
     }
 }
 
+/*
+ * Rejects a stateless logout without an access token. Such a logout
+ * revokes the access token that it carries, and that token identifies the
+ * caller, so a refresh token alone is not accepted. The request is
+ * malformed rather than a failed authentication, so the error names what
+ * is missing.
+ */
+static enum cj_status
+reject_missing_access_token(struct auth_call *call,
+                            const Cerrojo__V1__LogoutRequest *req)
+{
+    bool has_refresh = req->refresh_token[0] != '\0';
+
+    cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+           CJ_F_STR("reason", has_refresh ? "access_token_missing"
+                                          : "credentials_missing"));
+    if (has_refresh) {
+        auth_call_error(call, "a stateless logout needs the access token in "
+                              "the sealed plaintext, and a refresh_token "
+                              "alone is not accepted");
+    } else {
+        auth_call_error(call, "logout needs the access token in the sealed "
+                              "plaintext, and neither an access token nor a "
+                              "refresh_token was sent");
+    }
+    return CJ_ERR_INVALID;
+}
+
 enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
                            const Cerrojo__V1__LogoutRequest *req,
                            Cerrojo__V1__LogoutResponse **out)
@@ -367,15 +395,9 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     memset(&st, 0, sizeof(st));
     st.user_id = call->caller->user_id;
     st.now_ms = auth_now_ms();
-    /* A stateless request that sent no credential at all is malformed,
-     * not a failed authentication, so it names what is missing. */
     if (!auth_uuid_valid(st.user_id) &&
-        call->caller->channel == CJ_CHANNEL_STATELESS &&
-        req->refresh_token[0] == '\0') {
-        auth_call_error(call, "logout needs the access token in the sealed "
-                              "plaintext, and neither an access token nor a "
-                              "refresh_token was sent");
-        return CJ_ERR_INVALID;
+        call->caller->channel == CJ_CHANNEL_STATELESS) {
+        return reject_missing_access_token(call, req);
     }
     if (!auth_uuid_valid(st.user_id)) {
         auth_call_error(call, "logout needs an authenticated caller");

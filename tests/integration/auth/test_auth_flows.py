@@ -962,6 +962,18 @@ class Logout(unittest.TestCase):
         self.assertIn("neither an access token nor a refresh_token",
                       err.details())
 
+    def test_logout_refresh_token_only_invalid(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        _, err = stack.call("Logout", stack.auth_pb2.LogoutRequest(
+            refresh_token=tokens.refresh_token), {"channel": "stateless"})
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("needs the access token", err.details())
+        self.assertIn("refresh_token alone is not accepted", err.details())
+        # Nothing was revoked.
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertIsNone(err, err)
+
     def test_logout_with_other_users_token_conflicts(self):
         mine, err, _, _ = stack.register()
         self.assertIsNone(err)
