@@ -11,6 +11,10 @@ source "$root/scripts/lib.sh"
 # Seconds between checks that every started service is still running.
 WATCH_INTERVAL_S=2
 
+# Marks the stack as this run's, so that a `stack.sh up` from another
+# terminal is rejected with a message that the stack stops with this run.
+run_marker=$root/var/run/make-run.pid
+
 stopped=0
 stop_stack() {
     if ((stopped)); then
@@ -20,10 +24,15 @@ stop_stack() {
     echo
     echo "run: stopping the stack"
     scripts/stack.sh down || true
+    if [[ $(cat "$run_marker" 2>/dev/null || true) == "$$" ]]; then
+        rm -f "$run_marker"
+    fi
 }
 trap 'stop_stack; exit 0' INT TERM
 trap stop_stack EXIT
 
+mkdir -p "$root/var/run"
+echo "$$" >"$run_marker"
 scripts/stack.sh up
 set -a
 # shellcheck source=/dev/null

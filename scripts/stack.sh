@@ -234,7 +234,32 @@ stop_service() {
     echo "stack: $name stopped (pid $pid)"
 }
 
+# Prints the pid of the `make run` (scripts/run.sh) whose stack this is,
+# when one runs in this checkout and did not call this script itself.
+run_owner_pid() {
+    local pid cmdline cwd
+    pid=$(cat "$var/run/make-run.pid" 2>/dev/null || true)
+    if [[ ! $pid =~ ^[0-9]+$ || $pid == "$PPID" ]]; then
+        return 0
+    fi
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+    cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
+    # A pid that was recycled for another program is no owner.
+    if [[ $cmdline == *run.sh* && $cwd == "$root" ]]; then
+        echo "$pid"
+    fi
+}
+
 up() {
+    local owner
+    owner=$(run_owner_pid)
+    if [[ -n $owner ]]; then
+        echo "stack: the running stack belongs to 'make run' (pid $owner)" \
+            "and stops when 'make run' ends. Use it while 'make run' runs," \
+            "or stop 'make run' (Ctrl-C in its terminal) and run 'make up'" \
+            "again." >&2
+        exit 1
+    fi
     mkdir -p "$var/log" "$var/run" "$var/kms"
     write_env
     CERROJO_PG_PORT=$CERROJO_PG_PORT scripts/pg.sh start "$var/pg" "$CERROJO_PG_PORT"

@@ -7,7 +7,9 @@
  * copy of the client may have refreshed. With `all` the user's row keeps
  * the revocation time too, for the login throttle. Then
  * session's cache and sessions are updated. Every step is idempotent, so
- * a second logout, or a retry after a failed cache update, is harmless.
+ * a second logout is harmless. Once the transaction has committed the
+ * logout succeeds, and a failed update of session is left to the cache
+ * reload.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -167,9 +169,9 @@ find_refresh_token_owner(struct auth_service *svc, struct auth_call *call,
         cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
                CJ_F_STR("reason", "all_without_access_token"));
         auth_call_error(call, "a logout of all devices needs the access "
-                              "token; a refresh token alone ends only its "
-                              "own family");
-        return CJ_ERR_UNAUTHENTICATED;
+                              "token in the sealed plaintext; a refresh "
+                              "token alone ends only its own family");
+        return CJ_ERR_INVALID;
     }
     if (auth_refresh_token_hash(req->refresh_token, strlen(req->refresh_token),
                                 hash) != CJ_OK) {
@@ -312,26 +314,34 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
     return rc;
 }
 
-/* Reports a failed update of session. The steps after the failed one did
- * not run, but their rows are committed, so the cache is marked stale and
- * its reload sends them. A `session` row makes session delete that session
- * at once. A logout of all devices writes only the user's row, and session
- * deletes each of the user's sessions that was bound at or before that
- * time when the session is next opened or bound. */
-static enum cj_status session_update_result(struct auth_service *svc,
-                                            struct auth_call *call,
-                                            enum cj_status rc)
+/*
+ * Reports a failed update of session after the commit. The logout has taken
+ * effect by then, so the caller gets OK, because an error would ask for a
+ * retry that then fails with 401 for the revoked tokens. The steps after the
+ * failed one did not run, but their rows are committed, so the cache is marked
+ * stale and its reload sends them. A `session` row makes session delete
+ * that session at once. A logout of all devices writes only the user's
+ * row, and session deletes each of the user's sessions that was bound at
+ * or before that time when the session is next opened or bound.
+ */
+static void report_session_update(struct auth_service *svc,
+                                  const struct auth_call *call, bool all,
+                                  const struct logout_state *st,
+                                  enum cj_status rc)
 {
-    if (rc != CJ_OK) {
-        auth_revocations_mark_stale(svc);
+    if (rc == CJ_OK) {
+        return;
     }
-    return auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
+    auth_revocations_mark_stale(svc);
+    cj_log(CJ_LOG_WARN, "auth.logout_session_update_failed", call->request_id,
+           CJ_F_STR("user_id", st->user_id), CJ_F_BOOL("all", all),
+           CJ_F_STR("reason", cj_status_name(rc)));
 }
 
 /* Updates session's sessions and cache to match what was recorded. */
-static enum cj_status update_session_service(struct auth_service *svc,
-                                             struct auth_call *call, bool all,
-                                             const struct logout_state *st)
+static void update_session_service(struct auth_service *svc,
+                                   struct auth_call *call, bool all,
+                                   const struct logout_state *st)
 {
     const struct cj_caller_context *caller = call->caller;
     enum cj_status rc = CJ_OK;
@@ -342,7 +352,8 @@ static enum cj_status update_session_service(struct auth_service *svc,
             rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
                                           st->now_ms / 1000);
         }
-        return session_update_result(svc, call, rc);
+        report_session_update(svc, call, all, st, rc);
+        return;
     }
     if (st->session_id[0] != '\0') {
         rc = auth_session_delete_revoked(svc, call->request_id, st->session_id);
@@ -357,7 +368,7 @@ static enum cj_status update_session_service(struct auth_service *svc,
                                        st->family_access[i].token_id,
                                        st->family_access[i].expires_at);
     }
-    return session_update_result(svc, call, rc);
+    report_session_update(svc, call, all, st, rc);
 }
 
 /*
@@ -396,6 +407,21 @@ static void wait_past_revocation_second(const struct auth_call *call,
     }
 }
 
+/*
+ * Rejects a stateless logout with neither an access token nor a refresh
+ * token. The request is malformed rather than a failed authentication, so
+ * the error names what is missing.
+ */
+static enum cj_status reject_missing_credentials(struct auth_call *call)
+{
+    cj_log(CJ_LOG_WARN, "auth.logout_rejected", call->request_id,
+           CJ_F_STR("reason", "credentials_missing"));
+    auth_call_error(call, "logout needs the access token in the sealed "
+                          "plaintext, and neither an access token nor a "
+                          "refresh_token was sent");
+    return CJ_ERR_INVALID;
+}
+
 enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
                            const Cerrojo__V1__LogoutRequest *req,
                            Cerrojo__V1__LogoutResponse **out)
@@ -407,18 +433,11 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     memset(&st, 0, sizeof(st));
     st.user_id = call->caller->user_id;
     st.now_ms = auth_now_ms();
-    /* A stateless request that sent no credential at all is malformed,
-     * not a failed authentication, so it names what is missing. */
-    if (!auth_uuid_valid(st.user_id) &&
-        call->caller->channel == CJ_CHANNEL_STATELESS &&
-        req->refresh_token[0] == '\0') {
-        auth_call_error(call, "logout needs the access token in the sealed "
-                              "plaintext, and neither an access token nor a "
-                              "refresh_token was sent");
-        return CJ_ERR_INVALID;
-    }
     if (!auth_uuid_valid(st.user_id) &&
         call->caller->channel == CJ_CHANNEL_STATELESS) {
+        if (req->refresh_token[0] == '\0') {
+            return reject_missing_credentials(call);
+        }
         rc = find_refresh_token_owner(svc, call, req, &st);
     } else if (!auth_uuid_valid(st.user_id)) {
         auth_call_error(call, "logout needs an authenticated caller");
@@ -439,12 +458,10 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     }
 
     rc = persist(svc, call, req->all, &st);
-    if (rc == CJ_OK) {
-        rc = update_session_service(svc, call, req->all, &st);
-    }
     if (rc != CJ_OK) {
         goto out;
     }
+    update_session_service(svc, call, req->all, &st);
     if (req->all) {
         wait_past_revocation_second(call, st.now_ms);
     }

@@ -245,6 +245,7 @@ int main(int argc, char **argv)
     static struct auth_service svc;
     sigset_t signals;
     const char *command = argc > 1 ? argv[1] : "serve";
+    bool is_help;
     bool is_job;
     int exit_status = 2;
 
@@ -254,19 +255,25 @@ int main(int argc, char **argv)
     }
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
-    if (argc > 2 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "-h") == 0) {
-        usage(argc > 2 ? stderr : stdout);
-        return argc > 2 ? 2 : 0;
-    }
+    is_help = strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0;
     is_job =
         strcmp(command, "cleanup") == 0 || strcmp(command, "rewrap-keys") == 0;
-    if (!is_job && strcmp(command, "serve") != 0 &&
+    if (!is_help && !is_job && strcmp(command, "serve") != 0 &&
         strcmp(command, "healthcheck") != 0 &&
         strcmp(command, "--print-config") != 0) {
         fprintf(stderr, "cerrojo-auth: unknown command '%s'\n", command);
         usage(stderr);
         return 2;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "cerrojo-auth %s: unexpected argument '%s'\n", command,
+                argv[2]);
+        usage(stderr);
+        return 2;
+    }
+    if (is_help) {
+        usage(stdout);
+        return 0;
     }
     if (!load_config(&svc)) {
         goto out;

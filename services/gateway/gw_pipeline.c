@@ -94,6 +94,31 @@ static bool gw_begin_preflight(const struct gw_context *ctx,
     return false;
 }
 
+/* Rejects a session or a seal on a plain route. Such a route is not
+ * sealed, so serving the request would let the client believe that it went
+ * over a channel that the route does not have. */
+static bool gw_begin_plain_mode(struct gw_request *req, struct gw_reply *reply)
+{
+    if (req->route->modes != GW_MODE_PLAIN) {
+        return true;
+    }
+    if (req->session_header != NULL) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "This route is not sealed and does not accept the "
+                       "Cerrojo-Session header.",
+                       GW_REJECT_MODE, "session header on a plain route");
+        return false;
+    }
+    if (req->seal_header != NULL) {
+        gw_reply_error(req, reply, GW_ERR_INVALID_REQUEST,
+                       "This route is not sealed and does not accept the "
+                       "Cerrojo-Seal header.",
+                       GW_REJECT_MODE, "seal header on a plain route");
+        return false;
+    }
+    return true;
+}
+
 static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
 {
     size_t limit = req->route->body_bytes_max;
@@ -303,6 +328,9 @@ bool gw_pipeline_begin(const struct gw_context *ctx, struct gw_request *req,
         gw_reply_error(req, reply, GW_ERR_FORBIDDEN,
                        "The origin is not allowed.", GW_REJECT_CORS_ORIGIN,
                        "request from an origin not configured");
+        return false;
+    }
+    if (!gw_begin_plain_mode(req, reply)) {
         return false;
     }
     return gw_begin_body(req, reply);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/stack.sh with REPLICAS=2 in a private copy of the scripts (so
 # var/ is a temporary folder): every replica starts and is listed by
-# status, a client registers, reads its profile, refreshes and logs out
+# status, `up` from elsewhere while a `make run` owns the stack exits 1,
+# a client registers, reads its profile, refreshes and logs out
 # through the gateway, one auth replica is killed and the next calls still
 # succeed, and `down` leaves no replica running.
 #
@@ -79,7 +80,13 @@ export CERROJO_AUTH_PORT=$((b + 2)) CERROJO_KMS_PORT=$((b + 3))
 export CERROJO_SESSION_PORT=$((b + 4)) CERROJO_AUTH_METRICS_PORT=$((b + 5))
 export CERROJO_KMS_METRICS_PORT=$((b + 6)) CERROJO_SESSION_METRICS_PORT=$((b + 7))
 
-"$work/scripts/stack.sh" up >"$work/up.log" 2>&1 || {
+# The stack starts the way `make run` starts it. run.sh records its pid in
+# var/run/make-run.pid and then calls `stack.sh up`, which must not take
+# its own caller for another owner.
+mkdir -p "$work/var/run"
+# shellcheck disable=SC2016 # expanded by the inner shell
+owner_up='echo $$ >var/run/make-run.pid; scripts/stack.sh up; rc=$?; rm -f var/run/make-run.pid; exit $rc'
+(cd "$work" && bash -c "$owner_up" scripts/run.sh) >"$work/up.log" 2>&1 || {
     cat "$work/up.log" >&2
     fail "stack.sh up failed"
 }
@@ -95,6 +102,26 @@ if unknown=$(grep -h '"event":"config.unknown_variable"' "$work"/var/log/cerrojo
 fi
 grep -qx "CERROJO_AUTH_ADDR=127.0.0.1:$((b + 2)),127.0.0.1:$((b + 2 + PORT_STEP))" "$work/var/stack.env" ||
     fail "stack.env does not list both auth replicas"
+
+# While a `make run` runs, `up` from elsewhere exits 1 and names it.
+(cd "$work" && exec bash -c 'sleep 60; :' scripts/run.sh) &
+owner=$!
+for ((i = 0; i < 50; i++)); do
+    [[ $(tr '\0' ' ' <"/proc/$owner/cmdline") == *run.sh* ]] && break
+    sleep 0.1
+done
+echo "$owner" >"$work/var/run/make-run.pid"
+if up_out=$("$work/scripts/stack.sh" up 2>&1); then
+    fail "up succeeded while a make run owns the stack"
+fi
+grep -q "belongs to 'make run' (pid $owner)" <<<"$up_out" ||
+    fail "up does not name the make run that owns the stack: $up_out"
+kill "$owner"
+wait "$owner" 2>/dev/null || true
+# A marker left by a run that has ended does not stop `up`.
+"$work/scripts/stack.sh" up >>"$work/up.log" 2>&1 ||
+    fail "up failed after the make run ended: $(tail -n 3 "$work/up.log")"
+rm -f "$work/var/run/make-run.pid"
 
 url=http://127.0.0.1:$b
 state=$work/state.json

@@ -2,7 +2,8 @@
 // (cerrojo_client.mjs on @hpke/core, Node crypto and jose). It checks the
 // signed key list, stateless register, login and me with every offered
 // AEAD, and a stateful session opened by login. It also checks that
-// tampered and replayed envelopes are rejected. Runs under
+// tampered and replayed envelopes, and a stateless logout without the
+// access token, are rejected. Runs under
 // interop_stack.py, which sets CJ_GATEWAY_URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,6 +78,37 @@ test('wrong password gets sealed invalid_credentials', async () => {
   assert.equal(r.status, 401);
   assertError(r.opened, 'invalid_credentials');
 });
+
+test('stateless logout with refresh token alone ends its family', async () => {
+  const key = pickKey(keyList.keys);
+  const reg = await statelessCall(key, 'POST', '/v1/register', randomUser());
+  assert.equal(reg.status, 200, reg.text);
+  const logout = await statelessCall(key, 'POST', '/v1/logout',
+    { refresh_token: reg.opened.refresh_token });
+  assert.equal(logout.status, 200, logout.text);
+  const refreshed = await statelessCall(key, 'POST', '/v1/refresh',
+    { refresh_token: reg.opened.refresh_token });
+  assert.equal(refreshed.status, 401, refreshed.text);
+  const me = await statelessCall(key, 'GET', '/v1/me', undefined,
+                                 reg.opened.access_token);
+  assert.equal(me.status, 401, me.text);
+});
+
+test('stateless logout of all devices with refresh token alone is 400',
+  async () => {
+    const key = pickKey(keyList.keys);
+    const reg = await statelessCall(key, 'POST', '/v1/register', randomUser());
+    assert.equal(reg.status, 200, reg.text);
+    const logout = await statelessCall(key, 'POST', '/v1/logout',
+      { refresh_token: reg.opened.refresh_token, all: true });
+    assert.equal(logout.status, 400, logout.text);
+    assertError(logout.opened, 'invalid_request');
+    assert.match(logout.opened.error.message, /needs the access token/);
+    // Nothing was revoked, so the refresh token still works.
+    const refreshed = await statelessCall(key, 'POST', '/v1/refresh',
+      { refresh_token: reg.opened.refresh_token });
+    assert.equal(refreshed.status, 200, refreshed.text);
+  });
 
 test('flipped ciphertext byte gets plain decryption_failed', async () => {
   const key = pickKey(keyList.keys);

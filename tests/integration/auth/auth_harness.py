@@ -374,8 +374,9 @@ class Stack:
         self.auth.stop()
         self.auth.start()
 
-    def run_auth_command(self, command):
-        """Runs `cerrojo-auth COMMAND` with auth's environment."""
-        return subprocess.run([self.auth.binary(), command], env=self.auth.env,
+    def run_auth_command(self, *args):
+        """Runs `cerrojo-auth ARGS` with auth's environment."""
+        return subprocess.run([self.auth.binary()] + list(args),
+                              env=self.auth.env,
                               capture_output=True, text=True,
                               timeout=READY_TIMEOUT_S)

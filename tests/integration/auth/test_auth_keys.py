@@ -80,6 +80,14 @@ class KmsCommands(unittest.TestCase):
         self.assertEqual(res.returncode, EXIT_USAGE)
         self.assertIn("unexpected argument 'now'", res.stderr)
 
+    def test_auth_extra_argument_is_named(self):
+        for command in ("cleanup", "rewrap-keys", "healthcheck"):
+            with self.subTest(command=command):
+                res = stack.run_auth_command(command, "extra")
+                self.assertEqual(res.returncode, EXIT_USAGE)
+                self.assertIn("cerrojo-auth %s: unexpected argument 'extra'"
+                              % command, res.stderr)
+
     def test_second_signing_rotation_names_next_step(self):
         first = stack.run_kms_command("rotate", "signing")
         self.assertEqual(first.returncode, 0, first.stderr)

@@ -605,6 +605,22 @@ class GatewayHttpTest(unittest.TestCase):
             "GET", "/v1/me/data/protected", headers={"Cerrojo-Seal": "e30"})
         self.assert_error(status, headers, data, 400, "invalid_request")
 
+    def test_session_or_seal_on_plain_route_is_400(self):
+        cases = (("/v1/keys", "Cerrojo-Session", "A" * 22),
+                 ("/v1/keys", "Cerrojo-Seal", "e30"),
+                 ("/healthz", "Cerrojo-Session", "A" * 22),
+                 ("/healthz", "Cerrojo-Seal", "!!!"))
+        for path, name, value in cases:
+            with self.subTest(path=path, header=name):
+                status, headers, data = self.gw.request(
+                    "GET", path, headers={name: value})
+                self.assert_error(status, headers, data, 400,
+                                  "invalid_request")
+                message = json.loads(data)["error"]["message"]
+                self.assertIn("does not accept the %s header" % name,
+                              message)
+        self.assertIn('"reason":"mode_not_accepted"', self.gw.log_text())
+
     def test_plain_route_with_backend_down_is_503(self):
         start = time.monotonic()
         status, headers, data = self.gw.request("GET", "/v1/keys")
