@@ -2,9 +2,9 @@
 // (cerrojo_client.mjs on @hpke/core, Node crypto and jose). It checks the
 // signed key list, stateless register, login and me with every offered
 // AEAD, and a stateful session opened by login. It also checks that
-// tampered and replayed envelopes, and a stateless logout without the
-// access token, are rejected. Runs under
-// interop_stack.py, which sets CJ_GATEWAY_URL.
+// tampered and replayed envelopes are rejected, and that a stateless
+// logout with a refresh token alone ends only that token's family. Runs
+// under interop_stack.py, which sets CJ_GATEWAY_URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
