@@ -15,6 +15,18 @@ WATCH_INTERVAL_S=2
 # terminal is rejected with a message that the stack stops with this run.
 run_marker=$root/var/run/make-run.pid
 
+# A second `make run` in this checkout would adopt the first one's stack,
+# and whichever ended first would stop it under the other, so it stops
+# here, before it sets the traps that stop the stack.
+other=$(cat "$run_marker" 2>/dev/null || true)
+if [[ $other =~ ^[0-9]+$ && $other != "$$" ]] &&
+    [[ $(tr '\0' ' ' <"/proc/$other/cmdline" 2>/dev/null || true) == *run.sh* ]] &&
+    [[ $(readlink "/proc/$other/cwd" 2>/dev/null || true) == "$root" ]]; then
+    echo "run: 'make run' is already running in this checkout (pid $other);" \
+        "use its stack, or stop it (Ctrl-C in its terminal) first" >&2
+    exit 1
+fi
+
 stopped=0
 stop_stack() {
     if ((stopped)); then

@@ -246,6 +246,11 @@ enum cj_status auth_app_open(struct auth_service *svc)
     if (rc == CJ_OK) {
         rc = auth_data_locks_init(&svc->data_locks);
         svc->data_locks_ready = rc == CJ_OK;
+        svc->data_locks.waiting_max = (unsigned)(svc->cfg.grpc.worker_threads /
+                                                 AUTH_DATA_LOCK_WORKER_SHARE);
+        if (svc->data_locks.waiting_max < AUTH_DATA_LOCK_WAITING_MIN) {
+            svc->data_locks.waiting_max = AUTH_DATA_LOCK_WAITING_MIN;
+        }
     }
     if (rc == CJ_OK) {
         rc = open_stores(svc);

@@ -24,6 +24,7 @@ enum cj_status auth_data_locks_init(struct auth_data_locks *locks)
     locks->entries = NULL;
     locks->entry_count = 0;
     locks->waiting = 0;
+    locks->waiting_max = 0;
     locks->waiting_gauge = NULL;
     if (pthread_mutex_init(&locks->mutex, NULL) != 0) {
         return CJ_ERR_INTERNAL;
@@ -149,7 +150,9 @@ enum cj_status auth_data_lock_enter(struct auth_data_locks *locks,
         rc = entry_add_held(locks, user_id, cls, out);
         goto out;
     }
-    if (entry->held && entry->waiters >= AUTH_DATA_LOCK_WAITERS_MAX) {
+    if (entry->held &&
+        (entry->waiters >= AUTH_DATA_LOCK_WAITERS_MAX ||
+         (locks->waiting_max > 0 && locks->waiting >= locks->waiting_max))) {
         *shed_reason = AUTH_DATA_LOCK_SHED_BUSY;
         rc = CJ_ERR_UNAVAILABLE;
         goto out;

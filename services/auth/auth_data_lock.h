@@ -26,6 +26,11 @@
  * worker, so further ones are rejected rather than let one user's burst
  * take every worker. */
 #define AUTH_DATA_LOCK_WAITERS_MAX 8
+/* Divisor of the gRPC worker count that gives the max PUTs waiting for any
+ * class lock together, and the min of that bound. It stops a few users who
+ * burst to each of their classes from taking every worker. */
+#define AUTH_DATA_LOCK_WORKER_SHARE 4
+#define AUTH_DATA_LOCK_WAITING_MIN  2
 /* Retry-After sent with a rejection, in seconds. */
 #define AUTH_DATA_LOCK_RETRY_AFTER_S 1
 
@@ -45,6 +50,7 @@ struct auth_data_locks {
     struct auth_data_lock_entry *entries; /* singly linked */
     unsigned entry_count;
     unsigned waiting;                /* PUTs waiting for any class lock */
+    unsigned waiting_max;            /* bound of `waiting`; 0: none */
     struct cj_series *waiting_gauge; /* set to `waiting`; may be NULL */
 };
 
@@ -61,9 +67,10 @@ void auth_data_locks_destroy(struct auth_data_locks *locks);
  * AUTH_DATA_LOCK_WAIT_MAX_MS), waits until
  * AUTH_DATA_LOCK_REPLY_MARGIN_MS before that deadline. It gets
  * CJ_ERR_UNAVAILABLE, with *shed_reason set to an AUTH_DATA_LOCK_SHED_*,
- * when AUTH_DATA_LOCK_WAITERS_MAX PUTs already wait for this lock or when
- * its wait runs out; CJ_ERR_NOMEM when no entry can be made. On CJ_OK,
- * *out is the entry to pass to auth_data_lock_leave.
+ * when AUTH_DATA_LOCK_WAITERS_MAX PUTs already wait for this lock, when
+ * waiting_max PUTs already wait for any lock, or when its wait runs out;
+ * CJ_ERR_NOMEM when no entry can be made. On CJ_OK, *out is the entry to pass
+ * to auth_data_lock_leave.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_data_lock_enter(struct auth_data_locks *locks, const char *user_id,

@@ -116,6 +116,16 @@ if up_out=$("$work/scripts/stack.sh" up 2>&1); then
 fi
 grep -q "belongs to 'make run' (pid $owner)" <<<"$up_out" ||
     fail "up does not name the make run that owns the stack: $up_out"
+# A second `make run` exits 1 before it touches the stack of the first.
+if run_out=$("$work/scripts/run.sh" 2>&1); then
+    fail "a second make run started while one runs"
+fi
+grep -q "already running in this checkout (pid $owner)" <<<"$run_out" ||
+    fail "a second make run does not name the first: $run_out"
+[[ $(cat "$work/var/run/make-run.pid") == "$owner" ]] ||
+    fail "a second make run replaced the first one's marker"
+"$work/scripts/stack.sh" status >/dev/null 2>&1 ||
+    fail "a second make run stopped the first one's stack"
 kill "$owner"
 wait "$owner" 2>/dev/null || true
 # A marker left by a run that has ended does not stop `up`.

@@ -211,6 +211,50 @@ static void test_data_lock_bounds_waiters(void **state)
     auth_data_locks_destroy(&locks);
 }
 
+/* Checks the total bound: with two keys held and a bound of one waiter, a
+ * PUT for the second key is rejected while another waits for the first. */
+static void test_data_lock_bounds_total_waiters(void **state)
+{
+    struct auth_data_locks locks;
+    struct auth_data_lock_entry *held_a = NULL;
+    struct auth_data_lock_entry *held_b = NULL;
+    struct auth_data_lock_entry *extra = NULL;
+    pthread_t thread;
+    struct waiter_arg arg;
+    atomic_int inside = 0;
+    atomic_int overlaps = 0;
+    atomic_int failures = 0;
+    const char *reason = NULL;
+    unsigned entries = 0;
+    unsigned waiting = 0;
+
+    (void)state;
+    assert_int_equal(auth_data_locks_init(&locks), CJ_OK);
+    locks.waiting_max = 1;
+    assert_int_equal(auth_data_lock_enter(&locks, USER_A, AUTH_DATA_PUBLIC, 0,
+                                          &held_a, &reason),
+                     CJ_OK);
+    assert_int_equal(auth_data_lock_enter(&locks, USER_B, AUTH_DATA_PUBLIC, 0,
+                                          &held_b, &reason),
+                     CJ_OK);
+    arg = (struct waiter_arg){&locks, &inside, &overlaps, &failures, 1};
+    assert_int_equal(pthread_create(&thread, NULL, waiter_main, &arg), 0);
+    assert_true(wait_for_waiters(&locks, 1));
+    assert_int_equal(auth_data_lock_enter(&locks, USER_B, AUTH_DATA_PUBLIC,
+                                          TEST_LONG_WAIT_MS, &extra, &reason),
+                     CJ_ERR_UNAVAILABLE);
+    assert_null(extra);
+    assert_string_equal(reason, AUTH_DATA_LOCK_SHED_BUSY);
+    auth_data_lock_leave(&locks, held_a);
+    pthread_join(thread, NULL);
+    assert_int_equal(atomic_load(&failures), 0);
+    auth_data_lock_leave(&locks, held_b);
+    auth_data_locks_read(&locks, &entries, &waiting);
+    assert_int_equal(entries, 0);
+    assert_int_equal(waiting, 0);
+    auth_data_locks_destroy(&locks);
+}
+
 static void test_data_lock_admits_one_holder(void **state)
 {
     struct auth_data_locks locks;
@@ -248,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_data_lock_rejects_when_deadline_too_close),
         cmocka_unit_test(test_data_lock_wait_runs_out),
         cmocka_unit_test(test_data_lock_bounds_waiters),
+        cmocka_unit_test(test_data_lock_bounds_total_waiters),
         cmocka_unit_test(test_data_lock_admits_one_holder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
