@@ -36,6 +36,31 @@ enum cj_status cjc_state_default_path(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? CJ_OK : CJ_ERR_TOO_LARGE;
 }
 
+enum cj_status cjc_state_quote_for_shell(const char *text, char *out,
+                                         size_t outlen)
+{
+    /* Closes the quoted run, adds an escaped quote and opens a new run. */
+    static const char escaped_quote[] = "'\\''";
+    size_t used = 0;
+
+    if (outlen < 3)
+        return CJ_ERR_TOO_LARGE;
+    out[used++] = '\'';
+    for (const char *p = text; *p != '\0'; p++) {
+        const char *piece = *p == '\'' ? escaped_quote : p;
+        size_t len = *p == '\'' ? sizeof(escaped_quote) - 1 : 1;
+
+        /* Room for this piece, the closing quote and the terminator. */
+        if (outlen - used < len + 2)
+            return CJ_ERR_TOO_LARGE;
+        memcpy(out + used, piece, len);
+        used += len;
+    }
+    out[used++] = '\'';
+    out[used] = '\0';
+    return CJ_OK;
+}
+
 /* Writes the reason why text that did not parse as JSON is damaged.
  * Jansson's own error text is not used, because it quotes the text near
  * the error, which may be part of a token or the session key. */
@@ -68,10 +93,19 @@ static void describe_json_error(const json_error_t *jerr, char *reason,
 static void say_damaged(const char *path, const char *reason, char *err,
                         size_t errlen)
 {
+    char quoted[CJC_STATE_QUOTED_PATH_MAX];
+
+    if (cjc_state_quote_for_shell(path, quoted, sizeof(quoted)) != CJ_OK) {
+        snprintf(err, errlen,
+                 "state file %s is damaged (%s). Remove it, then run "
+                 "'cerrojo login' to log in again",
+                 path, reason);
+        return;
+    }
     snprintf(err, errlen,
-             "state file %s is damaged (%s). Remove it with 'rm %s', then "
+             "state file %s is damaged (%s). Remove it with rm %s, then "
              "run 'cerrojo login' to log in again",
-             path, reason, path);
+             path, reason, quoted);
 }
 
 /* Reads an integer member that the server may have sent as a JSON number

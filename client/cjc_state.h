@@ -7,6 +7,7 @@
 #ifndef CJC_STATE_H
 #define CJC_STATE_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -18,6 +19,19 @@
  * ~/.local/state/cerrojo/state.json.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_default_path(char *buf, size_t size);
+
+/*
+ * Writes text into out as one word for a POSIX shell: inside single
+ * quotes, with each single quote in text written as '\''. A path quoted so
+ * can be pasted into a command even when it contains spaces or shell
+ * characters. Fails with CJ_ERR_TOO_LARGE when out is too small.
+ */
+CJ_WARN_UNUSED enum cj_status
+cjc_state_quote_for_shell(const char *text, char *out, size_t outlen);
+
+/* Size of a buffer that holds any path of up to PATH_MAX bytes quoted by
+ * cjc_state_quote_for_shell: each byte may become four, plus the quotes. */
+#define CJC_STATE_QUOTED_PATH_MAX (4 * PATH_MAX + 3)
 
 /* Layout version of the state file, stored as its "version" member. */
 #define CJC_STATE_VERSION 1

@@ -126,7 +126,7 @@ static void check_damaged(const char *name, const char *text,
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "is damaged"));
     assert_non_null(strstr(err, reason));
-    snprintf(remove_hint, sizeof(remove_hint), "Remove it with 'rm %s'", path);
+    snprintf(remove_hint, sizeof(remove_hint), "Remove it with rm '%s',", path);
     assert_non_null(strstr(err, remove_hint));
     assert_non_null(strstr(err, "cerrojo login"));
     assert_null(strstr(err, "handshake"));
@@ -412,6 +412,48 @@ static void test_state_resolve_follows_link(void **state)
     assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
 }
 
+static void test_state_quote_for_shell(void **state)
+{
+    (void)state;
+    char out[64], small[8];
+
+    assert_int_equal(cjc_state_quote_for_shell("/tmp/s.json", out, sizeof(out)),
+                     CJ_OK);
+    assert_string_equal(out, "'/tmp/s.json'");
+    assert_int_equal(cjc_state_quote_for_shell("/a b/$x;`y`", out, sizeof(out)),
+                     CJ_OK);
+    assert_string_equal(out, "'/a b/$x;`y`'");
+    assert_int_equal(cjc_state_quote_for_shell("/it's", out, sizeof(out)),
+                     CJ_OK);
+    assert_string_equal(out, "'/it'\\''s'");
+    assert_int_equal(cjc_state_quote_for_shell("", out, sizeof(out)), CJ_OK);
+    assert_string_equal(out, "''");
+    assert_int_equal(cjc_state_quote_for_shell("/abcdef", small, sizeof(small)),
+                     CJ_ERR_TOO_LARGE);
+    assert_int_equal(cjc_state_quote_for_shell("/abcd", small, sizeof(small)),
+                     CJ_OK);
+    assert_string_equal(small, "'/abcd'");
+}
+
+/* The advice for a damaged file must paste as one argument, whatever
+ * characters the path contains. */
+static void test_state_damaged_advice_quotes_path(void **state)
+{
+    (void)state;
+    char folder[256], path[300], err[1024], want[700];
+    json_t *obj = NULL;
+
+    snprintf(folder, sizeof(folder), "%s/it's a dir", dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    snprintf(path, sizeof(path), "%s/s.json", folder);
+    write_file(path, "{", 0600);
+    assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    snprintf(want, sizeof(want),
+             "Remove it with rm '%s/it'\\''s a dir/s.json',", dir);
+    assert_non_null(strstr(err, want));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_state_failed_save_leaves_no_temporary),
         cmocka_unit_test(test_state_lock_rejects_foreign_lock_file),
         cmocka_unit_test(test_state_resolve_follows_link),
+        cmocka_unit_test(test_state_quote_for_shell),
+        cmocka_unit_test(test_state_damaged_advice_quotes_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
