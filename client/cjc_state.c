@@ -300,6 +300,91 @@ enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
     return CJ_OK;
 }
 
+/* Maximum number of links followed to a file that does not exist yet, the
+ * same as Linux's MAXSYMLINKS limit for one path lookup. */
+#define CJC_STATE_MAX_LINK_HOPS 40
+
+/*
+ * Writes into out the path that the symbolic link at link_path names,
+ * made absolute against the link's folder, with its folder resolved by
+ * realpath(3) and its file name kept. Returns -1 with errno set when the
+ * link cannot be read, when the folder does not resolve, or when the
+ * target has no file name.
+ */
+static int read_link_target(const char *link_path, char *out, size_t outlen)
+{
+    char text[PATH_MAX], joined[PATH_MAX], folder[PATH_MAX];
+    const char *slash = strrchr(link_path, '/');
+    const char *name;
+    ssize_t n = readlink(link_path, text, sizeof(text) - 1);
+    int len;
+
+    if (n < 0)
+        return -1;
+    text[n] = '\0';
+    if (text[0] == '/' || slash == NULL)
+        len = snprintf(joined, sizeof(joined), "%s", text);
+    else
+        len = snprintf(joined, sizeof(joined), "%.*s/%s",
+                       (int)(slash - link_path), link_path, text);
+    if (len < 0 || (size_t)len >= sizeof(joined)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* A target such as "dir/", "." or ".." names a folder, not a file. */
+    slash = strrchr(joined, '/');
+    name = slash != NULL ? slash + 1 : joined;
+    if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EISDIR;
+        return -1;
+    }
+    if (slash == NULL)
+        snprintf(folder, sizeof(folder), ".");
+    else if (slash == joined)
+        snprintf(folder, sizeof(folder), "/");
+    else
+        snprintf(folder, sizeof(folder), "%.*s", (int)(slash - joined), joined);
+    if (realpath(folder, text) == NULL)
+        return -1;
+    len = snprintf(out, outlen, "%s/%s", strcmp(text, "/") == 0 ? "" : text,
+                   name);
+    if (len < 0 || (size_t)len >= outlen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Resolves the symbolic link at path into target. realpath(3) fails with
+ * ENOENT when the last link names a file that does not exist yet, as
+ * before the first login or after that file was removed. The links are
+ * then followed one at a time up to that missing file, which the first
+ * save creates. Returns -1 with errno set, ELOOP for too many links.
+ */
+static int resolve_link(const char *path, char *target, size_t target_len)
+{
+    char current[PATH_MAX];
+    struct stat st;
+
+    if (realpath(path, target) != NULL)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    snprintf(current, sizeof(current), "%s", path);
+    for (int hop = 0; hop < CJC_STATE_MAX_LINK_HOPS; hop++) {
+        if (read_link_target(current, target, target_len) != 0)
+            return -1;
+        if (lstat(target, &st) != 0)
+            return errno == ENOENT ? 0 : -1;
+        if (!S_ISLNK(st.st_mode))
+            return 0;
+        snprintf(current, sizeof(current), "%s", target);
+    }
+    errno = ELOOP;
+    return -1;
+}
+
 enum cj_status cjc_state_resolve_path(const char *path, char *out,
                                       size_t outlen, char *err, size_t errlen)
 {
@@ -316,7 +401,7 @@ enum cj_status cjc_state_resolve_path(const char *path, char *out,
     }
     if (!is_link) {
         snprintf(target, sizeof(target), "%s", path);
-    } else if (realpath(path, target) == NULL) {
+    } else if (resolve_link(path, target, sizeof(target)) != 0) {
         snprintf(err, errlen,
                  "state file %s is a symbolic link that cannot be resolved "
                  "(%s); fix or remove the link",

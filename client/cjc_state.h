@@ -29,8 +29,9 @@ CJ_WARN_UNUSED enum cj_status cjc_state_default_path(char *buf, size_t size);
 CJ_WARN_UNUSED enum cj_status
 cjc_state_quote_for_shell(const char *text, char *out, size_t outlen);
 
-/* Size of a buffer that holds any path of up to PATH_MAX bytes quoted by
- * cjc_state_quote_for_shell: each byte may become four, plus the quotes. */
+/* Buffer size for a path of up to PATH_MAX bytes quoted by
+ * cjc_state_quote_for_shell, because each byte may become four, plus the
+ * two quotes and the terminator. */
 #define CJC_STATE_QUOTED_PATH_MAX (4 * PATH_MAX + 3)
 
 /* Layout version of the state file, stored as its "version" member. */
@@ -42,8 +43,10 @@ cjc_state_quote_for_shell(const char *text, char *out, size_t outlen);
  * Writes into out the path that the lock and every save of the state file
  * at path act on. When path is a symbolic link, that is the file it names
  * (realpath(3)), so a save updates the target in place of replacing the
- * link, and the link and its target share one lock. Fails with
- * CJ_ERR_INVALID for a link that does not resolve and for a folder.
+ * link, and the link and its target share one lock. A link to a file that
+ * does not exist yet resolves to that file when its folder exists. Fails
+ * with CJ_ERR_INVALID for a link loop, a link whose target folder does not
+ * resolve, and a folder.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_resolve_path(const char *path,
                                                      char *out, size_t outlen,

@@ -404,12 +404,103 @@ static void test_state_resolve_follows_link(void **state)
                      CJ_OK);
     assert_string_equal(resolved, path);
 
-    snprintf(link_path, sizeof(link_path), "%s/dangling.json", dir);
-    assert_int_equal(symlink("missing.json", link_path), 0);
+    snprintf(link_path, sizeof(link_path), "%s/gone.json", dir);
+    assert_int_equal(symlink("missing-folder/s.json", link_path), 0);
     assert_int_equal(cjc_state_resolve_path(link_path, resolved,
                                             sizeof(resolved), err, sizeof(err)),
                      CJ_ERR_INVALID);
     assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+
+    snprintf(link_path, sizeof(link_path), "%s/loop-a.json", dir);
+    assert_int_equal(symlink("loop-b.json", link_path), 0);
+    snprintf(path, sizeof(path), "%s/loop-b.json", dir);
+    assert_int_equal(symlink("loop-a.json", path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+
+    snprintf(link_path, sizeof(link_path), "%s/to-folder.json", dir);
+    assert_int_equal(symlink("missing-folder/", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+}
+
+/*
+ * A link to a file that does not exist yet, as before the first login,
+ * resolves to that file, also through a second link, and the first save
+ * creates it and keeps the links in place.
+ */
+static void test_state_resolve_link_to_missing_file(void **state)
+{
+    (void)state;
+    char real_dir[PATH_MAX], link_path[256], hop_path[256], want[PATH_MAX + 32];
+    char resolved[PATH_MAX], err[512];
+    json_t *saved = json_pack("{s:s}", "url", "http://x");
+    struct stat st;
+
+    assert_non_null(realpath(dir, real_dir));
+    snprintf(link_path, sizeof(link_path), "%s/first.json", dir);
+    assert_int_equal(symlink("hop.json", link_path), 0);
+    snprintf(hop_path, sizeof(hop_path), "%s/hop.json", dir);
+    assert_int_equal(symlink("./sub/../real.json", hop_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "is a symbolic link that cannot be resolved"));
+
+    assert_int_equal(unlink(hop_path), 0);
+    assert_int_equal(symlink("real.json", hop_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_OK);
+    snprintf(want, sizeof(want), "%s/real.json", real_dir);
+    assert_string_equal(resolved, want);
+    assert_int_equal(cjc_state_save(resolved, saved, err, sizeof(err)), CJ_OK);
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(hop_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(want, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    json_decref(saved);
+}
+
+/* The client loads the resolved path, so the advice for a damaged file
+ * names the link's target: removing the link would not remove the file. */
+static void test_state_damaged_link_names_target(void **state)
+{
+    (void)state;
+    char real_dir[PATH_MAX], link_path[256], target[PATH_MAX + 32];
+    char resolved[PATH_MAX], err[1024], want[PATH_MAX + 64];
+    json_t *obj = NULL;
+
+    assert_non_null(realpath(dir, real_dir));
+    snprintf(target, sizeof(target), "%s/damaged-target.json", real_dir);
+    write_file(target, "{", 0600);
+    snprintf(link_path, sizeof(link_path), "%s/damaged-link.json", dir);
+    assert_int_equal(symlink("damaged-target.json", link_path), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_OK);
+    assert_int_equal(cjc_state_load(resolved, &obj, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    snprintf(want, sizeof(want), "Remove it with rm '%s',", target);
+    assert_non_null(strstr(err, want));
+    assert_null(strstr(err, "damaged-link.json"));
+
+    /* After the advice is followed, the link resolves again to the same
+     * file, which the next login creates. */
+    assert_int_equal(unlink(target), 0);
+    assert_int_equal(cjc_state_resolve_path(link_path, resolved,
+                                            sizeof(resolved), err, sizeof(err)),
+                     CJ_OK);
+    assert_string_equal(resolved, target);
+    assert_int_equal(cjc_state_load(resolved, &obj, err, sizeof(err)), CJ_OK);
+    assert_true(json_is_object(obj));
+    json_decref(obj);
 }
 
 static void test_state_quote_for_shell(void **state)
@@ -472,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_state_failed_save_leaves_no_temporary),
         cmocka_unit_test(test_state_lock_rejects_foreign_lock_file),
         cmocka_unit_test(test_state_resolve_follows_link),
+        cmocka_unit_test(test_state_resolve_link_to_missing_file),
+        cmocka_unit_test(test_state_damaged_link_names_target),
         cmocka_unit_test(test_state_quote_for_shell),
         cmocka_unit_test(test_state_damaged_advice_quotes_path),
     };
