@@ -246,58 +246,114 @@ enum cj_status cjc_state_check(const json_t *state, char *reason,
     return CJ_OK;
 }
 
-enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
-                              size_t errlen)
+/*
+ * Opens the state file at path without following a symbolic link and
+ * checks that it is a regular file of this user that no one else can
+ * access. The descriptor is then the only way the file is read, so the
+ * file that was checked is the file that is parsed. O_NONBLOCK keeps a
+ * FIFO put at path from blocking the open. Stores -1 in *fd_out when the
+ * file does not exist.
+ */
+static enum cj_status open_checked(const char *path, int *fd_out,
+                                   struct stat *st, char *err, size_t errlen)
 {
-    char reason[160];
-    struct stat st;
-    json_error_t jerr;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    enum cj_status rc = CJ_ERR_PERMISSION;
 
-    *out = NULL;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT) {
-            *out = json_object();
-            return *out != NULL ? CJ_OK : CJ_ERR_NOMEM;
-        }
+    *fd_out = -1;
+    if (fd < 0 && errno == ENOENT)
+        return CJ_OK;
+    if (fd < 0 && errno == ELOOP) {
+        /* cjc_state_resolve_path resolved every link in path, so someone
+         * replaced the file by a link while this command ran. */
+        snprintf(err, errlen,
+                 "state file %s was replaced by a symbolic link; retry, or "
+                 "use --state with a file in a folder that only you can write",
+                 path);
+        return CJ_ERR_PERMISSION;
+    }
+    if (fd < 0 || fstat(fd, st) != 0) {
         snprintf(err, errlen, "cannot read state file %s: %s", path,
                  strerror(errno));
-        return CJ_ERR_UNAVAILABLE;
+        rc = CJ_ERR_UNAVAILABLE;
+        goto fail;
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    if (!S_ISREG(st->st_mode)) {
+        snprintf(err, errlen,
+                 "state file %s is not a regular file; remove it, or use "
+                 "--state with a file in a folder that only you can write",
+                 path);
+        goto fail;
+    }
+    if (st->st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "state file %s is owned by another user (uid %ld); remove "
+                 "it, or use --state with a file in a folder that only you "
+                 "can write",
+                 path, (long)st->st_uid);
+        goto fail;
+    }
+    if ((st->st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         snprintf(err, errlen,
                  "state file %s is accessible by other users (mode %03o); "
                  "run chmod 600 on it",
-                 path, (unsigned)(st.st_mode & 0777));
-        return CJ_ERR_PERMISSION;
+                 path, (unsigned)(st->st_mode & 0777));
+        goto fail;
     }
+    *fd_out = fd;
+    return CJ_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
+                              size_t errlen)
+{
+    enum cj_status rc;
+    char reason[160];
+    struct stat st;
+    json_error_t jerr;
+    int fd = -1;
+
+    *out = NULL;
+    rc = open_checked(path, &fd, &st, err, errlen);
+    if (rc != CJ_OK)
+        return rc;
+    if (fd < 0) {
+        *out = json_object();
+        return *out != NULL ? CJ_OK : CJ_ERR_NOMEM;
+    }
+    rc = CJ_ERR_INVALID;
     if (st.st_size > (off_t)CJC_STATE_MAX_BYTES) {
         snprintf(reason, sizeof(reason), "it is larger than %u bytes",
                  CJC_STATE_MAX_BYTES);
         say_damaged(path, reason, err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
     if (st.st_size == 0) {
         say_damaged(path, "it is empty", err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
-    *out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    *out = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
     if (*out == NULL) {
-        if (json_error_code(&jerr) == json_error_cannot_open_file) {
-            snprintf(err, errlen, "cannot read state file %s: %s", path,
-                     strerror(errno));
-            return CJ_ERR_UNAVAILABLE;
-        }
         describe_json_error(&jerr, reason, sizeof(reason));
         say_damaged(path, reason, err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
     if (cjc_state_check(*out, reason, sizeof(reason)) != CJ_OK) {
         say_damaged(path, reason, err, errlen);
         json_decref(*out);
         *out = NULL;
-        return CJ_ERR_INVALID;
+        goto out;
     }
-    return CJ_OK;
+    rc = CJ_OK;
+
+out:
+    close(fd);
+    return rc;
 }
 
 /* Maximum number of links followed to a file that does not exist yet, the

@@ -53,9 +53,12 @@ CJ_WARN_UNUSED enum cj_status cjc_state_resolve_path(const char *path,
                                                      char *err, size_t errlen);
 
 /*
- * Loads the state at path into *out (a new reference). A missing file
- * gives an empty object. A file readable by group or others is rejected
- * with CJ_ERR_PERMISSION, since it may hold a session key. A damaged file
+ * Loads the state at path, a path from cjc_state_resolve_path, into *out
+ * (a new reference). A missing file gives an empty object. The file is
+ * opened once, without following a symbolic link. It is rejected with
+ * CJ_ERR_PERMISSION when it is a link, is not a regular file, belongs to
+ * another user, or is readable by group or others, because it may contain
+ * a session key. A damaged file
  * (empty, truncated, not JSON, or failing cjc_state_check) is rejected
  * with CJ_ERR_INVALID and a message that names the path, the reason and
  * how to recover, and that quotes nothing of the file's content.

@@ -97,6 +97,51 @@ static void test_state_rejects_group_readable_file(void **state)
     assert_non_null(strstr(err, "chmod 600"));
 }
 
+/*
+ * cjc_state_load gets a path whose links are resolved, so a link found
+ * there was put in place of the file after resolution, and is rejected
+ * in place of being followed. A FIFO is rejected without blocking.
+ */
+static void test_state_load_rejects_swapped_file(void **state)
+{
+    (void)state;
+    char target[256], path[256], resolved[PATH_MAX], err[512];
+    json_t *obj = NULL;
+
+    snprintf(target, sizeof(target), "%s/other-user.json", dir);
+    write_file(target, "{}", 0600);
+    snprintf(path, sizeof(path), "%s/swapped.json", dir);
+    write_file(path, "{}", 0600);
+    assert_int_equal(cjc_state_resolve_path(path, resolved, sizeof(resolved),
+                                            err, sizeof(err)),
+                     CJ_OK);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink("other-user.json", path), 0);
+    assert_int_equal(cjc_state_load(resolved, &obj, err, sizeof(err)),
+                     CJ_ERR_PERMISSION);
+    assert_null(obj);
+    assert_non_null(strstr(err, "was replaced by a symbolic link"));
+    assert_non_null(strstr(err, path));
+
+    snprintf(path, sizeof(path), "%s/fifo-state.json", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
+                     CJ_ERR_PERMISSION);
+    assert_null(obj);
+    assert_non_null(strstr(err, "is not a regular file"));
+
+    /* Only root can give a file to another user. */
+    if (geteuid() != 0)
+        return;
+    snprintf(path, sizeof(path), "%s/foreign-state.json", dir);
+    write_file(path, "{}", 0600);
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    assert_int_equal(cjc_state_load(path, &obj, err, sizeof(err)),
+                     CJ_ERR_PERMISSION);
+    assert_null(obj);
+    assert_non_null(strstr(err, "is owned by another user (uid 65534)"));
+}
+
 static void test_state_rejects_non_object(void **state)
 {
     (void)state;
@@ -552,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_state_save_is_private_and_loads_back),
         cmocka_unit_test(test_state_rejects_group_readable_file),
         cmocka_unit_test(test_state_rejects_non_object),
+        cmocka_unit_test(test_state_load_rejects_swapped_file),
         cmocka_unit_test(test_state_truncated_file_damaged),
         cmocka_unit_test(test_state_non_json_damaged),
         cmocka_unit_test(test_state_wrong_fields_damaged),
