@@ -1,9 +1,11 @@
 /* Loading, atomically saving and locking the client's state file. */
 #include "cjc_state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -356,6 +358,19 @@ out:
     return rc;
 }
 
+/* Writes the folder part of path into folder, or "." for a bare file name. */
+static void folder_of(const char *path, char *folder, size_t folder_len)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(folder, folder_len, ".");
+    else if (slash == path)
+        snprintf(folder, folder_len, "/");
+    else
+        snprintf(folder, folder_len, "%.*s", (int)(slash - path), path);
+}
+
 /* Maximum number of links followed to a file that does not exist yet, the
  * same as Linux's MAXSYMLINKS limit for one path lookup. */
 #define CJC_STATE_MAX_LINK_HOPS 40
@@ -394,12 +409,7 @@ static int read_link_target(const char *link_path, char *out, size_t outlen)
         errno = EISDIR;
         return -1;
     }
-    if (slash == NULL)
-        snprintf(folder, sizeof(folder), ".");
-    else if (slash == joined)
-        snprintf(folder, sizeof(folder), "/");
-    else
-        snprintf(folder, sizeof(folder), "%.*s", (int)(slash - joined), joined);
+    folder_of(joined, folder, sizeof(folder));
     if (realpath(folder, text) == NULL)
         return -1;
     len = snprintf(out, outlen, "%s/%s", strcmp(text, "/") == 0 ? "" : text,
@@ -525,12 +535,51 @@ static int write_all(int fd, const char *text, size_t len)
     return fsync(fd);
 }
 
+/* Length of the random suffix that mkostemp(3) puts in place of XXXXXX. */
+#define CJC_STATE_TEMPORARY_SUFFIX_LEN 6
+
+/* Flushes path's folder to the disk, so that after a crash the folder
+ * names the file that rename(2) put there, not the older one. */
+static int sync_folder(const char *path)
+{
+    char folder[PATH_MAX];
+    int fd, rc;
+
+    folder_of(path, folder, sizeof(folder));
+    fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+/*
+ * Blocks the signals that end the client by default (SIGINT from Ctrl-C,
+ * SIGTERM, SIGHUP) and stores the previous mask in old. While they are
+ * blocked, the temporary file of a save cannot be left behind with the
+ * tokens in it. A blocked signal is delivered when the mask is restored.
+ */
+static void block_exit_signals(sigset_t *old)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
 enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
                               size_t errlen)
 {
     enum cj_status rc = CJ_ERR_UNAVAILABLE;
     char tmp[PATH_MAX] = "";
     bool created = false;
+    bool blocked = false;
+    sigset_t old_mask;
     char *text = NULL;
     int fd = -1;
 
@@ -544,6 +593,8 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
         rc = CJ_ERR_NOMEM;
         goto out;
     }
+    block_exit_signals(&old_mask);
+    blocked = true;
     fd = create_temporary(path, tmp, sizeof(tmp));
     if (fd < 0) {
         snprintf(err, errlen, "cannot create a temporary file beside %s: %s",
@@ -565,13 +616,22 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
         snprintf(err, errlen, "cannot replace %s: %s", path, strerror(errno));
         goto out;
     }
+    created = false;
+    if (sync_folder(path) != 0) {
+        snprintf(err, errlen,
+                 "saved %s, but cannot flush its folder to the disk: %s", path,
+                 strerror(errno));
+        goto out;
+    }
     rc = CJ_OK;
 
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != CJ_OK && created)
+    if (created)
         unlink(tmp);
+    if (blocked)
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (text != NULL) {
         /* The text contains the session key and the tokens. */
         explicit_bzero(text, strlen(text));
@@ -619,6 +679,59 @@ static enum cj_status check_lock_file(int fd, const char *lock_path, char *err,
         return CJ_ERR_PERMISSION;
     }
     return CJ_OK;
+}
+
+/* Returns whether name is the temporary file name of a save of the state
+ * file named base: base.tmp. and the random suffix of mkostemp(3). */
+static bool is_temporary_name(const char *name, const char *base)
+{
+    static const char infix[] = ".tmp.";
+    size_t base_len = strlen(base);
+    const char *suffix;
+
+    if (strncmp(name, base, base_len) != 0 ||
+        strncmp(name + base_len, infix, sizeof(infix) - 1) != 0)
+        return false;
+    suffix = name + base_len + sizeof(infix) - 1;
+    if (strlen(suffix) != CJC_STATE_TEMPORARY_SUFFIX_LEN)
+        return false;
+    for (const char *p = suffix; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+/*
+ * Removes the temporary files of path that an earlier save left behind
+ * when it was killed (SIGKILL cannot be blocked) or crashed, since they
+ * contain tokens. Only regular files of this user are removed, never a
+ * link or another user's file. The caller holds the lock, so no save of
+ * this state file is running. A file that cannot be removed is left for
+ * the next command, because the command itself does not need it gone.
+ */
+static void remove_leftover_temporaries(const char *path)
+{
+    char folder[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    struct dirent *entry;
+    struct stat st;
+    DIR *dir;
+
+    folder_of(path, folder, sizeof(folder));
+    dir = opendir(folder);
+    if (dir == NULL)
+        return;
+    while ((entry = readdir(dir)) != NULL) {
+        if (!is_temporary_name(entry->d_name, base))
+            continue;
+        if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode) && st.st_uid == geteuid())
+            unlinkat(dirfd(dir), entry->d_name, 0);
+    }
+    closedir(dir);
 }
 
 enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
@@ -679,6 +792,7 @@ enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
         }
         nanosleep(&pause, NULL);
     }
+    remove_leftover_temporaries(path);
     *fd_out = fd;
     return CJ_OK;
 }

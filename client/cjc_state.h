@@ -78,7 +78,10 @@ CJ_WARN_UNUSED enum cj_status cjc_state_check(const json_t *state, char *reason,
 /*
  * Saves state to path with mode 0600, creating the parent folder (0700).
  * The text goes to a new file with a random name beside path, created
- * exclusively, which is then renamed over path. A failed save removes it.
+ * exclusively, which is then renamed over path, and the folder is then
+ * flushed to the disk. A failed save removes the new file. SIGINT, SIGTERM
+ * and SIGHUP are blocked from its creation to the rename and delivered
+ * after, so they cannot leave it behind.
  */
 CJ_WARN_UNUSED enum cj_status
 cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
@@ -94,7 +97,8 @@ cjc_state_save(const char *path, const json_t *state, char *err, size_t errlen);
  * then fails with CJ_ERR_TIMEOUT. Fails with CJ_ERR_PERMISSION when the
  * lock file is a symbolic link, is not a regular file or belongs to another
  * user. The lock file is never removed, since removing it would let two
- * commands lock two different inodes.
+ * commands lock two different inodes. Once locked, removes this user's
+ * regular files named "<path>.tmp.XXXXXX" that a killed save left behind.
  */
 CJ_WARN_UNUSED enum cj_status cjc_state_lock(const char *path, long wait_ms,
                                              int *fd_out, char *err,

@@ -1,6 +1,7 @@
 /* Tests for the client's state file: mode, atomic save, rejections, lock. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -390,6 +392,90 @@ static void test_state_failed_save_leaves_no_temporary(void **state)
     json_decref(saved);
 }
 
+/* Returns whether a file, link or folder exists at path. */
+static bool entry_exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+/*
+ * A save killed between creating its temporary file and the rename leaves
+ * the file with the tokens behind. The next command to take the lock
+ * removes this user's regular files named FILE.tmp.XXXXXX and nothing
+ * else.
+ */
+static void test_state_lock_removes_leftover_temporaries(void **state)
+{
+    (void)state;
+    static const char *const removed[] = {"s.json.tmp.Ab3xYz",
+                                          "s.json.tmp.123456"};
+    static const char *const kept[] = {
+        "s.json.tmp.12345",      "s.json.tmp.1234567",     "s.json.tmp.ab-def",
+        "other.json.tmp.AbCdEf", "s.json.lock.tmp.AbCdEf", "s.json"};
+    char folder[256], path[300], entry[400], err[512];
+    int fd = -1;
+
+    snprintf(folder, sizeof(folder), "%s/leftover", dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    snprintf(path, sizeof(path), "%s/s.json", folder);
+    for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
+        snprintf(entry, sizeof(entry), "%s/%s", folder, removed[i]);
+        write_file(entry, "{\"tokens\":{}}", 0600);
+    }
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        snprintf(entry, sizeof(entry), "%s/%s", folder, kept[i]);
+        write_file(entry, "{}", 0600);
+    }
+    /* A save never creates a link, so a link with a matching name is not
+     * this client's file and stays. */
+    snprintf(entry, sizeof(entry), "%s/s.json.tmp.LnkAbc", folder);
+    assert_int_equal(symlink("s.json", entry), 0);
+    if (geteuid() == 0) {
+        snprintf(entry, sizeof(entry), "%s/s.json.tmp.Foreig", folder);
+        write_file(entry, "{}", 0600);
+        assert_int_equal(chown(entry, 65534, 65534), 0);
+    }
+
+    assert_int_equal(
+        cjc_state_lock(path, TEST_LOCK_WAIT_MS, &fd, err, sizeof(err)), CJ_OK);
+    cjc_state_unlock(fd);
+    for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
+        snprintf(entry, sizeof(entry), "%s/%s", folder, removed[i]);
+        assert_false(entry_exists(entry));
+    }
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        snprintf(entry, sizeof(entry), "%s/%s", folder, kept[i]);
+        assert_true(entry_exists(entry));
+    }
+    snprintf(entry, sizeof(entry), "%s/s.json.tmp.LnkAbc", folder);
+    assert_true(entry_exists(entry));
+    if (geteuid() == 0) {
+        snprintf(entry, sizeof(entry), "%s/s.json.tmp.Foreig", folder);
+        assert_true(entry_exists(entry));
+    }
+}
+
+/* A save blocks SIGINT, SIGTERM and SIGHUP only while it runs. */
+static void test_state_save_restores_signal_mask(void **state)
+{
+    (void)state;
+    char path[256], err[256];
+    json_t *saved = json_pack("{s:s}", "url", "http://x");
+    sigset_t before, after;
+
+    snprintf(path, sizeof(path), "%s/mask.json", dir);
+    assert_int_equal(sigprocmask(SIG_SETMASK, NULL, &before), 0);
+    assert_int_equal(cjc_state_save(path, saved, err, sizeof(err)), CJ_OK);
+    assert_int_equal(sigprocmask(SIG_SETMASK, NULL, &after), 0);
+    assert_false(sigismember(&after, SIGINT));
+    assert_false(sigismember(&after, SIGTERM));
+    assert_false(sigismember(&after, SIGHUP));
+    assert_int_equal(sigismember(&after, SIGINT), sigismember(&before, SIGINT));
+    json_decref(saved);
+}
+
 static void test_state_lock_rejects_foreign_lock_file(void **state)
 {
     (void)state;
@@ -608,6 +694,8 @@ int main(void)
         cmocka_unit_test(test_state_save_skips_prepared_temporary),
         cmocka_unit_test(test_state_failed_save_leaves_no_temporary),
         cmocka_unit_test(test_state_lock_rejects_foreign_lock_file),
+        cmocka_unit_test(test_state_lock_removes_leftover_temporaries),
+        cmocka_unit_test(test_state_save_restores_signal_mask),
         cmocka_unit_test(test_state_resolve_follows_link),
         cmocka_unit_test(test_state_resolve_link_to_missing_file),
         cmocka_unit_test(test_state_damaged_link_names_target),
