@@ -800,6 +800,27 @@ struct session_position {
     uint64_t seq;
 };
 
+/* Sets the error for a stored session that cannot be used, with the
+ * command that removes the state file, quoted for the shell. */
+static void say_bad_session(const struct cjc_client *c, const char *problem,
+                            struct cjc_error *err)
+{
+    char quoted[CJC_STATE_QUOTED_PATH_MAX];
+
+    if (cjc_state_quote_for_shell(c->state_path, quoted, sizeof(quoted)) !=
+        CJ_OK) {
+        set_error(err, NULL,
+                  "state file %s contains %s. Remove it, then run 'cerrojo "
+                  "login' to log in again",
+                  c->state_path, problem);
+        return;
+    }
+    set_error(err, NULL,
+              "state file %s contains %s. Remove it with rm %s, then run "
+              "'cerrojo login' to log in again",
+              c->state_path, problem, quoted);
+}
+
 static enum cj_status load_position(struct cjc_client *c,
                                     struct session_position *pos,
                                     struct cjc_error *err)
@@ -818,20 +839,14 @@ static enum cj_status load_position(struct cjc_client *c,
         /* cjc_state_load checked these members, so only a bug in this
          * client reaches here. A handshake would not help, because it is
          * rejected while the state contains a login. */
-        set_error(err, NULL,
-                  "state file %s contains an incomplete session. Remove it "
-                  "with 'rm %s', then run 'cerrojo login' to log in again",
-                  c->state_path, c->state_path);
+        say_bad_session(c, "an incomplete session", err);
         return CJ_ERR_INVALID;
     }
     if (sodium_base642bin(pos->key, sizeof(pos->key), key_text,
                           strlen(key_text), NULL, &key_len, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         key_len != sizeof(pos->key)) {
-        set_error(err, NULL,
-                  "state file %s contains a damaged session key. Remove it "
-                  "with 'rm %s', then run 'cerrojo login' to log in again",
-                  c->state_path, c->state_path);
+        say_bad_session(c, "a damaged session key", err);
         return CJ_ERR_INVALID;
     }
     pos->created_ms = (uint64_t)created;

@@ -1,9 +1,11 @@
 /* Loading, atomically saving and locking the client's state file. */
 #include "cjc_state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +36,31 @@ enum cj_status cjc_state_default_path(char *buf, size_t size)
     else
         return CJ_ERR_NOT_FOUND;
     return n > 0 && (size_t)n < size ? CJ_OK : CJ_ERR_TOO_LARGE;
+}
+
+enum cj_status cjc_state_quote_for_shell(const char *text, char *out,
+                                         size_t outlen)
+{
+    /* Closes the quoted run, adds an escaped quote and opens a new run. */
+    static const char escaped_quote[] = "'\\''";
+    size_t used = 0;
+
+    if (outlen < 3)
+        return CJ_ERR_TOO_LARGE;
+    out[used++] = '\'';
+    for (const char *p = text; *p != '\0'; p++) {
+        const char *piece = *p == '\'' ? escaped_quote : p;
+        size_t len = *p == '\'' ? sizeof(escaped_quote) - 1 : 1;
+
+        /* Room for this piece, the closing quote and the terminator. */
+        if (outlen - used < len + 2)
+            return CJ_ERR_TOO_LARGE;
+        memcpy(out + used, piece, len);
+        used += len;
+    }
+    out[used++] = '\'';
+    out[used] = '\0';
+    return CJ_OK;
 }
 
 /* Writes the reason why text that did not parse as JSON is damaged.
@@ -68,10 +95,19 @@ static void describe_json_error(const json_error_t *jerr, char *reason,
 static void say_damaged(const char *path, const char *reason, char *err,
                         size_t errlen)
 {
+    char quoted[CJC_STATE_QUOTED_PATH_MAX];
+
+    if (cjc_state_quote_for_shell(path, quoted, sizeof(quoted)) != CJ_OK) {
+        snprintf(err, errlen,
+                 "state file %s is damaged (%s). Remove it, then run "
+                 "'cerrojo login' to log in again",
+                 path, reason);
+        return;
+    }
     snprintf(err, errlen,
-             "state file %s is damaged (%s). Remove it with 'rm %s', then "
+             "state file %s is damaged (%s). Remove it with rm %s, then "
              "run 'cerrojo login' to log in again",
-             path, reason, path);
+             path, reason, quoted);
 }
 
 /* Reads an integer member that the server may have sent as a JSON number
@@ -212,58 +248,207 @@ enum cj_status cjc_state_check(const json_t *state, char *reason,
     return CJ_OK;
 }
 
-enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
-                              size_t errlen)
+/*
+ * Opens the state file at path without following a symbolic link and
+ * checks that it is a regular file of this user that no one else can
+ * access. The descriptor is then the only way the file is read, so the
+ * file that was checked is the file that is parsed. O_NONBLOCK keeps a
+ * FIFO put at path from blocking the open. Stores -1 in *fd_out when the
+ * file does not exist.
+ */
+static enum cj_status open_checked(const char *path, int *fd_out,
+                                   struct stat *st, char *err, size_t errlen)
 {
-    char reason[160];
-    struct stat st;
-    json_error_t jerr;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    enum cj_status rc = CJ_ERR_PERMISSION;
 
-    *out = NULL;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT) {
-            *out = json_object();
-            return *out != NULL ? CJ_OK : CJ_ERR_NOMEM;
-        }
+    *fd_out = -1;
+    if (fd < 0 && errno == ENOENT)
+        return CJ_OK;
+    if (fd < 0 && errno == ELOOP) {
+        /* cjc_state_resolve_path resolved every link in path, so someone
+         * replaced the file by a link while this command ran. */
+        snprintf(err, errlen,
+                 "state file %s was replaced by a symbolic link; retry, or "
+                 "use --state with a file in a folder that only you can write",
+                 path);
+        return CJ_ERR_PERMISSION;
+    }
+    if (fd < 0 || fstat(fd, st) != 0) {
         snprintf(err, errlen, "cannot read state file %s: %s", path,
                  strerror(errno));
-        return CJ_ERR_UNAVAILABLE;
+        rc = CJ_ERR_UNAVAILABLE;
+        goto fail;
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    if (!S_ISREG(st->st_mode)) {
+        snprintf(err, errlen,
+                 "state file %s is not a regular file; remove it, or use "
+                 "--state with a file in a folder that only you can write",
+                 path);
+        goto fail;
+    }
+    if (st->st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "state file %s is owned by another user (uid %ld); remove "
+                 "it, or use --state with a file in a folder that only you "
+                 "can write",
+                 path, (long)st->st_uid);
+        goto fail;
+    }
+    if ((st->st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         snprintf(err, errlen,
                  "state file %s is accessible by other users (mode %03o); "
                  "run chmod 600 on it",
-                 path, (unsigned)(st.st_mode & 0777));
-        return CJ_ERR_PERMISSION;
+                 path, (unsigned)(st->st_mode & 0777));
+        goto fail;
     }
+    *fd_out = fd;
+    return CJ_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+enum cj_status cjc_state_load(const char *path, json_t **out, char *err,
+                              size_t errlen)
+{
+    enum cj_status rc;
+    char reason[160];
+    struct stat st;
+    json_error_t jerr;
+    int fd = -1;
+
+    *out = NULL;
+    rc = open_checked(path, &fd, &st, err, errlen);
+    if (rc != CJ_OK)
+        return rc;
+    if (fd < 0) {
+        *out = json_object();
+        return *out != NULL ? CJ_OK : CJ_ERR_NOMEM;
+    }
+    rc = CJ_ERR_INVALID;
     if (st.st_size > (off_t)CJC_STATE_MAX_BYTES) {
         snprintf(reason, sizeof(reason), "it is larger than %u bytes",
                  CJC_STATE_MAX_BYTES);
         say_damaged(path, reason, err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
     if (st.st_size == 0) {
         say_damaged(path, "it is empty", err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
-    *out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    *out = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
     if (*out == NULL) {
-        if (json_error_code(&jerr) == json_error_cannot_open_file) {
-            snprintf(err, errlen, "cannot read state file %s: %s", path,
-                     strerror(errno));
-            return CJ_ERR_UNAVAILABLE;
-        }
         describe_json_error(&jerr, reason, sizeof(reason));
         say_damaged(path, reason, err, errlen);
-        return CJ_ERR_INVALID;
+        goto out;
     }
     if (cjc_state_check(*out, reason, sizeof(reason)) != CJ_OK) {
         say_damaged(path, reason, err, errlen);
         json_decref(*out);
         *out = NULL;
-        return CJ_ERR_INVALID;
+        goto out;
     }
-    return CJ_OK;
+    rc = CJ_OK;
+
+out:
+    close(fd);
+    return rc;
+}
+
+/* Writes the folder part of path into folder, or "." for a bare file name. */
+static void folder_of(const char *path, char *folder, size_t folder_len)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(folder, folder_len, ".");
+    else if (slash == path)
+        snprintf(folder, folder_len, "/");
+    else
+        snprintf(folder, folder_len, "%.*s", (int)(slash - path), path);
+}
+
+/* Maximum number of links followed to a file that does not exist yet, the
+ * same as Linux's MAXSYMLINKS limit for one path lookup. */
+#define CJC_STATE_MAX_LINK_HOPS 40
+
+/*
+ * Writes into out the path that the symbolic link at link_path names,
+ * made absolute against the link's folder, with its folder resolved by
+ * realpath(3) and its file name kept. Returns -1 with errno set when the
+ * link cannot be read, when the folder does not resolve, or when the
+ * target has no file name.
+ */
+static int read_link_target(const char *link_path, char *out, size_t outlen)
+{
+    char text[PATH_MAX], joined[PATH_MAX], folder[PATH_MAX];
+    const char *slash = strrchr(link_path, '/');
+    const char *name;
+    ssize_t n = readlink(link_path, text, sizeof(text) - 1);
+    int len;
+
+    if (n < 0)
+        return -1;
+    text[n] = '\0';
+    if (text[0] == '/' || slash == NULL)
+        len = snprintf(joined, sizeof(joined), "%s", text);
+    else
+        len = snprintf(joined, sizeof(joined), "%.*s/%s",
+                       (int)(slash - link_path), link_path, text);
+    if (len < 0 || (size_t)len >= sizeof(joined)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* A target such as "dir/", "." or ".." names a folder, not a file. */
+    slash = strrchr(joined, '/');
+    name = slash != NULL ? slash + 1 : joined;
+    if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EISDIR;
+        return -1;
+    }
+    folder_of(joined, folder, sizeof(folder));
+    if (realpath(folder, text) == NULL)
+        return -1;
+    len = snprintf(out, outlen, "%s/%s", strcmp(text, "/") == 0 ? "" : text,
+                   name);
+    if (len < 0 || (size_t)len >= outlen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Resolves the symbolic link at path into target. realpath(3) fails with
+ * ENOENT when the last link names a file that does not exist yet, as
+ * before the first login or after that file was removed. The links are
+ * then followed one at a time up to that missing file, which the first
+ * save creates. Returns -1 with errno set, ELOOP for too many links.
+ */
+static int resolve_link(const char *path, char *target, size_t target_len)
+{
+    char current[PATH_MAX];
+    struct stat st;
+
+    if (realpath(path, target) != NULL)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    snprintf(current, sizeof(current), "%s", path);
+    for (int hop = 0; hop < CJC_STATE_MAX_LINK_HOPS; hop++) {
+        if (read_link_target(current, target, target_len) != 0)
+            return -1;
+        if (lstat(target, &st) != 0)
+            return errno == ENOENT ? 0 : -1;
+        if (!S_ISLNK(st.st_mode))
+            return 0;
+        snprintf(current, sizeof(current), "%s", target);
+    }
+    errno = ELOOP;
+    return -1;
 }
 
 enum cj_status cjc_state_resolve_path(const char *path, char *out,
@@ -282,7 +467,7 @@ enum cj_status cjc_state_resolve_path(const char *path, char *out,
     }
     if (!is_link) {
         snprintf(target, sizeof(target), "%s", path);
-    } else if (realpath(path, target) == NULL) {
+    } else if (resolve_link(path, target, sizeof(target)) != 0) {
         snprintf(err, errlen,
                  "state file %s is a symbolic link that cannot be resolved "
                  "(%s); fix or remove the link",
@@ -350,12 +535,51 @@ static int write_all(int fd, const char *text, size_t len)
     return fsync(fd);
 }
 
+/* Length of the random suffix that mkostemp(3) puts in place of XXXXXX. */
+#define CJC_STATE_TEMPORARY_SUFFIX_LEN 6
+
+/* Flushes path's folder to the disk, so that after a crash the folder
+ * names the file that rename(2) put there, not the older one. */
+static int sync_folder(const char *path)
+{
+    char folder[PATH_MAX];
+    int fd, rc;
+
+    folder_of(path, folder, sizeof(folder));
+    fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+/*
+ * Blocks the signals that end the client by default (SIGINT from Ctrl-C,
+ * SIGTERM, SIGHUP) and stores the previous mask in old. While they are
+ * blocked, the temporary file of a save cannot be left behind with the
+ * tokens in it. A blocked signal is delivered when the mask is restored.
+ */
+static void block_exit_signals(sigset_t *old)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
 enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
                               size_t errlen)
 {
     enum cj_status rc = CJ_ERR_UNAVAILABLE;
     char tmp[PATH_MAX] = "";
     bool created = false;
+    bool blocked = false;
+    sigset_t old_mask;
     char *text = NULL;
     int fd = -1;
 
@@ -369,6 +593,8 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
         rc = CJ_ERR_NOMEM;
         goto out;
     }
+    block_exit_signals(&old_mask);
+    blocked = true;
     fd = create_temporary(path, tmp, sizeof(tmp));
     if (fd < 0) {
         snprintf(err, errlen, "cannot create a temporary file beside %s: %s",
@@ -390,13 +616,22 @@ enum cj_status cjc_state_save(const char *path, const json_t *state, char *err,
         snprintf(err, errlen, "cannot replace %s: %s", path, strerror(errno));
         goto out;
     }
+    created = false;
+    if (sync_folder(path) != 0) {
+        snprintf(err, errlen,
+                 "saved %s, but cannot flush its folder to the disk: %s", path,
+                 strerror(errno));
+        goto out;
+    }
     rc = CJ_OK;
 
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != CJ_OK && created)
+    if (created)
         unlink(tmp);
+    if (blocked)
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (text != NULL) {
         /* The text contains the session key and the tokens. */
         explicit_bzero(text, strlen(text));
@@ -444,6 +679,59 @@ static enum cj_status check_lock_file(int fd, const char *lock_path, char *err,
         return CJ_ERR_PERMISSION;
     }
     return CJ_OK;
+}
+
+/* Returns whether name is the temporary file name of a save of the state
+ * file named base: base.tmp. and the random suffix of mkostemp(3). */
+static bool is_temporary_name(const char *name, const char *base)
+{
+    static const char infix[] = ".tmp.";
+    size_t base_len = strlen(base);
+    const char *suffix;
+
+    if (strncmp(name, base, base_len) != 0 ||
+        strncmp(name + base_len, infix, sizeof(infix) - 1) != 0)
+        return false;
+    suffix = name + base_len + sizeof(infix) - 1;
+    if (strlen(suffix) != CJC_STATE_TEMPORARY_SUFFIX_LEN)
+        return false;
+    for (const char *p = suffix; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+/*
+ * Removes the temporary files of path that an earlier save left behind
+ * when it was killed (SIGKILL cannot be blocked) or crashed, since they
+ * contain tokens. Only regular files of this user are removed, never a
+ * link or another user's file. The caller holds the lock, so no save of
+ * this state file is running. A file that cannot be removed is left for
+ * the next command, because the command itself does not need it gone.
+ */
+static void remove_leftover_temporaries(const char *path)
+{
+    char folder[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    struct dirent *entry;
+    struct stat st;
+    DIR *dir;
+
+    folder_of(path, folder, sizeof(folder));
+    dir = opendir(folder);
+    if (dir == NULL)
+        return;
+    while ((entry = readdir(dir)) != NULL) {
+        if (!is_temporary_name(entry->d_name, base))
+            continue;
+        if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode) && st.st_uid == geteuid())
+            unlinkat(dirfd(dir), entry->d_name, 0);
+    }
+    closedir(dir);
 }
 
 enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
@@ -504,6 +792,7 @@ enum cj_status cjc_state_lock(const char *path, long wait_ms, int *fd_out,
         }
         nanosleep(&pause, NULL);
     }
+    remove_leftover_temporaries(path);
     *fd_out = fd;
     return CJ_OK;
 }

@@ -852,7 +852,8 @@ class CommandLine(unittest.TestCase):
                 self.assertEqual(status, CLI_EXIT_USAGE, (args, err))
                 self.assertIn("state file %s is damaged" % client.state, err)
                 self.assertIn(reason, err)
-                self.assertIn("Remove it with 'rm %s'" % client.state, err)
+                self.assertIn("Remove it with rm '%s'," % client.state,
+                              err)
                 self.assertNotIn("handshake", err)
                 self.assertNotIn(token[:20], err)
         # The advice works: without the file, a login starts afresh.

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,13 +463,18 @@ static void write_stateful_state(const char *url, const char *name, char *path,
     write_session_state(url, name, created_ms, path, size);
 }
 
-/* Loads the saved session of the state file at path. */
+/* Loads the saved session of the state file at path, which may be a
+ * symbolic link. The path is resolved first, as the client does, because
+ * cjc_state_load rejects a link. */
 static json_t *saved_session(const char *path)
 {
-    char err[256];
+    char err[256], resolved[PATH_MAX];
     json_t *st = NULL;
 
-    assert_int_equal(cjc_state_load(path, &st, err, sizeof(err)), CJ_OK);
+    assert_int_equal(cjc_state_resolve_path(path, resolved, sizeof(resolved),
+                                            err, sizeof(err)),
+                     CJ_OK);
+    assert_int_equal(cjc_state_load(resolved, &st, err, sizeof(err)), CJ_OK);
     json_t *session = json_incref(json_object_get(st, "session"));
     json_decref(st);
     assert_non_null(session);
