@@ -1464,10 +1464,9 @@ static enum cj_status logout_stateless(struct cjc_client *c, json_t *body,
 
 /*
  * Returns whether a stateful call failed because the server could not use
- * the stored session: it rejected the session (401 invalid_token), or it
- * could not open the request with the session's keys (400
- * decryption_failed), as when the stored key no longer matches the
- * server's.
+ * the stored session. Either it rejected the session (401 invalid_token),
+ * or it could not open the request with the session's keys (400
+ * decryption_failed), as when the stored key no longer matches the server's.
  */
 static bool session_unusable(enum cj_status rc, const struct cjc_error *err)
 {
@@ -1481,9 +1480,9 @@ static bool session_unusable(enum cj_status rc, const struct cjc_error *err)
  * session the server no longer has. The server then rejects the login's
  * access and refresh tokens too, because they are bound to that session,
  * but a logout that carries only the refresh token still revokes its
- * family. Such a logout cannot end other devices, so with all the family
+ * family. Such a logout cannot end other devices. So with `all` the family
  * is revoked, the state is cleared, and the call fails with a message that
- * tells the user how to log out every device.
+ * explains how to log out every device.
  */
 static enum cj_status logout_refresh_token_only(struct cjc_client *c, bool all,
                                                 struct cjc_error *err)

@@ -25,15 +25,21 @@ cj_build_dir() {
     echo "$build_dir"
 }
 
+# Range of the ports cj_free_port picks, and how many it tries.
+CJ_TEST_PORT_LOW=20000
+CJ_TEST_PORT_HIGH=32000
+CJ_TEST_PORT_TRIES=200
+
 # Prints a random TCP port on 127.0.0.1 that is free now. Another process
 # may still take it before the caller binds it. The port is below Linux's
 # default ephemeral range (32768 and up), because the kernel takes the
 # source port of each outgoing connection from that range.
 cj_free_port() {
-    python3 -c '
+    python3 - "$CJ_TEST_PORT_LOW" "$CJ_TEST_PORT_HIGH" "$CJ_TEST_PORT_TRIES" <<'PY'
 import random, socket, sys
-for _ in range(200):
-    port = random.randrange(20000, 32000)
+low, high, tries = (int(a) for a in sys.argv[1:4])
+for _ in range(tries):
+    port = random.randrange(low, high)
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -41,8 +47,8 @@ for _ in range(200):
             continue
     print(port)
     sys.exit(0)
-sys.exit("no free port found between 20000 and 32000 in 200 tries")
-'
+sys.exit("no free port found between %d and %d in %d tries" % (low, high, tries))
+PY
 }
 
 # Succeeds when a TCP socket listens on port $1.

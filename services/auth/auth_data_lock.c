@@ -95,11 +95,10 @@ static void entry_remove(struct auth_data_locks *locks,
 }
 
 /*
- * Waits for a held entry to be released, at most budget_ms. Call with the
- * mutex held. On CJ_OK the caller holds the entry. A waiter that finds the
- * entry released takes it even when its time ran out at that moment, so
- * an entry with waiters is never left released without a holder to free
- * it.
+ * Waits up to budget_ms for a held entry to be released. Call with the
+ * mutex locked. On CJ_OK the caller owns the entry. A waiter that finds
+ * the entry released takes it even when its time ran out at that moment,
+ * so an entry with waiters always gets an owner that frees it later.
  */
 static enum cj_status entry_wait(struct auth_data_locks *locks,
                                  struct auth_data_lock_entry *entry,

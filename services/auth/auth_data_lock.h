@@ -22,9 +22,9 @@
  * transaction and the reply), in ms: a waiter gives up this long before
  * its deadline, so that its rejection still reaches the caller. */
 #define AUTH_DATA_LOCK_REPLY_MARGIN_MS 500
-/* PUTs that may wait for one class lock at once. Each waiter holds a gRPC
- * worker, so further ones are rejected rather than let one user's burst
- * take every worker. */
+/* Max PUTs waiting for one class lock at once. Each waiter occupies a gRPC
+ * worker, so further ones are rejected before one user's burst can occupy
+ * every worker. */
 #define AUTH_DATA_LOCK_WAITERS_MAX 8
 /* Divisor of the gRPC worker count that gives the max PUTs waiting for any
  * class lock together, and the min of that bound. It stops a few users who

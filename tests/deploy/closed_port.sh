@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by the deploy tests: a TCP port on 127.0.0.1 that refuses
-# connections while the test holds it. A python3 child binds a socket to
+# Sourced by the deploy tests: a TCP port on 127.0.0.1 that rejects
+# connections while the test keeps it. A python3 child binds a socket to
 # port 0 without listen(), so the kernel resets every connection attempt
 # and no other process can bind the port. A fixed port such as 1 gives no
 # such promise, because a host may run a service on it or filter it.

@@ -1,7 +1,7 @@
 /*
- * A TCP port on 127.0.0.1 that refuses connections for as long as a test
- * holds it: a socket bound to port 0 without listen(). The kernel answers
- * each connection attempt to it with a reset, and no other process can
+ * A TCP port on 127.0.0.1 that rejects connections while a test keeps it:
+ * a socket bound to port 0 without listen(). The kernel answers each
+ * connection attempt to it with a reset, and no other process can
  * bind the port meanwhile. A fixed port such as 1 gives no such promise,
  * because a host may run a service on it or filter it, and a filtered
  * port makes each connection attempt wait for its timeout.

@@ -133,8 +133,8 @@ class Binaries(unittest.TestCase):
     def settled_healthcheck(self, svc, chan):
         """Runs the `healthcheck` subcommand between two health reads. A
         session that is still connecting to Redis turns SERVING at any
-        moment; the subcommand's exit code is checked only against a status
-        that was the same before and after it ran."""
+        moment, so the subcommand's exit code is checked only against a
+        status that was the same before and after it ran."""
         pb2, _ = h.health_modules()
         for _ in range(SETTLE_ATTEMPTS):
             before = h.health_check(chan).status
