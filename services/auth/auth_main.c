@@ -16,6 +16,7 @@
 #include "crypto_util.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc_threads.h"
 #include "rpc_service.h"
 
 #define METRICS_ADDRESS "127.0.0.1"
@@ -292,5 +293,7 @@ int main(int argc, char **argv)
     auth_app_close(&svc);
 out:
     cj_config_free(auth_config_options, auth_config_option_count, &svc.cfg);
+    /* Library threads first: exit handlers must not race them. */
+    (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return exit_status;
 }

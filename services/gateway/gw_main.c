@@ -21,6 +21,7 @@
 #include "gw_routes.h"
 #include "gw_settings.h"
 #include "log.h"
+#include "proc_threads.h"
 
 /* Frees jansson's memory after wiping it: parsed request bodies hold
  * passwords and tokens in clear. */
@@ -198,6 +199,8 @@ out:
     gw_rate_leases_free(ctx.leases);
     gw_redis_free(ctx.redis);
     free(ctx.openapi);
+    /* Library threads first: exit handlers must not race them. */
+    (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     cj_log(CJ_LOG_INFO, "gateway.stopped", NULL,
            CJ_F_INT("exit_code", exit_code));
     return exit_code;

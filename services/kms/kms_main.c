@@ -17,6 +17,7 @@
 #include "kms_service.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc_threads.h"
 #include "rpc_service.h"
 
 #define KMS_METRICS_ADDRESS "127.0.0.1"
@@ -648,5 +649,7 @@ int main(int argc, char **argv)
 out:
     kms_service_free(&svc);
     cj_config_free(kms_config_options, kms_config_option_count, &cfg);
+    /* Library threads first: exit handlers must not race them. */
+    (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "crypto_util.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc_threads.h"
 #include "redis.h"
 #include "rpc_service.h"
 #include "sess_keys.h"
@@ -502,5 +503,7 @@ int main(int argc, char **argv)
 out:
     wipe_secrets(&cfg);
     cj_config_free(sess_options, SESS_OPTION_COUNT, &cfg);
+    /* Library threads first: exit handlers must not race them. */
+    (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return exit_status;
 }

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "kms_rpc.h"
 #include "log.h"
+#include "proc_threads.h"
 #include "rpc_service.h"
 #include "sess_rpc.h"
 
@@ -222,5 +223,7 @@ int main(int argc, char **argv)
     }
 out:
     cj_config_free(testd_options, TESTD_OPTION_COUNT, &cfg);
+    /* Library threads first: exit handlers must not race them. */
+    (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return exit_status;
 }
