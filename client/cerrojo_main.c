@@ -62,7 +62,9 @@ static const char global_usage[] =
     "  --json             print each result as one JSON object\n"
     "\n"
     "register and login take --stateful (the default: open a session) or\n"
-    "--stateless. Without --password-file they prompt without echo.\n"
+    "--stateless. Without --password-file they prompt without echo. The\n"
+    "password file contains the password alone, with at most one trailing\n"
+    "newline (LF or CRLF); a file with more than one line is rejected.\n"
     "Run 'cerrojo COMMAND --help' for a command's options.\n"
     "\n"
     "Exit status: 0 on success, 1 when a request failed, 2 for bad usage or\n"
@@ -172,6 +174,12 @@ static int cmd_handshake(struct cli *cli, int argc, char **argv)
         return fail(&err);
     return print_result(cli, "handshake", out);
 }
+
+/* The password file rule, in the help of register and login. */
+#define PASSWORD_FILE_HELP                                                     \
+    "--password-file FILE reads the whole file as the password; one "          \
+    "trailing\nnewline (LF or CRLF) is dropped, and a file with more than "    \
+    "one line is\nrejected with status 2."
 
 /* Options shared by register and login. */
 struct credential_args {
@@ -313,13 +321,15 @@ static int cmd_credentials(struct cli *cli, bool is_register, int argc,
                  "Creates a user. --stateful (the default) also opens a "
                  "session in the\nsame round trip. Without --password-file "
                  "the password is prompted\nfor without echo; it is never "
-                 "taken from the command line.");
+                 "taken from the command line.\n" PASSWORD_FILE_HELP);
         else
             puts("usage: cerrojo login --login NAME_OR_EMAIL "
                  "[--password-file FILE]\n"
                  "                     [--stateful | --stateless]\n\n"
                  "Logs in and stores the tokens. --stateful (the default) "
-                 "also opens a\nsession in the same round trip.");
+                 "also opens a\nsession in the same round trip. Without "
+                 "--password-file the password\nis prompted for without "
+                 "echo.\n" PASSWORD_FILE_HELP);
         return CLI_EXIT_OK;
     }
     status = parse_credential_args(is_register, argc, argv, &args);

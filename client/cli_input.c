@@ -18,6 +18,10 @@ void cli_secret_free(char *secret)
         sodium_free(secret); /* sodium_free wipes before freeing */
 }
 
+/* Bytes read from a password file: the longest password, a CRLF, and one
+ * byte more, which marks the content as too long. */
+#define PASSWORD_FILE_READ_MAX (CLI_PASSWORD_MAX + 3)
+
 /* Reads at most max bytes from fd into buf; returns the count or -1. */
 static ssize_t read_all(int fd, char *buf, size_t max)
 {
@@ -74,12 +78,32 @@ out:
     return len;
 }
 
+/*
+ * Returns the length of the password file's content without its one
+ * trailing newline (LF or CRLF), or -1 when a newline comes before the
+ * end. A secret may span lines, and taking only its first line would
+ * set a weaker password than the file contains.
+ */
+static ssize_t strip_line_end(const char *buf, ssize_t len)
+{
+    const char *nl = memchr(buf, '\n', (size_t)len);
+
+    if (nl != NULL && nl - buf < len - 1)
+        return -1;
+    if (nl != NULL)
+        len--;
+    /* A lone CR at the end is dropped as well, as earlier versions did, so
+     * that passwords set from such files still match. */
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    return len;
+}
+
 enum cj_status cli_read_password(const char *file, const char *prompt,
                                  char **out, char *err, size_t errlen)
 {
     enum cj_status rc = CJ_ERR_INVALID;
-    /* One byte more than the limit detects an oversize password. */
-    char *buf = sodium_malloc(CLI_PASSWORD_MAX + 2);
+    char *buf = sodium_malloc(PASSWORD_FILE_READ_MAX);
     ssize_t len;
 
     *out = NULL;
@@ -92,7 +116,7 @@ enum cj_status cli_read_password(const char *file, const char *prompt,
                      strerror(errno));
             goto out;
         }
-        len = read_all(fd, buf, CLI_PASSWORD_MAX + 1);
+        len = read_all(fd, buf, PASSWORD_FILE_READ_MAX);
         int read_errno = errno;
         close(fd);
         if (len < 0) {
@@ -101,12 +125,14 @@ enum cj_status cli_read_password(const char *file, const char *prompt,
                      strerror(read_errno));
             goto out;
         }
-        /* The password is the first line, without its newline. */
-        char *nl = memchr(buf, '\n', (size_t)len);
-        if (nl != NULL)
-            len = nl - buf;
-        if (len > 0 && buf[len - 1] == '\r')
-            len--;
+        len = strip_line_end(buf, len);
+        if (len < 0) {
+            snprintf(err, errlen,
+                     "the password file has more than one line, but it must "
+                     "contain only the password and at most one trailing "
+                     "newline");
+            goto out;
+        }
     } else {
         len = read_tty_line(prompt, buf, CLI_PASSWORD_MAX + 1);
         if (len < 0) {

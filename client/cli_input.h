@@ -16,9 +16,11 @@
 #define CLI_FIELD_VALUE_MAX 4096u
 
 /*
- * Reads a password from file (its first line), or, when file is NULL,
- * from the terminal without echo after printing prompt. *out is allocated
- * with sodium_malloc and must be released with cli_secret_free.
+ * Reads a password from file, or, when file is NULL, from the terminal
+ * without echo after printing prompt. The file contains the password
+ * alone, optionally followed by one LF or CRLF; a file with more than one
+ * line fails with CJ_ERR_INVALID. *out is allocated with sodium_malloc and
+ * must be released with cli_secret_free.
  */
 CJ_WARN_UNUSED enum cj_status cli_read_password(const char *file,
                                                 const char *prompt, char **out,

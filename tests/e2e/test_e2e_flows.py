@@ -753,6 +753,23 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_password_file_lines_rejected(self):
+        client, name = new_user("--stateless")
+        with open(client.password_file, "rb") as f:
+            password = f.read().rstrip(b"\r\n")
+        longer = self.write_file(client, "two-lines",
+                                 password + b"\nsecondline\n")
+        status, _, err = client.run("login", "--login", name,
+                                    "--password-file", longer)
+        self.assertEqual(status, CLI_EXIT_USAGE, err)
+        self.assertIn("the password file has more than one line", err)
+        self.assertNotIn("secondline", err)
+        self.assertNotIn(password.decode(), err)
+        # The same password with CRLF logs in.
+        crlf = self.write_file(client, "crlf", password + b"\r\n")
+        client.ok("login", "--login", name, "--password-file", crlf,
+                  "--stateless")
+
     def test_password_file_folder_named(self):
         client = e2e.Client(stack)
         status, _, err = client.run("login", "--login", "ana",

@@ -1,6 +1,7 @@
 /*
  * Tests for the command-line client's input checks: UTF-8 validation of
- * option text and values, and the size limit of a `data put` value.
+ * option text and values, the size limit of a `data put` value, and the
+ * content rules of a password file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,6 +139,107 @@ static void test_missing_files_named(void **state)
     assert_null(text);
 }
 
+/* Writes len bytes of data to a file in dir and returns its path. */
+static void write_password_file(const char *name, const char *data, size_t len,
+                                char *path, size_t size)
+{
+    FILE *f;
+
+    snprintf(path, size, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Reads the password file with content data; returns the status and sets
+ * *out (NULL on failure) and err. */
+static enum cj_status read_password_data(const char *data, char **out,
+                                         char *err, size_t errlen)
+{
+    char path[256];
+
+    write_password_file("password", data, strlen(data), path, sizeof(path));
+    return cli_read_password(path, "", out, err, errlen);
+}
+
+static void test_password_file_line_end_dropped(void **state)
+{
+    static const char *const files[] = {"PWMARKER", "PWMARKER\n",
+                                        "PWMARKER\r\n", "PWMARKER\r"};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char err[256] = "";
+        char *password = NULL;
+
+        assert_int_equal(
+            read_password_data(files[i], &password, err, sizeof(err)), CJ_OK);
+        assert_string_equal(password, "PWMARKER");
+        cli_secret_free(password);
+    }
+}
+
+static void test_password_file_lines_rejected(void **state)
+{
+    static const char *const files[] = {"PWMARKER\nsecondline",
+                                        "PWMARKER\nsecondline\n",
+                                        "PWMARKER\r\nsecondline",
+                                        "PWMARKER\n\n",
+                                        "\nPWMARKER",
+                                        "PWMARKER\n\r"};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char err[256] = "";
+        char *password = NULL;
+
+        assert_int_equal(
+            read_password_data(files[i], &password, err, sizeof(err)),
+            CJ_ERR_INVALID);
+        assert_null(password);
+        assert_non_null(
+            strstr(err, "the password file has more than one line"));
+        assert_null(strstr(err, "PWMARKER"));
+        assert_null(strstr(err, "secondline"));
+    }
+}
+
+/* A second line past the length limit is still reported as a second line,
+ * and a password at the limit keeps its CRLF allowance. */
+static void test_password_file_limits(void **state)
+{
+    char data[CLI_PASSWORD_MAX + 16];
+    char path[256], err[256] = "";
+    char *password = NULL;
+    (void)state;
+
+    memset(data, 'x', sizeof(data));
+    write_password_file("over-limit", data, CLI_PASSWORD_MAX + 1, path,
+                        sizeof(path));
+    assert_int_equal(cli_read_password(path, "", &password, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_null(password);
+    assert_non_null(strstr(err, "password is longer than 1024 bytes"));
+
+    memcpy(data + CLI_PASSWORD_MAX, "\r\n", 2);
+    write_password_file("at-limit", data, CLI_PASSWORD_MAX + 2, path,
+                        sizeof(path));
+    assert_int_equal(cli_read_password(path, "", &password, err, sizeof(err)),
+                     CJ_OK);
+    assert_int_equal(strlen(password), CLI_PASSWORD_MAX);
+    cli_secret_free(password);
+
+    password = NULL;
+    memcpy(data, "short\n", 6);
+    write_password_file("long-second-line", data, sizeof(data), path,
+                        sizeof(path));
+    assert_int_equal(cli_read_password(path, "", &password, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_null(password);
+    assert_non_null(strstr(err, "more than one line"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +249,9 @@ int main(void)
         cmocka_unit_test(test_value_over_limit_rejected),
         cmocka_unit_test(test_value_with_nul_rejected),
         cmocka_unit_test(test_missing_files_named),
+        cmocka_unit_test(test_password_file_line_end_dropped),
+        cmocka_unit_test(test_password_file_lines_rejected),
+        cmocka_unit_test(test_password_file_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
