@@ -729,6 +729,13 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
             fputs(global_usage, stdout);
             exit(CLI_EXIT_OK);
         }
+        /* Checked before the value, so that an unknown option is named as
+         * unknown whether or not an argument follows it. */
+        if (strcmp(opt, "--url") != 0 && strcmp(opt, "--state") != 0 &&
+            strcmp(opt, "--pin") != 0) {
+            usage_error("unknown option '%s'", opt);
+            return -1;
+        }
         if (i + 1 >= argc) {
             usage_error("option %s needs a value", opt);
             return -1;
@@ -750,9 +757,6 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
                 return -1;
             }
             cli->opts.pins[cli->opts.n_pins++] = argv[++i];
-        } else {
-            usage_error("unknown option '%s'", opt);
-            return -1;
         }
     }
     /* The client library compares and stores the URL in this form too. */

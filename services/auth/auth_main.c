@@ -37,6 +37,46 @@ static void usage(FILE *out)
     cj_metrics_print_help(out);
 }
 
+/* The commands of the binary; none takes an argument. */
+static const char *const auth_commands[] = {
+    "serve", "healthcheck", "cleanup", "rewrap-keys", "--print-config",
+};
+
+static bool is_help_option(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+static bool is_command(const char *arg)
+{
+    for (size_t i = 0; i < sizeof(auth_commands) / sizeof(auth_commands[0]);
+         i++) {
+        if (strcmp(arg, auth_commands[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Returns whether the command line asks for the usage: --help or -h in
+ * place of the command, or anywhere after a known command. An unknown
+ * command followed by --help is still reported as unknown.
+ */
+static bool help_requested(int argc, char **argv)
+{
+    if (argc <= 1)
+        return false;
+    if (is_help_option(argv[1]))
+        return true;
+    if (!is_command(argv[1]))
+        return false;
+    for (int i = 2; i < argc; i++) {
+        if (is_help_option(argv[i]))
+            return true;
+    }
+    return false;
+}
+
 /* Loads the configuration; returns false after printing why it is bad. */
 static bool load_config(struct auth_service *svc)
 {
@@ -256,17 +296,15 @@ int main(int argc, char **argv)
     }
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
-    is_help = strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0;
+    is_help = help_requested(argc, argv);
     is_job =
         strcmp(command, "cleanup") == 0 || strcmp(command, "rewrap-keys") == 0;
-    if (!is_help && !is_job && strcmp(command, "serve") != 0 &&
-        strcmp(command, "healthcheck") != 0 &&
-        strcmp(command, "--print-config") != 0) {
+    if (!is_help && !is_command(command)) {
         fprintf(stderr, "cerrojo-auth: unknown command '%s'\n", command);
         usage(stderr);
         return 2;
     }
-    if (argc > 2) {
+    if (!is_help && argc > 2) {
         fprintf(stderr, "cerrojo-auth %s: unexpected argument '%s'\n", command,
                 argv[2]);
         usage(stderr);

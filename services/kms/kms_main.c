@@ -547,6 +547,43 @@ static bool purpose_valid(const char *command, const char *arg)
     return strcmp(command, "retire") != 0 || purpose != KMS_PURPOSE_KEK;
 }
 
+/* Returns the command named name, or NULL when there is none. */
+static const struct kms_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(kms_commands) / sizeof(kms_commands[0]);
+         i++) {
+        if (strcmp(name, kms_commands[i].name) == 0)
+            return &kms_commands[i];
+    }
+    return NULL;
+}
+
+static bool is_help_option(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/*
+ * Returns whether the command line asks for the usage: --help or -h in
+ * place of the command, or anywhere after a known command, so that
+ * `cerrojo-kms rotate --help` does not take --help for a key purpose. An
+ * unknown command followed by --help is still reported as unknown.
+ */
+static bool help_requested(int argc, char **argv)
+{
+    if (argc <= 1)
+        return false;
+    if (is_help_option(argv[1]))
+        return true;
+    if (find_command(argv[1]) == NULL)
+        return false;
+    for (int i = 2; i < argc; i++) {
+        if (is_help_option(argv[i]))
+            return true;
+    }
+    return false;
+}
+
 /*
  * Checks the command line before settings and Postgres are touched, so
  * that a typing error gets a message that names it. Prints that message
@@ -560,11 +597,7 @@ static bool check_arguments(int argc, char **argv)
     /* No command at all means serve. */
     if (argc <= 1)
         return true;
-    for (size_t i = 0; i < sizeof(kms_commands) / sizeof(kms_commands[0]);
-         i++) {
-        if (strcmp(command, kms_commands[i].name) == 0)
-            found = &kms_commands[i];
-    }
+    found = find_command(command);
     if (found == NULL) {
         fprintf(stderr, "cerrojo-kms: unknown command '%s'\n", command);
     } else if (argc > 2 + found->n_args) {
@@ -604,7 +637,7 @@ int main(int argc, char **argv)
     cj_rpc_signals_block(&signals);
     memset(&svc, 0, sizeof(svc));
     memset(&cfg, 0, sizeof(cfg));
-    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+    if (help_requested(argc, argv)) {
         usage(stdout);
         cj_config_print_help(kms_config_options, kms_config_option_count,
                              stdout);

@@ -134,6 +134,48 @@ static const struct cj_config_option sess_options[] = {
 };
 #define SESS_OPTION_COUNT (sizeof(sess_options) / sizeof(sess_options[0]))
 
+/* The commands of the binary; none takes an argument. */
+static const char *const sess_commands[] = {
+    "serve",
+    "healthcheck",
+    "--print-config",
+};
+
+static bool is_help_option(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+static bool is_command(const char *arg)
+{
+    for (size_t i = 0; i < sizeof(sess_commands) / sizeof(sess_commands[0]);
+         i++) {
+        if (strcmp(arg, sess_commands[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Returns whether the command line asks for the usage: --help or -h in
+ * place of the command, or anywhere after a known command. An unknown
+ * command followed by --help is still reported as unknown.
+ */
+static bool help_requested(int argc, char **argv)
+{
+    if (argc <= 1)
+        return false;
+    if (is_help_option(argv[1]))
+        return true;
+    if (!is_command(argv[1]))
+        return false;
+    for (int i = 2; i < argc; i++) {
+        if (is_help_option(argv[i]))
+            return true;
+    }
+    return false;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -469,20 +511,19 @@ int main(int argc, char **argv)
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
     memset(&cfg, 0, sizeof(cfg));
-    if (argc > 2) {
-        fprintf(stderr, "cerrojo-session: unexpected argument '%s'\n", argv[2]);
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+    if (help_requested(argc, argv)) {
         usage(stdout);
         return 0;
     }
     /* Checked before the settings, so that a typing error is named even
      * where the settings are incomplete. */
-    if (strcmp(command, "serve") != 0 && strcmp(command, "healthcheck") != 0 &&
-        strcmp(command, "--print-config") != 0) {
+    if (!is_command(command)) {
         fprintf(stderr, "cerrojo-session: unknown command '%s'\n", command);
+        usage(stderr);
+        return 2;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "cerrojo-session: unexpected argument '%s'\n", argv[2]);
         usage(stderr);
         return 2;
     }

@@ -753,6 +753,16 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_unknown_global_option_named(self):
+        binary = e2e.Client(stack).argv()[0]
+        for args in (("--version",), ("--foo", "x", "keys"), ("--foo",)):
+            proc = subprocess.run([binary] + list(args),
+                                  capture_output=True, text=True,
+                                  timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, CLI_EXIT_USAGE, proc.stderr)
+            self.assertIn("unknown option '%s'" % args[0], proc.stderr)
+            self.assertNotIn("needs a value", proc.stderr)
+
     def test_password_file_lines_rejected(self):
         client, name = new_user("--stateless")
         with open(client.password_file, "rb") as f:

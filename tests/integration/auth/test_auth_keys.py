@@ -80,6 +80,25 @@ class KmsCommands(unittest.TestCase):
         self.assertEqual(res.returncode, EXIT_USAGE)
         self.assertIn("unexpected argument 'now'", res.stderr)
 
+    def test_help_after_command_prints_usage(self):
+        for args in (("rotate", "--help"), ("promote", "--help"),
+                     ("retire", "-h"), ("destroy-signing", "--help")):
+            with self.subTest(args=args):
+                res = stack.run_kms_command(*args)
+                self.assertEqual(res.returncode, 0, res.stderr)
+                self.assertIn("usage: cerrojo-kms", res.stdout)
+        res = stack.run_auth_command("cleanup", "--help")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("usage: cerrojo-auth", res.stdout)
+
+    def test_help_after_unknown_command_names_it(self):
+        res = stack.run_kms_command("frobnicate", "--help")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unknown command 'frobnicate'", res.stderr)
+        res = stack.run_auth_command("frobnicate", "--help")
+        self.assertEqual(res.returncode, EXIT_USAGE)
+        self.assertIn("unknown command 'frobnicate'", res.stderr)
+
     def test_auth_extra_argument_is_named(self):
         for command in ("cleanup", "rewrap-keys", "healthcheck"):
             with self.subTest(command=command):

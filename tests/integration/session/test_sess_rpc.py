@@ -475,6 +475,19 @@ class LifetimeSettings(unittest.TestCase):
         self.assertIn("unknown command '--bogus'", proc.stderr)
         self.assertNotIn("CERROJO_TLS_CA", proc.stderr.splitlines()[0])
 
+    def test_help_after_command_prints_usage(self):
+        env = {"PATH": os.environ.get("PATH", ""),
+               "CERROJO_ENV_FILE": "/dev/null"}
+        for args in (("serve", "--help"), ("healthcheck", "-h"),
+                     ("--print-config", "--help")):
+            with self.subTest(args=args):
+                proc = subprocess.run(
+                    [os.path.join(h.BIN_DIR, "cerrojo-session")] + list(args),
+                    env=env, capture_output=True, text=True,
+                    timeout=h.CALL_TIMEOUT_S)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("usage: cerrojo-session", proc.stdout)
+
     def test_epoch_as_long_as_session_refused(self):
         status, err = self.start_with(CERROJO_SESSION_EPOCH_SECONDS="1h",
                                       CERROJO_SESSION_ABSOLUTE_SECONDS="1h")
