@@ -2,6 +2,7 @@
 # `make run`: starts the local stack (scripts/stack.sh up), prints where each
 # part listens, then keeps the stack in the foreground until Ctrl-C, INT or
 # TERM, or until a service exits, and stops it again (scripts/stack.sh down).
+# It exits 1 and touches nothing when any part of the stack already runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,6 +25,16 @@ if [[ $other =~ ^[0-9]+$ && $other != "$$" ]] &&
     [[ $(readlink "/proc/$other/cwd" 2>/dev/null || true) == "$root" ]]; then
     echo "run: 'make run' is already running in this checkout (pid $other);" \
         "use its stack, or stop it (Ctrl-C in its terminal) first" >&2
+    exit 1
+fi
+
+# A stack that `make up` started runs until `make down`. This run would
+# adopt it and stop all of it at Ctrl-C, so it leaves such a stack alone.
+if parts=$(scripts/stack.sh running 2>/dev/null); then
+    echo "run: a stack started by 'make up' is running in this checkout" \
+        "($(echo "$parts" | paste -sd, - | sed 's/,/, /g')). 'make run' leaves it" \
+        "alone: use it as it is, or stop it with 'make down' and run" \
+        "'make run' again." >&2
     exit 1
 fi
 

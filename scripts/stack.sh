@@ -4,7 +4,11 @@
 # found in build/bin (cerrojo-kms, cerrojo-session, cerrojo-auth,
 # cerrojo-gateway) in the background, logs in var/log/, pidfiles in var/run/.
 #
-#   [REPLICAS=N] scripts/stack.sh up|down|status
+#   [REPLICAS=N] scripts/stack.sh up|down|status|running
+#
+# `running` prints the parts that run (postgres, redis, service replicas),
+# one a line, and exits 3 when none runs. scripts/run.sh uses it to leave a
+# stack of `make up` alone.
 #
 # REPLICAS (1 to 4, default 1) starts that many replicas of each service.
 # Replica 1 uses the ports below; replica r uses each of them plus
@@ -43,6 +47,11 @@ var=$root/var
 # Seconds a service gets to become ready after start, and to exit on TERM.
 READY_TIMEOUT_S=${CERROJO_STACK_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=10
+# Seconds between two checks whether a stopping service has exited.
+STOP_POLL_S=0.1
+# SIGINT (2) and SIGTERM (15) as bits of a pending-signal mask in
+# /proc/PID/status, where signal n is bit n - 1.
+SHUTDOWN_SIGNAL_BITS=$(((1 << (2 - 1)) | (1 << (15 - 1))))
 # The most replicas of one service; `down` and `status` look at all of them.
 MAX_REPLICAS=4
 REPLICAS=${REPLICAS:-1}
@@ -169,6 +178,47 @@ service_pid() {
     fi
 }
 
+# The file that records the size in bytes of the log of replica $2 of $1
+# when `up` started its current process. Every start appends to the same
+# log, so the lines past that offset are the current process's own.
+log_start_file() {
+    echo "$var/run/cerrojo-$(replica_name "$1" "$2").logstart"
+}
+
+# Succeeds when process $3, the current one of replica $2 of $1, is
+# shutting down. A TERM or INT that it has not taken yet shows in the
+# shared pending set, because the services block both in every thread and
+# take them with sigwait. A service that took one has logged
+# "<service>.stopping" after its "<service>.started", and finishes its calls
+# in flight before it exits. Without a recorded start, the whole log is read.
+service_stopping() {
+    local svc=$1 pid=$3 pending log offset last
+    pending=$(awk '$1 == "ShdPnd:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    if [[ $pending =~ ^[0-9a-f]+$ ]] && (((16#$pending & SHUTDOWN_SIGNAL_BITS) != 0)); then
+        return 0
+    fi
+    log=$var/log/cerrojo-$(replica_name "$1" "$2").log
+    offset=$(cat "$(log_start_file "$1" "$2")" 2>/dev/null || true)
+    [[ $offset =~ ^[0-9]+$ ]] || offset=0
+    last=$(tail -c "+$((offset + 1))" "$log" 2>/dev/null |
+        grep -o "\"event\":\"$svc\.\(started\|stopping\)\"" | tail -n 1 || true)
+    [[ $last == *stopping* ]]
+}
+
+# Waits up to STOP_TIMEOUT_S seconds for process $1 to exit. Returns 1 when
+# it still runs. A zombie has no /proc/PID/exe and counts as exited.
+wait_exit() {
+    local pid=$1 polls=0 max_polls
+    max_polls=$(awk -v t="$STOP_TIMEOUT_S" -v p="$STOP_POLL_S" 'BEGIN { printf "%d", t / p }')
+    while [[ -n $(readlink "/proc/$pid/exe" 2>/dev/null || true) ]]; do
+        if ((polls >= max_polls)); then
+            return 1
+        fi
+        sleep "$STOP_POLL_S"
+        polls=$((polls + 1))
+    done
+}
+
 is_ready() {
     local svc=$1 r=$2
     if [[ $svc == gateway ]]; then
@@ -192,6 +242,17 @@ start_service() {
     fi
     local pid
     pid=$(service_pid "$svc" "$r")
+    # A process that is shutting down is about to exit, so it does not count
+    # as running: `up` waits for it and starts a new one.
+    if [[ -n $pid ]] && service_stopping "$svc" "$r" "$pid"; then
+        echo "stack: $name (pid $pid) is stopping; waiting up to ${STOP_TIMEOUT_S}s for it to exit"
+        if ! wait_exit "$pid"; then
+            echo "stack: $name (pid $pid) is still stopping after ${STOP_TIMEOUT_S}s;" \
+                "run 'scripts/stack.sh up' again once it has exited, or 'make down' to stop it" >&2
+            exit 1
+        fi
+        pid=""
+    fi
     if [[ -n $pid ]]; then
         echo "stack: $name already running (pid $pid)"
         return
@@ -206,6 +267,11 @@ start_service() {
     # stack in order, not each service at once.
     local vars
     mapfile -t vars < <(replica_env "$svc" "$r")
+    local log_start=0
+    if [[ -f $log ]]; then
+        log_start=$(stat -c %s "$log")
+    fi
+    echo "$log_start" >"$(log_start_file "$svc" "$r")"
     setsid env "${SCRIPT_ONLY_VARS[@]}" "${vars[@]}" "$exe" >>"$log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$var/run/cerrojo-$name.pid"
@@ -213,7 +279,7 @@ start_service() {
         is_ready "$svc" "$r"; then
         # A service that timed out still runs, so its pidfile stays for `down`.
         if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$var/run/cerrojo-$name.pid"
+            rm -f "$var/run/cerrojo-$name.pid" "$(log_start_file "$svc" "$r")"
         fi
         exit 1
     fi
@@ -226,11 +292,11 @@ stop_service() {
     name=$(replica_name "$1" "$2")
     pid=$(service_pid "$svc" "$r")
     if [[ -z $pid ]]; then
-        rm -f "$var/run/cerrojo-$name.pid"
+        rm -f "$var/run/cerrojo-$name.pid" "$(log_start_file "$svc" "$r")"
         return
     fi
     cj_stop_pid "$pid" "$STOP_TIMEOUT_S" "stack: $name"
-    rm -f "$var/run/cerrojo-$name.pid"
+    rm -f "$var/run/cerrojo-$name.pid" "$(log_start_file "$svc" "$r")"
     echo "stack: $name stopped (pid $pid)"
 }
 
@@ -248,6 +314,36 @@ run_owner_pid() {
     if [[ $cmdline == *run.sh* && $cwd == "$root" ]]; then
         echo "$pid"
     fi
+}
+
+# Prints the parts of the stack in this checkout that run, one a line:
+# postgres, redis and the name of each running service replica.
+running_parts() {
+    local svc r
+    if [[ -d $var/pg ]] && scripts/pg.sh status "$var/pg" "$CERROJO_PG_PORT" >/dev/null 2>&1; then
+        echo postgres
+    fi
+    if [[ -d $var/redis ]] && scripts/redis.sh status "$var/redis" "$CERROJO_REDIS_PORT" >/dev/null 2>&1; then
+        echo redis
+    fi
+    for svc in "${SERVICES[@]}"; do
+        for ((r = 1; r <= MAX_REPLICAS; r++)); do
+            if [[ -n $(service_pid "$svc" "$r") ]]; then
+                replica_name "$svc" "$r"
+            fi
+        done
+    done
+}
+
+# `running`: lists the running parts and returns 0, or returns 3 when none
+# runs.
+running() {
+    local parts
+    parts=$(running_parts)
+    if [[ -z $parts ]]; then
+        return 3
+    fi
+    echo "$parts"
 }
 
 up() {
@@ -311,7 +407,10 @@ status() {
         for ((r = 1; r <= MAX_REPLICAS; r++)); do
             name=$(replica_name "$svc" "$r")
             pid=$(service_pid "$svc" "$r")
-            if [[ -n $pid ]]; then
+            if [[ -n $pid ]] && service_stopping "$svc" "$r" "$pid"; then
+                echo "stack: $name stopping (pid $pid)"
+                rc=3
+            elif [[ -n $pid ]]; then
                 echo "stack: $name running on 127.0.0.1:$(service_port "$svc" "$r") (pid $pid)"
             elif ((r > REPLICAS)); then
                 continue
@@ -330,8 +429,9 @@ case ${1:-} in
 up) up ;;
 down) down ;;
 status) status ;;
+running) running ;;
 *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|running" >&2
     exit 2
     ;;
 esac

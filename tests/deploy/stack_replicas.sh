@@ -2,7 +2,9 @@
 # scripts/stack.sh with REPLICAS=2 in a private copy of the scripts (so
 # var/ is a temporary folder): every replica starts and is listed by
 # status, `up` from elsewhere while a `make run` owns the stack exits 1,
-# a client registers, reads its profile, refreshes and logs out
+# `make run` on a stack of `make up` exits 1 and leaves it running, `up`
+# waits for a service that is stopping and starts a new one, a client
+# registers, reads its profile, refreshes and logs out
 # through the gateway, one auth replica is killed and the next calls still
 # succeed, and `down` leaves no replica running.
 #
@@ -23,6 +25,9 @@ PORT_TRIES=50
 # one, would otherwise take ports of the block before the services bind.
 PORT_MIN=20000
 PORT_MAX=32768
+# Seconds a `make run` that wrongly adopts the stack of `make up` may run
+# (its walkthrough included) before the test ends it.
+RUN_TIMEOUT_S=120
 
 fail() {
     echo "replicas: FAIL $*" >&2
@@ -132,6 +137,58 @@ wait "$owner" 2>/dev/null || true
 "$work/scripts/stack.sh" up >>"$work/up.log" 2>&1 ||
     fail "up failed after the make run ended: $(tail -n 3 "$work/up.log")"
 rm -f "$work/var/run/make-run.pid"
+
+# The stack now belongs to `make up`. A `make run` exits 1 before it sets
+# the traps that would stop the stack when it ends, and leaves every part
+# running. The timeout ends a run that adopted the stack by mistake.
+pids_before=$(cat "$work"/var/run/cerrojo-*.pid | sort)
+if run_out=$(timeout "$RUN_TIMEOUT_S" "$work/scripts/run.sh" 2>&1); then
+    fail "make run adopted a stack started by make up: $run_out"
+fi
+grep -q "a stack started by 'make up' is running" <<<"$run_out" ||
+    fail "make run does not say that make up started the stack: $run_out"
+grep -q "'make down'" <<<"$run_out" || fail "make run does not name make down: $run_out"
+[[ ! -e $work/var/run/make-run.pid ]] || fail "make run marked the stack of make up as its own"
+"$work/scripts/stack.sh" status >/dev/null 2>&1 || fail "make run stopped a part of the stack of make up"
+[[ $(cat "$work"/var/run/cerrojo-*.pid | sort) == "$pids_before" ]] ||
+    fail "make run restarted a service of the stack of make up"
+
+# `up` right after a service got TERM does not take it for running. SIGSTOP
+# pauses the service before it takes the TERM, so the test does not depend
+# on how long its shutdown lasts.
+old_session=$(cat "$work/var/run/cerrojo-session.pid")
+kill -STOP "$old_session"
+kill -TERM "$old_session"
+status_out=$("$work/scripts/stack.sh" status 2>&1) && fail "status exits 0 while session stops"
+grep -q "stack: session stopping (pid $old_session)" <<<"$status_out" ||
+    fail "status does not report session as stopping: $status_out"
+# A service that does not exit within the stop timeout makes `up` fail.
+if up_out=$("$work/scripts/stack.sh" up 2>&1); then
+    kill -CONT "$old_session"
+    fail "up succeeded while session was stopping: $up_out"
+fi
+grep -q "stack: session (pid $old_session) is still stopping after" <<<"$up_out" ||
+    fail "up does not say that session is still stopping: $up_out"
+# Once the service finishes its shutdown, `up` starts a new one.
+"$work/scripts/stack.sh" up >"$work/up-restart.log" 2>&1 &
+up_pid=$!
+for ((i = 0; i < 200; i++)); do
+    grep -q "session (pid $old_session) is stopping; waiting" "$work/up-restart.log" && break
+    sleep 0.1
+done
+kill -CONT "$old_session"
+wait "$up_pid" || fail "up failed after session stopped: $(tail -n 5 "$work/up-restart.log")"
+grep -q "session (pid $old_session) is stopping; waiting" "$work/up-restart.log" ||
+    fail "up did not wait for the stopping session: $(cat "$work/up-restart.log")"
+# An exited process stays a zombie until init reaps it, and a zombie has no
+# /proc/PID/exe.
+[[ -z $(readlink "/proc/$old_session/exe" 2>/dev/null || true) ]] ||
+    fail "the stopped session (pid $old_session) still runs"
+new_session=$(cat "$work/var/run/cerrojo-session.pid")
+[[ $new_session != "$old_session" ]] || fail "up did not start a new session"
+status_out=$("$work/scripts/stack.sh" status 2>&1) || fail "status after the restart: $status_out"
+grep -q "stack: session running .*(pid $new_session)" <<<"$status_out" ||
+    fail "status does not report the new session as running: $status_out"
 
 url=http://127.0.0.1:$b
 state=$work/state.json
