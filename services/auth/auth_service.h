@@ -85,6 +85,8 @@ struct auth_service {
     atomic_bool serving;
     int64_t clock_warned_at_ms;           /* watcher thread only */
     struct cj_db_clock_check clock_check; /* watcher thread only */
+    /* The last schema check found migrations missing; watcher thread only. */
+    bool schema_missing;
     /* Set when session missed a revocation; the watcher reloads its cache. */
     atomic_bool revocations_stale;
     /* Background threads (revocation-cache watcher, cleanup). */

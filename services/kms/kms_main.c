@@ -586,6 +586,26 @@ static bool check_arguments(int argc, char **argv)
     return false;
 }
 
+/*
+ * Returns false, with a message, when the kms migrations of this build are
+ * missing, so that neither serve nor a key command reads tables that are
+ * not there. When the check itself fails (Postgres unreachable), serve or
+ * the command reports that failure in its own words.
+ */
+static bool schema_current(struct kms_service *svc, const char *command)
+{
+    char missing[KMS_SCHEMA_MISSING_MAX];
+
+    if (kms_schema_check(&svc->lifecycle, missing, sizeof(missing)) !=
+        CJ_ERR_PRECONDITION)
+        return true;
+    fprintf(stderr,
+            "cerrojo-kms %s: the database of CERROJO_KMS_DATABASE_URL lacks "
+            "the kms migrations %s; run `cerrojo-migrate up` first\n",
+            command, missing);
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct kms_service svc;
@@ -642,7 +662,9 @@ int main(int argc, char **argv)
         rc = KMS_EXIT_USAGE;
         goto out;
     }
-    if (strcmp(command, "serve") == 0)
+    if (!schema_current(&svc, command))
+        rc = KMS_EXIT_FAILED;
+    else if (strcmp(command, "serve") == 0)
         rc = serve(&svc, &signals);
     else
         rc = run_command(&svc, argv);
