@@ -126,15 +126,24 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
      * sees SERVING while Postgres is down or the migrations are missing. */
     svc->server = server;
     auth_clock_check(svc);
-    if (cj_rpc_server_start(server) != CJ_OK) {
-        goto start_failed;
-    }
+    /* Before calls are taken: a port that another process still uses
+     * after the wait fails the start, since Prometheus would scrape that
+     * process under this one's labels. */
     if (cj_metrics_server_start(svc->metrics, METRICS_ADDRESS,
                                 (uint16_t)svc->cfg.metrics_port,
                                 &metrics) != CJ_OK) {
-        /* Metrics are not worth refusing service for. */
         cj_log(CJ_LOG_ERROR, "auth.metrics_unavailable", NULL,
                CJ_F_INT("port", svc->cfg.metrics_port));
+        fprintf(stderr,
+                "cerrojo-auth: cannot listen on the metrics port %lld "
+                "(CERROJO_AUTH_METRICS_PORT); the metrics.port_still_busy or "
+                "metrics.listen_failed log line gives the cause. Stop the "
+                "process that holds the port or set another port\n",
+                (long long)svc->cfg.metrics_port);
+        goto out;
+    }
+    if (cj_rpc_server_start(server) != CJ_OK) {
+        goto start_failed;
     }
     if (pthread_create(&threads[started], NULL, auth_revocations_watch, svc) ==
         0) {

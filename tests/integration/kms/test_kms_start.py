@@ -1,7 +1,9 @@
 """Starts of cerrojo-kms that must fail. On a database that lacks its
 migrations, the start and a key command exit 1 with a message naming
 `cerrojo-migrate up`, and the log has kms.schema_missing with the missing
-files, not kms.root_key_mismatch, because the root key is not at fault.
+files, not kms.root_key_mismatch, because the root key is not at fault. A
+metrics port that another process still uses after the 15 s wait ends the
+start with exit 1 and a message naming CERROJO_KMS_METRICS_PORT.
 
 Runs against the Postgres that scripts/test.sh starts (it exits 77,
 reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
@@ -11,7 +13,9 @@ reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
 import base64
 import json
 import os
+import socket
 import subprocess
+import time
 import unittest
 
 # kms_test_stack puts the rpc and auth harnesses on the import path.
@@ -19,8 +23,11 @@ import kms_test_stack as ks
 import auth_harness as ah  # noqa: E402
 import rpc_harness as h  # noqa: E402
 
-# Maximum run time of one kms process, in seconds.
+# Maximum run time of one kms process, in seconds: the metrics port wait
+# (15 s) plus margin for a loaded machine.
 RUN_TIMEOUT_S = 60
+# kms's wait for a metrics port that another process uses, in seconds.
+METRICS_BIND_WAIT_S = 15
 FIRST_MIGRATION = sorted(os.listdir(os.path.join(h.SOURCE_DIR, "migrations",
                                                  "kms")))[0]
 
@@ -75,6 +82,37 @@ class KmsOnUnmigratedDatabase(unittest.TestCase):
 
     def test_rotate_exits_naming_migrate(self):
         self.check_refused(self.run_kms("rotate", "hpke"))
+
+
+class KmsWithMetricsPortTaken(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.admin_dsn = ks.admin_dsn_or_skip("kms start test")
+        cls.dsn = ah.Stack.create_database(cls.admin_dsn)
+
+    @classmethod
+    def tearDownClass(cls):
+        ks.psql(cls.admin_dsn, "DROP DATABASE IF EXISTS %s WITH (FORCE)" %
+                cls.dsn.rsplit("dbname=", 1)[1])
+
+    def test_taken_metrics_port_fails_start(self):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            svc = kms_service(self.dsn)
+            svc.env["CERROJO_KMS_METRICS_PORT"] = str(port)
+            started = time.monotonic()
+            done = run_kms(svc, "serve")
+            elapsed_s = time.monotonic() - started
+        # The wait lets a process being replaced release the port.
+        self.assertGreaterEqual(elapsed_s, METRICS_BIND_WAIT_S)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("CERROJO_KMS_METRICS_PORT", done.stderr)
+        self.assertIn(str(port), done.stderr)
+        self.assertIn('"event":"metrics.port_still_busy"', done.stderr)
+        self.assertNotIn('"event":"kms.started"', done.stderr)
 
 
 if __name__ == "__main__":
