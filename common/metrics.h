@@ -110,8 +110,8 @@ struct cj_metrics_server_options {
      * from accept and again from the end of each response, and to read a
      * response. A connection still waiting at the deadline is closed. */
     unsigned timeout_ms;
-    /* Milliseconds a taken fixed port is tried before an error is logged
-     * (the tries go on after it); 0 means 15 s. */
+    /* Milliseconds a taken fixed port is tried before the start fails;
+     * 0 means 15 s. */
     unsigned bind_wait_ms;
 };
 
@@ -127,9 +127,11 @@ struct cj_metrics_server_options {
  * connection. HTTP/1.1 connections stay open unless the
  * client sends Connection: close; HTTP/1.0 ones only on keep-alive.
  * A fixed port that is still in use (the process being replaced may hold
- * it until its shutdown ends) is tried again in the background until it is
- * free, logging metrics.port_busy, metrics.port_still_busy after 15 s, and
- * metrics.listening once bound.
+ * it until its shutdown ends) is tried again for up to 15 s before this
+ * returns, logging metrics.port_busy. A port still taken then is logged as
+ * metrics.port_still_busy and returns CJ_ERR_UNAVAILABLE, because a
+ * service scraped on a port that another process is bound to would report that
+ * process's metrics. metrics.listening is logged once bound.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_metrics_server_start(struct cj_metrics *reg, const char *address,

@@ -39,14 +39,13 @@
 /* Milliseconds to wait before polling again after poll itself failed. */
 #define HTTP_POLL_RETRY_MS 100
 /*
- * The process being replaced may hold the port for its whole shutdown
- * grace. So a taken port is tried again every HTTP_BIND_RETRY_MS. After
- * the bind wait (HTTP_BIND_WAIT_MS unless options set one) an error is
- * logged and the tries go on every HTTP_BIND_RETRY_SLOW_MS; in ms.
+ * The process being replaced may keep the port for its whole shutdown
+ * grace, so a taken port is tried again every HTTP_BIND_RETRY_MS. The start
+ * fails when the bind wait (HTTP_BIND_WAIT_MS unless options set one)
+ * passes. Both are in milliseconds.
  */
-#define HTTP_BIND_RETRY_MS      250
-#define HTTP_BIND_RETRY_SLOW_MS 1000
-#define HTTP_BIND_WAIT_MS       15000
+#define HTTP_BIND_RETRY_MS 250
+#define HTTP_BIND_WAIT_MS  15000
 /* Size of the status line and header fields of a response, in bytes. */
 #define HTTP_RESPONSE_HEAD_MAX 512
 /* Poll slots before the connections: the stop event and the listener. */
@@ -555,57 +554,10 @@ static nfds_t fill_poll_set(struct cj_metrics_server *server, long long now,
     return n;
 }
 
-static enum cj_status server_bind(struct cj_metrics_server *server);
-
-/*
- * Tries the port again until it is free or stop is asked. A port still
- * taken after the bind wait is logged once as an error, and tried less
- * often from then on. Returns whether the server now listens.
- */
-static bool bind_wait(struct cj_metrics_server *server)
-{
-    struct pollfd wake = {.fd = server->wake_fd, .events = POLLIN};
-    long long late_at = monotonic_ms() + server->bind_wait_ms;
-    bool late_logged = false;
-
-    for (;;) {
-        int rc =
-            poll(&wake, 1,
-                 late_logged ? HTTP_BIND_RETRY_SLOW_MS : HTTP_BIND_RETRY_MS);
-
-        if (rc > 0) {
-            return false;
-        }
-        if (server_bind(server) == CJ_OK) {
-            cj_log(CJ_LOG_INFO, "metrics.listening", NULL,
-                   CJ_F_INT("port", server->port));
-            return true;
-        }
-        if (errno != EADDRINUSE) {
-            break;
-        }
-        if (!late_logged && monotonic_ms() >= late_at) {
-            late_logged = true;
-            cj_log(CJ_LOG_ERROR, "metrics.port_still_busy", NULL,
-                   CJ_F_INT("port", server->port),
-                   CJ_F_INT("retry_ms", HTTP_BIND_RETRY_SLOW_MS));
-        }
-    }
-    cj_log(CJ_LOG_ERROR, "metrics.listen_failed", NULL,
-           CJ_F_INT("port", server->port), CJ_F_STR("error", strerror(errno)));
-    /* Stays until stop, which joins this thread. */
-    while (poll(&wake, 1, -1) < 0 && errno == EINTR) {
-    }
-    return false;
-}
-
 static void *serve_thread(void *arg)
 {
     struct cj_metrics_server *server = arg;
 
-    if (server->listen_fd < 0 && !bind_wait(server)) {
-        return NULL;
-    }
     for (;;) {
         int timeout_ms;
         long long now = monotonic_ms();
@@ -728,14 +680,41 @@ static enum cj_status server_bind(struct cj_metrics_server *server)
 }
 
 /*
- * Opens the stop event and the listening socket. A fixed port that is
- * still in use is left to the serving thread to wait for (*bind_later).
+ * Tries a fixed port that is in use again until it is free or the bind
+ * wait passes. On failure errno is the cause (EADDRINUSE after the wait).
+ */
+static enum cj_status bind_wait(struct cj_metrics_server *server,
+                                const char *address)
+{
+    long long late_at = monotonic_ms() + server->bind_wait_ms;
+
+    cj_log(CJ_LOG_WARN, "metrics.port_busy", NULL, CJ_F_STR("address", address),
+           CJ_F_INT("port", server->port),
+           CJ_F_INT("wait_ms", server->bind_wait_ms));
+    while (monotonic_ms() < late_at) {
+        poll(NULL, 0, HTTP_BIND_RETRY_MS);
+        if (server_bind(server) == CJ_OK) {
+            return CJ_OK;
+        }
+        if (errno != EADDRINUSE) {
+            return CJ_ERR_UNAVAILABLE;
+        }
+    }
+    cj_log(CJ_LOG_ERROR, "metrics.port_still_busy", NULL,
+           CJ_F_STR("address", address), CJ_F_INT("port", server->port),
+           CJ_F_INT("wait_ms", server->bind_wait_ms));
+    errno = EADDRINUSE;
+    return CJ_ERR_UNAVAILABLE;
+}
+
+/*
+ * Opens the stop event and the listening socket, waiting for a fixed port
+ * that is still in use. On failure errno is the cause.
  */
 static enum cj_status server_listen(struct cj_metrics_server *server,
                                     const struct sockaddr_in *addr,
-                                    bool *bind_later)
+                                    const char *address)
 {
-    *bind_later = false;
     server->addr = *addr;
     server->port = ntohs(addr->sin_port);
     server->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -746,8 +725,7 @@ static enum cj_status server_listen(struct cj_metrics_server *server,
         return CJ_OK;
     }
     if (errno == EADDRINUSE && server->port != 0) {
-        *bind_later = true;
-        return CJ_OK;
+        return bind_wait(server, address);
     }
     return CJ_ERR_UNAVAILABLE;
 }
@@ -791,8 +769,7 @@ cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
     if (server == NULL) {
         goto out;
     }
-    bool bind_later = false;
-    status = server_listen(server, &addr, &bind_later);
+    status = server_listen(server, &addr, address);
     if (status == CJ_OK) {
         int rc = pthread_create(&server->thread, NULL, serve_thread, server);
         if (rc != 0) {
@@ -808,15 +785,8 @@ cj_metrics_server_start_options(struct cj_metrics *reg, const char *address,
     }
     /* The name shows in top and perf; 15 characters at most. */
     pthread_setname_np(server->thread, "cj-metrics");
-    if (bind_later) {
-        /* Most often the process this one replaces, still shutting down. */
-        cj_log(CJ_LOG_WARN, "metrics.port_busy", NULL,
-               CJ_F_STR("address", address), CJ_F_INT("port", port),
-               CJ_F_INT("wait_ms", server->bind_wait_ms));
-    } else {
-        cj_log(CJ_LOG_INFO, "metrics.listening", NULL,
-               CJ_F_STR("address", address), CJ_F_INT("port", server->port));
-    }
+    cj_log(CJ_LOG_INFO, "metrics.listening", NULL, CJ_F_STR("address", address),
+           CJ_F_INT("port", server->port));
     *out = server;
     server = NULL;
 out:

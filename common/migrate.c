@@ -623,7 +623,10 @@ enum cj_status cj_migrate_run(const struct cj_migrate_options *opts,
     }
     st = cj_db_acquire(pool, 0, &r.conn);
     if (st != CJ_OK) {
-        set_error(&r, "cannot connect to Postgres with the admin DSN");
+        set_error(&r,
+                  "CERROJO_MIGRATE_DSN: cannot connect to Postgres; check "
+                  "that it is up and that the host, port, user and password "
+                  "are right");
         goto out;
     }
     st = take_runner_lock(&r);
@@ -647,4 +650,84 @@ out:
     cj_db_release(r.conn); /* also frees the advisory lock */
     cj_db_pool_free(pool);
     return st;
+}
+
+size_t cj_migrate_list_missing(const char *const *required,
+                               size_t required_count,
+                               const char *const *applied, size_t applied_count,
+                               char *missing, size_t missing_size)
+{
+    size_t count = 0;
+    size_t used = 0;
+
+    if (missing_size > 0) {
+        missing[0] = '\0';
+    }
+    for (size_t i = 0; i < required_count; i++) {
+        bool found = false;
+        for (size_t j = 0; j < applied_count && !found; j++) {
+            found = strcmp(required[i], applied[j]) == 0;
+        }
+        if (found) {
+            continue;
+        }
+        if (used < missing_size) {
+            int n = snprintf(missing + used, missing_size - used, "%s%s",
+                             count > 0 ? ", " : "", required[i]);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        count++;
+    }
+    return count;
+}
+
+/* Postgres's "undefined table" and "invalid schema name" states. */
+#define CJ_MIGRATE_SQLSTATE_NO_TABLE  "42P01"
+#define CJ_MIGRATE_SQLSTATE_NO_SCHEMA "3F000"
+
+enum cj_status cj_migrate_check_applied(struct cj_db_conn *conn,
+                                        const char *schema,
+                                        const char *const *required,
+                                        size_t required_count, char *missing,
+                                        size_t missing_size)
+{
+    char sql[256];
+    PGresult *res = NULL;
+    const char **applied = NULL;
+    size_t applied_count = 0;
+
+    if (!valid_identifier(schema)) {
+        snprintf(missing, missing_size, "invalid schema name");
+        return CJ_ERR_INVALID;
+    }
+    snprintf(sql, sizeof(sql), "SELECT filename FROM %s.schema_migrations",
+             schema);
+    enum cj_status st = cj_db_query_uncached(conn, sql, NULL, 0, false, &res);
+    if (st != CJ_OK) {
+        const char *state = cj_db_last_sqlstate(conn);
+        if (strcmp(state, CJ_MIGRATE_SQLSTATE_NO_TABLE) != 0 &&
+            strcmp(state, CJ_MIGRATE_SQLSTATE_NO_SCHEMA) != 0) {
+            snprintf(missing, missing_size, "%s", cj_db_last_error(conn));
+            return st;
+        }
+        /* No table yet: nothing is applied. */
+        res = NULL;
+    } else {
+        applied_count = (size_t)PQntuples(res);
+        applied = calloc(applied_count + 1, sizeof(*applied));
+        if (applied == NULL) {
+            PQclear(res);
+            snprintf(missing, missing_size, "out of memory");
+            return CJ_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < applied_count; i++) {
+            applied[i] = PQgetvalue(res, (int)i, 0);
+        }
+    }
+    size_t count =
+        cj_migrate_list_missing(required, required_count, applied,
+                                applied_count, missing, missing_size);
+    free(applied);
+    PQclear(res);
+    return count == 0 ? CJ_OK : CJ_ERR_PRECONDITION;
 }

@@ -48,4 +48,28 @@ CJ_WARN_UNUSED enum cj_status
 cj_migrate_run(const struct cj_migrate_options *opts,
                struct cj_migrate_report *report, char *err, size_t err_size);
 
+struct cj_db_conn;
+
+/*
+ * Writes the names in required that applied lacks into missing, separated
+ * by ", " (truncated to missing_size), and returns how many are missing.
+ */
+size_t cj_migrate_list_missing(const char *const *required,
+                               size_t required_count,
+                               const char *const *applied, size_t applied_count,
+                               char *missing, size_t missing_size);
+
+/*
+ * Checks that every file in required is recorded in
+ * <schema>.schema_migrations, for a service that must not serve on an older
+ * schema. Returns CJ_OK when all are, and CJ_ERR_PRECONDITION with the
+ * missing names in missing when some are not or when the schema or that
+ * table does not exist. Any other query failure returns its status, with
+ * the database's message in missing.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_migrate_check_applied(struct cj_db_conn *conn, const char *schema,
+                         const char *const *required, size_t required_count,
+                         char *missing, size_t missing_size);
+
 #endif

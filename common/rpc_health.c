@@ -362,6 +362,7 @@ enum cj_status cj_rpc_health_set(struct cj_rpc_server *server, const char *name,
                                  enum cj_rpc_health_status status)
 {
     enum cj_status result = CJ_ERR_TOO_LARGE;
+    bool changed = false;
     size_t i;
 
     if (strlen(name) > CJ_RPC_HEALTH_NAME_MAX_LEN) {
@@ -377,17 +378,20 @@ enum cj_status cj_rpc_health_set(struct cj_rpc_server *server, const char *name,
         snprintf(server->health[i].name, sizeof(server->health[i].name), "%s",
                  name);
         server->n_health++;
+        changed = true;
     }
     if (i < server->n_health) {
-        int previous = server->health[i].status;
+        changed = changed || server->health[i].status != (int)status;
         server->health[i].status = (int)status;
-        if (previous != (int)status && !server->shutting_down) {
+        if (changed && !server->shutting_down) {
             watches_push_locked(server);
         }
         result = CJ_OK;
     }
     pthread_mutex_unlock(&server->lock);
-    if (result == CJ_OK) {
+    /* Callers repeat the status on every periodic check, so only a change
+     * is logged: an outage then costs one line, not one per check. */
+    if (changed) {
         cj_log(CJ_LOG_INFO, "rpc.health_set", NULL, CJ_F_STR("name", name),
                CJ_F_STR("status", status == CJ_RPC_HEALTH_SERVING
                                       ? "SERVING"

@@ -143,9 +143,10 @@ enum cj_rpc_health_status {
 
 /*
  * Sets the health status of `name` ("" for the whole server, or a service
- * name) and notifies watchers. Both "" and the service's own name start as
- * SERVING. Returns CJ_ERR_TOO_LARGE when CJ_RPC_HEALTH_MAX_NAMES names are
- * already tracked.
+ * name). Only a change of status notifies watchers and logs rpc.health_set,
+ * so callers may repeat the current status. Both "" and the service's own
+ * name start as SERVING. Returns CJ_ERR_TOO_LARGE when CJ_RPC_HEALTH_MAX_NAMES
+ * names are already tracked.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_rpc_health_set(struct cj_rpc_server *server, const char *name,

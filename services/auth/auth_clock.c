@@ -1,6 +1,7 @@
 /* The clock comparison with Postgres and the health status it drives. */
 #include "auth_clock.h"
 
+#include "auth_schema.h"
 #include "db_clock.h"
 #include "log.h"
 #include "rpc_server.h"
@@ -34,6 +35,39 @@ static void set_health(struct auth_service *svc, bool serving)
            CJ_F_BOOL("serving", serving));
 }
 
+/*
+ * Returns whether the auth migrations of this build are applied, and logs
+ * each change of that result. A check that cannot run (pool busy, Postgres
+ * gone since the clock query) keeps the previous result, because the clock
+ * check already decides on reachability.
+ */
+static bool schema_ready(struct auth_service *svc)
+{
+    static struct cj_log_limit check_failed = CJ_LOG_LIMIT_INIT;
+    char missing[AUTH_SCHEMA_MISSING_MAX];
+    enum cj_status rc = auth_schema_check(svc, missing, sizeof(missing));
+
+    if (rc == CJ_ERR_PRECONDITION && !svc->schema_missing) {
+        cj_log(CJ_LOG_ERROR, "auth.schema_missing", NULL,
+               CJ_F_STR("schema", "auth"), CJ_F_STR("missing", missing),
+               CJ_F_STR("action", "run cerrojo-migrate up"));
+        svc->schema_missing = true;
+    } else if (rc == CJ_OK && svc->schema_missing) {
+        cj_log(CJ_LOG_INFO, "auth.schema_ready", NULL,
+               CJ_F_STR("schema", "auth"));
+        svc->schema_missing = false;
+    } else if (rc != CJ_OK && rc != CJ_ERR_PRECONDITION) {
+        cj_log_limited(&check_failed, CJ_LOG_WARN, "auth.schema_check_failed",
+                       NULL, CJ_F_STR("status", cj_status_name(rc)),
+                       CJ_F_STR("error", missing));
+    }
+    if (rc == CJ_OK || rc == CJ_ERR_PRECONDITION) {
+        long long failures = 0;
+        (void)cj_log_limit_clear(&check_failed, &failures);
+    }
+    return !svc->schema_missing;
+}
+
 void auth_clock_check(struct auth_service *svc)
 {
     int64_t offset = 0;
@@ -62,5 +96,6 @@ void auth_clock_check(struct auth_service *svc)
         cj_log(CJ_LOG_WARN, "auth.clock_offset", NULL,
                CJ_F_INT("offset_ms", offset));
     }
-    set_health(svc, magnitude <= svc->cfg.clock_max_offset_s * 1000);
+    set_health(svc, schema_ready(svc) &&
+                        magnitude <= svc->cfg.clock_max_offset_s * 1000);
 }

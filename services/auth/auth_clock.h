@@ -2,7 +2,8 @@
  * Compares this host's clock with Postgres's, which decides token and
  * refresh expiry in SQL. The offset is exported as a metric, logged above
  * AUTH_CLOCK_WARN_MS, and above the configured bound (or with Postgres
- * unreachable) the gRPC health status turns NOT_SERVING.
+ * unreachable) the gRPC health status turns NOT_SERVING. The same check
+ * turns it NOT_SERVING while auth migrations of this build are missing.
  */
 #ifndef AUTH_CLOCK_H
 #define AUTH_CLOCK_H
@@ -14,7 +15,8 @@
 #define AUTH_CLOCK_WARN_MS       1000
 #define AUTH_CLOCK_WARN_EVERY_MS 60000
 
-/* Measures the offset once and updates the metric and the health. */
+/* Measures the offset and checks the migrations once, then updates the
+ * metrics and the health. */
 void auth_clock_check(struct auth_service *svc);
 
 #endif

@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "auth_app.h"
+#include "auth_clock.h"
 #include "auth_config.h"
 #include "auth_jobs.h"
 #include "auth_revocations.h"
 #include "auth_rpc.h"
+#include "auth_schema.h"
 #include "config.h"
 #include "crypto_util.h"
 #include "log.h"
@@ -157,21 +159,31 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
     cj_rpc_settings_server_options(&svc->cfg.grpc, &options);
     options.on_grace_expired = stop_store_waits;
     options.on_grace_expired_arg = svc;
-    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
-        cj_rpc_server_start(server) != CJ_OK) {
-        fprintf(stderr,
-                "cerrojo-auth: cannot start the gRPC server on %s "
-                "(CERROJO_AUTH_LISTEN)\n",
-                svc->cfg.grpc.listen);
-        goto out;
+    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK) {
+        goto start_failed;
     }
+    /* The first check runs before the server takes calls, so that no probe
+     * sees SERVING while Postgres is down or the migrations are missing. */
     svc->server = server;
+    auth_clock_check(svc);
+    /* Before calls are taken: a port that another process still uses
+     * after the wait fails the start, since Prometheus would scrape that
+     * process under this one's labels. */
     if (cj_metrics_server_start(svc->metrics, METRICS_ADDRESS,
                                 (uint16_t)svc->cfg.metrics_port,
                                 &metrics) != CJ_OK) {
-        /* Metrics are not worth refusing service for. */
         cj_log(CJ_LOG_ERROR, "auth.metrics_unavailable", NULL,
                CJ_F_INT("port", svc->cfg.metrics_port));
+        fprintf(stderr,
+                "cerrojo-auth: cannot listen on the metrics port %lld "
+                "(CERROJO_AUTH_METRICS_PORT); the metrics.port_still_busy or "
+                "metrics.listen_failed log line gives the cause. Stop the "
+                "process that holds the port or set another port\n",
+                (long long)svc->cfg.metrics_port);
+        goto out;
+    }
+    if (cj_rpc_server_start(server) != CJ_OK) {
+        goto start_failed;
     }
     if (pthread_create(&threads[started], NULL, auth_revocations_watch, svc) ==
         0) {
@@ -194,6 +206,12 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
     sig = cj_rpc_server_wait_signal(signals);
     cj_log(CJ_LOG_INFO, "auth.stopping", NULL, CJ_F_INT("signal", sig));
     exit_status = 0;
+    goto out;
+start_failed:
+    fprintf(stderr,
+            "cerrojo-auth: cannot start the gRPC server on %s "
+            "(CERROJO_AUTH_LISTEN)\n",
+            svc->cfg.grpc.listen);
 out:
     /* The server stops first, so that no call runs on closed pools. Then
      * the background threads' statements are cancelled, so that a long
@@ -253,8 +271,21 @@ static void print_rewrap_report(const struct auth_job_report *report,
 static int run_job(struct auth_service *svc, const char *command)
 {
     struct auth_job_report report;
-    enum cj_status rc;
+    char missing[AUTH_SCHEMA_MISSING_MAX];
+    enum cj_status rc = auth_schema_check(svc, missing, sizeof(missing));
 
+    /* Other failures of the check reach the job, which reports them. */
+    if (rc == CJ_ERR_PRECONDITION) {
+        cj_log(CJ_LOG_ERROR, "auth.schema_missing", NULL,
+               CJ_F_STR("schema", "auth"), CJ_F_STR("missing", missing),
+               CJ_F_STR("action", "run cerrojo-migrate up"));
+        fprintf(stderr,
+                "cerrojo-auth: %s: the database of CERROJO_AUTH_DATABASE_URL "
+                "lacks the auth migrations %s; run `cerrojo-migrate up`, then "
+                "%s again\n",
+                command, missing, command);
+        return 1;
+    }
     if (strcmp(command, "cleanup") == 0) {
         rc = auth_job_cleanup(svc, &report);
         printf("cleanup: %s; refresh tokens %llu, revocations %llu, audit "

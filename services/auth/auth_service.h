@@ -83,8 +83,11 @@ struct auth_service {
     /* The running gRPC server, for its health status; NULL in jobs. */
     struct cj_rpc_server *server;
     atomic_bool serving;
-    int64_t clock_warned_at_ms;           /* watcher thread only */
-    struct cj_db_clock_check clock_check; /* watcher thread only */
+    /* State of auth_clock_check, which serve runs once before the watcher
+     * thread starts, and only the watcher thread runs after that. */
+    int64_t clock_warned_at_ms;
+    struct cj_db_clock_check clock_check;
+    bool schema_missing; /* the last check found migrations missing */
     /* Set when session missed a revocation; the watcher reloads its cache. */
     atomic_bool revocations_stale;
     /* Background threads (revocation-cache watcher, cleanup). */

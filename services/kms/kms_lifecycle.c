@@ -14,6 +14,8 @@
 #include "kms_keys.h"
 #include "kms_wrap.h"
 #include "log.h"
+#include "migrate.h"
+#include "migrations_list.h"
 #include "x25519.h"
 
 static const char *const purpose_names[] = {
@@ -228,7 +230,9 @@ static enum cj_status begin_locked(const struct kms_lifecycle *lc,
         st = kms_store_lock_keys(*conn);
     if (st == CJ_OK && check_root_key) {
         st = check_root(*conn, lc->root->bytes);
-        if (st != CJ_OK)
+        /* Only a stored key that does not open is a mismatch. The caller
+         * reports a failed query. */
+        if (st == CJ_ERR_CRYPTO)
             cj_log(CJ_LOG_ERROR, "kms.root_key_mismatch", NULL,
                    CJ_F_STR("status", cj_status_name(st)));
     }
@@ -248,6 +252,30 @@ static enum cj_status finish(struct cj_db_conn *conn, enum cj_status st)
     if (st == CJ_OK)
         st = cj_db_commit(conn);
     cj_db_release(conn);
+    return st;
+}
+
+static const char *const kms_migrations[] = {CJ_MIGRATIONS_KMS};
+
+enum cj_status kms_schema_check(const struct kms_lifecycle *lc, char *missing,
+                                size_t missing_size)
+{
+    struct cj_db_conn *conn = NULL;
+    enum cj_status st = cj_db_acquire(lc->pool, -1, &conn);
+
+    if (missing_size > 0)
+        missing[0] = '\0';
+    if (st != CJ_OK)
+        return st;
+    st = cj_migrate_check_applied(conn, "kms", kms_migrations,
+                                  sizeof(kms_migrations) /
+                                      sizeof(*kms_migrations),
+                                  missing, missing_size);
+    cj_db_release(conn);
+    if (st == CJ_ERR_PRECONDITION)
+        cj_log(CJ_LOG_ERROR, "kms.schema_missing", NULL,
+               CJ_F_STR("schema", "kms"), CJ_F_STR("missing", missing),
+               CJ_F_STR("action", "run cerrojo-migrate up"));
     return st;
 }
 

@@ -40,6 +40,19 @@ enum kms_purpose {
 bool kms_purpose_parse(const char *name, enum kms_purpose *out);
 const char *kms_purpose_name(enum kms_purpose purpose);
 
+/* Room for the names of the missing migration files, ", "-separated. */
+#define KMS_SCHEMA_MISSING_MAX 1024
+
+/*
+ * Checks that every kms migration of this build is recorded in
+ * kms.schema_migrations. Returns CJ_OK, CJ_ERR_PRECONDITION with the
+ * missing file names in missing (logged as kms.schema_missing), or the
+ * acquire or query status.
+ */
+CJ_WARN_UNUSED enum cj_status kms_schema_check(const struct kms_lifecycle *lc,
+                                               char *missing,
+                                               size_t missing_size);
+
 /*
  * Creates an active key for every purpose that has none (a first start).
  * Safe to run from several replicas at once: the lock makes exactly one

@@ -112,21 +112,27 @@ static int run_server(struct kms_service *svc, const sigset_t *signals)
      * cancel. */
     options.on_grace_expired = cj_db_pool_cancel_hook;
     options.on_grace_expired_arg = svc->pool;
-    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK ||
-        cj_rpc_server_start(server) != CJ_OK) {
-        fprintf(stderr,
-                "cerrojo-kms: cannot start the gRPC server on %s "
-                "(CERROJO_KMS_LISTEN)\n",
-                svc->cfg.grpc.listen);
-        goto out;
-    }
-    svc->server = server;
-    /* Metrics are not worth refusing service for: a taken port is logged. */
+    if (cj_rpc_server_create(&service, &options, &server) != CJ_OK)
+        goto start_failed;
+    /* Before calls are taken: a port that another process still uses
+     * after the wait fails the start, since Prometheus would scrape that
+     * process under this one's labels. */
     if (cj_metrics_server_start(svc->registry, KMS_METRICS_ADDRESS,
                                 (uint16_t)svc->cfg.metrics_port,
-                                &metrics) != CJ_OK)
+                                &metrics) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "kms.metrics_unavailable", NULL,
                CJ_F_INT("port", svc->cfg.metrics_port));
+        fprintf(stderr,
+                "cerrojo-kms: cannot listen on the metrics port %lld "
+                "(CERROJO_KMS_METRICS_PORT); the metrics.port_still_busy or "
+                "metrics.listen_failed log line gives the cause. Stop the "
+                "process that holds the port or set another port\n",
+                (long long)svc->cfg.metrics_port);
+        goto out;
+    }
+    if (cj_rpc_server_start(server) != CJ_OK)
+        goto start_failed;
+    svc->server = server;
     kms_service_check_clock(svc);
     if (kms_service_start_reloader(svc) != CJ_OK)
         goto out;
@@ -136,6 +142,12 @@ static int run_server(struct kms_service *svc, const sigset_t *signals)
     int sig = cj_rpc_server_wait_signal(signals);
     cj_log(CJ_LOG_INFO, "kms.stopping", NULL, CJ_F_INT("signal", sig));
     rc = 0;
+    goto out;
+start_failed:
+    fprintf(stderr,
+            "cerrojo-kms: cannot start the gRPC server on %s "
+            "(CERROJO_KMS_LISTEN)\n",
+            svc->cfg.grpc.listen);
 out:
     /* Calls end first. Then the reloader's statement is cancelled, so
      * that a reload stuck behind a lock cannot hold the exit up to the
@@ -619,6 +631,26 @@ static bool check_arguments(int argc, char **argv)
     return false;
 }
 
+/*
+ * Returns false, with a message, when the kms migrations of this build are
+ * missing, so that neither serve nor a key command reads tables that are
+ * not there. When the check itself fails (Postgres unreachable), serve or
+ * the command reports that failure in its own words.
+ */
+static bool schema_current(struct kms_service *svc, const char *command)
+{
+    char missing[KMS_SCHEMA_MISSING_MAX];
+
+    if (kms_schema_check(&svc->lifecycle, missing, sizeof(missing)) !=
+        CJ_ERR_PRECONDITION)
+        return true;
+    fprintf(stderr,
+            "cerrojo-kms %s: the database of CERROJO_KMS_DATABASE_URL lacks "
+            "the kms migrations %s; run `cerrojo-migrate up` first\n",
+            command, missing);
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct kms_service svc;
@@ -675,7 +707,9 @@ int main(int argc, char **argv)
         rc = KMS_EXIT_USAGE;
         goto out;
     }
-    if (strcmp(command, "serve") == 0)
+    if (!schema_current(&svc, command))
+        rc = KMS_EXIT_FAILED;
+    else if (strcmp(command, "serve") == 0)
         rc = serve(&svc, &signals);
     else
         rc = run_command(&svc, argv);

@@ -11,9 +11,11 @@
 #include "log.h"
 #include "migrate.h"
 
-#define MIGRATE_EXIT_OK            0
-#define MIGRATE_EXIT_FAILED        1
-#define MIGRATE_EXIT_USAGE         2
+#define MIGRATE_EXIT_OK     0
+#define MIGRATE_EXIT_FAILED 1
+#define MIGRATE_EXIT_USAGE  2
+/* `status` found files not yet applied, so a deployment script can test it. */
+#define MIGRATE_EXIT_PENDING       3
 #define MIGRATE_LOCK_TIMEOUT_MAX_S 3600
 
 struct migrate_config {
@@ -72,7 +74,9 @@ static void usage(FILE *out)
             "usage: cerrojo-migrate [up|status] [--print-config] [--help]\n"
             "  up       apply pending migrations and set role rights "
             "(default)\n"
-            "  status   list pending migrations, change nothing\n"
+            "  status   list pending migrations, change nothing; exits 3 "
+            "when some are\n"
+            "           pending, 0 when none are\n"
             "Configuration (environment or .env):\n");
     cj_config_print_help(MIGRATE_OPTIONS, MIGRATE_OPTION_COUNT, out);
 }
@@ -149,7 +153,7 @@ int main(int argc, char **argv)
     }
     printf("cerrojo-migrate: %u %s, %u already applied\n", report.applied,
            dry_run ? "pending" : "applied", report.current);
-    rc = MIGRATE_EXIT_OK;
+    rc = dry_run && report.applied > 0 ? MIGRATE_EXIT_PENDING : MIGRATE_EXIT_OK;
 
 out:
     cj_config_free(MIGRATE_OPTIONS, MIGRATE_OPTION_COUNT, &cfg);

@@ -434,13 +434,22 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
         fprintf(stderr, "cerrojo-session: cannot register the metrics\n");
         goto out;
     }
-    /* Metrics are not worth refusing service for: a taken port is logged
-     * and the service runs without them. */
+    /* A port that another process still uses after the wait fails the
+     * start, since Prometheus would scrape that process under this one's
+     * labels. */
     if (cj_metrics_server_start(metrics, SESS_METRICS_ADDRESS,
                                 (uint16_t)cfg->metrics_port,
                                 &metrics_server) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "session.metrics_unavailable", NULL,
                CJ_F_INT("port", cfg->metrics_port));
+        fprintf(
+            stderr,
+            "cerrojo-session: cannot listen on the metrics port %lld "
+            "(CERROJO_SESSION_METRICS_PORT); the metrics.port_still_busy or "
+            "metrics.listen_failed log line gives the cause. Stop the "
+            "process that holds the port or set another port\n",
+            (long long)cfg->metrics_port);
+        goto out;
     }
     sess_rpc_service_init(&service, &svc);
     cj_rpc_settings_server_options(&cfg->grpc, &so);

@@ -576,6 +576,43 @@ static void test_health_status_can_change(void **state)
     fixture_stop(&f);
 }
 
+/* Periodic checks repeat the same status, and only a change is logged. */
+static void test_health_repeat_not_logged(void **state)
+{
+    (void)state;
+    struct fixture f;
+    char path[] = "/tmp/cj-test-health-log-XXXXXX";
+    char text[LOG_READ_MAX + 1];
+    int fd = mkstemp(path);
+    ssize_t n;
+    int lines = 0;
+
+    assert_true(fd >= 0);
+    unlink(path);
+    fixture_start(&f, "A", 2, 8);
+    cj_log_set_fd(fd);
+    assert_int_equal(cj_rpc_health_set(f.server, "", CJ_RPC_HEALTH_SERVING),
+                     CJ_OK);
+    assert_int_equal(cj_rpc_health_set(f.server, "", CJ_RPC_HEALTH_NOT_SERVING),
+                     CJ_OK);
+    assert_int_equal(cj_rpc_health_set(f.server, "", CJ_RPC_HEALTH_NOT_SERVING),
+                     CJ_OK);
+    assert_int_equal(cj_rpc_health_set(f.server, "", CJ_RPC_HEALTH_SERVING),
+                     CJ_OK);
+    cj_log_set_fd(STDERR_FILENO);
+    n = pread(fd, text, LOG_READ_MAX, 0);
+    close(fd);
+    assert_true(n > 0);
+    text[n] = '\0';
+    for (const char *p = text; (p = strstr(p, "\"rpc.health_set\"")) != NULL;
+         p++) {
+        lines++;
+    }
+    /* SERVING -> NOT_SERVING and back: two changes, two lines. */
+    assert_int_equal(lines, 2);
+    fixture_stop(&f);
+}
+
 static void test_round_robin_uses_every_address(void **state)
 {
     (void)state;
@@ -884,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_spare_threads_poll_while_handlers_block),
         cmocka_unit_test(test_expired_call_skips_handler),
         cmocka_unit_test(test_health_status_can_change),
+        cmocka_unit_test(test_health_repeat_not_logged),
         cmocka_unit_test(test_round_robin_uses_every_address),
         cmocka_unit_test(test_client_rejects_bad_targets),
         cmocka_unit_test(test_client_without_server_unavailable),

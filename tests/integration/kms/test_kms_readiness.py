@@ -10,6 +10,7 @@ reported as skipped, without CERROJO_TEST_PG_ADMIN_DSN). Run with
 /usr/bin/python3 (python3-grpcio).
 """
 
+import time
 import unittest
 
 # kms_test_stack puts the rpc and auth harnesses on the import path.
@@ -27,6 +28,9 @@ RECOVERY_BOUND_S = 3
 # margin.
 OUTAGE_WAIT_S = RELOAD_INTERVAL_S + 10
 READY_WAIT_S = 30
+# Time the outage test keeps the database closed after kms turned
+# NOT_SERVING, in seconds: several of kms's 1 s rechecks.
+REPEATED_CHECKS_S = 4
 # Values of grpc.health.v1.HealthCheckResponse.ServingStatus.
 SERVING = 1
 NOT_SERVING = 2
@@ -79,6 +83,29 @@ class ReadinessAfterPostgresReturns(unittest.TestCase):
         self.assertLess(recovery_s, RECOVERY_BOUND_S, log)
         self.assertTrue(h.log_entries(self.svc, "kms.postgres_reachable"),
                         log)
+
+    def test_outage_logs_health_change_once(self):
+        self.assertIsNotNone(h.wait_for_health(self.chan, SERVING, READY_WAIT_S),
+                             self.svc.log()[-4000:])
+        before = len(not_serving_entries(self.svc))
+        self.close_database()
+        self.assertIsNotNone(h.wait_for_health(self.chan, NOT_SERVING, OUTAGE_WAIT_S),
+                             self.svc.log()[-4000:])
+        # kms checks every second while NOT_SERVING, and each check sets
+        # the same status again.
+        time.sleep(REPEATED_CHECKS_S)
+        log = self.svc.log()[-4000:]
+        self.assertEqual(len(not_serving_entries(self.svc)) - before, 1, log)
+        self.open_database()
+        self.assertIsNotNone(
+            h.wait_for_health(self.chan, SERVING, RELOAD_INTERVAL_S * 2),
+            self.svc.log()[-4000:])
+
+
+def not_serving_entries(svc):
+    """The rpc.health_set lines that turned the whole server NOT_SERVING."""
+    return [e for e in h.log_entries(svc, "rpc.health_set")
+            if e.get("name") == "" and e.get("status") == "NOT_SERVING"]
 
 
 if __name__ == "__main__":
