@@ -14,6 +14,19 @@ import rpc_harness as h
 
 HEALTH_ANSWERS = {1, 2}  # SERVING, NOT_SERVING
 SETTLE_ATTEMPTS = 5
+# Postgres, Redis and the other services at port 1 of 127.0.0.1, where
+# nothing listens. The tests of start-up checks use them, so that a binary
+# that starts despite a wrong setting reaches no server that this test did
+# not start.
+CLOSED_DSN = "host=127.0.0.1 port=1 dbname=cerrojo connect_timeout=1"
+CLOSED_STORES = {
+    "CERROJO_KMS_DATABASE_URL": CLOSED_DSN,
+    "CERROJO_AUTH_DATABASE_URL": CLOSED_DSN,
+    "CERROJO_REDIS_PORT": "1",
+    "CERROJO_AUTH_REDIS_PORT": "1",
+    "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:1",
+    "CERROJO_AUTH_SESSION_TARGET": "127.0.0.1:1",
+}
 
 
 def binary_env(name):
@@ -122,6 +135,56 @@ class Binaries(unittest.TestCase):
                 self.assertEqual(out.returncode, 2, out.stderr)
                 self.assertIn(b"CERROJO_TLS_CA: ", out.stderr)
                 self.assertIn(b"cannot be read", out.stderr)
+
+    def listen_result(self, name, command, listen):
+        """Runs `name command` (plaintext dev) with the listen address
+        `listen`."""
+        svc = h.Service(name, extra_env=binary_env(name)
+                        if name in h.SERVICES else None)
+        svc.env.update(CLOSED_STORES)
+        svc.env[svc.prefix + "_LISTEN"] = listen
+        return svc, subprocess.run([svc.binary(), command], env=svc.env,
+                                   capture_output=True,
+                                   timeout=h.CALL_TIMEOUT_S, cwd=h.work_dir())
+
+    def test_listen_without_port_rejected(self):
+        # gRPC completes an address without a port with port 443.
+        runs = [(name, command) for name in h.SERVICES
+                for command in ("serve", "--print-config")]
+        runs.append((h.CONTROL, "serve"))
+        for name, command in runs:
+            with self.subTest(service=name, command=command):
+                svc, out = self.listen_result(name, command, "127.0.0.1")
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn((svc.prefix + "_LISTEN: expected host:port")
+                              .encode(), out.stderr)
+                self.assertIn(b"got '127.0.0.1': the port is missing",
+                              out.stderr)
+                self.assertNotIn(b'"port":443', out.stderr)
+
+    def test_listen_address_forms(self):
+        rejected = {
+            ":50052": b"the host is empty",
+            "127.0.0.1:65536": b"the port is not a decimal number",
+            "127.0.0.1:http": b"the port is not a decimal number",
+            "::1:50052": b"must be written in brackets",
+            "[::1]": b"the port is missing",
+            "[127.0.0.1]:50052": b"is not an IPv6 address",
+        }
+        for listen, reason in rejected.items():
+            for name in h.SERVICES:
+                with self.subTest(listen=listen, service=name):
+                    svc, out = self.listen_result(name, "--print-config",
+                                                  listen)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    self.assertIn((svc.prefix + "_LISTEN: ").encode(),
+                                  out.stderr)
+                    self.assertIn(reason, out.stderr)
+        for listen in ("[::1]:0", "localhost:0", "0.0.0.0:50052"):
+            with self.subTest(listen=listen):
+                _, out = self.listen_result("session", "--print-config",
+                                            listen)
+                self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_healthcheck_fails_without_server(self):
         for name in h.SERVICES:
