@@ -82,6 +82,7 @@ enum cj_status cj_rpc_settings_check(const struct cj_rpc_settings *s,
 }
 
 enum cj_status cj_rpc_settings_check_files(const struct cj_rpc_settings *s,
+                                           enum cj_profile profile,
                                            const char *prefix, char *err,
                                            size_t err_size)
 {
@@ -96,14 +97,10 @@ enum cj_status cj_rpc_settings_check_files(const struct cj_rpc_settings *s,
         .key = s->tls_key,
     };
 
-    if (check_listen(s, prefix, err, err_size) != CJ_OK) {
-        return CJ_ERR_INVALID;
-    }
-    if (s->plaintext) {
-        return CJ_OK;
-    }
-    if (s->tls_ca == NULL || s->tls_cert == NULL || s->tls_key == NULL) {
-        return cj_rpc_settings_check(s, CJ_PROFILE_PROD, prefix, err, err_size);
+    enum cj_status status =
+        cj_rpc_settings_check(s, profile, prefix, err, err_size);
+    if (status != CJ_OK || s->plaintext) {
+        return status;
     }
     snprintf(cert_var, sizeof(cert_var), "%s_TLS_CERT", prefix);
     snprintf(key_var, sizeof(key_var), "%s_TLS_KEY", prefix);

@@ -87,13 +87,17 @@ cj_rpc_settings_check(const struct cj_rpc_settings *settings,
                       size_t err_size);
 
 /*
- * With TLS, reads the CA, certificate and key files and checks them
- * (cj_tls_files_check), so that a configuration check catches a file the
- * start would fail on. Does nothing for plaintext gRPC.
+ * Runs cj_rpc_settings_check, then with TLS reads the CA, certificate and
+ * key files and checks them (cj_tls_files_check). The start and
+ * --print-config both call it, so that a wrong file fails both with the
+ * same message. Without it, gRPC would fail to start the server with no
+ * cause that names the file, and would serve with a certificate of
+ * another CA, which every caller's TLS handshake then rejects.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_rpc_settings_check_files(const struct cj_rpc_settings *settings,
-                            const char *prefix, char *err, size_t err_size);
+                            enum cj_profile profile, const char *prefix,
+                            char *err, size_t err_size);
 
 /* Fills server options from the settings; strings point into settings. */
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *settings,

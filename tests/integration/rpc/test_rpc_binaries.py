@@ -5,6 +5,7 @@ the access check, the `healthcheck` subcommand and shutdown on SIGTERM and
 SIGINT. A binary that exits at start for want of a dependency is skipped
 with its message."""
 
+import base64
 import os
 import signal
 import subprocess
@@ -95,19 +96,26 @@ class Binaries(unittest.TestCase):
         self.assertEqual(out.returncode, 2, out.stderr)
         self.assertIn(b"CERROJO_TLS_CA: missing", out.stderr)
 
-    def print_config(self, name, certs, **files):
-        """Runs `name --print-config` with the development TLS files,
-        `files` replacing some of them (ca, cert, key)."""
+    def run_with_tls_files(self, name, command, certs, **files):
+        """Runs `name command` with the development TLS files, `files`
+        replacing some of them (ca, cert, key)."""
         prefix = h.SERVICES[name][0]
         paths = {"ca": "ca.pem", "cert": name + ".pem", "key": name + ".key"}
         paths.update(files)
-        svc = h.Service(name, certs=certs, extra_env={
+        env = binary_env(name)
+        env.update(CLOSED_STORES)
+        env.update({
             "CERROJO_TLS_CA": os.path.join(certs, paths["ca"]),
             prefix + "_TLS_CERT": os.path.join(certs, paths["cert"]),
             prefix + "_TLS_KEY": os.path.join(certs, paths["key"]),
         })
-        return subprocess.run([svc.binary(), "--print-config"], env=svc.env,
-                              capture_output=True, timeout=h.CALL_TIMEOUT_S)
+        svc = h.Service(name, certs=certs, extra_env=env)
+        return subprocess.run([svc.binary(), command], env=svc.env,
+                              capture_output=True, timeout=h.CALL_TIMEOUT_S,
+                              cwd=h.work_dir())
+
+    def print_config(self, name, certs, **files):
+        return self.run_with_tls_files(name, "--print-config", certs, **files)
 
     def test_print_config_checks_tls_files(self):
         certs = h.make_certs()
@@ -135,6 +143,34 @@ class Binaries(unittest.TestCase):
                 self.assertEqual(out.returncode, 2, out.stderr)
                 self.assertIn(b"CERROJO_TLS_CA: ", out.stderr)
                 self.assertIn(b"cannot be read", out.stderr)
+
+    def test_start_checks_tls_files_as_print_config(self):
+        # gRPC alone fails the start for a wrong key or a file that is not
+        # PEM with no message naming the file, and serves with a
+        # certificate of another CA.
+        certs = h.make_certs()
+        cases = {
+            "key of another certificate": {"key": "session.key"},
+            "certificate of another CA": {"cert": "other.pem",
+                                          "key": "other.key"},
+            "certificate not PEM": {"cert": "ca.srl"},
+            "missing key": {"key": "missing.key"},
+            "folder as CA": {"ca": "."},
+        }
+        for name in h.SERVICES:
+            for case, files in cases.items():
+                if name == "session" and case == "key of another certificate":
+                    files = {"key": "kms.key"}
+                with self.subTest(service=name, case=case):
+                    start = self.run_with_tls_files(name, "serve", certs,
+                                                    **files)
+                    check = self.print_config(name, certs, **files)
+                    self.assertEqual(check.returncode, 2, check.stderr)
+                    self.assertEqual(start.returncode, 2, start.stderr)
+                    message = check.stderr.strip().splitlines()[-1]
+                    self.assertTrue(message.startswith(
+                        b"cerrojo-" + name.encode() + b": CERROJO_"), message)
+                    self.assertIn(message, start.stderr.splitlines())
 
     def listen_result(self, name, command, listen):
         """Runs `name command` (plaintext dev) with the listen address
@@ -185,6 +221,40 @@ class Binaries(unittest.TestCase):
                 _, out = self.listen_result("session", "--print-config",
                                             listen)
                 self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_session_key_file_errors_name_variable(self):
+        # The message names the file's variable and path, not the
+        # variable that holds a key inline.
+        path = os.path.join(h.work_dir(), "no-such-session-key")
+        for var in ("CERROJO_SESSION_KEY_FILE",
+                    "CERROJO_SESSION_KEY_PREVIOUS_FILE"):
+            for command in ("serve", "--print-config"):
+                with self.subTest(variable=var, command=command):
+                    env = binary_env("session")
+                    env[var] = path
+                    out = self.run_binary("session", command, env=env)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    self.assertIn(("cerrojo-session: %s: cannot read the key "
+                                   "file %s: No such file or directory"
+                                   % (var, path)).encode(), out.stderr)
+
+    def test_dev_warns_of_shared_key_file(self):
+        # Stage and prod reject such a file (tests/deploy/profile_check.sh).
+        path = os.path.join(h.work_dir(), "world-readable-key")
+        with open(path, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(path, 0o644)
+        for name, var in (("kms", "CERROJO_KMS_ROOT_KEY_FILE"),
+                          ("session", "CERROJO_SESSION_KEY_FILE")):
+            with self.subTest(service=name):
+                env = binary_env(name)
+                env[var] = path
+                out = self.run_binary(name, "--print-config", env=env)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn(b'"event":"config.key_file_insecure_mode"',
+                              out.stderr)
+                self.assertIn(('"variable":"%s"' % var).encode(), out.stderr)
+                self.assertIn(b'"mode":"0644"', out.stderr)
 
     def test_healthcheck_fails_without_server(self):
         for name in h.SERVICES:
