@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -240,6 +241,62 @@ enum cj_status cj_config_require_dev(enum cj_profile profile,
     }
     set_error(err, err_size, "%s: %s (profile is %s)", variable, reason,
               cj_profile_name(profile));
+    return CJ_ERR_INVALID;
+}
+
+/* Names what other users may do with a file of `mode`, for the messages. */
+static const char *other_access(mode_t mode)
+{
+    bool read = (mode & S_IROTH) != 0;
+    bool write = (mode & S_IWOTH) != 0;
+
+    if (read && write) {
+        return "read and write";
+    }
+    if (read) {
+        return "read";
+    }
+    if (write) {
+        return "write";
+    }
+    return "open"; /* only the execute bit */
+}
+
+enum cj_status cj_config_check_key_file_mode(int fd, const char *variable,
+                                             const char *path,
+                                             enum cj_profile profile, char *err,
+                                             size_t err_size)
+{
+    struct stat st;
+    char fix[CJ_CONFIG_ERROR_MAX / 2];
+    char mode_text[8];
+
+    if (fstat(fd, &st) != 0) {
+        set_error(err, err_size, "%s%s%s: cannot check its permissions: %s",
+                  variable != NULL ? variable : "",
+                  variable != NULL ? ": " : "", path, strerror(errno));
+        return CJ_ERR_UNAVAILABLE;
+    }
+    /* A folder or a device fails at the read, with its own message. */
+    if (!S_ISREG(st.st_mode) || (st.st_mode & S_IRWXO) == 0) {
+        return CJ_OK;
+    }
+    snprintf(mode_text, sizeof(mode_text), "%04o",
+             (unsigned)(st.st_mode & 07777));
+    snprintf(fix, sizeof(fix), "chmod 600 %s", path);
+    if (profile == CJ_PROFILE_DEV) {
+        cj_log(CJ_LOG_WARN, "config.key_file_insecure_mode", NULL,
+               CJ_F_STR("variable", variable != NULL ? variable : ""),
+               CJ_F_STR("path", path), CJ_F_STR("mode", mode_text),
+               CJ_F_STR("fix", fix));
+        return CJ_OK;
+    }
+    set_error(err, err_size,
+              "%s%s%s: other users can %s this key file (mode %s), which "
+              "the %s profile rejects; run `%s`",
+              variable != NULL ? variable : "", variable != NULL ? ": " : "",
+              path, other_access(st.st_mode), mode_text,
+              cj_profile_name(profile), fix);
     return CJ_ERR_INVALID;
 }
 

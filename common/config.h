@@ -147,4 +147,20 @@ CJ_WARN_UNUSED enum cj_status cj_config_require_dev(enum cj_profile profile,
                                                     const char *reason,
                                                     char *err, size_t err_size);
 
+/*
+ * Checks the permission bits of a key file, open at `fd`, that the
+ * setting `variable` names (NULL for a file given on the command line).
+ * Stage and prod reject a file that other users can read or write (any of
+ * the "other" bits 0007) with CJ_ERR_INVALID. err then names the variable,
+ * the path and the mode, and gives the fix `chmod 600 PATH`. In dev the
+ * warning event config.key_file_insecure_mode is logged instead and CJ_OK
+ * returned. Group bits are allowed, because Kubernetes mounts Secrets with
+ * a mode such as 0440 and the pod's fsGroup as the group. A failed fstat
+ * returns CJ_ERR_UNAVAILABLE with err set.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_config_check_key_file_mode(int fd, const char *variable, const char *path,
+                              enum cj_profile profile, char *err,
+                              size_t err_size);
+
 #endif

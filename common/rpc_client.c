@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "deadline.h"
+#include "host_port.h"
 #include "log.h"
 #include "rpc_absl.h"
 #include "rpc_access.h"
@@ -38,40 +39,28 @@ struct cj_rpc_client {
 
 enum address_kind { ADDRESS_IPV4, ADDRESS_IPV6, ADDRESS_NAME };
 
-/* Classifies "host:port" or "[v6]:port" and copies its host part. */
+/*
+ * Classifies "host:port" or "[v6]:port" and copies its host part. The
+ * port must be 1 to 65535: gRPC would dial port 443 for a missing one.
+ */
 static bool address_parse(const char *address, enum address_kind *kind,
                           char *host, size_t host_size)
 {
     unsigned char buf[sizeof(struct in6_addr)];
-    const char *colon;
-    size_t host_len;
+    struct cj_host_port parsed;
 
-    if (address[0] == '[') {
-        const char *end = strchr(address, ']');
-        if (end == NULL || end[1] != ':' || end[2] == '\0') {
-            return false;
-        }
-        host_len = (size_t)(end - address - 1);
-        if (host_len == 0 || host_len >= host_size) {
-            return false;
-        }
-        memcpy(host, address + 1, host_len);
-        host[host_len] = '\0';
+    if (cj_host_port_parse(address, false, &parsed) != CJ_HOST_PORT_OK ||
+        strlen(parsed.host) >= host_size) {
+        return false;
+    }
+    snprintf(host, host_size, "%s", parsed.host);
+    if (parsed.ipv6) {
         *kind = ADDRESS_IPV6;
-        return inet_pton(AF_INET6, host, buf) == 1;
+    } else {
+        *kind =
+            inet_pton(AF_INET, host, buf) == 1 ? ADDRESS_IPV4 : ADDRESS_NAME;
     }
-    colon = strrchr(address, ':');
-    if (colon == NULL || colon == address || colon[1] == '\0') {
-        return false;
-    }
-    host_len = (size_t)(colon - address);
-    if (host_len >= host_size) {
-        return false;
-    }
-    memcpy(host, address, host_len);
-    host[host_len] = '\0';
-    *kind = inet_pton(AF_INET, host, buf) == 1 ? ADDRESS_IPV4 : ADDRESS_NAME;
-    return strchr(host, ':') == NULL;
+    return true;
 }
 
 /*

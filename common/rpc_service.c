@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "host_port.h"
 #include "log.h"
 #include "rpc_client.h"
 #include "rpc_message.h"
@@ -13,14 +14,39 @@
 
 /* Room for a variable name such as "CERROJO_SESSION_TLS_CERT". */
 #define CJ_RPC_VAR_NAME_MAX 64
+/* Maximum length of a listen address quoted in an error message, in
+ * characters. */
+#define CJ_RPC_LISTEN_ECHO_MAX 64
 /* Maximum length of the address the healthcheck calls, in bytes. */
 #define CJ_RPC_TARGET_MAX_LEN 1024
+
+/* Checks the form of the listen address, which gRPC would otherwise
+ * complete with port 443 when the port is missing. */
+static enum cj_status check_listen(const struct cj_rpc_settings *s,
+                                   const char *prefix, char *err,
+                                   size_t err_size)
+{
+    enum cj_host_port_error error = cj_host_port_parse(s->listen, true, NULL);
+
+    if (error == CJ_HOST_PORT_OK) {
+        return CJ_OK;
+    }
+    snprintf(err, err_size,
+             "%s_LISTEN: expected host:port or [IPv6]:port with a port from 0 "
+             "to 65535, got '%.*s': %s",
+             prefix, CJ_RPC_LISTEN_ECHO_MAX, s->listen != NULL ? s->listen : "",
+             cj_host_port_error_text(error));
+    return CJ_ERR_INVALID;
+}
 
 enum cj_status cj_rpc_settings_check(const struct cj_rpc_settings *s,
                                      enum cj_profile profile,
                                      const char *prefix, char *err,
                                      size_t err_size)
 {
+    if (check_listen(s, prefix, err, err_size) != CJ_OK) {
+        return CJ_ERR_INVALID;
+    }
     if (s->plaintext) {
         return cj_config_require_dev(
             profile, CJ_RPC_PLAINTEXT_VAR,
@@ -56,6 +82,7 @@ enum cj_status cj_rpc_settings_check(const struct cj_rpc_settings *s,
 }
 
 enum cj_status cj_rpc_settings_check_files(const struct cj_rpc_settings *s,
+                                           enum cj_profile profile,
                                            const char *prefix, char *err,
                                            size_t err_size)
 {
@@ -70,11 +97,10 @@ enum cj_status cj_rpc_settings_check_files(const struct cj_rpc_settings *s,
         .key = s->tls_key,
     };
 
-    if (s->plaintext) {
-        return CJ_OK;
-    }
-    if (s->tls_ca == NULL || s->tls_cert == NULL || s->tls_key == NULL) {
-        return cj_rpc_settings_check(s, CJ_PROFILE_PROD, prefix, err, err_size);
+    enum cj_status status =
+        cj_rpc_settings_check(s, profile, prefix, err, err_size);
+    if (status != CJ_OK || s->plaintext) {
+        return status;
     }
     snprintf(cert_var, sizeof(cert_var), "%s_TLS_CERT", prefix);
     snprintf(key_var, sizeof(key_var), "%s_TLS_KEY", prefix);

@@ -47,7 +47,8 @@ struct cj_rpc_settings {
 #define CJ_RPC_CONFIG_OPTIONS(prefix, type, member, listen_default)           \
     CJ_RPC_OPTION(prefix "_LISTEN", CJ_CONFIG_STRING,                         \
         offsetof(type, member.listen), listen_default, 0, 0,                  \
-        "gRPC listen address, host:port (port 0 picks a free port)"),         \
+        "gRPC listen address, host:port or [IPv6]:port (port 0 picks "        \
+        "a free port)"),                                                      \
     CJ_RPC_OPTION(CJ_RPC_PLAINTEXT_VAR, CJ_CONFIG_BOOL,                       \
         offsetof(type, member.plaintext), "false", 0, 0,                      \
         "true: gRPC without TLS and without access rules (dev only)"),        \
@@ -75,9 +76,10 @@ struct cj_rpc_settings {
 /* clang-format on */
 
 /*
- * Checks the combination of settings: plaintext only in the dev profile,
- * and with TLS, all three files set. `prefix` is the one given to
- * CJ_RPC_CONFIG_OPTIONS, for the messages.
+ * Checks the settings without reading files: the listen address has the
+ * form host:port or [IPv6]:port (port 0 allowed), plaintext only in the
+ * dev profile, and with TLS, all three files set. `prefix` is the one
+ * given to CJ_RPC_CONFIG_OPTIONS, for the messages.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_rpc_settings_check(const struct cj_rpc_settings *settings,
@@ -85,13 +87,17 @@ cj_rpc_settings_check(const struct cj_rpc_settings *settings,
                       size_t err_size);
 
 /*
- * With TLS, reads the CA, certificate and key files and checks them
- * (cj_tls_files_check), so that a configuration check catches a file the
- * start would fail on. Does nothing for plaintext gRPC.
+ * Runs cj_rpc_settings_check, then with TLS reads the CA, certificate and
+ * key files and checks them (cj_tls_files_check). The start and
+ * --print-config both call it, so that a wrong file fails both with the
+ * same message. Without it, gRPC would fail to start the server with no
+ * cause that names the file, and would serve with a certificate of
+ * another CA, which every caller's TLS handshake then rejects.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_rpc_settings_check_files(const struct cj_rpc_settings *settings,
-                            const char *prefix, char *err, size_t err_size);
+                            enum cj_profile profile, const char *prefix,
+                            char *err, size_t err_size);
 
 /* Fills server options from the settings; strings point into settings. */
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *settings,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -30,6 +31,14 @@ static BIO *open_file(const char *var, const char *path, char *err,
     if (file == NULL) {
         snprintf(err, err_size, "%s: %s: cannot be read: %s", var, path,
                  strerror(errno));
+        return NULL;
+    }
+    /* fopen opens a folder too; its reads then fail like an empty file. */
+    struct stat st;
+    if (fstat(fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(file);
+        snprintf(err, err_size, "%s: %s: is a folder, not a PEM file", var,
+                 path);
         return NULL;
     }
     bio = BIO_new_fp(file, BIO_CLOSE);

@@ -79,16 +79,27 @@ static bool help_requested(int argc, char **argv)
     return false;
 }
 
-/* Loads the configuration; returns false after printing why it is bad. */
-static bool load_config(struct auth_service *svc)
+/*
+ * Loads the configuration; returns false after printing why it is bad.
+ * With read_tls_files, also reads and checks the TLS files, as the start,
+ * the jobs (which call kms) and --print-config need.
+ */
+static bool load_config(struct auth_service *svc, bool read_tls_files)
 {
     char err[CJ_CONFIG_ERROR_MAX];
     enum cj_log_level level;
+    enum cj_status status;
 
-    if (cj_config_load(auth_config_options, auth_config_option_count,
-                       &svc->profile, &svc->cfg, err, sizeof(err)) != CJ_OK ||
-        cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, AUTH_ENV_PREFIX,
-                              err, sizeof(err)) != CJ_OK) {
+    status = cj_config_load(auth_config_options, auth_config_option_count,
+                            &svc->profile, &svc->cfg, err, sizeof(err));
+    if (status == CJ_OK && read_tls_files) {
+        status = cj_rpc_settings_check_files(&svc->cfg.grpc, svc->profile,
+                                             AUTH_ENV_PREFIX, err, sizeof(err));
+    } else if (status == CJ_OK) {
+        status = cj_rpc_settings_check(&svc->cfg.grpc, svc->profile,
+                                       AUTH_ENV_PREFIX, err, sizeof(err));
+    }
+    if (status != CJ_OK) {
         fprintf(stderr, "cerrojo-auth: %s\n", err);
         return false;
     }
@@ -105,16 +116,10 @@ static bool load_config(struct auth_service *svc)
     return true;
 }
 
-/* Checks the TLS files, then prints the settings; returns the exit code. */
+/* Prints the settings, which load_config has checked; returns the exit
+ * code. */
 static int print_config(const struct auth_service *svc)
 {
-    char err[CJ_CONFIG_ERROR_MAX];
-
-    if (cj_rpc_settings_check_files(&svc->cfg.grpc, AUTH_ENV_PREFIX, err,
-                                    sizeof(err)) != CJ_OK) {
-        fprintf(stderr, "cerrojo-auth: %s\n", err);
-        return 2;
-    }
     cj_config_dump(auth_config_options, auth_config_option_count, svc->profile,
                    &svc->cfg, stdout);
     return 0;
@@ -345,7 +350,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!load_config(&svc)) {
+    if (!load_config(&svc, strcmp(command, "healthcheck") != 0)) {
         goto out;
     }
     if (strcmp(command, "--print-config") == 0) {

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     static struct gw_settings settings;
     struct gw_context ctx = {.settings = &settings};
     struct gw_http *http = NULL;
-    char err[256] = "";
+    char err[CJ_CONFIG_ERROR_MAX] = "";
     sigset_t signals;
     int signal_number = 0;
     int exit_code = EXIT_FAILURE;
@@ -126,7 +126,8 @@ int main(int argc, char **argv)
     }
     /* --print-config runs the settings checks of the start first, so that
      * a setting that stops the start fails here with the same message. */
-    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK) {
+    if (gw_settings_load(&settings, err, sizeof(err)) != CJ_OK ||
+        gw_settings_check_files(&settings, err, sizeof(err)) != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "gateway.settings_invalid", NULL,
                CJ_F_STR("detail", err));
         fprintf(stderr, "cerrojo-gateway: %s\n", err);
@@ -134,8 +135,7 @@ int main(int argc, char **argv)
     }
     if (argc == 2) { /* --print-config */
         (void)gw_settings_warn_unknown();
-        if (gw_settings_check_files(&settings, err, sizeof(err)) != CJ_OK ||
-            gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
+        if (gw_settings_print(stdout, err, sizeof(err)) != CJ_OK) {
             fprintf(stderr, "cerrojo-gateway: %s\n", err);
             return 2;
         }

@@ -97,6 +97,37 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
     return true;
 }
 
+/*
+ * Runs the settings checks of the start that need neither Postgres nor a
+ * key generated for dev (the gRPC settings and TLS files, the root key),
+ * then prints the settings. Returns the exit status.
+ */
+static int print_config(const struct kms_config *cfg, enum cj_profile profile)
+{
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+    struct kms_root_key_source root = {
+        .file_path = cfg->root_key_file,
+        .value = cfg->root_key,
+        .allow_generated = profile == CJ_PROFILE_DEV,
+        .profile = profile,
+    };
+
+    /* The root key is read into sodium_malloc memory. */
+    if (cj_crypto_init() != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: libsodium failed to initialize\n");
+        return KMS_EXIT_FAILED;
+    }
+    if (cj_rpc_settings_check_files(&cfg->grpc, profile, KMS_ENV_PREFIX, err,
+                                    sizeof(err)) != CJ_OK ||
+        kms_root_key_check(&root, err, sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-kms: %s\n", err);
+        return KMS_EXIT_USAGE;
+    }
+    cj_config_dump(kms_config_options, kms_config_option_count, profile, cfg,
+                   stdout);
+    return 0;
+}
+
 /* Runs the gRPC and metrics servers and the reloader until a signal. */
 static int run_server(struct kms_service *svc, const sigset_t *signals)
 {
@@ -166,8 +197,9 @@ static int serve(struct kms_service *svc, const sigset_t *signals)
 {
     char err[CJ_CONFIG_ERROR_MAX] = "";
 
-    if (cj_rpc_settings_check(&svc->cfg.grpc, svc->profile, KMS_ENV_PREFIX, err,
-                              sizeof(err)) != CJ_OK) {
+    if (cj_rpc_settings_check_files(&svc->cfg.grpc, svc->profile,
+                                    KMS_ENV_PREFIX, err,
+                                    sizeof(err)) != CJ_OK) {
         fprintf(stderr, "cerrojo-kms: %s\n", err);
         return KMS_EXIT_USAGE;
     }
@@ -339,8 +371,8 @@ static int run_rewrap_root(struct kms_service *svc, const char *path)
     struct kms_root_key *new_root = NULL;
     unsigned count = 0;
 
-    if (kms_root_key_read_file(path, svc->profile == CJ_PROFILE_DEV, &new_root,
-                               err, sizeof(err)) != CJ_OK) {
+    if (kms_root_key_read_file(path, svc->profile, &new_root, err,
+                               sizeof(err)) != CJ_OK) {
         fprintf(stderr, "cerrojo-kms rewrap-root: %s\n", err);
         return KMS_EXIT_USAGE;
     }
@@ -685,15 +717,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(command, "--print-config") == 0) {
-        if (cj_rpc_settings_check_files(&cfg.grpc, KMS_ENV_PREFIX, err,
-                                        sizeof(err)) != CJ_OK) {
-            fprintf(stderr, "cerrojo-kms: %s\n", err);
-            rc = KMS_EXIT_USAGE;
-            goto out;
-        }
-        cj_config_dump(kms_config_options, kms_config_option_count, profile,
-                       &cfg, stdout);
-        rc = 0;
+        rc = print_config(&cfg, profile);
         goto out;
     }
     rc = KMS_EXIT_FAILED;

@@ -128,20 +128,14 @@ out:
     return st;
 }
 
-/* Reads a small file into a sodium_malloc buffer; *len gets its length. */
-static enum cj_status read_secret_file(const char *path, char **text,
-                                       size_t *len)
+/* Reads a small open file into a sodium_malloc buffer; *len gets its
+ * length. */
+static enum cj_status read_secret_fd(int fd, char **text, size_t *len)
 {
-    enum cj_status st = CJ_ERR_NOT_FOUND;
+    enum cj_status st = CJ_ERR_NOMEM;
     char *buf = NULL;
     size_t used = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd < 0) {
-        st = errno == ENOENT ? CJ_ERR_NOT_FOUND : CJ_ERR_UNAVAILABLE;
-        goto out;
-    }
-    st = CJ_ERR_NOMEM;
     buf = sodium_malloc(KMS_ROOT_KEY_TEXT_MAX + 1);
     if (buf == NULL)
         goto out;
@@ -167,25 +161,34 @@ static enum cj_status read_secret_file(const char *path, char **text,
     st = CJ_OK;
 out:
     sodium_free(buf);
-    if (fd >= 0)
-        close(fd);
     return st;
 }
 
 /*
- * Reads the key file at path. Parse errors name the file as `what`. A read
- * error names the path, and also the setting it came from unless setting
- * is NULL.
+ * Reads the key file at path, after the permission check for `profile`.
+ * Parse errors name the file as `what`. A read or permission error names
+ * the path, and also the setting it came from unless setting is NULL.
  */
 static enum cj_status read_file_as(const char *path, const char *what,
                                    const char *setting, bool allow_generated,
+                                   enum cj_profile profile,
                                    struct kms_root_key **out, char *err,
                                    size_t err_size)
 {
     char *text = NULL;
     size_t len = 0;
-    enum cj_status st = read_secret_file(path, &text, &len);
+    enum cj_status st = CJ_ERR_UNAVAILABLE;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+    if (fd >= 0) {
+        /* Checked on the open file, so that the file read is the one
+         * checked. */
+        st = cj_config_check_key_file_mode(fd, setting, path, profile, err,
+                                           err_size);
+        if (st != CJ_OK)
+            goto out;
+        st = read_secret_fd(fd, &text, &len);
+    }
     if (st != CJ_OK) {
         char failure[KMS_ROOT_KEY_ERROR_MAX];
 
@@ -199,17 +202,20 @@ static enum cj_status read_file_as(const char *path, const char *what,
     st = parse_into(text, len, allow_generated, what, out, err, err_size);
 out:
     sodium_free(text);
+    if (fd >= 0)
+        close(fd);
     return st;
 }
 
-enum cj_status kms_root_key_read_file(const char *path, bool allow_generated,
+enum cj_status kms_root_key_read_file(const char *path, enum cj_profile profile,
                                       struct kms_root_key **out, char *err,
                                       size_t err_size)
 {
     char what[512];
 
     snprintf(what, sizeof(what), "the root key file %s", path);
-    return read_file_as(path, what, NULL, allow_generated, out, err, err_size);
+    return read_file_as(path, what, NULL, profile == CJ_PROFILE_DEV, profile,
+                        out, err, err_size);
 }
 
 /*
@@ -282,7 +288,7 @@ static enum cj_status load_or_generate(const char *path,
                 path);
         return st;
     }
-    st = kms_root_key_read_file(path, true, out, err, err_size);
+    st = kms_root_key_read_file(path, CJ_PROFILE_DEV, out, err, err_size);
     if (st == CJ_OK)
         cj_log(CJ_LOG_WARN, "kms.root_key_development", NULL,
                CJ_F_STR("path", path),
@@ -306,8 +312,8 @@ enum cj_status kms_root_key_load(const struct kms_root_key_source *src,
     }
     if (has_file)
         return read_file_as(src->file_path, KMS_ROOT_KEY_FILE_VAR,
-                            KMS_ROOT_KEY_FILE_VAR, src->allow_generated, out,
-                            err, err_size);
+                            KMS_ROOT_KEY_FILE_VAR, src->allow_generated,
+                            src->profile, out, err, err_size);
     if (has_value)
         return parse_into(src->value, strlen(src->value), src->allow_generated,
                           KMS_ROOT_KEY_ENV_VAR, out, err, err_size);
@@ -320,4 +326,19 @@ enum cj_status kms_root_key_load(const struct kms_root_key_source *src,
         return CJ_ERR_PRECONDITION;
     }
     return load_or_generate(src->generated_path, out, err, err_size);
+}
+
+enum cj_status kms_root_key_check(const struct kms_root_key_source *src,
+                                  char *err, size_t err_size)
+{
+    struct kms_root_key *key = NULL;
+    bool has_file = src->file_path != NULL && src->file_path[0] != '\0';
+    bool has_value = src->value != NULL && src->value[0] != '\0';
+    enum cj_status st;
+
+    if (!has_file && !has_value && src->allow_generated)
+        return CJ_OK;
+    st = kms_root_key_load(src, &key, err, err_size);
+    kms_root_key_free(key);
+    return st;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "status.h"
 
 #define KMS_ROOT_KEY_BYTES 32
@@ -28,6 +29,9 @@ struct kms_root_key_source {
     /* Only the dev profile may generate a missing key or use a generated
      * one; stage and prod reject both. */
     bool allow_generated;
+    /* Stage and prod reject a key file that other users can read or
+     * write; dev logs a warning (cj_config_check_key_file_mode). */
+    enum cj_profile profile;
     /* Path of the generated dev key (mode 0600), e.g. var/kms-root-key. */
     const char *generated_path;
 };
@@ -56,10 +60,22 @@ enum cj_status kms_root_key_load(const struct kms_root_key_source *src,
                                  struct kms_root_key **out, char *err,
                                  size_t err_size) CJ_WARN_UNUSED;
 
-/* Reads a root key from one file, for rewrap-root; same rules as load. */
-enum cj_status kms_root_key_read_file(const char *path, bool allow_generated,
+/*
+ * Reads a root key from one file, for rewrap-root, with the rules of load
+ * for `profile`: a generated key only in dev, and the file's permission
+ * check.
+ */
+enum cj_status kms_root_key_read_file(const char *path, enum cj_profile profile,
                                       struct kms_root_key **out, char *err,
                                       size_t err_size) CJ_WARN_UNUSED;
+
+/*
+ * Runs the checks of kms_root_key_load without keeping the key, for
+ * --print-config. Where load would generate a development key, it only
+ * returns CJ_OK, so that no file is written.
+ */
+enum cj_status kms_root_key_check(const struct kms_root_key_source *src,
+                                  char *err, size_t err_size) CJ_WARN_UNUSED;
 
 /* Wipes and frees; accepts NULL. */
 void kms_root_key_free(struct kms_root_key *key);

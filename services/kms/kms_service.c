@@ -81,6 +81,7 @@ static enum cj_status load_root(struct kms_service *svc, char *err,
         .file_path = svc->cfg.root_key_file,
         .value = svc->cfg.root_key,
         .allow_generated = dev,
+        .profile = svc->profile,
         .generated_path = path,
     };
     return kms_root_key_load(&src, &svc->root, err, err_size);

@@ -34,6 +34,10 @@
 /* Maximum size of a wrapping-key file read, in bytes (a base64 key is
  * 44). */
 #define SESS_KEY_FILE_MAX 256
+/* Exit statuses: 0 stopped by a signal, 1 the start failed, 2 usage or
+ * settings. */
+#define SESS_EXIT_FAILED 1
+#define SESS_EXIT_USAGE  2
 
 struct sess_config {
     struct cj_rpc_settings grpc;
@@ -216,20 +220,6 @@ static bool epochs_valid(const struct sess_config *cfg, char *err,
     return true;
 }
 
-/* Checks the TLS files, then prints the settings; returns the exit code. */
-static int print_config(const struct sess_config *cfg, enum cj_profile profile)
-{
-    char err[CJ_CONFIG_ERROR_MAX];
-
-    if (cj_rpc_settings_check_files(&cfg->grpc, SESS_ENV_PREFIX, err,
-                                    sizeof(err)) != CJ_OK) {
-        fprintf(stderr, "cerrojo-session: %s\n", err);
-        return 2;
-    }
-    cj_config_dump(sess_options, SESS_OPTION_COUNT, profile, cfg, stdout);
-    return 0;
-}
-
 static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
 {
     char err[CJ_CONFIG_ERROR_MAX];
@@ -254,6 +244,77 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
     (void)cj_config_warn_unknown(SESS_ENV_PREFIX "_", sess_options,
                                  SESS_OPTION_COUNT);
     return true;
+}
+
+/* Checks the gRPC settings and reads the TLS files; prints why they are
+ * wrong. */
+static bool grpc_settings_valid(const struct sess_config *cfg,
+                                enum cj_profile profile)
+{
+    char err[CJ_CONFIG_ERROR_MAX];
+
+    if (cj_rpc_settings_check_files(&cfg->grpc, profile, SESS_ENV_PREFIX, err,
+                                    sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Reads the key file that `variable` names into buf (NUL-terminated),
+ * after its permission check. Prints the reason and returns false when the
+ * file is missing, unreadable, larger than the buffer, or open to other
+ * users outside dev.
+ */
+static bool read_configured_key_file(const char *variable, const char *path,
+                                     enum cj_profile profile, char *buf,
+                                     size_t size)
+{
+    char err[CJ_CONFIG_ERROR_MAX];
+    size_t used = 0;
+    bool ok = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        fprintf(stderr,
+                "cerrojo-session: %s: cannot read the key file %s: %s\n",
+                variable, path, strerror(errno));
+        return false;
+    }
+    if (cj_config_check_key_file_mode(fd, variable, path, profile, err,
+                                      sizeof(err)) != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: %s\n", err);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + used, size - 1 - used);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr,
+                    "cerrojo-session: %s: cannot read the key file %s: %s\n",
+                    variable, path, strerror(errno));
+            goto out;
+        }
+        if (n == 0) {
+            break;
+        }
+        used += (size_t)n;
+        if (used == size - 1) {
+            fprintf(stderr,
+                    "cerrojo-session: %s: the key file %s is larger than %zu "
+                    "bytes; expected 32 bytes in base64\n",
+                    variable, path, size - 2);
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    buf[used] = '\0';
+    close(fd);
+    return ok;
 }
 
 /* Reads a key file's text into buf (NUL-terminated). */
@@ -303,70 +364,137 @@ out:
     return ok;
 }
 
+/* One wrapping key's two settings: the value and the file holding it. */
+struct wrap_key_setting {
+    const char *name;      /* CERROJO_SESSION_KEY */
+    const char *text;      /* its value, or NULL */
+    const char *file_name; /* CERROJO_SESSION_KEY_FILE */
+    const char *file;      /* its value, or NULL */
+};
+
 /*
  * Decodes one wrapping key from its variable or its file. *present is
- * false when neither is set. Prints the reason and returns false on a bad
- * value.
+ * false when neither is set. Prints the reason, naming the variable that
+ * was set, and returns false on a bad value or a file that cannot be used.
  */
-static bool wrap_key_from(const char *text, const char *file, const char *name,
+static bool wrap_key_from(const struct wrap_key_setting *setting,
+                          enum cj_profile profile,
                           unsigned char key[SESS_WRAP_KEY_LEN], bool *present)
 {
     char buf[SESS_KEY_FILE_MAX];
     bool ok = true;
 
     *present = false;
-    if (text != NULL && text[0] != '\0') {
+    if (setting->text != NULL && setting->text[0] != '\0') {
         *present = true;
-        ok = sess_wrap_key_decode(text, key) == CJ_OK;
-    } else if (file != NULL && file[0] != '\0') {
+        if (sess_wrap_key_decode(setting->text, key) != CJ_OK) {
+            fprintf(stderr,
+                    "cerrojo-session: %s: expected 32 bytes in base64 (for "
+                    "example from `openssl rand -base64 32`)\n",
+                    setting->name);
+            ok = false;
+        }
+    } else if (setting->file != NULL && setting->file[0] != '\0') {
         *present = true;
-        ok = read_key_file(file, buf, sizeof(buf)) &&
-             sess_wrap_key_decode(buf, key) == CJ_OK;
-    }
-    if (!ok) {
-        fprintf(stderr,
-                "cerrojo-session: %s: expected 32 bytes in base64 (for "
-                "example from `openssl rand -base64 32`)\n",
-                name);
+        ok = read_configured_key_file(setting->file_name, setting->file,
+                                      profile, buf, sizeof(buf));
+        if (ok && sess_wrap_key_decode(buf, key) != CJ_OK) {
+            fprintf(stderr,
+                    "cerrojo-session: %s: %s: expected 32 bytes in base64 "
+                    "(for example from `openssl rand -base64 32`)\n",
+                    setting->file_name, setting->file);
+            ok = false;
+        }
     }
     cj_wipe(buf, sizeof(buf));
     return ok;
 }
 
-static bool load_wrapping(const struct sess_config *cfg,
-                          enum cj_profile profile, struct sess_wrapping **out)
+/*
+ * Decodes the configured wrapping keys: the current one, which stage and
+ * prod require, and the previous one. Prints the reason and returns false
+ * on a settings error.
+ */
+static bool
+read_wrap_keys(const struct sess_config *cfg, enum cj_profile profile,
+               unsigned char current[SESS_WRAP_KEY_LEN], bool *have_current,
+               unsigned char previous[SESS_WRAP_KEY_LEN], bool *have_previous)
+{
+    const struct wrap_key_setting current_setting = {
+        "CERROJO_SESSION_KEY", cfg->key, "CERROJO_SESSION_KEY_FILE",
+        cfg->key_file};
+    const struct wrap_key_setting previous_setting = {
+        "CERROJO_SESSION_KEY_PREVIOUS", cfg->key_previous,
+        "CERROJO_SESSION_KEY_PREVIOUS_FILE", cfg->key_previous_file};
+
+    *have_previous = false;
+    if (!wrap_key_from(&current_setting, profile, current, have_current) ||
+        !wrap_key_from(&previous_setting, profile, previous, have_previous)) {
+        return false;
+    }
+    if (!*have_current && profile != CJ_PROFILE_DEV) {
+        fprintf(stderr,
+                "cerrojo-session: CERROJO_SESSION_KEY or "
+                "CERROJO_SESSION_KEY_FILE is required in the %s profile\n",
+                cj_profile_name(profile));
+        return false;
+    }
+    return true;
+}
+
+/* Loads the wrapping keys, in dev generating a missing current one.
+ * Returns 0, or the exit status after printing why. */
+static int load_wrapping(const struct sess_config *cfg, enum cj_profile profile,
+                         struct sess_wrapping **out)
 {
     unsigned char current[SESS_WRAP_KEY_LEN];
     unsigned char previous[SESS_WRAP_KEY_LEN];
     bool have_current = false;
     bool have_previous = false;
-    bool ok = false;
+    int exit_status = SESS_EXIT_USAGE;
 
-    if (!wrap_key_from(cfg->key, cfg->key_file, "CERROJO_SESSION_KEY", current,
-                       &have_current) ||
-        !wrap_key_from(cfg->key_previous, cfg->key_previous_file,
-                       "CERROJO_SESSION_KEY_PREVIOUS", previous,
-                       &have_previous)) {
+    if (!read_wrap_keys(cfg, profile, current, &have_current, previous,
+                        &have_previous)) {
         goto out;
     }
-    if (!have_current && profile != CJ_PROFILE_DEV) {
-        fprintf(stderr,
-                "cerrojo-session: CERROJO_SESSION_KEY or "
-                "CERROJO_SESSION_KEY_FILE is required in the %s profile\n",
-                cj_profile_name(profile));
-        goto out;
-    }
+    exit_status = SESS_EXIT_FAILED;
     if (!have_current && !dev_key(current)) {
         fprintf(stderr, "cerrojo-session: cannot create or read %s\n",
                 SESS_DEV_KEY_FILE);
         goto out;
     }
-    ok = sess_wrapping_new(current, have_previous ? previous : NULL, out) ==
-         CJ_OK;
+    if (sess_wrapping_new(current, have_previous ? previous : NULL, out) ==
+        CJ_OK) {
+        exit_status = 0;
+    }
 out:
     cj_wipe(current, sizeof(current));
     cj_wipe(previous, sizeof(previous));
-    return ok;
+    return exit_status;
+}
+
+/*
+ * Runs the settings checks of the start that need neither Redis nor a key
+ * generated for dev (the gRPC settings and TLS files, the wrapping-key
+ * settings and files), then prints the settings. Returns the exit status.
+ */
+static int print_config(const struct sess_config *cfg, enum cj_profile profile)
+{
+    unsigned char current[SESS_WRAP_KEY_LEN];
+    unsigned char previous[SESS_WRAP_KEY_LEN];
+    bool have_current = false;
+    bool have_previous = false;
+    bool valid = grpc_settings_valid(cfg, profile) &&
+                 read_wrap_keys(cfg, profile, current, &have_current, previous,
+                                &have_previous);
+
+    cj_wipe(current, sizeof(current));
+    cj_wipe(previous, sizeof(previous));
+    if (!valid) {
+        return SESS_EXIT_USAGE;
+    }
+    cj_config_dump(sess_options, SESS_OPTION_COUNT, profile, cfg, stdout);
+    return 0;
 }
 
 static void settings_from(const struct sess_config *cfg,
@@ -417,12 +545,17 @@ static int serve(const struct sess_config *cfg, enum cj_profile profile,
     struct sess_service svc = {0};
     struct cj_metrics *metrics = NULL;
     struct cj_metrics_server *metrics_server = NULL;
-    int exit_status = 1;
+    int exit_status = SESS_EXIT_USAGE;
     int sig;
 
-    if (!load_wrapping(cfg, profile, &svc.wrapping)) {
+    if (!grpc_settings_valid(cfg, profile)) {
         goto out;
     }
+    exit_status = load_wrapping(cfg, profile, &svc.wrapping);
+    if (exit_status != 0) {
+        goto out;
+    }
+    exit_status = SESS_EXIT_FAILED;
     if (cj_redis_pool_new(&ro, &svc.redis) != CJ_OK) {
         fprintf(stderr, "cerrojo-session: invalid Redis settings\n");
         goto out;
@@ -539,11 +672,12 @@ int main(int argc, char **argv)
     if (!load_config(&cfg, &profile)) {
         goto out;
     }
+    /* serve and --print-config decode the wrapping keys with libsodium. */
+    if (strcmp(command, "healthcheck") != 0 && cj_crypto_init() != CJ_OK) {
+        fprintf(stderr, "cerrojo-session: libsodium failed to start\n");
+        goto out;
+    }
     if (strcmp(command, "serve") == 0) {
-        if (cj_crypto_init() != CJ_OK) {
-            fprintf(stderr, "cerrojo-session: libsodium failed to start\n");
-            goto out;
-        }
         exit_status = serve(&cfg, profile, &signals);
     } else if (strcmp(command, "healthcheck") == 0) {
         exit_status = cj_rpc_healthcheck("cerrojo-session", &cfg.grpc);

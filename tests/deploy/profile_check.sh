@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts each program with CERROJO_PROFILE=prod and one setting that only
 # the dev profile accepts (plaintext gRPC, a generated or missing key, a
-# development password, a wildcard CORS origin, no trusted-proxy setting)
+# key file that other users can read, a development password, a wildcard
+# CORS origin, no trusted-proxy setting)
 # and checks that it exits non-zero with a message naming that variable.
 # Each case also runs with the setting fixed, where the message must no
 # longer name it, so that the check cannot pass by accident.
@@ -31,6 +32,14 @@ head -c 32 /dev/urandom | base64 >"$work/root-key"
 } >"$work/generated-root-key"
 head -c 32 /dev/urandom | base64 >"$work/session-key"
 chmod 600 "$work"/*-key
+# Key files that every local user can read, and ones only the group can
+# read, as Kubernetes mounts Secrets (defaultMode 0440).
+for key in root-key session-key; do
+    cp "$work/$key" "$work/$key-0644"
+    cp "$work/$key" "$work/$key-0440"
+    chmod 644 "$work/$key-0644"
+    chmod 440 "$work/$key-0440"
+done
 
 failures=0
 cases=0
@@ -117,6 +126,32 @@ expect_rejected() { # program, var, bad, good, args...
     echo "profile: ok   $program rejects $what naming $var (exit $bad_rc)"
 }
 
+# The same rule for --print-config, which prints every variable's name:
+# `bad` must exit 2 with a message naming `var`, and `good` must exit 0.
+expect_print_config_rejected() { # program, var, bad, good
+    local program=$1 var=$2 bad=$3 good=$4 result rc out
+    cases=$((cases + 1))
+    result=$(run_with "$program" "$bad" --print-config)
+    rc=${result%%$'\n'*}
+    out=${result#*$'\n'}
+    if [[ $rc != 2 ]] || ! grep -q -- "^$program: $var: " <<<"$out"; then
+        echo "profile: FAIL $program --print-config with $bad: exit $rc, expected 2 and a message naming $var:" >&2
+        echo "$out" | tail -n 3 >&2
+        failures=$((failures + 1))
+        return
+    fi
+    result=$(run_with "$program" "$good" --print-config)
+    rc=${result%%$'\n'*}
+    out=${result#*$'\n'}
+    if [[ $rc != 0 ]]; then
+        echo "profile: FAIL $program --print-config with $good: exit $rc:" >&2
+        echo "$out" | tail -n 3 >&2
+        failures=$((failures + 1))
+        return
+    fi
+    echo "profile: ok   $program --print-config rejects $bad naming $var"
+}
+
 for program in cerrojo-kms cerrojo-session cerrojo-auth cerrojo-gateway; do
     expect_rejected "$program" CERROJO_GRPC_PLAINTEXT \
         CERROJO_GRPC_PLAINTEXT=true CERROJO_GRPC_PLAINTEXT=false
@@ -128,6 +163,18 @@ expect_rejected cerrojo-kms CERROJO_KMS_ROOT_KEY_FILE \
     CERROJO_KMS_ROOT_KEY_FILE= "CERROJO_KMS_ROOT_KEY_FILE=$work/root-key"
 expect_rejected cerrojo-session CERROJO_SESSION_KEY \
     CERROJO_SESSION_KEY_FILE= "CERROJO_SESSION_KEY_FILE=$work/session-key"
+key_file_cases=(
+    "cerrojo-kms CERROJO_KMS_ROOT_KEY_FILE root-key"
+    "cerrojo-session CERROJO_SESSION_KEY_FILE session-key"
+    "cerrojo-session CERROJO_SESSION_KEY_PREVIOUS_FILE session-key"
+)
+for key_file_case in "${key_file_cases[@]}"; do
+    read -r program var file <<<"$key_file_case"
+    expect_rejected "$program" "$var" "$var=$work/$file-0644" \
+        "$var=$work/$file-0440"
+    expect_print_config_rejected "$program" "$var" "$var=$work/$file-0644" \
+        "$var=$work/$file-0440"
+done
 expect_rejected cerrojo-migrate CERROJO_MIGRATE_KMS_PASSWORD \
     CERROJO_MIGRATE_KMS_PASSWORD= \
     CERROJO_MIGRATE_KMS_PASSWORD=a-long-random-kms-password up

@@ -23,6 +23,7 @@ static int clear_env(void **state)
     unsetenv("CERROJO_GATEWAY_PORT");
     unsetenv("CERROJO_GATEWAY_ADMIN_PORT");
     unsetenv("CERROJO_REDIS_ADDR");
+    unsetenv("CERROJO_KMS_ADDR");
     setenv("CERROJO_GRPC_PLAINTEXT", "true", 1);
     return 0;
 }
@@ -201,6 +202,31 @@ static void test_malformed_redis_addr_rejected(void **state)
     assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
 }
 
+static void test_backend_addr_needs_valid_port(void **state)
+{
+    /* gRPC would dial port 443 for an address without a port. */
+    static const char *const bad[] = {
+        "127.0.0.1",       "kms",       "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:50x52", "::1:50052", "[::1]",       ":50052"};
+    struct gw_settings s;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        setenv("CERROJO_KMS_ADDR", bad[i], 1);
+        if (gw_settings_load(&s, err, sizeof(err)) != CJ_ERR_INVALID) {
+            fail_msg("CERROJO_KMS_ADDR=%s accepted", bad[i]);
+        }
+        assert_non_null(strstr(err, "CERROJO_KMS_ADDR"));
+    }
+    setenv("CERROJO_KMS_ADDR", "[::1]:50052,[::2]:50052", 1);
+    assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
+    setenv("CERROJO_KMS_ADDR", "cerrojo-kms.cerrojo.svc:50052", 1);
+    assert_int_equal(gw_settings_load(&s, err, sizeof(err)), CJ_OK);
+    unsetenv("CERROJO_KMS_ADDR");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +246,7 @@ int main(void)
         cmocka_unit_test_setup(test_bench_route_rejected_outside_dev,
                                clear_env),
         cmocka_unit_test_setup(test_malformed_redis_addr_rejected, clear_env),
+        cmocka_unit_test_setup(test_backend_addr_needs_valid_port, clear_env),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,6 +215,75 @@ static void test_missing_file_names_variable(void **state)
     assert_non_null(strstr(err, "CERROJO_KMS_ROOT_KEY_FILE"));
 }
 
+static void test_prod_rejects_file_others_can_read(void **state)
+{
+    (void)state;
+    char path[128];
+    struct kms_root_key *key = NULL;
+    char err[KMS_ROOT_KEY_ERROR_MAX] = "";
+
+    snprintf(path, sizeof(path), "%s/shared-key", dir);
+    write_file(path, KEY_B64 "\n");
+    assert_int_equal(chmod(path, 0644), 0);
+    struct kms_root_key_source src = {.file_path = path,
+                                      .profile = CJ_PROFILE_PROD};
+    assert_int_equal(kms_root_key_load(&src, &key, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_null(key);
+    assert_non_null(strstr(err, "CERROJO_KMS_ROOT_KEY_FILE: "));
+    assert_non_null(strstr(err, "other users can read"));
+    assert_non_null(strstr(err, "chmod 600"));
+
+    /* The same check runs for --print-config and for rewrap-root. */
+    assert_int_equal(kms_root_key_check(&src, err, sizeof(err)),
+                     CJ_ERR_INVALID);
+    assert_int_equal(
+        kms_root_key_read_file(path, CJ_PROFILE_STAGE, &key, err, sizeof(err)),
+        CJ_ERR_INVALID);
+    assert_non_null(strstr(err, "other users can read"));
+
+    /* dev accepts it, with a warning in the log. */
+    src.profile = CJ_PROFILE_DEV;
+    assert_int_equal(kms_root_key_load(&src, &key, err, sizeof(err)), CJ_OK);
+    kms_root_key_free(key);
+}
+
+static void test_prod_accepts_group_readable_file(void **state)
+{
+    (void)state;
+    char path[128];
+    struct kms_root_key *key = NULL;
+    char err[KMS_ROOT_KEY_ERROR_MAX] = "";
+
+    /* Kubernetes mounts the root key Secret with defaultMode 0440. */
+    snprintf(path, sizeof(path), "%s/secret-volume-key", dir);
+    write_file(path, KEY_B64 "\n");
+    assert_int_equal(chmod(path, 0440), 0);
+    struct kms_root_key_source src = {.file_path = path,
+                                      .profile = CJ_PROFILE_PROD};
+    assert_int_equal(kms_root_key_load(&src, &key, err, sizeof(err)), CJ_OK);
+    kms_root_key_free(key);
+}
+
+static void test_check_generates_no_dev_key(void **state)
+{
+    (void)state;
+    char path[128];
+    struct stat st;
+    char err[KMS_ROOT_KEY_ERROR_MAX] = "";
+
+    snprintf(path, sizeof(path), "%s/not-generated", dir);
+    struct kms_root_key_source src = {.allow_generated = true,
+                                      .generated_path = path};
+    assert_int_equal(kms_root_key_check(&src, err, sizeof(err)), CJ_OK);
+    assert_int_not_equal(stat(path, &st), 0);
+
+    struct kms_root_key_source stage = {.profile = CJ_PROFILE_STAGE};
+    assert_int_equal(kms_root_key_check(&stage, err, sizeof(err)),
+                     CJ_ERR_PRECONDITION);
+    assert_non_null(strstr(err, "no root key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +297,9 @@ int main(void)
         cmocka_unit_test(test_dev_generates_once_with_mode_0600),
         cmocka_unit_test(test_dev_accepts_operator_key_file),
         cmocka_unit_test(test_missing_file_names_variable),
+        cmocka_unit_test(test_prod_rejects_file_others_can_read),
+        cmocka_unit_test(test_prod_accepts_group_readable_file),
+        cmocka_unit_test(test_check_generates_no_dev_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -709,11 +709,20 @@ static void test_stage_rejects_generated_root_key(void **state)
     assert_non_null(f);
     fprintf(f, "generated:%s\n", ROOT_KEY);
     fclose(f);
+    /* Owner only, so that stage rejects the key and not the file mode. */
+    assert_int_equal(chmod(key_file, 0600), 0);
     snprintf(setting, sizeof(setting), "CERROJO_KMS_ROOT_KEY_FILE=%s",
              key_file);
     assert_int_equal(run_stage(setting, log, sizeof(log)), 2);
     assert_non_null(strstr(log, "CERROJO_KMS_ROOT_KEY_FILE"));
     assert_non_null(strstr(log, "generated"));
+
+    /* A key file that other users can read is rejected for its mode. */
+    assert_int_equal(chmod(key_file, 0644), 0);
+    assert_int_equal(run_stage(setting, log, sizeof(log)), 2);
+    assert_non_null(strstr(log, "CERROJO_KMS_ROOT_KEY_FILE: "));
+    assert_non_null(strstr(log, "other users can read this key file"));
+    assert_non_null(strstr(log, "chmod 600"));
 
     /* Without any root key, stage generates none. */
     assert_int_equal(run_stage(NULL, log, sizeof(log)), 2);

@@ -5,6 +5,7 @@ the access check, the `healthcheck` subcommand and shutdown on SIGTERM and
 SIGINT. A binary that exits at start for want of a dependency is skipped
 with its message."""
 
+import base64
 import os
 import signal
 import subprocess
@@ -14,6 +15,19 @@ import rpc_harness as h
 
 HEALTH_ANSWERS = {1, 2}  # SERVING, NOT_SERVING
 SETTLE_ATTEMPTS = 5
+# Postgres, Redis and the other services at port 1 of 127.0.0.1, where
+# nothing listens. The tests of start-up checks use them, so that a binary
+# that starts despite a wrong setting reaches no server that this test did
+# not start.
+CLOSED_DSN = "host=127.0.0.1 port=1 dbname=cerrojo connect_timeout=1"
+CLOSED_STORES = {
+    "CERROJO_KMS_DATABASE_URL": CLOSED_DSN,
+    "CERROJO_AUTH_DATABASE_URL": CLOSED_DSN,
+    "CERROJO_REDIS_PORT": "1",
+    "CERROJO_AUTH_REDIS_PORT": "1",
+    "CERROJO_AUTH_KMS_TARGET": "127.0.0.1:1",
+    "CERROJO_AUTH_SESSION_TARGET": "127.0.0.1:1",
+}
 
 
 def binary_env(name):
@@ -82,19 +96,26 @@ class Binaries(unittest.TestCase):
         self.assertEqual(out.returncode, 2, out.stderr)
         self.assertIn(b"CERROJO_TLS_CA: missing", out.stderr)
 
-    def print_config(self, name, certs, **files):
-        """Runs `name --print-config` with the development TLS files,
-        `files` replacing some of them (ca, cert, key)."""
+    def run_with_tls_files(self, name, command, certs, **files):
+        """Runs `name command` with the development TLS files, `files`
+        replacing some of them (ca, cert, key)."""
         prefix = h.SERVICES[name][0]
         paths = {"ca": "ca.pem", "cert": name + ".pem", "key": name + ".key"}
         paths.update(files)
-        svc = h.Service(name, certs=certs, extra_env={
+        env = binary_env(name)
+        env.update(CLOSED_STORES)
+        env.update({
             "CERROJO_TLS_CA": os.path.join(certs, paths["ca"]),
             prefix + "_TLS_CERT": os.path.join(certs, paths["cert"]),
             prefix + "_TLS_KEY": os.path.join(certs, paths["key"]),
         })
-        return subprocess.run([svc.binary(), "--print-config"], env=svc.env,
-                              capture_output=True, timeout=h.CALL_TIMEOUT_S)
+        svc = h.Service(name, certs=certs, extra_env=env)
+        return subprocess.run([svc.binary(), command], env=svc.env,
+                              capture_output=True, timeout=h.CALL_TIMEOUT_S,
+                              cwd=h.work_dir())
+
+    def print_config(self, name, certs, **files):
+        return self.run_with_tls_files(name, "--print-config", certs, **files)
 
     def test_print_config_checks_tls_files(self):
         certs = h.make_certs()
@@ -122,6 +143,118 @@ class Binaries(unittest.TestCase):
                 self.assertEqual(out.returncode, 2, out.stderr)
                 self.assertIn(b"CERROJO_TLS_CA: ", out.stderr)
                 self.assertIn(b"cannot be read", out.stderr)
+
+    def test_start_checks_tls_files_as_print_config(self):
+        # gRPC alone fails the start for a wrong key or a file that is not
+        # PEM with no message naming the file, and serves with a
+        # certificate of another CA.
+        certs = h.make_certs()
+        cases = {
+            "key of another certificate": {"key": "session.key"},
+            "certificate of another CA": {"cert": "other.pem",
+                                          "key": "other.key"},
+            "certificate not PEM": {"cert": "ca.srl"},
+            "missing key": {"key": "missing.key"},
+            "folder as CA": {"ca": "."},
+        }
+        for name in h.SERVICES:
+            for case, files in cases.items():
+                if name == "session" and case == "key of another certificate":
+                    files = {"key": "kms.key"}
+                with self.subTest(service=name, case=case):
+                    start = self.run_with_tls_files(name, "serve", certs,
+                                                    **files)
+                    check = self.print_config(name, certs, **files)
+                    self.assertEqual(check.returncode, 2, check.stderr)
+                    self.assertEqual(start.returncode, 2, start.stderr)
+                    message = check.stderr.strip().splitlines()[-1]
+                    self.assertTrue(message.startswith(
+                        b"cerrojo-" + name.encode() + b": CERROJO_"), message)
+                    self.assertIn(message, start.stderr.splitlines())
+
+    def listen_result(self, name, command, listen):
+        """Runs `name command` (plaintext dev) with the listen address
+        `listen`."""
+        svc = h.Service(name, extra_env=binary_env(name)
+                        if name in h.SERVICES else None)
+        svc.env.update(CLOSED_STORES)
+        svc.env[svc.prefix + "_LISTEN"] = listen
+        return svc, subprocess.run([svc.binary(), command], env=svc.env,
+                                   capture_output=True,
+                                   timeout=h.CALL_TIMEOUT_S, cwd=h.work_dir())
+
+    def test_listen_without_port_rejected(self):
+        # gRPC completes an address without a port with port 443.
+        runs = [(name, command) for name in h.SERVICES
+                for command in ("serve", "--print-config")]
+        runs.append((h.CONTROL, "serve"))
+        for name, command in runs:
+            with self.subTest(service=name, command=command):
+                svc, out = self.listen_result(name, command, "127.0.0.1")
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn((svc.prefix + "_LISTEN: expected host:port")
+                              .encode(), out.stderr)
+                self.assertIn(b"got '127.0.0.1': the port is missing",
+                              out.stderr)
+                self.assertNotIn(b'"port":443', out.stderr)
+
+    def test_listen_address_forms(self):
+        rejected = {
+            ":50052": b"the host is empty",
+            "127.0.0.1:65536": b"the port is not a decimal number",
+            "127.0.0.1:http": b"the port is not a decimal number",
+            "::1:50052": b"must be written in brackets",
+            "[::1]": b"the port is missing",
+            "[127.0.0.1]:50052": b"is not an IPv6 address",
+        }
+        for listen, reason in rejected.items():
+            for name in h.SERVICES:
+                with self.subTest(listen=listen, service=name):
+                    svc, out = self.listen_result(name, "--print-config",
+                                                  listen)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    self.assertIn((svc.prefix + "_LISTEN: ").encode(),
+                                  out.stderr)
+                    self.assertIn(reason, out.stderr)
+        for listen in ("[::1]:0", "localhost:0", "0.0.0.0:50052"):
+            with self.subTest(listen=listen):
+                _, out = self.listen_result("session", "--print-config",
+                                            listen)
+                self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_session_key_file_errors_name_variable(self):
+        # The message names the file's variable and path, not the
+        # variable that holds a key inline.
+        path = os.path.join(h.work_dir(), "no-such-session-key")
+        for var in ("CERROJO_SESSION_KEY_FILE",
+                    "CERROJO_SESSION_KEY_PREVIOUS_FILE"):
+            for command in ("serve", "--print-config"):
+                with self.subTest(variable=var, command=command):
+                    env = binary_env("session")
+                    env[var] = path
+                    out = self.run_binary("session", command, env=env)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    self.assertIn(("cerrojo-session: %s: cannot read the key "
+                                   "file %s: No such file or directory"
+                                   % (var, path)).encode(), out.stderr)
+
+    def test_dev_warns_of_shared_key_file(self):
+        # Stage and prod reject such a file (tests/deploy/profile_check.sh).
+        path = os.path.join(h.work_dir(), "world-readable-key")
+        with open(path, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(path, 0o644)
+        for name, var in (("kms", "CERROJO_KMS_ROOT_KEY_FILE"),
+                          ("session", "CERROJO_SESSION_KEY_FILE")):
+            with self.subTest(service=name):
+                env = binary_env(name)
+                env[var] = path
+                out = self.run_binary(name, "--print-config", env=env)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn(b'"event":"config.key_file_insecure_mode"',
+                              out.stderr)
+                self.assertIn(('"variable":"%s"' % var).encode(), out.stderr)
+                self.assertIn(b'"mode":"0644"', out.stderr)
 
     def test_healthcheck_fails_without_server(self):
         for name in h.SERVICES:
