@@ -14,6 +14,7 @@
 #include "auth_revocations.h"
 #include "auth_rpc.h"
 #include "auth_schema.h"
+#include "cli_help.h"
 #include "config.h"
 #include "crypto_util.h"
 #include "log.h"
@@ -44,39 +45,10 @@ static const char *const auth_commands[] = {
     "serve", "healthcheck", "cleanup", "rewrap-keys", "--print-config",
 };
 
-static bool is_help_option(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
-
 static bool is_command(const char *arg)
 {
-    for (size_t i = 0; i < sizeof(auth_commands) / sizeof(auth_commands[0]);
-         i++) {
-        if (strcmp(arg, auth_commands[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-/*
- * Returns whether the command line asks for the usage: --help or -h in
- * place of the command, or anywhere after a known command. An unknown
- * command followed by --help is still reported as unknown.
- */
-static bool help_requested(int argc, char **argv)
-{
-    if (argc <= 1)
-        return false;
-    if (is_help_option(argv[1]))
-        return true;
-    if (!is_command(argv[1]))
-        return false;
-    for (int i = 2; i < argc; i++) {
-        if (is_help_option(argv[i]))
-            return true;
-    }
-    return false;
+    return cj_cli_is_command(arg, auth_commands,
+                             sizeof(auth_commands) / sizeof(auth_commands[0]));
 }
 
 /*
@@ -332,7 +304,7 @@ int main(int argc, char **argv)
     }
     /* Before any thread exists, so that only sigwait receives them. */
     cj_rpc_signals_block(&signals);
-    is_help = help_requested(argc, argv);
+    is_help = cj_cli_help_requested(argc, argv, is_command(command));
     is_job =
         strcmp(command, "cleanup") == 0 || strcmp(command, "rewrap-keys") == 0;
     if (!is_help && !is_command(command)) {

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cli_help.h"
 #include "crypto_util.h"
 #include "kms_lifecycle.h"
 #include "kms_rpc.h"
@@ -602,32 +603,6 @@ static const struct kms_command *find_command(const char *name)
     return NULL;
 }
 
-static bool is_help_option(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
-
-/*
- * Returns whether the command line asks for the usage: --help or -h in
- * place of the command, or anywhere after a known command, so that
- * `cerrojo-kms rotate --help` does not take --help for a key purpose. An
- * unknown command followed by --help is still reported as unknown.
- */
-static bool help_requested(int argc, char **argv)
-{
-    if (argc <= 1)
-        return false;
-    if (is_help_option(argv[1]))
-        return true;
-    if (find_command(argv[1]) == NULL)
-        return false;
-    for (int i = 2; i < argc; i++) {
-        if (is_help_option(argv[i]))
-            return true;
-    }
-    return false;
-}
-
 /*
  * Checks the command line before settings and Postgres are touched, so
  * that a typing error gets a message that names it. Prints that message
@@ -701,7 +676,8 @@ int main(int argc, char **argv)
     cj_rpc_signals_block(&signals);
     memset(&svc, 0, sizeof(svc));
     memset(&cfg, 0, sizeof(cfg));
-    if (help_requested(argc, argv)) {
+    if (cj_cli_help_requested(argc, argv,
+                              argc > 1 && find_command(argv[1]) != NULL)) {
         usage(stdout);
         cj_config_print_help(kms_config_options, kms_config_option_count,
                              stdout);
