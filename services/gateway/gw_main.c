@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_help.h"
 #include "config.h"
 #include "crypto_util.h"
 #include "gw_audit.h"
@@ -105,14 +106,15 @@ int main(int argc, char **argv)
     int signal_number = 0;
     int exit_code = EXIT_FAILURE;
 
-    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--help") != 0 &&
-                     strcmp(argv[1], "--print-config") != 0)) {
-        gw_report_bad_arguments(argc, argv);
-        return 2;
-    }
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+    /* As in the other services: --help or -h alone or after a command. */
+    if (cj_cli_help_requested(
+            argc, argv, argc > 1 && strcmp(argv[1], "--print-config") == 0)) {
         gw_usage(stdout);
         return EXIT_SUCCESS;
+    }
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--print-config") != 0)) {
+        gw_report_bad_arguments(argc, argv);
+        return 2;
     }
     if (cj_openssl_skip_error_strings() != CJ_OK) {
         fprintf(stderr, "cerrojo-gateway: OpenSSL failed to initialize\n");

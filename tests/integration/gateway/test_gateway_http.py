@@ -937,6 +937,13 @@ class SettingsTest(unittest.TestCase):
                 self.assertIn(expected, first_line)
                 self.assertIn("usage: cerrojo-gateway", proc.stderr)
 
+    def test_help_options_print_the_usage(self):
+        for args in (["--help"], ["-h"], ["--print-config", "--help"]):
+            with self.subTest(args=args):
+                proc = self.run_gateway({}, args)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("usage: cerrojo-gateway", proc.stdout)
+
     def start_fails(self, extra_env, variable):
         """Checks that both the start and --print-config exit 2 with the
         same message, which names `variable`."""
