@@ -156,8 +156,17 @@ grep -q "'make down'" <<<"$run_out" || fail "make run does not name make down: $
 # `up` right after a service got TERM does not take it for running. SIGSTOP
 # pauses the service before it takes the TERM, so the test does not depend
 # on how long its shutdown lasts.
+# The TERM waits until the stop has taken effect: a main thread woken by the
+# STOP could otherwise take the TERM in sigwait just before it stops, and
+# then it would have neither a pending TERM nor a "stopping" line.
 old_session=$(cat "$work/var/run/cerrojo-session.pid")
 kill -STOP "$old_session"
+for ((i = 0; i < 100; i++)); do
+    [[ $(awk '{ print $3 }' "/proc/$old_session/stat" 2>/dev/null) == T ]] && break
+    sleep 0.05
+done
+[[ $(awk '{ print $3 }' "/proc/$old_session/stat" 2>/dev/null) == T ]] ||
+    fail "session (pid $old_session) did not stop on SIGSTOP"
 kill -TERM "$old_session"
 status_out=$("$work/scripts/stack.sh" status 2>&1) && fail "status exits 0 while session stops"
 grep -q "stack: session stopping (pid $old_session)" <<<"$status_out" ||
