@@ -270,10 +270,10 @@ def main():
       "reset to the current RSS before each measurement (writing 5 to "
       "/proc/<pid>/clear_refs), so each flow shows its own peak.")
     w("- Start-to-ready: time from launching a service to its first "
-      "successful readiness probe (`cerrojo-<svc> healthcheck` for the "
-      "gRPC services, `GET /readyz` for the gateway), polled every 10 ms; "
-      "each probe itself takes a few milliseconds, so figures carry about "
-      "that much error.")
+      "successful readiness probe (one Health/Check from `cerrojo-bench "
+      "grpc-health` for the gRPC services, `GET /readyz` for the "
+      "gateway), polled every 10 ms; each probe itself takes a few "
+      "milliseconds, so figures carry about that much error.")
     w("- Postgres runs with its default durability (fsync on). The gateway "
       "runs with per-IP rate limits raised out of the way "
       "(CERROJO_GATEWAY_RATE_PER_MINUTE and friends) and "
