@@ -140,7 +140,7 @@ static int serve(struct auth_service *svc, const sigset_t *signals)
         goto start_failed;
     }
     /* The first check runs before the server takes calls, so that no probe
-     * sees SERVING while Postgres is down or the migrations are missing. */
+     * reads SERVING while Postgres is down or the migrations are missing. */
     svc->server = server;
     auth_clock_check(svc);
     /* Before calls are taken: a port that another process still uses
@@ -339,7 +339,8 @@ int main(int argc, char **argv)
     auth_app_close(&svc);
 out:
     cj_config_free(auth_config_options, auth_config_option_count, &svc.cfg);
-    /* Library threads first: exit handlers must not race them. */
+    /* The gRPC core's detached threads end first, because OpenSSL's exit
+     * handler must not run beside them. */
     (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return exit_status;
 }

@@ -201,7 +201,8 @@ out:
     gw_rate_leases_free(ctx.leases);
     gw_redis_free(ctx.redis);
     free(ctx.openapi);
-    /* Library threads first: exit handlers must not race them. */
+    /* The gRPC core's detached threads end first, because OpenSSL's exit
+     * handler must not run beside them. */
     (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     cj_log(CJ_LOG_INFO, "gateway.stopped", NULL,
            CJ_F_INT("exit_code", exit_code));

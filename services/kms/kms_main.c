@@ -716,7 +716,8 @@ int main(int argc, char **argv)
 out:
     kms_service_free(&svc);
     cj_config_free(kms_config_options, kms_config_option_count, &cfg);
-    /* Library threads first: exit handlers must not race them. */
+    /* The gRPC core's detached threads end first, because OpenSSL's exit
+     * handler must not run beside them. */
     (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return rc;
 }

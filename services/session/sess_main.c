@@ -659,7 +659,8 @@ int main(int argc, char **argv)
 out:
     wipe_secrets(&cfg);
     cj_config_free(sess_options, SESS_OPTION_COUNT, &cfg);
-    /* Library threads first: exit handlers must not race them. */
+    /* The gRPC core's detached threads end first, because OpenSSL's exit
+     * handler must not run beside them. */
     (void)cj_proc_wait_alone(CJ_PROC_EXIT_WAIT_MS);
     return exit_status;
 }

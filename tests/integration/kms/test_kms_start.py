@@ -67,7 +67,7 @@ class KmsOnUnmigratedDatabase(unittest.TestCase):
     def run_kms(self, *args):
         return run_kms(self.svc, *args)
 
-    def check_refused(self, done):
+    def check_rejected(self, done):
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertIn("cerrojo-migrate up", done.stderr)
         self.assertIn(FIRST_MIGRATION, done.stderr)
@@ -78,10 +78,10 @@ class KmsOnUnmigratedDatabase(unittest.TestCase):
         self.assertIn(FIRST_MIGRATION, events[0]["missing"])
 
     def test_serve_exits_naming_migrate(self):
-        self.check_refused(self.run_kms("serve"))
+        self.check_rejected(self.run_kms("serve"))
 
     def test_rotate_exits_naming_migrate(self):
-        self.check_refused(self.run_kms("rotate", "hpke"))
+        self.check_rejected(self.run_kms("rotate", "hpke"))
 
 
 class KmsWithMetricsPortTaken(unittest.TestCase):

@@ -224,7 +224,7 @@ class Binaries(unittest.TestCase):
 
     def test_session_key_file_errors_name_variable(self):
         # The message names the file's variable and path, not the
-        # variable that holds a key inline.
+        # variable that contains a key inline.
         path = os.path.join(h.work_dir(), "no-such-session-key")
         for var in ("CERROJO_SESSION_KEY_FILE",
                     "CERROJO_SESSION_KEY_PREVIOUS_FILE"):
