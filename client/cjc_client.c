@@ -407,12 +407,14 @@ static bool is_sealed_envelope(const json_t *obj)
 
 /*
  * Turns an opened (or plain) response into *out or an error. Takes
- * ownership of body.
+ * ownership of body. sealed is true when body was opened under the
+ * request's keys, and is stored in err for an error.
  */
 static enum cj_status finish_response(long status, long retry_after,
-                                      json_t *body, json_t **out,
+                                      json_t *body, bool sealed, json_t **out,
                                       struct cjc_error *err)
 {
+    err->sealed = sealed;
     if (body == NULL) {
         set_error(err, NULL,
                   "the server returned a response that is not "
@@ -463,8 +465,8 @@ enum cj_status cjc_keys(struct cjc_client *c, json_t **out,
         return rc;
     body = parse_plain(&resp);
     if (resp.status != 200) {
-        rc = finish_response(resp.status, resp.retry_after_seconds, body, out,
-                             err);
+        rc = finish_response(resp.status, resp.retry_after_seconds, body, false,
+                             out, err);
         cjc_http_response_clear(&resp);
         return rc == CJ_OK ? CJ_ERR_INVALID : rc;
     }
@@ -535,6 +537,32 @@ static enum cj_status send_envelope(struct cjc_client *c, const char *method,
     return rc;
 }
 
+/*
+ * Rejects a plain response on a sealed route. The gateway seals every
+ * response that it sends after opening a request, and a success always
+ * comes after opening, so a plain 2xx can only come from something
+ * between client and gateway. A plain error goes on to finish_response,
+ * which reports it as unsealed. Takes ownership of outer.
+ */
+static enum cj_status
+finish_plain_response(const struct cjc_http_response *resp, json_t *outer,
+                      json_t **out, struct cjc_error *err)
+{
+    if (resp->status < 200 || resp->status > 299)
+        return finish_response(resp->status, resp->retry_after_seconds, outer,
+                               false, out, err);
+    json_decref(outer);
+    set_error(err, "unsealed_response",
+              "the response came unsealed with HTTP %ld, but the gateway "
+              "seals every successful response on this route. Something "
+              "between this client and the gateway, such as a proxy or an "
+              "attacker on the network, may have forged or altered it, so it "
+              "was ignored and no session or token was stored",
+              resp->status);
+    err->http_status = resp->status;
+    return CJ_ERR_CRYPTO;
+}
+
 /* Opens a stateless response (sealed, or plain for early errors). */
 static enum cj_status
 open_stateless_response(const struct cj_stateless_client *sc,
@@ -548,8 +576,7 @@ open_stateless_response(const struct cj_stateless_client *sc,
     json_t *body = NULL;
 
     if (!is_sealed_envelope(outer))
-        return finish_response(resp->status, resp->retry_after_seconds, outer,
-                               out, err);
+        return finish_plain_response(resp, outer, out, err);
     json_decref(outer);
     if (cj_stateless_open_response(sc, resp->body, resp->body_len, &plain,
                                    &plain_len, &why) != CJ_OK) {
@@ -561,8 +588,8 @@ open_stateless_response(const struct cj_stateless_client *sc,
     body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
                       NULL);
     free_wiped(plain, plain_len);
-    return finish_response(resp->status, resp->retry_after_seconds, body, out,
-                           err);
+    return finish_response(resp->status, resp->retry_after_seconds, body, true,
+                           out, err);
 }
 
 /* Returns whether the gateway rejected a call's credential. */
@@ -599,6 +626,28 @@ static void say_no_user(struct cjc_error *err)
               "no user is logged in on this session (HTTP 401%s%s). Run "
               "'cerrojo login' to log in",
               err->request_id[0] != '\0' ? ", request " : "", err->request_id);
+}
+
+/*
+ * Replaces the message of an access token rejection that came as plain
+ * JSON. The gateway seals a rejected access token, because it finds the
+ * token inside the opened request, so a plain rejection may be forged. A
+ * refresh because of it would let a forged response to that refresh
+ * replace the stored tokens.
+ */
+static void say_rejection_unsealed(struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "the rejection of the access token came unsealed (HTTP "
+              "%ld%s%s), but the gateway seals it. Something between this "
+              "client and the gateway may have forged it, so the tokens were "
+              "not refreshed. Run the command again, and check the network "
+              "path to the gateway if this repeats",
+              err->http_status, err->request_id[0] != '\0' ? ", request " : "",
+              err->request_id);
 }
 
 /* Returns the stored refresh token, or NULL when the state has none. */
@@ -906,8 +955,7 @@ open_stateful_response(const struct session_position *pos,
     json_t *body = NULL;
 
     if (!is_sealed_envelope(outer))
-        return finish_response(resp->status, resp->retry_after_seconds, outer,
-                               out, err);
+        return finish_plain_response(resp, outer, out, err);
     json_decref(outer);
     rc = cj_ratchet_response_key(response_key, s2c, pos->seq);
     if (rc == CJ_OK)
@@ -925,8 +973,8 @@ open_stateful_response(const struct session_position *pos,
     body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
                       NULL);
     free_wiped(plain, plain_len);
-    return finish_response(resp->status, resp->retry_after_seconds, body, out,
-                           err);
+    return finish_response(resp->status, resp->retry_after_seconds, body, true,
+                           out, err);
 }
 
 /*
@@ -1141,7 +1189,23 @@ static json_t *public_view(const json_t *result)
     return copy;
 }
 
-/* Stores the tokens of a TokenSet response. */
+/*
+ * Checks that a TokenSet response has both tokens, so that a response
+ * without them cannot replace the stored ones with nothing.
+ */
+static enum cj_status check_token_set(const json_t *result,
+                                      struct cjc_error *err)
+{
+    if (json_is_string(json_object_get(result, "access_token")) &&
+        json_is_string(json_object_get(result, "refresh_token")))
+        return CJ_OK;
+    set_error(err, NULL,
+              "the server's response has no access and refresh token, so the "
+              "stored tokens were kept");
+    return CJ_ERR_INVALID;
+}
+
+/* Stores the tokens of a TokenSet response that check_token_set accepted. */
 static void keep_tokens(struct cjc_client *c, const json_t *result)
 {
     json_t *tokens = json_object();
@@ -1237,21 +1301,28 @@ static enum cj_status credentials_call(struct cjc_client *c, const char *path,
     /*
      * Only a successful call replaces the old session and tokens: after a
      * failed one they are still valid on the server, and the user needs
-     * them to go on or to log out.
+     * them to go on or to log out. So every check comes before the first
+     * change, and keep_session changes nothing when it fails.
      */
-    json_object_del(c->state, "session");
-    keep_tokens(c, result);
+    rc = check_token_set(result, err);
+    if (rc != CJ_OK)
+        goto out;
     if (stateful) {
         json_t *session = json_object_get(result, "session");
         if (!json_is_object(session)) {
-            set_error(err, NULL, "the server opened no session");
+            set_error(err, NULL,
+                      "the server opened no session, so the stored session "
+                      "and tokens were kept");
             rc = CJ_ERR_INVALID;
             goto out;
         }
         rc = keep_session(c, session, secret, err);
         if (rc != CJ_OK)
             goto out;
+    } else {
+        json_object_del(c->state, "session");
     }
+    keep_tokens(c, result);
     *out = public_view(result);
 
 out:
@@ -1317,13 +1388,14 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
 
 /*
  * Sends a call that carries the stored access token, and when the gateway
- * rejects that token, refreshes once and sends the same body (borrowed)
- * again. In stateful mode the session, not the token, is the credential,
- * and a refresh cannot revive a session, so nothing is retried and the
- * error message asks the user to log in again. Nor is a call retried that
- * already sent a refresh, successful or not, because a token fresh from the
- * server was rejected for a reason such as a revocation that another refresh
- * does not undo, and a rejected refresh token must not be presented twice.
+ * rejects that token in a sealed response, refreshes once and sends the
+ * same body (borrowed) again. In stateful mode the session, not the token, is
+ * the credential, and a refresh cannot revive a session, so nothing is retried
+ * and the error message asks the user to log in again. Nor is a call retried
+ * that already sent a refresh, successful or not, because a token fresh from
+ * the server was rejected for a reason such as a revocation that another
+ * refresh does not undo, and a rejected refresh token must not be presented
+ * twice.
  */
 static enum cj_status request_with_token(struct cjc_client *c,
                                          const char *method, const char *path,
@@ -1350,6 +1422,10 @@ static enum cj_status request_with_token(struct cjc_client *c,
     if (c->refresh_attempts != attempts_before ||
         stored_refresh_token(c) == NULL)
         return rc;
+    if (!err->sealed) {
+        say_rejection_unsealed(err);
+        return rc;
+    }
     trace("%s %s: access token rejected, refreshing and sending again", method,
           path);
     rc = refresh_for_call(c,
@@ -1424,8 +1500,12 @@ enum cj_status cjc_refresh(struct cjc_client *c, json_t **out,
     if (credential_rejected(rc, err))
         say_login_ended(err, cjc_client_has_session(c) ? "session"
                                                        : "refresh token");
-    if (rc != CJ_OK)
+    if (rc == CJ_OK)
+        rc = check_token_set(result, err);
+    if (rc != CJ_OK) {
+        json_decref(result);
         return rc;
+    }
     keep_tokens(c, result);
     *out = public_view(result);
     json_decref(result);

@@ -32,6 +32,11 @@ struct cjc_error {
     char request_id[CJC_REQUEST_ID_MAX_LEN + 1]; /* the server's, or "" */
     long http_status; /* 0 when no response arrived */
     long retry_after_seconds;
+    /* Whether the error response was sealed and opened under the request's
+     * keys. A plain error is unauthenticated, because anything between
+     * client and gateway can send one, so the client changes no stored
+     * credential because of it. */
+    bool sealed;
 };
 
 struct cjc_client_options {
@@ -127,8 +132,11 @@ CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
  * The calls below that need a user (me, data, logout) carry the stored
  * access token in stateless mode. The client refreshes the tokens first
  * when their stored expiry is within 30 s. When the gateway still rejects
- * the token (401 invalid_token), it refreshes once, saves the new tokens
- * and sends the same request again, at most once per call. When that
+ * the token with a sealed 401 invalid_token, it refreshes once, saves the
+ * new tokens and sends the same request again, at most once per call. A
+ * plain rejection starts no refresh, because anything between client and
+ * gateway can send one. On every sealed route a plain 2xx fails with code
+ * "unsealed_response" and stores nothing. When that
  * refresh is rejected, the call fails with code "invalid_token" and a
  * message that tells the user to log in again. In stateful mode the session
  * is the credential, so nothing is refreshed or retried, and a rejected

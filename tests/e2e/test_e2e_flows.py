@@ -4,13 +4,17 @@ epoch rotation, logout of every device, refresh reuse, and a kms or
 session restart in the middle of a client session."""
 
 import base64
+import http.client
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import e2e_harness as e2e  # noqa: I100  (sets the import path)
@@ -1152,6 +1156,160 @@ class Keys(unittest.TestCase):
         keys = json.loads(body)["keys"]
         self.assertGreaterEqual(len(keys), 1)
         self.assertTrue(all("kid" in k for k in keys))
+
+
+class ForgingProxy:
+    """A forwarding proxy on 127.0.0.1 in front of the gateway. For each
+    request in `forged`, keyed by (method, path), it sends its own plain
+    (status, body), and it forwards every other request. It counts the
+    requests that it received per path."""
+
+    # Request headers that the gateway reads for a sealed request.
+    FORWARDED_HEADERS = ("Accept", "Content-Type", "Cerrojo-Seal",
+                         "Cerrojo-Session")
+    # Response headers sent back to the client.
+    RETURNED_HEADERS = ("Content-Type", "Retry-After", "Date")
+
+    def __init__(self, gateway_url):
+        self.forged = {}
+        self.counts = {}
+        target = urllib.parse.urlsplit(gateway_url)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def relay(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                path = urllib.parse.urlsplit(self.path).path
+                proxy.counts[path] = proxy.counts.get(path, 0) + 1
+                forged = proxy.forged.get((self.command, path))
+                if forged is not None:
+                    self.reply(forged[0], [("Content-Type",
+                                            "application/json")],
+                               forged[1].encode())
+                    return
+                self.forward(path, body)
+
+            def forward(self, path, body):
+                conn = http.client.HTTPConnection(
+                    target.hostname, target.port,
+                    timeout=e2e.CLIENT_TIMEOUT_S)
+                headers = {name: self.headers[name]
+                           for name in ForgingProxy.FORWARDED_HEADERS
+                           if self.headers[name] is not None}
+                try:
+                    conn.request(self.command, path, body=body,
+                                 headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    returned = [(name, resp.getheader(name))
+                                for name in ForgingProxy.RETURNED_HEADERS
+                                if resp.getheader(name) is not None]
+                    self.reply(resp.status, returned, data)
+                finally:
+                    conn.close()
+
+            def reply(self, status, headers, data):
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = relay
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(e2e.CLIENT_TIMEOUT_S)
+
+
+class ProxiedStack:
+    """What e2e.Client needs of a stack, with the proxy's URL as the
+    gateway's."""
+
+    def __init__(self, proxy):
+        self.gateway = type("ProxyUrl", (), {"url": proxy.url})()
+
+    def logs(self):
+        return stack.logs()
+
+
+# A token set that an attacker between client and gateway would send.
+FORGED_TOKEN_SET = json.dumps({
+    "access_token": "forged-access-token",
+    "refresh_token": "forged-refresh-token",
+    "user_id": "forged-user", "expires_in": 900})
+
+
+class ForgedResponses(unittest.TestCase):
+    """The client trusts only sealed responses. A plain 2xx, or a plain 401
+    that would start a refresh, from something between client and gateway
+    makes the command fail and leaves the state file as it was."""
+
+    def setUp(self):
+        self.proxy = ForgingProxy(stack.gateway.url)
+        self.client = e2e.Client(ProxiedStack(self.proxy))
+        self.name = ah.random_name("f")
+        self.client.set_password(ah.strong_password())
+        self.client.ok("register", "--username", self.name, "--email",
+                       self.name + "@example.com", "--password-file",
+                       self.client.password_file, "--stateless")
+
+    def tearDown(self):
+        self.proxy.stop()
+
+    def state_bytes(self):
+        with open(self.client.state, "rb") as f:
+            return f.read()
+
+    def test_plain_login_success_rejected(self):
+        self.proxy.forged[("POST", "/v1/login")] = (200, FORGED_TOKEN_SET)
+        before = self.state_bytes()
+        status, _, err = self.client.run(
+            "login", "--login", self.name, "--password-file",
+            self.client.password_file)
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("(unsealed_response)", err)
+        self.assertIn("came unsealed with HTTP 200", err)
+        self.assertEqual(self.state_bytes(), before)
+
+    def test_plain_logout_success_rejected(self):
+        self.proxy.forged[("POST", "/v1/logout")] = (200, "{}")
+        before = self.state_bytes()
+        status, _, err = self.client.run("logout", "--all")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("(unsealed_response)", err)
+        self.assertEqual(self.state_bytes(), before)
+        # The login was never logged out, and the client still uses it.
+        del self.proxy.forged[("POST", "/v1/logout")]
+        self.assertEqual(self.client.ok("me")["username"], self.name)
+
+    def test_plain_invalid_token_starts_no_refresh(self):
+        self.proxy.forged[("PUT", "/v1/me/data/private")] = (
+            401, json.dumps({"error": {
+                "code": "invalid_token",
+                "message": "The access token is invalid."}}))
+        self.proxy.forged[("POST", "/v1/refresh")] = (200, FORGED_TOKEN_SET)
+        before = self.state_bytes()
+        status, _, err = self.client.run("data", "put", "private",
+                                         stdin='{"phone":"123"}')
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("not refreshed", err)
+        self.assertNotIn("/v1/refresh", self.proxy.counts)
+        self.assertEqual(self.state_bytes(), before)
 
 
 if __name__ == "__main__":
