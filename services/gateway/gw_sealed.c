@@ -26,6 +26,7 @@
 #include "log.h"
 #include "ratchet.h"
 #include "rpc_caller.h"
+#include "seal_pad.h"
 
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
@@ -105,22 +106,39 @@ static int64_t gw_now_ms(void)
 
 /* ---- sealing the response ---- */
 
-/* Replaces the reply's plain JSON body by its sealed envelope. On a
- * sealing failure the reply becomes a bodiless 500: never plaintext. */
+/* Returns the longest response plaintext that every client opens: the
+ * envelope stays within CJ_SEAL_MAX_ENVELOPE_LEN and the plaintext within
+ * CJ_SEAL_MAX_PLAINTEXT_LEN. */
+static size_t gw_response_plaintext_max(void)
+{
+    size_t max = cj_seal_pad_plaintext_max(CJ_SEAL_MAX_ENVELOPE_LEN);
+
+    return max < CJ_SEAL_MAX_PLAINTEXT_LEN ? max : CJ_SEAL_MAX_PLAINTEXT_LEN;
+}
+
+/* Replaces the reply's plain JSON body by its sealed envelope, padded so
+ * that its size hides the body's exact length. On a padding or sealing
+ * failure the reply becomes a bodiless 500: never plaintext. */
 static void gw_seal_reply(const struct gw_opened *opened,
                           struct gw_reply *reply)
 {
     char *envelope = NULL;
     size_t envelope_len = 0;
-    enum cj_status status;
-    const uint8_t *body = (const uint8_t *)(reply->body ? reply->body : "");
+    enum cj_status status = CJ_OK;
+    const uint8_t *body;
 
-    if (opened->mode == GW_MODE_STATELESS) {
+    /* An empty body stays empty, because spaces alone are not JSON. */
+    if (reply->body != NULL && reply->body_len > 0) {
+        status = cj_seal_pad_json(&reply->body, &reply->body_len, 0,
+                                  gw_response_plaintext_max());
+    }
+    body = (const uint8_t *)(reply->body ? reply->body : "");
+    if (status == CJ_OK && opened->mode == GW_MODE_STATELESS) {
         status = cj_stateless_seal_response(
             opened->aead_id, opened->secret, opened->secret_len, opened->enc,
             sizeof(opened->enc), body, reply->body_len, &envelope,
             &envelope_len);
-    } else {
+    } else if (status == CJ_OK) {
         status = cj_stateful_seal_response(
             opened->response_key, (const uint8_t *)opened->session_id,
             strlen(opened->session_id), opened->epoch, opened->seq, body,
