@@ -22,6 +22,7 @@
 #include "gw_auth.h"
 #include "gw_json.h"
 #include "gw_limits.h"
+#include "gw_pipeline.h"
 #include "gw_redis.h"
 #include "log.h"
 #include "ratchet.h"
@@ -30,6 +31,10 @@
 
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
+
+/* The request field whose presence makes register and login open a
+ * session. */
+#define GW_CLIENT_SECRET_FIELD "client_secret"
 
 /* Client messages of decryption_failed, one per mode. Each says what a
  * client can do next and never which check failed, because that goes to
@@ -672,6 +677,60 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     return message;
 }
 
+/* Returns whether a request of this route opens a session: a register or
+ * login whose client_secret is not empty. */
+static bool gw_opens_session(const struct gw_route *route,
+                             const ProtobufCMessage *request)
+{
+    const ProtobufCFieldDescriptor *field;
+    const ProtobufCBinaryData *secret;
+
+    if (!route->opens_session) {
+        return false;
+    }
+    field = protobuf_c_message_descriptor_get_field_by_name(
+        route->rpc.request, GW_CLIENT_SECRET_FIELD);
+    if (field == NULL || field->type != PROTOBUF_C_TYPE_BYTES) {
+        return false;
+    }
+    secret =
+        (const ProtobufCBinaryData *)((const char *)request + field->offset);
+    return secret->len > 0;
+}
+
+/* Spends a handshake-bucket token for a request that opens a session, as
+ * POST /v1/handshake does before its body is read, so that register and
+ * login cannot open sessions faster than handshakes. The token is spent
+ * before the backend checks the credentials, because the gateway cannot
+ * know in advance whether the session will open. Replies with a sealed
+ * 429 and Retry-After, or a sealed 503 when Redis does not reply. */
+static bool gw_spend_handshake_token(const struct gw_context *ctx,
+                                     struct gw_request *req,
+                                     struct gw_reply *reply,
+                                     const struct gw_opened *opened)
+{
+    unsigned retry_after = 0;
+    enum cj_status status = gw_rate_limit_handshake(ctx, req, &retry_after);
+
+    if (status == CJ_OK) {
+        return true;
+    }
+    if (status == CJ_ERR_RATE_LIMITED) {
+        gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
+                        req->client_ip, req->request_id);
+        gw_sealed_error(req, reply, opened, GW_ERR_RATE_LIMITED, NULL,
+                        GW_REJECT_RATE_LIMITED,
+                        "per-IP handshake rate limit: the request carries "
+                        "client_secret and would open a session");
+        reply->retry_after = retry_after;
+        return false;
+    }
+    gw_sealed_error(req, reply, opened, GW_ERR_UNAVAILABLE, NULL,
+                    GW_REJECT_BACKEND_UNAVAILABLE,
+                    "handshake rate limit check failed: Redis unavailable");
+    return false;
+}
+
 static void gw_call_and_reply(const struct gw_context *ctx,
                               struct gw_request *req, struct gw_reply *reply,
                               const struct gw_opened *opened,
@@ -686,6 +745,10 @@ static void gw_call_and_reply(const struct gw_context *ctx,
 
     if (request == NULL) {
         return;
+    }
+    if (gw_opens_session(req->route, request) &&
+        !gw_spend_handshake_token(ctx, req, reply, opened)) {
+        goto out;
     }
     code = gw_backend_call(ctx->backends, &req->route->rpc, caller, request,
                            &response, detail, sizeof(detail), &retry_after_s);
