@@ -20,6 +20,7 @@
 #include "envelope_stateful.h"
 #include "envelope_stateless.h"
 #include "ratchet.h"
+#include "seal_pad.h"
 
 /* Refresh this long before the access token expires, in milliseconds. */
 #define CJC_TOKEN_REFRESH_MARGIN_MS 30000
@@ -40,6 +41,15 @@ _Static_assert(CJC_STATE_SESSION_KEY_LEN == CJ_RATCHET_KEY_LEN,
  */
 #define CJC_SESSION_CREATED_MIN_MS INT64_C(946684800000)
 #define CJC_TIME_MAX_MS            INT64_C(253402300799999)
+
+/* The gateway's body limit of each route, in bytes (docs/architecture.md,
+ * route table). A request body is padded only as far as its route still
+ * accepts the envelope. */
+#define CJC_BODY_BYTES_HANDSHAKE (4 * 1024)
+#define CJC_BODY_BYTES_DEFAULT   (16 * 1024)
+#define CJC_BODY_BYTES_DATA_PUT  (128 * 1024)
+/* Path prefix of the data routes, whose PUT takes the larger body. */
+#define CJC_DATA_PATH_PREFIX "/v1/me/data/"
 
 struct cjc_client {
     struct cjc_http *http;
@@ -501,6 +511,47 @@ static char *body_text(const json_t *body)
     return text;
 }
 
+/* Returns the longest sealed plaintext that the gateway accepts for a
+ * request of method to path. */
+static size_t request_plaintext_max(const char *method, const char *path)
+{
+    size_t envelope_max;
+    size_t max;
+
+    if (strcmp(method, "GET") == 0)
+        /* The envelope travels base64url-encoded in Cerrojo-Seal. */
+        envelope_max = CJ_SEAL_MAX_HEADER_LEN / 4 * 3;
+    else if (strcmp(path, "/v1/handshake") == 0)
+        envelope_max = CJC_BODY_BYTES_HANDSHAKE;
+    else if (strncmp(path, CJC_DATA_PATH_PREFIX,
+                     strlen(CJC_DATA_PATH_PREFIX)) == 0)
+        envelope_max = CJC_BODY_BYTES_DATA_PUT;
+    else
+        envelope_max = CJC_BODY_BYTES_DEFAULT;
+    max = cj_seal_pad_plaintext_max(envelope_max);
+    return max < CJ_SEAL_MAX_PLAINTEXT_LEN ? max : CJ_SEAL_MAX_PLAINTEXT_LEN;
+}
+
+/*
+ * Pads the JSON body *text of a request whose token has token_len bytes,
+ * so that the envelope's size does not give away the length of a password
+ * or value. *text is replaced and the old buffer wiped.
+ */
+static enum cj_status pad_request_body(char **text, size_t token_len,
+                                       const char *method, const char *path,
+                                       struct cjc_error *err)
+{
+    size_t len = strlen(*text);
+    enum cj_status rc =
+        cj_seal_pad_json(text, &len, CJ_SEAL_PLAINTEXT_HEADER_LEN + token_len,
+                         request_plaintext_max(method, path));
+
+    if (rc != CJ_OK)
+        set_error(err, NULL, "padding the request failed (%s)",
+                  cj_status_name(rc));
+    return rc;
+}
+
 /* Sends an envelope as the body, or in Cerrojo-Seal for a GET. */
 static enum cj_status send_envelope(struct cjc_client *c, const char *method,
                                     const char *path, const char *session_id,
@@ -802,6 +853,9 @@ static enum cj_status request_stateless(struct cjc_client *c,
     pt.ts_ms = server_ms(c);
     pt.token = (const uint8_t *)token;
     pt.token_len = token != NULL ? strlen(token) : 0;
+    rc = pad_request_body(&text, pt.token_len, method, path, err);
+    if (rc != CJ_OK)
+        goto out;
     pt.body = (const uint8_t *)text;
     pt.body_len = strlen(text);
     rc = cj_stateless_seal_request(&c->key.header, c->key.public_key, method,
@@ -1073,6 +1127,9 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     if (text == NULL)
         goto out;
     pt.ts_ms = server_ms(c);
+    rc = pad_request_body(&text, 0, method, path, err);
+    if (rc != CJ_OK)
+        goto out;
     pt.body = (const uint8_t *)text;
     pt.body_len = strlen(text);
     rc = cj_stateful_seal_request(c2s, (const uint8_t *)pos.id, strlen(pos.id),

@@ -162,6 +162,21 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
     return true;
 }
 
+enum cj_status gw_rate_limit_handshake(const struct gw_context *ctx,
+                                       const struct gw_request *req,
+                                       unsigned *retry_after_s)
+{
+    const struct gw_settings *s = ctx->settings;
+
+    *retry_after_s = 0;
+    if (ctx->redis == NULL) {
+        return CJ_OK;
+    }
+    return gw_rate_leases_take(ctx->leases, ctx->redis, "handshake",
+                               req->client_ip, s->handshake_rate_per_minute,
+                               s->handshake_rate_burst, retry_after_s);
+}
+
 /* Takes one request from the client IP's bucket (the handshake route has
  * its own, smaller one), from a leased batch when one is left. Leases can
  * admit a little over the limit, within the bound in gw_rate_lease.h.
@@ -182,11 +197,13 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         req->route->handler == GW_HANDLER_READYZ) {
         return true;
     }
-    status = gw_rate_leases_take(
-        ctx->leases, ctx->redis, handshake ? "handshake" : "api",
-        req->client_ip,
-        handshake ? s->handshake_rate_per_minute : s->rate_per_minute,
-        handshake ? s->handshake_rate_burst : s->rate_burst, &retry_after);
+    if (handshake) {
+        status = gw_rate_limit_handshake(ctx, req, &retry_after);
+    } else {
+        status = gw_rate_leases_take(ctx->leases, ctx->redis, "api",
+                                     req->client_ip, s->rate_per_minute,
+                                     s->rate_burst, &retry_after);
+    }
     if (status == CJ_OK) {
         return true;
     }

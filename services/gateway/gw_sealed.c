@@ -22,13 +22,19 @@
 #include "gw_auth.h"
 #include "gw_json.h"
 #include "gw_limits.h"
+#include "gw_pipeline.h"
 #include "gw_redis.h"
 #include "log.h"
 #include "ratchet.h"
 #include "rpc_caller.h"
+#include "seal_pad.h"
 
 /* Room for a backend's status message in the log. */
 #define GW_SEALED_DETAIL_CHARS 256
+
+/* The request field whose presence makes register and login open a
+ * session. */
+#define GW_CLIENT_SECRET_FIELD "client_secret"
 
 /* Client messages of decryption_failed, one per mode. Each says what a
  * client can do next and never which check failed, because that goes to
@@ -105,22 +111,39 @@ static int64_t gw_now_ms(void)
 
 /* ---- sealing the response ---- */
 
-/* Replaces the reply's plain JSON body by its sealed envelope. On a
- * sealing failure the reply becomes a bodiless 500: never plaintext. */
+/* Returns the longest response plaintext that every client opens: the
+ * envelope stays within CJ_SEAL_MAX_ENVELOPE_LEN and the plaintext within
+ * CJ_SEAL_MAX_PLAINTEXT_LEN. */
+static size_t gw_response_plaintext_max(void)
+{
+    size_t max = cj_seal_pad_plaintext_max(CJ_SEAL_MAX_ENVELOPE_LEN);
+
+    return max < CJ_SEAL_MAX_PLAINTEXT_LEN ? max : CJ_SEAL_MAX_PLAINTEXT_LEN;
+}
+
+/* Replaces the reply's plain JSON body by its sealed envelope, padded so
+ * that its size hides the body's exact length. On a padding or sealing
+ * failure the reply becomes a bodiless 500: never plaintext. */
 static void gw_seal_reply(const struct gw_opened *opened,
                           struct gw_reply *reply)
 {
     char *envelope = NULL;
     size_t envelope_len = 0;
-    enum cj_status status;
-    const uint8_t *body = (const uint8_t *)(reply->body ? reply->body : "");
+    enum cj_status status = CJ_OK;
+    const uint8_t *body;
 
-    if (opened->mode == GW_MODE_STATELESS) {
+    /* An empty body stays empty, because spaces alone are not JSON. */
+    if (reply->body != NULL && reply->body_len > 0) {
+        status = cj_seal_pad_json(&reply->body, &reply->body_len, 0,
+                                  gw_response_plaintext_max());
+    }
+    body = (const uint8_t *)(reply->body ? reply->body : "");
+    if (status == CJ_OK && opened->mode == GW_MODE_STATELESS) {
         status = cj_stateless_seal_response(
             opened->aead_id, opened->secret, opened->secret_len, opened->enc,
             sizeof(opened->enc), body, reply->body_len, &envelope,
             &envelope_len);
-    } else {
+    } else if (status == CJ_OK) {
         status = cj_stateful_seal_response(
             opened->response_key, (const uint8_t *)opened->session_id,
             strlen(opened->session_id), opened->epoch, opened->seq, body,
@@ -654,6 +677,60 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     return message;
 }
 
+/* Returns whether a request of this route opens a session: a register or
+ * login whose client_secret is not empty. */
+static bool gw_opens_session(const struct gw_route *route,
+                             const ProtobufCMessage *request)
+{
+    const ProtobufCFieldDescriptor *field;
+    const ProtobufCBinaryData *secret;
+
+    if (!route->opens_session) {
+        return false;
+    }
+    field = protobuf_c_message_descriptor_get_field_by_name(
+        route->rpc.request, GW_CLIENT_SECRET_FIELD);
+    if (field == NULL || field->type != PROTOBUF_C_TYPE_BYTES) {
+        return false;
+    }
+    secret =
+        (const ProtobufCBinaryData *)((const char *)request + field->offset);
+    return secret->len > 0;
+}
+
+/* Spends a handshake-bucket token for a request that opens a session, as
+ * POST /v1/handshake does before its body is read, so that register and
+ * login cannot open sessions faster than handshakes. The token is spent
+ * before the backend checks the credentials, because the gateway cannot
+ * know in advance whether the session will open. Replies with a sealed
+ * 429 and Retry-After, or a sealed 503 when Redis does not reply. */
+static bool gw_spend_handshake_token(const struct gw_context *ctx,
+                                     struct gw_request *req,
+                                     struct gw_reply *reply,
+                                     const struct gw_opened *opened)
+{
+    unsigned retry_after = 0;
+    enum cj_status status = gw_rate_limit_handshake(ctx, req, &retry_after);
+
+    if (status == CJ_OK) {
+        return true;
+    }
+    if (status == CJ_ERR_RATE_LIMITED) {
+        gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
+                        req->client_ip, req->request_id);
+        gw_sealed_error(req, reply, opened, GW_ERR_RATE_LIMITED, NULL,
+                        GW_REJECT_RATE_LIMITED,
+                        "per-IP handshake rate limit: the request carries "
+                        "client_secret and would open a session");
+        reply->retry_after = retry_after;
+        return false;
+    }
+    gw_sealed_error(req, reply, opened, GW_ERR_UNAVAILABLE, NULL,
+                    GW_REJECT_BACKEND_UNAVAILABLE,
+                    "handshake rate limit check failed: Redis unavailable");
+    return false;
+}
+
 static void gw_call_and_reply(const struct gw_context *ctx,
                               struct gw_request *req, struct gw_reply *reply,
                               const struct gw_opened *opened,
@@ -668,6 +745,10 @@ static void gw_call_and_reply(const struct gw_context *ctx,
 
     if (request == NULL) {
         return;
+    }
+    if (gw_opens_session(req->route, request) &&
+        !gw_spend_handshake_token(ctx, req, reply, opened)) {
+        goto out;
     }
     code = gw_backend_call(ctx->backends, &req->route->rpc, caller, request,
                            &response, detail, sizeof(detail), &retry_after_s);

@@ -95,6 +95,92 @@ def write_state_text(client, text):
         f.write(text)
 
 
+# Trace lines of the client (CERROJO_TRACE=1): the sealed request with its
+# AEAD and envelope size, and the size of the response.
+TRACE_SEALED_STATELESS = re.compile(
+    r"trace: (\S+) (\S+) sealed stateless: HPKE X25519 to key \d+, "
+    r"(\S+), (\d+)-byte envelope")
+TRACE_SEALED_RESPONSE = re.compile(r"trace: HTTP (\d+), (\d+)-byte sealed "
+                                   r"response")
+# The stateless response nonce is max(Nn, Nk) bytes of the AEAD.
+RESPONSE_NONCE_BYTES = {"AES-128-GCM": 16, "AES-256-GCM": 32,
+                        "ChaCha20-Poly1305": 32}
+AEAD_TAG_BYTES = 16
+PAD_BLOCK_BYTES = 256
+
+
+def traced(client, *args, stdin=None):
+    """Runs cerrojo ARGS with CERROJO_TRACE=1; returns the exit status,
+    the sealed request's (method, path, AEAD, envelope size), the response
+    size, and stderr."""
+    env = dict(os.environ, CERROJO_TRACE="1")
+    proc = subprocess.run(client.argv(*args), input=stdin,
+                          capture_output=True, text=True, env=env,
+                          timeout=e2e.CLIENT_TIMEOUT_S)
+    requests = TRACE_SEALED_STATELESS.findall(proc.stderr)
+    responses = TRACE_SEALED_RESPONSE.findall(proc.stderr)
+    if not requests or not responses:
+        raise AssertionError("no sealed request or response in the trace:\n"
+                             + proc.stderr)
+    method, path, aead, size = requests[-1]
+    return (proc.returncode, (method, path, aead, int(size)),
+            int(responses[-1][1]), proc.stderr)
+
+
+def response_plaintext_bytes(envelope_bytes, aead):
+    """The plaintext length inside a stateless response envelope
+    {"v":1,"nonce":"...","ct":"..."} of envelope_bytes bytes."""
+    fixed = len('{"v":1,"nonce":"","ct":""}')
+    nonce_chars = len(base64.urlsafe_b64encode(
+        bytes(RESPONSE_NONCE_BYTES[aead])).rstrip(b"="))
+    ct_chars = envelope_bytes - fixed - nonce_chars
+    return ct_chars * 3 // 4 - AEAD_TAG_BYTES
+
+
+class Padding(unittest.TestCase):
+    def register_with(self, password):
+        client = e2e.Client(stack)
+        name = ah.random_name("p")
+        client.set_password(password)
+        client.ok("register", "--username", name, "--email",
+                  name + "@example.com", "--password-file",
+                  client.password_file, "--stateless")
+        return client, name
+
+    def test_logins_seal_to_equal_sizes(self):
+        # Names of equal length and passwords of 25 and 200 characters:
+        # both login bodies fit in one padding block.
+        short = ah.strong_password()
+        long = "".join(ah.strong_password() for _ in range(8))
+        self.assertEqual(len(long) - len(short), 175)
+        sizes = []
+        for password in (short, long):
+            client, name = self.register_with(password)
+            status, request, response, err = traced(
+                client, "login", "--login", name, "--password-file",
+                client.password_file, "--stateless")
+            self.assertEqual(status, 0, err)
+            self.assertEqual(request[:2], ("POST", "/v1/login"))
+            sizes.append(request[3])
+            # The padded response opened and parsed: the login stored tokens.
+            self.assertIn("tokens", client.saved_state())
+        self.assertEqual(sizes[0], sizes[1])
+
+    def test_responses_are_padded_to_blocks(self):
+        client, name = self.register_with(ah.strong_password())
+        status, request, response, err = traced(client, "me")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(request[:2], ("GET", "/v1/me"))
+        self.assertEqual(response_plaintext_bytes(response, request[2])
+                         % PAD_BLOCK_BYTES, 0)
+        status, request, response, err = traced(
+            client, "data", "put", "private", stdin="x" * 37)
+        self.assertEqual(status, 0, err)
+        self.assertEqual(response_plaintext_bytes(response, request[2])
+                         % PAD_BLOCK_BYTES, 0)
+        self.assertEqual(client.ok("me")["username"], name)
+
+
 class Stateful(unittest.TestCase):
     def test_stateful_flow_end_to_end(self):
         client, name = new_user("--stateful")

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "gw_redis.h"
 #include "gw_wraps.h"
 #include "jwt.h"
+#include "seal_pad.h"
 
 #define TEST_SESSION_ID "c2Vzc2lvbi1pZC0xMjM0NQ"
 #define TEST_USER_ID    "user-1"
@@ -69,12 +71,17 @@ static bool login_throttled;
 static unsigned login_retry_after_s;
 /* What the rate-limit double returns. */
 static enum cj_status ratelimit_status;
+/* What the rate-limit double returns for the handshake bucket, the
+ * Retry-After it gives with a rejection, and how many times it was called. */
+static enum cj_status handshake_status;
+static unsigned handshake_retry_after_s;
+static int handshake_takes;
 static const char *bound_user;
 /* A status the OpenRequest double returns before anything else, or OK. */
 static grpc_status_code open_request_code;
 /* Encapsulated keys recorded by the replay double. */
 /* Room for every enc that the whole group records. */
-#define REPLAY_SEEN_MAX 32
+#define REPLAY_SEEN_MAX 64
 static uint8_t replay_seen[REPLAY_SEEN_MAX][CJ_HPKE_ENC_LEN];
 static size_t replay_count;
 
@@ -316,10 +323,16 @@ __wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
                               unsigned *granted, unsigned *retry_after_s)
 {
     (void)redis;
-    (void)bucket;
     (void)client_ip;
     (void)per_minute;
     (void)burst;
+    if (strcmp(bucket, "handshake") == 0) {
+        handshake_takes++;
+        *granted = handshake_status == CJ_OK ? max_count : 0;
+        *retry_after_s =
+            handshake_status == CJ_OK ? 0 : handshake_retry_after_s;
+        return handshake_status;
+    }
     *granted = ratelimit_status == CJ_OK ? max_count : 0;
     *retry_after_s = 0;
     return ratelimit_status;
@@ -387,6 +400,9 @@ static int setup(void **state)
     login_throttled = false;
     login_retry_after_s = 0;
     ratelimit_status = CJ_OK;
+    handshake_status = CJ_OK;
+    handshake_retry_after_s = 0;
+    handshake_takes = 0;
     bound_user = TEST_USER_ID;
     open_request_code = GRPC_STATUS_OK;
     *state = f;
@@ -1170,6 +1186,188 @@ static void test_stateful_check_mismatch_is_500(void **state)
     assert_null(strstr(log_text, TEST_SESSION_ID));
 }
 
+/* A login body with a client_secret of 32 bytes 0x01 (base64url). */
+#define LOGIN_WITH_SECRET                                                      \
+    "{\"login\":\"ana\",\"password\":\"pw-123456789\",\"client_secret\":"      \
+    "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}"
+
+/* Checks that an opened response is padded JSON: its length is a whole
+ * number of blocks and the spaces do not keep it from parsing. */
+static void check_padded_json(const char *answer, size_t len)
+{
+    json_t *parsed = json_loadb(answer, len, JSON_REJECT_DUPLICATES, NULL);
+
+    assert_int_equal(len % CJ_SEAL_PAD_BLOCK_LEN, 0);
+    assert_int_equal(answer[len - 1], ' ');
+    assert_non_null(parsed);
+    json_decref(parsed);
+}
+
+static void test_stateless_reply_is_padded(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    answer = open_stateless_reply(f);
+    check_padded_json(answer, strlen(answer));
+    free(answer);
+}
+
+static void test_sealed_error_reply_is_padded(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    login_throttled = true;
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 429);
+    answer = open_stateless_reply(f);
+    check_padded_json(answer, strlen(answer));
+    free(answer);
+}
+
+static void test_stateful_reply_is_padded(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    enum cj_seal_reason why;
+
+    seal_stateful(f, "/v1/me", 9);
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(cj_stateful_open_response(
+                         response_key, (const uint8_t *)TEST_SESSION_ID,
+                         strlen(TEST_SESSION_ID), 0, 9, f->reply.body,
+                         f->reply.body_len, &body, &len, &why),
+                     CJ_OK);
+    check_padded_json((const char *)body, len);
+    assert_non_null(strstr((const char *)body, TEST_USER_ID));
+    free(body);
+}
+
+static void test_padded_stateless_body_is_served(void **state)
+{
+    struct fixture *f = *state;
+    char body[CJ_SEAL_PAD_BLOCK_LEN + 1];
+
+    /* The project's client pads with spaces after the JSON object. */
+    memset(body, ' ', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    memcpy(body, "{\"login\":\"ana\"}", 15);
+    seal_stateless(f, "POST", "/v1/login", body, NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    assert_string_equal(seen.login, "ana");
+}
+
+static void test_padded_stateful_get_is_served(void **state)
+{
+    struct fixture *f = *state;
+    char body[CJ_SEAL_PAD_BLOCK_LEN - CJ_SEAL_PLAINTEXT_HEADER_LEN + 1];
+    struct cj_seal_plaintext pt = {.ts_ms = now_ms(),
+                                   .body = (const uint8_t *)body,
+                                   .body_len = sizeof(body) - 1};
+
+    memset(body, ' ', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    memcpy(body, "{}", 2);
+    stateful_path = "/v1/me";
+    free(f->envelope);
+    assert_int_equal(
+        cj_stateful_seal_request(c2s_key, (const uint8_t *)TEST_SESSION_ID,
+                                 strlen(TEST_SESSION_ID), 0, 10, "GET",
+                                 "/v1/me", &pt, &f->envelope, &f->envelope_len),
+        CJ_OK);
+    f->req.session_header = TEST_SESSION_ID;
+    run(f, GW_METHOD_GET, "/v1/me");
+    assert_int_equal(f->reply.status, 200);
+    assert_string_equal(seen.user_id, TEST_USER_ID);
+}
+
+static void test_login_with_secret_spends_handshake(void **state)
+{
+    struct fixture *f = *state;
+
+    seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(handshake_takes, 1);
+    assert_string_equal(seen.login, "ana");
+}
+
+static void test_login_over_handshake_limit_is_429(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    handshake_status = CJ_ERR_RATE_LIMITED;
+    handshake_retry_after_s = 42;
+    seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 429);
+    assert_int_equal(f->reply.retry_after, 42);
+    assert_int_equal(f->req.rejection, GW_REJECT_RATE_LIMITED);
+    /* Auth was not called, so no session was opened. */
+    assert_string_equal(seen.login, "");
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"rate_limited\""));
+    free(answer);
+}
+
+static void test_register_over_handshake_limit_is_429(void **state)
+{
+    struct fixture *f = *state;
+
+    handshake_status = CJ_ERR_RATE_LIMITED;
+    handshake_retry_after_s = 7;
+    seal_stateless(f, "POST", "/v1/register",
+                   "{\"username\":\"ana\",\"email\":\"ana@example.com\","
+                   "\"password\":\"pw-123456789\",\"client_secret\":"
+                   "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}",
+                   NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/register");
+    assert_int_equal(f->reply.status, 429);
+    assert_int_equal(f->reply.retry_after, 7);
+    assert_int_equal(seen.calls, 0);
+}
+
+static void test_login_without_secret_skips_handshake(void **state)
+{
+    struct fixture *f = *state;
+
+    handshake_status = CJ_ERR_RATE_LIMITED;
+    seal_stateless(f, "POST", "/v1/login",
+                   "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
+                   now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(handshake_takes, 0);
+}
+
+static void test_handshake_bucket_down_is_503_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char *answer;
+
+    handshake_status = CJ_ERR_UNAVAILABLE;
+    seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 503);
+    assert_string_equal(seen.login, "");
+    answer = open_stateless_reply(f);
+    assert_non_null(strstr(answer, "\"unavailable\""));
+    free(answer);
+}
+
 #define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1209,6 +1407,16 @@ int main(void)
         SEALED_TEST(test_stateful_seal_failure_hints_handshake),
         SEALED_TEST(test_stateless_seal_failures_share_key_hint),
         SEALED_TEST(test_stateful_check_mismatch_is_500),
+        SEALED_TEST(test_stateless_reply_is_padded),
+        SEALED_TEST(test_sealed_error_reply_is_padded),
+        SEALED_TEST(test_stateful_reply_is_padded),
+        SEALED_TEST(test_padded_stateless_body_is_served),
+        SEALED_TEST(test_padded_stateful_get_is_served),
+        SEALED_TEST(test_login_with_secret_spends_handshake),
+        SEALED_TEST(test_login_over_handshake_limit_is_429),
+        SEALED_TEST(test_register_over_handshake_limit_is_429),
+        SEALED_TEST(test_login_without_secret_skips_handshake),
+        SEALED_TEST(test_handshake_bucket_down_is_503_sealed),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
