@@ -250,8 +250,8 @@ static void fuzz_media(const char *text, size_t len)
 }
 
 /* Checks that a configured origin is in the serialized form a browser
- * sends: http or https, a lower-case host and no path, userinfo or
- * default port. */
+ * sends, which is http or https with a lower-case host and without a path,
+ * userinfo or default port. */
 static void fuzz_check_origin_form(const char *origin)
 {
     bool https = strncmp(origin, "https://", 8) == 0;
@@ -457,8 +457,8 @@ static void fuzz_request_id(const char *text, size_t len)
     free(id);
 }
 
-/* "METHOD target": a routed request must match its route's path and
- * method, and a miss must not list the method as allowed. */
+/* Parses "METHOD target". A routed request must match its route's path
+ * and method, and a miss must not list the method as allowed. */
 static void fuzz_target(const char *text, size_t len)
 {
     char *name = fuzz_take_field(&text, &len, ' ');
@@ -499,7 +499,7 @@ static void fuzz_gzip(const uint8_t *data, size_t size)
 
     fuzz_require(unpacked != NULL);
     fuzz_require(gw_gzip(data, size, &packed, &packed_len) == CJ_OK);
-    /* 16 + 15: a gzip wrapper around the largest window. */
+    /* windowBits 16 + 15 selects the gzip wrapper and the largest window. */
     fuzz_require(inflateInit2(&stream, 16 + 15) == Z_OK);
     stream.next_in = packed;
     stream.avail_in = (uInt)packed_len;
