@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the fuzzers (envelope parsers; JWT verifier and JWK Set parser) with
-# clang (libFuzzer, ASan, UBSan) into $FUZZ_BUILD_DIR and runs each for
-# FUZZ_SECONDS (default 30, at most 60). A crashing input is written to the
-# target's regressions folder (tests/fuzz/regressions/ or
-# tests/fuzz/regressions-jwt/), where its fuzz.*_replay ctest test replays
-# it from then on: commit it with the fix. Without clang the step is
+# Builds the fuzzers (envelope parsers; JWT verifier and JWK Set parser;
+# the gateway's parsers of client input) with clang (libFuzzer, ASan,
+# UBSan) into $FUZZ_BUILD_DIR and runs each for FUZZ_SECONDS (default 30,
+# at most 60). A crashing input is written to the target's regressions
+# folder (tests/fuzz/regressions/, tests/fuzz/regressions-jwt/ or
+# tests/fuzz/regressions-gateway/), where its fuzz.*_replay ctest test
+# replays it from then on: commit it with the fix. Without clang the step is
 # skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,8 @@ flags+=" -fno-sanitize-recover=undefined -g"
 cmake -S . -B "$build_dir" -DCMAKE_C_COMPILER=clang -DCERROJO_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-cmake --build "$build_dir" -j 2 --target fuzz_envelope fuzz_jwt >/dev/null
+cmake --build "$build_dir" -j 2 --target fuzz_envelope fuzz_jwt fuzz_gateway \
+    >/dev/null
 
 # Runs one fuzzer: name, corpus folder, regressions folder. New corpus
 # entries go to the build folder; the checked-in seeds stay as they are.
@@ -54,4 +56,6 @@ run_fuzzer() {
 rc=0
 run_fuzzer envelope tests/fuzz/corpus tests/fuzz/regressions || rc=1
 run_fuzzer jwt tests/fuzz/corpus-jwt tests/fuzz/regressions-jwt || rc=1
+run_fuzzer gateway tests/fuzz/corpus-gateway tests/fuzz/regressions-gateway ||
+    rc=1
 exit "$rc"

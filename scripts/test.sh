@@ -59,9 +59,10 @@ if ! migrate_output=$(CERROJO_ENV_FILE=/dev/null CERROJO_PROFILE=dev \
 fi
 echo "$migrate_output" | grep -v '"level":"info"' || true
 
-# Bounded fuzzing (envelope parsers, JWT verifier), before ctest so that ctest's
-# summary stays last; skipped with a message when clang is absent, and off
-# with FUZZ_SECONDS=0.
+# Bounded fuzzing of the envelope parsers, the JWT verifier and the
+# gateway's input parsers runs before ctest, so that ctest's summary stays
+# last. It is skipped with a message when clang is absent, and off with
+# FUZZ_SECONDS=0.
 # The unit tests that check published vectors and print their counts.
 VECTOR_TESTS='unit\.test_(aead|hkdf|hmac|hpke|jws|jwt|jwk|ohttp|x25519)$'
 
