@@ -38,6 +38,7 @@ static uint64_t gw_latency_buckets[GW_METRICS_ROUTES_MAX]
 /* Sum of latencies in microseconds, so it can be an atomic integer. */
 static uint64_t gw_latency_sum_us[GW_METRICS_ROUTES_MAX];
 static uint64_t gw_rejections[GW_REJECT_COUNT];
+static uint64_t gw_rate_limited[GW_RATE_BUCKET_COUNT];
 static long long gw_redis_clock_offset_ms;
 
 static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
@@ -63,6 +64,12 @@ static const char *const gw_rejection_names[GW_REJECT_COUNT] = {
     [GW_REJECT_HEADER_REPEATED] = "header_repeated",
 };
 
+static const char *const gw_rate_bucket_names[GW_RATE_BUCKET_COUNT] = {
+    [GW_RATE_BUCKET_API] = "api",
+    [GW_RATE_BUCKET_HANDSHAKE] = "handshake",
+    [GW_RATE_BUCKET_SESSION] = "session",
+};
+
 static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {
     "GET", "HEAD", "POST", "PUT", "OPTIONS", "other"};
 
@@ -72,6 +79,21 @@ const char *gw_rejection_name(enum gw_rejection reason)
         return "none";
     }
     return gw_rejection_names[reason];
+}
+
+const char *gw_rate_bucket_name(enum gw_rate_bucket bucket)
+{
+    if ((unsigned)bucket >= GW_RATE_BUCKET_COUNT) {
+        return "unknown";
+    }
+    return gw_rate_bucket_names[bucket];
+}
+
+void gw_metrics_record_rate_limited(enum gw_rate_bucket bucket)
+{
+    if ((unsigned)bucket < GW_RATE_BUCKET_COUNT) {
+        __atomic_fetch_add(&gw_rate_limited[bucket], 1, __ATOMIC_RELAXED);
+    }
 }
 
 static size_t gw_metrics_route_slot(size_t route_index)
@@ -285,6 +307,17 @@ char *gw_metrics_render(void)
                        "%llu\n",
                        gw_rejection_names[i],
                        (unsigned long long)__atomic_load_n(&gw_rejections[i],
+                                                           __ATOMIC_RELAXED));
+    }
+    gw_text_printf(&t, "# HELP cerrojo_gateway_rate_limited_total Requests "
+                       "rejected with 429 by a per-IP bucket, by bucket.\n"
+                       "# TYPE cerrojo_gateway_rate_limited_total counter\n");
+    for (size_t i = 0; i < GW_RATE_BUCKET_COUNT; i++) {
+        gw_text_printf(&t,
+                       "cerrojo_gateway_rate_limited_total{bucket=\"%s\"} "
+                       "%llu\n",
+                       gw_rate_bucket_names[i],
+                       (unsigned long long)__atomic_load_n(&gw_rate_limited[i],
                                                            __ATOMIC_RELAXED));
     }
     gw_text_printf(

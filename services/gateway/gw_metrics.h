@@ -41,6 +41,22 @@ void gw_metrics_record_request(size_t route_index, unsigned method_bit,
 
 void gw_metrics_record_rejection(enum gw_rejection reason);
 
+/* The per-IP rate-limit buckets, each a label value of
+ * cerrojo_gateway_rate_limited_total. */
+enum gw_rate_bucket {
+    GW_RATE_BUCKET_API = 0,
+    GW_RATE_BUCKET_HANDSHAKE,
+    GW_RATE_BUCKET_SESSION,
+    GW_RATE_BUCKET_COUNT
+};
+
+/* Records one request rejected with 429 by the bucket's limit. */
+void gw_metrics_record_rate_limited(enum gw_rate_bucket bucket);
+
+/* Returns the bucket's name ("api", "handshake", "session"), which is also
+ * its key prefix in Redis, or "unknown" for a value out of range. */
+const char *gw_rate_bucket_name(enum gw_rate_bucket bucket);
+
 /* Records the last measured offset of Redis's clock from ours, in ms. */
 void gw_metrics_set_redis_clock_offset_ms(long long offset_ms);
 

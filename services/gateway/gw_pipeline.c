@@ -162,19 +162,47 @@ static bool gw_begin_body(struct gw_request *req, struct gw_reply *reply)
     return true;
 }
 
-enum cj_status gw_rate_limit_handshake(const struct gw_context *ctx,
-                                       const struct gw_request *req,
-                                       unsigned *retry_after_s)
+enum cj_status gw_rate_limit_take(const struct gw_context *ctx,
+                                  const struct gw_request *req,
+                                  enum gw_rate_bucket bucket,
+                                  unsigned *retry_after_s)
 {
     const struct gw_settings *s = ctx->settings;
+    unsigned per_minute = s->rate_per_minute;
+    unsigned burst = s->rate_burst;
 
     *retry_after_s = 0;
     if (ctx->redis == NULL) {
         return CJ_OK;
     }
-    return gw_rate_leases_take(ctx->leases, ctx->redis, "handshake",
-                               req->client_ip, s->handshake_rate_per_minute,
-                               s->handshake_rate_burst, retry_after_s);
+    if (bucket == GW_RATE_BUCKET_HANDSHAKE) {
+        per_minute = s->handshake_rate_per_minute;
+        burst = s->handshake_rate_burst;
+    } else if (bucket == GW_RATE_BUCKET_SESSION) {
+        per_minute = s->session_rate_per_minute;
+        burst = s->session_rate_burst;
+    }
+    return gw_rate_leases_take(ctx->leases, ctx->redis,
+                               gw_rate_bucket_name(bucket), req->client_ip,
+                               per_minute, burst, retry_after_s);
+}
+
+void gw_rate_limit_warn_unavailable(const struct gw_request *req,
+                                    enum gw_rate_bucket bucket,
+                                    enum cj_status status)
+{
+    static int64_t last_warning_s[GW_RATE_BUCKET_COUNT];
+    int64_t now_s = (int64_t)time(NULL);
+
+    if ((unsigned)bucket >= GW_RATE_BUCKET_COUNT ||
+        now_s - __atomic_load_n(&last_warning_s[bucket], __ATOMIC_RELAXED) <
+            GW_RATE_LIMIT_WARNING_SECONDS) {
+        return;
+    }
+    __atomic_store_n(&last_warning_s[bucket], now_s, __ATOMIC_RELAXED);
+    cj_log(CJ_LOG_WARN, "gateway.rate_limit_unavailable", req->request_id,
+           CJ_F_STR("bucket", gw_rate_bucket_name(bucket)),
+           CJ_F_STR("status", cj_status_name(status)));
 }
 
 /* Takes one request from the client IP's bucket (the handshake route has
@@ -186,45 +214,37 @@ enum cj_status gw_rate_limit_handshake(const struct gw_context *ctx,
 static bool gw_begin_rate_limit(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {
-    static int64_t last_warning_s;
-    const struct gw_settings *s = ctx->settings;
-    bool handshake = strcmp(req->route->path, "/v1/handshake") == 0;
+    enum gw_rate_bucket bucket = strcmp(req->route->path, "/v1/handshake") == 0
+                                     ? GW_RATE_BUCKET_HANDSHAKE
+                                     : GW_RATE_BUCKET_API;
+    char detail[GW_JSON_ERROR_CHARS];
     unsigned retry_after = 0;
     enum cj_status status;
-    int64_t now_s;
 
     if (ctx->redis == NULL || req->route->handler == GW_HANDLER_HEALTHZ ||
         req->route->handler == GW_HANDLER_READYZ) {
         return true;
     }
-    if (handshake) {
-        status = gw_rate_limit_handshake(ctx, req, &retry_after);
-    } else {
-        status = gw_rate_leases_take(ctx->leases, ctx->redis, "api",
-                                     req->client_ip, s->rate_per_minute,
-                                     s->rate_burst, &retry_after);
-    }
+    status = gw_rate_limit_take(ctx, req, bucket, &retry_after);
     if (status == CJ_OK) {
         return true;
     }
     if (status == CJ_ERR_RATE_LIMITED) {
         gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
                         req->client_ip, req->request_id);
-        gw_reply_error(req, reply, GW_ERR_RATE_LIMITED, NULL,
-                       GW_REJECT_RATE_LIMITED, "per-IP rate limit");
+        gw_metrics_record_rate_limited(bucket);
+        gw_reply_error(
+            req, reply, GW_ERR_RATE_LIMITED, NULL, GW_REJECT_RATE_LIMITED,
+            bucket == GW_RATE_BUCKET_HANDSHAKE ? "per-IP handshake rate limit"
+                                               : "per-IP rate limit");
         reply->retry_after = retry_after;
         return false;
     }
-    now_s = (int64_t)time(NULL);
-    if (now_s - __atomic_load_n(&last_warning_s, __ATOMIC_RELAXED) >=
-        GW_RATE_LIMIT_WARNING_SECONDS) {
-        __atomic_store_n(&last_warning_s, now_s, __ATOMIC_RELAXED);
-        cj_log(CJ_LOG_WARN, "gateway.rate_limit_unavailable", req->request_id,
-               CJ_F_STR("status", cj_status_name(status)));
-    }
+    gw_rate_limit_warn_unavailable(req, bucket, status);
+    snprintf(detail, sizeof(detail), "%s rate limit check failed: %s",
+             gw_rate_bucket_name(bucket), cj_status_name(status));
     gw_reply_error(req, reply, GW_ERR_UNAVAILABLE, NULL,
-                   GW_REJECT_BACKEND_UNAVAILABLE,
-                   "rate limit check failed: Redis unavailable");
+                   GW_REJECT_BACKEND_UNAVAILABLE, detail);
     return false;
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "gw_context.h"
+#include "gw_metrics.h"
 #include "gw_request.h"
 #include "status.h"
 
@@ -22,16 +23,25 @@ void gw_pipeline_finish(const struct gw_context *ctx, struct gw_request *req,
                         struct gw_reply *reply);
 
 /*
- * Takes one request of the client IP from the handshake bucket
- * (CERROJO_GATEWAY_HANDSHAKE_RATE_PER_MINUTE and _BURST). Every request
- * that opens a session spends one: POST /v1/handshake before its body is
- * read, and a register or login that carries client_secret once its body
- * is opened. Returns CJ_OK (also without Redis, as in unit tests),
- * CJ_ERR_RATE_LIMITED with *retry_after_s, or the Redis failure, on which
- * the caller fails closed.
+ * Takes one request of the client IP from `bucket`. The api bucket
+ * (CERROJO_GATEWAY_RATE_*) serves every route but POST /v1/handshake, which
+ * spends the handshake bucket (CERROJO_GATEWAY_HANDSHAKE_RATE_*) before its
+ * body is read. A register or login that carries client_secret spends the
+ * session bucket (CERROJO_GATEWAY_SESSION_RATE_*) once its body is opened.
+ * Returns CJ_OK (also without Redis, as in unit tests), CJ_ERR_RATE_LIMITED
+ * with *retry_after_s, or the Redis failure, on which the caller fails
+ * closed.
  */
-enum cj_status gw_rate_limit_handshake(const struct gw_context *ctx,
-                                       const struct gw_request *req,
-                                       unsigned *retry_after_s) CJ_WARN_UNUSED;
+enum cj_status gw_rate_limit_take(const struct gw_context *ctx,
+                                  const struct gw_request *req,
+                                  enum gw_rate_bucket bucket,
+                                  unsigned *retry_after_s) CJ_WARN_UNUSED;
+
+/* Logs gateway.rate_limit_unavailable with the bucket and the status of a
+ * failed check, at most once every 10 seconds per bucket so that a Redis
+ * outage does not flood the log. */
+void gw_rate_limit_warn_unavailable(const struct gw_request *req,
+                                    enum gw_rate_bucket bucket,
+                                    enum cj_status status);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "cerrojo/v1/kms.pb-c.h"
 #include "cerrojo/v1/session.pb-c.h"
+#include "crypto_util.h"
 #include "envelope_stateful.h"
 #include "envelope_stateless.h"
 #include "gw_audit.h"
@@ -35,6 +36,19 @@
 /* The request field whose presence makes register and login open a
  * session. */
 #define GW_CLIENT_SECRET_FIELD "client_secret"
+/* The only client_secret length auth accepts. */
+#define GW_CLIENT_SECRET_BYTES 32
+
+/* Client message of the session bucket's 429. It names the limit and the
+ * way around it, because a login without a session spends nothing from
+ * that bucket. */
+#define GW_MSG_SESSION_RATE_LIMITED                                            \
+    "Too many logins or registrations that open a session from this "          \
+    "address; retry later. A login without a session (cerrojo login "          \
+    "--stateless) is not limited by this."
+#define GW_LOG_SESSION_RATE_LIMITED                                            \
+    "per-IP session rate limit: the request carries client_secret and "        \
+    "would open a session"
 
 /* Client messages of decryption_failed, one per mode. Each says what a
  * client can do next and never which check failed, because that goes to
@@ -677,15 +691,18 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     return message;
 }
 
-/* Returns whether a request of this route opens a session: a register or
- * login whose client_secret is not empty. */
+/* Returns whether a request opens a session and so spends the session
+ * bucket: a register or login on the stateless channel whose client_secret
+ * auth would accept. A secret of the wrong length, an all-zero secret and
+ * a secret sent on the stateful channel spend nothing, so that auth's 400
+ * explains them instead of a 429 from a bucket they could empty. */
 static bool gw_opens_session(const struct gw_route *route,
-                             const ProtobufCMessage *request)
+                             const ProtobufCMessage *request, enum gw_mode mode)
 {
     const ProtobufCFieldDescriptor *field;
     const ProtobufCBinaryData *secret;
 
-    if (!route->opens_session) {
+    if (!route->opens_session || mode != GW_MODE_STATELESS) {
         return false;
     }
     field = protobuf_c_message_descriptor_get_field_by_name(
@@ -695,22 +712,26 @@ static bool gw_opens_session(const struct gw_route *route,
     }
     secret =
         (const ProtobufCBinaryData *)((const char *)request + field->offset);
-    return secret->len > 0;
+    return secret->len == GW_CLIENT_SECRET_BYTES &&
+           !cj_ct_is_zero(secret->data, secret->len);
 }
 
-/* Spends a handshake-bucket token for a request that opens a session, as
- * POST /v1/handshake does before its body is read, so that register and
- * login cannot open sessions faster than handshakes. The token is spent
- * before the backend checks the credentials, because the gateway cannot
- * know in advance whether the session will open. Replies with a sealed
- * 429 and Retry-After, or a sealed 503 when Redis does not reply. */
-static bool gw_spend_handshake_token(const struct gw_context *ctx,
-                                     struct gw_request *req,
-                                     struct gw_reply *reply,
-                                     const struct gw_opened *opened)
+/* Spends a token from the session bucket for a register or login that
+ * opens a session. The bucket is separate from the handshake bucket
+ * because ordinary CLI logins open a session, and an office behind one NAT
+ * address must not run out of logins at the handshake limit. The token is
+ * spent before the backend checks the credentials, because the gateway
+ * cannot know in advance whether the session will open. Replies with a
+ * sealed 429 and Retry-After, or a sealed 503 when Redis does not reply. */
+static bool gw_spend_session_token(const struct gw_context *ctx,
+                                   struct gw_request *req,
+                                   struct gw_reply *reply,
+                                   const struct gw_opened *opened)
 {
     unsigned retry_after = 0;
-    enum cj_status status = gw_rate_limit_handshake(ctx, req, &retry_after);
+    enum cj_status status =
+        gw_rate_limit_take(ctx, req, GW_RATE_BUCKET_SESSION, &retry_after);
+    char detail[GW_SEALED_DETAIL_CHARS];
 
     if (status == CJ_OK) {
         return true;
@@ -718,16 +739,18 @@ static bool gw_spend_handshake_token(const struct gw_context *ctx,
     if (status == CJ_ERR_RATE_LIMITED) {
         gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
                         req->client_ip, req->request_id);
-        gw_sealed_error(req, reply, opened, GW_ERR_RATE_LIMITED, NULL,
-                        GW_REJECT_RATE_LIMITED,
-                        "per-IP handshake rate limit: the request carries "
-                        "client_secret and would open a session");
+        gw_metrics_record_rate_limited(GW_RATE_BUCKET_SESSION);
+        gw_sealed_error(req, reply, opened, GW_ERR_RATE_LIMITED,
+                        GW_MSG_SESSION_RATE_LIMITED, GW_REJECT_RATE_LIMITED,
+                        GW_LOG_SESSION_RATE_LIMITED);
         reply->retry_after = retry_after;
         return false;
     }
+    gw_rate_limit_warn_unavailable(req, GW_RATE_BUCKET_SESSION, status);
+    snprintf(detail, sizeof(detail), "session rate limit check failed: %s",
+             cj_status_name(status));
     gw_sealed_error(req, reply, opened, GW_ERR_UNAVAILABLE, NULL,
-                    GW_REJECT_BACKEND_UNAVAILABLE,
-                    "handshake rate limit check failed: Redis unavailable");
+                    GW_REJECT_BACKEND_UNAVAILABLE, detail);
     return false;
 }
 
@@ -746,8 +769,8 @@ static void gw_call_and_reply(const struct gw_context *ctx,
     if (request == NULL) {
         return;
     }
-    if (gw_opens_session(req->route, request) &&
-        !gw_spend_handshake_token(ctx, req, reply, opened)) {
+    if (gw_opens_session(req->route, request, opened->mode) &&
+        !gw_spend_session_token(ctx, req, reply, opened)) {
         goto out;
     }
     code = gw_backend_call(ctx->backends, &req->route->rpc, caller, request,

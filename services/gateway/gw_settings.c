@@ -46,6 +46,8 @@ struct gw_raw_settings {
     long long rate_burst;
     long long handshake_rate_per_minute;
     long long handshake_rate_burst;
+    long long session_rate_per_minute;
+    long long session_rate_burst;
     bool bench_route;
 };
 
@@ -135,6 +137,14 @@ static const struct cj_config_option gw_options[] = {
     GW_OPT("CERROJO_GATEWAY_HANDSHAKE_RATE_BURST", CJ_CONFIG_INT,
            handshake_rate_burst, GW_XSTR(GW_HANDSHAKE_RATE_BURST_DEFAULT), 1,
            1000000, "handshakes per client IP allowed at once"),
+    GW_OPT("CERROJO_GATEWAY_SESSION_RATE_PER_MINUTE", CJ_CONFIG_INT,
+           session_rate_per_minute, GW_XSTR(GW_SESSION_RATE_PER_MINUTE_DEFAULT),
+           1, 1000000,
+           "logins and registers that open a session, a minute per client IP"),
+    GW_OPT("CERROJO_GATEWAY_SESSION_RATE_BURST", CJ_CONFIG_INT,
+           session_rate_burst, GW_XSTR(GW_SESSION_RATE_BURST_DEFAULT), 1,
+           1000000,
+           "logins and registers that open a session, per client IP at once"),
     GW_OPT("CERROJO_GATEWAY_BENCH_ROUTE", CJ_CONFIG_BOOL, bench_route,
            "false", 0, 0,
            "true: serve GET /v1/bench/ping for make bench (dev only)"),
@@ -299,6 +309,8 @@ static void gw_convert_numbers(const struct gw_raw_settings *raw,
     out->rate_burst = (unsigned)raw->rate_burst;
     out->handshake_rate_per_minute = (unsigned)raw->handshake_rate_per_minute;
     out->handshake_rate_burst = (unsigned)raw->handshake_rate_burst;
+    out->session_rate_per_minute = (unsigned)raw->session_rate_per_minute;
+    out->session_rate_burst = (unsigned)raw->session_rate_burst;
     out->bench_route = raw->bench_route;
 }
 

@@ -48,6 +48,11 @@
 #define GW_RATE_BURST_DEFAULT                60
 #define GW_HANDSHAKE_RATE_PER_MINUTE_DEFAULT 30
 #define GW_HANDSHAKE_RATE_BURST_DEFAULT      10
+/* Logins and registers that open a session: an office behind one NAT
+ * address logs in many users at the start of a day, so this bucket is
+ * larger than the anonymous handshake bucket. */
+#define GW_SESSION_RATE_PER_MINUTE_DEFAULT 120
+#define GW_SESSION_RATE_BURST_DEFAULT      30
 
 enum gw_profile { GW_PROFILE_DEV = 0, GW_PROFILE_STAGE, GW_PROFILE_PROD };
 
@@ -73,6 +78,8 @@ struct gw_settings {
     unsigned rate_burst;
     unsigned handshake_rate_per_minute;
     unsigned handshake_rate_burst;
+    unsigned session_rate_per_minute;
+    unsigned session_rate_burst;
     /* True when CERROJO_GATEWAY_TRUSTED_PROXIES was set (even empty). */
     int trusted_proxies_set;
     /* gRPC to the backends: plaintext (dev only) or mutual TLS. */

@@ -82,11 +82,13 @@ stack_env() {
     echo "CERROJO_GATEWAY_ADMIN_PORT=$admin_port"
     # Every request comes from 127.0.0.1; these tests are not about the
     # per-IP limits, which a fast machine would otherwise reach (logins
-    # that open a session spend the handshake limit too).
+    # that open a session spend the session limit too).
     echo "CERROJO_GATEWAY_RATE_PER_MINUTE=100000"
     echo "CERROJO_GATEWAY_RATE_BURST=10000"
     echo "CERROJO_GATEWAY_HANDSHAKE_RATE_PER_MINUTE=100000"
     echo "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST=10000"
+    echo "CERROJO_GATEWAY_SESSION_RATE_PER_MINUTE=100000"
+    echo "CERROJO_GATEWAY_SESSION_RATE_BURST=10000"
 }
 
 stack_is_ready() { # service, port, env file

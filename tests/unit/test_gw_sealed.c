@@ -65,16 +65,20 @@ static int audit_calls;
 static bool echo_login;
 /* The path the stateful double opens requests for. */
 static const char *stateful_path;
+/* The method the OpenRequest double opens a stateful request with. */
+static const char *stateful_method;
 static grpc_status_code is_revoked_code;
 /* The Login double rejects as auth's throttle does, with this trailer. */
 static bool login_throttled;
 static unsigned login_retry_after_s;
 /* What the rate-limit double returns. */
 static enum cj_status ratelimit_status;
-/* What the rate-limit double returns for the handshake bucket, the
+/* What the rate-limit double returns for the session bucket, the
  * Retry-After it gives with a rejection, and how many times it was called. */
-static enum cj_status handshake_status;
-static unsigned handshake_retry_after_s;
+static enum cj_status session_status;
+static unsigned session_retry_after_s;
+static int session_takes;
+/* How many times the double was called for the handshake bucket. */
 static int handshake_takes;
 static const char *bound_user;
 /* A status the OpenRequest double returns before anything else, or OK. */
@@ -160,8 +164,9 @@ static grpc_status_code open_request(const ProtobufCMessage *message,
         return GRPC_STATUS_NOT_FOUND;
     }
     if (cj_stateful_open_request(c2s_key, (const uint8_t *)req->session_id,
-                                 strlen(req->session_id), &sreq, "GET",
-                                 stateful_path, &pt, &pt_len, &why) != CJ_OK) {
+                                 strlen(req->session_id), &sreq,
+                                 stateful_method, stateful_path, &pt, &pt_len,
+                                 &why) != CJ_OK) {
         return GRPC_STATUS_UNAUTHENTICATED;
     }
     resp = (Cerrojo__V1__OpenRequestResponse *)new_message(
@@ -328,10 +333,12 @@ __wrap_gw_ratelimit_take_many(struct gw_redis *redis, const char *bucket,
     (void)burst;
     if (strcmp(bucket, "handshake") == 0) {
         handshake_takes++;
-        *granted = handshake_status == CJ_OK ? max_count : 0;
-        *retry_after_s =
-            handshake_status == CJ_OK ? 0 : handshake_retry_after_s;
-        return handshake_status;
+    }
+    if (strcmp(bucket, "session") == 0) {
+        session_takes++;
+        *granted = session_status == CJ_OK ? max_count : 0;
+        *retry_after_s = session_status == CJ_OK ? 0 : session_retry_after_s;
+        return session_status;
     }
     *granted = ratelimit_status == CJ_OK ? max_count : 0;
     *retry_after_s = 0;
@@ -400,8 +407,10 @@ static int setup(void **state)
     login_throttled = false;
     login_retry_after_s = 0;
     ratelimit_status = CJ_OK;
-    handshake_status = CJ_OK;
-    handshake_retry_after_s = 0;
+    stateful_method = "GET";
+    session_status = CJ_OK;
+    session_retry_after_s = 0;
+    session_takes = 0;
     handshake_takes = 0;
     bound_user = TEST_USER_ID;
     open_request_code = GRPC_STATUS_OK;
@@ -1293,42 +1302,98 @@ static void test_padded_stateful_get_is_served(void **state)
     assert_string_equal(seen.user_id, TEST_USER_ID);
 }
 
-static void test_login_with_secret_spends_handshake(void **state)
+/* Runs a request with the log sent to a temporary file, and copies the
+ * log into `log_text`. */
+static void run_capturing_log(struct fixture *f, enum gw_method method,
+                              const char *path, char *log_text, size_t log_size)
+{
+    FILE *log_file = tmpfile();
+    size_t log_len;
+
+    assert_non_null(log_file);
+    cj_log_set_fd(fileno(log_file));
+    run(f, method, path);
+    cj_log_set_fd(STDERR_FILENO);
+    rewind(log_file);
+    log_len = fread(log_text, 1, log_size - 1, log_file);
+    log_text[log_len] = '\0';
+    fclose(log_file);
+}
+
+/* Returns the value of cerrojo_gateway_rate_limited_total for `bucket`. */
+static unsigned long long rate_limited_count(const char *bucket)
+{
+    char series[128];
+    char *text = gw_metrics_render();
+    const char *found;
+    unsigned long long count = 0;
+
+    assert_non_null(text);
+    snprintf(series, sizeof(series),
+             "cerrojo_gateway_rate_limited_total{bucket=\"%s\"} ", bucket);
+    found = strstr(text, series);
+    assert_non_null(found);
+    count = strtoull(found + strlen(series), NULL, 10);
+    free(text);
+    return count;
+}
+
+static void test_login_with_secret_spends_session(void **state)
 {
     struct fixture *f = *state;
 
     seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
     run(f, GW_METHOD_POST, "/v1/login");
     assert_int_equal(f->reply.status, 200);
-    assert_int_equal(handshake_takes, 1);
+    assert_int_equal(session_takes, 1);
     assert_string_equal(seen.login, "ana");
 }
 
-static void test_login_over_handshake_limit_is_429(void **state)
+static void test_login_with_secret_skips_handshake(void **state)
 {
     struct fixture *f = *state;
-    char *answer;
 
-    handshake_status = CJ_ERR_RATE_LIMITED;
-    handshake_retry_after_s = 42;
     seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
     run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_equal(f->reply.status, 200);
+    assert_int_equal(handshake_takes, 0);
+}
+
+static void test_login_over_session_limit_is_429(void **state)
+{
+    struct fixture *f = *state;
+    char log_text[4096];
+    unsigned long long before = rate_limited_count("session");
+    unsigned long long handshake_before = rate_limited_count("handshake");
+    char *answer;
+
+    session_status = CJ_ERR_RATE_LIMITED;
+    session_retry_after_s = 42;
+    seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
+    run_capturing_log(f, GW_METHOD_POST, "/v1/login", log_text,
+                      sizeof(log_text));
     assert_int_equal(f->reply.status, 429);
     assert_int_equal(f->reply.retry_after, 42);
     assert_int_equal(f->req.rejection, GW_REJECT_RATE_LIMITED);
     /* Auth was not called, so no session was opened. */
     assert_string_equal(seen.login, "");
+    assert_true(f->reply.sealed);
     answer = open_stateless_reply(f);
     assert_non_null(strstr(answer, "\"rate_limited\""));
+    assert_non_null(strstr(answer, "open a session"));
+    assert_non_null(strstr(answer, "--stateless"));
     free(answer);
+    assert_non_null(strstr(log_text, "per-IP session rate limit"));
+    assert_int_equal(rate_limited_count("session"), before + 1);
+    assert_int_equal(rate_limited_count("handshake"), handshake_before);
 }
 
-static void test_register_over_handshake_limit_is_429(void **state)
+static void test_register_over_session_limit_is_429(void **state)
 {
     struct fixture *f = *state;
 
-    handshake_status = CJ_ERR_RATE_LIMITED;
-    handshake_retry_after_s = 7;
+    session_status = CJ_ERR_RATE_LIMITED;
+    session_retry_after_s = 7;
     seal_stateless(f, "POST", "/v1/register",
                    "{\"username\":\"ana\",\"email\":\"ana@example.com\","
                    "\"password\":\"pw-123456789\",\"client_secret\":"
@@ -1340,32 +1405,88 @@ static void test_register_over_handshake_limit_is_429(void **state)
     assert_int_equal(seen.calls, 0);
 }
 
-static void test_login_without_secret_skips_handshake(void **state)
+static void test_login_without_secret_skips_session(void **state)
 {
     struct fixture *f = *state;
 
-    handshake_status = CJ_ERR_RATE_LIMITED;
+    session_status = CJ_ERR_RATE_LIMITED;
     seal_stateless(f, "POST", "/v1/login",
                    "{\"login\":\"ana\",\"password\":\"pw-123456789\"}", NULL,
                    now_ms());
     run(f, GW_METHOD_POST, "/v1/login");
     assert_int_equal(f->reply.status, 200);
-    assert_int_equal(handshake_takes, 0);
+    assert_int_equal(session_takes, 0);
 }
 
-static void test_handshake_bucket_down_is_503_sealed(void **state)
+/* Secrets that auth rejects with 400 reach auth before any bucket is
+ * spent, even when the session bucket is empty. */
+static void test_invalid_secret_skips_session(void **state)
+{
+    static const char *const bodies[] = {
+        /* 16 bytes: auth accepts only 32. */
+        "{\"login\":\"ana\",\"password\":\"pw-123456789\",\"client_secret\":"
+        "\"AQEBAQEBAQEBAQEBAQEBAQ\"}",
+        /* 32 zero bytes. */
+        "{\"login\":\"ana\",\"password\":\"pw-123456789\",\"client_secret\":"
+        "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        session_status = CJ_ERR_RATE_LIMITED;
+        session_takes = 0;
+        memset(&seen, 0, sizeof(seen));
+        seal_stateless(f, "POST", "/v1/login", bodies[i], NULL, now_ms());
+        run(f, GW_METHOD_POST, "/v1/login");
+        assert_int_not_equal(f->reply.status, 429);
+        assert_int_equal(session_takes, 0);
+        assert_string_equal(seen.login, "ana");
+    }
+}
+
+static void test_stateful_login_with_secret_skips_session(void **state)
 {
     struct fixture *f = *state;
+    struct cj_seal_plaintext pt = {.ts_ms = now_ms(),
+                                   .body = (const uint8_t *)LOGIN_WITH_SECRET,
+                                   .body_len = strlen(LOGIN_WITH_SECRET)};
+
+    session_status = CJ_ERR_RATE_LIMITED;
+    stateful_method = "POST";
+    stateful_path = "/v1/login";
+    free(f->envelope);
+    assert_int_equal(cj_stateful_seal_request(
+                         c2s_key, (const uint8_t *)TEST_SESSION_ID,
+                         strlen(TEST_SESSION_ID), 0, 10, "POST", "/v1/login",
+                         &pt, &f->envelope, &f->envelope_len),
+                     CJ_OK);
+    f->req.session_header = TEST_SESSION_ID;
+    run(f, GW_METHOD_POST, "/v1/login");
+    assert_int_not_equal(f->reply.status, 429);
+    assert_int_equal(session_takes, 0);
+    /* The request reached auth, which rejects it with 400. */
+    assert_string_equal(seen.login, "ana");
+}
+
+static void test_session_bucket_down_is_503_sealed(void **state)
+{
+    struct fixture *f = *state;
+    char log_text[4096];
     char *answer;
 
-    handshake_status = CJ_ERR_UNAVAILABLE;
+    session_status = CJ_ERR_NOMEM;
     seal_stateless(f, "POST", "/v1/login", LOGIN_WITH_SECRET, NULL, now_ms());
-    run(f, GW_METHOD_POST, "/v1/login");
+    run_capturing_log(f, GW_METHOD_POST, "/v1/login", log_text,
+                      sizeof(log_text));
     assert_int_equal(f->reply.status, 503);
     assert_string_equal(seen.login, "");
     answer = open_stateless_reply(f);
     assert_non_null(strstr(answer, "\"unavailable\""));
     free(answer);
+    assert_non_null(strstr(log_text, "gateway.rate_limit_unavailable"));
+    assert_non_null(strstr(log_text, "\"bucket\":\"session\""));
+    assert_non_null(strstr(log_text, cj_status_name(CJ_ERR_NOMEM)));
+    assert_null(strstr(log_text, "Redis unavailable"));
 }
 
 #define SEALED_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1412,11 +1533,14 @@ int main(void)
         SEALED_TEST(test_stateful_reply_is_padded),
         SEALED_TEST(test_padded_stateless_body_is_served),
         SEALED_TEST(test_padded_stateful_get_is_served),
-        SEALED_TEST(test_login_with_secret_spends_handshake),
-        SEALED_TEST(test_login_over_handshake_limit_is_429),
-        SEALED_TEST(test_register_over_handshake_limit_is_429),
-        SEALED_TEST(test_login_without_secret_skips_handshake),
-        SEALED_TEST(test_handshake_bucket_down_is_503_sealed),
+        SEALED_TEST(test_login_with_secret_spends_session),
+        SEALED_TEST(test_login_with_secret_skips_handshake),
+        SEALED_TEST(test_login_over_session_limit_is_429),
+        SEALED_TEST(test_register_over_session_limit_is_429),
+        SEALED_TEST(test_login_without_secret_skips_session),
+        SEALED_TEST(test_invalid_secret_skips_session),
+        SEALED_TEST(test_stateful_login_with_secret_skips_session),
+        SEALED_TEST(test_session_bucket_down_is_503_sealed),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
-"""Integration test of the handshake rate limit on requests that open a
-session. A register or login that carries client_secret opens a session
-as POST /v1/handshake does, so each spends a token from the client IP's
-handshake bucket once the gateway has opened its body. The real gateway,
-kms, session and auth run from build/bin on the Postgres and Redis that
-scripts/test.sh starts (without them the test exits 77, skipped), driven
-through the `cerrojo` client.
+"""Integration test of the session rate limit on requests that open a
+session. A register or login that carries client_secret spends a token
+from the client IP's session bucket once the gateway has opened its body.
+POST /v1/handshake spends the separate handshake bucket, so neither kind
+of request empties the other's bucket. The real gateway, kms, session and
+auth run from build/bin on the Postgres and Redis that scripts/test.sh
+starts (without them the test exits 77, skipped), driven through the
+`cerrojo` client.
 """
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "e2e"))
@@ -24,16 +29,21 @@ import rpc_harness as h  # noqa: E402
 REDIS_SCRIPT = os.path.join(HERE, "..", "..", "..", "scripts", "redis.sh")
 REDIS_SCRIPT_TIMEOUT_S = 60
 
-# A small handshake bucket that refills slowly, so that it stays empty for
-# the whole test once the burst is spent.
-HANDSHAKE_BURST = 3
+# Small buckets that refill slowly, so that each stays empty for the whole
+# test once its burst is spent.
+SESSION_BURST = 3
+SESSION_PER_MINUTE = 1
+HANDSHAKE_BURST = 2
 HANDSHAKE_PER_MINUTE = 1
 # Stateful logins beyond the burst that must all be rejected.
 LOGINS_OVER_BURST = 2
 CLI_EXIT_FAILED = 1
 # The precise reason the gateway logs for such a rejection.
-LOG_REASON = ("per-IP handshake rate limit: the request carries "
+LOG_REASON = ("per-IP session rate limit: the request carries "
               "client_secret and would open a session")
+# The client's trace line for a sealed response (CERROJO_TRACE=1).
+TRACE_SEALED_429 = re.compile(r"trace: HTTP 429, \d+-byte sealed response")
+HTTP_TIMEOUT_S = 10
 
 stack = None
 redis = None
@@ -71,6 +81,9 @@ def setUpModule():
             "CERROJO_GATEWAY_HANDSHAKE_RATE_PER_MINUTE":
                 str(HANDSHAKE_PER_MINUTE),
             "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": str(HANDSHAKE_BURST),
+            "CERROJO_GATEWAY_SESSION_RATE_PER_MINUTE":
+                str(SESSION_PER_MINUTE),
+            "CERROJO_GATEWAY_SESSION_RATE_BURST": str(SESSION_BURST),
         }).start()
     except BaseException:
         # unittest skips tearDownModule when setUpModule fails.
@@ -87,40 +100,76 @@ def tearDownModule():
             redis.remove()
 
 
+def post_handshake():
+    """POSTs an empty JSON object to /v1/handshake, which spends a token
+    from the handshake bucket before the body is read. Returns the HTTP
+    status: 400 while the bucket has tokens, 429 once it is empty."""
+    request = urllib.request.Request(
+        stack.gateway.url + "/v1/handshake", data=b"{}", method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
+            return resp.status
+    except urllib.error.HTTPError as error:
+        if error.code == 429:
+            code = json.loads(error.read())["error"]["code"]
+            assert code == "rate_limited", code
+        return error.code
+
+
+def run_traced(client, *args):
+    """Runs cerrojo ARGS with CERROJO_TRACE=1; returns (status, stderr)."""
+    env = dict(os.environ, CERROJO_TRACE="1")
+    proc = subprocess.run(client.argv(*args), capture_output=True, text=True,
+                          env=env, timeout=e2e.CLIENT_TIMEOUT_S)
+    return proc.returncode, proc.stderr
+
+
 class SessionRateTest(unittest.TestCase):
     def test_session_logins_over_burst_get_429(self):
+        # The handshake bucket gets one token spent before the logins and
+        # one after, so that each kind of request is seen not to empty the
+        # other's bucket.
+        self.assertEqual(post_handshake(), 400)
         client = e2e.Client(stack)
         name = ah.random_name("r")
         client.set_password(ah.strong_password())
         # A stateless register carries no client_secret and spends nothing
-        # from the handshake bucket.
+        # from the session bucket.
         client.ok("register", "--username", name, "--email",
                   name + "@example.com", "--password-file",
                   client.password_file, "--stateless")
         login = ("login", "--login", name, "--password-file",
                  client.password_file)
-        results = [client.run(*login, "--stateful")
-                   for _ in range(HANDSHAKE_BURST + LOGINS_OVER_BURST)]
+        results = [run_traced(client, *login, "--stateful")
+                   for _ in range(SESSION_BURST + LOGINS_OVER_BURST)]
 
-        for status, _, err in results[:HANDSHAKE_BURST]:
+        for status, err in results[:SESSION_BURST]:
             self.assertEqual(status, 0, err)
-        for status, _, err in results[HANDSHAKE_BURST:]:
+        for status, err in results[SESSION_BURST:]:
             self.assertEqual(status, CLI_EXIT_FAILED, err)
             self.assertIn("HTTP 429", err)
             self.assertIn("(rate_limited)", err)
             self.assertRegex(err, r"retry after \d+ s")
+            self.assertRegex(err, TRACE_SEALED_429)
+            self.assertIn("open a session", err)
+            self.assertIn("--stateless", err)
         log = stack.gateway.log()
         self.assertEqual(log.count(LOG_REASON), LOGINS_OVER_BURST, log[-4000:])
 
+        # The logins left the handshake bucket's second token in place.
+        self.assertEqual(post_handshake(), 400)
+        self.assertEqual(post_handshake(), 429)
+
         # A login without client_secret opens no session, so the empty
-        # handshake bucket does not stop it.
+        # session bucket does not stop it.
         status, _, err = client.run(*login, "--stateless")
         self.assertEqual(status, 0, err)
 
     def test_session_register_over_burst_gets_429(self):
         # The previous test, or this one's own registers, empty the bucket.
         statuses = []
-        for _ in range(HANDSHAKE_BURST + 1):
+        for _ in range(SESSION_BURST + 1):
             client = e2e.Client(stack)
             name = ah.random_name("s")
             client.set_password(ah.strong_password())
