@@ -719,6 +719,26 @@ static bool credential_rejected(enum cj_status rc, const struct cjc_error *err)
 }
 
 /*
+ * Replaces the message of a session rejection that came as plain JSON. The
+ * gateway cannot seal it for a session that it no longer has, but anything
+ * on the network path can send one too, so it is no proof that the login
+ * has ended. A new login is a sealed exchange, so advising one is safe.
+ */
+static void say_session_rejection_unsealed(struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "unsealed response: a plain response rejected the session "
+              "(HTTP %ld%s%s). The gateway sends one for a session that has "
+              "expired, but something between this client and the gateway "
+              "could have forged it. Run 'cerrojo login' to log in again",
+              err->http_status, err->request_id[0] != '\0' ? ", request " : "",
+              err->request_id);
+}
+
+/*
  * Replaces the message of a rejected credential that no retry can mend (a
  * refresh token or a session that has expired, was revoked or was reused)
  * with one that names the next step, keeping the code and request id.
@@ -727,9 +747,14 @@ static void say_login_ended(struct cjc_error *err, const char *credential)
 {
     char code[sizeof(err->code)];
 
-    /* A plain rejection may be forged, so it is no verdict to pass on. */
-    if (!err->sealed)
+    /* A plain rejection may be forged, so it is no verdict to pass on. A
+     * session's rejection is plain for a session that the gateway no
+     * longer has, so that case still gets advice. */
+    if (!err->sealed) {
+        if (strcmp(credential, "session") == 0)
+            say_session_rejection_unsealed(err);
         return;
+    }
     snprintf(code, sizeof(code), "%s", err->code);
     set_error(err, code,
               "the server rejected the %s (HTTP 401%s%s), so this login has "
@@ -768,26 +793,6 @@ static void say_rejection_unsealed(struct cjc_error *err)
               "client and the gateway may have forged it, so the tokens were "
               "not refreshed. Run the command again, and check the network "
               "path to the gateway if this repeats",
-              err->http_status, err->request_id[0] != '\0' ? ", request " : "",
-              err->request_id);
-}
-
-/*
- * Replaces the message of a session rejection that came as plain JSON. The
- * gateway cannot seal it for a session that it no longer has, but anything
- * on the network path can send one too, so it is no proof that the login
- * has ended. A new login is a sealed exchange, so advising one is safe.
- */
-static void say_session_rejection_unsealed(struct cjc_error *err)
-{
-    char code[sizeof(err->code)];
-
-    snprintf(code, sizeof(code), "%s", err->code);
-    set_error(err, code,
-              "unsealed response: the session was rejected (HTTP %ld%s%s). "
-              "The gateway sends this for a session that has expired, but "
-              "something between this client and the gateway could have "
-              "forged it. Run 'cerrojo login' to open a new session",
               err->http_status, err->request_id[0] != '\0' ? ", request " : "",
               err->request_id);
 }
@@ -1567,10 +1572,7 @@ static enum cj_status request_with_token(struct cjc_client *c,
         return rc;
     }
     if (!stateless) {
-        if (err->sealed)
-            say_login_ended(err, "session");
-        else
-            say_session_rejection_unsealed(err);
+        say_login_ended(err, "session");
         return rc;
     }
     if (c->refresh_attempts != attempts_before ||
