@@ -1226,6 +1226,8 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     if (text == NULL)
         goto out;
     pt.ts_ms = server_ms(c);
+    /* A stateful plaintext carries no token, but pad_request_body still
+     * counts its 10-byte header. */
     rc = pad_request_body(&text, 0, method, path, err);
     if (rc != CJ_OK)
         goto out;

@@ -31,11 +31,13 @@
 
 #include <sodium.h>
 
+#include "aead.h"
 #include "cjc_client.h"
 #include "cjc_state.h"
 #include "envelope_stateless.h"
 #include "jwk.h"
 #include "jws.h"
+#include "seal_pad.h"
 #include "x25519.h"
 
 /* How long the server waits in poll() before it checks its stop flag. */
@@ -70,6 +72,9 @@ struct fake_gateway {
     size_t n_responses;
     size_t next_response;
     int refresh_requests; /* requests to POST /v1/refresh */
+    /* Plaintext length in the "ct" of the last scripted request's body, or
+     * 0 when it had none: the ct length less the AEAD tag. */
+    size_t last_plaintext_len;
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -197,6 +202,18 @@ static char *seal_for_request(const struct fake_gateway *g, const char *method,
     return sealed;
 }
 
+/* Returns the plaintext length sealed in the "ct" member of a request
+ * envelope (JSON text), or 0 when the text has no such member. */
+static size_t sealed_plaintext_len(const char *envelope)
+{
+    json_t *doc = json_loads(envelope, 0, NULL);
+    const char *ct = json_string_value(json_object_get(doc, "ct"));
+    size_t bytes = ct != NULL ? strlen(ct) * 6 / 8 : 0;
+
+    json_decref(doc);
+    return bytes > CJ_AEAD_TAG_LEN ? bytes - CJ_AEAD_TAG_LEN : 0;
+}
+
 /* Responds to one connection with the key list or the next scripted
  * response. */
 static void respond(int fd, struct fake_gateway *g)
@@ -218,6 +235,7 @@ static void respond(int fd, struct fake_gateway *g)
 
         if (strcmp(path, "/v1/refresh") == 0)
             g->refresh_requests++;
+        g->last_plaintext_len = sealed_plaintext_len(request + body_at);
         status = a->status;
         body = a->body;
         if (a->sealed) {
@@ -423,6 +441,9 @@ static void test_login_without_tokens_keeps_state(void **state)
                             "no-tokens");
 }
 
+/* Plaintext length of the last request that put_data sent. */
+static size_t last_plaintext_len;
+
 /* Sends a data put against responses and returns the number of refreshes
  * that the client sent. before receives the state file from before the
  * call, and *rc and err the call's result. */
@@ -445,6 +466,7 @@ static int put_data(const struct scripted_response *responses, size_t n,
     json_decref(fields);
     cjc_client_close(client);
     fake_stop(&g);
+    last_plaintext_len = g.last_plaintext_len;
     return g.refresh_requests;
 }
 
@@ -670,6 +692,23 @@ static void test_sealed_stale_timestamp_names_clock(void **state)
     assert_non_null(strstr(err.message, "Correct the system clock"));
 }
 
+static void test_stateful_request_padded_to_block(void **state)
+{
+    const struct scripted_response plain = {401, INVALID_TOKEN_ERROR, false};
+    struct cjc_error err = {0};
+    enum cj_status rc;
+    char path[256], before[TEST_STATE_MAX];
+    (void)state;
+
+    /* The 10-byte plaintext header (timestamp and token length) counts
+     * toward the block, as in stateless mode. */
+    put_data(&plain, 1, true, "stateful-padded", path, sizeof(path), before,
+             &rc, &err);
+    assert_int_equal(rc, CJ_ERR_UNAUTHENTICATED);
+    assert_true(last_plaintext_len > 0);
+    assert_int_equal(last_plaintext_len % CJ_SEAL_PAD_BLOCK_LEN, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_sealed_401_logs_out_refresh_only),
         cmocka_unit_test(test_plain_error_text_sanitized),
         cmocka_unit_test(test_sealed_stale_timestamp_names_clock),
+        cmocka_unit_test(test_stateful_request_padded_to_block),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
