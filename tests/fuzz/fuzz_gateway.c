@@ -273,10 +273,13 @@ static void fuzz_body(const uint8_t *data, size_t size)
     json_decref(json);
 }
 
-/* Returns whether the ';'-separated parameters in [p, end) include a q
- * of zero, which rejects the coding they follow. */
+/* Returns whether the ';'-separated parameters in [p, end) end with a q
+ * of zero, which rejects the coding they follow. A later q overrides an
+ * earlier one, as in the gateway. */
 static bool fuzz_has_zero_q(const char *p, const char *end)
 {
+    bool zero_q = false;
+
     while (p < end) {
         /* p is at a ';', so the next parameter starts after it. */
         const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
@@ -285,13 +288,12 @@ static bool fuzz_has_zero_q(const char *p, const char *end)
         while (p < end && (*p == ' ' || *p == '\t')) {
             p++;
         }
-        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' &&
-            strtod(p + 2, NULL) <= 0.0) {
-            return true;
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            zero_q = strtod(p + 2, NULL) <= 0.0;
         }
         p = next != NULL ? next : end;
     }
-    return false;
+    return zero_q;
 }
 
 /*
