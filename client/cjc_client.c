@@ -1134,7 +1134,8 @@ open_stateful_response(const struct session_position *pos,
  * Replaces the message of a stateful request that the server could not
  * open. The gateway's own message names a new session from a handshake as
  * the remedy, but a handshake alone binds no user, so a CLI user
- * needs a login.
+ * needs a login. The rejection is always plain, because the gateway has no
+ * key to seal it with, so the message says that it may be forged.
  */
 static void say_session_unopened(struct cjc_error *err)
 {
@@ -1142,10 +1143,12 @@ static void say_session_unopened(struct cjc_error *err)
 
     snprintf(code, sizeof(code), "%s", err->code);
     set_error(err, code,
-              "the server could not open the request with this session's "
-              "keys (HTTP %ld%s%s). If this machine's clock is wrong, correct "
-              "it and run the command again. Otherwise the session has "
-              "ended: run 'cerrojo login' to log in again",
+              "unsealed response: a plain response says that the server "
+              "could not open the request with this session's keys (HTTP "
+              "%ld%s%s), and something between this client and the gateway "
+              "could have forged it. If this machine's clock is wrong, "
+              "correct it and run the command again. Otherwise run 'cerrojo "
+              "login' to log in again",
               err->http_status, err->request_id[0] != '\0' ? ", request " : "",
               err->request_id);
 }

@@ -296,6 +296,7 @@ class Stateful(unittest.TestCase):
             self.assertEqual(status, CLI_EXIT_FAILED, err)
             self.assertIn("(decryption_failed)", err)
             self.assertIn("run 'cerrojo login' to log in again", err)
+            self.assertIn("unsealed response:", err)
             self.assertNotIn("handshake", err)
 
     def test_handshake_without_login_says_no_user(self):
