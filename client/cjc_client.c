@@ -5,6 +5,7 @@
  */
 #include "cjc_client.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -376,28 +377,83 @@ bool cjc_client_has_session(const struct cjc_client *c)
     return json_is_object(json_object_get(c->state, "session"));
 }
 
-/* Fills err from an error response: the gateway's one error shape. */
+/*
+ * Copies server text into dst (size bytes), replacing each control
+ * character with '?'. Server text reaches a terminal, where escape
+ * sequences from an unsealed response could clear the screen or show
+ * text of an attacker's choosing. C1 controls count too, as raw bytes
+ * and in their UTF-8 form (0xC2 0x80 to 0xC2 0x9F).
+ */
+static void copy_printable(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)src;
+
+    while (*p != '\0' && n + 1 < size) {
+        if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+            dst[n++] = '?';
+            p += 2;
+            continue;
+        }
+        dst[n++] = (*p < 0x20 || (*p >= 0x7F && *p <= 0x9F)) ? '?' : (char)*p;
+        p++;
+    }
+    dst[n] = '\0';
+}
+
+/* Copies an error code into dst, keeping only the characters that the
+ * gateway's codes use (letters, digits and '_'). */
+static void copy_code(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+
+    for (; src != NULL && *src != '\0' && n + 1 < size; src++)
+        dst[n++] = (isalnum((unsigned char)*src) || *src == '_') ? *src : '?';
+    dst[n] = '\0';
+}
+
+/*
+ * Fills err from an error response: the gateway's one error shape. A plain
+ * error is labeled as unsealed, because anything on the network path can
+ * send one. status is the HTTP status, which the seal does not cover.
+ */
 static void error_from_response(long status, const json_t *body,
-                                long retry_after, struct cjc_error *err)
+                                long retry_after, bool sealed,
+                                struct cjc_error *err)
 {
     const json_t *e = json_object_get(body, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
     const char *message = json_string_value(json_object_get(e, "message"));
     const char *request_id =
         json_string_value(json_object_get(e, "request_id"));
+    char code[sizeof(err->code)];
+    char text[CJC_MESSAGE_MAX + 1];
+    const char *label = sealed ? "" : "unsealed response: ";
 
+    copy_code(code, sizeof(code),
+              json_string_value(json_object_get(e, "code")));
+    copy_printable(text, sizeof(text),
+                   message != NULL ? message : "the server returned an error");
     err->http_status = status;
     err->retry_after_seconds = retry_after;
-    snprintf(err->request_id, sizeof(err->request_id), "%s",
-             request_id != NULL ? request_id : "");
-    if (message == NULL)
-        message = "the server returned an error";
-    if (request_id != NULL)
-        set_error(err, code, "%.*s (HTTP %ld, request %s)", CJC_MESSAGE_MAX,
-                  message, status, request_id);
+    copy_printable(err->request_id, sizeof(err->request_id),
+                   request_id != NULL ? request_id : "");
+    if (err->request_id[0] != '\0')
+        set_error(err, code, "%s%s (HTTP %ld, request %s)", label, text, status,
+                  err->request_id);
     else
-        set_error(err, code, "%.*s (HTTP %ld)", CJC_MESSAGE_MAX, message,
-                  status);
+        set_error(err, code, "%s%s (HTTP %ld)", label, text, status);
+}
+
+/* Returns the cj_status of an error response with HTTP status status. */
+static enum cj_status status_of_error(long status)
+{
+    if (status == 429)
+        return CJ_ERR_RATE_LIMITED;
+    if (status == 401)
+        return CJ_ERR_UNAUTHENTICATED;
+    if (status == 503)
+        return CJ_ERR_UNAVAILABLE;
+    return CJ_ERR_INVALID;
 }
 
 /* Parses a plain JSON response body; NULL when it is not JSON. */
@@ -434,14 +490,26 @@ static enum cj_status finish_response(long status, long retry_after,
         return CJ_ERR_INVALID;
     }
     if (status < 200 || status > 299) {
-        error_from_response(status, body, retry_after, err);
+        error_from_response(status, body, retry_after, sealed, err);
         json_decref(body);
-        if (status == 429)
-            return CJ_ERR_RATE_LIMITED;
-        if (status == 401)
-            return CJ_ERR_UNAUTHENTICATED;
-        if (status == 503)
-            return CJ_ERR_UNAVAILABLE;
+        return status_of_error(status);
+    }
+    if (sealed && json_object_get(body, "error") != NULL) {
+        /* The gateway seals its errors, but the status outside the seal
+         * may have been changed on the way. The sealed body wins, and the
+         * call fails with CJ_ERR_INVALID, keeping the 2xx in http_status,
+         * so no 401 path (refresh, logout fallback) starts from it. */
+        error_from_response(status, body, retry_after, sealed, err);
+        json_decref(body);
+        return CJ_ERR_INVALID;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        set_error(err, NULL,
+                  "the server returned a success that is not a JSON object "
+                  "(HTTP %ld)",
+                  status);
+        err->http_status = status;
         return CJ_ERR_INVALID;
     }
     *out = body;
@@ -651,6 +719,26 @@ static bool credential_rejected(enum cj_status rc, const struct cjc_error *err)
 }
 
 /*
+ * Replaces the message of a session rejection that came as plain JSON. The
+ * gateway cannot seal it for a session that it no longer has, but anything
+ * on the network path can send one too, so it is no proof that the login
+ * has ended. A new login is a sealed exchange, so advising one is safe.
+ */
+static void say_session_rejection_unsealed(struct cjc_error *err)
+{
+    char code[sizeof(err->code)];
+
+    snprintf(code, sizeof(code), "%s", err->code);
+    set_error(err, code,
+              "unsealed response: a plain response rejected the session "
+              "(HTTP %ld%s%s). The gateway sends one for a session that has "
+              "expired, but something between this client and the gateway "
+              "could have forged it. Run 'cerrojo login' to log in again",
+              err->http_status, err->request_id[0] != '\0' ? ", request " : "",
+              err->request_id);
+}
+
+/*
  * Replaces the message of a rejected credential that no retry can mend (a
  * refresh token or a session that has expired, was revoked or was reused)
  * with one that names the next step, keeping the code and request id.
@@ -659,6 +747,14 @@ static void say_login_ended(struct cjc_error *err, const char *credential)
 {
     char code[sizeof(err->code)];
 
+    /* A plain rejection may be forged, so it is no verdict to pass on. A
+     * session's rejection is plain for a session that the gateway no
+     * longer has, so that case still gets advice. */
+    if (!err->sealed) {
+        if (strcmp(credential, "session") == 0)
+            say_session_rejection_unsealed(err);
+        return;
+    }
     snprintf(code, sizeof(code), "%s", err->code);
     set_error(err, code,
               "the server rejected the %s (HTTP 401%s%s), so this login has "
@@ -790,7 +886,10 @@ static void say_clock_off(const struct cjc_client *c,
     char gap[128] = "differs from the server's by more than";
     long long ahead_s;
 
-    if (err->http_status != 409 || strcmp(err->code, "replayed") != 0 ||
+    /* The gateway seals a stale timestamp's 409, and the Date header is
+     * unauthenticated, so advice that rests on them needs the seal. */
+    if (!err->sealed || err->http_status != 409 ||
+        strcmp(err->code, "replayed") != 0 ||
         strstr(err->message, "timestamp") == NULL)
         return;
     if (resp->date_seconds >= 0) {
@@ -1035,7 +1134,8 @@ open_stateful_response(const struct session_position *pos,
  * Replaces the message of a stateful request that the server could not
  * open. The gateway's own message names a new session from a handshake as
  * the remedy, but a handshake alone binds no user, so a CLI user
- * needs a login.
+ * needs a login. The rejection is always plain, because the gateway has no
+ * key to seal it with, so the message says that it may be forged.
  */
 static void say_session_unopened(struct cjc_error *err)
 {
@@ -1043,10 +1143,12 @@ static void say_session_unopened(struct cjc_error *err)
 
     snprintf(code, sizeof(code), "%s", err->code);
     set_error(err, code,
-              "the server could not open the request with this session's "
-              "keys (HTTP %ld%s%s). If this machine's clock is wrong, correct "
-              "it and run the command again. Otherwise the session has "
-              "ended: run 'cerrojo login' to log in again",
+              "unsealed response: a plain response says that the server "
+              "could not open the request with this session's keys (HTTP "
+              "%ld%s%s), and something between this client and the gateway "
+              "could have forged it. If this machine's clock is wrong, "
+              "correct it and run the command again. Otherwise run 'cerrojo "
+              "login' to log in again",
               err->http_status, err->request_id[0] != '\0' ? ", request " : "",
               err->request_id);
 }
@@ -1127,6 +1229,8 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
     if (text == NULL)
         goto out;
     pt.ts_ms = server_ms(c);
+    /* A stateful plaintext carries no token, but pad_request_body still
+     * counts its 10-byte header. */
     rc = pad_request_body(&text, 0, method, path, err);
     if (rc != CJ_OK)
         goto out;
@@ -1679,7 +1783,10 @@ enum cj_status cjc_logout(struct cjc_client *c, bool all, struct cjc_error *err)
     if (stateful && session_unusable(rc, err) && stored_access_token(c) != NULL)
         rc = logout_stateless(c, body, err);
     json_decref(body);
-    if (stateful && credential_rejected(rc, err) &&
+    /* Only a sealed rejection of the tokens leads here: a forged plain one
+     * would otherwise turn a logout with `all` into one of this login only
+     * and clear the state file. */
+    if (stateful && credential_rejected(rc, err) && err->sealed &&
         stored_refresh_token(c) != NULL)
         return logout_refresh_token_only(c, all, err);
     if (rc != CJ_OK)

@@ -28,7 +28,10 @@ enum cjc_mode {
 /* The reason a call failed, for a one-line message. Contains no secret. */
 struct cjc_error {
     char message[512];
-    char code[64]; /* the server's error code, e.g. "invalid_token" */
+    /* The server's error code, e.g. "invalid_token". Characters other
+     * than letters, digits and '_' become '?', and in message every
+     * control character of the server's text becomes '?'. */
+    char code[64];
     char request_id[CJC_REQUEST_ID_MAX_LEN + 1]; /* the server's, or "" */
     long http_status; /* 0 when no response arrived */
     long retry_after_seconds;
@@ -168,10 +171,13 @@ CJ_WARN_UNUSED enum cj_status cjc_refresh(struct cjc_client *client,
  * user is logged in on it or it has ended, or fail to open the request
  * with its keys (400 decryption_failed). The logout is then sent again on
  * the stateless channel, with the stored access and refresh tokens. When
- * the server rejects those too, because the session they are bound to is
- * gone, the logout is sent with the refresh token alone, which revokes
+ * the server rejects those too in a sealed 401, because the session they
+ * are bound to is gone, the logout is sent with the refresh token alone,
+ * which revokes
  * only its family. With all the call then fails with CJ_ERR_PRECONDITION
- * after clearing the state, because other devices stay logged in.
+ * after clearing the state, because other devices stay logged in. A plain
+ * 401 on the stateless channel may be forged, so it ends the call with
+ * CJ_ERR_UNAUTHENTICATED and the state as it was.
  */
 CJ_WARN_UNUSED enum cj_status cjc_logout(struct cjc_client *client, bool all,
                                          struct cjc_error *err);

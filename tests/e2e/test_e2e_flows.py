@@ -100,6 +100,9 @@ def write_state_text(client, text):
 TRACE_SEALED_STATELESS = re.compile(
     r"trace: (\S+) (\S+) sealed stateless: HPKE X25519 to key \d+, "
     r"(\S+), (\d+)-byte envelope")
+TRACE_SEALED_STATEFUL = re.compile(
+    r"trace: (\S+) (\S+) sealed stateful: \S+ epoch \d+, sequence \d+, "
+    r"(\d+)-byte envelope")
 TRACE_SEALED_RESPONSE = re.compile(r"trace: HTTP (\d+), (\d+)-byte sealed "
                                    r"response")
 # The stateless response nonce is max(Nn, Nk) bytes of the AEAD.
@@ -164,6 +167,41 @@ class Padding(unittest.TestCase):
             sizes.append(request[3])
             # The padded response opened and parsed: the login stored tokens.
             self.assertIn("tokens", client.saved_state())
+        self.assertEqual(sizes[0], sizes[1])
+
+    def test_stateful_logins_seal_to_equal_sizes(self):
+        # A stateful login also carries the 62-byte client_secret member,
+        # so the passwords of 25 and 125 characters still share a block.
+        short = ah.strong_password()
+        long = "".join(ah.strong_password() for _ in range(5))
+        self.assertEqual(len(long) - len(short), 100)
+        sizes = []
+        for password in (short, long):
+            client, name = self.register_with(password)
+            status, request, response, err = traced(
+                client, "login", "--login", name, "--password-file",
+                client.password_file, "--stateful")
+            self.assertEqual(status, 0, err)
+            self.assertEqual(request[:2], ("POST", "/v1/login"))
+            sizes.append(request[3])
+            self.assertIn("session", client.saved_state())
+        self.assertEqual(sizes[0], sizes[1])
+
+    def test_stateful_requests_seal_to_equal_sizes(self):
+        client, _ = new_user("--stateful")
+        env = dict(os.environ, CERROJO_TRACE="1")
+        sizes = []
+        for value in ("x" * 5, "x" * 105):
+            proc = subprocess.run(
+                client.argv("data", "put", "private"), input=value,
+                capture_output=True, text=True, env=env,
+                timeout=e2e.CLIENT_TIMEOUT_S)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            requests = TRACE_SEALED_STATEFUL.findall(proc.stderr)
+            self.assertTrue(requests, proc.stderr)
+            self.assertEqual(requests[-1][:2],
+                             ("PUT", "/v1/me/data/private"))
+            sizes.append(int(requests[-1][2]))
         self.assertEqual(sizes[0], sizes[1])
 
     def test_responses_are_padded_to_blocks(self):
@@ -258,6 +296,7 @@ class Stateful(unittest.TestCase):
             self.assertEqual(status, CLI_EXIT_FAILED, err)
             self.assertIn("(decryption_failed)", err)
             self.assertIn("run 'cerrojo login' to log in again", err)
+            self.assertIn("unsealed response:", err)
             self.assertNotIn("handshake", err)
 
     def test_handshake_without_login_says_no_user(self):

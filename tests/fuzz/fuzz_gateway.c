@@ -23,6 +23,7 @@
 #include "gw_net.h"
 #include "gw_routes.h"
 #include "ratchet.h"
+#include "seal_pad.h"
 
 enum fuzz_mode {
     FUZZ_MODE_BODY = 0,
@@ -201,6 +202,44 @@ static void fuzz_check_depth(const char *text, size_t len)
     json_decref(parsed);
 }
 
+/*
+ * Pads text as a sealed body and checks the result against the rule that
+ * cj_seal_pad_json documents. The last input byte sets the prefix length
+ * and the one before it the limit, which ranges from a block below the
+ * unpadded plaintext to three blocks above it, so the cases of a text
+ * over the limit, padding cut at the limit and padding to a block edge
+ * all occur.
+ */
+static void fuzz_seal_pad(const char *text, size_t len)
+{
+    size_t prefix_len = len > 0 ? (uint8_t)text[len - 1] : 0;
+    size_t unpadded = prefix_len + len;
+    size_t max_len = len > 1 ? (uint8_t)text[len - 2] * 4u : 0;
+    size_t block_end = (unpadded + CJ_SEAL_PAD_BLOCK_LEN - 1) /
+                       CJ_SEAL_PAD_BLOCK_LEN * CJ_SEAL_PAD_BLOCK_LEN;
+    size_t want_len;
+    char *padded = fuzz_strndup(text, len);
+    size_t padded_len = len;
+
+    max_len = max_len + unpadded > CJ_SEAL_PAD_BLOCK_LEN
+                  ? max_len + unpadded - CJ_SEAL_PAD_BLOCK_LEN
+                  : 0;
+    if (unpadded >= max_len) {
+        want_len = len;
+    } else {
+        want_len = (block_end < max_len ? block_end : max_len) - prefix_len;
+    }
+    fuzz_require(cj_seal_pad_json(&padded, &padded_len, prefix_len, max_len) ==
+                 CJ_OK);
+    fuzz_require(padded_len == want_len);
+    fuzz_require(memcmp(padded, text, len) == 0);
+    for (size_t i = len; i < padded_len; i++) {
+        fuzz_require(padded[i] == ' ');
+    }
+    fuzz_require(padded[padded_len] == '\0');
+    free(padded);
+}
+
 /* The second input byte picks the route, the rest is its JSON body. */
 static void fuzz_body(const uint8_t *data, size_t size)
 {
@@ -234,17 +273,87 @@ static void fuzz_body(const uint8_t *data, size_t size)
     json_decref(json);
 }
 
-/* Checks that a Content-Type accepted as JSON starts with application/json
- * and that an Accept-Encoding accepted for gzip names gzip. */
+/* Returns whether the ';'-separated parameters in [p, end) end with a q
+ * of zero, which rejects the coding they follow. A later q overrides an
+ * earlier one, as in the gateway. */
+static bool fuzz_has_zero_q(const char *p, const char *end)
+{
+    bool zero_q = false;
+
+    while (p < end) {
+        /* p is at a ';', so the next parameter starts after it. */
+        const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
+
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            zero_q = strtod(p + 2, NULL) <= 0.0;
+        }
+        p = next != NULL ? next : end;
+    }
+    return zero_q;
+}
+
+/*
+ * Returns whether one comma-separated element of an Accept-Encoding value
+ * names gzip (the token followed by its end, a space or ';') without a q
+ * of zero. A reference check written apart from gw_accepts_gzip: one list
+ * element per comma, split with memchr.
+ */
+static bool fuzz_names_gzip(const char *value)
+{
+    const char *p = value;
+    const char *end = value + strlen(value);
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma != NULL ? comma : end;
+        const char *token = p;
+
+        while (token < stop && (*token == ' ' || *token == '\t')) {
+            token++;
+        }
+        if (stop - token >= 4 && strncasecmp(token, "gzip", 4) == 0 &&
+            (stop - token == 4 || token[4] == ' ' || token[4] == ';')) {
+            const char *params = memchr(token, ';', (size_t)(stop - token));
+
+            if (params == NULL || !fuzz_has_zero_q(params, stop)) {
+                return true;
+            }
+        }
+        p = stop + (comma != NULL ? 1 : 0);
+    }
+    return false;
+}
+
+/*
+ * Checks the media parsers against reference checks. A Content-Type
+ * accepted as JSON is application/json followed by its end, a space, a tab
+ * or ';' (so not "application/jsonp"), and the bare type is accepted. An
+ * Accept-Encoding accepted for gzip has an element that names gzip without
+ * q=0 (so not "gzip;q=0"), and a bare "gzip" is accepted.
+ */
 static void fuzz_media(const char *text, size_t len)
 {
     char *value = fuzz_strndup(text, len);
+    size_t value_len = strlen(value);
 
     if (gw_content_type_is_json(value)) {
-        fuzz_require(strncasecmp(value, "application/json", 16) == 0);
+        fuzz_require(value_len >= 16 &&
+                     strncasecmp(value, "application/json", 16) == 0);
+        fuzz_require(value[16] == '\0' || value[16] == ' ' ||
+                     value[16] == '\t' || value[16] == ';');
+    }
+    if (strcasecmp(value, "application/json") == 0) {
+        fuzz_require(gw_content_type_is_json(value));
     }
     if (gw_accepts_gzip(value)) {
-        fuzz_require(strcasestr(value, "gzip") != NULL);
+        fuzz_require(fuzz_names_gzip(value));
+    }
+    if (strcasecmp(value, "gzip") == 0) {
+        fuzz_require(gw_accepts_gzip(value));
     }
     free(value);
 }
@@ -567,6 +676,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % FUZZ_MODE_COUNT) {
     case FUZZ_MODE_BODY:
         fuzz_body(data + 1, len);
+        fuzz_seal_pad(text, len);
         break;
     case FUZZ_MODE_MEDIA:
         fuzz_media(text, len);

@@ -3,7 +3,10 @@
  * routes. A plain 2xx is rejected and stores nothing. A plain 401
  * invalid_token starts no refresh, while a sealed one still does. A login
  * or refresh whose sealed response lacks the session or the tokens leaves
- * the state file as it was. The server is a fake gateway on 127.0.0.1. It
+ * the state file as it was, and so does a sealed error sent with status
+ * 200. Plain 401s cannot turn `logout --all` into a logout of one login,
+ * and plain error text reaches the caller without control characters. The
+ * server is a fake gateway on 127.0.0.1. It
  * serves a signed key list and responds to every other request from a
  * script, either plain or sealed under the request's keys.
  */
@@ -28,11 +31,13 @@
 
 #include <sodium.h>
 
+#include "aead.h"
 #include "cjc_client.h"
 #include "cjc_state.h"
 #include "envelope_stateless.h"
 #include "jwk.h"
 #include "jws.h"
+#include "seal_pad.h"
 #include "x25519.h"
 
 /* How long the server waits in poll() before it checks its stop flag. */
@@ -67,6 +72,9 @@ struct fake_gateway {
     size_t n_responses;
     size_t next_response;
     int refresh_requests; /* requests to POST /v1/refresh */
+    /* Plaintext length in the "ct" of the last scripted request's body, or
+     * 0 when it had none: the ct length less the AEAD tag. */
+    size_t last_plaintext_len;
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -194,6 +202,18 @@ static char *seal_for_request(const struct fake_gateway *g, const char *method,
     return sealed;
 }
 
+/* Returns the plaintext length sealed in the "ct" member of a request
+ * envelope (JSON text), or 0 when the text has no such member. */
+static size_t sealed_plaintext_len(const char *envelope)
+{
+    json_t *doc = json_loads(envelope, 0, NULL);
+    const char *ct = json_string_value(json_object_get(doc, "ct"));
+    size_t bytes = ct != NULL ? strlen(ct) * 6 / 8 : 0;
+
+    json_decref(doc);
+    return bytes > CJ_AEAD_TAG_LEN ? bytes - CJ_AEAD_TAG_LEN : 0;
+}
+
 /* Responds to one connection with the key list or the next scripted
  * response. */
 static void respond(int fd, struct fake_gateway *g)
@@ -215,6 +235,7 @@ static void respond(int fd, struct fake_gateway *g)
 
         if (strcmp(path, "/v1/refresh") == 0)
             g->refresh_requests++;
+        g->last_plaintext_len = sealed_plaintext_len(request + body_at);
         status = a->status;
         body = a->body;
         if (a->sealed) {
@@ -420,6 +441,9 @@ static void test_login_without_tokens_keeps_state(void **state)
                             "no-tokens");
 }
 
+/* Plaintext length of the last request that put_data sent. */
+static size_t last_plaintext_len;
+
 /* Sends a data put against responses and returns the number of refreshes
  * that the client sent. before receives the state file from before the
  * call, and *rc and err the call's result. */
@@ -442,6 +466,7 @@ static int put_data(const struct scripted_response *responses, size_t n,
     json_decref(fields);
     cjc_client_close(client);
     fake_stop(&g);
+    last_plaintext_len = g.last_plaintext_len;
     return g.refresh_requests;
 }
 
@@ -537,6 +562,153 @@ static void test_plain_logout_keeps_login(void **state)
     assert_string_equal(after, before);
 }
 
+/* Logs out (with all) against responses from a state file that has a
+ * session when stateful, and returns the call's result. before and after
+ * receive the state file from before and after the call. */
+static enum cj_status logout_against(const struct scripted_response *responses,
+                                     size_t n, bool stateful, const char *name,
+                                     char *before, char *after,
+                                     struct cjc_error *err)
+{
+    struct fake_gateway g;
+    struct cjc_client *client = NULL;
+    char path[256];
+    enum cj_status rc;
+
+    fake_start(&g, responses, n);
+    write_state(&g, name, stateful, path, sizeof(path));
+    read_file(path, before, TEST_STATE_MAX);
+    open_client(&g, path, &client, err);
+    rc = cjc_logout(client, true, err);
+    cjc_client_close(client);
+    fake_stop(&g);
+    read_file(path, after, TEST_STATE_MAX);
+    return rc;
+}
+
+static void test_sealed_error_as_200_fails(void **state)
+{
+    /* A genuine sealed error that something in between sent on with 200. */
+    const struct scripted_response sealed = {
+        200,
+        "{\"error\":{\"code\":\"unavailable\",\"message\":\"The auth "
+        "service is unavailable.\"}}",
+        true};
+    struct cjc_error err = {0};
+    char before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    (void)state;
+
+    assert_int_equal(logout_against(&sealed, 1, false, "sealed-error-200",
+                                    before, after, &err),
+                     CJ_ERR_INVALID);
+    assert_true(err.sealed);
+    assert_int_equal(err.http_status, 200);
+    assert_string_equal(err.code, "unavailable");
+    assert_string_equal(after, before);
+}
+
+static void test_forged_401s_keep_logout_all(void **state)
+{
+    /* Two plain 401s, then a success for a logout of this login only. */
+    const struct scripted_response responses[] = {
+        {401, INVALID_TOKEN_ERROR, false},
+        {401, INVALID_TOKEN_ERROR, false},
+        {200, "{}", true},
+    };
+    struct cjc_error err = {0};
+    char before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    (void)state;
+
+    assert_int_equal(
+        logout_against(responses, 3, true, "forged-401s", before, after, &err),
+        CJ_ERR_UNAUTHENTICATED);
+    assert_false(err.sealed);
+    assert_non_null(strstr(after, "stored-refresh-token"));
+    assert_non_null(strstr(after, "\"session\""));
+}
+
+static void test_sealed_401_logs_out_refresh_only(void **state)
+{
+    /* A session that the server no longer has: its rejection is plain,
+     * but the rejections of its tokens over the stateless channel, first
+     * of the access token and then of the refresh, are sealed. */
+    const struct scripted_response responses[] = {
+        {401, INVALID_TOKEN_ERROR, false},
+        {401, INVALID_TOKEN_ERROR, true},
+        {401, INVALID_TOKEN_ERROR, true},
+        {200, "{}", true},
+    };
+    struct cjc_error err = {0};
+    char before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    (void)state;
+
+    assert_int_equal(
+        logout_against(responses, 4, true, "sealed-401", before, after, &err),
+        CJ_ERR_PRECONDITION);
+    assert_null(strstr(after, "stored-refresh-token"));
+    assert_non_null(strstr(err.message, "Other devices stay logged in"));
+}
+
+static void test_plain_error_text_sanitized(void **state)
+{
+    const struct scripted_response plain = {
+        400,
+        "{\"error\":{\"code\":\"bad\\u001b[2J\",\"message\":\"\\u001b[2J"
+        "\\u001b[31mYour account is locked\\u0007\\u009b1m\"}}",
+        false};
+    struct cjc_error err = {0};
+    char path[256], before[TEST_STATE_MAX];
+    enum cj_status rc;
+    (void)state;
+
+    put_data(&plain, 1, false, "plain-escape", path, sizeof(path), before, &rc,
+             &err);
+    assert_int_equal(rc, CJ_ERR_INVALID);
+    assert_null(strchr(err.message, 0x1b));
+    assert_null(strchr(err.message, 0x07));
+    assert_null(strstr(err.message, "\xc2\x9b"));
+    assert_null(strchr(err.code, 0x1b));
+    assert_non_null(strstr(err.message, "unsealed response: "));
+    assert_non_null(strstr(err.message, "?[31mYour account is locked"));
+}
+
+static void test_sealed_stale_timestamp_names_clock(void **state)
+{
+    const struct scripted_response sealed = {
+        409,
+        "{\"error\":{\"code\":\"replayed\",\"message\":\"The request "
+        "timestamp is outside the accepted window.\"}}",
+        true};
+    struct cjc_error err = {0};
+    char path[256], before[TEST_STATE_MAX];
+    enum cj_status rc;
+    (void)state;
+
+    put_data(&sealed, 1, false, "sealed-409", path, sizeof(path), before, &rc,
+             &err);
+    assert_int_equal(rc, CJ_ERR_INVALID);
+    assert_true(err.sealed);
+    assert_non_null(strstr(err.message, "this machine's clock"));
+    assert_non_null(strstr(err.message, "Correct the system clock"));
+}
+
+static void test_stateful_request_padded_to_block(void **state)
+{
+    const struct scripted_response plain = {401, INVALID_TOKEN_ERROR, false};
+    struct cjc_error err = {0};
+    enum cj_status rc;
+    char path[256], before[TEST_STATE_MAX];
+    (void)state;
+
+    /* The 10-byte plaintext header (timestamp and token length) counts
+     * toward the block, as in stateless mode. */
+    put_data(&plain, 1, true, "stateful-padded", path, sizeof(path), before,
+             &rc, &err);
+    assert_int_equal(rc, CJ_ERR_UNAUTHENTICATED);
+    assert_true(last_plaintext_len > 0);
+    assert_int_equal(last_plaintext_len % CJ_SEAL_PAD_BLOCK_LEN, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +720,12 @@ int main(void)
         cmocka_unit_test(test_sealed_invalid_token_refreshes),
         cmocka_unit_test(test_plain_success_stateful_rejected),
         cmocka_unit_test(test_plain_logout_keeps_login),
+        cmocka_unit_test(test_sealed_error_as_200_fails),
+        cmocka_unit_test(test_forged_401s_keep_logout_all),
+        cmocka_unit_test(test_sealed_401_logs_out_refresh_only),
+        cmocka_unit_test(test_plain_error_text_sanitized),
+        cmocka_unit_test(test_sealed_stale_timestamp_names_clock),
+        cmocka_unit_test(test_stateful_request_padded_to_block),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "crypto_util.h"
+#include "envelope_stateful.h"
 #include "envelope_stateless.h"
 #include "hpke.h"
 #include "seal_pad.h"
@@ -218,6 +219,32 @@ static size_t stateless_envelope_len(size_t pt_len)
     return envelope_len;
 }
 
+/* Seals a stateful request whose plaintext has exactly pt_len bytes, with
+ * the largest epoch and sequence number, and returns the envelope's
+ * length. */
+static size_t stateful_envelope_len(size_t pt_len)
+{
+    const uint8_t c2s[CJ_RATCHET_KEY_LEN] = {2};
+    const uint8_t session_id[] = "AAECAwQFBgcICQoLDA0ODw";
+    struct cj_seal_plaintext pt = {.ts_ms = UINT64_MAX};
+    char *body;
+    char *envelope = NULL;
+    size_t envelope_len = 0;
+
+    assert_true(pt_len > CJ_SEAL_PLAINTEXT_HEADER_LEN);
+    body = json_of_length(pt_len - CJ_SEAL_PLAINTEXT_HEADER_LEN);
+    pt.body = (const uint8_t *)body;
+    pt.body_len = pt_len - CJ_SEAL_PLAINTEXT_HEADER_LEN;
+    assert_int_equal(cj_stateful_seal_request(
+                         c2s, session_id, sizeof(session_id) - 1, UINT32_MAX,
+                         (UINT64_C(1) << 53) - 1, "PUT", "/v1/me/data/private",
+                         &pt, &envelope, &envelope_len),
+                     CJ_OK);
+    free(envelope);
+    free(body);
+    return envelope_len;
+}
+
 static void test_plaintext_max_fits_envelope(void **state)
 {
     const size_t limits[] = {4 * 1024, 6 * 1024, 16 * 1024, 128 * 1024};
@@ -227,6 +254,7 @@ static void test_plaintext_max_fits_envelope(void **state)
         size_t max = cj_seal_pad_plaintext_max(limits[i]);
 
         assert_true(stateless_envelope_len(max) <= limits[i]);
+        assert_true(stateful_envelope_len(max) <= limits[i]);
         /* The bound wastes less than a block: one more would not fit. */
         assert_true(stateless_envelope_len(max + CJ_SEAL_PAD_BLOCK_LEN) >
                     limits[i]);
