@@ -1135,7 +1135,7 @@ open_stateful_response(const struct session_position *pos,
  * open. The gateway's own message names a new session from a handshake as
  * the remedy, but a handshake alone binds no user, so a CLI user
  * needs a login. The rejection is always plain, because the gateway has no
- * key to seal it with, so the message says that it may be forged.
+ * key to seal it with, so the message states that it may be forged.
  */
 static void say_session_unopened(struct cjc_error *err)
 {
@@ -1230,7 +1230,7 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
         goto out;
     pt.ts_ms = server_ms(c);
     /* A stateful plaintext carries no token, but pad_request_body still
-     * counts its 10-byte header. */
+     * counts its header (CJ_SEAL_PLAINTEXT_HEADER_LEN). */
     rc = pad_request_body(&text, 0, method, path, err);
     if (rc != CJ_OK)
         goto out;
@@ -1552,7 +1552,7 @@ enum cj_status cjc_login(struct cjc_client *c, const char *login,
  * rejects that token in a sealed response, refreshes once and sends the
  * same body (borrowed) again. In stateful mode the session, not the token, is
  * the credential, and a refresh cannot revive a session, so nothing is retried
- * and the error message asks the user to log in again. Nor is a call retried
+ * and the error message tells the user to log in again. Nor is a call retried
  * that already sent a refresh, successful or not, because a token fresh from
  * the server was rejected for a reason such as a revocation that another
  * refresh does not undo, and a rejected refresh token must not be presented

@@ -136,14 +136,14 @@ CJ_WARN_UNUSED enum cj_status cjc_login(struct cjc_client *client,
  * access token in stateless mode. The client refreshes the tokens first
  * when their stored expiry is within 30 s. When the gateway still rejects
  * the token with a sealed 401 invalid_token, it refreshes once, saves the
- * new tokens and sends the same request again, at most once per call. A
- * plain rejection starts no refresh, because anything between client and
- * gateway can send one. On every sealed route a plain 2xx fails with code
- * "unsealed_response" and stores nothing. When that
- * refresh is rejected, the call fails with code "invalid_token" and a
- * message that tells the user to log in again. In stateful mode the session
- * is the credential, so nothing is refreshed or retried, and a rejected
- * session gets the same log-in-again message.
+ * new tokens and sends the same request again, at most once per call. When
+ * that refresh is rejected, the call fails with code "invalid_token" and a
+ * message that tells the user to log in again. A plain rejection starts no
+ * refresh, because anything between client and gateway can send one. On
+ * every sealed route a plain 2xx fails with code "unsealed_response" and
+ * stores nothing. In stateful mode the session is the credential, so
+ * nothing is refreshed or retried, and a rejected session gets the same
+ * log-in-again message.
  */
 
 /* The caller's profile. */

@@ -1,8 +1,8 @@
 /*
  * Padding of sealed plaintexts. An AEAD ciphertext is as long as its
- * plaintext plus the tag, so without padding the size of an envelope gives
- * away the length of a password or of a stored value to anyone who sees the
- * envelope (a TLS-terminating proxy, an access log of Content-Length).
+ * plaintext plus the tag. Without padding, the size of an envelope gives
+ * away the length of a password or of a stored value to any party that can
+ * read it (a TLS-terminating proxy, an access log of Content-Length).
  * Both sides append JSON whitespace to the JSON body before sealing, so
  * that the sealed plaintext grows to a multiple of CJ_SEAL_PAD_BLOCK_LEN.
  * The receiver's JSON parser skips the spaces, so no field of the envelope

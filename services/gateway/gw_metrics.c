@@ -240,6 +240,20 @@ static void gw_metrics_render_requests(struct gw_text *t)
     }
 }
 
+/* Renders one counter family with a series per label value. */
+static void gw_metrics_render_counters(struct gw_text *t, const char *name,
+                                       const char *help, const char *label,
+                                       const char *const *values,
+                                       uint64_t *counters, size_t count)
+{
+    gw_text_printf(t, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < count; i++) {
+        gw_text_printf(t, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+                       (unsigned long long)__atomic_load_n(&counters[i],
+                                                           __ATOMIC_RELAXED));
+    }
+}
+
 static void gw_metrics_render_latency(struct gw_text *t)
 {
     gw_text_printf(t, "# HELP cerrojo_gateway_request_duration_seconds "
@@ -298,28 +312,14 @@ char *gw_metrics_render(void)
     t.data[0] = '\0';
     gw_metrics_render_requests(&t);
     gw_metrics_render_latency(&t);
-    gw_text_printf(&t, "# HELP cerrojo_gateway_rejections_total Requests "
-                       "the gateway rejected, by reason.\n"
-                       "# TYPE cerrojo_gateway_rejections_total counter\n");
-    for (size_t i = 0; i < GW_REJECT_COUNT; i++) {
-        gw_text_printf(&t,
-                       "cerrojo_gateway_rejections_total{reason=\"%s\"} "
-                       "%llu\n",
-                       gw_rejection_names[i],
-                       (unsigned long long)__atomic_load_n(&gw_rejections[i],
-                                                           __ATOMIC_RELAXED));
-    }
-    gw_text_printf(&t, "# HELP cerrojo_gateway_rate_limited_total Requests "
-                       "rejected with 429 by a per-IP bucket, by bucket.\n"
-                       "# TYPE cerrojo_gateway_rate_limited_total counter\n");
-    for (size_t i = 0; i < GW_RATE_BUCKET_COUNT; i++) {
-        gw_text_printf(&t,
-                       "cerrojo_gateway_rate_limited_total{bucket=\"%s\"} "
-                       "%llu\n",
-                       gw_rate_bucket_names[i],
-                       (unsigned long long)__atomic_load_n(&gw_rate_limited[i],
-                                                           __ATOMIC_RELAXED));
-    }
+    gw_metrics_render_counters(&t, "cerrojo_gateway_rejections_total",
+                               "Requests the gateway rejected, by reason.",
+                               "reason", gw_rejection_names, gw_rejections,
+                               GW_REJECT_COUNT);
+    gw_metrics_render_counters(
+        &t, "cerrojo_gateway_rate_limited_total",
+        "Requests rejected with 429 by a per-IP bucket, by bucket.", "bucket",
+        gw_rate_bucket_names, gw_rate_limited, GW_RATE_BUCKET_COUNT);
     gw_text_printf(
         &t,
         "# HELP cerrojo_gateway_redis_clock_offset_seconds "

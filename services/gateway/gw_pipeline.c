@@ -205,8 +205,8 @@ void gw_rate_limit_warn_unavailable(const struct gw_request *req,
            CJ_F_STR("status", cj_status_name(status)));
 }
 
-/* Takes one request from the client IP's bucket (the handshake route has
- * its own, smaller one), from a leased batch when one is left. Leases can
+/* Takes one request from the client IP's bucket (api, handshake or
+ * session), from a leased batch when one is left. Leases can
  * admit a little over the limit, within the bound in gw_rate_lease.h.
  * Health probes are never limited. When Redis does not reply, the request
  * fails closed with 503 and Retry-After, as the replay check does: an

@@ -38,8 +38,9 @@ enum cj_status gw_rate_limit_take(const struct gw_context *ctx,
                                   unsigned *retry_after_s) CJ_WARN_UNUSED;
 
 /* Logs gateway.rate_limit_unavailable with the bucket and the status of a
- * failed check, at most once every 10 seconds per bucket so that a Redis
- * outage does not flood the log. */
+ * failed check, at most once every 10 s per bucket
+ * (GW_RATE_LIMIT_WARNING_SECONDS), so that a Redis outage does not flood
+ * the log. */
 void gw_rate_limit_warn_unavailable(const struct gw_request *req,
                                     enum gw_rate_bucket bucket,
                                     enum cj_status status);

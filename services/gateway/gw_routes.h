@@ -81,8 +81,8 @@ struct gw_route {
     /* The response carries tokens: Cache-Control: no-store. Every sealed
      * response gets no-store too. */
     bool token_response;
-    /* A request that carries a non-empty client_secret opens a session
-     * (register and login), so it spends a handshake-bucket token too. */
+    /* A request that carries a valid client_secret opens a session
+     * (register and login), so it spends a token of the session bucket. */
     bool opens_session;
     /* Served only after gw_routes_enable_bench(true); unknown (404)
      * otherwise. */

@@ -205,10 +205,10 @@ static void fuzz_check_depth(const char *text, size_t len)
 /*
  * Pads text as a sealed body and checks the result against the rule that
  * cj_seal_pad_json documents. The last input byte sets the prefix length
- * and the one before it the limit, which ranges from a block below the
- * unpadded plaintext to three blocks above it, so the cases of a text
- * over the limit, padding cut at the limit and padding to a block edge
- * all occur.
+ * and the one before it the limit. The limit ranges from a block below the
+ * unpadded plaintext to three blocks above it. So every case occurs: a
+ * text over the limit, padding cut at the limit and padding to a block
+ * edge.
  */
 static void fuzz_seal_pad(const char *text, size_t len)
 {
