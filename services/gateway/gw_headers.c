@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* RFC 9110 allows at most three decimals in a qvalue. */
+#define GW_QVALUE_DECIMALS 3
+
 /* Two years; the HSTS preload list needs at least one. */
 #define GW_HSTS_VALUE "max-age=63072000; includeSubDomains"
 /* The API serves JSON only: nothing may load, embed or submit. */
@@ -154,6 +157,37 @@ static void gw_skip_space(const char **p)
     }
 }
 
+/* Whether the qvalue at p (RFC 9110: "0" or "1" with up to three
+ * decimals, "1" only as 1.000) is above zero. Anything else, strtod's
+ * "nan", "inf" and exponents included, counts as zero, so a malformed
+ * preference never gets a compressed body. */
+static bool gw_qvalue_positive(const char *p)
+{
+    bool positive = false;
+    int digits = 0;
+
+    if (*p != '0' && *p != '1') {
+        return false;
+    }
+    positive = *p == '1';
+    p++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9' && digits < GW_QVALUE_DECIMALS) {
+            if (*p != '0') {
+                if (positive) {
+                    return false; /* above 1 */
+                }
+                positive = true;
+            }
+            p++;
+            digits++;
+        }
+    }
+    gw_skip_space(&p);
+    return (*p == '\0' || *p == ',' || *p == ';') && positive;
+}
+
 bool gw_accepts_gzip(const char *accept_encoding)
 {
     const char *p = accept_encoding;
@@ -172,14 +206,14 @@ bool gw_accepts_gzip(const char *accept_encoding)
             p++;
         }
         token_len = (size_t)(p - token);
-        /* Parameters: only q matters; q=0 (and 0.0...) means refused. */
+        /* Parameters: only q matters; q=0, 0.0... or a malformed q means
+         * refused. */
         while (*p != '\0' && *p != ',') {
             if (*p == ';') {
                 p++;
                 gw_skip_space(&p);
                 if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-                    double q = strtod(p + 2, NULL);
-                    zero_q = q <= 0.0;
+                    zero_q = !gw_qvalue_positive(p + 2);
                 }
             } else {
                 p++;

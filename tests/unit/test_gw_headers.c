@@ -126,6 +126,31 @@ static void test_accept_encoding_gzip_detection(void **state)
     assert_false(gw_accepts_gzip(NULL));
 }
 
+static void test_accept_encoding_malformed_qvalue_refuses_gzip(void **state)
+{
+    static const char *const refused[] = {
+        "gzip;q=nan", "gzip;q=inf",  "gzip;q=1e3", "gzip;q=0x1",
+        "gzip;q=-1",  "gzip;q=1.5",  "gzip;q=2",   "gzip;q=0.0001",
+        "gzip;q=",    "gzip;q=0.5x", "gzip;q=.5",  "gzip;q= 0.5",
+    };
+    static const char *const accepted[] = {
+        "gzip;q=1",       "gzip;q=1.000",  "gzip;q=0.001",
+        "gzip;q=0.5 ,br", "gzip;q=1.;x=y",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (gw_accepts_gzip(refused[i])) {
+            fail_msg("\"%s\" accepted gzip", refused[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        if (!gw_accepts_gzip(accepted[i])) {
+            fail_msg("\"%s\" refused gzip", accepted[i]);
+        }
+    }
+}
+
 static void test_content_type_must_be_json(void **state)
 {
     (void)state;
@@ -332,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_origin_matching_is_exact),
         cmocka_unit_test(test_empty_origin_list_allows_nothing),
         cmocka_unit_test(test_accept_encoding_gzip_detection),
+        cmocka_unit_test(test_accept_encoding_malformed_qvalue_refuses_gzip),
         cmocka_unit_test(test_content_type_must_be_json),
         cmocka_unit_test(test_framing_accepts_unambiguous_heads),
         cmocka_unit_test(test_framing_rejects_conflicting_lengths),
