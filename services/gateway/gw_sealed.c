@@ -633,6 +633,19 @@ static bool gw_authenticate(const struct gw_context *ctx,
     return true;
 }
 
+/* Returns whether text holds only JSON whitespace: the padding of a
+ * request whose sender sealed no body, which counts as no body. */
+static bool blank_body(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' &&
+            text[i] != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Returns whether text is a JSON object with no members, as the
  * project's client seals for a route without a body. */
 static bool empty_object(const char *text, size_t len)
@@ -658,6 +671,9 @@ static ProtobufCMessage *gw_build_request(struct gw_request *req,
     char err[GW_JSON_ERROR_CHARS] = "";
     enum cj_status status;
 
+    if (blank_body(text, len)) {
+        len = 0;
+    }
     if (len > 0 && route->body_bytes_max == 0 && !empty_object(text, len)) {
         gw_sealed_error(req, reply, opened, GW_ERR_INVALID_REQUEST,
                         "This route takes no request body.",

@@ -78,11 +78,22 @@ function aeadOpen(name, key, nonce, aad, sealed) {
                         d.final()]);
 }
 
-// u64(ts_ms) || u16(token_len) || token || body (docs/protocol.md).
-export function sealedPlaintext(body, token = '', tsMs = Date.now()) {
+// Sealed plaintexts are padded to a multiple of this many bytes (the
+// Padding section of docs/protocol.md).
+export const PAD_BLOCK_LEN = 256;
+
+// u64(ts_ms) || u16(token_len) || token || body (docs/protocol.md). With
+// pad, spaces follow the body, even an empty one, until the length is a
+// multiple of PAD_BLOCK_LEN; padding is the sender's choice, so both forms
+// must open.
+export function sealedPlaintext(body, token = '', tsMs = Date.now(),
+                                pad = false) {
   const tok = Buffer.from(token, 'ascii');
-  return Buffer.concat([u64(tsMs), u16(tok.length), tok,
-                        Buffer.from(body ?? '')]);
+  const pt = Buffer.concat([u64(tsMs), u16(tok.length), tok,
+                            Buffer.from(body ?? '')]);
+  if (!pad) return pt;
+  const fill = (PAD_BLOCK_LEN - (pt.length % PAD_BLOCK_LEN)) % PAD_BLOCK_LEN;
+  return Buffer.concat([pt, Buffer.alloc(fill, 0x20)]);
 }
 
 export async function http(method, path, { body, headers = {} } = {}) {
@@ -187,9 +198,12 @@ export function aeadParams(aeadId) {
 export { aeadOpen, aeadSeal };
 
 // Sends a stateless sealed request; returns the HTTP answer and, when the
-// answer is a sealed envelope, its opened JSON in `opened`.
-export async function statelessCall(key, method, path, body, token = '') {
-  const pt = sealedPlaintext(body === undefined ? '' : JSON.stringify(body), token);
+// answer is a sealed envelope, its opened JSON in `opened` and the opened
+// plaintext's length in `openedLength`. options.pad pads the request.
+export async function statelessCall(key, method, path, body, token = '',
+                                    options = {}) {
+  const pt = sealedPlaintext(body === undefined ? '' : JSON.stringify(body),
+                             token, Date.now(), options.pad);
   const sealed = await sealStateless(key, method, path, pt);
   const text = JSON.stringify(sealed.envelope);
   const opts = method === 'GET'
@@ -197,7 +211,9 @@ export async function statelessCall(key, method, path, body, token = '') {
     : { body: text, headers: { 'Content-Type': 'application/json' } };
   const r = await http(method, path, opts);
   if (r.json && 'nonce' in r.json && 'ct' in r.json) {
-    r.opened = JSON.parse(openStatelessResponse(sealed.context, r.json).toString('utf8'));
+    const opened = openStatelessResponse(sealed.context, r.json);
+    r.openedLength = opened.length;
+    r.opened = JSON.parse(opened.toString('utf8'));
   }
   return { ...r, sealed, sent: text };
 }
@@ -232,7 +248,8 @@ export class Session {
     return Math.floor((Date.now() + this.offset - this.created) / this.epochMs);
   }
 
-  // Sends a sealed request; options.epoch overrides the current epoch.
+  // Sends a sealed request; options.epoch overrides the current epoch and
+  // options.pad pads the plaintext.
   async call(method, path, body, options = {}) {
     const now = Date.now() + this.offset;
     const epoch = options.epoch ?? Math.floor((now - this.created) / this.epochMs);
@@ -241,7 +258,8 @@ export class Session {
     const c2s = expandOnly(ek, 'cerrojo client-to-server key v1', 32);
     const s2c = expandOnly(ek, 'cerrojo server-to-client key v1', 32);
     const aad = Buffer.concat([this.prefix(epoch, seq), lp(method), lp(path)]);
-    const pt = sealedPlaintext(body === undefined ? '' : JSON.stringify(body), '', now);
+    const pt = sealedPlaintext(body === undefined ? '' : JSON.stringify(body), '',
+                               now, options.pad);
     const ct = aeadSeal('aes-256-gcm', c2s, Buffer.concat([u32(epoch), u64(seq)]), aad, pt);
     const text = JSON.stringify({ v: ENVELOPE_VERSION, epoch, seq, ct: b64u(ct) });
     const headers = { 'Cerrojo-Session': this.sid };
@@ -253,9 +271,10 @@ export class Session {
     if (r.json && 'nonce' in r.json && 'ct' in r.json) {
       const respKey = expandOnly(s2c, Buffer.concat([
         Buffer.from('cerrojo response key v1'), u64(seq)]), 32);
-      r.opened = JSON.parse(aeadOpen('aes-256-gcm', respKey, unb64u(r.json.nonce),
-                                     this.prefix(epoch, seq),
-                                     unb64u(r.json.ct)).toString('utf8'));
+      const opened = aeadOpen('aes-256-gcm', respKey, unb64u(r.json.nonce),
+                              this.prefix(epoch, seq), unb64u(r.json.ct));
+      r.openedLength = opened.length;
+      r.opened = JSON.parse(opened.toString('utf8'));
     }
     return r;
   }

@@ -1,14 +1,15 @@
 // Interop of the sealed HTTP API with an independent Node client
 // (cerrojo_client.mjs on @hpke/core, Node crypto and jose). It checks the
 // signed key list, stateless register, login and me with every offered
-// AEAD, and a stateful session opened by login. It also checks that
+// AEAD, and a stateful session opened by login, with and without padding
+// of the sealed plaintexts. It also checks that
 // tampered and replayed envelopes are rejected, and that a stateless
 // logout with a refresh token alone ends only that token's family. Runs
 // under interop_stack.py, which sets CJ_GATEWAY_URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AEAD, Session, b64u, fetchKeyList, http, pickKey, randomUser,
+  AEAD, PAD_BLOCK_LEN, Session, b64u, fetchKeyList, http, pickKey, randomUser,
   sealStateless, sealedPlaintext, statelessCall, unb64u,
 } from './cerrojo_client.mjs';
 import crypto from 'node:crypto';
@@ -226,4 +227,39 @@ test('handshake then stateful login and logout', async () => {
   assert.deepEqual(logout.opened, {});
   const after = await session.call('GET', '/v1/me');
   assert.equal(after.status, 401, after.text);
+});
+
+test('padded requests open and every sealed answer is padded', async () => {
+  const key = pickKey(keyList.keys);
+  const user = randomUser();
+  const pad = { pad: true };
+  const reg = await statelessCall(key, 'POST', '/v1/register', user, '', pad);
+  assert.equal(reg.status, 200, reg.text);
+  assert.equal(reg.openedLength % PAD_BLOCK_LEN, 0, 'register answer padded');
+  const bad = await statelessCall(key, 'POST', '/v1/login',
+    { login: user.email, password: user.password + 'x' }, '', pad);
+  assert.equal(bad.status, 401, bad.text);
+  assertError(bad.opened, 'invalid_credentials');
+  assert.equal(bad.openedLength % PAD_BLOCK_LEN, 0, 'error answer padded');
+
+  const secret = crypto.randomBytes(32);
+  const login = await statelessCall(key, 'POST', '/v1/login',
+    { login: user.email, password: user.password, client_secret: b64u(secret) },
+    '', pad);
+  assert.equal(login.status, 200, login.text);
+  const me = await statelessCall(key, 'GET', '/v1/me', undefined,
+                                 login.opened.access_token, pad);
+  // A GET seals no body: its padding is spaces alone.
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.opened.username, user.username);
+  assert.equal(me.openedLength % PAD_BLOCK_LEN, 0, 'stateless me padded');
+
+  const session = new Session(login.opened.session, secret);
+  const put = await session.call('PUT', '/v1/me/data/private',
+                                 { fields: { city: 'Lima' } }, pad);
+  assert.equal(put.status, 200, put.text);
+  const got = await session.call('GET', '/v1/me/data/private', undefined, pad);
+  assert.equal(got.status, 200, got.text);
+  assert.equal(got.opened.fields.city, 'Lima');
+  assert.equal(got.openedLength % PAD_BLOCK_LEN, 0, 'stateful answer padded');
 });
