@@ -435,6 +435,11 @@ static void error_from_response(long status, const json_t *body,
                    message != NULL ? message : "the server returned an error");
     err->http_status = status;
     err->retry_after_seconds = retry_after;
+    err->server_time_ms = 0;
+    /* Only the seal vouches for the server's clock. */
+    if (sealed && json_is_integer(json_object_get(e, "server_time_ms")))
+        err->server_time_ms =
+            json_integer_value(json_object_get(e, "server_time_ms"));
     copy_printable(err->request_id, sizeof(err->request_id),
                    request_id != NULL ? request_id : "");
     if (err->request_id[0] != '\0')
@@ -1277,19 +1282,61 @@ out:
     return rc;
 }
 
-enum cj_status cjc_request(struct cjc_client *c, const char *method,
-                           const char *path, json_t *body, enum cjc_mode mode,
-                           bool with_token, json_t **out, struct cjc_error *err)
+/*
+ * After a sealed 409 for a request timestamp outside the gateway's window,
+ * sets the stored clock offset from the server's clock that the response
+ * carries and returns true. The gateway checks the timestamp before it
+ * records the request or passes it on, so sending the request again with
+ * a corrected timestamp does not run it twice.
+ */
+static bool measure_clock_again(struct cjc_client *c,
+                                const struct cjc_error *err)
+{
+    long long offset;
+
+    if (!err->sealed || err->http_status != 409 ||
+        strcmp(err->code, "replayed") != 0 ||
+        err->server_time_ms < CJC_SESSION_CREATED_MIN_MS ||
+        err->server_time_ms > CJC_TIME_MAX_MS)
+        return false;
+    offset = err->server_time_ms - (long long)wall_ms();
+    trace("request timestamp outside the server's window; clock offset "
+          "measured again: %lld ms",
+          offset);
+    json_object_set_new(c->state, "clock_offset_ms", json_integer(offset));
+    c->dirty = true;
+    return true;
+}
+
+static enum cj_status request_once(struct cjc_client *c, const char *method,
+                                   const char *path, json_t *body,
+                                   enum cjc_mode mode, bool with_token,
+                                   json_t **out, struct cjc_error *err)
 {
     *out = NULL;
     memset(err, 0, sizeof(*err));
     err->retry_after_seconds = -1;
-    if (mode == CJC_MODE_AUTO)
-        mode =
-            cjc_client_has_session(c) ? CJC_MODE_STATEFUL : CJC_MODE_STATELESS;
     if (mode == CJC_MODE_STATEFUL)
         return request_stateful(c, method, path, body, out, err);
     return request_stateless(c, method, path, body, with_token, out, err);
+}
+
+enum cj_status cjc_request(struct cjc_client *c, const char *method,
+                           const char *path, json_t *body, enum cjc_mode mode,
+                           bool with_token, json_t **out, struct cjc_error *err)
+{
+    enum cj_status rc;
+
+    if (mode == CJC_MODE_AUTO)
+        mode =
+            cjc_client_has_session(c) ? CJC_MODE_STATEFUL : CJC_MODE_STATELESS;
+    rc = request_once(c, method, path, body, mode, with_token, out, err);
+    /* Once only: a second refusal means the clock moves while it runs, or
+     * the gateways behind one address disagree, and the error names the clock.
+     */
+    if (rc != CJ_OK && measure_clock_again(c, err))
+        rc = request_once(c, method, path, body, mode, with_token, out, err);
+    return rc;
 }
 
 /*

@@ -40,6 +40,9 @@ struct cjc_error {
      * client and gateway can send one, so the client changes no stored
      * credential because of it. */
     bool sealed;
+    /* The gateway's clock (Unix milliseconds) from a sealed 409 for a
+     * request timestamp outside its window; 0 when the error had none. */
+    long long server_time_ms;
 };
 
 struct cjc_client_options {

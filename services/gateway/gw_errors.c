@@ -171,3 +171,29 @@ out:
     json_decref(root);
     return text;
 }
+
+bool gw_error_body_add_int(char **body, const char *name, long long value)
+{
+    json_t *root = NULL;
+    json_t *error;
+    char *text = NULL;
+
+    if (body == NULL || *body == NULL) {
+        return false;
+    }
+    root = json_loads(*body, 0, NULL);
+    error = json_object_get(root, "error");
+    if (!json_is_object(error) ||
+        json_object_set_new(error, name, json_integer(value)) != 0) {
+        goto out;
+    }
+    text = json_dumps(root, JSON_COMPACT);
+    if (text != NULL) {
+        free(*body);
+        *body = text;
+    }
+
+out:
+    json_decref(root);
+    return text != NULL;
+}

@@ -79,6 +79,14 @@ const char *gw_error_busy_message(grpc_status_code code,
                                   unsigned retry_after_s);
 
 /*
+ * Adds the member name with an integer value to the "error" object of the
+ * error body *body (from gw_error_body_new), replacing *body. Leaves *body
+ * as it was and returns false when out of memory or when *body is not
+ * such a body.
+ */
+bool gw_error_body_add_int(char **body, const char *name, long long value);
+
+/*
  * Renders the error body into a new malloc'd NUL-terminated string (the
  * caller frees it), or NULL when out of memory. `message` may be NULL for
  * the class's default message, which also replaces a message that is not

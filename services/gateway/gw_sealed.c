@@ -39,6 +39,10 @@
 /* The only client_secret length auth accepts. */
 #define GW_CLIENT_SECRET_BYTES 32
 
+/* Member of the sealed 409 for a stale timestamp that carries the
+ * gateway's clock, in milliseconds since the Unix epoch. */
+#define GW_STALE_TIME_MEMBER "server_time_ms"
+
 /* Client message of the session bucket's 429. It names the limit and the
  * way around it, because a login without a session spends nothing from
  * that bucket. */
@@ -540,10 +544,18 @@ static bool gw_check_timestamp(const struct gw_context *ctx,
     }
     gw_audit_record(ctx->audit, "gateway.stale_timestamp", req->route->path,
                     req->client_ip, req->request_id);
-    gw_sealed_error(req, reply, opened, GW_ERR_REPLAYED,
-                    "The request timestamp is outside the accepted "
-                    "window; check the clock offset.",
-                    GW_REJECT_TIMESTAMP, "timestamp outside the window");
+    gw_reply_error(req, reply, GW_ERR_REPLAYED,
+                   "The request timestamp is outside the accepted "
+                   "window; check the clock offset.",
+                   GW_REJECT_TIMESTAMP, "timestamp outside the window");
+    /* The seal vouches for the gateway's clock, so a client can measure
+     * its offset again and send the request anew. Without the member the
+     * response still names the error. */
+    if (gw_error_body_add_int(&reply->body, GW_STALE_TIME_MEMBER,
+                              gw_now_ms())) {
+        reply->body_len = strlen(reply->body);
+    }
+    gw_seal_reply(opened, reply);
     return false;
 }
 

@@ -49,6 +49,9 @@ RECONNECT_SECONDS = 4
 CLI_EXIT_USAGE = 2
 # The client's exit status when a request failed.
 CLI_EXIT_FAILED = 1
+# How far a clock offset the client measured from the gateway may be from
+# zero, both running on this machine, in milliseconds.
+CLOCK_SLACK_MS = 5000
 
 stack = None
 
@@ -461,21 +464,22 @@ class Stateful(unittest.TestCase):
                   client.password_file)
         self.assertEqual(client.ok("me")["username"], name)
 
-    def test_clock_outside_window_named(self):
+    def test_clock_outside_window_measured_again(self):
+        # Stateless only: this stack's 2 s epochs turn a stateful clock
+        # error into an epoch the session cannot open, long before the
+        # timestamp window of 60 s.
         client, name = new_user("--stateless")
-        # Two minutes ahead, as a machine whose clock runs fast.
+        # Two minutes ahead, as a machine whose clock runs fast: the
+        # gateway's sealed 409 carries its clock, and the client sets its
+        # offset from it and sends the request once more.
         state = client.saved_state()
         state["clock_offset_ms"] = 120000
         write_state(client, state)
-        status, _, err = client.run("me")
-        self.assertEqual(status, CLI_EXIT_FAILED, err)
-        self.assertIn("this machine's clock, which sets each request's "
-                      "timestamp, is about 12", err)
-        self.assertIn("s ahead of the server's clock", err)
-        self.assertIn("Correct the system clock", err)
-        self.assertNotIn("check the clock offset", err)
-        del state["clock_offset_ms"]
-        write_state(client, state)
+        status, _, _, err = traced(client, "me")
+        self.assertEqual(status, 0, err)
+        self.assertIn("clock offset measured again", err)
+        offset = client.saved_state()["clock_offset_ms"]
+        self.assertLess(abs(offset), CLOCK_SLACK_MS, offset)
         self.assertEqual(client.ok("me")["username"], name)
 
     def test_stateful_login_after_stateless_register(self):

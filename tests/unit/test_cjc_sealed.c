@@ -5,7 +5,9 @@
  * or refresh whose sealed response lacks the session or the tokens leaves
  * the state file as it was, and so does a sealed error sent with status
  * 200. Plain 401s cannot turn `logout --all` into a logout of one login,
- * and plain error text reaches the caller without control characters. The
+ * and plain error text reaches the caller without control characters. A
+ * sealed stale-timestamp response that carries the server's clock sets the
+ * stored offset and sends the request once more; a plain one does not. The
  * server is a fake gateway on 127.0.0.1. It
  * serves a signed key list and responds to every other request from a
  * script, either plain or sealed under the request's keys.
@@ -75,6 +77,9 @@ struct fake_gateway {
     /* Plaintext length in the "ct" of the last scripted request's body, or
      * 0 when it had none: the ct length less the AEAD tag. */
     size_t last_plaintext_len;
+    /* ts_ms of the last request given a sealed response (its first 8 bytes of
+     * plaintext, big-endian), or 0. */
+    uint64_t last_ts_ms;
     atomic_bool stop;
     int served;
     pthread_t thread;
@@ -167,7 +172,7 @@ static size_t read_request(int fd, char *buf, size_t size)
 
 /* Seals body under the keys of the stateless request in envelope, as the
  * gateway does after it opened the request. Returns a new string. */
-static char *seal_for_request(const struct fake_gateway *g, const char *method,
+static char *seal_for_request(struct fake_gateway *g, const char *method,
                               const char *path, const char *envelope,
                               const char *body)
 {
@@ -190,6 +195,9 @@ static char *seal_for_request(const struct fake_gateway *g, const char *method,
                                        req.ct_len, &plain, &plain_len, secret,
                                        &secret_len, &why),
                      CJ_OK);
+    g->last_ts_ms = 0;
+    for (size_t i = 0; i < sizeof(uint64_t) && i < plain_len; i++)
+        g->last_ts_ms = (g->last_ts_ms << 8) | plain[i];
     assert_int_equal(cj_stateless_seal_response(
                          req.header.suite.aead_id, secret, secret_len, req.enc,
                          sizeof(req.enc), (const uint8_t *)body, strlen(body),
@@ -443,6 +451,8 @@ static void test_login_without_tokens_keeps_state(void **state)
 
 /* Plaintext length of the last request that put_data sent. */
 static size_t last_plaintext_len;
+/* Timestamp of the last request that put_data got a sealed response to. */
+static uint64_t last_ts_ms;
 
 /* Sends a data put against responses and returns the number of refreshes
  * that the client sent. before receives the state file from before the
@@ -467,6 +477,7 @@ static int put_data(const struct scripted_response *responses, size_t n,
     cjc_client_close(client);
     fake_stop(&g);
     last_plaintext_len = g.last_plaintext_len;
+    last_ts_ms = g.last_ts_ms;
     return g.refresh_requests;
 }
 
@@ -692,6 +703,110 @@ static void test_sealed_stale_timestamp_names_clock(void **state)
     assert_non_null(strstr(err.message, "Correct the system clock"));
 }
 
+/* Milliseconds since the Unix epoch on this machine's clock. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How far ahead of this machine the fake server's clock runs, and the
+ * slack allowed for the time a test takes, in milliseconds. */
+#define TEST_SERVER_AHEAD_MS INT64_C(300000)
+#define TEST_CLOCK_SLACK_MS  INT64_C(10000)
+
+/* Writes into buf the gateway's sealed 409 for a stale timestamp, with
+ * the server's clock TEST_SERVER_AHEAD_MS ahead of this machine's. */
+static void stale_error_with_time(char *buf, size_t size)
+{
+    snprintf(buf, size,
+             "{\"error\":{\"code\":\"replayed\",\"message\":\"The request "
+             "timestamp is outside the accepted window.\",\"server_time_ms\":"
+             "%lld}}",
+             (long long)(now_ms() + TEST_SERVER_AHEAD_MS));
+}
+
+/* Returns the clock_offset_ms of a state file's text, or 0 without one. */
+static long long stored_offset(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    long long offset =
+        json_integer_value(json_object_get(doc, "clock_offset_ms"));
+
+    json_decref(doc);
+    return offset;
+}
+
+static void test_sealed_stale_timestamp_measures_clock_again(void **state)
+{
+    char stale[512];
+    struct scripted_response responses[] = {
+        {409, stale, true},
+        {200, "{\"class\":\"private\",\"fields\":{}}", true},
+    };
+    struct cjc_error err = {0};
+    char path[256], before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    enum cj_status rc;
+    long long offset;
+    (void)state;
+
+    stale_error_with_time(stale, sizeof(stale));
+    put_data(responses, 2, false, "sealed-409-time", path, sizeof(path), before,
+             &rc, &err);
+    assert_int_equal(rc, CJ_OK);
+    read_file(path, after, sizeof(after));
+    offset = stored_offset(after);
+    assert_true(offset > TEST_SERVER_AHEAD_MS - TEST_CLOCK_SLACK_MS);
+    assert_true(offset < TEST_SERVER_AHEAD_MS + TEST_CLOCK_SLACK_MS);
+    /* The request was sent again with a timestamp on the server's clock. */
+    assert_true((int64_t)last_ts_ms >
+                now_ms() + TEST_SERVER_AHEAD_MS - TEST_CLOCK_SLACK_MS);
+}
+
+static void test_stale_timestamp_sent_again_once(void **state)
+{
+    char stale[512];
+    struct scripted_response responses[] = {
+        {409, stale, true},
+        {409, stale, true},
+        {200, "{\"class\":\"private\",\"fields\":{}}", true},
+    };
+    struct cjc_error err = {0};
+    char path[256], before[TEST_STATE_MAX];
+    enum cj_status rc;
+    (void)state;
+
+    stale_error_with_time(stale, sizeof(stale));
+    put_data(responses, 3, false, "sealed-409-twice", path, sizeof(path),
+             before, &rc, &err);
+    assert_int_equal(rc, CJ_ERR_INVALID);
+    assert_true(err.sealed);
+    assert_non_null(strstr(err.message, "Correct the system clock"));
+}
+
+static void test_plain_stale_time_changes_no_offset(void **state)
+{
+    char stale[512];
+    struct scripted_response responses[] = {
+        {409, stale, false},
+        {200, "{\"class\":\"private\",\"fields\":{}}", true},
+    };
+    struct cjc_error err = {0};
+    char path[256], before[TEST_STATE_MAX], after[TEST_STATE_MAX];
+    enum cj_status rc;
+    (void)state;
+
+    stale_error_with_time(stale, sizeof(stale));
+    put_data(responses, 2, false, "plain-409-time", path, sizeof(path), before,
+             &rc, &err);
+    assert_int_equal(rc, CJ_ERR_INVALID);
+    assert_false(err.sealed);
+    read_file(path, after, sizeof(after));
+    assert_string_equal(after, before);
+}
+
 static void test_stateful_request_padded_to_block(void **state)
 {
     const struct scripted_response plain = {401, INVALID_TOKEN_ERROR, false};
@@ -725,6 +840,9 @@ int main(void)
         cmocka_unit_test(test_sealed_401_logs_out_refresh_only),
         cmocka_unit_test(test_plain_error_text_sanitized),
         cmocka_unit_test(test_sealed_stale_timestamp_names_clock),
+        cmocka_unit_test(test_sealed_stale_timestamp_measures_clock_again),
+        cmocka_unit_test(test_stale_timestamp_sent_again_once),
+        cmocka_unit_test(test_plain_stale_time_changes_no_offset),
         cmocka_unit_test(test_stateful_request_padded_to_block),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -118,6 +118,41 @@ static void test_error_body_has_the_one_shape(void **state)
     free(text);
 }
 
+static void test_error_body_takes_an_integer_member(void **state)
+{
+    char *text = gw_error_body_new(GW_ERR_REPLAYED, "stale", "req-2");
+    char *original;
+    json_t *root;
+    json_t *error;
+
+    (void)state;
+    assert_non_null(text);
+    assert_true(
+        gw_error_body_add_int(&text, "server_time_ms", 1764979200123LL));
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_object_size(root), 1);
+    error = json_object_get(root, "error");
+    assert_int_equal(json_object_size(error), 4);
+    assert_true(json_integer_value(json_object_get(error, "server_time_ms")) ==
+                1764979200123LL);
+    assert_string_equal(json_string_value(json_object_get(error, "code")),
+                        "replayed");
+    json_decref(root);
+    free(text);
+
+    /* A body that is not the error shape stays as it was. */
+    text = strdup("[1]");
+    assert_non_null(text);
+    original = text;
+    assert_false(gw_error_body_add_int(&text, "server_time_ms", 1));
+    assert_ptr_equal(text, original);
+    assert_string_equal(text, "[1]");
+    free(text);
+    text = NULL;
+    assert_false(gw_error_body_add_int(&text, "server_time_ms", 1));
+}
+
 static void test_backend_message_passes_for_rule_errors(void **state)
 {
     const char *detail = "The password is too short.";
@@ -192,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_every_class_has_code_and_status),
         cmocka_unit_test(test_retry_after_only_for_429_and_503),
         cmocka_unit_test(test_error_body_has_the_one_shape),
+        cmocka_unit_test(test_error_body_takes_an_integer_member),
         cmocka_unit_test(test_backend_message_passes_for_rule_errors),
         cmocka_unit_test(test_backend_message_generic_for_other_codes),
         cmocka_unit_test(test_backend_message_empty_is_generic),
