@@ -28,13 +28,15 @@ if [[ $other =~ ^[0-9]+$ && $other != "$$" ]] &&
     exit 1
 fi
 
-# A stack that `make up` started runs until `make down`. This run would
-# adopt it and stop all of it at Ctrl-C, so it leaves such a stack alone.
+# A stack that `make up` started runs until `make down`, and so does one
+# that a killed `make run` left behind. This run would adopt it and stop
+# all of it at Ctrl-C, so it leaves such a stack alone.
 if parts=$(scripts/stack.sh running 2>/dev/null); then
-    echo "run: a stack started by 'make up' is running in this checkout" \
-        "($(echo "$parts" | paste -sd, - | sed 's/,/, /g')). 'make run' leaves it" \
-        "alone: use it as it is, or stop it with 'make down' and run" \
-        "'make run' again." >&2
+    echo "run: a stack is running in this checkout" \
+        "($(echo "$parts" | paste -sd, - | sed 's/,/, /g')), started by" \
+        "'make up' or left by a 'make run' that did not stop it. 'make run'" \
+        "leaves it alone: use it as it is, or stop it with 'make down' and" \
+        "run 'make run' again." >&2
     exit 1
 fi
 

@@ -145,8 +145,9 @@ pids_before=$(cat "$work"/var/run/cerrojo-*.pid | sort)
 if run_out=$(timeout "$RUN_TIMEOUT_S" "$work/scripts/run.sh" 2>&1); then
     fail "make run adopted a stack started by make up: $run_out"
 fi
-grep -q "a stack started by 'make up' is running" <<<"$run_out" ||
-    fail "make run does not say that make up started the stack: $run_out"
+grep -q "a stack is running in this checkout" <<<"$run_out" ||
+    fail "make run does not say that a stack is running: $run_out"
+grep -q "'make up'" <<<"$run_out" || fail "make run does not name make up: $run_out"
 grep -q "'make down'" <<<"$run_out" || fail "make run does not name make down: $run_out"
 [[ ! -e $work/var/run/make-run.pid ]] || fail "make run marked the stack of make up as its own"
 "$work/scripts/stack.sh" status >/dev/null 2>&1 || fail "make run stopped a part of the stack of make up"
