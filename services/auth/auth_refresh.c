@@ -40,3 +40,18 @@ int64_t auth_refresh_successor_expiry(int64_t now_ms, int64_t lifetime_ms,
 
     return expiry < family_expires_at_ms ? expiry : family_expires_at_ms;
 }
+
+const char *auth_refresh_action_name(enum auth_refresh_action action)
+{
+    switch (action) {
+    case AUTH_REFRESH_ROTATE:
+        return "rotate";
+    case AUTH_REFRESH_GRACE_RETRY:
+        return "grace_retry";
+    case AUTH_REFRESH_REUSE:
+        return "reuse";
+    case AUTH_REFRESH_EXPIRED:
+        return "expired";
+    }
+    return "unknown";
+}

@@ -35,6 +35,10 @@ auth_refresh_decide(const struct auth_refresh_row *token,
                     const struct auth_refresh_row *successor, int64_t now_ms,
                     int64_t grace_ms, int64_t user_revoked_at_ms);
 
+/* Name of an action for logs: "rotate", "grace_retry", "reuse" or
+ * "expired". */
+const char *auth_refresh_action_name(enum auth_refresh_action action);
+
 /* Expiry of a successor issued at now_ms: the token lifetime, capped by
  * the family's absolute expiry. */
 int64_t auth_refresh_successor_expiry(int64_t now_ms, int64_t lifetime_ms,

@@ -843,6 +843,51 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err, err)
         self.assertTrue(second.refresh_token)
 
+    def test_reuse_past_deadline_revokes_nothing(self):
+        # A client whose refresh stalled retries with the same token, as
+        # the 503 asks, and gets its successor. The stalled call, run once
+        # the database is back, then finds the token used; its caller is
+        # gone, so it must not end the family of the client that retried.
+        first, err, _, _ = stack.register()
+        self.assertIsNone(err)
+        second, err = stack.refresh(first.refresh_token)
+        self.assertIsNone(err)
+        refreshes = stack.metric("auth_refreshes_total")
+
+        locker = subprocess.Popen(
+            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE auth.refresh_tokens IN ACCESS EXCLUSIVE "
+             "MODE; SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
+            stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while time.monotonic() < deadline and stack.sql(
+                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
+                "'AccessExclusiveLock' AND relation = "
+                "'auth.refresh_tokens'::regclass") != [["1"]]:
+            time.sleep(0.05)
+
+        _, err = stack.refresh(first.refresh_token,
+                               timeout_s=SHORT_DEADLINE_S)
+        self.assertEqual(code(err), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(locker.wait(timeout=RELOAD_TIMEOUT_S), 0)
+        while (time.monotonic() < deadline and
+               stack.metric("auth_refreshes_total") == refreshes):
+            time.sleep(0.05)
+
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.audit_events WHERE event = "
+            "'refresh_reuse' AND user_id = '%s'" % first.user_id), [["0"]])
+        info, err = stack.introspect(second.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+        third, err = stack.refresh(second.refresh_token)
+        self.assertIsNone(err, err)
+        # The same reuse in time still ends the family.
+        _, err = stack.refresh(first.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.refresh(third.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_refresh_rejects_token_older_than_user_revocation(self):
         # The user's revocation time alone must stop a refresh token issued
         # before it, even where the token row itself was not revoked (a
