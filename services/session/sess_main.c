@@ -138,10 +138,11 @@ static const struct cj_config_option sess_options[] = {
                 clock_max_offset_seconds, "5s", 1, 3600,
                 "largest offset between this clock and Redis's at which the "
                 "service reports itself ready, in seconds"),
-    SESS_OPTION("CERROJO_SESSION_MAX_PER_USER", CJ_CONFIG_INT, max_per_user,
-                SESS_XSTR(SESS_DEFAULT_MAX_PER_USER), 0, SESS_MAX_PER_USER_MAX,
-                "most bound sessions one user keeps; a bind past it ends the "
-                "user's oldest sessions (0: no limit)"),
+    SESS_OPTION(
+        "CERROJO_SESSION_MAX_PER_USER", CJ_CONFIG_INT, max_per_user,
+        SESS_XSTR(SESS_DEFAULT_MAX_PER_USER), 0, SESS_MAX_PER_USER_MAX,
+        "maximum number of bound sessions per user; a bind past it ends "
+        "the user's oldest sessions (0: no limit)"),
     SESS_OPTION("CERROJO_SESSION_METRICS_PORT", CJ_CONFIG_INT, metrics_port,
                 "9093", 0, 65535,
                 "port of the Prometheus metrics on 127.0.0.1 (0: a free one)"),
