@@ -165,6 +165,7 @@ static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "    local k = ARGV[11] .. sid\n"                                          \
     "    local v = redis.call('HMGET', k, 'u', 'b', 'c')\n"                    \
     "    if sid == self then\n"                                                \
+    "      -- self is counted once, as the 1 in n below\n"                     \
     "    elseif not v[1] then\n"                                               \
     "      redis.call('SREM', index, sid)\n"                                   \
     "      redis.call('ZREM', ARGV[6], sid)\n"                                 \
@@ -216,8 +217,8 @@ static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED LUA_EVICT_OLDEST
     "if redis.call('PEXPIRETIME', KEYS[2]) < abs then\n"
     "  redis.call('PEXPIREAT', KEYS[2], v[2])\n"
     "end\n"
-    "local ended = evict_oldest(KEYS[2], ARGV[1], ARGV[2], "
-    "tonumber(ARGV[12]))\n"
+    "local ended = evict_oldest(KEYS[2], ARGV[1], ARGV[2],\n"
+    "  tonumber(ARGV[12]))\n"
     "return {v[3], exp, abs, ended}\n";
 
 static const char SCRIPT_DELETE_SRC[] =
