@@ -18,6 +18,7 @@
 
 #include "crypto_util.h"
 #include "itest.h"
+#include "metrics.h"
 #include "redis.h"
 #include "sess_client.h"
 #include "sess_service.h"
@@ -43,6 +44,7 @@ struct fixture {
     struct cj_redis_pool *pool;
     struct sess_wrapping *wrapping;
     struct sess_service svc;
+    struct cj_metrics *metrics;
     char user[64];
 };
 
@@ -71,6 +73,9 @@ static int setup(void **state)
     f->svc.settings.max_per_user = TEST_LIMIT;
     f->svc.redis = f->pool;
     f->svc.wrapping = f->wrapping;
+    f->metrics = cj_metrics_new();
+    assert_non_null(f->metrics);
+    assert_int_equal(sess_metrics_register(f->metrics, &f->svc.metrics), CJ_OK);
     cj_random_bytes(raw, sizeof(raw));
     for (size_t i = 0; i < sizeof(raw); i++) {
         snprintf(hex + 2 * i, 3, "%02x", raw[i]);
@@ -86,8 +91,24 @@ static int teardown(void **state)
 
     cj_redis_pool_free(f->pool);
     sess_wrapping_free(f->wrapping);
+    cj_metrics_free(f->metrics);
     free(f);
     return 0;
+}
+
+/* Checks that the metrics contain the line "name value". */
+static void assert_metric(struct fixture *f, const char *name, long value)
+{
+    char line[128];
+    size_t len = 0;
+    char *text = cj_metrics_render(f->metrics, &len);
+
+    assert_non_null(text);
+    snprintf(line, sizeof(line), "\n%s %ld\n", name, value);
+    if (strstr(text, line) == NULL) {
+        fail_msg("metrics lack \"%s %ld\":\n%s", name, value, text);
+    }
+    free(text);
 }
 
 /* Runs a command of NUL-terminated words and returns its integer reply. */
@@ -253,6 +274,8 @@ static void test_bind_past_limit_ends_oldest(void **state)
         assert_open(f, &c[i], 1);
     }
     assert_int_equal(user_index_size(f), TEST_LIMIT);
+    assert_metric(f, "cerrojo_session_evicted_total",
+                  TEST_SESSIONS - TEST_LIMIT);
 
     /* Binding a listed session again, as a refresh does, ends nothing,
      * although it is the oldest of the user's sessions. */
@@ -279,6 +302,7 @@ static void test_bind_limit_zero_keeps_all(void **state)
         assert_open(f, &c[i], 1);
     }
     assert_int_equal(user_index_size(f), TEST_SESSIONS);
+    assert_metric(f, "cerrojo_session_evicted_total", 0);
 }
 
 static void test_bind_limit_skips_expired(void **state)
@@ -373,6 +397,7 @@ static void test_concurrent_binds_keep_limit(void **state)
         }
     }
     assert_int_equal(live, CONCURRENT_LIMIT);
+    assert_metric(f, "cerrojo_session_evicted_total", CONCURRENT_BINDS);
 }
 
 int main(void)
