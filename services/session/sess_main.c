@@ -39,6 +39,10 @@
  * settings. */
 #define SESS_EXIT_FAILED 1
 #define SESS_EXIT_USAGE  2
+/* Maximum value of CERROJO_SESSION_MAX_PER_USER. A bind past the limit reads
+ * every session its user's index lists in one Lua script, which blocks Redis
+ * for its duration, so the limit stays small enough to keep that short. */
+#define SESS_MAX_PER_USER_MAX 10000
 
 struct sess_config {
     struct cj_rpc_settings grpc;
@@ -60,6 +64,7 @@ struct sess_config {
     long long absolute_seconds;
     long long token_lifetime_seconds;
     long long clock_max_offset_seconds;
+    long long max_per_user;
     long long metrics_port;
 };
 
@@ -133,6 +138,11 @@ static const struct cj_config_option sess_options[] = {
                 clock_max_offset_seconds, "5s", 1, 3600,
                 "largest offset between this clock and Redis's at which the "
                 "service reports itself ready, in seconds"),
+    SESS_OPTION(
+        "CERROJO_SESSION_MAX_PER_USER", CJ_CONFIG_INT, max_per_user,
+        SESS_XSTR(SESS_DEFAULT_MAX_PER_USER), 0, SESS_MAX_PER_USER_MAX,
+        "maximum number of bound sessions per user; a bind past it ends "
+        "the user's oldest sessions (0: no limit)"),
     SESS_OPTION("CERROJO_SESSION_METRICS_PORT", CJ_CONFIG_INT, metrics_port,
                 "9093", 0, 65535,
                 "port of the Prometheus metrics on 127.0.0.1 (0: a free one)"),
@@ -482,6 +492,7 @@ static void settings_from(const struct sess_config *cfg,
     s->token_lifetime_ms =
         (cfg->token_lifetime_seconds + cfg->leeway_seconds) * 1000;
     s->clock_max_offset_ms = cfg->clock_max_offset_seconds * 1000;
+    s->max_per_user = (uint32_t)cfg->max_per_user;
 }
 
 /* Marks the server NOT_SERVING while Redis is down: without Redis every

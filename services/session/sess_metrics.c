@@ -41,13 +41,16 @@ enum cj_status sess_metrics_register(struct cj_metrics *reg,
     m->advances = counter(reg, "cerrojo_session_epoch_advances_total",
                           "Epoch advances written, by requests or the "
                           "worker.");
+    m->evicted = counter(reg, "cerrojo_session_evicted_total",
+                         "Sessions ended because their user held more than "
+                         "CERROJO_SESSION_MAX_PER_USER bound sessions.");
     m->redis_up = gauge(reg, "cerrojo_session_redis_up",
                         "1 while Redis replies to PING.");
     m->clock_offset_seconds =
         gauge(reg, "cerrojo_session_clock_offset_seconds",
               "Redis clock minus this service's clock, in seconds.");
     if (m->created == NULL || m->open_ok == NULL || m->open_failed == NULL ||
-        m->open_replayed == NULL || m->advances == NULL ||
+        m->open_replayed == NULL || m->advances == NULL || m->evicted == NULL ||
         m->redis_up == NULL || m->clock_offset_seconds == NULL) {
         return CJ_ERR_NOMEM;
     }

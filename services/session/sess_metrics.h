@@ -16,6 +16,7 @@ struct sess_metrics {
     struct cj_series *open_failed;   /* bad tag, key or epoch */
     struct cj_series *open_replayed; /* sequence already seen or too old */
     struct cj_series *advances;
+    struct cj_series *evicted; /* ended by the per-user session limit */
     struct cj_series *redis_up;
     struct cj_series *clock_offset_seconds;
 };

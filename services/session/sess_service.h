@@ -26,6 +26,7 @@
 #define SESS_DEFAULT_BOUND_IDLE_SECONDS     1800
 #define SESS_DEFAULT_ABSOLUTE_SECONDS       43200
 #define SESS_DEFAULT_TOKEN_LIFETIME_SECONDS 900
+#define SESS_DEFAULT_MAX_PER_USER           50
 /* Largest sealed body OpenRequest accepts, in bytes. */
 #define SESS_CIPHERTEXT_MAX (4 * 1024 * 1024)
 /* Largest additional data OpenRequest accepts, in bytes. */
@@ -48,6 +49,9 @@ struct sess_settings {
     int64_t token_lifetime_ms;
     /* Largest |Redis clock - own clock| at which the service is ready. */
     int64_t clock_max_offset_ms;
+    /* Maximum number of bound sessions per user. BindUser ends the oldest
+     * sessions beyond it, and 0 turns the limit off. */
+    uint32_t max_per_user;
 };
 
 struct sess_service {
@@ -114,7 +118,9 @@ enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
 /*
  * Binds a session to user_id. bound_at_ms is the bind time to record, in
  * Unix ms on the clock that sets the user's revocation time (auth's). With
- * 0, session's own clock sets it.
+ * 0, session's own clock sets it. When the user then has more than
+ * settings.max_per_user bound sessions, the oldest others end as with
+ * sess_delete; the bound session itself is never ended.
  */
 enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
                          const char *user_id, int64_t bound_at_ms,

@@ -42,6 +42,7 @@ void sess_settings_default(struct sess_settings *s)
                             SESS_DEFAULT_LEEWAY_SECONDS) *
                            1000;
     s->clock_max_offset_ms = SESS_DEFAULT_CLOCK_MAX_OFFSET_MS;
+    s->max_per_user = SESS_DEFAULT_MAX_PER_USER;
 }
 
 static void fill_info(const struct sess_service *svc, const char *sid,
@@ -404,18 +405,32 @@ enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
 {
     struct sess_record rec;
     int64_t now = sess_now_ms();
+    struct sess_bind_params params = {
+        .idle_ms = svc->settings.bound_idle_ms,
+        .now_ms = now,
+        .bound_ms = bound_at_ms != 0 ? bound_at_ms : now,
+        .tombstone_ms = svc->settings.token_lifetime_ms,
+        .max_sessions = svc->settings.max_per_user,
+    };
+    uint32_t evicted = 0;
     enum cj_status st;
 
     if (!cj_session_id_valid(sid) || !sess_name_valid(user_id) ||
         bound_at_ms < 0) {
         return CJ_ERR_INVALID;
     }
-    st = sess_store_bind(svc->redis, sid, user_id, svc->settings.bound_idle_ms,
-                         now, bound_at_ms != 0 ? bound_at_ms : now,
-                         svc->settings.token_lifetime_ms, &rec);
+    st = sess_store_bind(svc->redis, sid, user_id, &params, &rec, &evicted);
     if (st == CJ_OK) {
         fill_info(svc, sid, rec.created_ms, rec.expires_ms, rec.absolute_ms,
                   out);
+    }
+    if (st == CJ_OK && evicted > 0) {
+        /* The user id, not the session ids: a session id is a credential
+         * of the stateful channel. */
+        cj_counter_add(svc->metrics.evicted, evicted);
+        cj_log(CJ_LOG_INFO, "session.evicted_over_limit", NULL,
+               CJ_F_STR("user_id", user_id), CJ_F_INT("count", evicted),
+               CJ_F_INT("max_per_user", svc->settings.max_per_user));
     }
     cj_wipe(&rec, sizeof(rec));
     return st;

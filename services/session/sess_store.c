@@ -143,14 +143,63 @@ static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', exp))\n"
     "return {1, v[5], v[6], exp}\n";
 
+/*
+ * Lua function of the bind script that ends the user's oldest sessions
+ * while the user's index lists more than max (ARGV[12], 0 for no limit).
+ * It returns how many it ended. Members whose hash expired, or that are
+ * bound to someone else, are removed from the index and not counted, and
+ * so are sessions that drop_if_revoked deletes. The eviction skips the
+ * session being bound (self), so a login succeeds however many sessions
+ * its user left open. The others are ordered by bind time b (creation
+ * time c where b is absent, then the id), and each ended one is deleted
+ * with its tombstone, as DeleteSession does. The index is read in full
+ * only when SCARD is over max, so the usual bind costs one SCARD.
+ * NOTE: self is kept even when another session has a later bind time,
+ * which happens when concurrent binds reach Redis out of bind-time order.
+ */
+#define LUA_EVICT_OLDEST                                                       \
+    "local function evict_oldest(index, self, user, max)\n"                    \
+    "  if max <= 0 or redis.call('SCARD', index) <= max then return 0 end\n"   \
+    "  local live = {}\n"                                                      \
+    "  for _, sid in ipairs(redis.call('SMEMBERS', index)) do\n"               \
+    "    local k = ARGV[11] .. sid\n"                                          \
+    "    local v = redis.call('HMGET', k, 'u', 'b', 'c')\n"                    \
+    "    if sid == self then\n"                                                \
+    "      -- self is counted once, as the 1 in n below\n"                     \
+    "    elseif not v[1] then\n"                                               \
+    "      redis.call('SREM', index, sid)\n"                                   \
+    "      redis.call('ZREM', ARGV[6], sid)\n"                                 \
+    "    elseif v[1] ~= user then\n"                                           \
+    "      redis.call('SREM', index, sid)\n"                                   \
+    "    elseif not drop_if_revoked(k, sid, v[1], v[2], v[3], 5) then\n"       \
+    "      live[#live + 1] = {sid, tonumber(v[2] or v[3]) or 0}\n"             \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "  table.sort(live, function(x, y)\n"                                      \
+    "    if x[2] ~= y[2] then return x[2] < y[2] end\n"                        \
+    "    return x[1] < y[1]\n"                                                 \
+    "  end)\n"                                                                 \
+    "  local n = #live + 1 - max\n"                                            \
+    "  for i = 1, n do\n"                                                      \
+    "    local sid = live[i][1]\n"                                             \
+    "    redis.call('DEL', ARGV[11] .. sid)\n"                                 \
+    "    redis.call('ZREM', ARGV[6], sid)\n"                                   \
+    "    redis.call('SREM', index, sid)\n"                                     \
+    "    redis.call('SET', ARGV[8] .. sid, '1', 'PX', ARGV[9])\n"              \
+    "  end\n"                                                                  \
+    "  return math.max(n, 0)\n"                                                \
+    "end\n"
+
 /* Binding an unbound session records the bind time ARGV[10], which auth
  * sends from the clock that also sets the user's revocation time, while
  * ARGV[4], session's own time, sets the expiry. Binding it again to the
  * same user keeps the first bind time, so a session bound before the
  * user's revocation time is deleted here too, and so is a fresh bind in
  * that same second. Returns -1 when the session is gone or deleted, -2
- * when it is bound to another user. */
-static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED
+ * when it is bound to another user. The bind and the eviction of the
+ * oldest sessions run in one script, so concurrent binds of one user
+ * cannot both count the same sessions. */
+static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED LUA_EVICT_OLDEST
     "local v = redis.call('HMGET', KEYS[1], 'u', 'ab', 'c', 'b')\n"
     "if not v[2] then return -1 end\n"
     "if v[1] ~= '' and v[1] ~= ARGV[2] then return -2 end\n"
@@ -168,7 +217,9 @@ static const char SCRIPT_BIND_SRC[] = LUA_DROP_IF_REVOKED
     "if redis.call('PEXPIRETIME', KEYS[2]) < abs then\n"
     "  redis.call('PEXPIREAT', KEYS[2], v[2])\n"
     "end\n"
-    "return {v[3], exp, abs}\n";
+    "local ended = evict_oldest(KEYS[2], ARGV[1], ARGV[2],\n"
+    "  tonumber(ARGV[12]))\n"
+    "return {v[3], exp, abs, ended}\n";
 
 static const char SCRIPT_DELETE_SRC[] =
     "local u = redis.call('HGET', KEYS[1], 'u')\n"
@@ -731,41 +782,48 @@ enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
 }
 
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
-                               const char *user_id, int64_t idle_ms,
-                               int64_t now_ms, int64_t bound_ms,
-                               int64_t tombstone_ms, struct sess_record *out)
+                               const char *user_id,
+                               const struct sess_bind_params *p,
+                               struct sess_record *out, uint32_t *evicted)
 {
     char key[SESS_REDIS_KEY_MAX];
     char index[SESS_REDIS_KEY_MAX];
     struct sess_args a = {0};
     redisReply *r = NULL;
+    int64_t ended = 0;
     enum cj_status st;
 
     memset(out, 0, sizeof(*out));
+    *evicted = 0;
     key_session(key, sizeof(key), sid);
     key_user_index(index, sizeof(index), user_id);
     args_str(&a, key);
     args_str(&a, index);
     args_str(&a, sid);
     args_str(&a, user_id);
-    args_i64(&a, idle_ms);
-    args_i64(&a, now_ms);
-    args_revoked(&a, tombstone_ms);
-    args_i64(&a, bound_ms);
+    args_i64(&a, p->idle_ms);
+    args_i64(&a, p->now_ms);
+    args_revoked(&a, p->tombstone_ms);
+    args_i64(&a, p->bound_ms);
+    args_str(&a, SESS_KEY_PREFIX "s:");
+    args_i64(&a, p->max_sessions);
     st = eval(pool, &script_bind, "bind", 2, &a, &r);
     if (st != CJ_OK) {
         return st;
     }
     if (r->type == REDIS_REPLY_INTEGER) {
         st = r->integer == -2 ? CJ_ERR_PRECONDITION : CJ_ERR_NOT_FOUND;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
                !element_i64(r->element[0], &out->created_ms) ||
                !element_i64(r->element[1], &out->expires_ms) ||
-               !element_i64(r->element[2], &out->absolute_ms)) {
+               !element_i64(r->element[2], &out->absolute_ms) ||
+               !element_i64(r->element[3], &ended) || ended < 0 ||
+               ended > UINT32_MAX) {
         st = CJ_ERR_INTERNAL;
     } else {
         snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
-        out->idle_ms = idle_ms;
+        out->idle_ms = p->idle_ms;
+        *evicted = (uint32_t)ended;
     }
     freeReplyObject(r);
     return st;

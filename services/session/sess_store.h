@@ -115,6 +115,17 @@ sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
                            int64_t tombstone_ms,
                            struct sess_commit *out) CJ_WARN_UNUSED;
 
+/* Inputs of sess_store_bind besides the session and the user, in ms. */
+struct sess_bind_params {
+    int64_t idle_ms;      /* bound idle timeout */
+    int64_t now_ms;       /* session's clock, which sets the idle expiry */
+    int64_t bound_ms;     /* bind time on the clock of revocation times */
+    int64_t tombstone_ms; /* lifetime of the tombstones written */
+    /* Maximum number of sessions the user's index may list after the
+     * bind, or 0 for no limit. */
+    uint32_t max_sessions;
+};
+
 /*
  * Binds the session to user_id, switches it to the bound idle timeout from
  * now_ms and adds it to the user's index. The first bind records bound_ms
@@ -122,13 +133,16 @@ sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,
  * revocation time. CJ_ERR_PRECONDITION when it is bound to another user;
  * binding the same user again is accepted. CJ_ERR_NOT_FOUND when the
  * session is gone, or when its bind time is at or before the user's
- * revocation time (then it is deleted as sess_store_load does).
+ * revocation time (then it is deleted as sess_store_load does). In the
+ * same script, while the index lists more than max_sessions, the user's
+ * oldest other sessions are deleted with tombstones; *evicted is their
+ * count.
  */
 enum cj_status sess_store_bind(struct cj_redis_pool *pool, const char *sid,
-                               const char *user_id, int64_t idle_ms,
-                               int64_t now_ms, int64_t bound_ms,
-                               int64_t tombstone_ms,
-                               struct sess_record *out) CJ_WARN_UNUSED;
+                               const char *user_id,
+                               const struct sess_bind_params *p,
+                               struct sess_record *out,
+                               uint32_t *evicted) CJ_WARN_UNUSED;
 
 /*
  * Deletes a session and writes its tombstone for tombstone_ms, whether or

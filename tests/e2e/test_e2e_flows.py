@@ -28,6 +28,9 @@ EPOCH_SECONDS = 2
 # slow requests.
 ROTATION_WAIT_SECONDS = EPOCH_SECONDS * 10
 GRACE_SECONDS = 1
+# Maximum number of bound sessions per user (CERROJO_SESSION_MAX_PER_USER).
+# No other test here opens more than this many sessions for one user.
+SESSIONS_PER_USER = 3
 # Login throttle: the third attempt in a streak sets a wait of
 # THROTTLE_DELAY_S, far from the gateway's own Retry-After of 5 s.
 FREE_ATTEMPTS = 3
@@ -62,6 +65,7 @@ def setUpModule():
     stack = e2e.E2EStack(session_env={
         "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
         "CERROJO_SESSION_GRACE_SECONDS": str(GRACE_SECONDS),
+        "CERROJO_SESSION_MAX_PER_USER": str(SESSIONS_PER_USER),
     }, gateway_env={
         "CERROJO_GATEWAY_JWKS_REFRESH_SECONDS": str(JWKS_REFRESH_SECONDS),
     }, auth_env={
@@ -722,6 +726,30 @@ class Devices(unittest.TestCase):
         laptop.ok("login", "--login", name, "--password-file",
                   laptop.password_file, "--stateless")
         self.assertEqual(laptop.ok("me")["username"], name)
+
+
+class SessionLimit(unittest.TestCase):
+    def test_login_past_limit_ends_oldest(self):
+        oldest, name = new_user("--stateful")
+        self.assertEqual(oldest.ok("me")["username"], name)
+        evictions = stack.session.log().count("session.evicted_over_limit")
+        newer = []
+        for _ in range(SESSIONS_PER_USER):
+            device = e2e.Client(stack)
+            device.ok("login", "--login", name, "--password-file",
+                      oldest.password_file, "--stateful")
+            newer.append(device)
+
+        for command in ("me", "refresh"):
+            status, _, err = oldest.run(command)
+            self.assertEqual(status, CLI_EXIT_FAILED, err)
+            self.assertIn("rejected the session", err)
+            self.assertIn("(invalid_token)", err)
+        for device in newer:
+            self.assertEqual(device.ok("me")["username"], name)
+        self.assertEqual(
+            stack.session.log().count("session.evicted_over_limit"),
+            evictions + 1)
 
 
 # Commands started at once on one state file. They take its lock in turn,

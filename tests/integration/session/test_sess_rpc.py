@@ -495,6 +495,16 @@ class LifetimeSettings(unittest.TestCase):
         self.assertIn("CERROJO_SESSION_EPOCH_SECONDS (3600 s) must be "
                       "shorter", err)
 
+    def test_max_per_user_out_of_range_rejected(self):
+        for value in ("-1", "10001", "many"):
+            with self.subTest(value=value):
+                status, err = self.start_with(
+                    CERROJO_SESSION_MAX_PER_USER=value)
+                self.assertEqual(status, 2, err)
+                self.assertIn("CERROJO_SESSION_MAX_PER_USER: expected an "
+                              "integer from 0 to 10000, got '%s'" % value,
+                              err)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
