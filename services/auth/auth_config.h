@@ -29,12 +29,12 @@
 /* How often the cleanup job runs inside the service, seconds. */
 #define AUTH_DEFAULT_CLEANUP_INTERVAL_S 3600
 /*
- * Time a refresh must have left before its deadline to commit a rotation,
- * in milliseconds: enough to build and send the reply. With less, the
- * rotation is rolled back, so that the caller's retry finds the token
- * unused.
+ * Time a refresh, a registration or a data write must have left before its
+ * deadline to commit, in milliseconds: enough to build and send the reply.
+ * With less, the transaction is rolled back, so that the error the caller
+ * received (the gateway's 503) stays true and its retry starts afresh.
  */
-#define AUTH_REFRESH_COMMIT_MARGIN_MS 100
+#define AUTH_COMMIT_MARGIN_MS 100
 /* Deadline of one call to kms or session, milliseconds. */
 #define AUTH_DEFAULT_RPC_TIMEOUT_MS 3000
 #define AUTH_ENV_PREFIX             "CERROJO_AUTH"

@@ -400,6 +400,17 @@ write_fields(struct auth_service *svc, struct auth_call *call,
                               call->caller->session_id,
                               json_pack("{s:o}", "fields", names));
     }
+    if (rc == CJ_OK && auth_call_caller_gone(call)) {
+        /* The gateway has sent its 503 already. A write committed anyway
+         * could land after a newer one that the client sent as its retry. */
+        cj_log(CJ_LOG_WARN, "auth.data_write_abandoned", call->request_id,
+               CJ_F_STR("user_id", user->id),
+               CJ_F_STR("class", auth_data_class_name(cls)),
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
+        auth_call_error(call, "deadline passed before the write was "
+                              "committed; nothing was written");
+        rc = CJ_ERR_TIMEOUT;
+    }
     if (rc == CJ_OK) {
         rc = cj_db_commit(conn);
     }

@@ -142,25 +142,6 @@ static enum cj_status check_session_user(struct auth_call *call,
     return CJ_ERR_EXISTS;
 }
 
-/*
- * Returns whether the caller's deadline is too close for the reply to
- * reach it. A rotation committed after the caller gave up would leave it
- * holding a used token, and its retry would then count as reuse and end
- * the session. A reuse found that late is most often that retry seen from
- * the other side: the gateway answered 503, the client retried with the
- * same token and rotated it, and this call, stalled behind the same
- * database, now finds the token used. Revoking then would end the login
- * of a client that did what the 503 asked. A replayed stolen token gains
- * nothing from a call whose reply nobody reads, and the next presentation
- * of that token is checked again.
- */
-static bool caller_gone(const struct auth_call *call)
-{
-    return call->deadline_ms != 0 &&
-           cj_monotonic_ms() + AUTH_REFRESH_COMMIT_MARGIN_MS >=
-               call->deadline_ms;
-}
-
 /* Loads the locked state the decision needs. */
 static enum cj_status load_locked(struct cj_db_conn *conn,
                                   struct refresh_state *st)
@@ -305,12 +286,21 @@ static enum cj_status run_transaction(struct auth_service *svc,
     case AUTH_REFRESH_EXPIRED:
         break;
     }
+    /* A rotation committed after the caller gave up would leave it holding
+     * a used token, and its retry would then count as reuse and end the
+     * session. A reuse found that late is most often that retry seen from
+     * the other side: the gateway returned 503, the client retried with
+     * the same token and rotated it, and this call, stalled behind the
+     * same database, now finds the token used. Revoking then would end the
+     * login of a client that did what the 503 asked. A replayed stolen
+     * token gains nothing from a call whose reply nobody reads, and its
+     * next presentation is judged again. */
     if (rc == CJ_OK && st->action != AUTH_REFRESH_EXPIRED &&
-        caller_gone(call)) {
+        auth_call_caller_gone(call)) {
         cj_log(CJ_LOG_WARN, "auth.refresh_abandoned", call->request_id,
                CJ_F_STR("user_id", st->token.user_id),
                CJ_F_STR("action", auth_refresh_action_name(st->action)),
-               CJ_F_INT("margin_ms", AUTH_REFRESH_COMMIT_MARGIN_MS));
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
         auth_call_error(call, "deadline passed before the refresh was "
                               "committed; retry with the same token");
         rc = CJ_ERR_TIMEOUT;

@@ -152,6 +152,15 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
         rc = auth_audit_write(conn, call, AUTH_EVENT_REGISTER, reg->user_id,
                               reg->session_id, detail);
     }
+    if (rc == CJ_OK && auth_call_caller_gone(call)) {
+        /* A registration that stood after the gateway's 503 would make the
+         * client's retry fail as a taken name. */
+        cj_log(CJ_LOG_WARN, "auth.register_abandoned", call->request_id,
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
+        auth_call_error(call, "deadline passed before the registration was "
+                              "committed; nothing was written");
+        rc = CJ_ERR_TIMEOUT;
+    }
     if (rc == CJ_OK) {
         reg->commit_sent = true;
         rc = cj_db_commit(conn);

@@ -17,6 +17,12 @@ void auth_call_error(struct auth_call *call, const char *format, ...)
     va_end(args);
 }
 
+bool auth_call_caller_gone(const struct auth_call *call)
+{
+    return call->deadline_ms != 0 &&
+           cj_monotonic_ms() + AUTH_COMMIT_MARGIN_MS >= call->deadline_ms;
+}
+
 int64_t auth_now_ms(void)
 {
     struct timespec ts;

@@ -114,6 +114,13 @@ void auth_call_error(struct auth_call *call, const char *format, ...)
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t auth_now_ms(void);
 
+/*
+ * Returns whether the call's deadline is less than AUTH_COMMIT_MARGIN_MS
+ * away, so that its reply would not reach the caller. A write committed
+ * then would persist although the caller received an error.
+ */
+bool auth_call_caller_gone(const struct auth_call *call);
+
 /* Borrows a database connection with the pool's default wait; logs why
  * when it fails. */
 CJ_WARN_UNUSED enum cj_status auth_db_acquire(struct auth_service *svc,

@@ -133,7 +133,9 @@ static bool key_exists(struct fixture *f, const char *prefix, const char *sid)
     char key[128];
     const char *argv[] = {"EXISTS", key};
 
-    snprintf(key, sizeof(key), "%s%s", prefix, sid);
+    int n = snprintf(key, sizeof(key), "%s%s", prefix, sid);
+
+    assert_true(n > 0 && (size_t)n < sizeof(key));
     return run_integer(f, 2, argv) == 1;
 }
 

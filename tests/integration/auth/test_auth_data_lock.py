@@ -5,7 +5,7 @@ on another auth replica would, while a burst of PUTs larger than auth's
 connection pool arrives. Only one of them may wait in Postgres, another
 user's calls must still be served, and every PUT must succeed once the lock
 is released. A PUT that cannot get the lock before its deadline is rejected
-as busy with a Retry-After."""
+as busy with a Retry-After, and one that gets it too late writes nothing."""
 
 import concurrent.futures
 import subprocess
@@ -193,6 +193,29 @@ class ClassLockWait(unittest.TestCase):
         reply, err = self.get(self.writer)
         self.assertIsNone(err, err)
         self.assertEqual(dict(reply.fields), {"burst_0": "v0"})
+
+    def test_write_past_deadline_is_rolled_back(self):
+        # The PUT waits in Postgres for the class lock until its caller has
+        # given up. Run after the lock is released, it must not write,
+        # because its caller received an error and may already have sent a
+        # newer value.
+        self.holder.hold()
+        late = self.pool.submit(self.put, self.writer, {"late": "v"},
+                                SHORT_DEADLINE_S)
+        wait_until(lambda: self.holder.count(granted=False) == 1,
+                   "the PUT did not wait for the class lock")
+        self.assertEqual(code(late.result()[1]),
+                         grpc.StatusCode.DEADLINE_EXCEEDED)
+
+        self.holder.release()
+        # This PUT waits in auth behind the late one, so when it returns,
+        # the late one has ended.
+        reply, err = self.put(self.writer, {"after": "v"})
+        self.assertIsNone(err, err)
+        reply, err = self.get(self.writer)
+        self.assertIsNone(err, err)
+        self.assertEqual(dict(reply.fields), {"after": "v"})
+        self.assertIn("auth.data_write_abandoned", stack.logs())
 
 
 if __name__ == "__main__":

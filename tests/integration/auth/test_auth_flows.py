@@ -843,9 +843,45 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err, err)
         self.assertTrue(second.refresh_token)
 
+    def test_register_past_deadline_writes_nothing(self):
+        # A registration that stalls on the database until its caller gave
+        # up must be rolled back. The client received an error, registers
+        # again and would otherwise get a taken name.
+        registrations = stack.metric("auth_registrations_total")
+        locker = subprocess.Popen(
+            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE; "
+             "SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
+            stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while time.monotonic() < deadline and stack.sql(
+                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
+                "'AccessExclusiveLock' AND relation = "
+                "'auth.users'::regclass") != [["1"]]:
+            time.sleep(0.05)
+
+        name = ah.random_name()
+        password = ah.strong_password()
+        _, err = stack.call("Register", stack.auth_pb2.RegisterRequest(
+            username=name, email=name + "@example.com", password=password),
+            timeout_s=SHORT_DEADLINE_S)
+        self.assertEqual(code(err), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(locker.wait(timeout=RELOAD_TIMEOUT_S), 0)
+        while (time.monotonic() < deadline and
+               stack.metric("auth_registrations_total") == registrations):
+            time.sleep(0.05)
+
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.users WHERE username = '%s'" % name),
+            [["0"]])
+        self.assertIn("auth.register_abandoned", stack.logs())
+        tokens, err, _, _ = stack.register(username=name, password=password)
+        self.assertIsNone(err, err)
+        self.assertTrue(tokens.access_token)
+
     def test_reuse_past_deadline_revokes_nothing(self):
         # A client whose refresh stalled retries with the same token, as
-        # the 503 asks, and gets its successor. The stalled call, run once
+        # the 503 requests, and gets its successor. The stalled call, run once
         # the database is back, then finds the token used; its caller is
         # gone, so it must not end the family of the client that retried.
         first, err, _, _ = stack.register()
