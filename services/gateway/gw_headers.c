@@ -295,6 +295,40 @@ static bool gw_value_has_line_control(const char *value, size_t len)
     return false;
 }
 
+/* True when value, spaces and tabs around it aside, is one or more
+ * decimal digits: the Content-Length grammar of RFC 9110 section 8.6. */
+static bool gw_is_decimal(const char *value, size_t len)
+{
+    size_t start = 0;
+    size_t end = len;
+    size_t i;
+
+    while (start < end && (value[start] == ' ' || value[start] == '\t')) {
+        start++;
+    }
+    while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t')) {
+        end--;
+    }
+    if (start == end) {
+        return false;
+    }
+    for (i = start; i < end; i++) {
+        if (value[i] < '0' || value[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when name starts with field, in any case, and goes on past it. */
+static bool gw_name_extends(const char *name, size_t name_len,
+                            const char *field)
+{
+    size_t field_len = strlen(field);
+
+    return name_len > field_len && strncasecmp(name, field, field_len) == 0;
+}
+
 void gw_framing_add(struct gw_framing *framing, const char *name,
                     size_t name_len, const char *value, size_t value_len)
 {
@@ -309,7 +343,14 @@ void gw_framing_add(struct gw_framing *framing, const char *name,
     if (gw_value_has_line_control(value, value_len)) {
         framing->value_invalid = true;
     }
+    if (gw_name_extends(name, name_len, "Content-Length") ||
+        gw_name_extends(name, name_len, "Transfer-Encoding")) {
+        framing->framing_name_folded = true;
+    }
     if (strcasecmp(name, "Content-Length") == 0) {
+        if (!gw_is_decimal(value, value_len)) {
+            framing->content_length_invalid = true;
+        }
         if (framing->content_length_count == 0) {
             framing->content_length = value;
         } else if (strcmp(framing->content_length, value) != 0) {
@@ -363,6 +404,13 @@ const char *gw_framing_problem(const struct gw_framing *framing)
     }
     if (framing->value_invalid) {
         return "A header value contains CR, LF or NUL.";
+    }
+    if (framing->framing_name_folded) {
+        return "A Content-Length or Transfer-Encoding header continues on "
+               "the next line (obs-fold); send each header on one line.";
+    }
+    if (framing->content_length_invalid) {
+        return "Content-Length must be a decimal number.";
     }
     if (framing->content_length_conflict) {
         return "The request has Content-Length headers with different values.";

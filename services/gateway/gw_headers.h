@@ -70,7 +70,14 @@ bool gw_content_type_is_json(const char *content_type);
 struct gw_framing {
     unsigned content_length_count;
     bool content_length_conflict; /* two Content-Length values differ */
-    const char *content_length;   /* the first value, borrowed */
+    /* a Content-Length value is not decimal digits alone */
+    bool content_length_invalid;
+    /* a name is Content-Length or Transfer-Encoding with more after it:
+     * libmicrohttpd 0.9.75 appends a line folded under such a header
+     * (obs-fold, "Content-Length:" then " 34") to its name, and the
+     * header then frames nothing while a proxy may unfold it */
+    bool framing_name_folded;
+    const char *content_length; /* the first value, borrowed */
     unsigned host_count;
     unsigned transfer_encoding_count;
     const char *transfer_encoding; /* the first value, borrowed */
@@ -94,7 +101,8 @@ struct gw_framing {
  * seen here.
  * TODO: libmicrohttpd 0.9.75 ends a value at a NUL and drops the rest of the
  * line, so that NUL is never seen here. It also appends an obs-fold line to
- * the previous name, so a fold of token characters (" chunked") passes.
+ * the previous name, so a fold under a header other than the two framing
+ * ones (X-A: then " b") passes as a header of another name.
  */
 void gw_framing_add(struct gw_framing *framing, const char *name,
                     size_t name_len, const char *value, size_t value_len);

@@ -203,6 +203,29 @@ static void test_framing_rejects_conflicting_lengths(void **state)
         FRAMING_PROBLEM("Content-Length", "5", "content-length", "217"));
 }
 
+static void test_framing_rejects_folded_framing_headers(void **state)
+{
+    (void)state;
+    /* libmicrohttpd 0.9.75 appends a folded line to the header's name, so
+     * "Content-Length:" then " 34" arrives as Content-Length34. */
+    assert_non_null(FRAMING_PROBLEM("Host", "x", "Content-Length34", ""));
+    assert_non_null(FRAMING_PROBLEM("content-length7", "3"));
+    assert_non_null(FRAMING_PROBLEM("Transfer-Encodingchunked", ""));
+    assert_null(FRAMING_PROBLEM("Content-Language", "es"));
+    assert_null(FRAMING_PROBLEM("Transfer", "x"));
+}
+
+static void test_framing_rejects_lengths_not_decimal(void **state)
+{
+    (void)state;
+    assert_non_null(FRAMING_PROBLEM("Content-Length", ""));
+    assert_non_null(FRAMING_PROBLEM("Content-Length", " "));
+    assert_non_null(FRAMING_PROBLEM("Content-Length", "1 2"));
+    assert_non_null(FRAMING_PROBLEM("Content-Length", "0x7"));
+    assert_null(FRAMING_PROBLEM("Content-Length", " 12\t"));
+    assert_null(FRAMING_PROBLEM("Content-Length", "007"));
+}
+
 static void test_framing_rejects_length_with_chunked(void **state)
 {
     (void)state;
@@ -361,6 +384,8 @@ int main(void)
         cmocka_unit_test(test_content_type_must_be_json),
         cmocka_unit_test(test_framing_accepts_unambiguous_heads),
         cmocka_unit_test(test_framing_rejects_conflicting_lengths),
+        cmocka_unit_test(test_framing_rejects_folded_framing_headers),
+        cmocka_unit_test(test_framing_rejects_lengths_not_decimal),
         cmocka_unit_test(test_framing_rejects_length_with_chunked),
         cmocka_unit_test(test_framing_rejects_two_hosts),
         cmocka_unit_test(test_repeated_session_header_rejected),

@@ -377,6 +377,14 @@ class GatewayHttpTest(unittest.TestCase):
             + b"\r\n\r\n" + smuggled,
             "control byte in name": get + b"X\x01A: b\r\n\r\n" + smuggled,
             "bare CR in value": get + b"X-A: b\rc\r\n\r\n" + smuggled,
+            "length value folded": handshake + b"Content-Length:\r\n "
+            + length + b"\r\n\r\n" + smuggled,
+            "length value folded with a tab": handshake
+            + b"Content-Length:\r\n\t" + length + b"\r\n\r\n" + smuggled,
+            "length folded onto a length": handshake + b"Content-Length: 3"
+            b"\r\n 7\r\n\r\n" + smuggled,
+            "length value folded on a GET": get + b"Content-Length:\r\n "
+            + length + b"\r\n\r\n" + smuggled,
         }
         self.assert_smuggling_rejected(payloads)
 
