@@ -126,7 +126,7 @@ static void test_accept_encoding_gzip_detection(void **state)
     assert_false(gw_accepts_gzip(NULL));
 }
 
-static void test_accept_encoding_malformed_qvalue_refuses_gzip(void **state)
+static void test_accept_encoding_malformed_qvalue_means_no_gzip(void **state)
 {
     static const char *const refused[] = {
         "gzip;q=nan", "gzip;q=inf",  "gzip;q=1e3", "gzip;q=0x1",
@@ -380,7 +380,7 @@ int main(void)
         cmocka_unit_test(test_origin_matching_is_exact),
         cmocka_unit_test(test_empty_origin_list_allows_nothing),
         cmocka_unit_test(test_accept_encoding_gzip_detection),
-        cmocka_unit_test(test_accept_encoding_malformed_qvalue_refuses_gzip),
+        cmocka_unit_test(test_accept_encoding_malformed_qvalue_means_no_gzip),
         cmocka_unit_test(test_content_type_must_be_json),
         cmocka_unit_test(test_framing_accepts_unambiguous_heads),
         cmocka_unit_test(test_framing_rejects_conflicting_lengths),
