@@ -97,7 +97,7 @@ static void batch_fill(struct batch *b, struct auth_revocation *rows,
 /* Rows a send takes from auth.revocations. */
 enum send_scope {
     SEND_ALL,    /* every unexpired row, and the last batch sets the marker */
-    SEND_UNSENT, /* unconfirmed rows past the grace, marker left as it is */
+    SEND_UNSENT, /* unconfirmed rows past a grace, marker left as it is */
 };
 
 /* Repeated failures to confirm rows, e.g. while Postgres is down. */
@@ -127,14 +127,15 @@ static void confirm_rows(struct cj_db_conn *conn, const char *request_id,
 
 /* Lists one page of the scope after the key of the previous page. */
 static enum cj_status list_page(struct cj_db_conn *conn, enum send_scope scope,
+                                int grace_s,
                                 enum auth_revocation_kind after_kind,
                                 const char *after_subject,
                                 struct auth_revocation *rows, size_t *count)
 {
     if (scope == SEND_UNSENT) {
-        return auth_store_revocations_list_unsent(
-            conn, after_kind, after_subject, AUTH_REVOCATION_RESEND_GRACE_S,
-            rows, AUTH_REVOCATION_BATCH, count);
+        return auth_store_revocations_list_unsent(conn, after_kind,
+                                                  after_subject, grace_s, rows,
+                                                  AUTH_REVOCATION_BATCH, count);
     }
     return auth_store_revocations_list(conn, after_kind, after_subject, rows,
                                        AUTH_REVOCATION_BATCH, count);
@@ -165,10 +166,11 @@ static enum cj_status load_begin(struct auth_service *svc,
 }
 
 /* Sends the rows of scope to session in batches and confirms each batch
- * that session stored; *total gets how many rows were sent. */
+ * that session stored; *total gets how many rows were sent. grace_s is the
+ * age of the unconfirmed rows that SEND_UNSENT takes. */
 static enum cj_status send_rows(struct auth_service *svc,
                                 const char *request_id, enum send_scope scope,
-                                size_t *total)
+                                int grace_s, size_t *total)
 {
     struct auth_revocation *rows = calloc(AUTH_REVOCATION_BATCH, sizeof(*rows));
     struct batch *b = calloc(1, sizeof(*b));
@@ -195,7 +197,7 @@ static enum cj_status send_rows(struct auth_service *svc,
         goto out;
     }
     do {
-        rc = list_page(conn, scope, after_kind,
+        rc = list_page(conn, scope, grace_s, after_kind,
                        first_page ? NULL : after_subject, rows, &count);
         first_page = false;
         /* A full load sends its last batch even when empty, because that
@@ -228,7 +230,7 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
                                        const char *request_id)
 {
     size_t total = 0;
-    enum cj_status rc = send_rows(svc, request_id, SEND_ALL, &total);
+    enum cj_status rc = send_rows(svc, request_id, SEND_ALL, 0, &total);
 
     /* Redis lost keys during the load, so start it again at once. Until a
      * load completes, session's cache stays unloaded and Introspect fails. */
@@ -236,7 +238,7 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
          rc == CJ_ERR_PRECONDITION && attempt < AUTH_LOAD_ATTEMPTS; attempt++) {
         cj_log(CJ_LOG_WARN, "auth.revocation_cache_load_restarted", request_id,
                CJ_F_INT("attempt", attempt + 1));
-        rc = send_rows(svc, request_id, SEND_ALL, &total);
+        rc = send_rows(svc, request_id, SEND_ALL, 0, &total);
     }
 
     if (rc == CJ_OK) {
@@ -254,17 +256,17 @@ enum cj_status auth_revocations_reload(struct auth_service *svc,
 static struct cj_log_limit resend_limit = CJ_LOG_LIMIT_INIT;
 
 enum cj_status auth_revocations_resend(struct auth_service *svc,
-                                       const char *request_id)
+                                       const char *request_id, int grace_s)
 {
     size_t total = 0;
-    enum cj_status rc = send_rows(svc, request_id, SEND_UNSENT, &total);
+    enum cj_status rc =
+        send_rows(svc, request_id, SEND_UNSENT, grace_s, &total);
 
     if (total > 0) {
         cj_counter_add(cj_metric_series(svc->m.revocations_resent, NULL),
                        total);
         cj_log(CJ_LOG_WARN, "auth.revocation_resent", request_id,
-               CJ_F_INT("count", total),
-               CJ_F_INT("grace_s", AUTH_REVOCATION_RESEND_GRACE_S));
+               CJ_F_INT("count", total), CJ_F_INT("grace_s", grace_s));
     }
     if (rc == CJ_OK) {
         cj_log_recovered(&resend_limit, "auth.revocation_resend_recovered",
@@ -279,7 +281,7 @@ enum cj_status auth_revocations_resend(struct auth_service *svc,
 }
 
 enum cj_status auth_revocations_check(struct auth_service *svc,
-                                      const char *request_id)
+                                      const char *request_id, int grace_s)
 {
     bool loaded = false;
     enum cj_status rc = auth_session_cache_loaded(svc, request_id, &loaded);
@@ -288,7 +290,7 @@ enum cj_status auth_revocations_check(struct auth_service *svc,
         return rc;
     }
     if (loaded) {
-        return auth_revocations_resend(svc, request_id);
+        return auth_revocations_resend(svc, request_id, grace_s);
     }
     cj_log(CJ_LOG_WARN, "auth.revocation_cache_not_loaded", request_id);
     return auth_revocations_reload(svc, request_id);
@@ -324,14 +326,14 @@ void auth_revocations_mark_stale(struct auth_service *svc)
  * cfg.cache_reload_s, or checks a current one. A failed reload leaves the
  * cache marked stale; a successful one sets *reloaded_ms. */
 static enum cj_status watch_round(struct auth_service *svc,
-                                  int64_t *reloaded_ms)
+                                  int64_t *reloaded_ms, int grace_s)
 {
     int64_t now = cj_monotonic_ms();
     bool stale = atomic_exchange(&svc->revocations_stale, false);
     enum cj_status rc;
 
     if (!stale && now - *reloaded_ms < svc->cfg.cache_reload_s * 1000) {
-        return auth_revocations_check(svc, NULL);
+        return auth_revocations_check(svc, NULL, grace_s);
     }
     if (stale) {
         cj_log(CJ_LOG_WARN, "auth.revocation_cache_stale", NULL);
@@ -352,17 +354,23 @@ void *auth_revocations_watch(void *arg)
     /* The first round checks the marker, and a cache it finds unloaded is
      * reloaded then, so the periodic reload counts from the start. */
     int64_t reloaded_ms = cj_monotonic_ms();
+    /* Until one round succeeds, every unconfirmed row goes out: rows that
+     * a stopped process left unsent must not wait for the grace. */
+    int grace_s = 0;
     bool stale;
 
     do {
         /* The next round retries; only a change of outcome is logged. */
-        enum cj_status rc = watch_round(svc, &reloaded_ms);
+        enum cj_status rc = watch_round(svc, &reloaded_ms, grace_s);
 
         if (rc != last) {
             cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_WARN,
                    "auth.revocation_watch_status", NULL,
                    CJ_F_STR("status", cj_status_name(rc)));
             last = rc;
+        }
+        if (rc == CJ_OK) {
+            grace_s = AUTH_REVOCATION_RESEND_GRACE_S;
         }
         auth_clock_check(svc);
         stale = atomic_load(&svc->revocations_stale);

@@ -13,7 +13,11 @@
  * leaves the loaded marker as it is, and confirms them. This covers an
  * auth process that stopped between committing a row and sending it,
  * which session's loaded marker would otherwise hide until the row
- * expires. The thread does this at start and on every check.
+ * expires. The thread does this on every check, and at start without the
+ * grace: a replica that stopped, even killed, may have left rows of the
+ * last seconds unsent, and their revocations must not wait for the grace
+ * and the next check. Rows that another replica is still sending go out
+ * twice, which is harmless.
  *
  * A revocation that session did not store (the call failed after the row
  * was committed) also marks the cache stale in memory. The thread then
@@ -51,15 +55,17 @@
 CJ_WARN_UNUSED enum cj_status auth_revocations_reload(struct auth_service *svc,
                                                       const char *request_id);
 
-/* Sends the unconfirmed rows past the grace to session's cache without
- * touching its loaded marker, and marks them confirmed. */
+/* Sends the unconfirmed rows older than grace_s seconds to session's
+ * cache without touching its loaded marker, and marks them confirmed. */
 CJ_WARN_UNUSED enum cj_status auth_revocations_resend(struct auth_service *svc,
-                                                      const char *request_id);
+                                                      const char *request_id,
+                                                      int grace_s);
 
 /* Checks the cache once: reloads it when it is not loaded, and otherwise
- * resends the unconfirmed rows. */
+ * resends the unconfirmed rows older than grace_s seconds. */
 CJ_WARN_UNUSED enum cj_status auth_revocations_check(struct auth_service *svc,
-                                                     const char *request_id);
+                                                     const char *request_id,
+                                                     int grace_s);
 
 /* Marks one row confirmed after session stored it. revoked_at is the
  * Unix second sent with a user's revocation and is ignored for the other

@@ -21,6 +21,10 @@ import auth_harness as ah
 SLOW_WATCH = "1h"
 # How long a resend may take after auth starts or after session is back.
 RESEND_WAIT_S = 15
+# How long a row younger than the resend grace (10 s) may take to reach
+# session after auth starts: well under the grace, so that a start that
+# waited for the grace fails.
+FRESH_RESEND_WAIT_S = 5
 # auth's deadline for one call to session, short so that a call to the
 # stopped session fails well within the test's own call deadline.
 RPC_TIMEOUT_MS = "1000"
@@ -47,16 +51,17 @@ def poll(check, wait_s, message):
         time.sleep(0.2)
 
 
-def insert_unsent_token_row(stack, token_id, user_id):
-    """Inserts a token revocation as a flow commits it, past the grace and
-    never sent to session (sent_at NULL). user_id may be None."""
+def insert_unsent_token_row(stack, token_id, user_id, age=PAST_GRACE):
+    """Inserts a token revocation as a flow commits it, age old (past the
+    grace by default) and never sent to session (sent_at NULL). user_id may
+    be None."""
     user_value = "NULL"
     if user_id is not None:
         user_value = "'%s'" % user_id
     stack.sql(
         "INSERT INTO auth.revocations (kind, subject, user_id, revoked_at, "
         "expires_at) VALUES ('token', '%s', %s, now() - %s, "
-        "now() + interval '15 minutes')" % (token_id, user_value, PAST_GRACE))
+        "now() + interval '15 minutes')" % (token_id, user_value, age))
 
 
 def row_confirmed(stack, kind, subject):
@@ -107,6 +112,27 @@ class UnsentRowResend(unittest.TestCase):
              "resent row not confirmed\n" + s.logs())
         self.assertIn("auth.revocation_resent", s.auth.log())
         self.assertEqual(s.redis("EXISTS", LOADED_MARKER), "1")
+
+    def test_fresh_unsent_row_resent_at_start(self):
+        # auth dies a moment after committing the row, and a replica is
+        # back within the grace: the row must not wait for the grace and
+        # the next check, because the logout that wrote it has returned.
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        info, err = s.introspect(tokens.access_token)
+        self.assertIsNone(err)
+
+        s.auth.stop(signal.SIGKILL)
+        insert_unsent_token_row(s, info.jti, tokens.user_id,
+                                age="interval '0 seconds'")
+        self.assertFalse(self.is_revoked(info, tokens.user_id))
+        s.auth.start()
+        poll(lambda: self.is_revoked(info, tokens.user_id),
+             FRESH_RESEND_WAIT_S,
+             "fresh row not revoked soon after auth started\n" + s.logs())
+        poll(lambda: row_confirmed(s, "token", info.jti), RESEND_WAIT_S,
+             "resent row not confirmed\n" + s.logs())
 
     def test_failed_send_confirmed_by_reload(self):
         s = self.stack
