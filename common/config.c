@@ -540,6 +540,18 @@ static const char *const SHARED_VARIABLES[] = {
     "CERROJO_AUTH_ADDR",
 };
 
+/*
+ * The port inputs of scripts/stack.sh, which no program reads. An operator
+ * who exported them to move the local stack keeps them in the shell that
+ * then runs the admin commands, and a warning there would point at nothing
+ * to fix.
+ */
+static const char *const STACK_SCRIPT_VARIABLES[] = {
+    "CERROJO_KMS_PORT",
+    "CERROJO_SESSION_PORT",
+    "CERROJO_AUTH_PORT",
+};
+
 /* Returns true when the first name_len bytes of `entry` are `name`. */
 static bool name_equals(const char *entry, size_t name_len, const char *name)
 {
@@ -558,6 +570,13 @@ static bool is_known_variable(const char *entry, size_t name_len,
     for (size_t i = 0; i < sizeof(SHARED_VARIABLES) / sizeof(*SHARED_VARIABLES);
          i++) {
         if (name_equals(entry, name_len, SHARED_VARIABLES[i])) {
+            return true;
+        }
+    }
+    for (size_t i = 0;
+         i < sizeof(STACK_SCRIPT_VARIABLES) / sizeof(*STACK_SCRIPT_VARIABLES);
+         i++) {
+        if (name_equals(entry, name_len, STACK_SCRIPT_VARIABLES[i])) {
             return true;
         }
     }

@@ -77,6 +77,8 @@ static void clear_env(void)
     unsetenv("CJTX_OTHER");
     unsetenv("CERROJO_KMS_ADDR");
     unsetenv("CERROJO_KMS_LISTN");
+    unsetenv("CERROJO_KMS_PORT");
+    unsetenv("CERROJO_KMS_PROT");
     unsetenv(CJ_CONFIG_ENV_FILE_VAR);
     unsetenv(CJ_CONFIG_PROFILE_VAR);
 }
@@ -444,6 +446,21 @@ static void test_warn_unknown_names_unread_variable(void **state)
     assert_null(strstr(text, "CJTX_OTHER"));
 }
 
+static void test_warn_unknown_silent_for_stack_script_ports(void **state)
+{
+    (void)state;
+    char text[4096];
+    setenv("CERROJO_KMS_PORT", "50452", 1);
+    setenv("CERROJO_KMS_PROT", "50452", 1);
+
+    size_t warnings = warn_unknown_logged("CERROJO_KMS_", DEMO_OPTIONS,
+                                          DEMO_COUNT, text, sizeof(text));
+
+    assert_int_equal(warnings, 1);
+    assert_non_null(strstr(text, "\"variable\":\"CERROJO_KMS_PROT\""));
+    assert_null(strstr(text, "\"variable\":\"CERROJO_KMS_PORT\""));
+}
+
 static void test_warn_unknown_silent_for_read_variables(void **state)
 {
     (void)state;
@@ -520,6 +537,8 @@ int main(void)
             test_warn_unknown_silent_for_read_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_warn_unknown_skips_gateway_backend_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_warn_unknown_silent_for_stack_script_ports, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
