@@ -6,8 +6,9 @@ BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
 SANITIZE   ?= OFF
 REPLICAS   ?= 1
+TLS        ?= 0
 
-export BUILD_DIR BUILD_TYPE SANITIZE REPLICAS
+export BUILD_DIR BUILD_TYPE SANITIZE REPLICAS TLS
 
 .PHONY: all deps build test up down run lint bench seed image-check clean
 

@@ -4,13 +4,16 @@
 # found in build/bin (cerrojo-kms, cerrojo-session, cerrojo-auth,
 # cerrojo-gateway) in the background, logs in var/log/, pidfiles in var/run/.
 #
-#   [REPLICAS=N] scripts/stack.sh up|down|status|running
+#   [REPLICAS=N] [TLS=1] scripts/stack.sh up|down|status|running
 #
 # `running` prints the parts that run (postgres, redis, service replicas),
 # one a line, and exits 3 when none runs. scripts/run.sh uses it to leave a
 # stack of `make up` alone.
 #
 # REPLICAS (1 to 4, default 1) starts that many replicas of each service.
+# TLS=1 runs gRPC between the services over mutual TLS, with development
+# certificates that scripts/dev-certs.sh makes in var/certs (once; later
+# runs keep them). The default, TLS=0, runs gRPC in plaintext.
 # Replica 1 uses the ports below; replica r uses each of them plus
 # (r - 1) * CERROJO_REPLICA_PORT_STEP (default 100), its gRPC or HTTP port
 # and its metrics or admin port alike. Every caller gets the comma-separated
@@ -57,6 +60,12 @@ MAX_REPLICAS=4
 REPLICAS=${REPLICAS:-1}
 if [[ ! $REPLICAS =~ ^[1-9][0-9]*$ ]] || ((REPLICAS > MAX_REPLICAS)); then
     echo "stack: REPLICAS must be 1 to $MAX_REPLICAS, not '$REPLICAS'" >&2
+    exit 2
+fi
+
+TLS=${TLS:-0}
+if [[ $TLS != 0 && $TLS != 1 ]]; then
+    echo "stack: TLS must be 0 or 1, not '$TLS'" >&2
     exit 2
 fi
 
@@ -163,6 +172,27 @@ CERROJO_STACK_GATEWAY_URL=http://127.0.0.1:$CERROJO_GATEWAY_PORT
 CERROJO_STACK_REPLICAS=$REPLICAS
 CERROJO_STACK_GATEWAY_ADDRS=$(service_targets gateway)
 EOF
+    if ((TLS)); then
+        write_tls_env
+    fi
+}
+
+# Makes the development certificates and switches every service's gRPC to
+# mutual TLS in var/stack.env. A later line of the file wins, so this one
+# overrides CERROJO_GRPC_PLAINTEXT=true above it. Each service reads only
+# its own certificate variables.
+write_tls_env() {
+    local certs=$var/certs svc
+    scripts/dev-certs.sh "$certs" >/dev/null
+    {
+        echo "CERROJO_GRPC_PLAINTEXT=false"
+        echo "CERROJO_TLS_CA=$certs/ca.pem"
+        for svc in "${SERVICES[@]}"; do
+            echo "CERROJO_${svc^^}_TLS_CERT=$certs/$svc.pem"
+            echo "CERROJO_${svc^^}_TLS_KEY=$certs/$svc.key"
+        done
+        echo "CERROJO_STACK_TLS=1"
+    } >>"$var/stack.env"
 }
 
 # Prints the pid in the pidfile of replica $2 of $1 when that process still

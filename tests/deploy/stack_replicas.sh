@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/stack.sh with REPLICAS=2 in a private copy of the scripts (so
-# var/ is a temporary folder): every replica starts and is listed by
+# scripts/stack.sh with REPLICAS=2 and TLS=1 in a private copy of the
+# scripts (so var/ is a temporary folder): every replica starts with mutual
+# TLS on its gRPC port and is listed by
 # status, `up` from elsewhere while a `make run` owns the stack exits 1,
 # `make run` on a stack of `make up` exits 1 and leaves it running, `up`
 # waits for a service that is stopping and starts a new one, a client
@@ -77,7 +78,8 @@ ln -s "$source_dir/migrations" "$work/migrations"
 chmod 0755 "$work"
 
 base=$(free_block $((2 + PORT_STEP * REPLICAS))) || fail "no free block of ports"
-export BUILD_DIR=$build_dir REPLICAS CERROJO_REPLICA_PORT_STEP=$PORT_STEP
+TLS=1
+export BUILD_DIR=$build_dir REPLICAS TLS CERROJO_REPLICA_PORT_STEP=$PORT_STEP
 export CERROJO_PG_PORT=$base CERROJO_REDIS_PORT=$((base + 1))
 b=$((base + 2))
 export CERROJO_GATEWAY_PORT=$b CERROJO_GATEWAY_ADMIN_PORT=$((b + 1))
@@ -107,6 +109,14 @@ if unknown=$(grep -h '"event":"config.unknown_variable"' "$work"/var/log/cerrojo
 fi
 grep -qx "CERROJO_AUTH_ADDR=127.0.0.1:$((b + 2)),127.0.0.1:$((b + 2 + PORT_STEP))" "$work/var/stack.env" ||
     fail "stack.env does not list both auth replicas"
+# TLS=1: every gRPC listener of every replica serves mutual TLS.
+for log in "$work"/var/log/cerrojo-{kms,session,auth}{,-2}.log; do
+    grep -q '"event":"rpc.listening".*"tls":true' "$log" ||
+        fail "$(basename "$log" .log) does not serve gRPC over TLS"
+    if grep -q '"event":"rpc.listening".*"tls":false' "$log"; then
+        fail "$(basename "$log" .log) serves plaintext gRPC"
+    fi
+done
 
 # While a `make run` runs, `up` from elsewhere exits 1 and names it.
 (cd "$work" && exec bash -c 'sleep 60; :' scripts/run.sh) &
