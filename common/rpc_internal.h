@@ -11,7 +11,7 @@
 
 #include <grpc/grpc.h>
 
-#include "log.h"
+#include "rpc_core_log.h"
 #include "rpc_pool.h"
 #include "rpc_server.h"
 

@@ -251,6 +251,55 @@ class ServerLimits(unittest.TestCase):
         self.assertLess(elapsed, HANDSHAKE_TIMEOUT_S + HANDSHAKE_SLACK_S)
         self.assert_health_serving()
 
+    def test_denials_logged_once_per_interval(self):
+        started = time.monotonic()
+        with self.svc.channel("gateway") as chan:
+            fn = chan.unary_unary(DENIED_PATH)
+            for _ in range(DENIED_CALLS):
+                self.assertEqual(h.call_code(fn, b"")[0],
+                                 grpc.StatusCode.PERMISSION_DENIED)
+            elapsed = time.monotonic() - started
+            # One more after the interval carries the count of the others.
+            time.sleep(LOG_INTERVAL_S + 0.2)
+            self.assertEqual(h.call_code(fn, b"")[0],
+                             grpc.StatusCode.PERMISSION_DENIED)
+        denials = [e for e in json_lines(self.svc)
+                   if e["event"] == "rpc.permission_denied"]
+        self.assertGreaterEqual(len(denials), 2)
+        self.assertLessEqual(len(denials), elapsed / LOG_INTERVAL_S + 3)
+        for e in denials:
+            self.assertEqual(set(e), {"ts", "level", "service", "event",
+                                      "request_id", "identity", "method",
+                                      "suppressed_repeats"})
+            self.assertEqual(e["level"], "warn")
+            self.assertEqual(e["identity"], "gateway")
+            self.assertEqual(e["method"], DENIED_PATH)
+        self.assertEqual(denials[0]["suppressed_repeats"], 0)
+        self.assertGreater(denials[-1]["suppressed_repeats"], 0)
+        self.assertEqual(
+            len(denials) + sum(e["suppressed_repeats"] for e in denials),
+            DENIED_CALLS + 1)
+
+    def test_unauthenticated_logged_once_per_interval(self):
+        with self.svc.channel(self.bad_identity) as chan:
+            fn = chan.unary_unary(DENIED_PATH)
+            for _ in range(DENIED_CALLS):
+                self.assertEqual(h.call_code(fn, b"")[0],
+                                 grpc.StatusCode.UNAUTHENTICATED)
+            time.sleep(LOG_INTERVAL_S + 0.2)
+            self.assertEqual(h.call_code(fn, b"")[0],
+                             grpc.StatusCode.UNAUTHENTICATED)
+        lines = [e for e in json_lines(self.svc)
+                 if e["event"] == "rpc.unauthenticated"]
+        self.assertGreaterEqual(len(lines), 2)
+        self.assertLess(len(lines), DENIED_CALLS / 2)
+        for e in lines:
+            self.assertEqual(e["method"], DENIED_PATH)
+            self.assertNotIn("identity", e)
+        self.assertEqual(
+            len(lines) + sum(e["suppressed_repeats"] for e in lines),
+            DENIED_CALLS + 1)
+
     def test_failed_handshakes_logged_as_json(self):
         started = time.monotonic()
         for identity in [None, "other"] * (FAILED_HANDSHAKES // 2):
