@@ -18,6 +18,7 @@
 #include "log.h"
 #include "rpc_absl.h"
 #include "rpc_access.h"
+#include "rpc_core_log.h"
 #include "rpc_internal.h"
 #include "rpc_message.h"
 
@@ -235,6 +236,7 @@ enum cj_status cj_rpc_client_create(const struct cj_rpc_client_options *o,
         return CJ_ERR_NOMEM;
     }
     (void)cj_rpc_absl_disable_deadlock_detection();
+    cj_rpc_core_log_route();
     grpc_init();
     client->max_message_bytes = o->max_message_bytes != 0
                                     ? o->max_message_bytes

@@ -11,11 +11,33 @@
 
 #include <grpc/grpc.h>
 
+#include "rpc_core_log.h"
 #include "rpc_pool.h"
 #include "rpc_server.h"
 
 /* Minimum interval between two rpc.worker_queue_full logs, in ms. */
 #define CJ_RPC_QUEUE_FULL_LOG_INTERVAL_MS 1000
+
+/*
+ * Maximum streams one HTTP/2 connection may have open at once. gRPC core
+ * keeps about 10 KB for each stream whose request has not arrived yet, so
+ * without a cap one connection could hold any amount of memory. gRPC
+ * clients queue calls past the cap instead of opening them, and libgrpc
+ * 1.51 closes a connection whose peer opens more. The clients of this
+ * project make synchronous calls, one per thread, and their channels to
+ * one address share a connection. The gateway has at most
+ * GW_CONNECTIONS_MAX (512) request threads and the bench at most
+ * BENCH_CONNECTIONS_MAX (1024) workers, so neither needs more streams.
+ */
+#define CJ_RPC_MAX_CONCURRENT_STREAMS 1024
+
+/*
+ * Time a new connection has to finish its TLS handshake, in ms. gRPC's
+ * default of 120 s lets a peer without a certificate hold a descriptor
+ * that long per connection. A handshake on a loaded node takes
+ * milliseconds, so 5 s leaves a wide margin.
+ */
+#define CJ_RPC_HANDSHAKE_TIMEOUT_MS 5000
 
 /* Length of a generated request id: 16 random bytes in hex. */
 #define CJ_RPC_REQUEST_ID_BYTES 16
@@ -103,6 +125,9 @@ struct cj_rpc_server {
     struct cj_rpc_watch *watches;
     int64_t queue_full_logged_ms; /* monotonic time of the last such log */
     uint64_t queue_full_unlogged; /* rejections since then */
+    /* Limiters of rpc.unauthenticated and rpc.permission_denied. */
+    struct cj_log_limit unauthenticated_log;
+    struct cj_log_limit permission_denied_log;
 
     struct cj_rpc_tag shutdown_tag;
 };

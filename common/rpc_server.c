@@ -15,6 +15,7 @@
 #include "deadline.h"
 #include "log.h"
 #include "rpc_absl.h"
+#include "rpc_core_log.h"
 
 /* Built-in unary methods served next to the service's own. */
 static const struct cj_rpc_method *const builtin_methods[] = {
@@ -232,10 +233,13 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
         return CJ_ERR_INTERNAL;
     }
     (void)cj_rpc_absl_disable_deadlock_detection();
+    cj_rpc_core_log_route();
     grpc_init();
     server->service = service;
     server->shutdown_tag.complete = on_server_shutdown;
     pthread_mutex_init(&server->lock, NULL);
+    pthread_mutex_init(&server->unauthenticated_log.mutex, NULL);
+    pthread_mutex_init(&server->permission_denied_log.mutex, NULL);
     cj_rpc_threads_init(&server->threads);
 
     result = apply_options(server, options);
@@ -260,8 +264,17 @@ enum cj_status cj_rpc_server_create(const struct cj_rpc_service *service,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_ALLOW_REUSEPORT,
          .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+         .value.integer = CJ_RPC_MAX_CONCURRENT_STREAMS},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+         .value.integer = CJ_RPC_HANDSHAKE_TIMEOUT_MS},
     };
-    grpc_channel_args channel_args = {.num_args = 3, .args = args};
+    grpc_channel_args channel_args = {
+        .num_args = sizeof(args) / sizeof(args[0]),
+        .args = args,
+    };
     server->server = grpc_server_create(&channel_args, NULL);
     server->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(server->server, server->cq, NULL);
@@ -460,6 +473,8 @@ void cj_rpc_server_destroy(struct cj_rpc_server *server)
     cj_rpc_reflection_destroy(server->reflection);
     pthread_cond_destroy(&server->changed);
     pthread_mutex_destroy(&server->lock);
+    pthread_mutex_destroy(&server->unauthenticated_log.mutex);
+    pthread_mutex_destroy(&server->permission_denied_log.mutex);
     cj_rpc_threads_destroy(&server->threads);
     free(server->entries);
     free(server->listen);

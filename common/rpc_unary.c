@@ -262,16 +262,17 @@ static enum cj_status call_admit(struct cj_rpc_call *call)
 
     if (!server->plaintext) {
         if (cj_rpc_peer_identity(call->call, call->identity) != CJ_OK) {
-            cj_log(CJ_LOG_WARN, "rpc.unauthenticated", call_request_id(call),
-                   CJ_F_STR("method", method->path));
+            cj_rpc_log_rejection(&server->unauthenticated_log,
+                                 "rpc.unauthenticated", call_request_id(call),
+                                 NULL, method->path);
             cj_rpc_call_set_error(call, "no valid client certificate for %s",
                                   method->path);
             return CJ_ERR_UNAUTHENTICATED;
         }
         if (!cj_rpc_access_allowed(method->allowed, call->identity)) {
-            cj_log(CJ_LOG_WARN, "rpc.permission_denied", call_request_id(call),
-                   CJ_F_STR("identity", call->identity),
-                   CJ_F_STR("method", method->path));
+            cj_rpc_log_rejection(&server->permission_denied_log,
+                                 "rpc.permission_denied", call_request_id(call),
+                                 call->identity, method->path);
             cj_rpc_call_set_error(call, "caller '%s' may not call %s",
                                   call->identity, method->path);
             return CJ_ERR_PERMISSION;
