@@ -1,4 +1,6 @@
-"""Health Watch streams that the client cancels right after opening them:
+"""Cancelled calls. A unary call that the client cancels while it waits
+for a worker never runs its handler. Health Watch streams that the client
+cancels right after opening them:
 each must be freed, so the server's count of live call structs returns to
 its value at rest, and SIGTERM then ends the process within the shutdown
 grace. A watch whose close completed before its set-up finished used to
@@ -24,6 +26,10 @@ SETTLE_TIMEOUT_S = 10
 # time for the process to exit after it.
 GRACE_S = 5
 EXIT_MARGIN_S = 3
+# A Hold call that keeps the only worker busy while others queue behind it.
+BLOCKER_HOLD_MS = "1000"
+QUEUED_CALLS = 10
+QUEUE_SETTLE_S = 0.3
 
 
 def live_calls(svc, chan):
@@ -52,7 +58,34 @@ def wait_live_calls(svc, chan, expected):
     return count
 
 
-class WatchCancel(unittest.TestCase):
+class CancelledCalls(unittest.TestCase):
+
+    def test_cancelled_queued_calls_skip_handler(self):
+        svc = h.Service(h.CONTROL, extra_env={
+            h.TESTD_PREFIX + "_GRPC_WORKERS": "1"}).start()
+        with svc.channel() as chan:
+            hold = chan.unary_unary("/%s/Hold" % h.CONTROL_SERVICE)
+            blocker = hold.future(h._testd_request("x", BLOCKER_HOLD_MS),
+                                  timeout=h.CALL_TIMEOUT_S)
+            deadline = time.monotonic() + h.CALL_TIMEOUT_S
+            while (not h.log_entries(svc, "testd.hold_started")
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
+            queued = [hold.future(h._testd_request("x", "0"))
+                      for _ in range(QUEUED_CALLS)]
+            time.sleep(QUEUE_SETTLE_S)
+            for call in queued:
+                call.cancel()
+            blocker.result()
+            # This call queues behind any cancelled call that still ran,
+            # so their log lines are written before it returns.
+            code, _ = h.testd_call(chan, "Hold", "x", "0")
+            self.assertEqual(code, grpc.StatusCode.OK)
+        started = h.log_entries(svc, "testd.hold_started")
+        self.assertEqual(svc.stop(), 0, svc.log()[-4000:])
+        # The blocker and the last call; none of the cancelled ones.
+        self.assertEqual(len(started), 2,
+                         "%d Hold handlers ran" % len(started))
 
     def test_cancelled_watches_are_freed(self):
         pb2, grpc_mod = h.health_modules()
