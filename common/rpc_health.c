@@ -315,13 +315,21 @@ static void on_watch_requested(struct cj_rpc_tag *tag, bool ok)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &w->cancelled;
     w->close_tag.complete = on_watch_closed;
+    /*
+     * For a call the client has already cancelled, the close batch can
+     * complete on another queue thread as soon as it starts. Its handler
+     * takes the lock, so the reference and the list entry are set up under
+     * the lock before the batch starts; completions only queue events, so
+     * starting a batch while holding the lock cannot deadlock.
+     */
+    pthread_mutex_lock(&server->lock);
+    w->refs = 1;
     if (grpc_call_start_batch(w->call, &op, 1, &w->close_tag, NULL) !=
         GRPC_CALL_OK) {
+        pthread_mutex_unlock(&server->lock);
         watch_free(w);
         return;
     }
-    pthread_mutex_lock(&server->lock);
-    w->refs = 1;
     w->next = server->watches;
     server->watches = w;
     w->listed = true;

@@ -177,6 +177,16 @@ const char *cj_rpc_call_request_id(const struct cj_rpc_call *call);
 int64_t cj_rpc_call_remaining_ms(const struct cj_rpc_call *call);
 
 /*
+ * Returns whether the call ended before its reply: the client cancelled
+ * it, its deadline passed or its connection broke. No client reads the
+ * reply of such a call. The check is one atomic load, so a handler may
+ * make it before each costly or lasting step. A queue thread sets the
+ * flag when the core reports the close, so it becomes true only after
+ * that report, not at the moment the client cancels.
+ */
+bool cj_rpc_call_cancelled(const struct cj_rpc_call *call);
+
+/*
  * Sets the message sent with an error status, printf-style, cut at
  * CJ_RPC_ERROR_MAX_LEN bytes. It reaches the client: name the value that
  * failed, never a secret.

@@ -3,10 +3,17 @@
  * caller context, request unpacking, the handler (on a queue thread, under
  * the worker limit when it blocks) and the single reply batch. Also replies
  * UNIMPLEMENTED to calls of unregistered methods.
+ *
+ * A registered call receives its close (RECV_CLOSE_ON_SERVER) in a batch of
+ * its own, started when the call arrives, so that a client's cancellation
+ * is seen while the handler waits or runs. The call struct then has two
+ * owners, that batch and the reply, and the last of them to complete
+ * frees it.
  */
 #include "rpc_internal.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +48,12 @@ struct cj_rpc_call {
      * trailer's slices point here, so it lives as long as the call. */
     char retry_after[24];
     grpc_metadata trailer;
-    int cancelled;
+    int cancelled; /* written by the core when the close completes */
+
+    struct cj_rpc_tag close_tag;
+    bool close_posted;       /* the close batch started on arrival */
+    atomic_bool client_gone; /* the close completed as cancelled */
+    atomic_int refs;         /* the reply, plus the close batch if posted */
 };
 
 const char *cj_rpc_call_path(const struct cj_rpc_call *call)
@@ -148,10 +160,60 @@ static void call_free(struct cj_rpc_call *call)
     cj_rpc_live_remove(server);
 }
 
+/* Drops one owner; the last one frees the call. */
+static void call_release(struct cj_rpc_call *call)
+{
+    if (atomic_fetch_sub(&call->refs, 1) == 1) {
+        call_free(call);
+    }
+}
+
 static void on_reply_sent(struct cj_rpc_tag *tag, bool ok)
 {
     (void)ok; /* the call is over either way; nothing to retry */
-    call_free((struct cj_rpc_call *)(void *)tag);
+    call_release((struct cj_rpc_call *)(void *)tag);
+}
+
+static void on_call_closed(struct cj_rpc_tag *tag, bool ok)
+{
+    struct cj_rpc_call *call =
+        CJ_CONTAINER_OF(tag, struct cj_rpc_call, close_tag);
+
+    /* The core sets `cancelled` when the call ended before its status was
+     * sent: the client cancelled, its deadline passed, or the connection
+     * broke. A failed batch means the call is gone too. */
+    if (!ok || call->cancelled != 0) {
+        atomic_store(&call->client_gone, true);
+    }
+    call_release(call);
+}
+
+/*
+ * Starts receiving the call's close in a batch of its own. The second
+ * reference is taken before the batch starts, because for a call already
+ * cancelled it can complete on another queue thread at once. When the
+ * batch cannot start, the reply receives the close instead.
+ */
+static void call_watch_close(struct cj_rpc_call *call)
+{
+    grpc_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &call->cancelled;
+    call->close_tag.complete = on_call_closed;
+    atomic_store(&call->refs, 2);
+    call->close_posted = true;
+    if (grpc_call_start_batch(call->call, &op, 1, &call->close_tag, NULL) !=
+        GRPC_CALL_OK) {
+        atomic_store(&call->refs, 1);
+        call->close_posted = false;
+    }
+}
+
+bool cj_rpc_call_cancelled(const struct cj_rpc_call *call)
+{
+    return atomic_load(&call->client_gone);
 }
 
 /*
@@ -189,16 +251,21 @@ static void call_reply(struct cj_rpc_call *call, enum cj_status status)
         ops[n].data.send_status_from_server.trailing_metadata = &call->trailer;
     }
     n++;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n].data.recv_close_on_server.cancelled = &call->cancelled;
-    n++;
+    if (!call->close_posted) {
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n].data.recv_close_on_server.cancelled = &call->cancelled;
+        n++;
+    }
 
     call->tag.complete = on_reply_sent;
     if (grpc_call_start_batch(call->call, ops, n, &call->tag, NULL) !=
         GRPC_CALL_OK) {
         cj_log(CJ_LOG_ERROR, "rpc.reply_failed", call_request_id(call),
                CJ_F_STR("method", cj_rpc_call_path(call)));
-        call_free(call);
+        /* Cancelling ends the call, so a close batch in flight completes
+         * and drops its reference. */
+        grpc_call_cancel(call->call, NULL);
+        call_release(call);
     }
 }
 
@@ -211,6 +278,14 @@ static void call_run_handler(struct cj_rpc_call *call)
 
     if (cj_rpc_deadline_passed(call->deadline)) {
         cj_rpc_call_set_error(call, "deadline passed before %s ran",
+                              method->path);
+        call_reply(call, CJ_ERR_TIMEOUT);
+        return;
+    }
+    if (cj_rpc_call_cancelled(call)) {
+        /* No client reads this reply, so its code only has to end the
+         * call, and cj_status has no code for a cancelled call. */
+        cj_rpc_call_set_error(call, "call ended by the client before %s ran",
                               method->path);
         call_reply(call, CJ_ERR_TIMEOUT);
         return;
@@ -367,6 +442,7 @@ static void on_unary_requested(struct cj_rpc_tag *tag, bool ok)
     if (cj_rpc_accepting(server)) {
         cj_rpc_unary_post(server, call->entry);
     }
+    call_watch_close(call);
     status = call_admit(call);
     if (status == CJ_OK) {
         status = call_unpack(call);
@@ -409,6 +485,8 @@ void cj_rpc_unary_post(struct cj_rpc_server *server, struct cj_rpc_entry *entry)
     call->tag.complete = on_unary_requested;
     call->server = server;
     call->entry = entry;
+    atomic_init(&call->refs, 1);
+    atomic_init(&call->client_gone, false);
     grpc_metadata_array_init(&call->request_md);
     cj_rpc_live_add(server);
     grpc_call_error err = grpc_server_request_registered_call(
@@ -452,6 +530,8 @@ void cj_rpc_unregistered_post(struct cj_rpc_server *server)
     }
     call->tag.complete = on_unregistered_requested;
     call->server = server;
+    atomic_init(&call->refs, 1);
+    atomic_init(&call->client_gone, false);
     grpc_metadata_array_init(&call->request_md);
     grpc_call_details_init(&call->details);
     cj_rpc_live_add(server);

@@ -190,7 +190,8 @@ static enum cj_status open_metrics(struct auth_service *svc)
         "Maximum Argon2 operations running at once since start", NULL, 0);
     m->password_refused = cj_metrics_counter(
         svc->metrics, "auth_password_gate_refused_total",
-        "Calls rejected by the password gate, by reason (busy, timeout)",
+        "Calls rejected by the password gate, by reason (busy, deadline, "
+        "cancelled)",
         reason_label, 1);
     m->data_write_waiting = cj_metrics_gauge(
         svc->metrics, "auth_data_write_waiting",

@@ -406,9 +406,11 @@ write_fields(struct auth_service *svc, struct auth_call *call,
         cj_log(CJ_LOG_WARN, "auth.data_write_abandoned", call->request_id,
                CJ_F_STR("user_id", user->id),
                CJ_F_STR("class", auth_data_class_name(cls)),
-               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
-        auth_call_error(call, "deadline passed before the write was "
-                              "committed; nothing was written");
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS),
+               CJ_F_BOOL("cancelled", auth_call_cancelled(call)));
+        auth_call_error(call, "the call was cancelled or its deadline passed "
+                              "before the write was committed; nothing was "
+                              "written");
         rc = CJ_ERR_TIMEOUT;
     }
     if (rc == CJ_OK) {

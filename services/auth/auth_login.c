@@ -409,6 +409,19 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
                CJ_F_STR("user_id", st->user.id));
     }
     rehash_if_needed(svc, call, req, st);
+    if (auth_call_caller_gone(call)) {
+        /* A caller that cancelled or ran out of time reads no reply, so a
+         * session, refresh token and audit row made for it would only
+         * linger. */
+        cj_log(CJ_LOG_WARN, "auth.login_abandoned", call->request_id,
+               CJ_F_STR("user_id", st->user.id),
+               CJ_F_BOOL("cancelled", auth_call_cancelled(call)));
+        auth_call_error(call, "the call was cancelled or its deadline "
+                              "passed before tokens were issued");
+        result = "abandoned";
+        rc = CJ_ERR_TIMEOUT;
+        goto out;
+    }
     rc = complete(svc, call, req, st, out);
     if (rc == CJ_OK) {
         result = "ok";

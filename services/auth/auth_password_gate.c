@@ -105,14 +105,60 @@ static enum cj_status shed(const struct auth_password_gate *gate,
     return CJ_ERR_UNAVAILABLE;
 }
 
+/*
+ * Waits in line until a slot is free, the wait budget runs out or the
+ * caller is gone; true when a slot is free. Call with the lock held.
+ */
+static bool wait_for_slot(struct auth_password_gate *gate, int64_t budget_ms,
+                          auth_password_gone_fn gone, const void *gone_arg,
+                          bool *gone_seen)
+{
+    int64_t end_ms = cj_monotonic_ms() + budget_ms;
+    struct timespec until;
+    int64_t left_ms;
+
+    gate->waiting++;
+    while (gate->running >= gate->slots) {
+        left_ms = end_ms - cj_monotonic_ms();
+        if (left_ms <= 0) {
+            break;
+        }
+        /* Without a check, a cancelled caller would keep its place in the
+         * line, and the limit of waiters, until a slot freed. */
+        if (gone != NULL && left_ms > AUTH_PASSWORD_GATE_GONE_CHECK_MS) {
+            left_ms = AUTH_PASSWORD_GATE_GONE_CHECK_MS;
+        }
+        cj_deadline_after_ms(CLOCK_MONOTONIC, left_ms, &until);
+        (void)pthread_cond_timedwait(&gate->freed, &gate->lock, &until);
+        if (gone != NULL && gone(gone_arg)) {
+            *gone_seen = true;
+            break;
+        }
+    }
+    gate->waiting--;
+    if (*gone_seen && gate->running < gate->slots) {
+        /* This waiter may have taken the one signal of a freed slot. */
+        pthread_cond_signal(&gate->freed);
+    }
+    return !*gone_seen && gate->running < gate->slots;
+}
+
 enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
                                         int64_t wait_ms,
                                         struct auth_password_slot *slot)
 {
-    struct timespec until;
+    return auth_password_gate_enter_unless_gone(gate, wait_ms, NULL, NULL,
+                                                slot);
+}
+
+enum cj_status auth_password_gate_enter_unless_gone(
+    struct auth_password_gate *gate, int64_t wait_ms,
+    auth_password_gone_fn gone, const void *gone_arg,
+    struct auth_password_slot *slot)
+{
     enum cj_status rc = CJ_OK;
+    bool gone_seen = false;
     int64_t budget_ms;
-    int err = 0;
 
     if (wait_ms > AUTH_PASSWORD_GATE_WAIT_MAX_MS) {
         wait_ms = AUTH_PASSWORD_GATE_WAIT_MAX_MS;
@@ -121,6 +167,10 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
     slot->retry_after_s = 0;
     slot->shed_reason = NULL;
     pthread_mutex_lock(&gate->lock);
+    if (gone != NULL && gone(gone_arg)) {
+        rc = shed(gate, slot, AUTH_PASSWORD_SHED_CANCELLED);
+        goto out;
+    }
     if (gate->running >= gate->slots) {
         /* A caller that could not get its reply before its deadline is
          * rejected at once with a Retry-After, instead of timing out in
@@ -134,14 +184,10 @@ enum cj_status auth_password_gate_enter(struct auth_password_gate *gate,
             rc = shed(gate, slot, AUTH_PASSWORD_SHED_DEADLINE);
             goto out;
         }
-        cj_deadline_after_ms(CLOCK_MONOTONIC, budget_ms, &until);
-        gate->waiting++;
-        while (gate->running >= gate->slots && err != ETIMEDOUT) {
-            err = pthread_cond_timedwait(&gate->freed, &gate->lock, &until);
-        }
-        gate->waiting--;
-        if (gate->running >= gate->slots) {
-            rc = shed(gate, slot, AUTH_PASSWORD_SHED_DEADLINE);
+        if (!wait_for_slot(gate, budget_ms, gone, gone_arg, &gone_seen)) {
+            rc = shed(gate, slot,
+                      gone_seen ? AUTH_PASSWORD_SHED_CANCELLED
+                                : AUTH_PASSWORD_SHED_DEADLINE);
             goto out;
         }
     }

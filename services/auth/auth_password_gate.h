@@ -8,6 +8,7 @@
 #define AUTH_PASSWORD_GATE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -22,6 +23,9 @@
 #define AUTH_PASSWORD_GATE_REPLY_MARGIN_MS 250
 /* Weight of a new sample in the moving average of hold times, as 1/N. */
 #define AUTH_PASSWORD_GATE_HOLD_AVG_WEIGHT 8
+/* Interval at which a waiter checks whether its caller has gone, in ms:
+ * a cancelled caller leaves the line within about this time. */
+#define AUTH_PASSWORD_GATE_GONE_CHECK_MS 50
 
 struct auth_password_gate {
     pthread_mutex_t lock;
@@ -37,6 +41,10 @@ struct auth_password_gate {
 /* Shed reasons, as the metric label and the log field give them. */
 #define AUTH_PASSWORD_SHED_LINE_FULL "busy"
 #define AUTH_PASSWORD_SHED_DEADLINE  "deadline"
+#define AUTH_PASSWORD_SHED_CANCELLED "cancelled"
+
+/* Returns whether the caller behind a gate entry has gone (cancelled). */
+typedef bool (*auth_password_gone_fn)(const void *arg);
 
 /* One caller's pass through the gate. */
 struct auth_password_slot {
@@ -66,6 +74,17 @@ void auth_password_gate_destroy(struct auth_password_gate *gate);
 CJ_WARN_UNUSED enum cj_status
 auth_password_gate_enter(struct auth_password_gate *gate, int64_t wait_ms,
                          struct auth_password_slot *slot);
+
+/*
+ * Takes one slot like auth_password_gate_enter, but sheds the caller with
+ * AUTH_PASSWORD_SHED_CANCELLED when gone(arg) returns true: at once, or
+ * within AUTH_PASSWORD_GATE_GONE_CHECK_MS while it waits in line. A waiter
+ * that leaves passes a freed slot on to the next one. gone may be NULL.
+ */
+CJ_WARN_UNUSED enum cj_status auth_password_gate_enter_unless_gone(
+    struct auth_password_gate *gate, int64_t wait_ms,
+    auth_password_gone_fn gone, const void *gone_arg,
+    struct auth_password_slot *slot);
 
 /* Gives the slot back and adds its hold time to the moving average. */
 void auth_password_gate_leave(struct auth_password_gate *gate,

@@ -300,9 +300,11 @@ static enum cj_status run_transaction(struct auth_service *svc,
         cj_log(CJ_LOG_WARN, "auth.refresh_abandoned", call->request_id,
                CJ_F_STR("user_id", st->token.user_id),
                CJ_F_STR("action", auth_refresh_action_name(st->action)),
-               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
-        auth_call_error(call, "deadline passed before the refresh was "
-                              "committed; retry with the same token");
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS),
+               CJ_F_BOOL("cancelled", auth_call_cancelled(call)));
+        auth_call_error(call, "the call was cancelled or its deadline passed "
+                              "before the refresh was committed; retry with "
+                              "the same token");
         rc = CJ_ERR_TIMEOUT;
     }
     if (rc == CJ_OK) {

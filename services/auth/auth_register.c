@@ -156,9 +156,11 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
         /* A registration that stood after the gateway's 503 would make the
          * client's retry fail as a taken name. */
         cj_log(CJ_LOG_WARN, "auth.register_abandoned", call->request_id,
-               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS));
-        auth_call_error(call, "deadline passed before the registration was "
-                              "committed; nothing was written");
+               CJ_F_INT("margin_ms", AUTH_COMMIT_MARGIN_MS),
+               CJ_F_BOOL("cancelled", auth_call_cancelled(call)));
+        auth_call_error(call, "the call was cancelled or its deadline passed "
+                              "before the registration was committed; "
+                              "nothing was written");
         rc = CJ_ERR_TIMEOUT;
     }
     if (rc == CJ_OK) {

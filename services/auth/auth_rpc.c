@@ -37,6 +37,7 @@ static void call_init(struct cj_rpc_call *call, struct auth_call *ac)
     memset(ac, 0, sizeof(*ac));
     ac->caller = cj_rpc_call_caller(call);
     ac->request_id = cj_rpc_call_request_id(call);
+    ac->rpc_call = call;
     remaining = cj_rpc_call_remaining_ms(call);
     if (remaining != INT64_MAX) {
         ac->deadline_ms = cj_monotonic_ms() + remaining;

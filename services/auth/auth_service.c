@@ -17,10 +17,23 @@ void auth_call_error(struct auth_call *call, const char *format, ...)
     va_end(args);
 }
 
+bool auth_call_cancelled(const struct auth_call *call)
+{
+    return call->rpc_call != NULL && cj_rpc_call_cancelled(call->rpc_call);
+}
+
 bool auth_call_caller_gone(const struct auth_call *call)
 {
+    if (auth_call_cancelled(call)) {
+        return true;
+    }
     return call->deadline_ms != 0 &&
            cj_monotonic_ms() + AUTH_COMMIT_MARGIN_MS >= call->deadline_ms;
+}
+
+static bool password_caller_gone(const void *arg)
+{
+    return auth_call_cancelled(arg);
 }
 
 int64_t auth_now_ms(void)
@@ -86,7 +99,8 @@ enum cj_status auth_password_begin(struct auth_service *svc,
     if (call->deadline_ms != 0) {
         wait_ms = call->deadline_ms - cj_monotonic_ms();
     }
-    rc = auth_password_gate_enter(&svc->password_gate, wait_ms, slot);
+    rc = auth_password_gate_enter_unless_gone(&svc->password_gate, wait_ms,
+                                              password_caller_gone, call, slot);
     if (rc != CJ_OK) {
         call->retry_after_s = slot->retry_after_s;
         auth_metrics_inc(svc->m.password_refused, slot->shed_reason);

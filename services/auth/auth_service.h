@@ -105,6 +105,8 @@ struct auth_call {
      * CJ_ERR_UNAVAILABLE (password gate or data class lock); 0: none. */
     long long retry_after_s;
     int64_t deadline_ms; /* monotonic ms of the client's deadline; 0: none */
+    /* The gRPC call, to see a cancellation; NULL outside a gRPC handler. */
+    const struct cj_rpc_call *rpc_call;
 };
 
 /* Sets call->error, printf-style. */
@@ -114,10 +116,15 @@ void auth_call_error(struct auth_call *call, const char *format, ...)
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t auth_now_ms(void);
 
+/* Returns whether gRPC has ended the call: the client cancelled it, its
+ * deadline passed or its connection broke. */
+bool auth_call_cancelled(const struct auth_call *call);
+
 /*
- * Returns whether the call's deadline is less than AUTH_COMMIT_MARGIN_MS
- * away, so that its reply would not reach the caller. A write committed
- * then would persist although the caller received an error.
+ * Returns whether the call was cancelled or its deadline is less than
+ * AUTH_COMMIT_MARGIN_MS away, so that its reply would not reach the
+ * caller. A write committed then would persist although the caller
+ * received an error or nothing.
  */
 bool auth_call_caller_gone(const struct auth_call *call);
 
@@ -141,9 +148,9 @@ void auth_db_abort(struct cj_db_conn *conn);
 /*
  * Takes a password-gate slot before one Argon2 operation, waiting at most
  * until the call's deadline. CJ_ERR_UNAVAILABLE when the line of waiters
- * is full, with call->retry_after_s set; CJ_ERR_TIMEOUT when the deadline
- * passes first. Both are counted and leave no slot held. On CJ_OK call
- * auth_password_end with the same slot.
+ * is full, the deadline would pass first or the call is cancelled, with
+ * call->retry_after_s set. Each is counted and leaves no slot held. On CJ_OK
+ * call auth_password_end with the same slot.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_password_begin(struct auth_service *svc, struct auth_call *call,

@@ -1,5 +1,5 @@
-/* Tests for the password gate: slot bound, waiter bound, timed waits and
- * the Retry-After of a rejection. */
+/* Tests for the password gate: slot bound, waiter bound, timed waits,
+ * callers that are gone, and the Retry-After of a rejection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "auth_password_gate.h"
@@ -217,6 +218,115 @@ static void sleep_ms(long ms)
     nanosleep(&pause, NULL);
 }
 
+static bool flag_gone(const void *arg)
+{
+    return atomic_load((const atomic_bool *)arg);
+}
+
+static void test_gate_sheds_gone_caller_at_once(void **state)
+{
+    struct auth_password_gate gate;
+    struct auth_password_slot slot;
+    atomic_bool gone = true;
+    unsigned running = 0;
+    unsigned peak = 0;
+
+    (void)state;
+    assert_int_equal(auth_password_gate_init(&gate, TEST_SLOTS, 1), CJ_OK);
+    assert_int_equal(auth_password_gate_enter_unless_gone(
+                         &gate, TEST_LONG_WAIT_MS, flag_gone, &gone, &slot),
+                     CJ_ERR_UNAVAILABLE);
+    assert_string_equal(slot.shed_reason, AUTH_PASSWORD_SHED_CANCELLED);
+    auth_password_gate_read(&gate, &running, &peak);
+    assert_int_equal(running, 0);
+    auth_password_gate_destroy(&gate);
+}
+
+/* A waiter that enters a full gate with its own gone flag. */
+struct gone_waiter {
+    struct auth_password_gate *gate;
+    atomic_bool gone;
+    struct auth_password_slot slot;
+    enum cj_status rc;
+    int64_t waited_ms;
+};
+
+static void *gone_waiter_run(void *arg)
+{
+    struct gone_waiter *w = arg;
+    int64_t started = now_ms();
+
+    w->rc = auth_password_gate_enter_unless_gone(w->gate, TEST_LONG_WAIT_MS,
+                                                 flag_gone, &w->gone, &w->slot);
+    w->waited_ms = now_ms() - started;
+    if (w->rc == CJ_OK) {
+        auth_password_gate_leave(w->gate, &w->slot);
+    }
+    return NULL;
+}
+
+static void test_gate_sheds_waiter_once_gone(void **state)
+{
+    struct auth_password_gate gate;
+    struct auth_password_slot held;
+    struct gone_waiter w;
+    pthread_t thread;
+
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    w.gate = &gate;
+    atomic_init(&w.gone, false);
+    assert_int_equal(auth_password_gate_init(&gate, 1, 1), CJ_OK);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &held), CJ_OK);
+    assert_int_equal(pthread_create(&thread, NULL, gone_waiter_run, &w), 0);
+    sleep_ms(TEST_HOLD_MS);
+    atomic_store(&w.gone, true);
+    pthread_join(thread, NULL);
+    /* The slot is still held, so only the gone check ends the wait, long
+     * before the wait budget of TEST_LONG_WAIT_MS. */
+    assert_int_equal(w.rc, CJ_ERR_UNAVAILABLE);
+    assert_string_equal(w.slot.shed_reason, AUTH_PASSWORD_SHED_CANCELLED);
+    assert_true(w.waited_ms < TEST_LONG_WAIT_MS / 2);
+    assert_int_equal(gate.waiting, 0);
+    auth_password_gate_leave(&gate, &held);
+    auth_password_gate_destroy(&gate);
+}
+
+static void test_gate_gone_waiter_passes_slot_on(void **state)
+{
+    struct auth_password_gate gate;
+    struct auth_password_slot held;
+    struct gone_waiter leaving;
+    struct gone_waiter staying;
+    pthread_t threads[2];
+
+    (void)state;
+    memset(&leaving, 0, sizeof(leaving));
+    memset(&staying, 0, sizeof(staying));
+    leaving.gate = &gate;
+    staying.gate = &gate;
+    atomic_init(&leaving.gone, false);
+    atomic_init(&staying.gone, false);
+    assert_int_equal(auth_password_gate_init(&gate, 1, 2), CJ_OK);
+    assert_int_equal(auth_password_gate_enter(&gate, 0, &held), CJ_OK);
+    assert_int_equal(
+        pthread_create(&threads[0], NULL, gone_waiter_run, &leaving), 0);
+    assert_int_equal(
+        pthread_create(&threads[1], NULL, gone_waiter_run, &staying), 0);
+    sleep_ms(TEST_HOLD_MS);
+    /* Whichever waiter the freed slot's signal wakes, the one still
+     * waiting gets the slot well within its budget. */
+    atomic_store(&leaving.gone, true);
+    auth_password_gate_leave(&gate, &held);
+    pthread_join(threads[0], NULL);
+    pthread_join(threads[1], NULL);
+    assert_int_equal(staying.rc, CJ_OK);
+    assert_true(staying.waited_ms < TEST_LONG_WAIT_MS / 2);
+    assert_int_equal(gate.waiting, 0);
+    assert_int_equal(gate.running, 0);
+    auth_password_gate_destroy(&gate);
+}
+
 static void test_gate_measures_hold_time(void **state)
 {
     struct auth_password_gate gate;
@@ -245,6 +355,9 @@ int main(void)
         cmocka_unit_test(test_gate_never_admits_more_than_its_slots),
         cmocka_unit_test(test_retry_after_covers_the_line),
         cmocka_unit_test(test_gate_measures_hold_time),
+        cmocka_unit_test(test_gate_sheds_gone_caller_at_once),
+        cmocka_unit_test(test_gate_sheds_waiter_once_gone),
+        cmocka_unit_test(test_gate_gone_waiter_passes_slot_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

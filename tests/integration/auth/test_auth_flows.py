@@ -874,7 +874,12 @@ class Logout(unittest.TestCase):
         self.assertEqual(stack.sql(
             "SELECT count(*) FROM auth.users WHERE username = '%s'" % name),
             [["0"]])
-        self.assertIn("auth.register_abandoned", stack.logs())
+        # gRPC ends the call at its deadline, so auth reads it as cancelled
+        # and stops it at the password gate, or at the commit check when
+        # the hash had already begun.
+        logs = stack.logs()
+        self.assertTrue("auth.register_abandoned" in logs or
+                        '"reason":"cancelled"' in logs, logs[-2000:])
         tokens, err, _, _ = stack.register(username=name, password=password)
         self.assertIsNone(err, err)
         self.assertTrue(tokens.access_token)

@@ -5,7 +5,9 @@
  * drive Watch) and holding a call in flight during shutdown. With kms,
  * session or auth it serves that service's own method table, access rules
  * included, with every handler replaced by a stub, so that the rules can be
- * tested without Postgres or Redis.
+ * tested without Postgres or Redis. It includes the framework's internal
+ * header only to log the count of live call structs, so that tests can
+ * check that cancelled streams leave none behind.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "kms_rpc.h"
 #include "log.h"
 #include "proc_threads.h"
+#include "rpc_internal.h"
 #include "rpc_service.h"
 #include "sess_rpc.h"
 
@@ -109,6 +112,22 @@ static enum cj_status hold(struct cj_rpc_call *call,
     return *response != NULL ? CJ_OK : CJ_ERR_NOMEM;
 }
 
+/* Logs testd.live_calls with the server's count of live call structs. */
+static enum cj_status log_live_calls(struct cj_rpc_call *call,
+                                     const ProtobufCMessage *request,
+                                     ProtobufCMessage **response, void *state)
+{
+    (void)request;
+    (void)state;
+    pthread_mutex_lock(&testd_server->lock);
+    size_t live = testd_server->live_calls;
+    pthread_mutex_unlock(&testd_server->lock);
+    cj_log(CJ_LOG_INFO, "testd.live_calls", cj_rpc_call_request_id(call),
+           CJ_F_INT("live_calls", (int64_t)live));
+    *response = empty_response();
+    return *response != NULL ? CJ_OK : CJ_ERR_NOMEM;
+}
+
 static const struct cj_rpc_method testd_methods[] = {
     {.path = "/cerrojo.test.Control/SetHealth",
      .request = &cerrojo__v1__record_audit_request__descriptor,
@@ -120,6 +139,11 @@ static const struct cj_rpc_method testd_methods[] = {
      .response = &cerrojo__v1__record_audit_response__descriptor,
      .handler = hold,
      .blocking = true,
+     .allowed = {CJ_RPC_ANY_PLATFORM}},
+    {.path = "/cerrojo.test.Control/LogLiveCalls",
+     .request = &cerrojo__v1__record_audit_request__descriptor,
+     .response = &cerrojo__v1__record_audit_response__descriptor,
+     .handler = log_live_calls,
      .allowed = {CJ_RPC_ANY_PLATFORM}},
 };
 
