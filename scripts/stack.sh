@@ -140,7 +140,7 @@ write_env() {
     cat >"$var/stack.env" <<EOF
 # Written by scripts/stack.sh up; development settings only.
 CERROJO_PROFILE=dev
-CERROJO_GRPC_PLAINTEXT=true
+CERROJO_GRPC_PLAINTEXT=$( ((TLS)) && echo false || echo true)
 CERROJO_PG_PORT=$CERROJO_PG_PORT
 CERROJO_REDIS_PORT=$CERROJO_REDIS_PORT
 CERROJO_MIGRATE_DSN='$pg user=postgres'
@@ -177,15 +177,15 @@ EOF
     fi
 }
 
-# Makes the development certificates and switches every service's gRPC to
-# mutual TLS in var/stack.env. A later line of the file wins, so this one
-# overrides CERROJO_GRPC_PLAINTEXT=true above it. Each service reads only
-# its own certificate variables.
+# Makes the development certificates and adds their paths to
+# var/stack.env. No name appears twice in the file: the services' loader
+# (CERROJO_ENV_FILE) keeps the first value of a name and the shell's
+# `source` the last. Each service reads only its own certificate
+# variables.
 write_tls_env() {
     local certs=$var/certs svc
     scripts/dev-certs.sh "$certs" >/dev/null
     {
-        echo "CERROJO_GRPC_PLAINTEXT=false"
         echo "CERROJO_TLS_CA=$certs/ca.pem"
         for svc in "${SERVICES[@]}"; do
             echo "CERROJO_${svc^^}_TLS_CERT=$certs/$svc.pem"
@@ -365,6 +365,30 @@ running_parts() {
     done
 }
 
+# Exits 1 when a service of the stack runs in the other gRPC mode than
+# TLS asks for. `up` leaves running services alone, so it would report a
+# mixed stack as up, and var/stack.env would describe a mode that the
+# running services do not use.
+check_tls_mode() {
+    local svc r running_tls
+    for svc in "${SERVICES[@]}"; do
+        for ((r = 1; r <= MAX_REPLICAS; r++)); do
+            [[ -n $(service_pid "$svc" "$r") ]] || continue
+            running_tls=0
+            if grep -qx "CERROJO_STACK_TLS=1" "$var/stack.env" 2>/dev/null; then
+                running_tls=1
+            fi
+            if ((running_tls != TLS)); then
+                echo "stack: the running stack uses $( ((running_tls)) && echo "mutual TLS (TLS=1)" || echo "plaintext gRPC (TLS=0)")" \
+                    "between its services; run 'make up' with TLS=$running_tls," \
+                    "or 'make down' first to change the mode." >&2
+                exit 1
+            fi
+            return 0
+        done
+    done
+}
+
 # `running`: lists the running parts and returns 0, or returns 3 when none
 # runs.
 running() {
@@ -386,6 +410,7 @@ up() {
             "again." >&2
         exit 1
     fi
+    check_tls_mode
     mkdir -p "$var/log" "$var/run" "$var/kms"
     write_env
     CERROJO_PG_PORT=$CERROJO_PG_PORT scripts/pg.sh start "$var/pg" "$CERROJO_PG_PORT"

@@ -109,6 +109,18 @@ if unknown=$(grep -h '"event":"config.unknown_variable"' "$work"/var/log/cerrojo
 fi
 grep -qx "CERROJO_AUTH_ADDR=127.0.0.1:$((b + 2)),127.0.0.1:$((b + 2 + PORT_STEP))" "$work/var/stack.env" ||
     fail "stack.env does not list both auth replicas"
+# The services' loader keeps the first value of a name and the shell the
+# last, so stack.env names each variable once.
+if dup=$(grep -v '^#' "$work/var/stack.env" | cut -d= -f1 | sort | uniq -d | grep .); then
+    fail "stack.env names a variable twice: $dup"
+fi
+# `up` in the other mode leaves the running stack and its settings alone.
+env_before=$(cat "$work/var/stack.env")
+if mode_out=$(TLS=0 "$work/scripts/stack.sh" up 2>&1); then
+    fail "up with TLS=0 on a TLS stack succeeded: $mode_out"
+fi
+grep -q "uses mutual TLS (TLS=1)" <<<"$mode_out" || fail "up does not name the running mode: $mode_out"
+[[ $(cat "$work/var/stack.env") == "$env_before" ]] || fail "up in the other mode rewrote stack.env"
 # TLS=1: every gRPC listener of every replica serves mutual TLS.
 for log in "$work"/var/log/cerrojo-{kms,session,auth}{,-2}.log; do
     grep -q '"event":"rpc.listening".*"tls":true' "$log" ||
