@@ -366,7 +366,7 @@ running_parts() {
 }
 
 # Exits 1 when a service of the stack runs in the other gRPC mode than
-# TLS asks for. `up` leaves running services alone, so it would report a
+# the one TLS selects. `up` leaves running services alone, so it would report a
 # mixed stack as up, and var/stack.env would describe a mode that the
 # running services do not use.
 check_tls_mode() {

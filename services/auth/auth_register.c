@@ -83,6 +83,13 @@ static enum cj_status check_request(struct auth_service *svc,
         &svc->password_policy, req->password, password_len,
         reg->username.display, reg->password_nfkc, &reg->password_nfkc_len,
         &rule);
+    if (rc == CJ_ERR_INVALID && rule == CJ_PASSWORD_RULE_TOO_SHORT) {
+        /* The minimum is a setting, so the message names this server's. */
+        auth_call_error(call,
+                        "The password is too short: at least %zu characters.",
+                        svc->password_policy.min_code_points);
+        return CJ_ERR_INVALID;
+    }
     if (rc == CJ_ERR_INVALID) {
         auth_call_error(call, "%s", cj_password_rule_message(rule));
         return CJ_ERR_INVALID;

@@ -162,6 +162,11 @@ class Register(unittest.TestCase):
         _, err, _, _ = stack.register(password="Aa1!" * 257)
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
 
+    def test_short_password_message_names_the_minimum(self):
+        _, err, _, _ = stack.register(password="Qz7!x")
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("at least 10 characters", err.details())
+
 
 class Login(unittest.TestCase):
     def setUp(self):
