@@ -1194,6 +1194,17 @@ static enum cj_status request_stateful(struct cjc_client *c, const char *method,
         goto out;
     /* Follow the epochs from the session's creation; never step back. */
     now_ms = server_ms(c);
+    if (now_ms < pos.created_ms && wall_ms() >= pos.created_ms) {
+        /* The server cannot be behind a session it created, so the stored
+         * offset is what is wrong: measured while this clock was fast and
+         * since corrected. The wall clock is tried instead, and a sealed
+         * stale-timestamp response measures the offset again if needed. */
+        trace("stored clock offset puts the server before the session's "
+              "creation; offset dropped");
+        json_object_set_new(c->state, "clock_offset_ms", json_integer(0));
+        c->dirty = true;
+        now_ms = server_ms(c);
+    }
     if (now_ms < pos.created_ms) {
         say_clock_behind(err, pos.created_ms - now_ms);
         rc = CJ_ERR_INVALID;
