@@ -489,9 +489,7 @@ static bool value_is_empty(const char *text, size_t len)
 {
     if (len >= UTF8_BOM_LEN && memcmp(text, UTF8_BOM, UTF8_BOM_LEN) == 0)
         len -= UTF8_BOM_LEN;
-    if (len > 0 && text[len - 1] == '\n')
-        len--;
-    return len == 0;
+    return cli_drop_newline(text, len) == 0;
 }
 
 /*
@@ -517,10 +515,7 @@ static json_t *value_to_fields(const char *text, size_t len, char *why,
     }
     if (!looks_like_object(text, len)) {
         /* A trailing newline from `echo` is not part of the value. */
-        if (len > 0 && text[len - 1] == '\n') {
-            len--;
-        }
-        return json_pack("{s:s%}", "value", text, len);
+        return json_pack("{s:s%}", "value", text, cli_drop_newline(text, len));
     }
     /* Text that opens with '{' parses to an object or not at all. */
     parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
@@ -555,8 +550,9 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "CLASS is public, private or protected (protected needs a "
              "stateful\nsession). put reads the value from FILE or stdin: a "
              "JSON object of\nstrings sets those fields; other text sets "
-             "the field \"value\". Text that\nstarts with '{' must be such "
-             "an object. Empty input is rejected.\nA field that the object "
+             "the field \"value\", without one\ntrailing newline (LF or CRLF). "
+             "Text that starts with '{' must be such\nan object. Empty "
+             "input is rejected. A field that the object "
              "sets to \"\" is deleted. The input is at most 64 KiB,\nand "
              "each field value at most 4096 bytes of UTF-8. Invalid input "
              "exits\nwith status 2 and sends nothing.");

@@ -37,6 +37,10 @@ CJ_WARN_UNUSED enum cj_status cli_read_value(const char *file, char **out,
                                              size_t *len, char *err,
                                              size_t errlen);
 
+/* Returns len less one trailing newline (LF or CRLF) of text, the rule of
+ * both password files and `data put` values. */
+size_t cli_drop_newline(const char *text, size_t len);
+
 /* Returns whether the len bytes at text are valid UTF-8 (no overlong form,
  * surrogate or code point above U+10FFFF). */
 bool cli_utf8_valid(const char *text, size_t len);

@@ -914,6 +914,17 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_value_newline_lf_or_crlf_dropped(self):
+        client, _ = new_user("--stateless")
+        for value, stored in (("a\r\nb\r\n", "a\r\nb"), ("x\n", "x"),
+                              ("y\r\n", "y"), ("z\r", "z\r")):
+            client.ok("data", "put", "private", stdin=value)
+            fields = client.ok("data", "get", "private")["fields"]
+            self.assertEqual(fields, {"value": stored}, repr(value))
+        status, _, err = client.run("data", "put", "private", stdin="\r\n")
+        self.assertEqual(status, CLI_EXIT_USAGE)
+        self.assertIn("the value is empty, so nothing was stored", err)
+
     def test_unknown_global_option_named(self):
         binary = e2e.Client(stack).argv()[0]
         for args in (("--version",), ("--foo", "x", "keys"), ("--foo",)):
