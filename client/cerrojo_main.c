@@ -566,6 +566,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
         return usage_error(
             "invalid class '%s': expected public, private or protected",
             data_class);
+    /* The gateway serves protected data only on the stateful channel, and
+     * its plain 400 for a stateless request reads like tampering. */
+    if (strcmp(data_class, "protected") == 0 &&
+        !cjc_client_has_session(cli->client))
+        return input_error("the protected class needs a stateful session, "
+                           "but this state file has none. Run 'cerrojo "
+                           "login' without --stateless first");
     if (strcmp(verb, "get") == 0) {
         if (argc > 3)
             return usage_error("unexpected argument '%s'", argv[3]);

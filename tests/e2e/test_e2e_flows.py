@@ -531,9 +531,14 @@ class Stateless(unittest.TestCase):
 
     def test_protected_data_needs_stateful_session(self):
         client, _ = new_user("--stateless")
-        status, _, err = client.run("data", "get", "protected")
-        self.assertNotEqual(status, 0)
-        self.assertIn("invalid_request", err)
+        for args, stdin in ((("get", "protected"), None),
+                            (("put", "protected"), "x")):
+            status, _, err = client.run("data", *args, stdin=stdin)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertIn("the protected class needs a stateful session",
+                          err)
+            self.assertIn("without --stateless", err)
+            self.assertNotIn("unsealed response", err)
 
     def test_stateless_logout_revokes_access_token(self):
         client, _ = new_user("--stateless")
