@@ -479,6 +479,64 @@ static const char *first_oversize_field(json_t *fields, char *why,
     return NULL;
 }
 
+/* Returns whether name is 1 to CLI_FIELD_NAME_MAX characters of a-z, 0-9
+ * and _, the names that auth stores. */
+static bool field_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CLI_FIELD_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Checks the fields of a JSON object against auth's rules for one request
+ * (at least one field, at most CLI_FIELDS_PER_PUT_MAX, valid names) and
+ * returns false with why set on the first rule broken. The server would
+ * reject such a request with a 400 that names its own request member.
+ */
+static bool fields_allowed(json_t *fields, char *why, size_t whylen)
+{
+    char shown[FIELD_NAME_SHOWN_MAX + 1];
+    size_t count = json_object_size(fields);
+    const char *key;
+    json_t *v;
+
+    if (count == 0) {
+        snprintf(why, whylen,
+                 "the JSON object has no fields, so nothing was stored. "
+                 "Give at least one field");
+        return false;
+    }
+    if (count > CLI_FIELDS_PER_PUT_MAX) {
+        snprintf(why, whylen,
+                 "the JSON object has %zu fields, but one 'data put' sets "
+                 "at most %u, so split them over several commands",
+                 count, CLI_FIELDS_PER_PUT_MAX);
+        return false;
+    }
+    json_object_foreach(fields, key, v)
+    {
+        if (!field_name_valid(key)) {
+            field_name_shown(key, shown, sizeof(shown));
+            snprintf(why, whylen,
+                     "invalid field name '%s%s': names are 1 to %u "
+                     "characters of a-z, 0-9 and _",
+                     shown, strlen(key) > FIELD_NAME_SHOWN_MAX ? "..." : "",
+                     CLI_FIELD_NAME_MAX);
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * Returns whether the value read for `data put` is empty once a leading
  * byte order mark and one trailing newline are dropped. Such input usually
@@ -550,12 +608,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "CLASS is public, private or protected (protected needs a "
              "stateful\nsession). put reads the value from FILE or stdin: a "
              "JSON object of\nstrings sets those fields; other text sets "
-             "the field \"value\", without one\ntrailing newline (LF or CRLF). "
-             "Text that starts with '{' must be such\nan object. Empty "
-             "input is rejected. A field that the object "
-             "sets to \"\" is deleted. The input is at most 64 KiB,\nand "
-             "each field value at most 4096 bytes of UTF-8. Invalid input "
-             "exits\nwith status 2 and sends nothing.");
+             "the field \"value\", without one\ntrailing newline (LF or "
+             "CRLF). Text that starts with '{' must be such\nan object, "
+             "with 1 to 32 fields whose names are 1 to 64 characters of\n"
+             "a-z, 0-9 and _. Empty input is rejected. A field that the "
+             "object sets\nto \"\" is deleted. The input is at most 64 "
+             "KiB, and each field value at\nmost 4096 bytes of UTF-8. "
+             "Invalid input exits with status 2 and sends\nnothing.");
         return CLI_EXIT_OK;
     }
     if (argc < 3)
@@ -614,7 +673,7 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                 "such as {\"value\":\"\"}\n");
         return CLI_EXIT_USAGE;
     }
-    char why[160];
+    char why[200];
     json_t *fields = value_to_fields(text, len, why, sizeof(why));
     /* Text that is no object fails to convert only when it is not UTF-8 or
      * memory ran out. */
@@ -634,6 +693,10 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
     if (fields == NULL) {
         fprintf(stderr, "cerrojo: out of memory parsing the value\n");
         return CLI_EXIT_FAILED;
+    }
+    if (!fields_allowed(fields, why, sizeof(why))) {
+        json_decref(fields);
+        return input_error(why);
     }
     if (first_oversize_field(fields, why, sizeof(why)) != NULL) {
         json_decref(fields);

@@ -14,6 +14,11 @@
 #define CLI_VALUE_MAX (64u * 1024u)
 /* Maximum length of one field value, in UTF-8 bytes, as auth enforces. */
 #define CLI_FIELD_VALUE_MAX 4096u
+/* Maximum length of a field name, whose characters are a-z, 0-9 and _,
+ * as auth enforces. */
+#define CLI_FIELD_NAME_MAX 64u
+/* Maximum number of fields that one `data put` sets, as auth enforces. */
+#define CLI_FIELDS_PER_PUT_MAX 32u
 
 /*
  * Reads a password from file, or, when file is NULL, from the terminal

@@ -919,6 +919,28 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_invalid_field_set_not_sent(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin="kept")
+        many = json.dumps({"k%d" % i: "v" for i in range(33)})
+        cases = (("{}", "the JSON object has no fields"),
+                 ('{"Name":"x"}', "invalid field name 'Name'"),
+                 ('{"":"x"}', "invalid field name ''"),
+                 ('{"a-b":"x"}', "invalid field name 'a-b'"),
+                 ('{"%s":"x"}' % ("a" * 65), "'%s...'" % ("a" * 64)),
+                 (many, "has 33 fields, but one 'data put' sets at most 32"))
+        for value, reason in cases:
+            status, _, err = client.run("data", "put", "private", stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertIn(reason, err)
+            self.assertNotIn("HTTP", err)
+        client.ok("data", "put", "private",
+                  stdin=json.dumps({"k%d" % i: "v" for i in range(32)}))
+        client.ok("data", "put", "private", stdin='{"%s":"x"}' % ("a" * 64))
+        fields = client.ok("data", "get", "private")["fields"]
+        self.assertEqual(fields["value"], "kept")
+        self.assertEqual(len(fields), 34)
+
     def test_value_newline_lf_or_crlf_dropped(self):
         client, _ = new_user("--stateless")
         for value, stored in (("a\r\nb\r\n", "a\r\nb"), ("x\n", "x"),
