@@ -181,6 +181,32 @@ static int cmd_handshake(struct cli *cli, int argc, char **argv)
     "trailing\nnewline (LF or CRLF) is dropped, and a file with more than "    \
     "one line is\nrejected with status 2."
 
+/*
+ * Reports the option that getopt_long rejected, in one line that names the
+ * command. getopt's own message would be a second line, and it names
+ * argv[0], which for `data put` is the class. Call with opterr 0 and an
+ * optstring that starts with ':', so that c is ':' for a missing value.
+ */
+static int option_error(const char *command, int c, char **argv)
+{
+    const char *option = argv[optind - 1];
+    int name_len = (int)strcspn(option, "=");
+
+    /* A short option can sit inside a group such as -xy, so optind may not
+     * have passed it yet, but optopt contains it. */
+    if (c == ':')
+        fprintf(stderr, "cerrojo: option '%s' of %s needs a value", option,
+                command);
+    else if (optopt != 0)
+        fprintf(stderr, "cerrojo: invalid option '-%c' for %s", optopt,
+                command);
+    else
+        fprintf(stderr, "cerrojo: invalid option '%.*s' for %s", name_len,
+                option, command);
+    fprintf(stderr, " (see 'cerrojo %s --help')\n", command);
+    return CLI_EXIT_USAGE;
+}
+
 /* Options shared by register and login. */
 struct credential_args {
     const char *username;
@@ -259,7 +285,8 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
 
     args->mode = CJC_MODE_STATEFUL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
         switch (c) {
         case 'u':
             args->username = optarg;
@@ -282,7 +309,7 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
             args->stateful_given = true;
             break;
         default:
-            return usage_error("invalid option for %s", argv[0]);
+            return option_error(argv[0], c, argv);
         }
     }
     if (optind < argc)
@@ -290,15 +317,20 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     if (args->stateless_given && args->stateful_given)
         return usage_error("%s takes --stateful or --stateless, not both",
                            argv[0]);
+    /* A misplaced option is named before a missing one, because the user
+     * who typed it expects it to have been read. */
+    if (is_register && args->login != NULL)
+        return usage_error("--login is an option of login, and %s takes "
+                           "--username and --email",
+                           argv[0]);
+    if (!is_register && (args->username != NULL || args->email != NULL))
+        return usage_error("--username and --email are options of register, "
+                           "and %s takes --login NAME_OR_EMAIL",
+                           argv[0]);
     if (is_register && (args->username == NULL || args->email == NULL))
         return usage_error("%s needs --username and --email", argv[0]);
     if (!is_register && args->login == NULL)
         return usage_error("%s needs --login", argv[0]);
-    if (is_register && args->login != NULL)
-        return usage_error("%s takes --username, not --login", argv[0]);
-    if (!is_register && (args->username != NULL || args->email != NULL))
-        return usage_error("%s takes --login, not --username or --email",
-                           argv[0]);
     return check_credential_text(args);
 }
 
@@ -644,11 +676,12 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                            verb);
 
     optind = 1;
+    opterr = 0;
     argc -= 2;
     argv += 2;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
         if (c != 'f')
-            return usage_error("invalid option for %s", "data put");
+            return option_error("data put", c, argv);
         value_file = optarg;
     }
     if (optind < argc)

@@ -919,6 +919,29 @@ class CommandLine(unittest.TestCase):
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_invalid_command_option_one_line(self):
+        client = e2e.Client(stack)
+        cases = ((("login", "--bogus", "x"),
+                  "invalid option '--bogus' for login"),
+                 (("register", "--bogus=1"),
+                  "invalid option '--bogus' for register"),
+                 (("login", "-x"), "invalid option '-x' for login"),
+                 (("login", "--password-file"),
+                  "option '--password-file' of login needs a value"),
+                 (("data", "put", "private", "--bogus"),
+                  "invalid option '--bogus' for data put"),
+                 (("data", "put", "public", "--value-file"),
+                  "option '--value-file' of data put needs a value"),
+                 (("login", "--username", "ana", "--password-file", "pw"),
+                  "--username and --email are options of register"),
+                 (("register", "--login", "ana"),
+                  "--login is an option of login"))
+        for args, message in cases:
+            status, _, err = client.run(*args)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertEqual(err.count("\n"), 1, err)
+            self.assertIn(message, err)
+
     def test_invalid_field_set_not_sent(self):
         client, _ = new_user("--stateless")
         client.ok("data", "put", "private", stdin="kept")
