@@ -181,6 +181,32 @@ static int cmd_handshake(struct cli *cli, int argc, char **argv)
     "trailing\nnewline (LF or CRLF) is dropped, and a file with more than "    \
     "one line is\nrejected with status 2."
 
+/*
+ * Reports the option that getopt_long rejected, in one line that names the
+ * command. getopt's own message would be a second line, and it names
+ * argv[0], which for `data put` is the class. Call with opterr 0 and an
+ * optstring that starts with ':', so that c is ':' for a missing value.
+ */
+static int option_error(const char *command, int c, char **argv)
+{
+    const char *option = argv[optind - 1];
+    int name_len = (int)strcspn(option, "=");
+
+    /* A short option can sit inside a group such as -xy, so optind may not
+     * have passed it yet, but optopt contains it. */
+    if (c == ':')
+        fprintf(stderr, "cerrojo: option '%s' of %s needs a value", option,
+                command);
+    else if (optopt != 0)
+        fprintf(stderr, "cerrojo: invalid option '-%c' for %s", optopt,
+                command);
+    else
+        fprintf(stderr, "cerrojo: invalid option '%.*s' for %s", name_len,
+                option, command);
+    fprintf(stderr, " (see 'cerrojo %s --help')\n", command);
+    return CLI_EXIT_USAGE;
+}
+
 /* Options shared by register and login. */
 struct credential_args {
     const char *username;
@@ -259,7 +285,8 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
 
     args->mode = CJC_MODE_STATEFUL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
         switch (c) {
         case 'u':
             args->username = optarg;
@@ -282,7 +309,7 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
             args->stateful_given = true;
             break;
         default:
-            return usage_error("invalid option for %s", argv[0]);
+            return option_error(argv[0], c, argv);
         }
     }
     if (optind < argc)
@@ -290,15 +317,20 @@ static int parse_credential_args(bool is_register, int argc, char **argv,
     if (args->stateless_given && args->stateful_given)
         return usage_error("%s takes --stateful or --stateless, not both",
                            argv[0]);
+    /* A misplaced option is named before a missing one, because the user
+     * who typed it expects it to have been read. */
+    if (is_register && args->login != NULL)
+        return usage_error("--login is an option of login, and %s takes "
+                           "--username and --email",
+                           argv[0]);
+    if (!is_register && (args->username != NULL || args->email != NULL))
+        return usage_error("--username and --email are options of register, "
+                           "and %s takes --login NAME_OR_EMAIL",
+                           argv[0]);
     if (is_register && (args->username == NULL || args->email == NULL))
         return usage_error("%s needs --username and --email", argv[0]);
     if (!is_register && args->login == NULL)
         return usage_error("%s needs --login", argv[0]);
-    if (is_register && args->login != NULL)
-        return usage_error("%s takes --username, not --login", argv[0]);
-    if (!is_register && (args->username != NULL || args->email != NULL))
-        return usage_error("%s takes --login, not --username or --email",
-                           argv[0]);
     return check_credential_text(args);
 }
 
@@ -479,6 +511,64 @@ static const char *first_oversize_field(json_t *fields, char *why,
     return NULL;
 }
 
+/* Returns whether name is 1 to CLI_FIELD_NAME_MAX characters of a-z, 0-9
+ * and _, the names that auth stores. */
+static bool field_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CLI_FIELD_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Checks the fields of a JSON object against auth's rules for one request
+ * (at least one field, at most CLI_FIELDS_PER_PUT_MAX, valid names) and
+ * returns false with why set on the first rule broken. The server would
+ * reject such a request with a 400 that names its own request member.
+ */
+static bool fields_allowed(json_t *fields, char *why, size_t whylen)
+{
+    char shown[FIELD_NAME_SHOWN_MAX + 1];
+    size_t count = json_object_size(fields);
+    const char *key;
+    json_t *v;
+
+    if (count == 0) {
+        snprintf(why, whylen,
+                 "the JSON object has no fields, so nothing was stored. "
+                 "Give at least one field");
+        return false;
+    }
+    if (count > CLI_FIELDS_PER_PUT_MAX) {
+        snprintf(why, whylen,
+                 "the JSON object has %zu fields, but one 'data put' sets "
+                 "at most %u, so split them over several commands",
+                 count, CLI_FIELDS_PER_PUT_MAX);
+        return false;
+    }
+    json_object_foreach(fields, key, v)
+    {
+        if (!field_name_valid(key)) {
+            field_name_shown(key, shown, sizeof(shown));
+            snprintf(why, whylen,
+                     "invalid field name '%s%s': names are 1 to %u "
+                     "characters of a-z, 0-9 and _",
+                     shown, strlen(key) > FIELD_NAME_SHOWN_MAX ? "..." : "",
+                     CLI_FIELD_NAME_MAX);
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * Returns whether the value read for `data put` is empty once a leading
  * byte order mark and one trailing newline are dropped. Such input usually
@@ -489,9 +579,7 @@ static bool value_is_empty(const char *text, size_t len)
 {
     if (len >= UTF8_BOM_LEN && memcmp(text, UTF8_BOM, UTF8_BOM_LEN) == 0)
         len -= UTF8_BOM_LEN;
-    if (len > 0 && text[len - 1] == '\n')
-        len--;
-    return len == 0;
+    return cli_drop_newline(text, len) == 0;
 }
 
 /*
@@ -517,10 +605,7 @@ static json_t *value_to_fields(const char *text, size_t len, char *why,
     }
     if (!looks_like_object(text, len)) {
         /* A trailing newline from `echo` is not part of the value. */
-        if (len > 0 && text[len - 1] == '\n') {
-            len--;
-        }
-        return json_pack("{s:s%}", "value", text, len);
+        return json_pack("{s:s%}", "value", text, cli_drop_newline(text, len));
     }
     /* Text that opens with '{' parses to an object or not at all. */
     parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
@@ -555,11 +640,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "CLASS is public, private or protected (protected needs a "
              "stateful\nsession). put reads the value from FILE or stdin: a "
              "JSON object of\nstrings sets those fields; other text sets "
-             "the field \"value\". Text that\nstarts with '{' must be such "
-             "an object. Empty input is rejected.\nA field that the object "
-             "sets to \"\" is deleted. The input is at most 64 KiB,\nand "
-             "each field value at most 4096 bytes of UTF-8. Invalid input "
-             "exits\nwith status 2 and sends nothing.");
+             "the field \"value\", without one\ntrailing newline (LF or "
+             "CRLF). Text that starts with '{' must be such\nan object, "
+             "with 1 to 32 fields whose names are 1 to 64 characters of\n"
+             "a-z, 0-9 and _. Empty input is rejected. A field that the "
+             "object sets\nto \"\" is deleted. The input is at most 64 "
+             "KiB, and each field value at\nmost 4096 bytes of UTF-8. "
+             "Invalid input exits with status 2 and sends\nnothing.");
         return CLI_EXIT_OK;
     }
     if (argc < 3)
@@ -570,6 +657,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
         return usage_error(
             "invalid class '%s': expected public, private or protected",
             data_class);
+    /* The gateway serves protected data only on the stateful channel, and
+     * its plain 400 for a stateless request reads like tampering. */
+    if (strcmp(data_class, "protected") == 0 &&
+        !cjc_client_has_session(cli->client))
+        return input_error("the protected class needs a stateful session, "
+                           "but this state file has none. Run 'cerrojo "
+                           "login' without --stateless first");
     if (strcmp(verb, "get") == 0) {
         if (argc > 3)
             return usage_error("unexpected argument '%s'", argv[3]);
@@ -582,11 +676,12 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                            verb);
 
     optind = 1;
+    opterr = 0;
     argc -= 2;
     argv += 2;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
         if (c != 'f')
-            return usage_error("invalid option for %s", "data put");
+            return option_error("data put", c, argv);
         value_file = optarg;
     }
     if (optind < argc)
@@ -611,7 +706,7 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                 "such as {\"value\":\"\"}\n");
         return CLI_EXIT_USAGE;
     }
-    char why[160];
+    char why[200];
     json_t *fields = value_to_fields(text, len, why, sizeof(why));
     /* Text that is no object fails to convert only when it is not UTF-8 or
      * memory ran out. */
@@ -631,6 +726,10 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
     if (fields == NULL) {
         fprintf(stderr, "cerrojo: out of memory parsing the value\n");
         return CLI_EXIT_FAILED;
+    }
+    if (!fields_allowed(fields, why, sizeof(why))) {
+        json_decref(fields);
+        return input_error(why);
     }
     if (first_oversize_field(fields, why, sizeof(why)) != NULL) {
         json_decref(fields);

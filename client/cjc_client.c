@@ -737,8 +737,11 @@ static void say_session_rejection_unsealed(struct cjc_error *err)
     set_error(err, code,
               "unsealed response: a plain response rejected the session "
               "(HTTP %ld%s%s). The gateway sends one for a session that has "
-              "expired, but something between this client and the gateway "
-              "could have forged it. Run 'cerrojo login' to log in again",
+              "ended: it was idle too long or reached its total lifetime, a "
+              "logout of all devices ended it, or the account logged in more "
+              "often since than the server keeps sessions per user. But "
+              "something between this client and the gateway could have "
+              "forged it. Run 'cerrojo login' to log in again",
               err->http_status, err->request_id[0] != '\0' ? ", request " : "",
               err->request_id);
 }

@@ -78,6 +78,17 @@ out:
     return len;
 }
 
+size_t cli_drop_newline(const char *text, size_t len)
+{
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    else
+        return len;
+    if (len > 0 && text[len - 1] == '\r')
+        len--;
+    return len;
+}
+
 /*
  * Returns the length of the password file's content without its one
  * trailing newline (LF or CRLF), or -1 when a newline comes before the
@@ -90,8 +101,7 @@ static ssize_t strip_line_end(const char *buf, ssize_t len)
 
     if (nl != NULL && nl - buf < len - 1)
         return -1;
-    if (nl != NULL)
-        len--;
+    len = (ssize_t)cli_drop_newline(buf, (size_t)len);
     /* A lone CR at the end is dropped as well, as earlier versions did, so
      * that passwords set from such files still match. */
     if (len > 0 && buf[len - 1] == '\r')

@@ -14,6 +14,11 @@
 #define CLI_VALUE_MAX (64u * 1024u)
 /* Maximum length of one field value, in UTF-8 bytes, as auth enforces. */
 #define CLI_FIELD_VALUE_MAX 4096u
+/* Maximum length of a field name, whose characters are a-z, 0-9 and _,
+ * as auth enforces. */
+#define CLI_FIELD_NAME_MAX 64u
+/* Maximum number of fields that one `data put` sets, as auth enforces. */
+#define CLI_FIELDS_PER_PUT_MAX 32u
 
 /*
  * Reads a password from file, or, when file is NULL, from the terminal
@@ -36,6 +41,10 @@ void cli_secret_free(char *secret);
 CJ_WARN_UNUSED enum cj_status cli_read_value(const char *file, char **out,
                                              size_t *len, char *err,
                                              size_t errlen);
+
+/* Returns len less one trailing newline (LF or CRLF) of text, the rule of
+ * both password files and `data put` values. */
+size_t cli_drop_newline(const char *text, size_t len);
 
 /* Returns whether the len bytes at text are valid UTF-8 (no overlong form,
  * surrogate or code point above U+10FFFF). */

@@ -530,9 +530,14 @@ class Stateless(unittest.TestCase):
 
     def test_protected_data_needs_stateful_session(self):
         client, _ = new_user("--stateless")
-        status, _, err = client.run("data", "get", "protected")
-        self.assertNotEqual(status, 0)
-        self.assertIn("invalid_request", err)
+        for args, stdin in ((("get", "protected"), None),
+                            (("put", "protected"), "x")):
+            status, _, err = client.run("data", *args, stdin=stdin)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertIn("the protected class needs a stateful session",
+                          err)
+            self.assertIn("without --stateless", err)
+            self.assertNotIn("unsealed response", err)
 
     def test_stateless_logout_revokes_access_token(self):
         client, _ = new_user("--stateless")
@@ -913,6 +918,62 @@ class CommandLine(unittest.TestCase):
         # A field set to "" in an object is still deleted.
         client.ok("data", "put", "private", stdin='{"value":""}')
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
+
+    def test_invalid_command_option_one_line(self):
+        client = e2e.Client(stack)
+        cases = ((("login", "--bogus", "x"),
+                  "invalid option '--bogus' for login"),
+                 (("register", "--bogus=1"),
+                  "invalid option '--bogus' for register"),
+                 (("login", "-x"), "invalid option '-x' for login"),
+                 (("login", "--password-file"),
+                  "option '--password-file' of login needs a value"),
+                 (("data", "put", "private", "--bogus"),
+                  "invalid option '--bogus' for data put"),
+                 (("data", "put", "public", "--value-file"),
+                  "option '--value-file' of data put needs a value"),
+                 (("login", "--username", "ana", "--password-file", "pw"),
+                  "--username and --email are options of register"),
+                 (("register", "--login", "ana"),
+                  "--login is an option of login"))
+        for args, message in cases:
+            status, _, err = client.run(*args)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertEqual(err.count("\n"), 1, err)
+            self.assertIn(message, err)
+
+    def test_invalid_field_set_not_sent(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin="kept")
+        many = json.dumps({"k%d" % i: "v" for i in range(33)})
+        cases = (("{}", "the JSON object has no fields"),
+                 ('{"Name":"x"}', "invalid field name 'Name'"),
+                 ('{"":"x"}', "invalid field name ''"),
+                 ('{"a-b":"x"}', "invalid field name 'a-b'"),
+                 ('{"%s":"x"}' % ("a" * 65), "'%s...'" % ("a" * 64)),
+                 (many, "has 33 fields, but one 'data put' sets at most 32"))
+        for value, reason in cases:
+            status, _, err = client.run("data", "put", "private", stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, err)
+            self.assertIn(reason, err)
+            self.assertNotIn("HTTP", err)
+        client.ok("data", "put", "private",
+                  stdin=json.dumps({"k%d" % i: "v" for i in range(32)}))
+        client.ok("data", "put", "private", stdin='{"%s":"x"}' % ("a" * 64))
+        fields = client.ok("data", "get", "private")["fields"]
+        self.assertEqual(fields["value"], "kept")
+        self.assertEqual(len(fields), 34)
+
+    def test_value_newline_lf_or_crlf_dropped(self):
+        client, _ = new_user("--stateless")
+        for value, stored in (("a\r\nb\r\n", "a\r\nb"), ("x\n", "x"),
+                              ("y\r\n", "y"), ("z\r", "z\r")):
+            client.ok("data", "put", "private", stdin=value)
+            fields = client.ok("data", "get", "private")["fields"]
+            self.assertEqual(fields, {"value": stored}, repr(value))
+        status, _, err = client.run("data", "put", "private", stdin="\r\n")
+        self.assertEqual(status, CLI_EXIT_USAGE)
+        self.assertIn("the value is empty, so nothing was stored", err)
 
     def test_unknown_global_option_named(self):
         binary = e2e.Client(stack).argv()[0]

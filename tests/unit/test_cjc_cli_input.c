@@ -240,6 +240,24 @@ static void test_password_file_limits(void **state)
     assert_non_null(strstr(err, "more than one line"));
 }
 
+static void test_drop_newline_lf_or_crlf(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t kept;
+    } cases[] = {
+        {"a\r\nb\r\n", 4}, {"a\r\nb\n", 4}, {"\r\n", 0},   {"\n", 0},
+        {"ab", 2},         {"ab\r", 3},     {"ab\n\n", 3}, {"", 0},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *text = cases[i].text;
+
+        assert_int_equal(cli_drop_newline(text, strlen(text)), cases[i].kept);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_password_file_line_end_dropped),
         cmocka_unit_test(test_password_file_lines_rejected),
         cmocka_unit_test(test_password_file_limits),
+        cmocka_unit_test(test_drop_newline_lf_or_crlf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

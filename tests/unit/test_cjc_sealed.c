@@ -524,6 +524,29 @@ static void test_sealed_invalid_token_refreshes(void **state)
     assert_non_null(strstr(after, "other-access-token"));
 }
 
+/* A session ends by lifetime, by a logout of all devices or by the limit
+ * of sessions per user, and the gateway rejects each the same plain way. */
+static void test_plain_session_rejection_lists_causes(void **state)
+{
+    const struct scripted_response plain = {401, INVALID_TOKEN_ERROR, false};
+    struct cjc_error err = {0};
+    enum cj_status rc;
+    char path[256], before[TEST_STATE_MAX];
+    (void)state;
+
+    put_data(&plain, 1, true, "plain-401-stateful", path, sizeof(path), before,
+             &rc, &err);
+    assert_int_equal(rc, CJ_ERR_UNAUTHENTICATED);
+    assert_string_equal(err.code, "invalid_token");
+    assert_non_null(strstr(err.message, "unsealed response: "));
+    assert_non_null(strstr(err.message, "idle too long"));
+    assert_non_null(strstr(err.message, "total lifetime"));
+    assert_non_null(strstr(err.message, "a logout of all devices"));
+    assert_non_null(strstr(err.message, "sessions per user"));
+    assert_non_null(strstr(err.message, "could have forged it"));
+    assert_non_null(strstr(err.message, "Run 'cerrojo login'"));
+}
+
 static void test_plain_success_stateful_rejected(void **state)
 {
     const struct scripted_response plain = {
@@ -833,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_login_without_tokens_keeps_state),
         cmocka_unit_test(test_plain_invalid_token_no_refresh),
         cmocka_unit_test(test_sealed_invalid_token_refreshes),
+        cmocka_unit_test(test_plain_session_rejection_lists_causes),
         cmocka_unit_test(test_plain_success_stateful_rejected),
         cmocka_unit_test(test_plain_logout_keeps_login),
         cmocka_unit_test(test_sealed_error_as_200_fails),
