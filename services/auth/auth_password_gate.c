@@ -123,11 +123,6 @@ static bool wait_for_slot(struct auth_password_gate *gate, int64_t budget_ms,
         if (left_ms <= 0) {
             break;
         }
-        /* Without a check, a cancelled caller would keep its place in the
-         * line, and the limit of waiters, until a slot freed. */
-        if (gone != NULL && left_ms > AUTH_PASSWORD_GATE_GONE_CHECK_MS) {
-            left_ms = AUTH_PASSWORD_GATE_GONE_CHECK_MS;
-        }
         cj_deadline_after_ms(CLOCK_MONOTONIC, left_ms, &until);
         (void)pthread_cond_timedwait(&gate->freed, &gate->lock, &until);
         if (gone != NULL && gone(gone_arg)) {

@@ -23,10 +23,6 @@
 #define AUTH_PASSWORD_GATE_REPLY_MARGIN_MS 250
 /* Weight of a new sample in the moving average of hold times, as 1/N. */
 #define AUTH_PASSWORD_GATE_HOLD_AVG_WEIGHT 8
-/* Interval at which a waiter checks whether its caller has gone, in ms:
- * a cancelled caller leaves the line within about this time. */
-#define AUTH_PASSWORD_GATE_GONE_CHECK_MS 50
-
 struct auth_password_gate {
     pthread_mutex_t lock;
     pthread_cond_t freed;  /* signalled when a slot is given back */
@@ -78,8 +74,12 @@ auth_password_gate_enter(struct auth_password_gate *gate, int64_t wait_ms,
 /*
  * Takes one slot like auth_password_gate_enter, but sheds the caller with
  * AUTH_PASSWORD_SHED_CANCELLED when gone(arg) returns true: at once, or
- * within AUTH_PASSWORD_GATE_GONE_CHECK_MS while it waits in line. A waiter
- * that leaves passes a freed slot on to the next one. gone may be NULL.
+ * when a freed slot wakes it in line, before it takes that slot. A waiter
+ * that leaves passes the freed slot on to the next one. gone may be NULL.
+ * Waiters wake only for a freed slot or the end of their budget. Waking
+ * them on a timer to check gone() let a waiter that woke take a slot
+ * before the one signalled for it. In a login flood that raised the p99
+ * wait fourfold and let some callers run out of budget.
  */
 CJ_WARN_UNUSED enum cj_status auth_password_gate_enter_unless_gone(
     struct auth_password_gate *gate, int64_t wait_ms,
