@@ -46,6 +46,24 @@ def standard_base64(token):
     return base64.b64encode(raw).decode()
 
 
+def lock_table(table):
+    """Holds an exclusive lock on table for TABLE_LOCK_S seconds from a
+    separate psql process, and returns that process once Postgres shows
+    the lock granted."""
+    locker = subprocess.Popen(
+        ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
+         "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+         "SELECT pg_sleep(%d); COMMIT;" % (table, TABLE_LOCK_S)],
+        stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + RELOAD_TIMEOUT_S
+    while time.monotonic() < deadline and stack.sql(
+            "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
+            "'AccessExclusiveLock' AND relation = '%s'::regclass"
+            % table) != [["1"]]:
+        time.sleep(0.05)
+    return locker
+
+
 def code(err):
     return err.code() if err is not None else grpc.StatusCode.OK
 
@@ -819,17 +837,8 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err)
         abandoned = stack.metric("auth_refreshes_total")
 
-        locker = subprocess.Popen(
-            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
-             "BEGIN; LOCK TABLE auth.refresh_tokens IN ACCESS EXCLUSIVE "
-             "MODE; SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
-            stdout=subprocess.DEVNULL)
+        locker = lock_table("auth.refresh_tokens")
         deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline and stack.sql(
-                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
-                "'AccessExclusiveLock' AND relation = "
-                "'auth.refresh_tokens'::regclass") != [["1"]]:
-            time.sleep(0.05)
 
         _, err = stack.refresh(tokens.refresh_token,
                                timeout_s=SHORT_DEADLINE_S)
@@ -853,17 +862,8 @@ class Logout(unittest.TestCase):
         # up must be rolled back. The client received an error, registers
         # again and would otherwise get a taken name.
         registrations = stack.metric("auth_registrations_total")
-        locker = subprocess.Popen(
-            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
-             "BEGIN; LOCK TABLE auth.users IN ACCESS EXCLUSIVE MODE; "
-             "SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
-            stdout=subprocess.DEVNULL)
+        locker = lock_table("auth.users")
         deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline and stack.sql(
-                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
-                "'AccessExclusiveLock' AND relation = "
-                "'auth.users'::regclass") != [["1"]]:
-            time.sleep(0.05)
 
         name = ah.random_name()
         password = ah.strong_password()
@@ -900,17 +900,8 @@ class Logout(unittest.TestCase):
         self.assertIsNone(err)
         refreshes = stack.metric("auth_refreshes_total")
 
-        locker = subprocess.Popen(
-            ["psql", stack.dsn, "-At", "-v", "ON_ERROR_STOP=1", "-c",
-             "BEGIN; LOCK TABLE auth.refresh_tokens IN ACCESS EXCLUSIVE "
-             "MODE; SELECT pg_sleep(%d); COMMIT;" % TABLE_LOCK_S],
-            stdout=subprocess.DEVNULL)
+        locker = lock_table("auth.refresh_tokens")
         deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while time.monotonic() < deadline and stack.sql(
-                "SELECT count(*) FROM pg_locks WHERE granted AND mode = "
-                "'AccessExclusiveLock' AND relation = "
-                "'auth.refresh_tokens'::regclass") != [["1"]]:
-            time.sleep(0.05)
 
         _, err = stack.refresh(first.refresh_token,
                                timeout_s=SHORT_DEADLINE_S)
