@@ -81,6 +81,19 @@ void auth_audit_record(struct auth_service *svc, const struct auth_call *call,
     cj_db_release(conn);
 }
 
+void auth_audit_sessions_evicted(struct auth_service *svc,
+                                 const struct auth_call *call,
+                                 const char *user_id, const char *session_id,
+                                 uint32_t count)
+{
+    if (count == 0) {
+        return;
+    }
+    auth_audit_record(svc, call, AUTH_EVENT_SESSIONS_EVICTED, user_id,
+                      session_id,
+                      json_pack("{s:I}", "count", (json_int_t)count));
+}
+
 /* Limits of RecordAudit input. */
 #define RECORD_AUDIT_DETAIL_MAX_BYTES 4096
 #define RECORD_AUDIT_EVENT_PREFIX     "gateway."

@@ -6,21 +6,24 @@
 #ifndef AUTH_AUDIT_H
 #define AUTH_AUDIT_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "auth_service.h"
 #include "auth_store.h"
 
 /* Event names written by auth itself. */
-#define AUTH_EVENT_REGISTER        "register"
-#define AUTH_EVENT_LOGIN_SUCCESS   "login.success"
-#define AUTH_EVENT_LOGIN_FAILURE   "login.failure"
-#define AUTH_EVENT_REFRESH         "refresh"
-#define AUTH_EVENT_REFRESH_REUSE   "refresh_reuse"
-#define AUTH_EVENT_LOGOUT          "logout"
-#define AUTH_EVENT_LOGOUT_ALL      "logout.all"
-#define AUTH_EVENT_PROTECTED_READ  "data.protected_read"
-#define AUTH_EVENT_PROTECTED_WRITE "data.protected_write"
+#define AUTH_EVENT_REGISTER         "register"
+#define AUTH_EVENT_LOGIN_SUCCESS    "login.success"
+#define AUTH_EVENT_LOGIN_FAILURE    "login.failure"
+#define AUTH_EVENT_REFRESH          "refresh"
+#define AUTH_EVENT_REFRESH_REUSE    "refresh_reuse"
+#define AUTH_EVENT_LOGOUT           "logout"
+#define AUTH_EVENT_LOGOUT_ALL       "logout.all"
+#define AUTH_EVENT_PROTECTED_READ   "data.protected_read"
+#define AUTH_EVENT_PROTECTED_WRITE  "data.protected_write"
+#define AUTH_EVENT_SESSIONS_EVICTED "sessions_evicted"
 
 /*
  * Fills *row with an event and the caller's context, for a statement that
@@ -53,5 +56,16 @@ auth_audit_write(struct cj_db_conn *conn, const struct auth_call *call,
 void auth_audit_record(struct auth_service *svc, const struct auth_call *call,
                        const char *event, const char *user_id,
                        const char *session_id, json_t *detail);
+
+/*
+ * Records the event that binding session_id to user_id ended count other
+ * sessions of the user, who went over the session service's per-user
+ * limit. Like auth_audit_record, it logs a failure instead of returning
+ * it. Writes nothing when count is 0.
+ */
+void auth_audit_sessions_evicted(struct auth_service *svc,
+                                 const struct auth_call *call,
+                                 const char *user_id, const char *session_id,
+                                 uint32_t count);
 
 #endif

@@ -86,6 +86,7 @@ static enum cj_status session_alive(struct auth_service *svc,
                                     struct auth_call *call,
                                     const struct auth_refresh_row *token)
 {
+    uint32_t evicted = 0;
     enum cj_status rc;
 
     if (token->session_id[0] == '\0') {
@@ -104,7 +105,11 @@ static enum cj_status session_alive(struct auth_service *svc,
         return CJ_OK;
     }
     rc = auth_session_bind(svc, call->request_id, token->session_id,
-                           token->user_id, NULL);
+                           token->user_id, NULL, &evicted);
+    /* A session already bound ends others only when the user is over the
+     * limit, for example after the limit was lowered. */
+    auth_audit_sessions_evicted(svc, call, token->user_id, token->session_id,
+                                evicted);
     if (rc == CJ_ERR_NOT_FOUND || rc == CJ_ERR_PRECONDITION) {
         cj_log(CJ_LOG_INFO, "auth.refresh_session_ended", call->request_id,
                CJ_F_STR("user_id", token->user_id),

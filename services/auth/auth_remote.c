@@ -304,7 +304,8 @@ enum cj_status auth_session_create(struct auth_service *svc,
 enum cj_status auth_session_bind(struct auth_service *svc,
                                  const char *request_id, const char *session_id,
                                  const char *user_id,
-                                 Cerrojo__V1__SessionInfo **info)
+                                 Cerrojo__V1__SessionInfo **info,
+                                 uint32_t *evicted)
 {
     Cerrojo__V1__BindUserRequest req = CERROJO__V1__BIND_USER_REQUEST__INIT;
     Cerrojo__V1__BindUserResponse *resp = NULL;
@@ -313,6 +314,7 @@ enum cj_status auth_session_bind(struct auth_service *svc,
     if (info != NULL) {
         *info = NULL;
     }
+    *evicted = 0;
     req.session_id = (char *)session_id;
     req.user_id = (char *)user_id;
     /* The clock that sets the user's revocation time (a logout of all
@@ -329,6 +331,7 @@ enum cj_status auth_session_bind(struct auth_service *svc,
         *info = resp->session;
         resp->session = NULL;
     }
+    *evicted = resp->evicted_sessions;
     cj_rpc_message_free(&resp->base);
     return CJ_OK;
 }

@@ -88,11 +88,13 @@ auth_session_create(struct auth_service *svc, const char *request_id,
                     Cerrojo__V1__SessionInfo **info);
 
 /* session BindUser, with this process's clock as the bind time; *info (may
- * be NULL) receives the updated SessionInfo. */
+ * be NULL) receives the updated SessionInfo, and *evicted the number of the
+ * user's other sessions that the bind ended (0 on error, and from a session
+ * service that does not report it). */
 CJ_WARN_UNUSED enum cj_status
 auth_session_bind(struct auth_service *svc, const char *request_id,
                   const char *session_id, const char *user_id,
-                  Cerrojo__V1__SessionInfo **info);
+                  Cerrojo__V1__SessionInfo **info, uint32_t *evicted);
 
 /* session DeleteSession. */
 CJ_WARN_UNUSED enum cj_status auth_session_delete(struct auth_service *svc,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth_audit.h"
 #include "auth_flows.h"
 #include "auth_remote.h"
 #include "crypto_util.h"
@@ -45,6 +46,7 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
 {
     Cerrojo__V1__SessionInfo *opened = NULL;
     Cerrojo__V1__SessionInfo *bound = NULL;
+    uint32_t evicted = 0;
     enum cj_status rc;
 
     session_id[0] = '\0';
@@ -56,10 +58,12 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
             return CJ_OK;
         }
         rc = auth_session_bind(svc, call->request_id, call->caller->session_id,
-                               user_id, NULL);
+                               user_id, NULL, &evicted);
         if (rc == CJ_OK) {
             snprintf(session_id, session_id_size, "%s",
                      call->caller->session_id);
+            auth_audit_sessions_evicted(svc, call, user_id, session_id,
+                                        evicted);
         }
         /* The client's own session belongs to someone else: no retry
          * helps, a new handshake does. */
@@ -84,7 +88,8 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
     }
     snprintf(session_id, session_id_size, "%s", opened->session_id);
     *created = true;
-    rc = auth_session_bind(svc, call->request_id, session_id, user_id, &bound);
+    rc = auth_session_bind(svc, call->request_id, session_id, user_id, &bound,
+                           &evicted);
     if (rc != CJ_OK) {
         rc = auth_remote_call_error(call, AUTH_REMOTE_SESSION, rc);
         cj_rpc_message_free(&opened->base);
@@ -93,6 +98,9 @@ enum cj_status auth_session_open_for(struct auth_service *svc,
         *created = false;
         return rc;
     }
+    /* The other sessions stay ended even when the login fails later and
+     * discards this one, so the event is written now. */
+    auth_audit_sessions_evicted(svc, call, user_id, session_id, evicted);
     /* Binding lengthens the expiry times; the rest is from the handshake. */
     if (bound != NULL) {
         opened->idle_expires_at_ms = bound->idle_expires_at_ms;

@@ -205,6 +205,7 @@ static enum cj_status bind_user(struct cj_rpc_call *call,
         (const Cerrojo__V1__BindUserRequest *)request;
     Cerrojo__V1__BindUserResponse *m;
     struct sess_info info;
+    uint32_t evicted = 0;
     enum cj_status st;
 
     if (!cj_session_id_valid(req->session_id)) {
@@ -219,7 +220,7 @@ static enum cj_status bind_user(struct cj_rpc_call *call,
         return CJ_ERR_INVALID;
     }
     st = sess_bind(state, req->session_id, req->user_id, req->bound_at_ms,
-                   &info);
+                   &info, &evicted);
     if (st == CJ_ERR_PRECONDITION) {
         cj_rpc_call_set_error(call, "session is bound to another user");
         return st;
@@ -232,6 +233,7 @@ static enum cj_status bind_user(struct cj_rpc_call *call,
         return fail(call, CJ_ERR_NOMEM);
     }
     cerrojo__v1__bind_user_response__init(m);
+    m->evicted_sessions = evicted;
     m->session = info_message(&info);
     if (m->session == NULL) {
         free(m);

@@ -120,11 +120,13 @@ enum cj_status sess_advance(const struct sess_service *svc, const char *sid,
  * Unix ms on the clock that sets the user's revocation time (auth's). With
  * 0, session's own clock sets it. When the user then has more than
  * settings.max_per_user bound sessions, the oldest others end as with
- * sess_delete; the bound session itself is never ended.
+ * sess_delete, and *evicted is their number (0 on any error). The bound
+ * session itself is never ended.
  */
 enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
                          const char *user_id, int64_t bound_at_ms,
-                         struct sess_info *out) CJ_WARN_UNUSED;
+                         struct sess_info *out,
+                         uint32_t *evicted) CJ_WARN_UNUSED;
 
 enum cj_status sess_delete(const struct sess_service *svc, const char *sid,
                            bool *deleted) CJ_WARN_UNUSED;

@@ -401,7 +401,7 @@ void sess_opened_clear(struct sess_opened *o)
 
 enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
                          const char *user_id, int64_t bound_at_ms,
-                         struct sess_info *out)
+                         struct sess_info *out, uint32_t *evicted)
 {
     struct sess_record rec;
     int64_t now = sess_now_ms();
@@ -412,24 +412,24 @@ enum cj_status sess_bind(const struct sess_service *svc, const char *sid,
         .tombstone_ms = svc->settings.token_lifetime_ms,
         .max_sessions = svc->settings.max_per_user,
     };
-    uint32_t evicted = 0;
     enum cj_status st;
 
+    *evicted = 0;
     if (!cj_session_id_valid(sid) || !sess_name_valid(user_id) ||
         bound_at_ms < 0) {
         return CJ_ERR_INVALID;
     }
-    st = sess_store_bind(svc->redis, sid, user_id, &params, &rec, &evicted);
+    st = sess_store_bind(svc->redis, sid, user_id, &params, &rec, evicted);
     if (st == CJ_OK) {
         fill_info(svc, sid, rec.created_ms, rec.expires_ms, rec.absolute_ms,
                   out);
     }
-    if (st == CJ_OK && evicted > 0) {
+    if (st == CJ_OK && *evicted > 0) {
         /* The user id, not the session ids: a session id is a credential
          * of the stateful channel. */
-        cj_counter_add(svc->metrics.evicted, evicted);
+        cj_counter_add(svc->metrics.evicted, *evicted);
         cj_log(CJ_LOG_INFO, "session.evicted_over_limit", NULL,
-               CJ_F_STR("user_id", user_id), CJ_F_INT("count", evicted),
+               CJ_F_STR("user_id", user_id), CJ_F_INT("count", *evicted),
                CJ_F_INT("max_per_user", svc->settings.max_per_user));
     }
     cj_wipe(&rec, sizeof(rec));

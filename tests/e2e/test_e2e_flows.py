@@ -4,6 +4,7 @@ epoch rotation, logout of every device, refresh reuse, and a kms or
 session restart in the middle of a client session."""
 
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -733,6 +734,22 @@ class Devices(unittest.TestCase):
         self.assertEqual(laptop.ok("me")["username"], name)
 
 
+def eviction_audits(name):
+    """Returns the user's sessions_evicted events as [count, session hash]
+    rows, oldest first."""
+    return stack.sql(
+        "SELECT a.detail->>'count', a.session_hash FROM auth.audit_events a "
+        "JOIN auth.users u ON u.id = a.user_id WHERE u.username = '%s' "
+        "AND a.event = 'sessions_evicted' ORDER BY a.id" % name)
+
+
+def session_hash(client):
+    """Returns the SHA-256 of the client's session id, in hex, as audit
+    events store it."""
+    session_id = client.saved_state()["session"]["id"]
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class SessionLimit(unittest.TestCase):
     def test_login_past_limit_ends_oldest(self):
         oldest, name = new_user("--stateful")
@@ -740,6 +757,9 @@ class SessionLimit(unittest.TestCase):
         evictions = stack.session.log().count("session.evicted_over_limit")
         newer = []
         for _ in range(SESSIONS_PER_USER):
+            # Register and the logins so far leave the user within the
+            # limit, so nothing has been evicted yet.
+            self.assertEqual(eviction_audits(name), [])
             device = e2e.Client(stack)
             device.ok("login", "--login", name, "--password-file",
                       oldest.password_file, "--stateful")
@@ -755,6 +775,10 @@ class SessionLimit(unittest.TestCase):
         self.assertEqual(
             stack.session.log().count("session.evicted_over_limit"),
             evictions + 1)
+        # The last login ended one session, and the audit event names the
+        # session that login bound.
+        self.assertEqual(eviction_audits(name),
+                         [["1", session_hash(newer[-1])]])
 
 
 # Commands started at once on one state file. They take its lock in turn,

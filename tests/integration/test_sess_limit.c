@@ -186,18 +186,22 @@ static void client_create(struct fixture *f, struct client *c)
         sess_create(&f->svc, c->secret, sizeof(c->secret), &c->info), CJ_OK);
 }
 
-/* Creates count sessions and binds them in order, the i-th at
- * base_ms + i * BIND_STEP_MS. */
+/* Creates count sessions for a user without any and binds them in order,
+ * the i-th at base_ms + i * BIND_STEP_MS. Each bind past the limit must
+ * report the one session it ended. */
 static void create_and_bind(struct fixture *f, struct client *c, int count,
                             int64_t base_ms)
 {
+    uint32_t max = f->svc.settings.max_per_user;
     struct sess_info info;
+    uint32_t evicted;
 
     for (int i = 0; i < count; i++) {
         client_create(f, &c[i]);
         assert_int_equal(sess_bind(&f->svc, c[i].info.session_id, f->user,
-                                   base_ms + i * BIND_STEP_MS, &info),
+                                   base_ms + i * BIND_STEP_MS, &info, &evicted),
                          CJ_OK);
+        assert_int_equal(evicted, max != 0 && (uint32_t)i >= max ? 1 : 0);
     }
 }
 
@@ -265,6 +269,7 @@ static void test_bind_past_limit_ends_oldest(void **state)
     struct fixture *f = *state;
     struct client c[TEST_SESSIONS];
     struct sess_info info;
+    uint32_t evicted = 0;
 
     load_complete(f);
     create_and_bind(f, c, TEST_SESSIONS, sess_now_ms() - BIND_BASE_AGO_MS);
@@ -283,8 +288,9 @@ static void test_bind_past_limit_ends_oldest(void **state)
      * although it is the oldest of the user's sessions. */
     assert_int_equal(sess_bind(&f->svc,
                                c[TEST_SESSIONS - TEST_LIMIT].info.session_id,
-                               f->user, 0, &info),
+                               f->user, 0, &info, &evicted),
                      CJ_OK);
+    assert_int_equal(evicted, 0);
     for (int i = TEST_SESSIONS - TEST_LIMIT; i < TEST_SESSIONS; i++) {
         assert_open(f, &c[i], 2);
     }
@@ -322,10 +328,12 @@ static void test_bind_limit_skips_expired(void **state)
     /* Counting the two expired members would end c[2] here. */
     for (int i = TEST_LIMIT; i < TEST_SESSIONS; i++) {
         struct sess_info info;
+        uint32_t evicted = 0;
         client_create(f, &c[i]);
         assert_int_equal(sess_bind(&f->svc, c[i].info.session_id, f->user,
-                                   base + i * BIND_STEP_MS, &info),
+                                   base + i * BIND_STEP_MS, &info, &evicted),
                          CJ_OK);
+        assert_int_equal(evicted, 0);
     }
     for (int i = 2; i < TEST_SESSIONS; i++) {
         assert_open(f, &c[i], 1);
@@ -339,6 +347,7 @@ struct bind_job {
     struct fixture *f;
     struct client *c;
     enum cj_status result;
+    uint32_t evicted;
 };
 
 static void *bind_main(void *arg)
@@ -347,15 +356,16 @@ static void *bind_main(void *arg)
     struct sess_info info;
 
     job->result = sess_bind(&job->f->svc, job->c->info.session_id, job->f->user,
-                            0, &info);
+                            0, &info, &job->evicted);
     return NULL;
 }
 
 /*
  * CONCURRENT_BINDS binds of new sessions race for a user who already has
  * CONCURRENT_LIMIT older ones. Each bind must succeed, the user must keep
- * exactly the limit, all of the newest batch, and every session that is
- * still stored must be listed in the user's index.
+ * exactly the limit, all of the newest batch, every session that is
+ * still stored must be listed in the user's index, and the binds together
+ * must report each ended session once.
  */
 static void test_concurrent_binds_keep_limit(void **state)
 {
@@ -364,6 +374,7 @@ static void test_concurrent_binds_keep_limit(void **state)
     struct client fresh[CONCURRENT_BINDS];
     struct bind_job jobs[CONCURRENT_BINDS];
     pthread_t threads[CONCURRENT_BINDS];
+    uint32_t evicted = 0;
     int live = 0;
 
     f->svc.settings.max_per_user = CONCURRENT_LIMIT;
@@ -380,6 +391,7 @@ static void test_concurrent_binds_keep_limit(void **state)
     for (int i = 0; i < CONCURRENT_BINDS; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
         assert_int_equal(jobs[i].result, CJ_OK);
+        evicted += jobs[i].evicted;
     }
 
     assert_int_equal(user_index_size(f), CONCURRENT_LIMIT);
@@ -399,6 +411,7 @@ static void test_concurrent_binds_keep_limit(void **state)
         }
     }
     assert_int_equal(live, CONCURRENT_LIMIT);
+    assert_int_equal(evicted, CONCURRENT_BINDS);
     assert_metric(f, "cerrojo_session_evicted_total", CONCURRENT_BINDS);
 }
 

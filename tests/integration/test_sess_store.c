@@ -625,6 +625,7 @@ static void test_delete_user_sessions_only_theirs(void **state)
     struct client b[2];
     struct client unbound;
     struct sess_info info;
+    uint32_t evicted = 0;
     char user_a[64];
     char user_b[64];
     uint32_t count = 0;
@@ -633,18 +634,21 @@ static void test_delete_user_sessions_only_theirs(void **state)
     make_user(user_b, sizeof(user_b), "b");
     for (int i = 0; i < 3; i++) {
         client_create(f, &a[i]);
-        assert_int_equal(
-            sess_bind(&f->svc, a[i].info.session_id, user_a, 0, &info), CJ_OK);
+        assert_int_equal(sess_bind(&f->svc, a[i].info.session_id, user_a, 0,
+                                   &info, &evicted),
+                         CJ_OK);
         assert_true(info.idle_expires_ms > a[i].info.idle_expires_ms + 60000);
     }
     for (int i = 0; i < 2; i++) {
         client_create(f, &b[i]);
-        assert_int_equal(
-            sess_bind(&f->svc, b[i].info.session_id, user_b, 0, &info), CJ_OK);
+        assert_int_equal(sess_bind(&f->svc, b[i].info.session_id, user_b, 0,
+                                   &info, &evicted),
+                         CJ_OK);
     }
     client_create(f, &unbound);
-    assert_int_equal(sess_bind(&f->svc, a[0].info.session_id, user_b, 0, &info),
-                     CJ_ERR_PRECONDITION);
+    assert_int_equal(
+        sess_bind(&f->svc, a[0].info.session_id, user_b, 0, &info, &evicted),
+        CJ_ERR_PRECONDITION);
 
     assert_int_equal(sess_delete_user(&f->svc, user_a, &count), CJ_OK);
     assert_int_equal(count, 3);
@@ -742,6 +746,7 @@ static void test_bound_before_user_revocation_fails(void **state)
     struct client c;
     struct client other;
     struct sess_info info;
+    uint32_t evicted = 0;
     char user[64];
     char index[128];
     const char *members[] = {"SISMEMBER", index, NULL};
@@ -751,10 +756,11 @@ static void test_bound_before_user_revocation_fails(void **state)
     snprintf(index, sizeof(index), SESS_KEY_PREFIX "u:%s", user);
     client_create(f, &c);
     client_create(f, &other);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
-                     CJ_OK);
-    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, 0, &info),
-                     CJ_OK);
+    assert_int_equal(
+        sess_bind(&f->svc, c.info.session_id, user, 0, &info, &evicted), CJ_OK);
+    assert_int_equal(
+        sess_bind(&f->svc, other.info.session_id, user, 0, &info, &evicted),
+        CJ_OK);
     assert_int_equal(send_once(f, &c, 0, 1), CJ_OK);
 
     /* The revocation reaches Redis without DeleteUserSessions, as after a
@@ -771,8 +777,9 @@ static void test_bound_before_user_revocation_fails(void **state)
     freeReplyObject(r);
 
     /* Binding the same user again does not renew a revoked session. */
-    assert_int_equal(sess_bind(&f->svc, other.info.session_id, user, 0, &info),
-                     CJ_ERR_NOT_FOUND);
+    assert_int_equal(
+        sess_bind(&f->svc, other.info.session_id, user, 0, &info, &evicted),
+        CJ_ERR_NOT_FOUND);
     assert_false(
         key_exists(f->pool, SESS_KEY_PREFIX "s:", other.info.session_id));
     assert_int_equal(send_once(f, &other, 0, 1), CJ_ERR_NOT_FOUND);
@@ -794,6 +801,7 @@ static void test_bound_after_user_revocation_works(void **state)
     struct fixture *f = *state;
     struct client c;
     struct sess_info info;
+    uint32_t evicted = 0;
     struct sess_opened opened;
     char user[64];
 
@@ -801,14 +809,14 @@ static void test_bound_after_user_revocation_works(void **state)
     client_create(f, &c);
     revoke_at_creation(f, &c, user);
 
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
-                     CJ_OK);
+    assert_int_equal(
+        sess_bind(&f->svc, c.info.session_id, user, 0, &info, &evicted), CJ_OK);
     assert_int_equal(client_send(f, &c, 0, 1, &opened), CJ_OK);
     assert_string_equal(opened.user_id, user);
     sess_opened_clear(&opened);
     assert_int_equal(send_once(f, &c, 0, 2), CJ_OK);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
-                     CJ_OK);
+    assert_int_equal(
+        sess_bind(&f->svc, c.info.session_id, user, 0, &info, &evicted), CJ_OK);
     assert_int_equal(send_once(f, &c, 0, 3), CJ_OK);
 }
 
@@ -822,6 +830,7 @@ static void test_bind_time_from_caller_decides(void **state)
     struct client after;
     struct client before;
     struct sess_info info;
+    uint32_t evicted = 0;
     char user[64];
     int64_t revoked_s = sess_now_ms() / 1000 - BIND_REVOKED_AGO_S;
 
@@ -832,19 +841,20 @@ static void test_bind_time_from_caller_decides(void **state)
 
     /* Bound after the revocation second on the caller's clock. */
     assert_int_equal(sess_bind(&f->svc, after.info.session_id, user,
-                               (revoked_s + 1) * 1000, &info),
+                               (revoked_s + 1) * 1000, &info, &evicted),
                      CJ_OK);
     assert_int_equal(send_once(f, &after, 0, 1), CJ_OK);
 
     /* Bound in the revocation second on the caller's clock, although
      * session's clock is seconds past it. */
     assert_int_equal(sess_bind(&f->svc, before.info.session_id, user,
-                               revoked_s * 1000 + 999, &info),
+                               revoked_s * 1000 + 999, &info, &evicted),
                      CJ_ERR_NOT_FOUND);
     assert_false(
         key_exists(f->pool, SESS_KEY_PREFIX "s:", before.info.session_id));
-    assert_int_equal(sess_bind(&f->svc, after.info.session_id, user, -1, &info),
-                     CJ_ERR_INVALID);
+    assert_int_equal(
+        sess_bind(&f->svc, after.info.session_id, user, -1, &info, &evicted),
+        CJ_ERR_INVALID);
 }
 
 static void test_bind_time_missing_uses_creation(void **state)
@@ -852,6 +862,7 @@ static void test_bind_time_missing_uses_creation(void **state)
     struct fixture *f = *state;
     struct client c;
     struct sess_info info;
+    uint32_t evicted = 0;
     char user[64];
     char key[128];
     const char *hdel[] = {"HDEL", key, "b"};
@@ -860,8 +871,8 @@ static void test_bind_time_missing_uses_creation(void **state)
     make_user(user, sizeof(user), "rl");
     client_create(f, &c);
     revoke_at_creation(f, &c, user);
-    assert_int_equal(sess_bind(&f->svc, c.info.session_id, user, 0, &info),
-                     CJ_OK);
+    assert_int_equal(
+        sess_bind(&f->svc, c.info.session_id, user, 0, &info, &evicted), CJ_OK);
 
     /* A session stored before bind times were recorded has no b. */
     snprintf(key, sizeof(key), SESS_KEY_PREFIX "s:%s", c.info.session_id);

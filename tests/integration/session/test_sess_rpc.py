@@ -42,6 +42,11 @@ HEALTH_WAIT_S = 10
 # How far ahead of session's clock a user revocation time may lie, in
 # seconds (SESS_REVOKED_AT_AHEAD_MAX_S in sess_rpc.c).
 REVOKED_AT_AHEAD_MAX_S = 300
+# CERROJO_SESSION_MAX_PER_USER's default, which this service runs with.
+DEFAULT_MAX_PER_USER = 50
+# How far before now the first bind time that a limit test passes lies, in
+# ms. Its DEFAULT_MAX_PER_USER binds, a second apart, end before now.
+BIND_BASE_AGO_MS = 120000
 
 # The stateful key schedule (HKDF-SHA256 labels of the crypto library).
 FIRST_LABEL = b"cerrojo epoch key v1"
@@ -271,6 +276,25 @@ class SessionRpc(unittest.TestCase):
                              grpc.StatusCode.NOT_FOUND)
         resp = self.open(session_b, session_b.current_epoch(), 1)
         self.assertEqual(resp.user_id, user_b)
+
+    def test_bind_past_limit_reports_evicted(self):
+        user = "user-limit-" + secrets.token_hex(6)
+        sessions = [self.create() for _ in range(DEFAULT_MAX_PER_USER + 1)]
+        # Bind times a second apart, so that sessions[0] is the oldest.
+        base_ms = int(time.time() * 1000) - BIND_BASE_AGO_MS
+        for i, c in enumerate(sessions[:DEFAULT_MAX_PER_USER]):
+            resp = self.rpc("auth", "BindUser", session_id=c.info.session_id,
+                            user_id=user, bound_at_ms=base_ms + i * 1000)
+            self.assertEqual(resp.evicted_sessions, 0)
+        resp = self.rpc("auth", "BindUser",
+                        session_id=sessions[-1].info.session_id, user_id=user)
+        self.assertEqual(resp.evicted_sessions, 1)
+        self.assertEqual(self.open_code(sessions[0], 0, 1),
+                         grpc.StatusCode.NOT_FOUND)
+        # Binding a listed session again ends nothing more.
+        resp = self.rpc("auth", "BindUser",
+                        session_id=sessions[-1].info.session_id, user_id=user)
+        self.assertEqual(resp.evicted_sessions, 0)
 
     def test_is_revoked_reports_each_reason(self):
         self.mark_loaded()
