@@ -23,7 +23,7 @@
 #define AUTH_EVENT_LOGOUT_ALL       "logout.all"
 #define AUTH_EVENT_PROTECTED_READ   "data.protected_read"
 #define AUTH_EVENT_PROTECTED_WRITE  "data.protected_write"
-#define AUTH_EVENT_SESSIONS_EVICTED "sessions_evicted"
+#define AUTH_EVENT_SESSIONS_EVICTED "session.evicted"
 
 /*
  * Fills *row with an event and the caller's context, for a statement that

@@ -735,12 +735,12 @@ class Devices(unittest.TestCase):
 
 
 def eviction_audits(name):
-    """Returns the user's sessions_evicted events as [count, session hash]
+    """Returns the user's session.evicted events as [count, session hash]
     rows, oldest first."""
     return stack.sql(
         "SELECT a.detail->>'count', a.session_hash FROM auth.audit_events a "
         "JOIN auth.users u ON u.id = a.user_id WHERE u.username = '%s' "
-        "AND a.event = 'sessions_evicted' ORDER BY a.id" % name)
+        "AND a.event = 'session.evicted' ORDER BY a.id" % name)
 
 
 def session_hash(client):
