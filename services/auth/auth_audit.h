@@ -24,6 +24,7 @@
 #define AUTH_EVENT_PROTECTED_READ   "data.protected_read"
 #define AUTH_EVENT_PROTECTED_WRITE  "data.protected_write"
 #define AUTH_EVENT_SESSIONS_EVICTED "session.evicted"
+#define AUTH_EVENT_USER_DELETED     "user.deleted"
 
 /*
  * Fills *row with an event and the caller's context, for a statement that

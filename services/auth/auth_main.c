@@ -14,6 +14,7 @@
 #include "auth_revocations.h"
 #include "auth_rpc.h"
 #include "auth_schema.h"
+#include "auth_user_delete.h"
 #include "cli_help.h"
 #include "config.h"
 #include "crypto_util.h"
@@ -34,15 +35,20 @@ static void usage(FILE *out)
                  "revocations, and audit rows past retention, once\n"
                  "  rewrap-keys     re-wrap every user's data key under kms's "
                  "newest key-encryption key, once\n"
+                 "  delete-user USER\n"
+                 "                  delete a user (a user id, username or "
+                 "email): data, refresh tokens, sessions and data key; "
+                 "revoke every token\n"
                  "  --print-config  print the configuration, secrets redacted\n"
                  "configuration (environment or .env file):\n");
     cj_config_print_help(auth_config_options, auth_config_option_count, out);
     cj_metrics_print_help(out);
 }
 
-/* The commands of the binary; none takes an argument. */
+/* The commands of the binary; only delete-user takes an argument. */
 static const char *const auth_commands[] = {
-    "serve", "healthcheck", "cleanup", "rewrap-keys", "--print-config",
+    "serve",       "healthcheck", "cleanup",
+    "rewrap-keys", "delete-user", "--print-config",
 };
 
 static bool is_command(const char *arg)
@@ -245,22 +251,36 @@ static void print_rewrap_report(const struct auth_job_report *report,
     }
 }
 
+/*
+ * Returns false, after saying so, when the database lacks auth migrations
+ * of this build. Other failures of the check reach the command, which
+ * reports them.
+ */
+static bool schema_ready(struct auth_service *svc, const char *command)
+{
+    char missing[AUTH_SCHEMA_MISSING_MAX];
+
+    if (auth_schema_check(svc, missing, sizeof(missing)) !=
+        CJ_ERR_PRECONDITION) {
+        return true;
+    }
+    cj_log(CJ_LOG_ERROR, "auth.schema_missing", NULL,
+           CJ_F_STR("schema", "auth"), CJ_F_STR("missing", missing),
+           CJ_F_STR("action", "run cerrojo-migrate up"));
+    fprintf(stderr,
+            "cerrojo-auth: %s: the database of CERROJO_AUTH_DATABASE_URL "
+            "lacks the auth migrations %s; run `cerrojo-migrate up`, then "
+            "%s again\n",
+            command, missing, command);
+    return false;
+}
+
 static int run_job(struct auth_service *svc, const char *command)
 {
     struct auth_job_report report;
-    char missing[AUTH_SCHEMA_MISSING_MAX];
-    enum cj_status rc = auth_schema_check(svc, missing, sizeof(missing));
+    enum cj_status rc;
 
-    /* Other failures of the check reach the job, which reports them. */
-    if (rc == CJ_ERR_PRECONDITION) {
-        cj_log(CJ_LOG_ERROR, "auth.schema_missing", NULL,
-               CJ_F_STR("schema", "auth"), CJ_F_STR("missing", missing),
-               CJ_F_STR("action", "run cerrojo-migrate up"));
-        fprintf(stderr,
-                "cerrojo-auth: %s: the database of CERROJO_AUTH_DATABASE_URL "
-                "lacks the auth migrations %s; run `cerrojo-migrate up`, then "
-                "%s again\n",
-                command, missing, command);
+    if (!schema_ready(svc, command)) {
         return 1;
     }
     if (strcmp(command, "cleanup") == 0) {
@@ -289,6 +309,42 @@ static int run_job(struct auth_service *svc, const char *command)
     return 0;
 }
 
+/*
+ * Runs delete-user and prints what it did. Exit status: 0 done, 3 no user
+ * by that name, 1 a step failed (running the command again with the
+ * printed user id finishes it).
+ */
+static int run_delete_user(struct auth_service *svc, const char *user_ref)
+{
+    struct auth_user_delete_report report;
+    enum cj_status rc;
+
+    if (!schema_ready(svc, "delete-user")) {
+        return 1;
+    }
+    rc = auth_user_delete(svc, user_ref, &report);
+    if (rc == CJ_ERR_NOT_FOUND) {
+        fprintf(stderr, "cerrojo-auth delete-user: no user has the id, "
+                        "username or email given\n");
+        return 3;
+    }
+    if (report.user_id[0] != '\0') {
+        printf("delete-user: user %s; row %s; sessions %s; data key %s\n",
+               report.user_id, report.row_deleted ? "deleted" : "not found",
+               report.sessions_ended ? "ended" : "not ended",
+               report.key_forgotten ? "forgotten" : "none held");
+    }
+    if (rc != CJ_OK) {
+        fprintf(stderr,
+                "cerrojo-auth delete-user failed: %s. Steps done are listed "
+                "above; run `cerrojo-auth delete-user %s` again to finish\n",
+                cj_status_name(rc),
+                report.user_id[0] != '\0' ? report.user_id : "USER");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct auth_service svc;
@@ -312,7 +368,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!is_help && argc > 2) {
+    if (!is_help && strcmp(command, "delete-user") == 0 && argc != 3) {
+        fprintf(stderr, "cerrojo-auth delete-user: expected one argument, "
+                        "the user id, username or email\n");
+        return 2;
+    }
+    if (!is_help && strcmp(command, "delete-user") != 0 && argc > 2) {
         fprintf(stderr, "cerrojo-auth %s: unexpected argument '%s'\n", command,
                 argv[2]);
         usage(stderr);
@@ -333,6 +394,8 @@ int main(int argc, char **argv)
         exit_status = 1;
     } else if (is_job) {
         exit_status = run_job(&svc, command);
+    } else if (strcmp(command, "delete-user") == 0) {
+        exit_status = run_delete_user(&svc, argv[2]);
     } else {
         exit_status = serve(&svc, &signals);
     }

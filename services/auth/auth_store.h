@@ -132,6 +132,12 @@ CJ_WARN_UNUSED enum cj_status
 auth_store_user_list_after(struct cj_db_conn *conn, const char *after_id,
                            struct auth_user *out, size_t limit, size_t *count);
 
+/* Deletes the user with this id, and by cascade its data fields and
+ * refresh tokens; *deleted is false when there was no such row. */
+CJ_WARN_UNUSED enum cj_status auth_store_user_delete(struct cj_db_conn *conn,
+                                                     const char *user_id,
+                                                     bool *deleted);
+
 /* Sets *exists to whether a user with this id (canonical UUID text) is
  * stored. */
 CJ_WARN_UNUSED enum cj_status auth_store_user_exists(struct cj_db_conn *conn,

@@ -189,6 +189,23 @@ enum cj_status auth_store_user_exists(struct cj_db_conn *conn,
     return rc;
 }
 
+enum cj_status auth_store_user_delete(struct cj_db_conn *conn,
+                                      const char *user_id, bool *deleted)
+{
+    static const char sql[] =
+        "DELETE FROM auth.users WHERE id = $1::uuid RETURNING 1";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
+    PGresult *res = NULL;
+    enum cj_status rc = cj_db_query(conn, sql, params, 1, false, &res);
+
+    *deleted = false;
+    if (rc == CJ_OK) {
+        *deleted = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    return rc;
+}
+
 enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
                                                  const char *user_id,
                                                  const char *password_hash,

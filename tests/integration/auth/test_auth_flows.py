@@ -1304,5 +1304,76 @@ class AuditAndJobs(unittest.TestCase):
         self.assertIn("rewrap-keys: ran", res.stdout)
 
 
+class DeleteUser(unittest.TestCase):
+    def test_delete_user_removes_data_tokens_sessions_key(self):
+        tokens, err, name, password = stack.register(
+            secret=os.urandom(SECRET_SIZE))
+        self.assertIsNone(err, err)
+        sid = tokens.session.session_id
+        _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields={"note": "secret"},
+            **{"class": stack.common_pb2.DATA_CLASS_PRIVATE}),
+            stack.caller_for(tokens))
+        self.assertIsNone(err, err)
+        self.assertEqual(stack.redis("EXISTS", "cerrojo:sess:s:" + sid), "1")
+
+        res = stack.run_auth_command("delete-user", name.upper())
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("delete-user: user %s; row deleted; sessions ended; "
+                      "data key forgotten" % tokens.user_id, res.stdout)
+
+        info, err = stack.introspect(tokens.access_token)
+        self.assertIsNone(err, err)
+        self.assertFalse(info.active)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        uid = tokens.user_id
+        for table in ("users", "data_private", "refresh_tokens"):
+            column = "id" if table == "users" else "user_id"
+            self.assertEqual(stack.sql(
+                "SELECT count(*) FROM auth.%s WHERE %s = '%s'"
+                % (table, column, uid)), [["0"]], table)
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.revocations WHERE kind = 'user' "
+            "AND subject = '%s'" % uid), [["1"]])
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.audit_events WHERE event = "
+            "'user.deleted' AND user_id = '%s'" % uid), [["1"]])
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM kms.data_key_versions WHERE user_id = "
+            "'%s'" % uid), [["0"]])
+        self.assertEqual(stack.redis("EXISTS", "cerrojo:sess:s:" + sid), "0")
+        self.assertEqual(stack.redis("EXISTS", "cerrojo:sess:u:" + uid), "0")
+
+        # The name is free again, for a new user with a new id.
+        again, err, _, _ = stack.register(username=name, password=password)
+        self.assertIsNone(err, err)
+        self.assertNotEqual(again.user_id, uid)
+
+    def test_delete_user_by_id_twice(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_auth_command("delete-user", tokens.user_id)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("row deleted", res.stdout)
+        # A repeat finds no row and still runs the later steps.
+        res = stack.run_auth_command("delete-user", tokens.user_id)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("row not found; sessions ended; data key none held",
+                      res.stdout)
+
+    def test_delete_user_unknown_name(self):
+        res = stack.run_auth_command("delete-user", ah.random_name())
+        self.assertEqual(res.returncode, 3, res.stdout)
+        self.assertIn("no user has the id, username or email", res.stderr)
+
+    def test_delete_user_needs_one_argument(self):
+        res = stack.run_auth_command("delete-user")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("expected one argument", res.stderr)
+        res = stack.run_auth_command("delete-user", "a", "b")
+        self.assertEqual(res.returncode, 2)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
