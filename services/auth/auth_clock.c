@@ -86,8 +86,15 @@ void auth_clock_check(struct auth_service *svc)
         set_health(svc, false);
         return;
     }
+    /*
+     * cj_db_clock_read compares Postgres's clock with the midpoint of the
+     * host's readings around the query, so the stored offset is off by at
+     * most half that round trip (plus up to 1 ms of rounding), whichever way
+     * the delay splits. The host clock's drift until the next check adds to it.
+     */
+    atomic_store_explicit(&svc->clock_offset_ms, offset, memory_order_relaxed);
     magnitude = offset < 0 ? -offset : offset;
-    now_ms = auth_now_ms();
+    now_ms = auth_now_ms(svc);
     cj_gauge_set(cj_metric_series(svc->m.clock_offset, NULL),
                  (double)offset / 1000.0);
     if (magnitude > AUTH_CLOCK_WARN_MS &&

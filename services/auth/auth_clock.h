@@ -1,9 +1,10 @@
 /*
  * Compares this host's clock with Postgres's, which decides token and
- * refresh expiry in SQL. The offset is exported as a metric, logged above
- * AUTH_CLOCK_WARN_MS, and above the configured bound (or with Postgres
- * unreachable) the gRPC health status turns NOT_SERVING. The same check
- * turns it NOT_SERVING while auth migrations of this build are missing.
+ * refresh expiry in SQL. The offset corrects auth_now_ms, is exported as a
+ * metric, and is logged above AUTH_CLOCK_WARN_MS. Above the configured
+ * bound (or with Postgres unreachable) the gRPC health status turns
+ * NOT_SERVING. The same check turns it NOT_SERVING while auth migrations
+ * of this build are missing.
  */
 #ifndef AUTH_CLOCK_H
 #define AUTH_CLOCK_H
@@ -16,7 +17,8 @@
 #define AUTH_CLOCK_WARN_EVERY_MS 60000
 
 /* Measures the offset and checks the migrations once, then updates the
- * metrics and the health. */
+ * offset that auth_now_ms adds, the metrics and the health. A check that
+ * does not reach Postgres keeps the last offset. */
 void auth_clock_check(struct auth_service *svc);
 
 #endif

@@ -82,7 +82,7 @@ static bool verify_shared(struct auth_service *svc,
 
     pthread_rwlock_rdlock(&cache->lock);
     if (!jwks_stale(cache, now_ms)) {
-        *rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000, token,
+        *rc = cj_jwt_verify(cache->keys, config, auth_now_ms(svc) / 1000, token,
                             strlen(token), claims, reason);
         settled = *reason != CJ_JOSE_KID_UNKNOWN ||
                   !forced_refresh_due(cache, now_ms);
@@ -115,14 +115,14 @@ verify_exclusive(struct auth_service *svc, struct auth_call *call,
         }
     }
     if (rc == CJ_OK) {
-        rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000, token,
+        rc = cj_jwt_verify(cache->keys, config, auth_now_ms(svc) / 1000, token,
                            strlen(token), claims, reason);
         if (*reason == CJ_JOSE_KID_UNKNOWN &&
             forced_refresh_due(cache, now_ms)) {
             cache->last_forced_ms = now_ms;
             rc = jwks_fetch_locked(svc, call->request_id);
             if (rc == CJ_OK) {
-                rc = cj_jwt_verify(cache->keys, config, auth_now_ms() / 1000,
+                rc = cj_jwt_verify(cache->keys, config, auth_now_ms(svc) / 1000,
                                    token, strlen(token), claims, reason);
             }
         }

@@ -258,7 +258,7 @@ static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
         return rc;
     }
     auth_new_refresh_make(svc, &st->access, st->user.id, st->session_id, NULL,
-                          0, auth_now_ms(), &st->refresh);
+                          0, auth_now_ms(svc), &st->refresh);
     rc = persist(svc, call, st);
     if (rc != CJ_OK) {
         return rc;
@@ -404,7 +404,7 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
 
     if (auth_throttle_reset(svc->redis, &svc->throttle, &st->throttle_keys,
-                            auth_now_ms()) != CJ_OK) {
+                            auth_now_ms(svc)) != CJ_OK) {
         cj_log(CJ_LOG_WARN, "auth.throttle_reset_failed", call->request_id,
                CJ_F_STR("user_id", st->user.id));
     }

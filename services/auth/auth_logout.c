@@ -32,9 +32,16 @@
  * by the same UPDATE, just without waiting for their rotations. */
 #define LOGOUT_ALL_MAX_LOCKED_FAMILIES 256
 
-/* Margin past the second boundary that a logout of all devices waits for,
- * for another auth replica's clock (auth sets iat) running a little
- * behind this one's. */
+/*
+ * Margin past the second boundary that a logout of all devices waits for,
+ * for another auth replica's clock (auth sets iat) running a little behind
+ * this one's. Both stamp times on Postgres's timeline (auth_now_ms), so
+ * they differ by the sum of their offset measurement errors, each at most
+ * half a round trip to Postgres.
+ * NOTE: when those errors add up to more than the margin (round trips to
+ * Postgres above about 50 ms), a token that another replica issues right
+ * after the reply can still fall in the revoked second.
+ */
 #define LOGOUT_ALL_CLOCK_MARGIN_MS 50
 /* Time kept for the reply of a logout of all devices before the caller's
  * deadline. */
@@ -379,14 +386,16 @@ static void update_session_service(struct auth_service *svc,
  * from knowing that. The wait ends early enough for the reply to reach a
  * caller whose deadline is closer.
  */
-static void wait_past_revocation_second(const struct auth_call *call,
+static void wait_past_revocation_second(const struct auth_service *svc,
+                                        const struct auth_call *call,
                                         int64_t revoked_ms)
 {
     int64_t until = (revoked_ms / 1000 + 1) * 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS;
-    int64_t left = until - auth_now_ms();
+    int64_t left = until - auth_now_ms(svc);
     struct timespec ts;
 
-    /* A wall clock stepped back must not stretch the wait. */
+    /* A wall clock stepped back, or a new offset, must not stretch the
+     * wait. */
     if (left > 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS) {
         left = 1000 + LOGOUT_ALL_CLOCK_MARGIN_MS;
     }
@@ -432,7 +441,7 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     *out = NULL;
     memset(&st, 0, sizeof(st));
     st.user_id = call->caller->user_id;
-    st.now_ms = auth_now_ms();
+    st.now_ms = auth_now_ms(svc);
     if (!auth_uuid_valid(st.user_id) &&
         call->caller->channel == CJ_CHANNEL_STATELESS) {
         if (req->refresh_token[0] == '\0') {
@@ -463,7 +472,7 @@ enum cj_status auth_logout(struct auth_service *svc, struct auth_call *call,
     }
     update_session_service(svc, call, req->all, &st);
     if (req->all) {
-        wait_past_revocation_second(call, st.now_ms);
+        wait_past_revocation_second(svc, call, st.now_ms);
     }
     *out = malloc(sizeof(**out));
     if (*out == NULL) {

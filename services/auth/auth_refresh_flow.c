@@ -72,7 +72,8 @@ static bool may_rotate(const struct auth_service *svc,
         return true;
     }
     return svc->cfg.refresh_grace_s > 0 &&
-           auth_now_ms() - token->used_at_ms <= svc->cfg.refresh_grace_s * 1000;
+           auth_now_ms(svc) - token->used_at_ms <=
+               svc->cfg.refresh_grace_s * 1000;
 }
 
 /*
@@ -190,7 +191,7 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
 
     auth_new_refresh_make(svc, &st->access, st->token.user_id,
                           st->token.session_id, st->token.family_id,
-                          st->token.family_expires_at_ms, auth_now_ms(),
+                          st->token.family_expires_at_ms, auth_now_ms(svc),
                           &st->next);
     rc = auth_audit_event_make(
         call, AUTH_EVENT_REFRESH, st->token.user_id, st->token.session_id,
@@ -208,7 +209,7 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
     if (rc == CJ_OK && grace) {
         rc = auth_store_revocation_put(
             conn, AUTH_REVOKED_TOKEN, st->successor.id, st->token.user_id,
-            auth_now_ms(),
+            auth_now_ms(svc),
             replaced_access_expiry_ms(svc, st) + svc->cfg.jwt_leeway_s * 1000);
     }
     free(detail_json);
@@ -232,7 +233,7 @@ static enum cj_status revoke_family(struct auth_service *svc,
                                     struct cj_db_conn *conn,
                                     struct refresh_state *st)
 {
-    int64_t now_ms = auth_now_ms();
+    int64_t now_ms = auth_now_ms(svc);
     enum cj_status rc;
 
     rc = auth_store_family_revoke(conn, st->token.family_id, "reuse",
@@ -278,7 +279,7 @@ static enum cj_status run_transaction(struct auth_service *svc,
         goto out;
     }
     st->action = auth_refresh_decide(
-        &st->token, st->has_successor ? &st->successor : NULL, auth_now_ms(),
+        &st->token, st->has_successor ? &st->successor : NULL, auth_now_ms(svc),
         svc->cfg.refresh_grace_s * 1000, st->user_revoked_at_ms);
     switch (st->action) {
     case AUTH_REFRESH_ROTATE:

@@ -267,7 +267,7 @@ enum cj_status auth_register(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
     auth_new_refresh_make(svc, &reg->access, reg->user_id, reg->session_id,
-                          NULL, 0, auth_now_ms(), &reg->refresh);
+                          NULL, 0, auth_now_ms(svc), &reg->refresh);
 
     rc = persist(svc, call, reg);
     if (rc != CJ_OK) {

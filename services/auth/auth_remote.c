@@ -319,8 +319,8 @@ enum cj_status auth_session_bind(struct auth_service *svc,
     req.user_id = (char *)user_id;
     /* The clock that sets the user's revocation time (a logout of all
      * devices) sets the bind time too, so session compares the two
-     * without the skew between auth's clock and its own. */
-    req.bound_at_ms = auth_now_ms();
+     * without the skew of its own clock. */
+    req.bound_at_ms = auth_now_ms(svc);
     rc = call(svc, svc->session, SESSION_PATH("BindUser"), request_id,
               &req.base, &cerrojo__v1__bind_user_response__descriptor,
               (ProtobufCMessage **)&resp);

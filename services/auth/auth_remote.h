@@ -87,7 +87,7 @@ auth_session_create(struct auth_service *svc, const char *request_id,
                     const uint8_t *client_secret, size_t secret_len,
                     Cerrojo__V1__SessionInfo **info);
 
-/* session BindUser, with this process's clock as the bind time; *info (may
+/* session BindUser, with auth_now_ms as the bind time; *info (may
  * be NULL) receives the updated SessionInfo, and *evicted the number of the
  * user's other sessions that the bind ended (0 on error, and from a session
  * service that does not report it). */

@@ -36,12 +36,14 @@ static bool password_caller_gone(const void *arg)
     return auth_call_cancelled(arg);
 }
 
-int64_t auth_now_ms(void)
+int64_t auth_now_ms(const struct auth_service *svc)
 {
     struct timespec ts;
+    int64_t offset_ms =
+        atomic_load_explicit(&svc->clock_offset_ms, memory_order_relaxed);
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset_ms;
 }
 
 enum cj_status auth_db_acquire(struct auth_service *svc, const char *request_id,

@@ -87,6 +87,9 @@ struct auth_service {
      * thread starts, and only the watcher thread runs after that. */
     int64_t clock_warned_at_ms;
     struct cj_db_clock_check clock_check;
+    /* Postgres's clock minus this host's, in ms, from the last check that
+     * reached Postgres (0 before it); auth_now_ms adds it. */
+    _Atomic int64_t clock_offset_ms;
     bool schema_missing; /* the last check found migrations missing */
     /* Set when session missed a revocation; the watcher reloads its cache. */
     atomic_bool revocations_stale;
@@ -113,8 +116,14 @@ struct auth_call {
 void auth_call_error(struct auth_call *call, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Milliseconds since the Unix epoch (wall clock). */
-int64_t auth_now_ms(void);
+/*
+ * Returns milliseconds since the Unix epoch on Postgres's timeline: this
+ * host's wall clock plus svc->clock_offset_ms. Every time that auth writes
+ * into tokens, revocations, refresh rows and session binds comes from
+ * here, so replicas whose host clocks differ still agree to within their
+ * offset measurement errors (see auth_clock_check).
+ */
+int64_t auth_now_ms(const struct auth_service *svc);
 
 /* Returns whether gRPC has ended the call: the client cancelled it, its
  * deadline passed or its connection broke. */

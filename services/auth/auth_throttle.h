@@ -84,8 +84,9 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
  * marker from the revocation's second is stale too, because a token whose
  * iat (whole seconds) is in that second is revoked as well.
  * NOTE: the marker's time comes from the replica that took the login and
- * the revocation's from the one that took the logout, so a marker made up
- * to their clock offset (CERROJO_AUTH_CLOCK_MAX_OFFSET while healthy)
+ * the revocation's from the one that took the logout. Both are on
+ * Postgres's timeline (auth_now_ms), so a marker made up to the sum of
+ * their offset measurement errors (half a round trip to Postgres each)
  * before the logout can still count.
  */
 int64_t auth_throttle_marker_valid_from_ms(int64_t sessions_revoked_at_ms);

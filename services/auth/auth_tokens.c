@@ -20,7 +20,7 @@ enum cj_status auth_access_token_sign(struct auth_service *svc,
 
     memset(out, 0, sizeof(*out));
     auth_uuid_new(out->jti);
-    out->issued_at = auth_now_ms() / 1000;
+    out->issued_at = auth_now_ms(svc) / 1000;
     out->expires_at = out->issued_at + svc->cfg.access_ttl_s;
     rc = auth_kms_sign_token(svc, call->request_id, user_id, session_id,
                              out->jti, out->issued_at, out->expires_at,

@@ -10,6 +10,7 @@ skipped.
 """
 
 import base64
+import glob
 import os
 import random
 import shutil
@@ -39,6 +40,8 @@ ACCOUNT_FREE_ATTEMPTS = 8
 
 # Letters without look-alikes among themselves or digits, for random names.
 NAME_LETTERS = "abcdefghjkmnpqrstuvwxyz"
+# Where Debian's libfaketime package installs the library.
+FAKETIME_LIBRARIES = "/usr/lib/*/faketime/libfaketime.so.1"
 
 
 def require_env():
@@ -50,6 +53,37 @@ def require_env():
               "CERROJO_TEST_REDIS_PORT are not set (run scripts/test.sh)")
         sys.exit(SKIP)
     return dsn, os.environ.get("CERROJO_TEST_REDIS_HOST", "127.0.0.1"), port
+
+
+def require_faketime():
+    """Exits 77 (skipped) with a message on stderr when libfaketime is not
+    installed, or 1 under CI=true, where a skip would hide the gap."""
+    if glob.glob(FAKETIME_LIBRARIES):
+        return
+    print("SKIPPED: libfaketime not found at %s; install the faketime "
+          "package (scripts/deps.sh)" % FAKETIME_LIBRARIES, file=sys.stderr)
+    sys.exit(1 if os.environ.get("CI") == "true" else SKIP)
+
+
+def faketime_env(offset):
+    """The environment that runs a service with its wall clock moved by
+    offset and its monotonic clock left real, so that timers keep their
+    length."""
+    libraries = sorted(glob.glob(FAKETIME_LIBRARIES))
+    if not libraries:
+        raise RuntimeError("libfaketime not found at %s; run scripts/deps.sh"
+                           % FAKETIME_LIBRARIES)
+    preload = os.environ.get("LD_PRELOAD")
+    asan = os.environ.get("ASAN_OPTIONS")
+    # Under AddressSanitizer libfaketime comes first in the preload list,
+    # which ASan accepts only with verify_asan_link_order=0.
+    return {
+        "FAKETIME": offset,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "LD_PRELOAD": libraries[-1] + (":" + preload if preload else ""),
+        "ASAN_OPTIONS": (asan + ":" if asan else "")
+        + "verify_asan_link_order=0",
+    }
 
 
 def load_stubs():
@@ -171,6 +205,7 @@ class Stack:
         self.auth_grpc = auth_grpc
         self.session_grpc = session_grpc
         self.channels = []
+        self.auth_replicas = []
 
     @staticmethod
     def create_database(admin_dsn):
@@ -231,21 +266,35 @@ class Stack:
         except Exception as e:
             print("stopping after a failed start: %s" % e)
 
+    def start_auth_replica(self, extra_env=None):
+        """Starts another auth over the same Postgres, Redis, kms and
+        session, with extra_env on top of the first auth's environment.
+        Returns its stub for call(); stop() stops it too."""
+        env = dict(self.auth.env)
+        env.update(extra_env or {})
+        replica = h.Service("auth", extra_env=env)
+        replica.start()
+        self.auth_replicas.append(replica)
+        chan = replica.channel()
+        self.channels.append(chan)
+        return self.auth_grpc.AuthStub(chan)
+
     def stop(self):
-        """Stops every service; raises when auth did not exit cleanly (a
+        """Stops every service; raises when an auth did not exit cleanly (a
         sanitizer report at exit makes its status non-zero)."""
         for chan in self.channels:
             chan.close()
-        statuses = {}
-        for svc in (self.auth, self.session, self.kms):
+        statuses = []
+        for svc in self.auth_replicas + [self.auth, self.session, self.kms]:
             try:
-                statuses[svc.name] = svc.stop()
+                statuses.append((svc, svc.stop()))
             except Exception as e:  # keep stopping the others
                 print("stopping %s: %s" % (svc.name, e))
         self.drop_database()
-        if statuses.get("auth") not in (0, None):
-            raise RuntimeError("auth exited with %s\n%s" % (
-                statuses["auth"], self.auth.log()[-6000:]))
+        for svc, status in statuses:
+            if svc.name == "auth" and status not in (0, None):
+                raise RuntimeError("auth on port %d exited with %s\n%s" % (
+                    svc.port, status, svc.log()[-6000:]))
 
     def logs(self):
         return "\n".join("--- %s\n%s" % (s.name, s.log()[-4000:])
@@ -268,32 +317,35 @@ class Stack:
 
     # --- calls ---------------------------------------------------------
 
-    def call(self, method, request, caller=None, timeout_s=CALL_TIMEOUT_S):
-        """Calls an Auth method; returns (reply, None) or (None, RpcError)."""
+    def call(self, method, request, caller=None, timeout_s=CALL_TIMEOUT_S,
+             stub=None):
+        """Calls an Auth method on stub (default: the first auth); returns
+        (reply, None) or (None, RpcError)."""
         caller = dict(caller or {})
         caller.setdefault("request-id", "it-" + random_name(""))
         md = []
         for key, value in caller.items():
             md.append(("cerrojo-" + key, str(value)))
         try:
-            return getattr(self.stub, method)(
+            return getattr(stub or self.stub, method)(
                 request, timeout=timeout_s, metadata=md), None
         except grpc.RpcError as e:
             return None, e
 
     def register(self, username=None, email=None, password=None,
-                 secret=b""):
+                 secret=b"", stub=None):
         username = username or random_name()
         email = email or username + "@example.com"
         password = password or strong_password()
         reply, err = self.call("Register", self.auth_pb2.RegisterRequest(
             username=username, email=email, password=password,
-            client_secret=secret))
+            client_secret=secret), stub=stub)
         return reply, err, username, password
 
-    def login(self, login, password, secret=b"", caller=None):
+    def login(self, login, password, secret=b"", caller=None, stub=None):
         return self.call("Login", self.auth_pb2.LoginRequest(
-            login=login, password=password, client_secret=secret), caller)
+            login=login, password=password, client_secret=secret), caller,
+            stub=stub)
 
     def login_or_raise(self, login, password):
         """Logs in; returns the reply or raises the call's grpc.RpcError."""

@@ -6,7 +6,6 @@ DeleteUserSessions misses it. A login right after the logout's reply must
 bind its session, although session's clock would place that bind at or
 before the revocation second."""
 
-import glob
 import os
 import time
 import unittest
@@ -22,36 +21,14 @@ SESSION_CLOCK_OFFSET_MS = -2000
 # libfaketime's start both add to it.
 OFFSET_TOLERANCE_MS = 500
 SECRET_SIZE = 32
-FAKETIME_LIBRARIES = "/usr/lib/*/faketime/libfaketime.so.1"
 
 stack = None
-
-
-def faketime_env(offset):
-    """The environment that runs a service with its wall clock moved by
-    offset and its monotonic clock left real, so that timers keep their
-    length."""
-    libraries = sorted(glob.glob(FAKETIME_LIBRARIES))
-    if not libraries:
-        raise RuntimeError("libfaketime not found at %s; run scripts/deps.sh"
-                           % FAKETIME_LIBRARIES)
-    preload = os.environ.get("LD_PRELOAD")
-    asan = os.environ.get("ASAN_OPTIONS")
-    # Under AddressSanitizer libfaketime comes first in the preload list,
-    # which ASan accepts only with verify_asan_link_order=0.
-    return {
-        "FAKETIME": offset,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "LD_PRELOAD": libraries[-1] + (":" + preload if preload else ""),
-        "ASAN_OPTIONS": (asan + ":" if asan else "")
-        + "verify_asan_link_order=0",
-    }
 
 
 def setUpModule():
     global stack
     ah.require_env()
-    stack = ah.Stack(session_env=faketime_env(SESSION_CLOCK_OFFSET)).start()
+    stack = ah.Stack(session_env=ah.faketime_env(SESSION_CLOCK_OFFSET)).start()
 
 
 def tearDownModule():
