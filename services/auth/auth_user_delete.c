@@ -109,7 +109,7 @@ enum cj_status auth_user_delete(struct auth_service *svc, const char *user_ref,
     struct cj_caller_context caller = {.channel = CJ_CHANNEL_NONE};
     char request_id[AUTH_UUID_TEXT_SIZE];
     struct auth_call call = {.caller = &caller, .request_id = request_id};
-    int64_t now_ms = auth_now_ms();
+    int64_t now_ms = auth_now_ms(svc);
     enum cj_status rc;
 
     memset(report, 0, sizeof(*report));
