@@ -53,6 +53,10 @@
 /* Defaults of the configuration settings below. */
 #define AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT         5
 #define AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS_DEFAULT 50
+/* NOTE: an address's streak resets only after the streak TTL without
+ * attempts, so a busy shared address (an office NAT) keeps counting the
+ * failures of all its users. Addresses known for the typed name skip its
+ * wait, but a user new there waits once the count passes this. */
 #define AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS_DEFAULT 20
 #define AUTH_LOGIN_BASE_DELAY_MS_DEFAULT         1000
 #define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT          (15 * 60 * 1000)
@@ -125,8 +129,9 @@ int64_t auth_throttle_marker_valid_from_ms(int64_t sessions_revoked_at_ms);
  * the last successful login. A marker made before or in the second of the
  * user's latest logout of all devices (sessions_revoked_at_ms, Unix ms, 0
  * for none or an unknown name) does not count, so a revocation also ends
- * the exemption of every address logged in from until then. Only the
- * owner can have a marker, so the exemptions reveal nothing to a guesser.
+ * the exemption of every address logged in from until then. Only a
+ * login with the password makes a marker, so the exemptions reveal
+ * nothing to a guesser.
  * *admitted is false when a streak must wait, with *retry_after_s the
  * whole seconds until the latest of them allows a try (at least 1). Redis
  * errors come back as CJ_ERR_UNAVAILABLE: the caller fails the login
