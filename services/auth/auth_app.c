@@ -230,12 +230,15 @@ enum cj_status auth_app_open(struct auth_service *svc)
     pthread_rwlock_init(&svc->jwks.lock, &jwks_attr);
     pthread_rwlockattr_destroy(&jwks_attr);
     pthread_mutex_init(&svc->wait_lock, NULL);
+    pthread_mutex_init(&svc->throttle_key_lock, NULL);
+    atomic_store(&svc->throttle_key_ready, false);
     pthread_cond_init(&svc->wait_cond, NULL);
     atomic_store(&svc->stopping, false);
     atomic_store(&svc->revocations_stale, false);
     atomic_store(&svc->serving, true);
     svc->throttle.free_attempts = svc->cfg.login_free_attempts;
     svc->throttle.account_free_attempts = svc->cfg.login_account_free_attempts;
+    svc->throttle.address_free_attempts = svc->cfg.login_address_free_attempts;
     svc->throttle.base_delay_ms = svc->cfg.login_base_delay_ms;
     svc->throttle.max_delay_ms = svc->cfg.login_max_delay_ms;
     svc->throttle.streak_ttl_ms = svc->cfg.login_streak_ttl_s * 1000;
@@ -290,6 +293,8 @@ void auth_app_close(struct auth_service *svc)
     }
     cj_jwks_free(svc->jwks.keys);
     cj_metrics_free(svc->metrics);
+    cj_wipe(svc->throttle_key, sizeof(svc->throttle_key));
+    atomic_store(&svc->throttle_key_ready, false);
     svc->kms = NULL;
     svc->session = NULL;
     svc->redis = NULL;

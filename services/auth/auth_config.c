@@ -182,7 +182,7 @@ const struct cj_config_option auth_config_options[] = {
      .default_value = XSTR(AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT),
      .min = 1,
      .max = 1000,
-     .help = "login attempts in a row per account and client address "
+     .help = "login attempts in a row per login name and client address "
              "before any delay"},
     {.name = "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS",
      .type = CJ_CONFIG_INT,
@@ -190,8 +190,16 @@ const struct cj_config_option auth_config_options[] = {
      .default_value = XSTR(AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS_DEFAULT),
      .min = 1,
      .max = 100000,
-     .help = "login attempts in a row per account, from all addresses, "
+     .help = "login attempts in a row per login name, from all addresses, "
              "before any delay"},
+    {.name = "CERROJO_AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS",
+     .type = CJ_CONFIG_INT,
+     .offset = OFF(login_address_free_attempts),
+     .default_value = XSTR(AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS_DEFAULT),
+     .min = 1,
+     .max = 100000,
+     .help = "failed logins in a row per client address (IPv6: per /64), "
+             "across all login names, before any delay"},
     {.name = "CERROJO_AUTH_LOGIN_BASE_DELAY_MS",
      .type = CJ_CONFIG_INT,
      .offset = OFF(login_base_delay_ms),

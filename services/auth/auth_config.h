@@ -78,6 +78,7 @@ struct auth_config {
     char *cracklib_dict;
     long long login_free_attempts;
     long long login_account_free_attempts;
+    long long login_address_free_attempts;
     long long login_base_delay_ms;
     long long login_max_delay_ms;
     long long login_streak_ttl_s;

@@ -30,6 +30,8 @@
 
 /* While Redis is down every login fails here, so the event is limited. */
 static struct cj_log_limit throttle_failed_limit = CJ_LOG_LIMIT_INIT;
+/* Likewise while the throttle's key cannot be read from Postgres. */
+static struct cj_log_limit throttle_key_failed_limit = CJ_LOG_LIMIT_INIT;
 
 /* Reason a login failed, for the audit log only. */
 enum login_failure {
@@ -69,6 +71,90 @@ struct login_state {
     size_t password_nfkc_len;
     bool password_nfkc_ok;
 };
+
+/*
+ * Sets *secret to the throttle's HMAC key, reading it (or creating it, on
+ * the first start against this database) from Postgres on first use. The
+ * key never changes while auth runs, so later calls take no lock.
+ */
+static enum cj_status throttle_secret(struct auth_service *svc,
+                                      struct auth_call *call,
+                                      const uint8_t **secret)
+{
+    uint8_t candidate[AUTH_THROTTLE_SECRET_BYTES];
+    struct cj_db_conn *conn = NULL;
+    enum cj_status rc = CJ_OK;
+
+    if (atomic_load(&svc->throttle_key_ready)) {
+        *secret = svc->throttle_key;
+        return CJ_OK;
+    }
+    pthread_mutex_lock(&svc->throttle_key_lock);
+    if (atomic_load(&svc->throttle_key_ready)) {
+        goto out;
+    }
+    rc = auth_db_acquire_for(svc, call, &conn);
+    if (rc != CJ_OK) {
+        goto out;
+    }
+    cj_random_bytes(candidate, sizeof(candidate));
+    rc = auth_store_throttle_key(conn, candidate, svc->throttle_key);
+    cj_wipe(candidate, sizeof(candidate));
+    if (rc != CJ_OK) {
+        cj_log_limited(&throttle_key_failed_limit, CJ_LOG_ERROR,
+                       "auth.throttle_key_failed", call->request_id,
+                       CJ_F_STR("status", cj_status_name(rc)),
+                       CJ_F_STR("sqlstate", cj_db_last_sqlstate(conn)));
+    } else {
+        atomic_store(&svc->throttle_key_ready, true);
+    }
+    cj_db_release(conn);
+out:
+    pthread_mutex_unlock(&svc->throttle_key_lock);
+    *secret = svc->throttle_key;
+    return rc;
+}
+
+/*
+ * Builds the throttle's keys of this attempt and reserves it. Sets the
+ * call's message on failure, which is CJ_ERR_UNAVAILABLE when Postgres or
+ * Redis cannot be reached.
+ */
+static enum cj_status reserve_attempt(struct auth_service *svc,
+                                      struct auth_call *call,
+                                      struct login_state *st, bool *admitted)
+{
+    const uint8_t *secret = NULL;
+    enum cj_status rc = throttle_secret(svc, call, &secret);
+
+    if (rc != CJ_OK) {
+        auth_call_error(call, "the login throttle's key could not be read "
+                              "from Postgres; retry later");
+        return CJ_ERR_UNAVAILABLE;
+    }
+    /* Keyed on the typed name, never on the account it names, so that the
+     * throttle responds alike to every name, known or not. */
+    rc = auth_throttle_keys(secret, st->login_norm, call->caller->client_ip,
+                            &st->throttle_keys);
+    if (rc != CJ_OK) {
+        cj_log(CJ_LOG_ERROR, "auth.throttle_keys_failed", call->request_id,
+               CJ_F_STR("status", cj_status_name(rc)));
+        return rc;
+    }
+    rc = auth_throttle_reserve(svc->redis, &svc->throttle, &st->throttle_keys,
+                               st->user_found ? st->user.sessions_revoked_at_ms
+                                              : 0,
+                               admitted, &call->retry_after_s);
+    if (rc != CJ_OK) {
+        cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
+                       "auth.throttle_unavailable", call->request_id,
+                       CJ_F_STR("status", cj_status_name(rc)));
+        auth_call_error(call, "the login throttle (Redis) is unavailable; "
+                              "retry later");
+        return CJ_ERR_UNAVAILABLE;
+    }
+    return CJ_OK;
+}
 
 static enum cj_status find_user(struct auth_service *svc,
                                 struct auth_call *call, struct login_state *st)
@@ -359,19 +445,8 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
     }
     holding_slot = true;
 
-    auth_throttle_keys(st->user_found ? st->user.id : NULL, st->login_norm,
-                       call->caller->client_ip, &st->throttle_keys);
-    rc = auth_throttle_reserve(svc->redis, &svc->throttle, &st->throttle_keys,
-                               st->user_found ? st->user.sessions_revoked_at_ms
-                                              : 0,
-                               &admitted, &call->retry_after_s);
+    rc = reserve_attempt(svc, call, st, &admitted);
     if (rc != CJ_OK) {
-        cj_log_limited(&throttle_failed_limit, CJ_LOG_ERROR,
-                       "auth.throttle_unavailable", call->request_id,
-                       CJ_F_STR("status", cj_status_name(rc)));
-        auth_call_error(call, "the login throttle (Redis) is unavailable; "
-                              "retry later");
-        rc = CJ_ERR_UNAVAILABLE;
         goto out;
     }
     if (!admitted) {

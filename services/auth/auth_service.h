@@ -77,6 +77,11 @@ struct auth_service {
     struct auth_data_locks data_locks; /* orders PUTs of one user's class */
     bool data_locks_ready;
     struct auth_throttle_policy throttle;
+    /* The throttle's HMAC key from auth.login_throttle_key, read by the
+     * first login that needs it (auth_login.c), under throttle_key_lock. */
+    pthread_mutex_t throttle_key_lock;
+    atomic_bool throttle_key_ready;
+    uint8_t throttle_key[AUTH_THROTTLE_SECRET_BYTES];
     struct cj_metrics *metrics;
     struct auth_metrics m;
     struct auth_jwks_cache jwks;

@@ -1,7 +1,8 @@
 /*
  * Every SQL statement of cerrojo-auth, grouped by table: users
  * (auth_store_users.c), refresh tokens (auth_store_tokens.c), user data
- * (auth_store_data.c), revocations and audit events (auth_store_audit.c).
+ * (auth_store_data.c), revocations and audit events (auth_store_audit.c),
+ * and the login throttle's key (auth_store_throttle.c).
  * Each function runs explicit parameterized SQL on a borrowed connection;
  * transactions are the caller's.
  */
@@ -470,5 +471,20 @@ auth_store_audit_insert(struct cj_db_conn *conn,
 CJ_WARN_UNUSED enum cj_status
 auth_store_audit_delete_old(struct cj_db_conn *conn, long long retention_days,
                             long long limit, unsigned *count);
+
+/* Bytes of the login throttle's HMAC key (AUTH_THROTTLE_SECRET_BYTES). */
+#define AUTH_STORE_THROTTLE_KEY_SIZE 32
+
+/*
+ * Reads the login throttle's HMAC key from auth.login_throttle_key. When
+ * the table has no key yet, stores candidate first. Of replicas that race
+ * there, the first insert wins and all read its key. Returns
+ * CJ_ERR_INTERNAL when the stored key is not AUTH_STORE_THROTTLE_KEY_SIZE
+ * bytes.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_throttle_key(struct cj_db_conn *conn,
+                        const uint8_t candidate[AUTH_STORE_THROTTLE_KEY_SIZE],
+                        uint8_t out[AUTH_STORE_THROTTLE_KEY_SIZE]);
 
 #endif

@@ -1,13 +1,29 @@
 /*
  * Login throttling in Redis (namespace cerrojo:login:). An attempt is
  * reserved atomically, before any password work, by a Lua script; each
- * reservation counts as a failure until the login succeeds. Two streaks
- * count: one per account and client address, and one per account. After
- * free_attempts attempts in a row from one address, that address waits
- * between attempts, doubling from the base delay up to the maximum. The
- * account as a whole waits the same way only after account_free_attempts,
- * which takes guesses from many addresses. So one guesser cannot keep the
- * owner, who logs in from elsewhere, out.
+ * reservation counts as a failure until the login succeeds. Three streaks
+ * count: one per typed login name and client address, one per typed login
+ * name, and one per client address across all names. After free_attempts
+ * attempts in a row on one name from one address, that address waits
+ * between attempts on the name, doubling from the base delay up to the
+ * maximum. The name as a whole waits the same way only after
+ * account_free_attempts, which takes guesses from many addresses. So one
+ * guesser cannot keep the owner, who logs in from elsewhere, out. An
+ * address waits on every name after address_free_attempts attempts across
+ * all names, which slows password spraying and affects no other address.
+ *
+ * The streaks of a name are keyed on the name as typed, in the folded form
+ * that login resolves (auth_login_normalize), never on the account it
+ * resolves to. So an account's username and email have separate streaks,
+ * and an unknown name is throttled exactly like a known one. So no throttle
+ * response depends on whether the name exists or which identifier of an
+ * account was typed. The trade-off: a guesser who alternates an account's
+ * username and email gets up to twice the attempts of one name.
+ *
+ * Key names carry HMAC-SHA-256 values of the name and of the address under
+ * a secret kept in Postgres (auth.login_throttle_key), not in Redis, so a
+ * Redis dump reveals neither, not even to a table of their hashes. IPv6
+ * addresses count per /64, the block one host usually controls.
  */
 #ifndef AUTH_THROTTLE_H
 #define AUTH_THROTTLE_H
@@ -20,19 +36,28 @@
 #include "status.h"
 
 #define AUTH_THROTTLE_KEY_PREFIX "cerrojo:login:"
-/* "cerrojo:login:" + "n:" + 64 hex digits + NUL. */
+/* Bytes of the HMAC-SHA-256 key that names the Redis keys. */
+#define AUTH_THROTTLE_SECRET_BYTES 32
+/* "cerrojo:login:" + "i:" or "a:" + 64 hex digits + NUL. */
 #define AUTH_THROTTLE_KEY_SIZE 96
-/* Hex digits of the address hash in a per-address key. */
+/* Hex digits of the address HMAC in a per-name-and-address key. */
 #define AUTH_THROTTLE_SOURCE_HEX 32
-/* An account key, ":" and the address hash. */
+/* A name key, ":" and the address HMAC. */
 #define AUTH_THROTTLE_SOURCE_KEY_SIZE                                          \
     (AUTH_THROTTLE_KEY_SIZE + 1 + AUTH_THROTTLE_SOURCE_HEX)
-/* The known-address marker: the account key, ":k:" and the address hash. */
+/* The known-address marker: the name key, ":k:" and the address HMAC. */
 #define AUTH_THROTTLE_KNOWN_KEY_SIZE (AUTH_THROTTLE_SOURCE_KEY_SIZE + 2)
+/* An IPv6 /64 prefix in text ("2001:db8:1:2::/64") and its NUL. */
+#define AUTH_THROTTLE_ADDRESS_GROUP_SIZE 64
 
 /* Defaults of the configuration settings below. */
 #define AUTH_LOGIN_FREE_ATTEMPTS_DEFAULT         5
 #define AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS_DEFAULT 50
+/* NOTE: an address's streak resets only after the streak TTL without
+ * attempts, so a busy shared address (an office NAT) keeps counting the
+ * failures of all its users. Addresses known for the typed name skip its
+ * wait, but a user new there waits once the count passes this. */
+#define AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS_DEFAULT 20
 #define AUTH_LOGIN_BASE_DELAY_MS_DEFAULT         1000
 #define AUTH_LOGIN_MAX_DELAY_MS_DEFAULT          (15 * 60 * 1000)
 /* A streak of failures is forgotten after this long without attempts. */
@@ -44,7 +69,8 @@
 
 struct auth_throttle_policy {
     long long free_attempts;         /* per address, before any delay */
-    long long account_free_attempts; /* per account, from any address */
+    long long account_free_attempts; /* per name, from any address */
+    long long address_free_attempts; /* per address, across all names */
     long long base_delay_ms; /* first delay; doubles per attempt after */
     long long max_delay_ms;  /* cap of the delay */
     long long streak_ttl_ms; /* idle time after which a streak resets */
@@ -55,28 +81,33 @@ struct auth_throttle_policy {
 
 /* The streaks one login attempt counts in, and its address's marker. */
 struct auth_throttle_keys {
-    char source[AUTH_THROTTLE_SOURCE_KEY_SIZE]; /* account from one address */
-    char account[AUTH_THROTTLE_KEY_SIZE];       /* the account */
+    char source[AUTH_THROTTLE_SOURCE_KEY_SIZE]; /* name from one address */
+    char account[AUTH_THROTTLE_KEY_SIZE];       /* the name */
     char known[AUTH_THROTTLE_KNOWN_KEY_SIZE];   /* address marker */
+    char address[AUTH_THROTTLE_KEY_SIZE];       /* address, all names */
     bool has_address; /* the caller named a client address */
 };
 
 /*
- * Builds the key for an account: by user id when the user exists,
- * otherwise by the SHA-256 of the normalized login name, so both cases
- * behave alike and no name is stored in clear.
+ * Writes the form of client_ip that the throttle counts by: an IPv4
+ * address (also one written IPv4-mapped) as is, an IPv6 address as its /64
+ * prefix, and text that is neither unchanged (truncated to size).
  */
-void auth_throttle_key(const char *user_id, const char *login_norm,
-                       char out[AUTH_THROTTLE_KEY_SIZE]);
+void auth_throttle_address_group(const char *client_ip, char *out, size_t size);
 
 /*
- * Builds the keys of an attempt. The per-address key and the marker append
- * a SHA-256 prefix of client_ip ("" when unknown, which then counts as one
- * address and is never marked known), so that no address is stored in
- * clear.
+ * Builds the keys of an attempt on login_norm, the typed name in folded
+ * form, from client_ip. Keys carry HMAC-SHA-256 values under secret: the
+ * whole value for a name or an address, its first AUTH_THROTTLE_SOURCE_HEX
+ * hex digits after a name key. client_ip NULL or "" (unknown) counts as
+ * one address for the per-name streaks, is never marked known, and has no
+ * per-address streak, because every such caller would share it. Returns
+ * CJ_ERR_INVALID when a value does not fit, and the HMAC's error.
  */
-void auth_throttle_keys(const char *user_id, const char *login_norm,
-                        const char *client_ip, struct auth_throttle_keys *out);
+CJ_WARN_UNUSED enum cj_status
+auth_throttle_keys(const uint8_t secret[AUTH_THROTTLE_SECRET_BYTES],
+                   const char *login_norm, const char *client_ip,
+                   struct auth_throttle_keys *out);
 
 /*
  * Returns the earliest creation time (Unix ms) of a marker that counts
@@ -92,15 +123,18 @@ void auth_throttle_keys(const char *user_id, const char *login_norm,
 int64_t auth_throttle_marker_valid_from_ms(int64_t sessions_revoked_at_ms);
 
 /*
- * Reserves one attempt in both streaks. An address the account logged in
- * from before skips the account's wait until the account's count has grown
- * by AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts since
+ * Reserves one attempt in every streak of keys. An address that logged in
+ * with this name before skips the per-address wait, and skips the name's
+ * wait until the name's count has grown by
+ * AUTH_LOGIN_KNOWN_ADDRESS_ACCOUNT_FACTOR times its free attempts since
  * the last successful login. A marker made before or in the second of the
  * user's latest logout of all devices (sessions_revoked_at_ms, Unix ms, 0
- * for none) does not count, so a revocation also ends the exemption of
- * every address logged in from until then.
+ * for none or an unknown name) does not count, so a revocation also ends
+ * the exemption of every address logged in from until then. Only a
+ * login with the password makes a marker, so the exemptions reveal
+ * nothing to a guesser.
  * *admitted is false when a streak must wait, with *retry_after_s the
- * whole seconds until the later of them allows a try (at least 1). Redis
+ * whole seconds until the latest of them allows a try (at least 1). Redis
  * errors come back as CJ_ERR_UNAVAILABLE: the caller fails the login
  * rather than skip the throttle.
  */
@@ -110,12 +144,12 @@ CJ_WARN_UNUSED enum cj_status auth_throttle_reserve(
     bool *admitted, long long *retry_after_s);
 
 /*
- * After a successful login: ends the per-address streak, marks the
- * address as known for policy->known_address_ttl_ms, and takes the attempt
- * back out of the account's count, keeping other addresses' failures and
- * any wait they set. The marker stores now_ms, auth's clock at the login,
- * because the revocation time it is compared with comes from auth's clock
- * too, not from Redis's.
+ * After a successful login: ends the streak of the name from this address,
+ * marks the address as known for the name for policy->known_address_ttl_ms,
+ * and takes the attempt back out of the name's and the address's counts,
+ * keeping the failures counted there and any wait they set. The marker
+ * stores now_ms, auth's clock at the login, because the revocation time it
+ * is compared with comes from auth's clock too, not from Redis's.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_throttle_reset(struct cj_redis_pool *redis,

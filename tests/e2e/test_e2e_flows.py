@@ -36,6 +36,10 @@ SESSIONS_PER_USER = 3
 # THROTTLE_DELAY_S, far from the gateway's own Retry-After of 5 s.
 FREE_ATTEMPTS = 3
 THROTTLE_DELAY_S = 40
+# Every client here logs in from 127.0.0.1, so the per-address streak
+# would count the failed logins of all tests together. Its limit is
+# checked in integration.auth_flows instead.
+ADDRESS_FREE_ATTEMPTS = 1000
 # The gateway's JWKS refresh period, short so that its timer fires during
 # a test.
 JWKS_REFRESH_SECONDS = 2
@@ -72,6 +76,7 @@ def setUpModule():
     }, auth_env={
         "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
         "CERROJO_AUTH_LOGIN_BASE_DELAY_MS": str(THROTTLE_DELAY_S * 1000),
+        "CERROJO_AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS": str(ADDRESS_FREE_ATTEMPTS),
     }).start()
 
 

@@ -33,10 +33,12 @@ CALL_TIMEOUT_S = 20
 # Argon2 settings small enough for tests; the cost is not what is tested.
 TEST_ARGON2_MEMORY = "1MiB"
 TEST_ARGON2_PASSES = "1"
-# The throttle settings the tests rely on: free attempts per account and
-# client address, and per account from every address.
+# The throttle settings the tests rely on: free attempts per login name
+# and client address, per login name from every address, and per address
+# across all names.
 FREE_ATTEMPTS = 5
 ACCOUNT_FREE_ATTEMPTS = 8
+ADDRESS_FREE_ATTEMPTS = 12
 
 # Letters without look-alikes among themselves or digits, for random names.
 NAME_LETTERS = "abcdefghjkmnpqrstuvwxyz"
@@ -194,6 +196,8 @@ class Stack:
             "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": str(FREE_ATTEMPTS),
             "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS":
                 str(ACCOUNT_FREE_ATTEMPTS),
+            "CERROJO_AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS":
+                str(ADDRESS_FREE_ATTEMPTS),
             "CERROJO_AUTH_CACHE_WATCH_INTERVAL": "1",
             "CERROJO_AUTH_GRPC_WORKERS": "8",
         })

@@ -4,6 +4,8 @@ the revocation cache after a Redis flush, user data, audit and jobs."""
 
 import base64
 import concurrent.futures
+import hashlib
+import hmac
 import os
 import random
 import subprocess
@@ -66,6 +68,16 @@ def lock_table(table):
 
 def code(err):
     return err.code() if err is not None else grpc.StatusCode.OK
+
+
+def throttle_name_key(name):
+    """The Redis key of a typed login name's streak: the HMAC-SHA-256 of
+    the folded name under the key auth keeps in Postgres."""
+    [[secret]] = stack.sql(
+        "SELECT encode(key, 'hex') FROM auth.login_throttle_key")
+    digest = hmac.new(bytes.fromhex(secret), b"name:" + name.encode(),
+                      hashlib.sha256).hexdigest()
+    return "cerrojo:login:i:" + digest
 
 
 class Register(unittest.TestCase):
@@ -373,7 +385,7 @@ class Login(unittest.TestCase):
 
     def account_count(self):
         """Attempts in the account's streak, from its Redis hash."""
-        n = stack.redis("HGET", "cerrojo:login:u:" + self.user_id, "n")
+        n = stack.redis("HGET", throttle_name_key(self.name), "n")
         return int(n or 0)
 
     def test_known_address_passes_account_streak(self):
@@ -397,8 +409,8 @@ class Login(unittest.TestCase):
         self.assertEqual(self.account_count(), before)
 
         # The success moves the known addresses' baseline to the count.
-        self.assertEqual(stack.redis("HGET", "cerrojo:login:u:" +
-                                     self.user_id, "kb"), str(before))
+        self.assertEqual(stack.redis("HGET", throttle_name_key(self.name),
+                                     "kb"), str(before))
 
         # A guess from the known address still counts for the account, so
         # a guesser who shares the owner's address adds to its streak.
@@ -408,7 +420,7 @@ class Login(unittest.TestCase):
 
         # Once the count has grown by four times the account's free
         # attempts since the last success, the known address waits too.
-        stack.redis("HSET", "cerrojo:login:u:" + self.user_id,
+        stack.redis("HSET", throttle_name_key(self.name),
                     "n", str(before + 4 * ah.ACCOUNT_FREE_ATTEMPTS - 1),
                     "next", str(FAR_FUTURE_MS))
         _, err = stack.login(self.name, "wrong-password-x", caller=home)
@@ -429,7 +441,7 @@ class Login(unittest.TestCase):
     def hold_account_streak(self):
         """Makes the account's streak wait, as many guessers would. The
         next admitted attempt sets the streak's next allowed time again."""
-        stack.redis("HSET", "cerrojo:login:u:" + self.user_id,
+        stack.redis("HSET", throttle_name_key(self.name),
                     "next", str(FAR_FUTURE_MS))
 
     def test_logout_all_ends_known_address(self):
@@ -458,7 +470,7 @@ class Login(unittest.TestCase):
         self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
         # A login after the revocation marks the address as known again.
-        stack.redis("HDEL", "cerrojo:login:u:" + self.user_id, "next")
+        stack.redis("HDEL", throttle_name_key(self.name), "next")
         _, err = stack.login(self.name, self.password, caller=home)
         self.assertIsNone(err, err)
         self.hold_account_streak()
@@ -486,6 +498,109 @@ class Login(unittest.TestCase):
         self.assertEqual(codes[:ah.FREE_ATTEMPTS],
                          [grpc.StatusCode.UNAUTHENTICATED] * ah.FREE_ATTEMPTS)
         self.assertEqual(codes[-1], grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def assert_same_answer(self, first, second):
+        """Both failed logins got the same status and message."""
+        self.assertEqual(code(first), code(second))
+        self.assertEqual(first.details(), second.details())
+
+    def test_email_answers_like_unknown_after_username(self):
+        # The username's streak from one address must not show which email
+        # belongs to the account, or that the account exists.
+        guesser = {"client-ip": "203.0.113.50"}
+        for _ in range(ah.FREE_ATTEMPTS):
+            _, err = stack.login(self.name, "wrong-password-x", caller=guesser)
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, "wrong-password-x", caller=guesser)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, by_email = stack.login(self.name + "@example.com",
+                                  "wrong-password-x", caller=guesser)
+        _, by_unknown = stack.login(ah.random_name() + "@example.com",
+                                    "wrong-password-x", caller=guesser)
+        self.assertEqual(code(by_email), grpc.StatusCode.UNAUTHENTICATED)
+        self.assert_same_answer(by_email, by_unknown)
+
+    def test_email_answers_like_unknown_after_many_addresses(self):
+        for i in range(ah.ACCOUNT_FREE_ATTEMPTS):
+            _, err = stack.login(self.name, "wrong-password-x",
+                                 caller={"client-ip": "203.0.113.%d" % i})
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        elsewhere = {"client-ip": "198.51.100.40"}
+        _, err = stack.login(self.name, "wrong-password-x", caller=elsewhere)
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, by_email = stack.login(self.name + "@example.com",
+                                  "wrong-password-x", caller=elsewhere)
+        _, by_unknown = stack.login(ah.random_name() + "@example.com",
+                                    "wrong-password-x", caller=elsewhere)
+        self.assertEqual(code(by_email), grpc.StatusCode.UNAUTHENTICATED)
+        self.assert_same_answer(by_email, by_unknown)
+
+    def spray(self, addresses):
+        """One wrong login with a fresh name from each address."""
+        for address in addresses:
+            _, err = stack.login(ah.random_name(), "wrong-password-x",
+                                 caller={"client-ip": address})
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_spraying_reaches_address_limit(self):
+        sprayer = "192.0.2.77"
+        self.spray([sprayer] * ah.ADDRESS_FREE_ATTEMPTS)
+        _, err = stack.login(ah.random_name(), "wrong-password-x",
+                             caller={"client-ip": sprayer})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("retry after", err.details())
+        # A name the address never tried waits too, right password or not.
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": sprayer})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        # The owner on another address is not affected.
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "192.0.2.78"})
+        self.assertIsNone(err, err)
+
+    def test_spraying_counts_ipv6_by_64(self):
+        self.spray(["2001:db8:77::%x" % (i + 1)
+                    for i in range(ah.ADDRESS_FREE_ATTEMPTS)])
+        _, err = stack.login(ah.random_name(), "wrong-password-x",
+                             caller={"client-ip": "2001:db8:77::ffff"})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": "2001:db8:78::1"})
+        self.assertIsNone(err, err)
+
+    def test_known_address_passes_address_limit(self):
+        # An owner who shares an address with a sprayer still gets in from
+        # it after logging in from it once.
+        shared = "192.0.2.79"
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": shared})
+        self.assertIsNone(err, err)
+        self.spray([shared] * ah.ADDRESS_FREE_ATTEMPTS)
+        _, err = stack.login(ah.random_name(), "wrong-password-x",
+                             caller={"client-ip": shared})
+        self.assertEqual(code(err), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": shared})
+        self.assertIsNone(err, err)
+
+    def test_throttle_keys_hold_no_plain_hash(self):
+        address = "198.51.100.99"
+        unknown = ah.random_name()
+        _, err = stack.login(unknown, "wrong-password-x",
+                             caller={"client-ip": address})
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.login(self.name, self.password,
+                             caller={"client-ip": address})
+        self.assertIsNone(err, err)
+        keys = stack.redis("--scan", "--pattern", "cerrojo:login:*").split()
+        self.assertTrue(keys)
+        for text in (address, unknown, self.name):
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            for key in keys:
+                # Older keys carried the whole digest of a name and the
+                # first 32 hex digits of an address's.
+                self.assertNotIn(digest[:32], key)
+        self.assertIn(throttle_name_key(unknown), keys)
 
     def test_failed_login_creates_no_session(self):
         _, err = stack.login(self.name, "wrong-password-x",
