@@ -382,7 +382,7 @@ enum cj_status auth_session_delete_user(struct auth_service *svc,
  * Passes rc through. A revocation that session stored is marked confirmed
  * in auth.revocations, so the watcher does not send it again. One that
  * session did not store is already committed there, so session's cache is
- * marked stale and the watcher reloads it.
+ * marked stale, its loaded marker is deleted, and the watcher reloads it.
  */
 static enum cj_status revocation_sent(struct auth_service *svc,
                                       const char *request_id,
@@ -390,10 +390,16 @@ static enum cj_status revocation_sent(struct auth_service *svc,
                                       const char *subject, int64_t revoked_at,
                                       enum cj_status rc)
 {
+    static const char *const reasons[] = {
+        [AUTH_REVOKED_TOKEN] = "revoke_token_failed",
+        [AUTH_REVOKED_SESSION] = "delete_session_failed",
+        [AUTH_REVOKED_USER] = "revoke_user_failed",
+    };
+
     if (rc == CJ_OK) {
         auth_revocations_confirm(svc, request_id, kind, subject, revoked_at);
     } else {
-        auth_revocations_mark_stale(svc);
+        auth_revocations_mark_stale(svc, request_id, reasons[kind]);
     }
     return rc;
 }
