@@ -353,8 +353,9 @@ static void update_session_service(struct auth_service *svc,
             auth_revocations_mark_stale(svc, call->request_id,
                                         "delete_user_sessions_failed");
         } else {
-            rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
-                                          st->now_ms / 1000);
+            rc = auth_session_revoke_user(
+                svc, call->request_id, st->user_id, st->now_ms / 1000,
+                revocation_expiry_ms(svc, st->now_ms));
         }
         report_session_update(call, all, st, rc);
         return;

@@ -422,12 +422,14 @@ enum cj_status auth_session_revoke_token(struct auth_service *svc,
 
 enum cj_status auth_session_revoke_user(struct auth_service *svc,
                                         const char *request_id,
-                                        const char *user_id, int64_t revoked_at)
+                                        const char *user_id, int64_t revoked_at,
+                                        int64_t entry_expires_at_ms)
 {
     Cerrojo__V1__RevokeUserRequest req = CERROJO__V1__REVOKE_USER_REQUEST__INIT;
 
     req.user_id = (char *)user_id;
     req.revoked_at = revoked_at;
+    req.entry_expires_at_ms = entry_expires_at_ms;
     return revocation_sent(
         svc, request_id, AUTH_REVOKED_USER, user_id, revoked_at,
         call_session(svc, SESSION_PATH("RevokeUser"), request_id, &req.base,

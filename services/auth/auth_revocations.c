@@ -85,6 +85,9 @@ static void batch_fill(struct batch *b, struct auth_revocation *rows,
             cerrojo__v1__revoked_user__init(u);
             u->user_id = r->subject;
             u->revoked_at = r->revoked_at;
+            /* The row expires when the entry stops mattering: revocation
+             * time plus auth's access-token lifetime and leeway. */
+            u->entry_expires_at_ms = r->expires_at * 1000;
             b->user_ptrs[b->req.n_users++] = u;
             break;
         }

@@ -291,6 +291,53 @@ class UnreachableSession(unittest.TestCase):
              "rows still reported unconfirmed after the reload\n" + s.logs())
 
 
+# Access-token lifetimes of a stack whose session is configured apart
+# from auth: session's copy of the setting is shorter than auth's.
+SESSION_TOKEN_LIFETIME_S = 60
+AUTH_TOKEN_LIFETIME_S = 15 * 60
+# Time the test itself may take before it reads an entry's TTL.
+TTL_MARGIN_S = 60
+
+
+class ShortSessionLifetime(unittest.TestCase):
+    """session's CERROJO_AUTH_ACCESS_TOKEN_LIFETIME shorter than auth's: a
+    user's revocation must stay cached as long as auth's tokens live."""
+
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack(
+            {"CERROJO_AUTH_ACCESS_TOKEN_LIFETIME":
+                str(AUTH_TOKEN_LIFETIME_S)},
+            session_env={"CERROJO_AUTH_ACCESS_TOKEN_LIFETIME":
+                         str(SESSION_TOKEN_LIFETIME_S)}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def user_entry_ttl_s(self, user_id):
+        return int(self.stack.redis(
+            "PTTL", "cerrojo:revoked:user:" + user_id)) / 1000
+
+    def test_user_entry_outlives_session_setting(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        _, err = s.call("Logout", s.auth_pb2.LogoutRequest(all=True),
+                        s.caller_for(tokens))
+        self.assertIsNone(err, s.logs())
+        # RevokeUser from the logout.
+        self.assertGreater(self.user_entry_ttl_s(tokens.user_id),
+                           AUTH_TOKEN_LIFETIME_S - TTL_MARGIN_S)
+
+        # A full load after Redis lost the cache.
+        s.redis("FLUSHALL")
+        s.wait_cache_loaded()
+        self.assertGreater(self.user_entry_ttl_s(tokens.user_id),
+                           AUTH_TOKEN_LIFETIME_S - TTL_MARGIN_S)
+
+
 class OutboxMigration(unittest.TestCase):
     """Migration 0006 on a database migrated up to 0005, with rows."""
 
