@@ -176,6 +176,16 @@ static enum cj_status open_metrics(struct auth_service *svc)
         svc->metrics, "auth_revocations_resent_total",
         "Revocations sent to session again because it never confirmed them",
         NULL, 0);
+    m->unconfirmed_rows = cj_metrics_gauge(
+        svc->metrics, "auth_revocations_unconfirmed",
+        "Unexpired revocations that session has not confirmed, as the "
+        "revocation-cache watcher last counted them",
+        NULL, 0);
+    m->cache_stale = cj_metrics_gauge(
+        svc->metrics, "auth_revocation_cache_stale",
+        "1 from a failed delivery of a revocation to session until a full "
+        "reload of its revocation cache succeeds, else 0",
+        NULL, 0);
     m->clock_offset = cj_metrics_gauge(
         svc->metrics, "auth_clock_offset_seconds",
         "Postgres clock minus this service's clock, in seconds", NULL, 0);
@@ -211,7 +221,8 @@ static enum cj_status open_metrics(struct auth_service *svc)
         m->password_verifications == NULL || m->logins == NULL ||
         m->registrations == NULL || m->refreshes == NULL ||
         m->throttled == NULL || m->cache_reloads == NULL ||
-        m->revocations_resent == NULL) {
+        m->revocations_resent == NULL || m->unconfirmed_rows == NULL ||
+        m->cache_stale == NULL) {
         return CJ_ERR_INTERNAL;
     }
     return CJ_OK;

@@ -325,21 +325,21 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
  * Reports a failed update of session after the commit. The logout has taken
  * effect by then, so the caller gets OK, because an error would ask for a
  * retry that then fails with 401 for the revoked tokens. The steps after the
- * failed one did not run, but their rows are committed, so the cache is marked
- * stale and its reload sends them. A `session` row makes session delete
- * that session at once. A logout of all devices writes only the user's
- * row, and session deletes each of the user's sessions that was bound at
- * or before that time when the session is next opened or bound.
+ * failed one did not run, but their rows are committed. The failed call
+ * has marked the cache stale, which also deletes its loaded marker, so
+ * IsRevoked fails closed until the reload sends the rows. A `session` row
+ * makes session delete that session at once. A logout of all devices
+ * writes only the user's row, and session deletes each of the user's
+ * sessions that was bound at or before that time when the session is next
+ * opened or bound.
  */
-static void report_session_update(struct auth_service *svc,
-                                  const struct auth_call *call, bool all,
+static void report_session_update(const struct auth_call *call, bool all,
                                   const struct logout_state *st,
                                   enum cj_status rc)
 {
     if (rc == CJ_OK) {
         return;
     }
-    auth_revocations_mark_stale(svc);
     cj_log(CJ_LOG_WARN, "auth.logout_session_update_failed", call->request_id,
            CJ_F_STR("user_id", st->user_id), CJ_F_BOOL("all", all),
            CJ_F_STR("reason", cj_status_name(rc)));
@@ -355,11 +355,16 @@ static void update_session_service(struct auth_service *svc,
 
     if (all) {
         rc = auth_session_delete_user(svc, call->request_id, st->user_id);
-        if (rc == CJ_OK) {
-            rc = auth_session_revoke_user(svc, call->request_id, st->user_id,
-                                          st->now_ms / 1000);
+        if (rc != CJ_OK) {
+            /* The user's row is committed and not sent yet. */
+            auth_revocations_mark_stale(svc, call->request_id,
+                                        "delete_user_sessions_failed");
+        } else {
+            rc = auth_session_revoke_user(
+                svc, call->request_id, st->user_id, st->now_ms / 1000,
+                revocation_expiry_ms(svc, st->now_ms));
         }
-        report_session_update(svc, call, all, st, rc);
+        report_session_update(call, all, st, rc);
         return;
     }
     if (st->session_id[0] != '\0') {
@@ -375,7 +380,7 @@ static void update_session_service(struct auth_service *svc,
                                        st->family_access[i].token_id,
                                        st->family_access[i].expires_at);
     }
-    report_session_update(svc, call, all, st, rc);
+    report_session_update(call, all, st, rc);
 }
 
 /*

@@ -382,7 +382,7 @@ enum cj_status auth_session_delete_user(struct auth_service *svc,
  * Passes rc through. A revocation that session stored is marked confirmed
  * in auth.revocations, so the watcher does not send it again. One that
  * session did not store is already committed there, so session's cache is
- * marked stale and the watcher reloads it.
+ * marked stale, its loaded marker is deleted, and the watcher reloads it.
  */
 static enum cj_status revocation_sent(struct auth_service *svc,
                                       const char *request_id,
@@ -390,10 +390,16 @@ static enum cj_status revocation_sent(struct auth_service *svc,
                                       const char *subject, int64_t revoked_at,
                                       enum cj_status rc)
 {
+    static const char *const reasons[] = {
+        [AUTH_REVOKED_TOKEN] = "revoke_token_failed",
+        [AUTH_REVOKED_SESSION] = "delete_session_failed",
+        [AUTH_REVOKED_USER] = "revoke_user_failed",
+    };
+
     if (rc == CJ_OK) {
         auth_revocations_confirm(svc, request_id, kind, subject, revoked_at);
     } else {
-        auth_revocations_mark_stale(svc);
+        auth_revocations_mark_stale(svc, request_id, reasons[kind]);
     }
     return rc;
 }
@@ -416,12 +422,14 @@ enum cj_status auth_session_revoke_token(struct auth_service *svc,
 
 enum cj_status auth_session_revoke_user(struct auth_service *svc,
                                         const char *request_id,
-                                        const char *user_id, int64_t revoked_at)
+                                        const char *user_id, int64_t revoked_at,
+                                        int64_t entry_expires_at_ms)
 {
     Cerrojo__V1__RevokeUserRequest req = CERROJO__V1__REVOKE_USER_REQUEST__INIT;
 
     req.user_id = (char *)user_id;
     req.revoked_at = revoked_at;
+    req.entry_expires_at_ms = entry_expires_at_ms;
     return revocation_sent(
         svc, request_id, AUTH_REVOKED_USER, user_id, revoked_at,
         call_session(svc, SESSION_PATH("RevokeUser"), request_id, &req.base,

@@ -119,13 +119,14 @@ CJ_WARN_UNUSED enum cj_status
 auth_session_revoke_token(struct auth_service *svc, const char *request_id,
                           const char *token_id, int64_t expires_at);
 
-/* session RevokeUser (revoked_at in Unix seconds); on success the user's
+/* session RevokeUser (revoked_at in Unix seconds, entry_expires_at_ms the
+ * Unix ms until which session must keep the entry); on success the user's
  * row is marked confirmed up to that second, on failure session's cache is
  * marked stale. */
-CJ_WARN_UNUSED enum cj_status auth_session_revoke_user(struct auth_service *svc,
-                                                       const char *request_id,
-                                                       const char *user_id,
-                                                       int64_t revoked_at);
+CJ_WARN_UNUSED enum cj_status
+auth_session_revoke_user(struct auth_service *svc, const char *request_id,
+                         const char *user_id, int64_t revoked_at,
+                         int64_t entry_expires_at_ms);
 
 /*
  * session IsRevoked. CJ_ERR_PRECONDITION when the cache is not loaded;

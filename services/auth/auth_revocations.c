@@ -15,6 +15,8 @@
 #include "deadline.h"
 #include "log.h"
 #include "crypto_util.h"
+#include "redis.h"
+#include "revocation_cache.h"
 
 /* Waits up to ms, until svc->stopping, or until *wake is set (wake may be
  * NULL); returns false when stopping. */
@@ -83,6 +85,9 @@ static void batch_fill(struct batch *b, struct auth_revocation *rows,
             cerrojo__v1__revoked_user__init(u);
             u->user_id = r->subject;
             u->revoked_at = r->revoked_at;
+            /* The row expires when the entry stops mattering: revocation
+             * time plus auth's access-token lifetime and leeway. */
+            u->entry_expires_at_ms = r->expires_at * 1000;
             b->user_ptrs[b->req.n_users++] = u;
             break;
         }
@@ -312,7 +317,30 @@ void auth_revocations_confirm(struct auth_service *svc, const char *request_id,
     cj_db_release(conn);
 }
 
-void auth_revocations_mark_stale(struct auth_service *svc)
+/* Repeated invalidations by the watcher, which retries every
+ * AUTH_REVOCATION_RETRY_MS while session stays unreachable. */
+static struct cj_log_limit watch_invalidate_limit = CJ_LOG_LIMIT_INIT;
+
+/* Deletes session's loaded marker in Redis. */
+static enum cj_status delete_loaded_marker(struct auth_service *svc)
+{
+    const char *argv[] = {"DEL", CJ_REVOKED_LOADED_KEY};
+    const size_t argvlen[] = {strlen(argv[0]), strlen(argv[1])};
+    redisReply *reply = NULL;
+    enum cj_status rc;
+
+    if (svc->redis == NULL) {
+        return CJ_ERR_UNAVAILABLE;
+    }
+    rc = cj_redis_command(svc->redis, 2, argv, argvlen, &reply);
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
+/* Marks the cache stale, wakes the watcher and sets the stale gauge. */
+static void set_stale(struct auth_service *svc)
 {
     /* The flag is set under the lock, so the watcher cannot check it and
      * then miss the broadcast. */
@@ -320,6 +348,70 @@ void auth_revocations_mark_stale(struct auth_service *svc)
     atomic_store(&svc->revocations_stale, true);
     pthread_cond_broadcast(&svc->wait_cond);
     pthread_mutex_unlock(&svc->wait_lock);
+    cj_gauge_set(cj_metric_series(svc->m.cache_stale, NULL), 1);
+}
+
+void auth_revocations_mark_stale(struct auth_service *svc,
+                                 const char *request_id, const char *reason)
+{
+    enum cj_status rc = delete_loaded_marker(svc);
+
+    set_stale(svc);
+    if (rc == CJ_OK) {
+        cj_log(CJ_LOG_WARN, "auth.revocation_cache_invalidated", request_id,
+               CJ_F_STR("reason", reason));
+        return;
+    }
+    /* Session usually uses the same Redis, so it cannot read the cache
+     * either, and IsRevoked fails there too. */
+    cj_log(CJ_LOG_ERROR, "auth.revocation_cache_invalidate_failed", request_id,
+           CJ_F_STR("reason", reason), CJ_F_STR("status", cj_status_name(rc)),
+           CJ_F_STR("error", cj_redis_last_error()));
+}
+
+/*
+ * Counts the rows that session has not confirmed and exports the count.
+ * After a failed round (round_status not CJ_OK) with such rows, deletes the
+ * loaded marker, because session may be missing them. An unknown count
+ * (Postgres down) leaves the marker as it is.
+ */
+static void check_unconfirmed(struct auth_service *svc,
+                              enum cj_status round_status)
+{
+    struct cj_db_conn *conn = NULL;
+    int64_t unconfirmed = 0;
+    enum cj_status delete_status;
+
+    /* auth_db_acquire logs its own failure. */
+    if (auth_db_acquire(svc, NULL, &conn) != CJ_OK) {
+        return;
+    }
+    if (auth_store_revocations_count_unsent(conn, &unconfirmed) != CJ_OK) {
+        cj_db_release(conn);
+        return;
+    }
+    cj_db_release(conn);
+    cj_gauge_set(cj_metric_series(svc->m.unconfirmed_rows, NULL),
+                 (double)unconfirmed);
+    if (round_status == CJ_OK || unconfirmed == 0) {
+        return;
+    }
+    delete_status = delete_loaded_marker(svc);
+    set_stale(svc);
+    if (delete_status == CJ_OK) {
+        cj_log_limited(&watch_invalidate_limit, CJ_LOG_WARN,
+                       "auth.revocation_cache_invalidated", NULL,
+                       CJ_F_STR("reason", "watcher_send_failed"),
+                       CJ_F_STR("status", cj_status_name(round_status)),
+                       CJ_F_INT("unconfirmed", unconfirmed));
+    } else {
+        cj_log_limited(&watch_invalidate_limit, CJ_LOG_ERROR,
+                       "auth.revocation_cache_invalidate_failed", NULL,
+                       CJ_F_STR("reason", "watcher_send_failed"),
+                       CJ_F_STR("status", cj_status_name(delete_status)),
+                       CJ_F_STR("error", cj_redis_last_error()),
+                       CJ_F_INT("unconfirmed", unconfirmed));
+    }
 }
 
 /* Reloads a stale cache, or one whose last full reload is older than
@@ -362,6 +454,10 @@ void *auth_revocations_watch(void *arg)
     do {
         /* The next round retries; only a change of outcome is logged. */
         enum cj_status rc = watch_round(svc, &reloaded_ms, grace_s);
+
+        check_unconfirmed(svc, rc);
+        cj_gauge_set(cj_metric_series(svc->m.cache_stale, NULL),
+                     atomic_load(&svc->revocations_stale) ? 1 : 0);
 
         if (rc != last) {
             cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_WARN,

@@ -74,9 +74,14 @@ void auth_revocations_confirm(struct auth_service *svc, const char *request_id,
                               enum auth_revocation_kind kind,
                               const char *subject, int64_t revoked_at);
 
-/* Marks session's cache stale after a revocation it did not store, and
- * wakes the watcher thread to reload it. */
-void auth_revocations_mark_stale(struct auth_service *svc);
+/*
+ * Marks session's cache stale after a revocation it did not store, and
+ * wakes the watcher thread to reload it. Also deletes the cache's loaded
+ * marker in auth's Redis, so that IsRevoked fails closed until the reload
+ * sets it again, and logs auth.revocation_cache_invalidated with reason.
+ */
+void auth_revocations_mark_stale(struct auth_service *svc,
+                                 const char *request_id, const char *reason);
 
 /* Thread body: checks the cache and the clock every cfg.cache_watch_s
  * until svc->stopping, and reloads a stale cache at once. */

@@ -41,6 +41,8 @@ struct auth_metrics {
     struct cj_metric *throttled;              /* logins refused by throttle */
     struct cj_metric *cache_reloads;          /* revocation-cache reloads */
     struct cj_metric *revocations_resent;     /* unconfirmed rows resent */
+    struct cj_metric *unconfirmed_rows;       /* rows session never stored */
+    struct cj_metric *cache_stale;            /* 1 until a reload succeeds */
     struct cj_metric *clock_offset;           /* Postgres minus us, seconds */
     struct cj_metric *postgres_up;            /* 1 when the last check ran */
     struct cj_metric *password_in_flight;     /* Argon2 operations now */

@@ -441,6 +441,11 @@ auth_store_revocations_confirm(struct cj_db_conn *conn,
                                const struct auth_revocation *rows, size_t count,
                                unsigned *confirmed);
 
+/* Counts the unexpired rows that session has not confirmed (sent_at NULL)
+ * into *count, whatever their age. */
+CJ_WARN_UNUSED enum cj_status
+auth_store_revocations_count_unsent(struct cj_db_conn *conn, int64_t *count);
+
 /* Deletes expired revocations, at most limit; *count gets how many. */
 CJ_WARN_UNUSED enum cj_status
 auth_store_revocations_delete_expired(struct cj_db_conn *conn, long long limit,

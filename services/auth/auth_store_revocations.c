@@ -286,6 +286,26 @@ out:
     return rc;
 }
 
+enum cj_status auth_store_revocations_count_unsent(struct cj_db_conn *conn,
+                                                   int64_t *count)
+{
+    /* The partial index of unsent rows keeps this cheap. */
+    static const char sql[] = "SELECT count(*) FROM auth.revocations "
+                              "WHERE sent_at IS NULL AND expires_at > now()";
+    PGresult *res = NULL;
+    enum cj_status rc;
+
+    *count = 0;
+    rc = cj_db_query(conn, sql, NULL, 0, false, &res);
+    if (rc == CJ_OK && PQntuples(res) == 1) {
+        *count = auth_row_int64(res, 0, 0);
+    } else if (rc == CJ_OK) {
+        rc = CJ_ERR_INTERNAL;
+    }
+    PQclear(res);
+    return rc;
+}
+
 enum cj_status auth_store_revocations_delete_expired(struct cj_db_conn *conn,
                                                      long long limit,
                                                      unsigned *count)

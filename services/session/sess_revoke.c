@@ -18,11 +18,15 @@ static int64_t token_entry_expiry_ms(const struct sess_service *svc,
 }
 
 /* Every token issued before revoked_at has expired, leeway included, by
- * revoked_at plus the longest token lifetime. */
+ * revoked_at plus the longest token lifetime. Auth sets that lifetime, so
+ * its instant (auth_expiry_ms, 0 from an older auth) wins when it is later
+ * than the one from this service's copy of the setting. */
 static int64_t user_entry_expiry_ms(const struct sess_service *svc,
-                                    int64_t revoked_at)
+                                    int64_t revoked_at, int64_t auth_expiry_ms)
 {
-    return revoked_at * 1000 + svc->settings.token_lifetime_ms;
+    int64_t own_ms = revoked_at * 1000 + svc->settings.token_lifetime_ms;
+
+    return auth_expiry_ms > own_ms ? auth_expiry_ms : own_ms;
 }
 
 enum cj_status sess_revoke_token(const struct sess_service *svc,
@@ -41,14 +45,15 @@ enum cj_status sess_revoke_token(const struct sess_service *svc,
 }
 
 enum cj_status sess_revoke_user(const struct sess_service *svc,
-                                const char *user_id, int64_t revoked_at)
+                                const char *user_id, int64_t revoked_at,
+                                int64_t entry_expires_at_ms)
 {
     int64_t expire_ms;
 
     if (!sess_name_valid(user_id) || revoked_at <= 0) {
         return CJ_ERR_INVALID;
     }
-    expire_ms = user_entry_expiry_ms(svc, revoked_at);
+    expire_ms = user_entry_expiry_ms(svc, revoked_at, entry_expires_at_ms);
     if (expire_ms <= sess_now_ms()) {
         return CJ_OK;
     }
@@ -133,7 +138,8 @@ static bool load_users(const struct sess_service *svc,
         if (!sess_name_valid(user->user_id) || user->revoked_at <= 0) {
             return false;
         }
-        expire_ms = user_entry_expiry_ms(svc, user->revoked_at);
+        expire_ms = user_entry_expiry_ms(svc, user->revoked_at,
+                                         user->entry_expires_at_ms);
         if (expire_ms > now) {
             u[*count].user_id = user->user_id;
             u[*count].revoked_at = user->revoked_at;

@@ -317,6 +317,19 @@ static bool expires_at_valid(int64_t expires_at)
     return expires_at > 0 && expires_at <= SESS_UNIX_TIME_MAX;
 }
 
+/* Latest entry_expires_at_ms: the last millisecond of SESS_UNIX_TIME_MAX. */
+#define SESS_UNIX_TIME_MAX_MS (SESS_UNIX_TIME_MAX * 1000 + 999)
+#define MSG_ENTRY_EXPIRES_AT                                                   \
+    "entry_expires_at_ms is invalid: expected 0 or Unix milliseconds from 1 "  \
+    "to 253402300799999"
+
+/* 0 is what an older auth sends, and means that auth sets no instant. */
+static bool entry_expires_at_valid(int64_t entry_expires_at_ms)
+{
+    return entry_expires_at_ms >= 0 &&
+           entry_expires_at_ms <= SESS_UNIX_TIME_MAX_MS;
+}
+
 static bool revoked_at_valid(int64_t revoked_at)
 {
     return revoked_at > 0 &&
@@ -368,7 +381,11 @@ static enum cj_status revoke_user(struct cj_rpc_call *call,
                               SESS_REVOKED_AT_AHEAD_MAX_S);
         return CJ_ERR_INVALID;
     }
-    st = sess_revoke_user(state, req->user_id, req->revoked_at);
+    if (!entry_expires_at_valid(req->entry_expires_at_ms)) {
+        return invalid(call, MSG_ENTRY_EXPIRES_AT);
+    }
+    st = sess_revoke_user(state, req->user_id, req->revoked_at,
+                          req->entry_expires_at_ms);
     if (st != CJ_OK) {
         return fail(call, st);
     }
@@ -506,16 +523,20 @@ static enum cj_status load_revocations(struct cj_rpc_call *call,
     }
     for (size_t i = 0; i < req->n_users; i++) {
         if (!sess_name_valid(req->users[i]->user_id) ||
-            !revoked_at_valid(req->users[i]->revoked_at)) {
+            !revoked_at_valid(req->users[i]->revoked_at) ||
+            !entry_expires_at_valid(req->users[i]->entry_expires_at_ms)) {
             cj_rpc_call_set_error(call,
                                   "users[%zu] is invalid: expected a "
-                                  "user_id and revoked_at above 0, at most "
-                                  "%d s ahead of this server's clock",
-                                  i, SESS_REVOKED_AT_AHEAD_MAX_S);
+                                  "user_id, revoked_at above 0, at most "
+                                  "%d s ahead of this server's clock, and "
+                                  "entry_expires_at_ms from 0 to %lld",
+                                  i, SESS_REVOKED_AT_AHEAD_MAX_S,
+                                  SESS_UNIX_TIME_MAX_MS);
             goto out;
         }
         users[i].user_id = req->users[i]->user_id;
         users[i].revoked_at = req->users[i]->revoked_at;
+        users[i].entry_expires_at_ms = req->users[i]->entry_expires_at_ms;
     }
     for (size_t i = 0; i < req->n_session_ids; i++) {
         if (!cj_session_id_valid(req->session_ids[i])) {

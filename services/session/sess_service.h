@@ -140,9 +140,12 @@ enum cj_status sess_revoke_token(const struct sess_service *svc,
                                  const char *token_id,
                                  int64_t expires_at) CJ_WARN_UNUSED;
 
+/* Caches the user's revocation time until the later of auth's
+ * entry_expires_at_ms (Unix ms, 0 for none) and revoked_at plus this
+ * service's access-token lifetime. */
 enum cj_status sess_revoke_user(const struct sess_service *svc,
-                                const char *user_id,
-                                int64_t revoked_at) CJ_WARN_UNUSED;
+                                const char *user_id, int64_t revoked_at,
+                                int64_t entry_expires_at_ms) CJ_WARN_UNUSED;
 
 enum cj_status sess_is_revoked(const struct sess_service *svc,
                                const char *token_id, const char *user_id,
@@ -165,6 +168,7 @@ struct sess_revoked_token {
 struct sess_revoked_user {
     const char *user_id;
     int64_t revoked_at;
+    int64_t entry_expires_at_ms; /* from auth, Unix ms; 0 for none */
 };
 
 /* One LoadRevocations batch. load_id is the id of its full load, unused

@@ -539,7 +539,7 @@ static void key_tombstone(char *out, size_t size, const char *sid)
 }
 
 #define KEY_DUE    SESS_KEY_PREFIX "due"
-#define KEY_LOADED SESS_REVOKE_PREFIX "loaded"
+#define KEY_LOADED CJ_REVOKED_LOADED_KEY
 
 /* Adds the five arguments that LUA_DROP_IF_REVOKED reads. */
 static void args_revoked(struct sess_args *a, int64_t tombstone_ms)
@@ -1088,19 +1088,6 @@ enum cj_status sess_store_cache_loaded(struct cj_redis_pool *pool, bool *loaded)
     *loaded = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
     return CJ_OK;
-}
-
-enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool,
-                                      int64_t ttl_ms)
-{
-    struct sess_args a = {0};
-
-    args_str(&a, "SET");
-    args_str(&a, KEY_LOADED);
-    args_str(&a, "1");
-    args_str(&a, "PX");
-    args_i64(&a, ttl_ms);
-    return command_discard_reply(pool, &a, "SET PX");
 }
 
 enum cj_status sess_store_refresh_loaded(struct cj_redis_pool *pool,

@@ -16,10 +16,11 @@
 
 #include "ratchet.h"
 #include "redis.h"
+#include "revocation_cache.h"
 #include "status.h"
 
 #define SESS_KEY_PREFIX    "cerrojo:sess:"
-#define SESS_REVOKE_PREFIX "cerrojo:revoked:"
+#define SESS_REVOKE_PREFIX CJ_REVOKED_KEY_PREFIX
 
 /* Length of a session id: 16 random bytes in base64url without padding. */
 #define SESS_ID_LEN CJ_SESSION_ID_LEN
@@ -215,10 +216,6 @@ sess_store_is_revoked(struct cj_redis_pool *pool, const char *token_id,
 /* Tells whether the loaded marker is present. */
 enum cj_status sess_store_cache_loaded(struct cj_redis_pool *pool,
                                        bool *loaded) CJ_WARN_UNUSED;
-
-/* Sets the loaded marker for ttl_ms. */
-enum cj_status sess_store_mark_loaded(struct cj_redis_pool *pool,
-                                      int64_t ttl_ms) CJ_WARN_UNUSED;
 
 /* Extends the loaded marker to ttl_ms when it is present. */
 enum cj_status sess_store_refresh_loaded(struct cj_redis_pool *pool,

@@ -698,7 +698,7 @@ static void test_is_revoked_reports_each_reason(void **state)
                      CJ_OK);
     assert_int_equal(reason, SESS_REVOKED_TOKEN);
 
-    assert_int_equal(sess_revoke_user(&f->svc, user, now_s), CJ_OK);
+    assert_int_equal(sess_revoke_user(&f->svc, user, now_s, 0), CJ_OK);
     assert_int_equal(
         sess_is_revoked(&f->svc, "other-jti", user, now_s - 10, NULL, &reason),
         CJ_OK);
@@ -708,7 +708,7 @@ static void test_is_revoked_reports_each_reason(void **state)
         CJ_OK);
     assert_int_equal(reason, SESS_NOT_REVOKED);
     /* An earlier revocation time never replaces a later one. */
-    assert_int_equal(sess_revoke_user(&f->svc, user, now_s - 100), CJ_OK);
+    assert_int_equal(sess_revoke_user(&f->svc, user, now_s - 100, 0), CJ_OK);
     assert_int_equal(
         sess_is_revoked(&f->svc, "other-jti", user, now_s - 10, NULL, &reason),
         CJ_OK);
@@ -722,6 +722,71 @@ static void test_is_revoked_reports_each_reason(void **state)
     assert_int_equal(reason, SESS_REVOKED_SESSION);
     assert_int_equal(sess_delete(&f->svc, c.info.session_id, &deleted), CJ_OK);
     assert_false(deleted);
+}
+
+/* Returns the PTTL of a user's revocation entry, in ms. */
+static long long user_entry_ttl_ms(struct cj_redis_pool *p, const char *user)
+{
+    char key[256];
+    const char *argv[] = {"PTTL", key};
+    redisReply *r;
+    long long ttl;
+
+    snprintf(key, sizeof(key), SESS_REVOKE_PREFIX "user:%s", user);
+    r = run(p, 2, argv);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    ttl = r->integer;
+    freeReplyObject(r);
+    return ttl;
+}
+
+/* Session's lifetime shorter than auth's, as when the two are configured
+ * apart: 60 s here, and 15 min in auth's expiry. */
+#define SHORT_TOKEN_LIFETIME_MS (60 * 1000)
+#define AUTH_ENTRY_LIFETIME_MS  (15 * 60 * 1000)
+
+static void test_user_entry_keeps_auth_expiry(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now_s = sess_now_ms() / 1000;
+    int64_t auth_expiry_ms = now_s * 1000 + AUTH_ENTRY_LIFETIME_MS;
+    struct sess_revoked_user loaded = {0};
+    char direct[64];
+    char batch[64];
+    char older_auth[64];
+    char earlier[64];
+
+    f->svc.settings.token_lifetime_ms = SHORT_TOKEN_LIFETIME_MS;
+    make_user(direct, sizeof(direct), "ld");
+    make_user(batch, sizeof(batch), "lb");
+    make_user(older_auth, sizeof(older_auth), "lo");
+    make_user(earlier, sizeof(earlier), "le");
+
+    /* RevokeUser and a load batch both keep the entry for auth's lifetime. */
+    assert_int_equal(sess_revoke_user(&f->svc, direct, now_s, auth_expiry_ms),
+                     CJ_OK);
+    assert_true(user_entry_ttl_ms(f->pool, direct) >
+                AUTH_ENTRY_LIFETIME_MS - SHORT_TOKEN_LIFETIME_MS);
+    loaded = (struct sess_revoked_user){.user_id = batch,
+                                        .revoked_at = now_s,
+                                        .entry_expires_at_ms = auth_expiry_ms};
+    assert_int_equal(
+        sess_load_revocations(
+            &f->svc,
+            &(struct sess_revocation_batch){.users = &loaded, .user_count = 1}),
+        CJ_OK);
+    assert_true(user_entry_ttl_ms(f->pool, batch) >
+                AUTH_ENTRY_LIFETIME_MS - SHORT_TOKEN_LIFETIME_MS);
+
+    /* 0 from an older auth, or an earlier instant, keeps session's own. */
+    assert_int_equal(sess_revoke_user(&f->svc, older_auth, now_s, 0), CJ_OK);
+    assert_true(user_entry_ttl_ms(f->pool, older_auth) <=
+                SHORT_TOKEN_LIFETIME_MS);
+    assert_true(user_entry_ttl_ms(f->pool, older_auth) > 0);
+    assert_int_equal(
+        sess_revoke_user(&f->svc, earlier, now_s, now_s * 1000 + 1000), CJ_OK);
+    assert_true(user_entry_ttl_ms(f->pool, earlier) >
+                SHORT_TOKEN_LIFETIME_MS / 2);
 }
 
 /* Checks whether a Redis key exists. */
@@ -765,7 +830,7 @@ static void test_bound_before_user_revocation_fails(void **state)
 
     /* The revocation reaches Redis without DeleteUserSessions, as after a
      * failed call from auth. */
-    assert_int_equal(sess_revoke_user(&f->svc, user, sess_now_ms() / 1000),
+    assert_int_equal(sess_revoke_user(&f->svc, user, sess_now_ms() / 1000, 0),
                      CJ_OK);
     assert_int_equal(send_once(f, &c, 0, 2), CJ_ERR_NOT_FOUND);
     assert_false(key_exists(f->pool, SESS_KEY_PREFIX "s:", c.info.session_id));
@@ -792,7 +857,7 @@ static void revoke_at_creation(struct fixture *f, struct client *c,
 {
     int64_t created_s = c->info.created_ms / 1000;
 
-    assert_int_equal(sess_revoke_user(&f->svc, user, created_s), CJ_OK);
+    assert_int_equal(sess_revoke_user(&f->svc, user, created_s, 0), CJ_OK);
     sleep_until((created_s + 1) * 1000 + 10);
 }
 
@@ -837,7 +902,7 @@ static void test_bind_time_from_caller_decides(void **state)
     make_user(user, sizeof(user), "rc");
     client_create(f, &after);
     client_create(f, &before);
-    assert_int_equal(sess_revoke_user(&f->svc, user, revoked_s), CJ_OK);
+    assert_int_equal(sess_revoke_user(&f->svc, user, revoked_s, 0), CJ_OK);
 
     /* Bound after the revocation second on the caller's clock. */
     assert_int_equal(sess_bind(&f->svc, after.info.session_id, user,
@@ -1092,6 +1157,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_user_sessions_only_theirs,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_is_revoked_reports_each_reason,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_entry_keeps_auth_expiry,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_before_user_revocation_fails,
                                         setup, teardown),

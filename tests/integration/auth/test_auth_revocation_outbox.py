@@ -14,6 +14,8 @@ import time
 import unittest
 import uuid
 
+import grpc
+
 import auth_harness as ah
 
 # Long enough that the watcher runs only at start and when a failed call
@@ -36,6 +38,8 @@ PAST_GRACE = "interval '1 minute'"
 OUTBOX_MIGRATION = "0006_revocations_sent_at.sql"
 LOADED_MARKER = "cerrojo:revoked:loaded"
 RESENT_METRIC = "auth_revocations_resent_total"
+STALE_METRIC = "auth_revocation_cache_stale"
+UNCONFIRMED_METRIC = "auth_revocations_unconfirmed"
 
 
 def poll(check, wait_s, message):
@@ -209,6 +213,129 @@ class ConfirmedRowNotResent(unittest.TestCase):
             if "auth.revocation_resent" in line:
                 self.assertIn('"count":1', line)
                 self.assertNotIn(control, line)
+
+
+class UnreachableSession(unittest.TestCase):
+    """auth cannot reach session while the gateway and the test can: a
+    revocation that session never stored must make IsRevoked fail closed
+    instead of returning "not revoked"."""
+
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack({
+            "CERROJO_AUTH_RPC_TIMEOUT_MS": RPC_TIMEOUT_MS,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def is_revoked(self, info, user_id):
+        return self.stack.session_stub.IsRevoked(
+            self.stack.session_pb2.IsRevokedRequest(
+                token_id=info.jti, user_id=user_id, issued_at=info.iat,
+                session_id=info.sid),
+            timeout=ah.CALL_TIMEOUT_S).revoked
+
+    def restart_auth_with_session_target(self, target):
+        s = self.stack
+        s.auth.stop()
+        s.auth.env["CERROJO_AUTH_SESSION_TARGET"] = target
+        s.auth.start()
+
+    def test_logout_fails_closed_until_reload(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        info, err = s.introspect(tokens.access_token)
+        self.assertIsNone(err)
+        self.assertTrue(info.active)
+        caller = s.caller_for(tokens)
+        reachable = s.auth.env["CERROJO_AUTH_SESSION_TARGET"]
+
+        # No process listens on this port, but session itself stays up.
+        self.restart_auth_with_session_target(
+            "127.0.0.1:%d" % ah.h.free_port())
+        try:
+            self.assertFalse(self.is_revoked(info, tokens.user_id))
+            _, err = s.call("Logout", s.auth_pb2.LogoutRequest(
+                refresh_token=tokens.refresh_token), caller)
+            self.assertIsNone(err, s.logs())
+            self.assertFalse(row_confirmed(s, "token", info.jti))
+
+            with self.assertRaises(grpc.RpcError) as failed:
+                self.is_revoked(info, tokens.user_id)
+            self.assertEqual(failed.exception.code(),
+                             grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertEqual(s.redis("EXISTS", LOADED_MARKER), "0")
+            self.assertIn("auth.revocation_cache_invalidated", s.auth.log())
+            self.assertEqual(s.metric(STALE_METRIC), 1)
+            # The watcher counts the rows on its next round (every second
+            # while the cache is stale).
+            poll(lambda: s.metric(UNCONFIRMED_METRIC) >= 1, RESEND_WAIT_S,
+                 "unconfirmed rows not counted\n" + s.logs())
+            # The watcher's failed reloads keep the marker deleted.
+            time.sleep(2)
+            self.assertEqual(s.redis("EXISTS", LOADED_MARKER), "0")
+        finally:
+            self.restart_auth_with_session_target(reachable)
+
+        s.wait_cache_loaded()
+        self.assertTrue(self.is_revoked(info, tokens.user_id))
+        poll(lambda: row_confirmed(s, "token", info.jti), RESEND_WAIT_S,
+             "row not confirmed after auth reached session\n" + s.logs())
+        poll(lambda: s.metric(STALE_METRIC) == 0, RESEND_WAIT_S,
+             "cache still reported stale after the reload\n" + s.logs())
+        poll(lambda: s.metric(UNCONFIRMED_METRIC) == 0, RESEND_WAIT_S,
+             "rows still reported unconfirmed after the reload\n" + s.logs())
+
+
+# Access-token lifetimes of a stack whose session is configured apart
+# from auth: session's copy of the setting is shorter than auth's.
+SESSION_TOKEN_LIFETIME_S = 60
+AUTH_TOKEN_LIFETIME_S = 15 * 60
+# Time the test itself may take before it reads an entry's TTL.
+TTL_MARGIN_S = 60
+
+
+class ShortSessionLifetime(unittest.TestCase):
+    """session's CERROJO_AUTH_ACCESS_TOKEN_LIFETIME shorter than auth's: a
+    user's revocation must stay cached as long as auth's tokens live."""
+
+    @classmethod
+    def setUpClass(cls):
+        ah.require_env()
+        cls.stack = ah.Stack(
+            {"CERROJO_AUTH_ACCESS_TOKEN_LIFETIME":
+                str(AUTH_TOKEN_LIFETIME_S)},
+            session_env={"CERROJO_AUTH_ACCESS_TOKEN_LIFETIME":
+                         str(SESSION_TOKEN_LIFETIME_S)}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def user_entry_ttl_s(self, user_id):
+        return int(self.stack.redis(
+            "PTTL", "cerrojo:revoked:user:" + user_id)) / 1000
+
+    def test_user_entry_outlives_session_setting(self):
+        s = self.stack
+        tokens, err, _, _ = s.register()
+        self.assertIsNone(err)
+        _, err = s.call("Logout", s.auth_pb2.LogoutRequest(all=True),
+                        s.caller_for(tokens))
+        self.assertIsNone(err, s.logs())
+        # RevokeUser from the logout.
+        self.assertGreater(self.user_entry_ttl_s(tokens.user_id),
+                           AUTH_TOKEN_LIFETIME_S - TTL_MARGIN_S)
+
+        # A full load after Redis lost the cache.
+        s.redis("FLUSHALL")
+        s.wait_cache_loaded()
+        self.assertGreater(self.user_entry_ttl_s(tokens.user_id),
+                           AUTH_TOKEN_LIFETIME_S - TTL_MARGIN_S)
 
 
 class OutboxMigration(unittest.TestCase):

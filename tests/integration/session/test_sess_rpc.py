@@ -363,6 +363,18 @@ class SessionRpc(unittest.TestCase):
                           details)
         # A few seconds of skew between auth and session is accepted.
         self.rpc("auth", "RevokeUser", user_id=user, revoked_at=now + 5)
+        for entry_expires_at_ms in (-1, 253402300800000):
+            code, details = self.code(
+                "auth", "RevokeUser", user_id=user, revoked_at=now,
+                entry_expires_at_ms=entry_expires_at_ms)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("entry_expires_at_ms", details)
+            code, details = self.code(
+                "auth", "LoadRevocations", users=[{
+                    "user_id": user, "revoked_at": now,
+                    "entry_expires_at_ms": entry_expires_at_ms}])
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn("entry_expires_at_ms", details)
 
     def test_bind_time_out_of_range_rejected(self):
         now_ms = int(time.time() * 1000)
