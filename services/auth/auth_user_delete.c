@@ -15,6 +15,13 @@
 
 #define DELETE_USER_AGENT "cerrojo-auth delete-user"
 
+/* The instant after which no token that the revocation stops is valid. */
+static int64_t user_revocation_expiry_ms(const struct auth_service *svc,
+                                         int64_t now_ms)
+{
+    return now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
+}
+
 /* Sets report->user_id from a user id or a login name. */
 static enum cj_status resolve_user(struct auth_service *svc,
                                    const char *request_id, const char *user_ref,
@@ -56,8 +63,7 @@ static enum cj_status delete_rows(struct auth_service *svc,
                                   const struct auth_call *call, int64_t now_ms,
                                   struct auth_user_delete_report *report)
 {
-    int64_t expires_ms =
-        now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
+    int64_t expires_ms = user_revocation_expiry_ms(svc, now_ms);
     struct cj_db_conn *conn = NULL;
     enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
 
@@ -87,7 +93,12 @@ static enum cj_status delete_rows(struct auth_service *svc,
     return rc;
 }
 
-/* Ends the user's sessions and puts the revocation in session's cache. */
+/*
+ * Ends the user's sessions and puts the revocation in session's cache.
+ * When session does not take it, the cache is invalidated, so that
+ * IsRevoked fails closed until a serving auth reloads it with the
+ * committed row.
+ */
 static enum cj_status end_sessions(struct auth_service *svc,
                                    const char *request_id, int64_t now_ms,
                                    struct auth_user_delete_report *report)
@@ -97,7 +108,11 @@ static enum cj_status end_sessions(struct auth_service *svc,
 
     if (rc == CJ_OK && report->row_deleted) {
         rc = auth_session_revoke_user(svc, request_id, report->user_id,
-                                      now_ms / 1000);
+                                      now_ms / 1000,
+                                      user_revocation_expiry_ms(svc, now_ms));
+    }
+    if (rc != CJ_OK && report->row_deleted) {
+        auth_revocations_mark_stale(svc, request_id, "delete_user_failed");
     }
     report->sessions_ended = rc == CJ_OK;
     return rc;
