@@ -1,6 +1,7 @@
 /*
  * The password policy of password_policy.h: byte and code-point limits,
- * UTF-8 validity, NFKC normalization and cracklib's dictionary check.
+ * UTF-8 validity, NFKC normalization, the account's names and cracklib's
+ * checks.
  */
 #include "password_policy.h"
 
@@ -15,6 +16,7 @@
 
 #include "crypto_util.h"
 #include "password.h"
+#include "password_patterns.h"
 
 #define STRINGIFY_VALUE(x) #x
 #define STRINGIFY(x)       STRINGIFY_VALUE(x)
@@ -88,11 +90,14 @@ static bool count_code_points(const char *text, size_t len, size_t *count)
     return true;
 }
 
-/* Runs cracklib; sets *weak, or returns CJ_ERR_UNAVAILABLE when the
- * dictionary cannot be read. */
-static enum cj_status dictionary_check(const struct cj_password_policy *policy,
-                                       const char *password, size_t len,
-                                       const char *username, bool *weak)
+/*
+ * Runs cracklib (rule 6); sets *weak, or returns CJ_ERR_UNAVAILABLE when
+ * the dictionary cannot be read. The caller folds the username, because
+ * cracklib compares it with the password lower-cased in ASCII only.
+ */
+static enum cj_status cracklib_check(const struct cj_password_policy *policy,
+                                     const char *password, size_t len,
+                                     const char *username, bool *weak)
 {
     char copy[CJ_PASSWORD_MAX_BYTES + 1];
     const char *message;
@@ -139,25 +144,16 @@ check_encoding(const char *password, size_t password_len, size_t *code_points)
     return CJ_PASSWORD_RULE_OK;
 }
 
-enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
-                                        const char *password,
-                                        size_t password_len,
-                                        const char *username,
-                                        enum cj_password_rule *failed)
+/* Applies rule 6; the username is already folded or as given. */
+static enum cj_status check_guessable(const struct cj_password_policy *policy,
+                                      const char *password, size_t len,
+                                      const char *username,
+                                      enum cj_password_rule *failed)
 {
-    size_t code_points;
     bool weak = false;
     enum cj_status status;
 
-    *failed = check_encoding(password, password_len, &code_points);
-    if (*failed != CJ_PASSWORD_RULE_OK) {
-        return CJ_ERR_INVALID;
-    }
-    if (code_points < policy->min_code_points) {
-        *failed = CJ_PASSWORD_RULE_TOO_SHORT;
-        return CJ_ERR_INVALID;
-    }
-    status = dictionary_check(policy, password, password_len, username, &weak);
+    status = cracklib_check(policy, password, len, username, &weak);
     if (status != CJ_OK) {
         return status;
     }
@@ -168,9 +164,65 @@ enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
     return CJ_OK;
 }
 
+/* Applies rules 5 and 6 to a password that passed rules 1 to 4. */
+static enum cj_status check_patterns(const struct cj_password_policy *policy,
+                                     const char *password, size_t password_len,
+                                     const char *username, const char *email,
+                                     enum cj_password_rule *failed)
+{
+    char *folded_username = NULL;
+    bool contains = false;
+    enum cj_status status;
+
+    status = cj_password_contains_names(password, password_len, username, email,
+                                        &contains);
+    if (status == CJ_OK && contains) {
+        *failed = CJ_PASSWORD_RULE_CONTAINS_NAME;
+        return CJ_ERR_INVALID;
+    }
+    if (status == CJ_OK && username != NULL) {
+        status = cj_password_fold(username, strlen(username), &folded_username);
+        if (status == CJ_ERR_INVALID) {
+            status = CJ_OK; /* cracklib then compares the name as given */
+        }
+    }
+    if (status == CJ_OK) {
+        status = check_guessable(
+            policy, password, password_len,
+            folded_username != NULL ? folded_username : username, failed);
+    }
+    cj_password_folded_free(folded_username);
+    return status;
+}
+
+enum cj_status cj_password_policy_check(const struct cj_password_policy *policy,
+                                        const char *password,
+                                        size_t password_len,
+                                        const char *username, const char *email,
+                                        enum cj_password_rule *failed)
+{
+    size_t code_points;
+    enum cj_status status;
+
+    *failed = check_encoding(password, password_len, &code_points);
+    if (*failed != CJ_PASSWORD_RULE_OK) {
+        return CJ_ERR_INVALID;
+    }
+    if (code_points < policy->min_code_points) {
+        *failed = CJ_PASSWORD_RULE_TOO_SHORT;
+        return CJ_ERR_INVALID;
+    }
+    status =
+        check_patterns(policy, password, password_len, username, email, failed);
+    if (status != CJ_OK && status != CJ_ERR_INVALID) {
+        *failed = CJ_PASSWORD_RULE_OK;
+    }
+    return status;
+}
+
 enum cj_status cj_password_policy_check_and_normalize(
     const struct cj_password_policy *policy, const char *password,
-    size_t password_len, const char *username,
+    size_t password_len, const char *username, const char *email,
     char normalized[CJ_PASSWORD_MAX_BYTES + 1], size_t *normalized_len,
     enum cj_password_rule *failed)
 {
@@ -193,7 +245,7 @@ enum cj_status cj_password_policy_check_and_normalize(
     }
     if (status == CJ_OK) {
         status = cj_password_policy_check(policy, normalized, *normalized_len,
-                                          username, failed);
+                                          username, email, failed);
     }
     if (status != CJ_OK) {
         cj_wipe(normalized, CJ_PASSWORD_MAX_BYTES + 1);
@@ -217,6 +269,8 @@ const char *cj_password_rule_name(enum cj_password_rule rule)
         return "too_short";
     case CJ_PASSWORD_RULE_WEAK:
         return "weak";
+    case CJ_PASSWORD_RULE_CONTAINS_NAME:
+        return "contains_name";
     }
     return "unknown";
 }
@@ -238,6 +292,10 @@ const char *cj_password_rule_message(enum cj_password_rule rule)
     case CJ_PASSWORD_RULE_WEAK:
         return "The password is too easy to guess: avoid dictionary words, "
                "your username and simple patterns.";
+    case CJ_PASSWORD_RULE_CONTAINS_NAME:
+        return "The password contains your username or the part of your "
+               "email address before the @, in some mix of upper and lower "
+               "case.";
     }
     return "The password is invalid.";
 }
