@@ -1,5 +1,5 @@
 /*
- * The name comparison of password_patterns.h.
+ * The name comparison, substitutions and runs of password_patterns.h.
  */
 #include "password_patterns.h"
 
@@ -11,6 +11,123 @@
 /* NFKC with case folding, the forms in which auth compares names. */
 #define FOLD_OPTIONS                                                           \
     (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD)
+
+/* The sequences that a run steps through. Each contains a character at
+ * most once, so a character's position in it is unique. */
+static const char *const run_sequences[] = {
+    "1234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "abcdefghijklmnopqrstuvwxyz",
+    "1qaz",
+    "2wsx",
+    "3edc",
+    "4rfv",
+    "5tgb",
+    "6yhn",
+    "7ujm",
+    "8ik,",
+    "9ol.",
+    "0p;/",
+};
+
+#define RUN_SEQUENCE_COUNT (sizeof(run_sequences) / sizeof(run_sequences[0]))
+
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool cj_password_is_letter(char c)
+{
+    c = ascii_lower(c);
+    return c >= 'a' && c <= 'z';
+}
+
+static char undo_substitution(char c, unsigned variant)
+{
+    switch (c) {
+    case '4':
+    case '@':
+        return 'a';
+    case '3':
+        return 'e';
+    case '0':
+        return 'o';
+    case '5':
+    case '$':
+        return 's';
+    case '7':
+        return 't';
+    case '1':
+        return variant == 0 ? 'i' : 'l';
+    default:
+        return ascii_lower(c);
+    }
+}
+
+void cj_password_undo_substitutions(const char *password, size_t len,
+                                    unsigned variant, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        out[i] = undo_substitution(password[i], variant);
+    }
+}
+
+/* Returns true when b follows a in sequence at the given step (+1 or -1). */
+static bool steps_in(const char *sequence, char a, char b, int step)
+{
+    const char *pa = a != '\0' ? strchr(sequence, a) : NULL;
+    const char *pb = b != '\0' ? strchr(sequence, b) : NULL;
+
+    return pa != NULL && pb != NULL && pb - pa == step;
+}
+
+/* Returns the length of the longest run that starts at text[start]. */
+static size_t run_length_at(const char *text, size_t len, size_t start)
+{
+    size_t longest = 1;
+    size_t end = start;
+
+    while (end + 1 < len &&
+           ascii_lower(text[end]) == ascii_lower(text[end + 1])) {
+        end++;
+    }
+    longest = end - start + 1;
+    for (size_t s = 0; s < RUN_SEQUENCE_COUNT; s++) {
+        for (int step = -1; step <= 1; step += 2) {
+            end = start;
+            while (end + 1 < len &&
+                   steps_in(run_sequences[s], ascii_lower(text[end]),
+                            ascii_lower(text[end + 1]), step)) {
+                end++;
+            }
+            if (end - start + 1 > longest) {
+                longest = end - start + 1;
+            }
+        }
+    }
+    return longest;
+}
+
+bool cj_password_mostly_runs(const char *password, size_t len)
+{
+    size_t covered = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t run = run_length_at(password, len, i);
+
+        if (run >= CJ_PASSWORD_RUN_MIN_CHARS) {
+            covered += run;
+            i += run;
+        } else {
+            i++;
+        }
+    }
+    return len > 0 && covered * 2 >= len;
+}
 
 /* Maps text once with FOLD_OPTIONS into a new string; wipes what it frees. */
 static enum cj_status fold_once(const char *text, size_t len, char **out)

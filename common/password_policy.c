@@ -1,12 +1,13 @@
 /*
  * The password policy of password_policy.h: byte and code-point limits,
- * UTF-8 validity, NFKC normalization, the account's names and cracklib's
- * checks.
+ * UTF-8 validity, NFKC normalization, the account's names, cracklib's
+ * checks and the pattern rules of password_patterns.h.
  */
 #include "password_policy.h"
 
 #include <crack.h>
 #include <limits.h>
+#include <packer.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -23,6 +24,17 @@
 
 /* cracklib's untranslated message when it cannot open the dictionary. */
 #define CRACKLIB_DICT_ERROR "error loading dictionary"
+
+/* Rule 8 looks up words of this many letters or more; shorter ones are
+ * common inside strong passwords. */
+#define DICT_WORD_MIN_CHARS 4
+/* Longest word that cracklib's dictionary stores (MAXWORDLEN less NUL). */
+#define DICT_WORD_MAX_CHARS (MAXWORDLEN - 1)
+/* A string that sorts before every dictionary word, so that FindPW
+ * returns its "not found" value for it. NOTE: this relies on FindPW
+ * returning the word count for every miss, as cracklib 2.9 does, because
+ * packer.h hides that count (PW_WORDS) from programs outside cracklib. */
+#define DICT_NOT_FOUND_PROBE "\x01"
 
 /*
  * cracklib 2.9 keeps its mangling buffers in static storage (Mangle,
@@ -90,6 +102,100 @@ static bool count_code_points(const char *text, size_t len, size_t *count)
     return true;
 }
 
+/* An open cracklib dictionary and the value FindPW returns for a miss. */
+struct dictionary {
+    PWDICT *words;
+    unsigned not_found;
+};
+
+/* Returns true when text[start, end) is a word of the dictionary. */
+static bool is_word(const struct dictionary *dict, const char *text,
+                    size_t start, size_t end)
+{
+    char word[DICT_WORD_MAX_CHARS + 1];
+    size_t len = end - start;
+    bool found;
+
+    if (end <= start || len < DICT_WORD_MIN_CHARS ||
+        len > DICT_WORD_MAX_CHARS) {
+        return false;
+    }
+    memcpy(word, text + start, len);
+    word[len] = '\0';
+    found = FindPW(dict->words, word) != dict->not_found;
+    sodium_memzero(word, sizeof(word));
+    return found;
+}
+
+/* Rule 8 on one decoded form: a word with only non-letters around it (as
+ * typed, before decoding), or a word at either end that makes up at least
+ * half of the password. */
+static bool has_dictionary_word(const struct dictionary *dict,
+                                const char *password, const char *decoded,
+                                size_t len)
+{
+    size_t lead = 0;
+    size_t trail = 0;
+    size_t half = (len + 1) / 2;
+
+    while (lead < len && !cj_password_is_letter(password[lead])) {
+        lead++;
+    }
+    while (trail < len - lead &&
+           !cj_password_is_letter(password[len - 1 - trail])) {
+        trail++;
+    }
+    for (size_t start = 0; lead < len && start <= lead; start++) {
+        for (size_t end = len - trail;
+             end <= len && end <= start + DICT_WORD_MAX_CHARS; end++) {
+            if (is_word(dict, decoded, start, end)) {
+                return true;
+            }
+        }
+    }
+    for (size_t n = half; n <= len && n <= DICT_WORD_MAX_CHARS; n++) {
+        if (is_word(dict, decoded, 0, n) ||
+            is_word(dict, decoded, len - n, len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Applies rule 8 with each way of undoing the substitutions. Sets *found,
+ * or returns CJ_ERR_UNAVAILABLE when the dictionary cannot be opened.
+ */
+static enum cj_status dictionary_word_check(const char *dict_path,
+                                            const char *password, size_t len,
+                                            bool *found)
+{
+    char decoded[CJ_PASSWORD_MAX_BYTES + 1];
+    char probe[] = DICT_NOT_FOUND_PROBE;
+    struct dictionary dict;
+    enum cj_status status = CJ_OK;
+
+    *found = false;
+    /* PWOpen and FindPW share cracklib's static buffers too. */
+    pthread_mutex_lock(&cracklib_lock);
+    dict.words = PWOpen(dict_path, "r");
+    if (dict.words == NULL) {
+        status = CJ_ERR_UNAVAILABLE;
+        goto out;
+    }
+    dict.not_found = FindPW(dict.words, probe);
+    for (unsigned v = 0; v < CJ_PASSWORD_SUBSTITUTION_VARIANTS && !*found;
+         v++) {
+        cj_password_undo_substitutions(password, len, v, decoded);
+        *found = has_dictionary_word(&dict, password, decoded, len);
+    }
+    PWClose(dict.words);
+out:
+    pthread_mutex_unlock(&cracklib_lock);
+    sodium_memzero(decoded, sizeof(decoded));
+    return status;
+}
+
 /*
  * Runs cracklib (rule 6); sets *weak, or returns CJ_ERR_UNAVAILABLE when
  * the dictionary cannot be read. The caller folds the username, because
@@ -144,13 +250,14 @@ check_encoding(const char *password, size_t password_len, size_t *code_points)
     return CJ_PASSWORD_RULE_OK;
 }
 
-/* Applies rule 6; the username is already folded or as given. */
+/* Applies rules 6 to 8; the username is already folded or as given. */
 static enum cj_status check_guessable(const struct cj_password_policy *policy,
                                       const char *password, size_t len,
                                       const char *username,
                                       enum cj_password_rule *failed)
 {
     bool weak = false;
+    bool found = false;
     enum cj_status status;
 
     status = cracklib_check(policy, password, len, username, &weak);
@@ -161,10 +268,19 @@ static enum cj_status check_guessable(const struct cj_password_policy *policy,
         *failed = CJ_PASSWORD_RULE_WEAK;
         return CJ_ERR_INVALID;
     }
-    return CJ_OK;
+    if (cj_password_mostly_runs(password, len)) {
+        *failed = CJ_PASSWORD_RULE_KEYBOARD_RUN;
+        return CJ_ERR_INVALID;
+    }
+    status = dictionary_word_check(policy->dict_path, password, len, &found);
+    if (status == CJ_OK && found) {
+        *failed = CJ_PASSWORD_RULE_DICTIONARY_WORD;
+        return CJ_ERR_INVALID;
+    }
+    return status;
 }
 
-/* Applies rules 5 and 6 to a password that passed rules 1 to 4. */
+/* Applies rules 5 to 8 to a password that passed rules 1 to 4. */
 static enum cj_status check_patterns(const struct cj_password_policy *policy,
                                      const char *password, size_t password_len,
                                      const char *username, const char *email,
@@ -271,6 +387,10 @@ const char *cj_password_rule_name(enum cj_password_rule rule)
         return "weak";
     case CJ_PASSWORD_RULE_CONTAINS_NAME:
         return "contains_name";
+    case CJ_PASSWORD_RULE_DICTIONARY_WORD:
+        return "dictionary_word";
+    case CJ_PASSWORD_RULE_KEYBOARD_RUN:
+        return "keyboard_run";
     }
     return "unknown";
 }
@@ -296,6 +416,14 @@ const char *cj_password_rule_message(enum cj_password_rule rule)
         return "The password contains your username or the part of your "
                "email address before the @, in some mix of upper and lower "
                "case.";
+    case CJ_PASSWORD_RULE_DICTIONARY_WORD:
+        return "The password is mostly one dictionary word, even counting "
+               "digits or symbols that stand for letters (such as 4 for a or "
+               "0 for o) and digits or symbols added before or after it.";
+    case CJ_PASSWORD_RULE_KEYBOARD_RUN:
+        return "The password is mostly runs of adjacent keys, consecutive "
+               "letters or digits, or repeated characters (such as qwerty, "
+               "abcd, 4321 or aaa).";
     }
     return "The password is invalid.";
 }

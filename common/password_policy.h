@@ -13,9 +13,17 @@
  *   6. cracklib's FascistCheckUser with the configured dictionary and the
  *      case-folded username: rejects dictionary words and their common
  *      mangled forms, too few distinct characters, keyboard-like runs and
- *      passwords derived from the username (CJ_PASSWORD_RULE_WEAK).
- * cracklib keeps state in static buffers, so rule 6 runs under a mutex.
- * No rule compares against lists of breached passwords.
+ *      passwords derived from the username (CJ_PASSWORD_RULE_WEAK);
+ *   7. less than half of its bytes in runs of adjacent keys, consecutive
+ *      letters or digits, or repeated characters (password_patterns.h,
+ *      CJ_PASSWORD_RULE_KEYBOARD_RUN);
+ *   8. no dictionary word of at least 4 letters with only non-letters
+ *      before and after it, and none that starts or ends the password and
+ *      makes up at least half of its bytes. Words are read after ASCII
+ *      lower-casing and undoing the look-alike substitutions of
+ *      password_patterns.h (CJ_PASSWORD_RULE_DICTIONARY_WORD).
+ * cracklib keeps state in static buffers, so rules 6 and 8 run under a
+ * mutex. No rule compares against lists of breached passwords.
  */
 #ifndef CJ_PASSWORD_POLICY_H
 #define CJ_PASSWORD_POLICY_H
@@ -42,10 +50,12 @@ enum cj_password_rule {
     CJ_PASSWORD_RULE_TOO_SHORT,
     CJ_PASSWORD_RULE_WEAK,
     CJ_PASSWORD_RULE_CONTAINS_NAME,
+    CJ_PASSWORD_RULE_DICTIONARY_WORD,
+    CJ_PASSWORD_RULE_KEYBOARD_RUN,
 };
 
 /* Last value of enum cj_password_rule, for tables and loops. */
-#define CJ_PASSWORD_RULE_LAST CJ_PASSWORD_RULE_CONTAINS_NAME
+#define CJ_PASSWORD_RULE_LAST CJ_PASSWORD_RULE_KEYBOARD_RUN
 
 /* Fills the defaults: 10 code points, the Debian dictionary. */
 void cj_password_policy_default(struct cj_password_policy *policy);

@@ -1,7 +1,8 @@
 /*
  * Tests for the password policy: each rule in its order, code points
  * rather than bytes, the case-folded account names, cracklib's dictionary
- * check with the installed Debian dictionary, and a missing dictionary.
+ * check with the installed Debian dictionary, disguised dictionary words,
+ * keyboard runs, and a missing dictionary.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,6 +201,51 @@ static void test_short_names_not_searched(void **state)
                      CJ_PASSWORD_RULE_OK);
 }
 
+static void test_rejects_disguised_dictionary_words(void **state)
+{
+    const char *weak[] = {
+        "Password12345",  /* digits after the word */
+        "12345marianne",  /* digits before the word */
+        "m4ri4nne7580x!", /* substitutions, the word is over half */
+        "P@ssw0rd!!2024", "Tr0ub4dor&3", "Sunshine2024!",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        assert_int_equal(rule_of(weak[i]), CJ_PASSWORD_RULE_DICTIONARY_WORD);
+    }
+}
+
+static void test_rejects_keyboard_runs(void **state)
+{
+    (void)state;
+    assert_int_equal(rule_of("qwertyuiopas"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+    assert_int_equal(rule_of("1qaz2wsx3edc"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+}
+
+static void test_runs_cover_half_of_bytes(void **state)
+{
+    (void)state;
+    assert_true(cj_password_mostly_runs("qwertyuiopas", 12));
+    assert_true(cj_password_mostly_runs("ZYXwvu-k9#m", 11));
+    assert_true(cj_password_mostly_runs("aaa7#kbbb!q", 11));
+    assert_false(cj_password_mostly_runs("abc-k9#mX2pq", 12));
+    assert_false(cj_password_mostly_runs("Tr1cky-Quokka-Nebula-42", 23));
+    assert_false(cj_password_mostly_runs("", 0));
+}
+
+static void test_undo_substitutions_variants(void **state)
+{
+    static const char typed[] = "P@55w0rd-1-7$3X";
+    char out[sizeof(typed)] = {0};
+
+    (void)state;
+    cj_password_undo_substitutions(typed, strlen(typed), 0, out);
+    assert_string_equal(out, "password-i-tsex");
+    cj_password_undo_substitutions(typed, strlen(typed), 1, out);
+    assert_string_equal(out, "password-l-tsex");
+}
+
 static void test_accepts_strong_passwords(void **state)
 {
     const char *strong[] = {
@@ -207,6 +253,9 @@ static void test_accepts_strong_passwords(void **state)
         "\xc2\xa1M\xc3\xbasica-\xc3\x91"
         "and\xc3\xba-2026!", /* Música */
         "vivid plum orbit 7 lantern",
+        "k9#mX2pq!7vR",
+        "correct horse battery staple",
+        "x!9#7$2@8&1q", /* symbols around one letter */
     };
 
     (void)state;
@@ -376,6 +425,10 @@ int main(void)
         cmocka_unit_test(test_username_check_ignores_case),
         cmocka_unit_test(test_email_local_part_checked),
         cmocka_unit_test(test_short_names_not_searched),
+        cmocka_unit_test(test_rejects_disguised_dictionary_words),
+        cmocka_unit_test(test_rejects_keyboard_runs),
+        cmocka_unit_test(test_runs_cover_half_of_bytes),
+        cmocka_unit_test(test_undo_substitutions_variants),
         cmocka_unit_test(test_accepts_strong_passwords),
         cmocka_unit_test(test_normalizing_check_returns_nfkc),
         cmocka_unit_test(test_rules_judge_the_nfkc_form),
