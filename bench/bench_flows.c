@@ -170,7 +170,8 @@ static void draw_password(struct bench_worker *w)
             w->password[i] = alphabet[raw[i] % (sizeof(alphabet) - 1)];
         w->password[BENCH_PASSWORD_CHARS] = '\0';
         if (cj_password_policy_check(&policy, w->password, BENCH_PASSWORD_CHARS,
-                                     w->username, &failed) != CJ_ERR_INVALID)
+                                     w->username, NULL,
+                                     &failed) != CJ_ERR_INVALID)
             break;
     }
     sodium_memzero(raw, sizeof(raw));

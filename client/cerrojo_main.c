@@ -582,9 +582,21 @@ static bool value_is_empty(const char *text, size_t len)
     return cli_drop_newline(text, len) == 0;
 }
 
+/* Returns whether the value read for `data put` is a JSON array once a
+ * leading byte order mark is dropped. */
+static bool value_is_json_array(const char *text, size_t len)
+{
+    if (len >= UTF8_BOM_LEN && memcmp(text, UTF8_BOM, UTF8_BOM_LEN) == 0) {
+        text += UTF8_BOM_LEN;
+        len -= UTF8_BOM_LEN;
+    }
+    return cli_value_is_json_array(text, len);
+}
+
 /*
  * Turns the value read for `data put` into fields: a JSON object of
  * strings is taken as the fields, and other text is one field, "value".
+ * The caller has rejected a JSON array already.
  * Text that opens an object but is no valid object of strings is rejected
  * (why set, NULL returned), because a typo would otherwise store the raw
  * text under "value" in place of the fields meant. A leading byte order
@@ -641,12 +653,13 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
              "stateful\nsession). put reads the value from FILE or stdin: a "
              "JSON object of\nstrings sets those fields; other text sets "
              "the field \"value\", without one\ntrailing newline (LF or "
-             "CRLF). Text that starts with '{' must be such\nan object, "
-             "with 1 to 32 fields whose names are 1 to 64 characters of\n"
-             "a-z, 0-9 and _. Empty input is rejected. A field that the "
-             "object sets\nto \"\" is deleted. The input is at most 64 "
-             "KiB, and each field value at\nmost 4096 bytes of UTF-8. "
-             "Invalid input exits with status 2 and sends\nnothing.");
+             "CRLF). A JSON array is rejected. Text that\nstarts with '{' "
+             "must be such an object, with 1 to 32 fields whose names\nare "
+             "1 to 64 characters of a-z, 0-9 and _. Empty input is "
+             "rejected. A\nfield that the object sets to \"\" is deleted. "
+             "The input is at most 64\nKiB, and each field value at most "
+             "4096 bytes of UTF-8. Invalid input\nexits with status 2 and "
+             "sends nothing.");
         return CLI_EXIT_OK;
     }
     if (argc < 3)
@@ -705,6 +718,15 @@ static int cmd_data(struct cli *cli, int argc, char **argv)
                 "delete a field, give a JSON object that sets it to \"\", "
                 "such as {\"value\":\"\"}\n");
         return CLI_EXIT_USAGE;
+    }
+    if (value_is_json_array(text, len)) {
+        sodium_memzero(text, len);
+        free(text);
+        return input_error(
+            "the value is a JSON array, but data put stores only a JSON "
+            "object of string fields or plain text, so nothing was stored; "
+            "to keep the array as text, put it in a string field, such as "
+            "{\"value\":\"[1,2]\"}");
     }
     char why[200];
     json_t *fields = value_to_fields(text, len, why, sizeof(why));

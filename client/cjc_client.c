@@ -1401,13 +1401,29 @@ static enum cj_status keep_session(struct cjc_client *c, const json_t *info,
     return CJ_OK;
 }
 
-/* A response without the secret parts, for printing. */
+/*
+ * Returns a copy of a SessionInfo for printing, without session_id: the id
+ * and the epoch key together are the stateful credential, so the id stays
+ * in the state file only.
+ */
+static json_t *public_session_view(const json_t *info)
+{
+    json_t *copy = json_deep_copy(info);
+
+    json_object_del(copy, "session_id");
+    return copy;
+}
+
+/* A response without the secret parts (tokens, session id), for printing. */
 static json_t *public_view(const json_t *result)
 {
     json_t *copy = json_deep_copy(result);
+    json_t *session = json_object_get(copy, "session");
 
     json_object_del(copy, "access_token");
     json_object_del(copy, "refresh_token");
+    if (json_is_object(session))
+        json_object_set_new(copy, "session", public_session_view(session));
     return copy;
 }
 
@@ -1481,7 +1497,7 @@ enum cj_status cjc_handshake(struct cjc_client *c, json_t **out,
         goto out;
     rc = keep_session(c, info, secret, err);
     if (rc == CJ_OK)
-        *out = json_incref(info);
+        *out = public_session_view(info);
 
 out:
     sodium_memzero(secret, sizeof(secret));

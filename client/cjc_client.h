@@ -108,7 +108,8 @@ CJ_WARN_UNUSED enum cj_status cjc_keys(struct cjc_client *client, json_t **out,
                                        struct cjc_error *err);
 
 /*
- * Opens a stateful session; *out is the session description. Fails with
+ * Opens a stateful session; *out is the session description without
+ * session_id, which only the state file keeps. Fails with
  * CJ_ERR_PRECONDITION, and sends nothing, when the state contains tokens,
  * because the new session would have no user and would replace the one
  * that the login is bound to.
@@ -118,7 +119,8 @@ cjc_handshake(struct cjc_client *client, json_t **out, struct cjc_error *err);
 
 /*
  * Registers a user. With CJC_MODE_STATEFUL the request carries a handshake
- * and the new session is kept; the password is wiped by the caller.
+ * and the new session is kept; the password is wiped by the caller. *out is
+ * the response without the tokens and without session.session_id.
  */
 CJ_WARN_UNUSED enum cj_status
 cjc_register(struct cjc_client *client, const char *username, const char *email,

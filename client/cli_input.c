@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 #include <utf8proc.h>
 
@@ -246,4 +247,15 @@ bool cli_utf8_valid(const char *text, size_t len)
         left -= (size_t)n;
     }
     return true;
+}
+
+bool cli_value_is_json_array(const char *text, size_t len)
+{
+    /* Without JSON_DECODE_ANY, jansson decodes only an object or an array,
+     * so anything else fails here. */
+    json_t *parsed = json_loadb(text, len, 0, NULL);
+    bool is_array = json_is_array(parsed);
+
+    json_decref(parsed);
+    return is_array;
 }

@@ -50,4 +50,12 @@ size_t cli_drop_newline(const char *text, size_t len);
  * surrogate or code point above U+10FFFF). */
 bool cli_utf8_valid(const char *text, size_t len);
 
+/*
+ * Returns whether the len bytes at text are one complete JSON array, with
+ * optional white space around it. `data put` rejects such input, because
+ * the server stores only string fields, and the array's text stored as
+ * the field "value" is seldom what was meant.
+ */
+bool cli_value_is_json_array(const char *text, size_t len);
+
 #endif

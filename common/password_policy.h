@@ -6,11 +6,24 @@
  *   3. valid UTF-8 (CJ_PASSWORD_RULE_INVALID_UTF8);
  *   4. at least min_code_points Unicode code points, default 10
  *      (CJ_PASSWORD_RULE_TOO_SHORT);
- *   5. cracklib's FascistCheckUser with the configured dictionary and the
- *      account's username: rejects dictionary words and their common
+ *   5. once case-folded (NFKC with case folding, as auth compares names),
+ *      it does not contain the username or the email's local part, when
+ *      that name has at least CJ_PASSWORD_NAME_MIN_CODE_POINTS code points
+ *      (CJ_PASSWORD_RULE_CONTAINS_NAME);
+ *   6. cracklib's FascistCheckUser with the configured dictionary and the
+ *      case-folded username: rejects dictionary words and their common
  *      mangled forms, too few distinct characters, keyboard-like runs and
- *      passwords derived from the username (CJ_PASSWORD_RULE_WEAK).
- * cracklib keeps state in static buffers, so rule 5 runs under a mutex.
+ *      passwords derived from the username (CJ_PASSWORD_RULE_WEAK);
+ *   7. less than half of its bytes in runs of adjacent keys, consecutive
+ *      letters or digits, or repeated characters (password_patterns.h,
+ *      CJ_PASSWORD_RULE_KEYBOARD_RUN);
+ *   8. no dictionary word of at least 4 letters with only non-letters
+ *      before and after it, and none that starts or ends the password and
+ *      makes up at least half of its bytes. Words are read after ASCII
+ *      lower-casing and undoing the look-alike substitutions of
+ *      password_patterns.h (CJ_PASSWORD_RULE_DICTIONARY_WORD).
+ * cracklib keeps state in static buffers, so rules 6 and 8 run under a
+ * mutex. No rule compares against lists of breached passwords.
  */
 #ifndef CJ_PASSWORD_POLICY_H
 #define CJ_PASSWORD_POLICY_H
@@ -36,7 +49,13 @@ enum cj_password_rule {
     CJ_PASSWORD_RULE_INVALID_UTF8,
     CJ_PASSWORD_RULE_TOO_SHORT,
     CJ_PASSWORD_RULE_WEAK,
+    CJ_PASSWORD_RULE_CONTAINS_NAME,
+    CJ_PASSWORD_RULE_DICTIONARY_WORD,
+    CJ_PASSWORD_RULE_KEYBOARD_RUN,
 };
+
+/* Last value of enum cj_password_rule, for tables and loops. */
+#define CJ_PASSWORD_RULE_LAST CJ_PASSWORD_RULE_KEYBOARD_RUN
 
 /* Fills the defaults: 10 code points, the Debian dictionary. */
 void cj_password_policy_default(struct cj_password_policy *policy);
@@ -50,15 +69,17 @@ cj_password_policy_check_config(const struct cj_password_policy *policy);
 
 /*
  * Applies the rules to a candidate password exactly as given, with no
- * normalization. username may be NULL. CJ_OK
- * when every rule passes; CJ_ERR_INVALID with *failed set to the first
- * broken rule; CJ_ERR_UNAVAILABLE when the dictionary cannot be read (the
- * password is then not accepted).
+ * normalization. username and email may be NULL; the rules compare their
+ * case-folded forms, so any case may be given. CJ_OK when every rule
+ * passes; CJ_ERR_INVALID with *failed set to the first broken rule;
+ * CJ_ERR_UNAVAILABLE when the dictionary cannot be read (the password is
+ * then not accepted); CJ_ERR_NOMEM.
  */
 CJ_WARN_UNUSED enum cj_status
 cj_password_policy_check(const struct cj_password_policy *policy,
                          const char *password, size_t password_len,
-                         const char *username, enum cj_password_rule *failed);
+                         const char *username, const char *email,
+                         enum cj_password_rule *failed);
 
 /*
  * Normalizes a candidate password to NFKC (cj_password_normalize) and
@@ -72,7 +93,7 @@ cj_password_policy_check(const struct cj_password_policy *policy,
  */
 CJ_WARN_UNUSED enum cj_status cj_password_policy_check_and_normalize(
     const struct cj_password_policy *policy, const char *password,
-    size_t password_len, const char *username,
+    size_t password_len, const char *username, const char *email,
     char normalized[CJ_PASSWORD_MAX_BYTES + 1], size_t *normalized_len,
     enum cj_password_rule *failed);
 

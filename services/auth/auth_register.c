@@ -80,9 +80,8 @@ static enum cj_status check_request(struct auth_service *svc,
         return CJ_ERR_INVALID;
     }
     rc = cj_password_policy_check_and_normalize(
-        &svc->password_policy, req->password, password_len,
-        reg->username.display, reg->password_nfkc, &reg->password_nfkc_len,
-        &rule);
+        &svc->password_policy, req->password, password_len, reg->username.norm,
+        reg->email.norm, reg->password_nfkc, &reg->password_nfkc_len, &rule);
     if (rc == CJ_ERR_INVALID && rule == CJ_PASSWORD_RULE_TOO_SHORT) {
         /* The minimum is a setting, so the message names this server's. */
         auth_call_error(call,

@@ -68,6 +68,7 @@ static const char *const gw_rate_bucket_names[GW_RATE_BUCKET_COUNT] = {
     [GW_RATE_BUCKET_API] = "api",
     [GW_RATE_BUCKET_HANDSHAKE] = "handshake",
     [GW_RATE_BUCKET_SESSION] = "session",
+    [GW_RATE_BUCKET_REGISTER] = "register",
 };
 
 static const char *const gw_method_names[GW_METRICS_METHOD_COUNT] = {

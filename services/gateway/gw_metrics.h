@@ -47,14 +47,15 @@ enum gw_rate_bucket {
     GW_RATE_BUCKET_API = 0,
     GW_RATE_BUCKET_HANDSHAKE,
     GW_RATE_BUCKET_SESSION,
+    GW_RATE_BUCKET_REGISTER,
     GW_RATE_BUCKET_COUNT
 };
 
 /* Records one request rejected with 429 by the bucket's limit. */
 void gw_metrics_record_rate_limited(enum gw_rate_bucket bucket);
 
-/* Returns the bucket's name ("api", "handshake", "session"), which is also
- * its key prefix in Redis, or "unknown" for a value out of range. */
+/* Returns the bucket's name ("api", "handshake", "session", "register"), which
+ * is also its key prefix in Redis, or "unknown" for a value out of range. */
 const char *gw_rate_bucket_name(enum gw_rate_bucket bucket);
 
 /* Records the last measured offset of Redis's clock from ours, in ms. */

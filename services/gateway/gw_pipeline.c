@@ -181,6 +181,9 @@ enum cj_status gw_rate_limit_take(const struct gw_context *ctx,
     } else if (bucket == GW_RATE_BUCKET_SESSION) {
         per_minute = s->session_rate_per_minute;
         burst = s->session_rate_burst;
+    } else if (bucket == GW_RATE_BUCKET_REGISTER) {
+        per_minute = s->register_rate_per_minute;
+        burst = s->register_rate_burst;
     }
     return gw_rate_leases_take(ctx->leases, ctx->redis,
                                gw_rate_bucket_name(bucket), req->client_ip,
@@ -205,8 +208,33 @@ void gw_rate_limit_warn_unavailable(const struct gw_request *req,
            CJ_F_STR("status", cj_status_name(status)));
 }
 
+/* Returns the log detail of a 429 from the bucket. */
+static const char *gw_rate_limit_detail(enum gw_rate_bucket bucket)
+{
+    switch (bucket) {
+    case GW_RATE_BUCKET_HANDSHAKE:
+        return "per-IP handshake rate limit";
+    case GW_RATE_BUCKET_REGISTER:
+        return "per-IP registration rate limit";
+    default:
+        return "per-IP rate limit";
+    }
+}
+
+/* Returns the bucket that a route spends before its body is read. */
+static enum gw_rate_bucket gw_route_rate_bucket(const struct gw_route *route)
+{
+    if (strcmp(route->path, "/v1/handshake") == 0) {
+        return GW_RATE_BUCKET_HANDSHAKE;
+    }
+    if (strcmp(route->path, "/v1/register") == 0) {
+        return GW_RATE_BUCKET_REGISTER;
+    }
+    return GW_RATE_BUCKET_API;
+}
+
 /* Takes one request from the client IP's bucket (api, handshake or
- * session), from a leased batch when one is left. Leases can
+ * register), from a leased batch when one is left. Leases can
  * admit a little over the limit, within the bound in gw_rate_lease.h.
  * Health probes are never limited. When Redis does not reply, the request
  * fails closed with 503 and Retry-After, as the replay check does: an
@@ -214,9 +242,7 @@ void gw_rate_limit_warn_unavailable(const struct gw_request *req,
 static bool gw_begin_rate_limit(const struct gw_context *ctx,
                                 struct gw_request *req, struct gw_reply *reply)
 {
-    enum gw_rate_bucket bucket = strcmp(req->route->path, "/v1/handshake") == 0
-                                     ? GW_RATE_BUCKET_HANDSHAKE
-                                     : GW_RATE_BUCKET_API;
+    enum gw_rate_bucket bucket = gw_route_rate_bucket(req->route);
     char detail[GW_JSON_ERROR_CHARS];
     unsigned retry_after = 0;
     enum cj_status status;
@@ -233,10 +259,8 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
                         req->client_ip, req->request_id);
         gw_metrics_record_rate_limited(bucket);
-        gw_reply_error(
-            req, reply, GW_ERR_RATE_LIMITED, NULL, GW_REJECT_RATE_LIMITED,
-            bucket == GW_RATE_BUCKET_HANDSHAKE ? "per-IP handshake rate limit"
-                                               : "per-IP rate limit");
+        gw_reply_error(req, reply, GW_ERR_RATE_LIMITED, NULL,
+                       GW_REJECT_RATE_LIMITED, gw_rate_limit_detail(bucket));
         reply->retry_after = retry_after;
         return false;
     }

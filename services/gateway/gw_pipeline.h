@@ -25,12 +25,13 @@ void gw_pipeline_finish(const struct gw_context *ctx, struct gw_request *req,
 /*
  * Takes one request of the client IP from `bucket`. The api bucket
  * (CERROJO_GATEWAY_RATE_*) serves every route but POST /v1/handshake, which
- * spends the handshake bucket (CERROJO_GATEWAY_HANDSHAKE_RATE_*) before its
- * body is read. A register or login that carries client_secret spends the
- * session bucket (CERROJO_GATEWAY_SESSION_RATE_*) once its body is opened.
- * Returns CJ_OK (also without Redis, as in unit tests), CJ_ERR_RATE_LIMITED
- * with *retry_after_s, or the Redis failure, on which the caller fails
- * closed.
+ * spends the handshake bucket (CERROJO_GATEWAY_HANDSHAKE_RATE_*), and POST
+ * /v1/register, which spends the register bucket
+ * (CERROJO_GATEWAY_REGISTER_RATE_*), both before the body is read. A register
+ * or login that carries client_secret spends the session bucket
+ * (CERROJO_GATEWAY_SESSION_RATE_*) once its body is opened. Returns CJ_OK (also
+ * without Redis, as in unit tests), CJ_ERR_RATE_LIMITED with *retry_after_s, or
+ * the Redis failure, on which the caller fails closed.
  */
 enum cj_status gw_rate_limit_take(const struct gw_context *ctx,
                                   const struct gw_request *req,

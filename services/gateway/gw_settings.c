@@ -48,6 +48,8 @@ struct gw_raw_settings {
     long long handshake_rate_burst;
     long long session_rate_per_minute;
     long long session_rate_burst;
+    long long register_rate_per_minute;
+    long long register_rate_burst;
     bool bench_route;
 };
 
@@ -145,6 +147,13 @@ static const struct cj_config_option gw_options[] = {
            session_rate_burst, GW_XSTR(GW_SESSION_RATE_BURST_DEFAULT), 1,
            1000000,
            "logins and registers that open a session, per client IP at once"),
+    GW_OPT("CERROJO_GATEWAY_REGISTER_RATE_PER_MINUTE", CJ_CONFIG_INT,
+           register_rate_per_minute,
+           GW_XSTR(GW_REGISTER_RATE_PER_MINUTE_DEFAULT), 1, 1000000,
+           "registrations (POST /v1/register) a minute per client IP"),
+    GW_OPT("CERROJO_GATEWAY_REGISTER_RATE_BURST", CJ_CONFIG_INT,
+           register_rate_burst, GW_XSTR(GW_REGISTER_RATE_BURST_DEFAULT), 1,
+           1000000, "registrations per client IP allowed at once"),
     GW_OPT("CERROJO_GATEWAY_BENCH_ROUTE", CJ_CONFIG_BOOL, bench_route,
            "false", 0, 0,
            "true: serve GET /v1/bench/ping for make bench (dev only)"),
@@ -311,6 +320,8 @@ static void gw_convert_numbers(const struct gw_raw_settings *raw,
     out->handshake_rate_burst = (unsigned)raw->handshake_rate_burst;
     out->session_rate_per_minute = (unsigned)raw->session_rate_per_minute;
     out->session_rate_burst = (unsigned)raw->session_rate_burst;
+    out->register_rate_per_minute = (unsigned)raw->register_rate_per_minute;
+    out->register_rate_burst = (unsigned)raw->register_rate_burst;
     out->bench_route = raw->bench_route;
 }
 

@@ -53,6 +53,10 @@
  * larger than the anonymous handshake bucket. */
 #define GW_SESSION_RATE_PER_MINUTE_DEFAULT 120
 #define GW_SESSION_RATE_BURST_DEFAULT      30
+/* Registrations: a 409 on a taken username or email reveals that the name
+ * exists, so this bucket bounds how fast one address can probe names. */
+#define GW_REGISTER_RATE_PER_MINUTE_DEFAULT 10
+#define GW_REGISTER_RATE_BURST_DEFAULT      5
 
 enum gw_profile { GW_PROFILE_DEV = 0, GW_PROFILE_STAGE, GW_PROFILE_PROD };
 
@@ -80,6 +84,8 @@ struct gw_settings {
     unsigned handshake_rate_burst;
     unsigned session_rate_per_minute;
     unsigned session_rate_burst;
+    unsigned register_rate_per_minute;
+    unsigned register_rate_burst;
     /* True when CERROJO_GATEWAY_TRUSTED_PROXIES was set (even empty). */
     int trusted_proxies_set;
     /* gRPC to the backends: plaintext (dev only) or mutual TLS. */

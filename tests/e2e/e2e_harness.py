@@ -70,6 +70,8 @@ class Gateway:
             "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": "10000",
             "CERROJO_GATEWAY_SESSION_RATE_PER_MINUTE": "100000",
             "CERROJO_GATEWAY_SESSION_RATE_BURST": "10000",
+            "CERROJO_GATEWAY_REGISTER_RATE_PER_MINUTE": "100000",
+            "CERROJO_GATEWAY_REGISTER_RATE_BURST": "10000",
         })
         self.env.update(extra_env or {})
         self.use_ports(h.free_port(), h.free_port())

@@ -934,6 +934,21 @@ class CommandLine(unittest.TestCase):
             self.assertIn(reason, err)
         self.assertEqual(client.ok("data", "get", "private")["fields"], {})
 
+    def test_json_array_value_refused(self):
+        client, _ = new_user("--stateless")
+        client.ok("data", "put", "private", stdin="kept")
+        for value in ("[1,2]\n", '\ufeff ["a", "b"]'):
+            status, _, err = client.run("data", "put", "private",
+                                        stdin=value)
+            self.assertEqual(status, CLI_EXIT_USAGE, repr(value))
+            self.assertIn("the value is a JSON array", err)
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"value": "kept"})
+        # Text that only starts with '[' is still stored as "value".
+        client.ok("data", "put", "private", stdin="[draft] note")
+        self.assertEqual(client.ok("data", "get", "private")["fields"],
+                         {"value": "[draft] note"})
+
     def test_empty_value_refused(self):
         client, _ = new_user("--stateless")
         client.ok("data", "put", "private", stdin="kept")

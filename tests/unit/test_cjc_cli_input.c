@@ -258,6 +258,24 @@ static void test_drop_newline_lf_or_crlf(void **state)
     }
 }
 
+static void test_json_array_value_detected(void **state)
+{
+    const char *arrays[] = {"[1,2]", " [\"a\", {\"b\": \"c\"}]\n", "[]"};
+    const char *others[] = {
+        "[draft] note", /* text that only starts with '[' */
+        "[1,2",         /* incomplete */
+        "{\"a\":\"1\"}", "42", "\"text\"", "true", "", "plain text",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+        assert_true(cli_value_is_json_array(arrays[i], strlen(arrays[i])));
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        assert_false(cli_value_is_json_array(others[i], strlen(others[i])));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_password_file_lines_rejected),
         cmocka_unit_test(test_password_file_limits),
         cmocka_unit_test(test_drop_newline_lf_or_crlf),
+        cmocka_unit_test(test_json_array_value_detected),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -847,6 +847,83 @@ static void test_stateful_request_padded_to_block(void **state)
     assert_int_equal(last_plaintext_len % CJ_SEAL_PAD_BLOCK_LEN, 0);
 }
 
+/* A SessionInfo response for a new session. */
+#define SESSION_INFO                                                           \
+    "{\"session_id\":\"BBBBBBBBBBBBBBBBBBBBBB\",\"created_at_ms\":"            \
+    "1700000000000,\"epoch_seconds\":900}"
+
+/* Asserts that a result printed by the CLI has no session id, and that
+ * the state file at path keeps it. */
+static void check_session_id_only_in_state(const json_t *printed,
+                                           const char *path)
+{
+    char saved[TEST_STATE_MAX];
+    json_t *st;
+
+    assert_null(json_object_get(printed, "session_id"));
+    read_file(path, saved, sizeof(saved));
+    st = json_loads(saved, 0, NULL);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(st, "session"), "id")),
+                        "BBBBBBBBBBBBBBBBBBBBBB");
+    json_decref(st);
+}
+
+static void test_stateful_login_hides_session_id(void **state)
+{
+    const struct scripted_response sealed = {
+        200,
+        "{\"access_token\":\"other-access-token\",\"refresh_token\":"
+        "\"other-refresh-token\",\"user_id\":\"other-user\","
+        "\"expires_in\":900,\"session\":" SESSION_INFO "}",
+        true};
+    struct fake_gateway g;
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    char path[256];
+    json_t *out = NULL;
+    (void)state;
+
+    fake_start(&g, &sealed, 1);
+    write_state(&g, "login-session-id", false, path, sizeof(path));
+    open_client(&g, path, &client, &err);
+    assert_int_equal(
+        cjc_login(client, "user5", "password", CJC_MODE_STATEFUL, &out, &err),
+        CJ_OK);
+    cjc_client_close(client);
+    fake_stop(&g);
+    assert_non_null(out);
+    assert_null(json_object_get(out, "access_token"));
+    assert_true(json_is_object(json_object_get(out, "session")));
+    assert_non_null(
+        json_object_get(json_object_get(out, "session"), "epoch_seconds"));
+    check_session_id_only_in_state(json_object_get(out, "session"), path);
+    json_decref(out);
+}
+
+static void test_handshake_hides_session_id(void **state)
+{
+    const struct scripted_response sealed = {200, SESSION_INFO, true};
+    struct fake_gateway g;
+    struct cjc_client *client = NULL;
+    struct cjc_error err = {0};
+    char path[256];
+    json_t *out = NULL;
+    (void)state;
+
+    fake_start(&g, &sealed, 1);
+    snprintf(path, sizeof(path), "%s/handshake-session-id.json", dir);
+    open_client(&g, path, &client, &err);
+    assert_int_equal(cjc_handshake(client, &out, &err), CJ_OK);
+    cjc_client_close(client);
+    fake_stop(&g);
+    assert_non_null(out);
+    assert_non_null(json_object_get(out, "epoch_seconds"));
+    check_session_id_only_in_state(out, path);
+    json_decref(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +945,8 @@ int main(void)
         cmocka_unit_test(test_stale_timestamp_sent_again_once),
         cmocka_unit_test(test_plain_stale_time_changes_no_offset),
         cmocka_unit_test(test_stateful_request_padded_to_block),
+        cmocka_unit_test(test_stateful_login_hides_session_id),
+        cmocka_unit_test(test_handshake_hides_session_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

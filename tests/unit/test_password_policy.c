@@ -1,7 +1,8 @@
 /*
  * Tests for the password policy: each rule in its order, code points
- * rather than bytes, cracklib's dictionary check with the installed
- * Debian dictionary, and a missing dictionary.
+ * rather than bytes, the case-folded account names, cracklib's dictionary
+ * check with the installed Debian dictionary, disguised dictionary words,
+ * keyboard runs, and a missing dictionary.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <pthread.h>
 
 #include "password.h"
+#include "password_patterns.h"
 #include "password_policy.h"
 
 #define THREADS           4
@@ -32,7 +34,7 @@ static enum cj_password_rule rule_for(const char *password, size_t len,
 {
     enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
     enum cj_status status =
-        cj_password_policy_check(&policy, password, len, username, &rule);
+        cj_password_policy_check(&policy, password, len, username, NULL, &rule);
 
     assert_int_equal(status,
                      rule == CJ_PASSWORD_RULE_OK ? CJ_OK : CJ_ERR_INVALID);
@@ -118,7 +120,7 @@ static void test_counts_code_points_not_bytes(void **state)
     /* With a lower minimum the same nine code points pass. */
     five.min_code_points = 9;
     assert_int_equal(
-        cj_password_policy_check(&five, nine, strlen(nine), NULL, &rule),
+        cj_password_policy_check(&five, nine, strlen(nine), NULL, NULL, &rule),
         CJ_OK);
     assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
 }
@@ -146,7 +148,102 @@ static void test_rejects_password_equal_to_username(void **state)
 
     (void)state;
     assert_int_equal(rule_of(name), CJ_PASSWORD_RULE_OK);
-    assert_int_equal(rule_for(name, strlen(name), name), CJ_PASSWORD_RULE_WEAK);
+    assert_int_equal(rule_for(name, strlen(name), name),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+}
+
+static enum cj_password_rule
+rule_for_account(const char *password, const char *username, const char *email)
+{
+    enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
+    enum cj_status status = cj_password_policy_check(
+        &policy, password, strlen(password), username, email, &rule);
+
+    assert_int_equal(status,
+                     rule == CJ_PASSWORD_RULE_OK ? CJ_OK : CJ_ERR_INVALID);
+    return rule;
+}
+
+static void test_username_check_ignores_case(void **state)
+{
+    /* "Łukasz" and the password with "ŁUKASZ": U+0141 folds to U+0142. */
+    static const char polish_name[] = "\xc5\x81ukasz";
+    static const char polish_password[] = "xx-\xc5\x81UKASZ-42-Orbit";
+
+    (void)state;
+    assert_int_equal(rule_of("zqvbk364wzz"), CJ_PASSWORD_RULE_OK);
+    assert_int_equal(rule_for_account("zqvbk364wzz", "Zqvbk364w", NULL),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+    assert_int_equal(rule_for_account("zqvbk364wzz", "zqvbk364w", NULL),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+    assert_int_equal(rule_for_account("ZQVBK364Wzz", "zqvbk364w", NULL),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+    assert_int_equal(rule_for_account(polish_password, polish_name, NULL),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+}
+
+static void test_email_local_part_checked(void **state)
+{
+    static const char email[] = "Marta.Quokka@example.com";
+
+    (void)state;
+    assert_int_equal(rule_for_account("xx-MARTA.quokka-99z", NULL, email),
+                     CJ_PASSWORD_RULE_CONTAINS_NAME);
+    /* The domain is not the user's own name. */
+    assert_int_equal(rule_for_account("example.com-Orbit-7q", NULL, email),
+                     CJ_PASSWORD_RULE_OK);
+}
+
+static void test_short_names_not_searched(void **state)
+{
+    (void)state;
+    assert_int_equal(rule_for_account("bananas-Orbit-7q", "ana", "ana@x.org"),
+                     CJ_PASSWORD_RULE_OK);
+}
+
+static void test_rejects_disguised_dictionary_words(void **state)
+{
+    const char *weak[] = {
+        "Password12345",  /* digits after the word */
+        "12345marianne",  /* digits before the word */
+        "m4ri4nne7580x!", /* substitutions, the word is over half */
+        "P@ssw0rd!!2024", "Tr0ub4dor&3", "Sunshine2024!",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        assert_int_equal(rule_of(weak[i]), CJ_PASSWORD_RULE_DICTIONARY_WORD);
+    }
+}
+
+static void test_rejects_keyboard_runs(void **state)
+{
+    (void)state;
+    assert_int_equal(rule_of("qwertyuiopas"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+    assert_int_equal(rule_of("1qaz2wsx3edc"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+}
+
+static void test_runs_cover_half_of_bytes(void **state)
+{
+    (void)state;
+    assert_true(cj_password_mostly_runs("qwertyuiopas", 12));
+    assert_true(cj_password_mostly_runs("ZYXwvu-k9#m", 11));
+    assert_true(cj_password_mostly_runs("aaa7#kbbb!q", 11));
+    assert_false(cj_password_mostly_runs("abc-k9#mX2pq", 12));
+    assert_false(cj_password_mostly_runs("Tr1cky-Quokka-Nebula-42", 23));
+    assert_false(cj_password_mostly_runs("", 0));
+}
+
+static void test_undo_substitutions_variants(void **state)
+{
+    static const char typed[] = "P@55w0rd-1-7$3X";
+    char out[sizeof(typed)] = {0};
+
+    (void)state;
+    cj_password_undo_substitutions(typed, strlen(typed), 0, out);
+    assert_string_equal(out, "password-i-tsex");
+    cj_password_undo_substitutions(typed, strlen(typed), 1, out);
+    assert_string_equal(out, "password-l-tsex");
 }
 
 static void test_accepts_strong_passwords(void **state)
@@ -156,6 +253,9 @@ static void test_accepts_strong_passwords(void **state)
         "\xc2\xa1M\xc3\xbasica-\xc3\x91"
         "and\xc3\xba-2026!", /* Música */
         "vivid plum orbit 7 lantern",
+        "k9#mX2pq!7vR",
+        "correct horse battery staple",
+        "x!9#7$2@8&1q", /* symbols around one letter */
     };
 
     (void)state;
@@ -171,8 +271,8 @@ static enum cj_password_rule rule_after_normalizing(const char *password)
     size_t normalized_len = 1;
     enum cj_password_rule rule = CJ_PASSWORD_RULE_WEAK;
     enum cj_status status = cj_password_policy_check_and_normalize(
-        &policy, password, strlen(password), NULL, normalized, &normalized_len,
-        &rule);
+        &policy, password, strlen(password), NULL, NULL, normalized,
+        &normalized_len, &rule);
 
     assert_int_equal(status,
                      rule == CJ_PASSWORD_RULE_OK ? CJ_OK : CJ_ERR_INVALID);
@@ -195,7 +295,7 @@ static void test_normalizing_check_returns_nfkc(void **state)
 
     (void)state;
     assert_int_equal(cj_password_policy_check_and_normalize(
-                         &policy, nfd, strlen(nfd), "alice", normalized,
+                         &policy, nfd, strlen(nfd), "alice", NULL, normalized,
                          &normalized_len, &rule),
                      CJ_OK);
     assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
@@ -258,7 +358,7 @@ static void test_missing_dictionary_is_unavailable(void **state)
     (void)state;
     missing.dict_path = "/nonexistent/cracklib_dict";
     assert_int_equal(
-        cj_password_policy_check(&missing, pw, strlen(pw), NULL, &rule),
+        cj_password_policy_check(&missing, pw, strlen(pw), NULL, NULL, &rule),
         CJ_ERR_UNAVAILABLE);
     assert_int_equal(rule, CJ_PASSWORD_RULE_OK);
 }
@@ -269,11 +369,11 @@ static void *run_checks(void *arg)
     for (int i = 0; i < CHECKS_PER_THREAD; i++) {
         enum cj_password_rule rule;
 
-        if (cj_password_policy_check(&policy, "password123", 11, NULL, &rule) !=
-                CJ_ERR_INVALID ||
+        if (cj_password_policy_check(&policy, "password123", 11, NULL, NULL,
+                                     &rule) != CJ_ERR_INVALID ||
             rule != CJ_PASSWORD_RULE_WEAK ||
             cj_password_policy_check(&policy, "Tr1cky-Quokka-Nebula-42", 23,
-                                     NULL, &rule) != CJ_OK) {
+                                     NULL, NULL, &rule) != CJ_OK) {
             return &policy;
         }
     }
@@ -299,10 +399,10 @@ static void test_checks_agree_across_threads(void **state)
 static void test_rule_names_and_messages(void **state)
 {
     (void)state;
-    for (int a = CJ_PASSWORD_RULE_OK; a <= CJ_PASSWORD_RULE_WEAK; a++) {
+    for (int a = CJ_PASSWORD_RULE_OK; a <= CJ_PASSWORD_RULE_LAST; a++) {
         assert_string_not_equal(cj_password_rule_name(a), "unknown");
         assert_true(strlen(cj_password_rule_message(a)) > 10);
-        for (int b = a + 1; b <= CJ_PASSWORD_RULE_WEAK; b++) {
+        for (int b = a + 1; b <= CJ_PASSWORD_RULE_LAST; b++) {
             assert_string_not_equal(cj_password_rule_name(a),
                                     cj_password_rule_name(b));
         }
@@ -322,6 +422,13 @@ int main(void)
         cmocka_unit_test(test_counts_code_points_not_bytes),
         cmocka_unit_test(test_rejects_weakest_passwords),
         cmocka_unit_test(test_rejects_password_equal_to_username),
+        cmocka_unit_test(test_username_check_ignores_case),
+        cmocka_unit_test(test_email_local_part_checked),
+        cmocka_unit_test(test_short_names_not_searched),
+        cmocka_unit_test(test_rejects_disguised_dictionary_words),
+        cmocka_unit_test(test_rejects_keyboard_runs),
+        cmocka_unit_test(test_runs_cover_half_of_bytes),
+        cmocka_unit_test(test_undo_substitutions_variants),
         cmocka_unit_test(test_accepts_strong_passwords),
         cmocka_unit_test(test_normalizing_check_returns_nfkc),
         cmocka_unit_test(test_rules_judge_the_nfkc_form),

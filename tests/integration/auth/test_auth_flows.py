@@ -192,6 +192,20 @@ class Register(unittest.TestCase):
         _, err, _, _ = stack.register(password="Aa1!" * 257)
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
 
+    def test_password_with_names_in_other_case_rejected(self):
+        # Login folds the case of names, so the password rule must too.
+        name = ah.random_name("Zq")
+        _, err, _, _ = stack.register(
+            username=name, email=ah.random_name("m") + "@example.com",
+            password=name.lower() + "zz")
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("contains your username", err.details())
+        local = ah.random_name("Quokka.")
+        _, err, _, _ = stack.register(email=local + "@example.com",
+                                      password="x9-" + local.upper())
+        self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("contains your username", err.details())
+
     def test_short_password_message_names_the_minimum(self):
         _, err, _, _ = stack.register(password="Qz7!x")
         self.assertEqual(code(err), grpc.StatusCode.INVALID_ARGUMENT)

@@ -1061,7 +1061,9 @@ class RedisBackedTest(unittest.TestCase):
         cls.gw = Gateway({"CERROJO_REDIS_ADDR": addr,
                           "CERROJO_GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
                           "CERROJO_GATEWAY_HANDSHAKE_RATE_PER_MINUTE": "2",
-                          "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": "2"})
+                          "CERROJO_GATEWAY_HANDSHAKE_RATE_BURST": "2",
+                          "CERROJO_GATEWAY_REGISTER_RATE_PER_MINUTE": "2",
+                          "CERROJO_GATEWAY_REGISTER_RATE_BURST": "2"})
 
     @classmethod
     def tearDownClass(cls):
@@ -1091,6 +1093,34 @@ class RedisBackedTest(unittest.TestCase):
         # Another client is not limited.
         status, _, _ = self.gw.request(
             "POST", "/v1/handshake", body=b"{}",
+            headers={"Content-Type": "application/json",
+                     "X-Forwarded-For": client + ":1"})
+        self.assertEqual(status, 400)
+
+    def test_register_rate_limit_gives_429(self):
+        client = "2001:db8::%x:%x" % (int.from_bytes(os.urandom(2), "big"),
+                                        int.from_bytes(os.urandom(2), "big"))
+        headers_in = {"Content-Type": "application/json",
+                      "X-Forwarded-For": client}
+        statuses = []
+        for _ in range(3):
+            status, headers, data = self.gw.request(
+                "POST", "/v1/register", body=b"{}", headers=headers_in)
+            statuses.append(status)
+        # The bucket is spent before the body is read, so an invalid
+        # body counts as a registration attempt too.
+        self.assertEqual(statuses[:2], [400, 400])
+        self.assert_rate_limited(status, headers, data)
+        # Login and handshake do not spend the register bucket.
+        status, _, _ = self.gw.request("POST", "/v1/login", body=b"{}",
+                                       headers=headers_in)
+        self.assertEqual(status, 400)
+        status, _, _ = self.gw.request("POST", "/v1/handshake", body=b"{}",
+                                       headers=headers_in)
+        self.assertEqual(status, 400)
+        # Another client is not limited.
+        status, _, _ = self.gw.request(
+            "POST", "/v1/register", body=b"{}",
             headers={"Content-Type": "application/json",
                      "X-Forwarded-For": client + ":1"})
         self.assertEqual(status, 400)
