@@ -48,7 +48,7 @@ stack_start_stores || fail "Postgres, Redis or the migrations did not start"
 stack_start_services 1 || fail "the services did not start"
 
 umask 077
-printf 'restore-drill-password-7\n' >"$STACK_WORK/password"
+printf 'backup-lantern-harbor-7\n' >"$STACK_WORK/password"
 printf 'private value before the backup' >"$STACK_WORK/value"
 client register --username drill --email drill@example.com --password-file "$STACK_WORK/password" >/dev/null || fail "register"
 client login --login drill --password-file "$STACK_WORK/password" >/dev/null || fail "login before the backup"

@@ -224,7 +224,7 @@ grep -q "stack: session running .*(pid $new_session)" <<<"$status_out" ||
 
 url=http://127.0.0.1:$b
 state=$work/state.json
-printf 'replica test passphrase 1\n' >"$work/password"
+printf 'quiet orchard lantern 1\n' >"$work/password"
 cli() { timeout 60 "$bin/cerrojo" --url "$url" --state "$state" "$@" >>"$work/client.log" 2>&1; }
 cli keys || fail "keys"
 cli register --username replica-user --email replica@example.test --password-file "$work/password" || fail "register"
