@@ -238,6 +238,48 @@ class Binaries(unittest.TestCase):
                                    "file %s: No such file or directory"
                                    % (var, path)).encode(), out.stderr)
 
+    def write_key_file(self, name, key):
+        path = os.path.join(h.work_dir(), name)
+        with open(path, "w") as f:
+            f.write(key + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def test_key_and_key_file_both_set_rejected(self):
+        key = base64.b64encode(os.urandom(32)).decode()
+        path = self.write_key_file("both-set-key", key)
+        for name, var in (("kms", "CERROJO_KMS_ROOT_KEY"),
+                          ("session", "CERROJO_SESSION_KEY"),
+                          ("session", "CERROJO_SESSION_KEY_PREVIOUS")):
+            with self.subTest(variable=var):
+                env = binary_env(name)
+                env[var] = key
+                env[var + "_FILE"] = path
+                out = self.run_binary(name, "--print-config", env=env)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(("%s and %s_FILE are both set; set only one of "
+                               "them" % (var, var)).encode(), out.stderr)
+                self.assertNotIn(key.encode(), out.stderr)
+
+    def test_session_previous_key_equal_to_key_rejected(self):
+        key = base64.b64encode(os.urandom(32)).decode()
+        path = self.write_key_file("same-as-current-key", key)
+        cases = (
+            ({"CERROJO_SESSION_KEY_PREVIOUS": key},
+             "CERROJO_SESSION_KEY and CERROJO_SESSION_KEY_PREVIOUS"),
+            ({"CERROJO_SESSION_KEY_PREVIOUS_FILE": path},
+             "CERROJO_SESSION_KEY and CERROJO_SESSION_KEY_PREVIOUS_FILE"),
+        )
+        for previous, names in cases:
+            with self.subTest(names=names):
+                env = binary_env("session")
+                env["CERROJO_SESSION_KEY"] = key
+                env.update(previous)
+                out = self.run_binary("session", "--print-config", env=env)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn((names + " contain the same key").encode(),
+                              out.stderr)
+
     def test_dev_warns_of_shared_key_file(self):
         # Stage and prod reject such a file (tests/deploy/profile_check.sh).
         path = os.path.join(h.work_dir(), "world-readable-key")
