@@ -208,6 +208,34 @@ static bool epochs_valid(const struct sess_config *cfg, char *err,
     return true;
 }
 
+/*
+ * Rejects an idle expiry longer than the absolute lifetime, which would
+ * never end a session first. A bound idle expiry shorter than the unbound
+ * one is allowed: it is a stricter policy for signed-in sessions.
+ */
+static bool idle_valid(const struct sess_config *cfg, char *err, size_t errlen)
+{
+    const struct {
+        const char *name;
+        long long seconds;
+    } idle[] = {
+        {"CERROJO_SESSION_IDLE_SECONDS", cfg->idle_seconds},
+        {"CERROJO_SESSION_BOUND_IDLE_SECONDS", cfg->bound_idle_seconds},
+    };
+
+    for (size_t i = 0; i < sizeof(idle) / sizeof(idle[0]); i++) {
+        if (idle[i].seconds > cfg->absolute_seconds) {
+            snprintf(err, errlen,
+                     "%s (%lld s) is above CERROJO_SESSION_ABSOLUTE_SECONDS "
+                     "(%lld s); a session ends at its absolute lifetime "
+                     "first, so the idle expiry would never apply",
+                     idle[i].name, idle[i].seconds, cfg->absolute_seconds);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
 {
     char err[CJ_CONFIG_ERROR_MAX];
@@ -217,7 +245,11 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
                        sizeof(err)) != CJ_OK ||
         cj_rpc_settings_check(&cfg->grpc, *profile, SESS_ENV_PREFIX, err,
                               sizeof(err)) != CJ_OK ||
-        !epochs_valid(cfg, err, sizeof(err))) {
+        cj_rpc_settings_check_metrics(&cfg->grpc, cfg->metrics_port,
+                                      SESS_ENV_PREFIX, err,
+                                      sizeof(err)) != CJ_OK ||
+        !epochs_valid(cfg, err, sizeof(err)) ||
+        !idle_valid(cfg, err, sizeof(err))) {
         fprintf(stderr, "cerrojo-session: %s\n", err);
         return false;
     }
