@@ -108,8 +108,85 @@ static bool decode_value(char *v)
     return false;
 }
 
+/* The names an .env file has set so far, each with its line number. */
+struct env_names {
+    char **names;
+    unsigned *lines;
+    size_t count;
+    size_t capacity;
+};
+
+static void env_names_free(struct env_names *seen)
+{
+    for (size_t i = 0; i < seen->count; i++) {
+        free(seen->names[i]);
+    }
+    free(seen->names);
+    free(seen->lines);
+}
+
+/* Returns the line that first set `name`, or 0 when no line has. */
+static unsigned env_names_find(const struct env_names *seen, const char *name)
+{
+    for (size_t i = 0; i < seen->count; i++) {
+        if (strcmp(seen->names[i], name) == 0) {
+            return seen->lines[i];
+        }
+    }
+    return 0;
+}
+
+static enum cj_status env_names_add(struct env_names *seen, const char *name,
+                                    unsigned lineno)
+{
+    if (seen->count == seen->capacity) {
+        size_t capacity = seen->capacity == 0 ? 16 : seen->capacity * 2;
+        char **names = realloc(seen->names, capacity * sizeof(*names));
+        if (names == NULL) {
+            return CJ_ERR_NOMEM;
+        }
+        seen->names = names;
+        unsigned *lines = realloc(seen->lines, capacity * sizeof(*lines));
+        if (lines == NULL) {
+            return CJ_ERR_NOMEM;
+        }
+        seen->lines = lines;
+        seen->capacity = capacity;
+    }
+    char *copy = strdup(name);
+    if (copy == NULL) {
+        return CJ_ERR_NOMEM;
+    }
+    seen->names[seen->count] = copy;
+    seen->lines[seen->count] = lineno;
+    seen->count++;
+    return CJ_OK;
+}
+
+/*
+ * Rejects a name that an earlier line of the file set. A shell that sources
+ * the file keeps the last value, so an appended override must not be
+ * ignored silently here.
+ */
+static enum cj_status check_duplicate_name(struct env_names *seen,
+                                           const char *name, const char *path,
+                                           unsigned lineno, char *err,
+                                           size_t err_size)
+{
+    unsigned first = env_names_find(seen, name);
+    if (first != 0) {
+        set_error(err, err_size,
+                  "%s:%u: %s is already set on line %u; keep one of the two "
+                  "lines",
+                  path, lineno, name, first);
+        return CJ_ERR_INVALID;
+    }
+    return env_names_add(seen, name, lineno);
+}
+
 static enum cj_status load_env_line(char *line, const char *path,
-                                    unsigned lineno, char *err, size_t err_size)
+                                    unsigned lineno, struct env_names *seen,
+                                    char *err, size_t err_size)
 {
     char *s = trim(line);
     if (*s == '\0' || *s == '#') {
@@ -140,6 +217,11 @@ static enum cj_status load_env_line(char *line, const char *path,
                   path, lineno, name);
         return CJ_ERR_INVALID;
     }
+    enum cj_status st =
+        check_duplicate_name(seen, name, path, lineno, err, err_size);
+    if (st != CJ_OK) {
+        return st;
+    }
     /* overwrite = 0: a variable set in the real environment wins. */
     if (setenv(name, value, 0) != 0) {
         set_error(err, err_size, "%s:%u: %s: setenv failed: %s", path, lineno,
@@ -158,6 +240,7 @@ enum cj_status cj_config_load_env_file(char *err, size_t err_size)
     }
 
     enum cj_status st = CJ_ERR_INTERNAL;
+    struct env_names seen = {0};
     char *line = NULL;
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -185,7 +268,7 @@ enum cj_status cj_config_load_env_file(char *err, size_t err_size)
             st = CJ_ERR_INVALID;
             goto out;
         }
-        st = load_env_line(line, path, lineno, err, err_size);
+        st = load_env_line(line, path, lineno, &seen, err, err_size);
         if (st != CJ_OK) {
             goto out;
         }
@@ -193,6 +276,7 @@ enum cj_status cj_config_load_env_file(char *err, size_t err_size)
     st = CJ_OK;
 
 out:
+    env_names_free(&seen);
     free(line);
     if (f != NULL) {
         fclose(f);
@@ -477,10 +561,38 @@ static enum cj_status parse_one(const struct cj_config_option *o, const char *v,
     return CJ_ERR_INVALID;
 }
 
+static bool is_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0';
+}
+
+/* Rejects a value and the file that contains it both set. */
+static enum cj_status
+check_value_file_pairs(const struct cj_config_option *options, size_t count,
+                       char *err, size_t err_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct cj_config_option *o = &options[i];
+        if (o->file_of != NULL && is_set(o->name) && is_set(o->file_of)) {
+            set_error(err, err_size,
+                      "%s and %s are both set; set only one of them",
+                      o->file_of, o->name);
+            return CJ_ERR_INVALID;
+        }
+    }
+    return CJ_OK;
+}
+
 enum cj_status cj_config_parse(const struct cj_config_option *options,
                                size_t count, enum cj_profile profile, void *out,
                                char *err, size_t err_size)
 {
+    enum cj_status pair_status =
+        check_value_file_pairs(options, count, err, err_size);
+    if (pair_status != CJ_OK) {
+        return pair_status;
+    }
     for (size_t i = 0; i < count; i++) {
         const struct cj_config_option *o = &options[i];
         const char *v = getenv(o->name);

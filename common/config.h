@@ -66,6 +66,13 @@ struct cj_config_option {
     bool required;
     bool secret;      /* printed as <redacted> by cj_config_dump */
     const char *help; /* one line: what it sets, in what unit */
+    /*
+     * For an option naming a file that contains another option's value
+     * (CERROJO_SESSION_KEY_FILE), that option's name (CERROJO_SESSION_KEY).
+     * cj_config_parse rejects both variables set to non-empty values, since
+     * one of them would be ignored.
+     */
+    const char *file_of;
 };
 
 /*
@@ -73,7 +80,8 @@ struct cj_config_option {
  * missing), or ./.env when present, into the process environment. Variables
  * already set win over the file. Lines are NAME=value, optionally prefixed
  * by "export "; '#' starts a comment line; values may be single-quoted
- * (literal) or double-quoted (with \n, \" and \\ escapes). Call once at
+ * (literal) or double-quoted (with \n, \" and \\ escapes). A name set on
+ * two lines is an error that names both lines. Call once at
  * start, before any thread, since it uses setenv.
  */
 CJ_WARN_UNUSED enum cj_status cj_config_load_env_file(char *err,
@@ -88,8 +96,9 @@ const char *cj_profile_name(enum cj_profile profile);
 
 /*
  * Fills the struct at `out` from the environment as the `count` options
- * declare. On error `out` holds what was parsed so far (free it with
- * cj_config_free) and err names the variable and the expected form, such
+ * declare. A value and the file option that contains it (see file_of)
+ * must not both be set. On error `out` holds what was parsed so far (free it
+ * with cj_config_free) and err names the variable and the expected form, such
  * as "CERROJO_KMS_THREADS: expected an integer from 1 to 64, got 'x'".
  */
 CJ_WARN_UNUSED enum cj_status

@@ -84,6 +84,13 @@ struct cj_metrics_server;
 #define CJ_METRICS_HOST_ENV "CERROJO_METRICS_HOST"
 
 /*
+ * Checks CJ_METRICS_HOST_ENV: unset, empty or an IPv4 literal. Returns
+ * CJ_ERR_INVALID with err naming the variable and the value otherwise, so
+ * that the settings checks fail before the metrics server would.
+ */
+CJ_WARN_UNUSED enum cj_status cj_metrics_host_check(char *err, size_t err_size);
+
+/*
  * Writes the --help entry of CJ_METRICS_HOST_ENV in the layout of
  * cj_config_print_help. A service that starts a metrics server prints it
  * after its own settings, because no settings table contains the variable.

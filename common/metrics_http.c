@@ -25,6 +25,10 @@
 #include "http_head.h"
 #include "log.h"
 
+/* Maximum length of a CJ_METRICS_HOST_ENV value quoted in an error, in
+ * characters. */
+#define CJ_METRICS_HOST_ECHO_MAX 64
+
 /* Pending connections the kernel queues before accept. */
 #define HTTP_LISTEN_BACKLOG 16
 /*
@@ -737,6 +741,22 @@ void cj_metrics_print_help(FILE *out)
             "in place of 127.0.0.1, such as 0.0.0.0 so that other pods can "
             "scrape it; an IPv4 literal; unset or empty keeps 127.0.0.1\n",
             CJ_METRICS_HOST_ENV);
+}
+
+enum cj_status cj_metrics_host_check(char *err, size_t err_size)
+{
+    struct in_addr addr;
+    const char *host = getenv(CJ_METRICS_HOST_ENV);
+
+    if (host == NULL || host[0] == '\0' ||
+        inet_pton(AF_INET, host, &addr) == 1) {
+        return CJ_OK;
+    }
+    snprintf(err, err_size,
+             "%s: expected an IPv4 literal such as 0.0.0.0 or 127.0.0.1, "
+             "got '%.*s'",
+             CJ_METRICS_HOST_ENV, CJ_METRICS_HOST_ECHO_MAX, host);
+    return CJ_ERR_INVALID;
 }
 
 enum cj_status

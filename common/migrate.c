@@ -329,6 +329,72 @@ static const char *applied_sha(PGresult *applied, const char *name)
     return NULL;
 }
 
+static bool contains_name(char *const *names, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Rejects an empty schema folder before anything changes, since a wrong
+ * CERROJO_MIGRATE_DIR would otherwise report success with nothing applied.
+ */
+static enum cj_status check_folder_not_empty(struct run *r, const char *dir,
+                                             const char *schema, size_t count)
+{
+    if (count > 0) {
+        return CJ_OK;
+    }
+    set_error(r,
+              "%s: no migration files (*.sql) for schema %s; check that "
+              "CERROJO_MIGRATE_DIR names the migrations folder",
+              dir, schema);
+    return CJ_ERR_PRECONDITION;
+}
+
+/*
+ * Rejects a folder that lacks files the database records as applied, such
+ * as an older copy of the repository. Running on would report a schema as
+ * current that the folder does not describe.
+ */
+static enum cj_status check_folder_matches(struct run *r, const char *dir,
+                                           const char *schema,
+                                           char *const *files, size_t count,
+                                           PGresult *applied)
+{
+    if (applied == NULL) {
+        return CJ_OK;
+    }
+    char missing[CJ_MIGRATE_ERROR_MAX / 2] = "";
+    size_t used = 0;
+    unsigned missing_count = 0;
+    for (int i = 0; i < PQntuples(applied); i++) {
+        const char *name = PQgetvalue(applied, i, 0);
+        if (contains_name(files, count, name)) {
+            continue;
+        }
+        missing_count++;
+        if (used < sizeof(missing)) {
+            int n = snprintf(missing + used, sizeof(missing) - used, "%s%s",
+                             used > 0 ? ", " : "", name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (missing_count == 0) {
+        return CJ_OK;
+    }
+    set_error(r,
+              "%s: lacks %u migration(s) that %s.schema_migrations records "
+              "as applied: %s; point CERROJO_MIGRATE_DIR at the migrations "
+              "of the release that applied them",
+              dir, missing_count, schema, missing);
+    return CJ_ERR_PRECONDITION;
+}
+
 static enum cj_status migrate_schema(struct run *r,
                                      const struct cj_migrate_schema *s)
 {
@@ -344,6 +410,9 @@ static enum cj_status migrate_schema(struct run *r,
     }
 
     enum cj_status st = list_files(r, dir, &files, &count);
+    if (st == CJ_OK) {
+        st = check_folder_not_empty(r, dir, s->schema, count);
+    }
     if (st != CJ_OK) {
         goto out;
     }
@@ -372,6 +441,10 @@ static enum cj_status migrate_schema(struct run *r,
         }
         st = CJ_OK;
     }
+    if (st != CJ_OK) {
+        goto out;
+    }
+    st = check_folder_matches(r, dir, s->schema, files, count, applied);
     if (st != CJ_OK) {
         goto out;
     }

@@ -8,6 +8,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "host_port.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc_client.h"
 #include "rpc_message.h"
 #include "tls_files.h"
@@ -36,6 +37,28 @@ static enum cj_status check_listen(const struct cj_rpc_settings *s,
              "to 65535, got '%.*s': %s",
              prefix, CJ_RPC_LISTEN_ECHO_MAX, s->listen != NULL ? s->listen : "",
              cj_host_port_error_text(error));
+    return CJ_ERR_INVALID;
+}
+
+enum cj_status cj_rpc_settings_check_metrics(const struct cj_rpc_settings *s,
+                                             long long metrics_port,
+                                             const char *prefix, char *err,
+                                             size_t err_size)
+{
+    struct cj_host_port listen;
+
+    if (cj_metrics_host_check(err, err_size) != CJ_OK) {
+        return CJ_ERR_INVALID;
+    }
+    if (metrics_port == 0 ||
+        cj_host_port_parse(s->listen, true, &listen) != CJ_HOST_PORT_OK ||
+        listen.port != metrics_port) {
+        return CJ_OK;
+    }
+    snprintf(err, err_size,
+             "%s_METRICS_PORT and %s_LISTEN both use port %lld; give the "
+             "metrics server another port",
+             prefix, prefix, metrics_port);
     return CJ_ERR_INVALID;
 }
 

@@ -99,6 +99,19 @@ cj_rpc_settings_check_files(const struct cj_rpc_settings *settings,
                             enum cj_profile profile, const char *prefix,
                             char *err, size_t err_size);
 
+/*
+ * Checks the metrics settings of a service against its gRPC settings:
+ * CERROJO_METRICS_HOST (cj_metrics_host_check), and a metrics port that
+ * differs from the port of the listen address unless either is 0. The
+ * port check ignores the hosts, so it also rejects the same port on two
+ * different addresses. err names `<prefix>_METRICS_PORT` and
+ * `<prefix>_LISTEN`. The start and --print-config both call it.
+ */
+CJ_WARN_UNUSED enum cj_status
+cj_rpc_settings_check_metrics(const struct cj_rpc_settings *settings,
+                              long long metrics_port, const char *prefix,
+                              char *err, size_t err_size);
+
 /* Fills server options from the settings; strings point into settings. */
 void cj_rpc_settings_server_options(const struct cj_rpc_settings *settings,
                                     struct cj_rpc_server_options *out);

@@ -2,6 +2,7 @@
 #include "auth_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "auth_refresh.h"
 #include "auth_throttle.h"
@@ -276,3 +277,97 @@ const struct cj_config_option auth_config_options[] = {
 
 const size_t auth_config_option_count =
     sizeof(auth_config_options) / sizeof(auth_config_options[0]);
+
+/* Rejects an empty issuer or audience, which every access token would
+ * carry as its iss or aud claim. */
+static enum cj_status check_claims(const struct auth_config *cfg, char *err,
+                                   size_t err_size)
+{
+    if (cfg->issuer == NULL || cfg->issuer[0] == '\0') {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_ISSUER: must not be empty; it is the iss "
+                 "claim of every access token");
+        return CJ_ERR_INVALID;
+    }
+    if (cfg->audience == NULL || cfg->audience[0] == '\0') {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_AUDIENCE: must not be empty; it is the aud "
+                 "claim of every access token");
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+/*
+ * Rejects pairs where one setting would override the other: the login
+ * delay is capped by the maximum, a refresh token never outlives its
+ * family, and the cache reload runs only in a watch round.
+ */
+static enum cj_status check_pairs(const struct auth_config *cfg, char *err,
+                                  size_t err_size)
+{
+    if (cfg->login_base_delay_ms > cfg->login_max_delay_ms) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_LOGIN_BASE_DELAY_MS (%lld) is above "
+                 "CERROJO_AUTH_LOGIN_MAX_DELAY_MS (%lld); the first delay "
+                 "must not exceed the maximum",
+                 cfg->login_base_delay_ms, cfg->login_max_delay_ms);
+        return CJ_ERR_INVALID;
+    }
+    if (cfg->refresh_ttl_s > cfg->family_ttl_s) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_REFRESH_TOKEN_LIFETIME (%lld s) is above "
+                 "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME (%lld s); a refresh "
+                 "token expires with its family at the latest",
+                 cfg->refresh_ttl_s, cfg->family_ttl_s);
+        return CJ_ERR_INVALID;
+    }
+    if (cfg->cache_reload_s < cfg->cache_watch_s) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_CACHE_RELOAD_INTERVAL (%lld s) is below "
+                 "CERROJO_AUTH_CACHE_WATCH_INTERVAL (%lld s); the reload "
+                 "runs only in a watch round, so it cannot be more frequent",
+                 cfg->cache_reload_s, cfg->cache_watch_s);
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+static enum cj_status check_dictionary(const struct auth_config *cfg, char *err,
+                                       size_t err_size)
+{
+    struct cj_password_policy policy;
+
+    cj_password_policy_default(&policy);
+    policy.min_code_points = (size_t)cfg->password_min_chars;
+    policy.dict_path = cfg->cracklib_dict;
+    if (cj_password_policy_check_config(&policy) == CJ_OK) {
+        return CJ_OK;
+    }
+    snprintf(err, err_size,
+             "CERROJO_AUTH_CRACKLIB_DICT: cannot read the cracklib "
+             "dictionary %s (expected the files %s.pwd, %s.pwi and %s.hwm); "
+             "install cracklib-runtime or point the variable at a "
+             "dictionary",
+             cfg->cracklib_dict, cfg->cracklib_dict, cfg->cracklib_dict,
+             cfg->cracklib_dict);
+    return CJ_ERR_INVALID;
+}
+
+enum cj_status auth_config_check(const struct auth_config *cfg, char *err,
+                                 size_t err_size)
+{
+    enum cj_status status = cj_rpc_settings_check_metrics(
+        &cfg->grpc, cfg->metrics_port, AUTH_ENV_PREFIX, err, err_size);
+
+    if (status == CJ_OK) {
+        status = check_claims(cfg, err, err_size);
+    }
+    if (status == CJ_OK) {
+        status = check_pairs(cfg, err, err_size);
+    }
+    if (status == CJ_OK) {
+        status = check_dictionary(cfg, err, err_size);
+    }
+    return status;
+}

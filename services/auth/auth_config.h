@@ -94,4 +94,14 @@ struct auth_config {
 extern const struct cj_config_option auth_config_options[];
 extern const size_t auth_config_option_count;
 
+/*
+ * Runs the settings checks that need no database, Redis or peer: the
+ * metrics settings, the cracklib dictionary, a non-empty issuer and
+ * audience, and the pairs of settings that contradict each other. The
+ * start, every command and --print-config call it after cj_config_load.
+ * On error err names the variables involved.
+ */
+CJ_WARN_UNUSED enum cj_status auth_config_check(const struct auth_config *cfg,
+                                                char *err, size_t err_size);
+
 #endif

@@ -70,6 +70,9 @@ static bool load_config(struct auth_service *svc, bool read_tls_files)
 
     status = cj_config_load(auth_config_options, auth_config_option_count,
                             &svc->profile, &svc->cfg, err, sizeof(err));
+    if (status == CJ_OK) {
+        status = auth_config_check(&svc->cfg, err, sizeof(err));
+    }
     if (status == CJ_OK && read_tls_files) {
         status = cj_rpc_settings_check_files(&svc->cfg.grpc, svc->profile,
                                              AUTH_ENV_PREFIX, err, sizeof(err));

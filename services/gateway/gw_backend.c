@@ -98,6 +98,8 @@ static const char *gw_dependency_state_name(int state)
         return "down";
     case GW_DEP_CLOCK_SKEW:
         return "clock_skew";
+    case GW_DEP_WRITE_REFUSED:
+        return "write_refused";
     default:
         return "unknown";
     }

@@ -34,7 +34,8 @@ enum gw_dependency_state {
     GW_DEP_UNKNOWN = 0, /* not probed yet */
     GW_DEP_UP,
     GW_DEP_DOWN,
-    GW_DEP_CLOCK_SKEW, /* reachable, but its clock is too far from ours */
+    GW_DEP_CLOCK_SKEW,    /* reachable, but its clock is too far from ours */
+    GW_DEP_WRITE_REFUSED, /* Redis replies but rejects writes (OOM, replica) */
 };
 
 /* Probes Redis from the probe thread; returns its state. */

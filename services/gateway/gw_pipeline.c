@@ -19,6 +19,7 @@
 #include "gw_redis.h"
 #include "gw_sealed.h"
 #include "log.h"
+#include "redis.h"
 
 /* Room for a backend's status message in the log. */
 #define GW_DETAIL_CHARS 256
@@ -205,7 +206,8 @@ void gw_rate_limit_warn_unavailable(const struct gw_request *req,
     __atomic_store_n(&last_warning_s[bucket], now_s, __ATOMIC_RELAXED);
     cj_log(CJ_LOG_WARN, "gateway.rate_limit_unavailable", req->request_id,
            CJ_F_STR("bucket", gw_rate_bucket_name(bucket)),
-           CJ_F_STR("status", cj_status_name(status)));
+           CJ_F_STR("status", cj_status_name(status)),
+           CJ_F_STR("error", cj_redis_last_error()));
 }
 
 /* Returns the log detail of a 429 from the bucket. */

@@ -58,6 +58,7 @@ struct gw_redis {
     struct cj_redis_script gcra;
     long long clock_offset_max_ms; /* 0: never not-ready for the clock */
     bool clock_warned;             /* touched by the probe thread only */
+    bool write_refused;            /* touched by the probe thread only */
 };
 
 static enum cj_status gw_redis_parse_addr(const char *addr, char *host,
@@ -177,6 +178,42 @@ out:
     return status;
 }
 
+/* Lifetime of the key the readiness probe writes, in milliseconds. */
+#define GW_REDIS_PROBE_TTL_MS "10000"
+
+/*
+ * Writes GW_REDIS_PROBE_KEY. Returns true when Redis accepted the write or
+ * did not reply at all (the TIME probe reports that), and false on an
+ * error reply, whose text it logs once per run of refused writes.
+ */
+static bool gw_redis_write_accepted(struct gw_redis *redis)
+{
+    const char *argv[] = {"SET", GW_REDIS_PROBE_KEY, "1", "PX",
+                          GW_REDIS_PROBE_TTL_MS};
+    size_t argvlen[5];
+    redisReply *reply = NULL;
+    bool refused;
+
+    for (size_t i = 0; i < 5; i++) {
+        argvlen[i] = strlen(argv[i]);
+    }
+    /* Only an error reply shows that Redis is reachable but rejects
+     * writes, which the status alone does not tell apart. */
+    enum cj_status status =
+        cj_redis_command(redis->pool, 5, argv, argvlen, &reply);
+    refused =
+        status != CJ_OK && reply != NULL && reply->type == REDIS_REPLY_ERROR;
+    if (refused && !redis->write_refused) {
+        cj_log(CJ_LOG_WARN, "gateway.redis_write_refused", NULL,
+               CJ_F_STR("error", reply->str));
+    }
+    redis->write_refused = refused;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return !refused;
+}
+
 enum gw_dependency_state gw_redis_probe(void *arg)
 {
     struct gw_redis *redis = arg;
@@ -200,6 +237,9 @@ enum gw_dependency_state gw_redis_probe(void *arg)
     if (redis->clock_offset_max_ms > 0 &&
         magnitude > redis->clock_offset_max_ms) {
         return GW_DEP_CLOCK_SKEW;
+    }
+    if (!gw_redis_write_accepted(redis)) {
+        return GW_DEP_WRITE_REFUSED;
     }
     return GW_DEP_UP;
 }

@@ -44,9 +44,20 @@ void gw_redis_set_clock_offset_max(struct gw_redis *redis, long long max_ms);
 CJ_WARN_UNUSED enum cj_status gw_redis_clock_offset(struct gw_redis *redis,
                                                     long long *offset_ms);
 
-/* The readiness probe (a gw_redis_probe_fn): returns GW_DEP_UP,
- * GW_DEP_DOWN or GW_DEP_CLOCK_SKEW, exports the offset as a metric and
- * warns when it passes GW_REDIS_CLOCK_WARN_MS. */
+/* Key that the readiness probe writes, under the rate-limit prefix so that
+ * an ACL that lets the gateway write its limits lets it write the probe. */
+#define GW_REDIS_PROBE_KEY GW_RATELIMIT_KEY_PREFIX "readyz-probe"
+
+/*
+ * The readiness probe (a gw_redis_probe_fn): returns GW_DEP_UP,
+ * GW_DEP_DOWN, GW_DEP_CLOCK_SKEW or GW_DEP_WRITE_REFUSED. The last means
+ * that Redis replies to TIME but rejects a SET of GW_REDIS_PROBE_KEY with
+ * an error reply (maxmemory with noeviction, a read-only replica). The rate
+ * limits and replay records then fail every request. Exports the offset
+ * as a metric, warns when it passes GW_REDIS_CLOCK_WARN_MS, and logs
+ * gateway.redis_write_refused with Redis's error reply when writes start
+ * failing.
+ */
 enum gw_dependency_state gw_redis_probe(void *redis);
 
 /*

@@ -6,8 +6,10 @@
 #include "kms_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "db.h"
+#include "jwk.h"
 
 #define STR(x)  #x
 #define XSTR(x) STR(x)
@@ -36,7 +38,8 @@ const struct cj_config_option kms_config_options[] = {
     {.name = "CERROJO_KMS_ROOT_KEY_FILE",
      .type = CJ_CONFIG_PATH,
      .offset = offsetof(struct kms_config, root_key_file),
-     .help = "file holding the root key: 32 random bytes in base64"},
+     .help = "file holding the root key: 32 random bytes in base64",
+     .file_of = "CERROJO_KMS_ROOT_KEY"},
     {.name = "CERROJO_KMS_ROOT_KEY",
      .type = CJ_CONFIG_STRING,
      .offset = offsetof(struct kms_config, root_key),
@@ -142,3 +145,19 @@ const struct cj_config_option kms_config_options[] = {
 
 const size_t kms_config_option_count =
     sizeof(kms_config_options) / sizeof(kms_config_options[0]);
+
+enum cj_status kms_config_check(const struct kms_config *cfg, char *err,
+                                size_t err_size)
+{
+    enum cj_jwk_alg alg;
+
+    if (!cj_jwk_alg_parse(cfg->signing_alg, &alg)) {
+        snprintf(err, err_size,
+                 "CERROJO_KMS_SIGNING_ALG: expected RS256, ES256 or EdDSA, "
+                 "got '%s'",
+                 cfg->signing_alg);
+        return CJ_ERR_INVALID;
+    }
+    return cj_rpc_settings_check_metrics(&cfg->grpc, cfg->metrics_port,
+                                         KMS_ENV_PREFIX, err, err_size);
+}

@@ -54,4 +54,13 @@ struct kms_config {
 extern const struct cj_config_option kms_config_options[];
 extern const size_t kms_config_option_count;
 
+/*
+ * Runs the settings checks that need no file, database or key: the
+ * signing algorithm and the metrics settings. The start, every command and
+ * --print-config call it after cj_config_load. On error err names the
+ * variable.
+ */
+CJ_WARN_UNUSED enum cj_status kms_config_check(const struct kms_config *cfg,
+                                               char *err, size_t err_size);
+
 #endif

@@ -81,7 +81,8 @@ static bool load_config(struct kms_config *cfg, enum cj_profile *profile)
     enum cj_log_level level = CJ_LOG_INFO;
 
     if (cj_config_load(kms_config_options, kms_config_option_count, profile,
-                       cfg, err, sizeof(err)) != CJ_OK) {
+                       cfg, err, sizeof(err)) != CJ_OK ||
+        kms_config_check(cfg, err, sizeof(err)) != CJ_OK) {
         fprintf(stderr, "cerrojo-kms: %s\n", err);
         return false;
     }

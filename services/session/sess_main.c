@@ -85,6 +85,14 @@ struct sess_config {
         .help = (text)                                                         \
     }
 
+/* A file containing the key that the variable `value` would contain. */
+#define SESS_KEY_FILE(var, field, value)                                       \
+    {                                                                          \
+        .name = (var), .type = CJ_CONFIG_PATH,                                 \
+        .offset = offsetof(struct sess_config, field),                         \
+        .help = "file containing " value " instead", .file_of = (value)        \
+    }
+
 static const struct cj_config_option sess_options[] = {
     CJ_RPC_CONFIG_OPTIONS(SESS_ENV_PREFIX, struct sess_config, grpc,
                           SESS_DEFAULT_LISTEN),
@@ -105,13 +113,11 @@ static const struct cj_config_option sess_options[] = {
     SESS_SECRET("CERROJO_SESSION_KEY", key,
                 "wrapping key of stored epoch keys: 32 bytes in base64; "
                 "generated under var/ when unset in the dev profile"),
-    SESS_OPTION("CERROJO_SESSION_KEY_FILE", CJ_CONFIG_PATH, key_file, NULL, 0,
-                0, "file holding CERROJO_SESSION_KEY instead"),
+    SESS_KEY_FILE("CERROJO_SESSION_KEY_FILE", key_file, "CERROJO_SESSION_KEY"),
     SESS_SECRET("CERROJO_SESSION_KEY_PREVIOUS", key_previous,
                 "the wrapping key being rotated out, still used to unwrap"),
-    SESS_OPTION("CERROJO_SESSION_KEY_PREVIOUS_FILE", CJ_CONFIG_PATH,
-                key_previous_file, NULL, 0, 0,
-                "file holding CERROJO_SESSION_KEY_PREVIOUS instead"),
+    SESS_KEY_FILE("CERROJO_SESSION_KEY_PREVIOUS_FILE", key_previous_file,
+                  "CERROJO_SESSION_KEY_PREVIOUS"),
     SESS_OPTION("CERROJO_SESSION_EPOCH_SECONDS", CJ_CONFIG_DURATION,
                 epoch_seconds, "15m", 1, 86400,
                 "length of one epoch of session keys, in seconds"),
@@ -202,6 +208,34 @@ static bool epochs_valid(const struct sess_config *cfg, char *err,
     return true;
 }
 
+/*
+ * Rejects an idle expiry longer than the absolute lifetime, which would
+ * never end a session first. A bound idle expiry shorter than the unbound
+ * one is allowed: it is a stricter policy for signed-in sessions.
+ */
+static bool idle_valid(const struct sess_config *cfg, char *err, size_t errlen)
+{
+    const struct {
+        const char *name;
+        long long seconds;
+    } idle[] = {
+        {"CERROJO_SESSION_IDLE_SECONDS", cfg->idle_seconds},
+        {"CERROJO_SESSION_BOUND_IDLE_SECONDS", cfg->bound_idle_seconds},
+    };
+
+    for (size_t i = 0; i < sizeof(idle) / sizeof(idle[0]); i++) {
+        if (idle[i].seconds > cfg->absolute_seconds) {
+            snprintf(err, errlen,
+                     "%s (%lld s) is above CERROJO_SESSION_ABSOLUTE_SECONDS "
+                     "(%lld s); a session ends at its absolute lifetime "
+                     "first, so the idle expiry would never apply",
+                     idle[i].name, idle[i].seconds, cfg->absolute_seconds);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
 {
     char err[CJ_CONFIG_ERROR_MAX];
@@ -211,7 +245,11 @@ static bool load_config(struct sess_config *cfg, enum cj_profile *profile)
                        sizeof(err)) != CJ_OK ||
         cj_rpc_settings_check(&cfg->grpc, *profile, SESS_ENV_PREFIX, err,
                               sizeof(err)) != CJ_OK ||
-        !epochs_valid(cfg, err, sizeof(err))) {
+        cj_rpc_settings_check_metrics(&cfg->grpc, cfg->metrics_port,
+                                      SESS_ENV_PREFIX, err,
+                                      sizeof(err)) != CJ_OK ||
+        !epochs_valid(cfg, err, sizeof(err)) ||
+        !idle_valid(cfg, err, sizeof(err))) {
         fprintf(stderr, "cerrojo-session: %s\n", err);
         return false;
     }
@@ -392,10 +430,19 @@ static bool wrap_key_from(const struct wrap_key_setting *setting,
     return ok;
 }
 
+/* Returns the name of the variable that sets the key: the value or its file. */
+static const char *wrap_key_variable(const struct wrap_key_setting *setting)
+{
+    if (setting->text != NULL && setting->text[0] != '\0') {
+        return setting->name;
+    }
+    return setting->file_name;
+}
+
 /*
  * Decodes the configured wrapping keys: the current one, which stage and
- * prod require, and the previous one. Prints the reason and returns false
- * on a settings error.
+ * prod require, and the previous one, which must differ from it. Prints the
+ * reason and returns false on a settings error.
  */
 static bool
 read_wrap_keys(const struct sess_config *cfg, enum cj_profile profile,
@@ -419,6 +466,16 @@ read_wrap_keys(const struct sess_config *cfg, enum cj_profile profile,
                 "cerrojo-session: CERROJO_SESSION_KEY or "
                 "CERROJO_SESSION_KEY_FILE is required in the %s profile\n",
                 cj_profile_name(profile));
+        return false;
+    }
+    /* A rotation that left the old key as the new one rotates nothing. */
+    if (*have_current && *have_previous &&
+        sodium_memcmp(current, previous, SESS_WRAP_KEY_LEN) == 0) {
+        fprintf(stderr,
+                "cerrojo-session: %s and %s contain the same key; set the "
+                "previous key to the one being rotated out, or unset it\n",
+                wrap_key_variable(&current_setting),
+                wrap_key_variable(&previous_setting));
         return false;
     }
     return true;

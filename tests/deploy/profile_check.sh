@@ -31,10 +31,12 @@ head -c 32 /dev/urandom | base64 >"$work/root-key"
     head -c 32 /dev/urandom | base64
 } >"$work/generated-root-key"
 head -c 32 /dev/urandom | base64 >"$work/session-key"
+# session rejects a previous wrapping key equal to the current one.
+head -c 32 /dev/urandom | base64 >"$work/previous-session-key"
 chmod 600 "$work"/*-key
 # Key files that every local user can read, and ones only the group can
 # read, as Kubernetes mounts Secrets (defaultMode 0440).
-for key in root-key session-key; do
+for key in root-key session-key previous-session-key; do
     cp "$work/$key" "$work/$key-0644"
     cp "$work/$key" "$work/$key-0440"
     chmod 644 "$work/$key-0644"
@@ -166,7 +168,7 @@ expect_rejected cerrojo-session CERROJO_SESSION_KEY \
 key_file_cases=(
     "cerrojo-kms CERROJO_KMS_ROOT_KEY_FILE root-key"
     "cerrojo-session CERROJO_SESSION_KEY_FILE session-key"
-    "cerrojo-session CERROJO_SESSION_KEY_PREVIOUS_FILE session-key"
+    "cerrojo-session CERROJO_SESSION_KEY_PREVIOUS_FILE previous-session-key"
 )
 for key_file_case in "${key_file_cases[@]}"; do
     read -r program var file <<<"$key_file_case"

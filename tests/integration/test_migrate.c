@@ -164,6 +164,66 @@ static void test_second_run_applies_nothing(void **state)
     assert_int_equal(report.current, 3);
 }
 
+static void test_empty_folder_is_rejected(void **state)
+{
+    (void)state;
+    struct cj_migrate_report report;
+    char err[CJ_MIGRATE_ERROR_MAX];
+    char empty[64];
+    char sub[128];
+    snprintf(empty, sizeof(empty), "/tmp/cj-itest-empty-XXXXXX");
+    assert_non_null(mkdtemp(empty));
+    snprintf(sub, sizeof(sub), "%s/kms", empty);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof(sub), "%s/auth", empty);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    const struct cj_migrate_options o = {.dsn = test_dsn,
+                                         .dir = empty,
+                                         .schemas = schemas,
+                                         .schema_count = 2,
+                                         .lock_timeout_s = 1};
+
+    enum cj_status up = cj_migrate_run(&o, &report, err, sizeof(err));
+    char expected[160];
+    snprintf(expected, sizeof(expected),
+             "%s/kms: no migration files (*.sql) for schema kms", empty);
+    bool up_named_folder = strstr(err, expected) != NULL;
+    struct cj_migrate_options dry = o;
+    dry.dry_run = true;
+    enum cj_status status = cj_migrate_run(&dry, &report, err, sizeof(err));
+    bool status_named_folder = strstr(err, expected) != NULL;
+    snprintf(sub, sizeof(sub), "rm -rf %s", empty);
+    assert_int_equal(system(sub), 0);
+
+    assert_int_equal(up, CJ_ERR_PRECONDITION);
+    assert_true(up_named_folder);
+    assert_int_equal(status, CJ_ERR_PRECONDITION);
+    assert_true(status_named_folder);
+}
+
+static void test_applied_file_missing_is_rejected(void **state)
+{
+    (void)state;
+    struct cj_migrate_report report;
+    char err[CJ_MIGRATE_ERROR_MAX];
+    char expected[256];
+    remove_file("kms/002_note.sql");
+    snprintf(expected, sizeof(expected),
+             "%s/kms: lacks 1 migration(s) that kms.schema_migrations records "
+             "as applied: 002_note.sql;",
+             dir);
+
+    assert_int_equal(run(&report, err, sizeof(err), true), CJ_ERR_PRECONDITION);
+    assert_non_null(strstr(err, expected));
+    assert_int_equal(run(&report, err, sizeof(err), false),
+                     CJ_ERR_PRECONDITION);
+    assert_non_null(strstr(err, expected));
+
+    write_file("kms/002_note.sql", KMS_002);
+    assert_int_equal(run(&report, err, sizeof(err), false), CJ_OK);
+    assert_int_equal(report.current, 3);
+}
+
 static void test_changed_file_is_rejected(void **state)
 {
     (void)state;
@@ -297,6 +357,8 @@ int main(void)
     /* Order matters: the later tests start from the first one's state. */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_run_applies_nothing),
+        cmocka_unit_test(test_empty_folder_is_rejected),
+        cmocka_unit_test(test_applied_file_missing_is_rejected),
         cmocka_unit_test(test_changed_file_is_rejected),
         cmocka_unit_test(test_failed_file_rolls_back_and_names_line),
         cmocka_unit_test(test_transaction_control_is_rejected),

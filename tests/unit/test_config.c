@@ -70,6 +70,8 @@ static void clear_env(void)
         unsetenv(DEMO_OPTIONS[i].name);
     }
     unsetenv("CJT_FROM_FILE");
+    unsetenv("CJT_KEY");
+    unsetenv("CJT_KEY_FILE");
     unsetenv("CJT_QUOTED");
     unsetenv("CJT_SINGLE");
     unsetenv("CJT_EXPORTED");
@@ -394,6 +396,87 @@ static void test_env_file_named_but_missing_fails(void **state)
     assert_non_null(strstr(err, "/nonexistent/cerrojo.env"));
 }
 
+static void test_env_file_rejects_duplicate_name(void **state)
+{
+    (void)state;
+    char path[64];
+    write_temp(path, sizeof(path),
+               "CJT_THREADS=4\n"
+               "CJT_IDLE=5m\n"
+               "export CJT_THREADS=8\n");
+    setenv(CJ_CONFIG_ENV_FILE_VAR, path, 1);
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+    assert_int_equal(cj_config_load_env_file(err, sizeof(err)), CJ_ERR_INVALID);
+    unlink(path);
+    char expected[CJ_CONFIG_ERROR_MAX];
+    snprintf(expected, sizeof(expected),
+             "%s:3: CJT_THREADS is already set on line 1; keep one of the "
+             "two lines",
+             path);
+    assert_string_equal(err, expected);
+}
+
+struct key_config {
+    char *key;
+    char *key_file;
+};
+
+static const struct cj_config_option KEY_OPTIONS[] = {
+    {.name = "CJT_KEY",
+     .type = CJ_CONFIG_STRING,
+     .offset = offsetof(struct key_config, key),
+     .secret = true,
+     .help = "the key itself"},
+    {.name = "CJT_KEY_FILE",
+     .type = CJ_CONFIG_PATH,
+     .offset = offsetof(struct key_config, key_file),
+     .help = "file containing CJT_KEY instead",
+     .file_of = "CJT_KEY"},
+};
+#define KEY_COUNT (sizeof(KEY_OPTIONS) / sizeof(*KEY_OPTIONS))
+
+static enum cj_status parse_keys(struct key_config *cfg, char *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    return cj_config_parse(KEY_OPTIONS, KEY_COUNT, CJ_PROFILE_DEV, cfg, err,
+                           CJ_CONFIG_ERROR_MAX);
+}
+
+static void test_value_and_its_file_rejected(void **state)
+{
+    (void)state;
+    struct key_config cfg;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+    setenv("CJT_KEY", "s3cret", 1);
+    setenv("CJT_KEY_FILE", "/etc/cerrojo/key", 1);
+
+    assert_int_equal(parse_keys(&cfg, err), CJ_ERR_INVALID);
+    cj_config_free(KEY_OPTIONS, KEY_COUNT, &cfg);
+
+    assert_string_equal(
+        err, "CJT_KEY and CJT_KEY_FILE are both set; set only one of them");
+    assert_null(strstr(err, "s3cret"));
+}
+
+static void test_value_or_its_file_accepted(void **state)
+{
+    (void)state;
+    struct key_config cfg;
+    char err[CJ_CONFIG_ERROR_MAX] = "";
+
+    setenv("CJT_KEY_FILE", "/etc/cerrojo/key", 1);
+    setenv("CJT_KEY", "", 1);
+    assert_int_equal(parse_keys(&cfg, err), CJ_OK);
+    assert_string_equal(cfg.key_file, "/etc/cerrojo/key");
+    cj_config_free(KEY_OPTIONS, KEY_COUNT, &cfg);
+
+    unsetenv("CJT_KEY_FILE");
+    setenv("CJT_KEY", "s3cret", 1);
+    assert_int_equal(parse_keys(&cfg, err), CJ_OK);
+    assert_string_equal(cfg.key, "s3cret");
+    cj_config_free(KEY_OPTIONS, KEY_COUNT, &cfg);
+}
+
 /*
  * Runs cj_config_warn_unknown with the log sent to a temporary file and
  * copies what it logged into text. Returns the number of warnings.
@@ -531,6 +614,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_env_file_named_but_missing_fails,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_file_rejects_duplicate_name,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_and_its_file_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_value_or_its_file_accepted, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_warn_unknown_names_unread_variable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -40,7 +40,8 @@ class CacheReload(unittest.TestCase):
     def setUpClass(cls):
         ah.require_env()
         cls.stack = ah.Stack(
-            {"CERROJO_AUTH_CACHE_WATCH_INTERVAL": SLOW_WATCH}).start()
+            {"CERROJO_AUTH_CACHE_WATCH_INTERVAL": SLOW_WATCH,
+             "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": SLOW_WATCH}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -141,6 +142,9 @@ class CacheResend(unittest.TestCase):
         ah.require_env()
         cls.stack = ah.Stack({
             "CERROJO_AUTH_CACHE_WATCH_INTERVAL": SLOW_WATCH,
+            # The reload runs only in a watch round, and auth rejects a
+            # reload interval below the watch interval.
+            "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": SLOW_WATCH,
             "CERROJO_AUTH_RPC_TIMEOUT_MS": RPC_TIMEOUT_MS,
         }).start()
 

@@ -80,6 +80,9 @@ class UnsentRowResend(unittest.TestCase):
         ah.require_env()
         cls.stack = ah.Stack({
             "CERROJO_AUTH_CACHE_WATCH_INTERVAL": SLOW_WATCH,
+            # The reload runs only in a watch round, and auth rejects a
+            # reload interval below the watch interval.
+            "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": SLOW_WATCH,
             "CERROJO_AUTH_RPC_TIMEOUT_MS": RPC_TIMEOUT_MS,
         }).start()
 

@@ -17,6 +17,7 @@
 #include "gw_rate_lease.h"
 #include "gw_redis.h"
 #include "itest.h"
+#include "redis.h"
 
 static const char *redis_host;
 static const char *redis_port;
@@ -183,6 +184,86 @@ static void test_unreachable_redis_is_unavailable(void **state)
     closed_port_release(&closed);
 }
 
+/* Runs CONFIG with `args` on the test Redis and copies a string reply (the
+ * value of CONFIG GET) into out. Returns the status. */
+static enum cj_status redis_config(struct cj_redis_pool *pool,
+                                   const char *const *args, int argc, char *out,
+                                   size_t out_size)
+{
+    const char *argv[4] = {"CONFIG"};
+    size_t argvlen[4] = {6};
+    redisReply *reply = NULL;
+    enum cj_status status;
+
+    for (int i = 0; i < argc; i++) {
+        argv[i + 1] = args[i];
+        argvlen[i + 1] = strlen(args[i]);
+    }
+    status = cj_redis_command(pool, argc + 1, argv, argvlen, &reply);
+    if (status == CJ_OK && out != NULL) {
+        bool pair = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+                    reply->element[1]->type == REDIS_REPLY_STRING;
+        snprintf(out, out_size, "%s", pair ? reply->element[1]->str : "");
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return status;
+}
+
+/*
+ * Sets maxmemory to 1 byte with noeviction, so that Redis rejects every
+ * write with an OOM error reply and still replies to TIME, and restores
+ * both settings before checking. scripts/test.sh runs ctest without -j, so
+ * no other test sees the refused writes.
+ */
+static void test_write_refusing_redis_not_ready(void **state)
+{
+    struct gw_redis *redis = *state;
+    struct cj_redis_pool *admin = NULL;
+    struct cj_redis_options options = {
+        .host = redis_host,
+        .port = atoi(redis_port),
+        .pool_size = 1,
+        .connect_timeout_ms = 1000,
+        .command_timeout_ms = 1000,
+        .acquire_timeout_ms = 1000,
+    };
+    char policy[64] = "";
+    char memory[64] = "";
+    const char *get_policy[] = {"GET", "maxmemory-policy"};
+    const char *get_memory[] = {"GET", "maxmemory"};
+    const char *set_noeviction[] = {"SET", "maxmemory-policy", "noeviction"};
+    const char *set_one_byte[] = {"SET", "maxmemory", "1"};
+    unsigned retry_after;
+    char last_error[256];
+
+    gw_redis_set_clock_offset_max(redis, 0);
+    assert_int_equal(cj_redis_pool_new(&options, &admin), CJ_OK);
+    assert_int_equal(redis_config(admin, get_policy, 2, policy, sizeof(policy)),
+                     CJ_OK);
+    assert_int_equal(redis_config(admin, get_memory, 2, memory, sizeof(memory)),
+                     CJ_OK);
+    assert_int_equal(redis_config(admin, set_noeviction, 3, NULL, 0), CJ_OK);
+    assert_int_equal(redis_config(admin, set_one_byte, 3, NULL, 0), CJ_OK);
+
+    enum gw_dependency_state refused = gw_redis_probe(redis);
+    enum cj_status take =
+        gw_ratelimit_take(redis, "t", "192.0.2.9", 60, 1, &retry_after);
+    snprintf(last_error, sizeof(last_error), "%s", cj_redis_last_error());
+
+    const char *restore_policy[] = {"SET", "maxmemory-policy", policy};
+    const char *restore_memory[] = {"SET", "maxmemory", memory};
+    assert_int_equal(redis_config(admin, restore_memory, 3, NULL, 0), CJ_OK);
+    assert_int_equal(redis_config(admin, restore_policy, 3, NULL, 0), CJ_OK);
+    cj_redis_pool_free(admin);
+
+    assert_int_equal(refused, GW_DEP_WRITE_REFUSED);
+    assert_int_equal(take, CJ_ERR_UNAVAILABLE);
+    assert_non_null(strstr(last_error, "OOM"));
+    assert_int_equal(gw_redis_probe(redis), GW_DEP_UP);
+}
+
 static void test_redis_address_must_have_port(void **state)
 {
     struct gw_redis *redis = NULL;
@@ -202,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit_take_many_grants_what_fits),
         cmocka_unit_test(test_leases_of_two_gateways_share_the_burst),
         cmocka_unit_test(test_clock_offset_of_local_redis_is_small),
+        cmocka_unit_test(test_write_refusing_redis_not_ready),
         cmocka_unit_test(test_unreachable_redis_is_unavailable),
         cmocka_unit_test(test_redis_address_must_have_port),
     };

@@ -238,6 +238,117 @@ class Binaries(unittest.TestCase):
                                    "file %s: No such file or directory"
                                    % (var, path)).encode(), out.stderr)
 
+    def write_key_file(self, name, key):
+        path = os.path.join(h.work_dir(), name)
+        with open(path, "w") as f:
+            f.write(key + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def test_key_and_key_file_both_set_rejected(self):
+        key = base64.b64encode(os.urandom(32)).decode()
+        path = self.write_key_file("both-set-key", key)
+        for name, var in (("kms", "CERROJO_KMS_ROOT_KEY"),
+                          ("session", "CERROJO_SESSION_KEY"),
+                          ("session", "CERROJO_SESSION_KEY_PREVIOUS")):
+            with self.subTest(variable=var):
+                env = binary_env(name)
+                env[var] = key
+                env[var + "_FILE"] = path
+                out = self.run_binary(name, "--print-config", env=env)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(("%s and %s_FILE are both set; set only one of "
+                               "them" % (var, var)).encode(), out.stderr)
+                self.assertNotIn(key.encode(), out.stderr)
+
+    def test_session_previous_key_equal_to_key_rejected(self):
+        key = base64.b64encode(os.urandom(32)).decode()
+        path = self.write_key_file("same-as-current-key", key)
+        cases = (
+            ({"CERROJO_SESSION_KEY_PREVIOUS": key},
+             "CERROJO_SESSION_KEY and CERROJO_SESSION_KEY_PREVIOUS"),
+            ({"CERROJO_SESSION_KEY_PREVIOUS_FILE": path},
+             "CERROJO_SESSION_KEY and CERROJO_SESSION_KEY_PREVIOUS_FILE"),
+        )
+        for previous, names in cases:
+            with self.subTest(names=names):
+                env = binary_env("session")
+                env["CERROJO_SESSION_KEY"] = key
+                env.update(previous)
+                out = self.run_binary("session", "--print-config", env=env)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn((names + " contain the same key").encode(),
+                              out.stderr)
+
+    def check_rejected_by_both(self, name, settings, message):
+        """Runs --print-config and serve with `settings` and closed stores,
+        and checks that both exit 2 with `message`."""
+        for command in ("--print-config", "serve"):
+            with self.subTest(service=name, settings=settings,
+                              command=command):
+                svc = h.Service(name, extra_env=binary_env(name))
+                svc.env.update(CLOSED_STORES)
+                svc.env.update(settings)
+                out = subprocess.run([svc.binary(), command], env=svc.env,
+                                     capture_output=True,
+                                     timeout=h.CALL_TIMEOUT_S,
+                                     cwd=h.work_dir())
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(message.encode(), out.stderr)
+
+    def test_metrics_settings_checked_before_start(self):
+        for name in h.SERVICES:
+            prefix = h.SERVICES[name][0]
+            self.check_rejected_by_both(
+                name, {"CERROJO_METRICS_HOST": "999.1.1.1"},
+                "CERROJO_METRICS_HOST: expected an IPv4 literal")
+            port = str(h.free_port())
+            self.check_rejected_by_both(
+                name, {prefix + "_METRICS_PORT": port,
+                       prefix + "_LISTEN": "127.0.0.1:" + port},
+                "%s_METRICS_PORT and %s_LISTEN both use port %s"
+                % (prefix, prefix, port))
+
+    def test_kms_signing_alg_checked_before_start(self):
+        self.check_rejected_by_both(
+            "kms", {"CERROJO_KMS_SIGNING_ALG": "HS256"},
+            "CERROJO_KMS_SIGNING_ALG: expected RS256, ES256 or EdDSA, "
+            "got 'HS256'")
+
+    def test_auth_settings_checked_before_start(self):
+        cases = (
+            ({"CERROJO_AUTH_CRACKLIB_DICT": "/nonexistent/dict"},
+             "CERROJO_AUTH_CRACKLIB_DICT: cannot read the cracklib "
+             "dictionary /nonexistent/dict"),
+            ({"CERROJO_AUTH_ISSUER": ""}, "CERROJO_AUTH_ISSUER: must not be "
+             "empty"),
+            ({"CERROJO_AUTH_AUDIENCE": ""}, "CERROJO_AUTH_AUDIENCE: must not "
+             "be empty"),
+            ({"CERROJO_AUTH_LOGIN_BASE_DELAY_MS": "2000",
+              "CERROJO_AUTH_LOGIN_MAX_DELAY_MS": "1000"},
+             "CERROJO_AUTH_LOGIN_BASE_DELAY_MS (2000) is above "
+             "CERROJO_AUTH_LOGIN_MAX_DELAY_MS (1000)"),
+            ({"CERROJO_AUTH_REFRESH_TOKEN_LIFETIME": "2d",
+              "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME": "1d"},
+             "CERROJO_AUTH_REFRESH_TOKEN_LIFETIME (172800 s) is above "
+             "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME (86400 s)"),
+            ({"CERROJO_AUTH_CACHE_WATCH_INTERVAL": "60",
+              "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": "30"},
+             "CERROJO_AUTH_CACHE_RELOAD_INTERVAL (30 s) is below "
+             "CERROJO_AUTH_CACHE_WATCH_INTERVAL (60 s)"),
+        )
+        for settings, message in cases:
+            self.check_rejected_by_both("auth", settings, message)
+
+    def test_session_idle_above_absolute_rejected(self):
+        for var in ("CERROJO_SESSION_IDLE_SECONDS",
+                    "CERROJO_SESSION_BOUND_IDLE_SECONDS"):
+            self.check_rejected_by_both(
+                "session", {var: "2h", "CERROJO_SESSION_ABSOLUTE_SECONDS":
+                            "1h", "CERROJO_SESSION_EPOCH_SECONDS": "15m"},
+                "%s (7200 s) is above CERROJO_SESSION_ABSOLUTE_SECONDS "
+                "(3600 s)" % var)
+
     def test_dev_warns_of_shared_key_file(self):
         # Stage and prod reject such a file (tests/deploy/profile_check.sh).
         path = os.path.join(h.work_dir(), "world-readable-key")
