@@ -149,6 +149,10 @@ CJ_WARN_UNUSED enum cj_status cj_db_rollback(struct cj_db_conn *conn);
  * DETAIL, which can quote row values.
  */
 const char *cj_db_last_sqlstate(const struct cj_db_conn *conn);
+
+/* SQLSTATE foreign_key_violation: for example a row inserted for a user
+ * whose row another transaction deleted. */
+#define CJ_DB_SQLSTATE_FOREIGN_KEY "23503"
 const char *cj_db_last_error(const struct cj_db_conn *conn);
 
 /*

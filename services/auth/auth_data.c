@@ -127,6 +127,42 @@ static enum cj_status load_user(struct auth_service *svc,
     return rc;
 }
 
+/* Sets the reply for a user whose row delete-user removed while this
+ * request ran: the credential names no user any more. */
+static enum cj_status user_deleted_error(struct auth_call *call)
+{
+    cj_log(CJ_LOG_INFO, "auth.data_user_deleted", call->request_id,
+           CJ_F_STR("user_id", call->caller->user_id));
+    auth_call_error(call, "unknown or disabled user");
+    return CJ_ERR_UNAUTHENTICATED;
+}
+
+/*
+ * Unwraps the user's data key. kms rejects the request once delete-user
+ * has forgotten the key, so a rejection for a user whose row is gone is
+ * that deletion and not a kms fault.
+ */
+static enum cj_status decrypt_user_key(struct auth_service *svc,
+                                       struct auth_call *call,
+                                       struct cj_db_conn *conn,
+                                       const struct auth_user *user,
+                                       uint8_t key[AUTH_USER_KEY_SIZE])
+{
+    struct auth_user current;
+    enum cj_status rc =
+        auth_kms_decrypt_key(svc, call->request_id, user->id, user->wrapped_key,
+                             user->wrapped_key_len, key);
+
+    if (rc == CJ_OK || rc == CJ_ERR_UNAVAILABLE || rc == CJ_ERR_TIMEOUT) {
+        return auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+    }
+    if (auth_store_user_get(conn, user->id, &current) == CJ_ERR_NOT_FOUND) {
+        return user_deleted_error(call);
+    }
+    cj_wipe(current.password_hash, sizeof(current.password_hash));
+    return auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+}
+
 /* Reads every field of a class into list, decrypting when needed. */
 static enum cj_status read_fields(
     struct auth_service *svc, struct auth_call *call, struct cj_db_conn *conn,
@@ -154,9 +190,7 @@ static enum cj_status read_fields(
     if (rc != CJ_OK || count == 0) {
         goto out;
     }
-    rc = auth_kms_decrypt_key(svc, call->request_id, user->id,
-                              user->wrapped_key, user->wrapped_key_len, key);
-    rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+    rc = decrypt_user_key(svc, call, conn, user, key);
     for (size_t i = 0; rc == CJ_OK && i < count; i++) {
         size_t len = sealed[i].ciphertext_len - CJ_AEAD_TAG_LEN;
 
@@ -367,10 +401,7 @@ write_fields(struct auth_service *svc, struct auth_call *call,
     enum cj_status rc = CJ_OK;
 
     if (cls != AUTH_DATA_PUBLIC) {
-        rc =
-            auth_kms_decrypt_key(svc, call->request_id, user->id,
-                                 user->wrapped_key, user->wrapped_key_len, key);
-        rc = auth_remote_call_error(call, AUTH_REMOTE_KMS, rc);
+        rc = decrypt_user_key(svc, call, conn, user, key);
     }
     if (rc == CJ_OK) {
         rc = cj_db_begin(conn);
@@ -415,6 +446,12 @@ write_fields(struct auth_service *svc, struct auth_call *call,
     }
     if (rc == CJ_OK) {
         rc = cj_db_commit(conn);
+    }
+    /* A field row references the user row, which delete-user may have
+     * removed after load_user read it. */
+    if (rc != CJ_OK &&
+        strcmp(cj_db_last_sqlstate(conn), CJ_DB_SQLSTATE_FOREIGN_KEY) == 0) {
+        rc = user_deleted_error(call);
     }
     if (rc != CJ_OK) {
         auth_db_abort(conn);

@@ -1,6 +1,7 @@
 /* UUIDs and refresh tokens from the system CSPRNG. */
 #include "auth_ids.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,24 @@ bool auth_uuid_valid(const char *text)
             return false;
         }
     }
+    return true;
+}
+
+bool auth_uuid_canonicalize(const char *text, char *out, size_t out_size)
+{
+    char lower[AUTH_UUID_TEXT_SIZE];
+
+    if (text == NULL || strlen(text) != AUTH_UUID_TEXT_SIZE - 1 ||
+        out_size < AUTH_UUID_TEXT_SIZE) {
+        return false;
+    }
+    for (size_t i = 0; i < AUTH_UUID_TEXT_SIZE; i++) {
+        lower[i] = (char)tolower((unsigned char)text[i]);
+    }
+    if (!auth_uuid_valid(lower)) {
+        return false;
+    }
+    memcpy(out, lower, AUTH_UUID_TEXT_SIZE);
     return true;
 }
 

@@ -24,6 +24,13 @@ void auth_uuid_new(char out[AUTH_UUID_TEXT_SIZE]);
 bool auth_uuid_valid(const char *text);
 
 /*
+ * Writes text in lower case to out and returns true when text is a UUID
+ * in canonical form with hex digits of either case. Otherwise returns
+ * false and leaves out unchanged.
+ */
+bool auth_uuid_canonicalize(const char *text, char *out, size_t out_size);
+
+/*
  * Creates a refresh token: its text for the client and its SHA-256 for
  * the database. The caller wipes text once it has been sent.
  */

@@ -39,6 +39,7 @@ enum login_failure {
     LOGIN_FAILURE_UNKNOWN_USER,
     LOGIN_FAILURE_WRONG_PASSWORD,
     LOGIN_FAILURE_DISABLED,
+    LOGIN_FAILURE_USER_DELETED,
 };
 
 static const char *failure_name(enum login_failure failure)
@@ -50,6 +51,8 @@ static const char *failure_name(enum login_failure failure)
         return "wrong_password";
     case LOGIN_FAILURE_DISABLED:
         return "disabled";
+    case LOGIN_FAILURE_USER_DELETED:
+        return "user_deleted_during_login";
     case LOGIN_FAILURE_NONE:
         break;
     }
@@ -60,6 +63,7 @@ struct login_state {
     char login_norm[AUTH_NAME_BUF_BYTES];
     struct auth_user user;
     bool user_found;
+    bool user_deleted; /* the row was deleted before the login was recorded */
     struct auth_throttle_keys throttle_keys;
     char session_id[AUTH_SESSION_ID_MAX + 1];
     bool session_created;
@@ -313,7 +317,12 @@ static enum cj_status persist(struct auth_service *svc, struct auth_call *call,
     }
     if (rc == CJ_OK) {
         rc = auth_store_login_record(conn, &st->refresh.row, &audit);
-        if (rc != CJ_OK) {
+        if (rc != CJ_OK && strcmp(cj_db_last_sqlstate(conn),
+                                  CJ_DB_SQLSTATE_FOREIGN_KEY) == 0) {
+            /* delete-user removed the row after the password matched, so
+             * the refresh token has no user to reference. */
+            st->user_deleted = true;
+        } else if (rc != CJ_OK) {
             cj_log(CJ_LOG_ERROR, "auth.login_record_failed", call->request_id,
                    CJ_F_STR("user_id", st->user.id),
                    CJ_F_STR("status", cj_status_name(rc)),
@@ -346,6 +355,11 @@ static enum cj_status complete(struct auth_service *svc, struct auth_call *call,
     auth_new_refresh_make(svc, &st->access, st->user.id, st->session_id, NULL,
                           0, auth_now_ms(svc), &st->refresh);
     rc = persist(svc, call, st);
+    if (st->user_deleted) {
+        audit_failure(svc, call, st, LOGIN_FAILURE_USER_DELETED);
+        auth_call_error(call, INVALID_CREDENTIALS);
+        return CJ_ERR_UNAUTHENTICATED;
+    }
     if (rc != CJ_OK) {
         return rc;
     }
@@ -498,6 +512,9 @@ enum cj_status auth_login(struct auth_service *svc, struct auth_call *call,
         goto out;
     }
     rc = complete(svc, call, req, st, out);
+    if (st->user_deleted) {
+        result = "invalid_credentials";
+    }
     if (rc == CJ_OK) {
         result = "ok";
         cj_log(CJ_LOG_INFO, "auth.logged_in", call->request_id,

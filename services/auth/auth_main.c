@@ -312,10 +312,21 @@ static int run_job(struct auth_service *svc, const char *command)
     return 0;
 }
 
+/* Describes the data key step: "not checked" when kms was not asked or
+ * did not respond. */
+static const char *
+delete_key_outcome(const struct auth_user_delete_report *report)
+{
+    if (!report->key_checked) {
+        return "not checked";
+    }
+    return report->key_forgotten ? "forgotten" : "none held";
+}
+
 /*
  * Runs delete-user and prints what it did. Exit status: 0 done, 3 no user
- * by that name, 1 a step failed (running the command again with the
- * printed user id finishes it).
+ * by that name and no record of deleting that id, 1 a step failed
+ * (running the command again with the printed user id finishes it).
  */
 static int run_delete_user(struct auth_service *svc, const char *user_ref)
 {
@@ -327,17 +338,22 @@ static int run_delete_user(struct auth_service *svc, const char *user_ref)
     }
     rc = auth_user_delete(svc, user_ref, &report);
     if (rc == CJ_ERR_NOT_FOUND) {
-        fprintf(stderr, "cerrojo-auth delete-user: no user has the id, "
-                        "username or email given\n");
+        fprintf(stderr,
+                "cerrojo-auth delete-user: no user has the id, username or "
+                "email given, and auth has no record of deleting such an "
+                "id\n");
         return 3;
     }
     if (report.user_id[0] != '\0') {
         printf("delete-user: user %s; row %s; sessions %s; data key %s\n",
                report.user_id, report.row_deleted ? "deleted" : "not found",
                report.sessions_ended ? "ended" : "not ended",
-               report.key_forgotten ? "forgotten" : "none held");
+               delete_key_outcome(&report));
     }
     if (rc != CJ_OK) {
+        /* The summary on stdout comes first, because the message below
+         * refers to it and stdout is buffered when it is not a terminal. */
+        fflush(stdout);
         fprintf(stderr,
                 "cerrojo-auth delete-user failed: %s. Steps done are listed "
                 "above; run `cerrojo-auth delete-user %s` again to finish\n",
@@ -371,7 +387,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!is_help && strcmp(command, "delete-user") == 0 && argc != 3) {
+    if (!is_help && strcmp(command, "delete-user") == 0 &&
+        (argc != 3 || argv[2][0] == '\0')) {
         fprintf(stderr, "cerrojo-auth delete-user: expected one argument, "
                         "the user id, username or email\n");
         return 2;

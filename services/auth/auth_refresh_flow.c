@@ -213,6 +213,12 @@ static enum cj_status rotate(struct auth_service *svc, struct auth_call *call,
             replaced_access_expiry_ms(svc, st) + svc->cfg.jwt_leeway_s * 1000);
     }
     free(detail_json);
+    if (rc != CJ_OK &&
+        strcmp(cj_db_last_sqlstate(conn), CJ_DB_SQLSTATE_FOREIGN_KEY) == 0) {
+        /* delete-user removed the user after the token was read, so the
+         * successor has no user to reference. */
+        return CJ_ERR_NOT_FOUND;
+    }
     if (rc != CJ_OK) {
         cj_log(CJ_LOG_ERROR, "auth.refresh_write_failed", call->request_id,
                CJ_F_STR("user_id", st->token.user_id),
@@ -432,6 +438,17 @@ enum cj_status auth_refresh(struct auth_service *svc, struct auth_call *call,
                                 st->presented.session_id, &st->access);
     if (rc == CJ_OK) {
         rc = run_transaction(svc, call, st);
+        /* The token's row, or its user's, was deleted after the token was
+         * found: delete-user ran meanwhile. */
+        if (rc == CJ_ERR_NOT_FOUND) {
+            cj_log(CJ_LOG_INFO, "auth.refresh_rejected", call->request_id,
+                   CJ_F_STR("reason", "user_deleted_during_refresh"),
+                   CJ_F_STR("user_id", st->presented.user_id),
+                   CJ_F_STR("family_id", st->presented.family_id));
+            auth_call_error(call, INVALID_REFRESH_TOKEN);
+            result = "invalid";
+            rc = CJ_ERR_UNAUTHENTICATED;
+        }
     }
     if (rc != CJ_OK) {
         goto out;

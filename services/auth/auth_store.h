@@ -139,6 +139,14 @@ CJ_WARN_UNUSED enum cj_status auth_store_user_delete(struct cj_db_conn *conn,
                                                      const char *user_id,
                                                      bool *deleted);
 
+/*
+ * Sets *recorded when auth has a record that this user id was deleted:
+ * a user.deleted audit event or a user revocation row.
+ */
+CJ_WARN_UNUSED enum cj_status
+auth_store_user_deletion_recorded(struct cj_db_conn *conn, const char *user_id,
+                                  bool *recorded);
+
 /* Sets *exists to whether a user with this id (canonical UUID text) is
  * stored. */
 CJ_WARN_UNUSED enum cj_status auth_store_user_exists(struct cj_db_conn *conn,

@@ -206,6 +206,27 @@ enum cj_status auth_store_user_delete(struct cj_db_conn *conn,
     return rc;
 }
 
+enum cj_status auth_store_user_deletion_recorded(struct cj_db_conn *conn,
+                                                 const char *user_id,
+                                                 bool *recorded)
+{
+    static const char sql[] =
+        "SELECT EXISTS (SELECT 1 FROM auth.audit_events "
+        "WHERE event = 'user.deleted' AND user_id = $1::uuid) "
+        "OR EXISTS (SELECT 1 FROM auth.revocations "
+        "WHERE kind = 'user' AND subject = $1::uuid::text)";
+    const struct cj_db_param params[] = {CJ_DB_TEXT(user_id)};
+    PGresult *res = NULL;
+    enum cj_status rc = cj_db_query(conn, sql, params, 1, false, &res);
+
+    *recorded = false;
+    if (rc == CJ_OK) {
+        *recorded = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+    }
+    return rc;
+}
+
 enum cj_status auth_store_user_set_password_hash(struct cj_db_conn *conn,
                                                  const char *user_id,
                                                  const char *password_hash,

@@ -32,8 +32,8 @@ static enum cj_status resolve_user(struct auth_service *svc,
     struct cj_db_conn *conn = NULL;
     enum cj_status rc;
 
-    if (auth_uuid_valid(user_ref)) {
-        snprintf(report->user_id, sizeof(report->user_id), "%s", user_ref);
+    if (auth_uuid_canonicalize(user_ref, report->user_id,
+                               sizeof(report->user_id))) {
         return CJ_OK;
     }
     if (auth_login_normalize(user_ref, strlen(user_ref), login_norm,
@@ -48,6 +48,24 @@ static enum cj_status resolve_user(struct auth_service *svc,
     cj_db_release(conn);
     if (rc == CJ_OK) {
         snprintf(report->user_id, sizeof(report->user_id), "%s", user.id);
+    }
+    return rc;
+}
+
+/*
+ * Returns CJ_OK when auth recorded the deletion of this user id, so that a
+ * repeat may finish the later steps, and CJ_ERR_NOT_FOUND when the id
+ * never named a user here, for example a mistyped id.
+ */
+static enum cj_status check_deletion_recorded(struct cj_db_conn *conn,
+                                              const char *user_id)
+{
+    bool recorded = false;
+    enum cj_status rc =
+        auth_store_user_deletion_recorded(conn, user_id, &recorded);
+
+    if (rc == CJ_OK && !recorded) {
+        rc = CJ_ERR_NOT_FOUND;
     }
     return rc;
 }
@@ -74,6 +92,9 @@ static enum cj_status delete_rows(struct auth_service *svc,
     if (rc == CJ_OK) {
         rc =
             auth_store_user_delete(conn, report->user_id, &report->row_deleted);
+    }
+    if (rc == CJ_OK && !report->row_deleted) {
+        rc = check_deletion_recorded(conn, report->user_id);
     }
     if (rc == CJ_OK && report->row_deleted) {
         rc = auth_store_revocation_put(conn, AUTH_REVOKED_USER, report->user_id,
@@ -141,12 +162,14 @@ enum cj_status auth_user_delete(struct auth_service *svc, const char *user_ref,
     if (rc == CJ_OK) {
         rc = auth_kms_forget_user_key(svc, request_id, report->user_id,
                                       &report->key_forgotten);
+        report->key_checked = rc == CJ_OK;
     }
     cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR,
            rc == CJ_OK ? "auth.user_deleted" : "auth.user_delete_failed",
            request_id, CJ_F_STR("user_id", report->user_id),
            CJ_F_BOOL("row_deleted", report->row_deleted),
            CJ_F_BOOL("sessions_ended", report->sessions_ended),
+           CJ_F_BOOL("key_checked", report->key_checked),
            CJ_F_BOOL("key_forgotten", report->key_forgotten),
            CJ_F_STR("status", cj_status_name(rc)));
     return rc;

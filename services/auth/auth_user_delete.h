@@ -20,16 +20,19 @@ struct auth_user_delete_report {
     bool row_deleted; /* the user's row existed and was deleted */
     bool
         sessions_ended; /* session ended the sessions and took the revocation */
+    bool key_checked;   /* kms completed the request to forget the key */
     bool key_forgotten; /* kms held a data key record and dropped it */
 };
 
 /*
- * Deletes the user that user_ref names: a user id (canonical UUID) or a
- * username or email as login accepts it. With a user id whose row is
- * already gone, the later steps still run, so a repeat finishes a
+ * Deletes the user that user_ref names: a user id (a UUID in either case,
+ * reported in lower case) or a username or email as login accepts it.
+ * With a user id whose row is already gone, the later steps still run
+ * when auth recorded that user's deletion, so a repeat finishes a
  * deletion that stopped part way. Returns CJ_ERR_NOT_FOUND when a name
- * matches no user; CJ_ERR_UNAVAILABLE or another error when a step
- * failed, with *report saying which steps were done.
+ * matches no user or an id has neither a row nor a deletion record;
+ * CJ_ERR_UNAVAILABLE or another error when a step failed, with *report
+ * saying which steps were done.
  */
 CJ_WARN_UNUSED enum cj_status
 auth_user_delete(struct auth_service *svc, const char *user_ref,

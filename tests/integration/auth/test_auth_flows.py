@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import os
 import random
+import socket
 import subprocess
 import time
 import unittest
+import uuid
 
 import grpc
 
@@ -1433,6 +1435,95 @@ class AuditAndJobs(unittest.TestCase):
         self.assertIn("rewrap-keys: ran", res.stdout)
 
 
+# A user id that no row has, for a refresh token or data field whose user
+# was deleted while the request ran.
+ABSENT_USER_ID = "00000000-0000-4000-8000-000000000000"
+
+
+class UserRowVanishes:
+    """Makes every insert into auth.TABLE for user_id fail the foreign key
+    on the user row, as when delete-user commits between a request's read
+    of the user and its write. A trigger rewrites the row's user_id to an
+    id with no user, so the timing is deterministic."""
+
+    def __init__(self, table, user_id):
+        self.table = table
+        self.user_id = user_id
+        self.name = "test_user_vanishes_" + os.urandom(4).hex()
+
+    def __enter__(self):
+        stack.sql(
+            "CREATE FUNCTION auth.%s() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN NEW.user_id := '%s'::uuid; RETURN NEW; END$$; "
+            "CREATE TRIGGER %s BEFORE INSERT ON auth.%s FOR EACH ROW "
+            "WHEN (NEW.user_id = '%s'::uuid) EXECUTE FUNCTION auth.%s()"
+            % (self.name, ABSENT_USER_ID, self.name, self.table,
+               self.user_id, self.name))
+        return self
+
+    def __exit__(self, *exc):
+        stack.sql("DROP TRIGGER %s ON auth.%s; DROP FUNCTION auth.%s()"
+                  % (self.name, self.table, self.name))
+        return False
+
+
+class UserDeletedMidRequest(unittest.TestCase):
+    def test_login_returns_invalid_credentials(self):
+        tokens, err, name, password = stack.register()
+        self.assertIsNone(err, err)
+        with UserRowVanishes("refresh_tokens", tokens.user_id):
+            _, err = stack.login(name, password)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(err.details(), "invalid credentials")
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM auth.audit_events WHERE event = "
+            "'login.failure' AND user_id = '%s' AND detail->>'reason' = "
+            "'user_deleted_during_login'" % tokens.user_id), [["1"]])
+
+    def test_refresh_returns_invalid_token(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        with UserRowVanishes("refresh_tokens", tokens.user_id):
+            _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(err.details(), "invalid refresh token")
+
+    def test_refresh_after_row_deleted(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        stack.sql("DELETE FROM auth.users WHERE id = '%s'" % tokens.user_id)
+        _, err = stack.refresh(tokens.refresh_token)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_put_data_returns_unauthenticated(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        for cls, table in ((stack.common_pb2.DATA_CLASS_PUBLIC, "data_public"),
+                           (stack.common_pb2.DATA_CLASS_PRIVATE,
+                            "data_private")):
+            with UserRowVanishes(table, tokens.user_id):
+                _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+                    fields={"note": "text"}, **{"class": cls}),
+                    stack.caller_for(tokens))
+            self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED, table)
+
+    def test_data_and_profile_after_row_deleted(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        stack.sql("DELETE FROM auth.users WHERE id = '%s'" % tokens.user_id)
+        caller = stack.caller_for(tokens)
+        private = {"class": stack.common_pb2.DATA_CLASS_PRIVATE}
+        _, err = stack.call("GetData", stack.auth_pb2.GetDataRequest(
+            **private), caller)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.call("PutData", stack.auth_pb2.PutDataRequest(
+            fields={"note": "text"}, **private), caller)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+        _, err = stack.call("GetProfile", stack.auth_pb2.GetProfileRequest(),
+                            caller)
+        self.assertEqual(code(err), grpc.StatusCode.UNAUTHENTICATED)
+
+
 class DeleteUser(unittest.TestCase):
     def test_delete_user_removes_data_tokens_sessions_key(self):
         tokens, err, name, password = stack.register(
@@ -1502,6 +1593,60 @@ class DeleteUser(unittest.TestCase):
         self.assertIn("expected one argument", res.stderr)
         res = stack.run_auth_command("delete-user", "a", "b")
         self.assertEqual(res.returncode, 2)
+
+    def test_delete_user_empty_argument(self):
+        res = stack.run_auth_command("delete-user", "")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("expected one argument", res.stderr)
+
+    def test_delete_user_never_existing_id(self):
+        user_id = str(uuid.uuid4())
+        res = stack.run_auth_command("delete-user", user_id)
+        self.assertEqual(res.returncode, 3, res.stdout)
+        self.assertEqual(res.stdout, "")
+        self.assertIn("no user has the id, username or email", res.stderr)
+
+    def test_delete_user_upper_case_id(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        res = stack.run_auth_command("delete-user", tokens.user_id.upper())
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("delete-user: user %s; row deleted; sessions ended; "
+                      "data key forgotten" % tokens.user_id, res.stdout)
+
+    def test_delete_user_kms_unreachable(self):
+        tokens, err, _, _ = stack.register()
+        self.assertIsNone(err, err)
+        env = dict(stack.auth.env,
+                   CERROJO_AUTH_KMS_TARGET="127.0.0.1:%d" % closed_port())
+        # stderr joins stdout, so the order the operator sees is checked.
+        res = subprocess.run(
+            [stack.auth.binary(), "delete-user", tokens.user_id], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=ah.READY_TIMEOUT_S)
+        self.assertEqual(res.returncode, 1, res.stdout)
+        summary = ("delete-user: user %s; row deleted; sessions ended; "
+                   "data key not checked" % tokens.user_id)
+        self.assertIn(summary, res.stdout)
+        self.assertIn("Steps done are listed above", res.stdout)
+        self.assertLess(res.stdout.index(summary),
+                        res.stdout.index("Steps done are listed above"))
+
+        res = stack.run_auth_command("delete-user", tokens.user_id)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("row not found; sessions ended; data key forgotten",
+                      res.stdout)
+        self.assertEqual(stack.sql(
+            "SELECT count(*) FROM kms.data_key_versions WHERE user_id = "
+            "'%s'" % tokens.user_id), [["0"]])
+
+
+def closed_port():
+    """Returns a loopback port that was free a moment ago, where nothing
+    listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
