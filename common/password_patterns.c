@@ -30,6 +30,7 @@ static const char *const run_sequences[] = {
     "8ik,",
     "9ol.",
     "0p;/",
+    "~!@#$%^&*()_+", /* the digit row with shift held */
 };
 
 #define RUN_SEQUENCE_COUNT (sizeof(run_sequences) / sizeof(run_sequences[0]))

@@ -41,8 +41,9 @@ bool cj_password_is_letter(char c);
  * CJ_PASSWORD_RUN_MIN_CHARS or more characters, compared without case, that
  * step through one of these sequences in either direction or repeat one
  * character: a QWERTY keyboard row ("qwertyuiop", "asdfghjkl", "zxcvbnm"),
- * a keyboard column ("1qaz", "2wsx", ...), the digits "1234567890" or the
- * alphabet. Runs are taken greedily from the left.
+ * a keyboard column ("1qaz", "2wsx", ...), the digit row with shift held
+ * ("~!@#$%^&*()_+"), the digits "1234567890" or the alphabet. Runs are
+ * taken greedily from the left.
  */
 bool cj_password_mostly_runs(const char *password, size_t len);
 

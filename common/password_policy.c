@@ -162,6 +162,46 @@ static bool has_dictionary_word(const struct dictionary *dict,
     return false;
 }
 
+/* Returns true when text[0, count) is text[0, unit) written count / unit
+ * times; count is a multiple of unit. */
+static bool repeats_unit(const char *text, size_t count, size_t unit)
+{
+    for (size_t start = unit; start < count; start += unit) {
+        if (memcmp(text + start, text, unit) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Rule 8's repeated form on one decoded form: its ASCII letters, with every
+ * other byte dropped, are one dictionary word written two or more times
+ * ("Passw0rd Passw0rd", "letmein-letmein-7"). Each copy can be under half
+ * of the password, so has_dictionary_word misses these.
+ */
+static bool has_repeated_word(const struct dictionary *dict,
+                              const char *decoded, size_t len)
+{
+    char letters[CJ_PASSWORD_MAX_BYTES + 1];
+    size_t count = 0;
+    bool found = false;
+
+    for (size_t i = 0; i < len; i++) {
+        if (cj_password_is_letter(decoded[i])) {
+            letters[count++] = decoded[i];
+        }
+    }
+    for (size_t unit = DICT_WORD_MIN_CHARS;
+         !found && unit <= count / 2 && unit <= DICT_WORD_MAX_CHARS; unit++) {
+        if (count % unit == 0 && repeats_unit(letters, count, unit)) {
+            found = is_word(dict, letters, 0, unit);
+        }
+    }
+    sodium_memzero(letters, sizeof(letters));
+    return found;
+}
+
 /*
  * Applies rule 8 with each way of undoing the substitutions. Sets *found,
  * or returns CJ_ERR_UNAVAILABLE when the dictionary cannot be opened.
@@ -187,7 +227,8 @@ static enum cj_status dictionary_word_check(const char *dict_path,
     for (unsigned v = 0; v < CJ_PASSWORD_SUBSTITUTION_VARIANTS && !*found;
          v++) {
         cj_password_undo_substitutions(password, len, v, decoded);
-        *found = has_dictionary_word(&dict, password, decoded, len);
+        *found = has_dictionary_word(&dict, password, decoded, len) ||
+                 has_repeated_word(&dict, decoded, len);
     }
     PWClose(dict.words);
 out:
@@ -417,9 +458,10 @@ const char *cj_password_rule_message(enum cj_password_rule rule)
                "email address before the @, in some mix of upper and lower "
                "case.";
     case CJ_PASSWORD_RULE_DICTIONARY_WORD:
-        return "The password is mostly one dictionary word, even counting "
-               "digits or symbols that stand for letters (such as 4 for a or "
-               "0 for o) and digits or symbols added before or after it.";
+        return "The password is mostly one dictionary word, or one word "
+               "repeated, even counting digits or symbols that stand for "
+               "letters (such as 4 for a or 0 for o) and digits, symbols or "
+               "spaces added around or between the words.";
     case CJ_PASSWORD_RULE_KEYBOARD_RUN:
         return "The password is mostly runs of adjacent keys, consecutive "
                "letters or digits, or repeated characters (such as qwerty, "

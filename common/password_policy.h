@@ -19,7 +19,8 @@
  *      CJ_PASSWORD_RULE_KEYBOARD_RUN);
  *   8. no dictionary word of at least 4 letters with only non-letters
  *      before and after it, and none that starts or ends the password and
- *      makes up at least half of its bytes. Words are read after ASCII
+ *      makes up at least half of its bytes. Its ASCII letters must not be
+ *      one such word repeated either. Words are read after ASCII
  *      lower-casing and undoing the look-alike substitutions of
  *      password_patterns.h (CJ_PASSWORD_RULE_DICTIONARY_WORD).
  * cracklib keeps state in static buffers, so rules 6 and 8 run under a

@@ -1,6 +1,8 @@
 /* The option table of cerrojo-auth; defaults are the named constants. */
 #include "auth_config.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -15,6 +17,8 @@
 #define XSTR(x) STR(x)
 
 #define OFF(field) offsetof(struct auth_config, field)
+
+#define MS_PER_SECOND 1000LL
 
 const struct cj_config_option auth_config_options[] = {
     CJ_RPC_CONFIG_OPTIONS(AUTH_ENV_PREFIX, struct auth_config, grpc,
@@ -278,30 +282,45 @@ const struct cj_config_option auth_config_options[] = {
 const size_t auth_config_option_count =
     sizeof(auth_config_options) / sizeof(auth_config_options[0]);
 
-/* Rejects an empty issuer or audience, which every access token would
- * carry as its iss or aud claim. */
+/* Returns true for NULL, "" or a string of only ASCII whitespace. */
+static bool is_blank(const char *text)
+{
+    if (text == NULL) {
+        return true;
+    }
+    for (; *text != '\0'; text++) {
+        if (!isspace((unsigned char)*text)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Rejects an empty or whitespace-only issuer or audience, which every
+ * access token would carry as its iss or aud claim. */
 static enum cj_status check_claims(const struct auth_config *cfg, char *err,
                                    size_t err_size)
 {
-    if (cfg->issuer == NULL || cfg->issuer[0] == '\0') {
+    if (is_blank(cfg->issuer)) {
         snprintf(err, err_size,
-                 "CERROJO_AUTH_ISSUER: must not be empty; it is the iss "
-                 "claim of every access token");
+                 "CERROJO_AUTH_ISSUER: must not be empty or only whitespace; "
+                 "it is the iss claim of every access token");
         return CJ_ERR_INVALID;
     }
-    if (cfg->audience == NULL || cfg->audience[0] == '\0') {
+    if (is_blank(cfg->audience)) {
         snprintf(err, err_size,
-                 "CERROJO_AUTH_AUDIENCE: must not be empty; it is the aud "
-                 "claim of every access token");
+                 "CERROJO_AUTH_AUDIENCE: must not be empty or only "
+                 "whitespace; it is the aud claim of every access token");
         return CJ_ERR_INVALID;
     }
     return CJ_OK;
 }
 
 /*
- * Rejects pairs where one setting would override the other: the login
- * delay is capped by the maximum, a refresh token never outlives its
- * family, and the cache reload runs only in a watch round.
+ * Rejects pairs where one setting would override the other. The login
+ * delay is capped by the maximum, and a refresh token never outlives its
+ * family. An access token longer than the family would outlive the family
+ * of its login. The cache reload runs only in a watch round.
  */
 static enum cj_status check_pairs(const struct auth_config *cfg, char *err,
                                   size_t err_size)
@@ -322,12 +341,54 @@ static enum cj_status check_pairs(const struct auth_config *cfg, char *err,
                  cfg->refresh_ttl_s, cfg->family_ttl_s);
         return CJ_ERR_INVALID;
     }
+    if (cfg->access_ttl_s > cfg->family_ttl_s) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_ACCESS_TOKEN_LIFETIME (%lld s) is above "
+                 "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME (%lld s); the access "
+                 "token of every login would outlive its refresh family",
+                 cfg->access_ttl_s, cfg->family_ttl_s);
+        return CJ_ERR_INVALID;
+    }
     if (cfg->cache_reload_s < cfg->cache_watch_s) {
         snprintf(err, err_size,
                  "CERROJO_AUTH_CACHE_RELOAD_INTERVAL (%lld s) is below "
                  "CERROJO_AUTH_CACHE_WATCH_INTERVAL (%lld s); the reload "
                  "runs only in a watch round, so it cannot be more frequent",
                  cfg->cache_reload_s, cfg->cache_watch_s);
+        return CJ_ERR_INVALID;
+    }
+    return CJ_OK;
+}
+
+/*
+ * Rejects login throttle settings that would cancel each other. A streak's
+ * Redis key expires when its wait ends if that wait is as long as the
+ * streak TTL or longer, so the next attempt starts a new streak with free
+ * attempts. Without known-address markers, every attempt of a name and
+ * address also counts in the name's streak, so that streak always waits
+ * first when it has fewer free attempts. With markers on, a known address
+ * skips the name's wait, so more free attempts per name and address is a
+ * valid setting.
+ */
+static enum cj_status check_login_pairs(const struct auth_config *cfg,
+                                        char *err, size_t err_size)
+{
+    if (cfg->login_streak_ttl_s * MS_PER_SECOND <= cfg->login_max_delay_ms) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_LOGIN_STREAK_TTL (%lld s) is not above "
+                 "CERROJO_AUTH_LOGIN_MAX_DELAY_MS (%lld); a failed streak "
+                 "would be forgotten when its longest wait ends",
+                 cfg->login_streak_ttl_s, cfg->login_max_delay_ms);
+        return CJ_ERR_INVALID;
+    }
+    if (cfg->login_known_address_ttl_s == 0 &&
+        cfg->login_free_attempts > cfg->login_account_free_attempts) {
+        snprintf(err, err_size,
+                 "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS (%lld) is above "
+                 "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS (%lld) while "
+                 "CERROJO_AUTH_LOGIN_KNOWN_ADDRESS_TTL is 0; the login "
+                 "name's streak counts every attempt and waits first",
+                 cfg->login_free_attempts, cfg->login_account_free_attempts);
         return CJ_ERR_INVALID;
     }
     return CJ_OK;
@@ -365,6 +426,9 @@ enum cj_status auth_config_check(const struct auth_config *cfg, char *err,
     }
     if (status == CJ_OK) {
         status = check_pairs(cfg, err, err_size);
+    }
+    if (status == CJ_OK) {
+        status = check_login_pairs(cfg, err, err_size);
     }
     if (status == CJ_OK) {
         status = check_dictionary(cfg, err, err_size);

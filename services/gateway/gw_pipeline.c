@@ -26,6 +26,9 @@
 /* Minimum time between two warnings that the rate limiter cannot reach
  * Redis, in seconds. */
 #define GW_RATE_LIMIT_WARNING_SECONDS 10
+/* Client message of the register bucket's 429. */
+#define GW_MSG_REGISTER_RATE_LIMITED                                           \
+    "Too many registrations from this address; retry later."
 
 void gw_reply_json(struct gw_reply *reply, unsigned status, char *body)
 {
@@ -223,6 +226,17 @@ static const char *gw_rate_limit_detail(enum gw_rate_bucket bucket)
     }
 }
 
+/* Returns the client message of a 429 from the bucket, or NULL for the
+ * generic one. The register bucket names its limit, as the session
+ * bucket's message does, so that a client knows which requests to slow. */
+static const char *gw_rate_limit_message(enum gw_rate_bucket bucket)
+{
+    if (bucket == GW_RATE_BUCKET_REGISTER) {
+        return GW_MSG_REGISTER_RATE_LIMITED;
+    }
+    return NULL;
+}
+
 /* Returns the bucket that a route spends before its body is read. */
 static enum gw_rate_bucket gw_route_rate_bucket(const struct gw_route *route)
 {
@@ -261,8 +275,9 @@ static bool gw_begin_rate_limit(const struct gw_context *ctx,
         gw_audit_record(ctx->audit, "gateway.rate_limited", req->route->path,
                         req->client_ip, req->request_id);
         gw_metrics_record_rate_limited(bucket);
-        gw_reply_error(req, reply, GW_ERR_RATE_LIMITED, NULL,
-                       GW_REJECT_RATE_LIMITED, gw_rate_limit_detail(bucket));
+        gw_reply_error(req, reply, GW_ERR_RATE_LIMITED,
+                       gw_rate_limit_message(bucket), GW_REJECT_RATE_LIMITED,
+                       gw_rate_limit_detail(bucket));
         reply->retry_after = retry_after;
         return false;
     }

@@ -216,11 +216,35 @@ static void test_rejects_disguised_dictionary_words(void **state)
     }
 }
 
+static void test_rejects_repeated_dictionary_word(void **state)
+{
+    const char *weak[] = {
+        "password password",          "iloveyou iloveyou", "letmein letmein",
+        "Passw0rd Passw0rd", /* substitutions in each copy */
+        "sunshine-sunshine-sunshine", "Letmein9Letmein",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        assert_int_equal(rule_of(weak[i]), CJ_PASSWORD_RULE_DICTIONARY_WORD);
+    }
+}
+
 static void test_rejects_keyboard_runs(void **state)
 {
     (void)state;
     assert_int_equal(rule_of("qwertyuiopas"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
     assert_int_equal(rule_of("1qaz2wsx3edc"), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+}
+
+static void test_rejects_shifted_digit_row(void **state)
+{
+    const char *weak[] = {"!@#$%^&*()_+", "~!@#$%^&*()", ")(*&^%$#@!"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        assert_int_equal(rule_of(weak[i]), CJ_PASSWORD_RULE_KEYBOARD_RUN);
+    }
 }
 
 static void test_runs_cover_half_of_bytes(void **state)
@@ -256,6 +280,11 @@ static void test_accepts_strong_passwords(void **state)
         "k9#mX2pq!7vR",
         "correct horse battery staple",
         "x!9#7$2@8&1q", /* symbols around one letter */
+        "quiet orchard lantern 1",
+        "backup-lantern-harbor-7",
+        "ca\xc3\xb1\xc3\xb3n mar\xc3\xad"
+        "a \xc3\xa1rbol lim\xc3\xb3n 8", /* cañón maría árbol limón */
+        "lantern harbor lantern 4",      /* a repeated word among others */
     };
 
     (void)state;
@@ -426,7 +455,9 @@ int main(void)
         cmocka_unit_test(test_email_local_part_checked),
         cmocka_unit_test(test_short_names_not_searched),
         cmocka_unit_test(test_rejects_disguised_dictionary_words),
+        cmocka_unit_test(test_rejects_repeated_dictionary_word),
         cmocka_unit_test(test_rejects_keyboard_runs),
+        cmocka_unit_test(test_rejects_shifted_digit_row),
         cmocka_unit_test(test_runs_cover_half_of_bytes),
         cmocka_unit_test(test_undo_substitutions_variants),
         cmocka_unit_test(test_accepts_strong_passwords),

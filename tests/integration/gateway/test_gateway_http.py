@@ -1111,6 +1111,9 @@ class RedisBackedTest(unittest.TestCase):
         # body counts as a registration attempt too.
         self.assertEqual(statuses[:2], [400, 400])
         self.assert_rate_limited(status, headers, data)
+        self.assertEqual(json.loads(data)["error"]["message"],
+                         "Too many registrations from this address; "
+                         "retry later.")
         # Login and handshake do not spend the register bucket.
         status, _, _ = self.gw.request("POST", "/v1/login", body=b"{}",
                                        headers=headers_in)

@@ -324,6 +324,10 @@ class Binaries(unittest.TestCase):
              "empty"),
             ({"CERROJO_AUTH_AUDIENCE": ""}, "CERROJO_AUTH_AUDIENCE: must not "
              "be empty"),
+            ({"CERROJO_AUTH_ISSUER": " \t "}, "CERROJO_AUTH_ISSUER: must not "
+             "be empty or only whitespace"),
+            ({"CERROJO_AUTH_AUDIENCE": "  "}, "CERROJO_AUTH_AUDIENCE: must "
+             "not be empty or only whitespace"),
             ({"CERROJO_AUTH_LOGIN_BASE_DELAY_MS": "2000",
               "CERROJO_AUTH_LOGIN_MAX_DELAY_MS": "1000"},
              "CERROJO_AUTH_LOGIN_BASE_DELAY_MS (2000) is above "
@@ -332,6 +336,24 @@ class Binaries(unittest.TestCase):
               "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME": "1d"},
              "CERROJO_AUTH_REFRESH_TOKEN_LIFETIME (172800 s) is above "
              "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME (86400 s)"),
+            ({"CERROJO_AUTH_ACCESS_TOKEN_LIFETIME": "2h",
+              "CERROJO_AUTH_REFRESH_TOKEN_LIFETIME": "1h",
+              "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME": "1h"},
+             "CERROJO_AUTH_ACCESS_TOKEN_LIFETIME (7200 s) is above "
+             "CERROJO_AUTH_REFRESH_FAMILY_LIFETIME (3600 s)"),
+            ({"CERROJO_AUTH_LOGIN_STREAK_TTL": "10m"},
+             "CERROJO_AUTH_LOGIN_STREAK_TTL (600 s) is not above "
+             "CERROJO_AUTH_LOGIN_MAX_DELAY_MS (900000)"),
+            ({"CERROJO_AUTH_LOGIN_STREAK_TTL": "60",
+              "CERROJO_AUTH_LOGIN_MAX_DELAY_MS": "60000"},
+             "CERROJO_AUTH_LOGIN_STREAK_TTL (60 s) is not above "
+             "CERROJO_AUTH_LOGIN_MAX_DELAY_MS (60000)"),
+            ({"CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": "20",
+              "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS": "10",
+              "CERROJO_AUTH_LOGIN_KNOWN_ADDRESS_TTL": "0"},
+             "CERROJO_AUTH_LOGIN_FREE_ATTEMPTS (20) is above "
+             "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS (10) while "
+             "CERROJO_AUTH_LOGIN_KNOWN_ADDRESS_TTL is 0"),
             ({"CERROJO_AUTH_CACHE_WATCH_INTERVAL": "60",
               "CERROJO_AUTH_CACHE_RELOAD_INTERVAL": "30"},
              "CERROJO_AUTH_CACHE_RELOAD_INTERVAL (30 s) is below "
@@ -339,6 +361,17 @@ class Binaries(unittest.TestCase):
         )
         for settings, message in cases:
             self.check_rejected_by_both("auth", settings, message)
+
+    def test_auth_free_attempts_above_account_with_markers(self):
+        # A known address skips the login name's wait, so more free
+        # attempts per name and address is a valid setting while the
+        # markers are on.
+        env = binary_env("auth")
+        env.update({"CERROJO_AUTH_LOGIN_FREE_ATTEMPTS": "20",
+                    "CERROJO_AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS": "10",
+                    "CERROJO_AUTH_LOGIN_KNOWN_ADDRESS_TTL": "1d"})
+        out = self.run_binary("auth", "--print-config", env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_session_idle_above_absolute_rejected(self):
         for var in ("CERROJO_SESSION_IDLE_SECONDS",
