@@ -112,16 +112,25 @@ TEST_PORT_HIGH = 32000
 TEST_PORT_TRIES = 200
 
 
+# Ports free_port has returned, so that one test never gets the same port
+# twice (a service's listen and metrics ports, for one).
+_given_ports = set()
+
+
 def free_port():
-    """Returns a random port on 127.0.0.1 that is free now. Another process
-    may still take it before the caller binds it."""
+    """Returns a random port on 127.0.0.1 that is free now and that this
+    process was not given before. Another process may still take it
+    before the caller binds it."""
     for _ in range(TEST_PORT_TRIES):
         port = random.randrange(TEST_PORT_LOW, TEST_PORT_HIGH)
+        if port in _given_ports:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _given_ports.add(port)
             return port
     raise RuntimeError("no free port found between %d and %d in %d tries" % (
         TEST_PORT_LOW, TEST_PORT_HIGH, TEST_PORT_TRIES))
