@@ -332,6 +332,11 @@ static void gw_open_failed(const struct gw_context *ctx, struct gw_request *req,
                         req->client_ip, req->request_id);
         gw_reply_error(req, reply, error, NULL, GW_REJECT_REPLAYED,
                        "sealed body not opened");
+    } else if (code == GRPC_STATUS_FAILED_PRECONDITION && stateful) {
+        /* Session rejects a bound session while its revocation cache is
+         * not loaded, so this returns the 503 that a token gets. */
+        gw_reply_error(req, reply, error, NULL, GW_REJECT_BACKEND_UNAVAILABLE,
+                       "revocation cache not loaded");
     } else if (error == GW_ERR_UNAVAILABLE || error == GW_ERR_INTERNAL ||
                error == GW_ERR_RATE_LIMITED) {
         gw_reply_error(req, reply, error, NULL, GW_REJECT_BACKEND_UNAVAILABLE,

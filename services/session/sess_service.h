@@ -96,7 +96,9 @@ enum cj_status sess_create(const struct sess_service *svc,
  * Opens one stateful request: lazily advances the epoch, picks the key,
  * opens, and only after the tag verifies commits the sequence number to the
  * replay window. CJ_ERR_CRYPTO for a wrong key, tag or epoch,
- * CJ_ERR_REPLAYED for a replay, CJ_ERR_NOT_FOUND for an unknown session.
+ * CJ_ERR_REPLAYED for a replay, CJ_ERR_NOT_FOUND for an unknown session,
+ * CJ_ERR_PRECONDITION for a bound session while the revocation cache is not
+ * loaded (fail closed, as IsRevoked does).
  */
 enum cj_status sess_open(const struct sess_service *svc, const char *sid,
                          uint64_t epoch, uint64_t sequence,

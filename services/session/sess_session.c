@@ -288,6 +288,10 @@ static enum cj_status key_for_epoch(const struct sess_service *svc,
     return st;
 }
 
+/* Limits the log of bound sessions rejected while the revocation cache is
+ * not loaded to one line per interval, and logs the end of the streak. */
+static struct cj_log_limit cache_not_loaded_limit = CJ_LOG_LIMIT_INIT;
+
 static void log_open_failed(const struct sess_service *svc, const char *sid,
                             const char *reason, uint64_t epoch)
 {
@@ -360,6 +364,14 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
     if (st == CJ_ERR_REPLAYED) {
         cj_counter_add(svc->metrics.open_replayed, 1);
         log_open_failed(svc, sid, "replay", epoch);
+    }
+    if (st == CJ_ERR_PRECONDITION) {
+        cj_log_limited(&cache_not_loaded_limit, CJ_LOG_WARN,
+                       "session.open_rejected_cache_not_loaded", NULL,
+                       CJ_F_STR("reason", "revocation cache not loaded"));
+    } else if (st == CJ_OK && commit.user_id[0] != '\0') {
+        cj_log_recovered(&cache_not_loaded_limit, "session.bound_open_resumed",
+                         NULL);
     }
     if (st != CJ_OK) {
         goto out;

@@ -103,6 +103,11 @@ static const char SCRIPT_ADVANCE_SRC[] =
  * passes. A number within the window is accepted once, and an older one is
  * rejected. Returns -1 when the session is gone or was bound before its
  * user's revocation time (and is deleted now), -2 for a replay.
+ *
+ * A bound session is also a user's credential, so without the revocation
+ * cache's loaded marker (KEYS[2]) the script returns -3 and changes
+ * nothing, as IsRevoked fails for a token: a revocation that auth could not
+ * deliver may be missing. An unbound session carries no user and passes.
  */
 static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "local v = redis.call('HMGET', KEYS[1], 'ws', 'wb', 'it', 'ab', 'u',\n"
@@ -110,6 +115,9 @@ static const char SCRIPT_COMMIT_SRC[] = LUA_DROP_IF_REVOKED
     "if not v[1] then return -1 end\n"
     "if drop_if_revoked(KEYS[1], ARGV[4], v[5], v[7], v[8], 5) then\n"
     "  return -1\n"
+    "end\n"
+    "if v[5] and v[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 0 then\n"
+    "  return -3\n"
     "end\n"
     "local W = tonumber(ARGV[3])\n"
     "local top = tonumber(v[1])\n"
@@ -757,16 +765,19 @@ enum cj_status sess_store_commit_sequence(struct cj_redis_pool *pool,
     memset(out, 0, sizeof(*out));
     key_session(key, sizeof(key), sid);
     args_str(&a, key);
+    args_str(&a, KEY_LOADED);
     args_u64(&a, sequence);
     args_i64(&a, now_ms);
     args_i64(&a, SESS_WINDOW_SIZE);
     args_str(&a, sid);
     args_revoked(&a, tombstone_ms);
-    st = eval(pool, &script_commit, "commit", 1, &a, &r);
+    st = eval(pool, &script_commit, "commit", 2, &a, &r);
     if (st != CJ_OK) {
         return st;
     }
-    if (r->type == REDIS_REPLY_INTEGER) {
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -3) {
+        st = CJ_ERR_PRECONDITION;
+    } else if (r->type == REDIS_REPLY_INTEGER) {
         st = r->integer == -2 ? CJ_ERR_REPLAYED : CJ_ERR_NOT_FOUND;
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
                !element_name(r->element[1], out->user_id,

@@ -108,7 +108,8 @@ enum cj_status sess_store_advance(struct cj_redis_pool *pool, const char *sid,
  * the request's tag verified. Returns CJ_ERR_REPLAYED for a number already
  * seen or older than the window, CJ_ERR_NOT_FOUND when the session is gone
  * or was bound at or before its user's revocation time (then it is deleted
- * as sess_store_load does).
+ * as sess_store_load does), and CJ_ERR_PRECONDITION, with nothing changed,
+ * when the session is bound and the revocation cache is not loaded.
  */
 enum cj_status
 sess_store_commit_sequence(struct cj_redis_pool *pool, const char *sid,

@@ -60,6 +60,16 @@ CLI_EXIT_FAILED = 1
 # How far a clock offset the client measured from the gateway may be from
 # zero, both running on this machine, in milliseconds.
 CLOCK_SLACK_MS = 5000
+# Session's marker that its revocation cache is complete.
+LOADED_MARKER = "cerrojo:revoked:loaded"
+# auth's deadline for a call to session while the test points auth at an
+# address where nothing listens: below the gateway's deadline, so that a
+# logout returns before the gateway gives up on it.
+AUTH_UNREACHABLE_TIMEOUT_MS = 1000
+# How far a copied state file's sequence number is moved ahead of the
+# original's: more than the original sends in a test, and within session's
+# replay window of 128.
+STALE_SEQUENCE_SKIP = 32
 
 stack = None
 
@@ -838,6 +848,32 @@ class RefreshReuse(unittest.TestCase):
         self.assertGreaterEqual(int(rows[0][0]), 1)
 
 
+def restart_auth_with(env):
+    """Restarts auth with env applied to its environment, where a value of
+    None removes the variable."""
+    stack.auth.stop()
+    for name, value in env.items():
+        if value is None:
+            stack.auth.env.pop(name, None)
+        else:
+            stack.auth.env[name] = value
+    stack.auth.start()
+    stack.wait_serving(stack.auth)
+    stack.wait_gateway_ready()
+
+
+def wait_auth_reached(client):
+    """Waits until client's `cerrojo me` gets through the gateway's
+    reconnect backoff to the restarted auth."""
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while time.monotonic() < deadline:
+        if client.run("me")[0] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("auth was not reached again within %d s\n%s" %
+                         (RECONNECT_SECONDS, stack.logs()))
+
+
 class Restarts(unittest.TestCase):
     def test_session_survives_session_service_restart(self):
         client, name = new_user("--stateful")
@@ -846,6 +882,58 @@ class Restarts(unittest.TestCase):
         stack.wait_cache_loaded()
         self.assertEqual(client.ok("me")["username"], name)
         client.ok("data", "put", "private", stdin='{"after":"restart"}')
+
+    def check_undelivered_logout(self, *logout_args):
+        """Runs `cerrojo logout ARGS` while auth cannot reach session, and
+        checks that a copy of the state file then gets 503, and after the
+        reload 401."""
+        client, _ = new_user("--stateful")
+        witness, _ = new_user("--stateful")
+        client.ok("me")
+        stale = client.copy_state()
+        # The copy skips past the sequence numbers that the original uses
+        # next, as anyone holding the file can, so the replay window does
+        # not reject it.
+        state = stale.saved_state()
+        state["session"]["seq"] += STALE_SEQUENCE_SKIP
+        write_state(stale, state)
+        reachable = {
+            name: stack.auth.env.get(name)
+            for name in ("CERROJO_AUTH_SESSION_TARGET",
+                         "CERROJO_AUTH_RPC_TIMEOUT_MS")}
+
+        # No process listens on this port, so auth commits the logout but
+        # cannot notify session, and deletes the cache's loaded marker. Its
+        # call to session gives up well within the gateway's deadline.
+        restart_auth_with({
+            "CERROJO_AUTH_SESSION_TARGET":
+                "127.0.0.1:%d" % ah.h.free_port(),
+            "CERROJO_AUTH_RPC_TIMEOUT_MS": str(AUTH_UNREACHABLE_TIMEOUT_MS),
+        })
+        try:
+            wait_auth_reached(client)
+            client.ok("logout", *logout_args)
+            self.assertEqual(stack.redis("EXISTS", LOADED_MARKER), "0")
+            for args in (("me",), ("data", "get", "protected"),
+                         ("data", "put", "protected")):
+                status, _, err = stale.run(*args, stdin="after logout")
+                self.assertEqual(status, CLI_EXIT_FAILED, err)
+                self.assertIn("(unavailable)", err)
+        finally:
+            restart_auth_with(reachable)
+
+        # The reload deletes the session, so the copy stays logged out.
+        stack.wait_cache_loaded()
+        wait_auth_reached(witness)
+        status, _, err = stale.run("me")
+        self.assertEqual(status, CLI_EXIT_FAILED, err)
+        self.assertIn("(invalid_token)", err)
+
+    def test_undelivered_logout_fails_closed(self):
+        self.check_undelivered_logout()
+
+    def test_undelivered_logout_all_fails_closed(self):
+        self.check_undelivered_logout("--all")
 
     def test_tokens_survive_kms_restart(self):
         client, name = new_user("--stateful")

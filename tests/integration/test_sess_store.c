@@ -167,6 +167,13 @@ static enum cj_status send_once(struct fixture *f, struct client *c,
     return st;
 }
 
+/* Sets the loaded marker with an empty, unnamed last batch. */
+static enum cj_status load_complete(struct fixture *f)
+{
+    return sess_load_revocations(
+        &f->svc, &(struct sess_revocation_batch){.complete = true});
+}
+
 static void test_open_round_trips_and_returns_response_key(void **state)
 {
     struct fixture *f = *state;
@@ -630,6 +637,8 @@ static void test_delete_user_sessions_only_theirs(void **state)
     char user_b[64];
     uint32_t count = 0;
 
+    /* A bound session opens only while the revocation cache is loaded. */
+    assert_int_equal(load_complete(f), CJ_OK);
     make_user(user_a, sizeof(user_a), "a");
     make_user(user_b, sizeof(user_b), "b");
     for (int i = 0; i < 3; i++) {
@@ -664,13 +673,6 @@ static void test_delete_user_sessions_only_theirs(void **state)
     assert_int_equal(send_once(f, &unbound, 0, 1), CJ_OK);
     assert_int_equal(sess_delete_user(&f->svc, user_a, &count), CJ_OK);
     assert_int_equal(count, 0);
-}
-
-/* Sets the loaded marker with an empty, unnamed last batch. */
-static enum cj_status load_complete(struct fixture *f)
-{
-    return sess_load_revocations(
-        &f->svc, &(struct sess_revocation_batch){.complete = true});
 }
 
 static void test_is_revoked_reports_each_reason(void **state)
@@ -803,6 +805,41 @@ static bool key_exists(struct cj_redis_pool *p, const char *prefix,
     exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
     return exists;
+}
+
+static void test_bound_open_fails_until_cache_loaded(void **state)
+{
+    struct fixture *f = *state;
+    struct client bound;
+    struct client unbound;
+    struct sess_info info;
+    struct sess_opened opened;
+    uint32_t evicted = 0;
+    char user[64];
+    const char *unload[] = {"DEL", CJ_REVOKED_LOADED_KEY};
+    redisReply *r;
+
+    assert_int_equal(load_complete(f), CJ_OK);
+    make_user(user, sizeof(user), "nl");
+    client_create(f, &bound);
+    client_create(f, &unbound);
+    assert_int_equal(
+        sess_bind(&f->svc, bound.info.session_id, user, 0, &info, &evicted),
+        CJ_OK);
+    assert_int_equal(send_once(f, &bound, 0, 1), CJ_OK);
+
+    /* Auth deletes the marker when a revocation did not reach session. */
+    r = run(f->pool, 2, unload);
+    freeReplyObject(r);
+    assert_int_equal(send_once(f, &bound, 0, 2), CJ_ERR_PRECONDITION);
+    /* An unbound session carries no user, so it still opens. */
+    assert_int_equal(send_once(f, &unbound, 0, 1), CJ_OK);
+
+    /* The rejected request left the replay window as it was. */
+    assert_int_equal(load_complete(f), CJ_OK);
+    assert_int_equal(client_send(f, &bound, 0, 2, &opened), CJ_OK);
+    assert_string_equal(opened.user_id, user);
+    sess_opened_clear(&opened);
 }
 
 static void test_bound_before_user_revocation_fails(void **state)
@@ -1159,6 +1196,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_is_revoked_reports_each_reason,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_entry_keeps_auth_expiry,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bound_open_fails_until_cache_loaded,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_before_user_revocation_fails,
                                         setup, teardown),

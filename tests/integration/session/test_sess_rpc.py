@@ -253,6 +253,8 @@ class SessionRpc(unittest.TestCase):
                          grpc.StatusCode.NOT_FOUND)
 
     def test_bind_and_delete_user_sessions(self):
+        # OpenRequest admits a bound session only with the cache loaded.
+        self.mark_loaded()
         user_a = "user-a-" + secrets.token_hex(6)
         user_b = "user-b-" + secrets.token_hex(6)
         sessions_a = [self.create() for _ in range(3)]
@@ -342,6 +344,36 @@ class SessionRpc(unittest.TestCase):
                  session_ids=[client.info.session_id], complete=False)
         self.assertEqual(self.open_code(client, client.current_epoch(), 2),
                          grpc.StatusCode.NOT_FOUND)
+
+    def test_open_bound_fails_closed_until_loaded(self):
+        self.mark_loaded()
+        user = "user-open-" + secrets.token_hex(6)
+        bound = self.create()
+        unbound = self.create()
+        self.rpc("auth", "BindUser", session_id=bound.info.session_id,
+                 user_id=user)
+        self.assertEqual(self.open_code(bound, bound.current_epoch(), 1),
+                         grpc.StatusCode.OK)
+
+        # Auth deletes the marker when it cannot deliver a revocation.
+        redis_cli(self.redis_port, "DEL", "cerrojo:revoked:loaded")
+        aad, ct = bound.seal(bound.current_epoch(), 2, b"hello")
+        code, details = self.code("gateway", "OpenRequest",
+                                  session_id=bound.info.session_id,
+                                  epoch=bound.current_epoch(), sequence=2,
+                                  aad=aad, ciphertext=ct)
+        self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("revocation cache not loaded", details)
+        # A handshake before login carries no user, so it still opens.
+        resp = self.open(unbound, unbound.current_epoch(), 1)
+        self.assertEqual(resp.user_id, "")
+
+        # The rejected request left the replay window as it was, so its
+        # sequence number opens once the marker is back.
+        self.mark_loaded()
+        resp = self.open(bound, bound.current_epoch(), 2)
+        self.assertEqual(resp.user_id, user)
+        self.assertEqual(resp.plaintext[10:], b"hello")
 
     def test_revocation_times_out_of_range_rejected(self):
         now = int(time.time())
