@@ -1197,8 +1197,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_entry_keeps_auth_expiry,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bound_open_fails_until_cache_loaded,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bound_open_fails_until_cache_loaded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_before_user_revocation_fails,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_after_user_revocation_works,
