@@ -164,6 +164,11 @@ enum cj_status auth_user_delete(struct auth_service *svc, const char *user_ref,
                                       &report->key_forgotten);
         report->key_checked = rc == CJ_OK;
     }
+    if (rc == CJ_ERR_NOT_FOUND) {
+        /* An operator's typo, not a failure of the service. */
+        cj_log(CJ_LOG_INFO, "auth.user_delete_not_found", request_id);
+        return rc;
+    }
     cj_log(rc == CJ_OK ? CJ_LOG_INFO : CJ_LOG_ERROR,
            rc == CJ_OK ? "auth.user_deleted" : "auth.user_delete_failed",
            request_id, CJ_F_STR("user_id", report->user_id),

@@ -26,6 +26,7 @@ enum cj_status sess_metrics_register(struct cj_metrics *reg,
     static const char *const ok[] = {"ok"};
     static const char *const failed[] = {"failed"};
     static const char *const replayed[] = {"replayed"};
+    static const char *const cache_not_loaded[] = {"cache_not_loaded"};
     struct cj_metric *opens;
 
     memset(m, 0, sizeof(*m));
@@ -37,6 +38,7 @@ enum cj_status sess_metrics_register(struct cj_metrics *reg,
         m->open_ok = cj_metric_series(opens, ok);
         m->open_failed = cj_metric_series(opens, failed);
         m->open_replayed = cj_metric_series(opens, replayed);
+        m->open_cache_not_loaded = cj_metric_series(opens, cache_not_loaded);
     }
     m->advances = counter(reg, "cerrojo_session_epoch_advances_total",
                           "Epoch advances written, by requests or the "
@@ -50,8 +52,9 @@ enum cj_status sess_metrics_register(struct cj_metrics *reg,
         gauge(reg, "cerrojo_session_clock_offset_seconds",
               "Redis clock minus this service's clock, in seconds.");
     if (m->created == NULL || m->open_ok == NULL || m->open_failed == NULL ||
-        m->open_replayed == NULL || m->advances == NULL || m->evicted == NULL ||
-        m->redis_up == NULL || m->clock_offset_seconds == NULL) {
+        m->open_replayed == NULL || m->open_cache_not_loaded == NULL ||
+        m->advances == NULL || m->evicted == NULL || m->redis_up == NULL ||
+        m->clock_offset_seconds == NULL) {
         return CJ_ERR_NOMEM;
     }
     return CJ_OK;

@@ -15,6 +15,8 @@ struct sess_metrics {
     struct cj_series *open_ok;
     struct cj_series *open_failed;   /* bad tag, key or epoch */
     struct cj_series *open_replayed; /* sequence already seen or too old */
+    /* bound session refused while the revocation cache is not loaded */
+    struct cj_series *open_cache_not_loaded;
     struct cj_series *advances;
     struct cj_series *evicted; /* ended by the per-user session limit */
     struct cj_series *redis_up;

@@ -366,6 +366,7 @@ enum cj_status sess_open(const struct sess_service *svc, const char *sid,
         log_open_failed(svc, sid, "replay", epoch);
     }
     if (st == CJ_ERR_PRECONDITION) {
+        cj_counter_add(svc->metrics.open_cache_not_loaded, 1);
         cj_log_limited(&cache_not_loaded_limit, CJ_LOG_WARN,
                        "session.open_rejected_cache_not_loaded", NULL,
                        CJ_F_STR("reason", "revocation cache not loaded"));

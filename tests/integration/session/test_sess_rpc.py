@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 import grpc
 from cryptography.hazmat.primitives import hashes
@@ -114,6 +115,7 @@ class SessionRpc(unittest.TestCase):
         cls.certs = h.make_certs()
         cls.redis_dir = os.path.join(h.work_dir(), "redis")
         cls.redis_port = h.free_port()
+        cls.metrics_port = h.free_port()
         cls.redis("start")
         key = base64.b64encode(secrets.token_bytes(32)).decode()
         cls.svc = h.Service("session", certs=cls.certs, extra_env={
@@ -123,7 +125,7 @@ class SessionRpc(unittest.TestCase):
             "CERROJO_SESSION_EPOCH_SECONDS": str(EPOCH_SECONDS),
             "CERROJO_SESSION_GRACE_SECONDS": "1",
             "CERROJO_CLOCK_LEEWAY_SECONDS": "1",
-            "CERROJO_SESSION_METRICS_PORT": "0",
+            "CERROJO_SESSION_METRICS_PORT": str(cls.metrics_port),
         }).start()
         cls.channels = {i: cls.svc.channel(i) for i in IDENTITIES}
         cls.desc = h.service_from_reflection(cls.channels["gateway"], SERVICE)
@@ -345,6 +347,18 @@ class SessionRpc(unittest.TestCase):
         self.assertEqual(self.open_code(client, client.current_epoch(), 2),
                          grpc.StatusCode.NOT_FOUND)
 
+    def open_metric(self, result):
+        """Returns cerrojo_session_open_requests_total{result=RESULT}."""
+        url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read().decode()
+        prefix = ('cerrojo_session_open_requests_total{result="%s"} '
+                  % result)
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return float(line[len(prefix):])
+        return 0.0
+
     def test_open_bound_fails_closed_until_loaded(self):
         self.mark_loaded()
         user = "user-open-" + secrets.token_hex(6)
@@ -356,6 +370,7 @@ class SessionRpc(unittest.TestCase):
                          grpc.StatusCode.OK)
 
         # Auth deletes the marker when it cannot deliver a revocation.
+        rejected = self.open_metric("cache_not_loaded")
         redis_cli(self.redis_port, "DEL", "cerrojo:revoked:loaded")
         aad, ct = bound.seal(bound.current_epoch(), 2, b"hello")
         code, details = self.code("gateway", "OpenRequest",
@@ -364,6 +379,8 @@ class SessionRpc(unittest.TestCase):
                                   aad=aad, ciphertext=ct)
         self.assertEqual(code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("revocation cache not loaded", details)
+        self.assertEqual(self.open_metric("cache_not_loaded"),
+                         rejected + 1)
         # A handshake before login carries no user, so it still opens.
         resp = self.open(unbound, unbound.current_epoch(), 1)
         self.assertEqual(resp.user_id, "")
