@@ -205,12 +205,6 @@ find_refresh_token_owner(struct auth_service *svc, struct auth_call *call,
     return CJ_OK;
 }
 
-static int64_t revocation_expiry_ms(const struct auth_service *svc,
-                                    int64_t now_ms)
-{
-    return now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
-}
-
 static enum cj_status revoke_one(struct auth_service *svc,
                                  struct auth_call *call,
                                  struct cj_db_conn *conn,
@@ -238,9 +232,9 @@ static enum cj_status revoke_one(struct auth_service *svc,
                                               "logout", &st->revoked_tokens);
     }
     if (rc == CJ_OK && st->session_id[0] != '\0') {
-        rc = auth_store_revocation_put(conn, AUTH_REVOKED_SESSION,
-                                       st->session_id, st->user_id, st->now_ms,
-                                       revocation_expiry_ms(svc, st->now_ms));
+        rc = auth_store_revocation_put(
+            conn, AUTH_REVOKED_SESSION, st->session_id, st->user_id, st->now_ms,
+            auth_revocation_expiry_ms(svc, st->now_ms));
     }
     if (rc == CJ_OK && caller->token_id[0] != '\0' &&
         caller->token_expires_at > 0) {
@@ -276,9 +270,9 @@ static enum cj_status revoke_all(struct auth_service *svc,
                                            &st->revoked_tokens);
     }
     if (rc == CJ_OK) {
-        rc = auth_store_revocation_put(conn, AUTH_REVOKED_USER, st->user_id,
-                                       st->user_id, st->now_ms,
-                                       revocation_expiry_ms(svc, st->now_ms));
+        rc = auth_store_revocation_put(
+            conn, AUTH_REVOKED_USER, st->user_id, st->user_id, st->now_ms,
+            auth_revocation_expiry_ms(svc, st->now_ms));
     }
     /* The row above expires with the last access token it revokes, but
      * the login throttle needs the time for as long as its known-address
@@ -362,7 +356,7 @@ static void update_session_service(struct auth_service *svc,
         } else {
             rc = auth_session_revoke_user(
                 svc, call->request_id, st->user_id, st->now_ms / 1000,
-                revocation_expiry_ms(svc, st->now_ms));
+                auth_revocation_expiry_ms(svc, st->now_ms));
         }
         report_session_update(call, all, st, rc);
         return;

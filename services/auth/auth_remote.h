@@ -87,10 +87,10 @@ auth_session_create(struct auth_service *svc, const char *request_id,
                     const uint8_t *client_secret, size_t secret_len,
                     Cerrojo__V1__SessionInfo **info);
 
-/* session BindUser, with auth_now_ms as the bind time; *info (may
- * be NULL) receives the updated SessionInfo, and *evicted the number of the
- * user's other sessions that the bind ended (0 on error, and from a session
- * service that does not report it). */
+/* Calls session BindUser with auth_now_ms as the bind time. *info (may be
+ * NULL) receives the updated SessionInfo. *evicted receives the number of
+ * the user's other sessions that the bind ended, which is 0 on error and
+ * from a session service that does not report it. */
 CJ_WARN_UNUSED enum cj_status
 auth_session_bind(struct auth_service *svc, const char *request_id,
                   const char *session_id, const char *user_id,

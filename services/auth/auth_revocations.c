@@ -351,6 +351,12 @@ static void set_stale(struct auth_service *svc)
     cj_gauge_set(cj_metric_series(svc->m.cache_stale, NULL), 1);
 }
 
+int64_t auth_revocation_expiry_ms(const struct auth_service *svc,
+                                  int64_t now_ms)
+{
+    return now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
+}
+
 void auth_revocations_mark_stale(struct auth_service *svc,
                                  const char *request_id, const char *reason)
 {

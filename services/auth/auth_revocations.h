@@ -74,6 +74,11 @@ void auth_revocations_confirm(struct auth_service *svc, const char *request_id,
                               enum auth_revocation_kind kind,
                               const char *subject, int64_t revoked_at);
 
+/* Returns the instant (Unix ms) after which no access token issued up to
+ * now_ms is valid: its lifetime plus the verifiers' leeway. */
+int64_t auth_revocation_expiry_ms(const struct auth_service *svc,
+                                  int64_t now_ms);
+
 /*
  * Marks session's cache stale after a revocation it did not store, and
  * wakes the watcher thread to reload it. Also deletes the cache's loaded

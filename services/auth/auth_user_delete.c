@@ -15,13 +15,6 @@
 
 #define DELETE_USER_AGENT "cerrojo-auth delete-user"
 
-/* The instant after which no token that the revocation stops is valid. */
-static int64_t user_revocation_expiry_ms(const struct auth_service *svc,
-                                         int64_t now_ms)
-{
-    return now_ms + (svc->cfg.access_ttl_s + svc->cfg.jwt_leeway_s) * 1000;
-}
-
 /* Sets report->user_id from a user id or a login name. */
 static enum cj_status resolve_user(struct auth_service *svc,
                                    const char *request_id, const char *user_ref,
@@ -81,7 +74,7 @@ static enum cj_status delete_rows(struct auth_service *svc,
                                   const struct auth_call *call, int64_t now_ms,
                                   struct auth_user_delete_report *report)
 {
-    int64_t expires_ms = user_revocation_expiry_ms(svc, now_ms);
+    int64_t expires_ms = auth_revocation_expiry_ms(svc, now_ms);
     struct cj_db_conn *conn = NULL;
     enum cj_status rc = auth_db_acquire(svc, call->request_id, &conn);
 
@@ -130,7 +123,7 @@ static enum cj_status end_sessions(struct auth_service *svc,
     if (rc == CJ_OK && report->row_deleted) {
         rc = auth_session_revoke_user(svc, request_id, report->user_id,
                                       now_ms / 1000,
-                                      user_revocation_expiry_ms(svc, now_ms));
+                                      auth_revocation_expiry_ms(svc, now_ms));
     }
     if (rc != CJ_OK && report->row_deleted) {
         auth_revocations_mark_stale(svc, request_id, "delete_user_failed");
